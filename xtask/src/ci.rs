@@ -1,0 +1,86 @@
+//! `cargo xtask ci`: every check CI runs, in order, with failures summed rather than
+//! short-circuited, so one run shows everything that is wrong.
+
+use crate::util::{cargo, exec};
+
+/// One CI step: a name for the report and the function that runs it.
+type Step = (&'static str, fn() -> Result<(), String>);
+
+/// Runs every step; fails when any step failed, naming them all.
+pub(crate) fn run_all() -> Result<(), String> {
+    let steps: [Step; 7] = [
+        ("fmt", fmt),
+        ("clippy", clippy),
+        ("tests", tests),
+        ("doc tests", doc_tests),
+        ("rustdoc", rustdoc),
+        ("tidy", || crate::tidy::run(&[])),
+        ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
+    ];
+    let mut failed = Vec::new();
+    for (name, step) in steps {
+        eprintln!("\n==> ci: {name}");
+        if let Err(message) = step() {
+            eprintln!("ci: {name} FAILED: {message}");
+            failed.push(name);
+        }
+    }
+    eprintln!();
+    if failed.is_empty() {
+        eprintln!("ci: all {} steps passed", steps.len());
+        Ok(())
+    } else {
+        Err(format!("{} of {} steps failed: {}", failed.len(), steps.len(), failed.join(", ")))
+    }
+}
+
+/// Entry point for `cargo xtask ci`; takes no options.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("ci takes no options, got {extra:?}"));
+    }
+    run_all()
+}
+
+fn fmt() -> Result<(), String> {
+    let mut command = cargo();
+    command.args(["fmt", "--all", "--", "--check"]);
+    exec(command)
+}
+
+fn clippy() -> Result<(), String> {
+    let mut command = cargo();
+    command.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+    exec(command)
+}
+
+fn tests() -> Result<(), String> {
+    let mut command = cargo();
+    if crate::util::has_tool("cargo-nextest", &["nextest", "--version"]) {
+        command.args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
+    } else {
+        command.args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+            "--lib",
+            "--bins",
+            "--tests",
+        ]);
+    }
+    exec(command)
+}
+
+fn doc_tests() -> Result<(), String> {
+    let mut command = cargo();
+    command.args(["test", "--workspace", "--locked", "--doc"]);
+    exec(command)
+}
+
+fn rustdoc() -> Result<(), String> {
+    let mut command = cargo();
+    command.args(["doc", "--workspace", "--locked", "--no-deps"]);
+    command.env("RUSTDOCFLAGS", "-D warnings");
+    exec(command)
+}

@@ -1,0 +1,48 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! Every command drives cargo (and the tools the project installs for itself) as subprocesses,
+//! so what CI runs is exactly what anyone can run locally.
+
+mod ci;
+mod fuzz;
+mod tidy;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  ci                      every check CI runs: fmt, clippy, tests, doc tests, rustdoc,
+                          tidy, fuzz smoke run; failures are summed, not short-circuited
+  fuzz [--secs N] [--target T]
+                          run the cargo-fuzz targets (all, or T) for N seconds each
+                          (default 10); installs cargo-fuzz when missing
+  tidy                    repository rules: dependency direction, module docs, no ignored tests
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    let result = match command.as_str() {
+        "ci" => ci::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "tidy" => tidy::run(rest),
+        "help" | "--help" | "-h" => {
+            eprint!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

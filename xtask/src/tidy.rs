@@ -1,0 +1,141 @@
+//! `cargo xtask tidy`: repository rules that no compiler checks.
+//!
+//! - Dependencies point one way: cors-origin <- cors-policy <- cors-engine <- cors-hyper, and the
+//!   three core crates stay free of native-only runtime crates so they build for wasm.
+//! - Every Rust source file starts with a `//!` module doc.
+//! - No test is ignored or expected to panic; known-wrong behaviour is data, with a reason.
+//!
+//! The same checks run as a unit test, so `cargo test` enforces them too.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::util::{cargo, root};
+
+/// Which workspace crates each workspace crate may depend on (normal and build dependencies).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("cors-origin", &[]),
+    ("cors-policy", &["cors-origin"]),
+    ("cors-engine", &["cors-origin", "cors-policy"]),
+    ("cors-hyper", &["cors-origin", "cors-policy", "cors-engine"]),
+    ("cors-proxy-wasm", &["cors-origin", "cors-policy", "cors-engine"]),
+    ("spec-tests", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
+    ("browser-tests", &["cors-policy", "spec-tests"]),
+    ("xtask", &[]),
+];
+
+/// Crates that must never appear as normal dependencies of the core crates (they keep the core
+/// buildable for `wasm32` and free of I/O).
+const NATIVE_ONLY: &[&str] = &["tokio", "hyper", "hyper-util", "mio", "socket2"];
+const CORE: &[&str] = &["cors-origin", "cors-policy", "cors-engine"];
+
+/// Entry point for `cargo xtask tidy`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("tidy takes no options, got {extra:?}"));
+    }
+    let mut problems = dependency_problems()?;
+    problems.extend(source_problems(&root()));
+    if problems.is_empty() {
+        eprintln!("tidy: ok");
+        Ok(())
+    } else {
+        for problem in &problems {
+            eprintln!("tidy: {problem}");
+        }
+        Err(format!("{} tidy problem(s)", problems.len()))
+    }
+}
+
+fn dependency_problems() -> Result<Vec<String>, String> {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .output()
+        .map_err(|error| format!("cannot run cargo metadata: {error}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cargo metadata printed invalid JSON: {error}"))?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let workspace: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    let mut problems = Vec::new();
+    for package in &packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        let Some((_, allowed)) = ALLOWED.iter().find(|(crate_name, _)| *crate_name == name) else {
+            problems.push(format!("workspace crate {name:?} has no entry in tidy's ALLOWED table"));
+            continue;
+        };
+        for dependency in package["dependencies"].as_array().into_iter().flatten() {
+            let dependency_name = dependency["name"].as_str().unwrap_or_default();
+            let is_dev = dependency["kind"].as_str() == Some("dev");
+            if workspace.contains(&dependency_name)
+                && !is_dev
+                && !allowed.contains(&dependency_name)
+            {
+                problems.push(format!(
+                    "{name} depends on {dependency_name}; dependencies must point one way \
+                     (cors-origin <- cors-policy <- cors-engine <- cors-hyper)"
+                ));
+            }
+            if CORE.contains(&name) && !is_dev && NATIVE_ONLY.contains(&dependency_name) {
+                problems.push(format!(
+                    "{name} depends on {dependency_name}; the core crates stay free of native-only \
+                     runtime crates so they build for wasm"
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Rust files of the project, skipping build output and the fuzz corpus.
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !matches!(name.as_ref(), "target" | ".git" | "corpus" | "artifacts" | "node_modules")
+            {
+                rust_files(&path, found);
+            }
+        } else if name.ends_with(".rs") {
+            found.push(path);
+        }
+    }
+}
+
+fn source_problems(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    for path in files {
+        let Ok(text) = fs::read_to_string(&path) else { continue };
+        let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        let first =
+            text.lines().map(str::trim).find(|line| !line.is_empty() && !line.starts_with("#!"));
+        if !first.is_some_and(|line| line.starts_with("//!")) {
+            problems.push(format!("{shown}: does not start with a `//!` module doc"));
+        }
+        // The needles are split so that this file does not trip its own check.
+        for needle in [concat!("#[", "ignore"), concat!("should", "_panic")] {
+            if text.contains(needle) {
+                problems.push(format!(
+                    "{shown}: contains `{needle}`; record known-wrong behaviour as data with a reason instead"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repository_is_tidy() {
+        super::run(&[]).unwrap();
+    }
+}

@@ -1,0 +1,46 @@
+//! Small helpers shared by the commands: the repository root and running subprocesses.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), std::path::Path::to_path_buf)
+}
+
+/// A `cargo` command running in the workspace root, using the cargo that runs xtask.
+pub(crate) fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(root());
+    command
+}
+
+/// Runs `command` with inherited output and fails with its description when it does not succeed.
+pub(crate) fn exec(mut command: Command) -> Result<(), String> {
+    let description = describe(&command);
+    eprintln!("$ {description}");
+    let status =
+        command.status().map_err(|error| format!("cannot start `{description}`: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{description}` failed ({status})")) }
+}
+
+/// Whether `program --version` runs, i.e. whether a tool is installed.
+pub(crate) fn has_tool(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).output().is_ok_and(|output| output.status.success())
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Parses `--name VALUE` from `args`, if present.
+pub(crate) fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|arg| arg == name).and_then(|at| args.get(at + 1)).map(String::as_str)
+}
