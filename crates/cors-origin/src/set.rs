@@ -1,0 +1,185 @@
+//! [`OriginSet`]: many patterns, one bounded lookup.
+
+use core::fmt;
+use core::hash::BuildHasher;
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
+
+use crate::{OriginPattern, RequestOrigin};
+
+/// How a request origin matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MatchKind {
+    /// An [`OriginPattern::Exact`] pattern.
+    Exact,
+    /// An [`OriginPattern::Subdomains`] pattern.
+    Subdomain,
+    /// An [`OriginPattern::Null`] pattern.
+    Null,
+    /// An [`OriginPattern::Any`] pattern.
+    Any,
+}
+
+/// Which pattern of an [`OriginSet`] matched, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Match {
+    index: usize,
+    kind: MatchKind,
+}
+
+impl Match {
+    /// The position of the matching pattern in [`OriginSet::patterns`].
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The kind of the matching pattern.
+    #[must_use]
+    pub fn kind(&self) -> MatchKind {
+        self.kind
+    }
+}
+
+/// Many [`OriginPattern`]s, looked up in time independent of how many there are.
+///
+/// Exact origins sit in a hash map keyed by their serialization. Subdomain patterns sit in a
+/// hash map keyed by (scheme, domain, port); a lookup hashes the request host's dot-suffixes,
+/// at most as many as the deepest configured pattern domain has labels.
+#[derive(Clone)]
+pub struct OriginSet {
+    patterns: Vec<OriginPattern>,
+    hasher: RandomState,
+    /// Serialization -> lowest index.
+    exact: HashMap<Box<str>, usize, RandomState>,
+    /// Hash of (scheme, domain, port) -> lowest index of each distinct key with that hash.
+    subdomains: HashMap<u64, Vec<usize>, RandomState>,
+    /// Labels of the deepest subdomain pattern domain.
+    max_labels: usize,
+    null: Option<usize>,
+    any: Option<usize>,
+}
+
+impl OriginSet {
+    /// Builds the set; a pattern's index is its position in `patterns`.
+    pub fn new(patterns: impl IntoIterator<Item = OriginPattern>) -> Self {
+        let patterns: Vec<OriginPattern> = patterns.into_iter().collect();
+        let hasher = RandomState::default();
+        let mut exact = HashMap::with_hasher(hasher.clone());
+        let mut subdomains: HashMap<u64, Vec<usize>, RandomState> =
+            HashMap::with_hasher(hasher.clone());
+        let (mut max_labels, mut null, mut any) = (0, None, None);
+        for (index, pattern) in patterns.iter().enumerate() {
+            match pattern {
+                OriginPattern::Any => {
+                    any.get_or_insert(index);
+                }
+                OriginPattern::Null => {
+                    null.get_or_insert(index);
+                }
+                OriginPattern::Exact(origin) => {
+                    exact.entry(Box::from(origin.as_str())).or_insert(index);
+                }
+                OriginPattern::Subdomains(sub) => {
+                    max_labels = max_labels.max(sub.domain_labels());
+                    let key = hasher.hash_one((sub.scheme(), sub.domain(), sub.port()));
+                    let bucket = subdomains.entry(key).or_default();
+                    if !bucket.iter().any(|&other| patterns.get(other) == Some(pattern)) {
+                        bucket.push(index);
+                    }
+                }
+            }
+        }
+        Self { patterns, hasher, exact, subdomains, max_labels, null, any }
+    }
+
+    /// The patterns, in the order given to [`OriginSet::new`].
+    #[must_use]
+    pub fn patterns(&self) -> &[OriginPattern] {
+        &self.patterns
+    }
+
+    /// Number of patterns.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether there are no patterns.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The pattern that decides `origin` (behaviour rules M1, M3, M4, M5).
+    ///
+    /// Precedence: an exact origin (lowest index) beats a subdomain pattern (longest domain,
+    /// then lowest index), which beats `*` (lowest index). `null` matches only a `null` pattern
+    /// (lowest index), else `*`. Never allocates; the work is bounded by the origin's length
+    /// times the deepest pattern domain's label count, whatever the number of patterns.
+    #[must_use]
+    pub fn find(&self, origin: &RequestOrigin<'_>) -> Option<Match> {
+        let found = match origin {
+            RequestOrigin::Null => self.null.map(|index| Match { index, kind: MatchKind::Null }),
+            RequestOrigin::Tuple(tuple) => self
+                .exact
+                .get(tuple.as_str())
+                .map(|&index| Match { index, kind: MatchKind::Exact })
+                .or_else(|| self.find_subdomain(tuple.scheme(), tuple.host(), tuple.port())),
+        };
+        found.or_else(|| self.any.map(|index| Match { index, kind: MatchKind::Any }))
+    }
+
+    fn find_subdomain(&self, scheme: &str, host: &str, port: Option<u16>) -> Option<Match> {
+        if self.max_labels == 0 || host.starts_with('[') {
+            return None;
+        }
+        let labels = host.bytes().filter(|&b| b == b'.').count() + 1;
+        // The suffix after the j-th dot has `labels - j` labels; only those with at most
+        // `max_labels` labels can be a pattern domain. Left to right is longest first.
+        let first_dot = labels.saturating_sub(self.max_labels).max(1);
+        let mut dots = 0;
+        for (i, b) in host.bytes().enumerate() {
+            if b != b'.' {
+                continue;
+            }
+            dots += 1;
+            if dots < first_dot {
+                continue;
+            }
+            let Some(domain) = host.get(i + 1..) else { continue };
+            let key = self.hasher.hash_one((scheme, domain, port));
+            let Some(bucket) = self.subdomains.get(&key) else { continue };
+            for &index in bucket {
+                if let Some(OriginPattern::Subdomains(sub)) = self.patterns.get(index)
+                    && sub.scheme() == scheme
+                    && sub.domain() == domain
+                    && sub.port() == port
+                {
+                    return Some(Match { index, kind: MatchKind::Subdomain });
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Default for OriginSet {
+    fn default() -> Self {
+        Self::new([])
+    }
+}
+
+impl fmt::Debug for OriginSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OriginSet").field("patterns", &self.patterns).finish_non_exhaustive()
+    }
+}
+
+impl FromIterator<OriginPattern> for OriginSet {
+    fn from_iter<I: IntoIterator<Item = OriginPattern>>(iter: I) -> Self {
+        Self::new(iter)
+    }
+}

@@ -1,0 +1,291 @@
+//! Configuration-time parsing: [`Origin::parse`] canonicalizes or explains (behaviour rules C3,
+//! C4; RFC 6454 §6.2; URL Standard host parsing).
+
+use cors_origin::{Origin, ParseErrorKind};
+use rstest::rstest;
+
+use ParseErrorKind as K;
+
+/// The start of a long input, for failure messages.
+fn short(input: &str) -> String {
+    input.chars().take(80).collect()
+}
+
+#[track_caller]
+fn check(input: &str, expected: Result<&str, ParseErrorKind>) {
+    let got = Origin::parse(input);
+    let shown = short(input);
+    match (&got, expected) {
+        (Ok(origin), Ok(serialized)) => {
+            assert_eq!(origin.as_str(), serialized, "input {shown:?}");
+            assert_eq!(origin.to_string(), serialized);
+        }
+        (Err(error), Err(kind)) => {
+            assert_eq!(error.kind(), kind, "input {shown:?}");
+            assert_eq!(error.input(), input);
+            assert!(error.offset() <= input.len(), "offset out of range for {shown:?}");
+        }
+        (Ok(origin), Err(kind)) => {
+            panic!("input {shown:?}: expected {kind:?}, got {:?}", short(origin.as_str()))
+        }
+        (Err(error), Ok(_)) => panic!("input {shown:?}: expected success, got {:?}", error.kind()),
+    }
+}
+
+#[rstest]
+// Already canonical.
+#[case::canonical_https("https://app.example", Ok("https://app.example"))]
+#[case::canonical_with_port("https://app.example:8443", Ok("https://app.example:8443"))]
+// Case (C4).
+#[case::uppercase_scheme_and_host_are_lowered("HTTPS://App.EXAMPLE", Ok("https://app.example"))]
+#[case::mixed_case_custom_scheme_is_lowered("Chrome-Extension://ABC", Ok("chrome-extension://abc"))]
+// Default ports (RFC 6454 §6.2: omitted when default).
+#[case::default_port_https_is_elided("https://a.example:443", Ok("https://a.example"))]
+#[case::default_port_http_is_elided("http://a.example:80", Ok("http://a.example"))]
+#[case::default_port_ws_is_elided("ws://a.example:80", Ok("ws://a.example"))]
+#[case::default_port_wss_is_elided("wss://a.example:443", Ok("wss://a.example"))]
+#[case::default_port_ftp_is_elided("ftp://a.example:21", Ok("ftp://a.example"))]
+#[case::port_80_on_https_is_kept("https://a.example:80", Ok("https://a.example:80"))]
+#[case::custom_scheme_has_no_default_port("myapp://abc:80", Ok("myapp://abc:80"))]
+// Ports.
+#[case::port_0_is_kept("https://a.example:0", Ok("https://a.example:0"))]
+#[case::port_65535_is_kept("https://a.example:65535", Ok("https://a.example:65535"))]
+#[case::port_65536_is_refused("https://a.example:65536", Err(K::InvalidPort))]
+#[case::port_080_on_http_is_default("http://a.example:080", Ok("http://a.example"))]
+#[case::port_080_on_https_is_80("https://a.example:080", Ok("https://a.example:80"))]
+#[case::port_many_leading_zeros("https://a.example:0000008443", Ok("https://a.example:8443"))]
+#[case::port_all_zeros_is_0("https://a.example:000", Ok("https://a.example:0"))]
+#[case::empty_port_is_refused("https://a.example:", Err(K::InvalidPort))]
+#[case::port_with_letter_is_refused("https://a.example:8o", Err(K::InvalidPort))]
+#[case::negative_port_is_refused("https://a.example:-1", Err(K::InvalidPort))]
+#[case::two_ports_are_refused("https://a.example:80:90", Err(K::InvalidPort))]
+// IDNA (UTS 46 via the url crate).
+#[case::idna_unicode_to_punycode("https://bücher.example", Ok("https://xn--bcher-kva.example"))]
+#[case::idna_uppercase_unicode("https://BÜCHER.example", Ok("https://xn--bcher-kva.example"))]
+#[case::idna_punycode_is_kept("https://xn--bcher-kva.example", Ok("https://xn--bcher-kva.example"))]
+#[case::idna_uppercase_punycode_is_lowered(
+    "https://XN--BCHER-KVA.example",
+    Ok("https://xn--bcher-kva.example")
+)]
+#[case::idna_ideographic_full_stop("https://a\u{3002}example", Ok("https://a.example"))]
+#[case::idna_soft_hyphen_is_ignored("https://a\u{ad}b.example", Ok("https://ab.example"))]
+#[case::idna_invalid_punycode_is_refused("https://xn--a-.example", Err(K::InvalidHost))]
+#[case::idna_custom_scheme_needs_ascii("chrome-extension://bücher", Err(K::InvalidHost))]
+// IPv4: every WHATWG form becomes dotted decimal.
+#[case::ipv4_dotted_is_kept("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080"))]
+#[case::ipv4_hex_and_short("http://0x7f.1", Ok("http://127.0.0.1"))]
+#[case::ipv4_single_integer("http://2130706433", Ok("http://127.0.0.1"))]
+#[case::ipv4_two_parts("http://127.1", Ok("http://127.0.0.1"))]
+#[case::ipv4_octal("http://0177.0.0.1", Ok("http://127.0.0.1"))]
+#[case::ipv4_fullwidth_digits("http://\u{ff11}\u{ff12}\u{ff17}.0.0.1", Ok("http://127.0.0.1"))]
+#[case::ipv4_octet_out_of_range("http://256.0.0.1", Err(K::InvalidIpAddress))]
+#[case::ipv4_five_parts("http://1.2.3.4.5", Err(K::InvalidIpAddress))]
+#[case::ipv4_bad_octal_digit("http://08.0.0.1", Err(K::InvalidIpAddress))]
+#[case::numeric_label_not_last_is_a_domain("http://1.2.3.a", Ok("http://1.2.3.a"))]
+// IPv6: the URL Standard serializer.
+#[case::ipv6_loopback("http://[::1]", Ok("http://[::1]"))]
+#[case::ipv6_uncompressed("http://[0:0:0:0:0:0:0:1]", Ok("http://[::1]"))]
+#[case::ipv6_uppercase_and_leading_zeros(
+    "http://[2001:0DB8:0000:0000:0000:0000:0000:0001]",
+    Ok("http://[2001:db8::1]")
+)]
+#[case::ipv6_ipv4_mapped_becomes_hex("http://[::ffff:127.0.0.1]", Ok("http://[::ffff:7f00:1]"))]
+#[case::ipv6_first_longest_run_wins_tie("http://[1:0:0:2:0:0:3:4]", Ok("http://[1::2:0:0:3:4]"))]
+#[case::ipv6_longer_second_run_wins("http://[1:0:0:2:0:0:0:4]", Ok("http://[1:0:0:2::4]"))]
+#[case::ipv6_single_zero_is_not_compressed(
+    "http://[1:0:2:3:4:5:6:7]",
+    Ok("http://[1:0:2:3:4:5:6:7]")
+)]
+#[case::ipv6_with_port("http://[::1]:8080", Ok("http://[::1]:8080"))]
+#[case::ipv6_default_port("https://[::1]:443", Ok("https://[::1]"))]
+#[case::ipv6_zone_id_is_refused("http://[fe80::1%25eth0]", Err(K::ZoneId))]
+#[case::ipv6_unclosed_is_refused("http://[::1", Err(K::InvalidIpAddress))]
+#[case::ipv6_bad_digit_is_refused("http://[::g]", Err(K::InvalidIpAddress))]
+#[case::ipv6_junk_after_bracket("http://[::1]x", Err(K::InvalidHost))]
+// Userinfo, path, query, fragment (C3).
+#[case::userinfo_is_refused("https://user@a.example", Err(K::Userinfo))]
+#[case::userinfo_with_password_is_refused("https://user:pw@a.example", Err(K::Userinfo))]
+#[case::path_is_refused("https://a.example/x", Err(K::Path))]
+#[case::trailing_slash_is_tolerated("https://a.example/", Ok("https://a.example"))]
+#[case::two_slashes_are_a_path("https://a.example//", Err(K::Path))]
+#[case::backslash_is_a_path("https://a.example\\x", Err(K::Path))]
+#[case::query_is_refused("https://a.example?x=1", Err(K::Query))]
+#[case::slash_then_query_is_a_query("https://a.example/?x", Err(K::Query))]
+#[case::fragment_is_refused("https://a.example#top", Err(K::Fragment))]
+// Whitespace and control characters.
+#[case::leading_space_is_refused(" https://a.example", Err(K::Whitespace))]
+#[case::trailing_space_is_refused("https://a.example ", Err(K::Whitespace))]
+#[case::trailing_newline_is_refused("https://a.example\n", Err(K::Whitespace))]
+#[case::tab_is_refused("https://a.\texample", Err(K::Whitespace))]
+#[case::nul_is_refused("https://a.exa\0mple", Err(K::ControlCharacter))]
+#[case::space_separated_list_is_refused("https://a.example https://b.example", Err(K::Whitespace))]
+#[case::comma_separated_list_is_refused("https://a.example,https://b.example", Err(K::Path))]
+#[case::comma_in_host_is_refused("https://a.example,b.example", Err(K::InvalidHost))]
+// Host alphabet and labels.
+#[case::underscore_is_accepted("https://my_host.example", Ok("https://my_host.example"))]
+#[case::underscore_uppercase_is_lowered("https://My_Host.example", Ok("https://my_host.example"))]
+#[case::hyphen_edges_are_accepted("https://-a-.example", Ok("https://-a-.example"))]
+#[case::trailing_dot_is_refused("https://a.example.", Err(K::EmptyLabel))]
+#[case::leading_dot_is_refused("https://.a.example", Err(K::EmptyLabel))]
+#[case::double_dot_is_refused("https://a..example", Err(K::EmptyLabel))]
+#[case::percent_encoding_is_refused("https://a%2Eexample", Err(K::InvalidHost))]
+#[case::bang_is_refused("https://a!.example", Err(K::InvalidHost))]
+#[case::wildcard_in_origin_is_refused("https://*.example", Err(K::InvalidWildcard))]
+#[case::empty_host_is_refused("https://", Err(K::EmptyHost))]
+#[case::empty_host_with_port_is_refused("https://:8443", Err(K::EmptyHost))]
+#[case::label_of_63_is_accepted(&format!("https://{}.example", "a".repeat(63)), Ok(&*format!("https://{}.example", "a".repeat(63))))]
+#[case::label_of_64_is_refused(&format!("https://{}.example", "a".repeat(64)), Err(K::HostTooLong))]
+#[case::host_of_253_is_accepted(&format!("https://{}", ["a"; 127].join(".")), Ok(&*format!("https://{}", ["a"; 127].join("."))))]
+#[case::host_of_255_is_refused(&format!("https://{}", vec!["a".repeat(63); 4].join(".")), Err(K::HostTooLong))]
+#[case::idn_with_8_labels_is_accepted(
+    "https://a.b.c.d.e.f.bücher.example",
+    Ok("https://a.b.c.d.e.f.xn--bcher-kva.example")
+)]
+#[case::idn_with_9_labels_is_refused("https://a.b.c.d.e.f.g.bücher.example", Err(K::HostTooLong))]
+#[case::value_of_10_kib_is_refused(&format!("https://{}", "a".repeat(10 * 1024)), Err(K::TooLong))]
+#[case::scheme_over_2048_bytes_is_refused(&format!("{}://a", "s".repeat(2048)), Err(K::TooLong))]
+// Schemes.
+#[case::empty_is_refused("", Err(K::Empty))]
+#[case::missing_scheme_is_refused("a.example", Err(K::MissingScheme))]
+#[case::host_and_port_without_scheme("localhost:8080", Err(K::MissingScheme))]
+#[case::missing_slashes_is_refused("https:a.example", Err(K::MissingSlashes))]
+#[case::single_slash_is_refused("https:/a.example", Err(K::MissingSlashes))]
+#[case::invalid_scheme_is_refused("h%tp://a.example", Err(K::InvalidScheme))]
+#[case::file_scheme_is_refused("file:///etc/passwd", Err(K::UnsupportedScheme))]
+#[case::data_scheme_is_refused("data:text/plain,x", Err(K::UnsupportedScheme))]
+#[case::blob_scheme_is_refused("blob:https://a.example/1", Err(K::UnsupportedScheme))]
+#[case::javascript_scheme_is_refused("javascript:alert(1)", Err(K::UnsupportedScheme))]
+#[case::about_scheme_is_refused("about:blank", Err(K::UnsupportedScheme))]
+#[case::mailto_has_no_authority("mailto:a@b.example", Err(K::MissingSlashes))]
+#[case::chrome_extension_is_a_tuple_origin("chrome-extension://abc", Ok("chrome-extension://abc"))]
+#[case::null_is_not_an_origin("null", Err(K::MissingScheme))]
+fn config_origin(#[case] input: &str, #[case] expected: Result<&str, ParseErrorKind>) {
+    check(input, expected);
+}
+
+#[track_caller]
+fn check_error(input: &str, kind: ParseErrorKind, offset: usize, display: &str) {
+    let error = Origin::parse(input).expect_err("input is invalid");
+    assert_eq!((error.kind(), error.offset()), (kind, offset), "{error}");
+    assert_eq!(error.to_string(), display);
+}
+
+#[rstest]
+#[case::path_offset_and_message(
+    "https://a.test/x",
+    K::Path,
+    14,
+    "invalid origin \"https://a.test/x\": path is not allowed in an origin (byte 14); hint: an origin is only scheme://host[:port]; remove everything after the host and port"
+)]
+#[case::query_offset(
+    "https://a.test?q",
+    K::Query,
+    14,
+    "invalid origin \"https://a.test?q\": query is not allowed in an origin (byte 14); hint: an origin is only scheme://host[:port]; remove everything after the host and port"
+)]
+#[case::port_offset_points_at_digits(
+    "https://a.test:99999",
+    K::InvalidPort,
+    15,
+    "invalid origin \"https://a.test:99999\": invalid port (byte 15); hint: a port is a decimal number from 0 to 65535"
+)]
+#[case::empty_port_offset_points_at_colon(
+    "https://a.test:",
+    K::InvalidPort,
+    14,
+    "invalid origin \"https://a.test:\": invalid port (byte 14); hint: a port is a decimal number from 0 to 65535"
+)]
+#[case::whitespace_offset(
+    "https://a .test",
+    K::Whitespace,
+    9,
+    "invalid origin \"https://a .test\": whitespace is not allowed in an origin (byte 9); hint: an origin has no spaces; list several origins as separate entries"
+)]
+#[case::invalid_host_char_offset(
+    "https://a.te$t",
+    K::InvalidHost,
+    12,
+    "invalid origin \"https://a.te$t\": invalid host (byte 12); hint: hosts use letters, digits, `-`, `_` and `.` (Unicode is converted to Punycode)"
+)]
+#[case::empty_label_offset(
+    "https://a..test",
+    K::EmptyLabel,
+    10,
+    "invalid origin \"https://a..test\": empty label in host (byte 10); hint: remove the empty label (a trailing dot names a different host)"
+)]
+#[case::control_character_is_escaped(
+    "https://a\u{7}",
+    K::ControlCharacter,
+    9,
+    "invalid origin \"https://a\\u{7}\": control characters are not allowed in an origin (byte 9)"
+)]
+fn config_error_report(
+    #[case] input: &str,
+    #[case] kind: ParseErrorKind,
+    #[case] offset: usize,
+    #[case] display: &str,
+) {
+    check_error(input, kind, offset, display);
+}
+
+#[track_caller]
+fn check_parts(
+    input: &str,
+    scheme: &str,
+    host: &str,
+    port: Option<u16>,
+    slash: bool,
+    rewritten: bool,
+) {
+    let (origin, notes) = Origin::parse_with_notes(input).expect("input is valid");
+    assert_eq!((origin.scheme(), origin.host(), origin.port()), (scheme, host, port));
+    let view = origin.as_ref();
+    assert_eq!(
+        (view.scheme(), view.host(), view.port(), view.as_str()),
+        (scheme, host, port, origin.as_str())
+    );
+    assert_eq!((notes.had_trailing_slash(), notes.was_rewritten()), (slash, rewritten));
+}
+
+#[rstest]
+#[case::plain_https("https://a.example", "https", "a.example", None, false, false)]
+#[case::explicit_port("http://a.example:8080", "http", "a.example", Some(8080), false, false)]
+#[case::default_port_is_none("https://a.example:443", "https", "a.example", None, false, true)]
+#[case::ipv6_host_keeps_brackets("https://[::1]:8443", "https", "[::1]", Some(8443), false, false)]
+#[case::trailing_slash_is_noted("https://a.example/", "https", "a.example", None, true, true)]
+#[case::uppercase_is_noted_as_rewritten(
+    "https://A.example",
+    "https",
+    "a.example",
+    None,
+    false,
+    true
+)]
+#[case::custom_scheme_parts(
+    "chrome-extension://abc",
+    "chrome-extension",
+    "abc",
+    None,
+    false,
+    false
+)]
+fn config_parts(
+    #[case] input: &str,
+    #[case] scheme: &str,
+    #[case] host: &str,
+    #[case] port: Option<u16>,
+    #[case] slash: bool,
+    #[case] rewritten: bool,
+) {
+    check_parts(input, scheme, host, port, slash, rewritten);
+}
+
+#[test]
+fn origins_compare_by_serialization() {
+    let a: Origin = "HTTPS://A.example:443/".parse().expect("valid");
+    let b = Origin::parse("https://a.example").expect("valid");
+    assert_eq!(a, b);
+    assert_eq!(a.cmp(&b), core::cmp::Ordering::Equal);
+    assert_ne!(a, Origin::parse("http://a.example").expect("valid"));
+    assert_eq!(format!("{a:?}"), "Origin(\"https://a.example\")");
+}

@@ -1,0 +1,251 @@
+//! Invariants over generated inputs: canonical round trips, the two parsers agreeing, the set
+//! agreeing with a linear scan, and no input panicking (behaviour rules C4, M1, M3, M4, M5, R5).
+
+use cors_origin::{MatchKind, Origin, OriginPattern, OriginSet, RequestOrigin};
+use proptest::prelude::*;
+
+fn scheme() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec!["http", "https", "ws", "wss", "ftp", "chrome-extension"])
+            .prop_map(str::to_owned),
+        1 => "[a-z][a-z0-9+.-]{0,8}".prop_filter("tuple-origin scheme", |s| {
+            !matches!(s.as_str(), "about" | "blob" | "data" | "file" | "filesystem" | "javascript")
+        }),
+    ]
+}
+
+fn domain() -> impl Strategy<Value = String> {
+    (prop::collection::vec("[a-z0-9_][a-z0-9_-]{0,6}", 0..4), "[a-z_][a-z0-9_-]{0,6}").prop_map(
+        |(mut labels, last)| {
+            labels.push(last);
+            labels.join(".")
+        },
+    )
+}
+
+fn ipv6_pieces() -> impl Strategy<Value = [u16; 8]> {
+    prop::array::uniform8(prop_oneof![3 => Just(0u16), 1 => 0..16u16, 1 => any::<u16>()])
+}
+
+/// A host as someone might configure it: any case, any IPv4 form, IPv6 uncompressed.
+fn host_input() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => domain(),
+        1 => any::<u32>().prop_map(|n| core::net::Ipv4Addr::from(n).to_string()),
+        1 => any::<u32>().prop_map(|n| n.to_string()),
+        1 => any::<u32>().prop_map(|n| format!("0x{n:x}")),
+        1 => (any::<u8>(), any::<u32>().prop_map(|n| n & 0x00ff_ffff))
+            .prop_map(|(a, rest)| format!("{a}.{rest}")),
+        2 => ipv6_pieces().prop_map(|p| {
+            let pieces: Vec<String> = p.iter().map(|x| format!("{x:X}")).collect();
+            format!("[{}]", pieces.join(":"))
+        }),
+        1 => ipv6_pieces().prop_map(|p| format!("[{}]", core::net::Ipv6Addr::from(p))),
+    ]
+}
+
+fn port() -> impl Strategy<Value = Option<u16>> {
+    prop::option::of(prop_oneof![Just(80u16), Just(443), Just(21), any::<u16>()])
+}
+
+/// A configured origin with noise: mixed case, default ports, a trailing slash.
+fn origin_input() -> BoxedStrategy<String> {
+    // Sparse case bits: most inputs keep most of their lowercase.
+    let case_bits = any::<u64>().prop_map(|b| b & (b >> 7) & (b >> 13) & (b >> 29));
+    (scheme(), host_input(), port(), any::<bool>(), case_bits)
+        .prop_map(|(scheme, host, port, slash, case_bits)| {
+            let mut text = with_port(&format!("{scheme}://{host}"), port);
+            if slash {
+                text.push('/');
+            }
+            text.char_indices()
+                .map(
+                    |(i, c)| {
+                        if case_bits >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c }
+                    },
+                )
+                .collect()
+        })
+        .boxed()
+}
+
+/// Strings near the origin grammar, so that both parsers reach their deeper rules.
+fn near_origin() -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => origin_input(),
+        2 => origin_input().prop_filter_map("valid", |s| Origin::parse(&s).ok().map(|o| o.to_string())),
+        2 => (
+            prop::sample::select(vec!["http://", "https://", "HTTP://", "ws://", "x-y://", "", "null"]),
+            "[a-zA-Z0-9:/.\\[\\]_%@#?*, -]{0,24}",
+        )
+            .prop_map(|(a, b)| format!("{a}{b}")),
+        1 => "\\PC{0,24}",
+    ]
+    .boxed()
+}
+
+/// Neither configuration parser panics, and a pattern's display parses back to it.
+fn check_config_parsers(input: &str) -> Result<(), TestCaseError> {
+    let _ = Origin::parse(input);
+    if let Ok(pattern) = OriginPattern::parse(input) {
+        let again = OriginPattern::parse(&pattern.to_string());
+        prop_assert_eq!(again.as_ref(), Ok(&pattern));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// RFC 6454 §6.2: parsing a serialization gives back the same origin and the same bytes,
+    /// and the request-time parser accepts it with the same parts.
+    #[test]
+    fn serialize_then_parse_is_identity(input in origin_input()) {
+        // Every generated input is a valid origin, so refusing one is a failure too.
+        let origin = Origin::parse(&input)
+            .map_err(|e| TestCaseError::fail(format!("valid input refused: {e}")))?;
+        let again = Origin::parse(origin.as_str()).expect("a serialization parses");
+        prop_assert_eq!(again.as_str(), origin.as_str());
+        prop_assert_eq!(&again, &origin);
+        let Ok(RequestOrigin::Tuple(view)) = RequestOrigin::parse(origin.as_str().as_bytes()) else {
+            return Err(TestCaseError::fail(format!("request parser refused {origin}")));
+        };
+        prop_assert_eq!(
+            (view.scheme(), view.host(), view.port()),
+            (origin.scheme(), origin.host(), origin.port())
+        );
+    }
+
+    /// The canonical form is what the inputs said, minus the default port.
+    #[test]
+    fn canonical_parts_follow_the_input(scheme in scheme(), host in domain(), port in port()) {
+        let input = match port {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        };
+        let origin = Origin::parse(&input).expect("generated origins are valid");
+        let default = match scheme.as_str() {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            "ftp" => Some(21),
+            _ => None,
+        };
+        prop_assert_eq!(origin.scheme(), scheme.as_str());
+        prop_assert_eq!(origin.host(), host.as_str());
+        prop_assert_eq!(origin.port(), port.filter(|&p| Some(p) != default));
+    }
+
+    /// M1: the request-time parser accepts a string exactly when the configuration-time parser
+    /// maps it to itself.
+    #[test]
+    fn request_parser_accepts_exactly_canonical_serializations(input in near_origin()) {
+        let request = RequestOrigin::parse(input.as_bytes());
+        let config = Origin::parse(&input);
+        let canonical = config.as_ref().is_ok_and(|o| o.as_str() == input);
+        prop_assert!(!input.is_empty() || request.is_err());
+        match request {
+            Ok(RequestOrigin::Tuple(_)) => prop_assert!(canonical, "accepted non-canonical {:?}", input),
+            Ok(_) => prop_assert_eq!(input.as_str(), "null"),
+            Err(error) => prop_assert!(!canonical, "refused canonical {:?}: {}", input, error),
+        }
+        if let Ok(origin) = config {
+            prop_assert!(RequestOrigin::parse(origin.as_str().as_bytes()).is_ok());
+        }
+    }
+
+    /// R5: no input panics either parser (or the pattern parser).
+    #[test]
+    fn no_bytes_panic_the_request_parser(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        let _ = RequestOrigin::parse(&bytes);
+    }
+
+    #[test]
+    fn no_string_panics_the_config_parsers(input in any::<String>()) {
+        check_config_parsers(&input)?;
+    }
+
+    #[test]
+    fn no_near_origin_panics_the_config_parsers(input in near_origin()) {
+        check_config_parsers(&input)?;
+    }
+}
+
+// The set against a linear scan, over small pools so that patterns and origins collide often.
+
+const LABELS: [&str; 4] = ["a", "b", "c", "test"];
+
+fn pool_host() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(LABELS.to_vec()), 1..5).prop_map(|l| l.join("."))
+}
+
+fn pool_scheme_port() -> impl Strategy<Value = (&'static str, Option<u16>)> {
+    (prop::sample::select(vec!["http", "https"]), prop::option::of(Just(8080u16)))
+}
+
+fn pool_pattern() -> impl Strategy<Value = OriginPattern> {
+    let text = prop_oneof![
+        1 => Just("*".to_owned()),
+        1 => Just("null".to_owned()),
+        3 => (pool_scheme_port(), pool_host()).prop_map(|((s, p), h)| with_port(&format!("{s}://{h}"), p)),
+        4 => (pool_scheme_port(), pool_host()).prop_map(|((s, p), h)| with_port(&format!("{s}://*.{h}"), p)),
+    ];
+    text.prop_map(|t| OriginPattern::parse(&t).expect("pool patterns are valid"))
+}
+
+fn pool_origin() -> impl Strategy<Value = String> {
+    prop_oneof![
+        1 => Just("null".to_owned()),
+        1 => Just("https://[::1]".to_owned()),
+        8 => (pool_scheme_port(), pool_host()).prop_map(|((s, p), h)| with_port(&format!("{s}://{h}"), p)),
+    ]
+}
+
+fn with_port(base: &str, port: Option<u16>) -> String {
+    port.map_or_else(|| base.to_owned(), |p| format!("{base}:{p}"))
+}
+
+/// The precedence rule of M3/M4 written as a scan over [`OriginPattern::matches`].
+fn naive_find(
+    patterns: &[OriginPattern],
+    origin: &RequestOrigin<'_>,
+) -> Option<(usize, MatchKind)> {
+    let matching = || patterns.iter().enumerate().filter(|(_, p)| p.matches(origin));
+    let first =
+        |want: fn(&OriginPattern) -> bool| matching().find(|(_, p)| want(p)).map(|(i, _)| i);
+    if let Some(i) = first(|p| matches!(p, OriginPattern::Exact(_))) {
+        return Some((i, MatchKind::Exact));
+    }
+    if let Some(i) = first(|p| matches!(p, OriginPattern::Null)) {
+        return Some((i, MatchKind::Null));
+    }
+    let best = matching()
+        .filter_map(|(i, p)| match p {
+            OriginPattern::Subdomains(s) => Some((i, s.domain().len())),
+            _ => None,
+        })
+        .fold(None, |best: Option<(usize, usize)>, (i, len)| match best {
+            Some((_, best_len)) if best_len >= len => best,
+            _ => Some((i, len)),
+        });
+    if let Some((i, _)) = best {
+        return Some((i, MatchKind::Subdomain));
+    }
+    first(|p| matches!(p, OriginPattern::Any)).map(|i| (i, MatchKind::Any))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn set_agrees_with_linear_scan(
+        patterns in prop::collection::vec(pool_pattern(), 0..12),
+        origins in prop::collection::vec(pool_origin(), 1..8),
+    ) {
+        let set = OriginSet::new(patterns.clone());
+        for origin in &origins {
+            let origin = RequestOrigin::parse(origin.as_bytes()).expect("pool origins are canonical");
+            let found = set.find(&origin).map(|m| (m.index(), m.kind()));
+            prop_assert_eq!(found, naive_find(&patterns, &origin), "origin {}", origin);
+        }
+    }
+}
