@@ -1,0 +1,135 @@
+//! `MuleSoft` Flex Gateway `cors-flex` policies: read every real policy file, refuse broken ones
+//! precisely, warn about risky ones, and compile the rest into an immutable [`Policy`].
+//!
+//! ```
+//! # #[cfg(not(feature = "yaml"))]
+//! # fn main() {}
+//! # #[cfg(feature = "yaml")]
+//! # fn main() -> Result<(), cors_policy::LoadError> {
+//! use cors_policy::{Code, Policy};
+//!
+//! let yaml = r#"
+//! publicResource: false
+//! supportCredentials: true
+//! originGroups:
+//!   - origins: ["https://app.example.com"]
+//!     accessControlMaxAge: 600
+//!     allowedMethods:
+//!       - {methodName: GET, isAllowed: true}
+//!       - {methodName: post, isAllowed: true}
+//!       - {methodName: DELETE, isAllowed: false}
+//!     headers: [Content-Type, X-Token]
+//!     exposedHeaders: [x-request-id]
+//! "#;
+//! let loaded = Policy::from_yaml_str(yaml, "cors.yaml")?;
+//! let group = &loaded.policy.groups()[0];
+//! assert_eq!(group.allow_methods_value(), Some("GET, POST"));
+//! assert_eq!(group.allow_headers_value(), Some("content-type, x-token"));
+//! assert_eq!(group.max_age_value(), "600");
+//! assert!(loaded.warnings.is_empty());
+//!
+//! // Every problem at once, each with its line, column and key path.
+//! let broken = "publicResource: false
+//! originGroups:
+//!   - origins: [\"https://a.test/x\"]
+//!     exposeHeaders: []
+//! ";
+//! let error = Policy::from_yaml_str(broken, "cors.yaml").unwrap_err();
+//! assert_eq!(error.diagnostics().len(), 2);
+//! assert_eq!(error.diagnostics()[1].code(), Code::UnknownKey);
+//! assert_eq!(
+//!     error.diagnostics()[1].to_string(),
+//!     "cors.yaml:4:5: error: originGroups[0].exposeHeaders: unknown key \"exposeHeaders\", \
+//!      did you mean \"exposedHeaders\"?",
+//! );
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Files are loaded with [`Policy::from_yaml_file`], which caps their size before reading:
+//!
+//! ```
+//! # #[cfg(not(feature = "yaml"))]
+//! # fn main() {}
+//! # #[cfg(feature = "yaml")]
+//! # fn main() -> Result<(), cors_policy::LoadError> {
+//! # use cors_policy::Policy;
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
+//! let loaded = Policy::from_yaml_file(std::path::Path::new(path))?;
+//! assert!(loaded.policy.supports_credentials());
+//! assert_eq!(loaded.policy.groups()[0].allow_methods_value(), Some("GET, POST, PUT"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Spec conformance
+//!
+//! Implements section 1 of the behaviour contract (`shared/reference/behaviour.md`):
+//! - **C1** keys and defaults: `publicResource` true, `supportCredentials` false, max-age 30,
+//!   the eight default methods (CONNECT, DELETE, GET, OPTIONS, PATCH, POST, PUT, TRACE) when
+//!   `allowedMethods` is absent, `isAllowed: false` entries dropped, `name` optional. Group keys
+//!   are siblings inside each group, as in every real Flex example (the documentation's prose
+//!   nests them wrongly).
+//! - **C2** shapes ([`FileShape`]): the bare `config:` body or a top-level `config:` key; a
+//!   `- policyRef: {name: cors-flex}` list entry with `config:` next to `policyRef` (settings
+//!   written under `policyRef`, as the Flex documentation's broken example does, are refused with
+//!   a hint); an `ApiInstance` (`spec.address` is [`LoadedPolicy::listen`], the first
+//!   `spec.services.<name>.address` is [`LoadedPolicy::upstream`], other policies are listed in
+//!   [`LoadedPolicy::ignored_policies`] with a warning); a `PolicyBinding`
+//!   (`spec.policyRef`, `spec.config`). A file with several `---` documents may pair an
+//!   `ApiInstance` with `PolicyBinding`s; exactly one `cors-flex` policy is required.
+//! - **C3** errors, all at once, `FILE:LINE:COLUMN: error: KEY.PATH: message` ([`Diagnostic`]).
+//!   Scalars are typed by our rules, not YAML's: plain `true`/`false` are booleans, plain digits
+//!   are integers, a quoted `"true"` or `"30"` is a string and a wrong-type error where a boolean
+//!   or integer is expected. A key whose value is empty or `null` counts as absent (its default
+//!   applies), as serde does for optional fields. Only the first YAML syntax error is reported
+//!   (the parser cannot continue past it).
+//! - **C4** origins canonicalized by `cors-origin` (a trailing `/` is tolerated and linted);
+//!   method names equal ignoring case to DELETE, GET, HEAD, OPTIONS, POST or PUT upper-cased,
+//!   others kept byte-exact; header names lower-cased; duplicates dropped (first kept); `*`
+//!   anywhere in `headers` allows any header ([`AllowedHeaders::Any`]).
+//! - **C5** lints ([`Policy::lint`]), one [`Code`] each. CONNECT and TRACE are linted only when
+//!   written explicitly, not when they come from the C1 defaults, so that every file relying on
+//!   the defaults does not warn. The public-suffix lint uses a small built-in list
+//!   ([`PUBLIC_SUFFIXES`]), documented as partial. While `publicResource` is true only the
+//!   policy-level lints run, since groups are ignored.
+//!
+//! [`Policy::to_config`] and [`Policy::to_yaml`] write the normalized configuration back (every
+//! key explicit, except `allowedMethods` where the defaults applied).
+//!
+//! # Untrusted input
+//!
+//! Policy files may come from anywhere; loading one is bounded and never panics:
+//! - at most [`MAX_FILE_SIZE`] (1 MiB), checked before reading a file;
+//! - invalid UTF-8 is reported at the line and column of the first bad byte;
+//! - nesting deeper than 64 levels, more than 100 000 nodes counting alias expansions (so
+//!   "billion laughs" fails fast), and more than 16 documents are errors;
+//! - positions count lines and characters (not bytes) from 1.
+//!
+//! # Crate features
+//!
+//! - `serde` (default): `Serialize`/`Deserialize` for [`CorsConfig`] and friends, with Flex's
+//!   camelCase names and unknown keys refused.
+//! - `yaml` (default, implies `serde`): [`Policy::from_yaml_str`], [`Policy::from_yaml_file`],
+//!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`]. Reading uses `yaml-rust2`'s event
+//!   parser (for positions), writing uses `serde_yaml`; both are confined to private modules.
+//!
+//! With neither feature, the raw model, [`Policy::from_config`], the compiled [`Policy`] and its
+//! accessors, and [`Policy::lint`] remain: that is what `cors-engine` uses.
+
+mod config;
+mod diagnostic;
+mod lint;
+#[cfg(feature = "yaml")]
+mod load;
+mod policy;
+mod token;
+#[cfg(feature = "yaml")]
+mod yaml;
+
+pub use config::{CorsConfig, MethodConfig, OriginGroupConfig};
+pub use diagnostic::{Code, Diagnostic, LoadError, Severity};
+pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
+#[cfg(feature = "yaml")]
+pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME};
+pub use policy::{AllowedHeaders, DEFAULT_MAX_AGE, Group, Policy};

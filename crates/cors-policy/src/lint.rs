@@ -1,0 +1,324 @@
+//! The C5 lint pass: risky but valid configurations, reported as warnings, never refused.
+//!
+//! Lints never change behaviour: a max-age of 100000 is still sent as 100000.
+
+use std::collections::HashMap;
+
+use cors_origin::OriginPattern;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::policy::{Group, Policy};
+use crate::token::is_forbidden_method;
+
+/// A small, partial list of public suffixes (<https://publicsuffix.org/>): the top-level domains
+/// and shared hosting domains most often met in CORS configurations. A wildcard directly under
+/// one of these (`https://*.github.io`) lets unrelated parties' sites in. Suffixes not listed
+/// here are not linted.
+pub const PUBLIC_SUFFIXES: &[&str] = &[
+    "com",
+    "net",
+    "org",
+    "edu",
+    "gov",
+    "mil",
+    "int",
+    "io",
+    "co",
+    "dev",
+    "app",
+    "ai",
+    "info",
+    "biz",
+    "me",
+    "us",
+    "uk",
+    "de",
+    "fr",
+    "eu",
+    "nl",
+    "es",
+    "it",
+    "ru",
+    "cn",
+    "jp",
+    "br",
+    "in",
+    "au",
+    "ca",
+    "ch",
+    "se",
+    "no",
+    "xyz",
+    "online",
+    "site",
+    "cloud",
+    "page",
+    "co.uk",
+    "org.uk",
+    "ac.uk",
+    "gov.uk",
+    "com.au",
+    "net.au",
+    "co.jp",
+    "com.br",
+    "co.in",
+    "co.nz",
+    "github.io",
+    "gitlab.io",
+    "herokuapp.com",
+    "vercel.app",
+    "netlify.app",
+    "pages.dev",
+    "workers.dev",
+    "web.app",
+    "firebaseapp.com",
+    "appspot.com",
+    "azurewebsites.net",
+    "cloudfront.net",
+    "amazonaws.com",
+    "s3.amazonaws.com",
+    "blogspot.com",
+    "glitch.me",
+    "onrender.com",
+    "fly.dev",
+    "ngrok.io",
+    "ngrok-free.app",
+];
+
+/// Whether `domain` is in the built-in partial [`PUBLIC_SUFFIXES`] list (ASCII case ignored).
+#[must_use]
+pub fn is_public_suffix(domain: &str) -> bool {
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    PUBLIC_SUFFIXES.iter().any(|suffix| suffix.eq_ignore_ascii_case(domain))
+}
+
+/// Loopback hosts are potentially trustworthy (Secure Contexts), so `http://` there is not linted.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "[::1]"
+}
+
+fn scheme_and_host(pattern: &OriginPattern) -> Option<(&str, &str)> {
+    match pattern {
+        OriginPattern::Exact(origin) => Some((origin.scheme(), origin.host())),
+        OriginPattern::Subdomains(sub) => Some((sub.scheme(), sub.domain())),
+        _ => None,
+    }
+}
+
+impl Policy {
+    /// The C5 lint pass: warnings about risky but valid settings, with key paths, without file
+    /// positions (the YAML loaders add those).
+    #[must_use]
+    pub fn lint(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let credentials = self.supports_credentials();
+        if self.is_public_resource() {
+            if credentials {
+                out.push(
+                    Diagnostic::new(
+                        Code::PublicWithCredentials,
+                        "supportCredentials",
+                        "a public resource with credentials echoes every origin, so any site can \
+                         read credentialed responses",
+                    )
+                    .with_hint("set publicResource: false and list the trusted origins"),
+                );
+            }
+            if !self.groups().is_empty() {
+                out.push(
+                    Diagnostic::new(
+                        Code::GroupsIgnored,
+                        "originGroups",
+                        "originGroups are ignored while publicResource is true",
+                    )
+                    .with_hint("set publicResource: false to use the groups"),
+                );
+            }
+            // Groups are ignored (M2), so warnings about their contents would be noise.
+            return out;
+        }
+        // Each pattern's first place: (group index, origin index).
+        let mut seen: HashMap<&OriginPattern, (usize, usize)> = HashMap::new();
+        for group in self.groups() {
+            lint_group(group, credentials, &mut seen, &mut out);
+        }
+        out
+    }
+}
+
+fn lint_group<'p>(
+    group: &'p Group,
+    credentials: bool,
+    seen: &mut HashMap<&'p OriginPattern, (usize, usize)>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let base = format!("originGroups[{}]", group.index());
+    for (i, pattern) in group.origins().iter().enumerate() {
+        let path = format!("{base}.origins[{i}]");
+        if group.trailing_slash().contains(&i) {
+            out.push(
+                Diagnostic::new(
+                    Code::OriginTrailingSlash,
+                    &path,
+                    format!("origin {:?} written with a trailing \"/\"", format!("{pattern}/")),
+                )
+                .with_hint(format!("write {:?}, as browsers send it", pattern.to_string())),
+            );
+        }
+        if let Some(&(g, j)) = seen.get(pattern) {
+            if g == group.index() {
+                out.push(Diagnostic::new(
+                    Code::DuplicateOrigin,
+                    &path,
+                    format!("origin \"{pattern}\" is already listed at origins[{j}]"),
+                ));
+            } else {
+                out.push(
+                    Diagnostic::new(
+                        Code::OriginInTwoGroups,
+                        &path,
+                        format!(
+                            "origin \"{pattern}\" is also listed in originGroups[{g}], which wins"
+                        ),
+                    )
+                    .with_hint("list each origin in one group only"),
+                );
+            }
+        } else {
+            seen.insert(pattern, (group.index(), i));
+        }
+        if credentials {
+            lint_credentialed_origin(pattern, &path, out);
+        }
+        if let OriginPattern::Subdomains(sub) = pattern
+            && is_public_suffix(sub.domain())
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::PublicSuffixWildcard,
+                    &path,
+                    format!(
+                        "origin pattern \"{pattern}\" matches every site under the public suffix \
+                         \"{}\"",
+                        sub.domain()
+                    ),
+                )
+                .with_hint("name your own domain, e.g. \"https://*.example.com\""),
+            );
+        }
+    }
+    lint_methods(group, &base, out);
+    if group.max_age() > 86_400 {
+        out.push(Diagnostic::new(
+            Code::MaxAgeAboveFirefoxCap,
+            format!("{base}.accessControlMaxAge"),
+            format!(
+                "max-age {} is above 86400 seconds (24 hours); Firefox caps it there and \
+                 Chromium at 7200",
+                group.max_age()
+            ),
+        ));
+    } else if group.max_age() > 7_200 {
+        out.push(Diagnostic::new(
+            Code::MaxAgeAboveChromiumCap,
+            format!("{base}.accessControlMaxAge"),
+            format!(
+                "max-age {} is above 7200 seconds (2 hours); Chromium caps it there",
+                group.max_age()
+            ),
+        ));
+    }
+    if credentials && let Some(i) = group.exposed_headers().iter().position(|h| h == "*") {
+        out.push(
+            Diagnostic::new(
+                Code::ExposeAnyWithCredentials,
+                format!("{base}.exposedHeaders[{i}]"),
+                "\"*\" in exposedHeaders with credentials exposes only a header named \"*\"",
+            )
+            .with_hint("list the header names to expose"),
+        );
+    }
+}
+
+fn lint_credentialed_origin(pattern: &OriginPattern, path: &str, out: &mut Vec<Diagnostic>) {
+    match pattern {
+        OriginPattern::Any => out.push(
+            Diagnostic::new(
+                Code::AnyOriginWithCredentials,
+                path,
+                "origin \"*\" with credentials lets any site read credentialed responses",
+            )
+            .with_hint("list the trusted origins instead"),
+        ),
+        OriginPattern::Null => out.push(
+            Diagnostic::new(
+                Code::NullOriginWithCredentials,
+                path,
+                "origin \"null\" with credentials lets sandboxed and file: pages of any site read \
+                 credentialed responses",
+            )
+            .with_hint("remove \"null\""),
+        ),
+        _ => {
+            if let Some(("http", host)) = scheme_and_host(pattern)
+                && !is_loopback(host)
+            {
+                out.push(
+                    Diagnostic::new(
+                        Code::InsecureOriginWithCredentials,
+                        path,
+                        format!(
+                            "origin \"{pattern}\" uses http:// with credentials, so a network \
+                             attacker can read credentialed responses"
+                        ),
+                    )
+                    .with_hint("use https://"),
+                );
+            }
+        }
+    }
+}
+
+fn lint_methods(group: &Group, base: &str, out: &mut Vec<Diagnostic>) {
+    if group.methods().is_empty() {
+        out.push(
+            Diagnostic::new(
+                Code::NoMethodAllowed,
+                format!("{base}.allowedMethods"),
+                "the group allows no method",
+            )
+            .with_hint("list allowed methods with isAllowed: true, or remove the group"),
+        );
+    }
+    for (method, source) in group.methods().iter().zip(group.method_sources()) {
+        let path = format!("{base}.allowedMethods[{source}].methodName");
+        if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            let upper = method.to_ascii_uppercase();
+            out.push(
+                Diagnostic::new(
+                    Code::MethodCase,
+                    &path,
+                    format!(
+                        "method {method:?} is matched byte-exactly; browsers send it only when a \
+                         page writes it so, and send {upper:?} otherwise"
+                    ),
+                )
+                .with_hint(format!("write {upper:?}")),
+            );
+        }
+        // C5: only when written explicitly; the C1 defaults include CONNECT and TRACE.
+        if !group.has_default_methods() && is_forbidden_method(method) {
+            out.push(
+                Diagnostic::new(
+                    Code::ForbiddenMethod,
+                    &path,
+                    format!("method {method:?} is forbidden by Fetch; browsers never send it"),
+                )
+                .with_hint("remove it, or set isAllowed: false"),
+            );
+        }
+    }
+}

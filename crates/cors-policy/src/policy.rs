@@ -1,0 +1,434 @@
+//! The compiled, validated, immutable [`Policy`] and its [`Group`]s.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use cors_origin::{Match, OriginPattern, OriginSet, ParseError};
+
+use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
+use crate::diagnostic::{Code, Diagnostic, LoadError};
+use crate::token::{DEFAULT_METHODS, normalize_method, token_problem};
+
+/// The C1 default of `accessControlMaxAge`, in seconds.
+pub const DEFAULT_MAX_AGE: u64 = 30;
+
+/// A validated `cors-flex` policy, ready for the engine.
+///
+/// It cannot represent an invalid configuration: origins are canonical patterns, method and
+/// header names are tokens, and every header value the engine sends is joined once here.
+/// It is immutable, `Send + Sync`, and cheap to share behind an `Arc`.
+pub struct Policy {
+    public_resource: bool,
+    support_credentials: bool,
+    groups: Vec<Group>,
+    origins: OriginSet,
+    /// For each pattern of `origins` (by index), the index of its group.
+    pattern_groups: Vec<usize>,
+}
+
+/// One origin group, compiled.
+///
+/// Two groups are equal when they behave the same and write back the same configuration;
+/// notes kept only for the lint pass (where an entry was written) are not compared.
+#[derive(Clone, Debug)]
+pub struct Group {
+    index: usize,
+    name: Option<String>,
+    origins: Vec<OriginPattern>,
+    /// Indices into `origins` of entries written with a trailing `/` (linted, C4).
+    trailing_slash: Vec<usize>,
+    max_age: u64,
+    max_age_value: String,
+    methods: Vec<String>,
+    /// For each of `methods`, the index of the `allowedMethods` entry that allowed it.
+    method_sources: Vec<usize>,
+    /// Whether `allowedMethods` was absent, so `methods` are the C1 defaults.
+    methods_defaulted: bool,
+    allow_methods_value: Option<String>,
+    headers: AllowedHeaders,
+    allow_headers_value: Option<String>,
+    exposed_headers: Vec<String>,
+    expose_headers_value: Option<String>,
+}
+
+/// The request headers a group allows (its `headers` key).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AllowedHeaders {
+    /// `*` appeared in `headers`: any header name (the engine mirrors the request's list, P4).
+    Any,
+    /// These names, lower-cased, de-duplicated, in file order.
+    List(Vec<String>),
+}
+
+impl Policy {
+    /// Validates a raw configuration, applying the C1 defaults and the C4 canonicalization.
+    ///
+    /// # Errors
+    ///
+    /// Every invalid origin, method name and header name, each with its key path
+    /// (`originGroups[0].origins[1]`) but without a file position.
+    pub fn from_config(config: &CorsConfig) -> Result<Policy, LoadError> {
+        let mut errors = Vec::new();
+        let groups: Vec<Group> = config
+            .origin_groups
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(index, group)| Group::compile(index, group, &mut errors))
+            .collect();
+        if !errors.is_empty() {
+            return Err(LoadError::new(errors));
+        }
+        Ok(Policy::assemble(
+            config.public_resource.unwrap_or(true),
+            config.support_credentials.unwrap_or(false),
+            groups,
+        ))
+    }
+
+    fn assemble(public_resource: bool, support_credentials: bool, groups: Vec<Group>) -> Policy {
+        let pattern_groups =
+            groups.iter().flat_map(|group| group.origins.iter().map(|_| group.index)).collect();
+        let origins = OriginSet::new(groups.iter().flat_map(|group| group.origins.iter().cloned()));
+        Policy { public_resource, support_credentials, groups, origins, pattern_groups }
+    }
+
+    /// `publicResource` (M2): groups are ignored and every origin is allowed.
+    #[must_use]
+    pub fn is_public_resource(&self) -> bool {
+        self.public_resource
+    }
+
+    /// `supportCredentials`: responses carry `Access-Control-Allow-Credentials: true`.
+    #[must_use]
+    pub fn supports_credentials(&self) -> bool {
+        self.support_credentials
+    }
+
+    /// The origin groups, in file order.
+    #[must_use]
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Every pattern of every group, in file order; [`Policy::group_of`] maps a [`Match`] back.
+    #[must_use]
+    pub fn origins(&self) -> &OriginSet {
+        &self.origins
+    }
+
+    /// The group the matched pattern belongs to.
+    ///
+    /// # Panics
+    ///
+    /// If `m` did not come from this policy's [`Policy::origins`] (its index is out of range).
+    #[must_use]
+    pub fn group_of(&self, m: Match) -> &Group {
+        &self.groups[self.pattern_groups[m.index()]]
+    }
+
+    /// The normalized configuration: every key explicit, canonical origins, C4 method names,
+    /// lower-case headers; `allowedMethods` stays absent where the C1 defaults applied.
+    #[must_use]
+    pub fn to_config(&self) -> CorsConfig {
+        CorsConfig {
+            public_resource: Some(self.public_resource),
+            support_credentials: Some(self.support_credentials),
+            origin_groups: Some(self.groups.iter().map(Group::to_config).collect()),
+        }
+    }
+}
+
+impl Clone for Policy {
+    fn clone(&self) -> Self {
+        Policy::assemble(self.public_resource, self.support_credentials, self.groups.clone())
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("public_resource", &self.public_resource)
+            .field("support_credentials", &self.support_credentials)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two policies are equal when their settings and groups are (the origin set is derived).
+impl PartialEq for Policy {
+    fn eq(&self, other: &Self) -> bool {
+        self.public_resource == other.public_resource
+            && self.support_credentials == other.support_credentials
+            && self.groups == other.groups
+    }
+}
+
+impl Eq for Policy {}
+
+impl PartialEq for Group {
+    fn eq(&self, other: &Self) -> bool {
+        // The joined values are derived from the compared fields.
+        self.index == other.index
+            && self.name == other.name
+            && self.origins == other.origins
+            && self.max_age == other.max_age
+            && self.methods == other.methods
+            && self.methods_defaulted == other.methods_defaulted
+            && self.headers == other.headers
+            && self.exposed_headers == other.exposed_headers
+    }
+}
+
+impl Eq for Group {}
+
+fn join(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| items.join(", "))
+}
+
+/// A list without duplicates, first occurrence kept, in linear time.
+#[derive(Default)]
+struct UniqueList {
+    items: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl UniqueList {
+    fn push(&mut self, item: String) -> bool {
+        let new = self.seen.insert(item.clone());
+        if new {
+            self.items.push(item);
+        }
+        new
+    }
+}
+
+/// cors-origin's message, with its hint moved to the diagnostic's hint.
+fn origin_error(error: &ParseError, path: String) -> Diagnostic {
+    let text = error.to_string();
+    let Some(hint) = error.hint() else {
+        return Diagnostic::new(Code::InvalidOrigin, path, text);
+    };
+    let message = text.strip_suffix(&format!("; hint: {hint}")).unwrap_or(&text);
+    Diagnostic::new(Code::InvalidOrigin, path, message).with_hint(hint)
+}
+
+fn header_names(names: &[String], path: &str, errors: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+    let mut out = UniqueList::default();
+    let mut ok = true;
+    for (i, name) in names.iter().enumerate() {
+        if let Some(problem) = token_problem(name) {
+            errors.push(Diagnostic::new(
+                Code::InvalidHeader,
+                format!("{path}[{i}]"),
+                format!("invalid header name {name:?}: {problem}"),
+            ));
+            ok = false;
+        } else {
+            out.push(name.to_ascii_lowercase());
+        }
+    }
+    ok.then_some(out.items)
+}
+
+impl Group {
+    fn compile(index: usize, config: &OriginGroupConfig, errors: &mut Vec<Diagnostic>) -> Group {
+        let base = format!("originGroups[{index}]");
+        let mut origins = Vec::with_capacity(config.origins.len());
+        let mut trailing_slash = Vec::new();
+        for (i, text) in config.origins.iter().enumerate() {
+            match OriginPattern::parse_with_notes(text) {
+                Ok((pattern, notes)) => {
+                    if notes.had_trailing_slash() {
+                        trailing_slash.push(origins.len());
+                    }
+                    origins.push(pattern);
+                }
+                Err(error) => errors.push(origin_error(&error, format!("{base}.origins[{i}]"))),
+            }
+        }
+
+        let methods_defaulted = config.allowed_methods.is_none();
+        let mut allowed = UniqueList::default();
+        let mut method_sources = Vec::new();
+        match &config.allowed_methods {
+            None => {
+                for (i, method) in DEFAULT_METHODS.iter().enumerate() {
+                    allowed.push((*method).to_owned());
+                    method_sources.push(i);
+                }
+            }
+            Some(entries) => {
+                for (i, MethodConfig { method_name, is_allowed }) in entries.iter().enumerate() {
+                    if let Some(problem) = token_problem(method_name) {
+                        errors.push(Diagnostic::new(
+                            Code::InvalidMethod,
+                            format!("{base}.allowedMethods[{i}].methodName"),
+                            format!("invalid method {method_name:?}: {problem}"),
+                        ));
+                    } else if *is_allowed && allowed.push(normalize_method(method_name)) {
+                        method_sources.push(i);
+                    }
+                }
+            }
+        }
+
+        let methods = allowed.items;
+        let headers = config
+            .headers
+            .as_deref()
+            .and_then(|names| header_names(names, &format!("{base}.headers"), errors))
+            .unwrap_or_default();
+        let headers = if headers.iter().any(|name| name == "*") {
+            AllowedHeaders::Any
+        } else {
+            AllowedHeaders::List(headers)
+        };
+        let exposed_headers = config
+            .exposed_headers
+            .as_deref()
+            .and_then(|names| header_names(names, &format!("{base}.exposedHeaders"), errors))
+            .unwrap_or_default();
+
+        let max_age = config.access_control_max_age.unwrap_or(DEFAULT_MAX_AGE);
+        Group {
+            index,
+            name: config.name.clone(),
+            origins,
+            trailing_slash,
+            max_age,
+            max_age_value: max_age.to_string(),
+            allow_methods_value: join(&methods),
+            methods,
+            method_sources,
+            methods_defaulted,
+            allow_headers_value: match &headers {
+                AllowedHeaders::Any => None,
+                AllowedHeaders::List(names) => join(names),
+            },
+            headers,
+            expose_headers_value: join(&exposed_headers),
+            exposed_headers,
+        }
+    }
+
+    fn to_config(&self) -> OriginGroupConfig {
+        OriginGroupConfig {
+            name: self.name.clone(),
+            origins: self.origins.iter().map(ToString::to_string).collect(),
+            access_control_max_age: Some(self.max_age),
+            allowed_methods: (!self.methods_defaulted).then(|| {
+                self.methods
+                    .iter()
+                    .map(|m| MethodConfig { method_name: m.clone(), is_allowed: true })
+                    .collect()
+            }),
+            headers: Some(match &self.headers {
+                AllowedHeaders::Any => vec!["*".to_owned()],
+                AllowedHeaders::List(names) => names.clone(),
+            }),
+            exposed_headers: Some(self.exposed_headers.clone()),
+        }
+    }
+
+    /// The group's `name`, if it has one (ignored for matching).
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The position of the group in `originGroups`.
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The group's origin patterns, canonical, in file order.
+    #[must_use]
+    pub fn origins(&self) -> &[OriginPattern] {
+        &self.origins
+    }
+
+    /// `accessControlMaxAge` in seconds (default 30).
+    #[must_use]
+    pub fn max_age(&self) -> u64 {
+        self.max_age
+    }
+
+    /// The allowed methods, in file order, C4 case rule applied, without duplicates.
+    #[must_use]
+    pub fn methods(&self) -> &[String] {
+        &self.methods
+    }
+
+    /// Whether `allowedMethods` was absent, so [`Group::methods`] are the C1 defaults.
+    #[must_use]
+    pub fn has_default_methods(&self) -> bool {
+        self.methods_defaulted
+    }
+
+    /// Whether `method` is allowed: byte-exact (Fetch), and `HEAD` wherever `GET` is (A1, P2).
+    #[must_use]
+    pub fn allows_method(&self, method: &[u8]) -> bool {
+        let listed = |name: &[u8]| self.methods.iter().any(|m| m.as_bytes() == name);
+        listed(method) || (method == b"HEAD" && listed(b"GET"))
+    }
+
+    /// The allowed request headers.
+    #[must_use]
+    pub fn headers(&self) -> &AllowedHeaders {
+        &self.headers
+    }
+
+    /// Whether the request header `name` is allowed: compared ignoring ASCII case, or any under
+    /// `*`. Does not check that `name` is a token (the engine does, P2). Never allocates.
+    #[must_use]
+    pub fn allows_header(&self, name: &[u8]) -> bool {
+        match &self.headers {
+            AllowedHeaders::Any => true,
+            AllowedHeaders::List(names) => {
+                names.iter().any(|allowed| allowed.as_bytes().eq_ignore_ascii_case(name))
+            }
+        }
+    }
+
+    /// `exposedHeaders`, lower-cased, de-duplicated, in file order.
+    #[must_use]
+    pub fn exposed_headers(&self) -> &[String] {
+        &self.exposed_headers
+    }
+
+    /// The `Access-Control-Allow-Methods` value (`GET, POST, PUT`); `None` if no method is allowed.
+    #[must_use]
+    pub fn allow_methods_value(&self) -> Option<&str> {
+        self.allow_methods_value.as_deref()
+    }
+
+    /// The `Access-Control-Allow-Headers` value; `None` under `*` (the engine mirrors) or if empty.
+    #[must_use]
+    pub fn allow_headers_value(&self) -> Option<&str> {
+        self.allow_headers_value.as_deref()
+    }
+
+    /// The `Access-Control-Expose-Headers` value; `None` if there are none.
+    #[must_use]
+    pub fn expose_headers_value(&self) -> Option<&str> {
+        self.expose_headers_value.as_deref()
+    }
+
+    /// The `Access-Control-Max-Age` value, e.g. `600`.
+    #[must_use]
+    pub fn max_age_value(&self) -> &str {
+        &self.max_age_value
+    }
+
+    pub(crate) fn trailing_slash(&self) -> &[usize] {
+        &self.trailing_slash
+    }
+
+    pub(crate) fn method_sources(&self) -> &[usize] {
+        &self.method_sources
+    }
+}

@@ -1,0 +1,316 @@
+//! The one module that knows the YAML crate: text in, a small spanned tree out.
+//!
+//! Files are read with `yaml-rust2`'s marked event parser, because C3 needs every problem with
+//! its line and column, which a serde deserializer cannot give. The tree keeps scalars as text
+//! with their quoting; what a scalar means (boolean, integer, string) is decided by the loader,
+//! by our own rules, not by YAML's type resolution.
+//!
+//! Hostile input is bounded here: nesting depth ([`MAX_DEPTH`]), node count including alias
+//! expansions ([`MAX_NODES`], which stops "billion laughs") and document count
+//! ([`MAX_DOCUMENTS`]). The size cap and the UTF-8 check happen before, in the loader.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// The deepest nesting of sequences and mappings accepted.
+pub(crate) const MAX_DEPTH: usize = 64;
+/// The most nodes a file may have, counting every node an alias expands to.
+pub(crate) const MAX_NODES: usize = 100_000;
+/// The most YAML documents (`---`) a file may have.
+pub(crate) const MAX_DOCUMENTS: usize = 16;
+
+/// A node of the tree with the 1-based line and column (in characters) where it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
+/// The three kinds of YAML node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Value {
+    Scalar(String, Style),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// Whether a scalar was written plain (`true`, `30`) or quoted/block (`"true"`, `'30'`, `|`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Style {
+    Plain,
+    Quoted,
+}
+
+/// Why a text could not be read into a tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadErrorKind {
+    Syntax,
+    TooDeep,
+    TooManyNodes,
+    TooManyDocuments,
+}
+
+/// A read failure at a 1-based line and column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ReadError {
+    pub(crate) kind: ReadErrorKind,
+    pub(crate) message: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
+impl ReadError {
+    fn new(kind: ReadErrorKind, message: String, mark: Marker) -> Self {
+        ReadError { kind, message, line: mark.line(), column: mark.col() + 1 }
+    }
+}
+
+impl Node {
+    fn new(value: Value, mark: Marker) -> Self {
+        Node { value, line: mark.line(), column: mark.col() + 1 }
+    }
+
+    /// Number of nodes in this subtree (depth is bounded by [`MAX_DEPTH`]).
+    fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar(..) => 0,
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
+        }
+    }
+}
+
+enum Frame {
+    Seq { items: Vec<Node>, anchor: usize, mark: Marker },
+    Map { entries: Vec<(Node, Node)>, key: Option<Node>, anchor: usize, mark: Marker },
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    documents: Vec<Node>,
+    /// Anchored nodes with their sizes, for alias expansion.
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+}
+
+impl Builder {
+    fn count(&mut self, n: usize, mark: Marker) -> Result<(), ReadError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(ReadError::new(
+                ReadErrorKind::TooManyNodes,
+                format!("more than {MAX_NODES} nodes, counting alias expansions"),
+                mark,
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame, mark: Marker) -> Result<(), ReadError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(ReadError::new(
+                ReadErrorKind::TooDeep,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                mark,
+            ));
+        }
+        self.count(1, mark)?;
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn complete(&mut self, node: Node, anchor: usize, mark: Marker) -> Result<(), ReadError> {
+        if anchor != 0 {
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.documents.len() >= MAX_DOCUMENTS {
+                    return Err(ReadError::new(
+                        ReadErrorKind::TooManyDocuments,
+                        format!("more than {MAX_DOCUMENTS} documents"),
+                        mark,
+                    ));
+                }
+                self.documents.push(node);
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// Reads every document of `text` into a tree.
+pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut b =
+        Builder { stack: Vec::new(), documents: Vec::new(), anchors: HashMap::new(), nodes: 0 };
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| {
+            // The scanner has its own flow-nesting limit, reached while looking ahead.
+            let kind = if e.info().contains("recursion limit") {
+                ReadErrorKind::TooDeep
+            } else {
+                ReadErrorKind::Syntax
+            };
+            ReadError::new(kind, e.info().to_owned(), *e.marker())
+        })?;
+        match event {
+            Event::StreamEnd => return Ok(b.documents),
+            Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Scalar(text, style, anchor, tag) => {
+                b.count(1, mark)?;
+                let explicit_string = tag.is_some_and(|tag| tag.suffix == "str");
+                let style = if style == TScalarStyle::Plain && !explicit_string {
+                    Style::Plain
+                } else {
+                    Style::Quoted
+                };
+                b.complete(Node::new(Value::Scalar(text, style), mark), anchor, mark)?;
+            }
+            Event::SequenceStart(anchor, _) => {
+                b.open(Frame::Seq { items: Vec::new(), anchor, mark }, mark)?;
+            }
+            Event::MappingStart(anchor, _) => {
+                b.open(Frame::Map { entries: Vec::new(), key: None, anchor, mark }, mark)?;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match b.stack.pop() {
+                    Some(Frame::Seq { items, anchor, mark }) => {
+                        (Node::new(Value::Seq(items), mark), anchor)
+                    }
+                    Some(Frame::Map { entries, anchor, mark, .. }) => {
+                        let mut node = Node::new(Value::Map(entries), mark);
+                        // A block mapping's start event is marked after its first key: use
+                        // the first key's position when it comes earlier.
+                        if let Value::Map(entries) = &node.value
+                            && let Some((key, _)) = entries.first()
+                            && (key.line, key.column) < (node.line, node.column)
+                        {
+                            (node.line, node.column) = (key.line, key.column);
+                        }
+                        (node, anchor)
+                    }
+                    None => {
+                        return Err(ReadError::new(
+                            ReadErrorKind::Syntax,
+                            "unbalanced end of collection".to_owned(),
+                            mark,
+                        ));
+                    }
+                };
+                b.complete(node, anchor, mark)?;
+            }
+            Event::Alias(id) => {
+                let Some((node, size)) = b.anchors.get(&id) else {
+                    return Err(ReadError::new(
+                        ReadErrorKind::Syntax,
+                        "alias to an unknown anchor".to_owned(),
+                        mark,
+                    ));
+                };
+                let (mut node, size) = (node.clone(), *size);
+                b.count(size, mark)?;
+                // The copy keeps the anchor's content but points at the alias.
+                node.line = mark.line();
+                node.column = mark.col() + 1;
+                b.complete(node, 0, mark)?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+
+    fn scalar(node: &Node) -> (&str, Style) {
+        match &node.value {
+            Value::Scalar(text, style) => (text, *style),
+            other => panic!("not a scalar: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let docs = read("a: 1\nb:\n  - \"x\"\n").unwrap();
+        let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
+        assert_eq!((entries[0].0.line, entries[0].0.column), (1, 1));
+        assert_eq!((entries[0].1.line, entries[0].1.column), (1, 4));
+        assert_eq!(scalar(&entries[0].1), ("1", Style::Plain));
+        let Value::Seq(items) = &entries[1].1.value else { panic!("not a seq") };
+        assert_eq!((items[0].line, items[0].column), (3, 5));
+        assert_eq!(scalar(&items[0]), ("x", Style::Quoted));
+    }
+
+    #[test]
+    fn a_block_mapping_starts_at_its_first_key() {
+        let docs = read("a:\n  - x: 1\n    y: 2\nb: {c: 1}\n").unwrap();
+        let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
+        assert_eq!((docs[0].line, docs[0].column), (1, 1));
+        let Value::Seq(items) = &entries[0].1.value else { panic!("not a seq") };
+        assert_eq!((items[0].line, items[0].column), (2, 5));
+        assert_eq!((entries[1].1.line, entries[1].1.column), (4, 4));
+    }
+
+    #[test]
+    fn str_tag_makes_a_plain_scalar_a_string() {
+        let docs = read("!!str true").unwrap();
+        assert_eq!(scalar(&docs[0]), ("true", Style::Quoted));
+    }
+
+    #[test]
+    fn aliases_expand_to_copies() {
+        let docs = read("a: &x [1, 2]\nb: *x\n").unwrap();
+        let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
+        assert_eq!(entries[0].1.value, entries[1].1.value);
+        assert_eq!((entries[1].1.line, entries[1].1.column), (2, 4));
+    }
+
+    #[test]
+    fn several_documents_are_kept() {
+        assert_eq!(read("a: 1\n---\nb: 2\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn deep_nesting_stops_at_the_cap() {
+        let text = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = read(&text).unwrap_err();
+        assert_eq!((err.kind, err.line, err.column), (ReadErrorKind::TooDeep, 1, MAX_DEPTH + 1));
+    }
+
+    #[test]
+    fn nesting_at_the_cap_is_read() {
+        let text = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(read(&text).is_ok());
+    }
+
+    #[test]
+    fn billion_laughs_stops_at_the_node_budget() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for pair in names.windows(2) {
+            let (prev, name) = (pair[0], pair[1]);
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            writeln!(text, "{name}: &{name} [{refs}]").unwrap();
+        }
+        let err = read(&text).unwrap_err();
+        assert_eq!(err.kind, ReadErrorKind::TooManyNodes);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = read("a: [1, 2\n").unwrap_err();
+        assert_eq!(err.kind, ReadErrorKind::Syntax);
+        assert!(err.line >= 1 && err.column >= 1, "{err:?}");
+    }
+}

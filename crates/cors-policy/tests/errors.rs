@@ -1,0 +1,339 @@
+//! C3: one test per error kind, asserting code, key path, line, column and message.
+
+use cors_policy::{Code, Diagnostic, LoadError, Policy};
+use rstest::rstest;
+
+fn load_err(yaml: &str) -> LoadError {
+    match Policy::from_yaml_str(yaml, "cors.yaml") {
+        Ok(loaded) => panic!("loaded, expected an error: {:?}", loaded.policy),
+        Err(error) => error,
+    }
+}
+
+#[track_caller]
+fn check_diagnostic(
+    d: &Diagnostic,
+    code: Code,
+    path: &str,
+    line: usize,
+    column: usize,
+    message: &str,
+) {
+    assert_eq!(d.code(), code, "{d}");
+    assert!(d.is_error(), "{d}");
+    assert_eq!(d.path(), path, "{d}");
+    assert_eq!((d.line(), d.column()), (Some(line), Some(column)), "{d}");
+    assert_eq!(d.message(), message, "{d}");
+    assert_eq!(d.file(), Some("cors.yaml"));
+}
+
+/// The file must fail with exactly one error, as described.
+#[track_caller]
+fn check(yaml: &str, code: Code, path: &str, line: usize, column: usize, message: &str) {
+    let error = load_err(yaml);
+    assert_eq!(error.diagnostics().len(), 1, "{error}");
+    check_diagnostic(&error.diagnostics()[0], code, path, line, column, message);
+}
+
+const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https://a.test\"]\n";
+
+#[rstest]
+#[case::unknown_top_level_key(
+    "publicResource: false\nsupportCredential: true\n",
+    Code::UnknownKey,
+    "supportCredential",
+    2,
+    1,
+    "unknown key \"supportCredential\""
+)]
+#[case::unknown_group_key(
+    &format!("{GROUP}    exposeHeaders: [x-id]\n"),
+    Code::UnknownKey, "originGroups[0].exposeHeaders", 4, 5, "unknown key \"exposeHeaders\""
+)]
+#[case::unknown_method_key(
+    &format!("{GROUP}    allowedMethods:\n      - {{methodName: GET, isAllowed: true, allowed: 1}}\n"),
+    Code::UnknownKey, "originGroups[0].allowedMethods[0].allowed", 5, 44, "unknown key \"allowed\""
+)]
+#[case::group_key_at_top_level(
+    "publicResource: false\norigins: [\"https://a.test\"]\n",
+    Code::UnknownKey,
+    "origins",
+    2,
+    1,
+    "unknown key \"origins\""
+)]
+#[case::duplicate_key(
+    "publicResource: false\npublicResource: true\n",
+    Code::DuplicateKey,
+    "publicResource",
+    2,
+    1,
+    "duplicate key \"publicResource\""
+)]
+#[case::missing_origins(
+    "publicResource: false\noriginGroups:\n  - name: a\n",
+    Code::MissingKey,
+    "originGroups[0].origins",
+    3,
+    5,
+    "missing key \"origins\""
+)]
+#[case::missing_is_allowed(
+    &format!("{GROUP}    allowedMethods:\n      - methodName: GET\n"),
+    Code::MissingKey, "originGroups[0].allowedMethods[0].isAllowed", 5, 9, "missing key \"isAllowed\""
+)]
+#[case::quoted_boolean(
+    "publicResource: \"false\"\n",
+    Code::WrongType,
+    "publicResource",
+    1,
+    17,
+    "expected a boolean, found string \"false\""
+)]
+#[case::yes_is_not_a_boolean(
+    "supportCredentials: yes\n",
+    Code::WrongType,
+    "supportCredentials",
+    1,
+    21,
+    "expected a boolean, found \"yes\""
+)]
+#[case::origins_not_a_list(
+    "publicResource: false\noriginGroups:\n  - origins: https://a.test\n",
+    Code::WrongType,
+    "originGroups[0].origins",
+    3,
+    14,
+    "expected a list of strings, found \"https://a.test\""
+)]
+#[case::origin_not_a_string(
+    "publicResource: false\noriginGroups:\n  - origins: [[\"https://a.test\"]]\n",
+    Code::WrongType,
+    "originGroups[0].origins[0]",
+    3,
+    15,
+    "expected a string, found a list"
+)]
+#[case::group_not_a_mapping(
+    "publicResource: false\noriginGroups:\n  - https://a.test\n",
+    Code::WrongType,
+    "originGroups[0]",
+    3,
+    5,
+    "expected an origin group mapping (origins, allowedMethods, ...), found \"https://a.test\""
+)]
+#[case::method_not_a_mapping(
+    &format!("{GROUP}    allowedMethods: [GET]\n"),
+    Code::WrongType, "originGroups[0].allowedMethods[0]", 4, 22,
+    "expected a {methodName, isAllowed} mapping, found \"GET\""
+)]
+#[case::quoted_max_age(
+    &format!("{GROUP}    accessControlMaxAge: \"30\"\n"),
+    Code::WrongType, "originGroups[0].accessControlMaxAge", 4, 26,
+    "expected a non-negative integer number of seconds, found string \"30\""
+)]
+#[case::negative_max_age(
+    &format!("{GROUP}    accessControlMaxAge: -1\n"),
+    Code::NegativeMaxAge, "originGroups[0].accessControlMaxAge", 4, 26, "negative max-age \"-1\""
+)]
+#[case::fractional_max_age(
+    &format!("{GROUP}    accessControlMaxAge: 2.5\n"),
+    Code::NonIntegerMaxAge, "originGroups[0].accessControlMaxAge", 4, 26,
+    "max-age \"2.5\" is not a whole number of seconds"
+)]
+#[case::huge_max_age(
+    &format!("{GROUP}    accessControlMaxAge: 18446744073709551616\n"),
+    Code::MaxAgeTooLarge, "originGroups[0].accessControlMaxAge", 4, 26,
+    "max-age \"18446744073709551616\" does not fit in 64 bits"
+)]
+#[case::origin_with_path(
+    "publicResource: false\noriginGroups:\n  - origins:\n      - https://a.test/x\n",
+    Code::InvalidOrigin,
+    "originGroups[0].origins[0]",
+    4,
+    9,
+    "invalid origin pattern \"https://a.test/x\": path is not allowed in an origin (byte 14)"
+)]
+#[case::invalid_method_token(
+    &format!("{GROUP}    allowedMethods:\n      - {{methodName: \"GE T\", isAllowed: true}}\n"),
+    Code::InvalidMethod, "originGroups[0].allowedMethods[0].methodName", 5, 22,
+    "invalid method \"GE T\": ' ' is not allowed in an RFC 9110 token (byte 2)"
+)]
+#[case::invalid_header_token(
+    &format!("{GROUP}    headers: [x-ok, \"x(bad)\"]\n"),
+    Code::InvalidHeader, "originGroups[0].headers[1]", 4, 21,
+    "invalid header name \"x(bad)\": '(' is not allowed in an RFC 9110 token (byte 1)"
+)]
+#[case::invalid_header_next_to_star(
+    &format!("{GROUP}    headers: [\"*\", \"x y\"]\n"),
+    Code::InvalidHeader,
+    "originGroups[0].headers[1]",
+    4,
+    20,
+    "invalid header name \"x y\": ' ' is not allowed in an RFC 9110 token (byte 1)"
+)]
+#[case::invalid_exposed_header_token(
+    &format!("{GROUP}    exposedHeaders: [\"\"]\n"),
+    Code::InvalidHeader, "originGroups[0].exposedHeaders[0]", 4, 22,
+    "invalid header name \"\": empty, expected an RFC 9110 token"
+)]
+#[case::yaml_syntax(
+    "publicResource: false\noriginGroups: [\n",
+    Code::Syntax,
+    "",
+    3,
+    1,
+    "while parsing a node, did not find expected node content"
+)]
+#[case::unsupported_kind(
+    "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: Service\n",
+    Code::UnknownShape,
+    "kind",
+    2,
+    7,
+    "unsupported kind \"Service\""
+)]
+#[case::not_a_mapping(
+    "cors-flex\n",
+    Code::UnknownShape,
+    "",
+    1,
+    1,
+    "expected a cors-flex config mapping, a policy list, an ApiInstance or a PolicyBinding, found \"cors-flex\""
+)]
+#[case::no_cors_policy(
+    "- policyRef: {name: rate-limiting-flex}\n",
+    Code::NoCorsPolicy,
+    "",
+    1,
+    1,
+    "no cors-flex policy found"
+)]
+#[case::two_cors_policies(
+    "- policyRef: {name: cors-flex}\n- policyRef: {name: cors-flex}\n",
+    Code::SeveralCorsPolicies,
+    "",
+    2,
+    3,
+    "a second cors-flex policy"
+)]
+#[case::settings_under_policy_ref(
+    "- policyRef:\n    name: cors-flex\n    publicResource: false\n",
+    Code::UnknownKey,
+    "[0].policyRef.publicResource",
+    3,
+    5,
+    "unknown key \"publicResource\" under policyRef"
+)]
+#[case::empty_file(
+    "# nothing here\n",
+    Code::Documents,
+    "",
+    1,
+    1,
+    "the file holds no YAML document"
+)]
+#[case::bare_config_next_to_an_api_instance(
+    "kind: ApiInstance\napiVersion: gateway.mulesoft.com/v1alpha1\nspec: {}\n---\npublicResource: false\n",
+    Code::Documents,
+    "",
+    5,
+    1,
+    "a file with several documents may hold only ApiInstance and PolicyBinding documents"
+)]
+fn error_kind(
+    #[case] yaml: &str,
+    #[case] code: Code,
+    #[case] path: &str,
+    #[case] line: usize,
+    #[case] column: usize,
+    #[case] message: &str,
+) {
+    check(yaml, code, path, line, column, message);
+}
+
+#[rstest]
+#[case::typo("exposeHeaders", "did you mean \"exposedHeaders\"?")]
+#[case::case_only("AccessControlMaxAge", "did you mean \"accessControlMaxAge\"?")]
+#[case::misplaced("isAllowed", "\"isAllowed\" belongs inside an allowedMethods entry")]
+#[case::merge_key("<<", "YAML merge keys are not supported")]
+fn unknown_key_hint(#[case] key: &str, #[case] hint: &str) {
+    let error = load_err(&format!("{GROUP}    \"{key}\": 1\n"));
+    assert_eq!(error.diagnostics()[0].hint(), Some(hint));
+}
+
+#[test]
+fn invalid_origin_keeps_cors_origin_reason_and_hint() {
+    let error =
+        load_err("publicResource: false\noriginGroups:\n  - origins: [\"https://u@a.test\"]\n");
+    let d = &error.diagnostics()[0];
+    assert_eq!(d.code(), Code::InvalidOrigin);
+    let origin_error = cors_origin::OriginPattern::parse("https://u@a.test").unwrap_err();
+    assert!(d.message().starts_with("invalid origin pattern \"https://u@a.test\": "), "{d}");
+    assert_eq!(d.hint(), origin_error.hint());
+    assert!(d.hint().is_some());
+}
+
+#[test]
+fn display_is_file_line_column_severity_path_message_hint() {
+    let error = load_err(&format!("{GROUP}    exposeHeaders: [x-id]\n"));
+    assert_eq!(
+        error.to_string(),
+        "cors.yaml:4:5: error: originGroups[0].exposeHeaders: unknown key \"exposeHeaders\", \
+         did you mean \"exposedHeaders\"?"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_file_order() {
+    let yaml = "publicResource: \"false\"\n\
+                originGroups:\n\
+                \x20 - origins: [\"https://a.test/x\", 7, \"https://b.test:99999\"]\n\
+                \x20   accessControlMaxAge: -5\n\
+                \x20   headers: [\"a b\"]\n\
+                \x20 - origins: []\n\
+                \x20   allowedMethods: [{methodName: GET, isAllowed: maybe}]\n";
+    let error = load_err(yaml);
+    let found: Vec<(Code, &str, Option<usize>)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.path(), d.line())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::WrongType, "publicResource", Some(1)),
+            (Code::InvalidOrigin, "originGroups[0].origins[0]", Some(3)),
+            (Code::InvalidOrigin, "originGroups[0].origins[1]", Some(3)),
+            (Code::InvalidOrigin, "originGroups[0].origins[2]", Some(3)),
+            (Code::NegativeMaxAge, "originGroups[0].accessControlMaxAge", Some(4)),
+            (Code::InvalidHeader, "originGroups[0].headers[0]", Some(5)),
+            (Code::WrongType, "originGroups[1].allowedMethods[0].isAllowed", Some(7)),
+        ]
+    );
+    assert_eq!(error.to_string().lines().count(), 7);
+}
+
+#[test]
+fn a_wrongly_typed_entry_keeps_later_indices() {
+    let yaml = "publicResource: false\noriginGroups:\n  - origins: [{}, \"https://a.test/x\"]\n";
+    let error = load_err(yaml);
+    let paths: Vec<&str> = error.diagnostics().iter().map(Diagnostic::path).collect();
+    assert_eq!(paths, ["originGroups[0].origins[0]", "originGroups[0].origins[1]"]);
+}
+
+#[test]
+fn from_config_errors_have_paths_but_no_positions() {
+    let config = cors_policy::CorsConfig {
+        public_resource: Some(false),
+        support_credentials: None,
+        origin_groups: Some(vec![cors_policy::OriginGroupConfig {
+            origins: vec!["https://a.test".into(), "https://b.test/path".into()],
+            ..Default::default()
+        }]),
+    };
+    let error = Policy::from_config(&config).unwrap_err();
+    let d = &error.diagnostics()[0];
+    assert_eq!(
+        (d.code(), d.path(), d.line(), d.file()),
+        (Code::InvalidOrigin, "originGroups[0].origins[1]", None, None)
+    );
+    assert!(d.to_string().starts_with("error: originGroups[0].origins[1]: invalid origin"), "{d}");
+}

@@ -1,0 +1,157 @@
+//! Untrusted input: hostile files fail fast with a bounded error, never a panic.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use cors_policy::{Code, LoadError, MAX_FILE_SIZE, Policy};
+
+fn only_error(result: Result<cors_policy::LoadedPolicy, LoadError>) -> cors_policy::Diagnostic {
+    let error = result.expect_err("a hostile input must be refused");
+    assert_eq!(error.diagnostics().len(), 1, "{error}");
+    error.diagnostics()[0].clone()
+}
+
+/// A file in the temporary directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        TempFile(std::env::temp_dir().join(format!("cors-policy-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn very_deep_flow_nesting_is_refused() {
+    let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let d = only_error(Policy::from_yaml_str(&text, "deep.yaml"));
+    assert_eq!((d.code(), d.line()), (Code::TooDeep, Some(1)));
+}
+
+#[test]
+fn deep_nesting_is_refused_at_the_cap() {
+    let text = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let d = only_error(Policy::from_yaml_str(&text, "deep.yaml"));
+    assert_eq!((d.code(), d.line(), d.column()), (Code::TooDeep, Some(1), Some(65)));
+    assert_eq!(d.message(), "nesting deeper than 64 levels");
+}
+
+#[test]
+fn deep_block_nesting_is_refused() {
+    let mut text = String::new();
+    for depth in 0..200 {
+        writeln!(text, "{}k{depth}:", "  ".repeat(depth)).unwrap();
+    }
+    let d = only_error(Policy::from_yaml_str(&text, "deep.yaml"));
+    assert_eq!(d.code(), Code::TooDeep);
+}
+
+#[test]
+fn billion_laughs_fails_fast() {
+    let mut text = String::from(
+        "a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+    );
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    for pair in names.windows(2) {
+        let refs = vec![format!("*{}", pair[0]); 9].join(", ");
+        writeln!(text, "{}: &{} [{refs}]", pair[1], pair[1]).unwrap();
+    }
+    let d = only_error(Policy::from_yaml_str(&text, "lol.yaml"));
+    assert_eq!(d.code(), Code::TooManyNodes);
+    assert_eq!(d.message(), "more than 100000 nodes, counting alias expansions");
+    // The budget runs out at the first alias level that exceeds it, not at the end.
+    assert!(d.line() <= Some(6), "{d}");
+}
+
+#[test]
+fn text_over_the_size_cap_is_refused_before_parsing() {
+    let text = "#".repeat(MAX_FILE_SIZE + 1);
+    let d = only_error(Policy::from_yaml_str(&text, "big.yaml"));
+    assert_eq!(d.code(), Code::TooLarge);
+    assert_eq!(
+        d.to_string(),
+        "big.yaml: error: the file is 1048577 bytes, more than the 1048576-byte limit"
+    );
+}
+
+#[test]
+fn a_100_mb_file_is_refused_without_reading_it() {
+    let file = TempFile::new("huge.yaml");
+    let handle = std::fs::File::create(&file.0).unwrap();
+    handle.set_len(100 * 1024 * 1024).unwrap(); // sparse: nothing is written
+    let d = only_error(Policy::from_yaml_file(&file.0));
+    assert_eq!(d.code(), Code::TooLarge);
+    assert!(d.message().starts_with("the file is 104857600 bytes"), "{d}");
+}
+
+#[test]
+fn non_utf8_is_reported_at_the_bad_byte() {
+    let bytes = b"publicResource: false\noriginGroups:\n  - origins: [\"https://\xe9.test\"]\n";
+    let d = only_error(Policy::from_yaml_bytes(bytes, "latin1.yaml"));
+    assert_eq!((d.code(), d.line(), d.column()), (Code::NotUtf8, Some(3), Some(24)));
+    assert_eq!(d.message(), "invalid UTF-8 byte 0xe9 (byte 59)");
+}
+
+#[test]
+fn non_utf8_file_is_reported_at_the_bad_byte() {
+    let file = TempFile::new("latin1.yaml");
+    std::fs::write(&file.0, b"# caf\xc3\xa9 \xff\n").unwrap();
+    let d = only_error(Policy::from_yaml_file(&file.0));
+    assert_eq!((d.code(), d.line(), d.column()), (Code::NotUtf8, Some(1), Some(8)));
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let d = only_error(Policy::from_yaml_file(std::path::Path::new("/nonexistent/cors.yaml")));
+    assert_eq!(d.code(), Code::Io);
+    assert!(
+        d.to_string().starts_with("/nonexistent/cors.yaml: error: cannot read the file"),
+        "{d}"
+    );
+}
+
+#[test]
+fn too_many_documents_are_refused() {
+    let text = "a: 1\n---\n".repeat(20);
+    let d = only_error(Policy::from_yaml_str(&text, "many.yaml"));
+    assert_eq!(d.code(), Code::Documents);
+    assert_eq!(d.message(), "more than 16 documents");
+}
+
+#[test]
+fn huge_flat_lists_hit_the_node_budget() {
+    let text = format!("originGroups: [{}]", vec!["{}"; 120_000].join(","));
+    let d = only_error(Policy::from_yaml_str(&text, "wide.yaml"));
+    assert_eq!(d.code(), Code::TooManyNodes);
+}
+
+/// Large files within the size cap are handled in linear time: these would take minutes with
+/// quadratic duplicate checks (no timing assertion: the test suite's own timeout is the bound).
+#[test]
+fn many_entries_are_handled_without_quadratic_work() {
+    let origins: Vec<String> = (0..30_000).map(|i| format!("\"https://h{i}.test\"")).collect();
+    let text = format!(
+        "publicResource: false\noriginGroups:\n  - origins: [{}]\n    headers: [{}]\n",
+        origins.join(","),
+        (0..20_000).map(|i| format!("x-{i}")).collect::<Vec<_>>().join(",")
+    );
+    let loaded = Policy::from_yaml_str(&text, "wide.yaml").unwrap();
+    assert_eq!(loaded.policy.origins().patterns().len(), 30_000);
+    let broken = format!(
+        "publicResource: false\noriginGroups:\n  - origins: [{}]\n",
+        vec!["{}"; 40_000].join(",")
+    );
+    let error = Policy::from_yaml_str(&broken, "wide.yaml").unwrap_err();
+    assert_eq!(error.diagnostics().len(), 40_000);
+    let keys: String = (0..40_000).fold(String::new(), |mut text, i| {
+        writeln!(text, "k{i}: 1").unwrap();
+        text
+    });
+    let error = Policy::from_yaml_str(&keys, "keys.yaml").unwrap_err();
+    assert_eq!(error.diagnostics().len(), 40_000);
+}

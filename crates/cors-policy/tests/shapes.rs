@@ -1,0 +1,117 @@
+//! C2: every accepted file shape gives the same policy; shapes that are not accepted say why.
+
+use cors_policy::{Code, FileShape, Policy};
+use rstest::rstest;
+
+const BODY: &str = "publicResource: false
+originGroups:
+  - origins: [\"https://a.test\"]
+    allowedMethods: [{methodName: GET, isAllowed: true}]
+";
+
+fn indent(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines().flat_map(|l| [pad.as_str(), l, "\n"]).collect()
+}
+
+fn bare() -> String {
+    BODY.to_owned()
+}
+
+fn wrapped() -> String {
+    format!("config:\n{}", indent(BODY, 2))
+}
+
+fn policy_ref_list() -> String {
+    format!("- policyRef:\n    name: cors-flex\n  config:\n{}", indent(BODY, 4))
+}
+
+fn policy_ref_entry() -> String {
+    format!("policyRef: {{name: cors-flex}}\nconfig:\n{}", indent(BODY, 2))
+}
+
+fn api_instance() -> String {
+    format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: a}}\n\
+         spec:\n  address: http://0.0.0.0:8080\n  services:\n    up: {{address: http://127.0.0.1:9}}\n\
+         \x20 policies:\n    - policyRef: {{name: cors-flex}}\n      config:\n{}",
+        indent(BODY, 8)
+    )
+}
+
+fn policy_binding() -> String {
+    format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nmetadata: {{name: b}}\n\
+         spec:\n  targetRef: {{name: a}}\n  policyRef: {{name: cors-flex}}\n  config:\n{}",
+        indent(BODY, 4)
+    )
+}
+
+fn instance_and_binding() -> String {
+    let instance = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n\
+                    metadata: {name: a}\nspec:\n  address: http://0.0.0.0:8080\n  services:\n\
+                    \x20   up: {address: http://127.0.0.1:9}\n  policies:\n\
+                    \x20   - policyRef: {name: rate-limiting-flex}\n";
+    format!("{instance}---\n{}", policy_binding())
+}
+
+#[rstest]
+#[case::bare_config(bare(), FileShape::Config)]
+#[case::config_key(wrapped(), FileShape::Config)]
+#[case::policy_ref_list(policy_ref_list(), FileShape::PolicyRefList)]
+#[case::single_policy_ref_entry(policy_ref_entry(), FileShape::PolicyRefList)]
+#[case::api_instance(api_instance(), FileShape::ApiInstance)]
+#[case::policy_binding(policy_binding(), FileShape::PolicyBinding)]
+#[case::api_instance_and_policy_binding(instance_and_binding(), FileShape::PolicyBinding)]
+fn shape_gives_the_same_policy(#[case] yaml: String, #[case] shape: FileShape) {
+    let loaded = Policy::from_yaml_str(&yaml, "cors.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let expected = Policy::from_yaml_str(BODY, "body.yaml").unwrap().policy;
+    assert_eq!(loaded.shape, shape);
+    assert_eq!(loaded.policy, expected);
+    assert_eq!(loaded.policy.groups()[0].allow_methods_value(), Some("GET"));
+}
+
+#[test]
+fn instance_and_binding_pair_reports_addresses_and_ignored_policies() {
+    let loaded = Policy::from_yaml_str(&instance_and_binding(), "cors.yaml").unwrap();
+    assert_eq!(loaded.listen.as_deref(), Some("http://0.0.0.0:8080"));
+    assert_eq!(loaded.upstream.as_deref(), Some("http://127.0.0.1:9"));
+    assert_eq!(loaded.ignored_policies, ["rate-limiting-flex"]);
+}
+
+#[rstest]
+#[case::empty_config_key("config:\n")]
+#[case::empty_mapping("{}\n")]
+#[case::policy_ref_without_config("- policyRef: {name: cors-flex}\n")]
+fn absent_config_means_c1_defaults(#[case] yaml: &str) {
+    let policy = Policy::from_yaml_str(yaml, "cors.yaml").unwrap().policy;
+    assert!(policy.is_public_resource());
+    assert!(!policy.supports_credentials());
+    assert!(policy.groups().is_empty());
+}
+
+#[test]
+fn null_values_mean_defaults() {
+    let yaml = "publicResource: false\nsupportCredentials:\noriginGroups:\n  - origins: [\"https://a.test\"]\n    name: ~\n    accessControlMaxAge: null\n    allowedMethods:\n    headers:\n";
+    let policy = Policy::from_yaml_str(yaml, "cors.yaml").unwrap().policy;
+    let group = &policy.groups()[0];
+    assert!(!policy.supports_credentials());
+    assert_eq!((group.name(), group.max_age()), (None, 30));
+    assert!(group.has_default_methods());
+}
+
+#[test]
+fn a_policy_binding_for_another_policy_is_not_a_cors_policy() {
+    let yaml = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nspec:\n  policyRef: {name: jwt-validation-flex}\n";
+    let error = Policy::from_yaml_str(yaml, "cors.yaml").unwrap_err();
+    let d = &error.diagnostics()[0];
+    assert_eq!((d.code(), d.line(), d.column()), (Code::NoCorsPolicy, Some(1), Some(1)));
+    assert_eq!(d.hint(), Some("the file only has jwt-validation-flex"));
+}
+
+#[test]
+fn two_api_instances_are_refused() {
+    let one = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nspec: {}\n";
+    let error = Policy::from_yaml_str(&format!("{one}---\n{one}"), "cors.yaml").unwrap_err();
+    assert_eq!(error.diagnostics()[0].code(), Code::Documents);
+}
