@@ -1,0 +1,371 @@
+//! Bounded parsing of `Access-Control-Request-Headers` (P6) and the RFC 9110 token check.
+//!
+//! The list may span any number of field lines; optional whitespace and empty elements are
+//! tolerated (RFC 9110 section 5.6.1), names are compared case-insensitively by the caller.
+//! Work is bounded before anything else: the bytes of all lines are counted first, line by line,
+//! and more than [`MAX_ACRH_BYTES`] bytes, more than [`MAX_ACRH_NAMES`] names or more than
+//! [`MAX_ACRH_EMPTY`] empty elements end the scan with an error.
+//! Nothing here allocates.
+
+use std::fmt;
+
+/// Most bytes of `Access-Control-Request-Headers` field values, all lines together (P6).
+pub const MAX_ACRH_BYTES: usize = 8192;
+/// Most names in `Access-Control-Request-Headers`, all lines together (P6).
+pub const MAX_ACRH_NAMES: usize = 256;
+/// Most empty elements in `Access-Control-Request-Headers`, all lines together (P6).
+///
+/// A field line with an empty value counts as one empty element.
+pub const MAX_ACRH_EMPTY: usize = 16;
+
+/// Whether `byte` is a `tchar`.
+///
+/// <https://www.rfc-editor.org/rfc/rfc9110#name-tokens>
+const fn is_tchar(byte: u8) -> bool {
+    matches!(byte,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
+        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+/// Whether `bytes` is an RFC 9110 `token`: one or more `tchar`s.
+///
+/// Header names and methods are tokens.
+/// <https://www.rfc-editor.org/rfc/rfc9110#name-tokens>
+///
+/// ```
+/// assert!(cors_engine::is_token(b"X-Token"));
+/// assert!(!cors_engine::is_token(b""));
+/// assert!(!cors_engine::is_token(b"x token"));
+/// ```
+#[must_use]
+pub fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
+}
+
+/// `bytes` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 section 5.6.3).
+#[must_use]
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// Why an `Access-Control-Request-Headers` list was refused (P2, P6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcrhError<'a> {
+    /// The field values add up to more than [`MAX_ACRH_BYTES`] bytes.
+    TooLong,
+    /// More than [`MAX_ACRH_NAMES`] names.
+    TooManyNames,
+    /// More than [`MAX_ACRH_EMPTY`] empty elements.
+    TooManyEmpty,
+    /// An element that is not a header-name token (after trimming whitespace).
+    InvalidName {
+        /// The element, trimmed.
+        name: &'a [u8],
+        /// Which field line it is in, counting from 0.
+        line: usize,
+    },
+}
+
+impl AcrhError<'_> {
+    /// The behaviour rule this error enforces: `P6` for the budgets, `P2` for an invalid name.
+    #[must_use]
+    pub fn rule(&self) -> crate::Rule {
+        match self {
+            AcrhError::InvalidName { .. } => crate::Rule::P2,
+            AcrhError::TooLong | AcrhError::TooManyNames | AcrhError::TooManyEmpty => {
+                crate::Rule::P6
+            }
+        }
+    }
+}
+
+impl fmt::Display for AcrhError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcrhError::TooLong => write!(
+                f,
+                "access-control-request-headers is longer than {MAX_ACRH_BYTES} bytes in total"
+            ),
+            AcrhError::TooManyNames => {
+                write!(f, "access-control-request-headers has more than {MAX_ACRH_NAMES} names")
+            }
+            AcrhError::TooManyEmpty => write!(
+                f,
+                "access-control-request-headers has more than {MAX_ACRH_EMPTY} empty elements"
+            ),
+            AcrhError::InvalidName { name, line } => write!(
+                f,
+                "access-control-request-headers element {} (field line {line}) is not a header \
+                 name token",
+                crate::explain::Quoted(name)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AcrhError<'_> {}
+
+/// What a successful [`parse_acrh`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcrhSummary<'a> {
+    first_line: &'a [u8],
+    // The budgets keep every count below 2^16 (at most 8192 bytes + 17 empty lines, 256 names
+    // joined by 2 bytes); `u16` keeps a decision small to copy.
+    names: u16,
+    empty: u16,
+    lines: u16,
+    joined_len: u16,
+    canonical: bool,
+}
+
+impl<'a> AcrhSummary<'a> {
+    /// How many names (non-empty elements) the list has.
+    #[must_use]
+    pub fn names(&self) -> usize {
+        usize::from(self.names)
+    }
+
+    /// How many empty elements were tolerated.
+    #[must_use]
+    pub fn empty_elements(&self) -> usize {
+        usize::from(self.empty)
+    }
+
+    /// How many field lines the list came in (0 when the header is absent).
+    #[must_use]
+    pub fn lines(&self) -> usize {
+        usize::from(self.lines)
+    }
+
+    /// The length of the names joined with `, ` (the mirrored value of P4 and P5).
+    #[must_use]
+    pub fn joined_len(&self) -> usize {
+        usize::from(self.joined_len)
+    }
+
+    /// The first field line (empty when the header is absent).
+    #[must_use]
+    pub fn first_line(&self) -> &'a [u8] {
+        self.first_line
+    }
+
+    /// Whether the list is a single field line already equal to the names joined with `, `, so a
+    /// mirror can reuse its bytes as they are.
+    #[must_use]
+    pub fn is_canonical_single_line(&self) -> bool {
+        self.lines == 1 && self.canonical && self.names > 0
+    }
+}
+
+/// Validates an `Access-Control-Request-Headers` list within the P6 budgets, calling `on_name`
+/// with each name (trimmed, empty elements skipped) once it passed the token check.
+///
+/// The byte budget is checked per line before the line is scanned, so at most
+/// [`MAX_ACRH_BYTES`] bytes are ever looked at, however many lines or bytes the request carries.
+/// Names already handed to `on_name` stay handed even when a later element fails.
+///
+/// ```
+/// use cors_engine::{AcrhError, parse_acrh};
+///
+/// let mut names = Vec::new();
+/// let summary = parse_acrh([&b"X-Token ,, content-type"[..], b"x-b"], |n| names.push(n)).unwrap();
+/// assert_eq!(names, [&b"X-Token"[..], b"content-type", b"x-b"]);
+/// assert_eq!((summary.names(), summary.empty_elements(), summary.joined_len()), (3, 1, 26));
+///
+/// let commas = vec![b','; 64 * 1024];
+/// assert_eq!(parse_acrh([&commas[..]], |_| {}), Err(AcrhError::TooLong));
+/// ```
+///
+/// # Errors
+///
+/// [`AcrhError`] when a budget is exceeded or an element is not a token.
+pub fn parse_acrh<'a, I>(
+    lines: I,
+    mut on_name: impl FnMut(&'a [u8]),
+) -> Result<AcrhSummary<'a>, AcrhError<'a>>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut summary = AcrhSummary {
+        names: 0,
+        empty: 0,
+        lines: 0,
+        joined_len: 0,
+        first_line: &[],
+        canonical: true,
+    };
+    let mut total = 0usize;
+    for (line_index, line) in lines.into_iter().enumerate() {
+        // Budget first: never scan more than MAX_ACRH_BYTES bytes in all.
+        total = total.saturating_add(line.len());
+        if total > MAX_ACRH_BYTES {
+            return Err(AcrhError::TooLong);
+        }
+        if line_index == 0 {
+            summary.first_line = line;
+        }
+        summary.lines = summary.lines.saturating_add(1);
+        for (element_index, raw) in line.split(|&b| b == b',').enumerate() {
+            let name = trim_ows(raw);
+            if name.is_empty() {
+                summary.empty += 1;
+                summary.canonical = false;
+                if usize::from(summary.empty) > MAX_ACRH_EMPTY {
+                    return Err(AcrhError::TooManyEmpty);
+                }
+                continue;
+            }
+            if !is_token(name) {
+                return Err(AcrhError::InvalidName { name, line: line_index });
+            }
+            summary.names += 1;
+            if usize::from(summary.names) > MAX_ACRH_NAMES {
+                return Err(AcrhError::TooManyNames);
+            }
+            // Canonical form: the first element bare, every later one exactly ", name".
+            let expected_raw_len = if element_index == 0 { name.len() } else { name.len() + 1 };
+            if raw.len() != expected_raw_len || (element_index > 0 && raw[0] != b' ') {
+                summary.canonical = false;
+            }
+            let separator = if summary.names > 1 { 2 } else { 0 };
+            // INVARIANT: name.len() <= MAX_ACRH_BYTES, so the sum stays far below u16::MAX.
+            let added = u16::try_from(name.len() + separator).unwrap_or(u16::MAX);
+            summary.joined_len = summary.joined_len.saturating_add(added);
+            on_name(name);
+        }
+    }
+    Ok(summary)
+}
+
+/// The names of an `Access-Control-Request-Headers` list over several field lines: trimmed,
+/// empty elements skipped, in order, without validation or budget.
+///
+/// Use it on a list that [`parse_acrh`] accepted; the iterator itself is lazy and does no more
+/// work than the caller asks for.
+#[derive(Clone, Debug)]
+pub struct AcrhNames<'a, I> {
+    lines: I,
+    current: Option<Elements<'a>>,
+}
+
+/// The comma-separated elements of one line.
+type Elements<'a> = std::slice::Split<'a, u8, fn(&u8) -> bool>;
+
+impl<'a, I: Iterator<Item = &'a [u8]>> AcrhNames<'a, I> {
+    /// Names over `lines`.
+    pub fn new(lines: impl IntoIterator<IntoIter = I>) -> AcrhNames<'a, I> {
+        AcrhNames { lines: lines.into_iter(), current: None }
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a [u8]>> Iterator for AcrhNames<'a, I> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            if let Some(split) = &mut self.current {
+                for raw in split.by_ref() {
+                    let name = trim_ows(raw);
+                    if !name.is_empty() {
+                        return Some(name);
+                    }
+                }
+            }
+            let line = self.lines.next()?;
+            let is_comma: fn(&u8) -> bool = |b| *b == b',';
+            self.current = Some(line.split(is_comma));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check(lines: &[&str], names: &[&str], canonical: bool, error: Option<AcrhError<'_>>) {
+        let expected = error.map_or(Ok((names, canonical)), Err);
+        let lines: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
+        let mut seen = Vec::new();
+        let got = parse_acrh(lines.iter().copied(), |n| seen.push(n));
+        match expected {
+            Ok((names, canonical)) => {
+                let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+                let summary = got.expect("accepted");
+                assert_eq!(seen, names);
+                assert_eq!(summary.names(), names.len());
+                assert_eq!(summary.is_canonical_single_line(), canonical);
+                let joined_len = names.iter().map(|n| n.len()).sum::<usize>()
+                    + 2 * names.len().saturating_sub(1);
+                assert_eq!(summary.joined_len(), joined_len);
+                let iterated: Vec<&[u8]> = AcrhNames::new(lines.iter().copied()).collect();
+                assert_eq!(iterated, names);
+            }
+            Err(e) => assert_eq!(got, Err(e)),
+        }
+    }
+
+    #[rstest]
+    #[case::p6_absent_is_empty(&[], &[], false, None)]
+    #[case::p6_single_name_is_canonical(&["x-a"], &["x-a"], true, None)]
+    #[case::p6_joined_form_is_canonical(&["x-a, x-b"], &["x-a", "x-b"], true, None)]
+    #[case::p6_no_space_is_not_canonical(&["x-a,x-b"], &["x-a", "x-b"], false, None)]
+    #[case::p6_space_before_comma_is_not_canonical(&["x-a ,x-b"], &["x-a", "x-b"], false, None)]
+    #[case::p6_two_spaces_is_not_canonical(&["x-a,  x-b"], &["x-a", "x-b"], false, None)]
+    #[case::p6_ows_trimmed(&[" \tx-a\t , x-b  "], &["x-a", "x-b"], false, None)]
+    #[case::p6_empty_elements_tolerated(&[",x-a,,x-b,"], &["x-a", "x-b"], false, None)]
+    #[case::p6_names_over_lines(&["x-a", "x-b, x-c"], &["x-a", "x-b", "x-c"], false, None)]
+    #[case::p6_case_kept(&["X-Token"], &["X-Token"], true, None)]
+    #[case::p6_empty_line_is_one_empty_element(&[""], &[], false, None)]
+    #[case::p2_space_inside_name_is_invalid(&["x a"], &[], false, Some(AcrhError::InvalidName { name: b"x a", line: 0 }))]
+    #[case::p2_colon_is_invalid(&["x-a", "b:c"], &[], false, Some(AcrhError::InvalidName { name: b"b:c", line: 1 }))]
+    #[case::p2_non_ascii_is_invalid(&["\u{e9}"], &[], false, Some(AcrhError::InvalidName { name: "\u{e9}".as_bytes(), line: 0 }))]
+    #[case::p6_sixteen_empty_elements_pass(&[",,,,,,,,,,,,,,,"], &[], false, None)]
+    #[case::p6_seventeen_empty_elements_fail(&[",,,,,,,,,,,,,,,,"], &[], false, Some(AcrhError::TooManyEmpty))]
+    fn acrh_table(
+        #[case] lines: &[&str],
+        #[case] names: &[&str],
+        #[case] canonical: bool,
+        #[case] error: Option<AcrhError<'_>>,
+    ) {
+        check(lines, names, canonical, error);
+    }
+
+    #[test]
+    fn p6_exactly_8192_bytes_pass_and_8193_fail() {
+        let full = vec![b'a'; MAX_ACRH_BYTES];
+        assert_eq!(parse_acrh([&full[..]], |_| {}).map(|s| s.names()), Ok(1));
+        assert_eq!(parse_acrh([&full[..], b"b"], |_| {}), Err(AcrhError::TooLong));
+    }
+
+    #[test]
+    fn p6_257_names_fail_after_256() {
+        let list = vec!["a"; 257].join(",");
+        let mut count = 0;
+        assert_eq!(parse_acrh([list.as_bytes()], |_| count += 1), Err(AcrhError::TooManyNames));
+        assert_eq!(count, 256);
+        let list = vec!["a"; 256].join(",");
+        assert!(parse_acrh([list.as_bytes()], |_| {}).is_ok());
+    }
+
+    #[test]
+    fn p6_many_empty_lines_stop_at_the_empty_budget() {
+        let mut seen_lines = 0;
+        let lines = std::iter::repeat_n(&b""[..], 100_000).inspect(|_| seen_lines += 1);
+        assert_eq!(parse_acrh(lines, |_| {}), Err(AcrhError::TooManyEmpty));
+        assert_eq!(seen_lines, MAX_ACRH_EMPTY + 1);
+    }
+
+    #[rstest]
+    #[case::ows_both_sides(b" \t a \t", b"a")]
+    #[case::only_ows(b" \t ", b"")]
+    #[case::nothing(b"", b"")]
+    #[case::inner_space_kept(b"a b", b"a b")]
+    fn trim(#[case] input: &[u8], #[case] expected: &[u8]) {
+        assert_eq!(trim_ows(input), expected);
+    }
+}

@@ -1,0 +1,683 @@
+//! [`Engine`]: the one decision procedure, and its prebuilt header values.
+
+use std::fmt;
+
+use cors_origin::{HeaderError, MatchKind, RequestOrigin};
+use cors_policy::{AllowedHeaders, Group, Policy};
+use http::HeaderValue;
+
+use crate::acrh::{AcrhSummary, is_token, parse_acrh, trim_ows};
+use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
+use crate::headers::{HeaderSource, RequestHeaders};
+use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
+use crate::{ACRH, ACRM, ORIGIN, Vary};
+
+/// What the engine reads of a request.
+///
+/// `scheme` and `host` say where the request was addressed (the listener's scheme and the `Host`
+/// header or HTTP/2 `:authority`); they serve only the R2 same-origin check, and `host: None`
+/// turns that check off.
+///
+/// ```
+/// use cors_engine::Request;
+///
+/// let headers: &[(&str, &str)] = &[("origin", "https://app.test")];
+/// let request = Request::new(b"GET", headers).addressed_to("https", b"api.test");
+/// assert_eq!(request.host, Some(&b"api.test"[..]));
+/// ```
+pub struct Request<'r, H: ?Sized> {
+    /// The request method, byte-exact.
+    pub method: &'r [u8],
+    /// The request's header field lines.
+    pub headers: &'r H,
+    /// `http` or `https`: the scheme of the listener that received the request.
+    pub scheme: &'r str,
+    /// The `Host` header (HTTP/1.1) or `:authority` (HTTP/2) bytes, if known.
+    pub host: Option<&'r [u8]>,
+}
+
+impl<'r, H: ?Sized> Request<'r, H> {
+    /// A request with unknown address (`scheme` `http`, no `host`): R2 never applies.
+    pub fn new(method: &'r [u8], headers: &'r H) -> Request<'r, H> {
+        Request { method, headers, scheme: "http", host: None }
+    }
+
+    /// The same request, addressed to `scheme` and `host` (for R2).
+    #[must_use]
+    pub fn addressed_to(self, scheme: &'r str, host: &'r [u8]) -> Request<'r, H> {
+        Request { scheme, host: Some(host), ..self }
+    }
+}
+
+impl<H: ?Sized> Clone for Request<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: ?Sized> Copy for Request<'_, H> {}
+
+impl<H: ?Sized + fmt::Debug> fmt::Debug for Request<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method.escape_ascii().to_string())
+            .field("headers", &self.headers)
+            .field("scheme", &self.scheme)
+            .field("host", &self.host.map(|h| h.escape_ascii().to_string()))
+            .finish()
+    }
+}
+
+/// The CORS decision engine: a [`Policy`] with every header value prebuilt.
+///
+/// Built once, immutable, `Send + Sync`; [`decide`](Self::decide) allocates nothing.
+/// Cloning copies the policy; share one behind an `Arc` instead.
+#[derive(Clone)]
+pub struct Engine {
+    policy: Policy,
+    /// Prebuilt values per group, by [`Group::index`].
+    groups: Box<[GroupValues]>,
+    /// `Vary` of every answer that does not mirror: `Origin` unless public without credentials.
+    base_vary: Vary,
+    /// `Vary` of every preflight answer: `base_vary`, plus the mirrored request headers for a
+    /// public resource (P5), accepted or rejected alike.
+    preflight_vary: Vary,
+    any_origin: HeaderValue,
+    credentials: HeaderValue,
+}
+
+/// One group's prebuilt header values (P4, A1, P1).
+#[derive(Clone)]
+struct GroupValues {
+    allow_methods: Option<HeaderValue>,
+    allow_headers: Option<HeaderValue>,
+    expose_headers: Option<HeaderValue>,
+    max_age: HeaderValue,
+}
+
+impl GroupValues {
+    fn new(group: &Group) -> GroupValues {
+        GroupValues {
+            allow_methods: group.allow_methods_value().and_then(prebuilt),
+            allow_headers: group.allow_headers_value().and_then(prebuilt),
+            expose_headers: group.expose_headers_value().and_then(prebuilt),
+            max_age: HeaderValue::from(group.max_age()),
+        }
+    }
+}
+
+/// A value of the policy as a header value.
+///
+/// Policy values are tokens joined with `, `, always valid; a value that is not would be left
+/// out (the header omitted) rather than panic at start-up.
+fn prebuilt(text: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(text).ok()
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+/// Why the `Origin` header matches nothing (R5).
+#[derive(Clone, Copy)]
+enum Malformed {
+    Several,
+    Header(HeaderError),
+}
+
+/// What the origin stage granted: the ACAO value and, outside public resources, the group.
+#[derive(Clone, Copy)]
+struct Grant<'e, 'r> {
+    allow_origin: Value<'e, 'r>,
+    group: Option<(&'e Group, &'e GroupValues)>,
+}
+
+/// A group named for messages: `group "partners"` or `group originGroups[1]`.
+struct GroupName<'a>(&'a Group);
+
+impl fmt::Display for GroupName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.name() {
+            Some(name) => write!(f, "group {name:?}"),
+            None => write!(f, "group originGroups[{}]", self.0.index()),
+        }
+    }
+}
+
+/// A group's allowed headers for messages: `[x-token]` or `[*]`.
+struct HeadersOf<'a>(&'a Group);
+
+impl fmt::Display for HeadersOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.headers() {
+            AllowedHeaders::List(names) => Listed(names).fmt(f),
+            _ => f.write_str("[*]"),
+        }
+    }
+}
+
+impl Engine {
+    /// Prebuilds every header value of `policy`: `*`, `true`, and each group's
+    /// `Access-Control-Allow-Methods`, `-Allow-Headers`, `-Expose-Headers` and `-Max-Age`.
+    #[must_use]
+    pub fn new(policy: Policy) -> Engine {
+        let groups = policy.groups().iter().map(GroupValues::new).collect();
+        let base_vary = if policy.is_public_resource() && !policy.supports_credentials() {
+            Vary::NONE
+        } else {
+            Vary::ORIGIN
+        };
+        let preflight_vary = if policy.is_public_resource() {
+            base_vary.with(Vary::REQUEST_METHOD).with(Vary::REQUEST_HEADERS)
+        } else {
+            base_vary
+        };
+        Engine {
+            policy,
+            groups,
+            base_vary,
+            preflight_vary,
+            any_origin: HeaderValue::from_static("*"),
+            credentials: HeaderValue::from_static("true"),
+        }
+    }
+
+    /// The policy the engine was built from.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Decides `request` (sections 2 to 7 of the behaviour contract).
+    ///
+    /// Allocates nothing, never panics, and does bounded work whatever the request holds.
+    pub fn decide<'e, 'r, H: RequestHeaders + ?Sized>(
+        &'e self,
+        request: &Request<'r, H>,
+    ) -> Decision<'e, 'r> {
+        self.run(request, &mut Silent)
+    }
+
+    /// The decision [`decide`](Self::decide) makes, with the reasons, each naming its rule.
+    ///
+    /// Allocates (the reasons and owned header values); meant for debugging and tooling.
+    pub fn explain<H: RequestHeaders + ?Sized>(&self, request: &Request<'_, H>) -> Explanation {
+        let mut reasons = Collect::default();
+        let decision = self.run(request, &mut reasons);
+        Explanation::new(&decision, reasons.0)
+    }
+
+    /// The one decision procedure, for both [`decide`](Self::decide) and
+    /// [`explain`](Self::explain).
+    #[inline]
+    fn run<'e, 'r, H, S>(&'e self, request: &Request<'r, H>, why: &mut S) -> Decision<'e, 'r>
+    where
+        H: RequestHeaders + ?Sized,
+        S: Reasons,
+    {
+        let headers: &'r H = request.headers;
+        let vary = self.base_vary;
+
+        // R1: no Origin, not a CORS request. Look at two lines at most (R5: several are malformed).
+        let mut origin_lines = headers.field_lines(ORIGIN);
+        let Some(first) = origin_lines.next() else {
+            why.note(Rule::R1, format_args!("no Origin header: not a CORS request, forwarded"));
+            note_vary(why, vary);
+            return Decision::NotCors { vary };
+        };
+        let origin = if origin_lines.next().is_some() {
+            Err(Malformed::Several)
+        } else {
+            RequestOrigin::parse(first).map_err(Malformed::Header)
+        };
+        drop(origin_lines);
+
+        // R2 before R3: a same-origin request (even OPTIONS) is forwarded.
+        if let (Ok(RequestOrigin::Tuple(tuple)), Some(host)) = (origin, request.host)
+            && tuple.is_same_origin_as(request.scheme, host)
+        {
+            why.note(
+                Rule::R2,
+                format_args!(
+                    "Origin {} is the origin the request was addressed to ({}://{}): same-origin, \
+                     not a CORS request, forwarded",
+                    Quoted(first),
+                    request.scheme,
+                    host.escape_ascii()
+                ),
+            );
+            note_vary(why, vary);
+            return Decision::NotCors { vary };
+        }
+
+        if request.method == b"OPTIONS" {
+            why.note(
+                Rule::R3,
+                format_args!(
+                    "OPTIONS with an Origin is a preflight, answered here, never forwarded"
+                ),
+            );
+            self.preflight(request, first, origin, why)
+        } else {
+            why.note(
+                Rule::R4,
+                format_args!("{} with an Origin is an actual CORS request", Quoted(request.method)),
+            );
+            self.actual(request, first, origin, why)
+        }
+    }
+
+    /// M1 to M5 and O1, O2: which origin is granted, with which ACAO value.
+    #[inline]
+    fn grant<'e, 'r, S: Reasons>(
+        &'e self,
+        first: &'r [u8],
+        origin: Result<RequestOrigin<'r>, Malformed>,
+        why: &mut S,
+    ) -> Option<Grant<'e, 'r>> {
+        let credentials = self.policy.supports_credentials();
+        if self.policy.is_public_resource() && !credentials {
+            if let Err(malformed) = origin {
+                note_malformed(why, first, malformed, "answered * all the same (M2)");
+            }
+        } else if let Err(malformed) = origin {
+            note_malformed(why, first, malformed, "matches nothing, never echoed");
+        }
+        if self.policy.is_public_resource() {
+            if !credentials {
+                why.note(
+                    Rule::M2,
+                    format_args!("public resource without credentials: every Origin matches"),
+                );
+                why.note(Rule::O1, format_args!("public resource: Access-Control-Allow-Origin *"));
+                return Some(Grant { allow_origin: Value::Static(&self.any_origin), group: None });
+            }
+            return match origin {
+                Ok(origin) => {
+                    why.note(
+                        Rule::M2,
+                        format_args!(
+                            "public resource with credentials: well-formed Origin {} matches",
+                            Quoted(origin.as_bytes())
+                        ),
+                    );
+                    why.note(Rule::O2, format_args!("credentials: the request's origin is echoed"));
+                    Some(Grant { allow_origin: Value::Request(origin.as_bytes()), group: None })
+                }
+                Err(_) => None,
+            };
+        }
+        let origin = origin.ok()?;
+        let Some(found) = self.policy.origins().find(&origin) else {
+            why.note(
+                Rule::M3,
+                format_args!(
+                    "Origin {} matches no origin of any group{}",
+                    Quoted(origin.as_bytes()),
+                    if matches!(origin, RequestOrigin::Null) {
+                        " (M4: null matches only \"null\" or *)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            return None;
+        };
+        let group = self.policy.group_of(found);
+        let values = self.groups.get(group.index())?;
+        if S::KEEPS {
+            let quoted = Quoted(origin.as_bytes());
+            let named = GroupName(group);
+            match (found.kind(), self.policy.origins().patterns().get(found.index())) {
+                (MatchKind::Subdomain, Some(pattern)) => why.note(
+                    Rule::M5,
+                    format_args!("Origin {quoted} matches the pattern \"{pattern}\" of {named}"),
+                ),
+                (MatchKind::Exact, _) => {
+                    why.note(Rule::M3, format_args!("Origin {quoted} is listed in {named}"));
+                }
+                (MatchKind::Null, _) => {
+                    why.note(Rule::M4, format_args!("Origin {quoted} is listed in {named}"));
+                }
+                _ => why.note(
+                    Rule::M3,
+                    format_args!(
+                        "Origin {quoted} is listed in no group and matches no subdomain pattern; \
+                         the first group with \"*\" is {named}"
+                    ),
+                ),
+            }
+        }
+        let allow_origin = if credentials {
+            why.note(Rule::O2, format_args!("credentials: the request's origin is echoed"));
+            Value::Request(origin.as_bytes())
+        } else if found.kind() == MatchKind::Any {
+            why.note(
+                Rule::O1,
+                format_args!("matched only through *: Access-Control-Allow-Origin *"),
+            );
+            Value::Static(&self.any_origin)
+        } else {
+            why.note(Rule::O1, format_args!("matched explicitly: the request's origin is echoed"));
+            Value::Request(origin.as_bytes())
+        };
+        Some(Grant { allow_origin, group: Some((group, values)) })
+    }
+
+    /// R4, A1 to A3.
+    #[inline]
+    fn actual<'e, 'r, H, S>(
+        &'e self,
+        request: &Request<'r, H>,
+        first: &'r [u8],
+        origin: Result<RequestOrigin<'r>, Malformed>,
+        why: &mut S,
+    ) -> Decision<'e, 'r>
+    where
+        H: RequestHeaders + ?Sized,
+        S: Reasons,
+    {
+        let vary = self.base_vary;
+        let Some(grant) = self.grant(first, origin, why) else {
+            why.note(Rule::A2, format_args!("origin not allowed: blocked"));
+            note_vary(why, vary);
+            return Decision::Blocked { vary };
+        };
+        let mut headers = ResponseHeaders {
+            allow_origin: Some(grant.allow_origin),
+            allow_credentials: self.policy.supports_credentials().then_some(&self.credentials),
+            vary,
+            ..ResponseHeaders::default()
+        };
+        match grant.group {
+            None => why.note(
+                Rule::A3,
+                format_args!(
+                    "public resource: every method allowed, no Access-Control-Expose-Headers"
+                ),
+            ),
+            Some((group, values)) => {
+                if !group.allows_method(request.method) {
+                    why.note(
+                        Rule::A2,
+                        format_args!(
+                            "method {} is not in {} methods {}: blocked",
+                            Quoted(request.method),
+                            GroupName(group),
+                            Listed(group.methods())
+                        ),
+                    );
+                    note_vary(why, vary);
+                    return Decision::Blocked { vary };
+                }
+                why.note(
+                    Rule::A1,
+                    format_args!(
+                        "method {} is allowed in {}",
+                        Quoted(request.method),
+                        GroupName(group)
+                    ),
+                );
+                headers.expose_headers = values.expose_headers.as_ref();
+            }
+        }
+        why.note(
+            Rule::A4,
+            format_args!("allowed: forward, replace the upstream's Access-Control-* headers"),
+        );
+        note_vary(why, vary);
+        Decision::Allowed { headers }
+    }
+
+    /// R3, P1 to P6.
+    #[inline]
+    fn preflight<'e, 'r, H, S>(
+        &'e self,
+        request: &Request<'r, H>,
+        first: &'r [u8],
+        origin: Result<RequestOrigin<'r>, Malformed>,
+        why: &mut S,
+    ) -> Decision<'e, 'r>
+    where
+        H: RequestHeaders + ?Sized,
+        S: Reasons,
+    {
+        let headers: &'r H = request.headers;
+        let rejected = Decision::Preflight {
+            accepted: false,
+            headers: ResponseHeaders::vary_only(self.preflight_vary),
+        };
+
+        let method = requested_method(headers, why);
+        let mut ok = method.is_some();
+        if !S::KEEPS && !ok {
+            return rejected;
+        }
+
+        let grant = self.grant(first, origin, why);
+        ok &= grant.is_some();
+        if !S::KEEPS && !ok {
+            return rejected;
+        }
+        let group = grant.and_then(|g| g.group);
+
+        // P2: the method, byte-exact; every method for a public resource (P5).
+        if let (Some(method), Some((group, _))) = (method, group) {
+            if group.allows_method(method) {
+                why.note(
+                    Rule::P2,
+                    format_args!("method {} is allowed in {}", Quoted(method), GroupName(group)),
+                );
+            } else {
+                why.note(
+                    Rule::P2,
+                    format_args!(
+                        "method {} is not in {} methods {}",
+                        Quoted(method),
+                        GroupName(group),
+                        Listed(group.methods())
+                    ),
+                );
+                ok = false;
+                if !S::KEEPS {
+                    return rejected;
+                }
+            }
+        }
+
+        // P2, P6: every requested header a token and allowed, within the budgets.
+        let mut denied = 0usize;
+        let parsed = parse_acrh(headers.field_lines(ACRH), |name| {
+            if let Some((group, _)) = group
+                && !group.allows_header(name)
+            {
+                denied += 1;
+                why.note(
+                    Rule::P2,
+                    format_args!(
+                        "header {} is not in {} headers {}",
+                        Quoted(name),
+                        GroupName(group),
+                        HeadersOf(group)
+                    ),
+                );
+            }
+        });
+        let requested = match parsed {
+            Ok(summary) => Some(summary),
+            Err(error) => {
+                why.note(error.rule(), format_args!("{error}: rejected"));
+                None
+            }
+        };
+        match (method, grant, requested) {
+            (Some(method), Some(grant), Some(requested)) if ok && denied == 0 => {
+                self.accept(headers.header_source(), method, grant, requested, why)
+            }
+            _ => self.reject(why),
+        }
+    }
+
+    /// P1, P4, P5: the accepted answer, once every check passed.
+    #[inline]
+    fn accept<'e, 'r, S: Reasons>(
+        &'e self,
+        source: HeaderSource<'r>,
+        method: &'r [u8],
+        grant: Grant<'e, 'r>,
+        requested: AcrhSummary<'r>,
+        why: &mut S,
+    ) -> Decision<'e, 'r> {
+        let mirror_headers = match grant.group {
+            None => true,
+            Some((group, _)) => matches!(group.headers(), AllowedHeaders::Any),
+        };
+        if mirror_headers && !MirroredList::is_rebuildable(&requested, &source) {
+            why.note(
+                Rule::P6,
+                format_args!(
+                    "Access-Control-Request-Headers came in {} field lines from a header type \
+                     that cannot be read again (RequestHeaders::header_source): rejected",
+                    requested.lines()
+                ),
+            );
+            return self.reject(why);
+        }
+        let mirrored = (mirror_headers && requested.names() > 0)
+            .then(|| Value::Mirrored(MirroredList::new(requested, source)));
+
+        let mut response = ResponseHeaders {
+            allow_origin: Some(grant.allow_origin),
+            allow_credentials: self.policy.supports_credentials().then_some(&self.credentials),
+            vary: self.preflight_vary,
+            ..ResponseHeaders::default()
+        };
+        match grant.group {
+            None => {
+                why.note(
+                    Rule::P5,
+                    format_args!(
+                        "public resource: Access-Control-Allow-Methods mirrors {}, \
+                         Access-Control-Allow-Headers mirrors the {} requested names, no max-age",
+                        Quoted(method),
+                        requested.names()
+                    ),
+                );
+                response.allow_methods = Some(Value::Request(method));
+                response.allow_headers = mirrored;
+            }
+            Some((group, values)) => {
+                response.allow_methods = values.allow_methods.as_ref().map(Value::Static);
+                if mirror_headers {
+                    why.note(
+                        Rule::P4,
+                        format_args!(
+                            "{} allows headers *: the {} requested names are mirrored",
+                            GroupName(group),
+                            requested.names()
+                        ),
+                    );
+                    response.allow_headers = mirrored;
+                    response.vary = response.vary.with(Vary::REQUEST_HEADERS);
+                } else {
+                    why.note(
+                        Rule::P4,
+                        format_args!(
+                            "every requested header ({}) is allowed; {} lists its own",
+                            requested.names(),
+                            GroupName(group)
+                        ),
+                    );
+                    response.allow_headers = values.allow_headers.as_ref().map(Value::Static);
+                }
+                response.max_age = Some(&values.max_age);
+            }
+        }
+        why.note(Rule::P1, format_args!("accepted: answered 200 with an empty body"));
+        note_vary(why, response.vary);
+        Decision::Preflight { accepted: true, headers: response }
+    }
+
+    /// P3: the rejected-preflight answer.
+    #[inline]
+    fn reject<'e, 'r, S: Reasons>(&'e self, why: &mut S) -> Decision<'e, 'r> {
+        why.note(
+            Rule::P3,
+            format_args!(
+                "rejected: answered 200 with an empty body and no Access-Control-* header"
+            ),
+        );
+        note_vary(why, self.preflight_vary);
+        Decision::Preflight {
+            accepted: false,
+            headers: ResponseHeaders::vary_only(self.preflight_vary),
+        }
+    }
+}
+
+/// R5: why the `Origin` header is malformed, and what follows.
+fn note_malformed<S: Reasons>(why: &mut S, first: &[u8], malformed: Malformed, then: &str) {
+    match malformed {
+        Malformed::Several => {
+            why.note(Rule::R5, format_args!("more than one Origin field line: malformed, {then}"));
+        }
+        Malformed::Header(error) => why.note(
+            Rule::R5,
+            format_args!("Origin {} is malformed ({error}): {then}", Quoted(first)),
+        ),
+    }
+}
+
+/// V1: the reason naming the `Vary` tokens.
+fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
+    if vary.is_empty() {
+        why.note(
+            Rule::V1,
+            format_args!(
+                "public resource without credentials: the answer is the same for every origin, \
+                 no Vary"
+            ),
+        );
+    } else {
+        why.note(Rule::V1, format_args!("Vary: {vary}"));
+    }
+}
+
+/// R3, R5, P2: the one `Access-Control-Request-Method` line, trimmed, if it is a method token.
+fn requested_method<'r, H, S>(headers: &'r H, why: &mut S) -> Option<&'r [u8]>
+where
+    H: RequestHeaders + ?Sized,
+    S: Reasons,
+{
+    let mut lines = headers.field_lines(ACRM);
+    match (lines.next(), lines.next()) {
+        (None, _) => {
+            why.note(Rule::R3, format_args!("no Access-Control-Request-Method: rejected"));
+            None
+        }
+        (Some(_), Some(_)) => {
+            why.note(
+                Rule::R5,
+                format_args!("more than one Access-Control-Request-Method line: rejected"),
+            );
+            None
+        }
+        (Some(line), None) => {
+            let method = trim_ows(line);
+            if is_token(method) {
+                Some(method)
+            } else {
+                why.note(
+                    Rule::P2,
+                    format_args!(
+                        "Access-Control-Request-Method {} is not a method token: rejected",
+                        Quoted(line)
+                    ),
+                );
+                None
+            }
+        }
+    }
+}

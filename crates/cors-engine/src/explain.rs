@@ -1,0 +1,210 @@
+//! [`Explanation`]: a decision with its reasons, each naming the behaviour rule it applies.
+//!
+//! The decision procedure is written once, generic over a [`Reasons`] sink: [`Silent`] (a
+//! zero-sized no-op) for [`Engine::decide`](crate::Engine::decide) and [`Collect`] for
+//! [`Engine::explain`](crate::Engine::explain), so both always agree.
+
+use std::fmt;
+
+use http::{HeaderName, HeaderValue};
+
+use crate::{Decision, Outcome, Vary};
+
+/// A rule of the behaviour contract (`behaviour.md`), as cited by reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+#[expect(missing_docs, reason = "each variant is the rule id it names")]
+pub enum Rule {
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    M1,
+    M2,
+    M3,
+    M4,
+    M5,
+    P1,
+    P2,
+    P3,
+    P4,
+    P5,
+    P6,
+    A1,
+    A2,
+    A3,
+    A4,
+    O1,
+    O2,
+    O3,
+    V1,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Where the decision procedure writes its reasons.
+pub(crate) trait Reasons {
+    /// Whether reasons are kept; when not, the procedure stops at the first failed check.
+    const KEEPS: bool;
+    /// Records one reason.
+    fn note(&mut self, rule: Rule, message: fmt::Arguments<'_>);
+}
+
+/// Keeps nothing: [`Engine::decide`](crate::Engine::decide).
+pub(crate) struct Silent;
+
+impl Reasons for Silent {
+    const KEEPS: bool = false;
+
+    #[inline(always)]
+    fn note(&mut self, _rule: Rule, _message: fmt::Arguments<'_>) {}
+}
+
+/// Keeps every reason: [`Engine::explain`](crate::Engine::explain).
+#[derive(Default)]
+pub(crate) struct Collect(pub(crate) Vec<Reason>);
+
+impl Reasons for Collect {
+    const KEEPS: bool = true;
+
+    fn note(&mut self, rule: Rule, message: fmt::Arguments<'_>) {
+        self.0.push(Reason { rule, message: message.to_string() });
+    }
+}
+
+/// One reason of an [`Explanation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    rule: Rule,
+    message: String,
+}
+
+impl Reason {
+    /// The rule applied.
+    #[must_use]
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// What was found, without the rule id.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Reason {
+    /// `P2: header "x-foo" is not in group "partners" headers [x-token]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule, self.message)
+    }
+}
+
+/// A decision, owned, with the reasons that led to it.
+///
+/// `Display` prints the decision, the headers it sets (indented), then one reason per line:
+///
+/// ```text
+/// preflight rejected: answer 200 with an empty body and no Access-Control-* header, do not forward
+///   vary: Origin
+/// R3: OPTIONS with an Origin is a preflight, answered here and never forwarded
+/// ...
+/// ```
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    outcome: Outcome,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    vary: Vary,
+    reasons: Vec<Reason>,
+}
+
+impl Explanation {
+    pub(crate) fn new(decision: &Decision<'_, '_>, reasons: Vec<Reason>) -> Explanation {
+        let headers = decision
+            .headers()
+            .map(|h| h.iter().map(|(name, value)| (name, value.to_header_value())).collect())
+            .unwrap_or_default();
+        Explanation { outcome: decision.outcome(), headers, vary: decision.vary(), reasons }
+    }
+
+    /// The kind of decision.
+    #[must_use]
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The Access-Control-* headers the decision sets, in [`ResponseHeaders::iter`] order.
+    ///
+    /// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
+    #[must_use]
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    /// The tokens the decision appends to `Vary`.
+    #[must_use]
+    pub fn vary(&self) -> Vary {
+        self.vary
+    }
+
+    /// The reasons, in the order the checks ran.
+    #[must_use]
+    pub fn reasons(&self) -> &[Reason] {
+        &self.reasons
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.outcome)?;
+        for (name, value) in &self.headers {
+            writeln!(f, "  {name}: {}", value.as_bytes().escape_ascii())?;
+        }
+        if !self.vary.is_empty() {
+            writeln!(f, "  vary: {}", self.vary)?;
+        }
+        for (i, reason) in self.reasons.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Request bytes quoted for a message: escaped, and cut after 96 bytes.
+pub(crate) struct Quoted<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 96;
+        match self.0.get(..SHOWN) {
+            Some(head) if self.0.len() > SHOWN => {
+                write!(f, "\"{}\"... ({} bytes)", head.escape_ascii(), self.0.len())
+            }
+            _ => write!(f, "\"{}\"", self.0.escape_ascii()),
+        }
+    }
+}
+
+/// A list of configured names for a message: `[a, b]`.
+pub(crate) struct Listed<'a>(pub(crate) &'a [String]);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(item)?;
+        }
+        f.write_str("]")
+    }
+}

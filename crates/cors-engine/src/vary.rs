@@ -1,0 +1,117 @@
+//! [`Vary`]: the request headers an answer depends on (V1).
+
+use std::fmt;
+
+use http::HeaderValue;
+
+/// The request headers an answer depends on, to append to the response's `Vary` (V1).
+///
+/// A set of three tokens, `Origin`, `Access-Control-Request-Method` and
+/// `Access-Control-Request-Headers`, always listed in that order.
+/// The adapter appends the [`tokens`](Self::tokens) that the response's `Vary` does not already
+/// list (compared ignoring case), or sets [`header_value`](Self::header_value) when the response
+/// has no `Vary` yet.
+///
+/// ```
+/// use cors_engine::Vary;
+///
+/// let vary = Vary::ORIGIN.with(Vary::REQUEST_HEADERS);
+/// assert_eq!(vary.tokens().collect::<Vec<_>>(), ["Origin", "Access-Control-Request-Headers"]);
+/// assert_eq!(vary.header_value().unwrap(), "Origin, Access-Control-Request-Headers");
+/// assert!(Vary::NONE.is_empty());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Vary(u8);
+
+const TOKENS: [&str; 3] =
+    ["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"];
+
+/// Every non-empty combination, prebuilt; index = the bit set.
+static VALUES: [HeaderValue; 8] = [
+    HeaderValue::from_static(""),
+    HeaderValue::from_static("Origin"),
+    HeaderValue::from_static("Access-Control-Request-Method"),
+    HeaderValue::from_static("Origin, Access-Control-Request-Method"),
+    HeaderValue::from_static("Access-Control-Request-Headers"),
+    HeaderValue::from_static("Origin, Access-Control-Request-Headers"),
+    HeaderValue::from_static("Access-Control-Request-Method, Access-Control-Request-Headers"),
+    HeaderValue::from_static(
+        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+    ),
+];
+
+impl Vary {
+    /// Depends on nothing the request varies in.
+    pub const NONE: Vary = Vary(0);
+    /// Depends on `Origin`.
+    pub const ORIGIN: Vary = Vary(1);
+    /// Depends on `Access-Control-Request-Method`.
+    pub const REQUEST_METHOD: Vary = Vary(2);
+    /// Depends on `Access-Control-Request-Headers`.
+    pub const REQUEST_HEADERS: Vary = Vary(4);
+
+    /// Both sets together.
+    #[must_use]
+    pub const fn with(self, other: Vary) -> Vary {
+        Vary(self.0 | other.0)
+    }
+
+    /// Whether every token of `other` is in `self`.
+    #[must_use]
+    pub const fn contains(self, other: Vary) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether there is no token to add.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The header names, in the order `Origin`, `Access-Control-Request-Method`,
+    /// `Access-Control-Request-Headers`.
+    pub fn tokens(self) -> impl Iterator<Item = &'static str> + Clone {
+        TOKENS.into_iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, t)| t)
+    }
+
+    /// The tokens joined with `, `, prebuilt; `None` when empty.
+    #[must_use]
+    pub fn header_value(self) -> Option<&'static HeaderValue> {
+        if self.is_empty() { None } else { VALUES.get(usize::from(self.0)) }
+    }
+}
+
+impl fmt::Debug for Vary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.tokens()).finish()
+    }
+}
+
+impl fmt::Display for Vary {
+    /// The tokens joined with `, ` (nothing when empty).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, token) in self.tokens().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(token)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_every_prebuilt_value_joins_the_tokens() {
+        for bits in 1u8..8 {
+            let vary = Vary(bits);
+            let joined = vary.tokens().collect::<Vec<_>>().join(", ");
+            assert_eq!(vary.header_value().map(HeaderValue::as_bytes), Some(joined.as_bytes()));
+            assert_eq!(vary.to_string(), joined);
+        }
+        assert_eq!(Vary::NONE.header_value(), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! `Engine::explain`: the decision with its reasons, each naming its rule.
+
+mod common;
+
+use common::{ANY_HEADERS, CREDENTIALS, DEFAULTS, MIXED, PUBLIC, SUBDOMAINS, engine};
+use cors_engine::{Outcome, Request, Rule};
+use rstest::rstest;
+
+const ACRM: &str = "access-control-request-method";
+const ACRH: &str = "access-control-request-headers";
+
+const PARTNERS: &str = r#"
+publicResource: false
+originGroups:
+  - name: partners
+    origins: ["https://app.example"]
+    allowedMethods: [{ methodName: GET, isAllowed: true }]
+    headers: [x-token]
+"#;
+
+#[track_caller]
+fn check(yaml: &'static str, method: &str, lines: &[(&str, &str)], expected_line: &str) {
+    let engine = if yaml == PARTNERS {
+        &cors_engine::Engine::new(common::policy(PARTNERS))
+    } else {
+        engine(yaml)
+    };
+    let request = Request::new(method.as_bytes(), lines).addressed_to("https", b"api.example");
+    let explanation = engine.explain(&request);
+    let text = explanation.to_string();
+    assert!(
+        text.lines().any(|line| line.starts_with(expected_line)),
+        "no line starting {expected_line:?} in\n{text}"
+    );
+    // First line: the decision; indented lines: headers; then one reason per line, each `ID: `.
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(explanation.outcome().to_string().as_str()));
+    let reasons: Vec<&str> = lines.filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(reasons.len(), explanation.reasons().len());
+    for (line, reason) in reasons.iter().zip(explanation.reasons()) {
+        assert_eq!(*line, format!("{}: {}", reason.rule(), reason.message()));
+    }
+    assert_eq!(explanation.reasons().last().map(cors_engine::Reason::rule), Some(Rule::V1));
+    assert_eq!(explanation.outcome(), engine.decide(&request).outcome());
+}
+
+#[rstest]
+#[case::p2_header_not_in_group(PARTNERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "GET"), (ACRH, "x-foo")], r#"P2: header "x-foo" is not in group "partners" headers [x-token]"#)]
+#[case::p2_method_not_in_group(PARTNERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "PUT")], r#"P2: method "PUT" is not in group "partners" methods [GET]"#)]
+#[case::p3_rejection_named(PARTNERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "PUT")], "P3: rejected: answered 200 with an empty body and no Access-Control-* header")]
+#[case::r1_no_origin(CREDENTIALS, "GET", &[], "R1: no Origin header: not a CORS request, forwarded")]
+#[case::r2_same_origin(CREDENTIALS, "POST", &[("origin", "https://api.example")], r#"R2: Origin "https://api.example" is the origin the request was addressed to (https://api.example): same-origin, not a CORS request, forwarded"#)]
+#[case::r3_missing_acrm(CREDENTIALS, "OPTIONS", &[("origin", "https://app.example")], "R3: no Access-Control-Request-Method: rejected")]
+// The reason in parentheses is cors-origin's `HeaderError`.
+#[case::r5_malformed_origin(CREDENTIALS, "GET", &[("origin", "https://app.example:443")], r#"R5: Origin "https://app.example:443" is malformed ("#)]
+#[case::r5_several_origins_public(PUBLIC, "GET", &[("origin", "https://a.example"), ("origin", "https://b.example")], "R5: more than one Origin field line: malformed, answered * all the same (M2)")]
+#[case::m3_star_group(MIXED, "GET", &[("origin", "https://x.example")], r#"M3: Origin "https://x.example" is listed in no group and matches no subdomain pattern; the first group with "*" is group "everyone""#)]
+#[case::m5_subdomain(SUBDOMAINS, "GET", &[("origin", "https://a.shop.example.com")], r#"M5: Origin "https://a.shop.example.com" matches the pattern "https://*.shop.example.com" of group "narrow""#)]
+#[case::m4_null(SUBDOMAINS, "GET", &[("origin", "null")], r#"M4: Origin "null" is listed in group "sandboxed""#)]
+#[case::a2_method_blocked(SUBDOMAINS, "DELETE", &[("origin", "https://a.example.com")], r#"A2: method "DELETE" is not in group "wide" methods [GET]: blocked"#)]
+#[case::a1_unnamed_group(DEFAULTS, "GET", &[("origin", "https://app.example")], r#"A1: method "GET" is allowed in group originGroups[0]"#)]
+#[case::p4_mirror(ANY_HEADERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "PUT"), (ACRH, "x-a, x-b")], r#"P4: group "open" allows headers *: the 2 requested names are mirrored"#)]
+#[case::p6_budget(ANY_HEADERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "PUT"), (ACRH, ",,,,,,,,,,,,,,,,")], "P6: access-control-request-headers has more than 16 empty elements: rejected")]
+#[case::v1_public(PUBLIC, "GET", &[("origin", "https://a.example")], "V1: public resource without credentials: the answer is the same for every origin, no Vary")]
+#[case::v1_mirror(ANY_HEADERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "PUT"), (ACRH, "x-a")], "V1: Vary: Origin, Access-Control-Request-Headers")]
+#[case::headers_listed(ANY_HEADERS, "OPTIONS", &[("origin", "https://app.example"), (ACRM, "PUT"), (ACRH, "x-a")], "  access-control-allow-headers: x-a")]
+fn explain_names_the_rule(
+    #[case] yaml: &'static str,
+    #[case] method: &str,
+    #[case] lines: &[(&str, &str)],
+    #[case] expected_line: &str,
+) {
+    check(yaml, method, lines, expected_line);
+}
+
+#[test]
+fn explain_reports_every_failed_check_while_decide_stops_at_the_first() {
+    let lines: &[(&str, &str)] =
+        &[("origin", "https://app.example"), (ACRM, "DELETE"), (ACRH, "x-a, x-b")];
+    let explanation = engine(CREDENTIALS).explain(&Request::new(b"OPTIONS", lines));
+    assert_eq!(explanation.outcome(), Outcome::PreflightRejected);
+    let p2: Vec<&str> = explanation
+        .reasons()
+        .iter()
+        .filter(|r| r.rule() == Rule::P2)
+        .map(cors_engine::Reason::message)
+        .collect();
+    assert_eq!(
+        p2,
+        [
+            r#"method "DELETE" is not in group "partners" methods [GET, POST, PUT]"#,
+            r#"header "x-a" is not in group "partners" headers [x-token, content-type]"#,
+            r#"header "x-b" is not in group "partners" headers [x-token, content-type]"#,
+        ]
+    );
+}

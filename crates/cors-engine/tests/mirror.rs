@@ -1,0 +1,112 @@
+//! P4, P5: building the mirrored `Access-Control-Allow-Headers` from each kind of header source.
+
+mod common;
+
+use common::{ANY_HEADERS, PUBLIC, engine};
+use cors_engine::{Decision, Outcome, Request, RequestHeaders, Value};
+use http::{HeaderMap, HeaderValue};
+use rstest::rstest;
+
+const ACRH: &str = "access-control-request-headers";
+
+fn preflight_lines(acrh: &[&'static str]) -> Vec<(&'static str, &'static str)> {
+    let mut lines =
+        vec![("origin", "https://app.example"), ("access-control-request-method", "PUT")];
+    lines.extend(acrh.iter().map(|v| (ACRH, *v)));
+    lines
+}
+
+/// The mirrored value of an accepted preflight, or `None` if there is none.
+fn mirrored<H: RequestHeaders + ?Sized>(yaml: &'static str, headers: &H) -> Option<HeaderValue> {
+    let decision = engine(yaml).decide(&Request::new(b"OPTIONS", headers));
+    let Decision::Preflight { accepted: true, headers } = decision else {
+        panic!("not accepted: {decision:?}");
+    };
+    match headers.allow_headers()? {
+        Value::Mirrored(list) => {
+            let value = list.to_header_value();
+            assert_eq!(list.joined_len(), value.len());
+            assert_eq!(list.to_string(), value.to_str().expect("ASCII"));
+            Some(value)
+        }
+        other => panic!("not mirrored: {other:?}"),
+    }
+}
+
+#[track_caller]
+fn check(yaml: &'static str, acrh: &[&'static str], expected: Option<&str>) {
+    let lines = preflight_lines(acrh);
+    let expected = expected.map(str::as_bytes);
+
+    let strs: &[(&str, &str)] = &lines;
+    assert_eq!(mirrored(yaml, strs).as_ref().map(HeaderValue::as_bytes), expected, "str pairs");
+
+    let bytes: Vec<(&[u8], &[u8])> =
+        lines.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+    assert_eq!(mirrored(yaml, bytes.as_slice()).as_ref().map(HeaderValue::as_bytes), expected);
+
+    let owned: Vec<(String, String)> =
+        lines.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+    assert_eq!(mirrored(yaml, &owned).as_ref().map(HeaderValue::as_bytes), expected, "Vec");
+
+    let mut map = HeaderMap::new();
+    for (n, v) in &lines {
+        map.append(*n, HeaderValue::from_static(v));
+    }
+    let value = mirrored(yaml, &map);
+    assert_eq!(value.as_ref().map(HeaderValue::as_bytes), expected, "HeaderMap");
+    // A single line already in the joined form is reused: a clone of the request's value.
+    if let ([line], Some(value)) = (acrh, &value)
+        && line.as_bytes() == value.as_bytes()
+    {
+        let original = map.get(ACRH).expect("one line");
+        assert_eq!(original.as_bytes().as_ptr(), value.as_bytes().as_ptr(), "bytes reused");
+    }
+}
+
+#[rstest]
+#[case::p4_canonical_line_reused(ANY_HEADERS, &["x-a, X-B"], Some("x-a, X-B"))]
+#[case::p4_single_name(ANY_HEADERS, &["authorization"], Some("authorization"))]
+#[case::p4_untidy_line_rebuilt(ANY_HEADERS, &["\tx-a ,,X-B  ,"], Some("x-a, X-B"))]
+#[case::p4_lines_joined(ANY_HEADERS, &["x-a", " x-b ,x-c", ""], Some("x-a, x-b, x-c"))]
+#[case::p4_nothing_to_mirror(ANY_HEADERS, &[" , ,"], None)]
+#[case::p4_no_acrh(ANY_HEADERS, &[], None)]
+#[case::p5_public_lines_joined(PUBLIC, &["x-a,x-b", "x-c"], Some("x-a, x-b, x-c"))]
+#[case::p5_public_canonical_line(PUBLIC, &["content-type, x-token"], Some("content-type, x-token"))]
+fn mirrored_value_from_every_source(
+    #[case] yaml: &'static str,
+    #[case] acrh: &[&'static str],
+    #[case] expected: Option<&str>,
+) {
+    check(yaml, acrh, expected);
+}
+
+/// A header type of someone else's that does not override `header_source`.
+struct Opaque(Vec<(&'static str, &'static str)>);
+
+impl RequestHeaders for Opaque {
+    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_bytes())
+    }
+}
+
+#[rstest]
+#[case::p6_one_line_needs_no_source(&["x-a,x-b"], Outcome::PreflightAccepted)]
+#[case::p6_several_lines_need_a_source(&["x-a", "x-b"], Outcome::PreflightRejected)]
+fn unavailable_source_mirrors_only_single_lines(
+    #[case] acrh: &[&'static str],
+    #[case] outcome: Outcome,
+) {
+    let headers = Opaque(preflight_lines(acrh));
+    let request = Request::new(b"OPTIONS", &headers);
+    assert_eq!(engine(ANY_HEADERS).decide(&request).outcome(), outcome);
+    let explanation = engine(ANY_HEADERS).explain(&request);
+    assert_eq!(explanation.outcome(), outcome);
+    if outcome == Outcome::PreflightAccepted {
+        let allow_headers =
+            explanation.headers().iter().find(|(n, _)| n == "access-control-allow-headers");
+        assert_eq!(allow_headers.map(|(_, v)| v.as_bytes()), Some(&b"x-a, x-b"[..]));
+    } else {
+        assert!(explanation.to_string().contains("P6: Access-Control-Request-Headers came in 2"));
+    }
+}
