@@ -1,0 +1,249 @@
+//! The command line: `serve`, `check`, `explain` and the demo.
+#![expect(
+    clippy::doc_markdown,
+    reason = "the doc comments of clap arguments are the --help text, read in a terminal where backticks are noise"
+)]
+#![allow(
+    rustdoc::bare_urls,
+    reason = "the doc comments of clap arguments are the --help text, where URLs are typed as the user types them"
+)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Runs an HTTP gateway that applies a MuleSoft Flex `cors-flex` policy in front of your API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cors-gateway",
+    version,
+    about = "Apply a MuleSoft Flex cors-flex CORS policy in front of any HTTP API",
+    long_about = "Apply a MuleSoft Flex cors-flex CORS policy in front of any HTTP API.\n\n\
+        cors-gateway is a small reverse proxy: browsers talk to it, it answers CORS preflights \
+        itself, refuses cross-origin requests the policy does not allow, forwards everything \
+        else to your API (the \"upstream\") and adds the right Access-Control-* headers to the \
+        answers.\n\n\
+        Run it without arguments for a self-contained demo on http://127.0.0.1:8787 (a free \
+        port if that one is busy) with ready-to-paste curl commands.",
+    after_help = "Examples:\n  \
+        cors-gateway                                   start the demo\n  \
+        cors-gateway check policy.yaml                 validate a policy file\n  \
+        cors-gateway explain policy.yaml --origin https://app.example.com --request-method PUT\n  \
+        cors-gateway serve --config policy.yaml --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    /// More logs on stderr: -v shows one line per request with its CORS decision, -vv everything.
+    /// RUST_LOG, when set, wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the gateway: listen for clients and forward to the upstream, applying the policy.
+    Serve(ServeArgs),
+    /// Validate a policy file: every error and warning with FILE:LINE:COLUMN, exit 1 on errors.
+    Check(CheckArgs),
+    /// Show what the policy decides for one request, and the rules behind the decision.
+    Explain(ExplainArgs),
+    /// Run the demo (the same as running cors-gateway without arguments).
+    Demo(DemoArgs),
+}
+
+/// `cors-gateway serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "The policy is reloaded on SIGHUP and when the file changes; a file with \
+    errors keeps the previous policy (every error is logged). SIGTERM or Ctrl-C stops accepting \
+    connections and finishes the requests in flight.")]
+pub(crate) struct ServeArgs {
+    /// The policy file: a cors-flex `config` block, a policyRef list, a PolicyBinding or a Flex
+    /// Local Mode ApiInstance (which may also name the listener and the upstream).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// Address to listen on, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 [default: the ApiInstance's
+    /// spec.address, else 127.0.0.1:8080].
+    #[arg(long, short = 'l', value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// Where to forward requests, e.g. http://127.0.0.1:3000 (a path is used as a prefix)
+    /// [default: the ApiInstance's service address].
+    #[arg(long, short = 'u', value_name = "URL")]
+    pub(crate) upstream: Option<String>,
+    /// Send the upstream's host:port as the Host header (by default the client's Host is kept).
+    #[arg(long)]
+    pub(crate) rewrite_host: bool,
+    /// The scheme browsers use to reach this gateway; set `https` when a TLS terminator in front
+    /// forwards to it. Used to recognise same-origin requests.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Http, value_name = "SCHEME")]
+    pub(crate) public_scheme: SchemeArg,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
+    /// How often to check the policy file for changes (0 turns polling off; SIGHUP still works).
+    #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
+    pub(crate) watch_interval: Duration,
+}
+
+/// Timeouts and limits, shared by `serve` and the demo.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct LimitArgs {
+    /// Time a client has to send a request's headers (e.g. 10s, 500ms).
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub(crate) header_read_timeout: Duration,
+    /// Time to establish a connection to the upstream; past it the answer is 502.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub(crate) connect_timeout: Duration,
+    /// Time the upstream has to start answering; past it the answer is 504.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub(crate) upstream_timeout: Duration,
+    /// Most bytes in a request's header section (at least 8192); past it the answer is 431.
+    #[arg(long, default_value_t = 32 * 1024, value_parser = parse_header_bytes, value_name = "BYTES")]
+    pub(crate) max_header_bytes: usize,
+    /// Most header fields in a request; past it the answer is 431.
+    #[arg(long, default_value_t = 100, value_name = "COUNT")]
+    pub(crate) max_headers: usize,
+    /// Time to let requests in flight finish after SIGTERM or Ctrl-C.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// The listener scheme as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SchemeArg {
+    /// Browsers reach the gateway over plain http.
+    Http,
+    /// Browsers reach the gateway over https (through a TLS terminator).
+    Https,
+}
+
+/// `cors-gateway check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The policy file to validate.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Fail (exit 1) on warnings too, e.g. in CI.
+    #[arg(long)]
+    pub(crate) deny_warnings: bool,
+    /// Print the normalized policy (the cors-flex `config` block) on stdout.
+    #[arg(long)]
+    pub(crate) print: bool,
+}
+
+/// `cors-gateway explain`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    explain policy.yaml --origin https://app.example.com                      an actual GET\n  \
+    explain policy.yaml --origin https://app.example.com --request-method PUT --request-headers content-type   a preflight")]
+pub(crate) struct ExplainArgs {
+    /// The policy file.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// The request's Origin header, e.g. https://app.example.com.
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) origin: String,
+    /// The request's method [default: OPTIONS when --request-method is given, else GET].
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) method: Option<String>,
+    /// The Access-Control-Request-Method header (makes the request a preflight).
+    #[arg(long, value_name = "METHOD")]
+    pub(crate) request_method: Option<String>,
+    /// The Access-Control-Request-Headers header, e.g. "content-type, x-token".
+    #[arg(long, value_name = "HEADERS")]
+    pub(crate) request_headers: Option<String>,
+    /// The Host header, to see the same-origin rule (R2) at work.
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// The scheme the request arrived on (with --host).
+    #[arg(long, value_enum, default_value_t = SchemeArg::Http, value_name = "SCHEME")]
+    pub(crate) scheme: SchemeArg,
+}
+
+/// `cors-gateway demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Address of the demo gateway [default: 127.0.0.1:8787, or a free port if that one is busy].
+    #[arg(long, short = 'l', value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
+}
+
+impl DemoArgs {
+    /// The demo's settings when `cors-gateway` runs without arguments.
+    pub(crate) fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            args: DemoArgs,
+        }
+        Defaults::parse_from(["cors-gateway"]).args
+    }
+}
+
+/// Parses a header-section size limit; hyper needs room for at least 8192 bytes.
+pub(crate) fn parse_header_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = text.trim().parse().map_err(|_| format!("invalid byte count \"{text}\""))?;
+    if bytes < 8192 {
+        return Err(format!("{bytes} is below the smallest supported limit, 8192 bytes"));
+    }
+    Ok(bytes)
+}
+
+/// Parses `10s`, `500ms`, `2m`, or a plain number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration \"{text}\" (expected e.g. 10s, 500ms or 2m)"))?;
+    match unit.trim() {
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "ms" => Ok(Duration::from_millis(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        other => Err(format!("invalid duration unit \"{other}\" in \"{text}\" (use ms, s or m)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check(text: &str, expected: Option<Duration>) {
+        assert_eq!(parse_duration(text).ok(), expected);
+    }
+
+    #[rstest]
+    #[case::plain_number_is_seconds("10", Some(Duration::from_secs(10)))]
+    #[case::seconds("3s", Some(Duration::from_secs(3)))]
+    #[case::milliseconds("250ms", Some(Duration::from_millis(250)))]
+    #[case::minutes("2m", Some(Duration::from_mins(2)))]
+    #[case::zero_is_allowed("0", Some(Duration::ZERO))]
+    #[case::unknown_unit_is_rejected("5h", None)]
+    #[case::empty_is_rejected("", None)]
+    #[case::negative_is_rejected("-1s", None)]
+    fn durations(#[case] text: &str, #[case] expected: Option<Duration>) {
+        check(text, expected);
+    }
+
+    #[rstest]
+    #[case::default_size("32768", Some(32768))]
+    #[case::smallest("8192", Some(8192))]
+    #[case::too_small_is_rejected("4096", None)]
+    #[case::garbage_is_rejected("lots", None)]
+    fn header_bytes(#[case] text: &str, #[case] expected: Option<usize>) {
+        assert_eq!(parse_header_bytes(text).ok(), expected);
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

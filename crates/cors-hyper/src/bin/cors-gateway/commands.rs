@@ -1,0 +1,220 @@
+//! The `serve`, `check` and `explain` commands.
+
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cors_engine::Engine;
+use cors_hyper::{CorsLayer, ListenerScheme, SharedEngine};
+use cors_policy::{Diagnostic, LoadedPolicy, Policy};
+use tokio::net::TcpListener;
+
+use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
+use crate::proxy::{ProxySettings, Upstream};
+use crate::reload;
+use crate::server::{self, Limits};
+
+/// Where the gateway listens when neither `--listen` nor the policy file says.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Writes one line to stdout; a closed stdout (e.g. `| head`) is not an error worth a panic.
+pub(crate) fn say(text: std::fmt::Arguments<'_>) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_fmt(text);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+impl SchemeArg {
+    pub(crate) const fn listener(self) -> ListenerScheme {
+        match self {
+            Self::Http => ListenerScheme::Http,
+            Self::Https => ListenerScheme::Https,
+        }
+    }
+}
+
+impl LimitArgs {
+    pub(crate) const fn limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: self.header_read_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            shutdown_timeout: self.shutdown_timeout,
+            connect_timeout: self.connect_timeout,
+        }
+    }
+}
+
+/// Loads a policy file, printing every diagnostic to stderr on failure.
+fn load(path: &Path) -> Option<LoadedPolicy> {
+    match Policy::from_yaml_file(path) {
+        Ok(loaded) => Some(loaded),
+        Err(error) => {
+            print_diagnostics(error.diagnostics());
+            eprintln!(
+                "error: {} has {} and was not loaded",
+                path.display(),
+                count(error.diagnostics().iter().filter(|d| d.is_error()).count(), "error")
+            );
+            None
+        }
+    }
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for diagnostic in diagnostics {
+        eprintln!("{diagnostic}");
+    }
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+/// `ADDR`, `http://ADDR` or `http://ADDR/`; https listeners need a TLS terminator in front.
+pub(crate) fn listen_address(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    if trimmed.starts_with("https://") {
+        return Err(format!(
+            "cannot listen on \"{text}\": cors-gateway serves plain http and h2c \
+             (hint: put a TLS terminator in front and pass --public-scheme https)"
+        ));
+    }
+    let address = trimmed.strip_prefix("http://").unwrap_or(trimmed);
+    if address.is_empty() {
+        return Err(format!("cannot listen on \"{text}\": empty address"));
+    }
+    Ok(address.to_owned())
+}
+
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+/// `cors-gateway serve`.
+pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
+    let Some(loaded) = load(&args.config) else { return ExitCode::FAILURE };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let listen = match listen_address(
+        args.listen.as_deref().or(loaded.listen.as_deref()).unwrap_or(DEFAULT_LISTEN),
+    ) {
+        Ok(listen) => listen,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(upstream_text) = args.upstream.as_deref().or(loaded.upstream.as_deref()) else {
+        eprintln!(
+            "error: no upstream: pass --upstream URL (e.g. --upstream http://127.0.0.1:3000), \
+             or use an ApiInstance file whose spec.services names one"
+        );
+        return ExitCode::FAILURE;
+    };
+    let upstream = match Upstream::parse(upstream_text) {
+        Ok(upstream) => upstream,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shared = SharedEngine::new(Engine::new(loaded.policy));
+    let scheme = args.public_scheme.listener();
+    let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
+    let settings = Arc::new(ProxySettings {
+        upstream,
+        rewrite_host: args.rewrite_host,
+        response_timeout: args.limits.upstream_timeout,
+        scheme: scheme.as_str(),
+    });
+    let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
+    let result = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let listener = bind(&listen).await?;
+            let shutdown = server::shutdown_signal()?;
+            let reloader = reload::spawn(args.config.clone(), shared, poll)?;
+            let address = listener.local_addr()?;
+            tracing::info!(
+                listen = %address,
+                upstream = settings.upstream.as_str(),
+                policy = %args.config.display(),
+                "cors-gateway ready"
+            );
+            announce(address);
+            server::serve(listener, layer, settings, args.limits.limits(), shutdown).await;
+            reloader.abort();
+            Ok(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub(crate) async fn bind(address: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|error| {
+        io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
+    })
+}
+
+/// The line scripts wait for.
+pub(crate) fn announce(address: SocketAddr) {
+    say(format_args!("listening on http://{address}"));
+}
+
+/// `cors-gateway check`.
+pub(crate) fn check(args: &CheckArgs) -> ExitCode {
+    let Some(loaded) = load(&args.file) else { return ExitCode::FAILURE };
+    print_diagnostics(&loaded.warnings);
+    if args.print {
+        say(format_args!("{}", loaded.policy.to_yaml().trim_end()));
+    }
+    let warnings = loaded.warnings.len();
+    if args.deny_warnings && warnings > 0 {
+        eprintln!(
+            "error: {} is valid but has {} (denied by --deny-warnings)",
+            args.file.display(),
+            count(warnings, "warning")
+        );
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "ok: {} is a valid cors-flex policy ({})",
+        args.file.display(),
+        count(warnings, "warning")
+    );
+    ExitCode::SUCCESS
+}
+
+/// `cors-gateway explain`.
+pub(crate) fn explain(args: &ExplainArgs) -> ExitCode {
+    let Some(loaded) = load(&args.file) else { return ExitCode::FAILURE };
+    let engine = Engine::new(loaded.policy);
+    let method = args.method.clone().unwrap_or_else(|| {
+        if args.request_method.is_some() { "OPTIONS".to_owned() } else { "GET".to_owned() }
+    });
+    let mut headers = vec![("origin".to_owned(), args.origin.clone())];
+    if let Some(request_method) = &args.request_method {
+        headers.push(("access-control-request-method".to_owned(), request_method.clone()));
+    }
+    if let Some(request_headers) = &args.request_headers {
+        headers.push(("access-control-request-headers".to_owned(), request_headers.clone()));
+    }
+    let request = cors_engine::Request {
+        method: method.as_bytes(),
+        headers: &headers,
+        scheme: args.scheme.listener().as_str(),
+        host: args.host.as_deref().map(str::as_bytes),
+    };
+    say(format_args!("{}", engine.explain(&request)));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,158 @@
+//! The demo: a built-in policy in front of a built-in echo upstream, with curl commands to try.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cors_hyper::CorsLayer;
+use cors_policy::Policy;
+use http::{HeaderValue, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::cli::DemoArgs;
+use crate::commands::{announce, bind, listen_address, runtime, say};
+use crate::proxy::{ProxySettings, Upstream};
+use crate::server;
+
+/// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
+const DEMO_LISTEN: &str = "127.0.0.1:8787";
+
+/// The demo policy: one credentialed origin, three methods, two request headers.
+const DEMO_POLICY: &str = "\
+# The cors-flex policy of `cors-gateway demo`.
+publicResource: false
+supportCredentials: true
+originGroups:
+  - name: demo-app
+    origins:
+      - https://app.example.com
+    accessControlMaxAge: 600
+    allowedMethods:
+      - { methodName: GET, isAllowed: true }
+      - { methodName: POST, isAllowed: true }
+      - { methodName: PUT, isAllowed: true }
+    headers: [content-type, x-token]
+    exposedHeaders: [x-request-id]
+";
+
+/// `cors-gateway` without arguments, or `cors-gateway demo`.
+pub(crate) fn run(args: &DemoArgs) -> ExitCode {
+    let policy = match Policy::from_yaml_str(DEMO_POLICY, "<demo policy>") {
+        Ok(loaded) => loaded.policy,
+        Err(error) => {
+            // INVARIANT-like: the built-in policy is valid; say so loudly if it ever is not.
+            eprintln!("error: the built-in demo policy is invalid:\n{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let upstream_listener = TcpListener::bind("127.0.0.1:0").await?;
+            let upstream_address = upstream_listener.local_addr()?;
+            let echo = tokio::spawn(serve_echo(upstream_listener));
+            let listener = match &args.listen {
+                Some(listen) => {
+                    bind(&listen_address(listen).map_err(std::io::Error::other)?).await?
+                }
+                None => match bind(DEMO_LISTEN).await {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        tracing::info!(%error, "port busy; the demo uses a free port instead");
+                        bind("127.0.0.1:0").await?
+                    }
+                },
+            };
+            let shutdown = server::shutdown_signal()?;
+            let address = listener.local_addr()?;
+            let upstream = Upstream::parse(&format!("http://{upstream_address}"))
+                .map_err(std::io::Error::other)?;
+            print_intro(address, upstream_address);
+            let settings = Arc::new(ProxySettings {
+                upstream,
+                rewrite_host: false,
+                response_timeout: Duration::from_secs(10),
+                scheme: "http",
+            });
+            let limits = args.limits.limits();
+            server::serve(listener, CorsLayer::new(policy), settings, limits, shutdown).await;
+            echo.abort();
+            Ok::<(), std::io::Error>(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_intro(gateway: SocketAddr, upstream: SocketAddr) {
+    let url = format!("http://{gateway}/hello");
+    say(format_args!(
+        "cors-gateway demo: a built-in policy in front of a built-in echo upstream (http://{upstream})."
+    ));
+    say(format_args!("The policy (cors-flex `config` block):\n"));
+    for line in DEMO_POLICY.lines().skip(1) {
+        say(format_args!("    {line}"));
+    }
+    say(format_args!(
+        "
+Try it from another terminal:
+
+# 1. allowed (A1): forwarded; the answer carries access-control-allow-origin: https://app.example.com
+curl -i {url} -H 'Origin: https://app.example.com'
+
+# 2. preflight (P1): answered by the gateway with status 200 and access-control-allow-methods: GET, POST, PUT
+curl -i -X OPTIONS {url} -H 'Origin: https://app.example.com' -H 'Access-Control-Request-Method: PUT' -H 'Access-Control-Request-Headers: content-type'
+
+# 3. refused (A2): not forwarded; status 200, empty body, no access-control-allow-origin
+curl -i {url} -H 'Origin: https://evil.example'
+
+Press Ctrl-C to stop. Use `cors-gateway serve --config FILE --upstream URL` for your own API.
+"
+    ));
+    announce(gateway);
+}
+
+/// The echo upstream: answers every request with what it received, in plain text.
+async fn serve_echo(listener: TcpListener) {
+    let counter = Arc::new(AtomicU64::new(0));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let counter = Arc::clone(&counter);
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+            async move { Ok::<_, Infallible>(echo(&request, n)) }
+        });
+        tokio::spawn(async move {
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+fn echo(request: &Request<Incoming>, n: u64) -> Response<Full<Bytes>> {
+    let mut text =
+        format!("echo upstream got request #{n}: {} {}\n", request.method(), request.uri());
+    for (name, value) in request.headers() {
+        let _ = writeln!(text, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    }
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    let headers = response.headers_mut();
+    headers
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    if let Ok(id) = HeaderValue::from_str(&format!("demo-{n}")) {
+        headers.insert("x-request-id", id);
+    }
+    response
+}

@@ -1,0 +1,49 @@
+//! `cors-gateway`: a reverse proxy applying a `MuleSoft` Flex `cors-flex` policy file.
+//!
+//! `cors-gateway serve --config FILE [--listen ADDR] [--upstream URL]` runs the gateway,
+//! `cors-gateway check FILE` validates a policy, `cors-gateway explain FILE --origin O` shows a
+//! decision and its rule ids, and `cors-gateway` alone runs a self-contained demo.
+//! Run `cors-gateway --help` for everything else.
+
+mod cli;
+mod commands;
+mod demo;
+mod proxy;
+mod reload;
+mod server;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, DemoArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match cli.command {
+        Some(Command::Serve(args)) => commands::serve(&args),
+        Some(Command::Check(args)) => commands::check(&args),
+        Some(Command::Explain(args)) => commands::explain(&args),
+        Some(Command::Demo(args)) => demo::run(&args),
+        None => demo::run(&DemoArgs::defaults()),
+    }
+}
+
+/// Logs go to stderr; stdout carries only the announcements and command output.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "info,cors_hyper=debug",
+        (false, _) => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

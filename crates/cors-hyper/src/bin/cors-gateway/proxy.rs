@@ -1,0 +1,371 @@
+//! The reverse-proxy service: forwards a request to the upstream and streams both bodies.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower_service::Service;
+
+/// The body of a proxied response: the upstream's, streamed, or a short local error text.
+pub(crate) type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// Where requests go: an `http://` URL whose path, if any, prefixes every forwarded path.
+#[derive(Clone, Debug)]
+pub(crate) struct Upstream {
+    authority: Authority,
+    prefix: String,
+    text: String,
+}
+
+impl Upstream {
+    /// Parses `http://host[:port][/prefix]`; `host:port` alone means `http://host:port`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let with_scheme =
+            if trimmed.contains("://") { trimmed.to_owned() } else { format!("http://{trimmed}") };
+        let uri: Uri = with_scheme.parse().map_err(|e| {
+            format!("invalid upstream URL \"{text}\": {e} (expected http://HOST:PORT)")
+        })?;
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return Err(format!(
+                "unsupported upstream URL \"{text}\": only http:// upstreams are supported \
+                 (hint: terminate TLS to the upstream with a sidecar, or reach it over plain http)"
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("invalid upstream URL \"{text}\": no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "invalid upstream URL \"{text}\": user information is not supported"
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(format!("invalid upstream URL \"{text}\": a query is not supported"));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self { authority, prefix, text: trimmed.to_owned() })
+    }
+
+    /// The URL as given.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// `host:port` of the upstream.
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    fn uri_for(&self, original: &Uri) -> Result<Uri, http::Error> {
+        let path = original.path_and_query().map_or("/", PathAndQuery::as_str);
+        let path_and_query: PathAndQuery = if self.prefix.is_empty() || path == "*" {
+            PathAndQuery::try_from(path)?
+        } else {
+            PathAndQuery::try_from(format!("{}{path}", self.prefix))?
+        };
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+}
+
+/// Settings shared by every connection.
+#[derive(Debug)]
+pub(crate) struct ProxySettings {
+    pub(crate) upstream: Upstream,
+    /// Send the upstream's authority as `Host` instead of the client's.
+    pub(crate) rewrite_host: bool,
+    /// How long to wait for the upstream's response head.
+    pub(crate) response_timeout: Duration,
+    /// `http` or `https`: the scheme clients used, for `Forwarded: proto=`.
+    pub(crate) scheme: &'static str,
+}
+
+/// The proxy service of one client connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Proxy {
+    client: Client<HttpConnector, Incoming>,
+    settings: Arc<ProxySettings>,
+    peer: SocketAddr,
+}
+
+/// Builds the upstream client (HTTP/1.1, pooled connections).
+pub(crate) fn client(connect_timeout: Duration) -> Client<HttpConnector, Incoming> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    connector.enforce_http(true);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_mins(1)).build(connector)
+}
+
+impl Proxy {
+    pub(crate) fn new(
+        client: Client<HttpConnector, Incoming>,
+        settings: Arc<ProxySettings>,
+        peer: SocketAddr,
+    ) -> Self {
+        Self { client, settings, peer }
+    }
+}
+
+type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+impl Service<Request<Incoming>> for Proxy {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = ProxyFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let client = self.client.clone();
+        let settings = Arc::clone(&self.settings);
+        let peer = self.peer;
+        Box::pin(async move { Ok(forward(&client, &settings, peer, request).await) })
+    }
+}
+
+async fn forward(
+    client: &Client<HttpConnector, Incoming>,
+    settings: &ProxySettings,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    if request.method() == Method::CONNECT {
+        return short(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: CONNECT is not proxied\n",
+        );
+    }
+    let (mut parts, body) = request.into_parts();
+    let client_host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let Ok(uri) = settings.upstream.uri_for(&parts.uri) else {
+        return short(StatusCode::BAD_REQUEST, "bad request: the path cannot be forwarded\n");
+    };
+    remove_hop_by_hop(&mut parts.headers);
+    append_forwarded(&mut parts.headers, peer, settings.scheme, client_host.as_ref());
+    if settings.rewrite_host {
+        if let Ok(host) = HeaderValue::from_str(settings.upstream.authority().as_str()) {
+            parts.headers.insert(header::HOST, host);
+        }
+    } else if let Some(host) = client_host {
+        parts.headers.insert(header::HOST, host);
+    }
+    parts.uri = uri;
+    // The upstream connection is HTTP/1.1 whatever the client spoke.
+    parts.version = Version::HTTP_11;
+    let upstream_request = Request::from_parts(parts, body);
+
+    match tokio::time::timeout(settings.response_timeout, client.request(upstream_request)).await {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            remove_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Either::Left(body))
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(upstream = settings.upstream.as_str(), error = %error_chain(&error), "upstream request failed");
+            if error.is_connect() {
+                short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n")
+            } else {
+                short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream failed to answer\n")
+            }
+        }
+        Err(_elapsed) => {
+            tracing::warn!(
+                upstream = settings.upstream.as_str(),
+                timeout = ?settings.response_timeout,
+                "upstream response timed out"
+            );
+            short(
+                StatusCode::GATEWAY_TIMEOUT,
+                "gateway timeout: the upstream did not answer in time\n",
+            )
+        }
+    }
+}
+
+/// `error` and its sources, joined with `: `.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// A locally generated response with a short plain-text body.
+pub(crate) fn short(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(text.as_bytes()))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// The hop-by-hop fields of RFC 9110 section 7.6.1, plus the legacy ones proxies still strip.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes the hop-by-hop fields, `Upgrade`, and every field named in `Connection`.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .flat_map(|line| line.as_bytes().split(|&b| b == b','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Appends the client to `X-Forwarded-For` and a `Forwarded` element (RFC 7239).
+fn append_forwarded(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    scheme: &str,
+    host: Option<&HeaderValue>,
+) {
+    let ip = peer.ip().to_canonical();
+    append_to_list(headers, HeaderName::from_static("x-forwarded-for"), &ip.to_string());
+    let mut element = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
+    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| is_plain_host(h)) {
+        let _ = write!(element, ";host=\"{host}\"");
+    }
+    let _ = write!(element, ";proto={scheme}");
+    append_to_list(headers, header::FORWARDED, &element);
+}
+
+/// Whether `host` can go into a quoted string as is (letters, digits, `.-:[]_`).
+fn is_plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        })
+}
+
+/// Appends `item` to the comma-separated list `name`, folding earlier lines into one line.
+fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+    let mut combined = Vec::new();
+    for line in headers.get_all(&name).iter().filter(|line| !line.is_empty()) {
+        combined.extend_from_slice(line.as_bytes());
+        combined.extend_from_slice(b", ");
+    }
+    combined.extend_from_slice(item.as_bytes());
+    if let Ok(value) = HeaderValue::from_bytes(&combined) {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check_upstream(text: &str, expected: Result<(&str, &str), &str>) {
+        let got = Upstream::parse(text);
+        match (got, expected) {
+            (Ok(up), Ok((authority, prefix))) => {
+                assert_eq!((up.authority.as_str(), up.prefix.as_str()), (authority, prefix));
+            }
+            (Err(e), Err(part)) => assert!(e.contains(part), "{e}"),
+            (got, expected) => panic!("{text}: got {got:?}, expected {expected:?}"),
+        }
+    }
+
+    #[rstest]
+    #[case::plain("http://127.0.0.1:9000", Ok(("127.0.0.1:9000", "")))]
+    #[case::no_scheme_means_http("localhost:9000", Ok(("localhost:9000", "")))]
+    #[case::trailing_slash_dropped("http://a.test/", Ok(("a.test", "")))]
+    #[case::path_prefix_kept("http://a.test/api/", Ok(("a.test", "/api")))]
+    #[case::https_is_refused("https://a.test", Err("only http://"))]
+    #[case::query_is_refused("http://a.test/?x=1", Err("query"))]
+    #[case::userinfo_is_refused("http://u:p@a.test", Err("user information"))]
+    #[case::garbage_is_refused("http://a b", Err("invalid upstream URL"))]
+    fn upstream_urls(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
+        check_upstream(text, expected);
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_connection_tokens_are_removed() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, X-Secret-Hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic x"),
+            ("content-type", "text/plain"),
+        ] {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        remove_hop_by_hop(&mut headers);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type"]);
+    }
+
+    #[test]
+    fn forwarded_fields_are_appended_to_existing_lists() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        headers.insert(header::FORWARDED, HeaderValue::from_static("for=203.0.113.7"));
+        let host = HeaderValue::from_static("gw.test:8080");
+        append_forwarded(&mut headers, "[::1]:5000".parse().unwrap(), "http", Some(&host));
+        assert_eq!(headers["x-forwarded-for"], "203.0.113.7, ::1");
+        assert_eq!(
+            headers[header::FORWARDED],
+            "for=203.0.113.7, for=\"[::1]\";host=\"gw.test:8080\";proto=http"
+        );
+    }
+
+    #[test]
+    fn a_host_with_quotes_is_left_out_of_forwarded() {
+        let mut headers = HeaderMap::new();
+        let host = HeaderValue::from_static("a\"b");
+        append_forwarded(&mut headers, "127.0.0.1:1".parse().unwrap(), "https", Some(&host));
+        assert_eq!(headers[header::FORWARDED], "for=127.0.0.1;proto=https");
+    }
+}

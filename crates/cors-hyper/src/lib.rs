@@ -1,0 +1,80 @@
+//! CORS for hyper and axum: a tower layer applying cors-flex policies, and the `cors-gateway`
+//! reverse proxy.
+//!
+//! [`CorsLayer`] wraps any tower service over [`http::Request`] and [`http::Response`].
+//! For every request it asks [`cors_engine::Engine::decide`] what to do, then:
+//!
+//! - not a CORS request (R1, R2): forwards it, and only appends the `Vary` tokens the policy needs;
+//! - a preflight (R3, P1-P6) or a blocked actual request (A2): answers it itself with status 200
+//!   and an empty body, never calling the inner service;
+//! - an allowed actual request (A1): forwards it, removes every `Access-Control-*` field the
+//!   inner service set, sets the decided ones, and appends `Vary` without duplicating tokens (A4, V1).
+//!
+//! The response body is [`CorsBody<B>`]: the inner body untouched, or empty for local answers.
+//! That keeps the layer usable over any body type, hyper's `Incoming` included, and axum takes it
+//! as it is.
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use cors_hyper::CorsLayer;
+//! use cors_policy::Policy;
+//! use http::{Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let yaml = "publicResource: false\noriginGroups: [{ origins: [https://app.example.com] }]";
+//! let app = ServiceBuilder::new()
+//!     .layer(CorsLayer::new(Policy::from_yaml_str(yaml, "cors.yaml")?.policy))
+//!     .service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hi".to_owned())) });
+//!
+//! let request = Request::get("/").header("origin", "https://app.example.com").body(String::new())?;
+//! let response = tokio::runtime::Builder::new_current_thread().build()?.block_on(app.oneshot(request))?;
+//! assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
+//! # Ok(()) }
+//! ```
+//!
+//! With axum, `Router::new().route(..).layer(CorsLayer::from_yaml_file("cors.yaml")?)`; with
+//! hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`. Both are shown
+//! in the crate's `examples/` (`cargo run -p cors-hyper --example axum`, `--example hyper`).
+//!
+//! To replace the policy while serving, build the layer with [`CorsLayer::from_shared`] and call
+//! [`SharedEngine::replace`]: each request is decided by exactly one policy.
+//!
+//! # Spec conformance
+//!
+//! The decisions are cors-engine's, following the project's behaviour contract (rule ids C*, R*,
+//! M*, P*, A*, O*, V*); this crate applies them to HTTP messages:
+//!
+//! - A4: on an allowed request every upstream field whose name starts with `access-control-` is
+//!   removed before the decided ones are set, so there is never a second `Access-Control-Allow-Origin`
+//!   nor an upstream grant the policy did not make. Responses to non-CORS requests pass through.
+//! - V1: `Vary` tokens are appended to the inner service's `Vary`, compared case-insensitively
+//!   across all its lines; `Vary: *` already covers everything and is left alone.
+//! - P1, P3, A2: local answers are `200` with an empty body.
+//! - R2: the same-origin check uses the listener's scheme ([`CorsLayer::listener_scheme`], `http`
+//!   by default, never the request line) and the `Host` field, or `:authority` for HTTP/2.
+//!   A request with two `Host` lines is never treated as same-origin.
+//!
+//! # Untrusted input
+//!
+//! Request fields are only read, through the engine, whose work is bounded (R5, P6) and which
+//! never panics on what a client sends. The layer reflects the request's own `Origin` by cloning
+//! its field value (a reference count) and allocates nothing per request beyond the mirrored
+//! `Access-Control-Allow-Headers` of a preflight that needs one and the response's own header
+//! entries. The response future is not boxed.
+//!
+//! # Crate features
+//!
+//! - `gateway` (default): the `cors-gateway` binary, a reverse proxy built on hyper, hyper-util,
+//!   tokio and clap. The library itself only needs `http`, `http-body`, `tower-layer`,
+//!   `tower-service` and `tracing`; use `default-features = false` to get only the layer.
+
+mod body;
+mod headers;
+mod layer;
+mod shared;
+
+pub use body::CorsBody;
+pub use layer::{Cors, CorsLayer, ListenerScheme, ResponseFuture};
+pub use shared::SharedEngine;

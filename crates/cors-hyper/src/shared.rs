@@ -1,0 +1,62 @@
+//! A policy that can be replaced while requests are being served.
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use cors_engine::Engine;
+
+/// An [`Engine`] that can be swapped atomically while layers built from it keep serving.
+///
+/// Clones share the same slot: [`SharedEngine::replace`] on one clone is seen by every
+/// [`CorsLayer`](crate::CorsLayer) built with [`CorsLayer::from_shared`](crate::CorsLayer::from_shared).
+/// Each request is decided entirely by one engine, the one current when the request arrived,
+/// so a response never mixes two policies.
+///
+/// ```
+/// # use cors_hyper::SharedEngine;
+/// # use cors_engine::Engine;
+/// # use cors_policy::{CorsConfig, Policy};
+/// let engine = Engine::new(Policy::from_config(&CorsConfig::default())?);
+/// let shared = SharedEngine::new(engine);
+/// let next = Engine::new(Policy::from_config(&CorsConfig::default())?);
+/// let previous = shared.replace(next);
+/// # drop(previous);
+/// # Ok::<(), cors_policy::LoadError>(())
+/// ```
+#[derive(Clone)]
+pub struct SharedEngine {
+    slot: Arc<RwLock<Arc<Engine>>>,
+}
+
+impl SharedEngine {
+    /// A slot holding `engine`.
+    #[must_use]
+    pub fn new(engine: impl Into<Arc<Engine>>) -> Self {
+        Self { slot: Arc::new(RwLock::new(engine.into())) }
+    }
+
+    /// The engine current now (a reference-count increment, no copy of the policy).
+    #[must_use]
+    pub fn load(&self) -> Arc<Engine> {
+        Arc::clone(&self.slot.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Swaps in `engine` for every request that arrives from now on, and returns the previous one.
+    ///
+    /// Requests already decided keep the headers their engine decided.
+    pub fn replace(&self, engine: impl Into<Arc<Engine>>) -> Arc<Engine> {
+        let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *slot, engine.into())
+    }
+
+    /// Runs `f` with the current engine while holding the read lock (no reference count touched).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
+        f(&self.slot.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl fmt::Debug for SharedEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedEngine").finish_non_exhaustive()
+    }
+}

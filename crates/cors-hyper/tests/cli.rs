@@ -1,0 +1,294 @@
+//! `cors-gateway check`, `explain` and the `serve` command line, on the repository's example
+//! policies (`examples/policies/*.yaml`).
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+mod common;
+
+use common::upstream::Upstream;
+use common::{Gateway, Scratch, client, empty, example_policy, request, run, send};
+use rstest::rstest;
+
+fn path(name: &str) -> String {
+    example_policy(name).to_str().unwrap().to_owned()
+}
+
+/// Whether `line` reads `FILE:LINE:COLUMN: SEVERITY: ...` for `file`.
+fn is_positioned(line: &str, file: &str, severity: &str) -> bool {
+    let Some(rest) = line.strip_prefix(file).and_then(|r| r.strip_prefix(':')) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let line_no = parts.next().is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1));
+    let column = parts.next().is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 1));
+    line_no && column && parts.next().is_some_and(|r| r.starts_with(&format!(" {severity}: ")))
+}
+
+#[test]
+fn check_accepts_the_strict_example_without_warnings() {
+    let (code, stdout, stderr) = run(&["check", &path("strict.yaml"), "--deny-warnings"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("strict.yaml is a valid cors-flex policy (0 warnings)"), "{stderr}");
+}
+
+#[test]
+fn check_print_writes_a_normalized_policy_that_checks_again_to_itself() {
+    let (code, printed, stderr) = run(&["check", &path("strict.yaml"), "--print"]);
+    assert_eq!(code, 0, "{stderr}");
+    for expected in [
+        "supportCredentials: true",
+        "https://app.example.com",
+        "accessControlMaxAge: 600",
+        "x-request-id",
+    ] {
+        assert!(printed.contains(expected), "{expected} in:\n{printed}");
+    }
+    let scratch = Scratch::new();
+    let again = scratch.write("normalized.yaml", &printed);
+    let (code, reprinted, stderr) = run(&["check", again.to_str().unwrap(), "--print"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(reprinted, printed);
+}
+
+#[test]
+fn check_reports_errors_with_file_line_column_and_fails() {
+    let file = path("seed-broken.yaml");
+    let (code, stdout, stderr) = run(&["check", &file]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.lines().any(|l| is_positioned(l, &file, "error")), "{stderr}");
+    assert!(stderr.contains("was not loaded"));
+}
+
+#[test]
+fn check_reports_every_error_of_a_file_at_once() {
+    let scratch = Scratch::new();
+    let file = scratch.write(
+        "two-errors.yaml",
+        "publicResource: maybe\noriginGroups:\n  - origins: [\"https://a.test/path\"]\n",
+    );
+    let file = file.to_str().unwrap();
+    let (code, _, stderr) = run(&["check", file]);
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = stderr.lines().filter(|l| is_positioned(l, file, "error")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].starts_with(&format!("{file}:1:"))
+            && errors[1].starts_with(&format!("{file}:3:"))
+    );
+}
+
+#[rstest]
+#[case::without_deny_warnings_it_passes(false, 0)]
+#[case::deny_warnings_fails(true, 1)]
+fn check_warnings(#[case] deny: bool, #[case] expected_code: i32) {
+    let file = path("public-credentials.yaml");
+    let mut args = vec!["check", file.as_str()];
+    if deny {
+        args.push("--deny-warnings");
+    }
+    let (code, _, stderr) = run(&args);
+    assert_eq!(code, expected_code, "{stderr}");
+    assert!(stderr.lines().any(|l| is_positioned(l, &file, "warning")), "{stderr}");
+}
+
+#[test]
+fn check_reports_policies_an_api_instance_ignores() {
+    let file = path("api-instance.yaml");
+    let (code, _, stderr) = run(&["check", &file]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| is_positioned(l, &file, "warning") && l.contains("rate-limiting-flex")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_gives_every_example_policy_a_verdict_in_the_documented_form() {
+    let directory = example_policy("");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&directory).unwrap() {
+        let file = entry.unwrap().path();
+        if file.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let file = file.to_str().unwrap().to_owned();
+        let (code, _, stderr) = run(&["check", &file]);
+        for line in stderr.lines().filter(|l| l.starts_with(&file)) {
+            assert!(
+                is_positioned(line, &file, "error")
+                    || is_positioned(line, &file, "warning")
+                    || line.starts_with(&format!("{file}: ")),
+                "{line}"
+            );
+        }
+        let verdict = stderr.lines().last().unwrap_or("");
+        match code {
+            0 => assert!(verdict.starts_with("ok: "), "{file}: {stderr}"),
+            1 => assert!(verdict.starts_with("error: "), "{file}: {stderr}"),
+            other => panic!("{file}: exit code {other}: {stderr}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "no example policy in {}", directory.display());
+}
+
+#[track_caller]
+fn check_explain(args: &[&str], expected: &[&str]) {
+    let file = path("strict.yaml");
+    let mut all = vec!["explain", file.as_str()];
+    all.extend(args);
+    let (code, stdout, stderr) = run(&all);
+    assert_eq!(code, 0, "{stderr}");
+    for line in expected {
+        assert!(stdout.lines().any(|l| l.trim() == *line), "{line:?} missing from:\n{stdout}");
+    }
+}
+
+#[rstest]
+#[case::a1_allowed_get(&["--origin", "https://app.example.com"], &[
+    "access-control-allow-origin: https://app.example.com",
+    "access-control-expose-headers: x-request-id",
+    "vary: Origin",
+    "A1: method \"GET\" is allowed in group \"app\"",
+])]
+#[case::p1_accepted_preflight_defaults_to_options(&["--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-token"], &[
+    "access-control-allow-methods: GET, POST, PUT",
+    "access-control-allow-headers: content-type, x-token",
+    "access-control-max-age: 600",
+    "P1: accepted: answered 200 with an empty body",
+])]
+#[case::p3_rejected_preflight(&["--origin", "https://app.example.com", "--request-method", "DELETE"], &[
+    "vary: Origin",
+])]
+#[case::a2_blocked_origin(&["--origin", "https://evil.example", "--method", "POST"], &[
+    "A2: origin not allowed: blocked",
+])]
+#[case::r2_same_origin(&["--origin", "http://gw.test", "--host", "gw.test", "--method", "POST"], &[
+    "not a CORS request: forward it untouched",
+])]
+fn explain(#[case] args: &[&str], #[case] expected: &[&str]) {
+    check_explain(args, expected);
+}
+
+#[test]
+fn explain_names_the_outcome_first() {
+    let file = path("strict.yaml");
+    let (_, stdout, _) = run(&[
+        "explain",
+        &file,
+        "--origin",
+        "https://app.example.com",
+        "--request-method",
+        "DELETE",
+    ]);
+    assert!(stdout.starts_with("preflight rejected"), "{stdout}");
+    assert!(
+        !stdout.contains("access-control-allow"),
+        "a rejected preflight grants nothing:\n{stdout}"
+    );
+}
+
+#[test]
+fn explain_refuses_a_broken_policy() {
+    let file = path("seed-broken.yaml");
+    let (code, stdout, stderr) = run(&["explain", &file, "--origin", "https://a.test"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.lines().any(|l| is_positioned(l, &file, "error")), "{stderr}");
+}
+
+#[test]
+fn serve_without_an_upstream_explains_how_to_give_one() {
+    let (code, _, stderr) =
+        run(&["serve", "--config", &path("strict.yaml"), "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no upstream: pass --upstream URL"), "{stderr}");
+}
+
+#[test]
+fn help_speaks_to_newcomers() {
+    let (code, stdout, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for expected in ["reverse proxy", "upstream", "serve", "check", "explain", "Examples:"] {
+        assert!(stdout.contains(expected), "{expected} in:\n{stdout}");
+    }
+}
+
+/// C2: an `ApiInstance` names the listener and the upstream; flags are not needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_instance_supplies_listener_and_upstream() {
+    let upstream = Upstream::start().await;
+    let scratch = Scratch::new();
+    let file = scratch.write(
+        "api.yaml",
+        &format!(
+            "apiVersion: gateway.mulesoft.com/v1alpha1
+kind: ApiInstance
+metadata:
+  name: test
+spec:
+  address: http://127.0.0.1:0
+  services:
+    backend:
+      address: {}
+  policies:
+    - policyRef:
+        name: cors-flex
+      config:
+        publicResource: false
+        originGroups:
+          - origins: [https://shop.example.com]
+",
+            upstream.url()
+        ),
+    );
+    let gateway = Gateway::start(&["serve", "--config", file.to_str().unwrap()]);
+    let answer = send(
+        &client(false),
+        request(
+            "GET",
+            &gateway.url("/"),
+            &[("origin", "https://shop.example.com"), ("x-test-id", "api")],
+            empty(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        answer.one("access-control-allow-origin").as_deref(),
+        Some("https://shop.example.com")
+    );
+    assert!(upstream.seen_with_id("api").is_some());
+}
+
+/// C2: `--listen` and `--upstream` override the `ApiInstance` addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_override_the_api_instance_addresses() {
+    let upstream = Upstream::start().await;
+    let url = upstream.url();
+    let gateway = Gateway::start(&[
+        "serve",
+        "--config",
+        &path("api-instance.yaml"),
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &url,
+    ]);
+    assert!(gateway.address.ip().is_loopback() && gateway.address.port() != 8081);
+    let answer = send(
+        &client(false),
+        request(
+            "GET",
+            &gateway.url("/"),
+            &[("origin", "https://shop.example.com"), ("x-test-id", "o")],
+            empty(),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(upstream.seen_with_id("o").is_some());
+    assert!(gateway.stderr().contains("rate-limiting-flex"), "the ignored policy is reported");
+}

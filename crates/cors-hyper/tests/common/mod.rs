@@ -1,0 +1,319 @@
+//! Shared test fixtures: the gateway process, a spy upstream, a client, policy files.
+//! Everything listens on 127.0.0.1 only; every wait is bounded.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a different part of this module"
+)]
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// The longest any single wait in these tests may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub const GATEWAY: &str = env!("CARGO_BIN_EXE_cors-gateway");
+
+/// The repository's example policies.
+pub fn example_policy(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies").join(name)
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cors-hyper-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    /// Writes `text` to `name` atomically (write then rename), so a reader never sees half a file.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        let temporary = self.dir.join(format!(".{name}.tmp"));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, &path).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running `cors-gateway`, killed on drop.
+pub struct Gateway {
+    child: Child,
+    pub address: SocketAddr,
+    /// Everything printed on stdout before the `listening on` line, that line included.
+    pub banner: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    /// Starts `cors-gateway ARGS` and waits for `listening on http://ADDR`.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(GATEWAY)
+            .args(args)
+            .env("RUST_LOG", "info,cors_hyper=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (lines, receive) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + PATIENCE;
+        let mut banner = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = receive.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "cors-gateway {args:?} did not announce its listener; stdout:\n{banner}\nstderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            };
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(address) = line.strip_prefix("listening on http://") {
+                let address = address.parse().unwrap();
+                return Self { child, address, banner, stderr };
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (bounded) until stderr contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.stderr().contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cors-gateway did not exit; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `cors-gateway ARGS` to completion (bounded) and returns (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(GATEWAY)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cors-gateway {args:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+pub type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// An HTTP/1.1 client (or HTTP/2 with prior knowledge).
+pub fn client(http2: bool) -> Client<HttpConnector, Body> {
+    Client::builder(TokioExecutor::new()).http2_only(http2).build_http()
+}
+
+/// Builds a request from (name, value) pairs.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Body) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body).unwrap()
+}
+
+/// Status, headers and the whole (small) body of a response.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.headers.get_all(name).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    }
+
+    pub fn one(&self, name: &str) -> Option<String> {
+        let all = self.all(name);
+        assert!(all.len() <= 1, "{name} appears {} times: {all:?}", all.len());
+        all.into_iter().next()
+    }
+
+    /// The names of all `access-control-*` fields, sorted.
+    pub fn access_control(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .headers
+            .keys()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| n.starts_with("access-control-"))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub async fn collect(response: Response<Incoming>) -> Answer {
+    let (parts, body) = response.into_parts();
+    let body = tokio::time::timeout(PATIENCE, body.collect()).await.unwrap().unwrap().to_bytes();
+    Answer { status: parts.status, headers: parts.headers, body }
+}
+
+/// Sends one request and reads the whole answer, bounded by [`PATIENCE`].
+pub async fn send(client: &Client<HttpConnector, Body>, request: Request<Body>) -> Answer {
+    let response = tokio::time::timeout(PATIENCE, client.request(request)).await.unwrap().unwrap();
+    collect(response).await
+}
+
+/// What came back on a raw connection.
+pub struct Raw {
+    pub text: String,
+    /// Whether the gateway closed the connection (rather than the wait running out).
+    pub closed: bool,
+}
+
+/// Sends raw bytes on a new connection and returns what comes back until the peer closes or
+/// `wait` passes.
+pub fn raw_exchange(address: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + wait;
+    let mut closed = false;
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    Raw { text: String::from_utf8_lossy(&received).into_owned(), closed }
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}

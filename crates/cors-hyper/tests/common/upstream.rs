@@ -1,0 +1,203 @@
+//! A spy upstream on 127.0.0.1: records every request and answers by path.
+//!
+//! - `/cors`: sets its own Access-Control-* fields and `Vary: Accept-Encoding`;
+//! - `/vary-origin`: `Vary: accept-encoding, ORIGIN`; `/vary-star`: `Vary: *`;
+//! - `/echo`: streams the request body back as it arrives;
+//! - `/count`: reads the request body frame by frame and answers with its length;
+//! - `/download?bytes=N`: streams N bytes in 64 KiB frames;
+//! - `/slow?ms=N`: waits N milliseconds, then answers;
+//! - `/hop`: sets hop-by-hop fields that must not reach the client;
+//! - anything else: `ok`.
+#![allow(clippy::unwrap_used, reason = "test fixture: a failed unwrap is a failed test")]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// What the upstream received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+pub struct Upstream {
+    pub address: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let log = Arc::clone(&log);
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    log.lock().unwrap().push(Seen {
+                        method: request.method().clone(),
+                        path: request.uri().path().to_owned(),
+                        headers: request.headers().clone(),
+                    });
+                    answer(request)
+                });
+                tokio::spawn(async move {
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { address, seen, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The request carrying `x-test-id: ID`, if it was forwarded.
+    pub fn seen_with_id(&self, id: &str) -> Option<Seen> {
+        self.seen().into_iter().find(|s| s.headers.get("x-test-id").is_some_and(|v| v == id))
+    }
+}
+
+type UpBody = Either<Either<Full<Bytes>, Incoming>, Pattern>;
+
+fn text(body: &'static str) -> Response<UpBody> {
+    Response::new(Either::Left(Either::Left(Full::new(Bytes::from_static(body.as_bytes())))))
+}
+
+fn query_number(request: &Request<Incoming>, key: &str) -> u64 {
+    request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn answer(request: Request<Incoming>) -> Result<Response<UpBody>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let mut response = match path.as_str() {
+        "/cors" => {
+            let mut response = text("cors");
+            let headers = response.headers_mut();
+            headers.insert(
+                "access-control-allow-origin",
+                HeaderValue::from_static("https://evil.example"),
+            );
+            headers.append("access-control-allow-origin", HeaderValue::from_static("*"));
+            headers.insert("access-control-allow-credentials", HeaderValue::from_static("false"));
+            headers.insert("access-control-expose-headers", HeaderValue::from_static("x-secret"));
+            headers.insert("access-control-max-age", HeaderValue::from_static("99999"));
+            headers
+                .insert("access-control-allow-private-network", HeaderValue::from_static("true"));
+            headers.insert("vary", HeaderValue::from_static("Accept-Encoding"));
+            response
+        }
+        "/vary-origin" => {
+            let mut response = text("vary");
+            response
+                .headers_mut()
+                .insert("vary", HeaderValue::from_static("accept-encoding, ORIGIN"));
+            response
+        }
+        "/vary-star" => {
+            let mut response = text("vary");
+            response.headers_mut().insert("vary", HeaderValue::from_static("*"));
+            response
+        }
+        "/echo" => Response::new(Either::Left(Either::Right(request.into_body()))),
+        "/count" => {
+            let mut body = request.into_body();
+            let mut total: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { break };
+                if let Some(data) = frame.data_ref() {
+                    total += data.len() as u64;
+                }
+            }
+            Response::new(Either::Left(Either::Left(Full::new(Bytes::from(total.to_string())))))
+        }
+        "/download" => {
+            let bytes = query_number(&request, "bytes");
+            Response::new(Either::Right(Pattern { remaining: bytes }))
+        }
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(query_number(&request, "ms"))).await;
+            text("slow")
+        }
+        "/hop" => {
+            let mut response = text("hop");
+            let headers = response.headers_mut();
+            headers.insert("connection", HeaderValue::from_static("x-hop-secret"));
+            headers.insert("x-hop-secret", HeaderValue::from_static("1"));
+            headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+            headers.insert("proxy-authenticate", HeaderValue::from_static("Basic"));
+            response
+        }
+        _ => text("ok"),
+    };
+    response.headers_mut().insert("x-upstream", HeaderValue::from_static("yes"));
+    Ok(response)
+}
+
+static CHUNK: [u8; 64 * 1024] = [b'z'; 64 * 1024];
+
+/// A body of `remaining` bytes, produced 64 KiB at a time, never held whole.
+pub struct Pattern {
+    pub remaining: u64,
+}
+
+impl Body for Pattern {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(CHUNK.len());
+        self.remaining -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}

@@ -1,0 +1,429 @@
+//! cors-gateway as a process, in front of a spy upstream on loopback: outcomes (rule ids from
+//! behaviour.md), header surgery, proxy behaviour, streaming, failures, limits and shutdown.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::upstream::Upstream;
+use common::{
+    Answer, Gateway, PATIENCE, client, closed_port, empty, example_policy, raw_exchange, request,
+    send,
+};
+use http_body_util::{BodyExt, Channel};
+use rstest::rstest;
+
+const APP: &str = "https://app.example.com";
+
+async fn strict_gateway(extra: &[&str]) -> (Upstream, Gateway) {
+    let upstream = Upstream::start().await;
+    let policy = example_policy("strict.yaml");
+    let upstream_url = upstream.url();
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    args.extend(["--upstream", &upstream_url, "--watch-interval", "0"]);
+    args.extend(extra);
+    let gateway = Gateway::start(&args);
+    (upstream, gateway)
+}
+
+/// Every `access-control-*` field as `name: value`, sorted.
+fn access_control_fields(answer: &Answer) -> Vec<String> {
+    let mut fields: Vec<String> = answer
+        .headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("access-control-"))
+        .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+        .collect();
+    fields.sort();
+    fields
+}
+
+const UPSTREAM_CORS: &[&str] = &[
+    "access-control-allow-credentials: false",
+    "access-control-allow-origin: *",
+    "access-control-allow-origin: https://evil.example",
+    "access-control-allow-private-network: true",
+    "access-control-expose-headers: x-secret",
+    "access-control-max-age: 99999",
+];
+
+#[track_caller]
+fn check_outcome(
+    answer: &Answer,
+    forwarded: bool,
+    was_forwarded: bool,
+    fields: &[&str],
+    vary: &[&str],
+) {
+    assert_eq!(answer.status, 200);
+    assert_eq!(was_forwarded, forwarded, "forwarded to the upstream");
+    assert_eq!(answer.headers.contains_key("x-upstream"), forwarded, "upstream answer");
+    if !forwarded {
+        assert!(answer.body.is_empty(), "a local answer has an empty body");
+    }
+    assert_eq!(access_control_fields(answer), fields);
+    assert_eq!(answer.all("vary"), vary);
+}
+
+#[rstest]
+#[case::r1_no_origin_passes_upstream_fields_through("GET", &[], true, UPSTREAM_CORS, &["Accept-Encoding", "Origin"])]
+#[case::r2_same_origin_is_forwarded_untouched("GET", &[("origin", "http://{gateway}")], true, UPSTREAM_CORS, &["Accept-Encoding", "Origin"])]
+#[case::a1_a4_allowed_replaces_every_upstream_field("GET", &[("origin", APP)], true,
+    &["access-control-allow-credentials: true", "access-control-allow-origin: https://app.example.com", "access-control-expose-headers: x-request-id"],
+    &["Accept-Encoding", "Origin"])]
+#[case::a1_head_is_allowed_where_get_is("HEAD", &[("origin", APP)], true,
+    &["access-control-allow-credentials: true", "access-control-allow-origin: https://app.example.com", "access-control-expose-headers: x-request-id"],
+    &["Accept-Encoding", "Origin"])]
+#[case::a2_unknown_origin_is_blocked_locally("GET", &[("origin", "https://evil.example")], false, &[], &["Origin"])]
+#[case::a2_disallowed_method_is_blocked_locally("DELETE", &[("origin", APP)], false, &[], &["Origin"])]
+#[case::r5_m1_non_canonical_origin_is_blocked("GET", &[("origin", "HTTPS://APP.EXAMPLE.COM")], false, &[], &["Origin"])]
+#[case::p1_accepted_preflight_is_answered_locally("OPTIONS",
+    &[("origin", APP), ("access-control-request-method", "PUT"), ("access-control-request-headers", "content-type")], false,
+    &["access-control-allow-credentials: true", "access-control-allow-headers: content-type, x-token",
+      "access-control-allow-methods: GET, POST, PUT", "access-control-allow-origin: https://app.example.com", "access-control-max-age: 600"],
+    &["Origin"])]
+#[case::p3_rejected_method_gets_no_cors_fields("OPTIONS", &[("origin", APP), ("access-control-request-method", "DELETE")], false, &[], &["Origin"])]
+#[case::p3_rejected_header_gets_no_cors_fields("OPTIONS",
+    &[("origin", APP), ("access-control-request-method", "GET"), ("access-control-request-headers", "x-other")], false, &[], &["Origin"])]
+#[case::r3_options_with_origin_without_acrm_is_rejected("OPTIONS", &[("origin", APP)], false, &[], &["Origin"])]
+#[case::r1_options_without_origin_is_forwarded("OPTIONS", &[], true, UPSTREAM_CORS, &["Accept-Encoding", "Origin"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcome(
+    #[case] method: &str,
+    #[case] headers: &[(&str, &str)],
+    #[case] forwarded: bool,
+    #[case] fields: &[&str],
+    #[case] vary: &[&str],
+) {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    let address = gateway.address.to_string();
+    let mut headers: Vec<(&str, String)> =
+        headers.iter().map(|(n, v)| (*n, v.replace("{gateway}", &address))).collect();
+    headers.push(("x-test-id", "outcome".to_owned()));
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let answer =
+        send(&client(false), request(method, &gateway.url("/cors"), &pairs, empty())).await;
+    let was_forwarded = upstream.seen_with_id("outcome").is_some();
+    check_outcome(&answer, forwarded, was_forwarded, fields, vary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_vary_is_merged_without_duplicating_tokens() {
+    let (_upstream, gateway) = strict_gateway(&[]).await;
+    let client = client(false);
+    let origin = [("origin", APP)];
+    let listed =
+        send(&client, request("GET", &gateway.url("/vary-origin"), &origin, empty())).await;
+    assert_eq!(listed.all("vary"), ["accept-encoding, ORIGIN"]);
+    let star = send(&client, request("GET", &gateway.url("/vary-star"), &origin, empty())).await;
+    assert_eq!(star.all("vary"), ["*"]);
+    let none = send(&client, request("GET", &gateway.url("/plain"), &origin, empty())).await;
+    assert_eq!(none.all("vary"), ["Origin"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_by_hop_fields_are_dropped_and_forwarding_fields_appended() {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    let answer = send(
+        &client(false),
+        request(
+            "GET",
+            &gateway.url("/hop"),
+            &[
+                ("x-test-id", "hop"),
+                ("connection", "x-drop-me"),
+                ("x-drop-me", "1"),
+                ("keep-alive", "timeout=5"),
+                ("proxy-authorization", "Basic eDp5"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("forwarded", "for=203.0.113.9"),
+            ],
+            empty(),
+        ),
+    )
+    .await;
+    let seen = upstream.seen_with_id("hop").unwrap();
+    for dropped in ["connection", "x-drop-me", "keep-alive", "proxy-authorization"] {
+        assert!(!seen.headers.contains_key(dropped), "{dropped} reached the upstream");
+    }
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    let host = gateway.address.to_string();
+    assert_eq!(
+        seen.headers["forwarded"].to_str().unwrap(),
+        format!("for=203.0.113.9, for=127.0.0.1;host=\"{host}\";proto=http")
+    );
+    assert_eq!(seen.headers["host"].to_str().unwrap(), host, "the client's Host is kept");
+    for dropped in ["x-hop-secret", "keep-alive", "proxy-authenticate"] {
+        assert!(!answer.headers.contains_key(dropped), "{dropped} reached the client");
+    }
+    assert_eq!(answer.one("x-upstream").as_deref(), Some("yes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_is_rewritten_to_the_upstream_on_request() {
+    let (upstream, gateway) = strict_gateway(&["--rewrite-host"]).await;
+    send(&client(false), request("GET", &gateway.url("/"), &[("x-test-id", "host")], empty()))
+        .await;
+    let seen = upstream.seen_with_id("host").unwrap();
+    assert_eq!(seen.headers["host"].to_str().unwrap(), upstream.address.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleartext_http2_clients_are_served() {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    let answer = send(
+        &client(true),
+        request("GET", &gateway.url("/cors"), &[("origin", APP), ("x-test-id", "h2")], empty()),
+    )
+    .await;
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(APP));
+    let seen = upstream.seen_with_id("h2").unwrap();
+    assert_eq!(seen.headers["host"].to_str().unwrap(), gateway.address.to_string());
+    let preflight = send(
+        &client(true),
+        request(
+            "OPTIONS",
+            &gateway.url("/"),
+            &[("origin", APP), ("access-control-request-method", "PUT")],
+            empty(),
+        ),
+    )
+    .await;
+    assert_eq!(preflight.one("access-control-allow-methods").as_deref(), Some("GET, POST, PUT"));
+}
+
+const EIGHT_MIB: usize = 8 * 1024 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_request_body_is_streamed_to_the_upstream() {
+    let (_upstream, gateway) = strict_gateway(&[]).await;
+    let (mut sender, body) = Channel::<Bytes>::new(4);
+    let upload = tokio::spawn(async move {
+        let chunk = Bytes::from(vec![b'u'; CHUNK]);
+        for _ in 0..EIGHT_MIB / CHUNK {
+            sender.send_data(chunk.clone()).await.unwrap();
+        }
+    });
+    let answer = send(
+        &client(false),
+        request("POST", &gateway.url("/count"), &[("origin", APP)], body.boxed_unsync()),
+    )
+    .await;
+    tokio::time::timeout(PATIENCE, upload).await.unwrap().unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, EIGHT_MIB.to_string());
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(APP));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_response_body_is_streamed_to_the_client() {
+    let (_upstream, gateway) = strict_gateway(&[]).await;
+    let url = gateway.url(&format!("/download?bytes={EIGHT_MIB}"));
+    let response = tokio::time::timeout(
+        PATIENCE,
+        client(false).request(request("GET", &url, &[("origin", APP)], empty())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], APP);
+    let mut body = response.into_body();
+    let mut total = 0;
+    let mut frames = 0;
+    while let Some(frame) = tokio::time::timeout(PATIENCE, body.frame()).await.unwrap() {
+        let frame = frame.unwrap();
+        if let Some(data) = frame.data_ref() {
+            assert!(data.iter().all(|&b| b == b'z'));
+            total += data.len();
+            frames += 1;
+        }
+    }
+    assert_eq!(total, EIGHT_MIB);
+    assert!(frames > 1, "the body arrived in pieces, not as one buffered block");
+}
+
+/// Sends a chunk only after the previous one came back through the gateway: this completes only
+/// if neither direction waits for the whole body (8 MiB in 128 round trips).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stream_both_ways_in_lockstep() {
+    let (_upstream, gateway) = strict_gateway(&[]).await;
+    let (mut sender, body) = Channel::<Bytes>::new(1);
+    let chunk = Bytes::from(vec![b'e'; CHUNK]);
+    sender.send_data(chunk.clone()).await.unwrap();
+    let response = tokio::time::timeout(
+        PATIENCE,
+        client(false).request(request(
+            "POST",
+            &gateway.url("/echo"),
+            &[("origin", APP)],
+            body.boxed_unsync(),
+        )),
+    )
+    .await
+    .expect("the response head arrives before the request body is complete")
+    .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], APP);
+    let mut body = response.into_body();
+    let mut received = 0;
+    let mut sent = CHUNK;
+    while received < EIGHT_MIB {
+        let frame = tokio::time::timeout(PATIENCE, body.frame())
+            .await
+            .expect("echoed data arrives while the request body is still open")
+            .unwrap()
+            .unwrap();
+        received += frame.into_data().map_or(0, |d| d.len());
+        if received == sent && sent < EIGHT_MIB {
+            sender.send_data(chunk.clone()).await.unwrap();
+            sent += CHUNK;
+        }
+    }
+    drop(sender);
+    assert!(tokio::time::timeout(PATIENCE, body.frame()).await.unwrap().is_none());
+    assert_eq!(received, EIGHT_MIB);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_upstream_gets_502_without_ungranted_cors_fields() {
+    let policy = example_policy("strict.yaml");
+    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let gateway = Gateway::start(&[
+        "serve",
+        "--config",
+        policy.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+    ]);
+    let client = client(false);
+    let plain = send(&client, request("GET", &gateway.url("/"), &[], empty())).await;
+    assert_eq!(plain.status, 502);
+    assert!(String::from_utf8_lossy(&plain.body).starts_with("bad gateway"));
+    assert!(plain.access_control().is_empty(), "no CORS field on a non-CORS request");
+    let allowed =
+        send(&client, request("GET", &gateway.url("/"), &[("origin", APP)], empty())).await;
+    assert_eq!(allowed.status, 502);
+    assert_eq!(
+        access_control_fields(&allowed),
+        [
+            "access-control-allow-credentials: true",
+            "access-control-allow-origin: https://app.example.com",
+            "access-control-expose-headers: x-request-id",
+        ],
+        "only what the decision granted"
+    );
+    let blocked = send(
+        &client,
+        request("GET", &gateway.url("/"), &[("origin", "https://evil.example")], empty()),
+    )
+    .await;
+    assert_eq!((blocked.status.as_u16(), blocked.access_control().len()), (200, 0));
+    assert!(gateway.stderr().contains("upstream request failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upstream_gets_504() {
+    let (_upstream, gateway) = strict_gateway(&["--upstream-timeout", "300ms"]).await;
+    let answer =
+        send(&client(false), request("GET", &gateway.url("/slow?ms=10000"), &[], empty())).await;
+    assert_eq!(answer.status, 504);
+    assert!(String::from_utf8_lossy(&answer.body).starts_with("gateway timeout"));
+    assert!(answer.access_control().is_empty());
+}
+
+#[rstest]
+#[case::http1_one_field_too_large(false, 1, 40_000)]
+#[case::http1_too_many_fields(false, 150, 8)]
+#[case::http2_one_field_too_large(true, 1, 40_000)]
+#[case::http2_too_many_fields(true, 150, 8)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_header_sections_get_431(
+    #[case] http2: bool,
+    #[case] count: usize,
+    #[case] size: usize,
+) {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    let value = "v".repeat(size);
+    let names: Vec<String> = (0..count).map(|i| format!("x-filler-{i}")).collect();
+    let mut headers: Vec<(&str, &str)> =
+        names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+    headers.push(("x-test-id", "big"));
+    let answer = send(&client(http2), request("GET", &gateway.url("/"), &headers, empty())).await;
+    assert_eq!(answer.status, 431);
+    assert!(upstream.seen_with_id("big").is_none());
+}
+
+#[rstest]
+#[case::header_line_without_colon(b"GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n")]
+#[case::bad_request_line(b"GET\r\n\r\n")]
+#[case::invalid_method_bytes(b"G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n")]
+#[case::control_byte_in_origin(b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://a\x7f.test\r\n\r\n")]
+#[case::conflicting_lengths(
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_and_the_gateway_keeps_serving(#[case] bytes: &'static [u8]) {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    let address = gateway.address;
+    let raw =
+        tokio::task::spawn_blocking(move || raw_exchange(address, bytes, PATIENCE)).await.unwrap();
+    assert!(raw.text.starts_with("HTTP/1.1 400"), "got {:?}", raw.text);
+    assert!(upstream.seen().is_empty(), "nothing malformed reaches the upstream");
+    let after = send(&client(false), request("GET", &gateway.url("/"), &[], empty())).await;
+    assert_eq!(after.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_to_send_headers_is_disconnected() {
+    let (_upstream, gateway) = strict_gateway(&["--header-read-timeout", "300ms"]).await;
+    let address = gateway.address;
+    let raw = tokio::task::spawn_blocking(move || {
+        raw_exchange(address, b"GET / HTTP/1.1\r\nHost: a\r\n", PATIENCE)
+    })
+    .await
+    .unwrap();
+    assert!(raw.closed, "the gateway closed the connection; got {:?}", raw.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_then_exits() {
+    let (upstream, mut gateway) = strict_gateway(&[]).await;
+    let url = gateway.url("/slow?ms=1000");
+    let in_flight = tokio::spawn(async move {
+        send(&client(false), request("GET", &url, &[("x-test-id", "flight")], empty())).await
+    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while upstream.seen_with_id("flight").is_none() {
+        assert!(std::time::Instant::now() < deadline, "the request never reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gateway.signal("TERM");
+    let answer = tokio::time::timeout(PATIENCE, in_flight).await.unwrap().unwrap();
+    assert_eq!((answer.status.as_u16(), answer.body.as_ref()), (200, b"slow".as_ref()));
+    let status = tokio::task::spawn_blocking(move || {
+        let status = gateway.wait_exit();
+        (status, gateway.stderr())
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exit status {:?}; stderr:\n{}", status.0, status.1);
+    assert!(status.1.contains("shut down cleanly"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_log_line_per_request_names_the_decision_and_rule() {
+    let (_upstream, gateway) = strict_gateway(&[]).await;
+    let answer = send(
+        &client(false),
+        request("GET", &gateway.url("/"), &[("origin", "https://evil.example")], empty()),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    tokio::task::spawn_blocking(move || gateway.wait_for_log("outcome=\"blocked\" rule=\"A2\""))
+        .await
+        .unwrap();
+}

@@ -1,0 +1,292 @@
+//! The tower layer in process, without a network: each outcome class, the inner service called
+//! only for forwarded requests, header replacement and `Vary` merging (A4, V1), shared policies,
+//! axum, and the allocations the layer adds.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use cors_engine::Engine;
+use cors_hyper::{CorsBody, CorsLayer, ListenerScheme, SharedEngine};
+use cors_policy::Policy;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
+use rstest::rstest;
+use tower::{Layer, Service, ServiceExt};
+
+const STRICT: &str = "
+publicResource: false
+supportCredentials: true
+originGroups:
+  - name: app
+    origins: [https://app.example.com]
+    accessControlMaxAge: 600
+    allowedMethods:
+      - { methodName: GET, isAllowed: true }
+      - { methodName: POST, isAllowed: true }
+      - { methodName: PUT, isAllowed: true }
+    headers: [content-type, x-token]
+    exposedHeaders: [x-request-id]
+";
+
+const ANY_HEADERS: &str = "
+publicResource: false
+originGroups:
+  - origins: [https://app.example.com]
+    headers: ['*']
+";
+
+fn engine(yaml: &str) -> Engine {
+    Engine::new(Policy::from_yaml_str(yaml, "test.yaml").unwrap().policy)
+}
+
+/// An inner service that counts its calls and answers with upstream CORS fields and a `Vary`,
+/// in a header map with room to spare (so that what the layer adds is measured alone).
+#[derive(Clone)]
+struct Spy {
+    calls: Arc<AtomicUsize>,
+    vary: Option<&'static str>,
+}
+
+impl Spy {
+    fn new(vary: Option<&'static str>) -> Self {
+        Self { calls: Arc::new(AtomicUsize::new(0)), vary }
+    }
+}
+
+impl<B> Service<Request<B>> for Spy {
+    type Response = Response<Full<bytes::Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request<B>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut headers = HeaderMap::with_capacity(16);
+        headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        headers
+            .insert("access-control-expose-headers", HeaderValue::from_static("x-upstream-secret"));
+        if let Some(vary) = self.vary {
+            headers.insert("vary", HeaderValue::from_static(vary));
+        }
+        let mut response = Response::new(Full::new(bytes::Bytes::from_static(b"upstream")));
+        *response.headers_mut() = headers;
+        ready(Ok(response))
+    }
+}
+
+fn request(method: &str, headers: &[(&'static str, &'static str)]) -> Request<()> {
+    let mut request =
+        Request::builder().method(method).uri("http://api.test/x").header("host", "api.test");
+    for (name, value) in headers {
+        request = request.header(*name, HeaderValue::from_static(value));
+    }
+    request.body(()).unwrap()
+}
+
+struct Seen {
+    forwarded: bool,
+    fields: Vec<String>,
+    vary: Vec<String>,
+    body: bytes::Bytes,
+}
+
+async fn through(yaml: &str, upstream_vary: Option<&'static str>, request: Request<()>) -> Seen {
+    let spy = Spy::new(upstream_vary);
+    let calls = Arc::clone(&spy.calls);
+    let service = CorsLayer::from_engine(engine(yaml)).layer(spy);
+    let response = service.oneshot(request).await.unwrap();
+    let mut fields: Vec<String> = response
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("access-control-"))
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+        .collect();
+    fields.sort();
+    let vary =
+        response.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Seen { forwarded: calls.load(Ordering::Relaxed) == 1, fields, vary, body }
+}
+
+const UPSTREAM: &[&str] =
+    &["access-control-allow-origin: *", "access-control-expose-headers: x-upstream-secret"];
+const ALLOWED: &[&str] = &[
+    "access-control-allow-credentials: true",
+    "access-control-allow-origin: https://app.example.com",
+    "access-control-expose-headers: x-request-id",
+];
+
+#[rstest]
+#[case::r1_no_origin_passes_through(STRICT, None, "GET", &[], true, UPSTREAM, &["Origin"])]
+#[case::r2_same_origin_passes_through(STRICT, Some("Accept"), "POST", &[("origin", "http://api.test")], true, UPSTREAM, &["Accept", "Origin"])]
+#[case::a1_a4_allowed_replaces_upstream_fields(STRICT, Some("Accept-Encoding"), "GET", &[("origin", "https://app.example.com")], true, ALLOWED, &["Accept-Encoding", "Origin"])]
+#[case::v1_vary_origin_not_duplicated(STRICT, Some("accept, origin"), "GET", &[("origin", "https://app.example.com")], true, ALLOWED, &["accept, origin"])]
+#[case::v1_vary_star_stays(STRICT, Some("*"), "GET", &[("origin", "https://app.example.com")], true, ALLOWED, &["*"])]
+#[case::a2_blocked_not_forwarded(STRICT, None, "GET", &[("origin", "https://evil.example")], false, &[], &["Origin"])]
+#[case::p1_preflight_answered_locally(STRICT, None, "OPTIONS",
+    &[("origin", "https://app.example.com"), ("access-control-request-method", "PUT")], false,
+    &["access-control-allow-credentials: true", "access-control-allow-headers: content-type, x-token",
+      "access-control-allow-methods: GET, POST, PUT", "access-control-allow-origin: https://app.example.com",
+      "access-control-max-age: 600"], &["Origin"])]
+#[case::p3_rejected_preflight_has_no_cors_field(STRICT, None, "OPTIONS",
+    &[("origin", "https://app.example.com"), ("access-control-request-method", "PATCH")], false, &[], &["Origin"])]
+#[case::p4_mirrored_request_headers(ANY_HEADERS, None, "OPTIONS",
+    &[("origin", "https://app.example.com"), ("access-control-request-method", "GET"), ("access-control-request-headers", "X-One,x-two")], false,
+    &["access-control-allow-headers: X-One, x-two", "access-control-allow-methods: CONNECT, DELETE, GET, OPTIONS, PATCH, POST, PUT, TRACE",
+      "access-control-allow-origin: https://app.example.com", "access-control-max-age: 30"],
+    &["Origin, Access-Control-Request-Headers"])]
+#[tokio::test]
+async fn outcome(
+    #[case] yaml: &str,
+    #[case] upstream_vary: Option<&'static str>,
+    #[case] method: &str,
+    #[case] headers: &[(&'static str, &'static str)],
+    #[case] forwarded: bool,
+    #[case] fields: &[&str],
+    #[case] vary: &[&str],
+) {
+    let seen = through(yaml, upstream_vary, request(method, headers)).await;
+    assert_eq!(seen.forwarded, forwarded, "inner service called");
+    assert_eq!(seen.fields, fields);
+    assert_eq!(seen.vary, vary);
+    assert_eq!(seen.body.is_empty(), !forwarded, "local answers have an empty body");
+}
+
+#[test]
+fn cloned_services_share_one_engine() {
+    let engine = Arc::new(engine(STRICT));
+    let service = CorsLayer::from_engine(Arc::clone(&engine)).layer(Spy::new(None));
+    let clones: Vec<_> = (0..100).map(|_| service.clone()).collect();
+    assert_eq!(
+        Arc::strong_count(&engine),
+        2 + clones.len(),
+        "each clone holds a reference, not a copy"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_engine_decides_each_request_with_the_current_policy() {
+    let shared = SharedEngine::new(engine(STRICT));
+    let layer = CorsLayer::from_shared(shared.clone());
+    let ask = || request("GET", &[("origin", "https://app.example.com")]);
+    let before = layer.layer(Spy::new(None)).oneshot(ask()).await.unwrap();
+    assert_eq!(before.headers()["access-control-allow-credentials"], "true");
+    let previous = shared.replace(engine(ANY_HEADERS));
+    assert!(previous.policy().supports_credentials());
+    let after = layer.layer(Spy::new(None)).oneshot(ask()).await.unwrap();
+    assert!(!after.headers().contains_key("access-control-allow-credentials"));
+    assert!(!layer.engine().policy().supports_credentials());
+}
+
+#[tokio::test]
+async fn r2_uses_the_configured_listener_scheme() {
+    let layer = CorsLayer::from_engine(engine(STRICT)).listener_scheme(ListenerScheme::Https);
+    let spy = Spy::new(None);
+    let calls = Arc::clone(&spy.calls);
+    let response =
+        layer.layer(spy).oneshot(request("POST", &[("origin", "https://api.test")])).await.unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "a same-origin POST over https is forwarded");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "*",
+        "and passed through untouched"
+    );
+}
+
+#[tokio::test]
+async fn axum_router_takes_the_layer_as_is() {
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "hello" }))
+        .layer(CorsLayer::new(Policy::from_yaml_str(STRICT, "t.yaml").unwrap().policy));
+    let allowed = app
+        .clone()
+        .oneshot(
+            Request::get("/")
+                .header("origin", "https://app.example.com")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(allowed.into_body().collect().await.unwrap().to_bytes(), "hello");
+    // The router has no OPTIONS route: a 200 proves the layer answered the preflight itself.
+    let preflight = app
+        .oneshot(
+            Request::options("/")
+                .header("origin", "https://app.example.com")
+                .header("access-control-request-method", "PUT")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-methods"], "GET, POST, PUT");
+}
+
+#[test]
+fn a_local_answer_body_is_empty_and_ends_at_once() {
+    let body: CorsBody<Full<bytes::Bytes>> = CorsBody::empty();
+    assert!(body.is_end_stream() && body.is_local());
+    assert_eq!(body.size_hint().exact(), Some(0));
+    let forwarded = CorsBody::new(Full::new(bytes::Bytes::from_static(b"abc")));
+    assert_eq!(forwarded.size_hint().exact(), Some(3));
+    assert!(!forwarded.is_local());
+}
+
+/// Allocations of one `call` and the first poll of its future.
+fn allocations<S>(service: &mut S, request: Request<()>) -> u64
+where
+    S: Service<Request<()>>,
+{
+    let mut context = Context::from_waker(Waker::noop());
+    let info = allocation_counter::measure(|| {
+        let future = service.call(request);
+        let mut future = pin!(future);
+        let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut context) else {
+            panic!("the spy answers at once");
+        };
+        std::hint::black_box(response);
+    });
+    info.count_total
+}
+
+/// The layer adds no allocation to a forwarded request when the response's header map has
+/// room, except the map's own slot for a second `Vary` line; a local answer costs what building
+/// its header map costs.
+#[rstest]
+#[case::r1_no_origin("GET", &[], None, true, 0)]
+#[case::a1_allowed("GET", &[("origin", "https://app.example.com")], None, true, 0)]
+#[case::v1_second_vary_line_takes_one_map_slot("GET", &[("origin", "https://app.example.com")], Some("Accept"), true, 1)]
+#[case::a2_blocked("GET", &[("origin", "https://evil.example")], None, false, 2)]
+#[case::p1_preflight("OPTIONS", &[("origin", "https://app.example.com"), ("access-control-request-method", "PUT")], None, false, 2)]
+fn allocations_added_by_the_layer(
+    #[case] method: &str,
+    #[case] headers: &[(&'static str, &'static str)],
+    #[case] upstream_vary: Option<&'static str>,
+    #[case] forwarded: bool,
+    #[case] most: u64,
+) {
+    let spy = Spy::new(upstream_vary);
+    let mut bare = spy.clone();
+    let mut layered = CorsLayer::from_engine(engine(STRICT)).layer(spy);
+    // Warm up lazily initialized state (tracing's callsite registration) outside the count.
+    let _ = allocations(&mut layered, request(method, headers));
+    let inner = allocations(&mut bare, request(method, headers));
+    let with_layer = allocations(&mut layered, request(method, headers));
+    let added = if forwarded { with_layer.saturating_sub(inner) } else { with_layer };
+    assert!(
+        added <= most,
+        "the layer allocated {added} times (inner alone: {inner}), at most {most} expected"
+    );
+}

@@ -1,0 +1,169 @@
+//! Policy reload while serving: SIGHUP and file-change polling swap the policy atomically, no
+//! request fails, no response mixes two policies, and a broken file keeps the previous policy.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::upstream::Upstream;
+use common::{Answer, Gateway, PATIENCE, Scratch, client, empty, request, send};
+
+const APP: &str = "https://app.example.com";
+
+/// Policy A: no credentials, exposes `x-policy-a`.
+const POLICY_A: &str = "\
+publicResource: false
+supportCredentials: false
+originGroups:
+  - origins: [https://app.example.com]
+    exposedHeaders: [x-policy-a]
+";
+
+/// Policy B: credentials, exposes `x-policy-b`.
+const POLICY_B: &str = "\
+publicResource: false
+supportCredentials: true
+originGroups:
+  - origins: [https://app.example.com]
+    exposedHeaders: [x-policy-b]
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    A,
+    B,
+}
+
+/// Which policy produced `answer`; panics on a response that fits neither (a mix of both).
+#[track_caller]
+fn shape(answer: &Answer) -> Shape {
+    assert_eq!(answer.status, 200, "request failed: {:?}", answer.body);
+    let fields = (
+        answer.one("access-control-allow-origin"),
+        answer.one("access-control-allow-credentials"),
+        answer.one("access-control-expose-headers"),
+    );
+    let app = Some(APP.to_owned());
+    match fields {
+        (origin, None, Some(exposed)) if origin == app && exposed == "x-policy-a" => Shape::A,
+        (origin, Some(credentials), Some(exposed))
+            if origin == app && credentials == "true" && exposed == "x-policy-b" =>
+        {
+            Shape::B
+        }
+        other => panic!("a response that belongs to neither policy: {other:?}"),
+    }
+}
+
+async fn start(scratch: &Scratch, watch: &str) -> (Upstream, Gateway, std::path::PathBuf) {
+    let upstream = Upstream::start().await;
+    let path = scratch.write("policy.yaml", POLICY_A);
+    let upstream_url = upstream.url();
+    let gateway = Gateway::start(&[
+        "serve",
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream_url,
+        "--watch-interval",
+        watch,
+    ]);
+    (upstream, gateway, path)
+}
+
+async fn current_shape(gateway: &Gateway) -> Shape {
+    let client = client(false);
+    shape(&send(&client, request("GET", &gateway.url("/"), &[("origin", APP)], empty())).await)
+}
+
+/// Polls (bounded) until the gateway answers with `expected`.
+async fn wait_for_shape(gateway: &Gateway, expected: Shape) {
+    let deadline = Instant::now() + PATIENCE;
+    while current_shape(gateway).await != expected {
+        assert!(Instant::now() < deadline, "the policy never became {expected:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_in_the_middle_of_traffic_swaps_policies_atomically() {
+    let scratch = Scratch::new();
+    let (_upstream, gateway, _path) = start(&scratch, "0").await;
+    assert_eq!(current_shape(&gateway).await, Shape::A);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let url = gateway.url("/");
+        let stop = Arc::clone(&stop);
+        workers.push(tokio::spawn(async move {
+            let client = client(false);
+            let mut shapes = Vec::new();
+            // Bounded: at most 2000 requests per worker, and the loop stops when told.
+            for _ in 0..2000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let answer = send(&client, request("GET", &url, &[("origin", APP)], empty())).await;
+                shapes.push(shape(&answer));
+            }
+            shapes
+        }));
+    }
+    for round in 0..6 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        scratch.write("policy.yaml", if round % 2 == 0 { POLICY_B } else { POLICY_A });
+        gateway.signal("HUP");
+    }
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for worker in workers {
+        seen.extend(tokio::time::timeout(PATIENCE, worker).await.unwrap().unwrap());
+    }
+    assert!(seen.len() >= 4, "the workers sent requests");
+    assert!(seen.contains(&Shape::A) && seen.contains(&Shape::B), "both policies served");
+    // The last file written is A (rounds 0..6 end on an odd round).
+    wait_for_shape(&gateway, Shape::A).await;
+    let reloads = gateway.stderr().matches("policy reloaded").count();
+    assert!(reloads >= 1, "reloads were logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_file_keeps_the_previous_policy_and_logs_every_error() {
+    let scratch = Scratch::new();
+    let (_upstream, gateway, _path) = start(&scratch, "0").await;
+    scratch.write(
+        "policy.yaml",
+        "publicResource: maybe\noriginGroups:\n  - origins: [\"https://a.test/path\"]\n",
+    );
+    gateway.signal("HUP");
+    let waiting = std::thread::scope(|scope| {
+        scope.spawn(|| gateway.wait_for_log("keeping the previous policy")).join()
+    });
+    assert!(waiting.is_ok());
+    let log = gateway.stderr();
+    assert!(log.contains("policy.yaml:1:"), "the first error, with its position:\n{log}");
+    assert!(log.contains("policy.yaml:3:"), "the second error, with its position:\n{log}");
+    assert_eq!(current_shape(&gateway).await, Shape::A);
+    // A good file afterwards is picked up again.
+    scratch.write("policy.yaml", POLICY_B);
+    gateway.signal("HUP");
+    wait_for_shape(&gateway, Shape::B).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_is_picked_up_without_a_signal() {
+    let scratch = Scratch::new();
+    let (_upstream, gateway, _path) = start(&scratch, "100ms").await;
+    assert_eq!(current_shape(&gateway).await, Shape::A);
+    // Modification times can be coarse: the new file differs in size too.
+    scratch.write("policy.yaml", &format!("{POLICY_B}# changed\n"));
+    wait_for_shape(&gateway, Shape::B).await;
+    assert!(gateway.stderr().contains("file changed"));
+}
