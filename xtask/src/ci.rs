@@ -8,13 +8,15 @@ type Step = (&'static str, fn() -> Result<(), String>);
 
 /// Runs every step; fails when any step failed, naming them all.
 pub(crate) fn run_all() -> Result<(), String> {
-    let steps: [Step; 7] = [
+    let steps: [Step; 9] = [
+        ("install tools", install_tools),
         ("fmt", fmt),
         ("clippy", clippy),
         ("tests", tests),
         ("doc tests", doc_tests),
         ("rustdoc", rustdoc),
         ("tidy", || crate::tidy::run(&[])),
+        ("conformance", || crate::conformance::run(&[])),
         ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
     ];
     let mut failed = Vec::new();
@@ -40,6 +42,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("ci takes no options, got {extra:?}"));
     }
     run_all()
+}
+
+/// The project's install scripts, each idempotent: what the tests need beyond cargo.
+const INSTALL_SCRIPTS: &[&str] = &["scripts/install-browser.sh"];
+
+fn install_tools() -> Result<(), String> {
+    for script in INSTALL_SCRIPTS {
+        let mut command = std::process::Command::new("bash");
+        command.arg(crate::util::root().join(script));
+        exec(command)?;
+    }
+    Ok(())
 }
 
 fn fmt() -> Result<(), String> {

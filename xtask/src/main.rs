@@ -4,6 +4,7 @@
 //! so what CI runs is exactly what anyone can run locally.
 
 mod ci;
+mod conformance;
 mod fuzz;
 mod tidy;
 mod util;
@@ -14,8 +15,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  ci                      every check CI runs: fmt, clippy, tests, doc tests, rustdoc,
-                          tidy, fuzz smoke run; failures are summed, not short-circuited
+  ci                      every check CI runs: tool installs, fmt, clippy, tests, doc
+                          tests, rustdoc, tidy, conformance over HTTP, fuzz smoke run;
+                          failures are summed, not short-circuited
+  conformance [--profile P]... [--filter F] [--level L]
+                          the conformance suite over HTTP against cors-gateway, one
+                          gateway per profile; reports under target/conformance/
   fuzz [--secs N] [--target T]
                           run the cargo-fuzz targets (all, or T) for N seconds each
                           (default 10); installs cargo-fuzz when missing
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "ci" => ci::run(rest),
+        "conformance" => conformance::run(rest),
         "fuzz" => fuzz::run(rest),
         "tidy" => tidy::run(rest),
         "help" | "--help" | "-h" => {

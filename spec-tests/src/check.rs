@@ -1,0 +1,303 @@
+//! Checking an observed answer against a case's expectations.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{Expect, HeaderExpect};
+
+/// What came back for one request, whatever the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Observed {
+    /// The response status.
+    pub status: u16,
+    /// Every response field line in order, names lower-cased.
+    ///
+    /// In JSON reports values are text with bytes outside printable ASCII escaped (`\\xNN`).
+    #[serde(serialize_with = "lines_out", deserialize_with = "lines_in")]
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body length in bytes.
+    pub body_len: usize,
+    /// Whether the request reached the upstream.
+    pub forwarded: bool,
+}
+
+impl Observed {
+    /// An answer with this status and nothing else.
+    #[must_use]
+    pub fn new(status: u16) -> Observed {
+        Observed { status, ..Observed::default() }
+    }
+
+    /// Every value of the header `name` (lower-case), in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
+    /// The response's field lines that a CORS report cares about: `Access-Control-*` and `Vary`,
+    /// formatted `name: value`, one per line.
+    #[must_use]
+    pub fn cors_lines(&self) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.starts_with("access-control-") || name == "vary")
+            .map(|(name, value)| format!("{name}: {}", escape(value)))
+            .collect()
+    }
+}
+
+impl fmt::Display for Observed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "status {}, {}, body {} bytes",
+            self.status,
+            if self.forwarded { "forwarded" } else { "not forwarded" },
+            self.body_len
+        )?;
+        for line in self.cors_lines() {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn lines_out<S: serde::Serializer>(
+    lines: &Vec<(String, Vec<u8>)>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let mut seq = s.serialize_seq(Some(lines.len()))?;
+    for (name, value) in lines {
+        seq.serialize_element(&(name, escape(value)))?;
+    }
+    seq.end()
+}
+
+fn lines_in<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
+    let lines: Vec<(String, String)> = Deserialize::deserialize(d)?;
+    Ok(lines.into_iter().map(|(name, value)| (name, value.into_bytes())).collect())
+}
+
+/// Shows bytes as text, escaping anything that is not printable ASCII.
+#[must_use]
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+/// One expectation that did not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Mismatch {
+    /// What was checked: `status`, `forwarded`, `body` or a header name.
+    pub subject: String,
+    /// The expectation, in words.
+    pub expected: String,
+    /// What came back.
+    pub got: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: expected {}, got {}", self.subject, self.expected, self.got)
+    }
+}
+
+/// Checks `observed` against every expectation of `expect`; returns each one that failed.
+#[must_use]
+pub fn check(expect: &Expect, observed: &Observed) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut push = |subject: &str, expected: String, got: String| {
+        out.push(Mismatch { subject: subject.to_owned(), expected, got });
+    };
+    if let Some(status) = &expect.status
+        && !status.allows(observed.status)
+    {
+        push("status", status.to_string(), observed.status.to_string());
+    }
+    if let Some(forwarded) = expect.forwarded
+        && forwarded != observed.forwarded
+    {
+        let word = |f: bool| if f { "forwarded" } else { "answered by the gateway" }.to_owned();
+        push("forwarded", word(forwarded), word(observed.forwarded));
+    }
+    if expect.empty_body && observed.body_len != 0 {
+        push("body", "empty".to_owned(), format!("{} bytes", observed.body_len));
+    }
+    if expect.no_access_control {
+        let lines: Vec<String> = observed
+            .cors_lines()
+            .into_iter()
+            .filter(|line| line.starts_with("access-control-"))
+            .collect();
+        if !lines.is_empty() {
+            push("access-control-*", "no header".to_owned(), lines.join("; "));
+        }
+    }
+    for (name, header) in expect.header_expectations() {
+        let values: Vec<&[u8]> = observed.values(name).collect();
+        for (expected, got) in check_header(name, header, &values) {
+            push(name, expected, got);
+        }
+    }
+    out
+}
+
+/// Whether list items of the header `name` compare case-sensitively (methods) or not (names).
+fn items_case_sensitive(name: &str) -> bool {
+    name == "access-control-allow-methods"
+}
+
+/// Every item of a list-valued header over all its field lines.
+fn list_items<'a>(values: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    values
+        .iter()
+        .flat_map(|value| value.split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+fn show_lines(values: &[&[u8]]) -> String {
+    match values {
+        [] => "no header".to_owned(),
+        [one] => format!("{:?}", escape(one)),
+        many => {
+            let shown: Vec<String> = many.iter().map(|v| format!("{:?}", escape(v))).collect();
+            format!("{} lines [{}]", many.len(), shown.join(", "))
+        }
+    }
+}
+
+fn show_list(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "))
+}
+
+fn check_header(name: &str, expect: &HeaderExpect, values: &[&[u8]]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let got = || show_lines(values);
+    let same = |a: &[u8], b: &str| {
+        if items_case_sensitive(name) {
+            a == b.as_bytes()
+        } else {
+            a.eq_ignore_ascii_case(b.as_bytes())
+        }
+    };
+    if expect.absent && !values.is_empty() {
+        out.push(("no header".to_owned(), got()));
+    }
+    if expect.present && values.is_empty() {
+        out.push(("a header".to_owned(), got()));
+    }
+    if expect.at_most_one_line && values.len() > 1 {
+        out.push(("at most one line".to_owned(), got()));
+    }
+    if let Some(exact) = &expect.exact
+        && !(values.len() == 1 && values[0] == exact.as_bytes())
+    {
+        out.push((format!("exactly {exact:?}"), got()));
+    }
+    let single_of =
+        |set: &[String]| values.len() == 1 && set.iter().any(|v| values[0] == v.as_bytes());
+    if !expect.one_of.is_empty() && !single_of(&expect.one_of) {
+        out.push((format!("one line, one of {}", show_list(&expect.one_of)), got()));
+    }
+    if !expect.none_of.is_empty()
+        && values.iter().any(|value| expect.none_of.iter().any(|v| *value == v.as_bytes()))
+    {
+        out.push((format!("none of {}", show_list(&expect.none_of)), got()));
+    }
+    let items = list_items(values);
+    let missing: Vec<String> = expect
+        .includes
+        .iter()
+        .filter(|want| !items.iter().any(|item| same(item, want)))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        out.push((format!("a list including {}", show_list(&missing)), got()));
+    }
+    let unwanted: Vec<String> = expect
+        .excludes
+        .iter()
+        .filter(|bad| items.iter().any(|item| same(item, bad)))
+        .cloned()
+        .collect();
+    if !unwanted.is_empty() {
+        out.push((format!("a list without {}", show_list(&unwanted)), got()));
+    }
+    if expect.unique {
+        let repeated: Vec<String> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, item)| {
+                items[..*i].iter().any(|earlier| same(earlier, &String::from_utf8_lossy(item)))
+            })
+            .map(|(_, item)| escape(item))
+            .collect();
+        if !repeated.is_empty() {
+            out.push((format!("no repeated item, but {} repeats", show_list(&repeated)), got()));
+        }
+    }
+    if let Some(set) = &expect.set {
+        let all_expected = items.iter().all(|item| set.iter().any(|want| same(item, want)));
+        let all_present = set.iter().all(|want| items.iter().any(|item| same(item, want)));
+        if !(all_expected && all_present) {
+            out.push((format!("the list {} in any order", show_list(set)), got()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Wrapper {
+        e: HeaderExpect,
+    }
+
+    /// Checks header `name` with field `lines` against an expectation written as in case files.
+    #[track_caller]
+    fn check(name: &str, expect: &str, lines: &[&str], holds: bool) {
+        let expect = toml::from_str::<Wrapper>(&format!("e = {expect}")).unwrap().e;
+        let values: Vec<&[u8]> = lines.iter().map(|v| v.as_bytes()).collect();
+        let problems = check_header(name, &expect, &values);
+        assert_eq!(problems.is_empty(), holds, "{problems:?}");
+    }
+
+    const ACAM: &str = "access-control-allow-methods";
+    const ACAO: &str = "access-control-allow-origin";
+    const ACAH: &str = "access-control-allow-headers";
+
+    #[rstest]
+    #[case::methods_compare_case_sensitively(ACAM, r#"{ includes = ["GET"] }"#, &["get, POST"], false)]
+    #[case::methods_found_when_same_case(ACAM, r#"{ includes = ["POST"] }"#, &["get, POST"], true)]
+    #[case::names_ignore_case_across_lines("vary", r#"{ includes = ["Origin", "Accept-Encoding"] }"#, &["accept-encoding", " ORIGIN ,"], true)]
+    #[case::excludes_ignores_case("vary", r#"{ excludes = ["origin"] }"#, &["Origin"], false)]
+    #[case::excludes_passes_when_absent("vary", r#"{ excludes = ["origin"] }"#, &[], true)]
+    #[case::exact_requires_a_single_line(ACAO, r#"{ exact = "*" }"#, &["*", "*"], false)]
+    #[case::exact_is_byte_exact(ACAO, r#"{ exact = "https://a.test" }"#, &["https://A.test"], false)]
+    #[case::one_of_accepts_either(ACAO, r#"{ one-of = ["https://a.test", "*"] }"#, &["*"], true)]
+    #[case::one_of_needs_a_line(ACAO, r#"{ one-of = ["https://a.test", "*"] }"#, &[], false)]
+    #[case::none_of_passes_when_absent(ACAO, r#"{ none-of = ["*"] }"#, &[], true)]
+    #[case::none_of_sees_every_line(ACAO, r#"{ none-of = ["*"] }"#, &["https://a.test", "*"], false)]
+    #[case::set_ignores_order(ACAH, r#"{ set = ["A", "B"] }"#, &["b, a"], true)]
+    #[case::set_rejects_extra_items(ACAH, r#"{ set = ["a"] }"#, &["b, a"], false)]
+    #[case::absent_fails_on_any_line(ACAO, "{ absent = true }", &[""], false)]
+    #[case::at_most_one_line(ACAO, "{ at-most-one-line = true }", &["a", "b"], false)]
+    #[case::unique_sees_repeats_ignoring_case("vary", "{ unique = true }", &["Origin", "origin"], false)]
+    #[case::empty_items_are_dropped(ACAH, r#"{ set = ["x"] }"#, &[",x,,"], true)]
+    fn header_expectations(
+        #[case] name: &str,
+        #[case] expect: &str,
+        #[case] lines: &[&str],
+        #[case] holds: bool,
+    ) {
+        check(name, expect, lines, holds);
+    }
+}

@@ -1,0 +1,417 @@
+//! Differential testing: random requests built from a policy, each target answer compared with
+//! what cors-engine decides for that policy, divergences minimized.
+//!
+//! The generator draws origins from the policy's own patterns (exact origins, labels in front of
+//! subdomain patterns, `null`), their near misses (case, default port, trailing `/`, suffix and
+//! prefix traps) and strangers; methods, `Access-Control-Request-Method` and
+//! `Access-Control-Request-Headers` from the groups' lists plus junk (case, whitespace, empty
+//! elements, several lines, non-tokens); and sometimes a same-origin `Host`.
+
+use std::fmt::Write as _;
+
+use cors_engine::Engine;
+use cors_origin::OriginPattern;
+use cors_policy::{AllowedHeaders, Policy};
+
+use crate::check::{Observed, escape};
+use crate::error::TargetError;
+use crate::in_process::{DEFAULT_HOST, engine_answer};
+use crate::target::{OutgoingRequest, Target};
+
+/// A small deterministic generator (SplitMix64): the same seed gives the same requests.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator starting at `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`0` when `n` is `0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        // The modulo bias is irrelevant for test input generation.
+        usize::try_from(self.next_u64() % (n as u64)).unwrap_or(0)
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    /// One element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        items.get(self.below(items.len()))
+    }
+}
+
+/// Request material drawn from a policy.
+#[derive(Debug, Clone)]
+struct Material {
+    origins: Vec<String>,
+    methods: Vec<String>,
+    headers: Vec<String>,
+}
+
+impl Material {
+    fn from_policy(policy: &Policy) -> Material {
+        let mut origins = vec![
+            "https://stranger.example.test".to_owned(),
+            "http://localhost:3000".to_owned(),
+            "null".to_owned(),
+        ];
+        for pattern in policy.origins().patterns() {
+            match pattern {
+                OriginPattern::Exact(origin) => {
+                    let s = origin.as_str();
+                    origins.push(s.to_owned());
+                    origins.push(format!("{s}/"));
+                    origins.push(s.to_ascii_uppercase());
+                    origins.push(format!("{s}.evil.test"));
+                    if let Some((scheme, rest)) = s.split_once("://") {
+                        origins.push(format!("{scheme}://evil{rest}"));
+                        let default = if scheme == "https" { 443 } else { 80 };
+                        if origin.port().is_none() {
+                            origins.push(format!("{s}:{default}"));
+                        }
+                    }
+                }
+                OriginPattern::Subdomains(sub) => {
+                    let port = sub.port().map(|p| format!(":{p}")).unwrap_or_default();
+                    let (scheme, domain) = (sub.scheme(), sub.domain());
+                    origins.push(format!("{scheme}://a.{domain}{port}"));
+                    origins.push(format!("{scheme}://a.b.{domain}{port}"));
+                    origins.push(format!("{scheme}://{domain}{port}"));
+                    origins.push(format!("{scheme}://evil{domain}{port}"));
+                    origins.push(format!("{scheme}://a.{domain}:8443"));
+                    let other = if scheme == "https" { "http" } else { "https" };
+                    origins.push(format!("{other}://a.{domain}{port}"));
+                }
+                _ => {}
+            }
+        }
+        let mut methods: Vec<String> =
+            ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "get", "patch", "BREW"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        let mut headers: Vec<String> =
+            ["x-custom", "content-type", "authorization", "x-other", "X-Mixed-Case"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        for group in policy.groups() {
+            methods.extend(group.methods().iter().cloned());
+            if let AllowedHeaders::List(names) = group.headers() {
+                headers.extend(names.iter().cloned());
+            }
+        }
+        methods.sort();
+        methods.dedup();
+        headers.sort();
+        headers.dedup();
+        Material { origins, methods, headers }
+    }
+
+    /// One random request.
+    fn request(&self, rng: &mut Rng, marker: &str) -> OutgoingRequest {
+        let mut lines: Vec<(String, String)> = Vec::new();
+        let origin = rng.pick(&self.origins).cloned().unwrap_or_default();
+        let host = if rng.chance(10) {
+            origin
+                .split_once("://")
+                .map_or(DEFAULT_HOST.to_owned(), |(_, authority)| authority.to_owned())
+        } else {
+            DEFAULT_HOST.to_owned()
+        };
+        lines.push(("Host".to_owned(), host));
+        if !rng.chance(10) {
+            lines.push(("Origin".to_owned(), origin));
+            if rng.chance(3) {
+                let second = rng.pick(&self.origins).cloned().unwrap_or_default();
+                lines.push(("Origin".to_owned(), second));
+            }
+        }
+        let preflight = rng.chance(50);
+        let method = if preflight { "OPTIONS".to_owned() } else { self.method(rng) };
+        if preflight && !rng.chance(8) {
+            lines.push(("Access-Control-Request-Method".to_owned(), self.method(rng)));
+        }
+        if preflight && rng.chance(60) {
+            let spread = if rng.chance(70) { 1 } else { 3 };
+            let count = 1 + rng.below(spread);
+            for _ in 0..count {
+                lines.push(("Access-Control-Request-Headers".to_owned(), self.header_list(rng)));
+            }
+        }
+        if rng.chance(15) {
+            lines.push((
+                "x-conformance-upstream-header".to_owned(),
+                "Access-Control-Allow-Origin: https://upstream.example.test".to_owned(),
+            ));
+        }
+        OutgoingRequest::new(&method, "/", lines, marker)
+    }
+
+    fn method(&self, rng: &mut Rng) -> String {
+        rng.pick(&self.methods).cloned().unwrap_or_else(|| "GET".to_owned())
+    }
+
+    fn header_list(&self, rng: &mut Rng) -> String {
+        let mut parts = Vec::new();
+        for _ in 0..=rng.below(3) {
+            let mut name = rng.pick(&self.headers).cloned().unwrap_or_default();
+            match rng.below(12) {
+                0 => name = name.to_ascii_uppercase(),
+                1 => name = format!(" {name} "),
+                2 => name = String::new(),
+                3 => "bad header".clone_into(&mut name),
+                _ => {}
+            }
+            parts.push(name);
+        }
+        parts.join(",")
+    }
+}
+
+/// One request on which the target and the engine disagree.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Divergence {
+    /// The (minimized) request.
+    pub request: OutgoingRequest,
+    /// What the engine's decision, applied as the contract says, answers.
+    pub expected: Observed,
+    /// What the target answered.
+    pub got: Observed,
+    /// Each difference, in words.
+    pub differences: Vec<String>,
+}
+
+impl Divergence {
+    /// The divergence as text: request lines, differences, both answers.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = format!("{} {}\n", self.request.method, self.request.path);
+        for (name, value) in &self.request.headers {
+            if name != crate::upstream::MARKER {
+                let _ = writeln!(out, "  {name}: {value}");
+            }
+        }
+        for difference in &self.differences {
+            let _ = writeln!(out, "  - {difference}");
+        }
+        let _ = writeln!(out, "  engine: {}", self.expected);
+        let _ = writeln!(out, "  target: {}", self.got);
+        out
+    }
+}
+
+/// The differences between an engine answer and a target answer that matter for CORS: status,
+/// forwarding, every `Access-Control-*` line, and the `Vary` tokens as a set (ignoring case).
+#[must_use]
+pub fn compare(expected: &Observed, got: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    if expected.status != got.status {
+        out.push(format!("status: engine {}, target {}", expected.status, got.status));
+    }
+    if expected.forwarded != got.forwarded {
+        out.push(format!("forwarded: engine {}, target {}", expected.forwarded, got.forwarded));
+    }
+    let mut names: Vec<&str> = expected
+        .headers
+        .iter()
+        .chain(&got.headers)
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.starts_with("access-control-"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let a: Vec<String> = expected.values(name).map(escape).collect();
+        let b: Vec<String> = got.values(name).map(escape).collect();
+        if a != b {
+            out.push(format!("{name}: engine {a:?}, target {b:?}"));
+        }
+    }
+    let tokens = |o: &Observed| {
+        let mut t: Vec<String> = o
+            .values("vary")
+            .flat_map(|v| v.split(|b| *b == b','))
+            .map(|t| escape(t.trim_ascii()).to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let (a, b) = (tokens(expected), tokens(got));
+    if a != b {
+        out.push(format!("vary tokens: engine {a:?}, target {b:?}"));
+    }
+    out
+}
+
+/// The outcome of a differential run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DifferentialReport {
+    /// The seed used.
+    pub seed: u64,
+    /// Requests sent (not counting minimization).
+    pub sent: u32,
+    /// Requests on which the target diverged.
+    pub diverged: u32,
+    /// The first divergences, minimized.
+    pub first: Vec<Divergence>,
+}
+
+/// Sends `requests` random requests built from `policy` to `target`, compares every answer with
+/// the engine's, and keeps the first `keep` divergences, minimized.
+///
+/// # Errors
+///
+/// The target gave no answer.
+pub fn run(
+    policy: Policy,
+    target: &mut dyn Target,
+    requests: u32,
+    seed: u64,
+    keep: usize,
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<DifferentialReport, TargetError> {
+    let material = Material::from_policy(&policy);
+    let engine = Engine::new(policy);
+    let mut rng = Rng::new(seed);
+    let nonce = crate::runner::run_nonce();
+    let mut report = DifferentialReport { seed, sent: 0, diverged: 0, first: Vec::new() };
+    for i in 0..requests {
+        let request = material.request(&mut rng, &format!("differential-{i}~{nonce}"));
+        report.sent += 1;
+        if let Some(divergence) = diverges(&engine, target, &request)? {
+            report.diverged += 1;
+            if report.first.len() < keep {
+                report.first.push(minimize(&engine, target, divergence)?);
+            }
+        }
+        progress(i + 1, requests);
+    }
+    Ok(report)
+}
+
+fn diverges(
+    engine: &Engine,
+    target: &mut dyn Target,
+    request: &OutgoingRequest,
+) -> Result<Option<Divergence>, TargetError> {
+    let expected = engine_answer(engine, request);
+    let got = target.send("differential", request)?;
+    let differences = compare(&expected, &got);
+    Ok((!differences.is_empty()).then(|| Divergence {
+        request: request.clone(),
+        expected,
+        got,
+        differences,
+    }))
+}
+
+/// Removes header lines and simplifies the method while the divergence persists.
+fn minimize(
+    engine: &Engine,
+    target: &mut dyn Target,
+    mut best: Divergence,
+) -> Result<Divergence, TargetError> {
+    loop {
+        let mut improved = false;
+        let lines = best.request.headers.len();
+        for i in (0..lines).rev() {
+            if best.request.headers[i].0 == crate::upstream::MARKER {
+                continue;
+            }
+            let mut candidate = best.request.clone();
+            candidate.headers.remove(i);
+            if let Some(smaller) = diverges(engine, target, &candidate)? {
+                best = smaller;
+                improved = true;
+                break;
+            }
+        }
+        if !improved && best.request.method != "GET" && best.request.method != "OPTIONS" {
+            let mut candidate = best.request.clone();
+            "GET".clone_into(&mut candidate.method);
+            if let Some(smaller) = diverges(engine, target, &candidate)? {
+                best = smaller;
+                improved = true;
+            }
+        }
+        if !improved {
+            return Ok(best);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::in_process::{EngineTarget, load_profile};
+    use crate::profile;
+
+    /// The engine target pinned to one profile, whatever profile the runner names.
+    struct Pinned(EngineTarget, &'static str);
+
+    impl Target for Pinned {
+        fn name(&self) -> &'static str {
+            "pinned"
+        }
+
+        fn send(&mut self, _: &str, r: &OutgoingRequest) -> Result<Observed, TargetError> {
+            self.0.send(self.1, r)
+        }
+    }
+
+    #[test]
+    fn the_engine_never_diverges_from_itself() {
+        for profile in profile::PROFILES {
+            let policy = load_profile(profile).unwrap();
+            let mut named = Pinned(EngineTarget::new().unwrap(), profile.name);
+            let report = run(policy, &mut named, 300, 7, 3, &mut |_, _| {}).unwrap();
+            let shown: Vec<String> = report.first.iter().map(Divergence::render).collect();
+            assert_eq!(report.diverged, 0, "{}: {}", profile.name, shown.join("\n"));
+        }
+    }
+
+    #[test]
+    fn a_divergence_is_found_and_minimized() {
+        // The target runs the `public` profile while the engine runs `strict`.
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = Pinned(EngineTarget::new().unwrap(), "public");
+        let report = run(policy, &mut target, 50, 1, 2, &mut |_, _| {}).unwrap();
+        assert!(report.diverged > 0);
+        let first = &report.first[0];
+        // Minimized: only the lines needed to diverge remain (Origin at most, plus the marker).
+        assert!(first.request.headers.len() <= 3, "{}", first.render());
+    }
+
+    #[test]
+    fn same_seed_same_requests() {
+        let policy = load_profile(profile::get("groups").unwrap()).unwrap();
+        let material = Material::from_policy(&policy);
+        let (mut a, mut b) = (Rng::new(42), Rng::new(42));
+        for _ in 0..20 {
+            assert_eq!(material.request(&mut a, "m"), material.request(&mut b, "m"));
+        }
+    }
+}
