@@ -45,7 +45,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// The project's install scripts, each idempotent: what the tests need beyond cargo.
-const INSTALL_SCRIPTS: &[&str] = &["scripts/install-browser.sh"];
+const INSTALL_SCRIPTS: &[&str] = &["scripts/install-browser.sh", "scripts/install-envoy.sh"];
 
 fn install_tools() -> Result<(), String> {
     for script in INSTALL_SCRIPTS {

@@ -5,6 +5,7 @@
 
 mod ci;
 mod conformance;
+mod envoy;
 mod fuzz;
 mod tidy;
 mod util;
@@ -21,6 +22,10 @@ commands:
   conformance [--profile P]... [--filter F] [--level L]
                           the conformance suite over HTTP against cors-gateway, one
                           gateway per profile; reports under target/conformance/
+  envoy --config POLICY | --native-cors [--listen ADDR] [--upstream URL]
+        [--concurrency N] [--module PATH]
+                          build the proxy-wasm module and run Envoy with it in the
+                          foreground on loopback; prints `listening on http://ADDR`
   fuzz [--secs N] [--target T]
                           run the cargo-fuzz targets (all, or T) for N seconds each
                           (default 10); installs cargo-fuzz when missing
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci::run(rest),
         "conformance" => conformance::run(rest),
+        "envoy" => envoy::run(rest),
         "fuzz" => fuzz::run(rest),
         "tidy" => tidy::run(rest),
         "help" | "--help" | "-h" => {

@@ -1,0 +1,486 @@
+//! [`Exchange`]: one request and its response through the filter, applying the engine's
+//! decision over a [`Host`] (proxy-wasm's header calls, or a fake in tests).
+
+use cors_engine::{Decision, Request, ResponseHeaders, Vary};
+use http::{HeaderName, HeaderValue};
+
+use crate::Plugin;
+use crate::headers::{RequestLines, is_access_control, vary_missing};
+
+/// The host calls an exchange makes.
+///
+/// The filter implements it over proxy-wasm's header-map calls; tests implement it over plain
+/// vectors, so everything but the calls themselves runs natively.
+pub trait Host {
+    /// Every request header field line, pseudo-headers included, in order.
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
+
+    /// Every response header field line, in order.
+    fn response_headers(&self) -> Vec<(String, Vec<u8>)>;
+
+    /// Answers the request locally with `status`, these header lines and no body; the request is
+    /// not forwarded.
+    fn send_local_response(&self, status: u32, headers: Vec<(&str, &str)>);
+
+    /// Removes every response field line named `name`.
+    fn remove_response_header(&self, name: &str);
+
+    /// Appends one response field line.
+    fn add_response_header(&self, name: &str, value: &[u8]);
+}
+
+/// What the filter tells the proxy after the request headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Forward the request upstream (not CORS, or an allowed actual request).
+    Forward,
+    /// The request was answered locally (a preflight, or a blocked actual request): stop here.
+    AnsweredLocally,
+}
+
+/// One HTTP exchange: decides on the request headers, and applies the decision to the upstream's
+/// response headers.
+///
+/// All decisions come from [`cors_engine::Engine::decide`]; this type only moves headers:
+///
+/// - preflight (R3, P1 to P6) and blocked (A2): answered locally with status 200, no body, the
+///   decided Access-Control-* headers and `Vary`;
+/// - allowed (A1, A4): forwarded; on the response every upstream `Access-Control-*` line is
+///   removed, the decided ones are set, and the decided `Vary` tokens the response does not list
+///   yet are appended;
+/// - not CORS (R1, R2): forwarded; the response keeps its headers and only gets the missing
+///   `Vary` tokens (V1).
+///
+/// ```
+/// use std::cell::RefCell;
+/// use cors_proxy_wasm::{Exchange, Host, Plugin, Step};
+///
+/// #[derive(Default)]
+/// struct Fake { local: RefCell<Option<Vec<(String, String)>>> }
+/// impl Host for Fake {
+///     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+///         [(":method", "OPTIONS"), (":authority", "api.test"), ("origin", "https://a.test"),
+///          ("access-control-request-method", "GET")]
+///             .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec())).to_vec()
+///     }
+///     fn response_headers(&self) -> Vec<(String, Vec<u8>)> { Vec::new() }
+///     fn send_local_response(&self, _status: u32, headers: Vec<(&str, &str)>) {
+///         let owned = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+///         *self.local.borrow_mut() = Some(owned);
+///     }
+///     fn remove_response_header(&self, _name: &str) {}
+///     fn add_response_header(&self, _name: &str, _value: &[u8]) {}
+/// }
+///
+/// let plugin = Plugin::from_configuration(
+///     b"publicResource: false\noriginGroups: [{origins: ['https://a.test']}]\n", "cors-flex")?;
+/// let host = Fake::default();
+/// let step = Exchange::default().on_request_headers(&plugin, &host);
+/// assert_eq!(step, Step::AnsweredLocally);
+/// let local = host.local.borrow().clone().unwrap();
+/// assert!(local.contains(&("access-control-allow-origin".into(), "https://a.test".into())));
+/// # Ok::<(), cors_policy::LoadError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Exchange {
+    pending: Pending,
+}
+
+/// What the response still needs.
+#[derive(Debug, Default)]
+enum Pending {
+    /// Nothing: no decision yet, the response was already handled, or the request was answered
+    /// locally (Envoy runs the filter's response callback on its own local answer too).
+    #[default]
+    Nothing,
+    /// Forwarded: replace the upstream's Access-Control-* lines with `replace` (allowed actual
+    /// requests only), then append the missing `vary` tokens.
+    Forwarded { replace: Option<Vec<(HeaderName, HeaderValue)>>, vary: Vary },
+}
+
+impl Exchange {
+    /// Decides the request and, for a preflight or a blocked request, answers it through `host`.
+    pub fn on_request_headers(&mut self, plugin: &Plugin, host: &impl Host) -> Step {
+        let lines = RequestLines::new(host.request_headers());
+        let method = lines.first(":method").unwrap_or_default();
+        let mut request = Request::new(method, &lines);
+        request.scheme = plugin.scheme();
+        request.host = lines.first(":authority");
+        let decision = plugin.engine().decide(&request);
+        let vary = decision.vary();
+        if decision.outcome().is_forwarded() {
+            let replace = decision.headers().map(owned_headers);
+            self.pending = Pending::Forwarded { replace, vary };
+            Step::Forward
+        } else {
+            self.pending = Pending::Nothing;
+            answer_locally(host, &decision, vary);
+            Step::AnsweredLocally
+        }
+    }
+
+    /// Applies the decision to the response headers the upstream sent (A1, A4, V1).
+    pub fn on_response_headers(&mut self, host: &impl Host) {
+        let Pending::Forwarded { replace, vary } = std::mem::take(&mut self.pending) else {
+            return;
+        };
+        if replace.is_none() && vary.is_empty() {
+            return;
+        }
+        let response = host.response_headers();
+        if let Some(decided) = replace {
+            let mut removed: Vec<&str> = Vec::new();
+            for (name, _) in &response {
+                if is_access_control(name) && !removed.contains(&name.as_str()) {
+                    host.remove_response_header(name);
+                    removed.push(name);
+                }
+            }
+            for (name, value) in &decided {
+                host.add_response_header(name.as_str(), value.as_bytes());
+            }
+        }
+        let vary_lines = response
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("vary"))
+            .map(|(_, value)| value.as_slice());
+        if let Some(value) = vary_missing(&vary_lines, vary).header_value() {
+            host.add_response_header("vary", value.as_bytes());
+        }
+    }
+}
+
+/// The decided headers as owned values, kept until the response arrives.
+fn owned_headers(headers: &ResponseHeaders<'_, '_>) -> Vec<(HeaderName, HeaderValue)> {
+    headers.iter().map(|(name, value)| (name, value.to_header_value())).collect()
+}
+
+/// Sends the local answer of a preflight or blocked request: 200, no body (P1, P3, A2).
+fn answer_locally(host: &impl Host, decision: &Decision<'_, '_>, vary: Vary) {
+    let headers = decision.headers().map(owned_headers).unwrap_or_default();
+    let mut lines: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+    for (name, value) in &headers {
+        // The engine builds values from validated ASCII (canonical origins, tokens), so this
+        // conversion cannot fail; were it to, the line is left out rather than sent mangled.
+        match value.to_str() {
+            Ok(text) => lines.push((name.as_str(), text)),
+            Err(_) => log::error!("cors: dropped non-ASCII value of {name} from a local answer"),
+        }
+    }
+    if let Some(value) = vary.header_value().and_then(|value| value.to_str().ok()) {
+        lines.push(("vary", value));
+    }
+    host.send_local_response(200, lines);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    const POLICY: &[u8] = b"
+publicResource: false
+supportCredentials: true
+originGroups:
+  - origins: [https://app.test]
+    allowedMethods:
+      - {methodName: GET, isAllowed: true}
+      - {methodName: PUT, isAllowed: true}
+    headers: [x-token]
+    exposedHeaders: [x-request-id]
+    accessControlMaxAge: 600
+";
+
+    type Lines = Vec<(String, String)>;
+
+    /// A host over vectors: the request it was built with, the upstream's response, and every
+    /// local answer the exchange sent.
+    #[derive(Default)]
+    struct FakeHost {
+        request: Vec<(String, Vec<u8>)>,
+        response: RefCell<Vec<(String, Vec<u8>)>>,
+        local: RefCell<Vec<(u32, Lines)>>,
+        response_reads: RefCell<usize>,
+    }
+
+    impl FakeHost {
+        fn new(request: &[(&str, &[u8])], response: &[(&str, &str)]) -> FakeHost {
+            FakeHost {
+                request: request.iter().map(|(n, v)| ((*n).to_owned(), v.to_vec())).collect(),
+                response: RefCell::new(
+                    response
+                        .iter()
+                        .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec()))
+                        .collect(),
+                ),
+                ..FakeHost::default()
+            }
+        }
+
+        fn response_lines(&self) -> Vec<(String, String)> {
+            self.response
+                .borrow()
+                .iter()
+                .map(|(n, v)| (n.clone(), String::from_utf8(v.clone()).unwrap()))
+                .collect()
+        }
+    }
+
+    impl Host for FakeHost {
+        fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+            self.request.clone()
+        }
+
+        fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
+            *self.response_reads.borrow_mut() += 1;
+            self.response.borrow().clone()
+        }
+
+        fn send_local_response(&self, status: u32, headers: Vec<(&str, &str)>) {
+            let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+            self.local.borrow_mut().push((status, headers));
+            // Envoy sends a local answer through the stream's encoder filters, this one included.
+            *self.response.borrow_mut() = Vec::new();
+        }
+
+        fn remove_response_header(&self, name: &str) {
+            self.response.borrow_mut().retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        }
+
+        fn add_response_header(&self, name: &str, value: &[u8]) {
+            self.response.borrow_mut().push((name.to_owned(), value.to_vec()));
+        }
+    }
+
+    fn owned(lines: &[(&str, &str)]) -> Vec<(String, String)> {
+        lines.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Runs one exchange (request, then response headers, as Envoy calls them) and checks the
+    /// step, the local answer if any, and the response headers the client gets.
+    #[track_caller]
+    fn check(
+        policy: &[u8],
+        request: &[(&str, &[u8])],
+        upstream: &[(&str, &str)],
+        step: Step,
+        local: Option<&[(&str, &str)]>,
+        response: &[(&str, &str)],
+    ) {
+        let plugin = Plugin::from_configuration(policy, "test").unwrap();
+        let host = FakeHost::new(request, upstream);
+        let mut exchange = Exchange::default();
+        assert_eq!(exchange.on_request_headers(&plugin, &host), step);
+        exchange.on_response_headers(&host);
+        let sent = host.local.borrow().clone();
+        match local {
+            Some(headers) => assert_eq!(sent, [(200, owned(headers))]),
+            None => assert_eq!(sent, []),
+        }
+        assert_eq!(host.response_lines(), owned(response));
+    }
+
+    const GET: (&str, &[u8]) = (":method", b"GET");
+    const OPTIONS: (&str, &[u8]) = (":method", b"OPTIONS");
+    const AUTHORITY: (&str, &[u8]) = (":authority", b"api.test");
+    const APP: (&str, &[u8]) = ("origin", b"https://app.test");
+
+    #[rstest]
+    #[case::p1_accepted_preflight_is_answered_locally(
+        POLICY,
+        &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT"),
+          ("access-control-request-headers", b"X-Token")],
+        &[],
+        Step::AnsweredLocally,
+        Some(&[
+            ("access-control-allow-origin", "https://app.test"),
+            ("access-control-allow-credentials", "true"),
+            ("access-control-allow-methods", "GET, PUT"),
+            ("access-control-allow-headers", "x-token"),
+            ("access-control-max-age", "600"),
+            ("vary", "Origin"),
+        ][..]),
+        &[],
+    )]
+    #[case::p3_rejected_preflight_has_only_vary(
+        POLICY,
+        &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"DELETE")],
+        &[],
+        Step::AnsweredLocally,
+        Some(&[("vary", "Origin")][..]),
+        &[],
+    )]
+    #[case::r3_options_without_acrm_is_not_forwarded(
+        POLICY,
+        &[OPTIONS, AUTHORITY, APP],
+        &[],
+        Step::AnsweredLocally,
+        Some(&[("vary", "Origin")][..]),
+        &[],
+    )]
+    #[case::a2_blocked_request_is_answered_locally(
+        POLICY,
+        &[GET, AUTHORITY, ("origin", b"https://evil.test")],
+        &[],
+        Step::AnsweredLocally,
+        Some(&[("vary", "Origin")][..]),
+        &[],
+    )]
+    #[case::a4_allowed_response_replaces_upstream_access_control(
+        POLICY,
+        &[GET, AUTHORITY, APP],
+        &[("content-type", "text/plain"), ("access-control-allow-origin", "*"),
+          ("Access-Control-Allow-Methods", "DELETE"), ("access-control-allow-origin", "https://x.test"),
+          ("vary", "Accept-Encoding")],
+        Step::Forward,
+        None,
+        &[("content-type", "text/plain"), ("vary", "Accept-Encoding"),
+          ("access-control-allow-origin", "https://app.test"),
+          ("access-control-allow-credentials", "true"),
+          ("access-control-expose-headers", "x-request-id"),
+          ("vary", "Origin")],
+    )]
+    #[case::v1_allowed_response_does_not_repeat_a_listed_token(
+        POLICY,
+        &[GET, AUTHORITY, APP],
+        &[("vary", "accept-encoding, origin")],
+        Step::Forward,
+        None,
+        &[("vary", "accept-encoding, origin"),
+          ("access-control-allow-origin", "https://app.test"),
+          ("access-control-allow-credentials", "true"),
+          ("access-control-expose-headers", "x-request-id")],
+    )]
+    #[case::r1_not_cors_keeps_upstream_headers_and_gets_vary(
+        POLICY,
+        &[GET, AUTHORITY],
+        &[("access-control-allow-origin", "*")],
+        Step::Forward,
+        None,
+        &[("access-control-allow-origin", "*"), ("vary", "Origin")],
+    )]
+    #[case::r2_same_origin_post_is_forwarded_untouched(
+        POLICY,
+        &[(":method", &b"POST"[..]), (":authority", b"app.test:80"), ("origin", b"http://app.test")],
+        &[("access-control-allow-origin", "*")],
+        Step::Forward,
+        None,
+        &[("access-control-allow-origin", "*"), ("vary", "Origin")],
+    )]
+    #[case::r5_non_utf8_origin_is_blocked_without_panic(
+        POLICY,
+        &[GET, AUTHORITY, ("origin", b"https://\xc3\xa9\xff.test")],
+        &[],
+        Step::AnsweredLocally,
+        Some(&[("vary", "Origin")][..]),
+        &[],
+    )]
+    #[case::m2_public_resource_answers_star(
+        b"publicResource: true\n",
+        &[GET, AUTHORITY, ("origin", b"https://any.test")],
+        &[("access-control-allow-origin", "https://any.test")],
+        Step::Forward,
+        None,
+        &[("access-control-allow-origin", "*")],
+    )]
+    fn exchange_applies_the_decision(
+        #[case] policy: &[u8],
+        #[case] request: &[(&str, &[u8])],
+        #[case] upstream: &[(&str, &str)],
+        #[case] step: Step,
+        #[case] local: Option<&[(&str, &str)]>,
+        #[case] response: &[(&str, &str)],
+    ) {
+        check(policy, request, upstream, step, local, response);
+    }
+
+    #[test]
+    fn v1_public_resource_not_cors_response_is_not_even_read() {
+        let plugin = Plugin::from_configuration(b"publicResource: true\n", "test").unwrap();
+        let host = FakeHost::new(&[GET, AUTHORITY], &[("vary", "Accept")]);
+        let mut exchange = Exchange::default();
+        assert_eq!(exchange.on_request_headers(&plugin, &host), Step::Forward);
+        exchange.on_response_headers(&host);
+        assert_eq!(*host.response_reads.borrow(), 0);
+        assert_eq!(host.response_lines(), owned(&[("vary", "Accept")]));
+    }
+
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"https://app.test".to_vec()),
+            Just(b"null".to_vec()),
+            Just(b"https://evil.test".to_vec()),
+            Just(b"GET".to_vec()),
+            Just(b"x-token, X-Other".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..48),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the request carries, the exchange does not panic; a local answer is one
+        /// status-200 answer whose values are visible ASCII and which grants nothing unless it
+        /// allows the origin; the client never sees two `Access-Control-Allow-Origin` lines or
+        /// `*` with credentials (O2, O3).
+        #[test]
+        fn exchange_is_total_and_never_double_grants(
+            method in prop::sample::select(vec!["GET", "OPTIONS", "POST", "BREW", "options"]),
+            lines in prop::collection::vec(
+                (prop::sample::select(vec![
+                    "origin", "access-control-request-method", "access-control-request-headers",
+                ]), header_bytes()),
+                0..5,
+            ),
+            upstream_grants in any::<bool>(),
+        ) {
+            let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+            let mut request: Vec<(&str, &[u8])> = vec![(":method", method.as_bytes()), AUTHORITY];
+            request.extend(lines.iter().map(|(name, value)| (*name, value.as_slice())));
+            let upstream: &[(&str, &str)] =
+                if upstream_grants { &[("access-control-allow-origin", "*")] } else { &[] };
+            let host = FakeHost::new(&request, upstream);
+            let mut exchange = Exchange::default();
+            let step = exchange.on_request_headers(&plugin, &host);
+            exchange.on_response_headers(&host);
+            let local = host.local.borrow().clone();
+            if step == Step::AnsweredLocally {
+                prop_assert_eq!(local.len(), 1);
+                let (status, headers) = &local[0];
+                prop_assert_eq!(*status, 200);
+                let grants = headers.iter().any(|(n, _)| n == "access-control-allow-origin");
+                for (name, value) in headers {
+                    prop_assert!(value.bytes().all(|b| (b' '..=b'~').contains(&b)));
+                    prop_assert!(grants || !name.starts_with("access-control-"), "{name}");
+                }
+            } else {
+                prop_assert!(local.is_empty());
+            }
+            let response = host.response_lines();
+            let answer = if step == Step::AnsweredLocally { &local[0].1 } else { &response };
+            let acao: Vec<&String> = answer
+                .iter()
+                .filter(|(n, _)| n == "access-control-allow-origin")
+                .map(|(_, v)| v)
+                .collect();
+            prop_assert!(acao.len() <= 1, "{acao:?}");
+            if step == Step::Forward && !upstream_grants {
+                prop_assert!(acao.iter().all(|v| *v != "*"), "{acao:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn response_callback_runs_once_per_decision() {
+        let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+        let host = FakeHost::new(&[GET, AUTHORITY, APP], &[]);
+        let mut exchange = Exchange::default();
+        exchange.on_request_headers(&plugin, &host);
+        exchange.on_response_headers(&host);
+        let once = host.response_lines();
+        exchange.on_response_headers(&host);
+        assert_eq!(host.response_lines(), once);
+    }
+}

@@ -1,0 +1,137 @@
+//! Header glue between proxy-wasm's header maps and cors-engine: the request's field lines as
+//! [`RequestHeaders`], and the two checks the response side needs (which names are
+//! `Access-Control-*`, which `Vary` tokens are still missing).
+
+use cors_engine::{HeaderSource, RequestHeaders, Vary};
+
+/// The request's header field lines as Envoy hands them over: lower-case names, raw value bytes,
+/// in order, pseudo-headers (`:method`, `:authority`, ...) included.
+///
+/// Values are kept as bytes: an `Origin` that is not UTF-8 must reach the engine (R5), not fail a
+/// conversion in the filter.
+///
+/// ```
+/// use cors_engine::RequestHeaders;
+/// use cors_proxy_wasm::RequestLines;
+///
+/// let lines = RequestLines::new(vec![
+///     (":method".to_owned(), b"GET".to_vec()),
+///     ("Origin".to_owned(), b"https://a.test".to_vec()),
+/// ]);
+/// assert_eq!(lines.first(":method"), Some(&b"GET"[..]));
+/// assert_eq!(lines.field_lines("origin").collect::<Vec<_>>(), [&b"https://a.test"[..]]);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestLines(Vec<(String, Vec<u8>)>);
+
+impl RequestLines {
+    /// Wraps the pairs `get_http_request_headers_bytes` returned.
+    #[must_use]
+    pub fn new(pairs: Vec<(String, Vec<u8>)>) -> RequestLines {
+        RequestLines(pairs)
+    }
+
+    /// The first field line of `name` (compared ignoring ASCII case), e.g. `:method`.
+    #[must_use]
+    pub fn first(&self, name: &str) -> Option<&[u8]> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+}
+
+impl RequestHeaders for RequestLines {
+    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+
+    fn header_source(&self) -> HeaderSource<'_> {
+        HeaderSource::new(self)
+    }
+}
+
+/// Whether `name` is an `Access-Control-*` response header, which an allowed actual response
+/// must not keep from the upstream (A4).
+pub(crate) fn is_access_control(name: &str) -> bool {
+    const PREFIX: &str = "access-control-";
+    name.get(..PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
+}
+
+/// The tokens of `vary` that none of the response's `Vary` field `lines` lists yet (V1).
+///
+/// Tokens are compared ignoring case over every line; `*` anywhere already covers everything.
+pub(crate) fn vary_missing<'a>(
+    lines: &(impl Iterator<Item = &'a [u8]> + Clone),
+    vary: Vary,
+) -> Vary {
+    let listed = |token: &str| {
+        lines
+            .clone()
+            .flat_map(|line| line.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .any(|element| element == b"*" || element.eq_ignore_ascii_case(token.as_bytes()))
+    };
+    [Vary::ORIGIN, Vary::REQUEST_METHOD, Vary::REQUEST_HEADERS]
+        .into_iter()
+        .filter(|&flag| vary.contains(flag) && !flag.tokens().any(listed))
+        .fold(Vary::NONE, Vary::with)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check_vary(upstream: &[&str], wanted: Vary, expected: Vary) {
+        let lines = upstream.iter().map(|line| line.as_bytes());
+        assert_eq!(vary_missing(&lines, wanted), expected);
+    }
+
+    #[rstest]
+    #[case::v1_added_when_absent(&[], Vary::ORIGIN, Vary::ORIGIN)]
+    #[case::v1_kept_after_other_tokens(&["Accept-Encoding"], Vary::ORIGIN, Vary::ORIGIN)]
+    #[case::v1_not_duplicated_ignoring_case(&["accept-encoding, ORIGIN"], Vary::ORIGIN, Vary::NONE)]
+    #[case::v1_found_on_a_later_line(&["Accept", "origin"], Vary::ORIGIN, Vary::NONE)]
+    #[case::v1_star_covers_everything(&["*"], Vary::ORIGIN, Vary::NONE)]
+    #[case::v1_star_inside_a_list(&["Accept, *"], Vary::ORIGIN.with(Vary::REQUEST_HEADERS), Vary::NONE)]
+    #[case::v1_only_missing_tokens(&["Origin"], Vary::ORIGIN.with(Vary::REQUEST_METHOD), Vary::REQUEST_METHOD)]
+    #[case::v1_whitespace_around_tokens(&[" origin ,access-control-request-headers "], Vary::ORIGIN.with(Vary::REQUEST_HEADERS), Vary::NONE)]
+    #[case::v1_prefix_is_not_the_token(&["Origins"], Vary::ORIGIN, Vary::ORIGIN)]
+    #[case::v1_nothing_wanted(&["Accept"], Vary::NONE, Vary::NONE)]
+    fn vary_missing_lists_only_unlisted_tokens(
+        #[case] upstream: &[&str],
+        #[case] wanted: Vary,
+        #[case] expected: Vary,
+    ) {
+        check_vary(upstream, wanted, expected);
+    }
+
+    #[track_caller]
+    fn check_access_control(name: &str, expected: bool) {
+        assert_eq!(is_access_control(name), expected, "{name:?}");
+    }
+
+    #[rstest]
+    #[case::a4_allow_origin("access-control-allow-origin", true)]
+    #[case::a4_any_case("Access-Control-Expose-Headers", true)]
+    #[case::a4_unknown_member("access-control-allow-private-network", true)]
+    #[case::vary_is_kept("vary", false)]
+    #[case::prefix_without_dash("access-control", false)]
+    #[case::short_name("a", false)]
+    #[case::multibyte_name_does_not_panic("accèss-control-allow-origin", false)]
+    fn is_access_control_matches_the_prefix(#[case] name: &str, #[case] expected: bool) {
+        check_access_control(name, expected);
+    }
+
+    #[test]
+    fn request_lines_yield_every_line_in_order_ignoring_case() {
+        let lines = RequestLines::new(vec![
+            ("access-control-request-headers".to_owned(), b"a".to_vec()),
+            ("Origin".to_owned(), b"x".to_vec()),
+            ("ACCESS-CONTROL-REQUEST-HEADERS".to_owned(), b"b, c".to_vec()),
+        ]);
+        let acrh: Vec<&[u8]> = lines.field_lines("access-control-request-headers").collect();
+        assert_eq!(acrh, [&b"a"[..], b"b, c"]);
+        assert_eq!(lines.first("origin"), Some(&b"x"[..]));
+        assert_eq!(lines.first(":authority"), None);
+    }
+}

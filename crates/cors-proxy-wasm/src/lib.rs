@@ -1,0 +1,98 @@
+//! The cors-flex policy engine as a [proxy-wasm](https://github.com/proxy-wasm/spec) HTTP filter,
+//! so that Envoy (and what is built on it: Istio, Envoy Gateway) applies a Flex Gateway
+//! `cors-flex` policy exactly as `cors-gateway` does.
+//!
+//! Build the module with `cargo build --release --target wasm32-wasip1 -p cors-proxy-wasm` and
+//! load `target/wasm32-wasip1/release/cors_proxy_wasm.wasm` with Envoy's `envoy.filters.http.wasm`
+//! filter; the plugin configuration is the policy file's text (any shape cors-policy reads).
+//! `cargo xtask envoy --config POLICY --upstream URL` does both and runs Envoy on loopback;
+//! `docs/envoy.md` shows the Envoy, Istio and Envoy Gateway configuration.
+//!
+//! The crate is also an `rlib` that builds natively: [`Plugin`] (the loaded configuration) and
+//! [`Exchange`] (one request and its response, over a [`Host`] trait standing for proxy-wasm's
+//! header calls) hold all the glue, so it is tested without a proxy.
+//!
+//! # Example
+//!
+//! ```
+//! use cors_proxy_wasm::{Plugin, RequestLines};
+//! use cors_engine::{Decision, Request};
+//!
+//! let policy = b"
+//! - policyRef:
+//!     name: cors-flex
+//!   config:
+//!     publicResource: false
+//!     originGroups:
+//!       - origins: [https://app.example.com]
+//!         exposedHeaders: [x-request-id]
+//! ";
+//! let plugin = Plugin::from_configuration(policy, "cors-flex")?;
+//!
+//! // What Envoy hands the filter for `GET /` from a page on https://app.example.com.
+//! let pairs = [
+//!     (":method", "GET"),
+//!     (":authority", "api.example.com"),
+//!     ("origin", "https://app.example.com"),
+//! ];
+//! let lines = RequestLines::new(
+//!     pairs.map(|(name, value)| (name.to_owned(), value.as_bytes().to_vec())).to_vec(),
+//! );
+//! let mut request = Request::new(b"GET", &lines);
+//! request.scheme = plugin.scheme();
+//! request.host = lines.first(":authority");
+//! let Decision::Allowed { headers } = plugin.engine().decide(&request) else { panic!() };
+//! assert_eq!(headers.allow_origin().unwrap().to_header_value(), "https://app.example.com");
+//! assert_eq!(headers.expose_headers().unwrap().to_header_value(), "x-request-id");
+//! # Ok::<(), cors_policy::LoadError>(())
+//! ```
+//!
+//! # Spec conformance
+//!
+//! Every decision comes from [`cors_engine::Engine::decide`]; this crate only applies it to
+//! Envoy's header maps, as the tower layer of `cors-hyper` does to `http` types:
+//!
+//! - R3, P1 to P6, A2: preflights and blocked actual requests are answered with Envoy's local
+//!   reply (`proxy_send_local_response`), status 200, empty body, never forwarded.
+//! - A1, A4: for an allowed actual request every `Access-Control-*` line of the upstream's
+//!   response is removed and the decided ones are set.
+//! - R1, R2, V1: other responses pass through untouched, except for the decided `Vary` tokens,
+//!   appended when no `Vary` line lists them yet (`*` covers all).
+//! - R2: the request is addressed to `:authority` on the listener's scheme, `http` unless the
+//!   configuration is an `ApiInstance` whose `spec.address` is `https://...`.
+//!
+//! One difference comes from the host, and changes no decision (the conformance suite against
+//! real Envoy, `tests/envoy.rs`, checks this): Envoy joins repeated lines of `Origin`,
+//! `Access-Control-Request-Method` and `Access-Control-Request-Headers` into one value with `,`
+//! before any filter runs. A joined `Origin` or method is malformed (R5) exactly as two lines
+//! are, and a joined header list is the same list (P6).
+//!
+//! # Untrusted input
+//!
+//! Request header values are read as bytes (`proxy_get_header_map_pairs`), never converted to
+//! UTF-8 text, so an `Origin` with invalid bytes reaches the engine and is refused there (R5).
+//! The engine bounds its work on every header and never panics; values sent back are the
+//! engine's validated ASCII. Host-call failures are logged and handled, not unwrapped.
+//!
+//! # Crate features
+//!
+//! None. On `wasm32` targets the crate exports the proxy-wasm ABI (`_initialize`, `proxy_on_*`);
+//! on other targets it is a plain library for tests.
+
+mod exchange;
+mod filter;
+mod headers;
+mod plugin;
+
+pub use exchange::{Exchange, Host, Step};
+pub use filter::register;
+pub use headers::RequestLines;
+pub use plugin::Plugin;
+
+/// The module's entry point: proxy-wasm's `_initialize` export, which Envoy calls once per VM.
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    proxy_wasm::main! {{
+        crate::register();
+    }}
+}

