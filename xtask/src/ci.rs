@@ -8,7 +8,7 @@ type Step = (&'static str, fn() -> Result<(), String>);
 
 /// Runs every step; fails when any step failed, naming them all.
 pub(crate) fn run_all() -> Result<(), String> {
-    let steps: [Step; 9] = [
+    let steps: [Step; 10] = [
         ("install tools", install_tools),
         ("fmt", fmt),
         ("clippy", clippy),
@@ -17,6 +17,7 @@ pub(crate) fn run_all() -> Result<(), String> {
         ("rustdoc", rustdoc),
         ("tidy", || crate::tidy::run(&[])),
         ("conformance", || crate::conformance::run(&[])),
+        ("peer conformance", peer_conformance),
         ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
     ];
     let mut failed = Vec::new();
@@ -54,6 +55,13 @@ fn install_tools() -> Result<(), String> {
         exec(command)?;
     }
     Ok(())
+}
+
+/// The Rust peers (tower-http, actix-cors) against the suite, next to ours. The matrix goes under
+/// `target/` so CI never rewrites the published `docs/conformance-matrix.md`.
+fn peer_conformance() -> Result<(), String> {
+    let args = ["--peers", "--rust-only", "--out", "target/conformance/peers/matrix.md"];
+    crate::peers::run(&args.map(String::from))
 }
 
 fn fmt() -> Result<(), String> {

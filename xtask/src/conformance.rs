@@ -8,16 +8,10 @@
 //! Options: `--profile P` (repeatable; default every profile), `--filter F`, `--level L`
 //! (passed to each `cors-conformance run`). Every profile runs even after a failure.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use crate::process::{Process, exe, list_profiles, target_dir};
 use crate::util;
-
-/// How long a started process may take to print its `listening on` line.
-const STARTUP: Duration = Duration::from_secs(30);
 
 /// Runs the conformance suite; `args` are the arguments after `conformance`.
 ///
@@ -50,7 +44,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     let mut upstream_cmd = Command::new(&conformance_bin);
     upstream_cmd.args(["upstream", "--listen", "127.0.0.1:0"]);
-    let upstream = Started::spawn(upstream_cmd, &out_dir.join("upstream.log"))?;
+    let upstream = Process::start(upstream_cmd, &out_dir.join("upstream.log"), None)?;
     let upstream_url = upstream.url.clone();
     eprintln!("conformance: upstream {upstream_url}");
 
@@ -66,7 +60,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--upstream",
             &upstream_url,
         ]);
-        let gateway = Started::spawn(gateway_cmd, &out_dir.join(format!("{profile}.gateway.log")))?;
+        let gateway =
+            Process::start(gateway_cmd, &out_dir.join(format!("{profile}.gateway.log")), None)?;
         let json = out_dir.join(format!("{profile}.json"));
         let output = Command::new(&conformance_bin)
             .args(["run", "--target", &gateway.url, "--profile", profile])
@@ -142,89 +137,4 @@ impl Options {
         }
         Ok(options)
     }
-}
-
-/// A child process that printed `listening on http://ADDR`; killed when dropped.
-struct Started {
-    child: Child,
-    url: String,
-}
-
-impl Started {
-    /// Starts `command` with standard output piped, stderr to `log`, and waits for its
-    /// `listening on URL` line. Later standard output is appended to nothing (drained).
-    fn spawn(mut command: Command, log: &Path) -> Result<Started, String> {
-        let what = format!("{command:?}");
-        let stderr = std::fs::File::create(log)
-            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .map_err(|e| format!("cannot start {what}: {e}"))?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            return Err(format!("{what}: no standard output"));
-        };
-        let (url_tx, url_rx) = mpsc::channel();
-        // Reads the address, then keeps draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut reported = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !reported && let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let _ = url_tx.send(url.to_owned());
-                    reported = true;
-                }
-            }
-        });
-        if let Ok(url) = url_rx.recv_timeout(STARTUP) {
-            return Ok(Started { child, url });
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        Err(format!(
-            "{what} did not print `listening on ...` within {} s; see {}",
-            STARTUP.as_secs(),
-            log.display()
-        ))
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir,
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    }
-}
-
-fn exe(name: &str) -> String {
-    format!("{name}{}", std::env::consts::EXE_SUFFIX)
-}
-
-fn list_profiles(dir: &Path) -> Result<Vec<String>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let path = entry.path();
-            let is_yaml = path.extension().is_some_and(|ext| ext == "yaml");
-            is_yaml.then(|| path.file_stem()?.to_str().map(str::to_owned)).flatten()
-        })
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        return Err(format!("no profile in {}", dir.display()));
-    }
-    Ok(names)
 }

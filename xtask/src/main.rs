@@ -7,6 +7,8 @@ mod ci;
 mod conformance;
 mod envoy;
 mod fuzz;
+mod peers;
+mod process;
 mod tidy;
 mod util;
 
@@ -22,6 +24,10 @@ commands:
   conformance [--profile P]... [--filter F] [--level L]
                           the conformance suite over HTTP against cors-gateway, one
                           gateway per profile; reports under target/conformance/
+  conformance --peers [--rust-only] [--peer NAME]... [--profile P]... [--out FILE]
+                          the same suite against ours and third-party implementations
+                          (tower-http, actix-cors; Envoy, nginx, express when installed,
+                          see scripts/install-peers.sh); writes docs/conformance-matrix.md
   envoy --config POLICY | --native-cors [--listen ADDR] [--upstream URL]
         [--concurrency N] [--module PATH]
                           build the proxy-wasm module and run Envoy with it in the
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "ci" => ci::run(rest),
+        "conformance" if rest.iter().any(|arg| arg == "--peers") => peers::run(rest),
         "conformance" => conformance::run(rest),
         "envoy" => envoy::run(rest),
         "fuzz" => fuzz::run(rest),

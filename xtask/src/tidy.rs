@@ -21,6 +21,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors-proxy-wasm", &["cors-origin", "cors-policy", "cors-engine"]),
     ("spec-tests", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("browser-tests", &["cors-policy", "spec-tests"]),
+    ("cors-peers", &["cors-origin", "cors-policy", "spec-tests"]),
+    ("cors-benches", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("xtask", &[]),
 ];
 

