@@ -1,4 +1,5 @@
-//! Bounded parsing of `Access-Control-Request-Headers` (P6) and the RFC 9110 token check.
+//! Bounded parsing of `Access-Control-Request-Headers` (P6), names checked with
+//! [`cors_policy::is_token`]'s `tchar` table.
 //!
 //! The list may span any number of field lines; optional whitespace and empty elements are
 //! tolerated (RFC 9110 section 5.6.1), names are compared case-insensitively by the caller.
@@ -18,35 +19,19 @@ pub const MAX_ACRH_NAMES: usize = 256;
 /// A field line with an empty value counts as one empty element.
 pub const MAX_ACRH_EMPTY: usize = 16;
 
-/// Whether `byte` is a `tchar`.
-///
-/// <https://www.rfc-editor.org/rfc/rfc9110#name-tokens>
-const fn is_tchar(byte: u8) -> bool {
-    matches!(byte,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
-}
+use cors_policy::is_tchar;
+pub use cors_policy::is_token;
 
-/// Whether `bytes` is an RFC 9110 `token`: one or more `tchar`s.
-///
-/// Header names and methods are tokens.
-/// <https://www.rfc-editor.org/rfc/rfc9110#name-tokens>
-///
-/// ```
-/// assert!(cors_engine::is_token(b"X-Token"));
-/// assert!(!cors_engine::is_token(b""));
-/// assert!(!cors_engine::is_token(b"x token"));
-/// ```
-#[must_use]
-pub fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
+/// Whether `byte` is optional whitespace: SP or HTAB (RFC 9110 section 5.6.3).
+fn is_ows(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
 }
 
 /// `bytes` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 section 5.6.3).
 #[must_use]
 pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
+    let start = bytes.iter().position(|&b| !is_ows(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|&b| !is_ows(b)).map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 
@@ -189,15 +174,9 @@ pub fn parse_acrh<'a, I>(
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let mut summary = AcrhSummary {
-        names: 0,
-        empty: 0,
-        lines: 0,
-        joined_len: 0,
-        first_line: &[],
-        canonical: true,
-    };
-    let mut total = 0usize;
+    let (mut total, mut names, mut empty, mut line_count, mut joined_len) = (0usize, 0, 0, 0, 0);
+    let mut first_line: &'a [u8] = &[];
+    let mut canonical = true;
     for (line_index, line) in lines.into_iter().enumerate() {
         // Budget first: never scan more than MAX_ACRH_BYTES bytes in all.
         total = total.saturating_add(line.len());
@@ -205,39 +184,65 @@ where
             return Err(AcrhError::TooLong);
         }
         if line_index == 0 {
-            summary.first_line = line;
+            first_line = line;
         }
-        summary.lines = summary.lines.saturating_add(1);
-        for (element_index, raw) in line.split(|&b| b == b',').enumerate() {
-            let name = trim_ows(raw);
+        line_count = line_index + 1;
+        // One pass over the line: each element is `OWS name OWS`, up to `,` or the end.
+        let mut rest = line;
+        for element_index in 0usize.. {
+            let lead = rest.iter().position(|&b| !is_ows(b)).unwrap_or(rest.len());
+            let after_lead = rest.get(lead..).unwrap_or_default();
+            let name_len =
+                after_lead.iter().position(|&b| !is_tchar(b)).unwrap_or(after_lead.len());
+            let (name, after_name) = after_lead.split_at_checked(name_len).unwrap_or_default();
+            let trail = after_name.iter().position(|&b| !is_ows(b)).unwrap_or(after_name.len());
+            let next = match after_name.get(trail) {
+                None => None,
+                Some(b',') => after_name.get(trail + 1..),
+                // Not `OWS token OWS`: the trimmed element is not a token.
+                Some(_) => {
+                    let raw = rest.split(|&b| b == b',').next().unwrap_or_default();
+                    return Err(AcrhError::InvalidName { name: trim_ows(raw), line: line_index });
+                }
+            };
             if name.is_empty() {
-                summary.empty += 1;
-                summary.canonical = false;
-                if usize::from(summary.empty) > MAX_ACRH_EMPTY {
+                empty += 1;
+                canonical = false;
+                if empty > MAX_ACRH_EMPTY {
                     return Err(AcrhError::TooManyEmpty);
                 }
-                continue;
+            } else {
+                names += 1;
+                if names > MAX_ACRH_NAMES {
+                    return Err(AcrhError::TooManyNames);
+                }
+                // Canonical form: the first element bare, every later one exactly ", name".
+                let bare = if element_index == 0 {
+                    lead == 0 && trail == 0
+                } else {
+                    lead == 1 && trail == 0 && rest.first() == Some(&b' ')
+                };
+                canonical &= bare;
+                joined_len += name.len() + if names > 1 { 2 } else { 0 };
+                on_name(name);
             }
-            if !is_token(name) {
-                return Err(AcrhError::InvalidName { name, line: line_index });
+            match next {
+                Some(after_comma) => rest = after_comma,
+                None => break,
             }
-            summary.names += 1;
-            if usize::from(summary.names) > MAX_ACRH_NAMES {
-                return Err(AcrhError::TooManyNames);
-            }
-            // Canonical form: the first element bare, every later one exactly ", name".
-            let expected_raw_len = if element_index == 0 { name.len() } else { name.len() + 1 };
-            if raw.len() != expected_raw_len || (element_index > 0 && raw[0] != b' ') {
-                summary.canonical = false;
-            }
-            let separator = if summary.names > 1 { 2 } else { 0 };
-            // INVARIANT: name.len() <= MAX_ACRH_BYTES, so the sum stays far below u16::MAX.
-            let added = u16::try_from(name.len() + separator).unwrap_or(u16::MAX);
-            summary.joined_len = summary.joined_len.saturating_add(added);
-            on_name(name);
         }
     }
-    Ok(summary)
+    // INVARIANT: the budgets keep every count far below u16::MAX (at most 8192 bytes, 256
+    // names joined by 2 bytes, 17 empty elements).
+    let small = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    Ok(AcrhSummary {
+        first_line,
+        names: small(names),
+        empty: small(empty),
+        lines: small(line_count),
+        joined_len: small(joined_len),
+        canonical,
+    })
 }
 
 /// The names of an `Access-Control-Request-Headers` list over several field lines: trimmed,
@@ -358,6 +363,74 @@ mod tests {
         let lines = std::iter::repeat_n(&b""[..], 100_000).inspect(|_| seen_lines += 1);
         assert_eq!(parse_acrh(lines, |_| {}), Err(AcrhError::TooManyEmpty));
         assert_eq!(seen_lines, MAX_ACRH_EMPTY + 1);
+    }
+
+    /// The definition [`parse_acrh`] implements in one pass: split on `,`, trim, check tokens.
+    fn by_definition<'a>(
+        lines: &[&'a [u8]],
+    ) -> (Result<AcrhSummary<'a>, AcrhError<'a>>, Vec<&'a [u8]>) {
+        let mut seen = Vec::new();
+        let mut summary = AcrhSummary {
+            names: 0,
+            empty: 0,
+            lines: 0,
+            joined_len: 0,
+            first_line: lines.first().copied().unwrap_or_default(),
+            canonical: true,
+        };
+        let mut total = 0;
+        for (line_index, line) in lines.iter().enumerate() {
+            total += line.len();
+            if total > MAX_ACRH_BYTES {
+                return (Err(AcrhError::TooLong), seen);
+            }
+            summary.lines += 1;
+            for (element_index, raw) in line.split(|&b| b == b',').enumerate() {
+                let name = trim_ows(raw);
+                if name.is_empty() {
+                    summary.empty += 1;
+                    summary.canonical = false;
+                    if usize::from(summary.empty) > MAX_ACRH_EMPTY {
+                        return (Err(AcrhError::TooManyEmpty), seen);
+                    }
+                    continue;
+                }
+                if !is_token(name) {
+                    return (Err(AcrhError::InvalidName { name, line: line_index }), seen);
+                }
+                summary.names += 1;
+                if usize::from(summary.names) > MAX_ACRH_NAMES {
+                    return (Err(AcrhError::TooManyNames), seen);
+                }
+                let bare = if element_index == 0 {
+                    raw == name
+                } else {
+                    raw.len() == name.len() + 1 && raw[0] == b' '
+                };
+                summary.canonical &= bare;
+                let separator = if summary.names > 1 { 2 } else { 0 };
+                summary.joined_len += u16::try_from(name.len() + separator).unwrap_or(u16::MAX);
+                seen.push(name);
+            }
+        }
+        (Ok(summary), seen)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// P2, P6: the one-pass scan gives exactly the split-trim-check answer, names included.
+        #[test]
+        fn one_pass_scan_follows_the_definition(
+            lines in proptest::collection::vec("[a-c ,\t:\u{e9}-]{0,12}", 0..4),
+        ) {
+            let lines: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
+            let mut seen = Vec::new();
+            let got = parse_acrh(lines.iter().copied(), |n| seen.push(n));
+            let (expected, expected_seen) = by_definition(&lines);
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(seen, expected_seen);
+        }
     }
 
     #[rstest]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use cors_origin::{HeaderError, MatchKind, RequestOrigin};
+use cors_origin::{HeaderError, Match, MatchKind, RequestOrigin};
 use cors_policy::{AllowedHeaders, Group, Policy};
 use http::HeaderValue;
 
@@ -127,6 +127,9 @@ enum Malformed {
     Header(HeaderError),
 }
 
+/// The parsed `Origin` header and, outside public resources, the pattern it matched.
+type Looked<'r> = (Result<RequestOrigin<'r>, Malformed>, Option<Match>);
+
 /// What the origin stage granted: the ACAO value and, outside public resources, the group.
 #[derive(Clone, Copy)]
 struct Grant<'e, 'r> {
@@ -227,11 +230,17 @@ impl Engine {
             note_vary(why, vary);
             return Decision::NotCors { vary };
         };
-        let origin = if origin_lines.next().is_some() {
+        // M1, M3: outside public resources the origin set parses and looks up in one step
+        // (a configured exact origin is recognized by its hash lookup, without parsing).
+        let parsed = if origin_lines.next().is_some() {
             Err(Malformed::Several)
+        } else if self.policy.is_public_resource() {
+            RequestOrigin::parse(first).map(|origin| (origin, None)).map_err(Malformed::Header)
         } else {
-            RequestOrigin::parse(first).map_err(Malformed::Header)
+            self.policy.origins().parse_and_find(first).map_err(Malformed::Header)
         };
+        let origin = parsed.map(|(origin, _)| origin);
+        let found = parsed.ok().and_then(|(_, found)| found);
         drop(origin_lines);
 
         // R2 before R3: a same-origin request (even OPTIONS) is forwarded.
@@ -259,13 +268,13 @@ impl Engine {
                     "OPTIONS with an Origin is a preflight, answered here, never forwarded"
                 ),
             );
-            self.preflight(request, first, origin, why)
+            self.preflight(request, first, (origin, found), why)
         } else {
             why.note(
                 Rule::R4,
                 format_args!("{} with an Origin is an actual CORS request", Quoted(request.method)),
             );
-            self.actual(request, first, origin, why)
+            self.actual(request, first, (origin, found), why)
         }
     }
 
@@ -274,7 +283,7 @@ impl Engine {
     fn grant<'e, 'r, S: Reasons>(
         &'e self,
         first: &'r [u8],
-        origin: Result<RequestOrigin<'r>, Malformed>,
+        (origin, found): Looked<'r>,
         why: &mut S,
     ) -> Option<Grant<'e, 'r>> {
         let credentials = self.policy.supports_credentials();
@@ -310,7 +319,7 @@ impl Engine {
             };
         }
         let origin = origin.ok()?;
-        let Some(found) = self.policy.origins().find(&origin) else {
+        let Some(found) = found else {
             why.note(
                 Rule::M3,
                 format_args!(
@@ -372,7 +381,7 @@ impl Engine {
         &'e self,
         request: &Request<'r, H>,
         first: &'r [u8],
-        origin: Result<RequestOrigin<'r>, Malformed>,
+        origin: Looked<'r>,
         why: &mut S,
     ) -> Decision<'e, 'r>
     where
@@ -437,7 +446,7 @@ impl Engine {
         &'e self,
         request: &Request<'r, H>,
         first: &'r [u8],
-        origin: Result<RequestOrigin<'r>, Malformed>,
+        origin: Looked<'r>,
         why: &mut S,
     ) -> Decision<'e, 'r>
     where
@@ -445,21 +454,16 @@ impl Engine {
         S: Reasons,
     {
         let headers: &'r H = request.headers;
-        let rejected = Decision::Preflight {
-            accepted: false,
-            headers: ResponseHeaders::vary_only(self.preflight_vary),
-        };
-
         let method = requested_method(headers, why);
         let mut ok = method.is_some();
         if !S::KEEPS && !ok {
-            return rejected;
+            return self.reject(why);
         }
 
         let grant = self.grant(first, origin, why);
         ok &= grant.is_some();
         if !S::KEEPS && !ok {
-            return rejected;
+            return self.reject(why);
         }
         let group = grant.and_then(|g| g.group);
 
@@ -482,7 +486,7 @@ impl Engine {
                 );
                 ok = false;
                 if !S::KEEPS {
-                    return rejected;
+                    return self.reject(why);
                 }
             }
         }

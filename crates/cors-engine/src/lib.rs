@@ -71,7 +71,7 @@
 //!   `OPTIONS` + `Origin`: a preflight, never forwarded (R3); any other method: an actual request
 //!   (R4). Several `Origin` lines, an empty, non-ASCII, over-long or non-canonical value match
 //!   nothing and are never echoed; two `Access-Control-Request-Method` lines reject (R5).
-//! - M1 to M5: matching through [`cors_origin::OriginSet::find`] (byte-exact canonical
+//! - M1 to M5: matching through [`cors_origin::OriginSet::parse_and_find`] (byte-exact canonical
 //!   serializations, exact before subdomain before `*`, `null` only by `"null"` or `*`). Public
 //!   resources ignore the groups (M2).
 //! - P1 to P6: preflights ([Fetch CORS-preflight fetch](https://fetch.spec.whatwg.org/#cors-preflight-fetch)),

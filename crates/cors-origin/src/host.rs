@@ -15,25 +15,25 @@ pub(crate) const MAX_IDN_LABELS: usize = 8;
 
 /// The default port of a [special scheme](https://url.spec.whatwg.org/#special-scheme) with
 /// tuple origins.
-pub(crate) fn default_port(scheme: &str) -> Option<u16> {
+pub(crate) fn default_port(scheme: &[u8]) -> Option<u16> {
     match scheme {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        "ftp" => Some(21),
+        b"http" | b"ws" => Some(80),
+        b"https" | b"wss" => Some(443),
+        b"ftp" => Some(21),
         _ => None,
     }
 }
 
 /// Whether `scheme` is special per the URL Standard (these hosts go through full host parsing,
 /// IDNA included).
-pub(crate) fn is_special(scheme: &str) -> bool {
+pub(crate) fn is_special(scheme: &[u8]) -> bool {
     default_port(scheme).is_some()
 }
 
 /// Schemes whose URLs have opaque origins (or, for `blob`, borrow another URL's origin): they are
 /// never a tuple origin's scheme.
-pub(crate) fn is_non_origin_scheme(scheme: &str) -> bool {
-    matches!(scheme, "about" | "blob" | "data" | "file" | "filesystem" | "javascript")
+pub(crate) fn is_non_origin_scheme(scheme: &[u8]) -> bool {
+    matches!(scheme, b"about" | b"blob" | b"data" | b"file" | b"filesystem" | b"javascript")
 }
 
 /// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`, case-insensitively.

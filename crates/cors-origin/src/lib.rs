@@ -5,8 +5,12 @@
 //! Configured origins are parsed once with [`Origin::parse`] (or [`OriginPattern::parse`]),
 //! which canonicalizes and explains its errors.
 //! Request headers are parsed with [`RequestOrigin::parse`], which accepts only what a browser
-//! sends: `null`, or exactly the canonical serialization [`Origin::parse`] would produce.
-//! An [`OriginSet`] then says which configured pattern, if any, decides the request.
+//! sends: `null`, or exactly the canonical serialization [`Origin::parse`] would produce. It
+//! recognizes the common form (`scheme://domain[:port]`) in one scan over the bytes with a byte
+//! class table; IP hosts, Punycode labels and refusals take a slower, precise path.
+//! An [`OriginSet`] then says which configured pattern, if any, decides the request;
+//! [`OriginSet::parse_and_find`] does both at once, recognizing a configured origin by its hash
+//! lookup alone.
 //!
 //! ```
 //! use cors_origin::{MatchKind, Origin, OriginPattern, OriginSet, RequestOrigin};
@@ -76,9 +80,10 @@
 //!
 //! # Untrusted input
 //!
-//! [`RequestOrigin::parse`], [`OriginRef::is_same_origin_as`] and [`OriginSet::find`] are
-//! written for hostile bytes: they never panic, never allocate, and do work linear in the
-//! input, which is capped at [`MAX_ORIGIN_LEN`] bytes before anything else happens.
+//! [`RequestOrigin::parse`], [`OriginRef::is_same_origin_as`], [`OriginSet::find`] and
+//! [`OriginSet::parse_and_find`] are written for hostile bytes: they never panic, never
+//! allocate, and do work linear in the input, which is capped at [`MAX_ORIGIN_LEN`] bytes
+//! before anything else happens (before it is hashed, too).
 //! Subdomain lookups hash at most as many host suffixes as the deepest configured pattern
 //! domain has labels, and hash maps use per-process random seeds (`foldhash`).
 //! Errors are `Copy` kinds that do not echo the input.

@@ -76,13 +76,14 @@ impl Origin {
     /// The scheme, lowercase.
     #[must_use]
     pub fn scheme(&self) -> &str {
-        self.as_ref().scheme()
+        self.text.get(..usize::from(self.layout.scheme_len)).unwrap_or_default()
     }
 
     /// The host as serialized (IPv6 in brackets).
     #[must_use]
     pub fn host(&self) -> &str {
-        self.as_ref().host()
+        let start = usize::from(self.layout.scheme_len) + 3;
+        self.text.get(start..usize::from(self.layout.host_end)).unwrap_or_default()
     }
 
     /// The explicit port, if it is not the scheme's default.
@@ -100,7 +101,7 @@ impl Origin {
     /// A borrowed view, as [`RequestOrigin::parse`] would return for [`Origin::as_str`].
     #[must_use]
     pub fn as_ref(&self) -> OriginRef<'_> {
-        OriginRef::from_parts(&self.text, self.layout)
+        OriginRef::from_parts(self.text.as_bytes(), self.layout)
     }
 
     /// Same as [`Origin::as_ref`].
@@ -148,7 +149,7 @@ impl Ord for Origin {
 
 impl PartialEq<OriginRef<'_>> for Origin {
     fn eq(&self, other: &OriginRef<'_>) -> bool {
-        *self.text == *other.as_str()
+        self.text.as_bytes() == other.as_bytes()
     }
 }
 
@@ -230,7 +231,7 @@ pub(crate) fn parse_config(
                     let at = if digits.is_empty() { start - 1 } else { start };
                     err(ParseErrorKind::InvalidPort, at)
                 })?;
-            (default_port(&scheme) != Some(port)).then_some(port)
+            (default_port(scheme.as_bytes()) != Some(port)).then_some(port)
         }
     };
 
@@ -288,14 +289,14 @@ fn split_scheme(input: &str) -> Result<(String, usize), (ParseErrorKind, usize)>
         return Err((kind, 0));
     }
     let scheme = scheme_raw.to_ascii_lowercase();
-    if is_non_origin_scheme(&scheme) {
+    if is_non_origin_scheme(scheme.as_bytes()) {
         return Err((ParseErrorKind::UnsupportedScheme, 0));
     }
     let after_colon = colon + 1;
     let rest = bytes.get(after_colon..).unwrap_or_default();
     if !rest.starts_with(b"//") {
         // `localhost:8080`: a host and port without a scheme.
-        if default_port(&scheme).is_none() && rest.iter().all(u8::is_ascii_digit) {
+        if default_port(scheme.as_bytes()).is_none() && rest.iter().all(u8::is_ascii_digit) {
             return Err((ParseErrorKind::MissingScheme, 0));
         }
         return Err((ParseErrorKind::MissingSlashes, after_colon));
@@ -368,7 +369,7 @@ fn canonical_host(host: &str, scheme: &str) -> Result<String, (ParseErrorKind, u
         if b.is_ascii() && !is_host_byte(b) {
             return Err((ParseErrorKind::InvalidHost, i));
         }
-        if !b.is_ascii() && !is_special(scheme) {
+        if !b.is_ascii() && !is_special(scheme.as_bytes()) {
             return Err((ParseErrorKind::InvalidHost, i));
         }
     }

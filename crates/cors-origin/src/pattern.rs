@@ -144,13 +144,13 @@ impl SubdomainPattern {
     #[must_use]
     pub fn matches(&self, origin: &RequestOrigin<'_>) -> bool {
         let RequestOrigin::Tuple(origin) = origin else { return false };
-        if origin.scheme() != self.scheme() || origin.port() != self.port() {
+        if origin.scheme_bytes() != self.scheme().as_bytes() || origin.port() != self.port() {
             return false;
         }
         origin
-            .host()
-            .strip_suffix(self.domain())
-            .and_then(|front| front.strip_suffix('.'))
+            .host_bytes()
+            .strip_suffix(self.domain().as_bytes())
+            .and_then(|front| front.strip_suffix(b"."))
             .is_some_and(|front| !front.is_empty())
     }
 }

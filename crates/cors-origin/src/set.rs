@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
-use crate::{OriginPattern, RequestOrigin};
+use crate::request::Layout;
+use crate::{HeaderError, MAX_ORIGIN_LEN, OriginPattern, OriginRef, RequestOrigin};
 
 /// How a request origin matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,8 +53,9 @@ impl Match {
 pub struct OriginSet {
     patterns: Vec<OriginPattern>,
     hasher: RandomState,
-    /// Serialization -> lowest index.
-    exact: HashMap<Box<str>, usize, RandomState>,
+    /// Serialization -> lowest index, and where the serialization's parts are (so that
+    /// [`OriginSet::parse_and_find`] can skip parsing a configured origin).
+    exact: HashMap<Box<[u8]>, (usize, Layout), RandomState>,
     /// Hash of (scheme, domain, port) -> lowest index of each distinct key with that hash.
     subdomains: HashMap<u64, Vec<usize>, RandomState>,
     /// Labels of the deepest subdomain pattern domain.
@@ -80,11 +82,16 @@ impl OriginSet {
                     null.get_or_insert(index);
                 }
                 OriginPattern::Exact(origin) => {
-                    exact.entry(Box::from(origin.as_str())).or_insert(index);
+                    let layout = origin.as_ref().layout();
+                    exact.entry(Box::from(origin.as_str().as_bytes())).or_insert((index, layout));
                 }
                 OriginPattern::Subdomains(sub) => {
                     max_labels = max_labels.max(sub.domain_labels());
-                    let key = hasher.hash_one((sub.scheme(), sub.domain(), sub.port()));
+                    let key = hasher.hash_one((
+                        sub.scheme().as_bytes(),
+                        sub.domain().as_bytes(),
+                        sub.port(),
+                    ));
                     let bucket = subdomains.entry(key).or_default();
                     if !bucket.iter().any(|&other| patterns.get(other) == Some(pattern)) {
                         bucket.push(index);
@@ -125,23 +132,71 @@ impl OriginSet {
             RequestOrigin::Null => self.null.map(|index| Match { index, kind: MatchKind::Null }),
             RequestOrigin::Tuple(tuple) => self
                 .exact
-                .get(tuple.as_str())
-                .map(|&index| Match { index, kind: MatchKind::Exact })
-                .or_else(|| self.find_subdomain(tuple.scheme(), tuple.host(), tuple.port())),
+                .get(tuple.as_bytes())
+                .map(|&(index, _)| Match { index, kind: MatchKind::Exact })
+                .or_else(|| {
+                    self.find_subdomain(tuple.scheme_bytes(), tuple.host_bytes(), tuple.port())
+                }),
         };
         found.or_else(|| self.any.map(|index| Match { index, kind: MatchKind::Any }))
     }
 
-    fn find_subdomain(&self, scheme: &str, host: &str, port: Option<u16>) -> Option<Match> {
-        if self.max_labels == 0 || host.starts_with('[') {
+    /// [`RequestOrigin::parse`] and [`find`](Self::find) in one step, with the same results.
+    ///
+    /// `Origin` bytes equal to a configured exact origin are recognized by the one hash lookup
+    /// that finds them, without being parsed: configured origins are canonical, so the request
+    /// parser would accept them with the same parts (behaviour rule M1). Other bytes are parsed,
+    /// then looked up among the other patterns. Never allocates; the work is bounded as for
+    /// [`RequestOrigin::parse`] and [`find`](Self::find).
+    ///
+    /// ```
+    /// use cors_origin::{MatchKind, OriginPattern, OriginSet, RequestOrigin};
+    ///
+    /// let set: OriginSet = [OriginPattern::parse("https://app.example")?].into_iter().collect();
+    /// let (origin, found) = set.parse_and_find(b"https://app.example").expect("canonical");
+    /// assert_eq!(origin, RequestOrigin::parse(b"https://app.example").expect("canonical"));
+    /// assert_eq!(found.map(|m| m.kind()), Some(MatchKind::Exact));
+    /// assert!(set.parse_and_find(b"https://app.example:443").is_err());
+    /// # Ok::<(), cors_origin::ParseError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestOrigin::parse`].
+    pub fn parse_and_find<'r>(
+        &self,
+        bytes: &'r [u8],
+    ) -> Result<(RequestOrigin<'r>, Option<Match>), HeaderError> {
+        // Configured serializations are at most MAX_ORIGIN_LEN bytes: longer values are refused
+        // by the parser before anything hashes them.
+        if bytes.len() <= MAX_ORIGIN_LEN
+            && let Some(&(index, layout)) = self.exact.get(bytes)
+        {
+            let origin = RequestOrigin::Tuple(OriginRef::from_parts(bytes, layout));
+            return Ok((origin, Some(Match { index, kind: MatchKind::Exact })));
+        }
+        let origin = RequestOrigin::parse(bytes)?;
+        // Not an exact origin (the lookup above missed the same bytes): subdomain, null or `*`.
+        let found = match origin {
+            RequestOrigin::Null => self.null.map(|index| Match { index, kind: MatchKind::Null }),
+            RequestOrigin::Tuple(tuple) => {
+                self.find_subdomain(tuple.scheme_bytes(), tuple.host_bytes(), tuple.port())
+            }
+        };
+        let found = found.or_else(|| self.any.map(|index| Match { index, kind: MatchKind::Any }));
+        Ok((origin, found))
+    }
+
+    fn find_subdomain(&self, scheme: &[u8], host: &[u8], port: Option<u16>) -> Option<Match> {
+        if self.max_labels == 0 || host.starts_with(b"[") {
             return None;
         }
-        let labels = host.bytes().filter(|&b| b == b'.').count() + 1;
+        let labels = host.split(|&b| b == b'.').count();
         // The suffix after the j-th dot has `labels - j` labels; only those with at most
         // `max_labels` labels can be a pattern domain. Left to right is longest first.
         let first_dot = labels.saturating_sub(self.max_labels).max(1);
         let mut dots = 0;
-        for (i, b) in host.bytes().enumerate() {
+        for (i, &b) in host.iter().enumerate() {
             if b != b'.' {
                 continue;
             }
@@ -154,8 +209,8 @@ impl OriginSet {
             let Some(bucket) = self.subdomains.get(&key) else { continue };
             for &index in bucket {
                 if let Some(OriginPattern::Subdomains(sub)) = self.patterns.get(index)
-                    && sub.scheme() == scheme
-                    && sub.domain() == domain
+                    && sub.scheme().as_bytes() == scheme
+                    && sub.domain().as_bytes() == domain
                     && sub.port() == port
                 {
                     return Some(Match { index, kind: MatchKind::Subdomain });
@@ -181,5 +236,50 @@ impl fmt::Debug for OriginSet {
 impl FromIterator<OriginPattern> for OriginSet {
     fn from_iter<I: IntoIterator<Item = OriginPattern>>(iter: I) -> Self {
         Self::new(iter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PATTERNS: [&str; 9] = [
+        "https://a.test",
+        "https://b.a.test",
+        "http://a.test:8080",
+        "https://*.a.test",
+        "https://[::1]",
+        "https://xn--bcher-kva.example",
+        "null",
+        "*",
+        "https://a.test",
+    ];
+
+    fn origin_bytes() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(PATTERNS.to_vec()).prop_map(str::to_owned),
+            "(https?://)?(b\\.|c\\.)?a\\.test(:8080|:443|/)?",
+            "[a-zA-Z0-9:/.\\[\\]*-]{0,20}",
+            Just("null".to_owned()),
+            Just(format!("https://{}.test", "a".repeat(3000))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// M1, M3 to M5: the one-step lookup answers exactly as parsing, then finding.
+        #[test]
+        fn parse_and_find_is_parse_then_find(
+            patterns in prop::sample::subsequence(PATTERNS.to_vec(), 0..=PATTERNS.len()).prop_shuffle(),
+            input in origin_bytes(),
+        ) {
+            let set: OriginSet =
+                patterns.iter().map(|p| OriginPattern::parse(p).expect("valid pattern")).collect();
+            let bytes = input.as_bytes();
+            let expected = RequestOrigin::parse(bytes).map(|origin| (origin, set.find(&origin)));
+            prop_assert_eq!(set.parse_and_find(bytes), expected);
+        }
     }
 }

@@ -133,3 +133,4 @@ pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
 #[cfg(feature = "yaml")]
 pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME};
 pub use policy::{AllowedHeaders, DEFAULT_MAX_AGE, Group, Policy};
+pub use token::{is_tchar, is_token};

@@ -1,12 +1,53 @@
-//! RFC 9110 tokens and the method-name rules of C4.
+//! RFC 9110 tokens ([`is_token`], shared with `cors-engine`) and the method-name rules of C4.
 
-/// Whether `byte` is a `tchar` (RFC 9110 section 5.6.2).
+/// Whether each byte is a `tchar`, indexed by the byte.
+static TCHAR: [bool; 256] = tchar_table();
+
+const fn tchar_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = matches!(b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        if b == u8::MAX {
+            break;
+        }
+        b += 1;
+    }
+    table
+}
+
+/// Whether `byte` is an RFC 9110 `tchar`: a visible ASCII character other than a delimiter
+/// (`"(),/:;<=>?@[\]{}`). One table lookup.
 ///
-/// <https://www.rfc-editor.org/rfc/rfc9110#name-tokens>
-const fn is_tchar(byte: u8) -> bool {
-    matches!(byte,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`'
-        | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+/// [RFC 9110 section 5.6.2](https://www.rfc-editor.org/rfc/rfc9110#name-tokens)
+///
+/// ```
+/// assert!(cors_policy::is_tchar(b'~'));
+/// assert!(!cors_policy::is_tchar(b','));
+/// ```
+#[must_use]
+#[inline]
+pub fn is_tchar(byte: u8) -> bool {
+    TCHAR[usize::from(byte)]
+}
+
+/// Whether `bytes` is an RFC 9110 `token`: one or more [`tchar`](is_tchar)s.
+///
+/// Header field names and method names are tokens; the policy checks configured names with it,
+/// and `cors-engine` checks requested methods and header names (behaviour rule P2).
+///
+/// [RFC 9110 section 5.6.2](https://www.rfc-editor.org/rfc/rfc9110#name-tokens)
+///
+/// ```
+/// assert!(cors_policy::is_token(b"X-Token"));
+/// assert!(!cors_policy::is_token(b""));
+/// assert!(!cors_policy::is_token(b"x token"));
+/// ```
+#[must_use]
+pub fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
 }
 
 /// Why `text` is not a token: `None` if it is one, else a description with the byte offset.
@@ -58,6 +99,33 @@ mod tests {
     #[case::non_ascii("é", Some("'é' is not allowed in an RFC 9110 token (byte 0)"))]
     fn token(#[case] text: &str, #[case] expected: Option<&str>) {
         assert_eq!(token_problem(text).as_deref(), expected);
+    }
+
+    #[rstest]
+    #[case::every_symbol(b"!#$%&'*+-.^_`|~09azAZ", true)]
+    #[case::empty(b"", false)]
+    #[case::space(b"x token", false)]
+    #[case::comma(b"a,b", false)]
+    #[case::delimiters_each(b"\"(),/:;<=>?@[\\]{}", false)]
+    #[case::del(b"x\x7f", false)]
+    #[case::non_ascii("\u{e9}".as_bytes(), false)]
+    fn token_bytes(#[case] bytes: &[u8], #[case] expected: bool) {
+        assert_eq!(is_token(bytes), expected);
+        // Every byte of a token is a `tchar`, and `token_problem` agrees with `is_token`.
+        if expected {
+            assert!(bytes.iter().all(|&b| is_tchar(b)));
+        }
+        if let Ok(text) = core::str::from_utf8(bytes) {
+            assert_eq!(token_problem(text).is_none(), expected);
+        }
+    }
+
+    #[test]
+    fn no_delimiter_is_a_tchar() {
+        for b in *b"\"(),/:;<=>?@[\\]{} \t" {
+            assert!(!is_tchar(b), "{:?}", char::from(b));
+        }
+        assert_eq!((0..=u8::MAX).filter(|&b| is_tchar(b)).count(), 77);
     }
 
     #[rstest]
