@@ -74,6 +74,32 @@ impl Vary {
         TOKENS.into_iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, t)| t)
     }
 
+    /// The tokens of `self` that none of a response's `Vary` field `lines` lists yet: what an
+    /// adapter appends so that no token is duplicated (V1).
+    ///
+    /// Tokens compare ignoring ASCII case across every line, and `*` anywhere already covers
+    /// everything. Never allocates.
+    #[must_use]
+    pub fn missing_from<'a>(self, lines: impl IntoIterator<Item = &'a [u8]>) -> Vary {
+        let all = Vary::ORIGIN.with(Vary::REQUEST_METHOD).with(Vary::REQUEST_HEADERS);
+        let mut listed = Vary::NONE;
+        for element in lines.into_iter().flat_map(|line| line.split(|&b| b == b',')) {
+            let element = element.trim_ascii();
+            if element == b"*" {
+                return Vary::NONE;
+            }
+            for (bit, token) in TOKENS.into_iter().enumerate() {
+                if element.eq_ignore_ascii_case(token.as_bytes()) {
+                    listed = listed.with(Vary(1 << bit));
+                }
+            }
+            if listed.contains(all) {
+                break;
+            }
+        }
+        Vary(self.0 & !listed.0)
+    }
+
     /// The tokens joined with `, `, prebuilt; `None` when empty.
     #[must_use]
     pub fn header_value(self) -> Option<&'static HeaderValue> {
@@ -103,6 +129,32 @@ impl fmt::Display for Vary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check_vary(upstream: &[&str], wanted: Vary, expected: Vary) {
+        let lines = upstream.iter().map(|line| line.as_bytes());
+        assert_eq!(wanted.missing_from(lines), expected);
+    }
+
+    #[rstest]
+    #[case::v1_added_when_absent(&[], Vary::ORIGIN, Vary::ORIGIN)]
+    #[case::v1_kept_after_other_tokens(&["Accept-Encoding"], Vary::ORIGIN, Vary::ORIGIN)]
+    #[case::v1_not_duplicated_ignoring_case(&["accept-encoding, ORIGIN"], Vary::ORIGIN, Vary::NONE)]
+    #[case::v1_found_on_a_later_line(&["Accept", "origin"], Vary::ORIGIN, Vary::NONE)]
+    #[case::v1_star_covers_everything(&["*"], Vary::ORIGIN, Vary::NONE)]
+    #[case::v1_star_inside_a_list(&["Accept, *"], Vary::ORIGIN.with(Vary::REQUEST_HEADERS), Vary::NONE)]
+    #[case::v1_only_missing_tokens(&["Origin"], Vary::ORIGIN.with(Vary::REQUEST_METHOD), Vary::REQUEST_METHOD)]
+    #[case::v1_whitespace_around_tokens(&[" origin ,access-control-request-headers "], Vary::ORIGIN.with(Vary::REQUEST_HEADERS), Vary::NONE)]
+    #[case::v1_prefix_is_not_the_token(&["Origins"], Vary::ORIGIN, Vary::ORIGIN)]
+    #[case::v1_nothing_wanted(&["Accept"], Vary::NONE, Vary::NONE)]
+    fn missing_from_lists_only_unlisted_tokens(
+        #[case] upstream: &[&str],
+        #[case] wanted: Vary,
+        #[case] expected: Vary,
+    ) {
+        check_vary(upstream, wanted, expected);
+    }
 
     #[test]
     fn v1_every_prebuilt_value_joins_the_tokens() {

@@ -15,32 +15,13 @@ pub(crate) fn remove_access_control(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether some `Vary` line of `headers` already lists `token` (case-insensitive) or `*`.
-fn vary_covers(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(VARY).iter().any(|line| {
-        line.as_bytes()
-            .split(|&b| b == b',')
-            .map(<[u8]>::trim_ascii)
-            .any(|listed| listed == b"*" || listed.eq_ignore_ascii_case(token.as_bytes()))
-    })
-}
-
 /// Appends to `headers` one `Vary` line with each token of `vary` that no `Vary` line lists yet
-/// (V1).
+/// (V1, through [`Vary::missing_from`]).
 ///
-/// `Vary: *` already covers everything and is left alone; tokens are compared case-insensitively
-/// across all `Vary` lines. The line is one of the engine's prebuilt static values, so nothing is
-/// allocated beyond the map's entry.
+/// `Vary: *` already covers everything and is left alone. The line is one of the engine's prebuilt
+/// static values, so nothing is allocated beyond the map's entry.
 pub(crate) fn merge_vary(headers: &mut HeaderMap, vary: Vary) {
-    if vary.is_empty() {
-        return;
-    }
-    let missing = [Vary::ORIGIN, Vary::REQUEST_METHOD, Vary::REQUEST_HEADERS]
-        .into_iter()
-        .filter(|&flag| {
-            vary.contains(flag) && flag.tokens().all(|token| !vary_covers(headers, token))
-        })
-        .fold(Vary::NONE, Vary::with);
+    let missing = vary.missing_from(headers.get_all(VARY).iter().map(HeaderValue::as_bytes));
     if let Some(value) = missing.header_value() {
         headers.append(VARY, value.clone());
     }

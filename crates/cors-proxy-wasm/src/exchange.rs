@@ -5,7 +5,7 @@ use cors_engine::{Decision, Request, ResponseHeaders, Vary};
 use http::{HeaderName, HeaderValue};
 
 use crate::Plugin;
-use crate::headers::{RequestLines, is_access_control, vary_missing};
+use crate::headers::{RequestLines, is_access_control};
 
 /// The host calls an exchange makes.
 ///
@@ -145,7 +145,7 @@ impl Exchange {
             .iter()
             .filter(|(name, _)| name.eq_ignore_ascii_case("vary"))
             .map(|(_, value)| value.as_slice());
-        if let Some(value) = vary_missing(&vary_lines, vary).header_value() {
+        if let Some(value) = vary.missing_from(vary_lines).header_value() {
             host.add_response_header("vary", value.as_bytes());
         }
     }

@@ -2,7 +2,7 @@
 //! [`RequestHeaders`], and the two checks the response side needs (which names are
 //! `Access-Control-*`, which `Vary` tokens are still missing).
 
-use cors_engine::{HeaderSource, RequestHeaders, Vary};
+use cors_engine::{HeaderSource, RequestHeaders};
 
 /// The request's header field lines as Envoy hands them over: lower-case names, raw value bytes,
 /// in order, pseudo-headers (`:method`, `:authority`, ...) included.
@@ -55,55 +55,10 @@ pub(crate) fn is_access_control(name: &str) -> bool {
     name.get(..PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
 }
 
-/// The tokens of `vary` that none of the response's `Vary` field `lines` lists yet (V1).
-///
-/// Tokens are compared ignoring case over every line; `*` anywhere already covers everything.
-pub(crate) fn vary_missing<'a>(
-    lines: &(impl Iterator<Item = &'a [u8]> + Clone),
-    vary: Vary,
-) -> Vary {
-    let listed = |token: &str| {
-        lines
-            .clone()
-            .flat_map(|line| line.split(|&b| b == b','))
-            .map(<[u8]>::trim_ascii)
-            .any(|element| element == b"*" || element.eq_ignore_ascii_case(token.as_bytes()))
-    };
-    [Vary::ORIGIN, Vary::REQUEST_METHOD, Vary::REQUEST_HEADERS]
-        .into_iter()
-        .filter(|&flag| vary.contains(flag) && !flag.tokens().any(listed))
-        .fold(Vary::NONE, Vary::with)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
-
-    #[track_caller]
-    fn check_vary(upstream: &[&str], wanted: Vary, expected: Vary) {
-        let lines = upstream.iter().map(|line| line.as_bytes());
-        assert_eq!(vary_missing(&lines, wanted), expected);
-    }
-
-    #[rstest]
-    #[case::v1_added_when_absent(&[], Vary::ORIGIN, Vary::ORIGIN)]
-    #[case::v1_kept_after_other_tokens(&["Accept-Encoding"], Vary::ORIGIN, Vary::ORIGIN)]
-    #[case::v1_not_duplicated_ignoring_case(&["accept-encoding, ORIGIN"], Vary::ORIGIN, Vary::NONE)]
-    #[case::v1_found_on_a_later_line(&["Accept", "origin"], Vary::ORIGIN, Vary::NONE)]
-    #[case::v1_star_covers_everything(&["*"], Vary::ORIGIN, Vary::NONE)]
-    #[case::v1_star_inside_a_list(&["Accept, *"], Vary::ORIGIN.with(Vary::REQUEST_HEADERS), Vary::NONE)]
-    #[case::v1_only_missing_tokens(&["Origin"], Vary::ORIGIN.with(Vary::REQUEST_METHOD), Vary::REQUEST_METHOD)]
-    #[case::v1_whitespace_around_tokens(&[" origin ,access-control-request-headers "], Vary::ORIGIN.with(Vary::REQUEST_HEADERS), Vary::NONE)]
-    #[case::v1_prefix_is_not_the_token(&["Origins"], Vary::ORIGIN, Vary::ORIGIN)]
-    #[case::v1_nothing_wanted(&["Accept"], Vary::NONE, Vary::NONE)]
-    fn vary_missing_lists_only_unlisted_tokens(
-        #[case] upstream: &[&str],
-        #[case] wanted: Vary,
-        #[case] expected: Vary,
-    ) {
-        check_vary(upstream, wanted, expected);
-    }
 
     #[track_caller]
     fn check_access_control(name: &str, expected: bool) {
