@@ -77,7 +77,8 @@ pub struct Engine {
     policy: Policy,
     /// Prebuilt values per group, by [`Group::index`].
     groups: Box<[GroupValues]>,
-    /// `Vary` of every answer that does not mirror: `Origin` unless public without credentials.
+    /// `Vary` of every CORS answer that does not mirror: `Origin` unless public without
+    /// credentials.
     base_vary: Vary,
     /// `Vary` of every preflight answer: `base_vary`, plus the mirrored request headers for a
     /// public resource (P5), accepted or rejected alike.
@@ -221,14 +222,13 @@ impl Engine {
         S: Reasons,
     {
         let headers: &'r H = request.headers;
-        let vary = self.base_vary;
 
         // R1: no Origin, not a CORS request. Look at two lines at most (R5: several are malformed).
         let mut origin_lines = headers.field_lines(ORIGIN);
         let Some(first) = origin_lines.next() else {
             why.note(Rule::R1, format_args!("no Origin header: not a CORS request, forwarded"));
-            note_vary(why, vary);
-            return Decision::NotCors { vary };
+            note_vary(why, NOT_CORS_VARY);
+            return Decision::NotCors { vary: NOT_CORS_VARY };
         };
         // M1, M3: outside public resources the origin set parses and looks up in one step
         // (a configured exact origin is recognized by its hash lookup, without parsing).
@@ -257,8 +257,8 @@ impl Engine {
                     host.escape_ascii()
                 ),
             );
-            note_vary(why, vary);
-            return Decision::NotCors { vary };
+            note_vary(why, NOT_CORS_VARY);
+            return Decision::NotCors { vary: NOT_CORS_VARY };
         }
 
         if request.method == b"OPTIONS" {
@@ -633,6 +633,14 @@ fn note_malformed<S: Reasons>(why: &mut S, first: &[u8], malformed: Malformed, t
         ),
     }
 }
+
+/// V1: `Vary` of every answer that is not CORS (R1, R2), whatever the policy.
+///
+/// Such an answer lacks the `Access-Control-Allow-Origin` a cross-origin request gets, so a shared
+/// cache must never hand it to one: even a public resource without credentials, whose CORS
+/// answers are the same for every origin and carry no `Vary: Origin`, varies here
+/// (see `docs/decisions.md`, "Where the contract is wrong").
+const NOT_CORS_VARY: Vary = Vary::ORIGIN;
 
 /// V1: the reason naming the `Vary` tokens.
 fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {

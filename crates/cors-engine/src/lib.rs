@@ -105,11 +105,11 @@
 //!   have to mirror an `Access-Control-Request-Headers` spread over several lines is rejected
 //!   (P6 reason): the decision cannot keep the lines without allocating. Every implementation in
 //!   this crate provides a source.
-//! - A public resource without credentials adds no `Vary` to responses that are not CORS,
-//!   same-origin ones (R2) included, as V1 says, though those lack the `*` its CORS answers carry:
-//!   a shared cache could serve such a response to a cross-origin request, which then fails in
-//!   the browser (it never leaks anything). Fetch's caching advice would send `*` on every
-//!   response instead, which R1 forbids.
+//! - Every response that is not CORS (R1, R2) carries `Vary: Origin`, a public resource without
+//!   credentials included, where V1 would add none. Such a response lacks the `*` the resource's
+//!   CORS answers carry, so a shared cache that stored it without `Vary` could serve it to a
+//!   cross-origin request, which would then fail in the browser. Fetch's caching advice would
+//!   send `*` on every response instead, which R1 forbids; varying is the smaller deviation.
 //! - [`Request::new`] leaves the address unknown (`host: None`), which turns R2 off; adapters set
 //!   it with [`Request::addressed_to`].
 //!

@@ -148,7 +148,7 @@ fn check(yaml: &'static str, method: &str, lines: &[(&str, &str)], expected: &Ex
 
 #[rstest]
 // R1: no Origin.
-#[case::r1_no_origin_public_adds_nothing(PUBLIC, "GET", &[], not_cors(NO_VARY))]
+#[case::r1_no_origin_public_still_varies(PUBLIC, "GET", &[], not_cors(ORIGIN_VARY))] // docs/decisions.md: V1 amended
 #[case::r1_no_origin_credentials_varies(CREDENTIALS, "GET", &[], not_cors(ORIGIN_VARY))]
 #[case::r1_no_origin_public_credentials_varies(PUBLIC_CREDENTIALS, "GET", &[], not_cors(ORIGIN_VARY))]
 #[case::r1_no_origin_options_is_forwarded(CREDENTIALS, "OPTIONS", &[(ACRM, "PUT")], not_cors(ORIGIN_VARY))]
@@ -160,7 +160,7 @@ fn check(yaml: &'static str, method: &str, lines: &[(&str, &str)], expected: &Ex
 #[case::r2_host_case_is_ignored(CREDENTIALS, "GET", &[("origin", "https://api.example"), ("host", "API.Example")], not_cors(ORIGIN_VARY))]
 #[case::r2_other_port_is_cross_origin(CREDENTIALS, "POST", &[("origin", "https://api.example"), ("host", "api.example:8443")], blocked(ORIGIN_VARY))]
 #[case::r2_other_scheme_is_cross_origin(CREDENTIALS, "POST", &[("origin", "http://api.example")], blocked(ORIGIN_VARY))]
-#[case::r2_public_same_origin_adds_nothing(PUBLIC, "GET", &[("origin", "https://api.example")], not_cors(NO_VARY))]
+#[case::r2_public_same_origin_still_varies(PUBLIC, "GET", &[("origin", "https://api.example")], not_cors(ORIGIN_VARY))]
 #[case::r2_unknown_host_turns_the_check_off(PUBLIC, "GET", &[("origin", "https://api.example"), ("host", "")], allowed(&[("acao", "*")], NO_VARY))]
 #[case::r2_null_is_never_same_origin(PUBLIC_CREDENTIALS, "GET", &[("origin", "null")], allowed(&[("acao", "null"), ("acac", "true")], ORIGIN_VARY))]
 // R3: OPTIONS with an Origin is a preflight.
