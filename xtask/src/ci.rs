@@ -21,14 +21,21 @@ pub(crate) fn run_all() -> Result<(), String> {
         ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
     ];
     let mut failed = Vec::new();
+    let mut timings = Vec::new();
     for (name, step) in steps {
         eprintln!("\n==> ci: {name}");
-        if let Err(message) = step() {
+        let started = std::time::Instant::now();
+        let result = step();
+        timings.push((name, started.elapsed()));
+        if let Err(message) = result {
             eprintln!("ci: {name} FAILED: {message}");
             failed.push(name);
         }
     }
     eprintln!();
+    for (name, elapsed) in &timings {
+        eprintln!("ci: {name:<18} {:>6.1} s", elapsed.as_secs_f64());
+    }
     if failed.is_empty() {
         eprintln!("ci: all {} steps passed", steps.len());
         Ok(())
