@@ -3,6 +3,7 @@
 //! Every command drives cargo (and the tools the project installs for itself) as subprocesses,
 //! so what CI runs is exactly what anyone can run locally.
 
+mod bench;
 mod ci;
 mod conformance;
 mod envoy;
@@ -18,8 +19,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  bench [--quick] [--load] [--load-only] [--load-secs N] [--instructions] [--report-only]
+                          criterion benches side by side with tower-http and actix-cors,
+                          allocation counts, and (--load) wrk against the gateway, the
+                          bare upstream and nginx; summary under target/bench/
   ci                      every check CI runs: tool installs, fmt, clippy, tests, doc
-                          tests, rustdoc, tidy, conformance over HTTP, fuzz smoke run;
+                          tests, rustdoc, tidy, conformance over HTTP (ours and the Rust
+                          peers), fuzz smoke run, quick benches;
                           failures are summed, not short-circuited
   conformance [--profile P]... [--filter F] [--level L]
                           the conformance suite over HTTP against cors-gateway, one
@@ -45,6 +51,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let result = match command.as_str() {
+        "bench" => bench::run(rest),
         "ci" => ci::run(rest),
         "conformance" if rest.iter().any(|arg| arg == "--peers") => peers::run(rest),
         "conformance" => conformance::run(rest),

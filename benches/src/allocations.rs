@@ -1,0 +1,96 @@
+//! Heap allocations per engine decision and per middleware call.
+//!
+//! The counting itself is the caller's (`allocation-counter` replaces the global allocator of the
+//! binary that names it, so only the `allocations` bench and test name it): it passes `measure`,
+//! which runs a closure and returns how many allocations the current thread made meanwhile.
+
+use std::hint::black_box;
+
+use crate::actix_side::{actix_bare, actix_cors};
+use crate::engine_cases::engine_cases;
+use crate::scenario::{Implementation, LayerScenario, Subject};
+use crate::tower_side::{bare_tower, cors_hyper, tower_http};
+
+/// Runs a closure and returns how many heap allocations it made on this thread.
+pub type Measure<'a> = &'a mut dyn FnMut(&mut dyn FnMut()) -> u64;
+
+/// The allocations of one criterion benchmark id (`group/function`) per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocationRow {
+    /// The criterion group.
+    pub group: String,
+    /// The criterion function.
+    pub function: String,
+    /// Heap allocations of one call (after warm-up).
+    pub allocations: u64,
+}
+
+/// Allocations of one [`cors_engine::Engine::decide`] per engine case (`quick` as in
+/// [`engine_cases`]).
+///
+/// # Panics
+/// When a case does not decide as its name says (see [`crate::EngineCase::check`]).
+pub fn count_engine_allocations(quick: bool, measure: Measure<'_>) -> Vec<AllocationRow> {
+    engine_cases(quick)
+        .into_iter()
+        .map(|case| {
+            if let Err(message) = case.check() {
+                panic!("{message}");
+            }
+            let request = case.request();
+            let allocations = measure(&mut || {
+                black_box(case.engine.decide(black_box(&request)));
+            });
+            AllocationRow {
+                group: case.group.to_owned(),
+                function: case.function.to_owned(),
+                allocations,
+            }
+        })
+        .collect()
+}
+
+/// The allocations of one call of `subject` on `scenario`, after three warm-up calls (pools and
+/// lazily built state are filled by then); the request is built and the response dropped outside
+/// the count.
+fn count_calls<M: Subject>(subject: &M, scenario: LayerScenario, measure: Measure<'_>) -> u64 {
+    for _ in 0..3 {
+        let request = subject.request(scenario);
+        drop(subject.call(request));
+    }
+    let mut request = Some(subject.request(scenario));
+    let mut response = None;
+    let allocations = measure(&mut || {
+        if let Some(request) = request.take() {
+            response = Some(subject.call(request));
+        }
+    });
+    drop(response);
+    allocations
+}
+
+/// Allocations of one call of every [`Implementation`] on each of `scenarios`; a middleware's own
+/// allocations are its row minus its [`Implementation::baseline`]'s.
+pub fn count_layer_allocations(
+    scenarios: &[LayerScenario],
+    measure: Measure<'_>,
+) -> Vec<AllocationRow> {
+    let mut rows = Vec::new();
+    for &scenario in scenarios {
+        for implementation in Implementation::ALL {
+            let allocations = match implementation {
+                Implementation::BareTower => count_calls(&bare_tower(), scenario, measure),
+                Implementation::CorsHyper => count_calls(&cors_hyper(scenario), scenario, measure),
+                Implementation::TowerHttp => count_calls(&tower_http(scenario), scenario, measure),
+                Implementation::BareActix => count_calls(&actix_bare(), scenario, measure),
+                Implementation::ActixCors => count_calls(&actix_cors(scenario), scenario, measure),
+            };
+            rows.push(AllocationRow {
+                group: format!("layer-{}", scenario.id()),
+                function: implementation.id().to_owned(),
+                allocations,
+            });
+        }
+    }
+    rows
+}

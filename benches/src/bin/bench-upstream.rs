@@ -1,0 +1,41 @@
+//! The fast upstream of `cargo xtask bench --load`: an HTTP/1.1 server on loopback answering
+//! every request with `200 OK` and the body `ok`, on one thread.
+//!
+//! Usage: `bench-upstream [ADDR]` (default `127.0.0.1:0`); prints `listening on http://ADDR`
+//! once bound (the convention `cargo xtask` waits for).
+
+use std::convert::Infallible;
+use std::io::Write as _;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+async fn answer(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(&addr).await?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "listening on http://{}", listener.local_addr()?)?;
+        stdout.flush()?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(answer))
+                    .await;
+            });
+        }
+    })
+}
