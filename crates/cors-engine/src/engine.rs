@@ -8,9 +8,9 @@ use http::HeaderValue;
 
 use crate::acrh::{AcrhSummary, is_token, parse_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
-use crate::headers::{HeaderSource, RequestHeaders};
+use crate::headers::{FirstLines, HeaderSource, PreflightLines, RequestHeaders};
 use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
-use crate::{ACRH, ACRM, ORIGIN, Vary};
+use crate::{ACRH, ORIGIN, Vary};
 
 /// What the engine reads of a request.
 ///
@@ -223,16 +223,25 @@ impl Engine {
     {
         let headers: &'r H = request.headers;
 
+        // R3: a preflight reads its three fields at once (one pass over a small map); an actual
+        // request only `Origin`.
+        let preflight = request.method == b"OPTIONS";
+        let (origin_lines, lines) = if preflight {
+            let lines = headers.preflight_lines();
+            (lines.origin, Some(lines))
+        } else {
+            (FirstLines::of(headers.field_lines(ORIGIN)), None)
+        };
+
         // R1: no Origin, not a CORS request. Look at two lines at most (R5: several are malformed).
-        let mut origin_lines = headers.field_lines(ORIGIN);
-        let Some(first) = origin_lines.next() else {
+        let Some(first) = origin_lines.first else {
             why.note(Rule::R1, format_args!("no Origin header: not a CORS request, forwarded"));
             note_vary(why, NOT_CORS_VARY);
             return Decision::NotCors { vary: NOT_CORS_VARY };
         };
         // M1, M3: outside public resources the origin set parses and looks up in one step
         // (a configured exact origin is recognized by its hash lookup, without parsing).
-        let parsed = if origin_lines.next().is_some() {
+        let parsed = if origin_lines.more {
             Err(Malformed::Several)
         } else if self.policy.is_public_resource() {
             RequestOrigin::parse(first).map(|origin| (origin, None)).map_err(Malformed::Header)
@@ -241,7 +250,6 @@ impl Engine {
         };
         let origin = parsed.map(|(origin, _)| origin);
         let found = parsed.ok().and_then(|(_, found)| found);
-        drop(origin_lines);
 
         // R2 before R3: a same-origin request (even OPTIONS) is forwarded.
         if let (Ok(RequestOrigin::Tuple(tuple)), Some(host)) = (origin, request.host)
@@ -261,14 +269,14 @@ impl Engine {
             return Decision::NotCors { vary: NOT_CORS_VARY };
         }
 
-        if request.method == b"OPTIONS" {
+        if let Some(lines) = lines {
             why.note(
                 Rule::R3,
                 format_args!(
                     "OPTIONS with an Origin is a preflight, answered here, never forwarded"
                 ),
             );
-            self.preflight(request, first, (origin, found), why)
+            self.preflight(request, lines, first, (origin, found), why)
         } else {
             why.note(
                 Rule::R4,
@@ -445,6 +453,7 @@ impl Engine {
     fn preflight<'e, 'r, H, S>(
         &'e self,
         request: &Request<'r, H>,
+        lines: PreflightLines<'r>,
         first: &'r [u8],
         origin: Looked<'r>,
         why: &mut S,
@@ -454,17 +463,21 @@ impl Engine {
         S: Reasons,
     {
         let headers: &'r H = request.headers;
-        let method = requested_method(headers, why);
-        let mut ok = method.is_some();
-        if !S::KEEPS && !ok {
-            return self.reject(why);
-        }
-
-        let grant = self.grant(first, origin, why);
-        ok &= grant.is_some();
-        if !S::KEEPS && !ok {
-            return self.reject(why);
-        }
+        let (method, grant) = if S::KEEPS {
+            // Every check runs, so the reasons list each problem, in this order.
+            (requested_method(lines.method, why), self.grant(first, origin, why))
+        } else {
+            // Cheapest first, stopping at the first failure (any failure is the same P3
+            // answer): the origin is already looked up, the method is one token check.
+            let Some(grant) = self.grant(first, origin, why) else {
+                return self.reject(why);
+            };
+            let Some(method) = requested_method(lines.method, why) else {
+                return self.reject(why);
+            };
+            (Some(method), Some(grant))
+        };
+        let mut ok = method.is_some() && grant.is_some();
         let group = grant.and_then(|g| g.group);
 
         // P2: the method, byte-exact; every method for a public resource (P5).
@@ -493,7 +506,13 @@ impl Engine {
 
         // P2, P6: every requested header a token and allowed, within the budgets.
         let mut denied = 0usize;
-        let parsed = parse_acrh(headers.field_lines(ACRH), |name| {
+        // The lines found at once, unless there are several: then all of them, in order.
+        let acrh = if lines.headers.more {
+            AcrhLines::All(headers.field_lines(ACRH))
+        } else {
+            AcrhLines::One(lines.headers.first)
+        };
+        let parsed = parse_acrh(acrh, |name| {
             if let Some((group, _)) = group
                 && !group.allows_header(name)
             {
@@ -657,26 +676,38 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
     }
 }
 
+/// The `Access-Control-Request-Headers` lines: the one line already found, or all of them.
+enum AcrhLines<'r, I> {
+    One(Option<&'r [u8]>),
+    All(I),
+}
+
+impl<'r, I: Iterator<Item = &'r [u8]>> Iterator for AcrhLines<'r, I> {
+    type Item = &'r [u8];
+
+    fn next(&mut self) -> Option<&'r [u8]> {
+        match self {
+            AcrhLines::One(line) => line.take(),
+            AcrhLines::All(lines) => lines.next(),
+        }
+    }
+}
+
 /// R3, R5, P2: the one `Access-Control-Request-Method` line, trimmed, if it is a method token.
-fn requested_method<'r, H, S>(headers: &'r H, why: &mut S) -> Option<&'r [u8]>
-where
-    H: RequestHeaders + ?Sized,
-    S: Reasons,
-{
-    let mut lines = headers.field_lines(ACRM);
-    match (lines.next(), lines.next()) {
+fn requested_method<'r, S: Reasons>(lines: FirstLines<'r>, why: &mut S) -> Option<&'r [u8]> {
+    match (lines.first, lines.more) {
         (None, _) => {
             why.note(Rule::R3, format_args!("no Access-Control-Request-Method: rejected"));
             None
         }
-        (Some(_), Some(_)) => {
+        (Some(_), true) => {
             why.note(
                 Rule::R5,
                 format_args!("more than one Access-Control-Request-Method line: rejected"),
             );
             None
         }
-        (Some(line), None) => {
+        (Some(line), false) => {
             let method = trim_ows(line);
             if is_token(method) {
                 Some(method)

@@ -148,7 +148,7 @@ pub use acrh::{
 };
 pub use engine::{Engine, Request};
 pub use explain::{Explanation, Reason, Rule};
-pub use headers::{HeaderSource, RequestHeaders};
+pub use headers::{FirstLines, HeaderSource, PreflightLines, RequestHeaders};
 pub use response::{Decision, MirroredList, Outcome, ResponseHeaders, Value};
 pub use vary::Vary;
 

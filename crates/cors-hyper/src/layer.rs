@@ -15,7 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::CorsBody;
-use crate::headers::{merge_vary, remove_access_control, request_value};
+use crate::headers::{OriginFirst, append_vary, missing_vary, remove_access_control};
 use crate::shared::SharedEngine;
 
 /// The scheme of the listener the requests arrive on, used for the same-origin check (R2).
@@ -191,11 +191,11 @@ const FIELD_NAMES: [HeaderName; 6] = [
 struct Fields([Option<HeaderValue>; 6]);
 
 impl Fields {
-    fn new(granted: &ResponseHeaders<'_, '_>, request: &HeaderMap) -> Self {
+    fn new(granted: &ResponseHeaders<'_, '_>, request: &OriginFirst<'_>) -> Self {
         let owned = |value: Option<Value<'_, '_>>| {
             value.and_then(|value| match value {
                 Value::Static(value) => Some(value.clone()),
-                Value::Request(bytes) => request_value(request, bytes),
+                Value::Request(bytes) => request.value_of(bytes),
                 other => Some(other.to_header_value()),
             })
         };
@@ -209,10 +209,12 @@ impl Fields {
         ])
     }
 
+    /// Sets the fields on a map that has none of them (a fresh local answer, or a response
+    /// whose `Access-Control-*` fields were removed), so appending is setting.
     fn set_on(self, headers: &mut HeaderMap) {
-        for (name, value) in FIELD_NAMES.into_iter().zip(self.0) {
+        for (name, value) in FIELD_NAMES.iter().zip(self.0) {
             if let Some(value) = value {
-                headers.insert(name, value);
+                headers.append(name.clone(), value);
             }
         }
     }
@@ -229,11 +231,14 @@ struct Apply {
 
 impl Apply {
     fn apply(self, headers: &mut HeaderMap) {
+        // The upstream's `Vary` is read before our fields make the map bigger (V1); only an
+        // allowed CORS request has fields to set (`plan` leaves them empty otherwise).
+        let missing = missing_vary(headers, self.vary);
         if self.replace {
             remove_access_control(headers);
+            self.fields.set_on(headers);
         }
-        self.fields.set_on(headers);
-        merge_vary(headers, self.vary);
+        append_vary(headers, missing);
     }
 }
 
@@ -245,10 +250,10 @@ enum Plan {
 /// Decides `request` and turns the decision, which borrows the engine and the request, into
 /// owned values, so that the request can move on to the inner service.
 fn plan<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Plan {
-    let headers = request.headers();
+    let headers = OriginFirst::new(request.headers());
     let view = cors_engine::Request {
         method: request.method().as_str().as_bytes(),
-        headers,
+        headers: &headers,
         scheme: scheme.as_str(),
         host: host_of(request),
     };
@@ -260,10 +265,10 @@ fn plan<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Pla
             Plan::Forward(Apply { replace: false, fields: Fields::default(), vary })
         }
         Decision::Allowed { headers: granted } => {
-            Plan::Forward(Apply { replace: true, fields: Fields::new(&granted, headers), vary })
+            Plan::Forward(Apply { replace: true, fields: Fields::new(&granted, &headers), vary })
         }
         Decision::Preflight { headers: granted, .. } => {
-            Plan::Local(local_answer(Fields::new(&granted, headers), vary))
+            Plan::Local(local_answer(Fields::new(&granted, &headers), vary))
         }
         Decision::Blocked { vary } => Plan::Local(local_answer(Fields::default(), vary)),
         // A kind of decision this adapter does not know yet: pass the response through.
@@ -287,7 +292,8 @@ fn local_answer(fields: Fields, vary: Vary) -> Response<()> {
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     fields.set_on(headers);
-    merge_vary(headers, vary);
+    // A new answer has no `Vary` of its own: every token is missing.
+    append_vary(headers, vary);
     response
 }
 

@@ -94,6 +94,7 @@
 //!
 //! None. The crate depends on `url` and `idna` for host parsing and on `foldhash` for hashing.
 
+mod ascii;
 mod error;
 mod host;
 mod origin;
@@ -101,6 +102,7 @@ mod pattern;
 mod request;
 mod set;
 
+pub use ascii::eq_lowercase;
 pub use error::{HeaderError, ParseError, ParseErrorKind};
 pub use origin::{Origin, ParseNotes};
 pub use pattern::{OriginPattern, SubdomainPattern};

@@ -3,11 +3,11 @@
 
 use core::fmt;
 
-use crate::HeaderError;
 use crate::host::{
     MAX_HOST_LEN, MAX_LABEL_LEN, check_canonical_host, default_port, ends_in_a_number,
     is_non_origin_scheme, is_scheme_syntax,
 };
+use crate::{HeaderError, eq_lowercase};
 
 /// The longest `Origin` value [`RequestOrigin::parse`] looks at (behaviour rule R5).
 pub const MAX_ORIGIN_LEN: usize = 2048;
@@ -94,6 +94,7 @@ impl<'a> OriginRef<'a> {
     /// is the same as no port. Userinfo, whitespace or malformed ports in `authority` never
     /// match. Never allocates.
     #[must_use]
+    #[inline]
     pub fn is_same_origin_as(&self, scheme: &str, authority: &[u8]) -> bool {
         // The authority must be this host (ignoring case), alone or followed by `:port`.
         // Canonical hosts contain no `:` (IPv6 ends at its `]`), so this is the split at the
@@ -104,9 +105,8 @@ impl<'a> OriginRef<'a> {
         if !matches!(rest, [] | [b':', ..]) {
             return false;
         }
-        // `host` is canonical, hence lowercase.
-        let same_host = head.iter().zip(host).all(|(&a, &b)| a.to_ascii_lowercase() == b);
-        if !(same_host && self.scheme_bytes().eq_ignore_ascii_case(scheme.as_bytes())) {
+        // `host` and the scheme are canonical, hence lowercase.
+        if !(eq_lowercase(host, head) && eq_lowercase(self.scheme_bytes(), scheme.as_bytes())) {
             return false;
         }
         let port = match rest.split_first() {

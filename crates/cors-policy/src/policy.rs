@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use cors_origin::{Match, OriginPattern, OriginSet, ParseError};
+use cors_origin::{Match, OriginPattern, OriginSet, ParseError, eq_lowercase};
 
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
@@ -40,6 +40,8 @@ pub struct Group {
     max_age: u64,
     max_age_value: String,
     methods: Vec<String>,
+    /// [`method_bit`]s of the allowed methods, `HEAD` included wherever `GET` is (A1, P2).
+    method_bits: u16,
     /// For each of `methods`, the index of the `allowedMethods` entry that allowed it.
     method_sources: Vec<usize>,
     /// Whether `allowedMethods` was absent, so `methods` are the C1 defaults.
@@ -184,6 +186,27 @@ impl PartialEq for Group {
 
 impl Eq for Group {}
 
+/// A bit for each method Fetch normalizes (`DELETE GET HEAD OPTIONS POST PUT`) and `PATCH`,
+/// byte-exact; 0 for any other method (compared by name).
+fn method_bit(method: &[u8]) -> u16 {
+    match method {
+        b"GET" => 1,
+        b"HEAD" => 1 << 1,
+        b"POST" => 1 << 2,
+        b"PUT" => 1 << 3,
+        b"DELETE" => 1 << 4,
+        b"PATCH" => 1 << 5,
+        b"OPTIONS" => 1 << 6,
+        _ => 0,
+    }
+}
+
+/// Whether `a` and `b` (of the same length) hold the same bytes, compared inline.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn join(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| items.join(", "))
 }
@@ -276,6 +299,11 @@ impl Group {
         }
 
         let methods = allowed.items;
+        let mut method_bits =
+            methods.iter().fold(0, |bits, method| bits | method_bit(method.as_bytes()));
+        if method_bits & method_bit(b"GET") != 0 {
+            method_bits |= method_bit(b"HEAD");
+        }
         let headers = config
             .headers
             .as_deref()
@@ -302,6 +330,7 @@ impl Group {
             max_age_value: max_age.to_string(),
             allow_methods_value: join(&methods),
             methods,
+            method_bits,
             method_sources,
             methods_defaulted,
             allow_headers_value: match &headers {
@@ -371,9 +400,17 @@ impl Group {
 
     /// Whether `method` is allowed: byte-exact (Fetch), and `HEAD` wherever `GET` is (A1, P2).
     #[must_use]
+    #[inline]
     pub fn allows_method(&self, method: &[u8]) -> bool {
-        let listed = |name: &[u8]| self.methods.iter().any(|m| m.as_bytes() == name);
-        listed(method) || (method == b"HEAD" && listed(b"GET"))
+        // The common methods by their bit; others by a scan, lengths first, then the few bytes
+        // inline (a call to `memcmp` per configured method cost more than the comparison).
+        match method_bit(method) {
+            0 => self
+                .methods
+                .iter()
+                .any(|m| m.len() == method.len() && same_bytes(m.as_bytes(), method)),
+            bit => self.method_bits & bit != 0,
+        }
     }
 
     /// The allowed request headers.
@@ -388,8 +425,10 @@ impl Group {
     pub fn allows_header(&self, name: &[u8]) -> bool {
         match &self.headers {
             AllowedHeaders::Any => true,
+            // Configured names are lower-case (`header_names`): only the request's bytes are
+            // lowered, eight at a time, and only for names of the same length.
             AllowedHeaders::List(names) => {
-                names.iter().any(|allowed| allowed.as_bytes().eq_ignore_ascii_case(name))
+                names.iter().any(|allowed| eq_lowercase(allowed.as_bytes(), name))
             }
         }
     }
@@ -430,5 +469,52 @@ impl Group {
 
     pub(crate) fn method_sources(&self) -> &[usize] {
         &self.method_sources
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METHODS: [&str; 12] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "patch", "Get", "PURGE", "X",
+        "GETS",
+    ];
+
+    fn group(methods: &[&str]) -> Group {
+        let config = CorsConfig {
+            public_resource: Some(false),
+            support_credentials: Some(false),
+            origin_groups: Some(vec![OriginGroupConfig {
+                name: None,
+                origins: vec!["https://a.test".to_owned()],
+                access_control_max_age: None,
+                allowed_methods: Some(
+                    methods
+                        .iter()
+                        .map(|m| MethodConfig { method_name: (*m).to_owned(), is_allowed: true })
+                        .collect(),
+                ),
+                headers: None,
+                exposed_headers: None,
+            }]),
+        };
+        let policy = Policy::from_config(&config).expect("valid methods");
+        policy.groups()[0].clone()
+    }
+
+    proptest::proptest! {
+        /// A1, P2: the bit lookup answers as the definition: byte-exact among the allowed
+        /// methods, `HEAD` wherever `GET` is.
+        #[test]
+        fn allows_method_is_byte_exact_with_head_for_get(
+            configured in proptest::sample::subsequence(METHODS.to_vec(), 0..=METHODS.len()),
+            requested in proptest::sample::select(METHODS.to_vec()),
+        ) {
+            let group = group(&configured);
+            let listed = |name: &str| group.methods().iter().any(|m| m == name);
+            let expected = listed(requested) || (requested == "HEAD" && listed("GET"));
+            proptest::prop_assert_eq!(group.allows_method(requested.as_bytes()), expected);
+        }
     }
 }
