@@ -83,6 +83,12 @@ fn run_target(target: &str, secs: u32) -> Result<(), String> {
     if seeds.is_dir() {
         command.arg(&seeds);
     }
-    command.args(["--", &format!("-max_total_time={secs}"), "-print_final_stats=1"]);
+    // Inputs past the 2048-byte Origin cap and the 8192-byte ACRH budget must be reachable.
+    command.args([
+        "--",
+        &format!("-max_total_time={secs}"),
+        "-max_len=16384",
+        "-print_final_stats=1",
+    ]);
     exec(command)
 }
