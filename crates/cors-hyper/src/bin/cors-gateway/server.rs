@@ -80,11 +80,27 @@ pub(crate) async fn serve(
                 let _ = stream.set_nodelay(true);
                 let service = layer.layer(Proxy::new(client.clone(), Arc::clone(&settings), peer));
                 let service = limit_header_count(service, limits.max_headers);
-                let connection =
-                    builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let first_byte_timeout = limits.header_read_timeout;
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                    // The auto builder reads the first bytes (to tell HTTP/1.1 from HTTP/2) before
+                    // hyper's header-read timer starts, so a client that never sends a byte would
+                    // hold its connection, and a file descriptor, forever. The same limit applies
+                    // to that silence (docs/robustness.md, finding F1).
+                    // `peek` (unlike `readable`, which may wake spuriously) returns only once a
+                    // byte is there, or 0 at end of stream.
+                    let mut first = [0u8; 1];
+                    if !matches!(
+                        tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)).await,
+                        Ok(Ok(1..))
+                    ) {
+                        tracing::debug!(%peer, "closed a connection that sent nothing in time");
+                        return;
+                    }
+                    let connection =
+                        builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%peer, error = %error, "connection ended with an error");
                     }
                 });
