@@ -1,0 +1,1174 @@
+//! Hostile clients against the `cors-gateway` binary (issue 7).
+//!
+//! Each test starts its own gateway (policy `examples/policies/strict.yaml` unless it says
+//! otherwise) in front of a small std-only upstream, attacks it with raw TCP, and checks that it
+//! answers with the right error or closes the connection, that its resident memory stays bounded,
+//! and that a well-behaved client running alongside (the [`Bystander`]) keeps getting correct CORS
+//! answers.
+//!
+//! Everything listens on and connects to 127.0.0.1 only. Every loop is bounded in count and in
+//! time ([`PATIENCE`] per wait). Larger variants (10 000 idle connections, longer floods, more
+//! reloads) run only with `RUN_SLOW_TESTS=1`.
+
+#![expect(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rstest::rstest;
+
+const GATEWAY: &str = env!("CARGO_BIN_EXE_cors-gateway");
+/// The longest any single wait may take before the test fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// The origin `strict.yaml` grants (with credentials).
+const APP: &str = "https://app.example.com";
+/// Resident memory the gateway may gain during one attack before the test fails.
+const RSS_BUDGET_KIB: u64 = 256 * 1024;
+
+fn slow_tests() -> bool {
+    std::env::var_os("RUN_SLOW_TESTS").is_some_and(|value| value == "1")
+}
+
+fn example_policy(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies").join(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The upstream: std threads, HTTP/1.1 keep-alive, behaviour chosen by path.
+
+/// An upstream answering `200 ok` (with its own `Access-Control-Allow-Origin`, which the gateway
+/// must replace on allowed requests, A4), except:
+/// - `/hang`: never answers (until the test ends, at most [`PATIENCE`]);
+/// - `/reset`: closes the connection after the request head, with the body unread (a reset).
+struct Upstream {
+    address: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepter: Option<JoinHandle<()>>,
+}
+
+impl Upstream {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let accepter = thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let flag = Arc::clone(&flag);
+                        thread::spawn(move || serve_upstream(stream, &flag));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { address, stop, accepter: Some(accepter) }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(accepter) = self.accepter.take() {
+            let _ = accepter.join();
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+/// Reads from `stream` into `pending` until `done(pending)` says where the wanted part ends.
+fn read_until(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    stop: &AtomicBool,
+    done: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = done(pending) {
+            return Some(pending.drain(..end).collect());
+        }
+        if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+            return None;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return None,
+            Ok(n) => pending.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The value of the first field `name` in a raw head, trimmed.
+fn head_field<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.lines().skip(1).find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut pending = Vec::new();
+    // One request after the other on a keep-alive connection, bounded.
+    for _ in 0..100_000 {
+        let Some(head) =
+            read_until(&mut stream, &mut pending, stop, |p| find(p, b"\r\n\r\n").map(|i| i + 4))
+        else {
+            return;
+        };
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        if path == "/reset" {
+            // Dropping the socket with request bytes unread makes the kernel send a reset.
+            return;
+        }
+        if path == "/hang" {
+            let deadline = Instant::now() + PATIENCE;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+            return;
+        }
+        let body = if let Some(length) = head_field(&head, "content-length") {
+            let length: usize = length.parse().unwrap_or(0);
+            read_until(&mut stream, &mut pending, stop, |p| (p.len() >= length).then_some(length))
+        } else if head_field(&head, "transfer-encoding").is_some() {
+            read_until(&mut stream, &mut pending, stop, |p| find(p, b"0\r\n\r\n").map(|i| i + 5))
+        } else {
+            Some(Vec::new())
+        };
+        let Some(body) = body else { return };
+        let text = format!("ok {}", body.len());
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nvary: Accept-Encoding\r\n\
+             access-control-allow-origin: https://upstream.invalid\r\nx-upstream: 1\r\n\r\n{text}",
+            text.len()
+        );
+        if stream.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway process.
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cors-hostile-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `text` to `name` atomically (write, then rename over).
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        let temporary = self.0.join(format!(".{name}.tmp"));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, &path).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `cors-gateway serve`, killed on drop.
+struct Gateway {
+    child: Child,
+    address: SocketAddr,
+    /// The last 64 KiB of its stderr, for failure messages.
+    stderr: Arc<Mutex<String>>,
+    /// Kept alive as long as the gateway runs.
+    _upstream: Upstream,
+}
+
+impl Gateway {
+    /// The strict example policy, the test upstream, and `extra` flags.
+    fn start(extra: &[&str]) -> Self {
+        Self::with_policy(&example_policy("strict.yaml"), extra)
+    }
+
+    fn with_policy(policy: &Path, extra: &[&str]) -> Self {
+        let upstream = Upstream::start();
+        let mut child = Command::new(GATEWAY)
+            .arg("serve")
+            .arg("--config")
+            .arg(policy)
+            .args(["--listen", "127.0.0.1:0", "--upstream", &upstream.url()])
+            .args(["--quiet", "--watch-interval", "0"])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let mut text = sink.lock().unwrap();
+                text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                if text.len() > 64 * 1024 {
+                    let cut = text.len() - 32 * 1024;
+                    let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap();
+                    text.drain(..cut);
+                }
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (lines, receive) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = receive.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cors-gateway did not start; stderr:\n{}", stderr.lock().unwrap());
+            };
+            if let Some(address) = line.strip_prefix("listening on http://") {
+                let address = address.trim().parse().unwrap();
+                return Self { child, address, stderr, _upstream: upstream };
+            }
+        }
+    }
+
+    /// Resident set size of the gateway process, from `/proc/PID/status`.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn assert_alive(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "cors-gateway died; stderr:\n{}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    fn hangup(&self) {
+        let status =
+            Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -HUP failed");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts that the gateway gained at most [`RSS_BUDGET_KIB`] since `before`, and returns the
+/// growth.
+#[track_caller]
+fn assert_rss_bounded(gateway: &Gateway, before: u64, what: &str) -> u64 {
+    let after = gateway.rss_kib();
+    let grown = after.saturating_sub(before);
+    eprintln!("{what}: gateway RSS {before} KiB -> {after} KiB (+{grown} KiB)");
+    assert!(grown <= RSS_BUDGET_KIB, "{what}: RSS grew by {grown} KiB");
+    grown
+}
+
+// ---------------------------------------------------------------------------------------------
+// A raw HTTP/1.1 client.
+
+/// One parsed response.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The only line of `name`, if any; two lines are an error.
+    fn one(&self, name: &str) -> Result<Option<&str>, String> {
+        match self.all(name).as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(format!("{name} appears {} times: {many:?}", many.len())),
+        }
+    }
+
+    fn access_control(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| n.to_ascii_lowercase().starts_with("access-control-"))
+            .collect()
+    }
+
+    fn varies_on_origin(&self) -> bool {
+        self.all("vary")
+            .iter()
+            .flat_map(|line| line.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("origin"))
+    }
+}
+
+/// Parses one response from the start of `bytes`; returns it and the bytes it took, or `None`
+/// if `bytes` does not hold a whole response yet. `closed` says the peer closed after `bytes`.
+fn parse_reply(bytes: &[u8], closed: bool) -> Option<(Reply, usize)> {
+    let end = find(bytes, b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let (body, taken) = match length {
+        Some(length) => (bytes.get(end..end + length)?.to_vec(), end + length),
+        None if closed => (bytes[end..].to_vec(), bytes.len()),
+        None => return None,
+    };
+    Some((Reply { status, headers, body }, taken))
+}
+
+/// Reads everything until the peer closes or `wait` passes; returns the bytes and whether the
+/// peer closed.
+fn read_all(stream: &mut TcpStream, wait: Duration) -> (Vec<u8>, bool) {
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let deadline = Instant::now() + wait;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => return (received, true),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (received, true),
+        }
+    }
+    (received, false)
+}
+
+/// A request head (and body) with `Connection: close` unless `keep_alive`.
+fn raw_request(method: &str, path: &str, fields: &[(&str, &[u8])], keep_alive: bool) -> Vec<u8> {
+    let mut bytes = format!("{method} {path} HTTP/1.1\r\nhost: gateway.test\r\n").into_bytes();
+    for (name, value) in fields {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    if !keep_alive {
+        bytes.extend_from_slice(b"connection: close\r\n");
+    }
+    bytes.extend_from_slice(b"\r\n");
+    bytes
+}
+
+/// Sends `request` on a new connection and parses the one reply.
+fn exchange(address: SocketAddr, request: &[u8]) -> Result<Reply, String> {
+    let mut stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
+    stream.write_all(request).map_err(|e| format!("write: {e}"))?;
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    parse_reply(&bytes, closed).map(|(reply, _)| reply).ok_or_else(|| {
+        format!("no whole reply (closed: {closed}): {:?}", String::from_utf8_lossy(&bytes))
+    })
+}
+
+fn preflight() -> Vec<u8> {
+    raw_request(
+        "OPTIONS",
+        "/ok",
+        &[
+            ("origin", APP.as_bytes()),
+            ("access-control-request-method", b"PUT"),
+            ("access-control-request-headers", b"content-type"),
+        ],
+        false,
+    )
+}
+
+fn allowed_get(keep_alive: bool) -> Vec<u8> {
+    raw_request("GET", "/ok", &[("origin", APP.as_bytes())], keep_alive)
+}
+
+/// What `strict.yaml` answers to [`preflight`] (P1, P4).
+fn check_preflight(reply: &Reply) -> Result<(), String> {
+    let expected = [
+        ("access-control-allow-origin", APP),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-allow-methods", "GET, POST, PUT"),
+        ("access-control-allow-headers", "content-type, x-token"),
+        ("access-control-max-age", "600"),
+    ];
+    check_reply(reply, &expected, false)
+}
+
+/// What `strict.yaml` answers to [`allowed_get`] (A1, A4).
+fn check_allowed_get(reply: &Reply) -> Result<(), String> {
+    let expected = [
+        ("access-control-allow-origin", APP),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-expose-headers", "x-request-id"),
+    ];
+    check_reply(reply, &expected, true)
+}
+
+fn check_reply(reply: &Reply, expected: &[(&str, &str)], forwarded: bool) -> Result<(), String> {
+    if reply.status != 200 {
+        return Err(format!("status {} in {reply:?}", reply.status));
+    }
+    for (name, value) in expected {
+        if reply.one(name)? != Some(*value) {
+            return Err(format!("{name} is not {value:?} in {reply:?}"));
+        }
+    }
+    if reply.access_control().len() != expected.len() {
+        return Err(format!("unexpected Access-Control-* fields in {reply:?}"));
+    }
+    if !reply.varies_on_origin() {
+        return Err(format!("no Vary: Origin in {reply:?}"));
+    }
+    if forwarded != (reply.one("x-upstream")? == Some("1")) {
+        return Err(format!("forwarded should be {forwarded} in {reply:?}"));
+    }
+    Ok(())
+}
+
+/// A well-behaved client: alternates a preflight and an allowed `GET`, each on a new connection,
+/// every 20 ms, until stopped (at most 3 000 requests or 120 s).
+struct Bystander {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    worker: JoinHandle<Vec<String>>,
+}
+
+impl Bystander {
+    fn start(address: SocketAddr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (Arc::clone(&stop), Arc::clone(&ok));
+        let worker = thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_mins(2);
+            let mut failures = Vec::new();
+            for round in 0..3_000 {
+                if flag.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                let result = if round % 2 == 0 {
+                    exchange(address, &preflight()).and_then(|r| check_preflight(&r))
+                } else {
+                    exchange(address, &allowed_get(false)).and_then(|r| check_allowed_get(&r))
+                };
+                match result {
+                    Ok(()) => _ = count.fetch_add(1, Ordering::Relaxed),
+                    Err(failure) => failures.push(failure),
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            failures
+        });
+        Self { stop, ok, worker }
+    }
+
+    /// Lets it get at least `min_ok` answers (bounded wait), stops it, and asserts that every
+    /// answer it got was correct.
+    #[track_caller]
+    fn finish(self, min_ok: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.ok.load(Ordering::Relaxed) < min_ok
+            && !self.worker.is_finished()
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let failures = self.worker.join().unwrap();
+        let ok = self.ok.load(Ordering::Relaxed);
+        assert!(failures.is_empty(), "the well-behaved client failed: {failures:#?}");
+        assert!(ok >= min_ok, "the well-behaved client got only {ok} answers");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow clients.
+
+/// What happened to a connection that kept dribbling bytes.
+#[derive(Debug)]
+struct Dribbled {
+    /// The gateway closed the connection (or answered) before the client was done.
+    cut_off: bool,
+    /// Whatever the gateway sent.
+    answer: String,
+    sent: usize,
+}
+
+/// Opens a connection, sends `start`, then `drip` one byte every `pause`, checking after each
+/// byte whether the gateway answered or closed. Bounded by `drip.len()` bytes.
+fn dribble(address: SocketAddr, start: &[u8], drip: &[u8], pause: Duration) -> Dribbled {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    stream.write_all(start).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    for (sent, byte) in drip.iter().enumerate() {
+        match stream.read(&mut buffer) {
+            Ok(0) => {
+                return Dribbled {
+                    cut_off: true,
+                    answer: String::from_utf8_lossy(&answer).into(),
+                    sent,
+                };
+            }
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                let (rest, _) = read_all(&mut stream, Duration::from_millis(200));
+                answer.extend_from_slice(&rest);
+                return Dribbled {
+                    cut_off: true,
+                    answer: String::from_utf8_lossy(&answer).into(),
+                    sent,
+                };
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return Dribbled { cut_off: true, answer: String::new(), sent },
+        }
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            return Dribbled {
+                cut_off: true,
+                answer: String::from_utf8_lossy(&answer).into(),
+                sent,
+            };
+        }
+        thread::sleep(pause);
+    }
+    Dribbled { cut_off: false, answer: String::from_utf8_lossy(&answer).into(), sent: drip.len() }
+}
+
+#[test]
+fn slowloris_headers_are_cut_off_by_the_header_read_timeout() {
+    let mut gateway = Gateway::start(&["--header-read-timeout", "1s"]);
+    let bystander = Bystander::start(gateway.address);
+    let before = gateway.rss_kib();
+    let address = gateway.address;
+    let connections = if slow_tests() { 500 } else { 50 };
+    // 400 header bytes at one per 50 ms would take 20 s: far past the 1 s header budget.
+    let drip: Vec<u8> =
+        b"x-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+            .repeat(6)
+            .into_iter()
+            .take(400)
+            .collect();
+    let attackers: Vec<_> = (0..connections)
+        .map(|_| {
+            let drip = drip.clone();
+            thread::spawn(move || {
+                dribble(
+                    address,
+                    b"GET /ok HTTP/1.1\r\nhost: a\r\n",
+                    &drip,
+                    Duration::from_millis(50),
+                )
+            })
+        })
+        .collect();
+    for attacker in attackers {
+        let outcome = attacker.join().unwrap();
+        assert!(outcome.cut_off, "a slowloris connection was never cut off: {outcome:?}");
+        assert!(
+            outcome.answer.is_empty() || outcome.answer.starts_with("HTTP/1.1 408"),
+            "a slowloris connection got {:?}",
+            outcome.answer
+        );
+        assert!(outcome.sent < drip.len());
+    }
+    assert_rss_bounded(&gateway, before, "slowloris");
+    gateway.assert_alive();
+    bystander.finish(4);
+}
+
+#[test]
+fn slow_bodies_get_504_from_the_upstream_timeout_and_blocked_ones_are_answered_at_once() {
+    let mut gateway = Gateway::start(&["--upstream-timeout", "1s"]);
+    let bystander = Bystander::start(gateway.address);
+    let before = gateway.rss_kib();
+    let address = gateway.address;
+    let connections = if slow_tests() { 200 } else { 20 };
+    let drip = vec![b'a'; 1000];
+    let slow: Vec<_> = (0..connections)
+        .map(|_| {
+            let drip = drip.clone();
+            thread::spawn(move || {
+                let head = raw_request(
+                    "POST",
+                    "/ok",
+                    &[("origin", APP.as_bytes()), ("content-length", b"1000")],
+                    false,
+                );
+                dribble(address, &head, &drip, Duration::from_millis(20))
+            })
+        })
+        .collect();
+    // A blocked request (A2) is answered before its body, which the gateway never needs.
+    let head = raw_request(
+        "POST",
+        "/ok",
+        &[("origin", b"https://evil.example"), ("content-length", b"1000")],
+        false,
+    );
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(&head).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (mut answer, mut chunk) = (Vec::new(), [0u8; 4096]);
+    let deadline = Instant::now() + PATIENCE;
+    while parse_reply(&answer, false).is_none() && Instant::now() < deadline {
+        if let Ok(n) = stream.read(&mut chunk) {
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let (reply, _) = parse_reply(&answer, false)
+        .unwrap_or_else(|| panic!("{:?}", String::from_utf8_lossy(&answer)));
+    assert_eq!((reply.status, reply.access_control().len()), (200, 0), "{reply:?}");
+    assert!(reply.varies_on_origin());
+    assert_eq!(reply.one("x-upstream").unwrap(), None, "the blocked request was forwarded");
+
+    for attacker in slow {
+        let outcome = attacker.join().unwrap();
+        assert!(outcome.cut_off, "a slow body was never answered: {outcome:?}");
+        let (reply, _) = parse_reply(outcome.answer.as_bytes(), true)
+            .unwrap_or_else(|| panic!("no reply to a slow body: {outcome:?}"));
+        assert_eq!(reply.status, 504, "{reply:?}");
+        // The error comes from the proxy behind the layer: the allowed origin may read it.
+        assert_eq!(reply.one("access-control-allow-origin").unwrap(), Some(APP));
+    }
+    assert_rss_bounded(&gateway, before, "slow bodies");
+    gateway.assert_alive();
+    bystander.finish(4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oversized requests.
+
+fn many_fields(count: usize) -> Vec<(String, Vec<u8>)> {
+    (0..count).map(|i| (format!("x-field-{i}"), b"v".to_vec())).collect()
+}
+
+#[rstest]
+#[case::one_field_past_max_header_bytes(&["--max-header-bytes", "16384"], vec![("x-big".to_owned(), vec![b'a'; 20_000])], 431)]
+#[case::more_fields_than_max_headers(&["--max-headers", "50"], many_fields(60), 431)]
+#[case::header_section_of_1_mib(&[], vec![("x-huge".to_owned(), vec![b'a'; 1 << 20])], 431)]
+#[case::acrh_of_64_kib_of_commas_under_default_limits(&[], vec![("access-control-request-headers".to_owned(), vec![b','; 64 * 1024])], 431)]
+fn oversized_header_sections_are_refused(
+    #[case] flags: &[&str],
+    #[case] fields: Vec<(String, Vec<u8>)>,
+    #[case] status: u16,
+) {
+    let mut gateway = Gateway::start(flags);
+    let bystander = Bystander::start(gateway.address);
+    let before = gateway.rss_kib();
+    let mut all: Vec<(&str, &[u8])> =
+        vec![("origin", APP.as_bytes()), ("access-control-request-method", b"PUT")];
+    all.extend(fields.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let request = raw_request("OPTIONS", "/ok", &all, false);
+    let rounds = if slow_tests() { 200 } else { 20 };
+    for _ in 0..rounds {
+        // The gateway may answer and close before reading all we send: a failed write is fine.
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        let _ = stream.write_all(&request);
+        let (bytes, closed) = read_all(&mut stream, PATIENCE);
+        let (reply, _) = parse_reply(&bytes, closed).unwrap_or_else(|| {
+            panic!("no reply (closed: {closed}): {:?}", String::from_utf8_lossy(&bytes))
+        });
+        assert_eq!(reply.status, status, "{reply:?}");
+        assert!(reply.access_control().is_empty(), "{reply:?}");
+    }
+    assert_rss_bounded(&gateway, before, "oversized headers");
+    gateway.assert_alive();
+    bystander.finish(2);
+}
+
+#[rstest]
+#[case::sixty_four_kib_of_commas(vec![vec![b','; 64 * 1024]])]
+#[case::sixty_four_kib_of_names(vec![b"a,".repeat(32 * 1024)])]
+#[case::a_thousand_lines_of_one_name(vec![b"content-type".to_vec(); 1000])]
+#[case::sixty_four_kib_of_blank_separated_commas(vec![b" ,".repeat(32 * 1024)])]
+fn hostile_acrh_within_the_header_limit_is_a_rejected_preflight(#[case] lines: Vec<Vec<u8>>) {
+    let mut gateway = Gateway::start(&["--max-header-bytes", "262144", "--max-headers", "2000"]);
+    let bystander = Bystander::start(gateway.address);
+    let mut fields: Vec<(&str, &[u8])> =
+        vec![("origin", APP.as_bytes()), ("access-control-request-method", b"PUT")];
+    fields.extend(lines.iter().map(|line| ("access-control-request-headers", line.as_slice())));
+    let request = raw_request("OPTIONS", "/ok", &fields, false);
+    let rounds = if slow_tests() { 100 } else { 10 };
+    for _ in 0..rounds {
+        let reply = exchange(gateway.address, &request).unwrap();
+        // P6 budget exceeded: rejected preflight (P3): 200, nothing but Vary.
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(reply.access_control().is_empty(), "{reply:?}");
+        assert!(reply.varies_on_origin(), "{reply:?}");
+        assert!(reply.body.is_empty());
+    }
+    gateway.assert_alive();
+    bystander.finish(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile Origin values.
+
+#[rstest]
+#[case::obs_text_after_the_origin(b"https://app.example.com\xff")]
+#[case::only_obs_text(b"\xff\xfe\xfd")]
+#[case::utf8_host(b"https://\xc3\xa4pp.example.com")]
+#[case::delete_byte(b"https://app.example.com\x7f")]
+#[case::control_byte(b"https://app.exa\x01mple.com")]
+#[case::nul_byte(b"https://app.example.com\x00.evil.net")]
+#[case::tab_inside(b"https://app.example.com\tx")]
+#[case::two_origins(b"https://app.example.com https://evil.example")]
+#[case::percent_encoded(b"https://app%2eexample.com")]
+#[case::over_the_length_cap(&[b'a'; 3000])]
+fn invalid_bytes_in_origin_never_get_a_grant(#[case] origin: &[u8]) {
+    let mut gateway = Gateway::start(&[]);
+    let bystander = Bystander::start(gateway.address);
+    for method in ["GET", "POST", "OPTIONS"] {
+        let request = raw_request(
+            method,
+            "/ok",
+            &[("origin", origin), ("access-control-request-method", b"GET")],
+            false,
+        );
+        let reply = exchange(gateway.address, &request).unwrap();
+        // Either the HTTP parser refuses the field (400), or it reaches the layer, which sees a
+        // malformed origin (R5): a local answer without any Access-Control-* field (A2, P3).
+        match reply.status {
+            400 => {}
+            200 => {
+                assert!(reply.access_control().is_empty(), "{method}: {reply:?}");
+                assert!(reply.varies_on_origin(), "{method}: {reply:?}");
+                assert_eq!(reply.one("x-upstream").unwrap(), None, "{method} was forwarded");
+            }
+            other => panic!("{method}: status {other}: {reply:?}"),
+        }
+    }
+    gateway.assert_alive();
+    bystander.finish(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many connections.
+
+/// The soft limit on open files of this process.
+fn open_file_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    line.split_whitespace().nth(3).and_then(|n| n.parse().ok()).unwrap_or(1024)
+}
+
+#[test]
+fn thousands_of_idle_connections_do_not_starve_a_well_behaved_client() {
+    // Both ends of every connection live on this machine; the gateway inherits the same limit.
+    let wanted = if slow_tests() { 10_000 } else { 2_000 };
+    let count = wanted.min(open_file_limit().saturating_sub(256) / 2);
+    assert!(count >= 100, "the open-file limit is too low for this test");
+    let mut gateway = Gateway::start(&["--header-read-timeout", "60s"]);
+    let before = gateway.rss_kib();
+    let mut idle = Vec::with_capacity(count);
+    for _ in 0..count {
+        idle.push(TcpStream::connect(gateway.address).unwrap());
+    }
+    // Half of them also start a request and stop in the middle of the header section.
+    for stream in idle.iter_mut().step_by(2) {
+        stream.write_all(b"GET /ok HTTP/1.1\r\nhost: a\r\norigin: https://app.").unwrap();
+    }
+    let bystander = Bystander::start(gateway.address);
+    thread::sleep(Duration::from_secs(2));
+    bystander.finish(20);
+    let grown = assert_rss_bounded(&gateway, before, &format!("{count} idle connections"));
+    eprintln!("about {} bytes per idle connection", grown * 1024 / count as u64);
+    drop(idle);
+    gateway.assert_alive();
+    let after = exchange(gateway.address, &preflight()).unwrap();
+    check_preflight(&after).unwrap();
+}
+
+/// Waits (bounded by [`PATIENCE`]) for the gateway to close each of `streams`; returns how many
+/// are still open.
+fn wait_until_closed(streams: &mut [TcpStream]) -> usize {
+    let deadline = Instant::now() + PATIENCE;
+    let mut closed = vec![false; streams.len()];
+    let mut open = streams.len();
+    while open > 0 && Instant::now() < deadline {
+        for (stream, closed) in streams.iter_mut().zip(closed.iter_mut()).filter(|(_, c)| !**c) {
+            stream.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+            let mut buffer = [0u8; 1024];
+            match stream.read(&mut buffer) {
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                // A 408 answer is read here too; the close follows.
+                Ok(n) if n > 0 => {}
+                // Closed or reset.
+                _ => {
+                    *closed = true;
+                    open -= 1;
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    open
+}
+
+#[rstest]
+#[case::half_sent_request_line(b"GET /ok HTTP/1.1\r\n", false)]
+#[case::half_sent_header_section(b"GET /ok HTTP/1.1\r\nhost: a\r\norigin: https://app.", false)]
+#[case::idle_after_a_complete_keep_alive_request(&allowed_get(true), true)]
+fn idle_connections_are_closed_by_the_header_read_timeout(
+    #[case] sent: &[u8],
+    #[case] answered: bool,
+) {
+    let gateway = Gateway::start(&["--header-read-timeout", "1s"]);
+    let count = 100;
+    let mut idle: Vec<TcpStream> =
+        (0..count).map(|_| TcpStream::connect(gateway.address).unwrap()).collect();
+    for stream in &mut idle {
+        stream.write_all(sent).unwrap();
+        if answered {
+            let mut buffer = vec![0u8; 0];
+            let deadline = Instant::now() + PATIENCE;
+            stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let mut chunk = [0u8; 4096];
+            while parse_reply(&buffer, false).is_none() && Instant::now() < deadline {
+                if let Ok(n) = stream.read(&mut chunk) {
+                    buffer.extend_from_slice(&chunk[..n]);
+                }
+            }
+            check_allowed_get(&parse_reply(&buffer, false).unwrap().0).unwrap();
+        }
+    }
+    let open = wait_until_closed(&mut idle);
+    assert_eq!(open, 0, "{open} of {count} idle connections still open");
+}
+
+/// Finding F1 (docs/robustness.md), fixed: a connection that never sends a byte is closed after
+/// `--header-read-timeout`, as slow headers are. hyper-util's `auto::Builder` waits for the first
+/// bytes, to tell HTTP/1.1 from HTTP/2, before hyper's own timer starts, so the gateway times that
+/// silence itself.
+#[test]
+fn silent_connections_are_closed_by_the_header_read_timeout() {
+    let gateway = Gateway::start(&["--header-read-timeout", "1s"]);
+    let count = 100;
+    let mut idle: Vec<TcpStream> =
+        (0..count).map(|_| TcpStream::connect(gateway.address).unwrap()).collect();
+    let open = wait_until_closed(&mut idle);
+    assert_eq!(open, 0, "{open} of {count} silent connections still open");
+}
+
+/// Sends `requests` pipelined on one connection (from a writer thread, so that neither side
+/// blocks on full buffers) and parses every reply, in order.
+fn pipeline(address: SocketAddr, requests: &[Vec<u8>]) -> Result<Vec<Reply>, String> {
+    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let all: Vec<u8> = requests.concat();
+    let write = thread::spawn(move || writer.write_all(&all).map_err(|e| e.to_string()));
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    write.join().map_err(|_| "writer panicked".to_owned())??;
+    let mut replies = Vec::new();
+    let mut rest = bytes.as_slice();
+    while let Some((reply, taken)) = parse_reply(rest, closed) {
+        replies.push(reply);
+        rest = &rest[taken..];
+        if rest.is_empty() {
+            break;
+        }
+    }
+    if replies.len() != requests.len() {
+        return Err(format!("{} replies to {} requests", replies.len(), requests.len()));
+    }
+    Ok(replies)
+}
+
+#[test]
+fn pipelined_floods_are_answered_in_order_with_correct_headers() {
+    let mut gateway = Gateway::start(&[]);
+    let bystander = Bystander::start(gateway.address);
+    let before = gateway.rss_kib();
+    let (connections, per_connection) = if slow_tests() { (16, 5_000) } else { (4, 500) };
+    let requests: Vec<Vec<u8>> = (0..per_connection)
+        .map(|i| {
+            // The last request closes the connection.
+            let keep_alive = i + 1 < per_connection;
+            match i % 3 {
+                0 => raw_request(
+                    "OPTIONS",
+                    "/ok",
+                    &[
+                        ("origin", APP.as_bytes()),
+                        ("access-control-request-method", b"PUT"),
+                        ("access-control-request-headers", b"content-type"),
+                    ],
+                    keep_alive,
+                ),
+                1 => allowed_get(keep_alive),
+                _ => raw_request("GET", "/ok", &[("origin", b"https://evil.example")], keep_alive),
+            }
+        })
+        .collect();
+    let address = gateway.address;
+    let floods: Vec<_> = (0..connections)
+        .map(|_| {
+            let requests = requests.clone();
+            thread::spawn(move || pipeline(address, &requests))
+        })
+        .collect();
+    for flood in floods {
+        let replies = flood.join().unwrap().unwrap();
+        for (i, reply) in replies.iter().enumerate() {
+            let checked = match i % 3 {
+                0 => check_preflight(reply),
+                1 => check_allowed_get(reply),
+                _ => check_reply(reply, &[], false),
+            };
+            checked.unwrap_or_else(|e| panic!("reply {i}: {e}"));
+        }
+    }
+    assert_rss_bounded(&gateway, before, "pipelined floods");
+    gateway.assert_alive();
+    bystander.finish(4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failing upstreams.
+
+#[rstest]
+#[case::hanging_upstream_times_out("GET", "/hang", 0, 504)]
+#[case::upstream_resets_the_connection("POST", "/reset", 256 * 1024, 502)]
+fn a_failing_upstream_gets_the_right_error(
+    #[case] method: &str,
+    #[case] path: &str,
+    #[case] body: usize,
+    #[case] status: u16,
+) {
+    let mut gateway = Gateway::start(&["--upstream-timeout", "1s"]);
+    let bystander = Bystander::start(gateway.address);
+    let length = body.to_string();
+    for origin in [Some(APP), None] {
+        let mut fields: Vec<(&str, &[u8])> = vec![("content-length", length.as_bytes())];
+        if let Some(origin) = origin {
+            fields.push(("origin", origin.as_bytes()));
+        }
+        let mut request = raw_request(method, path, &fields, false);
+        request.extend(std::iter::repeat_n(b'b', body));
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        // The gateway may answer before it read the whole body: write from the side.
+        let write = thread::spawn(move || {
+            let _ = writer.write_all(&request);
+        });
+        let (bytes, closed) = read_all(&mut stream, PATIENCE);
+        write.join().unwrap();
+        let (reply, _) = parse_reply(&bytes, closed).unwrap_or_else(|| {
+            panic!("{origin:?}: no reply: {:?}", String::from_utf8_lossy(&bytes))
+        });
+        assert_eq!(reply.status, status, "{origin:?}: {reply:?}");
+        assert_eq!(reply.one("access-control-allow-origin").unwrap(), origin, "{reply:?}");
+    }
+    gateway.assert_alive();
+    bystander.finish(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reloading under load.
+
+/// Two policies that grant the same origin differently in every field: an answer that took one
+/// field from each would show.
+const POLICY_A: &str = "publicResource: false\nsupportCredentials: false\noriginGroups:\n  - origins: [https://app.example.com]\n    accessControlMaxAge: 111\n    allowedMethods: [{ methodName: GET, isAllowed: true }, { methodName: POST, isAllowed: true }]\n    headers: [x-from-a]\n    exposedHeaders: [x-exposed-a]\n";
+const POLICY_B: &str = "publicResource: false\nsupportCredentials: true\noriginGroups:\n  - origins: [https://app.example.com]\n    accessControlMaxAge: 222\n    allowedMethods: [{ methodName: GET, isAllowed: true }, { methodName: PUT, isAllowed: true }]\n    headers: [x-from-b]\n    exposedHeaders: [x-exposed-b]\n";
+
+/// Fields an answer must have (`Some`) or lack (`None`).
+type Expected<'a> = Vec<(&'a str, Option<&'a str>)>;
+
+/// Which policy answered, or why the answer belongs to neither.
+fn which_policy(reply: &Reply, preflight: bool) -> Result<char, String> {
+    if reply.status != 200 {
+        return Err(format!("status {}: {reply:?}", reply.status));
+    }
+    let field = |name: &str| reply.one(name).map(|v| v.map(str::to_owned));
+    let candidates: [(char, Expected<'_>); 2] = if preflight {
+        [
+            (
+                'A',
+                vec![
+                    ("access-control-allow-origin", Some(APP)),
+                    ("access-control-allow-credentials", None),
+                    ("access-control-allow-methods", Some("GET, POST")),
+                    ("access-control-allow-headers", Some("x-from-a")),
+                    ("access-control-max-age", Some("111")),
+                ],
+            ),
+            (
+                'B',
+                vec![
+                    ("access-control-allow-origin", Some(APP)),
+                    ("access-control-allow-credentials", Some("true")),
+                    ("access-control-allow-methods", Some("GET, PUT")),
+                    ("access-control-allow-headers", Some("x-from-b")),
+                    ("access-control-max-age", Some("222")),
+                ],
+            ),
+        ]
+    } else {
+        [
+            (
+                'A',
+                vec![
+                    ("access-control-allow-origin", Some(APP)),
+                    ("access-control-allow-credentials", None),
+                    ("access-control-expose-headers", Some("x-exposed-a")),
+                ],
+            ),
+            (
+                'B',
+                vec![
+                    ("access-control-allow-origin", Some(APP)),
+                    ("access-control-allow-credentials", Some("true")),
+                    ("access-control-expose-headers", Some("x-exposed-b")),
+                ],
+            ),
+        ]
+    };
+    let present = reply.access_control().len();
+    for (name, expected) in candidates {
+        let mut matches = present == expected.iter().filter(|(_, v)| v.is_some()).count();
+        for (field_name, value) in &expected {
+            matches &= field(field_name)?.as_deref() == *value;
+        }
+        if matches && reply.varies_on_origin() {
+            return Ok(name);
+        }
+    }
+    Err(format!("an answer of neither policy (or of both): {reply:?}"))
+}
+
+#[test]
+fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
+    let scratch = Scratch::new();
+    let path = scratch.write("cors.yaml", POLICY_A);
+    let mut gateway = Gateway::with_policy(&path, &[]);
+    let address = gateway.address;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_mins(2);
+                let mut seen = String::new();
+                let mut failures = Vec::new();
+                for round in 0..20_000 {
+                    if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                        break;
+                    }
+                    let preflight = (round + client) % 2 == 0;
+                    let request = if preflight {
+                        raw_request(
+                            "OPTIONS",
+                            "/ok",
+                            &[
+                                ("origin", APP.as_bytes()),
+                                ("access-control-request-method", b"GET"),
+                            ],
+                            false,
+                        )
+                    } else {
+                        allowed_get(false)
+                    };
+                    match exchange(address, &request).and_then(|r| which_policy(&r, preflight)) {
+                        Ok(policy) => seen.push(policy),
+                        Err(failure) => failures.push(failure),
+                    }
+                }
+                (seen, failures)
+            })
+        })
+        .collect();
+    let reloads = if slow_tests() { 200 } else { 20 };
+    for reload in 0..reloads {
+        thread::sleep(Duration::from_millis(100));
+        scratch.write("cors.yaml", if reload % 2 == 0 { POLICY_B } else { POLICY_A });
+        gateway.hangup();
+    }
+    // The last file written is A when `reloads` is even: wait (bounded) until it is in force.
+    let final_policy = if reloads % 2 == 0 { 'A' } else { 'B' };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = exchange(address, &allowed_get(false)).unwrap();
+        if which_policy(&reply, false) == Ok(final_policy) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the last reload never took effect: {reply:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut summary = String::new();
+    let mut seen_total = String::new();
+    for client in clients {
+        let (seen, failures) = client.join().unwrap();
+        assert!(failures.is_empty(), "failed or mixed answers during reloads: {failures:#?}");
+        let _ = write!(summary, "{} ", seen.len());
+        seen_total.push_str(&seen);
+    }
+    eprintln!("answers per client: {summary}");
+    assert!(seen_total.contains('A') && seen_total.contains('B'), "no reload observed under load");
+    gateway.assert_alive();
+}
