@@ -14,6 +14,14 @@
 //!   CORS headers (config under `target/bench/load/`). `scripts/install-bench-tools.sh`
 //!   installs wrk and nginx when missing. Every run is bounded: `--load-secs` per wrk run (default
 //!   5, 3 with `--quick`), 3 interleaved rounds (1 with `--quick`), medians reported.
+//! - Also under `--load`: Envoy with the cors-proxy-wasm module (policy
+//!   `crates/cors-proxy-wasm/envoy/bench-policy.yaml`) against Envoy with its native CORS filter
+//!   (`native-cors.yaml`, the same policy), both with [`ENVOY_CONCURRENCY`] worker in front of
+//!   the same upstream, started from the configuration `cargo xtask envoy` writes (this process
+//!   holds Envoy's own process id). In each round and scenario the two run back to back (order
+//!   alternating between rounds); the ratio is the median of the per-pair ratios. Without Envoy
+//!   or the `wasm32-wasip1` target (`scripts/install-envoy.sh` installs both), or when the module
+//!   does not build, the pair is skipped, said so in the summary, and the rest runs.
 //! - `--instructions`: instructions per call under callgrind (`valgrind`, installed by the same
 //!   script), a figure that does not move with the machine's load.
 //! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
@@ -28,6 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::envoy;
 use crate::process::{Process, exe, target_dir};
 use crate::util::{cargo, exec, flag_value, root};
 
@@ -118,14 +127,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     write_summary(&out, &rows, &raw, options)?;
     if options.load && !options.report_only {
         let load = run_load(options, &out)?;
-        rows.extend(load_rows(&load));
-        for (id, result) in &load {
+        let medians: Vec<(String, LoadResult)> =
+            load.runs.iter().map(|(id, list)| (id.clone(), median(list))).collect();
+        rows.extend(load_rows(&medians));
+        rows.extend(envoy_rows(&load));
+        for ((id, result), (_, list)) in medians.iter().zip(&load.runs) {
             raw.insert(
                 id.clone(),
                 json!({ "requests_per_s": result.rps, "p50_ms": result.p50_ms,
-                        "p99_ms": result.p99_ms, "non_2xx": result.non_2xx }),
+                        "p99_ms": result.p99_ms, "non_2xx": result.non_2xx,
+                        "rounds": list.iter().map(|r| json!({
+                            "requests_per_s": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                        })).collect::<Vec<_>>() }),
             );
         }
+        raw.insert(
+            "envoy".to_owned(),
+            match &load.envoy {
+                Ok(info) => info.clone(),
+                Err(why) => json!({ "skipped": why }),
+            },
+        );
         write_summary(&out, &rows, &raw, options)?;
     }
     Ok(())
@@ -561,22 +583,37 @@ originGroups:
     accessControlMaxAge: 600
 ";
 
-/// The load scenarios: id, title, wrk Lua script.
-const LOAD_SCENARIOS: [(&str, &str, &str); 3] = [
-    (
-        "actual-allowed",
-        "actual GET, allowed origin",
-        "wrk.method = \"GET\"\nwrk.headers[\"Origin\"] = \"https://app.example.com\"\n",
-    ),
-    ("no-origin", "GET without Origin", "wrk.method = \"GET\"\n"),
-    (
-        "preflight",
-        "preflight (PUT, 2 headers)",
-        "wrk.method = \"OPTIONS\"\nwrk.headers[\"Origin\"] = \"https://app.example.com\"\n\
-         wrk.headers[\"Access-Control-Request-Method\"] = \"PUT\"\n\
-         wrk.headers[\"Access-Control-Request-Headers\"] = \"content-type,x-token\"\n",
-    ),
+/// The load scenarios: id, title (the wrk script is [`load_script`]).
+const LOAD_SCENARIOS: [(&str, &str); 3] = [
+    ("actual-allowed", "actual GET, allowed origin"),
+    ("no-origin", "GET without Origin"),
+    ("preflight", "preflight (PUT, 2 headers)"),
 ];
+
+/// The allowed origin and the two requested headers of the gateway's traffic ([`POLICY`]).
+const GATEWAY_TRAFFIC: (&str, &str) = ("https://app.example.com", "content-type,x-token");
+
+/// The same for the Envoy pair: `crates/cors-proxy-wasm/envoy/bench-policy.yaml` (and
+/// `native-cors.yaml`, which states the same policy) allow this origin and these headers.
+const ENVOY_TRAFFIC: (&str, &str) = ("https://app.example.test", "content-type,x-custom");
+
+/// Envoy worker threads (`--concurrency`) of both Envoys of the pair.
+const ENVOY_CONCURRENCY: u32 = 1;
+
+/// The wrk Lua script of `scenario`, for `(origin, requested headers)`.
+fn load_script(scenario: &str, (origin, headers): (&str, &str)) -> String {
+    match scenario {
+        "actual-allowed" => {
+            format!("wrk.method = \"GET\"\nwrk.headers[\"Origin\"] = \"{origin}\"\n")
+        }
+        "preflight" => format!(
+            "wrk.method = \"OPTIONS\"\nwrk.headers[\"Origin\"] = \"{origin}\"\n\
+             wrk.headers[\"Access-Control-Request-Method\"] = \"PUT\"\n\
+             wrk.headers[\"Access-Control-Request-Headers\"] = \"{headers}\"\n"
+        ),
+        _ => "wrk.method = \"GET\"\n".to_owned(),
+    }
+}
 
 /// The nginx baseline: a reverse proxy to `upstream` adding static headers equivalent to the
 /// reference policy for its first origin, answering preflights itself.
@@ -646,7 +683,14 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn run_load(options: Options, out: &Path) -> Result<Vec<(String, LoadResult)>, String> {
+/// What the load test measured: every round of every `load-SCENARIO/TARGET`, and the Envoy
+/// pair's description (module, Envoy version, workers) or why it was skipped.
+struct LoadRuns {
+    runs: Vec<(String, Vec<LoadResult>)>,
+    envoy: Result<Value, String>,
+}
+
+fn run_load(options: Options, out: &Path) -> Result<LoadRuns, String> {
     if find_program("wrk").is_none() || find_program("nginx").is_none() {
         let mut install = Command::new("bash");
         install.arg(root().join("scripts/install-bench-tools.sh"));
@@ -662,22 +706,33 @@ fn run_load(options: Options, out: &Path) -> Result<Vec<(String, LoadResult)>, S
 
     let dir = out.join("load");
     let (servers, targets) = start_servers(&dir, &nginx)?;
+    let envoys = start_envoys(&dir, targets[0].1);
+    if let Err(why) = &envoys {
+        eprintln!("load: Envoy with cors-proxy-wasm against Envoy's native CORS: skipped: {why}");
+    }
     let mut scripts = Vec::new();
-    for (scenario, _, script) in LOAD_SCENARIOS {
-        let script_path = dir.join("scripts").join(format!("{scenario}.lua"));
-        fs::write(&script_path, script).map_err(|e| format!("{}: {e}", script_path.display()))?;
-        scripts.push((scenario, script_path));
+    for (scenario, _) in LOAD_SCENARIOS {
+        let write = |name: String, traffic| -> Result<PathBuf, String> {
+            let path = dir.join("scripts").join(name);
+            fs::write(&path, load_script(scenario, traffic))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(path)
+        };
+        let gateway = write(format!("{scenario}.lua"), GATEWAY_TRAFFIC)?;
+        let envoy = write(format!("envoy-{scenario}.lua"), ENVOY_TRAFFIC)?;
+        scripts.push((scenario, gateway, envoy));
     }
     // Rounds interleave the targets, so that a burst of load from elsewhere on the machine hits
-    // all of them alike; each figure is the median of its rounds.
+    // all of them alike; each figure is the median of its rounds. The two Envoys run back to
+    // back, first one then the other, the order alternating between rounds.
     let rounds = if options.quick { 1 } else { 3 };
     let mut runs: Vec<(String, Vec<LoadResult>)> = Vec::new();
     for round in 1..=rounds {
-        for (scenario, script_path) in &scripts {
-            for (target, addr) in targets {
+        for (scenario, gateway_script, envoy_script) in &scripts {
+            let mut measure = |target: &str, addr, script| -> Result<(), String> {
                 // One second of warm-up, then the measured run.
-                wrk(script_path, addr, 1)?;
-                let result = wrk(script_path, addr, options.load_secs)?;
+                wrk(script, addr, 1)?;
+                let result = wrk(script, addr, options.load_secs)?;
                 eprintln!(
                     "load round {round}/{rounds} {target}/{scenario}: {:.0} req/s, p50 {:.3} ms, \
                      p99 {:.3} ms{}",
@@ -695,26 +750,159 @@ fn run_load(options: Options, out: &Path) -> Result<Vec<(String, LoadResult)>, S
                     Some((_, list)) => list.push(result),
                     None => runs.push((id, vec![result])),
                 }
+                Ok(())
+            };
+            for (target, addr) in targets {
+                measure(target, addr, gateway_script)?;
+            }
+            if let Ok(envoys) = &envoys {
+                let mut pair = envoys.targets;
+                if round % 2 == 0 {
+                    pair.reverse();
+                }
+                for (target, addr) in pair {
+                    measure(target, addr, envoy_script)?;
+                }
             }
         }
     }
+    // Stops both Envoys, then the other servers.
+    let envoy = envoys.map(|envoys| envoys.info);
     drop(servers);
-    Ok(runs.into_iter().map(|(id, list)| (id, median(&list))).collect())
+    Ok(LoadRuns { runs, envoy })
+}
+
+/// The median of `values` (the upper one of an even count; NaN when empty).
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The median of each figure over `runs` (not empty).
 fn median(runs: &[LoadResult]) -> LoadResult {
-    let pick = |f: fn(&LoadResult) -> f64| {
-        let mut values: Vec<f64> = runs.iter().map(f).collect();
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-    };
+    let pick = |f: fn(&LoadResult) -> f64| median_of(runs.iter().map(f).collect());
     LoadResult {
         rps: pick(|r| r.rps),
         p50_ms: pick(|r| r.p50_ms),
         p99_ms: pick(|r| r.p99_ms),
         non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
     }
+}
+
+/// The Envoy pair of the load test: Envoy with the module, Envoy with its native CORS filter.
+struct Envoys {
+    /// `envoy-wasm` and `envoy-native`, with their listeners.
+    targets: [(&'static str, SocketAddr); 2],
+    /// What ran: the module and its size, Envoy's version, the workers, the configurations.
+    info: Value,
+    /// The two Envoy processes (each started directly, so its own process id), killed when
+    /// dropped.
+    _processes: [Process; 2],
+}
+
+/// Starts both Envoys in front of `upstream`, from the configurations `cargo xtask envoy`
+/// writes, and checks that both answer the benchmark traffic with CORS. The error says why the
+/// pair cannot run (what is missing, and what installs it).
+fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, String> {
+    let binary = envoy::find_envoy()?;
+    if !envoy::wasm_target_installed() {
+        return Err("the wasm32-wasip1 Rust target is not installed; scripts/install-envoy.sh \
+                    installs it"
+            .to_owned());
+    }
+    let module = envoy::build_module()?;
+    let module_bytes =
+        fs::metadata(&module).map_err(|e| format!("{}: {e}", module.display()))?.len();
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map(|output| {
+            let text = String::from_utf8_lossy(&output.stdout);
+            text.split_once("version:").map_or(&*text, |(_, version)| version).trim().to_owned()
+        })
+        .unwrap_or_default();
+    let policy = root().join("crates/cors-proxy-wasm/envoy/bench-policy.yaml");
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let start = |name: &str, kind: Vec<String>| -> Result<(SocketAddr, Process), String> {
+        let addr = free_port()?;
+        let mut args = kind;
+        args.extend(["--listen".to_owned(), addr.to_string()]);
+        args.extend(["--upstream".to_owned(), format!("http://{upstream}")]);
+        args.extend(["--concurrency".to_owned(), ENVOY_CONCURRENCY.to_string()]);
+        let admin = dir.join("envoy").join(format!("{name}-admin.txt"));
+        let command =
+            envoy::command(&args, &dir.join("envoy").join(format!("{name}.yaml")), &admin)?;
+        let log = dir.join(format!("{name}.log"));
+        let mut process = Process::start(command, &log, Some(format!("http://{addr}")))?;
+        envoy::wait_ready(&mut process.child, &admin)
+            .map_err(|e| format!("{name}: {e}; see {}", log.display()))?;
+        Ok((addr, process))
+    };
+    let (wasm_addr, wasm) = start(
+        "envoy-wasm",
+        vec!["--config".to_owned(), path(&policy), "--module".to_owned(), path(&module)],
+    )?;
+    let (native_addr, native) = start("envoy-native", vec!["--native-cors".to_owned()])?;
+
+    let (origin, headers) = ENVOY_TRAFFIC;
+    let allowed = format!("access-control-allow-origin: {origin}");
+    let preflight = format!(
+        "Origin: {origin}\r\nAccess-Control-Request-Method: PUT\r\n\
+         Access-Control-Request-Headers: {headers}\r\n"
+    );
+    let mut answers = Vec::new();
+    for (name, addr) in [("envoy-wasm", wasm_addr), ("envoy-native", native_addr)] {
+        let actual = probe(addr, &format!("Origin: {origin}\r\n"), "GET")?;
+        let options = probe(addr, &preflight, "OPTIONS")?;
+        let plain = probe(addr, "", "GET")?;
+        let ok = |head: &str| head.starts_with("http/1.1 200");
+        let answers_as_policy = [&actual, &options, &plain].into_iter().all(|head| ok(head))
+            && actual.contains(&allowed)
+            && options.contains(&allowed)
+            && !plain.contains("access-control-");
+        if !answers_as_policy {
+            return Err(format!(
+                "{name} does not answer the benchmark traffic as the policy says:\n{actual}\n\n\
+                 {options}\n\n{plain}"
+            ));
+        }
+        let cors_lines = |head: &str| -> Vec<String> {
+            head.lines()
+                .filter(|line| line.starts_with("access-control-"))
+                .map(str::to_owned)
+                .collect()
+        };
+        answers.push([cors_lines(&actual), cors_lines(&options)]);
+    }
+    // Where the two answer the same traffic differently (Envoy's filter is not cors-flex).
+    let mut differences = Vec::new();
+    for (kind, (module, native)) in
+        ["actual", "preflight"].into_iter().zip(answers[0].iter().zip(&answers[1]))
+    {
+        for (who, lines, other) in [("module", module, native), ("native", native, module)] {
+            for line in lines.iter().filter(|line| !other.contains(line)) {
+                differences.push(format!("{kind}: only {who}: {line}"));
+            }
+        }
+    }
+    if !differences.is_empty() {
+        eprintln!(
+            "load: note: the two Envoys' Access-Control-* headers differ: {}",
+            differences.join("; ")
+        );
+    }
+    let info = json!({
+        "module": path(&module), "module_bytes": module_bytes, "envoy_version": version,
+        "concurrency": ENVOY_CONCURRENCY,
+        "policy": "crates/cors-proxy-wasm/envoy/bench-policy.yaml",
+        "native_config": "crates/cors-proxy-wasm/envoy/native-cors.yaml",
+        "cors_header_differences": differences,
+    });
+    Ok(Envoys {
+        targets: [("envoy-wasm", wasm_addr), ("envoy-native", native_addr)],
+        info,
+        _processes: [wasm, native],
+    })
 }
 
 /// Starts the upstream, the gateway in front of it and nginx in front of it, and checks that
@@ -865,7 +1053,7 @@ fn load_rows(results: &[(String, LoadResult)]) -> Vec<Row> {
     };
     let mut rows = Vec::new();
     let no_origin = get("no-origin", "gateway");
-    for (scenario, title, _) in LOAD_SCENARIOS {
+    for (scenario, title) in LOAD_SCENARIOS {
         let Some(ours) = get(scenario, "gateway") else { continue };
         for baseline in ["nginx", "upstream"] {
             let Some(theirs) = get(scenario, baseline) else { continue };
@@ -907,4 +1095,106 @@ fn load_rows(results: &[(String, LoadResult)]) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// Envoy with the module against Envoy's native CORS filter, per scenario: the medians of
+/// each, and the median of the per-pair ratios (ours ÷ native requests per second; the p99
+/// ratio likewise, lower is better for us there).
+fn envoy_rows(load: &LoadRuns) -> Vec<Row> {
+    let info = match &load.envoy {
+        Ok(info) => info,
+        Err(why) => {
+            return vec![Row {
+                scenario: "Envoy + cors-proxy-wasm vs Envoy native CORS".to_owned(),
+                ours: "skipped".to_owned(),
+                peer: String::new(),
+                ratio: None,
+                allocations: String::new(),
+                instructions: String::new(),
+                target: why.clone(),
+                met: None,
+                numbers: json!({ "skipped": why }),
+            }];
+        }
+    };
+    let get = |scenario: &str, target: &str| {
+        let id = format!("load-{scenario}/{target}");
+        load.runs.iter().find(|(known, _)| *known == id).map(|(_, list)| list.as_slice())
+    };
+    let show = |r: LoadResult| format!("{:.0} req/s (p99 {:.2} ms)", r.rps, r.p99_ms);
+    let workers = info["concurrency"].as_u64().unwrap_or(u64::from(ENVOY_CONCURRENCY));
+    let mut rows = Vec::new();
+    for (scenario, title) in LOAD_SCENARIOS {
+        let (Some(ours), Some(native)) =
+            (get(scenario, "envoy-wasm"), get(scenario, "envoy-native"))
+        else {
+            continue;
+        };
+        let pairs = ours.iter().zip(native);
+        let rps_ratios: Vec<f64> = pairs.clone().map(|(a, b)| a.rps / b.rps).collect();
+        let p99_ratios: Vec<f64> = pairs.map(|(a, b)| a.p99_ms / b.p99_ms).collect();
+        let list = rps_ratios.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", ");
+        let (rps_ratio, p99_ratio) = (median_of(rps_ratios.clone()), median_of(p99_ratios.clone()));
+        let (ours_median, native_median) = (median(ours), median(native));
+        rows.push(Row {
+            scenario: format!("Envoy + module: {title}"),
+            ours: show(ours_median),
+            peer: format!("Envoy native CORS: {}", show(native_median)),
+            ratio: Some(rps_ratio),
+            allocations: String::new(),
+            instructions: String::new(),
+            target: format!(
+                "req/s ours ÷ native per back-to-back pair: {list}; p99 ours ÷ native \
+                 {p99_ratio:.2}x; {workers} Envoy worker each"
+            ),
+            met: None,
+            numbers: json!({
+                "ours_rps": ours_median.rps, "ours_p50_ms": ours_median.p50_ms,
+                "ours_p99_ms": ours_median.p99_ms, "peer_rps": native_median.rps,
+                "peer_p50_ms": native_median.p50_ms, "peer_p99_ms": native_median.p99_ms,
+                "ours_non_2xx": ours_median.non_2xx, "peer_non_2xx": native_median.non_2xx,
+                "rps_ratio_per_pair": rps_ratios, "p99_ratio_per_pair": p99_ratios,
+                "rps_ratio_median": rps_ratio, "p99_ratio_median": p99_ratio,
+                "envoy": info,
+            }),
+        });
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Envoy pair's traffic is what both Envoy configurations allow.
+    #[test]
+    fn envoy_traffic_is_allowed_by_both_envoy_configurations() {
+        let policy = include_str!("../../crates/cors-proxy-wasm/envoy/bench-policy.yaml");
+        let native = include_str!("../../crates/cors-proxy-wasm/envoy/native-cors.yaml");
+        let (origin, headers) = ENVOY_TRAFFIC;
+        for text in [policy, native] {
+            assert!(text.contains(origin), "{origin} not in {text}");
+            for header in headers.split(',') {
+                assert!(text.contains(header), "{header} not in {text}");
+            }
+            assert!(text.contains("PUT"), "PUT not in {text}");
+        }
+    }
+
+    #[test]
+    fn load_scripts_send_the_scenario_headers() {
+        let preflight = load_script("preflight", ("https://o.test", "a,b"));
+        assert!(preflight.contains("wrk.method = \"OPTIONS\""), "{preflight}");
+        assert!(preflight.contains("\"Origin\"] = \"https://o.test\""), "{preflight}");
+        assert!(preflight.contains("\"Access-Control-Request-Headers\"] = \"a,b\""), "{preflight}");
+        let actual = load_script("actual-allowed", ("https://o.test", "a,b"));
+        assert!(actual.contains("\"Origin\"] = \"https://o.test\""), "{actual}");
+        assert!(!load_script("no-origin", ("https://o.test", "a,b")).contains("Origin"));
+    }
+
+    #[test]
+    fn median_of_takes_the_middle_value() {
+        assert!((median_of(vec![3.0, 1.0, 2.0]) - 2.0).abs() < f64::EPSILON);
+        assert!(median_of(Vec::new()).is_nan());
+    }
 }

@@ -57,6 +57,35 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         eprint!("{USAGE}");
         return Ok(());
     }
+    let dir = root().join("target").join("envoy");
+    let id = std::process::id();
+    let admin_path = dir.join(format!("admin-{id}.txt"));
+    let mut command = command(args, &dir.join(format!("envoy-{id}.yaml")), &admin_path)?;
+    let mut child = command.stdin(Stdio::null()).spawn().map_err(|error| {
+        format!("cannot start {}: {error}", Path::new(command.get_program()).display())
+    })?;
+    let address = match wait_ready(&mut child, &admin_path) {
+        Ok(address) => address,
+        Err(message) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(message);
+        }
+    };
+    announce(&address);
+    let status = child.wait().map_err(|error| format!("waiting for envoy: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("envoy exited with {status}")) }
+}
+
+/// The Envoy command `cargo xtask envoy ARGS` runs, not started: finds Envoy, builds the module
+/// (unless `--module` or `--native-cors`), writes the bootstrap to `config_path`, and has Envoy
+/// write its admin address to `admin_path` (see [`wait_ready`]). Callers that start it themselves
+/// (`cargo xtask bench --load`) hold Envoy's own process id.
+pub(crate) fn command(
+    args: &[String],
+    config_path: &Path,
+    admin_path: &Path,
+) -> Result<Command, String> {
     let options = Options::parse(args)?;
     let envoy = find_envoy()?;
     let config = match &options.config {
@@ -74,41 +103,37 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None => render(NATIVE_TEMPLATE, &options, &[])?,
     };
 
-    let dir = root().join("target").join("envoy");
-    fs::create_dir_all(&dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    let id = std::process::id();
-    let config_path = dir.join(format!("envoy-{id}.yaml"));
-    let admin_path = dir.join(format!("admin-{id}.txt"));
-    fs::write(&config_path, config)
+    if let Some(dir) = config_path.parent() {
+        fs::create_dir_all(dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    }
+    fs::write(config_path, config)
         .map_err(|error| format!("cannot write {}: {error}", config_path.display()))?;
-    let _ = fs::remove_file(&admin_path);
+    let _ = fs::remove_file(admin_path);
 
     let mut command = Command::new(&envoy);
     command
         .arg("--config-path")
-        .arg(&config_path)
+        .arg(config_path)
         .arg("--admin-address-path")
-        .arg(&admin_path)
+        .arg(admin_path)
         // Several Envoys (tests, a bench) may run side by side: no shared-memory hot restart.
         .arg("--disable-hot-restart")
         .args(["--concurrency", &options.concurrency.to_string()])
-        .args(["--log-level", "warn", "--component-log-level", "wasm:info,misc:error"])
-        .stdin(Stdio::null());
+        .args(["--log-level", "warn", "--component-log-level", "wasm:info,misc:error"]);
     eprintln!("xtask envoy: {} --config-path {}", envoy.display(), config_path.display());
-    let mut child =
-        command.spawn().map_err(|error| format!("cannot start {}: {error}", envoy.display()))?;
-    let address = match wait_ready(&mut child, &admin_path) {
-        Ok(address) => address,
-        Err(message) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(message);
-        }
-    };
-    announce(&address);
-    let status = child.wait().map_err(|error| format!("waiting for envoy: {error}"))?;
-    if status.success() { Ok(()) } else { Err(format!("envoy exited with {status}")) }
+    Ok(command)
+}
+
+/// Whether the Rust target the module is built for is installed (in the sysroot of the `rustc`
+/// cargo uses).
+pub(crate) fn wasm_target_installed() -> bool {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(rustc).args(["--print", "sysroot"]).current_dir(root()).output();
+    output.is_ok_and(|output| {
+        let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        output.status.success() && sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir()
+    })
 }
 
 /// The command line.
@@ -320,7 +345,7 @@ pub(crate) fn build_module() -> Result<PathBuf, String> {
 
 /// Waits until Envoy's admin interface says it is ready, then asks it where the listener is
 /// bound (the port may have been 0).
-fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String, String> {
+pub(crate) fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String, String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| format!("waiting for envoy: {e}"))? {

@@ -22,7 +22,8 @@ commands:
   bench [--quick] [--load] [--load-only] [--load-secs N] [--instructions] [--report-only]
                           criterion benches side by side with tower-http and actix-cors,
                           allocation counts, and (--load) wrk against the gateway, the
-                          bare upstream and nginx; summary under target/bench/
+                          bare upstream, nginx, and Envoy with our module next to Envoy's
+                          native CORS filter; summary under target/bench/
   ci                      every check CI runs: tool installs, fmt, clippy, tests, doc
                           tests, rustdoc, tidy, conformance over HTTP (ours and the Rust
                           peers), fuzz smoke run, quick benches;
