@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use crate::ascii::eq_bytes;
 use crate::request::Layout;
 use crate::{HeaderError, MAX_ORIGIN_LEN, OriginPattern, OriginRef, RequestOrigin};
 
@@ -46,16 +47,17 @@ impl Match {
 
 /// Many [`OriginPattern`]s, looked up in time independent of how many there are.
 ///
-/// Exact origins sit in a hash map keyed by their serialization. Subdomain patterns sit in a
-/// hash map keyed by (scheme, domain, port); a lookup hashes the request host's dot-suffixes,
-/// at most as many as the deepest configured pattern domain has labels.
+/// Exact origins are compared one by one while there are at most eight (lengths first, then a
+/// word at a time), and sit in a hash map keyed by their serialization beyond that. Subdomain
+/// patterns sit in a hash map keyed by (scheme, domain, port); a lookup hashes the request
+/// host's dot-suffixes, at most as many as the deepest configured pattern domain has labels.
 #[derive(Clone)]
 pub struct OriginSet {
     patterns: Vec<OriginPattern>,
     hasher: RandomState,
     /// Serialization -> lowest index, and where the serialization's parts are (so that
     /// [`OriginSet::parse_and_find`] can skip parsing a configured origin).
-    exact: HashMap<Box<[u8]>, (usize, Layout), RandomState>,
+    exact: ExactTable,
     /// Hash of (scheme, domain, port) -> lowest index of each distinct key with that hash.
     subdomains: HashMap<u64, Vec<usize>, RandomState>,
     /// Labels of the deepest subdomain pattern domain.
@@ -69,7 +71,6 @@ impl OriginSet {
     pub fn new(patterns: impl IntoIterator<Item = OriginPattern>) -> Self {
         let patterns: Vec<OriginPattern> = patterns.into_iter().collect();
         let hasher = RandomState::default();
-        let mut exact = HashMap::with_hasher(hasher.clone());
         let mut subdomains: HashMap<u64, Vec<usize>, RandomState> =
             HashMap::with_hasher(hasher.clone());
         let (mut max_labels, mut null, mut any) = (0, None, None);
@@ -81,10 +82,7 @@ impl OriginSet {
                 OriginPattern::Null => {
                     null.get_or_insert(index);
                 }
-                OriginPattern::Exact(origin) => {
-                    let layout = origin.as_ref().layout();
-                    exact.entry(Box::from(origin.as_str().as_bytes())).or_insert((index, layout));
-                }
+                OriginPattern::Exact(_) => {}
                 OriginPattern::Subdomains(sub) => {
                     max_labels = max_labels.max(sub.domain_labels());
                     let key = hasher.hash_one((
@@ -99,6 +97,15 @@ impl OriginSet {
                 }
             }
         }
+        let exact = ExactTable::new(
+            &hasher,
+            patterns.iter().enumerate().filter_map(|(index, pattern)| match pattern {
+                OriginPattern::Exact(origin) => {
+                    Some((origin.as_str().as_bytes(), index, origin.as_ref().layout()))
+                }
+                _ => None,
+            }),
+        );
         Self { patterns, hasher, exact, subdomains, max_labels, null, any }
     }
 
@@ -221,6 +228,64 @@ impl OriginSet {
     }
 }
 
+/// Configured exact serializations, each with its lowest pattern index and layout.
+///
+/// Up to [`ExactTable::SMALL`] of them (the usual policy) are compared one by one, lengths
+/// first, then a word at a time ([`eq_bytes`]): cheaper than hashing the request's bytes. More
+/// sit in a hash map as well, so the lookup stays independent of how many there are.
+#[derive(Clone)]
+struct ExactTable {
+    /// Distinct serializations, in pattern order (so the first equal one has the lowest index).
+    entries: Vec<ExactEntry>,
+    /// Serialization -> lowest index and layout, once there are more than `SMALL` entries.
+    map: Option<ExactMap>,
+}
+
+/// Serialization -> lowest pattern index and layout.
+type ExactMap = HashMap<Box<[u8]>, (usize, Layout), RandomState>;
+
+#[derive(Clone)]
+struct ExactEntry {
+    bytes: Box<[u8]>,
+    /// Lowest pattern index and layout.
+    found: (usize, Layout),
+}
+
+impl ExactTable {
+    /// The most entries compared one by one.
+    const SMALL: usize = 8;
+
+    /// The table of the exact origins `exact` (serialization, pattern index, layout), in pattern
+    /// order; repeated serializations keep their lowest index.
+    fn new<'a>(
+        hasher: &RandomState,
+        exact: impl Iterator<Item = (&'a [u8], usize, Layout)>,
+    ) -> Self {
+        let mut map = ExactMap::with_hasher(hasher.clone());
+        let mut entries = Vec::new();
+        for (bytes, index, layout) in exact {
+            if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(Box::from(bytes)) {
+                slot.insert((index, layout));
+                entries.push(ExactEntry { bytes: Box::from(bytes), found: (index, layout) });
+            }
+        }
+        let map = (entries.len() > Self::SMALL).then_some(map);
+        Self { entries, map }
+    }
+
+    /// The lowest pattern index of `bytes` and its layout.
+    #[inline(always)]
+    #[expect(clippy::inline_always, reason = "one call per request, measured: the call cost more")]
+    fn get(&self, bytes: &[u8]) -> Option<&(usize, Layout)> {
+        match &self.map {
+            None => {
+                self.entries.iter().find(|entry| eq_bytes(&entry.bytes, bytes)).map(|e| &e.found)
+            }
+            Some(map) => map.get(bytes),
+        }
+    }
+}
+
 impl Default for OriginSet {
     fn default() -> Self {
         Self::new([])
@@ -264,6 +329,41 @@ mod tests {
             Just("null".to_owned()),
             Just(format!("https://{}.test", "a".repeat(3000))),
         ]
+    }
+
+    /// M1: past `ExactTable::SMALL` exact origins (the hash map path) and below it (one by
+    /// one), an exact origin resolves to its lowest index, and the one-step lookup agrees.
+    #[test]
+    fn exact_lookup_answers_alike_below_and_above_the_small_table() {
+        for fillers in [0, ExactTable::SMALL - 2, ExactTable::SMALL + 1, 40] {
+            let mut texts: Vec<String> =
+                (0..fillers).map(|i| format!("https://f{i}.test")).collect();
+            texts.extend(PATTERNS.iter().map(|p| (*p).to_owned()));
+            let set: OriginSet =
+                texts.iter().map(|p| OriginPattern::parse(p).expect("valid pattern")).collect();
+            for (index, text) in texts.iter().enumerate() {
+                let bytes = text.as_bytes();
+                let expected =
+                    RequestOrigin::parse(bytes).map(|origin| (origin, set.find(&origin)));
+                assert_eq!(set.parse_and_find(bytes), expected, "{text} with {fillers} fillers");
+                if OriginPattern::parse(text).is_ok_and(|p| matches!(p, OriginPattern::Exact(_))) {
+                    let first = texts.iter().position(|t| t == text).expect("present");
+                    let found = set.parse_and_find(bytes).expect("canonical").1;
+                    assert_eq!(
+                        found,
+                        Some(Match { index: first, kind: MatchKind::Exact }),
+                        "{text}"
+                    );
+                    assert!(first <= index);
+                }
+            }
+            for miss in ["https://f9999.test", "https://a.tesu", "https://a.test:1"] {
+                let bytes = miss.as_bytes();
+                let expected =
+                    RequestOrigin::parse(bytes).map(|origin| (origin, set.find(&origin)));
+                assert_eq!(set.parse_and_find(bytes), expected, "{miss} with {fillers} fillers");
+            }
+        }
     }
 
     proptest! {
