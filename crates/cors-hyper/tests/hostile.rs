@@ -844,6 +844,35 @@ fn thousands_of_idle_connections_do_not_starve_a_well_behaved_client() {
     check_preflight(&after).unwrap();
 }
 
+/// Finding F2 (docs/robustness.md), fixed: past `--max-connections`, a new connection waits in
+/// the listen backlog, unserved, and is served as soon as a served connection closes.
+#[test]
+fn connections_past_the_limit_wait_until_one_closes() {
+    let gateway = Gateway::start(&["--max-connections", "2", "--header-read-timeout", "30s"]);
+    // Two keep-alive connections, each answered once and kept open: both slots are taken.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(gateway.address).unwrap();
+            stream.write_all(&allowed_get(true)).unwrap();
+            let (bytes, closed) = read_all(&mut stream, Duration::from_millis(500));
+            let (reply, _) = parse_reply(&bytes, closed).expect("a reply on a held connection");
+            check_allowed_get(&reply).unwrap();
+            stream
+        })
+        .collect();
+    // A third connection is taken in by the kernel but not served while both are held.
+    let mut waiting = TcpStream::connect(gateway.address).unwrap();
+    waiting.write_all(&preflight()).unwrap();
+    let (early, _) = read_all(&mut waiting, Duration::from_millis(500));
+    assert!(early.is_empty(), "served past the limit: {:?}", String::from_utf8_lossy(&early));
+    // Closing one held connection frees its slot, and the waiting request is answered.
+    drop(held.pop());
+    let (bytes, closed) = read_all(&mut waiting, PATIENCE);
+    let (reply, _) = parse_reply(&bytes, closed).expect("a reply once a slot is free");
+    check_preflight(&reply).unwrap();
+    drop(held);
+}
+
 /// Waits (bounded by [`PATIENCE`]) for the gateway to close each of `streams`; returns how many
 /// are still open.
 fn wait_until_closed(streams: &mut [TcpStream]) -> usize {

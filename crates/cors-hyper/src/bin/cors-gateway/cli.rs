@@ -8,6 +8,7 @@
     reason = "the doc comments of clap arguments are the --help text, where URLs are typed as the user types them"
 )]
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -106,6 +107,10 @@ pub(crate) struct LimitArgs {
     /// Most header fields in a request; past it the answer is 431.
     #[arg(long, default_value_t = 100, value_name = "COUNT")]
     pub(crate) max_headers: usize,
+    /// Most client connections served at once; further ones wait in the listen backlog until one
+    /// closes, so descriptors stay available for the upstream.
+    #[arg(long, default_value = "10000", value_name = "COUNT")]
+    pub(crate) max_connections: NonZeroUsize,
     /// Time to let requests in flight finish after SIGTERM or Ctrl-C.
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub(crate) shutdown_timeout: Duration,

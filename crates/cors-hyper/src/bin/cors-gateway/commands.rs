@@ -42,6 +42,7 @@ impl LimitArgs {
             header_read_timeout: self.header_read_timeout,
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
+            max_connections: self.max_connections.get(),
             shutdown_timeout: self.shutdown_timeout,
             connect_timeout: self.connect_timeout,
         }

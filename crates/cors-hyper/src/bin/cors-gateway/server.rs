@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -28,6 +29,8 @@ pub(crate) struct Limits {
     pub(crate) max_header_bytes: usize,
     /// Most header fields in a request (HTTP/1.1); past it the answer is 431.
     pub(crate) max_headers: usize,
+    /// Most client connections served at once (finding F2 in docs/robustness.md).
+    pub(crate) max_connections: usize,
     /// How long to wait for in-flight requests after a shutdown signal.
     pub(crate) shutdown_timeout: Duration,
     /// How long to wait for a TCP connection to the upstream.
@@ -65,7 +68,17 @@ pub(crate) async fn serve(
     let client = proxy::client(limits.connect_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        // Accept only with a free slot: past the limit, new connections wait in the kernel's
+        // listen backlog instead of taking descriptors and memory here.
+        let slot = tokio::select! {
+            slot = Arc::clone(&connection_slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -84,6 +97,7 @@ pub(crate) async fn serve(
                 let watcher = graceful.watcher();
                 let first_byte_timeout = limits.header_read_timeout;
                 tokio::spawn(async move {
+                    let _slot = slot;
                     // The auto builder reads the first bytes (to tell HTTP/1.1 from HTTP/2) before
                     // hyper's header-read timer starts, so a client that never sends a byte would
                     // hold its connection, and a file descriptor, forever. The same limit applies
