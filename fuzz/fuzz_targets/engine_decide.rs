@@ -11,19 +11,9 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../crates/cors-engine/tests/common/invariants.rs"]
 mod invariants;
 
-/// Values a configuration is built from: mostly meaningful, sometimes arbitrary.
-const ORIGINS: &[&str] = &[
-    "https://a.example",
-    "https://b.example",
-    "http://a.example",
-    "https://c.example:8443",
-    "https://*.example",
-    "https://*.b.example",
-    "null",
-    "*",
-];
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "patch", "PURGE"];
-const HEADERS: &[&str] = &["x-a", "X-B", "content-type", "authorization", "*"];
+// Values a configuration is built from, shared with the proptests.
+use invariants::{CONFIG_HEADERS as HEADERS, CONFIG_METHODS as METHODS, CONFIG_ORIGINS as ORIGINS};
+
 const REQUEST_ORIGINS: &[&str] = &[
     "https://a.example",
     "https://b.example",

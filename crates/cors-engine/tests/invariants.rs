@@ -5,8 +5,9 @@
 mod common;
 
 use common::invariants::{
-    Lines, Snapshot, check_acam_lists_only_allowed_methods, check_acao_is_star_or_request_origin,
-    check_all, check_denial_has_no_cors_headers, check_deterministic_and_explained,
+    CONFIG_HEADERS, CONFIG_METHODS, CONFIG_ORIGINS, Lines, Snapshot,
+    check_acam_lists_only_allowed_methods, check_acao_is_star_or_request_origin, check_all,
+    check_denial_has_no_cors_headers, check_deterministic_and_explained,
     check_no_star_with_credentials, check_unmatched_origin_gets_no_acao, check_vary_origin,
     lines_of, snapshot, with_origin,
 };
@@ -17,19 +18,6 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
 
-const CONFIG_ORIGINS: &[&str] = &[
-    "https://a.example",
-    "https://b.example",
-    "http://a.example",
-    "https://c.example:8443",
-    "https://*.example",
-    "https://*.b.example",
-    "null",
-    "*",
-];
-const CONFIG_METHODS: &[&str] =
-    &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "patch", "PURGE"];
-const CONFIG_HEADERS: &[&str] = &["x-a", "X-B", "content-type", "authorization", "*"];
 const CONFIG_EXPOSED: &[&str] = &["x-e", "X-F", "*"];
 
 const REQUEST_ORIGINS: &[&str] = &[

@@ -10,6 +10,24 @@ use cors_engine::{Decision, Engine, Outcome, Request, Vary};
 use cors_origin::RequestOrigin;
 use cors_policy::{Group, Policy};
 
+/// Values generated configurations are built from, shared by the proptests and the fuzz
+/// target so that both explore the same policies: exact origins, another scheme and port,
+/// subdomain patterns, `null` and `*`; normalized and byte-exact methods; header names in
+/// both cases and `*`.
+pub(crate) const CONFIG_ORIGINS: &[&str] = &[
+    "https://a.example",
+    "https://b.example",
+    "http://a.example",
+    "https://c.example:8443",
+    "https://*.example",
+    "https://*.b.example",
+    "null",
+    "*",
+];
+pub(crate) const CONFIG_METHODS: &[&str] =
+    &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "patch", "PURGE"];
+pub(crate) const CONFIG_HEADERS: &[&str] = &["x-a", "X-B", "content-type", "authorization", "*"];
+
 /// Request header lines, as a proxy would hand them over: any bytes.
 pub(crate) type Lines<'a> = [(&'a [u8], &'a [u8])];
 
