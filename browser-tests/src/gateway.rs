@@ -15,7 +15,7 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 const READY_PREFIX: &str = "listening on http://";
 
 /// Returns the `cors-gateway` binary: `$CORS_GATEWAY_BIN` when set, else the workspace's debug
-/// build, built first with `cargo build -p cors-hyper --bin cors-gateway` (a no-op when fresh).
+/// build, built first with `cargo build -p cors-gateway --bin cors-gateway` (a no-op when fresh).
 ///
 /// `workspace` is the workspace root; the target directory is `$CARGO_TARGET_DIR` or
 /// `workspace/target`.
@@ -24,9 +24,9 @@ pub fn gateway_binary(workspace: &Path) -> Result<PathBuf, Error> {
         return Ok(PathBuf::from(path));
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let what = "cargo build -p cors-hyper --bin cors-gateway";
+    let what = "cargo build -p cors-gateway --bin cors-gateway";
     let output = Command::new(cargo)
-        .args(["build", "-p", "cors-hyper", "--bin", "cors-gateway"])
+        .args(["build", "-p", "cors-gateway", "--bin", "cors-gateway"])
         .current_dir(workspace)
         .stdin(Stdio::null())
         .output()

@@ -698,7 +698,7 @@ fn run_load(options: Options, out: &Path) -> Result<LoadRuns, String> {
     }
     let nginx = find_program("nginx").ok_or("nginx is not installed")?;
     let mut build = cargo();
-    build.args(["build", "--release", "-p", "cors-hyper", "--bin", "cors-gateway"]);
+    build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
     exec(build)?;
     let mut build = cargo();
     build.args(["build", "--release", "-p", "cors-benches", "--bin", "bench-upstream"]);

@@ -45,7 +45,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
     let root = util::root();
     for (package, bin) in [
-        ("cors-hyper", "cors-gateway"),
+        ("cors-gateway", "cors-gateway"),
         ("spec-tests", "cors-conformance"),
         ("cors-peers", "cors-peer"),
     ] {
@@ -302,7 +302,8 @@ impl Tools {
         eprintln!("peers: {OURS}: done");
         let column = Column {
             name: OURS.to_owned(),
-            description: "this project's `cors-gateway` (cors-hyper over cors-engine)".to_owned(),
+            description: "this project's `cors-gateway` (cors-hyper's layer over cors-engine)"
+                .to_owned(),
             not_run: None,
             classification: self.classify(OURS, &reports)?,
         };

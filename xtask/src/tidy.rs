@@ -18,6 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors-policy", &["cors-origin"]),
     ("cors-engine", &["cors-origin", "cors-policy"]),
     ("cors-hyper", &["cors-origin", "cors-policy", "cors-engine"]),
+    ("cors-gateway", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("cors-proxy-wasm", &["cors-origin", "cors-policy", "cors-engine"]),
     ("spec-tests", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("browser-tests", &["cors-policy", "spec-tests"]),

@@ -1,5 +1,4 @@
-//! CORS for hyper and axum: a tower layer applying cors-flex policies, and the `cors-gateway`
-//! reverse proxy.
+//! CORS for hyper and axum: a tower layer applying cors-flex policies.
 //!
 //! [`CorsLayer`] wraps any tower service over [`http::Request`] and [`http::Response`].
 //! For every request it asks [`cors_engine::Engine::decide`] what to do, then:
@@ -66,9 +65,9 @@
 //!
 //! # Crate features
 //!
-//! - `gateway` (default): the `cors-gateway` binary, a reverse proxy built on hyper, hyper-util,
-//!   tokio and clap. The library itself only needs `http`, `http-body`, `tower-layer`,
-//!   `tower-service` and `tracing`; use `default-features = false` to get only the layer.
+//! None. The crate needs only `http`, `http-body`, `tower-layer`, `tower-service` and `tracing`
+//! (plus the core crates): no async runtime, no server, no command-line parser.
+//! The `cors-gateway` reverse proxy, built on this layer, is a package of its own.
 
 mod body;
 mod headers;

@@ -129,7 +129,7 @@ fn conformance_through_envoy_equals_cors_gateway_level_by_level() {
 
     // Both proxies are built once, so every profile runs the same code.
     let mut build = cargo();
-    build.args(["build", "--quiet", "-p", "cors-hyper", "--bin", "cors-gateway"]);
+    build.args(["build", "--quiet", "-p", "cors-gateway", "--bin", "cors-gateway"]);
     assert!(build.status().expect("cargo runs").success(), "building cors-gateway failed");
     let mut build = cargo();
     build.args(["build", "--release", "--target", "wasm32-wasip1", "-p", "cors-proxy-wasm"]);

@@ -45,7 +45,7 @@ impl Scratch {
     pub fn new() -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "cors-hyper-test-{}-{}",
+            "cors-gateway-test-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
@@ -83,7 +83,7 @@ impl Gateway {
     pub fn start(args: &[&str]) -> Self {
         let mut child = Command::new(GATEWAY)
             .args(args)
-            .env("RUST_LOG", "info,cors_hyper=debug")
+            .env("RUST_LOG", "info,cors_hyper=debug,cors_gateway=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

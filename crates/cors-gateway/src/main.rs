@@ -37,7 +37,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
-        (false, 1) => "info,cors_hyper=debug",
+        (false, 1) => "info,cors_hyper=debug,cors_gateway=debug",
         (false, _) => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
