@@ -218,7 +218,7 @@ impl Suite {
     #[must_use]
     pub fn unknown_conformance_ids<'s>(
         &'s self,
-        corpus: &spec_tests::Corpus,
+        corpus: &cors_conformance::Corpus,
     ) -> Vec<(&'s str, &'s str)> {
         self.cases
             .iter()
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn shipped_conformance_ids_exist_in_the_corpus() {
-        let corpus = spec_tests::Corpus::builtin().unwrap();
+        let corpus = cors_conformance::Corpus::builtin().unwrap();
         let suite = shipped();
         assert_eq!(suite.unknown_conformance_ids(&corpus), []);
         assert!(suite.cases.iter().filter(|c| !c.conformance.is_empty()).count() >= 40);

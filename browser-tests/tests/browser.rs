@@ -71,7 +71,7 @@ fn chromium_gets_exactly_the_access_each_policy_grants() {
     }
 
     let mut failures = Vec::new();
-    let corpus = spec_tests::Corpus::builtin()
+    let corpus = cors_conformance::Corpus::builtin()
         .unwrap_or_else(|e| panic!("the spec-tests corpus does not load: {e}"));
     for (case, id) in suite.unknown_conformance_ids(&corpus) {
         failures.push(format!(

@@ -16,9 +16,9 @@
 
 use std::collections::BTreeMap;
 
+use cors_conformance::Corpus;
+use cors_conformance::runner::{Outcome, Report};
 use serde::{Deserialize, Serialize};
-use spec_tests::Corpus;
-use spec_tests::runner::{Outcome, Report};
 
 use crate::error::PeerError;
 

@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn every_profile_renders_for_every_template() {
-        for profile in spec_tests::profile::PROFILES {
+        for profile in cors_conformance::profile::PROFILES {
             let flat = flat(profile.name);
             check(&nginx_config(&flat, 1, UPSTREAM, Path::new("/tmp/x")), &[], &[]);
             check(&envoy_config(&flat, 1, UPSTREAM).expect("the template renders"), &[], &[]);

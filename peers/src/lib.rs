@@ -21,7 +21,7 @@
 //! ```
 //! use cors_peers::flat::{Flat, Requested};
 //!
-//! let yaml = spec_tests::profile::get("strict").expect("a built-in profile").yaml;
+//! let yaml = cors_conformance::profile::get("strict").expect("a built-in profile").yaml;
 //! let policy = cors_policy::Policy::from_yaml_str(yaml, "strict.yaml")?.policy;
 //! let flat = Flat::from_policy(&policy);
 //! assert!(flat.origins.allows(b"https://app.example.test"));
@@ -150,7 +150,7 @@ impl Peer {
 /// No such profile, or it does not load.
 pub fn load_profile(profile: &str) -> Result<Policy, PeerError> {
     let error = |message: String| PeerError::Profile { profile: profile.to_owned(), message };
-    let loaded = match spec_tests::profile::get(profile) {
+    let loaded = match cors_conformance::profile::get(profile) {
         Some(builtin) => Policy::from_yaml_str(builtin.yaml, &format!("{profile}.yaml")),
         None if Path::new(profile).is_file() => Policy::from_yaml_file(Path::new(profile)),
         None => return Err(error("neither a built-in profile nor a file".to_owned())),

@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cors_conformance::Corpus;
+use cors_conformance::runner::Report;
 use cors_peers::classify::{self, PeerData};
 use cors_peers::flat::Flat;
 use cors_peers::proxy::Upstream;
 use cors_peers::{Peer, PeerError, launch, load_profile};
-use spec_tests::Corpus;
-use spec_tests::runner::Report;
 
 /// Runs third-party CORS implementations under the conformance profiles.
 #[derive(Debug, Parser)]
@@ -139,7 +139,7 @@ fn execute(command: Command) -> Result<ExitCode, PeerError> {
                     context: format!("cannot read {}", path.display()),
                     source: e,
                 })?;
-                let report = spec_tests::report::from_json(&text).map_err(|message| {
+                let report = cors_conformance::report::from_json(&text).map_err(|message| {
                     PeerError::Data { file: path.display().to_string(), message }
                 })?;
                 merged.merge(report);

@@ -11,13 +11,13 @@
 //! stale detection. [`differential`] compares a gateway with the engine on random requests.
 //!
 //! ```
-//! use spec_tests::{Corpus, Level, Selection};
+//! use cors_conformance::{Corpus, Level, Selection};
 //!
 //! let corpus = Corpus::builtin()?;
 //! let selection = Selection::all().profile("strict").levels(vec![Level::Fetch]);
 //! let count = corpus.cases().iter().filter(|case| selection.selects(case)).count();
 //! assert!(count > 0);
-//! # Ok::<(), spec_tests::DataError>(())
+//! # Ok::<(), cors_conformance::DataError>(())
 //! ```
 //!
 //! # Spec conformance

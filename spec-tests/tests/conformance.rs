@@ -5,9 +5,9 @@
 //! a reason; an entry that no longer fails makes the test fail too. Set `CONFORMANCE_FILTER` to
 //! run only the cases whose id contains its value.
 
-use spec_tests::known::KnownFailures;
-use spec_tests::runner::{self, Selection};
-use spec_tests::{Corpus, EngineTarget, Target, TowerTarget, report};
+use cors_conformance::known::KnownFailures;
+use cors_conformance::runner::{self, Selection};
+use cors_conformance::{Corpus, EngineTarget, Target, TowerTarget, report};
 
 #[track_caller]
 fn check(target: &mut dyn Target) {

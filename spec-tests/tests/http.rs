@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use spec_tests::known::KnownFailures;
-use spec_tests::runner::{self, Outcome, Selection};
-use spec_tests::{Corpus, HttpTarget, UpstreamLog, upstream};
+use cors_conformance::known::KnownFailures;
+use cors_conformance::runner::{self, Outcome, Selection};
+use cors_conformance::{Corpus, HttpTarget, UpstreamLog, upstream};
 
 /// Starts the upstream on a background thread and returns its address.
 fn start_upstream(log: Option<PathBuf>) -> SocketAddr {
@@ -32,7 +32,7 @@ fn check(log: UpstreamLog, addr: SocketAddr) {
     let report =
         runner::run(&corpus, &passing, &mut target, &KnownFailures::none(), &mut |_, _| {});
     assert_eq!(report.results.len(), 3);
-    assert!(report.is_success(), "{}", spec_tests::report::text(&report));
+    assert!(report.is_success(), "{}", cors_conformance::report::text(&report));
 
     let failing = Selection::all().profile("strict").filter(Some("preflight.not-forwarded"));
     let report =

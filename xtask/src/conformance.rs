@@ -21,7 +21,9 @@ use crate::util;
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
     let root = util::root();
-    for (package, bin) in [("cors-gateway", "cors-gateway"), ("spec-tests", "cors-conformance")] {
+    for (package, bin) in
+        [("cors-gateway", "cors-gateway"), ("cors-conformance", "cors-conformance")]
+    {
         let mut build = util::cargo();
         build.args(["build", "--quiet", "-p", package, "--bin", bin]);
         util::exec(build)?;

@@ -46,7 +46,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = util::root();
     for (package, bin) in [
         ("cors-gateway", "cors-gateway"),
-        ("spec-tests", "cors-conformance"),
+        ("cors-conformance", "cors-conformance"),
         ("cors-peers", "cors-peer"),
     ] {
         let mut build = util::cargo();

@@ -20,9 +20,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors-hyper", &["cors-origin", "cors-policy", "cors-engine"]),
     ("cors-gateway", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("cors-proxy-wasm", &["cors-origin", "cors-policy", "cors-engine"]),
-    ("spec-tests", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
-    ("browser-tests", &["cors-policy", "spec-tests"]),
-    ("cors-peers", &["cors-origin", "cors-policy", "spec-tests"]),
+    ("cors-conformance", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
+    ("browser-tests", &["cors-policy", "cors-conformance"]),
+    ("cors-peers", &["cors-origin", "cors-policy", "cors-conformance"]),
     ("cors-benches", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("xtask", &[]),
 ];

@@ -19,9 +19,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 use std::{fs, thread};
 
-use spec_tests::known::KnownFailures;
-use spec_tests::runner::{self, Outcome, Report, Selection};
-use spec_tests::{Corpus, HttpTarget, Level, UpstreamLog, profile, report, upstream};
+use cors_conformance::known::KnownFailures;
+use cors_conformance::runner::{self, Outcome, Report, Selection};
+use cors_conformance::{Corpus, HttpTarget, Level, UpstreamLog, profile, report, upstream};
 
 /// Time for a proxy to print its ready line; Envoy's first start includes building the module.
 const START_TIMEOUT: Duration = Duration::from_mins(15);

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use spec_tests::known::KnownFailures;
-use spec_tests::runner::{self, Selection};
-use spec_tests::{Corpus, HttpTarget, Level, UpstreamLog, profile, report, upstream};
+use cors_conformance::known::KnownFailures;
+use cors_conformance::runner::{self, Selection};
+use cors_conformance::{Corpus, HttpTarget, Level, UpstreamLog, profile, report, upstream};
 
 /// Checks a CORS gateway against conformance cases derived from the Fetch standard and WPT.
 #[derive(Debug, Parser)]
@@ -327,7 +327,7 @@ fn differential(
             eprintln!("progress: {done}/{total} requests");
         }
     };
-    let report = spec_tests::differential::run(
+    let report = cors_conformance::differential::run(
         loaded.policy,
         &mut http,
         requests,
