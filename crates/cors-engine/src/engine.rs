@@ -194,7 +194,7 @@ impl Engine {
         &self.policy
     }
 
-    /// Decides `request` (sections 2 to 7 of the behaviour contract).
+    /// Decides `request` (sections 2 to 7 of `docs/behaviour.md`).
     ///
     /// Allocates nothing, never panics, and does bounded work whatever the request holds.
     pub fn decide<'e, 'r, H: RequestHeaders + ?Sized>(

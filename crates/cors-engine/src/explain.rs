@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::{Decision, Outcome, Vary};
 
-/// A rule of the behaviour contract (`behaviour.md`), as cited by reasons.
+/// A rule of the project's behaviour rules (`docs/behaviour.md`), as cited by reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 #[expect(missing_docs, reason = "each variant is the rule id it names")]

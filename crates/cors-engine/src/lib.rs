@@ -62,7 +62,7 @@
 //!
 //! # Spec conformance
 //!
-//! Implements sections 2 to 7 of the project's behaviour contract (`behaviour.md`), which builds
+//! Implements sections 2 to 7 of the project's behaviour rules (`docs/behaviour.md` in the repository), which build
 //! on the [Fetch standard's CORS protocol](https://fetch.spec.whatwg.org/#http-cors-protocol)
 //! and the Flex `cors-flex` policy:
 //!

@@ -21,7 +21,7 @@
 //! header map's allocation is part of both), so the difference is the layer alone: deciding,
 //! turning the decision into owned header values, and writing them onto the response (or
 //! answering locally). The policy is `examples/policies/strict.yaml`, the one of the performance
-//! anchors (`shared/reference/performance.md`), with a second origin; the 10 000-origin variant
+//! anchors (docs/performance.md), with a second origin; the 10 000-origin variant
 //! allows the last one.
 
 use std::convert::Infallible;

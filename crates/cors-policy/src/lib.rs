@@ -64,7 +64,7 @@
 //!
 //! # Spec conformance
 //!
-//! Implements section 1 of the behaviour contract (`shared/reference/behaviour.md`):
+//! Implements section 1 of the project's behaviour rules (`docs/behaviour.md` in the repository):
 //! - **C1** keys and defaults: `publicResource` true, `supportCredentials` false, max-age 30,
 //!   the eight default methods (CONNECT, DELETE, GET, OPTIONS, PATCH, POST, PUT, TRACE) when
 //!   `allowedMethods` is absent, `isAllowed: false` entries dropped, `name` optional. Group keys
