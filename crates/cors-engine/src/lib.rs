@@ -167,3 +167,8 @@ mod tests {
         assert_send_sync::<Engine>();
     }
 }
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -77,3 +77,8 @@ mod shared;
 pub use body::CorsBody;
 pub use layer::{Cors, CorsLayer, ListenerScheme, ResponseFuture};
 pub use shared::SharedEngine;
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -108,3 +108,8 @@ pub use origin::{Origin, ParseNotes};
 pub use pattern::{OriginPattern, SubdomainPattern};
 pub use request::{MAX_ORIGIN_LEN, OriginRef, RequestOrigin};
 pub use set::{Match, MatchKind, OriginSet};
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

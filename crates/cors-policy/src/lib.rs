@@ -134,3 +134,8 @@ pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
 pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME};
 pub use policy::{AllowedHeaders, DEFAULT_MAX_AGE, Group, Policy};
 pub use token::{is_tchar, is_token};
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
