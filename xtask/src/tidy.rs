@@ -2,6 +2,9 @@
 //!
 //! - Dependencies point one way: cors-origin <- cors-policy <- cors-engine <- cors-hyper, and the
 //!   three core crates stay free of native-only runtime crates so they build for wasm.
+//! - The tower layer stays lean: nothing `cors-hyper` pulls in as a normal dependency, directly or
+//!   through others, is a runtime, a server or a command-line crate (those belong to
+//!   `cors-gateway`).
 //! - Every Rust source file starts with a `//!` module doc.
 //! - No test is ignored or expected to panic; known-wrong behaviour is data, with a reason.
 //!
@@ -32,12 +35,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
 const NATIVE_ONLY: &[&str] = &["tokio", "hyper", "hyper-util", "mio", "socket2"];
 const CORE: &[&str] = &["cors-origin", "cors-policy", "cors-engine"];
 
+/// Crates that must not be in `cors-hyper`'s normal dependency tree, however deep: a user of the
+/// tower layer must not compile a runtime, a server or a command-line parser for it.
+const NOT_IN_LAYER: &[&str] =
+    &["tokio", "hyper", "hyper-util", "mio", "socket2", "clap", "tracing-subscriber"];
+
 /// Entry point for `cargo xtask tidy`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(extra) = args.first() {
         return Err(format!("tidy takes no options, got {extra:?}"));
     }
     let mut problems = dependency_problems()?;
+    problems.extend(lean_layer_problems()?);
     problems.extend(source_problems(&root()));
     if problems.is_empty() {
         eprintln!("tidy: ok");
@@ -92,6 +101,91 @@ fn dependency_problems() -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
+/// The crates in `cors-hyper`'s normal dependency tree that [`NOT_IN_LAYER`] forbids, found
+/// through the whole resolved graph (what `cargo tree -p cors-hyper -e normal` prints).
+fn lean_layer_problems() -> Result<Vec<String>, String> {
+    // The host's graph: other platforms' dependencies are neither built nor downloaded here.
+    let host = host_triple()?;
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform", &host])
+        .output()
+        .map_err(|error| format!("cannot run cargo metadata: {error}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cargo metadata printed invalid JSON: {error}"))?;
+    forbidden_in_tree(&metadata, "cors-hyper", NOT_IN_LAYER)
+}
+
+/// The packages named in `forbidden` that `root`'s normal dependency tree holds, one problem
+/// each, from `cargo metadata`'s resolved graph. Dev and build dependencies are not followed.
+fn forbidden_in_tree(
+    metadata: &serde_json::Value,
+    root: &str,
+    forbidden: &[&str],
+) -> Result<Vec<String>, String> {
+    let name_of = |id: &str| {
+        metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|package| package["id"].as_str() == Some(id))
+            .and_then(|package| package["name"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let nodes = metadata["resolve"]["nodes"].as_array().cloned().unwrap_or_default();
+    let Some(start) =
+        nodes.iter().filter_map(|node| node["id"].as_str()).find(|id| name_of(id) == root)
+    else {
+        return Err(format!("cargo metadata does not list {root}"));
+    };
+    let mut seen = vec![start.to_owned()];
+    let mut queue = vec![start.to_owned()];
+    let mut problems = Vec::new();
+    while let Some(id) = queue.pop() {
+        let Some(node) = nodes.iter().find(|node| node["id"].as_str() == Some(&id)) else {
+            continue;
+        };
+        for dependency in node["deps"].as_array().into_iter().flatten() {
+            let is_normal = dependency["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|kind| kind["kind"].is_null());
+            let Some(package) = dependency["pkg"].as_str() else { continue };
+            if !is_normal || seen.iter().any(|s| s == package) {
+                continue;
+            }
+            let name = name_of(package);
+            if forbidden.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{root} pulls in {name} through {}; the tower layer must stay free of \
+                     runtimes, servers and command-line crates (they belong to cors-gateway)",
+                    name_of(&id)
+                ));
+            }
+            seen.push(package.to_owned());
+            queue.push(package.to_owned());
+        }
+    }
+    Ok(problems)
+}
+
+/// The target triple rustc builds for by default (`host:` of `rustc -vV`).
+fn host_triple() -> Result<String, String> {
+    let output = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|error| format!("cannot run rustc -vV: {error}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .ok_or_else(|| "rustc -vV printed no host triple".to_owned())
+}
+
 /// Rust files of the project, skipping build output and the fuzz corpus.
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
@@ -140,5 +234,37 @@ mod tests {
     #[test]
     fn repository_is_tidy() {
         super::run(&[]).unwrap();
+    }
+
+    /// A graph where `layer` needs `http` (normal) and `tokio` through `helper` (normal), and
+    /// `clap` only as a dev-dependency.
+    fn graph() -> serde_json::Value {
+        let edge = |pkg: &str, kind: Option<&str>| serde_json::json!({"pkg": pkg, "dep_kinds": [{"kind": kind, "target": null}]});
+        let packages = ["layer", "http", "helper", "tokio", "clap"]
+            .map(|name| serde_json::json!({"id": format!("{name}-id"), "name": name}));
+        serde_json::json!({
+            "packages": packages,
+            "resolve": {"nodes": [
+                {"id": "layer-id", "deps": [edge("http-id", None), edge("helper-id", None),
+                                            edge("clap-id", Some("dev"))]},
+                {"id": "helper-id", "deps": [edge("tokio-id", None)]},
+                {"id": "http-id", "deps": []},
+                {"id": "tokio-id", "deps": []},
+                {"id": "clap-id", "deps": []},
+            ]}
+        })
+    }
+
+    #[test]
+    fn a_forbidden_crate_deep_in_the_normal_tree_is_found() {
+        let problems = super::forbidden_in_tree(&graph(), "layer", &["tokio", "clap"]).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("pulls in tokio through helper"), "{problems:?}");
+    }
+
+    #[test]
+    fn dev_dependencies_are_not_followed() {
+        let problems = super::forbidden_in_tree(&graph(), "layer", &["clap"]).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }
