@@ -6,6 +6,9 @@
 //!   through others, is a runtime, a server or a command-line crate (those belong to
 //!   `cors-gateway`).
 //! - Every Rust source file starts with a `//!` module doc.
+//! - Every behaviour rule id cited anywhere (`P2`, `V1`, ...) is defined in `docs/behaviour.md`,
+//!   cors-engine's `Rule` enum has exactly those ids, and nothing points outside the repository
+//!   for the rules.
 //! - No test is ignored or expected to panic; known-wrong behaviour is data, with a reason.
 //!
 //! The same checks run as a unit test, so `cargo test` enforces them too.
@@ -48,6 +51,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut problems = dependency_problems()?;
     problems.extend(lean_layer_problems()?);
     problems.extend(source_problems(&root()));
+    problems.extend(rule_problems(&root()));
     if problems.is_empty() {
         eprintln!("tidy: ok");
         Ok(())
@@ -186,6 +190,113 @@ fn host_triple() -> Result<String, String> {
         .ok_or_else(|| "rustc -vV printed no host triple".to_owned())
 }
 
+/// Tokens of the rule-id shape that are not rule ids, each with why it appears.
+const NOT_RULE_IDS: &[(&str, &str)] = &[("V8", "the JavaScript and Wasm engine inside Envoy")];
+
+/// The rule ids `docs/behaviour.md` defines: each rule is a list item starting `- **ID**`.
+fn defined_rules(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("- **"))
+        .filter_map(|rest| rest.split_once("**").map(|(id, _)| id))
+        .filter(|id| is_rule_id(id))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `C`, `R`, `M`, `P`, `A`, `O` or `V` followed by digits.
+fn is_rule_id(token: &str) -> bool {
+    let mut chars = token.chars();
+    chars.next().is_some_and(|c| "CRMPAOV".contains(c))
+        && !chars.as_str().is_empty()
+        && chars.as_str().bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Every whole word of `text` that has the shape of a rule id.
+fn cited_rules(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').filter(|word| is_rule_id(word))
+}
+
+/// Rule ids cited in the repository's text files but not defined in `docs/behaviour.md`, a
+/// `Rule` enum that differs from the defined ids, and references to the rules outside the
+/// repository.
+fn rule_problems(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let behaviour = root.join("docs/behaviour.md");
+    let Ok(text) = fs::read_to_string(&behaviour) else {
+        return vec![
+            "docs/behaviour.md is missing: every rule id the code cites must resolve there"
+                .to_owned(),
+        ];
+    };
+    let defined = defined_rules(&text);
+    let explain = root.join("crates/cors-engine/src/explain.rs");
+    let variants: Vec<String> = fs::read_to_string(&explain)
+        .unwrap_or_default()
+        .split_once("pub enum Rule {")
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map(|(body, _)| {
+            body.split(',').map(str::trim).filter(|v| is_rule_id(v)).map(str::to_owned).collect()
+        })
+        .unwrap_or_default();
+    // The engine cites every rule of sections 2 to 7; the C rules are cors-policy's.
+    let decided: Vec<String> = defined.iter().filter(|id| !id.starts_with('C')).cloned().collect();
+    if variants != decided {
+        problems.push(format!(
+            "cors-engine's Rule enum lists {variants:?} but docs/behaviour.md defines {decided:?}"
+        ));
+    }
+    let mut files = Vec::new();
+    text_files(root, &mut files);
+    files.sort();
+    for path in files {
+        let Ok(content) = fs::read_to_string(&path) else { continue };
+        let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        let mut unknown: Vec<&str> = cited_rules(&content)
+            .filter(|id| !defined.iter().any(|d| d == id))
+            .filter(|id| !NOT_RULE_IDS.iter().any(|(token, _)| token == id))
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            problems.push(format!(
+                "{shown}: cites {unknown:?}, which docs/behaviour.md does not define"
+            ));
+        }
+        // The needle is split so that this file does not trip its own check.
+        for outside in [concat!("shared/", "reference"), concat!("shared/", "seed")] {
+            if content.contains(outside) {
+                problems.push(format!(
+                    "{shown}: points at {outside}, outside the repository; cite docs/behaviour.md"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Source and documentation files that may cite rule ids: `.rs`, `.toml`, `.md`, `.yaml`,
+/// `.html` and `.js`, skipping build output, lock files and the fuzz corpus.
+fn text_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !matches!(name.as_ref(), "target" | ".git" | "corpus" | "artifacts" | "node_modules")
+            {
+                text_files(&path, found);
+            }
+        } else if [".rs", ".toml", ".md", ".yaml", ".yml", ".html", ".js"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+            && name != "Cargo.lock"
+        {
+            found.push(path);
+        }
+    }
+}
+
 /// Rust files of the project, skipping build output and the fuzz corpus.
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
@@ -260,6 +371,17 @@ mod tests {
         let problems = super::forbidden_in_tree(&graph(), "layer", &["tokio", "clap"]).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("pulls in tokio through helper"), "{problems:?}");
+    }
+
+    #[test]
+    fn rule_ids_are_read_from_list_items_only() {
+        // Undefined ids are spelled with concat! so that this file cites none itself.
+        let text =
+            concat!("- **C1** keys\n  - **P", "9** nested\nP", "7 in prose\n- **V8 x** no\n");
+        assert_eq!(super::defined_rules(text), ["C1", concat!("P", "9")]);
+        let cited: Vec<&str> =
+            super::cited_rules(concat!("(P2, V1) R", "10 xP3 P2a V4_ONLY A4.")).collect();
+        assert_eq!(cited, ["P2", "V1", concat!("R", "10"), "A4"]);
     }
 
     #[test]
