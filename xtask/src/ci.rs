@@ -8,14 +8,16 @@ type Step = (&'static str, fn() -> Result<(), String>);
 
 /// Runs every step; fails when any step failed, naming them all.
 pub(crate) fn run_all() -> Result<(), String> {
-    let steps: [Step; 11] = [
+    let steps: [Step; 13] = [
         ("install tools", install_tools),
         ("fmt", fmt),
+        ("licenses", licenses),
         ("clippy", clippy),
         ("tests", tests),
         ("doc tests", doc_tests),
         ("rustdoc", rustdoc),
         ("tidy", || crate::tidy::run(&[])),
+        ("publish dry run", publish_dry_run),
         ("conformance", || crate::conformance::run(&[])),
         ("peer conformance", peer_conformance),
         ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
@@ -71,6 +73,29 @@ fn install_tools() -> Result<(), String> {
 fn peer_conformance() -> Result<(), String> {
     let args = ["--peers", "--rust-only", "--out", "target/conformance/peers/matrix.md"];
     crate::peers::run(&args.map(String::from))
+}
+
+/// Every crate in the dependency tree has a license `deny.toml` allows. `cargo fetch` fills the
+/// local registry cache (the graph of every platform); the check itself then reads only that
+/// cache (`--offline`).
+fn licenses() -> Result<(), String> {
+    crate::util::ensure_cargo_tool("cargo-deny", "cargo-deny")?;
+    let mut fetch = cargo();
+    fetch.args(["fetch", "--locked"]);
+    exec(fetch)?;
+    let mut check = cargo();
+    check.args(["deny", "--offline", "check", "licenses"]);
+    exec(check)
+}
+
+/// `cargo publish --dry-run` of every publishable package at once: each is packaged as crates.io
+/// would receive it and built from that package alone, in the shared target directory, so a
+/// file outside a package's folder or a path dependency without a version fails here.
+/// `--allow-dirty` because earlier steps may leave ignored or generated files behind.
+fn publish_dry_run() -> Result<(), String> {
+    let mut command = cargo();
+    command.args(["publish", "--dry-run", "--workspace", "--locked", "--allow-dirty"]);
+    exec(command)
 }
 
 fn fmt() -> Result<(), String> {

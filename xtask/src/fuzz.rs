@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use crate::util::{cargo, exec, flag_value, has_tool, root};
+use crate::util::{cargo, exec, flag_value, root};
 
 /// Entry point for `cargo xtask fuzz [--secs N] [--target T]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -26,7 +26,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if chosen.is_empty() {
         return Err("fuzz/Cargo.toml declares no [[bin]] targets".into());
     }
-    ensure_cargo_fuzz()?;
+    crate::util::ensure_cargo_tool("cargo-fuzz", "cargo-fuzz")?;
     let mut failed = Vec::new();
     for target in &chosen {
         eprintln!("==> fuzz {target} for {secs} s");
@@ -58,16 +58,6 @@ fn targets() -> Result<Vec<String>, String> {
         }
     }
     Ok(names)
-}
-
-fn ensure_cargo_fuzz() -> Result<(), String> {
-    if has_tool("cargo-fuzz", &["--version"]) {
-        return Ok(());
-    }
-    eprintln!("cargo-fuzz is missing; installing it from crates.io");
-    let mut command = cargo();
-    command.args(["install", "cargo-fuzz", "--locked"]);
-    exec(command)
 }
 
 fn run_target(target: &str, secs: u32) -> Result<(), String> {

@@ -26,6 +26,18 @@ pub(crate) fn exec(mut command: Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("`{description}` failed ({status})")) }
 }
 
+/// Installs the cargo subcommand `cargo-NAME` from crates.io (`cargo install CRATE --locked`)
+/// unless `cargo-NAME --version` already runs.
+pub(crate) fn ensure_cargo_tool(program: &str, krate: &str) -> Result<(), String> {
+    if has_tool(program, &["--version"]) {
+        return Ok(());
+    }
+    eprintln!("{program} is missing; installing {krate} from crates.io");
+    let mut command = cargo();
+    command.args(["install", krate, "--locked"]);
+    exec(command)
+}
+
 /// Whether `program --version` runs, i.e. whether a tool is installed.
 pub(crate) fn has_tool(program: &str, args: &[&str]) -> bool {
     Command::new(program).args(args).output().is_ok_and(|output| output.status.success())
