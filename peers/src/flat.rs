@@ -189,7 +189,7 @@ mod tests {
     fn groups_are_merged_into_one_union() {
         let flat = flat("groups");
         assert!(flat.origins.any);
-        assert_eq!(flat.groups, 6);
+        assert_eq!(flat.groups, 7);
         assert_eq!(
             flat.methods,
             Requested::List(["GET", "POST", "DELETE", "PATCH", "PUT"].map(str::to_owned).to_vec())

@@ -24,6 +24,7 @@ macro_rules! profiles {
 }
 
 profiles!(
+    "closed",
     "default-methods",
     "groups",
     "lowercase-methods",
