@@ -1,5 +1,6 @@
 //! In-process targets: cors-engine's [`Engine::decide`] applied as an adapter would
-//! ([`EngineTarget`]), and cors-hyper's tower layer over the echo upstream ([`TowerTarget`]).
+//! ([`EngineTarget`], which also checks that [`Engine::explain`] agrees with it on every request),
+//! and cors-hyper's tower layer over the echo upstream ([`TowerTarget`]).
 //!
 //! Both put [`upstream::respond`] behind the code under test, so "forwarded" means what it means
 //! over HTTP: the upstream's answer came back.
@@ -17,6 +18,7 @@ use tower::{Layer as _, ServiceExt as _};
 
 use crate::check::Observed;
 use crate::error::{DataError, TargetError};
+use crate::explain_check::explain_agrees;
 use crate::profile::{self, Profile};
 use crate::target::{OutgoingRequest, Target};
 use crate::upstream;
@@ -83,17 +85,21 @@ impl Target for EngineTarget {
 
     fn send(&mut self, profile: &str, request: &OutgoingRequest) -> Result<Observed, TargetError> {
         let engine = self.engines.get(profile).ok_or_else(|| unknown(profile))?;
+        explain_agrees(engine, request)?;
         Ok(engine_answer(engine, request))
     }
+}
+
+/// `request` as the engine sees it: addressed to the suite's `http` listener and its `Host`.
+pub(crate) fn engine_request(request: &OutgoingRequest) -> Request<'_, Vec<(String, String)>> {
+    let host = request.host().unwrap_or(DEFAULT_HOST);
+    Request::new(request.method.as_bytes(), &request.headers).addressed_to("http", host.as_bytes())
 }
 
 /// What an adapter following the contract answers to `request` under `engine`.
 #[must_use]
 pub fn engine_answer(engine: &Engine, request: &OutgoingRequest) -> Observed {
-    let host = request.host().unwrap_or(DEFAULT_HOST);
-    let decided = Request::new(request.method.as_bytes(), &request.headers)
-        .addressed_to("http", host.as_bytes());
-    let decision = engine.decide(&decided);
+    let decision = engine.decide(&engine_request(request));
     let upstream_answer =
         || upstream::respond(request.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
     let local = || Response::new(Bytes::new());

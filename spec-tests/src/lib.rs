@@ -44,6 +44,7 @@ pub mod case;
 pub mod check;
 pub mod differential;
 pub mod error;
+mod explain_check;
 pub mod http_target;
 pub mod in_process;
 pub mod known;
