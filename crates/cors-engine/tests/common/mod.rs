@@ -62,22 +62,6 @@ originGroups:
     allowedMethods: [{ methodName: PATCH, isAllowed: true }]
 "#;
 
-/// M3: one origin in two groups; the first wins.
-pub(crate) const DUPLICATE: &str = r#"
-publicResource: false
-originGroups:
-  - name: first
-    origins: ["https://dup.example", "https://one.example"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }]
-    headers: [x-first]
-    accessControlMaxAge: 10
-  - name: second
-    origins: ["https://two.example", "https://dup.example"]
-    allowedMethods: [{ methodName: DELETE, isAllowed: true }]
-    headers: [x-second]
-    accessControlMaxAge: 20
-"#;
-
 /// M4, M5: subdomain patterns, an exact origin inside one, an explicit port, and `null`.
 pub(crate) const SUBDOMAINS: &str = r#"
 publicResource: false
@@ -128,24 +112,9 @@ originGroups:
     accessControlMaxAge: 100
 "#;
 
-/// No group at all: nothing is allowed.
-pub(crate) const CLOSED: &str = r"
-publicResource: false
-";
-
 /// Every policy above.
-pub(crate) const ALL: [&str; 10] = [
-    PUBLIC,
-    PUBLIC_CREDENTIALS,
-    CREDENTIALS,
-    MIXED,
-    DUPLICATE,
-    SUBDOMAINS,
-    DEFAULTS,
-    NO_METHODS,
-    ANY_HEADERS,
-    CLOSED,
-];
+pub(crate) const ALL: [&str; 8] =
+    [PUBLIC, PUBLIC_CREDENTIALS, CREDENTIALS, MIXED, SUBDOMAINS, DEFAULTS, NO_METHODS, ANY_HEADERS];
 
 /// Loads a YAML policy.
 pub(crate) fn policy(yaml: &str) -> Policy {
