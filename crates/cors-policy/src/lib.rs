@@ -46,6 +46,42 @@
 //! # }
 //! ```
 //!
+//! Policies can be written in code too, with the same validation as files; each error names the
+//! builder method and the value it was given:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use cors_policy::{OriginGroup, Policy};
+//!
+//! let policy = Policy::builder()
+//!     .credentials(true)
+//!     .group(
+//!         OriginGroup::new(["https://app.example.com", "https://*.app.example.com"])
+//!             .allow_methods(["GET", "POST"])
+//!             .allow_headers(["content-type"])
+//!             .expose_headers(["x-request-id"])
+//!             .max_age(Duration::from_secs(600)),
+//!     )
+//!     .build()?;
+//! assert_eq!(policy.groups()[0].allow_headers_value(), Some("content-type"));
+//! assert!(policy.lint().is_empty());
+//!
+//! let error = Policy::builder()
+//!     .group(OriginGroup::new(["https://a.example/path"]).allow_methods(["GE T"]))
+//!     .build()
+//!     .unwrap_err();
+//! assert_eq!(error.problems().len(), 2);
+//! assert_eq!(
+//!     error.problems()[0].to_string().split("; hint").next(),
+//!     Some("allow_origins: \"https://a.example/path\": path is not allowed in an origin (byte 17)"),
+//! );
+//!
+//! // A public resource without credentials: `*` for every origin.
+//! assert!(Policy::public().is_public_resource());
+//! # Ok::<(), cors_policy::BuildError>(())
+//! ```
+//!
 //! Files are loaded with [`Policy::from_yaml_file`], which caps their size before reading:
 //!
 //! ```
@@ -114,9 +150,11 @@
 //!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`]. Reading uses `yaml-rust2`'s event
 //!   parser (for positions), writing uses `serde_yaml`; both are confined to private modules.
 //!
-//! With neither feature, the raw model, [`Policy::from_config`], the compiled [`Policy`] and its
-//! accessors, and [`Policy::lint`] remain: that is what `cors-engine` uses.
+//! With neither feature, the raw model, [`Policy::from_config`], the builder
+//! ([`Policy::builder`], [`Policy::public`]), the compiled [`Policy`] and its accessors, and
+//! [`Policy::lint`] remain: that is what `cors-engine` uses.
 
+mod builder;
 mod config;
 mod diagnostic;
 mod lint;
@@ -127,6 +165,7 @@ mod token;
 #[cfg(feature = "yaml")]
 mod yaml;
 
+pub use builder::{BuildError, BuildProblem, OriginGroup, PolicyBuilder};
 pub use config::{CorsConfig, MethodConfig, OriginGroupConfig};
 pub use diagnostic::{Code, Diagnostic, LoadError, Severity};
 pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
