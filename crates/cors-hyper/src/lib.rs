@@ -15,23 +15,38 @@
 //!
 //! ```
 //! use std::convert::Infallible;
+//! use std::time::Duration;
 //!
-//! use cors_hyper::CorsLayer;
-//! use cors_policy::Policy;
-//! use http::{Request, Response};
+//! use cors_hyper::{CorsLayer, OriginGroup, Policy};
+//! use http::{Method, Request, Response};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let yaml = "publicResource: false\noriginGroups: [{ origins: [https://app.example.com] }]";
+//! let policy = Policy::builder()
+//!     .credentials(true)
+//!     .group(
+//!         OriginGroup::new(["https://app.example.com"])
+//!             .allow_methods([Method::GET, Method::POST])
+//!             .allow_headers(["content-type"])
+//!             .expose_headers(["x-request-id"])
+//!             .max_age(Duration::from_secs(600)),
+//!     )
+//!     .build()?;
 //! let app = ServiceBuilder::new()
-//!     .layer(CorsLayer::new(Policy::from_yaml_str(yaml, "cors.yaml")?.policy))
+//!     .layer(CorsLayer::new(policy))
 //!     .service_fn(|_: Request<String>| async { Ok::<_, Infallible>(Response::new("hi".to_owned())) });
 //!
 //! let request = Request::get("/").header("origin", "https://app.example.com").body(String::new())?;
 //! let response = tokio::runtime::Builder::new_current_thread().build()?.block_on(app.oneshot(request))?;
 //! assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
+//! assert_eq!(response.headers()["access-control-allow-credentials"], "true");
 //! # Ok(()) }
 //! ```
+//!
+//! [`Policy`], [`OriginGroup`] and their errors are re-exported from `cors-policy`, so this crate
+//! is the only CORS dependency a service needs. [`Policy::public`] allows every origin with `*`;
+//! a policy file loads with [`CorsLayer::from_yaml_file`] or [`Policy::from_yaml_str`], and every
+//! error names its value (a builder method, or a file's line and column).
 //!
 //! With axum, `Router::new().route(..).layer(CorsLayer::from_yaml_file("cors.yaml")?)`; with
 //! hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`. Both are shown
@@ -75,6 +90,7 @@ mod layer;
 mod shared;
 
 pub use body::CorsBody;
+pub use cors_policy::{BuildError, LoadError, OriginGroup, Policy};
 pub use layer::{Cors, CorsLayer, ListenerScheme, ResponseFuture};
 pub use shared::SharedEngine;
 
