@@ -12,23 +12,14 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use cors_hyper::CorsLayer;
-use cors_policy::Policy;
-use http::{Request, Response};
+use cors_hyper::{CorsLayer, OriginGroup, Policy};
+use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
-
-const POLICY: &str = "
-supportCredentials: true
-publicResource: false
-originGroups:
-  - origins: [https://app.example.com]
-    allowedMethods: [{ methodName: GET, isAllowed: true }, { methodName: PUT, isAllowed: true }]
-";
 
 async fn hello(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::from("hello from hyper\n")))
@@ -37,7 +28,13 @@ async fn hello(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-    let cors = CorsLayer::new(Policy::from_yaml_str(POLICY, "inline policy")?.policy);
+    let policy = Policy::builder()
+        .credentials(true)
+        .group(
+            OriginGroup::new(["https://app.example.com"]).allow_methods([Method::GET, Method::PUT]),
+        )
+        .build()?;
+    let cors = CorsLayer::new(policy);
 
     let listener = tokio::net::TcpListener::bind(&address).await?;
     println!("listening on http://{}", listener.local_addr()?);
