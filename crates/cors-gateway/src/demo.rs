@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cors_hyper::CorsLayer;
-use cors_policy::Policy;
-use http::{HeaderValue, Request, Response};
+use cors_hyper::{BuildError, CorsLayer, OriginGroup, Policy};
+use http::{HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -25,28 +24,26 @@ use crate::server;
 /// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
 const DEMO_LISTEN: &str = "127.0.0.1:8787";
 
-/// The demo policy: one credentialed origin, three methods, two request headers.
-const DEMO_POLICY: &str = "\
-# The cors-flex policy of `cors-gateway demo`.
-publicResource: false
-supportCredentials: true
-originGroups:
-  - name: demo-app
-    origins:
-      - https://app.example.com
-    accessControlMaxAge: 600
-    allowedMethods:
-      - { methodName: GET, isAllowed: true }
-      - { methodName: POST, isAllowed: true }
-      - { methodName: PUT, isAllowed: true }
-    headers: [content-type, x-token]
-    exposedHeaders: [x-request-id]
-";
+/// The demo policy: one credentialed origin, three methods, two request headers (the policy of
+/// `examples/policies/strict.yaml`, which a published package cannot embed, written in code).
+fn demo_policy() -> Result<Policy, BuildError> {
+    Policy::builder()
+        .credentials(true)
+        .group(
+            OriginGroup::new(["https://app.example.com"])
+                .name("app")
+                .allow_methods([Method::GET, Method::POST, Method::PUT])
+                .allow_headers(["content-type", "x-token"])
+                .expose_headers(["x-request-id"])
+                .max_age(Duration::from_mins(10)),
+        )
+        .build()
+}
 
 /// `cors-gateway` without arguments, or `cors-gateway demo`.
 pub(crate) fn run(args: &DemoArgs) -> ExitCode {
-    let policy = match Policy::from_yaml_str(DEMO_POLICY, "<demo policy>") {
-        Ok(loaded) => loaded.policy,
+    let policy = match demo_policy() {
+        Ok(policy) => policy,
         Err(error) => {
             // INVARIANT-like: the built-in policy is valid; say so loudly if it ever is not.
             eprintln!("error: the built-in demo policy is invalid:\n{error}");
@@ -74,7 +71,7 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let address = listener.local_addr()?;
             let upstream = Upstream::parse(&format!("http://{upstream_address}"))
                 .map_err(std::io::Error::other)?;
-            print_intro(address, upstream_address);
+            print_intro(address, upstream_address, &policy);
             let settings = Arc::new(ProxySettings {
                 upstream,
                 rewrite_host: false,
@@ -96,13 +93,13 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
     }
 }
 
-fn print_intro(gateway: SocketAddr, upstream: SocketAddr) {
+fn print_intro(gateway: SocketAddr, upstream: SocketAddr, policy: &Policy) {
     let url = format!("http://{gateway}/hello");
     say(format_args!(
         "cors-gateway demo: a built-in policy in front of a built-in echo upstream (http://{upstream})."
     ));
     say(format_args!("The policy (cors-flex `config` block):\n"));
-    for line in DEMO_POLICY.lines().skip(1) {
+    for line in policy.to_yaml().lines() {
         say(format_args!("    {line}"));
     }
     say(format_args!(
@@ -155,4 +152,17 @@ fn echo(request: &Request<Incoming>, n: u64) -> Response<Full<Bytes>> {
         headers.insert("x-request-id", id);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_policy_is_the_strict_example_policy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
+        let file = Policy::from_yaml_file(std::path::Path::new(path)).unwrap();
+        assert_eq!(demo_policy().unwrap(), file.policy);
+        assert!(file.warnings.is_empty());
+    }
 }
