@@ -11,38 +11,35 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use cors_engine::Engine;
-use cors_hyper::{CorsBody, CorsLayer, ListenerScheme, SharedEngine};
-use cors_policy::Policy;
+use cors_hyper::{CorsBody, CorsLayer, ListenerScheme, OriginGroup, Policy, SharedEngine};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use rstest::rstest;
 use tower::{Layer, Service, ServiceExt};
 
-const STRICT: &str = "
-publicResource: false
-supportCredentials: true
-originGroups:
-  - name: app
-    origins: [https://app.example.com]
-    accessControlMaxAge: 600
-    allowedMethods:
-      - { methodName: GET, isAllowed: true }
-      - { methodName: POST, isAllowed: true }
-      - { methodName: PUT, isAllowed: true }
-    headers: [content-type, x-token]
-    exposedHeaders: [x-request-id]
-";
+/// `examples/policies/strict.yaml`: one credentialed group for `https://app.example.com`, GET,
+/// POST and PUT, the headers content-type and x-token, exposing x-request-id, max-age 600.
+const STRICT: &str = "strict";
 
-const ANY_HEADERS: &str = "
-publicResource: false
-originGroups:
-  - origins: [https://app.example.com]
-    headers: ['*']
-";
+/// Any request header from `https://app.example.com`, without credentials, the default methods.
+const ANY_HEADERS: &str = "any-headers";
 
-fn engine(yaml: &str) -> Engine {
-    Engine::new(Policy::from_yaml_str(yaml, "test.yaml").unwrap().policy)
+/// The policy named by [`STRICT`] (read from its file at test time) or [`ANY_HEADERS`] (built).
+fn policy(name: &str) -> Policy {
+    if name == STRICT {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
+        return Policy::from_yaml_file(std::path::Path::new(path)).unwrap().policy;
+    }
+    assert_eq!(name, ANY_HEADERS);
+    Policy::builder()
+        .group(OriginGroup::new(["https://app.example.com"]).allow_any_header())
+        .build()
+        .unwrap()
+}
+
+fn engine(name: &str) -> Engine {
+    Engine::new(policy(name))
 }
 
 /// An inner service that counts its calls and answers with upstream CORS fields and a `Vary`,
@@ -99,10 +96,10 @@ struct Seen {
     body: bytes::Bytes,
 }
 
-async fn through(yaml: &str, upstream_vary: Option<&'static str>, request: Request<()>) -> Seen {
+async fn through(policy: &str, upstream_vary: Option<&'static str>, request: Request<()>) -> Seen {
     let spy = Spy::new(upstream_vary);
     let calls = Arc::clone(&spy.calls);
-    let service = CorsLayer::from_engine(engine(yaml)).layer(spy);
+    let service = CorsLayer::from_engine(engine(policy)).layer(spy);
     let response = service.oneshot(request).await.unwrap();
     let mut fields: Vec<String> = response
         .headers()
@@ -146,7 +143,7 @@ const ALLOWED: &[&str] = &[
     &["Origin, Access-Control-Request-Headers"])]
 #[tokio::test]
 async fn outcome(
-    #[case] yaml: &str,
+    #[case] policy: &str,
     #[case] upstream_vary: Option<&'static str>,
     #[case] method: &str,
     #[case] headers: &[(&'static str, &'static str)],
@@ -154,7 +151,7 @@ async fn outcome(
     #[case] fields: &[&str],
     #[case] vary: &[&str],
 ) {
-    let seen = through(yaml, upstream_vary, request(method, headers)).await;
+    let seen = through(policy, upstream_vary, request(method, headers)).await;
     assert_eq!(seen.forwarded, forwarded, "inner service called");
     assert_eq!(seen.fields, fields);
     assert_eq!(seen.vary, vary);
@@ -206,7 +203,7 @@ async fn r2_uses_the_configured_listener_scheme() {
 async fn axum_router_takes_the_layer_as_is() {
     let app = axum::Router::new()
         .route("/", axum::routing::get(|| async { "hello" }))
-        .layer(CorsLayer::new(Policy::from_yaml_str(STRICT, "t.yaml").unwrap().policy));
+        .layer(CorsLayer::new(policy(STRICT)));
     let allowed = app
         .clone()
         .oneshot(
