@@ -49,7 +49,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 /// The conformance profiles, in file-name order (the seed generator uses the same order).
-const PROFILES: [(&str, &str); 12] = [
+const PROFILES: [(&str, &str); 13] = [
+    ("closed", include_str!("../../spec-tests/profiles/closed.yaml")),
     ("default-methods", include_str!("../../spec-tests/profiles/default-methods.yaml")),
     ("groups", include_str!("../../spec-tests/profiles/groups.yaml")),
     ("lowercase-methods", include_str!("../../spec-tests/profiles/lowercase-methods.yaml")),
