@@ -11,14 +11,14 @@ const ACRH: &str = "access-control-request-headers";
 
 fn preflight_lines(acrh: &[&'static str]) -> Vec<(&'static str, &'static str)> {
     let mut lines =
-        vec![("origin", "https://app.example"), ("access-control-request-method", "PUT")];
+        vec![("origin", "https://app.example.test"), ("access-control-request-method", "PUT")];
     lines.extend(acrh.iter().map(|v| (ACRH, *v)));
     lines
 }
 
 /// The mirrored value of an accepted preflight, or `None` if there is none.
-fn mirrored<H: RequestHeaders + ?Sized>(yaml: &'static str, headers: &H) -> Option<HeaderValue> {
-    let decision = engine(yaml).decide(&Request::new(b"OPTIONS", headers));
+fn mirrored<H: RequestHeaders + ?Sized>(profile: &'static str, headers: &H) -> Option<HeaderValue> {
+    let decision = engine(profile).decide(&Request::new(b"OPTIONS", headers));
     let Decision::Preflight { accepted: true, headers } = decision else {
         panic!("not accepted: {decision:?}");
     };
@@ -34,26 +34,26 @@ fn mirrored<H: RequestHeaders + ?Sized>(yaml: &'static str, headers: &H) -> Opti
 }
 
 #[track_caller]
-fn check(yaml: &'static str, acrh: &[&'static str], expected: Option<&str>) {
+fn check(profile: &'static str, acrh: &[&'static str], expected: Option<&str>) {
     let lines = preflight_lines(acrh);
     let expected = expected.map(str::as_bytes);
 
     let strs: &[(&str, &str)] = &lines;
-    assert_eq!(mirrored(yaml, strs).as_ref().map(HeaderValue::as_bytes), expected, "str pairs");
+    assert_eq!(mirrored(profile, strs).as_ref().map(HeaderValue::as_bytes), expected, "str pairs");
 
     let bytes: Vec<(&[u8], &[u8])> =
         lines.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
-    assert_eq!(mirrored(yaml, bytes.as_slice()).as_ref().map(HeaderValue::as_bytes), expected);
+    assert_eq!(mirrored(profile, bytes.as_slice()).as_ref().map(HeaderValue::as_bytes), expected);
 
     let owned: Vec<(String, String)> =
         lines.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
-    assert_eq!(mirrored(yaml, &owned).as_ref().map(HeaderValue::as_bytes), expected, "Vec");
+    assert_eq!(mirrored(profile, &owned).as_ref().map(HeaderValue::as_bytes), expected, "Vec");
 
     let mut map = HeaderMap::new();
     for (n, v) in &lines {
         map.append(*n, HeaderValue::from_static(v));
     }
-    let value = mirrored(yaml, &map);
+    let value = mirrored(profile, &map);
     assert_eq!(value.as_ref().map(HeaderValue::as_bytes), expected, "HeaderMap");
     // A single line already in the joined form is reused: a clone of the request's value.
     if let ([line], Some(value)) = (acrh, &value)
@@ -74,11 +74,11 @@ fn check(yaml: &'static str, acrh: &[&'static str], expected: Option<&str>) {
 #[case::p5_public_lines_joined(PUBLIC, &["x-a,x-b", "x-c"], Some("x-a, x-b, x-c"))]
 #[case::p5_public_canonical_line(PUBLIC, &["content-type, x-token"], Some("content-type, x-token"))]
 fn mirrored_value_from_every_source(
-    #[case] yaml: &'static str,
+    #[case] profile: &'static str,
     #[case] acrh: &[&'static str],
     #[case] expected: Option<&str>,
 ) {
-    check(yaml, acrh, expected);
+    check(profile, acrh, expected);
 }
 
 /// A header type of someone else's that does not override `header_source`.

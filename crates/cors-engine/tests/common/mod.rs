@@ -1,129 +1,68 @@
-//! Policies shared by the integration tests, written as cors-flex YAML and loaded via cors-policy.
+//! The policies the integration tests decide under: profiles of the conformance suite
+//! (`spec-tests/profiles/*.yaml`, their one home), read from their files at test time.
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 pub(crate) mod invariants;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::LazyLock;
 
 use cors_engine::Engine;
 use cors_policy::Policy;
 
-/// M2: public resource without credentials; its groups are ignored.
-pub(crate) const PUBLIC: &str = r#"
-publicResource: true
-originGroups:
-  - name: ignored
-    origins: ["https://app.example"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }]
-    exposedHeaders: [x-ignored]
-"#;
+/// M2: a public resource without credentials; its one group is ignored.
+pub(crate) const PUBLIC: &str = "public";
 
-/// M2: public resource with credentials.
-pub(crate) const PUBLIC_CREDENTIALS: &str = r"
-publicResource: true
-supportCredentials: true
-";
+/// M2: a public resource with credentials.
+pub(crate) const PUBLIC_CREDENTIALS: &str = "public-credentials";
 
-/// One group, with credentials.
-pub(crate) const CREDENTIALS: &str = r#"
-publicResource: false
-supportCredentials: true
-originGroups:
-  - name: partners
-    origins: ["https://app.example", "http://localhost:8080"]
-    allowedMethods:
-      - { methodName: GET, isAllowed: true }
-      - { methodName: POST, isAllowed: true }
-      - { methodName: PUT, isAllowed: true }
-      - { methodName: DELETE, isAllowed: false }
-    headers: [X-Token, content-type]
-    exposedHeaders: [x-request-id]
-    accessControlMaxAge: 600
-"#;
+/// One credentialed group `app` listing `https://app.example.test` (among others): GET, POST and
+/// PUT (DELETE with `isAllowed: false`), headers x-custom and content-type, max-age 600.
+pub(crate) const CREDENTIALS: &str = "strict-credentials";
 
-/// M3, O1: an explicit group beside a `*` group, and a group listing both.
-pub(crate) const MIXED: &str = r#"
-publicResource: false
-originGroups:
-  - name: partners
-    origins: ["https://partner.example"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }, { methodName: POST, isAllowed: true }]
-    headers: [x-token]
-    exposedHeaders: [x-partner]
-    accessControlMaxAge: 60
-  - name: everyone
-    origins: ["*"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }]
-    accessControlMaxAge: 5
-  - name: late
-    origins: ["https://late.example", "*"]
-    allowedMethods: [{ methodName: PATCH, isAllowed: true }]
-"#;
+/// M3, M4, M5: the `*` group `fallback` first (GET), explicit partners, subdomain patterns,
+/// an origin in two groups, `null` in the group `sandbox` (POST).
+pub(crate) const GROUPS: &str = "groups";
 
-/// M4, M5: subdomain patterns, an exact origin inside one, an explicit port, and `null`.
-pub(crate) const SUBDOMAINS: &str = r#"
-publicResource: false
-originGroups:
-  - name: wide
-    origins: ["https://*.example.com"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }]
-  - name: narrow
-    origins: ["https://*.shop.example.com"]
-    allowedMethods: [{ methodName: POST, isAllowed: true }]
-  - name: exact
-    origins: ["https://exact.shop.example.com"]
-    allowedMethods: [{ methodName: PUT, isAllowed: true }]
-  - name: ported
-    origins: ["https://*.ported.example:8443"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }]
-  - name: sandboxed
-    origins: ["null"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }]
-"#;
+/// M5: the group `subdomains` (GET, POST) of `https://*.example.test` and
+/// `http://*.dev.example.test:8080`.
+pub(crate) const SUBDOMAINS: &str = "subdomains";
 
-/// C1: an unnamed group with the default methods and max-age.
-pub(crate) const DEFAULTS: &str = r#"
-publicResource: false
-originGroups:
-  - origins: ["https://app.example"]
-"#;
+/// C1: a group `app` for `https://app.example.test` without `allowedMethods` or max-age.
+pub(crate) const DEFAULTS: &str = "default-methods";
 
 /// C3: `allowedMethods: []` allows no method.
-pub(crate) const NO_METHODS: &str = r#"
-publicResource: false
-originGroups:
-  - name: frozen
-    origins: ["https://app.example"]
-    allowedMethods: []
-    headers: [x-token]
-"#;
+pub(crate) const NO_METHODS: &str = "no-methods";
 
-/// P4: `headers: ['*']` mirrors, with credentials.
-pub(crate) const ANY_HEADERS: &str = r#"
-publicResource: false
-supportCredentials: true
-originGroups:
-  - name: open
-    origins: ["https://app.example"]
-    allowedMethods: [{ methodName: GET, isAllowed: true }, { methodName: PUT, isAllowed: true }]
-    headers: ["*"]
-    accessControlMaxAge: 100
-"#;
+/// P4: `headers: ['*']` mirrors, with credentials: the group `app` for
+/// `https://app.example.test`, GET, POST and PUT, max-age 60.
+pub(crate) const ANY_HEADERS: &str = "wildcard-headers";
 
-/// Every policy above.
-pub(crate) const ALL: [&str; 8] =
-    [PUBLIC, PUBLIC_CREDENTIALS, CREDENTIALS, MIXED, SUBDOMAINS, DEFAULTS, NO_METHODS, ANY_HEADERS];
+/// Every profile above.
+const ALL: [&str; 8] = [
+    PUBLIC,
+    PUBLIC_CREDENTIALS,
+    CREDENTIALS,
+    GROUPS,
+    SUBDOMAINS,
+    DEFAULTS,
+    NO_METHODS,
+    ANY_HEADERS,
+];
 
-/// Loads a YAML policy.
-pub(crate) fn policy(yaml: &str) -> Policy {
-    Policy::from_yaml_str(yaml, "test.yaml").expect("test policy loads").policy
+/// Loads the profile `name` from `spec-tests/profiles/`.
+pub(crate) fn policy(name: &str) -> Policy {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../spec-tests/profiles")
+        .join(format!("{name}.yaml"));
+    Policy::from_yaml_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).policy
 }
 
-/// The engine of one of the policies above, built once per test binary.
-pub(crate) fn engine(yaml: &'static str) -> &'static Engine {
+/// The engine of one of the profiles above, built once per test binary.
+pub(crate) fn engine(name: &'static str) -> &'static Engine {
     static ENGINES: LazyLock<HashMap<&'static str, Engine>> =
-        LazyLock::new(|| ALL.iter().map(|yaml| (*yaml, Engine::new(policy(yaml)))).collect());
-    ENGINES.get(yaml).expect("a policy of common::ALL")
+        LazyLock::new(|| ALL.iter().map(|name| (*name, Engine::new(policy(name)))).collect());
+    ENGINES.get(name).expect("a profile of common::ALL")
 }
