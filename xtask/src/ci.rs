@@ -8,7 +8,7 @@ type Step = (&'static str, fn() -> Result<(), String>);
 
 /// Runs every step; fails when any step failed, naming them all.
 pub(crate) fn run_all() -> Result<(), String> {
-    let steps: [Step; 13] = [
+    let steps: [Step; 14] = [
         ("install tools", install_tools),
         ("fmt", fmt),
         ("licenses", licenses),
@@ -18,6 +18,7 @@ pub(crate) fn run_all() -> Result<(), String> {
         ("rustdoc", rustdoc),
         ("tidy", || crate::tidy::run(&[])),
         ("publish dry run", publish_dry_run),
+        ("standalone examples", standalone_examples),
         ("conformance", || crate::conformance::run(&[])),
         ("peer conformance", peer_conformance),
         ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
@@ -96,6 +97,25 @@ fn publish_dry_run() -> Result<(), String> {
     let mut command = cargo();
     command.args(["publish", "--dry-run", "--workspace", "--locked", "--allow-dirty"]);
     exec(command)
+}
+
+/// The projects of `examples/standalone/`, each its own workspace depending on our crates by
+/// path as another project would: formatted, then built and run (each exits non-zero when a
+/// check fails). They build into the workspace's target directory, so the dependencies they
+/// share with it are compiled once.
+fn standalone_examples() -> Result<(), String> {
+    let root = crate::util::root();
+    for project in ["engine-only", "axum-layer"] {
+        let manifest = root.join("examples/standalone").join(project).join("Cargo.toml");
+        let mut fmt = cargo();
+        fmt.args(["fmt", "--check", "--manifest-path"]).arg(&manifest);
+        exec(fmt)?;
+        let mut run = cargo();
+        run.args(["run", "--locked", "--manifest-path"]).arg(&manifest);
+        run.env("CARGO_TARGET_DIR", root.join("target"));
+        exec(run)?;
+    }
+    Ok(())
 }
 
 fn fmt() -> Result<(), String> {
