@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::site::Site;
+
 /// How serious a [`Diagnostic`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -166,6 +168,8 @@ pub struct Diagnostic {
     file: Option<String>,
     position: Option<(usize, usize)>,
     path: String,
+    /// Where in a `config:` block, for value checks and lints (the loader places them by it).
+    site: Option<Site>,
     message: String,
     hint: Option<String>,
 }
@@ -177,9 +181,21 @@ impl Diagnostic {
             file: None,
             position: None,
             path: path.into(),
+            site: None,
             message: message.into(),
             hint: None,
         }
+    }
+
+    /// A diagnostic about a value of a `config:` block; its path is the site's key path.
+    pub(crate) fn in_config(code: Code, site: Site, message: impl Into<String>) -> Self {
+        Diagnostic { site: Some(site), ..Diagnostic::new(code, site.to_string(), message) }
+    }
+
+    /// The site given to [`Diagnostic::in_config`].
+    #[cfg_attr(not(feature = "yaml"), expect(dead_code, reason = "used by the YAML loader"))]
+    pub(crate) fn site(&self) -> Option<Site> {
+        self.site
     }
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -198,11 +214,6 @@ impl Diagnostic {
         if !file.is_empty() {
             self.file = Some(file.to_owned());
         }
-    }
-
-    #[cfg_attr(not(feature = "yaml"), expect(dead_code, reason = "used by the YAML loader"))]
-    pub(crate) fn set_position(&mut self, line: usize, column: usize) {
-        self.position = Some((line, column));
     }
 
     /// What the diagnostic is about.

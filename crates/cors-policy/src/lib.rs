@@ -161,6 +161,7 @@ mod lint;
 #[cfg(feature = "yaml")]
 mod load;
 mod policy;
+mod site;
 mod token;
 #[cfg(feature = "yaml")]
 mod yaml;

@@ -8,6 +8,7 @@ use cors_origin::OriginPattern;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::policy::{Group, Policy};
+use crate::site::Site;
 use crate::token::is_forbidden_method;
 
 /// A small, partial list of public suffixes (<https://publicsuffix.org/>): the top-level domains
@@ -118,9 +119,9 @@ impl Policy {
         if self.is_public_resource() {
             if credentials {
                 out.push(
-                    Diagnostic::new(
+                    Diagnostic::in_config(
                         Code::PublicWithCredentials,
-                        "supportCredentials",
+                        Site::Key("supportCredentials"),
                         "a public resource with credentials echoes every origin, so any site can \
                          read credentialed responses",
                     )
@@ -129,9 +130,9 @@ impl Policy {
             }
             if !self.groups().is_empty() {
                 out.push(
-                    Diagnostic::new(
+                    Diagnostic::in_config(
                         Code::GroupsIgnored,
-                        "originGroups",
+                        Site::Key("originGroups"),
                         "originGroups are ignored while publicResource is true",
                     )
                     .with_hint("set publicResource: false to use the groups"),
@@ -155,14 +156,14 @@ fn lint_group<'p>(
     seen: &mut HashMap<&'p OriginPattern, (usize, usize)>,
     out: &mut Vec<Diagnostic>,
 ) {
-    let base = format!("originGroups[{}]", group.index());
+    let index = group.index();
     for (i, pattern) in group.origins().iter().enumerate() {
-        let path = format!("{base}.origins[{i}]");
+        let site = Site::Entry(index, "origins", i);
         if group.trailing_slash().contains(&i) {
             out.push(
-                Diagnostic::new(
+                Diagnostic::in_config(
                     Code::OriginTrailingSlash,
-                    &path,
+                    site,
                     format!("origin {:?} written with a trailing \"/\"", format!("{pattern}/")),
                 )
                 .with_hint(format!("write {:?}, as browsers send it", pattern.to_string())),
@@ -170,16 +171,16 @@ fn lint_group<'p>(
         }
         if let Some(&(g, j)) = seen.get(pattern) {
             if g == group.index() {
-                out.push(Diagnostic::new(
+                out.push(Diagnostic::in_config(
                     Code::DuplicateOrigin,
-                    &path,
+                    site,
                     format!("origin \"{pattern}\" is already listed at origins[{j}]"),
                 ));
             } else {
                 out.push(
-                    Diagnostic::new(
+                    Diagnostic::in_config(
                         Code::OriginInTwoGroups,
-                        &path,
+                        site,
                         format!(
                             "origin \"{pattern}\" is also listed in originGroups[{g}], which wins"
                         ),
@@ -191,15 +192,15 @@ fn lint_group<'p>(
             seen.insert(pattern, (group.index(), i));
         }
         if credentials {
-            lint_credentialed_origin(pattern, &path, out);
+            lint_credentialed_origin(pattern, site, out);
         }
         if let OriginPattern::Subdomains(sub) = pattern
             && is_public_suffix(sub.domain())
         {
             out.push(
-                Diagnostic::new(
+                Diagnostic::in_config(
                     Code::PublicSuffixWildcard,
-                    &path,
+                    site,
                     format!(
                         "origin pattern \"{pattern}\" matches every site under the public suffix \
                          \"{}\"",
@@ -210,11 +211,12 @@ fn lint_group<'p>(
             );
         }
     }
-    lint_methods(group, &base, out);
+    lint_methods(group, out);
+    let max_age = Site::GroupKey(index, "accessControlMaxAge");
     if group.max_age() > 86_400 {
-        out.push(Diagnostic::new(
+        out.push(Diagnostic::in_config(
             Code::MaxAgeAboveFirefoxCap,
-            format!("{base}.accessControlMaxAge"),
+            max_age,
             format!(
                 "max-age {} is above 86400 seconds (24 hours); Firefox caps it there and \
                  Chromium at 7200",
@@ -222,9 +224,9 @@ fn lint_group<'p>(
             ),
         ));
     } else if group.max_age() > 7_200 {
-        out.push(Diagnostic::new(
+        out.push(Diagnostic::in_config(
             Code::MaxAgeAboveChromiumCap,
-            format!("{base}.accessControlMaxAge"),
+            max_age,
             format!(
                 "max-age {} is above 7200 seconds (2 hours); Chromium caps it there",
                 group.max_age()
@@ -233,9 +235,9 @@ fn lint_group<'p>(
     }
     if credentials && let Some(i) = group.exposed_headers().iter().position(|h| h == "*") {
         out.push(
-            Diagnostic::new(
+            Diagnostic::in_config(
                 Code::ExposeAnyWithCredentials,
-                format!("{base}.exposedHeaders[{i}]"),
+                Site::Entry(index, "exposedHeaders", i),
                 "\"*\" in exposedHeaders with credentials exposes only a header named \"*\"",
             )
             .with_hint("list the header names to expose"),
@@ -243,20 +245,20 @@ fn lint_group<'p>(
     }
 }
 
-fn lint_credentialed_origin(pattern: &OriginPattern, path: &str, out: &mut Vec<Diagnostic>) {
+fn lint_credentialed_origin(pattern: &OriginPattern, site: Site, out: &mut Vec<Diagnostic>) {
     match pattern {
         OriginPattern::Any => out.push(
-            Diagnostic::new(
+            Diagnostic::in_config(
                 Code::AnyOriginWithCredentials,
-                path,
+                site,
                 "origin \"*\" with credentials lets any site read credentialed responses",
             )
             .with_hint("list the trusted origins instead"),
         ),
         OriginPattern::Null => out.push(
-            Diagnostic::new(
+            Diagnostic::in_config(
                 Code::NullOriginWithCredentials,
-                path,
+                site,
                 "origin \"null\" with credentials lets sandboxed and file: pages of any site read \
                  credentialed responses",
             )
@@ -267,9 +269,9 @@ fn lint_credentialed_origin(pattern: &OriginPattern, path: &str, out: &mut Vec<D
                 && !is_loopback(host)
             {
                 out.push(
-                    Diagnostic::new(
+                    Diagnostic::in_config(
                         Code::InsecureOriginWithCredentials,
-                        path,
+                        site,
                         format!(
                             "origin \"{pattern}\" uses http:// with credentials, so a network \
                              attacker can read credentialed responses"
@@ -282,25 +284,26 @@ fn lint_credentialed_origin(pattern: &OriginPattern, path: &str, out: &mut Vec<D
     }
 }
 
-fn lint_methods(group: &Group, base: &str, out: &mut Vec<Diagnostic>) {
+fn lint_methods(group: &Group, out: &mut Vec<Diagnostic>) {
+    let index = group.index();
     if group.methods().is_empty() {
         out.push(
-            Diagnostic::new(
+            Diagnostic::in_config(
                 Code::NoMethodAllowed,
-                format!("{base}.allowedMethods"),
+                Site::GroupKey(index, "allowedMethods"),
                 "the group allows no method",
             )
             .with_hint("list allowed methods with isAllowed: true, or remove the group"),
         );
     }
     for (method, source) in group.methods().iter().zip(group.method_sources()) {
-        let path = format!("{base}.allowedMethods[{source}].methodName");
+        let site = Site::MethodKey(index, *source, "methodName");
         if method.bytes().any(|b| b.is_ascii_lowercase()) {
             let upper = method.to_ascii_uppercase();
             out.push(
-                Diagnostic::new(
+                Diagnostic::in_config(
                     Code::MethodCase,
-                    &path,
+                    site,
                     format!(
                         "method {method:?} is matched byte-exactly; browsers send it only when a \
                          page writes it so, and send {upper:?} otherwise"
@@ -312,9 +315,9 @@ fn lint_methods(group: &Group, base: &str, out: &mut Vec<Diagnostic>) {
         // C5: only when written explicitly; the C1 defaults include CONNECT and TRACE.
         if !group.has_default_methods() && is_forbidden_method(method) {
             out.push(
-                Diagnostic::new(
+                Diagnostic::in_config(
                     Code::ForbiddenMethod,
-                    &path,
+                    site,
                     format!("method {method:?} is forbidden by Fetch; browsers never send it"),
                 )
                 .with_hint("remove it, or set isAllowed: false"),

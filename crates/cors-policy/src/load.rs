@@ -1,17 +1,20 @@
 //! Loading `cors-flex` policies from YAML: the C2 file shapes and the C3 errors, with positions.
 //!
-//! The spanned tree from [`crate::yaml`] is walked into the raw [`CorsConfig`]; structural
-//! problems (unknown keys, wrong types, bad max-age) are reported here with the node's position,
-//! value problems (origins, tokens) by [`Policy::from_config`], and the positions are attached
-//! afterwards by key path. Every problem is reported, not only the first.
+//! The spanned tree from [`crate::yaml`] is walked into the raw [`CorsConfig`].
+//! Structural problems (unknown keys, wrong types, bad max-age) are reported as the walk meets
+//! their node.
+//! Value problems (origins, tokens) are found by [`Policy::from_config`] and lints by
+//! [`Policy::lint`]; each names its [`Site`], which the loader follows through the same tree to
+//! the node. Every problem is reported, not only the first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::Path;
 
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
 use crate::policy::Policy;
+use crate::site::Site;
 use crate::yaml::{self, Node, ReadErrorKind, Style, Value};
 
 /// The largest policy file accepted, in bytes (1 MiB).
@@ -167,24 +170,14 @@ struct Loader<'f> {
     file: &'f str,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
-    /// Config-relative key path -> position of its value (or of its key, for collections).
-    positions: HashMap<String, (usize, usize)>,
-    /// Config-relative paths where the walk already reported an error.
-    error_paths: HashSet<String>,
-    /// Set while walking outside the config block, where errors are not config errors.
-    outside_config: bool,
+    /// Sites where the walk reported a value's error and left a placeholder in its place (which
+    /// keeps the indices of later entries), so that `from_config` does not report it again.
+    placeholders: Vec<Site>,
 }
 
 impl<'f> Loader<'f> {
     fn new(file: &'f str) -> Self {
-        Loader {
-            file,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            positions: HashMap::new(),
-            error_paths: HashSet::new(),
-            outside_config: false,
-        }
+        Loader { file, errors: Vec::new(), warnings: Vec::new(), placeholders: Vec::new() }
     }
 
     fn report(&mut self, diagnostic: Diagnostic, node: &Node) {
@@ -196,14 +189,6 @@ impl<'f> Loader<'f> {
         }
     }
 
-    /// An error inside the config block: remembered so `from_config` does not repeat it.
-    fn config_error(&mut self, diagnostic: Diagnostic, node: &Node) {
-        if !self.outside_config {
-            self.error_paths.insert(diagnostic.path().to_owned());
-        }
-        self.report(diagnostic, node);
-    }
-
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &str, hint: Option<String>) {
         let mut d = Diagnostic::new(
             Code::WrongType,
@@ -213,7 +198,7 @@ impl<'f> Loader<'f> {
         if let Some(hint) = hint {
             d = d.with_hint(hint);
         }
-        self.config_error(d, node);
+        self.report(d, node);
     }
 
     /// The entries of a mapping with scalar, unique keys; other keys are reported.
@@ -228,7 +213,7 @@ impl<'f> Loader<'f> {
         let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
         for (key_node, value) in entries {
             let Value::Scalar(key, _) = &key_node.value else {
-                self.config_error(
+                self.report(
                     Diagnostic::new(
                         Code::UnknownKey,
                         path,
@@ -240,7 +225,7 @@ impl<'f> Loader<'f> {
             };
             let key_path = child(path, key);
             if !seen.insert(key.as_str()) {
-                self.config_error(
+                self.report(
                     Diagnostic::new(Code::DuplicateKey, key_path, format!("duplicate key {key:?}")),
                     key_node,
                 );
@@ -254,7 +239,7 @@ impl<'f> Loader<'f> {
                 if let Some(hint) = unknown_key_hint(key, known) {
                     d = d.with_hint(hint);
                 }
-                self.config_error(d, key_node);
+                self.report(d, key_node);
                 continue;
             }
             out.push((key.as_str(), key_node, value));
@@ -262,17 +247,11 @@ impl<'f> Loader<'f> {
         out
     }
 
-    fn record(&mut self, path: &str, key: &Node, value: &Node) {
-        let at = if matches!(value.value, Value::Scalar(..)) { value } else { key };
-        self.positions.insert(path.to_owned(), (at.line, at.column));
-    }
-
     // ---- the config block ------------------------------------------------------------------
 
     fn config(&mut self, node: Option<&Node>) -> CorsConfig {
         let mut config = CorsConfig::default();
         let Some(node) = node else { return config };
-        self.positions.insert(String::new(), (node.line, node.column));
         if is_null(node) {
             return config;
         }
@@ -280,8 +259,7 @@ impl<'f> Loader<'f> {
             self.wrong_type(node, "", "a mapping of cors-flex settings", None);
             return config;
         };
-        for (key, key_node, value) in self.entries(entries, "", Some(CONFIG_KEYS)) {
-            self.record(key, key_node, value);
+        for (key, _, value) in self.entries(entries, "", Some(CONFIG_KEYS)) {
             match key {
                 "publicResource" => config.public_resource = self.boolean(value, key),
                 "supportCredentials" => config.support_credentials = self.boolean(value, key),
@@ -319,49 +297,43 @@ impl<'f> Loader<'f> {
             self.wrong_type(node, path, "a list of origin groups", None);
             return None;
         };
-        let mut groups = Vec::with_capacity(items.len());
-        for (i, group) in items.iter().enumerate() {
-            let group_path = item(path, i);
-            self.positions.insert(group_path.clone(), (group.line, group.column));
-            groups.push(self.group(group, &group_path));
-        }
-        Some(groups)
+        Some(items.iter().enumerate().map(|(index, group)| self.group(group, index)).collect())
     }
 
-    fn group(&mut self, node: &Node, path: &str) -> OriginGroupConfig {
+    fn group(&mut self, node: &Node, index: usize) -> OriginGroupConfig {
         let mut group = OriginGroupConfig::default();
+        let path = Site::Group(index).to_string();
         let Value::Map(entries) = &node.value else {
             self.wrong_type(
                 node,
-                path,
+                &path,
                 "an origin group mapping (origins, allowedMethods, ...)",
                 None,
             );
             return group;
         };
         let mut has_origins = false;
-        for (key, key_node, value) in self.entries(entries, path, Some(GROUP_KEYS)) {
-            let key_path = child(path, key);
-            self.record(&key_path, key_node, value);
+        for (key, _, value) in self.entries(entries, &path, Some(GROUP_KEYS)) {
+            let key_path = child(&path, key);
             match key {
                 "name" => group.name = self.string(value, &key_path, true),
                 "origins" => {
                     has_origins = true;
-                    group.origins = self.strings(value, &key_path).unwrap_or_default();
+                    group.origins = self.strings(value, index, "origins").unwrap_or_default();
                 }
                 "accessControlMaxAge" => {
                     group.access_control_max_age = self.max_age(value, &key_path);
                 }
-                "allowedMethods" => group.allowed_methods = self.methods(value, &key_path),
-                "headers" => group.headers = self.optional_strings(value, &key_path),
-                _ => group.exposed_headers = self.optional_strings(value, &key_path),
+                "allowedMethods" => group.allowed_methods = self.methods(value, index),
+                "headers" => group.headers = self.optional_strings(value, index, "headers"),
+                _ => group.exposed_headers = self.optional_strings(value, index, "exposedHeaders"),
             }
         }
         if !has_origins {
-            self.config_error(
+            self.report(
                 Diagnostic::new(
                     Code::MissingKey,
-                    child(path, "origins"),
+                    child(&path, "origins"),
                     "missing key \"origins\"",
                 )
                 .with_hint("list the group's origins, e.g. origins: [\"https://app.example.com\"]"),
@@ -382,22 +354,31 @@ impl<'f> Loader<'f> {
         }
     }
 
-    fn optional_strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
-        if is_null(node) { None } else { self.strings(node, path) }
+    fn optional_strings(
+        &mut self,
+        node: &Node,
+        group: usize,
+        key: &'static str,
+    ) -> Option<Vec<String>> {
+        if is_null(node) { None } else { self.strings(node, group, key) }
     }
 
-    fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<String>> {
+    /// The strings of the group's list `key` (`origins`, `headers`, `exposedHeaders`).
+    fn strings(&mut self, node: &Node, group: usize, key: &'static str) -> Option<Vec<String>> {
         let Value::Seq(items) = &node.value else {
             let hint = scalar(node).map(|text| format!("write it as a list: [{text:?}]"));
-            self.wrong_type(node, path, "a list of strings", hint);
+            let path = Site::GroupKey(group, key).to_string();
+            self.wrong_type(node, &path, "a list of strings", hint);
             return None;
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, entry) in items.iter().enumerate() {
-            let entry_path = item(path, i);
-            self.positions.insert(entry_path.clone(), (entry.line, entry.column));
-            // A placeholder keeps the indices of later entries; its own error is not repeated.
-            out.push(self.string(entry, &entry_path, false).unwrap_or_default());
+            let site = Site::Entry(group, key, i);
+            let text = self.string(entry, &site.to_string(), false).unwrap_or_else(|| {
+                self.placeholders.push(site);
+                String::new()
+            });
+            out.push(text);
         }
         Some(out)
     }
@@ -431,7 +412,7 @@ impl<'f> Loader<'f> {
             }
             Style::Plain if digits(unsigned) => match unsigned.parse::<u64>() {
                 Ok(seconds) => return Some(seconds),
-                Err(_) => self.config_error(
+                Err(_) => self.report(
                     Diagnostic::new(
                         Code::MaxAgeTooLarge,
                         path,
@@ -441,12 +422,12 @@ impl<'f> Loader<'f> {
                     node,
                 ),
             },
-            Style::Plain if text.starts_with('-') && digits(&text[1..]) => self.config_error(
+            Style::Plain if text.starts_with('-') && digits(&text[1..]) => self.report(
                 Diagnostic::new(Code::NegativeMaxAge, path, format!("negative max-age {text:?}"))
                     .with_hint("use 0 or more seconds"),
                 node,
             ),
-            Style::Plain if is_float => self.config_error(
+            Style::Plain if is_float => self.report(
                 Diagnostic::new(
                     Code::NonIntegerMaxAge,
                     path,
@@ -459,43 +440,43 @@ impl<'f> Loader<'f> {
         None
     }
 
-    fn methods(&mut self, node: &Node, path: &str) -> Option<Vec<MethodConfig>> {
+    fn methods(&mut self, node: &Node, group: usize) -> Option<Vec<MethodConfig>> {
         if is_null(node) {
             return None;
         }
         let Value::Seq(items) = &node.value else {
             self.wrong_type(
                 node,
-                path,
+                &Site::GroupKey(group, "allowedMethods").to_string(),
                 "a list of {methodName, isAllowed} entries",
                 Some("write - {methodName: GET, isAllowed: true}".to_owned()),
             );
             return None;
         };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, entry) in items.iter().enumerate() {
-            let entry_path = item(path, i);
-            self.positions.insert(entry_path.clone(), (entry.line, entry.column));
-            out.push(self.method(entry, &entry_path));
-        }
-        Some(out)
+        Some(items.iter().enumerate().map(|(i, entry)| self.method(entry, group, i)).collect())
     }
 
-    fn method(&mut self, node: &Node, path: &str) -> MethodConfig {
-        // A placeholder that allows nothing; its errors are reported once, here.
+    fn method(&mut self, node: &Node, group: usize, index: usize) -> MethodConfig {
+        let path = Site::Entry(group, "allowedMethods", index).to_string();
+        // Until a valid name is read, the entry is a placeholder that allows nothing; its errors
+        // are reported once, here.
+        let name_site = Site::MethodKey(group, index, "methodName");
         let mut method = MethodConfig { method_name: String::new(), is_allowed: false };
         let Value::Map(entries) = &node.value else {
             let hint = scalar(node).map(|m| format!("write {{methodName: {m}, isAllowed: true}}"));
-            self.wrong_type(node, path, "a {methodName, isAllowed} mapping", hint);
+            self.wrong_type(node, &path, "a {methodName, isAllowed} mapping", hint);
+            self.placeholders.push(name_site);
             return method;
         };
         let (mut has_name, mut has_allowed) = (false, false);
-        for (key, key_node, value) in self.entries(entries, path, Some(METHOD_KEYS)) {
-            let key_path = child(path, key);
-            self.record(&key_path, key_node, value);
+        for (key, _, value) in self.entries(entries, &path, Some(METHOD_KEYS)) {
+            let key_path = child(&path, key);
             if key == "methodName" {
                 has_name = true;
-                method.method_name = self.string(value, &key_path, false).unwrap_or_default();
+                match self.string(value, &key_path, false) {
+                    Some(name) => method.method_name = name,
+                    None => self.placeholders.push(name_site),
+                }
             } else {
                 has_allowed = true;
                 method.is_allowed = self.boolean(value, &key_path).unwrap_or(false);
@@ -506,17 +487,37 @@ impl<'f> Loader<'f> {
         }
         for (present, key) in [(has_name, "methodName"), (has_allowed, "isAllowed")] {
             if !present {
-                self.config_error(
+                self.report(
                     Diagnostic::new(
                         Code::MissingKey,
-                        child(path, key),
+                        child(&path, key),
                         format!("missing key {key:?}"),
                     ),
                     node,
                 );
             }
         }
+        if !has_name {
+            self.placeholders.push(name_site);
+        }
         method
+    }
+
+    /// Places a diagnostic of [`Policy::from_config`] or [`Policy::lint`] at the node its site
+    /// names in `config` (the nearest existing node above it, or `fallback` without a config).
+    fn place(&self, config: Option<&Node>, fallback: (usize, usize), d: Diagnostic) -> Diagnostic {
+        let mut site = d.site();
+        let (line, column) = loop {
+            match (config, site) {
+                (Some(config), Some(at)) => match find(config, at) {
+                    Some(node) => break (node.line, node.column),
+                    None => site = at.parent(),
+                },
+                (Some(config), None) => break (config.line, config.column),
+                (None, _) => break fallback,
+            }
+        };
+        d.at(self.file, line, column)
     }
 
     // ---- file shapes (C2) --------------------------------------------------------------------
@@ -570,11 +571,7 @@ impl<'f> Loader<'f> {
         entries: &'n [(Node, Node)],
         path: &str,
     ) -> Vec<(&'n str, &'n Node, &'n Node)> {
-        // Wrapper-level errors are not config errors: keep them out of `error_paths`.
-        self.outside_config = true;
-        let out = self.entries(entries, path, None);
-        self.outside_config = false;
-        out
+        self.entries(entries, path, None)
     }
 
     fn get<'n>(entries: &[(&'n str, &'n Node, &'n Node)], key: &str) -> Option<&'n Node> {
@@ -907,37 +904,6 @@ impl<'f> Loader<'f> {
         );
     }
 
-    /// Attaches the file position of a config-relative path (or of its nearest recorded parent).
-    fn place(&self, mut diagnostic: Diagnostic) -> Diagnostic {
-        diagnostic.set_file(self.file);
-        let mut path = diagnostic.path();
-        loop {
-            if let Some(&(line, column)) = self.positions.get(path) {
-                diagnostic.set_position(line, column);
-                break;
-            }
-            match path.rfind(['.', '[']) {
-                Some(cut) => path = &path[..cut],
-                None if !path.is_empty() => path = "",
-                None => break,
-            }
-        }
-        diagnostic
-    }
-
-    /// Whether the walk reported an error at `path` or at one of its parents.
-    fn already_reported(&self, mut path: &str) -> bool {
-        loop {
-            if self.error_paths.contains(path) {
-                return true;
-            }
-            match path.rfind(['.', '[']) {
-                Some(cut) => path = &path[..cut],
-                None => return false,
-            }
-        }
-    }
-
     fn load(mut self, documents: &[Node]) -> Result<LoadedPolicy, LoadError> {
         let documents: Vec<&Node> = documents.iter().filter(|d| !is_null(d)).collect();
         let mut found = Vec::new();
@@ -1000,12 +966,13 @@ impl<'f> Loader<'f> {
             return Err(self.finish_errors());
         };
         let raw = self.config(found.config);
+        let fallback = (found.line, found.column);
         let policy = match Policy::from_config(&raw) {
             Ok(policy) => Some(policy),
             Err(error) => {
                 for d in error.into_diagnostics() {
-                    if !self.already_reported(d.path()) {
-                        let d = self.place(d);
+                    if !d.site().is_some_and(|site| self.placeholders.contains(&site)) {
+                        let d = self.place(found.config, fallback, d);
                         self.errors.push(d);
                     }
                 }
@@ -1015,7 +982,7 @@ impl<'f> Loader<'f> {
         match policy {
             Some(policy) if self.errors.is_empty() => {
                 for lint in policy.lint() {
-                    let lint = self.place(lint);
+                    let lint = self.place(found.config, fallback, lint);
                     self.warnings.push(lint);
                 }
                 let mut warnings = self.warnings;
@@ -1051,6 +1018,41 @@ fn peek_entries(entries: &[(Node, Node)]) -> Vec<(&str, &Node, &Node)> {
         }
     }
     out
+}
+
+/// The value of `key` in a mapping node (its first occurrence; later ones are reported).
+fn value<'n>(node: &'n Node, key: &str) -> Option<&'n (Node, Node)> {
+    let Value::Map(entries) = &node.value else { return None };
+    entries.iter().find(|(k, _)| matches!(&k.value, Value::Scalar(text, _) if text == key))
+}
+
+/// The node a site names in a `config:` block: a scalar value, or the key of a collection
+/// (where a list or mapping starts is less telling than the key that names it).
+fn find(config: &Node, site: Site) -> Option<&Node> {
+    fn key_or_scalar((key, value): &(Node, Node)) -> &Node {
+        if matches!(value.value, Value::Scalar(..)) { value } else { key }
+    }
+    fn entry(list: &Node, index: usize) -> Option<&Node> {
+        match &list.value {
+            Value::Seq(items) => items.get(index),
+            _ => None,
+        }
+    }
+    match site {
+        Site::Config => Some(config),
+        Site::Key(key) => value(config, key).map(key_or_scalar),
+        Site::Group(group) => entry(&value(config, "originGroups")?.1, group),
+        Site::GroupKey(group, key) => {
+            value(find(config, Site::Group(group))?, key).map(key_or_scalar)
+        }
+        Site::Entry(group, key, index) => {
+            entry(&value(find(config, Site::Group(group))?, key)?.1, index)
+        }
+        Site::MethodKey(group, index, key) => {
+            value(find(config, Site::Entry(group, "allowedMethods", index))?, key)
+                .map(key_or_scalar)
+        }
+    }
 }
 
 fn sort(diagnostics: &mut [Diagnostic]) {

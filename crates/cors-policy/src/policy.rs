@@ -7,6 +7,7 @@ use cors_origin::{Match, OriginPattern, OriginSet, ParseError, eq_lowercase};
 
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
+use crate::site::Site;
 use crate::token::{DEFAULT_METHODS, normalize_method, token_problem};
 
 /// The C1 default of `accessControlMaxAge`, in seconds.
@@ -229,23 +230,29 @@ impl UniqueList {
 }
 
 /// cors-origin's message, with its hint moved to the diagnostic's hint.
-fn origin_error(error: &ParseError, path: String) -> Diagnostic {
+fn origin_error(error: &ParseError, site: Site) -> Diagnostic {
     let text = error.to_string();
     let Some(hint) = error.hint() else {
-        return Diagnostic::new(Code::InvalidOrigin, path, text);
+        return Diagnostic::in_config(Code::InvalidOrigin, site, text);
     };
     let message = text.strip_suffix(&format!("; hint: {hint}")).unwrap_or(&text);
-    Diagnostic::new(Code::InvalidOrigin, path, message).with_hint(hint)
+    Diagnostic::in_config(Code::InvalidOrigin, site, message).with_hint(hint)
 }
 
-fn header_names(names: &[String], path: &str, errors: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+/// The names of the group's list `key` (`headers` or `exposedHeaders`), checked and lower-cased.
+fn header_names(
+    names: &[String],
+    group: usize,
+    key: &'static str,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
     let mut out = UniqueList::default();
     let mut ok = true;
     for (i, name) in names.iter().enumerate() {
         if let Some(problem) = token_problem(name) {
-            errors.push(Diagnostic::new(
+            errors.push(Diagnostic::in_config(
                 Code::InvalidHeader,
-                format!("{path}[{i}]"),
+                Site::Entry(group, key, i),
                 format!("invalid header name {name:?}: {problem}"),
             ));
             ok = false;
@@ -258,7 +265,6 @@ fn header_names(names: &[String], path: &str, errors: &mut Vec<Diagnostic>) -> O
 
 impl Group {
     fn compile(index: usize, config: &OriginGroupConfig, errors: &mut Vec<Diagnostic>) -> Group {
-        let base = format!("originGroups[{index}]");
         let mut origins = Vec::with_capacity(config.origins.len());
         let mut trailing_slash = Vec::new();
         for (i, text) in config.origins.iter().enumerate() {
@@ -269,7 +275,7 @@ impl Group {
                     }
                     origins.push(pattern);
                 }
-                Err(error) => errors.push(origin_error(&error, format!("{base}.origins[{i}]"))),
+                Err(error) => errors.push(origin_error(&error, Site::Entry(index, "origins", i))),
             }
         }
 
@@ -286,9 +292,9 @@ impl Group {
             Some(entries) => {
                 for (i, MethodConfig { method_name, is_allowed }) in entries.iter().enumerate() {
                     if let Some(problem) = token_problem(method_name) {
-                        errors.push(Diagnostic::new(
+                        errors.push(Diagnostic::in_config(
                             Code::InvalidMethod,
-                            format!("{base}.allowedMethods[{i}].methodName"),
+                            Site::MethodKey(index, i, "methodName"),
                             format!("invalid method {method_name:?}: {problem}"),
                         ));
                     } else if *is_allowed && allowed.push(normalize_method(method_name)) {
@@ -307,7 +313,7 @@ impl Group {
         let headers = config
             .headers
             .as_deref()
-            .and_then(|names| header_names(names, &format!("{base}.headers"), errors))
+            .and_then(|names| header_names(names, index, "headers", errors))
             .unwrap_or_default();
         let headers = if headers.iter().any(|name| name == "*") {
             AllowedHeaders::Any
@@ -317,7 +323,7 @@ impl Group {
         let exposed_headers = config
             .exposed_headers
             .as_deref()
-            .and_then(|names| header_names(names, &format!("{base}.exposedHeaders"), errors))
+            .and_then(|names| header_names(names, index, "exposedHeaders", errors))
             .unwrap_or_default();
 
         let max_age = config.access_control_max_age.unwrap_or(DEFAULT_MAX_AGE);

@@ -337,3 +337,39 @@ fn from_config_errors_have_paths_but_no_positions() {
     );
     assert!(d.to_string().starts_with("error: originGroups[0].origins[1]: invalid origin"), "{d}");
 }
+
+#[test]
+fn a_wrongly_typed_or_missing_method_name_is_reported_once() {
+    let yaml = format!(
+        "{GROUP}    allowedMethods:\n      - {{methodName: [GET], isAllowed: true}}\n      - {{isAllowed: true}}\n      - DELETE\n"
+    );
+    let error = load_err(&yaml);
+    let found: Vec<(Code, &str)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.path())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::WrongType, "originGroups[0].allowedMethods[0].methodName"),
+            (Code::MissingKey, "originGroups[0].allowedMethods[1].methodName"),
+            (Code::WrongType, "originGroups[0].allowedMethods[2]"),
+        ]
+    );
+}
+
+#[test]
+fn value_errors_inside_local_mode_resources_point_at_their_node() {
+    let yaml = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {name: a}\n\
+                spec:\n  address: http://0.0.0.0:8080\n  policies:\n    - policyRef: {name: cors-flex}\n\
+                \x20     config:\n        publicResource: false\n        originGroups:\n\
+                \x20         - origins: [\"https://a.test\", \"ftp://\"]\n            headers: [\"a b\"]\n";
+    let error = load_err(yaml);
+    let found: Vec<(Code, &str, Option<usize>, Option<usize>)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.path(), d.line(), d.column())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::InvalidOrigin, "originGroups[0].origins[1]", Some(11), Some(41)),
+            (Code::InvalidHeader, "originGroups[0].headers[0]", Some(12), Some(23)),
+        ]
+    );
+}
