@@ -1,0 +1,174 @@
+//! Loading `cors-flex` policies from YAML: the C2 file shapes and the C3 errors, with positions.
+//!
+//! The spanned tree from [`crate::yaml`] is walked into the raw
+//! [`CorsConfig`](crate::CorsConfig).
+//! Structural problems (unknown keys, wrong types, bad max-age) are reported as the walk meets
+//! their node.
+//! Value problems (origins, tokens) are found by [`Policy::from_config`] and lints by
+//! [`Policy::lint`]; each names its [`Site`](crate::site::Site), which the loader follows through
+//! the same tree to the node. Every problem is reported, not only the first.
+//!
+//! - [`shape`]: the C2 file shapes and the search for the one `cors-flex` policy;
+//! - [`config`]: the `config:` block, and where its value errors and lints point;
+//! - [`walk`]: the diagnostics collector and the tree helpers both use;
+//! - [`suggest`]: "did you mean" hints for unknown keys.
+
+mod config;
+mod shape;
+mod suggest;
+mod walk;
+
+use std::io::Read as _;
+use std::path::Path;
+
+use crate::diagnostic::{Code, Diagnostic, LoadError};
+use crate::policy::Policy;
+use crate::yaml::{self, ReadErrorKind};
+use walk::Loader;
+
+/// The largest policy file accepted, in bytes (1 MiB).
+pub const MAX_FILE_SIZE: usize = 1 << 20;
+
+/// The `policyRef.name` of the policy this crate reads.
+pub const POLICY_NAME: &str = "cors-flex";
+
+/// The `apiVersion` of Flex Gateway Local Mode resources.
+pub const API_VERSION: &str = "gateway.mulesoft.com/v1alpha1";
+
+/// Which C2 shape a file had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileShape {
+    /// The `config:` block's keys, bare or under a top-level `config:` key.
+    Config,
+    /// A `- policyRef: {name: cors-flex}` entry with its `config:` (a list, or one entry).
+    PolicyRefList,
+    /// A Local Mode `ApiInstance` with the policy under `spec.policies`.
+    ApiInstance,
+    /// A Local Mode `PolicyBinding` with `spec.policyRef` and `spec.config`.
+    PolicyBinding,
+}
+
+/// A policy loaded from a file, with what else the file said.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LoadedPolicy {
+    /// The compiled policy.
+    pub policy: Policy,
+    /// Warnings: C5 lints and ignored parts of the file, with positions, in file order.
+    pub warnings: Vec<Diagnostic>,
+    /// The shape of the file (of the document holding the `cors-flex` policy).
+    pub shape: FileShape,
+    /// An `ApiInstance`'s `spec.address` (the listener), if any.
+    pub listen: Option<String>,
+    /// An `ApiInstance`'s first `spec.services.<name>.address` (the upstream), if any.
+    pub upstream: Option<String>,
+    /// The names of the other policies in the file, which are not applied.
+    pub ignored_policies: Vec<String>,
+}
+
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| (d.line(), d.column()));
+}
+
+fn file_error(code: Code, file: &str, message: String) -> LoadError {
+    let mut d = Diagnostic::new(code, "", message);
+    d.set_file(file);
+    LoadError::new(vec![d])
+}
+
+fn too_large(file: &str, size: u64) -> LoadError {
+    file_error(
+        Code::TooLarge,
+        file,
+        format!("the file is {size} bytes, more than the {MAX_FILE_SIZE}-byte limit"),
+    )
+}
+
+impl Policy {
+    /// Loads a policy from YAML text in any C2 shape; `file` names it in diagnostics.
+    ///
+    /// # Errors
+    ///
+    /// Every C3 problem at once, each with line, column and key path; or a single error for
+    /// input over [`MAX_FILE_SIZE`], invalid YAML, nesting deeper than 64 levels, or more than
+    /// 100 000 nodes counting alias expansions.
+    pub fn from_yaml_str(text: &str, file: &str) -> Result<LoadedPolicy, LoadError> {
+        if text.len() > MAX_FILE_SIZE {
+            return Err(too_large(file, text.len() as u64));
+        }
+        let documents = yaml::read(text).map_err(|e| {
+            let code = match e.kind {
+                ReadErrorKind::Syntax => Code::Syntax,
+                ReadErrorKind::TooDeep => Code::TooDeep,
+                ReadErrorKind::TooManyNodes => Code::TooManyNodes,
+                ReadErrorKind::TooManyDocuments => Code::Documents,
+            };
+            LoadError::new(vec![Diagnostic::new(code, "", e.message).at(file, e.line, e.column)])
+        })?;
+        Loader::new(file).load(&documents)
+    }
+
+    /// Loads a policy from bytes: checks the size cap and UTF-8, then [`Policy::from_yaml_str`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::from_yaml_str`], plus invalid UTF-8 (reported at the line and column of the
+    /// first bad byte).
+    pub fn from_yaml_bytes(bytes: &[u8], file: &str) -> Result<LoadedPolicy, LoadError> {
+        if bytes.len() > MAX_FILE_SIZE {
+            return Err(too_large(file, bytes.len() as u64));
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Policy::from_yaml_str(text, file),
+            Err(error) => {
+                let valid = &bytes[..error.valid_up_to()];
+                let line = valid.split(|&b| b == b'\n').count();
+                let last_line = valid.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+                // The prefix is valid UTF-8: count characters by their first bytes.
+                let column = last_line.iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+                let byte = bytes[error.valid_up_to()];
+                Err(LoadError::new(vec![
+                    Diagnostic::new(
+                        Code::NotUtf8,
+                        "",
+                        format!("invalid UTF-8 byte 0x{byte:02x} (byte {})", error.valid_up_to()),
+                    )
+                    .with_hint("save the file as UTF-8")
+                    .at(file, line, column),
+                ]))
+            }
+        }
+    }
+
+    /// Reads and loads a policy file, refusing files over [`MAX_FILE_SIZE`] without reading them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::from_yaml_bytes`], plus I/O errors.
+    pub fn from_yaml_file(path: &Path) -> Result<LoadedPolicy, LoadError> {
+        let file = path.display().to_string();
+        let io =
+            |e: std::io::Error| file_error(Code::Io, &file, format!("cannot read the file: {e}"));
+        let handle = std::fs::File::open(path).map_err(io)?;
+        let size = handle.metadata().map_err(io)?.len();
+        if size > MAX_FILE_SIZE as u64 {
+            return Err(too_large(&file, size));
+        }
+        let mut bytes = Vec::new();
+        handle.take(MAX_FILE_SIZE as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+        Policy::from_yaml_bytes(&bytes, &file)
+    }
+
+    /// The normalized configuration ([`Policy::to_config`]) as YAML: the body of a `cors-flex`
+    /// `config:` block, readable again by [`Policy::from_yaml_str`].
+    ///
+    /// # Panics
+    ///
+    /// Never in practice: a configuration of strings, booleans and integers always serializes.
+    #[must_use]
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(&self.to_config())
+            .expect("invariant: a config of strings, booleans and integers always serializes")
+    }
+}

@@ -1,0 +1,453 @@
+//! The C2 file shapes: a bare config, a `policyRef` list, and the Local Mode `ApiInstance` and
+//! `PolicyBinding` documents, alone or together; finding the one `cors-flex` policy in them.
+
+use super::config::CONFIG_KEYS;
+use super::suggest::unknown_key_hint;
+use super::walk::{Loader, child, describe, is_null, item, peek_entries, scalar};
+use super::{API_VERSION, FileShape, LoadedPolicy, POLICY_NAME, sort};
+use crate::diagnostic::{Code, Diagnostic, LoadError};
+use crate::policy::Policy;
+use crate::yaml::{Node, Value};
+
+/// One `cors-flex` policy found in a file.
+struct Found<'n> {
+    config: Option<&'n Node>,
+    shape: FileShape,
+    line: usize,
+    column: usize,
+}
+
+/// What the document walk found besides the policy.
+#[derive(Default)]
+struct Context {
+    listen: Option<String>,
+    upstream: Option<String>,
+    ignored: Vec<String>,
+    instance_name: Option<String>,
+    binding_targets: Vec<(String, usize, usize)>,
+    api_instances: usize,
+}
+
+impl Loader<'_> {
+    /// One `{policyRef, config}` entry of a policy list or of `spec.policies`.
+    fn policy_entry<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        shape: FileShape,
+        found: &mut Vec<Found<'n>>,
+        cx: &mut Context,
+    ) {
+        let entries = self.wrapper_map(node, path, "a policy entry with policyRef and config");
+        let Some(policy_ref) = Self::get(&entries, "policyRef") else {
+            if !entries.is_empty() || matches!(node.value, Value::Map(_)) {
+                self.shape_error(
+                    Code::UnknownShape,
+                    path,
+                    "policy entry without policyRef".to_owned(),
+                    "write policyRef: {name: cors-flex} and config: next to it",
+                    node,
+                );
+            }
+            return;
+        };
+        let ref_path = child(path, "policyRef");
+        let ref_entries = self.wrapper_map(policy_ref, &ref_path, "a mapping with name");
+        let name = if let Some(name) = Self::get(&ref_entries, "name") {
+            self.wrapper_string(name, &child(&ref_path, "name"))
+        } else {
+            self.shape_error(
+                Code::MissingKey,
+                &child(&ref_path, "name"),
+                "missing key \"name\"".to_owned(),
+                "",
+                policy_ref,
+            );
+            None
+        };
+        let Some(name) = name else { return };
+        if name != POLICY_NAME {
+            self.report(
+                Diagnostic::new(
+                    Code::IgnoredPolicy,
+                    path,
+                    format!("policy {name:?} is not cors-flex and is ignored"),
+                ),
+                node,
+            );
+            cx.ignored.push(name);
+            return;
+        }
+        for (key, key_node, _) in &ref_entries {
+            if CONFIG_KEYS.contains(key) {
+                self.shape_error(
+                    Code::UnknownKey,
+                    &child(&ref_path, key),
+                    format!("unknown key {key:?} under policyRef"),
+                    "cors-flex settings go under config:, next to policyRef",
+                    key_node,
+                );
+            }
+        }
+        for (key, key_node, _) in &entries {
+            if !matches!(*key, "policyRef" | "config") {
+                let mut d = Diagnostic::new(
+                    Code::IgnoredKey,
+                    child(path, key),
+                    format!("key {key:?} is ignored"),
+                );
+                if CONFIG_KEYS.contains(key) {
+                    d = Diagnostic::new(
+                        Code::UnknownKey,
+                        child(path, key),
+                        format!("unknown key {key:?}"),
+                    )
+                    .with_hint("cors-flex settings go under config:");
+                }
+                self.report(d, key_node);
+            }
+        }
+        found.push(Found {
+            config: Self::get(&entries, "config"),
+            shape,
+            line: node.line,
+            column: node.column,
+        });
+    }
+
+    fn check_api_version(&mut self, entries: &[(&str, &Node, &Node)], node: &Node) {
+        match Self::get(entries, "apiVersion") {
+            Some(v) if scalar(v) == Some(API_VERSION) => {}
+            Some(v) => self.report(
+                Diagnostic::new(
+                    Code::UnexpectedApiVersion,
+                    "apiVersion",
+                    format!("unexpected apiVersion {}", describe(v)),
+                )
+                .with_hint(format!("Flex Gateway Local Mode uses {API_VERSION:?}")),
+                v,
+            ),
+            None => self.report(
+                Diagnostic::new(Code::UnexpectedApiVersion, "apiVersion", "missing apiVersion")
+                    .with_hint(format!("Flex Gateway Local Mode uses {API_VERSION:?}")),
+                node,
+            ),
+        }
+    }
+
+    fn api_instance<'n>(
+        &mut self,
+        node: &'n Node,
+        entries: &[(&'n str, &'n Node, &'n Node)],
+        found: &mut Vec<Found<'n>>,
+        cx: &mut Context,
+    ) {
+        self.check_api_version(entries, node);
+        cx.api_instances += 1;
+        if let Some(metadata) = Self::get(entries, "metadata") {
+            let meta = self.wrapper_map(metadata, "metadata", "a mapping");
+            cx.instance_name = Self::get(&meta, "name").and_then(scalar).map(str::to_owned);
+        }
+        let Some(spec) = Self::get(entries, "spec") else {
+            self.shape_error(Code::MissingKey, "spec", "missing key \"spec\"".to_owned(), "", node);
+            return;
+        };
+        let spec = self.wrapper_map(spec, "spec", "a mapping");
+        if let Some(address) = Self::get(&spec, "address") {
+            cx.listen = self.wrapper_string(address, "spec.address");
+        }
+        if let Some(services) = Self::get(&spec, "services") {
+            let services = self.wrapper_map(services, "spec.services", "a mapping of services");
+            for (i, (name, key_node, service)) in services.iter().enumerate() {
+                let path = format!("spec.services.{name}");
+                if i > 0 {
+                    self.report(
+                        Diagnostic::new(
+                            Code::ExtraService,
+                            &path,
+                            format!("service {name:?} is ignored: only the first is the upstream"),
+                        ),
+                        key_node,
+                    );
+                    continue;
+                }
+                let service = self.wrapper_map(service, &path, "a mapping with address");
+                match Self::get(&service, "address") {
+                    Some(address) => {
+                        cx.upstream = self.wrapper_string(address, &child(&path, "address"));
+                    }
+                    None => self.shape_error(
+                        Code::MissingKey,
+                        &child(&path, "address"),
+                        "missing key \"address\"".to_owned(),
+                        "",
+                        key_node,
+                    ),
+                }
+            }
+        }
+        if let Some(policies) = Self::get(&spec, "policies") {
+            match &policies.value {
+                Value::Seq(items) => {
+                    for (i, entry) in items.iter().enumerate() {
+                        self.policy_entry(
+                            entry,
+                            &item("spec.policies", i),
+                            FileShape::ApiInstance,
+                            found,
+                            cx,
+                        );
+                    }
+                }
+                _ if is_null(policies) => {}
+                _ => self.report(
+                    Diagnostic::new(
+                        Code::WrongType,
+                        "spec.policies",
+                        format!("expected a list of policies, found {}", describe(policies)),
+                    ),
+                    policies,
+                ),
+            }
+        }
+    }
+
+    fn policy_binding<'n>(
+        &mut self,
+        node: &'n Node,
+        entries: &[(&'n str, &'n Node, &'n Node)],
+        found: &mut Vec<Found<'n>>,
+        cx: &mut Context,
+    ) {
+        self.check_api_version(entries, node);
+        let Some(spec_node) = Self::get(entries, "spec") else {
+            self.shape_error(Code::MissingKey, "spec", "missing key \"spec\"".to_owned(), "", node);
+            return;
+        };
+        let spec = self.wrapper_map(spec_node, "spec", "a mapping");
+        if let Some(target) = Self::get(&spec, "targetRef") {
+            let target_entries = self.wrapper_map(target, "spec.targetRef", "a mapping with name");
+            if let Some(name) = Self::get(&target_entries, "name").and_then(scalar) {
+                cx.binding_targets.push((name.to_owned(), target.line, target.column));
+            }
+        }
+        let Some(policy_ref) = Self::get(&spec, "policyRef") else {
+            self.shape_error(
+                Code::MissingKey,
+                "spec.policyRef",
+                "missing key \"policyRef\"".to_owned(),
+                "",
+                spec_node,
+            );
+            return;
+        };
+        let ref_entries = self.wrapper_map(policy_ref, "spec.policyRef", "a mapping with name");
+        let Some(name) = Self::get(&ref_entries, "name")
+            .and_then(|n| self.wrapper_string(n, "spec.policyRef.name"))
+        else {
+            return;
+        };
+        if name != POLICY_NAME {
+            self.report(
+                Diagnostic::new(
+                    Code::IgnoredPolicy,
+                    "spec.policyRef",
+                    format!("policy {name:?} is not cors-flex and is ignored"),
+                ),
+                policy_ref,
+            );
+            cx.ignored.push(name);
+            return;
+        }
+        found.push(Found {
+            config: Self::get(&spec, "config"),
+            shape: FileShape::PolicyBinding,
+            line: node.line,
+            column: node.column,
+        });
+    }
+
+    /// One document: its shape, and the `cors-flex` policies in it.
+    fn document<'n>(
+        &mut self,
+        node: &'n Node,
+        multi: bool,
+        found: &mut Vec<Found<'n>>,
+        cx: &mut Context,
+    ) {
+        match &node.value {
+            Value::Seq(items) if !multi => {
+                for (i, entry) in items.iter().enumerate() {
+                    self.policy_entry(entry, &item("", i), FileShape::PolicyRefList, found, cx);
+                }
+            }
+            Value::Map(raw) => {
+                // Look at the keys without reporting: a bare config's keys are checked by
+                // `config`, the other shapes' by their own walk.
+                let entries = peek_entries(raw);
+                match Self::get(&entries, "kind").map(|kind| (kind, scalar(kind))) {
+                    Some((_, Some("ApiInstance"))) => {
+                        let entries = self.wrapper_entries(raw, "");
+                        self.api_instance(node, &entries, found, cx);
+                    }
+                    Some((_, Some("PolicyBinding"))) => {
+                        let entries = self.wrapper_entries(raw, "");
+                        self.policy_binding(node, &entries, found, cx);
+                    }
+                    Some((kind, _)) => self.shape_error(
+                        Code::UnknownShape,
+                        "kind",
+                        format!("unsupported kind {}", describe(kind)),
+                        "expected ApiInstance or PolicyBinding",
+                        kind,
+                    ),
+                    None if multi => self.multi_error(node),
+                    None if Self::get(&entries, "policyRef").is_some() => {
+                        self.policy_entry(node, "", FileShape::PolicyRefList, found, cx);
+                    }
+                    None => {
+                        let config = match Self::get(&entries, "config") {
+                            Some(config) => {
+                                for (key, key_node, _) in &entries {
+                                    if *key != "config" {
+                                        let message = format!("unknown key {key:?}");
+                                        let mut d =
+                                            Diagnostic::new(Code::UnknownKey, *key, message);
+                                        if let Some(hint) = unknown_key_hint(key, &["config"]) {
+                                            d = d.with_hint(hint);
+                                        }
+                                        self.report(d, key_node);
+                                    }
+                                }
+                                config
+                            }
+                            None => node,
+                        };
+                        let (line, column) = (node.line, node.column);
+                        let shape = FileShape::Config;
+                        found.push(Found { config: Some(config), shape, line, column });
+                    }
+                }
+            }
+            _ if multi => self.multi_error(node),
+            _ => self.shape_error(
+                Code::UnknownShape,
+                "",
+                format!(
+                    "expected a cors-flex config mapping, a policy list, an ApiInstance or a \
+                     PolicyBinding, found {}",
+                    describe(node)
+                ),
+                "",
+                node,
+            ),
+        }
+    }
+
+    fn multi_error(&mut self, node: &Node) {
+        self.shape_error(
+            Code::Documents,
+            "",
+            "a file with several documents may hold only ApiInstance and PolicyBinding documents"
+                .to_owned(),
+            "put a bare config in a file of its own",
+            node,
+        );
+    }
+
+    pub(super) fn load(mut self, documents: &[Node]) -> Result<LoadedPolicy, LoadError> {
+        let documents: Vec<&Node> = documents.iter().filter(|d| !is_null(d)).collect();
+        let mut found = Vec::new();
+        let mut cx = Context::default();
+        let multi = documents.len() > 1;
+        for document in &documents {
+            self.document(document, multi, &mut found, &mut cx);
+        }
+        if cx.api_instances > 1 {
+            self.errors.push(
+                Diagnostic::new(Code::Documents, "", "several ApiInstance documents in one file")
+                    .with_hint("use one file per ApiInstance")
+                    .at(self.file, 1, 1),
+            );
+        }
+        if let Some(instance) = &cx.instance_name {
+            for (target, line, column) in &cx.binding_targets {
+                if target != instance {
+                    self.warnings.push(
+                        Diagnostic::new(
+                            Code::UnmatchedTarget,
+                            "spec.targetRef",
+                            format!(
+                                "PolicyBinding targets {target:?}, not the ApiInstance \
+                                 {instance:?} of this file"
+                            ),
+                        )
+                        .at(self.file, *line, *column),
+                    );
+                }
+            }
+        }
+        let mut found = found.into_iter();
+        let first = found.next();
+        for extra in found {
+            self.errors.push(
+                Diagnostic::new(Code::SeveralCorsPolicies, "", "a second cors-flex policy")
+                    .with_hint("keep one cors-flex policy per file")
+                    .at(self.file, extra.line, extra.column),
+            );
+        }
+        let Some(found) = first else {
+            if self.errors.is_empty() {
+                let (line, column) = documents.first().map_or((1, 1), |d| (d.line, d.column));
+                let message = if documents.is_empty() {
+                    "the file holds no YAML document"
+                } else {
+                    "no cors-flex policy found"
+                };
+                let mut d = Diagnostic::new(
+                    if documents.is_empty() { Code::Documents } else { Code::NoCorsPolicy },
+                    "",
+                    message,
+                );
+                if !cx.ignored.is_empty() {
+                    d = d.with_hint(format!("the file only has {}", cx.ignored.join(", ")));
+                }
+                self.errors.push(d.at(self.file, line, column));
+            }
+            return Err(self.finish_errors());
+        };
+        let raw = self.config(found.config);
+        let fallback = (found.line, found.column);
+        let policy = match Policy::from_config(&raw) {
+            Ok(policy) => Some(policy),
+            Err(error) => {
+                for d in error.into_diagnostics() {
+                    if !d.site().is_some_and(|site| self.placeholders.contains(&site)) {
+                        let d = self.place(found.config, fallback, d);
+                        self.errors.push(d);
+                    }
+                }
+                None
+            }
+        };
+        match policy {
+            Some(policy) if self.errors.is_empty() => {
+                for lint in policy.lint() {
+                    let lint = self.place(found.config, fallback, lint);
+                    self.warnings.push(lint);
+                }
+                let mut warnings = self.warnings;
+                sort(&mut warnings);
+                Ok(LoadedPolicy {
+                    policy,
+                    warnings,
+                    shape: found.shape,
+                    listen: cx.listen,
+                    upstream: cx.upstream,
+                    ignored_policies: cx.ignored,
+                })
+            }
+            _ => Err(self.finish_errors()),
+        }
+    }
+}

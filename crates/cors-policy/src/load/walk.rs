@@ -1,0 +1,218 @@
+//! The walker's tools: a [`Loader`] collects the diagnostics of one file, each made with the
+//! node it is about; free functions read the scalars and mappings of the spanned tree.
+
+use std::collections::HashSet;
+
+use super::sort;
+use super::suggest::unknown_key_hint;
+use crate::diagnostic::{Code, Diagnostic, LoadError};
+use crate::site::Site;
+use crate::yaml::{Node, Style, Value};
+
+pub(super) struct Loader<'f> {
+    pub(super) file: &'f str,
+    pub(super) errors: Vec<Diagnostic>,
+    pub(super) warnings: Vec<Diagnostic>,
+    /// Sites where the walk reported a value's error and left a placeholder in its place (which
+    /// keeps the indices of later entries), so that `from_config` does not report it again.
+    pub(super) placeholders: Vec<Site>,
+}
+
+impl<'f> Loader<'f> {
+    pub(super) fn new(file: &'f str) -> Self {
+        Loader { file, errors: Vec::new(), warnings: Vec::new(), placeholders: Vec::new() }
+    }
+
+    pub(super) fn report(&mut self, diagnostic: Diagnostic, node: &Node) {
+        let diagnostic = diagnostic.at(self.file, node.line, node.column);
+        if diagnostic.is_error() {
+            self.errors.push(diagnostic);
+        } else {
+            self.warnings.push(diagnostic);
+        }
+    }
+
+    pub(super) fn wrong_type(
+        &mut self,
+        node: &Node,
+        path: &str,
+        expected: &str,
+        hint: Option<String>,
+    ) {
+        let mut d = Diagnostic::new(
+            Code::WrongType,
+            path,
+            format!("expected {expected}, found {}", describe(node)),
+        );
+        if let Some(hint) = hint {
+            d = d.with_hint(hint);
+        }
+        self.report(d, node);
+    }
+
+    /// The entries of a mapping with scalar, unique keys; other keys are reported.
+    /// `known` (if given) lists the accepted keys: others are unknown-key errors.
+    pub(super) fn entries<'n>(
+        &mut self,
+        entries: &'n [(Node, Node)],
+        path: &str,
+        known: Option<&[&str]>,
+    ) -> Vec<(&'n str, &'n Node, &'n Node)> {
+        let mut out: Vec<(&'n str, &'n Node, &'n Node)> = Vec::with_capacity(entries.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
+        for (key_node, value) in entries {
+            let Value::Scalar(key, _) = &key_node.value else {
+                self.report(
+                    Diagnostic::new(
+                        Code::UnknownKey,
+                        path,
+                        format!("expected a plain key, found {}", describe(key_node)),
+                    ),
+                    key_node,
+                );
+                continue;
+            };
+            let key_path = child(path, key);
+            if !seen.insert(key.as_str()) {
+                self.report(
+                    Diagnostic::new(Code::DuplicateKey, key_path, format!("duplicate key {key:?}")),
+                    key_node,
+                );
+                continue;
+            }
+            if let Some(known) = known
+                && !known.contains(&key.as_str())
+            {
+                let mut d =
+                    Diagnostic::new(Code::UnknownKey, key_path, format!("unknown key {key:?}"));
+                if let Some(hint) = unknown_key_hint(key, known) {
+                    d = d.with_hint(hint);
+                }
+                self.report(d, key_node);
+                continue;
+            }
+            out.push((key.as_str(), key_node, value));
+        }
+        out
+    }
+
+    pub(super) fn shape_error(
+        &mut self,
+        code: Code,
+        path: &str,
+        message: String,
+        hint: &str,
+        node: &Node,
+    ) {
+        let mut d = Diagnostic::new(code, path, message);
+        if !hint.is_empty() {
+            d = d.with_hint(hint);
+        }
+        self.report(d, node);
+    }
+
+    /// A string value outside the config block, or `None` (reported) if it is not one.
+    pub(super) fn wrapper_string(&mut self, node: &Node, path: &str) -> Option<String> {
+        if let Some(text) = scalar(node) {
+            return Some(text.to_owned());
+        }
+        self.report(
+            Diagnostic::new(
+                Code::WrongType,
+                path,
+                format!("expected a string, found {}", describe(node)),
+            ),
+            node,
+        );
+        None
+    }
+
+    pub(super) fn wrapper_map<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        what: &str,
+    ) -> Vec<(&'n str, &'n Node, &'n Node)> {
+        if let Value::Map(entries) = &node.value {
+            return self.wrapper_entries(entries, path);
+        }
+        self.report(
+            Diagnostic::new(
+                Code::WrongType,
+                path,
+                format!("expected {what}, found {}", describe(node)),
+            ),
+            node,
+        );
+        Vec::new()
+    }
+
+    pub(super) fn wrapper_entries<'n>(
+        &mut self,
+        entries: &'n [(Node, Node)],
+        path: &str,
+    ) -> Vec<(&'n str, &'n Node, &'n Node)> {
+        self.entries(entries, path, None)
+    }
+
+    pub(super) fn get<'n>(
+        entries: &[(&'n str, &'n Node, &'n Node)],
+        key: &str,
+    ) -> Option<&'n Node> {
+        entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v)
+    }
+
+    pub(super) fn finish_errors(mut self) -> LoadError {
+        sort(&mut self.errors);
+        LoadError::new(self.errors)
+    }
+}
+
+pub(super) fn child(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+}
+
+pub(super) fn item(path: &str, index: usize) -> String {
+    format!("{path}[{index}]")
+}
+
+pub(super) fn is_null(node: &Node) -> bool {
+    match &node.value {
+        Value::Scalar(text, Style::Plain) => {
+            matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn scalar(node: &Node) -> Option<&str> {
+    match &node.value {
+        Value::Scalar(text, _) if !is_null(node) => Some(text),
+        _ => None,
+    }
+}
+
+/// How a value is described in a wrong-type message.
+pub(super) fn describe(node: &Node) -> String {
+    match &node.value {
+        _ if is_null(node) => "nothing (null)".to_owned(),
+        Value::Scalar(text, Style::Quoted) => format!("string {text:?}"),
+        Value::Scalar(text, Style::Plain) => format!("{text:?}"),
+        Value::Seq(_) => "a list".to_owned(),
+        Value::Map(_) => "a mapping".to_owned(),
+    }
+}
+
+/// The entries of a mapping with scalar keys, first occurrence winning, without reporting.
+pub(super) fn peek_entries(entries: &[(Node, Node)]) -> Vec<(&str, &Node, &Node)> {
+    let mut out: Vec<(&str, &Node, &Node)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
+    for (key, value) in entries {
+        if let Value::Scalar(text, _) = &key.value
+            && seen.insert(text)
+        {
+            out.push((text, key, value));
+        }
+    }
+    out
+}
