@@ -148,7 +148,7 @@
 //!   camelCase names and unknown keys refused.
 //! - `yaml` (default, implies `serde`): [`Policy::from_yaml_str`], [`Policy::from_yaml_file`],
 //!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`]. Reading uses `yaml-rust2`'s event
-//!   parser (for positions), writing uses `serde_yaml`; both are confined to private modules.
+//!   parser (for positions), writing uses `serde_yaml`; both stay inside one private module.
 //!
 //! With neither feature, the raw model, [`Policy::from_config`], the builder
 //! ([`Policy::builder`], [`Policy::public`]), the compiled [`Policy`] and its accessors, and

@@ -1,9 +1,11 @@
-//! The one module that knows the YAML crate: text in, a small spanned tree out.
+//! The one module that knows the YAML crates: text in, a small spanned tree out ([`read`]); a
+//! configuration in, YAML text out ([`write()`]).
 //!
 //! Files are read with `yaml-rust2`'s marked event parser, because C3 needs every problem with
-//! its line and column, which a serde deserializer cannot give. The tree keeps scalars as text
-//! with their quoting; what a scalar means (boolean, integer, string) is decided by the loader,
-//! by our own rules, not by YAML's type resolution.
+//! its line and column, which a serde deserializer (`serde_yaml` included) cannot give for
+//! values. The tree keeps scalars as text with their quoting; what a scalar means (boolean,
+//! integer, string) is decided by the loader, by our own rules, not by YAML's type resolution.
+//! Writing goes through `serde_yaml` and the `Serialize` impls of the configuration model.
 //!
 //! Hostile input is bounded here: nesting depth ([`MAX_DEPTH`]), node count including alias
 //! expansions ([`MAX_NODES`], which stops "billion laughs") and document count
@@ -13,6 +15,8 @@ use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::config::CorsConfig;
 
 /// The deepest nesting of sequences and mappings accepted.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -228,6 +232,12 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
     }
 }
 
+/// `config` as the YAML body of a `config:` block.
+pub(crate) fn write(config: &CorsConfig) -> String {
+    serde_yaml::to_string(config)
+        .expect("invariant: a config of strings, booleans and integers always serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +315,27 @@ mod tests {
         }
         let err = read(&text).unwrap_err();
         assert_eq!(err.kind, ReadErrorKind::TooManyNodes);
+    }
+
+    /// The module doc's claim: no other module of the crate names a YAML crate.
+    #[test]
+    fn no_other_module_uses_a_yaml_crate() {
+        fn visit(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    visit(&path, found);
+                } else if path.file_name().is_some_and(|name| name != "yaml.rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if ["serde_yaml::", "yaml_rust2::"].iter().any(|c| text.contains(c)) {
+                        found.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        visit(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        assert_eq!(found, Vec::<String>::new());
     }
 
     #[test]

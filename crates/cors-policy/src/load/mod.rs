@@ -168,7 +168,6 @@ impl Policy {
     /// Never in practice: a configuration of strings, booleans and integers always serializes.
     #[must_use]
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(&self.to_config())
-            .expect("invariant: a config of strings, booleans and integers always serializes")
+        yaml::write(&self.to_config())
     }
 }
