@@ -1,9 +1,10 @@
 //! Walking a `cors-flex` `config:` block into the raw [`CorsConfig`], and placing the value
-//! errors and lints of the compiled [`Policy`](crate::Policy) at the nodes their sites name.
+//! errors and lints of the compiled [`Policy`] at the nodes their sites name.
 
 use super::walk::{Loader, child, is_null, scalar};
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::policy::Policy;
 use crate::site::Site;
 use crate::yaml::{Node, Style, Value};
 
@@ -13,7 +14,32 @@ pub(super) const GROUP_KEYS: &[&str] =
 pub(super) const METHOD_KEYS: &[&str] = &["methodName", "isAllowed"];
 
 impl Loader<'_> {
-    pub(super) fn config(&mut self, node: Option<&Node>) -> CorsConfig {
+    /// Walks, validates and compiles a `config:` block (`None`: the key is absent, so the C1
+    /// defaults apply). Its errors, and the lints of the policy it compiles to, are reported
+    /// at their nodes; `at` places them when there is no block.
+    pub(crate) fn compile(&mut self, config: Option<&Node>, at: (usize, usize)) -> Option<Policy> {
+        let raw = self.config(config);
+        match Policy::from_config(&raw) {
+            Ok(policy) => {
+                for lint in policy.lint() {
+                    let lint = self.place(config, at, lint);
+                    self.warnings.push(lint);
+                }
+                Some(policy)
+            }
+            Err(error) => {
+                for d in error.into_diagnostics() {
+                    if !d.site().is_some_and(|site| self.placeholders.contains(&site)) {
+                        let d = self.place(config, at, d);
+                        self.errors.push(d);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, node: Option<&Node>) -> CorsConfig {
         let mut config = CorsConfig::default();
         let Some(node) = node else { return config };
         if is_null(node) {
@@ -270,12 +296,7 @@ impl Loader<'_> {
     /// Places a diagnostic of [`Policy::from_config`](crate::Policy::from_config) or
     /// [`Policy::lint`](crate::Policy::lint) at the node its site names in `config` (the nearest
     /// existing node above it, or `fallback` without a config).
-    pub(super) fn place(
-        &self,
-        config: Option<&Node>,
-        fallback: (usize, usize),
-        d: Diagnostic,
-    ) -> Diagnostic {
+    fn place(&self, config: Option<&Node>, fallback: (usize, usize), d: Diagnostic) -> Diagnostic {
         let mut site = d.site();
         let (line, column) = loop {
             match (config, site) {

@@ -3,10 +3,9 @@
 
 use super::config::CONFIG_KEYS;
 use super::suggest::unknown_key_hint;
-use super::walk::{Loader, child, describe, is_null, item, peek_entries, scalar};
+use super::walk::{Entry, Loader, child, describe, is_null, item, peek_entries, scalar};
 use super::{API_VERSION, FileShape, LoadedPolicy, POLICY_NAME, sort};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
-use crate::policy::Policy;
 use crate::yaml::{Node, Value};
 
 /// One `cors-flex` policy found in a file.
@@ -52,67 +51,104 @@ impl Loader<'_> {
             return;
         };
         let ref_path = child(path, "policyRef");
-        let ref_entries = self.wrapper_map(policy_ref, &ref_path, "a mapping with name");
-        let name = if let Some(name) = Self::get(&ref_entries, "name") {
-            self.wrapper_string(name, &child(&ref_path, "name"))
-        } else {
-            self.shape_error(
-                Code::MissingKey,
-                &child(&ref_path, "name"),
-                "missing key \"name\"".to_owned(),
-                "",
-                policy_ref,
-            );
-            None
-        };
-        let Some(name) = name else { return };
+        let Some((name, ref_entries)) = self.policy_name(policy_ref, &ref_path) else { return };
         if name != POLICY_NAME {
-            self.report(
-                Diagnostic::new(
-                    Code::IgnoredPolicy,
-                    path,
-                    format!("policy {name:?} is not cors-flex and is ignored"),
-                ),
-                node,
-            );
+            self.ignored_policy(&name, path, node);
             cx.ignored.push(name);
             return;
         }
-        for (key, key_node, _) in &ref_entries {
-            if CONFIG_KEYS.contains(key) {
-                self.shape_error(
-                    Code::UnknownKey,
-                    &child(&ref_path, key),
-                    format!("unknown key {key:?} under policyRef"),
-                    "cors-flex settings go under config:, next to policyRef",
-                    key_node,
-                );
-            }
-        }
-        for (key, key_node, _) in &entries {
-            if !matches!(*key, "policyRef" | "config") {
-                let mut d = Diagnostic::new(
-                    Code::IgnoredKey,
-                    child(path, key),
-                    format!("key {key:?} is ignored"),
-                );
-                if CONFIG_KEYS.contains(key) {
-                    d = Diagnostic::new(
-                        Code::UnknownKey,
-                        child(path, key),
-                        format!("unknown key {key:?}"),
-                    )
-                    .with_hint("cors-flex settings go under config:");
-                }
-                self.report(d, key_node);
-            }
-        }
+        self.cors_keys(&ref_entries, &ref_path, &entries, path, &["policyRef", "config"]);
         found.push(Found {
             config: Self::get(&entries, "config"),
             shape,
             line: node.line,
             column: node.column,
         });
+    }
+
+    /// The `name` of a `policyRef` mapping and the mapping's entries; `None` (reported) without
+    /// a name.
+    pub(crate) fn policy_name<'n>(
+        &mut self,
+        policy_ref: &'n Node,
+        ref_path: &str,
+    ) -> Option<(String, Vec<Entry<'n>>)> {
+        let ref_entries = self.wrapper_map(policy_ref, ref_path, "a mapping with name");
+        let name = if let Some(name) = Self::get(&ref_entries, "name") {
+            self.wrapper_string(name, &child(ref_path, "name"))
+        } else {
+            self.shape_error(
+                Code::MissingKey,
+                &child(ref_path, "name"),
+                "missing key \"name\"".to_owned(),
+                "",
+                policy_ref,
+            );
+            None
+        };
+        name.map(|name| (name, ref_entries))
+    }
+
+    /// Warns that the policy `name`, written at `path`, is not applied.
+    pub(crate) fn ignored_policy(&mut self, name: &str, path: &str, node: &Node) {
+        self.report(
+            Diagnostic::new(
+                Code::IgnoredPolicy,
+                path,
+                format!("policy {name:?} is not cors-flex and is ignored"),
+            ),
+            node,
+        );
+    }
+
+    /// Checks the keys around a `cors-flex` policy: settings written under `policyRef` (as the
+    /// Flex documentation's broken example does) are errors, and keys of the entry other than
+    /// `used` are ignored with a warning (an error for cors-flex settings).
+    ///
+    /// `rules` gets its reason: Flex applies cors-flex to every request of an API instance, it
+    /// is the one policy that is not resource-level
+    /// (<https://docs.mulesoft.com/policies/policies-resource-level-overview>).
+    pub(crate) fn cors_keys(
+        &mut self,
+        ref_entries: &[(&str, &Node, &Node)],
+        ref_path: &str,
+        entries: &[(&str, &Node, &Node)],
+        path: &str,
+        used: &[&str],
+    ) {
+        for (key, key_node, _) in ref_entries {
+            if CONFIG_KEYS.contains(key) {
+                self.shape_error(
+                    Code::UnknownKey,
+                    &child(ref_path, key),
+                    format!("unknown key {key:?} under policyRef"),
+                    "cors-flex settings go under config:, next to policyRef",
+                    key_node,
+                );
+            }
+        }
+        for (key, key_node, _) in entries {
+            if used.contains(key) {
+                continue;
+            }
+            let key_path = child(path, key);
+            let d = if CONFIG_KEYS.contains(key) {
+                Diagnostic::new(Code::UnknownKey, key_path, format!("unknown key {key:?}"))
+                    .with_hint("cors-flex settings go under config:")
+            } else {
+                let d =
+                    Diagnostic::new(Code::IgnoredKey, key_path, format!("key {key:?} is ignored"));
+                if *key == "rules" {
+                    d.with_hint(
+                        "Flex applies cors-flex to every request of the API instance, never per \
+                         resource",
+                    )
+                } else {
+                    d
+                }
+            };
+            self.report(d, key_node);
+        }
     }
 
     fn check_api_version(&mut self, entries: &[(&str, &Node, &Node)], node: &Node) {
@@ -248,14 +284,7 @@ impl Loader<'_> {
             return;
         };
         if name != POLICY_NAME {
-            self.report(
-                Diagnostic::new(
-                    Code::IgnoredPolicy,
-                    "spec.policyRef",
-                    format!("policy {name:?} is not cors-flex and is ignored"),
-                ),
-                policy_ref,
-            );
+            self.ignored_policy(&name, "spec.policyRef", policy_ref);
             cx.ignored.push(name);
             return;
         }
@@ -416,26 +445,9 @@ impl Loader<'_> {
             }
             return Err(self.finish_errors());
         };
-        let raw = self.config(found.config);
-        let fallback = (found.line, found.column);
-        let policy = match Policy::from_config(&raw) {
-            Ok(policy) => Some(policy),
-            Err(error) => {
-                for d in error.into_diagnostics() {
-                    if !d.site().is_some_and(|site| self.placeholders.contains(&site)) {
-                        let d = self.place(found.config, fallback, d);
-                        self.errors.push(d);
-                    }
-                }
-                None
-            }
-        };
+        let policy = self.compile(found.config, (found.line, found.column));
         match policy {
             Some(policy) if self.errors.is_empty() => {
-                for lint in policy.lint() {
-                    let lint = self.place(found.config, fallback, lint);
-                    self.warnings.push(lint);
-                }
                 let mut warnings = self.warnings;
                 sort(&mut warnings);
                 Ok(LoadedPolicy {

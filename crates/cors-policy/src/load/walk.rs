@@ -9,6 +9,9 @@ use crate::diagnostic::{Code, Diagnostic, LoadError};
 use crate::site::Site;
 use crate::yaml::{Node, Style, Value};
 
+/// A mapping entry with a scalar key: the key, its node and the value node.
+pub(crate) type Entry<'n> = (&'n str, &'n Node, &'n Node);
+
 pub(super) struct Loader<'f> {
     pub(super) file: &'f str,
     pub(super) errors: Vec<Diagnostic>,
