@@ -149,6 +149,11 @@ fn group(credentials: bool, lines: &str) -> String {
     Code::IgnoredKey, "[0].rules", 2, 3,
     "key \"rules\" is ignored"
 )]
+#[case::rules_on_a_cors_flex_binding(
+    "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nspec:\n  targetRef: {name: a}\n  policyRef: {name: cors-flex}\n  rules: [{path: /a}]\n".to_owned(),
+    Code::IgnoredKey, "spec.rules", 6, 3,
+    "key \"rules\" is ignored"
+)]
 #[case::unexpected_api_version(
     "apiVersion: v1\nkind: PolicyBinding\nspec:\n  policyRef: {name: cors-flex}\n".to_owned(),
     Code::UnexpectedApiVersion, "apiVersion", 1, 13,
@@ -185,6 +190,29 @@ fn lint(
 #[case::public_without_credentials("publicResource: true\n")]
 fn quiet(#[case] yaml: &str) {
     assert_eq!(warnings(yaml), []);
+}
+
+/// Issue 17: Flex applies CORS to every request of an API instance, so `rules` cannot narrow it;
+/// the warning says why, and `check --deny-warnings` fails on it.
+#[rstest]
+#[case::policy_entry("- policyRef: {name: cors-flex}\n  rules: [{path: /a}]\n")]
+#[case::binding(
+    "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nspec:\n  policyRef: {name: cors-flex}\n  rules: [{path: /a}]\n"
+)]
+fn rules_on_cors_flex_say_why_they_are_ignored(#[case] yaml: &str) {
+    let found = warnings(yaml);
+    assert_eq!(
+        found[0].hint(),
+        Some("Flex applies cors-flex to every request of the API instance, never per resource")
+    );
+}
+
+#[test]
+fn a_binding_without_a_policy_name_is_an_error() {
+    let yaml = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nspec:\n  policyRef: {namespace: default}\n";
+    let error = Policy::from_yaml_str(yaml, "cors.yaml").unwrap_err();
+    let d = &error.diagnostics()[0];
+    assert_eq!((d.code(), d.path(), d.line()), (Code::MissingKey, "spec.policyRef.name", Some(4)));
 }
 
 #[test]

@@ -277,10 +277,7 @@ impl Loader<'_> {
             );
             return;
         };
-        let ref_entries = self.wrapper_map(policy_ref, "spec.policyRef", "a mapping with name");
-        let Some(name) = Self::get(&ref_entries, "name")
-            .and_then(|n| self.wrapper_string(n, "spec.policyRef.name"))
-        else {
+        let Some((name, ref_entries)) = self.policy_name(policy_ref, "spec.policyRef") else {
             return;
         };
         if name != POLICY_NAME {
@@ -288,6 +285,8 @@ impl Loader<'_> {
             cx.ignored.push(name);
             return;
         }
+        let used = ["targetRef", "policyRef", "config"];
+        self.cors_keys(&ref_entries, "spec.policyRef", &spec, "spec", &used);
         found.push(Found {
             config: Self::get(&spec, "config"),
             shape: FileShape::PolicyBinding,
