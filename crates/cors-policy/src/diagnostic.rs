@@ -109,16 +109,37 @@ codes! {
     InvalidMethod = "invalid-method", Error;
     /// A header name that is not an RFC 9110 token.
     InvalidHeader = "invalid-header", Error;
+    /// A Local Mode listener or service address that is not an `http` or `https` URL, or a
+    /// `destinationPath` that is not a path.
+    InvalidAddress = "invalid-address", Error;
+    /// A route rule's regular expression that does not compile, or is too large.
+    InvalidRegex = "invalid-regex", Error;
+    /// A `targetRef` or `destinationRef` that names no resource of the Local Mode folder.
+    UnknownReference = "unknown-reference", Error;
+    /// Two Local Mode resources of the same kind with the same namespace and name.
+    DuplicateResource = "duplicate-resource", Error;
+    /// Two `ApiInstance`s whose listeners cannot both be served: the same address and base
+    /// path, one port with two schemes, or an all-interfaces host next to another host.
+    ListenerConflict = "listener-conflict", Error;
+    /// An `ApiInstance` of a Local Mode folder with no route to an upstream service.
+    NoRoute = "no-route", Error;
     /// A policy other than `cors-flex` was found and ignored (C2).
     IgnoredPolicy = "ignored-policy", Warning;
     /// A key outside the `config:` block that this toolkit does not use.
     IgnoredKey = "ignored-key", Warning;
     /// An `apiVersion` other than `gateway.mulesoft.com/v1alpha1`.
     UnexpectedApiVersion = "unexpected-api-version", Warning;
-    /// A `PolicyBinding` whose target is not the `ApiInstance` in the same file.
+    /// A `PolicyBinding` whose target is not the `ApiInstance` of its file; in a Local Mode
+    /// folder, a binding of a policy that is not applied, whose target the folder lacks.
     UnmatchedTarget = "unmatched-target", Warning;
     /// An `ApiInstance` with several services: only the first is used as upstream.
     ExtraService = "extra-service", Warning;
+    /// A Local Mode resource kind (e.g. `Configuration`) or a subfolder that is not read.
+    IgnoredResource = "ignored-resource", Warning;
+    /// A route that no request reaches, because an earlier route takes every request.
+    UnreachableRoute = "unreachable-route", Warning;
+    /// An `ApiInstance` without a `cors-flex` policy: its requests get no CORS handling.
+    InstanceWithoutCors = "instance-without-cors", Warning;
     /// `publicResource` with `supportCredentials`: every origin is echoed with credentials.
     PublicWithCredentials = "public-with-credentials", Warning;
     /// `*` as an origin with credentials.

@@ -133,6 +133,24 @@
 //! [`Policy::to_config`] and [`Policy::to_yaml`] write the normalized configuration back (every
 //! key explicit, except `allowedMethods` where the defaults applied).
 //!
+//! # Flex Local Mode folders
+//!
+//! [`LocalConfig`] reads a whole Flex Gateway Local Mode configuration, as Flex reads its
+//! configuration folder: every YAML document of every `.yaml`/`.yml` file, in name order, per
+//! the Declarative Configuration Reference Guide
+//! (<https://docs.mulesoft.com/gateway/latest/flex-local-configuration-reference-guide>).
+//! `ApiInstance`s become [`Listener`]s (instances on one address are told apart by base path),
+//! each [`ApiInstance`] with its `cors-flex` [`Policy`] (inline or through a `PolicyBinding`)
+//! and its [`Route`]s: inline `spec.services.<name>` with their `routes`, and `Service`
+//! resources reached through the `route` policy ("Traffic Management for Multiple Upstream
+//! Services",
+//! <https://docs.mulesoft.com/gateway/latest/policies-included-traffic-management-route>).
+//! [`ApiInstance::route`] chooses a route for a request and computes the upstream path.
+//! `Configuration` and other kinds we do not implement are ignored with a warning that names
+//! them. Every problem of every file is reported at once, each with `FILE:LINE:COLUMN`.
+//! What we chose where the guide is silent is stated in the `local` module's sources and in
+//! `docs/decisions.md`.
+//!
 //! # Untrusted input
 //!
 //! Policy files may come from anywhere; loading one is bounded and never panics:
@@ -142,13 +160,20 @@
 //!   "billion laughs" fails fast), and more than 16 documents are errors;
 //! - positions count lines and characters (not bytes) from 1.
 //!
+//! A Local Mode folder is bounded too: at most [`MAX_FILES`] files and [`MAX_FOLDER_SIZE`]
+//! (16 MiB) in all, and at most [`MAX_PATTERNS`] route expressions of at most
+//! [`MAX_PATTERN_LEN`] bytes each, compiled by the `regex` crate (linear-time matching) with a
+//! size limit.
+//!
 //! # Crate features
 //!
 //! - `serde` (default): `Serialize`/`Deserialize` for [`CorsConfig`] and friends, with Flex's
 //!   camelCase names and unknown keys refused.
 //! - `yaml` (default, implies `serde`): [`Policy::from_yaml_str`], [`Policy::from_yaml_file`],
-//!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`]. Reading uses `yaml-rust2`'s event
-//!   parser (for positions), writing uses `serde_yaml`; both stay inside one private module.
+//!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`], and Local Mode folders
+//!   ([`LocalConfig`], with `url` for addresses and `regex` for route rules). Reading uses
+//!   `yaml-rust2`'s event parser (for positions), writing uses `serde_yaml`; both stay inside one
+//!   private module.
 //!
 //! With neither feature, the raw model, [`Policy::from_config`], the builder
 //! ([`Policy::builder`], [`Policy::public`]), the compiled [`Policy`] and its accessors, and
@@ -160,6 +185,8 @@ mod diagnostic;
 mod lint;
 #[cfg(feature = "yaml")]
 mod load;
+#[cfg(feature = "yaml")]
+mod local;
 mod policy;
 mod site;
 mod token;
@@ -172,6 +199,11 @@ pub use diagnostic::{Code, Diagnostic, LoadError, Severity};
 pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
 #[cfg(feature = "yaml")]
 pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME};
+#[cfg(feature = "yaml")]
+pub use local::{
+    ApiInstance, HttpAddress, Listener, LocalConfig, MAX_FILES, MAX_FOLDER_SIZE, MAX_PATTERN_LEN,
+    MAX_PATTERNS, Route, RouteHeaders, RouteMatch, RouteRequest, RouteRule, Scheme, Upstream,
+};
 pub use policy::{AllowedHeaders, DEFAULT_MAX_AGE, Group, Policy};
 pub use token::{is_tchar, is_token};
 

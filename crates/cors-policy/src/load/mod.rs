@@ -14,16 +14,16 @@
 //! - [`suggest`]: "did you mean" hints for unknown keys.
 
 mod config;
-mod shape;
-mod suggest;
-mod walk;
+pub(crate) mod shape;
+pub(crate) mod suggest;
+pub(crate) mod walk;
 
 use std::io::Read as _;
 use std::path::Path;
 
 use crate::diagnostic::{Code, Diagnostic, LoadError};
 use crate::policy::Policy;
-use crate::yaml::{self, ReadErrorKind};
+use crate::yaml::{self, Node, ReadErrorKind};
 use walk::Loader;
 
 /// The largest policy file accepted, in bytes (1 MiB).
@@ -71,7 +71,7 @@ fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by_key(|d| (d.line(), d.column()));
 }
 
-fn file_error(code: Code, file: &str, message: String) -> LoadError {
+pub(crate) fn file_error(code: Code, file: &str, message: String) -> LoadError {
     let mut d = Diagnostic::new(code, "", message);
     d.set_file(file);
     LoadError::new(vec![d])
@@ -85,6 +85,59 @@ fn too_large(file: &str, size: u64) -> LoadError {
     )
 }
 
+/// Reads a file, refusing one over [`MAX_FILE_SIZE`] without reading it; `file` names it.
+pub(crate) fn read_file(path: &Path, file: &str) -> Result<Vec<u8>, LoadError> {
+    let io = |e: std::io::Error| file_error(Code::Io, file, format!("cannot read the file: {e}"));
+    let handle = std::fs::File::open(path).map_err(io)?;
+    let size = handle.metadata().map_err(io)?.len();
+    if size > MAX_FILE_SIZE as u64 {
+        return Err(too_large(file, size));
+    }
+    let mut bytes = Vec::new();
+    handle.take(MAX_FILE_SIZE as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+/// The bytes as text: the size cap, then UTF-8 (an error points at the first bad byte).
+pub(crate) fn text<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, LoadError> {
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(too_large(file, bytes.len() as u64));
+    }
+    std::str::from_utf8(bytes).map_err(|error| {
+        let valid = &bytes[..error.valid_up_to()];
+        let line = valid.split(|&b| b == b'\n').count();
+        let last_line = valid.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+        // The prefix is valid UTF-8: count characters by their first bytes.
+        let column = last_line.iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+        let byte = bytes[error.valid_up_to()];
+        LoadError::new(vec![
+            Diagnostic::new(
+                Code::NotUtf8,
+                "",
+                format!("invalid UTF-8 byte 0x{byte:02x} (byte {})", error.valid_up_to()),
+            )
+            .with_hint("save the file as UTF-8")
+            .at(file, line, column),
+        ])
+    })
+}
+
+/// Every YAML document of the text, as spanned trees: the size cap, then [`yaml::read`].
+pub(crate) fn documents(text: &str, file: &str) -> Result<Vec<Node>, LoadError> {
+    if text.len() > MAX_FILE_SIZE {
+        return Err(too_large(file, text.len() as u64));
+    }
+    yaml::read(text).map_err(|e| {
+        let code = match e.kind {
+            ReadErrorKind::Syntax => Code::Syntax,
+            ReadErrorKind::TooDeep => Code::TooDeep,
+            ReadErrorKind::TooManyNodes => Code::TooManyNodes,
+            ReadErrorKind::TooManyDocuments => Code::Documents,
+        };
+        LoadError::new(vec![Diagnostic::new(code, "", e.message).at(file, e.line, e.column)])
+    })
+}
+
 impl Policy {
     /// Loads a policy from YAML text in any C2 shape; `file` names it in diagnostics.
     ///
@@ -94,19 +147,7 @@ impl Policy {
     /// input over [`MAX_FILE_SIZE`], invalid YAML, nesting deeper than 64 levels, or more than
     /// 100 000 nodes counting alias expansions.
     pub fn from_yaml_str(text: &str, file: &str) -> Result<LoadedPolicy, LoadError> {
-        if text.len() > MAX_FILE_SIZE {
-            return Err(too_large(file, text.len() as u64));
-        }
-        let documents = yaml::read(text).map_err(|e| {
-            let code = match e.kind {
-                ReadErrorKind::Syntax => Code::Syntax,
-                ReadErrorKind::TooDeep => Code::TooDeep,
-                ReadErrorKind::TooManyNodes => Code::TooManyNodes,
-                ReadErrorKind::TooManyDocuments => Code::Documents,
-            };
-            LoadError::new(vec![Diagnostic::new(code, "", e.message).at(file, e.line, e.column)])
-        })?;
-        Loader::new(file).load(&documents)
+        Loader::new(file).load(&documents(text, file)?)
     }
 
     /// Loads a policy from bytes: checks the size cap and UTF-8, then [`Policy::from_yaml_str`].
@@ -116,29 +157,7 @@ impl Policy {
     /// As [`Policy::from_yaml_str`], plus invalid UTF-8 (reported at the line and column of the
     /// first bad byte).
     pub fn from_yaml_bytes(bytes: &[u8], file: &str) -> Result<LoadedPolicy, LoadError> {
-        if bytes.len() > MAX_FILE_SIZE {
-            return Err(too_large(file, bytes.len() as u64));
-        }
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Policy::from_yaml_str(text, file),
-            Err(error) => {
-                let valid = &bytes[..error.valid_up_to()];
-                let line = valid.split(|&b| b == b'\n').count();
-                let last_line = valid.rsplit(|&b| b == b'\n').next().unwrap_or_default();
-                // The prefix is valid UTF-8: count characters by their first bytes.
-                let column = last_line.iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
-                let byte = bytes[error.valid_up_to()];
-                Err(LoadError::new(vec![
-                    Diagnostic::new(
-                        Code::NotUtf8,
-                        "",
-                        format!("invalid UTF-8 byte 0x{byte:02x} (byte {})", error.valid_up_to()),
-                    )
-                    .with_hint("save the file as UTF-8")
-                    .at(file, line, column),
-                ]))
-            }
-        }
+        Policy::from_yaml_str(text(bytes, file)?, file)
     }
 
     /// Reads and loads a policy file, refusing files over [`MAX_FILE_SIZE`] without reading them.
@@ -148,16 +167,7 @@ impl Policy {
     /// As [`Policy::from_yaml_bytes`], plus I/O errors.
     pub fn from_yaml_file(path: &Path) -> Result<LoadedPolicy, LoadError> {
         let file = path.display().to_string();
-        let io =
-            |e: std::io::Error| file_error(Code::Io, &file, format!("cannot read the file: {e}"));
-        let handle = std::fs::File::open(path).map_err(io)?;
-        let size = handle.metadata().map_err(io)?.len();
-        if size > MAX_FILE_SIZE as u64 {
-            return Err(too_large(&file, size));
-        }
-        let mut bytes = Vec::new();
-        handle.take(MAX_FILE_SIZE as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
-        Policy::from_yaml_bytes(&bytes, &file)
+        Policy::from_yaml_bytes(&read_file(path, &file)?, &file)
     }
 
     /// The normalized configuration ([`Policy::to_config`]) as YAML: the body of a `cors-flex`

@@ -16,6 +16,18 @@ struct Found<'n> {
     column: usize,
 }
 
+/// A policy entry of a list or of `spec.policies`, read by [`Loader::read_policy_entry`].
+pub(crate) struct PolicyEntry<'n> {
+    /// `policyRef.name`.
+    pub(crate) name: String,
+    /// The entry's keys: `policyRef`, `config`, and any other.
+    pub(crate) entries: Vec<Entry<'n>>,
+    /// The keys of `policyRef`.
+    pub(crate) ref_entries: Vec<Entry<'n>>,
+    /// The key path of `policyRef`.
+    pub(crate) ref_path: String,
+}
+
 /// What the document walk found besides the policy.
 #[derive(Default)]
 struct Context {
@@ -37,6 +49,29 @@ impl Loader<'_> {
         found: &mut Vec<Found<'n>>,
         cx: &mut Context,
     ) {
+        let Some(entry) = self.read_policy_entry(node, path) else { return };
+        if entry.name != POLICY_NAME {
+            self.ignored_policy(&entry.name, path, node);
+            cx.ignored.push(entry.name);
+            return;
+        }
+        let used = ["policyRef", "config"];
+        self.cors_keys(&entry.ref_entries, &entry.ref_path, &entry.entries, path, &used);
+        found.push(Found {
+            config: Self::get(&entry.entries, "config"),
+            shape,
+            line: node.line,
+            column: node.column,
+        });
+    }
+
+    /// A `{policyRef, ...}` entry at `path`: its policy's name and its keys; `None` (reported)
+    /// if it is not a mapping with a named `policyRef`.
+    pub(crate) fn read_policy_entry<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+    ) -> Option<PolicyEntry<'n>> {
         let entries = self.wrapper_map(node, path, "a policy entry with policyRef and config");
         let Some(policy_ref) = Self::get(&entries, "policyRef") else {
             if !entries.is_empty() || matches!(node.value, Value::Map(_)) {
@@ -48,22 +83,11 @@ impl Loader<'_> {
                     node,
                 );
             }
-            return;
+            return None;
         };
         let ref_path = child(path, "policyRef");
-        let Some((name, ref_entries)) = self.policy_name(policy_ref, &ref_path) else { return };
-        if name != POLICY_NAME {
-            self.ignored_policy(&name, path, node);
-            cx.ignored.push(name);
-            return;
-        }
-        self.cors_keys(&ref_entries, &ref_path, &entries, path, &["policyRef", "config"]);
-        found.push(Found {
-            config: Self::get(&entries, "config"),
-            shape,
-            line: node.line,
-            column: node.column,
-        });
+        let (name, ref_entries) = self.policy_name(policy_ref, &ref_path)?;
+        Some(PolicyEntry { name, entries, ref_entries, ref_path })
     }
 
     /// The `name` of a `policyRef` mapping and the mapping's entries; `None` (reported) without
@@ -151,7 +175,7 @@ impl Loader<'_> {
         }
     }
 
-    fn check_api_version(&mut self, entries: &[(&str, &Node, &Node)], node: &Node) {
+    pub(crate) fn check_api_version(&mut self, entries: &[(&str, &Node, &Node)], node: &Node) {
         match Self::get(entries, "apiVersion") {
             Some(v) if scalar(v) == Some(API_VERSION) => {}
             Some(v) => self.report(

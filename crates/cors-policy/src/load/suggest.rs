@@ -19,7 +19,7 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest of `known` to `key`, if close enough to be a likely typo.
-fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     if key.len() > 64 {
         return None;
     }
@@ -32,7 +32,7 @@ fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, k)| k)
 }
 
-pub(super) fn unknown_key_hint(key: &str, known: &[&str]) -> Option<String> {
+pub(crate) fn unknown_key_hint(key: &str, known: &[&str]) -> Option<String> {
     if let Some(k) = did_you_mean(key, known) {
         return Some(format!("did you mean {k:?}?"));
     }

@@ -12,21 +12,30 @@ use crate::yaml::{Node, Style, Value};
 /// A mapping entry with a scalar key: the key, its node and the value node.
 pub(crate) type Entry<'n> = (&'n str, &'n Node, &'n Node);
 
-pub(super) struct Loader<'f> {
-    pub(super) file: &'f str,
-    pub(super) errors: Vec<Diagnostic>,
-    pub(super) warnings: Vec<Diagnostic>,
+pub(crate) struct Loader<'f> {
+    pub(crate) file: &'f str,
+    pub(crate) errors: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
     /// Sites where the walk reported a value's error and left a placeholder in its place (which
     /// keeps the indices of later entries), so that `from_config` does not report it again.
-    pub(super) placeholders: Vec<Site>,
+    pub(crate) placeholders: Vec<Site>,
+    /// Regular expressions compiled so far for Local Mode route rules, counting the files walked
+    /// before this one (bounded by `MAX_PATTERNS`).
+    pub(crate) patterns: usize,
 }
 
 impl<'f> Loader<'f> {
-    pub(super) fn new(file: &'f str) -> Self {
-        Loader { file, errors: Vec::new(), warnings: Vec::new(), placeholders: Vec::new() }
+    pub(crate) fn new(file: &'f str) -> Self {
+        Loader {
+            file,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            placeholders: Vec::new(),
+            patterns: 0,
+        }
     }
 
-    pub(super) fn report(&mut self, diagnostic: Diagnostic, node: &Node) {
+    pub(crate) fn report(&mut self, diagnostic: Diagnostic, node: &Node) {
         let diagnostic = diagnostic.at(self.file, node.line, node.column);
         if diagnostic.is_error() {
             self.errors.push(diagnostic);
@@ -35,7 +44,7 @@ impl<'f> Loader<'f> {
         }
     }
 
-    pub(super) fn wrong_type(
+    pub(crate) fn wrong_type(
         &mut self,
         node: &Node,
         path: &str,
@@ -55,7 +64,7 @@ impl<'f> Loader<'f> {
 
     /// The entries of a mapping with scalar, unique keys; other keys are reported.
     /// `known` (if given) lists the accepted keys: others are unknown-key errors.
-    pub(super) fn entries<'n>(
+    pub(crate) fn entries<'n>(
         &mut self,
         entries: &'n [(Node, Node)],
         path: &str,
@@ -99,7 +108,7 @@ impl<'f> Loader<'f> {
         out
     }
 
-    pub(super) fn shape_error(
+    pub(crate) fn shape_error(
         &mut self,
         code: Code,
         path: &str,
@@ -115,7 +124,7 @@ impl<'f> Loader<'f> {
     }
 
     /// A string value outside the config block, or `None` (reported) if it is not one.
-    pub(super) fn wrapper_string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(crate) fn wrapper_string(&mut self, node: &Node, path: &str) -> Option<String> {
         if let Some(text) = scalar(node) {
             return Some(text.to_owned());
         }
@@ -130,7 +139,7 @@ impl<'f> Loader<'f> {
         None
     }
 
-    pub(super) fn wrapper_map<'n>(
+    pub(crate) fn wrapper_map<'n>(
         &mut self,
         node: &'n Node,
         path: &str,
@@ -150,7 +159,7 @@ impl<'f> Loader<'f> {
         Vec::new()
     }
 
-    pub(super) fn wrapper_entries<'n>(
+    pub(crate) fn wrapper_entries<'n>(
         &mut self,
         entries: &'n [(Node, Node)],
         path: &str,
@@ -158,28 +167,28 @@ impl<'f> Loader<'f> {
         self.entries(entries, path, None)
     }
 
-    pub(super) fn get<'n>(
+    pub(crate) fn get<'n>(
         entries: &[(&'n str, &'n Node, &'n Node)],
         key: &str,
     ) -> Option<&'n Node> {
         entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v)
     }
 
-    pub(super) fn finish_errors(mut self) -> LoadError {
+    pub(crate) fn finish_errors(mut self) -> LoadError {
         sort(&mut self.errors);
         LoadError::new(self.errors)
     }
 }
 
-pub(super) fn child(path: &str, key: &str) -> String {
+pub(crate) fn child(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
-pub(super) fn item(path: &str, index: usize) -> String {
+pub(crate) fn item(path: &str, index: usize) -> String {
     format!("{path}[{index}]")
 }
 
-pub(super) fn is_null(node: &Node) -> bool {
+pub(crate) fn is_null(node: &Node) -> bool {
     match &node.value {
         Value::Scalar(text, Style::Plain) => {
             matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
@@ -188,7 +197,7 @@ pub(super) fn is_null(node: &Node) -> bool {
     }
 }
 
-pub(super) fn scalar(node: &Node) -> Option<&str> {
+pub(crate) fn scalar(node: &Node) -> Option<&str> {
     match &node.value {
         Value::Scalar(text, _) if !is_null(node) => Some(text),
         _ => None,
@@ -196,7 +205,7 @@ pub(super) fn scalar(node: &Node) -> Option<&str> {
 }
 
 /// How a value is described in a wrong-type message.
-pub(super) fn describe(node: &Node) -> String {
+pub(crate) fn describe(node: &Node) -> String {
     match &node.value {
         _ if is_null(node) => "nothing (null)".to_owned(),
         Value::Scalar(text, Style::Quoted) => format!("string {text:?}"),
@@ -207,7 +216,7 @@ pub(super) fn describe(node: &Node) -> String {
 }
 
 /// The entries of a mapping with scalar keys, first occurrence winning, without reporting.
-pub(super) fn peek_entries(entries: &[(Node, Node)]) -> Vec<(&str, &Node, &Node)> {
+pub(crate) fn peek_entries(entries: &[(Node, Node)]) -> Vec<(&str, &Node, &Node)> {
     let mut out: Vec<(&str, &Node, &Node)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
     for (key, value) in entries {

@@ -1,0 +1,205 @@
+//! The addresses of Local Mode resources: where an `ApiInstance` listens, and where a service is.
+//!
+//! The Declarative Configuration Reference Guide
+//! (<https://docs.mulesoft.com/gateway/latest/flex-local-configuration-reference-guide>, "API
+//! Instance" and "Service") gives both as `protocol://host:port[/path]` with `http` or `https`.
+//! They are parsed as URLs by the `url` crate (WHATWG rules: host lower-cased, IDNA applied,
+//! default ports known).
+//!
+//! Where the guide is silent, we chose:
+//! - the port may be left out: it is then the scheme's default (80 or 443);
+//! - a user name, password, query or fragment is an error, since no request could use them;
+//! - a service address may have a path: it is a prefix of every upstream path, before the
+//!   route's `destinationPath` (as `serve --upstream` treats a path);
+//! - a trailing `/` of a base path or service path is dropped (`/api/` is `/api`).
+
+use std::fmt;
+
+use url::Url;
+
+/// The scheme of a listener or an upstream service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `http` or `https` address without a path: where a listener accepts connections (an
+/// `ApiInstance`'s `spec.address`), or where an upstream service is reached.
+///
+/// Displayed as a URL: `http://0.0.0.0:8080`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpAddress {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+}
+
+impl HttpAddress {
+    /// `http`, or `https` (a listener then needs a certificate).
+    #[must_use]
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The host as the URL parser wrote it: `0.0.0.0`, `localhost`, `[::]` (IPv6 in brackets).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, the scheme's default when the address leaves it out.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `host:port`, as a socket address is written: `0.0.0.0:8080`, `[::1]:8443`.
+    #[must_use]
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Whether the host is an unspecified address (`0.0.0.0` or `[::]`): every interface.
+    pub(crate) fn is_unspecified(&self) -> bool {
+        matches!(self.host.as_str(), "0.0.0.0" | "[::]")
+    }
+}
+
+impl fmt::Display for HttpAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// An upstream service: an inline service of an `ApiInstance`, or a `Service` resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    name: String,
+    address: HttpAddress,
+    path: String,
+}
+
+impl Upstream {
+    /// The service's name: its key under `spec.services`, or the `Service`'s `metadata.name`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the service is reached.
+    #[must_use]
+    pub fn address(&self) -> &HttpAddress {
+        &self.address
+    }
+
+    /// The address's path without a trailing `/` (empty when it has none): a prefix of every
+    /// path sent to this service.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// `scheme://host:port/path`, the address in normal form.
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.address, self.path)
+    }
+}
+
+/// An `http`/`https` address and its path, or why it is not one.
+fn parse(text: &str) -> Result<(HttpAddress, String), String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let scheme = match url.scheme() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => return Err(format!("{text:?} has the scheme {other:?}, not http or https")),
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{text:?} has a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?} has a query or fragment"));
+    }
+    // `http` and `https` URLs always have a host and a known default port.
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Err(format!("{text:?} has no host"));
+    };
+    let path = url.path().trim_end_matches('/').to_owned();
+    Ok((HttpAddress { scheme, host: host.to_owned(), port }, path))
+}
+
+/// A listener address and its base path (empty when it has none).
+pub(crate) fn listen_address(text: &str) -> Result<(HttpAddress, String), String> {
+    parse(text)
+}
+
+/// The upstream `name` at `text`.
+pub(crate) fn upstream(name: &str, text: &str) -> Result<Upstream, String> {
+    let (address, path) = parse(text)?;
+    Ok(Upstream { name: name.to_owned(), address, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check(text: &str, expected: Result<(&str, &str), &str>) {
+        let found = listen_address(text);
+        match (found, expected) {
+            (Ok((address, base)), Ok((shown, path))) => {
+                assert_eq!((address.to_string().as_str(), base.as_str()), (shown, path));
+            }
+            (Err(message), Err(part)) => assert!(message.contains(part), "{message}"),
+            (found, expected) => panic!("{text}: {found:?}, expected {expected:?}"),
+        }
+    }
+
+    #[rstest]
+    #[case::all_interfaces("http://0.0.0.0:8080", Ok(("http://0.0.0.0:8080", "")))]
+    #[case::base_path("http://0.0.0.0:8080/api/", Ok(("http://0.0.0.0:8080", "/api")))]
+    #[case::default_port("https://api.example.com", Ok(("https://api.example.com:443", "")))]
+    #[case::ipv6("http://[::]:80/v1", Ok(("http://[::]:80", "/v1")))]
+    #[case::host_is_lower_cased("http://LOCALHOST:1", Ok(("http://localhost:1", "")))]
+    #[case::no_scheme_is_refused("0.0.0.0:8080", Err("not a URL"))]
+    #[case::other_scheme_is_refused("tcp://0.0.0.0:8080", Err("not http or https"))]
+    #[case::credentials_are_refused("http://u:p@0.0.0.0:8080", Err("user name or password"))]
+    #[case::query_is_refused("http://0.0.0.0:8080/?a=1", Err("query or fragment"))]
+    #[case::port_out_of_range_is_refused("http://0.0.0.0:65536", Err("not a URL"))]
+    fn listen_addresses(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
+        check(text, expected);
+    }
+
+    #[test]
+    fn an_upstream_keeps_its_path_as_a_prefix() {
+        let up = upstream("orders", "https://orders.svc.local:9443/base/").unwrap();
+        assert_eq!(
+            (up.name(), up.address().authority(), up.path()),
+            ("orders", "orders.svc.local:9443".to_owned(), "/base")
+        );
+        assert_eq!(up.to_string(), "https://orders.svc.local:9443/base");
+    }
+}

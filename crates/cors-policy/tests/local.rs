@@ -1,0 +1,560 @@
+//! Issue 17, Flex Local Mode folders: the examples of each shape load into listeners, instances
+//! and routes; every problem of every file is reported at once with `FILE:LINE:COLUMN`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use cors_policy::{
+    ApiInstance, Code, Diagnostic, LoadError, LocalConfig, MAX_PATTERNS, RouteRequest, Scheme,
+};
+use rstest::rstest;
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/local-mode").join(name)
+}
+
+fn load(files: &[(&str, &str)]) -> Result<LocalConfig, LoadError> {
+    LocalConfig::from_sources(files.iter().copied())
+}
+
+fn loaded(files: &[(&str, &str)]) -> LocalConfig {
+    load(files).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn errors(files: &[(&str, &str)]) -> Vec<Diagnostic> {
+    match load(files) {
+        Ok(config) => panic!("loaded, expected errors: {config:#?}"),
+        Err(error) => error.into_diagnostics(),
+    }
+}
+
+/// `(method, path)` routed through `instance`: the service's name and the upstream path.
+fn route(instance: &ApiInstance, method: &str, path: &str) -> Option<(String, String)> {
+    let headers: &[(&str, &str)] = &[("x-env", "beta")];
+    let request = RouteRequest { method, path, host: Some("api.example.com"), headers };
+    let chosen = instance.route(&request)?;
+    Some((chosen.upstream().name().to_owned(), chosen.upstream_path().to_owned()))
+}
+
+fn to(service: &str, path: &str) -> (String, String) {
+    (service.to_owned(), path.to_owned())
+}
+
+#[track_caller]
+fn check(d: &Diagnostic, code: Code, at: (&str, usize, usize), path: &str, message: &str) {
+    assert_eq!(d.code(), code, "{d}");
+    assert_eq!((d.file(), d.line(), d.column()), (Some(at.0), Some(at.1), Some(at.2)), "{d}");
+    assert_eq!(d.path(), path, "{d}");
+    assert_eq!(d.message(), message, "{d}");
+}
+
+const HEAD: &str = "apiVersion: gateway.mulesoft.com/v1alpha1\n";
+
+/// An inline `ApiInstance` `name` on `address` with one service and a cors-flex policy.
+fn instance(name: &str, address: &str) -> String {
+    format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: {name}}}\nspec:\n  address: {address}\n  \
+         services:\n    up: {{address: http://127.0.0.1:9000}}\n  policies:\n    \
+         - policyRef: {{name: cors-flex}}\n"
+    )
+}
+
+#[test]
+fn the_inline_example_serves_two_instances_on_one_listener() {
+    let config = LocalConfig::from_dir(&example("inline")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.files(), [example("inline").join("apis.yaml")]);
+    let [listener] = config.listeners() else { panic!("one listener: {config:#?}") };
+    assert_eq!(listener.address().to_string(), "http://127.0.0.1:8080");
+    assert_eq!(listener.address().authority(), "127.0.0.1:8080");
+    let names: Vec<&str> = listener.instances().iter().map(ApiInstance::name).collect();
+    // Longest base path first.
+    assert_eq!(names, ["catalog-api", "orders-api"]);
+
+    let orders = listener.instance_for("/orders/v2/7").expect("under /orders");
+    assert_eq!((orders.name(), orders.base_path()), ("orders-api", "/orders"));
+    assert!(orders.policy().is_some_and(cors_policy::Policy::supports_credentials));
+    assert_eq!(orders.ignored_policies(), ["rate-limiting-flex"]);
+    assert_eq!(route(orders, "GET", "/orders/v2/7"), Some(to("orders-v2", "/api/v2/7")));
+    assert_eq!(route(orders, "POST", "/orders/1"), Some(to("orders", "/1")));
+    assert_eq!(route(orders, "GET", "/orders"), Some(to("orders", "/")));
+
+    let catalog = listener.instance_for("/catalog/items?x").expect("under /catalog");
+    assert!(catalog.policy().is_some_and(cors_policy::Policy::is_public_resource));
+    assert_eq!(route(catalog, "HEAD", "/catalog/items"), Some(to("catalog", "/items")));
+    assert_eq!(route(catalog, "DELETE", "/catalog/items"), None);
+    assert!(listener.instance_for("/ordersx").is_none());
+    assert!(listener.instance_for("/").is_none());
+
+    let [warning] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    assert_eq!((warning.code(), warning.line()), (Code::IgnoredPolicy, Some(38)));
+}
+
+#[test]
+fn the_resource_example_links_services_routes_and_bindings() {
+    let config = LocalConfig::from_dir(&example("resources")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = config.files().iter().filter_map(|f| f.file_name()).collect();
+    assert_eq!(
+        names,
+        ["cors.yaml", "instance.yaml", "logging.yaml", "routes.yaml", "services.yaml"]
+    );
+    let [shop] = config.instances().collect::<Vec<_>>()[..] else { panic!("{config:#?}") };
+    assert_eq!((shop.name(), shop.namespace(), shop.base_path()), ("shop-api", "default", "/shop"));
+    assert_eq!(shop.address().scheme(), Scheme::Http);
+    let group = &shop.policy().expect("the bound cors-flex policy").groups()[0];
+    assert_eq!(group.name(), Some("storefront"));
+    let upstreams: Vec<String> = shop.routes().iter().map(|r| r.upstream().to_string()).collect();
+    assert_eq!(upstreams, ["http://127.0.0.1:9001", "http://127.0.0.1:9002/catalog-service"]);
+    assert_eq!(shop.routes()[0].destination_path(), "/api/v1");
+    assert_eq!(shop.routes()[1].rules()[0].methods(), Some("GET|HEAD"));
+    assert_eq!(route(shop, "GET", "/shop/orders/42"), Some(to("orders", "/api/v1/42")));
+    assert_eq!(
+        route(shop, "GET", "/shop/catalog/items"),
+        Some(to("catalog", "/catalog-service/items"))
+    );
+    assert_eq!(route(shop, "PUT", "/shop/catalog/items"), None);
+    assert_eq!(route(shop, "GET", "/shop/other"), None);
+
+    let [warning] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    let file = example("resources").join("logging.yaml").display().to_string();
+    check(
+        warning,
+        Code::IgnoredResource,
+        (&file, 5, 7),
+        "kind",
+        "resource kind \"Configuration\" is not implemented and is ignored",
+    );
+}
+
+#[test]
+fn several_files_load_in_the_order_given() {
+    let dir = example("resources");
+    let files: Vec<PathBuf> =
+        ["services.yaml", "instance.yaml", "routes.yaml"].iter().map(|f| dir.join(f)).collect();
+    let config = LocalConfig::from_paths(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.files(), files);
+    let shop = config.instances().next().expect("shop-api");
+    assert!(shop.policy().is_none());
+    let [warning] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    assert_eq!(warning.code(), Code::InstanceWithoutCors);
+    assert_eq!(
+        warning.message(),
+        "ApiInstance \"shop-api\" has no cors-flex policy: its requests are forwarded without \
+         CORS handling"
+    );
+}
+
+#[test]
+fn longest_base_path_wins_on_a_shared_listener() {
+    let config = loaded(&[
+        ("a.yaml", &instance("root", "http://0.0.0.0:8080")),
+        ("b.yaml", &instance("api", "http://0.0.0.0:8080/api/")),
+        ("c.yaml", &instance("v2", "http://0.0.0.0:8080/api/v2")),
+        ("d.yaml", &instance("other", "https://0.0.0.0:8443")),
+    ]);
+    let [first, second] = config.listeners() else { panic!("{config:#?}") };
+    let bases: Vec<&str> = first.instances().iter().map(ApiInstance::base_path).collect();
+    assert_eq!(bases, ["/api/v2", "/api", ""]);
+    let chosen = |path| first.instance_for(path).map(ApiInstance::name);
+    assert_eq!(chosen("/api/v2/x"), Some("v2"));
+    assert_eq!(chosen("/api/v21"), Some("api"));
+    assert_eq!(chosen("/x"), Some("root"));
+    assert_eq!(second.address().scheme(), Scheme::Https);
+}
+
+#[test]
+fn rules_combine_path_methods_host_and_headers() {
+    let yaml = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:8080\n  \
+         services:\n    beta:\n      address: http://127.0.0.1:1\n      routes:\n        \
+         - rules:\n            - headers: {{X-Env: beta}}\n              host: api\\.example\\.com\n            \
+         - methods: [PURGE]\n    main:\n      address: http://127.0.0.1:2\n      routes:\n        \
+         - rules: [{{path: '/(.*)'}}]\n          config: {{destinationPath: /v1/}}\n"
+    );
+    let config = loaded(&[("a.yaml", &yaml)]);
+    let a = config.instances().next().expect("one instance");
+    // The first rule: both header and host hold.
+    assert_eq!(route(a, "GET", "/x"), Some(to("beta", "/x")));
+    let main = a.routes()[1].rules()[0].path();
+    assert_eq!(main, Some("/(.*)"));
+    let headers: &[(&str, &str)] = &[];
+    let without_header = RouteRequest { method: "GET", path: "/x", host: None, headers };
+    let chosen = a.route(&without_header).expect("the main route");
+    assert_eq!((chosen.upstream().name(), chosen.upstream_path()), ("main", "/v1/x"));
+    let purge = RouteRequest { method: "PURGE", path: "/x", host: None, headers };
+    assert_eq!(a.route(&purge).map(|m| m.upstream().name().to_owned()), Some("beta".to_owned()));
+}
+
+#[rstest]
+#[case::listener_not_http(
+    "tcp://0.0.0.0:1", Code::InvalidAddress, (5, 12), "spec.address",
+    "\"tcp://0.0.0.0:1\" has the scheme \"tcp\", not http or https"
+)]
+#[case::listener_not_a_url(
+    "0.0.0.0:8080", Code::InvalidAddress, (5, 12), "spec.address",
+    "\"0.0.0.0:8080\" is not a URL: relative URL without a base"
+)]
+fn listener_addresses_are_urls(
+    #[case] address: &str,
+    #[case] code: Code,
+    #[case] at: (usize, usize),
+    #[case] path: &str,
+    #[case] message: &str,
+) {
+    let found = errors(&[("a.yaml", &instance("a", address))]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(d, code, ("a.yaml", at.0, at.1), path, message);
+    assert_eq!(d.hint(), Some("write it as http://HOST:PORT or https://HOST:PORT"));
+}
+
+#[test]
+fn a_service_address_must_be_a_url() {
+    let yaml =
+        format!("{HEAD}kind: Service\nmetadata: {{name: s}}\nspec:\n  address: orders.svc:80\n");
+    let found = errors(&[("a.yaml", &instance("a", "http://0.0.0.0:1")), ("s.yaml", &yaml)]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::InvalidAddress,
+        ("s.yaml", 5, 12),
+        "spec.address",
+        "\"orders.svc:80\" has the scheme \"orders.svc\", not http or https",
+    );
+}
+
+/// A resource-based folder: an instance, a Service, and `extra` (more documents).
+fn resources(extra: &str) -> Vec<(&'static str, String)> {
+    let instance = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: orders-api}}\nspec:\n  address: http://0.0.0.0:8080\n"
+    );
+    let service = format!(
+        "{HEAD}kind: Service\nmetadata: {{name: orders}}\nspec:\n  address: http://127.0.0.1:9000\n"
+    );
+    vec![("instance.yaml", instance), ("service.yaml", service), ("extra.yaml", extra.to_owned())]
+}
+
+fn binding(target: &str, policy: &str, body: &str) -> String {
+    format!(
+        "{HEAD}kind: PolicyBinding\nmetadata: {{name: b-{policy}}}\nspec:\n  targetRef: {{name: {target}}}\n  \
+         policyRef: {{name: {policy}}}\n{body}"
+    )
+}
+
+fn route_binding(target: &str, service: &str, rules: &str) -> String {
+    binding(
+        target,
+        "route",
+        &format!("  config:\n    destinationRef: {{name: {service}}}\n{rules}"),
+    )
+}
+
+fn cors_binding(target: &str) -> String {
+    binding(target, "cors-flex", "  config: {publicResource: true}\n")
+}
+
+fn folder_errors(extra: &str) -> Vec<Diagnostic> {
+    let files = resources(extra);
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    errors(&files)
+}
+
+#[test]
+fn a_dangling_destination_ref_is_an_error_with_a_suggestion() {
+    let extra =
+        format!("{}---\n{}", route_binding("orders-api", "order", ""), cors_binding("orders-api"));
+    let found = folder_errors(&extra);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::UnknownReference,
+        ("extra.yaml", 8, 21),
+        "config.destinationRef",
+        "the route names the Service \"order\", which is not defined",
+    );
+    assert_eq!(d.hint(), Some("did you mean \"orders\"?"));
+}
+
+#[test]
+fn a_dangling_target_ref_is_an_error_for_cors_and_route_a_warning_otherwise() {
+    let extra = format!(
+        "{}---\n{}---\n{}",
+        route_binding("orders-api", "orders", ""),
+        cors_binding("orders-ap"),
+        binding("nowhere", "rate-limiting-flex", "")
+    );
+    let found = folder_errors(&extra);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::UnknownReference,
+        ("extra.yaml", 14, 14),
+        "spec.targetRef",
+        "PolicyBinding targets the ApiInstance \"orders-ap\", which is not defined",
+    );
+    assert_eq!(d.hint(), Some("did you mean \"orders-api\"?"));
+
+    let extra = format!(
+        "{}---\n{}---\n{}",
+        route_binding("orders-api", "orders", ""),
+        cors_binding("orders-api"),
+        binding("nowhere", "rate-limiting-flex", "")
+    );
+    let files = resources(&extra);
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let config = loaded(&files);
+    let codes: Vec<Code> = config.warnings().iter().map(Diagnostic::code).collect();
+    // The binding's targetRef comes before its policyRef.
+    assert_eq!(codes, [Code::UnmatchedTarget, Code::IgnoredPolicy]);
+}
+
+#[test]
+fn a_regex_that_does_not_compile_is_an_error_at_its_value() {
+    let extra = format!(
+        "{}---\n{}",
+        route_binding(
+            "orders-api",
+            "orders",
+            "  rules:\n    - path: /api(/.*\n      host: '[a-'\n"
+        ),
+        cors_binding("orders-api")
+    );
+    let found = folder_errors(&extra);
+    let found: Vec<(Code, &str, Option<usize>, Option<usize>)> =
+        found.iter().map(|d| (d.code(), d.path(), d.line(), d.column())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::InvalidRegex, "spec.rules[0].path", Some(10), Some(13)),
+            (Code::InvalidRegex, "spec.rules[0].host", Some(11), Some(13)),
+        ]
+    );
+}
+
+#[rstest]
+#[case::same_address_and_base_path(
+    "http://0.0.0.0:8080/",
+    "ApiInstance \"b\" has the same listener and base path as \"a\" at a.yaml:5:12"
+)]
+#[case::two_schemes_on_one_port(
+    "https://0.0.0.0:8080",
+    "https://0.0.0.0:8080 and http://0.0.0.0:8080 (ApiInstance \"a\" at a.yaml:5:12) use one host \
+     and port with two schemes"
+)]
+#[case::all_interfaces_next_to_a_host(
+    "http://127.0.0.1:8080/b",
+    "http://127.0.0.1:8080 overlaps http://0.0.0.0:8080 (ApiInstance \"a\" at a.yaml:5:12): an \
+     all-interfaces host takes the port on every address"
+)]
+fn listener_conflicts(#[case] second: &str, #[case] message: &str) {
+    let found = errors(&[
+        ("a.yaml", &instance("a", "http://0.0.0.0:8080")),
+        ("b.yaml", &instance("b", second)),
+    ]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(d, Code::ListenerConflict, ("b.yaml", 5, 12), "spec.address", message);
+}
+
+#[test]
+fn resources_are_unique_by_kind_namespace_and_name() {
+    let other_namespace = instance("a", "http://0.0.0.0:8081")
+        .replace("metadata: {name: a}", "metadata: {name: a, namespace: team}");
+    let config =
+        loaded(&[("a.yaml", &instance("a", "http://0.0.0.0:8080")), ("b.yaml", &other_namespace)]);
+    let namespaces: Vec<&str> = config.instances().map(ApiInstance::namespace).collect();
+    assert_eq!(namespaces, ["default", "team"]);
+
+    let found = errors(&[
+        ("a.yaml", &instance("a", "http://0.0.0.0:8080")),
+        ("b.yaml", &instance("a", "http://0.0.0.0:8081")),
+    ]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::DuplicateResource,
+        ("b.yaml", 3, 18),
+        "metadata.name",
+        "ApiInstance \"a\" is defined twice",
+    );
+    assert_eq!(d.hint(), Some("the first definition is at a.yaml:3:18"));
+}
+
+#[test]
+fn one_cors_flex_policy_per_instance() {
+    let found = folder_errors(&format!(
+        "{}---\n{}---\n{}",
+        route_binding("orders-api", "orders", ""),
+        cors_binding("orders-api"),
+        cors_binding("orders-api").replace("b-cors-flex", "second")
+    ));
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::SeveralCorsPolicies,
+        ("extra.yaml", 18, 1),
+        "",
+        "a second cors-flex policy for ApiInstance \"orders-api\"",
+    );
+    assert_eq!(d.hint(), Some("keep one: the first is at extra.yaml:10:1"));
+}
+
+#[test]
+fn an_instance_needs_a_route() {
+    let found = folder_errors(&cors_binding("orders-api"));
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::NoRoute,
+        ("instance.yaml", 3, 18),
+        "",
+        "ApiInstance \"orders-api\" has no route to an upstream",
+    );
+}
+
+#[test]
+fn every_problem_of_every_file_at_once_in_file_order() {
+    let broken = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: ftp://x\n  services:\n    \
+         s: {{adress: http://127.0.0.1:1}}\n"
+    );
+    let found = errors(&[
+        ("1.yaml", "publicResource: false\n"),
+        ("2.yaml", &broken),
+        ("3.yaml", "kind: [\n"),
+    ]);
+    let found: Vec<(Code, Option<&str>, Option<usize>)> =
+        found.iter().map(|d| (d.code(), d.file(), d.line())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::UnknownShape, Some("1.yaml"), Some(1)),
+            (Code::InvalidAddress, Some("2.yaml"), Some(5)),
+            (Code::MissingKey, Some("2.yaml"), Some(7)),
+            (Code::UnknownKey, Some("2.yaml"), Some(7)),
+            (Code::Syntax, Some("3.yaml"), Some(2)),
+        ]
+    );
+}
+
+#[rstest]
+#[case::configuration(
+    "Configuration",
+    "resource kind \"Configuration\" is not implemented and is ignored"
+)]
+#[case::unknown_kind("Gateway", "resource kind \"Gateway\" is not implemented and is ignored")]
+fn unimplemented_kinds_are_warnings_that_name_them(#[case] kind: &str, #[case] message: &str) {
+    let other = format!("{HEAD}kind: {kind}\nmetadata: {{name: x}}\nspec: {{}}\n");
+    let config = loaded(&[("a.yaml", &instance("a", "http://0.0.0.0:1")), ("x.yaml", &other)]);
+    let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    check(d, Code::IgnoredResource, ("x.yaml", 2, 7), "kind", message);
+}
+
+/// Flex says CORS is not a resource-level policy: `rules` on its binding is ignored, with a
+/// warning (so `check --deny-warnings` fails).
+#[test]
+fn rules_on_a_cors_flex_binding_are_ignored_with_a_warning() {
+    let bound = binding("orders-api", "cors-flex", "  rules:\n    - path: /a\n");
+    let extra = format!("{}---\n{bound}", route_binding("orders-api", "orders", ""));
+    let files = resources(&extra);
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let config = loaded(&files);
+    let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    check(d, Code::IgnoredKey, ("extra.yaml", 16, 3), "spec.rules", "key \"rules\" is ignored");
+    assert!(d.hint().is_some_and(|h| h.contains("every request of the API instance")), "{d}");
+}
+
+#[test]
+fn a_route_after_a_catch_all_is_never_taken() {
+    let yaml = instance("a", "http://0.0.0.0:1").replace(
+        "    up: {address: http://127.0.0.1:9000}\n",
+        "    up: {address: http://127.0.0.1:9000}\n    late: {address: http://127.0.0.1:9001}\n",
+    );
+    let config = loaded(&[("a.yaml", &yaml)]);
+    let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    assert_eq!((d.code(), d.line(), d.column()), (Code::UnreachableRoute, Some(8), Some(5)));
+    assert_eq!(
+        d.message(),
+        "this route to \"late\" is never taken: the route to \"up\" at a.yaml:7:5 takes every request"
+    );
+}
+
+#[test]
+fn a_bare_cors_config_is_not_a_local_mode_resource() {
+    let found = errors(&[("cors.yaml", "publicResource: false\n")]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::UnknownShape,
+        ("cors.yaml", 1, 1),
+        "",
+        "not a Local Mode resource: it has no kind",
+    );
+}
+
+#[test]
+fn route_expressions_are_bounded() {
+    let rules = (0..=MAX_PATTERNS).fold(String::new(), |mut rules, i| {
+        writeln!(rules, "            - path: /p{i}").unwrap();
+        rules
+    });
+    let yaml = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+         services:\n    up:\n      address: http://127.0.0.1:1\n      routes:\n        - rules:\n{rules}"
+    );
+    let found = errors(&[("a.yaml", &yaml)]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    assert_eq!(
+        (d.code(), d.path()),
+        (Code::TooLarge, "spec.services.up.routes[0].rules[1024].path")
+    );
+}
+
+/// A temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("cors-policy-local-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.0.join(name), text).expect("a file in the temporary folder");
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_folder_reads_its_yaml_files_by_name_and_skips_the_rest() {
+    let dir = TempDir::new("skips");
+    dir.write("b.yml", &instance("b", "http://0.0.0.0:2"));
+    dir.write("a.YAML", &instance("a", "http://0.0.0.0:1"));
+    dir.write(".hidden.yaml", "not: [valid\n");
+    dir.write("README.md", "# notes\n");
+    std::fs::create_dir(dir.0.join("nested")).unwrap();
+    let config = LocalConfig::from_dir(&dir.0).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = config.instances().map(ApiInstance::name).collect();
+    assert_eq!(names, ["a", "b"]);
+    let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
+    assert_eq!((d.code(), d.message()), (Code::IgnoredResource, "subfolder is not read"));
+}
+
+#[test]
+fn a_folder_without_yaml_files_is_an_error() {
+    let dir = TempDir::new("empty");
+    dir.write("notes.txt", "");
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    assert_eq!(
+        (d.code(), d.message()),
+        (Code::Documents, "the folder holds no .yaml or .yml file")
+    );
+    let error = LocalConfig::from_dir(&dir.0.join("missing")).unwrap_err();
+    assert_eq!(error.diagnostics()[0].code(), Code::Io);
+}
