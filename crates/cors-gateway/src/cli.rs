@@ -49,7 +49,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the gateway: listen for clients and forward to the upstream, applying the policy.
     Serve(ServeArgs),
-    /// Validate a policy file: every error and warning with FILE:LINE:COLUMN, exit 1 on errors.
+    /// Validate a policy file, or a Flex Local Mode folder: every error and warning with
+    /// FILE:LINE:COLUMN, exit 1 on errors.
     Check(CheckArgs),
     /// Show what the policy decides for one request, and the rules behind the decision.
     Explain(ExplainArgs),
@@ -127,14 +128,20 @@ pub(crate) enum SchemeArg {
 
 /// `cors-gateway check`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "One FILE is checked as `serve --config FILE` reads it: any cors-flex file \
+    shape. A folder, or several files, is checked as a Flex Local Mode configuration: every \
+    YAML document of every .yaml/.yml file, linked into listeners, API instances and routes."
+)]
 pub(crate) struct CheckArgs {
-    /// The policy file to validate.
-    #[arg(value_name = "FILE")]
-    pub(crate) file: PathBuf,
+    /// The policy file to validate, or a Flex Local Mode folder, or several files of one.
+    #[arg(value_name = "PATH", required = true, num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
     /// Fail (exit 1) on warnings too, e.g. in CI.
     #[arg(long)]
     pub(crate) deny_warnings: bool,
-    /// Print the normalized policy (the cors-flex `config` block) on stdout.
+    /// Print the normalized policy (the cors-flex `config` block) on stdout; for a folder, each
+    /// API instance's, after a `# ApiInstance NAME at ADDRESS` line.
     #[arg(long)]
     pub(crate) print: bool,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cors_engine::Engine;
 use cors_hyper::{CorsLayer, ListenerScheme, SharedEngine};
-use cors_policy::{Diagnostic, LoadedPolicy, Policy};
+use cors_policy::{Diagnostic, LoadedPolicy, LocalConfig, Policy};
 use tokio::net::TcpListener;
 
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
@@ -172,27 +172,53 @@ pub(crate) fn announce(address: SocketAddr) {
     say(format_args!("listening on http://{address}"));
 }
 
-/// `cors-gateway check`.
+/// `cors-gateway check`: one file as `serve --config` reads it; a folder or several files as a
+/// Flex Local Mode configuration.
 pub(crate) fn check(args: &CheckArgs) -> ExitCode {
-    let Some(loaded) = load(&args.file) else { return ExitCode::FAILURE };
-    print_diagnostics(&loaded.warnings);
-    if args.print {
-        say(format_args!("{}", loaded.policy.to_yaml().trim_end()));
-    }
-    let warnings = loaded.warnings.len();
-    if args.deny_warnings && warnings > 0 {
-        eprintln!(
-            "error: {} is valid but has {} (denied by --deny-warnings)",
-            args.file.display(),
-            count(warnings, "warning")
-        );
+    let (what, warnings) = match &args.files[..] {
+        [file] if !file.is_dir() => {
+            let Some(loaded) = load(file) else { return ExitCode::FAILURE };
+            if args.print {
+                say(format_args!("{}", loaded.policy.to_yaml().trim_end()));
+            }
+            (format!("{} is a valid cors-flex policy", file.display()), loaded.warnings)
+        }
+        paths => {
+            let shown = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+            let shown = shown.join(", ");
+            let config = match LocalConfig::from_paths(paths) {
+                Ok(config) => config,
+                Err(error) => {
+                    print_diagnostics(error.diagnostics());
+                    let errors = error.diagnostics().len();
+                    eprintln!("error: {shown} has {} and was not loaded", count(errors, "error"));
+                    return ExitCode::FAILURE;
+                }
+            };
+            for instance in config.instances().filter(|_| args.print) {
+                let address = format!("{}{}", instance.address(), instance.base_path());
+                say(format_args!("# ApiInstance {} at {address}", instance.name()));
+                match instance.policy() {
+                    Some(policy) => say(format_args!("{}", policy.to_yaml().trim_end())),
+                    None => say(format_args!("# (no cors-flex policy)")),
+                }
+            }
+            let instances = config.instances().count();
+            let what = format!(
+                "{shown} is a valid Flex Local Mode configuration of {} and {}",
+                count(config.listeners().len(), "listener"),
+                count(instances, "API instance")
+            );
+            (what, config.warnings().to_vec())
+        }
+    };
+    print_diagnostics(&warnings);
+    let counted = count(warnings.len(), "warning");
+    if args.deny_warnings && !warnings.is_empty() {
+        eprintln!("error: {what} but has {counted} (denied by --deny-warnings)");
         return ExitCode::FAILURE;
     }
-    eprintln!(
-        "ok: {} is a valid cors-flex policy ({})",
-        args.file.display(),
-        count(warnings, "warning")
-    );
+    eprintln!("ok: {what} ({counted})");
     ExitCode::SUCCESS
 }
 

@@ -292,3 +292,66 @@ async fn flags_override_the_api_instance_addresses() {
     assert!(upstream.seen_with_id("o").is_some());
     assert!(gateway.stderr().contains("rate-limiting-flex"), "the ignored policy is reported");
 }
+
+fn local_mode(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/local-mode");
+    path.join(name).to_str().unwrap().to_owned()
+}
+
+/// Issue 17: `check` takes a Flex Local Mode folder, or several of its files, and reports
+/// warnings with their place.
+#[test]
+fn check_accepts_a_local_mode_folder() {
+    let folder = local_mode("resources");
+    let (code, stdout, stderr) = run(&["check", &folder]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty());
+    let logging = format!("{folder}/logging.yaml");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| is_positioned(l, &logging, "warning") && l.contains("Configuration")),
+        "{stderr}"
+    );
+    let verdict = stderr.lines().last().unwrap_or("");
+    assert_eq!(
+        verdict,
+        format!(
+            "ok: {folder} is a valid Flex Local Mode configuration of 1 listener and 1 API \
+             instance (1 warning)"
+        )
+    );
+}
+
+#[test]
+fn check_denies_warnings_of_a_folder_and_prints_each_instance() {
+    let folder = local_mode("inline");
+    let (code, printed, stderr) = run(&["check", &folder, "--print", "--deny-warnings"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("rate-limiting-flex"), "{stderr}");
+    assert!(stderr.ends_with("but has 1 warning (denied by --deny-warnings)\n"), "{stderr}");
+    assert!(printed.starts_with("# ApiInstance catalog-api at http://127.0.0.1:8080/catalog\n"));
+    assert!(printed.contains("# ApiInstance orders-api at http://127.0.0.1:8080/orders\n"));
+}
+
+#[test]
+fn check_reports_every_file_of_several_at_once() {
+    let scratch = Scratch::new();
+    let listener = scratch.write(
+        "a.yaml",
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {name: a}\n\
+         spec: {address: tcp://0.0.0.0:1}\n",
+    );
+    let service = scratch.write(
+        "b.yaml",
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: Service\nmetadata: {name: s}\n\
+         spec: {address: not a url}\n",
+    );
+    let (a, b) = (listener.to_str().unwrap(), service.to_str().unwrap());
+    let (code, _, stderr) = run(&["check", a, b]);
+    assert_eq!(code, 1, "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert!(is_positioned(errors[0], a, "error") && errors[0].contains("not http or https"));
+    assert!(is_positioned(errors[1], b, "error") && errors[1].contains("is not a URL"));
+    assert!(stderr.ends_with("has 2 errors and was not loaded\n"), "{stderr}");
+}
