@@ -558,3 +558,44 @@ fn a_folder_without_yaml_files_is_an_error() {
     let error = LocalConfig::from_dir(&dir.0.join("missing")).unwrap_err();
     assert_eq!(error.diagnostics()[0].code(), Code::Io);
 }
+
+#[test]
+fn a_folder_is_bounded_in_files_and_bytes() {
+    let dir = TempDir::new("many");
+    for i in 0..=cors_policy::MAX_FILES {
+        dir.write(&format!("{i:04}.yaml"), "# empty\n");
+    }
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    assert_eq!((d.code(), d.message()), (Code::TooLarge, "more than 256 YAML files"));
+
+    let dir = TempDir::new("big");
+    let comment = format!("#{}\n", "x".repeat(1023));
+    let file = comment.repeat(cors_policy::MAX_FILE_SIZE / comment.len());
+    for i in 0..=(cors_policy::MAX_FOLDER_SIZE / file.len()) {
+        dir.write(&format!("{i:02}.yaml"), &file);
+    }
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    assert_eq!(d.code(), Code::TooLarge);
+    assert_eq!(d.message(), "the files hold more than the 16777216-byte limit together");
+}
+
+#[test]
+fn a_file_that_cannot_be_read_as_text_does_not_hide_the_others() {
+    let dir = TempDir::new("latin1");
+    std::fs::write(dir.0.join("a.yaml"), b"kind: Service\nname: caf\xe9\n").unwrap();
+    dir.write("b.yaml", "kind: ApiInstance\n");
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let found: Vec<(Code, Option<usize>, Option<usize>)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.line(), d.column())).collect();
+    // b.yaml misses metadata and spec (its missing apiVersion is only a warning).
+    assert_eq!(
+        found,
+        [
+            (Code::NotUtf8, Some(2), Some(10)),
+            (Code::MissingKey, Some(1), Some(1)),
+            (Code::MissingKey, Some(1), Some(1)),
+        ]
+    );
+}
