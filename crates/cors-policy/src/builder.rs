@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::policy::Policy;
+use crate::site::Site;
 
 impl Policy {
     /// A builder for a policy written in code, validated as a file is.
@@ -360,18 +361,23 @@ impl BuildProblem {
     }
 
     /// Names the builder method and value behind a diagnostic of [`Policy::from_config`], from
-    /// its key path (`originGroups[0].origins[1]`), which indexes the builder's own lists.
+    /// its site (`originGroups[0].origins[1]`), which indexes the builder's own lists.
     fn from_diagnostic(diagnostic: &Diagnostic, groups: &[OriginGroup]) -> BuildProblem {
-        let located = KeyPath::parse(diagnostic.path()).and_then(|path| {
-            let group = groups.get(path.group)?;
-            let (method, list) = match path.key {
+        let located = diagnostic.site().and_then(|site| {
+            let (index, key, item) = match site {
+                Site::Entry(group, key, item) => (group, key, item),
+                Site::MethodKey(group, item, _) => (group, "allowedMethods", item),
+                _ => return None,
+            };
+            let group = groups.get(index)?;
+            let (method, list) = match key {
                 "origins" => ("allow_origins", &group.origins),
                 "allowedMethods" => ("allow_methods", group.methods.as_ref()?),
                 "headers" => ("allow_headers", &group.headers),
                 "exposedHeaders" => ("expose_headers", &group.exposed),
                 _ => return None,
             };
-            Some((path.group, method, list.get(path.item)?.clone()))
+            Some((index, method, list.get(item)?.clone()))
         });
         let message = diagnostic.message();
         let hint = diagnostic.hint().map(str::to_owned);
@@ -405,38 +411,5 @@ impl fmt::Display for BuildProblem {
             write!(f, "; hint: {hint}")?;
         }
         Ok(())
-    }
-}
-
-/// A parsed `originGroups[G].KEY[I]` path (anything after `[I]`, such as `.methodName`, is
-/// ignored).
-struct KeyPath<'a> {
-    group: usize,
-    key: &'a str,
-    item: usize,
-}
-
-impl<'a> KeyPath<'a> {
-    fn parse(path: &'a str) -> Option<KeyPath<'a>> {
-        let rest = path.strip_prefix("originGroups[")?;
-        let (group, rest) = rest.split_once("].")?;
-        let (key, rest) = rest.split_once('[')?;
-        let (item, _) = rest.split_once(']')?;
-        Some(KeyPath { group: group.parse().ok()?, key, item: item.parse().ok()? })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_paths_of_each_list_parse() {
-        let path = KeyPath::parse("originGroups[2].allowedMethods[5].methodName").unwrap();
-        assert_eq!((path.group, path.key, path.item), (2, "allowedMethods", 5));
-        let path = KeyPath::parse("originGroups[0].origins[1]").unwrap();
-        assert_eq!((path.group, path.key, path.item), (0, "origins", 1));
-        assert!(KeyPath::parse("publicResource").is_none());
-        assert!(KeyPath::parse("originGroups[x].origins[1]").is_none());
     }
 }

@@ -214,7 +214,6 @@ impl Diagnostic {
     }
 
     /// The site given to [`Diagnostic::in_config`].
-    #[cfg_attr(not(feature = "yaml"), expect(dead_code, reason = "used by the YAML loader"))]
     pub(crate) fn site(&self) -> Option<Site> {
         self.site
     }
