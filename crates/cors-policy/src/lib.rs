@@ -135,17 +135,18 @@
 //!
 //! # Flex Local Mode folders
 //!
-//! [`LocalConfig`] reads a whole Flex Gateway Local Mode configuration, as Flex reads its
+//! With the `local-mode` feature (off by default; `cors-gateway` turns it on):
+//! `LocalConfig` reads a whole Flex Gateway Local Mode configuration, as Flex reads its
 //! configuration folder: every YAML document of every `.yaml`/`.yml` file, in name order, per
 //! the Declarative Configuration Reference Guide
 //! (<https://docs.mulesoft.com/gateway/latest/flex-local-configuration-reference-guide>).
-//! `ApiInstance`s become [`Listener`]s (instances on one address are told apart by base path),
-//! each [`ApiInstance`] with its `cors-flex` [`Policy`] (inline or through a `PolicyBinding`)
-//! and its [`Route`]s: inline `spec.services.<name>` with their `routes`, and `Service`
+//! `ApiInstance`s become `Listener`s (instances on one address are told apart by base path),
+//! each `ApiInstance` with its `cors-flex` `Policy` (inline or through a `PolicyBinding`)
+//! and its `Route`s: inline `spec.services.<name>` with their `routes`, and `Service`
 //! resources reached through the `route` policy ("Traffic Management for Multiple Upstream
 //! Services",
 //! <https://docs.mulesoft.com/gateway/latest/policies-included-traffic-management-route>).
-//! [`ApiInstance::route`] chooses a route for a request and computes the upstream path.
+//! `ApiInstance::route` chooses a route for a request and computes the upstream path.
 //! `Configuration` and other kinds we do not implement are ignored with a warning that names
 //! them. Every problem of every file is reported at once, each with `FILE:LINE:COLUMN`.
 //! What we chose where the guide is silent is stated in the `local` module's sources and in
@@ -160,9 +161,9 @@
 //!   "billion laughs" fails fast), and more than 16 documents are errors;
 //! - positions count lines and characters (not bytes) from 1.
 //!
-//! A Local Mode folder is bounded too: at most [`MAX_FILES`] files and [`MAX_FOLDER_SIZE`]
-//! (16 MiB) in all, and at most [`MAX_PATTERNS`] route expressions of at most
-//! [`MAX_PATTERN_LEN`] bytes each, compiled by the `regex` crate (linear-time matching) with a
+//! A Local Mode folder (`local-mode` feature) is bounded too: at most `MAX_FILES` files and `MAX_FOLDER_SIZE`
+//! (16 MiB) in all, and at most `MAX_PATTERNS` route expressions of at most
+//! `MAX_PATTERN_LEN` bytes each, compiled by the `regex` crate (linear-time matching) with a
 //! size limit.
 //!
 //! # Crate features
@@ -170,10 +171,11 @@
 //! - `serde` (default): `Serialize`/`Deserialize` for [`CorsConfig`] and friends, with Flex's
 //!   camelCase names and unknown keys refused.
 //! - `yaml` (default, implies `serde`): [`Policy::from_yaml_str`], [`Policy::from_yaml_file`],
-//!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`], and Local Mode folders
-//!   ([`LocalConfig`], with `url` for addresses and `regex` for route rules). Reading uses
-//!   `yaml-rust2`'s event parser (for positions), writing uses `serde_yaml`; both stay inside one
-//!   private module.
+//!   [`Policy::to_yaml`], [`LoadedPolicy`], [`FileShape`]. Reading uses `yaml-rust2`'s event
+//!   parser (for positions), writing uses `serde_yaml`; both stay inside one private module.
+//! - `local-mode` (implies `yaml`): Flex Local Mode folders, `LocalConfig` and its listeners,
+//!   instances and routes, with `url` for addresses and `regex` for route rules. `cors-gateway`
+//!   enables it; the tower layer does not need it.
 //!
 //! With neither feature, the raw model, [`Policy::from_config`], the builder
 //! ([`Policy::builder`], [`Policy::public`]), the compiled [`Policy`] and its accessors, and
@@ -185,7 +187,7 @@ mod diagnostic;
 mod lint;
 #[cfg(feature = "yaml")]
 mod load;
-#[cfg(feature = "yaml")]
+#[cfg(feature = "local-mode")]
 mod local;
 mod policy;
 mod site;
@@ -199,7 +201,7 @@ pub use diagnostic::{Code, Diagnostic, LoadError, Severity};
 pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
 #[cfg(feature = "yaml")]
 pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME};
-#[cfg(feature = "yaml")]
+#[cfg(feature = "local-mode")]
 pub use local::{
     ApiInstance, HttpAddress, Listener, LocalConfig, MAX_FILES, MAX_FOLDER_SIZE, MAX_PATTERN_LEN,
     MAX_PATTERNS, Route, RouteHeaders, RouteMatch, RouteRequest, RouteRule, Scheme, Upstream,

@@ -21,6 +21,7 @@ pub(crate) struct Loader<'f> {
     pub(crate) placeholders: Vec<Site>,
     /// Regular expressions compiled so far for Local Mode route rules, counting the files walked
     /// before this one (bounded by `MAX_PATTERNS`).
+    #[cfg(feature = "local-mode")]
     pub(crate) patterns: usize,
 }
 
@@ -31,6 +32,7 @@ impl<'f> Loader<'f> {
             errors: Vec::new(),
             warnings: Vec::new(),
             placeholders: Vec::new(),
+            #[cfg(feature = "local-mode")]
             patterns: 0,
         }
     }
