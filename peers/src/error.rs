@@ -18,7 +18,7 @@ pub enum PeerError {
         /// The URL given.
         url: String,
         /// What was wrong.
-        message: &'static str,
+        message: String,
     },
     /// A peer's configuration was refused by the peer itself.
     Config {
@@ -51,8 +51,8 @@ pub enum PeerError {
 }
 
 impl PeerError {
-    pub(crate) fn upstream(url: &str, message: &'static str) -> PeerError {
-        PeerError::Upstream { url: url.to_owned(), message }
+    pub(crate) fn upstream(url: &str, message: &str) -> PeerError {
+        PeerError::Upstream { url: url.to_owned(), message: message.to_owned() }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> PeerError {
@@ -71,7 +71,7 @@ impl fmt::Display for PeerError {
         match self {
             PeerError::Profile { profile, message } => write!(f, "profile {profile:?}: {message}"),
             PeerError::Upstream { url, message } => {
-                write!(f, "invalid upstream {url:?}: {message}; hint: http://127.0.0.1:9000")
+                write!(f, "invalid upstream {url:?}: {message}")
             }
             PeerError::Config { peer, message } => {
                 write!(f, "{peer} refused its configuration: {message}")

@@ -2,7 +2,8 @@
 //!
 //! - `cors-peer list`: the peers, one per line: `NAME rust|external DESCRIPTION`.
 //! - `cors-peer serve tower-http|actix --profile P --listen ADDR --upstream URL`: runs a Rust
-//!   peer in the foreground and prints `listening on http://ADDR`.
+//!   peer, configured by its exported code, in the foreground and prints
+//!   `listening on http://ADDR`.
 //! - `cors-peer launch PEER --profile P --upstream URL --dir DIR`: renders the peer's
 //!   configuration under DIR and prints, as JSON, the command that starts it and its URL; exits
 //!   with status 3 when the peer is not installed.
@@ -17,11 +18,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cors_conformance::Corpus;
+use cors_conformance::peer::classify::{self, PeerData};
 use cors_conformance::runner::Report;
-use cors_peers::classify::{self, PeerData};
-use cors_peers::flat::Flat;
 use cors_peers::proxy::Upstream;
-use cors_peers::{Peer, PeerError, launch, load_profile};
+use cors_peers::{Peer, PeerError, exported, launch};
 
 /// Runs third-party CORS implementations under the conformance profiles.
 #[derive(Debug, Parser)]
@@ -39,7 +39,7 @@ enum Command {
     Serve {
         /// `tower-http` or `actix`.
         peer: String,
-        /// A built-in profile name or a cors-flex file.
+        /// A built-in profile name.
         #[arg(long, value_name = "P")]
         profile: String,
         /// Where to listen (`127.0.0.1:0` picks a free port).
@@ -53,7 +53,7 @@ enum Command {
     Launch {
         /// The peer's name.
         peer: String,
-        /// A built-in profile name or a cors-flex file.
+        /// A built-in profile name.
         #[arg(long, value_name = "P")]
         profile: String,
         /// The upstream, `http://HOST:PORT`.
@@ -84,10 +84,18 @@ fn main() -> ExitCode {
 }
 
 fn peer(name: &str) -> Result<Peer, PeerError> {
-    Peer::from_name(name).ok_or_else(|| PeerError::Unavailable {
-        peer: name.to_owned(),
-        message: format!("unknown peer; expected one of {}", Peer::ALL.map(Peer::name).join(", ")),
-    })
+    Peer::from_name(name)
+        .map_err(|e| PeerError::Unavailable { peer: name.to_owned(), message: e.to_string() })
+}
+
+fn unknown_profile(profile: &str) -> PeerError {
+    PeerError::Profile {
+        profile: profile.to_owned(),
+        message: format!(
+            "not a built-in profile; hint: one of {}",
+            cors_conformance::profile::names().join(", ")
+        ),
+    }
 }
 
 fn out(text: &str) -> Result<(), PeerError> {
@@ -109,15 +117,23 @@ fn execute(command: Command) -> Result<ExitCode, PeerError> {
             out(&text)?;
         }
         Command::Serve { peer: name, profile, listen, upstream } => {
-            let flat = Flat::from_policy(&load_profile(&profile)?);
+            let peer = peer(&name)?;
             let upstream = Upstream::new(&upstream)?;
             let listener = std::net::TcpListener::bind(listen).map_err(|e| PeerError::Io {
                 context: format!("cannot listen on {listen}"),
                 source: e,
             })?;
-            match peer(&name)? {
-                Peer::TowerHttp => serve_tower(&flat, listener, upstream)?,
-                Peer::Actix => cors_peers::actix::serve(flat, listener, upstream)?,
+            match peer {
+                Peer::TowerHttp => {
+                    let layer = exported::tower_http_layer(&profile)
+                        .ok_or_else(|| unknown_profile(&profile))?;
+                    serve_tower(layer, listener, upstream)?;
+                }
+                Peer::Actix => {
+                    let cors =
+                        exported::actix_cors(&profile).ok_or_else(|| unknown_profile(&profile))?;
+                    cors_peers::actix::serve(cors, listener, upstream)?;
+                }
                 other => {
                     return Err(PeerError::Unavailable {
                         peer: other.name().to_owned(),
@@ -131,8 +147,14 @@ fn execute(command: Command) -> Result<ExitCode, PeerError> {
             out(&(serde_json::to_string(&launch).unwrap_or_default() + "\n"))?;
         }
         Command::Classify { peer: name, reports } => {
-            let data =
-                if name == "cors-gateway" { PeerData::default() } else { peer(&name)?.data()? };
+            let data = if name == "cors-gateway" {
+                PeerData::default()
+            } else {
+                peer(&name)?.data().map_err(|e| PeerError::Data {
+                    file: format!("spec-tests/peers/{name}"),
+                    message: e.to_string(),
+                })?
+            };
             let mut merged = Report::empty(&name);
             for path in &reports {
                 let text = std::fs::read_to_string(path).map_err(|e| PeerError::Io {
@@ -156,7 +178,7 @@ fn execute(command: Command) -> Result<ExitCode, PeerError> {
 }
 
 fn serve_tower(
-    flat: &Flat,
+    layer: tower_http::cors::CorsLayer,
     listener: std::net::TcpListener,
     upstream: Upstream,
 ) -> Result<(), PeerError> {
@@ -178,6 +200,6 @@ fn serve_tower(
             source: e,
         })?;
         cors_peers::announce(addr);
-        cors_peers::tower::serve(flat, listener, upstream).await
+        cors_peers::tower::serve(layer, listener, upstream).await
     })
 }

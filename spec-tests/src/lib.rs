@@ -48,6 +48,7 @@ mod explain_check;
 pub mod http_target;
 pub mod in_process;
 pub mod known;
+pub mod peer;
 pub mod profile;
 pub mod report;
 pub mod runner;

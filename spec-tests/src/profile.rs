@@ -45,6 +45,12 @@ pub fn get(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|profile| profile.name == name)
 }
 
+/// The names of every compiled-in profile, in alphabetical order.
+#[must_use]
+pub fn names() -> Vec<&'static str> {
+    PROFILES.iter().map(|profile| profile.name).collect()
+}
+
 /// The first comment block of a profile file: what the profile is for.
 #[must_use]
 pub fn summary(profile: &Profile) -> String {

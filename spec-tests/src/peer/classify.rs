@@ -1,6 +1,6 @@
 //! Classifies a peer's conformance results as passed, failed or unsupported.
 //!
-//! The runner knows pass and fail only. A peer's `unsupported.toml` (in `peers/<peer>/`) lists
+//! The runner knows pass and fail only. A peer's `unsupported.toml` (in `spec-tests/peers/<peer>/`) lists
 //! what the peer cannot express under each profile; a failed case that an entry covers is
 //! reported **unsupported**, with the entry's reason. Entries that cover no failed case are
 //! reported too, so the file does not rot. A peer's `divergences.toml` holds the notes of the
@@ -9,18 +9,23 @@
 //! ```toml
 //! [[unsupported]]
 //! profiles = ["groups"]            # optional: every profile when absent
+//! when = "several-groups"          # optional: for exports, the policies it applies to
 //! cases = ["wildcards-groups.*"]   # case-id globs (`*` is any run of characters)
 //! rules = ["M3"]                   # and/or: cases citing any of these behaviour rule ids
 //! reason = "one configuration, no origin groups"
 //! ```
+//!
+//! `when` says which policies the limitation concerns, so that an export of any policy (a
+//! built-in profile or the user's own file) can state it; see [`When`].
 
 use std::collections::BTreeMap;
 
-use cors_conformance::Corpus;
-use cors_conformance::runner::{Outcome, Report};
 use serde::{Deserialize, Serialize};
 
-use crate::error::PeerError;
+use crate::case::Corpus;
+use crate::error::DataError;
+use crate::peer::flat::{Flat, Requested};
+use crate::runner::{Outcome, Report};
 
 /// One `[[unsupported]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -29,6 +34,9 @@ pub struct Unsupported {
     /// Profiles the entry applies to (all when empty).
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// The policies the limitation concerns, for exports (every policy when absent).
+    #[serde(default)]
+    pub when: Option<When>,
     /// Case-id globs.
     #[serde(default)]
     pub cases: Vec<String>,
@@ -37,6 +45,45 @@ pub struct Unsupported {
     pub rules: Vec<String>,
     /// Why the peer cannot express it.
     pub reason: String,
+}
+
+/// Which policies an unsupported entry concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum When {
+    /// The policy has more than one origin group.
+    SeveralGroups,
+    /// The policy is a public resource.
+    Public,
+    /// The policy answers some origins with `*` (a public resource or a `*` group, both
+    /// without credentials).
+    StarAnswer,
+    /// The policy mirrors requested methods or headers (a public resource, `headers: ['*']`).
+    Mirror,
+}
+
+impl When {
+    /// Whether a policy, flattened, is one this condition concerns.
+    #[must_use]
+    pub fn holds(self, flat: &Flat) -> bool {
+        match self {
+            When::SeveralGroups => flat.groups > 1,
+            When::Public => flat.public,
+            When::StarAnswer => flat.origins.any && !flat.credentials,
+            When::Mirror => flat.methods == Requested::Mirror || flat.headers == Requested::Mirror,
+        }
+    }
+}
+
+impl Unsupported {
+    /// Whether the entry covers this case (profile, id and rules of a case of the corpus).
+    #[must_use]
+    pub fn covers(&self, profile: &str, id: &str, rules: &[String]) -> bool {
+        (self.profiles.is_empty() || self.profiles.iter().any(|p| p == profile))
+            && (self.cases.iter().any(|glob| glob_matches(glob, id))
+                || self.rules.iter().any(|rule| rules.contains(rule)))
+    }
 }
 
 /// One `[[divergence]]` note of the matrix.
@@ -78,10 +125,9 @@ impl PeerData {
     /// # Errors
     ///
     /// A file is not valid TOML of the documented shape.
-    pub fn parse(file: &str, unsupported: &str, divergences: &str) -> Result<PeerData, PeerError> {
-        let data = |name: &str, e: toml::de::Error| PeerError::Data {
-            file: format!("peers/{file}/{name}"),
-            message: e.to_string(),
+    pub fn parse(file: &str, unsupported: &str, divergences: &str) -> Result<PeerData, DataError> {
+        let data = |name: &str, e: toml::de::Error| DataError {
+            problems: vec![format!("spec-tests/peers/{file}/{name}: {e}")],
         };
         let u: UnsupportedFile =
             toml::from_str(unsupported).map_err(|e| data("unsupported.toml", e))?;
@@ -176,11 +222,10 @@ pub fn classify(peer: &str, report: &Report, data: &PeerData, corpus: &Corpus) -
         let (class, detail) = match &result.outcome {
             Outcome::Pass => (Class::Passed, None),
             other => {
-                let covering = data.unsupported.iter().position(|entry| {
-                    (entry.profiles.is_empty() || entry.profiles.contains(&result.profile))
-                        && (entry.cases.iter().any(|glob| glob_matches(glob, &result.id))
-                            || entry.rules.iter().any(|rule| case_rules.contains(rule)))
-                });
+                let covering = data
+                    .unsupported
+                    .iter()
+                    .position(|entry| entry.covers(&result.profile, &result.id, case_rules));
                 if let Some(index) = covering {
                     used[index] = true;
                     (Class::Unsupported, Some(data.unsupported[index].reason.clone()))
@@ -273,7 +318,7 @@ mod tests {
     #[test]
     fn every_peer_data_file_parses_and_names_existing_cases() {
         let corpus = Corpus::builtin().expect("the corpus loads");
-        for peer in crate::Peer::ALL {
+        for peer in crate::peer::Peer::ALL {
             let data = peer.data().expect("the data files parse");
             let report = Report::empty(peer.name());
             let found = classify(peer.name(), &report, &data, &corpus);

@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     fn flat(profile: &str) -> Flat {
-        let yaml = cors_conformance::profile::get(profile).expect("the profile exists").yaml;
+        let yaml = crate::profile::get(profile).expect("the profile exists").yaml;
         let loaded = Policy::from_yaml_str(yaml, profile).expect("the profile loads");
         Flat::from_policy(&loaded.policy)
     }

@@ -1,0 +1,29 @@
+//! actix-cors 0.7 in front of an actix-web 4 reverse proxy, configured as the cors-flex policy
+//! "strict-credentials" as closely as it can express it.
+//! Exported by cors-conformance 0.1.0: `cors-conformance export --profile strict-credentials
+//! --to actix`.
+//!
+//! What actix cannot express of this policy (the conformance cases that check it fail):
+//! - the allowed methods only feed preflight answers: an actual request from an allowed origin
+//!   is never refused for its method (cors-flex blocks it, A1/A2)
+//!
+//! Depends on actix-cors 0.7 and actix-web 4; `App::new().wrap(cors())`.
+
+use actix_cors::Cors;
+
+/// The actix-cors middleware closest to the policy.
+pub fn cors() -> Cors {
+    Cors::default()
+        .block_on_origin_mismatch(true)
+        .allowed_origin("https://app.example.test")
+        .allowed_origin("http://localhost:8080")
+        .allowed_origin("https://xn--bcher-kva.example.test")
+        .allowed_origin("http://127.0.0.1:3000")
+        .allowed_origin("http://[::1]:3000")
+        .allowed_origin("https://upper.example.test")
+        .allowed_methods(["GET", "POST", "PUT"])
+        .allowed_headers(["x-custom", "content-type"])
+        .expose_headers(["x-request-id", "x-total-count"])
+        .max_age(600)
+        .supports_credentials()
+}
