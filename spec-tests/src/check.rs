@@ -107,23 +107,50 @@ impl fmt::Display for Mismatch {
 /// Checks `observed` against every expectation of `expect`; returns each one that failed.
 #[must_use]
 pub fn check(expect: &Expect, observed: &Observed) -> Vec<Mismatch> {
+    expectations(expect, observed)
+        .into_iter()
+        .filter(|e| !e.holds)
+        .map(|e| Mismatch { subject: e.subject, expected: e.expected, got: e.got })
+        .collect()
+}
+
+/// Every expectation of `expect` in words, `subject: expectation`, in the order they are
+/// checked (for reports that show what a case expects, passed or not).
+#[must_use]
+pub fn describe(expect: &Expect) -> Vec<String> {
+    expectations(expect, &Observed::default())
+        .into_iter()
+        .map(|e| format!("{}: {}", e.subject, e.expected))
+        .collect()
+}
+
+/// One expectation, in words, with whether an answer meets it and what the answer shows.
+struct Expectation {
+    subject: String,
+    expected: String,
+    got: String,
+    holds: bool,
+}
+
+fn expectations(expect: &Expect, observed: &Observed) -> Vec<Expectation> {
     let mut out = Vec::new();
-    let mut push = |subject: &str, expected: String, got: String| {
-        out.push(Mismatch { subject: subject.to_owned(), expected, got });
+    let mut push = |subject: &str, expected: String, got: String, holds: bool| {
+        out.push(Expectation { subject: subject.to_owned(), expected, got, holds });
     };
-    if let Some(status) = &expect.status
-        && !status.allows(observed.status)
-    {
-        push("status", status.to_string(), observed.status.to_string());
+    if let Some(status) = &expect.status {
+        let holds = status.allows(observed.status);
+        push("status", status.to_string(), observed.status.to_string(), holds);
     }
-    if let Some(forwarded) = expect.forwarded
-        && forwarded != observed.forwarded
-    {
-        let word = |f: bool| if f { "forwarded" } else { "answered by the gateway" }.to_owned();
-        push("forwarded", word(forwarded), word(observed.forwarded));
+    if let Some(forwarded) = expect.forwarded {
+        let word = |f: bool| {
+            if f { "forwarded to the upstream" } else { "answered by the gateway" }.to_owned()
+        };
+        let holds = forwarded == observed.forwarded;
+        push("forwarded", word(forwarded), word(observed.forwarded), holds);
     }
-    if expect.empty_body && observed.body_len != 0 {
-        push("body", "empty".to_owned(), format!("{} bytes", observed.body_len));
+    if expect.empty_body {
+        let got = format!("{} bytes", observed.body_len);
+        push("body", "empty".to_owned(), got, observed.body_len == 0);
     }
     if expect.no_access_control {
         let lines: Vec<String> = observed
@@ -131,14 +158,14 @@ pub fn check(expect: &Expect, observed: &Observed) -> Vec<Mismatch> {
             .into_iter()
             .filter(|line| line.starts_with("access-control-"))
             .collect();
-        if !lines.is_empty() {
-            push("access-control-*", "no header".to_owned(), lines.join("; "));
-        }
+        let holds = lines.is_empty();
+        let got = if holds { "no header".to_owned() } else { lines.join("; ") };
+        push("access-control-*", "no header".to_owned(), got, holds);
     }
     for (name, header) in expect.header_expectations() {
         let values: Vec<&[u8]> = observed.values(name).collect();
-        for (expected, got) in check_header(name, header, &values) {
-            push(name, expected, got);
+        for (expected, holds) in header_expectations(name, header, &values) {
+            push(name, expected, show_lines(&values), holds);
         }
     }
     out
@@ -174,9 +201,9 @@ fn show_list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "))
 }
 
-fn check_header(name: &str, expect: &HeaderExpect, values: &[&[u8]]) -> Vec<(String, String)> {
+/// Each expectation on one header, in words, with whether `values` (its field lines) meet it.
+fn header_expectations(name: &str, expect: &HeaderExpect, values: &[&[u8]]) -> Vec<(String, bool)> {
     let mut out = Vec::new();
-    let got = || show_lines(values);
     let same = |a: &[u8], b: &str| {
         if items_case_sensitive(name) {
             a == b.as_bytes()
@@ -184,68 +211,50 @@ fn check_header(name: &str, expect: &HeaderExpect, values: &[&[u8]]) -> Vec<(Str
             a.eq_ignore_ascii_case(b.as_bytes())
         }
     };
-    if expect.absent && !values.is_empty() {
-        out.push(("no header".to_owned(), got()));
+    if expect.absent {
+        out.push(("no header".to_owned(), values.is_empty()));
     }
-    if expect.present && values.is_empty() {
-        out.push(("a header".to_owned(), got()));
+    if expect.present {
+        out.push(("a header".to_owned(), !values.is_empty()));
     }
-    if expect.at_most_one_line && values.len() > 1 {
-        out.push(("at most one line".to_owned(), got()));
+    if expect.at_most_one_line {
+        out.push(("at most one line".to_owned(), values.len() <= 1));
     }
-    if let Some(exact) = &expect.exact
-        && !(values.len() == 1 && values[0] == exact.as_bytes())
-    {
-        out.push((format!("exactly {exact:?}"), got()));
+    if let Some(exact) = &expect.exact {
+        let holds = values.len() == 1 && values[0] == exact.as_bytes();
+        out.push((format!("exactly {exact:?}"), holds));
     }
-    let single_of =
-        |set: &[String]| values.len() == 1 && set.iter().any(|v| values[0] == v.as_bytes());
-    if !expect.one_of.is_empty() && !single_of(&expect.one_of) {
-        out.push((format!("one line, one of {}", show_list(&expect.one_of)), got()));
+    if !expect.one_of.is_empty() {
+        let holds = values.len() == 1 && expect.one_of.iter().any(|v| values[0] == v.as_bytes());
+        out.push((format!("one line, one of {}", show_list(&expect.one_of)), holds));
     }
-    if !expect.none_of.is_empty()
-        && values.iter().any(|value| expect.none_of.iter().any(|v| *value == v.as_bytes()))
-    {
-        out.push((format!("none of {}", show_list(&expect.none_of)), got()));
+    if !expect.none_of.is_empty() {
+        let holds =
+            !values.iter().any(|value| expect.none_of.iter().any(|v| *value == v.as_bytes()));
+        out.push((format!("none of {}", show_list(&expect.none_of)), holds));
     }
     let items = list_items(values);
-    let missing: Vec<String> = expect
-        .includes
-        .iter()
-        .filter(|want| !items.iter().any(|item| same(item, want)))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        out.push((format!("a list including {}", show_list(&missing)), got()));
+    if !expect.includes.is_empty() {
+        let holds = expect.includes.iter().all(|want| items.iter().any(|item| same(item, want)));
+        out.push((format!("a list including {}", show_list(&expect.includes)), holds));
     }
-    let unwanted: Vec<String> = expect
-        .excludes
-        .iter()
-        .filter(|bad| items.iter().any(|item| same(item, bad)))
-        .cloned()
-        .collect();
-    if !unwanted.is_empty() {
-        out.push((format!("a list without {}", show_list(&unwanted)), got()));
+    if !expect.excludes.is_empty() {
+        let holds = !expect.excludes.iter().any(|bad| items.iter().any(|item| same(item, bad)));
+        out.push((format!("a list without {}", show_list(&expect.excludes)), holds));
     }
     if expect.unique {
-        let repeated: Vec<String> = items
-            .iter()
-            .enumerate()
-            .filter(|(i, item)| {
-                items[..*i].iter().any(|earlier| same(earlier, &String::from_utf8_lossy(item)))
-            })
-            .map(|(_, item)| escape(item))
-            .collect();
-        if !repeated.is_empty() {
-            out.push((format!("no repeated item, but {} repeats", show_list(&repeated)), got()));
-        }
+        let repeated = items.iter().enumerate().any(|(i, item)| {
+            items[..i].iter().any(|earlier| same(earlier, &String::from_utf8_lossy(item)))
+        });
+        out.push(("no repeated item".to_owned(), !repeated));
     }
     if let Some(set) = &expect.set {
         let all_expected = items.iter().all(|item| set.iter().any(|want| same(item, want)));
         let all_present = set.iter().all(|want| items.iter().any(|item| same(item, want)));
-        if !(all_expected && all_present) {
-            out.push((format!("the list {} in any order", show_list(set)), got()));
-        }
+        out.push((
+            format!("the list {} in any order", show_list(set)),
+            all_expected && all_present,
+        ));
     }
     out
 }
@@ -266,8 +275,9 @@ mod tests {
     fn check(name: &str, expect: &str, lines: &[&str], holds: bool) {
         let expect = toml::from_str::<Wrapper>(&format!("e = {expect}")).unwrap().e;
         let values: Vec<&[u8]> = lines.iter().map(|v| v.as_bytes()).collect();
-        let problems = check_header(name, &expect, &values);
-        assert_eq!(problems.is_empty(), holds, "{problems:?}");
+        let results = super::header_expectations(name, &expect, &values);
+        assert!(!results.is_empty());
+        assert_eq!(results.iter().all(|(_, h)| *h), holds, "{results:?}");
     }
 
     const ACAM: &str = "access-control-allow-methods";
@@ -299,5 +309,28 @@ mod tests {
         #[case] holds: bool,
     ) {
         check(name, expect, lines, holds);
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+    use crate::case::Corpus;
+
+    #[test]
+    fn every_case_describes_what_it_expects() {
+        let corpus = Corpus::builtin().unwrap();
+        for case in corpus.cases() {
+            assert!(!describe(&case.expect).is_empty(), "{}", case.id);
+        }
+        let case = corpus.get("preflight.put-allowed").unwrap();
+        assert_eq!(
+            describe(&case.expect),
+            [
+                "status: one of [200, 204]",
+                "access-control-allow-origin: one line, one of [\"https://app.example.test\", \"*\"]",
+                "access-control-allow-methods: a list including [\"PUT\"]",
+            ]
+        );
     }
 }

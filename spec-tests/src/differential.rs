@@ -220,12 +220,26 @@ impl Divergence {
     }
 }
 
-/// The differences between an engine answer and a target answer that matter for CORS: status,
-/// forwarding, every `Access-Control-*` line, and the `Vary` tokens as a set (ignoring case).
+/// The differences between an engine answer and a target answer to `request` that matter for
+/// CORS, leaving out what the behaviour allows to differ:
+///
+/// - the status, except that two ok statuses (200-299) of a preflight are the same answer;
+/// - forwarding;
+/// - each `Access-Control-*` header: single-valued ones (`-Allow-Origin`, `-Allow-Credentials`,
+///   `-Max-Age`) line by line, list-valued ones (`-Allow-Methods`, `-Allow-Headers`,
+///   `-Expose-Headers`) as sets of items over all their lines, so that order, repetition,
+///   blanks and how items are split into lines do not count (header names ignoring case);
+/// - the `Vary` tokens as a set, ignoring case.
+///
+/// Header-name case and the order of header lines never count (names are compared lower-case,
+/// and lines per name).
 #[must_use]
-pub fn compare(expected: &Observed, got: &Observed) -> Vec<String> {
+pub fn compare(request: &OutgoingRequest, expected: &Observed, got: &Observed) -> Vec<String> {
     let mut out = Vec::new();
-    if expected.status != got.status {
+    let ok = |status: u16| (200..300).contains(&status);
+    let same_status = expected.status == got.status
+        || (is_preflight(request) && ok(expected.status) && ok(got.status));
+    if !same_status {
         out.push(format!("status: engine {}, target {}", expected.status, got.status));
     }
     if expected.forwarded != got.forwarded {
@@ -241,28 +255,65 @@ pub fn compare(expected: &Observed, got: &Observed) -> Vec<String> {
     names.sort_unstable();
     names.dedup();
     for name in names {
-        let a: Vec<String> = expected.values(name).map(escape).collect();
-        let b: Vec<String> = got.values(name).map(escape).collect();
-        if a != b {
-            out.push(format!("{name}: engine {a:?}, target {b:?}"));
+        if let Some(case_sensitive) = list_kind(name) {
+            let (a, b) = (items(expected, name, case_sensitive), items(got, name, case_sensitive));
+            if a != b {
+                out.push(format!("{name} items: engine {a:?}, target {b:?}"));
+            }
+        } else {
+            let a: Vec<String> = expected.values(name).map(escape).collect();
+            let b: Vec<String> = got.values(name).map(escape).collect();
+            if a != b {
+                out.push(format!("{name}: engine {a:?}, target {b:?}"));
+            }
         }
     }
-    let tokens = |o: &Observed| {
-        let mut t: Vec<String> = o
-            .values("vary")
-            .flat_map(|v| v.split(|b| *b == b','))
-            .map(|t| escape(t.trim_ascii()).to_ascii_lowercase())
-            .filter(|t| !t.is_empty())
-            .collect();
-        t.sort();
-        t.dedup();
-        t
-    };
-    let (a, b) = (tokens(expected), tokens(got));
+    let (a, b) = (items(expected, "vary", false), items(got, "vary", false));
     if a != b {
         out.push(format!("vary tokens: engine {a:?}, target {b:?}"));
     }
     out
+}
+
+/// `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn is_preflight(request: &OutgoingRequest) -> bool {
+    let has = |name: &str| request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    request.method == "OPTIONS" && has("origin") && has("access-control-request-method")
+}
+
+/// For a list-valued CORS header, whether its items compare case-sensitively (methods do);
+/// `None` for single-valued headers.
+fn list_kind(name: &str) -> Option<bool> {
+    match name {
+        "access-control-allow-methods" => Some(true),
+        "access-control-allow-headers" | "access-control-expose-headers" => Some(false),
+        _ => None,
+    }
+}
+
+/// The items of a list-valued header over all its lines, as a sorted set.
+fn items(observed: &Observed, name: &str, case_sensitive: bool) -> Vec<String> {
+    let mut items: Vec<String> = observed
+        .values(name)
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(|item| escape(item.trim_ascii()))
+        .map(|item| if case_sensitive { item } else { item.to_ascii_lowercase() })
+        .filter(|item| !item.is_empty())
+        .collect();
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// One distinct divergence, minimized, and how many requests showed its kind.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Found {
+    /// The first divergence of its kind, minimized.
+    pub divergence: Divergence,
+    /// How many of the random requests diverged the same way (same kind of request, same
+    /// differing subjects).
+    pub occurrences: u32,
 }
 
 /// The outcome of a differential run.
@@ -275,12 +326,31 @@ pub struct DifferentialReport {
     pub sent: u32,
     /// Requests on which the target diverged.
     pub diverged: u32,
-    /// The first divergences, minimized.
-    pub first: Vec<Divergence>,
+    /// Each distinct divergence, minimized, in the order first seen.
+    pub distinct: Vec<Found>,
+}
+
+/// What kind of divergence a request shows: the kind of request and the differing subjects.
+/// Two divergences of one kind are one finding.
+fn kind(request: &OutgoingRequest, differences: &[String]) -> String {
+    let has = |name: &str| request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let shape = if is_preflight(request) {
+        "preflight"
+    } else if has("origin") {
+        "cors"
+    } else {
+        "no-origin"
+    };
+    let mut subjects: Vec<&str> =
+        differences.iter().map(|d| d.split(':').next().unwrap_or_default()).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    format!("{shape} {}", subjects.join(","))
 }
 
 /// Sends `requests` random requests built from `policy` to `target`, compares every answer with
-/// the engine's, and keeps the first `keep` divergences, minimized.
+/// the engine's, and keeps each distinct kind of divergence once, minimized, at most `keep` of
+/// them.
 ///
 /// # Errors
 ///
@@ -297,19 +367,43 @@ pub fn run(
     let engine = Engine::new(policy);
     let mut rng = Rng::new(seed);
     let nonce = crate::runner::run_nonce();
-    let mut report = DifferentialReport { seed, sent: 0, diverged: 0, first: Vec::new() };
+    let mut report = DifferentialReport { seed, sent: 0, diverged: 0, distinct: Vec::new() };
+    let mut kinds: Vec<(String, usize)> = Vec::new();
     for i in 0..requests {
         let request = material.request(&mut rng, &format!("differential-{i}~{nonce}"));
         report.sent += 1;
         if let Some(divergence) = diverges(&engine, target, &request)? {
             report.diverged += 1;
-            if report.first.len() < keep {
-                report.first.push(minimize(&engine, target, divergence)?);
+            let key = kind(&divergence.request, &divergence.differences);
+            if let Some((_, index)) = kinds.iter().find(|(k, _)| *k == key) {
+                report.distinct[*index].occurrences += 1;
+            } else if report.distinct.len() < keep {
+                let minimized = minimize(&engine, target, divergence)?;
+                let shown = kind(&minimized.request, &minimized.differences);
+                let same = report.distinct.iter().position(|found| {
+                    same_request(&found.divergence.request, &minimized.request)
+                        && kind(&found.divergence.request, &found.divergence.differences) == shown
+                });
+                if let Some(index) = same {
+                    report.distinct[index].occurrences += 1;
+                    kinds.push((key, index));
+                } else {
+                    kinds.push((key, report.distinct.len()));
+                    report.distinct.push(Found { divergence: minimized, occurrences: 1 });
+                }
             }
         }
         progress(i + 1, requests);
     }
     Ok(report)
+}
+
+/// The same request, marker aside.
+fn same_request(a: &OutgoingRequest, b: &OutgoingRequest) -> bool {
+    let lines = |r: &OutgoingRequest| -> Vec<(String, String)> {
+        r.headers.iter().filter(|(n, _)| n != crate::upstream::MARKER).cloned().collect()
+    };
+    a.method == b.method && a.path == b.path && lines(a) == lines(b)
 }
 
 fn diverges(
@@ -319,7 +413,7 @@ fn diverges(
 ) -> Result<Option<Divergence>, TargetError> {
     let expected = engine_answer(engine, request);
     let got = target.send("differential", request)?;
-    let differences = compare(&expected, &got);
+    let differences = compare(request, &expected, &got);
     Ok((!differences.is_empty()).then(|| Divergence {
         request: request.clone(),
         expected,
@@ -388,7 +482,8 @@ mod tests {
             let policy = load_profile(profile).unwrap();
             let mut named = Pinned(EngineTarget::new().unwrap(), profile.name);
             let report = run(policy, &mut named, 300, 7, 3, &mut |_, _| {}).unwrap();
-            let shown: Vec<String> = report.first.iter().map(Divergence::render).collect();
+            let shown: Vec<String> =
+                report.distinct.iter().map(|found| found.divergence.render()).collect();
             assert_eq!(report.diverged, 0, "{}: {}", profile.name, shown.join("\n"));
         }
     }
@@ -400,7 +495,7 @@ mod tests {
         let mut target = Pinned(EngineTarget::new().unwrap(), "public");
         let report = run(policy, &mut target, 50, 1, 2, &mut |_, _| {}).unwrap();
         assert!(report.diverged > 0);
-        let first = &report.first[0];
+        let first = &report.distinct[0].divergence;
         // Minimized: only the lines needed to diverge remain (Origin at most, plus the marker).
         assert!(first.request.headers.len() <= 3, "{}", first.render());
     }
@@ -413,5 +508,127 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(material.request(&mut a, "m"), material.request(&mut b, "m"));
         }
+    }
+}
+
+#[cfg(test)]
+mod noise {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::in_process::{EngineTarget, load_profile};
+    use crate::profile;
+
+    fn answer(status: u16, lines: &[(&str, &str)]) -> Observed {
+        let mut observed = Observed::new(status);
+        observed.headers =
+            lines.iter().map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())).collect();
+        observed
+    }
+
+    fn preflight() -> OutgoingRequest {
+        let lines = [("Origin", "https://a.test"), ("Access-Control-Request-Method", "PUT")];
+        OutgoingRequest::new(
+            "OPTIONS",
+            "/",
+            lines.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            "m",
+        )
+    }
+
+    #[rstest]
+    #[case::status_204_for_200_on_a_preflight(answer(200, &[]), answer(204, &[]), true)]
+    #[case::list_order(
+        answer(200, &[("access-control-allow-methods", "GET, POST, PUT")]),
+        answer(200, &[("access-control-allow-methods", "PUT,GET,POST")]),
+        true
+    )]
+    #[case::list_split_over_lines(
+        answer(200, &[("access-control-allow-headers", "x-a, x-b")]),
+        answer(200, &[("access-control-allow-headers", "X-A"), ("access-control-allow-headers", "x-b")]),
+        true
+    )]
+    #[case::header_line_order(
+        answer(200, &[("access-control-allow-origin", "https://a.test"), ("vary", "Origin")]),
+        answer(200, &[("vary", "origin"), ("access-control-allow-origin", "https://a.test")]),
+        true
+    )]
+    #[case::method_case_counts(
+        answer(200, &[("access-control-allow-methods", "PUT")]),
+        answer(200, &[("access-control-allow-methods", "put")]),
+        false
+    )]
+    #[case::an_error_status_counts(answer(200, &[]), answer(403, &[]), false)]
+    #[case::origin_value_counts(
+        answer(200, &[("access-control-allow-origin", "https://a.test")]),
+        answer(200, &[("access-control-allow-origin", "*")]),
+        false
+    )]
+    #[case::a_second_origin_line_counts(
+        answer(200, &[("access-control-allow-origin", "*")]),
+        answer(200, &[("access-control-allow-origin", "*"), ("access-control-allow-origin", "*")]),
+        false
+    )]
+    fn allowed_differences_are_not_divergences(
+        #[case] engine: Observed,
+        #[case] target: Observed,
+        #[case] same: bool,
+    ) {
+        let differences = compare(&preflight(), &engine, &target);
+        assert_eq!(differences.is_empty(), same, "{differences:?}");
+    }
+
+    #[test]
+    fn a_204_for_an_actual_request_is_a_divergence() {
+        let get = OutgoingRequest::new("GET", "/", Vec::new(), "m");
+        assert!(!compare(&get, &answer(200, &[]), &answer(204, &[])).is_empty());
+    }
+
+    /// The engine under one profile, its preflight answers given status 204 and their list
+    /// headers reordered, as nginx's recipe answers.
+    struct Reordering(EngineTarget, &'static str);
+
+    impl Target for Reordering {
+        fn name(&self) -> &'static str {
+            "reordering"
+        }
+
+        fn send(&mut self, _: &str, r: &OutgoingRequest) -> Result<Observed, TargetError> {
+            let mut answer = self.0.send(self.1, r)?;
+            if is_preflight(r) && answer.status == 200 {
+                answer.status = 204;
+            }
+            for (name, value) in &mut answer.headers {
+                if name == "access-control-allow-methods" {
+                    let mut items: Vec<&[u8]> = value.split(|b| *b == b',').collect();
+                    items.reverse();
+                    *value = items.join(&b","[..]);
+                }
+            }
+            Ok(answer)
+        }
+    }
+
+    #[test]
+    fn a_gateway_that_differs_only_in_allowed_ways_never_diverges() {
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = Reordering(EngineTarget::new().unwrap(), "strict");
+        let report = run(policy, &mut target, 300, 3, 5, &mut |_, _| {}).unwrap();
+        let shown: Vec<String> = report.distinct.iter().map(|f| f.divergence.render()).collect();
+        assert_eq!(report.diverged, 0, "{}", shown.join("\n"));
+    }
+
+    #[test]
+    fn each_distinct_divergence_is_shown_once() {
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = Reordering(EngineTarget::new().unwrap(), "public");
+        let report = run(policy, &mut target, 300, 5, 50, &mut |_, _| {}).unwrap();
+        assert!(report.diverged as usize > report.distinct.len(), "{}", report.diverged);
+        let rendered: Vec<String> = report.distinct.iter().map(|f| f.divergence.render()).collect();
+        for (i, one) in rendered.iter().enumerate() {
+            assert!(!rendered[..i].contains(one), "printed twice:\n{one}");
+        }
+        let total: u32 = report.distinct.iter().map(|f| f.occurrences).sum();
+        assert_eq!(total, report.diverged);
     }
 }

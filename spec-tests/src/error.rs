@@ -30,12 +30,43 @@ impl std::error::Error for DataError {}
 pub struct TargetError {
     /// What went wrong, with the address or value involved.
     pub message: String,
+    /// What kind of failure it is.
+    pub kind: TargetErrorKind,
+}
+
+/// The kinds of [`TargetError`]: whether the target is not there at all, or answered one
+/// request badly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TargetErrorKind {
+    /// The target cannot be reached: connection refused, no such host, TLS handshake failure.
+    /// A run stops at the first one.
+    Unreachable,
+    /// No answer within the timeout.
+    Timeout,
+    /// Something came back that is not a valid HTTP answer.
+    Answer,
+    /// The request could not be sent as given (invalid method, header or URL).
+    Request,
+    /// Anything else.
+    Other,
 }
 
 impl TargetError {
-    /// A target error with this message.
+    /// A target error of kind [`TargetErrorKind::Other`] with this message.
     pub fn new(message: impl Into<String>) -> TargetError {
-        TargetError { message: message.into() }
+        TargetError::of(TargetErrorKind::Other, message)
+    }
+
+    /// A target error of this kind with this message.
+    pub fn of(kind: TargetErrorKind, message: impl Into<String>) -> TargetError {
+        TargetError { message: message.into(), kind }
+    }
+
+    /// Whether the target cannot be reached at all.
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == TargetErrorKind::Unreachable
     }
 }
 

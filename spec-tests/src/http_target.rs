@@ -1,21 +1,42 @@
-//! The HTTP target: sends each request to a gateway URL over HTTP/1.1.
+//! The HTTP target: sends each request to a gateway URL over HTTP/1.1, in clear or over TLS.
+//!
+//! TLS is rustls with the ring provider. The server's certificate is checked against the
+//! system's roots, or the CA certificates of a PEM file ([`Tls::CaFile`]), or not at all
+//! ([`Tls::DangerouslyAcceptAnyCertificate`], for test gateways with self-signed certificates;
+//! handshake signatures are still verified).
+//!
+//! Every exchange opens its own connection, so that a hostile case that makes the gateway close
+//! or poison a connection cannot disturb the next case.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::check::Observed;
-use crate::error::TargetError;
+use crate::error::{TargetError, TargetErrorKind};
 use crate::target::{OutgoingRequest, Target};
 use crate::upstream;
 
-/// How long one exchange may take before the target reports an error.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one exchange may take by default before the target reports an error.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request headers the suite sets itself, per case, which `--header` may not set.
+const RESERVED_HEADERS: [&str; 5] = [
+    "origin",
+    "access-control-request-method",
+    "access-control-request-headers",
+    upstream::MARKER,
+    upstream::SET_HEADER,
+];
 
 /// Where the runner learns whether a request reached the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,41 +63,163 @@ impl UpstreamLog {
     }
 }
 
-/// A gateway reached over HTTP.
+/// How an `https` target's certificate is checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tls {
+    /// Against the system's trusted roots.
+    #[default]
+    SystemRoots,
+    /// Against the CA certificates of this PEM file (and only those).
+    CaFile(PathBuf),
+    /// Not at all: any certificate is accepted (handshake signatures are still verified).
+    DangerouslyAcceptAnyCertificate,
+}
+
+/// Options of an [`HttpTarget`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Header lines added to every request (authentication, a virtual host's `Host`). A case
+    /// that sends a header of the same name keeps its own.
+    pub headers: Vec<(String, String)>,
+    /// How long one exchange may take.
+    pub timeout: Duration,
+    /// How an `https` target's certificate is checked.
+    pub tls: Tls,
+}
+
+impl Default for HttpOptions {
+    fn default() -> HttpOptions {
+        HttpOptions { headers: Vec::new(), timeout: DEFAULT_TIMEOUT, tls: Tls::SystemRoots }
+    }
+}
+
+impl HttpOptions {
+    /// Parses `NAME: VALUE` for [`HttpOptions::headers`].
+    ///
+    /// # Errors
+    ///
+    /// Not a valid header line, or a header the suite sets per case (`Origin`,
+    /// `Access-Control-Request-*`, the suite's own `x-conformance-*`).
+    pub fn parse_header(line: &str) -> Result<(String, String), String> {
+        let (name, value) = crate::case::split_header_line(line)
+            .map_err(|e| format!("{e}; hint: --header 'Authorization: Bearer TOKEN'"))?;
+        if RESERVED_HEADERS.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)) {
+            return Err(format!("header {name:?} is set by the suite for each case"));
+        }
+        HeaderValue::from_str(&value).map_err(|_| format!("invalid value for header {name:?}"))?;
+        Ok((name, value))
+    }
+}
+
+/// The scheme of a target URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where requests go and how: a URL's parts, the options, the TLS configuration.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    url: String,
+    scheme: Scheme,
+    authority: String,
+    host: String,
+    base_path: String,
+    options: HttpOptions,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A gateway reached over HTTP or HTTPS.
 #[derive(Debug)]
 pub struct HttpTarget {
     name: String,
-    authority: String,
-    base_path: String,
+    endpoint: Endpoint,
     log: UpstreamLog,
+    /// The suite's upstream, when forwarding is learnt by asking it.
+    upstream: Option<Endpoint>,
     runtime: tokio::runtime::Runtime,
 }
 
 impl HttpTarget {
-    /// A target for `url` (`http://HOST:PORT[/PREFIX]`); case paths are appended to the prefix.
+    /// A target for `url` (`http://HOST:PORT[/PREFIX]`) with default options; case paths are
+    /// appended to the prefix.
     ///
     /// # Errors
     ///
-    /// The URL is not an `http://` URL with an authority, or the runtime cannot start.
+    /// As for [`HttpTarget::with_options`].
     pub fn new(url: &str, log: UpstreamLog) -> Result<HttpTarget, TargetError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| TargetError::new(format!("invalid target URL {url:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TargetError::new(format!(
-                "invalid target URL {url:?}: only http:// is supported (put a TLS terminator in front for https)"
-            )));
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| TargetError::new(format!("invalid target URL {url:?}: no host")))?
-            .to_string();
+        HttpTarget::with_options(url, log, HttpOptions::default())
+    }
+
+    /// A target for `url` (`http://` or `https://HOST[:PORT][/PREFIX]`).
+    ///
+    /// # Errors
+    ///
+    /// The URL is not an `http://` or `https://` URL with a host, the CA file cannot be read or
+    /// holds no certificate, or the runtime cannot start.
+    pub fn with_options(
+        url: &str,
+        log: UpstreamLog,
+        options: HttpOptions,
+    ) -> Result<HttpTarget, TargetError> {
+        let endpoint = Endpoint::new(url, options)?;
+        let upstream = match &log {
+            UpstreamLog::Url(base) => Some(Endpoint::new(base, HttpOptions::default())?),
+            _ => None,
+        };
+        Ok(HttpTarget { name: "http".to_owned(), endpoint, log, upstream, runtime: runtime()? })
+    }
+}
+
+impl Endpoint {
+    fn new(url: &str, options: HttpOptions) -> Result<Endpoint, TargetError> {
+        let invalid = |why: &str| {
+            TargetError::of(TargetErrorKind::Request, format!("invalid target URL {url:?}: {why}"))
+        };
+        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::Http,
+            Some("https") => Scheme::Https,
+            _ => return Err(invalid("the scheme must be http:// or https://")),
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let authority_text = authority.as_str().to_owned();
+        let tls = match scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(Arc::new(client_config(&options.tls)?)),
+        };
         let base_path = uri.path().trim_end_matches('/').to_owned();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| TargetError::new(format!("cannot start the runtime: {e}")))?;
-        Ok(HttpTarget { name: "http".to_owned(), authority, base_path, log, runtime })
+        Ok(Endpoint {
+            url: url.to_owned(),
+            scheme,
+            authority: authority_text,
+            host,
+            base_path,
+            options,
+            tls,
+        })
+    }
+}
+
+impl HttpTarget {
+    /// Another target for the same URL with the same options and name (its own runtime), for
+    /// sending cases concurrently.
+    ///
+    /// # Errors
+    ///
+    /// The runtime cannot start.
+    pub fn try_clone(&self) -> Result<HttpTarget, TargetError> {
+        Ok(HttpTarget {
+            name: self.name.clone(),
+            endpoint: self.endpoint.clone(),
+            log: self.log.clone(),
+            upstream: self.upstream.clone(),
+            runtime: runtime()?,
+        })
     }
 
     /// Renames the target (the name `known-failures.toml` entries match).
@@ -86,10 +229,275 @@ impl HttpTarget {
         self
     }
 
-    /// The `HOST:PORT` requests go to.
+    /// The `HOST[:PORT]` requests go to, as the URL gives it.
     #[must_use]
     pub fn authority(&self) -> &str {
-        &self.authority
+        &self.endpoint.authority
+    }
+
+    /// The URL the target was made for.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.endpoint.url
+    }
+
+    /// Checks that the target answers at all: one `GET` of the URL's path, without `Origin`.
+    /// Any HTTP answer will do, whatever its status.
+    ///
+    /// # Errors
+    ///
+    /// No answer: the error's kind says whether the target is unreachable (refused, no such
+    /// host, TLS failure, no answer in time) or answered something that is not HTTP.
+    pub fn probe(&mut self) -> Result<(), TargetError> {
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "probe");
+        match self.exchange(&request) {
+            Err(error) if error.kind == TargetErrorKind::Timeout => Err(TargetError::of(
+                TargetErrorKind::Unreachable,
+                format!("{} (is the URL right?)", error.message),
+            )),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// One exchange, without learning whether the upstream saw it.
+    fn exchange(&self, request: &OutgoingRequest) -> Result<Observed, TargetError> {
+        let endpoint = &self.endpoint;
+        let path = format!("{}{}", endpoint.base_path, request.path);
+        let headers = endpoint.headers_for(request);
+        let (parts, body) = self.runtime.block_on(endpoint.round_trip(&path, request, &headers))?;
+        Ok(Observed {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+                .collect(),
+            body_len: body.len(),
+            forwarded: false,
+        })
+    }
+}
+
+impl Endpoint {
+    /// The request's header lines followed by the `--header` lines it does not send itself.
+    fn headers_for(&self, request: &OutgoingRequest) -> Vec<(String, String)> {
+        let mut lines = request.headers.clone();
+        for (name, value) in &self.options.headers {
+            if !request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                lines.push((name.clone(), value.clone()));
+            }
+        }
+        lines
+    }
+
+    async fn round_trip(
+        &self,
+        path: &str,
+        request: &OutgoingRequest,
+        headers: &[(String, String)],
+    ) -> Result<(http::response::Parts, Bytes), TargetError> {
+        let authority = &self.authority;
+        let fail = |kind: TargetErrorKind, what: &str, e: &dyn std::fmt::Display| {
+            TargetError::of(
+                kind,
+                format!("{} {path} to {}: {what}: {e}", request.method, self.url_base()),
+            )
+        };
+        let request_error =
+            |what: &str, e: &dyn std::fmt::Display| fail(TargetErrorKind::Request, what, e);
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| request_error("invalid method", &e))?;
+        let mut builder = Request::builder().method(method).uri(path);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            builder = builder.header(http::header::HOST, authority.as_str());
+        }
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| request_error("invalid header name", &e))?;
+            let value = HeaderValue::from_bytes(value.as_bytes())
+                .map_err(|e| request_error("invalid header value", &e))?;
+            builder = builder.header(name, value);
+        }
+        let outgoing = builder
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| request_error("invalid request", &e))?;
+        let address = self.socket_address();
+        let work = async {
+            let stream = TcpStream::connect(&address)
+                .await
+                .map_err(|e| fail(TargetErrorKind::Unreachable, "cannot connect", &e))?;
+            match &self.tls {
+                None => send(stream, outgoing, &fail).await,
+                Some(config) => {
+                    let name = ServerName::try_from(self.host.clone()).map_err(|e| {
+                        fail(TargetErrorKind::Request, "invalid TLS server name", &e)
+                    })?;
+                    let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+                    let stream = connector.connect(name, stream).await.map_err(|e| {
+                        fail(
+                            TargetErrorKind::Unreachable,
+                            "TLS handshake failed",
+                            &format_args!("{e}; hint: --ca FILE, or --insecure for a test gateway"),
+                        )
+                    })?;
+                    send(stream, outgoing, &fail).await
+                }
+            }
+        };
+        let timeout = self.options.timeout;
+        tokio::time::timeout(timeout, work).await.map_err(|_| {
+            fail(
+                TargetErrorKind::Timeout,
+                "timed out",
+                &format_args!("no answer within {}", humantime::format_duration(timeout)),
+            )
+        })?
+    }
+
+    /// `HOST:PORT` to connect to (the URL's port, or the scheme's default).
+    fn socket_address(&self) -> String {
+        let has_port =
+            self.authority.rsplit_once(':').is_some_and(|(_, port)| {
+                !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+            }) && !self.authority.ends_with(']');
+        if has_port {
+            self.authority.clone()
+        } else if self.scheme == Scheme::Https {
+            format!("{}:443", self.authority)
+        } else {
+            format!("{}:80", self.authority)
+        }
+    }
+
+    fn url_base(&self) -> String {
+        let scheme = if self.scheme == Scheme::Https { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
+    }
+}
+
+/// Sends one request on a fresh connection and reads the whole answer.
+async fn send<S>(
+    stream: S,
+    outgoing: Request<Empty<Bytes>>,
+    fail: &dyn Fn(TargetErrorKind, &str, &dyn std::fmt::Display) -> TargetError,
+) -> Result<(http::response::Parts, Bytes), TargetError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let answer = |what: &str, e: &dyn std::fmt::Display| fail(TargetErrorKind::Answer, what, e);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| answer("handshake failed", &e))?;
+    let driver = tokio::spawn(connection);
+    let response =
+        sender.send_request(outgoing).await.map_err(|e| answer("no valid HTTP answer", &e))?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| answer("reading the body failed", &e))?.to_bytes();
+    driver.abort();
+    Ok((parts, body))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TargetError::new(format!("cannot start the runtime: {e}")))
+}
+
+/// The rustls client configuration for `tls` (ring provider; HTTP/1.1 by ALPN).
+#[expect(
+    deprecated,
+    reason = "ring is the workspace's one provider (pure Rust to build, no C toolchain); rustls \
+              0.23.48 deprecates it only for lacking post-quantum key exchange, which a \
+              conformance client does not need"
+)]
+fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, TargetError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let setup = |e: rustls::Error| TargetError::new(format!("cannot set up TLS: {e}"));
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(setup)?;
+    let mut config = match tls {
+        Tls::DangerouslyAcceptAnyCertificate => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth(),
+        Tls::SystemRoots => {
+            let mut roots = rustls::RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Tls::CaFile(path) => {
+            let unreadable = |e: &dyn std::fmt::Display| {
+                TargetError::of(
+                    TargetErrorKind::Request,
+                    format!("cannot read CA file {}: {e}", path.display()),
+                )
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            let certificates = CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))?;
+            for certificate in certificates {
+                let certificate = certificate.map_err(|e| unreadable(&e))?;
+                roots.add(certificate).map_err(|e| unreadable(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(unreadable(&"no CERTIFICATE block"));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts any server certificate, for `--insecure`; handshake signatures are still checked
+/// with the provider's algorithms, so the connection is encrypted to whoever holds the key.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -99,16 +507,23 @@ impl Target for HttpTarget {
     }
 
     fn send(&mut self, _profile: &str, request: &OutgoingRequest) -> Result<Observed, TargetError> {
-        let path = format!("{}{}", self.base_path, request.path);
-        let mut observed = self.runtime.block_on(exchange(&self.authority, &path, request))?;
+        let mut observed = self.exchange(request)?;
         observed.forwarded = match &self.log {
             UpstreamLog::Stamp => observed.values(upstream::STAMP).next().is_some(),
             UpstreamLog::Url(base) => {
-                let (host, prefix) = split_base(base)?;
-                let seen_path = format!("{prefix}{}{}", upstream::SEEN_PATH, request.marker);
+                let upstream = self
+                    .upstream
+                    .as_ref()
+                    .ok_or_else(|| TargetError::new(format!("invalid upstream URL {base:?}")))?;
+                let seen_path =
+                    format!("{}{}{}", upstream.base_path, upstream::SEEN_PATH, request.marker);
                 let probe = OutgoingRequest::new("GET", &seen_path, Vec::new(), "probe");
-                let answer = self.runtime.block_on(exchange_body(&host, &seen_path, &probe))?;
-                !answer.contains("\"seen\":0")
+                let (_, body) = self.runtime.block_on(upstream.round_trip(
+                    &seen_path,
+                    &probe,
+                    &probe.headers,
+                ))?;
+                !String::from_utf8_lossy(&body).contains("\"seen\":0")
             }
             UpstreamLog::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -122,81 +537,56 @@ impl Target for HttpTarget {
     }
 }
 
-fn split_base(base: &str) -> Result<(String, String), TargetError> {
-    let uri: Uri = base
-        .parse()
-        .map_err(|e| TargetError::new(format!("invalid upstream URL {base:?}: {e}")))?;
-    let host = uri
-        .authority()
-        .ok_or_else(|| TargetError::new(format!("invalid upstream URL {base:?}: no host")))?
-        .to_string();
-    Ok((host, uri.path().trim_end_matches('/').to_owned()))
-}
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
 
-async fn exchange_body(
-    authority: &str,
-    path: &str,
-    request: &OutgoingRequest,
-) -> Result<String, TargetError> {
-    let (_, body) = round_trip(authority, path, request).await?;
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
+    use super::*;
 
-async fn exchange(
-    authority: &str,
-    path: &str,
-    request: &OutgoingRequest,
-) -> Result<Observed, TargetError> {
-    let (parts, body) = round_trip(authority, path, request).await?;
-    Ok(Observed {
-        status: parts.status.as_u16(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect(),
-        body_len: body.len(),
-        forwarded: false,
-    })
-}
-
-async fn round_trip(
-    authority: &str,
-    path: &str,
-    request: &OutgoingRequest,
-) -> Result<(http::response::Parts, Bytes), TargetError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        TargetError::new(format!("{} {path} to {authority}: {what}: {e}", request.method))
-    };
-    let method =
-        Method::from_bytes(request.method.as_bytes()).map_err(|e| fail("invalid method", &e))?;
-    let mut builder = Request::builder().method(method).uri(path);
-    if request.host().is_none() {
-        builder = builder.header(http::header::HOST, authority);
+    #[rstest]
+    #[case::authorization("Authorization: Bearer x", true)]
+    #[case::virtual_host("Host: api.example.test", true)]
+    #[case::origin_is_the_suites("Origin: https://a.test", false)]
+    #[case::acrm_is_the_suites("access-control-request-method: GET", false)]
+    #[case::marker_is_the_suites("X-Conformance-Case: x", false)]
+    #[case::no_colon("Authorization", false)]
+    #[case::bad_name("Bad Name: x", false)]
+    fn header_options_are_checked(#[case] line: &str, #[case] accepted: bool) {
+        assert_eq!(HttpOptions::parse_header(line).is_ok(), accepted, "{line}");
     }
-    for (name, value) in &request.headers {
-        let name =
-            HeaderName::from_bytes(name.as_bytes()).map_err(|e| fail("invalid header name", &e))?;
-        let value = HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|e| fail("invalid header value", &e))?;
-        builder = builder.header(name, value);
+
+    #[rstest]
+    #[case::ftp("ftp://example.test")]
+    #[case::no_host("http:///path")]
+    #[case::garbage("not a url")]
+    fn bad_urls_are_refused(#[case] url: &str) {
+        let error = HttpTarget::new(url, UpstreamLog::Stamp).unwrap_err();
+        assert_eq!(error.kind, TargetErrorKind::Request, "{error}");
     }
-    let outgoing = builder.body(Empty::<Bytes>::new()).map_err(|e| fail("invalid request", &e))?;
-    let work = async {
-        let stream = TcpStream::connect(authority).await.map_err(|e| fail("cannot connect", &e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| fail("handshake failed", &e))?;
-        let driver = tokio::spawn(connection);
-        let response =
-            sender.send_request(outgoing).await.map_err(|e| fail("request failed", &e))?;
-        let (parts, body) = response.into_parts();
-        let body =
-            body.collect().await.map_err(|e| fail("reading the body failed", &e))?.to_bytes();
-        driver.abort();
-        Ok((parts, body))
-    };
-    tokio::time::timeout(TIMEOUT, work)
-        .await
-        .map_err(|_| fail("timed out", &format_args!("no answer within {} s", TIMEOUT.as_secs())))?
+
+    #[test]
+    fn the_default_port_follows_the_scheme() {
+        let target = HttpTarget::new("http://example.test/api/", UpstreamLog::Stamp).unwrap();
+        assert_eq!(target.endpoint.socket_address(), "example.test:80");
+        assert_eq!(target.endpoint.base_path, "/api");
+        let target = HttpTarget::with_options(
+            "https://[::1]",
+            UpstreamLog::Stamp,
+            HttpOptions { tls: Tls::DangerouslyAcceptAnyCertificate, ..HttpOptions::default() },
+        )
+        .unwrap();
+        assert_eq!(target.endpoint.socket_address(), "[::1]:443");
+        assert_eq!(target.endpoint.host, "::1");
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_reported() {
+        let options = HttpOptions {
+            tls: Tls::CaFile(PathBuf::from("/nonexistent/ca.pem")),
+            ..HttpOptions::default()
+        };
+        let error = HttpTarget::with_options("https://127.0.0.1:1", UpstreamLog::Stamp, options)
+            .unwrap_err();
+        assert!(error.message.contains("/nonexistent/ca.pem"), "{error}");
+    }
 }

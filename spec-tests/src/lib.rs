@@ -52,13 +52,15 @@ pub mod peer;
 pub mod profile;
 pub mod report;
 pub mod runner;
+pub mod settle;
+pub mod setup;
 pub mod target;
 pub mod upstream;
 
 pub use case::{Case, Corpus, Level};
 pub use check::{Mismatch, Observed};
-pub use error::{DataError, TargetError};
-pub use http_target::{HttpTarget, UpstreamLog};
+pub use error::{DataError, TargetError, TargetErrorKind};
+pub use http_target::{HttpOptions, HttpTarget, Tls, UpstreamLog};
 pub use in_process::{EngineTarget, TowerTarget};
 pub use known::KnownFailures;
 pub use runner::{Report, Selection};

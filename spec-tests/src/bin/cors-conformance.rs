@@ -1,21 +1,39 @@
 //! `cors-conformance`: the CORS conformance suite's command line.
 //!
-//! `list`, `profiles`, `upstream`, `run` and `differential`; see `spec-tests/README.md`.
+//! `list`, `profiles`, `export`, `upstream`, `run`, `merge` and `differential`; see
+//! `spec-tests/README.md` and `cors-conformance --help`.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use cors_conformance::known::KnownFailures;
-use cors_conformance::runner::{self, Selection};
-use cors_conformance::{Corpus, HttpTarget, Level, UpstreamLog, profile, report, upstream};
+use cors_conformance::peer::{Endpoints, Peer, Subject};
+use cors_conformance::runner::{self, Report, Selection};
+use cors_conformance::settle::Settler;
+use cors_conformance::setup::Setup;
+use cors_conformance::{
+    Corpus, HttpOptions, HttpTarget, Level, Target, TargetError, TargetErrorKind, Tls, UpstreamLog,
+    profile, report, upstream,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  every selected case passed
+  1  a case failed (or a known-failure entry is stale, or differential found a divergence)
+  2  usage error: a bad option, an unknown profile or target, an unreadable file
+  3  the target is unreachable, or the setup command failed (said once, on one line)";
 
 /// Checks a CORS gateway against conformance cases derived from the Fetch standard and WPT.
 #[derive(Debug, Parser)]
-#[command(name = "cors-conformance", version, about)]
+#[command(name = "cors-conformance", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,6 +59,9 @@ enum Command {
         #[arg(long, value_name = "P")]
         show: Option<String>,
     },
+    /// Writes the configuration that makes a gateway or library implement a profile as closely
+    /// as it can, with what it cannot express stated in comments.
+    Export(ExportArgs),
     /// Runs the echo upstream a gateway under test forwards to.
     Upstream {
         /// The address to listen on (`127.0.0.1:0` picks a free port).
@@ -50,9 +71,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
     },
-    /// Runs the cases of one profile against a gateway configured with that profile.
-    Run(RunArgs),
-    /// Merges JSON reports of several `run`s (one per profile) into one report and table.
+    /// Runs the cases of one profile, or of every profile, against a gateway.
+    #[command(after_help = EXIT_CODES)]
+    Run(Box<RunArgs>),
+    /// Merges JSON reports of several `run`s into one report and table.
     Merge {
         /// JSON reports written by `run --json-report`.
         #[arg(required = true)]
@@ -60,42 +82,124 @@ enum Command {
         /// The merged report's name in the output.
         #[arg(long, value_name = "NAME", default_value = "merged")]
         target_name: String,
-        /// Write the merged JSON report to this file.
-        #[arg(long, value_name = "FILE")]
-        json_report: Option<PathBuf>,
-        /// Write the merged `JUnit` report to this file.
-        #[arg(long, value_name = "FILE")]
-        junit_report: Option<PathBuf>,
+        #[command(flatten)]
+        outputs: Outputs,
     },
     /// Sends random requests and compares each answer with cors-engine's decision for a policy.
-    Differential {
-        /// The gateway's URL, `http://HOST:PORT[/PREFIX]`.
-        #[arg(long, value_name = "URL")]
-        target: String,
-        /// The cors-flex policy file the gateway was configured with.
-        #[arg(long, value_name = "FILE")]
-        policy: PathBuf,
-        /// How many requests to send.
-        #[arg(long, value_name = "N", default_value_t = 500)]
-        requests: u32,
-        /// The random seed (printed, so a run can be repeated).
-        #[arg(long, value_name = "S")]
-        seed: Option<u64>,
-        /// How many divergences to print.
-        #[arg(long, value_name = "K", default_value_t = 5)]
-        show: usize,
-    },
+    #[command(after_help = EXIT_CODES)]
+    Differential(DifferentialArgs),
+}
+
+/// Where a gateway is and how to talk to it.
+#[derive(Debug, clap::Args)]
+struct TargetArgs {
+    /// The gateway's URL, `http[s]://HOST[:PORT][/PREFIX]`; `{profile}` in it is replaced by
+    /// each profile's name (for a gateway serving each profile at its own address).
+    #[arg(long, value_name = "URL")]
+    target: String,
+    /// A header line added to every request, `NAME: VALUE` (repeatable), for authentication or
+    /// a virtual host's `Host`. A case that sends the same header keeps its own.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = HttpOptions::parse_header)]
+    headers: Vec<(String, String)>,
+    /// How long one exchange may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Trust only the CA certificates of this PEM file for an https target.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// Accept any certificate from an https target (a test gateway's self-signed one).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl TargetArgs {
+    fn options(&self) -> HttpOptions {
+        let mut options = HttpOptions::default();
+        options.headers.clone_from(&self.headers);
+        options.timeout = self.timeout;
+        options.tls = match (&self.ca, self.insecure) {
+            (Some(ca), _) => Tls::CaFile(ca.clone()),
+            (None, true) => Tls::DangerouslyAcceptAnyCertificate,
+            (None, false) => Tls::SystemRoots,
+        };
+        options
+    }
+
+    fn url(&self, profile: &str) -> String {
+        self.target.replace("{profile}", profile)
+    }
+}
+
+/// The report files to write.
+#[derive(Debug, clap::Args)]
+struct Outputs {
+    #[arg(
+        long = "json-report",
+        value_name = "FILE",
+        help = "Write the JSON report (schema: spec-tests/REPORT.md) to this file"
+    )]
+    json: Option<PathBuf>,
+    #[arg(
+        long = "junit-report",
+        value_name = "FILE",
+        help = "Write the JUnit XML report to this file"
+    )]
+    junit: Option<PathBuf>,
+    #[arg(
+        long = "html-report",
+        value_name = "FILE",
+        help = "Write the self-contained HTML report to this file"
+    )]
+    html: Option<PathBuf>,
+}
+
+impl Outputs {
+    fn write(&self, report: &Report) -> Result<(), Failure> {
+        if let Some(path) = &self.json {
+            write_file(path, &report::json(report))?;
+        }
+        if let Some(path) = &self.junit {
+            write_file(path, &report::junit(report))?;
+        }
+        if let Some(path) = &self.html {
+            write_file(path, &report::html(report))?;
+        }
+        Ok(())
+    }
 }
 
 /// The arguments of `run`.
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// The gateway's URL, `http://HOST:PORT[/PREFIX]`.
-    #[arg(long, value_name = "URL")]
-    target: String,
-    /// The profile the gateway was configured with.
-    #[arg(long, value_name = "P")]
-    profile: String,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The profile the gateway is configured with.
+    #[arg(long, value_name = "P", required_unless_present = "all_profiles")]
+    profile: Option<String>,
+    /// Run every profile, one after the other (with --setup to reconfigure the gateway before
+    /// each), into one report.
+    #[arg(long, conflicts_with = "profile")]
+    all_profiles: bool,
+    /// A shell command run before each profile to reconfigure the gateway; `{profile}`,
+    /// `{policy}` (a cors-flex file) and `{export:TARGET}` (a file written by `export`) are
+    /// replaced. The run then waits until the gateway serves the new profile.
+    #[arg(long, value_name = "CMD")]
+    setup: Option<String>,
+    /// How long to wait, after the setup command, for the gateway to serve the new profile.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    settle_timeout: Duration,
+    /// How long the setup command may run.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    setup_timeout: Duration,
+    /// Where `{export:TARGET}` configurations listen (default: the target URL's HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    export_listen: Option<String>,
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Where `{export:TARGET}` configurations forward to (default: the --upstream-log URL, or http://127.0.0.1:9000)"
+    )]
+    export_upstream: Option<String>,
     /// How to learn whether a request reached the upstream: the upstream's URL
     /// (`http://HOST:PORT`) or the file given to `upstream --log`. Default: the response's
     /// `x-conformance-upstream` stamp.
@@ -104,9 +208,6 @@ struct RunArgs {
     /// Only cases whose id contains this text.
     #[arg(long, value_name = "F")]
     filter: Option<String>,
-    /// The report format on standard output.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
     /// Only cases of this level (repeatable).
     #[arg(long, value_enum)]
     level: Vec<LevelArg>,
@@ -116,12 +217,65 @@ struct RunArgs {
     /// The target name known-failure entries are matched against.
     #[arg(long, value_name = "NAME", default_value = "http")]
     target_name: String,
-    /// Also write the JSON report to this file.
+    /// How many cases are in flight at once (reports keep the case order).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Format::Text,
+        help = "The report on standard output (with json and junit, the summary goes to standard error)"
+    )]
+    format: Format,
+    #[command(flatten)]
+    outputs: Outputs,
+}
+
+/// The arguments of `export`.
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// A built-in profile (`cors-conformance profiles`) or a cors-flex file.
+    #[arg(long, value_name = "P")]
+    profile: String,
+    /// What to configure.
+    #[arg(long, value_name = "TARGET", value_parser = PossibleValuesParser::new(Peer::ALL.map(Peer::name)))]
+    to: String,
+    /// Where an exported server listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Where an exported server forwards to (the suite's upstream, or your API).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9000")]
+    upstream: String,
+    /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
-    json_report: Option<PathBuf>,
-    /// Also write the `JUnit` report to this file.
-    #[arg(long, value_name = "FILE")]
-    junit_report: Option<PathBuf>,
+    out: Option<PathBuf>,
+}
+
+/// The arguments of `differential`.
+#[derive(Debug, clap::Args)]
+struct DifferentialArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The cors-flex policy file the gateway was configured with.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "profile",
+        conflicts_with = "profile"
+    )]
+    policy: Option<PathBuf>,
+    /// The built-in profile the gateway was configured with.
+    #[arg(long, value_name = "P")]
+    profile: Option<String>,
+    /// How many requests to send.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    requests: u32,
+    /// The random seed (printed, so a run can be repeated).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// How many distinct divergences to find and print.
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    show: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -143,18 +297,51 @@ impl From<LevelArg> for Level {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// The table, the first failures, the verdict: one screen.
     Text,
+    /// Every failure with its request, expectations and answer, then the table.
+    Details,
+    /// The JSON report.
     Json,
+    #[value(help = "The JUnit XML report")]
     Junit,
+}
+
+/// Why a command did not complete, and its exit status.
+#[derive(Debug)]
+enum Failure {
+    /// Exit 2.
+    Usage(String),
+    /// Exit 3: the target cannot be reached.
+    Unreachable(String),
+    /// Exit 3: the setup command failed, with its output.
+    Setup { message: String, output: String },
+}
+
+impl Failure {
+    fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure::Usage(message.to_string())
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(cli.command) {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("cors-conformance: error: {message}");
             ExitCode::from(2)
+        }
+        Err(Failure::Unreachable(message)) => {
+            eprintln!("cors-conformance: {message}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Setup { message, output }) => {
+            if !output.trim().is_empty() {
+                eprintln!("{}", output.trim_end());
+            }
+            eprintln!("cors-conformance: {message}");
+            ExitCode::from(3)
         }
     }
 }
@@ -166,32 +353,34 @@ fn out(text: &str) {
     let _ = stdout.flush();
 }
 
-fn execute(command: Command) -> Result<ExitCode, String> {
+fn execute(command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::List { filter, level, profile } => {
             list(filter.as_deref(), level, profile.as_deref())
         }
         Command::Profiles { show } => profiles(show.as_deref()),
+        Command::Export(args) => export(&args),
         Command::Upstream { listen, log } => serve_upstream(listen, log),
-        Command::Run(args) => run(args),
-        Command::Merge { reports, target_name, json_report, junit_report } => {
-            merge(&reports, &target_name, json_report.as_deref(), junit_report.as_deref())
-        }
-        Command::Differential { target, policy, requests, seed, show } => {
-            differential(&target, &policy, requests, seed, show)
-        }
+        Command::Run(args) => run(&args),
+        Command::Merge { reports, target_name, outputs } => merge(&reports, &target_name, &outputs),
+        Command::Differential(args) => differential(&args),
     }
+}
+
+fn corpus() -> Result<Corpus, Failure> {
+    Corpus::builtin().map_err(Failure::usage)
 }
 
 fn list(
     filter: Option<&str>,
     level: Vec<LevelArg>,
     profile: Option<&str>,
-) -> Result<ExitCode, String> {
-    let corpus = Corpus::builtin().map_err(|e| e.to_string())?;
+) -> Result<ExitCode, Failure> {
+    let corpus = corpus()?;
     let mut selection =
         Selection::all().filter(filter).levels(level.into_iter().map(Level::from).collect());
     if let Some(profile) = profile {
+        check_profile(profile)?;
         selection = selection.profile(profile);
     }
     let mut text = String::new();
@@ -206,13 +395,13 @@ fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-fn profiles(show: Option<&str>) -> Result<ExitCode, String> {
+fn profiles(show: Option<&str>) -> Result<ExitCode, Failure> {
     if let Some(name) = show {
-        let profile = profile::get(name).ok_or_else(|| unknown_profile(name))?;
+        let profile = check_profile(name)?;
         out(profile.yaml);
         return Ok(ExitCode::SUCCESS);
     }
-    let corpus = Corpus::builtin().map_err(|e| e.to_string())?;
+    let corpus = corpus()?;
     let mut text = String::new();
     for profile in profile::PROFILES {
         let cases = corpus.cases().iter().filter(|c| c.profile == profile.name).count();
@@ -223,126 +412,346 @@ fn profiles(show: Option<&str>) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve_upstream(listen: SocketAddr, log: Option<PathBuf>) -> Result<ExitCode, String> {
-    let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+fn export(args: &ExportArgs) -> Result<ExitCode, Failure> {
+    let peer = Peer::from_name(&args.to).map_err(Failure::usage)?;
+    let subject = Subject::load(&args.profile).map_err(Failure::usage)?;
+    let endpoints = Endpoints::new(&args.listen, &args.upstream).map_err(Failure::usage)?;
+    let text = peer.export(&subject, &endpoints).map_err(Failure::usage)?;
+    match &args.out {
+        Some(path) => write_file(path, &text)?,
+        None => out(&text),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve_upstream(listen: SocketAddr, log: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let (listener, local) =
-            upstream::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let (listener, local) = upstream::bind(listen)
+            .await
+            .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;
         out(&format!("listening on http://{local}\n"));
-        upstream::serve(listener, log).await.map_err(|e| format!("upstream failed: {e}"))
+        upstream::serve(listener, log)
+            .await
+            .map_err(|e| Failure::usage(format!("upstream failed: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, String> {
-    if profile::get(&args.profile).is_none() {
-        return Err(unknown_profile(&args.profile));
+/// One target per concurrent worker, all alike.
+fn targets(
+    args: &RunArgs,
+    profile: &str,
+    log: &UpstreamLog,
+) -> Result<Vec<Box<dyn Target + Send>>, Failure> {
+    let url = args.target.url(profile);
+    let first = HttpTarget::with_options(&url, log.clone(), args.target.options())
+        .map_err(target_failure)?
+        .with_name(&args.target_name);
+    let mut all: Vec<Box<dyn Target + Send>> = Vec::new();
+    for _ in 1..args.concurrency {
+        all.push(Box::new(first.try_clone().map_err(target_failure)?));
     }
-    let corpus = Corpus::builtin().map_err(|e| e.to_string())?;
+    all.insert(0, Box::new(first));
+    Ok(all)
+}
+
+fn target_failure(error: TargetError) -> Failure {
+    match error.kind {
+        TargetErrorKind::Unreachable | TargetErrorKind::Timeout => {
+            Failure::Unreachable(format!("the target is unreachable: {error}"))
+        }
+        _ => Failure::usage(error),
+    }
+}
+
+/// The profiles a run covers.
+fn run_profiles(args: &RunArgs) -> Result<Vec<&'static str>, Failure> {
+    if args.all_profiles {
+        if args.setup.is_none() && !args.target.target.contains("{profile}") {
+            return Err(Failure::usage(
+                "--all-profiles needs --setup CMD to reconfigure the gateway before each \
+                 profile, or a target URL with {profile}",
+            ));
+        }
+        return Ok(profile::names());
+    }
+    let name = args.profile.as_deref().unwrap_or_default();
+    Ok(vec![check_profile(name)?.name])
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
+    let profiles = run_profiles(args)?;
+    let corpus = corpus()?;
     let known = match &args.known_failures {
         None => KnownFailures::none(),
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            KnownFailures::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+            KnownFailures::parse(&text, &path.display().to_string()).map_err(Failure::usage)?
         }
     };
     let log = args.upstream_log.as_deref().map_or(UpstreamLog::Stamp, UpstreamLog::parse);
-    let mut http =
-        HttpTarget::new(&args.target, log).map_err(|e| e.to_string())?.with_name(&args.target_name);
-    let selection = Selection::all()
-        .profile(&args.profile)
-        .filter(args.filter.as_deref())
-        .levels(args.level.into_iter().map(Level::from).collect());
-    let mut progress = |done: usize, total: usize| {
-        if total >= 40 && (done.is_multiple_of(25) || done == total) {
-            eprintln!("progress: {done}/{total} cases");
-        }
+    let levels: Vec<Level> = args.level.iter().copied().map(Level::from).collect();
+    let selection = |profile: &str| {
+        Selection::all().profile(profile).filter(args.filter.as_deref()).levels(levels.clone())
     };
-    let report = runner::run(&corpus, &selection, &mut http, &known, &mut progress);
-    if let Some(path) = &args.json_report {
-        write_file(path, &report::json(&report))?;
+    let setup = match &args.setup {
+        None => None,
+        Some(command) => Some(setup(args, command, &log)?),
+    };
+    let mut settler = match &setup {
+        Some(_) => Some(Settler::new().map_err(Failure::usage)?),
+        None => None,
+    };
+    // Every target URL is checked before anything runs, and, unless a setup command is to
+    // start or reconfigure it, that it answers at all.
+    let mut checked = Vec::new();
+    for profile in &profiles {
+        let url = args.target.url(profile);
+        if !checked.contains(&url) {
+            let target = HttpTarget::with_options(&url, log.clone(), args.target.options())
+                .map_err(target_failure)?;
+            if setup.is_none() {
+                probe(target)?;
+            }
+            checked.push(url);
+        }
     }
-    if let Some(path) = &args.junit_report {
-        write_file(path, &report::junit(&report))?;
+    let total: usize = profiles
+        .iter()
+        .map(|p| corpus.cases().iter().filter(|c| selection(p).selects(c)).count())
+        .sum();
+    let progress = Progress::new(total);
+    let mut combined = Report::empty(&args.target_name);
+    let mut previous: Option<&str> = None;
+    let mut done_before = 0;
+    for profile in &profiles {
+        let mut targets = targets(args, profile, &log)?;
+        if let (Some((setup, _dir)), Some(settler)) = (&setup, settler.as_mut()) {
+            reconfigure(setup, settler, targets[0].as_mut(), profile, previous, args, &progress)?;
+        }
+        progress.message(profile);
+        let tick = |done: usize, _: usize| progress.set(done_before + done);
+        let report = if targets.len() == 1 {
+            let mut tick = tick;
+            runner::run(&corpus, &selection(profile), targets[0].as_mut(), &known, &mut tick)
+        } else {
+            runner::run_concurrent(&corpus, &selection(profile), &mut targets, &known, &tick)
+        };
+        done_before += report.results.len();
+        combined.merge(report);
+        if combined.unreachable.is_some() {
+            break;
+        }
+        previous = Some(profile);
+    }
+    progress.finish();
+    if let Some((_, dir)) = &setup {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    args.outputs.write(&combined)?;
+    if let Some(why) = &combined.unreachable {
+        return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
     }
     match args.format {
-        Format::Text => out(&report::text(&report)),
+        Format::Text => out(&report::summary(&combined)),
+        Format::Details => out(&report::text(&combined)),
         Format::Json => {
-            out(&report::json(&report));
+            out(&report::json(&combined));
             out("\n");
-            eprint!("{}", report::table(&report));
+            eprint!("{}", report::summary(&combined));
         }
         Format::Junit => {
-            out(&report::junit(&report));
-            eprint!("{}", report::table(&report));
+            out(&report::junit(&combined));
+            eprint!("{}", report::summary(&combined));
         }
     }
-    Ok(if report.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn merge(
-    reports: &[PathBuf],
-    target_name: &str,
-    json_report: Option<&std::path::Path>,
-    junit_report: Option<&std::path::Path>,
-) -> Result<ExitCode, String> {
-    let mut merged = runner::Report::empty(target_name);
+/// Runs the setup command for `profile`, then waits until the gateway serves it.
+fn reconfigure(
+    setup: &Setup,
+    settler: &mut Settler,
+    target: &mut dyn Target,
+    profile: &str,
+    previous: Option<&str>,
+    args: &RunArgs,
+    progress: &Progress,
+) -> Result<(), Failure> {
+    progress.message(&format!("{profile}: setup"));
+    setup.run(profile).map_err(|e| Failure::Setup { message: e.message, output: e.output })?;
+    progress.message(&format!("{profile}: waiting for the gateway to serve it"));
+    settler.wait(target, profile, previous, args.settle_timeout).map_err(|e| {
+        if e.unreachable {
+            Failure::Unreachable(format!("after setup: {e}"))
+        } else {
+            Failure::Setup { message: format!("after setup: {e}"), output: String::new() }
+        }
+    })
+}
+
+/// The setup of a run, with the directory it writes its files in.
+fn setup(args: &RunArgs, command: &str, log: &UpstreamLog) -> Result<(Setup, PathBuf), Failure> {
+    let listen = args.export_listen.clone().unwrap_or_else(|| {
+        let url = args.target.url("x");
+        let authority = url.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = authority.split('/').next().unwrap_or_default();
+        if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_owned()
+        } else {
+            "127.0.0.1:8080".to_owned()
+        }
+    });
+    let upstream = match (&args.export_upstream, log) {
+        (Some(url), _) | (None, UpstreamLog::Url(url)) => url.clone(),
+        (None, _) => "http://127.0.0.1:9000".to_owned(),
+    };
+    let endpoints = Endpoints::new(&listen, &upstream).map_err(Failure::usage)?;
+    let dir = std::env::temp_dir().join(format!(
+        "cors-conformance-{}-{}",
+        std::process::id(),
+        runner::run_nonce()
+    ));
+    let setup = Setup::new(command, &dir, endpoints, args.setup_timeout).map_err(Failure::usage)?;
+    Ok((setup, dir))
+}
+
+/// Checks once that the target answers at all.
+fn probe(mut target: HttpTarget) -> Result<(), Failure> {
+    match target.probe() {
+        Err(error) if error.is_unreachable() => Err(Failure::Unreachable(format!(
+            "the target {} is unreachable: {}",
+            target.url(),
+            error.message
+        ))),
+        // Something answered, if not with HTTP: each case will say so as a failure.
+        Ok(()) | Err(_) => Ok(()),
+    }
+}
+
+/// A progress bar on standard error, shown only on a terminal and only once a run has lasted
+/// a second, so short runs and CI logs stay quiet.
+struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    shown: AtomicBool,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = ProgressBar::with_draw_target(
+            Some(u64::try_from(total).unwrap_or(u64::MAX)),
+            ProgressDrawTarget::hidden(),
+        );
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} cases  {msg}  [{elapsed}]")
+        {
+            bar.set_style(style);
+        }
+        Progress {
+            bar,
+            started: Instant::now(),
+            shown: AtomicBool::new(false),
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show_if_slow(&self) {
+        if self.terminal
+            && self.started.elapsed() >= Duration::from_secs(1)
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    fn set(&self, done: usize) {
+        self.show_if_slow();
+        self.bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+    }
+
+    fn message(&self, text: &str) {
+        self.show_if_slow();
+        self.bar.set_message(text.to_owned());
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn merge(reports: &[PathBuf], target_name: &str, outputs: &Outputs) -> Result<ExitCode, Failure> {
+    let mut merged = Report::empty(target_name);
     for path in reports {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let report = report::from_json(&text)
-            .map_err(|e| format!("{} is not a JSON report: {e}", path.display()))?;
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        let report = report::from_json(&text).map_err(|e| {
+            Failure::usage(format!("{} is not a cors-conformance JSON report: {e}", path.display()))
+        })?;
         merged.merge(report);
     }
-    if let Some(path) = json_report {
-        write_file(path, &report::json(&merged))?;
-    }
-    if let Some(path) = junit_report {
-        write_file(path, &report::junit(&merged))?;
-    }
-    out(&report::text(&merged));
+    outputs.write(&merged)?;
+    out(&report::summary(&merged));
     Ok(if merged.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn differential(
-    target: &str,
-    policy: &std::path::Path,
-    requests: u32,
-    seed: Option<u64>,
-    show: usize,
-) -> Result<ExitCode, String> {
-    let loaded = cors_policy::Policy::from_yaml_file(policy).map_err(|e| e.to_string())?;
-    let seed = seed.unwrap_or_else(|| {
+fn differential(args: &DifferentialArgs) -> Result<ExitCode, Failure> {
+    let policy = match (&args.policy, &args.profile) {
+        (Some(path), _) => {
+            cors_policy::Policy::from_yaml_file(path).map_err(Failure::usage)?.policy
+        }
+        (None, Some(name)) => cors_conformance::in_process::load_profile(check_profile(name)?)
+            .map_err(Failure::usage)?,
+        (None, None) => return Err(Failure::usage("give --policy FILE or --profile P")),
+    };
+    let seed = args.seed.unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or(0)
     });
-    eprintln!("differential: seed {seed} ({requests} requests against {target})");
-    let mut http = HttpTarget::new(target, UpstreamLog::Stamp).map_err(|e| e.to_string())?;
-    let mut progress = |done: u32, total: u32| {
-        if total >= 200 && (done.is_multiple_of(100) || done == total) {
-            eprintln!("progress: {done}/{total} requests");
-        }
-    };
-    let report = cors_conformance::differential::run(
-        loaded.policy,
+    let url = args.target.url("differential");
+    let mut http = HttpTarget::with_options(&url, UpstreamLog::Stamp, args.target.options())
+        .map_err(target_failure)?;
+    probe(http.try_clone().map_err(target_failure)?)?;
+    eprintln!("differential: seed {seed} ({} requests against {url})", args.requests);
+    let progress = Progress::new(usize::try_from(args.requests).unwrap_or(usize::MAX));
+    let mut tick = |done: u32, _: u32| progress.set(usize::try_from(done).unwrap_or(0));
+    let found = cors_conformance::differential::run(
+        policy,
         &mut http,
-        requests,
+        args.requests,
         seed,
-        show,
-        &mut progress,
-    )
-    .map_err(|e| e.to_string())?;
+        args.show,
+        &mut tick,
+    );
+    progress.finish();
+    let report = found.map_err(|e| {
+        if e.is_unreachable() {
+            Failure::Unreachable(format!("the target became unreachable: {e}"))
+        } else {
+            Failure::Unreachable(format!("the target gave no answer: {e}"))
+        }
+    })?;
     let mut text = String::new();
-    for (i, divergence) in report.first.iter().enumerate() {
-        let _ = writeln!(text, "divergence {} (minimized):\n{}", i + 1, divergence.render());
+    let distinct = report.distinct.len();
+    for (i, found) in report.distinct.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "divergence {} of {distinct} ({} of {} requests diverged this way), minimized:\n{}",
+            i + 1,
+            found.occurrences,
+            report.sent,
+            found.divergence.render()
+        );
     }
     let _ = writeln!(
         text,
-        "{}: {} requests, {} diverged (seed {}; rerun with --seed {})",
+        "{}: {} requests, {} diverged in {distinct} distinct ways (seed {}; rerun with --seed {})",
         if report.diverged == 0 { "ok" } else { "FAILED" },
         report.sent,
         report.diverged,
@@ -353,17 +762,22 @@ fn differential(
     Ok(if report.diverged == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn write_file(path: &std::path::Path, text: &str) -> Result<(), String> {
+fn write_file(path: &Path, text: &str) -> Result<(), Failure> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            .map_err(|e| Failure::usage(format!("cannot create {}: {e}", parent.display())))?;
     }
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, text)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
 }
 
-fn unknown_profile(name: &str) -> String {
-    let names: Vec<&str> = profile::PROFILES.iter().map(|p| p.name).collect();
-    format!("unknown profile {name:?}; hint: one of {}", names.join(", "))
+fn check_profile(name: &str) -> Result<&'static profile::Profile, Failure> {
+    profile::get(name).ok_or_else(|| {
+        Failure::usage(format!(
+            "unknown profile {name:?}; hint: one of {}",
+            profile::names().join(", ")
+        ))
+    })
 }

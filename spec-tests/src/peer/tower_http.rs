@@ -97,7 +97,10 @@ pub(super) fn render(flat: &Flat) -> String {
     let mut out = format!("\n{std_uses}{http_line}{cors_line}{constants}");
     let _ = writeln!(out, "\n/// The `CorsLayer` closest to the policy.");
     if body.contains(".expect(") {
-        let _ = writeln!(out, "///\n/// # Panics\n///\n/// Never: every method name above is a valid token.");
+        let _ = writeln!(
+            out,
+            "///\n/// # Panics\n///\n/// Never: every method name above is a valid token."
+        );
     }
     let _ = writeln!(out, "pub fn cors_layer() -> CorsLayer {{");
     out.push_str(&body);
