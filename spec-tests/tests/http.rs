@@ -3,26 +3,14 @@
 //! the others fail, whichever way forwarding is observed.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use cors_conformance::known::KnownFailures;
 use cors_conformance::runner::{self, Outcome, Selection};
 use cors_conformance::{Corpus, HttpTarget, UpstreamLog, upstream};
 
-/// Starts the upstream on a background thread and returns its address.
-fn start_upstream(log: Option<PathBuf>) -> SocketAddr {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-        runtime.block_on(async move {
-            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let (listener, addr) = upstream::bind(loopback).await.expect("loopback binds");
-            send.send(addr).expect("the test waits for the address");
-            upstream::serve(listener, log).await.expect("the upstream serves");
-        });
-    });
-    receive.recv().expect("the upstream reports its address")
-}
+mod common;
+
+use common::start_upstream;
 
 #[track_caller]
 fn check(log: UpstreamLog, addr: SocketAddr) {

@@ -1,0 +1,334 @@
+//! The `cors-conformance` command as users run it: exit codes, https targets, extra headers,
+//! report files read back, every profile against a reconfigured cors-gateway, and exports.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use cors_conformance::report;
+
+mod common;
+
+use common::{
+    certificates, closed_port, gateway_binary, scratch, start_garbage, start_tls_upstream,
+    start_upstream,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("cors-conformance runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[track_caller]
+fn check_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+#[test]
+fn an_unreachable_target_exits_3_with_one_line() {
+    let url = format!("http://{}", closed_port());
+    let output = cli(&["run", "--target", &url, "--profile", "strict"]);
+    check_exit(&output, 3);
+    let lines: Vec<String> = stderr(&output).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("unreachable") && lines[0].contains("Connection refused"),
+        "{lines:?}"
+    );
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_valid_values() {
+    let url = format!("http://{}", closed_port());
+    let cases: [(&[&str], &str); 6] = [
+        (&["run", "--target", &url, "--profile", "nope"], "strict-credentials"),
+        (&["export", "--profile", "strict", "--to", "iis"], "rs-cors"),
+        (&["export", "--profile", "nope.yaml", "--to", "nginx"], "wildcard-origin"),
+        (&["run", "--target", &url, "--all-profiles"], "--setup"),
+        (
+            &["run", "--target", &url, "--profile", "strict", "--header", "Origin: x"],
+            "set by the suite",
+        ),
+        (&["run", "--target", "ftp://x", "--profile", "strict"], "http:// or https://"),
+    ];
+    for (args, hint) in cases {
+        let output = cli(args);
+        check_exit(&output, 2);
+        assert!(stderr(&output).contains(hint), "{args:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_failing_case_exits_1() {
+    // The bare upstream as a "gateway": it forwards everything and adds no CORS header.
+    let url = format!("http://{}", start_upstream(None));
+    let output = cli(&["run", "--target", &url, "--profile", "strict", "--filter", "origins."]);
+    check_exit(&output, 1);
+    let text = stdout(&output);
+    assert!(text.contains("FAIL origins."), "{text}");
+    assert!(text.lines().count() < 45, "the summary fits a screen:\n{text}");
+}
+
+#[test]
+fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
+    let url = format!("http://{}", start_garbage());
+    let dir = scratch("garbage");
+    let json = dir.join("report.json");
+    let args = ["run", "--target", &url, "--profile", "strict", "--filter", "simple."];
+    let output = cli(&[&args[..], &["--json-report", json.to_str().unwrap()]].concat());
+    check_exit(&output, 1);
+    let report = report::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(!report.results.is_empty());
+    assert!(report.results.iter().all(|r| report::status(r) == "error"), "{report:?}");
+}
+
+#[test]
+fn a_failing_setup_prints_its_output_and_exits_3() {
+    let url = format!("http://{}", start_upstream(None));
+    let output = cli(&[
+        "run",
+        "--target",
+        &url,
+        "--all-profiles",
+        "--setup",
+        "echo reloading {profile}; echo 'nginx: [emerg] unknown directive' >&2; exit 1",
+    ]);
+    check_exit(&output, 3);
+    let text = stderr(&output);
+    assert!(text.contains("reloading default-methods"), "{text}");
+    assert!(text.contains("[emerg] unknown directive"), "{text}");
+    assert!(
+        text.lines().last().unwrap().contains("setup for profile default-methods failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn https_targets_are_checked_against_the_given_ca() {
+    let dir = scratch("https");
+    let (ca, certificate, key) = certificates(&dir);
+    let addr = start_tls_upstream(certificate, key);
+    let base = ["run", "--profile", "strict", "--filter", "simple.no-origin"];
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!("https://{host}:{}", addr.port());
+        let trusted = cli(&[&base[..], &["--target", &url, "--ca", ca.to_str().unwrap()]].concat());
+        check_exit(&trusted, 0);
+        assert!(stdout(&trusted).contains("3 passed"), "{}", stdout(&trusted));
+    }
+    let url = format!("https://localhost:{}", addr.port());
+    let untrusted = cli(&[&base[..], &["--target", &url]].concat());
+    check_exit(&untrusted, 3);
+    assert!(stderr(&untrusted).contains("--ca FILE"), "{}", stderr(&untrusted));
+    let insecure = cli(&[&base[..], &["--target", &url, "--insecure"]].concat());
+    check_exit(&insecure, 0);
+}
+
+#[test]
+fn header_lines_are_sent_with_every_request() {
+    let dir = scratch("headers");
+    let log = dir.join("upstream.log");
+    let url = format!("http://{}", start_upstream(Some(log.clone())));
+    let output = cli(&[
+        "run",
+        "--target",
+        &url,
+        "--profile",
+        "strict",
+        "--filter",
+        "simple.no-origin",
+        "--header",
+        "Authorization: Bearer secret-token",
+        "--header",
+        "X-Tenant: acme",
+        "--upstream-log",
+        log.to_str().unwrap(),
+    ]);
+    check_exit(&output, 0);
+    let recorded = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = recorded.lines().collect();
+    // The reachability probe, then the three cases.
+    assert_eq!(lines.len(), 4, "{recorded}");
+    for line in lines {
+        assert!(line.contains(r#"["authorization","Bearer secret-token"]"#), "{line}");
+        assert!(line.contains(r#"["x-tenant","acme"]"#), "{line}");
+    }
+}
+
+#[test]
+fn reports_are_written_and_read_back() {
+    let dir = scratch("reports");
+    let url = format!("http://{}", start_upstream(None));
+    let (json, junit, html) = (dir.join("r.json"), dir.join("r.xml"), dir.join("r.html"));
+    let output = cli(&[
+        "run",
+        "--target",
+        &url,
+        "--profile",
+        "strict",
+        "--concurrency",
+        "4",
+        "--json-report",
+        json.to_str().unwrap(),
+        "--junit-report",
+        junit.to_str().unwrap(),
+        "--html-report",
+        html.to_str().unwrap(),
+    ]);
+    check_exit(&output, 1);
+    let text = std::fs::read_to_string(&json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["format"], report::FORMAT);
+    assert_eq!(value["version"], report::VERSION);
+    let report = report::from_json(&text).unwrap();
+    let ids: Vec<&str> = report.results.iter().map(|r| r.id.as_str()).collect();
+    let corpus = cors_conformance::Corpus::builtin().unwrap();
+    let expected: Vec<&str> =
+        corpus.cases().iter().filter(|c| c.profile == "strict").map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, expected, "--concurrency keeps the corpus order");
+    assert_eq!(value["totals"]["cases"], ids.len());
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed.tests, ids.len());
+    assert_eq!(parsed.failures, report.failures().count());
+    assert!(parsed.time.is_some_and(|t| t > Duration::ZERO));
+    let case = &parsed.test_suites[0].test_cases[0];
+    assert!(case.time.is_some(), "{case:?}");
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(!page.contains("<script src") && !page.contains("<link"), "self-contained");
+    for id in ids {
+        assert!(page.contains(&format!("data-id=\"{id}\"")), "{id} missing from the HTML report");
+    }
+    assert!(page.contains("https://fetch.spec.whatwg.org/#"), "citations are linked");
+}
+
+#[test]
+fn merge_reads_reports_back_and_refuses_other_json() {
+    let dir = scratch("merge");
+    let url = format!("http://{}", start_upstream(None));
+    let json = dir.join("r.json");
+    let run = cli(&[
+        "run",
+        "--target",
+        &url,
+        "--profile",
+        "public",
+        "--json-report",
+        json.to_str().unwrap(),
+    ]);
+    check_exit(&run, 1);
+    let merged = cli(&["merge", json.to_str().unwrap()]);
+    check_exit(&merged, 1);
+    let other = dir.join("other.json");
+    std::fs::write(&other, "{\"report\": {}}").unwrap();
+    let refused = cli(&["merge", other.to_str().unwrap()]);
+    check_exit(&refused, 2);
+    assert!(
+        stderr(&refused).contains("not a cors-conformance JSON report"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn export_writes_the_configuration_file() {
+    let dir = scratch("export");
+    let out = dir.join("cors.conf");
+    let output = cli(&[
+        "export",
+        "--profile",
+        "strict",
+        "--to",
+        "nginx",
+        "--listen",
+        "127.0.0.1:8443",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    check_exit(&output, 0);
+    let text = std::fs::read_to_string(out).unwrap();
+    assert!(text.contains("listen 127.0.0.1:8443;"), "{text}");
+    assert!(text.starts_with("# nginx"), "{text}");
+    let policy = workspace_profile("subdomains");
+    let from_file = cli(&["export", "--profile", policy.to_str().unwrap(), "--to", "rs-cors"]);
+    check_exit(&from_file, 0);
+    assert!(stdout(&from_file).contains("\"https://*.example.test\""), "{}", stdout(&from_file));
+}
+
+fn workspace_profile(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles").join(format!("{name}.yaml"))
+}
+
+/// Every profile against one cors-gateway whose watched policy file the setup command rewrites.
+/// The rewrite lands a second after the setup command returns, and the gateway only polls the
+/// file every 300 ms, so a run that did not wait for the new profile would check each profile's
+/// cases against the previous one and fail.
+#[test]
+fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
+    let dir = scratch("all-profiles");
+    let upstream = format!("http://{}", start_upstream(None));
+    let policy = dir.join("policy.yaml");
+    std::fs::copy(workspace_profile("wildcard-origin"), &policy).unwrap();
+    let mut gateway = Command::new(gateway_binary())
+        .arg("serve")
+        .arg("--config")
+        .arg(&policy)
+        .args(["--listen", "127.0.0.1:0", "--upstream", &upstream, "--watch-interval", "300ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = {
+        use std::io::BufRead as _;
+        let stdout = gateway.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let line = lines.next().unwrap().unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        line.trim().strip_prefix("listening on ").unwrap().to_owned()
+    };
+    let json = dir.join("all.json");
+    let setup = format!("(sleep 1; cp {{policy}} {}) > /dev/null 2>&1 &", policy.display());
+    let known = Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.toml");
+    let output = cli(&[
+        "run",
+        "--target",
+        &url,
+        "--all-profiles",
+        "--setup",
+        &setup,
+        "--upstream-log",
+        &upstream,
+        "--target-name",
+        "cors-gateway",
+        "--known-failures",
+        known.to_str().unwrap(),
+        "--concurrency",
+        "2",
+        "--json-report",
+        json.to_str().unwrap(),
+    ]);
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    check_exit(&output, 0);
+    let report = report::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let corpus = cors_conformance::Corpus::builtin().unwrap();
+    assert_eq!(report.results.len(), corpus.cases().len(), "one combined report");
+}

@@ -1,0 +1,148 @@
+//! Fixtures shared by the integration tests: the echo upstream on a background thread, a TLS
+//! front for it with certificates made on the spot, a server that answers garbage, and the
+//! `cors-gateway` binary.
+
+#![allow(dead_code, reason = "each test file uses some of the fixtures")]
+#![allow(clippy::unwrap_used, reason = "test fixtures: a failure to set one up is a test failure")]
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use cors_conformance::upstream;
+
+/// Starts the upstream on a background thread and returns its address.
+pub(crate) fn start_upstream(log: Option<PathBuf>) -> SocketAddr {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+        runtime.block_on(async move {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let (listener, addr) = upstream::bind(loopback).await.expect("loopback binds");
+            send.send(addr).expect("the test waits for the address");
+            upstream::serve(listener, log).await.expect("the upstream serves");
+        });
+    });
+    receive.recv().expect("the upstream reports its address")
+}
+
+/// A port nothing listens on (it was free a moment ago).
+pub(crate) fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// A server that answers every connection with bytes that are not HTTP, then closes it.
+pub(crate) fn start_garbage() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff garbage\r\n\r\n");
+        }
+    });
+    addr
+}
+
+/// A self-signed CA and a certificate for `localhost` and `127.0.0.1` it signed, as PEM files
+/// under `dir`; returns the CA file and the server's `(certificate, key)` in DER.
+pub(crate) fn certificates(
+    dir: &Path,
+) -> (PathBuf, rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>)
+{
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, "cors-conformance test CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    (ca_file, leaf.der().clone(), private)
+}
+
+/// An https "gateway" that forwards everything: it answers each request as the echo upstream
+/// does, behind TLS with the given certificate. Returns its address.
+pub(crate) fn start_tls_upstream(
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> SocketAddr {
+    #[expect(deprecated, reason = "ring is the workspace's one provider (see http_target.rs)")]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            send.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else { return };
+                    let service =
+                        hyper::service::service_fn(|request: http::Request<_>| async move {
+                            let _: &hyper::body::Incoming = request.body();
+                            let lines =
+                                request.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+                            let answer = upstream::respond(lines).map(http_body_util::Full::new);
+                            Ok::<_, std::convert::Infallible>(answer)
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    receive.recv().expect("the TLS server reports its address")
+}
+
+/// The workspace root.
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `cors-gateway` binary: `$CORS_GATEWAY_BIN`, else the workspace's debug build, built
+/// first (a no-op when fresh), as browser-tests does.
+pub(crate) fn gateway_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CORS_GATEWAY_BIN") {
+        return PathBuf::from(path);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "-p", "cors-gateway", "--bin", "cors-gateway"])
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from);
+    target.join("debug").join(format!("cors-gateway{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A fresh directory for one test.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cors-conformance-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
