@@ -37,8 +37,6 @@ pub struct Launch {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
-    /// Environment variables to set.
-    pub env: Vec<(String, String)>,
     /// Where it will accept requests once started, `http://127.0.0.1:PORT`.
     pub url: String,
     /// Whether it prints `listening on URL` itself (otherwise wait until the port accepts).
@@ -72,7 +70,6 @@ pub fn prepare(peer: Peer, profile: &str, upstream: &str, dir: &Path) -> Result<
         label: peer.name().to_owned(),
         program,
         args,
-        env: Vec::new(),
         url: url.clone(),
         announces,
     };
@@ -143,9 +140,7 @@ pub fn prepare(peer: Peer, profile: &str, upstream: &str, dir: &Path) -> Result<
             let python = python_venv()?;
             let app = dir.join("app.py");
             write(&app, &export()?)?;
-            let mut launch = launch(python, vec![shown(&app)], true);
-            launch.env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
-            Ok(launch)
+            Ok(launch(python, vec![shown(&app)], true))
         }
         other => Err(unavailable(other, "no launcher for this peer")),
     }

@@ -44,7 +44,11 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     }
     match &flat.methods {
         Requested::Mirror => {
-            set(&mut out, "Access-Control-Allow-Methods", "%{Access-Control-Request-Method}i");
+            set(
+                &mut out,
+                "Access-Control-Allow-Methods",
+                "expr=%{req:Access-Control-Request-Method}",
+            );
         }
         Requested::List(list) if !list.is_empty() => {
             set(&mut out, "Access-Control-Allow-Methods", &value(&list.join(", ")));
@@ -53,7 +57,11 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     }
     match &flat.headers {
         Requested::Mirror => {
-            set(&mut out, "Access-Control-Allow-Headers", "%{Access-Control-Request-Headers}i");
+            set(
+                &mut out,
+                "Access-Control-Allow-Headers",
+                "expr=%{req:Access-Control-Request-Headers}",
+            );
         }
         Requested::List(list) if !list.is_empty() => {
             set(&mut out, "Access-Control-Allow-Headers", &value(&list.join(", ")));
@@ -114,7 +122,7 @@ mod tests {
         &["SetEnvIf Origin \"^(https://app\\.example\\.test|http://localhost:8080|", "http://\\[::1\\]:3000", "Header always set Access-Control-Allow-Methods \"GET, POST, PUT\" env=CORS_ORIGIN", "RewriteRule ^ - [R=204,L]", "ProxyPass / http://127.0.0.1:9000/", "Listen 127.0.0.1:8080"],
         &["Access-Control-Allow-Credentials"]
     )]
-    #[case::public_answers_star("public", &["SetEnvIf Origin \"^.+$\" CORS_ORIGIN=*", "%{Access-Control-Request-Method}i"], &["Vary"])]
+    #[case::public_answers_star("public", &["SetEnvIf Origin \"^.+$\" CORS_ORIGIN=*", "expr=%{req:Access-Control-Request-Method}"], &["Vary"])]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["CORS_ORIGIN=$0", "Access-Control-Allow-Credentials \"true\"", "Header always merge Vary Origin"], &["CORS_ORIGIN=*"])]
     #[case::subdomains_become_regexes("subdomains", &["https://([a-z0-9-]+\\.)+example\\.test"], &[])]
     fn apache_configs_follow_the_profile(

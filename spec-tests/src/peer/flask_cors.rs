@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::Endpoints;
 use super::flat::{Flat, Requested};
-use super::quoted;
+use super::{quoted, regex_escape};
 use crate::error::DataError;
 
 /// Renders `app.py` for `flat`.
@@ -21,40 +21,7 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     let (host, port) = endpoints.listen_parts()?;
     endpoints.upstream_parts()?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let list = |items: &[String]| {
-        format!("[{}]", items.iter().map(|item| quoted(item)).collect::<Vec<_>>().join(", "))
-    };
-    let mut options = String::new();
-    let origins = &flat.origins;
-    if origins.any {
-        let _ = writeln!(options, "    origins=\"*\",");
-        if !flat.credentials {
-            let _ = writeln!(options, "    send_wildcard=True,");
-        }
-    } else {
-        let mut entries: Vec<String> = origins.exact.iter().map(|exact| quoted(exact)).collect();
-        entries.extend(
-            origins.pattern_regexes().iter().map(|regex| format!("re.compile({})", quoted(regex))),
-        );
-        let _ = writeln!(options, "    origins=[{}],", entries.join(", "));
-    }
-    if let Requested::List(methods) = &flat.methods {
-        let _ = writeln!(options, "    methods={},", list(methods));
-    }
-    if let Requested::List(headers) = &flat.headers {
-        let _ = writeln!(options, "    allow_headers={},", list(headers));
-    }
-    if !flat.expose.is_empty() {
-        let _ = writeln!(options, "    expose_headers={},", list(&flat.expose));
-    }
-    if let Some(seconds) = flat.max_age {
-        let _ = writeln!(options, "    max_age={seconds},");
-    }
-    let _ = writeln!(
-        options,
-        "    supports_credentials={},",
-        if flat.credentials { "True" } else { "False" }
-    );
+    let options = options(flat);
     Ok(format!(
         r#"
 import http.client
@@ -119,6 +86,57 @@ if __name__ == "__main__":
     ))
 }
 
+/// The keyword arguments of `CORS(app, ...)` for `flat`, one per line.
+fn options(flat: &Flat) -> String {
+    let list = |items: &[String]| {
+        format!("[{}]", items.iter().map(|item| quoted(item)).collect::<Vec<_>>().join(", "))
+    };
+    let mut options = String::new();
+    let origins = &flat.origins;
+    if origins.any {
+        let _ = writeln!(options, "    origins=\"*\",");
+        if !flat.credentials {
+            let _ = writeln!(options, "    send_wildcard=True,");
+        }
+    } else {
+        // flask-cors reads a string holding `[`, `(`, `*`... as a regular expression, so such
+        // origins (IPv6 literals) go in as anchored, escaped regexes.
+        let mut entries: Vec<String> = origins
+            .exact
+            .iter()
+            .map(|exact| {
+                if exact.contains(['[', ']', '(', ')', '*', '?', '$', '^', '\\']) {
+                    format!("re.compile({})", quoted(&format!("^{}$", regex_escape(exact))))
+                } else {
+                    quoted(exact)
+                }
+            })
+            .collect();
+        entries.extend(
+            origins.pattern_regexes().iter().map(|regex| format!("re.compile({})", quoted(regex))),
+        );
+        let _ = writeln!(options, "    origins=[{}],", entries.join(", "));
+    }
+    if let Requested::List(methods) = &flat.methods {
+        let _ = writeln!(options, "    methods={},", list(methods));
+    }
+    if let Requested::List(headers) = &flat.headers {
+        let _ = writeln!(options, "    allow_headers={},", list(headers));
+    }
+    if !flat.expose.is_empty() {
+        let _ = writeln!(options, "    expose_headers={},", list(&flat.expose));
+    }
+    if let Some(seconds) = flat.max_age {
+        let _ = writeln!(options, "    max_age={seconds},");
+    }
+    let _ = writeln!(
+        options,
+        "    supports_credentials={},",
+        if flat.credentials { "True" } else { "False" }
+    );
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
@@ -142,7 +160,7 @@ mod tests {
     #[case::star_sends_star("wildcard-origin", &["origins=\"*\",", "send_wildcard=True,"], &[])]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["origins=\"*\",", "supports_credentials=True,"], &["send_wildcard"])]
     #[case::subdomains_become_regexes("subdomains", &["re.compile(\"^https://([a-z0-9-]+\\\\.)+example\\\\.test$\")"], &[])]
-    #[case::strict("strict", &["methods=[\"GET\", \"POST\", \"PUT\"],", "max_age=600,", "LISTEN = (\"127.0.0.1\", 8080)"], &[])]
+    #[case::strict("strict", &["methods=[\"GET\", \"POST\", \"PUT\"],", "max_age=600,", "LISTEN = (\"127.0.0.1\", 8080)", "re.compile(\"^http://\\\\[::1\\\\]:3000$\")"], &[])]
     fn flask_apps_follow_the_profile(
         #[case] profile: &str,
         #[case] expected: &[&str],
