@@ -33,8 +33,10 @@ commands:
                           gateway per profile; reports under target/conformance/
   conformance --peers [--rust-only] [--peer NAME]... [--profile P]... [--out FILE]
                           the same suite against ours and third-party implementations
-                          (tower-http, actix-cors; Envoy, nginx, express when installed,
-                          see scripts/install-peers.sh); writes docs/conformance-matrix.md
+                          configured by their exports (tower-http, actix-cors; Envoy,
+                          nginx, Apache, express, rs/cors, flask-cors when installed, see
+                          scripts/install-peers.sh, whose export tests run first); writes
+                          docs/conformance-matrix.md
   envoy --config POLICY | --native-cors [--listen ADDR] [--upstream URL]
         [--concurrency N] [--module PATH]
                           build the proxy-wasm module and run Envoy with it in the

@@ -11,7 +11,10 @@
 //! that check them, and every failure.
 //!
 //! A peer that is not installed (`scripts/install-peers.sh` installs the non-Rust ones) is
-//! listed as not run. Everything started is killed when it returns.
+//! listed as not run. Everything started is killed when it returns. Unless `--rust-only`, it
+//! first runs the gated tests that start every non-Rust peer on its exports
+//! (`cargo test -p cors-peers --features external-peers --test exports`), which fail when a peer
+//! is not installed.
 //!
 //! Options: `--peer NAME` (repeatable; default every peer), `--rust-only` (the Rust peers, as CI
 //! runs them), `--profile P` (repeatable; default every profile), `--out FILE` (default
@@ -52,6 +55,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let mut build = util::cargo();
         build.args(["build", "--quiet", "-p", package, "--bin", bin]);
         util::exec(build)?;
+    }
+    if !options.rust_only {
+        let mut exports = util::cargo();
+        exports.args([
+            "test",
+            "-p",
+            "cors-peers",
+            "--features",
+            "external-peers",
+            "--test",
+            "exports",
+        ]);
+        util::exec(exports)?;
     }
     let bins = target_dir(&root).join("debug");
     let tools = Tools {
@@ -172,6 +188,8 @@ struct Tools {
 /// One implementation's results.
 struct Column {
     name: String,
+    /// The column heading: the name, with the version where the launcher knows it.
+    label: String,
     description: String,
     /// Why it did not run, if it did not.
     not_run: Option<String>,
@@ -302,6 +320,7 @@ impl Tools {
         eprintln!("peers: {OURS}: done");
         let column = Column {
             name: OURS.to_owned(),
+            label: OURS.to_owned(),
             description: "this project's `cors-gateway` (cors-hyper's layer over cors-engine)"
                 .to_owned(),
             not_run: None,
@@ -320,6 +339,7 @@ impl Tools {
         let dir = out.join(&peer.name);
         let mut reports = Vec::new();
         let mut not_run = None;
+        let mut label = peer.name.clone();
         for profile in profiles {
             let profile_dir = dir.join(profile);
             let output = Command::new(&self.peer)
@@ -341,6 +361,9 @@ impl Tools {
             }
             let launch: Value = serde_json::from_slice(&output.stdout)
                 .map_err(|e| format!("cors-peer launch {}: unreadable output: {e}", peer.name))?;
+            if let Some(shown) = launch["label"].as_str() {
+                shown.clone_into(&mut label);
+            }
             let program = launch["program"].as_str().unwrap_or_default();
             let url = launch["url"].as_str().unwrap_or_default().to_owned();
             let mut command = Command::new(program);
@@ -370,6 +393,7 @@ impl Tools {
         );
         Ok(Column {
             name: peer.name.clone(),
+            label,
             description: peer.description.clone(),
             not_run,
             classification,
@@ -405,7 +429,7 @@ fn render(columns: &[Column], profiles: &[String], elapsed: Duration) -> String 
 
 /// One table header: the first column, then one column per implementation.
 fn table_header(md: &mut String, columns: &[Column], first: &str) {
-    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.label.as_str()).collect();
     let _ = writeln!(md, "| {first} | {} |", names.join(" | "));
     let _ = writeln!(md, "| --- |{}", " ---: |".repeat(names.len()));
 }
@@ -423,14 +447,15 @@ fn render_intro(md: &mut String, columns: &[Column], profiles: &[String], elapse
     let _ = writeln!(
         md,
         "Each implementation ran on loopback in front of the suite's echo upstream, configured \
-         as close as it can express each profile (`peers/`), and `cors-conformance run` checked \
-         every case of that profile.\n"
+         with what `cors-conformance export --profile P --to PEER` writes for each profile (as \
+         close as it can express it), and `cors-conformance run` checked every case of that \
+         profile.\n"
     );
     let _ = writeln!(
         md,
         "Each cell is **passed / failed / unsupported**. *Unsupported* means the case needs \
          something the implementation cannot be configured to do (each peer's \
-         `peers/<peer>/unsupported.toml` says what, with a reason); *failed* means it can be \
+         `spec-tests/peers/<peer>/unsupported.toml` says what, with a reason); *failed* means it can be \
          configured for the profile and answers differently. Levels (see \
          `spec-tests/README.md`): `fetch` is what browsers need for the policy to work as \
          intended; `flex` is Flex Gateway's documented `cors-flex` behaviour; `ours` is this \
@@ -441,7 +466,7 @@ fn render_intro(md: &mut String, columns: &[Column], profiles: &[String], elapse
     for column in columns {
         let status =
             column.not_run.as_deref().map(|why| format!(" (not run: {why})")).unwrap_or_default();
-        let _ = writeln!(md, "| `{}` | {}{status} |", column.name, column.description);
+        let _ = writeln!(md, "| `{}` | {}{status} |", column.label, column.description);
     }
 }
 
