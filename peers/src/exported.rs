@@ -53,6 +53,7 @@ macro_rules! exported {
 }
 
 exported! {
+    closed: "closed", "closed.rs";
     default_methods: "default-methods", "default-methods.rs";
     groups: "groups", "groups.rs";
     lowercase_methods: "lowercase-methods", "lowercase-methods.rs";

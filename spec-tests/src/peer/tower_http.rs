@@ -33,7 +33,11 @@ pub(super) fn render(flat: &Flat) -> String {
             .iter()
             .map(|origin| format!("HeaderValue::from_static({origin:?})"))
             .collect();
-        format!("AllowOrigin::list({})", rust::array(&values, 39, 8))
+        if values.is_empty() {
+            "AllowOrigin::list(Vec::<HeaderValue>::new())".to_owned()
+        } else {
+            format!("AllowOrigin::list({})", rust::array(&values, 39, 8))
+        }
     } else {
         uses.push("AllowOrigin");
         http_uses.push("HeaderValue");
