@@ -1,0 +1,460 @@
+//! The load test: `cors-gateway serve` in front of `bench-upstream`, driven by wrk, against the
+//! same traffic straight to the upstream and through nginx adding static CORS headers.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Options;
+use super::envoy::{ENVOY_TRAFFIC, start_envoys};
+use super::report::{Row, tick};
+use crate::process::{Process, exe, target_dir};
+use crate::util::{cargo, exec, root};
+
+/// What wrk measured for one target and scenario.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LoadResult {
+    pub(super) rps: f64,
+    pub(super) p50_ms: f64,
+    pub(super) p99_ms: f64,
+    pub(super) non_2xx: u64,
+}
+
+/// The reference policy of `performance.md`, as the gateway reads it.
+const POLICY: &str = "\
+publicResource: false
+supportCredentials: true
+originGroups:
+  - name: bench
+    origins: [https://app.example.com, https://admin.example.com]
+    allowedMethods:
+      - { methodName: GET, isAllowed: true }
+      - { methodName: POST, isAllowed: true }
+      - { methodName: PUT, isAllowed: true }
+    headers: [content-type, x-token]
+    exposedHeaders: [x-request-id]
+    accessControlMaxAge: 600
+";
+
+/// The load scenarios: id, title (the wrk script is [`load_script`]).
+pub(super) const LOAD_SCENARIOS: [(&str, &str); 3] = [
+    ("actual-allowed", "actual GET, allowed origin"),
+    ("no-origin", "GET without Origin"),
+    ("preflight", "preflight (PUT, 2 headers)"),
+];
+
+/// The allowed origin and the two requested headers of the gateway's traffic ([`POLICY`]).
+const GATEWAY_TRAFFIC: (&str, &str) = ("https://app.example.com", "content-type,x-token");
+
+/// The wrk Lua script of `scenario`, for `(origin, requested headers)`.
+fn load_script(scenario: &str, (origin, headers): (&str, &str)) -> String {
+    match scenario {
+        "actual-allowed" => {
+            format!("wrk.method = \"GET\"\nwrk.headers[\"Origin\"] = \"{origin}\"\n")
+        }
+        "preflight" => format!(
+            "wrk.method = \"OPTIONS\"\nwrk.headers[\"Origin\"] = \"{origin}\"\n\
+             wrk.headers[\"Access-Control-Request-Method\"] = \"PUT\"\n\
+             wrk.headers[\"Access-Control-Request-Headers\"] = \"{headers}\"\n"
+        ),
+        _ => "wrk.method = \"GET\"\n".to_owned(),
+    }
+}
+
+/// The nginx baseline: a reverse proxy to `upstream` adding static headers equivalent to the
+/// reference policy for its first origin, answering preflights itself.
+fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> String {
+    let p = prefix.display();
+    format!(
+        "worker_processes auto;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n\
+         \x20 access_log off;\n\
+         \x20 client_body_temp_path {p}/client_body;\n  proxy_temp_path {p}/proxy;\n\
+         \x20 fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n\
+         \x20 upstream backend {{ server {upstream}; keepalive 64; }}\n\
+         \x20 server {{\n\
+         \x20   listen {listen};\n\
+         \x20   location / {{\n\
+         \x20     if ($request_method = OPTIONS) {{\n\
+         \x20       add_header Access-Control-Allow-Origin \"https://app.example.com\" always;\n\
+         \x20       add_header Access-Control-Allow-Credentials \"true\" always;\n\
+         \x20       add_header Access-Control-Allow-Methods \"GET, POST, PUT\" always;\n\
+         \x20       add_header Access-Control-Allow-Headers \"content-type, x-token\" always;\n\
+         \x20       add_header Access-Control-Max-Age \"600\" always;\n\
+         \x20       add_header Vary \"Origin\" always;\n\
+         \x20       return 200;\n\
+         \x20     }}\n\
+         \x20     add_header Access-Control-Allow-Origin \"https://app.example.com\" always;\n\
+         \x20     add_header Access-Control-Allow-Credentials \"true\" always;\n\
+         \x20     add_header Access-Control-Expose-Headers \"x-request-id\" always;\n\
+         \x20     add_header Vary \"Origin\" always;\n\
+         \x20     proxy_http_version 1.1;\n\
+         \x20     proxy_set_header Connection \"\";\n\
+         \x20     proxy_set_header Host $host;\n\
+         \x20     proxy_pass http://backend;\n\
+         \x20   }}\n\
+         \x20 }}\n\
+         }}\n"
+    )
+}
+
+/// The load-test targets by name: `upstream`, `gateway`, `nginx`.
+type Targets = [(&'static str, SocketAddr); 3];
+
+pub(super) fn free_port() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map_err(|e| format!("no free port: {e}"))
+}
+
+/// One plain HTTP/1.1 request; the response head, lower-cased.
+pub(super) fn probe(
+    addr: SocketAddr,
+    request_headers: &str,
+    method: &str,
+) -> Result<String, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("probe {addr}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!(
+        "{method} / HTTP/1.1\r\nHost: api.example.com\r\n{request_headers}Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| format!("probe {addr}: {e}"))?;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    Ok(response.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase())
+}
+
+/// `name` in a `PATH` directory or in `/usr/sbin` (where Debian puts nginx).
+pub(super) fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// What the load test measured: every round of every `load-SCENARIO/TARGET`, and the Envoy
+/// pair's description (module, Envoy version, workers) or why it was skipped.
+pub(super) struct LoadRuns {
+    pub(super) runs: Vec<(String, Vec<LoadResult>)>,
+    pub(super) envoy: Result<Value, String>,
+}
+
+pub(super) fn run_load(options: Options, out: &Path) -> Result<LoadRuns, String> {
+    if find_program("wrk").is_none() || find_program("nginx").is_none() {
+        let mut install = Command::new("bash");
+        install.arg(root().join("scripts/install-bench-tools.sh"));
+        exec(install)?;
+    }
+    let nginx = find_program("nginx").ok_or("nginx is not installed")?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
+    exec(build)?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "cors-benches", "--bin", "bench-upstream"]);
+    exec(build)?;
+
+    let dir = out.join("load");
+    let (servers, targets) = start_servers(&dir, &nginx)?;
+    let envoys = start_envoys(&dir, targets[0].1);
+    if let Err(why) = &envoys {
+        eprintln!("load: Envoy with cors-proxy-wasm against Envoy's native CORS: skipped: {why}");
+    }
+    let mut scripts = Vec::new();
+    for (scenario, _) in LOAD_SCENARIOS {
+        let write = |name: String, traffic| -> Result<PathBuf, String> {
+            let path = dir.join("scripts").join(name);
+            fs::write(&path, load_script(scenario, traffic))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(path)
+        };
+        let gateway = write(format!("{scenario}.lua"), GATEWAY_TRAFFIC)?;
+        let envoy = write(format!("envoy-{scenario}.lua"), ENVOY_TRAFFIC)?;
+        scripts.push((scenario, gateway, envoy));
+    }
+    // Rounds interleave the targets, so that a burst of load from elsewhere on the machine hits
+    // all of them alike; each figure is the median of its rounds. The two Envoys run back to
+    // back, first one then the other, the order alternating between rounds.
+    let rounds = if options.quick { 1 } else { 3 };
+    let mut runs: Vec<(String, Vec<LoadResult>)> = Vec::new();
+    for round in 1..=rounds {
+        for (scenario, gateway_script, envoy_script) in &scripts {
+            let mut measure = |target: &str, addr, script| -> Result<(), String> {
+                // One second of warm-up, then the measured run.
+                wrk(script, addr, 1)?;
+                let result = wrk(script, addr, options.load_secs)?;
+                eprintln!(
+                    "load round {round}/{rounds} {target}/{scenario}: {:.0} req/s, p50 {:.3} ms, \
+                     p99 {:.3} ms{}",
+                    result.rps,
+                    result.p50_ms,
+                    result.p99_ms,
+                    if result.non_2xx > 0 {
+                        format!(", {} non-2xx", result.non_2xx)
+                    } else {
+                        String::new()
+                    }
+                );
+                let id = format!("load-{scenario}/{target}");
+                match runs.iter_mut().find(|(known, _)| *known == id) {
+                    Some((_, list)) => list.push(result),
+                    None => runs.push((id, vec![result])),
+                }
+                Ok(())
+            };
+            for (target, addr) in targets {
+                measure(target, addr, gateway_script)?;
+            }
+            if let Ok(envoys) = &envoys {
+                let mut pair = envoys.targets;
+                if round % 2 == 0 {
+                    pair.reverse();
+                }
+                for (target, addr) in pair {
+                    measure(target, addr, envoy_script)?;
+                }
+            }
+        }
+    }
+    // Stops both Envoys, then the other servers.
+    let envoy = envoys.map(|envoys| envoys.info);
+    drop(servers);
+    Ok(LoadRuns { runs, envoy })
+}
+
+/// The median of `values` (the upper one of an even count; NaN when empty).
+pub(super) fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The median of each figure over `runs` (not empty).
+pub(super) fn median(runs: &[LoadResult]) -> LoadResult {
+    let pick = |f: fn(&LoadResult) -> f64| median_of(runs.iter().map(f).collect());
+    LoadResult {
+        rps: pick(|r| r.rps),
+        p50_ms: pick(|r| r.p50_ms),
+        p99_ms: pick(|r| r.p99_ms),
+        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+    }
+}
+
+/// Starts the upstream, the gateway in front of it and nginx in front of it, and checks that
+/// both proxies answer the allowed origin with CORS; returns them with their addresses.
+fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String> {
+    for sub in ["", "nginx", "scripts"] {
+        fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let release = target_dir(&root()).join("release");
+    let address = |process: &Process| -> Result<SocketAddr, String> {
+        let url = &process.url;
+        url.strip_prefix("http://")
+            .and_then(|addr| addr.parse().ok())
+            .ok_or_else(|| format!("not a loopback http URL: {url:?}"))
+    };
+
+    // The upstream announces `listening on http://ADDR` once bound.
+    let mut upstream = Command::new(release.join(exe("bench-upstream")));
+    upstream.arg("127.0.0.1:0");
+    let upstream = Process::start(upstream, &dir.join("upstream.log"), None)?;
+    let upstream_addr = address(&upstream)?;
+
+    let policy = dir.join("policy.yaml");
+    fs::write(&policy, POLICY).map_err(|e| format!("{}: {e}", policy.display()))?;
+    let gateway_addr = free_port()?;
+    let mut gateway = Command::new(release.join(exe("cors-gateway")));
+    gateway
+        .arg("--quiet")
+        .arg("serve")
+        .arg("--config")
+        .arg(&policy)
+        .args(["--listen", &gateway_addr.to_string()])
+        .args(["--upstream", &format!("http://{upstream_addr}")])
+        .args(["--watch-interval", "0s"]);
+    let gateway =
+        Process::start(gateway, &dir.join("gateway.log"), Some(format!("http://{gateway_addr}")))?;
+
+    let nginx_addr = free_port()?;
+    let conf = dir.join("nginx/nginx.conf");
+    fs::write(&conf, nginx_conf(&dir.join("nginx"), nginx_addr, upstream_addr))
+        .map_err(|e| format!("{}: {e}", conf.display()))?;
+    let mut command = Command::new(nginx);
+    command.arg("-p").arg(dir.join("nginx")).arg("-c").arg(&conf);
+    let process =
+        Process::start(command, &dir.join("nginx.log"), Some(format!("http://{nginx_addr}")))?;
+    let nginx = Nginx {
+        binary: nginx.to_path_buf(),
+        prefix: dir.join("nginx"),
+        conf,
+        process: Some(process),
+    };
+
+    for (name, addr) in [("cors-gateway", gateway_addr), ("nginx", nginx_addr)] {
+        let head = probe(addr, "Origin: https://app.example.com\r\n", "GET")?;
+        if !head.contains("access-control-allow-origin: https://app.example.com") {
+            return Err(format!("{name} does not answer the allowed origin with CORS:\n{head}"));
+        }
+    }
+    let targets = [("upstream", upstream_addr), ("gateway", gateway_addr), ("nginx", nginx_addr)];
+    Ok((Servers { _nginx: nginx, _gateway: gateway, _upstream: upstream }, targets))
+}
+
+/// The servers of the load test, stopped when dropped (nginx first, the upstream last).
+struct Servers {
+    _nginx: Nginx,
+    _gateway: Process,
+    _upstream: Process,
+}
+
+/// The nginx baseline. Killing its master process would leave its workers running, so it is
+/// stopped with `nginx -s stop` (the master then stops its workers) before the kill.
+struct Nginx {
+    binary: PathBuf,
+    prefix: PathBuf,
+    conf: PathBuf,
+    process: Option<Process>,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let stopped = Command::new(&self.binary)
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["-s", "stop"])
+            .status();
+        if let (Ok(status), Some(process)) = (stopped, self.process.as_mut())
+            && status.success()
+        {
+            for _ in 0..100 {
+                if matches!(process.child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // Kills the master if it is still there, and reaps it.
+        drop(self.process.take());
+    }
+}
+
+/// Runs wrk (1 thread, 32 connections) for `secs` seconds and parses its report.
+fn wrk(script: &Path, addr: SocketAddr, secs: u32) -> Result<LoadResult, String> {
+    let output = Command::new("wrk")
+        .args(["-t1", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(format!("http://{addr}/"))
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!("wrk failed: {text}{}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|rest| rest.split_whitespace().next().unwrap_or_default().to_owned())
+    };
+    let ms = |value: Option<String>| -> Option<f64> {
+        let value = value?;
+        let (number, scale) = if let Some(n) = value.strip_suffix("us") {
+            (n, 0.001)
+        } else if let Some(n) = value.strip_suffix("ms") {
+            (n, 1.0)
+        } else if let Some(n) = value.strip_suffix('s') {
+            (n, 1000.0)
+        } else {
+            (value.as_str(), 1.0)
+        };
+        number.parse::<f64>().ok().map(|n| n * scale)
+    };
+    let rps = field("Requests/sec:").and_then(|v| v.parse().ok());
+    let (Some(rps), Some(p50_ms), Some(p99_ms)) = (rps, ms(field("50%")), ms(field("99%"))) else {
+        return Err(format!("cannot read wrk's report:\n{text}"));
+    };
+    let non_2xx = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx })
+}
+
+pub(super) fn load_rows(results: &[(String, LoadResult)]) -> Vec<Row> {
+    let get = |scenario: &str, target: &str| {
+        results.iter().find(|(id, _)| *id == format!("load-{scenario}/{target}")).map(|(_, r)| *r)
+    };
+    let show = |r: LoadResult| {
+        format!("{:.0} req/s (p50 {:.2} ms, p99 {:.2} ms)", r.rps, r.p50_ms, r.p99_ms)
+    };
+    let mut rows = Vec::new();
+    let no_origin = get("no-origin", "gateway");
+    for (scenario, title) in LOAD_SCENARIOS {
+        let Some(ours) = get(scenario, "gateway") else { continue };
+        for baseline in ["nginx", "upstream"] {
+            let Some(theirs) = get(scenario, baseline) else { continue };
+            let ratio = ours.rps / theirs.rps;
+            let (target, met) = if baseline == "nginx" {
+                let mut text = format!("≥ nginx: {}", tick(ratio >= 1.0));
+                let mut met = ratio >= 1.0;
+                if scenario == "actual-allowed"
+                    && let Some(plain) = no_origin
+                {
+                    let within = ours.rps >= 0.95 * plain.rps;
+                    let _ = write!(
+                        text,
+                        "; within 5% of gateway without Origin ({:+.1}%): {}",
+                        100.0 * (ours.rps / plain.rps - 1.0),
+                        tick(within)
+                    );
+                    met = met && within;
+                }
+                (text, Some(met))
+            } else {
+                ("(cost of a proxy hop)".to_owned(), None)
+            };
+            rows.push(Row {
+                scenario: format!("gateway: {title}"),
+                ours: show(ours),
+                peer: format!("{baseline}: {}", show(theirs)),
+                ratio: Some(ratio),
+                allocations: String::new(),
+                instructions: String::new(),
+                target,
+                met,
+                numbers: json!({
+                    "ours_rps": ours.rps, "ours_p50_ms": ours.p50_ms, "ours_p99_ms": ours.p99_ms,
+                    "peer_rps": theirs.rps, "peer_p50_ms": theirs.p50_ms, "peer_p99_ms": theirs.p99_ms,
+                    "ours_non_2xx": ours.non_2xx, "peer_non_2xx": theirs.non_2xx,
+                }),
+            });
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_scripts_send_the_scenario_headers() {
+        let preflight = load_script("preflight", ("https://o.test", "a,b"));
+        assert!(preflight.contains("wrk.method = \"OPTIONS\""), "{preflight}");
+        assert!(preflight.contains("\"Origin\"] = \"https://o.test\""), "{preflight}");
+        assert!(preflight.contains("\"Access-Control-Request-Headers\"] = \"a,b\""), "{preflight}");
+        let actual = load_script("actual-allowed", ("https://o.test", "a,b"));
+        assert!(actual.contains("\"Origin\"] = \"https://o.test\""), "{actual}");
+        assert!(!load_script("no-origin", ("https://o.test", "a,b")).contains("Origin"));
+    }
+
+    #[test]
+    fn median_of_takes_the_middle_value() {
+        assert!((median_of(vec![3.0, 1.0, 2.0]) - 2.0).abs() < f64::EPSILON);
+        assert!(median_of(Vec::new()).is_nan());
+    }
+}

@@ -1,0 +1,156 @@
+//! `cargo xtask bench [--quick] [--load] [--load-only] [--load-secs N] [--instructions]
+//! [--report-only]`: runs the criterion
+//! benches of `benches/` (ours and the peers in one run), the allocation counts, and optionally
+//! the load test; prints one summary table and writes it to `target/bench/summary.md` and
+//! `target/bench/summary.json`.
+//!
+//! - Micro benches: `cargo bench -p cors-benches` (criterion writes
+//!   `target/criterion/<group>/<function>/new/estimates.json`; the medians are read from there,
+//!   only from files written by this run, and criterion's HTML reports stay where criterion puts
+//!   them). `--quick` passes short warm-up and measurement times and fewer scenarios: that is
+//!   what CI runs to keep the benches compiling and running, and it reports, never fails on time.
+//! - `--load`: `cors-gateway serve` (built in release) on loopback in front of `bench-upstream`,
+//!   driven by `wrk`; the same traffic straight to the upstream and through nginx adding static
+//!   CORS headers (config under `target/bench/load/`). `scripts/install-bench-tools.sh`
+//!   installs wrk and nginx when missing. Every run is bounded: `--load-secs` per wrk run (default
+//!   5, 3 with `--quick`), 3 interleaved rounds (1 with `--quick`), medians reported.
+//! - Also under `--load`: Envoy with the cors-proxy-wasm module (policy
+//!   `crates/cors-proxy-wasm/envoy/bench-policy.yaml`) against Envoy with its native CORS filter
+//!   (`native-cors.yaml`, the same policy), both with [`ENVOY_CONCURRENCY`] worker in front of
+//!   the same upstream, started from the configuration `cargo xtask envoy` writes (this process
+//!   holds Envoy's own process id). In each round and scenario the two run back to back (order
+//!   alternating between rounds); the ratio is the median of the per-pair ratios. Without Envoy
+//!   or the `wasm32-wasip1` target (`scripts/install-envoy.sh` installs both), or when the module
+//!   does not build, the pair is skipped, said so in the summary, and the rest runs.
+//! - `--instructions`: instructions per call under callgrind (`valgrind`, installed by the same
+//!   script), a figure that does not move with the machine's load.
+//! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
+
+mod envoy;
+mod load;
+mod micro;
+mod report;
+
+use std::fs;
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use crate::process::target_dir;
+use crate::util::{flag_value, root};
+
+use self::load::median;
+use self::report::write_summary;
+
+/// The options of one `cargo xtask bench` run.
+#[derive(Debug, Clone, Copy)]
+#[expect(clippy::struct_excessive_bools, reason = "independent command-line switches")]
+struct Options {
+    quick: bool,
+    /// Summarize the criterion results and allocation counts already on disk; run nothing.
+    report_only: bool,
+    /// Also count instructions per call under callgrind (deterministic, unlike time).
+    instructions: bool,
+    micro: bool,
+    load: bool,
+    load_secs: u32,
+}
+
+/// Entry point for `cargo xtask bench`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    for (i, arg) in args.iter().enumerate() {
+        let known = matches!(
+            arg.as_str(),
+            "--quick"
+                | "--load"
+                | "--load-only"
+                | "--load-secs"
+                | "--report-only"
+                | "--instructions"
+        );
+        let is_value = i > 0 && args[i - 1] == "--load-secs";
+        if !known && !is_value {
+            return Err(format!(
+                "unknown bench option {arg:?}; usage: cargo xtask bench [--quick] [--load] \
+                 [--load-only] [--load-secs N] [--report-only] [--instructions]"
+            ));
+        }
+    }
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let load_only = args.iter().any(|arg| arg == "--load-only");
+    let load_secs = match flag_value(args, "--load-secs") {
+        Some(text) => {
+            text.parse().map_err(|_| format!("--load-secs takes whole seconds, got {text:?}"))?
+        }
+        None if quick => 3,
+        None => 5,
+    };
+    let report_only = args.iter().any(|arg| arg == "--report-only");
+    let options = Options {
+        quick,
+        report_only,
+        instructions: args.iter().any(|arg| arg == "--instructions"),
+        micro: !load_only,
+        load: load_only || args.iter().any(|arg| arg == "--load"),
+        load_secs,
+    };
+
+    let out = target_dir(&root()).join("bench");
+    fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut rows = Vec::new();
+    let mut raw = serde_json::Map::new();
+    if options.micro {
+        let started = if options.report_only {
+            SystemTime::UNIX_EPOCH
+        } else {
+            let started = SystemTime::now();
+            micro::run_criterion(options, &out)?;
+            started
+        };
+        let medians = micro::read_medians(&target_dir(&root()).join("criterion"), started)?;
+        let allocations = micro::read_allocations(&out.join("allocations.json"))?;
+        let order = micro::read_order(&out.join("allocations.json"))?;
+        let instructions = if options.instructions {
+            micro::count_instructions(&order, options)?
+        } else {
+            std::collections::BTreeMap::new()
+        };
+        rows.extend(micro::engine_rows(&medians, &allocations, &order, &instructions));
+        rows.extend(micro::layer_rows(&medians, &allocations, &instructions));
+        for (id, median) in &medians {
+            raw.insert(
+                id.clone(),
+                json!({ "median_ns": median, "allocations": allocations.get(id),
+                        "instructions": instructions.get(id) }),
+            );
+        }
+    }
+    // Written now and again after the load test, so that a failing load test loses nothing.
+    write_summary(&out, &rows, &raw, options)?;
+    if options.load && !options.report_only {
+        let load = load::run_load(options, &out)?;
+        let medians: Vec<(String, load::LoadResult)> =
+            load.runs.iter().map(|(id, list)| (id.clone(), median(list))).collect();
+        rows.extend(load::load_rows(&medians));
+        rows.extend(envoy::envoy_rows(&load));
+        for ((id, result), (_, list)) in medians.iter().zip(&load.runs) {
+            raw.insert(
+                id.clone(),
+                json!({ "requests_per_s": result.rps, "p50_ms": result.p50_ms,
+                        "p99_ms": result.p99_ms, "non_2xx": result.non_2xx,
+                        "rounds": list.iter().map(|r| json!({
+                            "requests_per_s": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                        })).collect::<Vec<_>>() }),
+            );
+        }
+        raw.insert(
+            "envoy".to_owned(),
+            match &load.envoy {
+                Ok(info) => info.clone(),
+                Err(why) => json!({ "skipped": why }),
+            },
+        );
+        write_summary(&out, &rows, &raw, options)?;
+    }
+    Ok(())
+}
