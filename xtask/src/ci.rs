@@ -1,13 +1,15 @@
 //! `cargo xtask ci`: every check CI runs, in order, with failures summed rather than
 //! short-circuited, so one run shows everything that is wrong.
 
+use crate::run_line;
 use crate::util::{cargo, exec};
 
 /// One CI step: a name for the report and the function that runs it.
 type Step = (&'static str, fn() -> Result<(), String>);
 
-/// Runs every step; fails when any step failed, naming them all.
-pub(crate) fn run_all() -> Result<(), String> {
+/// Entry point for `cargo xtask ci`: runs every step; fails when any step failed, naming them
+/// all.
+pub(crate) fn run() -> Result<(), String> {
     let steps: [Step; 14] = [
         ("install tools", install_tools),
         ("fmt", fmt),
@@ -16,14 +18,19 @@ pub(crate) fn run_all() -> Result<(), String> {
         ("tests", tests),
         ("doc tests", doc_tests),
         ("rustdoc", rustdoc),
-        ("tidy", || crate::tidy::run(&[])),
+        ("tidy", || run_line(&["tidy"])),
         ("publish dry run", publish_dry_run),
         ("standalone examples", standalone_examples),
-        ("conformance", || crate::conformance::run(&[])),
-        ("peer conformance", peer_conformance),
-        ("fuzz smoke", || crate::fuzz::run(&["--secs".into(), "10".into()])),
+        ("conformance", || run_line(&["conformance"])),
+        // The Rust peers (tower-http, actix-cors) against the suite, next to ours. The matrix
+        // goes under `target/` so CI never rewrites the published `docs/conformance-matrix.md`.
+        ("peer conformance", || {
+            let out = "target/conformance/peers/matrix.md";
+            run_line(&["conformance", "--peers", "--rust-only", "--out", out])
+        }),
+        ("fuzz smoke", || run_line(&["fuzz", "--secs", "10"])),
         // Keeps the benches compiling and running; it reports figures and never fails on time.
-        ("bench quick", || crate::bench::run(&["--quick".into()])),
+        ("bench quick", || run_line(&["bench", "--quick"])),
     ];
     let mut failed = Vec::new();
     let mut timings = Vec::new();
@@ -49,14 +56,6 @@ pub(crate) fn run_all() -> Result<(), String> {
     }
 }
 
-/// Entry point for `cargo xtask ci`; takes no options.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    if let Some(extra) = args.first() {
-        return Err(format!("ci takes no options, got {extra:?}"));
-    }
-    run_all()
-}
-
 /// The project's install scripts, each idempotent: what the tests need beyond cargo.
 const INSTALL_SCRIPTS: &[&str] = &["scripts/install-browser.sh", "scripts/install-envoy.sh"];
 
@@ -67,13 +66,6 @@ fn install_tools() -> Result<(), String> {
         exec(command)?;
     }
     Ok(())
-}
-
-/// The Rust peers (tower-http, actix-cors) against the suite, next to ours. The matrix goes under
-/// `target/` so CI never rewrites the published `docs/conformance-matrix.md`.
-fn peer_conformance() -> Result<(), String> {
-    let args = ["--peers", "--rust-only", "--out", "target/conformance/peers/matrix.md"];
-    crate::peers::run(&args.map(String::from))
 }
 
 /// Every crate in the dependency tree has a license `deny.toml` allows. `cargo fetch` fills the

@@ -13,13 +13,15 @@ use std::process::{Command, Stdio};
 use crate::process::{Process, exe, list_profiles, target_dir};
 use crate::util;
 
-/// Runs the conformance suite; `args` are the arguments after `conformance`.
+/// Runs the conformance suite (or, with `--peers`, the peers' matrix).
 ///
 /// # Errors
 ///
 /// A build fails, a process does not start, or any case fails (the message says which).
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let options = Options::parse(args)?;
+pub(crate) fn run(options: &Args) -> Result<(), String> {
+    if options.peers {
+        return crate::peers::run(&options.profiles, &options.peer_options);
+    }
     let root = util::root();
     for (package, bin) in
         [("cors-gateway", "cors-gateway"), ("cors-conformance", "cors-conformance")]
@@ -72,7 +74,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .arg(&known)
             .arg("--json-report")
             .arg(&json)
-            .args(&options.passthrough)
+            .args(options.passthrough())
             .stderr(Stdio::inherit())
             .output()
             .map_err(|e| format!("cannot run cors-conformance: {e}"))?;
@@ -109,34 +111,36 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Parsed `cargo xtask conformance` options.
-#[derive(Debug, Default)]
-struct Options {
+/// The options of `cargo xtask conformance`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Run the suite against third-party implementations too (tower-http, actix-cors; Envoy,
+    /// nginx, Apache, express, rs/cors, flask-cors when installed: scripts/install-peers.sh,
+    /// whose export tests run first), and write their matrix
+    #[arg(long)]
+    peers: bool,
+    /// Run only this profile (repeatable); default: every profile of spec-tests/profiles
+    #[arg(long = "profile", value_name = "P")]
     profiles: Vec<String>,
-    passthrough: Vec<String>,
+    /// Only the cases whose id contains F (passed to `cors-conformance run`)
+    #[arg(long, value_name = "F", conflicts_with = "peers")]
+    filter: Option<String>,
+    /// Only the cases of level L: fetch, flex or ours (passed to `cors-conformance run`)
+    #[arg(long, value_name = "L", conflicts_with = "peers")]
+    level: Option<String>,
+    #[command(flatten)]
+    peer_options: crate::peers::Args,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options::default();
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next().cloned().ok_or_else(|| format!("conformance: {name} needs a value"))
-            };
-            match arg.as_str() {
-                "--profile" => options.profiles.push(value("--profile")?),
-                "--filter" | "--level" => {
-                    let v = value(arg)?;
-                    options.passthrough.extend([arg.clone(), v]);
-                }
-                other => {
-                    return Err(format!(
-                        "conformance: unknown argument {other:?}; hint: --profile P, --filter F, --level L"
-                    ));
-                }
+impl Args {
+    /// `--filter F --level L`, as `cors-conformance run` takes them.
+    fn passthrough(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, value) in [("--filter", &self.filter), ("--level", &self.level)] {
+            if let Some(value) = value {
+                args.extend([flag.to_owned(), value.clone()]);
             }
         }
-        Ok(options)
+        args
     }
 }

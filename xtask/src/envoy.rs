@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use std::{env, fs, thread};
 
-use crate::util::{cargo, exec, flag_value, root};
+use crate::util::{cargo, exec, root};
 
 /// The Envoy bootstrap template with cors-proxy-wasm; see the file for its placeholders.
 const TEMPLATE: &str = include_str!("../../crates/cors-proxy-wasm/envoy/cors.yaml");
@@ -33,30 +33,8 @@ const WASM_TARGET: &str = "wasm32-wasip1";
 /// How long Envoy may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
-const USAGE: &str = "\
-usage: cargo xtask envoy --config POLICY [--listen ADDR] [--upstream URL] [--concurrency N]
-       cargo xtask envoy --native-cors [--listen ADDR] [--upstream URL] [--concurrency N]
-
-  --config POLICY    a cors-flex policy file (any shape cors-policy reads); it becomes the
-                     filter's plugin configuration
-  --native-cors      run Envoy's built-in CORS filter instead of the module, configured as
-                     crates/cors-proxy-wasm/envoy/bench-policy.yaml (the benchmark baseline)
-  --listen ADDR      where Envoy listens [default: 127.0.0.1:8080]; port 0 picks a free one
-  --upstream URL     where requests are forwarded, http://HOST:PORT (required)
-  --concurrency N    Envoy worker threads [default: 1]
-  --module PATH      load this cors-proxy-wasm module instead of building one
-
-Builds target/wasm32-wasip1/release/cors_proxy_wasm.wasm, writes the Envoy configuration to
-target/envoy/, runs Envoy in the foreground and prints `listening on http://ADDR` when ready.
-Install Envoy and the wasm target first with scripts/install-envoy.sh.
-";
-
 /// Entry point for `cargo xtask envoy`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
-        eprint!("{USAGE}");
-        return Ok(());
-    }
+pub(crate) fn run(args: &Args) -> Result<(), String> {
     let dir = root().join("target").join("envoy");
     let id = std::process::id();
     let admin_path = dir.join(format!("admin-{id}.txt"));
@@ -82,25 +60,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// write its admin address to `admin_path` (see [`wait_ready`]). Callers that start it themselves
 /// (`cargo xtask bench --load`) hold Envoy's own process id.
 pub(crate) fn command(
-    args: &[String],
+    options: &Args,
     config_path: &Path,
     admin_path: &Path,
 ) -> Result<Command, String> {
-    let options = Options::parse(args)?;
     let envoy = find_envoy()?;
     let config = match &options.config {
         Some(path) => {
             let module = match &options.module {
-                Some(module) => module.clone(),
+                Some(module) => {
+                    std::path::absolute(module).map_err(|e| format!("--module: {e}"))?
+                }
                 None => build_module()?,
             };
             let policy = fs::read(path)
                 .map_err(|error| format!("cannot read --config {}: {error}", path.display()))?;
             let policy = String::from_utf8(policy)
                 .map_err(|_| format!("--config {}: the file is not UTF-8", path.display()))?;
-            render(TEMPLATE, &options, &wasm_values(&module, &policy, &plugin_name(path))?)?
+            render(TEMPLATE, options, &wasm_values(&module, &policy, &plugin_name(path))?)?
         }
-        None => render(NATIVE_TEMPLATE, &options, &[])?,
+        None => render(NATIVE_TEMPLATE, options, &[])?,
     };
 
     if let Some(dir) = config_path.parent() {
@@ -136,87 +115,79 @@ pub(crate) fn wasm_target_installed() -> bool {
     })
 }
 
-/// The command line.
-struct Options {
-    /// The policy file; `None` with `--native-cors`.
-    config: Option<PathBuf>,
-    /// A prebuilt module (`--module`), absolute.
-    module: Option<PathBuf>,
-    listen: (String, u16),
-    upstream: (String, u16),
-    concurrency: u32,
+/// The options of `cargo xtask envoy`.
+///
+/// Builds target/wasm32-wasip1/release/cors_proxy_wasm.wasm, writes the Envoy configuration to
+/// target/envoy/, runs Envoy in the foreground and prints `listening on http://ADDR` when
+/// ready. Install Envoy and the wasm target first with scripts/install-envoy.sh.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("filter").required(true).args(["config", "native_cors"])))]
+pub(crate) struct Args {
+    /// A cors-flex policy file (any shape cors-policy reads); it becomes the filter's plugin
+    /// configuration
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) config: Option<PathBuf>,
+    /// Run Envoy's built-in CORS filter instead of the module, configured as
+    /// crates/cors-proxy-wasm/envoy/bench-policy.yaml (the benchmark baseline)
+    #[arg(long)]
+    pub(crate) native_cors: bool,
+    /// Where Envoy listens; port 0 picks a free one
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = split_host_port)]
+    pub(crate) listen: HostPort,
+    /// Where requests are forwarded, http://HOST:PORT
+    #[arg(long, value_name = "URL", value_parser = parse_upstream)]
+    pub(crate) upstream: HostPort,
+    /// Envoy worker threads
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) concurrency: u32,
+    /// Load this cors-proxy-wasm module instead of building one
+    #[arg(long, value_name = "PATH", value_parser = existing_file, conflicts_with = "native_cors")]
+    pub(crate) module: Option<PathBuf>,
 }
 
-impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
-        const FLAGS: &[&str] = &["--config", "--listen", "--upstream", "--concurrency", "--module"];
-        let mut rest = args.iter();
-        let mut native = false;
-        while let Some(arg) = rest.next() {
-            if arg == "--native-cors" {
-                native = true;
-                continue;
-            }
-            if !FLAGS.contains(&arg.as_str()) {
-                return Err(format!("envoy: unknown option {arg:?}\n\n{USAGE}"));
-            }
-            if rest.next().is_none() {
-                return Err(format!("envoy: {arg} needs a value\n\n{USAGE}"));
-            }
-        }
-        let config = flag_value(args, "--config").map(PathBuf::from);
-        if config.is_some() == native {
-            return Err(format!(
-                "envoy: give exactly one of --config POLICY and --native-cors\n\n{USAGE}"
-            ));
-        }
-        let listen = flag_value(args, "--listen").unwrap_or("127.0.0.1:8080");
-        let upstream = flag_value(args, "--upstream")
-            .ok_or_else(|| format!("envoy: --upstream URL is required\n\n{USAGE}"))?;
-        let concurrency = flag_value(args, "--concurrency").unwrap_or("1");
-        let module = match flag_value(args, "--module").map(PathBuf::from) {
-            Some(path) if !path.is_file() => {
-                return Err(format!("--module {}: no such file", path.display()));
-            }
-            Some(path) => Some(std::path::absolute(&path).map_err(|e| format!("--module: {e}"))?),
-            None => None,
-        };
-        Ok(Options {
-            config,
-            module,
-            listen: split_host_port(listen).map_err(|e| format!("--listen {listen:?}: {e}"))?,
-            upstream: parse_upstream(upstream)?,
-            concurrency: concurrency.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                format!("--concurrency {concurrency:?}: expected a positive number")
-            })?,
-        })
+/// A host (without IPv6 brackets) and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostPort {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl From<std::net::SocketAddr> for HostPort {
+    fn from(addr: std::net::SocketAddr) -> HostPort {
+        HostPort { host: addr.ip().to_string(), port: addr.port() }
     }
 }
 
+fn existing_file(path: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(path);
+    if path.is_file() { Ok(path) } else { Err("no such file".to_owned()) }
+}
+
 /// `host:port`, `[v6]:port` -> (host without brackets, port).
-fn split_host_port(text: &str) -> Result<(String, u16), String> {
+fn split_host_port(text: &str) -> Result<HostPort, String> {
     let (host, port) = text.rsplit_once(':').ok_or("expected HOST:PORT")?;
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     if host.is_empty() {
         return Err("empty host".to_owned());
     }
     let port = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
-    Ok((host.to_owned(), port))
+    Ok(HostPort { host: host.to_owned(), port })
 }
 
 /// `http://HOST:PORT[/]` -> (host, port). Envoy forwards the request path unchanged, so an
 /// upstream with a path prefix is refused rather than silently ignored.
-fn parse_upstream(url: &str) -> Result<(String, u16), String> {
-    let error = |why: &str| format!("--upstream {url:?}: {why}");
+fn parse_upstream(url: &str) -> Result<HostPort, String> {
+    let error = |why: &str| why.to_owned();
     let rest = url.strip_prefix("http://").ok_or_else(|| error("expected http://HOST:PORT"))?;
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains('/') {
         return Err(error("a path prefix is not supported here; give http://HOST:PORT"));
     }
     if !authority.contains(':') || authority.ends_with(']') {
-        return Ok((authority.trim_start_matches('[').trim_end_matches(']').to_owned(), 80));
+        let host = authority.trim_start_matches('[').trim_end_matches(']').to_owned();
+        return Ok(HostPort { host, port: 80 });
     }
-    split_host_port(authority).map_err(|why| error(&why))
+    split_host_port(authority)
 }
 
 /// The placeholders only the module's template has: the module, the policy text, its name.
@@ -237,15 +208,15 @@ fn wasm_values(
 /// placeholder the template lacks or leaves unfilled.
 fn render(
     template: &str,
-    options: &Options,
+    options: &Args,
     extra: &[(&'static str, String)],
 ) -> Result<String, String> {
-    let (upstream_host, upstream_port) = &options.upstream;
+    let HostPort { host: upstream_host, port: upstream_port } = &options.upstream;
     let upstream_type =
         if upstream_host.parse::<IpAddr>().is_ok() { "STATIC" } else { "LOGICAL_DNS" };
     let common = [
-        ("{{LISTEN_HOST}}", options.listen.0.clone()),
-        ("{{LISTEN_PORT}}", options.listen.1.to_string()),
+        ("{{LISTEN_HOST}}", options.listen.host.clone()),
+        ("{{LISTEN_PORT}}", options.listen.port.to_string()),
         ("{{UPSTREAM_HOST}}", upstream_host.clone()),
         ("{{UPSTREAM_PORT}}", upstream_port.to_string()),
         ("{{UPSTREAM_TYPE}}", upstream_type.to_owned()),
@@ -443,9 +414,10 @@ mod tests {
 
     #[test]
     fn upstream_urls_parse_to_host_and_port() {
-        assert_eq!(parse_upstream("http://127.0.0.1:9000"), Ok(("127.0.0.1".into(), 9000)));
-        assert_eq!(parse_upstream("http://localhost/"), Ok(("localhost".into(), 80)));
-        assert_eq!(parse_upstream("http://[::1]:9000"), Ok(("::1".into(), 9000)));
+        let host_port = |host: &str, port| Ok(HostPort { host: host.to_owned(), port });
+        assert_eq!(parse_upstream("http://127.0.0.1:9000"), host_port("127.0.0.1", 9000));
+        assert_eq!(parse_upstream("http://localhost/"), host_port("localhost", 80));
+        assert_eq!(parse_upstream("http://[::1]:9000"), host_port("::1", 9000));
         assert!(parse_upstream("http://a:1/api").is_err());
         assert!(parse_upstream("https://a:1").is_err());
     }
@@ -467,12 +439,13 @@ mod tests {
         assert_eq!(listener_address(v6).as_deref(), Some("[::1]:8080"));
     }
 
-    fn options() -> Options {
-        Options {
+    fn options() -> Args {
+        Args {
             config: Some(PathBuf::from("p.yaml")),
+            native_cors: false,
             module: None,
-            listen: ("127.0.0.1".into(), 0),
-            upstream: ("localhost".into(), 9000),
+            listen: HostPort { host: "127.0.0.1".into(), port: 0 },
+            upstream: HostPort { host: "localhost".into(), port: 9000 },
             concurrency: 1,
         }
     }

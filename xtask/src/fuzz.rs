@@ -5,18 +5,24 @@
 
 use std::fs;
 
-use crate::util::{cargo, exec, flag_value, root};
+use crate::util::{cargo, exec, root};
 
-/// Entry point for `cargo xtask fuzz [--secs N] [--target T]`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let secs: u32 = match flag_value(args, "--secs") {
-        Some(text) => {
-            text.parse().map_err(|_| format!("--secs takes a whole number, got {text:?}"))?
-        }
-        None => 10,
-    };
+/// The options of `cargo xtask fuzz`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Seconds to run each target
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    secs: u32,
+    /// Run only this target (a `[[bin]]` of fuzz/Cargo.toml); default: every target
+    #[arg(long, value_name = "T")]
+    target: Option<String>,
+}
+
+/// Entry point for `cargo xtask fuzz`.
+pub(crate) fn run(args: &Args) -> Result<(), String> {
+    let secs = args.secs;
     let all = targets()?;
-    let chosen: Vec<String> = match flag_value(args, "--target") {
+    let chosen: Vec<String> = match args.target.as_deref() {
         Some(target) if all.iter().any(|known| known == target) => vec![target.to_owned()],
         Some(target) => {
             return Err(format!("unknown fuzz target {target:?}; known: {}", all.join(", ")));

@@ -2,6 +2,10 @@
 //!
 //! Every command drives cargo (and the tools the project installs for itself) as subprocesses,
 //! so what CI runs is exactly what anyone can run locally.
+//!
+//! Arguments are parsed by clap: `cargo xtask help`, `cargo xtask <command> --help`, and an
+//! unknown option is refused with the command's usage. A new command is one variant of
+//! [`Command`] with its module's `Args`, and one arm of [`Command::run`].
 
 mod bench;
 mod ci;
@@ -15,63 +19,89 @@ mod util;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage: cargo xtask <command> [options]
+use clap::{Parser, Subcommand};
 
-commands:
-  bench [--quick] [--load] [--load-only] [--load-secs N] [--instructions] [--report-only]
-                          criterion benches side by side with tower-http and actix-cors,
-                          allocation counts, and (--load) wrk against the gateway, the
-                          bare upstream, nginx, and Envoy with our module next to Envoy's
-                          native CORS filter; summary under target/bench/
-  ci                      every check CI runs: tool installs, fmt, clippy, tests, doc
-                          tests, rustdoc, tidy, conformance over HTTP (ours and the Rust
-                          peers), fuzz smoke run, quick benches;
-                          failures are summed, not short-circuited
-  conformance [--profile P]... [--filter F] [--level L]
-                          the conformance suite over HTTP against cors-gateway, one
-                          gateway per profile; reports under target/conformance/
-  conformance --peers [--rust-only] [--peer NAME]... [--profile P]... [--out FILE]
-                          the same suite against ours and third-party implementations
-                          configured by their exports (tower-http, actix-cors; Envoy,
-                          nginx, Apache, express, rs/cors, flask-cors when installed, see
-                          scripts/install-peers.sh, whose export tests run first); writes
-                          docs/conformance-matrix.md
-  envoy --config POLICY | --native-cors [--listen ADDR] [--upstream URL]
-        [--concurrency N] [--module PATH]
-                          build the proxy-wasm module and run Envoy with it in the
-                          foreground on loopback; prints `listening on http://ADDR`
-  fuzz [--secs N] [--target T]
-                          run the cargo-fuzz targets (all, or T) for N seconds each
-                          (default 10); installs cargo-fuzz when missing
-  tidy                    repository rules: dependency direction, module docs, no ignored tests
-";
+/// Project automation for the CORS toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The commands, in the order `cargo xtask help` lists them.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Criterion benches side by side with tower-http and actix-cors, allocation counts, and
+    /// (--load) wrk against the gateway, the bare upstream, nginx, and Envoy with our module next
+    /// to Envoy's native CORS filter; summary under target/bench/
+    Bench(bench::Args),
+    /// Every check CI runs: tool installs, fmt, clippy, tests, doc tests, rustdoc, tidy,
+    /// conformance over HTTP (ours and the Rust peers), fuzz smoke run, quick benches; failures
+    /// are summed, not short-circuited
+    Ci,
+    /// The conformance suite over HTTP against cors-gateway, one gateway per profile (reports
+    /// under target/conformance/); with --peers, against third-party implementations too
+    Conformance(conformance::Args),
+    /// Build the proxy-wasm module and run Envoy with it in the foreground on loopback; prints
+    /// `listening on http://ADDR`
+    Envoy(envoy::Args),
+    /// Run the cargo-fuzz targets for a fixed time each (installs cargo-fuzz when missing)
+    Fuzz(fuzz::Args),
+    /// Repository rules: dependency direction, module docs, no ignored tests
+    Tidy,
+}
+
+impl Command {
+    fn run(self) -> Result<(), String> {
+        match self {
+            Command::Bench(args) => bench::run(&args),
+            Command::Ci => ci::run(),
+            Command::Conformance(args) => conformance::run(&args),
+            Command::Envoy(args) => envoy::run(&args),
+            Command::Fuzz(args) => fuzz::run(&args),
+            Command::Tidy => tidy::run(),
+        }
+    }
+}
+
+/// Runs the command `line` (what follows `cargo xtask`), so that `cargo xtask ci` runs exactly
+/// the command lines people type.
+///
+/// # Errors
+///
+/// The line does not parse (a bug in the caller), or the command fails.
+pub(crate) fn run_line(line: &[&str]) -> Result<(), String> {
+    let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(line.iter().copied()))
+        .map_err(|error| format!("cargo xtask {}: {error}", line.join(" ")))?;
+    cli.command.run()
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((command, rest)) = args.split_first() else {
-        eprint!("{USAGE}");
-        return ExitCode::FAILURE;
-    };
-    let result = match command.as_str() {
-        "bench" => bench::run(rest),
-        "ci" => ci::run(rest),
-        "conformance" if rest.iter().any(|arg| arg == "--peers") => peers::run(rest),
-        "conformance" => conformance::run(rest),
-        "envoy" => envoy::run(rest),
-        "fuzz" => fuzz::run(rest),
-        "tidy" => tidy::run(rest),
-        "help" | "--help" | "-h" => {
-            eprint!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
-    };
-    match result {
+    match Cli::parse().command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("xtask: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_unknown_option_is_refused_with_the_usage() {
+        let error = Cli::try_parse_from(["cargo xtask", "bench", "--qiuck"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert!(error.to_string().contains("Usage: cargo xtask bench"), "{error}");
     }
 }

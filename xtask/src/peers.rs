@@ -38,14 +38,14 @@ const OURS: &str = "cors-gateway";
 /// The levels, in column order.
 const LEVELS: [&str; 3] = ["fetch", "flex", "ours"];
 
-/// Runs the peers' conformance and writes the matrix; `args` are the arguments after `--peers`.
+/// Runs the peers' conformance under `profiles` (every profile when empty) and writes the
+/// matrix.
 ///
 /// # Errors
 ///
 /// A build fails, the upstream or ours cannot start, a report cannot be read, or ours fails a
 /// case (the matrix is written first).
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let options = Options::parse(args)?;
+pub(crate) fn run(profiles: &[String], options: &Args) -> Result<(), String> {
     let root = util::root();
     for (package, bin) in [
         ("cors-gateway", "cors-gateway"),
@@ -82,19 +82,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
 
-    let profiles = if options.profiles.is_empty() {
-        list_profiles(&tools.profiles_dir)?
-    } else {
-        options.profiles.clone()
-    };
+    let profiles =
+        if profiles.is_empty() { list_profiles(&tools.profiles_dir)? } else { profiles.to_vec() };
     let peers = tools.peers()?;
     let selected: Vec<&PeerInfo> = peers
         .iter()
-        .filter(|peer| options.peers.is_empty() || options.peers.contains(&peer.name))
+        .filter(|peer| options.names.is_empty() || options.names.contains(&peer.name))
         .filter(|peer| !options.rust_only || peer.rust)
         .collect();
     if let Some(unknown) =
-        options.peers.iter().find(|name| !peers.iter().any(|peer| &peer.name == *name))
+        options.names.iter().find(|name| !peers.iter().any(|peer| &peer.name == *name))
     {
         return Err(format!("conformance --peers: unknown peer {unknown:?}"));
     }
@@ -127,45 +124,25 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Parsed options.
-#[derive(Debug)]
-struct Options {
-    peers: Vec<String>,
-    profiles: Vec<String>,
+/// The options only `cargo xtask conformance --peers` takes.
+#[derive(Debug, clap::Args)]
+#[group(id = "peer_options")]
+#[command(next_help_heading = "With --peers")]
+pub(crate) struct Args {
+    /// Run only this peer (repeatable); default: every peer
+    #[arg(long = "peer", id = "peer", value_name = "NAME", requires = "peers")]
+    names: Vec<String>,
+    /// The Rust peers only, as CI runs them
+    #[arg(long, requires = "peers")]
     rust_only: bool,
+    /// Where to write the matrix, relative to the workspace root
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "peers",
+        default_value = "docs/conformance-matrix.md"
+    )]
     out: PathBuf,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options {
-            peers: Vec::new(),
-            profiles: Vec::new(),
-            rust_only: false,
-            out: PathBuf::from("docs").join("conformance-matrix.md"),
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .cloned()
-                    .ok_or_else(|| format!("conformance --peers: {name} needs a value"))
-            };
-            match arg.as_str() {
-                "--peers" => {}
-                "--peer" => options.peers.push(value("--peer")?),
-                "--profile" => options.profiles.push(value("--profile")?),
-                "--out" => options.out = PathBuf::from(value("--out")?),
-                "--rust-only" => options.rust_only = true,
-                other => {
-                    return Err(format!(
-                        "conformance --peers: unknown argument {other:?}; hint: --peer NAME, --rust-only, --profile P, --out FILE"
-                    ));
-                }
-            }
-        }
-        Ok(options)
-    }
 }
 
 /// A peer as `cors-peer list` describes it.

@@ -44,10 +44,7 @@ const NOT_IN_LAYER: &[&str] =
     &["tokio", "hyper", "hyper-util", "mio", "socket2", "clap", "tracing-subscriber"];
 
 /// Entry point for `cargo xtask tidy`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    if let Some(extra) = args.first() {
-        return Err(format!("tidy takes no options, got {extra:?}"));
-    }
+pub(crate) fn run() -> Result<(), String> {
     let mut problems = dependency_problems()?;
     problems.extend(lean_layer_problems()?);
     problems.extend(source_problems(&root()));
@@ -344,7 +341,7 @@ fn source_problems(root: &Path) -> Vec<String> {
 mod tests {
     #[test]
     fn repository_is_tidy() {
-        super::run(&[]).unwrap();
+        super::run().unwrap();
     }
 
     /// A graph where `layer` needs `http` (normal) and `tokio` through `helper` (normal), and

@@ -51,8 +51,3 @@ fn describe(command: &Command) -> String {
     }
     text
 }
-
-/// Parses `--name VALUE` from `args`, if present.
-pub(crate) fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|arg| arg == name).and_then(|at| args.get(at + 1)).map(String::as_str)
-}

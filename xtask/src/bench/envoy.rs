@@ -56,12 +56,16 @@ pub(super) fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, S
         .unwrap_or_default();
     let policy = root().join("crates/cors-proxy-wasm/envoy/bench-policy.yaml");
     let path = |p: &Path| p.to_string_lossy().into_owned();
-    let start = |name: &str, kind: Vec<String>| -> Result<(SocketAddr, Process), String> {
+    let start = |name: &str, config: Option<&Path>| -> Result<(SocketAddr, Process), String> {
         let addr = free_port()?;
-        let mut args = kind;
-        args.extend(["--listen".to_owned(), addr.to_string()]);
-        args.extend(["--upstream".to_owned(), format!("http://{upstream}")]);
-        args.extend(["--concurrency".to_owned(), ENVOY_CONCURRENCY.to_string()]);
+        let args = envoy::Args {
+            config: config.map(Path::to_path_buf),
+            native_cors: config.is_none(),
+            listen: addr.into(),
+            upstream: upstream.into(),
+            concurrency: ENVOY_CONCURRENCY,
+            module: config.map(|_| module.clone()),
+        };
         let admin = dir.join("envoy").join(format!("{name}-admin.txt"));
         let command =
             envoy::command(&args, &dir.join("envoy").join(format!("{name}.yaml")), &admin)?;
@@ -71,11 +75,8 @@ pub(super) fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, S
             .map_err(|e| format!("{name}: {e}; see {}", log.display()))?;
         Ok((addr, process))
     };
-    let (wasm_addr, wasm) = start(
-        "envoy-wasm",
-        vec!["--config".to_owned(), path(&policy), "--module".to_owned(), path(&module)],
-    )?;
-    let (native_addr, native) = start("envoy-native", vec!["--native-cors".to_owned()])?;
+    let (wasm_addr, wasm) = start("envoy-wasm", Some(&policy))?;
+    let (native_addr, native) = start("envoy-native", None)?;
 
     let (origin, headers) = ENVOY_TRAFFIC;
     let allowed = format!("access-control-allow-origin: {origin}");

@@ -15,18 +15,34 @@ use super::report::{Row, ns, tick};
 use crate::process::{exe, target_dir};
 use crate::util::{cargo, exec, root};
 
-pub(super) fn run_criterion(options: Options, out: &Path) -> Result<(), String> {
+/// Runs the criterion benches and the allocation counts, with `criterion` (the user's options
+/// after `--`) passed on after this command's defaults for the options it does not name.
+pub(super) fn run_criterion(
+    options: Options,
+    criterion: &[String],
+    out: &Path,
+) -> Result<(), String> {
     let mut command = cargo();
     command.args(["bench", "-p", "cors-benches", "--bench", "engine", "--bench", "layer"]);
     command.args(["--bench", "allocations", "--"]);
-    if options.quick {
-        command.args(["--warm-up-time", "0.2", "--measurement-time", "0.4"]);
-        command.args(["--sample-size", "20", "--nresamples", "2000", "--noplot"]);
-        command.env("CORS_BENCH_QUICK", "1");
+    let defaults: &[(&str, Option<&str>)] = if options.quick {
+        &[
+            ("--warm-up-time", Some("0.2")),
+            ("--measurement-time", Some("0.4")),
+            ("--sample-size", Some("20")),
+            ("--nresamples", Some("2000")),
+            ("--noplot", None),
+        ]
     } else {
-        command.args(["--warm-up-time", "1", "--measurement-time", "3"]);
-        command.env("CORS_BENCH_QUICK", "0");
+        &[("--warm-up-time", Some("1")), ("--measurement-time", Some("3"))]
+    };
+    for (flag, value) in defaults {
+        if !criterion.iter().any(|arg| arg == flag || arg.starts_with(&format!("{flag}="))) {
+            command.arg(flag).args(value);
+        }
     }
+    command.args(criterion);
+    command.env("CORS_BENCH_QUICK", if options.quick { "1" } else { "0" });
     command.env("CORS_BENCH_OUT", out);
     exec(command)
 }

@@ -37,12 +37,40 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use crate::process::target_dir;
-use crate::util::{flag_value, root};
+use crate::util::root;
 
 use self::load::median;
 use self::report::write_summary;
 
-/// The options of one `cargo xtask bench` run.
+/// The options of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+#[expect(clippy::struct_excessive_bools, reason = "independent command-line switches")]
+pub(crate) struct Args {
+    /// Short runs and fewer scenarios (what CI runs): indicative only
+    #[arg(long)]
+    quick: bool,
+    /// Also run the load test (wrk against the gateway, nginx and the Envoy pair)
+    #[arg(long)]
+    load: bool,
+    /// Run the load test only
+    #[arg(long, conflicts_with_all = ["load", "instructions"])]
+    load_only: bool,
+    /// Seconds of each wrk run [default: 5, 3 with --quick]
+    #[arg(long, value_name = "N")]
+    load_secs: Option<u32>,
+    /// Also count instructions per call under callgrind
+    #[arg(long)]
+    instructions: bool,
+    /// Rebuild the summary from what is on disk; run nothing
+    #[arg(long, conflicts_with_all = ["load", "load_only"])]
+    report_only: bool,
+    /// Options for criterion itself, after `--` (e.g. `-- --sample-size 50`); they replace this
+    /// command's defaults for the same options
+    #[arg(last = true, value_name = "CRITERION")]
+    criterion: Vec<String>,
+}
+
+/// What one run does, resolved from [`Args`].
 #[derive(Debug, Clone, Copy)]
 #[expect(clippy::struct_excessive_bools, reason = "independent command-line switches")]
 struct Options {
@@ -57,42 +85,14 @@ struct Options {
 }
 
 /// Entry point for `cargo xtask bench`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    for (i, arg) in args.iter().enumerate() {
-        let known = matches!(
-            arg.as_str(),
-            "--quick"
-                | "--load"
-                | "--load-only"
-                | "--load-secs"
-                | "--report-only"
-                | "--instructions"
-        );
-        let is_value = i > 0 && args[i - 1] == "--load-secs";
-        if !known && !is_value {
-            return Err(format!(
-                "unknown bench option {arg:?}; usage: cargo xtask bench [--quick] [--load] \
-                 [--load-only] [--load-secs N] [--report-only] [--instructions]"
-            ));
-        }
-    }
-    let quick = args.iter().any(|arg| arg == "--quick");
-    let load_only = args.iter().any(|arg| arg == "--load-only");
-    let load_secs = match flag_value(args, "--load-secs") {
-        Some(text) => {
-            text.parse().map_err(|_| format!("--load-secs takes whole seconds, got {text:?}"))?
-        }
-        None if quick => 3,
-        None => 5,
-    };
-    let report_only = args.iter().any(|arg| arg == "--report-only");
+pub(crate) fn run(args: &Args) -> Result<(), String> {
     let options = Options {
-        quick,
-        report_only,
-        instructions: args.iter().any(|arg| arg == "--instructions"),
-        micro: !load_only,
-        load: load_only || args.iter().any(|arg| arg == "--load"),
-        load_secs,
+        quick: args.quick,
+        report_only: args.report_only,
+        instructions: args.instructions,
+        micro: !args.load_only,
+        load: args.load_only || args.load,
+        load_secs: args.load_secs.unwrap_or(if args.quick { 3 } else { 5 }),
     };
 
     let out = target_dir(&root()).join("bench");
@@ -104,7 +104,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             SystemTime::UNIX_EPOCH
         } else {
             let started = SystemTime::now();
-            micro::run_criterion(options, &out)?;
+            micro::run_criterion(options, &args.criterion, &out)?;
             started
         };
         let medians = micro::read_medians(&target_dir(&root()).join("criterion"), started)?;
