@@ -17,8 +17,8 @@ const READY_PREFIX: &str = "listening on http://";
 /// Returns the `cors-gateway` binary: `$CORS_GATEWAY_BIN` when set, else the workspace's debug
 /// build, built first with `cargo build -p cors-gateway --bin cors-gateway` (a no-op when fresh).
 ///
-/// `workspace` is the workspace root; the target directory is `$CARGO_TARGET_DIR` or
-/// `workspace/target`.
+/// `workspace` is the workspace root; the binary is looked for in
+/// [`cors_devtools::target_dir`].
 pub fn gateway_binary(workspace: &Path) -> Result<PathBuf, Error> {
     if let Some(path) = std::env::var_os("CORS_GATEWAY_BIN") {
         return Ok(PathBuf::from(path));
@@ -37,9 +37,7 @@ pub fn gateway_binary(workspace: &Path) -> Result<PathBuf, Error> {
             format!("failed with {}:\n{}", output.status, String::from_utf8_lossy(&output.stderr)),
         ));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace.join("target"), PathBuf::from);
-    Ok(target.join("debug").join(format!("cors-gateway{}", std::env::consts::EXE_SUFFIX)))
+    Ok(cors_devtools::target_dir().join("debug").join(cors_devtools::exe("cors-gateway")))
 }
 
 /// A running `cors-gateway serve`, killed when dropped.

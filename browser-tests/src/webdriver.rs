@@ -7,7 +7,7 @@
 //! `POST /session/{id}/se/log`, fed by the `goog:loggingPrefs` capability.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,7 @@ impl ChromeDriver {
     }
 
     async fn start_once(binary: &Path, log: &Path) -> Result<ChromeDriver, Error> {
-        let port = free_port().await?;
+        let port = free_port()?;
         let out = std::fs::File::create(log)
             .map_err(|e| Error::io(format!("create {}", log.display()), e))?;
         let err = out.try_clone().map_err(|e| Error::io("duplicate a log handle", e))?;
@@ -244,18 +244,8 @@ async fn call(
 
 /// A loopback port that was free a moment ago, for programs that cannot report the port they
 /// bound (ChromeDriver takes `--port=N`).
-async fn free_port() -> Result<u16, Error> {
-    let (listener, addr) = crate::http::bind_loopback("a probe for a free port").await?;
-    drop(listener);
+fn free_port() -> Result<u16, Error> {
+    let addr = cors_devtools::free_loopback_port()
+        .map_err(|e| Error::io("bind a probe for a free port on 127.0.0.1:0", e))?;
     Ok(addr.port())
-}
-
-/// Finds a program: the file the environment variable `env` names when it is set (`None` if
-/// that file does not exist), else the first of `candidates` that exists.
-#[must_use]
-pub fn find_program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path)).filter(|path| path.is_file());
-    }
-    candidates.iter().map(PathBuf::from).find(|path| path.is_file())
 }

@@ -13,14 +13,15 @@ use browser_tests::cases::Suite;
 use browser_tests::error::chain;
 use browser_tests::gateway::gateway_binary;
 use browser_tests::run::{Environment, run};
-use browser_tests::webdriver::find_program;
 
-const CHROMIUM: (&str, &[&str]) =
-    ("CHROMIUM_BIN", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
-const CHROMEDRIVER: (&str, &[&str]) = ("CHROMEDRIVER_BIN", &["/usr/bin/chromedriver"]);
+const CHROMIUM: (&str, &[&str]) = ("CHROMIUM_BIN", &["chromium", "chromium-browser"]);
+const CHROMEDRIVER: (&str, &[&str]) = ("CHROMEDRIVER_BIN", &["chromedriver"]);
 
+/// Chromium and `chromedriver`: the files `$CHROMIUM_BIN` and `$CHROMEDRIVER_BIN` name, else
+/// the programs on `PATH` ([`cors_devtools::find_program`]).
 fn find_browser() -> Option<(PathBuf, PathBuf)> {
-    Some((find_program(CHROMIUM.0, CHROMIUM.1)?, find_program(CHROMEDRIVER.0, CHROMEDRIVER.1)?))
+    let find = |(env, names): (&str, &[&str])| cors_devtools::find_program(Some(env), names).ok();
+    Some((find(CHROMIUM)?, find(CHROMEDRIVER)?))
 }
 
 /// Chromium and `chromedriver`, installed by the project's script when missing; panics with a

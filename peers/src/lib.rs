@@ -49,8 +49,6 @@ pub mod launch;
 pub mod proxy;
 pub mod tower;
 
-use std::path::{Path, PathBuf};
-
 pub use cors_conformance::peer::Peer;
 pub use error::PeerError;
 
@@ -60,16 +58,4 @@ pub fn announce(addr: std::net::SocketAddr) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "listening on http://{addr}");
     let _ = stdout.flush();
-}
-
-/// The cargo target directory (`$CARGO_TARGET_DIR`, else `target/` of the workspace).
-#[must_use]
-pub fn target_dir() -> PathBuf {
-    let root =
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(PathBuf::new, Path::to_path_buf);
-    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir,
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    }
 }

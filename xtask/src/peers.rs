@@ -29,7 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::process::{Process, exe, list_profiles, target_dir};
+use cors_devtools::{exe, target_dir};
+
+use crate::process::{Process, list_profiles};
 use crate::util;
 
 /// Our implementation's column name (also its `--target-name` for known failures).
@@ -69,7 +71,7 @@ pub(crate) fn run(profiles: &[String], options: &Args) -> Result<(), String> {
         ]);
         util::exec(exports)?;
     }
-    let bins = target_dir(&root).join("debug");
+    let bins = target_dir().join("debug");
     let tools = Tools {
         gateway: bins.join(exe("cors-gateway")),
         conformance: bins.join(exe("cors-conformance")),
@@ -77,7 +79,7 @@ pub(crate) fn run(profiles: &[String], options: &Args) -> Result<(), String> {
         known_failures: root.join("spec-tests").join("known-failures.toml"),
         profiles_dir: root.join("spec-tests").join("profiles"),
     };
-    let out_dir = target_dir(&root).join("conformance").join("peers");
+    let out_dir = target_dir().join("conformance").join("peers");
     let _ = std::fs::remove_dir_all(&out_dir);
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;

@@ -1,9 +1,9 @@
 //! Child processes the xtask commands start and stop: servers that announce
-//! `listening on http://ADDR`, and where their binaries and profiles are.
+//! `listening on http://ADDR`, and the profiles they are started with.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -90,20 +90,6 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The cargo target directory (honours `CARGO_TARGET_DIR`).
-pub(crate) fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
-        Some(dir) if dir.is_absolute() => dir,
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    }
-}
-
-/// `name` with the platform's executable suffix.
-pub(crate) fn exe(name: &str) -> String {
-    format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
 /// The stems of the `*.yaml` files in `dir`, sorted; an error when there are none.

@@ -5,6 +5,7 @@
 //! - The tower layer stays lean: nothing `cors-hyper` pulls in as a normal dependency, directly or
 //!   through others, is a runtime, a server or a command-line crate (those belong to
 //!   `cors-gateway`).
+//! - xtask links no product crate, only cors-devtools, which itself depends on nothing.
 //! - Every Rust source file starts with a `//!` module doc.
 //! - Every behaviour rule id cited anywhere (`P2`, `V1`, ...) is defined in `docs/behaviour.md`,
 //!   cors-engine's `Rule` enum has exactly those ids, and nothing points outside the repository
@@ -27,11 +28,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors-gateway", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("cors-proxy-wasm", &["cors-origin", "cors-policy", "cors-engine"]),
     ("cors-conformance", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
-    ("browser-tests", &["cors-policy", "cors-conformance"]),
-    ("cors-peers", &["cors-origin", "cors-policy", "cors-conformance"]),
+    ("browser-tests", &["cors-policy", "cors-conformance", "cors-devtools"]),
+    ("cors-peers", &["cors-origin", "cors-policy", "cors-conformance", "cors-devtools"]),
     ("cors-benches", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
-    ("xtask", &[]),
+    // xtask drives the product crates as subprocesses and links none of them, so that
+    // `cargo xtask ci` builds and reports even when one does not compile. It may link the
+    // tooling's shared helpers, which have no dependencies at all (see below).
+    ("xtask", &["cors-devtools"]),
+    ("cors-devtools", &[]),
 ];
+
+/// Workspace crates that must have no dependencies at all (beyond std).
+const STD_ONLY: &[&str] = &["cors-devtools"];
 
 /// Crates that must never appear as normal dependencies of the core crates (they keep the core
 /// buildable for `wasm32` and free of I/O).
@@ -82,6 +90,11 @@ fn dependency_problems() -> Result<Vec<String>, String> {
         for dependency in package["dependencies"].as_array().into_iter().flatten() {
             let dependency_name = dependency["name"].as_str().unwrap_or_default();
             let is_dev = dependency["kind"].as_str() == Some("dev");
+            if STD_ONLY.contains(&name) && !is_dev {
+                problems.push(format!(
+                    "{name} depends on {dependency_name}; it stays std-only because xtask links it"
+                ));
+            }
             if workspace.contains(&dependency_name)
                 && !is_dev
                 && !allowed.contains(&dependency_name)

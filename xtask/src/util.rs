@@ -1,13 +1,8 @@
 //! Small helpers shared by the commands: the repository root and running subprocesses.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-/// The workspace root: the parent of this crate's manifest directory.
-pub(crate) fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map_or(manifest.clone(), std::path::Path::to_path_buf)
-}
+pub(crate) use cors_devtools::workspace_root as root;
 
 /// A `cargo` command running in the workspace root, using the cargo that runs xtask.
 pub(crate) fn cargo() -> Command {

@@ -138,8 +138,7 @@ fn conformance_through_envoy_equals_cors_gateway_level_by_level() {
         "building the module failed; is the wasm32-wasip1 target installed? \
          scripts/install-envoy.sh adds it"
     );
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace().join("target"), |dir| workspace().join(dir));
+    let target_dir = cors_devtools::target_dir();
     let gateway = target_dir.join("debug").join("cors-gateway");
     let module = target_dir.join("wasm32-wasip1/release/cors_proxy_wasm.wasm");
     let module = module.to_str().expect("a UTF-8 path");

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use super::Options;
 use super::envoy::{ENVOY_TRAFFIC, start_envoys};
 use super::report::{Row, tick};
-use crate::process::{Process, exe, target_dir};
+use cors_devtools::{exe, find_program, target_dir};
+
+use crate::process::Process;
 use crate::util::{cargo, exec, root};
 
 /// What wrk measured for one target and scenario.
@@ -108,9 +110,9 @@ fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> String
 /// The load-test targets by name: `upstream`, `gateway`, `nginx`.
 type Targets = [(&'static str, SocketAddr); 3];
 
+/// A loopback address to tell a server to listen on.
 pub(super) fn free_port() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map_err(|e| format!("no free port: {e}"))
+    cors_devtools::free_loopback_port().map_err(|e| format!("no free loopback port: {e}"))
 }
 
 /// One plain HTTP/1.1 request; the response head, lower-cased.
@@ -130,15 +132,6 @@ pub(super) fn probe(
     Ok(response.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase())
 }
 
-/// `name` in a `PATH` directory or in `/usr/sbin` (where Debian puts nginx).
-pub(super) fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 /// What the load test measured: every round of every `load-SCENARIO/TARGET`, and the Envoy
 /// pair's description (module, Envoy version, workers) or why it was skipped.
 pub(super) struct LoadRuns {
@@ -147,12 +140,12 @@ pub(super) struct LoadRuns {
 }
 
 pub(super) fn run_load(options: Options, out: &Path) -> Result<LoadRuns, String> {
-    if find_program("wrk").is_none() || find_program("nginx").is_none() {
+    if find_program(None, &["wrk"]).is_err() || find_program(None, &["nginx"]).is_err() {
         let mut install = Command::new("bash");
         install.arg(root().join("scripts/install-bench-tools.sh"));
         exec(install)?;
     }
-    let nginx = find_program("nginx").ok_or("nginx is not installed")?;
+    let nginx = find_program(None, &["nginx"]).map_err(|e| e.to_string())?;
     let mut build = cargo();
     build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
     exec(build)?;
@@ -251,7 +244,7 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     for sub in ["", "nginx", "scripts"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let release = target_dir(&root()).join("release");
+    let release = target_dir().join("release");
     let address = |process: &Process| -> Result<SocketAddr, String> {
         let url = &process.url;
         url.strip_prefix("http://")

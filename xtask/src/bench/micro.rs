@@ -10,10 +10,10 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use super::Options;
-use super::load::find_program;
 use super::report::{Row, ns, tick};
-use crate::process::{exe, target_dir};
-use crate::util::{cargo, exec, root};
+use cors_devtools::{exe, find_program, target_dir};
+
+use crate::util::{cargo, exec};
 
 /// Runs the criterion benches and the allocation counts, with `criterion` (the user's options
 /// after `--`) passed on after this command's defaults for the options it does not name.
@@ -282,12 +282,13 @@ pub(super) fn count_instructions(
     ids: &[String],
     options: Options,
 ) -> Result<BTreeMap<String, u64>, String> {
-    let valgrind = find_program("valgrind")
-        .ok_or("--instructions needs valgrind: run scripts/install-bench-tools.sh")?;
+    let valgrind = find_program(None, &["valgrind"]).map_err(|e| {
+        format!("--instructions needs valgrind: {e}; scripts/install-bench-tools.sh installs it")
+    })?;
     let mut build = cargo();
     build.args(["build", "--release", "-p", "cors-benches", "--example", "profile"]);
     exec(build)?;
-    let profile = target_dir(&root()).join("release/examples").join(exe("profile"));
+    let profile = target_dir().join("release/examples").join(exe("profile"));
     let headline = |id: &str| {
         id.starts_with("engine-actual-allowed")
             || id.starts_with("engine-preflight-")

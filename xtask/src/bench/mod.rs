@@ -36,8 +36,7 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
-use crate::process::target_dir;
-use crate::util::root;
+use cors_devtools::target_dir;
 
 use self::load::median;
 use self::report::write_summary;
@@ -95,7 +94,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         load_secs: args.load_secs.unwrap_or(if args.quick { 3 } else { 5 }),
     };
 
-    let out = target_dir(&root()).join("bench");
+    let out = target_dir().join("bench");
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut rows = Vec::new();
     let mut raw = serde_json::Map::new();
@@ -107,7 +106,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             micro::run_criterion(options, &args.criterion, &out)?;
             started
         };
-        let medians = micro::read_medians(&target_dir(&root()).join("criterion"), started)?;
+        let medians = micro::read_medians(&target_dir().join("criterion"), started)?;
         let allocations = micro::read_allocations(&out.join("allocations.json"))?;
         let order = micro::read_order(&out.join("allocations.json"))?;
         let instructions = if options.instructions {
