@@ -8,16 +8,18 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::load::{LOAD_SCENARIOS, LoadResult, LoadRuns, free_port, median, median_of, probe};
+use super::load::{
+    LOAD_SCENARIOS, LoadResult, LoadRuns, Traffic, free_port, median, median_of, probe,
+};
 use super::report::Row;
 use crate::envoy;
 use crate::process::Process;
 use crate::util::root;
 
-/// The same for the Envoy pair: `crates/cors-proxy-wasm/envoy/bench-policy.yaml` (and
-/// `native-cors.yaml`, which states the same policy) allow this origin and these headers.
-pub(super) const ENVOY_TRAFFIC: (&str, &str) =
-    ("https://app.example.test", "content-type,x-custom");
+/// The Envoy pair's traffic: `crates/cors-proxy-wasm/envoy/bench-policy.yaml` (and
+/// `native-cors.yaml`, which states the same policy) allow this origin, method and headers.
+pub(super) const ENVOY_TRAFFIC: Traffic =
+    Traffic { origin: "https://app.example.test", method: "PUT", headers: "content-type,x-custom" };
 
 /// Envoy worker threads (`--concurrency`) of both Envoys of the pair.
 const ENVOY_CONCURRENCY: u32 = 1;
@@ -78,10 +80,10 @@ pub(super) fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, S
     let (wasm_addr, wasm) = start("envoy-wasm", Some(&policy))?;
     let (native_addr, native) = start("envoy-native", None)?;
 
-    let (origin, headers) = ENVOY_TRAFFIC;
+    let Traffic { origin, method, headers } = ENVOY_TRAFFIC;
     let allowed = format!("access-control-allow-origin: {origin}");
     let preflight = format!(
-        "Origin: {origin}\r\nAccess-Control-Request-Method: PUT\r\n\
+        "Origin: {origin}\r\nAccess-Control-Request-Method: {method}\r\n\
          Access-Control-Request-Headers: {headers}\r\n"
     );
     let mut answers = Vec::new();
@@ -213,13 +215,13 @@ mod tests {
     fn envoy_traffic_is_allowed_by_both_envoy_configurations() {
         let policy = include_str!("../../../crates/cors-proxy-wasm/envoy/bench-policy.yaml");
         let native = include_str!("../../../crates/cors-proxy-wasm/envoy/native-cors.yaml");
-        let (origin, headers) = ENVOY_TRAFFIC;
+        let Traffic { origin, method, headers } = ENVOY_TRAFFIC;
         for text in [policy, native] {
             assert!(text.contains(origin), "{origin} not in {text}");
             for header in headers.split(',') {
                 assert!(text.contains(header), "{header} not in {text}");
             }
-            assert!(text.contains("PUT"), "PUT not in {text}");
+            assert!(text.contains(method), "{method} not in {text}");
         }
     }
 }

@@ -28,21 +28,11 @@ pub(super) struct LoadResult {
     pub(super) non_2xx: u64,
 }
 
-/// The reference policy of `performance.md`, as the gateway reads it.
-const POLICY: &str = "\
-publicResource: false
-supportCredentials: true
-originGroups:
-  - name: bench
-    origins: [https://app.example.com, https://admin.example.com]
-    allowedMethods:
-      - { methodName: GET, isAllowed: true }
-      - { methodName: POST, isAllowed: true }
-      - { methodName: PUT, isAllowed: true }
-    headers: [content-type, x-token]
-    exposedHeaders: [x-request-id]
-    accessControlMaxAge: 600
-";
+/// The gateway's policy: the reference policy of the performance documents.
+const POLICY: &str = "examples/policies/strict.yaml";
+
+/// The nginx baseline's configuration, equivalent to [`POLICY`] for its origin.
+const NGINX_TEMPLATE: &str = include_str!("../../templates/nginx-bench.conf.in");
 
 /// The load scenarios: id, title (the wrk script is [`load_script`]).
 pub(super) const LOAD_SCENARIOS: [(&str, &str); 3] = [
@@ -51,60 +41,45 @@ pub(super) const LOAD_SCENARIOS: [(&str, &str); 3] = [
     ("preflight", "preflight (PUT, 2 headers)"),
 ];
 
-/// The allowed origin and the two requested headers of the gateway's traffic ([`POLICY`]).
-const GATEWAY_TRAFFIC: (&str, &str) = ("https://app.example.com", "content-type,x-token");
-
-/// The wrk Lua script of `scenario`, for `(origin, requested headers)`.
-fn load_script(scenario: &str, (origin, headers): (&str, &str)) -> String {
-    match scenario {
-        "actual-allowed" => {
-            format!("wrk.method = \"GET\"\nwrk.headers[\"Origin\"] = \"{origin}\"\n")
-        }
-        "preflight" => format!(
-            "wrk.method = \"OPTIONS\"\nwrk.headers[\"Origin\"] = \"{origin}\"\n\
-             wrk.headers[\"Access-Control-Request-Method\"] = \"PUT\"\n\
-             wrk.headers[\"Access-Control-Request-Headers\"] = \"{headers}\"\n"
-        ),
-        _ => "wrk.method = \"GET\"\n".to_owned(),
-    }
+/// What the load scenarios send to one kind of target: an origin its policy allows, and a
+/// preflight's method and headers that it accepts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Traffic {
+    pub(super) origin: &'static str,
+    pub(super) method: &'static str,
+    /// Comma-separated, as `Access-Control-Request-Headers` carries them.
+    pub(super) headers: &'static str,
 }
 
-/// The nginx baseline: a reverse proxy to `upstream` adding static headers equivalent to the
-/// reference policy for its first origin, answering preflights itself.
-fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> String {
-    let p = prefix.display();
-    format!(
-        "worker_processes auto;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{\n\
-         \x20 access_log off;\n\
-         \x20 client_body_temp_path {p}/client_body;\n  proxy_temp_path {p}/proxy;\n\
-         \x20 fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n\
-         \x20 upstream backend {{ server {upstream}; keepalive 64; }}\n\
-         \x20 server {{\n\
-         \x20   listen {listen};\n\
-         \x20   location / {{\n\
-         \x20     if ($request_method = OPTIONS) {{\n\
-         \x20       add_header Access-Control-Allow-Origin \"https://app.example.com\" always;\n\
-         \x20       add_header Access-Control-Allow-Credentials \"true\" always;\n\
-         \x20       add_header Access-Control-Allow-Methods \"GET, POST, PUT\" always;\n\
-         \x20       add_header Access-Control-Allow-Headers \"content-type, x-token\" always;\n\
-         \x20       add_header Access-Control-Max-Age \"600\" always;\n\
-         \x20       add_header Vary \"Origin\" always;\n\
-         \x20       return 200;\n\
-         \x20     }}\n\
-         \x20     add_header Access-Control-Allow-Origin \"https://app.example.com\" always;\n\
-         \x20     add_header Access-Control-Allow-Credentials \"true\" always;\n\
-         \x20     add_header Access-Control-Expose-Headers \"x-request-id\" always;\n\
-         \x20     add_header Vary \"Origin\" always;\n\
-         \x20     proxy_http_version 1.1;\n\
-         \x20     proxy_set_header Connection \"\";\n\
-         \x20     proxy_set_header Host $host;\n\
-         \x20     proxy_pass http://backend;\n\
-         \x20   }}\n\
-         \x20 }}\n\
-         }}\n"
-    )
+/// The gateway's traffic ([`POLICY`]).
+const GATEWAY_TRAFFIC: Traffic =
+    Traffic { origin: "https://app.example.com", method: "PUT", headers: "content-type,x-token" };
+
+/// The wrk Lua script of `scenario` (`xtask/templates/wrk/`), sending `traffic`.
+fn load_script(scenario: &str, traffic: Traffic) -> Result<String, String> {
+    let origin = ("ORIGIN", traffic.origin);
+    let (template, values): (&str, &[(&str, &str)]) = match scenario {
+        "actual-allowed" => (include_str!("../../templates/wrk/actual-allowed.lua.in"), &[origin]),
+        "preflight" => (
+            include_str!("../../templates/wrk/preflight.lua.in"),
+            &[origin, ("METHOD", traffic.method), ("HEADERS", traffic.headers)],
+        ),
+        "no-origin" => (include_str!("../../templates/wrk/no-origin.lua.in"), &[]),
+        _ => return Err(format!("no wrk script for load scenario {scenario:?}")),
+    };
+    cors_devtools::render(template, values).map_err(|e| format!("wrk script {scenario}: {e}"))
+}
+
+/// The nginx baseline's configuration: prefix directory `prefix`, listening on `listen`,
+/// forwarding to `upstream`.
+fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> Result<String, String> {
+    let values = [
+        ("DIR", &*prefix.display().to_string()),
+        ("LISTEN", &*listen.to_string()),
+        ("UPSTREAM", &*upstream.to_string()),
+    ];
+    cors_devtools::render(NGINX_TEMPLATE, &values)
+        .map_err(|e| format!("xtask/templates/nginx-bench.conf.in: {e}"))
 }
 
 /// The load-test targets by name: `upstream`, `gateway`, `nginx`.
@@ -163,7 +138,7 @@ pub(super) fn run_load(options: Options, out: &Path) -> Result<LoadRuns, String>
     for (scenario, _) in LOAD_SCENARIOS {
         let write = |name: String, traffic| -> Result<PathBuf, String> {
             let path = dir.join("scripts").join(name);
-            fs::write(&path, load_script(scenario, traffic))
+            fs::write(&path, load_script(scenario, traffic)?)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(path)
         };
@@ -258,8 +233,7 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     let upstream = Process::start(upstream, &dir.join("upstream.log"), None)?;
     let upstream_addr = address(&upstream)?;
 
-    let policy = dir.join("policy.yaml");
-    fs::write(&policy, POLICY).map_err(|e| format!("{}: {e}", policy.display()))?;
+    let policy = root().join(POLICY);
     let gateway_addr = free_port()?;
     let mut gateway = Command::new(release.join(exe("cors-gateway")));
     gateway
@@ -275,7 +249,7 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
 
     let nginx_addr = free_port()?;
     let conf = dir.join("nginx/nginx.conf");
-    fs::write(&conf, nginx_conf(&dir.join("nginx"), nginx_addr, upstream_addr))
+    fs::write(&conf, nginx_conf(&dir.join("nginx"), nginx_addr, upstream_addr)?)
         .map_err(|e| format!("{}: {e}", conf.display()))?;
     let mut command = Command::new(nginx);
     command.arg("-p").arg(dir.join("nginx")).arg("-c").arg(&conf);
@@ -289,8 +263,9 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     };
 
     for (name, addr) in [("cors-gateway", gateway_addr), ("nginx", nginx_addr)] {
-        let head = probe(addr, "Origin: https://app.example.com\r\n", "GET")?;
-        if !head.contains("access-control-allow-origin: https://app.example.com") {
+        let origin = GATEWAY_TRAFFIC.origin;
+        let head = probe(addr, &format!("Origin: {origin}\r\n"), "GET")?;
+        if !head.contains(&format!("access-control-allow-origin: {origin}")) {
             return Err(format!("{name} does not answer the allowed origin with CORS:\n{head}"));
         }
     }
@@ -436,13 +411,50 @@ mod tests {
 
     #[test]
     fn load_scripts_send_the_scenario_headers() {
-        let preflight = load_script("preflight", ("https://o.test", "a,b"));
+        let traffic = Traffic { origin: "https://o.test", method: "PATCH", headers: "a,b" };
+        let preflight = load_script("preflight", traffic).unwrap();
         assert!(preflight.contains("wrk.method = \"OPTIONS\""), "{preflight}");
         assert!(preflight.contains("\"Origin\"] = \"https://o.test\""), "{preflight}");
+        assert!(preflight.contains("Method\"] = \"PATCH\""), "{preflight}");
         assert!(preflight.contains("\"Access-Control-Request-Headers\"] = \"a,b\""), "{preflight}");
-        let actual = load_script("actual-allowed", ("https://o.test", "a,b"));
+        let actual = load_script("actual-allowed", traffic).unwrap();
         assert!(actual.contains("\"Origin\"] = \"https://o.test\""), "{actual}");
-        assert!(!load_script("no-origin", ("https://o.test", "a,b")).contains("Origin"));
+        assert!(!load_script("no-origin", traffic).unwrap().contains("Origin\"]"));
+        assert!(load_script("unknown", traffic).is_err());
+    }
+
+    #[test]
+    fn every_load_scenario_has_a_script_with_every_placeholder_filled() {
+        for (scenario, _) in LOAD_SCENARIOS {
+            let script = load_script(scenario, GATEWAY_TRAFFIC).unwrap();
+            assert!(!script.contains("{{"), "{script}");
+        }
+    }
+
+    #[test]
+    fn the_nginx_template_renders_every_placeholder() {
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let conf = nginx_conf(Path::new("/tmp/p"), addr(1), addr(2)).unwrap();
+        assert!(!conf.contains("{{"), "{conf}");
+        assert!(conf.contains("listen 127.0.0.1:1;"), "{conf}");
+        assert!(conf.contains("server 127.0.0.1:2;"), "{conf}");
+        assert!(conf.contains("pid /tmp/p/nginx.pid;"), "{conf}");
+    }
+
+    /// nginx's static headers, the gateway's policy and the traffic agree, so that both answer
+    /// the same requests with the same CORS headers.
+    #[test]
+    fn nginx_the_gateway_policy_and_the_traffic_agree() {
+        let policy = include_str!("../../../examples/policies/strict.yaml");
+        let Traffic { origin, method, headers } = GATEWAY_TRAFFIC;
+        for text in [policy, NGINX_TEMPLATE] {
+            for needle in [origin, method, "x-request-id", "600"] {
+                assert!(text.contains(needle), "{needle} not in {text}");
+            }
+            for header in headers.split(',') {
+                assert!(text.contains(header), "{header} not in {text}");
+            }
+        }
     }
 
     #[test]
