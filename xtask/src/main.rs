@@ -12,6 +12,7 @@ mod ci;
 mod conformance;
 mod envoy;
 mod fuzz;
+mod http;
 mod peers;
 mod process;
 mod tidy;

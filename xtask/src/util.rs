@@ -46,3 +46,10 @@ fn describe(command: &Command) -> String {
     }
     text
 }
+
+/// Reads and parses the JSON file at `path`.
+pub(crate) fn read_json(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}

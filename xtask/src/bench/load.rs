@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -90,21 +89,11 @@ pub(super) fn free_port() -> Result<SocketAddr, String> {
     cors_devtools::free_loopback_port().map_err(|e| format!("no free loopback port: {e}"))
 }
 
-/// One plain HTTP/1.1 request; the response head, lower-cased.
-pub(super) fn probe(
-    addr: SocketAddr,
-    request_headers: &str,
-    method: &str,
-) -> Result<String, String> {
-    let mut stream = TcpStream::connect(addr).map_err(|e| format!("probe {addr}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!(
-        "{method} / HTTP/1.1\r\nHost: api.example.com\r\n{request_headers}Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).map_err(|e| format!("probe {addr}: {e}"))?;
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    Ok(response.split("\r\n\r\n").next().unwrap_or_default().to_ascii_lowercase())
+/// `METHOD /` with the header lines `fields`, addressed to `api.example.com`: the answer's
+/// head, lower-cased.
+pub(super) fn probe(addr: SocketAddr, fields: &str, method: &str) -> Result<String, String> {
+    let response = crate::http::request(addr, method, "/", "api.example.com", fields)?;
+    Ok(response.head.to_ascii_lowercase())
 }
 
 /// What the load test measured: every round of every `load-SCENARIO/TARGET`, and the Envoy

@@ -7,13 +7,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Options;
 use super::report::{Row, ns, tick};
 use cors_devtools::{exe, find_program, target_dir};
 
-use crate::util::{cargo, exec};
+use crate::util::{cargo, exec, read_json};
 
 /// Runs the criterion benches and the allocation counts, with `criterion` (the user's options
 /// after `--`) passed on after this command's defaults for the options it does not name.
@@ -67,13 +67,8 @@ pub(super) fn read_medians(
             if !fresh {
                 continue;
             }
-            let read = |path: &Path| -> Result<Value, String> {
-                let text = fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-            };
-            let benchmark = read(&new.join("benchmark.json"))?;
-            let estimates = read(&estimates)?;
+            let benchmark = read_json(&new.join("benchmark.json"))?;
+            let estimates = read_json(&estimates)?;
             let (Some(group_id), Some(function_id), Some(median)) = (
                 benchmark["group_id"].as_str(),
                 benchmark["function_id"].as_str(),
@@ -90,35 +85,21 @@ pub(super) fn read_medians(
     Ok(medians)
 }
 
-/// `group/function` -> allocations per call, from the `allocations` bench.
-pub(super) fn read_allocations(path: &Path) -> Result<BTreeMap<String, u64>, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let rows: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut map = BTreeMap::new();
-    for row in rows.as_array().into_iter().flatten() {
-        if let (Some(group), Some(function), Some(count)) =
-            (row["group"].as_str(), row["function"].as_str(), row["allocations"].as_u64())
-        {
-            map.insert(format!("{group}/{function}"), count);
-        }
-    }
-    Ok(map)
-}
-
-/// The criterion ids in the order the `allocations` bench lists them (the order of issue 11).
-pub(super) fn read_order(path: &Path) -> Result<Vec<String>, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let rows: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(rows
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|row| Some(format!("{}/{}", row["group"].as_str()?, row["function"].as_str()?)))
-        .collect())
+/// Allocations per call by `group/function`, in the order the `allocations` bench lists them
+/// (the order of issue 11), from its `allocations.json`.
+pub(super) fn read_allocations(path: &Path) -> Result<Vec<(String, u64)>, String> {
+    let rows = read_json(path)?;
+    let rows = rows.as_array().ok_or_else(|| format!("{}: not an array", path.display()))?;
+    rows.iter()
+        .map(|row| {
+            match (row["group"].as_str(), row["function"].as_str(), row["allocations"].as_u64()) {
+                (Some(group), Some(function), Some(count)) => {
+                    Ok((format!("{group}/{function}"), count))
+                }
+                _ => Err(format!("{}: unexpected row {row}", path.display())),
+            }
+        })
+        .collect()
 }
 
 /// The engine targets of issue 11: a bound in nanoseconds, by criterion id prefix.

@@ -107,8 +107,9 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             started
         };
         let medians = micro::read_medians(&target_dir().join("criterion"), started)?;
-        let allocations = micro::read_allocations(&out.join("allocations.json"))?;
-        let order = micro::read_order(&out.join("allocations.json"))?;
+        let listed = micro::read_allocations(&out.join("allocations.json"))?;
+        let order: Vec<String> = listed.iter().map(|(id, _)| id.clone()).collect();
+        let allocations: std::collections::BTreeMap<String, u64> = listed.into_iter().collect();
         let instructions = if options.instructions {
             micro::count_instructions(&order, options)?
         } else {
