@@ -11,10 +11,12 @@
 //!   (`Origin::parse`), `policy-load` (`Policy::from_yaml_str` of a 1 000-origin file).
 //!
 //! `CORS_BENCH_QUICK=1` keeps fewer scale cases (what `cargo xtask bench --quick` runs).
+//! `CORS_BENCH_POLICY=FILE` measures the requests derived from that policy instead
+//! (`engine-policy-*`, see `cors_benches::UserPolicy`).
 
 use std::hint::black_box;
 
-use cors_benches::{EngineCase, engine_cases, origin_inputs, policy_file_1000_origins};
+use cors_benches::{EngineCase, UserPolicy, engine_cases, origin_inputs, policy_file_1000_origins};
 use cors_origin::{Origin, RequestOrigin};
 use cors_policy::Policy;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -24,7 +26,10 @@ fn quick() -> bool {
 }
 
 fn decisions(c: &mut Criterion) {
-    let cases = engine_cases(quick());
+    let cases = match UserPolicy::from_env_or_exit() {
+        Some(user) => user.engine_cases(),
+        None => engine_cases(quick()),
+    };
     let mut start = 0;
     while start < cases.len() {
         let group_name = cases[start].group;
@@ -55,6 +60,9 @@ fn bench_case(
 }
 
 fn parsing(c: &mut Criterion) {
+    if std::env::var_os(cors_benches::POLICY_ENV).is_some() {
+        return;
+    }
     let inputs = origin_inputs();
     let mut group = c.benchmark_group("origin-parse-request");
     for (name, input) in inputs.iter().filter(|(name, _)| *name != "idna") {

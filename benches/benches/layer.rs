@@ -9,10 +9,12 @@
 //! `actix-cors`). Requests are built, and responses dropped, outside the timed section.
 //!
 //! `CORS_BENCH_QUICK=1` keeps four scenarios (what `cargo xtask bench --quick` runs).
+//! `CORS_BENCH_POLICY=FILE` measures our layer and the bare handler on the requests derived from
+//! that policy instead (`layer-policy-*`, see `cors_benches::UserPolicy`).
 
 use cors_benches::{
-    Implementation, LayerScenario, Subject, actix_bare, actix_cors, bare_tower, cors_hyper,
-    tower_http,
+    Implementation, LayerScenario, Subject, UserPolicy, actix_bare, actix_cors, bare_tower,
+    cors_hyper, request, tower_http,
 };
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -21,22 +23,45 @@ fn quick() -> bool {
     std::env::var_os("CORS_BENCH_QUICK").is_some_and(|value| value != "0")
 }
 
+/// Measures `subject` on requests from `make` (built, and responses dropped, outside the timed
+/// section).
 fn bench<M: Subject>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    subject: &M,
+    make: impl Fn() -> M::Request,
+) {
+    group.bench_function(id, |b| {
+        b.iter_batched(&make, |request| subject.call(request), BatchSize::SmallInput);
+    });
+}
+
+/// One scenario's implementation, on the scenario's request.
+fn bench_scenario<M: Subject>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     implementation: Implementation,
     subject: &M,
     scenario: LayerScenario,
 ) {
-    group.bench_function(implementation.id(), |b| {
-        b.iter_batched(
-            || subject.request(scenario),
-            |request| subject.call(request),
-            BatchSize::SmallInput,
-        );
-    });
+    bench(group, implementation.id(), subject, || subject.request(scenario));
+}
+
+fn user_policy(c: &mut Criterion, user: &UserPolicy) {
+    let (bare, ours) = (bare_tower(), user.layer());
+    for derived in &user.requests {
+        let mut group = c.benchmark_group(derived.layer_group);
+        let make = || request(derived.method, &derived.fields);
+        bench(&mut group, Implementation::BareTower.id(), &bare, make);
+        bench(&mut group, Implementation::CorsHyper.id(), &ours, make);
+        group.finish();
+    }
 }
 
 fn layers(c: &mut Criterion) {
+    if let Some(user) = UserPolicy::from_env_or_exit() {
+        user_policy(c, &user);
+        return;
+    }
     let scenarios: &[LayerScenario] = if quick() {
         &[
             LayerScenario::ActualAllowed,
@@ -52,19 +77,19 @@ fn layers(c: &mut Criterion) {
         for implementation in Implementation::ALL {
             match implementation {
                 Implementation::BareTower => {
-                    bench(&mut group, implementation, &bare_tower(), scenario);
+                    bench_scenario(&mut group, implementation, &bare_tower(), scenario);
                 }
                 Implementation::CorsHyper => {
-                    bench(&mut group, implementation, &cors_hyper(scenario), scenario);
+                    bench_scenario(&mut group, implementation, &cors_hyper(scenario), scenario);
                 }
                 Implementation::TowerHttp => {
-                    bench(&mut group, implementation, &tower_http(scenario), scenario);
+                    bench_scenario(&mut group, implementation, &tower_http(scenario), scenario);
                 }
                 Implementation::BareActix => {
-                    bench(&mut group, implementation, &actix_bare(), scenario);
+                    bench_scenario(&mut group, implementation, &actix_bare(), scenario);
                 }
                 Implementation::ActixCors => {
-                    bench(&mut group, implementation, &actix_cors(scenario), scenario);
+                    bench_scenario(&mut group, implementation, &actix_cors(scenario), scenario);
                 }
                 _ => {}
             }

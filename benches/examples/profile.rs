@@ -6,7 +6,9 @@
 //! valgrind --tool=callgrind target/release/examples/profile layer-actual-allowed/cors-hyper 100000
 //! ```
 //!
-//! Ids are the criterion ids of `benches/engine.rs` and `benches/layer.rs`.
+//! Ids are the criterion ids of `benches/engine.rs` and `benches/layer.rs`; with
+//! `CORS_BENCH_POLICY=FILE`, those of the requests derived from that policy
+//! (`engine-policy-*/decide`, `layer-policy-*/bare-tower`, `layer-policy-*/cors-hyper`).
 //! `cargo xtask bench --instructions` runs it under callgrind twice per id (with 1 000 and
 //! 11 000 iterations) and reports the difference divided by 10 000: the instructions of one call,
 //! without the setup. Layer ids build a request per iteration, as the bare handler's do, so a
@@ -16,15 +18,39 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use cors_benches::{
-    Implementation, LayerScenario, Subject, actix_bare, actix_cors, bare_tower, cors_hyper,
-    engine_cases_in, tower_http,
+    EngineCase, Implementation, LayerScenario, Subject, UserPolicy, actix_bare, actix_cors,
+    bare_tower, cors_hyper, engine_cases_in, request, tower_http,
 };
 
-fn repeat<M: Subject>(subject: &M, scenario: LayerScenario, times: u64) {
+fn repeat<M: Subject>(subject: &M, make: impl Fn() -> M::Request, times: u64) {
     for _ in 0..times {
-        let request = subject.request(scenario);
-        black_box(subject.call(request));
+        black_box(subject.call(make()));
     }
+}
+
+fn decide(case: &EngineCase, times: u64) {
+    let request = case.request();
+    for _ in 0..times {
+        black_box(case.engine.decide(black_box(&request)).outcome());
+    }
+}
+
+/// Runs `id` of the user's policy; false when it names none of its requests.
+fn user_policy(user: &UserPolicy, id: &str, times: u64) -> bool {
+    if let Some(case) = user.engine_cases().into_iter().find(|case| case.id() == id) {
+        decide(&case, times);
+        return true;
+    }
+    let Some(derived) = user.requests.iter().find(|r| id.starts_with(r.layer_group)) else {
+        return false;
+    };
+    let make = || request(derived.method, &derived.fields);
+    match id.strip_prefix(derived.layer_group) {
+        Some("/bare-tower") => repeat(&bare_tower(), make, times),
+        Some("/cors-hyper") => repeat(&user.layer(), make, times),
+        _ => return false,
+    }
+    true
 }
 
 fn main() -> ExitCode {
@@ -34,15 +60,19 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let times: u64 = times.and_then(|t| t.parse().ok()).unwrap_or(100_000);
+    if let Some(user) = UserPolicy::from_env_or_exit() {
+        if user_policy(&user, &id, times) {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("unknown id {id:?} for the policy {}", user.file.display());
+        return ExitCode::FAILURE;
+    }
     let group = id.split('/').next().unwrap_or_default();
     if id.starts_with("engine-")
         && let Some(case) =
             engine_cases_in(false, Some(group)).into_iter().find(|case| case.id() == id)
     {
-        let request = case.request();
-        for _ in 0..times {
-            black_box(case.engine.decide(black_box(&request)).outcome());
-        }
+        decide(&case, times);
         return ExitCode::SUCCESS;
     }
     let layer = LayerScenario::ALL.into_iter().find_map(|scenario| {
@@ -50,16 +80,25 @@ fn main() -> ExitCode {
         Implementation::ALL.into_iter().find(|i| i.id() == rest).map(|i| (scenario, i))
     });
     match layer {
-        Some((scenario, Implementation::BareTower)) => repeat(&bare_tower(), scenario, times),
+        Some((scenario, Implementation::BareTower)) => {
+            let subject = bare_tower();
+            repeat(&subject, || subject.request(scenario), times);
+        }
         Some((scenario, Implementation::CorsHyper)) => {
-            repeat(&cors_hyper(scenario), scenario, times);
+            let subject = cors_hyper(scenario);
+            repeat(&subject, || subject.request(scenario), times);
         }
         Some((scenario, Implementation::TowerHttp)) => {
-            repeat(&tower_http(scenario), scenario, times);
+            let subject = tower_http(scenario);
+            repeat(&subject, || subject.request(scenario), times);
         }
-        Some((scenario, Implementation::BareActix)) => repeat(&actix_bare(), scenario, times),
+        Some((scenario, Implementation::BareActix)) => {
+            let subject = actix_bare();
+            repeat(&subject, || subject.request(scenario), times);
+        }
         Some((scenario, Implementation::ActixCors)) => {
-            repeat(&actix_cors(scenario), scenario, times);
+            let subject = actix_cors(scenario);
+            repeat(&subject, || subject.request(scenario), times);
         }
         _ => {
             eprintln!("unknown id {id:?}");

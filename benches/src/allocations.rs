@@ -7,9 +7,10 @@
 use std::hint::black_box;
 
 use crate::actix_side::{actix_bare, actix_cors};
-use crate::engine_cases::engine_cases;
+use crate::engine_cases::{EngineCase, engine_cases};
 use crate::scenario::{Implementation, LayerScenario, Subject};
-use crate::tower_side::{bare_tower, cors_hyper, tower_http};
+use crate::tower_side::{bare_tower, cors_hyper, request, tower_http};
+use crate::user_policy::UserPolicy;
 
 /// Runs a closure and returns how many heap allocations it made on this thread.
 pub type Measure<'a> = &'a mut dyn FnMut(&mut dyn FnMut()) -> u64;
@@ -31,7 +32,12 @@ pub struct AllocationRow {
 /// # Panics
 /// When a case does not decide as its name says (see [`crate::EngineCase::check`]).
 pub fn count_engine_allocations(quick: bool, measure: Measure<'_>) -> Vec<AllocationRow> {
-    engine_cases(quick)
+    count_cases(engine_cases(quick), measure)
+}
+
+/// Allocations of one decision per case.
+fn count_cases(cases: Vec<EngineCase>, measure: Measure<'_>) -> Vec<AllocationRow> {
+    cases
         .into_iter()
         .map(|case| {
             if let Err(message) = case.check() {
@@ -50,15 +56,18 @@ pub fn count_engine_allocations(quick: bool, measure: Measure<'_>) -> Vec<Alloca
         .collect()
 }
 
-/// The allocations of one call of `subject` on `scenario`, after three warm-up calls (pools and
-/// lazily built state are filled by then); the request is built and the response dropped outside
-/// the count.
-fn count_calls<M: Subject>(subject: &M, scenario: LayerScenario, measure: Measure<'_>) -> u64 {
+/// The allocations of one call of `subject` on the request `make` builds, after three warm-up
+/// calls (pools and lazily built state are filled by then); the request is built and the
+/// response dropped outside the count.
+fn count_calls<M: Subject>(
+    subject: &M,
+    make: impl Fn() -> M::Request,
+    measure: Measure<'_>,
+) -> u64 {
     for _ in 0..3 {
-        let request = subject.request(scenario);
-        drop(subject.call(request));
+        drop(subject.call(make()));
     }
-    let mut request = Some(subject.request(scenario));
+    let mut request = Some(make());
     let mut response = None;
     let allocations = measure(&mut || {
         if let Some(request) = request.take() {
@@ -79,14 +88,48 @@ pub fn count_layer_allocations(
     for &scenario in scenarios {
         for implementation in Implementation::ALL {
             let allocations = match implementation {
-                Implementation::BareTower => count_calls(&bare_tower(), scenario, measure),
-                Implementation::CorsHyper => count_calls(&cors_hyper(scenario), scenario, measure),
-                Implementation::TowerHttp => count_calls(&tower_http(scenario), scenario, measure),
-                Implementation::BareActix => count_calls(&actix_bare(), scenario, measure),
-                Implementation::ActixCors => count_calls(&actix_cors(scenario), scenario, measure),
+                Implementation::BareTower => count_scenario(&bare_tower(), scenario, measure),
+                Implementation::CorsHyper => {
+                    count_scenario(&cors_hyper(scenario), scenario, measure)
+                }
+                Implementation::TowerHttp => {
+                    count_scenario(&tower_http(scenario), scenario, measure)
+                }
+                Implementation::BareActix => count_scenario(&actix_bare(), scenario, measure),
+                Implementation::ActixCors => {
+                    count_scenario(&actix_cors(scenario), scenario, measure)
+                }
             };
             rows.push(AllocationRow {
                 group: format!("layer-{}", scenario.id()),
+                function: implementation.id().to_owned(),
+                allocations,
+            });
+        }
+    }
+    rows
+}
+
+fn count_scenario<M: Subject>(subject: &M, scenario: LayerScenario, measure: Measure<'_>) -> u64 {
+    count_calls(subject, || subject.request(scenario), measure)
+}
+
+/// Allocations of the engine and of our layer and the bare handler on the requests derived from
+/// the user's policy (ids as in the benches: `engine-policy-*`, `layer-policy-*`).
+///
+/// # Panics
+/// When a derived request no longer decides as it did when derived.
+pub fn count_user_allocations(user: &UserPolicy, measure: Measure<'_>) -> Vec<AllocationRow> {
+    let mut rows = count_cases(user.engine_cases(), measure);
+    let (bare, ours) = (bare_tower(), user.layer());
+    for derived in &user.requests {
+        let make = || request(derived.method, &derived.fields);
+        for (implementation, allocations) in [
+            (Implementation::BareTower, count_calls(&bare, make, measure)),
+            (Implementation::CorsHyper, count_calls(&ours, make, measure)),
+        ] {
+            rows.push(AllocationRow {
+                group: derived.layer_group.to_owned(),
                 function: implementation.id().to_owned(),
                 allocations,
             });

@@ -62,7 +62,7 @@ impl EngineCase {
     }
 }
 
-fn headers(fields: &[(&str, &str)]) -> HeaderMap {
+pub(crate) fn headers(fields: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in fields {
         map.append(

@@ -38,10 +38,14 @@ mod engine_cases;
 mod policies;
 mod scenario;
 mod tower_side;
+mod user_policy;
 
 pub use actix_side::ActixSubject;
 pub use actix_side::{actix_bare, actix_cors};
-pub use allocations::{AllocationRow, Measure, count_engine_allocations, count_layer_allocations};
+pub use allocations::{
+    AllocationRow, Measure, count_engine_allocations, count_layer_allocations,
+    count_user_allocations,
+};
 pub use engine_cases::{
     EngineCase, engine_cases, engine_cases_in, origin_inputs, policy_file_1000_origins,
 };
@@ -50,4 +54,5 @@ pub use policies::{
     reference_policy_yaml,
 };
 pub use scenario::{Implementation, LayerScenario, ResponseSummary, Subject};
-pub use tower_side::{Handler, TowerSubject, bare_tower, cors_hyper, tower_http};
+pub use tower_side::{Handler, TowerSubject, bare_tower, cors_hyper, request, tower_http};
+pub use user_policy::{DerivedRequest, POLICY_ENV, UserPolicy};

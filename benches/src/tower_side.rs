@@ -55,16 +55,7 @@ where
     type Response = Response<B>;
 
     fn request(&self, scenario: LayerScenario) -> Request<()> {
-        // Values from static bytes: cloning one costs no allocation, as with the shared buffer
-        // hyper parses requests from (a `Vec`-backed value would allocate when first cloned).
-        let mut builder = Request::builder()
-            .method(scenario.method())
-            .uri("/")
-            .header(http::header::HOST, HeaderValue::from_static(scenario.host()));
-        for (name, value) in scenario.headers() {
-            builder = builder.header(name, HeaderValue::from_static(value));
-        }
-        builder.body(()).expect("invariant: the scenarios' headers are valid")
+        request(scenario.method(), &scenario.headers())
     }
 
     fn call(&self, request: Request<()>) -> Response<B> {
@@ -85,6 +76,32 @@ where
                 })
                 .collect(),
         }
+    }
+}
+
+/// A request to `/` of `HOST` with `method` and the header `fields`.
+///
+/// Values come from static bytes: cloning one costs no allocation, as with the shared buffer
+/// hyper parses requests from (a `Vec`-backed value would allocate when first cloned).
+///
+/// # Panics
+/// When `method` or a field is not valid HTTP: the scenarios and derived requests are.
+#[must_use]
+pub fn request(method: &'static str, fields: &[(&'static str, &'static str)]) -> Request<()> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri("/")
+        .header(http::header::HOST, HeaderValue::from_static(crate::policies::HOST));
+    for &(name, value) in fields {
+        builder = builder.header(name, HeaderValue::from_static(value));
+    }
+    builder.body(()).expect("invariant: the scenarios' headers are valid")
+}
+
+impl<S> TowerSubject<S> {
+    /// `service`, under measurement.
+    pub(crate) fn new(service: S) -> TowerSubject<S> {
+        TowerSubject { service }
     }
 }
 

@@ -1,0 +1,318 @@
+//! A user's own cors-flex policy as a benchmark (`cargo xtask bench --policy FILE`, which sets
+//! [`POLICY_ENV`]): the engine and our layer measured on requests derived from the policy.
+//!
+//! The four requests, each checked against the engine before it is measured:
+//! - `actual-allowed`: `GET` from the first origin of the policy's groups that the engine allows.
+//!   An exact origin is sent as written; a subdomain pattern `scheme://*.domain[:port]` as
+//!   `scheme://bench.domain[:port]`; `*` (or a public resource) as `https://bench.example.com`;
+//!   `null` as `null`. A policy that allows none of these is refused with the list tried.
+//! - `actual-unknown`: `GET` from `https://unlisted.invalid` (`.invalid` is reserved, so no policy
+//!   lists it): blocked, or allowed by a public resource or `*`; the outcome is reported.
+//! - `preflight`: `OPTIONS` from that allowed origin, asking for the group's first allowed method
+//!   that is not CORS-safelisted (else its first method, else `PUT`) and for up to 3 of its
+//!   allowed headers (`x-bench-a, x-bench-b` when it allows any header; none when it lists none).
+//!   A policy that does not accept it is refused, saying why.
+//! - `no-origin`: `GET` without `Origin`.
+//!
+//! Criterion ids: `engine-policy-<request>/decide`, and `layer-policy-<request>/bare-tower` and
+//! `/cors-hyper` (the peers cannot read a cors-flex file, so the layer rows are ours alone).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cors_engine::{Engine, Outcome};
+use cors_origin::OriginPattern;
+use cors_policy::{AllowedHeaders, Group, Policy};
+use tower::Layer as _;
+
+use crate::engine_cases::{EngineCase, headers};
+use crate::policies::HOST;
+use crate::tower_side::{Handler, TowerSubject};
+
+/// The environment variable naming the policy file.
+pub const POLICY_ENV: &str = "CORS_BENCH_POLICY";
+
+/// The origin every policy is assumed not to list.
+const UNKNOWN_ORIGIN: &str = "https://unlisted.invalid";
+
+/// The origin sent when the policy allows any origin.
+const ANY_ORIGIN: &str = "https://bench.example.com";
+
+/// The requests, with their engine and layer criterion groups.
+const REQUESTS: [(&str, &str, &str); 4] = [
+    ("actual-allowed", "engine-policy-actual-allowed", "layer-policy-actual-allowed"),
+    ("actual-unknown", "engine-policy-actual-unknown", "layer-policy-actual-unknown"),
+    ("preflight", "engine-policy-preflight", "layer-policy-preflight"),
+    ("no-origin", "engine-policy-no-origin", "layer-policy-no-origin"),
+];
+
+/// One request derived from the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DerivedRequest {
+    /// `actual-allowed`, `actual-unknown`, `preflight` or `no-origin`.
+    pub name: &'static str,
+    /// The engine's criterion group (`engine-policy-<name>`).
+    pub engine_group: &'static str,
+    /// The layer's criterion group (`layer-policy-<name>`).
+    pub layer_group: &'static str,
+    /// The request method.
+    pub method: &'static str,
+    /// The header fields besides `Host`, lower-case names.
+    pub fields: Vec<(&'static str, &'static str)>,
+    /// What the engine decides.
+    pub outcome: Outcome,
+    /// How the request was derived from the policy, for the report.
+    pub derivation: String,
+}
+
+/// The user's policy, its engine, and the requests derived from it.
+#[derive(Debug)]
+pub struct UserPolicy {
+    /// The policy file.
+    pub file: PathBuf,
+    /// The compiled policy.
+    pub policy: Policy,
+    /// The engine built from it.
+    pub engine: Arc<Engine>,
+    /// The four requests, in the order of the module documentation.
+    pub requests: Vec<DerivedRequest>,
+}
+
+impl UserPolicy {
+    /// The policy [`POLICY_ENV`] names, if it is set.
+    #[must_use]
+    pub fn from_env() -> Option<Result<UserPolicy, String>> {
+        let path = std::env::var_os(POLICY_ENV)?;
+        Some(UserPolicy::load(Path::new(&path)))
+    }
+
+    /// The policy [`POLICY_ENV`] names, if it is set, for the bench binaries: a policy that
+    /// cannot be benchmarked ends the process with its error (exit status 2), before anything
+    /// is measured.
+    #[must_use]
+    pub fn from_env_or_exit() -> Option<UserPolicy> {
+        match UserPolicy::from_env()? {
+            Ok(user) => Some(user),
+            Err(error) => {
+                eprintln!("{POLICY_ENV}: {error}");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    /// Loads the policy at `path` and derives the requests.
+    ///
+    /// # Errors
+    ///
+    /// The file does not load (every problem, with lines and columns), or the policy allows no
+    /// origin or accepts no preflight the derivation can build.
+    pub fn load(path: &Path) -> Result<UserPolicy, String> {
+        let loaded = Policy::from_yaml_file(path).map_err(|e| e.to_string())?;
+        let engine = Arc::new(Engine::new(loaded.policy.clone()));
+        let requests = derive(&loaded.policy, &engine)?;
+        Ok(UserPolicy { file: path.to_path_buf(), policy: loaded.policy, engine, requests })
+    }
+
+    /// The engine cases: one `decide` per request.
+    #[must_use]
+    pub fn engine_cases(&self) -> Vec<EngineCase> {
+        self.requests
+            .iter()
+            .map(|request| EngineCase {
+                group: request.engine_group,
+                function: "decide",
+                engine: Arc::clone(&self.engine),
+                method: request.method.as_bytes(),
+                headers: headers(&request.fields),
+                expected: request.outcome,
+            })
+            .collect()
+    }
+
+    /// The handler behind our layer configured with the policy.
+    #[must_use]
+    pub fn layer(&self) -> TowerSubject<cors_hyper::Cors<Handler>> {
+        TowerSubject::new(cors_hyper::CorsLayer::new(self.policy.clone()).layer(Handler))
+    }
+}
+
+/// Decides `method` with `fields` as the benches send it.
+fn decide(engine: &Engine, method: &str, fields: &[(&'static str, &'static str)]) -> Outcome {
+    let map = headers(fields);
+    let request =
+        cors_engine::Request::new(method.as_bytes(), &map).addressed_to("http", HOST.as_bytes());
+    engine.decide(&request).outcome()
+}
+
+/// A string that lives as long as the bench binary, so that requests are built from static
+/// values as the reference scenarios are (cloning a static `HeaderValue` costs no allocation).
+/// Four short strings per process.
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// An origin `pattern` matches, for a request.
+fn example_origin(pattern: &OriginPattern) -> String {
+    match pattern {
+        OriginPattern::Exact(origin) => origin.to_string(),
+        OriginPattern::Subdomains(pattern) => {
+            let port = pattern.port().map(|port| format!(":{port}")).unwrap_or_default();
+            format!("{}://bench.{}{port}", pattern.scheme(), pattern.domain())
+        }
+        OriginPattern::Null => "null".to_owned(),
+        _ => ANY_ORIGIN.to_owned(),
+    }
+}
+
+/// The first candidate origin the engine allows, with its group (none for a public resource
+/// without groups).
+fn allowed_origin<'p>(
+    policy: &'p Policy,
+    engine: &Engine,
+) -> Result<(&'static str, Option<&'p Group>), String> {
+    let mut candidates: Vec<(String, Option<&Group>)> = policy
+        .groups()
+        .iter()
+        .flat_map(|group| group.origins().iter().map(move |p| (example_origin(p), Some(group))))
+        .collect();
+    candidates.push((ANY_ORIGIN.to_owned(), None));
+    let mut tried = Vec::new();
+    for (origin, group) in candidates {
+        let origin = leak(origin);
+        if decide(engine, "GET", &[("origin", origin)]) == Outcome::Allowed {
+            return Ok((origin, group));
+        }
+        tried.push(origin);
+    }
+    Err(format!(
+        "the policy allows none of the origins derived from it ({}); the bench needs one",
+        tried.join(", ")
+    ))
+}
+
+/// The preflight's method: the group's first allowed method that is not CORS-safelisted, else
+/// its first, else `PUT`.
+fn preflight_method(group: Option<&Group>) -> &'static str {
+    let methods = group.map(Group::methods).unwrap_or_default();
+    let safelisted = |m: &&String| ["GET", "HEAD", "POST"].contains(&m.as_str());
+    match methods.iter().find(|m| !safelisted(m)).or(methods.first()) {
+        Some(method) => leak(method.clone()),
+        None => "PUT",
+    }
+}
+
+/// The preflight's requested headers: up to 3 the group allows.
+fn preflight_headers(group: Option<&Group>) -> Option<&'static str> {
+    match group.map(Group::headers) {
+        Some(AllowedHeaders::List(list)) if list.is_empty() => None,
+        Some(AllowedHeaders::List(list)) => {
+            Some(leak(list.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ")))
+        }
+        _ => Some("x-bench-a, x-bench-b"),
+    }
+}
+
+fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, String> {
+    let (origin, group) = allowed_origin(policy, engine)?;
+    let from = match group {
+        Some(group) => match group.name() {
+            Some(name) => format!("group {name}"),
+            None => format!("group #{}", group.index() + 1),
+        },
+        None => "a public resource".to_owned(),
+    };
+    let method = preflight_method(group);
+    let requested = preflight_headers(group);
+    let mut preflight = vec![("origin", origin), ("access-control-request-method", method)];
+    preflight.extend(requested.map(|headers| ("access-control-request-headers", headers)));
+    let asked = requested.map_or_else(|| "no headers".to_owned(), |h| format!("headers {h}"));
+    let mut requests = Vec::new();
+    let mut add = |index: usize,
+                   method: &'static str,
+                   fields: Vec<(&'static str, &'static str)>,
+                   derivation: String,
+                   expected: Option<Outcome>| {
+        let (name, engine_group, layer_group) = REQUESTS[index];
+        let outcome = decide(engine, method, &fields);
+        if expected.is_some_and(|expected| outcome != expected) {
+            return Err(format!(
+                "{derivation}: the engine decides {outcome:?}; the bench needs a policy that \
+                 accepts it"
+            ));
+        }
+        requests.push(DerivedRequest {
+            name,
+            engine_group,
+            layer_group,
+            method,
+            fields,
+            outcome,
+            derivation,
+        });
+        Ok(())
+    };
+    let allowed = format!("GET from {origin}, allowed by {from}");
+    add(0, "GET", vec![("origin", origin)], allowed, Some(Outcome::Allowed))?;
+    let unknown = format!("GET from {UNKNOWN_ORIGIN}, an origin no policy lists");
+    add(1, "GET", vec![("origin", UNKNOWN_ORIGIN)], unknown, None)?;
+    let asking = format!("preflight from {origin} for {method} with {asked}");
+    add(2, "OPTIONS", preflight, asking, Some(Outcome::PreflightAccepted))?;
+    add(3, "GET", Vec::new(), "GET without Origin".to_owned(), Some(Outcome::NotCors))?;
+    Ok(requests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(yaml: &str) -> Result<Vec<DerivedRequest>, String> {
+        let policy = Policy::from_yaml_str(yaml, "t.yaml").map_err(|e| e.to_string())?.policy;
+        derive(&policy, &Engine::new(policy.clone()))
+    }
+
+    fn field(request: &DerivedRequest, name: &str) -> Option<&'static str> {
+        request.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    #[test]
+    fn a_strict_policy_gives_its_origin_method_and_headers() {
+        let yaml = "publicResource: false\noriginGroups:\n  - origins: [https://a.test, https://b.test]\n    \
+                    allowedMethods: [{methodName: GET, isAllowed: true}, {methodName: PATCH, isAllowed: true}]\n    \
+                    headers: [x-one, x-two, x-three, x-four]\n";
+        let requests = requests(yaml).unwrap();
+        let names: Vec<_> = requests.iter().map(|r| r.name).collect();
+        assert_eq!(names, ["actual-allowed", "actual-unknown", "preflight", "no-origin"]);
+        assert_eq!(field(&requests[0], "origin"), Some("https://a.test"));
+        assert_eq!(requests[1].outcome, Outcome::Blocked);
+        assert_eq!(field(&requests[2], "access-control-request-method"), Some("PATCH"));
+        assert_eq!(
+            field(&requests[2], "access-control-request-headers"),
+            Some("x-one, x-two, x-three")
+        );
+        assert_eq!(requests[2].outcome, Outcome::PreflightAccepted);
+        assert!(requests[3].fields.is_empty());
+    }
+
+    #[test]
+    fn a_subdomain_pattern_gives_a_subdomain() {
+        let yaml =
+            "publicResource: false\noriginGroups:\n  - origins: ['https://*.example.test:8443']\n";
+        let requests = requests(yaml).unwrap();
+        assert_eq!(field(&requests[0], "origin"), Some("https://bench.example.test:8443"));
+    }
+
+    #[test]
+    fn a_public_resource_allows_the_unknown_origin_too() {
+        let requests = requests("publicResource: true\n").unwrap();
+        assert_eq!(field(&requests[0], "origin"), Some(ANY_ORIGIN));
+        assert_eq!(requests[1].outcome, Outcome::Allowed);
+        assert_eq!(requests[2].outcome, Outcome::PreflightAccepted);
+    }
+
+    #[test]
+    fn a_policy_that_allows_nothing_is_refused_with_what_was_tried() {
+        let error = requests("publicResource: false\noriginGroups: []\n").unwrap_err();
+        assert!(error.contains(ANY_ORIGIN), "{error}");
+    }
+}
