@@ -8,10 +8,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::load::{
-    LOAD_SCENARIOS, LoadResult, LoadRuns, Traffic, free_port, median, median_of, probe,
-};
-use super::report::Row;
+use super::load::{LOAD_SCENARIOS, LoadRuns, Traffic, figures, free_port, median_of, probe};
+use super::report::{Kind, Row};
 use crate::envoy;
 use crate::process::Process;
 use crate::util::root;
@@ -141,67 +139,32 @@ pub(super) fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, S
     })
 }
 
-/// Envoy with the module against Envoy's native CORS filter, per scenario: the medians of
-/// each, and the median of the per-pair ratios (ours ÷ native requests per second; the p99
-/// ratio likewise, lower is better for us there).
+/// Envoy with the module against Envoy's native CORS filter, per scenario
+/// (`envoy-<scenario>/vs-native`): the medians of each, and as the speedup the median of the
+/// per-pair ratios (ours ÷ native requests per second of the two runs of one round). None when
+/// the pair was skipped (`summary.json` says why in `run.envoy`).
 pub(super) fn envoy_rows(load: &LoadRuns) -> Vec<Row> {
-    let info = match &load.envoy {
-        Ok(info) => info,
-        Err(why) => {
-            return vec![Row {
-                scenario: "Envoy + cors-proxy-wasm vs Envoy native CORS".to_owned(),
-                ours: "skipped".to_owned(),
-                peer: String::new(),
-                ratio: None,
-                allocations: String::new(),
-                instructions: String::new(),
-                target: why.clone(),
-                met: None,
-                numbers: json!({ "skipped": why }),
-            }];
-        }
-    };
-    let get = |scenario: &str, target: &str| {
-        let id = format!("load-{scenario}/{target}");
-        load.runs.iter().find(|(known, _)| *known == id).map(|(_, list)| list.as_slice())
-    };
-    let show = |r: LoadResult| format!("{:.0} req/s (p99 {:.2} ms)", r.rps, r.p99_ms);
+    let Ok(info) = &load.envoy else { return Vec::new() };
     let workers = info["concurrency"].as_u64().unwrap_or(u64::from(ENVOY_CONCURRENCY));
     let mut rows = Vec::new();
     for (scenario, title) in LOAD_SCENARIOS {
         let (Some(ours), Some(native)) =
-            (get(scenario, "envoy-wasm"), get(scenario, "envoy-native"))
+            (load.rounds(scenario, "envoy-wasm"), load.rounds(scenario, "envoy-native"))
         else {
             continue;
         };
-        let pairs = ours.iter().zip(native);
-        let rps_ratios: Vec<f64> = pairs.clone().map(|(a, b)| a.rps / b.rps).collect();
-        let p99_ratios: Vec<f64> = pairs.map(|(a, b)| a.p99_ms / b.p99_ms).collect();
-        let list = rps_ratios.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", ");
-        let (rps_ratio, p99_ratio) = (median_of(rps_ratios.clone()), median_of(p99_ratios.clone()));
-        let (ours_median, native_median) = (median(ours), median(native));
-        rows.push(Row {
-            scenario: format!("Envoy + module: {title}"),
-            ours: show(ours_median),
-            peer: format!("Envoy native CORS: {}", show(native_median)),
-            ratio: Some(rps_ratio),
-            allocations: String::new(),
-            instructions: String::new(),
-            target: format!(
-                "req/s ours ÷ native per back-to-back pair: {list}; p99 ours ÷ native \
-                 {p99_ratio:.2}x; {workers} Envoy worker each"
-            ),
-            met: None,
-            numbers: json!({
-                "ours_rps": ours_median.rps, "ours_p50_ms": ours_median.p50_ms,
-                "ours_p99_ms": ours_median.p99_ms, "peer_rps": native_median.rps,
-                "peer_p50_ms": native_median.p50_ms, "peer_p99_ms": native_median.p99_ms,
-                "ours_non_2xx": ours_median.non_2xx, "peer_non_2xx": native_median.non_2xx,
-                "rps_ratio_per_pair": rps_ratios, "p99_ratio_per_pair": p99_ratios,
-                "rps_ratio_median": rps_ratio, "p99_ratio_median": p99_ratio,
-                "envoy": info,
-            }),
-        });
+        let ratios: Vec<f64> = ours.iter().zip(native).map(|(a, b)| a.rps / b.rps).collect();
+        let list = ratios.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", ");
+        let mut row = Row::new(
+            format!("envoy-{scenario}/vs-native"),
+            Kind::Envoy,
+            format!("Envoy + module: {title}"),
+            figures(ours),
+            Some(("Envoy native CORS".to_owned(), figures(native))),
+        );
+        row.speedup = Some(median_of(ratios));
+        row.note = format!("per back-to-back pair: {list}; {workers} Envoy worker each");
+        rows.push(row);
     }
     rows
 }

@@ -1,7 +1,6 @@
 //! The load test: `cors-gateway serve` in front of `bench-upstream`, driven by wrk, against the
 //! same traffic straight to the upstream and through nginx adding static CORS headers.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::Options;
 use super::envoy::{ENVOY_TRAFFIC, start_envoys};
-use super::report::{Row, tick};
+use super::report::{Estimate, Figures, Kind, Row};
 use cors_devtools::{exe, find_program, target_dir};
 
 use crate::process::Process;
@@ -103,7 +102,8 @@ pub(super) struct LoadRuns {
     pub(super) envoy: Result<Value, String>,
 }
 
-pub(super) fn run_load(options: Options, out: &Path) -> Result<LoadRuns, String> {
+/// Runs the load test.
+pub(super) fn run_load(options: &Options, out: &Path) -> Result<LoadRuns, String> {
     if find_program(None, &["wrk"]).is_err() || find_program(None, &["nginx"]).is_err() {
         let mut install = Command::new("bash");
         install.arg(root().join("scripts/install-bench-tools.sh"));
@@ -191,14 +191,45 @@ pub(super) fn median_of(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The median of each figure over `runs` (not empty).
-pub(super) fn median(runs: &[LoadResult]) -> LoadResult {
-    let pick = |f: fn(&LoadResult) -> f64| median_of(runs.iter().map(f).collect());
-    LoadResult {
-        rps: pick(|r| r.rps),
-        p50_ms: pick(|r| r.p50_ms),
-        p99_ms: pick(|r| r.p99_ms),
-        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+/// The figures of the rounds `runs`: each the median, with the lowest and highest round.
+pub(super) fn figures(runs: &[LoadResult]) -> Figures {
+    let estimate = |f: fn(&LoadResult) -> f64| {
+        let values: Vec<f64> = runs.iter().map(f).collect();
+        Estimate {
+            value: median_of(values.clone()),
+            low: values.iter().copied().fold(f64::INFINITY, f64::min),
+            high: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    };
+    Figures {
+        rps: Some(estimate(|r| r.rps)),
+        p50_ms: Some(median_of(runs.iter().map(|r| r.p50_ms).collect())),
+        p99_ms: Some(estimate(|r| r.p99_ms)),
+        non_2xx: Some(runs.iter().map(|r| r.non_2xx).sum()),
+        rounds: Some(runs.len() as u64),
+        ..Figures::default()
+    }
+}
+
+impl LoadRuns {
+    /// The rounds of `load-SCENARIO/TARGET`.
+    pub(super) fn rounds(&self, scenario: &str, target: &str) -> Option<&[LoadResult]> {
+        let id = format!("load-{scenario}/{target}");
+        self.runs.iter().find(|(known, _)| *known == id).map(|(_, list)| list.as_slice())
+    }
+
+    /// Every round by `load-SCENARIO/TARGET`, for `summary.json`'s `measurements`.
+    pub(super) fn measurements(&self) -> impl Iterator<Item = (String, Value)> + '_ {
+        self.runs.iter().map(|(id, list)| {
+            let rounds: Vec<Value> = list
+                .iter()
+                .map(|r| {
+                    json!({ "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                                 "non_2xx": r.non_2xx })
+                })
+                .collect();
+            (id.clone(), json!({ "rounds": rounds }))
+        })
     }
 }
 
@@ -341,54 +372,39 @@ fn wrk(script: &Path, addr: SocketAddr, secs: u32) -> Result<LoadResult, String>
     Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx })
 }
 
-pub(super) fn load_rows(results: &[(String, LoadResult)]) -> Vec<Row> {
-    let get = |scenario: &str, target: &str| {
-        results.iter().find(|(id, _)| *id == format!("load-{scenario}/{target}")).map(|(_, r)| *r)
-    };
-    let show = |r: LoadResult| {
-        format!("{:.0} req/s (p50 {:.2} ms, p99 {:.2} ms)", r.rps, r.p50_ms, r.p99_ms)
-    };
+/// Per scenario, cors-gateway against nginx (`load-<scenario>/vs-nginx`) and against the bare
+/// upstream (`load-<scenario>/vs-upstream`, the cost of a proxy hop).
+pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
     let mut rows = Vec::new();
-    let no_origin = get("no-origin", "gateway");
+    let no_origin = load.rounds("no-origin", "gateway").map(figures);
     for (scenario, title) in LOAD_SCENARIOS {
-        let Some(ours) = get(scenario, "gateway") else { continue };
-        for baseline in ["nginx", "upstream"] {
-            let Some(theirs) = get(scenario, baseline) else { continue };
-            let ratio = ours.rps / theirs.rps;
-            let (target, met) = if baseline == "nginx" {
-                let mut text = format!("≥ nginx: {}", tick(ratio >= 1.0));
-                let mut met = ratio >= 1.0;
+        let Some(ours) = load.rounds(scenario, "gateway").map(figures) else { continue };
+        for peer in ["nginx", "upstream"] {
+            let Some(theirs) = load.rounds(scenario, peer).map(figures) else { continue };
+            let id = format!("load-{scenario}/vs-{peer}");
+            let mut row = Row::new(
+                id,
+                Kind::Load,
+                format!("gateway: {title}"),
+                ours.clone(),
+                Some((peer.to_owned(), theirs)),
+            );
+            if peer == "upstream" {
+                "the cost of a proxy hop".clone_into(&mut row.note);
+            } else if let Some(speedup) = row.speedup {
+                row.target("≥ nginx".to_owned(), speedup >= 1.0);
                 if scenario == "actual-allowed"
-                    && let Some(plain) = no_origin
+                    && let (Some(with), Some(without)) =
+                        (ours.rps, no_origin.as_ref().and_then(|f| f.rps))
                 {
-                    let within = ours.rps >= 0.95 * plain.rps;
-                    let _ = write!(
-                        text,
-                        "; within 5% of gateway without Origin ({:+.1}%): {}",
-                        100.0 * (ours.rps / plain.rps - 1.0),
-                        tick(within)
+                    let change = 100.0 * (with.value / without.value - 1.0);
+                    row.target(
+                        format!("within 5% of the gateway without Origin ({change:+.1}%)"),
+                        with.value >= 0.95 * without.value,
                     );
-                    met = met && within;
                 }
-                (text, Some(met))
-            } else {
-                ("(cost of a proxy hop)".to_owned(), None)
-            };
-            rows.push(Row {
-                scenario: format!("gateway: {title}"),
-                ours: show(ours),
-                peer: format!("{baseline}: {}", show(theirs)),
-                ratio: Some(ratio),
-                allocations: String::new(),
-                instructions: String::new(),
-                target,
-                met,
-                numbers: json!({
-                    "ours_rps": ours.rps, "ours_p50_ms": ours.p50_ms, "ours_p99_ms": ours.p99_ms,
-                    "peer_rps": theirs.rps, "peer_p50_ms": theirs.p50_ms, "peer_p99_ms": theirs.p99_ms,
-                    "ours_non_2xx": ours.non_2xx, "peer_non_2xx": theirs.non_2xx,
-                }),
-            });
+            }
+            rows.push(row);
         }
     }
     rows

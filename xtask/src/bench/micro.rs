@@ -7,18 +7,46 @@ use std::path::Path;
 use std::process::Command;
 use std::time::SystemTime;
 
-use serde_json::json;
+use cors_devtools::{exe, find_program, target_dir};
+use serde_json::{Value, json};
 
 use super::Options;
-use super::report::{Row, ns, tick};
-use cors_devtools::{exe, find_program, target_dir};
+use super::report::{Estimate, Figures, Kind, Row};
+use crate::util::{cargo, exec, read_json, root};
 
-use crate::util::{cargo, exec, read_json};
+/// What the micro benches measured, by criterion id (`group/function`).
+#[derive(Debug, Default)]
+pub(super) struct Micro {
+    /// Criterion's median time and its 95 % confidence interval, in nanoseconds.
+    pub(super) times: BTreeMap<String, Estimate>,
+    pub(super) allocations: BTreeMap<String, u64>,
+    /// The ids in the order the `allocations` bench lists them (the order of issue 11).
+    pub(super) order: Vec<String>,
+    /// Instructions per call under callgrind, when counted.
+    pub(super) instructions: BTreeMap<String, u64>,
+}
 
-/// Runs the criterion benches and the allocation counts, with `criterion` (the user's options
-/// after `--`) passed on after this command's defaults for the options it does not name.
+impl Micro {
+    /// Every figure by criterion id, for `summary.json`'s `measurements`.
+    pub(super) fn measurements(&self) -> impl Iterator<Item = (String, Value)> + '_ {
+        self.times.iter().map(|(id, time)| {
+            (
+                id.clone(),
+                json!({
+                    "ns": time.value, "ns_low": time.low, "ns_high": time.high,
+                    "allocations": self.allocations.get(id),
+                    "instructions": self.instructions.get(id),
+                }),
+            )
+        })
+    }
+}
+
+/// Runs the criterion benches and the allocation counts: criterion's options are this
+/// command's defaults, then the ones the user passed (`criterion`), which replace the defaults
+/// they name.
 pub(super) fn run_criterion(
-    options: Options,
+    options: &Options,
     criterion: &[String],
     out: &Path,
 ) -> Result<(), String> {
@@ -47,15 +75,14 @@ pub(super) fn run_criterion(
     exec(command)
 }
 
-/// `group/function` -> median in nanoseconds, from every criterion estimate written since
-/// `since`.
-pub(super) fn read_medians(
+/// Criterion's estimates written since `since`: the median and its confidence interval, by
+/// `group/function`.
+pub(super) fn read_times(
     criterion: &Path,
     since: SystemTime,
-) -> Result<BTreeMap<String, f64>, String> {
-    let mut medians = BTreeMap::new();
-    let groups = fs::read_dir(criterion)
-        .map_err(|e| format!("cannot read {}: {e} (did criterion run?)", criterion.display()))?;
+) -> Result<BTreeMap<String, Estimate>, String> {
+    let mut times = BTreeMap::new();
+    let Ok(groups) = fs::read_dir(criterion) else { return Ok(times) };
     for group in groups.flatten() {
         let Ok(functions) = fs::read_dir(group.path()) else { continue };
         for function in functions.flatten() {
@@ -69,20 +96,21 @@ pub(super) fn read_medians(
             }
             let benchmark = read_json(&new.join("benchmark.json"))?;
             let estimates = read_json(&estimates)?;
-            let (Some(group_id), Some(function_id), Some(median)) = (
+            let median = &estimates["median"];
+            let interval = &median["confidence_interval"];
+            let (Some(group_id), Some(function_id), Some(value), Some(low), Some(high)) = (
                 benchmark["group_id"].as_str(),
                 benchmark["function_id"].as_str(),
-                estimates["median"]["point_estimate"].as_f64(),
+                median["point_estimate"].as_f64(),
+                interval["lower_bound"].as_f64(),
+                interval["upper_bound"].as_f64(),
             ) else {
                 return Err(format!("{}: unexpected criterion format", new.display()));
             };
-            medians.insert(format!("{group_id}/{function_id}"), median);
+            times.insert(format!("{group_id}/{function_id}"), Estimate { value, low, high });
         }
     }
-    if medians.is_empty() {
-        return Err(format!("no criterion estimates written under {}", criterion.display()));
-    }
-    Ok(medians)
+    Ok(times)
 }
 
 /// Allocations per call by `group/function`, in the order the `allocations` bench lists them
@@ -113,73 +141,77 @@ fn engine_bound(id: &str) -> Option<f64> {
     }
 }
 
-pub(super) fn engine_rows(
-    medians: &BTreeMap<String, f64>,
-    allocations: &BTreeMap<String, u64>,
-    order: &[String],
-    instructions: &BTreeMap<String, u64>,
-) -> Vec<Row> {
-    let mut ids: Vec<&String> = medians.keys().collect();
-    ids.sort_by_key(|id| (order.iter().position(|known| known == *id).unwrap_or(usize::MAX), *id));
+/// The figures of one criterion id.
+fn figures(micro: &Micro, id: &str) -> Figures {
+    Figures {
+        ns: micro.times.get(id).copied(),
+        instructions: micro.instructions.get(id).map(|&n| n.cast_signed()),
+        allocations: micro.allocations.get(id).map(|&n| n.cast_signed()),
+        ..Figures::default()
+    }
+}
+
+/// One row per engine, origin-parsing and policy-loading id, alone (no peer has an engine).
+pub(super) fn engine_rows(micro: &Micro) -> Vec<Row> {
+    let mut ids: Vec<&String> = micro
+        .times
+        .keys()
+        .filter(|id| ["engine-", "origin-", "policy-"].iter().any(|p| id.starts_with(p)))
+        .collect();
+    ids.sort_by_key(|id| {
+        (micro.order.iter().position(|known| known == *id).unwrap_or(usize::MAX), *id)
+    });
     let mut rows = Vec::new();
     for id in ids {
-        let median = medians[id];
-        if !(id.starts_with("engine-") || id.starts_with("origin-") || id.starts_with("policy-")) {
-            continue;
-        }
-        let allocs = allocations.get(id).copied();
-        let mut targets = Vec::new();
-        let mut met = None::<bool>;
-        let mut and = |ok: bool, text: String| {
-            met = Some(met.unwrap_or(true) && ok);
-            targets.push(format!("{text}: {}", tick(ok)));
-        };
+        let ours = figures(micro, id);
+        let Some(time) = ours.ns else { continue };
+        let allocations = ours.allocations;
+        let mut row = Row::new(id.clone(), Kind::Engine, title(id), ours, None);
         if let Some(bound) = engine_bound(id) {
-            and(median <= bound, format!("≤ {bound:.0} ns"));
+            row.target(format!("≤ {bound:.0} ns"), time.value <= bound);
         }
-        let (mut peer, mut ratio) = (String::new(), None);
         if let Some(variant) = id.strip_prefix("engine-scale-10000-exact/") {
-            let base_id = format!(
-                "engine-scale-1-exact/{}",
-                if variant == "absent" { "absent" } else { "first" }
-            );
-            if let Some(&base) = medians.get(&base_id) {
-                peer = format!("1 origin: {}", ns(base));
-                ratio = Some(base / median);
-                let slower = median / base;
+            let one = if variant == "absent" { "absent" } else { "first" };
+            let base_id = format!("engine-scale-1-exact/{one}");
+            if let Some(base) = micro.times.get(&base_id) {
+                let slower = time.value / base.value;
                 // Instructions, when counted, decide: they do not move with the machine's load.
-                if let (Some(&ours), Some(&one)) =
-                    (instructions.get(id), instructions.get(&base_id))
-                {
-                    #[expect(clippy::cast_precision_loss, reason = "instruction counts < 2^52")]
-                    let more = ours as f64 / one.max(1) as f64;
-                    and(
-                        more <= 1.3,
-                        format!("≤ 1.3x of 1 origin (instructions {more:.2}x; time {slower:.2}x)"),
-                    );
-                } else {
-                    and(slower <= 1.3, format!("≤ 1.3x of 1 origin ({slower:.2}x)"));
+                match (micro.instructions.get(id), micro.instructions.get(&base_id)) {
+                    (Some(&ours), Some(&one)) => {
+                        #[expect(clippy::cast_precision_loss, reason = "counts < 2^52")]
+                        let more = ours as f64 / one.max(1) as f64;
+                        let text = format!(
+                            "≤ 1.3x of 1 origin (instructions {more:.2}x; time {slower:.2}x)"
+                        );
+                        row.target(text, more <= 1.3);
+                    }
+                    _ => row.target(format!("≤ 1.3x of 1 origin ({slower:.2}x)"), slower <= 1.3),
                 }
             }
         }
         if id.starts_with("engine-")
-            && let Some(count) = allocs
+            && let Some(count) = allocations
         {
-            and(count == 0, "0 allocations".to_owned());
+            row.target("0 allocations".to_owned(), count == 0);
         }
-        rows.push(Row {
-            scenario: id.clone(),
-            ours: ns(median),
-            peer,
-            ratio,
-            allocations: allocs.map_or_else(|| "-".to_owned(), |n| n.to_string()),
-            instructions: instructions.get(id).map_or_else(String::new, u64::to_string),
-            target: targets.join("; "),
-            met,
-            numbers: json!({ "median_ns": median, "allocations": allocs }),
-        });
+        rows.push(row);
     }
     rows
+}
+
+/// A criterion id's title: the layer scenario's, or the id itself.
+fn title(id: &str) -> String {
+    let group = id.split('/').next().unwrap_or(id);
+    LAYER_SCENARIOS
+        .iter()
+        .find(|(scenario, _)| group.strip_prefix("layer-") == Some(scenario))
+        .map_or_else(
+            || match group.strip_prefix("layer-policy-").or(group.strip_prefix("engine-policy-")) {
+                Some(request) => format!("your policy: {request}"),
+                None => group.to_owned(),
+            },
+            |(_, title)| (*title).to_owned(),
+        )
 }
 
 /// The layer scenarios, as `benches/` names them, with their `performance.md` titles.
@@ -192,102 +224,121 @@ const LAYER_SCENARIOS: [(&str, &str); 6] = [
     ("last-of-10000", "allowed origin last of 10 000"),
 ];
 
-pub(super) fn layer_rows(
-    medians: &BTreeMap<String, f64>,
-    allocations: &BTreeMap<String, u64>,
-    instructions: &BTreeMap<String, u64>,
-) -> Vec<Row> {
+/// A middleware's own figures on `group`: `with` minus its bare handler `bare`.
+fn own(micro: &Micro, group: &str, with: &str, bare: &str) -> Option<Figures> {
+    let [with, bare] = [with, bare].map(|function| figures(micro, &format!("{group}/{function}")));
+    let minus = |a: Option<i64>, b: Option<i64>| Some(a? - b?);
+    Some(Figures {
+        ns: Some(Estimate::minus(with.ns?, bare.ns?)),
+        instructions: minus(with.instructions, bare.instructions),
+        allocations: minus(with.allocations, bare.allocations),
+        ..Figures::default()
+    })
+}
+
+/// Per layer scenario, our layer's own cost against each peer's (`layer-<scenario>/vs-<peer>`),
+/// or alone where no peer ran (`--policy`: `layer-policy-<request>/cors-hyper`).
+pub(super) fn layer_rows(micro: &Micro) -> Vec<Row> {
+    let mut groups: Vec<&str> = micro
+        .times
+        .keys()
+        .filter_map(|id| id.split_once('/').map(|(group, _)| group))
+        .filter(|group| group.starts_with("layer-"))
+        .collect();
+    groups.dedup();
+    // In the order the benches list them (`allocations.json`), which is the order of issue 11.
+    let listed = |group: &str| {
+        micro.order.iter().position(|id| id.split('/').next() == Some(group)).unwrap_or(usize::MAX)
+    };
+    groups.sort_by_key(|group| (listed(group), *group));
     let mut rows = Vec::new();
-    for (id, title) in LAYER_SCENARIOS {
-        let group = format!("layer-{id}");
-        let time = |function: &str| medians.get(&format!("{group}/{function}")).copied();
-        let allocs = |function: &str| allocations.get(&format!("{group}/{function}")).copied();
-        let own = |with: &str, bare: &str| Some(time(with)? - time(bare)?);
-        let own_allocs = |with: &str, bare: &str| {
-            Some(allocs(with)?.cast_signed() - allocs(bare)?.cast_signed())
-        };
-        let own_instr = |with: &str, bare: &str| {
-            let count = |function: &str| instructions.get(&format!("{group}/{function}")).copied();
-            Some(count(with)?.cast_signed() - count(bare)?.cast_signed())
-        };
-        let Some(ours) = own("cors-hyper", "bare-tower") else { continue };
-        let ours_allocs = own_allocs("cors-hyper", "bare-tower");
-        for (peer, bare) in [("tower-http", "bare-tower"), ("actix-cors", "bare-actix")] {
-            let Some(theirs) = own(peer, bare) else { continue };
-            let peer_allocs = own_allocs(peer, bare);
-            let ratio = theirs / ours.max(0.1);
-            let fast = ours <= 100.0;
-            let ahead = ratio >= 5.0;
-            let fewer = match (ours_allocs, peer_allocs) {
-                (Some(a), Some(b)) => a <= b,
-                _ => true,
-            };
-            let show = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-            rows.push(Row {
-                scenario: format!("layer: {title} (own cost)"),
-                ours: ns(ours),
-                peer: format!("{peer}: {}", ns(theirs)),
-                ratio: Some(ratio),
-                allocations: format!("{} / {}", show(ours_allocs), show(peer_allocs)),
-                instructions: match (own_instr("cors-hyper", "bare-tower"), own_instr(peer, bare)) {
-                    (Some(a), Some(b)) => format!("{a} / {b}"),
-                    _ => String::new(),
-                },
-                target: format!(
-                    "≤ 100 ns: {}; ≥ 5x: {}; allocs ≤ peer: {}",
-                    tick(fast),
-                    tick(ahead),
-                    tick(fewer)
-                ),
-                met: Some(fast && ahead && fewer),
-                numbers: json!({
-                    "ours_own_ns": ours, "peer_own_ns": theirs,
-                    "ours_total_ns": time("cors-hyper"), "peer_total_ns": time(peer),
-                    "bare_ns": time(bare), "bare_tower_ns": time("bare-tower"),
-                    "ours_own_allocations": ours_allocs, "peer_own_allocations": peer_allocs,
-                    "ours_total_allocations": allocs("cors-hyper"),
-                    "peer_total_allocations": allocs(peer),
-                }),
-            });
+    for group in groups {
+        let Some(ours) = own(micro, group, "cors-hyper", "bare-tower") else { continue };
+        let peers: Vec<(&str, Figures)> =
+            [("tower-http", "bare-tower"), ("actix-cors", "bare-actix")]
+                .into_iter()
+                .filter_map(|(peer, bare)| Some((peer, own(micro, group, peer, bare)?)))
+                .collect();
+        if peers.is_empty() {
+            let mut row = Row::new(
+                format!("{group}/cors-hyper"),
+                Kind::Layer,
+                title(group),
+                ours.clone(),
+                None,
+            );
+            layer_targets(&mut row);
+            rows.push(row);
+        }
+        for (peer, theirs) in peers {
+            let peer_row = Some((peer.to_owned(), theirs));
+            let id = format!("{group}/vs-{peer}");
+            let mut row = Row::new(id, Kind::Layer, title(group), ours.clone(), peer_row);
+            layer_targets(&mut row);
+            rows.push(row);
         }
     }
     rows
 }
 
+/// The layer targets of issue 11: ≤ 100 ns own cost, at least 5x below the peer, no more
+/// allocations than the peer.
+fn layer_targets(row: &mut Row) {
+    if let Some(time) = row.ours.ns {
+        row.target("≤ 100 ns".to_owned(), time.value <= 100.0);
+    }
+    if let Some(speedup) = row.speedup {
+        row.target("≥ 5x".to_owned(), speedup >= 5.0);
+    }
+    if let (Some(ours), Some((_, theirs))) = (row.ours.allocations, &row.peer)
+        && let Some(peer) = theirs.allocations
+    {
+        row.target("allocations ≤ peer".to_owned(), ours <= peer);
+    }
+}
+
 // --- instruction counts ---------------------------------------------------------------------
 
-/// Instructions per call of every criterion id in `ids` (engine and layer ids; `--quick` keeps
-/// the headline ones), counted by callgrind on the `profile` example: the difference between
-/// runs of 11 000 and 1 000 iterations, divided by 10 000, so setup cancels out.
-pub(super) fn count_instructions(
-    ids: &[String],
-    options: Options,
-) -> Result<BTreeMap<String, u64>, String> {
-    let valgrind = find_program(None, &["valgrind"]).map_err(|e| {
-        format!("--instructions needs valgrind: {e}; scripts/install-bench-tools.sh installs it")
-    })?;
+/// The ids `--quick --instructions` counts: the headline ones.
+pub(super) fn is_headline(id: &str) -> bool {
+    [
+        "engine-actual-allowed",
+        "engine-preflight-",
+        "engine-scale-1-exact",
+        "engine-scale-10000-exact",
+        "engine-hostile-acrh-64k",
+        "engine-policy-",
+        "layer-actual-allowed/",
+        "layer-preflight/",
+        "layer-no-origin/",
+        "layer-policy-",
+    ]
+    .iter()
+    .any(|prefix| id.starts_with(prefix))
+}
+
+/// Instructions per call of each criterion id in `ids`, counted by callgrind on the `profile`
+/// example: the difference between runs of 11 000 and 1 000 iterations, divided by 10 000, so
+/// setup cancels out. Valgrind is installed by `scripts/install-bench-tools.sh` when missing.
+pub(super) fn count_instructions(ids: &[String]) -> Result<BTreeMap<String, u64>, String> {
+    if find_program(None, &["valgrind"]).is_err() {
+        let mut install = Command::new("bash");
+        install.arg(root().join("scripts/install-bench-tools.sh"));
+        exec(install)?;
+    }
+    let valgrind = find_program(None, &["valgrind"]).map_err(|e| e.to_string())?;
     let mut build = cargo();
     build.args(["build", "--release", "-p", "cors-benches", "--example", "profile"]);
     exec(build)?;
     let profile = target_dir().join("release/examples").join(exe("profile"));
-    let headline = |id: &str| {
-        id.starts_with("engine-actual-allowed")
-            || id.starts_with("engine-preflight-")
-            || id.starts_with("engine-scale-1-exact")
-            || id.starts_with("engine-scale-10000-exact")
-            || id.starts_with("engine-hostile-acrh-64k")
-            || id.starts_with("layer-actual-allowed/")
-            || id.starts_with("layer-preflight/")
-            || id.starts_with("layer-no-origin/")
-    };
     let collected = |id: &str, times: u32| -> Result<u64, String> {
-        let output = Command::new(&valgrind)
+        let mut command = Command::new(&valgrind);
+        command
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
             .arg(&profile)
             .arg(id)
-            .arg(times.to_string())
-            .output()
-            .map_err(|e| format!("cannot run valgrind: {e}"))?;
+            .arg(times.to_string());
+        let output = command.output().map_err(|e| format!("cannot run valgrind: {e}"))?;
         let text = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
             return Err(format!("callgrind on {id} failed:\n{text}"));
@@ -298,7 +349,7 @@ pub(super) fn count_instructions(
             .ok_or_else(|| format!("no instruction count from callgrind on {id}:\n{text}"))
     };
     let mut counts = BTreeMap::new();
-    for id in ids.iter().filter(|id| !options.quick || headline(id)) {
+    for id in ids {
         let base = collected(id, 1_000)?;
         let more = collected(id, 11_000)?;
         let per_call = more.saturating_sub(base) / 10_000;
@@ -306,4 +357,72 @@ pub(super) fn count_instructions(
         counts.insert(id.clone(), per_call);
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(value: f64) -> Estimate {
+        Estimate { value, low: value - 1.0, high: value + 1.0 }
+    }
+
+    fn micro(entries: &[(&str, f64, u64, u64)]) -> Micro {
+        let mut micro = Micro::default();
+        for &(id, ns, allocations, instructions) in entries {
+            micro.times.insert(id.to_owned(), estimate(ns));
+            micro.allocations.insert(id.to_owned(), allocations);
+            micro.instructions.insert(id.to_owned(), instructions);
+        }
+        micro
+    }
+
+    #[test]
+    fn layer_rows_are_each_middlewares_own_cost() {
+        let micro = micro(&[
+            ("layer-preflight/bare-tower", 100.0, 2, 2_000),
+            ("layer-preflight/cors-hyper", 150.0, 2, 2_500),
+            ("layer-preflight/tower-http", 400.0, 12, 6_000),
+        ]);
+        let rows = layer_rows(&micro);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.id, "layer-preflight/vs-tower-http");
+        assert_eq!(row.ours.ns, Some(Estimate { value: 50.0, low: 48.0, high: 52.0 }));
+        assert_eq!(row.ours.instructions, Some(500));
+        let (peer, theirs) = row.peer.as_ref().unwrap();
+        assert_eq!((peer.as_str(), theirs.allocations), ("tower-http", Some(10)));
+        assert_eq!(row.speedup, Some(6.0));
+    }
+
+    #[test]
+    fn a_policy_layer_row_has_no_peer() {
+        let micro = micro(&[
+            ("layer-policy-preflight/bare-tower", 100.0, 2, 2_000),
+            ("layer-policy-preflight/cors-hyper", 150.0, 2, 2_500),
+        ]);
+        let rows = layer_rows(&micro);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, "layer-policy-preflight/cors-hyper");
+        assert_eq!(rows[0].title, "your policy: preflight");
+        assert!(rows[0].peer.is_none() && rows[0].speedup.is_none());
+    }
+
+    #[test]
+    fn the_scale_target_compares_with_one_origin_without_calling_it_a_peer() {
+        let micro = micro(&[
+            ("engine-scale-1-exact/first", 40.0, 0, 450),
+            ("engine-scale-10000-exact/first", 60.0, 0, 460),
+        ]);
+        let rows = engine_rows(&micro);
+        let scale = rows.iter().find(|r| r.id == "engine-scale-10000-exact/first").unwrap();
+        assert!(scale.peer.is_none() && scale.speedup.is_none());
+        let target = &scale.targets[0];
+        assert!(
+            target.text.starts_with("≤ 1.3x of 1 origin (instructions 1.02x"),
+            "{}",
+            target.text
+        );
+        assert!(target.met);
+    }
 }

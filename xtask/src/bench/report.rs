@@ -1,49 +1,235 @@
 //! The summary of a `cargo xtask bench` run: the table printed on stderr and written to
-//! `target/bench/summary.md`, and `target/bench/summary.json`.
+//! `target/bench/summary.md`, and `target/bench/summary.json`, whose schema
+//! `docs/bench-summary-schema.md` documents (version [`SCHEMA_VERSION`]).
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::Options;
+use crate::util::root;
 
-/// Prints the summary table and writes `summary.md` and `summary.json` to `out`.
-pub(super) fn write_summary(
-    out: &Path,
-    rows: &[Row],
-    raw: &serde_json::Map<String, Value>,
-    options: Options,
-) -> Result<(), String> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let markdown = markdown(rows, options);
-    eprintln!("\n{markdown}");
-    let write = |name: &str, text: String| {
-        let path = out.join(name);
-        fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    };
-    write("summary.md", markdown)?;
-    let summary = json!({
-        "quick": options.quick,
-        "machine": machine(),
-        "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
-        "raw": raw,
-    });
-    write(
-        "summary.json",
-        serde_json::to_string_pretty(&summary).map_err(|e| format!("summary.json: {e}"))?,
-    )?;
-    eprintln!("wrote {0}/summary.md and {0}/summary.json", out.display());
-    Ok(())
+/// The version of `summary.json`'s schema. A change that renames, removes or re-means a field
+/// bumps it; adding a field does not.
+pub(super) const SCHEMA_VERSION: u64 = 1;
+
+/// Which direction is better, said once, in the summary and its JSON.
+pub(super) const SPEEDUP: &str = "Speedup: how many times faster ours is than the peer: peer ns \
+    ÷ our ns on engine and layer rows, our req/s ÷ peer req/s on load and envoy rows. Above \
+    1.00x ours is ahead, below it behind.";
+
+/// What a row measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// One call into a core crate: `Engine::decide`, origin parsing, policy loading.
+    Engine,
+    /// A middleware's own cost per call: with it minus its bare handler.
+    Layer,
+    /// A proxy under wrk: cors-gateway against nginx or the bare upstream.
+    Load,
+    /// Envoy with our module against Envoy with its native CORS filter, under wrk.
+    Envoy,
 }
 
-/// `nproc` and the CPU model, for the report.
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let model = fs::read_to_string("/proc/cpuinfo")
+impl Kind {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Kind::Engine => "engine",
+            Kind::Layer => "layer",
+            Kind::Load => "load",
+            Kind::Envoy => "envoy",
+        }
+    }
+}
+
+/// A measured value and the interval that says how noisy it is: criterion's 95 % confidence
+/// interval of the median for times, the lowest and highest round for load figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Estimate {
+    pub(super) value: f64,
+    pub(super) low: f64,
+    pub(super) high: f64,
+}
+
+impl Estimate {
+    /// `a - b`, with the widest interval the two allow.
+    pub(super) fn minus(a: Estimate, b: Estimate) -> Estimate {
+        Estimate { value: a.value - b.value, low: a.low - b.high, high: a.high - b.low }
+    }
+}
+
+/// One side's figures in a row; `None` where not measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Figures {
+    pub(super) ns: Option<Estimate>,
+    pub(super) instructions: Option<i64>,
+    pub(super) allocations: Option<i64>,
+    pub(super) rps: Option<Estimate>,
+    pub(super) p50_ms: Option<f64>,
+    pub(super) p99_ms: Option<Estimate>,
+    pub(super) non_2xx: Option<u64>,
+    /// How many wrk rounds the load figures are the median of.
+    pub(super) rounds: Option<u64>,
+}
+
+impl Figures {
+    pub(super) fn to_json(&self) -> Value {
+        let estimate =
+            |e: Option<Estimate>| (e.map(|e| e.value), e.map(|e| e.low), e.map(|e| e.high));
+        let (ns, ns_low, ns_high) = estimate(self.ns);
+        let (rps, rps_low, rps_high) = estimate(self.rps);
+        let (p99, p99_low, p99_high) = estimate(self.p99_ms);
+        json!({
+            "ns": ns, "ns_low": ns_low, "ns_high": ns_high,
+            "instructions": self.instructions, "allocations": self.allocations,
+            "rps": rps, "rps_low": rps_low, "rps_high": rps_high,
+            "p50_ms": self.p50_ms, "p99_ms": p99, "p99_ms_low": p99_low, "p99_ms_high": p99_high,
+            "non_2xx": self.non_2xx, "rounds": self.rounds,
+        })
+    }
+}
+
+/// A target of the issue the row answers, and whether this run meets it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Target {
+    pub(super) text: String,
+    pub(super) met: bool,
+}
+
+/// One row of the summary: ours against a peer (or alone), on one scenario.
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    /// Stable across runs: what `--compare` matches rows by.
+    pub(super) id: String,
+    pub(super) kind: Kind,
+    pub(super) title: String,
+    pub(super) ours: Figures,
+    /// The peer's name and figures.
+    pub(super) peer: Option<(String, Figures)>,
+    /// See [`SPEEDUP`].
+    pub(super) speedup: Option<f64>,
+    pub(super) targets: Vec<Target>,
+    /// What else a reader needs to read the row.
+    pub(super) note: String,
+}
+
+impl Row {
+    /// A row whose speedup follows from the figures ([`SPEEDUP`]).
+    pub(super) fn new(
+        id: String,
+        kind: Kind,
+        title: String,
+        ours: Figures,
+        peer: Option<(String, Figures)>,
+    ) -> Row {
+        let speedup = peer.as_ref().and_then(|(_, theirs)| match kind {
+            Kind::Engine | Kind::Layer => Some(theirs.ns?.value / ours.ns?.value),
+            Kind::Load | Kind::Envoy => Some(ours.rps?.value / theirs.rps?.value),
+        });
+        Row { id, kind, title, ours, peer, speedup, targets: Vec::new(), note: String::new() }
+    }
+
+    pub(super) fn target(&mut self, text: String, met: bool) {
+        self.targets.push(Target { text, met });
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "kind": self.kind.name(),
+            "title": self.title,
+            "ours": self.ours.to_json(),
+            "peer": self.peer.as_ref().map(|(name, figures)| {
+                let mut value = figures.to_json();
+                value["name"] = json!(name);
+                value
+            }),
+            "speedup": self.speedup,
+            "targets": self.targets.iter()
+                .map(|t| json!({ "text": t.text, "met": t.met }))
+                .collect::<Vec<_>>(),
+            "note": self.note,
+        })
+    }
+}
+
+/// What ran, where and when.
+#[derive(Debug, Clone)]
+pub(super) struct RunInfo {
+    pub(super) command: String,
+    pub(super) quick: bool,
+    pub(super) commit: Option<String>,
+    /// Whether the working tree had changes to tracked files.
+    pub(super) dirty: Option<bool>,
+    /// UTC, RFC 3339.
+    pub(super) date: String,
+    pub(super) rustc: Option<String>,
+    pub(super) cpu: String,
+    pub(super) cpus: usize,
+    /// `/proc/loadavg`'s 1, 5 and 15-minute averages when the run started, and when it ended.
+    pub(super) load_average: (Option<[f64; 3]>, Option<[f64; 3]>),
+    pub(super) filter: Option<String>,
+    /// The user's policy and the requests derived from it (`--policy`).
+    pub(super) policy: Option<Value>,
+    /// The Envoy pair: what ran, or why it was skipped.
+    pub(super) envoy: Option<Value>,
+}
+
+impl RunInfo {
+    /// The facts of this run, as it starts.
+    pub(super) fn now(quick: bool, filter: Option<String>) -> RunInfo {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let git = |args: &[&str]| {
+            let output = Command::new("git").args(args).current_dir(root()).output().ok()?;
+            output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+        };
+        let rustc = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+            .arg("--version")
+            .current_dir(root())
+            .output()
+            .ok()
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+        let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        RunInfo {
+            command: format!("cargo xtask {}", args.join(" ")),
+            quick,
+            commit: git(&["rev-parse", "HEAD"]).map(|hash| hash.trim().to_owned()),
+            dirty: git(&["status", "--porcelain", "--untracked-files=no"])
+                .map(|status| !status.trim().is_empty()),
+            date,
+            rustc,
+            cpu: cpu_model(),
+            cpus: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            load_average: (load_average(), None),
+            filter,
+            policy: None,
+            envoy: None,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "command": self.command,
+            "quick": self.quick,
+            "commit": self.commit,
+            "dirty": self.dirty,
+            "date": self.date,
+            "rustc": self.rustc,
+            "cpu": self.cpu,
+            "cpus": self.cpus,
+            "load_average": { "start": self.load_average.0, "end": self.load_average.1 },
+            "filter": self.filter,
+            "policy": self.policy,
+            "envoy": self.envoy,
+        })
+    }
+}
+
+/// The CPU model, from `/proc/cpuinfo`.
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
             text.lines()
@@ -51,66 +237,173 @@ fn machine() -> String {
                 .and_then(|line| line.split_once(':'))
                 .map(|(_, model)| model.trim().to_owned())
         })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    format!("{cpus} CPUs, {model}")
+        .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
-/// One line of the summary table.
-#[derive(Debug, Clone)]
-pub(super) struct Row {
-    pub(super) scenario: String,
-    pub(super) ours: String,
-    pub(super) peer: String,
-    /// How many times better ours is: peer time / our time, or our req/s / peer req/s.
-    pub(super) ratio: Option<f64>,
-    pub(super) allocations: String,
-    /// Instructions per call under callgrind, when counted.
-    pub(super) instructions: String,
-    pub(super) target: String,
-    /// Whether the target is met, when there is one.
-    pub(super) met: Option<bool>,
-    pub(super) numbers: Value,
+/// The 1, 5 and 15-minute load averages, from `/proc/loadavg`.
+pub(super) fn load_average() -> Option<[f64; 3]> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([fields.next()?.ok()?, fields.next()?.ok()?, fields.next()?.ok()?])
 }
 
-impl Row {
-    fn to_json(&self) -> Value {
-        json!({
-            "scenario": self.scenario, "ours": self.ours, "peer": self.peer,
-            "ratio": self.ratio, "allocations": self.allocations, "instructions": self.instructions,
-            "target": self.target,
-            "met": self.met, "numbers": self.numbers,
-        })
+/// Prints the summary table and writes `summary.md` and `summary.json` to `out`.
+pub(super) fn write_summary(
+    out: &Path,
+    info: &RunInfo,
+    rows: &[Row],
+    measurements: &serde_json::Map<String, Value>,
+) -> Result<(), String> {
+    if rows.is_empty() {
+        return Ok(());
     }
+    let mut info = info.clone();
+    info.load_average.1 = load_average();
+    let markdown = markdown(&info, rows);
+    eprintln!("\n{markdown}");
+    write(&out.join("summary.md"), &markdown)?;
+    let summary = json!({
+        "schema": "cors-toolkit bench summary",
+        "version": SCHEMA_VERSION,
+        "speedup": SPEEDUP,
+        "run": info.to_json(),
+        "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        "measurements": measurements,
+    });
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| format!("summary.json: {e}"))?;
+    write(&out.join("summary.json"), &text)?;
+    eprintln!("wrote {0}/summary.md and {0}/summary.json", out.display());
+    Ok(())
 }
 
+/// Writes `text` to `path`.
+pub(super) fn write(path: &Path, text: &str) -> Result<(), String> {
+    fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A time for the table: one decimal below 100 ns.
 pub(super) fn ns(value: f64) -> String {
     if value.abs() < 100.0 { format!("{value:.1} ns") } else { format!("{value:.0} ns") }
 }
 
-pub(super) fn tick(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
+fn cell(kind: Kind, figures: &Figures) -> String {
+    match kind {
+        Kind::Engine | Kind::Layer => figures.ns.map_or_else(String::new, |e| ns(e.value)),
+        Kind::Load | Kind::Envoy => match (figures.rps, figures.p99_ms) {
+            (Some(rps), Some(p99)) => format!("{:.0} req/s, p99 {:.2} ms", rps.value, p99.value),
+            _ => String::new(),
+        },
+    }
 }
 
-fn markdown(rows: &[Row], options: Options) -> String {
+/// A count of a row: `ours / peer`, or ours alone when there is no peer.
+fn counts(row: &Row, count: fn(&Figures) -> Option<i64>) -> String {
+    let show = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    match (count(&row.ours), &row.peer) {
+        (None, None) => String::new(),
+        (None, Some((_, theirs))) if count(theirs).is_none() => String::new(),
+        (ours, None) => show(ours),
+        (ours, Some((_, theirs))) => format!("{} / {}", show(ours), show(count(theirs))),
+    }
+}
+
+fn markdown(info: &RunInfo, rows: &[Row]) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "## cargo xtask bench{}{}\n\nMachine: {}. Ratio: how many times better ours is \
-         (peer time ÷ ours, or our req/s ÷ theirs). Layer rows are each middleware's own cost \
-         (with it minus the bare handler, same request); allocations: ours / peer.\n",
-        if options.quick { " --quick (short runs: indicative only)" } else { "" },
-        if options.load { " --load" } else { "" },
-        machine()
+        "## {}{}\n",
+        info.command,
+        if info.quick { " (short runs: indicative only)" } else { "" }
     );
-    text.push_str("| Scenario | Ours | Peer | Ratio | Allocations | Instructions | Target |\n");
+    let load = |avg: Option<[f64; 3]>| {
+        avg.map_or_else(
+            || "?".to_owned(),
+            |[one, five, _]| format!("{one:.2} (1 min), {five:.2} (5 min)"),
+        )
+    };
+    let _ = writeln!(
+        text,
+        "Commit {}{}, {}; {}; {} CPUs, {}; load average at start {}, at end {}.\n",
+        info.commit.as_deref().map_or("unknown", |c| c.get(..12).unwrap_or(c)),
+        if info.dirty == Some(true) { " (with uncommitted changes)" } else { "" },
+        info.date,
+        info.rustc.as_deref().unwrap_or("unknown rustc"),
+        info.cpus,
+        info.cpu,
+        load(info.load_average.0),
+        load(info.load_average.1),
+    );
+    let _ = writeln!(
+        text,
+        "{SPEEDUP} Layer rows are each middleware's own cost (with it minus its bare handler, same \
+         request); counts are ours / the peer's.\n"
+    );
+    if let Some(Value::Object(envoy)) = &info.envoy
+        && let Some(why) = envoy.get("skipped")
+    {
+        let _ = writeln!(text, "Envoy pair skipped: {}\n", why.as_str().unwrap_or_default());
+    }
+    text.push_str("| Row | Ours | Peer | Speedup | Allocations | Instructions | Targets |\n");
     text.push_str("|---|--:|--:|--:|--:|--:|---|\n");
     for row in rows {
-        let ratio = row.ratio.map_or_else(String::new, |r| format!("{r:.2}x"));
+        let peer = row.peer.as_ref().map_or_else(String::new, |(name, theirs)| {
+            format!("{name}: {}", cell(row.kind, theirs))
+        });
+        let mut targets: Vec<String> = row
+            .targets
+            .iter()
+            .map(|t| format!("{}: {}", t.text, if t.met { "met" } else { "MISSED" }))
+            .collect();
+        if !row.note.is_empty() {
+            targets.push(row.note.clone());
+        }
+        let title = if row.id.starts_with(&row.title) {
+            String::new()
+        } else {
+            format!(" ({})", row.title)
+        };
         let _ = writeln!(
             text,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            row.scenario, row.ours, row.peer, ratio, row.allocations, row.instructions, row.target
+            "| {}{title} | {} | {peer} | {} | {} | {} | {} |",
+            row.id,
+            cell(row.kind, &row.ours),
+            row.speedup.map_or_else(String::new, |s| format!("{s:.2}x")),
+            counts(row, |f| f.allocations),
+            counts(row, |f| f.instructions),
+            targets.join("; "),
         );
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speedup_is_how_many_times_faster_ours_is() {
+        let time = |value| Figures {
+            ns: Some(Estimate { value, low: value, high: value }),
+            ..Figures::default()
+        };
+        let rate = |value| Figures {
+            rps: Some(Estimate { value, low: value, high: value }),
+            ..Figures::default()
+        };
+        let row = |kind, ours, theirs| {
+            Row::new("x".into(), kind, "x".into(), ours, Some(("peer".into(), theirs))).speedup
+        };
+        assert_eq!(row(Kind::Layer, time(100.0), time(300.0)), Some(3.0));
+        assert_eq!(row(Kind::Load, rate(50.0), rate(100.0)), Some(0.5));
+        assert_eq!(Row::new("x".into(), Kind::Engine, "x".into(), time(1.0), None).speedup, None);
+    }
+
+    #[test]
+    fn an_own_cost_interval_is_the_widest_the_two_allow() {
+        let e = |low, high| Estimate { value: f64::midpoint(low, high), low, high };
+        assert_eq!(
+            Estimate::minus(e(10.0, 12.0), e(1.0, 3.0)),
+            Estimate { value: 9.0, low: 7.0, high: 11.0 }
+        );
+    }
 }
