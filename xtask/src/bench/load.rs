@@ -102,8 +102,22 @@ pub(super) struct LoadRuns {
     pub(super) envoy: Result<Value, String>,
 }
 
-/// Runs the load test.
-pub(super) fn run_load(options: &Options, out: &Path) -> Result<LoadRuns, String> {
+/// Whether `--filter` selects the scenario `prefix-scenario` (`load-preflight`,
+/// `envoy-no-origin`).
+pub(super) fn selected(options: &Options, prefix: &str, scenario: &str) -> bool {
+    options.filter.as_deref().is_none_or(|filter| format!("{prefix}-{scenario}").contains(filter))
+}
+
+/// Runs the load test on the scenarios `--filter` selects (all without it); `None` when it
+/// selects none.
+pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>, String> {
+    let gateway_scenarios: Vec<&str> =
+        LOAD_SCENARIOS.iter().map(|(s, _)| *s).filter(|s| selected(options, "load", s)).collect();
+    let envoy_scenarios: Vec<&str> =
+        LOAD_SCENARIOS.iter().map(|(s, _)| *s).filter(|s| selected(options, "envoy", s)).collect();
+    if gateway_scenarios.is_empty() && envoy_scenarios.is_empty() {
+        return Ok(None);
+    }
     if find_program(None, &["wrk"]).is_err() || find_program(None, &["nginx"]).is_err() {
         let mut install = Command::new("bash");
         install.arg(root().join("scripts/install-bench-tools.sh"));
@@ -119,7 +133,11 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<LoadRuns, String
 
     let dir = out.join("load");
     let (servers, targets) = start_servers(&dir, &nginx)?;
-    let envoys = start_envoys(&dir, targets[0].1);
+    let envoys = if envoy_scenarios.is_empty() {
+        Err("--filter selects none of its scenarios".to_owned())
+    } else {
+        start_envoys(&dir, targets[0].1)
+    };
     if let Err(why) = &envoys {
         eprintln!("load: Envoy with cors-proxy-wasm against Envoy's native CORS: skipped: {why}");
     }
@@ -165,10 +183,14 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<LoadRuns, String
                 }
                 Ok(())
             };
-            for (target, addr) in targets {
-                measure(target, addr, gateway_script)?;
+            if gateway_scenarios.contains(scenario) {
+                for (target, addr) in targets {
+                    measure(target, addr, gateway_script)?;
+                }
             }
-            if let Ok(envoys) = &envoys {
+            if let Ok(envoys) = &envoys
+                && envoy_scenarios.contains(scenario)
+            {
                 let mut pair = envoys.targets;
                 if round % 2 == 0 {
                     pair.reverse();
@@ -182,7 +204,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<LoadRuns, String
     // Stops both Envoys, then the other servers.
     let envoy = envoys.map(|envoys| envoys.info);
     drop(servers);
-    Ok(LoadRuns { runs, envoy })
+    Ok(Some(LoadRuns { runs, envoy }))
 }
 
 /// The median of `values` (the upper one of an even count; NaN when empty).

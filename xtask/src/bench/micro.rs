@@ -69,10 +69,34 @@ pub(super) fn run_criterion(
             command.arg(flag).args(value);
         }
     }
+    if let Some(filter) = &options.filter {
+        command.arg(criterion_filter(filter));
+    }
     command.args(criterion);
     command.env("CORS_BENCH_QUICK", if options.quick { "1" } else { "0" });
     command.env("CORS_BENCH_OUT", out);
+    set_policy(&mut command, options);
     exec(command)
+}
+
+/// Passes the user's policy (`--policy`) to the bench binaries.
+fn set_policy(command: &mut Command, options: &Options) {
+    if let Some(policy) = &options.policy {
+        command.env("CORS_BENCH_POLICY", policy);
+    }
+}
+
+/// Criterion's filter (a regular expression over `group/function`) for `--filter SUBSTR`: the
+/// groups whose name contains `SUBSTR`, or, when it has a `/`, the ids that contain it.
+fn criterion_filter(substring: &str) -> String {
+    let mut escaped = String::new();
+    for c in substring.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    if substring.contains('/') { escaped } else { format!("^[^/]*{escaped}[^/]*/") }
 }
 
 /// Criterion's estimates written since `since`: the median and its confidence interval, by
@@ -320,7 +344,10 @@ pub(super) fn is_headline(id: &str) -> bool {
 /// Instructions per call of each criterion id in `ids`, counted by callgrind on the `profile`
 /// example: the difference between runs of 11 000 and 1 000 iterations, divided by 10 000, so
 /// setup cancels out. Valgrind is installed by `scripts/install-bench-tools.sh` when missing.
-pub(super) fn count_instructions(ids: &[String]) -> Result<BTreeMap<String, u64>, String> {
+pub(super) fn count_instructions(
+    ids: &[String],
+    options: &Options,
+) -> Result<BTreeMap<String, u64>, String> {
     if find_program(None, &["valgrind"]).is_err() {
         let mut install = Command::new("bash");
         install.arg(root().join("scripts/install-bench-tools.sh"));
@@ -338,6 +365,7 @@ pub(super) fn count_instructions(ids: &[String]) -> Result<BTreeMap<String, u64>
             .arg(&profile)
             .arg(id)
             .arg(times.to_string());
+        set_policy(&mut command, options);
         let output = command.output().map_err(|e| format!("cannot run valgrind: {e}"))?;
         let text = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
@@ -362,6 +390,16 @@ pub(super) fn count_instructions(ids: &[String]) -> Result<BTreeMap<String, u64>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_criterion_filter_matches_groups_by_substring() {
+        assert_eq!(criterion_filter("preflight"), "^[^/]*preflight[^/]*/");
+        assert_eq!(criterion_filter("scale-1.0"), "^[^/]*scale\\-1\\.0[^/]*/");
+        assert_eq!(
+            criterion_filter("engine-scale-1-exact/first"),
+            "engine\\-scale\\-1\\-exact/first"
+        );
+    }
 
     fn estimate(value: f64) -> Estimate {
         Estimate { value, low: value - 1.0, high: value + 1.0 }

@@ -19,6 +19,9 @@
 //! - Also under `--load` ([`envoy`]): Envoy with the cors-proxy-wasm module against Envoy with
 //!   its native CORS filter, one worker each, in front of the same upstream; skipped, saying
 //!   why, without Envoy or the `wasm32-wasip1` target (`scripts/install-envoy.sh`).
+//! - `--filter SUBSTR` runs only the scenarios whose name contains it; `--policy FILE` measures
+//!   the engine and our layer on the user's own policy (`cors_benches::UserPolicy` says which
+//!   requests are derived from it).
 //! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
 
 mod envoy;
@@ -27,12 +30,14 @@ mod micro;
 mod report;
 
 use std::fs;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use cors_devtools::target_dir;
 
 use self::micro::Micro;
 use self::report::{RunInfo, write_summary};
+use crate::util::read_json;
 
 /// The options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
@@ -56,6 +61,15 @@ pub(crate) struct Args {
     /// Rebuild the summary from what is on disk; run nothing
     #[arg(long, conflicts_with_all = ["load", "load_only"])]
     report_only: bool,
+    /// Only the scenarios whose name contains SUBSTR: criterion groups (engine-preflight-accepted,
+    /// layer-no-origin, origin-parse-request), load-SCENARIO, envoy-SCENARIO; with a `/`,
+    /// the criterion ids that contain it
+    #[arg(long, value_name = "SUBSTR")]
+    filter: Option<String>,
+    /// Benchmark the engine and our layer with this cors-flex file instead of the reference
+    /// policy, on requests derived from it (see docs/performance.md)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["load", "load_only", "report_only"])]
+    policy: Option<PathBuf>,
     /// Options for criterion itself, after `--` (e.g. `-- --sample-size 50`); they replace this
     /// command's defaults for the same options
     #[arg(last = true, value_name = "CRITERION")]
@@ -74,10 +88,20 @@ struct Options {
     micro: bool,
     load: bool,
     load_secs: u32,
+    filter: Option<String>,
+    /// The user's policy file, absolute.
+    policy: Option<PathBuf>,
 }
 
 /// Entry point for `cargo xtask bench`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
+    let policy = match &args.policy {
+        Some(path) if !path.is_file() => {
+            return Err(format!("--policy {}: no such file", path.display()));
+        }
+        Some(path) => Some(std::path::absolute(path).map_err(|e| format!("--policy: {e}"))?),
+        None => None,
+    };
     let options = Options {
         quick: args.quick,
         report_only: args.report_only,
@@ -85,11 +109,13 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         micro: !args.load_only,
         load: args.load_only || args.load,
         load_secs: args.load_secs.unwrap_or(if args.quick { 3 } else { 5 }),
+        filter: args.filter.clone(),
+        policy,
     };
 
     let out = target_dir().join("bench");
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut info = RunInfo::now(options.quick, None);
+    let mut info = RunInfo::now(options.quick, options.filter.clone());
     let mut rows = Vec::new();
     let mut measurements = serde_json::Map::new();
     if options.micro {
@@ -97,22 +123,32 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         rows.extend(micro::engine_rows(&micro));
         rows.extend(micro::layer_rows(&micro));
         measurements.extend(micro.measurements());
+        if options.policy.is_some() {
+            info.policy = Some(read_json(&out.join("policy-requests.json"))?);
+        }
     }
     // Written now and again after the load test, so that a failing load test loses nothing.
     write_summary(&out, &info, &rows, &measurements)?;
     if options.load && !options.report_only {
-        let load = load::run_load(&options, &out)?;
-        rows.extend(load::load_rows(&load));
-        rows.extend(envoy::envoy_rows(&load));
-        measurements.extend(load.measurements());
-        info.envoy = Some(match &load.envoy {
-            Ok(envoy) => envoy.clone(),
-            Err(why) => serde_json::json!({ "skipped": why }),
-        });
-        write_summary(&out, &info, &rows, &measurements)?;
+        match load::run_load(&options, &out)? {
+            Some(load) => {
+                rows.extend(load::load_rows(&load));
+                rows.extend(envoy::envoy_rows(&load));
+                measurements.extend(load.measurements());
+                info.envoy = Some(match &load.envoy {
+                    Ok(envoy) => envoy.clone(),
+                    Err(why) => serde_json::json!({ "skipped": why }),
+                });
+                write_summary(&out, &info, &rows, &measurements)?;
+            }
+            None => eprintln!("bench: --filter selects no load scenario"),
+        }
     }
     if rows.is_empty() {
-        return Err("nothing was measured".to_owned());
+        return Err(match &options.filter {
+            Some(filter) => format!("--filter {filter:?} selects no scenario"),
+            None => "nothing was measured".to_owned(),
+        });
     }
     Ok(())
 }
@@ -147,7 +183,7 @@ fn run_micro(
             .filter(|id| !options.quick || micro::is_headline(id))
             .cloned()
             .collect();
-        micro.instructions = micro::count_instructions(&ids)?;
+        micro.instructions = micro::count_instructions(&ids, options)?;
     }
     Ok(micro)
 }
