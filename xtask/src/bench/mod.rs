@@ -22,8 +22,11 @@
 //! - `--filter SUBSTR` runs only the scenarios whose name contains it; `--policy FILE` measures
 //!   the engine and our layer on the user's own policy (`cors_benches::UserPolicy` says which
 //!   requests are derived from it).
+//! - `--save NAME` and `--compare NAME` ([`compare`]) keep runs as baselines and print each
+//!   row's change against one; criterion's own `--save-baseline` and `--baseline` pass through.
 //! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
 
+mod compare;
 mod envoy;
 mod load;
 mod micro;
@@ -70,6 +73,19 @@ pub(crate) struct Args {
     /// policy, on requests derived from it (see docs/performance.md)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["load", "load_only", "report_only"])]
     policy: Option<PathBuf>,
+    /// After the run, keep its summary as baseline NAME (target/bench/baselines/NAME.json)
+    #[arg(long, value_name = "NAME", value_parser = compare::baseline_name)]
+    save: Option<String>,
+    /// After the run, print each row's change against baseline NAME, marking changes beyond
+    /// the noise (target/bench/compare-NAME.md)
+    #[arg(long, value_name = "NAME", value_parser = compare::baseline_name)]
+    compare: Option<String>,
+    /// Criterion's own --save-baseline NAME, passed through unchanged
+    #[arg(long, value_name = "NAME")]
+    save_baseline: Option<String>,
+    /// Criterion's own --baseline NAME, passed through unchanged
+    #[arg(long, value_name = "NAME", conflicts_with = "save_baseline")]
+    baseline: Option<String>,
     /// Options for criterion itself, after `--` (e.g. `-- --sample-size 50`); they replace this
     /// command's defaults for the same options
     #[arg(last = true, value_name = "CRITERION")]
@@ -112,6 +128,14 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         filter: args.filter.clone(),
         policy,
     };
+    let mut criterion = Vec::new();
+    for (flag, value) in [("--save-baseline", &args.save_baseline), ("--baseline", &args.baseline)]
+    {
+        if let Some(value) = value {
+            criterion.extend([flag.to_owned(), value.clone()]);
+        }
+    }
+    criterion.extend(args.criterion.iter().cloned());
 
     let out = target_dir().join("bench");
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -119,7 +143,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut measurements = serde_json::Map::new();
     if options.micro {
-        let micro = run_micro(&options, &args.criterion, &out)?;
+        let micro = run_micro(&options, &criterion, &out)?;
         rows.extend(micro::engine_rows(&micro));
         rows.extend(micro::layer_rows(&micro));
         measurements.extend(micro.measurements());
@@ -149,6 +173,13 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             Some(filter) => format!("--filter {filter:?} selects no scenario"),
             None => "nothing was measured".to_owned(),
         });
+    }
+    // Compared before saved, so that `--compare main --save main` moves the baseline on.
+    if let Some(name) = &args.compare {
+        compare::compare(&out, name)?;
+    }
+    if let Some(name) = &args.save {
+        compare::save(&out, name)?;
     }
     Ok(())
 }

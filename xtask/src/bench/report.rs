@@ -58,6 +58,11 @@ impl Estimate {
     pub(super) fn minus(a: Estimate, b: Estimate) -> Estimate {
         Estimate { value: a.value - b.value, low: a.low - b.high, high: a.high - b.low }
     }
+
+    /// Whether the two intervals do not overlap.
+    pub(super) fn is_apart_from(self, other: Estimate) -> bool {
+        self.high < other.low || other.high < self.low
+    }
 }
 
 /// One side's figures in a row; `None` where not measured.
@@ -88,6 +93,27 @@ impl Figures {
             "p50_ms": self.p50_ms, "p99_ms": p99, "p99_ms_low": p99_low, "p99_ms_high": p99_high,
             "non_2xx": self.non_2xx, "rounds": self.rounds,
         })
+    }
+
+    /// The figures of a `summary.json` row side (the inverse of [`Figures::to_json`]).
+    pub(super) fn from_json(value: &Value) -> Figures {
+        let estimate = |name: &str| {
+            Some(Estimate {
+                value: value[name].as_f64()?,
+                low: value[format!("{name}_low")].as_f64()?,
+                high: value[format!("{name}_high")].as_f64()?,
+            })
+        };
+        Figures {
+            ns: estimate("ns"),
+            instructions: value["instructions"].as_i64(),
+            allocations: value["allocations"].as_i64(),
+            rps: estimate("rps"),
+            p50_ms: value["p50_ms"].as_f64(),
+            p99_ms: estimate("p99_ms"),
+            non_2xx: value["non_2xx"].as_u64(),
+            rounds: value["rounds"].as_u64(),
+        }
     }
 }
 
@@ -381,6 +407,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn figures_survive_the_json_round_trip() {
+        let figures = Figures {
+            ns: Some(Estimate { value: 2.0, low: 1.5, high: 2.5 }),
+            instructions: Some(459),
+            allocations: Some(0),
+            rps: Some(Estimate { value: 10.0, low: 9.0, high: 11.0 }),
+            p50_ms: Some(0.5),
+            p99_ms: Some(Estimate { value: 3.0, low: 2.0, high: 4.0 }),
+            non_2xx: Some(0),
+            rounds: Some(3),
+        };
+        assert_eq!(Figures::from_json(&figures.to_json()), figures);
+        assert_eq!(Figures::from_json(&Figures::default().to_json()), Figures::default());
+    }
+
+    #[test]
     fn speedup_is_how_many_times_faster_ours_is() {
         let time = |value| Figures {
             ns: Some(Estimate { value, low: value, high: value }),
@@ -399,8 +441,10 @@ mod tests {
     }
 
     #[test]
-    fn an_own_cost_interval_is_the_widest_the_two_allow() {
+    fn intervals_apart_and_overlapping() {
         let e = |low, high| Estimate { value: f64::midpoint(low, high), low, high };
+        assert!(e(1.0, 2.0).is_apart_from(e(2.5, 3.0)));
+        assert!(!e(1.0, 2.0).is_apart_from(e(1.5, 3.0)));
         assert_eq!(
             Estimate::minus(e(10.0, 12.0), e(1.0, 3.0)),
             Estimate { value: 9.0, low: 7.0, high: 11.0 }

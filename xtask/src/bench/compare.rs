@@ -1,0 +1,290 @@
+//! `--save NAME` and `--compare NAME`: runs kept as baselines, and each row's change against
+//! one.
+//!
+//! A baseline is a copy of `summary.json` in `target/bench/baselines/NAME.json`. Comparing
+//! matches rows by id and prints, per figure of ours, the baseline's value, this run's, the
+//! change in absolute terms and in %, and a verdict. How noise is judged:
+//! - times: beyond the noise when criterion's 95 % confidence intervals of the two medians do
+//!   not overlap (for a layer row, the interval of its own cost, with minus bare);
+//! - instructions and allocations: exact counts, so any change is beyond the noise;
+//! - req/s and p99: beyond the noise when the ranges of the two runs' rounds do not overlap; a
+//!   run of one round (`--quick`) has no range, so its changes are never marked.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::report::{Estimate, Figures, SCHEMA_VERSION, write};
+use crate::util::read_json;
+
+/// Checks a baseline name: letters, digits, `.`, `_` and `-`, so that it is a plain file name.
+pub(super) fn baseline_name(name: &str) -> Result<String, String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if !name.is_empty() && !name.starts_with('.') && name.chars().all(plain) {
+        Ok(name.to_owned())
+    } else {
+        Err("a baseline name is letters, digits, `.`, `_` and `-`, not starting with `.`".into())
+    }
+}
+
+fn path(out: &Path, name: &str) -> PathBuf {
+    out.join("baselines").join(format!("{name}.json"))
+}
+
+/// Keeps this run's `summary.json` as baseline `name`.
+pub(super) fn save(out: &Path, name: &str) -> Result<(), String> {
+    let to = path(out, name);
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::copy(out.join("summary.json"), &to)
+        .map_err(|e| format!("cannot save baseline {}: {e}", to.display()))?;
+    eprintln!("bench: saved this run as baseline {name} ({})", to.display());
+    Ok(())
+}
+
+/// Prints and writes (`compare-NAME.md`) the change of every row of this run's `summary.json`
+/// against baseline `name`.
+pub(super) fn compare(out: &Path, name: &str) -> Result<(), String> {
+    let from = path(out, name);
+    if !from.is_file() {
+        return Err(format!(
+            "no baseline {name} ({} does not exist); make one with --save {name}",
+            from.display()
+        ));
+    }
+    let text = report(name, &read_json(&from)?, &read_json(&out.join("summary.json"))?)?;
+    eprintln!("\n{text}");
+    let to = out.join(format!("compare-{name}.md"));
+    write(&to, &text)?;
+    eprintln!("wrote {}", to.display());
+    Ok(())
+}
+
+/// Which way a figure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Better {
+    Lower,
+    Higher,
+}
+
+/// One figure of a row in both runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pair {
+    /// An exact count.
+    Count(i64, i64),
+    /// An estimate with its noise interval.
+    Estimate(Estimate, Estimate),
+}
+
+/// The figures `--compare` reports, with the better direction of each.
+fn pairs(before: &Figures, now: &Figures) -> Vec<(&'static str, Better, Pair)> {
+    let mut pairs = Vec::new();
+    let mut estimate = |name, better, f: fn(&Figures) -> Option<Estimate>| {
+        if let (Some(a), Some(b)) = (f(before), f(now)) {
+            pairs.push((name, better, Pair::Estimate(a, b)));
+        }
+    };
+    estimate("ns", Better::Lower, |f| f.ns);
+    estimate("req/s", Better::Higher, |f| f.rps);
+    estimate("p99 ms", Better::Lower, |f| f.p99_ms);
+    for (name, f) in [
+        ("instructions", (|f| f.instructions) as fn(&Figures) -> Option<i64>),
+        ("allocations", |f| f.allocations),
+    ] {
+        if let (Some(a), Some(b)) = (f(before), f(now)) {
+            pairs.push((name, Better::Lower, Pair::Count(a, b)));
+        }
+    }
+    pairs
+}
+
+/// The verdict on one figure's change.
+fn verdict(better: Better, pair: Pair) -> &'static str {
+    let (change, beyond) = match pair {
+        Pair::Count(a, b) => (b.cmp(&a), a != b),
+        Pair::Estimate(a, b) => {
+            let change = b.value.total_cmp(&a.value);
+            let ranged = |e: Estimate| e.low < e.high;
+            if !(ranged(a) && ranged(b)) && change.is_ne() {
+                return "no noise estimate (one round)";
+            }
+            (change, a.is_apart_from(b))
+        }
+    };
+    match (change, better) {
+        (Ordering::Equal, _) => "same",
+        _ if !beyond => "within noise",
+        (Ordering::Less, Better::Lower) | (Ordering::Greater, Better::Higher) => "**better**",
+        _ => "**WORSE**",
+    }
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 || value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// The comparison of `now` with `before` (both `summary.json`), as markdown.
+fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
+    for (which, summary) in [(name, before), ("this run", now)] {
+        if summary["version"].as_u64() != Some(SCHEMA_VERSION) {
+            return Err(format!(
+                "{which}: summary schema version {}, this xtask reads version {SCHEMA_VERSION}",
+                summary["version"]
+            ));
+        }
+    }
+    let run = |summary: &Value| {
+        let run = &summary["run"];
+        let commit = run["commit"].as_str().unwrap_or("unknown");
+        format!(
+            "`{}` at {}{} on {}",
+            run["command"].as_str().unwrap_or("?"),
+            commit.get(..12).unwrap_or(commit),
+            if run["dirty"] == true { " (with uncommitted changes)" } else { "" },
+            run["date"].as_str().unwrap_or("?"),
+        )
+    };
+    let rows = |summary: &Value| summary["rows"].as_array().cloned().unwrap_or_default();
+    let (old, new) = (rows(before), rows(now));
+    let mut text = String::new();
+    let _ = writeln!(text, "## cargo xtask bench --compare {name}\n");
+    let _ = writeln!(text, "Baseline {name}: {}.\nThis run: {}.\n", run(before), run(now));
+    text.push_str(
+        "Beyond the noise: a time when criterion's 95 % confidence intervals of the two medians \
+         do not overlap; any change of an instruction or allocation count (they are exact); \
+         req/s and p99 when the ranges of the two runs' rounds do not overlap (never with one \
+         round). Counts that did not change are not listed.\n\n",
+    );
+    text.push_str("| Row | Figure | Baseline | This run | Change | Verdict |\n");
+    text.push_str("|---|---|--:|--:|--:|---|\n");
+    let mut new_rows = Vec::new();
+    for row in &new {
+        let id = row["id"].as_str().unwrap_or_default();
+        let Some(then) = old.iter().find(|r| r["id"] == id) else {
+            new_rows.push(format!("`{id}`"));
+            continue;
+        };
+        let (before, now) = (Figures::from_json(&then["ours"]), Figures::from_json(&row["ours"]));
+        for (figure, better, pair) in pairs(&before, &now) {
+            let verdict = verdict(better, pair);
+            if matches!(pair, Pair::Count(..)) && verdict == "same" {
+                continue;
+            }
+            let (a, b) = match pair {
+                #[expect(clippy::cast_precision_loss, reason = "counts < 2^52")]
+                Pair::Count(a, b) => (a as f64, b as f64),
+                Pair::Estimate(a, b) => (a.value, b.value),
+            };
+            let percent = if a == 0.0 {
+                String::new()
+            } else {
+                format!(" ({:+.1} %)", 100.0 * (b - a) / a.abs())
+            };
+            let _ = writeln!(
+                text,
+                "| {id} | {figure} | {} | {} | {}{}{percent} | {verdict} |",
+                number(a),
+                number(b),
+                if b >= a { "+" } else { "" },
+                number(b - a),
+            );
+        }
+    }
+    let missing = old.iter().filter(|r| !new.iter().any(|n| n["id"] == r["id"])).count();
+    if !new_rows.is_empty() {
+        let _ = writeln!(text, "\nNot in {name}: {}.", new_rows.join(", "));
+    }
+    if missing > 0 {
+        let _ = writeln!(text, "\n{missing} rows of {name} were not measured in this run.");
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn e(value: f64, low: f64, high: f64) -> Estimate {
+        Estimate { value, low, high }
+    }
+
+    #[test]
+    fn counts_are_exact_and_times_use_their_intervals() {
+        assert_eq!(verdict(Better::Lower, Pair::Count(459, 470)), "**WORSE**");
+        assert_eq!(verdict(Better::Lower, Pair::Count(459, 450)), "**better**");
+        assert_eq!(verdict(Better::Lower, Pair::Count(459, 459)), "same");
+        let before = e(50.0, 49.0, 51.0);
+        assert_eq!(
+            verdict(Better::Lower, Pair::Estimate(before, e(50.5, 49.5, 51.5))),
+            "within noise"
+        );
+        assert_eq!(
+            verdict(Better::Lower, Pair::Estimate(before, e(45.0, 44.0, 46.0))),
+            "**better**"
+        );
+        assert_eq!(
+            verdict(Better::Higher, Pair::Estimate(before, e(45.0, 44.0, 46.0))),
+            "**WORSE**"
+        );
+        let one_round = e(100.0, 100.0, 100.0);
+        assert_eq!(
+            verdict(Better::Higher, Pair::Estimate(one_round, e(120.0, 120.0, 120.0))),
+            "no noise estimate (one round)"
+        );
+    }
+
+    #[test]
+    fn baseline_names_are_plain_file_names() {
+        assert_eq!(baseline_name("main-2026.12"), Ok("main-2026.12".to_owned()));
+        for bad in ["", "../x", "a/b", ".hidden", "a b"] {
+            assert!(baseline_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn summary(ns: f64, instructions: i64) -> Value {
+        let ours = Figures {
+            ns: Some(e(ns, ns - 1.0, ns + 1.0)),
+            instructions: Some(instructions),
+            ..Figures::default()
+        };
+        json!({
+            "version": SCHEMA_VERSION,
+            "run": { "command": "cargo xtask bench", "commit": "0123456789abcdef", "date": "d" },
+            "rows": [{ "id": "engine-actual-allowed/decide", "ours": ours.to_json() }],
+        })
+    }
+
+    #[test]
+    fn the_report_gives_each_change_absolute_and_in_percent() {
+        let text = report("main", &summary(50.0, 400), &summary(40.0, 440)).unwrap();
+        assert!(
+            text.contains(
+                "| engine-actual-allowed/decide | ns | 50 | 40 | -10 (-20.0 %) | **better** |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| instructions | 400 | 440 | +40 (+10.0 %) | **WORSE** |"),
+            "{text}"
+        );
+        assert!(text.contains("at 0123456789ab"), "{text}");
+    }
+
+    #[test]
+    fn another_schema_version_is_refused() {
+        let mut old = summary(1.0, 1);
+        old["version"] = json!(0);
+        let error = report("old", &old, &summary(1.0, 1)).unwrap_err();
+        assert!(error.contains("version 0"), "{error}");
+    }
+}
