@@ -1,18 +1,20 @@
 //! Runs one engine case or layer scenario many times, for a profiler:
 //!
 //! ```text
-//! cargo build --release -p cors-benches --example profile
-//! valgrind --tool=callgrind target/release/examples/profile engine-actual-allowed/decide 100000
+//! cargo build --profile bench -p cors-benches --example profile
+//! valgrind --tool=callgrind --toggle-collect='*measured*' \
+//!     target/release/examples/profile engine-actual-allowed/decide 10000
 //! valgrind --tool=callgrind target/release/examples/profile layer-actual-allowed/cors-hyper 100000
 //! ```
 //!
 //! Ids are the criterion ids of `benches/engine.rs` and `benches/layer.rs`; with
 //! `CORS_BENCH_POLICY=FILE`, those of the requests derived from that policy
 //! (`engine-policy-*/decide`, `layer-policy-*/bare-tower`, `layer-policy-*/cors-hyper`).
-//! `cargo xtask bench --instructions` runs it under callgrind twice per id (with 1 000 and
-//! 11 000 iterations) and reports the difference divided by 10 000: the instructions of one call,
-//! without the setup. Layer ids build a request per iteration, as the bare handler's do, so a
-//! middleware's own instructions are its count minus its bare handler's.
+//! `cargo xtask bench --instructions` runs it under callgrind with collection only inside
+//! [`measured`] (`--toggle-collect`), after 100 calls of warm-up, and divides by the iterations:
+//! the instructions of one call, without the setup, the same in every run. Layer ids build a
+//! request per iteration, as the bare handler's do, so a middleware's own instructions are its
+//! count minus its bare handler's.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -22,17 +24,36 @@ use cors_benches::{
     bare_tower, cors_hyper, engine_cases_in, request, tower_http,
 };
 
-fn repeat<M: Subject>(subject: &M, make: impl Fn() -> M::Request, times: u64) {
+/// Calls of warm-up before the measured ones: pools and lazily built state are filled by then.
+const WARM_UP: u64 = 100;
+
+/// Calls `call` `times` times: the only function whose instructions `cargo xtask bench
+/// --instructions` counts (callgrind's `--toggle-collect=*measured*`), so it is never inlined.
+/// Generic, so that `call` is inlined into it as into a plain loop.
+#[inline(never)]
+fn measured(times: u64, mut call: impl FnMut()) {
     for _ in 0..times {
-        black_box(subject.call(make()));
+        call();
     }
+}
+
+/// Warms `call` up, then measures it.
+fn run(times: u64, mut call: impl FnMut()) {
+    for _ in 0..WARM_UP {
+        call();
+    }
+    measured(times, call);
+}
+
+fn repeat<M: Subject>(subject: &M, make: impl Fn() -> M::Request, times: u64) {
+    run(times, || drop(black_box(subject.call(make()))));
 }
 
 fn decide(case: &EngineCase, times: u64) {
     let request = case.request();
-    for _ in 0..times {
+    run(times, || {
         black_box(case.engine.decide(black_box(&request)).outcome());
-    }
+    });
 }
 
 /// Runs `id` of the user's policy; false when it names none of its requests.

@@ -341,9 +341,13 @@ pub(super) fn is_headline(id: &str) -> bool {
     .any(|prefix| id.starts_with(prefix))
 }
 
+/// Calls per id under callgrind.
+const CALLS: u32 = 10_000;
+
 /// Instructions per call of each criterion id in `ids`, counted by callgrind on the `profile`
-/// example: the difference between runs of 11 000 and 1 000 iterations, divided by 10 000, so
-/// setup cancels out. Valgrind is installed by `scripts/install-bench-tools.sh` when missing.
+/// example: only inside its `measured` function (`--toggle-collect`), which makes `CALLS` calls
+/// after a warm-up, so neither setup nor warm-up is counted and the count is the same in every
+/// run. Valgrind is installed by `scripts/install-bench-tools.sh` when missing.
 pub(super) fn count_instructions(
     ids: &[String],
     options: &Options,
@@ -358,13 +362,14 @@ pub(super) fn count_instructions(
     build.args(["build", "--release", "-p", "cors-benches", "--example", "profile"]);
     exec(build)?;
     let profile = target_dir().join("release/examples").join(exe("profile"));
-    let collected = |id: &str, times: u32| -> Result<u64, String> {
+    let collected = |id: &str| -> Result<u64, String> {
         let mut command = Command::new(&valgrind);
         command
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg("--toggle-collect=*measured*")
             .arg(&profile)
             .arg(id)
-            .arg(times.to_string());
+            .arg(CALLS.to_string());
         set_policy(&mut command, options);
         let output = command.output().map_err(|e| format!("cannot run valgrind: {e}"))?;
         let text = String::from_utf8_lossy(&output.stderr);
@@ -378,9 +383,7 @@ pub(super) fn count_instructions(
     };
     let mut counts = BTreeMap::new();
     for id in ids {
-        let base = collected(id, 1_000)?;
-        let more = collected(id, 11_000)?;
-        let per_call = more.saturating_sub(base) / 10_000;
+        let per_call = (collected(id)? + u64::from(CALLS) / 2) / u64::from(CALLS);
         eprintln!("instructions {id}: {per_call}");
         counts.insert(id.clone(), per_call);
     }
