@@ -10,7 +10,7 @@ type Step = (&'static str, fn() -> Result<(), String>);
 /// Entry point for `cargo xtask ci`: runs every step; fails when any step failed, naming them
 /// all.
 pub(crate) fn run() -> Result<(), String> {
-    let steps: [Step; 14] = [
+    let steps: [Step; 15] = [
         ("install tools", install_tools),
         ("fmt", fmt),
         ("licenses", licenses),
@@ -31,6 +31,8 @@ pub(crate) fn run() -> Result<(), String> {
         ("fuzz smoke", || run_line(&["fuzz", "--secs", "10"])),
         // Keeps the benches compiling and running; it reports figures and never fails on time.
         ("bench quick", || run_line(&["bench", "--quick"])),
+        // Fails on an instruction count over benches/budgets.toml: exact, so load cannot fail it.
+        ("instruction budgets", || run_line(&["bench", "--check-budgets"])),
     ];
     let mut failed = Vec::new();
     let mut timings = Vec::new();

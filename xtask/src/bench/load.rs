@@ -128,7 +128,8 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
     build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
     exec(build)?;
     let mut build = cargo();
-    build.args(["build", "--release", "-p", "cors-benches", "--bin", "bench-upstream"]);
+    // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.
+    build.args(["build", "--profile", "bench", "-p", "cors-benches", "--bin", "bench-upstream"]);
     exec(build)?;
 
     let dir = out.join("load");

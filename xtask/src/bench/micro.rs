@@ -359,7 +359,8 @@ pub(super) fn count_instructions(
     }
     let valgrind = find_program(None, &["valgrind"]).map_err(|e| e.to_string())?;
     let mut build = cargo();
-    build.args(["build", "--release", "-p", "cors-benches", "--example", "profile"]);
+    // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.
+    build.args(["build", "--profile", "bench", "-p", "cors-benches", "--example", "profile"]);
     exec(build)?;
     let profile = target_dir().join("release/examples").join(exe("profile"));
     let collected = |id: &str| -> Result<u64, String> {

@@ -24,8 +24,11 @@
 //!   requests are derived from it).
 //! - `--save NAME` and `--compare NAME` ([`compare`]) keep runs as baselines and print each
 //!   row's change against one; criterion's own `--save-baseline` and `--baseline` pass through.
+//! - `--check-budgets` ([`budgets`]) counts the instructions `benches/budgets.toml` budgets and
+//!   fails on any over budget; CI runs it.
 //! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
 
+mod budgets;
 mod compare;
 mod envoy;
 mod load;
@@ -80,6 +83,12 @@ pub(crate) struct Args {
     /// the noise (target/bench/compare-NAME.md)
     #[arg(long, value_name = "NAME", value_parser = compare::baseline_name)]
     compare: Option<String>,
+    /// Count the instructions of every entry of benches/budgets.toml under callgrind and fail
+    /// when one is over its budget; runs nothing else
+    #[arg(long, conflicts_with_all = [
+        "quick", "load", "load_only", "instructions", "report_only", "policy", "save", "compare",
+    ])]
+    check_budgets: bool,
     /// Criterion's own --save-baseline NAME, passed through unchanged
     #[arg(long, value_name = "NAME")]
     save_baseline: Option<String>,
@@ -93,7 +102,7 @@ pub(crate) struct Args {
 }
 
 /// What one run does, resolved from [`Args`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[expect(clippy::struct_excessive_bools, reason = "independent command-line switches")]
 struct Options {
     quick: bool,
@@ -111,6 +120,9 @@ struct Options {
 
 /// Entry point for `cargo xtask bench`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
+    if args.check_budgets {
+        return budgets::check();
+    }
     let policy = match &args.policy {
         Some(path) if !path.is_file() => {
             return Err(format!("--policy {}: no such file", path.display()));
