@@ -68,16 +68,22 @@ pub(crate) fn run() -> Result<(), String> {
     }
 }
 
-fn dependency_problems() -> Result<Vec<String>, String> {
+/// `cargo metadata --format-version 1 --offline ARGS`, parsed.
+fn metadata(args: &[&str]) -> Result<serde_json::Value, String> {
     let output = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(args)
         .output()
         .map_err(|error| format!("cannot run cargo metadata: {error}"))?;
     if !output.status.success() {
         return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("cargo metadata printed invalid JSON: {error}"))?;
+    serde_json::from_slice(&output.stdout)
+        .map_err(|error| format!("cargo metadata printed invalid JSON: {error}"))
+}
+
+fn dependency_problems() -> Result<Vec<String>, String> {
+    let metadata = metadata(&["--no-deps"])?;
     let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
     let workspace: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
     let mut problems = Vec::new();
@@ -120,15 +126,7 @@ fn dependency_problems() -> Result<Vec<String>, String> {
 fn lean_layer_problems() -> Result<Vec<String>, String> {
     // The host's graph: other platforms' dependencies are neither built nor downloaded here.
     let host = host_triple()?;
-    let output = cargo()
-        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform", &host])
-        .output()
-        .map_err(|error| format!("cannot run cargo metadata: {error}"))?;
-    if !output.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("cargo metadata printed invalid JSON: {error}"))?;
+    let metadata = metadata(&["--filter-platform", &host])?;
     forbidden_in_tree(&metadata, "cors-hyper", NOT_IN_LAYER)
 }
 
@@ -284,9 +282,9 @@ fn rule_problems(root: &Path) -> Vec<String> {
     problems
 }
 
-/// Source and documentation files that may cite rule ids: `.rs`, `.toml`, `.md`, `.yaml`,
-/// `.html` and `.js`, skipping build output, lock files and the fuzz corpus.
-fn text_files(dir: &Path, found: &mut Vec<PathBuf>) {
+/// The project's files whose name `keep` accepts, skipping build output, the fuzz corpus and
+/// installed packages.
+fn project_files(dir: &Path, keep: &dyn Fn(&str) -> bool, found: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -295,34 +293,27 @@ fn text_files(dir: &Path, found: &mut Vec<PathBuf>) {
         if path.is_dir() {
             if !matches!(name.as_ref(), "target" | ".git" | "corpus" | "artifacts" | "node_modules")
             {
-                text_files(&path, found);
+                project_files(&path, keep, found);
             }
-        } else if [".rs", ".toml", ".md", ".yaml", ".yml", ".html", ".js"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-            && name != "Cargo.lock"
-        {
+        } else if keep(&name) {
             found.push(path);
         }
     }
 }
 
-/// Rust files of the project, skipping build output and the fuzz corpus.
+/// Source and documentation files that may cite rule ids: `.rs`, `.toml`, `.md`, `.yaml`,
+/// `.html` and `.js`, lock files aside.
+fn text_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let keep = |name: &str| {
+        [".rs", ".toml", ".md", ".yaml", ".yml", ".html", ".js"].iter().any(|e| name.ends_with(e))
+            && name != "Cargo.lock"
+    };
+    project_files(dir, &keep, found);
+}
+
+/// Rust files of the project.
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if path.is_dir() {
-            if !matches!(name.as_ref(), "target" | ".git" | "corpus" | "artifacts" | "node_modules")
-            {
-                rust_files(&path, found);
-            }
-        } else if name.ends_with(".rs") {
-            found.push(path);
-        }
-    }
+    project_files(dir, &|name| Path::new(name).extension().is_some_and(|ext| ext == "rs"), found);
 }
 
 fn source_problems(root: &Path) -> Vec<String> {
