@@ -126,8 +126,22 @@ pub(crate) enum Subject {
 
 /// An invalid configured origin or origin pattern: what is wrong, where, and the input itself.
 ///
-/// `Display` reads like
-/// `invalid origin "https://a.test/x": path is not allowed in an origin (byte 14); hint: ...`.
+/// `Display` names the input, the violation and its byte offset, and nothing more:
+/// `invalid origin "https://a.test/x": path is not allowed in an origin (byte 14)`.
+/// The fix, when there is a cheap one, is [`hint`](Self::hint), kept apart so that a caller
+/// shows it in its own place (cors-policy puts it in the diagnostic's hint).
+///
+/// ```
+/// let error = cors_origin::Origin::parse("https://a.test/x").unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "invalid origin \"https://a.test/x\": path is not allowed in an origin (byte 14)",
+/// );
+/// assert_eq!(
+///     error.hint(),
+///     Some("an origin is only scheme://host[:port]; remove everything after the host and port"),
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     kind: ParseErrorKind,
@@ -172,11 +186,7 @@ impl fmt::Display for ParseError {
             Subject::Origin => "origin",
             Subject::Pattern => "origin pattern",
         };
-        write!(f, "invalid {what} {:?}: {} (byte {})", self.input, self.kind, self.offset)?;
-        if let Some(hint) = self.kind.hint() {
-            write!(f, "; hint: {hint}")?;
-        }
-        Ok(())
+        write!(f, "invalid {what} {:?}: {} (byte {})", self.input, self.kind, self.offset)
     }
 }
 

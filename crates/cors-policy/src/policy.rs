@@ -229,14 +229,13 @@ impl UniqueList {
     }
 }
 
-/// cors-origin's message, with its hint moved to the diagnostic's hint.
+/// cors-origin's message, and its hint as the diagnostic's hint.
 fn origin_error(error: &ParseError, site: Site) -> Diagnostic {
-    let text = error.to_string();
-    let Some(hint) = error.hint() else {
-        return Diagnostic::in_config(Code::InvalidOrigin, site, text);
-    };
-    let message = text.strip_suffix(&format!("; hint: {hint}")).unwrap_or(&text);
-    Diagnostic::in_config(Code::InvalidOrigin, site, message).with_hint(hint)
+    let diagnostic = Diagnostic::in_config(Code::InvalidOrigin, site, error.to_string());
+    match error.hint() {
+        Some(hint) => diagnostic.with_hint(hint),
+        None => diagnostic,
+    }
 }
 
 /// The names of the group's list `key` (`headers` or `exposedHeaders`), checked and lower-cased.

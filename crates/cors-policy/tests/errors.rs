@@ -270,6 +270,8 @@ fn invalid_origin_keeps_cors_origin_reason_and_hint() {
     assert_eq!(d.code(), Code::InvalidOrigin);
     let origin_error = cors_origin::OriginPattern::parse("https://u@a.test").unwrap_err();
     assert!(d.message().starts_with("invalid origin pattern \"https://u@a.test\": "), "{d}");
+    // cors-origin's message as it is (it carries no hint), and its hint in the hint's place.
+    assert_eq!(d.message(), origin_error.to_string());
     assert_eq!(d.hint(), origin_error.hint());
     assert!(d.hint().is_some());
 }
