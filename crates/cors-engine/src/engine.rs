@@ -68,52 +68,26 @@ impl<H: ?Sized + fmt::Debug> fmt::Debug for Request<'_, H> {
     }
 }
 
-/// The CORS decision engine: a [`Policy`] with every header value prebuilt.
+/// The CORS decision engine: a [`Policy`], whose header values were built when it was compiled,
+/// and the `Vary` sets its answers carry.
 ///
 /// Built once, immutable, `Send + Sync`; [`decide`](Self::decide) allocates nothing.
 /// Cloning copies the policy; share one behind an `Arc` instead.
 #[derive(Clone)]
 pub struct Engine {
     policy: Policy,
-    /// Prebuilt values per group, by [`Group::index`].
-    groups: Box<[GroupValues]>,
     /// `Vary` of every CORS answer that does not mirror: `Origin` unless public without
     /// credentials.
     base_vary: Vary,
     /// `Vary` of every preflight answer: `base_vary`, plus the mirrored request headers for a
     /// public resource (P5), accepted or rejected alike.
     preflight_vary: Vary,
-    any_origin: HeaderValue,
-    credentials: HeaderValue,
 }
 
-/// One group's prebuilt header values (P4, A1, P1).
-#[derive(Clone)]
-struct GroupValues {
-    allow_methods: Option<HeaderValue>,
-    allow_headers: Option<HeaderValue>,
-    expose_headers: Option<HeaderValue>,
-    max_age: HeaderValue,
-}
-
-impl GroupValues {
-    fn new(group: &Group) -> GroupValues {
-        GroupValues {
-            allow_methods: group.allow_methods_value().and_then(prebuilt),
-            allow_headers: group.allow_headers_value().and_then(prebuilt),
-            expose_headers: group.expose_headers_value().and_then(prebuilt),
-            max_age: HeaderValue::from(group.max_age()),
-        }
-    }
-}
-
-/// A value of the policy as a header value.
-///
-/// Policy values are tokens joined with `, `, always valid; a value that is not would be left
-/// out (the header omitted) rather than panic at start-up.
-fn prebuilt(text: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(text).ok()
-}
+/// `Access-Control-Allow-Origin: *` (O1).
+static ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+/// `Access-Control-Allow-Credentials: true` (O3).
+static CREDENTIALS: HeaderValue = HeaderValue::from_static("true");
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -135,7 +109,7 @@ type Looked<'r> = (Result<RequestOrigin<'r>, Malformed>, Option<Match>);
 #[derive(Clone, Copy)]
 struct Grant<'e, 'r> {
     allow_origin: Value<'e, 'r>,
-    group: Option<(&'e Group, &'e GroupValues)>,
+    group: Option<&'e Group>,
 }
 
 /// A group named for messages: `group "partners"` or `group originGroups[1]`.
@@ -163,11 +137,10 @@ impl fmt::Display for HeadersOf<'_> {
 }
 
 impl Engine {
-    /// Prebuilds every header value of `policy`: `*`, `true`, and each group's
-    /// `Access-Control-Allow-Methods`, `-Allow-Headers`, `-Expose-Headers` and `-Max-Age`.
+    /// An engine for `policy`, whose groups already hold their `Access-Control-Allow-Methods`,
+    /// `-Allow-Headers`, `-Expose-Headers` and `-Max-Age` values.
     #[must_use]
     pub fn new(policy: Policy) -> Engine {
-        let groups = policy.groups().iter().map(GroupValues::new).collect();
         let base_vary = if policy.is_public_resource() && !policy.supports_credentials() {
             Vary::NONE
         } else {
@@ -178,14 +151,7 @@ impl Engine {
         } else {
             base_vary
         };
-        Engine {
-            policy,
-            groups,
-            base_vary,
-            preflight_vary,
-            any_origin: HeaderValue::from_static("*"),
-            credentials: HeaderValue::from_static("true"),
-        }
+        Engine { policy, base_vary, preflight_vary }
     }
 
     /// The policy the engine was built from.
@@ -207,6 +173,7 @@ impl Engine {
     /// The decision [`decide`](Self::decide) makes, with the reasons, each naming its rule.
     ///
     /// Allocates (the reasons and owned header values); meant for debugging and tooling.
+    #[must_use]
     pub fn explain<H: RequestHeaders + ?Sized>(&self, request: &Request<'_, H>) -> Explanation {
         let mut reasons = Collect::default();
         let decision = self.run(request, &mut reasons);
@@ -309,7 +276,7 @@ impl Engine {
                     format_args!("public resource without credentials: every Origin matches"),
                 );
                 why.note(Rule::O1, format_args!("public resource: Access-Control-Allow-Origin *"));
-                return Some(Grant { allow_origin: Value::Static(&self.any_origin), group: None });
+                return Some(Grant { allow_origin: Value::Static(&ANY_ORIGIN), group: None });
             }
             return match origin {
                 Ok(origin) => {
@@ -343,7 +310,6 @@ impl Engine {
             return None;
         };
         let group = self.policy.group_of(found);
-        let values = self.groups.get(group.index())?;
         if S::KEEPS {
             let quoted = Quoted(origin.as_bytes());
             let named = GroupName(group);
@@ -375,12 +341,12 @@ impl Engine {
                 Rule::O1,
                 format_args!("matched only through *: Access-Control-Allow-Origin *"),
             );
-            Value::Static(&self.any_origin)
+            Value::Static(&ANY_ORIGIN)
         } else {
             why.note(Rule::O1, format_args!("matched explicitly: the request's origin is echoed"));
             Value::Request(origin.as_bytes())
         };
-        Some(Grant { allow_origin, group: Some((group, values)) })
+        Some(Grant { allow_origin, group: Some(group) })
     }
 
     /// R4, A1 to A3.
@@ -404,7 +370,7 @@ impl Engine {
         };
         let mut headers = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),
-            allow_credentials: self.policy.supports_credentials().then_some(&self.credentials),
+            allow_credentials: self.policy.supports_credentials().then_some(&CREDENTIALS),
             vary,
             ..ResponseHeaders::default()
         };
@@ -415,7 +381,7 @@ impl Engine {
                     "public resource: every method allowed, no Access-Control-Expose-Headers"
                 ),
             ),
-            Some((group, values)) => {
+            Some(group) => {
                 if !group.allows_method(request.method) {
                     why.note(
                         Rule::A2,
@@ -437,7 +403,7 @@ impl Engine {
                         GroupName(group)
                     ),
                 );
-                headers.expose_headers = values.expose_headers.as_ref();
+                headers.expose_headers = group.expose_headers_value();
             }
         }
         why.note(
@@ -481,7 +447,7 @@ impl Engine {
         let group = grant.and_then(|g| g.group);
 
         // P2: the method, byte-exact; every method for a public resource (P5).
-        if let (Some(method), Some((group, _))) = (method, group) {
+        if let (Some(method), Some(group)) = (method, group) {
             if group.allows_method(method) {
                 why.note(
                     Rule::P2,
@@ -513,7 +479,7 @@ impl Engine {
             AcrhLines::One(lines.headers.first)
         };
         let parsed = parse_acrh(acrh, |name| {
-            if let Some((group, _)) = group
+            if let Some(group) = group
                 && !group.allows_header(name)
             {
                 denied += 1;
@@ -555,7 +521,7 @@ impl Engine {
     ) -> Decision<'e, 'r> {
         let mirror_headers = match grant.group {
             None => true,
-            Some((group, _)) => matches!(group.headers(), AllowedHeaders::Any),
+            Some(group) => matches!(group.headers(), AllowedHeaders::Any),
         };
         if mirror_headers && !MirroredList::is_rebuildable(&requested, &source) {
             why.note(
@@ -573,7 +539,7 @@ impl Engine {
 
         let mut response = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),
-            allow_credentials: self.policy.supports_credentials().then_some(&self.credentials),
+            allow_credentials: self.policy.supports_credentials().then_some(&CREDENTIALS),
             vary: self.preflight_vary,
             ..ResponseHeaders::default()
         };
@@ -591,8 +557,8 @@ impl Engine {
                 response.allow_methods = Some(Value::Request(method));
                 response.allow_headers = mirrored;
             }
-            Some((group, values)) => {
-                response.allow_methods = values.allow_methods.as_ref().map(Value::Static);
+            Some(group) => {
+                response.allow_methods = group.allow_methods_value().map(Value::Static);
                 if mirror_headers {
                     why.note(
                         Rule::P4,
@@ -613,9 +579,9 @@ impl Engine {
                             GroupName(group)
                         ),
                     );
-                    response.allow_headers = values.allow_headers.as_ref().map(Value::Static);
+                    response.allow_headers = group.allow_headers_value().map(Value::Static);
                 }
-                response.max_age = Some(&values.max_age);
+                response.max_age = Some(group.max_age_value());
             }
         }
         why.note(Rule::P1, format_args!("accepted: answered 200 with an empty body"));

@@ -2,7 +2,7 @@
 //! response headers out.
 //!
 //! [`Engine::new`] takes a validated [`cors_policy::Policy`] (a Flex Gateway `cors-flex`
-//! configuration) and prebuilds every header value once.
+//! configuration), compiled once with every header value it sends already built.
 //! [`Engine::decide`] then classifies each request as not CORS, preflight (accepted or rejected),
 //! blocked or allowed, and hands back the headers to send, as prebuilt [`http::HeaderValue`]s or
 //! bytes borrowed from the request.

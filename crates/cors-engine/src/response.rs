@@ -125,7 +125,7 @@ impl<'e, 'r> Decision<'e, 'r> {
 
 /// The Access-Control-* headers of one answer, and its `Vary`.
 ///
-/// Each value is either prebuilt by [`Engine::new`](crate::Engine::new) or borrowed from the
+/// Each value is either prebuilt (by the compiled [`Policy`](cors_policy::Policy)) or borrowed from the
 /// request; nothing was allocated to make it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ResponseHeaders<'e, 'r> {
@@ -212,7 +212,7 @@ impl<'e, 'r> ResponseHeaders<'e, 'r> {
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Value<'e, 'r> {
-    /// Prebuilt by [`Engine::new`](crate::Engine::new); cloning it only bumps a reference count.
+    /// Prebuilt when the policy was compiled; cloning it only bumps a reference count.
     Static(&'e HeaderValue),
     /// Bytes of the request, sent back as they are: the request's origin (O1, O2) or, for a
     /// public resource, its `Access-Control-Request-Method` (P5).

@@ -34,7 +34,7 @@ impl Policy {
     ///             .max_age(Duration::from_secs(600)),
     ///     )
     ///     .build()?;
-    /// assert_eq!(policy.groups()[0].allow_methods_value(), Some("GET, POST"));
+    /// assert_eq!(policy.groups()[0].allow_methods_value().unwrap(), "GET, POST");
     /// # Ok::<(), cors_policy::BuildError>(())
     /// ```
     pub fn builder() -> PolicyBuilder {

@@ -23,8 +23,8 @@
 //! "#;
 //! let loaded = Policy::from_yaml_str(yaml, "cors.yaml")?;
 //! let group = &loaded.policy.groups()[0];
-//! assert_eq!(group.allow_methods_value(), Some("GET, POST"));
-//! assert_eq!(group.allow_headers_value(), Some("content-type, x-token"));
+//! assert_eq!(group.allow_methods_value().unwrap(), "GET, POST");
+//! assert_eq!(group.allow_headers_value().unwrap(), "content-type, x-token");
 //! assert_eq!(group.max_age_value(), "600");
 //! assert!(loaded.warnings.is_empty());
 //!
@@ -64,7 +64,7 @@
 //!             .max_age(Duration::from_secs(600)),
 //!     )
 //!     .build()?;
-//! assert_eq!(policy.groups()[0].allow_headers_value(), Some("content-type"));
+//! assert_eq!(policy.groups()[0].allow_headers_value().unwrap(), "content-type");
 //! assert!(policy.lint().is_empty());
 //!
 //! let error = Policy::builder()
@@ -93,7 +93,7 @@
 //! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
 //! let loaded = Policy::from_yaml_file(std::path::Path::new(path))?;
 //! assert!(loaded.policy.supports_credentials());
-//! assert_eq!(loaded.policy.groups()[0].allow_methods_value(), Some("GET, POST, PUT"));
+//! assert_eq!(loaded.policy.groups()[0].allow_methods_value().unwrap(), "GET, POST, PUT");
 //! # Ok(())
 //! # }
 //! ```
@@ -129,6 +129,11 @@
 //!   the defaults does not warn. The public-suffix lint uses a small built-in list
 //!   ([`PUBLIC_SUFFIXES`]), documented as partial. While `publicResource` is true only the
 //!   policy-level lints run, since groups are ignored.
+//!
+//! The compiled [`Policy`] is the only compiled form: each [`Group`] holds the response header
+//! values the engine sends (`Access-Control-Allow-Methods`, `-Allow-Headers`, `-Expose-Headers`,
+//! `-Max-Age`) as [`http::HeaderValue`]s, joined once here ([`Group::allow_methods_value`] and its
+//! siblings), so an answer only clones reference counts.
 //!
 //! [`Policy::to_config`] and [`Policy::to_yaml`] write the normalized configuration back (every
 //! key explicit, except `allowedMethods` where the defaults applied).

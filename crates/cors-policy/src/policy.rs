@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use cors_origin::{Match, OriginPattern, OriginSet, ParseError, eq_lowercase};
+use http::HeaderValue;
 
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
@@ -16,7 +17,8 @@ pub const DEFAULT_MAX_AGE: u64 = 30;
 /// A validated `cors-flex` policy, ready for the engine.
 ///
 /// It cannot represent an invalid configuration: origins are canonical patterns, method and
-/// header names are tokens, and every header value the engine sends is joined once here.
+/// header names are tokens, and every header value the engine sends is built once here, as the
+/// [`http::HeaderValue`] the engine hands out (cloning one only bumps a reference count).
 /// It is immutable, `Send + Sync`, and cheap to share behind an `Arc`.
 pub struct Policy {
     public_resource: bool,
@@ -39,7 +41,7 @@ pub struct Group {
     /// Indices into `origins` of entries written with a trailing `/` (linted, C4).
     trailing_slash: Vec<usize>,
     max_age: u64,
-    max_age_value: String,
+    max_age_value: HeaderValue,
     methods: Vec<String>,
     /// [`method_bit`]s of the allowed methods, `HEAD` included wherever `GET` is (A1, P2).
     method_bits: u16,
@@ -47,11 +49,11 @@ pub struct Group {
     method_sources: Vec<usize>,
     /// Whether `allowedMethods` was absent, so `methods` are the C1 defaults.
     methods_defaulted: bool,
-    allow_methods_value: Option<String>,
+    allow_methods_value: Option<HeaderValue>,
     headers: AllowedHeaders,
-    allow_headers_value: Option<String>,
+    allow_headers_value: Option<HeaderValue>,
     exposed_headers: Vec<String>,
-    expose_headers_value: Option<String>,
+    expose_headers_value: Option<HeaderValue>,
 }
 
 /// The request headers a group allows (its `headers` key).
@@ -208,8 +210,13 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-fn join(items: &[String]) -> Option<String> {
-    (!items.is_empty()).then(|| items.join(", "))
+/// `items` joined with `, ` as a header value (the list form of RFC 9110 section 5.6.1);
+/// `None` when there is none.
+fn join(items: &[String]) -> Option<HeaderValue> {
+    (!items.is_empty()).then(|| {
+        HeaderValue::try_from(items.join(", "))
+            .expect("invariant: validated tokens joined with `, ` are a valid field value")
+    })
 }
 
 /// A list without duplicates, first occurrence kept, in linear time.
@@ -332,7 +339,7 @@ impl Group {
             origins,
             trailing_slash,
             max_age,
-            max_age_value: max_age.to_string(),
+            max_age_value: HeaderValue::from(max_age),
             allow_methods_value: join(&methods),
             methods,
             method_bits,
@@ -444,27 +451,29 @@ impl Group {
         &self.exposed_headers
     }
 
-    /// The `Access-Control-Allow-Methods` value (`GET, POST, PUT`); `None` if no method is allowed.
+    /// The `Access-Control-Allow-Methods` value (`GET, POST, PUT`), built once;
+    /// `None` if no method is allowed.
     #[must_use]
-    pub fn allow_methods_value(&self) -> Option<&str> {
-        self.allow_methods_value.as_deref()
+    pub fn allow_methods_value(&self) -> Option<&HeaderValue> {
+        self.allow_methods_value.as_ref()
     }
 
-    /// The `Access-Control-Allow-Headers` value; `None` under `*` (the engine mirrors) or if empty.
+    /// The `Access-Control-Allow-Headers` value, built once; `None` under `*` (the engine
+    /// mirrors) or if empty.
     #[must_use]
-    pub fn allow_headers_value(&self) -> Option<&str> {
-        self.allow_headers_value.as_deref()
+    pub fn allow_headers_value(&self) -> Option<&HeaderValue> {
+        self.allow_headers_value.as_ref()
     }
 
-    /// The `Access-Control-Expose-Headers` value; `None` if there are none.
+    /// The `Access-Control-Expose-Headers` value, built once; `None` if there are none.
     #[must_use]
-    pub fn expose_headers_value(&self) -> Option<&str> {
-        self.expose_headers_value.as_deref()
+    pub fn expose_headers_value(&self) -> Option<&HeaderValue> {
+        self.expose_headers_value.as_ref()
     }
 
-    /// The `Access-Control-Max-Age` value, e.g. `600`.
+    /// The `Access-Control-Max-Age` value, e.g. `600`, built once.
     #[must_use]
-    pub fn max_age_value(&self) -> &str {
+    pub fn max_age_value(&self) -> &HeaderValue {
         &self.max_age_value
     }
 

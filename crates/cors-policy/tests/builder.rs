@@ -73,8 +73,8 @@ fn defaults_and_normalization_are_those_of_files() {
     assert_eq!(app.origins()[0].to_string(), "https://app.example.com");
     assert!(app.has_default_methods());
     assert_eq!(app.max_age_value(), "30");
-    assert_eq!(sandbox.allow_methods_value(), Some("GET, patch"));
-    assert_eq!(sandbox.allow_headers_value(), Some("x-token, content-type"));
+    assert_eq!(sandbox.allow_methods_value().unwrap(), "GET, patch");
+    assert_eq!(sandbox.allow_headers_value().unwrap(), "x-token, content-type");
 }
 
 #[test]

@@ -82,10 +82,10 @@ fn seed_corrected_keeps_only_allowed_methods_in_file_order() {
     assert!(policy.supports_credentials());
     let group = &policy.groups()[0];
     assert_eq!(group.methods(), ["POST", "PUT", "GET"]);
-    assert_eq!(group.allow_methods_value(), Some("POST, PUT, GET"));
+    assert_eq!(group.allow_methods_value().unwrap(), "POST, PUT, GET");
     assert_eq!(
-        group.allow_headers_value(),
-        Some("x-allow-origin, x-yet-another-valid-header, x-forwarded-for")
+        group.allow_headers_value().unwrap(),
+        "x-allow-origin, x-yet-another-valid-header, x-forwarded-for"
     );
     assert_eq!(group.max_age_value(), "30");
 }
@@ -143,7 +143,7 @@ fn api_instance_exposes_addresses_and_ignores_other_policies() {
     assert_eq!(loaded.ignored_policies, ["rate-limiting-flex"]);
     assert_eq!(loaded.warnings[0].code(), Code::IgnoredPolicy);
     assert_eq!(loaded.warnings[0].line(), Some(17));
-    assert_eq!(loaded.policy.groups()[0].expose_headers_value(), Some("x-request-id"));
+    assert_eq!(loaded.policy.groups()[0].expose_headers_value().unwrap(), "x-request-id");
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn policy_binding_loads_its_config() {
     assert_eq!((loaded.listen, loaded.upstream), (None, None));
     let group = &loaded.policy.groups()[0];
     assert_eq!(group.name(), Some("storefront"));
-    assert_eq!(group.allow_methods_value(), Some("GET, HEAD, POST"));
+    assert_eq!(group.allow_methods_value().unwrap(), "GET, HEAD, POST");
 }
 
 #[test]
@@ -162,8 +162,8 @@ fn strict_is_the_performance_anchor_policy() {
     assert!(!policy.is_public_resource() && policy.supports_credentials());
     let [group] = policy.groups() else { panic!("one group expected") };
     assert_eq!(group.origins()[0].to_string(), "https://app.example.com");
-    assert_eq!(group.allow_methods_value(), Some("GET, POST, PUT"));
-    assert_eq!(group.allow_headers_value(), Some("content-type, x-token"));
-    assert_eq!(group.expose_headers_value(), Some("x-request-id"));
+    assert_eq!(group.allow_methods_value().unwrap(), "GET, POST, PUT");
+    assert_eq!(group.allow_headers_value().unwrap(), "content-type, x-token");
+    assert_eq!(group.expose_headers_value().unwrap(), "x-request-id");
     assert_eq!(group.max_age_value(), "600");
 }
