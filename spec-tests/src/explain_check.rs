@@ -5,7 +5,7 @@
 //! Both run the same procedure (cors-engine writes it once, over a reasons sink); this check
 //! keeps that true from the outside, case by case.
 
-use cors_engine::{Decision, Engine, Explanation, Outcome};
+use cors_engine::{Decision, Engine, Explanation, Outcome, RequestHeaders};
 
 use crate::error::TargetError;
 use crate::in_process::engine_request;
@@ -22,7 +22,7 @@ struct Said {
 }
 
 impl Said {
-    fn of_decision(decision: &Decision<'_, '_>) -> Said {
+    fn of_decision<H: RequestHeaders + ?Sized>(decision: &Decision<'_, '_, H>) -> Said {
         let headers = decision.headers().map_or_else(Vec::new, |headers| {
             headers
                 .iter()

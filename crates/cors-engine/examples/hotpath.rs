@@ -254,7 +254,7 @@ fn main() {
         scenarios.iter().filter(|s| which == "all" || s.name == which).collect();
     assert!(!selected.is_empty(), "unknown scenario {which:?}; try `list`");
     let policies = policies();
-    let size = size_of::<cors_engine::Decision<'_, '_>>();
+    let size = size_of::<cors_engine::Decision<'_, '_, HeaderMap>>();
     writeln!(out, "size_of::<Decision>() = {size} bytes").expect("stdout");
     for scenario in selected {
         let per = run(&policies, scenario, iterations);

@@ -95,8 +95,7 @@ impl std::error::Error for AcrhError<'_> {}
 
 /// What a successful [`parse_acrh`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AcrhSummary<'a> {
-    first_line: &'a [u8],
+pub struct AcrhSummary {
     // The budgets keep every count below 2^16 (at most 8192 bytes + 17 empty lines, 256 names
     // joined by 2 bytes); `u16` keeps a decision small to copy.
     names: u16,
@@ -106,7 +105,7 @@ pub struct AcrhSummary<'a> {
     canonical: bool,
 }
 
-impl<'a> AcrhSummary<'a> {
+impl AcrhSummary {
     /// How many names (non-empty elements) the list has.
     #[must_use]
     pub fn names(&self) -> usize {
@@ -129,12 +128,6 @@ impl<'a> AcrhSummary<'a> {
     #[must_use]
     pub fn joined_len(&self) -> usize {
         usize::from(self.joined_len)
-    }
-
-    /// The first field line (empty when the header is absent).
-    #[must_use]
-    pub fn first_line(&self) -> &'a [u8] {
-        self.first_line
     }
 
     /// Whether the list is a single field line already equal to the names joined with `, `, so a
@@ -170,21 +163,17 @@ impl<'a> AcrhSummary<'a> {
 pub fn parse_acrh<'a, I>(
     lines: I,
     mut on_name: impl FnMut(&'a [u8]),
-) -> Result<AcrhSummary<'a>, AcrhError<'a>>
+) -> Result<AcrhSummary, AcrhError<'a>>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
     let (mut total, mut names, mut empty, mut line_count, mut joined_len) = (0usize, 0, 0, 0, 0);
-    let mut first_line: &'a [u8] = &[];
     let mut canonical = true;
     for (line_index, line) in lines.into_iter().enumerate() {
         // Budget first: never scan more than MAX_ACRH_BYTES bytes in all.
         total = total.saturating_add(line.len());
         if total > MAX_ACRH_BYTES {
             return Err(AcrhError::TooLong);
-        }
-        if line_index == 0 {
-            first_line = line;
         }
         line_count = line_index + 1;
         // One pass over the line: each element is `OWS name OWS`, up to `,` or the end.
@@ -236,7 +225,6 @@ where
     // names joined by 2 bytes, 17 empty elements).
     let small = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
     Ok(AcrhSummary {
-        first_line,
         names: small(names),
         empty: small(empty),
         lines: small(line_count),
@@ -368,16 +356,10 @@ mod tests {
     /// The definition [`parse_acrh`] implements in one pass: split on `,`, trim, check tokens.
     fn by_definition<'a>(
         lines: &[&'a [u8]],
-    ) -> (Result<AcrhSummary<'a>, AcrhError<'a>>, Vec<&'a [u8]>) {
+    ) -> (Result<AcrhSummary, AcrhError<'a>>, Vec<&'a [u8]>) {
         let mut seen = Vec::new();
-        let mut summary = AcrhSummary {
-            names: 0,
-            empty: 0,
-            lines: 0,
-            joined_len: 0,
-            first_line: lines.first().copied().unwrap_or_default(),
-            canonical: true,
-        };
+        let mut summary =
+            AcrhSummary { names: 0, empty: 0, lines: 0, joined_len: 0, canonical: true };
         let mut total = 0;
         for (line_index, line) in lines.iter().enumerate() {
             total += line.len();

@@ -1,4 +1,4 @@
-//! [`Engine`]: the one decision procedure, and its prebuilt header values.
+//! [`Engine`]: the one decision procedure, from a request's field lines to a [`Decision`].
 
 use std::fmt;
 
@@ -8,9 +8,9 @@ use http::HeaderValue;
 
 use crate::acrh::{AcrhSummary, is_token, parse_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
-use crate::headers::{FirstLines, HeaderSource, PreflightLines, RequestHeaders};
+use crate::headers::{FirstLines, RequestHeaders};
 use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
-use crate::{ACRH, ORIGIN, Vary};
+use crate::{ACRH, ACRM, ORIGIN, Vary};
 
 /// What the engine reads of a request.
 ///
@@ -106,11 +106,26 @@ enum Malformed {
 type Looked<'r> = (Result<RequestOrigin<'r>, Malformed>, Option<Match>);
 
 /// What the origin stage granted: the ACAO value and, outside public resources, the group.
-#[derive(Clone, Copy)]
-struct Grant<'e, 'r> {
-    allow_origin: Value<'e, 'r>,
+struct Grant<'e, 'r, H: RequestHeaders + ?Sized> {
+    allow_origin: Value<'e, 'r, H>,
     group: Option<&'e Group>,
 }
+
+/// The requested method (R3, P2): the one `Access-Control-Request-Method` line, and its bytes
+/// trimmed of optional whitespace.
+struct RequestedMethod<'r, V: ?Sized> {
+    line: &'r V,
+    trimmed: &'r [u8],
+}
+
+// `derive` would ask `H: Copy`; the fields are references and copy whatever `H` is.
+impl<H: RequestHeaders + ?Sized> Clone for Grant<'_, '_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Copy for Grant<'_, '_, H> {}
 
 /// A group named for messages: `group "partners"` or `group originGroups[1]`.
 struct GroupName<'a>(&'a Group);
@@ -163,10 +178,12 @@ impl Engine {
     /// Decides `request` (sections 2 to 7 of `docs/behaviour.md`).
     ///
     /// Allocates nothing, never panics, and does bounded work whatever the request holds.
+    /// The decision borrows the engine (`'e`) and the request's headers (`'r`): what it reflects
+    /// are the request's own values, in the adapter's type.
     pub fn decide<'e, 'r, H: RequestHeaders + ?Sized>(
         &'e self,
         request: &Request<'r, H>,
-    ) -> Decision<'e, 'r> {
+    ) -> Decision<'e, 'r, H> {
         self.run(request, &mut Silent)
     }
 
@@ -183,29 +200,19 @@ impl Engine {
     /// The one decision procedure, for both [`decide`](Self::decide) and
     /// [`explain`](Self::explain).
     #[inline]
-    fn run<'e, 'r, H, S>(&'e self, request: &Request<'r, H>, why: &mut S) -> Decision<'e, 'r>
+    fn run<'e, 'r, H, S>(&'e self, request: &Request<'r, H>, why: &mut S) -> Decision<'e, 'r, H>
     where
         H: RequestHeaders + ?Sized,
         S: Reasons,
     {
-        let headers: &'r H = request.headers;
-
-        // R3: a preflight reads its three fields at once (one pass over a small map); an actual
-        // request only `Origin`.
-        let preflight = request.method == b"OPTIONS";
-        let (origin_lines, lines) = if preflight {
-            let lines = headers.preflight_lines();
-            (lines.origin, Some(lines))
-        } else {
-            (FirstLines::of(headers.field_lines(ORIGIN)), None)
-        };
-
         // R1: no Origin, not a CORS request. Look at two lines at most (R5: several are malformed).
-        let Some(first) = origin_lines.first else {
+        let origin_lines = FirstLines::of(request.headers.field_lines(ORIGIN));
+        let Some(line) = origin_lines.first else {
             why.note(Rule::R1, format_args!("no Origin header: not a CORS request, forwarded"));
             note_vary(why, NOT_CORS_VARY);
             return Decision::NotCors { vary: NOT_CORS_VARY };
         };
+        let first: &'r [u8] = line.as_ref();
         // M1, M3: outside public resources the origin set parses and looks up in one step
         // (a configured exact origin is recognized by its hash lookup, without parsing).
         let parsed = if origin_lines.more {
@@ -236,31 +243,35 @@ impl Engine {
             return Decision::NotCors { vary: NOT_CORS_VARY };
         }
 
-        if let Some(lines) = lines {
+        // R3: only OPTIONS, byte-exact, is a preflight; it reads the request's
+        // Access-Control-Request-* lines, each when it is needed.
+        if request.method == b"OPTIONS" {
             why.note(
                 Rule::R3,
                 format_args!(
                     "OPTIONS with an Origin is a preflight, answered here, never forwarded"
                 ),
             );
-            self.preflight(request, lines, first, (origin, found), why)
+            self.preflight(request.headers, line, (origin, found), why)
         } else {
             why.note(
                 Rule::R4,
                 format_args!("{} with an Origin is an actual CORS request", Quoted(request.method)),
             );
-            self.actual(request, first, (origin, found), why)
+            self.actual(request.method, line, (origin, found), why)
         }
     }
 
-    /// M1 to M5 and O1, O2: which origin is granted, with which ACAO value.
+    /// M1 to M5 and O1, O2: which origin is granted, with which ACAO value (`*`, or the
+    /// request's own `Origin` value `line`).
     #[inline]
-    fn grant<'e, 'r, S: Reasons>(
+    fn grant<'e, 'r, H: RequestHeaders + ?Sized, S: Reasons>(
         &'e self,
-        first: &'r [u8],
+        line: &'r H::Value,
         (origin, found): Looked<'r>,
         why: &mut S,
-    ) -> Option<Grant<'e, 'r>> {
+    ) -> Option<Grant<'e, 'r, H>> {
+        let first = line.as_ref();
         let credentials = self.policy.supports_credentials();
         if self.policy.is_public_resource() && !credentials {
             if let Err(malformed) = origin {
@@ -288,7 +299,7 @@ impl Engine {
                         ),
                     );
                     why.note(Rule::O2, format_args!("credentials: the request's origin is echoed"));
-                    Some(Grant { allow_origin: Value::Request(origin.as_bytes()), group: None })
+                    Some(Grant { allow_origin: Value::Request(line), group: None })
                 }
                 Err(_) => None,
             };
@@ -335,7 +346,7 @@ impl Engine {
         }
         let allow_origin = if credentials {
             why.note(Rule::O2, format_args!("credentials: the request's origin is echoed"));
-            Value::Request(origin.as_bytes())
+            Value::Request(line)
         } else if found.kind() == MatchKind::Any {
             why.note(
                 Rule::O1,
@@ -344,7 +355,7 @@ impl Engine {
             Value::Static(&ANY_ORIGIN)
         } else {
             why.note(Rule::O1, format_args!("matched explicitly: the request's origin is echoed"));
-            Value::Request(origin.as_bytes())
+            Value::Request(line)
         };
         Some(Grant { allow_origin, group: Some(group) })
     }
@@ -353,17 +364,17 @@ impl Engine {
     #[inline]
     fn actual<'e, 'r, H, S>(
         &'e self,
-        request: &Request<'r, H>,
-        first: &'r [u8],
+        method: &[u8],
+        line: &'r H::Value,
         origin: Looked<'r>,
         why: &mut S,
-    ) -> Decision<'e, 'r>
+    ) -> Decision<'e, 'r, H>
     where
         H: RequestHeaders + ?Sized,
         S: Reasons,
     {
         let vary = self.base_vary;
-        let Some(grant) = self.grant(first, origin, why) else {
+        let Some(grant) = self.grant::<H, S>(line, origin, why) else {
             why.note(Rule::A2, format_args!("origin not allowed: blocked"));
             note_vary(why, vary);
             return Decision::Blocked { vary };
@@ -382,12 +393,12 @@ impl Engine {
                 ),
             ),
             Some(group) => {
-                if !group.allows_method(request.method) {
+                if !group.allows_method(method) {
                     why.note(
                         Rule::A2,
                         format_args!(
                             "method {} is not in {} methods {}: blocked",
-                            Quoted(request.method),
+                            Quoted(method),
                             GroupName(group),
                             Listed(group.methods())
                         ),
@@ -397,11 +408,7 @@ impl Engine {
                 }
                 why.note(
                     Rule::A1,
-                    format_args!(
-                        "method {} is allowed in {}",
-                        Quoted(request.method),
-                        GroupName(group)
-                    ),
+                    format_args!("method {} is allowed in {}", Quoted(method), GroupName(group)),
                 );
                 headers.expose_headers = group.expose_headers_value();
             }
@@ -418,27 +425,26 @@ impl Engine {
     #[inline]
     fn preflight<'e, 'r, H, S>(
         &'e self,
-        request: &Request<'r, H>,
-        lines: PreflightLines<'r>,
-        first: &'r [u8],
+        headers: &'r H,
+        line: &'r H::Value,
         origin: Looked<'r>,
         why: &mut S,
-    ) -> Decision<'e, 'r>
+    ) -> Decision<'e, 'r, H>
     where
         H: RequestHeaders + ?Sized,
         S: Reasons,
     {
-        let headers: &'r H = request.headers;
         let (method, grant) = if S::KEEPS {
             // Every check runs, so the reasons list each problem, in this order.
-            (requested_method(lines.method, why), self.grant(first, origin, why))
+            (requested_method(headers, why), self.grant::<H, S>(line, origin, why))
         } else {
             // Cheapest first, stopping at the first failure (any failure is the same P3
-            // answer): the origin is already looked up, the method is one token check.
-            let Some(grant) = self.grant(first, origin, why) else {
+            // answer): the origin is already looked up, the method is one token check, and
+            // neither Access-Control-Request-* field is looked up before it is needed.
+            let Some(grant) = self.grant::<H, S>(line, origin, why) else {
                 return self.reject(why);
             };
-            let Some(method) = requested_method(lines.method, why) else {
+            let Some(method) = requested_method(headers, why) else {
                 return self.reject(why);
             };
             (Some(method), Some(grant))
@@ -447,7 +453,8 @@ impl Engine {
         let group = grant.and_then(|g| g.group);
 
         // P2: the method, byte-exact; every method for a public resource (P5).
-        if let (Some(method), Some(group)) = (method, group) {
+        if let (Some(method), Some(group)) = (&method, group) {
+            let method = method.trimmed;
             if group.allows_method(method) {
                 why.note(
                     Rule::P2,
@@ -470,15 +477,14 @@ impl Engine {
             }
         }
 
-        // P2, P6: every requested header a token and allowed, within the budgets.
+        // P2, P6: every requested header a token and allowed, within the budgets, over every
+        // line in order. The first line is kept: a mirror reuses it when it is already in the
+        // joined form (P4, P5).
         let mut denied = 0usize;
-        // The lines found at once, unless there are several: then all of them, in order.
-        let acrh = if lines.headers.more {
-            AcrhLines::All(headers.field_lines(ACRH))
-        } else {
-            AcrhLines::One(lines.headers.first)
-        };
-        let parsed = parse_acrh(acrh, |name| {
+        let mut lines = headers.field_lines(ACRH);
+        let first_line = lines.next();
+        let all_lines = first_line.into_iter().chain(lines).map(AsRef::as_ref);
+        let parsed = parse_acrh(all_lines, |name| {
             if let Some(group) = group
                 && !group.allows_header(name)
             {
@@ -503,39 +509,33 @@ impl Engine {
         };
         match (method, grant, requested) {
             (Some(method), Some(grant), Some(requested)) if ok && denied == 0 => {
-                self.accept(headers.header_source(), method, grant, requested, why)
+                let mirror = first_line.map(|first| MirroredList::new(headers, first, requested));
+                self.accept(&method, grant, requested, mirror, why)
             }
             _ => self.reject(why),
         }
     }
 
     /// P1, P4, P5: the accepted answer, once every check passed.
+    ///
+    /// `mirror` is the request's `Access-Control-Request-Headers` list, if it has lines.
     #[inline]
-    fn accept<'e, 'r, S: Reasons>(
+    fn accept<'e, 'r, H: RequestHeaders + ?Sized, S: Reasons>(
         &'e self,
-        source: HeaderSource<'r>,
-        method: &'r [u8],
-        grant: Grant<'e, 'r>,
-        requested: AcrhSummary<'r>,
+        method: &RequestedMethod<'r, H::Value>,
+        grant: Grant<'e, 'r, H>,
+        requested: AcrhSummary,
+        mirror: Option<MirroredList<'r, H>>,
         why: &mut S,
-    ) -> Decision<'e, 'r> {
+    ) -> Decision<'e, 'r, H> {
         let mirror_headers = match grant.group {
             None => true,
             Some(group) => matches!(group.headers(), AllowedHeaders::Any),
         };
-        if mirror_headers && !MirroredList::is_rebuildable(&requested, &source) {
-            why.note(
-                Rule::P6,
-                format_args!(
-                    "Access-Control-Request-Headers came in {} field lines from a header type \
-                     that cannot be read again (RequestHeaders::header_source): rejected",
-                    requested.lines()
-                ),
-            );
-            return self.reject(why);
-        }
-        let mirrored = (mirror_headers && requested.names() > 0)
-            .then(|| Value::Mirrored(MirroredList::new(requested, source)));
+        // Nothing to mirror when no name was requested (the header absent or only empty
+        // elements): the header is left out.
+        let mirrored =
+            mirror.filter(|_| mirror_headers && requested.names() > 0).map(Value::Mirrored);
 
         let mut response = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),
@@ -550,11 +550,17 @@ impl Engine {
                     format_args!(
                         "public resource: Access-Control-Allow-Methods mirrors {}, \
                          Access-Control-Allow-Headers mirrors the {} requested names, no max-age",
-                        Quoted(method),
+                        Quoted(method.trimmed),
                         requested.names()
                     ),
                 );
-                response.allow_methods = Some(Value::Request(method));
+                // The request's own value when it is already trimmed; else its trimmed bytes.
+                response.allow_methods =
+                    Some(if method.trimmed.len() == method.line.as_ref().len() {
+                        Value::Request(method.line)
+                    } else {
+                        Value::Trimmed(method.trimmed)
+                    });
                 response.allow_headers = mirrored;
             }
             Some(group) => {
@@ -591,7 +597,10 @@ impl Engine {
 
     /// P3: the rejected-preflight answer.
     #[inline]
-    fn reject<'e, 'r, S: Reasons>(&'e self, why: &mut S) -> Decision<'e, 'r> {
+    fn reject<'e, 'r, H: RequestHeaders + ?Sized, S: Reasons>(
+        &'e self,
+        why: &mut S,
+    ) -> Decision<'e, 'r, H> {
         why.note(
             Rule::P3,
             format_args!(
@@ -642,25 +651,14 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
     }
 }
 
-/// The `Access-Control-Request-Headers` lines: the one line already found, or all of them.
-enum AcrhLines<'r, I> {
-    One(Option<&'r [u8]>),
-    All(I),
-}
-
-impl<'r, I: Iterator<Item = &'r [u8]>> Iterator for AcrhLines<'r, I> {
-    type Item = &'r [u8];
-
-    fn next(&mut self) -> Option<&'r [u8]> {
-        match self {
-            AcrhLines::One(line) => line.take(),
-            AcrhLines::All(lines) => lines.next(),
-        }
-    }
-}
-
-/// R3, R5, P2: the one `Access-Control-Request-Method` line, trimmed, if it is a method token.
-fn requested_method<'r, S: Reasons>(lines: FirstLines<'r>, why: &mut S) -> Option<&'r [u8]> {
+/// R3, R5, P2: the one `Access-Control-Request-Method` line, if its value trimmed of optional
+/// whitespace is a method token.
+fn requested_method<'r, H, S>(headers: &'r H, why: &mut S) -> Option<RequestedMethod<'r, H::Value>>
+where
+    H: RequestHeaders + ?Sized,
+    S: Reasons,
+{
+    let lines = FirstLines::of(headers.field_lines(ACRM));
     match (lines.first, lines.more) {
         (None, _) => {
             why.note(Rule::R3, format_args!("no Access-Control-Request-Method: rejected"));
@@ -674,15 +672,15 @@ fn requested_method<'r, S: Reasons>(lines: FirstLines<'r>, why: &mut S) -> Optio
             None
         }
         (Some(line), false) => {
-            let method = trim_ows(line);
-            if is_token(method) {
-                Some(method)
+            let trimmed = trim_ows(line.as_ref());
+            if is_token(trimmed) {
+                Some(RequestedMethod { line, trimmed })
             } else {
                 why.note(
                     Rule::P2,
                     format_args!(
                         "Access-Control-Request-Method {} is not a method token: rejected",
-                        Quoted(line)
+                        Quoted(line.as_ref())
                     ),
                 );
                 None

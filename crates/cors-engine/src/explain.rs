@@ -8,7 +8,7 @@ use std::fmt;
 
 use http::{HeaderName, HeaderValue};
 
-use crate::{Decision, Outcome, Vary};
+use crate::{Decision, Outcome, RequestHeaders, Vary};
 
 /// A rule of the project's behaviour rules (`docs/behaviour.md`), as cited by reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,7 +124,10 @@ pub struct Explanation {
 }
 
 impl Explanation {
-    pub(crate) fn new(decision: &Decision<'_, '_>, reasons: Vec<Reason>) -> Explanation {
+    pub(crate) fn new<H: RequestHeaders + ?Sized>(
+        decision: &Decision<'_, '_, H>,
+        reasons: Vec<Reason>,
+    ) -> Explanation {
         let headers = decision
             .headers()
             .map(|h| h.iter().map(|(name, value)| (name, value.to_header_value())).collect())

@@ -10,9 +10,12 @@
 //! [`Engine::explain`] runs the same procedure and also returns the reasons, each naming the rule
 //! of the behaviour contract it applies.
 //!
-//! The input side is the [`RequestHeaders`] trait over field lines, implemented for
-//! [`http::HeaderMap`] and for plain slices of pairs, so the engine serves the tower layer, the
-//! gateway, the conformance suite and a proxy-wasm filter alike.
+//! The input side is the [`RequestHeaders`] trait, one method: the field lines of a name, in the
+//! adapter's own value type ([`RequestHeaders::Value`]). It is implemented for [`http::HeaderMap`]
+//! and for plain slices of pairs, so the engine serves the tower layer, the gateway, the
+//! conformance suite and a proxy-wasm filter alike. A decision borrows those values and hands
+//! back the ones it reflects as they are ([`Value::Request`]): the tower layer clones the
+//! request's own `Origin` [`http::HeaderValue`], a reference count.
 //!
 //! # Example
 //!
@@ -100,11 +103,6 @@
 //!   element (so the P6 budget also bounds the number of lines).
 //! - An accepted preflight lists the group's `Access-Control-Allow-Headers` even when the request
 //!   asked for no header (P4 lists "the group's allowed headers").
-//! - With a [`RequestHeaders`] implementation whose
-//!   [`header_source`](RequestHeaders::header_source) is unavailable, a preflight that would
-//!   have to mirror an `Access-Control-Request-Headers` spread over several lines is rejected
-//!   (P6 reason): the decision cannot keep the lines without allocating. Every implementation in
-//!   this crate provides a source.
 //! - Every response that is not CORS (R1, R2) carries `Vary: Origin`, a public resource without
 //!   credentials included, where V1 would add none. Such a response lacks the `*` the resource's
 //!   CORS answers carry, so a shared cache that stored it without `Vary` could serve it to a
@@ -148,7 +146,7 @@ pub use acrh::{
 };
 pub use engine::{Engine, Request};
 pub use explain::{Explanation, Reason, Rule};
-pub use headers::{FirstLines, HeaderSource, PreflightLines, RequestHeaders};
+pub use headers::{FieldValue, RequestHeaders};
 pub use response::{Decision, MirroredList, Outcome, ResponseHeaders, Value};
 pub use vary::Vary;
 

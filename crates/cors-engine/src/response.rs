@@ -9,15 +9,15 @@ use http::header::{
 use http::{HeaderName, HeaderValue};
 
 use crate::acrh::{AcrhNames, AcrhSummary};
-use crate::headers::HeaderSource;
+use crate::headers::{FieldValue, RequestHeaders};
 use crate::{ACRH, Vary};
 
 /// What to do with a request, and the exact headers to send (sections 2 to 7).
 ///
-/// Borrows the engine (`'e`, prebuilt values) and the request (`'r`, reflected bytes).
-#[derive(Clone, Copy, Debug)]
+/// Borrows the engine (`'e`, prebuilt values) and the request's headers `H` (`'r`, the values it
+/// reflects, in the adapter's own type `H::Value`).
 #[non_exhaustive]
-pub enum Decision<'e, 'r> {
+pub enum Decision<'e, 'r, H: RequestHeaders + ?Sized> {
     /// Not a CORS request (R1, R2): forward it untouched and pass the response through as the
     /// upstream sent it, only appending the `vary` tokens, if any (V1).
     NotCors {
@@ -30,7 +30,7 @@ pub enum Decision<'e, 'r> {
         /// Whether the preflight passed P2.
         accepted: bool,
         /// The headers of the answer.
-        headers: ResponseHeaders<'e, 'r>,
+        headers: ResponseHeaders<'e, 'r, H>,
     },
     /// An actual request that is not allowed (A2): answer it locally with status 200, an empty
     /// body and no Access-Control-* header; append `vary`.
@@ -43,7 +43,7 @@ pub enum Decision<'e, 'r> {
     /// [`ResponseHeaders::vary`] (A4).
     Allowed {
         /// The headers for the response.
-        headers: ResponseHeaders<'e, 'r>,
+        headers: ResponseHeaders<'e, 'r, H>,
     },
 }
 
@@ -91,7 +91,32 @@ impl fmt::Display for Outcome {
     }
 }
 
-impl<'e, 'r> Decision<'e, 'r> {
+impl<H: RequestHeaders + ?Sized> Clone for Decision<'_, '_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Copy for Decision<'_, '_, H> {}
+
+impl<H: RequestHeaders + ?Sized> fmt::Debug for Decision<'_, '_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::NotCors { vary } => f.debug_struct("NotCors").field("vary", vary).finish(),
+            Decision::Preflight { accepted, headers } => f
+                .debug_struct("Preflight")
+                .field("accepted", accepted)
+                .field("headers", headers)
+                .finish(),
+            Decision::Blocked { vary } => f.debug_struct("Blocked").field("vary", vary).finish(),
+            Decision::Allowed { headers } => {
+                f.debug_struct("Allowed").field("headers", headers).finish()
+            }
+        }
+    }
+}
+
+impl<'e, 'r, H: RequestHeaders + ?Sized> Decision<'e, 'r, H> {
     /// The kind of decision.
     #[must_use]
     pub fn outcome(&self) -> Outcome {
@@ -115,7 +140,7 @@ impl<'e, 'r> Decision<'e, 'r> {
 
     /// The response headers of a preflight answer or an allowed actual response.
     #[must_use]
-    pub fn headers(&self) -> Option<&ResponseHeaders<'e, 'r>> {
+    pub fn headers(&self) -> Option<&ResponseHeaders<'e, 'r, H>> {
         match self {
             Decision::Preflight { headers, .. } | Decision::Allowed { headers } => Some(headers),
             Decision::NotCors { .. } | Decision::Blocked { .. } => None,
@@ -127,56 +152,88 @@ impl<'e, 'r> Decision<'e, 'r> {
 ///
 /// Each value is either prebuilt (by the compiled [`Policy`](cors_policy::Policy)) or borrowed from the
 /// request; nothing was allocated to make it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ResponseHeaders<'e, 'r> {
-    pub(crate) allow_origin: Option<Value<'e, 'r>>,
+pub struct ResponseHeaders<'e, 'r, H: RequestHeaders + ?Sized> {
+    pub(crate) allow_origin: Option<Value<'e, 'r, H>>,
     pub(crate) allow_credentials: Option<&'e HeaderValue>,
-    pub(crate) allow_methods: Option<Value<'e, 'r>>,
-    pub(crate) allow_headers: Option<Value<'e, 'r>>,
+    pub(crate) allow_methods: Option<Value<'e, 'r, H>>,
+    pub(crate) allow_headers: Option<Value<'e, 'r, H>>,
     pub(crate) expose_headers: Option<&'e HeaderValue>,
     pub(crate) max_age: Option<&'e HeaderValue>,
     pub(crate) vary: Vary,
 }
 
-impl<'e, 'r> ResponseHeaders<'e, 'r> {
+impl<H: RequestHeaders + ?Sized> Clone for ResponseHeaders<'_, '_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Copy for ResponseHeaders<'_, '_, H> {}
+
+impl<H: RequestHeaders + ?Sized> Default for ResponseHeaders<'_, '_, H> {
+    fn default() -> Self {
+        ResponseHeaders {
+            allow_origin: None,
+            allow_credentials: None,
+            allow_methods: None,
+            allow_headers: None,
+            expose_headers: None,
+            max_age: None,
+            vary: Vary::NONE,
+        }
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> fmt::Debug for ResponseHeaders<'_, '_, H> {
+    /// The headers as `name: value` entries, then `vary`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.iter() {
+            map.entry(&name, &value);
+        }
+        map.entry(&"vary", &self.vary).finish()
+    }
+}
+
+impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     /// Only `Vary`: the headers of a rejected preflight (P3).
-    pub(crate) fn vary_only(vary: Vary) -> ResponseHeaders<'e, 'r> {
+    pub(crate) fn vary_only(vary: Vary) -> ResponseHeaders<'e, 'r, H> {
         ResponseHeaders { vary, ..ResponseHeaders::default() }
     }
 
     /// `Access-Control-Allow-Origin` (O1 to O3).
     #[must_use]
-    pub fn allow_origin(&self) -> Option<Value<'e, 'r>> {
+    pub fn allow_origin(&self) -> Option<Value<'e, 'r, H>> {
         self.allow_origin
     }
 
     /// `Access-Control-Allow-Credentials: true` when the policy supports credentials (O3).
     #[must_use]
-    pub fn allow_credentials(&self) -> Option<Value<'e, 'r>> {
+    pub fn allow_credentials(&self) -> Option<Value<'e, 'r, H>> {
         self.allow_credentials.map(Value::Static)
     }
 
     /// `Access-Control-Allow-Methods` of an accepted preflight (P4, P5).
     #[must_use]
-    pub fn allow_methods(&self) -> Option<Value<'e, 'r>> {
+    pub fn allow_methods(&self) -> Option<Value<'e, 'r, H>> {
         self.allow_methods
     }
 
     /// `Access-Control-Allow-Headers` of an accepted preflight (P4, P5).
     #[must_use]
-    pub fn allow_headers(&self) -> Option<Value<'e, 'r>> {
+    pub fn allow_headers(&self) -> Option<Value<'e, 'r, H>> {
         self.allow_headers
     }
 
     /// `Access-Control-Expose-Headers` of an allowed actual response (A1).
     #[must_use]
-    pub fn expose_headers(&self) -> Option<Value<'e, 'r>> {
+    pub fn expose_headers(&self) -> Option<Value<'e, 'r, H>> {
         self.expose_headers.map(Value::Static)
     }
 
     /// `Access-Control-Max-Age` of an accepted preflight (P1).
     #[must_use]
-    pub fn max_age(&self) -> Option<Value<'e, 'r>> {
+    pub fn max_age(&self) -> Option<Value<'e, 'r, H>> {
         self.max_age.map(Value::Static)
     }
 
@@ -194,7 +251,7 @@ impl<'e, 'r> ResponseHeaders<'e, 'r> {
 
     /// The Access-Control-* headers to set, each once, in a fixed order (`Vary` is not among
     /// them: append [`vary`](Self::vary) instead).
-    pub fn iter(&self) -> impl Iterator<Item = (HeaderName, Value<'e, 'r>)> + use<'e, 'r> {
+    pub fn iter(&self) -> impl Iterator<Item = (HeaderName, Value<'e, 'r, H>)> + use<'e, 'r, H> {
         [
             (ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin),
             (ACCESS_CONTROL_ALLOW_CREDENTIALS, self.allow_credentials()),
@@ -209,34 +266,62 @@ impl<'e, 'r> ResponseHeaders<'e, 'r> {
 }
 
 /// One header value of a decision.
-#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
-pub enum Value<'e, 'r> {
+pub enum Value<'e, 'r, H: RequestHeaders + ?Sized> {
     /// Prebuilt when the policy was compiled; cloning it only bumps a reference count.
     Static(&'e HeaderValue),
-    /// Bytes of the request, sent back as they are: the request's origin (O1, O2) or, for a
-    /// public resource, its `Access-Control-Request-Method` (P5).
-    /// Always visible ASCII when built by the engine.
-    Request(&'r [u8]),
+    /// A request field value sent back whole, in the adapter's own type: the request's `Origin`
+    /// (O1, O2) or, for a public resource, its `Access-Control-Request-Method` when that has no
+    /// whitespace to trim (P5). Always visible ASCII when built by the engine.
+    Request(&'r H::Value),
+    /// Part of a request field value: a public resource's `Access-Control-Request-Method`
+    /// without the optional whitespace around it (P5), a method token.
+    Trimmed(&'r [u8]),
     /// The request's `Access-Control-Request-Headers` names, to be joined (P4, P5).
-    Mirrored(MirroredList<'r>),
+    Mirrored(MirroredList<'r, H>),
 }
 
-impl Value<'_, '_> {
-    /// The value as an [`http::HeaderValue`]: a reference-count clone for [`Value::Static`], a
-    /// copy of the request's bytes for [`Value::Request`], and the one allocation of
-    /// [`MirroredList::to_header_value`] for [`Value::Mirrored`].
+impl<H: RequestHeaders + ?Sized> Clone for Value<'_, '_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Copy for Value<'_, '_, H> {}
+
+impl<H: RequestHeaders + ?Sized> fmt::Debug for Value<'_, '_, H> {
+    /// The variant and the value as text, bytes outside visible ASCII escaped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Value::Static(_) => "Static",
+            Value::Request(_) => "Request",
+            Value::Trimmed(_) => "Trimmed",
+            Value::Mirrored(_) => "Mirrored",
+        };
+        write!(f, "{variant}(\"{self}\")")
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Value<'_, '_, H> {
+    /// The value as an [`http::HeaderValue`]: a reference-count clone for [`Value::Static`], the
+    /// request's own value through [`FieldValue::to_header_value`] for [`Value::Request`] (a
+    /// reference-count clone for an [`http::HeaderMap`] request, a copy otherwise), a copy for
+    /// [`Value::Trimmed`], and the one allocation of [`MirroredList::to_header_value`] for
+    /// [`Value::Mirrored`].
     ///
     /// # Panics
     ///
-    /// If a [`Value::Request`] built outside the engine holds bytes that are not a valid field
-    /// value (control characters); the engine only builds it from validated bytes.
+    /// If a [`Value::Request`] or [`Value::Trimmed`] built outside the engine holds bytes that are
+    /// not a valid field value (control characters); the engine only builds them from validated
+    /// bytes.
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
+        const VALIDATED: &str =
+            "invariant: the engine reflects only canonical origins and method tokens";
         match self {
             Value::Static(value) => (*value).clone(),
-            Value::Request(bytes) => HeaderValue::from_bytes(bytes)
-                .expect("invariant: the engine reflects only canonical origins and method tokens"),
+            Value::Request(value) => value.to_header_value().expect(VALIDATED),
+            Value::Trimmed(bytes) => HeaderValue::from_bytes(bytes).expect(VALIDATED),
             Value::Mirrored(list) => list.to_header_value(),
         }
     }
@@ -246,18 +331,20 @@ impl Value<'_, '_> {
     pub fn eq_bytes(&self, bytes: &[u8]) -> bool {
         match self {
             Value::Static(value) => value.as_bytes() == bytes,
-            Value::Request(own) => *own == bytes,
+            Value::Request(value) => value.as_ref() == bytes,
+            Value::Trimmed(own) => *own == bytes,
             Value::Mirrored(list) => list.eq_bytes(bytes),
         }
     }
 }
 
-impl fmt::Display for Value<'_, '_> {
+impl<H: RequestHeaders + ?Sized> fmt::Display for Value<'_, '_, H> {
     /// The value as text, bytes outside visible ASCII escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Static(value) => write!(f, "{}", value.as_bytes().escape_ascii()),
-            Value::Request(bytes) => write!(f, "{}", bytes.escape_ascii()),
+            Value::Request(value) => write!(f, "{}", value.as_ref().escape_ascii()),
+            Value::Trimmed(bytes) => write!(f, "{}", bytes.escape_ascii()),
             Value::Mirrored(list) => fmt::Display::fmt(list, f),
         }
     }
@@ -266,24 +353,39 @@ impl fmt::Display for Value<'_, '_> {
 /// The names of the request's `Access-Control-Request-Headers`, as sent: whitespace trimmed,
 /// empty elements dropped, to be joined with `, ` (P4, P5).
 ///
-/// Kept as a handle on the request's lines so that deciding allocates nothing;
+/// Deciding allocates nothing: the list keeps a reference to the request's headers and reads
+/// their lines again ([`RequestHeaders::field_lines`]) when it is joined, shown or compared;
 /// [`to_header_value`](Self::to_header_value) builds the one header value.
-#[derive(Clone, Copy, Debug)]
-pub struct MirroredList<'r> {
-    summary: AcrhSummary<'r>,
-    source: HeaderSource<'r>,
+pub struct MirroredList<'r, H: RequestHeaders + ?Sized> {
+    headers: &'r H,
+    /// The first line, reused as it is when it is the whole list in the joined form.
+    first: &'r H::Value,
+    summary: AcrhSummary,
 }
 
-impl<'r> MirroredList<'r> {
-    /// A list over `source`, whose ACRH lines `summary` describes.
-    /// A single line is mirrored from `summary` alone; several need an available `source`.
-    pub(crate) fn new(summary: AcrhSummary<'r>, source: HeaderSource<'r>) -> MirroredList<'r> {
-        MirroredList { summary, source }
+impl<H: RequestHeaders + ?Sized> Clone for MirroredList<'_, H> {
+    fn clone(&self) -> Self {
+        *self
     }
+}
 
-    /// Whether the list can be rebuilt (a single line, or an available source).
-    pub(crate) fn is_rebuildable(summary: &AcrhSummary<'r>, source: &HeaderSource<'r>) -> bool {
-        summary.lines() <= 1 || source.is_available()
+impl<H: RequestHeaders + ?Sized> Copy for MirroredList<'_, H> {}
+
+impl<H: RequestHeaders + ?Sized> fmt::Debug for MirroredList<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MirroredList").field(&format_args!("{self}")).finish()
+    }
+}
+
+impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
+    /// The list of `headers`' `Access-Control-Request-Headers` lines, the first of which is
+    /// `first`, as [`parse_acrh`](crate::parse_acrh) summarized them.
+    pub(crate) fn new(
+        headers: &'r H,
+        first: &'r H::Value,
+        summary: AcrhSummary,
+    ) -> MirroredList<'r, H> {
+        MirroredList { headers, first, summary }
     }
 
     /// How many names.
@@ -304,40 +406,34 @@ impl<'r> MirroredList<'r> {
         self.summary.joined_len()
     }
 
-    /// Calls `f` with each name, in order.
-    pub fn for_each_name(&self, mut f: impl FnMut(&'r [u8])) {
-        if self.summary.lines() <= 1 {
-            AcrhNames::new([self.summary.first_line()]).for_each(f);
-        } else {
-            self.source.for_each_line(ACRH, |line| AcrhNames::new([line]).for_each(&mut f));
-        }
+    /// The names, in order, read again from the request's lines.
+    pub fn names(&self) -> impl Iterator<Item = &'r [u8]> + use<'r, H> {
+        AcrhNames::new(self.headers.field_lines(ACRH).map(AsRef::as_ref))
     }
 
     /// The joined value, built once (the adapter's one allocation for a mirroring preflight).
     ///
-    /// When the request had a single line already in that exact form, its bytes are reused: an
-    /// [`http::HeaderMap`] line is cloned (a reference-count increment), other sources copied.
+    /// When the request had a single line already in that exact form, that value is reused
+    /// through [`FieldValue::to_header_value`]: cloned (a reference count) from an
+    /// [`http::HeaderMap`], copied from other header types.
     ///
     /// # Panics
     ///
     /// Never for a list the engine built: every name passed the token check.
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
+        const TOKENS: &str = "invariant: mirrored names are tokens";
         if self.summary.is_canonical_single_line() {
-            if let Some(value) = self.source.single_header_value(ACRH) {
-                return value.clone();
-            }
-            return HeaderValue::from_bytes(self.summary.first_line())
-                .expect("invariant: mirrored names are tokens");
+            return self.first.to_header_value().expect(TOKENS);
         }
         let mut joined = Vec::with_capacity(self.summary.joined_len());
-        self.for_each_name(|name| {
+        for name in self.names() {
             if !joined.is_empty() {
                 joined.extend_from_slice(b", ");
             }
             joined.extend_from_slice(name);
-        });
-        HeaderValue::try_from(joined).expect("invariant: mirrored names are tokens")
+        }
+        HeaderValue::try_from(joined).expect(TOKENS)
     }
 
     /// Whether the joined value equals `bytes`, without building it.
@@ -347,32 +443,24 @@ impl<'r> MirroredList<'r> {
             return false;
         }
         let mut rest = bytes;
-        let mut equal = true;
-        let mut first = true;
-        self.for_each_name(|name| {
-            if !first {
-                equal &= rest.starts_with(b", ");
-                rest = rest.get(2..).unwrap_or_default();
+        for (i, name) in self.names().enumerate() {
+            if i > 0 {
+                let Some(after) = rest.strip_prefix(b", ") else { return false };
+                rest = after;
             }
-            first = false;
-            equal &= rest.starts_with(name);
-            rest = rest.get(name.len()..).unwrap_or_default();
-        });
-        equal && rest.is_empty()
+            let Some(after) = rest.strip_prefix(name) else { return false };
+            rest = after;
+        }
+        rest.is_empty()
     }
 }
 
-impl fmt::Display for MirroredList<'_> {
+impl<H: RequestHeaders + ?Sized> fmt::Display for MirroredList<'_, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut result = Ok(());
-        let mut first = true;
-        self.for_each_name(|name| {
-            if result.is_ok() {
-                let sep = if first { "" } else { ", " };
-                result = write!(f, "{sep}{}", name.escape_ascii());
-            }
-            first = false;
-        });
-        result
+        for (i, name) in self.names().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{}", name.escape_ascii())?;
+        }
+        Ok(())
     }
 }

@@ -23,7 +23,7 @@ fn allocations_of<H: RequestHeaders + ?Sized>(
     let engine = engine(profile);
     let mut outcome = Outcome::NotCors;
     let info = allocation_counter::measure(|| {
-        let decision: Decision<'_, '_> = engine.decide(request);
+        let decision: Decision<'_, '_, H> = engine.decide(request);
         outcome = decision.outcome();
         let vary = decision.vary();
         std::hint::black_box(vary.tokens().count());

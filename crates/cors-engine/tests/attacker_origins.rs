@@ -49,6 +49,9 @@ struct Answer {
     varies_on_origin: bool,
 }
 
+/// The request header lines the probes are sent as.
+type Lines<'a> = [(&'a [u8], &'a [u8])];
+
 /// Sends the `Origin` lines `origins` in the given shape through `engine`.
 fn ask(engine: &Engine, origins: &[&[u8]], method: &str, preflight: bool) -> Answer {
     let mut lines: Vec<(&[u8], &[u8])> = origins.iter().map(|o| (&b"origin"[..], *o)).collect();
@@ -59,8 +62,9 @@ fn ask(engine: &Engine, origins: &[&[u8]], method: &str, preflight: bool) -> Ans
         method
     };
     let decision = engine.decide(&Request::new(request_method.as_bytes(), lines.as_slice()));
-    let value =
-        |v: Option<cors_engine::Value<'_, '_>>| v.map(|v| v.to_header_value().as_bytes().to_vec());
+    let value = |v: Option<cors_engine::Value<'_, '_, Lines<'_>>>| {
+        v.map(|v| v.to_header_value().as_bytes().to_vec())
+    };
     let headers = decision.headers();
     Answer {
         allow_origin: value(headers.and_then(cors_engine::ResponseHeaders::allow_origin)),

@@ -6,7 +6,7 @@ mod common;
 use std::cell::Cell;
 
 use common::{ANY_HEADERS, CREDENTIALS, PUBLIC, engine};
-use cors_engine::{HeaderSource, Outcome, Request, RequestHeaders};
+use cors_engine::{Outcome, Request, RequestHeaders};
 use rstest::rstest;
 
 /// Header lines that count how many lines the engine pulls, and how many bytes those hold.
@@ -17,16 +17,14 @@ struct Counting {
 }
 
 impl RequestHeaders for Counting {
-    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    type Value = str;
+
+    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a str> + 'a {
         self.lines.iter().filter(move |(n, _)| *n == name).map(|(_, v)| {
             self.pulled.set(self.pulled.get() + 1);
             self.bytes.set(self.bytes.get() + v.len());
-            v.as_bytes()
+            v.as_str()
         })
-    }
-
-    fn header_source(&self) -> HeaderSource<'_> {
-        HeaderSource::new(self)
     }
 }
 

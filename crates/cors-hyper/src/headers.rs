@@ -1,78 +1,8 @@
-//! The layer's header work: the request's `Origin` read once for the engine and the answer, and
-//! surgery on responses (removing upstream `Access-Control-*` fields, merging `Vary`).
+//! The layer's header work on responses: removing upstream `Access-Control-*` fields, merging
+//! `Vary`.
 
-use cors_engine::{HeaderSource, PreflightLines, RequestHeaders, Vary};
-use http::header::{HeaderMap, HeaderValue, ORIGIN, VARY};
-
-/// A request's header map with its `Origin` field looked up once, before deciding.
-///
-/// The engine reads `Origin` from here instead of looking it up again, and the layer clones the
-/// very [`HeaderValue`] when the decision reflects the origin (a reference count), without the
-/// second lookup [`request_value`] would make. Every other read goes to the map.
-pub(crate) struct OriginFirst<'a> {
-    map: &'a HeaderMap,
-    origin: Option<&'a HeaderValue>,
-    /// Whether `Origin` has more than one line: then the engine reads them all from the map.
-    several: bool,
-}
-
-impl<'a> OriginFirst<'a> {
-    pub(crate) fn new(map: &'a HeaderMap) -> Self {
-        let mut lines = map.get_all(ORIGIN).iter();
-        let origin = lines.next();
-        let several = origin.is_some() && lines.next().is_some();
-        Self { map, origin, several }
-    }
-
-    /// The request's own field value whose bytes are `bytes`, cloned: the `Origin` found first
-    /// when they are its bytes, else as [`request_value`] finds it.
-    pub(crate) fn value_of(&self, bytes: &[u8]) -> Option<HeaderValue> {
-        match self.origin {
-            Some(origin) if is_same_slice(origin.as_bytes(), bytes) => Some(origin.clone()),
-            _ => request_value(self.map, bytes),
-        }
-    }
-}
-
-/// The `Origin` line found first, or every line of a name from the map.
-enum Lines<'a, I> {
-    One(Option<&'a [u8]>),
-    All(I),
-}
-
-impl<'a, I: Iterator<Item = &'a [u8]>> Iterator for Lines<'a, I> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        match self {
-            Lines::One(line) => line.take(),
-            Lines::All(lines) => lines.next(),
-        }
-    }
-}
-
-impl RequestHeaders for OriginFirst<'_> {
-    fn field_lines<'b>(&'b self, name: &'static str) -> impl Iterator<Item = &'b [u8]> + 'b {
-        if name == "origin" && !self.several {
-            Lines::One(self.origin.map(HeaderValue::as_bytes))
-        } else {
-            Lines::All(self.map.field_lines(name))
-        }
-    }
-
-    fn header_source(&self) -> HeaderSource<'_> {
-        self.map.header_source()
-    }
-
-    fn preflight_lines(&self) -> PreflightLines<'_> {
-        self.map.preflight_lines()
-    }
-}
-
-/// Whether `a` and `b` are the same bytes in memory (not merely equal).
-fn is_same_slice(a: &[u8], b: &[u8]) -> bool {
-    a.as_ptr() == b.as_ptr() && a.len() == b.len()
-}
+use cors_engine::Vary;
+use http::header::{HeaderMap, HeaderValue, VARY};
 
 /// Removes every `Access-Control-*` field the inner service set (A4).
 ///
@@ -111,20 +41,6 @@ pub(crate) fn append_vary(headers: &mut HeaderMap, missing: Vary) {
     if let Some(value) = missing.header_value() {
         headers.append(VARY, value.clone());
     }
-}
-
-/// The request's own field value whose bytes are `bytes`, cloned (a reference count), so that a
-/// reflected `Origin` is never copied; only if the engine handed out bytes from elsewhere is a
-/// new value built.
-pub(crate) fn request_value(request: &HeaderMap, bytes: &[u8]) -> Option<HeaderValue> {
-    let same = |value: &&HeaderValue| is_same_slice(value.as_bytes(), bytes);
-    request
-        .get_all(ORIGIN)
-        .iter()
-        .find(same)
-        .or_else(|| request.values().find(same))
-        .cloned()
-        .or_else(|| HeaderValue::from_bytes(bytes).ok())
 }
 
 #[cfg(test)]
@@ -183,13 +99,5 @@ mod tests {
         let mut names: Vec<&str> = headers.keys().map(http::HeaderName::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["content-type", "x-access-control-note"]);
-    }
-
-    #[test]
-    fn reflected_value_is_the_request_field_itself() {
-        let request = map(&[("origin", "https://app.test")]);
-        let bytes = request.get("origin").unwrap().as_bytes();
-        let value = request_value(&request, bytes).unwrap();
-        assert_eq!(value.as_bytes().as_ptr(), bytes.as_ptr());
     }
 }

@@ -15,7 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::CorsBody;
-use crate::headers::{OriginFirst, append_vary, missing_vary, remove_access_control};
+use crate::headers::{append_vary, missing_vary, remove_access_control};
 use crate::shared::SharedEngine;
 
 /// The scheme of the listener the requests arrive on, used for the same-origin check (R2).
@@ -191,14 +191,9 @@ const FIELD_NAMES: [HeaderName; 6] = [
 struct Fields([Option<HeaderValue>; 6]);
 
 impl Fields {
-    fn new(granted: &ResponseHeaders<'_, '_>, request: &OriginFirst<'_>) -> Self {
-        let owned = |value: Option<Value<'_, '_>>| {
-            value.and_then(|value| match value {
-                Value::Static(value) => Some(value.clone()),
-                Value::Request(bytes) => request.value_of(bytes),
-                other => Some(other.to_header_value()),
-            })
-        };
+    /// The decided values, owned: the request's own `Origin` value is cloned (a reference count).
+    fn new(granted: &ResponseHeaders<'_, '_, HeaderMap>) -> Self {
+        let owned = |value: Option<Value<'_, '_, HeaderMap>>| value.map(|v| v.to_header_value());
         Self([
             owned(granted.allow_origin()),
             owned(granted.allow_credentials()),
@@ -250,10 +245,9 @@ enum Plan {
 /// Decides `request` and turns the decision, which borrows the engine and the request, into
 /// owned values, so that the request can move on to the inner service.
 fn plan<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Plan {
-    let headers = OriginFirst::new(request.headers());
     let view = cors_engine::Request {
         method: request.method().as_str().as_bytes(),
-        headers: &headers,
+        headers: request.headers(),
         scheme: scheme.as_str(),
         host: host_of(request),
     };
@@ -265,10 +259,10 @@ fn plan<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Pla
             Plan::Forward(Apply { replace: false, fields: Fields::default(), vary })
         }
         Decision::Allowed { headers: granted } => {
-            Plan::Forward(Apply { replace: true, fields: Fields::new(&granted, &headers), vary })
+            Plan::Forward(Apply { replace: true, fields: Fields::new(&granted), vary })
         }
         Decision::Preflight { headers: granted, .. } => {
-            Plan::Local(local_answer(Fields::new(&granted, &headers), vary))
+            Plan::Local(local_answer(Fields::new(&granted), vary))
         }
         Decision::Blocked { vary } => Plan::Local(local_answer(Fields::default(), vary)),
         // A kind of decision this adapter does not know yet: pass the response through.
@@ -297,7 +291,7 @@ fn local_answer(fields: Fields, vary: Vary) -> Response<()> {
     response
 }
 
-fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_>) {
+fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_, HeaderMap>) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }

@@ -152,12 +152,14 @@ impl Exchange {
 }
 
 /// The decided headers as owned values, kept until the response arrives.
-fn owned_headers(headers: &ResponseHeaders<'_, '_>) -> Vec<(HeaderName, HeaderValue)> {
+fn owned_headers(
+    headers: &ResponseHeaders<'_, '_, RequestLines>,
+) -> Vec<(HeaderName, HeaderValue)> {
     headers.iter().map(|(name, value)| (name, value.to_header_value())).collect()
 }
 
 /// Sends the local answer of a preflight or blocked request: 200, no body (P1, P3, A2).
-fn answer_locally(host: &impl Host, decision: &Decision<'_, '_>, vary: Vary) {
+fn answer_locally(host: &impl Host, decision: &Decision<'_, '_, RequestLines>, vary: Vary) {
     let headers = decision.headers().map(owned_headers).unwrap_or_default();
     let mut lines: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
     for (name, value) in &headers {

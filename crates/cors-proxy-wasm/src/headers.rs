@@ -2,7 +2,7 @@
 //! [`RequestHeaders`], and the two checks the response side needs (which names are
 //! `Access-Control-*`, which `Vary` tokens are still missing).
 
-use cors_engine::{HeaderSource, RequestHeaders};
+use cors_engine::RequestHeaders;
 
 /// The request's header field lines as Envoy hands them over: lower-case names, raw value bytes,
 /// in order, pseudo-headers (`:method`, `:authority`, ...) included.
@@ -39,12 +39,10 @@ impl RequestLines {
 }
 
 impl RequestHeaders for RequestLines {
+    type Value = [u8];
+
     fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.0.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
-    }
-
-    fn header_source(&self) -> HeaderSource<'_> {
-        HeaderSource::new(self)
     }
 }
 

@@ -6,7 +6,7 @@
 
 #![allow(dead_code, reason = "each user calls a different subset")]
 
-use cors_engine::{Decision, Engine, Outcome, Request, Vary};
+use cors_engine::{Decision, Engine, Outcome, Request, RequestHeaders, Vary};
 use cors_origin::RequestOrigin;
 use cors_policy::{Group, Policy};
 
@@ -39,7 +39,7 @@ pub(crate) struct Snapshot {
     pub(crate) vary: Vary,
 }
 
-pub(crate) fn snapshot(decision: &Decision<'_, '_>) -> Snapshot {
+pub(crate) fn snapshot<H: RequestHeaders + ?Sized>(decision: &Decision<'_, '_, H>) -> Snapshot {
     let headers = decision
         .headers()
         .map(|h| {
