@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use cors_engine::{Decision, Engine, Request};
+use cors_engine::{Engine, Request};
 use cors_hyper::CorsLayer;
 use cors_policy::Policy;
-use http::{HeaderMap, HeaderName, HeaderValue, Response};
+use http::{HeaderMap, Response};
 use http_body_util::{BodyExt as _, Full};
 use tower::{Layer as _, ServiceExt as _};
 
@@ -96,78 +96,22 @@ pub(crate) fn engine_request(request: &OutgoingRequest) -> Request<'_, Vec<(Stri
     Request::new(request.method.as_bytes(), &request.headers).addressed_to("http", host.as_bytes())
 }
 
-/// What an adapter following the contract answers to `request` under `engine`.
+/// What an adapter following the contract answers to `request` under `engine`: the upstream's
+/// answer when the decision forwards the request, else a local `200` with an empty body, and the
+/// decision written into it ([`Decision::apply`](cors_engine::Decision::apply), as the tower
+/// layer and the proxy-wasm filter write it).
 #[must_use]
 pub fn engine_answer(engine: &Engine, request: &OutgoingRequest) -> Observed {
     let decision = engine.decide(&engine_request(request));
-    let upstream_answer =
-        || upstream::respond(request.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
-    let local = || Response::new(Bytes::new());
-    let response = match &decision {
-        Decision::NotCors { vary } => {
-            let mut response = upstream_answer();
-            append_vary(response.headers_mut(), vary.tokens());
-            response
-        }
-        Decision::Blocked { vary } => {
-            let mut response = local();
-            append_vary(response.headers_mut(), vary.tokens());
-            response
-        }
-        Decision::Preflight { headers, .. } => {
-            let mut response = local();
-            for (name, value) in headers.iter() {
-                response.headers_mut().insert(name, value.to_header_value());
-            }
-            append_vary(response.headers_mut(), headers.vary().tokens());
-            response
-        }
-        Decision::Allowed { headers } => {
-            let mut response = upstream_answer();
-            let map = response.headers_mut();
-            let upstream_cors: Vec<HeaderName> =
-                map.keys().filter(|n| n.as_str().starts_with("access-control-")).cloned().collect();
-            for name in upstream_cors {
-                map.remove(name);
-            }
-            for (name, value) in headers.iter() {
-                map.insert(name, value.to_header_value());
-            }
-            append_vary(map, headers.vary().tokens());
-            response
-        }
-        // A decision kind added later: report it as an answer nobody expects.
-        _ => {
-            let mut response = local();
-            *response.status_mut() = http::StatusCode::NOT_IMPLEMENTED;
-            response
-        }
+    let mut response = if decision.outcome().is_forwarded() {
+        upstream::respond(request.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+    } else {
+        Response::new(Bytes::new())
     };
+    decision.apply(response.headers_mut());
     let forwarded = response.headers().contains_key(upstream::STAMP);
     let (parts, body) = response.into_parts();
     observed(parts.status, &parts.headers, body.len(), forwarded)
-}
-
-/// Appends each token not already listed (ignoring case) in any `Vary` line, as one new line.
-/// `Vary: *` already covers everything.
-fn append_vary<'a>(headers: &mut HeaderMap, tokens: impl Iterator<Item = &'a str>) {
-    let present: Vec<Vec<u8>> = headers
-        .get_all(http::header::VARY)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(|t| t.trim_ascii().to_vec())
-        .filter(|t| !t.is_empty())
-        .collect();
-    if present.iter().any(|t| t == b"*") {
-        return;
-    }
-    let missing: Vec<&str> =
-        tokens.filter(|t| !present.iter().any(|p| p.eq_ignore_ascii_case(t.as_bytes()))).collect();
-    if !missing.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&missing.join(", "))
-    {
-        headers.append(http::header::VARY, value);
-    }
 }
 
 fn observed(
@@ -259,15 +203,5 @@ mod tests {
                 Policy::from_yaml_str(profile.yaml, &file).unwrap_or_else(|e| panic!("{e}"));
             assert!(matches!(loaded.shape, FileShape::PolicyRefList), "{file}: {:?}", loaded.shape);
         }
-    }
-
-    #[test]
-    fn append_vary_adds_only_missing_tokens() {
-        let mut headers = HeaderMap::new();
-        headers.append(http::header::VARY, HeaderValue::from_static("accept-encoding, ORIGIN"));
-        append_vary(&mut headers, ["Origin", "Access-Control-Request-Headers"].into_iter());
-        let lines: Vec<&[u8]> =
-            headers.get_all(http::header::VARY).iter().map(HeaderValue::as_bytes).collect();
-        assert_eq!(lines, [&b"accept-encoding, ORIGIN"[..], b"Access-Control-Request-Headers"]);
     }
 }

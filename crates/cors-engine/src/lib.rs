@@ -134,6 +134,7 @@
 //! the example above enables `yaml` as a dev-dependency.
 
 mod acrh;
+mod apply;
 mod engine;
 mod explain;
 mod headers;
@@ -144,6 +145,7 @@ pub use acrh::{
     AcrhError, AcrhNames, AcrhSummary, MAX_ACRH_BYTES, MAX_ACRH_EMPTY, MAX_ACRH_NAMES, is_token,
     parse_acrh,
 };
+pub use apply::{OwnedDecision, ResponseFields};
 pub use engine::{Engine, Request};
 pub use explain::{Explanation, Reason, Rule};
 pub use headers::{FieldValue, RequestHeaders};

@@ -251,17 +251,43 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
 
     /// The Access-Control-* headers to set, each once, in a fixed order (`Vary` is not among
     /// them: append [`vary`](Self::vary) instead).
-    pub fn iter(&self) -> impl Iterator<Item = (HeaderName, Value<'e, 'r, H>)> + use<'e, 'r, H> {
-        [
-            (ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin),
-            (ACCESS_CONTROL_ALLOW_CREDENTIALS, self.allow_credentials()),
-            (ACCESS_CONTROL_ALLOW_METHODS, self.allow_methods),
-            (ACCESS_CONTROL_ALLOW_HEADERS, self.allow_headers),
-            (ACCESS_CONTROL_EXPOSE_HEADERS, self.expose_headers()),
-            (ACCESS_CONTROL_MAX_AGE, self.max_age()),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
+    pub fn iter(&self) -> impl Iterator<Item = (HeaderName, Value<'e, 'r, H>)> + '_ {
+        (0..FIELDS).filter_map(|slot| Some((field_name(slot), self.value(slot)?)))
+    }
+
+    /// The value of field `slot` ([`field_name`]).
+    #[inline]
+    fn value(&self, slot: usize) -> Option<Value<'e, 'r, H>> {
+        match slot {
+            0 => self.allow_origin,
+            1 => self.allow_credentials(),
+            2 => self.allow_methods,
+            3 => self.allow_headers,
+            4 => self.expose_headers(),
+            _ => self.max_age(),
+        }
+    }
+
+    /// Every field's value, built ([`Value::to_header_value`]), by slot.
+    pub(crate) fn owned_values(&self) -> [Option<HeaderValue>; FIELDS] {
+        std::array::from_fn(|slot| self.value(slot).map(|value| value.to_header_value()))
+    }
+}
+
+/// How many Access-Control-* fields a decision can set.
+pub(crate) const FIELDS: usize = 6;
+
+/// The Access-Control-* field a decision sets in `slot` (0 to [`FIELDS`] - 1): the order of
+/// [`ResponseHeaders::iter`].
+#[inline]
+pub(crate) fn field_name(slot: usize) -> HeaderName {
+    match slot {
+        0 => ACCESS_CONTROL_ALLOW_ORIGIN,
+        1 => ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        2 => ACCESS_CONTROL_ALLOW_METHODS,
+        3 => ACCESS_CONTROL_ALLOW_HEADERS,
+        4 => ACCESS_CONTROL_EXPOSE_HEADERS,
+        _ => ACCESS_CONTROL_MAX_AGE,
     }
 }
 

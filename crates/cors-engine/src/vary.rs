@@ -80,6 +80,7 @@ impl Vary {
     /// Tokens compare ignoring ASCII case across every line, and `*` anywhere already covers
     /// everything. Never allocates.
     #[must_use]
+    #[inline]
     pub fn missing_from<'a>(self, lines: impl IntoIterator<Item = &'a [u8]>) -> Vary {
         let all = Vary::ORIGIN.with(Vary::REQUEST_METHOD).with(Vary::REQUEST_HEADERS);
         let mut listed = Vary::NONE;

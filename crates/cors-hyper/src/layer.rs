@@ -6,16 +6,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use cors_engine::{Decision, Engine, Outcome, ResponseHeaders, Value, Vary};
+use cors_engine::{Decision, Engine, Outcome, OwnedDecision};
 use cors_policy::{LoadError, Policy};
-use http::header::{self, HOST, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HOST, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::CorsBody;
-use crate::headers::{append_vary, missing_vary, remove_access_control};
 use crate::shared::SharedEngine;
 
 /// The scheme of the listener the requests arrive on, used for the same-origin check (R2).
@@ -165,86 +164,28 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let plan = self.source.with(|engine| plan(engine, &request, self.scheme));
-        let state = match plan {
-            Plan::Forward(apply) => {
-                State::Forward { future: self.inner.call(request), apply: Some(apply) }
+        let state = match self.source.with(|engine| answer(engine, &request, self.scheme)) {
+            Answer::Forward(decision) => {
+                State::Forward { future: self.inner.call(request), decision: Some(decision) }
             }
-            Plan::Local(response) => State::Local { response: Some(response) },
+            Answer::Local(response) => State::Local { response: Some(response) },
         };
         ResponseFuture { state }
     }
 }
 
-/// The names of the fields a decision can set, in the order of [`Fields`].
-const FIELD_NAMES: [HeaderName; 6] = [
-    header::ACCESS_CONTROL_ALLOW_ORIGIN,
-    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-    header::ACCESS_CONTROL_ALLOW_METHODS,
-    header::ACCESS_CONTROL_ALLOW_HEADERS,
-    header::ACCESS_CONTROL_EXPOSE_HEADERS,
-    header::ACCESS_CONTROL_MAX_AGE,
-];
-
-/// Owned copies (reference counts) of the decided values, one slot per [`FIELD_NAMES`] entry.
-#[derive(Debug, Default)]
-struct Fields([Option<HeaderValue>; 6]);
-
-impl Fields {
-    /// The decided values, owned: the request's own `Origin` value is cloned (a reference count).
-    fn new(granted: &ResponseHeaders<'_, '_, HeaderMap>) -> Self {
-        let owned = |value: Option<Value<'_, '_, HeaderMap>>| value.map(|v| v.to_header_value());
-        Self([
-            owned(granted.allow_origin()),
-            owned(granted.allow_credentials()),
-            owned(granted.allow_methods()),
-            owned(granted.allow_headers()),
-            owned(granted.expose_headers()),
-            owned(granted.max_age()),
-        ])
-    }
-
-    /// Sets the fields on a map that has none of them (a fresh local answer, or a response
-    /// whose `Access-Control-*` fields were removed), so appending is setting.
-    fn set_on(self, headers: &mut HeaderMap) {
-        for (name, value) in FIELD_NAMES.iter().zip(self.0) {
-            if let Some(value) = value {
-                headers.append(name.clone(), value);
-            }
-        }
-    }
-}
-
-/// What to do to a forwarded response.
-#[derive(Debug)]
-struct Apply {
-    /// `true` for an allowed CORS request: upstream `Access-Control-*` fields are replaced (A4).
-    replace: bool,
-    fields: Fields,
-    vary: Vary,
-}
-
-impl Apply {
-    fn apply(self, headers: &mut HeaderMap) {
-        // The upstream's `Vary` is read before our fields make the map bigger (V1); only an
-        // allowed CORS request has fields to set (`plan` leaves them empty otherwise).
-        let missing = missing_vary(headers, self.vary);
-        if self.replace {
-            remove_access_control(headers);
-            self.fields.set_on(headers);
-        }
-        append_vary(headers, missing);
-    }
-}
-
-enum Plan {
-    Forward(Apply),
+/// What the layer does with a request.
+enum Answer {
+    /// Forward it, and write the decision into the inner service's response.
+    Forward(OwnedDecision),
+    /// Answer it here (a preflight, a blocked request).
     Local(Response<()>),
 }
 
-/// Decides `request` and turns the decision, which borrows the engine and the request, into
-/// owned values, so that the request can move on to the inner service.
-fn plan<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Plan {
+/// Decides `request`. A forwarded request keeps the decision with its values owned (the request's
+/// own `Origin` value is cloned, a reference count), so that the request can move on to the inner
+/// service; a local answer is written at once: status 200, empty body (P1, P3, A2).
+fn answer<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Answer {
     let view = cors_engine::Request {
         method: request.method().as_str().as_bytes(),
         headers: request.headers(),
@@ -253,21 +194,13 @@ fn plan<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Pla
     };
     let decision = engine.decide(&view);
     log_decision(request, &decision);
-    let vary = decision.vary();
-    match decision {
-        Decision::NotCors { vary } => {
-            Plan::Forward(Apply { replace: false, fields: Fields::default(), vary })
-        }
-        Decision::Allowed { headers: granted } => {
-            Plan::Forward(Apply { replace: true, fields: Fields::new(&granted), vary })
-        }
-        Decision::Preflight { headers: granted, .. } => {
-            Plan::Local(local_answer(Fields::new(&granted), vary))
-        }
-        Decision::Blocked { vary } => Plan::Local(local_answer(Fields::default(), vary)),
-        // A kind of decision this adapter does not know yet: pass the response through.
-        _ => Plan::Forward(Apply { replace: false, fields: Fields::default(), vary }),
+    if decision.outcome().is_forwarded() {
+        return Answer::Forward(decision.into_owned());
     }
+    let mut response = Response::new(());
+    *response.status_mut() = StatusCode::OK;
+    decision.apply(response.headers_mut());
+    Answer::Local(response)
 }
 
 /// The `Host` field, or the HTTP/2 `:authority`; `None` when absent or ambiguous (two lines).
@@ -278,17 +211,6 @@ fn host_of<B>(request: &Request<B>) -> Option<&[u8]> {
         (Some(_), Some(_)) => None,
         (None, _) => request.uri().authority().map(|authority| authority.as_str().as_bytes()),
     }
-}
-
-/// Status 200, empty body (P1, P3, A2), the decided fields and `Vary`.
-fn local_answer(fields: Fields, vary: Vary) -> Response<()> {
-    let mut response = Response::new(());
-    *response.status_mut() = StatusCode::OK;
-    let headers = response.headers_mut();
-    fields.set_on(headers);
-    // A new answer has no `Vary` of its own: every token is missing.
-    append_vary(headers, vary);
-    response
 }
 
 fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_, HeaderMap>) {
@@ -327,7 +249,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Forward { #[pin] future: F, apply: Option<Apply> },
+        Forward { #[pin] future: F, decision: Option<OwnedDecision> },
         Local { response: Option<Response<()>> },
     }
 }
@@ -340,10 +262,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Forward { future, apply } => {
+            StateProj::Forward { future, decision } => {
                 let mut response = ready!(future.poll(cx))?.map(CorsBody::new);
-                if let Some(apply) = apply.take() {
-                    apply.apply(response.headers_mut());
+                if let Some(decision) = decision.take() {
+                    decision.apply(response.headers_mut());
                 }
                 Poll::Ready(Ok(response))
             }

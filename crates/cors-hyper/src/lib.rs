@@ -85,7 +85,6 @@
 //! The `cors-gateway` reverse proxy, built on this layer, is a package of its own.
 
 mod body;
-mod headers;
 mod layer;
 mod shared;
 

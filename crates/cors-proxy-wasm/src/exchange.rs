@@ -1,11 +1,11 @@
 //! [`Exchange`]: one request and its response through the filter, applying the engine's
 //! decision over a [`Host`] (proxy-wasm's header calls, or a fake in tests).
 
-use cors_engine::{Decision, Request, ResponseHeaders, Vary};
-use http::{HeaderName, HeaderValue};
+use cors_engine::{OwnedDecision, Request, ResponseFields};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::Plugin;
-use crate::headers::{RequestLines, is_access_control};
+use crate::headers::{RequestLines, starts_with_ignoring_case};
 
 /// The host calls an exchange makes.
 ///
@@ -42,7 +42,9 @@ pub enum Step {
 /// One HTTP exchange: decides on the request headers, and applies the decision to the upstream's
 /// response headers.
 ///
-/// All decisions come from [`cors_engine::Engine::decide`]; this type only moves headers:
+/// All decisions come from [`cors_engine::Engine::decide`], and are written into the answer by
+/// [`cors_engine::OwnedDecision::apply`], as in every other adapter; this type only carries the
+/// decision from the request to the response, over the host's header calls:
 ///
 /// - preflight (R3, P1 to P6) and blocked (A2): answered locally with status 200, no body, the
 ///   decided Access-Control-* headers and `Vary`;
@@ -84,19 +86,10 @@ pub enum Step {
 /// ```
 #[derive(Debug, Default)]
 pub struct Exchange {
-    pending: Pending,
-}
-
-/// What the response still needs.
-#[derive(Debug, Default)]
-enum Pending {
-    /// Nothing: no decision yet, the response was already handled, or the request was answered
-    /// locally (Envoy runs the filter's response callback on its own local answer too).
-    #[default]
-    Nothing,
-    /// Forwarded: replace the upstream's Access-Control-* lines with `replace` (allowed actual
-    /// requests only), then append the missing `vary` tokens.
-    Forwarded { replace: Option<Vec<(HeaderName, HeaderValue)>>, vary: Vary },
+    /// The decision of a forwarded request, until its response arrives. `None` before a decision,
+    /// once the response was handled, and for a request answered locally (Envoy runs the
+    /// filter's response callback on its own local answer too, which must stay as it is).
+    pending: Option<OwnedDecision>,
 }
 
 impl Exchange {
@@ -107,61 +100,71 @@ impl Exchange {
         let mut request = Request::new(method, &lines);
         request.scheme = plugin.scheme();
         request.host = lines.first(":authority");
-        let decision = plugin.engine().decide(&request);
-        let vary = decision.vary();
+        let decision = plugin.engine().decide(&request).into_owned();
         if decision.outcome().is_forwarded() {
-            let replace = decision.headers().map(owned_headers);
-            self.pending = Pending::Forwarded { replace, vary };
+            self.pending = Some(decision);
             Step::Forward
         } else {
-            self.pending = Pending::Nothing;
-            answer_locally(host, &decision, vary);
+            self.pending = None;
+            answer_locally(host, decision);
             Step::AnsweredLocally
         }
     }
 
     /// Applies the decision to the response headers the upstream sent (A1, A4, V1).
     pub fn on_response_headers(&mut self, host: &impl Host) {
-        let Pending::Forwarded { replace, vary } = std::mem::take(&mut self.pending) else {
-            return;
-        };
-        if replace.is_none() && vary.is_empty() {
-            return;
-        }
-        let response = host.response_headers();
-        if let Some(decided) = replace {
-            let mut removed: Vec<&str> = Vec::new();
-            for (name, _) in &response {
-                if is_access_control(name) && !removed.contains(&name.as_str()) {
-                    host.remove_response_header(name);
-                    removed.push(name);
-                }
-            }
-            for (name, value) in &decided {
-                host.add_response_header(name.as_str(), value.as_bytes());
-            }
-        }
-        let vary_lines = response
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("vary"))
-            .map(|(_, value)| value.as_slice());
-        if let Some(value) = vary.missing_from(vary_lines).header_value() {
-            host.add_response_header("vary", value.as_bytes());
+        if let Some(decision) = self.pending.take() {
+            decision.apply(&mut UpstreamResponse::read(host));
         }
     }
 }
 
-/// The decided headers as owned values, kept until the response arrives.
-fn owned_headers(
-    headers: &ResponseHeaders<'_, '_, RequestLines>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    headers.iter().map(|(name, value)| (name, value.to_header_value())).collect()
+/// The upstream's response headers as [`ResponseFields`]: read once through the host, changed
+/// through its calls, and kept in step so that what is read after a change is what the host has.
+struct UpstreamResponse<'h, H> {
+    host: &'h H,
+    lines: Vec<(String, Vec<u8>)>,
 }
 
-/// Sends the local answer of a preflight or blocked request: 200, no body (P1, P3, A2).
-fn answer_locally(host: &impl Host, decision: &Decision<'_, '_, RequestLines>, vary: Vary) {
-    let headers = decision.headers().map(owned_headers).unwrap_or_default();
-    let mut lines: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+impl<'h, H: Host> UpstreamResponse<'h, H> {
+    fn read(host: &'h H) -> Self {
+        UpstreamResponse { host, lines: host.response_headers() }
+    }
+}
+
+impl<H: Host> ResponseFields for UpstreamResponse<'_, H> {
+    fn vary_lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.lines
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("vary"))
+            .map(|(_, value)| value.as_slice())
+    }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        // One host call per distinct name (it removes every line of that name).
+        let mut removed: Vec<&str> = Vec::new();
+        for (name, _) in &self.lines {
+            let seen = removed.iter().any(|r| r.eq_ignore_ascii_case(name));
+            if starts_with_ignoring_case(name, prefix) && !seen {
+                self.host.remove_response_header(name);
+                removed.push(name);
+            }
+        }
+        self.lines.retain(|(name, _)| !starts_with_ignoring_case(name, prefix));
+    }
+
+    fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        self.host.add_response_header(name.as_str(), value.as_bytes());
+        self.lines.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
+    }
+}
+
+/// Sends the local answer of a preflight or blocked request: 200, no body (P1, P3, A2), with the
+/// decision written into it.
+fn answer_locally(host: &impl Host, decision: OwnedDecision) {
+    let mut headers = HeaderMap::new();
+    decision.apply(&mut headers);
+    let mut lines: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
     for (name, value) in &headers {
         // The engine builds values from validated ASCII (canonical origins, tokens), so this
         // conversion cannot fail; were it to, the line is left out rather than sent mangled.
@@ -169,9 +172,6 @@ fn answer_locally(host: &impl Host, decision: &Decision<'_, '_, RequestLines>, v
             Ok(text) => lines.push((name.as_str(), text)),
             Err(_) => log::error!("cors: dropped non-ASCII value of {name} from a local answer"),
         }
-    }
-    if let Some(value) = vary.header_value().and_then(|value| value.to_str().ok()) {
-        lines.push(("vary", value));
     }
     host.send_local_response(200, lines);
 }

@@ -1,6 +1,6 @@
 //! Header glue between proxy-wasm's header maps and cors-engine: the request's field lines as
-//! [`RequestHeaders`], and the two checks the response side needs (which names are
-//! `Access-Control-*`, which `Vary` tokens are still missing).
+//! [`RequestHeaders`], and the name test the response side needs (which names are
+//! `Access-Control-*`).
 
 use cors_engine::RequestHeaders;
 
@@ -46,11 +46,11 @@ impl RequestHeaders for RequestLines {
     }
 }
 
-/// Whether `name` is an `Access-Control-*` response header, which an allowed actual response
-/// must not keep from the upstream (A4).
-pub(crate) fn is_access_control(name: &str) -> bool {
-    const PREFIX: &str = "access-control-";
-    name.get(..PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
+/// Whether `name` starts with `prefix`, compared ignoring ASCII case (Envoy hands names over
+/// lower-case, a test host may not): how the filter finds the upstream's `Access-Control-*`
+/// fields (A4), and an `https://` listener address.
+pub(crate) fn starts_with_ignoring_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 #[cfg(test)]
@@ -60,7 +60,7 @@ mod tests {
 
     #[track_caller]
     fn check_access_control(name: &str, expected: bool) {
-        assert_eq!(is_access_control(name), expected, "{name:?}");
+        assert_eq!(starts_with_ignoring_case(name, "access-control-"), expected, "{name:?}");
     }
 
     #[rstest]

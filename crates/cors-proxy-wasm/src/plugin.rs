@@ -3,6 +3,8 @@
 use cors_engine::Engine;
 use cors_policy::{Diagnostic, LoadError, Policy};
 
+use crate::headers::starts_with_ignoring_case;
+
 /// A loaded plugin configuration: the engine built from the `cors-flex` policy, and the scheme
 /// the listener serves, which the same-origin check (R2) compares origins against.
 ///
@@ -64,10 +66,6 @@ impl Plugin {
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.warnings
     }
-}
-
-fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
-    text.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use cors_engine::{Decision, Engine, Outcome, Request, RequestHeaders, Vary};
 use cors_origin::RequestOrigin;
 use cors_policy::{Group, Policy};
+use http::{HeaderMap, HeaderValue};
 
 /// Values generated configurations are built from, shared by the proptests and the fuzz
 /// target so that both explore the same policies: exact origins, another scheme and port,
@@ -179,6 +180,24 @@ pub(crate) fn check_deterministic_and_explained(
     assert!(!explanation.reasons().is_empty());
 }
 
+/// A4, V1: the owned form of a decision writes exactly what the decision writes, into a response
+/// that has none of our fields and into one whose upstream set its own.
+pub(crate) fn check_owned_apply_agrees(engine: &Engine, request: &Request<'_, Lines<'_>>) {
+    let decision = engine.decide(request);
+    let owned = decision.into_owned();
+    assert_eq!(owned.outcome(), decision.outcome());
+    assert_eq!(owned.vary(), decision.vary());
+    let mut upstream = HeaderMap::new();
+    upstream.append("access-control-allow-origin", HeaderValue::from_static("*"));
+    upstream.append("vary", HeaderValue::from_static("accept-encoding"));
+    for start in [HeaderMap::new(), upstream] {
+        let (mut borrowed, mut kept) = (start.clone(), start);
+        decision.apply(&mut borrowed);
+        owned.clone().apply(&mut kept);
+        assert_eq!(borrowed, kept, "the owned decision writes something else");
+    }
+}
+
 /// Every per-decision invariant above, for one request.
 pub(crate) fn check_all(engine: &Engine, request: &Request<'_, Lines<'_>>) -> Snapshot {
     let s = snapshot(&engine.decide(request));
@@ -190,6 +209,7 @@ pub(crate) fn check_all(engine: &Engine, request: &Request<'_, Lines<'_>>) -> Sn
     check_unmatched_origin_gets_no_acao(policy, &s, request.headers);
     check_vary_origin(policy, &s);
     check_deterministic_and_explained(engine, request, &s);
+    check_owned_apply_agrees(engine, request);
     s
 }
 

@@ -1,0 +1,275 @@
+//! The response side: a decision writes itself into any response through [`ResponseFields`], the
+//! one small trait an adapter implements; [`OwnedDecision`] keeps a decision while the request
+//! travels to the upstream.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, VARY};
+
+use crate::response::{FIELDS, field_name};
+use crate::{Decision, Outcome, RequestHeaders, Vary};
+
+/// The prefix of the fields an allowed response must not keep from the upstream (A4).
+const ACCESS_CONTROL: &str = "access-control-";
+
+/// A response a decision writes itself into: the three things an adapter does to response
+/// header fields.
+///
+/// Implemented for [`http::HeaderMap`]. An adapter over another header store (proxy-wasm's host
+/// calls, say) implements the three methods and gets the same answers as every other adapter from
+/// [`Decision::apply`] and [`OwnedDecision::apply`].
+///
+/// ```
+/// use cors_engine::ResponseFields;
+/// use http::{HeaderMap, HeaderValue, header};
+///
+/// let mut response = HeaderMap::new();
+/// response.append(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+/// response.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+/// response.remove_prefixed("access-control-");
+/// assert!(response.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+/// assert_eq!(response.vary_lines().collect::<Vec<_>>(), [b"Accept-Encoding"]);
+/// ```
+pub trait ResponseFields {
+    /// Every `Vary` field line of the response, in order.
+    fn vary_lines(&self) -> impl Iterator<Item = &[u8]>;
+
+    /// Removes every field whose name starts with `prefix` (lower-case), compared ignoring ASCII
+    /// case.
+    fn remove_prefixed(&mut self, prefix: &str);
+
+    /// Appends one field line.
+    fn append(&mut self, name: HeaderName, value: HeaderValue);
+}
+
+impl ResponseFields for HeaderMap {
+    /// An empty map (a local answer, an upstream answer without fields) is not looked up at all.
+    #[inline]
+    fn vary_lines(&self) -> impl Iterator<Item = &[u8]> {
+        let lines = (!self.is_empty()).then(|| self.get_all(VARY));
+        lines.into_iter().flatten().map(HeaderValue::as_bytes)
+    }
+
+    /// `http` keeps names lower-case, so a prefix test on the name is the case-insensitive test.
+    ///
+    /// Each round removes at least one name, so the loop ends after at most as many rounds as
+    /// there are distinct names with the prefix; the common case (none) is one scan of the names.
+    fn remove_prefixed(&mut self, prefix: &str) {
+        while let Some(name) = self.keys().find(|name| name.as_str().starts_with(prefix)).cloned() {
+            self.remove(&name);
+        }
+    }
+
+    #[inline]
+    fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        HeaderMap::append(self, name, value);
+    }
+}
+
+/// Writes a decision into `response`, the one procedure behind both `apply`s:
+///
+/// - `fields`, when the decision answers with Access-Control-* headers (an accepted or rejected
+///   preflight, an allowed actual request): every field of the response starting with
+///   `access-control-` is removed first, so the upstream never adds a grant or a second
+///   `Access-Control-Allow-Origin` (A4), then each field is appended;
+/// - `vary`: the tokens no `Vary` line of the response lists yet are appended as one line (V1),
+///   compared ignoring case; `Vary: *` already covers everything. The response's own `Vary` is
+///   read before anything is written.
+#[inline]
+fn write<R, F>(response: &mut R, fields: Option<F>, vary: Vary)
+where
+    R: ResponseFields + ?Sized,
+    F: IntoIterator<Item = (HeaderName, HeaderValue)>,
+{
+    let missing = if vary.is_empty() { vary } else { vary.missing_from(response.vary_lines()) };
+    if let Some(fields) = fields {
+        response.remove_prefixed(ACCESS_CONTROL);
+        for (name, value) in fields {
+            response.append(name, value);
+        }
+    }
+    if let Some(value) = missing.header_value() {
+        response.append(VARY, value.clone());
+    }
+}
+
+impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
+    /// Writes the decision into `response`: the upstream's answer when the request is forwarded
+    /// ([`Outcome::is_forwarded`]), else the local answer the adapter builds (status 200, empty
+    /// body).
+    ///
+    /// - Not CORS, blocked: only the missing `Vary` tokens (V1).
+    /// - Preflight (accepted or rejected), allowed: every `Access-Control-*` field of the response
+    ///   is removed, the decided ones are appended (A4), then the missing `Vary` tokens.
+    ///
+    /// Values are built as [`Value::to_header_value`](crate::Value::to_header_value) builds them
+    /// (reference counts, the request's own values); the mirrored list of a preflight is the one
+    /// allocation.
+    pub fn apply<R: ResponseFields + ?Sized>(&self, response: &mut R) {
+        let fields = self
+            .headers()
+            .map(|headers| headers.iter().map(|(name, value)| (name, value.to_header_value())));
+        write(response, fields, self.vary());
+    }
+
+    /// The decision with its values owned, to keep while the request is forwarded.
+    ///
+    /// Prebuilt values and an [`http::HeaderMap`] request's own values are cloned (reference
+    /// counts); other values are copied, and a mirrored list is joined (one allocation).
+    #[must_use]
+    #[inline]
+    pub fn into_owned(self) -> OwnedDecision {
+        let outcome = self.outcome();
+        match self {
+            Decision::NotCors { vary } | Decision::Blocked { vary } => {
+                OwnedDecision { outcome, vary, replaces: false, fields: [const { None }; FIELDS] }
+            }
+            Decision::Preflight { headers, .. } | Decision::Allowed { headers } => OwnedDecision {
+                outcome,
+                vary: headers.vary(),
+                replaces: true,
+                fields: headers.owned_values(),
+            },
+        }
+    }
+}
+
+/// A [`Decision`] that owns its header values, so it outlives the request it was made for.
+///
+/// The tower layer and the proxy-wasm filter decide on the request's headers, hand the request on
+/// to the upstream, and apply the decision to the response when it arrives: they keep this.
+/// [`apply`](Self::apply) writes exactly what [`Decision::apply`] writes.
+///
+/// ```
+/// use cors_engine::{Engine, Outcome, Request};
+/// use cors_policy::Policy;
+/// use http::{HeaderMap, HeaderValue};
+///
+/// let yaml = "publicResource: false\noriginGroups: [{ origins: [https://app.example] }]";
+/// let engine = Engine::new(Policy::from_yaml_str(yaml, "cors.yaml")?.policy);
+/// let mut request = HeaderMap::new();
+/// request.append("origin", HeaderValue::from_static("https://app.example"));
+/// let kept = engine.decide(&Request::new(b"GET", &request)).into_owned();
+/// drop(request);
+///
+/// assert_eq!(kept.outcome(), Outcome::Allowed);
+/// let mut response = HeaderMap::new();
+/// response.append("access-control-allow-origin", HeaderValue::from_static("*"));
+/// kept.apply(&mut response);
+/// assert_eq!(response["access-control-allow-origin"], "https://app.example");
+/// assert_eq!(response["vary"], "Origin");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OwnedDecision {
+    outcome: Outcome,
+    vary: Vary,
+    /// Whether the decision answers with Access-Control-* fields, replacing the response's (A4).
+    replaces: bool,
+    /// The Access-Control-* values by slot (the order of [`ResponseHeaders::iter`]): a fixed
+    /// array, so keeping a decision allocates nothing of its own.
+    ///
+    /// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
+    fields: [Option<HeaderValue>; FIELDS],
+}
+
+impl OwnedDecision {
+    /// The kind of decision.
+    #[must_use]
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The tokens to append to the response's `Vary`.
+    #[must_use]
+    pub fn vary(&self) -> Vary {
+        self.vary
+    }
+
+    /// The Access-Control-* headers to set, in the order of [`ResponseHeaders::iter`] (none when
+    /// the decision sets none).
+    ///
+    /// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
+    pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
+        let slots = self.fields.iter().enumerate();
+        slots.filter_map(|(slot, value)| Some((field_name(slot), value.as_ref()?)))
+    }
+
+    /// Writes the decision into `response`, as [`Decision::apply`] does, moving the values.
+    #[inline]
+    pub fn apply<R: ResponseFields + ?Sized>(mut self, response: &mut R) {
+        // Taken slot by slot, so the array itself is never copied.
+        let fields = self.replaces.then(|| {
+            let slots = self.fields.iter_mut().enumerate();
+            slots.filter_map(|(slot, value)| Some((field_name(slot), value.take()?)))
+        });
+        write(response, fields, self.vary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn map(lines: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in lines {
+            map.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    /// The lines by name (removing a name may move others), each name's lines in order.
+    fn lines(map: &HeaderMap) -> Vec<(&str, &str)> {
+        let mut lines: Vec<_> =
+            map.iter().map(|(n, v)| (n.as_str(), v.to_str().expect("ASCII"))).collect();
+        lines.sort_by_key(|(name, _)| *name);
+        lines
+    }
+
+    /// Writes `fields` (or none) and `vary` into a response holding `upstream`.
+    #[track_caller]
+    fn check(
+        upstream: &[(&'static str, &'static str)],
+        fields: Option<&[(&'static str, &'static str)]>,
+        vary: Vary,
+        expected: &[(&str, &str)],
+    ) {
+        let mut response = map(upstream);
+        let fields = fields.map(|fields| {
+            fields.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+        });
+        write(&mut response, fields, vary);
+        let mut expected = expected.to_vec();
+        expected.sort_by_key(|(name, _)| *name);
+        assert_eq!(lines(&response), expected);
+    }
+
+    const ACAO: &str = "access-control-allow-origin";
+
+    #[rstest]
+    #[case::v1_added_when_absent(&[], None, Vary::ORIGIN, &[("vary", "Origin")])]
+    #[case::v1_appended_after_upstream(&[("vary", "Accept-Encoding")], None, Vary::ORIGIN, &[("vary", "Accept-Encoding"), ("vary", "Origin")])]
+    #[case::v1_not_duplicated_ignoring_case(&[("vary", "accept-encoding, origin")], None, Vary::ORIGIN, &[("vary", "accept-encoding, origin")])]
+    #[case::v1_found_on_a_later_line(&[("vary", "Accept"), ("vary", "ORIGIN")], None, Vary::ORIGIN, &[("vary", "Accept"), ("vary", "ORIGIN")])]
+    #[case::v1_star_stays_alone(&[("vary", "*")], None, Vary::ORIGIN, &[("vary", "*")])]
+    #[case::v1_several_joined_in_one_line(&[], None, Vary::ORIGIN.with(Vary::REQUEST_HEADERS), &[("vary", "Origin, Access-Control-Request-Headers")])]
+    #[case::v1_only_missing_ones_added(&[("vary", "Origin")], None, Vary::ORIGIN.with(Vary::REQUEST_METHOD), &[("vary", "Origin"), ("vary", "Access-Control-Request-Method")])]
+    #[case::v1_nothing_to_add(&[("vary", "Accept")], None, Vary::NONE, &[("vary", "Accept")])]
+    #[case::v1_token_prefix_is_not_a_match(&[("vary", "Origin-Agent")], None, Vary::ORIGIN, &[("vary", "Origin-Agent"), ("vary", "Origin")])]
+    #[case::r1_upstream_grant_kept_without_fields(&[(ACAO, "*")], None, Vary::ORIGIN, &[(ACAO, "*"), ("vary", "Origin")])]
+    #[case::a4_upstream_grants_replaced(
+        &[(ACAO, "*"), (ACAO, "https://evil.test"), ("access-control-allow-private-network", "true"), ("content-type", "text/plain"), ("x-access-control-note", "kept")],
+        Some(&[(ACAO, "https://app.test")][..]),
+        Vary::ORIGIN,
+        &[("content-type", "text/plain"), ("x-access-control-note", "kept"), (ACAO, "https://app.test"), ("vary", "Origin")],
+    )]
+    #[case::p3_fields_with_none_still_remove(&[(ACAO, "*")], Some(&[][..]), Vary::ORIGIN, &[("vary", "Origin")])]
+    fn write_replaces_access_control_and_merges_vary(
+        #[case] upstream: &[(&'static str, &'static str)],
+        #[case] fields: Option<&[(&'static str, &'static str)]>,
+        #[case] vary: Vary,
+        #[case] expected: &[(&str, &str)],
+    ) {
+        check(upstream, fields, vary, expected);
+    }
+}
