@@ -29,6 +29,7 @@ fn is_ows(byte: u8) -> bool {
 
 /// `bytes` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 section 5.6.3).
 #[must_use]
+#[inline]
 pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| !is_ows(b)).unwrap_or(bytes.len());
     let end = bytes.iter().rposition(|&b| !is_ows(b)).map_or(start, |i| i + 1);

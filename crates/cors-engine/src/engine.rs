@@ -478,13 +478,10 @@ impl Engine {
         }
 
         // P2, P6: every requested header a token and allowed, within the budgets, over every
-        // line in order. The first line is kept: a mirror reuses it when it is already in the
-        // joined form (P4, P5).
+        // line in order.
         let mut denied = 0usize;
-        let mut lines = headers.field_lines(ACRH);
-        let first_line = lines.next();
-        let all_lines = first_line.into_iter().chain(lines).map(AsRef::as_ref);
-        let parsed = parse_acrh(all_lines, |name| {
+        let lines = headers.field_lines(ACRH).map(AsRef::as_ref);
+        let parsed = parse_acrh(lines, |name| {
             if let Some(group) = group
                 && !group.allows_header(name)
             {
@@ -509,7 +506,7 @@ impl Engine {
         };
         match (method, grant, requested) {
             (Some(method), Some(grant), Some(requested)) if ok && denied == 0 => {
-                let mirror = first_line.map(|first| MirroredList::new(headers, first, requested));
+                let mirror = MirroredList::new(headers, requested);
                 self.accept(&method, grant, requested, mirror, why)
             }
             _ => self.reject(why),
@@ -518,14 +515,14 @@ impl Engine {
 
     /// P1, P4, P5: the accepted answer, once every check passed.
     ///
-    /// `mirror` is the request's `Access-Control-Request-Headers` list, if it has lines.
+    /// `mirror` is the request's `Access-Control-Request-Headers` list.
     #[inline]
     fn accept<'e, 'r, H: RequestHeaders + ?Sized, S: Reasons>(
         &'e self,
         method: &RequestedMethod<'r, H::Value>,
         grant: Grant<'e, 'r, H>,
         requested: AcrhSummary,
-        mirror: Option<MirroredList<'r, H>>,
+        mirror: MirroredList<'r, H>,
         why: &mut S,
     ) -> Decision<'e, 'r, H> {
         let mirror_headers = match grant.group {
@@ -534,8 +531,7 @@ impl Engine {
         };
         // Nothing to mirror when no name was requested (the header absent or only empty
         // elements): the header is left out.
-        let mirrored =
-            mirror.filter(|_| mirror_headers && requested.names() > 0).map(Value::Mirrored);
+        let mirrored = (mirror_headers && requested.names() > 0).then_some(Value::Mirrored(mirror));
 
         let mut response = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),

@@ -384,8 +384,6 @@ impl<H: RequestHeaders + ?Sized> fmt::Display for Value<'_, '_, H> {
 /// [`to_header_value`](Self::to_header_value) builds the one header value.
 pub struct MirroredList<'r, H: RequestHeaders + ?Sized> {
     headers: &'r H,
-    /// The first line, reused as it is when it is the whole list in the joined form.
-    first: &'r H::Value,
     summary: AcrhSummary,
 }
 
@@ -404,14 +402,10 @@ impl<H: RequestHeaders + ?Sized> fmt::Debug for MirroredList<'_, H> {
 }
 
 impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
-    /// The list of `headers`' `Access-Control-Request-Headers` lines, the first of which is
-    /// `first`, as [`parse_acrh`](crate::parse_acrh) summarized them.
-    pub(crate) fn new(
-        headers: &'r H,
-        first: &'r H::Value,
-        summary: AcrhSummary,
-    ) -> MirroredList<'r, H> {
-        MirroredList { headers, first, summary }
+    /// The list of `headers`' `Access-Control-Request-Headers` lines, as
+    /// [`parse_acrh`](crate::parse_acrh) summarized them.
+    pub(crate) fn new(headers: &'r H, summary: AcrhSummary) -> MirroredList<'r, H> {
+        MirroredList { headers, summary }
     }
 
     /// How many names.
@@ -449,8 +443,10 @@ impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
         const TOKENS: &str = "invariant: mirrored names are tokens";
-        if self.summary.is_canonical_single_line() {
-            return self.first.to_header_value().expect(TOKENS);
+        if self.summary.is_canonical_single_line()
+            && let Some(line) = self.headers.field_lines(ACRH).next()
+        {
+            return line.to_header_value().expect(TOKENS);
         }
         let mut joined = Vec::with_capacity(self.summary.joined_len());
         for name in self.names() {

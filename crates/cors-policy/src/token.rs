@@ -46,6 +46,7 @@ pub fn is_tchar(byte: u8) -> bool {
 /// assert!(!cors_policy::is_token(b"x token"));
 /// ```
 #[must_use]
+#[inline]
 pub fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b))
 }
