@@ -5,7 +5,7 @@
 //! configuration), compiled once with every header value it sends already built.
 //! [`Engine::decide`] then classifies each request as not CORS, preflight (accepted or rejected),
 //! blocked or allowed, and hands back the headers to send, as prebuilt [`http::HeaderValue`]s or
-//! bytes borrowed from the request.
+//! the request's own values.
 //! It allocates nothing, does bounded work on any input, and never panics.
 //! [`Engine::explain`] runs the same procedure and also returns the reasons, each naming the rule
 //! of the behaviour contract it applies.
@@ -16,6 +16,11 @@
 //! conformance suite and a proxy-wasm filter alike. A decision borrows those values and hands
 //! back the ones it reflects as they are ([`Value::Request`]): the tower layer clones the
 //! request's own `Origin` [`http::HeaderValue`], a reference count.
+//!
+//! The output side is one procedure for every adapter: [`Decision::apply`] writes a decision into
+//! any response that implements [`ResponseFields`] (read `Vary`, remove fields by prefix, append a
+//! field; implemented for [`http::HeaderMap`]). An adapter that forwards the request before the
+//! response arrives keeps [`Decision::into_owned`], an [`OwnedDecision`] that writes the same.
 //!
 //! # Example
 //!
@@ -56,6 +61,12 @@
 //! assert_eq!(headers.allow_origin().unwrap().to_header_value(), "https://app.example.com");
 //! assert_eq!(headers.allow_methods().unwrap().to_header_value(), "GET, PUT");
 //! assert_eq!(headers.max_age().unwrap().to_header_value(), "600");
+//!
+//! // The answer an adapter sends: status 200, an empty body, the decision written into it.
+//! let mut answer = http::HeaderMap::new();
+//! decision.apply(&mut answer);
+//! assert_eq!(answer["access-control-allow-headers"], "x-token, content-type");
+//! assert_eq!(answer["vary"], "Origin");
 //!
 //! // The same request, explained.
 //! let explanation = engine.explain(&request);

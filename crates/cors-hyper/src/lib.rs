@@ -9,6 +9,12 @@
 //! - an allowed actual request (A1): forwards it, removes every `Access-Control-*` field the
 //!   inner service set, sets the decided ones, and appends `Vary` without duplicating tokens (A4, V1).
 //!
+//! The layer writes nothing of its own: local answers get [`cors_engine::Decision::apply`], and a
+//! forwarded request keeps [`cors_engine::OwnedDecision`] (the decision with its values cloned, the
+//! request's `Origin` by reference count) until the inner service's response comes back, then
+//! applies it. That is the same procedure the proxy-wasm filter and the conformance suite's
+//! in-process runner use.
+//!
 //! The response body is [`CorsBody<B>`]: the inner body untouched, or empty for local answers.
 //! That keeps the layer usable over any body type, hyper's `Incoming` included, and axum takes it
 //! as it is.

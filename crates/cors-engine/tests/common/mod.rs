@@ -41,7 +41,7 @@ pub(crate) const NO_METHODS: &str = "no-methods";
 pub(crate) const ANY_HEADERS: &str = "wildcard-headers";
 
 /// Every profile above.
-const ALL: [&str; 8] = [
+pub(crate) const ALL: [&str; 8] = [
     PUBLIC,
     PUBLIC_CREDENTIALS,
     CREDENTIALS,
