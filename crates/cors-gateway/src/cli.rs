@@ -93,9 +93,23 @@ pub(crate) struct ServeArgs {
 /// Timeouts and limits, shared by `serve` and the demo.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct LimitArgs {
-    /// Time a client has to send a request's headers (e.g. 10s, 500ms).
+    /// Time a client has to send a request's headers (e.g. 10s, 500ms). A new connection must
+    /// deliver its first complete request head (HTTP/2: the preface, SETTINGS and the first
+    /// HEADERS) within this time from being accepted, or it is closed.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
     pub(crate) header_read_timeout: Duration,
+    /// Time a connection may stay open with no request in progress before it is closed (HTTP/2
+    /// with GOAWAY; 0 turns this off). Kept-alive HTTP/1.1 connections are also bounded by
+    /// --header-read-timeout.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub(crate) idle_timeout: Duration,
+    /// Time an HTTP/2 client may send nothing before it is sent a keep-alive PING (0 turns
+    /// pings off).
+    #[arg(long, value_parser = parse_duration, default_value = "20s", value_name = "DURATION")]
+    pub(crate) http2_keep_alive_interval: Duration,
+    /// Time an HTTP/2 client has to acknowledge a PING; past it the connection is closed.
+    #[arg(long, value_parser = parse_duration, default_value = "20s", value_name = "DURATION")]
+    pub(crate) http2_keep_alive_timeout: Duration,
     /// Time to establish a connection to the upstream; past it the answer is 502.
     #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub(crate) connect_timeout: Duration,

@@ -40,6 +40,9 @@ impl LimitArgs {
     pub(crate) const fn limits(&self) -> Limits {
         Limits {
             header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            keep_alive_interval: self.http2_keep_alive_interval,
+            keep_alive_timeout: self.http2_keep_alive_timeout,
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
             max_connections: self.max_connections.get(),

@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod connection;
 mod demo;
 mod proxy;
 mod reload;

@@ -99,16 +99,19 @@ pub(crate) struct ProxySettings {
     pub(crate) scheme: &'static str,
 }
 
+/// The pooled HTTP/1.1 client requests go upstream with.
+pub(crate) type UpstreamClient = Client<HttpConnector, Incoming>;
+
 /// The proxy service of one client connection.
 #[derive(Clone, Debug)]
 pub(crate) struct Proxy {
-    client: Client<HttpConnector, Incoming>,
+    client: UpstreamClient,
     settings: Arc<ProxySettings>,
     peer: SocketAddr,
 }
 
 /// Builds the upstream client (HTTP/1.1, pooled connections).
-pub(crate) fn client(connect_timeout: Duration) -> Client<HttpConnector, Incoming> {
+pub(crate) fn client(connect_timeout: Duration) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
@@ -118,7 +121,7 @@ pub(crate) fn client(connect_timeout: Duration) -> Client<HttpConnector, Incomin
 
 impl Proxy {
     pub(crate) fn new(
-        client: Client<HttpConnector, Incoming>,
+        client: UpstreamClient,
         settings: Arc<ProxySettings>,
         peer: SocketAddr,
     ) -> Self {
@@ -146,7 +149,7 @@ impl Service<Request<Incoming>> for Proxy {
 }
 
 async fn forward(
-    client: &Client<HttpConnector, Incoming>,
+    client: &UpstreamClient,
     settings: &ProxySettings,
     peer: SocketAddr,
     request: Request<Incoming>,

@@ -4,27 +4,35 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cors_hyper::{CorsBody, CorsLayer};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings};
 
 /// Connection-level limits and timeouts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// How long a client may take to send a request's header section (HTTP/1.1).
+    /// How long a new connection may take to deliver its first complete request head (both
+    /// protocols), and a request head on a kept-alive HTTP/1.1 connection.
     pub(crate) header_read_timeout: Duration,
+    /// How long a connection may stay without a request in progress before it is closed.
+    pub(crate) idle_timeout: Duration,
+    /// How often an HTTP/2 connection that sends nothing is sent a PING (zero: never).
+    pub(crate) keep_alive_interval: Duration,
+    /// How long the client has to acknowledge that PING before the connection is closed.
+    pub(crate) keep_alive_timeout: Duration,
     /// Most bytes of a request's header section; past it the answer is 431.
     pub(crate) max_header_bytes: usize,
     /// Most header fields in a request (HTTP/1.1); past it the answer is 431.
@@ -40,19 +48,40 @@ pub(crate) struct Limits {
 /// The smallest header buffer hyper accepts (the command line refuses less).
 const MIN_HEADER_BYTES: usize = 8192;
 
-fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers)
-        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    builder
+/// The two protocol servers, configured once.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(limits: &Limits) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(limits.max_headers)
+            .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        if !limits.keep_alive_interval.is_zero() {
+            http2
+                .keep_alive_interval(limits.keep_alive_interval)
+                .keep_alive_timeout(limits.keep_alive_timeout);
+        }
+        Self { http1, http2 }
+    }
+}
+
+/// Everything a connection task needs, shared by all of them.
+struct Shared {
+    protocols: Protocols,
+    layer: CorsLayer,
+    client: proxy::UpstreamClient,
+    settings: Arc<ProxySettings>,
+    limits: Limits,
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and waits (at most
@@ -64,9 +93,16 @@ pub(crate) async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = builder(&limits);
-    let client = proxy::client(limits.connect_timeout);
-    let graceful = GracefulShutdown::new();
+    let shared = Arc::new(Shared {
+        protocols: Protocols::new(&limits),
+        layer,
+        client: proxy::client(limits.connect_timeout),
+        settings,
+        limits,
+    });
+    // Every connection task holds a receiver: the sender's receiver count is the number of open
+    // connections, and sending tells them all to close gracefully.
+    let (close_all, connections) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -90,64 +126,90 @@ pub(crate) async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let service = layer.layer(Proxy::new(client.clone(), Arc::clone(&settings), peer));
-                let service = limit_header_count(service, limits.max_headers);
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                let first_byte_timeout = limits.header_read_timeout;
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    // The auto builder reads the first bytes (to tell HTTP/1.1 from HTTP/2) before
-                    // hyper's header-read timer starts, so a client that never sends a byte would
-                    // hold its connection, and a file descriptor, forever. The same limit applies
-                    // to that silence (docs/robustness.md, finding F1).
-                    // `peek` (unlike `readable`, which may wake spuriously) returns only once a
-                    // byte is there, or 0 at end of stream.
-                    let mut first = [0u8; 1];
-                    if !matches!(
-                        tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)).await,
-                        Ok(Ok(1..))
-                    ) {
-                        tracing::debug!(%peer, "closed a connection that sent nothing in time");
-                        return;
-                    }
-                    let connection =
-                        builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    if let Err(error) = watcher.watch(connection).await {
-                        tracing::debug!(%peer, error = %error, "connection ended with an error");
-                    }
-                });
+                let shared = Arc::clone(&shared);
+                tokio::spawn(connection_task(stream, peer, shared, slot, connections.clone()));
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
-    let open = graceful.count();
+    drop(connections);
     tracing::info!(
-        open_connections = open,
+        open_connections = close_all.receiver_count(),
         "shutting down: no new connections, finishing requests in flight"
     );
+    let _ = close_all.send(true);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("shut down cleanly"),
+        () = close_all.closed() => tracing::info!("shut down cleanly"),
         () = tokio::time::sleep(limits.shutdown_timeout) => {
             tracing::warn!(timeout = ?limits.shutdown_timeout, "shutdown timed out; closing the remaining connections");
         }
     }
 }
 
-/// Answers 431 to a request with more than `max_headers` field lines, before the CORS layer.
-///
-/// hyper enforces the limit itself for HTTP/1.1; this covers HTTP/2, where only the header
-/// list's size is bounded by the protocol settings.
-fn limit_header_count<S>(
+/// Serves one accepted connection; see `connection.rs` for its lifetime.
+async fn connection_task(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    slot: OwnedSemaphorePermit,
+    mut closing: watch::Receiver<bool>,
+) {
+    let _slot = slot;
+    let _ = stream.set_nodelay(true);
+    let limits = &shared.limits;
+    // The whole connection's budget for its first request head starts now (finding F-A): the
+    // protocol detection below and hyper's parsing of the head both run under it, and so will a
+    // TLS handshake (`Deadline::run` around it, here, before the detection).
+    let deadline = Deadline::after(limits.header_read_timeout);
+    let Some(Ok((protocol, io))) = deadline.run(connection::detect_protocol(stream)).await else {
+        tracing::debug!(%peer, "closed a connection that sent no request in time");
+        return;
+    };
+    let io = TokioIo::new(io);
+    let activity = Activity::new();
+    let service =
+        shared.layer.layer(Proxy::new(shared.client.clone(), Arc::clone(&shared.settings), peer));
+    let service = gate(service, Arc::clone(&activity), limits.max_headers);
+    let idle = limits.idle_timeout;
+    let (closed, result) = match protocol {
+        Protocol::Http1 => {
+            let connection = shared.protocols.http1.serve_connection(io, service);
+            connection::drive(connection, &activity, deadline, idle, &mut closing).await
+        }
+        Protocol::Http2 => {
+            let connection = shared.protocols.http2.serve_connection(io, service);
+            connection::drive(connection, &activity, deadline, idle, &mut closing).await
+        }
+    };
+    match closed {
+        Closed::NoRequestHead => {
+            tracing::debug!(%peer, ?protocol, "closed a connection that sent no request in time");
+        }
+        Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
+        Closed::ByClient | Closed::Shutdown => {}
+    }
+    if let Err(error) = result {
+        tracing::debug!(%peer, error = %error, "connection ended with an error");
+    }
+}
+
+/// The response body of the gateway: the CORS layer's over the proxy's, tracked per connection.
+pub(crate) type GatewayBody = Tracked<CorsBody<ProxyBody>>;
+
+/// The service of one connection: counts each request in (see [`Activity`]) until its response
+/// is sent, and answers 431 to a request with more than `max_headers` field lines before the CORS
+/// layer (hyper enforces that limit itself for HTTP/1.1; this covers HTTP/2, where only the
+/// header list's size is bounded by the protocol settings).
+fn gate<S>(
     service: S,
+    activity: Arc<Activity>,
     max_headers: usize,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<CorsBody<ProxyBody>>,
+    Response = Response<GatewayBody>,
     Error = Infallible,
-    Future = impl Future<Output = Result<Response<CorsBody<ProxyBody>>, Infallible>> + Send,
+    Future = impl Future<Output = Result<Response<GatewayBody>, Infallible>> + Send,
 > + Clone
 where
     S: Service<Request<Incoming>, Response = Response<CorsBody<ProxyBody>>, Error = Infallible>
@@ -157,17 +219,20 @@ where
     S::Future: Send,
 {
     hyper::service::service_fn(move |request: Request<Incoming>| {
+        let in_flight = activity.begin();
         let mut service = service.clone();
         async move {
-            if request.headers().len() > max_headers {
-                let answer = proxy::short(
+            let response = if request.headers().len() > max_headers {
+                proxy::short(
                     StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     "request header fields too large: too many fields\n",
-                );
-                return Ok(answer.map(CorsBody::new));
-            }
-            std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-            service.call(request).await
+                )
+                .map(CorsBody::new)
+            } else {
+                std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+                service.call(request).await?
+            };
+            Ok(response.map(|body| Tracked::new(body, in_flight)))
         }
     })
 }

@@ -1201,3 +1201,210 @@ fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
     assert!(seen_total.contains('A') && seen_total.contains('B'), "no reload observed under load");
     gateway.assert_alive();
 }
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/2 with a real client (the h2 crate), and raw frames where a real client would not misbehave.
+
+/// The HTTP/2 client connection preface (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// One HTTP/2 frame: its 9-byte header (RFC 9113 section 4.1) and `payload`.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+const H2_SETTINGS: u8 = 0x4;
+const H2_PING: u8 = 0x6;
+const H2_GOAWAY: u8 = 0x7;
+
+/// The types of the frames in `bytes`, a server's side of an HTTP/2 connection, in order.
+fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 9 {
+        let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        types.push(rest[3]);
+        rest = rest.get(9 + length..).unwrap_or_default();
+    }
+    types
+}
+
+/// A `GET path` HEADERS frame on stream 1 that ends the stream, its fields encoded as HPACK
+/// literals without Huffman coding (RFC 7541): `:method GET` and `:scheme http` from the static
+/// table, `:path` and `:authority` as literals with indexed names.
+fn h2_get(path: &str) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86, 0x04, u8::try_from(path.len()).unwrap()];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 12]);
+    block.extend_from_slice(b"gateway.test");
+    // END_STREAM | END_HEADERS.
+    h2_frame(0x1, 0x5, 1, &block)
+}
+
+/// A TCP stream that records every byte it reads, for checking which frames the gateway sent.
+struct Tap {
+    stream: tokio::net::TcpStream,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl tokio::io::AsyncRead for Tap {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut this.stream).poll_read(cx, buf);
+        this.received.lock().unwrap().extend_from_slice(&buf.filled()[before..]);
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for Tap {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// An h2 client connection to `address`; the connection runs in its own task, whose handle
+/// completes when the connection closes. The bytes the gateway sent are in the returned buffer.
+async fn h2_connect(
+    address: SocketAddr,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+    Arc<Mutex<Vec<u8>>>,
+) {
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let tap = Tap { stream, received: Arc::clone(&received) };
+    let (sender, connection) = h2::client::handshake(tap).await.unwrap();
+    (sender, tokio::spawn(connection), received)
+}
+
+/// A request for `path` on the gateway, with `origin` when given.
+fn h2_request(method: &str, path: &str, origin: Option<&str>) -> http::Request<()> {
+    let mut builder =
+        http::Request::builder().method(method).uri(format!("http://gateway.test{path}"));
+    if let Some(origin) = origin {
+        builder = builder.header("origin", origin);
+    }
+    builder.body(()).unwrap()
+}
+
+/// Sends a bodiless request on `sender` and returns the status and the whole body.
+async fn h2_send(
+    sender: &mut h2::client::SendRequest<bytes::Bytes>,
+    request: http::Request<()>,
+) -> Result<(http::response::Parts, Vec<u8>), h2::Error> {
+    let (response, _) = sender.send_request(request, true)?;
+    let (parts, mut body) = response.await?.into_parts();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        body.flow_control().release_capacity(chunk.len())?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((parts, bytes))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: deadlines for the whole first request head, idle connections, keep-alive pings.
+
+/// Finding F-A (issue 16): a connection that sends a byte of a request, part of the HTTP/2
+/// preface, or the preface and SETTINGS but no HEADERS, is closed by `--header-read-timeout`
+/// like any slow header section. Before the fix the first byte ended the deadline: the three
+/// held every slot of `--max-connections 3` and a fourth client was never answered.
+#[test]
+fn slow_prefaces_are_closed_by_the_header_read_timeout() {
+    let gateway = Gateway::start(&["--max-connections", "3", "--header-read-timeout", "1s"]);
+    let mut settings = H2_PREFACE.to_vec();
+    settings.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    let openings: [&[u8]; 3] = [b"P", &H2_PREFACE[..23], &settings];
+    let mut slow: Vec<TcpStream> = openings
+        .iter()
+        .map(|opening| {
+            let mut stream = TcpStream::connect(gateway.address).unwrap();
+            stream.write_all(opening).unwrap();
+            stream
+        })
+        .collect();
+    // The fourth client waits in the backlog until a slot is free, then gets its answer.
+    let started = Instant::now();
+    let reply = exchange(gateway.address, &preflight()).unwrap();
+    check_preflight(&reply).unwrap();
+    eprintln!("the fourth client was answered after {:?}", started.elapsed());
+    let open = wait_until_closed(&mut slow);
+    assert_eq!(open, 0, "{open} of 3 slow prefaces still open");
+}
+
+/// Finding F-A (issue 16): an HTTP/2 connection with no request in progress is closed after
+/// `--idle-timeout`, with GOAWAY. Before the fix it stayed open as long as the client wanted.
+#[test]
+fn idle_http2_connections_are_closed_with_goaway() {
+    let gateway = Gateway::start(&["--idle-timeout", "1s"]);
+    runtime().block_on(async {
+        let (mut sender, connection, received) = h2_connect(gateway.address).await;
+        let (parts, _) = h2_send(&mut sender, h2_request("GET", "/ok", Some(APP))).await.unwrap();
+        assert_eq!(parts.status, 200);
+        let started = Instant::now();
+        let closed = tokio::time::timeout(PATIENCE, connection).await;
+        assert!(closed.is_ok(), "the idle connection was not closed within {PATIENCE:?}");
+        eprintln!("the idle HTTP/2 connection was closed after {:?}", started.elapsed());
+        let types = h2_frame_types(&received.lock().unwrap());
+        assert!(types.contains(&H2_GOAWAY), "no GOAWAY among the frames {types:?}");
+    });
+}
+
+/// Finding F-A (issue 16): an HTTP/2 client that never acknowledges the gateway's keep-alive
+/// PING is disconnected after `--http2-keep-alive-timeout`, even with a request in progress
+/// (here one the upstream never answers). Before the fix the gateway sent no PING at all.
+#[test]
+fn http2_clients_that_ignore_pings_are_disconnected() {
+    let gateway = Gateway::start(&[
+        "--http2-keep-alive-interval",
+        "1s",
+        "--http2-keep-alive-timeout",
+        "1s",
+        "--upstream-timeout",
+        "60s",
+    ]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut opening = H2_PREFACE.to_vec();
+    opening.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    opening.extend(h2_get("/hang"));
+    stream.write_all(&opening).unwrap();
+    let started = Instant::now();
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    assert!(closed, "a client ignoring PINGs was never disconnected");
+    eprintln!("the client ignoring PINGs was disconnected after {:?}", started.elapsed());
+    let types = h2_frame_types(&bytes);
+    assert!(types.contains(&H2_PING), "no PING among the frames {types:?}");
+}

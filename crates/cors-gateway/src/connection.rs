@@ -1,0 +1,365 @@
+//! One client connection, from its first byte to its close: protocol detection, the deadline for
+//! the first request head, the idle timeout, and graceful shutdown (docs/robustness.md, F-A).
+//!
+//! The lifetime of a connection:
+//! 1. accepted by the listener (`server.rs`), which starts the connection's deadline: it must
+//!    deliver a complete request head within `--header-read-timeout`;
+//! 2. (a TLS handshake will go here, under the same deadline: see [`Deadline`]);
+//! 3. [`detect_protocol`]: the opening bytes tell the HTTP/2 preface from HTTP/1.1;
+//! 4. served by hyper while [`drive`] watches it: it is closed when the deadline passes without
+//!    a request head, when it has been idle for `--idle-timeout`, or when the gateway shuts down.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The client connection preface of HTTP/2 (RFC 9113 section 3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long a connection closed by the gateway (deadline, idle) may take to finish its close:
+/// the HTTP/2 GOAWAY exchange waits for the client's PING acknowledgement, which a hostile
+/// client never sends.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The protocol a client speaks, as told by its opening bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    Http1,
+    /// HTTP/2 with prior knowledge (cleartext, the preface first).
+    Http2,
+}
+
+/// The instant by which a new connection must have delivered its first complete request head.
+///
+/// Everything that happens before hyper parses that head runs under it: protocol detection
+/// today, and the TLS handshake when the listener terminates TLS (wrap the handshake future in
+/// [`Deadline::run`] before calling [`detect_protocol`] on the TLS stream).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(Instant);
+
+impl Deadline {
+    /// The deadline `budget` from now.
+    pub(crate) fn after(budget: Duration) -> Self {
+        Self(Instant::now() + budget)
+    }
+
+    /// Runs `work` until the deadline; `None` when it passed first.
+    pub(crate) async fn run<T>(self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::time::timeout_at(self.0, work).await.ok()
+    }
+}
+
+/// Reads the opening bytes of `io` until they either diverge from the HTTP/2 preface (HTTP/1.1)
+/// or complete it (HTTP/2), and returns the protocol with an I/O object that replays them.
+///
+/// Unlike hyper-util's `auto::Builder`, which does the same with no time limit, the caller runs
+/// this under the connection's [`Deadline`].
+///
+/// # Errors
+///
+/// Reading fails, or the client closes before sending a byte.
+pub(crate) async fn detect_protocol<I>(mut io: I) -> io::Result<(Protocol, Prefixed<I>)>
+where
+    I: AsyncRead + Unpin,
+{
+    let mut opening = [0u8; PREFACE.len()];
+    let mut filled = 0;
+    let protocol = loop {
+        let n = io.read(&mut opening[filled..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        filled += n;
+        if opening[..filled] != PREFACE[..filled] {
+            break Protocol::Http1;
+        }
+        if filled == PREFACE.len() {
+            break Protocol::Http2;
+        }
+    };
+    Ok((protocol, Prefixed { opening, filled, replayed: 0, io }))
+}
+
+/// An I/O object that first replays the opening bytes [`detect_protocol`] read.
+///
+/// Hand-written because hyper-util's equivalent (`Rewind`) is private; it is one branch per read.
+#[derive(Debug)]
+pub(crate) struct Prefixed<I> {
+    opening: [u8; PREFACE.len()],
+    filled: usize,
+    replayed: usize,
+    io: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.replayed < this.filled {
+            let rest = &this.opening[this.replayed..this.filled];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// What one connection is doing, shared by its requests and its driver.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    /// Requests whose response has not been sent completely.
+    active: AtomicUsize,
+    /// Requests started plus requests finished: unchanged means nothing happened.
+    events: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self { active: AtomicUsize::new(0), events: AtomicU64::new(0) })
+    }
+
+    /// Counts a request in until the returned guard is dropped (with its response body).
+    pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    fn is_busy(&self) -> bool {
+        self.active.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// One request in flight on a connection; see [`Activity::begin`].
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pin_project! {
+    /// A response body that keeps its request counted in (see [`Activity`]) until it is sent or
+    /// dropped.
+    pub(crate) struct Tracked<B> {
+        #[pin]
+        body: B,
+        in_flight: InFlight,
+    }
+}
+
+impl<B> Tracked<B> {
+    pub(crate) fn new(body: B, in_flight: InFlight) -> Self {
+        Self { body, in_flight }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A served connection the driver can ask to close gracefully.
+pub(crate) trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    /// Stops taking requests: HTTP/1.1 closes after the response in progress, HTTP/2 sends
+    /// GOAWAY and closes once the streams in progress are done.
+    fn close_gracefully(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Graceful for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn close_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Why the driver closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// The client closed it, or it failed.
+    ByClient,
+    /// No complete request head before the deadline.
+    NoRequestHead,
+    /// No request for `--idle-timeout`.
+    Idle,
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+/// Serves `connection` until it ends, closing it gracefully when the first request head has not
+/// arrived by `deadline`, when it has been idle for `idle` (checked four times per period, so the
+/// close comes between `idle` and 1.25 times `idle` after the last response; zero turns this
+/// off), or when `shutdown`
+/// changes. A close the gateway starts is bounded by [`CLOSE_GRACE`], except on shutdown, which
+/// lets the requests in progress finish (the listener bounds that with `--shutdown-timeout`).
+pub(crate) async fn drive<C: Graceful>(
+    connection: C,
+    activity: &Activity,
+    deadline: Deadline,
+    idle: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> (Closed, Result<(), hyper::Error>) {
+    let mut connection = std::pin::pin!(connection);
+    let tick = (idle / 4).max(Duration::from_millis(10));
+    let mut idle_check = tokio::time::interval_at(Instant::now() + tick, tick);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut waiting_for_head = true;
+    let (mut last_events, mut quiet_ticks) = (activity.events(), 0u32);
+    let reason = loop {
+        tokio::select! {
+            result = connection.as_mut() => return (Closed::ByClient, result),
+            () = tokio::time::sleep_until(deadline.0), if waiting_for_head => {
+                if activity.events() == 0 {
+                    break Closed::NoRequestHead;
+                }
+                waiting_for_head = false;
+            }
+            _ = idle_check.tick(), if !idle.is_zero() => {
+                let events = activity.events();
+                if activity.is_busy() || events != last_events {
+                    (last_events, quiet_ticks) = (events, 0);
+                } else {
+                    quiet_ticks += 1;
+                    if quiet_ticks >= 4 {
+                        break Closed::Idle;
+                    }
+                }
+            }
+            changed = shutdown.changed() => {
+                // An error means the listener is gone: shut down as well.
+                let _ = changed;
+                break Closed::Shutdown;
+            }
+        }
+    };
+    connection.as_mut().close_gracefully();
+    let result = if reason == Closed::Shutdown {
+        connection.await
+    } else {
+        tokio::time::timeout(CLOSE_GRACE, connection).await.unwrap_or(Ok(()))
+    };
+    (reason, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check(opening: &[u8], expected: Option<Protocol>) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let got = runtime.block_on(async {
+            let (protocol, mut replay) = detect_protocol(opening).await.ok()?;
+            let mut all = Vec::new();
+            replay.read_to_end(&mut all).await.unwrap();
+            assert_eq!(all, opening, "the opening bytes are replayed unchanged");
+            Some(protocol)
+        });
+        assert_eq!(got, expected);
+    }
+
+    #[rstest]
+    #[case::http1_request_line(b"GET / HTTP/1.1\r\n\r\n", Some(Protocol::Http1))]
+    #[case::one_byte_that_differs(b"G", Some(Protocol::Http1))]
+    #[case::pri_but_not_the_preface(b"PRI * HTTP/1.1\r\n", Some(Protocol::Http1))]
+    #[case::the_preface(PREFACE, Some(Protocol::Http2))]
+    #[case::the_preface_and_a_frame(
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0",
+        Some(Protocol::Http2)
+    )]
+    #[case::a_preface_cut_short(&PREFACE[..23], None)]
+    #[case::nothing(b"", None)]
+    fn protocols(#[case] opening: &[u8], #[case] expected: Option<Protocol>) {
+        check(opening, expected);
+    }
+}
