@@ -8,7 +8,7 @@
     reason = "the doc comments of clap arguments are the --help text, where URLs are typed as the user types them"
 )]
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -126,6 +126,21 @@ pub(crate) struct LimitArgs {
     /// closes, so descriptors stay available for the upstream.
     #[arg(long, default_value = "10000", value_name = "COUNT")]
     pub(crate) max_connections: NonZeroUsize,
+    /// Most streams one HTTP/2 client connection may have open at once, announced to it as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    #[arg(long, default_value = "100", value_name = "COUNT")]
+    pub(crate) max_concurrent_streams: NonZeroU32,
+    /// Most requests in flight to the upstream at once, and so most connections to it; further
+    /// requests wait in a queue (first come, first served).
+    #[arg(long, default_value = "1000", value_name = "COUNT")]
+    pub(crate) upstream_max_connections: NonZeroUsize,
+    /// Most of those one client connection may hold, so that no client can take every upstream
+    /// connection; its further requests wait in the same queue.
+    #[arg(long, default_value = "32", value_name = "COUNT")]
+    pub(crate) upstream_max_per_connection: NonZeroUsize,
+    /// Time a request may wait in the queue for the upstream; past it the answer is 503.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub(crate) upstream_queue_timeout: Duration,
     /// Time to let requests in flight finish after SIGTERM or Ctrl-C.
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub(crate) shutdown_timeout: Duration,

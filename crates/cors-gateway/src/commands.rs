@@ -48,6 +48,11 @@ impl LimitArgs {
             max_connections: self.max_connections.get(),
             shutdown_timeout: self.shutdown_timeout,
             connect_timeout: self.connect_timeout,
+            max_concurrent_streams: self.max_concurrent_streams.get(),
+            upstream_timeout: self.upstream_timeout,
+            upstream_max_connections: self.upstream_max_connections.get(),
+            upstream_max_per_connection: self.upstream_max_per_connection.get(),
+            upstream_queue_timeout: self.upstream_queue_timeout,
         }
     }
 }
@@ -130,12 +135,9 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let shared = SharedEngine::new(Engine::new(loaded.policy));
     let scheme = args.public_scheme.listener();
     let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
-    let settings = Arc::new(ProxySettings {
-        upstream,
-        rewrite_host: args.rewrite_host,
-        response_timeout: args.limits.upstream_timeout,
-        scheme: scheme.as_str(),
-    });
+    let limits = args.limits.limits();
+    let settings =
+        Arc::new(ProxySettings::new(upstream, args.rewrite_host, scheme.as_str(), &limits));
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
     let result = runtime().and_then(|runtime| {
         runtime.block_on(async {
@@ -150,7 +152,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                 "cors-gateway ready"
             );
             announce(address);
-            server::serve(listener, layer, settings, args.limits.limits(), shutdown).await;
+            server::serve(listener, layer, settings, limits, shutdown).await;
             reloader.abort();
             Ok(())
         })

@@ -72,13 +72,8 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let upstream = Upstream::parse(&format!("http://{upstream_address}"))
                 .map_err(std::io::Error::other)?;
             print_intro(address, upstream_address, &policy);
-            let settings = Arc::new(ProxySettings {
-                upstream,
-                rewrite_host: false,
-                response_timeout: Duration::from_secs(10),
-                scheme: "http",
-            });
             let limits = args.limits.limits();
+            let settings = Arc::new(ProxySettings::new(upstream, false, "http", &limits));
             server::serve(listener, CorsLayer::new(policy), settings, limits, shutdown).await;
             echo.abort();
             Ok::<(), std::io::Error>(())

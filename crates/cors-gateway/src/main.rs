@@ -5,6 +5,7 @@
 //! decision and its rule ids, and `cors-gateway` alone runs a self-contained demo.
 //! Run `cors-gateway --help` for everything else.
 
+mod body;
 mod cli;
 mod commands;
 mod connection;

@@ -18,10 +18,14 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
 use tower_service::Service;
 
+use crate::body::{RequestBody, Slots, UpstreamBody};
+use crate::server::Limits;
+
 /// The body of a proxied response: the upstream's, streamed, or a short local error text.
-pub(crate) type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// Where requests go: an `http://` URL whose path, if any, prefixes every forwarded path.
 #[derive(Clone, Debug)]
@@ -93,14 +97,36 @@ pub(crate) struct ProxySettings {
     pub(crate) upstream: Upstream,
     /// Send the upstream's authority as `Host` instead of the client's.
     pub(crate) rewrite_host: bool,
-    /// How long to wait for the upstream's response head.
-    pub(crate) response_timeout: Duration,
     /// `http` or `https`: the scheme clients used, for `Forwarded: proto=`.
     pub(crate) scheme: &'static str,
+    /// How long to wait for the upstream's response head.
+    response_timeout: Duration,
+    /// One slot per request in flight to the upstream (`--upstream-max-connections`).
+    pool: Arc<Semaphore>,
+    /// How long a request may wait for its slots before it is answered 503.
+    queue_timeout: Duration,
+}
+
+impl ProxySettings {
+    pub(crate) fn new(
+        upstream: Upstream,
+        rewrite_host: bool,
+        scheme: &'static str,
+        limits: &Limits,
+    ) -> Self {
+        Self {
+            upstream,
+            rewrite_host,
+            scheme,
+            response_timeout: limits.upstream_timeout,
+            pool: Arc::new(Semaphore::new(limits.upstream_max_connections)),
+            queue_timeout: limits.upstream_queue_timeout,
+        }
+    }
 }
 
 /// The pooled HTTP/1.1 client requests go upstream with.
-pub(crate) type UpstreamClient = Client<HttpConnector, Incoming>;
+pub(crate) type UpstreamClient = Client<HttpConnector, RequestBody>;
 
 /// The proxy service of one client connection.
 #[derive(Clone, Debug)]
@@ -108,15 +134,24 @@ pub(crate) struct Proxy {
     client: UpstreamClient,
     settings: Arc<ProxySettings>,
     peer: SocketAddr,
+    /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
+    share: Arc<Semaphore>,
 }
 
 /// Builds the upstream client (HTTP/1.1, pooled connections).
-pub(crate) fn client(connect_timeout: Duration) -> UpstreamClient {
+///
+/// Every request holds a slot of `--upstream-max-connections` until both its bodies are done,
+/// and an upstream connection serves one request at a time, so the pool never opens more
+/// connections than there are slots; idle ones are kept up to the same number.
+pub(crate) fn client(limits: &Limits) -> UpstreamClient {
     let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_connect_timeout(Some(limits.connect_timeout));
     connector.set_nodelay(true);
     connector.enforce_http(true);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_mins(1)).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_mins(1))
+        .pool_max_idle_per_host(limits.upstream_max_connections)
+        .build(connector)
 }
 
 impl Proxy {
@@ -124,8 +159,9 @@ impl Proxy {
         client: UpstreamClient,
         settings: Arc<ProxySettings>,
         peer: SocketAddr,
+        share: Arc<Semaphore>,
     ) -> Self {
-        Self { client, settings, peer }
+        Self { client, settings, peer, share }
     }
 }
 
@@ -141,19 +177,13 @@ impl Service<Request<Incoming>> for Proxy {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let client = self.client.clone();
-        let settings = Arc::clone(&self.settings);
-        let peer = self.peer;
-        Box::pin(async move { Ok(forward(&client, &settings, peer, request).await) })
+        let proxy = self.clone();
+        Box::pin(async move { Ok(forward(&proxy, request).await) })
     }
 }
 
-async fn forward(
-    client: &UpstreamClient,
-    settings: &ProxySettings,
-    peer: SocketAddr,
-    request: Request<Incoming>,
-) -> Response<ProxyBody> {
+async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBody> {
+    let Proxy { client, settings, peer, share } = proxy;
     if request.method() == Method::CONNECT {
         return short(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -170,7 +200,7 @@ async fn forward(
         return short(StatusCode::BAD_REQUEST, "bad request: the path cannot be forwarded\n");
     };
     remove_hop_by_hop(&mut parts.headers);
-    append_forwarded(&mut parts.headers, peer, settings.scheme, client_host.as_ref());
+    append_forwarded(&mut parts.headers, *peer, settings.scheme, client_host.as_ref());
     if settings.rewrite_host {
         if let Ok(host) = HeaderValue::from_str(settings.upstream.authority().as_str()) {
             parts.headers.insert(header::HOST, host);
@@ -181,13 +211,23 @@ async fn forward(
     parts.uri = uri;
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
+    let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await else {
+        tracing::debug!(%peer, "no upstream slot within the queue timeout");
+        let mut answer = short(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable: too many requests are waiting for the upstream\n",
+        );
+        answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return answer;
+    };
+    let (body, held) = RequestBody::new(body, slots);
     let upstream_request = Request::from_parts(parts, body);
 
     match tokio::time::timeout(settings.response_timeout, client.request(upstream_request)).await {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, Either::Left(body))
+            Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held)))
         }
         Ok(Err(error)) => {
             tracing::warn!(upstream = settings.upstream.as_str(), error = %error_chain(&error), "upstream request failed");

@@ -43,6 +43,16 @@ pub(crate) struct Limits {
     pub(crate) shutdown_timeout: Duration,
     /// How long to wait for a TCP connection to the upstream.
     pub(crate) connect_timeout: Duration,
+    /// Most streams an HTTP/2 client may have open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub(crate) max_concurrent_streams: u32,
+    /// How long the upstream has to start answering; past it the answer is 504.
+    pub(crate) upstream_timeout: Duration,
+    /// Most requests in flight to the upstream, and so most upstream connections.
+    pub(crate) upstream_max_connections: usize,
+    /// Most of those one client connection may hold (fairness between clients).
+    pub(crate) upstream_max_per_connection: usize,
+    /// How long a request may wait for a free upstream slot; past it the answer is 503.
+    pub(crate) upstream_queue_timeout: Duration,
 }
 
 /// The smallest header buffer hyper accepts (the command line refuses less).
@@ -65,7 +75,8 @@ impl Protocols {
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(limits.max_concurrent_streams);
         if !limits.keep_alive_interval.is_zero() {
             http2
                 .keep_alive_interval(limits.keep_alive_interval)
@@ -96,7 +107,7 @@ pub(crate) async fn serve(
     let shared = Arc::new(Shared {
         protocols: Protocols::new(&limits),
         layer,
-        client: proxy::client(limits.connect_timeout),
+        client: proxy::client(&limits),
         settings,
         limits,
     });
@@ -168,8 +179,9 @@ async fn connection_task(
     };
     let io = TokioIo::new(io);
     let activity = Activity::new();
-    let service =
-        shared.layer.layer(Proxy::new(shared.client.clone(), Arc::clone(&shared.settings), peer));
+    let share = Arc::new(Semaphore::new(limits.upstream_max_per_connection));
+    let proxy = Proxy::new(shared.client.clone(), Arc::clone(&shared.settings), peer, share);
+    let service = shared.layer.layer(proxy);
     let service = gate(service, Arc::clone(&activity), limits.max_headers);
     let idle = limits.idle_timeout;
     let (closed, result) = match protocol {

@@ -49,6 +49,8 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/reset`: closes the connection after the request head, with the body unread (a reset).
 struct Upstream {
     address: SocketAddr,
+    /// How many connections it accepted.
+    connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accepter: Option<JoinHandle<()>>,
 }
@@ -59,11 +61,13 @@ impl Upstream {
         listener.set_nonblocking(true).unwrap();
         let address = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (Arc::clone(&stop), Arc::clone(&connections));
         let accepter = thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
+                        count.fetch_add(1, Ordering::Relaxed);
                         let flag = Arc::clone(&flag);
                         thread::spawn(move || serve_upstream(stream, &flag));
                     }
@@ -71,7 +75,7 @@ impl Upstream {
                 }
             }
         });
-        Self { address, stop, accepter: Some(accepter) }
+        Self { address, connections, stop, accepter: Some(accepter) }
     }
 
     fn url(&self) -> String {
@@ -210,7 +214,7 @@ struct Gateway {
     /// The last 64 KiB of its stderr, for failure messages.
     stderr: Arc<Mutex<String>>,
     /// Kept alive as long as the gateway runs.
-    _upstream: Upstream,
+    upstream: Upstream,
 }
 
 impl Gateway {
@@ -272,7 +276,7 @@ impl Gateway {
             };
             if let Some(address) = line.strip_prefix("listening on http://") {
                 let address = address.trim().parse().unwrap();
-                return Self { child, address, stderr, _upstream: upstream };
+                return Self { child, address, stderr, upstream };
             }
         }
     }
@@ -290,6 +294,11 @@ impl Gateway {
             "cors-gateway died; stderr:\n{}",
             self.stderr.lock().unwrap()
         );
+    }
+
+    /// How many connections the gateway opened to the upstream so far.
+    fn upstream_connections(&self) -> usize {
+        self.upstream.connections.load(Ordering::Relaxed)
     }
 
     fn hangup(&self) {
@@ -1407,4 +1416,127 @@ fn http2_clients_that_ignore_pings_are_disconnected() {
     eprintln!("the client ignoring PINGs was disconnected after {:?}", started.elapsed());
     let types = h2_frame_types(&bytes);
     assert!(types.contains(&H2_PING), "no PING among the frames {types:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: HTTP/2 fan-out, the upstream pool and its fair share.
+
+/// Finding F-B (issue 16): HTTP/2 clients are told the stream limit, 100 by default
+/// (`--max-concurrent-streams`). Before the fix it was hyper's default, 200, and not configurable.
+#[rstest]
+#[case::by_default(&[], 100)]
+#[case::as_configured(&["--max-concurrent-streams", "7"], 7)]
+fn http2_clients_are_told_the_stream_limit(#[case] flags: &[&str], #[case] expected: usize) {
+    let gateway = Gateway::start(flags);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        // The server's SETTINGS are in force once the first answer has arrived.
+        let (parts, _) = h2_send(&mut sender, h2_request("GET", "/ok", Some(APP))).await.unwrap();
+        assert_eq!(parts.status, 200);
+        assert_eq!(sender.current_max_send_streams(), expected);
+    });
+}
+
+/// Starts `count` requests for `path` on one h2 connection at once; the handles give each one's
+/// status (or the stream error).
+async fn h2_fan_out(
+    sender: &mut h2::client::SendRequest<bytes::Bytes>,
+    path: &str,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Result<http::StatusCode, h2::Error>>> {
+    let mut answers = Vec::new();
+    for _ in 0..count {
+        let ready = sender.clone().ready().await.unwrap();
+        *sender = ready;
+        let (response, _) = sender.send_request(h2_request("GET", path, Some(APP)), true).unwrap();
+        answers.push(tokio::spawn(async move { Ok(response.await?.status()) }));
+    }
+    answers
+}
+
+/// Finding F-B (issue 16): past `--upstream-max-connections` requests in flight, a request waits
+/// in the queue for `--upstream-queue-timeout`, then gets 503; the upstream never sees more
+/// connections than the limit. Before the fix every request opened its own upstream connection.
+#[test]
+fn requests_past_the_upstream_pool_wait_then_get_503() {
+    let gateway = Gateway::start(&[
+        "--upstream-max-connections",
+        "2",
+        "--upstream-queue-timeout",
+        "1s",
+        "--upstream-timeout",
+        "60s",
+    ]);
+    let hanging: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(gateway.address).unwrap();
+            stream
+                .write_all(&raw_request("GET", "/hang", &[("origin", APP.as_bytes())], false))
+                .unwrap();
+            stream
+        })
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while gateway.upstream_connections() < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
+    eprintln!("503 after {:?} in the queue", started.elapsed());
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.one("retry-after").unwrap(), Some("1"));
+    // The error comes from the proxy behind the layer: the allowed origin may read it.
+    assert_eq!(reply.one("access-control-allow-origin").unwrap(), Some(APP));
+    assert_eq!(gateway.upstream_connections(), 2, "the upstream pool grew past its limit");
+    // Clients giving up free their slots.
+    drop(hanging);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
+        if reply.status == 200 {
+            check_allowed_get(&reply).unwrap();
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slots were never freed: {reply:?}");
+    }
+}
+
+/// Finding F-B (issue 16): one HTTP/2 connection may hold only `--upstream-max-per-connection`
+/// upstream slots; its further streams wait, then get 503, while another client is served at
+/// once. Before the fix all six streams went upstream.
+#[test]
+fn one_client_connection_cannot_take_every_upstream_slot() {
+    let gateway = Gateway::start(&[
+        "--upstream-max-connections",
+        "4",
+        "--upstream-max-per-connection",
+        "2",
+        "--upstream-queue-timeout",
+        "1s",
+        "--upstream-timeout",
+        "60s",
+    ]);
+    runtime().block_on(async {
+        let (mut greedy, _greedy_connection, _) = h2_connect(gateway.address).await;
+        let answers = h2_fan_out(&mut greedy, "/hang", 6).await;
+        let (mut other, _other_connection, _) = h2_connect(gateway.address).await;
+        let started = Instant::now();
+        let (parts, _) = h2_send(&mut other, h2_request("GET", "/ok", Some(APP))).await.unwrap();
+        eprintln!("the other client was answered after {:?}", started.elapsed());
+        assert_eq!(parts.status, 200);
+        // Four streams (whichever the gateway took up last) time out in the queue; the two
+        // holding the connection's share stay in flight.
+        let deadline = Instant::now() + PATIENCE;
+        while answers.iter().filter(|a| a.is_finished()).count() < 4 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (finished, pending): (Vec<_>, Vec<_>) =
+            answers.into_iter().partition(tokio::task::JoinHandle::is_finished);
+        assert_eq!((finished.len(), pending.len()), (4, 2));
+        for answer in finished {
+            assert_eq!(answer.await.unwrap().unwrap(), 503);
+        }
+        // The greedy connection's two streams and the other client's request.
+        assert_eq!(gateway.upstream_connections(), 3);
+    });
 }
