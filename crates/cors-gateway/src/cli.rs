@@ -123,7 +123,10 @@ pub(crate) struct LimitArgs {
     #[arg(long, default_value_t = 100, value_name = "COUNT")]
     pub(crate) max_headers: usize,
     /// Most client connections served at once; further ones wait in the listen backlog until one
-    /// closes, so descriptors stay available for the upstream.
+    /// closes, so descriptors stay available for the upstream. This and --upstream-max-connections
+    /// are lowered, with a warning, when together they do not fit in the open-file limit
+    /// (ulimit -n, raised to its hard limit at start; 32 descriptors are kept for the gateway
+    /// itself); below 64 open files the gateway refuses to start.
     #[arg(long, default_value = "10000", value_name = "COUNT")]
     pub(crate) max_connections: NonZeroUsize,
     /// Most streams one HTTP/2 client connection may have open at once, announced to it as
@@ -135,7 +138,8 @@ pub(crate) struct LimitArgs {
     #[arg(long, default_value = "1000", value_name = "COUNT")]
     pub(crate) upstream_max_connections: NonZeroUsize,
     /// Most of those one client connection may hold, so that no client can take every upstream
-    /// connection; its further requests wait in the same queue.
+    /// connection (lowered to half of --upstream-max-connections if it is more); its further
+    /// requests wait in the same queue.
     #[arg(long, default_value = "32", value_name = "COUNT")]
     pub(crate) upstream_max_per_connection: NonZeroUsize,
     /// Time a request may wait in the queue for the upstream; past it the answer is 503.

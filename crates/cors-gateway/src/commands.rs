@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
 use crate::proxy::{ProxySettings, Upstream};
-use crate::reload;
 use crate::server::{self, Limits};
+use crate::{budget, reload};
 
 /// Where the gateway listens when neither `--listen` nor the policy file says.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -37,7 +37,8 @@ impl SchemeArg {
 }
 
 impl LimitArgs {
-    pub(crate) const fn limits(&self) -> Limits {
+    /// The limits as given, before [`LimitArgs::fitted`].
+    const fn limits(&self) -> Limits {
         Limits {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
@@ -54,6 +55,20 @@ impl LimitArgs {
             upstream_max_per_connection: self.upstream_max_per_connection.get(),
             upstream_queue_timeout: self.upstream_queue_timeout,
         }
+    }
+
+    /// The limits, lowered to fit the open-file limit and the fair-share rule (each change is
+    /// logged as a warning).
+    ///
+    /// # Errors
+    ///
+    /// The open-file limit is below the minimum the gateway needs.
+    pub(crate) fn fitted(&self) -> Result<Limits, String> {
+        let mut limits = self.limits();
+        for warning in budget::fit(&mut limits, budget::open_file_limit())? {
+            tracing::warn!("{warning}");
+        }
+        Ok(limits)
     }
 }
 
@@ -132,10 +147,16 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let limits = match args.limits.fitted() {
+        Ok(limits) => limits,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shared = SharedEngine::new(Engine::new(loaded.policy));
     let scheme = args.public_scheme.listener();
     let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
-    let limits = args.limits.limits();
     let settings =
         Arc::new(ProxySettings::new(upstream, args.rewrite_host, scheme.as_str(), &limits));
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);

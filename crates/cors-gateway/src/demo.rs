@@ -72,7 +72,7 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let upstream = Upstream::parse(&format!("http://{upstream_address}"))
                 .map_err(std::io::Error::other)?;
             print_intro(address, upstream_address, &policy);
-            let limits = args.limits.limits();
+            let limits = args.limits.fitted().map_err(std::io::Error::other)?;
             let settings = Arc::new(ProxySettings::new(upstream, false, "http", &limits));
             server::serve(listener, CorsLayer::new(policy), settings, limits, shutdown).await;
             echo.abort();

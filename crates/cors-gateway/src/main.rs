@@ -6,6 +6,7 @@
 //! Run `cors-gateway --help` for everything else.
 
 mod body;
+mod budget;
 mod cli;
 mod commands;
 mod connection;

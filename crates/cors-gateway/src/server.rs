@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cors_hyper::{CorsBody, CorsLayer};
 use http::{Request, Response, StatusCode};
@@ -116,6 +116,7 @@ pub(crate) async fn serve(
     let (close_all, connections) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut backoff = AcceptBackoff::default();
     loop {
         // Accept only with a free slot: past the limit, new connections wait in the kernel's
         // listen backlog instead of taking descriptors and memory here.
@@ -129,11 +130,24 @@ pub(crate) async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
+                    Ok(accepted) => {
+                        backoff.succeeded();
+                        accepted
+                    }
                     Err(error) => {
-                        // Typically out of file descriptors: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // Typically out of file descriptors (EMFILE, ENFILE): the pending
+                        // connection stays in the backlog, so retrying at once would spin.
+                        let (pause, report) = backoff.failed(Instant::now());
+                        if let Some(failures) = report {
+                            tracing::warn!(
+                                %error,
+                                failures,
+                                retry_in = ?pause,
+                                "accept failed (out of file descriptors? see ulimit -n); \
+                                 backing off, next report in 5 s at the earliest"
+                            );
+                        }
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
                 };
@@ -206,6 +220,38 @@ async fn connection_task(
     }
 }
 
+/// How the accept loop backs off after failures: 10 ms, doubling up to 1 s while they last, and
+/// one log line per 5 s at most, counting the failures since the previous line.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    pause: Duration,
+    failures: u64,
+    reported: Option<Instant>,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const LONGEST: Duration = Duration::from_secs(1);
+    const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+    /// Records a failure at `now`: how long to pause, and the failures to report, if it is time.
+    fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
+        self.pause = (self.pause * 2).clamp(Self::FIRST, Self::LONGEST);
+        self.failures += 1;
+        let due = self.reported.is_none_or(|at| now.duration_since(at) >= Self::REPORT_EVERY);
+        if !due {
+            return (self.pause, None);
+        }
+        self.reported = Some(now);
+        (self.pause, Some(std::mem::take(&mut self.failures)))
+    }
+
+    /// Records a success: the next failure starts from the shortest pause.
+    fn succeeded(&mut self) {
+        self.pause = Duration::ZERO;
+    }
+}
+
 /// The response body of the gateway: the CORS layer's over the proxy's, tracked per connection.
 pub(crate) type GatewayBody = Tracked<CorsBody<ProxyBody>>;
 
@@ -272,4 +318,33 @@ pub(crate) fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("received Ctrl-C");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_back_off_and_are_reported_once_per_period() {
+        let mut backoff = AcceptBackoff::default();
+        let start = Instant::now();
+        let mut now = start;
+        let mut pauses = Vec::new();
+        let mut reports = Vec::new();
+        // Seven seconds of failures, each retried after the pause it was given.
+        while now.duration_since(start) < Duration::from_secs(7) {
+            let (pause, report) = backoff.failed(now);
+            pauses.push(pause);
+            reports.extend(report.map(|failures| (now.duration_since(start), failures)));
+            now += pause;
+        }
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(pauses[..8], [10, 20, 40, 80, 160, 320, 640, 1000].map(ms));
+        assert!(pauses[8..].iter().all(|&pause| pause == ms(1000)));
+        // The first failure is reported at once, the next ones together after 5 s.
+        assert_eq!(reports, [(Duration::ZERO, 1), (ms(5270), 11)]);
+        // A success starts over from the shortest pause.
+        backoff.succeeded();
+        assert_eq!(backoff.failed(now).0, ms(10));
+    }
 }

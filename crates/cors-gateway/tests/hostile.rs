@@ -207,6 +207,22 @@ impl Drop for Scratch {
     }
 }
 
+/// The gateway's command, run through `sh` with `ulimit -n open_files` when it is given (both
+/// the soft and the hard limit, so the gateway cannot raise it).
+fn gateway_command(open_files: Option<u32>) -> Command {
+    match open_files {
+        None => Command::new(GATEWAY),
+        Some(open_files) => {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+                .arg(GATEWAY);
+            command
+        }
+    }
+}
+
 /// A running `cors-gateway serve`, killed on drop.
 struct Gateway {
     child: Child,
@@ -224,8 +240,13 @@ impl Gateway {
     }
 
     fn with_policy(policy: &Path, extra: &[&str]) -> Self {
+        Self::launch(policy, extra, None)
+    }
+
+    /// Starts the gateway, through `sh -c 'ulimit -n N; exec ...'` when `open_files` is given.
+    fn launch(policy: &Path, extra: &[&str], open_files: Option<u32>) -> Self {
         let upstream = Upstream::start();
-        let mut child = Command::new(GATEWAY)
+        let mut child = gateway_command(open_files)
             .arg("serve")
             .arg("--config")
             .arg(policy)
@@ -294,6 +315,19 @@ impl Gateway {
             "cors-gateway died; stderr:\n{}",
             self.stderr.lock().unwrap()
         );
+    }
+
+    /// Waits (bounded) until stderr contains `needle`.
+    fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.stderr.lock().unwrap().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// How many connections the gateway opened to the upstream so far.
@@ -819,11 +853,17 @@ fn invalid_bytes_in_origin_never_get_a_grant(#[case] origin: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // Many connections.
 
+/// The soft and hard limits on open files of process `pid` (`self` for this one).
+fn open_file_limits(pid: &str) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let mut numbers = line.split_whitespace().skip(3).map(|n| n.parse().unwrap_or(u64::MAX));
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
 /// The soft limit on open files of this process.
 fn open_file_limit() -> usize {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
-    line.split_whitespace().nth(3).and_then(|n| n.parse().ok()).unwrap_or(1024)
+    usize::try_from(open_file_limits("self").0).unwrap_or(usize::MAX)
 }
 
 #[test]
@@ -1539,4 +1579,196 @@ fn one_client_connection_cannot_take_every_upstream_slot() {
         // The greedy connection's two streams and the other client's request.
         assert_eq!(gateway.upstream_connections(), 3);
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: the file-descriptor budget.
+
+/// Finding F-B (issue 16): with `ulimit -n 256` the default limits (10 000 client connections,
+/// 1 000 upstream ones) do not fit; they are lowered to fit, with a warning naming the numbers.
+#[test]
+fn limits_that_do_not_fit_the_open_file_limit_are_lowered_with_a_warning() {
+    let gateway = Gateway::launch(&example_policy("strict.yaml"), &[], Some(256));
+    gateway.wait_for_log(
+        "the open-file limit (ulimit -n) is 256: lowered --max-connections from 10000 to 112 \
+         and --upstream-max-connections from 1000 to 112",
+    );
+    check_preflight(&exchange(gateway.address, &preflight()).unwrap()).unwrap();
+}
+
+/// Finding F-B (issue 16): below 64 open files the gateway refuses to start, saying why.
+#[test]
+fn an_open_file_limit_below_the_minimum_is_refused() {
+    let policy = example_policy("strict.yaml");
+    let mut child = gateway_command(Some(40))
+        .arg("serve")
+        .arg("--config")
+        .arg(&policy)
+        .args(["--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cors-gateway started with an open-file limit of 40");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the open-file limit (ulimit -n) is 40, below the 64 cors-gateway needs"),
+        "{stderr}"
+    );
+}
+
+/// User and system CPU time of `pid`, in clock ticks, from `/proc/PID/stat`.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold blanks.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Finding F-B (issue 16): when accept fails for lack of descriptors (EMFILE), the gateway backs
+/// off, without spinning, and logs one line per 5 s at most; once descriptors are free again the
+/// waiting client is served. Before the fix it logged a line every 50 ms.
+#[test]
+fn running_out_of_descriptors_backs_off_and_logs_one_line() {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    let mut gateway = Gateway::start(&[]);
+    let pid = Pid::from_child(&gateway.child);
+    let id = gateway.child.id();
+    // The lowest descriptor number the gateway does not use: a new descriptor would get it.
+    let used: std::collections::BTreeSet<u64> = std::fs::read_dir(format!("/proc/{id}/fd"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    let lowest_free = (0..=used.len() as u64).find(|fd| !used.contains(fd)).unwrap();
+    // No descriptor left: every accept fails with EMFILE.
+    let (_, hard) = open_file_limits(&id.to_string());
+    let exhausted = Rlimit { current: Some(lowest_free), maximum: Some(hard) };
+    let original = prlimit(Some(pid), Resource::Nofile, exhausted).unwrap();
+    let cpu_before = cpu_ticks(id);
+    let mut waiting = TcpStream::connect(gateway.address).unwrap();
+    waiting.write_all(&preflight()).unwrap();
+    let failing = Duration::from_secs(3);
+    thread::sleep(failing);
+    let cpu = cpu_ticks(id) - cpu_before;
+    let lines = gateway.stderr.lock().unwrap().matches("accept failed").count();
+    eprintln!("{failing:?} out of descriptors: {lines} log line(s), {cpu} CPU ticks");
+    assert_eq!(lines, 1, "{}", gateway.stderr.lock().unwrap());
+    // A busy loop would take about one tick per 10 ms of a core.
+    assert!(cpu < 100, "the accept loop used {cpu} CPU ticks in {failing:?}");
+    prlimit(Some(pid), Resource::Nofile, original).unwrap();
+    let (bytes, closed) = read_all(&mut waiting, PATIENCE);
+    let (reply, _) = parse_reply(&bytes, closed).expect("an answer once descriptors are free");
+    check_preflight(&reply).unwrap();
+    gateway.assert_alive();
+}
+
+/// Polls `count` (every 100 ms, bounded by [`PATIENCE`]) until it is positive and has not
+/// changed for `quiet`; returns it.
+fn wait_until_stable(count: impl Fn() -> usize, quiet: Duration) -> usize {
+    let deadline = Instant::now() + PATIENCE;
+    let (mut last, mut since) = (count(), Instant::now());
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+        let now = count();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if now > 0 && since.elapsed() >= quiet {
+            break;
+        }
+    }
+    last
+}
+
+/// Opens `count` streams on `sender`, each a `POST` with `content-length: 100`, an allowed
+/// Origin and one byte of DATA, never finished; returns the statuses the gateway answered.
+async fn h2_post_flood(
+    mut sender: h2::client::SendRequest<bytes::Bytes>,
+    count: usize,
+) -> Vec<Result<http::StatusCode, h2::Error>> {
+    let mut answers = Vec::new();
+    for _ in 0..count {
+        // Past the stream limit this waits until one of the streams is answered.
+        sender = match sender.ready().await {
+            Ok(sender) => sender,
+            Err(error) => {
+                answers.push(tokio::spawn(async move { Err(error) }));
+                break;
+            }
+        };
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("http://gateway.test/ok")
+            .header("origin", APP)
+            .header("content-length", "100")
+            .body(())
+            .unwrap();
+        let (response, mut body) = match sender.send_request(request, false) {
+            Ok(sent) => sent,
+            Err(error) => {
+                answers.push(tokio::spawn(async move { Err(error) }));
+                break;
+            }
+        };
+        let _ = body.send_data(bytes::Bytes::from_static(b"x"), false);
+        answers.push(tokio::spawn(async move {
+            let response = response.await;
+            drop(body);
+            Ok(response?.status())
+        }));
+    }
+    let mut statuses = Vec::new();
+    for answer in answers {
+        statuses.push(answer.await.unwrap());
+    }
+    statuses
+}
+
+/// Finding F-B (issue 16), the bystander: under `ulimit -n 256`, two cleartext HTTP/2
+/// connections of 150 streams each (see [`h2_post_flood`]) leave room for a plain `GET` from
+/// another client, which gets its upstream's 200. Before the fix the streams opened about 300
+/// upstream connections, accept failed with EMFILE in a loop, and the GET was never answered.
+#[test]
+fn two_http2_fan_outs_under_a_small_open_file_limit_leave_room_for_a_bystander() {
+    let mut gateway = Gateway::launch(&example_policy("strict.yaml"), &[], Some(256));
+    let address = gateway.address;
+    let runtime = runtime();
+    let floods: Vec<_> = (0..2)
+        .map(|_| {
+            runtime.block_on(async {
+                let (sender, connection, _) = h2_connect(address).await;
+                (runtime.spawn(h2_post_flood(sender, 150)), connection)
+            })
+        })
+        .collect();
+    // The attack has taken what it can of the upstream once no new upstream connection opens.
+    let taken = wait_until_stable(|| gateway.upstream_connections(), Duration::from_secs(1));
+    let started = Instant::now();
+    let reply = exchange(address, &raw_request("GET", "/ok", &[], false));
+    let elapsed = started.elapsed();
+    eprintln!(
+        "the bystander's GET was answered after {elapsed:?}, with {taken} upstream connections \
+         held by two floods of 150 streams"
+    );
+    let reply = reply.unwrap();
+    assert_eq!((reply.status, reply.one("x-upstream").unwrap()), (200, Some("1")), "{reply:?}");
+    assert!(elapsed < Duration::from_secs(10), "the bystander waited {elapsed:?}");
+    gateway.assert_alive();
+    for (flood, connection) in floods {
+        flood.abort();
+        connection.abort();
+    }
 }
