@@ -200,6 +200,9 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
         return short(StatusCode::BAD_REQUEST, "bad request: the path cannot be forwarded\n");
     };
     remove_hop_by_hop(&mut parts.headers);
+    if parts.version == Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
     append_forwarded(&mut parts.headers, *peer, settings.scheme, client_host.as_ref());
     if settings.rewrite_host {
         if let Ok(host) = HeaderValue::from_str(settings.upstream.authority().as_str()) {
@@ -303,6 +306,25 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::UPGRADE);
 }
 
+/// Joins the `cookie` fields of an HTTP/2 request into one with `; `, as RFC 9113 section 8.2.3
+/// requires before the request goes to an HTTP/1.1 upstream (HTTP/2 clients may send each
+/// cookie as its own field, for header compression). Allocates only when there are two or more.
+fn join_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for line in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(line.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
 /// Appends the client to `X-Forwarded-For` and a `Forwarded` element (RFC 7239).
 fn append_forwarded(
     headers: &mut HeaderMap,
@@ -388,6 +410,17 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type"]);
+    }
+
+    #[test]
+    fn http2_cookie_fields_are_joined_into_one() {
+        let mut headers = HeaderMap::new();
+        for cookie in ["a=1", "b=2", "c=3"] {
+            headers.append(header::COOKIE, HeaderValue::from_static(cookie));
+        }
+        join_cookies(&mut headers);
+        let lines: Vec<&HeaderValue> = headers.get_all(header::COOKIE).iter().collect();
+        assert_eq!(lines, ["a=1; b=2; c=3"]);
     }
 
     #[test]

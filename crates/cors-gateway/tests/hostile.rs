@@ -45,6 +45,7 @@ fn example_policy(name: &str) -> PathBuf {
 
 /// An upstream answering `200 ok` (with its own `Access-Control-Allow-Origin`, which the gateway
 /// must replace on allowed requests, A4), except:
+/// - `/head`: answers with the request head it received, byte for byte;
 /// - `/hang`: never answers (until the test ends, at most [`PATIENCE`]);
 /// - `/reset`: closes the connection after the request head, with the body unread (a reset).
 struct Upstream {
@@ -161,7 +162,7 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
             Some(Vec::new())
         };
         let Some(body) = body else { return };
-        let text = format!("ok {}", body.len());
+        let text = if path == "/head" { head.clone() } else { format!("ok {}", body.len()) };
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nvary: Accept-Encoding\r\n\
              access-control-allow-origin: https://upstream.invalid\r\nx-upstream: 1\r\n\r\n{text}",
@@ -1771,4 +1772,28 @@ fn two_http2_fan_outs_under_a_small_open_file_limit_leave_room_for_a_bystander()
         flood.abort();
         connection.abort();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: what reaches the upstream.
+
+/// Finding F-C (issue 16): the `cookie` fields of an HTTP/2 request reach the HTTP/1.1 upstream
+/// as one line joined with `; ` (RFC 9113 section 8.2.3). Before the fix they arrived as
+/// separate lines, which HTTP/1.1 forbids for `Cookie`.
+#[test]
+fn http2_cookie_fields_reach_the_upstream_as_one_line() {
+    let gateway = Gateway::start(&[]);
+    let head = runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let mut request = h2_request("GET", "/head", Some(APP));
+        for cookie in ["a=1", "b=2", "c=3"] {
+            request.headers_mut().append("cookie", http::HeaderValue::from_static(cookie));
+        }
+        let (parts, body) = h2_send(&mut sender, request).await.unwrap();
+        assert_eq!(parts.status, 200);
+        String::from_utf8(body).unwrap()
+    });
+    let cookies: Vec<&str> =
+        head.lines().filter(|line| line.to_ascii_lowercase().starts_with("cookie:")).collect();
+    assert_eq!(cookies, ["cookie: a=1; b=2; c=3"], "{head}");
 }
