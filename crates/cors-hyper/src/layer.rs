@@ -203,13 +203,18 @@ fn answer<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> A
     Answer::Local(response)
 }
 
-/// The `Host` field, or the HTTP/2 `:authority`; `None` when absent or ambiguous (two lines).
+/// The authority the request is addressed to, for R2: the request target's authority when it
+/// has one (HTTP/2 `:authority`, or an HTTP/1.1 absolute-form target, which wins over `Host` by
+/// RFC 9112 section 3.2.2), else the `Host` field; `None` when there is neither, or two `Host`
+/// lines. A proxy forwards the request with this same authority.
 fn host_of<B>(request: &Request<B>) -> Option<&[u8]> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.as_str().as_bytes());
+    }
     let mut lines = request.headers().get_all(HOST).iter();
     match (lines.next(), lines.next()) {
         (Some(host), None) => Some(host.as_bytes()),
-        (Some(_), Some(_)) => None,
-        (None, _) => request.uri().authority().map(|authority| authority.as_str().as_bytes()),
+        _ => None,
     }
 }
 

@@ -73,8 +73,10 @@
 //!   across all its lines; `Vary: *` already covers everything and is left alone.
 //! - P1, P3, A2: local answers are `200` with an empty body.
 //! - R2: the same-origin check uses the listener's scheme ([`CorsLayer::listener_scheme`], `http`
-//!   by default, never the request line) and the `Host` field, or `:authority` for HTTP/2.
-//!   A request with two `Host` lines is never treated as same-origin.
+//!   by default, never the request line) and the authority the request is addressed to: the
+//!   request target's (`:authority` in HTTP/2, an absolute-form target in HTTP/1.1, which wins
+//!   over `Host` as RFC 9112 section 3.2.2 says), else the `Host` field.
+//!   A request with two `Host` lines and no authority in its target is never same-origin.
 //!
 //! # Untrusted input
 //!

@@ -184,6 +184,29 @@ async fn a_shared_engine_decides_each_request_with_the_current_policy() {
     assert!(!layer.engine().policy().supports_credentials());
 }
 
+/// R2 and RFC 9112 section 3.2.2: the request target's authority wins over `Host`, so the same
+/// authority decides same-origin and is the one a proxy forwards the request with (issue 16).
+#[rstest]
+#[case::origin_of_the_target_is_same_origin("http://api.test", true, UPSTREAM)]
+#[case::origin_of_the_host_field_is_cross_origin("http://other.test", false, &[])]
+#[tokio::test]
+async fn r2_takes_the_request_targets_authority_over_host(
+    #[case] origin: &'static str,
+    #[case] forwarded: bool,
+    #[case] fields: &[&str],
+) {
+    let request = Request::builder()
+        .method("POST")
+        .uri("http://api.test/x")
+        .header("host", "other.test")
+        .header("origin", origin)
+        .body(())
+        .unwrap();
+    let seen = through(STRICT, None, request).await;
+    assert_eq!(seen.forwarded, forwarded, "inner service called");
+    assert_eq!(seen.fields, fields);
+}
+
 #[tokio::test]
 async fn r2_uses_the_configured_listener_scheme() {
     let layer = CorsLayer::from_engine(engine(STRICT)).listener_scheme(ListenerScheme::Https);
