@@ -76,7 +76,8 @@ pub(crate) struct ServeArgs {
     /// [default: the ApiInstance's service address].
     #[arg(long, short = 'u', value_name = "URL")]
     pub(crate) upstream: Option<String>,
-    /// Send the upstream's host:port as the Host header (by default the client's Host is kept).
+    /// Send the upstream's host:port as the Host header (by default the authority the client
+    /// addressed is kept: its Host, or the request target's authority when it has one).
     #[arg(long)]
     pub(crate) rewrite_host: bool,
     /// The scheme browsers use to reach this gateway; set `https` when a TLS terminator in front

@@ -7,6 +7,7 @@
 
 mod body;
 mod budget;
+mod checks;
 mod cli;
 mod commands;
 mod connection;

@@ -191,11 +191,13 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
         );
     }
     let (mut parts, body) = request.into_parts();
-    let client_host = parts
-        .headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    // The authority the request is addressed to, the one R2 was decided on: the target's
+    // (`:authority`, or an absolute-form target, which wins over `Host` by RFC 9112 section
+    // 3.2.2), else the one `Host` line `checks.rs` let through.
+    let client_host = match parts.uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => parts.headers.get(header::HOST).cloned(),
+    };
     let Ok(uri) = settings.upstream.uri_for(&parts.uri) else {
         return short(StatusCode::BAD_REQUEST, "bad request: the path cannot be forwarded\n");
     };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cors_hyper::{CorsBody, CorsLayer};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::checks;
 use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings};
 
@@ -256,9 +257,9 @@ impl AcceptBackoff {
 pub(crate) type GatewayBody = Tracked<CorsBody<ProxyBody>>;
 
 /// The service of one connection: counts each request in (see [`Activity`]) until its response
-/// is sent, and answers 431 to a request with more than `max_headers` field lines before the CORS
-/// layer (hyper enforces that limit itself for HTTP/1.1; this covers HTTP/2, where only the
-/// header list's size is bounded by the protocol settings).
+/// is sent, and refuses a request that breaks the rules of `checks.rs` before the CORS layer (for
+/// example with 431 past `max_headers` fields: hyper enforces that limit itself for HTTP/1.1, and
+/// this covers HTTP/2, where only the header list's size is bounded by the protocol settings).
 fn gate<S>(
     service: S,
     activity: Arc<Activity>,
@@ -280,12 +281,8 @@ where
         let in_flight = activity.begin();
         let mut service = service.clone();
         async move {
-            let response = if request.headers().len() > max_headers {
-                proxy::short(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "request header fields too large: too many fields\n",
-                )
-                .map(CorsBody::new)
+            let response = if let Some((status, text)) = checks::refusal(&request, max_headers) {
+                proxy::short(status, text).map(CorsBody::new)
             } else {
                 std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
                 service.call(request).await?

@@ -1797,3 +1797,88 @@ fn http2_cookie_fields_reach_the_upstream_as_one_line() {
         head.lines().filter(|line| line.to_ascii_lowercase().starts_with("cookie:")).collect();
     assert_eq!(cookies, ["cookie: a=1; b=2; c=3"], "{head}");
 }
+
+/// A raw HTTP/1.1 request: `head` (request line and fields, CRLF-separated, without the blank
+/// line), then `Connection: close` and the end of the head.
+fn raw_head(head: &str) -> Vec<u8> {
+    format!("{head}\r\nconnection: close\r\n\r\n").into_bytes()
+}
+
+/// Finding F-D (issue 16): an HTTP/1.1 request with two `Host` lines, none, or an invalid one is
+/// answered 400 and never forwarded (RFC 9112 section 3.2). Before the fix all were forwarded.
+#[rstest]
+#[case::two_host_lines("GET /ok HTTP/1.1\r\nhost: a.test\r\nhost: b.test")]
+#[case::two_equal_host_lines("GET /ok HTTP/1.1\r\nhost: a.test\r\nhost: a.test")]
+#[case::no_host("GET /ok HTTP/1.1")]
+#[case::absolute_form_without_host("GET http://a.test/ok HTTP/1.1")]
+#[case::userinfo_in_host("GET /ok HTTP/1.1\r\nhost: user@a.test")]
+#[case::two_hosts_in_http10("GET /ok HTTP/1.0\r\nhost: a.test\r\nhost: b.test")]
+fn requests_without_exactly_one_valid_host_get_400(#[case] head: &str) {
+    let gateway = Gateway::start(&[]);
+    for origin in ["", "\r\norigin: https://app.example.com"] {
+        let reply = exchange(gateway.address, &raw_head(&format!("{head}{origin}"))).unwrap();
+        assert_eq!(reply.status, 400, "{reply:?}");
+        assert_eq!(reply.one("x-upstream").unwrap(), None, "forwarded: {reply:?}");
+        assert!(reply.access_control().is_empty(), "{reply:?}");
+    }
+    assert_eq!(gateway.upstream_connections(), 0);
+}
+
+/// The value of `name` in the raw request head the upstream's `/head` echoed, if exactly one.
+fn echoed_field<'h>(head: &'h str, name: &str) -> Vec<&'h str> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(field, _)| field.trim().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim())
+        .collect()
+}
+
+/// Finding F-D (issue 16): an absolute-form target's authority wins over `Host` (RFC 9112
+/// section 3.2.2): the request is forwarded with `host: a.test`, and the same-origin rule R2 is
+/// decided on a.test. Before the fix the gateway forwarded `host: b.test` and decided on b.test.
+#[test]
+fn the_absolute_form_authority_wins_over_host() {
+    let gateway = Gateway::start(&[]);
+    // Same-origin with the target (R2): forwarded untouched, with the target's authority.
+    let reply = exchange(
+        gateway.address,
+        &raw_head("POST http://a.test/head HTTP/1.1\r\nhost: b.test\r\norigin: http://a.test"),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let head = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(echoed_field(&head, "host"), ["a.test"], "{head}");
+    assert!(head.contains("host=\"a.test\""), "Forwarded names the target's host: {head}");
+    // The upstream's own Access-Control-Allow-Origin passes through a same-origin answer.
+    assert_eq!(reply.one("access-control-allow-origin").unwrap(), Some("https://upstream.invalid"));
+    // Cross-origin with the target, although equal to Host: strict.yaml blocks it (A2).
+    let reply = exchange(
+        gateway.address,
+        &raw_head("POST http://a.test/head HTTP/1.1\r\nhost: b.test\r\norigin: http://b.test"),
+    )
+    .unwrap();
+    assert_eq!((reply.status, reply.body.len()), (200, 0), "{reply:?}");
+    assert_eq!(reply.one("x-upstream").unwrap(), None, "a blocked request was forwarded");
+}
+
+/// Finding F-D (issue 16): in HTTP/2 the request goes upstream with `:authority` as its `Host`,
+/// and a `host` field naming another authority makes the request malformed: 400 (RFC 9113
+/// section 8.3.1). Before the fix the request was forwarded.
+#[test]
+fn an_http2_host_field_that_differs_from_authority_gets_400() {
+    let gateway = Gateway::start(&[]);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let (parts, body) =
+            h2_send(&mut sender, h2_request("GET", "/head", Some(APP))).await.unwrap();
+        assert_eq!(parts.status, 200);
+        let head = String::from_utf8(body).unwrap();
+        assert_eq!(echoed_field(&head, "host"), ["gateway.test"], "{head}");
+        let mut request = h2_request("GET", "/head", Some(APP));
+        request.headers_mut().insert("host", http::HeaderValue::from_static("other.test"));
+        let (parts, _) = h2_send(&mut sender, request).await.unwrap();
+        assert_eq!(parts.status, 400);
+        assert!(!parts.headers.contains_key("x-upstream"));
+    });
+    assert_eq!(gateway.upstream_connections(), 1, "only the first request was forwarded");
+}

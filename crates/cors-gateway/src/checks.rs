@@ -1,0 +1,142 @@
+//! The HTTP rules a request must meet before the CORS layer sees it: the number of fields and the
+//! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1); docs/robustness.md, finding F-D.
+//!
+//! A request that breaks one is answered here, without Access-Control-* fields, and never
+//! forwarded. The checks read the header map in place and allocate nothing.
+
+use http::header::{self, HeaderValue};
+use http::{Request, StatusCode, Version};
+
+/// Why a request is refused: the status and a short text for the body.
+pub(crate) type Refusal = (StatusCode, &'static str);
+
+/// The refusal for `request`, if it breaks a rule; `max_headers` is `--max-headers`.
+pub(crate) fn refusal<B>(request: &Request<B>, max_headers: usize) -> Option<Refusal> {
+    let headers = request.headers();
+    if headers.len() > max_headers {
+        return Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large: too many fields\n",
+        ));
+    }
+    host_refusal(request)
+}
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one valid `Host` line, and no request
+/// may have two. RFC 9113 section 8.3.1: in HTTP/2, a `host` field that names another authority
+/// than `:authority` makes the request malformed.
+fn host_refusal<B>(request: &Request<B>) -> Option<Refusal> {
+    let mut lines = request.headers().get_all(header::HOST).iter();
+    let host = match (lines.next(), lines.next()) {
+        (_, Some(_)) => {
+            return Some((StatusCode::BAD_REQUEST, "bad request: more than one Host field\n"));
+        }
+        (None, None) if request.version() == Version::HTTP_11 => {
+            return Some((StatusCode::BAD_REQUEST, "bad request: no Host field\n"));
+        }
+        (None, None) => return None,
+        (Some(host), None) => host,
+    };
+    if !is_valid_host(host) {
+        return Some((StatusCode::BAD_REQUEST, "bad request: invalid Host field\n"));
+    }
+    if request.version() == Version::HTTP_2
+        && let Some(authority) = request.uri().authority()
+        && !authority.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes())
+    {
+        return Some((
+            StatusCode::BAD_REQUEST,
+            "bad request: the host field differs from :authority\n",
+        ));
+    }
+    None
+}
+
+/// Whether `host` is `uri-host [ ":" port ]` as far as its bytes go: unreserved characters,
+/// percent signs, sub-delims, `:` and the brackets of an IP literal (RFC 3986 section 3.2.2).
+/// Empty is valid (RFC 9112 section 3.2).
+///
+/// Hand-written because `http::uri::Authority` parses from an owned copy (an allocation per
+/// request) and accepts user information, which `Host` must not carry.
+fn is_valid_host(host: &HeaderValue) -> bool {
+    host.as_bytes().iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[track_caller]
+    fn check(version: Version, target: &str, fields: &[(&str, &str)], expected: Option<u16>) {
+        let mut builder = Request::builder().version(version).uri(target);
+        for (name, value) in fields {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(()).unwrap();
+        assert_eq!(refusal(&request, 100).map(|(status, _)| status.as_u16()), expected);
+    }
+
+    const H1: Version = Version::HTTP_11;
+    const H10: Version = Version::HTTP_10;
+    const H2: Version = Version::HTTP_2;
+
+    #[rstest]
+    #[case::one_host(H1, "/", &[("host", "a.test")], None)]
+    #[case::host_with_port(H1, "/", &[("host", "a.test:8080")], None)]
+    #[case::ipv6_host(H1, "/", &[("host", "[::1]:8080")], None)]
+    #[case::empty_host(H1, "/", &[("host", "")], None)]
+    #[case::no_host(H1, "/", &[], Some(400))]
+    #[case::two_hosts(H1, "/", &[("host", "a.test"), ("host", "b.test")], Some(400))]
+    #[case::two_equal_hosts(H1, "/", &[("host", "a.test"), ("host", "a.test")], Some(400))]
+    #[case::userinfo_in_host(H1, "/", &[("host", "u@a.test")], Some(400))]
+    #[case::path_in_host(H1, "/", &[("host", "a.test/x")], Some(400))]
+    #[case::blank_in_host(H1, "/", &[("host", "a .test")], Some(400))]
+    #[case::absolute_form_with_another_host(H1, "http://a.test/", &[("host", "b.test")], None)]
+    #[case::absolute_form_without_host(H1, "http://a.test/", &[], Some(400))]
+    #[case::http10_without_host(H10, "/", &[], None)]
+    #[case::http10_with_two_hosts(H10, "/", &[("host", "a"), ("host", "b")], Some(400))]
+    #[case::h2_authority_alone(H2, "http://a.test/", &[], None)]
+    #[case::h2_same_host(H2, "http://a.test/", &[("host", "A.test")], None)]
+    #[case::h2_other_host(H2, "http://a.test/", &[("host", "b.test")], Some(400))]
+    #[case::h2_host_alone(H2, "/", &[("host", "b.test")], None)]
+    #[case::h2_two_hosts(H2, "http://a.test/", &[("host", "a.test"), ("host", "a.test")], Some(400))]
+    fn hosts(
+        #[case] version: Version,
+        #[case] target: &str,
+        #[case] fields: &[(&str, &str)],
+        #[case] expected: Option<u16>,
+    ) {
+        check(version, target, fields, expected);
+    }
+
+    #[test]
+    fn too_many_fields_get_431() {
+        let fields: Vec<(String, &str)> = (0..101).map(|i| (format!("x-{i}"), "v")).collect();
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        check(H2, "/", &fields, Some(431));
+    }
+}
