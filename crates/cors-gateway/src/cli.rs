@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym};
+
 /// Runs an HTTP gateway that applies a MuleSoft Flex `cors-flex` policy in front of your API.
 #[derive(Debug, Parser)]
 #[command(
@@ -84,6 +86,10 @@ pub(crate) struct ServeArgs {
     /// forwards to it. Used to recognise same-origin requests.
     #[arg(long, value_enum, default_value_t = SchemeArg::Http, value_name = "SCHEME")]
     pub(crate) public_scheme: SchemeArg,
+    /// The name the gateway gives itself in the Via field it appends to every forwarded request
+    /// (e.g. "Via: 1.1 cors-gateway"); a token, such as a host name that reveals nothing.
+    #[arg(long, default_value = VIA_PSEUDONYM, value_parser = parse_pseudonym, value_name = "NAME")]
+    pub(crate) via_pseudonym: String,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
     /// How often to check the policy file for changes (0 turns polling off; SIGHUP still works).

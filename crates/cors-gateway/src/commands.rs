@@ -157,8 +157,19 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let shared = SharedEngine::new(Engine::new(loaded.policy));
     let scheme = args.public_scheme.listener();
     let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
-    let settings =
-        Arc::new(ProxySettings::new(upstream, args.rewrite_host, scheme.as_str(), &limits));
+    let settings = match ProxySettings::new(
+        upstream,
+        args.rewrite_host,
+        scheme.as_str(),
+        &args.via_pseudonym,
+        &limits,
+    ) {
+        Ok(settings) => Arc::new(settings),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
     let result = runtime().and_then(|runtime| {
         runtime.block_on(async {

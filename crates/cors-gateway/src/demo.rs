@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::DemoArgs;
 use crate::commands::{announce, bind, listen_address, runtime, say};
-use crate::proxy::{ProxySettings, Upstream};
+use crate::proxy::{ProxySettings, Upstream, VIA_PSEUDONYM};
 use crate::server;
 
 /// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
@@ -73,7 +73,9 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
                 .map_err(std::io::Error::other)?;
             print_intro(address, upstream_address, &policy);
             let limits = args.limits.fitted().map_err(std::io::Error::other)?;
-            let settings = Arc::new(ProxySettings::new(upstream, false, "http", &limits));
+            let settings = ProxySettings::new(upstream, false, "http", VIA_PSEUDONYM, &limits)
+                .map_err(std::io::Error::other)?;
+            let settings = Arc::new(settings);
             server::serve(listener, CorsLayer::new(policy), settings, limits, shutdown).await;
             echo.abort();
             Ok::<(), std::io::Error>(())

@@ -105,22 +105,82 @@ pub(crate) struct ProxySettings {
     pool: Arc<Semaphore>,
     /// How long a request may wait for its slots before it is answered 503.
     queue_timeout: Duration,
+    /// The `Via` entries this gateway appends.
+    via: Via,
 }
 
 impl ProxySettings {
+    /// # Errors
+    ///
+    /// `via_pseudonym` is not a token (see [`parse_pseudonym`]).
     pub(crate) fn new(
         upstream: Upstream,
         rewrite_host: bool,
         scheme: &'static str,
+        via_pseudonym: &str,
         limits: &Limits,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, String> {
+        Ok(Self {
             upstream,
             rewrite_host,
             scheme,
+            via: Via::new(via_pseudonym)?,
             response_timeout: limits.upstream_timeout,
             pool: Arc::new(Semaphore::new(limits.upstream_max_connections)),
             queue_timeout: limits.upstream_queue_timeout,
+        })
+    }
+}
+
+/// The default `--via-pseudonym`.
+pub(crate) const VIA_PSEUDONYM: &str = "cors-gateway";
+
+/// Checks a `Via` pseudonym: a token (RFC 9110 sections 5.6.2 and 7.6.3).
+pub(crate) fn parse_pseudonym(text: &str) -> Result<String, String> {
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if text.is_empty() || !text.bytes().all(is_tchar) {
+        return Err(format!(
+            "invalid pseudonym \"{text}\": use letters, digits and !#$%&'*+-.^_`|~ only"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// The `Via` entries the gateway appends to forwarded requests (RFC 9110 section 7.6.3: a
+/// gateway MUST send one in each inbound request), one per protocol version a request can
+/// arrive with, built once so that a request clones a reference count.
+#[derive(Debug)]
+struct Via {
+    http10: HeaderValue,
+    http11: HeaderValue,
+    http2: HeaderValue,
+}
+
+impl Via {
+    fn new(pseudonym: &str) -> Result<Self, String> {
+        let pseudonym = parse_pseudonym(pseudonym)?;
+        let entry = |version: &str| {
+            HeaderValue::from_str(&format!("{version} {pseudonym}")).map_err(|e| e.to_string())
+        };
+        Ok(Self { http10: entry("1.0")?, http11: entry("1.1")?, http2: entry("2")? })
+    }
+
+    /// The entry for a request received with `version` (the received-protocol of section 7.6.3).
+    fn entry(&self, version: Version) -> &HeaderValue {
+        match version {
+            Version::HTTP_09 | Version::HTTP_10 => &self.http10,
+            Version::HTTP_2 => &self.http2,
+            _ => &self.http11,
+        }
+    }
+
+    /// Appends this gateway's entry to `headers`' `Via` list.
+    fn append_to(&self, headers: &mut HeaderMap, version: Version) {
+        let entry = self.entry(version);
+        if headers.contains_key(header::VIA) {
+            append_to_list(headers, header::VIA, entry.as_bytes());
+        } else {
+            headers.insert(header::VIA, entry.clone());
         }
     }
 }
@@ -205,6 +265,7 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
     if parts.version == Version::HTTP_2 {
         join_cookies(&mut parts.headers);
     }
+    settings.via.append_to(&mut parts.headers, parts.version);
     append_forwarded(&mut parts.headers, *peer, settings.scheme, client_host.as_ref());
     if settings.rewrite_host {
         if let Ok(host) = HeaderValue::from_str(settings.upstream.authority().as_str()) {
@@ -335,13 +396,13 @@ fn append_forwarded(
     host: Option<&HeaderValue>,
 ) {
     let ip = peer.ip().to_canonical();
-    append_to_list(headers, HeaderName::from_static("x-forwarded-for"), &ip.to_string());
+    append_to_list(headers, HeaderName::from_static("x-forwarded-for"), ip.to_string().as_bytes());
     let mut element = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
     if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| is_plain_host(h)) {
         let _ = write!(element, ";host=\"{host}\"");
     }
     let _ = write!(element, ";proto={scheme}");
-    append_to_list(headers, header::FORWARDED, &element);
+    append_to_list(headers, header::FORWARDED, element.as_bytes());
 }
 
 /// Whether `host` can go into a quoted string as is (letters, digits, `.-:[]_`).
@@ -353,13 +414,13 @@ fn is_plain_host(host: &str) -> bool {
 }
 
 /// Appends `item` to the comma-separated list `name`, folding earlier lines into one line.
-fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &[u8]) {
     let mut combined = Vec::new();
     for line in headers.get_all(&name).iter().filter(|line| !line.is_empty()) {
         combined.extend_from_slice(line.as_bytes());
         combined.extend_from_slice(b", ");
     }
-    combined.extend_from_slice(item.as_bytes());
+    combined.extend_from_slice(item);
     if let Ok(value) = HeaderValue::from_bytes(&combined) {
         headers.insert(name, value);
     }
@@ -423,6 +484,36 @@ mod tests {
         join_cookies(&mut headers);
         let lines: Vec<&HeaderValue> = headers.get_all(header::COOKIE).iter().collect();
         assert_eq!(lines, ["a=1; b=2; c=3"]);
+    }
+
+    #[rstest]
+    #[case::http11_without_via(Version::HTTP_11, &[], "1.1 cors-gateway")]
+    #[case::http2(Version::HTTP_2, &[], "2 cors-gateway")]
+    #[case::http10(Version::HTTP_10, &[], "1.0 cors-gateway")]
+    #[case::appended_to_earlier_lines(Version::HTTP_11, &["1.0 a", "1.1 b (b/1)"], "1.0 a, 1.1 b (b/1), 1.1 cors-gateway")]
+    fn via_is_appended(
+        #[case] version: Version,
+        #[case] earlier: &[&'static str],
+        #[case] expected: &str,
+    ) {
+        let mut headers = HeaderMap::new();
+        for line in earlier {
+            headers.append(header::VIA, HeaderValue::from_static(line));
+        }
+        Via::new(VIA_PSEUDONYM).unwrap().append_to(&mut headers, version);
+        let lines: Vec<&HeaderValue> = headers.get_all(header::VIA).iter().collect();
+        assert_eq!(lines, [expected]);
+    }
+
+    #[rstest]
+    #[case::default(VIA_PSEUDONYM, true)]
+    #[case::with_digits_and_dots("edge-1.eu", true)]
+    #[case::empty("", false)]
+    #[case::blank("a b", false)]
+    #[case::comma("a,b", false)]
+    #[case::non_ascii("\u{e9}", false)]
+    fn pseudonyms(#[case] text: &str, #[case] valid: bool) {
+        assert_eq!(parse_pseudonym(text).is_ok(), valid);
     }
 
     #[test]

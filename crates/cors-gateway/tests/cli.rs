@@ -209,6 +209,21 @@ fn serve_without_an_upstream_explains_how_to_give_one() {
 }
 
 #[test]
+fn serve_refuses_a_via_pseudonym_that_is_not_a_token() {
+    let (code, _, stderr) = run(&[
+        "serve",
+        "--config",
+        &path("strict.yaml"),
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--via-pseudonym",
+        "my proxy",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid pseudonym \"my proxy\""), "{stderr}");
+}
+
+#[test]
 fn help_speaks_to_newcomers() {
     let (code, stdout, _) = run(&["--help"]);
     assert_eq!(code, 0);

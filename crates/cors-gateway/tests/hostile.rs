@@ -1882,3 +1882,37 @@ fn an_http2_host_field_that_differs_from_authority_gets_400() {
     });
     assert_eq!(gateway.upstream_connections(), 1, "only the first request was forwarded");
 }
+
+/// Via (issue 16): every forwarded request carries the gateway's `Via` entry, with the protocol
+/// it was received with, appended to the client's own list (RFC 9110 section 7.6.3); the
+/// pseudonym is `--via-pseudonym`. Before the fix no `Via` was sent.
+#[rstest]
+#[case::http11(&[], None, "1.1 cors-gateway")]
+#[case::appended_to_the_clients_list(&[], Some("1.0 corporate-proxy"), "1.0 corporate-proxy, 1.1 cors-gateway")]
+#[case::configured_pseudonym(&["--via-pseudonym", "edge-1"], None, "1.1 edge-1")]
+fn forwarded_requests_carry_via(
+    #[case] flags: &[&str],
+    #[case] earlier: Option<&str>,
+    #[case] expected: &str,
+) {
+    let gateway = Gateway::start(flags);
+    let mut fields: Vec<(&str, &[u8])> = vec![("origin", APP.as_bytes())];
+    if let Some(earlier) = earlier {
+        fields.push(("via", earlier.as_bytes()));
+    }
+    let reply = exchange(gateway.address, &raw_request("GET", "/head", &fields, false)).unwrap();
+    let head = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(echoed_field(&head, "via"), [expected], "{head}");
+}
+
+/// Via (issue 16): an HTTP/2 request is forwarded with `Via: 2 cors-gateway`.
+#[test]
+fn http2_requests_carry_via_with_their_protocol() {
+    let gateway = Gateway::start(&[]);
+    let head = runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let (_, body) = h2_send(&mut sender, h2_request("GET", "/head", Some(APP))).await.unwrap();
+        String::from_utf8(body).unwrap()
+    });
+    assert_eq!(echoed_field(&head, "via"), ["2 cors-gateway"], "{head}");
+}
