@@ -1,10 +1,11 @@
-//! The HTTP rules a request must meet before the CORS layer sees it: the number of fields and the
-//! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1); docs/robustness.md, finding F-D.
+//! The HTTP rules a request must meet before the CORS layer sees it: the number of fields, the
+//! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1) and the transfer codings
+//! (RFC 9112 section 6.1); docs/robustness.md, findings F-D and F-E.
 //!
 //! A request that breaks one is answered here, without Access-Control-* fields, and never
 //! forwarded. The checks read the header map in place and allocate nothing.
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, StatusCode, Version};
 
 /// Why a request is refused: the status and a short text for the body.
@@ -19,7 +20,7 @@ pub(crate) fn refusal<B>(request: &Request<B>, max_headers: usize) -> Option<Ref
             "request header fields too large: too many fields\n",
         ));
     }
-    host_refusal(request)
+    host_refusal(request).or_else(|| transfer_coding_refusal(request.version(), headers))
 }
 
 /// RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one valid `Host` line, and no request
@@ -85,6 +86,32 @@ fn is_valid_host(host: &HeaderValue) -> bool {
     })
 }
 
+/// RFC 9112 section 6.1: the only transfer coding the gateway implements is `chunked`, applied
+/// once. hyper decodes a body whose last coding is `chunked` and drops the rest silently
+/// (`gzip, chunked` reached the upstream as a plain chunked body), so any other coding gets 501,
+/// and `chunked` twice gets 400. HTTP/2 has no transfer codings (the h2 server refuses the field).
+fn transfer_coding_refusal(version: Version, headers: &HeaderMap) -> Option<Refusal> {
+    if version == Version::HTTP_2 {
+        return None;
+    }
+    let mut chunked = 0;
+    for line in headers.get_all(header::TRANSFER_ENCODING) {
+        for coding in line.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            if coding.is_empty() {
+                continue;
+            }
+            if !coding.eq_ignore_ascii_case(b"chunked") {
+                return Some((
+                    StatusCode::NOT_IMPLEMENTED,
+                    "not implemented: the only transfer coding supported is chunked\n",
+                ));
+            }
+            chunked += 1;
+        }
+    }
+    (chunked > 1).then_some((StatusCode::BAD_REQUEST, "bad request: chunked applied twice\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +158,28 @@ mod tests {
         #[case] expected: Option<u16>,
     ) {
         check(version, target, fields, expected);
+    }
+
+    #[rstest]
+    #[case::chunked("chunked", None)]
+    #[case::chunked_any_case(" Chunked ", None)]
+    #[case::gzip_then_chunked("gzip, chunked", Some(501))]
+    #[case::identity("identity", Some(501))]
+    #[case::chunked_with_a_parameter("chunked;x=1", Some(501))]
+    #[case::chunked_twice("chunked, chunked", Some(400))]
+    #[case::empty_elements(", chunked ,", None)]
+    fn transfer_codings(#[case] value: &str, #[case] expected: Option<u16>) {
+        check(H1, "/", &[("host", "a.test"), ("transfer-encoding", value)], expected);
+    }
+
+    #[test]
+    fn codings_on_two_lines_count_together() {
+        check(
+            H1,
+            "/",
+            &[("host", "a"), ("transfer-encoding", "gzip"), ("transfer-encoding", "chunked")],
+            Some(501),
+        );
     }
 
     #[test]

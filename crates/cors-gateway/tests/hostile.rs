@@ -1916,3 +1916,29 @@ fn http2_requests_carry_via_with_their_protocol() {
     });
     assert_eq!(echoed_field(&head, "via"), ["2 cors-gateway"], "{head}");
 }
+
+/// Finding F-E (issue 16): a transfer coding the gateway does not implement gets 501 (RFC 9112
+/// section 6.1), `chunked` applied twice gets 400, and neither is forwarded. hyper decodes a
+/// body whose last coding is `chunked`, so before the fix `gzip, chunked` reached the upstream
+/// as a plain chunked body, its gzip coding silently dropped.
+#[rstest]
+#[case::gzip_then_chunked(&["gzip, chunked"], 501)]
+#[case::gzip_and_chunked_on_two_lines(&["gzip", "chunked"], 501)]
+#[case::deflate_then_chunked(&["deflate, chunked"], 501)]
+#[case::chunked_twice(&["chunked, chunked"], 400)]
+#[case::chunked_alone_is_forwarded(&["chunked"], 200)]
+fn unsupported_transfer_codings_are_refused(#[case] codings: &[&str], #[case] status: u16) {
+    let gateway = Gateway::start(&[]);
+    let mut fields: Vec<(&str, &[u8])> = vec![("origin", APP.as_bytes())];
+    fields.extend(codings.iter().map(|coding| ("transfer-encoding", coding.as_bytes())));
+    let mut request = raw_request("POST", "/ok", &fields, false);
+    request.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+    let reply = exchange(gateway.address, &request).unwrap();
+    assert_eq!(reply.status, status, "{reply:?}");
+    let forwarded = reply.one("x-upstream").unwrap() == Some("1");
+    assert_eq!(forwarded, status == 200, "{reply:?}");
+    // The test upstream counts the raw chunked body it got: the 5 bytes in the gateway's framing.
+    if forwarded {
+        assert_eq!(reply.body, b"ok 15");
+    }
+}
