@@ -1,6 +1,8 @@
-//! The bodies of a forwarded request and its response, and the upstream capacity they hold
-//! (docs/robustness.md, F-B).
+//! The bodies of a forwarded request and its response, the upstream capacity they hold
+//! (docs/robustness.md, F-B), and the request body's limits (F3).
 
+use std::fmt;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -10,6 +12,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 
 /// The upstream capacity one forwarded request holds until both its bodies are done: a slot of
 /// the upstream pool (`--upstream-max-connections`) and one of its client connection's share
@@ -64,38 +67,146 @@ pub(crate) enum Held {
     Shared { _slots: Arc<Slots> },
 }
 
-/// The request body sent upstream: the client's, holding its share of the request's slots.
+/// The limits on a request body (finding F3).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BodyLimits {
+    /// Most bytes (`--max-request-body`); past it the answer is 413.
+    pub(crate) max_bytes: u64,
+    /// Time to receive the whole body once forwarding starts (`--body-read-timeout`); past it
+    /// the answer is 408.
+    pub(crate) timeout: Duration,
+}
+
+/// Why the gateway stopped reading a request body.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// More than [`BodyLimits::max_bytes`].
+    TooLarge { limit: u64 },
+    /// Not complete within [`BodyLimits::timeout`].
+    TimedOut { timeout: Duration },
+    /// The client's side failed (reset stream, closed connection, bad chunk framing).
+    Client(hyper::Error),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { limit } => write!(f, "request body over the limit of {limit} bytes"),
+            Self::TimedOut { timeout } => {
+                write!(f, "request body not received within {timeout:?}")
+            }
+            Self::Client(_) => f.write_str("reading the request body failed"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Client(error) => Some(error),
+            Self::TooLarge { .. } | Self::TimedOut { .. } => None,
+        }
+    }
+}
+
+impl BodyError {
+    /// The `BodyError` in `error`'s source chain, if the upstream request failed because of one.
+    pub(crate) fn find<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(found) = error.downcast_ref::<Self>() {
+                return Some(found);
+            }
+            cause = error.source();
+        }
+        None
+    }
+}
+
+/// The request body sent upstream: the client's, cut off past its limits, and holding its share
+/// of the request's slots.
 #[derive(Debug)]
 pub(crate) struct RequestBody {
     body: Incoming,
+    /// Armed when the body is first read, so a bodiless request never starts a timer. Boxed
+    /// because the upstream client needs an `Unpin` body; only requests with a body pay for it.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When the whole body must have arrived; `None` for a bodiless request.
+    deadline: Option<Instant>,
+    limits: BodyLimits,
+    received: u64,
+    failed: bool,
     _slots: Option<Arc<Slots>>,
 }
 
 impl RequestBody {
     /// Wraps the client's `body`, and returns it with the response body's share of `slots`.
-    pub(crate) fn new(body: Incoming, slots: Slots) -> (Self, Held) {
-        if body.is_end_stream() {
-            (Self { body, _slots: None }, Held::Alone { _slots: slots })
+    pub(crate) fn new(body: Incoming, limits: BodyLimits, slots: Slots) -> (Self, Held) {
+        let (shared, held) = if body.is_end_stream() {
+            (None, Held::Alone { _slots: slots })
         } else {
             let slots = Arc::new(slots);
-            (Self { body, _slots: Some(Arc::clone(&slots)) }, Held::Shared { _slots: slots })
-        }
+            (Some(Arc::clone(&slots)), Held::Shared { _slots: slots })
+        };
+        let deadline = shared.is_some().then(|| Instant::now() + limits.timeout);
+        let body = Self {
+            body,
+            timer: None,
+            deadline,
+            limits,
+            received: 0,
+            failed: false,
+            _slots: shared,
+        };
+        (body, held)
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        if this.timer.is_none()
+            && let Some(deadline) = this.deadline
+        {
+            this.timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        }
+        if let Some(timer) = &mut this.timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            this.failed = true;
+            return Poll::Ready(Some(Err(BodyError::TimedOut { timeout: this.limits.timeout })));
+        }
+        let frame = match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+            None => return Poll::Ready(None),
+            Some(Err(error)) => {
+                this.failed = true;
+                return Poll::Ready(Some(Err(BodyError::Client(error))));
+            }
+            Some(Ok(frame)) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            this.received = this.received.saturating_add(data.len() as u64);
+            if this.received > this.limits.max_bytes {
+                this.failed = true;
+                return Poll::Ready(Some(Err(BodyError::TooLarge {
+                    limit: this.limits.max_bytes,
+                })));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.failed || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -122,6 +122,8 @@ mod tests {
             upstream_max_connections: upstream,
             upstream_max_per_connection: share,
             upstream_queue_timeout: second,
+            max_request_body: 1024,
+            body_read_timeout: second,
         }
     }
 

@@ -123,6 +123,15 @@ pub(crate) struct LimitArgs {
     /// Time the upstream has to start answering; past it the answer is 504.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_timeout: Duration,
+    /// Most bytes in a request body; past it the answer is 413 (before the upstream is contacted
+    /// when Content-Length says so, otherwise as soon as the body goes over). Smaller bodies
+    /// stream through unchanged.
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub(crate) max_request_body: u64,
+    /// Time a client has to send a whole request body, from when the gateway starts forwarding
+    /// it; past it the answer is 408, or the connection is closed if the response has started.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub(crate) body_read_timeout: Duration,
     /// Most bytes in a request's header section (at least 8192); past it the answer is 431.
     #[arg(long, default_value_t = 32 * 1024, value_parser = parse_header_bytes, value_name = "BYTES")]
     pub(crate) max_header_bytes: usize,

@@ -54,6 +54,8 @@ impl LimitArgs {
             upstream_max_connections: self.upstream_max_connections.get(),
             upstream_max_per_connection: self.upstream_max_per_connection.get(),
             upstream_queue_timeout: self.upstream_queue_timeout,
+            max_request_body: self.max_request_body,
+            body_read_timeout: self.body_read_timeout,
         }
     }
 

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -21,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 
-use crate::body::{RequestBody, Slots, UpstreamBody};
+use crate::body::{BodyError, BodyLimits, RequestBody, Slots, UpstreamBody};
 use crate::server::Limits;
 
 /// The body of a proxied response: the upstream's, streamed, or a short local error text.
@@ -107,6 +108,8 @@ pub(crate) struct ProxySettings {
     queue_timeout: Duration,
     /// The `Via` entries this gateway appends.
     via: Via,
+    /// The limits on request bodies.
+    body_limits: BodyLimits,
 }
 
 impl ProxySettings {
@@ -125,6 +128,10 @@ impl ProxySettings {
             rewrite_host,
             scheme,
             via: Via::new(via_pseudonym)?,
+            body_limits: BodyLimits {
+                max_bytes: limits.max_request_body,
+                timeout: limits.body_read_timeout,
+            },
             response_timeout: limits.upstream_timeout,
             pool: Arc::new(Semaphore::new(limits.upstream_max_connections)),
             queue_timeout: limits.upstream_queue_timeout,
@@ -277,6 +284,11 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
     parts.uri = uri;
     // The upstream connection is HTTP/1.1 whatever the client spoke.
     parts.version = Version::HTTP_11;
+    // A declared length over the limit is refused before the upstream is contacted; a body
+    // without one is cut off by `RequestBody` once it goes over.
+    if body.size_hint().lower() > settings.body_limits.max_bytes {
+        return too_large();
+    }
     let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await else {
         tracing::debug!(%peer, "no upstream slot within the queue timeout");
         let mut answer = short(
@@ -286,7 +298,7 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
         answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return answer;
     };
-    let (body, held) = RequestBody::new(body, slots);
+    let (body, held) = RequestBody::new(body, settings.body_limits, slots);
     let upstream_request = Request::from_parts(parts, body);
 
     match tokio::time::timeout(settings.response_timeout, client.request(upstream_request)).await {
@@ -294,6 +306,17 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held)))
+        }
+        Ok(Err(error)) if BodyError::find(&error).is_some() => {
+            tracing::debug!(%peer, error = %error_chain(&error), "request body refused");
+            match BodyError::find(&error) {
+                Some(BodyError::TooLarge { .. }) => too_large(),
+                Some(BodyError::TimedOut { .. }) => short(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request timeout: the request body did not arrive in time\n",
+                ),
+                _ => short(StatusCode::BAD_REQUEST, "bad request: the request body failed\n"),
+            }
         }
         Ok(Err(error)) => {
             tracing::warn!(upstream = settings.upstream.as_str(), error = %error_chain(&error), "upstream request failed");
@@ -326,6 +349,14 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// 413 for a request body over `--max-request-body`.
+fn too_large() -> Response<ProxyBody> {
+    short(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "content too large: the request body is over the gateway's limit\n",
+    )
 }
 
 /// A locally generated response with a short plain-text body.

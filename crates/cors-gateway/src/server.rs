@@ -54,6 +54,10 @@ pub(crate) struct Limits {
     pub(crate) upstream_max_per_connection: usize,
     /// How long a request may wait for a free upstream slot; past it the answer is 503.
     pub(crate) upstream_queue_timeout: Duration,
+    /// Most bytes of a request body; past it the answer is 413.
+    pub(crate) max_request_body: u64,
+    /// Time to receive a whole request body; past it the answer is 408.
+    pub(crate) body_read_timeout: Duration,
 }
 
 /// The smallest header buffer hyper accepts (the command line refuses less).

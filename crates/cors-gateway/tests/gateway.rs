@@ -286,6 +286,43 @@ async fn bodies_stream_both_ways_in_lockstep() {
     assert_eq!(received, EIGHT_MIB);
 }
 
+/// Finding F3 (issue 16): a body within `--max-request-body` streams to the upstream unchanged,
+/// byte for byte, whether its length is declared or it is chunked; every byte value occurs.
+#[rstest]
+#[case::content_length_one_under(false, 1)]
+#[case::content_length_at_the_limit(false, 0)]
+#[case::chunked_one_under(true, 1)]
+#[case::chunked_at_the_limit(true, 0)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_within_the_limit_stream_through_unchanged(
+    #[case] chunked: bool,
+    #[case] under: usize,
+) {
+    const LIMIT: usize = 1 << 20;
+    let (_upstream, gateway) = strict_gateway(&["--max-request-body", &LIMIT.to_string()]).await;
+    let sent: Bytes = (0..LIMIT - under).map(|i| (i ^ (i >> 8)).to_le_bytes()[0]).collect();
+    let body = if chunked {
+        // A channel body has no length: the client sends it chunked.
+        let (mut sender, body) = Channel::<Bytes>::new(4);
+        let chunks = sent.clone();
+        tokio::spawn(async move {
+            for start in (0..chunks.len()).step_by(CHUNK / 3) {
+                let end = (start + CHUNK / 3).min(chunks.len());
+                sender.send_data(chunks.slice(start..end)).await.unwrap();
+            }
+        });
+        body.boxed_unsync()
+    } else {
+        common::full(sent.clone())
+    };
+    let answer =
+        send(&client(false), request("POST", &gateway.url("/echo"), &[("origin", APP)], body))
+            .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body.len(), sent.len());
+    assert!(answer.body == sent, "the body changed on its way through");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_upstream_gets_502_without_ungranted_cors_fields() {
     let policy = example_policy("strict.yaml");

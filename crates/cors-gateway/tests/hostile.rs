@@ -46,6 +46,8 @@ fn example_policy(name: &str) -> PathBuf {
 /// An upstream answering `200 ok` (with its own `Access-Control-Allow-Origin`, which the gateway
 /// must replace on allowed requests, A4), except:
 /// - `/head`: answers with the request head it received, byte for byte;
+/// - `/early`: sends its response head and a first chunk before it reads the request body, and
+///   ends the response once the body is complete;
 /// - `/hang`: never answers (until the test ends, at most [`PATIENCE`]);
 /// - `/reset`: closes the connection after the request head, with the body unread (a reset).
 struct Upstream {
@@ -153,6 +155,14 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
             }
             return;
         }
+        if path == "/early" {
+            // The response head and a first chunk go out before the body is read.
+            let early = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-upstream: 1\r\n\r\n\
+                         5\r\nearly\r\n";
+            if stream.write_all(early.as_bytes()).is_err() {
+                return;
+            }
+        }
         let body = if let Some(length) = head_field(&head, "content-length") {
             let length: usize = length.parse().unwrap_or(0);
             read_until(&mut stream, &mut pending, stop, |p| (p.len() >= length).then_some(length))
@@ -162,6 +172,12 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
             Some(Vec::new())
         };
         let Some(body) = body else { return };
+        if path == "/early" {
+            if stream.write_all(b"0\r\n\r\n").is_err() {
+                return;
+            }
+            continue;
+        }
         let text = if path == "/head" { head.clone() } else { format!("ok {}", body.len()) };
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nvary: Accept-Encoding\r\n\
@@ -1941,4 +1957,135 @@ fn unsupported_transfer_codings_are_refused(#[case] codings: &[&str], #[case] st
     if forwarded {
         assert_eq!(reply.body, b"ok 15");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: request body limits (finding F3).
+
+/// Finding F3 (issue 16): a body whose declared length is over `--max-request-body` gets 413
+/// before the upstream is contacted, in both protocols. Before the fix it was forwarded.
+#[test]
+fn a_declared_body_over_the_limit_gets_413_before_the_upstream_is_contacted() {
+    let gateway = Gateway::start(&["--max-request-body", "1000"]);
+    let head = raw_request(
+        "POST",
+        "/ok",
+        &[("origin", APP.as_bytes()), ("content-length", b"1001")],
+        false,
+    );
+    let reply = exchange(gateway.address, &head).unwrap();
+    assert_eq!(reply.status, 413, "{reply:?}");
+    // The error comes from the proxy behind the layer: the allowed origin may read it.
+    assert_eq!(reply.one("access-control-allow-origin").unwrap(), Some(APP));
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let mut request = h2_request("POST", "/ok", Some(APP));
+        request.headers_mut().insert("content-length", http::HeaderValue::from_static("1001"));
+        let (response, _body) = sender.send_request(request, false).unwrap();
+        let response = tokio::time::timeout(PATIENCE, response).await.unwrap().unwrap();
+        assert_eq!(response.status(), 413);
+    });
+    assert_eq!(gateway.upstream_connections(), 0, "the upstream was contacted");
+}
+
+/// Finding F3 (issue 16): a body without a declared length (HTTP/1.1 chunked, HTTP/2 without
+/// `content-length`) that goes over `--max-request-body` gets 413 as soon as it does. Before the
+/// fix it was streamed to the upstream whatever its size.
+#[test]
+fn a_body_that_goes_over_the_limit_gets_413() {
+    let gateway = Gateway::start(&["--max-request-body", "1000"]);
+    let mut request = raw_request(
+        "POST",
+        "/ok",
+        &[("origin", APP.as_bytes()), ("transfer-encoding", b"chunked")],
+        false,
+    );
+    for _ in 0..3 {
+        request.extend_from_slice(b"258\r\n");
+        request.extend(std::iter::repeat_n(b'c', 600));
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let reply = exchange(gateway.address, &request).unwrap();
+    assert_eq!(reply.status, 413, "{reply:?}");
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let (response, mut body) =
+            sender.send_request(h2_request("POST", "/ok", Some(APP)), false).unwrap();
+        for _ in 0..3 {
+            body.send_data(bytes::Bytes::from(vec![b'c'; 600]), false).unwrap();
+        }
+        let response = tokio::time::timeout(PATIENCE, response).await.unwrap().unwrap();
+        assert_eq!(response.status(), 413);
+    });
+}
+
+/// Finding F3 (issue 16): a body that has not arrived within `--body-read-timeout` gets 408.
+/// Before the fix a slow body was read for as long as the client kept sending (here: 20 s).
+#[test]
+fn a_body_that_does_not_arrive_in_time_gets_408() {
+    let gateway = Gateway::start(&["--body-read-timeout", "1s", "--upstream-timeout", "60s"]);
+    let head = raw_request(
+        "POST",
+        "/ok",
+        &[("origin", APP.as_bytes()), ("content-length", b"1000")],
+        false,
+    );
+    let started = Instant::now();
+    let outcome = dribble(gateway.address, &head, &[b'a'; 1000], Duration::from_millis(20));
+    eprintln!("the slow body was answered after {:?}", started.elapsed());
+    assert!(outcome.cut_off, "a slow body was never answered: {outcome:?}");
+    let (reply, _) = parse_reply(outcome.answer.as_bytes(), true)
+        .unwrap_or_else(|| panic!("no reply to a slow body: {outcome:?}"));
+    assert_eq!(reply.status, 408, "{reply:?}");
+    assert_eq!(reply.one("access-control-allow-origin").unwrap(), Some(APP));
+}
+
+/// Finding F3 (issue 16): when the upstream has started its response before the body is
+/// complete, a body that misses `--body-read-timeout` ends the exchange: the connection is
+/// closed in the middle of the response. Before the fix it stayed open for the whole dribble.
+#[test]
+fn a_slow_body_after_the_response_started_closes_the_connection() {
+    let gateway = Gateway::start(&["--body-read-timeout", "1s", "--upstream-timeout", "60s"]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream
+        .write_all(&raw_request(
+            "POST",
+            "/early",
+            &[("origin", APP.as_bytes()), ("content-length", b"1000")],
+            false,
+        ))
+        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let started = Instant::now();
+    let (mut received, mut buffer) = (Vec::new(), [0u8; 4096]);
+    let mut closed = false;
+    let mut sent = 0;
+    // One body byte every 20 ms or more: 1000 bytes would take 20 s.
+    for _ in 0..1000 {
+        match stream.read(&mut buffer) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+        if stream.write_all(b"a").is_err() {
+            closed = true;
+            break;
+        }
+        sent += 1;
+    }
+    let received = String::from_utf8_lossy(&received).into_owned();
+    eprintln!("closed after {:?} and {sent} body bytes: {closed}", started.elapsed());
+    // Half the body would take 10 s or more, ten times the timeout.
+    assert!(closed && sent < 500, "the connection stayed open for {sent} body bytes: {received:?}");
+    assert!(received.starts_with("HTTP/1.1 200"), "{received:?}");
+    assert!(received.contains("early"), "the response had started: {received:?}");
+    assert!(!received.ends_with("0\r\n\r\n"), "the response was completed: {received:?}");
 }
