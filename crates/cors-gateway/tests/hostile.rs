@@ -12,7 +12,6 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -1196,6 +1195,45 @@ fn which_policy(reply: &Reply, preflight: bool) -> Result<char, String> {
     Err(format!("an answer of neither policy (or of both): {reply:?}"))
 }
 
+/// The raw request of one reload-test round: a preflight for `GET` or an allowed `GET`.
+fn reload_probe(preflight: bool) -> Vec<u8> {
+    if preflight {
+        raw_request(
+            "OPTIONS",
+            "/ok",
+            &[("origin", APP.as_bytes()), ("access-control-request-method", b"GET")],
+            false,
+        )
+    } else {
+        allowed_get(false)
+    }
+}
+
+/// The same round over HTTP/2, parsed into a [`Reply`].
+async fn h2_reload_probe(
+    sender: &mut h2::client::SendRequest<bytes::Bytes>,
+    preflight: bool,
+) -> Result<Reply, String> {
+    let mut request = h2_request(if preflight { "OPTIONS" } else { "GET" }, "/ok", Some(APP));
+    if preflight {
+        request
+            .headers_mut()
+            .insert("access-control-request-method", http::HeaderValue::from_static("GET"));
+    }
+    let (parts, body) = h2_send(sender, request).await.map_err(|e| e.to_string())?;
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    Ok(Reply { status: parts.status.as_u16(), headers, body })
+}
+
+/// Reloading under load (issue 16, "also prove"): while four HTTP/1.1 clients (a new connection
+/// per request) and one HTTP/2 client (one connection) send preflights and allowed `GET`s as
+/// fast as they can, the policy file alternates between two policies that differ in every field
+/// and is reloaded every 100 ms for 10 s (60 s with `RUN_SLOW_TESTS=1`). No request may fail, and
+/// every answer must be exactly one policy's.
 #[test]
 fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
     let scratch = Scratch::new();
@@ -1203,32 +1241,21 @@ fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
     let mut gateway = Gateway::with_policy(&path, &[]);
     let address = gateway.address;
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
+    let mut clients: Vec<JoinHandle<(String, Vec<String>)>> = (0..4)
         .map(|client| {
             let stop = Arc::clone(&stop);
             thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_mins(2);
+                let deadline = Instant::now() + Duration::from_mins(3);
                 let mut seen = String::new();
                 let mut failures = Vec::new();
-                for round in 0..20_000 {
+                for round in 0..1_000_000 {
                     if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
                         break;
                     }
                     let preflight = (round + client) % 2 == 0;
-                    let request = if preflight {
-                        raw_request(
-                            "OPTIONS",
-                            "/ok",
-                            &[
-                                ("origin", APP.as_bytes()),
-                                ("access-control-request-method", b"GET"),
-                            ],
-                            false,
-                        )
-                    } else {
-                        allowed_get(false)
-                    };
-                    match exchange(address, &request).and_then(|r| which_policy(&r, preflight)) {
+                    match exchange(address, &reload_probe(preflight))
+                        .and_then(|r| which_policy(&r, preflight))
+                    {
                         Ok(policy) => seen.push(policy),
                         Err(failure) => failures.push(failure),
                     }
@@ -1237,13 +1264,40 @@ fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
             })
         })
         .collect();
-    let reloads = if slow_tests() { 200 } else { 20 };
-    for reload in 0..reloads {
-        thread::sleep(Duration::from_millis(100));
-        scratch.write("cors.yaml", if reload % 2 == 0 { POLICY_B } else { POLICY_A });
+    let h2_stop = Arc::clone(&stop);
+    clients.push(thread::spawn(move || {
+        runtime().block_on(async {
+            let deadline = Instant::now() + Duration::from_mins(3);
+            let (mut sender, _connection, _) = h2_connect(address).await;
+            let (mut seen, mut failures) = (String::new(), Vec::new());
+            for round in 0..1_000_000 {
+                if h2_stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                let preflight = round % 2 == 0;
+                match h2_reload_probe(&mut sender, preflight)
+                    .await
+                    .and_then(|r| which_policy(&r, preflight))
+                {
+                    Ok(policy) => seen.push(policy),
+                    Err(failure) => failures.push(format!("HTTP/2: {failure}")),
+                }
+            }
+            (seen, failures)
+        })
+    }));
+    let period = if slow_tests() { Duration::from_mins(1) } else { Duration::from_secs(10) };
+    let started = Instant::now();
+    let mut reloads = 0;
+    // On a fixed 100 ms schedule, whatever each reload takes.
+    while started.elapsed() < period {
+        let next = started + Duration::from_millis(100) * (reloads + 1);
+        thread::sleep(next.saturating_duration_since(Instant::now()));
+        scratch.write("cors.yaml", if reloads % 2 == 0 { POLICY_B } else { POLICY_A });
         gateway.hangup();
+        reloads += 1;
     }
-    // The last file written is A when `reloads` is even: wait (bounded) until it is in force.
+    // Wait (bounded) until the last file written is in force.
     let final_policy = if reloads % 2 == 0 { 'A' } else { 'B' };
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -1255,15 +1309,22 @@ fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
         thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
-    let mut summary = String::new();
+    let elapsed = started.elapsed();
+    let mut summary = Vec::new();
     let mut seen_total = String::new();
+    let mut switches = 0;
     for client in clients {
         let (seen, failures) = client.join().unwrap();
         assert!(failures.is_empty(), "failed or mixed answers during reloads: {failures:#?}");
-        let _ = write!(summary, "{} ", seen.len());
+        summary.push(seen.len());
+        switches += seen.as_bytes().windows(2).filter(|pair| pair[0] != pair[1]).count();
         seen_total.push_str(&seen);
     }
-    eprintln!("answers per client: {summary}");
+    eprintln!(
+        "{reloads} reloads in {elapsed:?}: {} answers (per client, the HTTP/2 one last: \
+         {summary:?}), none failed or mixed; the clients saw the policy change {switches} times",
+        seen_total.len()
+    );
     assert!(seen_total.contains('A') && seen_total.contains('B'), "no reload observed under load");
     gateway.assert_alive();
 }
