@@ -15,6 +15,7 @@ mod fuzz;
 mod http;
 mod peers;
 mod process;
+mod soak;
 mod tidy;
 mod util;
 
@@ -49,6 +50,9 @@ enum Command {
     Envoy(envoy::Args),
     /// Run the cargo-fuzz targets for a fixed time each (installs cargo-fuzz when missing)
     Fuzz(fuzz::Args),
+    /// cors-gateway under steady mixed traffic (HTTP/1.1, HTTP/2, slow clients); fails on a
+    /// failed request or more than 10 % growth of its memory or open descriptors; outside CI
+    Soak(soak::Args),
     /// Repository rules: dependency direction, module docs, no ignored tests
     Tidy,
 }
@@ -61,6 +65,7 @@ impl Command {
             Command::Conformance(args) => conformance::run(&args),
             Command::Envoy(args) => envoy::run(&args),
             Command::Fuzz(args) => fuzz::run(&args),
+            Command::Soak(args) => soak::run(&args),
             Command::Tidy => tidy::run(),
         }
     }
