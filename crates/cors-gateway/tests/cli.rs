@@ -5,7 +5,9 @@
 mod common;
 
 use common::upstream::Upstream;
-use common::{Gateway, Scratch, client, empty, example_policy, request, run, send};
+use common::{
+    Gateway, Scratch, client, empty, example_policy, request, run, run_with_open_files, send,
+};
 use rstest::rstest;
 
 fn path(name: &str) -> String {
@@ -221,6 +223,28 @@ fn serve_refuses_a_via_pseudonym_that_is_not_a_token() {
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("invalid pseudonym \"my proxy\""), "{stderr}");
+}
+
+/// Finding F-B (issue 16): below 64 open files the gateway refuses to start, saying why.
+#[test]
+fn serve_refuses_an_open_file_limit_below_the_minimum() {
+    let (code, _, stderr) = run_with_open_files(
+        Some(40),
+        &[
+            "serve",
+            "--config",
+            &path("strict.yaml"),
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("the open-file limit (ulimit -n) is 40, below the 64 cors-gateway needs"),
+        "{stderr}"
+    );
 }
 
 #[test]

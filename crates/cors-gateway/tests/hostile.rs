@@ -12,6 +12,8 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use rstest::rstest;
 
-const GATEWAY: &str = env!("CARGO_BIN_EXE_cors-gateway");
 /// The longest any single wait may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(20);
 /// The origin `strict.yaml` grants (with credentials).
@@ -223,22 +224,6 @@ impl Drop for Scratch {
     }
 }
 
-/// The gateway's command, run through `sh` with `ulimit -n open_files` when it is given (both
-/// the soft and the hard limit, so the gateway cannot raise it).
-fn gateway_command(open_files: Option<u32>) -> Command {
-    match open_files {
-        None => Command::new(GATEWAY),
-        Some(open_files) => {
-            let mut command = Command::new("sh");
-            command
-                .arg("-c")
-                .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
-                .arg(GATEWAY);
-            command
-        }
-    }
-}
-
 /// A running `cors-gateway serve`, killed on drop.
 struct Gateway {
     child: Child,
@@ -262,7 +247,7 @@ impl Gateway {
     /// Starts the gateway, through `sh -c 'ulimit -n N; exec ...'` when `open_files` is given.
     fn launch(policy: &Path, extra: &[&str], open_files: Option<u32>) -> Self {
         let upstream = Upstream::start();
-        let mut child = gateway_command(open_files)
+        let mut child = common::gateway_command(open_files)
             .arg("serve")
             .arg("--config")
             .arg(policy)
@@ -1672,41 +1657,6 @@ fn limits_that_do_not_fit_the_open_file_limit_are_lowered_with_a_warning() {
          and --upstream-max-connections from 1000 to 112",
     );
     check_preflight(&exchange(gateway.address, &preflight()).unwrap()).unwrap();
-}
-
-/// Finding F-B (issue 16): below 64 open files the gateway refuses to start, saying why.
-#[test]
-fn an_open_file_limit_below_the_minimum_is_refused() {
-    let policy = example_policy("strict.yaml");
-    let mut child = gateway_command(Some(40))
-        .arg("serve")
-        .arg("--config")
-        .arg(&policy)
-        .args(["--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cors-gateway started with an open-file limit of 40");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("the open-file limit (ulimit -n) is 40, below the 64 cors-gateway needs"),
-        "{stderr}"
-    );
 }
 
 /// User and system CPU time of `pid`, in clock ticks, from `/proc/PID/stat`.

@@ -182,9 +182,30 @@ impl Drop for Gateway {
     }
 }
 
+/// The gateway's command, run through `sh` with `ulimit -n open_files` when it is given (both
+/// the soft and the hard limit, so the gateway cannot raise it).
+pub fn gateway_command(open_files: Option<u32>) -> Command {
+    match open_files {
+        None => Command::new(GATEWAY),
+        Some(open_files) => {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+                .arg(GATEWAY);
+            command
+        }
+    }
+}
+
 /// Runs `cors-gateway ARGS` to completion (bounded) and returns (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(GATEWAY)
+    run_with_open_files(None, args)
+}
+
+/// [`run`], with `ulimit -n open_files` when it is given.
+pub fn run_with_open_files(open_files: Option<u32>, args: &[&str]) -> (i32, String, String) {
+    let mut child = gateway_command(open_files)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
