@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use common::Scratch;
 use rstest::rstest;
 
 /// The longest any single wait may take before the test fails.
@@ -192,37 +193,6 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
 
 // ---------------------------------------------------------------------------------------------
 // The gateway process.
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "cors-hostile-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// Writes `text` to `name` atomically (write, then rename over).
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        let temporary = self.0.join(format!(".{name}.tmp"));
-        std::fs::write(&temporary, text).unwrap();
-        std::fs::rename(&temporary, &path).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running `cors-gateway serve`, killed on drop.
 struct Gateway {
