@@ -11,45 +11,119 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
+
+/// A fixed number of slots that requests take and give back, waiting in line when none is free.
+///
+/// Hand-written over `tokio::sync::Semaphore`, whose every release locks its wait list: on the
+/// request path that is a lock per request on a mutex shared by every connection. Here taking
+/// and giving back a free slot are one atomic operation each, and a release touches the wait
+/// list (`Notify`) only while someone waits. Waiters are woken in the order they started to
+/// wait, but a request arriving just as a slot is freed may take it first; a waiter that loses
+/// such a race waits again, bounded by its deadline.
+#[derive(Debug)]
+pub(crate) struct SlotPool {
+    free: AtomicUsize,
+    waiting: AtomicUsize,
+    freed: Notify,
+}
+
+impl SlotPool {
+    pub(crate) fn new(slots: usize) -> Arc<Self> {
+        Arc::new(Self {
+            free: AtomicUsize::new(slots),
+            waiting: AtomicUsize::new(0),
+            freed: Notify::new(),
+        })
+    }
+
+    /// Takes a free slot, if there is one.
+    fn try_take(self: &Arc<Self>) -> Option<Slot> {
+        // SeqCst here and in `give_back` orders these with `waiting`: a waiter that saw no free
+        // slot is always seen waiting by the release that frees one.
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |free| free.checked_sub(1))
+            .ok()
+            .map(|_| Slot(Arc::clone(self)))
+    }
+
+    /// Takes a slot, waiting for one until `deadline`; `None` when it passed.
+    async fn take(self: &Arc<Self>, deadline: Instant) -> Option<Slot> {
+        if let Some(slot) = self.try_take() {
+            return Some(slot);
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let taken = tokio::time::timeout_at(deadline, async {
+            loop {
+                let freed = self.freed.notified();
+                let mut freed = std::pin::pin!(freed);
+                // Registered before the check, so a release between the two wakes it.
+                freed.as_mut().enable();
+                if let Some(slot) = self.try_take() {
+                    return slot;
+                }
+                freed.await;
+            }
+        })
+        .await
+        .ok();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if taken.is_none() && self.free.load(Ordering::SeqCst) > 0 {
+            // This waiter may have been woken for a slot it no longer takes: pass it on.
+            self.freed.notify_one();
+        }
+        taken
+    }
+
+    fn give_back(&self) {
+        self.free.fetch_add(1, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.freed.notify_one();
+        }
+    }
+}
+
+/// One slot of a [`SlotPool`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<SlotPool>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.give_back();
+    }
+}
 
 /// The upstream capacity one forwarded request holds until both its bodies are done: a slot of
 /// the upstream pool (`--upstream-max-connections`) and one of its client connection's share
 /// (`--upstream-max-per-connection`).
 #[derive(Debug)]
 pub(crate) struct Slots {
-    _pool: OwnedSemaphorePermit,
-    _share: OwnedSemaphorePermit,
+    _share: Slot,
+    _pool: Slot,
 }
 
 impl Slots {
     /// Takes a slot of the connection's `share`, then one of the `pool`, waiting at most `wait`
-    /// for both (in FIFO order); `None` when the wait ran out.
+    /// for both; `None` when the wait ran out.
     ///
     /// The fast path, with both free, takes no lock and starts no timer.
     pub(crate) async fn acquire(
-        pool: &Arc<Semaphore>,
-        share: &Arc<Semaphore>,
+        pool: &Arc<SlotPool>,
+        share: &Arc<SlotPool>,
         wait: Duration,
     ) -> Option<Self> {
-        if let Ok(share) = Arc::clone(share).try_acquire_owned() {
-            let pool = match Arc::clone(pool).try_acquire_owned() {
-                Ok(pool) => pool,
-                Err(_) => {
-                    tokio::time::timeout(wait, Arc::clone(pool).acquire_owned()).await.ok()?.ok()?
-                }
-            };
-            return Some(Self { _pool: pool, _share: share });
+        if let Some(share) = share.try_take()
+            && let Some(pool) = pool.try_take()
+        {
+            return Some(Self { _share: share, _pool: pool });
         }
-        tokio::time::timeout(wait, async {
-            let share = Arc::clone(share).acquire_owned().await.ok()?;
-            let pool = Arc::clone(pool).acquire_owned().await.ok()?;
-            Some(Self { _pool: pool, _share: share })
-        })
-        .await
-        .ok()
-        .flatten()
+        let deadline = Instant::now() + wait;
+        let share = share.take(deadline).await?;
+        let pool = pool.take(deadline).await?;
+        Some(Self { _share: share, _pool: pool })
     }
 }
 
@@ -258,22 +332,62 @@ mod tests {
     #[test]
     fn a_request_waits_for_its_share_and_the_pool_then_gives_up() {
         runtime().block_on(async {
-            let pool = Arc::new(Semaphore::new(3));
-            let share = Arc::new(Semaphore::new(2));
+            let pool = SlotPool::new(3);
+            let share = SlotPool::new(2);
             let wait = Duration::from_millis(10);
             let first = Slots::acquire(&pool, &share, wait).await.unwrap();
             let _second = Slots::acquire(&pool, &share, wait).await.unwrap();
             // The connection's share is used up: the third waits, then gives up.
             assert!(Slots::acquire(&pool, &share, wait).await.is_none());
-            assert_eq!(pool.available_permits(), 1, "a request over its share takes no pool slot");
+            assert_eq!(
+                pool.free.load(Ordering::SeqCst),
+                1,
+                "a request over its share takes no pool slot"
+            );
             // Another connection still gets the pool's last slot...
-            let other = Arc::new(Semaphore::new(2));
+            let other = SlotPool::new(2);
             let third = Slots::acquire(&pool, &other, wait).await.unwrap();
             // ...and then the pool is full for everyone.
             assert!(Slots::acquire(&pool, &other, wait).await.is_none());
+            assert_eq!(
+                other.free.load(Ordering::SeqCst),
+                1,
+                "a share slot is given back on failure"
+            );
             drop(first);
             drop(third);
             assert!(Slots::acquire(&pool, &share, wait).await.is_some());
+        });
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_a_waiter() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pool = SlotPool::new(1);
+            let held = pool.try_take().unwrap();
+            let waiters: Vec<_> = (0..8)
+                .map(|_| {
+                    let pool = Arc::clone(&pool);
+                    tokio::spawn(async move {
+                        let slot = pool.take(Instant::now() + Duration::from_secs(20)).await;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        slot.is_some()
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(held);
+            // Each waiter gets the slot in turn, as the one before gives it back.
+            for waiter in waiters {
+                assert!(waiter.await.unwrap());
+            }
+            assert_eq!(pool.free.load(Ordering::SeqCst), 1);
+            assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
         });
     }
 }

@@ -19,10 +19,9 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::Semaphore;
 use tower_service::Service;
 
-use crate::body::{BodyError, BodyLimits, RequestBody, Slots, UpstreamBody};
+use crate::body::{BodyError, BodyLimits, RequestBody, SlotPool, Slots, UpstreamBody};
 use crate::server::Limits;
 
 /// The body of a proxied response: the upstream's, streamed, or a short local error text.
@@ -103,7 +102,7 @@ pub(crate) struct ProxySettings {
     /// How long to wait for the upstream's response head.
     response_timeout: Duration,
     /// One slot per request in flight to the upstream (`--upstream-max-connections`).
-    pool: Arc<Semaphore>,
+    pool: Arc<SlotPool>,
     /// How long a request may wait for its slots before it is answered 503.
     queue_timeout: Duration,
     /// The `Via` entries this gateway appends.
@@ -133,7 +132,7 @@ impl ProxySettings {
                 timeout: limits.body_read_timeout,
             },
             response_timeout: limits.upstream_timeout,
-            pool: Arc::new(Semaphore::new(limits.upstream_max_connections)),
+            pool: SlotPool::new(limits.upstream_max_connections),
             queue_timeout: limits.upstream_queue_timeout,
         })
     }
@@ -202,7 +201,7 @@ pub(crate) struct Proxy {
     settings: Arc<ProxySettings>,
     peer: SocketAddr,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
-    share: Arc<Semaphore>,
+    share: Arc<SlotPool>,
 }
 
 /// Builds the upstream client (HTTP/1.1, pooled connections).
@@ -226,7 +225,7 @@ impl Proxy {
         client: UpstreamClient,
         settings: Arc<ProxySettings>,
         peer: SocketAddr,
-        share: Arc<Semaphore>,
+        share: Arc<SlotPool>,
     ) -> Self {
         Self { client, settings, peer, share }
     }

@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::body::SlotPool;
 use crate::checks;
 use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings};
@@ -198,7 +199,7 @@ async fn connection_task(
     };
     let io = TokioIo::new(io);
     let activity = Activity::new();
-    let share = Arc::new(Semaphore::new(limits.upstream_max_per_connection));
+    let share = SlotPool::new(limits.upstream_max_per_connection);
     let proxy = Proxy::new(shared.client.clone(), Arc::clone(&shared.settings), peer, share);
     let service = shared.layer.layer(proxy);
     let service = gate(service, Arc::clone(&activity), limits.max_headers);
