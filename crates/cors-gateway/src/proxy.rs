@@ -165,8 +165,12 @@ struct Via {
 impl Via {
     fn new(pseudonym: &str) -> Result<Self, String> {
         let pseudonym = parse_pseudonym(pseudonym)?;
+        // Leaked once per process (three short strings): a value over static bytes is cloned
+        // without touching a reference count that every request on every thread would share.
         let entry = |version: &str| {
-            HeaderValue::from_str(&format!("{version} {pseudonym}")).map_err(|e| e.to_string())
+            let text: &'static str = Box::leak(format!("{version} {pseudonym}").into_boxed_str());
+            HeaderValue::from_maybe_shared(Bytes::from_static(text.as_bytes()))
+                .map_err(|e| e.to_string())
         };
         Ok(Self { http10: entry("1.0")?, http11: entry("1.1")?, http2: entry("2")? })
     }
