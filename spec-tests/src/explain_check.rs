@@ -5,7 +5,7 @@
 //! Both run the same procedure (cors-engine writes it once, over a reasons sink); this check
 //! keeps that true from the outside, case by case.
 
-use cors_engine::{Decision, Engine, Explanation, Outcome, RequestHeaders};
+use cors_engine::{Decision, Engine, Explanation, Outcome, RequestHeaders, Rule};
 
 use crate::error::TargetError;
 use crate::in_process::engine_request;
@@ -15,6 +15,8 @@ use crate::target::OutgoingRequest;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Said {
     outcome: Outcome,
+    /// The rule that decided.
+    rule: Rule,
     /// The Access-Control-* lines, in the engine's order.
     headers: Vec<(String, Vec<u8>)>,
     /// The `Vary` tokens, joined.
@@ -31,7 +33,12 @@ impl Said {
                 })
                 .collect()
         });
-        Said { outcome: decision.outcome(), headers, vary: decision.vary().to_string() }
+        Said {
+            outcome: decision.outcome(),
+            rule: decision.rule(),
+            headers,
+            vary: decision.vary().to_string(),
+        }
     }
 
     fn of_explanation(explanation: &Explanation) -> Said {
@@ -40,7 +47,12 @@ impl Said {
             .iter()
             .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
             .collect();
-        Said { outcome: explanation.outcome(), headers, vary: explanation.vary().to_string() }
+        Said {
+            outcome: explanation.outcome(),
+            rule: explanation.rule(),
+            headers,
+            vary: explanation.vary().to_string(),
+        }
     }
 }
 
@@ -52,6 +64,9 @@ fn differences(decided: &Said, explained: &Said) -> Vec<String> {
             "outcome: decide {:?}, explain {:?}",
             decided.outcome, explained.outcome
         ));
+    }
+    if decided.rule != explained.rule {
+        found.push(format!("deciding rule: decide {}, explain {}", decided.rule, explained.rule));
     }
     if decided.headers != explained.headers {
         let show = |headers: &[(String, Vec<u8>)]| {
@@ -74,7 +89,8 @@ fn differences(decided: &Said, explained: &Said) -> Vec<String> {
 }
 
 /// Decides and explains `request` under `engine`, and fails unless the explanation states the
-/// decision's outcome, headers and `Vary`, with at least one reason, each naming its rule.
+/// decision's outcome, deciding rule, headers and `Vary`, with at least one reason, each naming
+/// its rule, and unless the deciding rule is among the reasons.
 ///
 /// # Errors
 ///
@@ -90,6 +106,9 @@ pub(crate) fn explain_agrees(
     let mut problems = differences(&decided, &Said::of_explanation(&explanation));
     if explanation.reasons().is_empty() {
         problems.push("explain gives no reason".to_owned());
+    }
+    if !explanation.reasons().iter().any(|reason| reason.rule() == explanation.rule()) {
+        problems.push(format!("no reason names the deciding rule {}", explanation.rule()));
     }
     for reason in explanation.reasons() {
         let text = reason.to_string();
@@ -113,6 +132,7 @@ mod tests {
     fn said(outcome: Outcome, headers: &[(&str, &str)], vary: &str) -> Said {
         Said {
             outcome,
+            rule: Rule::A1,
             headers: headers
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec()))
@@ -134,5 +154,8 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].starts_with("headers: "), "{found:?}");
         assert_eq!(found[1], "vary: decide \"\", explain \"Origin\"");
+
+        let other = Said { rule: Rule::A3, ..decided.clone() };
+        assert_eq!(differences(&decided, &other), ["deciding rule: decide A1, explain A3"]);
     }
 }

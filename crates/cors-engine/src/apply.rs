@@ -5,7 +5,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, VARY};
 
 use crate::response::{FIELDS, field_name};
-use crate::{Decision, Outcome, RequestHeaders, Vary};
+use crate::{Decision, Outcome, RequestHeaders, Rule, Vary};
 
 /// The prefix of the fields an allowed response must not keep from the upstream (A4).
 const ACCESS_CONTROL: &str = "access-control-";
@@ -117,17 +117,24 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
     #[must_use]
     #[inline]
     pub fn into_owned(self) -> OwnedDecision {
-        let outcome = self.outcome();
+        let (outcome, rule) = (self.outcome(), self.rule());
         match self {
-            Decision::NotCors { vary } | Decision::Blocked { vary } => {
-                OwnedDecision { outcome, vary, replaces: false, fields: [const { None }; FIELDS] }
-            }
-            Decision::Preflight { headers, .. } | Decision::Allowed { headers } => OwnedDecision {
+            Decision::NotCors { vary, .. } | Decision::Blocked { vary, .. } => OwnedDecision {
                 outcome,
-                vary: headers.vary(),
-                replaces: true,
-                fields: headers.owned_values(),
+                rule,
+                vary,
+                replaces: false,
+                fields: [const { None }; FIELDS],
             },
+            Decision::Preflight { headers, .. } | Decision::Allowed { headers, .. } => {
+                OwnedDecision {
+                    outcome,
+                    rule,
+                    vary: headers.vary(),
+                    replaces: true,
+                    fields: headers.owned_values(),
+                }
+            }
         }
     }
 }
@@ -161,6 +168,7 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
 #[derive(Clone, Debug)]
 pub struct OwnedDecision {
     outcome: Outcome,
+    rule: Rule,
     vary: Vary,
     /// Whether the decision answers with Access-Control-* fields, replacing the response's (A4).
     replaces: bool,
@@ -176,6 +184,12 @@ impl OwnedDecision {
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         self.outcome
+    }
+
+    /// The rule that decided ([`Decision::rule`]).
+    #[must_use]
+    pub fn rule(&self) -> Rule {
+        self.rule
     }
 
     /// The tokens to append to the response's `Vary`.

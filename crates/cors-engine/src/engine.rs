@@ -210,7 +210,7 @@ impl Engine {
         let Some(line) = origin_lines.first else {
             why.note(Rule::R1, format_args!("no Origin header: not a CORS request, forwarded"));
             note_vary(why, NOT_CORS_VARY);
-            return Decision::NotCors { vary: NOT_CORS_VARY };
+            return Decision::NotCors { vary: NOT_CORS_VARY, rule: Rule::R1 };
         };
         let first: &'r [u8] = line.as_ref();
         // M1, M3: outside public resources the origin set parses and looks up in one step
@@ -240,7 +240,7 @@ impl Engine {
                 ),
             );
             note_vary(why, NOT_CORS_VARY);
-            return Decision::NotCors { vary: NOT_CORS_VARY };
+            return Decision::NotCors { vary: NOT_CORS_VARY, rule: Rule::R2 };
         }
 
         // R3: only OPTIONS, byte-exact, is a preflight; it reads the request's
@@ -270,7 +270,7 @@ impl Engine {
         line: &'r H::Value,
         (origin, found): Looked<'r>,
         why: &mut S,
-    ) -> Option<Grant<'e, 'r, H>> {
+    ) -> Result<Grant<'e, 'r, H>, Rule> {
         let first = line.as_ref();
         let credentials = self.policy.supports_credentials();
         if self.policy.is_public_resource() && !credentials {
@@ -287,7 +287,7 @@ impl Engine {
                     format_args!("public resource without credentials: every Origin matches"),
                 );
                 why.note(Rule::O1, format_args!("public resource: Access-Control-Allow-Origin *"));
-                return Some(Grant { allow_origin: Value::Static(&ANY_ORIGIN), group: None });
+                return Ok(Grant { allow_origin: Value::Static(&ANY_ORIGIN), group: None });
             }
             return match origin {
                 Ok(origin) => {
@@ -299,26 +299,32 @@ impl Engine {
                         ),
                     );
                     why.note(Rule::O2, format_args!("credentials: the request's origin is echoed"));
-                    Some(Grant { allow_origin: Value::Request(line), group: None })
+                    Ok(Grant { allow_origin: Value::Request(line), group: None })
                 }
-                Err(_) => None,
+                Err(_) => Err(Rule::R5),
             };
         }
-        let origin = origin.ok()?;
+        let origin = origin.map_err(|_| Rule::R5)?;
         let Some(found) = found else {
-            why.note(
-                Rule::M3,
-                format_args!(
-                    "Origin {} matches no origin of any group{}",
-                    Quoted(origin.as_bytes()),
-                    if matches!(origin, RequestOrigin::Null) {
-                        " (M4: null matches only \"null\" or *)"
-                    } else {
-                        ""
-                    }
-                ),
-            );
-            return None;
+            let rule = if matches!(origin, RequestOrigin::Null) {
+                why.note(
+                    Rule::M4,
+                    format_args!(
+                        "Origin \"null\" matches no group: null matches only \"null\" or *"
+                    ),
+                );
+                Rule::M4
+            } else {
+                why.note(
+                    Rule::M3,
+                    format_args!(
+                        "Origin {} matches no origin of any group",
+                        Quoted(origin.as_bytes())
+                    ),
+                );
+                Rule::M3
+            };
+            return Err(rule);
         };
         let group = self.policy.group_of(found);
         if S::KEEPS {
@@ -357,7 +363,7 @@ impl Engine {
             why.note(Rule::O1, format_args!("matched explicitly: the request's origin is echoed"));
             Value::Request(line)
         };
-        Some(Grant { allow_origin, group: Some(group) })
+        Ok(Grant { allow_origin, group: Some(group) })
     }
 
     /// R4, A1 to A3.
@@ -374,10 +380,13 @@ impl Engine {
         S: Reasons,
     {
         let vary = self.base_vary;
-        let Some(grant) = self.grant::<H, S>(line, origin, why) else {
-            why.note(Rule::A2, format_args!("origin not allowed: blocked"));
-            note_vary(why, vary);
-            return Decision::Blocked { vary };
+        let grant = match self.grant::<H, S>(line, origin, why) {
+            Ok(grant) => grant,
+            Err(rule) => {
+                why.note(Rule::A2, format_args!("origin not allowed: blocked"));
+                note_vary(why, vary);
+                return Decision::Blocked { vary, rule };
+            }
         };
         let mut headers = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),
@@ -385,6 +394,7 @@ impl Engine {
             vary,
             ..ResponseHeaders::default()
         };
+        let rule = if grant.group.is_some() { Rule::A1 } else { Rule::A3 };
         match grant.group {
             None => why.note(
                 Rule::A3,
@@ -404,7 +414,7 @@ impl Engine {
                         ),
                     );
                     note_vary(why, vary);
-                    return Decision::Blocked { vary };
+                    return Decision::Blocked { vary, rule: Rule::A2 };
                 }
                 why.note(
                     Rule::A1,
@@ -418,7 +428,7 @@ impl Engine {
             format_args!("allowed: forward, replace the upstream's Access-Control-* headers"),
         );
         note_vary(why, vary);
-        Decision::Allowed { headers }
+        Decision::Allowed { headers, rule }
     }
 
     /// R3, P1 to P6.
@@ -441,15 +451,20 @@ impl Engine {
             // Cheapest first, stopping at the first failure (any failure is the same P3
             // answer): the origin is already looked up, the method is one token check, and
             // neither Access-Control-Request-* field is looked up before it is needed.
-            let Some(grant) = self.grant::<H, S>(line, origin, why) else {
-                return self.reject(why);
+            let grant = match self.grant::<H, S>(line, origin, why) {
+                Ok(grant) => grant,
+                Err(rule) => return self.reject(why, rule),
             };
-            let Some(method) = requested_method(headers, why) else {
-                return self.reject(why);
+            let method = match requested_method(headers, why) {
+                Ok(method) => method,
+                Err(rule) => return self.reject(why, rule),
             };
-            (Some(method), Some(grant))
+            (Ok(method), Ok(grant))
         };
-        let mut ok = method.is_some() && grant.is_some();
+        // The rule of the first failed check in the order `decide` runs them (the origin, then
+        // the method), so that `explain`, which runs every check, names the same rule.
+        let mut failed = grant.as_ref().err().or(method.as_ref().err()).copied();
+        let (method, grant) = (method.ok(), grant.ok());
         let group = grant.and_then(|g| g.group);
 
         // P2: the method, byte-exact; every method for a public resource (P5).
@@ -470,9 +485,9 @@ impl Engine {
                         Listed(group.methods())
                     ),
                 );
-                ok = false;
+                failed = failed.or(Some(Rule::P2));
                 if !S::KEEPS {
-                    return self.reject(why);
+                    return self.reject(why, Rule::P2);
                 }
             }
         }
@@ -501,15 +516,20 @@ impl Engine {
             Ok(summary) => Some(summary),
             Err(error) => {
                 why.note(error.rule(), format_args!("{error}: rejected"));
+                failed = failed.or(Some(error.rule()));
                 None
             }
         };
-        match (method, grant, requested) {
-            (Some(method), Some(grant), Some(requested)) if ok && denied == 0 => {
+        if denied > 0 {
+            failed = failed.or(Some(Rule::P2));
+        }
+        match (method, grant, requested, failed) {
+            (Some(method), Some(grant), Some(requested), None) => {
                 let mirror = MirroredList::new(headers, requested);
                 self.accept(&method, grant, requested, mirror, why)
             }
-            _ => self.reject(why),
+            // A failed check always names its rule; P2 stands for one that did not.
+            (.., failed) => self.reject(why, failed.unwrap_or(Rule::P2)),
         }
     }
 
@@ -588,14 +608,16 @@ impl Engine {
         }
         why.note(Rule::P1, format_args!("accepted: answered 200 with an empty body"));
         note_vary(why, response.vary);
-        Decision::Preflight { accepted: true, headers: response }
+        let rule = if grant.group.is_some() { Rule::P1 } else { Rule::P5 };
+        Decision::Preflight { accepted: true, headers: response, rule }
     }
 
-    /// P3: the rejected-preflight answer.
+    /// P3: the rejected-preflight answer; `rule` is the rule of the check that failed.
     #[inline]
     fn reject<'e, 'r, H: RequestHeaders + ?Sized, S: Reasons>(
         &'e self,
         why: &mut S,
+        rule: Rule,
     ) -> Decision<'e, 'r, H> {
         why.note(
             Rule::P3,
@@ -607,6 +629,7 @@ impl Engine {
         Decision::Preflight {
             accepted: false,
             headers: ResponseHeaders::vary_only(self.preflight_vary),
+            rule,
         }
     }
 }
@@ -649,7 +672,10 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
 
 /// R3, R5, P2: the one `Access-Control-Request-Method` line, if its value trimmed of optional
 /// whitespace is a method token.
-fn requested_method<'r, H, S>(headers: &'r H, why: &mut S) -> Option<RequestedMethod<'r, H::Value>>
+fn requested_method<'r, H, S>(
+    headers: &'r H,
+    why: &mut S,
+) -> Result<RequestedMethod<'r, H::Value>, Rule>
 where
     H: RequestHeaders + ?Sized,
     S: Reasons,
@@ -658,19 +684,19 @@ where
     match (lines.first, lines.more) {
         (None, _) => {
             why.note(Rule::R3, format_args!("no Access-Control-Request-Method: rejected"));
-            None
+            Err(Rule::R3)
         }
         (Some(_), true) => {
             why.note(
                 Rule::R5,
                 format_args!("more than one Access-Control-Request-Method line: rejected"),
             );
-            None
+            Err(Rule::R5)
         }
         (Some(line), false) => {
             let trimmed = trim_ows(line.as_ref());
             if is_token(trimmed) {
-                Some(RequestedMethod { line, trimmed })
+                Ok(RequestedMethod { line, trimmed })
             } else {
                 why.note(
                     Rule::P2,
@@ -679,7 +705,7 @@ where
                         Quoted(line.as_ref())
                     ),
                 );
-                None
+                Err(Rule::P2)
             }
         }
     }

@@ -118,6 +118,7 @@ impl fmt::Display for Reason {
 #[derive(Clone, Debug)]
 pub struct Explanation {
     outcome: Outcome,
+    rule: Rule,
     headers: Vec<(HeaderName, HeaderValue)>,
     vary: Vary,
     reasons: Vec<Reason>,
@@ -132,13 +133,25 @@ impl Explanation {
             .headers()
             .map(|h| h.iter().map(|(name, value)| (name, value.to_header_value())).collect())
             .unwrap_or_default();
-        Explanation { outcome: decision.outcome(), headers, vary: decision.vary(), reasons }
+        Explanation {
+            outcome: decision.outcome(),
+            rule: decision.rule(),
+            headers,
+            vary: decision.vary(),
+            reasons,
+        }
     }
 
     /// The kind of decision.
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         self.outcome
+    }
+
+    /// The rule that decided, as [`Decision::rule`] gives it.
+    #[must_use]
+    pub fn rule(&self) -> Rule {
+        self.rule
     }
 
     /// The Access-Control-* headers the decision sets, in [`ResponseHeaders::iter`] order.

@@ -51,7 +51,7 @@
 //! let request = Request::new(b"OPTIONS", headers).addressed_to("https", b"api.example.com");
 //! let decision = engine.decide(&request);
 //!
-//! let Decision::Preflight { accepted: true, headers } = decision else {
+//! let Decision::Preflight { accepted: true, headers, .. } = decision else {
 //!     panic!("expected an accepted preflight, got {decision:?}");
 //! };
 //! for (name, value) in headers.iter() {

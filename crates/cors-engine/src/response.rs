@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::acrh::{AcrhNames, AcrhSummary};
 use crate::headers::{FieldValue, RequestHeaders};
-use crate::{ACRH, Vary};
+use crate::{ACRH, Rule, Vary};
 
 /// What to do with a request, and the exact headers to send (sections 2 to 7).
 ///
@@ -20,30 +20,46 @@ use crate::{ACRH, Vary};
 pub enum Decision<'e, 'r, H: RequestHeaders + ?Sized> {
     /// Not a CORS request (R1, R2): forward it untouched and pass the response through as the
     /// upstream sent it, only appending the `vary` tokens, if any (V1).
+    #[non_exhaustive]
     NotCors {
         /// Tokens to append to the response's `Vary`.
         vary: Vary,
+        /// The rule that decided: R1 (no `Origin`) or R2 (same-origin).
+        rule: Rule,
     },
     /// A preflight (R3): answer it locally with status 200 and an empty body, never forward it.
     /// When rejected (P3) `headers` holds no Access-Control-* header, only `Vary`.
+    #[non_exhaustive]
     Preflight {
         /// Whether the preflight passed P2.
         accepted: bool,
         /// The headers of the answer.
         headers: ResponseHeaders<'e, 'r, H>,
+        /// The rule that decided: P1 (accepted for a group) or P5 (accepted for a public
+        /// resource); when rejected, the first check that failed, in the order they run: R5 or M3
+        /// or M4 (the origin), R3 or R5 (`Access-Control-Request-Method` missing or repeated),
+        /// P2 (a method or header that is not a token or not allowed), P6 (a budget).
+        rule: Rule,
     },
     /// An actual request that is not allowed (A2): answer it locally with status 200, an empty
     /// body and no Access-Control-* header; append `vary`.
+    #[non_exhaustive]
     Blocked {
         /// Tokens for the answer's `Vary`.
         vary: Vary,
+        /// The rule that decided: R5 (a malformed `Origin`), M3 or M4 (an origin no group
+        /// allows), or A2 (a method the group does not allow).
+        rule: Rule,
     },
     /// An allowed actual request (A1): forward it; on the response remove every Access-Control-*
     /// header the upstream set, set [`ResponseHeaders::iter`], and append
     /// [`ResponseHeaders::vary`] (A4).
+    #[non_exhaustive]
     Allowed {
         /// The headers for the response.
         headers: ResponseHeaders<'e, 'r, H>,
+        /// The rule that decided: A1 (a group's origin and method) or A3 (a public resource).
+        rule: Rule,
     },
 }
 
@@ -102,15 +118,20 @@ impl<H: RequestHeaders + ?Sized> Copy for Decision<'_, '_, H> {}
 impl<H: RequestHeaders + ?Sized> fmt::Debug for Decision<'_, '_, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Decision::NotCors { vary } => f.debug_struct("NotCors").field("vary", vary).finish(),
-            Decision::Preflight { accepted, headers } => f
+            Decision::NotCors { vary, rule } => {
+                f.debug_struct("NotCors").field("vary", vary).field("rule", rule).finish()
+            }
+            Decision::Preflight { accepted, headers, rule } => f
                 .debug_struct("Preflight")
                 .field("accepted", accepted)
                 .field("headers", headers)
+                .field("rule", rule)
                 .finish(),
-            Decision::Blocked { vary } => f.debug_struct("Blocked").field("vary", vary).finish(),
-            Decision::Allowed { headers } => {
-                f.debug_struct("Allowed").field("headers", headers).finish()
+            Decision::Blocked { vary, rule } => {
+                f.debug_struct("Blocked").field("vary", vary).field("rule", rule).finish()
+            }
+            Decision::Allowed { headers, rule } => {
+                f.debug_struct("Allowed").field("headers", headers).field("rule", rule).finish()
             }
         }
     }
@@ -129,12 +150,27 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> Decision<'e, 'r, H> {
         }
     }
 
+    /// The rule of `docs/behaviour.md` that decided, as an access log records it: for a refusal,
+    /// the first check that failed (see each variant's `rule`).
+    ///
+    /// It costs nothing to read: the engine sets it where it decides, without
+    /// [`explain`](crate::Engine::explain)'s reasons.
+    #[must_use]
+    pub fn rule(&self) -> Rule {
+        match self {
+            Decision::NotCors { rule, .. }
+            | Decision::Preflight { rule, .. }
+            | Decision::Blocked { rule, .. }
+            | Decision::Allowed { rule, .. } => *rule,
+        }
+    }
+
     /// The tokens to append to the response's `Vary`, whatever the decision.
     #[must_use]
     pub fn vary(&self) -> Vary {
         match self {
-            Decision::NotCors { vary } | Decision::Blocked { vary } => *vary,
-            Decision::Preflight { headers, .. } | Decision::Allowed { headers } => headers.vary,
+            Decision::NotCors { vary, .. } | Decision::Blocked { vary, .. } => *vary,
+            Decision::Preflight { headers, .. } | Decision::Allowed { headers, .. } => headers.vary,
         }
     }
 
@@ -142,7 +178,9 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> Decision<'e, 'r, H> {
     #[must_use]
     pub fn headers(&self) -> Option<&ResponseHeaders<'e, 'r, H>> {
         match self {
-            Decision::Preflight { headers, .. } | Decision::Allowed { headers } => Some(headers),
+            Decision::Preflight { headers, .. } | Decision::Allowed { headers, .. } => {
+                Some(headers)
+            }
             Decision::NotCors { .. } | Decision::Blocked { .. } => None,
         }
     }

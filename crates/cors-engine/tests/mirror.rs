@@ -19,7 +19,7 @@ fn preflight_lines(acrh: &[&'static str]) -> Vec<(&'static str, &'static str)> {
 /// The mirrored value of an accepted preflight, or `None` if there is none.
 fn mirrored<H: RequestHeaders + ?Sized>(profile: &'static str, headers: &H) -> Option<HeaderValue> {
     let decision = engine(profile).decide(&Request::new(b"OPTIONS", headers));
-    let Decision::Preflight { accepted: true, headers } = decision else {
+    let Decision::Preflight { accepted: true, headers, .. } = decision else {
         panic!("not accepted: {decision:?}");
     };
     match headers.allow_headers()? {
@@ -115,7 +115,7 @@ fn any_header_type_mirrors_every_shape(#[case] acrh: &[&'static str]) {
 /// is the request's own value, and the value built.
 fn mirrored_method(map: &HeaderMap) -> (bool, HeaderValue) {
     let decision = engine(PUBLIC).decide(&Request::new(b"OPTIONS", map));
-    let Decision::Preflight { accepted: true, headers } = decision else {
+    let Decision::Preflight { accepted: true, headers, .. } = decision else {
         panic!("not accepted: {decision:?}");
     };
     let value = headers.allow_methods().expect("P5 mirrors the method");

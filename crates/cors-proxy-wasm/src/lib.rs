@@ -41,7 +41,7 @@
 //! let mut request = Request::new(b"GET", &lines);
 //! request.scheme = plugin.scheme();
 //! request.host = lines.first(":authority");
-//! let Decision::Allowed { headers } = plugin.engine().decide(&request) else { panic!() };
+//! let Decision::Allowed { headers, .. } = plugin.engine().decide(&request) else { panic!() };
 //! assert_eq!(headers.allow_origin().unwrap().to_header_value(), "https://app.example.com");
 //! assert_eq!(headers.expose_headers().unwrap().to_header_value(), "x-request-id");
 //! # Ok::<(), cors_policy::LoadError>(())

@@ -39,7 +39,7 @@ fn run() -> Result<(), String> {
         ("access-control-request-headers", "content-type, x-token"),
     ];
     let request = Request::new(b"OPTIONS", lines).addressed_to("https", b"api.example.com");
-    let Decision::Preflight { accepted: true, headers } = engine.decide(&request) else {
+    let Decision::Preflight { accepted: true, headers, .. } = engine.decide(&request) else {
         return Err(format!(
             "the partner preflight was not accepted:\n{}",
             engine.explain(&request)
