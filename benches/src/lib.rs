@@ -56,3 +56,9 @@ pub use policies::{
 pub use scenario::{Implementation, LayerScenario, ResponseSummary, Subject};
 pub use tower_side::{Handler, TowerSubject, bare_tower, cors_hyper, request, tower_http};
 pub use user_policy::{DerivedRequest, POLICY_ENV, UserPolicy};
+
+/// `docs/using-the-crates.md`'s Rust examples, compiled and run as doc tests here (a package that
+/// is never published, and depends on every crate the guide shows) so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/using-the-crates.md")]
+struct UsingTheCrates;
