@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use cors_engine::{Outcome, Rule};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -15,10 +16,14 @@ pin_project! {
     /// `Incoming`, which cannot be built from nothing.
     /// axum accepts it as is (`Router::layer`), because it is an [`http_body::Body`] whose data and
     /// error types are those of `B`.
+    ///
+    /// It also tells what the layer decided for the request ([`CorsBody::outcome`],
+    /// [`CorsBody::rule`]), for access logs and metrics, without a lookup or an allocation.
     #[derive(Debug)]
     pub struct CorsBody<B> {
         #[pin]
         inner: Option<B>,
+        decided: Option<(Outcome, Rule)>,
     }
 }
 
@@ -26,13 +31,39 @@ impl<B> CorsBody<B> {
     /// Wraps the inner service's body.
     #[must_use]
     pub const fn new(body: B) -> Self {
-        Self { inner: Some(body) }
+        Self { inner: Some(body), decided: None }
     }
 
     /// An empty body, as sent with locally answered preflights and blocked requests.
     #[must_use]
     pub const fn empty() -> Self {
-        Self { inner: None }
+        Self { inner: None, decided: None }
+    }
+
+    /// Records what the layer decided for the request this body answers.
+    pub(crate) const fn decided(mut self, outcome: Outcome, rule: Rule) -> Self {
+        self.decided = Some((outcome, rule));
+        self
+    }
+
+    /// The kind of decision the layer made for the request this body answers; `None` when the
+    /// body was not built by the layer ([`CorsBody::new`], [`CorsBody::empty`]).
+    #[must_use]
+    pub const fn outcome(&self) -> Option<Outcome> {
+        match self.decided {
+            Some((outcome, _)) => Some(outcome),
+            None => None,
+        }
+    }
+
+    /// The rule of the behaviour contract that decided ([`cors_engine::Decision::rule`]), as
+    /// [`CorsBody::outcome`].
+    #[must_use]
+    pub const fn rule(&self) -> Option<Rule> {
+        match self.decided {
+            Some((_, rule)) => Some(rule),
+            None => None,
+        }
     }
 
     /// Whether this is the empty body of a local answer.

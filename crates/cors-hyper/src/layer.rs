@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use cors_engine::{Decision, Engine, Outcome, OwnedDecision};
+use cors_engine::{Decision, Engine, Outcome, OwnedDecision, Rule};
 use cors_policy::{LoadError, Policy};
 use http::header::{self, HOST, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -168,7 +168,7 @@ where
             Answer::Forward(decision) => {
                 State::Forward { future: self.inner.call(request), decision: Some(decision) }
             }
-            Answer::Local(response) => State::Local { response: Some(response) },
+            Answer::Local(response, decided) => State::Local { response: Some(response), decided },
         };
         ResponseFuture { state }
     }
@@ -178,8 +178,8 @@ where
 enum Answer {
     /// Forward it, and write the decision into the inner service's response.
     Forward(OwnedDecision),
-    /// Answer it here (a preflight, a blocked request).
-    Local(Response<()>),
+    /// Answer it here (a preflight, a blocked request), with what was decided.
+    Local(Response<()>, (Outcome, Rule)),
 }
 
 /// Decides `request`. A forwarded request keeps the decision with its values owned (the request's
@@ -197,10 +197,11 @@ fn answer<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> A
     if decision.outcome().is_forwarded() {
         return Answer::Forward(decision.into_owned());
     }
+    let decided = (decision.outcome(), decision.rule());
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::OK;
     decision.apply(response.headers_mut());
-    Answer::Local(response)
+    Answer::Local(response, decided)
 }
 
 /// The authority the request is addressed to, for R2: the request target's authority when it
@@ -222,21 +223,22 @@ fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_, HeaderMap>)
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
-    let (outcome, rule) = match decision.outcome() {
-        Outcome::NotCors => ("not-cors", "R1/R2"),
-        Outcome::PreflightAccepted => ("preflight-accepted", "P1"),
-        Outcome::PreflightRejected => ("preflight-rejected", "P3"),
-        Outcome::Blocked => ("blocked", "A2"),
-        Outcome::Allowed => ("allowed", "A1"),
-        _ => ("unknown", "-"),
+    let outcome = match decision.outcome() {
+        Outcome::NotCors => "not-cors",
+        Outcome::PreflightAccepted => "preflight-accepted",
+        Outcome::PreflightRejected => "preflight-rejected",
+        Outcome::Blocked => "blocked",
+        Outcome::Allowed => "allowed",
+        _ => "unknown",
     };
+    let rule = decision.rule();
     let origin = request.headers().get(header::ORIGIN).map(HeaderValue::as_bytes);
     tracing::debug!(
         method = %request.method(),
         path = request.uri().path(),
         origin = ?origin.map(String::from_utf8_lossy),
         outcome,
-        rule,
+        %rule,
         "cors decision"
     );
 }
@@ -255,7 +257,7 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Forward { #[pin] future: F, decision: Option<OwnedDecision> },
-        Local { response: Option<Response<()>> },
+        Local { response: Option<Response<()>>, decided: (Outcome, Rule) },
     }
 }
 
@@ -270,14 +272,17 @@ where
             StateProj::Forward { future, decision } => {
                 let mut response = ready!(future.poll(cx))?.map(CorsBody::new);
                 if let Some(decision) = decision.take() {
+                    let (outcome, rule) = (decision.outcome(), decision.rule());
                     decision.apply(response.headers_mut());
+                    response = response.map(|body| body.decided(outcome, rule));
                 }
                 Poll::Ready(Ok(response))
             }
-            StateProj::Local { response } => {
+            StateProj::Local { response, decided } => {
                 let response =
                     response.take().expect("invariant: a future is not polled after it completed");
-                Poll::Ready(Ok(response.map(|()| CorsBody::empty())))
+                let (outcome, rule) = *decided;
+                Poll::Ready(Ok(response.map(|()| CorsBody::empty().decided(outcome, rule))))
             }
         }
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use cors_engine::Engine;
+use cors_engine::{Engine, Outcome, Rule};
 use cors_hyper::{CorsBody, CorsLayer, ListenerScheme, OriginGroup, Policy, SharedEngine};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body as _;
@@ -309,4 +309,32 @@ fn allocations_added_by_the_layer(
         added <= most,
         "the layer allocated {added} times (inner alone: {inner}), at most {most} expected"
     );
+}
+
+/// The body carries the decision's kind and rule (issue 17: access logs and metrics read them
+/// without deciding again), for local answers and forwarded ones alike.
+#[rstest]
+#[case::r1_no_origin("GET", &[], Outcome::NotCors, Rule::R1)]
+#[case::r2_same_origin("GET", &[("origin", "http://api.test")], Outcome::NotCors, Rule::R2)]
+#[case::a1_allowed("GET", &[("origin", "https://app.example.com")], Outcome::Allowed, Rule::A1)]
+#[case::m3_unlisted_origin_is_blocked("GET", &[("origin", "https://evil.example")], Outcome::Blocked, Rule::M3)]
+#[case::p1_preflight("OPTIONS", &[("origin", "https://app.example.com"), ("access-control-request-method", "PUT")], Outcome::PreflightAccepted, Rule::P1)]
+#[case::p2_method_not_allowed("OPTIONS", &[("origin", "https://app.example.com"), ("access-control-request-method", "PATCH")], Outcome::PreflightRejected, Rule::P2)]
+#[tokio::test]
+async fn the_body_tells_what_was_decided(
+    #[case] method: &str,
+    #[case] headers: &[(&'static str, &'static str)],
+    #[case] outcome: Outcome,
+    #[case] rule: Rule,
+) {
+    let service = CorsLayer::from_engine(engine(STRICT)).layer(Spy::new(None));
+    let response = service.oneshot(request(method, headers)).await.unwrap();
+    assert_eq!((response.body().outcome(), response.body().rule()), (Some(outcome), Some(rule)));
+}
+
+#[test]
+fn bodies_built_outside_the_layer_tell_nothing() {
+    let body = CorsBody::new(Full::new(bytes::Bytes::new()));
+    assert_eq!((body.outcome(), body.rule()), (None, None));
+    assert_eq!(CorsBody::<()>::empty().outcome(), None);
 }
