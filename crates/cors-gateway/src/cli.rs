@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym};
+use crate::telemetry::TelemetryArgs;
 
 /// Runs an HTTP gateway that applies a MuleSoft Flex `cors-flex` policy in front of your API.
 #[derive(Debug, Parser)]
@@ -63,8 +64,9 @@ pub(crate) enum Command {
 /// `cors-gateway serve`.
 #[derive(Debug, Args)]
 #[command(after_help = "The policy is reloaded on SIGHUP and when the file changes; a file with \
-    errors keeps the previous policy (every error is logged). SIGTERM or Ctrl-C stops accepting \
-    connections and finishes the requests in flight.")]
+    errors keeps the previous policy (every error is logged). SIGHUP also reopens \
+    --access-log-file. SIGTERM or Ctrl-C stops accepting connections, turns /readyz to 503 and \
+    finishes the requests in flight.")]
 pub(crate) struct ServeArgs {
     /// The policy file: a cors-flex `config` block, a policyRef list, a PolicyBinding or a Flex
     /// Local Mode ApiInstance (which may also name the listener and the upstream).
@@ -92,6 +94,8 @@ pub(crate) struct ServeArgs {
     pub(crate) via_pseudonym: String,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
+    #[command(flatten)]
+    pub(crate) telemetry: TelemetryArgs,
     /// How often to check the policy file for changes (0 turns polling off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
     pub(crate) watch_interval: Duration,

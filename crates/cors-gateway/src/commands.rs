@@ -11,9 +11,11 @@ use cors_hyper::{CorsLayer, ListenerScheme, SharedEngine};
 use cors_policy::{Diagnostic, LoadedPolicy, LocalConfig, Policy};
 use tokio::net::TcpListener;
 
+use crate::admin::{self, Admin, Readiness};
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
 use crate::proxy::{ProxySettings, Upstream};
 use crate::server::{self, Limits};
+use crate::telemetry::Telemetry;
 use crate::{budget, reload};
 
 /// Where the gateway listens when neither `--listen` nor the policy file says.
@@ -156,6 +158,13 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let telemetry = match Telemetry::start(&args.telemetry, &loaded.policy) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shared = SharedEngine::new(Engine::new(loaded.policy));
     let scheme = args.public_scheme.listener();
     let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
@@ -176,9 +185,11 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let result = runtime().and_then(|runtime| {
         runtime.block_on(async {
             let listener = bind(&listen).await?;
-            let shutdown = server::shutdown_signal()?;
-            let reloader = reload::spawn(args.config.clone(), shared, poll)?;
             let address = listener.local_addr()?;
+            let admin = start_admin(args, telemetry, address, &settings, &limits).await?;
+            let shutdown = server::shutdown_signal()?;
+            let reloader = reload::spawn(args.config.clone(), shared, poll, telemetry)?;
+            telemetry.reopen_log_on_hangup()?;
             tracing::info!(
                 listen = %address,
                 upstream = settings.upstream.as_str(),
@@ -186,11 +197,22 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                 "cors-gateway ready"
             );
             announce(address);
-            server::serve(listener, layer, settings, limits, shutdown).await;
+            let draining = admin.as_ref().map(|(admin, _)| Arc::clone(admin));
+            let shutdown = async move {
+                shutdown.await;
+                if let Some(admin) = draining {
+                    admin.drain();
+                }
+            };
+            server::serve(listener, layer, settings, limits, telemetry, shutdown).await;
             reloader.abort();
+            if let Some((_, task)) = admin {
+                task.abort();
+            }
             Ok(())
         })
     });
+    telemetry.close();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -198,6 +220,33 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds and starts the admin listener when `--admin-listen` is given, announcing it before the
+/// proxy listener; returns it with its task.
+async fn start_admin(
+    args: &ServeArgs,
+    telemetry: Telemetry,
+    proxy: SocketAddr,
+    settings: &ProxySettings,
+    limits: &Limits,
+) -> io::Result<Option<(Arc<Admin>, tokio::task::JoinHandle<()>)>> {
+    let (Some(address), Some(metrics)) = (&args.telemetry.admin_listen, telemetry.metrics()) else {
+        return Ok(None);
+    };
+    let address = listen_address(address).map_err(io::Error::other)?;
+    let listener = admin::bind(&address, proxy).await?;
+    let authority = settings.upstream.authority();
+    let target = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let readiness =
+        Readiness::new(target, limits.connect_timeout, args.telemetry.ready_probe_interval);
+    let admin = Admin::new(metrics, readiness);
+    let local = listener.local_addr()?;
+    tracing::info!(admin = %local, "admin listener ready: /healthz, /readyz, /metrics");
+    say(format_args!("admin listening on http://{local}"));
+    let task =
+        tokio::spawn(admin::serve(listener, Arc::clone(&admin), *limits, std::future::pending()));
+    Ok(Some((admin, task)))
 }
 
 pub(crate) async fn bind(address: &str) -> io::Result<TcpListener> {

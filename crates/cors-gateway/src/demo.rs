@@ -20,6 +20,7 @@ use crate::cli::DemoArgs;
 use crate::commands::{announce, bind, listen_address, runtime, say};
 use crate::proxy::{ProxySettings, Upstream, VIA_PSEUDONYM};
 use crate::server;
+use crate::telemetry::Telemetry;
 
 /// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
 const DEMO_LISTEN: &str = "127.0.0.1:8787";
@@ -76,7 +77,8 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let settings = ProxySettings::new(upstream, false, "http", VIA_PSEUDONYM, &limits)
                 .map_err(std::io::Error::other)?;
             let settings = Arc::new(settings);
-            server::serve(listener, CorsLayer::new(policy), settings, limits, shutdown).await;
+            let layer = CorsLayer::new(policy);
+            server::serve(listener, layer, settings, limits, Telemetry::off(), shutdown).await;
             echo.abort();
             Ok::<(), std::io::Error>(())
         })

@@ -5,6 +5,8 @@
 //! decision and its rule ids, and `cors-gateway` alone runs a self-contained demo.
 //! Run `cors-gateway --help` for everything else.
 
+mod access_log;
+mod admin;
 mod body;
 mod budget;
 mod checks;
@@ -12,9 +14,11 @@ mod cli;
 mod commands;
 mod connection;
 mod demo;
+mod metrics;
 mod proxy;
 mod reload;
 mod server;
+mod telemetry;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

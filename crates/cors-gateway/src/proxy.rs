@@ -23,6 +23,7 @@ use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, RequestBody, SlotPool, Slots, UpstreamBody};
 use crate::server::Limits;
+use crate::telemetry::{self, UpstreamFailure};
 
 /// The body of a proxied response: the upstream's, streamed, or a short local error text.
 pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
@@ -294,6 +295,7 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
     }
     let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await else {
         tracing::debug!(%peer, "no upstream slot within the queue timeout");
+        telemetry::upstream_queue_timed_out();
         let mut answer = short(
             StatusCode::SERVICE_UNAVAILABLE,
             "service unavailable: too many requests are waiting for the upstream\n",
@@ -304,14 +306,17 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
     let (body, held) = RequestBody::new(body, settings.body_limits, slots);
     let upstream_request = Request::from_parts(parts, body);
 
+    let started = telemetry::upstream_started();
     match tokio::time::timeout(settings.response_timeout, client.request(upstream_request)).await {
         Ok(Ok(response)) => {
+            telemetry::upstream_done(started, None);
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held)))
         }
         Ok(Err(error)) if BodyError::find(&error).is_some() => {
             tracing::debug!(%peer, error = %error_chain(&error), "request body refused");
+            telemetry::upstream_done(started, None);
             match BodyError::find(&error) {
                 Some(BodyError::TooLarge { .. }) => too_large(),
                 Some(BodyError::TimedOut { .. }) => short(
@@ -324,12 +329,15 @@ async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBod
         Ok(Err(error)) => {
             tracing::warn!(upstream = settings.upstream.as_str(), error = %error_chain(&error), "upstream request failed");
             if error.is_connect() {
+                telemetry::upstream_done(started, Some(UpstreamFailure::Connect));
                 short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n")
             } else {
+                telemetry::upstream_done(started, Some(UpstreamFailure::Response));
                 short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream failed to answer\n")
             }
         }
         Err(_elapsed) => {
+            telemetry::upstream_done(started, Some(UpstreamFailure::Timeout));
             tracing::warn!(
                 upstream = settings.upstream.as_str(),
                 timeout = ?settings.response_timeout,

@@ -7,6 +7,8 @@ use cors_engine::Engine;
 use cors_hyper::SharedEngine;
 use cors_policy::Policy;
 
+use crate::telemetry::Telemetry;
+
 /// What identifies a version of the file for polling.
 type Stamp = Option<(SystemTime, u64)>;
 
@@ -16,13 +18,19 @@ fn stamp(path: &Path) -> Stamp {
 }
 
 /// Reads `path` again and swaps the new policy in; on any error keeps the current policy and
-/// logs every diagnostic. Returns whether the policy was replaced.
-pub(crate) fn reload(path: &Path, shared: &SharedEngine, cause: &str) -> bool {
+/// logs every diagnostic. Returns whether the policy was replaced. `telemetry` counts it.
+pub(crate) fn reload(
+    path: &Path,
+    shared: &SharedEngine,
+    cause: &str,
+    telemetry: Telemetry,
+) -> bool {
     match Policy::from_yaml_file(path) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
+            telemetry.policy_reloaded(&loaded.policy);
             shared.replace(Engine::new(loaded.policy));
             tracing::info!(file = %path.display(), cause, "policy reloaded");
             true
@@ -31,6 +39,7 @@ pub(crate) fn reload(path: &Path, shared: &SharedEngine, cause: &str) -> bool {
             for diagnostic in error.diagnostics() {
                 tracing::error!("{diagnostic}");
             }
+            telemetry.reload_failed();
             tracing::error!(
                 file = %path.display(),
                 cause,
@@ -48,6 +57,7 @@ pub(crate) fn spawn(
     path: PathBuf,
     shared: SharedEngine,
     poll: Option<Duration>,
+    telemetry: Telemetry,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     // Installed now, before the listener is announced: a SIGHUP must never kill the process.
@@ -63,13 +73,13 @@ pub(crate) fn spawn(
                         break;
                     }
                     last = stamp(&path);
-                    reload(&path, &shared, "SIGHUP");
+                    reload(&path, &shared, "SIGHUP", telemetry);
                 }
                 _ = ticker.tick(), if poll.is_some() => {
                     let now = stamp(&path);
                     if now != last {
                         last = now;
-                        reload(&path, &shared, "file changed");
+                        reload(&path, &shared, "file changed", telemetry);
                     }
                 }
             }
@@ -83,6 +93,7 @@ pub(crate) fn spawn(
     path: PathBuf,
     shared: SharedEngine,
     poll: Option<Duration>,
+    telemetry: Telemetry,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     Ok(tokio::spawn(async move {
         let Some(poll) = poll else { return };
@@ -93,7 +104,7 @@ pub(crate) fn spawn(
             let now = stamp(&path);
             if now != last {
                 last = now;
-                reload(&path, &shared, "file changed");
+                reload(&path, &shared, "file changed", telemetry);
             }
         }
     }))

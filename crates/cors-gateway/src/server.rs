@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use crate::body::SlotPool;
 use crate::checks;
 use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings};
+use crate::telemetry::{Observed, Telemetry};
 
 /// Connection-level limits and timeouts.
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +101,7 @@ struct Shared {
     client: proxy::UpstreamClient,
     settings: Arc<ProxySettings>,
     limits: Limits,
+    telemetry: Telemetry,
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting and waits (at most
@@ -108,6 +111,7 @@ pub(crate) async fn serve(
     layer: CorsLayer,
     settings: Arc<ProxySettings>,
     limits: Limits,
+    telemetry: Telemetry,
     shutdown: impl Future<Output = ()>,
 ) {
     let shared = Arc::new(Shared {
@@ -116,54 +120,18 @@ pub(crate) async fn serve(
         client: proxy::client(&limits),
         settings,
         limits,
+        telemetry,
     });
     // Every connection task holds a receiver: the sender's receiver count is the number of open
     // connections, and sending tells them all to close gracefully.
     let (close_all, connections) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
-    let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut backoff = AcceptBackoff::default();
-    loop {
-        // Accept only with a free slot: past the limit, new connections wait in the kernel's
-        // listen backlog instead of taking descriptors and memory here.
-        let slot = tokio::select! {
-            slot = Arc::clone(&connection_slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => {
-                        backoff.succeeded();
-                        accepted
-                    }
-                    Err(error) => {
-                        // Typically out of file descriptors (EMFILE, ENFILE): the pending
-                        // connection stays in the backlog, so retrying at once would spin.
-                        let (pause, report) = backoff.failed(Instant::now());
-                        if let Some(failures) = report {
-                            tracing::warn!(
-                                %error,
-                                failures,
-                                retry_in = ?pause,
-                                "accept failed (out of file descriptors? see ulimit -n); \
-                                 backing off, next report in 5 s at the earliest"
-                            );
-                        }
-                        tokio::time::sleep(pause).await;
-                        continue;
-                    }
-                };
-                let shared = Arc::clone(&shared);
-                tokio::spawn(connection_task(stream, peer, shared, slot, connections.clone()));
-            }
-            () = &mut shutdown => break,
-        }
+    let mut acceptor = Acceptor::new(listener, limits.max_connections);
+    while let Some((stream, peer, slot)) = acceptor.next(shutdown.as_mut()).await {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(connection_task(stream, peer, shared, slot, connections.clone()));
     }
-    drop(listener);
+    drop(acceptor);
     drop(connections);
     tracing::info!(
         open_connections = close_all.receiver_count(),
@@ -187,6 +155,7 @@ async fn connection_task(
     mut closing: watch::Receiver<bool>,
 ) {
     let _slot = slot;
+    let mut counted = shared.telemetry.connection_opened();
     let _ = stream.set_nodelay(true);
     let limits = &shared.limits;
     // The whole connection's budget for its first request head starts now (finding F-A): the
@@ -195,6 +164,7 @@ async fn connection_task(
     let deadline = Deadline::after(limits.header_read_timeout);
     let Some(Ok((protocol, io))) = deadline.run(connection::detect_protocol(stream)).await else {
         tracing::debug!(%peer, "closed a connection that sent no request in time");
+        counted.closed(Closed::NoRequestHead);
         return;
     };
     let io = TokioIo::new(io);
@@ -202,7 +172,7 @@ async fn connection_task(
     let share = SlotPool::new(limits.upstream_max_per_connection);
     let proxy = Proxy::new(shared.client.clone(), Arc::clone(&shared.settings), peer, share);
     let service = shared.layer.layer(proxy);
-    let service = gate(service, Arc::clone(&activity), limits.max_headers);
+    let service = gate(service, Arc::clone(&activity), limits.max_headers, shared.telemetry, peer);
     let idle = limits.idle_timeout;
     let (closed, result) = match protocol {
         Protocol::Http1 => {
@@ -221,8 +191,66 @@ async fn connection_task(
         Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
         Closed::ByClient | Closed::Shutdown => {}
     }
+    counted.closed(closed);
     if let Err(error) = result {
         tracing::debug!(%peer, error = %error, "connection ended with an error");
+    }
+}
+
+/// Accepts a listener's connections, each with a slot of a fixed number (finding F2 in
+/// docs/robustness.md), backing off after failures (F-B).
+pub(crate) struct Acceptor {
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+    backoff: AcceptBackoff,
+}
+
+impl Acceptor {
+    /// Accepts from `listener`, at most `max_connections` held at once.
+    pub(crate) fn new(listener: TcpListener, max_connections: usize) -> Self {
+        let slots = Arc::new(Semaphore::new(max_connections));
+        Self { listener, slots, backoff: AcceptBackoff::default() }
+    }
+
+    /// The next connection, with its slot (freed when dropped); `None` once `shutdown`
+    /// completes.
+    pub(crate) async fn next(
+        &mut self,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+        loop {
+            // Accept only with a free slot: past the limit, new connections wait in the
+            // kernel's listen backlog instead of taking descriptors and memory here.
+            let slot = tokio::select! {
+                slot = Arc::clone(&self.slots).acquire_owned() => slot.ok()?,
+                () = &mut shutdown => return None,
+            };
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        self.backoff.succeeded();
+                        return Some((stream, peer, slot));
+                    }
+                    Err(error) => {
+                        // Typically out of file descriptors (EMFILE, ENFILE): the pending
+                        // connection stays in the backlog, so retrying at once would spin.
+                        let (pause, report) = self.backoff.failed(Instant::now());
+                        if let Some(failures) = report {
+                            tracing::warn!(
+                                %error,
+                                failures,
+                                retry_in = ?pause,
+                                listener = ?self.listener.local_addr().ok(),
+                                "accept failed (out of file descriptors? see ulimit -n); \
+                                 backing off, next report in 5 s at the earliest"
+                            );
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
+                },
+                () = &mut shutdown => return None,
+            }
+        }
     }
 }
 
@@ -258,17 +286,21 @@ impl AcceptBackoff {
     }
 }
 
-/// The response body of the gateway: the CORS layer's over the proxy's, tracked per connection.
-pub(crate) type GatewayBody = Tracked<CorsBody<ProxyBody>>;
+/// The response body of the gateway: the CORS layer's over the proxy's, observed for the
+/// telemetry and tracked per connection.
+pub(crate) type GatewayBody = Tracked<Observed<CorsBody<ProxyBody>>>;
 
 /// The service of one connection: counts each request in (see [`Activity`]) until its response
 /// is sent, and refuses a request that breaks the rules of `checks.rs` before the CORS layer (for
 /// example with 431 past `max_headers` fields: hyper enforces that limit itself for HTTP/1.1, and
 /// this covers HTTP/2, where only the header list's size is bounded by the protocol settings).
+/// `telemetry` observes each request from `peer` (metrics, access log).
 fn gate<S>(
     service: S,
     activity: Arc<Activity>,
     max_headers: usize,
+    telemetry: Telemetry,
+    peer: SocketAddr,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<GatewayBody>,
@@ -284,14 +316,18 @@ where
 {
     hyper::service::service_fn(move |request: Request<Incoming>| {
         let in_flight = activity.begin();
+        let exchange = telemetry.exchange(&request, peer);
         let mut service = service.clone();
         async move {
-            let response = if let Some((status, text)) = checks::refusal(&request, max_headers) {
-                proxy::short(status, text).map(CorsBody::new)
-            } else {
-                std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-                service.call(request).await?
-            };
+            let response = exchange
+                .run(async {
+                    if let Some((status, text)) = checks::refusal(&request, max_headers) {
+                        return Ok(proxy::short(status, text).map(CorsBody::new));
+                    }
+                    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+                    service.call(request).await
+                })
+                .await?;
             Ok(response.map(|body| Tracked::new(body, in_flight)))
         }
     })

@@ -76,6 +76,8 @@ pub struct Gateway {
     /// Everything printed on stdout before the `listening on` line, that line included.
     pub banner: String,
     stderr: Arc<Mutex<String>>,
+    /// Everything printed on stdout after the banner (the access log, when it goes there).
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Gateway {
@@ -127,7 +129,16 @@ impl Gateway {
             banner.push('\n');
             if let Some(address) = line.strip_prefix("listening on http://") {
                 let address = address.parse().unwrap();
-                return Self { child, address, banner, stderr };
+                let stdout = Arc::new(Mutex::new(String::new()));
+                let sink = Arc::clone(&stdout);
+                std::thread::spawn(move || {
+                    for line in receive {
+                        let mut stdout = sink.lock().unwrap();
+                        stdout.push_str(&line);
+                        stdout.push('\n');
+                    }
+                });
+                return Self { child, address, banner, stderr, stdout };
             }
         }
     }
@@ -138,6 +149,19 @@ impl Gateway {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// What the gateway printed on stdout after its banner, line by line.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The admin listener's address, from its `admin listening on http://ADDR` line.
+    pub fn admin_address(&self) -> SocketAddr {
+        let line = self.banner.lines().find_map(|l| l.strip_prefix("admin listening on http://"));
+        line.unwrap_or_else(|| panic!("no admin listener in the banner:\n{}", self.banner))
+            .parse()
+            .unwrap()
     }
 
     pub fn signal(&self, name: &str) {

@@ -1,0 +1,417 @@
+//! The gateway's Prometheus metrics, served as `GET /metrics` on the admin listener
+//! (`admin.rs`); docs/operations.md, "Admin listener and metrics", lists every one.
+//!
+//! The text is written by `prometheus-client`. Every counter a request touches is created at start
+//! and kept as a handle, so a request costs a few relaxed atomic additions and two histogram
+//! observations (a short lock each, `prometheus-client`'s `Histogram`), and never a label lookup.
+//! Decisions are counted per (decision, rule) in a fixed table of atomics, encoded at scrape time
+//! by [`DecisionCounts`], so that only the pairs that occurred are exported.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cors_engine::{Outcome, Rule};
+use cors_policy::Policy;
+use http::StatusCode;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use sha2::{Digest as _, Sha256};
+
+use crate::connection::Closed;
+use crate::telemetry::{self, UpstreamFailure};
+
+/// The `Content-Type` of the Prometheus text format (0.0.4), the default answer.
+pub(crate) const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The `Content-Type` of the `OpenMetrics` text format, sent to scrapers that ask for it.
+pub(crate) const OPENMETRICS_TEXT: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The latency buckets, in seconds: from a locally answered preflight (tens of microseconds) to
+/// the default `--upstream-timeout` (60 s).
+const LATENCY_BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+
+/// The `status_class` label values, by the status code's first digit (1 to 5).
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The `kind` label values of `cors_gateway_upstream_errors_total`, in [`UpstreamFailure`] order.
+const UPSTREAM_FAILURES: [&str; 4] = ["connect", "response", "timeout", "queue_timeout"];
+
+/// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
+const CLOSE_REASONS: [&str; 4] = ["client", "no_request_head", "idle", "shutdown"];
+
+/// The `reason` label values of `cors_gateway_access_log_dropped_total`.
+const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
+
+/// The counters of access-log lines that were not written, shared with the log's writer (and
+/// exported when the admin listener is on).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DroppedLines {
+    /// The writer's queue was full: the line was dropped rather than wait.
+    pub(crate) queue_full: Counter,
+    /// Writing failed (disk full, closed stdout).
+    pub(crate) write_error: Counter,
+}
+
+/// Every metric of the gateway, with the handles requests update.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    decisions: Arc<DecisionCounts>,
+    status_classes: [Counter; 5],
+    upstream_errors: [Counter; 4],
+    request_seconds: Histogram,
+    upstream_seconds: Histogram,
+    open_connections: Gauge,
+    connections: Counter,
+    closed: [Counter; 4],
+    reloads: Counter,
+    failed_reloads: Counter,
+    policy: Arc<PolicyInfo>,
+    dropped: DroppedLines,
+}
+
+impl Metrics {
+    /// Registers every metric; `policy` is the policy loaded at start.
+    pub(crate) fn new(policy: &Policy) -> Self {
+        let mut registry = Registry::default();
+        let decisions = Arc::new(DecisionCounts::default());
+        registry.register_collector(Box::new(Arc::clone(&decisions)));
+        let status_classes = labelled(
+            &mut registry,
+            "cors_gateway_responses",
+            "Responses sent to clients, by the class of their status code",
+            "status_class",
+            STATUS_CLASSES,
+        );
+        let upstream_errors = labelled(
+            &mut registry,
+            "cors_gateway_upstream_errors",
+            "Requests the upstream did not answer: connect (unreachable, 502), response (failed \
+             before a response head, 502), timeout (--upstream-timeout, 504), queue_timeout (no \
+             upstream slot within --upstream-queue-timeout, 503)",
+            "kind",
+            UPSTREAM_FAILURES,
+        );
+        let request_seconds = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "cors_gateway_request_duration_seconds",
+            "Time from a request head's arrival until its response body was sent, local answers \
+             included",
+            request_seconds.clone(),
+        );
+        let upstream_seconds = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "cors_gateway_upstream_duration_seconds",
+            "Time from sending a request upstream until the upstream's response head (or its \
+             failure), after any wait for an upstream slot",
+            upstream_seconds.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "cors_gateway_open_connections",
+            "Client connections open now (the proxy listener)",
+            open_connections.clone(),
+        );
+        let connections = Counter::default();
+        registry.register(
+            "cors_gateway_connections",
+            "Client connections accepted",
+            connections.clone(),
+        );
+        let closed = labelled(
+            &mut registry,
+            "cors_gateway_connections_closed",
+            "Client connections closed: by the client, for sending no complete request head \
+             within --header-read-timeout, for --idle-timeout, or at shutdown",
+            "reason",
+            CLOSE_REASONS,
+        );
+        let reloads = Counter::default();
+        registry.register(
+            "cors_policy_reloads",
+            "Policy reloads that swapped in a new policy (SIGHUP or a file change)",
+            reloads.clone(),
+        );
+        let failed_reloads = Counter::default();
+        registry.register(
+            "cors_policy_reload_failures",
+            "Policy reloads refused because the file had errors; the previous policy stays",
+            failed_reloads.clone(),
+        );
+        let policy = Arc::new(PolicyInfo::new(policy));
+        registry.register_collector(Box::new(Arc::clone(&policy)));
+        let [queue_full, write_error] = labelled(
+            &mut registry,
+            "cors_gateway_access_log_dropped",
+            "Access log lines not written: queue_full (the writer could not keep up, so the line \
+             was dropped rather than delay the request), write_error (the disk or stdout failed)",
+            "reason",
+            DROP_REASONS,
+        );
+        registry.register(
+            "cors_gateway_build",
+            "The running cors-gateway",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Self {
+            registry,
+            decisions,
+            status_classes,
+            upstream_errors,
+            request_seconds,
+            upstream_seconds,
+            open_connections,
+            connections,
+            closed,
+            reloads,
+            failed_reloads,
+            policy,
+            dropped: DroppedLines { queue_full, write_error },
+        }
+    }
+
+    /// The counters the access log's writer updates, exported here.
+    pub(crate) fn dropped_lines(&self) -> DroppedLines {
+        self.dropped.clone()
+    }
+
+    /// Counts a response head: its request's decision (`None` when the request was refused
+    /// before the CORS layer), its status and what the upstream did.
+    pub(crate) fn responded(
+        &self,
+        status: StatusCode,
+        decided: Option<(Outcome, Rule)>,
+        upstream: Option<Duration>,
+        failure: Option<UpstreamFailure>,
+    ) {
+        if let Some((outcome, rule)) = decided {
+            self.decisions.count(outcome, rule);
+        }
+        if let Some(counter) = self.status_classes.get(usize::from(status.as_u16() / 100 - 1)) {
+            counter.inc();
+        }
+        if let Some(elapsed) = upstream {
+            self.upstream_seconds.observe(elapsed.as_secs_f64());
+        }
+        if let Some(failure) = failure {
+            self.upstream_errors[failure as usize].inc();
+        }
+    }
+
+    /// Records a request's total time, when its response body is done.
+    pub(crate) fn finished(&self, total: Duration) {
+        self.request_seconds.observe(total.as_secs_f64());
+    }
+
+    /// Counts a client connection in.
+    pub(crate) fn connection_opened(&self) {
+        self.connections.inc();
+        self.open_connections.inc();
+    }
+
+    /// Counts a client connection out, closed for `reason`.
+    pub(crate) fn connection_closed(&self, reason: Closed) {
+        self.open_connections.dec();
+        self.closed[closed_index(reason)].inc();
+    }
+
+    /// Records a successful reload of `policy`.
+    pub(crate) fn policy_reloaded(&self, policy: &Policy) {
+        self.reloads.inc();
+        self.policy.set(policy);
+    }
+
+    /// Records a reload refused for errors in the file.
+    pub(crate) fn reload_failed(&self) {
+        self.failed_reloads.inc();
+    }
+
+    /// The hash of the policy in force (see [`policy_hash`]).
+    pub(crate) fn policy_hash(&self) -> String {
+        self.policy.hash()
+    }
+
+    /// Every metric, in the Prometheus text format, or in `OpenMetrics` when `openmetrics`.
+    pub(crate) fn encode(&self, openmetrics: bool) -> String {
+        let mut text = String::with_capacity(8 * 1024);
+        let written = if openmetrics {
+            prometheus_client::encoding::text::encode(&mut text, &self.registry)
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
+        };
+        // Writing to a String fails only if one of our collectors does, and they never do.
+        if written.is_err() {
+            tracing::error!("encoding the metrics failed; the answer is incomplete");
+        }
+        text
+    }
+}
+
+/// Registers one counter per label value under `name` and returns their handles.
+fn labelled<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: [&'static str; N],
+) -> [Counter; N] {
+    let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+    let counters = values.map(|value| family.get_or_create_owned(&[(label, value)]));
+    registry.register(name, help, family);
+    counters
+}
+
+/// The index of `reason` in [`CLOSE_REASONS`].
+const fn closed_index(reason: Closed) -> usize {
+    match reason {
+        Closed::ByClient => 0,
+        Closed::NoRequestHead => 1,
+        Closed::Idle => 2,
+        Closed::Shutdown => 3,
+    }
+}
+
+/// The rules a decision can name, in the order of docs/behaviour.md; a rule added to the
+/// engine later is counted under `other` until it is listed here.
+const RULES: [Rule; 24] = [
+    Rule::R1,
+    Rule::R2,
+    Rule::R3,
+    Rule::R4,
+    Rule::R5,
+    Rule::M1,
+    Rule::M2,
+    Rule::M3,
+    Rule::M4,
+    Rule::M5,
+    Rule::P1,
+    Rule::P2,
+    Rule::P3,
+    Rule::P4,
+    Rule::P5,
+    Rule::P6,
+    Rule::A1,
+    Rule::A2,
+    Rule::A3,
+    Rule::A4,
+    Rule::O1,
+    Rule::O2,
+    Rule::O3,
+    Rule::V1,
+];
+
+/// The decisions, in [`telemetry::decision_index`] order, and `other` for a future kind.
+const DECISIONS: usize = telemetry::DECISION_NAMES.len();
+
+/// `cors_requests_total{decision, rule}`: one atomic per pair, exported when not zero.
+#[derive(Debug, Default)]
+struct DecisionCounts {
+    counts: [[AtomicU64; RULES.len() + 1]; DECISIONS],
+}
+
+impl DecisionCounts {
+    fn count(&self, outcome: Outcome, rule: Rule) {
+        let rule = RULES.iter().position(|&known| known == rule).unwrap_or(RULES.len());
+        self.counts[telemetry::decision_index(outcome)][rule].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Collector for DecisionCounts {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            "cors_requests",
+            "Requests decided by the CORS policy, by decision and by the rule of \
+             docs/behaviour.md that decided",
+            None,
+            MetricType::Counter,
+        )?;
+        for (decision, row) in telemetry::DECISION_NAMES.iter().zip(&self.counts) {
+            for (index, count) in row.iter().enumerate() {
+                let count = count.load(Ordering::Relaxed);
+                if count == 0 {
+                    continue;
+                }
+                let rule = RULES.get(index).map_or_else(|| "other".to_owned(), Rule::to_string);
+                let labels = [("decision", *decision), ("rule", rule.as_str())];
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `cors_policy_info{hash}` and `cors_policy_loaded_timestamp_seconds`: which policy is in force.
+#[derive(Debug)]
+struct PolicyInfo {
+    /// (hash, when it was loaded, in seconds since the Unix epoch).
+    current: RwLock<(String, f64)>,
+}
+
+impl PolicyInfo {
+    fn new(policy: &Policy) -> Self {
+        Self { current: RwLock::new((policy_hash(policy), now_seconds())) }
+    }
+
+    fn set(&self, policy: &Policy) {
+        let next = (policy_hash(policy), now_seconds());
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
+    }
+
+    fn hash(&self) -> String {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).0.clone()
+    }
+}
+
+impl Collector for PolicyInfo {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let (hash, loaded) = self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let info = ConstGauge::new(1);
+        let family = encoder.encode_descriptor(
+            "cors_policy_info",
+            "The policy in force: hash is the SHA-256 of its normalized form, the output of \
+             `cors-gateway check --print FILE`",
+            None,
+            info.metric_type(),
+        )?;
+        let mut family = family;
+        info.encode(family.encode_family(&[("hash", hash.as_str())])?)?;
+        let loaded = ConstGauge::new(loaded);
+        let time = encoder.encode_descriptor(
+            "cors_policy_loaded_timestamp_seconds",
+            "When the policy in force was loaded, in seconds since the Unix epoch",
+            None,
+            loaded.metric_type(),
+        )?;
+        loaded.encode(time)
+    }
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
+}
+
+/// The SHA-256, in hex, of the policy's normalized form exactly as `cors-gateway check --print`
+/// prints it (`to_yaml`, trailing blank lines trimmed, one newline): the same policy written two
+/// ways has one hash, and `cors-gateway check --print FILE | sha256sum` gives it.
+pub(crate) fn policy_hash(policy: &Policy) -> String {
+    let normalized = format!("{}\n", policy.to_yaml().trim_end());
+    let digest = Sha256::digest(normalized.as_bytes());
+    digest.iter().fold(String::with_capacity(64), |mut hex, byte| {
+        use fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
+}

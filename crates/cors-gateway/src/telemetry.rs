@@ -1,0 +1,385 @@
+//! What the gateway observes of its traffic, for the metrics (`metrics.rs`, served by the admin
+//! listener of `admin.rs`) and the access log (`access_log.rs`), and the hooks the request path
+//! calls: [`Telemetry::exchange`] per request, [`Telemetry::connection_opened`] per connection,
+//! [`upstream_started`] and [`upstream_done`] in the proxy, and the reload hooks.
+//!
+//! With neither the admin listener nor the access log on, [`Telemetry`] is empty and every hook
+//! returns at its first branch: the request path reads no clock and touches no shared memory.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Buf as _;
+use clap::Args;
+use cors_engine::{Outcome, Rule};
+use cors_hyper::CorsBody;
+use cors_policy::Policy;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::access_log::{AccessLog, LogFormat, RequestSide, ResponseSide};
+use crate::cli::parse_duration;
+use crate::connection::Closed;
+use crate::metrics::{DroppedLines, Metrics};
+
+/// `cors-gateway serve` flags for the admin listener and the access log.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct TelemetryArgs {
+    /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this address, e.g.
+    /// 127.0.0.1:9901; off by default. Keep it private: it is not the API. It may not share the
+    /// --listen address.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) admin_listen: Option<String>,
+    /// How long a /readyz check of the upstream (one TCP connect, bounded by --connect-timeout)
+    /// is reused, so that probes never hammer the upstream (0: check on every /readyz).
+    #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
+    pub(crate) ready_probe_interval: Duration,
+    /// One line per request: off, text (key=value pairs) or json (one object per line).
+    /// Client values are escaped; Cookie, Authorization and bodies are never logged.
+    #[arg(long, value_enum, default_value_t = LogFormat::Off, value_name = "FORMAT")]
+    pub(crate) access_log: LogFormat,
+    /// Append the access log to FILE instead of writing it to stdout; the file is reopened on
+    /// SIGHUP, so logrotate can move it away and signal.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) access_log_file: Option<PathBuf>,
+    /// Log the query string with the path (left out by default: queries often carry tokens).
+    #[arg(long)]
+    pub(crate) access_log_query: bool,
+}
+
+/// The sinks of the running gateway, if any is on. `Copy`: a connection or request takes it
+/// without touching a reference count.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Telemetry(Option<&'static Sinks>);
+
+/// The metrics (with the admin listener) and the access log, each when enabled.
+#[derive(Debug)]
+pub(crate) struct Sinks {
+    metrics: Option<Metrics>,
+    log: Option<AccessLog>,
+}
+
+impl Telemetry {
+    /// Nothing observed (the demo, and `serve` without `--admin-listen` or `--access-log`).
+    pub(crate) const fn off() -> Self {
+        Self(None)
+    }
+
+    /// Starts the sinks `args` ask for; `policy` is the policy loaded at start.
+    ///
+    /// # Errors
+    ///
+    /// `--access-log-file` without `--access-log`, or the log file cannot be opened.
+    pub(crate) fn start(args: &TelemetryArgs, policy: &Policy) -> io::Result<Self> {
+        let metrics = args.admin_listen.is_some().then(|| Metrics::new(policy));
+        let log = match (args.access_log, &args.access_log_file) {
+            (LogFormat::Off, None) => None,
+            (LogFormat::Off, Some(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "--access-log-file needs --access-log text or --access-log json",
+                ));
+            }
+            (format, file) => {
+                let dropped =
+                    metrics.as_ref().map_or_else(DroppedLines::default, Metrics::dropped_lines);
+                Some(AccessLog::start(format, args.access_log_query, file.as_deref(), dropped)?)
+            }
+        };
+        if metrics.is_none() && log.is_none() {
+            return Ok(Self::off());
+        }
+        // Leaked once per process: every connection and request holds it without counting.
+        Ok(Self(Some(Box::leak(Box::new(Sinks { metrics, log })))))
+    }
+
+    /// The metrics, when the admin listener is on.
+    pub(crate) fn metrics(self) -> Option<&'static Metrics> {
+        self.0.and_then(|sinks| sinks.metrics.as_ref())
+    }
+
+    /// The access log, when on.
+    pub(crate) fn access_log(self) -> Option<&'static AccessLog> {
+        self.0.and_then(|sinks| sinks.log.as_ref())
+    }
+
+    /// Begins observing one request: call when its head arrives, then [`Exchange::run`].
+    pub(crate) fn exchange<B>(self, request: &Request<B>, client: SocketAddr) -> Exchange {
+        let Some(sinks) = self.0 else { return Exchange(None) };
+        let started = Instant::now();
+        let line = sinks
+            .log
+            .as_ref()
+            .map(|log| log.begin(&RequestSide { request, client, time: SystemTime::now() }));
+        Exchange(Some(Record {
+            sinks,
+            started,
+            line,
+            status: StatusCode::OK,
+            decided: None,
+            upstream: UpstreamReport::default(),
+            bytes: 0,
+        }))
+    }
+
+    /// Counts a client connection in; the guard counts it out.
+    pub(crate) fn connection_opened(self) -> ConnectionGuard {
+        let metrics = self.metrics();
+        if let Some(metrics) = metrics {
+            metrics.connection_opened();
+        }
+        ConnectionGuard { metrics, reason: Closed::ByClient }
+    }
+
+    /// Records that a reload swapped in `policy`.
+    pub(crate) fn policy_reloaded(self, policy: &Policy) {
+        if let Some(metrics) = self.metrics() {
+            metrics.policy_reloaded(policy);
+        }
+    }
+
+    /// Records that a reload was refused for errors.
+    pub(crate) fn reload_failed(self) {
+        if let Some(metrics) = self.metrics() {
+            metrics.reload_failed();
+        }
+    }
+
+    /// Reopens the access log file on every SIGHUP (logrotate), when the log goes to a file.
+    /// The handler is installed now, before the listener is announced.
+    ///
+    /// # Errors
+    ///
+    /// The signal handler cannot be installed.
+    pub(crate) fn reopen_log_on_hangup(self) -> io::Result<()> {
+        #[cfg(unix)]
+        if let Some(log) = self.access_log().filter(|log| log.is_file()) {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hangup = signal(SignalKind::hangup())?;
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    log.reopen();
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the queued access log lines and stops the writer (at shutdown).
+    pub(crate) fn close(self) {
+        if let Some(log) = self.access_log() {
+            log.close(Duration::from_secs(5));
+        }
+    }
+}
+
+/// One client connection, counted in the metrics until dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard {
+    metrics: Option<&'static Metrics>,
+    reason: Closed,
+}
+
+impl ConnectionGuard {
+    /// Says why the connection is closing (the default is [`Closed::ByClient`]).
+    pub(crate) fn closed(&mut self, reason: Closed) {
+        self.reason = reason;
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.metrics {
+            metrics.connection_closed(self.reason);
+        }
+    }
+}
+
+/// The `decision` label values, in [`decision_index`] order, then `other` for a kind of
+/// decision the engine may add later.
+pub(crate) const DECISION_NAMES: [&str; 6] = [
+    "not-cors",
+    "preflight-accepted",
+    "preflight-rejected",
+    "actual-allowed",
+    "actual-blocked",
+    "other",
+];
+
+/// The position of `outcome` in [`DECISION_NAMES`].
+pub(crate) fn decision_index(outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::NotCors => 0,
+        Outcome::PreflightAccepted => 1,
+        Outcome::PreflightRejected => 2,
+        Outcome::Allowed => 3,
+        Outcome::Blocked => 4,
+        _ => 5,
+    }
+}
+
+/// The name of `outcome` in metrics and access log lines: `actual-allowed`, ...
+pub(crate) fn decision_name(outcome: Outcome) -> &'static str {
+    DECISION_NAMES[decision_index(outcome)]
+}
+
+/// Why the upstream did not answer a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UpstreamFailure {
+    /// Connecting failed (502).
+    Connect = 0,
+    /// The upstream failed before its response head (502).
+    Response = 1,
+    /// No response head within `--upstream-timeout` (504).
+    Timeout = 2,
+    /// No upstream slot within `--upstream-queue-timeout` (503).
+    QueueTimeout = 3,
+}
+
+/// What the proxy reports about the upstream, through [`UPSTREAM`].
+#[derive(Clone, Copy, Debug, Default)]
+struct UpstreamReport {
+    elapsed: Option<Duration>,
+    failure: Option<UpstreamFailure>,
+}
+
+tokio::task_local! {
+    /// The upstream report of the request being served: set by the proxy, deep inside the
+    /// service, and read by [`Exchange::run`] around it. Only observed requests have one.
+    static UPSTREAM: Cell<UpstreamReport>;
+}
+
+/// Call just before sending a request upstream; `None` when the request is not observed.
+pub(crate) fn upstream_started() -> Option<Instant> {
+    UPSTREAM.try_with(|_| Instant::now()).ok()
+}
+
+/// Call when the upstream answered (`failure` is `None`) or failed, with what
+/// [`upstream_started`] returned.
+pub(crate) fn upstream_done(started: Option<Instant>, failure: Option<UpstreamFailure>) {
+    if let Some(started) = started {
+        let report = UpstreamReport { elapsed: Some(started.elapsed()), failure };
+        let _ = UPSTREAM.try_with(|cell| cell.set(report));
+    }
+}
+
+/// Call when a request got no upstream slot in time (it never reached the upstream).
+pub(crate) fn upstream_queue_timed_out() {
+    let report = UpstreamReport { elapsed: None, failure: Some(UpstreamFailure::QueueTimeout) };
+    let _ = UPSTREAM.try_with(|cell| cell.set(report));
+}
+
+/// One request being observed, from [`Telemetry::exchange`].
+#[derive(Debug)]
+pub(crate) struct Exchange(Option<Record>);
+
+impl Exchange {
+    /// Runs `work` (the service's handling of the request) and observes its response: the head
+    /// now, the body as it is sent; the record is written when the body is done or dropped.
+    pub(crate) async fn run<B, E>(
+        self,
+        work: impl Future<Output = Result<Response<CorsBody<B>>, E>>,
+    ) -> Result<Response<Observed<CorsBody<B>>>, E> {
+        let Some(mut record) = self.0 else {
+            return Ok(work.await?.map(|body| Observed { body, record: None }));
+        };
+        let (response, upstream) = UPSTREAM
+            .scope(Cell::new(UpstreamReport::default()), async {
+                let response = work.await;
+                (response, UPSTREAM.with(Cell::get))
+            })
+            .await;
+        let response = response?;
+        record.status = response.status();
+        record.decided = response.body().outcome().zip(response.body().rule());
+        record.upstream = upstream;
+        if let Some(metrics) = &record.sinks.metrics {
+            metrics.responded(record.status, record.decided, upstream.elapsed, upstream.failure);
+        }
+        Ok(response.map(|body| Observed { body, record: Some(record) }))
+    }
+}
+
+/// What is known of a request until its response body is done; written out when dropped.
+#[derive(Debug)]
+struct Record {
+    sinks: &'static Sinks,
+    started: Instant,
+    /// The access log line, its request side written.
+    line: Option<Vec<u8>>,
+    status: StatusCode,
+    decided: Option<(Outcome, Rule)>,
+    upstream: UpstreamReport,
+    /// Response body bytes sent so far.
+    bytes: u64,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        let total = self.started.elapsed();
+        if let Some(metrics) = &self.sinks.metrics {
+            metrics.finished(total);
+        }
+        if let (Some(log), Some(line)) = (&self.sinks.log, self.line.take()) {
+            let side = ResponseSide {
+                status: self.status,
+                decided: self.decided,
+                upstream: self.upstream.elapsed,
+                total,
+                bytes: self.bytes,
+            };
+            log.finish(line, &side);
+        }
+    }
+}
+
+pin_project! {
+    /// A response body that counts the bytes it sends for its request's [`Record`], and drops
+    /// the record, writing it out, when the body ends or is dropped.
+    #[derive(Debug)]
+    pub(crate) struct Observed<B> {
+        #[pin]
+        body: B,
+        record: Option<Record>,
+    }
+}
+
+impl<B: Body> Body for Observed<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if let Some(record) = this.record.as_mut() {
+            match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        record.bytes += u64::try_from(data.remaining()).unwrap_or(u64::MAX);
+                    }
+                }
+                Poll::Ready(None | Some(Err(_))) => *this.record = None,
+                Poll::Pending => {}
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
