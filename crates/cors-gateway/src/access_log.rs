@@ -60,6 +60,9 @@ const LINE_CAPACITY: usize = 384;
 /// The most bytes the writer gathers before one write.
 const BATCH_BYTES: usize = 64 * 1024;
 
+/// How long the writer lets lines gather while they keep coming (see [`write_lines`]).
+const GATHER_PAUSE: Duration = Duration::from_millis(10);
+
 /// How often the writer reports dropped lines, at most.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 
@@ -292,31 +295,41 @@ impl Output {
 }
 
 /// The writer thread: gathers queued lines into batches and writes each at once.
+///
+/// While lines keep coming it drains the queue every [`GATHER_PAUSE`] instead of waiting on it:
+/// a writer blocked on the queue must be woken by each new line, a system call on the request
+/// path, while one that sleeps is woken by its timer alone. After a pause that found nothing
+/// it waits on the queue again, so an idle gateway does not wake up.
 fn write_lines(queue: &Receiver<Vec<u8>>, mut output: Output, state: &WriterState) {
     let mut batch = Batch::default();
     let mut report = DropReport::default();
+    let mut busy = false;
     loop {
-        match queue.recv_timeout(Duration::from_secs(1)) {
-            Ok(line) => batch.push(&line),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => state.closing.store(true, Ordering::Relaxed),
-        }
-        while batch.bytes.len() < BATCH_BYTES {
-            let Ok(line) = queue.try_recv() else { break };
-            batch.push(&line);
+        let gathered = batch.gathered;
+        if busy {
+            thread::sleep(GATHER_PAUSE);
+        } else {
+            match queue.recv_timeout(Duration::from_secs(1)) {
+                Ok(line) => batch.push(&line),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    state.closing.store(true, Ordering::Relaxed);
+                }
+            }
         }
         if state.reopen.swap(false, Ordering::Relaxed) {
             output.reopen();
         }
-        let closing = state.closing.load(Ordering::Relaxed);
-        if closing {
-            while let Ok(line) = queue.try_recv() {
-                batch.push(&line);
+        while let Ok(line) = queue.try_recv() {
+            batch.push(&line);
+            if batch.bytes.len() >= BATCH_BYTES {
+                batch.write_to(&mut output, state, &mut report);
             }
         }
         batch.write_to(&mut output, state, &mut report);
+        busy = batch.gathered != gathered;
         report.dropped(state.dropped.queue_full.get());
-        if closing {
+        if state.closing.load(Ordering::Relaxed) && !busy {
             break;
         }
     }
@@ -326,13 +339,18 @@ fn write_lines(queue: &Receiver<Vec<u8>>, mut output: Output, state: &WriterStat
 #[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
+    /// Lines in `bytes`.
     lines: u64,
+    /// Lines gathered since the writer started.
+    gathered: u64,
 }
 
 impl Batch {
     fn push(&mut self, line: &[u8]) {
         // Empty messages only wake the writer up (`reopen`, `close`).
-        self.lines += u64::from(!line.is_empty());
+        let count = u64::from(!line.is_empty());
+        self.lines += count;
+        self.gathered += count;
         self.bytes.extend_from_slice(line);
     }
 
