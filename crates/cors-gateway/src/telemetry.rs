@@ -122,7 +122,7 @@ impl Telemetry {
             sinks,
             started,
             line,
-            status: StatusCode::OK,
+            status: None,
             decided: None,
             upstream: UpstreamReport::default(),
             bytes: 0,
@@ -297,11 +297,12 @@ impl Exchange {
             })
             .await;
         let response = response?;
-        record.status = response.status();
+        let status = response.status();
+        record.status = Some(status);
         record.decided = response.body().outcome().zip(response.body().rule());
         record.upstream = upstream;
         if let Some(metrics) = &record.sinks.metrics {
-            metrics.responded(record.status, record.decided, upstream.elapsed, upstream.failure);
+            metrics.responded(status, record.decided, upstream.elapsed, upstream.failure);
         }
         Ok(response.map(|body| Observed { body, record: Some(record) }))
     }
@@ -314,22 +315,30 @@ struct Record {
     started: Instant,
     /// The access log line, its request side written.
     line: Option<Vec<u8>>,
-    status: StatusCode,
+    /// The status sent; `None` while the response is not ready, and for good when the client
+    /// went away (closed its connection, reset its stream) before it was.
+    status: Option<StatusCode>,
     decided: Option<(Outcome, Rule)>,
     upstream: UpstreamReport,
     /// Response body bytes sent so far.
     bytes: u64,
 }
 
+/// The status an access log line shows for a request whose client went away before its
+/// response was ready, as nginx logs it ("client closed request"); no response was sent.
+fn client_closed_request() -> StatusCode {
+    StatusCode::from_u16(499).expect("invariant: 499 is within 100..=999")
+}
+
 impl Drop for Record {
     fn drop(&mut self) {
         let total = self.started.elapsed();
-        if let Some(metrics) = &self.sinks.metrics {
+        if let Some(metrics) = self.sinks.metrics.as_ref().filter(|_| self.status.is_some()) {
             metrics.finished(total);
         }
         if let (Some(log), Some(line)) = (&self.sinks.log, self.line.take()) {
             let side = ResponseSide {
-                status: self.status,
+                status: self.status.unwrap_or_else(client_closed_request),
                 decided: self.decided,
                 upstream: self.upstream.elapsed,
                 total,

@@ -798,3 +798,32 @@ async fn a_stalled_stdout_drops_lines_and_never_holds_requests() {
     let _ = child.wait();
     drop(stdout);
 }
+
+/// A client that goes away before its response is ready gets a line with status 499, as nginx
+/// logs it, without a decision; its request is not counted as answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_before_the_answer_is_logged_with_499() {
+    let upstream = Upstream::start().await;
+    let extra = ["--access-log", "json", "--admin-listen", "127.0.0.1:0"];
+    let gateway = gateway(&strict(), &upstream.url(), &extra);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream.write_all(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: a.test\r\n\r\n").unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while upstream.seen().is_empty() {
+        assert!(Instant::now() < deadline, "the request never reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(stream);
+    let started = Instant::now();
+    while gateway.stdout().is_empty() {
+        assert!(Instant::now() < deadline, "no line");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(started.elapsed() < Duration::from_secs(4), "logged when the client left");
+    let line: serde_json::Value = serde_json::from_str(gateway.stdout().trim_end()).unwrap();
+    assert_eq!((&line["path"], &line["status"]), (&"/slow".into(), &499.into()), "{line}");
+    assert_eq!((&line["decision"], &line["bytes"]), (&serde_json::Value::Null, &0.into()));
+    let samples = metrics(gateway.admin_address()).await;
+    assert!(family(&samples, "cors_gateway_responses_total").iter().all(|(_, v)| *v == 0.0));
+    assert_eq!(value(&samples, "cors_gateway_request_duration_seconds_count"), 0.0);
+}
