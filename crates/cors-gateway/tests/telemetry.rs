@@ -469,9 +469,11 @@ async fn json_access_log_lines_name_each_decision_and_rule() {
     get(proxy, "POST", "/plain", &[]).await;
     get(proxy, "GET", "/malformed", &[("origin", "HTTPS://APP.EXAMPLE.COM")]).await;
     two_hosts(proxy, "/two-hosts");
+    let h2 = request("GET", &gateway.url("/h2"), &[("origin", APP)], empty());
+    assert_eq!(send(&client(true), h2).await.body, "ok");
 
     let deadline = Instant::now() + PATIENCE;
-    while gateway.stdout().lines().count() < 7 {
+    while gateway.stdout().lines().count() < 8 {
         assert!(Instant::now() < deadline, "access log: {}", gateway.stdout());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -534,6 +536,12 @@ async fn json_access_log_lines_name_each_decision_and_rule() {
     check("/malformed", "GET", 200, "actual-blocked", "R5", "invalid");
     let refused = check("/two-hosts", "GET", 400, "-", "-", "-");
     assert!(refused["bytes"].as_u64().unwrap() > 0, "the 400's text");
+    let h2 = &lines["/h2"];
+    assert_eq!(
+        (&h2["proto"], &h2["decision"], &h2["rule"]),
+        (&"HTTP/2.0".into(), &"actual-allowed".into(), &"A1".into())
+    );
+    assert_eq!(lines.len(), 8);
 }
 
 /// Parses a text access log line into its (key, value) pairs, undoing the escaping of quoted
