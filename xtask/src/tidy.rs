@@ -27,6 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cors-hyper", &["cors-origin", "cors-policy", "cors-engine"]),
     ("cors-gateway", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("cors-proxy-wasm", &["cors-origin", "cors-policy", "cors-engine"]),
+    ("cors-proxy-wasm-noop", &[]),
     ("cors-conformance", &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"]),
     ("browser-tests", &["cors-policy", "cors-conformance", "cors-devtools"]),
     ("cors-peers", &["cors-origin", "cors-policy", "cors-conformance", "cors-devtools"]),
