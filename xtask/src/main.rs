@@ -55,6 +55,9 @@ enum Command {
     Soak(soak::Args),
     /// Repository rules: dependency direction, module docs, no ignored tests
     Tidy,
+    /// Build the proxy-wasm modules (cors-proxy-wasm and its no-op baseline) with the
+    /// wasm-release profile, wasm-opt them when binaryen is installed, and print their paths
+    Wasm,
 }
 
 impl Command {
@@ -67,6 +70,7 @@ impl Command {
             Command::Fuzz(args) => fuzz::run(&args),
             Command::Soak(args) => soak::run(&args),
             Command::Tidy => tidy::run(),
+            Command::Wasm => envoy::build_and_print(),
         }
     }
 }

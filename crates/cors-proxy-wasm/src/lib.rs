@@ -2,11 +2,12 @@
 //! so that Envoy (and what is built on it: Istio, Envoy Gateway) applies a Flex Gateway
 //! `cors-flex` policy exactly as `cors-gateway` does.
 //!
-//! Build the module with `cargo build --release --target wasm32-wasip1 -p cors-proxy-wasm` and
-//! load `target/wasm32-wasip1/release/cors_proxy_wasm.wasm` with Envoy's `envoy.filters.http.wasm`
-//! filter; the plugin configuration is the policy file's text (any shape cors-policy reads).
-//! `cargo xtask envoy --config POLICY --upstream URL` does both and runs Envoy on loopback;
-//! `docs/envoy.md` shows the Envoy, Istio and Envoy Gateway configuration.
+//! Build the module with `cargo xtask wasm` (the workspace's `wasm-release` profile for
+//! `wasm32-wasip1`, then binaryen's `wasm-opt` when it is installed), which prints its path, and
+//! load it with Envoy's `envoy.filters.http.wasm` filter; the plugin configuration is the policy
+//! file's text (any shape cors-policy reads). `cargo xtask envoy --config POLICY --upstream URL`
+//! does both and runs Envoy on loopback; `docs/envoy.md` shows the Envoy, Istio and Envoy Gateway
+//! configuration.
 //!
 //! The crate is also an `rlib` that builds natively: [`Plugin`] (the loaded configuration) and
 //! [`Exchange`] (one request and its response, over a [`Host`] trait standing for proxy-wasm's

@@ -1,11 +1,10 @@
-//! The whole conformance suite against real Envoy running this crate's proxy-wasm module, and
-//! the same suite against `cors-gateway`: the results must be equal, case by case and so level
-//! by level (issue 10).
+//! Real Envoy running this crate's proxy-wasm module: the whole conformance suite, against Envoy
+//! and against `cors-gateway`: the results must be equal, case by case and so level by level
+//! (issue 10).
 //!
-//! Per profile, both proxies load the profile's `cors-flex` file and forward to one echo
-//! upstream (the suite's, in-process) on loopback. The module is built once
-//! (`cargo build --release --target wasm32-wasip1 -p cors-proxy-wasm`) and Envoy is started with
-//! it through `cargo xtask envoy --module`, so the command people run is the one tested. Envoy and the
+//! The module is built once, as people build it (`cargo xtask wasm`: the `wasm-release` profile,
+//! then `wasm-opt` when binaryen is installed), and Envoy is started with it through
+//! `cargo xtask envoy --module`, so the command people run is the one tested. Envoy and the
 //! `wasm32-wasip1` target come from `scripts/install-envoy.sh`; if either is missing the test
 //! fails and says so, it never skips.
 
@@ -15,7 +14,7 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 use std::{fs, thread};
 
@@ -69,6 +68,39 @@ impl Proxy {
         proxy.url = url;
         proxy
     }
+
+    /// `cargo xtask envoy` with the module and the policy `file`, forwarding to `upstream`.
+    fn envoy(file: &str, upstream: &str) -> Proxy {
+        let mut command = cargo();
+        command.args(["xtask", "envoy", "--config", file, "--listen", "127.0.0.1:0"]);
+        command.args(["--upstream", upstream, "--module", module()]);
+        Proxy::start(command, "cargo xtask envoy")
+    }
+}
+
+/// The module, built once per test process with `cargo xtask wasm`, which prints its path first.
+fn module() -> &'static str {
+    static MODULE: OnceLock<String> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let mut build = cargo();
+        build.args(["xtask", "wasm"]).stderr(Stdio::inherit());
+        let output = build.output().expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "building the module failed; is the wasm32-wasip1 target installed? \
+             scripts/install-envoy.sh adds it"
+        );
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8 paths");
+        let first = stdout.lines().next().expect("cargo xtask wasm prints the module's path");
+        let (path, _size) = first.rsplit_once(" (").expect("PATH (N bytes)");
+        assert!(
+            Path::new(path)
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("cors_proxy_wasm.")),
+            "{first}"
+        );
+        path.to_owned()
+    })
 }
 
 impl Drop for Proxy {
@@ -131,17 +163,8 @@ fn conformance_through_envoy_equals_cors_gateway_level_by_level() {
     let mut build = cargo();
     build.args(["build", "--quiet", "-p", "cors-gateway", "--bin", "cors-gateway"]);
     assert!(build.status().expect("cargo runs").success(), "building cors-gateway failed");
-    let mut build = cargo();
-    build.args(["build", "--release", "--target", "wasm32-wasip1", "-p", "cors-proxy-wasm"]);
-    assert!(
-        build.status().expect("cargo runs").success(),
-        "building the module failed; is the wasm32-wasip1 target installed? \
-         scripts/install-envoy.sh adds it"
-    );
     let target_dir = cors_devtools::target_dir();
     let gateway = target_dir.join("debug").join("cors-gateway");
-    let module = target_dir.join("wasm32-wasip1/release/cors_proxy_wasm.wasm");
-    let module = module.to_str().expect("a UTF-8 path");
 
     let mut envoy_runs = Vec::new();
     let mut gateway_runs = Vec::new();
@@ -163,10 +186,7 @@ fn conformance_through_envoy_equals_cors_gateway_level_by_level() {
         gateway_runs.push(run_profile(&corpus, profile.name, &proxy, "cors-gateway"));
         drop(proxy);
 
-        let mut command = cargo();
-        command.args(["xtask", "envoy", "--config", file, "--listen", "127.0.0.1:0"]);
-        command.args(["--upstream", &upstream, "--module", module]);
-        let proxy = Proxy::start(command, "cargo xtask envoy");
+        let proxy = Proxy::envoy(file, &upstream);
         envoy_runs.push(run_profile(&corpus, profile.name, &proxy, "envoy"));
     }
     let envoy = merged(envoy_runs);

@@ -43,7 +43,7 @@ pub(super) fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, S
                     installs it"
             .to_owned());
     }
-    let module = envoy::build_module()?;
+    let module = envoy::build_modules(&[envoy::Module::Cors])?.remove(0);
     let module_bytes =
         fs::metadata(&module).map_err(|e| format!("{}: {e}", module.display()))?.len();
     let version = Command::new(&binary)
@@ -71,7 +71,7 @@ pub(super) fn start_envoys(dir: &Path, upstream: SocketAddr) -> Result<Envoys, S
             envoy::command(&args, &dir.join("envoy").join(format!("{name}.yaml")), &admin)?;
         let log = dir.join(format!("{name}.log"));
         let mut process = Process::start(command, &log, Some(format!("http://{addr}")))?;
-        envoy::wait_ready(&mut process.child, &admin)
+        envoy::wait_ready(&mut process.child, &admin, envoy::READY_TIMEOUT)
             .map_err(|e| format!("{name}: {e}; see {}", log.display()))?;
         Ok((addr, process))
     };

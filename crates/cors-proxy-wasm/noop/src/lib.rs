@@ -7,7 +7,7 @@
 //! nothing else. What `cors-proxy-wasm` costs beyond it is the CORS filter's own work.
 //!
 //! ```sh
-//! cargo build --release --target wasm32-wasip1 -p cors-proxy-wasm-noop
+//! cargo xtask wasm    # builds it next to cors-proxy-wasm, and prints both modules' paths
 //! ```
 //!
 //! A stream holds no state at all, so Envoy's per-stream context is the SDK's alone:
