@@ -1,19 +1,45 @@
 //! [`Exchange`]: one request and its response through the filter, applying the engine's
 //! decision over a [`Host`] (proxy-wasm's header calls, or a fake in tests).
+//!
+//! Every call into the host crosses from the Wasm VM into Envoy and back, and one that returns a
+//! value crosses twice more (Envoy calls into the module to allocate the copy): those crossings,
+//! not the decision, are what the filter's time goes to (docs/envoy.md has the instruction
+//! counts). So the exchange makes as few calls as a decision allows: a request without `Origin`
+//! costs one lookup that finds nothing; one with `Origin` one more call that reads every line; a
+//! response is read whole only when its `Access-Control-*` fields are replaced, and otherwise
+//! only its `Vary`; a local answer is one call.
 
-use cors_engine::{OwnedDecision, Request, ResponseFields};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use std::cell::OnceCell;
+
+use cors_engine::{Decision, OwnedDecision, Request, RequestHeaders, ResponseFields, Vary};
+use http::{HeaderName, HeaderValue};
 
 use crate::Plugin;
 use crate::headers::{RequestLines, starts_with_ignoring_case};
+
+/// The request field whose absence settles a decision (R1), and the pseudo-headers the filter
+/// passes the engine.
+const ORIGIN: &str = "origin";
+const METHOD: &str = ":method";
+const AUTHORITY: &str = ":authority";
 
 /// The host calls an exchange makes.
 ///
 /// The filter implements it over proxy-wasm's header-map calls; tests implement it over plain
 /// vectors, so everything but the calls themselves runs natively.
 pub trait Host {
+    /// The value of the request field `name` (lower-case), `None` when the request has no field
+    /// of that name. Where the request has several lines of that name, the host answers one of
+    /// them (Envoy: the first), so the exchange uses the answer only to learn whether there is
+    /// one.
+    fn request_header(&self, name: &str) -> Option<Vec<u8>>;
+
     /// Every request header field line, pseudo-headers included, in order.
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
+
+    /// The value of the first response field line named `name` (lower-case), `None` when the
+    /// response has none.
+    fn response_header(&self, name: &str) -> Option<Vec<u8>>;
 
     /// Every response header field line, in order.
     fn response_headers(&self) -> Vec<(String, Vec<u8>)>;
@@ -43,8 +69,9 @@ pub enum Step {
 /// response headers.
 ///
 /// All decisions come from [`cors_engine::Engine::decide`], and are written into the answer by
-/// [`cors_engine::OwnedDecision::apply`], as in every other adapter; this type only carries the
-/// decision from the request to the response, over the host's header calls:
+/// [`cors_engine::Decision::apply`] and [`cors_engine::OwnedDecision::apply`], as in every other
+/// adapter; this type only carries the decision from the request to the response, over the
+/// host's header calls:
 ///
 /// - preflight (R3, P1 to P6) and blocked (A2): answered locally with status 200, no body, the
 ///   decided Access-Control-* headers and `Vary`;
@@ -61,11 +88,15 @@ pub enum Step {
 /// #[derive(Default)]
 /// struct Fake { local: RefCell<Option<Vec<(String, String)>>> }
 /// impl Host for Fake {
+///     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+///         self.request_headers().into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+///     }
 ///     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
 ///         [(":method", "OPTIONS"), (":authority", "api.test"), ("origin", "https://a.test"),
 ///          ("access-control-request-method", "GET")]
 ///             .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec())).to_vec()
 ///     }
+///     fn response_header(&self, _name: &str) -> Option<Vec<u8>> { None }
 ///     fn response_headers(&self) -> Vec<(String, Vec<u8>)> { Vec::new() }
 ///     fn send_local_response(&self, _status: u32, headers: Vec<(&str, &str)>) {
 ///         let owned = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
@@ -86,27 +117,52 @@ pub enum Step {
 /// ```
 #[derive(Debug, Default)]
 pub struct Exchange {
-    /// The decision of a forwarded request, until its response arrives. `None` before a decision,
-    /// once the response was handled, and for a request answered locally (Envoy runs the
-    /// filter's response callback on its own local answer too, which must stay as it is).
+    /// The decision of a forwarded request whose response it changes, until that response
+    /// arrives. `None` before a decision, once the response was handled, for a decision that
+    /// writes nothing, and for a request answered locally (Envoy runs the filter's response
+    /// callback on its own local answer too, which must stay as it is).
     pending: Option<OwnedDecision>,
 }
 
 impl Exchange {
     /// Decides the request and, for a preflight or a blocked request, answers it through `host`.
+    ///
+    /// Looks `Origin` up first: without it the request is not CORS (R1) whatever else it
+    /// carries, and nothing else is read. With it, every request field line is read in one call,
+    /// which costs less than looking up the two to four others the engine then needs, and gives
+    /// the engine every line of each name.
     pub fn on_request_headers(&mut self, plugin: &Plugin, host: &impl Host) -> Step {
+        let engine = plugin.engine();
+        if host.request_header(ORIGIN).is_none() {
+            // R1: the engine decides a request without Origin on that alone; it reads neither
+            // the method nor the address, so neither is read here.
+            let no_fields: &[(&str, &str)] = &[];
+            return self.settle(engine.decide(&Request::new(b"", no_fields)), host);
+        }
         let lines = RequestLines::new(host.request_headers());
-        let method = lines.first(":method").unwrap_or_default();
-        let mut request = Request::new(method, &lines);
+        let mut request = Request::new(lines.first(METHOD).unwrap_or_default(), &lines);
         request.scheme = plugin.scheme();
-        request.host = lines.first(":authority");
-        let decision = plugin.engine().decide(&request).into_owned();
+        request.host = lines.first(AUTHORITY);
+        self.settle(engine.decide(&request), host)
+    }
+
+    /// Keeps the decision for the response, or answers locally.
+    fn settle<H: RequestHeaders + ?Sized>(
+        &mut self,
+        decision: Decision<'_, '_, H>,
+        host: &impl Host,
+    ) -> Step {
         if decision.outcome().is_forwarded() {
-            self.pending = Some(decision);
+            let decision = decision.into_owned();
+            let writes = !decision.vary().is_empty() || decision.headers().next().is_some();
+            self.pending = writes.then_some(decision);
             Step::Forward
         } else {
             self.pending = None;
-            answer_locally(host, decision);
+            // P1, P3, A2: status 200, no body, the decision written into the answer.
+            let mut answer = LocalAnswer::default();
+            decision.apply(&mut answer);
+            host.send_local_response(200, answer.lines());
             Step::AnsweredLocally
         }
     }
@@ -114,68 +170,115 @@ impl Exchange {
     /// Applies the decision to the response headers the upstream sent (A1, A4, V1).
     pub fn on_response_headers(&mut self, host: &impl Host) {
         if let Some(decision) = self.pending.take() {
-            decision.apply(&mut UpstreamResponse::read(host));
+            let mut response = UpstreamResponse::new(host, &decision);
+            decision.apply(&mut response);
         }
     }
 }
 
-/// The upstream's response headers as [`ResponseFields`]: read once through the host, changed
-/// through its calls, and kept in step so that what is read after a change is what the host has.
+/// A local answer's header lines, as the decision writes them.
+#[derive(Default)]
+struct LocalAnswer(Vec<(HeaderName, HeaderValue)>);
+
+impl LocalAnswer {
+    /// The lines as text. The engine builds values from validated ASCII (canonical origins,
+    /// tokens), so the conversion cannot fail; were it to, the line is left out rather than
+    /// sent mangled.
+    fn lines(&self) -> Vec<(&str, &str)> {
+        let lines = self.0.iter();
+        lines.filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect()
+    }
+}
+
+impl ResponseFields for LocalAnswer {
+    fn vary_lines(&self) -> impl Iterator<Item = &[u8]> {
+        let vary = self.0.iter().filter(|(name, _)| name == http::header::VARY);
+        vary.map(|(_, value)| value.as_bytes())
+    }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        self.0.retain(|(name, _)| !name.as_str().starts_with(prefix));
+    }
+
+    fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        self.0.push((name, value));
+    }
+}
+
+/// The upstream's response headers as [`ResponseFields`], read through the host as little as
+/// the decision allows, changed through its calls, and kept in step so that what is read after a
+/// change is what the host has.
+///
+/// - `Vary` (V1): one lookup. No `Vary`, or a first line that already lists every token the
+///   decision adds, settles it; otherwise every line is read, since another line may list them.
+/// - Replacing `Access-Control-*` (A4) reads every line: any name with the prefix goes.
 struct UpstreamResponse<'h, H> {
     host: &'h H,
-    lines: Vec<(String, Vec<u8>)>,
+    /// The tokens the decision adds to `Vary`.
+    wanted: Vary,
+    /// Whether the decision replaces the `Access-Control-*` fields, and so reads every line.
+    replaces: bool,
+    /// The first `Vary` line, once looked up alone.
+    first_vary: OnceCell<Option<Vec<u8>>>,
+    /// Every field line, once read.
+    lines: OnceCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl<'h, H: Host> UpstreamResponse<'h, H> {
-    fn read(host: &'h H) -> Self {
-        UpstreamResponse { host, lines: host.response_headers() }
+    fn new(host: &'h H, decision: &OwnedDecision) -> Self {
+        UpstreamResponse {
+            host,
+            wanted: decision.vary(),
+            replaces: decision.headers().next().is_some(),
+            first_vary: OnceCell::new(),
+            lines: OnceCell::new(),
+        }
+    }
+
+    fn lines(&self) -> &Vec<(String, Vec<u8>)> {
+        self.lines.get_or_init(|| self.host.response_headers())
     }
 }
 
 impl<H: Host> ResponseFields for UpstreamResponse<'_, H> {
     fn vary_lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.lines
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("vary"))
-            .map(|(_, value)| value.as_slice())
+        // The first line alone settles it when there is none (so there is no other), or when it
+        // lists every wanted token (so no other line can change what is missing).
+        let settled = (!self.replaces).then(|| {
+            let first = self.first_vary.get_or_init(|| self.host.response_header("vary"));
+            let first = first.as_deref();
+            first.is_none_or(|line| self.wanted.missing_from([line]).is_empty()).then_some(first)
+        });
+        let settled = settled.flatten();
+        let all = settled.is_none().then(|| {
+            let vary = self.lines().iter().filter(|(name, _)| name.eq_ignore_ascii_case("vary"));
+            vary.map(|(_, value)| value.as_slice())
+        });
+        settled.flatten().into_iter().chain(all.into_iter().flatten())
     }
 
     fn remove_prefixed(&mut self, prefix: &str) {
+        self.lines();
+        let Some(lines) = self.lines.get_mut() else { return };
         // One host call per distinct name (it removes every line of that name).
         let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in &self.lines {
+        for (name, _) in lines.iter() {
             let seen = removed.iter().any(|r| r.eq_ignore_ascii_case(name));
             if starts_with_ignoring_case(name, prefix) && !seen {
                 self.host.remove_response_header(name);
                 removed.push(name);
             }
         }
-        self.lines.retain(|(name, _)| !starts_with_ignoring_case(name, prefix));
+        lines.retain(|(name, _)| !starts_with_ignoring_case(name, prefix));
     }
 
     fn append(&mut self, name: HeaderName, value: HeaderValue) {
         self.host.add_response_header(name.as_str(), value.as_bytes());
-        self.lines.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
-    }
-}
-
-/// Sends the local answer of a preflight or blocked request: 200, no body (P1, P3, A2), with the
-/// decision written into it.
-fn answer_locally(host: &impl Host, decision: OwnedDecision) {
-    let mut headers = HeaderMap::new();
-    decision.apply(&mut headers);
-    let mut lines: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
-    for (name, value) in &headers {
-        // The engine builds values from validated ASCII (canonical origins, tokens), so this
-        // conversion cannot fail; were it to, the line is left out rather than sent mangled.
-        match value.to_str() {
-            Ok(text) => lines.push((name.as_str(), text)),
-            Err(_) => log::error!("cors: dropped non-ASCII value of {name} from a local answer"),
+        if let Some(lines) = self.lines.get_mut() {
+            lines.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
         }
     }
-    host.send_local_response(200, lines);
 }
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
@@ -199,14 +302,17 @@ originGroups:
 
     type Lines = Vec<(String, String)>;
 
-    /// A host over vectors: the request it was built with, the upstream's response, and every
-    /// local answer the exchange sent.
+    /// A host over vectors: the request it was built with, the upstream's response, every local
+    /// answer the exchange sent, and the header reads it made.
+    ///
+    /// Single lookups answer the first line of a name, as Envoy does.
     #[derive(Default)]
     struct FakeHost {
         request: Vec<(String, Vec<u8>)>,
         response: RefCell<Vec<(String, Vec<u8>)>>,
         local: RefCell<Vec<(u32, Lines)>>,
-        response_reads: RefCell<usize>,
+        /// Each read: `request NAME`, `request *`, `response NAME`, `response *`.
+        reads: RefCell<Vec<String>>,
     }
 
     impl FakeHost {
@@ -230,15 +336,34 @@ originGroups:
                 .map(|(n, v)| (n.clone(), String::from_utf8(v.clone()).unwrap()))
                 .collect()
         }
+
+        fn read(&self, what: String) {
+            self.reads.borrow_mut().push(what);
+        }
+    }
+
+    fn first(lines: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+        lines.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 
     impl Host for FakeHost {
+        fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+            self.read(format!("request {name}"));
+            first(&self.request, name)
+        }
+
         fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+            self.read("request *".to_owned());
             self.request.clone()
         }
 
+        fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+            self.read(format!("response {name}"));
+            first(&self.response.borrow(), name)
+        }
+
         fn response_headers(&self) -> Vec<(String, Vec<u8>)> {
-            *self.response_reads.borrow_mut() += 1;
+            self.read("response *".to_owned());
             self.response.borrow().clone()
         }
 
@@ -357,6 +482,30 @@ originGroups:
           ("access-control-allow-credentials", "true"),
           ("access-control-expose-headers", "x-request-id")],
     )]
+    #[case::v1_not_cors_origin_on_a_later_vary_line_is_not_repeated(
+        POLICY,
+        &[GET, AUTHORITY],
+        &[("vary", "Accept"), ("vary", "Origin")],
+        Step::Forward,
+        None,
+        &[("vary", "Accept"), ("vary", "Origin")],
+    )]
+    #[case::v1_not_cors_vary_star_covers_origin(
+        POLICY,
+        &[GET, AUTHORITY],
+        &[("vary", "*")],
+        Step::Forward,
+        None,
+        &[("vary", "*")],
+    )]
+    #[case::r5_two_origin_lines_are_malformed_and_blocked(
+        POLICY,
+        &[GET, AUTHORITY, APP, ("origin", b"https://evil.test")],
+        &[],
+        Step::AnsweredLocally,
+        Some(&[("vary", "Origin")][..]),
+        &[],
+    )]
     #[case::r1_not_cors_keeps_upstream_headers_and_gets_vary(
         POLICY,
         &[GET, AUTHORITY],
@@ -471,6 +620,54 @@ originGroups:
                 prop_assert!(acao.iter().all(|v| *v != "*"), "{acao:?}");
             }
         }
+    }
+
+    /// The reads each kind of exchange makes: `Origin` alone without it, one read of every
+    /// request line with it; a response read whole only when its Access-Control-* fields are
+    /// replaced or its first `Vary` line leaves the question open.
+    #[track_caller]
+    fn check_reads(request: &[(&str, &[u8])], upstream: &[(&str, &str)], reads: &[&str]) {
+        let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+        let host = FakeHost::new(request, upstream);
+        let mut exchange = Exchange::default();
+        exchange.on_request_headers(&plugin, &host);
+        exchange.on_response_headers(&host);
+        assert_eq!(*host.reads.borrow(), reads);
+    }
+
+    #[rstest]
+    #[case::r1_no_origin_is_one_lookup_then_vary(&[GET, AUTHORITY], &[], &["request origin", "response vary"])]
+    #[case::v1_a_first_vary_line_listing_origin_settles_it(
+        &[GET, AUTHORITY],
+        &[("vary", "Accept, Origin")],
+        &["request origin", "response vary"],
+    )]
+    #[case::v1_a_first_vary_line_without_origin_reads_every_line(
+        &[GET, AUTHORITY],
+        &[("vary", "Accept")],
+        &["request origin", "response vary", "response *"],
+    )]
+    #[case::p1_preflight_reads_the_request_once_and_no_response(
+        &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT")],
+        &[],
+        &["request origin", "request *"],
+    )]
+    #[case::a2_blocked_reads_the_request_once_and_no_response(
+        &[GET, AUTHORITY, ("origin", b"https://evil.test")],
+        &[],
+        &["request origin", "request *"],
+    )]
+    #[case::a4_allowed_reads_the_response_once(
+        &[GET, AUTHORITY, APP],
+        &[("vary", "Accept")],
+        &["request origin", "request *", "response *"],
+    )]
+    fn exchange_reads_only_what_the_decision_needs(
+        #[case] request: &[(&str, &[u8])],
+        #[case] upstream: &[(&str, &str)],
+        #[case] reads: &[&str],
+    ) {
+        check_reads(request, upstream, reads);
     }
 
     #[test]

@@ -71,7 +71,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter { plugin: self.plugin.clone(), exchange: Exchange::default() }))
+        Some(Box::new(Filter {
+            plugin: self.plugin.clone(),
+            host: HostCalls,
+            exchange: Exchange::default(),
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -84,6 +88,7 @@ struct Filter {
     /// `None` only if Envoy created a stream although `on_configure` failed; such a stream is
     /// answered with 500 rather than forwarded without the policy.
     plugin: Option<Rc<Plugin>>,
+    host: HostCalls,
     exchange: Exchange,
 }
 
@@ -93,17 +98,17 @@ impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(plugin) = &self.plugin else {
             log::error!("cors: no valid cors-flex policy is loaded; answering 500");
-            HostCalls.send_local_response(500, Vec::new());
+            self.host.send_local_response(500, Vec::new());
             return Action::Pause;
         };
-        match self.exchange.on_request_headers(plugin, &HostCalls) {
+        match self.exchange.on_request_headers(plugin, &self.host) {
             Step::Forward => Action::Continue,
             Step::AnsweredLocally => Action::Pause,
         }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        self.exchange.on_response_headers(&HostCalls);
+        self.exchange.on_response_headers(&self.host);
         Action::Continue
     }
 }
@@ -121,9 +126,24 @@ fn read_map(map: MapType) -> Vec<(String, Vec<u8>)> {
     })
 }
 
+fn read_value(map: MapType, name: &str) -> Option<Vec<u8>> {
+    hostcalls::get_map_value_bytes(map, name).unwrap_or_else(|status| {
+        log::error!("cors: cannot read {name} of {map:?}: {status:?}");
+        None
+    })
+}
+
 impl Host for HostCalls {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        read_value(MapType::HttpRequestHeaders, name)
+    }
+
     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
         read_map(MapType::HttpRequestHeaders)
+    }
+
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        read_value(MapType::HttpResponseHeaders, name)
     }
 
     fn response_headers(&self) -> Vec<(String, Vec<u8>)> {

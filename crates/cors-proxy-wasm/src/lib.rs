@@ -70,8 +70,10 @@
 //!
 //! # Untrusted input
 //!
-//! Request header values are read as bytes (`proxy_get_header_map_pairs`), never converted to
-//! UTF-8 text, so an `Origin` with invalid bytes reaches the engine and is refused there (R5).
+//! Request header values are read as bytes (`proxy_get_header_map_value` for `Origin`, then
+//! `proxy_get_header_map_pairs`), never converted to UTF-8 text, so an `Origin` with invalid
+//! bytes reaches the engine and is refused there (R5). The engine decides on every line of each
+//! name, as the request carried them.
 //! The engine bounds its work on every header and never panics; values sent back are the
 //! engine's validated ASCII. Host-call failures are logged and handled, not unwrapped.
 //!
