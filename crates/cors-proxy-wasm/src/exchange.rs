@@ -11,7 +11,9 @@
 
 use std::cell::OnceCell;
 
-use cors_engine::{Decision, OwnedDecision, Request, RequestHeaders, ResponseFields, Vary};
+use cors_engine::{
+    Decision, Outcome, OwnedDecision, Request, RequestHeaders, ResponseFields, Rule, Vary,
+};
 use http::{HeaderName, HeaderValue};
 
 use crate::Plugin;
@@ -53,6 +55,10 @@ pub trait Host {
 
     /// Appends one response field line.
     fn add_response_header(&self, name: &str, value: &[u8]);
+
+    /// Counts one decision and the rule that decided it (the filter's `cors_requests_total`
+    /// counters).
+    fn count(&self, decision: Outcome, rule: Rule);
 }
 
 /// What the filter tells the proxy after the request headers.
@@ -81,12 +87,15 @@ pub enum Step {
 /// - not CORS (R1, R2): forwarded; the response keeps its headers and only gets the missing
 ///   `Vary` tokens (V1).
 ///
+/// Each decision is counted, with the rule that decided it ([`Host::count`]).
+///
 /// ```
 /// use std::cell::RefCell;
+/// use cors_engine::{Outcome, Rule};
 /// use cors_proxy_wasm::{Exchange, Host, Plugin, Step};
 ///
 /// #[derive(Default)]
-/// struct Fake { local: RefCell<Option<Vec<(String, String)>>> }
+/// struct Fake { local: RefCell<Option<Vec<(String, String)>>>, counted: RefCell<Vec<Outcome>> }
 /// impl Host for Fake {
 ///     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
 ///         self.request_headers().into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
@@ -104,6 +113,7 @@ pub enum Step {
 ///     }
 ///     fn remove_response_header(&self, _name: &str) {}
 ///     fn add_response_header(&self, _name: &str, _value: &[u8]) {}
+///     fn count(&self, decision: Outcome, _rule: Rule) { self.counted.borrow_mut().push(decision); }
 /// }
 ///
 /// let plugin = Plugin::from_configuration(
@@ -113,6 +123,7 @@ pub enum Step {
 /// assert_eq!(step, Step::AnsweredLocally);
 /// let local = host.local.borrow().clone().unwrap();
 /// assert!(local.contains(&("access-control-allow-origin".into(), "https://a.test".into())));
+/// assert_eq!(*host.counted.borrow(), [Outcome::PreflightAccepted]);
 /// # Ok::<(), cors_policy::LoadError>(())
 /// ```
 #[derive(Debug, Default)]
@@ -146,12 +157,13 @@ impl Exchange {
         self.settle(engine.decide(&request), host)
     }
 
-    /// Keeps the decision for the response, or answers locally.
+    /// Counts the decision, then keeps it for the response or answers locally.
     fn settle<H: RequestHeaders + ?Sized>(
         &mut self,
         decision: Decision<'_, '_, H>,
         host: &impl Host,
     ) -> Step {
+        host.count(decision.outcome(), decision.rule());
         if decision.outcome().is_forwarded() {
             let decision = decision.into_owned();
             let writes = !decision.vary().is_empty() || decision.headers().next().is_some();
@@ -303,7 +315,7 @@ originGroups:
     type Lines = Vec<(String, String)>;
 
     /// A host over vectors: the request it was built with, the upstream's response, every local
-    /// answer the exchange sent, and the header reads it made.
+    /// answer the exchange sent, the decisions it counted, and the header reads it made.
     ///
     /// Single lookups answer the first line of a name, as Envoy does.
     #[derive(Default)]
@@ -311,6 +323,7 @@ originGroups:
         request: Vec<(String, Vec<u8>)>,
         response: RefCell<Vec<(String, Vec<u8>)>>,
         local: RefCell<Vec<(u32, Lines)>>,
+        counted: RefCell<Vec<(Outcome, Rule)>>,
         /// Each read: `request NAME`, `request *`, `response NAME`, `response *`.
         reads: RefCell<Vec<String>>,
     }
@@ -380,6 +393,10 @@ originGroups:
 
         fn add_response_header(&self, name: &str, value: &[u8]) {
             self.response.borrow_mut().push((name.to_owned(), value.to_vec()));
+        }
+
+        fn count(&self, decision: Outcome, rule: Rule) {
+            self.counted.borrow_mut().push((decision, rule));
         }
     }
 
@@ -668,6 +685,38 @@ originGroups:
         #[case] reads: &[&str],
     ) {
         check_reads(request, upstream, reads);
+    }
+
+    #[rstest]
+    #[case::r1_not_cors(&[GET, AUTHORITY], Outcome::NotCors, Rule::R1)]
+    #[case::r2_same_origin(
+        &[GET, (":authority", b"app.test:80"), ("origin", b"http://app.test")],
+        Outcome::NotCors,
+        Rule::R2,
+    )]
+    #[case::p1_preflight_accepted(
+        &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT")],
+        Outcome::PreflightAccepted,
+        Rule::P1,
+    )]
+    #[case::p2_preflight_rejected_for_its_method(
+        &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"DELETE")],
+        Outcome::PreflightRejected,
+        Rule::P2,
+    )]
+    #[case::a1_allowed(&[GET, AUTHORITY, APP], Outcome::Allowed, Rule::A1)]
+    #[case::m3_blocked(&[GET, AUTHORITY, ("origin", b"https://evil.test")], Outcome::Blocked, Rule::M3)]
+    fn each_decision_is_counted_once_with_its_rule(
+        #[case] request: &[(&str, &[u8])],
+        #[case] outcome: Outcome,
+        #[case] rule: Rule,
+    ) {
+        let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+        let host = FakeHost::new(request, &[]);
+        let mut exchange = Exchange::default();
+        exchange.on_request_headers(&plugin, &host);
+        exchange.on_response_headers(&host);
+        assert_eq!(*host.counted.borrow(), [(outcome, rule)]);
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! The proxy-wasm contexts: the root context loads the plugin configuration, each HTTP context
-//! runs one [`Exchange`] over proxy-wasm's header-map calls.
+//! The proxy-wasm contexts: the root context loads the plugin configuration and defines the
+//! counters, each HTTP context runs one [`Exchange`] over proxy-wasm's header-map calls.
 
 use std::rc::Rc;
 
+use cors_engine::{Outcome, Rule};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
+use crate::metrics::Counters;
 use crate::{Exchange, Host, Plugin, Step};
 
 /// Installs the filter's root context and logger; the module's `_initialize` export calls it.
@@ -16,12 +18,16 @@ use crate::{Exchange, Host, Plugin, Step};
 /// cors-policy's `FILE:LINE:COLUMN` messages, and fails the filter's start.
 pub fn register() {
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { plugin: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(Root { plugin: None, counters: Rc::new(Counters::default()) })
+    });
 }
 
-/// The root context: owns the loaded configuration, shared with every HTTP context.
+/// The root context: owns the loaded configuration and the counters' ids, shared with every
+/// HTTP context.
 struct Root {
     plugin: Option<Rc<Plugin>>,
+    counters: Rc<Counters>,
 }
 
 impl Context for Root {}
@@ -73,7 +79,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Filter {
             plugin: self.plugin.clone(),
-            host: HostCalls,
+            host: HostCalls { counters: Rc::clone(&self.counters) },
             exchange: Exchange::default(),
         }))
     }
@@ -113,11 +119,13 @@ impl HttpContext for Filter {
     }
 }
 
-/// [`Host`] over proxy-wasm's header-map calls for the current stream.
+/// [`Host`] over proxy-wasm's header-map calls for the current stream, and its counters.
 ///
 /// Failures of the host calls are logged, not unwrapped: a header map that cannot be read is
 /// treated as empty (the request is then not CORS and is forwarded untouched, R1).
-struct HostCalls;
+struct HostCalls {
+    counters: Rc<Counters>,
+}
 
 fn read_map(map: MapType) -> Vec<(String, Vec<u8>)> {
     hostcalls::get_map_bytes(map).unwrap_or_else(|status| {
@@ -169,6 +177,17 @@ impl Host for HostCalls {
             hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value)
         {
             log::error!("cors: cannot add response header {name}: {status:?}");
+        }
+    }
+
+    fn count(&self, decision: Outcome, rule: Rule) {
+        // Defined the first time this VM meets the pair; Envoy hands the same counter back for a
+        // name it knows, so every worker's VM adds to one.
+        let define = |name: &str| hostcalls::define_metric(MetricType::Counter, name);
+        if let Some(id) = self.counters.id(decision, rule, define) {
+            // A counter that cannot be incremented must not fail the request, nor log on every
+            // one: Envoy refuses only ids it never gave, and these came from define_metric.
+            let _ = hostcalls::increment_metric(id, 1);
         }
     }
 }

@@ -9,6 +9,11 @@
 //! does both and runs Envoy on loopback; `docs/envoy.md` shows the Envoy, Istio and Envoy Gateway
 //! configuration.
 //!
+//! The filter counts its decisions in proxy-wasm counters, which Envoy shows with its own stats:
+//! `cors_requests_total{decision="actual-allowed",rule="A1"}` and so on in `/stats/prometheus`
+//! (the bootstrap's `stats_tags` rules make the decision and the rule labels), the names
+//! cors-gateway's `/metrics` uses.
+//!
 //! The crate is also an `rlib` that builds natively: [`Plugin`] (the loaded configuration) and
 //! [`Exchange`] (one request and its response, over a [`Host`] trait standing for proxy-wasm's
 //! header calls) hold all the glue, so it is tested without a proxy.
@@ -85,6 +90,7 @@
 mod exchange;
 mod filter;
 mod headers;
+mod metrics;
 mod plugin;
 
 pub use exchange::{Exchange, Host, Step};

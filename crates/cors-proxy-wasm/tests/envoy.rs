@@ -1,6 +1,9 @@
-//! Real Envoy running this crate's proxy-wasm module: the whole conformance suite, against Envoy
-//! and against `cors-gateway`: the results must be equal, case by case and so level by level
-//! (issue 10).
+//! Real Envoy running this crate's proxy-wasm module:
+//!
+//! - the whole conformance suite, against Envoy and against `cors-gateway`: the results must be
+//!   equal, case by case and so level by level (issue 10);
+//! - the filter's decision counters in Envoy's `/stats` and `/stats/prometheus` (issue 17),
+//!   checked against the traffic sent.
 //!
 //! The module is built once, as people build it (`cargo xtask wasm`: the `wasm-release` profile,
 //! then `wasm-opt` when binaryen is installed), and Envoy is started with it through
@@ -9,8 +12,8 @@
 //! fails and says so, it never skips.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +42,9 @@ fn cargo() -> Command {
 struct Proxy {
     child: Child,
     url: String,
+    /// Envoy's admin interface, `http://ADDR` (`cargo xtask envoy` prints it before the ready
+    /// line); empty for cors-gateway.
+    admin: String,
 }
 
 impl Proxy {
@@ -49,15 +55,19 @@ impl Proxy {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (ready, wait) = mpsc::channel();
         thread::spawn(move || {
+            let mut admin = String::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("admin on ") {
+                    url.trim().clone_into(&mut admin);
+                }
                 if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = ready.send(url.trim().to_owned());
+                    let _ = ready.send((url.trim().to_owned(), admin.clone()));
                 }
             }
         });
-        let mut proxy = Proxy { child, url: String::new() };
-        let Ok(url) = wait.recv_timeout(START_TIMEOUT) else {
+        let mut proxy = Proxy { child, url: String::new(), admin: String::new() };
+        let Ok((url, admin)) = wait.recv_timeout(START_TIMEOUT) else {
             let status = proxy.child.try_wait().ok().flatten();
             panic!(
                 "{what} did not print `listening on http://ADDR` (exit status: {status:?}); \
@@ -66,6 +76,7 @@ impl Proxy {
             );
         };
         proxy.url = url;
+        proxy.admin = admin;
         proxy
     }
 
@@ -75,6 +86,11 @@ impl Proxy {
         command.args(["xtask", "envoy", "--config", file, "--listen", "127.0.0.1:0"]);
         command.args(["--upstream", upstream, "--module", module()]);
         Proxy::start(command, "cargo xtask envoy")
+    }
+
+    /// The listener's `HOST:PORT`.
+    fn address(&self) -> &str {
+        self.url.trim_start_matches("http://")
     }
 }
 
@@ -230,4 +246,86 @@ fn merged(runs: Vec<Report>) -> Report {
         all.merge(run);
     }
     all
+}
+
+/// The policy of the test below (the Envoy benchmark's): this origin is allowed, GET, POST and
+/// PUT, with `x-custom` and `content-type`.
+const POLICY: &str = "crates/cors-proxy-wasm/envoy/bench-policy.yaml";
+const ALLOWED: &str = "https://app.example.test";
+const REFUSED: &str = "https://evil.example.test";
+
+fn policy() -> String {
+    workspace().join(POLICY).to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// `METHOD PATH HTTP/1.1` to `address` with the header lines `fields` (each ending in CRLF), one
+/// request per connection: the response's status, head and body.
+fn request(address: &str, method: &str, path: &str, fields: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("the proxy accepts");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("a timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: api.example.test\r\n{fields}Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("the request is sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok());
+    (
+        status.unwrap_or_else(|| panic!("no status line in {answer:?}")),
+        head.to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// The body of `GET path` on Envoy's admin interface.
+fn admin(proxy: &Proxy, path: &str) -> String {
+    let (status, head, body) = request(proxy.admin.trim_start_matches("http://"), "GET", path, "");
+    assert_eq!(status, 200, "{head}");
+    body
+}
+
+/// Issue 17: the filter's decision counters are Envoy's own stats, under the name and labels
+/// cors-gateway's `/metrics` uses (`decision` and `rule`); they count exactly the traffic sent,
+/// and, as on cors-gateway, only the pairs that occurred appear.
+#[test]
+fn decision_counters_show_in_envoy_stats() {
+    let upstream = format!("http://{}", start_upstream());
+    let proxy = Proxy::envoy(&policy(), &upstream);
+    let origin = format!("Origin: {ALLOWED}\r\n");
+    let preflight = |method: &str| format!("{origin}Access-Control-Request-Method: {method}\r\n");
+    let sent: [(&str, &str, &str, String, usize); 6] = [
+        ("not-cors", "R1", "GET", String::new(), 2),
+        ("actual-allowed", "A1", "GET", origin.clone(), 3),
+        ("actual-blocked", "M3", "GET", format!("Origin: {REFUSED}\r\n"), 1),
+        ("actual-blocked", "M4", "GET", "Origin: null\r\n".to_owned(), 2),
+        ("preflight-accepted", "P1", "OPTIONS", preflight("PUT"), 4),
+        ("preflight-rejected", "P2", "OPTIONS", preflight("DELETE"), 1),
+    ];
+    for (decision, rule, method, fields, times) in &sent {
+        for _ in 0..*times {
+            let (status, head, _) = request(proxy.address(), method, "/", fields);
+            assert_eq!(status, 200, "{decision} {rule}: {head}");
+        }
+    }
+
+    let stats = admin(&proxy, "/stats?filter=cors_requests_total");
+    let counted: Vec<&str> = stats.lines().filter(|l| l.contains("cors_requests_total")).collect();
+    let expected: Vec<String> = sent
+        .iter()
+        .map(|(decision, rule, _, _, times)| {
+            format!("wasmcustom.cors_requests_total.decision.{decision}.rule.{rule}: {times}")
+        })
+        .collect();
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(counted, sorted, "/stats:\n{stats}");
+
+    let prometheus = admin(&proxy, "/stats/prometheus");
+    for (decision, rule, _, _, times) in &sent {
+        let line =
+            format!("cors_requests_total{{decision=\"{decision}\",rule=\"{rule}\"}} {times}");
+        assert!(prometheus.lines().any(|l| l == line), "{line:?} not in /stats/prometheus");
+    }
+    assert!(prometheus.contains("# TYPE cors_requests_total counter"), "{prometheus}");
 }
