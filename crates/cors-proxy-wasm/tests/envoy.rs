@@ -2,6 +2,8 @@
 //!
 //! - the whole conformance suite, against Envoy and against `cors-gateway`: the results must be
 //!   equal, case by case and so level by level (issue 10);
+//! - WebSocket through Envoy with a real client and upstream (issue 17): an allowed origin gets
+//!   101 and a working tunnel, a refused one the filter's answer, and never reaches the upstream;
 //! - the filter's decision counters in Envoy's `/stats` and `/stats/prometheus` (issue 17),
 //!   checked against the traffic sent.
 //!
@@ -17,9 +19,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 use std::{fs, thread};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use cors_conformance::known::KnownFailures;
 use cors_conformance::runner::{self, Outcome, Report, Selection};
@@ -248,7 +256,7 @@ fn merged(runs: Vec<Report>) -> Report {
     all
 }
 
-/// The policy of the test below (the Envoy benchmark's): this origin is allowed, GET, POST and
+/// The policy of the tests below (the Envoy benchmark's): this origin is allowed, GET, POST and
 /// PUT, with `x-custom` and `content-type`.
 const POLICY: &str = "crates/cors-proxy-wasm/envoy/bench-policy.yaml";
 const ALLOWED: &str = "https://app.example.test";
@@ -256,6 +264,126 @@ const REFUSED: &str = "https://evil.example.test";
 
 fn policy() -> String {
     workspace().join(POLICY).to_str().expect("a UTF-8 path").to_owned()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime")
+}
+
+/// A WebSocket upstream on loopback, in-process: echoes every message back; counts the
+/// connections it accepted.
+fn start_websocket_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let runtime = runtime();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
+        .expect("the WebSocket upstream binds a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    thread::spawn(move || {
+        runtime.block_on(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(message)) = socket.next().await {
+                        if message.is_close() || socket.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (address, accepted)
+}
+
+type WebSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+type Handshake = tokio_tungstenite::tungstenite::handshake::client::Response;
+
+/// A WebSocket handshake through `proxy`, from a page on `origin` (none: a client that is not a
+/// browser).
+async fn open(
+    proxy: &Proxy,
+    origin: Option<&'static str>,
+) -> Result<(WebSocket, Handshake), WsError> {
+    let stream = tokio::net::TcpStream::connect(proxy.address()).await?;
+    let mut request = format!("ws://{}/chat", proxy.address()).into_client_request()?;
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", HeaderValue::from_static(origin));
+    }
+    tokio_tungstenite::client_async(request, stream).await
+}
+
+/// Sends `message` and expects it back.
+async fn echo(socket: &mut WebSocket, message: Message) {
+    socket.send(message.clone()).await.expect("the message is sent");
+    let back = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("the echo arrives within 10 s")
+        .expect("the tunnel is open")
+        .expect("a message");
+    assert_eq!(back, message);
+}
+
+/// A header of a handshake answer, as text.
+fn header<'r>(response: &'r Handshake, name: &str) -> Option<&'r str> {
+    response.headers().get(name).map(|value| value.to_str().expect("ASCII"))
+}
+
+/// Issue 17: WebSocket through Envoy. Envoy's connection manager lets the upgrade reach the
+/// filter (`upgrade_configs`); the filter decides it as the actual `GET` it is.
+#[test]
+fn websocket_through_envoy_is_decided_by_the_filter_then_tunnelled() {
+    let (upstream, accepted) = start_websocket_upstream();
+    let proxy = Proxy::envoy(&policy(), &format!("http://{upstream}"));
+    runtime().block_on(async {
+        // A1: an allowed origin gets 101, the decided headers, and a two-way tunnel.
+        let (mut socket, response) = open(&proxy, Some(ALLOWED)).await.expect("101 through Envoy");
+        assert_eq!(response.status(), 101);
+        assert_eq!(header(&response, "access-control-allow-origin"), Some(ALLOWED));
+        assert_eq!(header(&response, "vary"), Some("Origin"));
+        echo(&mut socket, Message::text("hello through Envoy")).await;
+        echo(&mut socket, Message::binary(vec![0_u8, 1, 2, 255])).await;
+        socket.close(None).await.expect("a clean close");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        // R1: a client that sends no Origin (not a browser) is not CORS, and is tunnelled.
+        let (mut socket, response) = open(&proxy, None).await.expect("101 without Origin");
+        assert_eq!(response.status(), 101);
+        assert_eq!(header(&response, "access-control-allow-origin"), None);
+        echo(&mut socket, Message::text("no origin")).await;
+        socket.close(None).await.expect("a clean close");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+        // A2: a refused origin (cross-site WebSocket hijacking) gets the filter's local answer,
+        // 200 without Access-Control-*, and never reaches the upstream.
+        match open(&proxy, Some(REFUSED)).await {
+            Err(WsError::Http(response)) => {
+                assert_eq!(response.status(), 200, "{response:?}");
+                assert!(
+                    response
+                        .headers()
+                        .keys()
+                        .all(|name| !name.as_str().starts_with("access-control-")),
+                    "{response:?}"
+                );
+                assert_eq!(
+                    response.headers().get("vary").map(|v| v.to_str().expect("ASCII")),
+                    Some("Origin")
+                );
+            }
+            Ok((_, response)) => panic!("a refused origin got a tunnel: {response:?}"),
+            Err(error) => panic!("a refused origin should get the filter's answer: {error}"),
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the refused handshake reached the upstream"
+        );
+    });
 }
 
 /// `METHOD PATH HTTP/1.1` to `address` with the header lines `fields` (each ending in CRLF), one
