@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Options;
-use super::envoy::{ENVOY_TRAFFIC, start_envoys};
+use super::envoy::{ENVOY_TRAFFIC, Envoys, count_instructions, start_envoys};
 use super::report::{Estimate, Figures, Kind, Row};
 use cors_devtools::{exe, find_program, target_dir};
 
@@ -24,6 +24,12 @@ pub(super) struct LoadResult {
     pub(super) p50_ms: f64,
     pub(super) p99_ms: f64,
     pub(super) non_2xx: u64,
+    /// The requests wrk completed.
+    pub(super) requests: u64,
+    /// The server's CPU time (user and system, all its threads) per request, in microseconds:
+    /// what a request costs the server, which load from elsewhere on the machine moves much less
+    /// than its rate. Measured where the bench knows the server's process (the Envoys).
+    pub(super) cpu_us: Option<f64>,
 }
 
 /// The gateway's policy: the reference policy of the performance documents.
@@ -100,6 +106,9 @@ pub(super) fn probe(addr: SocketAddr, fields: &str, method: &str) -> Result<Stri
 pub(super) struct LoadRuns {
     pub(super) runs: Vec<(String, Vec<LoadResult>)>,
     pub(super) envoy: Result<Value, String>,
+    /// With `--instructions`: Envoy's instructions per request under callgrind, by
+    /// `load-SCENARIO/TARGET`.
+    pub(super) instructions: Vec<(String, u64)>,
 }
 
 /// Whether `--filter` selects the scenario `prefix-scenario` (`load-preflight`,
@@ -118,20 +127,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
     if gateway_scenarios.is_empty() && envoy_scenarios.is_empty() {
         return Ok(None);
     }
-    if find_program(None, &["wrk"]).is_err() || find_program(None, &["nginx"]).is_err() {
-        let mut install = Command::new("bash");
-        install.arg(root().join("scripts/install-bench-tools.sh"));
-        exec(install)?;
-    }
-    let nginx = find_program(None, &["nginx"]).map_err(|e| e.to_string())?;
-    let mut build = cargo();
-    build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
-    exec(build)?;
-    let mut build = cargo();
-    // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.
-    build.args(["build", "--profile", "bench", "-p", "cors-benches", "--bin", "bench-upstream"]);
-    exec(build)?;
-
+    let nginx = prepare()?;
     let dir = out.join("load");
     let (servers, targets) = start_servers(&dir, &nginx)?;
     let envoys = if envoy_scenarios.is_empty() {
@@ -155,22 +151,21 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
         scripts.push((scenario, gateway, envoy));
     }
     // Rounds interleave the targets, so that a burst of load from elsewhere on the machine hits
-    // all of them alike; each figure is the median of its rounds. The two Envoys run back to
-    // back, first one then the other, the order alternating between rounds.
-    let rounds = if options.quick { 1 } else { 3 };
+    // all of them alike; each figure is the median of its rounds. The three Envoys run back to
+    // back, in an order that rotates between rounds.
+    let rounds = options.load_rounds;
     let mut runs: Vec<(String, Vec<LoadResult>)> = Vec::new();
     for round in 1..=rounds {
         for (scenario, gateway_script, envoy_script) in &scripts {
-            let mut measure = |target: &str, addr, script| -> Result<(), String> {
-                // One second of warm-up, then the measured run.
-                wrk(script, addr, 1)?;
-                let result = wrk(script, addr, options.load_secs)?;
+            let mut measure = |target: &str, addr, script, pid| -> Result<(), String> {
+                let result = measure_once(script, addr, options.load_secs, pid)?;
                 eprintln!(
                     "load round {round}/{rounds} {target}/{scenario}: {:.0} req/s, p50 {:.3} ms, \
-                     p99 {:.3} ms{}",
+                     p99 {:.3} ms{}{}",
                     result.rps,
                     result.p50_ms,
                     result.p99_ms,
+                    result.cpu_us.map_or_else(String::new, |us| format!(", {us:.1} µs CPU")),
                     if result.non_2xx > 0 {
                         format!(", {} non-2xx", result.non_2xx)
                     } else {
@@ -186,26 +181,106 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
             };
             if gateway_scenarios.contains(scenario) {
                 for (target, addr) in targets {
-                    measure(target, addr, gateway_script)?;
+                    measure(target, addr, gateway_script, None)?;
                 }
             }
             if let Ok(envoys) = &envoys
                 && envoy_scenarios.contains(scenario)
             {
-                let mut pair = envoys.targets;
-                if round % 2 == 0 {
-                    pair.reverse();
-                }
-                for (target, addr) in pair {
-                    measure(target, addr, envoy_script)?;
+                // Each round starts with the next Envoy, so none always runs first or last.
+                let mut order = envoys.targets;
+                let first = usize::try_from(round - 1).unwrap_or(0) % order.len();
+                order.rotate_left(first);
+                for (target, addr, pid) in order {
+                    measure(target, addr, envoy_script, Some(pid))?;
                 }
             }
         }
     }
-    // Stops both Envoys, then the other servers.
-    let envoy = envoys.map(|envoys| envoys.info);
+    // Stops the Envoys; with --instructions, counts each alone under callgrind (the upstream
+    // still runs); then stops the other servers.
+    let mut instructions = Vec::new();
+    let envoy = match envoys {
+        Ok(Envoys { info, modules, _processes: processes, .. }) => {
+            drop(processes);
+            if options.instructions {
+                let scripts: Vec<(&'static str, PathBuf)> = scripts
+                    .iter()
+                    .filter(|(scenario, ..)| envoy_scenarios.contains(scenario))
+                    .map(|(scenario, _, envoy)| (*scenario, envoy.clone()))
+                    .collect();
+                instructions = count_instructions(&dir, targets[0].1, &modules, &scripts)?;
+            }
+            Ok(info)
+        }
+        Err(why) => Err(why),
+    };
     drop(servers);
-    Ok(Some(LoadRuns { runs, envoy }))
+    Ok(Some(LoadRuns { runs, envoy, instructions }))
+}
+
+/// One second of wrk warm-up against `addr`, then `secs` measured, with the CPU time of the
+/// server `pid` (when given) over the measured run.
+fn measure_once(
+    script: &Path,
+    addr: SocketAddr,
+    secs: u32,
+    pid: Option<u32>,
+) -> Result<LoadResult, String> {
+    wrk(script, addr, 1, CONNECTIONS)?;
+    let before = pid.and_then(cpu_seconds);
+    let mut result = wrk(script, addr, secs, CONNECTIONS)?;
+    if let (Some(before), Some(after)) = (before, pid.and_then(cpu_seconds))
+        && result.requests > 0
+    {
+        #[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^52")]
+        let requests = result.requests as f64;
+        result.cpu_us = Some((after - before) * 1e6 / requests);
+    }
+    Ok(result)
+}
+
+/// The CPU time process `pid` has used so far, user and system, all threads, in seconds
+/// (`/proc/PID/stat`); `None` where that cannot be read.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which may hold spaces, in parentheses: fields 3 onwards.
+    let (_, fields) = stat.rsplit_once(')')?;
+    let mut fields = fields.split_whitespace().skip(11);
+    let (utime, stime): (u64, u64) = (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
+    #[expect(clippy::cast_precision_loss, reason = "clock ticks are far below 2^52")]
+    Some((utime + stime) as f64 / clock_ticks_per_second())
+}
+
+/// The kernel's clock ticks per second, the unit of `/proc/PID/stat`'s times (`getconf
+/// CLK_TCK`, 100 on Linux when that cannot run).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let output = Command::new("getconf").arg("CLK_TCK").output().ok();
+        let text = output.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        text.and_then(|t| t.parse().ok()).filter(|&t: &f64| t > 0.0).unwrap_or(100.0)
+    })
+}
+
+/// Installs the load test's tools when one is missing (`scripts/install-bench-tools.sh`), and
+/// builds the gateway and the upstream; returns nginx.
+fn prepare() -> Result<PathBuf, String> {
+    let tools = ["wrk", "nginx", "valgrind"];
+    if tools.iter().any(|tool| find_program(None, &[tool]).is_err()) {
+        let mut install = Command::new("bash");
+        install.arg(root().join("scripts/install-bench-tools.sh"));
+        exec(install)?;
+    }
+    let nginx = find_program(None, &["nginx"]).map_err(|e| e.to_string())?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
+    exec(build)?;
+    let mut build = cargo();
+    // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.
+    build.args(["build", "--profile", "bench", "-p", "cors-benches", "--bin", "bench-upstream"]);
+    exec(build)?;
+    Ok(nginx)
 }
 
 /// The median of `values` (the upper one of an even count; NaN when empty).
@@ -224,8 +299,15 @@ pub(super) fn figures(runs: &[LoadResult]) -> Figures {
             high: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
         }
     };
+    let cpu: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us).collect();
+    let cpu_us = (!cpu.is_empty()).then(|| Estimate {
+        value: median_of(cpu.clone()),
+        low: cpu.iter().copied().fold(f64::INFINITY, f64::min),
+        high: cpu.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    });
     Figures {
         rps: Some(estimate(|r| r.rps)),
+        cpu_us,
         p50_ms: Some(median_of(runs.iter().map(|r| r.p50_ms).collect())),
         p99_ms: Some(estimate(|r| r.p99_ms)),
         non_2xx: Some(runs.iter().map(|r| r.non_2xx).sum()),
@@ -241,17 +323,27 @@ impl LoadRuns {
         self.runs.iter().find(|(known, _)| *known == id).map(|(_, list)| list.as_slice())
     }
 
-    /// Every round by `load-SCENARIO/TARGET`, for `summary.json`'s `measurements`.
+    /// Envoy's instructions per request under callgrind for `load-SCENARIO/TARGET`, if counted.
+    pub(super) fn instructions(&self, scenario: &str, target: &str) -> Option<u64> {
+        let id = format!("load-{scenario}/{target}");
+        self.instructions.iter().find(|(known, _)| *known == id).map(|(_, count)| *count)
+    }
+
+    /// Every round by `load-SCENARIO/TARGET`, for `summary.json`'s `measurements`, with the
+    /// instructions per request where they were counted.
     pub(super) fn measurements(&self) -> impl Iterator<Item = (String, Value)> + '_ {
         self.runs.iter().map(|(id, list)| {
             let rounds: Vec<Value> = list
                 .iter()
                 .map(|r| {
                     json!({ "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
-                                 "non_2xx": r.non_2xx })
+                                 "non_2xx": r.non_2xx, "requests": r.requests,
+                                 "cpu_us": r.cpu_us })
                 })
                 .collect();
-            (id.clone(), json!({ "rounds": rounds }))
+            let instructions = self.instructions.iter().find(|(known, _)| known == id);
+            let instructions = instructions.map(|(_, count)| *count);
+            (id.clone(), json!({ "rounds": rounds, "instructions": instructions }))
         })
     }
 }
@@ -356,10 +448,18 @@ impl Drop for Nginx {
     }
 }
 
-/// Runs wrk (1 thread, 32 connections) for `secs` seconds and parses its report.
-fn wrk(script: &Path, addr: SocketAddr, secs: u32) -> Result<LoadResult, String> {
+/// Connections of the load test's wrk runs.
+const CONNECTIONS: u32 = 32;
+
+/// Runs wrk (1 thread, `connections` connections) for `secs` seconds and parses its report.
+pub(super) fn wrk(
+    script: &Path,
+    addr: SocketAddr,
+    secs: u32,
+    connections: u32,
+) -> Result<LoadResult, String> {
     let output = Command::new("wrk")
-        .args(["-t1", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", "-s"])
         .arg(script)
         .arg(format!("http://{addr}/"))
         .output()
@@ -392,7 +492,13 @@ fn wrk(script: &Path, addr: SocketAddr, secs: u32) -> Result<LoadResult, String>
         return Err(format!("cannot read wrk's report:\n{text}"));
     };
     let non_2xx = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx })
+    // `  123456 requests in 5.00s, 12.34MB read`
+    let requests = text
+        .lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx, requests, cpu_us: None })
 }
 
 /// Per scenario, cors-gateway against nginx (`load-<scenario>/vs-nginx`) and against the bare

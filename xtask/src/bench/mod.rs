@@ -14,11 +14,13 @@
 //!   `bench-upstream`, driven by `wrk`; the same traffic straight to the upstream and through
 //!   nginx adding static CORS headers (configuration rendered from `xtask/templates/` into
 //!   `target/bench/load/`). `scripts/install-bench-tools.sh` installs wrk and nginx when
-//!   missing. Every run is bounded: `--load-secs` per wrk run (default 5, 3 with `--quick`), 3
-//!   interleaved rounds (1 with `--quick`), medians reported.
-//! - Also under `--load` ([`envoy`]): Envoy with the cors-proxy-wasm module against Envoy with
-//!   its native CORS filter, one worker each, in front of the same upstream; skipped, saying
-//!   why, without Envoy or the `wasm32-wasip1` target (`scripts/install-envoy.sh`).
+//!   missing. Every run is bounded: `--load-secs` per wrk run (default 5, 3 with `--quick`),
+//!   `--load-rounds` interleaved rounds (default 3, 1 with `--quick`), medians reported.
+//! - Also under `--load` ([`envoy`]): three Envoys, one worker each, in front of the same
+//!   upstream: with the cors-proxy-wasm module, with a proxy-wasm module that does nothing (the
+//!   limit), and with Envoy's native CORS filter; each Envoy's CPU time per request beside its
+//!   rate, and with `--instructions` its instructions per request under callgrind. Skipped,
+//!   saying why, without Envoy or the `wasm32-wasip1` target (`scripts/install-envoy.sh`).
 //! - `--filter SUBSTR` runs only the scenarios whose name contains it; `--policy FILE` measures
 //!   the engine and our layer on the user's own policy (`cors_benches::UserPolicy` says which
 //!   requests are derived from it).
@@ -56,12 +58,17 @@ pub(crate) struct Args {
     #[arg(long)]
     load: bool,
     /// Run the load test only
-    #[arg(long, conflicts_with_all = ["load", "instructions"])]
+    #[arg(long, conflicts_with = "load")]
     load_only: bool,
     /// Seconds of each wrk run [default: 5, 3 with --quick]
     #[arg(long, value_name = "N")]
     load_secs: Option<u32>,
-    /// Also count instructions per call under callgrind
+    /// Rounds of the load test, each running every target once; figures are the medians
+    /// [default: 3, 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    load_rounds: Option<u32>,
+    /// Also count instructions under callgrind: per call on the engine and layer rows, per
+    /// request on the Envoy rows (with --load or --load-only; each Envoy runs alone)
     #[arg(long)]
     instructions: bool,
     /// Rebuild the summary from what is on disk; run nothing
@@ -108,11 +115,13 @@ struct Options {
     quick: bool,
     /// Summarize the criterion results and allocation counts already on disk; run nothing.
     report_only: bool,
-    /// Also count instructions per call under callgrind (deterministic, unlike time).
+    /// Also count instructions under callgrind (deterministic, unlike time): per call (micro),
+    /// per Envoy request (load).
     instructions: bool,
     micro: bool,
     load: bool,
     load_secs: u32,
+    load_rounds: u32,
     filter: Option<String>,
     /// The user's policy file, absolute.
     policy: Option<PathBuf>,
@@ -137,6 +146,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         micro: !args.load_only,
         load: args.load_only || args.load,
         load_secs: args.load_secs.unwrap_or(if args.quick { 3 } else { 5 }),
+        load_rounds: args.load_rounds.unwrap_or(if args.quick { 1 } else { 3 }),
         filter: args.filter.clone(),
         policy,
     };

@@ -29,8 +29,12 @@ pub(super) enum Kind {
     Layer,
     /// A proxy under wrk: cors-gateway against nginx or the bare upstream.
     Load,
-    /// Envoy with our module against Envoy with its native CORS filter, under wrk.
+    /// Envoy with our module against Envoy with its native CORS filter, or with a proxy-wasm
+    /// module that does nothing, under wrk.
     Envoy,
+    /// Envoy with the no-op proxy-wasm module against Envoy with its native CORS filter: the
+    /// limit of any proxy-wasm filter, not ours.
+    EnvoyLimit,
 }
 
 impl Kind {
@@ -40,6 +44,7 @@ impl Kind {
             Kind::Layer => "layer",
             Kind::Load => "load",
             Kind::Envoy => "envoy",
+            Kind::EnvoyLimit => "envoy-limit",
         }
     }
 }
@@ -77,6 +82,8 @@ pub(super) struct Figures {
     pub(super) non_2xx: Option<u64>,
     /// How many wrk rounds the load figures are the median of.
     pub(super) rounds: Option<u64>,
+    /// The server's CPU time per request, in microseconds (Envoy rows).
+    pub(super) cpu_us: Option<Estimate>,
 }
 
 impl Figures {
@@ -86,12 +93,14 @@ impl Figures {
         let (ns, ns_low, ns_high) = estimate(self.ns);
         let (rps, rps_low, rps_high) = estimate(self.rps);
         let (p99, p99_low, p99_high) = estimate(self.p99_ms);
+        let (cpu, cpu_low, cpu_high) = estimate(self.cpu_us);
         json!({
             "ns": ns, "ns_low": ns_low, "ns_high": ns_high,
             "instructions": self.instructions, "allocations": self.allocations,
             "rps": rps, "rps_low": rps_low, "rps_high": rps_high,
             "p50_ms": self.p50_ms, "p99_ms": p99, "p99_ms_low": p99_low, "p99_ms_high": p99_high,
             "non_2xx": self.non_2xx, "rounds": self.rounds,
+            "cpu_us": cpu, "cpu_us_low": cpu_low, "cpu_us_high": cpu_high,
         })
     }
 
@@ -113,6 +122,7 @@ impl Figures {
             p99_ms: estimate("p99_ms"),
             non_2xx: value["non_2xx"].as_u64(),
             rounds: value["rounds"].as_u64(),
+            cpu_us: estimate("cpu_us"),
         }
     }
 }
@@ -152,7 +162,9 @@ impl Row {
     ) -> Row {
         let speedup = peer.as_ref().and_then(|(_, theirs)| match kind {
             Kind::Engine | Kind::Layer => Some(theirs.ns?.value / ours.ns?.value),
-            Kind::Load | Kind::Envoy => Some(ours.rps?.value / theirs.rps?.value),
+            Kind::Load | Kind::Envoy | Kind::EnvoyLimit => {
+                Some(ours.rps?.value / theirs.rps?.value)
+            }
         });
         Row { id, kind, title, ours, peer, speedup, targets: Vec::new(), note: String::new() }
     }
@@ -315,8 +327,13 @@ pub(super) fn ns(value: f64) -> String {
 fn cell(kind: Kind, figures: &Figures) -> String {
     match kind {
         Kind::Engine | Kind::Layer => figures.ns.map_or_else(String::new, |e| ns(e.value)),
-        Kind::Load | Kind::Envoy => match (figures.rps, figures.p99_ms) {
-            (Some(rps), Some(p99)) => format!("{:.0} req/s, p99 {:.2} ms", rps.value, p99.value),
+        Kind::Load | Kind::Envoy | Kind::EnvoyLimit => match (figures.rps, figures.p99_ms) {
+            (Some(rps), Some(p99)) => {
+                let cpu = figures
+                    .cpu_us
+                    .map_or_else(String::new, |cpu| format!(", {:.1} µs CPU/request", cpu.value));
+                format!("{:.0} req/s, p99 {:.2} ms{cpu}", rps.value, p99.value)
+            }
             _ => String::new(),
         },
     }
@@ -417,6 +434,7 @@ mod tests {
             p99_ms: Some(Estimate { value: 3.0, low: 2.0, high: 4.0 }),
             non_2xx: Some(0),
             rounds: Some(3),
+            cpu_us: Some(Estimate { value: 40.0, low: 38.5, high: 41.0 }),
         };
         assert_eq!(Figures::from_json(&figures.to_json()), figures);
         assert_eq!(Figures::from_json(&Figures::default().to_json()), Figures::default());
