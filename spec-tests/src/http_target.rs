@@ -1,6 +1,6 @@
 //! The HTTP target: sends each request to a gateway URL over HTTP/1.1, in clear or over TLS.
 //!
-//! TLS is rustls with the ring provider. The server's certificate is checked against the
+//! TLS is rustls with the aws-lc-rs provider, the workspace's one provider. The server's certificate is checked against the
 //! system's roots, or the CA certificates of a PEM file ([`Tls::CaFile`]), or not at all
 //! ([`Tls::DangerouslyAcceptAnyCertificate`], for test gateways with self-signed certificates;
 //! handshake signatures are still verified).
@@ -404,15 +404,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
         .map_err(|e| TargetError::new(format!("cannot start the runtime: {e}")))
 }
 
-/// The rustls client configuration for `tls` (ring provider; HTTP/1.1 by ALPN).
-#[expect(
-    deprecated,
-    reason = "ring is the workspace's one provider (pure Rust to build, no C toolchain); rustls \
-              0.23.48 deprecates it only for lacking post-quantum key exchange, which a \
-              conformance client does not need"
-)]
+/// The rustls client configuration for `tls` (HTTP/1.1 by ALPN).
+///
+/// The provider is passed explicitly rather than installed as the process default: a library
+/// leaves that choice to the program that links it.
 fn client_config(tls: &Tls) -> Result<rustls::ClientConfig, TargetError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let setup = |e: rustls::Error| TargetError::new(format!("cannot set up TLS: {e}"));
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()

@@ -77,8 +77,7 @@ pub(crate) fn start_tls_upstream(
     certificate: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> SocketAddr {
-    #[expect(deprecated, reason = "ring is the workspace's one provider (see http_target.rs)")]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
