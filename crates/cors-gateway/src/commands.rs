@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::admin::{self, Admin, Readiness};
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
 use crate::proxy::{ProxySettings, Upstream};
+use crate::reload::PolicyFile;
 use crate::server::{self, Limits};
 use crate::telemetry::Telemetry;
 use crate::{budget, reload};
@@ -188,7 +189,8 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             let address = listener.local_addr()?;
             let admin = start_admin(args, telemetry, address, &settings, &limits).await?;
             let shutdown = server::shutdown_signal()?;
-            let reloader = reload::spawn(args.config.clone(), shared, poll, telemetry)?;
+            let policy = PolicyFile { path: args.config.clone(), shared, telemetry };
+            let reloader = reload::spawn(policy, poll)?;
             telemetry.reopen_log_on_hangup()?;
             tracing::info!(
                 listen = %address,
