@@ -407,6 +407,49 @@ impl Corpus {
     }
 }
 
+/// The placeholders a case may write for the scheme of the target's listener, so that the same
+/// same-origin cases run against a gateway over `http` and over `https`.
+pub const SCHEME_PLACEHOLDERS: [&str; 3] = ["{scheme}", "{other-scheme}", "{default-port}"];
+
+impl Case {
+    /// The case as sent to a target whose listener scheme is `scheme` (`http` or `https`):
+    /// `{scheme}` becomes `scheme`, `{other-scheme}` the other one, and `{default-port}` the
+    /// scheme's default port, in the request's header lines and in the expected values.
+    #[must_use]
+    pub fn for_listener(&self, scheme: &str) -> Case {
+        let (other, port) = if scheme == "https" { ("http", "443") } else { ("https", "80") };
+        let fill = |text: &mut String| {
+            if text.contains('{') {
+                *text = text
+                    .replace(SCHEME_PLACEHOLDERS[0], scheme)
+                    .replace(SCHEME_PLACEHOLDERS[1], other)
+                    .replace(SCHEME_PLACEHOLDERS[2], port);
+            }
+        };
+        let mut case = self.clone();
+        case.request.headers.iter_mut().for_each(fill);
+        let expect = &mut case.expect;
+        let named = [
+            &mut expect.acao,
+            &mut expect.acac,
+            &mut expect.acam,
+            &mut expect.acah,
+            &mut expect.aceh,
+            &mut expect.acma,
+            &mut expect.vary,
+        ];
+        for header in named.into_iter().flatten().chain(expect.headers.values_mut()) {
+            header.exact.iter_mut().for_each(fill);
+            header.set.iter_mut().flatten().for_each(fill);
+            for list in [&mut header.one_of, &mut header.none_of, &mut header.includes] {
+                list.iter_mut().for_each(fill);
+            }
+            header.excludes.iter_mut().for_each(fill);
+        }
+        case
+    }
+}
+
 fn validate_case(case: &Case) -> Vec<String> {
     let mut problems = Vec::new();
     let prefix = format!("{}.", case.area);
@@ -480,6 +523,26 @@ fn validate_case(case: &Case) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheme_placeholders_follow_the_listener() {
+        let corpus = Corpus::builtin().unwrap();
+        let case = corpus.get("same-origin.default-port-in-host").unwrap();
+        let lines = |case: &Case| case.request.headers.join(" | ");
+        assert_eq!(
+            lines(&case.for_listener("http")),
+            "Host: api.example.test:80 | Origin: http://api.example.test"
+        );
+        assert_eq!(
+            lines(&case.for_listener("https")),
+            "Host: api.example.test:443 | Origin: https://api.example.test"
+        );
+        let case = corpus.get("same-origin.other-scheme-is-cross-origin").unwrap();
+        assert!(lines(&case.for_listener("https")).ends_with("Origin: http://api.example.test"));
+        let case = corpus.get("same-origin.upstream-cors-passed-through").unwrap();
+        let exact = case.for_listener("https").expect.acao.and_then(|acao| acao.exact);
+        assert_eq!(exact.as_deref(), Some("https://api.example.test"));
+    }
 
     #[test]
     fn builtin_corpus_loads_and_has_at_least_150_cases() {

@@ -503,6 +503,10 @@ impl Target for HttpTarget {
         &self.name
     }
 
+    fn listener_scheme(&self) -> &'static str {
+        if self.endpoint.scheme == Scheme::Https { "https" } else { "http" }
+    }
+
     fn send(&mut self, _profile: &str, request: &OutgoingRequest) -> Result<Observed, TargetError> {
         let mut observed = self.exchange(request)?;
         observed.forwarded = match &self.log {

@@ -340,6 +340,7 @@ fn run_case(
     target: &mut dyn Target,
     known: &KnownFailures,
 ) -> Result<CaseResult, TargetError> {
+    let case = &case.for_listener(target.listener_scheme());
     let marker = format!("{}~{nonce}", case.id);
     let started = Instant::now();
     let answer = OutgoingRequest::from_case(case, &marker)

@@ -71,6 +71,13 @@ pub trait Target {
     /// (`engine`, `tower`, `http`, or what the caller chose).
     fn name(&self) -> &str;
 
+    /// The scheme clients reach the target's listener with, `http` (the default) or `https`:
+    /// what same-origin cases fill their `{scheme}` placeholders with
+    /// ([`Case::for_listener`](crate::Case::for_listener)).
+    fn listener_scheme(&self) -> &'static str {
+        "http"
+    }
+
     /// Sends `request` to the target configured with `profile`, and reports what came back.
     ///
     /// # Errors
