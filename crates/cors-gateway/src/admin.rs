@@ -63,8 +63,8 @@ impl Admin {
 /// within one interval after it goes down even when no client is sending.
 #[derive(Debug)]
 pub(crate) struct Readiness {
-    /// `host:port` of the upstream, as the proxy connects to it.
-    target: String,
+    /// `host:port` of each upstream, as the proxy connects to it.
+    targets: Vec<String>,
     timeout: Duration,
     interval: Duration,
     /// The last check and when it was made; the lock makes concurrent probes wait for one
@@ -74,10 +74,11 @@ pub(crate) struct Readiness {
 }
 
 impl Readiness {
-    /// Checks `target` (`host:port`) with connects bounded by `timeout`, at most once per
-    /// `interval`.
-    pub(crate) fn new(target: String, timeout: Duration, interval: Duration) -> Self {
-        Self { target, timeout, interval, last: Mutex::new(None), draining: AtomicBool::new(false) }
+    /// Checks every one of `targets` (`host:port`) with connects bounded by `timeout`, at most
+    /// once per `interval`.
+    pub(crate) fn new(targets: Vec<String>, timeout: Duration, interval: Duration) -> Self {
+        let last = Mutex::new(None);
+        Self { targets, timeout, interval, last, draining: AtomicBool::new(false) }
     }
 
     /// `Ok` when ready, else why not.
@@ -91,17 +92,27 @@ impl Readiness {
         {
             return result.clone();
         }
-        let result =
-            match tokio::time::timeout(self.timeout, TcpStream::connect(&self.target)).await {
-                Ok(Ok(_connected)) => Ok(()),
-                Ok(Err(error)) => Err(format!("upstream {} unreachable: {error}", self.target)),
-                Err(_) => Err(format!(
-                    "upstream {} unreachable: no connection within {:?}",
-                    self.target, self.timeout
-                )),
-            };
+        let mut result = Ok(());
+        for target in &self.targets {
+            result = self.connect(target).await;
+            if result.is_err() {
+                break;
+            }
+        }
         *last = Some((Instant::now(), result.clone()));
         result
+    }
+
+    /// Whether one TCP connection to `target` opens within the timeout.
+    async fn connect(&self, target: &str) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, TcpStream::connect(target)).await {
+            Ok(Ok(_connected)) => Ok(()),
+            Ok(Err(error)) => Err(format!("upstream {target} unreachable: {error}")),
+            Err(_) => Err(format!(
+                "upstream {target} unreachable: no connection within {:?}",
+                self.timeout
+            )),
+        }
     }
 }
 
@@ -219,17 +230,18 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     response
 }
 
-/// Binds the admin listener at `address`, refusing an address the proxy listener `proxy` is on.
+/// Binds the admin listener at `address`, refusing an address one of the proxy listeners
+/// (`proxies`) is on.
 ///
 /// # Errors
 ///
 /// The address does not resolve, overlaps the proxy's, or cannot be bound.
-pub(crate) async fn bind(address: &str, proxy: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) async fn bind(address: &str, proxies: &[SocketAddr]) -> io::Result<TcpListener> {
     let resolved = tokio::net::lookup_host(address).await.map_err(|error| {
         io::Error::new(error.kind(), format!("cannot listen on {address} (admin): {error}"))
     })?;
     for candidate in resolved {
-        if let Some(message) = shares_address(candidate, proxy) {
+        if let Some(message) = proxies.iter().find_map(|&proxy| shares_address(candidate, proxy)) {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, message));
         }
     }

@@ -63,50 +63,78 @@ pub(crate) enum Command {
 
 /// `cors-gateway serve`.
 #[derive(Debug, Args)]
-#[command(after_help = "The policy is reloaded on SIGHUP and when the file changes; a file with \
-    errors keeps the previous policy (every error is logged). SIGHUP also reopens \
-    --access-log-file. SIGTERM or Ctrl-C stops accepting connections, turns /readyz to 503 and \
-    finishes the requests in flight.")]
+#[command(after_help = "The policy and the TLS certificate are reloaded on SIGHUP \
+    and when their files change; invalid files keep what is in use (every error is logged). \
+    SIGHUP also reopens --access-log-file. SIGTERM or Ctrl-C stops accepting connections, \
+    turns /readyz to 503 and finishes the requests in flight. \
+    docs/operations.md is the operator's guide.")]
 pub(crate) struct ServeArgs {
     /// The policy file: a cors-flex `config` block, a policyRef list, a PolicyBinding or a Flex
     /// Local Mode ApiInstance (which may also name the listener and the upstream).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub(crate) config: PathBuf,
-    /// Address to listen on, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 [default: the ApiInstance's
-    /// spec.address, else 127.0.0.1:8080].
+    /// Address to listen on, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or https://0.0.0.0:8443
+    /// [default: the ApiInstance's spec.address, else 127.0.0.1:8080].
     #[arg(long, short = 'l', value_name = "ADDR")]
     pub(crate) listen: Option<String>,
-    /// Where to forward requests, e.g. http://127.0.0.1:3000 (a path is used as a prefix)
-    /// [default: the ApiInstance's service address].
+    /// Where to forward requests, e.g. http://127.0.0.1:3000 or https://api.internal (a path is
+    /// used as a prefix) [default: the ApiInstance's service address].
     #[arg(long, short = 'u', value_name = "URL")]
     pub(crate) upstream: Option<String>,
     /// Send the upstream's host:port as the Host header (by default the authority the client
     /// addressed is kept: its Host, or the request target's authority when it has one).
     #[arg(long)]
     pub(crate) rewrite_host: bool,
-    /// The scheme browsers use to reach this gateway; set `https` when a TLS terminator in front
-    /// forwards to it. Used to recognise same-origin requests.
-    #[arg(long, value_enum, default_value_t = SchemeArg::Http, value_name = "SCHEME")]
-    pub(crate) public_scheme: SchemeArg,
+    /// The scheme browsers use to reach this gateway, used to recognise same-origin requests
+    /// [default: https on a TLS listener, else http; set https when a TLS terminator in front
+    /// forwards to a plain listener].
+    #[arg(long, value_enum, value_name = "SCHEME")]
+    pub(crate) public_scheme: Option<SchemeArg>,
     /// The name the gateway gives itself in the Via field it appends to every forwarded request
     /// (e.g. "Via: 1.1 cors-gateway"); a token, such as a host name that reveals nothing.
     #[arg(long, default_value = VIA_PSEUDONYM, value_parser = parse_pseudonym, value_name = "NAME")]
     pub(crate) via_pseudonym: String,
     #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+    #[command(flatten)]
     pub(crate) limits: LimitArgs,
     #[command(flatten)]
     pub(crate) telemetry: TelemetryArgs,
-    /// How often to check the policy file for changes (0 turns polling off; SIGHUP still works).
+    /// How often to check the policy and certificate files for changes (0 turns polling
+    /// off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
     pub(crate) watch_interval: Duration,
 }
 
+/// TLS on the listener and to the upstreams.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub(crate) struct TlsArgs {
+    /// Serve TLS with this certificate chain (PEM: the certificate, then its intermediates);
+    /// offers h2 and http/1.1 by ALPN.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS #8, RSA or EC).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Verify https upstreams against the CA certificates of this PEM file instead of the
+    /// system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) upstream_ca: Option<PathBuf>,
+    /// Do not verify the certificates of https upstreams (the traffic is still encrypted, to
+    /// whoever answers). Logs a warning at start.
+    #[arg(long, conflicts_with = "upstream_ca")]
+    pub(crate) upstream_insecure: bool,
+}
+
 /// Timeouts and limits, shared by `serve` and the demo.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Limits")]
 pub(crate) struct LimitArgs {
     /// Time a client has to send a request's headers (e.g. 10s, 500ms). A new connection must
-    /// deliver its first complete request head (HTTP/2: the preface, SETTINGS and the first
-    /// HEADERS) within this time from being accepted, or it is closed.
+    /// finish its TLS handshake and deliver its first complete request head (HTTP/2: the
+    /// preface, SETTINGS and the first HEADERS) within this time from being accepted, or it is
+    /// closed.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
     pub(crate) header_read_timeout: Duration,
     /// Time a connection may stay open with no request in progress before it is closed (HTTP/2
@@ -171,11 +199,11 @@ pub(crate) struct LimitArgs {
 }
 
 /// The listener scheme as typed on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SchemeArg {
     /// Browsers reach the gateway over plain http.
     Http,
-    /// Browsers reach the gateway over https (through a TLS terminator).
+    /// Browsers reach the gateway over https (TLS here, or a terminator in front).
     Https,
 }
 

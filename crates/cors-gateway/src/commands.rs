@@ -10,13 +10,15 @@ use cors_engine::Engine;
 use cors_hyper::{CorsLayer, ListenerScheme, SharedEngine};
 use cors_policy::{Diagnostic, LoadedPolicy, LocalConfig, Policy};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{self, Admin, Readiness};
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
-use crate::proxy::{ProxySettings, Upstream};
-use crate::reload::PolicyFile;
-use crate::server::{self, Limits};
+use crate::proxy::{ProxySettings, Upstream, UpstreamClients};
+use crate::reload::{PolicyFile, Reload};
+use crate::server::{self, Endpoint, Limits, Site};
 use crate::telemetry::Telemetry;
+use crate::tls::{CertificateFiles, ListenerCertificate, UpstreamTrust};
 use crate::{budget, reload};
 
 /// Where the gateway listens when neither `--listen` nor the policy file says.
@@ -103,79 +105,78 @@ fn count(n: usize, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
-/// `ADDR`, `http://ADDR` or `http://ADDR/`; https listeners need a TLS terminator in front.
-pub(crate) fn listen_address(text: &str) -> Result<String, String> {
+/// `ADDR`, `http://ADDR`, `https://ADDR` (a trailing `/` allowed): the address, and the scheme
+/// when the text names one.
+pub(crate) fn listen_address(text: &str) -> Result<(String, Option<SchemeArg>), String> {
     let trimmed = text.trim().trim_end_matches('/');
-    if trimmed.starts_with("https://") {
-        return Err(format!(
-            "cannot listen on \"{text}\": cors-gateway serves plain http and h2c \
-             (hint: put a TLS terminator in front and pass --public-scheme https)"
-        ));
-    }
-    let address = trimmed.strip_prefix("http://").unwrap_or(trimmed);
+    let (address, scheme) = if let Some(address) = trimmed.strip_prefix("https://") {
+        (address, Some(SchemeArg::Https))
+    } else if let Some(address) = trimmed.strip_prefix("http://") {
+        (address, Some(SchemeArg::Http))
+    } else {
+        (trimmed, None)
+    };
     if address.is_empty() {
         return Err(format!("cannot listen on \"{text}\": empty address"));
     }
-    Ok(address.to_owned())
+    Ok((address.to_owned(), scheme))
 }
 
 pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
+/// One listener `serve` binds, and what it serves there.
+struct Planned {
+    address: String,
+    tls: bool,
+    site: Site,
+    scheme: ListenerScheme,
+}
+
+/// Everything `serve` needs, checked before anything is bound.
+struct Plan {
+    listeners: Vec<Planned>,
+    clients: UpstreamClients,
+    reloads: Vec<Box<dyn Reload>>,
+    /// What the ready line says about the configuration.
+    source: String,
+    /// The metrics and the access log, started with the policies loaded.
+    telemetry: Telemetry,
+    /// The upstreams `/readyz` checks, as `host:port`.
+    probes: Vec<String>,
+}
+
 /// `cors-gateway serve`.
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
-    let Some(loaded) = load(&args.config) else { return ExitCode::FAILURE };
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    let listen = match listen_address(
-        args.listen.as_deref().or(loaded.listen.as_deref()).unwrap_or(DEFAULT_LISTEN),
-    ) {
-        Ok(listen) => listen,
+    let planned = args.limits.fitted().and_then(|limits| {
+        let certificate = certificate(args)?;
+        let mut plan = plan_file(args, &args.config, certificate.as_ref(), &limits)?;
+        let tls_config = match certificate {
+            Some(certificate) => {
+                if !plan.listeners.iter().any(|l| l.tls) {
+                    tracing::warn!(
+                        "--tls-cert is given but no listener serves https; it is not used"
+                    );
+                }
+                let config = certificate.server_config()?;
+                plan.reloads.push(Box::new(certificate));
+                Some(config)
+            }
+            None => None,
+        };
+        Ok((plan, limits, tls_config))
+    });
+    let (plan, limits, tls_config) = match planned {
+        Ok(planned) => planned,
         Err(message) => {
-            eprintln!("error: {message}");
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
             return ExitCode::FAILURE;
         }
     };
-    let Some(upstream_text) = args.upstream.as_deref().or(loaded.upstream.as_deref()) else {
-        eprintln!(
-            "error: no upstream: pass --upstream URL (e.g. --upstream http://127.0.0.1:3000), \
-             or use an ApiInstance file whose spec.services names one"
-        );
-        return ExitCode::FAILURE;
-    };
-    let upstream = match Upstream::parse(upstream_text) {
-        Ok(upstream) => upstream,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let limits = match args.limits.fitted() {
-        Ok(limits) => limits,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let telemetry = match Telemetry::start(&args.telemetry, &loaded.policy) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let shared = SharedEngine::new(Engine::new(loaded.policy));
-    let scheme = args.public_scheme.listener();
-    let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
-    let settings = match ProxySettings::new(
-        upstream,
-        args.rewrite_host,
-        scheme.as_str(),
-        &args.via_pseudonym,
-        &limits,
-    ) {
+    let settings = match ProxySettings::new(args.rewrite_host, &args.via_pseudonym, &limits) {
         Ok(settings) => Arc::new(settings),
         Err(message) => {
             eprintln!("error: {message}");
@@ -185,20 +186,30 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
     let result = runtime().and_then(|runtime| {
         runtime.block_on(async {
-            let listener = bind(&listen).await?;
-            let address = listener.local_addr()?;
-            let admin = start_admin(args, telemetry, address, &settings, &limits).await?;
+            let mut endpoints = Vec::with_capacity(plan.listeners.len());
+            let mut announced = Vec::with_capacity(plan.listeners.len());
+            for Planned { address, tls, site, scheme } in plan.listeners {
+                let listener = bind(&address).await?;
+                announced.push((listener.local_addr()?, tls));
+                let tls = match (&tls_config, tls) {
+                    (Some(config), true) => Some(TlsAcceptor::from(Arc::clone(config))),
+                    _ => None,
+                };
+                endpoints.push(Endpoint { listener, tls, site, scheme });
+            }
+            let telemetry = plan.telemetry;
+            let proxies: Vec<SocketAddr> = announced.iter().map(|(address, _)| *address).collect();
+            let admin = start_admin(args, telemetry, &proxies, plan.probes, &limits).await?;
             let shutdown = server::shutdown_signal()?;
-            let policy = PolicyFile { path: args.config.clone(), shared, telemetry };
-            let reloader = reload::spawn(policy, poll)?;
+            let mut reloaders = Vec::new();
+            for target in plan.reloads {
+                reloaders.push(reload::spawn(target, poll)?);
+            }
             telemetry.reopen_log_on_hangup()?;
-            tracing::info!(
-                listen = %address,
-                upstream = settings.upstream.as_str(),
-                policy = %args.config.display(),
-                "cors-gateway ready"
-            );
-            announce(address);
+            tracing::info!(config = plan.source, listeners = announced.len(), "cors-gateway ready");
+            for (address, tls) in announced {
+                announce(address, tls);
+            }
             let draining = admin.as_ref().map(|(admin, _)| Arc::clone(admin));
             let shutdown = async move {
                 shutdown.await;
@@ -206,15 +217,17 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                     admin.drain();
                 }
             };
-            server::serve(listener, layer, settings, limits, telemetry, shutdown).await;
-            reloader.abort();
+            server::serve(endpoints, plan.clients, settings, limits, telemetry, shutdown).await;
+            for reloader in reloaders {
+                reloader.abort();
+            }
             if let Some((_, task)) = admin {
                 task.abort();
             }
+            telemetry.close();
             Ok(())
         })
     });
-    telemetry.close();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -225,23 +238,27 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
 }
 
 /// Binds and starts the admin listener when `--admin-listen` is given, announcing it before the
-/// proxy listener; returns it with its task.
+/// proxy listeners (`proxies`, which it may not share); `/readyz` connects to `probes`. Returns
+/// it with its task.
 async fn start_admin(
     args: &ServeArgs,
     telemetry: Telemetry,
-    proxy: SocketAddr,
-    settings: &ProxySettings,
+    proxies: &[SocketAddr],
+    probes: Vec<String>,
     limits: &Limits,
 ) -> io::Result<Option<(Arc<Admin>, tokio::task::JoinHandle<()>)>> {
-    let (Some(address), Some(metrics)) = (&args.telemetry.admin_listen, telemetry.metrics()) else {
+    let (Some(text), Some(metrics)) = (&args.telemetry.admin_listen, telemetry.metrics()) else {
         return Ok(None);
     };
-    let address = listen_address(address).map_err(io::Error::other)?;
-    let listener = admin::bind(&address, proxy).await?;
-    let authority = settings.upstream.authority();
-    let target = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let (address, scheme) = listen_address(text).map_err(io::Error::other)?;
+    if scheme == Some(SchemeArg::Https) {
+        return Err(io::Error::other(format!(
+            "the admin listener \"{text}\" serves plain HTTP; drop the https:// scheme"
+        )));
+    }
+    let listener = admin::bind(&address, proxies).await?;
     let readiness =
-        Readiness::new(target, limits.connect_timeout, args.telemetry.ready_probe_interval);
+        Readiness::new(probes, limits.connect_timeout, args.telemetry.ready_probe_interval);
     let admin = Admin::new(metrics, readiness);
     let local = listener.local_addr()?;
     tracing::info!(admin = %local, "admin listener ready: /healthz, /readyz, /metrics");
@@ -251,15 +268,99 @@ async fn start_admin(
     Ok(Some((admin, task)))
 }
 
+/// The listener's certificate of `--tls-cert` and `--tls-key`, loaded and checked.
+fn certificate(args: &ServeArgs) -> Result<Option<Arc<ListenerCertificate>>, String> {
+    let (Some(chain), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) else {
+        return Ok(None);
+    };
+    let files = CertificateFiles { chain: chain.clone(), key: key.clone() };
+    ListenerCertificate::load(files).map(Some)
+}
+
+/// How `--upstream-ca` and `--upstream-insecure` say to verify https upstreams.
+fn upstream_trust(args: &ServeArgs) -> UpstreamTrust {
+    match (&args.tls.upstream_ca, args.tls.upstream_insecure) {
+        (Some(file), _) => UpstreamTrust::CaFile(file.clone()),
+        (None, true) => UpstreamTrust::DangerouslyAcceptAny,
+        (None, false) => UpstreamTrust::SystemRoots,
+    }
+}
+
+/// `serve --config FILE`: one listener, one policy, one upstream.
+fn plan_file(
+    args: &ServeArgs,
+    file: &Path,
+    certificate: Option<&Arc<ListenerCertificate>>,
+    limits: &Limits,
+) -> Result<Plan, String> {
+    // `load` printed the diagnostics: nothing more to say.
+    let loaded = load(file).ok_or_else(String::new)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let text = args.listen.as_deref().or(loaded.listen.as_deref()).unwrap_or(DEFAULT_LISTEN);
+    let (address, scheme) = listen_address(text)?;
+    let tls = match (scheme, certificate) {
+        (Some(SchemeArg::Https), None) => {
+            return Err(format!(
+                "cannot listen on \"{text}\" without a certificate: pass --tls-cert FILE and \
+                 --tls-key FILE (or put a TLS terminator in front and pass --public-scheme https)"
+            ));
+        }
+        (Some(SchemeArg::Http), Some(_)) => {
+            return Err(format!(
+                "--tls-cert is given but the listener \"{text}\" is http://; drop the scheme \
+                 or write https://"
+            ));
+        }
+        (_, certificate) => certificate.is_some(),
+    };
+    let Some(upstream_text) = args.upstream.as_deref().or(loaded.upstream.as_deref()) else {
+        return Err("no upstream: pass --upstream URL (e.g. --upstream http://127.0.0.1:3000), \
+                    or use an ApiInstance file whose spec.services names one"
+            .to_owned());
+    };
+    let upstream = Upstream::parse(upstream_text)?;
+    let trust =
+        (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
+            .then(|| upstream_trust(args));
+    let clients = UpstreamClients::new(limits, trust.as_ref())?;
+    let telemetry =
+        Telemetry::start(&args.telemetry, &loaded.policy).map_err(|error| error.to_string())?;
+    let shared = SharedEngine::new(Engine::new(loaded.policy));
+    let scheme = listener_scheme(args, tls);
+    let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
+    tracing::info!(listen = %address, upstream = upstream.as_str(), tls, "serving one policy");
+    let probes = vec![upstream.connect_target()];
+    let site = Site::Single { layer, upstream: Arc::new(upstream) };
+    Ok(Plan {
+        listeners: vec![Planned { address, tls, site, scheme }],
+        clients,
+        reloads: vec![Box::new(PolicyFile { path: file.to_path_buf(), shared, telemetry })],
+        source: file.display().to_string(),
+        telemetry,
+        probes,
+    })
+}
+
+/// The scheme of a listener for R2: https with TLS, else `--public-scheme` (http by default).
+fn listener_scheme(args: &ServeArgs, tls: bool) -> ListenerScheme {
+    if tls {
+        return ListenerScheme::Https;
+    }
+    args.public_scheme.unwrap_or(SchemeArg::Http).listener()
+}
+
 pub(crate) async fn bind(address: &str) -> io::Result<TcpListener> {
     TcpListener::bind(address).await.map_err(|error| {
         io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
     })
 }
 
-/// The line scripts wait for.
-pub(crate) fn announce(address: SocketAddr) {
-    say(format_args!("listening on http://{address}"));
+/// The line scripts wait for, one per listener.
+pub(crate) fn announce(address: SocketAddr, tls: bool) {
+    let scheme = if tls { "https" } else { "http" };
+    say(format_args!("listening on {scheme}://{address}"));
 }
 
 /// `cors-gateway check`: one file as `serve --config` reads it; a folder or several files as a

@@ -4,7 +4,7 @@
 //! The lifetime of a connection:
 //! 1. accepted by the listener (`server.rs`), which starts the connection's deadline: it must
 //!    deliver a complete request head within `--header-read-timeout`;
-//! 2. (a TLS handshake will go here, under the same deadline: see [`Deadline`]);
+//! 2. on a TLS listener, the TLS handshake, under the same deadline (see [`Deadline`]);
 //! 3. [`detect_protocol`]: the opening bytes tell the HTTP/2 preface from HTTP/1.1;
 //! 4. served by hyper while [`drive`] watches it: it is closed when the deadline passes without
 //!    a request head, when it has been idle for `--idle-timeout`, or when the gateway shuts down.
@@ -43,9 +43,8 @@ pub(crate) enum Protocol {
 
 /// The instant by which a new connection must have delivered its first complete request head.
 ///
-/// Everything that happens before hyper parses that head runs under it: protocol detection
-/// today, and the TLS handshake when the listener terminates TLS (wrap the handshake future in
-/// [`Deadline::run`] before calling [`detect_protocol`] on the TLS stream).
+/// Everything that happens before hyper parses that head runs under it: the TLS handshake when
+/// the listener terminates TLS, then protocol detection.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline(Instant);
 
@@ -275,12 +274,38 @@ pub(crate) enum Closed {
     Shutdown,
 }
 
+/// Completes once `sample` has shown no activity for `idle`: `sample` returns whether something
+/// is in progress and a count of events, and activity is either. It is checked four times per
+/// period, so this completes between `idle` and 1.25 times `idle` after the last activity.
+/// Never completes when `idle` is zero.
+pub(crate) async fn until_idle(idle: Duration, mut sample: impl FnMut() -> (bool, u64)) {
+    if idle.is_zero() {
+        return std::future::pending().await;
+    }
+    let tick = (idle / 4).max(Duration::from_millis(10));
+    let mut check = tokio::time::interval_at(Instant::now() + tick, tick);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (_, mut last) = sample();
+    let mut quiet_ticks = 0u32;
+    loop {
+        check.tick().await;
+        let (busy, events) = sample();
+        if busy || events != last {
+            (last, quiet_ticks) = (events, 0);
+        } else {
+            quiet_ticks += 1;
+            if quiet_ticks >= 4 {
+                return;
+            }
+        }
+    }
+}
+
 /// Serves `connection` until it ends, closing it gracefully when the first request head has not
-/// arrived by `deadline`, when it has been idle for `idle` (checked four times per period, so the
-/// close comes between `idle` and 1.25 times `idle` after the last response; zero turns this
-/// off), or when `shutdown`
-/// changes. A close the gateway starts is bounded by [`CLOSE_GRACE`], except on shutdown, which
-/// lets the requests in progress finish (the listener bounds that with `--shutdown-timeout`).
+/// arrived by `deadline`, when it has been idle for `idle` (see [`until_idle`]; zero turns this
+/// off), or when `shutdown` changes. A close the gateway starts is bounded by [`CLOSE_GRACE`],
+/// except on shutdown, which lets the requests in progress finish (the listener bounds that
+/// with `--shutdown-timeout`).
 pub(crate) async fn drive<C: Graceful>(
     connection: C,
     activity: &Activity,
@@ -289,11 +314,9 @@ pub(crate) async fn drive<C: Graceful>(
     shutdown: &mut watch::Receiver<bool>,
 ) -> (Closed, Result<(), hyper::Error>) {
     let mut connection = std::pin::pin!(connection);
-    let tick = (idle / 4).max(Duration::from_millis(10));
-    let mut idle_check = tokio::time::interval_at(Instant::now() + tick, tick);
-    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle_watch = until_idle(idle, || (activity.is_busy(), activity.events()));
+    let mut idle_watch = std::pin::pin!(idle_watch);
     let mut waiting_for_head = true;
-    let (mut last_events, mut quiet_ticks) = (activity.events(), 0u32);
     let reason = loop {
         tokio::select! {
             result = connection.as_mut() => return (Closed::ByClient, result),
@@ -303,17 +326,7 @@ pub(crate) async fn drive<C: Graceful>(
                 }
                 waiting_for_head = false;
             }
-            _ = idle_check.tick(), if !idle.is_zero() => {
-                let events = activity.events();
-                if activity.is_busy() || events != last_events {
-                    (last_events, quiet_ticks) = (events, 0);
-                } else {
-                    quiet_ticks += 1;
-                    if quiet_ticks >= 4 {
-                        break Closed::Idle;
-                    }
-                }
-            }
+            () = idle_watch.as_mut() => break Closed::Idle,
             changed = shutdown.changed() => {
                 // An error means the listener is gone: shut down as well.
                 let _ = changed;

@@ -9,17 +9,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cors_hyper::{BuildError, CorsLayer, OriginGroup, Policy};
+use cors_hyper::{BuildError, CorsLayer, ListenerScheme, OriginGroup, Policy};
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, SchemeArg};
 use crate::commands::{announce, bind, listen_address, runtime, say};
-use crate::proxy::{ProxySettings, Upstream, VIA_PSEUDONYM};
-use crate::server;
+use crate::proxy::{ProxySettings, Upstream, UpstreamClients, VIA_PSEUDONYM};
+use crate::server::{self, Endpoint, Site};
 use crate::telemetry::Telemetry;
 
 /// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
@@ -58,7 +58,14 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let echo = tokio::spawn(serve_echo(upstream_listener));
             let listener = match &args.listen {
                 Some(listen) => {
-                    bind(&listen_address(listen).map_err(std::io::Error::other)?).await?
+                    let (address, scheme) =
+                        listen_address(listen).map_err(std::io::Error::other)?;
+                    if scheme == Some(SchemeArg::Https) {
+                        return Err(std::io::Error::other(format!(
+                            "cannot listen on \"{listen}\": the demo serves plain http"
+                        )));
+                    }
+                    bind(&address).await?
                 }
                 None => match bind(DEMO_LISTEN).await {
                     Ok(listener) => listener,
@@ -74,11 +81,14 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
                 .map_err(std::io::Error::other)?;
             print_intro(address, upstream_address, &policy);
             let limits = args.limits.fitted().map_err(std::io::Error::other)?;
-            let settings = ProxySettings::new(upstream, false, "http", VIA_PSEUDONYM, &limits)
-                .map_err(std::io::Error::other)?;
+            let settings =
+                ProxySettings::new(false, VIA_PSEUDONYM, &limits).map_err(std::io::Error::other)?;
+            let clients = UpstreamClients::new(&limits, None).map_err(std::io::Error::other)?;
+            let site = Site::Single { layer: CorsLayer::new(policy), upstream: Arc::new(upstream) };
+            let endpoint = Endpoint { listener, tls: None, site, scheme: ListenerScheme::Http };
             let settings = Arc::new(settings);
-            let layer = CorsLayer::new(policy);
-            server::serve(listener, layer, settings, limits, Telemetry::off(), shutdown).await;
+            let telemetry = Telemetry::off();
+            server::serve(vec![endpoint], clients, settings, limits, telemetry, shutdown).await;
             echo.abort();
             Ok::<(), std::io::Error>(())
         })
@@ -117,7 +127,7 @@ curl -i {url} -H 'Origin: https://evil.example'
 Press Ctrl-C to stop. Use `cors-gateway serve --config FILE --upstream URL` for your own API.
 "
     ));
-    announce(gateway);
+    announce(gateway, false);
 }
 
 /// The echo upstream: answers every request with what it received, in plain text.

@@ -1,6 +1,7 @@
 //! `cors-gateway`: a reverse proxy applying a `MuleSoft` Flex `cors-flex` policy file.
 //!
-//! `cors-gateway serve --config FILE [--listen ADDR] [--upstream URL]` runs the gateway,
+//! `cors-gateway serve --config FILE [--listen ADDR] [--upstream URL]` runs the gateway (and
+//! `serve --config-dir DIR` a whole Flex Local Mode folder),
 //! `cors-gateway check FILE` validates a policy, `cors-gateway explain FILE --origin O` shows a
 //! decision and its rule ids, and `cors-gateway` alone runs a self-contained demo.
 //! Run `cors-gateway --help` for everything else.
@@ -19,6 +20,7 @@ mod proxy;
 mod reload;
 mod server;
 mod telemetry;
+mod tls;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -31,6 +33,7 @@ use crate::cli::{Cli, Command, DemoArgs};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    tls::install_provider();
     match cli.command {
         Some(Command::Serve(args)) => commands::serve(&args),
         Some(Command::Check(args)) => commands::check(&args),

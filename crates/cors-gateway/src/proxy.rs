@@ -1,4 +1,4 @@
-//! The reverse-proxy service: forwards a request to the upstream and streams both bodies.
+//! The reverse-proxy service: forwards a request to its upstream and streams both bodies.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -16,28 +16,33 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::OwnedSemaphorePermit;
 use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, RequestBody, SlotPool, Slots, UpstreamBody};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
+use crate::tls::{self, UpstreamTrust};
 
 /// The body of a proxied response: the upstream's, streamed, or a short local error text.
 pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
-/// Where requests go: an `http://` URL whose path, if any, prefixes every forwarded path.
+/// Where `serve --upstream` sends requests: an `http://` or `https://` URL whose path, if any,
+/// prefixes every forwarded path.
 #[derive(Clone, Debug)]
 pub(crate) struct Upstream {
+    scheme: Scheme,
     authority: Authority,
     prefix: String,
     text: String,
 }
 
 impl Upstream {
-    /// Parses `http://host[:port][/prefix]`; `host:port` alone means `http://host:port`.
+    /// Parses `http[s]://host[:port][/prefix]`; `host:port` alone means `http://host:port`.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
         let with_scheme =
@@ -45,12 +50,15 @@ impl Upstream {
         let uri: Uri = with_scheme.parse().map_err(|e| {
             format!("invalid upstream URL \"{text}\": {e} (expected http://HOST:PORT)")
         })?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(format!(
-                "unsupported upstream URL \"{text}\": only http:// upstreams are supported \
-                 (hint: terminate TLS to the upstream with a sidecar, or reach it over plain http)"
-            ));
-        }
+        let scheme = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => scheme.clone(),
+            _ => {
+                return Err(format!(
+                    "unsupported upstream URL \"{text}\": only http:// and https:// upstreams \
+                     are supported"
+                ));
+            }
+        };
         let authority = uri
             .authority()
             .cloned()
@@ -64,7 +72,7 @@ impl Upstream {
             return Err(format!("invalid upstream URL \"{text}\": a query is not supported"));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
-        Ok(Self { authority, prefix, text: trimmed.to_owned() })
+        Ok(Self { scheme, authority, prefix, text: trimmed.to_owned() })
     }
 
     /// The URL as given.
@@ -72,11 +80,19 @@ impl Upstream {
         &self.text
     }
 
-    /// `host:port` of the upstream.
-    pub(crate) fn authority(&self) -> &Authority {
-        &self.authority
+    /// `host:port` of the upstream, as a TCP connection reaches it (the scheme's port when the
+    /// URL names none).
+    pub(crate) fn connect_target(&self) -> String {
+        let port = self.authority.port_u16().unwrap_or(if self.is_https() { 443 } else { 80 });
+        format!("{}:{port}", self.authority.host())
     }
 
+    /// Whether requests go to it over TLS.
+    pub(crate) fn is_https(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
+
+    /// The upstream URI of a request for `original`: its path and query below the prefix.
     fn uri_for(&self, original: &Uri) -> Result<Uri, http::Error> {
         let path = original.path_and_query().map_or("/", PathAndQuery::as_str);
         let path_and_query: PathAndQuery = if self.prefix.is_empty() || path == "*" {
@@ -85,7 +101,7 @@ impl Upstream {
             PathAndQuery::try_from(format!("{}{path}", self.prefix))?
         };
         Uri::builder()
-            .scheme(Scheme::HTTP)
+            .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
             .build()
@@ -95,11 +111,8 @@ impl Upstream {
 /// Settings shared by every connection.
 #[derive(Debug)]
 pub(crate) struct ProxySettings {
-    pub(crate) upstream: Upstream,
     /// Send the upstream's authority as `Host` instead of the client's.
     pub(crate) rewrite_host: bool,
-    /// `http` or `https`: the scheme clients used, for `Forwarded: proto=`.
-    pub(crate) scheme: &'static str,
     /// How long to wait for the upstream's response head.
     response_timeout: Duration,
     /// One slot per request in flight to the upstream (`--upstream-max-connections`).
@@ -110,6 +123,8 @@ pub(crate) struct ProxySettings {
     via: Via,
     /// The limits on request bodies.
     body_limits: BodyLimits,
+    /// The size of each client connection's share of the pool.
+    max_per_connection: usize,
 }
 
 impl ProxySettings {
@@ -117,16 +132,12 @@ impl ProxySettings {
     ///
     /// `via_pseudonym` is not a token (see [`parse_pseudonym`]).
     pub(crate) fn new(
-        upstream: Upstream,
         rewrite_host: bool,
-        scheme: &'static str,
         via_pseudonym: &str,
         limits: &Limits,
     ) -> Result<Self, String> {
         Ok(Self {
-            upstream,
             rewrite_host,
-            scheme,
             via: Via::new(via_pseudonym)?,
             body_limits: BodyLimits {
                 max_bytes: limits.max_request_body,
@@ -135,6 +146,7 @@ impl ProxySettings {
             response_timeout: limits.upstream_timeout,
             pool: SlotPool::new(limits.upstream_max_connections),
             queue_timeout: limits.upstream_queue_timeout,
+            max_per_connection: limits.upstream_max_per_connection,
         })
     }
 }
@@ -196,49 +208,124 @@ impl Via {
     }
 }
 
-/// The pooled HTTP/1.1 client requests go upstream with.
-pub(crate) type UpstreamClient = Client<HttpConnector, RequestBody>;
-
-/// The proxy service of one client connection.
+/// The pooled HTTP/1.1 clients requests go upstream with: one for `http://` upstreams, and one
+/// for `https://` upstreams when the gateway has any.
+///
+/// Two clients rather than one connector that does both, so that plain upstream connections
+/// are plain `TcpStream`s, without a TLS-or-not branch on every read and write; a request
+/// chooses its client by one comparison of its scheme.
 #[derive(Clone, Debug)]
-pub(crate) struct Proxy {
-    client: UpstreamClient,
+pub(crate) struct UpstreamClients {
+    plain: Client<HttpConnector, RequestBody>,
+    tls: Option<Client<tls::TimedConnector<HttpsConnector<HttpConnector>>, RequestBody>>,
+}
+
+impl UpstreamClients {
+    /// Builds the clients; the TLS one only when `trust` is given (the gateway has, or may load,
+    /// an `https://` upstream).
+    ///
+    /// Every request holds a slot of `--upstream-max-connections` until both its bodies are
+    /// done, and an upstream connection serves one request at a time, so the pools never open
+    /// more connections than there are slots; idle ones are kept up to the same number.
+    ///
+    /// # Errors
+    ///
+    /// The TLS configuration cannot be built (see [`tls::upstream_config`]).
+    pub(crate) fn new(limits: &Limits, trust: Option<&UpstreamTrust>) -> Result<Self, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let builder = {
+            let mut builder = Client::builder(TokioExecutor::new());
+            builder
+                .pool_idle_timeout(Duration::from_mins(1))
+                .pool_max_idle_per_host(limits.upstream_max_connections);
+            builder
+        };
+        let tls = match trust {
+            None => None,
+            Some(trust) => {
+                if matches!(trust, UpstreamTrust::DangerouslyAcceptAny) {
+                    tracing::warn!(
+                        "--upstream-insecure: the certificates of https upstreams are not \
+                         verified; anyone on the path to them can read and change the traffic"
+                    );
+                }
+                let config = tls::upstream_config(trust)?;
+                let mut inner = connector.clone();
+                // The scheme is checked by the connector above it; the timeout covers the TCP
+                // connection and the TLS handshake together.
+                inner.enforce_http(false);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(config)
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(inner);
+                Some(builder.build(tls::TimedConnector::new(https, limits.connect_timeout)))
+            }
+        };
+        connector.set_connect_timeout(Some(limits.connect_timeout));
+        connector.enforce_http(true);
+        Ok(Self { plain: builder.build(connector), tls })
+    }
+
+    /// Sends `request` with the client of its scheme; `None` for an `https://` request when the
+    /// gateway has no TLS client.
+    fn request(&self, request: Request<RequestBody>) -> Option<ResponseFuture> {
+        if request.uri().scheme() == Some(&Scheme::HTTPS) {
+            Some(self.tls.as_ref()?.request(request))
+        } else {
+            Some(self.plain.request(request))
+        }
+    }
+}
+
+/// What every request of one client connection shares.
+#[derive(Debug)]
+struct Connection {
+    clients: UpstreamClients,
     settings: Arc<ProxySettings>,
     peer: SocketAddr,
+    /// `http` or `https`: the scheme the client used, for `Forwarded: proto=`.
+    scheme: &'static str,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
     share: Arc<SlotPool>,
+    /// The connection's slot of `--max-connections`, held until the connection is closed.
+    _slot: OwnedSemaphorePermit,
 }
 
-/// Builds the upstream client (HTTP/1.1, pooled connections).
-///
-/// Every request holds a slot of `--upstream-max-connections` until both its bodies are done,
-/// and an upstream connection serves one request at a time, so the pool never opens more
-/// connections than there are slots; idle ones are kept up to the same number.
-pub(crate) fn client(limits: &Limits) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(limits.connect_timeout));
-    connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_mins(1))
-        .pool_max_idle_per_host(limits.upstream_max_connections)
-        .build(connector)
-}
+/// The proxy of one client connection: cloning it (per request) clones one reference count.
+#[derive(Clone, Debug)]
+pub(crate) struct Proxy(Arc<Connection>);
 
 impl Proxy {
     pub(crate) fn new(
-        client: UpstreamClient,
+        clients: UpstreamClients,
         settings: Arc<ProxySettings>,
         peer: SocketAddr,
-        share: Arc<SlotPool>,
+        scheme: &'static str,
+        slot: OwnedSemaphorePermit,
     ) -> Self {
-        Self { client, settings, peer, share }
+        let share = SlotPool::new(settings.max_per_connection);
+        Self(Arc::new(Connection { clients, settings, peer, scheme, share, _slot: slot }))
     }
 }
 
 type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
 
-impl Service<Request<Incoming>> for Proxy {
+/// The service of `serve --config` and the demo: every request goes to one upstream.
+#[derive(Clone, Debug)]
+pub(crate) struct ToUpstream {
+    proxy: Proxy,
+    upstream: Arc<Upstream>,
+}
+
+impl ToUpstream {
+    pub(crate) fn new(proxy: Proxy, upstream: Arc<Upstream>) -> Self {
+        Self { proxy, upstream }
+    }
+}
+
+impl Service<Request<Incoming>> for ToUpstream {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = ProxyFuture;
@@ -248,105 +335,135 @@ impl Service<Request<Incoming>> for Proxy {
     }
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let proxy = self.clone();
-        Box::pin(async move { Ok(forward(&proxy, request).await) })
+        let this = self.clone();
+        Box::pin(async move {
+            let Ok(uri) = this.upstream.uri_for(request.uri()) else {
+                return Ok(short(
+                    StatusCode::BAD_REQUEST,
+                    "bad request: the path cannot be forwarded\n",
+                ));
+            };
+            Ok(this.proxy.forward(request, uri, this.upstream.as_str()).await)
+        })
     }
 }
 
-async fn forward(proxy: &Proxy, request: Request<Incoming>) -> Response<ProxyBody> {
-    let Proxy { client, settings, peer, share } = proxy;
-    if request.method() == Method::CONNECT {
-        return short(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed: CONNECT is not proxied\n",
-        );
-    }
-    let (mut parts, body) = request.into_parts();
-    // The authority the request is addressed to, the one R2 was decided on: the target's
-    // (`:authority`, or an absolute-form target, which wins over `Host` by RFC 9112 section
-    // 3.2.2), else the one `Host` line `checks.rs` let through.
-    let client_host = match parts.uri.authority() {
-        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-        None => parts.headers.get(header::HOST).cloned(),
-    };
-    let Ok(uri) = settings.upstream.uri_for(&parts.uri) else {
-        return short(StatusCode::BAD_REQUEST, "bad request: the path cannot be forwarded\n");
-    };
-    remove_hop_by_hop(&mut parts.headers);
-    if parts.version == Version::HTTP_2 {
-        join_cookies(&mut parts.headers);
-    }
-    settings.via.append_to(&mut parts.headers, parts.version);
-    append_forwarded(&mut parts.headers, *peer, settings.scheme, client_host.as_ref());
-    if settings.rewrite_host {
-        if let Ok(host) = HeaderValue::from_str(settings.upstream.authority().as_str()) {
+impl Proxy {
+    /// Forwards `request` to `uri` (scheme, authority, path and query of the upstream request);
+    /// `upstream` names the upstream in logs.
+    pub(crate) async fn forward(
+        &self,
+        request: Request<Incoming>,
+        uri: Uri,
+        upstream: &str,
+    ) -> Response<ProxyBody> {
+        let Connection { clients, settings, peer, scheme, share, .. } = &*self.0;
+        if request.method() == Method::CONNECT {
+            return short(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed: CONNECT is not proxied\n",
+            );
+        }
+        let (mut parts, body) = request.into_parts();
+        // The authority the request is addressed to, the one R2 was decided on: the target's
+        // (`:authority`, or an absolute-form target, which wins over `Host` by RFC 9112 section
+        // 3.2.2), else the one `Host` line `checks.rs` let through.
+        let client_host = match parts.uri.authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None => parts.headers.get(header::HOST).cloned(),
+        };
+        remove_hop_by_hop(&mut parts.headers);
+        if parts.version == Version::HTTP_2 {
+            join_cookies(&mut parts.headers);
+        }
+        settings.via.append_to(&mut parts.headers, parts.version);
+        append_forwarded(&mut parts.headers, *peer, scheme, client_host.as_ref());
+        if settings.rewrite_host {
+            if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                parts.headers.insert(header::HOST, host);
+            }
+        } else if let Some(host) = client_host {
             parts.headers.insert(header::HOST, host);
         }
-    } else if let Some(host) = client_host {
-        parts.headers.insert(header::HOST, host);
-    }
-    parts.uri = uri;
-    // The upstream connection is HTTP/1.1 whatever the client spoke.
-    parts.version = Version::HTTP_11;
-    // A declared length over the limit is refused before the upstream is contacted; a body
-    // without one is cut off by `RequestBody` once it goes over.
-    if body.size_hint().lower() > settings.body_limits.max_bytes {
-        return too_large();
-    }
-    let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await else {
-        tracing::debug!(%peer, "no upstream slot within the queue timeout");
-        telemetry::upstream_queue_timed_out();
-        let mut answer = short(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service unavailable: too many requests are waiting for the upstream\n",
-        );
-        answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return answer;
-    };
-    let (body, held) = RequestBody::new(body, settings.body_limits, slots);
-    let upstream_request = Request::from_parts(parts, body);
-
-    let started = telemetry::upstream_started();
-    match tokio::time::timeout(settings.response_timeout, client.request(upstream_request)).await {
-        Ok(Ok(response)) => {
-            telemetry::upstream_done(started, None);
-            let (mut parts, body) = response.into_parts();
-            remove_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held)))
+        parts.uri = uri;
+        // The upstream connection is HTTP/1.1 whatever the client spoke.
+        parts.version = Version::HTTP_11;
+        // A declared length over the limit is refused before the upstream is contacted; a body
+        // without one is cut off by `RequestBody` once it goes over.
+        if body.size_hint().lower() > settings.body_limits.max_bytes {
+            return too_large();
         }
-        Ok(Err(error)) if BodyError::find(&error).is_some() => {
-            tracing::debug!(%peer, error = %error_chain(&error), "request body refused");
+        let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await
+        else {
+            tracing::debug!(%peer, "no upstream slot within the queue timeout");
+            telemetry::upstream_queue_timed_out();
+            let mut answer = short(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service unavailable: too many requests are waiting for the upstream\n",
+            );
+            answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return answer;
+        };
+        let (body, held) = RequestBody::new(body, settings.body_limits, slots);
+        let started = telemetry::upstream_started();
+        let Some(sent) = clients.request(Request::from_parts(parts, body)) else {
+            tracing::error!(upstream, "no TLS client for an https upstream");
+            telemetry::upstream_done(started, Some(UpstreamFailure::Connect));
+            return short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n");
+        };
+        match tokio::time::timeout(settings.response_timeout, sent).await {
+            Ok(Ok(response)) => {
+                telemetry::upstream_done(started, None);
+                let (mut parts, body) = response.into_parts();
+                remove_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held)))
+            }
+            Ok(Err(error)) => self.failed(&error, upstream, started),
+            Err(_elapsed) => {
+                telemetry::upstream_done(started, Some(UpstreamFailure::Timeout));
+                tracing::warn!(
+                    upstream,
+                    timeout = ?settings.response_timeout,
+                    "upstream response timed out"
+                );
+                short(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway timeout: the upstream did not answer in time\n",
+                )
+            }
+        }
+    }
+
+    /// The answer when the upstream request sent at `started` (see
+    /// [`telemetry::upstream_started`]) failed with `error`.
+    fn failed(
+        &self,
+        error: &hyper_util::client::legacy::Error,
+        upstream: &str,
+        started: Option<std::time::Instant>,
+    ) -> Response<ProxyBody> {
+        if let Some(refused) = BodyError::find(error) {
+            tracing::debug!(peer = %self.0.peer, error = %error_chain(error), "request body refused");
             telemetry::upstream_done(started, None);
-            match BodyError::find(&error) {
-                Some(BodyError::TooLarge { .. }) => too_large(),
-                Some(BodyError::TimedOut { .. }) => short(
+            return match refused {
+                BodyError::TooLarge { .. } => too_large(),
+                BodyError::TimedOut { .. } => short(
                     StatusCode::REQUEST_TIMEOUT,
                     "request timeout: the request body did not arrive in time\n",
                 ),
-                _ => short(StatusCode::BAD_REQUEST, "bad request: the request body failed\n"),
-            }
+                BodyError::Client(_) => {
+                    short(StatusCode::BAD_REQUEST, "bad request: the request body failed\n")
+                }
+            };
         }
-        Ok(Err(error)) => {
-            tracing::warn!(upstream = settings.upstream.as_str(), error = %error_chain(&error), "upstream request failed");
-            if error.is_connect() {
-                telemetry::upstream_done(started, Some(UpstreamFailure::Connect));
-                short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n")
-            } else {
-                telemetry::upstream_done(started, Some(UpstreamFailure::Response));
-                short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream failed to answer\n")
-            }
-        }
-        Err(_elapsed) => {
-            telemetry::upstream_done(started, Some(UpstreamFailure::Timeout));
-            tracing::warn!(
-                upstream = settings.upstream.as_str(),
-                timeout = ?settings.response_timeout,
-                "upstream response timed out"
-            );
-            short(
-                StatusCode::GATEWAY_TIMEOUT,
-                "gateway timeout: the upstream did not answer in time\n",
-            )
+        tracing::warn!(upstream, error = %error_chain(error), "upstream request failed");
+        if error.is_connect() {
+            telemetry::upstream_done(started, Some(UpstreamFailure::Connect));
+            short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n")
+        } else {
+            telemetry::upstream_done(started, Some(UpstreamFailure::Response));
+            short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream failed to answer\n")
         }
     }
 }
@@ -490,7 +607,8 @@ mod tests {
     #[case::no_scheme_means_http("localhost:9000", Ok(("localhost:9000", "")))]
     #[case::trailing_slash_dropped("http://a.test/", Ok(("a.test", "")))]
     #[case::path_prefix_kept("http://a.test/api/", Ok(("a.test", "/api")))]
-    #[case::https_is_refused("https://a.test", Err("only http://"))]
+    #[case::https("https://a.test:8443/api", Ok(("a.test:8443", "/api")))]
+    #[case::other_schemes_are_refused("ftp://a.test", Err("only http:// and https://"))]
     #[case::query_is_refused("http://a.test/?x=1", Err("query"))]
     #[case::userinfo_is_refused("http://u:p@a.test", Err("user information"))]
     #[case::garbage_is_refused("http://a b", Err("invalid upstream URL"))]

@@ -1,5 +1,5 @@
-//! The listener: accepts connections (HTTP/1.1 and cleartext HTTP/2), serves each through the
-//! CORS layer and the proxy, and shuts down gracefully.
+//! The listeners: accept connections (HTTP/1.1 and HTTP/2, in clear or over TLS), serve each
+//! through the CORS layer and the proxy, and shut down gracefully.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,21 +9,22 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cors_hyper::{CorsBody, CorsLayer};
+use cors_hyper::{CorsBody, CorsLayer, ListenerScheme};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::SlotPool;
 use crate::checks;
 use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
-use crate::proxy::{self, Proxy, ProxyBody, ProxySettings};
-use crate::telemetry::{Observed, Telemetry};
+use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream, UpstreamClients};
+use crate::telemetry::{ConnectionGuard, Observed, Telemetry};
 
 /// Connection-level limits and timeouts.
 #[derive(Clone, Copy, Debug)]
@@ -94,47 +95,78 @@ impl Protocols {
     }
 }
 
+/// What one listener serves.
+#[derive(Clone, Debug)]
+pub(crate) enum Site {
+    /// One policy in front of one upstream (`serve --config`, the demo); the layer knows the
+    /// listener's scheme.
+    Single { layer: CorsLayer, upstream: Arc<Upstream> },
+}
+
+/// One listening socket: how it is reached and what it serves.
+pub(crate) struct Endpoint {
+    pub(crate) listener: TcpListener,
+    /// The TLS configuration of an `https` listener.
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) site: Site,
+    /// The scheme clients use to reach it (`https` behind a TLS terminator in front of a plain
+    /// listener), for R2 and `Forwarded: proto=`.
+    pub(crate) scheme: ListenerScheme,
+}
+
+/// What the connection tasks of one endpoint need.
+struct EndpointShared {
+    tls: Option<TlsAcceptor>,
+    site: Site,
+    scheme: ListenerScheme,
+}
+
 /// Everything a connection task needs, shared by all of them.
 struct Shared {
     protocols: Protocols,
-    layer: CorsLayer,
-    client: proxy::UpstreamClient,
+    clients: UpstreamClients,
     settings: Arc<ProxySettings>,
     limits: Limits,
     telemetry: Telemetry,
 }
 
-/// Serves `listener` until `shutdown` completes, then stops accepting and waits (at most
-/// `limits.shutdown_timeout`) for the requests in flight.
+/// Serves every endpoint until `shutdown` completes, then stops accepting and waits (at most
+/// `limits.shutdown_timeout`) for the requests in flight. `--max-connections` bounds the client
+/// connections of all endpoints together.
 pub(crate) async fn serve(
-    listener: TcpListener,
-    layer: CorsLayer,
+    endpoints: Vec<Endpoint>,
+    clients: UpstreamClients,
     settings: Arc<ProxySettings>,
     limits: Limits,
     telemetry: Telemetry,
     shutdown: impl Future<Output = ()>,
 ) {
-    let shared = Arc::new(Shared {
-        protocols: Protocols::new(&limits),
-        layer,
-        client: proxy::client(&limits),
-        settings,
-        limits,
-        telemetry,
-    });
-    // Every connection task holds a receiver: the sender's receiver count is the number of open
-    // connections, and sending tells them all to close gracefully.
+    let protocols = Protocols::new(&limits);
+    let shared = Arc::new(Shared { protocols, clients, settings, limits, telemetry });
+    // Every connection task holds a receiver: sending tells them all to close.
     let (close_all, connections) = watch::channel(false);
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut acceptor = Acceptor::new(listener, limits.max_connections);
-    while let Some((stream, peer, slot)) = acceptor.next(shutdown.as_mut()).await {
-        let shared = Arc::clone(&shared);
-        tokio::spawn(connection_task(stream, peer, shared, slot, connections.clone()));
+    let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_accepting, stopped) = watch::channel(false);
+    let mut accepting = tokio::task::JoinSet::new();
+    for endpoint in endpoints {
+        let Endpoint { listener, tls, site, scheme } = endpoint;
+        let endpoint = Arc::new(EndpointShared { tls, site, scheme });
+        let acceptor = Acceptor::sharing(listener, Arc::clone(&connection_slots));
+        accepting.spawn(accept_loop(
+            acceptor,
+            endpoint,
+            Arc::clone(&shared),
+            connections.clone(),
+            stopped.clone(),
+        ));
     }
-    drop(acceptor);
     drop(connections);
+    shutdown.await;
+    let _ = stop_accepting.send(true);
+    while accepting.join_next().await.is_some() {}
+    let open_connections = limits.max_connections - connection_slots.available_permits();
     tracing::info!(
-        open_connections = close_all.receiver_count(),
+        open_connections,
         "shutting down: no new connections, finishing requests in flight"
     );
     let _ = close_all.send(true);
@@ -146,54 +178,161 @@ pub(crate) async fn serve(
     }
 }
 
+/// Accepts the connections of one listener until `stop` changes.
+async fn accept_loop(
+    mut acceptor: Acceptor,
+    endpoint: Arc<EndpointShared>,
+    shared: Arc<Shared>,
+    connections: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let mut stopped = std::pin::pin!(stopped);
+    while let Some((stream, peer, slot)) = acceptor.next(stopped.as_mut()).await {
+        let task = connection_task(
+            stream,
+            peer,
+            Arc::clone(&shared),
+            Arc::clone(&endpoint),
+            slot,
+            connections.clone(),
+        );
+        tokio::spawn(task);
+    }
+}
+
 /// Serves one accepted connection; see `connection.rs` for its lifetime.
 async fn connection_task(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    endpoint: Arc<EndpointShared>,
     slot: OwnedSemaphorePermit,
-    mut closing: watch::Receiver<bool>,
+    closing: watch::Receiver<bool>,
 ) {
-    let _slot = slot;
-    let mut counted = shared.telemetry.connection_opened();
+    let counted = shared.telemetry.connection_opened();
     let _ = stream.set_nodelay(true);
-    let limits = &shared.limits;
     // The whole connection's budget for its first request head starts now (finding F-A): the
-    // protocol detection below and hyper's parsing of the head both run under it, and so will a
-    // TLS handshake (`Deadline::run` around it, here, before the detection).
-    let deadline = Deadline::after(limits.header_read_timeout);
-    let Some(Ok((protocol, io))) = deadline.run(connection::detect_protocol(stream)).await else {
-        tracing::debug!(%peer, "closed a connection that sent no request in time");
-        counted.closed(Closed::NoRequestHead);
-        return;
+    // TLS handshake, the protocol detection and hyper's parsing of the head all run under it.
+    let deadline = Deadline::after(shared.limits.header_read_timeout);
+    let mut connection = Accepted { peer, shared, endpoint, slot, closing, deadline, counted };
+    let Some(tls) = connection.endpoint.tls.clone() else {
+        return connection.serve(stream).await;
     };
-    let io = TokioIo::new(io);
-    let activity = Activity::new();
-    let share = SlotPool::new(limits.upstream_max_per_connection);
-    let proxy = Proxy::new(shared.client.clone(), Arc::clone(&shared.settings), peer, share);
-    let service = shared.layer.layer(proxy);
-    let service = gate(service, Arc::clone(&activity), limits.max_headers, shared.telemetry, peer);
-    let idle = limits.idle_timeout;
-    let (closed, result) = match protocol {
-        Protocol::Http1 => {
-            let connection = shared.protocols.http1.serve_connection(io, service);
-            connection::drive(connection, &activity, deadline, idle, &mut closing).await
+    match deadline.run(tls.accept(stream)).await {
+        Some(Ok(stream)) => connection.serve(stream).await,
+        Some(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        None => {
+            tracing::debug!(%peer, "closed a connection whose TLS handshake did not finish in time");
+            connection.counted.closed(Closed::NoRequestHead);
         }
-        Protocol::Http2 => {
-            let connection = shared.protocols.http2.serve_connection(io, service);
-            connection::drive(connection, &activity, deadline, idle, &mut closing).await
-        }
-    };
-    match closed {
-        Closed::NoRequestHead => {
-            tracing::debug!(%peer, ?protocol, "closed a connection that sent no request in time");
-        }
-        Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
-        Closed::ByClient | Closed::Shutdown => {}
     }
-    counted.closed(closed);
-    if let Err(error) = result {
-        tracing::debug!(%peer, error = %error, "connection ended with an error");
+}
+
+/// An accepted connection, before its protocol is known.
+struct Accepted {
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    endpoint: Arc<EndpointShared>,
+    slot: OwnedSemaphorePermit,
+    closing: watch::Receiver<bool>,
+    deadline: Deadline,
+    /// Counts the connection in the metrics until it closes.
+    counted: ConnectionGuard,
+}
+
+impl Accepted {
+    /// Detects the protocol and serves the connection with its site's service.
+    ///
+    /// Generic over the stream, so that a plain connection's reads and writes go straight to
+    /// its `TcpStream`, without a TLS-or-not branch.
+    async fn serve<I>(self, stream: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self { peer, shared, endpoint, slot, mut closing, deadline, mut counted } = self;
+        let Some(Ok((protocol, io))) = deadline.run(connection::detect_protocol(stream)).await
+        else {
+            tracing::debug!(%peer, "closed a connection that sent no request in time");
+            counted.closed(Closed::NoRequestHead);
+            return;
+        };
+        let io = TokioIo::new(io);
+        let limits = &shared.limits;
+        let activity = Activity::new();
+        let scheme = endpoint.scheme.as_str();
+        let proxy =
+            Proxy::new(shared.clients.clone(), Arc::clone(&shared.settings), peer, scheme, slot);
+        let served =
+            Served { protocols: &shared.protocols, protocol, activity: &activity, deadline };
+        let (closed, result) = match &endpoint.site {
+            Site::Single { layer, upstream } => {
+                let service = layer.layer(ToUpstream::new(proxy, Arc::clone(upstream)));
+                let service = gate(
+                    service,
+                    Arc::clone(&activity),
+                    limits.max_headers,
+                    shared.telemetry,
+                    peer,
+                );
+                served.run(io, service, limits.idle_timeout, &mut closing).await
+            }
+        };
+        match closed {
+            Closed::NoRequestHead => {
+                tracing::debug!(%peer, ?protocol, "closed a connection that sent no request in time");
+            }
+            Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
+            Closed::ByClient | Closed::Shutdown => {}
+        }
+        counted.closed(closed);
+        if let Err(error) = result {
+            tracing::debug!(%peer, error = %error, "connection ended with an error");
+        }
+    }
+}
+
+/// How a connection is served, once its protocol is known.
+struct Served<'c> {
+    protocols: &'c Protocols,
+    protocol: Protocol,
+    activity: &'c Activity,
+    deadline: Deadline,
+}
+
+impl Served<'_> {
+    /// Serves `io` with `service` under the connection's driver (see [`connection::drive`]).
+    async fn run<I, S>(
+        self,
+        io: TokioIo<I>,
+        service: S,
+        idle: Duration,
+        closing: &mut watch::Receiver<bool>,
+    ) -> (Closed, Result<(), hyper::Error>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: hyper::service::Service<
+                Request<Incoming>,
+                Response = Response<GatewayBody>,
+                Error = Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let Self { protocols, protocol, activity, deadline } = self;
+        match protocol {
+            Protocol::Http1 => {
+                let connection = protocols.http1.serve_connection(io, service);
+                connection::drive(connection, activity, deadline, idle, closing).await
+            }
+            Protocol::Http2 => {
+                let connection = protocols.http2.serve_connection(io, service);
+                connection::drive(connection, activity, deadline, idle, closing).await
+            }
+        }
     }
 }
 
@@ -208,7 +347,12 @@ pub(crate) struct Acceptor {
 impl Acceptor {
     /// Accepts from `listener`, at most `max_connections` held at once.
     pub(crate) fn new(listener: TcpListener, max_connections: usize) -> Self {
-        let slots = Arc::new(Semaphore::new(max_connections));
+        Self::sharing(listener, Arc::new(Semaphore::new(max_connections)))
+    }
+
+    /// Accepts from `listener`, taking each connection's slot from `slots`, which other
+    /// listeners may share (`--max-connections` bounds all the proxy listeners together).
+    pub(crate) fn sharing(listener: TcpListener, slots: Arc<Semaphore>) -> Self {
         Self { listener, slots, backoff: AcceptBackoff::default() }
     }
 

@@ -394,3 +394,44 @@ fn check_reports_every_file_of_several_at_once() {
     assert!(is_positioned(errors[1], b, "error") && errors[1].contains("is not a URL"));
     assert!(stderr.ends_with("has 2 errors and was not loaded\n"), "{stderr}");
 }
+
+/// `serve` command lines that cannot work are refused before anything is bound, each with what
+/// to do instead.
+#[rstest]
+#[case::neither(&["serve"], 2, "--config <FILE>")]
+#[case::cert_without_key(&["serve", "--config", "FILE", "--tls-cert", "FILE"], 2, "--tls-key <FILE>")]
+#[case::ca_and_insecure(
+    &["serve", "--config", "FILE", "--upstream-ca", "FILE", "--upstream-insecure"],
+    2,
+    "cannot be used with"
+)]
+#[case::https_listener_without_certificate(
+    &["serve", "--config", "FILE", "--listen", "https://127.0.0.1:0", "--upstream", "http://127.0.0.1:1"],
+    1,
+    "without a certificate: pass --tls-cert FILE and --tls-key FILE"
+)]
+#[case::unreadable_certificate(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--tls-cert", "MISSING", "--tls-key", "MISSING"],
+    1,
+    "cannot read the certificate chain"
+)]
+fn serve_refuses_command_lines_that_cannot_work(
+    #[case] args: &[&str],
+    #[case] expected_code: i32,
+    #[case] expected: &str,
+) {
+    let scratch = Scratch::new();
+    let file = path("strict.yaml");
+    let missing = scratch.dir.join("missing.pem").display().to_string();
+    let args: Vec<&str> = args
+        .iter()
+        .map(|arg| match *arg {
+            "FILE" => file.as_str(),
+            "MISSING" => missing.as_str(),
+            other => other,
+        })
+        .collect();
+    let (code, _, stderr) = run(&args);
+    assert_eq!(code, expected_code, "{stderr}");
+    assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+}

@@ -266,7 +266,8 @@ impl Gateway {
                 let _ = child.wait();
                 panic!("cors-gateway did not start; stderr:\n{}", stderr.lock().unwrap());
             };
-            if let Some(address) = line.strip_prefix("listening on http://") {
+            let url = line.strip_prefix("listening on ");
+            if let Some((_, address)) = url.and_then(|url| url.split_once("://")) {
                 let address = address.trim().parse().unwrap();
                 return Self { child, address, stderr, upstream };
             }
@@ -1430,14 +1431,7 @@ fn slow_prefaces_are_closed_by_the_header_read_timeout() {
     let mut settings = H2_PREFACE.to_vec();
     settings.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
     let openings: [&[u8]; 3] = [b"P", &H2_PREFACE[..23], &settings];
-    let mut slow: Vec<TcpStream> = openings
-        .iter()
-        .map(|opening| {
-            let mut stream = TcpStream::connect(gateway.address).unwrap();
-            stream.write_all(opening).unwrap();
-            stream
-        })
-        .collect();
+    let mut slow = open_with(gateway.address, &openings);
     // The fourth client waits in the backlog until a slot is free, then gets its answer.
     let started = Instant::now();
     let reply = exchange(gateway.address, &preflight()).unwrap();
@@ -1445,6 +1439,49 @@ fn slow_prefaces_are_closed_by_the_header_read_timeout() {
     eprintln!("the fourth client was answered after {:?}", started.elapsed());
     let open = wait_until_closed(&mut slow);
     assert_eq!(open, 0, "{open} of 3 slow prefaces still open");
+}
+
+/// A connection for each of `openings`, which it sends and then stops.
+fn open_with(address: SocketAddr, openings: &[&[u8]]) -> Vec<TcpStream> {
+    let open = |opening: &&[u8]| {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(opening).unwrap();
+        stream
+    };
+    openings.iter().map(open).collect()
+}
+
+/// Issue 17: on a TLS listener, the handshake runs under the same deadline as the first request
+/// head. A client that sends nothing, only the header of a TLS record, or a whole `ClientHello`
+/// and then never answers the server's flight, is closed after `--header-read-timeout`, and the
+/// slots of `--max-connections` it held go to a client that completes its handshake.
+#[test]
+fn tls_handshakes_that_never_finish_are_closed_by_the_header_read_timeout() {
+    let scratch = Scratch::new();
+    let ca = common::tls::TestCa::new("hostile");
+    let flags = ca.issue(&scratch, "gateway").flags();
+    let mut extra = vec!["--max-connections", "3", "--header-read-timeout", "1s"];
+    extra.extend(flags.iter().map(String::as_str));
+    let gateway = Gateway::start(&extra);
+    let mut hello = Vec::new();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    rustls::ClientConnection::new(ca.client_config(&[b"http/1.1"]), name)
+        .unwrap()
+        .write_tls(&mut hello)
+        .unwrap();
+    let openings: [&[u8]; 3] = [b"", &hello[..5], &hello];
+    let mut slow = open_with(gateway.address, &openings);
+    // The fourth client waits in the backlog until a slot is free, then gets its answer.
+    let started = Instant::now();
+    let url = format!("https://localhost:{}/ok", gateway.address.port());
+    let get = common::request("GET", &url, &[("origin", APP)], common::empty());
+    let config = ca.client_config(&[b"h2", b"http/1.1"]);
+    let (_, answer) = runtime().block_on(common::tls::send(gateway.address, config, get)).unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(APP));
+    eprintln!("the fourth client was answered after {:?}", started.elapsed());
+    let open = wait_until_closed(&mut slow);
+    assert_eq!(open, 0, "{open} of 3 unfinished handshakes still open");
 }
 
 /// Finding F-A (issue 16): an HTTP/2 connection with no request in progress is closed after

@@ -6,6 +6,7 @@
     reason = "each test binary uses a different part of this module"
 )]
 
+pub mod tls;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -72,7 +73,10 @@ impl Drop for Scratch {
 /// A running `cors-gateway`, killed on drop.
 pub struct Gateway {
     child: Child,
+    /// The first listener.
     pub address: SocketAddr,
+    /// Every listener announced, in order, with its scheme (`http` or `https`).
+    pub listeners: Vec<(String, SocketAddr)>,
     /// Everything printed on stdout before the `listening on` line, that line included.
     pub banner: String,
     stderr: Arc<Mutex<String>>,
@@ -81,8 +85,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts `cors-gateway ARGS` and waits for `listening on http://ADDR`.
+    /// Starts `cors-gateway ARGS` and waits for `listening on http[s]://ADDR`.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_listeners(args, 1)
+    }
+
+    /// Starts `cors-gateway ARGS` and waits for `count` `listening on` lines.
+    pub fn start_listeners(args: &[&str], count: usize) -> Self {
         let mut child = Command::new(GATEWAY)
             .args(args)
             .env("RUST_LOG", "info,cors_hyper=debug,cors_gateway=debug")
@@ -115,6 +124,7 @@ impl Gateway {
         });
         let deadline = Instant::now() + PATIENCE;
         let mut banner = String::new();
+        let mut listeners = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = receive.recv_timeout(left) else {
@@ -127,8 +137,12 @@ impl Gateway {
             };
             banner.push_str(&line);
             banner.push('\n');
-            if let Some(address) = line.strip_prefix("listening on http://") {
-                let address = address.parse().unwrap();
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let (scheme, address) = url.split_once("://").unwrap();
+                listeners.push((scheme.to_owned(), address.parse().unwrap()));
+            }
+            if listeners.len() == count {
+                let address = listeners[0].1;
                 let stdout = Arc::new(Mutex::new(String::new()));
                 let sink = Arc::clone(&stdout);
                 std::thread::spawn(move || {
@@ -138,13 +152,14 @@ impl Gateway {
                         stdout.push('\n');
                     }
                 });
-                return Self { child, address, banner, stderr, stdout };
+                return Self { child, address, listeners, banner, stderr, stdout };
             }
         }
     }
 
+    /// `SCHEME://ADDRESS/PATH` of the first listener.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("{}://{}{path}", self.listeners[0].0, self.address)
     }
 
     pub fn stderr(&self) -> String {

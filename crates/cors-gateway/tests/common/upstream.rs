@@ -30,7 +30,11 @@ use tokio::net::TcpListener;
 pub struct Seen {
     pub method: Method,
     pub path: String,
+    /// The query, if any.
+    pub query: Option<String>,
     pub headers: HeaderMap,
+    /// The server name the client sent by SNI, for a TLS upstream.
+    pub sni: Option<String>,
 }
 
 pub struct Upstream {
@@ -47,6 +51,15 @@ impl Drop for Upstream {
 
 impl Upstream {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// An upstream serving TLS with `config` (and recording the SNI name of each request).
+    pub async fn start_tls(config: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -55,18 +68,16 @@ impl Upstream {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let log = Arc::clone(&log);
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    log.lock().unwrap().push(Seen {
-                        method: request.method().clone(),
-                        path: request.uri().path().to_owned(),
-                        headers: request.headers().clone(),
-                    });
-                    answer(request)
-                });
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    match tls {
+                        None => serve(stream, None, log).await,
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else { return };
+                            let sni = stream.get_ref().1.server_name().map(str::to_owned);
+                            serve(stream, sni, log).await;
+                        }
+                    }
                 });
             }
         });
@@ -85,6 +96,25 @@ impl Upstream {
     pub fn seen_with_id(&self, id: &str) -> Option<Seen> {
         self.seen().into_iter().find(|s| s.headers.get("x-test-id").is_some_and(|v| v == id))
     }
+}
+
+/// Serves one connection, recording each request in `log`.
+async fn serve<I>(io: I, sni: Option<String>, log: Arc<Mutex<Vec<Seen>>>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        log.lock().unwrap().push(Seen {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().map(str::to_owned),
+            headers: request.headers().clone(),
+            sni: sni.clone(),
+        });
+        answer(request)
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }
 
 type UpBody = Either<Either<Full<Bytes>, Incoming>, Pattern>;

@@ -1,0 +1,337 @@
+//! TLS with rustls: the process's crypto provider, the listener's certificate (reloadable), and
+//! how upstream certificates are verified.
+//!
+//! The provider is aws-lc-rs, the workspace's one provider (docs/operations.md, "TLS"): rustls
+//! 0.23.48 deprecates its ring provider because ring has no post-quantum key exchange, and
+//! aws-lc-rs offers `X25519MLKEM768` first, as current browsers do. It is installed as rustls's
+//! process default once, at start ([`install_provider`]), and every configuration here is built
+//! on it.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, aws_lc_rs};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+/// The protocols a TLS listener offers by ALPN, in order of preference.
+const LISTENER_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// Installs aws-lc-rs as rustls's process-wide default provider. Called once, by `main`, before
+/// any configuration is built; a second call keeps the provider already installed.
+pub(crate) fn install_provider() {
+    // Err only when a provider is already installed, which is the one every config then uses.
+    let _ = aws_lc_rs::default_provider().install_default();
+}
+
+/// The process's provider: the one [`install_provider`] installed (aws-lc-rs), or aws-lc-rs
+/// itself when nothing was installed (unit tests).
+fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .map_or_else(|| Arc::new(aws_lc_rs::default_provider()), Arc::clone)
+}
+
+/// A certificate chain and its private key, as PEM files (`--tls-cert`, `--tls-key`).
+#[derive(Clone, Debug)]
+pub(crate) struct CertificateFiles {
+    /// The certificate, then the intermediates that lead to a root, each a `CERTIFICATE` block.
+    pub(crate) chain: PathBuf,
+    /// The private key of the first certificate: PKCS #8, PKCS #1 (RSA) or SEC1 (EC).
+    pub(crate) key: PathBuf,
+}
+
+impl CertificateFiles {
+    /// Reads and checks both files: every block parses, the chain has a certificate, the key is
+    /// of a type the provider signs with, and it is the key of the first certificate.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, naming the file.
+    pub(crate) fn load(&self) -> Result<Arc<CertifiedKey>, String> {
+        let chain_file = self.chain.display();
+        let chain = CertificateDer::pem_file_iter(&self.chain)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| format!("cannot read the certificate chain {chain_file}: {e}"))?;
+        if chain.is_empty() {
+            return Err(format!("{chain_file} holds no CERTIFICATE block"));
+        }
+        let key_file = self.key.display();
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .map_err(|e| format!("cannot read the private key {key_file}: {e}"))?;
+        let certified = CertifiedKey::from_der(chain, key, &provider())
+            .map_err(|e| format!("{key_file} cannot sign for {chain_file}: {e}"))?;
+        Ok(Arc::new(certified))
+    }
+
+    /// The two files, for the reload watcher.
+    pub(crate) fn paths(&self) -> [&Path; 2] {
+        [&self.chain, &self.key]
+    }
+}
+
+/// The listener's certificate, replaced in place on reload: every handshake takes the one
+/// current when it starts.
+pub(crate) struct ListenerCertificate {
+    files: CertificateFiles,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl fmt::Debug for ListenerCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenerCertificate").field("files", &self.files).finish_non_exhaustive()
+    }
+}
+
+impl ListenerCertificate {
+    /// Loads `files`.
+    ///
+    /// # Errors
+    ///
+    /// As [`CertificateFiles::load`].
+    pub(crate) fn load(files: CertificateFiles) -> Result<Arc<Self>, String> {
+        let current = RwLock::new(files.load()?);
+        Ok(Arc::new(Self { files, current }))
+    }
+
+    /// Reads the files again and swaps the new certificate in; on any error keeps the current
+    /// one and logs why. Returns whether it was replaced.
+    pub(crate) fn reload(&self, cause: &str) -> bool {
+        match self.files.load() {
+            Ok(loaded) => {
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded;
+                tracing::info!(
+                    certificate = %self.files.chain.display(),
+                    cause,
+                    "TLS certificate reloaded"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::error!(
+                    cause,
+                    "TLS certificate reload failed, keeping the previous certificate: {error}"
+                );
+                false
+            }
+        }
+    }
+
+    /// The rustls configuration of a listener serving this certificate, offering `h2` and
+    /// `http/1.1` by ALPN.
+    ///
+    /// # Errors
+    ///
+    /// The provider supports no safe protocol version (it always does).
+    pub(crate) fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, String> {
+        let mut config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
+        config.alpn_protocols = LISTENER_ALPN.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for ListenerCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner)))
+    }
+}
+
+/// How the certificates of `https://` upstreams are verified.
+#[derive(Clone, Debug)]
+pub(crate) enum UpstreamTrust {
+    /// Against the system's roots (`rustls-native-certs`).
+    SystemRoots,
+    /// Against the CA certificates of a PEM file (`--upstream-ca`).
+    CaFile(PathBuf),
+    /// Not at all (`--upstream-insecure`): the connection is encrypted to whoever answers.
+    DangerouslyAcceptAny,
+}
+
+/// The rustls configuration of the upstream client for `trust`.
+///
+/// # Errors
+///
+/// The CA file cannot be read or holds no certificate; with [`UpstreamTrust::SystemRoots`], the
+/// system has no usable root.
+pub(crate) fn upstream_config(trust: &UpstreamTrust) -> Result<ClientConfig, String> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    let roots = match trust {
+        UpstreamTrust::DangerouslyAcceptAny => {
+            let verifier = Arc::new(AcceptAnyCertificate(provider));
+            return Ok(builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth());
+        }
+        UpstreamTrust::CaFile(path) => {
+            let shown = path.display();
+            let mut roots = RootCertStore::empty();
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(|e| format!("cannot read the upstream CA file {shown}: {e}"))?;
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .map_err(|e| format!("invalid CA certificate in {shown}: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("the upstream CA file {shown} holds no CERTIFICATE block"));
+            }
+            roots
+        }
+        UpstreamTrust::SystemRoots => {
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::warn!("reading the system's root certificates: {error}");
+            }
+            let mut roots = RootCertStore::empty();
+            let (added, ignored) = roots.add_parsable_certificates(found.certs);
+            if ignored > 0 {
+                tracing::debug!(added, ignored, "some system root certificates do not parse");
+            }
+            if roots.is_empty() {
+                return Err("no system root certificates were found to verify https upstreams \
+                            (hint: install ca-certificates, or pass --upstream-ca FILE)"
+                    .to_owned());
+            }
+            roots
+        }
+    };
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Accepts any upstream certificate, for `--upstream-insecure`. Handshake signatures are still
+/// checked with the provider's algorithms, so the session is at least with the holder of the
+/// key the upstream presented.
+///
+/// Hand-written because rustls offers no such verifier, on purpose. cors-conformance has the
+/// same one for its `--insecure` targets; the two crates share no dependency it could live in.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// An upstream connector whose whole connection, TCP and TLS handshake together, must be
+/// established within `--connect-timeout`; past it the request fails as unreachable (502).
+///
+/// Hand-written because hyper-util's client needs an `Unpin` connector future, which tower's
+/// `Timeout` is not; the box costs one allocation per new upstream connection, not per request.
+#[derive(Clone, Debug)]
+pub(crate) struct TimedConnector<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+impl<C> TimedConnector<C> {
+    pub(crate) fn new(inner: C, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+}
+
+/// The error of a connection not established within `--connect-timeout`.
+#[derive(Debug)]
+struct ConnectTimedOut(Duration);
+
+impl fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no TLS connection to the upstream within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<C> tower_service::Service<http::Uri> for TimedConnector<C>
+where
+    C: tower_service::Service<http::Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_elapsed) => Err(Box::new(ConnectTimedOut(timeout)) as BoxError),
+            }
+        })
+    }
+}
+
+impl crate::reload::Reload for Arc<ListenerCertificate> {
+    fn watched(&self) -> Vec<PathBuf> {
+        self.files.paths().iter().map(|path| path.to_path_buf()).collect()
+    }
+
+    fn reload(&mut self, cause: &'static str) {
+        ListenerCertificate::reload(self, cause);
+    }
+}

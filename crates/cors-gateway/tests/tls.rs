@@ -1,0 +1,255 @@
+//! TLS (issue 17): the listener with a certificate a real client checks, HTTP/2 and HTTP/1.1 by
+//! ALPN, R2 on `https`, certificate reload, https upstreams, and the conformance suite over TLS.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::tls::{self, TestCa};
+use common::upstream::Upstream;
+use common::{Gateway, PATIENCE, Scratch, empty, example_policy, request};
+
+const APP: &str = "https://app.example.com";
+
+/// `serve` with the strict example policy in front of `upstream`, over TLS with `issued`.
+fn start(upstream: &Upstream, issued: &tls::Issued, extra: &[&str]) -> Gateway {
+    let policy = example_policy("strict.yaml");
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap()];
+    args.extend(["--listen", "127.0.0.1:0"]);
+    let upstream_url = upstream.url();
+    args.extend(["--upstream", &upstream_url]);
+    let flags = issued.flags();
+    args.extend(flags.iter().map(String::as_str));
+    args.extend(extra);
+    Gateway::start(&args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("gateway");
+    let issued = ca.issue(&scratch, "gateway");
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, &issued, &[]);
+    assert_eq!(gateway.listeners[0].0, "https", "{}", gateway.banner);
+    for (alpn, expected) in [
+        (&[b"h2".as_slice(), b"http/1.1"][..], Some(b"h2".to_vec())),
+        (&[b"http/1.1".as_slice()][..], Some(b"http/1.1".to_vec())),
+        (&[][..], None),
+    ] {
+        let url = format!("https://localhost:{}/ok", gateway.address.port());
+        let get = request("GET", &url, &[("origin", APP)], empty());
+        let (chosen, answer) =
+            tls::send(gateway.address, ca.client_config(alpn), get).await.unwrap();
+        assert_eq!(chosen, expected, "ALPN offering {alpn:?}");
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(APP));
+    }
+    // The upstream saw the three requests, each with the protocol it came in.
+    let vias: Vec<String> =
+        upstream.seen().iter().map(|s| s.headers["via"].to_str().unwrap().to_owned()).collect();
+    assert_eq!(vias, ["2 cors-gateway", "1.1 cors-gateway", "1.1 cors-gateway"]);
+    let forwarded = upstream.seen()[0].headers["forwarded"].to_str().unwrap().to_owned();
+    assert!(forwarded.ends_with(";proto=https"), "{forwarded}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_does_not_trust_the_certificate_is_refused() {
+    let scratch = Scratch::new();
+    let issued = TestCa::new("gateway").issue(&scratch, "gateway");
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, &issued, &[]);
+    let stranger = TestCa::new("stranger");
+    let error = tls::connect(gateway.address, stranger.client_config(&[])).await.unwrap_err();
+    assert!(error.to_string().contains("UnknownIssuer"), "{error}");
+    // A client speaking plain HTTP to the TLS listener gets no answer it could mistake for one.
+    let raw = common::raw_exchange(
+        gateway.address,
+        b"GET /ok HTTP/1.1\r\nhost: localhost\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert!(!raw.text.contains("HTTP/1.1 200"), "{}", raw.text);
+    assert!(upstream.seen().is_empty());
+}
+
+/// R2 on a TLS listener: the origin of the gateway itself is `https://HOST:PORT` without
+/// `--public-scheme`, so that origin is same-origin (forwarded, no CORS) and `http://HOST:PORT`
+/// is cross-origin (refused by the strict policy, A2).
+#[tokio::test(flavor = "multi_thread")]
+async fn same_origin_on_a_tls_listener_is_https() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("gateway");
+    let issued = ca.issue(&scratch, "gateway");
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, &issued, &[]);
+    let authority = format!("localhost:{}", gateway.address.port());
+    let url = format!("https://{authority}/same");
+    let config = ca.client_config(&[b"http/1.1"]);
+    let own = format!("https://{authority}");
+    let post = request("POST", &url, &[("origin", &own)], empty());
+    let (_, answer) = tls::send(gateway.address, config.clone(), post).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.access_control().is_empty(), "{:?}", answer.headers);
+    assert_eq!(upstream.seen().len(), 1, "the same-origin POST is forwarded");
+    let plain = format!("http://{authority}");
+    let post = request("POST", &url, &[("origin", &plain)], empty());
+    let (_, answer) = tls::send(gateway.address, config, post).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.access_control().is_empty(), "{:?}", answer.headers);
+    assert_eq!(upstream.seen().len(), 1, "the http:// origin is cross-origin and blocked (A2)");
+}
+
+/// Waits (bounded) until a client trusting `ca` completes a handshake.
+async fn wait_until_trusted(address: std::net::SocketAddr, ca: &TestCa) {
+    let deadline = Instant::now() + PATIENCE;
+    while tls::connect(address, ca.client_config(&[])).await.is_err() {
+        assert!(Instant::now() < deadline, "the new certificate was never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn replace(issued: &tls::Issued, chain: &Path, key: &Path) {
+    std::fs::copy(&issued.chain, chain).unwrap();
+    std::fs::copy(&issued.key, key).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_certificate_reloads_and_a_bad_one_keeps_the_previous() {
+    let scratch = Scratch::new();
+    let (first, second, third) =
+        (TestCa::new("first"), TestCa::new("second"), TestCa::new("third"));
+    let serving = first.issue(&scratch, "serving");
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, &serving, &["--watch-interval", "100ms"]);
+    tls::connect(gateway.address, first.client_config(&[])).await.unwrap();
+
+    // SIGHUP: the second CA's certificate is served from now on.
+    replace(&second.issue(&scratch, "next"), &serving.chain, &serving.key);
+    gateway.signal("HUP");
+    wait_until_trusted(gateway.address, &second).await;
+    assert!(tls::connect(gateway.address, first.client_config(&[])).await.is_err());
+
+    // A key that does not match the certificate: logged, and the previous one is kept.
+    let mismatched = third.issue(&scratch, "mismatched");
+    std::fs::copy(&mismatched.key, &serving.key).unwrap();
+    gateway.signal("HUP");
+    gateway.wait_for_log("TLS certificate reload failed, keeping the previous certificate");
+    assert!(gateway.stderr().contains("cannot sign for"), "{}", gateway.stderr());
+    tls::connect(gateway.address, second.client_config(&[])).await.unwrap();
+
+    // Not a certificate at all: the same.
+    std::fs::write(&serving.chain, "not a certificate\n").unwrap();
+    gateway.signal("HUP");
+    gateway.wait_for_log("holds no CERTIFICATE block");
+    tls::connect(gateway.address, second.client_config(&[])).await.unwrap();
+
+    // Both files replaced, with no signal: the change is seen by polling.
+    replace(&third.issue(&scratch, "polled"), &serving.chain, &serving.key);
+    wait_until_trusted(gateway.address, &third).await;
+    gateway.wait_for_log("cause=\"file changed\"");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_are_verified_with_the_upstream_host_as_sni() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("upstream");
+    let ca_file = ca.write(&scratch, "upstream-ca.pem");
+    let upstream = Upstream::start_tls(ca.issue(&scratch, "upstream").server_config()).await;
+    let url = format!("https://localhost:{}/base", upstream.address.port());
+    let policy = example_policy("strict.yaml");
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--config", policy.to_str().unwrap()];
+        args.extend(["--listen", "127.0.0.1:0", "--upstream", &url, "--connect-timeout", "5s"]);
+        args.extend(extra);
+        Gateway::start(&args)
+    };
+    let get = |gateway: &Gateway| {
+        let client = common::client(false);
+        let get = request("GET", &gateway.url("/ok?x=1"), &[("origin", APP)], empty());
+        async move { common::send(&client, get).await }
+    };
+
+    // Verified against --upstream-ca: forwarded, with SNI from the upstream's host.
+    let gateway = serve(&["--upstream-ca", ca_file.to_str().unwrap()]);
+    let answer = get(&gateway).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/base/ok");
+    assert_eq!(seen[0].sni.as_deref(), Some("localhost"));
+    drop(gateway);
+
+    // The system's roots do not know the test CA: 502, and the log says why.
+    let gateway = serve(&[]);
+    let answer = get(&gateway).await;
+    assert_eq!(answer.status, 502, "{:?}", answer.body);
+    gateway.wait_for_log("UnknownIssuer");
+    assert_eq!(upstream.seen().len(), 1, "nothing reached the upstream");
+    drop(gateway);
+
+    // --upstream-insecure: forwarded, with a warning at start.
+    let gateway = serve(&["--upstream-insecure"]);
+    gateway
+        .wait_for_log("--upstream-insecure: the certificates of https upstreams are not verified");
+    assert_eq!(get(&gateway).await.status, 200);
+    assert_eq!(upstream.seen().len(), 2);
+}
+
+/// The conformance suite (cors-conformance) against the gateway over TLS: every profile, with the
+/// suite's client checking the certificate against the test CA (`--ca`).
+#[test]
+fn the_conformance_suite_passes_over_tls() {
+    use cors_conformance::{Corpus, HttpOptions, HttpTarget, KnownFailures, Selection, Tls};
+
+    let scratch = Scratch::new();
+    let ca = TestCa::new("conformance");
+    let ca_file = ca.write(&scratch, "ca.pem");
+    let issued = ca.issue(&scratch, "gateway");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = runtime.block_on(async {
+        let (listener, address) =
+            cors_conformance::upstream::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        tokio::spawn(cors_conformance::upstream::serve(listener, None));
+        address
+    });
+    let corpus = Corpus::builtin().unwrap();
+    let known = KnownFailures::builtin().unwrap();
+    let profiles_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec-tests/profiles");
+    let mut profiles: Vec<String> = std::fs::read_dir(&profiles_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .map(|path| path.file_stem().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    profiles.sort();
+    assert!(profiles.len() >= 12, "{profiles:?}");
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for profile in &profiles {
+        let config = profiles_dir.join(format!("{profile}.yaml"));
+        let upstream_url = format!("http://{upstream}");
+        let mut args = vec!["serve", "--config", config.to_str().unwrap(), "--quiet"];
+        args.extend(["--listen", "127.0.0.1:0", "--upstream", &upstream_url]);
+        let flags = issued.flags();
+        args.extend(flags.iter().map(String::as_str));
+        let gateway = Gateway::start(&args);
+        let url = format!("https://localhost:{}", gateway.address.port());
+        let mut options = HttpOptions::default();
+        options.tls = Tls::CaFile(ca_file.clone());
+        let log = cors_conformance::UpstreamLog::Stamp;
+        let mut target =
+            HttpTarget::with_options(&url, log, options).unwrap().with_name("cors-gateway");
+        let selection = Selection::all().profile(profile);
+        let report =
+            cors_conformance::runner::run(&corpus, &selection, &mut target, &known, &mut |_, _| {});
+        assert!(report.unreachable.is_none(), "{profile}: {:?}", report.unreachable);
+        cases += report.results.len();
+        failures.extend(report.failures().map(|failure| format!("{profile}: {failure:?}")));
+    }
+    eprintln!("{cases} cases in {} profiles over TLS in {:?}", profiles.len(), started.elapsed());
+    assert!(cases > 300, "only {cases} cases ran");
+    assert!(failures.is_empty(), "{} failures over TLS:\n{}", failures.len(), failures.join("\n"));
+}
