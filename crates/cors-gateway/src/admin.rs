@@ -177,7 +177,9 @@ async fn connection_task(
             Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
         }
     });
-    let connection = http1.serve_connection(TokioIo::new(stream), service);
+    // Never upgraded (no answer is 101): `with_upgrades` only gives it the connection type
+    // `connection::drive` knows, the proxy listener's.
+    let connection = http1.serve_connection(TokioIo::new(stream), service).with_upgrades();
     let (closed, result) =
         connection::drive(connection, &activity, deadline, limits.idle_timeout, &mut closing).await;
     tracing::debug!(?closed, error = ?result.err(), "admin connection closed");

@@ -124,6 +124,7 @@ mod tests {
             upstream_queue_timeout: second,
             max_request_body: 1024,
             body_read_timeout: second,
+            tunnel_idle_timeout: second,
         }
     }
 

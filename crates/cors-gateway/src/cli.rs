@@ -193,7 +193,13 @@ pub(crate) struct LimitArgs {
     /// Time a request may wait in the queue for the upstream; past it the answer is 503.
     #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub(crate) upstream_queue_timeout: Duration,
-    /// Time to let requests in flight finish after SIGTERM or Ctrl-C.
+    /// Time a tunnel (a WebSocket or other upgraded connection) may carry no byte either way
+    /// before it is closed (0 turns this off). Tunnels also count against --max-connections and
+    /// hold an upstream connection of --upstream-max-connections until they close.
+    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
+    pub(crate) tunnel_idle_timeout: Duration,
+    /// Time to let requests in flight finish after SIGTERM or Ctrl-C (tunnels are closed at
+    /// once).
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub(crate) shutdown_timeout: Duration,
 }

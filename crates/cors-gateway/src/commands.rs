@@ -61,6 +61,7 @@ impl LimitArgs {
             upstream_queue_timeout: self.upstream_queue_timeout,
             max_request_body: self.max_request_body,
             body_read_timeout: self.body_read_timeout,
+            tunnel_idle_timeout: self.tunnel_idle_timeout,
         }
     }
 

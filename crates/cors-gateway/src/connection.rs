@@ -234,11 +234,11 @@ pub(crate) trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn close_gracefully(self: Pin<&mut Self>);
 }
 
-impl<I, S, B> Graceful for hyper::server::conn::http1::Connection<I, S>
+impl<I, S, B> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
 where
     S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     B: Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {

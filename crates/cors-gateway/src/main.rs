@@ -21,6 +21,7 @@ mod reload;
 mod server;
 mod telemetry;
 mod tls;
+mod tunnel;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

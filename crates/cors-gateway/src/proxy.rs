@@ -1,4 +1,5 @@
-//! The reverse-proxy service: forwards a request to its upstream and streams both bodies.
+//! The reverse-proxy service: forwards a request to its upstream and streams both bodies, or,
+//! for an HTTP/1.1 upgrade the upstream accepts, hands both connections to a tunnel.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -20,15 +21,17 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower_service::Service;
 
-use crate::body::{BodyError, BodyLimits, RequestBody, SlotPool, Slots, UpstreamBody};
+use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
 use crate::tls::{self, UpstreamTrust};
+use crate::tunnel;
 
-/// The body of a proxied response: the upstream's, streamed, or a short local error text.
+/// The body of a proxied response: the upstream's, streamed, or a short local text (or nothing,
+/// for a `101` whose connection became a tunnel).
 pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// Where `serve --upstream` sends requests: an `http://` or `https://` URL whose path, if any,
@@ -115,7 +118,8 @@ pub(crate) struct ProxySettings {
     pub(crate) rewrite_host: bool,
     /// How long to wait for the upstream's response head.
     response_timeout: Duration,
-    /// One slot per request in flight to the upstream (`--upstream-max-connections`).
+    /// One slot per request in flight to the upstream (`--upstream-max-connections`); a tunnel
+    /// keeps its slot until it closes.
     pool: Arc<SlotPool>,
     /// How long a request may wait for its slots before it is answered 503.
     queue_timeout: Duration,
@@ -123,6 +127,8 @@ pub(crate) struct ProxySettings {
     via: Via,
     /// The limits on request bodies.
     body_limits: BodyLimits,
+    /// How long a tunnel may carry no byte before it is closed (zero: never).
+    tunnel_idle_timeout: Duration,
     /// The size of each client connection's share of the pool.
     max_per_connection: usize,
 }
@@ -146,6 +152,7 @@ impl ProxySettings {
             response_timeout: limits.upstream_timeout,
             pool: SlotPool::new(limits.upstream_max_connections),
             queue_timeout: limits.upstream_queue_timeout,
+            tunnel_idle_timeout: limits.tunnel_idle_timeout,
             max_per_connection: limits.upstream_max_per_connection,
         })
     }
@@ -289,8 +296,11 @@ struct Connection {
     scheme: &'static str,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
     share: Arc<SlotPool>,
-    /// The connection's slot of `--max-connections`, held until the connection is closed.
+    /// The connection's slot of `--max-connections`, held until the connection and the tunnel
+    /// it may have become are both closed.
     _slot: OwnedSemaphorePermit,
+    /// Changes when the gateway shuts down; tunnels close then.
+    closing: watch::Receiver<bool>,
 }
 
 /// The proxy of one client connection: cloning it (per request) clones one reference count.
@@ -304,9 +314,10 @@ impl Proxy {
         peer: SocketAddr,
         scheme: &'static str,
         slot: OwnedSemaphorePermit,
+        closing: watch::Receiver<bool>,
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);
-        Self(Arc::new(Connection { clients, settings, peer, scheme, share, _slot: slot }))
+        Self(Arc::new(Connection { clients, settings, peer, scheme, share, _slot: slot, closing }))
     }
 }
 
@@ -353,7 +364,7 @@ impl Proxy {
     /// `upstream` names the upstream in logs.
     pub(crate) async fn forward(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         uri: Uri,
         upstream: &str,
     ) -> Response<ProxyBody> {
@@ -364,6 +375,10 @@ impl Proxy {
                 "method not allowed: CONNECT is not proxied\n",
             );
         }
+        // Taken before the request is forwarded: hyper completes the client's side of an
+        // upgrade once the 101 is written.
+        let upgrade = tunnel::requested(&request)
+            .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
         let (mut parts, body) = request.into_parts();
         // The authority the request is addressed to, the one R2 was decided on: the target's
         // (`:authority`, or an absolute-form target, which wins over `Host` by RFC 9112 section
@@ -373,6 +388,9 @@ impl Proxy {
             None => parts.headers.get(header::HOST).cloned(),
         };
         remove_hop_by_hop(&mut parts.headers);
+        if let Some((protocol, _)) = &upgrade {
+            tunnel::ask_upgrade(&mut parts.headers, protocol.clone());
+        }
         if parts.version == Version::HTTP_2 {
             join_cookies(&mut parts.headers);
         }
@@ -413,6 +431,18 @@ impl Proxy {
             return short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n");
         };
         match tokio::time::timeout(settings.response_timeout, sent).await {
+            Ok(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let Some((_, client_side)) = upgrade else {
+                    tracing::warn!(upstream, "the upstream switched protocols unasked");
+                    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
+                    return short(
+                        StatusCode::BAD_GATEWAY,
+                        "bad gateway: the upstream switched protocols unasked\n",
+                    );
+                };
+                telemetry::upstream_done(started, None);
+                self.switch(response, client_side, held)
+            }
             Ok(Ok(response)) => {
                 telemetry::upstream_done(started, None);
                 let (mut parts, body) = response.into_parts();
@@ -433,6 +463,32 @@ impl Proxy {
                 )
             }
         }
+    }
+
+    /// Answers `101` to the client for the upstream's `response`, and starts the tunnel between
+    /// both connections, which holds the request's upstream slots and this connection.
+    fn switch(
+        &self,
+        mut response: Response<Incoming>,
+        client_side: hyper::upgrade::OnUpgrade,
+        held: Held,
+    ) -> Response<ProxyBody> {
+        let upstream_side = hyper::upgrade::on(&mut response);
+        let (mut parts, _empty) = response.into_parts();
+        let protocol = parts.headers.get(header::UPGRADE).cloned();
+        remove_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = protocol {
+            tunnel::ask_upgrade(&mut parts.headers, protocol);
+        }
+        let tunnel = tunnel::Tunnel {
+            client: client_side,
+            upstream: upstream_side,
+            idle_timeout: self.0.settings.tunnel_idle_timeout,
+            peer: self.0.peer,
+            closing: self.0.closing.clone(),
+        };
+        tokio::spawn(tunnel.run((self.clone(), held)));
+        Response::from_parts(parts, Either::Right(Full::new(Bytes::new())))
     }
 
     /// The answer when the upstream request sent at `started` (see

@@ -62,6 +62,8 @@ pub(crate) struct Limits {
     pub(crate) max_request_body: u64,
     /// Time to receive a whole request body; past it the answer is 408.
     pub(crate) body_read_timeout: Duration,
+    /// How long a tunnel (an upgraded connection) may carry no byte before it is closed.
+    pub(crate) tunnel_idle_timeout: Duration,
 }
 
 /// The smallest header buffer hyper accepts (the command line refuses less).
@@ -143,7 +145,7 @@ pub(crate) async fn serve(
 ) {
     let protocols = Protocols::new(&limits);
     let shared = Arc::new(Shared { protocols, clients, settings, limits, telemetry });
-    // Every connection task holds a receiver: sending tells them all to close.
+    // Every connection task and tunnel holds a receiver: sending tells them all to close.
     let (close_all, connections) = watch::channel(false);
     let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_accepting, stopped) = watch::channel(false);
@@ -263,8 +265,14 @@ impl Accepted {
         let limits = &shared.limits;
         let activity = Activity::new();
         let scheme = endpoint.scheme.as_str();
-        let proxy =
-            Proxy::new(shared.clients.clone(), Arc::clone(&shared.settings), peer, scheme, slot);
+        let proxy = Proxy::new(
+            shared.clients.clone(),
+            Arc::clone(&shared.settings),
+            peer,
+            scheme,
+            slot,
+            closing.clone(),
+        );
         let served =
             Served { protocols: &shared.protocols, protocol, activity: &activity, deadline };
         let (closed, result) = match &endpoint.site {
@@ -325,7 +333,7 @@ impl Served<'_> {
         let Self { protocols, protocol, activity, deadline } = self;
         match protocol {
             Protocol::Http1 => {
-                let connection = protocols.http1.serve_connection(io, service);
+                let connection = protocols.http1.serve_connection(io, service).with_upgrades();
                 connection::drive(connection, activity, deadline, idle, closing).await
             }
             Protocol::Http2 => {
