@@ -204,8 +204,8 @@ async fn route(admin: &Admin, request: &Request<Incoming>) -> Response<Full<Byte
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
         "/readyz" => match admin.readiness.check().await {
             Ok(()) => {
-                let hash = admin.metrics.policy_hash();
-                text(StatusCode::OK, format!("ready: policy {hash} loaded, upstream reachable\n"))
+                let policies = admin.metrics.policies();
+                text(StatusCode::OK, format!("ready: {policies} loaded, upstream reachable\n"))
             }
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
         },

@@ -34,7 +34,8 @@ use crate::telemetry::TelemetryArgs;
         cors-gateway                                   start the demo\n  \
         cors-gateway check policy.yaml                 validate a policy file\n  \
         cors-gateway explain policy.yaml --origin https://app.example.com --request-method PUT\n  \
-        cors-gateway serve --config policy.yaml --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000"
+        cors-gateway serve --config policy.yaml --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000\n  \
+        cors-gateway serve --config-dir /etc/flex --tls-cert cert.pem --tls-key key.pem"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -63,16 +64,22 @@ pub(crate) enum Command {
 
 /// `cors-gateway serve`.
 #[derive(Debug, Args)]
-#[command(after_help = "The policy and the TLS certificate are reloaded on SIGHUP \
+#[command(
+    after_help = "The policy (or the folder) and the TLS certificate are reloaded on SIGHUP \
     and when their files change; invalid files keep what is in use (every error is logged). \
     SIGHUP also reopens --access-log-file. SIGTERM or Ctrl-C stops accepting connections, \
     turns /readyz to 503 and finishes the requests in flight. \
-    docs/operations.md is the operator's guide.")]
+    docs/operations.md is the operator's guide."
+)]
 pub(crate) struct ServeArgs {
     /// The policy file: a cors-flex `config` block, a policyRef list, a PolicyBinding or a Flex
     /// Local Mode ApiInstance (which may also name the listener and the upstream).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub(crate) config: PathBuf,
+    #[arg(long, short = 'c', value_name = "FILE", required_unless_present = "config_dir")]
+    pub(crate) config: Option<PathBuf>,
+    /// A Flex Local Mode configuration folder, served whole: every ApiInstance's listener, with
+    /// its policy and routes (instead of --config, --listen and --upstream).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "listen", "upstream"])]
+    pub(crate) config_dir: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or https://0.0.0.0:8443
     /// [default: the ApiInstance's spec.address, else 127.0.0.1:8080].
     #[arg(long, short = 'l', value_name = "ADDR")]
@@ -100,7 +107,7 @@ pub(crate) struct ServeArgs {
     pub(crate) limits: LimitArgs,
     #[command(flatten)]
     pub(crate) telemetry: TelemetryArgs,
-    /// How often to check the policy and certificate files for changes (0 turns polling
+    /// How often to check the policy, folder and certificate files for changes (0 turns polling
     /// off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
     pub(crate) watch_interval: Duration,
@@ -111,7 +118,7 @@ pub(crate) struct ServeArgs {
 #[command(next_help_heading = "TLS")]
 pub(crate) struct TlsArgs {
     /// Serve TLS with this certificate chain (PEM: the certificate, then its intermediates);
-    /// offers h2 and http/1.1 by ALPN.
+    /// offers h2 and http/1.1 by ALPN. With --config-dir, for every https:// listener.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM: PKCS #8, RSA or EC).

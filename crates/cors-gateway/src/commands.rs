@@ -14,6 +14,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::admin::{self, Admin, Readiness};
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
+use crate::folder::{Folder, FolderReload};
+use crate::metrics::PolicyHashes;
 use crate::proxy::{ProxySettings, Upstream, UpstreamClients};
 use crate::reload::{PolicyFile, Reload};
 use crate::server::{self, Endpoint, Limits, Site};
@@ -152,7 +154,11 @@ struct Plan {
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let planned = args.limits.fitted().and_then(|limits| {
         let certificate = certificate(args)?;
-        let mut plan = plan_file(args, &args.config, certificate.as_ref(), &limits)?;
+        let mut plan = match (&args.config_dir, &args.config) {
+            (Some(dir), _) => plan_folder(args, dir, certificate.as_ref(), &limits)?,
+            (None, Some(file)) => plan_file(args, file, certificate.as_ref(), &limits)?,
+            (None, None) => return Err("pass --config FILE or --config-dir DIR".to_owned()),
+        };
         let tls_config = match certificate {
             Some(certificate) => {
                 if !plan.listeners.iter().any(|l| l.tls) {
@@ -326,8 +332,8 @@ fn plan_file(
         (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
             .then(|| upstream_trust(args));
     let clients = UpstreamClients::new(limits, trust.as_ref())?;
-    let telemetry =
-        Telemetry::start(&args.telemetry, &loaded.policy).map_err(|error| error.to_string())?;
+    let telemetry = Telemetry::start(&args.telemetry, || PolicyHashes::single(&loaded.policy))
+        .map_err(|error| error.to_string())?;
     let shared = SharedEngine::new(Engine::new(loaded.policy));
     let scheme = listener_scheme(args, tls);
     let layer = CorsLayer::from_shared(shared.clone()).listener_scheme(scheme);
@@ -350,6 +356,75 @@ fn listener_scheme(args: &ServeArgs, tls: bool) -> ListenerScheme {
         return ListenerScheme::Https;
     }
     args.public_scheme.unwrap_or(SchemeArg::Http).listener()
+}
+
+/// `serve --config-dir DIR`: every listener of a Flex Local Mode folder.
+fn plan_folder(
+    args: &ServeArgs,
+    dir: &Path,
+    certificate: Option<&Arc<ListenerCertificate>>,
+    limits: &Limits,
+) -> Result<Plan, String> {
+    let config = LocalConfig::from_dir(dir).map_err(|error| {
+        print_diagnostics(error.diagnostics());
+        let errors = error.diagnostics().len();
+        format!("{} has {} and was not loaded", dir.display(), count(errors, "error"))
+    })?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let has_https_upstream = config
+        .instances()
+        .flat_map(cors_policy::ApiInstance::routes)
+        .any(|route| route.upstream().address().scheme() == cors_policy::Scheme::Https);
+    let mut probes: Vec<String> = config
+        .instances()
+        .flat_map(cors_policy::ApiInstance::routes)
+        .map(|route| route.upstream().address().authority())
+        .collect();
+    probes.sort();
+    probes.dedup();
+    let telemetry = Telemetry::start(&args.telemetry, || PolicyHashes::folder(&config))
+        .map_err(|error| error.to_string())?;
+    let folder = Folder::new(config);
+    let mut listeners = Vec::new();
+    for (endpoint, address) in folder.addresses.iter().enumerate() {
+        let tls = address.scheme() == cors_policy::Scheme::Https;
+        if tls && certificate.is_none() {
+            return Err(format!(
+                "{}: the listener {address} is https: pass --tls-cert FILE and --tls-key FILE \
+                 (they serve every https listener of the folder)",
+                dir.display()
+            ));
+        }
+        let scheme = listener_scheme(args, tls);
+        let site = Site::Folder(folder.routes(endpoint));
+        listeners.push(Planned { address: address.authority(), tls, site, scheme });
+    }
+    // Built even without an https upstream now: a reload may bring one.
+    let trust = upstream_trust(args);
+    let clients = match UpstreamClients::new(limits, Some(&trust)) {
+        Ok(clients) => clients,
+        Err(message) if !has_https_upstream => {
+            tracing::warn!("{message}; https upstreams added by a reload will fail");
+            UpstreamClients::new(limits, None)?
+        }
+        Err(message) => return Err(message),
+    };
+    let reload = FolderReload {
+        dir: dir.to_path_buf(),
+        shared: folder.shared.clone(),
+        addresses: folder.addresses.clone(),
+        telemetry,
+    };
+    Ok(Plan {
+        listeners,
+        clients,
+        reloads: vec![Box::new(reload)],
+        source: dir.display().to_string(),
+        telemetry,
+        probes,
+    })
 }
 
 pub(crate) async fn bind(address: &str) -> io::Result<TcpListener> {

@@ -15,6 +15,7 @@ mod cli;
 mod commands;
 mod connection;
 mod demo;
+mod folder;
 mod metrics;
 mod proxy;
 mod reload;

@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cors_engine::{Outcome, Rule};
-use cors_policy::Policy;
+use cors_policy::{LocalConfig, Policy};
 use http::StatusCode;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
@@ -84,8 +84,8 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric; `policy` is the policy loaded at start.
-    pub(crate) fn new(policy: &Policy) -> Self {
+    /// Registers every metric; `policies` are the policies loaded at start.
+    pub(crate) fn new(policies: PolicyHashes) -> Self {
         let mut registry = Registry::default();
         let decisions = Arc::new(DecisionCounts::default());
         registry.register_collector(Box::new(Arc::clone(&decisions)));
@@ -151,7 +151,7 @@ impl Metrics {
             "Policy reloads refused because the file had errors; the previous policy stays",
             failed_reloads.clone(),
         );
-        let policy = Arc::new(PolicyInfo::new(policy));
+        let policy = Arc::new(PolicyInfo::new(policies));
         registry.register_collector(Box::new(Arc::clone(&policy)));
         let [queue_full, write_error] = labelled(
             &mut registry,
@@ -228,10 +228,10 @@ impl Metrics {
         self.closed[closed_index(reason)].inc();
     }
 
-    /// Records a successful reload of `policy`.
-    pub(crate) fn policy_reloaded(&self, policy: &Policy) {
+    /// Records a successful reload of `policies`.
+    pub(crate) fn policy_reloaded(&self, policies: PolicyHashes) {
         self.reloads.inc();
-        self.policy.set(policy);
+        self.policy.set(policies);
     }
 
     /// Records a reload refused for errors in the file.
@@ -239,9 +239,10 @@ impl Metrics {
         self.failed_reloads.inc();
     }
 
-    /// The hash of the policy in force (see [`policy_hash`]).
-    pub(crate) fn policy_hash(&self) -> String {
-        self.policy.hash()
+    /// The policies in force and their hashes (see [`policy_hash`]), for `/readyz`:
+    /// `policy HASH`, or for a folder `policies NAME HASH, ...`.
+    pub(crate) fn policies(&self) -> String {
+        self.policy.describe()
     }
 
     /// Every metric, in the Prometheus text format, or in `OpenMetrics` when `openmetrics`.
@@ -353,41 +354,87 @@ impl Collector for DecisionCounts {
     }
 }
 
-/// `cors_policy_info{hash}` and `cors_policy_loaded_timestamp_seconds`: which policy is in force.
+/// The policies in force, each with its hash (see [`policy_hash`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PolicyHashes {
+    /// The one policy of `serve --config`.
+    Single(String),
+    /// The `cors-flex` policies of a `serve --config-dir` folder: for each API instance that has
+    /// one, in the folder's order, its `namespace/name` and the hash.
+    Folder(Vec<(String, String)>),
+}
+
+impl PolicyHashes {
+    /// The policy of `serve --config`.
+    pub(crate) fn single(policy: &Policy) -> Self {
+        Self::Single(policy_hash(policy))
+    }
+
+    /// The policies of a Flex Local Mode folder.
+    pub(crate) fn folder(config: &LocalConfig) -> Self {
+        let named = config.instances().filter_map(|instance| {
+            let name = format!("{}/{}", instance.namespace(), instance.name());
+            instance.policy().map(|policy| (name, policy_hash(policy)))
+        });
+        Self::Folder(named.collect())
+    }
+}
+
+/// `cors_policy_info{hash}` (with `api` for a folder's instances) and
+/// `cors_policy_loaded_timestamp_seconds`: which policies are in force.
 #[derive(Debug)]
 struct PolicyInfo {
-    /// (hash, when it was loaded, in seconds since the Unix epoch).
-    current: RwLock<(String, f64)>,
+    /// The policies, and when they were loaded, in seconds since the Unix epoch.
+    current: RwLock<(PolicyHashes, f64)>,
 }
 
 impl PolicyInfo {
-    fn new(policy: &Policy) -> Self {
-        Self { current: RwLock::new((policy_hash(policy), now_seconds())) }
+    fn new(policies: PolicyHashes) -> Self {
+        Self { current: RwLock::new((policies, now_seconds())) }
     }
 
-    fn set(&self, policy: &Policy) {
-        let next = (policy_hash(policy), now_seconds());
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
+    fn set(&self, policies: PolicyHashes) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = (policies, now_seconds());
     }
 
-    fn hash(&self) -> String {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).0.clone()
+    fn describe(&self) -> String {
+        match &self.current.read().unwrap_or_else(PoisonError::into_inner).0 {
+            PolicyHashes::Single(hash) => format!("policy {hash}"),
+            PolicyHashes::Folder(named) if named.is_empty() => "no cors-flex policy".to_owned(),
+            PolicyHashes::Folder(named) => {
+                let each: Vec<String> =
+                    named.iter().map(|(name, hash)| format!("{name} {hash}")).collect();
+                format!("policies {}", each.join(", "))
+            }
+        }
     }
 }
 
 impl Collector for PolicyInfo {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        let (hash, loaded) = self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let (policies, loaded) =
+            self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
         let info = ConstGauge::new(1);
         let family = encoder.encode_descriptor(
             "cors_policy_info",
-            "The policy in force: hash is the SHA-256 of its normalized form, the output of \
-             `cors-gateway check --print FILE`",
+            "The policies in force: hash is the SHA-256 of a policy's normalized form, the output \
+             of `cors-gateway check --print FILE`; api names the API instance of a \
+             --config-dir folder (namespace/name)",
             None,
             info.metric_type(),
         )?;
         let mut family = family;
-        info.encode(family.encode_family(&[("hash", hash.as_str())])?)?;
+        match &policies {
+            PolicyHashes::Single(hash) => {
+                info.encode(family.encode_family(&[("hash", hash.as_str())])?)?;
+            }
+            PolicyHashes::Folder(named) => {
+                for (api, hash) in named {
+                    let labels = [("api", api.as_str()), ("hash", hash.as_str())];
+                    info.encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
         let loaded = ConstGauge::new(loaded);
         let time = encoder.encode_descriptor(
             "cors_policy_loaded_timestamp_seconds",

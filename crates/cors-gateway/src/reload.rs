@@ -11,6 +11,7 @@ use cors_engine::Engine;
 use cors_hyper::SharedEngine;
 use cors_policy::Policy;
 
+use crate::metrics::PolicyHashes;
 use crate::telemetry::Telemetry;
 
 /// Something the gateway reloads.
@@ -83,7 +84,7 @@ pub(crate) fn reload(
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            telemetry.policy_reloaded(&loaded.policy);
+            telemetry.policy_reloaded(|| PolicyHashes::single(&loaded.policy));
             shared.replace(Engine::new(loaded.policy));
             tracing::info!(file = %path.display(), cause, "policy reloaded");
             true

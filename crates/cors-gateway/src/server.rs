@@ -21,10 +21,10 @@ use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::checks;
 use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream, UpstreamClients};
 use crate::telemetry::{ConnectionGuard, Observed, Telemetry};
+use crate::{checks, folder};
 
 /// Connection-level limits and timeouts.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +103,9 @@ pub(crate) enum Site {
     /// One policy in front of one upstream (`serve --config`, the demo); the layer knows the
     /// listener's scheme.
     Single { layer: CorsLayer, upstream: Arc<Upstream> },
+    /// A listener of a Flex Local Mode folder (`serve --config-dir`): API instances by base
+    /// path, each with its policy and routes.
+    Folder(folder::Routes),
 }
 
 /// One listening socket: how it is reached and what it serves.
@@ -278,6 +281,17 @@ impl Accepted {
         let (closed, result) = match &endpoint.site {
             Site::Single { layer, upstream } => {
                 let service = layer.layer(ToUpstream::new(proxy, Arc::clone(upstream)));
+                let service = gate(
+                    service,
+                    Arc::clone(&activity),
+                    limits.max_headers,
+                    shared.telemetry,
+                    peer,
+                );
+                served.run(io, service, limits.idle_timeout, &mut closing).await
+            }
+            Site::Folder(routes) => {
+                let service = routes.service(proxy, endpoint.scheme);
                 let service = gate(
                     service,
                     Arc::clone(&activity),

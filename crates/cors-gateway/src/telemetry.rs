@@ -19,7 +19,6 @@ use bytes::Buf as _;
 use clap::Args;
 use cors_engine::{Outcome, Rule};
 use cors_hyper::CorsBody;
-use cors_policy::Policy;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -27,7 +26,7 @@ use pin_project_lite::pin_project;
 use crate::access_log::{AccessLog, LogFormat, RequestSide, ResponseSide};
 use crate::cli::parse_duration;
 use crate::connection::Closed;
-use crate::metrics::{DroppedLines, Metrics};
+use crate::metrics::{DroppedLines, Metrics, PolicyHashes};
 
 /// `cors-gateway serve` flags for the admin listener and the access log.
 #[derive(Debug, Args, Clone)]
@@ -72,13 +71,16 @@ impl Telemetry {
         Self(None)
     }
 
-    /// Starts the sinks `args` ask for; `policy` is the policy loaded at start.
+    /// Starts the sinks `args` ask for; `policies` are the policies loaded at start.
     ///
     /// # Errors
     ///
     /// `--access-log-file` without `--access-log`, or the log file cannot be opened.
-    pub(crate) fn start(args: &TelemetryArgs, policy: &Policy) -> io::Result<Self> {
-        let metrics = args.admin_listen.is_some().then(|| Metrics::new(policy));
+    pub(crate) fn start(
+        args: &TelemetryArgs,
+        policies: impl FnOnce() -> PolicyHashes,
+    ) -> io::Result<Self> {
+        let metrics = args.admin_listen.is_some().then(|| Metrics::new(policies()));
         let log = match (args.access_log, &args.access_log_file) {
             (LogFormat::Off, None) => None,
             (LogFormat::Off, Some(_)) => {
@@ -138,10 +140,10 @@ impl Telemetry {
         ConnectionGuard { metrics, reason: Closed::ByClient }
     }
 
-    /// Records that a reload swapped in `policy`.
-    pub(crate) fn policy_reloaded(self, policy: &Policy) {
+    /// Records that a reload swapped in `policies` (hashed only when the metrics are on).
+    pub(crate) fn policy_reloaded(self, policies: impl FnOnce() -> PolicyHashes) {
         if let Some(metrics) = self.metrics() {
-            metrics.policy_reloaded(policy);
+            metrics.policy_reloaded(policies());
         }
     }
 

@@ -398,6 +398,17 @@ fn check_reports_every_file_of_several_at_once() {
 /// `serve` command lines that cannot work are refused before anything is bound, each with what
 /// to do instead.
 #[rstest]
+#[case::config_dir_with_listen(
+    &["serve", "--config-dir", "DIR", "--listen", "127.0.0.1:0"],
+    2,
+    "the argument '--config-dir <DIR>' cannot be used with '--listen <ADDR>'"
+)]
+#[case::config_dir_with_upstream(
+    &["serve", "--config-dir", "DIR", "--upstream", "http://127.0.0.1:1"],
+    2,
+    "cannot be used with '--upstream <URL>'"
+)]
+#[case::config_dir_with_config(&["serve", "--config-dir", "DIR", "--config", "FILE"], 2, "cannot be used with")]
 #[case::neither(&["serve"], 2, "--config <FILE>")]
 #[case::cert_without_key(&["serve", "--config", "FILE", "--tls-cert", "FILE"], 2, "--tls-key <FILE>")]
 #[case::ca_and_insecure(
@@ -410,24 +421,47 @@ fn check_reports_every_file_of_several_at_once() {
     1,
     "without a certificate: pass --tls-cert FILE and --tls-key FILE"
 )]
+#[case::https_folder_listener_without_certificate(
+    &["serve", "--config-dir", "TLS_FOLDER"],
+    1,
+    "the listener https://127.0.0.1:8443 is https: pass --tls-cert FILE and --tls-key FILE"
+)]
 #[case::unreadable_certificate(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--tls-cert", "MISSING", "--tls-key", "MISSING"],
     1,
     "cannot read the certificate chain"
 )]
+#[case::folder_with_errors(&["serve", "--config-dir", "BROKEN_FOLDER"], 1, "api.yaml:2:17: error: spec.address")]
 fn serve_refuses_command_lines_that_cannot_work(
     #[case] args: &[&str],
     #[case] expected_code: i32,
     #[case] expected: &str,
 ) {
     let scratch = Scratch::new();
-    let file = path("strict.yaml");
+    let tls_folder = scratch.dir.join("tls");
+    std::fs::create_dir(&tls_folder).unwrap();
+    std::fs::write(
+        tls_folder.join("api.yaml"),
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {name: a}\n\
+         spec:\n  address: https://127.0.0.1:8443\n  services:\n    s: {address: http://127.0.0.1:1}\n",
+    )
+    .unwrap();
+    let broken_folder = scratch.dir.join("broken");
+    std::fs::create_dir(&broken_folder).unwrap();
+    std::fs::write(broken_folder.join("api.yaml"), "kind: ApiInstance\nspec: {address: 7}\n")
+        .unwrap();
+    let (file, dir) = (path("strict.yaml"), local_mode("inline"));
     let missing = scratch.dir.join("missing.pem").display().to_string();
+    let (tls_folder, broken_folder) =
+        (tls_folder.display().to_string(), broken_folder.display().to_string());
     let args: Vec<&str> = args
         .iter()
         .map(|arg| match *arg {
             "FILE" => file.as_str(),
+            "DIR" => dir.as_str(),
             "MISSING" => missing.as_str(),
+            "TLS_FOLDER" => tls_folder.as_str(),
+            "BROKEN_FOLDER" => broken_folder.as_str(),
             other => other,
         })
         .collect();

@@ -1,0 +1,329 @@
+//! `serve --config-dir`: a whole Flex Local Mode folder, read by cors-policy's `LocalConfig`.
+//!
+//! Each listener of the folder is one endpoint. A request is served in three steps:
+//! 1. its path chooses the API instance (the longest base path it falls under); no instance
+//!    gives `404`, before any CORS decision, since no policy applies there;
+//! 2. the instance's `cors-flex` policy decides, as the layer decides for `serve --config`
+//!    (an instance without one is served without CORS handling, as the loader warns);
+//! 3. a request the policy lets through is routed: the first route whose rules hold sends it
+//!    to its service with the route's upstream path (`destinationPath`, path rewriting); no
+//!    route gives `404`, after the CORS decision, so that an allowed origin can read it and a
+//!    refused one learns nothing about the routes.
+//!
+//! A change anywhere in the folder reloads it whole: the new policies and routes replace the
+//! old ones at once, for every listener, and a request is served entirely by one version. A
+//! folder with errors keeps the previous configuration (every error is logged as
+//! `FILE:LINE:COLUMN`), and so does one whose listeners differ from those the gateway is
+//! listening on: adding or removing a listener needs a restart, which the log says.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+
+use cors_engine::Engine;
+use cors_hyper::{CorsBody, CorsLayer, ListenerScheme};
+use cors_policy::{ApiInstance, HttpAddress, LocalConfig, RouteHeaders, RouteRequest};
+use http::header::{self, HeaderMap};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+use crate::metrics::PolicyHashes;
+use crate::proxy::{self, Proxy, ProxyBody};
+use crate::reload::Reload;
+use crate::telemetry::Telemetry;
+
+/// One version of the folder: its configuration and each API instance's compiled policy.
+#[derive(Debug)]
+struct Loaded {
+    config: LocalConfig,
+    /// For each endpoint (in the order the gateway bound them), its listener in `config`.
+    listeners: Vec<usize>,
+    /// For each listener of `config`, for each of its instances (in their order), the engine.
+    engines: Vec<Vec<Option<Arc<Engine>>>>,
+}
+
+impl Loaded {
+    /// Compiles `config`'s policies; `addresses` are the endpoints' listeners, in order.
+    ///
+    /// # Errors
+    ///
+    /// The folder's listeners are not exactly `addresses`: what was added and removed.
+    fn new(config: LocalConfig, addresses: &[HttpAddress]) -> Result<Self, String> {
+        let found: Vec<&HttpAddress> =
+            config.listeners().iter().map(cors_policy::Listener::address).collect();
+        let added: Vec<String> =
+            found.iter().filter(|a| !addresses.contains(a)).map(ToString::to_string).collect();
+        let removed: Vec<String> =
+            addresses.iter().filter(|a| !found.contains(a)).map(ToString::to_string).collect();
+        if !added.is_empty() || !removed.is_empty() {
+            let list = |l: &[String]| if l.is_empty() { "none".to_owned() } else { l.join(", ") };
+            return Err(format!(
+                "the folder's listeners changed (added: {}; removed: {}); restart cors-gateway \
+                 to listen on the new set",
+                list(&added),
+                list(&removed)
+            ));
+        }
+        let listeners =
+            addresses.iter().filter_map(|a| found.iter().position(|f| *f == a)).collect();
+        let engines = config
+            .listeners()
+            .iter()
+            .map(|listener| {
+                let instances = listener.instances().iter();
+                instances.map(|i| i.policy().map(|p| Arc::new(Engine::new(p.clone())))).collect()
+            })
+            .collect();
+        Ok(Self { config, listeners, engines })
+    }
+
+    /// The instance serving `path` on endpoint `endpoint`, with its engine.
+    fn instance(&self, endpoint: usize, path: &str) -> Option<(usize, Option<Arc<Engine>>)> {
+        let listener = *self.listeners.get(endpoint)?;
+        let listener_config = self.config.listeners().get(listener)?;
+        let instance = listener_config.instance_for(path)?;
+        // `instance_for` borrows from the same list: its position is the index of its engine.
+        let index = listener_config.instances().iter().position(|i| std::ptr::eq(i, instance))?;
+        Some((index, self.engines[listener][index].clone()))
+    }
+
+    fn api_instance(&self, endpoint: usize, index: usize) -> Option<&ApiInstance> {
+        let listener = self.config.listeners().get(*self.listeners.get(endpoint)?)?;
+        listener.instances().get(index)
+    }
+}
+
+/// The folder as it is now, shared by every endpoint and swapped whole on reload.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedFolder(Arc<RwLock<Arc<Loaded>>>);
+
+impl SharedFolder {
+    /// The version current now.
+    fn load(&self) -> Arc<Loaded> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// A folder's configuration, checked, and the listeners to bind for it.
+#[derive(Debug)]
+pub(crate) struct Folder {
+    pub(crate) shared: SharedFolder,
+    /// Every listener, in the configuration's order: the endpoints to bind.
+    pub(crate) addresses: Vec<HttpAddress>,
+}
+
+impl Folder {
+    /// Builds the shared state of `config`, listening on all its listeners.
+    pub(crate) fn new(config: LocalConfig) -> Self {
+        let addresses: Vec<HttpAddress> =
+            config.listeners().iter().map(|l| l.address().clone()).collect();
+        // INVARIANT: the listeners are the configuration's own, so they cannot differ.
+        let loaded = Loaded::new(config, &addresses).expect("a folder matches its own listeners");
+        Self { shared: SharedFolder(Arc::new(RwLock::new(Arc::new(loaded)))), addresses }
+    }
+
+    /// The routes of endpoint `endpoint` (an index into [`Folder::addresses`]).
+    pub(crate) fn routes(&self, endpoint: usize) -> Routes {
+        Routes { shared: self.shared.clone(), endpoint }
+    }
+}
+
+/// What one endpoint of a folder serves.
+#[derive(Clone, Debug)]
+pub(crate) struct Routes {
+    shared: SharedFolder,
+    endpoint: usize,
+}
+
+impl Routes {
+    /// The service of one client connection.
+    pub(crate) fn service(&self, proxy: Proxy, scheme: ListenerScheme) -> Router {
+        Router { routes: self.clone(), proxy, scheme }
+    }
+}
+
+/// The service of one client connection to a folder's listener.
+#[derive(Clone, Debug)]
+pub(crate) struct Router {
+    routes: Routes,
+    proxy: Proxy,
+    scheme: ListenerScheme,
+}
+
+type RouterFuture =
+    Pin<Box<dyn Future<Output = Result<Response<CorsBody<ProxyBody>>, Infallible>> + Send>>;
+
+impl Service<Request<Incoming>> for Router {
+    type Response = Response<CorsBody<ProxyBody>>;
+    type Error = Infallible;
+    type Future = RouterFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> RouterFuture {
+        let loaded = self.routes.shared.load();
+        let endpoint = self.routes.endpoint;
+        let Some((instance, engine)) = loaded.instance(endpoint, request.uri().path()) else {
+            let answer = not_found("not found: no API instance at this path\n");
+            return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
+        };
+        let route = RouteTo { loaded, endpoint, instance, proxy: self.proxy.clone() };
+        match engine {
+            Some(engine) => {
+                let mut cors =
+                    CorsLayer::from_engine(engine).listener_scheme(self.scheme).layer(route);
+                Box::pin(async move {
+                    std::future::poll_fn(|cx| cors.poll_ready(cx)).await?;
+                    cors.call(request).await
+                })
+            }
+            None => Box::pin(async move { Ok(route.forward(request).await.map(CorsBody::new)) }),
+        }
+    }
+}
+
+/// Routes a request of one API instance, of one version of the folder.
+#[derive(Clone, Debug)]
+struct RouteTo {
+    loaded: Arc<Loaded>,
+    endpoint: usize,
+    instance: usize,
+    proxy: Proxy,
+}
+
+impl Service<Request<Incoming>> for RouteTo {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(request).await) })
+    }
+}
+
+impl RouteTo {
+    async fn forward(self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let Some(instance) = self.loaded.api_instance(self.endpoint, self.instance) else {
+            return not_found("not found: no API instance at this path\n");
+        };
+        // The same authority the CORS layer decided R2 on, and the proxy forwards.
+        let host = match request.uri().authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => request.headers().get(header::HOST).and_then(|h| h.to_str().ok()),
+        };
+        let fields = Fields(request.headers());
+        let route_request = RouteRequest {
+            method: request.method().as_str(),
+            path: request.uri().path(),
+            host,
+            headers: &fields,
+        };
+        let Some(chosen) = instance.route(&route_request) else {
+            return not_found("not found: no route of the API instance takes this request\n");
+        };
+        let upstream = chosen.upstream();
+        let Some(uri) = upstream_uri(upstream.address(), chosen.upstream_path(), request.uri())
+        else {
+            return proxy::short(
+                StatusCode::BAD_REQUEST,
+                "bad request: the path cannot be forwarded\n",
+            );
+        };
+        let name = upstream.name().to_owned();
+        self.proxy.forward(request, uri, &name).await
+    }
+}
+
+/// The URI of the upstream request: the service's address, the route's upstream path, and the
+/// request's query.
+fn upstream_uri(address: &HttpAddress, path: &str, original: &Uri) -> Option<Uri> {
+    let scheme = match address.scheme() {
+        cors_policy::Scheme::Https => Scheme::HTTPS,
+        _ => Scheme::HTTP,
+    };
+    let authority = Authority::try_from(address.authority()).ok()?;
+    let path_and_query = match original.query() {
+        Some(query) => PathAndQuery::try_from(format!("{path}?{query}")).ok()?,
+        None => PathAndQuery::try_from(path).ok()?,
+    };
+    Uri::builder().scheme(scheme).authority(authority).path_and_query(path_and_query).build().ok()
+}
+
+/// `404` with a short text.
+fn not_found(text: &'static str) -> Response<ProxyBody> {
+    proxy::short(StatusCode::NOT_FOUND, text)
+}
+
+/// A request's header map, as route rules read it.
+struct Fields<'h>(&'h HeaderMap);
+
+impl RouteHeaders for Fields<'_> {
+    fn any_value(&self, name: &str, accept: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.0.get_all(name).iter().any(|value| accept(value.as_bytes()))
+    }
+}
+
+/// The folder of `serve --config-dir`, reloaded whole.
+pub(crate) struct FolderReload {
+    pub(crate) dir: PathBuf,
+    pub(crate) shared: SharedFolder,
+    pub(crate) addresses: Vec<HttpAddress>,
+    /// Counts the reloads in the metrics, and shows the new policies' hashes.
+    pub(crate) telemetry: Telemetry,
+}
+
+impl Reload for FolderReload {
+    fn watched(&self) -> Vec<PathBuf> {
+        vec![self.dir.clone()]
+    }
+
+    fn reload(&mut self, cause: &'static str) {
+        let folder = self.dir.display();
+        let config = match LocalConfig::from_dir(&self.dir) {
+            Ok(config) => config,
+            Err(error) => {
+                for diagnostic in error.diagnostics() {
+                    tracing::error!("{diagnostic}");
+                }
+                self.telemetry.reload_failed();
+                tracing::error!(
+                    %folder,
+                    cause,
+                    "reload failed; keeping the previous configuration"
+                );
+                return;
+            }
+        };
+        let warnings = config.warnings().to_vec();
+        let hashes = self.telemetry.metrics().map(|_| PolicyHashes::folder(&config));
+        match Loaded::new(config, &self.addresses) {
+            Ok(loaded) => {
+                for warning in &warnings {
+                    tracing::warn!("{warning}");
+                }
+                *self.shared.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
+                if let Some(hashes) = hashes {
+                    self.telemetry.policy_reloaded(|| hashes);
+                }
+                tracing::info!(%folder, cause, "configuration reloaded");
+            }
+            Err(message) => {
+                self.telemetry.reload_failed();
+                tracing::error!(%folder, cause, "{message}; keeping the previous configuration");
+            }
+        }
+    }
+}

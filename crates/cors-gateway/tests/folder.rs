@@ -1,0 +1,328 @@
+//! `serve --config-dir` (issue 17): whole Flex Local Mode folders, the repository's examples
+//! among them, served in front of real upstreams: listeners, API instances by base path, their
+//! policies, routes by path, method, host and header, `destinationPath`, and reload.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::tls::TestCa;
+use common::upstream::{Seen, Upstream};
+use common::{Answer, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, send};
+
+const SHOP: &str = "https://shop.example.com";
+const EVIL: &str = "https://evil.example";
+
+/// Copies the example folder `examples/local-mode/NAME` into a scratch folder, replacing each
+/// `(from, to)` text (the examples' fixed addresses) in every file.
+fn copy_example(name: &str, replacements: &[(String, String)]) -> Scratch {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/local-mode").join(name);
+    let scratch = Scratch::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (from, to) in replacements {
+            text = text.replace(from.as_str(), to);
+        }
+        scratch.write(path.file_name().unwrap().to_str().unwrap(), &text);
+    }
+    scratch
+}
+
+fn serve(folder: &Path, listeners: usize, extra: &[&str]) -> Gateway {
+    let mut args = vec!["serve", "--config-dir", folder.to_str().unwrap()];
+    args.extend(["--watch-interval", "100ms"]);
+    args.extend(extra);
+    Gateway::start_listeners(&args, listeners)
+}
+
+async fn get(url: &str, method: &str, origin: Option<&str>) -> Answer {
+    let headers: Vec<(&str, &str)> = origin.into_iter().map(|o| ("origin", o)).collect();
+    send(&client(false), request(method, url, &headers, empty())).await
+}
+
+/// The one request `upstream` saw, and forgets nothing: asserts it saw exactly `count`.
+#[track_caller]
+fn last(upstream: &Upstream, count: usize) -> Seen {
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), count, "{:?}", seen.iter().map(|s| &s.path).collect::<Vec<_>>());
+    seen.last().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_inline_example_routes_by_base_path_path_and_method() {
+    let (orders, catalog, orders_v2) =
+        (Upstream::start().await, Upstream::start().await, Upstream::start().await);
+    let port = closed_port();
+    let folder = copy_example(
+        "inline",
+        &[
+            ("127.0.0.1:8080".to_owned(), format!("127.0.0.1:{port}")),
+            ("127.0.0.1:9001".to_owned(), orders.address.to_string()),
+            ("127.0.0.1:9002".to_owned(), catalog.address.to_string()),
+            ("127.0.0.1:9003".to_owned(), orders_v2.address.to_string()),
+        ],
+    );
+    let gateway = serve(&folder.dir, 1, &[]);
+    assert!(gateway.stderr().contains("rate-limiting-flex"), "{}", gateway.stderr());
+    let base = format!("http://127.0.0.1:{port}");
+
+    // /orders/v2/...: the first route, its capture group below destinationPath, query kept.
+    let answer = get(&format!("{base}/orders/v2/items?page=2"), "GET", Some(SHOP)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(SHOP));
+    assert_eq!(answer.one("access-control-allow-credentials").as_deref(), Some("true"));
+    let seen = last(&orders_v2, 1);
+    assert_eq!((seen.path.as_str(), seen.query.as_deref()), ("/api/v2/items", Some("page=2")));
+
+    // Anything else under /orders: the service without routes, path below the base path.
+    get(&format!("{base}/orders/42"), "GET", Some(SHOP)).await;
+    assert_eq!(last(&orders, 1).path, "/42");
+
+    // A refused origin is blocked (A2) and reaches no upstream.
+    let answer = get(&format!("{base}/orders/v2/items"), "GET", Some(EVIL)).await;
+    assert_eq!((answer.status.as_u16(), answer.body.len()), (200, 0));
+    assert!(answer.access_control().is_empty());
+    assert_eq!(orders_v2.seen().len(), 1);
+
+    // /catalog is a public resource that routes reads only.
+    let answer = get(&format!("{base}/catalog/items"), "GET", Some(EVIL)).await;
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(last(&catalog, 1).path, "/items");
+    // A POST finds no route: 404 after the CORS decision, so the page may read it.
+    let answer = get(&format!("{base}/catalog/items"), "POST", Some(EVIL)).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(catalog.seen().len(), 1);
+
+    // No API instance at the path: 404 before any CORS decision.
+    let answer = get(&format!("{base}/elsewhere"), "GET", Some(SHOP)).await;
+    assert_eq!(answer.status, 404);
+    assert!(answer.access_control().is_empty(), "{:?}", answer.headers);
+    assert_eq!(orders.seen().len() + catalog.seen().len() + orders_v2.seen().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_resources_example_binds_services_routes_and_policy_by_name() {
+    let (orders, catalog) = (Upstream::start().await, Upstream::start().await);
+    let port = closed_port();
+    let folder = copy_example(
+        "resources",
+        &[
+            ("127.0.0.1:8081".to_owned(), format!("127.0.0.1:{port}")),
+            ("127.0.0.1:9001".to_owned(), orders.address.to_string()),
+            ("127.0.0.1:9002".to_owned(), catalog.address.to_string()),
+        ],
+    );
+    let gateway = serve(&folder.dir, 1, &[]);
+    gateway.wait_for_log("Configuration");
+    let base = format!("http://127.0.0.1:{port}");
+
+    get(&format!("{base}/shop/orders/42"), "GET", Some(SHOP)).await;
+    assert_eq!(last(&orders, 1).path, "/api/v1/42");
+    let answer = get(&format!("{base}/shop/catalog/items"), "GET", Some(SHOP)).await;
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(SHOP));
+    assert_eq!(last(&catalog, 1).path, "/catalog-service/items");
+
+    // The preflight is answered by the instance's policy, whatever the routes say.
+    let preflight = request(
+        "OPTIONS",
+        &format!("{base}/shop/catalog/items"),
+        &[("origin", SHOP), ("access-control-request-method", "POST")],
+        empty(),
+    );
+    let answer = send(&client(false), preflight).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.one("access-control-max-age").as_deref(), Some("600"));
+    // The POST itself finds no route (catalog reads only): 404, with the grant.
+    let answer = get(&format!("{base}/shop/catalog/items"), "POST", Some(SHOP)).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(SHOP));
+    assert_eq!(catalog.seen().len(), 1);
+}
+
+/// A folder of our own: two listeners with their own policies, routes by host and by header, an
+/// instance without cors-flex, an https listener.
+fn routed_folder(
+    scratch: &Scratch,
+    (plain, secure): (u16, u16),
+    (main, canary, open): (&Upstream, &Upstream, &Upstream),
+    canary_path: &str,
+) {
+    let text = format!(
+        "\
+apiVersion: gateway.mulesoft.com/v1alpha1
+kind: ApiInstance
+metadata: {{name: api}}
+spec:
+  address: http://127.0.0.1:{plain}/api
+  services:
+    canary:
+      address: http://{canary}
+      routes:
+        - rules:
+            - headers: {{x-env: canary}}
+          config: {{destinationPath: {canary_path}}}
+    main:
+      address: http://{main}
+      routes:
+        - rules:
+            - host: 'api\\.example\\.com(:\\d+)?'
+  policies:
+    - policyRef: {{name: cors-flex}}
+      config:
+        publicResource: false
+        originGroups:
+          - origins: [https://shop.example.com]
+---
+apiVersion: gateway.mulesoft.com/v1alpha1
+kind: ApiInstance
+metadata: {{name: open}}
+spec:
+  address: http://127.0.0.1:{plain}/open
+  services:
+    open:
+      address: http://{open}
+---
+apiVersion: gateway.mulesoft.com/v1alpha1
+kind: ApiInstance
+metadata: {{name: secure}}
+spec:
+  address: https://127.0.0.1:{secure}/
+  services:
+    main:
+      address: http://{main}/secure
+  policies:
+    - policyRef: {{name: cors-flex}}
+      config:
+        publicResource: true
+",
+        main = main.address,
+        canary = canary.address,
+        open = open.address,
+    );
+    scratch.write("apis.yaml", &text);
+}
+
+async fn send_with(url: &str, headers: &[(&str, &str)]) -> Answer {
+    send(&client(false), request("GET", url, headers, empty())).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_choose_by_host_and_header_and_each_listener_has_its_policy() {
+    let (main, canary, open) =
+        (Upstream::start().await, Upstream::start().await, Upstream::start().await);
+    let scratch = Scratch::new();
+    let (plain, secure) = (closed_port(), closed_port());
+    routed_folder(&scratch, (plain, secure), (&main, &canary, &open), "/v9");
+    let ca = TestCa::new("folder");
+    let flags = ca.issue(&scratch, "gateway").flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let gateway = serve(&scratch.dir, 2, &flags);
+    assert_eq!(gateway.listeners[0].0, "http");
+    assert_eq!(gateway.listeners[1].0, "https");
+    assert!(gateway.stderr().contains("ApiInstance \"open\" has no cors-flex policy"));
+    let url = format!("http://127.0.0.1:{plain}/api/x");
+
+    // The header rule takes the canary, with its destinationPath.
+    let answer = send_with(&url, &[("x-env", "canary"), ("origin", SHOP)]).await;
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(SHOP));
+    assert_eq!(last(&canary, 1).path, "/v9/x");
+    // The host rule takes the main service; the Host is forwarded as the client sent it.
+    let answer = send_with(&url, &[("host", "api.example.com:8080"), ("origin", SHOP)]).await;
+    assert_eq!(answer.status, 200);
+    let seen = last(&main, 1);
+    assert_eq!(
+        (seen.path.as_str(), seen.headers["host"].to_str().unwrap()),
+        ("/x", "api.example.com:8080")
+    );
+    // Neither: no route.
+    let answer = send_with(&url, &[("host", "other.example.com"), ("origin", SHOP)]).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(main.seen().len() + canary.seen().len(), 2);
+
+    // The instance without cors-flex forwards every origin, adding nothing.
+    let answer = send_with(&format!("http://127.0.0.1:{plain}/open/y"), &[("origin", EVIL)]).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.access_control().is_empty(), "{:?}", answer.headers);
+    assert_eq!(last(&open, 1).path, "/y");
+
+    // The https listener serves the certificate and its own (public) policy.
+    let secure_url = format!("https://localhost:{secure}/z");
+    let get = request("GET", &secure_url, &[("origin", EVIL)], empty());
+    let address = gateway.listeners[1].1;
+    let (_, answer) = common::tls::send(address, ca.client_config(&[b"h2"]), get).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(last(&main, 2).path, "/secure/z");
+}
+
+/// Waits (bounded) until `check` passes on a fresh answer of `url`.
+async fn wait_until(url: &str, headers: &[(&str, &str)], check: impl Fn(&Answer) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if check(&send_with(url, headers).await) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the folder was never reloaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_reloads_the_folder_and_an_invalid_one_keeps_the_previous() {
+    let (main, canary, open) =
+        (Upstream::start().await, Upstream::start().await, Upstream::start().await);
+    let scratch = Scratch::new();
+    let (plain, secure) = (closed_port(), closed_port());
+    routed_folder(&scratch, (plain, secure), (&main, &canary, &open), "/v1");
+    let ca = TestCa::new("folder");
+    let flags = ca.issue(&scratch, "gateway").flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let gateway = serve(&scratch.dir, 2, &flags);
+    let url = format!("http://127.0.0.1:{plain}/api/x");
+    let canary_request = [("x-env", "canary"), ("x-test-id", "probe")];
+    send_with(&url, &canary_request).await;
+    assert_eq!(last(&canary, 1).path, "/v1/x");
+
+    // A new destinationPath, seen by polling.
+    routed_folder(&scratch, (plain, secure), (&main, &canary, &open), "/v2");
+    wait_until(&url, &canary_request, |_| canary.seen().last().unwrap().path == "/v2/x").await;
+    gateway.wait_for_log("configuration reloaded");
+
+    // A file with an error: logged with its place, the previous configuration is kept.
+    let broken = scratch.write(
+        "broken.yaml",
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {name: broken}\n\
+         spec:\n  address: tcp://127.0.0.1:1\n",
+    );
+    gateway.signal("HUP");
+    gateway.wait_for_log("reload failed; keeping the previous configuration");
+    let place = format!("{}:5:12: error", broken.display());
+    assert!(gateway.stderr().contains(&place), "no {place} in:\n{}", gateway.stderr());
+    let before = canary.seen().len();
+    send_with(&url, &canary_request).await;
+    assert_eq!(last(&canary, before + 1).path, "/v2/x");
+    std::fs::remove_file(&broken).unwrap();
+
+    // A new file that adds a listener: a restart is needed; the configuration is kept.
+    let port = closed_port();
+    let more = format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: more}}\n\
+         spec:\n  address: http://127.0.0.1:{port}\n  services:\n    s:\n      address: http://{}\n",
+        open.address
+    );
+    scratch.write("more.yaml", &more);
+    gateway.wait_for_log("restart cors-gateway to listen on the new set");
+    assert!(gateway.stderr().contains(&format!("added: http://127.0.0.1:{port}")));
+    send_with(&url, &canary_request).await;
+    assert_eq!(canary.seen().last().unwrap().path, "/v2/x");
+
+    // The same file on an existing listener, with a new base path: served after the reload.
+    scratch.write("more.yaml", &more.replace(&format!(":{port}"), &format!(":{plain}/more")));
+    let more_url = format!("http://127.0.0.1:{plain}/more/m");
+    wait_until(&more_url, &[], |answer| answer.status == 200).await;
+    assert_eq!(open.seen().last().unwrap().path, "/m");
+}
