@@ -101,16 +101,16 @@ pub(crate) struct ServeArgs {
     /// (e.g. "Via: 1.1 cors-gateway"); a token, such as a host name that reveals nothing.
     #[arg(long, default_value = VIA_PSEUDONYM, value_parser = parse_pseudonym, value_name = "NAME")]
     pub(crate) via_pseudonym: String,
+    /// How often to check the policy, folder and certificate files for changes (0 turns polling
+    /// off; SIGHUP still works).
+    #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
+    pub(crate) watch_interval: Duration,
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
     #[command(flatten)]
     pub(crate) telemetry: TelemetryArgs,
-    /// How often to check the policy, folder and certificate files for changes (0 turns polling
-    /// off; SIGHUP still works).
-    #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
-    pub(crate) watch_interval: Duration,
 }
 
 /// TLS on the listener and to the upstreams.
