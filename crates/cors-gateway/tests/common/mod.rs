@@ -8,6 +8,7 @@
 
 pub mod tls;
 pub mod upstream;
+pub mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
