@@ -52,7 +52,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the gateway: listen for clients and forward to the upstream, applying the policy.
-    Serve(ServeArgs),
+    // Boxed: with the TLS, limit and telemetry groups it is many times the other variants.
+    Serve(Box<ServeArgs>),
     /// Validate a policy file, or a Flex Local Mode folder: every error and warning with
     /// FILE:LINE:COLUMN, exit 1 on errors.
     Check(CheckArgs),
