@@ -360,7 +360,7 @@ pub(crate) enum PolicyHashes {
     /// The one policy of `serve --config`.
     Single(String),
     /// The `cors-flex` policies of a `serve --config-dir` folder: for each API instance that has
-    /// one, in the folder's order, its `namespace/name` and the hash.
+    /// one, in the order of `LocalConfig::instances`, its `namespace/name` and the hash.
     Folder(Vec<(String, String)>),
 }
 

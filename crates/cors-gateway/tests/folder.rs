@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -325,4 +326,95 @@ async fn a_change_reloads_the_folder_and_an_invalid_one_keeps_the_previous() {
     let more_url = format!("http://127.0.0.1:{plain}/more/m");
     wait_until(&more_url, &[], |answer| answer.status == 200).await;
     assert_eq!(open.seen().last().unwrap().path, "/m");
+}
+
+/// The `cors_policy_info` lines of the gateway's `/metrics` (one per API instance with a
+/// policy), and `cors_policy_reloads_total` and `cors_policy_reload_failures_total`.
+async fn policy_metrics(admin: SocketAddr) -> (Vec<String>, String) {
+    let answer = get(&format!("http://{admin}/metrics"), "GET", None).await;
+    assert_eq!(answer.status, 200);
+    let text = String::from_utf8(answer.body.to_vec()).unwrap();
+    let info = text.lines().filter(|l| l.starts_with("cors_policy_info{")).map(str::to_owned);
+    let reloads = text.lines().filter(|l| l.starts_with("cors_policy_reload")).collect();
+    (info.collect(), reloads)
+}
+
+/// Waits (bounded) until the policy metrics at `admin` satisfy `check`.
+async fn policy_metrics_when(
+    admin: SocketAddr,
+    check: impl Fn(&[String], &str) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (info, reloads) = policy_metrics(admin).await;
+        if check(&info, &reloads) {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "never got there: {info:?} {reloads}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// With the admin listener, each API instance's policy is one `cors_policy_info` series named by
+/// the instance, and a reload of the folder swaps them (only the changed instance's hash
+/// changes) and is counted; a folder with errors is counted as a failed reload and keeps them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_reload_updates_each_instance_policy_info() {
+    let (orders, catalog, orders_v2) =
+        (Upstream::start().await, Upstream::start().await, Upstream::start().await);
+    let port = closed_port();
+    let folder = copy_example(
+        "inline",
+        &[
+            ("127.0.0.1:8080".to_owned(), format!("127.0.0.1:{port}")),
+            ("127.0.0.1:9001".to_owned(), orders.address.to_string()),
+            ("127.0.0.1:9002".to_owned(), catalog.address.to_string()),
+            ("127.0.0.1:9003".to_owned(), orders_v2.address.to_string()),
+        ],
+    );
+    let gateway = serve(&folder.dir, 1, &["--admin-listen", "127.0.0.1:0"]);
+    let admin = gateway.admin_address();
+    let (first, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_policy_reloads_total 0"), "{reloads}");
+    let hash_of = |info: &[String], api: &str| {
+        let prefix = format!("cors_policy_info{{api=\"default/{api}\",hash=\"");
+        let line = info.iter().find_map(|l| l.strip_prefix(&prefix)).unwrap();
+        let (hash, rest) = line.split_once('"').unwrap();
+        assert_eq!((hash.len(), rest), (64, "} 1"), "{line}");
+        hash.to_owned()
+    };
+    assert_eq!(first.len(), 2, "{first:?}");
+    let (orders_hash, catalog_hash) =
+        (hash_of(&first, "orders-api"), hash_of(&first, "catalog-api"));
+    assert_ne!(orders_hash, catalog_hash);
+    let ready = get(&format!("http://{admin}/readyz"), "GET", None).await;
+    let expected = format!(
+        "ready: policies default/catalog-api {catalog_hash}, default/orders-api {orders_hash} \
+         loaded, upstream reachable\n"
+    );
+    assert_eq!(std::str::from_utf8(&ready.body).unwrap(), expected);
+
+    let file = folder.dir.join("apis.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let grown = "origins: [https://shop.example.com, https://admin.example.com]";
+    std::fs::write(&file, text.replace("origins: [https://shop.example.com]", grown)).unwrap();
+    let second =
+        policy_metrics_when(admin, |_, reloads| reloads.contains("cors_policy_reloads_total 1"))
+            .await;
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert_ne!(hash_of(&second, "orders-api"), orders_hash, "the changed policy");
+    assert_eq!(hash_of(&second, "catalog-api"), catalog_hash, "the unchanged one");
+    let base = format!("http://127.0.0.1:{port}");
+    let answer = get(&format!("{base}/orders/1"), "GET", Some("https://admin.example.com")).await;
+    assert_eq!(
+        answer.one("access-control-allow-origin").as_deref(),
+        Some("https://admin.example.com")
+    );
+
+    folder.write("broken.yaml", "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: [\n");
+    let third = policy_metrics_when(admin, |_, reloads| {
+        reloads.contains("cors_policy_reload_failures_total 1")
+    })
+    .await;
+    assert_eq!(third, second, "a failed reload keeps the policies in force");
 }

@@ -11,7 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tls::TestCa;
 use common::upstream::Upstream;
+use common::websocket::{WsUpstream, exchange, open};
 use common::{
     Answer, GATEWAY, Gateway, PATIENCE, Scratch, client, closed_port, empty, example_policy,
     raw_exchange, request, run, send,
@@ -834,4 +836,91 @@ async fn a_client_that_leaves_before_the_answer_is_logged_with_499() {
     let samples = metrics(gateway.admin_address()).await;
     assert!(family(&samples, "cors_gateway_responses_total").iter().all(|(_, v)| *v == 0.0));
     assert_eq!(value(&samples, "cors_gateway_request_duration_seconds_count"), 0.0);
+}
+
+/// Issue 17, the parts together: on a TLS listener, a WebSocket tunnel, a refused WebSocket
+/// handshake and an HTTP/2 preflight each get one access log line and are counted in
+/// `cors_requests_total` with their decision and rule, and the admin listener, plain HTTP on an
+/// address of its own, serves health, readiness and metrics while the proxy listener is TLS.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_requests_and_websocket_tunnels_are_logged_and_counted() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("telemetry");
+    let flags = ca.issue(&scratch, "gateway").flags();
+    let upstream = WsUpstream::start().await;
+    let policy = strict();
+    let mut extra = vec!["--admin-listen", "127.0.0.1:0", "--access-log", "json"];
+    extra.extend(flags.iter().map(String::as_str));
+    let gateway = gateway(&policy, &upstream.url(), &extra);
+    assert!(gateway.banner.contains("listening on https://"), "{}", gateway.banner);
+    let (proxy, admin) = (gateway.address, gateway.admin_address());
+
+    assert_eq!(get(admin, "GET", "/healthz", &[]).await.body, "ok\n");
+    let ready = get(admin, "GET", "/readyz", &[]).await;
+    let hash = printed_policy_hash(&policy);
+    assert_eq!(
+        std::str::from_utf8(&ready.body).unwrap(),
+        format!("ready: policy {hash} loaded, upstream reachable\n")
+    );
+
+    let port = proxy.port();
+    let stream = common::tls::connect(proxy, ca.client_config(&[b"http/1.1"])).await.unwrap();
+    let url = format!("wss://localhost:{port}/chat-allowed");
+    let (mut socket, status) = open(stream, &url, Some(APP)).await.unwrap();
+    assert_eq!(status, 101);
+    exchange(&mut socket, 1).await;
+    let stream = common::tls::connect(proxy, ca.client_config(&[b"http/1.1"])).await.unwrap();
+    let url = format!("wss://localhost:{port}/chat-refused");
+    let refused = open(stream, &url, Some(EVIL)).await;
+    assert!(refused.is_err(), "a refused origin got a tunnel");
+    assert_eq!(upstream.handshakes.lock().unwrap().len(), 1, "only the allowed one went upstream");
+    let url = format!("https://localhost:{port}/preflight");
+    let preflight = [("origin", APP), ("access-control-request-method", "PUT")];
+    let preflight = request("OPTIONS", &url, &preflight, empty());
+    let config = ca.client_config(&[b"h2"]);
+    let (alpn, answer) = common::tls::send(proxy, config, preflight).await.unwrap();
+    assert_eq!((alpn.as_deref(), answer.status.as_u16()), (Some(&b"h2"[..]), 200));
+    // The tunnel still works after the other requests, and its messages add no request.
+    exchange(&mut socket, 2).await;
+
+    let samples = metrics_when(admin, |s| {
+        family(s, "cors_requests_total").iter().map(|(_, v)| v).sum::<f64>() == 3.0
+    })
+    .await;
+    assert_eq!(
+        family(&samples, "cors_requests_total"),
+        [
+            ("cors_requests_total{decision=\"actual-allowed\",rule=\"A1\"}", 1.0),
+            ("cors_requests_total{decision=\"actual-blocked\",rule=\"M3\"}", 1.0),
+            ("cors_requests_total{decision=\"preflight-accepted\",rule=\"P1\"}", 1.0),
+        ]
+    );
+    assert_eq!(value(&samples, "cors_gateway_responses_total{status_class=\"1xx\"}"), 1.0);
+    assert_eq!(value(&samples, "cors_gateway_responses_total{status_class=\"2xx\"}"), 2.0);
+    assert_eq!(value(&samples, "cors_gateway_upstream_duration_seconds_count"), 1.0);
+    assert_eq!(value(&samples, &format!("cors_policy_info{{hash=\"{hash}\"}}")), 1.0);
+
+    let deadline = Instant::now() + PATIENCE;
+    while gateway.stdout().lines().count() < 3 {
+        assert!(Instant::now() < deadline, "access log: {}", gateway.stdout());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lines: BTreeMap<String, serde_json::Value> = gateway
+        .stdout()
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            (value["path"].as_str().unwrap().to_owned(), value)
+        })
+        .collect();
+    let seen = |path: &str| {
+        let line = &lines[path];
+        let fields = ["status", "decision", "rule", "proto", "bytes"];
+        fields.map(|field| line[field].to_string()).join(" ")
+    };
+    assert_eq!(seen("/chat-allowed"), r#"101 "actual-allowed" "A1" "HTTP/1.1" 0"#);
+    assert_eq!(seen("/chat-refused"), r#"200 "actual-blocked" "M3" "HTTP/1.1" 0"#);
+    assert_eq!(seen("/preflight"), r#"200 "preflight-accepted" "P1" "HTTP/2.0" 0"#);
+    assert!(lines["/chat-allowed"]["upstream_ms"].is_f64());
+    assert_eq!(lines.len(), 3);
 }
