@@ -1463,12 +1463,7 @@ fn tls_handshakes_that_never_finish_are_closed_by_the_header_read_timeout() {
     let mut extra = vec!["--max-connections", "3", "--header-read-timeout", "1s"];
     extra.extend(flags.iter().map(String::as_str));
     let gateway = Gateway::start(&extra);
-    let mut hello = Vec::new();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    rustls::ClientConnection::new(ca.client_config(&[b"http/1.1"]), name)
-        .unwrap()
-        .write_tls(&mut hello)
-        .unwrap();
+    let hello = client_hello(&ca);
     let openings: [&[u8]; 3] = [b"", &hello[..5], &hello];
     let mut slow = open_with(gateway.address, &openings);
     // The fourth client waits in the backlog until a slot is free, then gets its answer.
@@ -1482,6 +1477,56 @@ fn tls_handshakes_that_never_finish_are_closed_by_the_header_read_timeout() {
     eprintln!("the fourth client was answered after {:?}", started.elapsed());
     let open = wait_until_closed(&mut slow);
     assert_eq!(open, 0, "{open} of 3 unfinished handshakes still open");
+}
+
+/// The first flight of a TLS client that trusts `ca`: a whole `ClientHello` record.
+fn client_hello(ca: &common::tls::TestCa) -> Vec<u8> {
+    let mut hello = Vec::new();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    rustls::ClientConnection::new(ca.client_config(&[b"http/1.1"]), name)
+        .unwrap()
+        .write_tls(&mut hello)
+        .unwrap();
+    hello
+}
+
+/// Issue 17: each TLS handshake runs in its connection's own task, so clients stalled in theirs
+/// (a connection that never sends its `ClientHello`, half a record, a whole `ClientHello` and
+/// nothing after) never hold up the clients that complete theirs: those are answered while the
+/// stalled ones are still waiting for their (long) deadline.
+#[test]
+fn stalled_tls_handshakes_do_not_hold_up_other_clients() {
+    let scratch = Scratch::new();
+    let ca = common::tls::TestCa::new("stalled");
+    let flags = ca.issue(&scratch, "gateway").flags();
+    let mut extra = vec!["--header-read-timeout", "60s"];
+    extra.extend(flags.iter().map(String::as_str));
+    let gateway = Gateway::start(&extra);
+    let hello = client_hello(&ca);
+    let stalled: Vec<&[u8]> = [b"".as_slice(), &hello[..5], &hello].repeat(3);
+    let mut stalled = open_with(gateway.address, &stalled);
+    let url = format!("https://localhost:{}/ok", gateway.address.port());
+    runtime().block_on(async {
+        for alpn in [&b"h2"[..], b"http/1.1"] {
+            let get = common::request("GET", &url, &[("origin", APP)], common::empty());
+            let config = ca.client_config(&[alpn]);
+            let (_, answer) = common::tls::send(gateway.address, config, get).await.unwrap();
+            assert_eq!(answer.status, 200);
+        }
+    });
+    for (n, stream) in stalled.iter_mut().enumerate() {
+        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut buffer = [0u8; 4096];
+        // The server's flight, for a whole ClientHello; then nothing, the connection still open.
+        let open = loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => break false,
+                Ok(_) => {}
+                Err(e) => break matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            }
+        };
+        assert!(open, "stalled handshake {n} was closed before its deadline");
+    }
 }
 
 /// Finding F-A (issue 16): an HTTP/2 connection with no request in progress is closed after
