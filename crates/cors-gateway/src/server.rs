@@ -276,29 +276,22 @@ impl Accepted {
             slot,
             closing.clone(),
         );
-        let served =
-            Served { protocols: &shared.protocols, protocol, activity: &activity, deadline };
+        let served = Served {
+            protocols: &shared.protocols,
+            protocol,
+            activity: &activity,
+            deadline,
+            max_headers: limits.max_headers,
+            telemetry: shared.telemetry,
+            peer,
+        };
         let (closed, result) = match &endpoint.site {
             Site::Single { layer, upstream } => {
                 let service = layer.layer(ToUpstream::new(proxy, Arc::clone(upstream)));
-                let service = gate(
-                    service,
-                    Arc::clone(&activity),
-                    limits.max_headers,
-                    shared.telemetry,
-                    peer,
-                );
                 served.run(io, service, limits.idle_timeout, &mut closing).await
             }
             Site::Folder(routes) => {
                 let service = routes.service(proxy, endpoint.scheme);
-                let service = gate(
-                    service,
-                    Arc::clone(&activity),
-                    limits.max_headers,
-                    shared.telemetry,
-                    peer,
-                );
                 served.run(io, service, limits.idle_timeout, &mut closing).await
             }
         };
@@ -320,12 +313,16 @@ impl Accepted {
 struct Served<'c> {
     protocols: &'c Protocols,
     protocol: Protocol,
-    activity: &'c Activity,
+    activity: &'c Arc<Activity>,
     deadline: Deadline,
+    max_headers: usize,
+    telemetry: Telemetry,
+    peer: SocketAddr,
 }
 
 impl Served<'_> {
-    /// Serves `io` with `service` under the connection's driver (see [`connection::drive`]).
+    /// Serves `io` with `service` behind the connection's [`gate`], under the connection's
+    /// driver (see [`connection::drive`]).
     async fn run<I, S>(
         self,
         io: TokioIo<I>,
@@ -335,16 +332,14 @@ impl Served<'_> {
     ) -> (Closed, Result<(), hyper::Error>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        S: hyper::service::Service<
-                Request<Incoming>,
-                Response = Response<GatewayBody>,
-                Error = Infallible,
-            > + Clone
+        S: Service<Request<Incoming>, Response = Response<CorsBody<ProxyBody>>, Error = Infallible>
+            + Clone
             + Send
             + 'static,
         S::Future: Send + 'static,
     {
-        let Self { protocols, protocol, activity, deadline } = self;
+        let Self { protocols, protocol, activity, deadline, max_headers, telemetry, peer } = self;
+        let service = gate(service, Arc::clone(activity), max_headers, telemetry, peer);
         match protocol {
             Protocol::Http1 => {
                 let connection = protocols.http1.serve_connection(io, service).with_upgrades();
