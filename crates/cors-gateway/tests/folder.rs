@@ -52,20 +52,37 @@ fn last(upstream: &Upstream, count: usize) -> Seen {
     seen.last().unwrap().clone()
 }
 
+/// The inline example folder, copied with its listener on a free port and its three services
+/// on spy upstreams.
+struct Inline {
+    folder: Scratch,
+    port: u16,
+    orders: Upstream,
+    catalog: Upstream,
+    orders_v2: Upstream,
+}
+
+impl Inline {
+    async fn start() -> Self {
+        let (orders, catalog, orders_v2) =
+            (Upstream::start().await, Upstream::start().await, Upstream::start().await);
+        let port = closed_port();
+        let folder = copy_example(
+            "inline",
+            &[
+                ("127.0.0.1:8080".to_owned(), format!("127.0.0.1:{port}")),
+                ("127.0.0.1:9001".to_owned(), orders.address.to_string()),
+                ("127.0.0.1:9002".to_owned(), catalog.address.to_string()),
+                ("127.0.0.1:9003".to_owned(), orders_v2.address.to_string()),
+            ],
+        );
+        Self { folder, port, orders, catalog, orders_v2 }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_inline_example_routes_by_base_path_path_and_method() {
-    let (orders, catalog, orders_v2) =
-        (Upstream::start().await, Upstream::start().await, Upstream::start().await);
-    let port = closed_port();
-    let folder = copy_example(
-        "inline",
-        &[
-            ("127.0.0.1:8080".to_owned(), format!("127.0.0.1:{port}")),
-            ("127.0.0.1:9001".to_owned(), orders.address.to_string()),
-            ("127.0.0.1:9002".to_owned(), catalog.address.to_string()),
-            ("127.0.0.1:9003".to_owned(), orders_v2.address.to_string()),
-        ],
-    );
+    let Inline { folder, port, orders, catalog, orders_v2 } = Inline::start().await;
     let gateway = serve(&folder.dir, 1, &[]);
     assert!(gateway.stderr().contains("rate-limiting-flex"), "{}", gateway.stderr());
     let base = format!("http://127.0.0.1:{port}");
@@ -360,18 +377,9 @@ async fn policy_metrics_when(
 /// changes) and is counted; a folder with errors is counted as a failed reload and keeps them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_folder_reload_updates_each_instance_policy_info() {
-    let (orders, catalog, orders_v2) =
-        (Upstream::start().await, Upstream::start().await, Upstream::start().await);
-    let port = closed_port();
-    let folder = copy_example(
-        "inline",
-        &[
-            ("127.0.0.1:8080".to_owned(), format!("127.0.0.1:{port}")),
-            ("127.0.0.1:9001".to_owned(), orders.address.to_string()),
-            ("127.0.0.1:9002".to_owned(), catalog.address.to_string()),
-            ("127.0.0.1:9003".to_owned(), orders_v2.address.to_string()),
-        ],
-    );
+    // The upstreams stay up for `/readyz`.
+    let Inline { folder, port, orders: _orders, catalog: _catalog, orders_v2: _orders_v2 } =
+        Inline::start().await;
     let gateway = serve(&folder.dir, 1, &["--admin-listen", "127.0.0.1:0"]);
     let admin = gateway.admin_address();
     let (first, reloads) = policy_metrics(admin).await;
