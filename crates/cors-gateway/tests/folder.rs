@@ -84,7 +84,7 @@ impl Inline {
 async fn the_inline_example_routes_by_base_path_path_and_method() {
     let Inline { folder, port, orders, catalog, orders_v2 } = Inline::start().await;
     let gateway = serve(&folder.dir, 1, &[]);
-    assert!(gateway.stderr().contains("rate-limiting-flex"), "{}", gateway.stderr());
+    gateway.wait_for_log("rate-limiting-flex");
     let base = format!("http://127.0.0.1:{port}");
 
     // /orders/v2/...: the first route, its capture group below destinationPath, query kept.
