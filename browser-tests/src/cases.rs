@@ -317,99 +317,73 @@ mod tests {
         }
     }
 
+    /// A valid case; each rejected case below changes only what its name says.
+    const VALID: &str = r#"
+        id = "p/a"
+        policy = "p"
+        page = "listed"
+        method = "GET"
+        credentials = "omit"
+        rules = ["A1"]
+        why = "w"
+        expect = { fetch = "ok", preflight = false, arrived = true }
+    "#;
+
+    /// A case file with [`POLICY`] and one case per entry of `changes`: [`VALID`] with the
+    /// entry's keys (TOML) set to the entry's values.
+    fn suite(changes: &[&str]) -> String {
+        let mut suite: toml::Table = POLICY.parse().unwrap();
+        let cases = changes.iter().map(|changes| {
+            let mut case: toml::Table = VALID.parse().unwrap();
+            case.extend(changes.parse::<toml::Table>().unwrap());
+            toml::Value::Table(case)
+        });
+        suite.insert("case".to_owned(), toml::Value::Array(cases.collect()));
+        suite.to_string()
+    }
+
     #[rstest]
-    #[case::unknown_key_is_rejected(
-        r#"id = "p/a"
-           policy = "p"
-           page = "listed"
-           method = "GET"
-           credentials = "omit"
-           rules = ["A1"]
-           why = "w"
-           colour = "red"
-           expect = { fetch = "ok", preflight = false, arrived = true }"#,
-        "unknown field `colour`"
-    )]
+    #[case::unknown_key_is_rejected(r#"colour = "red""#, "unknown field `colour`")]
     #[case::unknown_policy_is_rejected(
         r#"id = "q/a"
-           policy = "q"
-           page = "listed"
-           method = "GET"
-           credentials = "omit"
-           rules = ["A1"]
-           why = "w"
-           expect = { fetch = "ok", preflight = false, arrived = true }"#,
+           policy = "q""#,
         "unknown policy"
     )]
     #[case::cookie_without_arrival_is_rejected(
-        r#"id = "p/a"
-           policy = "p"
-           page = "listed"
-           method = "GET"
-           credentials = "include"
-           rules = ["A1"]
-           why = "w"
+        r#"credentials = "include"
            expect = { fetch = "cors-error", preflight = true, arrived = false, cookie = true }"#,
         "`cookie` needs `arrived = true`"
     )]
     #[case::headers_of_a_failed_fetch_are_rejected(
-        r#"id = "p/a"
-           policy = "p"
-           page = "listed"
-           method = "GET"
-           credentials = "omit"
-           rules = ["A1"]
-           why = "w"
-           expect = { fetch = "cors-error", preflight = false, arrived = false, hidden = ["x-secret"] }"#,
+        r#"expect = { fetch = "cors-error", preflight = false, arrived = false, hidden = ["x-secret"] }"#,
         "`visible` and `hidden` need `fetch = \"ok\"`"
     )]
     #[case::header_the_upstream_never_sends_is_rejected(
-        r#"id = "p/a"
-           policy = "p"
-           page = "listed"
-           method = "GET"
-           credentials = "omit"
-           rules = ["A1"]
-           why = "w"
-           expect = { fetch = "ok", preflight = false, arrived = true, visible = ["x-nope"] }"#,
+        r#"expect = { fetch = "ok", preflight = false, arrived = true, visible = ["x-nope"] }"#,
         "the upstream never sends \"x-nope\""
     )]
     #[case::id_without_policy_prefix_is_rejected(
-        r#"id = "a"
-           policy = "p"
-           page = "listed"
-           method = "GET"
-           credentials = "omit"
-           rules = ["A1"]
-           why = "w"
-           expect = { fetch = "ok", preflight = false, arrived = true }"#,
+        r#"id = "a""#,
         "id must start with its policy name"
     )]
-    fn check(#[case] case: &str, #[case] message: &str) {
-        check_rejected(case, message);
+    fn check(#[case] changes: &str, #[case] message: &str) {
+        check_rejected(&suite(&[changes]), message);
     }
 
     #[track_caller]
-    fn check_rejected(case: &str, message: &str) {
-        let text = format!("{POLICY}\n[[case]]\n{case}\n");
-        let error = Suite::parse(&text, "t.toml").unwrap_err().to_string();
+    fn check_rejected(text: &str, message: &str) {
+        let error = Suite::parse(text, "t.toml").unwrap_err().to_string();
         assert!(error.contains(message), "{error:?} does not say {message:?}");
     }
 
     #[test]
+    fn the_valid_case_is_accepted() {
+        let suite = Suite::parse(&suite(&[""]), "t.toml").unwrap();
+        assert_eq!(suite.cases.len(), 1);
+    }
+
+    #[test]
     fn duplicate_ids_are_rejected() {
-        let case = r#"
-            [[case]]
-            id = "p/a"
-            policy = "p"
-            page = "listed"
-            method = "GET"
-            credentials = "omit"
-            rules = ["A1"]
-            why = "w"
-            expect = { fetch = "ok", preflight = false, arrived = true }
-        "#;
-        let error = Suite::parse(&format!("{POLICY}{case}{case}"), "t.toml").unwrap_err();
-        assert!(error.to_string().contains("duplicate id"), "{error}");
+        check_rejected(&suite(&["", ""]), "duplicate id");
     }
 }
