@@ -141,67 +141,60 @@ impl Server {
         &self.log
     }
 
-    /// The upstream: records each request and answers it with [`UPSTREAM_HEADERS`] and
-    /// [`upstream_body`]; [`SET_COOKIE_PATH`] also sets [`COOKIE`].
-    pub async fn upstream() -> Result<Server, Error> {
-        let (listener, addr) = bind_loopback("the upstream").await?;
+    /// Serves `handler` on a fresh loopback port; `what` names the server in errors. Every
+    /// request is recorded in the server's [`Log`] before `handler` answers it.
+    async fn recording<F, Fut>(what: &str, handler: F) -> Result<Server, Error>
+    where
+        F: Fn(Request<Bytes>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let (listener, addr) = bind_loopback(what).await?;
         let log = Log::default();
         let record = log.clone();
         let task = serve(listener, move |request: Request<Bytes>| {
-            let record = record.clone();
-            async move {
-                let seen = Seen::of(&request);
-                record.push(seen.clone());
-                if seen.path == SET_COOKIE_PATH {
-                    let cookie = format!("{COOKIE}; Path=/");
-                    let headers = [("content-type", "text/html"), ("set-cookie", cookie.as_str())];
-                    return response(200, &headers, "<!doctype html><title>cookie set</title>");
-                }
-                let mut headers = UPSTREAM_HEADERS.to_vec();
-                if request.uri().query().is_some_and(|q| q.contains("upstream-cors")) {
-                    headers.extend_from_slice(UPSTREAM_CORS_HEADERS);
-                }
-                response(200, &headers, upstream_body(&seen.method, &seen.path))
-            }
+            record.push(Seen::of(&request));
+            handler(request)
         });
         Ok(Server { addr, log, task })
+    }
+
+    /// The upstream: records each request and answers it with [`UPSTREAM_HEADERS`] and
+    /// [`upstream_body`]; [`SET_COOKIE_PATH`] also sets [`COOKIE`].
+    pub async fn upstream() -> Result<Server, Error> {
+        Server::recording("the upstream", |request: Request<Bytes>| async move {
+            let path = request.uri().path();
+            if path == SET_COOKIE_PATH {
+                let cookie = format!("{COOKIE}; Path=/");
+                let headers = [("content-type", "text/html"), ("set-cookie", cookie.as_str())];
+                return response(200, &headers, "<!doctype html><title>cookie set</title>");
+            }
+            let mut headers = UPSTREAM_HEADERS.to_vec();
+            if request.uri().query().is_some_and(|q| q.contains("upstream-cors")) {
+                headers.extend_from_slice(UPSTREAM_CORS_HEADERS);
+            }
+            response(200, &headers, upstream_body(request.method().as_str(), path))
+        })
+        .await
     }
 
     /// The tap: records each request and forwards it unchanged (same method, target and header
     /// lines, `Host` included) to `target`, answering with the target's response.
     pub async fn tap(target: SocketAddr) -> Result<Server, Error> {
-        let (listener, addr) = bind_loopback("the tap").await?;
-        let log = Log::default();
-        let record = log.clone();
-        let task = serve(listener, move |request: Request<Bytes>| {
-            let record = record.clone();
-            async move {
-                record.push(Seen::of(&request));
-                forward(target, request).await
-            }
-        });
-        Ok(Server { addr, log, task })
+        Server::recording("the tap", move |request| forward(target, request)).await
     }
 
     /// The page server: answers every path with [`PAGE_HTML`] (and the favicon with 204, so
     /// the browser logs no 404).
     pub async fn page() -> Result<Server, Error> {
-        let (listener, addr) = bind_loopback("the page server").await?;
-        let log = Log::default();
-        let record = log.clone();
-        let task = serve(listener, move |request: Request<Bytes>| {
-            let record = record.clone();
-            async move {
-                record.push(Seen::of(&request));
-                if request.uri().path() == "/favicon.ico" {
-                    return response(204, &[], Bytes::new());
-                }
-                let headers =
-                    [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")];
-                response(200, &headers, PAGE_HTML)
+        Server::recording("the page server", |request: Request<Bytes>| async move {
+            if request.uri().path() == "/favicon.ico" {
+                return response(204, &[], Bytes::new());
             }
-        });
-        Ok(Server { addr, log, task })
+            let headers =
+                [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")];
+            response(200, &headers, PAGE_HTML)
+        })
+        .await
     }
 }
 
@@ -215,18 +208,20 @@ impl Drop for Server {
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"];
 
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
 async fn forward(target: SocketAddr, request: Request<Bytes>) -> Response<Full<Bytes>> {
     let (mut parts, body) = request.into_parts();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(*name);
-    }
+    remove_hop_by_hop(&mut parts.headers);
     let outgoing = Request::from_parts(parts, Full::new(body));
     match send(target, outgoing, Duration::from_secs(20)).await {
         Ok(answer) => {
             let (mut parts, body) = answer.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(*name);
-            }
+            remove_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Full::new(body))
         }
         Err(error) => response(
