@@ -101,20 +101,9 @@ fn value(text: &str) -> String {
 mod tests {
     use rstest::rstest;
 
-    use super::super::{Peer, Subject};
+    use super::super::Peer;
+    use super::super::tests::check_export;
     use super::*;
-
-    #[track_caller]
-    fn check(profile: &str, expected: &[&str], unexpected: &[&str]) {
-        let subject = Subject::load(profile).unwrap();
-        let rendered = Peer::Apache.export(&subject, &Endpoints::default()).unwrap();
-        for line in expected {
-            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
-        }
-        for line in unexpected {
-            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
-        }
-    }
 
     #[rstest]
     #[case::strict_lists_escaped_origins(
@@ -130,7 +119,7 @@ mod tests {
         #[case] expected: &[&str],
         #[case] unexpected: &[&str],
     ) {
-        check(profile, expected, unexpected);
+        check_export(Peer::Apache, profile, expected, unexpected);
     }
 
     #[test]

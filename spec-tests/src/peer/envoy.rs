@@ -73,19 +73,13 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
 mod tests {
     use rstest::rstest;
 
+    use super::super::tests::check_export;
     use super::super::{Peer, Subject};
     use super::*;
 
     #[track_caller]
     fn check(profile: &str, expected: &[&str], unexpected: &[&str]) {
-        let subject = Subject::load(profile).unwrap();
-        let rendered = Peer::Envoy.export(&subject, &Endpoints::default()).unwrap();
-        for line in expected {
-            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
-        }
-        for line in unexpected {
-            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
-        }
+        let rendered = check_export(Peer::Envoy, profile, expected, unexpected);
         assert_eq!(rendered.matches("allow_origin_string_match").count(), 1, "{rendered}");
     }
 

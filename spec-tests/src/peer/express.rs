@@ -60,20 +60,8 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
 mod tests {
     use rstest::rstest;
 
-    use super::super::{Peer, Subject};
-    use super::*;
-
-    #[track_caller]
-    fn check(profile: &str, expected: &[&str], unexpected: &[&str]) {
-        let subject = Subject::load(profile).unwrap();
-        let rendered = Peer::Express.export(&subject, &Endpoints::default()).unwrap();
-        for line in expected {
-            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
-        }
-        for line in unexpected {
-            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
-        }
-    }
+    use super::super::Peer;
+    use super::super::tests::check_export;
 
     #[rstest]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["origin: true,", "credentials: true,"], &[])]
@@ -86,6 +74,6 @@ mod tests {
         #[case] expected: &[&str],
         #[case] unexpected: &[&str],
     ) {
-        check(profile, expected, unexpected);
+        check_export(Peer::Express, profile, expected, unexpected);
     }
 }

@@ -141,20 +141,8 @@ fn options(flat: &Flat) -> String {
 mod tests {
     use rstest::rstest;
 
-    use super::super::{Peer, Subject};
-    use super::*;
-
-    #[track_caller]
-    fn check(profile: &str, expected: &[&str], unexpected: &[&str]) {
-        let subject = Subject::load(profile).unwrap();
-        let rendered = Peer::FlaskCors.export(&subject, &Endpoints::default()).unwrap();
-        for line in expected {
-            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
-        }
-        for line in unexpected {
-            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
-        }
-    }
+    use super::super::Peer;
+    use super::super::tests::check_export;
 
     #[rstest]
     #[case::star_sends_star("wildcard-origin", &["origins=\"*\",", "send_wildcard=True,"], &[])]
@@ -166,6 +154,6 @@ mod tests {
         #[case] expected: &[&str],
         #[case] unexpected: &[&str],
     ) {
-        check(profile, expected, unexpected);
+        check_export(Peer::FlaskCors, profile, expected, unexpected);
     }
 }

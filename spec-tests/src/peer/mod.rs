@@ -506,6 +506,26 @@ pub(crate) fn origin_alternatives(flat: &Flat) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// What `peer` exports for `profile` with the default endpoints, checked to hold every
+    /// `expected` text and none of the `unexpected` ones.
+    #[track_caller]
+    pub(super) fn check_export(
+        peer: Peer,
+        profile: &str,
+        expected: &[&str],
+        unexpected: &[&str],
+    ) -> String {
+        let subject = Subject::load(profile).unwrap();
+        let rendered = peer.export(&subject, &Endpoints::default()).unwrap();
+        for line in expected {
+            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
+        }
+        for line in unexpected {
+            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
+        }
+        rendered
+    }
+
     #[test]
     fn every_peer_exports_every_profile() {
         for peer in Peer::ALL {

@@ -126,20 +126,9 @@ fn literal(text: &str) -> Result<String, DataError> {
 mod tests {
     use rstest::rstest;
 
-    use super::super::{Peer, Subject};
+    use super::super::Peer;
+    use super::super::tests::check_export;
     use super::*;
-
-    #[track_caller]
-    fn check(profile: &str, expected: &[&str], unexpected: &[&str]) {
-        let subject = Subject::load(profile).unwrap();
-        let rendered = Peer::Nginx.export(&subject, &Endpoints::default()).unwrap();
-        for line in expected {
-            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
-        }
-        for line in unexpected {
-            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
-        }
-    }
 
     #[rstest]
     #[case::strict_lists_its_origins_and_lists(
@@ -161,7 +150,7 @@ mod tests {
         #[case] expected: &[&str],
         #[case] unexpected: &[&str],
     ) {
-        check(profile, expected, unexpected);
+        check_export(Peer::Nginx, profile, expected, unexpected);
     }
 
     #[test]

@@ -140,20 +140,8 @@ fn options(flat: &Flat) -> String {
 mod tests {
     use rstest::rstest;
 
-    use super::super::{Peer, Subject};
-    use super::*;
-
-    #[track_caller]
-    fn check(profile: &str, expected: &[&str], unexpected: &[&str]) {
-        let subject = Subject::load(profile).unwrap();
-        let rendered = Peer::RsCors.export(&subject, &Endpoints::default()).unwrap();
-        for line in expected {
-            assert!(rendered.contains(line), "missing {line:?} in:\n{rendered}");
-        }
-        for line in unexpected {
-            assert!(!rendered.contains(line), "unexpected {line:?} in:\n{rendered}");
-        }
-    }
+    use super::super::Peer;
+    use super::super::tests::check_export;
 
     #[rstest]
     #[case::subdomains_become_wildcards("subdomains", &["\"https://*.example.test\", \"http://*.dev.example.test:8080\""], &[])]
@@ -165,6 +153,6 @@ mod tests {
         #[case] expected: &[&str],
         #[case] unexpected: &[&str],
     ) {
-        check(profile, expected, unexpected);
+        check_export(Peer::RsCors, profile, expected, unexpected);
     }
 }
