@@ -232,6 +232,15 @@ impl Totals {
         }
         totals
     }
+
+    /// The outcome counts as both the text and the HTML verdict say them:
+    /// `P passed, F failed, E errors, K known failures`.
+    pub(crate) fn outcomes(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} errors, {} known failures",
+            self.passed, self.failed, self.errors, self.known
+        )
+    }
 }
 
 /// The last line of the text reports: `ok` or `FAILED`, and the counts.
@@ -239,14 +248,11 @@ impl Totals {
 pub fn verdict(report: &Report) -> String {
     let totals = Totals::of(report);
     let mut out = format!(
-        "{}: {} cases against {}, {} passed, {} failed, {} errors, {} known failures, {} stale entries\n",
+        "{}: {} cases against {}, {}, {} stale entries\n",
         if report.is_success() { "ok" } else { "FAILED" },
         totals.cases,
         report.target,
-        totals.passed,
-        totals.failed,
-        totals.errors,
-        totals.known,
+        totals.outcomes(),
         report.stale.len()
     );
     if let Some(why) = &report.unreachable {
