@@ -20,6 +20,18 @@ fn cli(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("cors-conformance runs")
 }
 
+/// `cors-conformance run --target URL --profile PROFILE` (`--all-profiles` for `None`), then
+/// each `(flag, value)` option.
+fn run(url: &str, profile: Option<&str>, options: &[(&str, &str)]) -> Output {
+    let mut args = vec!["run", "--target", url];
+    match profile {
+        Some(profile) => args.extend(["--profile", profile]),
+        None => args.push("--all-profiles"),
+    }
+    args.extend(options.iter().flat_map(|&(flag, value)| [flag, value]));
+    cli(&args)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -42,7 +54,7 @@ fn check_exit(output: &Output, code: i32) {
 #[test]
 fn an_unreachable_target_exits_3_with_one_line() {
     let url = format!("http://{}", closed_port());
-    let output = cli(&["run", "--target", &url, "--profile", "strict"]);
+    let output = run(&url, Some("strict"), &[]);
     check_exit(&output, 3);
     let lines: Vec<String> = stderr(&output).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -78,7 +90,7 @@ fn usage_errors_exit_2_and_name_the_valid_values() {
 fn a_failing_case_exits_1() {
     // The bare upstream as a "gateway": it forwards everything and adds no CORS header.
     let url = format!("http://{}", start_upstream(None));
-    let output = cli(&["run", "--target", &url, "--profile", "strict", "--filter", "origins."]);
+    let output = run(&url, Some("strict"), &[("--filter", "origins.")]);
     check_exit(&output, 1);
     let text = stdout(&output);
     assert!(text.contains("FAIL origins."), "{text}");
@@ -90,8 +102,8 @@ fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
     let url = format!("http://{}", start_garbage());
     let dir = scratch("garbage");
     let json = dir.join("report.json");
-    let args = ["run", "--target", &url, "--profile", "strict", "--filter", "simple."];
-    let output = cli(&[&args[..], &["--json-report", json.to_str().unwrap()]].concat());
+    let options = [("--filter", "simple."), ("--json-report", json.to_str().unwrap())];
+    let output = run(&url, Some("strict"), &options);
     check_exit(&output, 1);
     let report = report::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(!report.results.is_empty());
@@ -101,14 +113,8 @@ fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
 #[test]
 fn a_failing_setup_prints_its_output_and_exits_3() {
     let url = format!("http://{}", start_upstream(None));
-    let output = cli(&[
-        "run",
-        "--target",
-        &url,
-        "--all-profiles",
-        "--setup",
-        "echo reloading {profile}; echo 'nginx: [emerg] unknown directive' >&2; exit 1",
-    ]);
+    let setup = "echo reloading {profile}; echo 'nginx: [emerg] unknown directive' >&2; exit 1";
+    let output = run(&url, None, &[("--setup", setup)]);
     check_exit(&output, 3);
     let text = stderr(&output);
     let first = cors_conformance::profile::names()[0];
@@ -143,21 +149,16 @@ fn header_lines_are_sent_with_every_request() {
     let dir = scratch("headers");
     let log = dir.join("upstream.log");
     let url = format!("http://{}", start_upstream(Some(log.clone())));
-    let output = cli(&[
-        "run",
-        "--target",
+    let output = run(
         &url,
-        "--profile",
-        "strict",
-        "--filter",
-        "simple.no-origin",
-        "--header",
-        "Authorization: Bearer secret-token",
-        "--header",
-        "X-Tenant: acme",
-        "--upstream-log",
-        log.to_str().unwrap(),
-    ]);
+        Some("strict"),
+        &[
+            ("--filter", "simple.no-origin"),
+            ("--header", "Authorization: Bearer secret-token"),
+            ("--header", "X-Tenant: acme"),
+            ("--upstream-log", log.to_str().unwrap()),
+        ],
+    );
     check_exit(&output, 0);
     let recorded = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = recorded.lines().collect();
@@ -174,21 +175,16 @@ fn reports_are_written_and_read_back() {
     let dir = scratch("reports");
     let url = format!("http://{}", start_upstream(None));
     let (json, junit, html) = (dir.join("r.json"), dir.join("r.xml"), dir.join("r.html"));
-    let output = cli(&[
-        "run",
-        "--target",
+    let output = run(
         &url,
-        "--profile",
-        "strict",
-        "--concurrency",
-        "4",
-        "--json-report",
-        json.to_str().unwrap(),
-        "--junit-report",
-        junit.to_str().unwrap(),
-        "--html-report",
-        html.to_str().unwrap(),
-    ]);
+        Some("strict"),
+        &[
+            ("--concurrency", "4"),
+            ("--json-report", json.to_str().unwrap()),
+            ("--junit-report", junit.to_str().unwrap()),
+            ("--html-report", html.to_str().unwrap()),
+        ],
+    );
     check_exit(&output, 1);
     let text = std::fs::read_to_string(&json).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -224,16 +220,8 @@ fn merge_reads_reports_back_and_refuses_other_json() {
     let dir = scratch("merge");
     let url = format!("http://{}", start_upstream(None));
     let json = dir.join("r.json");
-    let run = cli(&[
-        "run",
-        "--target",
-        &url,
-        "--profile",
-        "public",
-        "--json-report",
-        json.to_str().unwrap(),
-    ]);
-    check_exit(&run, 1);
+    let output = run(&url, Some("public"), &[("--json-report", json.to_str().unwrap())]);
+    check_exit(&output, 1);
     let merged = cli(&["merge", json.to_str().unwrap()]);
     check_exit(&merged, 1);
     let other = dir.join("other.json");
@@ -306,24 +294,18 @@ fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
     let json = dir.join("all.json");
     let setup = format!("(sleep 1; cp {{policy}} {}) > /dev/null 2>&1 &", policy.display());
     let known = Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.toml");
-    let output = cli(&[
-        "run",
-        "--target",
+    let output = run(
         &url,
-        "--all-profiles",
-        "--setup",
-        &setup,
-        "--upstream-log",
-        &upstream,
-        "--target-name",
-        "cors-gateway",
-        "--known-failures",
-        known.to_str().unwrap(),
-        "--concurrency",
-        "2",
-        "--json-report",
-        json.to_str().unwrap(),
-    ]);
+        None,
+        &[
+            ("--setup", &setup),
+            ("--upstream-log", &upstream),
+            ("--target-name", "cors-gateway"),
+            ("--known-failures", known.to_str().unwrap()),
+            ("--concurrency", "2"),
+            ("--json-report", json.to_str().unwrap()),
+        ],
+    );
     let _ = gateway.kill();
     let _ = gateway.wait();
     check_exit(&output, 0);
