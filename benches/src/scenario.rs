@@ -174,6 +174,19 @@ pub struct ResponseSummary {
 }
 
 impl ResponseSummary {
+    /// The summary of a response with `status` and the header fields `(name, value)` in order;
+    /// values that are not UTF-8 are kept lossily.
+    pub(crate) fn new<'a>(
+        status: u16,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> ResponseSummary {
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), String::from_utf8_lossy(value).into_owned()))
+            .collect();
+        ResponseSummary { status, headers }
+    }
+
     /// The value of `name`, if present (the first line).
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -66,16 +66,11 @@ where
     }
 
     fn summary(response: &Response<B>) -> ResponseSummary {
-        ResponseSummary {
-            status: response.status().as_u16(),
-            headers: response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into())
-                })
-                .collect(),
-        }
+        let headers = response.headers().iter();
+        ResponseSummary::new(
+            response.status().as_u16(),
+            headers.map(|(name, value)| (name.as_str(), value.as_bytes())),
+        )
     }
 }
 
