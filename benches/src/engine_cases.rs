@@ -191,9 +191,10 @@ pub fn engine_cases_in(quick: bool, only: Option<&str>) -> Vec<EngineCase> {
         &preflight(ALLOWED_ORIGIN, "PUT", "content-type, x-token, x-forbidden"),
         PreflightRejected,
     );
-    let public = engine("publicResource: true\nsupportCredentials: false\n");
+    let public = engine(include_str!("../../examples/policies/public.yaml"));
     b.add("engine-public", "decide", &public, b"GET", &[origin(ALLOWED_ORIGIN)], Allowed);
-    let public_credentials = engine("publicResource: true\nsupportCredentials: true\n");
+    let public_credentials =
+        engine(include_str!("../../examples/policies/public-credentials.yaml"));
     b.add(
         "engine-public-credentials",
         "decide",

@@ -1,8 +1,6 @@
 //! The reference policy of `performance.md` (2 credentialed origins, GET/POST/PUT, headers
 //! content-type and x-token, exposed x-request-id, max-age 600) and its larger variants.
 
-use std::fmt::Write as _;
-
 use cors_policy::Policy;
 
 /// The allowed origin every "allowed" scenario sends.
@@ -38,24 +36,23 @@ pub fn reference_policy_yaml(total: usize, headers: &[&str]) -> String {
     policy_yaml(&origins_with_allowed_last(total), headers)
 }
 
-/// A credentialed, non-public cors-flex policy listing `origins`, with the reference methods,
-/// exposed header and max-age.
+/// `examples/policies/strict.yaml`: the reference policy's one home, with a single origin.
+const STRICT_YAML: &str = include_str!("../../examples/policies/strict.yaml");
+
+/// A credentialed, non-public cors-flex policy listing `origins` and allowing `headers`, with
+/// the reference methods, exposed header and max-age: `examples/policies/strict.yaml` with its
+/// group's origins and headers replaced.
 pub(crate) fn policy_yaml(origins: &[String], headers: &[&str]) -> String {
-    let mut yaml = String::from(
-        "publicResource: false\nsupportCredentials: true\noriginGroups:\n  - name: bench\n    origins:\n",
-    );
-    for origin in origins {
-        let _ = writeln!(yaml, "      - {origin}");
+    let mut config = load(STRICT_YAML).to_config();
+    let Some([group]) = config.origin_groups.as_deref_mut() else {
+        panic!("invariant: strict.yaml has one origin group");
+    };
+    group.origins = origins.to_vec();
+    group.headers = Some(headers.iter().map(|&header| header.to_owned()).collect());
+    match Policy::from_config(&config) {
+        Ok(policy) => policy.to_yaml(),
+        Err(error) => panic!("invariant: the bench fixtures are valid policies:\n{error}"),
     }
-    yaml.push_str(
-        "    allowedMethods:\n\
-         \x20     - { methodName: GET, isAllowed: true }\n\
-         \x20     - { methodName: POST, isAllowed: true }\n\
-         \x20     - { methodName: PUT, isAllowed: true }\n",
-    );
-    let _ = writeln!(yaml, "    headers: [{}]", headers.join(", "));
-    yaml.push_str("    exposedHeaders: [x-request-id]\n    accessControlMaxAge: 600\n");
-    yaml
 }
 
 /// Loads `yaml`, which the fixtures build and so know to be valid.
