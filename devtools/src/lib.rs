@@ -1,7 +1,8 @@
 //! What the project's own tooling shares: `cargo xtask`, the peer drivers (`cors-peers`) and
 //! the browser suite start servers on loopback, look for installed programs (nginx, Envoy,
-//! valgrind, Chromium), find the cargo target directory and fill configuration templates.
-//! Each of those is written once, here.
+//! valgrind, Chromium), find the cargo target directory and fill configuration templates; the
+//! iteration harnesses (cors-engine's `hotpath`, cors-hyper's `layer_cost`) read the same
+//! command line ([`harness`]). Each of those is written once, here.
 //!
 //! ```
 //! use cors_devtools::{free_loopback_port, render};
@@ -26,6 +27,7 @@
 //! None, and no dependencies: `xtask` links this crate, and tidy keeps `xtask` free of product
 //! code so that `cargo xtask ci` still builds and reports when a product crate is broken.
 
+pub mod harness;
 mod program;
 mod template;
 

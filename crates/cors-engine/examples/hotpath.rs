@@ -43,6 +43,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use cors_devtools::harness::{self, Selection, nanos_per};
 use cors_engine::{Engine, Outcome, Request};
 use cors_policy::Policy;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -226,33 +227,18 @@ fn run(policies: &Policies, scenario: &Scenario, iterations: u64) -> f64 {
     assert_eq!(got, scenario.outcome, "scenario {} decided {got:?}", scenario.name);
     let start = Instant::now();
     black_box(measure(engine, &request, iterations));
-    let elapsed = start.elapsed();
-    if iterations == 0 {
-        return 0.0;
-    }
-    #[expect(clippy::cast_precision_loss, reason = "a report, not a computation")]
-    let per = elapsed.as_nanos() as f64 / iterations as f64;
-    per
+    nanos_per(start.elapsed(), iterations)
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let which = args.next().unwrap_or_else(|| "list".to_owned());
-    let iterations: u64 = match args.next() {
-        Some(text) => text.parse().expect("the iteration count is a number"),
-        None => 1_000_000,
-    };
     let scenarios = scenarios();
-    let mut out = std::io::stdout().lock();
-    if which == "list" {
-        for scenario in &scenarios {
-            writeln!(out, "{}", scenario.name).expect("stdout");
-        }
+    let selection = harness::select(&scenarios, |s| s.name, 1_000_000);
+    let Selection::Run { scenarios: selected, iterations } =
+        selection.unwrap_or_else(|error| panic!("{error}"))
+    else {
         return;
-    }
-    let selected: Vec<&Scenario> =
-        scenarios.iter().filter(|s| which == "all" || s.name == which).collect();
-    assert!(!selected.is_empty(), "unknown scenario {which:?}; try `list`");
+    };
+    let mut out = std::io::stdout().lock();
     let policies = policies();
     let size = size_of::<cors_engine::Decision<'_, '_, HeaderMap>>();
     writeln!(out, "size_of::<Decision>() = {size} bytes").expect("stdout");

@@ -33,6 +33,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use cors_devtools::harness::{self, Selection, nanos_per};
 use cors_hyper::CorsLayer;
 use cors_policy::Policy;
 use http::{Request, Response};
@@ -162,29 +163,14 @@ fn measure_layer(layer: &CorsLayer, template: &Request<()>, iterations: u64) -> 
     sink
 }
 
-fn per(elapsed: std::time::Duration, iterations: u64) -> f64 {
-    #[expect(clippy::cast_precision_loss, reason = "a report, not a computation")]
-    let per = elapsed.as_nanos() as f64 / iterations.max(1) as f64;
-    per
-}
-
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let which = args.next().unwrap_or_else(|| "list".to_owned());
-    let iterations: u64 = match args.next() {
-        Some(text) => text.parse().expect("the iteration count is a number"),
-        None => 200_000,
+    let selection = harness::select(&SCENARIOS, |s| s.name, 200_000);
+    let Selection::Run { scenarios: selected, iterations } =
+        selection.unwrap_or_else(|error| panic!("{error}"))
+    else {
+        return;
     };
     let mut out = std::io::stdout().lock();
-    if which == "list" {
-        for scenario in &SCENARIOS {
-            writeln!(out, "{}", scenario.name).expect("stdout");
-        }
-        return;
-    }
-    let selected: Vec<&Scenario> =
-        SCENARIOS.iter().filter(|s| which == "all" || s.name == which).collect();
-    assert!(!selected.is_empty(), "unknown scenario {which:?}; try `list`");
     let (two, many) = policies();
     let (two, many) = (CorsLayer::new(two), CorsLayer::new(many));
     for scenario in selected {
@@ -192,10 +178,10 @@ fn main() {
         let template = request(scenario);
         let start = Instant::now();
         black_box(measure_bare(&template, iterations));
-        let bare = per(start.elapsed(), iterations);
+        let bare = nanos_per(start.elapsed(), iterations);
         let start = Instant::now();
         black_box(measure_layer(layer, &template, iterations));
-        let layered = per(start.elapsed(), iterations);
+        let layered = nanos_per(start.elapsed(), iterations);
         writeln!(
             out,
             "{:<20} bare {bare:>8.1} ns  layer {layered:>8.1} ns  layer-only {:>8.1} ns",
