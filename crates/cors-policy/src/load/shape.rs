@@ -101,13 +101,7 @@ impl Loader<'_> {
         let name = if let Some(name) = Self::get(&ref_entries, "name") {
             self.wrapper_string(name, &child(ref_path, "name"))
         } else {
-            self.shape_error(
-                Code::MissingKey,
-                &child(ref_path, "name"),
-                "missing key \"name\"".to_owned(),
-                "",
-                policy_ref,
-            );
+            self.missing(&child(ref_path, "name"), policy_ref, "");
             None
         };
         name.map(|name| (name, ref_entries))
@@ -175,6 +169,7 @@ impl Loader<'_> {
         }
     }
 
+    /// Reports a missing or unexpected `apiVersion` of a Local Mode resource.
     pub(crate) fn check_api_version(&mut self, entries: &[(&str, &Node, &Node)], node: &Node) {
         match Self::get(entries, "apiVersion") {
             Some(v) if scalar(v) == Some(API_VERSION) => {}
@@ -195,6 +190,7 @@ impl Loader<'_> {
         }
     }
 
+    /// An `ApiInstance` (its `apiVersion` already checked): listener, upstream and policies.
     fn api_instance<'n>(
         &mut self,
         node: &'n Node,
@@ -202,17 +198,12 @@ impl Loader<'_> {
         found: &mut Vec<Found<'n>>,
         cx: &mut Context,
     ) {
-        self.check_api_version(entries, node);
         cx.api_instances += 1;
         if let Some(metadata) = Self::get(entries, "metadata") {
             let meta = self.wrapper_map(metadata, "metadata", "a mapping");
             cx.instance_name = Self::get(&meta, "name").and_then(scalar).map(str::to_owned);
         }
-        let Some(spec) = Self::get(entries, "spec") else {
-            self.shape_error(Code::MissingKey, "spec", "missing key \"spec\"".to_owned(), "", node);
-            return;
-        };
-        let spec = self.wrapper_map(spec, "spec", "a mapping");
+        let Some((_, spec)) = self.spec(entries, node) else { return };
         if let Some(address) = Self::get(&spec, "address") {
             cx.listen = self.wrapper_string(address, "spec.address");
         }
@@ -236,13 +227,7 @@ impl Loader<'_> {
                     Some(address) => {
                         cx.upstream = self.wrapper_string(address, &child(&path, "address"));
                     }
-                    None => self.shape_error(
-                        Code::MissingKey,
-                        &child(&path, "address"),
-                        "missing key \"address\"".to_owned(),
-                        "",
-                        key_node,
-                    ),
+                    None => self.missing(&child(&path, "address"), key_node, ""),
                 }
             }
         }
@@ -272,6 +257,7 @@ impl Loader<'_> {
         }
     }
 
+    /// A `PolicyBinding` (its `apiVersion` already checked): target and policy.
     fn policy_binding<'n>(
         &mut self,
         node: &'n Node,
@@ -279,12 +265,7 @@ impl Loader<'_> {
         found: &mut Vec<Found<'n>>,
         cx: &mut Context,
     ) {
-        self.check_api_version(entries, node);
-        let Some(spec_node) = Self::get(entries, "spec") else {
-            self.shape_error(Code::MissingKey, "spec", "missing key \"spec\"".to_owned(), "", node);
-            return;
-        };
-        let spec = self.wrapper_map(spec_node, "spec", "a mapping");
+        let Some((spec_node, spec)) = self.spec(entries, node) else { return };
         if let Some(target) = Self::get(&spec, "targetRef") {
             let target_entries = self.wrapper_map(target, "spec.targetRef", "a mapping with name");
             if let Some(name) = Self::get(&target_entries, "name").and_then(scalar) {
@@ -292,13 +273,7 @@ impl Loader<'_> {
             }
         }
         let Some(policy_ref) = Self::get(&spec, "policyRef") else {
-            self.shape_error(
-                Code::MissingKey,
-                "spec.policyRef",
-                "missing key \"policyRef\"".to_owned(),
-                "",
-                spec_node,
-            );
+            self.missing("spec.policyRef", spec_node, "");
             return;
         };
         let Some((name, ref_entries)) = self.policy_name(policy_ref, "spec.policyRef") else {
@@ -338,13 +313,14 @@ impl Loader<'_> {
                 // `config`, the other shapes' by their own walk.
                 let entries = peek_entries(raw);
                 match Self::get(&entries, "kind").map(|kind| (kind, scalar(kind))) {
-                    Some((_, Some("ApiInstance"))) => {
+                    Some((_, Some(kind @ ("ApiInstance" | "PolicyBinding")))) => {
                         let entries = self.wrapper_entries(raw, "");
-                        self.api_instance(node, &entries, found, cx);
-                    }
-                    Some((_, Some("PolicyBinding"))) => {
-                        let entries = self.wrapper_entries(raw, "");
-                        self.policy_binding(node, &entries, found, cx);
+                        self.check_api_version(&entries, node);
+                        if kind == "ApiInstance" {
+                            self.api_instance(node, &entries, found, cx);
+                        } else {
+                            self.policy_binding(node, &entries, found, cx);
+                        }
                     }
                     Some((kind, _)) => self.shape_error(
                         Code::UnknownShape,

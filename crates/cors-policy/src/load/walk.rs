@@ -125,6 +125,27 @@ impl<'f> Loader<'f> {
         self.report(d, node);
     }
 
+    /// Reports that the key ending `path` is missing from the mapping `node`.
+    pub(crate) fn missing(&mut self, path: &str, node: &Node, hint: &str) {
+        let key = path.rsplit('.').next().unwrap_or(path);
+        self.shape_error(Code::MissingKey, path, format!("missing key {key:?}"), hint, node);
+    }
+
+    /// The `spec` mapping of the resource `node` whose entries are `entries` (an `ApiInstance`,
+    /// a `PolicyBinding`, a `Service`), as its node and entries; `None` once its absence is
+    /// reported.
+    pub(crate) fn spec<'n>(
+        &mut self,
+        entries: &[Entry<'n>],
+        node: &Node,
+    ) -> Option<(&'n Node, Vec<Entry<'n>>)> {
+        let Some(spec) = Self::get(entries, "spec") else {
+            self.missing("spec", node, "");
+            return None;
+        };
+        Some((spec, self.wrapper_map(spec, "spec", "a mapping")))
+    }
+
     /// A string value outside the config block, or `None` (reported) if it is not one.
     pub(crate) fn wrapper_string(&mut self, node: &Node, path: &str) -> Option<String> {
         if let Some(text) = scalar(node) {

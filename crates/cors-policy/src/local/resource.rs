@@ -170,11 +170,6 @@ impl Loader<'_> {
         Place::of(self.file, node)
     }
 
-    fn missing(&mut self, path: &str, node: &Node, hint: &str) {
-        let key = path.rsplit('.').next().unwrap_or(path);
-        self.shape_error(Code::MissingKey, path, format!("missing key {key:?}"), hint, node);
-    }
-
     fn resource(&mut self, node: &Node, out: &mut Walked) {
         let Value::Map(raw) = &node.value else {
             self.shape_error(
@@ -251,18 +246,6 @@ impl Loader<'_> {
             _ => namespace.to_owned(),
         };
         Some((name, namespace, name_node))
-    }
-
-    fn spec<'n>(
-        &mut self,
-        entries: &[Entry<'n>],
-        node: &Node,
-    ) -> Option<(&'n Node, Vec<Entry<'n>>)> {
-        let Some(spec) = Self::get(entries, "spec") else {
-            self.missing("spec", node, "");
-            return None;
-        };
-        Some((spec, self.wrapper_map(spec, "spec", "a mapping")))
     }
 
     /// An address string at `path`, parsed by `parse`; reported if it does not parse.
