@@ -296,21 +296,20 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+    use crate::fixtures::example_policy;
     use proptest::prelude::*;
     use rstest::rstest;
 
-    const POLICY: &[u8] = b"
-publicResource: false
-supportCredentials: true
-originGroups:
-  - origins: [https://app.test]
-    allowedMethods:
-      - {methodName: GET, isAllowed: true}
-      - {methodName: PUT, isAllowed: true}
-    headers: [x-token]
-    exposedHeaders: [x-request-id]
-    accessControlMaxAge: 600
-";
+    /// `examples/policies/strict.yaml`: credentials, `https://app.example.com` only,
+    /// GET/POST/PUT, request headers content-type and x-token, exposed x-request-id, max-age 600.
+    fn strict() -> Vec<u8> {
+        example_policy("strict.yaml")
+    }
+
+    /// `examples/policies/public.yaml`: every origin, no credentials.
+    fn public() -> Vec<u8> {
+        example_policy("public.yaml")
+    }
 
     type Lines = Vec<(String, String)>;
 
@@ -431,27 +430,27 @@ originGroups:
     const GET: (&str, &[u8]) = (":method", b"GET");
     const OPTIONS: (&str, &[u8]) = (":method", b"OPTIONS");
     const AUTHORITY: (&str, &[u8]) = (":authority", b"api.test");
-    const APP: (&str, &[u8]) = ("origin", b"https://app.test");
+    const APP: (&str, &[u8]) = ("origin", b"https://app.example.com");
 
     #[rstest]
     #[case::p1_accepted_preflight_is_answered_locally(
-        POLICY,
+        strict,
         &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT"),
           ("access-control-request-headers", b"X-Token")],
         &[],
         Step::AnsweredLocally,
         Some(&[
-            ("access-control-allow-origin", "https://app.test"),
+            ("access-control-allow-origin", "https://app.example.com"),
             ("access-control-allow-credentials", "true"),
-            ("access-control-allow-methods", "GET, PUT"),
-            ("access-control-allow-headers", "x-token"),
+            ("access-control-allow-methods", "GET, POST, PUT"),
+            ("access-control-allow-headers", "content-type, x-token"),
             ("access-control-max-age", "600"),
             ("vary", "Origin"),
         ][..]),
         &[],
     )]
     #[case::p3_rejected_preflight_has_only_vary(
-        POLICY,
+        strict,
         &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"DELETE")],
         &[],
         Step::AnsweredLocally,
@@ -459,7 +458,7 @@ originGroups:
         &[],
     )]
     #[case::r3_options_without_acrm_is_not_forwarded(
-        POLICY,
+        strict,
         &[OPTIONS, AUTHORITY, APP],
         &[],
         Step::AnsweredLocally,
@@ -467,7 +466,7 @@ originGroups:
         &[],
     )]
     #[case::a2_blocked_request_is_answered_locally(
-        POLICY,
+        strict,
         &[GET, AUTHORITY, ("origin", b"https://evil.test")],
         &[],
         Step::AnsweredLocally,
@@ -475,7 +474,7 @@ originGroups:
         &[],
     )]
     #[case::a4_allowed_response_replaces_upstream_access_control(
-        POLICY,
+        strict,
         &[GET, AUTHORITY, APP],
         &[("content-type", "text/plain"), ("access-control-allow-origin", "*"),
           ("Access-Control-Allow-Methods", "DELETE"), ("access-control-allow-origin", "https://x.test"),
@@ -483,24 +482,24 @@ originGroups:
         Step::Forward,
         None,
         &[("content-type", "text/plain"), ("vary", "Accept-Encoding"),
-          ("access-control-allow-origin", "https://app.test"),
+          ("access-control-allow-origin", "https://app.example.com"),
           ("access-control-allow-credentials", "true"),
           ("access-control-expose-headers", "x-request-id"),
           ("vary", "Origin")],
     )]
     #[case::v1_allowed_response_does_not_repeat_a_listed_token(
-        POLICY,
+        strict,
         &[GET, AUTHORITY, APP],
         &[("vary", "accept-encoding, origin")],
         Step::Forward,
         None,
         &[("vary", "accept-encoding, origin"),
-          ("access-control-allow-origin", "https://app.test"),
+          ("access-control-allow-origin", "https://app.example.com"),
           ("access-control-allow-credentials", "true"),
           ("access-control-expose-headers", "x-request-id")],
     )]
     #[case::v1_not_cors_origin_on_a_later_vary_line_is_not_repeated(
-        POLICY,
+        strict,
         &[GET, AUTHORITY],
         &[("vary", "Accept"), ("vary", "Origin")],
         Step::Forward,
@@ -508,7 +507,7 @@ originGroups:
         &[("vary", "Accept"), ("vary", "Origin")],
     )]
     #[case::v1_not_cors_vary_star_covers_origin(
-        POLICY,
+        strict,
         &[GET, AUTHORITY],
         &[("vary", "*")],
         Step::Forward,
@@ -516,7 +515,7 @@ originGroups:
         &[("vary", "*")],
     )]
     #[case::r5_two_origin_lines_are_malformed_and_blocked(
-        POLICY,
+        strict,
         &[GET, AUTHORITY, APP, ("origin", b"https://evil.test")],
         &[],
         Step::AnsweredLocally,
@@ -524,7 +523,7 @@ originGroups:
         &[],
     )]
     #[case::r1_not_cors_keeps_upstream_headers_and_gets_vary(
-        POLICY,
+        strict,
         &[GET, AUTHORITY],
         &[("access-control-allow-origin", "*")],
         Step::Forward,
@@ -532,15 +531,15 @@ originGroups:
         &[("access-control-allow-origin", "*"), ("vary", "Origin")],
     )]
     #[case::r2_same_origin_post_is_forwarded_untouched(
-        POLICY,
-        &[(":method", &b"POST"[..]), (":authority", b"app.test:80"), ("origin", b"http://app.test")],
+        strict,
+        &[(":method", &b"POST"[..]), (":authority", b"app.example.com:80"), ("origin", b"http://app.example.com")],
         &[("access-control-allow-origin", "*")],
         Step::Forward,
         None,
         &[("access-control-allow-origin", "*"), ("vary", "Origin")],
     )]
     #[case::r5_non_utf8_origin_is_blocked_without_panic(
-        POLICY,
+        strict,
         &[GET, AUTHORITY, ("origin", b"https://\xc3\xa9\xff.test")],
         &[],
         Step::AnsweredLocally,
@@ -548,7 +547,7 @@ originGroups:
         &[],
     )]
     #[case::m2_public_resource_answers_star(
-        b"publicResource: true\n",
+        public,
         &[GET, AUTHORITY, ("origin", b"https://any.test")],
         &[("access-control-allow-origin", "https://any.test")],
         Step::Forward,
@@ -556,19 +555,19 @@ originGroups:
         &[("access-control-allow-origin", "*")],
     )]
     fn exchange_applies_the_decision(
-        #[case] policy: &[u8],
+        #[case] policy: fn() -> Vec<u8>,
         #[case] request: &[(&str, &[u8])],
         #[case] upstream: &[(&str, &str)],
         #[case] step: Step,
         #[case] local: Option<&[(&str, &str)]>,
         #[case] response: &[(&str, &str)],
     ) {
-        check(policy, request, upstream, step, local, response);
+        check(&policy(), request, upstream, step, local, response);
     }
 
     #[test]
     fn v1_public_resource_not_cors_response_varies_on_origin() {
-        let plugin = Plugin::from_configuration(b"publicResource: true\n", "test").unwrap();
+        let plugin = Plugin::from_configuration(&public(), "test").unwrap();
         let host = FakeHost::new(&[GET, AUTHORITY], &[("vary", "Accept")]);
         let mut exchange = Exchange::default();
         assert_eq!(exchange.on_request_headers(&plugin, &host), Step::Forward);
@@ -578,7 +577,7 @@ originGroups:
 
     fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            Just(b"https://app.test".to_vec()),
+            Just(b"https://app.example.com".to_vec()),
             Just(b"null".to_vec()),
             Just(b"https://evil.test".to_vec()),
             Just(b"GET".to_vec()),
@@ -603,7 +602,7 @@ originGroups:
             ),
             upstream_grants in any::<bool>(),
         ) {
-            let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+            let plugin = Plugin::from_configuration(&strict(), "test").unwrap();
             let mut request: Vec<(&str, &[u8])> = vec![(":method", method.as_bytes()), AUTHORITY];
             request.extend(lines.iter().map(|(name, value)| (*name, value.as_slice())));
             let upstream: &[(&str, &str)] =
@@ -644,7 +643,7 @@ originGroups:
     /// replaced or its first `Vary` line leaves the question open.
     #[track_caller]
     fn check_reads(request: &[(&str, &[u8])], upstream: &[(&str, &str)], reads: &[&str]) {
-        let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+        let plugin = Plugin::from_configuration(&strict(), "test").unwrap();
         let host = FakeHost::new(request, upstream);
         let mut exchange = Exchange::default();
         exchange.on_request_headers(&plugin, &host);
@@ -690,7 +689,7 @@ originGroups:
     #[rstest]
     #[case::r1_not_cors(&[GET, AUTHORITY], Outcome::NotCors, Rule::R1)]
     #[case::r2_same_origin(
-        &[GET, (":authority", b"app.test:80"), ("origin", b"http://app.test")],
+        &[GET, (":authority", b"app.example.com:80"), ("origin", b"http://app.example.com")],
         Outcome::NotCors,
         Rule::R2,
     )]
@@ -711,7 +710,7 @@ originGroups:
         #[case] outcome: Outcome,
         #[case] rule: Rule,
     ) {
-        let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+        let plugin = Plugin::from_configuration(&strict(), "test").unwrap();
         let host = FakeHost::new(request, &[]);
         let mut exchange = Exchange::default();
         exchange.on_request_headers(&plugin, &host);
@@ -721,7 +720,7 @@ originGroups:
 
     #[test]
     fn response_callback_runs_once_per_decision() {
-        let plugin = Plugin::from_configuration(POLICY, "test").unwrap();
+        let plugin = Plugin::from_configuration(&strict(), "test").unwrap();
         let host = FakeHost::new(&[GET, AUTHORITY, APP], &[]);
         let mut exchange = Exchange::default();
         exchange.on_request_headers(&plugin, &host);

@@ -98,6 +98,19 @@ pub use filter::register;
 pub use headers::RequestLines;
 pub use plugin::Plugin;
 
+/// The policy files the tests share with the rest of the workspace, read at test time (the
+/// published crate packages only its own folder).
+#[cfg(test)]
+mod fixtures {
+    /// The bytes of `examples/policies/NAME` in the workspace.
+    pub(crate) fn example_policy(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/policies")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+}
+
 /// The module's entry point: proxy-wasm's `_initialize` export, which Envoy calls once per VM.
 #[cfg(target_arch = "wasm32")]
 mod entry {

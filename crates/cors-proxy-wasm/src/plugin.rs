@@ -71,30 +71,16 @@ impl Plugin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::example_policy;
     use rstest::rstest;
 
-    const API_INSTANCE: &str = "\
-apiVersion: gateway.mulesoft.com/v1alpha1
-kind: ApiInstance
-metadata:
-  name: api
-spec:
-  address: ADDRESS
-  services:
-    upstream:
-      address: http://127.0.0.1:9000
-  policies:
-    - policyRef:
-        name: cors-flex
-      config:
-        publicResource: false
-        originGroups:
-          - origins: [https://a.test]
-";
-
+    /// `examples/policies/api-instance.yaml` with its listener at `address`.
     #[track_caller]
     fn check_scheme(address: &str, expected: &str) {
-        let text = API_INSTANCE.replace("ADDRESS", address);
+        let text = String::from_utf8(example_policy("api-instance.yaml")).unwrap();
+        let listener = "\n  address: http://0.0.0.0:8081\n";
+        assert!(text.contains(listener), "api-instance.yaml moved its listener:\n{text}");
+        let text = text.replace(listener, &format!("\n  address: {address}\n"));
         let plugin = Plugin::from_configuration(text.as_bytes(), "api.yaml").unwrap();
         assert_eq!(plugin.scheme(), expected);
     }
@@ -112,7 +98,8 @@ spec:
 
     #[test]
     fn r2_scheme_defaults_to_http_without_an_api_instance() {
-        let plugin = Plugin::from_configuration(b"publicResource: true\n", "cors-flex").unwrap();
+        let plugin =
+            Plugin::from_configuration(&example_policy("public.yaml"), "cors-flex").unwrap();
         assert_eq!(plugin.scheme(), "http");
     }
 
