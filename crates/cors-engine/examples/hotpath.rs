@@ -29,8 +29,9 @@
 //! per-process hash seeds), which wall-clock times on a shared machine do not: compare
 //! changes by Ir, and take wall-clock figures as the minimum of several short runs.
 //!
-//! Scenarios use `http::HeaderMap` requests (what the tower layer passes) carrying a few
-//! ordinary headers besides the CORS ones, addressed to `https://api.example.com`.
+//! Scenarios use `http::HeaderMap` requests (what the tower layer passes) carrying ordinary
+//! headers besides the CORS ones (4 of a browser's 12, or `HOTPATH_FIELDS=N` of them, so that
+//! the cost can be read against the size of the request), addressed to `https://api.example.com`.
 //! Policies: `examples/policies/strict.yaml` (credentials, one group for
 //! `https://app.example.com`, GET/POST/PUT, headers content-type and x-token), the same with a
 //! third allowed header (`x-requested-with`) for the 3-header preflight,
@@ -185,16 +186,34 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// The ordinary fields a browser sends besides the CORS ones (Chromium, a cross-origin `fetch`).
+const ORDINARY: [(&str, &str); 12] = [
+    ("host", "api.example.com"),
+    ("user-agent", "hotpath/1.0"),
+    ("accept", "*/*"),
+    ("accept-encoding", "gzip, br"),
+    ("accept-language", "en-US,en;q=0.9"),
+    ("connection", "keep-alive"),
+    ("referer", "https://app.example.com/"),
+    ("sec-fetch-mode", "cors"),
+    ("sec-fetch-site", "same-site"),
+    ("sec-fetch-dest", "empty"),
+    ("cache-control", "no-cache"),
+    ("pragma", "no-cache"),
+];
+
+/// How many [`ORDINARY`] fields a request carries: `HOTPATH_FIELDS` (0 to 12), 4 by default.
+fn ordinary_fields() -> usize {
+    std::env::var("HOTPATH_FIELDS")
+        .ok()
+        .map_or(4, |n| n.parse().expect("HOTPATH_FIELDS is a number"))
+        .min(ORDINARY.len())
+}
+
 /// The request's headers: ordinary ones first, then the scenario's.
 fn header_map(scenario: &Scenario) -> HeaderMap {
     let mut map = HeaderMap::new();
-    let ordinary = [
-        ("host", "api.example.com"),
-        ("user-agent", "hotpath/1.0"),
-        ("accept", "*/*"),
-        ("accept-encoding", "gzip, br"),
-    ];
-    for (name, value) in ordinary
+    for (name, value) in ORDINARY[..ordinary_fields()]
         .iter()
         .map(|&(n, v)| (n, v))
         .chain(scenario.headers.iter().map(|(n, v)| (*n, v.as_str())))
