@@ -1,5 +1,6 @@
 //! Bounded parsing of `Access-Control-Request-Headers` (P6), names checked with
-//! [`cors_policy::is_token`]'s `tchar` table.
+//! [`cors_policy::is_token`]'s `tchar` table unless the caller already knows them (a group's
+//! listed names, which are tokens).
 //!
 //! The list may span any number of field lines; optional whitespace and empty elements are
 //! tolerated (RFC 9110 section 5.6.1), names are compared case-insensitively by the caller.
@@ -19,21 +20,57 @@ pub const MAX_ACRH_NAMES: usize = 256;
 /// A field line with an empty value counts as one empty element.
 pub const MAX_ACRH_EMPTY: usize = 16;
 
-use cors_policy::is_tchar;
 pub use cors_policy::is_token;
-
-/// Whether `byte` is optional whitespace: SP or HTAB (RFC 9110 section 5.6.3).
-fn is_ows(byte: u8) -> bool {
-    byte == b' ' || byte == b'\t'
-}
 
 /// `bytes` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 section 5.6.3).
 #[must_use]
 #[inline]
 pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|&b| !is_ows(b)).map_or(start, |i| i + 1);
-    &bytes[start..end]
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+/// The index of the first `,` in `bytes`, eight bytes at a time.
+///
+/// Hand-written rather than `memchr::memchr`: elements are a few bytes long, and `memchr`'s
+/// set-up for such short searches cost more than this loop (callgrind, `engine-preflight-accepted`:
+/// 32 instructions more for its three elements with `memchr`, 83 more byte by byte).
+#[inline]
+fn find_comma(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const COMMAS: u64 = u64::from_ne_bytes([b','; 8]);
+    // The `,` bytes of `word` as the high bit of their byte: `x` is zero exactly at a comma, and
+    // `(x - 1) & !x` sets a byte's high bit when that byte is zero. A borrow can mark a byte above
+    // a zero byte too, never one below it, so the lowest mark (the first byte, little-endian) is
+    // always a true comma.
+    let commas = |word: u64| {
+        let x = word ^ COMMAS;
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let word_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let len = bytes.len();
+    if len < 8 {
+        return bytes.iter().position(|&b| b == b',');
+    }
+    let mut at = 0;
+    while at + 8 <= len {
+        let found = commas(word_at(at));
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    // The last eight bytes, overlapping words already searched (which hold no comma).
+    let found = commas(word_at(len - 8));
+    (at < len && found != 0).then(|| len - 8 + found.trailing_zeros() as usize / 8)
 }
 
 /// Why an `Access-Control-Request-Headers` list was refused (P2, P6).
@@ -168,6 +205,27 @@ pub fn parse_acrh<'a, I>(
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
+    scan_acrh(lines, |_| false, |name, _| on_name(name))
+}
+
+/// [`parse_acrh`] for a caller that already knows some names to be tokens (the engine: a group's
+/// allowed names): `is_known(name)` says so, and a known name's bytes are not checked again;
+/// `on_name` gets each name with that answer.
+///
+/// Each element is found by searching its `,` a word at a time ([`find_comma`]), and trimmed of
+/// optional whitespace; only an unknown name is then checked byte by byte against the `tchar`
+/// table.
+/// Measured (callgrind, `engine-preflight-accepted`, 3 allowed names in 38 bytes): the scan and the
+/// allowed-name checks together take 733 instructions, where checking every byte of every name
+/// and then comparing it with the allowed names took 878.
+pub(crate) fn scan_acrh<'a, I>(
+    lines: I,
+    mut is_known: impl FnMut(&'a [u8]) -> bool,
+    mut on_name: impl FnMut(&'a [u8], bool),
+) -> Result<AcrhSummary, AcrhError<'a>>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
     let (mut total, mut names, mut empty, mut line_count, mut joined_len) = (0usize, 0, 0, 0, 0);
     let mut canonical = true;
     for (line_index, line) in lines.into_iter().enumerate() {
@@ -177,24 +235,15 @@ where
             return Err(AcrhError::TooLong);
         }
         line_count = line_index + 1;
-        // One pass over the line: each element is `OWS name OWS`, up to `,` or the end.
+        // Each element is `OWS name OWS`, up to `,` or the end of the line.
         let mut rest = line;
         for element_index in 0usize.. {
-            let lead = rest.iter().position(|&b| !is_ows(b)).unwrap_or(rest.len());
-            let after_lead = rest.get(lead..).unwrap_or_default();
-            let name_len =
-                after_lead.iter().position(|&b| !is_tchar(b)).unwrap_or(after_lead.len());
-            let (name, after_name) = after_lead.split_at_checked(name_len).unwrap_or_default();
-            let trail = after_name.iter().position(|&b| !is_ows(b)).unwrap_or(after_name.len());
-            let next = match after_name.get(trail) {
-                None => None,
-                Some(b',') => after_name.get(trail + 1..),
-                // Not `OWS token OWS`: the trimmed element is not a token.
-                Some(_) => {
-                    let raw = rest.split(|&b| b == b',').next().unwrap_or_default();
-                    return Err(AcrhError::InvalidName { name: trim_ows(raw), line: line_index });
-                }
+            let (raw, next) = match find_comma(rest) {
+                Some(comma) => (rest.get(..comma), rest.get(comma + 1..)),
+                None => (Some(rest), None),
             };
+            let raw = raw.unwrap_or_default();
+            let name = trim_ows(raw);
             if name.is_empty() {
                 empty += 1;
                 canonical = false;
@@ -202,19 +251,23 @@ where
                     return Err(AcrhError::TooManyEmpty);
                 }
             } else {
+                let known = is_known(name);
+                if !known && !is_token(name) {
+                    return Err(AcrhError::InvalidName { name, line: line_index });
+                }
                 names += 1;
                 if names > MAX_ACRH_NAMES {
                     return Err(AcrhError::TooManyNames);
                 }
                 // Canonical form: the first element bare, every later one exactly ", name".
                 let bare = if element_index == 0 {
-                    lead == 0 && trail == 0
+                    raw.len() == name.len()
                 } else {
-                    lead == 1 && trail == 0 && rest.first() == Some(&b' ')
+                    raw.len() == name.len() + 1 && raw.first() == Some(&b' ')
                 };
                 canonical &= bare;
                 joined_len += name.len() + if names > 1 { 2 } else { 0 };
-                on_name(name);
+                on_name(name, known);
             }
             match next {
                 Some(after_comma) => rest = after_comma,
@@ -412,6 +465,42 @@ mod tests {
             let got = parse_acrh(lines.iter().copied(), |n| seen.push(n));
             let (expected, expected_seen) = by_definition(&lines);
             proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(seen, expected_seen);
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time search finds the first comma, as a byte-by-byte search does.
+        #[test]
+        fn find_comma_is_the_first_comma(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b','),
+                proptest::strategy::Just(b' '),
+                proptest::num::u8::ANY,
+            ], 0..40),
+        ) {
+            proptest::prop_assert_eq!(find_comma(&bytes), bytes.iter().position(|&b| b == b','));
+        }
+
+        /// P2, P6: names the caller knows (tokens, as a group's listed names are) are not
+        /// checked again, and the answer is the one `parse_acrh` gives; each name is handed over
+        /// with whether it was known.
+        #[test]
+        fn known_names_change_nothing_but_the_work(
+            lines in proptest::collection::vec("[a-cA-C ,\t:\u{e9}-]{0,12}", 0..4),
+            known in proptest::collection::vec("[a-c-]{1,3}", 0..4),
+        ) {
+            let lines: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
+            let is_known =
+                |name: &[u8]| known.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(name));
+            let mut seen = Vec::new();
+            let got = scan_acrh(lines.iter().copied(), is_known, |name, known| {
+                seen.push((name, known));
+            });
+            let (expected, expected_seen) = by_definition(&lines);
+            proptest::prop_assert_eq!(got, expected);
+            let expected_seen: Vec<(&[u8], bool)> =
+                expected_seen.into_iter().map(|name| (name, is_known(name))).collect();
             proptest::prop_assert_eq!(seen, expected_seen);
         }
     }

@@ -6,7 +6,7 @@ use cors_origin::{HeaderError, Match, MatchKind, RequestOrigin};
 use cors_policy::{AllowedHeaders, Group, Policy};
 use http::HeaderValue;
 
-use crate::acrh::{AcrhSummary, is_token, parse_acrh, trim_ows};
+use crate::acrh::{AcrhSummary, is_token, scan_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
 use crate::headers::{FirstLines, RequestHeaders};
 use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
@@ -487,12 +487,16 @@ impl Engine {
         }
 
         // P2, P6: every requested header a token and allowed, within the budgets, over every
-        // line in order.
+        // line in order. Under a list of headers every name must be listed; under `*` (and for
+        // a public resource) every token passes. A listed name is a token, so the scan does not
+        // check its bytes again.
         let mut denied = 0usize;
         let lines = headers.field_lines(ACRH).map(AsRef::as_ref);
-        let parsed = parse_acrh(lines, |name| {
-            if let Some(group) = group
-                && !group.allows_header(name)
+        let list = group.filter(|group| matches!(group.headers(), AllowedHeaders::List(_)));
+        let listed = |name| list.is_some_and(|group| group.lists_header(name));
+        let parsed = scan_acrh(lines, listed, |name, listed| {
+            if let Some(group) = list
+                && !listed
             {
                 denied += 1;
                 why.note(

@@ -435,8 +435,16 @@ impl Group {
     /// `*`. Does not check that `name` is a token (the engine does, P2). Never allocates.
     #[must_use]
     pub fn allows_header(&self, name: &[u8]) -> bool {
+        matches!(self.headers, AllowedHeaders::Any) || self.lists_header(name)
+    }
+
+    /// Whether `name` is one of the listed allowed headers, compared ignoring ASCII case: false
+    /// under `*`. A listed name is a token, so `name` is one when this is true.
+    #[must_use]
+    #[inline]
+    pub fn lists_header(&self, name: &[u8]) -> bool {
         match &self.headers {
-            AllowedHeaders::Any => true,
+            AllowedHeaders::Any => false,
             // Configured names are lower-case (`header_names`): only the request's bytes are
             // lowered, eight at a time, and only for names of the same length.
             AllowedHeaders::List(names) => {
