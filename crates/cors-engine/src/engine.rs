@@ -95,11 +95,15 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// Why the `Origin` header matches nothing (R5).
+/// Why the `Origin` header matches nothing (R5), or why it was not read.
 #[derive(Clone, Copy)]
 enum Malformed {
     Several,
     Header(HeaderError),
+    /// Not parsed: a public resource without credentials answers every `Origin` alike (M2), and
+    /// this one cannot be the origin the request was addressed to (R2). Only `decide` skips the
+    /// parse; `explain` parses to name what is wrong with a malformed value.
+    Unread,
 }
 
 /// The parsed `Origin` header and, outside public resources, the pattern it matched.
@@ -220,7 +224,16 @@ impl Engine {
         let parsed = if origin_lines.more {
             Err(Malformed::Several)
         } else if self.policy.is_public_resource() {
-            RequestOrigin::parse(first).map(|origin| (origin, None)).map_err(Malformed::Header)
+            // Without credentials the parse only serves R2: skipped when the value cannot be the
+            // request's own origin (measured: 320 of the 500 instructions of such a decision).
+            let unread = !S::KEEPS
+                && !self.policy.supports_credentials()
+                && !request.host.is_some_and(|host| may_be_addressed(first, request.scheme, host));
+            if unread {
+                Err(Malformed::Unread)
+            } else {
+                RequestOrigin::parse(first).map(|origin| (origin, None)).map_err(Malformed::Header)
+            }
         } else {
             self.policy.origins().parse_and_find(first).map_err(Malformed::Header)
         };
@@ -642,7 +655,31 @@ fn note_malformed<S: Reasons>(why: &mut S, first: &[u8], malformed: Malformed, t
             Rule::R5,
             format_args!("Origin {} is malformed ({error}): {then}", Quoted(first)),
         ),
+        // `explain` always parses; were it not to, the answer is the same.
+        Malformed::Unread => why.note(
+            Rule::M2,
+            format_args!(
+                "Origin {} not parsed: public resource, every Origin alike",
+                Quoted(first)
+            ),
+        ),
     }
+}
+
+/// R2, a first look: whether `origin` may serialize the origin the request was addressed to,
+/// `scheme` and `authority`, that is whether it starts with that scheme, `://` and the
+/// authority's first byte (ASCII case aside, as [`cors_origin::OriginRef::is_same_origin_as`]
+/// compares them).
+/// False means R2 cannot apply whatever the rest of the value is; true asks for the full check.
+fn may_be_addressed(origin: &[u8], scheme: &str, authority: &[u8]) -> bool {
+    let scheme = scheme.as_bytes();
+    let host_start = scheme.len() + 3;
+    origin.get(..scheme.len()).is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+        && origin.get(scheme.len()..host_start) == Some(b"://")
+        && matches!(
+            (origin.get(host_start), authority.first()),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b)
+        )
 }
 
 /// P2: the reason a preflight's method is refused by `group`.
@@ -728,5 +765,39 @@ where
                 Err(Rule::P2)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// R2: the first look never rules out an origin the full check finds same-origin.
+        #[test]
+        fn may_be_addressed_holds_for_every_same_origin_value(
+            origin in "(https?|HTTP|wss|x)://(api|API|a|b)\\.example(\\.|:[0-9]{1,5}|/)?",
+            scheme in proptest::sample::select(vec!["http", "https", "HTTPS", "wss"]),
+            authority in "(api|API|Api|a|b)\\.example(:[0-9]{0,5}|\\.)?",
+        ) {
+            let same = match RequestOrigin::parse(origin.as_bytes()) {
+                Ok(RequestOrigin::Tuple(tuple)) => {
+                    tuple.is_same_origin_as(scheme, authority.as_bytes())
+                }
+                _ => false,
+            };
+            proptest::prop_assert!(
+                !same || may_be_addressed(origin.as_bytes(), scheme, authority.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn may_be_addressed_rules_out_another_scheme_or_host() {
+        assert!(may_be_addressed(b"https://api.example", "HTTPS", b"Api.example:443"));
+        assert!(!may_be_addressed(b"https://api.example", "http", b"api.example"));
+        assert!(!may_be_addressed(b"https://app.example", "https", b"b.example"));
+        assert!(!may_be_addressed(b"https://", "https", b"api.example"));
+        assert!(!may_be_addressed(b"https://api.example", "https", b""));
     }
 }
