@@ -100,13 +100,14 @@ impl<'a> OriginRef<'a> {
         // Canonical hosts contain no `:` (IPv6 ends at its `]`), so this is the split at the
         // authority's own host/port boundary, and a different host fails on its first
         // differing byte or on the length, without a scan for `:`.
-        let host = self.host_bytes();
-        let Some((head, rest)) = authority.split_at_checked(host.len()) else { return false };
-        if !matches!(rest, [] | [b':', ..]) {
+        // The scheme first: a few bytes, often of another length (`https` against `http`).
+        // `host` and the scheme are canonical, hence lowercase.
+        if !eq_lowercase(self.scheme_bytes(), scheme.as_bytes()) {
             return false;
         }
-        // `host` and the scheme are canonical, hence lowercase.
-        if !(eq_lowercase(host, head) && eq_lowercase(self.scheme_bytes(), scheme.as_bytes())) {
+        let host = self.host_bytes();
+        let Some((head, rest)) = authority.split_at_checked(host.len()) else { return false };
+        if !(matches!(rest, [] | [b':', ..]) && eq_lowercase(host, head)) {
             return false;
         }
         let port = match rest.split_first() {
