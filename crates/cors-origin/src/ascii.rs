@@ -50,14 +50,32 @@ fn half_at(bytes: &[u8], at: usize) -> u64 {
 #[must_use]
 #[inline]
 pub fn eq_lowercase(lower: &[u8], name: &[u8]) -> bool {
-    eq_words(lower, name, lower_word)
+    eq_words(lower, name, |lower, word| lower == lower_word(word))
+}
+
+/// [`eq_lowercase`] for a `name` that is most often lower-case already, as the header names
+/// browsers send: each word is compared as it is first, and lowered only when that fails.
+///
+/// Measured (callgrind, `engine-preflight-accepted`: 3 listed headers asked for in lower case),
+/// 77 instructions less per decision than with [`eq_lowercase`]; a word in another case costs a
+/// comparison more.
+///
+/// ```
+/// assert!(cors_origin::eq_lowercase_name(b"content-type", b"Content-Type"));
+/// assert!(cors_origin::eq_lowercase_name(b"x-token", b"x-token"));
+/// assert!(!cors_origin::eq_lowercase_name(b"x-token", b"x-tokens"));
+/// ```
+#[must_use]
+#[inline]
+pub fn eq_lowercase_name(lower: &[u8], name: &[u8]) -> bool {
+    eq_words(lower, name, |lower, word| lower == word || lower == lower_word(word))
 }
 
 /// Whether `a` and `b` are the same bytes: the same steps as [`eq_lowercase`], without
 /// lowering, inline instead of a call to `memcmp` (configured origins against `Origin` bytes).
 #[inline]
 pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
-    eq_words(a, b, |word| word)
+    eq_words(a, b, |a, b| a == b)
 }
 
 /// Whether `lower` equals `name` with every word of `name` passed through `map` (a byte-wise
@@ -65,7 +83,7 @@ pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 /// word ending at the end (overlapping the one before); under eight bytes as two overlapping
 /// four-byte halves, under four byte by byte.
 #[inline]
-fn eq_words(lower: &[u8], name: &[u8], map: impl Fn(u64) -> u64) -> bool {
+fn eq_words(lower: &[u8], name: &[u8], same: impl Fn(u64, u64) -> bool) -> bool {
     let len = name.len();
     if lower.len() != len {
         return false;
@@ -73,17 +91,17 @@ fn eq_words(lower: &[u8], name: &[u8], map: impl Fn(u64) -> u64) -> bool {
     if len >= 8 {
         let mut at = 0;
         while at + 8 < len {
-            if word_at(lower, at) != map(word_at(name, at)) {
+            if !same(word_at(lower, at), word_at(name, at)) {
                 return false;
             }
             at += 8;
         }
-        word_at(lower, len - 8) == map(word_at(name, len - 8))
+        same(word_at(lower, len - 8), word_at(name, len - 8))
     } else if len >= 4 {
         let pair = |bytes: &[u8]| half_at(bytes, 0) | (half_at(bytes, len - 4) << 32);
-        pair(lower) == map(pair(name))
+        same(pair(lower), pair(name))
     } else {
-        lower.iter().zip(name).all(|(&l, &n)| u64::from(l) == map(u64::from(n)))
+        lower.iter().zip(name).all(|(&l, &n)| same(u64::from(l), u64::from(n)))
     }
 }
 
@@ -104,7 +122,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// P2: the word-wise comparison is `eq_ignore_ascii_case` against a lower-case name.
+        /// P2: the word-wise comparisons are `eq_ignore_ascii_case` against a lower-case name.
         #[test]
         fn eq_lowercase_is_eq_ignore_ascii_case(
             configured in "[a-z0-9-]{0,20}",
@@ -115,6 +133,8 @@ mod tests {
             let expected = configured.eq_ignore_ascii_case(&requested);
             let got = eq_lowercase(configured.as_bytes(), requested.as_bytes());
             proptest::prop_assert_eq!(got, expected);
+            let name = eq_lowercase_name(configured.as_bytes(), requested.as_bytes());
+            proptest::prop_assert_eq!(name, expected);
         }
     }
 }

@@ -102,7 +102,7 @@ mod pattern;
 mod request;
 mod set;
 
-pub use ascii::eq_lowercase;
+pub use ascii::{eq_lowercase, eq_lowercase_name};
 pub use error::{HeaderError, ParseError, ParseErrorKind};
 pub use origin::{Origin, ParseNotes};
 pub use pattern::{OriginPattern, SubdomainPattern};

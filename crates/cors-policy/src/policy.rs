@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use cors_origin::{Match, OriginPattern, OriginSet, ParseError, eq_lowercase};
+use cors_origin::{Match, OriginPattern, OriginSet, ParseError, eq_lowercase_name};
 use http::HeaderValue;
 
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
@@ -445,10 +445,11 @@ impl Group {
     pub fn lists_header(&self, name: &[u8]) -> bool {
         match &self.headers {
             AllowedHeaders::Any => false,
-            // Configured names are lower-case (`header_names`): only the request's bytes are
-            // lowered, eight at a time, and only for names of the same length.
+            // Configured names are lower-case (`header_names`): the request's bytes are compared
+            // eight at a time, only for names of the same length, and lowered only where they
+            // differ (browsers send lower-case names).
             AllowedHeaders::List(names) => {
-                names.iter().any(|allowed| eq_lowercase(allowed.as_bytes(), name))
+                names.iter().any(|allowed| eq_lowercase_name(allowed.as_bytes(), name))
             }
         }
     }
