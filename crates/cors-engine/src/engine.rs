@@ -506,8 +506,7 @@ impl Engine {
         let mut denied = 0usize;
         let lines = headers.field_lines(ACRH).map(AsRef::as_ref);
         let list = group.filter(|group| matches!(group.headers(), AllowedHeaders::List(_)));
-        let listed = |name| list.is_some_and(|group| group.lists_header(name));
-        let parsed = scan_acrh(lines, listed, |name, listed| {
+        let mut on_name = |name: &'r [u8], listed: bool| {
             if let Some(group) = list
                 && !listed
             {
@@ -522,7 +521,14 @@ impl Engine {
                     ),
                 );
             }
-        });
+        };
+        // A group's own list is answered with its own value, never mirrored (P4).
+        let parsed = match list {
+            Some(group) => {
+                scan_acrh::<_, false>(lines, |name| group.lists_header(name), &mut on_name)
+            }
+            None => scan_acrh::<_, true>(lines, |_| false, &mut on_name),
+        };
         let requested = match parsed {
             Ok(summary) => Some(summary),
             Err(error) => {
