@@ -1674,6 +1674,13 @@ fn one_client_connection_cannot_take_every_upstream_slot() {
     runtime().block_on(async {
         let (mut greedy, _greedy_connection, _) = h2_connect(gateway.address).await;
         let answers = h2_fan_out(&mut greedy, "/hang", 6).await;
+        // Wait until the connection's share is upstream: sent earlier, the other client's
+        // request could leave an idle pooled connection that a late greedy stream then reuses,
+        // and the count below would be one short.
+        let deadline = Instant::now() + PATIENCE;
+        while gateway.upstream_connections() < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let (mut other, _other_connection, _) = h2_connect(gateway.address).await;
         let started = Instant::now();
         let (parts, _) = h2_send(&mut other, h2_request("GET", "/ok", Some(APP))).await.unwrap();
