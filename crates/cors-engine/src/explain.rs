@@ -41,6 +41,37 @@ pub enum Rule {
     V1,
 }
 
+impl Rule {
+    /// Every rule, in the order of docs/behaviour.md: for tables indexed by rule, such as a
+    /// metrics counter per rule.
+    pub const ALL: [Rule; 24] = [
+        Rule::R1,
+        Rule::R2,
+        Rule::R3,
+        Rule::R4,
+        Rule::R5,
+        Rule::M1,
+        Rule::M2,
+        Rule::M3,
+        Rule::M4,
+        Rule::M5,
+        Rule::P1,
+        Rule::P2,
+        Rule::P3,
+        Rule::P4,
+        Rule::P5,
+        Rule::P6,
+        Rule::A1,
+        Rule::A2,
+        Rule::A3,
+        Rule::A4,
+        Rule::O1,
+        Rule::O2,
+        Rule::O3,
+        Rule::V1,
+    ];
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -222,5 +253,48 @@ impl fmt::Display for Listed<'_> {
             f.write_str(item)?;
         }
         f.write_str("]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    /// `Rule::ALL` holds every rule once, in the order of docs/behaviour.md. The match has no
+    /// wildcard (the enum is non-exhaustive only outside this crate), so adding a rule stops it
+    /// compiling until the rule has a place in the list.
+    #[test]
+    fn rule_all_lists_every_rule_once_in_the_contract_order() {
+        fn position(rule: Rule) -> usize {
+            match rule {
+                Rule::R1 => 0,
+                Rule::R2 => 1,
+                Rule::R3 => 2,
+                Rule::R4 => 3,
+                Rule::R5 => 4,
+                Rule::M1 => 5,
+                Rule::M2 => 6,
+                Rule::M3 => 7,
+                Rule::M4 => 8,
+                Rule::M5 => 9,
+                Rule::P1 => 10,
+                Rule::P2 => 11,
+                Rule::P3 => 12,
+                Rule::P4 => 13,
+                Rule::P5 => 14,
+                Rule::P6 => 15,
+                Rule::A1 => 16,
+                Rule::A2 => 17,
+                Rule::A3 => 18,
+                Rule::A4 => 19,
+                Rule::O1 => 20,
+                Rule::O2 => 21,
+                Rule::O3 => 22,
+                Rule::V1 => 23,
+            }
+        }
+        for (index, rule) in Rule::ALL.into_iter().enumerate() {
+            assert_eq!(position(rule), index, "{rule}");
+        }
     }
 }

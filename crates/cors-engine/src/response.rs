@@ -80,10 +80,34 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every kind of decision, in the order [`Outcome::as_str`] documents: for tables indexed
+    /// by outcome, such as a metrics counter per decision.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::NotCors,
+        Outcome::PreflightAccepted,
+        Outcome::PreflightRejected,
+        Outcome::Allowed,
+        Outcome::Blocked,
+    ];
+
     /// Whether the request goes to the upstream (not CORS, or an allowed actual request).
     #[must_use]
     pub fn is_forwarded(self) -> bool {
         matches!(self, Outcome::NotCors | Outcome::Allowed)
+    }
+
+    /// The short name of the decision, the one metrics, access logs and the proxy-wasm counters
+    /// label requests with: `not-cors`, `preflight-accepted`, `preflight-rejected`,
+    /// `actual-allowed` or `actual-blocked`. [`Display`](fmt::Display) gives a sentence instead.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::NotCors => "not-cors",
+            Outcome::PreflightAccepted => "preflight-accepted",
+            Outcome::PreflightRejected => "preflight-rejected",
+            Outcome::Allowed => "actual-allowed",
+            Outcome::Blocked => "actual-blocked",
+        }
     }
 }
 
@@ -522,5 +546,28 @@ impl<H: RequestHeaders + ?Sized> fmt::Display for MirroredList<'_, H> {
             write!(f, "{sep}{}", name.escape_ascii())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    /// `Outcome::ALL` holds every kind once; the match has no wildcard, so a new kind stops it
+    /// compiling until the kind is listed.
+    #[test]
+    fn outcome_all_lists_every_kind_once() {
+        fn position(outcome: Outcome) -> usize {
+            match outcome {
+                Outcome::NotCors => 0,
+                Outcome::PreflightAccepted => 1,
+                Outcome::PreflightRejected => 2,
+                Outcome::Allowed => 3,
+                Outcome::Blocked => 4,
+            }
+        }
+        for (index, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(position(outcome), index, "{outcome:?}");
+        }
     }
 }

@@ -64,3 +64,20 @@ fn p5_a_public_preflight_is_accepted_under_p5() {
     let lines = [APP, ("access-control-request-method", "PATCH")];
     check(PUBLIC, "OPTIONS", &lines, (Outcome::PreflightAccepted, Rule::P5));
 }
+
+/// `Outcome::ALL` has every kind once, and `as_str` gives each the label metrics and access
+/// logs use.
+#[test]
+fn every_outcome_has_one_label() {
+    let labels: Vec<&str> = Outcome::ALL.iter().map(|outcome| outcome.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "not-cors",
+            "preflight-accepted",
+            "preflight-rejected",
+            "actual-allowed",
+            "actual-blocked"
+        ]
+    );
+}

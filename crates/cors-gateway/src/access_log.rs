@@ -34,7 +34,6 @@ use http::{Request, StatusCode, Version, header};
 use serde::{Serialize, Serializer};
 
 use crate::metrics::DroppedLines;
-use crate::telemetry;
 
 /// The format of access log lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -222,7 +221,7 @@ impl Lines {
         }
         let fields = ResponseFields {
             status: side.status.as_u16(),
-            decision: side.decided.map(|(outcome, _)| telemetry::decision_name(outcome)),
+            decision: side.decided.map(|(outcome, _)| outcome.as_str()),
             rule: side.decided.map(|(_, rule)| RuleName(rule)),
             upstream_ms: side.upstream.map(Millis),
             total_ms: Millis(side.total),

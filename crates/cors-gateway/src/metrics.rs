@@ -27,7 +27,7 @@ use prometheus_client::registry::Registry;
 use sha2::{Digest as _, Sha256};
 
 use crate::connection::Closed;
-use crate::telemetry::{self, UpstreamFailure};
+use crate::telemetry::UpstreamFailure;
 
 /// The `Content-Type` of the Prometheus text format (0.0.4), the default answer.
 pub(crate) const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -285,48 +285,21 @@ const fn closed_index(reason: Closed) -> usize {
     }
 }
 
-/// The rules a decision can name, in the order of docs/behaviour.md; a rule added to the
-/// engine later is counted under `other` until it is listed here.
-const RULES: [Rule; 24] = [
-    Rule::R1,
-    Rule::R2,
-    Rule::R3,
-    Rule::R4,
-    Rule::R5,
-    Rule::M1,
-    Rule::M2,
-    Rule::M3,
-    Rule::M4,
-    Rule::M5,
-    Rule::P1,
-    Rule::P2,
-    Rule::P3,
-    Rule::P4,
-    Rule::P5,
-    Rule::P6,
-    Rule::A1,
-    Rule::A2,
-    Rule::A3,
-    Rule::A4,
-    Rule::O1,
-    Rule::O2,
-    Rule::O3,
-    Rule::V1,
-];
-
-/// The decisions, in [`telemetry::decision_index`] order, and `other` for a future kind.
-const DECISIONS: usize = telemetry::DECISION_NAMES.len();
-
 /// `cors_requests_total{decision, rule}`: one atomic per pair, exported when not zero.
 #[derive(Debug, Default)]
 struct DecisionCounts {
-    counts: [[AtomicU64; RULES.len() + 1]; DECISIONS],
+    counts: [[AtomicU64; Rule::ALL.len()]; Outcome::ALL.len()],
 }
 
 impl DecisionCounts {
     fn count(&self, outcome: Outcome, rule: Rule) {
-        let rule = RULES.iter().position(|&known| known == rule).unwrap_or(RULES.len());
-        self.counts[telemetry::decision_index(outcome)][rule].fetch_add(1, Ordering::Relaxed);
+        // `ALL` lists every kind and rule (cors-engine's tests hold it to the enums), so both
+        // positions are found; a miss would only leave the request uncounted.
+        let outcome = Outcome::ALL.iter().position(|&known| known == outcome);
+        let rule = Rule::ALL.iter().position(|&known| known == rule);
+        if let (Some(outcome), Some(rule)) = (outcome, rule) {
+            self.counts[outcome][rule].fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -339,14 +312,14 @@ impl Collector for DecisionCounts {
             None,
             MetricType::Counter,
         )?;
-        for (decision, row) in telemetry::DECISION_NAMES.iter().zip(&self.counts) {
-            for (index, count) in row.iter().enumerate() {
+        for (outcome, row) in Outcome::ALL.iter().zip(&self.counts) {
+            for (rule, count) in Rule::ALL.iter().zip(row) {
                 let count = count.load(Ordering::Relaxed);
                 if count == 0 {
                     continue;
                 }
-                let rule = RULES.get(index).map_or_else(|| "other".to_owned(), Rule::to_string);
-                let labels = [("decision", *decision), ("rule", rule.as_str())];
+                let rule = rule.to_string();
+                let labels = [("decision", outcome.as_str()), ("rule", rule.as_str())];
                 ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
             }
         }

@@ -204,34 +204,6 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// The `decision` label values, in [`decision_index`] order, then `other` for a kind of
-/// decision the engine may add later.
-pub(crate) const DECISION_NAMES: [&str; 6] = [
-    "not-cors",
-    "preflight-accepted",
-    "preflight-rejected",
-    "actual-allowed",
-    "actual-blocked",
-    "other",
-];
-
-/// The position of `outcome` in [`DECISION_NAMES`].
-pub(crate) fn decision_index(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::NotCors => 0,
-        Outcome::PreflightAccepted => 1,
-        Outcome::PreflightRejected => 2,
-        Outcome::Allowed => 3,
-        Outcome::Blocked => 4,
-        _ => 5,
-    }
-}
-
-/// The name of `outcome` in metrics and access log lines: `actual-allowed`, ...
-pub(crate) fn decision_name(outcome: Outcome) -> &'static str {
-    DECISION_NAMES[decision_index(outcome)]
-}
-
 /// Why the upstream did not answer a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum UpstreamFailure {

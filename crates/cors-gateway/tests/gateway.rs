@@ -460,7 +460,7 @@ async fn one_log_line_per_request_names_the_decision_and_rule() {
     )
     .await;
     assert_eq!(answer.status, 200);
-    tokio::task::spawn_blocking(move || gateway.wait_for_log("outcome=\"blocked\" rule=M3"))
+    tokio::task::spawn_blocking(move || gateway.wait_for_log("outcome=\"actual-blocked\" rule=M3"))
         .await
         .unwrap();
 }

@@ -223,14 +223,7 @@ fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_, HeaderMap>)
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
-    let outcome = match decision.outcome() {
-        Outcome::NotCors => "not-cors",
-        Outcome::PreflightAccepted => "preflight-accepted",
-        Outcome::PreflightRejected => "preflight-rejected",
-        Outcome::Blocked => "blocked",
-        Outcome::Allowed => "allowed",
-        _ => "unknown",
-    };
+    let outcome = decision.outcome().as_str();
     let rule = decision.rule();
     let origin = request.headers().get(header::ORIGIN).map(HeaderValue::as_bytes);
     tracing::debug!(

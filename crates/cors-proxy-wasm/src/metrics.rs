@@ -20,22 +20,9 @@ use cors_engine::{Outcome, Rule};
 /// The counter family, as Prometheus names it.
 pub(crate) const REQUESTS_TOTAL: &str = "cors_requests_total";
 
-/// The `decision` label of `outcome`, as cors-gateway's metrics and access log name it; `other`
-/// for a kind of decision the engine may add later.
-pub(crate) fn decision_label(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::NotCors => "not-cors",
-        Outcome::PreflightAccepted => "preflight-accepted",
-        Outcome::PreflightRejected => "preflight-rejected",
-        Outcome::Allowed => "actual-allowed",
-        Outcome::Blocked => "actual-blocked",
-        _ => "other",
-    }
-}
-
 /// The proxy-wasm metric name of the counter of `outcome` decided by `rule`.
 pub(crate) fn metric_name(outcome: Outcome, rule: Rule) -> String {
-    format!("{REQUESTS_TOTAL}.decision.{}.rule.{rule}", decision_label(outcome))
+    format!("{REQUESTS_TOTAL}.decision.{}.rule.{rule}", outcome.as_str())
 }
 
 /// A decision and the rule that decided it.
