@@ -5,7 +5,10 @@
 //! its line and column, which a serde deserializer (`serde_yaml` included) cannot give for
 //! values. The tree keeps scalars as text with their quoting; what a scalar means (boolean,
 //! integer, string) is decided by the loader, by our own rules, not by YAML's type resolution.
-//! Writing goes through `serde_yaml` and the `Serialize` impls of the configuration model.
+//! Writing goes through the `Serialize` impls of the configuration model into a `serde_yaml`
+//! value, then out through `yaml-rust2`'s emitter: the writer must speak the YAML the reader
+//! reads. `serde_yaml`'s own emitter follows YAML 1.1, where U+2028 and U+2029 break lines, and
+//! wrote a group name holding one in a way `yaml-rust2` (YAML 1.2) read back with extra spaces.
 //!
 //! Hostile input is bounded here: nesting depth ([`MAX_DEPTH`]), node count including alias
 //! expansions ([`MAX_NODES`], which stops "billion laughs") and document count
@@ -15,6 +18,7 @@ use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::{Yaml, YamlEmitter};
 
 use crate::config::CorsConfig;
 
@@ -234,8 +238,34 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
 
 /// `config` as the YAML body of a `config:` block.
 pub(crate) fn write(config: &CorsConfig) -> String {
-    serde_yaml::to_string(config)
-        .expect("invariant: a config of strings, booleans and integers always serializes")
+    let value = serde_yaml::to_value(config)
+        .expect("invariant: a config of strings, booleans and integers always serializes");
+    let mut text = String::new();
+    YamlEmitter::new(&mut text)
+        .dump(&emitted(value))
+        .expect("invariant: writing to a String cannot fail");
+    // The emitter opens the document with `---`; a `config:` body has no marker of its own.
+    let body = text.strip_prefix("---").unwrap_or(&text).trim_start_matches('\n');
+    format!("{body}\n")
+}
+
+/// `value` as the emitter's tree. Integers past `i64` (a `u64` max-age) keep their digits.
+fn emitted(value: serde_yaml::Value) -> Yaml {
+    use serde_yaml::Value;
+    match value {
+        Value::Null => Yaml::Null,
+        Value::Bool(flag) => Yaml::Boolean(flag),
+        Value::Number(number) => match number.as_i64() {
+            Some(integer) => Yaml::Integer(integer),
+            None => Yaml::Real(number.to_string()),
+        },
+        Value::String(text) => Yaml::String(text),
+        Value::Sequence(items) => Yaml::Array(items.into_iter().map(emitted).collect()),
+        Value::Mapping(entries) => Yaml::Hash(
+            entries.into_iter().map(|(key, value)| (emitted(key), emitted(value))).collect(),
+        ),
+        Value::Tagged(tagged) => emitted(tagged.value),
+    }
 }
 
 #[cfg(test)]

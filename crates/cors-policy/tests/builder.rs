@@ -267,6 +267,25 @@ fn whole_seconds() -> impl Strategy<Value = Duration> {
     prop_oneof![(0u64..100_000).prop_map(Duration::from_secs), Just(Duration::from_secs(u64::MAX))]
 }
 
+/// Names are free text: one holding the line and paragraph separators (which YAML 1.1 writers
+/// fold as line breaks), a NEL, a tab, quotes or a leading `-` reads back from `to_yaml` as it was
+/// written. Found by the proptest below.
+#[test]
+fn a_group_name_of_any_text_reads_back_from_yaml() {
+    for name in
+        ["\u{2028}", "\u{2028}\u{10d0}", "a\u{2029}b", "\u{85}", "\t x", "- \"'#: ", "\u{feff}"]
+    {
+        let policy = Policy::builder()
+            .group(OriginGroup::new(["https://a.example"]).name(name))
+            .build()
+            .unwrap();
+        let yaml = policy.to_yaml();
+        let read =
+            Policy::from_yaml_str(&yaml, "named.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert_eq!(read.policy, policy, "{name:?} written as\n{yaml}");
+    }
+}
+
 proptest! {
     /// A builder policy written with `to_yaml` and read back is the same policy.
     #[test]
