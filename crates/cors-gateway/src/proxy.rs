@@ -294,6 +294,8 @@ struct Connection {
     peer: SocketAddr,
     /// `http` or `https`: the scheme the client used, for `Forwarded: proto=`.
     scheme: &'static str,
+    /// The client as the forwarding fields name it, written once per connection.
+    forwarded: ForwardedFor,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
     share: Arc<SlotPool>,
     /// The connection's slot of `--max-connections`, held until the connection and the tunnel
@@ -317,7 +319,17 @@ impl Proxy {
         closing: watch::Receiver<bool>,
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);
-        Self(Arc::new(Connection { clients, settings, peer, scheme, share, _slot: slot, closing }))
+        let forwarded = ForwardedFor::new(peer);
+        Self(Arc::new(Connection {
+            clients,
+            settings,
+            peer,
+            scheme,
+            forwarded,
+            share,
+            _slot: slot,
+            closing,
+        }))
     }
 }
 
@@ -368,7 +380,7 @@ impl Proxy {
         uri: Uri,
         upstream: &str,
     ) -> Response<ProxyBody> {
-        let Connection { clients, settings, peer, scheme, share, .. } = &*self.0;
+        let Connection { clients, settings, peer, scheme, forwarded, share, .. } = &*self.0;
         if request.method() == Method::CONNECT {
             return short(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -395,7 +407,7 @@ impl Proxy {
             join_cookies(&mut parts.headers);
         }
         settings.via.append_to(&mut parts.headers, parts.version);
-        append_forwarded(&mut parts.headers, *peer, scheme, client_host.as_ref());
+        forwarded.append_to(&mut parts.headers, scheme, client_host.as_ref());
         if settings.rewrite_host {
             if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
@@ -603,27 +615,58 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and a `Forwarded` element (RFC 7239).
-fn append_forwarded(
-    headers: &mut HeaderMap,
-    peer: SocketAddr,
-    scheme: &str,
-    host: Option<&HeaderValue>,
-) {
-    let ip = peer.ip().to_canonical();
-    append_to_list(headers, HeaderName::from_static("x-forwarded-for"), ip.to_string().as_bytes());
-    let mut element = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
-    if let Some(host) = host.and_then(|h| h.to_str().ok()).filter(|h| is_plain_host(h)) {
-        let _ = write!(element, ";host=\"{host}\"");
+/// The client of one connection as `X-Forwarded-For` and `Forwarded` (RFC 7239) name it,
+/// written once per connection rather than formatted for each request.
+#[derive(Debug)]
+struct ForwardedFor {
+    /// The `X-Forwarded-For` item: the client's IP address.
+    ip: HeaderValue,
+    /// The `for` pair of a `Forwarded` element: `for=IP`, or `for="[IP]"` for IPv6.
+    node: String,
+}
+
+impl ForwardedFor {
+    fn new(peer: SocketAddr) -> Self {
+        let ip = peer.ip().to_canonical();
+        let node = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
+        let ip = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
+            .expect("invariant: an IP address is a valid header value");
+        Self { ip, node }
     }
-    let _ = write!(element, ";proto={scheme}");
-    append_to_list(headers, header::FORWARDED, element.as_bytes());
+
+    /// Appends the client to `X-Forwarded-For` and a `Forwarded` element with `host` (when it
+    /// can go in a quoted string as is) and the `scheme` the client used.
+    fn append_to(&self, headers: &mut HeaderMap, scheme: &str, host: Option<&HeaderValue>) {
+        let x_forwarded_for = HeaderName::from_static("x-forwarded-for");
+        if headers.contains_key(&x_forwarded_for) {
+            append_to_list(headers, x_forwarded_for, self.ip.as_bytes());
+        } else {
+            headers.insert(x_forwarded_for, self.ip.clone());
+        }
+        let host = host.map(HeaderValue::as_bytes).filter(|h| is_plain_host(h));
+        let mut element = Vec::with_capacity(
+            self.node.len() + host.map_or(0, |h| h.len() + 8) + ";proto=".len() + scheme.len(),
+        );
+        element.extend_from_slice(self.node.as_bytes());
+        if let Some(host) = host {
+            element.extend_from_slice(b";host=\"");
+            element.extend_from_slice(host);
+            element.push(b'"');
+        }
+        element.extend_from_slice(b";proto=");
+        element.extend_from_slice(scheme.as_bytes());
+        if headers.contains_key(header::FORWARDED) {
+            append_to_list(headers, header::FORWARDED, &element);
+        } else if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(element)) {
+            headers.insert(header::FORWARDED, value);
+        }
+    }
 }
 
 /// Whether `host` can go into a quoted string as is (letters, digits, `.-:[]_`).
-fn is_plain_host(host: &str) -> bool {
+fn is_plain_host(host: &[u8]) -> bool {
     !host.is_empty()
-        && host.bytes().all(|b| {
+        && host.iter().all(|&b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
         })
 }
@@ -636,7 +679,7 @@ fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &[u8]) {
         combined.extend_from_slice(b", ");
     }
     combined.extend_from_slice(item);
-    if let Ok(value) = HeaderValue::from_bytes(&combined) {
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(combined)) {
         headers.insert(name, value);
     }
 }
@@ -738,7 +781,11 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
         headers.insert(header::FORWARDED, HeaderValue::from_static("for=203.0.113.7"));
         let host = HeaderValue::from_static("gw.test:8080");
-        append_forwarded(&mut headers, "[::1]:5000".parse().unwrap(), "http", Some(&host));
+        ForwardedFor::new("[::1]:5000".parse().unwrap()).append_to(
+            &mut headers,
+            "http",
+            Some(&host),
+        );
         assert_eq!(headers["x-forwarded-for"], "203.0.113.7, ::1");
         assert_eq!(
             headers[header::FORWARDED],
@@ -747,10 +794,29 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_fields_start_their_lists_when_absent() {
+        let mut headers = HeaderMap::new();
+        let host = HeaderValue::from_static("gw.test");
+        let client = ForwardedFor::new("[::ffff:192.0.2.1]:5000".parse().unwrap());
+        client.append_to(&mut headers, "http", Some(&host));
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
+        assert_eq!(headers[header::FORWARDED], "for=192.0.2.1;host=\"gw.test\";proto=http");
+        // The next request on the same connection gets fields of its own.
+        let mut next = HeaderMap::new();
+        client.append_to(&mut next, "https", None);
+        assert_eq!(next["x-forwarded-for"], "192.0.2.1");
+        assert_eq!(next[header::FORWARDED], "for=192.0.2.1;proto=https");
+    }
+
+    #[test]
     fn a_host_with_quotes_is_left_out_of_forwarded() {
         let mut headers = HeaderMap::new();
         let host = HeaderValue::from_static("a\"b");
-        append_forwarded(&mut headers, "127.0.0.1:1".parse().unwrap(), "https", Some(&host));
+        ForwardedFor::new("127.0.0.1:1".parse().unwrap()).append_to(
+            &mut headers,
+            "https",
+            Some(&host),
+        );
         assert_eq!(headers[header::FORWARDED], "for=127.0.0.1;proto=https");
     }
 }
