@@ -69,6 +69,12 @@ pub(crate) struct Limits {
 /// The smallest header buffer hyper accepts (the command line refuses less).
 const MIN_HEADER_BYTES: usize = 8192;
 
+/// hyper's own limit on the fields of an HTTP/1.1 request head (its private
+/// `DEFAULT_MAX_HEADERS`), which applies while none is set. Setting a limit makes hyper size and
+/// fill two vectors of that many entries for every request head it parses, where its default
+/// parses into fixed arrays, so the limit is set only when it differs.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// The two protocol servers, configured once.
 struct Protocols {
     http1: http1::Builder,
@@ -81,8 +87,10 @@ impl Protocols {
         http1
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .max_headers(limits.max_headers)
             .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+        if limits.max_headers != HYPER_MAX_HEADERS {
+            http1.max_headers(limits.max_headers);
+        }
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())

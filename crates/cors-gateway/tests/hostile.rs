@@ -725,6 +725,7 @@ fn many_fields(count: usize) -> Vec<(String, Vec<u8>)> {
 #[rstest]
 #[case::one_field_past_max_header_bytes(&["--max-header-bytes", "16384"], vec![("x-big".to_owned(), vec![b'a'; 20_000])], 431)]
 #[case::more_fields_than_max_headers(&["--max-headers", "50"], many_fields(60), 431)]
+#[case::more_fields_than_the_default_max_headers(&[], many_fields(110), 431)]
 #[case::header_section_of_1_mib(&[], vec![("x-huge".to_owned(), vec![b'a'; 1 << 20])], 431)]
 #[case::acrh_of_64_kib_of_commas_under_default_limits(&[], vec![("access-control-request-headers".to_owned(), vec![b','; 64 * 1024])], 431)]
 fn oversized_header_sections_are_refused(
