@@ -98,10 +98,11 @@ impl Upstream {
     /// The upstream URI of a request for `original`: its path and query below the prefix.
     fn uri_for(&self, original: &Uri) -> Result<Uri, http::Error> {
         let path = original.path_and_query().map_or("/", PathAndQuery::as_str);
-        let path_and_query: PathAndQuery = if self.prefix.is_empty() || path == "*" {
-            PathAndQuery::try_from(path)?
-        } else {
-            PathAndQuery::try_from(format!("{}{path}", self.prefix))?
+        let path_and_query: PathAndQuery = match original.path_and_query() {
+            // The request's own path, a reference count: it was checked when it was parsed.
+            Some(path_and_query) if self.prefix.is_empty() || path == "*" => path_and_query.clone(),
+            _ if self.prefix.is_empty() || path == "*" => PathAndQuery::from_static("/"),
+            _ => PathAndQuery::try_from(format!("{}{path}", self.prefix))?,
         };
         Uri::builder()
             .scheme(self.scheme.clone())
