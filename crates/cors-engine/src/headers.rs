@@ -1,7 +1,9 @@
 //! The request side: the field lines of a name through [`RequestHeaders`], in the adapter's own
 //! value type ([`FieldValue`]), free of any one HTTP library.
 
-use http::header::{ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
+use http::header::{
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN, VARY,
+};
 use http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, ValueIter};
 
 /// The request header field lines the engine reads: one method, the lines of a name.
@@ -100,16 +102,20 @@ impl<'a, V: ?Sized> FirstLines<'a, V> {
 /// benchmarks) and costs a browser's requests one comparison of [`HeaderMap::len`].
 const WALK_MAX: usize = 4;
 
-/// The prebuilt standard [`HeaderName`] of the engine's three names, `None` for any other name.
-/// Inlined, so that the engine's constant names select the header without comparing strings.
+/// The prebuilt standard [`HeaderName`] of the engine's three names, and of the two the
+/// adapters read around a decision (`host` for R2, a response's `vary` for V1); `None` for any
+/// other name.
+/// Inlined, so that constant names select the header without comparing strings.
 #[inline(always)]
 fn standard_name(name: &'static str) -> Option<&'static HeaderName> {
-    static NAMES: [HeaderName; 3] =
-        [ORIGIN, ACCESS_CONTROL_REQUEST_METHOD, ACCESS_CONTROL_REQUEST_HEADERS];
+    static NAMES: [HeaderName; 5] =
+        [ORIGIN, ACCESS_CONTROL_REQUEST_METHOD, ACCESS_CONTROL_REQUEST_HEADERS, HOST, VARY];
     match name {
         crate::ORIGIN => NAMES.first(),
         crate::ACRM => NAMES.get(1),
         crate::ACRH => NAMES.get(2),
+        "host" => NAMES.get(3),
+        "vary" => NAMES.get(4),
         _ => None,
     }
 }
