@@ -41,11 +41,11 @@ pub trait ResponseFields {
 }
 
 impl ResponseFields for HeaderMap {
-    /// An empty map (a local answer, an upstream answer without fields) is not looked up at all.
+    /// The request side's lookup ([`RequestHeaders::field_lines`]): a small map (a local answer,
+    /// a terse upstream answer) is walked, without hashing the name; a larger one is hashed.
     #[inline]
     fn vary_lines(&self) -> impl Iterator<Item = &[u8]> {
-        let lines = (!self.is_empty()).then(|| self.get_all(VARY));
-        lines.into_iter().flatten().map(HeaderValue::as_bytes)
+        RequestHeaders::field_lines(self, "vary").map(HeaderValue::as_bytes)
     }
 
     /// `http` keeps names lower-case, so a prefix test on the name is the case-insensitive test.
