@@ -61,6 +61,7 @@ pub trait FieldValue: AsRef<[u8]> {
 
 impl FieldValue for HeaderValue {
     /// A clone: a reference-count increment, the bytes are shared.
+    #[inline]
     fn to_header_value(&self) -> Result<HeaderValue, InvalidHeaderValue> {
         Ok(self.clone())
     }
