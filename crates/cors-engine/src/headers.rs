@@ -233,18 +233,20 @@ mod tests {
 
     proptest::proptest! {
         /// R5, P6: whether the map is walked (small) or hashed (large), and whether a name has
-        /// one line or several, the lines of each name are `get_all`'s, in order.
+        /// one line or several, the lines of each name are `get_all`'s, in order; the same for
+        /// the adapters' `host` (R2) and a response's `vary` (V1).
         #[test]
         fn small_and_large_maps_yield_what_get_all_yields(
-            fields in proptest::collection::vec((0..5usize, 0..3u8), 0..2 * WALK_MAX + 2),
+            fields in proptest::collection::vec((0..6usize, 0..3u8), 0..2 * WALK_MAX + 2),
         ) {
-            const NAMES: [&str; 5] = [crate::ORIGIN, "host", crate::ACRM, "accept", crate::ACRH];
+            const NAMES: [&str; 6] =
+                [crate::ORIGIN, "host", crate::ACRM, "accept", crate::ACRH, "vary"];
             let mut map = HeaderMap::new();
             for (i, &(name, value)) in fields.iter().enumerate() {
                 let value = HeaderValue::from_str(&format!("{value}-{i}")).expect("visible ASCII");
                 map.append(HeaderName::from_static(NAMES[name]), value);
             }
-            for name in [crate::ORIGIN, crate::ACRM, crate::ACRH] {
+            for name in [crate::ORIGIN, crate::ACRM, crate::ACRH, "host", "vary"] {
                 let walked: Vec<&HeaderValue> = map.field_lines(name).collect();
                 let hashed: Vec<&HeaderValue> = map.get_all(name).iter().collect();
                 proptest::prop_assert_eq!(walked, hashed, "{} in {:?}", name, map);
