@@ -207,6 +207,34 @@ async fn r2_takes_the_request_targets_authority_over_host(
     assert_eq!(seen.fields, fields);
 }
 
+/// R2 with no authority in the request target: the `Host` field decides, found by the walk of a
+/// small map as by the hash of a large one, and two `Host` lines are never same-origin.
+#[rstest]
+#[case::one_host_line_small_map(&["api.test"], 0, true, UPSTREAM)]
+#[case::one_host_line_large_map(&["api.test"], 8, true, UPSTREAM)]
+#[case::two_host_lines_small_map(&["api.test", "api.test"], 0, false, &[])]
+#[case::two_host_lines_large_map(&["api.test", "api.test"], 8, false, &[])]
+#[tokio::test]
+async fn r2_reads_every_host_line_of_an_origin_form_request(
+    #[case] hosts: &[&'static str],
+    #[case] others: usize,
+    #[case] forwarded: bool,
+    #[case] fields: &[&str],
+) {
+    const OTHERS: [&str; 8] = ["a-0", "a-1", "a-2", "a-3", "a-4", "a-5", "a-6", "a-7"];
+    let mut request = Request::builder().method("POST").uri("/x");
+    for other in &OTHERS[..others] {
+        request = request.header(*other, "x");
+    }
+    for host in hosts {
+        request = request.header("host", *host);
+    }
+    let request = request.header("origin", "http://api.test").body(()).unwrap();
+    let seen = through(STRICT, None, request).await;
+    assert_eq!(seen.forwarded, forwarded, "inner service called");
+    assert_eq!(seen.fields, fields);
+}
+
 #[tokio::test]
 async fn r2_uses_the_configured_listener_scheme() {
     let layer = CorsLayer::from_engine(engine(STRICT)).listener_scheme(ListenerScheme::Https);
