@@ -88,9 +88,48 @@ fn licenses() -> Result<(), String> {
 /// file outside a package's folder or a path dependency without a version fails here.
 /// `--allow-dirty` because earlier steps may leave ignored or generated files behind.
 fn publish_dry_run() -> Result<(), String> {
+    forget_unpacked_overlay()?;
+    // Cargo takes a registry package's build for unchanged when its name, version and source
+    // are, without looking at its files, and the local registry is the same folder every run:
+    // the dev builds of our packages are removed so that each is built from what was packaged.
+    let metadata = crate::tidy::metadata(&["--no-deps"])?;
+    let publishable = metadata["packages"].as_array().into_iter().flatten().filter_map(|package| {
+        package["publish"].is_null().then(|| package["name"].as_str()).flatten()
+    });
+    let mut clean = cargo();
+    clean.args(["clean", "--profile", "dev"]);
+    for name in publishable {
+        clean.args(["-p", name]);
+    }
+    exec(clean)?;
     let mut command = cargo();
     command.args(["publish", "--dry-run", "--workspace", "--locked", "--allow-dirty"]);
     exec(command)
+}
+
+/// Removes the sources cargo unpacked from earlier dry runs' local registries.
+///
+/// `cargo publish --workspace` puts the packages it just built in a local registry and unpacks
+/// each under `$CARGO_HOME/registry/src/-<hash>/NAME-VERSION`, where the hash names the
+/// registry's folder; an unpacked folder that is already there is reused as it is. Our version
+/// numbers do not change between commits, so the dry run verified cors-policy against the
+/// cors-origin of an earlier run, and failed on a function added since. These `-<hash>` folders
+/// hold only workspace packages (crates.io's are under `index.crates.io-<hash>`), so removing
+/// them loses nothing cargo cannot unpack again.
+fn forget_unpacked_overlay() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME").map_or_else(
+        || std::env::home_dir().unwrap_or_default().join(".cargo"),
+        std::path::PathBuf::from,
+    );
+    let sources = home.join("registry").join("src");
+    let Ok(entries) = std::fs::read_dir(&sources) else { return Ok(()) };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with('-') {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The projects of `examples/standalone/`, each its own workspace depending on our crates by

@@ -70,7 +70,7 @@ pub(crate) fn run() -> Result<(), String> {
 }
 
 /// `cargo metadata --format-version 1 --offline ARGS`, parsed.
-fn metadata(args: &[&str]) -> Result<serde_json::Value, String> {
+pub(crate) fn metadata(args: &[&str]) -> Result<serde_json::Value, String> {
     let output = cargo()
         .args(["metadata", "--format-version", "1", "--offline"])
         .args(args)
