@@ -13,7 +13,9 @@ use cors_devtools::find_program;
 
 use serde_json::{Value, json};
 
-use super::load::{LOAD_SCENARIOS, LoadRuns, Traffic, figures, free_port, median_of, probe, wrk};
+use super::load::{
+    LOAD_SCENARIOS, LoadRuns, Traffic, cpu_ratio, figures, free_port, median_of, probe, wrk,
+};
 use super::report::{Kind, Row};
 use crate::envoy::{self, Module};
 use crate::process::Process;
@@ -354,10 +356,8 @@ fn envoy_row(
     row.note = format!("per round: {list}; {workers} Envoy worker each");
     // The same comparison in what a request costs Envoy, which machine load moves less (CPU
     // time), or not at all (instructions).
-    let cpu: Vec<f64> =
-        ours.iter().zip(theirs).filter_map(|(a, b)| Some(b.cpu_us? / a.cpu_us?)).collect();
-    if !cpu.is_empty() {
-        let _ = write!(row.note, "; CPU per request, peer ÷ ours: {:.2}x", median_of(cpu));
+    if let Some(ratio) = cpu_ratio(ours, theirs) {
+        let _ = write!(row.note, "; CPU per request, peer ÷ ours: {ratio:.2}x");
     }
     #[expect(clippy::cast_precision_loss, reason = "instruction counts are far below 2^52")]
     let by_count = match (ours_count, theirs_count) {

@@ -26,9 +26,10 @@ pub(super) struct LoadResult {
     pub(super) non_2xx: u64,
     /// The requests wrk completed.
     pub(super) requests: u64,
-    /// The server's CPU time (user and system, all its threads) per request, in microseconds:
-    /// what a request costs the server, which load from elsewhere on the machine moves much less
-    /// than its rate. Measured where the bench knows the server's process (the Envoys).
+    /// The server's CPU time (user and system, all its threads and child processes, such as
+    /// nginx's workers) per request, in microseconds: what a request costs the server, which
+    /// load from elsewhere on the machine moves much less than its rate. `None` where
+    /// `/proc` cannot be read.
     pub(super) cpu_us: Option<f64>,
 }
 
@@ -86,8 +87,9 @@ fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> Result
         .map_err(|e| format!("xtask/templates/nginx-bench.conf.in: {e}"))
 }
 
-/// The load-test targets by name: `upstream`, `gateway`, `nginx`.
-type Targets = [(&'static str, SocketAddr); 3];
+/// The load-test targets by name (`upstream`, `gateway`, `nginx`), with their address and the
+/// process id whose CPU time is measured.
+type Targets = [(&'static str, SocketAddr, u32); 3];
 
 /// A loopback address to tell a server to listen on.
 pub(super) fn free_port() -> Result<SocketAddr, String> {
@@ -180,8 +182,8 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
                 Ok(())
             };
             if gateway_scenarios.contains(scenario) {
-                for (target, addr) in targets {
-                    measure(target, addr, gateway_script, None)?;
+                for (target, addr, pid) in targets {
+                    measure(target, addr, gateway_script, Some(pid))?;
                 }
             }
             if let Ok(envoys) = &envoys
@@ -240,16 +242,39 @@ fn measure_once(
     Ok(result)
 }
 
-/// The CPU time process `pid` has used so far, user and system, all threads, in seconds
-/// (`/proc/PID/stat`); `None` where that cannot be read.
+/// The CPU time process `pid` and its running child processes (nginx's workers) have used so
+/// far, user and system, all threads, in seconds (`/proc/PID/stat`); `None` where `pid`'s
+/// cannot be read.
 fn cpu_seconds(pid: u32) -> Option<f64> {
+    let (own, _) = stat_times(pid)?;
+    let children: f64 = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(stat_times)
+        .filter(|&(_, parent)| parent == pid)
+        .map(|(seconds, _)| seconds)
+        .sum();
+    Some(own + children)
+}
+
+/// Process `pid`'s own CPU time in seconds (user and system, all threads) and its parent's id,
+/// from `/proc/PID/stat`.
+fn stat_times(pid: u32) -> Option<(f64, u32)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name, which may hold spaces, in parentheses: fields 3 onwards.
+    parse_stat(&stat)
+}
+
+/// The CPU seconds and parent id of one `/proc/PID/stat` line.
+fn parse_stat(stat: &str) -> Option<(f64, u32)> {
+    // After the command name, which may hold spaces, in parentheses: fields 3 onwards (state,
+    // ppid, ..., utime is field 14 and stime field 15).
     let (_, fields) = stat.rsplit_once(')')?;
-    let mut fields = fields.split_whitespace().skip(11);
-    let (utime, stime): (u64, u64) = (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    let parent = fields.get(1)?.parse().ok()?;
+    let (utime, stime): (u64, u64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
     #[expect(clippy::cast_precision_loss, reason = "clock ticks are far below 2^52")]
-    Some((utime + stime) as f64 / clock_ticks_per_second())
+    Some(((utime + stime) as f64 / clock_ticks_per_second(), parent))
 }
 
 /// The kernel's clock ticks per second, the unit of `/proc/PID/stat`'s times (`getconf
@@ -281,6 +306,14 @@ fn prepare() -> Result<PathBuf, String> {
     build.args(["build", "--profile", "bench", "-p", "cors-benches", "--bin", "bench-upstream"]);
     exec(build)?;
     Ok(nginx)
+}
+
+/// The median of the per-round ratios of CPU time per request, the peer's ÷ ours (above 1 ours
+/// costs less); `None` when no round measured both.
+pub(super) fn cpu_ratio(ours: &[LoadResult], theirs: &[LoadResult]) -> Option<f64> {
+    let ratios: Vec<f64> =
+        ours.iter().zip(theirs).filter_map(|(a, b)| Some(b.cpu_us? / a.cpu_us?)).collect();
+    (!ratios.is_empty()).then(|| median_of(ratios))
 }
 
 /// The median of `values` (the upper one of an even count; NaN when empty).
@@ -404,7 +437,13 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
             return Err(format!("{name} does not answer the allowed origin with CORS:\n{head}"));
         }
     }
-    let targets = [("upstream", upstream_addr), ("gateway", gateway_addr), ("nginx", nginx_addr)];
+    let pid = |process: &Process| process.child.id();
+    let nginx_pid = nginx.process.as_ref().map_or(0, pid);
+    let targets = [
+        ("upstream", upstream_addr, pid(&upstream)),
+        ("gateway", gateway_addr, pid(&gateway)),
+        ("nginx", nginx_addr, nginx_pid),
+    ];
     Ok((Servers { _nginx: nginx, _gateway: gateway, _upstream: upstream }, targets))
 }
 
@@ -518,9 +557,22 @@ pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
                 ours.clone(),
                 Some((peer.to_owned(), theirs)),
             );
+            let mut notes = Vec::new();
             if peer == "upstream" {
-                "the cost of a proxy hop".clone_into(&mut row.note);
-            } else if let Some(speedup) = row.speedup {
+                notes.push("the cost of a proxy hop".to_owned());
+            }
+            if let Some(ratio) = load
+                .rounds(scenario, "gateway")
+                .zip(load.rounds(scenario, peer))
+                .and_then(|(ours, theirs)| cpu_ratio(ours, theirs))
+            {
+                notes.push(format!("CPU per request, peer ÷ ours: {ratio:.2}x"));
+            }
+            row.note = notes.join("; ");
+            // The upstream is the floor a proxy hop adds to, not a peer with a target.
+            if peer != "upstream"
+                && let Some(speedup) = row.speedup
+            {
                 row.target("≥ nginx".to_owned(), speedup >= 1.0);
                 if scenario == "actual-allowed"
                     && let (Some(with), Some(without)) =
@@ -589,6 +641,34 @@ mod tests {
                 assert!(text.contains(header), "{header} not in {text}");
             }
         }
+    }
+
+    #[test]
+    fn parse_stat_reads_cpu_seconds_and_the_parent_past_a_spaced_name() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        // utime stime ...
+        let line = "4242 (nginx: worker) S 4200 4200 4200 0 -1 4194624 10 0 0 0 150 50 0 0 20";
+        let (seconds, parent) = parse_stat(line).expect("a well-formed stat line");
+        assert_eq!(parent, 4200);
+        assert!((seconds - 200.0 / clock_ticks_per_second()).abs() < 1e-9);
+        assert_eq!(parse_stat("4242 (cut"), None);
+    }
+
+    #[test]
+    fn cpu_ratio_is_the_median_of_the_rounds_that_measured_both() {
+        let round = |cpu_us| LoadResult {
+            rps: 1.0,
+            p50_ms: 1.0,
+            p99_ms: 1.0,
+            non_2xx: 0,
+            requests: 1,
+            cpu_us,
+        };
+        let ours = [round(Some(10.0)), round(Some(20.0)), round(None)];
+        let theirs = [round(Some(15.0)), round(Some(20.0)), round(Some(5.0))];
+        // 1.5 and 1.0: the upper of the two, as median_of takes.
+        assert_eq!(cpu_ratio(&ours, &theirs), Some(1.5));
+        assert_eq!(cpu_ratio(&ours[2..], &theirs[2..]), None);
     }
 
     #[test]
