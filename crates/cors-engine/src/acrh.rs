@@ -221,12 +221,21 @@ pub fn parse_acrh<'a, I>(
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    scan_acrh::<_, true>(lines, |_| false, |name, _| on_name(name))
+    scan_acrh::<_, true>(
+        lines,
+        |_| false,
+        |name, _| {
+            on_name(name);
+            true
+        },
+    )
 }
 
 /// [`parse_acrh`] for a caller that already knows some names to be tokens (the engine: a group's
 /// allowed names): `is_known(name)` says so, and a known name's bytes are not checked again;
-/// `on_name` gets each name with that answer.
+/// `on_name` gets each name with that answer, and returns whether to go on: `false` ends the scan
+/// there, with the summary of what was seen so far (the engine stops at the first name a group
+/// does not allow, whatever follows).
 ///
 /// Each element is found by searching its `,` a word at a time ([`find_comma`]), and trimmed of
 /// optional whitespace; only an unknown name is then checked byte by byte against the `tchar`
@@ -242,14 +251,14 @@ where
 pub(crate) fn scan_acrh<'a, I, const MIRRORED: bool>(
     lines: I,
     mut is_known: impl FnMut(&'a [u8]) -> bool,
-    mut on_name: impl FnMut(&'a [u8], bool),
+    mut on_name: impl FnMut(&'a [u8], bool) -> bool,
 ) -> Result<AcrhSummary, AcrhError<'a>>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
     let (mut total, mut names, mut empty, mut line_count, mut joined_len) = (0usize, 0, 0, 0, 0);
     let mut canonical = true;
-    for (line_index, line) in lines.into_iter().enumerate() {
+    'lines: for (line_index, line) in lines.into_iter().enumerate() {
         // Budget first: never scan more than MAX_ACRH_BYTES bytes in all.
         total = total.saturating_add(line.len());
         if total > MAX_ACRH_BYTES {
@@ -290,7 +299,9 @@ where
                     canonical &= bare;
                     joined_len += name.len() + if names > 1 { 2 } else { 0 };
                 }
-                on_name(name, known);
+                if !on_name(name, known) {
+                    break 'lines;
+                }
             }
             match next {
                 Some(after_comma) => rest = after_comma,
@@ -519,6 +530,7 @@ mod tests {
             let mut seen = Vec::new();
             let got = scan_acrh::<_, true>(lines.iter().copied(), is_known, |name, known| {
                 seen.push((name, known));
+                true
             });
             let (expected, expected_seen) = by_definition(&lines);
             proptest::prop_assert_eq!(got, expected);

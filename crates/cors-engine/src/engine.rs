@@ -506,6 +506,8 @@ impl Engine {
         let mut denied = 0usize;
         let lines = headers.field_lines(ACRH).map(AsRef::as_ref);
         let list = group.filter(|group| matches!(group.headers(), AllowedHeaders::List(_)));
+        // `decide` stops at the first name the group does not list: the answer is P3 whatever
+        // follows; `explain` goes on to name every problem.
         let mut on_name = |name: &'r [u8], listed: bool| {
             if let Some(group) = list
                 && !listed
@@ -520,7 +522,9 @@ impl Engine {
                         HeadersOf(group)
                     ),
                 );
+                return S::KEEPS;
             }
+            true
         };
         // A group's own list is answered with its own value, never mirrored (P4).
         let parsed = match list {
@@ -529,6 +533,11 @@ impl Engine {
             }
             None => scan_acrh::<_, true>(lines, |_| false, &mut on_name),
         };
+        // A name the group does not list comes before any budget or token failure the scan
+        // met after it: P2 names the first problem, as `decide` stops there.
+        if denied > 0 {
+            failed = failed.or(Some(Rule::P2));
+        }
         let requested = match parsed {
             Ok(summary) => Some(summary),
             Err(error) => {
@@ -537,9 +546,6 @@ impl Engine {
                 None
             }
         };
-        if denied > 0 {
-            failed = failed.or(Some(Rule::P2));
-        }
         match (method, grant, requested, failed) {
             (Some(method), Some(grant), Some(requested), None) => {
                 let mirror = MirroredList::new(headers, requested);

@@ -54,6 +54,8 @@ const ACRM_PUT: (&str, &str) = ("access-control-request-method", "PUT");
 #[case::p2_method_before_headers(&[APP, ("access-control-request-method", "DELETE"), ("access-control-request-headers", "x-other")], (Outcome::PreflightRejected, Rule::P2))]
 #[case::p2_header_not_allowed(&[APP, ACRM_PUT, ("access-control-request-headers", "x-other")], (Outcome::PreflightRejected, Rule::P2))]
 #[case::p2_header_not_a_token(&[APP, ACRM_PUT, ("access-control-request-headers", "x a")], (Outcome::PreflightRejected, Rule::P2))]
+#[case::p2_unlisted_header_before_a_budget(&[APP, ACRM_PUT, ("access-control-request-headers", "x-other,,,,,,,,,,,,,,,,,")], (Outcome::PreflightRejected, Rule::P2))]
+#[case::p6_budget_before_an_unlisted_header(&[APP, ACRM_PUT, ("access-control-request-headers", ",,,,,,,,,,,,,,,,,x-other")], (Outcome::PreflightRejected, Rule::P6))]
 #[case::p6_too_many_empty_elements(&[APP, ACRM_PUT, ("access-control-request-headers", ",,,,,,,,,,,,,,,,,")], (Outcome::PreflightRejected, Rule::P6))]
 fn preflights_name_their_rule(#[case] lines: &[(&str, &str)], #[case] expected: (Outcome, Rule)) {
     check(CREDENTIALS, "OPTIONS", lines, expected);
