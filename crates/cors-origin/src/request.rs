@@ -165,6 +165,7 @@ impl<'a> RequestOrigin<'a> {
     /// # Errors
     ///
     /// A [`HeaderError`] naming the first violation found.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, HeaderError> {
         if bytes.is_empty() {
             return Err(HeaderError::Empty);
