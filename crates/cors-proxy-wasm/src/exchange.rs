@@ -231,7 +231,7 @@ impl ResponseFields for LocalAnswer {
 
 /// The upstream's response headers as [`ResponseFields`], read through the host as little as
 /// the decision allows, changed through its calls, and kept in step so that what is read after a
-/// change is what the host has.
+/// change is what the host has: a removal updates what was read, an append forgets it.
 ///
 /// - `Vary` (V1): one lookup. No `Vary`, or a first line that already lists every token the
 ///   decision adds, settles it; otherwise every line is read, since another line may list them.
@@ -298,9 +298,11 @@ impl<H: Host> ResponseFields for UpstreamResponse<'_, H> {
 
     fn append(&mut self, name: HeaderName, value: HeaderValue) {
         self.host.add_response_header(name.as_str(), value.as_bytes());
-        if let Some(lines) = self.lines.get_mut() {
-            lines.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
-        }
+        // What was read no longer matches the host: forgotten rather than copied into, so that a
+        // later read (the engine makes none after it starts writing) asks the host again, and
+        // the appends themselves allocate nothing.
+        self.lines.take();
+        self.first_vary.take();
     }
 }
 #[cfg(test)]
