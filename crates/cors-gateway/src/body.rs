@@ -14,6 +14,8 @@ use hyper::body::Incoming;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
+
+use crate::pool::Pooled;
 use tokio::time::{Instant, Sleep};
 
 /// A fixed number of slots that requests take and give back, waiting in line when none is free.
@@ -139,6 +141,17 @@ pub(crate) enum Held {
     Alone { _slots: Slots },
     /// The request body holds them too.
     Shared { _slots: Arc<Slots> },
+}
+
+impl Held {
+    /// Whether only the response body holds the slots: the request had no body, or hyper has
+    /// sent all of it (and dropped it).
+    fn is_alone(&self) -> bool {
+        match self {
+            Self::Alone { .. } => true,
+            Self::Shared { _slots: slots } => Arc::strong_count(slots) == 1,
+        }
+    }
 }
 
 /// The limits on a request body (finding F3).
@@ -288,16 +301,39 @@ impl Body for RequestBody {
     }
 }
 
-/// The upstream's response body, holding the request's slots until it is read or dropped.
+/// The upstream's response body, holding the request's slots until it is read or dropped, and
+/// its upstream connection until it ends.
 #[derive(Debug)]
 pub(crate) struct UpstreamBody {
     body: Incoming,
-    _slots: Held,
+    /// Given back to its pool when the body ends and the request body is sent; dropped (and so
+    /// closed) with a body that fails or is not read to its end.
+    connection: Option<Pooled>,
+    slots: Held,
 }
 
 impl UpstreamBody {
-    pub(crate) fn new(body: Incoming, slots: Held) -> Self {
-        Self { body, _slots: slots }
+    pub(crate) fn new(body: Incoming, slots: Held, connection: Pooled) -> Self {
+        let mut this = Self { body, connection: Some(connection), slots };
+        // A body that is empty from the start (`HEAD`, `204`, `Content-Length: 0`) may never
+        // be polled.
+        if this.body.is_end_stream() {
+            this.ended();
+        }
+        this
+    }
+
+    /// The response is complete: the connection goes back to its pool if the request body is
+    /// complete too (no one else holds the slots), or is dropped.
+    ///
+    /// hyper drops a request body once it has sent all of it; an upstream that answers before
+    /// reading the whole body leaves its connection busy, and a connection is only pooled idle.
+    fn ended(&mut self) {
+        if let Some(connection) = self.connection.take()
+            && self.slots.is_alone()
+        {
+            connection.give_back();
+        }
     }
 }
 
@@ -309,7 +345,15 @@ impl Body for UpstreamBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
+        match &frame {
+            None => this.ended(),
+            Some(Ok(_)) if this.body.is_end_stream() => this.ended(),
+            Some(Err(_)) => this.connection = None,
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, SchemeArg};
 use crate::commands::{announce, bind, listen_address, runtime, say};
-use crate::proxy::{ProxySettings, Upstream, UpstreamClients, VIA_PSEUDONYM};
+use crate::pool::UpstreamClients;
+use crate::proxy::{ProxySettings, Upstream, VIA_PSEUDONYM};
 use crate::server::{self, Endpoint, Site};
 use crate::telemetry::Telemetry;
 

@@ -17,6 +17,7 @@ mod connection;
 mod demo;
 mod folder;
 mod metrics;
+mod pool;
 mod proxy;
 mod reload;
 mod server;

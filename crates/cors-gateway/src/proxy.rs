@@ -17,17 +17,13 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
+use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
-use crate::tls::{self, UpstreamTrust};
 use crate::tunnel;
 
 /// The body of a proxied response: the upstream's, streamed, or a short local text (or nothing,
@@ -216,77 +212,6 @@ impl Via {
     }
 }
 
-/// The pooled HTTP/1.1 clients requests go upstream with: one for `http://` upstreams, and one
-/// for `https://` upstreams when the gateway has any.
-///
-/// Two clients rather than one connector that does both, so that plain upstream connections
-/// are plain `TcpStream`s, without a TLS-or-not branch on every read and write; a request
-/// chooses its client by one comparison of its scheme.
-#[derive(Clone, Debug)]
-pub(crate) struct UpstreamClients {
-    plain: Client<HttpConnector, RequestBody>,
-    tls: Option<Client<tls::TimedConnector<HttpsConnector<HttpConnector>>, RequestBody>>,
-}
-
-impl UpstreamClients {
-    /// Builds the clients; the TLS one only when `trust` is given (the gateway has, or may load,
-    /// an `https://` upstream).
-    ///
-    /// Every request holds a slot of `--upstream-max-connections` until both its bodies are
-    /// done, and an upstream connection serves one request at a time, so the pools never open
-    /// more connections than there are slots; idle ones are kept up to the same number.
-    ///
-    /// # Errors
-    ///
-    /// The TLS configuration cannot be built (see [`tls::upstream_config`]).
-    pub(crate) fn new(limits: &Limits, trust: Option<&UpstreamTrust>) -> Result<Self, String> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let builder = {
-            let mut builder = Client::builder(TokioExecutor::new());
-            builder
-                .pool_idle_timeout(Duration::from_mins(1))
-                .pool_max_idle_per_host(limits.upstream_max_connections);
-            builder
-        };
-        let tls = match trust {
-            None => None,
-            Some(trust) => {
-                if matches!(trust, UpstreamTrust::DangerouslyAcceptAny) {
-                    tracing::warn!(
-                        "--upstream-insecure: the certificates of https upstreams are not \
-                         verified; anyone on the path to them can read and change the traffic"
-                    );
-                }
-                let config = tls::upstream_config(trust)?;
-                let mut inner = connector.clone();
-                // The scheme is checked by the connector above it; the timeout covers the TCP
-                // connection and the TLS handshake together.
-                inner.enforce_http(false);
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(config)
-                    .https_only()
-                    .enable_http1()
-                    .wrap_connector(inner);
-                Some(builder.build(tls::TimedConnector::new(https, limits.connect_timeout)))
-            }
-        };
-        connector.set_connect_timeout(Some(limits.connect_timeout));
-        connector.enforce_http(true);
-        Ok(Self { plain: builder.build(connector), tls })
-    }
-
-    /// Sends `request` with the client of its scheme; `None` for an `https://` request when the
-    /// gateway has no TLS client.
-    fn request(&self, request: Request<RequestBody>) -> Option<ResponseFuture> {
-        if request.uri().scheme() == Some(&Scheme::HTTPS) {
-            Some(self.tls.as_ref()?.request(request))
-        } else {
-            Some(self.plain.request(request))
-        }
-    }
-}
-
 /// What every request of one client connection shares.
 #[derive(Debug)]
 struct Connection {
@@ -438,13 +363,9 @@ impl Proxy {
         };
         let (body, held) = RequestBody::new(body, settings.body_limits, slots);
         let started = telemetry::upstream_started();
-        let Some(sent) = clients.request(Request::from_parts(parts, body)) else {
-            tracing::error!(upstream, "no TLS client for an https upstream");
-            telemetry::upstream_done(started, Some(UpstreamFailure::Connect));
-            return short(StatusCode::BAD_GATEWAY, "bad gateway: the upstream is unreachable\n");
-        };
+        let sent = clients.send(Request::from_parts(parts, body));
         match tokio::time::timeout(settings.response_timeout, sent).await {
-            Ok(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            Ok(Ok((response, pooled))) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
                 let Some((_, client_side)) = upgrade else {
                     tracing::warn!(upstream, "the upstream switched protocols unasked");
                     telemetry::upstream_done(started, Some(UpstreamFailure::Response));
@@ -454,13 +375,13 @@ impl Proxy {
                     );
                 };
                 telemetry::upstream_done(started, None);
-                self.switch(response, client_side, held)
+                self.switch(response, client_side, held, pooled)
             }
-            Ok(Ok(response)) => {
+            Ok(Ok((response, pooled))) => {
                 telemetry::upstream_done(started, None);
                 let (mut parts, body) = response.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held)))
+                Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held, pooled)))
             }
             Ok(Err(error)) => self.failed(&error, upstream, started),
             Err(_elapsed) => {
@@ -485,6 +406,7 @@ impl Proxy {
         mut response: Response<Incoming>,
         client_side: hyper::upgrade::OnUpgrade,
         held: Held,
+        connection: Pooled,
     ) -> Response<ProxyBody> {
         let upstream_side = hyper::upgrade::on(&mut response);
         let (mut parts, _empty) = response.into_parts();
@@ -500,7 +422,8 @@ impl Proxy {
             peer: self.0.peer,
             closing: self.0.closing.clone(),
         };
-        tokio::spawn(tunnel.run((self.clone(), held)));
+        // The upstream connection is the tunnel's now: it never goes back to the pool.
+        tokio::spawn(tunnel.run((self.clone(), held, connection)));
         Response::from_parts(parts, Either::Right(Full::new(Bytes::new())))
     }
 
@@ -508,7 +431,7 @@ impl Proxy {
     /// [`telemetry::upstream_started`]) failed with `error`.
     fn failed(
         &self,
-        error: &hyper_util::client::legacy::Error,
+        error: &SendError,
         upstream: &str,
         started: Option<std::time::Instant>,
     ) -> Response<ProxyBody> {

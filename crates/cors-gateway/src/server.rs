@@ -22,7 +22,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
-use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream, UpstreamClients};
+use crate::pool::UpstreamClients;
+use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
 use crate::telemetry::{ConnectionGuard, Observed, Telemetry};
 use crate::{checks, folder};
 

@@ -8,12 +8,8 @@
 //! on it.
 
 use std::fmt;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
@@ -266,63 +262,6 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// An upstream connector whose whole connection, TCP and TLS handshake together, must be
-/// established within `--connect-timeout`; past it the request fails as unreachable (502).
-///
-/// Hand-written because hyper-util's client needs an `Unpin` connector future, which tower's
-/// `Timeout` is not; the box costs one allocation per new upstream connection, not per request.
-#[derive(Clone, Debug)]
-pub(crate) struct TimedConnector<C> {
-    inner: C,
-    timeout: Duration,
-}
-
-impl<C> TimedConnector<C> {
-    pub(crate) fn new(inner: C, timeout: Duration) -> Self {
-        Self { inner, timeout }
-    }
-}
-
-/// The error of a connection not established within `--connect-timeout`.
-#[derive(Debug)]
-struct ConnectTimedOut(Duration);
-
-impl fmt::Display for ConnectTimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no TLS connection to the upstream within {:?}", self.0)
-    }
-}
-
-impl std::error::Error for ConnectTimedOut {}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl<C> tower_service::Service<http::Uri> for TimedConnector<C>
-where
-    C: tower_service::Service<http::Uri>,
-    C::Future: Send + 'static,
-    C::Error: Into<BoxError>,
-{
-    type Response = C::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
-        let timeout = self.timeout;
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, connecting).await {
-                Ok(connected) => connected.map_err(Into::into),
-                Err(_elapsed) => Err(Box::new(ConnectTimedOut(timeout)) as BoxError),
-            }
-        })
     }
 }
 

@@ -50,7 +50,8 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/early`: sends its response head and a first chunk before it reads the request body, and
 ///   ends the response once the body is complete;
 /// - `/hang`: never answers (until the test ends, at most [`PATIENCE`]);
-/// - `/reset`: closes the connection after the request head, with the body unread (a reset).
+/// - `/reset`: closes the connection after the request head, with the body unread (a reset);
+/// - `/close`: answers `200 ok`, then closes the kept-alive connection without saying so.
 struct Upstream {
     address: SocketAddr,
     /// How many connections it accepted.
@@ -185,7 +186,7 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
              access-control-allow-origin: https://upstream.invalid\r\nx-upstream: 1\r\n\r\n{text}",
             text.len()
         );
-        if stream.write_all(answer.as_bytes()).is_err() {
+        if stream.write_all(answer.as_bytes()).is_err() || path == "/close" {
             return;
         }
     }
@@ -1077,6 +1078,28 @@ fn a_failing_upstream_gets_the_right_error(
     }
     gateway.assert_alive();
     bystander.finish(2);
+}
+
+/// The gateway keeps its upstream connections alive between requests (its own pool, over
+/// hyper's client connections), and replaces one the upstream closed while it was idle.
+#[test]
+fn upstream_connections_are_reused_and_one_closed_while_idle_is_replaced() {
+    let mut gateway = Gateway::start(&[]);
+    for round in 0..5 {
+        let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
+        assert_eq!(reply.status, 200, "request {round}: {reply:?}");
+    }
+    assert_eq!(gateway.upstream_connections(), 1, "sequential requests share one connection");
+    let close = raw_request("GET", "/close", &[("origin", APP.as_bytes())], false);
+    assert_eq!(exchange(gateway.address, &close).unwrap().status, 200);
+    // The upstream has closed the pooled connection: the next request must not fail on it.
+    thread::sleep(Duration::from_millis(200));
+    for round in 0..3 {
+        let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
+        assert_eq!(reply.status, 200, "request {round} after the close: {reply:?}");
+    }
+    assert_eq!(gateway.upstream_connections(), 2, "one new connection replaces the closed one");
+    gateway.assert_alive();
 }
 
 // ---------------------------------------------------------------------------------------------

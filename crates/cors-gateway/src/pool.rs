@@ -1,0 +1,397 @@
+//! The upstream connections: HTTP/1.1 client connections of hyper (`hyper::client::conn::http1`),
+//! kept alive between requests in a small pool per upstream.
+//!
+//! Hand-written over hyper's connections rather than hyper-util's pooled `legacy::Client`
+//! because, measured under callgrind on the gateway (docs/performance.md, "Gateway under
+//! load"), that client took about a fifth of the gateway's instructions per proxied request: a
+//! `SipHash` of its pool key on checkout and return, a race of the checkout against a new
+//! connection on every request, futures of several hundred bytes moved at each step, and a task
+//! spawned per request to return its connection once the response body is read. None of that
+//! is configurable. Here a request takes the most recently returned connection from its
+//! upstream's list under an uncontended lock, and the response body puts it back when it ends.
+//! The connectors stay hyper-util's and hyper-rustls's (DNS, `TCP_NODELAY`, the connect
+//! timeout, TLS).
+//!
+//! What is kept of the pooled client's behaviour:
+//! - a connection is reused only when both its request and its response are complete (a
+//!   response body dropped before its end, or failed, closes the connection instead);
+//! - idle connections are closed after [`IDLE_TIMEOUT`], and at most `--upstream-max-connections`
+//!   are kept per upstream;
+//! - a connection the upstream closed while idle is noticed and dropped before reuse;
+//! - a request that failed on a reused connection before any of it was written (the upstream
+//!   closed it just then) is sent once more, on a new connection.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::rt::{Read, Write};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::body::RequestBody;
+use crate::server::Limits;
+use crate::tls::{self, UpstreamTrust};
+
+/// How long an upstream connection may stay idle in the pool before it is closed.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// The error of a connection attempt, from the connector or hyper's handshake.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why an upstream request failed.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// No connection could be made (refused, unreachable, `--connect-timeout`, TLS handshake).
+    Connect(BoxError),
+    /// An `https://` upstream, and the gateway has no TLS client.
+    NoTlsClient,
+    /// The connection failed while the request was sent or the response head awaited; a
+    /// request body refused on the way (`BodyError`) is among its sources.
+    Request(hyper::Error),
+}
+
+impl SendError {
+    /// Whether the upstream could not be reached at all.
+    pub(crate) fn is_connect(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::NoTlsClient)
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(_) => f.write_str("cannot connect to the upstream"),
+            Self::NoTlsClient => f.write_str("no TLS client for an https upstream"),
+            Self::Request(_) => f.write_str("the upstream request failed"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect(error) => Some(&**error),
+            Self::Request(error) => Some(error),
+            Self::NoTlsClient => None,
+        }
+    }
+}
+
+/// The error of a TLS connection not established within `--connect-timeout`.
+#[derive(Debug)]
+struct ConnectTimedOut(Duration);
+
+impl fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no TLS connection to the upstream within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+/// A connection that sent a request, on its way back to its upstream's pool.
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    sender: SendRequest<RequestBody>,
+    host: Arc<Host>,
+}
+
+impl Pooled {
+    /// Puts the connection back in its pool, for a request whose request and response are both
+    /// complete.
+    pub(crate) fn give_back(self) {
+        self.host.put(self.sender);
+    }
+}
+
+/// The idle connections to one upstream (`scheme://authority`).
+#[derive(Debug)]
+struct Host {
+    https: bool,
+    authority: Authority,
+    /// Most recently returned last; each with when it was returned.
+    idle: Mutex<Vec<(SendRequest<RequestBody>, Instant)>>,
+    max_idle: usize,
+}
+
+impl Host {
+    /// The most recently returned connection that is still open and not idle for too long.
+    fn checkout(&self) -> Option<SendRequest<RequestBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some((sender, since)) = idle.pop() {
+            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps `sender` for the next request, unless it is closed or the pool is full.
+    fn put(&self, sender: SendRequest<RequestBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.push((sender, Instant::now()));
+        }
+    }
+
+    /// Closes the connections idle for [`IDLE_TIMEOUT`] (dropping a `SendRequest` ends its
+    /// connection) and forgets those the upstream closed.
+    fn expire(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+    }
+
+    /// Starts the task that calls [`Host::expire`] every [`IDLE_TIMEOUT`] while the pool lives.
+    fn start_reaper(host: &Arc<Self>) {
+        let host: Weak<Self> = Arc::downgrade(host);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(IDLE_TIMEOUT).await;
+                let Some(host) = host.upgrade() else { return };
+                host.expire();
+            }
+        });
+    }
+}
+
+/// The upstream connections of the gateway: a connector for `http://` upstreams, one for
+/// `https://` upstreams when the gateway has any, and a pool of idle connections per upstream.
+///
+/// Two connectors rather than one that does both, so that plain upstream connections are plain
+/// `TcpStream`s, without a TLS-or-not branch on every read and write.
+#[derive(Clone, Debug)]
+pub(crate) struct UpstreamClients(Arc<Clients>);
+
+#[derive(Debug)]
+struct Clients {
+    plain: HttpConnector,
+    tls: Option<HttpsConnector<HttpConnector>>,
+    /// `--connect-timeout`, for the TCP connection and the TLS handshake together.
+    connect_timeout: Duration,
+    /// One entry per upstream seen so far, found by a linear scan: a gateway has a handful of
+    /// upstreams, and comparing a few short authorities costs less than hashing one.
+    hosts: RwLock<Vec<Arc<Host>>>,
+    max_idle: usize,
+}
+
+impl UpstreamClients {
+    /// Builds the connectors; the TLS one only when `trust` is given (the gateway has, or may
+    /// load, an `https://` upstream).
+    ///
+    /// Every request holds a slot of `--upstream-max-connections` until both its bodies are
+    /// done, and an upstream connection serves one request at a time, so the pools never open
+    /// more connections than there are slots; idle ones are kept up to the same number.
+    ///
+    /// # Errors
+    ///
+    /// The TLS configuration cannot be built (see [`tls::upstream_config`]).
+    pub(crate) fn new(limits: &Limits, trust: Option<&UpstreamTrust>) -> Result<Self, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let tls = match trust {
+            None => None,
+            Some(trust) => {
+                if matches!(trust, UpstreamTrust::DangerouslyAcceptAny) {
+                    tracing::warn!(
+                        "--upstream-insecure: the certificates of https upstreams are not \
+                         verified; anyone on the path to them can read and change the traffic"
+                    );
+                }
+                let config = tls::upstream_config(trust)?;
+                let mut inner = connector.clone();
+                // The scheme is checked by the connector above it; `connect_timeout` covers the
+                // TCP connection and the TLS handshake together.
+                inner.enforce_http(false);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(config)
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(inner);
+                Some(https)
+            }
+        };
+        connector.set_connect_timeout(Some(limits.connect_timeout));
+        connector.enforce_http(true);
+        Ok(Self(Arc::new(Clients {
+            plain: connector,
+            tls,
+            connect_timeout: limits.connect_timeout,
+            hosts: RwLock::new(Vec::new()),
+            max_idle: limits.upstream_max_connections,
+        })))
+    }
+
+    /// Sends `request`, whose URI is absolute (`scheme://authority/path`), on an idle
+    /// connection to its upstream or a new one; returns the response head with the connection,
+    /// to be given back when the response body ends.
+    ///
+    /// The request goes out in origin form (the path and query), with a `Host` field of the
+    /// upstream's authority when it has none.
+    ///
+    /// # Errors
+    ///
+    /// See [`SendError`].
+    pub(crate) async fn send(
+        &self,
+        mut request: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Pooled), SendError> {
+        let uri = std::mem::take(request.uri_mut());
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
+        if https && self.0.tls.is_none() {
+            return Err(SendError::NoTlsClient);
+        }
+        let Some(authority) = uri.authority() else {
+            return Err(SendError::Connect("the upstream URI has no authority".into()));
+        };
+        let host = self.host(https, authority);
+        if !request.headers().contains_key(http::header::HOST)
+            && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+        {
+            request.headers_mut().insert(http::header::HOST, value);
+        }
+        *request.uri_mut() = origin_form(&uri);
+        // A reused connection may have been closed by the upstream just as the request went
+        // out; such a request, not written at all, is sent once more on a new connection.
+        let mut fresh_only = false;
+        loop {
+            let idle = if fresh_only { None } else { host.checkout() };
+            let (mut sender, reused) = match idle {
+                Some(sender) => (sender, true),
+                None => (self.connect(&uri).await?, false),
+            };
+            // A returned connection is ready as soon as hyper has seen the end of its last
+            // exchange; one that closed meanwhile is dropped for the next.
+            if sender.ready().await.is_err() {
+                if reused {
+                    continue;
+                }
+                return Err(SendError::Connect("the new upstream connection closed".into()));
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, Pooled { sender, host })),
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if reused && !fresh_only => {
+                        tracing::debug!(
+                            error = %error.error(),
+                            "a reused upstream connection closed before the request was sent; \
+                             sending it on a new connection"
+                        );
+                        request = unsent;
+                        fresh_only = true;
+                    }
+                    _ => return Err(SendError::Request(error.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The pool of `scheme://authority`, made on first use.
+    fn host(&self, https: bool, authority: &Authority) -> Arc<Host> {
+        let same = |host: &&Arc<Host>| host.https == https && host.authority == *authority;
+        if let Some(host) =
+            self.0.hosts.read().unwrap_or_else(PoisonError::into_inner).iter().find(same)
+        {
+            return Arc::clone(host);
+        }
+        let mut hosts = self.0.hosts.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(host) = hosts.iter().find(same) {
+            return Arc::clone(host);
+        }
+        let host = Arc::new(Host {
+            https,
+            authority: authority.clone(),
+            idle: Mutex::new(Vec::new()),
+            max_idle: self.0.max_idle,
+        });
+        Host::start_reaper(&host);
+        hosts.push(Arc::clone(&host));
+        host
+    }
+
+    /// A new connection to the upstream of `uri`, its connection task spawned.
+    ///
+    /// Boxed: the connectors' futures (DNS, TCP, the TLS handshake) take some kilobytes, which
+    /// every request's future would otherwise carry, and move, though few requests connect.
+    fn connect(&self, uri: &Uri) -> Connecting {
+        if uri.scheme() == Some(&Scheme::HTTPS) {
+            let Some(tls) = &self.0.tls else {
+                return Box::pin(std::future::ready(Err(SendError::NoTlsClient)));
+            };
+            let (connecting, timeout) =
+                (handshake(tls.clone(), uri.clone()), self.0.connect_timeout);
+            Box::pin(async move {
+                tokio::time::timeout(timeout, connecting)
+                    .await
+                    .unwrap_or_else(|_| Err(SendError::Connect(Box::new(ConnectTimedOut(timeout)))))
+            })
+        } else {
+            Box::pin(handshake(self.0.plain.clone(), uri.clone()))
+        }
+    }
+}
+
+/// A connection being made.
+type Connecting = Pin<Box<dyn Future<Output = Result<SendRequest<RequestBody>, SendError>> + Send>>;
+
+/// Connects with `connector` to `uri`'s upstream and starts an HTTP/1.1 connection on it, whose
+/// task runs until the connection closes (upgrades allowed, for tunnels).
+async fn handshake<C>(mut connector: C, uri: Uri) -> Result<SendRequest<RequestBody>, SendError>
+where
+    C: Service<Uri>,
+    C::Response: Read + Write + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    let io = connector.call(uri).await.map_err(|error| SendError::Connect(error.into()))?;
+    let (sender, connection) = http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(|error| SendError::Connect(Box::new(error)))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(%error, "upstream connection closed");
+        }
+    });
+    Ok(sender)
+}
+
+/// `uri` in origin form, as an HTTP/1.1 request line to an origin server carries it: its path
+/// and query only (RFC 9112 section 3.2.1).
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(path) if path.as_str() != "/" => {
+            let mut parts = http::uri::Parts::default();
+            parts.path_and_query = Some(path.clone());
+            Uri::from_parts(parts).unwrap_or_default()
+        }
+        _ => Uri::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_go_upstream_in_origin_form() {
+        for (absolute, expected) in [
+            ("http://a.test:8080/api/x?y=1", "/api/x?y=1"),
+            ("https://a.test/", "/"),
+            ("http://a.test", "/"),
+        ] {
+            let uri: Uri = absolute.parse().unwrap();
+            assert_eq!(origin_form(&uri).to_string(), expected, "{absolute}");
+        }
+    }
+}
