@@ -8,7 +8,7 @@ use http::HeaderValue;
 
 use crate::acrh::{AcrhSummary, is_token, scan_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
-use crate::headers::{FirstLines, RequestHeaders};
+use crate::headers::{FirstLines, PreflightLines, RequestHeaders};
 use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
 use crate::{ACRH, ACRM, ORIGIN, Vary};
 
@@ -259,7 +259,7 @@ impl Engine {
         }
 
         // R3: only OPTIONS, byte-exact, is a preflight; it reads the request's
-        // Access-Control-Request-* lines, each when it is needed.
+        // Access-Control-Request-* lines once its origin is granted.
         if request.method == b"OPTIONS" {
             why.note(
                 Rule::R3,
@@ -459,22 +459,29 @@ impl Engine {
         H: RequestHeaders + ?Sized,
         S: Reasons,
     {
-        let (method, grant) = if S::KEEPS {
+        let (walked, method, grant) = if S::KEEPS {
             // Every check runs, so the reasons list each problem, in this order.
-            (requested_method(headers, None, why), self.grant::<H, S>(line, origin, why))
+            let walked = headers.preflight_lines();
+            (
+                walked,
+                requested_method(headers, walked, None, why),
+                self.grant::<H, S>(line, origin, why),
+            )
         } else {
             // Cheapest first, stopping at the first failure (any failure is the same P3
             // answer): the origin is already looked up, the method is one check against the
-            // group, and neither Access-Control-Request-* field is looked up before it is needed.
+            // group, and neither Access-Control-Request-* field is looked up before it is needed
+            // (both together, in one walk where the adapter has one).
             let grant = match self.grant::<H, S>(line, origin, why) {
                 Ok(grant) => grant,
                 Err(rule) => return self.reject(why, rule),
             };
-            let method = match requested_method(headers, grant.group, why) {
+            let walked = headers.preflight_lines();
+            let method = match requested_method(headers, walked, grant.group, why) {
                 Ok(method) => method,
                 Err(rule) => return self.reject(why, rule),
             };
-            (Ok(method), Ok(grant))
+            (walked, Ok(method), Ok(grant))
         };
         // The rule of the first failed check in the order `decide` runs them (the origin, then
         // the method), so that `explain`, which runs every check, names the same rule.
@@ -504,7 +511,12 @@ impl Engine {
         // a public resource) every token passes. A listed name is a token, so the scan does not
         // check its bytes again.
         let mut denied = 0usize;
-        let lines = headers.field_lines(ACRH).map(AsRef::as_ref);
+        let lines = match walked {
+            Some(PreflightLines { request_headers: FirstLines { first, more: false }, .. }) => {
+                AcrhLines::One(first)
+            }
+            _ => AcrhLines::All(headers.field_lines(ACRH)),
+        };
         let list = group.filter(|group| matches!(group.headers(), AllowedHeaders::List(_)));
         // `decide` stops at the first name the group does not list: the answer is P3 whatever
         // follows; `explain` goes on to name every problem.
@@ -730,6 +742,29 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
     }
 }
 
+/// The `Access-Control-Request-Headers` lines a preflight scans: the one line a walk found
+/// ([`RequestHeaders::preflight_lines`]), or every line of the name.
+enum AcrhLines<'r, V: ?Sized, I> {
+    One(Option<&'r V>),
+    All(I),
+}
+
+impl<'r, V, I> Iterator for AcrhLines<'r, V, I>
+where
+    V: AsRef<[u8]> + ?Sized + 'r,
+    I: Iterator<Item = &'r V>,
+{
+    type Item = &'r [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'r [u8]> {
+        match self {
+            AcrhLines::One(line) => line.take().map(AsRef::as_ref),
+            AcrhLines::All(lines) => lines.next().map(AsRef::as_ref),
+        }
+    }
+}
+
 /// R3, R5, P2: the one `Access-Control-Request-Method` line, if its value trimmed of optional
 /// whitespace is a method token and, when the `group` is given, one it allows.
 ///
@@ -738,6 +773,7 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
 /// 30 to 45 instructions less per preflight.
 fn requested_method<'r, H, S>(
     headers: &'r H,
+    walked: Option<PreflightLines<'r, H::Value>>,
     group: Option<&Group>,
     why: &mut S,
 ) -> Result<RequestedMethod<'r, H::Value>, Rule>
@@ -745,7 +781,10 @@ where
     H: RequestHeaders + ?Sized,
     S: Reasons,
 {
-    let lines = FirstLines::of(headers.field_lines(ACRM));
+    let lines = match walked {
+        Some(walked) => walked.request_method,
+        None => FirstLines::of(headers.field_lines(ACRM)),
+    };
     match (lines.first, lines.more) {
         (None, _) => {
             why.note(Rule::R3, format_args!("no Access-Control-Request-Method: rejected"));

@@ -1,6 +1,8 @@
 //! The request side: the field lines of a name through [`RequestHeaders`], in the adapter's own
 //! value type ([`FieldValue`]), free of any one HTTP library.
 
+use std::fmt;
+
 use http::header::{
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, HOST, ORIGIN, VARY,
 };
@@ -37,6 +39,97 @@ pub trait RequestHeaders {
 
     /// Every field line of `name` (a lowercase CORS request header name), in order.
     fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a Self::Value> + 'a;
+
+    /// The first line of each of the two names a preflight reads after `Origin`
+    /// (`access-control-request-method` and `access-control-request-headers`), and whether
+    /// another line of it follows, found in one pass over the request's fields; `None` (the
+    /// default) when the adapter has no such pass, and the engine then asks
+    /// [`field_lines`](Self::field_lines) for each name.
+    ///
+    /// The engine asks it once per preflight whose origin it grants. [`http::HeaderMap`]
+    /// answers it for a map of a few fields, where one walk costs less than one per name.
+    fn preflight_lines(&self) -> Option<PreflightLines<'_, Self::Value>> {
+        None
+    }
+}
+
+/// The first line of a name and whether another follows.
+pub struct FirstLines<'a, V: ?Sized> {
+    /// The first field line, if any.
+    pub first: Option<&'a V>,
+    /// Whether there is more than one line.
+    pub more: bool,
+}
+
+// `derive` would ask `V: Clone`; the fields are a reference and a flag.
+impl<V: ?Sized> Clone for FirstLines<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V: ?Sized> Copy for FirstLines<'_, V> {}
+
+impl<V: ?Sized> Default for FirstLines<'_, V> {
+    fn default() -> Self {
+        FirstLines { first: None, more: false }
+    }
+}
+
+impl<V: ?Sized + fmt::Debug> fmt::Debug for FirstLines<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FirstLines").field("first", &self.first).field("more", &self.more).finish()
+    }
+}
+
+/// What [`RequestHeaders::preflight_lines`] finds: the first line of
+/// `Access-Control-Request-Method` and of `Access-Control-Request-Headers`, each with whether
+/// another line of that name follows.
+///
+/// ```
+/// use cors_engine::RequestHeaders;
+/// use http::{HeaderMap, HeaderValue, header};
+///
+/// let mut map = HeaderMap::new();
+/// map.append(header::ORIGIN, HeaderValue::from_static("https://app.test"));
+/// map.append(header::ACCESS_CONTROL_REQUEST_HEADERS, HeaderValue::from_static("x-a"));
+/// map.append(header::ACCESS_CONTROL_REQUEST_HEADERS, HeaderValue::from_static("x-b"));
+/// let lines = map.preflight_lines().expect("a small map is walked once");
+/// assert!(lines.request_method.first.is_none());
+/// assert_eq!(lines.request_headers.first.map(HeaderValue::as_bytes), Some(&b"x-a"[..]));
+/// assert!(lines.request_headers.more);
+/// ```
+pub struct PreflightLines<'a, V: ?Sized> {
+    /// `Access-Control-Request-Method`.
+    pub request_method: FirstLines<'a, V>,
+    /// `Access-Control-Request-Headers`.
+    pub request_headers: FirstLines<'a, V>,
+}
+
+impl<V: ?Sized> Clone for PreflightLines<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V: ?Sized> Copy for PreflightLines<'_, V> {}
+
+impl<V: ?Sized> Default for PreflightLines<'_, V> {
+    fn default() -> Self {
+        PreflightLines {
+            request_method: FirstLines::default(),
+            request_headers: FirstLines::default(),
+        }
+    }
+}
+
+impl<V: ?Sized + fmt::Debug> fmt::Debug for PreflightLines<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreflightLines")
+            .field("request_method", &self.request_method)
+            .field("request_headers", &self.request_headers)
+            .finish()
+    }
 }
 
 /// One request field value, as an adapter holds it: its bytes, and how it becomes an
@@ -71,14 +164,6 @@ impl FieldValue for str {}
 impl FieldValue for [u8] {}
 impl FieldValue for String {}
 impl FieldValue for Vec<u8> {}
-
-/// The first field line of one name, and whether another follows.
-pub(crate) struct FirstLines<'a, V: ?Sized> {
-    /// The first field line, if any.
-    pub(crate) first: Option<&'a V>,
-    /// Whether there is more than one line.
-    pub(crate) more: bool,
-}
 
 impl<'a, V: ?Sized> FirstLines<'a, V> {
     /// The first line of `lines` and whether a second follows (pulls at most two).
@@ -175,6 +260,35 @@ impl RequestHeaders for HeaderMap {
             None => HeaderMapLines::Hashed(self.get_all(name).into_iter()),
         }
     }
+
+    /// One walk over a small map's fields, sorting each line of the two names into its place.
+    /// Measured (callgrind, 3 fields, `Origin` first): an accepted preflight takes 855
+    /// instructions against 904 with a walk per name
+    /// ([`field_lines`](RequestHeaders::field_lines)); a preflight refused on its method, which
+    /// needs only `access-control-request-method`, 381 against 343 (the walk does not stop at
+    /// that name).
+    #[inline]
+    fn preflight_lines(&self) -> Option<PreflightLines<'_, HeaderValue>> {
+        if self.len() > WALK_MAX {
+            return None;
+        }
+        let mut lines = PreflightLines::default();
+        for (name, value) in self {
+            let slot = if *name == ACCESS_CONTROL_REQUEST_METHOD {
+                &mut lines.request_method
+            } else if *name == ACCESS_CONTROL_REQUEST_HEADERS {
+                &mut lines.request_headers
+            } else {
+                continue;
+            };
+            if slot.first.is_some() {
+                slot.more = true;
+            } else {
+                slot.first = Some(value);
+            }
+        }
+        Some(lines)
+    }
 }
 
 impl RequestHeaders for [(&str, &str)] {
@@ -250,6 +364,19 @@ mod tests {
                 let walked: Vec<&HeaderValue> = map.field_lines(name).collect();
                 let hashed: Vec<&HeaderValue> = map.get_all(name).iter().collect();
                 proptest::prop_assert_eq!(walked, hashed, "{} in {:?}", name, map);
+            }
+            // The one walk of a preflight finds the first line of each name, and whether more
+            // follow, as `get_all` does; a larger map is left to `field_lines`.
+            let preflight = map.preflight_lines();
+            proptest::prop_assert_eq!(preflight.is_some(), map.len() <= WALK_MAX);
+            if let Some(lines) = preflight {
+                for (name, found) in
+                    [(crate::ACRM, lines.request_method), (crate::ACRH, lines.request_headers)]
+                {
+                    let all: Vec<&HeaderValue> = map.get_all(name).iter().collect();
+                    proptest::prop_assert_eq!(found.first, all.first().copied(), "{}", name);
+                    proptest::prop_assert_eq!(found.more, all.len() > 1, "{}", name);
+                }
             }
         }
     }

@@ -159,7 +159,7 @@ pub use acrh::{
 pub use apply::{OwnedDecision, ResponseFields};
 pub use engine::{Engine, Request};
 pub use explain::{Explanation, Reason, Rule};
-pub use headers::{FieldValue, RequestHeaders};
+pub use headers::{FieldValue, FirstLines, PreflightLines, RequestHeaders};
 pub use response::{Decision, MirroredList, Outcome, ResponseHeaders, Value};
 pub use vary::Vary;
 
