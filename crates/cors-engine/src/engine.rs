@@ -517,11 +517,14 @@ impl Engine {
             }
             _ => AcrhLines::All(headers.field_lines(ACRH)),
         };
-        let list = group.filter(|group| matches!(group.headers(), AllowedHeaders::List(_)));
+        let list = group.and_then(|group| match group.headers() {
+            AllowedHeaders::List(names) => Some((group, names.as_slice())),
+            _ => None,
+        });
         // `decide` stops at the first name the group does not list: the answer is P3 whatever
         // follows; `explain` goes on to name every problem.
         let mut on_name = |name: &'r [u8], listed: bool| {
-            if let Some(group) = list
+            if let Some((group, _)) = list
                 && !listed
             {
                 denied += 1;
@@ -540,10 +543,8 @@ impl Engine {
         };
         // A group's own list is answered with its own value, never mirrored (P4).
         let parsed = match list {
-            Some(group) => {
-                scan_acrh::<_, false>(lines, |name| group.lists_header(name), &mut on_name)
-            }
-            None => scan_acrh::<_, true>(lines, |_| false, &mut on_name),
+            Some((_, names)) => scan_acrh::<_, false>(lines, names, &mut on_name),
+            None => scan_acrh::<_, true>(lines, &[], &mut on_name),
         };
         // A name the group does not list comes before any budget or token failure the scan
         // met after it: P2 names the first problem, as `decide` stops there.
