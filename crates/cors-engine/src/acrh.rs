@@ -249,7 +249,7 @@ pub fn parse_acrh<'a, I>(
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    scan_acrh::<_, true>(lines, &[], |name, _| {
+    scan_acrh::<_, true>(lines, &[], false, |name, _| {
         on_name(name);
         true
     })
@@ -273,6 +273,13 @@ where
 /// every element (which itself saved 145 on checking every byte of every name before comparing
 /// it with the allowed names).
 ///
+/// With `stop_at_unknown`, the scan ends at the first name that is not known, which `on_name`
+/// gets without its bytes checked: a caller that refuses any unknown name (the engine deciding,
+/// P2) refuses an invalid one the same way, and skips the `tchar` check of the name it refuses.
+/// The answer is the one the check would give when that name also exceeds the name budget.
+/// Measured (callgrind, `engine-preflight-rejected-header`, the refused name `x-forbidden` last
+/// of 3): 779 instructions per decision against 842 checking it.
+///
 /// `MIRRORED` says whether the list may be mirrored: without it (a group that lists its headers
 /// answers with its own value) the summary's [`joined_len`](AcrhSummary::joined_len) and
 /// canonical flag, which serve only the mirror, are not kept (0 and false), a few instructions
@@ -280,6 +287,7 @@ where
 pub(crate) fn scan_acrh<'a, I, const MIRRORED: bool>(
     lines: I,
     known: &[String],
+    stop_at_unknown: bool,
     mut on_name: impl FnMut(&'a [u8], bool) -> bool,
 ) -> Result<AcrhSummary, AcrhError<'a>>
 where
@@ -327,11 +335,17 @@ where
                 }
             } else {
                 let known = known.iter().any(|k| eq_lowercase_name(k.as_bytes(), name));
-                if !known && !is_token(name) {
+                // The last name of a scan that stops at an unknown one: its bytes matter only
+                // where the name budget is exceeded (an invalid name comes first).
+                let last = stop_at_unknown && !known;
+                if !known && !last && !is_token(name) {
                     return Err(AcrhError::InvalidName { name, line: line_index });
                 }
                 names += 1;
                 if names > MAX_ACRH_NAMES {
+                    if last && !is_token(name) {
+                        return Err(AcrhError::InvalidName { name, line: line_index });
+                    }
                     return Err(AcrhError::TooManyNames);
                 }
                 if MIRRORED {
@@ -344,7 +358,7 @@ where
                     canonical &= bare;
                     joined_len += name.len() + if names > 1 { 2 } else { 0 };
                 }
-                if !on_name(name, known) {
+                if !on_name(name, known) || last {
                     break 'lines;
                 }
             }
@@ -479,6 +493,21 @@ mod tests {
     }
 
     #[test]
+    fn p6_a_257th_name_that_stops_the_scan_is_still_over_the_budget() {
+        let known = ["a".to_owned()];
+        let scan = |last: &str| {
+            let list = format!("{}, {last}", vec!["a"; 256].join(", "));
+            scan_acrh::<_, false>([list.as_bytes()], &known, true, |_, known| known)
+                .map(|summary| summary.names())
+                .map_err(|error| error.rule())
+        };
+        assert_eq!(scan("b"), Err(crate::Rule::P6));
+        // An invalid name comes before the budget, as when every name is checked (P2).
+        assert_eq!(scan("b:c"), Err(crate::Rule::P2));
+        assert_eq!(scan("a"), Err(crate::Rule::P6));
+    }
+
+    #[test]
     fn p6_many_empty_lines_stop_at_the_empty_budget() {
         let mut seen_lines = 0;
         let lines = std::iter::repeat_n(&b""[..], 100_000).inspect(|_| seen_lines += 1);
@@ -486,9 +515,15 @@ mod tests {
         assert_eq!(seen_lines, MAX_ACRH_EMPTY + 1);
     }
 
+    /// Whether a name is known (the caller's names).
+    type IsKnown<'k> = dyn Fn(&[u8]) -> bool + 'k;
+
     /// The definition [`parse_acrh`] implements in one pass: split on `,`, trim, check tokens.
+    /// With `stop_at_unknown`, the first name it does not know ends the list, checked only when
+    /// the name budget is exceeded.
     fn by_definition<'a>(
         lines: &[&'a [u8]],
+        stop_at_unknown: Option<&IsKnown<'_>>,
     ) -> (Result<AcrhSummary, AcrhError<'a>>, Vec<&'a [u8]>) {
         let mut seen = Vec::new();
         let mut summary =
@@ -510,12 +545,17 @@ mod tests {
                     }
                     continue;
                 }
-                if !is_token(name) {
-                    return (Err(AcrhError::InvalidName { name, line: line_index }), seen);
+                let last = stop_at_unknown.is_some_and(|is_known| !is_known(name));
+                let invalid = Err(AcrhError::InvalidName { name, line: line_index });
+                if !last && !is_token(name) {
+                    return (invalid, seen);
                 }
                 summary.names += 1;
                 if usize::from(summary.names) > MAX_ACRH_NAMES {
-                    return (Err(AcrhError::TooManyNames), seen);
+                    return (
+                        if is_token(name) { Err(AcrhError::TooManyNames) } else { invalid },
+                        seen,
+                    );
                 }
                 let bare = if element_index == 0 {
                     raw == name
@@ -526,6 +566,9 @@ mod tests {
                 let separator = if summary.names > 1 { 2 } else { 0 };
                 summary.joined_len += u16::try_from(name.len() + separator).unwrap_or(u16::MAX);
                 seen.push(name);
+                if last {
+                    return (Ok(summary), seen);
+                }
             }
         }
         (Ok(summary), seen)
@@ -542,7 +585,7 @@ mod tests {
             let lines: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
             let mut seen = Vec::new();
             let got = parse_acrh(lines.iter().copied(), |n| seen.push(n));
-            let (expected, expected_seen) = by_definition(&lines);
+            let (expected, expected_seen) = by_definition(&lines, None);
             proptest::prop_assert_eq!(got, expected);
             proptest::prop_assert_eq!(seen, expected_seen);
         }
@@ -574,11 +617,11 @@ mod tests {
             let is_known =
                 |name: &[u8]| known.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(name));
             let mut seen = Vec::new();
-            let got = scan_acrh::<_, true>(lines.iter().copied(), &known, |name, known| {
+            let got = scan_acrh::<_, true>(lines.iter().copied(), &known, false, |name, known| {
                 seen.push((name, known));
                 true
             });
-            let (expected, expected_seen) = by_definition(&lines);
+            let (expected, expected_seen) = by_definition(&lines, None);
             proptest::prop_assert_eq!(got, expected);
             let expected_seen: Vec<(&[u8], bool)> =
                 expected_seen.into_iter().map(|name| (name, is_known(name))).collect();
@@ -588,7 +631,7 @@ mod tests {
             // answers, only the mirror's length and canonical flag are not kept.
             let mut unmirrored = Vec::new();
             let got_unmirrored =
-                scan_acrh::<_, false>(lines.iter().copied(), &known, |name, known| {
+                scan_acrh::<_, false>(lines.iter().copied(), &known, false, |name, known| {
                     unmirrored.push((name, known));
                     true
                 });
@@ -599,6 +642,20 @@ mod tests {
             };
             proptest::prop_assert_eq!(got_unmirrored, got.map(without_mirror));
             proptest::prop_assert_eq!(&unmirrored, &expected_seen);
+
+            // Stopping at the first unknown name (as the engine deciding does): the names up to
+            // it, that one unchecked.
+            let mut stopped = Vec::new();
+            let got_stopped =
+                scan_acrh::<_, false>(lines.iter().copied(), &known, true, |name, known| {
+                    stopped.push((name, known));
+                    known
+                });
+            let (expected, expected_stopped) = by_definition(&lines, Some(&is_known));
+            proptest::prop_assert_eq!(got_stopped, expected.map(without_mirror));
+            let expected_stopped: Vec<(&[u8], bool)> =
+                expected_stopped.into_iter().map(|name| (name, is_known(name))).collect();
+            proptest::prop_assert_eq!(stopped, expected_stopped);
         }
     }
 

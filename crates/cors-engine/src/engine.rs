@@ -521,8 +521,9 @@ impl Engine {
             AllowedHeaders::List(names) => Some((group, names.as_slice())),
             _ => None,
         });
-        // `decide` stops at the first name the group does not list: the answer is P3 whatever
-        // follows; `explain` goes on to name every problem.
+        // `decide` stops at the first name the group does not list, without checking its bytes:
+        // unlisted or invalid, it is refused by P2 alike, and the answer is P3 whatever follows;
+        // `explain` goes on to name every problem.
         let mut on_name = |name: &'r [u8], listed: bool| {
             if let Some((group, _)) = list
                 && !listed
@@ -543,8 +544,8 @@ impl Engine {
         };
         // A group's own list is answered with its own value, never mirrored (P4).
         let parsed = match list {
-            Some((_, names)) => scan_acrh::<_, false>(lines, names, &mut on_name),
-            None => scan_acrh::<_, true>(lines, &[], &mut on_name),
+            Some((_, names)) => scan_acrh::<_, false>(lines, names, !S::KEEPS, &mut on_name),
+            None => scan_acrh::<_, true>(lines, &[], false, &mut on_name),
         };
         // A name the group does not list comes before any budget or token failure the scan
         // met after it: P2 names the first problem, as `decide` stops there.
