@@ -279,6 +279,13 @@ fn run_of(bytes: &[u8], bit: u8) -> usize {
 /// `None` means "not recognized here", never "invalid": IPv6 and IPv4 hosts, `xn--` labels and
 /// every malformed value go to [`parse_tuple`], which gives the precise answer. Whatever this
 /// accepts, [`parse_tuple`] accepts with the same layout.
+///
+/// Inlined into the parse, whose one call it is: out of line it saved and restored six registers
+/// and returned its answer through memory (measured, callgrind: a preflight with a refused,
+/// well-formed origin 408 instructions inlined against 450; a word-at-a-time host scan instead
+/// of [`run_of`] measured 496, and one loop over the whole host checking each label at its dot
+/// 425).
+#[inline]
 fn parse_canonical(bytes: &[u8]) -> Option<(usize, usize, Option<u16>)> {
     // Scheme: `[a-z][a-z0-9+.-]*` then `://`; `https` and `http`, by far the most common,
     // recognized by one comparison each (measured: 40 instructions less per parse than the scan).
