@@ -520,6 +520,29 @@ mod tests {
         assert_eq!(seen_lines, MAX_ACRH_EMPTY + 1);
     }
 
+    /// A name handed over, and whether it was known.
+    type Seen<'a> = (&'a [u8], bool);
+
+    /// [`scan_acrh`] over `lines`, with every name it hands over and whether it was known; with
+    /// `stop_at_unknown`, `on_name` ends the scan at an unknown name, as the engine deciding does.
+    fn scan_collecting<'a, const MIRRORED: bool>(
+        lines: &[&'a [u8]],
+        known: &[String],
+        stop_at_unknown: bool,
+    ) -> (Result<AcrhSummary, AcrhError<'a>>, Vec<Seen<'a>>) {
+        let mut seen = Vec::new();
+        let got = scan_acrh::<_, MIRRORED>(
+            lines.iter().copied(),
+            known,
+            stop_at_unknown,
+            |name, known| {
+                seen.push((name, known));
+                known || !stop_at_unknown
+            },
+        );
+        (got, seen)
+    }
+
     /// Whether a name is known (the caller's names).
     type IsKnown<'k> = dyn Fn(&[u8]) -> bool + 'k;
 
@@ -621,11 +644,7 @@ mod tests {
             let lines: Vec<&[u8]> = lines.iter().map(String::as_bytes).collect();
             let is_known =
                 |name: &[u8]| known.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(name));
-            let mut seen = Vec::new();
-            let got = scan_acrh::<_, true>(lines.iter().copied(), &known, false, |name, known| {
-                seen.push((name, known));
-                true
-            });
+            let (got, seen) = scan_collecting::<true>(&lines, &known, false);
             let (expected, expected_seen) = by_definition(&lines, None);
             proptest::prop_assert_eq!(got, expected);
             let expected_seen: Vec<(&[u8], bool)> =
@@ -634,12 +653,7 @@ mod tests {
 
             // Unmirrored, known names are recognized where they stand: the same names, the same
             // answers, only the mirror's length and canonical flag are not kept.
-            let mut unmirrored = Vec::new();
-            let got_unmirrored =
-                scan_acrh::<_, false>(lines.iter().copied(), &known, false, |name, known| {
-                    unmirrored.push((name, known));
-                    true
-                });
+            let (got_unmirrored, unmirrored) = scan_collecting::<false>(&lines, &known, false);
             let without_mirror = |summary: AcrhSummary| AcrhSummary {
                 joined_len: 0,
                 canonical: false,
@@ -650,12 +664,7 @@ mod tests {
 
             // Stopping at the first unknown name (as the engine deciding does): the names up to
             // it, that one unchecked.
-            let mut stopped = Vec::new();
-            let got_stopped =
-                scan_acrh::<_, false>(lines.iter().copied(), &known, true, |name, known| {
-                    stopped.push((name, known));
-                    known
-                });
+            let (got_stopped, stopped) = scan_collecting::<false>(&lines, &known, true);
             let (expected, expected_stopped) = by_definition(&lines, Some(&is_known));
             proptest::prop_assert_eq!(got_stopped, expected.map(without_mirror));
             let expected_stopped: Vec<(&[u8], bool)> =
