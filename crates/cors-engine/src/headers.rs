@@ -8,7 +8,8 @@ use http::header::{
 };
 use http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, ValueIter};
 
-/// The request header field lines the engine reads: one method, the lines of a name.
+/// The request header field lines the engine reads: the lines of a name, and optionally a
+/// preflight's two request fields in one pass ([`preflight_lines`](Self::preflight_lines)).
 ///
 /// The engine asks for three names only, always lower-case: `origin`,
 /// `access-control-request-method` and `access-control-request-headers`.
