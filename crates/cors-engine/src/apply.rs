@@ -4,7 +4,7 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, VARY};
 
-use crate::response::{FIELDS, field_name};
+use crate::response::{ACTUAL_SLOTS, FIELDS, field_name};
 use crate::{Decision, Outcome, RequestHeaders, Rule, Vary};
 
 /// The prefix of the fields an allowed response must not keep from the upstream (A4).
@@ -113,30 +113,51 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
     /// The decision with its values owned, to keep while the request is forwarded.
     ///
     /// Prebuilt values and an [`http::HeaderMap`] request's own values are cloned (reference
-    /// counts); other values are copied, and a mirrored list is joined (one allocation).
+    /// counts); other values are copied. Keeping a forwarded decision (not CORS, allowed)
+    /// allocates nothing; keeping an accepted preflight, which adapters answer at once instead,
+    /// boxes its six fields, and a mirrored list is joined (one allocation each).
     #[must_use]
     #[inline]
     pub fn into_owned(self) -> OwnedDecision {
         let (outcome, rule) = (self.outcome(), self.rule());
         match self {
-            Decision::NotCors { vary, .. } | Decision::Blocked { vary, .. } => OwnedDecision {
+            Decision::NotCors { vary, .. } | Decision::Blocked { vary, .. } => {
+                OwnedDecision { outcome, rule, vary, fields: Fields::None }
+            }
+            Decision::Preflight { headers, accepted: true, .. } => OwnedDecision {
                 outcome,
                 rule,
-                vary,
-                replaces: false,
-                fields: [const { None }; FIELDS],
+                vary: headers.vary(),
+                fields: Fields::Every(Box::new(headers.owned_values())),
             },
             Decision::Preflight { headers, .. } | Decision::Allowed { headers, .. } => {
                 OwnedDecision {
                     outcome,
                     rule,
                     vary: headers.vary(),
-                    replaces: true,
-                    fields: headers.owned_values(),
+                    fields: Fields::Actual(headers.owned_actual_values()),
                 }
             }
         }
     }
+}
+
+/// The Access-Control-* values an [`OwnedDecision`] keeps, by slot (the order of
+/// [`ResponseHeaders::iter`]).
+///
+/// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
+#[derive(Clone, Debug)]
+enum Fields {
+    /// Not CORS, blocked: no field, and the response's own are kept.
+    None,
+    /// An allowed actual request (its three slots, [`ACTUAL_SLOTS`]), or a rejected preflight
+    /// (none of them): the response's Access-Control-* fields are replaced (A4).
+    /// A fixed array, so keeping the decision allocates nothing, and small, as it sets the size
+    /// of every future that keeps it while the request is forwarded.
+    Actual([Option<HeaderValue>; ACTUAL_SLOTS.len()]),
+    /// An accepted preflight: every slot, boxed so that it does not make every other decision
+    /// larger. Adapters answer a preflight at once and never keep it, so none allocates this.
+    Every(Box<[Option<HeaderValue>; FIELDS]>),
 }
 
 /// A [`Decision`] that owns its header values, so it outlives the request it was made for.
@@ -170,13 +191,7 @@ pub struct OwnedDecision {
     outcome: Outcome,
     rule: Rule,
     vary: Vary,
-    /// Whether the decision answers with Access-Control-* fields, replacing the response's (A4).
-    replaces: bool,
-    /// The Access-Control-* values by slot (the order of [`ResponseHeaders::iter`]): a fixed
-    /// array, so keeping a decision allocates nothing of its own.
-    ///
-    /// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
-    fields: [Option<HeaderValue>; FIELDS],
+    fields: Fields,
 }
 
 impl OwnedDecision {
@@ -203,20 +218,44 @@ impl OwnedDecision {
     ///
     /// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
     pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
-        let slots = self.fields.iter().enumerate();
-        slots.filter_map(|(slot, value)| Some((field_name(slot), value.as_ref()?)))
+        let slots: &[usize] = match self.fields {
+            Fields::None => &[],
+            Fields::Actual(_) => &ACTUAL_SLOTS,
+            Fields::Every(_) => &ALL_SLOTS,
+        };
+        let values: &[Option<HeaderValue>] = match &self.fields {
+            Fields::None => &[],
+            Fields::Actual(values) => values,
+            Fields::Every(values) => &values[..],
+        };
+        let slots = slots.iter().zip(values);
+        slots.filter_map(|(&slot, value)| Some((field_name(slot), value.as_ref()?)))
     }
 
     /// Writes the decision into `response`, as [`Decision::apply`] does, moving the values.
     #[inline]
     pub fn apply<R: ResponseFields + ?Sized>(mut self, response: &mut R) {
-        // Taken slot by slot, so the array itself is never copied.
-        let fields = self.replaces.then(|| {
-            let slots = self.fields.iter_mut().enumerate();
-            slots.filter_map(|(slot, value)| Some((field_name(slot), value.take()?)))
-        });
-        write(response, fields, self.vary);
+        let vary = self.vary;
+        match &mut self.fields {
+            Fields::None => write(response, None::<[(HeaderName, HeaderValue); 0]>, vary),
+            Fields::Actual(values) => write(response, Some(taken(&ACTUAL_SLOTS, values)), vary),
+            Fields::Every(values) => write(response, Some(taken(&ALL_SLOTS, &mut **values)), vary),
+        }
     }
+}
+
+/// Every slot, in order.
+const ALL_SLOTS: [usize; FIELDS] = [0, 1, 2, 3, 4, 5];
+
+/// The fields of `values`, each in its slot of `slots`, taken one by one, so that the array
+/// itself is never copied.
+#[inline]
+fn taken<'a>(
+    slots: &'static [usize],
+    values: &'a mut [Option<HeaderValue>],
+) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
+    let slots = slots.iter().zip(values);
+    slots.filter_map(|(&slot, value)| Some((field_name(slot), value.take()?)))
 }
 
 #[cfg(test)]

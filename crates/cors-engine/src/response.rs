@@ -334,7 +334,25 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     pub(crate) fn owned_values(&self) -> [Option<HeaderValue>; FIELDS] {
         std::array::from_fn(|slot| self.value(slot).map(|value| value.to_header_value()))
     }
+
+    /// The values of the fields an actual response sets ([`ACTUAL_SLOTS`]), built.
+    #[inline]
+    pub(crate) fn owned_actual_values(&self) -> [Option<HeaderValue>; ACTUAL_SLOTS.len()] {
+        debug_assert!(
+            self.allow_methods.is_none() && self.allow_headers.is_none() && self.max_age.is_none(),
+            "an actual response sets no preflight field"
+        );
+        [
+            self.allow_origin.map(|value| value.to_header_value()),
+            self.allow_credentials.cloned(),
+            self.expose_headers.cloned(),
+        ]
+    }
 }
+
+/// The slots ([`field_name`]) of the fields an allowed actual response sets (A1): origin,
+/// credentials, exposed headers.
+pub(crate) const ACTUAL_SLOTS: [usize; 3] = [0, 1, 4];
 
 /// How many Access-Control-* fields a decision can set.
 pub(crate) const FIELDS: usize = 6;
@@ -403,6 +421,7 @@ impl<H: RequestHeaders + ?Sized> Value<'_, '_, H> {
     /// not a valid field value (control characters); the engine only builds them from validated
     /// bytes.
     #[must_use]
+    #[inline]
     pub fn to_header_value(&self) -> HeaderValue {
         const VALIDATED: &str =
             "invariant: the engine reflects only canonical origins and method tokens";
