@@ -2,9 +2,12 @@
 //! one small trait an adapter implements; [`OwnedDecision`] keeps a decision while the request
 //! travels to the upstream.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, VARY};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
+    HeaderMap, HeaderName, HeaderValue, VARY,
+};
 
-use crate::response::{ACTUAL_SLOTS, FIELDS, field_name};
+use crate::response::{CREDENTIALS, FIELDS, field_name};
 use crate::{Decision, Outcome, RequestHeaders, Rule, Vary};
 
 /// The prefix of the fields an allowed response must not keep from the upstream (A4).
@@ -73,18 +76,18 @@ impl ResponseFields for HeaderMap {
 /// - `vary`: the tokens no `Vary` line of the response lists yet are appended as one line (V1),
 ///   compared ignoring case; `Vary: *` already covers everything. The response's own `Vary` is
 ///   read before anything is written.
+///
+/// `fields` appends the fields itself, so that each caller appends straight from what it holds.
 #[inline]
 fn write<R, F>(response: &mut R, fields: Option<F>, vary: Vary)
 where
     R: ResponseFields + ?Sized,
-    F: IntoIterator<Item = (HeaderName, HeaderValue)>,
+    F: FnOnce(&mut R),
 {
     let missing = if vary.is_empty() { vary } else { vary.missing_from(response.vary_lines()) };
-    if let Some(fields) = fields {
+    if let Some(append_fields) = fields {
         response.remove_prefixed(ACCESS_CONTROL);
-        for (name, value) in fields {
-            response.append(name, value);
-        }
+        append_fields(response);
     }
     if let Some(value) = missing.header_value() {
         response.append(VARY, value.clone());
@@ -104,9 +107,13 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
     /// (reference counts, the request's own values); the mirrored list of a preflight is the one
     /// allocation.
     pub fn apply<R: ResponseFields + ?Sized>(&self, response: &mut R) {
-        let fields = self
-            .headers()
-            .map(|headers| headers.iter().map(|(name, value)| (name, value.to_header_value())));
+        let fields = self.headers().map(|headers| {
+            |response: &mut R| {
+                for (name, value) in headers.iter() {
+                    response.append(name, value.to_header_value());
+                }
+            }
+        });
         write(response, fields, self.vary());
     }
 
@@ -131,12 +138,9 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
                 fields: Fields::Every(Box::new(headers.owned_values())),
             },
             Decision::Preflight { headers, .. } | Decision::Allowed { headers, .. } => {
-                OwnedDecision {
-                    outcome,
-                    rule,
-                    vary: headers.vary(),
-                    fields: Fields::Actual(headers.owned_actual_values()),
-                }
+                let (origin, credentials, expose) = headers.owned_actual_values();
+                let fields = Fields::Actual { origin, credentials, expose };
+                OwnedDecision { outcome, rule, vary: headers.vary(), fields }
             }
         }
     }
@@ -150,11 +154,19 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
 enum Fields {
     /// Not CORS, blocked: no field, and the response's own are kept.
     None,
-    /// An allowed actual request (its three slots, [`ACTUAL_SLOTS`]), or a rejected preflight
-    /// (none of them): the response's Access-Control-* fields are replaced (A4).
-    /// A fixed array, so keeping the decision allocates nothing, and small, as it sets the size
-    /// of every future that keeps it while the request is forwarded.
-    Actual([Option<HeaderValue>; ACTUAL_SLOTS.len()]),
+    /// An allowed actual request, or a rejected preflight (no field): the response's
+    /// Access-Control-* fields are replaced (A4) by these three. Kept inline, so keeping the
+    /// decision allocates nothing, and small, as it sets the size of every future that keeps it
+    /// while the request is forwarded: `Access-Control-Allow-Credentials` is always `true`
+    /// ([`CREDENTIALS`]), so only whether it is set is kept.
+    Actual {
+        /// `Access-Control-Allow-Origin`.
+        origin: Option<HeaderValue>,
+        /// Whether `Access-Control-Allow-Credentials: true` is set.
+        credentials: bool,
+        /// `Access-Control-Expose-Headers`.
+        expose: Option<HeaderValue>,
+    },
     /// An accepted preflight: every slot, boxed so that it does not make every other decision
     /// larger. Adapters answer a preflight at once and never keep it, so none allocates this.
     Every(Box<[Option<HeaderValue>; FIELDS]>),
@@ -218,44 +230,51 @@ impl OwnedDecision {
     ///
     /// [`ResponseHeaders::iter`]: crate::ResponseHeaders::iter
     pub fn headers(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
-        let slots: &[usize] = match self.fields {
-            Fields::None => &[],
-            Fields::Actual(_) => &ACTUAL_SLOTS,
-            Fields::Every(_) => &ALL_SLOTS,
+        let values: [Option<&HeaderValue>; FIELDS] = match &self.fields {
+            Fields::None => [None; FIELDS],
+            Fields::Actual { origin, credentials, expose } => {
+                let credentials = credentials.then_some(&CREDENTIALS);
+                [origin.as_ref(), credentials, None, None, expose.as_ref(), None]
+            }
+            Fields::Every(values) => values.each_ref().map(Option::as_ref),
         };
-        let values: &[Option<HeaderValue>] = match &self.fields {
-            Fields::None => &[],
-            Fields::Actual(values) => values,
-            Fields::Every(values) => &values[..],
-        };
-        let slots = slots.iter().zip(values);
-        slots.filter_map(|(&slot, value)| Some((field_name(slot), value.as_ref()?)))
+        let slots = values.into_iter().enumerate();
+        slots.filter_map(|(slot, value)| Some((field_name(slot), value?)))
     }
 
     /// Writes the decision into `response`, as [`Decision::apply`] does, moving the values.
     #[inline]
-    pub fn apply<R: ResponseFields + ?Sized>(mut self, response: &mut R) {
+    pub fn apply<R: ResponseFields + ?Sized>(self, response: &mut R) {
         let vary = self.vary;
-        match &mut self.fields {
-            Fields::None => write(response, None::<[(HeaderName, HeaderValue); 0]>, vary),
-            Fields::Actual(values) => write(response, Some(taken(&ACTUAL_SLOTS, values)), vary),
-            Fields::Every(values) => write(response, Some(taken(&ALL_SLOTS, &mut **values)), vary),
+        match self.fields {
+            Fields::None => write(response, None::<fn(&mut R)>, vary),
+            Fields::Actual { origin, credentials, expose } => {
+                let fields = |response: &mut R| {
+                    if let Some(value) = origin {
+                        response.append(ACCESS_CONTROL_ALLOW_ORIGIN, value);
+                    }
+                    if credentials {
+                        response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, CREDENTIALS.clone());
+                    }
+                    if let Some(value) = expose {
+                        response.append(ACCESS_CONTROL_EXPOSE_HEADERS, value);
+                    }
+                };
+                write(response, Some(fields), vary);
+            }
+            Fields::Every(mut values) => {
+                // Taken slot by slot, so the array itself is never copied.
+                let fields = |response: &mut R| {
+                    for (slot, value) in values.iter_mut().enumerate() {
+                        if let Some(value) = value.take() {
+                            response.append(field_name(slot), value);
+                        }
+                    }
+                };
+                write(response, Some(fields), vary);
+            }
         }
     }
-}
-
-/// Every slot, in order.
-const ALL_SLOTS: [usize; FIELDS] = [0, 1, 2, 3, 4, 5];
-
-/// The fields of `values`, each in its slot of `slots`, taken one by one, so that the array
-/// itself is never copied.
-#[inline]
-fn taken<'a>(
-    slots: &'static [usize],
-    values: &'a mut [Option<HeaderValue>],
-) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
-    let slots = slots.iter().zip(values);
-    slots.filter_map(|(&slot, value)| Some((field_name(slot), value.take()?)))
 }
 
 #[cfg(test)]
@@ -289,7 +308,11 @@ mod tests {
     ) {
         let mut response = map(upstream);
         let fields = fields.map(|fields| {
-            fields.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+            move |response: &mut HeaderMap| {
+                for (n, v) in fields {
+                    response.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+                }
+            }
         });
         write(&mut response, fields, vary);
         let mut expected = expected.to_vec();

@@ -9,7 +9,7 @@ use http::HeaderValue;
 use crate::acrh::{AcrhSummary, is_token, scan_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
 use crate::headers::{FirstLines, PreflightLines, RequestHeaders};
-use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
+use crate::response::{CREDENTIALS, Decision, MirroredList, ResponseHeaders, Value};
 use crate::{ACRH, ACRM, ORIGIN, Vary};
 
 /// What the engine reads of a request.
@@ -86,8 +86,6 @@ pub struct Engine {
 
 /// `Access-Control-Allow-Origin: *` (O1).
 static ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
-/// `Access-Control-Allow-Credentials: true` (O3).
-static CREDENTIALS: HeaderValue = HeaderValue::from_static("true");
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

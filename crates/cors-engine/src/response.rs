@@ -335,24 +335,26 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
         std::array::from_fn(|slot| self.value(slot).map(|value| value.to_header_value()))
     }
 
-    /// The values of the fields an actual response sets ([`ACTUAL_SLOTS`]), built.
+    /// The fields an actual response sets (A1), built: `Access-Control-Allow-Origin`, whether
+    /// `Access-Control-Allow-Credentials` is set (its value is always [`CREDENTIALS`]), and
+    /// `Access-Control-Expose-Headers`.
     #[inline]
-    pub(crate) fn owned_actual_values(&self) -> [Option<HeaderValue>; ACTUAL_SLOTS.len()] {
+    pub(crate) fn owned_actual_values(&self) -> (Option<HeaderValue>, bool, Option<HeaderValue>) {
         debug_assert!(
             self.allow_methods.is_none() && self.allow_headers.is_none() && self.max_age.is_none(),
             "an actual response sets no preflight field"
         );
-        [
+        debug_assert!(self.allow_credentials.is_none_or(|value| value == CREDENTIALS));
+        (
             self.allow_origin.map(|value| value.to_header_value()),
-            self.allow_credentials.cloned(),
+            self.allow_credentials.is_some(),
             self.expose_headers.cloned(),
-        ]
+        )
     }
 }
 
-/// The slots ([`field_name`]) of the fields an allowed actual response sets (A1): origin,
-/// credentials, exposed headers.
-pub(crate) const ACTUAL_SLOTS: [usize; 3] = [0, 1, 4];
+/// `Access-Control-Allow-Credentials: true` (O3), the one value it takes.
+pub(crate) static CREDENTIALS: HeaderValue = HeaderValue::from_static("true");
 
 /// How many Access-Control-* fields a decision can set.
 pub(crate) const FIELDS: usize = 6;
