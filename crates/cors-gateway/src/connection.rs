@@ -14,7 +14,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -274,38 +274,74 @@ pub(crate) enum Closed {
     Shutdown,
 }
 
-/// Completes once `sample` has shown no activity for `idle`: `sample` returns whether something
-/// is in progress and a count of events, and activity is either. It is checked four times per
-/// period, so this completes between `idle` and 1.25 times `idle` after the last activity.
-/// Never completes when `idle` is zero.
-pub(crate) async fn until_idle(idle: Duration, mut sample: impl FnMut() -> (bool, u64)) {
-    if idle.is_zero() {
-        return std::future::pending().await;
+/// Watches for `idle` without activity: a sampler returns whether something is in progress
+/// and a count of events, and activity is either. It samples four times per period, so it fires
+/// between `idle` and 1.25 times `idle` after the last activity. Never fires when `idle` is zero.
+///
+/// A timer reset after each sample rather than a `tokio::time::Interval`, so that [`drive`] can
+/// tell whether it is due without polling it (see [`IdleWatch::is_due`]).
+#[derive(Debug)]
+struct IdleWatch {
+    /// The next sample; `None` when `idle` is zero.
+    check: Option<Pin<Box<tokio::time::Sleep>>>,
+    tick: Duration,
+    last: u64,
+    quiet_ticks: u32,
+}
+
+impl IdleWatch {
+    fn new(idle: Duration, first: u64) -> Self {
+        let tick = (idle / 4).max(Duration::from_millis(10));
+        let check =
+            (!idle.is_zero()).then(|| Box::pin(tokio::time::sleep_until(Instant::now() + tick)));
+        Self { check, tick, last: first, quiet_ticks: 0 }
     }
-    let tick = (idle / 4).max(Duration::from_millis(10));
-    let mut check = tokio::time::interval_at(Instant::now() + tick, tick);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (_, mut last) = sample();
-    let mut quiet_ticks = 0u32;
-    loop {
-        check.tick().await;
-        let (busy, events) = sample();
-        if busy || events != last {
-            (last, quiet_ticks) = (events, 0);
-        } else {
-            quiet_ticks += 1;
-            if quiet_ticks >= 4 {
-                return;
+
+    /// Whether the next sample is due: a poll would do more than register the waker.
+    fn is_due(&self) -> bool {
+        self.check.as_ref().is_some_and(|check| check.is_elapsed())
+    }
+
+    /// Ready once four samples in a row showed no activity.
+    fn poll_idle(
+        &mut self,
+        cx: &mut Context<'_>,
+        sample: &mut impl FnMut() -> (bool, u64),
+    ) -> Poll<()> {
+        let Some(check) = &mut self.check else { return Poll::Pending };
+        while check.as_mut().poll(cx).is_ready() {
+            let (busy, events) = sample();
+            if busy || events != self.last {
+                (self.last, self.quiet_ticks) = (events, 0);
+            } else {
+                self.quiet_ticks += 1;
+                if self.quiet_ticks >= 4 {
+                    return Poll::Ready(());
+                }
             }
+            check.as_mut().reset(Instant::now() + self.tick);
         }
+        Poll::Pending
     }
 }
 
+/// Completes once `sample` has shown no activity for `idle` (see [`IdleWatch`]); never when
+/// `idle` is zero.
+pub(crate) async fn until_idle(idle: Duration, mut sample: impl FnMut() -> (bool, u64)) {
+    let mut watch = IdleWatch::new(idle, sample().1);
+    std::future::poll_fn(|cx| watch.poll_idle(cx, &mut sample)).await;
+}
+
 /// Serves `connection` until it ends, closing it gracefully when the first request head has not
-/// arrived by `deadline`, when it has been idle for `idle` (see [`until_idle`]; zero turns this
+/// arrived by `deadline`, when it has been idle for `idle` (see [`IdleWatch`]; zero turns this
 /// off), or when `shutdown` changes. A close the gateway starts is bounded by [`CLOSE_GRACE`],
 /// except on shutdown, which lets the requests in progress finish (the listener bounds that
 /// with `--shutdown-timeout`).
+///
+/// Hand-written rather than a `tokio::select!`, which polls every branch on every wake of the
+/// connection's task, that is several times per request: here the timers and the shutdown watch
+/// are polled only when one of them is due or the task's waker changed, and otherwise checked
+/// with a load each (they hold the waker of their last poll, which wakes this same task).
 pub(crate) async fn drive<C: Graceful>(
     connection: C,
     activity: &Activity,
@@ -314,25 +350,45 @@ pub(crate) async fn drive<C: Graceful>(
     shutdown: &mut watch::Receiver<bool>,
 ) -> (Closed, Result<(), hyper::Error>) {
     let mut connection = std::pin::pin!(connection);
-    let idle_watch = until_idle(idle, || (activity.is_busy(), activity.events()));
-    let mut idle_watch = std::pin::pin!(idle_watch);
+    let mut sample = || (activity.is_busy(), activity.events());
+    let mut idle_watch = IdleWatch::new(idle, activity.events());
+    let mut head_deadline = std::pin::pin!(tokio::time::sleep_until(deadline.0));
     let mut waiting_for_head = true;
-    let reason = loop {
-        tokio::select! {
-            result = connection.as_mut() => return (Closed::ByClient, result),
-            () = tokio::time::sleep_until(deadline.0), if waiting_for_head => {
-                if activity.events() == 0 {
-                    break Closed::NoRequestHead;
-                }
-                waiting_for_head = false;
-            }
-            () = idle_watch.as_mut() => break Closed::Idle,
-            changed = shutdown.changed() => {
-                // An error means the listener is gone: shut down as well.
-                let _ = changed;
-                break Closed::Shutdown;
-            }
+    // `changed` borrows `shutdown`; the probe, a clone that never marks a value seen, tells
+    // whether it is due.
+    let probe = shutdown.clone();
+    let mut changed = std::pin::pin!(shutdown.changed());
+    let mut registered: Option<Waker> = None;
+    let ended = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            return Poll::Ready(Err(result));
         }
+        let due = (waiting_for_head && head_deadline.is_elapsed())
+            || idle_watch.is_due()
+            // An error means the listener is gone: shut down as well.
+            || probe.has_changed().unwrap_or(true);
+        if !due && registered.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        registered = Some(cx.waker().clone());
+        if waiting_for_head && head_deadline.as_mut().poll(cx).is_ready() {
+            if activity.events() == 0 {
+                return Poll::Ready(Ok(Closed::NoRequestHead));
+            }
+            waiting_for_head = false;
+        }
+        if idle_watch.poll_idle(cx, &mut sample).is_ready() {
+            return Poll::Ready(Ok(Closed::Idle));
+        }
+        if changed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(Closed::Shutdown));
+        }
+        Poll::Pending
+    })
+    .await;
+    let reason = match ended {
+        Ok(reason) => reason,
+        Err(result) => return (Closed::ByClient, result),
     };
     connection.as_mut().close_gracefully();
     let result = if reason == Closed::Shutdown {
