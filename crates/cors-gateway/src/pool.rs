@@ -299,7 +299,13 @@ impl UpstreamClients {
 
     /// The pool of `scheme://authority`, made on first use.
     fn host(&self, https: bool, authority: &Authority) -> Arc<Host> {
-        let same = |host: &&Arc<Host>| host.https == https && host.authority == *authority;
+        // The authority of a configured upstream is a clone of the same bytes for every request:
+        // comparing the pointers first skips the case-insensitive comparison.
+        let same = |host: &&Arc<Host>| {
+            host.https == https
+                && (std::ptr::eq(host.authority.as_str(), authority.as_str())
+                    || host.authority == *authority)
+        };
         if let Some(host) =
             self.0.hosts.read().unwrap_or_else(PoisonError::into_inner).iter().find(same)
         {

@@ -544,6 +544,9 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
+/// `X-Forwarded-For`, built at compile time rather than parsed for each request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// The client of one connection as `X-Forwarded-For` and `Forwarded` (RFC 7239) name it,
 /// written once per connection rather than formatted for each request.
 #[derive(Debug)]
@@ -566,11 +569,10 @@ impl ForwardedFor {
     /// Appends the client to `X-Forwarded-For` and a `Forwarded` element with `host` (when it
     /// can go in a quoted string as is) and the `scheme` the client used.
     fn append_to(&self, headers: &mut HeaderMap, scheme: &str, host: Option<&HeaderValue>) {
-        let x_forwarded_for = HeaderName::from_static("x-forwarded-for");
-        if headers.contains_key(&x_forwarded_for) {
-            append_to_list(headers, x_forwarded_for, self.ip.as_bytes());
+        if headers.contains_key(&X_FORWARDED_FOR) {
+            append_to_list(headers, X_FORWARDED_FOR, self.ip.as_bytes());
         } else {
-            headers.insert(x_forwarded_for, self.ip.clone());
+            headers.insert(X_FORWARDED_FOR, self.ip.clone());
         }
         let host = host.map(HeaderValue::as_bytes).filter(|h| is_plain_host(h));
         let mut element = Vec::with_capacity(

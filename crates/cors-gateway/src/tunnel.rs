@@ -46,13 +46,14 @@ pub(crate) fn requested<B>(request: &Request<B>) -> Option<HeaderValue> {
         return None;
     }
     let headers = request.headers();
+    // `Upgrade` first: most requests have none, and then `Connection` is not looked up.
+    let mut lines = headers.get_all(header::UPGRADE).iter();
+    let (Some(protocols), None) = (lines.next(), lines.next()) else { return None };
     let asks = headers.get_all(header::CONNECTION).iter().any(|line| {
         line.as_bytes()
             .split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
     });
-    let mut lines = headers.get_all(header::UPGRADE).iter();
-    let (Some(protocols), None) = (lines.next(), lines.next()) else { return None };
     let carries_http = protocols.as_bytes().split(|&b| b == b',').any(|protocol| {
         let protocol = protocol.trim_ascii();
         protocol.eq_ignore_ascii_case(b"h2c")
