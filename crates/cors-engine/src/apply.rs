@@ -94,6 +94,31 @@ where
     }
 }
 
+impl Vary {
+    /// Writes these `Vary` tokens alone into `response`, as a decision that is not CORS is
+    /// written (V1): the tokens no `Vary` line of the response lists yet, appended as one line,
+    /// compared ignoring case; `Vary: *` already covers everything. For an adapter that keeps
+    /// only a not-CORS decision's [`Vary`] (`Decision::NotCors`) rather than the whole
+    /// [`OwnedDecision`] while the request is forwarded.
+    ///
+    /// ```
+    /// use cors_engine::Vary;
+    /// use http::{HeaderMap, HeaderValue, header::VARY};
+    ///
+    /// let mut response = HeaderMap::new();
+    /// response.append(VARY, HeaderValue::from_static("accept-encoding"));
+    /// Vary::ORIGIN.apply(&mut response);
+    /// // A token some line already lists, in any case, is not added again.
+    /// Vary::ORIGIN.apply(&mut response);
+    /// let lines: Vec<_> = response.get_all(VARY).iter().collect();
+    /// assert_eq!(lines, ["accept-encoding", "Origin"]);
+    /// ```
+    #[inline]
+    pub fn apply<R: ResponseFields + ?Sized>(self, response: &mut R) {
+        write(response, None::<fn(&mut R)>, self);
+    }
+}
+
 impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
     /// Writes the decision into `response`: the upstream's answer when the request is forwarded
     /// ([`Outcome::is_forwarded`]), else the local answer the adapter builds (status 200, empty
@@ -247,7 +272,7 @@ impl OwnedDecision {
     pub fn apply<R: ResponseFields + ?Sized>(self, response: &mut R) {
         let vary = self.vary;
         match self.fields {
-            Fields::None => write(response, None::<fn(&mut R)>, vary),
+            Fields::None => vary.apply(response),
             Fields::Actual { origin, credentials, expose } => {
                 let fields = |response: &mut R| {
                     if let Some(value) = origin {

@@ -6,9 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use cors_engine::{
-    Decision, Engine, Outcome, OwnedDecision, RequestHeaders as _, ResponseFields as _, Rule, Vary,
-};
+use cors_engine::{Decision, Engine, Outcome, OwnedDecision, RequestHeaders as _, Rule, Vary};
 use cors_policy::{LoadError, Policy};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -283,13 +281,7 @@ where
                 let mut response = ready!(future.poll(cx))?;
                 let decided = match kept.take() {
                     Some(Kept::Vary(vary, rule)) => {
-                        // V1 as `OwnedDecision::apply` writes it when there is no field: the
-                        // tokens no `Vary` line lists yet, as one line.
-                        let headers = response.headers_mut();
-                        if let Some(value) = vary.missing_from(headers.vary_lines()).header_value()
-                        {
-                            headers.append(header::VARY, value.clone());
-                        }
+                        vary.apply(response.headers_mut());
                         Some((Outcome::NotCors, rule))
                     }
                     Some(Kept::Decision(decision)) => {
