@@ -35,6 +35,7 @@
 mod actix_side;
 mod allocations;
 mod engine_cases;
+mod listen;
 mod policies;
 mod scenario;
 mod tower_side;
@@ -49,6 +50,7 @@ pub use allocations::{
 pub use engine_cases::{
     EngineCase, engine_cases, engine_cases_in, origin_inputs, policy_file_1000_origins,
 };
+pub use listen::listen_announced;
 pub use policies::{
     ALLOWED_ORIGIN, DISALLOWED_ORIGIN, HOST, SECOND_ORIGIN, filler_origins, reference_policy,
     reference_policy_yaml,

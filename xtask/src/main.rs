@@ -35,8 +35,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Criterion benches side by side with tower-http and actix-cors, allocation counts, and
-    /// (--load) wrk against the gateway, the bare upstream, nginx, and Envoy with our module next
-    /// to Envoy's native CORS filter; summary under target/bench/
+    /// (--load) wrk against the gateway, the bare upstream, nginx, a bare hyper proxy, and Envoy
+    /// with our module next to Envoy's native CORS filter; summary under target/bench/
     Bench(bench::Args),
     /// Every check CI runs: tool installs, fmt, clippy, tests, doc tests, rustdoc, tidy,
     /// conformance over HTTP (ours and the Rust peers), fuzz smoke run, quick benches; failures

@@ -6,7 +6,6 @@
 //! once bound (the convention `cargo xtask` waits for).
 
 use std::convert::Infallible;
-use std::io::Write as _;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -16,7 +15,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     // A request with a body is answered once the body is complete, as most APIs do: the slow
@@ -33,10 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = TcpListener::bind(&addr).await?;
-        let mut stdout = std::io::stdout();
-        writeln!(stdout, "listening on http://{}", listener.local_addr()?)?;
-        stdout.flush()?;
+        let listener = cors_benches::listen_announced(&addr).await?;
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);

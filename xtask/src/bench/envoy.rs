@@ -339,9 +339,9 @@ pub(super) fn envoy_rows(load: &LoadRuns) -> Vec<Row> {
     rows
 }
 
-/// One comparison of [`envoy_rows`]: its id suffix and kind, ours and the peer (target, name),
-/// the target ratio.
-type Comparison =
+/// One comparison of [`envoy_rows`] or of the load rows: its id suffix and kind, ours and the
+/// peer (target, name), the target ratio.
+pub(super) type Comparison =
     (&'static str, Kind, (&'static str, &'static str), (&'static str, &'static str), Option<f64>);
 
 /// The row of one comparison on one scenario; `None` when either side was not measured.
@@ -407,7 +407,7 @@ fn envoy_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::load::LoadResult;
+    use crate::bench::load;
 
     /// The Envoys' traffic is what both Envoy configurations allow.
     #[test]
@@ -432,18 +432,6 @@ mod tests {
         assert_eq!(thread_totals("no such process"), None);
     }
 
-    fn rounds(rps: &[f64], cpu_us: f64) -> Vec<LoadResult> {
-        let result = |rps| LoadResult {
-            rps,
-            p50_ms: 1.0,
-            p99_ms: 2.0,
-            non_2xx: 0,
-            requests: 1000,
-            cpu_us: Some(cpu_us),
-        };
-        rps.iter().copied().map(result).collect()
-    }
-
     fn load() -> LoadRuns {
         let mut runs = Vec::new();
         let mut instructions = Vec::new();
@@ -453,7 +441,7 @@ mod tests {
                 ("envoy-noop", [95.0, 95.0, 95.0], 42.0, 170_000),
                 ("envoy-native", [100.0, 100.0, 100.0], 40.0, 160_000),
             ] {
-                runs.push((format!("load-{scenario}/{target}"), rounds(&rps, cpu)));
+                runs.push((format!("load-{scenario}/{target}"), load::tests::rounds(&rps, cpu)));
                 instructions.push((format!("load-{scenario}/{target}"), count));
             }
         }

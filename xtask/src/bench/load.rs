@@ -1,5 +1,6 @@
 //! The load test: `cors-gateway serve` in front of `bench-upstream`, driven by wrk, against the
-//! same traffic straight to the upstream and through nginx adding static CORS headers.
+//! same traffic straight to the upstream, through nginx adding static CORS headers, and through
+//! `bench-hyper-proxy`, the least a hyper proxy does for it (the floor of the gateway's stack).
 
 use std::fs;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Options;
-use super::envoy::{ENVOY_TRAFFIC, Envoys, count_instructions, start_envoys};
+use super::envoy::{Comparison, ENVOY_TRAFFIC, Envoys, count_instructions, start_envoys};
 use super::report::{Estimate, Figures, Kind, Row};
 use cors_devtools::{exe, find_program, target_dir};
 
@@ -87,9 +88,9 @@ fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> Result
         .map_err(|e| format!("xtask/templates/nginx-bench.conf.in: {e}"))
 }
 
-/// The load-test targets by name (`upstream`, `gateway`, `nginx`), with their address and the
-/// process id whose CPU time is measured.
-type Targets = [(&'static str, SocketAddr, u32); 3];
+/// The load-test targets by name (`upstream`, `gateway`, `nginx`, `floor`), with their address
+/// and the process id whose CPU time is measured.
+type Targets = [(&'static str, SocketAddr, u32); 4];
 
 /// A loopback address to tell a server to listen on.
 pub(super) fn free_port() -> Result<SocketAddr, String> {
@@ -303,7 +304,8 @@ fn prepare() -> Result<PathBuf, String> {
     exec(build)?;
     let mut build = cargo();
     // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.
-    build.args(["build", "--profile", "bench", "-p", "cors-benches", "--bin", "bench-upstream"]);
+    build.args(["build", "--profile", "bench", "-p", "cors-benches"]);
+    build.args(["--bin", "bench-upstream", "--bin", "bench-hyper-proxy"]);
     exec(build)?;
     Ok(nginx)
 }
@@ -381,8 +383,9 @@ impl LoadRuns {
     }
 }
 
-/// Starts the upstream, the gateway in front of it and nginx in front of it, and checks that
-/// both proxies answer the allowed origin with CORS; returns them with their addresses.
+/// Starts the upstream, and the gateway, nginx and the hyper floor in front of it, and checks
+/// that the three proxies answer the allowed origin with CORS; returns them with their
+/// addresses.
 fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String> {
     for sub in ["", "nginx", "scripts"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -430,7 +433,13 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
         process: Some(process),
     };
 
-    for (name, addr) in [("cors-gateway", gateway_addr), ("nginx", nginx_addr)] {
+    let floor_addr = free_port()?;
+    let mut floor = Command::new(release.join(exe("bench-hyper-proxy")));
+    floor.arg(upstream_addr.to_string()).arg(floor_addr.to_string());
+    let floor = Process::start(floor, &dir.join("floor.log"), None)?;
+
+    let proxies = [("cors-gateway", gateway_addr), ("nginx", nginx_addr), ("floor", floor_addr)];
+    for (name, addr) in proxies {
         let origin = GATEWAY_TRAFFIC.origin;
         let head = probe(addr, &format!("Origin: {origin}\r\n"), "GET")?;
         if !head.contains(&format!("access-control-allow-origin: {origin}")) {
@@ -443,12 +452,15 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
         ("upstream", upstream_addr, pid(&upstream)),
         ("gateway", gateway_addr, pid(&gateway)),
         ("nginx", nginx_addr, nginx_pid),
+        ("floor", floor_addr, pid(&floor)),
     ];
-    Ok((Servers { _nginx: nginx, _gateway: gateway, _upstream: upstream }, targets))
+    let servers = Servers { _floor: floor, _nginx: nginx, _gateway: gateway, _upstream: upstream };
+    Ok((servers, targets))
 }
 
-/// The servers of the load test, stopped when dropped (nginx first, the upstream last).
+/// The servers of the load test, stopped when dropped (the proxies first, the upstream last).
 struct Servers {
+    _floor: Process,
     _nginx: Nginx,
     _gateway: Process,
     _upstream: Process,
@@ -540,40 +552,64 @@ pub(super) fn wrk(
     Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx, requests, cpu_us: None })
 }
 
-/// Per scenario, cors-gateway against nginx (`load-<scenario>/vs-nginx`) and against the bare
-/// upstream (`load-<scenario>/vs-upstream`, the cost of a proxy hop).
+/// The comparisons of [`load_rows`]; the one target is the issue's, ≥ 1.0x nginx.
+const LOAD_COMPARISONS: [Comparison; 4] = [
+    ("vs-nginx", Kind::Load, ("gateway", "gateway"), ("nginx", "nginx"), Some(1.0)),
+    ("vs-upstream", Kind::Load, ("gateway", "gateway"), ("upstream", "upstream"), None),
+    ("vs-floor", Kind::Load, ("gateway", "gateway"), ("floor", "hyper floor"), None),
+    ("floor-vs-nginx", Kind::LoadLimit, ("floor", "hyper floor"), ("nginx", "nginx"), None),
+];
+
+/// Per scenario:
+///
+/// - `load-<scenario>/vs-nginx`: cors-gateway against nginx adding static CORS headers (target
+///   ≥ 1.0x, and an allowed origin within 5 % of no `Origin`);
+/// - `load-<scenario>/vs-upstream`: against the bare upstream, the cost of a proxy hop;
+/// - `load-<scenario>/vs-floor`: against `bench-hyper-proxy`, which does nginx's work on hyper
+///   and tokio and nothing more (no decision, pool, deadline, cap or log): what the gateway's
+///   own work costs on top of its stack;
+/// - `load-<scenario>/floor-vs-nginx` (kind `load-limit`): that floor against nginx, the best
+///   ratio a proxy on hyper and tokio reaches on this machine, as the no-op module is for Envoy.
 pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
     let mut rows = Vec::new();
     let no_origin = load.rounds("no-origin", "gateway").map(figures);
     for (scenario, title) in LOAD_SCENARIOS {
-        let Some(ours) = load.rounds(scenario, "gateway").map(figures) else { continue };
-        for peer in ["nginx", "upstream"] {
-            let Some(theirs) = load.rounds(scenario, peer).map(figures) else { continue };
-            let id = format!("load-{scenario}/vs-{peer}");
+        for (suffix, kind, (ours_target, ours_name), (peer, peer_name), target) in LOAD_COMPARISONS
+        {
+            let (Some(ours_rounds), Some(theirs_rounds)) =
+                (load.rounds(scenario, ours_target), load.rounds(scenario, peer))
+            else {
+                continue;
+            };
+            let ours = figures(ours_rounds);
             let mut row = Row::new(
-                id,
-                Kind::Load,
-                format!("gateway: {title}"),
+                format!("load-{scenario}/{suffix}"),
+                kind,
+                format!("{ours_name}: {title}"),
                 ours.clone(),
-                Some((peer.to_owned(), theirs)),
+                Some((peer_name.to_owned(), figures(theirs_rounds))),
             );
             let mut notes = Vec::new();
-            if peer == "upstream" {
-                notes.push("the cost of a proxy hop".to_owned());
+            match suffix {
+                "vs-upstream" => notes.push("the cost of a proxy hop".to_owned()),
+                "vs-floor" => notes.push(
+                    "the floor does nginx's work on hyper and tokio, with no decision, pool, \
+                     deadline, cap or log"
+                        .to_owned(),
+                ),
+                "floor-vs-nginx" => notes.push(
+                    "the limit: the best a proxy on hyper and tokio reaches here; the gateway \
+                     is not in it"
+                        .to_owned(),
+                ),
+                _ => {}
             }
-            if let Some(ratio) = load
-                .rounds(scenario, "gateway")
-                .zip(load.rounds(scenario, peer))
-                .and_then(|(ours, theirs)| cpu_ratio(ours, theirs))
-            {
+            if let Some(ratio) = cpu_ratio(ours_rounds, theirs_rounds) {
                 notes.push(format!("CPU per request, peer ÷ ours: {ratio:.2}x"));
             }
             row.note = notes.join("; ");
-            // The upstream is the floor a proxy hop adds to, not a peer with a target.
-            if peer != "upstream"
-                && let Some(speedup) = row.speedup
-            {
-                row.target("≥ nginx".to_owned(), speedup >= 1.0);
+            if let (Some(target), Some(speedup)) = (target, row.speedup) {
+                row.target("≥ nginx".to_owned(), speedup >= target);
                 if scenario == "actual-allowed"
                     && let (Some(with), Some(without)) =
                         (ours.rps, no_origin.as_ref().and_then(|f| f.rps))
@@ -592,7 +628,7 @@ pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -641,6 +677,78 @@ mod tests {
                 assert!(text.contains(header), "{header} not in {text}");
             }
         }
+    }
+
+    /// The hyper floor adds exactly nginx's static headers: each `add_header NAME "VALUE"` of
+    /// the template is one `field(NAME, "VALUE")` of `bench-hyper-proxy`, and it has no other.
+    #[test]
+    fn the_hyper_floor_adds_the_headers_nginx_adds() {
+        let floor = include_str!("../../../benches/src/bin/bench-hyper-proxy.rs");
+        let mut added = 0;
+        for line in NGINX_TEMPLATE.lines() {
+            let Some(rest) = line.trim().strip_prefix("add_header ") else { continue };
+            let (name, rest) = rest.split_once(' ').unwrap();
+            let value = rest.split('"').nth(1).unwrap();
+            let constant = name.to_ascii_uppercase().replace('-', "_");
+            let pair = format!("({constant}, \"{value}\")");
+            assert!(floor.contains(&pair), "{pair} not in bench-hyper-proxy.rs");
+            added += 1;
+        }
+        assert_eq!(added, 10, "nginx adds 6 headers to a preflight and 4 to an actual request");
+        let pairs = floor.lines().filter(|line| line.trim().starts_with("field("));
+        assert_eq!(pairs.count(), added, "the floor adds headers nginx does not");
+    }
+
+    /// Rounds of `rps` each, all with `cpu_us` of CPU per request (the other figures fixed).
+    pub(in crate::bench) fn rounds(rps: &[f64], cpu_us: f64) -> Vec<LoadResult> {
+        let result = |rps| LoadResult {
+            rps,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+            non_2xx: 0,
+            requests: 1000,
+            cpu_us: Some(cpu_us),
+        };
+        rps.iter().copied().map(result).collect()
+    }
+
+    #[test]
+    fn load_rows_compare_the_gateway_with_each_peer_and_the_floor_with_nginx() {
+        let mut runs = Vec::new();
+        for (scenario, _) in LOAD_SCENARIOS {
+            for (target, rps, cpu) in [
+                ("gateway", [70.0, 70.0, 70.0], 16.0),
+                ("nginx", [100.0, 100.0, 100.0], 8.0),
+                ("upstream", [200.0, 200.0, 200.0], 4.0),
+                ("floor", [90.0, 90.0, 90.0], 12.0),
+            ] {
+                runs.push((format!("load-{scenario}/{target}"), rounds(&rps, cpu)));
+            }
+        }
+        let load = LoadRuns { runs, envoy: Err("skipped".to_owned()), instructions: Vec::new() };
+        let rows = load_rows(&load);
+        assert_eq!(rows.len(), 12);
+        let row = |id: &str| rows.iter().find(|row| row.id == id).expect(id);
+
+        let vs_nginx = row("load-actual-allowed/vs-nginx");
+        assert_eq!(vs_nginx.kind, Kind::Load);
+        assert!((vs_nginx.speedup.unwrap() - 0.7).abs() < 1e-9);
+        assert!(vs_nginx.note.contains("CPU per request, peer ÷ ours: 0.50x"), "{}", vs_nginx.note);
+        assert_eq!(vs_nginx.targets.len(), 2);
+        assert!(!vs_nginx.targets[0].met);
+
+        let vs_floor = row("load-no-origin/vs-floor");
+        assert_eq!(vs_floor.kind, Kind::Load);
+        assert!((vs_floor.speedup.unwrap() - 70.0 / 90.0).abs() < 1e-9);
+        assert!(vs_floor.targets.is_empty());
+
+        let limit = row("load-preflight/floor-vs-nginx");
+        assert_eq!(limit.kind, Kind::LoadLimit);
+        assert!((limit.speedup.unwrap() - 0.9).abs() < 1e-9);
+        assert!(limit.title.starts_with("hyper floor"), "{}", limit.title);
+        assert!(limit.note.contains("the limit"), "{}", limit.note);
+        assert!(limit.targets.is_empty());
+        assert!(row("load-preflight/vs-upstream").targets.is_empty());
     }
 
     #[test]

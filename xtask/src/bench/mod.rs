@@ -11,9 +11,10 @@
 //!   and it reports, never fails on time. `--instructions` adds instructions per call under
 //!   callgrind, a figure that does not move with the machine's load.
 //! - `--load` ([`load`]): `cors-gateway serve` (built in release) on loopback in front of
-//!   `bench-upstream`, driven by `wrk`; the same traffic straight to the upstream and through
+//!   `bench-upstream`, driven by `wrk`; the same traffic straight to the upstream, through
 //!   nginx adding static CORS headers (configuration rendered from `xtask/templates/` into
-//!   `target/bench/load/`). `scripts/install-bench-tools.sh` installs wrk and nginx when
+//!   `target/bench/load/`), and through `bench-hyper-proxy`, which does nginx's work on hyper
+//!   and tokio and nothing more (the limit of the gateway's stack). `scripts/install-bench-tools.sh` installs wrk and nginx when
 //!   missing. Every run is bounded: `--load-secs` per wrk run (default 5, 3 with `--quick`),
 //!   `--load-rounds` interleaved rounds (default 3, 1 with `--quick`), medians reported.
 //! - Also under `--load` ([`envoy`]): three Envoys, one worker each, in front of the same

@@ -27,8 +27,11 @@ pub(super) enum Kind {
     Engine,
     /// A middleware's own cost per call: with it minus its bare handler.
     Layer,
-    /// A proxy under wrk: cors-gateway against nginx or the bare upstream.
+    /// A proxy under wrk: cors-gateway against nginx, the bare upstream or the hyper floor.
     Load,
+    /// The hyper floor (`bench-hyper-proxy`) against nginx under wrk: the limit of any proxy
+    /// on hyper and tokio, not ours.
+    LoadLimit,
     /// Envoy with our module against Envoy with its native CORS filter, or with a proxy-wasm
     /// module that does nothing, under wrk.
     Envoy,
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Engine => "engine",
             Kind::Layer => "layer",
             Kind::Load => "load",
+            Kind::LoadLimit => "load-limit",
             Kind::Envoy => "envoy",
             Kind::EnvoyLimit => "envoy-limit",
         }
@@ -162,7 +166,7 @@ impl Row {
     ) -> Row {
         let speedup = peer.as_ref().and_then(|(_, theirs)| match kind {
             Kind::Engine | Kind::Layer => Some(theirs.ns?.value / ours.ns?.value),
-            Kind::Load | Kind::Envoy | Kind::EnvoyLimit => {
+            Kind::Load | Kind::LoadLimit | Kind::Envoy | Kind::EnvoyLimit => {
                 Some(ours.rps?.value / theirs.rps?.value)
             }
         });
@@ -327,15 +331,17 @@ pub(super) fn ns(value: f64) -> String {
 fn cell(kind: Kind, figures: &Figures) -> String {
     match kind {
         Kind::Engine | Kind::Layer => figures.ns.map_or_else(String::new, |e| ns(e.value)),
-        Kind::Load | Kind::Envoy | Kind::EnvoyLimit => match (figures.rps, figures.p99_ms) {
-            (Some(rps), Some(p99)) => {
-                let cpu = figures
-                    .cpu_us
-                    .map_or_else(String::new, |cpu| format!(", {:.1} µs CPU/request", cpu.value));
-                format!("{:.0} req/s, p99 {:.2} ms{cpu}", rps.value, p99.value)
+        Kind::Load | Kind::LoadLimit | Kind::Envoy | Kind::EnvoyLimit => {
+            match (figures.rps, figures.p99_ms) {
+                (Some(rps), Some(p99)) => {
+                    let cpu = figures.cpu_us.map_or_else(String::new, |cpu| {
+                        format!(", {:.1} µs CPU/request", cpu.value)
+                    });
+                    format!("{:.0} req/s, p99 {:.2} ms{cpu}", rps.value, p99.value)
+                }
+                _ => String::new(),
             }
-            _ => String::new(),
-        },
+        }
     }
 }
 
