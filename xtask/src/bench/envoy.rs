@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cors_devtools::find_program;
-
 use serde_json::{Value, json};
 
+use super::callgrind;
 use super::load::{
-    LOAD_SCENARIOS, LoadRuns, Traffic, cpu_ratio, figures, free_port, median_of, probe, wrk,
+    LOAD_SCENARIOS, LoadRuns, Traffic, cpu_ratio, figures, free_port, median_of, probe,
 };
 use super::report::{Kind, Row};
 use crate::envoy::{self, Module};
@@ -142,36 +141,26 @@ fn launch(
 /// How long Envoy may take to start under callgrind (about 20 s on an idle machine).
 const CALLGRIND_READY_TIMEOUT: Duration = Duration::from_mins(5);
 
-/// Seconds of each measured wrk run under callgrind (one connection).
-const CALLGRIND_SECS: u32 = 4;
-
-/// Envoy's instructions per request under callgrind, by `load-<scenario>/<target>`: a figure
-/// that the machine's load does not move, unlike requests per second.
+/// Envoy's instructions per request under callgrind, by `load-<scenario>/<target>`
+/// ([`callgrind::count_requests`]).
 ///
-/// Each Envoy of the load test runs alone under callgrind (instrumented from its first request
-/// on, its start-up not counted), with the same configuration. Per scenario: two seconds of wrk
-/// with one connection to warm V8 up, the counters zeroed, then [`CALLGRIND_SECS`] measured;
-/// the instructions of all of Envoy's threads, divided by the requests wrk completed.
+/// Each Envoy of the load test runs alone under callgrind, with the same configuration, after
+/// the load rounds.
 pub(super) fn count_instructions(
     dir: &Path,
     upstream: SocketAddr,
     modules: &[PathBuf; 2],
     scripts: &[(&'static str, PathBuf)],
 ) -> Result<Vec<(String, u64)>, String> {
-    let valgrind = find_program(None, &["valgrind"]).map_err(|e| e.to_string())?;
-    let control = find_program(None, &["callgrind_control"]).map_err(|e| e.to_string())?;
+    let valgrind = callgrind::valgrind()?;
     let mut counts = Vec::new();
     let [wasm, noop, native] = ENVOY_TARGETS;
     for (name, module) in [(wasm, Some(&modules[0])), (noop, Some(&modules[1])), (native, None)] {
         let Launch { addr, command: envoy, admin, log } =
             launch(dir, &format!("{name}-callgrind"), module.map(PathBuf::as_path), upstream)?;
-        let mut command = Command::new(&valgrind);
-        command
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", "--instr-atstart=no"])
-            // V8 writes the machine code it compiles into memory it then runs.
-            .arg("--smc-check=all-non-file")
-            .arg(envoy.get_program())
-            .args(envoy.get_args());
+        // V8 writes the machine code it compiles into memory it then runs.
+        let mut command =
+            callgrind::under_callgrind(&valgrind, &envoy, &["--smc-check=all-non-file"]);
         let stderr = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let child = command
             .stdin(Stdio::null())
@@ -182,69 +171,9 @@ pub(super) fn count_instructions(
         let mut process = Process { child, url: format!("http://{addr}") };
         envoy::wait_ready(&mut process.child, &admin, CALLGRIND_READY_TIMEOUT)
             .map_err(|e| format!("{name} under callgrind: {e}; see {}", log.display()))?;
-        let pid = process.child.id().to_string();
-        let callgrind = |args: &[&str]| -> Result<String, String> {
-            let output = Command::new(&control)
-                .args(args)
-                .arg(&pid)
-                .output()
-                .map_err(|e| format!("cannot run callgrind_control: {e}"))?;
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        };
-        callgrind(&["--instr=on"])?;
-        for (scenario, script) in scripts {
-            warm_up(script, addr)?;
-            callgrind(&["--zero"])?;
-            let requests = one_connection(script, addr, CALLGRIND_SECS)?;
-            let total = thread_totals(&callgrind(&["-e", "Ir"])?)
-                .ok_or_else(|| format!("no instruction count from callgrind_control for {name}"))?;
-            let per_request = (total + requests / 2) / requests.max(1);
-            eprintln!(
-                "instructions {name}/{scenario}: {per_request} per request ({requests} requests)"
-            );
-            counts.push((format!("load-{scenario}/{name}"), per_request));
-        }
+        counts.extend(callgrind::count_requests(name, process.child.id(), addr, scripts)?);
     }
     Ok(counts)
-}
-
-/// Warm-up rounds of 2 s under callgrind before counting: the first requests pay for V8
-/// compiling the module, which on a busy machine can take a whole round without a single
-/// answer, so rounds repeat until one completes requests (at most [`WARM_UP_ROUNDS`]).
-fn warm_up(script: &Path, addr: SocketAddr) -> Result<(), String> {
-    let mut last = String::new();
-    for _ in 0..WARM_UP_ROUNDS {
-        match one_connection(script, addr, 2) {
-            Ok(_) => return Ok(()),
-            Err(why) => last = why,
-        }
-    }
-    Err(format!("{last} in each of {WARM_UP_ROUNDS} warm-up rounds"))
-}
-
-/// The most warm-up rounds of 2 s before counting under callgrind gives up.
-const WARM_UP_ROUNDS: u32 = 10;
-
-/// wrk with one connection for `secs` seconds: the requests it completed (at least one).
-fn one_connection(script: &Path, addr: SocketAddr, secs: u32) -> Result<u64, String> {
-    let result = wrk(script, addr, secs, 1)?;
-    if result.requests == 0 || result.non_2xx > 0 {
-        return Err(format!(
-            "wrk under callgrind: {} requests, {} non-2xx",
-            result.requests, result.non_2xx
-        ));
-    }
-    Ok(result.requests)
-}
-
-/// The sum of the per-thread totals `callgrind_control -e Ir` prints (`   Th 7  46,291,052`).
-fn thread_totals(text: &str) -> Option<u64> {
-    let counts = text.lines().filter_map(|line| {
-        let rest = line.trim().strip_prefix("Th ")?;
-        let (_, count) = rest.split_once(char::is_whitespace)?;
-        count.trim().replace(',', "").parse::<u64>().ok()
-    });
-    counts.reduce(|a, b| a + b)
 }
 
 /// Checks that the Envoys answer the benchmark traffic as they should: `with_modules` (ours,
@@ -354,13 +283,9 @@ fn envoy_row(
     let (ours, theirs) = (load.rounds(scenario, ours_target)?, load.rounds(scenario, peer)?);
     let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a.rps / b.rps).collect();
     let list = ratios.iter().map(|r| format!("{r:.2}x")).collect::<Vec<_>>().join(", ");
-    let count =
-        |target: &str| load.instructions(scenario, target).and_then(|n| i64::try_from(n).ok());
-    let (ours_count, theirs_count) = (count(ours_target), count(peer));
-    let mut ours_figures = figures(ours);
-    ours_figures.instructions = ours_count;
-    let mut theirs_figures = figures(theirs);
-    theirs_figures.instructions = theirs_count;
+    let (mut ours_figures, mut theirs_figures) = (figures(ours), figures(theirs));
+    let by_count =
+        load.counted(scenario, (ours_target, peer), (&mut ours_figures, &mut theirs_figures));
     let mut row = Row::new(
         format!("envoy-{scenario}/{suffix}"),
         kind,
@@ -376,11 +301,6 @@ fn envoy_row(
     if let Some(ratio) = cpu_ratio(ours, theirs) {
         let _ = write!(row.note, "; CPU per request, peer ÷ ours: {ratio:.2}x");
     }
-    #[expect(clippy::cast_precision_loss, reason = "instruction counts are far below 2^52")]
-    let by_count = match (ours_count, theirs_count) {
-        (Some(ours), Some(theirs)) if ours > 0 => Some(theirs as f64 / ours as f64),
-        _ => None,
-    };
     if let Some(by_count) = by_count {
         let _ = write!(row.note, "; instructions per request, peer ÷ ours: {by_count:.2}x");
     }
@@ -422,14 +342,6 @@ mod tests {
             }
             assert!(text.contains(method), "{method} not in {text}");
         }
-    }
-
-    #[test]
-    fn thread_totals_sums_every_thread() {
-        let text =
-            "PID 1: envoy\n\n  Totals:        Ir \n   Th 1     483,728 \n   Th 7  46,291,052 \n";
-        assert_eq!(thread_totals(text), Some(46_774_780));
-        assert_eq!(thread_totals("no such process"), None);
     }
 
     fn load() -> LoadRuns {

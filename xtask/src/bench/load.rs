@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Options;
+use super::callgrind;
 use super::envoy::{Comparison, ENVOY_TRAFFIC, Envoys, count_instructions, start_envoys};
 use super::report::{Estimate, Figures, Kind, Row};
 use cors_devtools::{exe, find_program, target_dir};
@@ -77,12 +78,21 @@ fn load_script(scenario: &str, traffic: Traffic) -> Result<String, String> {
 }
 
 /// The nginx baseline's configuration: prefix directory `prefix`, listening on `listen`,
-/// forwarding to `upstream`.
-fn nginx_conf(prefix: &Path, listen: SocketAddr, upstream: SocketAddr) -> Result<String, String> {
+/// forwarding to `upstream`; a worker per core under a master process, or, `one_worker`, one
+/// process that serves (for callgrind, which instruments the process it starts).
+fn nginx_conf(
+    prefix: &Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    one_worker: bool,
+) -> Result<String, String> {
+    let (workers, master) = if one_worker { ("1", "off") } else { ("auto", "on") };
     let values = [
         ("DIR", &*prefix.display().to_string()),
         ("LISTEN", &*listen.to_string()),
         ("UPSTREAM", &*upstream.to_string()),
+        ("WORKERS", workers),
+        ("MASTER", master),
     ];
     cors_devtools::render(NGINX_TEMPLATE, &values)
         .map_err(|e| format!("xtask/templates/nginx-bench.conf.in: {e}"))
@@ -109,7 +119,7 @@ pub(super) fn probe(addr: SocketAddr, fields: &str, method: &str) -> Result<Stri
 pub(super) struct LoadRuns {
     pub(super) runs: Vec<(String, Vec<LoadResult>)>,
     pub(super) envoy: Result<Value, String>,
-    /// With `--instructions`: Envoy's instructions per request under callgrind, by
+    /// With `--instructions`: the proxies' and Envoys' instructions per request under callgrind, by
     /// `load-SCENARIO/TARGET`.
     pub(super) instructions: Vec<(String, u64)>,
 }
@@ -200,9 +210,17 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
             }
         }
     }
-    // Stops the Envoys; with --instructions, counts each alone under callgrind (the upstream
-    // still runs); then stops the other servers.
+    // With --instructions, counts the proxies and then the Envoys (stopped first), each alone
+    // under callgrind (the upstream still runs); then stops the other servers.
     let mut instructions = Vec::new();
+    if options.instructions && !gateway_scenarios.is_empty() {
+        let scripts: Vec<(&'static str, PathBuf)> = scripts
+            .iter()
+            .filter(|(scenario, ..)| gateway_scenarios.contains(scenario))
+            .map(|(scenario, gateway, _)| (*scenario, gateway.clone()))
+            .collect();
+        instructions = count_proxies(&dir, &nginx, targets[0].1, &scripts)?;
+    }
     let envoy = match envoys {
         Ok(Envoys { info, modules, _processes: processes, .. }) => {
             drop(processes);
@@ -212,7 +230,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
                     .filter(|(scenario, ..)| envoy_scenarios.contains(scenario))
                     .map(|(scenario, _, envoy)| (*scenario, envoy.clone()))
                     .collect();
-                instructions = count_instructions(&dir, targets[0].1, &modules, &scripts)?;
+                instructions.extend(count_instructions(&dir, targets[0].1, &modules, &scripts)?);
             }
             Ok(info)
         }
@@ -358,10 +376,30 @@ impl LoadRuns {
         self.runs.iter().find(|(known, _)| *known == id).map(|(_, list)| list.as_slice())
     }
 
-    /// Envoy's instructions per request under callgrind for `load-SCENARIO/TARGET`, if counted.
+    /// The instructions per request under callgrind of `load-SCENARIO/TARGET`, if counted.
     pub(super) fn instructions(&self, scenario: &str, target: &str) -> Option<u64> {
         let id = format!("load-{scenario}/{target}");
         self.instructions.iter().find(|(known, _)| *known == id).map(|(_, count)| *count)
+    }
+
+    /// Sets the instructions per request counted on `scenario` (`--instructions`) for `ours`
+    /// and `peer` on their `figures`; the peer's ÷ ours when both were counted, so that above
+    /// 1.00 ours is ahead, as with every speedup.
+    pub(super) fn counted(
+        &self,
+        scenario: &str,
+        (ours, peer): (&str, &str),
+        (ours_figures, peer_figures): (&mut Figures, &mut Figures),
+    ) -> Option<f64> {
+        let count =
+            |target| self.instructions(scenario, target).and_then(|n| i64::try_from(n).ok());
+        ours_figures.instructions = count(ours);
+        peer_figures.instructions = count(peer);
+        #[expect(clippy::cast_precision_loss, reason = "instruction counts are far below 2^52")]
+        match (ours_figures.instructions, peer_figures.instructions) {
+            (Some(ours), Some(theirs)) if ours > 0 => Some(theirs as f64 / ours as f64),
+            _ => None,
+        }
     }
 
     /// Every round by `load-SCENARIO/TARGET`, for `summary.json`'s `measurements`, with the
@@ -404,26 +442,16 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     let upstream = Process::start(upstream, &dir.join("upstream.log"), None)?;
     let upstream_addr = address(&upstream)?;
 
-    let policy = root().join(POLICY);
     let gateway_addr = free_port()?;
-    let mut gateway = Command::new(release.join(exe("cors-gateway")));
-    gateway
-        .arg("--quiet")
-        .arg("serve")
-        .arg("--config")
-        .arg(&policy)
-        .args(["--listen", &gateway_addr.to_string()])
-        .args(["--upstream", &format!("http://{upstream_addr}")])
-        .args(["--watch-interval", "0s"]);
-    let gateway =
-        Process::start(gateway, &dir.join("gateway.log"), Some(format!("http://{gateway_addr}")))?;
+    let gateway = Process::start(
+        proxy_command("gateway", gateway_addr, upstream_addr),
+        &dir.join("gateway.log"),
+        Some(format!("http://{gateway_addr}")),
+    )?;
 
     let nginx_addr = free_port()?;
-    let conf = dir.join("nginx/nginx.conf");
-    fs::write(&conf, nginx_conf(&dir.join("nginx"), nginx_addr, upstream_addr)?)
-        .map_err(|e| format!("{}: {e}", conf.display()))?;
-    let mut command = Command::new(nginx);
-    command.arg("-p").arg(dir.join("nginx")).arg("-c").arg(&conf);
+    let (command, conf) =
+        nginx_command(nginx, &dir.join("nginx"), nginx_addr, upstream_addr, false)?;
     let process =
         Process::start(command, &dir.join("nginx.log"), Some(format!("http://{nginx_addr}")))?;
     let nginx = Nginx {
@@ -434,9 +462,11 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     };
 
     let floor_addr = free_port()?;
-    let mut floor = Command::new(release.join(exe("bench-hyper-proxy")));
-    floor.arg(upstream_addr.to_string()).arg(floor_addr.to_string());
-    let floor = Process::start(floor, &dir.join("floor.log"), None)?;
+    let floor = Process::start(
+        proxy_command("floor", floor_addr, upstream_addr),
+        &dir.join("floor.log"),
+        None,
+    )?;
 
     let proxies = [("cors-gateway", gateway_addr), ("nginx", nginx_addr), ("floor", floor_addr)];
     for (name, addr) in proxies {
@@ -456,6 +486,71 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     ];
     let servers = Servers { _floor: floor, _nginx: nginx, _gateway: gateway, _upstream: upstream };
     Ok((servers, targets))
+}
+
+/// The command of the load test's proxy `target` built here (`gateway`, with the policy
+/// [`POLICY`], or `floor`), listening on `addr` in front of `upstream`.
+fn proxy_command(target: &str, addr: SocketAddr, upstream: SocketAddr) -> Command {
+    let release = target_dir().join("release");
+    if target == "floor" {
+        let mut floor = Command::new(release.join(exe("bench-hyper-proxy")));
+        floor.arg(upstream.to_string()).arg(addr.to_string());
+        return floor;
+    }
+    let mut gateway = Command::new(release.join(exe("cors-gateway")));
+    gateway
+        .arg("--quiet")
+        .arg("serve")
+        .arg("--config")
+        .arg(root().join(POLICY))
+        .args(["--listen", &addr.to_string()])
+        .args(["--upstream", &format!("http://{upstream}")])
+        .args(["--watch-interval", "0s"]);
+    gateway
+}
+
+/// nginx with its configuration written to `prefix`/nginx.conf ([`nginx_conf`]), and that path.
+fn nginx_command(
+    nginx: &Path,
+    prefix: &Path,
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    one_worker: bool,
+) -> Result<(Command, PathBuf), String> {
+    fs::create_dir_all(prefix).map_err(|e| format!("{}: {e}", prefix.display()))?;
+    let conf = prefix.join("nginx.conf");
+    fs::write(&conf, nginx_conf(prefix, addr, upstream, one_worker)?)
+        .map_err(|e| format!("{}: {e}", conf.display()))?;
+    let mut command = Command::new(nginx);
+    command.arg("-p").arg(prefix).arg("-c").arg(&conf);
+    Ok((command, conf))
+}
+
+/// The proxies' instructions per request under callgrind ([`callgrind::count_requests`]), by
+/// `load-<scenario>/<target>`: the gateway, nginx (one process that serves, as callgrind counts
+/// the process it starts) and the hyper floor, each alone on a port of its own after the load
+/// rounds, in front of the same upstream.
+fn count_proxies(
+    dir: &Path,
+    nginx: &Path,
+    upstream: SocketAddr,
+    scripts: &[(&'static str, PathBuf)],
+) -> Result<Vec<(String, u64)>, String> {
+    let valgrind = callgrind::valgrind()?;
+    let mut counts = Vec::new();
+    for target in ["gateway", "nginx", "floor"] {
+        let addr = free_port()?;
+        let server = if target == "nginx" {
+            nginx_command(nginx, &dir.join("nginx-callgrind"), addr, upstream, true)?.0
+        } else {
+            proxy_command(target, addr, upstream)
+        };
+        let command = callgrind::under_callgrind(&valgrind, &server, &[]);
+        let log = dir.join(format!("{target}-callgrind.log"));
+        let process = Process::start(command, &log, Some(format!("http://{addr}")))?;
+        counts.extend(callgrind::count_requests(target, process.child.id(), addr, scripts)?);
+    }
+    Ok(counts)
 }
 
 /// The servers of the load test, stopped when dropped (the proxies first, the upstream last).
@@ -581,13 +676,14 @@ pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
             else {
                 continue;
             };
-            let ours = figures(ours_rounds);
+            let (mut ours, mut theirs) = (figures(ours_rounds), figures(theirs_rounds));
+            let by_count = load.counted(scenario, (ours_target, peer), (&mut ours, &mut theirs));
             let mut row = Row::new(
                 format!("load-{scenario}/{suffix}"),
                 kind,
                 format!("{ours_name}: {title}"),
                 ours.clone(),
-                Some((peer_name.to_owned(), figures(theirs_rounds))),
+                Some((peer_name.to_owned(), theirs)),
             );
             let mut notes = Vec::new();
             match suffix {
@@ -606,6 +702,9 @@ pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
             }
             if let Some(ratio) = cpu_ratio(ours_rounds, theirs_rounds) {
                 notes.push(format!("CPU per request, peer ÷ ours: {ratio:.2}x"));
+            }
+            if let Some(by_count) = by_count {
+                notes.push(format!("instructions per request, peer ÷ ours: {by_count:.2}x"));
             }
             row.note = notes.join("; ");
             if let (Some(target), Some(speedup)) = (target, row.speedup) {
@@ -656,8 +755,13 @@ pub(super) mod tests {
     #[test]
     fn the_nginx_template_renders_every_placeholder() {
         let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let conf = nginx_conf(Path::new("/tmp/p"), addr(1), addr(2)).unwrap();
+        let conf = nginx_conf(Path::new("/tmp/p"), addr(1), addr(2), false).unwrap();
         assert!(!conf.contains("{{"), "{conf}");
+        assert!(conf.contains("worker_processes auto;"), "{conf}");
+        assert!(conf.contains("master_process on;"), "{conf}");
+        let one = nginx_conf(Path::new("/tmp/p"), addr(1), addr(2), true).unwrap();
+        assert!(one.contains("worker_processes 1;"), "{one}");
+        assert!(one.contains("master_process off;"), "{one}");
         assert!(conf.contains("listen 127.0.0.1:1;"), "{conf}");
         assert!(conf.contains("server 127.0.0.1:2;"), "{conf}");
         assert!(conf.contains("pid /tmp/p/nginx.pid;"), "{conf}");
@@ -725,7 +829,11 @@ pub(super) mod tests {
                 runs.push((format!("load-{scenario}/{target}"), rounds(&rps, cpu)));
             }
         }
-        let load = LoadRuns { runs, envoy: Err("skipped".to_owned()), instructions: Vec::new() };
+        let instructions = vec![
+            ("load-actual-allowed/gateway".to_owned(), 36_000),
+            ("load-actual-allowed/nginx".to_owned(), 18_000),
+        ];
+        let load = LoadRuns { runs, envoy: Err("skipped".to_owned()), instructions };
         let rows = load_rows(&load);
         assert_eq!(rows.len(), 12);
         let row = |id: &str| rows.iter().find(|row| row.id == id).expect(id);
@@ -734,6 +842,10 @@ pub(super) mod tests {
         assert_eq!(vs_nginx.kind, Kind::Load);
         assert!((vs_nginx.speedup.unwrap() - 0.7).abs() < 1e-9);
         assert!(vs_nginx.note.contains("CPU per request, peer ÷ ours: 0.50x"), "{}", vs_nginx.note);
+        assert_eq!(vs_nginx.ours.instructions, Some(36_000));
+        assert_eq!(vs_nginx.peer.as_ref().unwrap().1.instructions, Some(18_000));
+        let note = &vs_nginx.note;
+        assert!(note.contains("instructions per request, peer ÷ ours: 0.50x"), "{note}");
         assert_eq!(vs_nginx.targets.len(), 2);
         assert!(!vs_nginx.targets[0].met);
 
@@ -741,6 +853,9 @@ pub(super) mod tests {
         assert_eq!(vs_floor.kind, Kind::Load);
         assert!((vs_floor.speedup.unwrap() - 70.0 / 90.0).abs() < 1e-9);
         assert!(vs_floor.targets.is_empty());
+        // Nothing counted there: no instruction figure, no note.
+        assert_eq!(vs_floor.ours.instructions, None);
+        assert!(!vs_floor.note.contains("instructions"), "{}", vs_floor.note);
 
         let limit = row("load-preflight/floor-vs-nginx");
         assert_eq!(limit.kind, Kind::LoadLimit);

@@ -14,9 +14,12 @@
 //!   `bench-upstream`, driven by `wrk`; the same traffic straight to the upstream, through
 //!   nginx adding static CORS headers (configuration rendered from `xtask/templates/` into
 //!   `target/bench/load/`), and through `bench-hyper-proxy`, which does nginx's work on hyper
-//!   and tokio and nothing more (the limit of the gateway's stack). `scripts/install-bench-tools.sh` installs wrk and nginx when
-//!   missing. Every run is bounded: `--load-secs` per wrk run (default 5, 3 with `--quick`),
-//!   `--load-rounds` interleaved rounds (default 3, 1 with `--quick`), medians reported.
+//!   and tokio and nothing more (the limit of the gateway's stack); each proxy's CPU time per
+//!   request beside its rate, and with `--instructions` ([`callgrind`]) its instructions per
+//!   request under callgrind. `scripts/install-bench-tools.sh` installs wrk, nginx and valgrind
+//!   when missing. Every run is bounded: `--load-secs` per wrk run (default 5, 3 with
+//!   `--quick`), `--load-rounds` interleaved rounds (default 3, 1 with `--quick`), medians
+//!   reported.
 //! - Also under `--load` ([`envoy`]): three Envoys, one worker each, in front of the same
 //!   upstream: with the cors-proxy-wasm module, with a proxy-wasm module that does nothing (the
 //!   limit), and with Envoy's native CORS filter; each Envoy's CPU time per request beside its
@@ -32,6 +35,7 @@
 //! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
 
 mod budgets;
+mod callgrind;
 mod compare;
 mod envoy;
 mod load;
