@@ -85,10 +85,9 @@ struct Protocols {
 impl Protocols {
     fn new(limits: &Limits) -> Self {
         let mut http1 = http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+        // `--header-read-timeout` is the connection driver's (`connection::drive`), with one
+        // timer per connection, where hyper's boxes and registers one for every request.
+        http1.header_read_timeout(None).max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
         if limits.max_headers != HYPER_MAX_HEADERS {
             http1.max_headers(limits.max_headers);
         }
