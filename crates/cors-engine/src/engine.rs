@@ -519,9 +519,10 @@ impl Engine {
             AllowedHeaders::List(names) => Some((group, names.as_slice())),
             _ => None,
         });
-        // `decide` stops at the first name the group does not list, without checking its bytes:
-        // unlisted or invalid, it is refused by P2 alike, and the answer is P3 whatever follows;
-        // `explain` goes on to name every problem.
+        // `decide` stops at the first name the group does not list, without checking its bytes
+        // or searching where it ends (its `name` here is the rest of the line): unlisted or
+        // invalid, it is refused by P2 alike, and the answer is P3 whatever follows; `explain`
+        // goes on to name every problem.
         let mut on_name = |name: &'r [u8], listed: bool| {
             if let Some((group, _)) = list
                 && !listed
