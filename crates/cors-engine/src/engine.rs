@@ -512,9 +512,9 @@ impl Engine {
         let mut denied = 0usize;
         let lines = match walked {
             Some(PreflightLines { request_headers: FirstLines { first, more: false }, .. }) => {
-                AcrhLines::One(first)
+                AcrhLines { one: first, all: None }
             }
-            _ => AcrhLines::All(headers.field_lines(ACRH)),
+            _ => AcrhLines { one: None, all: Some(headers.field_lines(ACRH)) },
         };
         let list = group.and_then(|group| match group.headers() {
             AllowedHeaders::List(names) => Some((group, names.as_slice())),
@@ -746,9 +746,13 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
 
 /// The `Access-Control-Request-Headers` lines a preflight scans: the one line a walk found
 /// ([`RequestHeaders::preflight_lines`]), or every line of the name.
-enum AcrhLines<'r, V: ?Sized, I> {
-    One(Option<&'r V>),
-    All(I),
+///
+/// Two fields rather than an enum of the two: the one line sets only its own field, where an enum
+/// that may hold the lines' iterator was written to memory whole. Measured (callgrind): 10
+/// instructions less for `engine-preflight-accepted` and `-rejected-header`.
+struct AcrhLines<'r, V: ?Sized, I> {
+    one: Option<&'r V>,
+    all: Option<I>,
 }
 
 impl<'r, V, I> Iterator for AcrhLines<'r, V, I>
@@ -760,9 +764,9 @@ where
 
     #[inline]
     fn next(&mut self) -> Option<&'r [u8]> {
-        match self {
-            AcrhLines::One(line) => line.take().map(AsRef::as_ref),
-            AcrhLines::All(lines) => lines.next().map(AsRef::as_ref),
+        match self.one.take() {
+            Some(line) => Some(line.as_ref()),
+            None => self.all.as_mut()?.next().map(AsRef::as_ref),
         }
     }
 }
