@@ -1,5 +1,14 @@
-//! Case-insensitive comparison of ASCII bytes against an already lower-case text, a word at a
-//! time: hosts (R2) and header names (P2) compare this way on every request.
+//! ASCII bytes eight at a time: case-insensitive comparison against an already lower-case text
+//! (hosts (R2) and header names (P2) compare this way on every request), and the class of a
+//! request host's bytes (M1, R5: the `Origin` parser's fast path).
+
+/// Eight copies of `b`, one per byte of a word.
+pub(crate) const fn lanes(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The high bit of every byte of a word.
+pub(crate) const HIGH: u64 = lanes(0x80);
 
 /// `word` with every ASCII upper-case letter lowered, eight bytes at once; other bytes (digits,
 /// symbols, non-ASCII) unchanged.
@@ -10,13 +19,36 @@
 /// the 0x20 that lowers it.
 #[inline]
 const fn lower_word(word: u64) -> u64 {
-    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let low = word & LOW7;
-    let at_least_a = low + u64::from_ne_bytes([0x3f; 8]);
-    let above_z = low + u64::from_ne_bytes([0x25; 8]);
+    let low = word & lanes(0x7f);
+    let at_least_a = low + lanes(0x3f);
+    let above_z = low + lanes(0x25);
     let upper = at_least_a & !above_z & !word & HIGH;
     word | (upper >> 2)
+}
+
+/// The class of canonical host bytes, `a-z 0-9 - . _`, for the eight bytes of `word` (the first
+/// in the low byte): the high bit of each byte outside it, and the high bit of each `-` or `.`.
+///
+/// The first is exact up to and including the first byte outside the class, the second for the
+/// bytes before that one; the other bits mean nothing. Both have only high bits set.
+///
+/// Per byte `b`, the high bit of `b + (0x80 - c)` is set when `b >= c`, for ASCII `b` (the sum
+/// stays below 0x100, so no carry crosses into the next byte). The XOR of those bits over a
+/// rising list of bounds is set when `b` is at or above an odd number of them, that is in one of
+/// the ranges `[c0, c1)`, `[c2, c3)`, ... A byte with its own high bit set is outside the class,
+/// and a carry out of it only reaches the bytes after it.
+#[inline]
+pub(crate) fn host_class(word: u64) -> (u64, u64) {
+    let at_least = |c: u8| word.wrapping_add(lanes(0x80 - c));
+    let separators = at_least(b'-') ^ at_least(b'/');
+    let in_class = separators
+        ^ at_least(b'0')
+        ^ at_least(b':')
+        ^ at_least(b'_')
+        ^ at_least(b'`')
+        ^ at_least(b'a')
+        ^ at_least(b'{');
+    ((!in_class | word) & HIGH, separators & HIGH)
 }
 
 /// The eight bytes of `bytes` at `at` as a little-endian word (0 past the end, never reached
@@ -117,6 +149,41 @@ mod tests {
                 bytes[at] = byte;
                 let lowered = lower_word(u64::from_le_bytes(bytes)).to_le_bytes();
                 assert_eq!(lowered, bytes.map(|b| b.to_ascii_lowercase()), "{byte:#x} at {at}");
+            }
+        }
+    }
+
+    /// M1, R5: every byte, at every position of a word and after every byte, is classed as the
+    /// canonical host alphabet says; the bytes after the first one outside the class are not
+    /// looked at.
+    #[test]
+    fn host_class_is_exact_up_to_the_first_byte_outside() {
+        let is_host_byte = |b: u8| crate::host::is_host_byte(b);
+        for before in [b'a', b'.', b'-', b'_', b'9', b'z', 0x7f, 0x80, 0xff] {
+            for byte in 0..=u8::MAX {
+                for at in 0..8 {
+                    let mut bytes = *b"a0-._zq9";
+                    bytes[at] = byte;
+                    if at > 0 {
+                        bytes[at - 1] = before;
+                    }
+                    let (outside, separators) = host_class(u64::from_le_bytes(bytes));
+                    let first = bytes.iter().position(|&b| !is_host_byte(b)).unwrap_or(8);
+                    let shown = bytes.escape_ascii();
+                    for (lane, &b) in bytes.iter().enumerate().take(first + 1) {
+                        let bit = 0x80u64 << (8 * lane);
+                        assert_eq!(
+                            outside & bit != 0,
+                            !is_host_byte(b),
+                            "outside {lane} of {shown}"
+                        );
+                        if lane < first {
+                            let separator = matches!(b, b'-' | b'.');
+                            assert_eq!(separators & bit != 0, separator, "{lane} of {shown}");
+                        }
+                    }
+                    assert_eq!((outside | separators) & !HIGH, 0, "high bits only: {shown}");
+                }
             }
         }
     }
