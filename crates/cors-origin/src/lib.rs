@@ -6,8 +6,8 @@
 //! which canonicalizes and explains its errors.
 //! Request headers are parsed with [`RequestOrigin::parse`], which accepts only what a browser
 //! sends: `null`, or exactly the canonical serialization [`Origin::parse`] would produce. It
-//! recognizes the common form (`scheme://domain[:port]`) in one scan over the bytes with a byte
-//! class table; IP hosts, Punycode labels and refusals take a slower, precise path.
+//! recognizes the common form (`scheme://domain[:port]`) in one scan over the bytes, the host
+//! eight bytes at a time; IP hosts, Punycode labels and refusals take a slower, precise path.
 //! An [`OriginSet`] then says which configured pattern, if any, decides the request;
 //! [`OriginSet::parse_and_find`] does both at once, recognizing a configured origin by its hash
 //! lookup alone.
