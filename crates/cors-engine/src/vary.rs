@@ -82,23 +82,33 @@ impl Vary {
     #[must_use]
     #[inline]
     pub fn missing_from<'a>(self, lines: impl IntoIterator<Item = &'a [u8]>) -> Vary {
-        let all = Vary::ORIGIN.with(Vary::REQUEST_METHOD).with(Vary::REQUEST_HEADERS);
-        let mut listed = Vary::NONE;
-        for element in lines.into_iter().flat_map(|line| line.split(|&b| b == b',')) {
+        let mut missing = self;
+        for line in lines {
+            if missing.is_empty() {
+                break;
+            }
+            missing = missing.unlisted_by(line);
+        }
+        missing
+    }
+
+    /// The tokens of `self` that one `Vary` field `line` does not list: [`Vary::NONE`] when it
+    /// lists `*`. [`missing_from`](Self::missing_from) applied to one line, for an adapter that
+    /// meets the lines one by one.
+    pub(crate) fn unlisted_by(self, line: &[u8]) -> Vary {
+        let mut missing = self;
+        for element in line.split(|&b| b == b',') {
             let element = element.trim_ascii();
             if element == b"*" {
                 return Vary::NONE;
             }
             for (bit, token) in TOKENS.into_iter().enumerate() {
                 if element.eq_ignore_ascii_case(token.as_bytes()) {
-                    listed = listed.with(Vary(1 << bit));
+                    missing.0 &= !(1 << bit);
                 }
             }
-            if listed.contains(all) {
-                break;
-            }
         }
-        Vary(self.0 & !listed.0)
+        missing
     }
 
     /// The tokens joined with `, `, prebuilt; `None` when empty.
