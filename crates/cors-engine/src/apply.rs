@@ -8,7 +8,7 @@ use http::header::{
     HeaderName, HeaderValue, VARY,
 };
 
-use crate::response::{CREDENTIALS, FIELDS, field_name};
+use crate::response::{CREDENTIALS, FIELDS, credentials_value, field_name};
 use crate::{Decision, Outcome, RequestHeaders, Rule, Vary};
 
 /// The prefix of the fields an allowed response must not keep from the upstream (A4).
@@ -129,8 +129,8 @@ where
     if let Some(append_fields) = fields {
         append_fields(response);
     }
-    if let Some(value) = missing.header_value() {
-        response.append(VARY, value.clone());
+    if let Some(value) = missing.to_header_value() {
+        response.append(VARY, value);
     }
 }
 
@@ -180,8 +180,9 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
                 if let Some(value) = headers.allow_origin {
                     response.append(ACCESS_CONTROL_ALLOW_ORIGIN, value.to_header_value());
                 }
-                if let Some(value) = headers.allow_credentials {
-                    response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, value.clone());
+                if headers.allow_credentials.is_some() {
+                    // Its one value, CREDENTIALS, built in place.
+                    response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, credentials_value());
                 }
                 if let Some(value) = headers.allow_methods {
                     response.append(ACCESS_CONTROL_ALLOW_METHODS, value.to_header_value());
@@ -337,7 +338,7 @@ impl OwnedDecision {
                         response.append(ACCESS_CONTROL_ALLOW_ORIGIN, value);
                     }
                     if credentials {
-                        response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, CREDENTIALS.clone());
+                        response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, credentials_value());
                     }
                     if let Some(value) = expose {
                         response.append(ACCESS_CONTROL_EXPOSE_HEADERS, value);

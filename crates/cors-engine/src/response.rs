@@ -353,8 +353,18 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     }
 }
 
+/// The one value `Access-Control-Allow-Credentials` takes (O3).
+const TRUE: &str = "true";
+
 /// `Access-Control-Allow-Credentials: true` (O3), the one value it takes.
-pub(crate) static CREDENTIALS: HeaderValue = HeaderValue::from_static("true");
+pub(crate) static CREDENTIALS: HeaderValue = HeaderValue::from_static(TRUE);
+
+/// [`CREDENTIALS`], built in place: the same value without the call through `Bytes`' vtable
+/// that cloning the static one makes.
+#[inline]
+pub(crate) fn credentials_value() -> HeaderValue {
+    const { HeaderValue::from_static(TRUE) }
+}
 
 /// How many Access-Control-* fields a decision can set.
 pub(crate) const FIELDS: usize = 6;

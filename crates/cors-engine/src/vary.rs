@@ -26,18 +26,28 @@ pub struct Vary(u8);
 const TOKENS: [&str; 3] =
     ["Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"];
 
-/// Every non-empty combination, prebuilt; index = the bit set.
+/// Every combination joined with `, `; index = the bit set.
+const JOINED: [&str; 8] = [
+    "",
+    "Origin",
+    "Access-Control-Request-Method",
+    "Origin, Access-Control-Request-Method",
+    "Access-Control-Request-Headers",
+    "Origin, Access-Control-Request-Headers",
+    "Access-Control-Request-Method, Access-Control-Request-Headers",
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+];
+
+/// Every combination, prebuilt.
 static VALUES: [HeaderValue; 8] = [
-    HeaderValue::from_static(""),
-    HeaderValue::from_static("Origin"),
-    HeaderValue::from_static("Access-Control-Request-Method"),
-    HeaderValue::from_static("Origin, Access-Control-Request-Method"),
-    HeaderValue::from_static("Access-Control-Request-Headers"),
-    HeaderValue::from_static("Origin, Access-Control-Request-Headers"),
-    HeaderValue::from_static("Access-Control-Request-Method, Access-Control-Request-Headers"),
-    HeaderValue::from_static(
-        "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-    ),
+    HeaderValue::from_static(JOINED[0]),
+    HeaderValue::from_static(JOINED[1]),
+    HeaderValue::from_static(JOINED[2]),
+    HeaderValue::from_static(JOINED[3]),
+    HeaderValue::from_static(JOINED[4]),
+    HeaderValue::from_static(JOINED[5]),
+    HeaderValue::from_static(JOINED[6]),
+    HeaderValue::from_static(JOINED[7]),
 ];
 
 impl Vary {
@@ -111,6 +121,23 @@ impl Vary {
         missing
     }
 
+    /// [`header_value`](Self::header_value), built in place: the same value, without the call
+    /// through `Bytes`' vtable that cloning the prebuilt one makes (measured, about 12
+    /// instructions per value written).
+    #[inline]
+    pub(crate) fn to_header_value(self) -> Option<HeaderValue> {
+        Some(match self.0 {
+            1 => const { HeaderValue::from_static(JOINED[1]) },
+            2 => const { HeaderValue::from_static(JOINED[2]) },
+            3 => const { HeaderValue::from_static(JOINED[3]) },
+            4 => const { HeaderValue::from_static(JOINED[4]) },
+            5 => const { HeaderValue::from_static(JOINED[5]) },
+            6 => const { HeaderValue::from_static(JOINED[6]) },
+            7 => const { HeaderValue::from_static(JOINED[7]) },
+            _ => return None,
+        })
+    }
+
     /// The tokens joined with `, `, prebuilt; `None` when empty.
     #[must_use]
     pub fn header_value(self) -> Option<&'static HeaderValue> {
@@ -174,7 +201,9 @@ mod tests {
             let joined = vary.tokens().collect::<Vec<_>>().join(", ");
             assert_eq!(vary.header_value().map(HeaderValue::as_bytes), Some(joined.as_bytes()));
             assert_eq!(vary.to_string(), joined);
+            assert_eq!(vary.to_header_value().as_ref(), vary.header_value());
         }
         assert_eq!(Vary::NONE.header_value(), None);
+        assert_eq!(Vary::NONE.to_header_value(), None);
     }
 }
