@@ -86,7 +86,9 @@ impl ResponseFields for HeaderMap {
     /// name is only noted, removed after the walk when there is one. An empty map (a local
     /// answer) is not walked at all.
     ///
-    /// Measured: the two separate scans cost about twice as much on a forwarded response.
+    /// Measured: the two separate scans cost about twice as much on a forwarded response; and
+    /// inlined into the writer, a local answer's empty map costs nothing to check.
+    #[inline]
     fn prepare(&mut self, vary: Vary, replace_access_control: bool) -> Vary {
         if self.is_empty() {
             return vary;
