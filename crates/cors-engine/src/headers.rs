@@ -189,20 +189,23 @@ impl<'a, V: ?Sized> FirstLines<'a, V> {
 /// benchmarks) and costs a browser's requests one comparison of [`HeaderMap::len`].
 const WALK_MAX: usize = 4;
 
-/// The prebuilt standard [`HeaderName`] of the engine's three names, and of the two the
-/// adapters read around a decision (`host` for R2, a response's `vary` for V1); `None` for any
-/// other name.
-/// Inlined, so that constant names select the header without comparing strings.
+/// The standard [`HeaderName`] of the engine's three names, and of the two the adapters read
+/// around a decision (`host` for R2, a response's `vary` for V1); `None` for any other name.
+///
+/// Inlined, so that constant names select the header without comparing strings; returned by
+/// value from `http`'s constants rather than as a reference into a static, so that the walk's
+/// comparison sees a constant it can fold into two byte comparisons: a static of this crate is
+/// opaque to the crate that instantiates the engine, which loaded it and compared it in full.
+/// Measured (callgrind): 10 instructions less on every decision that finds `Origin`.
 #[inline(always)]
-fn standard_name(name: &'static str) -> Option<&'static HeaderName> {
-    static NAMES: [HeaderName; 5] =
-        [ORIGIN, ACCESS_CONTROL_REQUEST_METHOD, ACCESS_CONTROL_REQUEST_HEADERS, HOST, VARY];
+#[expect(clippy::inline_always, reason = "measured: out of line, the name is compared as a string")]
+fn standard_name(name: &'static str) -> Option<HeaderName> {
     match name {
-        crate::ORIGIN => NAMES.first(),
-        crate::ACRM => NAMES.get(1),
-        crate::ACRH => NAMES.get(2),
-        "host" => NAMES.get(3),
-        "vary" => NAMES.get(4),
+        crate::ORIGIN => Some(ORIGIN),
+        crate::ACRM => Some(ACCESS_CONTROL_REQUEST_METHOD),
+        crate::ACRH => Some(ACCESS_CONTROL_REQUEST_HEADERS),
+        "host" => Some(HOST),
+        "vary" => Some(VARY),
         _ => None,
     }
 }
@@ -214,7 +217,7 @@ enum HeaderMapLines<'a> {
     /// yielded, in order.
     Walk {
         fields: Option<http::header::Iter<'a, HeaderValue>>,
-        name: &'static HeaderName,
+        name: HeaderName,
         /// Whether no name of the map has a second line ([`HeaderMap::len`] equals
         /// [`HeaderMap::keys_len`]): then the walk ends at the first line of `name`.
         one_each: bool,
@@ -231,7 +234,7 @@ impl<'a> Iterator for HeaderMapLines<'a> {
         match self {
             HeaderMapLines::Walk { fields, name, one_each } => {
                 let found =
-                    fields.as_mut()?.find_map(|(field, value)| (field == *name).then_some(value));
+                    fields.as_mut()?.find_map(|(field, value)| (*field == *name).then_some(value));
                 if found.is_none() || *one_each {
                     *fields = None;
                 }
@@ -257,7 +260,7 @@ impl RequestHeaders for HeaderMap {
                 name,
                 one_each: self.len() == self.keys_len(),
             },
-            Some(name) => HeaderMapLines::Hashed(self.get_all(name).into_iter()),
+            Some(name) => HeaderMapLines::Hashed(self.get_all(&name).into_iter()),
             None => HeaderMapLines::Hashed(self.get_all(name).into_iter()),
         }
     }
