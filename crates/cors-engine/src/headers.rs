@@ -175,6 +175,13 @@ impl<'a, V: ?Sized> FirstLines<'a, V> {
         let more = first.is_some() && lines.next().is_some();
         FirstLines { first, more }
     }
+
+    /// Takes `line`, the next line of the name: the first, or one more.
+    #[inline]
+    fn push(&mut self, line: &'a V) {
+        self.more |= self.first.is_some();
+        self.first = self.first.or(Some(line));
+    }
 }
 
 /// Up to this many field lines, [`HeaderMap`]'s [`RequestHeaders`] walks the map's fields instead
@@ -276,22 +283,15 @@ impl RequestHeaders for HeaderMap {
         if self.len() > WALK_MAX {
             return None;
         }
-        let mut lines = PreflightLines::default();
+        let (mut method, mut headers) = (FirstLines::default(), FirstLines::default());
         for (name, value) in self {
-            let slot = if *name == ACCESS_CONTROL_REQUEST_METHOD {
-                &mut lines.request_method
+            if *name == ACCESS_CONTROL_REQUEST_METHOD {
+                method.push(value);
             } else if *name == ACCESS_CONTROL_REQUEST_HEADERS {
-                &mut lines.request_headers
-            } else {
-                continue;
-            };
-            if slot.first.is_some() {
-                slot.more = true;
-            } else {
-                slot.first = Some(value);
+                headers.push(value);
             }
         }
-        Some(lines)
+        Some(PreflightLines { request_method: method, request_headers: headers })
     }
 }
 
