@@ -6,9 +6,9 @@ use cors_origin::{HeaderError, Match, MatchKind, RequestOrigin};
 use cors_policy::{AllowedHeaders, Group, Policy};
 use http::HeaderValue;
 
-use crate::acrh::{AcrhSummary, is_token, scan_acrh, trim_ows};
+use crate::acrh::{AcrhError, AcrhSummary, is_token, scan_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
-use crate::headers::{FirstLines, PreflightLines, RequestHeaders};
+use crate::headers::{FirstLines, RequestHeaders};
 use crate::response::{CREDENTIALS, Decision, MirroredList, ResponseHeaders, Value};
 use crate::{ACRH, ACRM, ORIGIN, Vary};
 
@@ -511,10 +511,8 @@ impl Engine {
         // check its bytes again.
         let mut denied = 0usize;
         let lines = match walked {
-            Some(PreflightLines { request_headers: FirstLines { first, more: false }, .. }) => {
-                AcrhLines { one: first, all: None }
-            }
-            _ => AcrhLines { one: None, all: Some(headers.field_lines(ACRH)) },
+            Some(walked) => walked.request_headers,
+            None => FirstLines::of(headers.field_lines(ACRH)),
         };
         let list = group.and_then(|group| match group.headers() {
             AllowedHeaders::List(names) => Some((group, names.as_slice())),
@@ -542,10 +540,12 @@ impl Engine {
             }
             true
         };
-        // A group's own list is answered with its own value, never mirrored (P4).
-        let parsed = match list {
-            Some((_, names)) => scan_acrh::<_, false>(lines, names, !S::KEEPS, &mut on_name),
-            None => scan_acrh::<_, true>(lines, &[], false, &mut on_name),
+        let names = list.map(|(_, names)| names);
+        let parsed = match lines {
+            FirstLines { first, more: false } => {
+                scan(first.map(AsRef::as_ref).into_iter(), names, !S::KEEPS, &mut on_name)
+            }
+            FirstLines { more: true, .. } => scan_lines(headers, names, !S::KEEPS, &mut on_name),
         };
         // A name the group does not list comes before any budget or token failure the scan
         // met after it: P2 names the first problem, as `decide` stops there.
@@ -744,31 +744,35 @@ fn note_vary<S: Reasons>(why: &mut S, vary: Vary) {
     }
 }
 
-/// The `Access-Control-Request-Headers` lines a preflight scans: the one line a walk found
-/// ([`RequestHeaders::preflight_lines`]), or every line of the name.
-///
-/// Two fields rather than an enum of the two: the one line sets only its own field, where an enum
-/// that may hold the lines' iterator was written to memory whole. Measured (callgrind): 10
-/// instructions less for `engine-preflight-accepted` and `-rejected-header`.
-struct AcrhLines<'r, V: ?Sized, I> {
-    one: Option<&'r V>,
-    all: Option<I>,
+/// P2, P6: [`scan_acrh`] over `lines`: a group's own list (`names`) is answered with its own
+/// value, never mirrored (P4); without one, the list may be mirrored.
+#[inline]
+fn scan<'r>(
+    lines: impl Iterator<Item = &'r [u8]>,
+    names: Option<&[String]>,
+    stop_at_unknown: bool,
+    on_name: impl FnMut(&'r [u8], bool) -> bool,
+) -> Result<AcrhSummary, AcrhError<'r>> {
+    match names {
+        Some(names) => scan_acrh::<_, false>(lines, names, stop_at_unknown, on_name),
+        None => scan_acrh::<_, true>(lines, &[], false, on_name),
+    }
 }
 
-impl<'r, V, I> Iterator for AcrhLines<'r, V, I>
-where
-    V: AsRef<[u8]> + ?Sized + 'r,
-    I: Iterator<Item = &'r V>,
-{
-    type Item = &'r [u8];
-
-    #[inline]
-    fn next(&mut self) -> Option<&'r [u8]> {
-        match self.one.take() {
-            Some(line) => Some(line.as_ref()),
-            None => self.all.as_mut()?.next().map(AsRef::as_ref),
-        }
-    }
+/// [`scan`] over every `Access-Control-Request-Headers` line of `headers`, when there are several.
+///
+/// Out of line: the usual list is one line, which the preflight scans inlined from the line it
+/// found, with no iterator over the lines held in memory. Measured (callgrind), against one
+/// inlined scan over an iterator of either: 33 instructions less for `engine-preflight-accepted`,
+/// 12 for `-rejected-header`.
+#[inline(never)]
+fn scan_lines<'r, H: RequestHeaders + ?Sized>(
+    headers: &'r H,
+    names: Option<&[String]>,
+    stop_at_unknown: bool,
+    on_name: impl FnMut(&'r [u8], bool) -> bool,
+) -> Result<AcrhSummary, AcrhError<'r>> {
+    scan(headers.field_lines(ACRH).map(AsRef::as_ref), names, stop_at_unknown, on_name)
 }
 
 /// R3, R5, P2: the one `Access-Control-Request-Method` line, if its value trimmed of optional

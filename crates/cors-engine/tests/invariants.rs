@@ -43,6 +43,9 @@ const REQUEST_METHODS: &[&str] =
     &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "patch", "OPTIONS", "options", "PURGE"];
 const REQUEST_ACRM: &[&str] =
     &["GET", "PUT", "PATCH", "patch", "DELETE", "PURGE", "BAD METHOD", ""];
+/// Fields no decision reads, added around a request's own so that a header map holds 1 to 12.
+const OTHER_FIELDS: &[(&str, &str)] =
+    &[("accept", "*/*"), ("user-agent", "t"), ("x-one", "1"), ("x-two", "2"), ("x-three", "3")];
 const REQUEST_ACRH: &[&str] =
     &["x-a", "X-B, content-type", "x-c", ", ,", "bad name", "authorization", " x-a ,X-B"];
 
@@ -129,6 +132,18 @@ fn request_strategy() -> impl Strategy<Value = Req> {
 fn request<'a>(method: &'a str, lines: &'a Lines<'a>, host_known: bool) -> Request<'a, Lines<'a>> {
     let request = Request::new(method.as_bytes(), lines);
     if host_known { request.addressed_to("https", b"api.example") } else { request }
+}
+
+/// `lines` as an `http::HeaderMap`, in order (names lower-cased, as `http` keeps them).
+fn header_map(lines: &Lines<'_>) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for &(name, value) in lines {
+        map.append(
+            http::HeaderName::from_bytes(name).expect("generated names are tokens"),
+            http::HeaderValue::from_bytes(value).expect("generated values are field values"),
+        );
+    }
+    map
 }
 
 fn decide(engine: &Engine, req: &Req) -> Snapshot {
@@ -242,5 +257,33 @@ proptest! {
         let request = request(req.method, &lines, req.host_known);
         let s = check_all(&engine, &request);
         check_deterministic_and_explained(&twin, &request, &s);
+    }
+
+    /// The `http::HeaderMap` adapter decides as the pairs do, rule included: a map of up to 4
+    /// fields is walked (a preflight's two request fields in one walk), a larger one hashed, and
+    /// `Access-Control-Request-Headers` is scanned from its one line or over all of them.
+    #[test]
+    fn header_map_decides_as_the_pairs_do(
+        config in config(),
+        req in request_strategy(),
+        before in 0..=OTHER_FIELDS.len(),
+        after in 0..=OTHER_FIELDS.len(),
+    ) {
+        let engine = engine_of(&config);
+        let own = req.lines();
+        let other = OTHER_FIELDS.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()));
+        let lines: Vec<(&[u8], &[u8])> = other
+            .clone()
+            .take(before)
+            .chain(own.iter().copied())
+            .chain(other.rev().take(after))
+            .collect();
+        let map = header_map(&lines);
+        let pairs = request(req.method, &lines, req.host_known);
+        let mapped = Request { headers: &map, ..Request::new(pairs.method, &map) };
+        let mapped = Request { host: pairs.host, scheme: pairs.scheme, ..mapped };
+        let (by_pairs, by_map) = (engine.decide(&pairs), engine.decide(&mapped));
+        prop_assert_eq!(by_map.rule(), by_pairs.rule(), "{} fields", map.len());
+        prop_assert_eq!(snapshot(&by_map), snapshot(&by_pairs), "{} fields", map.len());
     }
 }
