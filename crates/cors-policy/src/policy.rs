@@ -191,15 +191,45 @@ impl Eq for Group {}
 
 /// A bit for each method Fetch normalizes (`DELETE GET HEAD OPTIONS POST PUT`) and `PATCH`,
 /// byte-exact; 0 for any other method (compared by name).
+///
+/// The method's bytes are read as one word ([`method_key`]) and compared with each name's word
+/// of the same length: measured (callgrind), 3 to 9 instructions less per decision that checks
+/// a method (`GET` 7, `PUT` 3, `DELETE` 9) than a `match` on the byte strings, which compared
+/// them byte by byte.
+#[inline]
 fn method_bit(method: &[u8]) -> u16 {
-    match method {
-        b"GET" => 1,
-        b"HEAD" => 1 << 1,
-        b"POST" => 1 << 2,
-        b"PUT" => 1 << 3,
-        b"DELETE" => 1 << 4,
-        b"PATCH" => 1 << 5,
-        b"OPTIONS" => 1 << 6,
+    // One branch on the length, in which the word is read knowing it; the names' words are
+    // constants once inlined.
+    let is = |name: &[u8]| method_key(method) == method_key(name);
+    match method.len() {
+        3 if is(b"GET") => 1,
+        4 if is(b"HEAD") => 1 << 1,
+        4 if is(b"POST") => 1 << 2,
+        3 if is(b"PUT") => 1 << 3,
+        6 if is(b"DELETE") => 1 << 4,
+        5 if is(b"PATCH") => 1 << 5,
+        7 if is(b"OPTIONS") => 1 << 6,
+        _ => 0,
+    }
+}
+
+/// The bytes of a method of 3 to 7 bytes as one little-endian word, which tells apart any two
+/// methods of one length: its three bytes, or its first four and its last four (overlapping
+/// under eight). 0 for any other length.
+#[inline]
+fn method_key(method: &[u8]) -> u64 {
+    let word = |bytes: &[u8; 4]| u64::from(u32::from_le_bytes(*bytes));
+    match method.len() {
+        3 => match (method.first_chunk::<2>(), method.last()) {
+            (Some(head), Some(&last)) => {
+                u64::from(u16::from_le_bytes(*head)) | u64::from(last) << 16
+            }
+            _ => 0,
+        },
+        4..=7 => match (method.first_chunk::<4>(), method.last_chunk::<4>()) {
+            (Some(head), Some(tail)) => word(head) | word(tail) << 32,
+            _ => 0,
+        },
         _ => 0,
     }
 }
@@ -414,15 +444,20 @@ impl Group {
     #[must_use]
     #[inline]
     pub fn allows_method(&self, method: &[u8]) -> bool {
-        // The common methods by their bit; others by a scan, lengths first, then the few bytes
-        // inline (a call to `memcmp` per configured method cost more than the comparison).
+        // The common methods by their bit, inline; others by a scan, out of line.
         match method_bit(method) {
-            0 => self
-                .methods
-                .iter()
-                .any(|m| m.len() == method.len() && same_bytes(m.as_bytes(), method)),
+            0 => self.lists_method(method),
             bit => self.method_bits & bit != 0,
         }
+    }
+
+    /// Whether `method`, which has no [`method_bit`], is one of the allowed methods: lengths
+    /// first, then the few bytes inline (a call to `memcmp` per configured method cost more than
+    /// the comparison). Out of line, so that the common methods' check stays small enough to
+    /// inline.
+    #[inline(never)]
+    fn lists_method(&self, method: &[u8]) -> bool {
+        self.methods.iter().any(|m| m.len() == method.len() && same_bytes(m.as_bytes(), method))
     }
 
     /// The allowed request headers.
@@ -526,7 +561,58 @@ mod tests {
         policy.groups()[0].clone()
     }
 
+    /// The methods with a bit, by name: what [`method_bit`] answers.
+    const BITS: [(&[u8], u16); 7] = [
+        (b"GET", 1),
+        (b"HEAD", 1 << 1),
+        (b"POST", 1 << 2),
+        (b"PUT", 1 << 3),
+        (b"DELETE", 1 << 4),
+        (b"PATCH", 1 << 5),
+        (b"OPTIONS", 1 << 6),
+    ];
+
+    fn bit_by_name(method: &[u8]) -> u16 {
+        BITS.iter().find(|(name, _)| *name == method).map_or(0, |&(_, bit)| bit)
+    }
+
+    #[test]
+    fn method_bit_tells_each_name_from_every_near_one() {
+        for (name, _) in BITS {
+            let mut near = vec![name.to_vec(), name[1..].to_vec(), name[..name.len() - 1].to_vec()];
+            for at in 0..=name.len() {
+                for byte in [0, b' ', b'A', b'E', b'T', b'a', b't', 0x7f, 0xff] {
+                    let mut changed = name.to_vec();
+                    match changed.get_mut(at) {
+                        Some(b) => *b = byte,
+                        None => changed.push(byte),
+                    }
+                    near.push(changed);
+                    let mut inserted = name.to_vec();
+                    inserted.insert(at, byte);
+                    near.push(inserted);
+                }
+            }
+            for method in near {
+                assert_eq!(
+                    method_bit(&method),
+                    bit_by_name(&method),
+                    "{:?}",
+                    method.escape_ascii()
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
+        /// The word comparison answers as comparing the names, whatever the bytes.
+        #[test]
+        fn method_bit_is_the_name_comparison(method in proptest::collection::vec(
+            proptest::sample::select(b"GETHADPOSUCLTIN\0\xff".to_vec()), 0..9,
+        )) {
+            proptest::prop_assert_eq!(method_bit(&method), bit_by_name(&method));
+        }
+
         /// A1, P2: the bit lookup answers as the definition: byte-exact among the allowed
         /// methods, `HEAD` wherever `GET` is.
         #[test]
