@@ -7,6 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 use cors_hyper::{CorsBody, CorsLayer, ListenerScheme};
@@ -14,6 +15,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -21,10 +23,10 @@ use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::connection::{self, Activity, Closed, Deadline, Protocol, Tracked};
+use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Tracked};
 use crate::pool::UpstreamClients;
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
-use crate::telemetry::{ConnectionGuard, Observed, Telemetry};
+use crate::telemetry::{ConnectionGuard, Observed, Observing, Telemetry};
 use crate::{checks, folder};
 
 /// Connection-level limits and timeouts.
@@ -347,7 +349,8 @@ impl Served<'_> {
         S::Future: Send + 'static,
     {
         let Self { protocols, protocol, activity, deadline, max_headers, telemetry, peer } = self;
-        let service = gate(service, Arc::clone(activity), max_headers, telemetry, peer);
+        let service =
+            Gate { service, activity: Arc::clone(activity), max_headers, telemetry, peer };
         match protocol {
             Protocol::Http1 => {
                 let connection = protocols.http1.serve_connection(io, service).with_upgrades();
@@ -464,42 +467,108 @@ pub(crate) type GatewayBody = Tracked<Observed<CorsBody<ProxyBody>>>;
 /// example with 431 past `max_headers` fields: hyper enforces that limit itself for HTTP/1.1, and
 /// this covers HTTP/2, where only the header list's size is bounded by the protocol settings).
 /// `telemetry` observes each request from `peer` (metrics, access log).
-fn gate<S>(
+///
+/// A service and a future of its own rather than `service_fn` and an `async` block: hyper moves
+/// each request's future into its place, and the `async` block's, which held the request, the
+/// service and every future it awaited side by side, came to about 2 KB. Here the checks and the
+/// call of the inner service happen in `call`, and the future holds only the inner future.
+struct Gate<S> {
     service: S,
     activity: Arc<Activity>,
     max_headers: usize,
     telemetry: Telemetry,
     peer: SocketAddr,
-) -> impl hyper::service::Service<
-    Request<Incoming>,
-    Response = Response<GatewayBody>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response<GatewayBody>, Infallible>> + Send,
-> + Clone
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for Gate<S>
 where
     S: Service<Request<Incoming>, Response = Response<CorsBody<ProxyBody>>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+        + Clone,
 {
-    hyper::service::service_fn(move |request: Request<Incoming>| {
-        let in_flight = activity.begin();
-        let exchange = telemetry.exchange(&request, peer);
-        let mut service = service.clone();
-        async move {
-            let response = exchange
-                .run(async {
-                    if let Some((status, text)) = checks::refusal(&request, max_headers) {
-                        return Ok(proxy::short(status, text).map(CorsBody::new));
-                    }
-                    std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-                    service.call(request).await
-                })
-                .await?;
-            Ok(response.map(|body| Tracked::new(body, in_flight)))
+    type Response = Response<GatewayBody>;
+    type Error = Infallible;
+    type Future = Gated<S, S::Future>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let in_flight = self.activity.begin();
+        let exchange = self.telemetry.exchange(&request, self.peer);
+        let work = if let Some(refusal) = checks::refusal(&request, self.max_headers) {
+            Work::Refused { refusal }
+        } else {
+            let mut service = self.service.clone();
+            // The gateway's services are always ready: they are asked once here, without a
+            // waker, and a service that is not is asked again by the future, with one.
+            match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Ok(())) => Work::Called { future: service.call(request) },
+                Poll::Ready(Err(never)) => match never {},
+                Poll::Pending => Work::Waiting { service, request: Some(request) },
+            }
+        };
+        Gated { observing: exchange.observe(work), in_flight: Some(in_flight) }
+    }
+}
+
+pin_project! {
+    /// The handling of one request by the inner service `S`, whose future is `F`.
+    #[project = WorkProj]
+    enum Work<S, F> {
+        /// Refused by `checks.rs`.
+        Refused { refusal: checks::Refusal },
+        /// Waiting for the inner service to be ready.
+        Waiting { service: S, request: Option<Request<Incoming>> },
+        /// Handled by the inner service.
+        Called { #[pin] future: F },
+    }
+}
+
+impl<S> Future for Work<S, S::Future>
+where
+    S: Service<Request<Incoming>, Response = Response<CorsBody<ProxyBody>>, Error = Infallible>,
+{
+    type Output = Result<Response<CorsBody<ProxyBody>>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let future = match self.as_mut().project() {
+                WorkProj::Called { future } => return future.poll(cx),
+                WorkProj::Refused { refusal: (status, text) } => {
+                    return Poll::Ready(Ok(proxy::short(*status, text).map(CorsBody::new)));
+                }
+                WorkProj::Waiting { service, request } => {
+                    ready!(service.poll_ready(cx))?;
+                    let request =
+                        request.take().expect("invariant: a request is handed over only once");
+                    service.call(request)
+                }
+            };
+            self.set(Work::Called { future });
         }
-    })
+    }
+}
+
+pin_project! {
+    /// The future of [`Gate`]: the observed handling of one request, counted in until its
+    /// response is sent.
+    struct Gated<S, F> {
+        #[pin]
+        observing: Observing<Work<S, F>>,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<S> Future for Gated<S, S::Future>
+where
+    S: Service<Request<Incoming>, Response = Response<CorsBody<ProxyBody>>, Error = Infallible>,
+{
+    type Output = Result<Response<GatewayBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.observing.poll(cx))?;
+        let in_flight =
+            this.in_flight.take().expect("invariant: a future is not polled after it completed");
+        Poll::Ready(Ok(response.map(|body| Tracked::new(body, in_flight))))
+    }
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called,

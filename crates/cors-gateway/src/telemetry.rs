@@ -112,7 +112,7 @@ impl Telemetry {
         self.0.and_then(|sinks| sinks.log.as_ref())
     }
 
-    /// Begins observing one request: call when its head arrives, then [`Exchange::run`].
+    /// Begins observing one request: call when its head arrives, then [`Exchange::observe`].
     pub(crate) fn exchange<B>(self, request: &Request<B>, client: SocketAddr) -> Exchange {
         let Some(sinks) = self.0 else { return Exchange(None) };
         let started = Instant::now();
@@ -226,7 +226,7 @@ struct UpstreamReport {
 
 tokio::task_local! {
     /// The upstream report of the request being served: set by the proxy, deep inside the
-    /// service, and read by [`Exchange::run`] around it. Only observed requests have one.
+    /// service, and read by [`Observing`] around it. Only observed requests have one.
     static UPSTREAM: Cell<UpstreamReport>;
 }
 
@@ -255,22 +255,55 @@ pub(crate) fn upstream_queue_timed_out() {
 pub(crate) struct Exchange(Option<Record>);
 
 impl Exchange {
-    /// Runs `work` (the service's handling of the request) and observes its response: the head
-    /// now, the body as it is sent; the record is written when the body is done or dropped.
-    pub(crate) async fn run<B, E>(
-        self,
-        work: impl Future<Output = Result<Response<CorsBody<B>>, E>>,
-    ) -> Result<Response<Observed<CorsBody<B>>>, E> {
-        let Some(mut record) = self.0 else {
-            return Ok(work.await?.map(|body| Observed { body, record: None }));
-        };
-        let (response, upstream) = UPSTREAM
-            .scope(Cell::new(UpstreamReport::default()), async {
-                let response = work.await;
-                (response, UPSTREAM.with(Cell::get))
-            })
-            .await;
+    /// Observes `work` (the service's handling of the request) and its response: the head when
+    /// `work` completes, the body as it is sent; the record is written when the body is done or
+    /// dropped.
+    pub(crate) fn observe<F>(self, work: F) -> Observing<F> {
+        Observing { work, record: self.0, upstream: UpstreamReport::default() }
+    }
+}
+
+pin_project! {
+    /// The future of [`Exchange::observe`].
+    ///
+    /// Hand-written rather than an `async fn` around tokio's `LocalKey::scope`: the request
+    /// future hyper keeps for each request holds this, and an `async fn` held `work` twice (as
+    /// its argument and inside the scope's future), which made every move of it copy twice the
+    /// bytes. Each poll of an observed request sets [`UPSTREAM`] around the poll of `work`, as
+    /// `scope` does.
+    #[derive(Debug)]
+    pub(crate) struct Observing<F> {
+        #[pin]
+        work: F,
+        record: Option<Record>,
+        upstream: UpstreamReport,
+    }
+}
+
+impl<F, B, E> Future for Observing<F>
+where
+    F: Future<Output = Result<Response<CorsBody<B>>, E>>,
+{
+    type Output = Result<Response<Observed<CorsBody<B>>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.record.is_none() {
+            return this
+                .work
+                .poll(cx)
+                .map_ok(|response| response.map(|body| Observed { body, record: None }));
+        }
+        let mut work = this.work;
+        let (polled, upstream) = UPSTREAM.sync_scope(Cell::new(*this.upstream), || {
+            let polled = work.as_mut().poll(cx);
+            (polled, UPSTREAM.with(Cell::get))
+        });
+        *this.upstream = upstream;
+        let Poll::Ready(response) = polled else { return Poll::Pending };
         let response = response?;
+        let mut record =
+            this.record.take().expect("invariant: a future is not polled after it completed");
         let status = response.status();
         record.status = Some(status);
         record.decided = response.body().outcome().zip(response.body().rule());
@@ -278,7 +311,7 @@ impl Exchange {
         if let Some(metrics) = &record.sinks.metrics {
             metrics.responded(status, record.decided, upstream.elapsed, upstream.failure);
         }
-        Ok(response.map(|body| Observed { body, record: Some(record) }))
+        Poll::Ready(Ok(response.map(|body| Observed { body, record: Some(record) })))
     }
 }
 
