@@ -21,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
+use crate::checks::Refusal;
 use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
@@ -283,18 +284,28 @@ impl Service<Request<Incoming>> for ToUpstream {
         Poll::Ready(Ok(()))
     }
 
+    /// Prepares the request at once, so that the boxed future holds only what the exchange with
+    /// the upstream needs.
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let Ok(uri) = this.upstream.uri_for(request.uri()) else {
-                return Ok(short(
-                    StatusCode::BAD_REQUEST,
-                    "bad request: the path cannot be forwarded\n",
-                ));
-            };
-            Ok(this.proxy.forward(request, uri, this.upstream.as_str()).await)
-        })
+        let prepared = match self.upstream.uri_for(request.uri()) {
+            Ok(uri) => self.proxy.prepare(request, uri),
+            Err(_) => Err((StatusCode::BAD_REQUEST, "bad request: the path cannot be forwarded\n")),
+        };
+        match prepared {
+            Ok(prepared) => {
+                let (proxy, upstream) = (self.proxy.clone(), Arc::clone(&self.upstream));
+                Box::pin(async move { Ok(proxy.send(prepared, upstream.as_str()).await) })
+            }
+            Err((status, text)) => Box::pin(std::future::ready(Ok(short(status, text)))),
+        }
     }
+}
+
+/// A request made ready for the upstream by [`Proxy::prepare`].
+struct Prepared {
+    request: Request<Incoming>,
+    /// The protocol the client asked to upgrade to, and its side of the upgrade.
+    upgrade: Option<(HeaderValue, hyper::upgrade::OnUpgrade)>,
 }
 
 impl Proxy {
@@ -302,54 +313,76 @@ impl Proxy {
     /// `upstream` names the upstream in logs.
     pub(crate) async fn forward(
         &self,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
         uri: Uri,
         upstream: &str,
     ) -> Response<ProxyBody> {
-        let Connection { clients, settings, peer, scheme, forwarded, share, .. } = &*self.0;
+        match self.prepare(request, uri) {
+            Ok(prepared) => self.send(prepared, upstream).await,
+            Err((status, text)) => short(status, text),
+        }
+    }
+
+    /// Rewrites `request` for the upstream at `uri`: the hop-by-hop fields removed, `Via` and
+    /// the forwarding fields appended, `Host` set; or the status and text of the answer when it
+    /// is not forwarded.
+    ///
+    /// Synchronous, so that the header work is done before a future is built, and the future
+    /// does not carry its locals.
+    fn prepare(&self, mut request: Request<Incoming>, uri: Uri) -> Result<Prepared, Refusal> {
+        let Connection { settings, scheme, forwarded, .. } = &*self.0;
         if request.method() == Method::CONNECT {
-            return short(
+            return Err((
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed: CONNECT is not proxied\n",
-            );
+            ));
         }
         // Taken before the request is forwarded: hyper completes the client's side of an
         // upgrade once the 101 is written.
         let upgrade = tunnel::requested(&request)
             .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
-        let (mut parts, body) = request.into_parts();
         // The authority the request is addressed to, the one R2 was decided on: the target's
         // (`:authority`, or an absolute-form target, which wins over `Host` by RFC 9112 section
         // 3.2.2), else the one `Host` line `checks.rs` let through.
-        let client_host = match parts.uri.authority() {
+        let client_host = match request.uri().authority() {
             Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-            None => parts.headers.get(header::HOST).cloned(),
+            None => request.headers().get(header::HOST).cloned(),
         };
-        remove_hop_by_hop(&mut parts.headers);
+        let version = request.version();
+        let headers = request.headers_mut();
+        remove_hop_by_hop(headers);
         if let Some((protocol, _)) = &upgrade {
-            tunnel::ask_upgrade(&mut parts.headers, protocol.clone());
+            tunnel::ask_upgrade(headers, protocol.clone());
         }
-        if parts.version == Version::HTTP_2 {
-            join_cookies(&mut parts.headers);
+        if version == Version::HTTP_2 {
+            join_cookies(headers);
         }
-        settings.via.append_to(&mut parts.headers, parts.version);
-        forwarded.append_to(&mut parts.headers, scheme, client_host.as_ref());
+        settings.via.append_to(headers, version);
+        forwarded.append_to(headers, scheme, client_host.as_ref());
         if settings.rewrite_host {
             if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
-                parts.headers.insert(header::HOST, host);
+                headers.insert(header::HOST, host);
             }
         } else if let Some(host) = client_host {
-            parts.headers.insert(header::HOST, host);
+            headers.insert(header::HOST, host);
         }
-        parts.uri = uri;
+        *request.uri_mut() = uri;
         // The upstream connection is HTTP/1.1 whatever the client spoke.
-        parts.version = Version::HTTP_11;
+        *request.version_mut() = Version::HTTP_11;
         // A declared length over the limit is refused before the upstream is contacted; a body
         // without one is cut off by `RequestBody` once it goes over.
-        if body.size_hint().lower() > settings.body_limits.max_bytes {
-            return too_large();
+        if request.body().size_hint().lower() > settings.body_limits.max_bytes {
+            return Err(TOO_LARGE);
         }
+        Ok(Prepared { request, upgrade })
+    }
+
+    /// Sends a request [`Proxy::prepare`]d to its upstream, within the upstream slots and the
+    /// response timeout; `upstream` names the upstream in logs.
+    async fn send(&self, prepared: Prepared, upstream: &str) -> Response<ProxyBody> {
+        let Connection { clients, settings, peer, share, .. } = &*self.0;
+        let Prepared { request, upgrade } = prepared;
         let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await
         else {
             tracing::debug!(%peer, "no upstream slot within the queue timeout");
@@ -361,11 +394,23 @@ impl Proxy {
             answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return answer;
         };
+        let (parts, body) = request.into_parts();
         let (body, held) = RequestBody::new(body, settings.body_limits, slots);
         let started = telemetry::upstream_started();
-        let sent = clients.send(Request::from_parts(parts, body));
-        match tokio::time::timeout(settings.response_timeout, sent).await {
-            Ok(Ok((response, pooled))) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+        // The send and its timer, pinned where they are made, rather than moved into a
+        // `tokio::time::Timeout` and on into this future's state: the send is the larger part of
+        // this future, and each move copied all of it.
+        let mut sent = std::pin::pin!(clients.send(Request::from_parts(parts, body)));
+        let mut timer = std::pin::pin!(tokio::time::sleep(settings.response_timeout));
+        let answered = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        match answered {
+            Some(Ok((response, pooled)))
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS =>
+            {
                 let Some((_, client_side)) = upgrade else {
                     tracing::warn!(upstream, "the upstream switched protocols unasked");
                     telemetry::upstream_done(started, Some(UpstreamFailure::Response));
@@ -377,14 +422,14 @@ impl Proxy {
                 telemetry::upstream_done(started, None);
                 self.switch(response, client_side, held, pooled)
             }
-            Ok(Ok((response, pooled))) => {
+            Some(Ok((response, pooled))) => {
                 telemetry::upstream_done(started, None);
                 let (mut parts, body) = response.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
                 Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held, pooled)))
             }
-            Ok(Err(error)) => self.failed(&error, upstream, started),
-            Err(_elapsed) => {
+            Some(Err(error)) => self.failed(&error, upstream, started),
+            None => {
                 telemetry::upstream_done(started, Some(UpstreamFailure::Timeout));
                 tracing::warn!(
                     upstream,
@@ -439,7 +484,7 @@ impl Proxy {
             tracing::debug!(peer = %self.0.peer, error = %error_chain(error), "request body refused");
             telemetry::upstream_done(started, None);
             return match refused {
-                BodyError::TooLarge { .. } => too_large(),
+                BodyError::TooLarge { .. } => short(TOO_LARGE.0, TOO_LARGE.1),
                 BodyError::TimedOut { .. } => short(
                     StatusCode::REQUEST_TIMEOUT,
                     "request timeout: the request body did not arrive in time\n",
@@ -472,12 +517,10 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// 413 for a request body over `--max-request-body`.
-fn too_large() -> Response<ProxyBody> {
-    short(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "content too large: the request body is over the gateway's limit\n",
-    )
-}
+const TOO_LARGE: Refusal = (
+    StatusCode::PAYLOAD_TOO_LARGE,
+    "content too large: the request body is over the gateway's limit\n",
+);
 
 /// A locally generated response with a short plain-text body.
 pub(crate) fn short(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
