@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -598,6 +598,20 @@ struct ForwardedFor {
     ip: HeaderValue,
     /// The `for` pair of a `Forwarded` element: `for=IP`, or `for="[IP]"` for IPv6.
     node: String,
+    /// The first `Forwarded` element written, with the host and scheme it was written for: the
+    /// requests of a connection name the same host, and reuse it (a reference count) rather than
+    /// build and check a new value each.
+    first: OnceLock<Element>,
+}
+
+/// A `Forwarded` element of [`ForwardedFor`], and what it was written for.
+#[derive(Debug)]
+struct Element {
+    /// A copy: the request's own value is a slice of hyper's read buffer, which it would keep
+    /// from being reused for the life of the connection.
+    host: Option<Box<[u8]>>,
+    scheme: &'static str,
+    value: HeaderValue,
 }
 
 impl ForwardedFor {
@@ -606,34 +620,50 @@ impl ForwardedFor {
         let node = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
         let ip = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
             .expect("invariant: an IP address is a valid header value");
-        Self { ip, node }
+        Self { ip, node, first: OnceLock::new() }
     }
 
     /// Appends the client to `X-Forwarded-For` and a `Forwarded` element with `host` (when it
     /// can go in a quoted string as is) and the `scheme` the client used.
-    fn append_to(&self, headers: &mut HeaderMap, scheme: &str, host: Option<&HeaderValue>) {
+    fn append_to(&self, headers: &mut HeaderMap, scheme: &'static str, host: Option<&HeaderValue>) {
         if headers.contains_key(&X_FORWARDED_FOR) {
             append_to_list(headers, X_FORWARDED_FOR, self.ip.as_bytes());
         } else {
             headers.insert(X_FORWARDED_FOR, self.ip.clone());
         }
-        let host = host.map(HeaderValue::as_bytes).filter(|h| is_plain_host(h));
+        let Some(element) = self.element(scheme, host) else { return };
+        if headers.contains_key(header::FORWARDED) {
+            append_to_list(headers, header::FORWARDED, element.as_bytes());
+        } else {
+            headers.insert(header::FORWARDED, element);
+        }
+    }
+
+    /// The `Forwarded` element for `host` and `scheme`: the first one written when it was for
+    /// the same, else a new one.
+    fn element(&self, scheme: &'static str, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+        if let Some(first) = self.first.get()
+            && first.scheme == scheme
+            && first.host.as_deref() == host.map(HeaderValue::as_bytes)
+        {
+            return Some(first.value.clone());
+        }
+        let plain = host.map(HeaderValue::as_bytes).filter(|h| is_plain_host(h));
         let mut element = Vec::with_capacity(
-            self.node.len() + host.map_or(0, |h| h.len() + 8) + ";proto=".len() + scheme.len(),
+            self.node.len() + plain.map_or(0, |h| h.len() + 8) + ";proto=".len() + scheme.len(),
         );
         element.extend_from_slice(self.node.as_bytes());
-        if let Some(host) = host {
+        if let Some(plain) = plain {
             element.extend_from_slice(b";host=\"");
-            element.extend_from_slice(host);
+            element.extend_from_slice(plain);
             element.push(b'"');
         }
         element.extend_from_slice(b";proto=");
         element.extend_from_slice(scheme.as_bytes());
-        if headers.contains_key(header::FORWARDED) {
-            append_to_list(headers, header::FORWARDED, &element);
-        } else if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(element)) {
-            headers.insert(header::FORWARDED, value);
-        }
+        let value = HeaderValue::from_maybe_shared(Bytes::from(element)).ok()?;
+        let host = host.map(|host| host.as_bytes().into());
+        let _ = self.first.set(Element { host, scheme, value: value.clone() });
+        Some(value)
     }
 }
 
@@ -780,6 +810,19 @@ mod tests {
         client.append_to(&mut next, "https", None);
         assert_eq!(next["x-forwarded-for"], "192.0.2.1");
         assert_eq!(next[header::FORWARDED], "for=192.0.2.1;proto=https");
+    }
+
+    #[test]
+    fn a_connection_reuses_its_forwarded_element_only_for_the_same_host() {
+        let client = ForwardedFor::new("192.0.2.1:5000".parse().unwrap());
+        let forwarded = |host: &'static str| {
+            let mut headers = HeaderMap::new();
+            client.append_to(&mut headers, "https", Some(&HeaderValue::from_static(host)));
+            headers[header::FORWARDED].clone()
+        };
+        assert_eq!(forwarded("a.test"), "for=192.0.2.1;host=\"a.test\";proto=https");
+        assert_eq!(forwarded("b.test"), "for=192.0.2.1;host=\"b.test\";proto=https");
+        assert_eq!(forwarded("a.test"), "for=192.0.2.1;host=\"a.test\";proto=https");
     }
 
     #[test]
