@@ -501,7 +501,7 @@ where
             match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
                 Poll::Ready(Ok(())) => Work::Called { future: service.call(request) },
                 Poll::Ready(Err(never)) => match never {},
-                Poll::Pending => Work::Waiting { service, request: Some(request) },
+                Poll::Pending => Work::Waiting { waiting: Box::new((service, Some(request))) },
             }
         };
         Gated { observing: exchange.observe(work), in_flight: Some(in_flight) }
@@ -514,8 +514,10 @@ pin_project! {
     enum Work<S, F> {
         /// Refused by `checks.rs`.
         Refused { refusal: checks::Refusal },
-        /// Waiting for the inner service to be ready.
-        Waiting { service: S, request: Option<Request<Incoming>> },
+        /// Waiting for the inner service to be ready, with the request: boxed, so that the
+        /// request's future, which hyper moves, is no larger than the inner future (the
+        /// gateway's services are always ready).
+        Waiting { waiting: Box<(S, Option<Request<Incoming>>)> },
         /// Handled by the inner service.
         Called { #[pin] future: F },
     }
@@ -534,7 +536,8 @@ where
                 WorkProj::Refused { refusal: (status, text) } => {
                     return Poll::Ready(Ok(proxy::short(*status, text).map(CorsBody::new)));
                 }
-                WorkProj::Waiting { service, request } => {
+                WorkProj::Waiting { waiting } => {
+                    let (service, request) = &mut **waiting;
                     ready!(service.poll_ready(cx))?;
                     let request =
                         request.take().expect("invariant: a request is handed over only once");
