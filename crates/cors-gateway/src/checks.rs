@@ -20,23 +20,52 @@ pub(crate) fn refusal<B>(request: &Request<B>, max_headers: usize) -> Option<Ref
             "request header fields too large: too many fields\n",
         ));
     }
-    host_refusal(request).or_else(|| transfer_coding_refusal(request.version(), headers))
+    let fields = Fields::of(headers);
+    host_refusal(request, &fields).or_else(|| transfer_coding_refusal(request.version(), &fields))
+}
+
+/// The lines of the fields the checks read, found in one walk over the fields (at most
+/// `--max-headers` of them): comparing each name with two known names costs less than hashing
+/// both names for a look-up each, and most requests carry no `Transfer-Encoding`.
+struct Fields<'h> {
+    headers: &'h HeaderMap,
+    /// The first two `Host` lines.
+    hosts: [Option<&'h HeaderValue>; 2],
+    /// Whether there is a `Transfer-Encoding` line.
+    transfer_encoding: bool,
+}
+
+impl<'h> Fields<'h> {
+    fn of(headers: &'h HeaderMap) -> Self {
+        let mut fields = Self { headers, hosts: [None, None], transfer_encoding: false };
+        for (name, value) in headers {
+            if name == header::HOST {
+                if fields.hosts[0].is_none() {
+                    fields.hosts[0] = Some(value);
+                } else if fields.hosts[1].is_none() {
+                    fields.hosts[1] = Some(value);
+                }
+            } else if name == header::TRANSFER_ENCODING {
+                fields.transfer_encoding = true;
+            }
+        }
+        fields
+    }
 }
 
 /// RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one valid `Host` line, and no request
 /// may have two. RFC 9113 section 8.3.1: in HTTP/2, a `host` field that names another authority
 /// than `:authority` makes the request malformed.
-fn host_refusal<B>(request: &Request<B>) -> Option<Refusal> {
-    let mut lines = request.headers().get_all(header::HOST).iter();
-    let host = match (lines.next(), lines.next()) {
-        (_, Some(_)) => {
+fn host_refusal<B>(request: &Request<B>, fields: &Fields<'_>) -> Option<Refusal> {
+    let host = match fields.hosts {
+        [_, Some(_)] => {
             return Some((StatusCode::BAD_REQUEST, "bad request: more than one Host field\n"));
         }
-        (None, None) if request.version() == Version::HTTP_11 => {
+        [None, None] if request.version() == Version::HTTP_11 => {
             return Some((StatusCode::BAD_REQUEST, "bad request: no Host field\n"));
         }
-        (None, None) => return None,
-        (Some(host), None) => host,
+        [None, None] => return None,
+        [Some(host), None] => host,
     };
     if !is_valid_host(host) {
         return Some((StatusCode::BAD_REQUEST, "bad request: invalid Host field\n"));
@@ -90,12 +119,12 @@ fn is_valid_host(host: &HeaderValue) -> bool {
 /// once. hyper decodes a body whose last coding is `chunked` and drops the rest silently
 /// (`gzip, chunked` reached the upstream as a plain chunked body), so any other coding gets 501,
 /// and `chunked` twice gets 400. HTTP/2 has no transfer codings (the h2 server refuses the field).
-fn transfer_coding_refusal(version: Version, headers: &HeaderMap) -> Option<Refusal> {
-    if version == Version::HTTP_2 {
+fn transfer_coding_refusal(version: Version, fields: &Fields<'_>) -> Option<Refusal> {
+    if version == Version::HTTP_2 || !fields.transfer_encoding {
         return None;
     }
     let mut chunked = 0;
-    for line in headers.get_all(header::TRANSFER_ENCODING) {
+    for line in fields.headers.get_all(header::TRANSFER_ENCODING) {
         for coding in line.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
             if coding.is_empty() {
                 continue;
