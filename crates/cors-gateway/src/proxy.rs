@@ -202,10 +202,11 @@ impl Via {
         }
     }
 
-    /// Appends this gateway's entry to `headers`' `Via` list.
-    fn append_to(&self, headers: &mut HeaderMap, version: Version) {
+    /// Appends this gateway's entry to `headers`' `Via` list; `listed` tells whether `headers`
+    /// has one (see [`Listed`]).
+    fn append_to(&self, headers: &mut HeaderMap, version: Version, listed: bool) {
         let entry = self.entry(version);
-        if headers.contains_key(header::VIA) {
+        if listed {
             append_to_list(headers, header::VIA, entry.as_bytes());
         } else {
             headers.insert(header::VIA, entry.clone());
@@ -337,34 +338,45 @@ impl Proxy {
                 "method not allowed: CONNECT is not proxied\n",
             ));
         }
+        let mut listed = Listed::of(request.headers());
         // Taken before the request is forwarded: hyper completes the client's side of an
-        // upgrade once the 101 is written.
-        let upgrade = tunnel::requested(&request)
-            .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
+        // upgrade once the 101 is written. `Upgrade` is one of the hop-by-hop fields.
+        let upgrade = if listed.hop_by_hop {
+            tunnel::requested(&request).map(|protocol| (protocol, hyper::upgrade::on(&mut request)))
+        } else {
+            None
+        };
         // The authority the request is addressed to, the one R2 was decided on: the target's
         // (`:authority`, or an absolute-form target, which wins over `Host` by RFC 9112 section
         // 3.2.2), else the one `Host` line `checks.rs` let through.
-        let client_host = match request.uri().authority() {
-            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-            None => request.headers().get(header::HOST).cloned(),
-        };
+        let target_host = request.uri().authority().map(|a| HeaderValue::from_str(a.as_str()).ok());
+        let from_target = target_host.is_some();
+        let client_host = target_host.unwrap_or_else(|| listed.host.clone());
         let version = request.version();
         let headers = request.headers_mut();
-        remove_hop_by_hop(headers);
+        let removed = listed.hop_by_hop;
+        if removed {
+            remove_hop_by_hop_fields(headers);
+            // `Connection` may have named the fields below.
+            listed = Listed::of(headers);
+        }
         if let Some((protocol, _)) = &upgrade {
             tunnel::ask_upgrade(headers, protocol.clone());
         }
         if version == Version::HTTP_2 {
             join_cookies(headers);
         }
-        settings.via.append_to(headers, version);
-        forwarded.append_to(headers, scheme, client_host.as_ref());
+        settings.via.append_to(headers, version, listed.lists.via);
+        forwarded.append_to(headers, scheme, client_host.as_ref(), &listed.lists);
         if settings.rewrite_host {
             if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
                 headers.insert(header::HOST, host);
             }
-        } else if let Some(host) = client_host {
+        } else if let Some(host) = client_host
+            && (from_target || removed)
+        {
+            // Otherwise the request's one `Host` line is still there, as it came.
             headers.insert(header::HOST, host);
         }
         *request.uri_mut() = uri;
@@ -544,13 +556,22 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// Whether `name` is a hop-by-hop field or `Upgrade`.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name == header::UPGRADE
+}
+
 /// Removes the hop-by-hop fields, `Upgrade`, and every field named in `Connection`.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none: one pass over their few names tells, where removing each of the
     // ten names would hash and look up every one of them.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name) || name == header::UPGRADE) {
-        return;
+    if headers.keys().any(is_hop_by_hop) {
+        remove_hop_by_hop_fields(headers);
     }
+}
+
+/// [`remove_hop_by_hop`] for a message known to carry some.
+fn remove_hop_by_hop_fields(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -566,6 +587,48 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(header::UPGRADE);
+}
+
+/// What a request carries of the fields the proxy rewrites, found in one walk over its fields:
+/// comparing each name with a few known ones costs less than a look-up (a hash and a probe) of
+/// each of those names.
+#[derive(Debug, Default)]
+struct Listed {
+    /// A hop-by-hop field or `Upgrade` (see [`remove_hop_by_hop`]).
+    hop_by_hop: bool,
+    lists: Lists,
+    /// The first `Host` line.
+    host: Option<HeaderValue>,
+}
+
+/// Which of the lists the gateway appends to a request already has.
+#[derive(Debug, Default)]
+struct Lists {
+    via: bool,
+    forwarded_for: bool,
+    forwarded: bool,
+}
+
+impl Listed {
+    fn of(headers: &HeaderMap) -> Self {
+        let mut listed = Self::default();
+        for (name, value) in headers {
+            if name == header::HOST {
+                if listed.host.is_none() {
+                    listed.host = Some(value.clone());
+                }
+            } else if name == header::VIA {
+                listed.lists.via = true;
+            } else if name == header::FORWARDED {
+                listed.lists.forwarded = true;
+            } else if name == X_FORWARDED_FOR {
+                listed.lists.forwarded_for = true;
+            } else if is_hop_by_hop(name) {
+                listed.hop_by_hop = true;
+            }
+        }
+        listed
+    }
 }
 
 /// Joins the `cookie` fields of an HTTP/2 request into one with `; `, as RFC 9113 section 8.2.3
@@ -624,15 +687,22 @@ impl ForwardedFor {
     }
 
     /// Appends the client to `X-Forwarded-For` and a `Forwarded` element with `host` (when it
-    /// can go in a quoted string as is) and the `scheme` the client used.
-    fn append_to(&self, headers: &mut HeaderMap, scheme: &'static str, host: Option<&HeaderValue>) {
-        if headers.contains_key(&X_FORWARDED_FOR) {
+    /// can go in a quoted string as is) and the `scheme` the client used; `listed` tells which
+    /// of the two `headers` has.
+    fn append_to(
+        &self,
+        headers: &mut HeaderMap,
+        scheme: &'static str,
+        host: Option<&HeaderValue>,
+        listed: &Lists,
+    ) {
+        if listed.forwarded_for {
             append_to_list(headers, X_FORWARDED_FOR, self.ip.as_bytes());
         } else {
             headers.insert(X_FORWARDED_FOR, self.ip.clone());
         }
         let Some(element) = self.element(scheme, host) else { return };
-        if headers.contains_key(header::FORWARDED) {
+        if listed.forwarded {
             append_to_list(headers, header::FORWARDED, element.as_bytes());
         } else {
             headers.insert(header::FORWARDED, element);
@@ -763,7 +833,8 @@ mod tests {
         for line in earlier {
             headers.append(header::VIA, HeaderValue::from_static(line));
         }
-        Via::new(VIA_PSEUDONYM).unwrap().append_to(&mut headers, version);
+        let listed = Listed::of(&headers).lists.via;
+        Via::new(VIA_PSEUDONYM).unwrap().append_to(&mut headers, version, listed);
         let lines: Vec<&HeaderValue> = headers.get_all(header::VIA).iter().collect();
         assert_eq!(lines, [expected]);
     }
@@ -779,13 +850,25 @@ mod tests {
         assert_eq!(parse_pseudonym(text).is_ok(), valid);
     }
 
+    /// `client.append_to` as `Proxy::prepare` calls it.
+    fn append_forwarded(
+        client: &ForwardedFor,
+        headers: &mut HeaderMap,
+        scheme: &'static str,
+        host: Option<&HeaderValue>,
+    ) {
+        let listed = Listed::of(headers);
+        client.append_to(headers, scheme, host, &listed.lists);
+    }
+
     #[test]
     fn forwarded_fields_are_appended_to_existing_lists() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
         headers.insert(header::FORWARDED, HeaderValue::from_static("for=203.0.113.7"));
         let host = HeaderValue::from_static("gw.test:8080");
-        ForwardedFor::new("[::1]:5000".parse().unwrap()).append_to(
+        append_forwarded(
+            &ForwardedFor::new("[::1]:5000".parse().unwrap()),
             &mut headers,
             "http",
             Some(&host),
@@ -802,12 +885,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         let host = HeaderValue::from_static("gw.test");
         let client = ForwardedFor::new("[::ffff:192.0.2.1]:5000".parse().unwrap());
-        client.append_to(&mut headers, "http", Some(&host));
+        append_forwarded(&client, &mut headers, "http", Some(&host));
         assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
         assert_eq!(headers[header::FORWARDED], "for=192.0.2.1;host=\"gw.test\";proto=http");
         // The next request on the same connection gets fields of its own.
         let mut next = HeaderMap::new();
-        client.append_to(&mut next, "https", None);
+        append_forwarded(&client, &mut next, "https", None);
         assert_eq!(next["x-forwarded-for"], "192.0.2.1");
         assert_eq!(next[header::FORWARDED], "for=192.0.2.1;proto=https");
     }
@@ -817,7 +900,7 @@ mod tests {
         let client = ForwardedFor::new("192.0.2.1:5000".parse().unwrap());
         let forwarded = |host: &'static str| {
             let mut headers = HeaderMap::new();
-            client.append_to(&mut headers, "https", Some(&HeaderValue::from_static(host)));
+            append_forwarded(&client, &mut headers, "https", Some(&HeaderValue::from_static(host)));
             headers[header::FORWARDED].clone()
         };
         assert_eq!(forwarded("a.test"), "for=192.0.2.1;host=\"a.test\";proto=https");
@@ -829,7 +912,8 @@ mod tests {
     fn a_host_with_quotes_is_left_out_of_forwarded() {
         let mut headers = HeaderMap::new();
         let host = HeaderValue::from_static("a\"b");
-        ForwardedFor::new("127.0.0.1:1".parse().unwrap()).append_to(
+        append_forwarded(
+            &ForwardedFor::new("127.0.0.1:1".parse().unwrap()),
             &mut headers,
             "https",
             Some(&host),

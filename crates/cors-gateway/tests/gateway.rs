@@ -162,6 +162,36 @@ async fn hop_by_hop_fields_are_dropped_and_forwarding_fields_appended() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_named_in_connection_are_dropped_before_the_forwarding_fields_are_written() {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    send(
+        &client(false),
+        request(
+            "GET",
+            &gateway.url("/named"),
+            &[
+                ("x-test-id", "named"),
+                ("connection", "host, via, x-forwarded-for, forwarded"),
+                ("via", "1.1 elsewhere"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("forwarded", "for=203.0.113.9"),
+            ],
+            empty(),
+        ),
+    )
+    .await;
+    let seen = upstream.seen_with_id("named").unwrap();
+    let host = gateway.address.to_string();
+    assert_eq!(seen.headers["via"], "1.1 cors-gateway");
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(
+        seen.headers["forwarded"].to_str().unwrap(),
+        format!("for=127.0.0.1;host=\"{host}\";proto=http")
+    );
+    assert_eq!(seen.headers["host"].to_str().unwrap(), host, "the client's Host is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_is_rewritten_to_the_upstream_on_request() {
     let (upstream, gateway) = strict_gateway(&["--rewrite-host"]).await;
     send(&client(false), request("GET", &gateway.url("/"), &[("x-test-id", "host")], empty()))
