@@ -331,7 +331,7 @@ struct Served<'c> {
 }
 
 impl Served<'_> {
-    /// Serves `io` with `service` behind the connection's [`gate`], under the connection's
+    /// Serves `io` with `service` behind the connection's [`Gate`], under the connection's
     /// driver (see [`connection::drive`]).
     async fn run<I, S>(
         self,
