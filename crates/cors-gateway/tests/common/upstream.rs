@@ -4,7 +4,7 @@
 //! - `/vary-origin`: `Vary: accept-encoding, ORIGIN`; `/vary-star`: `Vary: *`;
 //! - `/echo`: streams the request body back as it arrives;
 //! - `/count`: reads the request body frame by frame and answers with its length;
-//! - `/download?bytes=N`: streams N bytes in 64 KiB frames;
+//! - `/download?bytes=N`: streams N bytes in 64 KiB frames, byte `i` being [`download_byte`]`(i)`;
 //! - `/slow?ms=N`: waits N milliseconds, then answers;
 //! - `/hop`: sets hop-by-hop fields that must not reach the client;
 //! - anything else: `ok`.
@@ -179,7 +179,7 @@ async fn answer(request: Request<Incoming>) -> Result<Response<UpBody>, Infallib
         }
         "/download" => {
             let bytes = query_number(&request, "bytes");
-            Response::new(Either::Right(Pattern { remaining: bytes }))
+            Response::new(Either::Right(Pattern { remaining: bytes, sent: 0 }))
         }
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(query_number(&request, "ms"))).await;
@@ -200,11 +200,25 @@ async fn answer(request: Request<Incoming>) -> Result<Response<UpBody>, Infallib
     Ok(response)
 }
 
-static CHUNK: [u8; 64 * 1024] = [b'z'; 64 * 1024];
+/// The period of a download's bytes: a prime, so that a frame lost, repeated or moved by a
+/// multiple of any power-of-two size shows in the bytes.
+const PERIOD: usize = 251;
+const FRAME: usize = 64 * 1024;
 
-/// A body of `remaining` bytes, produced 64 KiB at a time, never held whole.
+/// Byte `offset` of every `/download` body.
+pub fn download_byte(offset: usize) -> u8 {
+    u8::try_from(offset % PERIOD).unwrap()
+}
+
+/// One frame and a period of download bytes: every frame is a slice of it.
+static FRAMES: std::sync::LazyLock<Bytes> =
+    std::sync::LazyLock::new(|| (0..FRAME + PERIOD).map(download_byte).collect());
+
+/// A body of `remaining` bytes ([`download_byte`]), produced 64 KiB at a time, never held whole.
 pub struct Pattern {
     pub remaining: u64,
+    /// How many bytes were produced so far.
+    sent: usize,
 }
 
 impl Body for Pattern {
@@ -218,9 +232,11 @@ impl Body for Pattern {
         if self.remaining == 0 {
             return Poll::Ready(None);
         }
-        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(CHUNK.len());
+        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(FRAME);
+        let start = self.sent % PERIOD;
         self.remaining -= n as u64;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
+        self.sent += n;
+        Poll::Ready(Some(Ok(Frame::data(FRAMES.slice(start..start + n)))))
     }
 
     fn is_end_stream(&self) -> bool {
