@@ -25,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, watch};
 
-use crate::connection::{self, Activity, Deadline, Tracked};
+use crate::connection::{self, Activity, Deadline, Prefixed, Tracked};
 use crate::metrics::{Metrics, OPENMETRICS_TEXT, PROMETHEUS_TEXT};
 use crate::server::{Acceptor, Limits};
 
@@ -179,7 +179,8 @@ async fn connection_task(
     });
     // Never upgraded (no answer is 101): `with_upgrades` only gives it the connection type
     // `connection::drive` knows, the proxy listener's.
-    let connection = http1.serve_connection(TokioIo::new(stream), service).with_upgrades();
+    let io = TokioIo::new(Prefixed::new(stream, &activity));
+    let connection = http1.serve_connection(io, service).with_upgrades();
     let (closed, result) =
         connection::drive(connection, &activity, deadline, limits.idle_timeout, &mut closing).await;
     tracing::debug!(?closed, error = ?result.err(), "admin connection closed");

@@ -142,12 +142,12 @@ pub(crate) struct LimitArgs {
     /// Time a client has to send a request's headers (e.g. 10s, 500ms). A new connection must
     /// finish its TLS handshake and deliver its first complete request head (HTTP/2: the
     /// preface, SETTINGS and the first HEADERS) within this time from being accepted, or it is
-    /// closed.
+    /// closed; each later HTTP/1.1 request head within this time from its first byte.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
     pub(crate) header_read_timeout: Duration,
     /// Time a connection may stay open with no request in progress before it is closed (HTTP/2
-    /// with GOAWAY; 0 turns this off). Kept-alive HTTP/1.1 connections are also bounded by
-    /// --header-read-timeout.
+    /// with GOAWAY; 0 turns this off). It is also the time a kept-alive HTTP/1.1 client has to
+    /// start its next request.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) idle_timeout: Duration,
     /// Time an HTTP/2 client may send nothing before it is sent a keep-alive PING (0 turns

@@ -7,7 +7,9 @@
 //! 2. on a TLS listener, the TLS handshake, under the same deadline (see [`Deadline`]);
 //! 3. [`detect_protocol`]: the opening bytes tell the HTTP/2 preface from HTTP/1.1;
 //! 4. served by hyper while [`drive`] watches it: it is closed when the deadline passes without
-//!    a request head, when it has been idle for `--idle-timeout`, or when the gateway shuts down.
+//!    a request head, when a later HTTP/1.1 request head is not complete within
+//!    `--header-read-timeout` of its first byte, when it has been idle for `--idle-timeout`, or
+//!    when the gateway shuts down.
 
 use std::future::Future;
 use std::io;
@@ -43,7 +45,7 @@ pub(crate) enum Protocol {
 
 /// The instant by which a new connection must have delivered its first complete request head,
 /// with the budget it was given (`--header-read-timeout`), which each later request head on an
-/// HTTP/1.1 connection gets too (see [`drive`]).
+/// HTTP/1.1 connection gets too, from its first byte (see [`HeadWatch`]).
 ///
 /// Everything that happens before hyper parses that head runs under it: the TLS handshake when
 /// the listener terminates TLS, then protocol detection.
@@ -66,7 +68,8 @@ impl Deadline {
 }
 
 /// Reads the opening bytes of `io` until they either diverge from the HTTP/2 preface (HTTP/1.1)
-/// or complete it (HTTP/2), and returns the protocol with an I/O object that replays them.
+/// or complete it (HTTP/2), and returns the protocol with an I/O object that replays them and
+/// tells `activity` of every later read (see [`Prefixed`]).
 ///
 /// Unlike hyper-util's `auto::Builder`, which does the same with no time limit, the caller runs
 /// this under the connection's [`Deadline`].
@@ -74,7 +77,10 @@ impl Deadline {
 /// # Errors
 ///
 /// Reading fails, or the client closes before sending a byte.
-pub(crate) async fn detect_protocol<I>(mut io: I) -> io::Result<(Protocol, Prefixed<I>)>
+pub(crate) async fn detect_protocol<I>(
+    mut io: I,
+    activity: &Arc<Activity>,
+) -> io::Result<(Protocol, Prefixed<I>)>
 where
     I: AsyncRead + Unpin,
 {
@@ -93,18 +99,35 @@ where
             break Protocol::Http2;
         }
     };
-    Ok((protocol, Prefixed { opening, filled, replayed: 0, io }))
+    Ok((protocol, Prefixed { opening, filled, replayed: 0, io, activity: Arc::clone(activity) }))
 }
 
-/// An I/O object that first replays the opening bytes [`detect_protocol`] read.
+/// An I/O object that first replays the opening bytes [`detect_protocol`] read, and counts the
+/// reads that bring bytes in its connection's [`Activity`] (so that [`HeadWatch`] knows when a
+/// later request head starts).
 ///
-/// Hand-written because hyper-util's equivalent (`Rewind`) is private; it is one branch per read.
+/// Hand-written because hyper-util's equivalent (`Rewind`) is private; it is one branch and, for
+/// a read that brings bytes, one count per read.
 #[derive(Debug)]
 pub(crate) struct Prefixed<I> {
     opening: [u8; PREFACE.len()],
     filled: usize,
     replayed: usize,
     io: I,
+    activity: Arc<Activity>,
+}
+
+impl<I> Prefixed<I> {
+    /// `io` with nothing to replay, for a listener that serves HTTP/1.1 only.
+    pub(crate) fn new(io: I, activity: &Arc<Activity>) -> Self {
+        Self {
+            opening: [0; PREFACE.len()],
+            filled: 0,
+            replayed: 0,
+            io,
+            activity: Arc::clone(activity),
+        }
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
@@ -121,7 +144,12 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
             this.replayed += n;
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.received.fetch_add(1, Ordering::Relaxed);
+        }
+        read
     }
 }
 
@@ -162,11 +190,17 @@ pub(crate) struct Activity {
     active: AtomicUsize,
     /// Requests started plus requests finished: unchanged means nothing happened.
     events: AtomicU64,
+    /// Reads from the client that brought bytes (after the opening bytes, see [`Prefixed`]).
+    received: AtomicU64,
 }
 
 impl Activity {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self { active: AtomicUsize::new(0), events: AtomicU64::new(0) })
+        Arc::new(Self {
+            active: AtomicUsize::new(0),
+            events: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        })
     }
 
     /// Counts a request in until the returned guard is dropped (with its response body).
@@ -178,6 +212,10 @@ impl Activity {
 
     fn events(&self) -> u64 {
         self.events.load(Ordering::Relaxed)
+    }
+
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     fn is_busy(&self) -> bool {
@@ -234,9 +272,10 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
 
 /// A served connection the driver can ask to close gracefully.
 pub(crate) trait Graceful: Future<Output = Result<(), hyper::Error>> {
-    /// Whether every request head must arrive within `--header-read-timeout` of the moment the
-    /// connection had no request in progress, not only the first: HTTP/1.1, whose requests come
-    /// one after the other (HTTP/2 sends its heads as frames, under its keep-alive PINGs).
+    /// Whether every request head must be complete within `--header-read-timeout` of its first
+    /// byte, not only the first head within the connection's [`Deadline`]: HTTP/1.1, whose
+    /// requests come one after the other (HTTP/2 sends its heads as frames, under its keep-alive
+    /// PINGs).
     const EVERY_HEAD: bool;
 
     /// Stops taking requests: HTTP/1.1 closes after the response in progress, HTTP/2 sends
@@ -351,66 +390,85 @@ pub(crate) async fn until_idle(idle: Duration, mut sample: impl FnMut() -> (bool
 /// of the instructions of a forwarded request.
 ///
 /// The first head is due at the connection's [`Deadline`]. On HTTP/1.1 (see
-/// [`Graceful::EVERY_HEAD`]) each later head is due `budget` after the connection last had no
-/// request in progress, as with hyper's timer, which starts when hyper waits for the next head;
-/// on HTTP/2 only the first is timed.
+/// [`Graceful::EVERY_HEAD`]) each later head is due `budget` after the first read that follows
+/// the end of the previous request (its response sent or dropped); on HTTP/2 only the first is
+/// timed. No head is timed while a request is in progress, nor between the end of a request and
+/// the next byte: that wait is `--idle-timeout`'s (see [`IdleWatch`]), because the server cannot
+/// tell when the client has read the response. Its tail can sit in the socket buffers of both
+/// ends (megabytes) long after hyper handed it over, and hyper's timer, which starts then, closed
+/// the kept-alive connections of clients that read a large response slowly. Bytes read while a
+/// request is in progress (its body, or a pipelined head) start no timer: a head pipelined
+/// behind a request is bounded by `--idle-timeout`, as a connection that sends nothing more is.
 ///
 /// The timer is set for the earliest instant a head can be due, and only moved when it fires:
-/// then a head is overdue, or the timer is set for the instant the next one is due.
+/// then a head is overdue, or the timer is set for the instant it is due.
 struct HeadWatch<'t> {
     timer: Pin<&'t mut tokio::time::Sleep>,
-    /// When the next head is due while no request is in progress; `None` once heads are no
-    /// longer timed.
+    /// When the head being read is due; `None` while no head is timed.
     due: Option<Instant>,
+    /// Whether `due` was set since the timer was last polled: the timer may never have been
+    /// polled (so it is not registered and never fires) when a request began in the connection's
+    /// first poll.
+    unpolled: bool,
     budget: Duration,
     every_head: bool,
     /// The activity's event count when it was last looked at.
     seen: u64,
+    /// The activity's count of reads when it was last looked at.
+    received: u64,
 }
 
 impl<'t> HeadWatch<'t> {
     fn new(timer: Pin<&'t mut tokio::time::Sleep>, deadline: Deadline, every_head: bool) -> Self {
-        Self { timer, due: Some(deadline.at), budget: deadline.budget, every_head, seen: 0 }
+        let due = Some(deadline.at);
+        let budget = deadline.budget;
+        Self { timer, due, unpolled: true, budget, every_head, seen: 0, received: 0 }
     }
 
-    /// Takes note of requests begun or finished since the last call: one load when there were
-    /// none. Called after each poll of the connection, in which requests begin and end.
+    /// Takes note of requests begun or finished, and of reads, since the last call: two loads
+    /// when there were none. Called after each poll of the connection, in which requests begin
+    /// and end.
     fn observe(&mut self, activity: &Activity) {
-        if self.due.is_none() {
+        if self.due.is_none() && !self.every_head {
             return;
         }
         let events = activity.events();
-        if events == self.seen {
+        if events != self.seen {
+            // A request began or ended (the read that brought its head is part of it).
+            self.seen = events;
+            self.received = activity.received();
+            self.due = None;
             return;
         }
-        self.seen = events;
-        if !self.every_head {
-            self.due = None;
-        } else if !activity.is_busy() {
-            self.due = Some(Instant::now() + self.budget);
+        if self.due.is_some() {
+            return;
+        }
+        let received = activity.received();
+        if received != self.received {
+            self.received = received;
+            if !activity.is_busy() {
+                // The first bytes of the next head.
+                self.due = Some(Instant::now() + self.budget);
+                self.unpolled = true;
+            }
         }
     }
 
-    /// Whether the timer fired: a poll would do more than register the waker.
+    /// Whether the timer fired, or must be polled for a new `due`: a poll would do more than
+    /// register the waker.
     fn is_due(&self) -> bool {
-        self.due.is_some() && self.timer.is_elapsed()
+        self.due.is_some() && (self.unpolled || self.timer.is_elapsed())
     }
 
     /// Ready once a request head is overdue.
-    fn poll_overdue(&mut self, cx: &mut Context<'_>, activity: &Activity) -> Poll<()> {
+    fn poll_overdue(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(due) = self.due else { return Poll::Pending };
+        self.unpolled = false;
         while self.timer.as_mut().poll(cx).is_ready() {
-            let now = Instant::now();
-            // With a request in progress, no head is due before `budget` after it ends: the
-            // timer is looked at again by then.
-            let next = if activity.is_busy() {
-                now + self.budget
-            } else if due <= now {
+            if due <= Instant::now() {
                 return Poll::Ready(());
-            } else {
-                due
-            };
-            self.timer.as_mut().reset(next);
+            }
+            self.timer.as_mut().reset(due);
         }
         Poll::Pending
     }
@@ -456,7 +514,7 @@ pub(crate) async fn drive<C: Graceful>(
             return Poll::Pending;
         }
         registered = Some(cx.waker().clone());
-        if heads.poll_overdue(cx, activity).is_ready() {
+        if heads.poll_overdue(cx).is_ready() {
             return Poll::Ready(Ok(Closed::NoRequestHead));
         }
         if idle_watch.poll_idle(cx, &mut sample).is_ready() {
@@ -496,7 +554,7 @@ mod tests {
     fn check(opening: &[u8], expected: Option<Protocol>) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let got = runtime.block_on(async {
-            let (protocol, mut replay) = detect_protocol(opening).await.ok()?;
+            let (protocol, mut replay) = detect_protocol(opening, &Activity::new()).await.ok()?;
             let mut all = Vec::new();
             replay.read_to_end(&mut all).await.unwrap();
             assert_eq!(all, opening, "the opening bytes are replayed unchanged");

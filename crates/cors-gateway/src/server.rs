@@ -268,15 +268,15 @@ impl Accepted {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Self { peer, shared, endpoint, slot, mut closing, deadline, mut counted } = self;
-        let Some(Ok((protocol, io))) = deadline.run(connection::detect_protocol(stream)).await
-        else {
+        let activity = Activity::new();
+        let detected = deadline.run(connection::detect_protocol(stream, &activity)).await;
+        let Some(Ok((protocol, io))) = detected else {
             tracing::debug!(%peer, "closed a connection that sent no request in time");
             counted.closed(Closed::NoRequestHead);
             return;
         };
         let io = TokioIo::new(io);
         let limits = &shared.limits;
-        let activity = Activity::new();
         let scheme = endpoint.scheme.as_str();
         let proxy = Proxy::new(
             shared.clients.clone(),

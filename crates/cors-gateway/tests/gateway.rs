@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::upstream::{Upstream, download_byte};
@@ -275,6 +277,79 @@ async fn large_response_body_is_streamed_to_the_client() {
     assert!(frames > 1, "the body arrived in pieces, not as one buffered block");
 }
 
+/// Reads one response from `stream`: its head (up to the blank line) and its body of
+/// `content-length` bytes, read at most `chunk` bytes at a time and paced to take `pace` at least.
+fn read_response(stream: &mut TcpStream, chunk: usize, pace: Duration) -> (String, Vec<u8>) {
+    let mut bytes = Vec::new();
+    let mut buffer = vec![0u8; chunk];
+    let end = loop {
+        if let Some(at) = bytes.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "closed before a whole head: {:?}", String::from_utf8_lossy(&bytes));
+        bytes.extend_from_slice(&buffer[..n]);
+    };
+    let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .unwrap_or_else(|| panic!("no content-length in {head:?}"))
+        .parse()
+        .unwrap();
+    let mut body = bytes.split_off(end);
+    let started = Instant::now();
+    while body.len() < length {
+        let n = stream.read(&mut buffer[..chunk.min(length - body.len())]).unwrap();
+        assert!(n > 0, "closed after {} of {length} body bytes", body.len());
+        body.extend_from_slice(&buffer[..n]);
+        let due =
+            started + pace * u32::try_from(body.len()).unwrap() / u32::try_from(length).unwrap();
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    (head, body)
+}
+
+/// A client reading a large response at about a fifth of `--header-read-timeout`'s worth per
+/// `--header-read-timeout` (8 MiB over 1.5 s, with a small receive buffer so that most of it waits
+/// in the gateway) gets all of it, byte for byte, and its kept-alive connection then answers a
+/// second request. The head timer waits while a response is in progress and, once it is sent,
+/// for the next head's first byte: the response's tail sits in the socket buffers of both ends
+/// long after the gateway has written it, so a timer started then cut kept-alive connections of
+/// slow readers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_gets_the_whole_response_and_keeps_its_connection() {
+    let (_upstream, gateway) = strict_gateway(&["--header-read-timeout", "300ms"]).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let stream = socket.connect(gateway.address).await.unwrap().into_std().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let get =
+            format!("GET /download?bytes={EIGHT_MIB} HTTP/1.1\r\nhost: a\r\norigin: {APP}\r\n\r\n");
+        stream.write_all(get.as_bytes()).unwrap();
+        let slow = Duration::from_millis(1500);
+        let started = Instant::now();
+        let (head, body) = read_response(&mut stream, 16 * 1024, slow);
+        let took = started.elapsed();
+        eprintln!("read {} bytes in {took:?}", body.len());
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head:?}");
+        assert!(head.contains(&format!("access-control-allow-origin: {APP}\r\n")), "{head:?}");
+        assert_eq!(body.len(), EIGHT_MIB);
+        let wrong = body.iter().enumerate().position(|(i, &b)| b != download_byte(i));
+        assert_eq!(wrong, None, "the first wrong byte");
+        assert!(took >= slow, "the body was read in {took:?}, not slowly");
+        stream.write_all(b"GET /second HTTP/1.1\r\nhost: a\r\n\r\n").unwrap();
+        let (head, body) = read_response(&mut stream, 4096, Duration::ZERO);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head:?}");
+        assert_eq!(body, b"ok");
+    })
+    .await
+    .unwrap();
+}
+
 /// Sends a chunk only after the previous one came back through the gateway: this completes only
 /// if neither direction waits for the whole body (8 MiB in 128 round trips).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,9 +538,9 @@ async fn sigterm_finishes_requests_in_flight_then_exits() {
     let in_flight = tokio::spawn(async move {
         send(&client(false), request("GET", &url, &[("x-test-id", "flight")], empty())).await
     });
-    let deadline = std::time::Instant::now() + PATIENCE;
+    let deadline = Instant::now() + PATIENCE;
     while upstream.seen_with_id("flight").is_none() {
-        assert!(std::time::Instant::now() < deadline, "the request never reached the upstream");
+        assert!(Instant::now() < deadline, "the request never reached the upstream");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     gateway.signal("TERM");

@@ -573,10 +573,14 @@ struct Dribbled {
     sent: usize,
 }
 
-/// Opens a connection, sends `start`, then `drip` one byte every `pause`, checking after each
-/// byte whether the gateway answered or closed. Bounded by `drip.len()` bytes.
+/// Opens a connection and [`dribble_on`] it.
 fn dribble(address: SocketAddr, start: &[u8], drip: &[u8], pause: Duration) -> Dribbled {
-    let mut stream = TcpStream::connect(address).unwrap();
+    dribble_on(TcpStream::connect(address).unwrap(), start, drip, pause)
+}
+
+/// Sends `start` on `stream`, then `drip` one byte every `pause`, checking after each byte
+/// whether the gateway answered or closed. Bounded by `drip.len()` bytes.
+fn dribble_on(mut stream: TcpStream, start: &[u8], drip: &[u8], pause: Duration) -> Dribbled {
     stream.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
     stream.write_all(start).unwrap();
     let mut answer = Vec::new();
@@ -923,34 +927,88 @@ fn wait_until_closed(streams: &mut [TcpStream]) -> usize {
 }
 
 #[rstest]
-#[case::half_sent_request_line(b"GET /ok HTTP/1.1\r\n", false)]
-#[case::half_sent_header_section(b"GET /ok HTTP/1.1\r\nhost: a\r\norigin: https://app.", false)]
-#[case::idle_after_a_complete_keep_alive_request(&allowed_get(true), true)]
-fn idle_connections_are_closed_by_the_header_read_timeout(
-    #[case] sent: &[u8],
-    #[case] answered: bool,
-) {
+#[case::half_sent_request_line(b"GET /ok HTTP/1.1\r\n")]
+#[case::half_sent_header_section(b"GET /ok HTTP/1.1\r\nhost: a\r\norigin: https://app.")]
+fn idle_connections_are_closed_by_the_header_read_timeout(#[case] sent: &[u8]) {
     let gateway = Gateway::start(&["--header-read-timeout", "1s"]);
     let count = 100;
     let mut idle: Vec<TcpStream> =
         (0..count).map(|_| TcpStream::connect(gateway.address).unwrap()).collect();
     for stream in &mut idle {
         stream.write_all(sent).unwrap();
-        if answered {
-            let mut buffer = vec![0u8; 0];
-            let deadline = Instant::now() + PATIENCE;
-            stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-            let mut chunk = [0u8; 4096];
-            while parse_reply(&buffer, false).is_none() && Instant::now() < deadline {
-                if let Ok(n) = stream.read(&mut chunk) {
-                    buffer.extend_from_slice(&chunk[..n]);
-                }
-            }
-            check_allowed_get(&parse_reply(&buffer, false).unwrap().0).unwrap();
-        }
     }
     let open = wait_until_closed(&mut idle);
     assert_eq!(open, 0, "{open} of {count} idle connections still open");
+}
+
+/// Reads one whole reply from a kept-alive `stream` (bounded by [`PATIENCE`]).
+fn read_reply(stream: &mut TcpStream) -> Reply {
+    let mut buffer = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut chunk = [0u8; 4096];
+    while parse_reply(&buffer, false).is_none() && Instant::now() < deadline {
+        if let Ok(n) = stream.read(&mut chunk) {
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+    parse_reply(&buffer, false)
+        .unwrap_or_else(|| panic!("no whole reply: {:?}", String::from_utf8_lossy(&buffer)))
+        .0
+}
+
+/// What a client does on its kept-alive connection after a complete response.
+#[derive(Clone, Copy, Debug)]
+enum AfterResponse {
+    /// Sends part of its next request head, then nothing.
+    StallsItsNextHead,
+    /// Sends part of its next request head, then a byte every 50 ms.
+    DribblesItsNextHead,
+    /// Sends nothing.
+    SendsNothing,
+}
+
+/// A kept-alive HTTP/1.1 connection after a complete response: a client that starts its next
+/// request head and stalls, or dribbles the rest of it, is cut off without an answer
+/// `--header-read-timeout` after its first byte (each later head is timed from its first byte,
+/// see `HeadWatch` in `connection.rs`); one that sends nothing is closed by `--idle-timeout`.
+/// A well-behaved client, connecting all along, keeps getting correct answers.
+#[rstest]
+#[case::stalls_its_next_head(AfterResponse::StallsItsNextHead, &[], 300)]
+#[case::dribbles_its_next_head(AfterResponse::DribblesItsNextHead, &[], 300)]
+#[case::sends_nothing(AfterResponse::SendsNothing, &["--idle-timeout", "1s"], 1000)]
+fn kept_alive_connections_are_closed_after_a_response(
+    #[case] after: AfterResponse,
+    #[case] flags: &[&str],
+    #[case] at_least_ms: u64,
+) {
+    let mut gateway = Gateway::start(&[&["--header-read-timeout", "300ms"], flags].concat());
+    let bystander = Bystander::start(gateway.address);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream.write_all(&allowed_get(true)).unwrap();
+    check_allowed_get(&read_reply(&mut stream)).unwrap();
+    let started = Instant::now();
+    let next = b"GET /ok HTTP/1.1\r\nhost: a\r\norigin: https://app.";
+    let (answer, closed) = match after {
+        AfterResponse::StallsItsNextHead => {
+            stream.write_all(next).unwrap();
+            read_all(&mut stream, PATIENCE)
+        }
+        AfterResponse::DribblesItsNextHead => {
+            // 100 bytes at one per 50 ms would take 5 s, far past the 300 ms header budget.
+            let outcome = dribble_on(stream, next, &[b'a'; 100], Duration::from_millis(50));
+            assert!(outcome.sent < 100, "the dribbled head was never cut off: {outcome:?}");
+            (outcome.answer.into_bytes(), outcome.cut_off)
+        }
+        AfterResponse::SendsNothing => read_all(&mut stream, PATIENCE),
+    };
+    let took = started.elapsed();
+    eprintln!("{after:?}: closed after {took:?}");
+    assert!(closed, "{after:?}: still open after {took:?}");
+    assert!(answer.is_empty(), "{after:?}: answered {:?}", String::from_utf8_lossy(&answer));
+    assert!(took >= Duration::from_millis(at_least_ms), "{after:?}: closed after only {took:?}");
+    gateway.assert_alive();
+    bystander.finish(4);
 }
 
 /// Finding F1 (docs/robustness.md), fixed: a connection that never sends a byte is closed after
