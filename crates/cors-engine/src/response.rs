@@ -433,7 +433,10 @@ impl<H: RequestHeaders + ?Sized> Value<'_, '_, H> {
     /// not a valid field value (control characters); the engine only builds them from validated
     /// bytes.
     #[must_use]
-    #[inline]
+    // Measured: left to the compiler it stayed out of line, called for each value of a preflight's
+    // answer; always inlined, the tower layer's preflight costs 32 instructions less (1 803 ->
+    // 1 771), the other layer scenarios the same.
+    #[inline(always)]
     pub fn to_header_value(&self) -> HeaderValue {
         const VALIDATED: &str =
             "invariant: the engine reflects only canonical origins and method tokens";
