@@ -15,8 +15,10 @@ use crate::{ACRH, ACRM, ORIGIN, Vary};
 /// What the engine reads of a request.
 ///
 /// `scheme` and `host` say where the request was addressed (the listener's scheme and the `Host`
-/// header or HTTP/2 `:authority`); they serve only the R2 same-origin check, and `host: None`
-/// turns that check off.
+/// header or HTTP/2 `:authority`); they serve only the R2 same-origin check, and a `host` of
+/// `None` turns that check off. `host` is an [`Authority`]: the bytes themselves, or a function
+/// that finds them, which the engine calls only when R2 needs them (a well-formed `Origin` of
+/// the listener's scheme).
 ///
 /// ```
 /// use cors_engine::Request;
@@ -24,16 +26,54 @@ use crate::{ACRH, ACRM, ORIGIN, Vary};
 /// let headers: &[(&str, &str)] = &[("origin", "https://app.test")];
 /// let request = Request::new(b"GET", headers).addressed_to("https", b"api.test");
 /// assert_eq!(request.host, Some(&b"api.test"[..]));
+///
+/// // Looked for only if R2 needs it.
+/// let lazy = Request { method: b"GET", headers, scheme: "https", host: || Some(&b"api.test"[..]) };
+/// # let _ = lazy;
 /// ```
-pub struct Request<'r, H: ?Sized> {
+pub struct Request<'r, H: ?Sized, A = Option<&'r [u8]>> {
     /// The request method, byte-exact.
     pub method: &'r [u8],
     /// The request's header field lines.
     pub headers: &'r H,
     /// `http` or `https`: the scheme of the listener that received the request.
     pub scheme: &'r str,
-    /// The `Host` header (HTTP/1.1) or `:authority` (HTTP/2) bytes, if known.
-    pub host: Option<&'r [u8]>,
+    /// The `Host` header (HTTP/1.1) or `:authority` (HTTP/2) bytes, if known, or how to find
+    /// them ([`Authority`]).
+    pub host: A,
+}
+
+/// Where a request was addressed, for the R2 same-origin check: the `Host` header (HTTP/1.1) or
+/// `:authority` (HTTP/2) bytes, `None` when unknown.
+///
+/// Implemented for the bytes themselves (`Option<&[u8]>`) and for a function returning them, which
+/// the engine calls only when R2 needs the authority, at most once per decision, so that an adapter
+/// does not look for `Host` on requests that cannot be same-origin (no `Origin`, or an `Origin`
+/// of another scheme than the listener's).
+///
+/// ```
+/// use cors_engine::Authority;
+///
+/// assert_eq!(Some(&b"api.test"[..]).authority(), Some(&b"api.test"[..]));
+/// assert_eq!((|| None).authority(), None);
+/// ```
+pub trait Authority<'r> {
+    /// The authority's bytes, `None` when unknown (R2 then never applies).
+    fn authority(&self) -> Option<&'r [u8]>;
+}
+
+impl<'r> Authority<'r> for Option<&'r [u8]> {
+    #[inline]
+    fn authority(&self) -> Option<&'r [u8]> {
+        *self
+    }
+}
+
+impl<'r, F: Fn() -> Option<&'r [u8]>> Authority<'r> for F {
+    #[inline]
+    fn authority(&self) -> Option<&'r [u8]> {
+        self()
+    }
 }
 
 impl<'r, H: ?Sized> Request<'r, H> {
@@ -49,21 +89,21 @@ impl<'r, H: ?Sized> Request<'r, H> {
     }
 }
 
-impl<H: ?Sized> Clone for Request<'_, H> {
+impl<H: ?Sized, A: Copy> Clone for Request<'_, H, A> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<H: ?Sized> Copy for Request<'_, H> {}
+impl<H: ?Sized, A: Copy> Copy for Request<'_, H, A> {}
 
-impl<H: ?Sized + fmt::Debug> fmt::Debug for Request<'_, H> {
+impl<'r, H: ?Sized + fmt::Debug, A: Authority<'r>> fmt::Debug for Request<'r, H, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method.escape_ascii().to_string())
             .field("headers", &self.headers)
             .field("scheme", &self.scheme)
-            .field("host", &self.host.map(|h| h.escape_ascii().to_string()))
+            .field("host", &self.host.authority().map(|h| h.escape_ascii().to_string()))
             .finish()
     }
 }
@@ -184,9 +224,9 @@ impl Engine {
     /// Allocates nothing, never panics, and does bounded work whatever the request holds.
     /// The decision borrows the engine (`'e`) and the request's headers (`'r`): what it reflects
     /// are the request's own values, in the adapter's type.
-    pub fn decide<'e, 'r, H: RequestHeaders + ?Sized>(
+    pub fn decide<'e, 'r, H: RequestHeaders + ?Sized, A: Authority<'r>>(
         &'e self,
-        request: &Request<'r, H>,
+        request: &Request<'r, H, A>,
     ) -> Decision<'e, 'r, H> {
         self.run(request, &mut Silent)
     }
@@ -195,7 +235,10 @@ impl Engine {
     ///
     /// Allocates (the reasons and owned header values); meant for debugging and tooling.
     #[must_use]
-    pub fn explain<H: RequestHeaders + ?Sized>(&self, request: &Request<'_, H>) -> Explanation {
+    pub fn explain<'r, H: RequestHeaders + ?Sized, A: Authority<'r>>(
+        &self,
+        request: &Request<'r, H, A>,
+    ) -> Explanation {
         let mut reasons = Collect::default();
         let decision = self.run(request, &mut reasons);
         Explanation::new(&decision, reasons.0)
@@ -204,9 +247,14 @@ impl Engine {
     /// The one decision procedure, for both [`decide`](Self::decide) and
     /// [`explain`](Self::explain).
     #[inline]
-    fn run<'e, 'r, H, S>(&'e self, request: &Request<'r, H>, why: &mut S) -> Decision<'e, 'r, H>
+    fn run<'e, 'r, H, A, S>(
+        &'e self,
+        request: &Request<'r, H, A>,
+        why: &mut S,
+    ) -> Decision<'e, 'r, H>
     where
         H: RequestHeaders + ?Sized,
+        A: Authority<'r>,
         S: Reasons,
     {
         // R1: no Origin, not a CORS request. Look at two lines at most (R5: several are malformed).
@@ -226,7 +274,7 @@ impl Engine {
             // request's own origin (measured: 320 of the 500 instructions of such a decision).
             let unread = !S::KEEPS
                 && !self.policy.supports_credentials()
-                && !request.host.is_some_and(|host| may_be_addressed(first, request.scheme, host));
+                && !may_be_addressed(first, request.scheme, &request.host);
             if unread {
                 Err(Malformed::Unread)
             } else {
@@ -238,8 +286,12 @@ impl Engine {
         let origin = parsed.map(|(origin, _)| origin);
         let found = parsed.ok().and_then(|(_, found)| found);
 
-        // R2 before R3: a same-origin request (even OPTIONS) is forwarded.
-        if let (Ok(RequestOrigin::Tuple(tuple)), Some(host)) = (origin, request.host)
+        // R2 before R3: a same-origin request (even OPTIONS) is forwarded. The authority is read
+        // only for an origin whose scheme is as long as the listener's (`https://` against `http`
+        // fails on three bytes); the full check compares the scheme.
+        if let Ok(RequestOrigin::Tuple(tuple)) = origin
+            && has_scheme_length(first, request.scheme)
+            && let Some(host) = request.host.authority()
             && tuple.is_same_origin_as(request.scheme, host)
         {
             why.note(
@@ -697,15 +749,27 @@ fn note_malformed<S: Reasons>(why: &mut S, first: &[u8], malformed: Malformed, t
 /// authority's first byte (ASCII case aside, as [`cors_origin::OriginRef::is_same_origin_as`]
 /// compares them).
 /// False means R2 cannot apply whatever the rest of the value is; true asks for the full check.
-fn may_be_addressed(origin: &[u8], scheme: &str, authority: &[u8]) -> bool {
-    let scheme = scheme.as_bytes();
-    let host_start = scheme.len() + 3;
-    origin.get(..scheme.len()).is_some_and(|head| head.eq_ignore_ascii_case(scheme))
-        && origin.get(scheme.len()..host_start) == Some(b"://")
-        && matches!(
-            (origin.get(host_start), authority.first()),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b)
-        )
+/// The authority is read only when the scheme matches.
+fn may_be_addressed<'r>(origin: &[u8], scheme: &str, authority: &impl Authority<'r>) -> bool {
+    has_scheme_length(origin, scheme)
+        && origin
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
+        && authority.authority().is_some_and(|authority| {
+            matches!(
+                (origin.get(scheme.len() + 3), authority.first()),
+                (Some(a), Some(b)) if a.eq_ignore_ascii_case(b)
+            )
+        })
+}
+
+/// Whether `://` follows the first `scheme.len()` bytes of the `Origin` value `origin`: false
+/// for every value whose scheme is not as long as `scheme`, which cannot be the origin of a
+/// request to a listener of `scheme` (R2). Three bytes, checked before the scheme itself is
+/// compared byte by byte ignoring case, and before the request's authority is looked for.
+#[inline]
+fn has_scheme_length(origin: &[u8], scheme: &str) -> bool {
+    origin.get(scheme.len()..scheme.len() + 3) == Some(b"://")
 }
 
 /// P2: the reason a preflight's method is refused by `group`.
@@ -854,17 +918,46 @@ mod tests {
                 _ => false,
             };
             proptest::prop_assert!(
-                !same || may_be_addressed(origin.as_bytes(), scheme, authority.as_bytes())
+                !same || may_be_addressed(origin.as_bytes(), scheme, &Some(authority.as_bytes()))
             );
         }
     }
 
     #[test]
     fn may_be_addressed_rules_out_another_scheme_or_host() {
-        assert!(may_be_addressed(b"https://api.example", "HTTPS", b"Api.example:443"));
-        assert!(!may_be_addressed(b"https://api.example", "http", b"api.example"));
-        assert!(!may_be_addressed(b"https://app.example", "https", b"b.example"));
-        assert!(!may_be_addressed(b"https://", "https", b"api.example"));
-        assert!(!may_be_addressed(b"https://api.example", "https", b""));
+        let to = |authority: &'static [u8]| Some(authority);
+        assert!(may_be_addressed(b"https://api.example", "HTTPS", &to(b"Api.example:443")));
+        assert!(!may_be_addressed(b"https://api.example", "http", &to(b"api.example")));
+        assert!(!may_be_addressed(b"https://app.example", "https", &to(b"b.example")));
+        assert!(!may_be_addressed(b"https://", "https", &to(b"api.example")));
+        assert!(!may_be_addressed(b"https://api.example", "https", &to(b"")));
+        assert!(!may_be_addressed(b"https://api.example", "https", &None));
+    }
+
+    /// R2: the authority is looked for only when the request has an `Origin` of the listener's
+    /// scheme; the decision is the one the same bytes given at once make.
+    #[rstest::rstest]
+    #[case::no_origin(&[], "https", 0, Rule::R1)]
+    #[case::another_scheme(&[("origin", "https://api.example")], "http", 0, Rule::M3)]
+    #[case::same_origin(&[("origin", "https://api.example")], "https", 1, Rule::R2)]
+    #[case::same_scheme_other_host(&[("origin", "https://app.example")], "https", 1, Rule::M3)]
+    fn r2_reads_the_authority_only_when_it_can_apply(
+        #[case] headers: &[(&str, &str)],
+        #[case] scheme: &str,
+        #[case] reads: usize,
+        #[case] rule: Rule,
+    ) {
+        let yaml = "publicResource: false\noriginGroups: [{ origins: [https://other.example] }]";
+        let engine = Engine::new(Policy::from_yaml_str(yaml, "cors.yaml").expect("valid").policy);
+        let calls = std::cell::Cell::new(0);
+        let lazy = || {
+            calls.set(calls.get() + 1);
+            Some(&b"api.example"[..])
+        };
+        let request = Request { method: b"GET", headers, scheme, host: lazy };
+        assert_eq!(engine.decide(&request).rule(), rule);
+        assert_eq!(calls.get(), reads);
+        let given = Request::new(b"GET", headers).addressed_to(scheme, b"api.example");
+        assert_eq!(engine.decide(&given).rule(), rule);
     }
 }
