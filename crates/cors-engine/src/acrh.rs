@@ -255,6 +255,9 @@ pub struct AcrhSummary {
     lines: u16,
     joined_len: u16,
     canonical: bool,
+    /// Whether [`scan_acrh`]'s `on_name` ended the scan (at a name it refused), so that names
+    /// may follow unseen; never for [`parse_acrh`].
+    pub(crate) stopped: bool,
 }
 
 impl AcrhSummary {
@@ -328,8 +331,9 @@ where
 /// [`parse_acrh`] for a caller that already knows some names (the engine: a group's allowed
 /// names, lower-case tokens): a name equal to one of `known`, ignoring ASCII case, is known, and
 /// its bytes are not checked again; `on_name` gets each name with whether it is known, and returns
-/// whether to go on: `false` ends the scan there, with the summary of what was seen so far (the
-/// engine stops at the first name a group does not allow, whatever follows).
+/// whether to go on: `false` ends the scan there, with the summary of what was seen so far,
+/// marked [`stopped`](AcrhSummary::stopped) (the engine stops at the first name a group does not
+/// allow, whatever follows).
 ///
 /// Each element's leading whitespace is skipped (usually none, or the one space after a `,`),
 /// and a first byte up to `,` tells an empty element. A known name is then recognized where it
@@ -373,6 +377,7 @@ where
 {
     let (mut total, mut names, mut empty, mut line_count, mut joined_len) = (0usize, 0, 0, 0, 0);
     let mut canonical = true;
+    let mut stopped = false;
     'lines: for (line_index, line) in lines.into_iter().enumerate() {
         // Budget first: never scan more than MAX_ACRH_BYTES bytes in all.
         total = total.saturating_add(line.len());
@@ -432,7 +437,7 @@ where
                         canonical &= bare_start(rest, lead, element_index) && bare_end;
                         joined_len += name.len() + if names > 1 { 2 } else { 0 };
                     }
-                    on_name(tail, false);
+                    stopped = !on_name(tail, false);
                     break 'lines;
                 }
                 None => {
@@ -452,6 +457,7 @@ where
                 joined_len += name.len() + if names > 1 { 2 } else { 0 };
             }
             if !on_name(name, known) {
+                stopped = true;
                 break 'lines;
             }
             match next {
@@ -469,6 +475,7 @@ where
         lines: small(line_count),
         joined_len: small(joined_len),
         canonical: MIRRORED && canonical,
+        stopped,
     })
 }
 
@@ -641,8 +648,14 @@ mod tests {
         stop_at_unknown: Option<&IsKnown<'_>>,
     ) -> (Result<AcrhSummary, AcrhError<'a>>, Vec<&'a [u8]>) {
         let mut seen = Vec::new();
-        let mut summary =
-            AcrhSummary { names: 0, empty: 0, lines: 0, joined_len: 0, canonical: true };
+        let mut summary = AcrhSummary {
+            names: 0,
+            empty: 0,
+            lines: 0,
+            joined_len: 0,
+            canonical: true,
+            stopped: false,
+        };
         let mut total = 0;
         for (line_index, line) in lines.iter().enumerate() {
             total += line.len();
@@ -682,6 +695,7 @@ mod tests {
                 summary.joined_len += u16::try_from(name.len() + separator).unwrap_or(u16::MAX);
                 seen.push(name);
                 if last {
+                    summary.stopped = true;
                     return (Ok(summary), seen);
                 }
             }
