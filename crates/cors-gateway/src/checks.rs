@@ -82,15 +82,15 @@ fn host_refusal<B>(request: &Request<B>, fields: &Fields<'_>) -> Option<Refusal>
     None
 }
 
-/// Whether `host` is `uri-host [ ":" port ]` as far as its bytes go: unreserved characters,
+/// Whether each byte may appear in a `Host` value, indexed by the byte: unreserved characters,
 /// percent signs, sub-delims, `:` and the brackets of an IP literal (RFC 3986 section 3.2.2).
-/// Empty is valid (RFC 9112 section 3.2).
-///
-/// Hand-written because `http::uri::Authority` parses from an owned copy (an allocation per
-/// request) and accepts user information, which `Host` must not carry.
-fn is_valid_host(host: &HeaderValue) -> bool {
-    host.as_bytes().iter().all(|&b| {
-        b.is_ascii_alphanumeric()
+static HOST_BYTES: [bool; 256] = host_bytes();
+
+const fn host_bytes() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = b.is_ascii_alphanumeric()
             || matches!(
                 b,
                 b'-' | b'.'
@@ -111,8 +111,26 @@ fn is_valid_host(host: &HeaderValue) -> bool {
                     | b':'
                     | b'['
                     | b']'
-            )
-    })
+            );
+        if b == u8::MAX {
+            break;
+        }
+        b += 1;
+    }
+    table
+}
+
+/// Whether `host` is `uri-host [ ":" port ]` as far as its bytes go (see [`HOST_BYTES`]).
+/// Empty is valid (RFC 9112 section 3.2).
+///
+/// Hand-written because `http::uri::Authority` parses from an owned copy (an allocation per
+/// request) and accepts user information, which `Host` must not carry.
+///
+/// One table look-up per byte, folded with `&` rather than stopping at the first invalid byte:
+/// without a branch per byte the loop unrolls (measured: 80 instructions less per request with
+/// a 15-byte host than a class test per byte). hyper bounds the value's length.
+fn is_valid_host(host: &HeaderValue) -> bool {
+    host.as_bytes().iter().fold(true, |valid, &b| valid & HOST_BYTES[usize::from(b)])
 }
 
 /// RFC 9112 section 6.1: the only transfer coding the gateway implements is `chunked`, applied
@@ -171,6 +189,9 @@ mod tests {
     #[case::userinfo_in_host(H1, "/", &[("host", "u@a.test")], Some(400))]
     #[case::path_in_host(H1, "/", &[("host", "a.test/x")], Some(400))]
     #[case::blank_in_host(H1, "/", &[("host", "a .test")], Some(400))]
+    #[case::every_allowed_symbol(H1, "/", &[("host", "a-._~%41!$&'()*+,;=:[]")], None)]
+    #[case::quote_in_host(H1, "/", &[("host", "a\"b")], Some(400))]
+    #[case::brace_in_host(H1, "/", &[("host", "a{b}")], Some(400))]
     #[case::absolute_form_with_another_host(H1, "http://a.test/", &[("host", "b.test")], None)]
     #[case::absolute_form_without_host(H1, "http://a.test/", &[], Some(400))]
     #[case::http10_without_host(H10, "/", &[], None)]
