@@ -79,6 +79,14 @@ const MIN_HEADER_BYTES: usize = 8192;
 /// parses into fixed arrays, so the limit is set only when it differs.
 const HYPER_MAX_HEADERS: usize = 100;
 
+/// HTTP/2 streams a client may reset before the gateway has taken them up, per connection, before
+/// it gets a GOAWAY (the h2 crate's default).
+const MAX_PENDING_ACCEPT_RESETS: usize = 20;
+
+/// HTTP/2 streams the gateway may reset for a client's stream errors, per connection, before the
+/// client gets a GOAWAY (hyper's default).
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
 /// The two protocol servers, configured once.
 struct Protocols {
     http1: http1::Builder,
@@ -98,7 +106,15 @@ impl Protocols {
         http2
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(limits.max_concurrent_streams);
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            // Against floods of streams that end before they cost the client anything (hostile
+            // tests `http2_floods_get_goaway_with_enhance_your_calm`): a GOAWAY with
+            // ENHANCE_YOUR_CALM once a client has reset 20 streams the gateway had not yet taken
+            // up ("rapid reset", CVE-2023-44487), or made it reset 1 024 with stream errors
+            // ("MadeYouReset", CVE-2025-8671). These are h2's and hyper's defaults, named so that
+            // a dependency update cannot loosen them unseen.
+            .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESETS)
+            .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
         if !limits.keep_alive_interval.is_zero() {
             http2
                 .keep_alive_interval(limits.keep_alive_interval)

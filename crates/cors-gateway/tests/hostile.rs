@@ -1386,28 +1386,40 @@ const H2_SETTINGS: u8 = 0x4;
 const H2_PING: u8 = 0x6;
 const H2_GOAWAY: u8 = 0x7;
 
-/// The types of the frames in `bytes`, a server's side of an HTTP/2 connection, in order.
-fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
-    let mut types = Vec::new();
+/// The frames in `bytes`, a server's side of an HTTP/2 connection, in order: each one's type and
+/// payload (cut short if the bytes end inside it).
+fn h2_frames(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut frames = Vec::new();
     let mut rest = bytes;
     while rest.len() >= 9 {
         let length = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
-        types.push(rest[3]);
-        rest = rest.get(9 + length..).unwrap_or_default();
+        let end = rest.len().min(9 + length);
+        frames.push((rest[3], &rest[9..end]));
+        rest = &rest[end..];
     }
-    types
+    frames
 }
 
-/// A `GET path` HEADERS frame on stream 1 that ends the stream, its fields encoded as HPACK
-/// literals without Huffman coding (RFC 7541): `:method GET` and `:scheme http` from the static
-/// table, `:path` and `:authority` as literals with indexed names.
-fn h2_get(path: &str) -> Vec<u8> {
+/// The types of the frames in `bytes` ([`h2_frames`]).
+fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
+    h2_frames(bytes).into_iter().map(|(kind, _)| kind).collect()
+}
+
+/// The header block of a `GET path`, its fields encoded as HPACK literals without Huffman coding
+/// (RFC 7541): `:method GET` and `:scheme http` from the static table, `:path` and `:authority`
+/// as literals with indexed names.
+fn h2_get_block(path: &str) -> Vec<u8> {
     let mut block = vec![0x82, 0x86, 0x04, u8::try_from(path.len()).unwrap()];
     block.extend_from_slice(path.as_bytes());
     block.extend_from_slice(&[0x01, 12]);
     block.extend_from_slice(b"gateway.test");
+    block
+}
+
+/// A `GET path` HEADERS frame on stream 1 that ends the stream ([`h2_get_block`]).
+fn h2_get(path: &str) -> Vec<u8> {
     // END_STREAM | END_HEADERS.
-    h2_frame(0x1, 0x5, 1, &block)
+    h2_frame(0x1, 0x5, 1, &h2_get_block(path))
 }
 
 /// A TCP stream that records every byte it reads, for checking which frames the gateway sent.
@@ -1653,6 +1665,163 @@ fn http2_clients_that_ignore_pings_are_disconnected() {
     eprintln!("the client ignoring PINGs was disconnected after {:?}", started.elapsed());
     let types = h2_frame_types(&bytes);
     assert!(types.contains(&H2_PING), "no PING among the frames {types:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/2 floods that cost a server work per frame, and cost the client next to nothing.
+
+const H2_HEADERS: u8 = 0x1;
+const H2_RST_STREAM: u8 = 0x3;
+const H2_CONTINUATION: u8 = 0x9;
+/// The GOAWAY error code for a peer "exhibiting a behavior that might be generating excessive
+/// load" (RFC 9113 section 7).
+const H2_ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// An HTTP/2 flood, written after the preface by [`H2Flood::send`].
+#[derive(Clone, Copy, Debug)]
+enum H2Flood {
+    /// "Rapid reset" (CVE-2023-44487): each stream opened with a `GET` and reset at once, so
+    /// that `SETTINGS_MAX_CONCURRENT_STREAMS` never holds the client back.
+    RapidReset { streams: u32 },
+    /// `MadeYouReset` (CVE-2025-8671): each stream opened with a `GET` that declares a body
+    /// (`content-length: 1`) and ends without one, a stream error the server itself answers
+    /// with `RST_STREAM`, which frees the stream's slot as a client's reset would.
+    LocalReset { streams: u32 },
+    /// A `HEADERS` frame without `END_HEADERS`, then `CONTINUATION` frames of new fields that never end
+    /// the block (CVE-2024-27316 and its siblings): a server that buffers the block until it
+    /// ends, or decodes each frame before checking the size, does unbounded work.
+    Continuation { frames: u32 },
+    /// An HPACK bomb: one 4 000-byte field put in the decoder's dynamic table, then named again
+    /// by one byte per copy, `copies` times (RFC 7541 section 7.3): a few bytes on the wire
+    /// each, 4 KB each once decoded.
+    HpackBomb { copies: u32 },
+}
+
+impl H2Flood {
+    /// Writes the flood to `stream` until it is done or the gateway closes the connection.
+    fn send(self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let mut opening = H2_PREFACE.to_vec();
+        opening.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+        stream.write_all(&opening)?;
+        match self {
+            Self::RapidReset { streams } => {
+                // CANCEL, as a browser resets a request it no longer needs.
+                let cancel = 0x8u32.to_be_bytes();
+                let block = h2_get_block("/ok");
+                write_per_stream(stream, streams, |id| {
+                    let mut frames = h2_frame(H2_HEADERS, 0x5, id, &block);
+                    frames.extend(h2_frame(H2_RST_STREAM, 0, id, &cancel));
+                    frames
+                })
+            }
+            Self::LocalReset { streams } => {
+                let mut block = h2_get_block("/ok");
+                // `content-length` (static index 28) as a literal without indexing, value "1".
+                block.extend([0x0f, 0x0d, 1, b'1']);
+                write_per_stream(stream, streams, |id| h2_frame(H2_HEADERS, 0x5, id, &block))
+            }
+            Self::Continuation { frames } => {
+                // END_HEADERS is never set, so the block never ends.
+                stream.write_all(&h2_frame(H2_HEADERS, 0x1, 1, &h2_get_block("/ok")))?;
+                for frame in 0..frames {
+                    // 100 literal fields without indexing, new names (RFC 7541 section 6.2.2).
+                    let mut fragment = Vec::new();
+                    for field in 0..100 {
+                        let name = format!("x-f{frame}-{field}");
+                        fragment.extend([0x00, u8::try_from(name.len()).unwrap()]);
+                        fragment.extend_from_slice(name.as_bytes());
+                        fragment.push(100);
+                        fragment.extend_from_slice(&[b'v'; 100]);
+                    }
+                    stream.write_all(&h2_frame(H2_CONTINUATION, 0, 1, &fragment))?;
+                }
+                Ok(())
+            }
+            Self::HpackBomb { copies } => {
+                let mut block = h2_get_block("/ok");
+                // A literal with incremental indexing and a new name, its 4 000-byte value's
+                // length as an HPACK integer with a 7-bit prefix (127, then 3 873 in base 128).
+                block.extend([0x40, 6]);
+                block.extend_from_slice(b"x-bomb");
+                block.extend([0x7f, 0xa1, 0x1e]);
+                block.extend_from_slice(&[b'v'; 4_000]);
+                // Index 62: the first entry of the dynamic table, the one just added.
+                block.extend(std::iter::repeat_n(0x80 | 0x3e, copies as usize));
+                let chunks: Vec<&[u8]> = block.chunks(16 * 1024).collect();
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let (kind, mut flags) =
+                        if i == 0 { (H2_HEADERS, 0x1) } else { (H2_CONTINUATION, 0) };
+                    if i + 1 == chunks.len() {
+                        flags |= 0x4;
+                    }
+                    stream.write_all(&h2_frame(kind, flags, 1, chunk))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes `frames(id)` for the client's first `streams` stream ids (1, 3, 5, ...), about 16 KiB
+/// at a time.
+fn write_per_stream(
+    stream: &mut TcpStream,
+    streams: u32,
+    frames: impl Fn(u32) -> Vec<u8>,
+) -> std::io::Result<()> {
+    let mut batch = Vec::new();
+    for id in (1..).step_by(2).take(streams as usize) {
+        batch.extend(frames(id));
+        if batch.len() > 16 * 1024 {
+            stream.write_all(&batch)?;
+            batch.clear();
+        }
+    }
+    stream.write_all(&batch)
+}
+
+/// HTTP/2 floods that cost a server work for every few bytes the client sends are cut by hyper's
+/// HTTP/2 layer (the h2 crate): the client gets a `GOAWAY` with `ENHANCE_YOUR_CALM` and the
+/// connection closes, with few or no requests reaching the upstream and memory bounded, while a
+/// well-behaved client is served throughout. This pins the gateway's protection against the h2
+/// crate's defaults changing under it (its limit on streams reset before they are accepted, on
+/// CONTINUATION frames, and on the decoded header list, which `--max-header-bytes` sets), and
+/// the two limits on reset streams that `server.rs` names.
+#[rstest]
+#[case::rapid_reset(H2Flood::RapidReset { streams: 5_000 })]
+#[case::local_reset(H2Flood::LocalReset { streams: 5_000 })]
+#[case::continuation(H2Flood::Continuation { frames: 5_000 })]
+#[case::hpack_bomb(H2Flood::HpackBomb { copies: 100_000 })]
+fn http2_floods_get_goaway_with_enhance_your_calm(#[case] flood: H2Flood) {
+    let mut gateway = Gateway::start(&[]);
+    let bystander = Bystander::start(gateway.address);
+    let before = gateway.rss_kib();
+    let upstream_before = gateway.upstream_connections();
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = thread::spawn(move || flood.send(&mut writer).is_ok());
+    let started = Instant::now();
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    let sent_all = sender.join().unwrap();
+    eprintln!(
+        "{flood:?}: closed after {:?}, the client sent {}",
+        started.elapsed(),
+        if sent_all { "everything" } else { "part of it" }
+    );
+    assert!(closed, "{flood:?}: the connection stayed open");
+    let frames = h2_frames(&bytes);
+    let goaway = frames.iter().find(|(kind, _)| *kind == H2_GOAWAY);
+    let Some((_, payload)) = goaway else { panic!("{flood:?}: no GOAWAY among {frames:?}") };
+    let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+    assert_eq!(code, H2_ENHANCE_YOUR_CALM, "{flood:?}: GOAWAY {payload:?}");
+    // No stream of the flood was answered: none got a HEADERS frame.
+    assert!(!frames.iter().any(|(kind, _)| *kind == H2_HEADERS), "{flood:?}: {frames:?}");
+    let upstream = gateway.upstream_connections() - upstream_before;
+    eprintln!("{flood:?}: {upstream} new upstream connections");
+    assert!(upstream <= 32, "{flood:?}: {upstream} upstream connections");
+    assert_rss_bounded(&gateway, before, &format!("{flood:?}"));
+    gateway.assert_alive();
+    bystander.finish(10);
 }
 
 // ---------------------------------------------------------------------------------------------
