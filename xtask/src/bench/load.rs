@@ -140,9 +140,10 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
     if gateway_scenarios.is_empty() && envoy_scenarios.is_empty() {
         return Ok(None);
     }
-    let nginx = prepare()?;
+    let nginx = prepare(&options.gateway_profile)?;
+    let gateway = gateway_binary(&options.gateway_profile);
     let dir = out.join("load");
-    let (servers, targets) = start_servers(&dir, &nginx)?;
+    let (servers, targets) = start_servers(&dir, &nginx, &gateway)?;
     let envoys = if envoy_scenarios.is_empty() {
         Err("--filter selects none of its scenarios".to_owned())
     } else {
@@ -219,7 +220,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
             .filter(|(scenario, ..)| gateway_scenarios.contains(scenario))
             .map(|(scenario, gateway, _)| (*scenario, gateway.clone()))
             .collect();
-        instructions = count_proxies(&dir, &nginx, targets[0].1, &scripts)?;
+        instructions = count_proxies(&dir, &nginx, &gateway, targets[0].1, &scripts)?;
     }
     let envoy = match envoys {
         Ok(Envoys { info, modules, _processes: processes, .. }) => {
@@ -308,8 +309,8 @@ fn clock_ticks_per_second() -> f64 {
 }
 
 /// Installs the load test's tools when one is missing (`scripts/install-bench-tools.sh`), and
-/// builds the gateway and the upstream; returns nginx.
-fn prepare() -> Result<PathBuf, String> {
+/// builds the gateway (with the cargo profile `gateway_profile`) and the upstream; returns nginx.
+fn prepare(gateway_profile: &str) -> Result<PathBuf, String> {
     let tools = ["wrk", "nginx", "valgrind"];
     if tools.iter().any(|tool| find_program(None, &[tool]).is_err()) {
         let mut install = Command::new("bash");
@@ -318,7 +319,8 @@ fn prepare() -> Result<PathBuf, String> {
     }
     let nginx = find_program(None, &["nginx"]).map_err(|e| e.to_string())?;
     let mut build = cargo();
-    build.args(["build", "--release", "-p", "cors-gateway", "--bin", "cors-gateway"]);
+    build.args(["build", "--profile", gateway_profile, "-p", "cors-gateway"]);
+    build.args(["--bin", "cors-gateway"]);
     exec(build)?;
     let mut build = cargo();
     // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.
@@ -421,10 +423,21 @@ impl LoadRuns {
     }
 }
 
-/// Starts the upstream, and the gateway, nginx and the hyper floor in front of it, and checks
-/// that the three proxies answer the allowed origin with CORS; returns them with their
-/// addresses.
-fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String> {
+/// The gateway binary cargo builds with `profile` (`dev` builds go to `debug`, `bench` ones to
+/// `release`, any other profile to the folder of its name).
+fn gateway_binary(profile: &str) -> PathBuf {
+    let folder = match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    };
+    target_dir().join(folder).join(exe("cors-gateway"))
+}
+
+/// Starts the upstream, and the gateway (the executable `binary`), nginx and the hyper floor in
+/// front of it, and checks that the three proxies answer the allowed origin with CORS; returns
+/// them with their addresses.
+fn start_servers(dir: &Path, nginx: &Path, binary: &Path) -> Result<(Servers, Targets), String> {
     for sub in ["", "nginx", "scripts"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -444,7 +457,7 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
 
     let gateway_addr = free_port()?;
     let gateway = Process::start(
-        proxy_command("gateway", gateway_addr, upstream_addr),
+        proxy_command("gateway", binary, gateway_addr, upstream_addr),
         &dir.join("gateway.log"),
         Some(format!("http://{gateway_addr}")),
     )?;
@@ -463,7 +476,7 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
 
     let floor_addr = free_port()?;
     let floor = Process::start(
-        proxy_command("floor", floor_addr, upstream_addr),
+        proxy_command("floor", binary, floor_addr, upstream_addr),
         &dir.join("floor.log"),
         None,
     )?;
@@ -488,17 +501,17 @@ fn start_servers(dir: &Path, nginx: &Path) -> Result<(Servers, Targets), String>
     Ok((servers, targets))
 }
 
-/// The command of the load test's proxy `target` built here (`gateway`, with the policy
-/// [`POLICY`], or `floor`), listening on `addr` in front of `upstream`.
-fn proxy_command(target: &str, addr: SocketAddr, upstream: SocketAddr) -> Command {
+/// The command of the load test's proxy `target` built here (`gateway`, the binary `gateway`
+/// with the policy [`POLICY`], or `floor`), listening on `addr` in front of `upstream`.
+fn proxy_command(target: &str, gateway: &Path, addr: SocketAddr, upstream: SocketAddr) -> Command {
     let release = target_dir().join("release");
     if target == "floor" {
         let mut floor = Command::new(release.join(exe("bench-hyper-proxy")));
         floor.arg(upstream.to_string()).arg(addr.to_string());
         return floor;
     }
-    let mut gateway = Command::new(release.join(exe("cors-gateway")));
-    gateway
+    let mut command = Command::new(gateway);
+    command
         .arg("--quiet")
         .arg("serve")
         .arg("--config")
@@ -506,7 +519,7 @@ fn proxy_command(target: &str, addr: SocketAddr, upstream: SocketAddr) -> Comman
         .args(["--listen", &addr.to_string()])
         .args(["--upstream", &format!("http://{upstream}")])
         .args(["--watch-interval", "0s"]);
-    gateway
+    command
 }
 
 /// nginx with its configuration written to `prefix`/nginx.conf ([`nginx_conf`]), and that path.
@@ -533,6 +546,7 @@ fn nginx_command(
 fn count_proxies(
     dir: &Path,
     nginx: &Path,
+    gateway: &Path,
     upstream: SocketAddr,
     scripts: &[(&'static str, PathBuf)],
 ) -> Result<Vec<(String, u64)>, String> {
@@ -543,7 +557,7 @@ fn count_proxies(
         let server = if target == "nginx" {
             nginx_command(nginx, &dir.join("nginx-callgrind"), addr, upstream, true)?.0
         } else {
-            proxy_command(target, addr, upstream)
+            proxy_command(target, gateway, addr, upstream)
         };
         let command = callgrind::under_callgrind(&valgrind, &server, &[]);
         let log = dir.join(format!("{target}-callgrind.log"));

@@ -10,7 +10,8 @@
 //!   times and fewer scenarios: that is what CI runs to keep the benches compiling and running,
 //!   and it reports, never fails on time. `--instructions` adds instructions per call under
 //!   callgrind, a figure that does not move with the machine's load.
-//! - `--load` ([`load`]): `cors-gateway serve` (built in release) on loopback in front of
+//! - `--load` ([`load`]): `cors-gateway serve` (built in release, or with the cargo profile
+//!   `--gateway-profile` names) on loopback in front of
 //!   `bench-upstream`, driven by `wrk`; the same traffic straight to the upstream, through
 //!   nginx adding static CORS headers (configuration rendered from `xtask/templates/` into
 //!   `target/bench/load/`), and through `bench-hyper-proxy`, which does nginx's work on hyper
@@ -76,6 +77,10 @@ pub(crate) struct Args {
     /// request on the Envoy rows (with --load or --load-only; each Envoy runs alone)
     #[arg(long)]
     instructions: bool,
+    /// The cargo profile the load test builds cors-gateway with, e.g. `production` (fat LTO,
+    /// one codegen unit: about half an hour from cold); the other servers are built as always
+    #[arg(long, value_name = "PROFILE", default_value = "release")]
+    gateway_profile: String,
     /// Rebuild the summary from what is on disk; run nothing
     #[arg(long, conflicts_with_all = ["load", "load_only"])]
     report_only: bool,
@@ -127,6 +132,8 @@ struct Options {
     load: bool,
     load_secs: u32,
     load_rounds: u32,
+    /// The cargo profile of the gateway under load.
+    gateway_profile: String,
     filter: Option<String>,
     /// The user's policy file, absolute.
     policy: Option<PathBuf>,
@@ -152,6 +159,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         load: args.load_only || args.load,
         load_secs: args.load_secs.unwrap_or(if args.quick { 3 } else { 5 }),
         load_rounds: args.load_rounds.unwrap_or(if args.quick { 1 } else { 3 }),
+        gateway_profile: args.gateway_profile.clone(),
         filter: args.filter.clone(),
         policy,
     };
