@@ -384,8 +384,21 @@ impl Proxy {
         *request.version_mut() = Version::HTTP_11;
         // A declared length over the limit is refused before the upstream is contacted; a body
         // without one is cut off by `RequestBody` once it goes over.
-        if request.body().size_hint().lower() > settings.body_limits.max_bytes {
+        let body = request.body();
+        if body.size_hint().lower() > settings.body_limits.max_bytes {
             return Err(TOO_LARGE);
+        }
+        // hyper's HTTP/1.1 client sends a GET or HEAD whose body has no declared length (sent
+        // chunked, or in HTTP/2 DATA frames without `content-length`) as if it had no body, and
+        // drops the body: the upstream got the request without it. Saying `chunked` here, as
+        // hyper asks callers who must send such a body to, forwards it as the client sent it.
+        if !body.is_end_stream()
+            && body.size_hint().exact().is_none()
+            && matches!(*request.method(), Method::GET | Method::HEAD)
+        {
+            request
+                .headers_mut()
+                .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         }
         Ok(Prepared { request, upgrade })
     }

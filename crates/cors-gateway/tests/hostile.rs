@@ -2280,6 +2280,56 @@ fn unsupported_transfer_codings_are_refused(#[case] codings: &[&str], #[case] st
     }
 }
 
+/// Finding F-G: a `GET` or `HEAD` sends its body to the upstream however the client framed it.
+/// hyper's HTTP/1.1 client sends such a request as bodiless unless its length is declared, so
+/// before the fix a chunked `GET` body (or one in HTTP/2 DATA frames without `content-length`)
+/// was dropped: the upstream got the request without it, and answered as if it had none. The
+/// test upstream answers with the size of the body it read, in the framing it got (a chunked
+/// `hello` is 15 bytes with its last chunk).
+#[rstest]
+#[case::get_chunked("GET", Some(b"transfer-encoding: chunked".as_slice()), "ok 15")]
+#[case::get_with_a_length("GET", Some(b"content-length: 5".as_slice()), "ok 5")]
+#[case::put_chunked("PUT", Some(b"transfer-encoding: chunked".as_slice()), "ok 15")]
+#[case::get_over_http2_without_a_length("GET", None, "ok 15")]
+fn request_bodies_reach_the_upstream_whatever_the_method(
+    #[case] method: &str,
+    #[case] framing: Option<&[u8]>,
+    #[case] expected: &str,
+) {
+    let gateway = Gateway::start(&[]);
+    let body = match framing {
+        Some(framing) => {
+            let (name, value) = framing.split_at(framing.iter().position(|&b| b == b':').unwrap());
+            let name = std::str::from_utf8(name).unwrap();
+            let fields: [(&str, &[u8]); 2] =
+                [("origin", APP.as_bytes()), (name, value[1..].trim_ascii())];
+            let mut request = raw_request(method, "/ok", &fields, false);
+            request.extend_from_slice(if name == "content-length" {
+                b"hello"
+            } else {
+                b"5\r\nhello\r\n0\r\n\r\n"
+            });
+            let reply = exchange(gateway.address, &request).unwrap();
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.body
+        }
+        None => runtime().block_on(async {
+            let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+            let (response, mut stream) =
+                sender.send_request(h2_request(method, "/ok", Some(APP)), false).unwrap();
+            stream.send_data(bytes::Bytes::from_static(b"hello"), true).unwrap();
+            let (parts, mut body) = response.await.unwrap().into_parts();
+            assert_eq!(parts.status, 200, "{parts:?}");
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.data().await {
+                bytes.extend_from_slice(&chunk.unwrap());
+            }
+            bytes
+        }),
+    };
+    assert_eq!(String::from_utf8_lossy(&body), expected);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Issue 16: request body limits (finding F3).
 
