@@ -78,7 +78,7 @@ pub(crate) struct Args {
     #[arg(long)]
     instructions: bool,
     /// The cargo profile the load test builds cors-gateway with, e.g. `production` (fat LTO,
-    /// one codegen unit: about half an hour from cold); the other servers are built as always
+    /// one codegen unit: slower to build); the other servers are built as always
     #[arg(long, value_name = "PROFILE", default_value = "release")]
     gateway_profile: String,
     /// Rebuild the summary from what is on disk; run nothing
