@@ -1,6 +1,7 @@
 //! The HTTP rules a request must meet before the CORS layer sees it: the number of fields, the
-//! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1) and the transfer codings
-//! (RFC 9112 section 6.1); docs/robustness.md, findings F-D and F-E.
+//! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1), the transfer codings
+//! (RFC 9112 section 6.1) and a path without dot segments; docs/robustness.md, findings F-D,
+//! F-E and F-H.
 //!
 //! A request that breaks one is answered here, without Access-Control-* fields, and never
 //! forwarded. The checks read the header map in place and allocate nothing.
@@ -21,7 +22,62 @@ pub(crate) fn refusal<B>(request: &Request<B>, max_headers: usize) -> Option<Ref
         ));
     }
     let fields = Fields::of(headers);
-    host_refusal(request, &fields).or_else(|| transfer_coding_refusal(request.version(), &fields))
+    host_refusal(request, &fields)
+        .or_else(|| transfer_coding_refusal(request.version(), &fields))
+        .or_else(|| {
+            has_dot_segment(request.uri().path().as_bytes()).then_some((
+                StatusCode::BAD_REQUEST,
+                "bad request: the path has a dot segment (. or ..)\n",
+            ))
+        })
+}
+
+/// Whether `path` has a `.` or `..` segment (RFC 3986 section 3.3), spelled out or
+/// percent-encoded (`%2e`), between separators that may be `/`, `\` or their encodings
+/// (`%2f`, `%5c`); docs/robustness.md, finding F-H.
+///
+/// The gateway picks a request's policy, Local Mode instance and route by its path, and puts the
+/// path below the upstream's own prefix; an upstream that resolves dot segments (as most web
+/// servers do, some after percent-decoding, some taking `\` for `/`) would serve a resource of
+/// another prefix than the one the decision was made for, with that decision's CORS grant:
+/// `/open/../secure/x` reaches what `/secure/x` names. Browsers and common clients resolve dot
+/// segments before they send a request, so only a crafted request has one, and it is refused
+/// rather than resolved here, which would only move the question of how the upstream reads it.
+/// A path without `.` or `%` has none, which most paths show after one pass.
+fn has_dot_segment(path: &[u8]) -> bool {
+    if !path.iter().any(|&b| b == b'.' || b == b'%') {
+        return false;
+    }
+    // The dots of the current segment, and whether it has any other byte.
+    let (mut dots, mut other) = (0u32, false);
+    let mut rest = path;
+    loop {
+        let (separator, dot, step) = match rest {
+            [] => (true, false, 0),
+            [b'/' | b'\\', ..] => (true, false, 1),
+            [b'%', high, low, ..] => match (high, low.to_ascii_lowercase()) {
+                (b'2', b'e') => (false, true, 3),
+                (b'2', b'f') | (b'5', b'c') => (true, false, 3),
+                _ => (false, false, 1),
+            },
+            [b'.', ..] => (false, true, 1),
+            [_, ..] => (false, false, 1),
+        };
+        if separator {
+            if !other && (dots == 1 || dots == 2) {
+                return true;
+            }
+            if rest.is_empty() {
+                return false;
+            }
+            (dots, other) = (0, false);
+        } else if dot {
+            dots += 1;
+        } else {
+            other = true;
+        }
+        rest = &rest[step..];
+    }
 }
 
 /// The lines of the fields the checks read, found in one walk over the fields (at most
@@ -230,6 +286,52 @@ mod tests {
             &[("host", "a"), ("transfer-encoding", "gzip"), ("transfer-encoding", "chunked")],
             Some(501),
         );
+    }
+
+    #[rstest]
+    #[case::parent(b"/open/../secure/x", true)]
+    #[case::parent_at_the_end(b"/a/..", true)]
+    #[case::parent_first(b"/../a", true)]
+    #[case::current(b"/a/./b", true)]
+    #[case::current_at_the_end(b"/a/.", true)]
+    #[case::encoded_parent(b"/a/%2e%2e/b", true)]
+    #[case::encoded_parent_upper_case(b"/a/%2E%2E/b", true)]
+    #[case::half_encoded_parent(b"/a/.%2e/b", true)]
+    #[case::encoded_current(b"/a/%2e/b", true)]
+    #[case::parent_before_an_encoded_slash(b"/a/..%2fb", true)]
+    #[case::parent_before_an_encoded_upper_case_slash(b"/a/..%2Fb", true)]
+    #[case::parent_before_a_backslash(b"/a/..\\b", true)]
+    #[case::parent_before_an_encoded_backslash(b"/a/..%5cb", true)]
+    #[case::parent_after_an_empty_segment(b"/a//../b", true)]
+    #[case::root(b"/", false)]
+    #[case::no_dot(b"/orders/42", false)]
+    #[case::dots_in_names(b"/v1.2/file.tar.gz", false)]
+    #[case::three_dots(b"/a/.../b", false)]
+    #[case::dot_prefix(b"/.well-known/x", false)]
+    #[case::dots_before_a_name(b"/a/..b", false)]
+    #[case::dots_after_a_name(b"/a/b../c", false)]
+    #[case::three_encoded_dots(b"/a/%2e%2e%2e/b", false)]
+    #[case::other_escapes(b"/a%20b/%41", false)]
+    #[case::an_encoded_slash_alone(b"/a%2fb", false)]
+    #[case::a_lone_percent(b"/a/%", false)]
+    #[case::a_short_escape(b"/a/%2", false)]
+    #[case::asterisk(b"*", false)]
+    fn dot_segments(#[case] path: &[u8], #[case] expected: bool) {
+        assert_eq!(has_dot_segment(path), expected, "{}", path.escape_ascii());
+    }
+
+    #[rstest]
+    #[case::parent(H1, "/open/../secure/x", Some(400))]
+    #[case::encoded(H2, "http://a.test/a/%2e%2e/b", Some(400))]
+    #[case::absolute_form(H1, "http://a.test/a/../b", Some(400))]
+    #[case::dots_in_the_query_only(H1, "/a?next=../b", None)]
+    #[case::dots_in_names(H1, "/v1.2/file.txt", None)]
+    fn paths_with_dot_segments_get_400(
+        #[case] version: Version,
+        #[case] target: &str,
+        #[case] expected: Option<u16>,
+    ) {
+        check(version, target, &[("host", "a.test")], expected);
     }
 
     #[test]

@@ -2141,6 +2141,30 @@ fn raw_head(head: &str) -> Vec<u8> {
     format!("{head}\r\nconnection: close\r\n\r\n").into_bytes()
 }
 
+/// Finding F-H: a path with a dot segment, spelled out or percent-encoded, is answered 400 before
+/// the CORS layer, and never forwarded: the policy, Local Mode instance and route are picked by
+/// the path, which an upstream resolving `..` would read as another. Before the fix
+/// `/open/../secure/x` went to the upstream as it came, with the grant of the `/open` instance.
+#[rstest]
+#[case::parent("/open/../secure/x", 400)]
+#[case::current("/./ok", 400)]
+#[case::encoded_parent("/open/%2e%2e/secure/x", 400)]
+#[case::parent_before_an_encoded_slash("/open/..%2fsecure/x", 400)]
+#[case::parent_before_a_backslash("/open/..\\secure/x", 400)]
+#[case::dots_inside_names("/v1.2/.well-known/file..txt", 200)]
+fn paths_with_dot_segments_get_400(#[case] path: &str, #[case] status: u16) {
+    let gateway = Gateway::start(&[]);
+    let reply =
+        exchange(gateway.address, &raw_request("GET", path, &[("origin", APP.as_bytes())], false))
+            .unwrap();
+    assert_eq!(reply.status, status, "{path}: {reply:?}");
+    let forwarded = reply.one("x-upstream").unwrap() == Some("1");
+    assert_eq!(forwarded, status == 200, "{path}: {reply:?}");
+    if !forwarded {
+        assert!(reply.access_control().is_empty(), "{path}: {reply:?}");
+    }
+}
+
 /// Finding F-D (issue 16): an HTTP/1.1 request with two `Host` lines, none, or an invalid one is
 /// answered 400 and never forwarded (RFC 9112 section 3.2). Before the fix all were forwarded.
 #[rstest]
