@@ -121,16 +121,30 @@ impl ResponseFields for HeaderMap {
 ///   read before anything is written.
 ///
 /// `fields` appends the fields itself, so that each caller appends straight from what it holds.
+/// The `Vary` line goes after them, or before them when `vary_first` (the order of lines with
+/// different names means nothing in HTTP; only the cost of the appends differs, see
+/// [`OwnedDecision::apply`]).
 #[inline]
-fn write<R, F>(response: &mut R, fields: Option<F>, vary: Vary)
+fn write<R, F>(response: &mut R, fields: Option<F>, vary: Vary, vary_first: bool)
 where
     R: ResponseFields + ?Sized,
     F: FnOnce(&mut R),
 {
     let missing = response.prepare(vary, fields.is_some());
+    if vary_first {
+        append_vary(response, missing);
+    }
     if let Some(append_fields) = fields {
         append_fields(response);
     }
+    if !vary_first {
+        append_vary(response, missing);
+    }
+}
+
+/// Appends the `missing` tokens as one `Vary` line, if there is any.
+#[inline]
+fn append_vary<R: ResponseFields + ?Sized>(response: &mut R, missing: Vary) {
     if let Some(value) = missing.to_header_value() {
         response.append(VARY, value);
     }
@@ -157,7 +171,7 @@ impl Vary {
     /// ```
     #[inline]
     pub fn apply<R: ResponseFields + ?Sized>(self, response: &mut R) {
-        write(response, None::<fn(&mut R)>, self);
+        write(response, None::<fn(&mut R)>, self, false);
     }
 }
 
@@ -200,7 +214,7 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
                 }
             }
         });
-        write(response, fields, self.vary());
+        write(response, fields, self.vary(), false);
     }
 
     /// The decision with its values owned, to keep while the request is forwarded.
@@ -335,18 +349,23 @@ impl OwnedDecision {
         match self.fields {
             Fields::None => vary.apply(response),
             Fields::Actual { origin, credentials, expose } => {
+                // `Vary` and `Access-Control-Expose-Headers` before `Access-Control-Allow-Origin`:
+                // in `http`'s map of 8, 16 or 32 slots (up to 24 fields) the first two hash to
+                // the same slot and `Access-Control-Allow-Origin` to the next one, so that, the
+                // other way round, the second of the two displaces it (Robin Hood). Measured on
+                // an allowed request through the layer: 25 instructions less.
                 let fields = |response: &mut R| {
+                    if let Some(value) = expose {
+                        response.append(ACCESS_CONTROL_EXPOSE_HEADERS, value);
+                    }
                     if let Some(value) = origin {
                         response.append(ACCESS_CONTROL_ALLOW_ORIGIN, value);
                     }
                     if credentials {
                         response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, credentials_value());
                     }
-                    if let Some(value) = expose {
-                        response.append(ACCESS_CONTROL_EXPOSE_HEADERS, value);
-                    }
                 };
-                write(response, Some(fields), vary);
+                write(response, Some(fields), vary, true);
             }
             Fields::Every(mut values) => {
                 // Taken slot by slot, so the array itself is never copied.
@@ -357,7 +376,7 @@ impl OwnedDecision {
                         }
                     }
                 };
-                write(response, Some(fields), vary);
+                write(response, Some(fields), vary, false);
             }
         }
     }
@@ -403,7 +422,8 @@ mod tests {
     }
 
     /// Writes `fields` (or none) and `vary` into a response holding `upstream`, through
-    /// `HeaderMap`'s own `prepare` and through the provided one: both give `expected`.
+    /// `HeaderMap`'s own `prepare` and through the provided one, with the `Vary` line after the
+    /// fields and before them: all four give `expected`.
     #[track_caller]
     fn check(
         upstream: &[(&'static str, &'static str)],
@@ -422,15 +442,21 @@ mod tests {
                 }
             })
         }
-        let mut own = map(upstream);
-        write(&mut own, appending(fields), vary);
-        let mut provided = Provided(map(upstream));
-        write(&mut provided, appending(fields), vary);
-
         let mut expected = expected.to_vec();
         expected.sort_by_key(|(name, _)| *name);
-        assert_eq!(lines(&own), expected, "HeaderMap's prepare");
-        assert_eq!(lines(&provided.0), expected, "the provided prepare");
+        for vary_first in [false, true] {
+            let mut own = map(upstream);
+            write(&mut own, appending(fields), vary, vary_first);
+            let mut provided = Provided(map(upstream));
+            write(&mut provided, appending(fields), vary, vary_first);
+
+            assert_eq!(lines(&own), expected, "HeaderMap's prepare, vary first: {vary_first}");
+            assert_eq!(
+                lines(&provided.0),
+                expected,
+                "the provided prepare, vary first: {vary_first}"
+            );
+        }
     }
 
     const ACAO: &str = "access-control-allow-origin";
