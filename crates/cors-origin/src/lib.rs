@@ -85,14 +85,15 @@
 //! allocate, and do work linear in the input, which is capped at [`MAX_ORIGIN_LEN`] bytes
 //! before anything else happens (before it is hashed, too).
 //! Subdomain lookups hash at most as many host suffixes as the deepest configured pattern
-//! domain has labels, and hash maps use per-process random seeds (`foldhash`).
+//! domain has labels, and hash tables use per-process random seeds (`foldhash`).
 //! Errors are `Copy` kinds that do not echo the input.
 //! [`Origin::parse`] and [`OriginPattern::parse`] are meant for configuration: they allocate,
 //! and their errors quote the input.
 //!
 //! # Crate features
 //!
-//! None. The crate depends on `url` and `idna` for host parsing and on `foldhash` for hashing.
+//! None. The crate depends on `url` and `idna` for host parsing, and on `foldhash` and
+//! `hashbrown` (without its default features) for hashing.
 
 mod ascii;
 mod error;

@@ -257,3 +257,90 @@ proptest! {
         }
     }
 }
+
+// Large sets: more exact origins than the set compares one by one (it hashes them then), with
+// repeats and near misses, and serializations on both sides of each 16-byte step of the hash.
+
+/// Hosts of the pool's labels behind a run of `p`s, so that serializations are from 9 to about
+/// 60 bytes long.
+fn long_host() -> impl Strategy<Value = String> {
+    (pool_host(), prop::sample::select(vec![0_usize, 1, 6, 7, 8, 9, 22, 23, 24, 25, 40]))
+        .prop_map(|(host, pad)| if pad == 0 { host } else { format!("{}.{host}", "p".repeat(pad)) })
+}
+
+fn long_pattern() -> impl Strategy<Value = OriginPattern> {
+    let text = prop_oneof![
+        6 => (pool_scheme_port(), long_host()).prop_map(|((s, p), h)| with_port(&format!("{s}://{h}"), p)),
+        2 => (pool_scheme_port(), long_host()).prop_map(|((s, p), h)| with_port(&format!("{s}://*.{h}"), p)),
+        1 => Just("*".to_owned()),
+    ];
+    text.prop_map(|t| OriginPattern::parse(&t).expect("pool patterns are valid"))
+}
+
+/// Nine distinct exact origins, then `patterns`, in any order: always past the eight exact
+/// origins compared one by one.
+fn large_set() -> impl Strategy<Value = Vec<OriginPattern>> {
+    prop::collection::vec(long_pattern(), 0..40).prop_flat_map(|mut patterns| {
+        patterns.extend(
+            (0..9).map(|i| {
+                OriginPattern::parse(&format!("https://f{i}.p.test")).expect("valid filler")
+            }),
+        );
+        Just(patterns).prop_shuffle()
+    })
+}
+
+/// A near miss of `text`: the byte at `at` (after the scheme) swapped for its neighbour in the
+/// pool (same length, one byte apart), a prefix, or one byte more.
+fn near_miss(text: &str, how: u8, at: prop::sample::Index) -> String {
+    let host_start = text.find("://").map_or(0, |i| i + 3);
+    let mut bytes = text.as_bytes().to_vec();
+    match how % 3 {
+        0 => {
+            let at = host_start + at.index(bytes.len() - host_start);
+            bytes[at] = match bytes[at] {
+                b'a' => b'b',
+                b'b' => b'a',
+                b'p' => b'q',
+                b't' => b'u',
+                other => other,
+            };
+        }
+        1 => bytes.truncate(at.index(bytes.len())),
+        _ => bytes.push(b'a'),
+    }
+    String::from_utf8(bytes).expect("ASCII")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// M1, M3 to M5 with many patterns: an exact origin, configured or a near miss, resolves to
+    /// what a linear scan finds (the lowest index among repeats), through both lookups.
+    #[test]
+    fn large_set_agrees_with_linear_scan(
+        patterns in large_set(),
+        asked in prop::collection::vec((any::<prop::sample::Index>(), 0_u8..4, any::<prop::sample::Index>()), 1..8),
+        other in prop::collection::vec(long_host(), 0..4),
+    ) {
+        let set = OriginSet::new(patterns.clone());
+        let texts: Vec<String> = patterns.iter().map(ToString::to_string).collect();
+        let mut inputs: Vec<String> = other.iter().map(|host| format!("https://{host}")).collect();
+        for (which, how, at) in asked {
+            let text = which.get(&texts);
+            inputs.push(if how == 3 { text.clone() } else { near_miss(text, how, at) });
+        }
+        for input in &inputs {
+            let bytes = input.as_bytes();
+            let expected = RequestOrigin::parse(bytes)
+                .map(|origin| (origin, naive_find(&patterns, &origin)));
+            let found = set
+                .parse_and_find(bytes)
+                .map(|(origin, found)| (origin, found.map(|m| (m.index(), m.kind()))));
+            prop_assert_eq!(&found, &expected, "input {}", input);
+            if let Ok((origin, _)) = &found {
+                prop_assert_eq!(set.find(origin).map(|m| (m.index(), m.kind())), naive_find(&patterns, origin));
+            }
+        }
+    }
+}
