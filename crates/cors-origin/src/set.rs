@@ -2,7 +2,6 @@
 
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
-use std::collections::HashMap;
 
 use foldhash::fast::{FoldHasher, RandomState};
 use hashbrown::HashTable;
@@ -50,7 +49,7 @@ impl Match {
 ///
 /// Exact origins are compared one by one while there are at most eight (lengths first, then a
 /// word at a time), and sit in a hash table keyed by their serialization beyond that. Subdomain
-/// patterns sit in a hash map keyed by (scheme, domain, port); a lookup hashes the request
+/// patterns sit in a hash table keyed by (scheme, domain, port); a lookup hashes the request
 /// host's dot-suffixes, at most as many as the deepest configured pattern domain has labels.
 #[derive(Clone)]
 pub struct OriginSet {
@@ -59,8 +58,9 @@ pub struct OriginSet {
     /// Serialization -> lowest index, and where the serialization's parts are (so that
     /// [`OriginSet::parse_and_find`] can skip parsing a configured origin).
     exact: ExactTable,
-    /// Hash of (scheme, domain, port) -> lowest index of each distinct key with that hash.
-    subdomains: HashMap<u64, Vec<usize>, RandomState>,
+    /// The lowest index of each distinct subdomain pattern (scheme, domain, port), by
+    /// [`hash_subdomain`] of those.
+    subdomains: HashTable<SubdomainEntry>,
     /// Labels of the deepest subdomain pattern domain.
     max_labels: usize,
     null: Option<usize>,
@@ -72,8 +72,7 @@ impl OriginSet {
     pub fn new(patterns: impl IntoIterator<Item = OriginPattern>) -> Self {
         let patterns: Vec<OriginPattern> = patterns.into_iter().collect();
         let hasher = RandomState::default();
-        let mut subdomains: HashMap<u64, Vec<usize>, RandomState> =
-            HashMap::with_hasher(hasher.clone());
+        let mut subdomains = HashTable::new();
         let (mut max_labels, mut null, mut any) = (0, None, None);
         for (index, pattern) in patterns.iter().enumerate() {
             match pattern {
@@ -86,14 +85,17 @@ impl OriginSet {
                 OriginPattern::Exact(_) => {}
                 OriginPattern::Subdomains(sub) => {
                     max_labels = max_labels.max(sub.domain_labels());
-                    let key = hasher.hash_one((
-                        sub.scheme().as_bytes(),
-                        sub.domain().as_bytes(),
-                        sub.port(),
-                    ));
-                    let bucket = subdomains.entry(key).or_default();
-                    if !bucket.iter().any(|&other| patterns.get(other) == Some(pattern)) {
-                        bucket.push(index);
+                    let entry = SubdomainEntry {
+                        scheme: Box::from(sub.scheme().as_bytes()),
+                        domain: Box::from(sub.domain().as_bytes()),
+                        port: sub.port(),
+                        index,
+                    };
+                    let hash = entry.hash(&hasher);
+                    let same =
+                        |other: &SubdomainEntry| other.is(&entry.scheme, &entry.domain, entry.port);
+                    if subdomains.find(hash, same).is_none() {
+                        subdomains.insert_unique(hash, entry, |other| other.hash(&hasher));
                     }
                 }
             }
@@ -212,33 +214,49 @@ impl OriginSet {
         if self.max_labels == 0 || host.starts_with(b"[") {
             return None;
         }
-        let labels = host.split(|&b| b == b'.').count();
-        // The suffix after the j-th dot has `labels - j` labels; only those with at most
-        // `max_labels` labels can be a pattern domain. Left to right is longest first.
-        let first_dot = labels.saturating_sub(self.max_labels).max(1);
-        let mut dots = 0;
-        for (i, &b) in host.iter().enumerate() {
-            if b != b'.' {
-                continue;
-            }
-            dots += 1;
-            if dots < first_dot {
-                continue;
-            }
-            let Some(domain) = host.get(i + 1..) else { continue };
-            let key = self.hasher.hash_one((scheme, domain, port));
-            let Some(bucket) = self.subdomains.get(&key) else { continue };
-            for &index in bucket {
-                if let Some(OriginPattern::Subdomains(sub)) = self.patterns.get(index)
-                    && sub.scheme().as_bytes() == scheme
-                    && sub.domain().as_bytes() == domain
-                    && sub.port() == port
-                {
-                    return Some(Match { index, kind: MatchKind::Subdomain });
-                }
+        // The suffixes after the last `max_labels` dots are those with at most `max_labels`
+        // labels, the most a pattern domain has; the leftmost of them is the longest. Found
+        // from the right, the bytes in front of them are not read (measured: one reverse walk
+        // counting dots cost 76 instructions more on an origin with no pattern).
+        let mut start = host.len();
+        for _ in 0..self.max_labels {
+            match host.get(..start).and_then(|before| before.iter().rposition(|&b| b == b'.')) {
+                Some(dot) => start = dot,
+                None => break,
             }
         }
-        None
+        let mut dot = (start < host.len()).then_some(start)?;
+        loop {
+            let domain = host.get(dot + 1..)?;
+            let hash = hash_subdomain(&self.hasher, scheme, domain, port);
+            if let Some(entry) = self.subdomains.find(hash, |entry| entry.is(scheme, domain, port))
+            {
+                return Some(Match { index: entry.index, kind: MatchKind::Subdomain });
+            }
+            dot += 1 + domain.iter().position(|&b| b == b'.')?;
+        }
+    }
+}
+
+/// A subdomain pattern's (scheme, domain, port) and its lowest pattern index.
+#[derive(Clone)]
+struct SubdomainEntry {
+    scheme: Box<[u8]>,
+    domain: Box<[u8]>,
+    port: Option<u16>,
+    index: usize,
+}
+
+impl SubdomainEntry {
+    /// Whether this is the pattern of `scheme`, `domain` and `port`.
+    #[inline(always)]
+    #[expect(clippy::inline_always, reason = "measured: 7 instructions less per subdomain hit")]
+    fn is(&self, scheme: &[u8], domain: &[u8], port: Option<u16>) -> bool {
+        self.port == port && eq_bytes(&self.domain, domain) && eq_bytes(&self.scheme, scheme)
+    }
+
+    fn hash(&self, hasher: &RandomState) -> u64 {
+        hash_subdomain(hasher, &self.scheme, &self.domain, self.port)
     }
 }
 
@@ -325,6 +343,16 @@ impl ExactTable {
 fn hash_bytes(hasher: &RandomState, bytes: &[u8]) -> u64 {
     let mut state = hasher.build_hasher();
     write_bytes(&mut state, bytes);
+    state.finish()
+}
+
+/// The seeded foldhash of a subdomain pattern's (scheme, domain, port), for the set's table.
+#[inline]
+fn hash_subdomain(hasher: &RandomState, scheme: &[u8], domain: &[u8], port: Option<u16>) -> u64 {
+    let mut state = hasher.build_hasher();
+    write_bytes(&mut state, domain);
+    write_bytes(&mut state, scheme);
+    state.write_u32(port.map_or(1 << 16, u32::from));
     state.finish()
 }
 
