@@ -121,6 +121,7 @@ mod tests {
             upstream_timeout: second,
             upstream_max_connections: upstream,
             upstream_max_per_connection: share,
+            upstream_idle_timeout: second,
             upstream_queue_timeout: second,
             max_request_body: 1024,
             body_read_timeout: second,

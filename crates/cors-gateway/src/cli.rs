@@ -198,6 +198,12 @@ pub(crate) struct LimitArgs {
     /// requests wait in the same queue.
     #[arg(long, default_value = "32", value_name = "COUNT")]
     pub(crate) upstream_max_per_connection: NonZeroUsize,
+    /// Time an upstream connection may wait in the gateway's pool for its next request before
+    /// the gateway closes it (0 keeps none: a connection per request). Set it below the
+    /// upstream's own keep-alive timeout (Node.js and Apache 5 s, gunicorn 2 s): a request sent
+    /// just as the upstream closes an idle connection gets 502.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub(crate) upstream_idle_timeout: Duration,
     /// Time a request may wait in the queue for the upstream; past it the answer is 503.
     #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub(crate) upstream_queue_timeout: Duration,

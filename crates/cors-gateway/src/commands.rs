@@ -61,6 +61,7 @@ impl LimitArgs {
             upstream_timeout: self.upstream_timeout,
             upstream_max_connections: self.upstream_max_connections.get(),
             upstream_max_per_connection: self.upstream_max_per_connection.get(),
+            upstream_idle_timeout: self.upstream_idle_timeout,
             upstream_queue_timeout: self.upstream_queue_timeout,
             max_request_body: self.max_request_body,
             body_read_timeout: self.body_read_timeout,

@@ -15,8 +15,8 @@
 //! What is kept of the pooled client's behaviour:
 //! - a connection is reused only when both its request and its response are complete (a
 //!   response body dropped before its end, or failed, closes the connection instead);
-//! - idle connections are closed after [`IDLE_TIMEOUT`], and at most `--upstream-max-connections`
-//!   are kept per upstream;
+//! - idle connections are closed after `--upstream-idle-timeout` (none is kept when it is
+//!   zero), and at most `--upstream-max-connections` are kept per upstream;
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
@@ -40,9 +40,6 @@ use tower_service::Service;
 use crate::body::RequestBody;
 use crate::server::Limits;
 use crate::tls::{self, UpstreamTrust};
-
-/// How long an upstream connection may stay idle in the pool before it is closed.
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// The error of a connection attempt, from the connector or hyper's handshake.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -121,6 +118,8 @@ struct Host {
     /// Most recently returned last; each with when it was returned.
     idle: Mutex<Vec<(SendRequest<RequestBody>, Instant)>>,
     max_idle: usize,
+    /// `--upstream-idle-timeout`; zero keeps no connection.
+    idle_timeout: Duration,
 }
 
 impl Host {
@@ -128,16 +127,17 @@ impl Host {
     fn checkout(&self) -> Option<SendRequest<RequestBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some((sender, since)) = idle.pop() {
-            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+            if !sender.is_closed() && since.elapsed() < self.idle_timeout {
                 return Some(sender);
             }
         }
         None
     }
 
-    /// Keeps `sender` for the next request, unless it is closed or the pool is full.
+    /// Keeps `sender` for the next request, unless it is closed, the pool is full, or no
+    /// connection is kept.
     fn put(&self, sender: SendRequest<RequestBody>) {
-        if sender.is_closed() {
+        if sender.is_closed() || self.idle_timeout.is_zero() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -146,19 +146,24 @@ impl Host {
         }
     }
 
-    /// Closes the connections idle for [`IDLE_TIMEOUT`] (dropping a `SendRequest` ends its
-    /// connection) and forgets those the upstream closed.
+    /// Closes the connections idle for `--upstream-idle-timeout` (dropping a `SendRequest` ends
+    /// its connection) and forgets those the upstream closed.
     fn expire(&self) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+        idle.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < self.idle_timeout);
     }
 
-    /// Starts the task that calls [`Host::expire`] every [`IDLE_TIMEOUT`] while the pool lives.
+    /// Starts the task that calls [`Host::expire`] every `--upstream-idle-timeout` while the
+    /// pool lives (none when no connection is kept).
     fn start_reaper(host: &Arc<Self>) {
+        let period = host.idle_timeout;
+        if period.is_zero() {
+            return;
+        }
         let host: Weak<Self> = Arc::downgrade(host);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(IDLE_TIMEOUT).await;
+                tokio::time::sleep(period).await;
                 let Some(host) = host.upgrade() else { return };
                 host.expire();
             }
@@ -184,6 +189,8 @@ struct Clients {
     /// upstreams, and comparing a few short authorities costs less than hashing one.
     hosts: RwLock<Vec<Arc<Host>>>,
     max_idle: usize,
+    /// `--upstream-idle-timeout`.
+    idle_timeout: Duration,
 }
 
 impl UpstreamClients {
@@ -230,6 +237,7 @@ impl UpstreamClients {
             connect_timeout: limits.connect_timeout,
             hosts: RwLock::new(Vec::new()),
             max_idle: limits.upstream_max_connections,
+            idle_timeout: limits.upstream_idle_timeout,
         })))
     }
 
@@ -320,6 +328,7 @@ impl UpstreamClients {
             authority: authority.clone(),
             idle: Mutex::new(Vec::new()),
             max_idle: self.0.max_idle,
+            idle_timeout: self.0.idle_timeout,
         });
         Host::start_reaper(&host);
         hosts.push(Arc::clone(&host));

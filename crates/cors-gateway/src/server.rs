@@ -60,6 +60,8 @@ pub(crate) struct Limits {
     pub(crate) upstream_max_connections: usize,
     /// Most of those one client connection may hold (fairness between clients).
     pub(crate) upstream_max_per_connection: usize,
+    /// How long an upstream connection may wait idle in the pool (zero: none is kept).
+    pub(crate) upstream_idle_timeout: Duration,
     /// How long a request may wait for a free upstream slot; past it the answer is 503.
     pub(crate) upstream_queue_timeout: Duration,
     /// Most bytes of a request body; past it the answer is 413.

@@ -1160,6 +1160,31 @@ fn upstream_connections_are_reused_and_one_closed_while_idle_is_replaced() {
     gateway.assert_alive();
 }
 
+/// `--upstream-idle-timeout`: a pooled upstream connection that has waited longer is not reused
+/// (the gateway closes it, and a new one serves the next request), so that the gateway gives a
+/// connection up before an upstream with a shorter keep-alive timeout closes it under a request;
+/// with 0 no connection is kept. Each case sends three requests back to back, pauses, then
+/// sends a fourth.
+#[rstest]
+#[case::reused_within_the_timeout("2s", 1)]
+#[case::replaced_after_the_timeout("300ms", 2)]
+#[case::never_kept("0s", 4)]
+fn upstream_connections_are_not_reused_past_the_idle_timeout(
+    #[case] timeout: &str,
+    #[case] connections: usize,
+) {
+    let mut gateway = Gateway::start(&["--upstream-idle-timeout", timeout]);
+    for round in 0..4 {
+        if round == 3 {
+            thread::sleep(Duration::from_millis(700));
+        }
+        let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
+        check_allowed_get(&reply).unwrap();
+    }
+    assert_eq!(gateway.upstream_connections(), connections, "--upstream-idle-timeout {timeout}");
+    gateway.assert_alive();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reloading under load.
 
