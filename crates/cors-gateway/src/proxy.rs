@@ -385,7 +385,8 @@ impl Proxy {
         // A declared length over the limit is refused before the upstream is contacted; a body
         // without one is cut off by `RequestBody` once it goes over.
         let body = request.body();
-        if body.size_hint().lower() > settings.body_limits.max_bytes {
+        let size = body.size_hint();
+        if size.lower() > settings.body_limits.max_bytes {
             return Err(TOO_LARGE);
         }
         // hyper's HTTP/1.1 client sends a GET or HEAD whose body has no declared length (sent
@@ -393,7 +394,7 @@ impl Proxy {
         // drops the body: the upstream got the request without it. Saying `chunked` here, as
         // hyper asks callers who must send such a body to, forwards it as the client sent it.
         if !body.is_end_stream()
-            && body.size_hint().exact().is_none()
+            && size.exact().is_none()
             && matches!(*request.method(), Method::GET | Method::HEAD)
         {
             request

@@ -1522,7 +1522,20 @@ async fn h2_send(
     sender: &mut h2::client::SendRequest<bytes::Bytes>,
     request: http::Request<()>,
 ) -> Result<(http::response::Parts, Vec<u8>), h2::Error> {
-    let (response, _) = sender.send_request(request, true)?;
+    h2_send_with(sender, request, None).await
+}
+
+/// Sends a request on `sender`, with `body` in one DATA frame when given (and no
+/// `content-length` unless the request has one), and returns the status and the whole body.
+async fn h2_send_with(
+    sender: &mut h2::client::SendRequest<bytes::Bytes>,
+    request: http::Request<()>,
+    body: Option<&'static [u8]>,
+) -> Result<(http::response::Parts, Vec<u8>), h2::Error> {
+    let (response, mut stream) = sender.send_request(request, body.is_none())?;
+    if let Some(body) = body {
+        stream.send_data(bytes::Bytes::from_static(body), true)?;
+    }
     let (parts, mut body) = response.await?.into_parts();
     let mut bytes = Vec::new();
     while let Some(chunk) = body.data().await {
@@ -2336,44 +2349,32 @@ fn unsupported_transfer_codings_are_refused(#[case] codings: &[&str], #[case] st
 /// test upstream answers with the size of the body it read, in the framing it got (a chunked
 /// `hello` is 15 bytes with its last chunk).
 #[rstest]
-#[case::get_chunked("GET", Some(b"transfer-encoding: chunked".as_slice()), "ok 15")]
-#[case::get_with_a_length("GET", Some(b"content-length: 5".as_slice()), "ok 5")]
-#[case::put_chunked("PUT", Some(b"transfer-encoding: chunked".as_slice()), "ok 15")]
+#[case::get_chunked("GET", Some(("transfer-encoding", "chunked")), "ok 15")]
+#[case::get_with_a_length("GET", Some(("content-length", "5")), "ok 5")]
+#[case::put_chunked("PUT", Some(("transfer-encoding", "chunked")), "ok 15")]
 #[case::get_over_http2_without_a_length("GET", None, "ok 15")]
 fn request_bodies_reach_the_upstream_whatever_the_method(
     #[case] method: &str,
-    #[case] framing: Option<&[u8]>,
+    #[case] framing: Option<(&str, &str)>,
     #[case] expected: &str,
 ) {
     let gateway = Gateway::start(&[]);
     let body = match framing {
-        Some(framing) => {
-            let (name, value) = framing.split_at(framing.iter().position(|&b| b == b':').unwrap());
-            let name = std::str::from_utf8(name).unwrap();
-            let fields: [(&str, &[u8]); 2] =
-                [("origin", APP.as_bytes()), (name, value[1..].trim_ascii())];
+        Some((name, value)) => {
+            let fields = [("origin", APP.as_bytes()), (name, value.as_bytes())];
             let mut request = raw_request(method, "/ok", &fields, false);
-            request.extend_from_slice(if name == "content-length" {
-                b"hello"
-            } else {
-                b"5\r\nhello\r\n0\r\n\r\n"
-            });
+            let chunked = name == "transfer-encoding";
+            request.extend_from_slice(if chunked { b"5\r\nhello\r\n0\r\n\r\n" } else { b"hello" });
             let reply = exchange(gateway.address, &request).unwrap();
             assert_eq!(reply.status, 200, "{reply:?}");
             reply.body
         }
         None => runtime().block_on(async {
             let (mut sender, _connection, _) = h2_connect(gateway.address).await;
-            let (response, mut stream) =
-                sender.send_request(h2_request(method, "/ok", Some(APP)), false).unwrap();
-            stream.send_data(bytes::Bytes::from_static(b"hello"), true).unwrap();
-            let (parts, mut body) = response.await.unwrap().into_parts();
+            let request = h2_request(method, "/ok", Some(APP));
+            let (parts, body) = h2_send_with(&mut sender, request, Some(b"hello")).await.unwrap();
             assert_eq!(parts.status, 200, "{parts:?}");
-            let mut bytes = Vec::new();
-            while let Some(chunk) = body.data().await {
-                bytes.extend_from_slice(&chunk.unwrap());
-            }
-            bytes
+            body
         }),
     };
     assert_eq!(String::from_utf8_lossy(&body), expected);
