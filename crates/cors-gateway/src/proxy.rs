@@ -597,6 +597,14 @@ fn remove_hop_by_hop_fields(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+    // RFC 9112 section 6.3: a message with both `Transfer-Encoding` and `Content-Length` is
+    // framed by the first, and an intermediary that forwards it must remove the second.
+    // hyper's server does so for requests; its client decodes such a response by its chunks but
+    // leaves its `Content-Length`, by which the client's side would then frame the body: cut
+    // short, or the connection closed before the length was reached.
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }

@@ -51,7 +51,9 @@ fn example_policy(name: &str) -> PathBuf {
 ///   ends the response once the body is complete;
 /// - `/hang`: never answers (until the test ends, at most [`PATIENCE`]);
 /// - `/reset`: closes the connection after the request head, with the body unread (a reset);
-/// - `/close`: answers `200 ok`, then closes the kept-alive connection without saying so.
+/// - `/close`: answers `200 ok`, then closes the kept-alive connection without saying so;
+/// - `/both-lengths/N`: answers `hello` in chunks, with a `Content-Length: N` beside its
+///   `Transfer-Encoding: chunked` (RFC 9112 section 6.3: the chunks frame the body).
 struct Upstream {
     address: SocketAddr,
     /// How many connections it accepted.
@@ -156,6 +158,16 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
                 thread::sleep(Duration::from_millis(20));
             }
             return;
+        }
+        if let Some(length) = path.strip_prefix("/both-lengths/") {
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: {length}\r\n\r\n\
+                 5\r\nhello\r\n0\r\n\r\n"
+            );
+            if stream.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
         }
         if path == "/early" {
             // The response head and a first chunk go out before the body is read.
@@ -1182,6 +1194,36 @@ fn upstream_connections_are_not_reused_past_the_idle_timeout(
         check_allowed_get(&reply).unwrap();
     }
     assert_eq!(gateway.upstream_connections(), connections, "--upstream-idle-timeout {timeout}");
+    gateway.assert_alive();
+}
+
+/// An upstream response framed by `Transfer-Encoding: chunked` that also says `Content-Length`
+/// reaches the client whole: the gateway drops the length (RFC 9112 section 6.3) and frames the
+/// body itself. Kept, the length cut the body short (`1`) or left the client waiting for bytes
+/// that never came, then closed the connection (`50`).
+#[rstest]
+#[case::length_too_short("1")]
+#[case::length_too_long("50")]
+fn an_upstream_response_with_chunks_and_a_length_is_framed_by_its_chunks(#[case] length: &str) {
+    let mut gateway = Gateway::start(&[]);
+    let path = format!("/both-lengths/{length}");
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut requests = raw_request("GET", &path, &[("origin", APP.as_bytes())], true);
+    requests.extend(allowed_get(false));
+    stream.write_all(&requests).unwrap();
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {text:?}"));
+    let fields: Vec<String> = head.lines().skip(1).map(str::to_ascii_lowercase).collect();
+    assert!(head.starts_with("HTTP/1.1 200"), "{text:?}");
+    assert!(!fields.iter().any(|f| f.starts_with("content-length:")), "{text:?}");
+    assert!(fields.contains(&"transfer-encoding: chunked".to_owned()), "{text:?}");
+    assert!(fields.contains(&format!("access-control-allow-origin: {APP}")), "{text:?}");
+    // The whole body, then the second response on the same connection.
+    let (body, second) = rest.split_once("0\r\n\r\n").unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(body, "5\r\nhello\r\n", "{text:?}");
+    let (reply, _) = parse_reply(second.as_bytes(), closed).unwrap_or_else(|| panic!("{text:?}"));
+    check_allowed_get(&reply).unwrap();
     gateway.assert_alive();
 }
 
