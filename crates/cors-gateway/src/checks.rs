@@ -1,13 +1,13 @@
 //! The HTTP rules a request must meet before the CORS layer sees it: the number of fields, the
 //! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1), the transfer codings
-//! (RFC 9112 section 6.1) and a path without dot segments; docs/robustness.md, findings F-D,
-//! F-E and F-H.
+//! (RFC 9112 section 6.1), a path without dot segments, and the asterisk-form target for
+//! `OPTIONS` only (RFC 9112 section 3.2.4); docs/robustness.md, findings F-D, F-E, F-H and F-J.
 //!
 //! A request that breaks one is answered here, without Access-Control-* fields, and never
 //! forwarded. The checks read the header map in place and allocate nothing.
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Request, StatusCode, Version};
+use http::{Method, Request, StatusCode, Version};
 
 /// Why a request is refused: the status and a short text for the body.
 pub(crate) type Refusal = (StatusCode, &'static str);
@@ -24,12 +24,23 @@ pub(crate) fn refusal<B>(request: &Request<B>, max_headers: usize) -> Option<Ref
     let fields = Fields::of(headers);
     host_refusal(request, &fields)
         .or_else(|| transfer_coding_refusal(request.version(), &fields))
-        .or_else(|| {
-            has_dot_segment(request.uri().path().as_bytes()).then_some((
-                StatusCode::BAD_REQUEST,
-                "bad request: the path has a dot segment (. or ..)\n",
-            ))
-        })
+        .or_else(|| path_refusal(request))
+}
+
+/// The refusal of a request's path: a dot segment ([`has_dot_segment`]), or the asterisk-form
+/// target `*` with another method than `OPTIONS` (RFC 9112 section 3.2.4: it names the server
+/// as a whole, for `OPTIONS` only). Forwarded, `GET *` reached the upstream outside the
+/// upstream URL's path prefix, which `*` is never put under (docs/robustness.md, finding F-J).
+fn path_refusal<B>(request: &Request<B>) -> Option<Refusal> {
+    let path = request.uri().path();
+    if path == "*" {
+        return (request.method() != Method::OPTIONS).then_some((
+            StatusCode::BAD_REQUEST,
+            "bad request: only OPTIONS may have * as its target\n",
+        ));
+    }
+    has_dot_segment(path.as_bytes())
+        .then_some((StatusCode::BAD_REQUEST, "bad request: the path has a dot segment (. or ..)\n"))
 }
 
 /// Whether `path` has a `.` or `..` segment (RFC 3986 section 3.3), spelled out or
@@ -332,6 +343,22 @@ mod tests {
         #[case] expected: Option<u16>,
     ) {
         check(version, target, &[("host", "a.test")], expected);
+    }
+
+    #[rstest]
+    #[case::options(H1, "OPTIONS", None)]
+    #[case::get(H1, "GET", Some(400))]
+    #[case::post(H1, "POST", Some(400))]
+    #[case::h2_get(H2, "GET", Some(400))]
+    fn only_options_may_target_the_asterisk(
+        #[case] version: Version,
+        #[case] method: &str,
+        #[case] expected: Option<u16>,
+    ) {
+        let request =
+            Request::builder().version(version).method(method).uri("*").header("host", "a.test");
+        let request = request.body(()).unwrap();
+        assert_eq!(refusal(&request, 100).map(|(status, _)| status.as_u16()), expected);
     }
 
     #[test]

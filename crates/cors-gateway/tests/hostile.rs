@@ -2245,6 +2245,23 @@ fn paths_with_dot_segments_get_400(#[case] path: &str, #[case] status: u16) {
     }
 }
 
+/// Finding F-J: the asterisk-form target `*` is for `OPTIONS` alone (RFC 9112 section 3.2.4).
+/// Another method with it gets 400 and is never forwarded; before the fix `GET *` and `POST *`
+/// reached the upstream, outside the upstream URL's path prefix. `OPTIONS *` is still forwarded.
+#[rstest]
+#[case::get("GET", 400)]
+#[case::post("POST", 400)]
+#[case::delete("DELETE", 400)]
+#[case::options("OPTIONS", 200)]
+fn only_options_may_target_the_asterisk(#[case] method: &str, #[case] status: u16) {
+    let gateway = Gateway::start(&[]);
+    let request = raw_request(method, "*", &[("content-length", b"0")], false);
+    let reply = exchange(gateway.address, &request).unwrap();
+    assert_eq!(reply.status, status, "{method} *: {reply:?}");
+    let forwarded = reply.one("x-upstream").unwrap() == Some("1");
+    assert_eq!(forwarded, status == 200, "{method} *: {reply:?}");
+}
+
 /// Finding F-D (issue 16): an HTTP/1.1 request with two `Host` lines, none, or an invalid one is
 /// answered 400 and never forwarded (RFC 9112 section 3.2). Before the fix all were forwarded.
 #[rstest]
