@@ -54,38 +54,53 @@ fn path_refusal<B>(request: &Request<B>) -> Option<Refusal> {
 /// `/open/../secure/x` reaches what `/secure/x` names. Browsers and common clients resolve dot
 /// segments before they send a request, so only a crafted request has one, and it is refused
 /// rather than resolved here, which would only move the question of how the upstream reads it.
+/// A segment's path parameters (`;` and what follows it, also as `%3b`) do not count: Tomcat,
+/// Jetty and the Java frameworks on them drop them before resolving dot segments, so that
+/// `/open/..;/secure/x` reaches `/secure/x` there (finding F-K).
 /// A path without `.` or `%` has none, which most paths show after one pass.
 fn has_dot_segment(path: &[u8]) -> bool {
+    /// What a step over the path read.
+    enum Read {
+        Separator,
+        Dot,
+        Parameters,
+        Other,
+    }
     if !path.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
     }
-    // The dots of the current segment, and whether it has any other byte.
-    let (mut dots, mut other) = (0u32, false);
+    // The dots of the current segment, whether it has any other byte, and whether its path
+    // parameters have started.
+    let (mut dots, mut other, mut parameters) = (0u32, false, false);
     let mut rest = path;
     loop {
-        let (separator, dot, step) = match rest {
-            [] => (true, false, 0),
-            [b'/' | b'\\', ..] => (true, false, 1),
+        let (read, step) = match rest {
+            [] => (Read::Separator, 0),
+            [b'/' | b'\\', ..] => (Read::Separator, 1),
             [b'%', high, low, ..] => match (high, low.to_ascii_lowercase()) {
-                (b'2', b'e') => (false, true, 3),
-                (b'2', b'f') | (b'5', b'c') => (true, false, 3),
-                _ => (false, false, 1),
+                (b'2', b'e') => (Read::Dot, 3),
+                (b'2', b'f') | (b'5', b'c') => (Read::Separator, 3),
+                (b'3', b'b') => (Read::Parameters, 3),
+                _ => (Read::Other, 1),
             },
-            [b'.', ..] => (false, true, 1),
-            [_, ..] => (false, false, 1),
+            [b'.', ..] => (Read::Dot, 1),
+            [b';', ..] => (Read::Parameters, 1),
+            [_, ..] => (Read::Other, 1),
         };
-        if separator {
-            if !other && (dots == 1 || dots == 2) {
-                return true;
+        match read {
+            Read::Separator => {
+                if !other && (dots == 1 || dots == 2) {
+                    return true;
+                }
+                if rest.is_empty() {
+                    return false;
+                }
+                (dots, other, parameters) = (0, false, false);
             }
-            if rest.is_empty() {
-                return false;
-            }
-            (dots, other) = (0, false);
-        } else if dot {
-            dots += 1;
-        } else {
-            other = true;
+            _ if parameters => {}
+            Read::Parameters => parameters = true,
+            Read::Dot => dots += 1,
+            Read::Other => other = true,
         }
         rest = &rest[step..];
     }
@@ -326,6 +341,14 @@ mod tests {
     #[case::an_encoded_slash_alone(b"/a%2fb", false)]
     #[case::a_lone_percent(b"/a/%", false)]
     #[case::a_short_escape(b"/a/%2", false)]
+    #[case::parent_with_parameters(b"/open/..;/secure/x", true)]
+    #[case::parent_with_a_named_parameter(b"/open/..;jsessionid=1/secure", true)]
+    #[case::current_with_parameters(b"/a/.;x=1/b", true)]
+    #[case::parent_with_encoded_parameters(b"/a/%2e%2e%3bx/b", true)]
+    #[case::parent_with_dots_in_its_parameters(b"/a/..;v=1.2/b", true)]
+    #[case::parameters_with_dots_after_a_name(b"/a/b;v=../c", false)]
+    #[case::parameters_alone(b"/a/;../b", false)]
+    #[case::three_dots_with_parameters(b"/a/...;x/b", false)]
     #[case::asterisk(b"*", false)]
     fn dot_segments(#[case] path: &[u8], #[case] expected: bool) {
         assert_eq!(has_dot_segment(path), expected, "{}", path.escape_ascii());

@@ -2225,13 +2225,16 @@ fn raw_head(head: &str) -> Vec<u8> {
 /// the CORS layer, and never forwarded: the policy, Local Mode instance and route are picked by
 /// the path, which an upstream resolving `..` would read as another. Before the fix
 /// `/open/../secure/x` went to the upstream as it came, with the grant of the `/open` instance.
+/// Finding F-K: so did `/open/..;/secure/x`, which Tomcat and Jetty resolve to `/secure/x`.
 #[rstest]
 #[case::parent("/open/../secure/x", 400)]
 #[case::current("/./ok", 400)]
 #[case::encoded_parent("/open/%2e%2e/secure/x", 400)]
 #[case::parent_before_an_encoded_slash("/open/..%2fsecure/x", 400)]
 #[case::parent_before_a_backslash("/open/..\\secure/x", 400)]
+#[case::parent_with_path_parameters("/open/..;/secure/x", 400)]
 #[case::dots_inside_names("/v1.2/.well-known/file..txt", 200)]
+#[case::dots_inside_path_parameters("/v1;v=1.2/x;..", 200)]
 fn paths_with_dot_segments_get_400(#[case] path: &str, #[case] status: u16) {
     let gateway = Gateway::start(&[]);
     let reply =
