@@ -1,8 +1,10 @@
 //! `serve --config-dir`: a whole Flex Local Mode folder, read by cors-policy's `LocalConfig`.
 //!
 //! Each listener of the folder is one endpoint. A request is served in three steps:
-//! 1. its path chooses the API instance (the longest base path it falls under); no instance
-//!    gives `404`, before any CORS decision, since no policy applies there;
+//! 1. its path chooses the API instance (the longest base path it falls under, escaped
+//!    unreserved characters decoded first; a path whose escaped slashes would fall under
+//!    another instance gives `400`); no instance gives `404`, before any CORS decision, since no
+//!    policy applies there;
 //! 2. the instance's `cors-flex` policy decides, as the layer decides for `serve --config`
 //!    (an instance without one is served without CORS handling, as the loader warns);
 //! 3. a request the policy lets through is routed: the first route whose rules hold sends it
@@ -93,6 +95,43 @@ impl Loaded {
         Some((index, self.engines[listener][index].clone()))
     }
 
+    /// Whether `path`, served by `instance` on `endpoint`, would fall under another instance (or
+    /// none) were its escaped slashes and backslashes (`%2F`, `%5C`) and its backslashes read as
+    /// `/`, as some upstreams read them: `/api/admin%2Fusers` is under the `/api` instance here,
+    /// and `/api/admin/users` to such an upstream (finding F-L). Decoding them for every request
+    /// instead would break the APIs that carry `%2F` inside a segment (GitLab's project paths,
+    /// for one); refusing only a path whose readings disagree keeps those working.
+    fn separators_disagree(&self, endpoint: usize, path: &str, instance: usize) -> bool {
+        let bytes = path.as_bytes();
+        if !bytes.iter().any(|&b| b == b'%' || b == b'\\') {
+            return false;
+        }
+        let mut read = Vec::with_capacity(bytes.len());
+        let mut rest = bytes;
+        while let Some((&byte, after)) = rest.split_first() {
+            match (byte, after) {
+                (b'%', [b'2', b'f' | b'F', tail @ ..] | [b'5', b'c' | b'C', tail @ ..]) => {
+                    read.push(b'/');
+                    rest = tail;
+                }
+                (b'\\', _) => {
+                    read.push(b'/');
+                    rest = after;
+                }
+                _ => {
+                    read.push(byte);
+                    rest = after;
+                }
+            }
+        }
+        if read == bytes {
+            return false;
+        }
+        let other = String::from_utf8(read).ok();
+        other.and_then(|other| self.instance(endpoint, &other)).map(|(index, _)| index)
+            != Some(instance)
+    }
+
     fn api_instance(&self, endpoint: usize, index: usize) -> Option<&ApiInstance> {
         let listener = self.config.listeners().get(*self.listeners.get(endpoint)?)?;
         listener.instances().get(index)
@@ -168,13 +207,22 @@ impl Service<Request<Incoming>> for Router {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> RouterFuture {
+    fn call(&mut self, mut request: Request<Incoming>) -> RouterFuture {
+        decode_unreserved(&mut request);
         let loaded = self.routes.shared.load();
         let endpoint = self.routes.endpoint;
         let Some((instance, engine)) = loaded.instance(endpoint, request.uri().path()) else {
             let answer = not_found("not found: no API instance at this path\n");
             return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
         };
+        if loaded.separators_disagree(endpoint, request.uri().path(), instance) {
+            let answer = proxy::short(
+                StatusCode::BAD_REQUEST,
+                "bad request: an escaped slash or a backslash in the path puts it under another \
+                 API instance\n",
+            );
+            return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
+        }
         let route = RouteTo { loaded, endpoint, instance, proxy: self.proxy.clone() };
         match engine {
             Some(engine) => {
@@ -262,6 +310,68 @@ fn upstream_uri(address: &HttpAddress, path: &str, original: &Uri) -> Option<Uri
     Uri::builder().scheme(scheme).authority(authority).path_and_query(path_and_query).build().ok()
 }
 
+/// Decodes the percent-encoded unreserved characters of `request`'s path: letters, digits, `-`,
+/// `.`, `_` and `~` (RFC 3986 section 2.3), which section 6.2.2.2 makes equivalent to their
+/// escapes, so that every upstream reads `/api/%61dmin` as `/api/admin`. The router reads the
+/// path after this: base paths and route rules choose by what the upstream will serve, not by a
+/// spelling that matches none of them (finding F-L), and the request is forwarded decoded. Every
+/// other escape (`%2F`, `%20`, `%3F`, ...) stays as it came: decoding it would change what the
+/// path means. `serve --config` chooses nothing by path, so it forwards paths as they came.
+///
+/// Hand-written rather than with the `percent-encoding` crate, which decodes every escape.
+/// Paths without `%` are left after one search for it.
+fn decode_unreserved<B>(request: &mut Request<B>) {
+    let uri = request.uri();
+    let path = uri.path();
+    if !path.as_bytes().contains(&b'%') {
+        return;
+    }
+    let Some(decoded) = decoded_path(path.as_bytes()) else { return };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{decoded}?{query}"),
+        None => decoded,
+    };
+    let mut builder = Uri::builder();
+    if let Some(scheme) = uri.scheme() {
+        builder = builder.scheme(scheme.clone());
+    }
+    if let Some(authority) = uri.authority() {
+        builder = builder.authority(authority.clone());
+    }
+    // Cannot fail: the path lost escapes for characters that are valid in a path as they are.
+    if let Ok(decoded) = builder.path_and_query(path_and_query).build() {
+        *request.uri_mut() = decoded;
+    }
+}
+
+/// `path` with its escapes of unreserved characters decoded; `None` when it has none.
+fn decoded_path(path: &[u8]) -> Option<String> {
+    let mut decoded: Option<Vec<u8>> = None;
+    let mut rest = path;
+    while let Some((&byte, after)) = rest.split_first() {
+        if let (b'%', Some(character)) = (byte, after.get(..2).and_then(unreserved)) {
+            let done = path.len() - rest.len();
+            decoded.get_or_insert_with(|| path[..done].to_vec()).push(character);
+            rest = &after[2..];
+        } else {
+            if let Some(decoded) = &mut decoded {
+                decoded.push(byte);
+            }
+            rest = after;
+        }
+    }
+    decoded.and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// The unreserved character the two hex digits `hex` encode, if they encode one.
+fn unreserved(hex: &[u8]) -> Option<u8> {
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    let [high, low] = *hex else { return None };
+    let character = u8::try_from(digit(high)? << 4 | digit(low)?).ok()?;
+    (character.is_ascii_alphanumeric() || matches!(character, b'-' | b'.' | b'_' | b'~'))
+        .then_some(character)
+}
+
 /// `404` with a short text.
 fn not_found(text: &'static str) -> Response<ProxyBody> {
     proxy::short(StatusCode::NOT_FOUND, text)
@@ -325,5 +435,28 @@ impl Reload for FolderReload {
                 tracing::error!(%folder, cause, "{message}; keeping the previous configuration");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::letter("/api/%61dmin/x", "/api/admin/x")]
+    #[case::upper_case_hex("/api/%41DMIN", "/api/ADMIN")]
+    #[case::every_unreserved_symbol("/%2D%2e%5F%7e%30", "/-._~0")]
+    #[case::reserved_escapes_kept("/a%2Fb%3F%20%25%2541", "/a%2Fb%3F%20%25%2541")]
+    #[case::mixed("/%7Euser/a%2fb/%78", "/~user/a%2fb/x")]
+    #[case::query_kept("/%61?q=%61", "/a?q=%61")]
+    #[case::absolute_form("http://a.test/%61", "http://a.test/a")]
+    #[case::short_escapes("/a%6/%", "/a%6/%")]
+    #[case::non_ascii_escape("/%C3%A9%61", "/%C3%A9a")]
+    #[case::nothing_to_decode("/plain/path", "/plain/path")]
+    fn unreserved_escapes_are_decoded(#[case] target: &str, #[case] expected: &str) {
+        let mut request = Request::builder().uri(target).body(()).unwrap();
+        decode_unreserved(&mut request);
+        assert_eq!(request.uri().to_string(), expected);
     }
 }

@@ -426,3 +426,59 @@ async fn a_folder_reload_updates_each_instance_policy_info() {
     .await;
     assert_eq!(third, second, "a failed reload keeps the policies in force");
 }
+
+/// Finding F-L: nested base paths, `/api` granting a partner with credentials and `/api/admin`
+/// granting only the shop, both in front of one upstream. A path that spells `/api/admin` so
+/// that it matches `/api` only is either read as the upstream reads it (escaped unreserved
+/// characters are decoded, RFC 3986 section 6.2.2.2) or refused when an escaped slash or a
+/// backslash would put it under the other instance. Before the fix each was decided by the
+/// `/api` instance, granted to the partner, and forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
+    const PARTNER: &str = "https://partner.example";
+    let upstream = Upstream::start().await;
+    let port = closed_port();
+    let scratch = Scratch::new();
+    let instance = |name: &str, base: &str, origin: &str| {
+        format!(
+            "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n\
+             metadata: {{name: {name}}}\nspec:\n  address: http://127.0.0.1:{port}{base}\n  \
+             services:\n    main:\n      address: http://{}{base}\n  policies:\n    \
+             - policyRef: {{name: cors-flex}}\n      config:\n        publicResource: false\n        \
+             supportCredentials: true\n        \
+             originGroups:\n          - origins: [{origin}]\n",
+            upstream.address
+        )
+    };
+    let text = [instance("api", "/api", PARTNER), instance("admin", "/api/admin", SHOP)];
+    scratch.write("apis.yaml", &text.join("---\n"));
+    let _gateway = serve(&scratch.dir, 1, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let grant = |answer: &Answer| answer.one("access-control-allow-origin");
+
+    // Escaped letters and `~`: decoded, decided by `/api/admin`, refused for the partner (A2).
+    for path in ["/api/%61dmin/users", "/api/%61%64%6D%69%6E/users", "/api/admi%6e"] {
+        let answer = get(&format!("{base}{path}"), "GET", Some(PARTNER)).await;
+        assert_eq!((answer.status.as_u16(), grant(&answer)), (200, None), "{path}");
+        assert!(upstream.seen().is_empty(), "{path} was forwarded");
+    }
+    // The shop is granted there, and the upstream gets the decoded path.
+    let answer = get(&format!("{base}/api/%61dmin/%7Eroot"), "GET", Some(SHOP)).await;
+    assert_eq!(grant(&answer).as_deref(), Some(SHOP));
+    assert_eq!(last(&upstream, 1).path, "/api/admin/~root");
+
+    // An escaped slash or a backslash that would put the path under `/api/admin`: 400.
+    for path in
+        ["/api/admin%2Fusers", "/api/admin%2fusers", "/api/admin%5Cusers", "/api/admin\\users"]
+    {
+        let answer = get(&format!("{base}{path}"), "GET", Some(PARTNER)).await;
+        assert_eq!(answer.status, 400, "{path}");
+        assert!(answer.access_control().is_empty(), "{path}: {:?}", answer.headers);
+    }
+    assert_eq!(upstream.seen().len(), 1, "a refused path was forwarded");
+    // One that stays under `/api` either way is forwarded as it came: `%2F` inside a segment is
+    // how some APIs name things (GitLab's `group%2Fproject`).
+    let answer = get(&format!("{base}/api/projects/group%2Fproject"), "GET", Some(PARTNER)).await;
+    assert_eq!(grant(&answer).as_deref(), Some(PARTNER));
+    assert_eq!(last(&upstream, 2).path, "/api/projects/group%2Fproject");
+}
