@@ -1,6 +1,7 @@
 //! ASCII bytes eight at a time: case-insensitive comparison against an already lower-case text
 //! (hosts (R2) and header names (P2) compare this way on every request), and the class of a
-//! request host's bytes (M1, R5: the `Origin` parser's fast path).
+//! request host's bytes (M1, R5: the `Origin` parser's fast path), and the search for a byte
+//! (the dots of a request host, M3).
 
 /// Eight copies of `b`, one per byte of a word.
 pub(crate) const fn lanes(b: u8) -> u64 {
@@ -49,6 +50,89 @@ pub(crate) fn host_class(word: u64) -> (u64, u64) {
         ^ at_least(b'a')
         ^ at_least(b'{');
     ((!in_class | word) & HIGH, separators & HIGH)
+}
+
+/// The high bit of every byte of `word` equal to `byte`, and no other bit.
+///
+/// Exact at every position, whatever the other bytes: per byte `x` of `word ^ lanes(byte)`, the
+/// high bit of `(x & 0x7f) + 0x7f` is set when the low seven bits are not all zero (the sum
+/// stays below 0x100, so no carry crosses into the next byte), and `x`'s own high bit covers the
+/// eighth; the byte equals `byte` when neither is set.
+#[inline]
+pub(crate) const fn equal_lanes(word: u64, byte: u8) -> u64 {
+    let x = word ^ lanes(byte);
+    !(((x & lanes(0x7f)) + lanes(0x7f)) | x) & HIGH
+}
+
+/// The position of the last `byte` in `bytes`, as `bytes.iter().rposition(|&b| b == byte)`,
+/// eight bytes per step from the end.
+///
+/// The word of the first bytes overlaps the one after it, which held no `byte`; under eight
+/// bytes, two overlapping four-byte halves, under four byte by byte.
+#[inline]
+pub(crate) fn rposition_byte(bytes: &[u8], byte: u8) -> Option<usize> {
+    // INVARIANT: called only with a nonzero `found` (at least one lane), which `ilog2` needs.
+    let last_lane = |found: u64| found.ilog2() as usize / 8;
+    let len = bytes.len();
+    if len >= 8 {
+        let mut end = len;
+        while end > 8 {
+            let found = equal_lanes(word_at(bytes, end - 8), byte);
+            if found != 0 {
+                return Some(end - 8 + last_lane(found));
+            }
+            end -= 8;
+        }
+        let found = equal_lanes(word_at(bytes, 0), byte);
+        (found != 0).then(|| last_lane(found))
+    } else if len >= 4 {
+        let found = equal_lanes(half_at(bytes, len - 4), byte) & lanes_below(4);
+        if found != 0 {
+            return Some(len - 4 + last_lane(found));
+        }
+        let found = equal_lanes(half_at(bytes, 0), byte) & lanes_below(4);
+        (found != 0).then(|| last_lane(found))
+    } else {
+        bytes.iter().rposition(|&b| b == byte)
+    }
+}
+
+/// The position of the first `byte` in `bytes`, as `bytes.iter().position(|&b| b == byte)`,
+/// eight bytes per step from the start.
+///
+/// The last word ends at the end, overlapping the one before, which held no `byte`; under eight
+/// bytes, two overlapping four-byte halves, under four byte by byte.
+#[inline]
+pub(crate) fn position_byte(bytes: &[u8], byte: u8) -> Option<usize> {
+    let first_lane = |found: u64| found.trailing_zeros() as usize / 8;
+    let len = bytes.len();
+    if len >= 8 {
+        let mut at = 0;
+        while at + 8 < len {
+            let found = equal_lanes(word_at(bytes, at), byte);
+            if found != 0 {
+                return Some(at + first_lane(found));
+            }
+            at += 8;
+        }
+        let found = equal_lanes(word_at(bytes, len - 8), byte);
+        (found != 0).then(|| len - 8 + first_lane(found))
+    } else if len >= 4 {
+        let found = equal_lanes(half_at(bytes, 0), byte) & lanes_below(4);
+        if found != 0 {
+            return Some(first_lane(found));
+        }
+        let found = equal_lanes(half_at(bytes, len - 4), byte) & lanes_below(4);
+        (found != 0).then(|| len - 4 + first_lane(found))
+    } else {
+        bytes.iter().position(|&b| b == byte)
+    }
+}
+
+/// The bits of the first `n` (under eight) bytes of a word.
+#[inline]
+const fn lanes_below(n: usize) -> u64 {
+    (1 << (8 * n)) - 1
 }
 
 /// The eight bytes of `bytes` at `at` as a little-endian word (0 past the end, never reached
@@ -188,6 +272,64 @@ mod tests {
         }
     }
 
+    /// M3: the lanes equal to a byte are exactly those, for every byte at every position of a
+    /// word, whatever the bytes beside it (no borrow or carry from a neighbour may reach it).
+    #[test]
+    fn equal_lanes_is_exact_at_every_position() {
+        for sought in [b'.', 0, 0x7f, 0x80, 0xae, 0xff] {
+            for before in [0, 1, b'.' - 1, b'.', b'.' + 1, 0x7f, 0x80, 0xae, 0xff] {
+                for byte in 0..=u8::MAX {
+                    for at in 0..8 {
+                        let mut bytes = [b'.' ^ 0x80; 8];
+                        bytes[at] = byte;
+                        if at > 0 {
+                            bytes[at - 1] = before;
+                        }
+                        if at < 7 {
+                            bytes[at + 1] = before;
+                        }
+                        let found = equal_lanes(u64::from_le_bytes(bytes), sought);
+                        let expected = bytes
+                            .iter()
+                            .enumerate()
+                            .filter(|&(_, &b)| b == sought)
+                            .fold(0, |lanes, (lane, _)| lanes | 0x80 << (8 * lane));
+                        assert_eq!(found, expected, "{sought:#x} in {}", bytes.escape_ascii());
+                    }
+                }
+            }
+        }
+    }
+
+    /// M3: the word-wise searches find what `position` and `rposition` find, in every text of
+    /// up to 40 bytes with the byte at one or two positions (or none), within and across the
+    /// words they read, among bytes one bit away from it. A zero byte is sought too: it is
+    /// what the searches' padding of a short text is made of.
+    #[test]
+    fn byte_searches_agree_with_the_iterators_at_every_position() {
+        for sought in [b'.', 0] {
+            for filler in [b'a', sought ^ 1, sought ^ 0x80, 0xff] {
+                for len in 0..=40 {
+                    for first in 0..=len {
+                        for second in first..=len {
+                            let mut bytes = vec![filler; len];
+                            for at in [first, second] {
+                                if let Some(b) = bytes.get_mut(at) {
+                                    *b = sought;
+                                }
+                            }
+                            let shown = bytes.escape_ascii();
+                            let forward = bytes.iter().position(|&b| b == sought);
+                            assert_eq!(position_byte(&bytes, sought), forward, "{shown}");
+                            let backward = bytes.iter().rposition(|&b| b == sought);
+                            assert_eq!(rposition_byte(&bytes, sought), backward, "{shown}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
         /// P2: the word-wise comparisons are `eq_ignore_ascii_case` against a lower-case name.
         #[test]
@@ -202,6 +344,24 @@ mod tests {
             proptest::prop_assert_eq!(got, expected);
             let name = eq_lowercase_name(configured.as_bytes(), requested.as_bytes());
             proptest::prop_assert_eq!(name, expected);
+        }
+
+        /// M3: the word-wise searches are `position` and `rposition`, in any bytes.
+        #[test]
+        fn byte_searches_are_the_iterators(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    3 => proptest::sample::select(vec![b'.', b'a', b'-', b'.' ^ 0x80, b'/']),
+                    1 => proptest::num::u8::ANY,
+                ],
+                0..80,
+            ),
+            sought in proptest::sample::select(vec![b'.', b'a', 0, 0xff]),
+        ) {
+            let forward = bytes.iter().position(|&b| b == sought);
+            proptest::prop_assert_eq!(position_byte(&bytes, sought), forward);
+            let backward = bytes.iter().rposition(|&b| b == sought);
+            proptest::prop_assert_eq!(rposition_byte(&bytes, sought), backward);
         }
     }
 }

@@ -6,7 +6,7 @@ use core::hash::{BuildHasher, Hasher};
 use foldhash::fast::{FoldHasher, RandomState};
 use hashbrown::HashTable;
 
-use crate::ascii::eq_bytes;
+use crate::ascii::{eq_bytes, position_byte, rposition_byte};
 use crate::request::Layout;
 use crate::{HeaderError, MAX_ORIGIN_LEN, OriginPattern, OriginRef, RequestOrigin};
 
@@ -217,10 +217,16 @@ impl OriginSet {
         // The suffixes after the last `max_labels` dots are those with at most `max_labels`
         // labels, the most a pattern domain has; the leftmost of them is the longest. Found
         // from the right, the bytes in front of them are not read (measured: one reverse walk
-        // counting dots cost 76 instructions more on an origin with no pattern).
+        // counting dots cost 76 instructions more on an origin with no pattern). Each dot is
+        // searched for eight bytes at a time (`rposition_byte`, `position_byte`): measured
+        // (callgrind, `engine-scale-1000-subdomains`), 700 / 753 / 719 instructions per decision
+        // (first / last / absent) where `Iterator::rposition` and `position` took 750 / 804 /
+        // 764. Not kept: one word-wise walk for all `max_labels` dots (712 / 752 / 704), the
+        // `memchr` crate's `memrchr` and `memchr` (798 / 852 / 914: a call through its CPU
+        // dispatch, and inputs under 16 bytes byte by byte).
         let mut start = host.len();
         for _ in 0..self.max_labels {
-            match host.get(..start).and_then(|before| before.iter().rposition(|&b| b == b'.')) {
+            match host.get(..start).and_then(|before| rposition_byte(before, b'.')) {
                 Some(dot) => start = dot,
                 None => break,
             }
@@ -233,7 +239,7 @@ impl OriginSet {
             {
                 return Some(Match { index: entry.index, kind: MatchKind::Subdomain });
             }
-            dot += 1 + domain.iter().position(|&b| b == b'.')?;
+            dot += 1 + position_byte(domain, b'.')?;
         }
     }
 }
