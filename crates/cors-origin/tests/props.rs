@@ -331,16 +331,90 @@ proptest! {
             inputs.push(if how == 3 { text.clone() } else { near_miss(text, how, at) });
         }
         for input in &inputs {
-            let bytes = input.as_bytes();
-            let expected = RequestOrigin::parse(bytes)
-                .map(|origin| (origin, naive_find(&patterns, &origin)));
-            let found = set
-                .parse_and_find(bytes)
-                .map(|(origin, found)| (origin, found.map(|m| (m.index(), m.kind()))));
-            prop_assert_eq!(&found, &expected, "input {}", input);
-            if let Ok((origin, _)) = &found {
-                prop_assert_eq!(set.find(origin).map(|m| (m.index(), m.kind())), naive_find(&patterns, origin));
-            }
+            check_lookups(&set, &patterns, input)?;
+        }
+    }
+}
+
+/// Both lookups of `input` in `set` (made of `patterns`) answer as parsing, then
+/// [`naive_find`].
+fn check_lookups(
+    set: &OriginSet,
+    patterns: &[OriginPattern],
+    input: &str,
+) -> Result<(), TestCaseError> {
+    let bytes = input.as_bytes();
+    let expected =
+        RequestOrigin::parse(bytes).map(|origin| (origin, naive_find(patterns, &origin)));
+    let found = set
+        .parse_and_find(bytes)
+        .map(|(origin, found)| (origin, found.map(|m| (m.index(), m.kind()))));
+    prop_assert_eq!(&found, &expected, "input {}", input);
+    if let Ok((origin, _)) = &found {
+        let found = set.find(origin).map(|m| (m.index(), m.kind()));
+        prop_assert_eq!(found, naive_find(patterns, origin), "input {}", input);
+    }
+    Ok(())
+}
+
+// Subdomain patterns with labels of 1 to 9 bytes and IDNA A-labels: the dots of hosts of 1 to
+// 40 bytes fall at every position of, and across, the eight-byte words the set's dot search
+// reads (M3, M4).
+
+/// Valid IDNA A-labels (bücher, café, münchen).
+const A_LABELS: [&str; 3] = ["xn--bcher-kva", "xn--caf-dma", "xn--mnchen-3ya"];
+
+/// One to nine `a`s or `b`s (few labels, so that patterns and origins share them), or an
+/// A-label.
+fn varied_label() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => (prop::sample::select(vec!["a", "b"]), 1..=9_usize).prop_map(|(c, n)| c.repeat(n)),
+        1 => prop::sample::select(A_LABELS.to_vec()).prop_map(str::to_owned),
+    ]
+}
+
+/// The labels of a host of 1 to 40 bytes: as many of up to seven labels as fit.
+fn varied_labels() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(varied_label(), 1..=7).prop_map(|labels| {
+        let mut len = 0;
+        // The first label (at most 14 bytes) always fits.
+        labels
+            .into_iter()
+            .take_while(|label| {
+                len += label.len() + 1;
+                len <= 41
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// M3, M4: with subdomain patterns for suffixes of a host and for hosts like it, the host
+    /// and each of its suffixes resolve to what a linear scan finds, through both lookups.
+    #[test]
+    fn subdomain_lookup_agrees_with_linear_scan_at_every_dot_position(
+        host in varied_labels(),
+        configured in prop::collection::vec(
+            (any::<prop::sample::Index>(), varied_labels(), any::<bool>(), any::<bool>()),
+            1..6,
+        ),
+    ) {
+        let patterns: Vec<OriginPattern> = configured
+            .iter()
+            .map(|(from, other, suffix, http)| {
+                let labels = if *suffix { &host[from.index(host.len())..] } else { &other[..] };
+                let scheme = if *http { "http" } else { "https" };
+                let text = format!("{scheme}://*.{}", labels.join("."));
+                OriginPattern::parse(&text).expect("varied patterns are valid")
+            })
+            .collect();
+        let set = OriginSet::new(patterns.clone());
+        for from in 0..host.len() {
+            let input = format!("https://{}", host[from..].join("."));
+            prop_assert!(RequestOrigin::parse(input.as_bytes()).is_ok(), "canonical: {}", input);
+            check_lookups(&set, &patterns, &input)?;
         }
     }
 }
