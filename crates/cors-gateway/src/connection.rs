@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -144,44 +144,75 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
             this.replayed += n;
             return Poll::Ready(Ok(()));
         }
-        let before = buf.filled().len();
-        let read = Pin::new(&mut this.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.activity.received.fetch_add(1, Ordering::Relaxed);
+        let activity = &this.activity;
+        read_noticing(&mut this.io, cx, buf, || {
+            activity.received.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+}
+
+write_through!(Prefixed);
+
+/// Reads from `io` into `buf`, and calls `brought` when the read brought bytes: how
+/// [`Prefixed`] and the upstream connections (`pool.rs`, `Heard`) notice that their peer sent
+/// something.
+#[inline]
+pub(crate) fn read_noticing<I: AsyncRead + Unpin>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+    brought: impl FnOnce(),
+) -> Poll<io::Result<()>> {
+    let before = buf.filled().len();
+    let read = Pin::new(io).poll_read(cx, buf);
+    if buf.filled().len() > before {
+        brought();
+    }
+    read
+}
+
+/// Implements tokio's `AsyncWrite` for the I/O wrapper `$wrapper<I>` by passing each call on to
+/// its field `io`: the wrappers here watch reads only.
+macro_rules! write_through {
+    ($wrapper:ident) => {
+        impl<I: ::tokio::io::AsyncWrite + Unpin> ::tokio::io::AsyncWrite for $wrapper<I> {
+            fn poll_write(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                buf: &[u8],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                ::std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                ::std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                self.io.is_write_vectored()
+            }
+
+            fn poll_flush(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                ::std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+            }
+
+            fn poll_shutdown(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                ::std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+            }
         }
-        read
-    }
+    };
 }
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
+pub(crate) use write_through;
 
 /// What one connection is doing, shared by its requests and its driver.
 #[derive(Debug)]
