@@ -214,7 +214,9 @@ impl BodyError {
 /// of the request's slots.
 #[derive(Debug)]
 pub(crate) struct RequestBody {
-    body: Incoming,
+    /// `None` for the empty body of a request the gateway sends once more (see
+    /// [`RequestBody::empty`]).
+    body: Option<Incoming>,
     /// Armed when the body is first read, so a bodiless request never starts a timer. Boxed
     /// because the upstream client needs an `Unpin` body; only requests with a body pay for it.
     timer: Option<Pin<Box<Sleep>>>,
@@ -237,7 +239,7 @@ impl RequestBody {
         };
         let deadline = shared.is_some().then(|| Instant::now() + limits.timeout);
         let body = Self {
-            body,
+            body: Some(body),
             timer: None,
             deadline,
             limits,
@@ -246,6 +248,20 @@ impl RequestBody {
             _slots: shared,
         };
         (body, held)
+    }
+
+    /// No body, for a bodiless request sent once more on a new connection: the client's body
+    /// went with the first attempt, and holds no slot.
+    pub(crate) fn empty() -> Self {
+        Self {
+            body: None,
+            timer: None,
+            deadline: None,
+            limits: BodyLimits { max_bytes: 0, timeout: Duration::ZERO },
+            received: 0,
+            failed: false,
+            _slots: None,
+        }
     }
 }
 
@@ -272,7 +288,8 @@ impl Body for RequestBody {
             this.failed = true;
             return Poll::Ready(Some(Err(BodyError::TimedOut { timeout: this.limits.timeout })));
         }
-        let frame = match std::task::ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+        let Some(body) = &mut this.body else { return Poll::Ready(None) };
+        let frame = match std::task::ready!(Pin::new(body).poll_frame(cx)) {
             None => return Poll::Ready(None),
             Some(Err(error)) => {
                 this.failed = true;
@@ -293,11 +310,11 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.failed || self.body.is_end_stream()
+        self.failed || self.body.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        self.body.as_ref().map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 

@@ -27,7 +27,7 @@ use prometheus_client::registry::Registry;
 use sha2::{Digest as _, Sha256};
 
 use crate::connection::Closed;
-use crate::telemetry::UpstreamFailure;
+use crate::telemetry::{UpstreamFailure, UpstreamRetry};
 
 /// The `Content-Type` of the Prometheus text format (0.0.4), the default answer.
 pub(crate) const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -49,11 +49,39 @@ const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// The `kind` label values of `cors_gateway_upstream_errors_total`, in [`UpstreamFailure`] order.
 const UPSTREAM_FAILURES: [&str; 4] = ["connect", "response", "timeout", "queue_timeout"];
 
+/// The `reason` label values of `cors_gateway_upstream_retries_total`, in [`UpstreamRetry`]
+/// order.
+const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
+
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
 const CLOSE_REASONS: [&str; 4] = ["client", "no_request_head", "idle", "shutdown"];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
 const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
+
+/// Registers the counters of upstream failures (`cors_gateway_upstream_errors_total`) and of
+/// requests sent upstream once more (`cors_gateway_upstream_retries_total`).
+fn upstream_counters(registry: &mut Registry) -> ([Counter; 4], [Counter; 2]) {
+    let upstream_errors = labelled(
+        registry,
+        "cors_gateway_upstream_errors",
+        "Requests the upstream did not answer: connect (unreachable, 502), response (failed \
+         before a response head, 502), timeout (--upstream-timeout, 504), queue_timeout (no \
+         upstream slot within --upstream-queue-timeout, 503)",
+        "kind",
+        UPSTREAM_FAILURES,
+    );
+    let upstream_retries = labelled(
+        registry,
+        "cors_gateway_upstream_retries",
+        "Requests sent upstream once more, on a new connection, after a reused connection \
+         closed under them: unsent (before any of the request was written), unanswered (an \
+         idempotent request without a body, written, and no byte of a response)",
+        "reason",
+        UPSTREAM_RETRIES,
+    );
+    (upstream_errors, upstream_retries)
+}
 
 /// The counters of access-log lines that were not written, shared with the log's writer (and
 /// exported when the admin listener is on).
@@ -72,6 +100,7 @@ pub(crate) struct Metrics {
     decisions: Arc<DecisionCounts>,
     status_classes: [Counter; 5],
     upstream_errors: [Counter; 4],
+    upstream_retries: [Counter; 2],
     request_seconds: Histogram,
     upstream_seconds: Histogram,
     open_connections: Gauge,
@@ -96,15 +125,7 @@ impl Metrics {
             "status_class",
             STATUS_CLASSES,
         );
-        let upstream_errors = labelled(
-            &mut registry,
-            "cors_gateway_upstream_errors",
-            "Requests the upstream did not answer: connect (unreachable, 502), response (failed \
-             before a response head, 502), timeout (--upstream-timeout, 504), queue_timeout (no \
-             upstream slot within --upstream-queue-timeout, 503)",
-            "kind",
-            UPSTREAM_FAILURES,
-        );
+        let (upstream_errors, upstream_retries) = upstream_counters(&mut registry);
         let request_seconds = Histogram::new(LATENCY_BUCKETS);
         registry.register(
             "cors_gateway_request_duration_seconds",
@@ -171,6 +192,7 @@ impl Metrics {
             decisions,
             status_classes,
             upstream_errors,
+            upstream_retries,
             request_seconds,
             upstream_seconds,
             open_connections,
@@ -196,6 +218,7 @@ impl Metrics {
         decided: Option<(Outcome, Rule)>,
         upstream: Option<Duration>,
         failure: Option<UpstreamFailure>,
+        retry: Option<UpstreamRetry>,
     ) {
         if let Some((outcome, rule)) = decided {
             self.decisions.count(outcome, rule);
@@ -208,6 +231,9 @@ impl Metrics {
         }
         if let Some(failure) = failure {
             self.upstream_errors[failure as usize].inc();
+        }
+        if let Some(retry) = retry {
+            self.upstream_retries[retry as usize].inc();
         }
     }
 

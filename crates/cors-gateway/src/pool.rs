@@ -20,26 +20,63 @@
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
+//!
+//! Added here: a request written on a reused connection that the upstream closed or reset
+//! before any byte of its response is sent once more, on a new connection, when that is safe
+//! and the close can be the upstream's keep-alive timeout (see [`Resend`]):
+//! - its method is idempotent (RFC 9110 section 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
+//!   DELETE), so that the upstream acting on it twice has the effect of acting once;
+//! - it has no body (known empty), since the body was streamed from the client and is gone;
+//! - the connection had been idle for [`RESEND_AFTER_IDLE`] at least, so that requests on
+//!   connections busy enough for the copy's cost to matter never pay for it;
+//! - the connection closed (end of stream) or was reset, and no byte of a response came back
+//!   ([`Heard`]); never after a response began, on a new connection, after a timeout, or a
+//!   second time.
+//!
+//! RFC 9112 section 9.3.1 expects clients to meet connections closed at any time, and RFC 9110
+//! section 9.2.2 lets them repeat an idempotent request automatically when the connection
+//! failed before its response was read, never a non-idempotent one. nginx does the same with
+//! `proxy_next_upstream error` (its default): `ngx_http_upstream_next` gives a request that
+//! failed on a kept-alive connection one more try, except a POST, LOCK or PATCH already sent,
+//! or a request already sent whose body was not buffered.
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::rt::{Read, Write};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::body::RequestBody;
+use crate::connection::{read_noticing, write_through};
 use crate::server::Limits;
+use crate::telemetry::{self, UpstreamRetry};
 use crate::tls::{self, UpstreamTrust};
+
+/// How long a reused connection must have been idle for a request sent on it to keep the copy
+/// of its head that [`Resend`] needs.
+///
+/// An upstream closes a kept-alive connection for idleness after whole seconds (gunicorn 2 s,
+/// Node.js and Apache 5 s), so a connection returned to the pool less than this ago is not
+/// being closed for it; and a connection reused that soon serves ten requests a second or
+/// more, where copying every head would be a cost per request under load
+/// (docs/performance.md, "Gateway under load").
+const RESEND_AFTER_IDLE: Duration = Duration::from_millis(100);
 
 /// The error of a connection attempt, from the connector or hyper's handshake.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -95,10 +132,18 @@ impl fmt::Display for ConnectTimedOut {
 
 impl std::error::Error for ConnectTimedOut {}
 
+/// One upstream connection: hyper's handle to send on it, and whether its upstream sent
+/// anything since the last request that may be resent.
+#[derive(Debug)]
+struct Connection {
+    sender: SendRequest<RequestBody>,
+    heard: Arc<AtomicBool>,
+}
+
 /// A connection that sent a request, on its way back to its upstream's pool.
 #[derive(Debug)]
 pub(crate) struct Pooled {
-    sender: SendRequest<RequestBody>,
+    connection: Connection,
     host: Arc<Host>,
 }
 
@@ -106,7 +151,7 @@ impl Pooled {
     /// Puts the connection back in its pool, for a request whose request and response are both
     /// complete.
     pub(crate) fn give_back(self) {
-        self.host.put(self.sender);
+        self.host.put(self.connection);
     }
 }
 
@@ -116,33 +161,35 @@ struct Host {
     https: bool,
     authority: Authority,
     /// Most recently returned last; each with when it was returned.
-    idle: Mutex<Vec<(SendRequest<RequestBody>, Instant)>>,
+    idle: Mutex<Vec<(Connection, Instant)>>,
     max_idle: usize,
     /// `--upstream-idle-timeout`; zero keeps no connection.
     idle_timeout: Duration,
 }
 
 impl Host {
-    /// The most recently returned connection that is still open and not idle for too long.
-    fn checkout(&self) -> Option<SendRequest<RequestBody>> {
+    /// The most recently returned connection that is still open and not idle for too long, with
+    /// how long it was idle.
+    fn checkout(&self) -> Option<(Connection, Duration)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some((sender, since)) = idle.pop() {
-            if !sender.is_closed() && since.elapsed() < self.idle_timeout {
-                return Some(sender);
+        while let Some((connection, since)) = idle.pop() {
+            let idle_for = since.elapsed();
+            if !connection.sender.is_closed() && idle_for < self.idle_timeout {
+                return Some((connection, idle_for));
             }
         }
         None
     }
 
-    /// Keeps `sender` for the next request, unless it is closed, the pool is full, or no
+    /// Keeps `connection` for the next request, unless it is closed, the pool is full, or no
     /// connection is kept.
-    fn put(&self, sender: SendRequest<RequestBody>) {
-        if sender.is_closed() || self.idle_timeout.is_zero() {
+    fn put(&self, connection: Connection) {
+        if connection.sender.is_closed() || self.idle_timeout.is_zero() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.max_idle {
-            idle.push((sender, Instant::now()));
+            idle.push((connection, Instant::now()));
         }
     }
 
@@ -150,7 +197,9 @@ impl Host {
     /// its connection) and forgets those the upstream closed.
     fn expire(&self) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < self.idle_timeout);
+        idle.retain(|(connection, since)| {
+            !connection.sender.is_closed() && since.elapsed() < self.idle_timeout
+        });
     }
 
     /// Starts the task that calls [`Host::expire`] every `--upstream-idle-timeout` while the
@@ -271,36 +320,36 @@ impl UpstreamClients {
         }
         *request.uri_mut() = origin_form(&uri);
         // A reused connection may have been closed by the upstream just as the request went
-        // out; such a request, not written at all, is sent once more on a new connection.
+        // out; such a request, not written at all, is sent once more on a new connection, and so
+        // is one written that may be sent twice (`Resend`).
         let mut fresh_only = false;
         loop {
             let idle = if fresh_only { None } else { host.checkout() };
-            let (mut sender, reused) = match idle {
-                Some(sender) => (sender, true),
-                None => (self.connect(&uri).await?, false),
+            let (mut connection, idle_for) = match idle {
+                Some((connection, idle_for)) => (connection, Some(idle_for)),
+                None => (self.connect(&uri).await?, None),
             };
             // A returned connection is ready as soon as hyper has seen the end of its last
             // exchange; one that closed meanwhile is dropped for the next.
-            if sender.ready().await.is_err() {
-                if reused {
+            if connection.sender.ready().await.is_err() {
+                if idle_for.is_some() {
                     continue;
                 }
                 return Err(SendError::Connect("the new upstream connection closed".into()));
             }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Pooled { sender, host })),
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) if reused && !fresh_only => {
-                        tracing::debug!(
-                            error = %error.error(),
-                            "a reused upstream connection closed before the request was sent; \
-                             sending it on a new connection"
-                        );
-                        request = unsent;
-                        fresh_only = true;
-                    }
-                    _ => return Err(SendError::Request(error.into_error())),
-                },
+            let resend = match idle_for {
+                Some(idle_for) if idle_for >= RESEND_AFTER_IDLE => Resend::of(&request),
+                _ => None,
+            };
+            if resend.is_some() {
+                connection.heard.store(false, Ordering::Relaxed);
+            }
+            match connection.sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, Pooled { connection, host })),
+                Err(error) => {
+                    request = again(error, idle_for.is_some(), resend, &connection.heard)?;
+                    fresh_only = true;
+                }
             }
         }
     }
@@ -345,30 +394,76 @@ impl UpstreamClients {
                 return Box::pin(std::future::ready(Err(SendError::NoTlsClient)));
             };
             let (connecting, timeout) =
-                (handshake(tls.clone(), uri.clone()), self.0.connect_timeout);
+                (handshake(tls.clone(), uri.clone(), TokioIo::new), self.0.connect_timeout);
             Box::pin(async move {
                 tokio::time::timeout(timeout, connecting)
                     .await
                     .unwrap_or_else(|_| Err(SendError::Connect(Box::new(ConnectTimedOut(timeout)))))
             })
         } else {
-            Box::pin(handshake(self.0.plain.clone(), uri.clone()))
+            Box::pin(handshake(self.0.plain.clone(), uri.clone(), TokioIo::into_inner))
         }
     }
 }
 
+/// The request to send once more, on a new connection, after it failed with `error` on a
+/// connection (`reused` or new; `heard` from its I/O), or the error to answer with: a request not
+/// written at all, or one written that may be sent twice (`resend`) and got no byte of a
+/// response; never on a new connection. Out of line: few requests fail.
+#[cold]
+fn again(
+    mut error: TrySendError<Request<RequestBody>>,
+    reused: bool,
+    resend: Option<Box<Resend>>,
+    heard: &AtomicBool,
+) -> Result<Request<RequestBody>, SendError> {
+    match (error.take_message(), resend) {
+        (Some(unsent), _) if reused => {
+            tracing::debug!(
+                error = %error.error(),
+                "a reused upstream connection closed before the request was sent; sending it on \
+                 a new connection"
+            );
+            telemetry::upstream_retried(UpstreamRetry::Unsent);
+            Ok(unsent)
+        }
+        // The connection task reported the error after its last read: `heard` is up to date
+        // (the report's channel orders the two).
+        (None, Some(resend)) if closed_under(error.error()) && !heard.load(Ordering::Relaxed) => {
+            tracing::debug!(
+                error = %error.error(),
+                "a reused upstream connection closed before any response to an idempotent \
+                 request; sending it on a new connection"
+            );
+            telemetry::upstream_retried(UpstreamRetry::Unanswered);
+            Ok(resend.into_request())
+        }
+        _ => Err(SendError::Request(error.into_error())),
+    }
+}
+
 /// A connection being made.
-type Connecting = Pin<Box<dyn Future<Output = Result<SendRequest<RequestBody>, SendError>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<Connection, SendError>> + Send>>;
 
 /// Connects with `connector` to `uri`'s upstream and starts an HTTP/1.1 connection on it, whose
 /// task runs until the connection closes (upgrades allowed, for tunnels).
-async fn handshake<C>(mut connector: C, uri: Uri) -> Result<SendRequest<RequestBody>, SendError>
+///
+/// `tokio` turns the connector's stream into tokio's I/O for [`Heard`]: a TCP stream is taken
+/// out of hyper-util's adapter (`TokioIo::into_inner`), so that plain connections go through
+/// no more adapters than before; a TLS stream is put in one (`TokioIo::new`).
+async fn handshake<C, T>(
+    mut connector: C,
+    uri: Uri,
+    tokio: fn(C::Response) -> T,
+) -> Result<Connection, SendError>
 where
     C: Service<Uri>,
-    C::Response: Read + Write + Unpin + Send + 'static,
     C::Error: Into<BoxError>,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = connector.call(uri).await.map_err(|error| SendError::Connect(error.into()))?;
+    let heard = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(Heard { io: tokio(io), heard: Arc::clone(&heard) });
     let (sender, connection) = http1::Builder::new()
         .handshake(io)
         .await
@@ -378,8 +473,116 @@ where
             tracing::debug!(%error, "upstream connection closed");
         }
     });
-    Ok(sender)
+    Ok(Connection { sender, heard })
 }
+
+/// The copy of a request's head kept to send it once more, on a new connection, should the
+/// reused connection it went out on close before any byte of the response.
+///
+/// Kept only for a request that may be sent twice: an idempotent method (RFC 9110 section
+/// 9.2.2), so that the upstream acting twice on it, should it have acted on the first, has the
+/// effect of once; and no body, since a body is streamed from the client to the upstream and
+/// not kept (nginx likewise resends a request it sent only when its body was buffered: see
+/// `ngx_http_upstream_next`, which also refuses POST, LOCK and PATCH once sent). The request's
+/// extensions are not copied: hyper's HTTP/1.1 client reads none of them.
+#[derive(Debug)]
+struct Resend {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Resend {
+    /// The copy of `request`'s head, when it may be sent twice.
+    ///
+    /// Boxed: the send's future holds it across the send, and every request's future would
+    /// otherwise carry its couple of hundred bytes, though few requests keep a copy; out of
+    /// line for the same reason.
+    #[cold]
+    fn of(request: &Request<RequestBody>) -> Option<Box<Self>> {
+        (is_idempotent(request.method()) && request.body().is_end_stream()).then(|| {
+            Box::new(Self {
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+                version: request.version(),
+                headers: request.headers().clone(),
+            })
+        })
+    }
+
+    /// The request again, without a body.
+    fn into_request(self: Box<Self>) -> Request<RequestBody> {
+        let mut request = Request::new(RequestBody::empty());
+        *request.method_mut() = self.method;
+        *request.uri_mut() = self.uri;
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers;
+        request
+    }
+}
+
+/// Whether `method` is idempotent: those RFC 9110 defines as such (section 9.2.2), the safe
+/// ones and PUT and DELETE. An extension method is not, as nothing says what it does.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// Whether a request failed because its connection was closed under it: the upstream closed it
+/// (hyper read the end of the stream where a response was due) or reset it (when the upstream
+/// closed with the request unread, or the write found the connection gone). Not a timeout, a
+/// malformed response, or a refused request body.
+fn closed_under(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// An upstream connection's I/O, which notes in `heard` that its upstream sent something: a
+/// request is resent only when no byte of its response came back ([`Resend`]), which hyper's
+/// errors do not tell (a connection closed after part of a response head fails as one closed
+/// before any).
+///
+/// Hand-written, as no crate observes reads; at tokio's level, inside hyper-util's adapter,
+/// because tokio's `ReadBuf` tells how much a read filled without `unsafe`, which hyper's
+/// `ReadBufCursor` does not. Above TLS, so that the TLS records of a connection's close
+/// (`close_notify`) do not count. Per read, one comparison and, when bytes came, one store.
+#[derive(Debug)]
+struct Heard<I> {
+    io: I,
+    heard: Arc<AtomicBool>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Heard<I> {
+    #[inline]
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let heard = &this.heard;
+        read_noticing(&mut this.io, cx, buf, || heard.store(true, Ordering::Relaxed))
+    }
+}
+
+write_through!(Heard);
 
 /// `uri` in origin form, as an HTTP/1.1 request line to an origin server carries it: its path
 /// and query only (RFC 9112 section 3.2.1).

@@ -209,11 +209,23 @@ pub(crate) enum UpstreamFailure {
     QueueTimeout = 3,
 }
 
+/// Why a request was sent upstream a second time, on a new connection, after a reused
+/// connection failed (`pool.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UpstreamRetry {
+    /// The connection closed before any of the request was written.
+    Unsent = 0,
+    /// An idempotent request without a body was written, and the connection closed before any
+    /// byte of the response.
+    Unanswered = 1,
+}
+
 /// What the proxy reports about the upstream, through [`UPSTREAM`].
 #[derive(Clone, Copy, Debug, Default)]
 struct UpstreamReport {
     elapsed: Option<Duration>,
     failure: Option<UpstreamFailure>,
+    retry: Option<UpstreamRetry>,
 }
 
 tokio::task_local! {
@@ -231,14 +243,26 @@ pub(crate) fn upstream_started() -> Option<Instant> {
 /// [`upstream_started`] returned.
 pub(crate) fn upstream_done(started: Option<Instant>, failure: Option<UpstreamFailure>) {
     if let Some(started) = started {
-        let report = UpstreamReport { elapsed: Some(started.elapsed()), failure };
-        let _ = UPSTREAM.try_with(|cell| cell.set(report));
+        let _ = UPSTREAM.try_with(|cell| {
+            let retry = cell.get().retry;
+            cell.set(UpstreamReport { elapsed: Some(started.elapsed()), failure, retry });
+        });
     }
+}
+
+/// Call when a request is sent upstream once more, for `reason`.
+pub(crate) fn upstream_retried(reason: UpstreamRetry) {
+    let _ = UPSTREAM.try_with(|cell| {
+        let mut report = cell.get();
+        report.retry = Some(reason);
+        cell.set(report);
+    });
 }
 
 /// Call when a request got no upstream slot in time (it never reached the upstream).
 pub(crate) fn upstream_queue_timed_out() {
-    let report = UpstreamReport { elapsed: None, failure: Some(UpstreamFailure::QueueTimeout) };
+    let report =
+        UpstreamReport { elapsed: None, failure: Some(UpstreamFailure::QueueTimeout), retry: None };
     let _ = UPSTREAM.try_with(|cell| cell.set(report));
 }
 
@@ -304,7 +328,13 @@ where
         record.status = Some(status);
         record.decided = response.body().outcome().zip(response.body().rule());
         if let Some(metrics) = &record.sinks.metrics {
-            metrics.responded(status, record.decided, upstream.elapsed, upstream.failure);
+            metrics.responded(
+                status,
+                record.decided,
+                upstream.elapsed,
+                upstream.failure,
+                upstream.retry,
+            );
         }
         Poll::Ready(Ok(response.map(|body| Observed { body, record: Some(record) })))
     }

@@ -54,10 +54,18 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/close`: answers `200 ok`, then closes the kept-alive connection without saying so;
 /// - `/both-lengths/N`: answers `hello` in chunks, with a `Content-Length: N` beside its
 ///   `Transfer-Encoding: chunked` (RFC 9112 section 6.3: the chunks frame the body).
+/// - `/then-close`, `/then-reset`, `/then-partial`: answers `200 ok`, and keeps the connection
+///   alive for its next request, which it does not answer: it closes the connection once it has
+///   read that request's head (`/then-close`), as soon as the request arrives, unread (which
+///   makes a reset: `/then-reset`), or after the first bytes of a response head
+///   (`/then-partial`), as an upstream closing an idle connection just as the gateway reuses
+///   it does.
 struct Upstream {
     address: SocketAddr,
     /// How many connections it accepted.
     connections: Arc<AtomicUsize>,
+    /// How many request heads it read.
+    requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accepter: Option<JoinHandle<()>>,
 }
@@ -69,20 +77,22 @@ impl Upstream {
         let address = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (flag, count) = (Arc::clone(&stop), Arc::clone(&connections));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (flag, count, heads) =
+            (Arc::clone(&stop), Arc::clone(&connections), Arc::clone(&requests));
         let accepter = thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         count.fetch_add(1, Ordering::Relaxed);
-                        let flag = Arc::clone(&flag);
-                        thread::spawn(move || serve_upstream(stream, &flag));
+                        let (flag, heads) = (Arc::clone(&flag), Arc::clone(&heads));
+                        thread::spawn(move || serve_upstream(stream, &flag, &heads));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Self { address, connections, stop, accepter: Some(accepter) }
+        Self { address, connections, requests, stop, accepter: Some(accepter) }
     }
 
     fn url(&self) -> String {
@@ -136,18 +146,50 @@ fn head_field<'h>(head: &'h str, name: &str) -> Option<&'h str> {
     })
 }
 
-fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool) {
+/// Waits (bounded) until `stream` has bytes to read, without reading them.
+fn wait_readable(stream: &TcpStream, stop: &AtomicBool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        match stream.peek(&mut [0u8; 1]) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            _ => return,
+        }
+    }
+}
+
+fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsize) {
     stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let mut pending = Vec::new();
+    // What to do with the next request instead of answering it (`/then-*`).
+    let mut then: Option<String> = None;
     // One request after the other on a keep-alive connection, bounded.
     for _ in 0..100_000 {
+        if then.as_deref() == Some("/then-reset") {
+            // Dropping the socket with the request unread makes the kernel send a reset.
+            wait_readable(&stream, stop);
+            return;
+        }
         let Some(head) =
             read_until(&mut stream, &mut pending, stop, |p| find(p, b"\r\n\r\n").map(|i| i + 4))
         else {
             return;
         };
+        requests.fetch_add(1, Ordering::Relaxed);
+        match then.as_deref() {
+            Some("/then-close") => return,
+            Some("/then-partial") => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-le");
+                let _ = stream.flush();
+                thread::sleep(Duration::from_millis(50));
+                return;
+            }
+            _ => {}
+        }
         let head = String::from_utf8_lossy(&head).into_owned();
         let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        if path.starts_with("/then-") {
+            then = Some(path.clone());
+        }
         if path == "/reset" {
             // Dropping the socket with request bytes unread makes the kernel send a reset.
             return;
@@ -215,6 +257,8 @@ struct Gateway {
     stderr: Arc<Mutex<String>>,
     /// Kept alive as long as the gateway runs.
     upstream: Upstream,
+    /// The admin listener, with `--admin-listen`.
+    admin: Option<SocketAddr>,
 }
 
 impl Gateway {
@@ -272,6 +316,7 @@ impl Gateway {
             }
         });
         let deadline = Instant::now() + PATIENCE;
+        let mut admin = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = receive.recv_timeout(left) else {
@@ -279,10 +324,13 @@ impl Gateway {
                 let _ = child.wait();
                 panic!("cors-gateway did not start; stderr:\n{}", stderr.lock().unwrap());
             };
+            if let Some(address) = line.strip_prefix("admin listening on http://") {
+                admin = Some(address.trim().parse().unwrap());
+            }
             let url = line.strip_prefix("listening on ");
             if let Some((_, address)) = url.and_then(|url| url.split_once("://")) {
                 let address = address.trim().parse().unwrap();
-                return Self { child, address, stderr, upstream };
+                return Self { child, address, stderr, upstream, admin };
             }
         }
     }
@@ -318,6 +366,21 @@ impl Gateway {
     /// How many connections the gateway opened to the upstream so far.
     fn upstream_connections(&self) -> usize {
         self.upstream.connections.load(Ordering::Relaxed)
+    }
+
+    /// How many request heads the upstream read so far.
+    fn upstream_requests(&self) -> usize {
+        self.upstream.requests.load(Ordering::Relaxed)
+    }
+
+    /// The value of the sample `series` (name and labels) in the admin listener's `/metrics`
+    /// (the gateway was started with `--admin-listen`).
+    fn metric(&self, series: &str) -> u64 {
+        let admin = self.admin.expect("started with --admin-listen");
+        let reply = exchange(admin, &raw_request("GET", "/metrics", &[], false)).unwrap();
+        let text = String::from_utf8(reply.body).unwrap();
+        let value = text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
+        value.unwrap_or_else(|| panic!("no {series} in:\n{text}")).trim().parse().unwrap()
     }
 
     fn hangup(&self) {
@@ -1225,6 +1288,81 @@ fn an_upstream_response_with_chunks_and_a_length_is_framed_by_its_chunks(#[case]
     let (reply, _) = parse_reply(second.as_bytes(), closed).unwrap_or_else(|| panic!("{text:?}"));
     check_allowed_get(&reply).unwrap();
     gateway.assert_alive();
+}
+
+/// A request sent on a pooled connection that the upstream closes or resets before answering,
+/// as one closing an idle connection for its keep-alive timeout does just as the gateway reuses
+/// it: an idempotent request without a body is sent once more on a new connection and gets the
+/// upstream's answer; any other request gets `502` and is not sent again, nor is one that got
+/// part of a response. The first request (`/then-*`) leaves the connection set to fail the
+/// next; the pause makes it idle, as the race needs. `requests` counts the heads the upstream
+/// read: the failed one is not read in the reset case.
+#[rstest]
+#[case::get_after_close("GET", "/then-close", "", 200, 2, 3)]
+#[case::get_after_reset("GET", "/then-reset", "", 200, 2, 2)]
+#[case::delete_after_close("DELETE", "/then-close", "", 200, 2, 3)]
+#[case::get_not_after_part_of_a_response("GET", "/then-partial", "", 502, 1, 2)]
+#[case::post_not_after_close("POST", "/then-close", "hello", 502, 1, 2)]
+#[case::post_without_body_not_after_close("POST", "/then-close", "", 502, 1, 2)]
+#[case::post_not_after_reset("POST", "/then-reset", "hello", 502, 1, 1)]
+#[case::get_with_body_not_after_close("GET", "/then-close", "hello", 502, 1, 2)]
+#[case::put_with_body_not_after_close("PUT", "/then-close", "hello", 502, 1, 2)]
+fn a_request_on_a_pooled_connection_closed_under_it_is_resent_only_when_idempotent(
+    #[case] method: &str,
+    #[case] first: &str,
+    #[case] body: &str,
+    #[case] status: u16,
+    #[case] connections: usize,
+    #[case] requests: usize,
+) {
+    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0"]);
+    let reply = exchange(gateway.address, &raw_request("GET", first, &[], false)).unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    thread::sleep(Duration::from_millis(300));
+    let length = body.len().to_string();
+    let fields: Vec<(&str, &[u8])> =
+        if body.is_empty() { vec![] } else { vec![("content-length", length.as_bytes())] };
+    let mut request = raw_request(method, "/ok", &fields, false);
+    request.extend_from_slice(body.as_bytes());
+    let reply = exchange(gateway.address, &request).unwrap();
+    assert_eq!(reply.status, status, "{method} with {body:?} after {first}: {reply:?}");
+    if status == 200 && method != "HEAD" {
+        assert_eq!(reply.body, format!("ok {}", body.len()).as_bytes(), "{reply:?}");
+    }
+    assert_eq!(gateway.upstream_connections(), connections, "{method} after {first}");
+    assert_eq!(gateway.upstream_requests(), requests, "{method} after {first}");
+    let resent = u64::from(status == 200);
+    let retries = "cors_gateway_upstream_retries_total";
+    assert_eq!(gateway.metric(&format!("{retries}{{reason=\"unanswered\"}}")), resent);
+    assert_eq!(gateway.metric(&format!("{retries}{{reason=\"unsent\"}}")), 0);
+    let failed = "cors_gateway_upstream_errors_total{kind=\"response\"}";
+    assert_eq!(gateway.metric(failed), 1 - resent);
+    gateway.assert_alive();
+}
+
+/// A request is sent once more at most, and never after it failed on a new connection: an
+/// upstream that closes every connection once it has read a request head (`/reset`) gets a
+/// request on a reused connection, then on one new connection, and the answer is `502`.
+#[test]
+fn a_request_is_resent_once_and_not_after_a_new_connection_failed() {
+    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0"]);
+    let reply = exchange(gateway.address, &raw_request("GET", "/ok", &[], false)).unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    thread::sleep(Duration::from_millis(300));
+    let reply = exchange(gateway.address, &raw_request("GET", "/reset", &[], false)).unwrap();
+    assert_eq!(reply.status, 502, "{reply:?}");
+    assert_eq!(gateway.upstream_connections(), 2, "the reused connection, then one new one");
+    assert_eq!(gateway.upstream_requests(), 3, "the first request, then the failed one twice");
+    assert_eq!(gateway.metric("cors_gateway_upstream_retries_total{reason=\"unanswered\"}"), 1);
+    assert_eq!(gateway.metric("cors_gateway_upstream_errors_total{kind=\"response\"}"), 1);
+    // On a new connection from the start, no second attempt.
+    let mut fresh = Gateway::start(&["--upstream-idle-timeout", "0s"]);
+    let reply = exchange(fresh.address, &raw_request("GET", "/reset", &[], false)).unwrap();
+    assert_eq!(reply.status, 502, "{reply:?}");
+    assert_eq!(fresh.upstream_connections(), 1);
+    assert_eq!(fresh.upstream_requests(), 1);
+    gateway.assert_alive();
+    fresh.assert_alive();
 }
 
 // ---------------------------------------------------------------------------------------------
