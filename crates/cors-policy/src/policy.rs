@@ -451,6 +451,37 @@ impl Group {
         }
     }
 
+    /// Whether `method`, as `http` classified it, is allowed: the same answer as
+    /// [`allows_method`](Self::allows_method) on its bytes.
+    ///
+    /// For an adapter holding an [`http::Method`]: a standard method is told by its variant, not
+    /// by its bytes again.
+    ///
+    /// ```
+    /// # use cors_policy::Policy;
+    /// let yaml = "originGroups: [{ origins: [https://a.test], \
+    ///             allowedMethods: [{ methodName: PUT, isAllowed: true }] }]";
+    /// let policy = Policy::from_yaml_str(yaml, "cors.yaml").expect("valid").policy;
+    /// let group = &policy.groups()[0];
+    /// assert!(group.allows_http_method(&http::Method::PUT));
+    /// assert!(!group.allows_http_method(&http::Method::GET));
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn allows_http_method(&self, method: &http::Method) -> bool {
+        let bit = match *method {
+            http::Method::GET => 1,
+            http::Method::HEAD => 1 << 1,
+            http::Method::POST => 1 << 2,
+            http::Method::PUT => 1 << 3,
+            http::Method::DELETE => 1 << 4,
+            http::Method::PATCH => 1 << 5,
+            http::Method::OPTIONS => 1 << 6,
+            _ => return self.lists_method(method.as_str().as_bytes()),
+        };
+        self.method_bits & bit != 0
+    }
+
     /// Whether `method`, which has no [`method_bit`], is one of the allowed methods: lengths
     /// first, then the few bytes inline (a call to `memcmp` per configured method cost more than
     /// the comparison). Out of line, so that the common methods' check stays small enough to
@@ -624,6 +655,23 @@ mod tests {
             let listed = |name: &str| group.methods().iter().any(|m| m == name);
             let expected = listed(requested) || (requested == "HEAD" && listed("GET"));
             proptest::prop_assert_eq!(group.allows_method(requested.as_bytes()), expected);
+        }
+
+        /// A1, P2: an `http::Method` is allowed exactly when its bytes are, standard methods
+        /// without a bit of their own (`CONNECT`, `TRACE`, `QUERY`) and extension methods too.
+        #[test]
+        fn allows_http_method_answers_as_the_bytes(
+            configured in proptest::sample::subsequence(METHODS.to_vec(), 0..=METHODS.len()),
+            requested in proptest::sample::select(
+                [&METHODS[..], &["CONNECT", "TRACE", "QUERY"]].concat()
+            ),
+        ) {
+            let group = group(&configured);
+            let method = http::Method::from_bytes(requested.as_bytes()).expect("a token");
+            proptest::prop_assert_eq!(
+                group.allows_http_method(&method),
+                group.allows_method(requested.as_bytes())
+            );
         }
     }
 }
