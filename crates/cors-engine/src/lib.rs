@@ -157,7 +157,7 @@ pub use acrh::{
     parse_acrh,
 };
 pub use apply::{OwnedDecision, ResponseFields};
-pub use engine::{Authority, Engine, Request};
+pub use engine::{Authority, Engine, Request, RequestMethod};
 pub use explain::{Explanation, Reason, Rule};
 pub use headers::{FieldValue, FirstLines, PreflightLines, RequestHeaders};
 pub use response::{Decision, MirroredList, Outcome, ResponseHeaders, Value};
