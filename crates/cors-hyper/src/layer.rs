@@ -205,7 +205,9 @@ enum Answer {
 /// written at once: status 200, empty body (P1, P3, A2).
 fn answer<B>(engine: &Engine, request: &Request<B>, scheme: ListenerScheme) -> Answer {
     let view = cors_engine::Request {
-        method: request.method().as_str().as_bytes(),
+        // The `http::Method` itself, told apart by its variant (measured: 20 instructions less
+        // per allowed request, 21 per preflight, than its text, which the engine read again).
+        method: request.method(),
         headers: request.headers(),
         scheme: scheme.as_str(),
         // Looked for only when R2 needs it (measured: 45 instructions per request otherwise).
