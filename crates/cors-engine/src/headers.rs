@@ -151,6 +151,22 @@ pub trait FieldValue: AsRef<[u8]> {
     fn to_header_value(&self) -> Result<HeaderValue, InvalidHeaderValue> {
         HeaderValue::from_bytes(self.as_ref())
     }
+
+    /// The value itself when it already is an [`http::HeaderValue`], which the engine then
+    /// clones as it clones its prebuilt values (a reference count); `None`, the default, for a
+    /// value that must be copied through [`to_header_value`](Self::to_header_value).
+    ///
+    /// ```
+    /// use cors_engine::FieldValue;
+    /// use http::HeaderValue;
+    ///
+    /// let value = HeaderValue::from_static("https://app.example");
+    /// assert_eq!(value.as_header_value(), Some(&value));
+    /// assert_eq!("https://app.example".as_header_value(), None);
+    /// ```
+    fn as_header_value(&self) -> Option<&HeaderValue> {
+        None
+    }
 }
 
 impl FieldValue for HeaderValue {
@@ -158,6 +174,11 @@ impl FieldValue for HeaderValue {
     #[inline]
     fn to_header_value(&self) -> Result<HeaderValue, InvalidHeaderValue> {
         Ok(self.clone())
+    }
+
+    #[inline]
+    fn as_header_value(&self) -> Option<&HeaderValue> {
+        Some(self)
     }
 }
 
