@@ -334,23 +334,6 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     pub(crate) fn owned_values(&self) -> [Option<HeaderValue>; FIELDS] {
         std::array::from_fn(|slot| self.value(slot).map(|value| value.to_header_value()))
     }
-
-    /// The fields an actual response sets (A1), built: `Access-Control-Allow-Origin`, whether
-    /// `Access-Control-Allow-Credentials` is set (its value is always [`CREDENTIALS`]), and
-    /// `Access-Control-Expose-Headers`.
-    #[inline]
-    pub(crate) fn owned_actual_values(&self) -> (Option<HeaderValue>, bool, Option<HeaderValue>) {
-        debug_assert!(
-            self.allow_methods.is_none() && self.allow_headers.is_none() && self.max_age.is_none(),
-            "an actual response sets no preflight field"
-        );
-        debug_assert!(self.allow_credentials.is_none_or(|value| value == CREDENTIALS));
-        (
-            self.allow_origin.map(|value| value.to_header_value()),
-            self.allow_credentials.is_some(),
-            self.expose_headers.cloned(),
-        )
-    }
 }
 
 /// The one value `Access-Control-Allow-Credentials` takes (O3).
