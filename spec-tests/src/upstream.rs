@@ -115,9 +115,10 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 }
 
 async fn handle(record: &Record, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    // The body is not used; read it so the connection stays usable.
-    let _ = body.collect().await;
+    let (parts, mut body) = request.into_parts();
+    // The body is not used; read it to its end so the connection stays usable, frame by frame
+    // and keeping none of it, so that a large or endless body costs no memory.
+    while let Some(Ok(_)) = body.frame().await {}
     if let Some(marker) = parts.uri.path().strip_prefix(SEEN_PATH) {
         let count = lock(&record.seen).get(marker).copied().unwrap_or(0);
         let mut response = Response::new(Full::new(Bytes::from(format!("{{\"seen\":{count}}}"))));
