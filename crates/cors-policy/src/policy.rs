@@ -189,8 +189,21 @@ impl PartialEq for Group {
 
 impl Eq for Group {}
 
+/// The bit of each method Fetch normalizes (`DELETE GET HEAD OPTIONS POST PUT`) and of `PATCH`
+/// in [`Group`]'s method bits: one layout for [`method_bit`] (by bytes) and
+/// [`Group::allows_http_method`] (by `http`'s variant).
+mod bit {
+    pub(super) const GET: u16 = 1;
+    pub(super) const HEAD: u16 = 1 << 1;
+    pub(super) const POST: u16 = 1 << 2;
+    pub(super) const PUT: u16 = 1 << 3;
+    pub(super) const DELETE: u16 = 1 << 4;
+    pub(super) const PATCH: u16 = 1 << 5;
+    pub(super) const OPTIONS: u16 = 1 << 6;
+}
+
 /// A bit for each method Fetch normalizes (`DELETE GET HEAD OPTIONS POST PUT`) and `PATCH`,
-/// byte-exact; 0 for any other method (compared by name).
+/// byte-exact ([`bit`]); 0 for any other method (compared by name).
 ///
 /// The method's bytes are read as one word ([`method_key`]) and compared with each name's word
 /// of the same length: measured (callgrind), 3 to 9 instructions less per decision that checks
@@ -202,13 +215,13 @@ fn method_bit(method: &[u8]) -> u16 {
     // constants once inlined.
     let is = |name: &[u8]| method_key(method) == method_key(name);
     match method.len() {
-        3 if is(b"GET") => 1,
-        4 if is(b"HEAD") => 1 << 1,
-        4 if is(b"POST") => 1 << 2,
-        3 if is(b"PUT") => 1 << 3,
-        6 if is(b"DELETE") => 1 << 4,
-        5 if is(b"PATCH") => 1 << 5,
-        7 if is(b"OPTIONS") => 1 << 6,
+        3 if is(b"GET") => bit::GET,
+        4 if is(b"HEAD") => bit::HEAD,
+        4 if is(b"POST") => bit::POST,
+        3 if is(b"PUT") => bit::PUT,
+        6 if is(b"DELETE") => bit::DELETE,
+        5 if is(b"PATCH") => bit::PATCH,
+        7 if is(b"OPTIONS") => bit::OPTIONS,
         _ => 0,
     }
 }
@@ -343,8 +356,8 @@ impl Group {
         let methods = allowed.items;
         let mut method_bits =
             methods.iter().fold(0, |bits, method| bits | method_bit(method.as_bytes()));
-        if method_bits & method_bit(b"GET") != 0 {
-            method_bits |= method_bit(b"HEAD");
+        if method_bits & bit::GET != 0 {
+            method_bits |= bit::HEAD;
         }
         let headers = config
             .headers
@@ -470,13 +483,13 @@ impl Group {
     #[inline]
     pub fn allows_http_method(&self, method: &http::Method) -> bool {
         let bit = match *method {
-            http::Method::GET => 1,
-            http::Method::HEAD => 1 << 1,
-            http::Method::POST => 1 << 2,
-            http::Method::PUT => 1 << 3,
-            http::Method::DELETE => 1 << 4,
-            http::Method::PATCH => 1 << 5,
-            http::Method::OPTIONS => 1 << 6,
+            http::Method::GET => bit::GET,
+            http::Method::HEAD => bit::HEAD,
+            http::Method::POST => bit::POST,
+            http::Method::PUT => bit::PUT,
+            http::Method::DELETE => bit::DELETE,
+            http::Method::PATCH => bit::PATCH,
+            http::Method::OPTIONS => bit::OPTIONS,
             _ => return self.lists_method(method.as_str().as_bytes()),
         };
         self.method_bits & bit != 0
