@@ -2,6 +2,11 @@
 //!
 //! Requests go through the initialized `App` service as `actix_web::test::call_service` sends
 //! them (`Service::call`, then the future), without a server or a socket.
+//!
+//! actix-web has its own request type, built here by `TestRequest`, which copies each field
+//! value into a buffer of its own: these requests are not the tower subjects' (one shared head
+//! buffer, as hyper parses it; [`crate::request`]). Both actix subjects get the same requests,
+//! so actix-cors's own cost, its count minus the bare `App`'s, still subtracts like from like.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};

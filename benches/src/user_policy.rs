@@ -145,9 +145,9 @@ fn decide(engine: &Engine, method: &str, fields: &[(&'static str, &'static str)]
     engine.decide(&request).outcome()
 }
 
-/// A string that lives as long as the bench binary, so that requests are built from static
-/// values as the reference scenarios are (cloning a static `HeaderValue` costs no allocation).
-/// Four short strings per process.
+/// A string that lives as long as the bench binary, so that a derived request's fields are
+/// `&'static str` pairs as the reference scenarios' are ([`crate::LayerScenario::headers`]),
+/// which [`crate::request`] writes into a request head. Four short strings per process.
 fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }

@@ -2,8 +2,8 @@
 //! equal work), and each engine case decides as its name says.
 
 use cors_benches::{
-    ALLOWED_ORIGIN, LayerScenario, ResponseSummary, Subject, actix_bare, actix_cors, bare_tower,
-    cors_hyper, engine_cases, tower_http,
+    ALLOWED_ORIGIN, HOST, LayerScenario, ResponseSummary, Subject, actix_bare, actix_cors,
+    bare_tower, cors_hyper, engine_cases, tower_http,
 };
 use rstest::rstest;
 
@@ -63,6 +63,32 @@ fn bare_handlers_answer_200_without_cors_headers(#[case] scenario: LayerScenario
     for response in [answer(&bare_tower(), scenario), answer(&actix_bare(), scenario)] {
         assert_eq!(response.status, 200);
         assert_eq!(response.get("access-control-allow-origin"), None);
+    }
+}
+
+/// The tower subjects' requests carry their fields as hyper's HTTP/1 parser hands them over:
+/// every value a slice of one buffer that holds the head as the client sent it, `Host` first,
+/// rather than a value of its own.
+#[rstest]
+#[case::actual_allowed(LayerScenario::ActualAllowed)]
+#[case::preflight(LayerScenario::Preflight)]
+fn tower_requests_slice_every_field_value_out_of_one_head(#[case] scenario: LayerScenario) {
+    let request = bare_tower().request(scenario);
+    let fields: Vec<(&str, &[u8])> =
+        request.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
+    let expected: Vec<(&str, &[u8])> = std::iter::once(("host", HOST))
+        .chain(scenario.headers())
+        .map(|(name, value)| (name, value.as_bytes()))
+        .collect();
+    assert_eq!(fields, expected);
+    for pair in fields.windows(2) {
+        let [(_, before), (name, after)] = pair else { unreachable!("windows of two") };
+        let gap = "\r\n".len() + name.len() + ": ".len();
+        assert_eq!(
+            after.as_ptr().addr(),
+            before.as_ptr().addr() + before.len() + gap,
+            "{name} is not where the head puts it"
+        );
     }
 }
 
