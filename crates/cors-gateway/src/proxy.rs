@@ -305,8 +305,8 @@ impl Service<Request<Incoming>> for ToUpstream {
 /// A request made ready for the upstream by [`Proxy::prepare`].
 struct Prepared {
     request: Request<Incoming>,
-    /// The protocol the client asked to upgrade to, and its side of the upgrade.
-    upgrade: Option<(HeaderValue, hyper::upgrade::OnUpgrade)>,
+    /// What the client offered to upgrade to, and its side of the upgrade.
+    upgrade: Option<(tunnel::Offer, hyper::upgrade::OnUpgrade)>,
 }
 
 impl Proxy {
@@ -360,9 +360,10 @@ impl Proxy {
             // `Connection` may have named the fields below.
             listed = Listed::of(headers);
         }
-        if let Some((protocol, _)) = &upgrade {
+        let upgrade = upgrade.map(|(protocol, client_side)| {
             tunnel::ask_upgrade(headers, protocol.clone());
-        }
+            (tunnel::Offer::new(protocol, headers), client_side)
+        });
         if version == Version::HTTP_2 {
             join_cookies(headers);
         }
@@ -437,7 +438,7 @@ impl Proxy {
             Some(Ok((response, pooled)))
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS =>
             {
-                let Some((_, client_side)) = upgrade else {
+                let Some((offer, client_side)) = upgrade else {
                     tracing::warn!(upstream, "the upstream switched protocols unasked");
                     telemetry::upstream_done(started, Some(UpstreamFailure::Response));
                     return short(
@@ -445,8 +446,21 @@ impl Proxy {
                         "bad gateway: the upstream switched protocols unasked\n",
                     );
                 };
+                // The connection is dropped with the response: it is never reused or tunnelled.
+                let Some(protocol) = tunnel::switched_to(&offer, response.headers()) else {
+                    tracing::warn!(
+                        upstream,
+                        upgrade = ?response.headers().get(header::UPGRADE),
+                        "the upstream answered 101 without switching to a protocol offered"
+                    );
+                    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
+                    return short(
+                        StatusCode::BAD_GATEWAY,
+                        "bad gateway: the upstream did not switch to the protocol asked for\n",
+                    );
+                };
                 telemetry::upstream_done(started, None);
-                self.switch(response, client_side, held, pooled)
+                self.switch(response, protocol, client_side, held, pooled)
             }
             Some(Ok((response, pooled))) => {
                 telemetry::upstream_done(started, None);
@@ -470,22 +484,21 @@ impl Proxy {
         }
     }
 
-    /// Answers `101` to the client for the upstream's `response`, and starts the tunnel between
-    /// both connections, which holds the request's upstream slots and this connection.
+    /// Answers `101` to the client for the upstream's `response`, which switched to `protocol`
+    /// (checked by [`tunnel::switched_to`]), and starts the tunnel between both connections,
+    /// which holds the request's upstream slots and this connection.
     fn switch(
         &self,
         mut response: Response<Incoming>,
+        protocol: HeaderValue,
         client_side: hyper::upgrade::OnUpgrade,
         held: Held,
         connection: Pooled,
     ) -> Response<ProxyBody> {
         let upstream_side = hyper::upgrade::on(&mut response);
         let (mut parts, _empty) = response.into_parts();
-        let protocol = parts.headers.get(header::UPGRADE).cloned();
         remove_hop_by_hop(&mut parts.headers);
-        if let Some(protocol) = protocol {
-            tunnel::ask_upgrade(&mut parts.headers, protocol);
-        }
+        tunnel::ask_upgrade(&mut parts.headers, protocol);
         let tunnel = tunnel::Tunnel {
             client: client_side,
             upstream: upstream_side,

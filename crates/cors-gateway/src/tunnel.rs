@@ -69,6 +69,83 @@ pub(crate) fn ask_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(header::UPGRADE, protocol);
 }
 
+/// What an upgrade request offered the upstream: the protocols of its `Upgrade` (see
+/// [`requested`]) and its `Sec-WebSocket-Key`, as they went upstream.
+#[derive(Debug)]
+pub(crate) struct Offer {
+    protocols: HeaderValue,
+    key: Option<HeaderValue>,
+}
+
+impl Offer {
+    /// The offer of a request about to go upstream with `headers`, asking for `protocols`.
+    pub(crate) fn new(protocols: HeaderValue, headers: &HeaderMap) -> Self {
+        let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+        let key = match (keys.next(), keys.next()) {
+            (Some(key), None) => Some(key.clone()),
+            _ => None,
+        };
+        Self { protocols, key }
+    }
+}
+
+/// The `Upgrade` value of an upstream's `101` to a request that made `offer`, when the upstream
+/// really switched to a protocol offered: its one `Upgrade` line names only protocols of the
+/// offer (RFC 9110 section 7.8: a server switches to one the client listed, and says which), and
+/// a switch to WebSocket carries the `Sec-WebSocket-Accept` of the request's key (RFC 6455
+/// section 4.2.2), which only a server that read the handshake can compute.
+///
+/// Anything else is not a tunnel to that protocol: a `101` without `Upgrade`, to another
+/// protocol (`h2c`, which an upgrade request never offers upstream), or to WebSocket without the
+/// key's answer, comes from an upstream that may still read HTTP on the connection, or from a
+/// status it passed on from elsewhere. Tunnelled, the client's later requests would reach that
+/// upstream as raw bytes, past the CORS layer and every check the gateway makes (WebSocket
+/// smuggling; docs/robustness.md, finding F-M).
+pub(crate) fn switched_to(offer: &Offer, response: &HeaderMap) -> Option<HeaderValue> {
+    let mut lines = response.get_all(header::UPGRADE).iter();
+    let (Some(switched), None) = (lines.next(), lines.next()) else { return None };
+    let mut websocket = false;
+    let mut any = false;
+    for protocol in list(switched.as_bytes()) {
+        if !list(offer.protocols.as_bytes()).any(|offered| is_offered(protocol, offered)) {
+            return None;
+        }
+        websocket |= protocol.eq_ignore_ascii_case(b"websocket");
+        any = true;
+    }
+    let accepted = !websocket || offer.key.as_ref().is_some_and(|key| is_accept_of(key, response));
+    (any && accepted).then(|| switched.clone())
+}
+
+/// The non-empty elements of a comma-separated list, trimmed.
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|item| !item.is_empty())
+}
+
+/// Whether the protocol a `101` names is `offered`: the same, or its name alone when the offer
+/// named a version too (`protocol-name ["/" protocol-version]`, compared without regard to
+/// case).
+fn is_offered(protocol: &[u8], offered: &[u8]) -> bool {
+    let name = offered.split(|&b| b == b'/').next().unwrap_or(offered);
+    protocol.eq_ignore_ascii_case(offered) || protocol.eq_ignore_ascii_case(name)
+}
+
+/// The GUID of RFC 6455 section 1.3, appended to the key before it is hashed.
+const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Whether `response` has exactly one `Sec-WebSocket-Accept`, and it is the base64 of the SHA-1
+/// of `key` and [`WEBSOCKET_GUID`] (RFC 6455 section 4.2.2, step 5.4).
+fn is_accept_of(key: &HeaderValue, response: &HeaderMap) -> bool {
+    use sha1::Digest as _;
+    let mut lines = response.get_all(header::SEC_WEBSOCKET_ACCEPT).iter();
+    let (Some(accept), None) = (lines.next(), lines.next()) else { return false };
+    let mut hash = sha1::Sha1::new();
+    hash.update(key.as_bytes().trim_ascii());
+    hash.update(WEBSOCKET_GUID);
+    let expected = data_encoding::BASE64.encode(&hash.finalize());
+    accept.as_bytes().trim_ascii() == expected.as_bytes()
+}
+
 /// Both sides of an upgrade the upstream accepted.
 pub(crate) struct Tunnel {
     /// The client's connection, once hyper has written the `101` to it.
@@ -206,6 +283,59 @@ mod tests {
     #[case::h2c_among_others(&[("connection", "upgrade"), ("upgrade", "websocket, H2C")], None)]
     fn http11_upgrades(#[case] fields: &[(&str, &str)], #[case] expected: Option<&str>) {
         check(Version::HTTP_11, fields, expected);
+    }
+
+    /// The key of RFC 6455 section 1.3 and its answer.
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    #[track_caller]
+    fn check_switch(offered: &str, key: Option<&str>, fields: &[(&str, &str)], ok: bool) {
+        let mut request = HeaderMap::new();
+        if let Some(key) = key {
+            request.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_str(key).unwrap());
+        }
+        let offer = Offer::new(HeaderValue::from_str(offered).unwrap(), &request);
+        let mut response = HeaderMap::new();
+        for (name, value) in fields {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            response.append(name, HeaderValue::from_str(value).unwrap());
+        }
+        let switched = switched_to(&offer, &response);
+        assert_eq!(switched.is_some(), ok, "{offered} -> {fields:?}");
+        if let Some(protocol) = switched {
+            assert_eq!(protocol, response[header::UPGRADE]);
+        }
+    }
+
+    #[rstest]
+    #[case::websocket_with_its_accept("websocket", &[("upgrade", "websocket"), ("sec-websocket-accept", ACCEPT)], true)]
+    #[case::any_case("WebSocket", &[("upgrade", "websocket"), ("sec-websocket-accept", ACCEPT)], true)]
+    #[case::one_of_the_offer("foo/2, websocket", &[("upgrade", "foo/2")], true)]
+    #[case::the_name_of_an_offered_version("foo/2", &[("upgrade", "foo")], true)]
+    #[case::no_upgrade("websocket", &[("sec-websocket-accept", ACCEPT)], false)]
+    #[case::empty_upgrade("websocket", &[("upgrade", ""), ("sec-websocket-accept", ACCEPT)], false)]
+    #[case::h2c_not_offered("websocket", &[("upgrade", "h2c"), ("sec-websocket-accept", ACCEPT)], false)]
+    #[case::another_protocol("foo", &[("upgrade", "bar")], false)]
+    #[case::another_version("foo/2", &[("upgrade", "foo/3")], false)]
+    #[case::an_offered_one_and_another("foo", &[("upgrade", "foo, bar")], false)]
+    #[case::two_upgrade_lines("foo", &[("upgrade", "foo"), ("upgrade", "foo")], false)]
+    #[case::websocket_without_accept("websocket", &[("upgrade", "websocket")], false)]
+    #[case::websocket_with_another_accept("websocket", &[("upgrade", "websocket"), ("sec-websocket-accept", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")], false)]
+    #[case::websocket_with_two_accepts("websocket", &[("upgrade", "websocket"), ("sec-websocket-accept", ACCEPT), ("sec-websocket-accept", ACCEPT)], false)]
+    fn a_101_is_a_switch_only_to_an_offered_protocol(
+        #[case] offered: &str,
+        #[case] fields: &[(&str, &str)],
+        #[case] ok: bool,
+    ) {
+        check_switch(offered, Some(KEY), fields, ok);
+    }
+
+    #[test]
+    fn a_switch_to_websocket_needs_the_request_key() {
+        let fields = [("upgrade", "websocket"), ("sec-websocket-accept", ACCEPT)];
+        check_switch("websocket", None, &fields, false);
+        check_switch("websocket", Some("b3RoZXIga2V5IGhlcmUhIQ=="), &fields, false);
     }
 
     #[test]

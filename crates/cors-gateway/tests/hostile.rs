@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::Scratch;
 use rstest::rstest;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// The longest any single wait may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -54,6 +55,11 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/close`: answers `200 ok`, then closes the kept-alive connection without saying so;
 /// - `/both-lengths/N`: answers `hello` in chunks, with a `Content-Length: N` beside its
 ///   `Transfer-Encoding: chunked` (RFC 9112 section 6.3: the chunks frame the body).
+/// - `/switch/KIND`: answers `101` to an upgrade request and reads on as HTTP, as an upstream
+///   that did not really switch (or passed on a status from elsewhere) does: `KIND` is
+///   `no-upgrade`, `h2c` (`Upgrade: h2c`), `no-accept` (`Upgrade: websocket` alone),
+///   `wrong-accept` (with another key's `Sec-WebSocket-Accept`), or `accept` (with the answer to
+///   the request's key);
 /// - `/then-close`, `/then-reset`, `/then-partial`: answers `200 ok`, and keeps the connection
 ///   alive for its next request, which it does not answer: it closes the connection once it has
 ///   read that request's head (`/then-close`), as soon as the request arrives, unread (which
@@ -211,6 +217,12 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
             }
             continue;
         }
+        if let Some(kind) = path.strip_prefix("/switch/") {
+            if stream.write_all(switch_answer(kind, &head).as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
         if path == "/early" {
             // The response head and a first chunk go out before the body is read.
             let early = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-upstream: 1\r\n\r\n\
@@ -244,6 +256,24 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
             return;
         }
     }
+}
+
+/// The `101` of `/switch/KIND` to the request `head` (see [`Upstream`]).
+fn switch_answer(kind: &str, head: &str) -> String {
+    let fields = match kind {
+        "no-upgrade" => String::new(),
+        "h2c" => "upgrade: h2c\r\nconnection: upgrade\r\n".to_owned(),
+        "no-accept" => "upgrade: websocket\r\nconnection: upgrade\r\n".to_owned(),
+        _ => {
+            let key = head_field(head, "sec-websocket-key").unwrap_or("");
+            let key = if kind == "wrong-accept" { "another key" } else { key };
+            let accept = derive_accept_key(key.as_bytes());
+            format!(
+                "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: {accept}\r\n"
+            )
+        }
+    };
+    format!("HTTP/1.1 101 Switching Protocols\r\n{fields}\r\n")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1287,6 +1317,56 @@ fn an_upstream_response_with_chunks_and_a_length_is_framed_by_its_chunks(#[case]
     assert_eq!(body, "5\r\nhello\r\n", "{text:?}");
     let (reply, _) = parse_reply(second.as_bytes(), closed).unwrap_or_else(|| panic!("{text:?}"));
     check_allowed_get(&reply).unwrap();
+    gateway.assert_alive();
+}
+
+/// WebSocket smuggling (finding F-M): an upstream answers `101` to an upgrade request without
+/// switching to the protocol offered, and reads on as HTTP. Tunnelled, the client's next request
+/// (here a dot segment, which the gateway refuses) reached it raw, past the CORS layer and every
+/// check. Now such a `101` gets `502`, the upstream connection is dropped, and the next request
+/// is the gateway's again. A `101` with the key's answer is still a tunnel (the control case).
+#[rstest]
+#[case::without_upgrade("no-upgrade", false)]
+#[case::to_a_protocol_not_offered("h2c", false)]
+#[case::websocket_without_accept("no-accept", false)]
+#[case::websocket_with_another_keys_accept("wrong-accept", false)]
+#[case::websocket_accepted("accept", true)]
+fn only_a_real_switch_to_the_offered_protocol_opens_a_tunnel(
+    #[case] kind: &str,
+    #[case] tunnelled: bool,
+) {
+    let mut gateway = Gateway::start(&[]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let key: &[u8] = b"dGhlIHNhbXBsZSBub25jZQ==";
+    let fields: [(&str, &[u8]); 5] = [
+        ("origin", APP.as_bytes()),
+        ("connection", b"upgrade"),
+        ("upgrade", b"websocket"),
+        ("sec-websocket-version", b"13"),
+        ("sec-websocket-key", key),
+    ];
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (mut pending, stop) = (Vec::new(), AtomicBool::new(false));
+    let mut next_reply = |stream: &mut TcpStream| {
+        // A `101` ends with its head.
+        let end = |p: &[u8]| {
+            if p.starts_with(b"HTTP/1.1 101 ") {
+                find(p, b"\r\n\r\n").map(|i| i + 4)
+            } else {
+                Some(parse_reply(p, false)?.1)
+            }
+        };
+        let reply = read_until(stream, &mut pending, &stop, end);
+        parse_reply(&reply.unwrap_or_else(|| panic!("{kind}: no reply")), true).unwrap().0
+    };
+    stream.write_all(&raw_request("GET", &format!("/switch/{kind}"), &fields, true)).unwrap();
+    let switch = next_reply(&mut stream);
+    assert_eq!(switch.status, if tunnelled { 101 } else { 502 }, "{kind}: {switch:?}");
+    stream.write_all(&raw_request("GET", "/app/../admin", &[], true)).unwrap();
+    // In a tunnel the upstream answers the raw request; otherwise the gateway refuses it.
+    let reply = next_reply(&mut stream);
+    assert_eq!(reply.status, if tunnelled { 200 } else { 400 }, "{kind}: {reply:?}");
+    assert_eq!(gateway.upstream_requests(), if tunnelled { 2 } else { 1 }, "{kind}");
     gateway.assert_alive();
 }
 
