@@ -465,7 +465,7 @@ impl Proxy {
             Some(Ok((response, pooled))) => {
                 telemetry::upstream_done(started, None);
                 let (mut parts, body) = response.into_parts();
-                remove_hop_by_hop(&mut parts.headers);
+                response_fields(parts.status, &mut parts.headers);
                 Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held, pooled)))
             }
             Some(Err(error)) => self.failed(&error, upstream, started),
@@ -594,6 +594,51 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // ten names would hash and look up every one of them.
     if headers.keys().any(is_hop_by_hop) {
         remove_hop_by_hop_fields(headers);
+    }
+}
+
+/// Rewrites the fields of an upstream response with `status` for the client: removes the
+/// hop-by-hop fields (see [`remove_hop_by_hop`]), and leaves at most one `Content-Length`, of
+/// one value, where the status allows one (finding F-N).
+///
+/// hyper's client accepts a length sent twice, on two lines or as a list (`5, 5`), when the
+/// values agree (RFC 9110 section 8.6 lets a recipient do so), and a length on a `204`, whose
+/// body it reads as empty; it leaves the fields as they came. Forwarded so, an HTTP/2 client
+/// takes the response for malformed and resets the stream (RFC 9113 section 8.1.1), and an
+/// HTTP/1.1 one gets a list where a number is due. One walk over the fields, which
+/// [`remove_hop_by_hop`] made anyway, tells whether there is anything to do.
+fn response_fields(status: StatusCode, headers: &mut HeaderMap) {
+    let (mut hop_by_hop, mut lengths, mut listed) = (false, 0u32, false);
+    for (name, value) in &*headers {
+        if name == header::CONTENT_LENGTH {
+            lengths += 1;
+            listed |= value.as_bytes().contains(&b',');
+        } else if is_hop_by_hop(name) {
+            hop_by_hop = true;
+        }
+    }
+    if hop_by_hop {
+        remove_hop_by_hop_fields(headers);
+    }
+    let no_content = status.is_informational() || status == StatusCode::NO_CONTENT;
+    if lengths > 1 || listed || (lengths == 1 && no_content) {
+        one_length(no_content, headers);
+    }
+}
+
+/// Removes the `Content-Length` of a response without content (RFC 9110 section 8.6: a server
+/// must not send one on a `1xx` or `204`), else leaves one line with the first value of the
+/// first line (hyper's client checked that every value is the same number). Out of line: few
+/// responses need it.
+#[cold]
+fn one_length(no_content: bool, headers: &mut HeaderMap) {
+    let first = headers.get(header::CONTENT_LENGTH).and_then(|line| {
+        let value = line.as_bytes().split(|&b| b == b',').next()?.trim_ascii();
+        HeaderValue::from_bytes(value).ok()
+    });
+    headers.remove(header::CONTENT_LENGTH);
+    if let Some(first) = first.filter(|_| !no_content) {
+        headers.insert(header::CONTENT_LENGTH, first);
     }
 }
 
@@ -841,6 +886,32 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type"]);
+    }
+
+    #[rstest]
+    #[case::one_length(200, &["5"], &["5"])]
+    #[case::on_two_lines(200, &["5", "5"], &["5"])]
+    #[case::as_a_list(200, &["5 , 5"], &["5"])]
+    #[case::a_list_on_two_lines(200, &["5, 5", "5"], &["5"])]
+    #[case::kept_on_a_304(304, &["5"], &["5"])]
+    #[case::removed_from_a_204(204, &["5"], &[])]
+    #[case::removed_from_a_1xx(103, &["0"], &[])]
+    #[case::none(200, &[], &[])]
+    fn responses_keep_one_length_where_their_status_allows_one(
+        #[case] status: u16,
+        #[case] lines: &[&'static str],
+        #[case] expected: &[&str],
+    ) {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(header::CONTENT_LENGTH, HeaderValue::from_static(line));
+        }
+        headers.append(header::CONNECTION, HeaderValue::from_static("x-hop"));
+        headers.append(HeaderName::from_static("x-hop"), HeaderValue::from_static("1"));
+        response_fields(StatusCode::from_u16(status).unwrap(), &mut headers);
+        let kept: Vec<&HeaderValue> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
+        assert_eq!(kept, expected);
+        assert_eq!(headers.len(), expected.len(), "{headers:?}");
     }
 
     #[test]

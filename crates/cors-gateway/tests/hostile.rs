@@ -55,6 +55,9 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/close`: answers `200 ok`, then closes the kept-alive connection without saying so;
 /// - `/both-lengths/N`: answers `hello` in chunks, with a `Content-Length: N` beside its
 ///   `Transfer-Encoding: chunked` (RFC 9112 section 6.3: the chunks frame the body).
+/// - `/length/KIND`: answers `hello` with its length said twice, as `KIND` says: on two lines
+///   (`twice`) or as a list (`list`); or `204` with a `Content-Length: 5` and no body
+///   (`no-content`);
 /// - `/switch/KIND`: answers `101` to an upgrade request and reads on as HTTP, as an upstream
 ///   that did not really switch (or passed on a status from elsewhere) does: `KIND` is
 ///   `no-upgrade`, `h2c` (`Upgrade: h2c`), `no-accept` (`Upgrade: websocket` alone),
@@ -212,6 +215,17 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
                 "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: {length}\r\n\r\n\
                  5\r\nhello\r\n0\r\n\r\n"
             );
+            if stream.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        if let Some(kind) = path.strip_prefix("/length/") {
+            let answer = match kind {
+                "twice" => "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello",
+                "list" => "HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello",
+                _ => "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n",
+            };
             if stream.write_all(answer.as_bytes()).is_err() {
                 return;
             }
@@ -498,7 +512,10 @@ fn parse_reply(bytes: &[u8], closed: bool) -> Option<(Reply, usize)> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok());
+    // RFC 9112 section 6.3: these have no body, whatever their fields say.
+    let bodiless = status == 204 || status == 304 || (100..200).contains(&status);
     let (body, taken) = match length {
+        _ if bodiless => (Vec::new(), end),
         Some(length) => (bytes.get(end..end + length)?.to_vec(), end + length),
         None if closed => (bytes[end..].to_vec(), bytes.len()),
         None => return None,
@@ -1317,6 +1334,47 @@ fn an_upstream_response_with_chunks_and_a_length_is_framed_by_its_chunks(#[case]
     assert_eq!(body, "5\r\nhello\r\n", "{text:?}");
     let (reply, _) = parse_reply(second.as_bytes(), closed).unwrap_or_else(|| panic!("{text:?}"));
     check_allowed_get(&reply).unwrap();
+    gateway.assert_alive();
+}
+
+/// Finding F-N: an upstream response that says its length twice (on two lines, or as a list of
+/// equal values, which hyper's client accepts), or a length on a `204`, reaches the client with
+/// one valid `Content-Length` or none. Forwarded as they came, the HTTP/2 client reset the
+/// stream as malformed, and the HTTP/1.1 one got `content-length: 5, 5`.
+#[rstest]
+#[case::on_two_lines("twice", 200, Some("5"), "hello")]
+#[case::as_a_list("list", 200, Some("5"), "hello")]
+#[case::on_a_204("no-content", 204, None, "")]
+fn a_length_said_twice_reaches_the_client_once(
+    #[case] kind: &str,
+    #[case] status: u16,
+    #[case] length: Option<&str>,
+    #[case] body: &str,
+) {
+    let mut gateway = Gateway::start(&[]);
+    let path = format!("/length/{kind}");
+    let first = raw_request("GET", &path, &[("origin", APP.as_bytes())], true);
+    let replies = pipeline(gateway.address, &[first, allowed_get(false)]).unwrap();
+    let [reply, next] = replies.as_slice() else { panic!("{kind}: {replies:?}") };
+    assert_eq!(
+        (reply.status, reply.all("content-length"), reply.body.as_slice()),
+        (status, length.into_iter().collect(), body.as_bytes()),
+        "{kind}"
+    );
+    check_allowed_get(next).unwrap();
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let (parts, received) = h2_send(&mut sender, h2_request("GET", &path, Some(APP)))
+            .await
+            .unwrap_or_else(|e| panic!("{kind} over HTTP/2: {e}"));
+        let lengths: Vec<&str> =
+            parts.headers.get_all("content-length").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(
+            (parts.status.as_u16(), lengths, received.as_slice()),
+            (status, length.into_iter().collect(), body.as_bytes()),
+            "{kind} over HTTP/2"
+        );
+    });
     gateway.assert_alive();
 }
 
