@@ -642,6 +642,33 @@ fn one_length(no_content: bool, headers: &mut HeaderMap) {
     }
 }
 
+/// Removes from an upstream response's trailer section the fields a trailer may not carry
+/// (finding F-O): the hop-by-hop ones (see [`remove_hop_by_hop`]), and those RFC 9110 section
+/// 6.5.1 says are needed before the content, the list hyper's HTTP/1.1 server leaves out of the
+/// trailers it writes.
+///
+/// hyper's client reads a chunked body's trailer fields as they came, and its HTTP/2 server hands
+/// them to the h2 crate, which refuses to send a connection-specific field (RFC 9113 section
+/// 8.2.2): the stream was reset after the body. A `Content-Length` trailer made the client reset
+/// it. Out of line: few responses have trailers.
+#[cold]
+pub(crate) fn trailer_fields(trailers: &mut HeaderMap) {
+    remove_hop_by_hop(trailers);
+    for name in [
+        header::AUTHORIZATION,
+        header::CACHE_CONTROL,
+        header::CONTENT_ENCODING,
+        header::CONTENT_LENGTH,
+        header::CONTENT_RANGE,
+        header::CONTENT_TYPE,
+        header::HOST,
+        header::MAX_FORWARDS,
+        header::SET_COOKIE,
+    ] {
+        trailers.remove(name);
+    }
+}
+
 /// [`remove_hop_by_hop`] for a message known to carry some.
 fn remove_hop_by_hop_fields(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
@@ -912,6 +939,31 @@ mod tests {
         let kept: Vec<&HeaderValue> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
         assert_eq!(kept, expected);
         assert_eq!(headers.len(), expected.len(), "{headers:?}");
+    }
+
+    #[test]
+    fn trailers_keep_only_the_fields_a_trailer_may_carry() {
+        let mut trailers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("te", "trailers"),
+            ("upgrade", "x"),
+            ("trailer", "x-checksum"),
+            ("content-length", "5"),
+            ("content-type", "text/plain"),
+            ("host", "a.test"),
+            ("set-cookie", "a=1"),
+            ("x-checksum", "abc"),
+            ("server-timing", "db;dur=53"),
+        ] {
+            trailers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        trailer_fields(&mut trailers);
+        let names: Vec<&str> = trailers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-checksum", "server-timing"]);
     }
 
     #[test]

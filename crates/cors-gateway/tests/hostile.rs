@@ -58,6 +58,8 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/length/KIND`: answers `hello` with its length said twice, as `KIND` says: on two lines
 ///   (`twice`) or as a list (`list`); or `204` with a `Content-Length: 5` and no body
 ///   (`no-content`);
+/// - `/trailers`: answers `hello` in chunks, with trailer fields a trailer may not carry
+///   (connection-specific ones, `content-length`) beside `x-checksum: abc`;
 /// - `/switch/KIND`: answers `101` to an upgrade request and reads on as HTTP, as an upstream
 ///   that did not really switch (or passed on a status from elsewhere) does: `KIND` is
 ///   `no-upgrade`, `h2c` (`Upgrade: h2c`), `no-accept` (`Upgrade: websocket` alone),
@@ -210,29 +212,8 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
             }
             return;
         }
-        if let Some(length) = path.strip_prefix("/both-lengths/") {
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: {length}\r\n\r\n\
-                 5\r\nhello\r\n0\r\n\r\n"
-            );
+        if let Some(answer) = canned_answer(&path, &head) {
             if stream.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-            continue;
-        }
-        if let Some(kind) = path.strip_prefix("/length/") {
-            let answer = match kind {
-                "twice" => "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello",
-                "list" => "HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello",
-                _ => "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n",
-            };
-            if stream.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-            continue;
-        }
-        if let Some(kind) = path.strip_prefix("/switch/") {
-            if stream.write_all(switch_answer(kind, &head).as_bytes()).is_err() {
                 return;
             }
             continue;
@@ -270,6 +251,32 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
             return;
         }
     }
+}
+
+/// The whole answer to a request for `path` with `head`, for the paths answered with a fixed
+/// response whatever the request's body (see [`Upstream`]).
+fn canned_answer(path: &str, head: &str) -> Option<String> {
+    if let Some(length) = path.strip_prefix("/both-lengths/") {
+        return Some(format!(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: {length}\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n"
+        ));
+    }
+    if let Some(kind) = path.strip_prefix("/switch/") {
+        return Some(switch_answer(kind, head));
+    }
+    let answer = match path {
+        "/length/twice" => "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello",
+        "/length/list" => "HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello",
+        "/length/no-content" => "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n",
+        "/trailers" => {
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n\
+             5\r\nhello\r\n0\r\nconnection: x-hop\r\nx-hop: 1\r\nkeep-alive: 5\r\n\
+             transfer-encoding: chunked\r\ncontent-length: 5\r\nx-checksum: abc\r\n\r\n"
+        }
+        _ => return None,
+    };
+    Some(answer.to_owned())
 }
 
 /// The `101` of `/switch/KIND` to the request `head` (see [`Upstream`]).
@@ -1374,6 +1381,34 @@ fn a_length_said_twice_reaches_the_client_once(
             (status, length.into_iter().collect(), body.as_bytes()),
             "{kind} over HTTP/2"
         );
+    });
+    gateway.assert_alive();
+}
+
+/// Finding F-O: an upstream's trailer fields reach an HTTP/2 client without those a trailer may
+/// not carry. Forwarded as they came, the connection-specific ones made the h2 crate refuse to
+/// send the trailers, and the stream was reset after the body.
+#[test]
+fn trailers_reach_http2_clients_without_the_fields_a_trailer_may_not_carry() {
+    let mut gateway = Gateway::start(&[]);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        let request = h2_request("GET", "/trailers", Some(APP));
+        let (response, _) = sender.send_request(request, true).unwrap();
+        let (parts, mut body) = response.await.unwrap().into_parts();
+        assert_eq!(parts.headers["access-control-allow-origin"], APP);
+        let mut received = Vec::new();
+        while let Some(chunk) = body.data().await {
+            received.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(received, b"hello");
+        let trailers = body.trailers().await.unwrap().unwrap();
+        let names: Vec<&str> = trailers.keys().map(http::HeaderName::as_str).collect();
+        assert_eq!(names, ["x-checksum"]);
+        assert_eq!(trailers["x-checksum"], "abc");
+        // The connection serves the next request.
+        let (parts, _) = h2_send(&mut sender, h2_request("GET", "/ok", Some(APP))).await.unwrap();
+        assert_eq!(parts.status, 200);
     });
     gateway.assert_alive();
 }
