@@ -3,6 +3,9 @@
 //! (RFC 9112 section 6.1), a path without dot segments, and the asterisk-form target for
 //! `OPTIONS` only (RFC 9112 section 3.2.4); docs/robustness.md, findings F-D, F-E, F-H and F-J.
 //!
+//! The proxy reads an upstream response's transfer codings with the same [`TransferCodings`]
+//! (finding F-P).
+//!
 //! A request that breaks one is answered here, without Access-Control-* fields, and never
 //! forwarded. The checks read the header map in place and allocate nothing.
 
@@ -223,22 +226,45 @@ fn transfer_coding_refusal(version: Version, fields: &Fields<'_>) -> Option<Refu
     if version == Version::HTTP_2 || !fields.transfer_encoding {
         return None;
     }
-    let mut chunked = 0;
-    for line in fields.headers.get_all(header::TRANSFER_ENCODING) {
-        for coding in line.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-            if coding.is_empty() {
-                continue;
-            }
-            if !coding.eq_ignore_ascii_case(b"chunked") {
-                return Some((
-                    StatusCode::NOT_IMPLEMENTED,
-                    "not implemented: the only transfer coding supported is chunked\n",
-                ));
-            }
-            chunked += 1;
-        }
+    let codings = TransferCodings::of(fields.headers);
+    if codings.other {
+        return Some((
+            StatusCode::NOT_IMPLEMENTED,
+            "not implemented: the only transfer coding supported is chunked\n",
+        ));
     }
-    (chunked > 1).then_some((StatusCode::BAD_REQUEST, "bad request: chunked applied twice\n"))
+    (codings.chunked > 1)
+        .then_some((StatusCode::BAD_REQUEST, "bad request: chunked applied twice\n"))
+}
+
+/// The transfer codings a message's `Transfer-Encoding` lines apply, as far as the gateway
+/// tells them apart: hyper decodes `chunked` when it comes last, and no other.
+pub(crate) struct TransferCodings {
+    /// How many times `chunked` is listed.
+    pub(crate) chunked: u32,
+    /// Whether another coding is listed.
+    pub(crate) other: bool,
+}
+
+impl TransferCodings {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let mut codings = Self { chunked: 0, other: false };
+        for line in headers.get_all(header::TRANSFER_ENCODING) {
+            for coding in line.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    codings.chunked += 1;
+                } else if !coding.is_empty() {
+                    codings.other = true;
+                }
+            }
+        }
+        codings
+    }
+
+    /// Whether the body is as sent once hyper has decoded it: no coding, or `chunked` once.
+    pub(crate) fn is_decoded_by_hyper(&self) -> bool {
+        !self.other && self.chunked <= 1
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
-use crate::checks::Refusal;
+use crate::checks::{Refusal, TransferCodings};
 use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
@@ -463,9 +463,20 @@ impl Proxy {
                 self.switch(response, protocol, client_side, held, pooled)
             }
             Some(Ok((response, pooled))) => {
-                telemetry::upstream_done(started, None);
                 let (mut parts, body) = response.into_parts();
-                response_fields(parts.status, &mut parts.headers);
+                if !response_fields(parts.status, &mut parts.headers) {
+                    // The body and its connection are dropped: the connection is closed.
+                    tracing::warn!(
+                        upstream,
+                        "the upstream sent a transfer coding other than chunked"
+                    );
+                    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
+                    return short(
+                        StatusCode::BAD_GATEWAY,
+                        "bad gateway: the upstream sent a transfer coding other than chunked\n",
+                    );
+                }
+                telemetry::upstream_done(started, None);
                 Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held, pooled)))
             }
             Some(Err(error)) => self.failed(&error, upstream, started),
@@ -599,7 +610,11 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Rewrites the fields of an upstream response with `status` for the client: removes the
 /// hop-by-hop fields (see [`remove_hop_by_hop`]), and leaves at most one `Content-Length`, of
-/// one value, where the status allows one (finding F-N).
+/// one value, where the status allows one (finding F-N). Returns `false`, for a `502`, when the
+/// response's body is still transfer-coded once hyper's client has read it: a coding other than
+/// `chunked`, or `chunked` twice (finding F-P). `Transfer-Encoding` is removed as hop-by-hop, so
+/// the client would take the coded bytes for the content; RFC 9112 section 6.1 leaves a
+/// recipient nothing else to do with a coding it does not know (nginx answers `502` too).
 ///
 /// hyper's client accepts a length sent twice, on two lines or as a list (`5, 5`), when the
 /// values agree (RFC 9110 section 8.6 lets a recipient do so), and a length on a `204`, whose
@@ -607,7 +622,8 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// takes the response for malformed and resets the stream (RFC 9113 section 8.1.1), and an
 /// HTTP/1.1 one gets a list where a number is due. One walk over the fields, which
 /// [`remove_hop_by_hop`] made anyway, tells whether there is anything to do.
-fn response_fields(status: StatusCode, headers: &mut HeaderMap) {
+#[must_use]
+fn response_fields(status: StatusCode, headers: &mut HeaderMap) -> bool {
     let (mut hop_by_hop, mut lengths, mut listed) = (false, 0u32, false);
     for (name, value) in &*headers {
         if name == header::CONTENT_LENGTH {
@@ -618,12 +634,16 @@ fn response_fields(status: StatusCode, headers: &mut HeaderMap) {
         }
     }
     if hop_by_hop {
+        if !TransferCodings::of(headers).is_decoded_by_hyper() {
+            return false;
+        }
         remove_hop_by_hop_fields(headers);
     }
     let no_content = status.is_informational() || status == StatusCode::NO_CONTENT;
     if lengths > 1 || listed || (lengths == 1 && no_content) {
         one_length(no_content, headers);
     }
+    true
 }
 
 /// Removes the `Content-Length` of a response without content (RFC 9110 section 8.6: a server
@@ -935,10 +955,28 @@ mod tests {
         }
         headers.append(header::CONNECTION, HeaderValue::from_static("x-hop"));
         headers.append(HeaderName::from_static("x-hop"), HeaderValue::from_static("1"));
-        response_fields(StatusCode::from_u16(status).unwrap(), &mut headers);
+        assert!(response_fields(StatusCode::from_u16(status).unwrap(), &mut headers));
         let kept: Vec<&HeaderValue> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
         assert_eq!(kept, expected);
         assert_eq!(headers.len(), expected.len(), "{headers:?}");
+    }
+
+    #[rstest]
+    #[case::chunked(&["chunked"], true)]
+    #[case::any_case(&["Chunked"], true)]
+    #[case::gzip_then_chunked(&["gzip, chunked"], false)]
+    #[case::gzip_alone(&["gzip"], false)]
+    #[case::on_two_lines(&["gzip", "chunked"], false)]
+    #[case::chunked_twice(&["chunked, chunked"], false)]
+    fn responses_with_a_coding_hyper_leaves_in_place_are_refused(
+        #[case] lines: &[&'static str],
+        #[case] forwarded: bool,
+    ) {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(header::TRANSFER_ENCODING, HeaderValue::from_static(line));
+        }
+        assert_eq!(response_fields(StatusCode::OK, &mut headers), forwarded, "{lines:?}");
     }
 
     #[test]

@@ -58,6 +58,8 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/length/KIND`: answers `hello` with its length said twice, as `KIND` says: on two lines
 ///   (`twice`) or as a list (`list`); or `204` with a `Content-Length: 5` and no body
 ///   (`no-content`);
+/// - `/coded/gzip` and `/coded/twice`: answers `hello` in chunks, under
+///   `Transfer-Encoding: gzip, chunked` and `chunked, chunked`;
 /// - `/trailers`: answers `hello` in chunks, with trailer fields a trailer may not carry
 ///   (connection-specific ones, `content-length`) beside `x-checksum: abc`;
 /// - `/switch/KIND`: answers `101` to an upgrade request and reads on as HTTP, as an upstream
@@ -268,6 +270,12 @@ fn canned_answer(path: &str, head: &str) -> Option<String> {
     let answer = match path {
         "/length/twice" => "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello",
         "/length/list" => "HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello",
+        "/coded/gzip" => {
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        }
+        "/coded/twice" => {
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        }
         "/length/no-content" => "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n",
         "/trailers" => {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n\
@@ -1382,6 +1390,21 @@ fn a_length_said_twice_reaches_the_client_once(
             "{kind} over HTTP/2"
         );
     });
+    gateway.assert_alive();
+}
+
+/// Finding F-P: an upstream response whose body is still transfer-coded once hyper has read it
+/// (a coding other than `chunked`, or `chunked` twice) gets `502`. Forwarded, the client got
+/// the coded bytes as the content, since `Transfer-Encoding` is removed as hop-by-hop.
+#[rstest]
+#[case::gzip_then_chunked("/coded/gzip")]
+#[case::chunked_twice("/coded/twice")]
+fn an_upstream_transfer_coding_other_than_chunked_gets_502(#[case] path: &str) {
+    let mut gateway = Gateway::start(&[]);
+    let first = raw_request("GET", path, &[("origin", APP.as_bytes())], true);
+    let replies = pipeline(gateway.address, &[first, allowed_get(false)]).unwrap();
+    assert_eq!(replies[0].status, 502, "{path}: {:?}", replies[0]);
+    check_allowed_get(&replies[1]).unwrap();
     gateway.assert_alive();
 }
 
