@@ -1,7 +1,7 @@
 //! The HTTP rules a request must meet before the CORS layer sees it: the number of fields, the
 //! `Host` field (RFC 9112 section 3.2, RFC 9113 section 8.3.1), the transfer codings
 //! (RFC 9112 section 6.1), a path without dot segments, and the asterisk-form target for
-//! `OPTIONS` only (RFC 9112 section 3.2.4); docs/robustness.md, findings F-D, F-E, F-H and F-J.
+//! `OPTIONS` only (RFC 9112 section 3.2.4); docs/robustness.md, findings F-D, F-E, F-H, F-J and F-Q.
 //!
 //! The proxy reads an upstream response's transfer codings with the same [`TransferCodings`]
 //! (finding F-P).
@@ -141,13 +141,28 @@ impl<'h> Fields<'h> {
 /// RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one valid `Host` line, and no request
 /// may have two. RFC 9113 section 8.3.1: in HTTP/2, a `host` field that names another authority
 /// than `:authority` makes the request malformed.
+///
+/// The target's own authority (an absolute-form target, HTTP/2 `:authority`) may not carry user
+/// information (RFC 9110 section 4.2.4, RFC 9113 section 8.3.1), as `Host` may not: it is the
+/// authority the request goes upstream with, as its `Host` (finding F-Q). An HTTP/2 request
+/// needs `:authority` or `host` (RFC 9113 section 8.3.1), as an HTTP/1.1 one needs `Host`.
 fn host_refusal<B>(request: &Request<B>, fields: &Fields<'_>) -> Option<Refusal> {
+    let target = request.uri().authority();
+    if target.is_some_and(|authority| authority.as_str().contains('@')) {
+        return Some((
+            StatusCode::BAD_REQUEST,
+            "bad request: user information in the request target\n",
+        ));
+    }
     let host = match fields.hosts {
         [_, Some(_)] => {
             return Some((StatusCode::BAD_REQUEST, "bad request: more than one Host field\n"));
         }
         [None, None] if request.version() == Version::HTTP_11 => {
             return Some((StatusCode::BAD_REQUEST, "bad request: no Host field\n"));
+        }
+        [None, None] if request.version() == Version::HTTP_2 && target.is_none() => {
+            return Some((StatusCode::BAD_REQUEST, "bad request: no :authority or host field\n"));
         }
         [None, None] => return None,
         [Some(host), None] => host,
@@ -309,6 +324,10 @@ mod tests {
     #[case::h2_other_host(H2, "http://a.test/", &[("host", "b.test")], Some(400))]
     #[case::h2_host_alone(H2, "/", &[("host", "b.test")], None)]
     #[case::h2_two_hosts(H2, "http://a.test/", &[("host", "a.test"), ("host", "a.test")], Some(400))]
+    #[case::userinfo_in_the_absolute_form(H1, "http://u:p@a.test/", &[("host", "a.test")], Some(400))]
+    #[case::empty_userinfo_in_the_absolute_form(H1, "http://@a.test/", &[("host", "a.test")], Some(400))]
+    #[case::h2_userinfo_in_authority(H2, "http://u@a.test/", &[], Some(400))]
+    #[case::h2_neither_authority_nor_host(H2, "/", &[], Some(400))]
     fn hosts(
         #[case] version: Version,
         #[case] target: &str,

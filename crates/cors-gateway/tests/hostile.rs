@@ -2606,6 +2606,8 @@ fn only_options_may_target_the_asterisk(#[case] method: &str, #[case] status: u1
 
 /// Finding F-D (issue 16): an HTTP/1.1 request with two `Host` lines, none, or an invalid one is
 /// answered 400 and never forwarded (RFC 9112 section 3.2). Before the fix all were forwarded.
+/// Finding F-Q: so is an absolute-form target with user information (forwarded, before that
+/// fix, with it in `Host`).
 #[rstest]
 #[case::two_host_lines("GET /ok HTTP/1.1\r\nhost: a.test\r\nhost: b.test")]
 #[case::two_equal_host_lines("GET /ok HTTP/1.1\r\nhost: a.test\r\nhost: a.test")]
@@ -2613,6 +2615,7 @@ fn only_options_may_target_the_asterisk(#[case] method: &str, #[case] status: u1
 #[case::absolute_form_without_host("GET http://a.test/ok HTTP/1.1")]
 #[case::userinfo_in_host("GET /ok HTTP/1.1\r\nhost: user@a.test")]
 #[case::two_hosts_in_http10("GET /ok HTTP/1.0\r\nhost: a.test\r\nhost: b.test")]
+#[case::userinfo_in_the_absolute_form("GET http://user:pw@a.test/ok HTTP/1.1\r\nhost: a.test")]
 fn requests_without_exactly_one_valid_host_get_400(#[case] head: &str) {
     let gateway = Gateway::start(&[]);
     for origin in ["", "\r\norigin: https://app.example.com"] {
@@ -2681,6 +2684,26 @@ fn an_http2_host_field_that_differs_from_authority_gets_400() {
         assert!(!parts.headers.contains_key("x-upstream"));
     });
     assert_eq!(gateway.upstream_connections(), 1, "only the first request was forwarded");
+}
+
+/// Finding F-Q: an HTTP/2 `:authority` with user information gets 400, as a `Host` with it
+/// does, and is never forwarded. Before the fix the request went upstream with
+/// `host: user:pw@gateway.test`.
+#[test]
+fn an_http2_authority_with_user_information_gets_400() {
+    let gateway = Gateway::start(&[]);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        for origin in [None, Some(APP)] {
+            let mut request = h2_request("GET", "/head", origin);
+            *request.uri_mut() = "http://user:pw@gateway.test/head".parse().unwrap();
+            let (parts, _) = h2_send(&mut sender, request).await.unwrap();
+            assert_eq!(parts.status, 400, "{origin:?}");
+            assert!(!parts.headers.contains_key("x-upstream"));
+            assert!(!parts.headers.contains_key("access-control-allow-origin"));
+        }
+    });
+    assert_eq!(gateway.upstream_connections(), 0);
 }
 
 /// Via (issue 16): every forwarded request carries the gateway's `Via` entry, with the protocol
