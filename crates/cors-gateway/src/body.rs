@@ -330,8 +330,9 @@ pub(crate) struct UpstreamBody {
 }
 
 impl UpstreamBody {
-    pub(crate) fn new(body: Incoming, slots: Held, connection: Pooled) -> Self {
-        let mut this = Self { body, connection: Some(connection), slots };
+    /// `connection` is `None` for a connection that must not be reused (closed once `body` ends).
+    pub(crate) fn new(body: Incoming, slots: Held, connection: Option<Pooled>) -> Self {
+        let mut this = Self { body, connection, slots };
         // A body that is empty from the start (`HEAD`, `204`, `Content-Length: 0`) may never
         // be polled.
         if this.body.is_end_stream() {

@@ -14,7 +14,9 @@
 //!
 //! What is kept of the pooled client's behaviour:
 //! - a connection is reused only when both its request and its response are complete (a
-//!   response body dropped before its end, or failed, closes the connection instead);
+//!   response body dropped before its end, or failed, closes the connection instead); the proxy
+//!   also closes the connection of a response without a body whose head declares one (`HEAD`,
+//!   `204`, `304`; `proxy.rs`, finding F-R);
 //! - idle connections are closed after `--upstream-idle-timeout` (none is kept when it is
 //!   zero), and at most `--upstream-max-connections` are kept per upstream;
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;

@@ -422,6 +422,7 @@ impl Proxy {
             return answer;
         };
         let (parts, body) = request.into_parts();
+        let is_head = parts.method == Method::HEAD;
         let (body, held) = RequestBody::new(body, settings.body_limits, slots);
         let started = telemetry::upstream_started();
         // The send and its timer, pinned where they are made, rather than moved into a
@@ -464,6 +465,9 @@ impl Proxy {
             }
             Some(Ok((response, pooled))) => {
                 let (mut parts, body) = response.into_parts();
+                // Before `response_fields`, which removes a 204's length.
+                let pooled = (!may_follow_with_a_body(is_head, parts.status, &parts.headers))
+                    .then_some(pooled);
                 if !response_fields(parts.status, &mut parts.headers) {
                     // The body and its connection are dropped: the connection is closed.
                     tracing::warn!(
@@ -606,6 +610,24 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if headers.keys().any(is_hop_by_hop) {
         remove_hop_by_hop_fields(headers);
     }
+}
+
+/// Whether an upstream response without a body, to a `HEAD` request (`head`) or with a `204` or
+/// `304` `status`, says it has one: a `Content-Length` other than `0`, or `Transfer-Encoding`.
+/// Its connection is then not reused (finding F-R).
+///
+/// hyper's client reads such a response as ending with its head, as RFC 9112 section 6.3 says,
+/// and its connection goes back to the pool. An upstream that sends the body anyway (a handler
+/// that writes its `GET` body for `HEAD` too) has it read as the response to the next request on
+/// that connection, which may be another client's: the bytes that arrive before the connection
+/// is reused make hyper close it, but those that arrive after it was reused are that request's
+/// answer, and every answer on the connection after it is one behind. A `HEAD` response's length
+/// is usually there and right (the length a `GET` would get), so each such `HEAD` costs a new
+/// upstream connection; `HEAD` requests are few.
+fn may_follow_with_a_body(head: bool, status: StatusCode, headers: &HeaderMap) -> bool {
+    (head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
+        && (headers.contains_key(header::TRANSFER_ENCODING)
+            || headers.get(header::CONTENT_LENGTH).is_some_and(|length| length != "0"))
 }
 
 /// Rewrites the fields of an upstream response with `status` for the client: removes the
@@ -977,6 +999,29 @@ mod tests {
             headers.append(header::TRANSFER_ENCODING, HeaderValue::from_static(line));
         }
         assert_eq!(response_fields(StatusCode::OK, &mut headers), forwarded, "{lines:?}");
+    }
+
+    #[rstest]
+    #[case::head_with_a_length(true, 200, &[("content-length", "57")], true)]
+    #[case::head_chunked(true, 200, &[("transfer-encoding", "chunked")], true)]
+    #[case::head_with_length_zero(true, 200, &[("content-length", "0")], false)]
+    #[case::head_without_framing(true, 200, &[], false)]
+    #[case::no_content_with_a_length(false, 204, &[("content-length", "5")], true)]
+    #[case::not_modified_chunked(false, 304, &[("transfer-encoding", "chunked")], true)]
+    #[case::not_modified_without_framing(false, 304, &[], false)]
+    #[case::get_with_a_length(false, 200, &[("content-length", "57")], false)]
+    fn bodiless_responses_that_declare_a_body_close_their_connection(
+        #[case] head: bool,
+        #[case] status: u16,
+        #[case] fields: &[(&'static str, &'static str)],
+        #[case] closed: bool,
+    ) {
+        let mut headers = HeaderMap::new();
+        for (name, value) in fields {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let status = StatusCode::from_u16(status).unwrap();
+        assert_eq!(may_follow_with_a_body(head, status, &headers), closed);
     }
 
     #[test]

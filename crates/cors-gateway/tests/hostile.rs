@@ -60,6 +60,9 @@ fn example_policy(name: &str) -> PathBuf {
 ///   (`no-content`);
 /// - `/coded/gzip` and `/coded/twice`: answers `hello` in chunks, under
 ///   `Transfer-Encoding: gzip, chunked` and `chunked, chunked`;
+/// - `/late-body` and `/late-body/204`: answers `200` (for `HEAD`) or `204` with a length
+///   but no body, then 200 ms later sends a whole other response, as an upstream that writes a
+///   body where there is none (RFC 9110 sections 9.3.2 and 15.3.5) does;
 /// - `/trailers`: answers `hello` in chunks, with trailer fields a trailer may not carry
 ///   (connection-specific ones, `content-length`) beside `x-checksum: abc`;
 /// - `/switch/KIND`: answers `101` to an upgrade request and reads on as HTTP, as an upstream
@@ -214,6 +217,12 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
             }
             return;
         }
+        if path.starts_with("/late-body") {
+            if late_body(&mut stream, &path).is_err() {
+                return;
+            }
+            continue;
+        }
         if let Some(answer) = canned_answer(&path, &head) {
             if stream.write_all(answer.as_bytes()).is_err() {
                 return;
@@ -285,6 +294,17 @@ fn canned_answer(path: &str, head: &str) -> Option<String> {
         _ => return None,
     };
     Some(answer.to_owned())
+}
+
+/// The answer to `/late-body` (see [`Upstream`]): a head that says there is a body, and the
+/// body, a whole response, 200 ms later.
+fn late_body(stream: &mut TcpStream, path: &str) -> std::io::Result<()> {
+    let smuggled = "HTTP/1.1 200 OK\r\ncontent-length: 4\r\nx-smuggled: 1\r\n\r\nEVIL";
+    let status = if path.ends_with("/204") { "204 No Content" } else { "200 OK" };
+    let head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n", smuggled.len());
+    stream.write_all(head.as_bytes())?;
+    thread::sleep(Duration::from_millis(200));
+    stream.write_all(smuggled.as_bytes())
 }
 
 /// The `101` of `/switch/KIND` to the request `head` (see [`Upstream`]).
@@ -1390,6 +1410,31 @@ fn a_length_said_twice_reaches_the_client_once(
             "{kind} over HTTP/2"
         );
     });
+    gateway.assert_alive();
+}
+
+/// Finding F-R: an upstream that sends a body after a response that has none (to `HEAD`, or a
+/// `204`) does not get it read as another client's answer. Before the fix the connection went
+/// back to the pool with the response's head, and the next request on it (here another
+/// client's `GET`, sent at once) got the late body as its response.
+#[rstest]
+#[case::head("HEAD", "/late-body")]
+#[case::no_content("GET", "/late-body/204")]
+fn a_body_after_a_bodiless_response_never_answers_the_next_request(
+    #[case] method: &str,
+    #[case] path: &str,
+) {
+    let mut gateway = Gateway::start(&[]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream.write_all(&raw_request(method, path, &[], false)).unwrap();
+    let (bytes, _) = read_all(&mut stream, PATIENCE);
+    let text = String::from_utf8_lossy(&bytes);
+    // The head alone: `HEAD` and `204` responses end with it.
+    assert_eq!(text.find("\r\n\r\n").map(|end| end + 4), Some(text.len()), "{text:?}");
+    let next = exchange(gateway.address, &allowed_get(false)).unwrap();
+    assert_eq!(next.one("x-smuggled").unwrap(), None, "{method} {path}: {next:?}");
+    check_allowed_get(&next).unwrap();
+    assert_eq!(next.body, b"ok 0", "{next:?}");
     gateway.assert_alive();
 }
 
