@@ -441,9 +441,8 @@ impl Proxy {
             {
                 let Some((offer, client_side)) = upgrade else {
                     tracing::warn!(upstream, "the upstream switched protocols unasked");
-                    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
-                    return short(
-                        StatusCode::BAD_GATEWAY,
+                    return not_forwarded(
+                        started,
                         "bad gateway: the upstream switched protocols unasked\n",
                     );
                 };
@@ -454,9 +453,8 @@ impl Proxy {
                         upgrade = ?response.headers().get(header::UPGRADE),
                         "the upstream answered 101 without switching to a protocol offered"
                     );
-                    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
-                    return short(
-                        StatusCode::BAD_GATEWAY,
+                    return not_forwarded(
+                        started,
                         "bad gateway: the upstream did not switch to the protocol asked for\n",
                     );
                 };
@@ -474,9 +472,8 @@ impl Proxy {
                         upstream,
                         "the upstream sent a transfer coding other than chunked"
                     );
-                    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
-                    return short(
-                        StatusCode::BAD_GATEWAY,
+                    return not_forwarded(
+                        started,
                         "bad gateway: the upstream sent a transfer coding other than chunked\n",
                     );
                 }
@@ -568,6 +565,15 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// `502` with `text` for an upstream response the gateway does not forward, sent at `started`
+/// (see [`telemetry::upstream_started`]), counted as a `response` upstream error. Out of line:
+/// few responses are refused.
+#[cold]
+fn not_forwarded(started: Option<std::time::Instant>, text: &'static str) -> Response<ProxyBody> {
+    telemetry::upstream_done(started, Some(UpstreamFailure::Response));
+    short(StatusCode::BAD_GATEWAY, text)
 }
 
 /// 413 for a request body over `--max-request-body`.
