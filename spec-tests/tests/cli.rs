@@ -86,6 +86,30 @@ fn usage_errors_exit_2_and_name_the_valid_values() {
     }
 }
 
+/// A filter or level that selects nothing is a mistake to report, not a run that passed: a CI job
+/// with a typo in `--filter` went green having checked no case.
+#[test]
+fn a_run_that_selects_no_case_exits_2_before_reaching_the_target() {
+    let url = format!("http://{}", closed_port());
+    let selections: [&[&str]; 3] = [
+        &["--profile", "strict", "--filter", "no-such-case"],
+        // These ids exist, but under another profile.
+        &["--profile", "public", "--filter", "origins.exact-match"],
+        // The closed profile's cases are all of level `ours`.
+        &["--profile", "closed", "--level", "fetch"],
+    ];
+    for selection in selections {
+        let mut args = vec!["run", "--target", &url];
+        args.extend(selection);
+        let output = cli(&args);
+        check_exit(&output, 2);
+        let text = stderr(&output);
+        assert!(text.contains("no case is selected"), "{selection:?}: {text}");
+        assert!(text.contains(selection[3]), "{selection:?}: {text}");
+        assert!(stdout(&output).is_empty(), "{selection:?}");
+    }
+}
+
 #[test]
 fn a_failing_case_exits_1() {
     // The bare upstream as a "gateway": it forwards everything and adds no CORS header.

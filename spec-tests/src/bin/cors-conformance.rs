@@ -28,7 +28,7 @@ const EXIT_CODES: &str = "\
 Exit status:
   0  every selected case passed
   1  a case failed (or a known-failure entry is stale, or differential found a divergence)
-  2  usage error: a bad option, an unknown profile or target, an unreadable file
+  2  usage error: a bad option, an unknown profile or target, an unreadable file, no case selected
   3  the target is unreachable, or the setup command failed (said once, on one line)";
 
 /// Checks a CORS gateway against conformance cases derived from the Fetch standard and WPT.
@@ -497,6 +497,17 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let selection = |profile: &str| {
         Selection::all().profile(profile).filter(args.filter.as_deref()).levels(levels.clone())
     };
+    let total: usize = profiles
+        .iter()
+        .map(|p| corpus.cases().iter().filter(|c| selection(p).selects(c)).count())
+        .sum();
+    if total == 0 {
+        return Err(Failure::usage(format!(
+            "no case is selected ({}); `cors-conformance list` shows the ids, levels and \
+             profiles of every case",
+            selection_words(args, &profiles)
+        )));
+    }
     let setup = match &args.setup {
         None => None,
         Some(command) => Some(setup(args, command, &log)?),
@@ -519,10 +530,6 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             checked.push(url);
         }
     }
-    let total: usize = profiles
-        .iter()
-        .map(|p| corpus.cases().iter().filter(|c| selection(p).selects(c)).count())
-        .sum();
     let progress = Progress::new(total);
     let mut combined = Report::empty(&args.target_name);
     let mut previous: Option<&str> = None;
@@ -569,6 +576,21 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The options that chose a run's cases, in words, for the error that none was chosen.
+fn selection_words(args: &RunArgs, profiles: &[&str]) -> String {
+    let mut words = match profiles {
+        [one] => vec![format!("--profile {one}")],
+        _ => vec!["--all-profiles".to_owned()],
+    };
+    if let Some(filter) = &args.filter {
+        words.push(format!("--filter {filter:?}"));
+    }
+    for level in &args.level {
+        words.push(format!("--level {}", Level::from(*level)));
+    }
+    words.join(" ")
 }
 
 /// Runs the setup command for `profile`, then waits until the gateway serves it.
