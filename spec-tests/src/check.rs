@@ -186,12 +186,15 @@ fn list_items<'a>(values: &[&'a [u8]]) -> Vec<&'a [u8]> {
         .collect()
 }
 
+/// Field values in quotes, escaped once as [`Observed`]'s lines are (`escape_ascii` already
+/// escapes `"` and `\`), so a mismatch shows the bytes the answer's lines show.
 fn show_lines(values: &[&[u8]]) -> String {
+    let quoted = |value: &[u8]| format!("\"{}\"", escape(value));
     match values {
         [] => "no header".to_owned(),
-        [one] => format!("{:?}", escape(one)),
+        [one] => quoted(one),
         many => {
-            let shown: Vec<String> = many.iter().map(|v| format!("{:?}", escape(v))).collect();
+            let shown: Vec<String> = many.iter().map(|v| quoted(v)).collect();
             format!("{} lines [{}]", many.len(), shown.join(", "))
         }
     }
@@ -278,6 +281,22 @@ mod tests {
         let results = super::header_expectations(name, &expect, &values);
         assert!(!results.is_empty());
         assert_eq!(results.iter().all(|(_, h)| *h), holds, "{results:?}");
+    }
+
+    /// A tab, a non-UTF-8 byte, a quote and a backslash from the target are escaped once, as the
+    /// answer's own lines show them; they were escaped a second time (`\\t`, `\\xff`).
+    #[test]
+    fn mismatches_show_odd_bytes_escaped_once() {
+        let expect = toml::from_str::<Expect>(r#"acam = { exact = "PATCH" }"#).unwrap();
+        let observed = Observed {
+            status: 200,
+            headers: vec![(ACAM.to_owned(), b"GET\teh\xff \"q\" \\".to_vec())],
+            ..Observed::default()
+        };
+        let mismatches = super::check(&expect, &observed);
+        assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+        assert_eq!(mismatches[0].got, r#""GET\teh\xff \"q\" \\""#);
+        assert_eq!(observed.cors_lines(), [format!("{ACAM}: {}", r#"GET\teh\xff \"q\" \\"#)]);
     }
 
     const ACAM: &str = "access-control-allow-methods";
