@@ -382,6 +382,12 @@ impl Endpoint {
 /// exchange's `--timeout`).
 const KEPT_BODY_BYTES: usize = 64 * 1024;
 
+/// The most field lines an answer's head may have. hyper's client stops at 100, which made every
+/// case an error against a gateway answering with, say, 120 `Set-Cookie` lines, although browsers
+/// take any number of lines in a head of up to 256 KiB (Chromium). The head's bytes stay bounded
+/// by hyper's read buffer (about 400 KB).
+const MAX_ANSWER_FIELDS: usize = 4096;
+
 /// An answer's body: its first [`KEPT_BODY_BYTES`], and its whole length.
 #[derive(Debug)]
 struct Body {
@@ -400,12 +406,22 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let answer = |what: &str, e: &dyn std::fmt::Display| fail(TargetErrorKind::Answer, what, e);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .max_headers(MAX_ANSWER_FIELDS)
+        .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| answer("handshake failed", &e))?;
     let driver = tokio::spawn(connection);
-    let response =
-        sender.send_request(outgoing).await.map_err(|e| answer("no valid HTTP answer", &e))?;
+    let response = sender.send_request(outgoing).await.map_err(|e| {
+        if e.is_parse_too_large() {
+            let why = format!(
+                "{e}: more than {MAX_ANSWER_FIELDS} field lines, or more than about 400 KB"
+            );
+            answer("no valid HTTP answer", &why)
+        } else {
+            answer("no valid HTTP answer", &e)
+        }
+    })?;
     let (parts, mut body) = response.into_parts();
     let (mut kept, mut len) = (Vec::new(), 0usize);
     while let Some(frame) = body.frame().await {
@@ -631,6 +647,54 @@ mod tests {
             target.runtime.block_on(target.endpoint.round_trip("/", &request, &[])).unwrap();
         assert_eq!((body.len, body.kept.len()), (SIZE, KEPT_BODY_BYTES));
         server.join().unwrap();
+    }
+
+    /// A target that answers every connection with `head` and closes it.
+    fn answering(head: Vec<u8>) -> HttpTarget {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(&head);
+            }
+        });
+        HttpTarget::new(&format!("http://{address}"), UpstreamLog::Stamp).unwrap()
+    }
+
+    /// An answer with `cookies` `Set-Cookie` lines besides its CORS field.
+    fn with_cookies(cookies: usize) -> Vec<u8> {
+        let mut head = b"HTTP/1.1 200 OK\r\naccess-control-allow-origin: *\r\n".to_vec();
+        for n in 0..cookies {
+            head.extend_from_slice(format!("set-cookie: c{n}=1\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"content-length: 0\r\n\r\n");
+        head
+    }
+
+    /// hyper's client refuses a head of more than 100 lines, which made every case an error
+    /// against a gateway setting many cookies; browsers read such answers.
+    #[rstest]
+    #[case::more_lines_than_hypers_default(150, true)]
+    #[case::up_to_the_limit(MAX_ANSWER_FIELDS - 3, true)]
+    #[case::past_the_limit(MAX_ANSWER_FIELDS, false)]
+    fn answers_with_many_field_lines_are_read(#[case] cookies: usize, #[case] read: bool) {
+        let target = answering(with_cookies(cookies));
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "cookies");
+        let answer = target.runtime.block_on(target.endpoint.round_trip("/", &request, &[]));
+        match answer {
+            Ok((parts, _)) => {
+                assert!(read, "{cookies} lines were read");
+                assert_eq!(parts.headers.get_all("set-cookie").iter().count(), cookies);
+                assert_eq!(parts.headers["access-control-allow-origin"], "*");
+            }
+            Err(error) => {
+                assert!(!read, "{cookies} lines: {error}");
+                assert!(error.to_string().contains("field lines"), "{error}");
+            }
+        }
     }
 
     #[test]
