@@ -88,12 +88,16 @@
 //! # #[cfg(not(feature = "yaml"))]
 //! # fn main() {}
 //! # #[cfg(feature = "yaml")]
-//! # fn main() -> Result<(), cors_policy::LoadError> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # use cors_policy::Policy;
-//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
-//! let loaded = Policy::from_yaml_file(std::path::Path::new(path))?;
+//! # let path = std::env::temp_dir().join(format!("cors-policy-doc-{}.yaml", std::process::id()));
+//! # std::fs::write(&path, "publicResource: false\nsupportCredentials: true\noriginGroups:\n  \
+//! #     - {origins: [https://app.example.com], allowedMethods: [{methodName: GET, isAllowed: true}, \
+//! #        {methodName: POST, isAllowed: true}, {methodName: PUT, isAllowed: true}]}\n")?;
+//! let loaded = Policy::from_yaml_file(&path)?;
 //! assert!(loaded.policy.supports_credentials());
 //! assert_eq!(loaded.policy.groups()[0].allow_methods_value().unwrap(), "GET, POST, PUT");
+//! # std::fs::remove_file(&path)?;
 //! # Ok(())
 //! # }
 //! ```

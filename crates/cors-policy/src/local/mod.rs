@@ -45,8 +45,40 @@ pub const MAX_FOLDER_SIZE: usize = 16 << 20;
 /// # fn main() -> Result<(), cors_policy::LoadError> {
 /// use cors_policy::{LocalConfig, RouteRequest};
 ///
-/// let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/local-mode/resources");
-/// let config = LocalConfig::from_dir(std::path::Path::new(folder))?;
+/// // Two files of a folder, as `LocalConfig::from_dir` would read them.
+/// let instance = "
+/// apiVersion: gateway.mulesoft.com/v1alpha1
+/// kind: ApiInstance
+/// metadata: {name: shop-api}
+/// spec: {address: http://127.0.0.1:8081/shop}
+/// ";
+/// let bindings = "
+/// apiVersion: gateway.mulesoft.com/v1alpha1
+/// kind: PolicyBinding
+/// metadata: {name: shop-cors}
+/// spec:
+///   targetRef: {name: shop-api}
+///   policyRef: {name: cors-flex}
+///   config:
+///     publicResource: false
+///     supportCredentials: true
+///     originGroups: [{origins: [https://shop.example.com]}]
+/// ---
+/// apiVersion: gateway.mulesoft.com/v1alpha1
+/// kind: PolicyBinding
+/// metadata: {name: shop-orders-route}
+/// spec:
+///   targetRef: {name: shop-api}
+///   policyRef: {name: route}
+///   config: {destinationRef: {name: orders}, destinationPath: /api/v1}
+///   rules: [{path: /orders(/.*)}]
+/// ---
+/// apiVersion: gateway.mulesoft.com/v1alpha1
+/// kind: Service
+/// metadata: {name: orders}
+/// spec: {address: http://127.0.0.1:9001}
+/// ";
+/// let config = LocalConfig::from_sources([("instance.yaml", instance), ("bindings.yaml", bindings)])?;
 /// let listener = &config.listeners()[0];
 /// assert_eq!(listener.address().to_string(), "http://127.0.0.1:8081");
 ///
