@@ -57,7 +57,9 @@
 //!
 //! With axum, `Router::new().route(..).layer(CorsLayer::from_yaml_file("cors.yaml")?)`; with
 //! hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`. Both are shown
-//! in the crate's `examples/` (`cargo run -p cors-hyper --example axum`, `--example hyper`).
+//! in the repository's `crates/cors-hyper/examples/` (`cargo run -p cors-hyper --example axum`,
+//! `--example hyper`); the published package carries the hyper one, since the axum one reads
+//! the repository's example policy.
 //!
 //! To replace the policy while serving, build the layer with [`CorsLayer::from_shared`] and call
 //! [`SharedEngine::replace`]: each request is decided by exactly one policy.
