@@ -11,6 +11,9 @@
 //!   cors-engine's `Rule` enum has exactly those ids, and nothing points outside the repository
 //!   for the rules.
 //! - No test is ignored or expected to panic; known-wrong behaviour is data, with a reason.
+//! - What the library packages publish builds and runs from the package alone: no packaged file
+//!   reads a path outside its package, or uses a dev-dependency that publishing strips (a path
+//!   dependency without a version). Distributions run `cargo test` on the crates.io sources.
 //!
 //! The same checks run as a unit test, so `cargo test` enforces them too.
 
@@ -52,12 +55,17 @@ const CORE: &[&str] = &["cors-origin", "cors-policy", "cors-engine"];
 const NOT_IN_LAYER: &[&str] =
     &["tokio", "hyper", "hyper-util", "mio", "socket2", "clap", "tracing-subscriber"];
 
+/// The library packages other projects depend on: what they publish must build and test from the
+/// package alone (`cargo test` in the unpacked `.crate`, as Linux distributions run it).
+const STANDALONE: &[&str] = &["cors-origin", "cors-policy", "cors-engine", "cors-hyper"];
+
 /// Entry point for `cargo xtask tidy`.
 pub(crate) fn run() -> Result<(), String> {
     let mut problems = dependency_problems()?;
     problems.extend(lean_layer_problems()?);
     problems.extend(source_problems(&root()));
     problems.extend(rule_problems(&root()));
+    problems.extend(package_problems()?);
     if problems.is_empty() {
         eprintln!("tidy: ok");
         Ok(())
@@ -120,6 +128,83 @@ fn dependency_problems() -> Result<Vec<String>, String> {
         }
     }
     Ok(problems)
+}
+
+/// The files of each [`STANDALONE`] package (`cargo package --list`) that would not build or run
+/// from the published package: see [`packaged_file_problems`].
+fn package_problems() -> Result<Vec<String>, String> {
+    let metadata = metadata(&["--no-deps"])?;
+    let mut problems = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let name = package["name"].as_str().unwrap_or_default();
+        if !STANDALONE.contains(&name) {
+            continue;
+        }
+        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());
+        let dir = manifest.parent().unwrap_or(Path::new("."));
+        // Publishing removes a dev-dependency that has a path and no version (`req` `*`).
+        let stripped: Vec<String> = package["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                d["kind"].as_str() == Some("dev") && d["path"].is_string() && d["req"] == "*"
+            })
+            .filter_map(|d| d["name"].as_str().map(|n| n.replace('-', "_")))
+            .collect();
+        let output = cargo()
+            .args(["package", "--list", "--allow-dirty", "--offline", "-p", name])
+            .output()
+            .map_err(|error| format!("cannot run cargo package: {error}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cargo package --list -p {name} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        for file in String::from_utf8_lossy(&output.stdout).lines() {
+            if Path::new(file).extension().is_none_or(|ext| ext != "rs") {
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(dir.join(file)) else { continue };
+            problems.extend(packaged_file_problems(&format!("{name}: {file}"), &text, &stripped));
+        }
+    }
+    Ok(problems)
+}
+
+/// What keeps one packaged Rust file, shown as `shown`, from building or running in the published
+/// package: a path built from `CARGO_MANIFEST_DIR` that climbs out of the package (`../` in the
+/// statement that names it), or a crate of `stripped` (dev-dependencies publishing removes).
+fn packaged_file_problems(shown: &str, text: &str, stripped: &[String]) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut problems = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        // The statement that names the directory: this line up to the one that ends it.
+        let end = lines[index..]
+            .iter()
+            .position(|l| l.contains(';'))
+            .map_or(lines.len(), |n| index + n + 1);
+        if line.contains("CARGO_MANIFEST_DIR")
+            && lines[index..end].iter().any(|l| l.contains("\"../") || l.contains("\"/../"))
+        {
+            problems.push(format!(
+                "{shown}:{}: reads a file outside its package, which the published package does \
+                 not hold; keep the file inside the package, or `exclude` this file in Cargo.toml",
+                index + 1
+            ));
+        }
+        for krate in stripped {
+            if line.contains(&format!("{krate}::")) {
+                problems.push(format!(
+                    "{shown}:{}: uses {krate}, a dev-dependency without a version that publishing \
+                     removes; `exclude` this file in Cargo.toml",
+                    index + 1
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// The crates in `cors-hyper`'s normal dependency tree that [`NOT_IN_LAYER`] forbids, found
@@ -384,6 +469,19 @@ mod tests {
         let cited: Vec<&str> =
             super::cited_rules(concat!("(P2, V1) R", "10 xP3 P2a V4_ONLY A4.")).collect();
         assert_eq!(cited, ["P2", "V1", concat!("R", "10"), "A4"]);
+    }
+
+    #[test]
+    fn packaged_files_that_reach_outside_the_package_are_found() {
+        let stripped = ["cors_devtools".to_owned()];
+        let text = "//! x\nlet a = Path::new(env!(\"CARGO_MANIFEST_DIR\"))\n    .join(\"../../examples\");\n\
+                    let b = concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../../x.yaml\");\n\
+                    let c = Path::new(env!(\"CARGO_MANIFEST_DIR\")).join(\"profiles\");\n\
+                    use cors_devtools::harness;\nlet d = include_str!(\"../README.md\");\n";
+        let problems = super::packaged_file_problems("p: f.rs", text, &stripped);
+        let places: Vec<&str> = problems.iter().map(|p| p.split(": ").nth(1).unwrap()).collect();
+        assert_eq!(places, ["f.rs:2", "f.rs:4", "f.rs:6"], "{problems:?}");
+        assert!(problems[2].contains("uses cors_devtools"), "{problems:?}");
     }
 
     #[test]
