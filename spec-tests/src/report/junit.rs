@@ -54,7 +54,13 @@ fn test_case(area: &str, result: &CaseResult) -> TestCase {
     let detail = || {
         let problems: Vec<String> = mismatches(result).iter().map(ToString::to_string).collect();
         let got = result.observed.as_ref().map(ToString::to_string).unwrap_or_default();
-        format!("{}\n{}\ngot: {got}", result.request.join("\n"), problems.join("\n"))
+        let sources = super::sources(result).map(|s| format!("sources: {s}\n")).unwrap_or_default();
+        format!(
+            "{}\n{sources}{}\n{}\ngot: {got}",
+            result.title,
+            result.request.join("\n"),
+            problems.join("\n")
+        )
     };
     let status = match &result.outcome {
         Outcome::Pass => TestCaseStatus::success(),

@@ -127,6 +127,9 @@ pub fn text(report: &Report) -> String {
                     "FAIL {} [{} {}] {}",
                     result.id, result.level, result.profile, result.title
                 );
+                if let Some(sources) = sources(result) {
+                    let _ = writeln!(out, "  sources: {sources}");
+                }
                 write_request(&mut out, result);
                 for mismatch in mismatches {
                     let _ = writeln!(out, "  - {mismatch}");
@@ -284,5 +287,75 @@ pub fn mismatches(result: &CaseResult) -> &[crate::check::Mismatch] {
     match &result.outcome {
         Outcome::Fail { mismatches } | Outcome::KnownFailure { mismatches, .. } => mismatches,
         _ => &[],
+    }
+}
+
+/// Where a case comes from, on one line: its behaviour rules, the Fetch sections and WPT files
+/// it derives from (what the HTML report lists under "Sources"); `None` when it cites nothing.
+fn sources(result: &CaseResult) -> Option<String> {
+    let mut parts = Vec::new();
+    if !result.rules.is_empty() {
+        parts.push(format!("rules {} (docs/behaviour.md)", result.rules.join(", ")));
+    }
+    parts.extend(result.spec.iter().cloned());
+    parts.extend(result.wpt.iter().map(|path| format!("WPT {path}")));
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::case::Level;
+    use crate::check::{Mismatch, Observed};
+    use crate::runner::{CaseResult, Outcome, Report};
+
+    /// One failed case citing a rule, a Fetch section and a WPT file.
+    fn failed() -> Report {
+        let mut report = Report::empty("gw");
+        report.results.push(CaseResult {
+            id: "preflight.method-refused".to_owned(),
+            area: "preflight".to_owned(),
+            level: Level::Fetch,
+            profile: "strict".to_owned(),
+            title: "a method the group does not allow is refused".to_owned(),
+            request: vec!["OPTIONS /".to_owned()],
+            expected: Vec::new(),
+            spec: vec!["https://fetch.spec.whatwg.org/#cors-preflight-fetch".to_owned()],
+            wpt: vec!["fetch/api/cors/cors-preflight.any.js".to_owned()],
+            rules: vec!["P2".to_owned(), "P3".to_owned()],
+            outcome: Outcome::Fail {
+                mismatches: vec![Mismatch {
+                    subject: "access-control-allow-methods".to_owned(),
+                    expected: "no header".to_owned(),
+                    got: "\"DELETE\"".to_owned(),
+                }],
+            },
+            observed: Some(Observed::new(200)),
+            micros: 1,
+        });
+        report
+    }
+
+    const SOURCES: &str = "rules P2, P3 (docs/behaviour.md); \
+        https://fetch.spec.whatwg.org/#cors-preflight-fetch; WPT fetch/api/cors/cors-preflight.any.js";
+
+    /// The text and `JUnit` reports say which rule a failed case checks and where it comes from,
+    /// as the HTML report does; they named the case and the difference only.
+    #[test]
+    fn failures_name_their_rules_and_sources() {
+        let report = failed();
+        let text = super::text(&report);
+        assert!(text.contains(&format!("\n  sources: {SOURCES}\n")), "{text}");
+        let xml = super::junit(&report);
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        let case = &parsed.test_suites[0].test_cases[0];
+        let quick_junit::TestCaseStatus::NonSuccess { description, .. } = &case.status else {
+            panic!("a failure: {case:?}");
+        };
+        let description = description.as_deref().unwrap_or_default();
+        assert!(
+            description.starts_with("a method the group does not allow is refused\n"),
+            "{description}"
+        );
+        assert!(description.contains(SOURCES), "{description}");
     }
 }
