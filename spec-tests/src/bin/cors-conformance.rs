@@ -27,7 +27,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 const EXIT_CODES: &str = "\
 Exit status:
   0  every selected case passed
-  1  a case failed (or a known-failure entry is stale, or differential found a divergence)
+  1  a case failed or got no valid answer (or a known-failure entry is stale, or differential
+     found a divergence)
   2  usage error: a bad option, an unknown profile or target, an unreadable file, no case selected
   3  the target is unreachable, or the setup command failed (said once, on one line)";
 
