@@ -50,8 +50,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`Policy`], [`OriginGroup`] and their errors are re-exported from `cors-policy`, so this crate
-//! is the only CORS dependency a service needs. [`Policy::public`] allows every origin with `*`;
+//! [`Policy`], [`OriginGroup`] and their errors are re-exported from `cors-policy`, and the
+//! [`Engine`] a [`SharedEngine`] swaps and the [`Outcome`] and [`Rule`] a [`CorsBody`] reports
+//! from `cors-engine`, so this crate is the only CORS dependency a service needs. [`Policy::public`] allows every origin with `*`;
 //! a policy file loads with [`CorsLayer::from_yaml_file`] or [`Policy::from_yaml_str`], and every
 //! error names its value (a builder method, or a file's line and column).
 //!
@@ -100,6 +101,7 @@ mod layer;
 mod shared;
 
 pub use body::CorsBody;
+pub use cors_engine::{Engine, Outcome, Rule};
 pub use cors_policy::{BuildError, LoadError, OriginGroup, Policy};
 pub use layer::{Cors, CorsLayer, ListenerScheme, ResponseFuture};
 pub use shared::SharedEngine;

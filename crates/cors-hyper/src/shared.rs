@@ -13,15 +13,18 @@ use cors_engine::Engine;
 /// so a response never mixes two policies.
 ///
 /// ```
-/// # use cors_hyper::SharedEngine;
-/// # use cors_engine::Engine;
-/// # use cors_policy::{CorsConfig, Policy};
-/// let engine = Engine::new(Policy::from_config(&CorsConfig::default())?);
-/// let shared = SharedEngine::new(engine);
-/// let next = Engine::new(Policy::from_config(&CorsConfig::default())?);
-/// let previous = shared.replace(next);
+/// // Everything a reloading service needs comes from cors-hyper alone.
+/// use cors_hyper::{CorsLayer, Engine, OriginGroup, Policy, SharedEngine};
+///
+/// let first = Policy::builder().group(OriginGroup::new(["https://app.example.com"])).build()?;
+/// let shared = SharedEngine::new(Engine::new(first));
+/// let layer = CorsLayer::from_shared(shared.clone());
+///
+/// // Later, say on SIGHUP: every request from now on is decided by the new policy.
+/// let previous = shared.replace(Engine::new(Policy::public()));
+/// assert!(layer.engine().policy().is_public_resource());
 /// # drop(previous);
-/// # Ok::<(), cors_policy::LoadError>(())
+/// # Ok::<(), cors_hyper::BuildError>(())
 /// ```
 #[derive(Clone)]
 pub struct SharedEngine {
