@@ -110,6 +110,20 @@ fn a_run_that_selects_no_case_exits_2_before_reaching_the_target() {
     }
 }
 
+/// A zero duration would fail every exchange at once, reported as an unreachable target (exit 3):
+/// it is a usage mistake, refused before anything is sent.
+#[test]
+fn a_zero_duration_is_a_usage_error() {
+    let url = format!("http://{}", closed_port());
+    for flag in ["--timeout", "--settle-timeout", "--setup-timeout"] {
+        let output = cli(&["run", "--target", &url, "--profile", "strict", flag, "0s"]);
+        check_exit(&output, 2);
+        let text = stderr(&output);
+        assert!(text.contains(flag) && text.contains("more than zero"), "{flag}: {text}");
+        assert!(stdout(&output).is_empty(), "{flag}");
+    }
+}
+
 #[test]
 fn a_failing_case_exits_1() {
     // The bare upstream as a "gateway": it forwards everything and adds no CORS header.

@@ -103,7 +103,7 @@ struct TargetArgs {
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = HttpOptions::parse_header)]
     headers: Vec<(String, String)>,
     /// How long one exchange may take.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
     timeout: Duration,
     /// Trust only the CA certificates of this PEM file for an https target.
     #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
@@ -111,6 +111,17 @@ struct TargetArgs {
     /// Accept any certificate from an https target (a test gateway's self-signed one).
     #[arg(long)]
     insecure: bool,
+}
+
+/// A duration flag's value: a humantime duration (`10s`, `2m`, `500ms`) other than zero, which
+/// would make every exchange, setup or wait fail at once and be reported as an unreachable
+/// target rather than as the usage mistake it is.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be more than zero".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 impl TargetArgs {
@@ -187,10 +198,10 @@ struct RunArgs {
     #[arg(long, value_name = "CMD")]
     setup: Option<String>,
     /// How long to wait, after the setup command, for the gateway to serve the new profile.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
     settle_timeout: Duration,
     /// How long the setup command may run.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = positive_duration)]
     setup_timeout: Duration,
     /// Where `{export:TARGET}` configurations listen (default: the target URL's HOST:PORT).
     #[arg(long, value_name = "ADDR")]
