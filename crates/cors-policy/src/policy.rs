@@ -27,6 +27,9 @@ pub struct Policy {
     origins: OriginSet,
     /// For each pattern of `origins` (by index), the index of its group.
     pattern_groups: Vec<usize>,
+    /// For each pattern of `origins` (by index), an exact origin's serialization as the
+    /// `Access-Control-Allow-Origin` value that echoes it; `None` for the other patterns.
+    origin_values: Vec<Option<HeaderValue>>,
 }
 
 /// One origin group, compiled.
@@ -97,7 +100,23 @@ impl Policy {
         let pattern_groups =
             groups.iter().flat_map(|group| group.origins.iter().map(|_| group.index)).collect();
         let origins = OriginSet::new(groups.iter().flat_map(|group| group.origins.iter().cloned()));
-        Policy { public_resource, support_credentials, groups, origins, pattern_groups }
+        let origin_values = origins
+            .patterns()
+            .iter()
+            .map(|pattern| match pattern {
+                // A canonical serialization is visible ASCII, always a valid field value.
+                OriginPattern::Exact(origin) => HeaderValue::from_str(origin.as_str()).ok(),
+                _ => None,
+            })
+            .collect();
+        Policy {
+            public_resource,
+            support_credentials,
+            groups,
+            origins,
+            pattern_groups,
+            origin_values,
+        }
     }
 
     /// `publicResource` (M2): groups are ignored and every origin is allowed.
@@ -132,6 +151,19 @@ impl Policy {
     #[must_use]
     pub fn group_of(&self, m: Match) -> &Group {
         &self.groups[self.pattern_groups[m.index()]]
+    }
+
+    /// The matched pattern's own `Access-Control-Allow-Origin` value when it is an exact origin
+    /// (its serialization, which the matching `Origin` equals byte for byte,
+    /// [`OriginSet::parse_and_find`]); `None` for the other patterns, and for an `m` that did not
+    /// come from this policy's [`Policy::origins`].
+    ///
+    /// Echoing an origin (O1, O2) by cloning this value rather than the request's own field
+    /// leaves the answer holding nothing of the request.
+    #[must_use]
+    #[inline]
+    pub fn origin_value(&self, m: Match) -> Option<&HeaderValue> {
+        self.origin_values.get(m.index())?.as_ref()
     }
 
     /// The normalized configuration: every key explicit, canonical origins, C4 method names,
@@ -577,6 +609,24 @@ impl Group {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_value_is_an_exact_origins_serialization_and_none_for_other_patterns() {
+        let yaml = "publicResource: false\noriginGroups: [{ origins: \
+                    [HTTPS://App.Example:443, 'https://*.example.test', 'null', '*'] }]";
+        let policy = Policy::from_yaml_str(yaml, "cors.yaml").expect("valid").policy;
+        let value = |origin: &[u8]| {
+            let (_, found) = policy.origins().parse_and_find(origin).expect("well-formed");
+            policy.origin_value(found.expect("matched"))
+        };
+        assert_eq!(
+            value(b"https://app.example").map(HeaderValue::as_bytes),
+            Some(&b"https://app.example"[..])
+        );
+        assert_eq!(value(b"https://a.example.test"), None);
+        assert_eq!(value(b"null"), None);
+        assert_eq!(value(b"https://other.test"), None);
+    }
 
     const METHODS: [&str; 12] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "patch", "Get", "PURGE", "X",
