@@ -490,9 +490,16 @@ impl Engine {
                 ),
             }
         }
+        // The request's origin, echoed: as the policy's own value when it equals an exact
+        // origin, so that the answer holds nothing of the request. Measured with hyper: a
+        // preflight's answer holding the request's `Origin` kept the connection's read buffer
+        // shared until the answer was written, and hyper, which reads once before that (to see a
+        // client leave mid-request), reallocated its 8 KiB buffer for every preflight (the gateway's
+        // preflight: 13 719 instructions, 13 408 with this value).
+        let echoed = self.policy.origin_value(found).map_or(Value::Request(line), Value::Static);
         let allow_origin = if credentials {
             why.note(Rule::O2, format_args!("credentials: the request's origin is echoed"));
-            Value::Request(line)
+            echoed
         } else if found.kind() == MatchKind::Any {
             why.note(
                 Rule::O1,
@@ -501,7 +508,7 @@ impl Engine {
             Value::Static(&ANY_ORIGIN)
         } else {
             why.note(Rule::O1, format_args!("matched explicitly: the request's origin is echoed"));
-            Value::Request(line)
+            echoed
         };
         Ok(Grant { allow_origin, group: Some(group) })
     }

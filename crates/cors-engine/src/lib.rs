@@ -15,7 +15,9 @@
 //! and for plain slices of pairs, so the engine serves the tower layer, the gateway, the
 //! conformance suite and a proxy-wasm filter alike. A decision borrows those values and hands
 //! back the ones it reflects as they are ([`Value::Request`]): the tower layer clones the
-//! request's own `Origin` [`http::HeaderValue`], a reference count.
+//! request's own `Origin` [`http::HeaderValue`], a reference count. An `Origin` equal to a
+//! configured exact origin is echoed as the policy's own value instead ([`Value::Static`]), so an
+//! answer to it holds nothing of the request.
 //!
 //! The output side is one procedure for every adapter: [`Decision::apply`] writes a decision into
 //! any response that implements [`ResponseFields`] (read `Vary`, remove fields by prefix, append a

@@ -372,7 +372,8 @@ pub enum Value<'e, 'r, H: RequestHeaders + ?Sized> {
     /// Prebuilt when the policy was compiled; cloning it only bumps a reference count.
     Static(&'e HeaderValue),
     /// A request field value sent back whole, in the adapter's own type: the request's `Origin`
-    /// (O1, O2) or, for a public resource, its `Access-Control-Request-Method` when that has no
+    /// (O1, O2) when no configured exact origin equals it (those are echoed as prebuilt values)
+    /// or, for a public resource, its `Access-Control-Request-Method` when that has no
     /// whitespace to trim (P5). Always visible ASCII when built by the engine.
     Request(&'r H::Value),
     /// Part of a request field value: a public resource's `Access-Control-Request-Method`

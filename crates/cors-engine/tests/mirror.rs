@@ -1,8 +1,9 @@
-//! P4, P5: building the mirrored `Access-Control-Allow-Headers` from each kind of header source.
+//! P4, P5: building the mirrored `Access-Control-Allow-Headers` from each kind of header source;
+//! O1, O2: when an echoed origin is the request's own value.
 
 mod common;
 
-use common::{ANY_HEADERS, PUBLIC, engine};
+use common::{ANY_HEADERS, CREDENTIALS, PUBLIC, SUBDOMAINS, engine};
 use cors_engine::{Decision, Outcome, Request, RequestHeaders, Value};
 use http::{HeaderMap, HeaderValue};
 use rstest::rstest;
@@ -137,4 +138,29 @@ fn p5_method_mirror_reuses_the_request_value_only_when_already_trimmed(
     assert_eq!(is_request_value, reused);
     let original = map.get("access-control-request-method").expect("one line");
     assert_eq!(value.as_bytes().as_ptr() == original.as_bytes().as_ptr(), reused, "bytes shared");
+}
+
+/// O1, O2: an origin equal to a configured exact origin is echoed as the policy's own value, so
+/// that the answer shares nothing with the request (an adapter's read buffer is then free once
+/// the request is dropped); one matched by a subdomain pattern (M5) is the request's own value.
+#[rstest]
+#[case::o2_exact_origin_is_the_policys_value(CREDENTIALS, "https://app.example.test", false)]
+#[case::o1_subdomain_origin_is_the_requests_value(SUBDOMAINS, "https://a.example.test", true)]
+fn an_echoed_origin_is_the_request_value_only_without_an_exact_match(
+    #[case] profile: &'static str,
+    #[case] origin: &'static str,
+    #[case] shared: bool,
+) {
+    let mut map = HeaderMap::new();
+    map.append("origin", HeaderValue::from_static(origin));
+    let decision = engine(profile).decide(&Request::new(b"GET", &map));
+    let Decision::Allowed { headers, .. } = decision else {
+        panic!("not allowed: {decision:?}");
+    };
+    let value = headers.allow_origin().expect("O1, O2 echo the origin");
+    assert_eq!(matches!(value, Value::Request(_)), shared);
+    let built = value.to_header_value();
+    assert_eq!(built, origin);
+    let original = map.get("origin").expect("one line");
+    assert_eq!(built.as_bytes().as_ptr() == original.as_bytes().as_ptr(), shared, "bytes shared");
 }

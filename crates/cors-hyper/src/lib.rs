@@ -10,8 +10,8 @@
 //!   inner service set, sets the decided ones, and appends `Vary` without duplicating tokens (A4, V1).
 //!
 //! The layer writes nothing of its own: local answers get [`cors_engine::Decision::apply`], and a
-//! forwarded request keeps [`cors_engine::OwnedDecision`] (the decision with its values cloned, the
-//! request's `Origin` by reference count) until the inner service's response comes back, then
+//! forwarded request keeps [`cors_engine::OwnedDecision`] (the decision with its values cloned, an
+//! echoed `Origin` by reference count) until the inner service's response comes back, then
 //! applies it. That is the same procedure the proxy-wasm filter and the conformance suite's
 //! in-process runner use.
 //!
@@ -85,10 +85,11 @@
 //! # Untrusted input
 //!
 //! Request fields are only read, through the engine, whose work is bounded (R5, P6) and which
-//! never panics on what a client sends. The layer reflects the request's own `Origin` by cloning
-//! its field value (a reference count) and allocates nothing per request beyond the mirrored
-//! `Access-Control-Allow-Headers` of a preflight that needs one and the response's own header
-//! entries. The response future is not boxed.
+//! never panics on what a client sends. The layer reflects an `Origin` by cloning the policy's
+//! value of that exact origin, or else the request's own field value (a reference count either
+//! way), and allocates nothing per request beyond the mirrored `Access-Control-Allow-Headers` of
+//! a preflight that needs one and the response's own header entries. The response future is not
+//! boxed.
 //!
 //! # Crate features
 //!
