@@ -599,3 +599,48 @@ fn a_file_that_cannot_be_read_as_text_does_not_hide_the_others() {
         ]
     );
 }
+
+/// A fifo, a device and a link to a fifo named like policy files: each is an error naming it,
+/// read without blocking (opening a fifo for reading waits for a writer, for ever), and the
+/// regular file beside them is still read.
+#[cfg(unix)]
+#[test]
+fn entries_that_are_not_regular_files_are_errors_that_do_not_block() {
+    use std::os::unix::fs::symlink;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = TempDir::new("fifo");
+    dir.write("a.yaml", &instance("a", "http://0.0.0.0:1"));
+    let fifo = dir.0.join("b.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    symlink(&fifo, dir.0.join("c.yaml")).unwrap();
+    symlink("/dev/zero", dir.0.join("d.yml")).unwrap();
+
+    let (send, receive) = mpsc::channel();
+    let folder = dir.0.clone();
+    std::thread::spawn(move || send.send(LocalConfig::from_dir(&folder)));
+    // Only a guard against a hang: the load itself takes milliseconds.
+    let Ok(loaded) = receive.recv_timeout(Duration::from_secs(30)) else {
+        // Give the blocked reader a writer, so that the thread ends before the folder goes.
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+        panic!("loading a folder with a fifo blocked");
+    };
+    let error = loaded.unwrap_err();
+    let found: Vec<(Code, &str, &str)> = error
+        .diagnostics()
+        .iter()
+        .map(|d| (d.code(), d.file().unwrap_or(""), d.message()))
+        .collect();
+    let name = |file: &str| dir.0.join(file).display().to_string();
+    let (b, c, d) = (name("b.yaml"), name("c.yaml"), name("d.yml"));
+    assert_eq!(
+        found,
+        [
+            (Code::Io, b.as_str(), "not a regular file but a fifo"),
+            (Code::Io, c.as_str(), "not a regular file but a fifo"),
+            (Code::Io, d.as_str(), "not a regular file but a character device"),
+        ]
+    );
+}
