@@ -97,31 +97,33 @@ impl Loaded {
 
     /// Whether `path`, served by `instance` on `endpoint`, would fall under another instance (or
     /// none) were its escaped slashes and backslashes (`%2F`, `%5C`) and its backslashes read as
-    /// `/`, as some upstreams read them: `/api/admin%2Fusers` is under the `/api` instance here,
-    /// and `/api/admin/users` to such an upstream (finding F-L). Decoding them for every request
-    /// instead would break the APIs that carry `%2F` inside a segment (GitLab's project paths,
-    /// for one); refusing only a path whose readings disagree keeps those working.
+    /// `/`, and its empty segments dropped (`//` read as `/`), as some upstreams read them:
+    /// `/api/admin%2Fusers` and `/api//admin/users` are under the `/api` instance here, and
+    /// `/api/admin/users` to such an upstream (findings F-L and F-S; nginx merges slashes by
+    /// default, Spring's path helper too). Decoding them for every request instead would break
+    /// the APIs that carry `%2F` inside a segment (GitLab's project paths, for one); refusing only
+    /// a path whose readings disagree keeps those working.
     fn separators_disagree(&self, endpoint: usize, path: &str, instance: usize) -> bool {
         let bytes = path.as_bytes();
-        if !bytes.iter().any(|&b| b == b'%' || b == b'\\') {
+        let escaped = bytes.iter().any(|&b| b == b'%' || b == b'\\');
+        if !escaped && !bytes.windows(2).any(|pair| pair == b"//") {
             return false;
         }
         let mut read = Vec::with_capacity(bytes.len());
         let mut rest = bytes;
         while let Some((&byte, after)) = rest.split_first() {
-            match (byte, after) {
-                (b'%', [b'2', b'f' | b'F', tail @ ..] | [b'5', b'c' | b'C', tail @ ..]) => {
-                    read.push(b'/');
-                    rest = tail;
-                }
-                (b'\\', _) => {
-                    read.push(b'/');
-                    rest = after;
-                }
+            rest = match (byte, after) {
+                (b'%', [b'2', b'f' | b'F', tail @ ..] | [b'5', b'c' | b'C', tail @ ..]) => tail,
+                (b'\\' | b'/', _) => after,
                 _ => {
                     read.push(byte);
                     rest = after;
+                    continue;
                 }
+            };
+            // A separator, read as `/`; a run of them as one.
+            if read.last() != Some(&b'/') {
+                read.push(b'/');
             }
         }
         if read == bytes {
@@ -218,8 +220,8 @@ impl Service<Request<Incoming>> for Router {
         if loaded.separators_disagree(endpoint, request.uri().path(), instance) {
             let answer = proxy::short(
                 StatusCode::BAD_REQUEST,
-                "bad request: an escaped slash or a backslash in the path puts it under another \
-                 API instance\n",
+                "bad request: an escaped slash, a backslash or an empty segment in the path puts it \
+                 under another API instance\n",
             );
             return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
         }

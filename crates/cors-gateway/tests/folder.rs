@@ -427,12 +427,13 @@ async fn a_folder_reload_updates_each_instance_policy_info() {
     assert_eq!(third, second, "a failed reload keeps the policies in force");
 }
 
-/// Finding F-L: nested base paths, `/api` granting a partner with credentials and `/api/admin`
+/// Findings F-L and F-S: nested base paths, `/api` granting a partner with credentials and `/api/admin`
 /// granting only the shop, both in front of one upstream. A path that spells `/api/admin` so
 /// that it matches `/api` only is either read as the upstream reads it (escaped unreserved
 /// characters are decoded, RFC 3986 section 6.2.2.2) or refused when an escaped slash or a
-/// backslash would put it under the other instance. Before the fix each was decided by the
-/// `/api` instance, granted to the partner, and forwarded.
+/// backslash would put it under the other instance, and so is one whose empty segments (`//`)
+/// would. Before the fixes each was decided by the `/api` instance, granted to the partner, and
+/// forwarded.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
     const PARTNER: &str = "https://partner.example";
@@ -481,4 +482,18 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
     let answer = get(&format!("{base}/api/projects/group%2Fproject"), "GET", Some(PARTNER)).await;
     assert_eq!(grant(&answer).as_deref(), Some(PARTNER));
     assert_eq!(last(&upstream, 2).path, "/api/projects/group%2Fproject");
+
+    // Empty segments that put the path under `/api/admin` for an upstream that merges slashes
+    // (nginx by default, Spring): 400 (finding F-S). Before the fix each was granted to the
+    // partner and forwarded as it came.
+    for path in ["/api//admin/users", "/api///admin", "/api/%2Fadmin/users", "/api/\\/admin/x"] {
+        let answer = get(&format!("{base}{path}"), "GET", Some(PARTNER)).await;
+        assert_eq!(answer.status, 400, "{path}");
+        assert!(answer.access_control().is_empty(), "{path}: {:?}", answer.headers);
+    }
+    assert_eq!(upstream.seen().len(), 2, "a path with empty segments was forwarded");
+    // Empty segments that stay under `/api` either way are forwarded as they came.
+    let answer = get(&format!("{base}/api/files//x"), "GET", Some(PARTNER)).await;
+    assert_eq!(grant(&answer).as_deref(), Some(PARTNER));
+    assert_eq!(last(&upstream, 3).path, "/api/files//x");
 }

@@ -151,8 +151,19 @@ fn parse(text: &str) -> Result<(HttpAddress, String), String> {
 }
 
 /// A listener address and its base path (empty when it has none).
+///
+/// A base path with an empty segment (`/api//admin`) is an error: the gateway refuses a request
+/// path whose empty segments, read as one `/`, would choose another instance (finding F-T in
+/// docs/robustness.md), so no request could reach that instance.
 pub(crate) fn listen_address(text: &str) -> Result<(HttpAddress, String), String> {
-    parse(text)
+    let (address, path) = parse(text)?;
+    if path.contains("//") {
+        return Err(format!(
+            "{text:?} has an empty segment (`//`) in its base path, which no request can reach; \
+             write the base path with single slashes"
+        ));
+    }
+    Ok((address, path))
 }
 
 /// The upstream `name` at `text`.
@@ -189,6 +200,9 @@ mod tests {
     #[case::credentials_are_refused("http://u:p@0.0.0.0:8080", Err("user name or password"))]
     #[case::query_is_refused("http://0.0.0.0:8080/?a=1", Err("query or fragment"))]
     #[case::port_out_of_range_is_refused("http://0.0.0.0:65536", Err("not a URL"))]
+    #[case::empty_segment_is_refused("http://0.0.0.0:8080//api", Err("empty segment (`//`)"))]
+    #[case::inner_empty_segment_is_refused("http://0.0.0.0:8080/a//b/", Err("empty segment"))]
+    #[case::trailing_slashes_are_dropped("http://0.0.0.0:8080/api//", Ok(("http://0.0.0.0:8080", "/api")))]
     fn listen_addresses(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
         check(text, expected);
     }
