@@ -644,3 +644,26 @@ fn entries_that_are_not_regular_files_are_errors_that_do_not_block() {
         ]
     );
 }
+
+/// A file whose name is not UTF-8 is read like any other, named in diagnostics with U+FFFD
+/// where the name is not UTF-8. It was skipped without a word: its instances went unserved.
+#[cfg(unix)]
+#[test]
+fn a_file_whose_name_is_not_utf8_is_read() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let dir = TempDir::new("latin1-name");
+    dir.write("a.yaml", &instance("a", "http://0.0.0.0:1"));
+    let name = OsStr::from_bytes(b"caf\xe9.yaml");
+    std::fs::write(dir.0.join(name), instance("b", "http://0.0.0.0:2")).unwrap();
+    let config = LocalConfig::from_dir(&dir.0).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = config.instances().map(ApiInstance::name).collect();
+    assert_eq!(names, ["a", "b"]);
+
+    std::fs::write(dir.0.join(name), "kind: [\n").unwrap();
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    let shown = dir.0.join("caf\u{fffd}.yaml").display().to_string();
+    assert_eq!((d.code(), d.file()), (Code::Syntax, Some(shown.as_str())));
+}

@@ -275,9 +275,9 @@ fn list_dir(
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') {
+        // A name need not be UTF-8 to be read: diagnostics show it with U+FFFD in place of
+        // what is not, rather than the file going unread without a word.
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
             continue;
         }
         let path = entry.path();
