@@ -96,34 +96,43 @@ impl Loaded {
     }
 
     /// Whether `path`, served by `instance` on `endpoint`, would fall under another instance (or
-    /// none) were its escaped slashes and backslashes (`%2F`, `%5C`) and its backslashes read as
-    /// `/`, and its empty segments dropped (`//` read as `/`), as some upstreams read them:
-    /// `/api/admin%2Fusers` and `/api//admin/users` are under the `/api` instance here, and
-    /// `/api/admin/users` to such an upstream (findings F-L and F-S; nginx merges slashes by
-    /// default, Spring's path helper too). Decoding them for every request instead would break
-    /// the APIs that carry `%2F` inside a segment (GitLab's project paths, for one); refusing only
-    /// a path whose readings disagree keeps those working.
+    /// none) were it read as some upstreams read it: escaped slashes and backslashes (`%2F`,
+    /// `%5C`) and backslashes as `/`, a run of separators as one (nginx merges slashes by
+    /// default, Spring's path helper too), and each segment without its path parameters (from
+    /// `;` or `%3B` to the segment's end, as Tomcat, Jetty and Spring drop them).
+    /// `/api/admin%2Fusers`, `/api//admin/users` and `/api/admin;x/users` are under the `/api`
+    /// instance here, and `/api/admin/users` to such an upstream (findings F-L, F-T and F-V).
+    /// Reading every request so instead would break the APIs that carry `%2F` inside a segment
+    /// (GitLab's project paths, for one) or use path parameters; refusing only a path whose
+    /// readings disagree keeps those working.
     fn separators_disagree(&self, endpoint: usize, path: &str, instance: usize) -> bool {
         let bytes = path.as_bytes();
-        let escaped = bytes.iter().any(|&b| b == b'%' || b == b'\\');
-        if !escaped && !bytes.windows(2).any(|pair| pair == b"//") {
+        let unusual = bytes.iter().any(|&b| matches!(b, b'%' | b'\\' | b';'));
+        if !unusual && !bytes.windows(2).any(|pair| pair == b"//") {
             return false;
         }
         let mut read = Vec::with_capacity(bytes.len());
         let mut rest = bytes;
+        let mut in_parameters = false;
         while let Some((&byte, after)) = rest.split_first() {
-            rest = match (byte, after) {
-                (b'%', [b'2', b'f' | b'F', tail @ ..] | [b'5', b'c' | b'C', tail @ ..]) => tail,
-                (b'\\' | b'/', _) => after,
-                _ => {
-                    read.push(byte);
-                    rest = after;
-                    continue;
+            let (separator, tail) = match (byte, after) {
+                (b'%', [b'2', b'f' | b'F', tail @ ..] | [b'5', b'c' | b'C', tail @ ..]) => {
+                    (true, tail)
                 }
+                (b'\\' | b'/', _) => (true, after),
+                _ => (false, after),
             };
-            // A separator, read as `/`; a run of them as one.
-            if read.last() != Some(&b'/') {
-                read.push(b'/');
+            rest = tail;
+            if separator {
+                in_parameters = false;
+                // A run of separators reads as one `/`.
+                if read.last() != Some(&b'/') {
+                    read.push(b'/');
+                }
+            } else if byte == b';' || (byte == b'%' && matches!(after, [b'3', b'b' | b'B', ..])) {
+                in_parameters = true;
+            } else if !in_parameters {
+                read.push(byte);
             }
         }
         if read == bytes {
@@ -220,8 +229,8 @@ impl Service<Request<Incoming>> for Router {
         if loaded.separators_disagree(endpoint, request.uri().path(), instance) {
             let answer = proxy::short(
                 StatusCode::BAD_REQUEST,
-                "bad request: an escaped slash, a backslash or an empty segment in the path puts it \
-                 under another API instance\n",
+                "bad request: an escaped slash, a backslash, an empty segment or path parameters \
+                 in the path put it under another API instance\n",
             );
             return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
         }

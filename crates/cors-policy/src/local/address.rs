@@ -152,15 +152,20 @@ fn parse(text: &str) -> Result<(HttpAddress, String), String> {
 
 /// A listener address and its base path (empty when it has none).
 ///
-/// A base path with an empty segment (`/api//admin`) is an error: the gateway refuses a request
-/// path whose empty segments, read as one `/`, would choose another instance (finding F-T in
-/// docs/robustness.md), so no request could reach that instance.
+/// A base path that the gateway's other reading of request paths changes is an error: an empty
+/// segment (`/api//admin`), path parameters (`/api;v=1`), or an escaped slash or backslash
+/// (`/a%2Fb`). The gateway refuses a request path whose other reading would choose another
+/// instance (findings F-L, F-T and F-V in docs/robustness.md), so no request could reach such
+/// an instance.
 pub(crate) fn listen_address(text: &str) -> Result<(HttpAddress, String), String> {
     let (address, path) = parse(text)?;
-    if path.contains("//") {
+    let lower = path.to_ascii_lowercase();
+    let unreachable = ["//", ";", "%3b", "%2f", "%5c"].iter().find(|part| lower.contains(*part));
+    if let Some(part) = unreachable {
         return Err(format!(
-            "{text:?} has an empty segment (`//`) in its base path, which no request can reach; \
-             write the base path with single slashes"
+            "{text:?} has `{part}` in its base path, which no request can reach (the gateway \
+             refuses paths that read as another instance's); write the base path with single \
+             slashes, without path parameters or escaped slashes"
         ));
     }
     Ok((address, path))
@@ -200,9 +205,12 @@ mod tests {
     #[case::credentials_are_refused("http://u:p@0.0.0.0:8080", Err("user name or password"))]
     #[case::query_is_refused("http://0.0.0.0:8080/?a=1", Err("query or fragment"))]
     #[case::port_out_of_range_is_refused("http://0.0.0.0:65536", Err("not a URL"))]
-    #[case::empty_segment_is_refused("http://0.0.0.0:8080//api", Err("empty segment (`//`)"))]
-    #[case::inner_empty_segment_is_refused("http://0.0.0.0:8080/a//b/", Err("empty segment"))]
-    #[case::trailing_slashes_are_dropped("http://0.0.0.0:8080/api//", Ok(("http://0.0.0.0:8080", "/api")))]
+    #[case::empty_segment_is_refused("http://0.0.0.0:80//api", Err("has `//` in its base path"))]
+    #[case::inner_empty_segment_is_refused("http://0.0.0.0:8080/a//b/", Err("`//`"))]
+    #[case::path_parameters_are_refused("http://0.0.0.0:8080/api;v=1", Err("`;`"))]
+    #[case::escaped_parameters_are_refused("http://0.0.0.0:8080/api%3Bv=1", Err("`%3b`"))]
+    #[case::escaped_slash_is_refused("http://0.0.0.0:8080/a%2Fb", Err("`%2f`"))]
+    #[case::trailing_slashes_dropped("http://0.0.0.0:80/api//", Ok(("http://0.0.0.0:80", "/api")))]
     fn listen_addresses(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
         check(text, expected);
     }
