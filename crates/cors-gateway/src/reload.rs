@@ -112,37 +112,73 @@ pub(crate) fn reload(
 /// The SIGHUP handler cannot be installed.
 #[cfg(unix)]
 pub(crate) fn spawn(
-    mut target: impl Reload,
+    target: impl Reload,
     poll: Option<Duration>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     // Installed now, before the listener is announced: a SIGHUP must never kill the process.
     let mut hangup = signal(SignalKind::hangup())?;
     Ok(tokio::spawn(async move {
-        let mut last = stamps(&target.watched());
+        let Some((mut target, mut last)) = off_the_workers(target, |t| stamps(&t.watched())).await
+        else {
+            return;
+        };
         let mut ticker = tokio::time::interval(poll.unwrap_or(Duration::from_hours(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let done = tokio::select! {
                 received = hangup.recv() => {
                     if received.is_none() {
                         break;
                     }
-                    last = stamps(&target.watched());
-                    target.reload("SIGHUP");
+                    off_the_workers(target, |t| {
+                        let now = stamps(&t.watched());
+                        t.reload("SIGHUP");
+                        now
+                    })
+                    .await
                 }
-                _ = ticker.tick(), if poll.is_some() => {
-                    // Stamped before reading: a change made while the files are read is seen
-                    // on the next tick.
-                    let now = stamps(&target.watched());
-                    if now != last {
-                        last = now;
-                        target.reload("file changed");
-                    }
-                }
-            }
+                _ = ticker.tick(), if poll.is_some() => check(target, last).await,
+            };
+            let Some(done) = done else { break };
+            (target, last) = done;
         }
     }))
+}
+
+/// Reloads `target` if its watched files' stamps differ from `last`; returns the new stamps.
+/// Stamped before reading: a change made while the files are read is seen on the next check.
+async fn check<T: Reload>(
+    target: T,
+    last: Vec<(PathBuf, Stamp)>,
+) -> Option<(T, Vec<(PathBuf, Stamp)>)> {
+    off_the_workers(target, move |t| {
+        let now = stamps(&t.watched());
+        if now != last {
+            t.reload("file changed");
+        }
+        now
+    })
+    .await
+}
+
+/// Runs `work` on `target` on tokio's blocking threads and hands both back. Stamping the files,
+/// reading them and compiling a policy can take a while (a network filesystem, a 1 MiB policy
+/// of 30 000 origins): on a worker thread that would hold up every connection the worker
+/// serves. `None` if `work` panicked: the watcher then stops, and what is in use stays.
+async fn off_the_workers<T: Send + 'static, R: Send + 'static>(
+    mut target: T,
+    work: impl FnOnce(&mut T) -> R + Send + 'static,
+) -> Option<(T, R)> {
+    let done = tokio::task::spawn_blocking(move || {
+        let result = work(&mut target);
+        (target, result)
+    })
+    .await;
+    if let Err(error) = &done {
+        tracing::error!(%error, "the reload watcher stopped; the configuration in use stays");
+    }
+    done.ok()
 }
 
 /// Reloads `target` whenever one of its files changes (no SIGHUP outside Unix).
@@ -152,20 +188,20 @@ pub(crate) fn spawn(
 /// None outside Unix.
 #[cfg(not(unix))]
 pub(crate) fn spawn(
-    mut target: impl Reload,
+    target: impl Reload,
     poll: Option<Duration>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     Ok(tokio::spawn(async move {
         let Some(poll) = poll else { return };
-        let mut last = stamps(&target.watched());
+        let Some((mut target, mut last)) = off_the_workers(target, |t| stamps(&t.watched())).await
+        else {
+            return;
+        };
         let mut ticker = tokio::time::interval(poll);
         loop {
             ticker.tick().await;
-            let now = stamps(&target.watched());
-            if now != last {
-                last = now;
-                target.reload("file changed");
-            }
+            let Some(done) = check(target, last).await else { break };
+            (target, last) = done;
         }
     }))
 }
@@ -177,5 +213,67 @@ impl Reload for Box<dyn Reload> {
 
     fn reload(&mut self, cause: &'static str) {
         (**self).reload(cause);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A reload that tells when it starts, then blocks its thread until released.
+    struct Stuck {
+        file: PathBuf,
+        entered: mpsc::Sender<()>,
+        release: mpsc::Receiver<()>,
+    }
+
+    impl Reload for Stuck {
+        fn watched(&self) -> Vec<PathBuf> {
+            vec![self.file.clone()]
+        }
+
+        fn reload(&mut self, _cause: &'static str) {
+            let _ = self.entered.send(());
+            let _ = self.release.recv_timeout(Duration::from_secs(30));
+        }
+    }
+
+    /// A reload that takes long (a slow filesystem, a large policy) leaves the runtime's worker
+    /// threads to the connections: with one worker, a task spawned while the reload is stuck
+    /// still runs.
+    #[test]
+    fn a_slow_reload_does_not_hold_a_worker_thread() {
+        let file = std::env::temp_dir()
+            .join(format!("cors-gateway-slow-reload-{}.yaml", std::process::id()));
+        std::fs::write(&file, "a").unwrap();
+        let (entered, entered_rx) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let target = Stuck { file: file.clone(), entered, release: release_rx };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ran = runtime.block_on(async {
+            let watcher = spawn(target, Some(Duration::from_millis(10))).unwrap();
+            // Let the watcher take its first stamps, then change the file's size.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::fs::write(&file, "changed").unwrap();
+            // The test's own thread waits (blocking it is fine, it is not a worker), with
+            // std's timeouts: tokio's timers are driven by the worker the reload would hold.
+            entered_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the change is seen and the reload starts");
+            let (sent, ran) = mpsc::channel();
+            tokio::spawn(async move { sent.send(42) });
+            let ran = ran.recv_timeout(Duration::from_secs(5));
+            release.send(()).unwrap();
+            watcher.abort();
+            ran
+        });
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(ran, Ok(42), "a task waited for the reload");
     }
 }
