@@ -252,6 +252,13 @@ fn transfer_coding_refusal(version: Version, fields: &Fields<'_>) -> Option<Refu
         .then_some((StatusCode::BAD_REQUEST, "bad request: chunked applied twice\n"))
 }
 
+/// The elements of one line of a list-valued field (`Connection`, `Upgrade`,
+/// `Transfer-Encoding`; RFC 9110 section 5.6.1): split at commas, trimmed of spaces and tabs,
+/// empty elements left out, as a recipient must accept them.
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|item| !item.is_empty())
+}
+
 /// The transfer codings a message's `Transfer-Encoding` lines apply, as far as the gateway
 /// tells them apart: hyper decodes `chunked` when it comes last, and no other.
 pub(crate) struct TransferCodings {
@@ -265,10 +272,10 @@ impl TransferCodings {
     pub(crate) fn of(headers: &HeaderMap) -> Self {
         let mut codings = Self { chunked: 0, other: false };
         for line in headers.get_all(header::TRANSFER_ENCODING) {
-            for coding in line.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            for coding in list_elements(line.as_bytes()) {
                 if coding.eq_ignore_ascii_case(b"chunked") {
                     codings.chunked += 1;
-                } else if !coding.is_empty() {
+                } else {
                     codings.other = true;
                 }
             }

@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
-use crate::checks::{Refusal, TransferCodings};
+use crate::checks::{Refusal, TransferCodings, list_elements};
 use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
@@ -681,7 +681,7 @@ fn response_fields(status: StatusCode, headers: &mut HeaderMap) -> bool {
 #[cold]
 fn one_length(no_content: bool, headers: &mut HeaderMap) {
     let first = headers.get(header::CONTENT_LENGTH).and_then(|line| {
-        let value = line.as_bytes().split(|&b| b == b',').next()?.trim_ascii();
+        let value = list_elements(line.as_bytes()).next()?;
         HeaderValue::from_bytes(value).ok()
     });
     headers.remove(header::CONTENT_LENGTH);
@@ -723,8 +723,8 @@ fn remove_hop_by_hop_fields(headers: &mut HeaderMap) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
-            .flat_map(|line| line.as_bytes().split(|&b| b == b','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+            .flat_map(|line| list_elements(line.as_bytes()))
+            .filter_map(|option| HeaderName::from_bytes(option).ok())
             .collect();
         for name in named {
             headers.remove(name);

@@ -30,6 +30,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
+use crate::checks::list_elements;
 use crate::connection;
 
 /// The buffer each direction of a tunnel copies through.
@@ -50,12 +51,9 @@ pub(crate) fn requested<B>(request: &Request<B>) -> Option<HeaderValue> {
     let mut lines = headers.get_all(header::UPGRADE).iter();
     let (Some(protocols), None) = (lines.next(), lines.next()) else { return None };
     let asks = headers.get_all(header::CONNECTION).iter().any(|line| {
-        line.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+        list_elements(line.as_bytes()).any(|option| option.eq_ignore_ascii_case(b"upgrade"))
     });
-    let carries_http = protocols.as_bytes().split(|&b| b == b',').any(|protocol| {
-        let protocol = protocol.trim_ascii();
+    let carries_http = list_elements(protocols.as_bytes()).any(|protocol| {
         protocol.eq_ignore_ascii_case(b"h2c")
             || protocol.get(..5).is_some_and(|name| name.eq_ignore_ascii_case(b"HTTP/"))
     });
@@ -106,8 +104,8 @@ pub(crate) fn switched_to(offer: &Offer, response: &HeaderMap) -> Option<HeaderV
     let (Some(switched), None) = (lines.next(), lines.next()) else { return None };
     let mut websocket = false;
     let mut any = false;
-    for protocol in list(switched.as_bytes()) {
-        if !list(offer.protocols.as_bytes()).any(|offered| is_offered(protocol, offered)) {
+    for protocol in list_elements(switched.as_bytes()) {
+        if !list_elements(offer.protocols.as_bytes()).any(|offered| is_offered(protocol, offered)) {
             return None;
         }
         websocket |= protocol.eq_ignore_ascii_case(b"websocket");
@@ -115,11 +113,6 @@ pub(crate) fn switched_to(offer: &Offer, response: &HeaderMap) -> Option<HeaderV
     }
     let accepted = !websocket || offer.key.as_ref().is_some_and(|key| is_accept_of(key, response));
     (any && accepted).then(|| switched.clone())
-}
-
-/// The non-empty elements of a comma-separated list, trimmed.
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|item| !item.is_empty())
 }
 
 /// Whether the protocol a `101` names is `offered`: the same, or its name alone when the offer
