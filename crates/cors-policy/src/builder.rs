@@ -106,6 +106,26 @@ impl PolicyBuilder {
     /// Validates the settings and compiles the policy.
     ///
     /// Lints (risky but valid settings, C5) are not errors: call [`Policy::lint`] on the result.
+    /// They speak of the policy as a cors-flex file would hold it: `originGroups[0]` is the first
+    /// group added, its `origins`, `allowedMethods`, `headers`, `exposedHeaders` and
+    /// `accessControlMaxAge` are [`OriginGroup::allow_origins`], [`OriginGroup::allow_methods`],
+    /// [`OriginGroup::allow_headers`], [`OriginGroup::expose_headers`] and
+    /// [`OriginGroup::max_age`], and `publicResource` and `supportCredentials` are
+    /// [`public_resource`](Self::public_resource) and [`credentials`](Self::credentials). A hint
+    /// such as "list allowed methods with isAllowed: true" means a call to `allow_methods`.
+    ///
+    /// ```
+    /// use cors_policy::{OriginGroup, Policy};
+    ///
+    /// let no_method: [&str; 0] = [];
+    /// let policy = Policy::builder()
+    ///     .group(OriginGroup::new(["https://app.example.com"]).allow_methods(no_method))
+    ///     .build()?;
+    /// let lint = policy.lint().remove(0).to_string();
+    /// assert!(lint.contains("originGroups[0].allowedMethods"), "{lint}");
+    /// assert!(lint.contains("the group allows no method"), "{lint}");
+    /// # Ok::<(), cors_policy::BuildError>(())
+    /// ```
     ///
     /// # Errors
     ///
