@@ -38,6 +38,17 @@ use crate::cli::{Cli, Command, DemoArgs};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A header map holding `fields` in order: the unit tests' one way to write a message's fields.
+#[cfg(test)]
+fn header_map(fields: &[(&str, &str)]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in fields {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).expect("a test's field name");
+        map.append(name, http::HeaderValue::from_str(value).expect("a test's field value"));
+    }
+    map
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);

@@ -946,8 +946,7 @@ mod tests {
 
     #[test]
     fn hop_by_hop_fields_and_connection_tokens_are_removed() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [
+        let mut headers = crate::header_map(&[
             ("connection", "keep-alive, X-Secret-Hop"),
             ("keep-alive", "timeout=5"),
             ("x-secret-hop", "1"),
@@ -955,9 +954,7 @@ mod tests {
             ("upgrade", "h2c"),
             ("proxy-authorization", "Basic x"),
             ("content-type", "text/plain"),
-        ] {
-            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
-        }
+        ]);
         remove_hop_by_hop(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type"]);
@@ -1022,18 +1019,14 @@ mod tests {
         #[case] fields: &[(&'static str, &'static str)],
         #[case] closed: bool,
     ) {
-        let mut headers = HeaderMap::new();
-        for (name, value) in fields {
-            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
-        }
+        let headers = crate::header_map(fields);
         let status = StatusCode::from_u16(status).unwrap();
         assert_eq!(may_follow_with_a_body(head, status, &headers), closed);
     }
 
     #[test]
     fn trailers_keep_only_the_fields_a_trailer_may_carry() {
-        let mut trailers = HeaderMap::new();
-        for (name, value) in [
+        let mut trailers = crate::header_map(&[
             ("connection", "x-hop"),
             ("x-hop", "1"),
             ("keep-alive", "timeout=5"),
@@ -1047,9 +1040,7 @@ mod tests {
             ("set-cookie", "a=1"),
             ("x-checksum", "abc"),
             ("server-timing", "db;dur=53"),
-        ] {
-            trailers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
-        }
+        ]);
         trailer_fields(&mut trailers);
         let names: Vec<&str> = trailers.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["x-checksum", "server-timing"]);

@@ -289,11 +289,7 @@ mod tests {
             request.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_str(key).unwrap());
         }
         let offer = Offer::new(HeaderValue::from_str(offered).unwrap(), &request);
-        let mut response = HeaderMap::new();
-        for (name, value) in fields {
-            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
-            response.append(name, HeaderValue::from_str(value).unwrap());
-        }
+        let response = crate::header_map(fields);
         let switched = switched_to(&offer, &response);
         assert_eq!(switched.is_some(), ok, "{offered} -> {fields:?}");
         if let Some(protocol) = switched {
