@@ -305,9 +305,13 @@ fn is_rule_id(token: &str) -> bool {
         && chars.as_str().bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Every whole word of `text` that has the shape of a rule id.
+/// Every whole word of `text` that has the shape of a rule id, but for the hex digits of a
+/// percent escape (`%C3%A9` cites nothing).
 fn cited_rules(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').filter(|word| is_rule_id(word))
+    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').filter(move |word| {
+        let start = word.as_ptr().addr() - text.as_ptr().addr();
+        is_rule_id(word) && !text[..start].ends_with('%')
+    })
 }
 
 /// Rule ids cited in the repository's text files but not defined in `docs/behaviour.md`, a
@@ -467,7 +471,8 @@ mod tests {
             concat!("- **C1** keys\n  - **P", "9** nested\nP", "7 in prose\n- **V8 x** no\n");
         assert_eq!(super::defined_rules(text), ["C1", concat!("P", "9")]);
         let cited: Vec<&str> =
-            super::cited_rules(concat!("(P2, V1) R", "10 xP3 P2a V4_ONLY A4.")).collect();
+            super::cited_rules(concat!("(P2, V1) R", "10 xP3 P2a V4_ONLY A4. /caf%C3%A", "9"))
+                .collect();
         assert_eq!(cited, ["P2", "V1", concat!("R", "10"), "A4"]);
     }
 
