@@ -37,6 +37,7 @@ use tower_service::Service;
 
 use crate::metrics::PolicyHashes;
 use crate::proxy::{self, Proxy, ProxyBody};
+use crate::readings::{self, Reading};
 use crate::reload::Reload;
 use crate::telemetry::Telemetry;
 
@@ -48,6 +49,9 @@ struct Loaded {
     listeners: Vec<usize>,
     /// For each listener of `config`, for each of its instances (in their order), the engine.
     engines: Vec<Vec<Option<Arc<Engine>>>>,
+    /// For each listener of `config`, for each of [`Reading::ALL`], its instances' base paths as
+    /// that reading reads them (in the instances' order).
+    read_bases: Vec<Vec<Vec<Vec<u8>>>>,
 }
 
 impl Loaded {
@@ -82,7 +86,15 @@ impl Loaded {
                 instances.map(|i| i.policy().map(|p| Arc::new(Engine::new(p.clone())))).collect()
             })
             .collect();
-        Ok(Self { config, listeners, engines })
+        let read_bases = config
+            .listeners()
+            .iter()
+            .map(|listener| {
+                let bases = || listener.instances().iter().map(|i| i.base_path().as_bytes());
+                Reading::ALL.iter().map(|r| bases().map(|base| r.read(base)).collect()).collect()
+            })
+            .collect();
+        Ok(Self { config, listeners, engines, read_bases })
     }
 
     /// The instance serving `path` on endpoint `endpoint`, with its engine.
@@ -95,58 +107,64 @@ impl Loaded {
         Some((index, self.engines[listener][index].clone()))
     }
 
+    /// Where `path` (decoded by [`decode_unreserved`]) goes on endpoint `endpoint`: the instance
+    /// that serves it, unless some upstreams would read it under another one.
+    fn place(&self, endpoint: usize, path: &str) -> Placed {
+        match self.instance(endpoint, path) {
+            None => Placed::Nowhere,
+            Some((instance, _)) if self.separators_disagree(endpoint, path, instance) => {
+                Placed::Ambiguous
+            }
+            Some((instance, engine)) => Placed::Instance(instance, engine),
+        }
+    }
+
     /// Whether `path`, served by `instance` on `endpoint`, would fall under another instance (or
-    /// none) were it read as some upstreams read it: escaped slashes and backslashes (`%2F`,
-    /// `%5C`) and backslashes as `/`, a run of separators as one (nginx merges slashes by
-    /// default, Spring's path helper too), and each segment without its path parameters (from
-    /// `;` or `%3B` to the segment's end, as Tomcat, Jetty and Spring drop them).
+    /// none) were it read as some upstream reads it, by any of [`Reading::ALL`]: escapes decoded,
+    /// `\\` as `/`, a run of separators as one, each segment without its path parameters.
+    /// Each reading puts the path under the longest base path, read the same way, that is the
+    /// path or a prefix of it ending at a `/`.
     /// `/api/admin%2Fusers`, `/api//admin/users` and `/api/admin;x/users` are under the `/api`
-    /// instance here, and `/api/admin/users` to such an upstream (findings F-L, F-T and F-V).
+    /// instance here, and `/api/admin/users` to such an upstream (findings F-L, F-T and F-V);
+    /// `/v1%3Abeta/x` is under the root instance here, and under `/v1:beta` to an upstream that
+    /// decodes every escape before it routes, as nginx does (finding F-W).
     /// Reading every request so instead would break the APIs that carry `%2F` inside a segment
     /// (GitLab's project paths, for one) or use path parameters; refusing only a path whose
     /// readings disagree keeps those working.
     fn separators_disagree(&self, endpoint: usize, path: &str, instance: usize) -> bool {
         let bytes = path.as_bytes();
-        let unusual = bytes.iter().any(|&b| matches!(b, b'%' | b'\\' | b';'));
+        let unusual = bytes.iter().any(|&b| matches!(b, b'%' | b'\\' | b';') || !b.is_ascii());
         if !unusual && !bytes.windows(2).any(|pair| pair == b"//") {
             return false;
         }
-        let mut read = Vec::with_capacity(bytes.len());
-        let mut rest = bytes;
-        let mut in_parameters = false;
-        while let Some((&byte, after)) = rest.split_first() {
-            let (separator, tail) = match (byte, after) {
-                (b'%', [b'2', b'f' | b'F', tail @ ..] | [b'5', b'c' | b'C', tail @ ..]) => {
-                    (true, tail)
-                }
-                (b'\\' | b'/', _) => (true, after),
-                _ => (false, after),
+        let Some(bases) = self.listeners.get(endpoint).and_then(|l| self.read_bases.get(*l)) else {
+            return true;
+        };
+        Reading::ALL.iter().zip(bases).any(|(reading, bases)| {
+            let read = reading.read(bytes);
+            let under = |base: &&Vec<u8>| {
+                read.strip_prefix(base.as_slice())
+                    .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
             };
-            rest = tail;
-            if separator {
-                in_parameters = false;
-                // A run of separators reads as one `/`.
-                if read.last() != Some(&b'/') {
-                    read.push(b'/');
-                }
-            } else if byte == b';' || (byte == b'%' && matches!(after, [b'3', b'b' | b'B', ..])) {
-                in_parameters = true;
-            } else if !in_parameters {
-                read.push(byte);
-            }
-        }
-        if read == bytes {
-            return false;
-        }
-        let other = String::from_utf8(read).ok();
-        other.and_then(|other| self.instance(endpoint, &other)).map(|(index, _)| index)
-            != Some(instance)
+            let found = bases.iter().enumerate().filter(|(_, base)| under(base));
+            found.max_by_key(|(_, base)| base.len()).map(|(index, _)| index) != Some(instance)
+        })
     }
 
     fn api_instance(&self, endpoint: usize, index: usize) -> Option<&ApiInstance> {
         let listener = self.config.listeners().get(*self.listeners.get(endpoint)?)?;
         listener.instances().get(index)
     }
+}
+
+/// Where a request's path goes on one endpoint ([`Loaded::place`]).
+enum Placed {
+    /// To this instance (its index), with its engine when it has a CORS policy.
+    Instance(usize, Option<Arc<Engine>>),
+    /// To no instance.
+    Nowhere,
+    /// To one instance as the gateway reads it, and to another (or none) as some upstreams do.
+    Ambiguous,
 }
 
 /// The folder as it is now, shared by every endpoint and swapped whole on reload.
@@ -222,18 +240,21 @@ impl Service<Request<Incoming>> for Router {
         decode_unreserved(&mut request);
         let loaded = self.routes.shared.load();
         let endpoint = self.routes.endpoint;
-        let Some((instance, engine)) = loaded.instance(endpoint, request.uri().path()) else {
-            let answer = not_found("not found: no API instance at this path\n");
-            return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
+        let (instance, engine) = match loaded.place(endpoint, request.uri().path()) {
+            Placed::Instance(instance, engine) => (instance, engine),
+            Placed::Nowhere => {
+                let answer = not_found("not found: no API instance at this path\n");
+                return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
+            }
+            Placed::Ambiguous => {
+                let answer = proxy::short(
+                    StatusCode::BAD_REQUEST,
+                    "bad request: an escaped slash, a backslash, an empty segment or path \
+                     parameters in the path put it under another API instance\n",
+                );
+                return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
+            }
         };
-        if loaded.separators_disagree(endpoint, request.uri().path(), instance) {
-            let answer = proxy::short(
-                StatusCode::BAD_REQUEST,
-                "bad request: an escaped slash, a backslash, an empty segment or path parameters \
-                 in the path put it under another API instance\n",
-            );
-            return Box::pin(std::future::ready(Ok(answer.map(CorsBody::new))));
-        }
         let route = RouteTo { loaded, endpoint, instance, proxy: self.proxy.clone() };
         match engine {
             Some(engine) => {
@@ -376,9 +397,7 @@ fn decoded_path(path: &[u8]) -> Option<String> {
 
 /// The unreserved character the two hex digits `hex` encode, if they encode one.
 fn unreserved(hex: &[u8]) -> Option<u8> {
-    let digit = |byte: u8| char::from(byte).to_digit(16);
-    let [high, low] = *hex else { return None };
-    let character = u8::try_from(digit(high)? << 4 | digit(low)?).ok()?;
+    let character = readings::escaped(hex)?;
     (character.is_ascii_alphanumeric() || matches!(character, b'-' | b'.' | b'_' | b'~'))
         .then_some(character)
 }
@@ -469,5 +488,253 @@ mod tests {
         let mut request = Request::builder().uri(target).body(()).unwrap();
         decode_unreserved(&mut request);
         assert_eq!(request.uri().to_string(), expected);
+    }
+
+    /// Whatever a client sends, a path the gateway forwards to an instance lands under that same
+    /// instance as every upstream reads it (findings F-L, F-T, F-V): an upstream that drops path
+    /// parameters, decodes every escape, takes `\` for `/`, merges runs of `/`, or any mix of
+    /// these, and then resolves dot segments. The gateway refuses (400) or finds no instance
+    /// (404) for the rest.
+    mod readings {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Base paths that differ only in how a path can be spelled: nested, with a reserved
+        /// character, with a non-ASCII letter (kept escaped in the configuration), and the root.
+        const BASES: [&str; 5] = ["", "/api", "/api/admin", "/v1:beta", "/café"];
+
+        /// What paths are built from: the bases' words and their escapes, separators and their
+        /// escapes, path parameters, dots, and escapes of other characters.
+        const PIECES: &[&str] = &[
+            "api",
+            "admin",
+            "%61dmin",
+            "v1:beta",
+            "v1%3Abeta",
+            "v1%3abeta",
+            "v1",
+            ":beta",
+            "caf%C3%A9",
+            "caf%c3%a9",
+            "café",
+            "users",
+            "x",
+            "/",
+            "//",
+            "\\",
+            "%2F",
+            "%2f",
+            "%5C",
+            "%5c",
+            ";",
+            ";x",
+            "%3B",
+            "%3b",
+            ".",
+            "..",
+            "%2e",
+            "%2E%2E",
+            "%25",
+            "%252F",
+            "%",
+            "%20",
+            "%FF",
+            "~",
+            "%7E",
+        ];
+
+        /// One instance per base, all on one listener; built once for every case.
+        fn loaded() -> &'static Loaded {
+            static LOADED: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
+            LOADED.get_or_init(build)
+        }
+
+        fn build() -> Loaded {
+            let text: Vec<String> = BASES
+                .iter()
+                .enumerate()
+                .map(|(n, base)| {
+                    format!(
+                        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n\
+                         metadata: {{name: i{n}}}\nspec:\n  address: http://127.0.0.1:8080{base}\n  \
+                         services:\n    main:\n      address: http://127.0.0.1:9000{base}\n"
+                    )
+                })
+                .collect();
+            let text = text.join("---\n");
+            let config = LocalConfig::from_sources([("apis.yaml", text.as_str())]).unwrap();
+            let addresses: Vec<HttpAddress> =
+                config.listeners().iter().map(|l| l.address().clone()).collect();
+            Loaded::new(config, &addresses).unwrap()
+        }
+
+        /// How one upstream reads a path; each step is one a common server takes.
+        #[derive(Clone, Copy, Debug)]
+        struct Reading {
+            /// Drops each segment's path parameters, from `;`: first of all, on the raw path
+            /// (Tomcat, Jetty), or last, on what the other steps left (Spring).
+            parameters: Option<Order>,
+            /// Decodes every escape (nginx before it matches a location, most frameworks).
+            decode: bool,
+            /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
+            backslash: bool,
+            /// Reads a run of `/` as one (nginx's `merge_slashes`, Spring).
+            merge: bool,
+        }
+
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Order {
+            First,
+            Last,
+        }
+
+        impl Reading {
+            fn all() -> impl Iterator<Item = Reading> {
+                let parameters = [None, Some(Order::First), Some(Order::Last)];
+                (0..8u8).flat_map(move |bits| {
+                    parameters.map(|parameters| Reading {
+                        parameters,
+                        decode: bits & 1 != 0,
+                        backslash: bits & 2 != 0,
+                        merge: bits & 4 != 0,
+                    })
+                })
+            }
+
+            /// Each `/`-separated segment up to its first `;`.
+            fn drop_parameters(bytes: &[u8]) -> Vec<u8> {
+                let segments: Vec<&[u8]> = bytes
+                    .split(|&b| b == b'/')
+                    .map(|segment| segment.split(|&b| b == b';').next().unwrap_or_default())
+                    .collect();
+                segments.join(&b'/')
+            }
+
+            /// `path` as this upstream reads it, dot segments resolved last.
+            fn read(self, path: &[u8]) -> Vec<u8> {
+                let mut bytes = path.to_vec();
+                if self.parameters == Some(Order::First) {
+                    bytes = Self::drop_parameters(&bytes);
+                }
+                if self.decode {
+                    bytes = percent_decoded(&bytes);
+                }
+                if self.backslash {
+                    bytes.iter_mut().filter(|b| **b == b'\\').for_each(|b| *b = b'/');
+                }
+                if self.parameters == Some(Order::Last) {
+                    bytes = Self::drop_parameters(&bytes);
+                }
+                if self.merge {
+                    bytes.dedup_by(|a, b| *a == b'/' && *b == b'/');
+                }
+                without_dot_segments(&bytes)
+            }
+
+            /// The base path, of [`BASES`], that this upstream puts `path` under: the longest
+            /// that is `path` or a prefix of it ending at a `/`, each base read as the upstream
+            /// reads its own routes (decoded when it decodes).
+            fn base(self, path: &[u8]) -> Option<&'static str> {
+                let read = self.read(path);
+                BASES
+                    .iter()
+                    .filter(|base| {
+                        let base =
+                            if self.decode { base.as_bytes().to_vec() } else { configured(base) };
+                        read.strip_prefix(base.as_slice())
+                            .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
+                    })
+                    .max_by_key(|base| base.len())
+                    .copied()
+            }
+        }
+
+        /// A base path as the configuration holds it: non-ASCII escaped, as URL parsers write it.
+        fn configured(base: &str) -> Vec<u8> {
+            base.bytes()
+                .flat_map(|b| if b.is_ascii() { vec![b] } else { format!("%{b:02X}").into_bytes() })
+                .collect()
+        }
+
+        fn percent_decoded(bytes: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                    (b'%', Some(byte)) => {
+                        out.push(byte);
+                        i += 3;
+                    }
+                    (byte, _) => {
+                        out.push(byte);
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
+
+        /// RFC 3986 section 5.2.4 on the segments of `path`.
+        fn without_dot_segments(path: &[u8]) -> Vec<u8> {
+            let mut out: Vec<&[u8]> = Vec::new();
+            for segment in path.split(|&b| b == b'/').skip(1) {
+                match segment {
+                    b"." => {}
+                    b".." => {
+                        out.pop();
+                    }
+                    _ => out.push(segment),
+                }
+            }
+            let mut joined = Vec::new();
+            for segment in out {
+                joined.push(b'/');
+                joined.extend_from_slice(segment);
+            }
+            if path.ends_with(b"/.") || path.ends_with(b"/..") {
+                joined.push(b'/');
+            }
+            joined
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(8192))]
+
+            #[test]
+            fn a_forwarded_path_is_under_its_instance_as_every_upstream_reads_it(
+                pieces in prop::collection::vec(prop::sample::select(PIECES), 1..7)
+            ) {
+                let target = format!("/{}", pieces.concat());
+                let Ok(mut request) = Request::builder()
+                    .uri(target.as_str())
+                    .header(header::HOST, "127.0.0.1:8080")
+                    .body(())
+                else {
+                    // Not a request target hyper accepts either.
+                    return Ok(());
+                };
+                if crate::checks::refusal(&request, 100).is_some() {
+                    return Ok(());
+                }
+                decode_unreserved(&mut request);
+                let loaded = loaded();
+                let path = request.uri().path();
+                let Placed::Instance(index, _) = loaded.place(0, path) else { return Ok(()) };
+                let chosen = loaded.api_instance(0, index).unwrap().base_path();
+                for reading in Reading::all() {
+                    let base = reading.base(path.as_bytes()).map(configured);
+                    prop_assert_eq!(
+                        base.as_deref(),
+                        Some(chosen.as_bytes()),
+                        "{} forwarded as {} to {:?}, read by {:?}",
+                        target,
+                        path,
+                        chosen,
+                        reading
+                    );
+                }
+            }
+        }
     }
 }

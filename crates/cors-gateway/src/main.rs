@@ -19,6 +19,7 @@ mod folder;
 mod metrics;
 mod pool;
 mod proxy;
+mod readings;
 mod reload;
 mod server;
 mod telemetry;

@@ -451,7 +451,11 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
             upstream.address
         )
     };
-    let text = [instance("api", "/api", PARTNER), instance("admin", "/api/admin", SHOP)];
+    let text = [
+        instance("api", "/api", PARTNER),
+        instance("admin", "/api/admin", SHOP),
+        instance("beta", "/api/v1:beta", SHOP),
+    ];
     scratch.write("apis.yaml", &text.join("---\n"));
     let _gateway = serve(&scratch.dir, 1, &[]);
     let base = format!("http://127.0.0.1:{port}");
@@ -471,7 +475,7 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
     // Each way some upstreams read a path: the spellings it puts under `/api/admin` get 400, no
     // Access-Control-* and are not forwarded; one it leaves under `/api` is granted and forwarded
     // as it came.
-    let readings: [(&[&str], &str); 3] = [
+    let readings: [(&[&str], &str); 4] = [
         // An escaped slash or a backslash read as `/` (F-L). `%2F` inside a segment is how some
         // APIs name things (GitLab's `group%2Fproject`).
         (
@@ -493,6 +497,8 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
             &["/api/admin;x/users", "/api/admin;/users", "/api/admin%3Bv=1", "/api/admin;"],
             "/api/items;v=2/x",
         ),
+        // Every escape decoded, as nginx decodes them before it matches a location (F-W).
+        (&["/api/v1%3Abeta/x", "/api/v1%3abeta", "/api/v1:%62eta%2Fx"], "/api/a%3Ab"),
     ];
     for (forwarded, (refused, kept)) in (2..).zip(readings) {
         for path in refused {

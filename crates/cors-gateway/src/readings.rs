@@ -1,0 +1,189 @@
+//! How upstreams read a request's path before they route it, for the Local Mode router's check
+//! that a path it forwards stays under the API instance it chose (docs/robustness.md, findings
+//! F-L, F-T, F-V and F-W).
+//!
+//! Web servers and frameworks each take some of a few steps before they match a path against
+//! their routes, in one of two orders, and a path that a crafted request spells unusually can
+//! land under another prefix after them than before. [`Reading::ALL`] is every mix of the steps.
+
+/// When a reading drops each segment's path parameters (from `;` to the segment's end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parameters {
+    /// Kept: most servers outside Java.
+    Kept,
+    /// Dropped from the path as it came, before anything is decoded, up to the next `/` (Tomcat
+    /// and Jetty, which parse them off the raw request target).
+    BeforeDecoding,
+    /// Dropped after the other steps, up to the next separator they leave (Spring's
+    /// `UrlPathHelper` on an already decoded path).
+    AfterDecoding,
+}
+
+/// One way an upstream may read a path: which steps it takes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reading {
+    parameters: Parameters,
+    /// Decodes every escape (nginx before it matches a location, most frameworks before they
+    /// route).
+    decode: bool,
+    /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
+    backslash: bool,
+    /// Reads a run of `/` as one (nginx's `merge_slashes`, Spring's path helper).
+    merge: bool,
+}
+
+impl Reading {
+    /// Every mix of the steps; without decoding, dropping parameters before or after it is the
+    /// same reading, which is listed once.
+    pub(crate) const ALL: [Reading; 20] = {
+        let mut all = [Reading {
+            parameters: Parameters::Kept,
+            decode: false,
+            backslash: false,
+            merge: false,
+        }; 20];
+        let mut bits = 0;
+        let mut n = 0;
+        while bits < 24 {
+            let parameters = match bits % 3 {
+                0 => Parameters::Kept,
+                1 => Parameters::BeforeDecoding,
+                _ => Parameters::AfterDecoding,
+            };
+            let decode = bits / 3 % 2 == 1;
+            if decode || !matches!(parameters, Parameters::AfterDecoding) {
+                all[n] = Reading {
+                    parameters,
+                    decode,
+                    backslash: bits / 6 % 2 == 1,
+                    merge: bits / 12 == 1,
+                };
+                n += 1;
+            }
+            bits += 1;
+        }
+        all
+    };
+
+    /// `path` as this reading reads it: parameters dropped from the raw path, escapes decoded,
+    /// `\` taken for `/`, parameters dropped from what that left, runs of `/` merged, each step
+    /// only if the reading takes it. Dot segments are left: the gateway refuses every path
+    /// that has one before any reading could matter (`checks::has_dot_segment`).
+    pub(crate) fn read(self, path: &[u8]) -> Vec<u8> {
+        let mut read = path.to_vec();
+        if self.parameters == Parameters::BeforeDecoding {
+            read = without_parameters(&read);
+        }
+        if self.decode {
+            read = decoded(&read);
+        }
+        if self.backslash {
+            read.iter_mut().filter(|b| **b == b'\\').for_each(|b| *b = b'/');
+        }
+        if self.parameters == Parameters::AfterDecoding {
+            read = without_parameters(&read);
+        }
+        if self.merge {
+            read.dedup_by(|a, b| *a == b'/' && *b == b'/');
+        }
+        read
+    }
+}
+
+/// `path` without each segment's path parameters: from a `;` up to the next `/`.
+fn without_parameters(path: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(path.len());
+    let mut dropping = false;
+    for &byte in path {
+        dropping = match byte {
+            b'/' => false,
+            b';' => true,
+            _ => dropping,
+        };
+        if !dropping {
+            kept.push(byte);
+        }
+    }
+    kept
+}
+
+/// `path` with every escape (`%` and two hex digits) decoded, once; a `%` without two hex
+/// digits after it stays as it is.
+fn decoded(path: &[u8]) -> Vec<u8> {
+    let mut read = Vec::with_capacity(path.len());
+    let mut rest = path;
+    while let Some((&first, after)) = rest.split_first() {
+        if let (b'%', Some(byte)) = (first, after.get(..2).and_then(escaped)) {
+            read.push(byte);
+            rest = &after[2..];
+        } else {
+            read.push(first);
+            rest = after;
+        }
+    }
+    read
+}
+
+/// The byte the two hex digits `hex` (what follows a `%`) encode, if they are two hex digits.
+pub(crate) fn escaped(hex: &[u8]) -> Option<u8> {
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    let [high, low] = *hex else { return None };
+    u8::try_from(digit(high)? << 4 | digit(low)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn every_reading_is_listed_once() {
+        let mut seen = Vec::new();
+        for r in Reading::ALL {
+            let key = (r.parameters as u8, r.decode, r.backslash, r.merge);
+            assert!(!seen.contains(&key), "{r:?} twice");
+            seen.push(key);
+        }
+        assert_eq!(seen.len(), 20);
+    }
+
+    #[rstest]
+    #[case::tomcat_drops_parameters_before_decoding(
+        Parameters::BeforeDecoding,
+        true,
+        false,
+        false,
+        "/a;x%2Fb/c",
+        "/a/c"
+    )]
+    #[case::spring_drops_them_after(
+        Parameters::AfterDecoding,
+        true,
+        false,
+        false,
+        "/a;x%2Fb/c",
+        "/a/b/c"
+    )]
+    #[case::a_backslash_ends_parameters_only_after_it_is_read_as_a_slash(
+        Parameters::AfterDecoding,
+        false,
+        true,
+        false,
+        "/a;x\\b",
+        "/a/b"
+    )]
+    #[case::nginx(Parameters::Kept, true, false, true, "/a//%62%2F/c;x", "/a/b/c;x")]
+    #[case::short_escape_kept(Parameters::Kept, true, false, false, "/a%2/%zz%", "/a%2/%zz%")]
+    #[case::encoded_percent_decoded_once(Parameters::Kept, true, false, false, "/%252F", "/%2F")]
+    fn readings(
+        #[case] parameters: Parameters,
+        #[case] decode: bool,
+        #[case] backslash: bool,
+        #[case] merge: bool,
+        #[case] path: &str,
+        #[case] expected: &str,
+    ) {
+        let reading = Reading { parameters, decode, backslash, merge };
+        assert_eq!(String::from_utf8_lossy(&reading.read(path.as_bytes())), expected);
+    }
+}
