@@ -406,6 +406,30 @@ mod tests {
         assert_eq!(has_dot_segment(path), expected, "{}", path.escape_ascii());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8192))]
+
+        /// A path the check lets through has no `.` or `..` segment however an upstream reads
+        /// it: parameters dropped before or after decoding, escapes decoded, `\` as `/`, runs of
+        /// `/` merged, in every mix (`crate::readings`).
+        #[test]
+        fn a_path_without_dot_segments_has_none_as_any_upstream_reads_it(
+            pieces in proptest::collection::vec(proptest::sample::select(&[
+                ".", "..", "%2e", "%2E", "%2e%2E", ";", ";x", "%3b", "%3B", "/", "//", "\\", "%2f",
+                "%5C", "a", "x.", ".x", "%25", "%", "%252e", "%00", " ",
+            ][..]), 1..8)
+        ) {
+            let path = format!("/{}", pieces.concat());
+            if !has_dot_segment(path.as_bytes()) {
+                for reading in crate::readings::Reading::ALL {
+                    let read = reading.read(path.as_bytes());
+                    let dots = read.split(|&b| b == b'/').any(|s| s == b"." || s == b"..");
+                    proptest::prop_assert!(!dots, "{path} read as {} by {reading:?}", read.escape_ascii());
+                }
+            }
+        }
+    }
+
     #[rstest]
     #[case::parent(H1, "/open/../secure/x", Some(400))]
     #[case::encoded(H2, "http://a.test/a/%2e%2e/b", Some(400))]
