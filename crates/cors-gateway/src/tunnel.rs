@@ -108,7 +108,9 @@ pub(crate) fn switched_to(offer: &Offer, response: &HeaderMap) -> Option<HeaderV
         if !list_elements(offer.protocols.as_bytes()).any(|offered| is_offered(protocol, offered)) {
             return None;
         }
-        websocket |= protocol.eq_ignore_ascii_case(b"websocket");
+        // `websocket/13` is still WebSocket to a server that ignores the version.
+        let name = protocol.split(|&b| b == b'/').next().unwrap_or(protocol);
+        websocket |= name.eq_ignore_ascii_case(b"websocket");
         any = true;
     }
     let accepted = !websocket || offer.key.as_ref().is_some_and(|key| is_accept_of(key, response));
@@ -310,6 +312,8 @@ mod tests {
     #[case::an_offered_one_and_another("foo", &[("upgrade", "foo, bar")], false)]
     #[case::two_upgrade_lines("foo", &[("upgrade", "foo"), ("upgrade", "foo")], false)]
     #[case::websocket_without_accept("websocket", &[("upgrade", "websocket")], false)]
+    #[case::websocket_with_a_version_without_accept("websocket/13", &[("upgrade", "websocket/13")], false)]
+    #[case::websocket_with_a_version_and_its_accept("websocket/13", &[("upgrade", "WebSocket/13"), ("sec-websocket-accept", ACCEPT)], true)]
     #[case::websocket_with_another_accept("websocket", &[("upgrade", "websocket"), ("sec-websocket-accept", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")], false)]
     #[case::websocket_with_two_accepts("websocket", &[("upgrade", "websocket"), ("sec-websocket-accept", ACCEPT), ("sec-websocket-accept", ACCEPT)], false)]
     fn a_101_is_a_switch_only_to_an_offered_protocol(
