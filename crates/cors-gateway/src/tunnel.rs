@@ -54,8 +54,8 @@ pub(crate) fn requested<B>(request: &Request<B>) -> Option<HeaderValue> {
         list_elements(line.as_bytes()).any(|option| option.eq_ignore_ascii_case(b"upgrade"))
     });
     let carries_http = list_elements(protocols.as_bytes()).any(|protocol| {
-        protocol.eq_ignore_ascii_case(b"h2c")
-            || protocol.get(..5).is_some_and(|name| name.eq_ignore_ascii_case(b"HTTP/"))
+        let name = protocol_name(protocol);
+        name.eq_ignore_ascii_case(b"h2c") || name.eq_ignore_ascii_case(b"HTTP")
     });
     (asks && !protocols.is_empty() && !carries_http).then(|| protocols.clone())
 }
@@ -109,8 +109,7 @@ pub(crate) fn switched_to(offer: &Offer, response: &HeaderMap) -> Option<HeaderV
             return None;
         }
         // `websocket/13` is still WebSocket to a server that ignores the version.
-        let name = protocol.split(|&b| b == b'/').next().unwrap_or(protocol);
-        websocket |= name.eq_ignore_ascii_case(b"websocket");
+        websocket |= protocol_name(protocol).eq_ignore_ascii_case(b"websocket");
         any = true;
     }
     let accepted = !websocket || offer.key.as_ref().is_some_and(|key| is_accept_of(key, response));
@@ -121,8 +120,14 @@ pub(crate) fn switched_to(offer: &Offer, response: &HeaderMap) -> Option<HeaderV
 /// named a version too (`protocol-name ["/" protocol-version]`, compared without regard to
 /// case).
 fn is_offered(protocol: &[u8], offered: &[u8]) -> bool {
-    let name = offered.split(|&b| b == b'/').next().unwrap_or(offered);
-    protocol.eq_ignore_ascii_case(offered) || protocol.eq_ignore_ascii_case(name)
+    protocol.eq_ignore_ascii_case(offered) || protocol.eq_ignore_ascii_case(protocol_name(offered))
+}
+
+/// The name of an `Upgrade` element, without its version: `protocol-name ["/" protocol-version]`
+/// (RFC 9110 section 7.8). Servers that switch by name alone take `h2c/1` for `h2c` and
+/// `websocket/13` for `websocket`.
+fn protocol_name(protocol: &[u8]) -> &[u8] {
+    protocol.split(|&b| b == b'/').next().unwrap_or(protocol)
 }
 
 /// The GUID of RFC 6455 section 1.3, appended to the key before it is hashed.
@@ -276,6 +281,8 @@ mod tests {
     #[case::h2c_is_not_tunnelled(&[("connection", "upgrade, http2-settings"), ("upgrade", "h2c")], None)]
     #[case::http_versions_are_not_tunnelled(&[("connection", "upgrade"), ("upgrade", "HTTP/2.0")], None)]
     #[case::h2c_among_others(&[("connection", "upgrade"), ("upgrade", "websocket, H2C")], None)]
+    #[case::h2c_with_a_version(&[("connection", "upgrade"), ("upgrade", "h2c/1")], None)]
+    #[case::http_without_a_version(&[("connection", "upgrade"), ("upgrade", "http")], None)]
     fn http11_upgrades(#[case] fields: &[(&str, &str)], #[case] expected: Option<&str>) {
         check(Version::HTTP_11, fields, expected);
     }
