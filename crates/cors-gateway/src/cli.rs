@@ -119,7 +119,7 @@ pub(crate) struct ServeArgs {
 #[command(next_help_heading = "TLS")]
 pub(crate) struct TlsArgs {
     /// Serve TLS with this certificate chain (PEM: the certificate, then its intermediates);
-    /// offers h2 and http/1.1 by ALPN. With --config-dir, for every https:// listener.
+    /// offers h2, http/1.1 and http/1.0 by ALPN. With --config-dir, for every https:// listener.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM: PKCS #8, RSA or EC).

@@ -19,8 +19,12 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-/// The protocols a TLS listener offers by ALPN, in order of preference.
-const LISTENER_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+/// The protocols a TLS listener offers by ALPN, in order of preference. `http/1.0` is served
+/// like `http/1.1` (hyper's HTTP/1 server speaks both), as on a plain listener: without it, a
+/// client that offers only `http/1.0` (`curl --http1.0`) is refused with the
+/// `no_application_protocol` alert RFC 7301 section 3.2 requires (finding F-X in
+/// docs/robustness.md). nginx offers these three too (and `http/0.9`).
+const LISTENER_ALPN: [&[u8]; 3] = [b"h2", b"http/1.1", b"http/1.0"];
 
 /// Installs aws-lc-rs as rustls's process-wide default provider. Called once, by `main`, before
 /// any configuration is built; a second call keeps the provider already installed.
@@ -121,8 +125,8 @@ impl ListenerCertificate {
         }
     }
 
-    /// The rustls configuration of a listener serving this certificate, offering `h2` and
-    /// `http/1.1` by ALPN.
+    /// The rustls configuration of a listener serving this certificate, offering `h2`,
+    /// `http/1.1` and `http/1.0` by ALPN.
     ///
     /// # Errors
     ///

@@ -55,6 +55,30 @@ async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
     assert!(forwarded.ends_with(";proto=https"), "{forwarded}");
 }
 
+/// Finding F-X: a client that offers only `http/1.0` by ALPN (`curl --http1.0`) is served, as on
+/// a plain listener; one that offers no HTTP version at all is refused by the handshake
+/// (`no_application_protocol`, RFC 7301 section 3.2) and reaches nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_offering_http10_by_alpn_is_served_and_one_offering_no_http_is_refused() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("gateway");
+    let issued = ca.issue(&scratch, "gateway");
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, &issued, &[]);
+    let url = format!("https://localhost:{}/ok", gateway.address.port());
+    let mut get = request("GET", &url, &[("origin", APP)], empty());
+    *get.version_mut() = http::Version::HTTP_10;
+    let (chosen, answer) =
+        tls::send(gateway.address, ca.client_config(&[b"http/1.0"]), get).await.unwrap();
+    assert_eq!(chosen.as_deref(), Some(&b"http/1.0"[..]));
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.one("access-control-allow-origin").as_deref(), Some(APP));
+    let error = tls::connect(gateway.address, ca.client_config(&[b"spdy/3", b"h3"])).await;
+    let error = error.unwrap_err().to_string();
+    assert!(error.contains("NoApplicationProtocol"), "{error}");
+    assert_eq!(upstream.seen().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_does_not_trust_the_certificate_is_refused() {
     let scratch = Scratch::new();
