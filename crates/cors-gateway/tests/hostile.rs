@@ -2043,6 +2043,41 @@ fn client_hello(ca: &common::tls::TestCa) -> Vec<u8> {
     hello
 }
 
+/// Finding F-Y: rustls logs a warning, with the client's text, for what a client's handshake
+/// gets wrong; none of it reaches the gateway's log (here at `--quiet`, warnings and errors),
+/// which any client could otherwise fill, a line or more per connection. A `ClientHello` whose
+/// server name is an IP address (ignored, and the handshake goes on) or not a DNS name
+/// (refused) leaves no line.
+#[test]
+fn a_clients_handshake_mistakes_write_nothing_to_the_log() {
+    let scratch = Scratch::new();
+    let ca = common::tls::TestCa::new("quiet");
+    let issued = ca.issue(&scratch, "gateway");
+    let flags = issued.flags();
+    let gateway = Gateway::start(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let hello = client_hello(&ca);
+    let at = hello.windows(9).position(|name| name == b"localhost").unwrap();
+    // Each name as long as `localhost`, so that every length in the record stays right; the
+    // server's first byte is a handshake record (22) for the first, an alert (21) for the second.
+    for (name, answer) in [(b"127.0.0.1", '\u{16}'), (b"caf\xc3\xa9.exa", '\u{15}')] {
+        let mut forged = hello.clone();
+        forged[at..at + name.len()].copy_from_slice(name);
+        for _ in 0..3 {
+            let raw = common::raw_exchange(gateway.address, &forged, Duration::from_millis(300));
+            assert!(raw.text.starts_with(answer), "{name:?}: {:?}", raw.text);
+        }
+    }
+    // An error logged after the handshakes (a reload of a broken key): everything they logged
+    // is in by then.
+    std::fs::write(&issued.key, "broken\n").unwrap();
+    let hangup = Command::new("kill").arg("-HUP").arg(gateway.child.id().to_string()).status();
+    assert!(hangup.unwrap().success());
+    gateway.wait_for_log("TLS certificate reload failed");
+    let log = gateway.stderr.lock().unwrap().clone();
+    // rustls logs under its module path (`WARN rustls::msgs::handshake: ...`).
+    assert!(!log.contains(" rustls::"), "a client's handshake wrote to the log:\n{log}");
+}
+
 /// Issue 17: each TLS handshake runs in its connection's own task, so clients stalled in theirs
 /// (a connection that never sends its `ClientHello`, half a record, a whole `ClientHello` and
 /// nothing after) never hold up the clients that complete theirs: those are answered while the
