@@ -32,7 +32,7 @@ const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How long a connection closed by the gateway (deadline, idle) may take to finish its close:
 /// the HTTP/2 GOAWAY exchange waits for the client's PING acknowledgement, which a hostile
 /// client never sends.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The protocol a client speaks, as told by its opening bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -275,11 +275,20 @@ impl Accepted {
     }
 
     /// Completes the TLS handshake of `stream` under the connection's deadline, then serves it.
-    async fn serve_tls(mut self, tls: TlsAcceptor, stream: TcpStream) {
+    /// A client that speaks plain HTTP instead gets `400` saying so (see [`refuse_plain_http`]).
+    async fn serve_tls(mut self, tls: TlsAcceptor, mut stream: TcpStream) {
         let peer = self.peer;
-        match self.deadline.run(tls.accept(stream)).await {
-            Some(Ok(stream)) => self.serve(stream).await,
-            Some(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        let handshake = async move {
+            if sends_plain_http(&stream).await {
+                refuse_plain_http(&mut stream).await;
+                return None;
+            }
+            Some(tls.accept(stream).await)
+        };
+        match self.deadline.run(handshake).await {
+            Some(Some(Ok(stream))) => self.serve(stream).await,
+            Some(Some(Err(error))) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+            Some(None) => tracing::debug!(%peer, "answered 400 to plain HTTP on a TLS listener"),
             None => {
                 tracing::debug!(%peer, "closed a connection whose TLS handshake did not finish in time");
                 self.counted.closed(Closed::NoRequestHead);
@@ -345,6 +354,38 @@ impl Accepted {
             tracing::debug!(%peer, error = %error, "connection ended with an error");
         }
     }
+}
+
+/// Whether a client of a TLS listener opened with what looks like a plain HTTP request: a
+/// letter, where a TLS record starts with its content type (22 for the `ClientHello`'s
+/// handshake record) and an SSL 2 hello with a byte over 127. Peeked, so that the TLS handshake
+/// reads the byte again.
+async fn sends_plain_http(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_alphabetic())
+}
+
+/// The answer to plain HTTP on a TLS listener: `400` with a text that says what happened, where
+/// the TLS handshake's alert reads to an HTTP client as a broken answer (curl: "Received
+/// HTTP/0.9 when not allowed"; finding F-Z in docs/robustness.md). nginx answers `400` "The
+/// plain HTTP request was sent to HTTPS port" and Go's `net/http` `400` "Client sent an HTTP
+/// request to an HTTPS server". Then the write side is closed and what the client sent is read
+/// and dropped until it closes too, for [`connection::CLOSE_GRACE`] at most: closing a socket
+/// with unread bytes resets the connection, and the client could lose the answer.
+async fn refuse_plain_http(stream: &mut TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const TEXT: &str = "bad request: this listener speaks TLS; use an https:// URL\n";
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{TEXT}",
+        TEXT.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut discarded = [0u8; 4096];
+    let drain = async { while matches!(stream.read(&mut discarded).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(connection::CLOSE_GRACE, drain).await;
 }
 
 /// How a connection is served, once its protocol is known.

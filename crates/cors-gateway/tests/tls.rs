@@ -98,6 +98,39 @@ async fn a_client_that_does_not_trust_the_certificate_is_refused() {
     assert!(upstream.seen().is_empty());
 }
 
+/// Finding F-Z: plain HTTP sent to the TLS listener (an `http://` URL for an `https://` one) gets
+/// `400` with a text that says so, as from nginx and Go, where it got the handshake's alert,
+/// which HTTP clients read as a broken answer; nothing reaches the upstream, and TLS clients are
+/// served as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_sent_to_the_tls_listener_gets_400_saying_so() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("gateway");
+    let issued = ca.issue(&scratch, "gateway");
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, &issued, &[]);
+    for head in ["GET /ok HTTP/1.1\r\nhost: localhost\r\n\r\n", "OPTIONS * HTTP/1.0\r\n\r\n"] {
+        let address = gateway.address;
+        let wait = Duration::from_secs(5);
+        let raw = tokio::task::spawn_blocking(move || {
+            common::raw_exchange(address, head.as_bytes(), wait)
+        });
+        let raw = raw.await.unwrap();
+        assert!(raw.text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{:?}", raw.text);
+        assert!(
+            raw.text.ends_with("this listener speaks TLS; use an https:// URL\n"),
+            "{:?}",
+            raw.text
+        );
+        assert!(raw.closed, "the connection stayed open");
+    }
+    let url = format!("https://localhost:{}/ok", gateway.address.port());
+    let get = request("GET", &url, &[("origin", APP)], empty());
+    let (_, answer) = tls::send(gateway.address, ca.client_config(&[]), get).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(upstream.seen().len(), 1, "only the TLS client's request was forwarded");
+}
+
 /// R2 on a TLS listener: the origin of the gateway itself is `https://HOST:PORT` without
 /// `--public-scheme`, so that origin is same-origin (forwarded, no CORS) and `http://HOST:PORT`
 /// is cross-origin (refused by the strict policy, A2).
