@@ -13,11 +13,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
-use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::pem::{self, PemObject as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 
 /// The protocols a TLS listener offers by ALPN, in order of preference. `http/1.0` is served
 /// like `http/1.1` (hyper's HTTP/1 server speaks both), as on a plain listener: without it, a
@@ -65,10 +68,23 @@ impl CertificateFiles {
             return Err(format!("{chain_file} holds no CERTIFICATE block"));
         }
         let key_file = self.key.display();
-        let key = PrivateKeyDer::from_pem_file(&self.key)
-            .map_err(|e| format!("cannot read the private key {key_file}: {e}"))?;
-        let certified = CertifiedKey::from_der(chain, key, &provider())
-            .map_err(|e| format!("{key_file} cannot sign for {chain_file}: {e}"))?;
+        // The two errors an operator meets most get what to do (finding F-AA in
+        // docs/robustness.md): rustls's own words are "no items found" and `KeyMismatch`.
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| match e {
+            pem::Error::NoItemsFound => format!(
+                "{key_file} holds no private key rustls can use: a PRIVATE KEY, RSA PRIVATE KEY \
+                 or EC PRIVATE KEY block (an ENCRYPTED PRIVATE KEY must be decrypted first, \
+                 e.g. openssl pkey -in KEY -out PLAIN)"
+            ),
+            e => format!("cannot read the private key {key_file}: {e}"),
+        })?;
+        let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch) => format!(
+                "{key_file} is not the key of the first certificate in {chain_file} (the \
+                 chain must start with the server's own certificate, then its intermediates)"
+            ),
+            e => format!("{key_file} cannot sign for {chain_file}: {e}"),
+        })?;
         Ok(Arc::new(certified))
     }
 

@@ -158,6 +158,45 @@ async fn same_origin_on_a_tls_listener_is_https() {
     assert_eq!(upstream.seen().len(), 1, "the http:// origin is cross-origin and blocked (A2)");
 }
 
+/// Finding F-AA: the two mistakes an operator makes most with the listener's files, an encrypted
+/// key and a chain that does not start with the server's certificate, stop the gateway with
+/// what to do, where rustls's words were "no items found" and `KeyMismatch`.
+#[test]
+fn a_key_or_chain_the_listener_cannot_use_is_refused_with_what_to_do() {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("gateway");
+    let issued = ca.issue(&scratch, "gateway");
+    let chain = std::fs::read_to_string(&issued.chain).unwrap();
+    let second = chain.rfind("-----BEGIN CERTIFICATE-----").unwrap();
+    let reversed =
+        scratch.write("reversed.pem", &format!("{}{}", &chain[second..], &chain[..second]));
+    let encrypted = scratch.write(
+        "encrypted.key",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    );
+    let policy = example_policy("strict.yaml");
+    for (chain, key, expected) in [
+        (&issued.chain, &encrypted, "an ENCRYPTED PRIVATE KEY must be decrypted first"),
+        (&reversed, &issued.key, "the chain must start with the server's own certificate"),
+    ] {
+        let (code, _, stderr) = common::run(&[
+            "serve",
+            "--config",
+            policy.to_str().unwrap(),
+            "--listen",
+            "https://127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--tls-cert",
+            chain.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
 /// Waits (bounded) until a client trusting `ca` completes a handshake.
 async fn wait_until_trusted(address: std::net::SocketAddr, ca: &TestCa) {
     let deadline = Instant::now() + PATIENCE;
@@ -193,7 +232,11 @@ async fn the_certificate_reloads_and_a_bad_one_keeps_the_previous() {
     std::fs::copy(&mismatched.key, &serving.key).unwrap();
     gateway.signal("HUP");
     gateway.wait_for_log("TLS certificate reload failed, keeping the previous certificate");
-    assert!(gateway.stderr().contains("cannot sign for"), "{}", gateway.stderr());
+    assert!(
+        gateway.stderr().contains("is not the key of the first certificate"),
+        "{}",
+        gateway.stderr()
+    );
     tls::connect(gateway.address, second.client_config(&[])).await.unwrap();
 
     // Not a certificate at all: the same.
