@@ -26,13 +26,30 @@ fn start(upstream: &Upstream, issued: &tls::Issued, extra: &[&str]) -> Gateway {
     Gateway::start(&args)
 }
 
+/// A gateway over TLS, with a certificate of a CA of its own, in front of a test upstream: what
+/// most tests here start with.
+struct OverTls {
+    ca: TestCa,
+    upstream: Upstream,
+    gateway: Gateway,
+    /// The certificate files, kept while the test runs.
+    _scratch: Scratch,
+}
+
+impl OverTls {
+    async fn start() -> Self {
+        let scratch = Scratch::new();
+        let ca = TestCa::new("gateway");
+        let issued = ca.issue(&scratch, "gateway");
+        let upstream = Upstream::start().await;
+        let gateway = start(&upstream, &issued, &[]);
+        Self { ca, upstream, gateway, _scratch: scratch }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
-    let scratch = Scratch::new();
-    let ca = TestCa::new("gateway");
-    let issued = ca.issue(&scratch, "gateway");
-    let upstream = Upstream::start().await;
-    let gateway = start(&upstream, &issued, &[]);
+    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
     assert_eq!(gateway.listeners[0].0, "https", "{}", gateway.banner);
     for (alpn, expected) in [
         (&[b"h2".as_slice(), b"http/1.1"][..], Some(b"h2".to_vec())),
@@ -60,11 +77,7 @@ async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
 /// (`no_application_protocol`, RFC 7301 section 3.2) and reaches nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_offering_http10_by_alpn_is_served_and_one_offering_no_http_is_refused() {
-    let scratch = Scratch::new();
-    let ca = TestCa::new("gateway");
-    let issued = ca.issue(&scratch, "gateway");
-    let upstream = Upstream::start().await;
-    let gateway = start(&upstream, &issued, &[]);
+    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
     let url = format!("https://localhost:{}/ok", gateway.address.port());
     let mut get = request("GET", &url, &[("origin", APP)], empty());
     *get.version_mut() = http::Version::HTTP_10;
@@ -81,10 +94,7 @@ async fn a_client_offering_http10_by_alpn_is_served_and_one_offering_no_http_is_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_does_not_trust_the_certificate_is_refused() {
-    let scratch = Scratch::new();
-    let issued = TestCa::new("gateway").issue(&scratch, "gateway");
-    let upstream = Upstream::start().await;
-    let gateway = start(&upstream, &issued, &[]);
+    let OverTls { upstream, gateway, _scratch, .. } = OverTls::start().await;
     let stranger = TestCa::new("stranger");
     let error = tls::connect(gateway.address, stranger.client_config(&[])).await.unwrap_err();
     assert!(error.to_string().contains("UnknownIssuer"), "{error}");
@@ -104,11 +114,7 @@ async fn a_client_that_does_not_trust_the_certificate_is_refused() {
 /// served as before.
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_http_sent_to_the_tls_listener_gets_400_saying_so() {
-    let scratch = Scratch::new();
-    let ca = TestCa::new("gateway");
-    let issued = ca.issue(&scratch, "gateway");
-    let upstream = Upstream::start().await;
-    let gateway = start(&upstream, &issued, &[]);
+    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
     for head in ["GET /ok HTTP/1.1\r\nhost: localhost\r\n\r\n", "OPTIONS * HTTP/1.0\r\n\r\n"] {
         let address = gateway.address;
         let wait = Duration::from_secs(5);
@@ -136,11 +142,7 @@ async fn plain_http_sent_to_the_tls_listener_gets_400_saying_so() {
 /// is cross-origin (refused by the strict policy, A2).
 #[tokio::test(flavor = "multi_thread")]
 async fn same_origin_on_a_tls_listener_is_https() {
-    let scratch = Scratch::new();
-    let ca = TestCa::new("gateway");
-    let issued = ca.issue(&scratch, "gateway");
-    let upstream = Upstream::start().await;
-    let gateway = start(&upstream, &issued, &[]);
+    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
     let authority = format!("localhost:{}", gateway.address.port());
     let url = format!("https://{authority}/same");
     let config = ca.client_config(&[b"http/1.1"]);
