@@ -8,6 +8,7 @@
 //! on it.
 
 use std::fmt;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -61,8 +62,9 @@ impl CertificateFiles {
     /// What is wrong, naming the file.
     pub(crate) fn load(&self) -> Result<Arc<CertifiedKey>, String> {
         let chain_file = self.chain.display();
-        let chain = CertificateDer::pem_file_iter(&self.chain)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        let chain = read_pem(&self.chain, "certificate chain")?;
+        let chain = CertificateDer::pem_slice_iter(&chain)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("cannot read the certificate chain {chain_file}: {e}"))?;
         if chain.is_empty() {
             return Err(format!("{chain_file} holds no CERTIFICATE block"));
@@ -70,7 +72,8 @@ impl CertificateFiles {
         let key_file = self.key.display();
         // The two errors an operator meets most get what to do (finding F-AA in
         // docs/robustness.md): rustls's own words are "no items found" and `KeyMismatch`.
-        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| match e {
+        let key = read_pem(&self.key, "private key")?;
+        let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| match e {
             pem::Error::NoItemsFound => format!(
                 "{key_file} holds no private key rustls can use: a PRIVATE KEY, RSA PRIVATE KEY \
                  or EC PRIVATE KEY block (an ENCRYPTED PRIVATE KEY must be decrypted first, \
@@ -92,6 +95,31 @@ impl CertificateFiles {
     pub(crate) fn paths(&self) -> [&Path; 2] {
         [&self.chain, &self.key]
     }
+}
+
+/// Most bytes of a certificate chain or key file: a chain of a few certificates takes a few KiB.
+const MAX_PEM_FILE: u64 = 1 << 20;
+
+/// The bytes of the PEM file `path` (the `what` of errors). Refused before they are read: what
+/// is not a regular file after symbolic links (a fifo would block the read until a writer
+/// opened it, which may be never, at start or in the reload watcher; `/dev/zero` never ends),
+/// and more than [`MAX_PEM_FILE`] bytes (finding F-AB in docs/robustness.md). cors-policy checks
+/// its files alike, with helpers of its own that speak in a policy's diagnostics.
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let cannot = |e: io::Error| format!("cannot read the {what} {shown}: {e}");
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        let kind = if metadata.is_dir() { "a folder" } else { "a fifo, a socket or a device" };
+        return Err(format!("the {what} {shown} is not a regular file but {kind}"));
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    file.take(MAX_PEM_FILE + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_PEM_FILE {
+        return Err(format!("the {what} {shown} is over the limit of {MAX_PEM_FILE} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// The listener's certificate, replaced in place on reload: every handshake takes the one

@@ -30,6 +30,8 @@ fn start(upstream: &Upstream, issued: &tls::Issued, extra: &[&str]) -> Gateway {
 /// most tests here start with.
 struct OverTls {
     ca: TestCa,
+    /// The certificate the gateway serves, and its files.
+    issued: tls::Issued,
     upstream: Upstream,
     gateway: Gateway,
     /// The certificate files, kept while the test runs.
@@ -43,13 +45,13 @@ impl OverTls {
         let issued = ca.issue(&scratch, "gateway");
         let upstream = Upstream::start().await;
         let gateway = start(&upstream, &issued, &[]);
-        Self { ca, upstream, gateway, _scratch: scratch }
+        Self { ca, issued, upstream, gateway, _scratch: scratch }
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
-    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
+    let OverTls { ca, upstream, gateway, _scratch, .. } = OverTls::start().await;
     assert_eq!(gateway.listeners[0].0, "https", "{}", gateway.banner);
     for (alpn, expected) in [
         (&[b"h2".as_slice(), b"http/1.1"][..], Some(b"h2".to_vec())),
@@ -77,7 +79,7 @@ async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
 /// (`no_application_protocol`, RFC 7301 section 3.2) and reaches nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_offering_http10_by_alpn_is_served_and_one_offering_no_http_is_refused() {
-    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
+    let OverTls { ca, upstream, gateway, _scratch, .. } = OverTls::start().await;
     let url = format!("https://localhost:{}/ok", gateway.address.port());
     let mut get = request("GET", &url, &[("origin", APP)], empty());
     *get.version_mut() = http::Version::HTTP_10;
@@ -114,7 +116,7 @@ async fn a_client_that_does_not_trust_the_certificate_is_refused() {
 /// served as before.
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_http_sent_to_the_tls_listener_gets_400_saying_so() {
-    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
+    let OverTls { ca, upstream, gateway, _scratch, .. } = OverTls::start().await;
     for head in ["GET /ok HTTP/1.1\r\nhost: localhost\r\n\r\n", "OPTIONS * HTTP/1.0\r\n\r\n"] {
         let address = gateway.address;
         let wait = Duration::from_secs(5);
@@ -142,7 +144,7 @@ async fn plain_http_sent_to_the_tls_listener_gets_400_saying_so() {
 /// is cross-origin (refused by the strict policy, A2).
 #[tokio::test(flavor = "multi_thread")]
 async fn same_origin_on_a_tls_listener_is_https() {
-    let OverTls { ca, upstream, gateway, _scratch } = OverTls::start().await;
+    let OverTls { ca, upstream, gateway, _scratch, .. } = OverTls::start().await;
     let authority = format!("localhost:{}", gateway.address.port());
     let url = format!("https://{authority}/same");
     let config = ca.client_config(&[b"http/1.1"]);
@@ -176,27 +178,60 @@ fn a_key_or_chain_the_listener_cannot_use_is_refused_with_what_to_do() {
         "encrypted.key",
         "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
     );
-    let policy = example_policy("strict.yaml");
     for (chain, key, expected) in [
         (&issued.chain, &encrypted, "an ENCRYPTED PRIVATE KEY must be decrypted first"),
         (&reversed, &issued.key, "the chain must start with the server's own certificate"),
     ] {
-        let (code, _, stderr) = common::run(&[
-            "serve",
-            "--config",
-            policy.to_str().unwrap(),
-            "--listen",
-            "https://127.0.0.1:0",
-            "--upstream",
-            "http://127.0.0.1:9",
-            "--tls-cert",
-            chain.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 1, "{stderr}");
+        let stderr = refused_at_start(chain, key);
         assert!(stderr.contains(expected), "{stderr}");
     }
+}
+
+/// The error output of `serve` over TLS with `chain` and `key`, which it must refuse (exit 1).
+fn refused_at_start(chain: &Path, key: &Path) -> String {
+    let policy = example_policy("strict.yaml");
+    let (code, _, stderr) = common::run(&[
+        "serve",
+        "--config",
+        policy.to_str().unwrap(),
+        "--listen",
+        "https://127.0.0.1:0",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--tls-cert",
+        chain.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    stderr
+}
+
+/// Finding F-AB: a certificate or key file that is not a regular file, or is over 1 MiB, is
+/// refused before it is read, at start and on reload, where the previous certificate keeps
+/// serving. Before the fix a fifo blocked the reload for ever (no certificate change was seen
+/// again), and `--tls-cert /dev/zero` took gigabytes of memory within seconds.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_files_that_are_not_regular_or_too_large_are_refused_unread() {
+    let OverTls { ca, issued, gateway, _scratch, .. } = OverTls::start().await;
+    let key = std::fs::read(&issued.key).unwrap();
+    std::fs::remove_file(&issued.key).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&issued.key).status().unwrap();
+    assert!(made.success());
+    gateway.signal("HUP");
+    gateway.wait_for_log("is not a regular file but a fifo, a socket or a device");
+    tls::connect(gateway.address, ca.client_config(&[])).await.unwrap();
+
+    std::fs::remove_file(&issued.key).unwrap();
+    std::fs::write(&issued.key, key).unwrap();
+    std::fs::write(&issued.chain, "-".repeat(2 << 20)).unwrap();
+    gateway.signal("HUP");
+    gateway.wait_for_log("is over the limit of 1048576 bytes");
+    tls::connect(gateway.address, ca.client_config(&[])).await.unwrap();
+
+    // At start, a device is refused as well, by name.
+    let stderr = refused_at_start(Path::new("/dev/null"), &issued.key);
+    assert!(stderr.contains("/dev/null is not a regular file"), "{stderr}");
 }
 
 /// Waits (bounded) until a client trusting `ca` completes a handshake.
