@@ -225,8 +225,9 @@ pub(crate) fn upstream_config(trust: &UpstreamTrust) -> Result<ClientConfig, Str
         UpstreamTrust::CaFile(path) => {
             let shown = path.display();
             let mut roots = RootCertStore::empty();
-            let certificates = CertificateDer::pem_file_iter(path)
-                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            let bytes = read_pem(path, "upstream CA file")?;
+            let certificates = CertificateDer::pem_slice_iter(&bytes)
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("cannot read the upstream CA file {shown}: {e}"))?;
             for certificate in certificates {
                 roots

@@ -234,6 +234,33 @@ async fn certificate_files_that_are_not_regular_or_too_large_are_refused_unread(
     assert!(stderr.contains("/dev/null is not a regular file"), "{stderr}");
 }
 
+/// As F-AB for `--upstream-ca`: a device or a file over 1 MiB is refused at start by name,
+/// before it is read (`/dev/zero` would never end).
+#[test]
+fn an_upstream_ca_file_that_is_not_regular_or_too_large_is_refused_unread() {
+    let scratch = Scratch::new();
+    let large = scratch.write("ca.pem", &"-".repeat(2 << 20));
+    for (ca, expected) in [
+        (Path::new("/dev/zero"), "/dev/zero is not a regular file"),
+        (large.as_path(), "is over the limit of 1048576 bytes"),
+    ] {
+        let policy = example_policy("strict.yaml");
+        let (code, _, stderr) = common::run(&[
+            "serve",
+            "--config",
+            policy.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "https://127.0.0.1:9",
+            "--upstream-ca",
+            ca.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
 /// Waits (bounded) until a client trusting `ca` completes a handshake.
 async fn wait_until_trusted(address: std::net::SocketAddr, ca: &TestCa) {
     let deadline = Instant::now() + PATIENCE;
