@@ -223,9 +223,10 @@ impl Metrics {
         if let Some((outcome, rule)) = decided {
             self.decisions.count(outcome, rule);
         }
-        if let Some(counter) = self.status_classes.get(usize::from(status.as_u16() / 100 - 1)) {
-            counter.inc();
-        }
+        // RFC 9110 section 15: a status outside 100 to 599, which an upstream may send (up to
+        // 999), is to be processed as a 5xx.
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5);
+        self.status_classes[class - 1].inc();
         if let Some(elapsed) = upstream {
             self.upstream_seconds.observe(elapsed.as_secs_f64());
         }
@@ -460,4 +461,21 @@ pub(crate) fn policy_hash(policy: &Policy) -> String {
         let _ = write!(hex, "{byte:02x}");
         hex
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_past_599_counts_as_a_server_error() {
+        let metrics = Metrics::new(PolicyHashes::Folder(Vec::new()));
+        for status in [200, 599, 600, 999] {
+            let status = StatusCode::from_u16(status).unwrap();
+            metrics.responded(status, None, None, None, None);
+        }
+        let text = metrics.encode(false);
+        assert!(text.contains("status_class=\"2xx\"} 1"), "{text}");
+        assert!(text.contains("status_class=\"5xx\"} 3"), "{text}");
+    }
 }
