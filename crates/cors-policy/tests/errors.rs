@@ -199,7 +199,7 @@ const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https
     "",
     1,
     1,
-    "expected a cors-flex config mapping, a policy list, an ApiInstance or a PolicyBinding, found \"cors-flex\""
+    "expected a cors-flex config mapping, a policy list, an ApiInstance or a PolicyBinding, found text of 9 characters (not shown)"
 )]
 #[case::no_cors_policy(
     "- policyRef: {name: rate-limiting-flex}\n",

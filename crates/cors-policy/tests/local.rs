@@ -667,3 +667,39 @@ fn a_file_whose_name_is_not_utf8_is_read() {
     let shown = dir.0.join("caf\u{fffd}.yaml").display().to_string();
     assert_eq!((d.code(), d.file()), (Code::Syntax, Some(shown.as_str())));
 }
+
+/// A link named like a configuration file that points at a secret (a private key, a token, the
+/// process's environment) is an error that gives the secret's length, never its text: the
+/// diagnostics go to the gateway's log. They quoted the whole file before (finding F-AC).
+#[cfg(unix)]
+#[test]
+fn a_file_that_is_one_string_is_an_error_that_does_not_show_it() {
+    use std::os::unix::fs::symlink;
+
+    let secrets = TempDir::new("secrets");
+    let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHG6i6PZSf264Pu/HHOM9EpUJ9gYILhhoYrobqWLjaDE\n\
+               -----END PRIVATE KEY-----\n";
+    secrets.write("privkey.pem", key);
+    secrets.write("token", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJnYXRld2F5In0.c2VjcmV0\n");
+    let dir = TempDir::new("link-to-secret");
+    dir.write("a.yaml", &instance("a", "http://0.0.0.0:1"));
+    symlink(secrets.0.join("privkey.pem"), dir.0.join("b.yaml")).unwrap();
+    symlink(secrets.0.join("token"), dir.0.join("c.yaml")).unwrap();
+
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let found: Vec<(Code, &str)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.message())).collect();
+    let expected = |length: usize| {
+        format!(
+            "expected a Local Mode resource (apiVersion, kind, metadata, spec), found text of \
+             {length} characters (not shown)"
+        )
+    };
+    // The key reads as one string of its three lines joined by spaces.
+    let (b, c) = (expected(key.len() - 1), expected(53));
+    assert_eq!(found, [(Code::UnknownShape, b.as_str()), (Code::UnknownShape, c.as_str())]);
+    let shown = error.to_string();
+    for secret in ["MC4CAQAwBQYDK2VwBCIEIHG6i6PZSf264", "BEGIN PRIVATE KEY", "c2VjcmV0"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

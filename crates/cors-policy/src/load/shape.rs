@@ -3,7 +3,9 @@
 
 use super::config::CONFIG_KEYS;
 use super::suggest::unknown_key_hint;
-use super::walk::{Entry, Loader, child, describe, is_null, item, peek_entries, scalar};
+use super::walk::{
+    Entry, Loader, child, describe, describe_document, is_null, item, peek_entries, scalar,
+};
 use super::{API_VERSION, FileShape, LoadedPolicy, POLICY_NAME, sort};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
 use crate::yaml::{Node, Value};
@@ -364,7 +366,7 @@ impl Loader<'_> {
                 format!(
                     "expected a cors-flex config mapping, a policy list, an ApiInstance or a \
                      PolicyBinding, found {}",
-                    describe(node)
+                    describe_document(node)
                 ),
                 "",
                 node,

@@ -238,6 +238,19 @@ pub(crate) fn describe(node: &Node) -> String {
     }
 }
 
+/// What a whole document is, as [`describe`] says it, but without a scalar's text. A document
+/// that is one scalar is no configuration: most often a file that is not YAML at all, such as a
+/// private key, a token or `/proc/self/environ` that a link named `*.yaml` points to, and its text
+/// would reach the logs (finding F-AC).
+pub(crate) fn describe_document(node: &Node) -> String {
+    match &node.value {
+        Value::Scalar(text, _) if !is_null(node) => {
+            format!("text of {} characters (not shown)", text.chars().count())
+        }
+        _ => describe(node),
+    }
+}
+
 /// The entries of a mapping with scalar keys, first occurrence winning, without reporting.
 pub(crate) fn peek_entries(entries: &[(Node, Node)]) -> Vec<(&str, &Node, &Node)> {
     let mut out: Vec<(&str, &Node, &Node)> = Vec::new();

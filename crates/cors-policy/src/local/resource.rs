@@ -28,7 +28,7 @@ use super::address::{self, HttpAddress, Upstream};
 use super::route::{MAX_PATTERNS, Pattern, RouteRule};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::load::POLICY_NAME;
-use crate::load::walk::{Entry, Loader, child, describe, is_null, item};
+use crate::load::walk::{Entry, Loader, child, describe_document, is_null, item};
 use crate::policy::Policy;
 use crate::token::is_token;
 use crate::yaml::{Node, Value};
@@ -177,7 +177,7 @@ impl Loader<'_> {
                 "",
                 format!(
                     "expected a Local Mode resource (apiVersion, kind, metadata, spec), found {}",
-                    describe(node)
+                    describe_document(node)
                 ),
                 "",
                 node,
