@@ -291,11 +291,12 @@ impl Diagnostic {
     }
 }
 
-/// `FILE:LINE:COLUMN: error: KEY.PATH: message, hint` (parts that are unknown are left out).
+/// `FILE:LINE:COLUMN: error: KEY.PATH: message, hint` (parts that are unknown are left out), on
+/// one line: control characters are escaped.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {
-            write!(f, "{file}:")?;
+            write!(f, "{}:", Escaped(file))?;
         }
         if let Some((line, column)) = self.position {
             write!(f, "{line}:{column}:")?;
@@ -305,13 +306,32 @@ impl fmt::Display for Diagnostic {
         }
         write!(f, "{}: ", self.severity())?;
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", Escaped(&self.path))?;
         }
-        f.write_str(&self.message)?;
+        write!(f, "{}", Escaped(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, ", {hint}")?;
+            write!(f, ", {}", Escaped(hint))?;
         }
         Ok(())
+    }
+}
+
+/// Text from a folder or a file (a file name, a key, a resource name) written with its control
+/// characters escaped (`\n`, `\u{1b}`): a diagnostic goes to a log, where a newline in a file
+/// name would start a line of the name's choosing (finding F-AD). Values that messages quote
+/// are escaped already, by `{:?}`.
+struct Escaped<'t>(&'t str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(char::is_control) {
+            f.write_str(&rest[..at])?;
+            let control = rest[at..].chars().next().unwrap_or_default();
+            write!(f, "{}", control.escape_default())?;
+            rest = &rest[at + control.len_utf8()..];
+        }
+        f.write_str(rest)
     }
 }
 

@@ -703,3 +703,34 @@ fn a_file_that_is_one_string_is_an_error_that_does_not_show_it() {
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+/// A diagnostic is one line of printable text, whatever the file names and keys hold: a newline
+/// or an escape sequence in a file name, or in a quoted YAML key, is written escaped. Written as
+/// they came, they forged lines in the gateway's log (finding F-AD).
+#[test]
+fn a_diagnostic_is_one_line_whatever_the_names_hold() {
+    let forged =
+        "\n2026-12-06T12:00:00.000000Z  INFO cors_gateway: configuration reloaded\n\x1b[2J";
+    let dir = TempDir::new("forged-names");
+    dir.write(&format!("a.yaml{forged}b.yaml"), "kind: [\n");
+    // The same text as a double-quoted YAML key, written with YAML's escapes.
+    let key =
+        r#""up\n2026-12-06T12:00:00.000000Z  INFO cors_gateway: configuration reloaded\n\e[2J""#;
+    let service = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+         services:\n    {key}: {{address: ftp://up}}\n"
+    );
+    dir.write("c.yaml", &service);
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let shown: Vec<String> = error.diagnostics().iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    let escaped =
+        r"\n2026-12-06T12:00:00.000000Z  INFO cors_gateway: configuration reloaded\n\u{1b}[2J";
+    assert!(shown[0].contains(&format!("a.yaml{escaped}b.yaml:2:1: error: ")), "{}", shown[0]);
+    assert!(shown[1].contains(&format!("spec.services.up{escaped}.address: ")), "{}", shown[1]);
+    for line in &shown {
+        assert!(!line.contains(char::is_control), "{line:?}");
+    }
+    // The accessors keep the names as they are.
+    assert!(error.diagnostics()[0].file().is_some_and(|file| file.contains(forged)));
+}
