@@ -25,12 +25,30 @@ pub(crate) trait Reload: Send + 'static {
     fn reload(&mut self, cause: &'static str);
 }
 
-/// What identifies a version of a file for polling.
-type Stamp = Option<(SystemTime, u64)>;
+/// What identifies a version of a file for polling: its modification time and size and, on Unix,
+/// its inode and status change time. The change time moves on `chmod` and `chown` too, which
+/// leave the others alone: a file the gateway could not read, then made readable, is a change
+/// (finding F-AE).
+type Stamp = Option<(SystemTime, u64, Status)>;
 
 fn stamp(path: &Path) -> Stamp {
     let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
+    Some((metadata.modified().ok()?, metadata.len(), status(&metadata)))
+}
+
+/// A file's device and inode, and its status change time (seconds, nanoseconds).
+type Status = (u64, u64, i64, i64);
+
+#[cfg(unix)]
+fn status(metadata: &std::fs::Metadata) -> Status {
+    use std::os::unix::fs::MetadataExt as _;
+    (metadata.dev(), metadata.ino(), metadata.ctime(), metadata.ctime_nsec())
+}
+
+/// Outside Unix, the modification time and size alone.
+#[cfg(not(unix))]
+fn status(_metadata: &std::fs::Metadata) -> Status {
+    (0, 0, 0, 0)
 }
 
 /// The stamps of `paths` and, for each folder among them, of its entries (following symbolic
@@ -105,7 +123,7 @@ pub(crate) fn reload(
 }
 
 /// Reloads `target` on every SIGHUP and, if `poll` is set, whenever one of its watched files
-/// changes (modification time or size, checked every `poll`). Runs until the task is dropped.
+/// changes (its [`Stamp`], checked every `poll`). Runs until the task is dropped.
 ///
 /// # Errors
 ///
@@ -238,6 +256,25 @@ mod tests {
             let _ = self.entered.send(());
             let _ = self.release.recv_timeout(Duration::from_secs(30));
         }
+    }
+
+    /// A change of mode alone (`chmod`, as when a file the gateway could not read is made
+    /// readable) is a change: it moves neither the modification time nor the size.
+    #[cfg(unix)]
+    #[test]
+    fn a_change_of_mode_alone_is_a_change() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = std::env::temp_dir().join(format!("cors-gateway-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cors.yaml");
+        std::fs::write(&file, "a").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let before = stamps(std::slice::from_ref(&dir));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let after = stamps(std::slice::from_ref(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_ne!(before, after);
     }
 
     /// A reload that takes long (a slow filesystem, a large policy) leaves the runtime's worker
