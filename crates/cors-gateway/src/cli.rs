@@ -102,8 +102,8 @@ pub(crate) struct ServeArgs {
     /// (e.g. "Via: 1.1 cors-gateway"); a token, such as a host name that reveals nothing.
     #[arg(long, default_value = VIA_PSEUDONYM, value_parser = parse_pseudonym, value_name = "NAME")]
     pub(crate) via_pseudonym: String,
-    /// How often to check the policy, folder and certificate files for changes (0 turns polling
-    /// off; SIGHUP still works).
+    /// How often to check the policy, folder and certificate files for changes; a change is read
+    /// once it has held still for one more check (0 turns polling off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
     pub(crate) watch_interval: Duration,
     #[command(flatten)]

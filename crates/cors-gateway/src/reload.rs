@@ -53,7 +53,7 @@ fn status(_metadata: &std::fs::Metadata) -> Status {
 
 /// The stamps of `paths` and, for each folder among them, of its entries (following symbolic
 /// links, so that a Kubernetes `ConfigMap` mounted as a folder is seen to change).
-fn stamps(paths: &[PathBuf]) -> Vec<(PathBuf, Stamp)> {
+fn stamps(paths: &[PathBuf]) -> Stamps {
     let mut found = Vec::with_capacity(paths.len());
     for path in paths {
         found.push((path.clone(), stamp(path)));
@@ -69,6 +69,52 @@ fn stamps(paths: &[PathBuf]) -> Vec<(PathBuf, Stamp)> {
         }
     }
     found
+}
+
+/// The stamps of every watched path, in order.
+type Stamps = Vec<(PathBuf, Stamp)>;
+
+/// How many checks in a row may see the files still changing before they are read anyway.
+const MAX_UNSETTLED: u32 = 5;
+
+/// What a watcher remembers between checks: the stamps of the files as last read, and those the
+/// last check saw.
+#[derive(Debug)]
+struct Watch {
+    read: Stamps,
+    seen: Stamps,
+    /// Checks in a row that saw the files change since the one before.
+    unsettled: u32,
+}
+
+impl Watch {
+    /// The files were just read with these stamps.
+    fn new(read: Stamps) -> Self {
+        Self { seen: read.clone(), read, unsettled: 0 }
+    }
+
+    /// Whether to read the files, now that their stamps are `now`: when they differ from those
+    /// last read and have held still since the last check, so that a write in progress is not
+    /// read (finding F-AF). `git checkout` removes a file and writes it anew, `curl -o`, `cp`
+    /// and editors that save in place empty it first, and Kubernetes leaves a removed key's
+    /// link dangling for a moment: a folder read then may lack a file yet be valid, and be
+    /// served without the policy that file held. Files that keep changing (a log written beside
+    /// them) are read after [`MAX_UNSETTLED`] checks anyway.
+    fn settled(&mut self, now: Stamps) -> bool {
+        let still = now == self.seen;
+        self.seen = now;
+        if self.seen == self.read {
+            self.unsettled = 0;
+            return false;
+        }
+        if still || self.unsettled >= MAX_UNSETTLED {
+            self.read.clone_from(&self.seen);
+            self.unsettled = 0;
+            return true;
+        }
+        self.unsettled += 1;
+        false
+    }
 }
 
 /// The policy file of `serve --config`.
@@ -122,8 +168,9 @@ pub(crate) fn reload(
     }
 }
 
-/// Reloads `target` on every SIGHUP and, if `poll` is set, whenever one of its watched files
-/// changes (its [`Stamp`], checked every `poll`). Runs until the task is dropped.
+/// Reloads `target` on every SIGHUP and, if `poll` is set, once one of its watched files has
+/// changed (its [`Stamp`], checked every `poll`) and held still for one more check
+/// ([`Watch::settled`]). Runs until the task is dropped.
 ///
 /// # Errors
 ///
@@ -137,7 +184,8 @@ pub(crate) fn spawn(
     // Installed now, before the listener is announced: a SIGHUP must never kill the process.
     let mut hangup = signal(SignalKind::hangup())?;
     Ok(tokio::spawn(async move {
-        let Some((mut target, mut last)) = off_the_workers(target, |t| stamps(&t.watched())).await
+        let Some((mut target, mut watch)) =
+            off_the_workers(target, |t| Watch::new(stamps(&t.watched()))).await
         else {
             return;
         };
@@ -152,30 +200,26 @@ pub(crate) fn spawn(
                     off_the_workers(target, |t| {
                         let now = stamps(&t.watched());
                         t.reload("SIGHUP");
-                        now
+                        Watch::new(now)
                     })
                     .await
                 }
-                _ = ticker.tick(), if poll.is_some() => check(target, last).await,
+                _ = ticker.tick(), if poll.is_some() => check(target, watch).await,
             };
             let Some(done) = done else { break };
-            (target, last) = done;
+            (target, watch) = done;
         }
     }))
 }
 
-/// Reloads `target` if its watched files' stamps differ from `last`; returns the new stamps.
+/// Reloads `target` if its watched files have changed and settled ([`Watch::settled`]).
 /// Stamped before reading: a change made while the files are read is seen on the next check.
-async fn check<T: Reload>(
-    target: T,
-    last: Vec<(PathBuf, Stamp)>,
-) -> Option<(T, Vec<(PathBuf, Stamp)>)> {
+async fn check<T: Reload>(target: T, mut watch: Watch) -> Option<(T, Watch)> {
     off_the_workers(target, move |t| {
-        let now = stamps(&t.watched());
-        if now != last {
+        if watch.settled(stamps(&t.watched())) {
             t.reload("file changed");
         }
-        now
+        watch
     })
     .await
 }
@@ -211,15 +255,16 @@ pub(crate) fn spawn(
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     Ok(tokio::spawn(async move {
         let Some(poll) = poll else { return };
-        let Some((mut target, mut last)) = off_the_workers(target, |t| stamps(&t.watched())).await
+        let Some((mut target, mut watch)) =
+            off_the_workers(target, |t| Watch::new(stamps(&t.watched()))).await
         else {
             return;
         };
         let mut ticker = tokio::time::interval(poll);
         loop {
             ticker.tick().await;
-            let Some(done) = check(target, last).await else { break };
-            (target, last) = done;
+            let Some(done) = check(target, watch).await else { break };
+            (target, watch) = done;
         }
     }))
 }
@@ -256,6 +301,65 @@ mod tests {
             let _ = self.entered.send(());
             let _ = self.release.recv_timeout(Duration::from_secs(30));
         }
+    }
+
+    /// Records the names in its folder at each reload.
+    struct Lister {
+        dir: PathBuf,
+        reads: Vec<Vec<String>>,
+    }
+
+    impl Reload for Lister {
+        fn watched(&self) -> Vec<PathBuf> {
+            vec![self.dir.clone()]
+        }
+
+        fn reload(&mut self, _cause: &'static str) {
+            let entries = std::fs::read_dir(&self.dir).unwrap().flatten();
+            let mut names: Vec<String> =
+                entries.map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            self.reads.push(names);
+        }
+    }
+
+    /// One check of `target`, as the watcher's ticker runs it.
+    async fn checked(target: Lister, watch: Watch) -> (Lister, Watch) {
+        check(target, watch).await.expect("the check does not panic")
+    }
+
+    /// A folder changing under the watcher is read once it has held still for one check: a file
+    /// removed to be written anew (`git checkout`), or emptied to be written (`cp`, `curl -o`),
+    /// is never read half done. Read so, a folder without its cors-flex binding was valid and
+    /// served its API without CORS handling until the next check (finding F-AF).
+    #[tokio::test]
+    async fn a_change_is_read_once_it_has_held_still() {
+        let dir = std::env::temp_dir().join(format!("cors-gateway-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("api.yaml"), "a").unwrap();
+        std::fs::write(dir.join("cors.yaml"), "b").unwrap();
+        let target = Lister { dir: dir.clone(), reads: Vec::new() };
+        let watch = Watch::new(stamps(&target.watched()));
+
+        std::fs::remove_file(dir.join("cors.yaml")).unwrap();
+        let (target, watch) = checked(target, watch).await;
+        assert_eq!(target.reads.len(), 0, "read half written: {:?}", target.reads);
+        std::fs::write(dir.join("cors.yaml"), "b, changed").unwrap();
+        let (target, watch) = checked(target, watch).await;
+        assert_eq!(target.reads.len(), 0, "read while changing: {:?}", target.reads);
+        let (target, watch) = checked(target, watch).await;
+        assert_eq!(target.reads, [["api.yaml", "cors.yaml"]]);
+        let (mut target, mut watch) = checked(target, watch).await;
+        assert_eq!(target.reads.len(), 1, "nothing changed");
+
+        // Files that never hold still are read after MAX_UNSETTLED checks all the same.
+        for round in 1..=MAX_UNSETTLED + 1 {
+            std::fs::write(dir.join("notes.log"), "x".repeat(round as usize)).unwrap();
+            (target, watch) = checked(target, watch).await;
+            let expected = if round <= MAX_UNSETTLED { 1 } else { 2 };
+            assert_eq!(target.reads.len(), expected, "after {round} changes in a row");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A change of mode alone (`chmod`, as when a file the gateway could not read is made
