@@ -559,6 +559,24 @@ fn a_folder_without_yaml_files_is_an_error() {
     assert_eq!(error.diagnostics()[0].code(), Code::Io);
 }
 
+/// A folder gone, or replaced by a file, is an error about the folder. A file in its place was
+/// read as the configuration, and a missing folder reported as a file that cannot be read.
+#[test]
+fn a_folder_that_is_gone_or_a_file_is_an_error_about_the_folder() {
+    let dir = TempDir::new("replaced");
+    let missing = dir.0.join("conf");
+    let error = LocalConfig::from_dir(&missing).unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    assert_eq!(d.file(), Some(missing.display().to_string().as_str()));
+    assert!(d.message().starts_with("cannot read the folder: "), "{d}");
+
+    std::fs::write(&missing, instance("a", "http://0.0.0.0:1")).unwrap();
+    let error = LocalConfig::from_dir(&missing).unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    assert_eq!((d.code(), d.file()), (Code::Io, Some(missing.display().to_string().as_str())));
+    assert!(d.message().starts_with("cannot read the folder: "), "{d}");
+}
+
 #[test]
 fn a_folder_is_bounded_in_files_and_bytes() {
     let dir = TempDir::new("many");

@@ -132,8 +132,14 @@ impl LocalConfig {
     ///
     /// Every problem of every file at once, each as `FILE:LINE:COLUMN` (a YAML file that is
     /// not a regular file, such as a fifo, is one, found without opening it); or a single error
-    /// if the folder cannot be listed, holds no YAML file, or holds more than [`MAX_FILES`].
+    /// if `dir` is not a folder or cannot be listed, holds no YAML file, or holds more than
+    /// [`MAX_FILES`].
     pub fn from_dir(dir: &Path) -> Result<LocalConfig, LoadError> {
+        // Checked here: `from_paths` reads a file given in a folder's place (one that replaced
+        // the folder, say) as the configuration, and reports a missing folder as a file.
+        if let Err(error) = std::fs::read_dir(dir) {
+            return Err(folder_error(dir, &error));
+        }
         LocalConfig::from_paths(&[dir])
     }
 
@@ -269,9 +275,7 @@ fn list_dir(
     files: &mut Vec<PathBuf>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(), LoadError> {
-    let shown = dir.display().to_string();
-    let io =
-        |e: std::io::Error| file_error(Code::Io, &shown, format!("cannot read the folder: {e}"));
+    let io = |e: std::io::Error| folder_error(dir, &e);
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -296,13 +300,19 @@ fn list_dir(
     if found.is_empty() {
         return Err(file_error(
             Code::Documents,
-            &shown,
+            &dir.display().to_string(),
             "the folder holds no .yaml or .yml file".to_owned(),
         ));
     }
     found.sort();
     files.extend(found);
     Ok(())
+}
+
+/// `dir` cannot be listed: a missing folder, a file in its place, no permission.
+fn folder_error(dir: &Path, error: &std::io::Error) -> LoadError {
+    let message = format!("cannot read the folder: {error}");
+    file_error(Code::Io, &dir.display().to_string(), message)
 }
 
 /// Parses, walks and links the files (`None`: a file that could not be read, already in
