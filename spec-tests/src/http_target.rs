@@ -189,6 +189,19 @@ impl Endpoint {
             _ => return Err(invalid("the scheme must be http:// or https://")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        // Neither would be sent: a URL's credentials are not a header (they went into `Host` and
+        // the name looked up), and each case's path, with its own query, replaces the query.
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                "credentials in the URL are not sent; hint: --header 'Authorization: Basic …'",
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(invalid(
+                "a query is not sent: each case's path and query follow the URL's path; \
+                 hint: --header for an API key",
+            ));
+        }
         let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
         let authority_text = authority.as_str().to_owned();
         let tls = match scheme {
@@ -661,12 +674,17 @@ mod tests {
     }
 
     #[rstest]
-    #[case::ftp("ftp://example.test")]
-    #[case::no_host("http:///path")]
-    #[case::garbage("not a url")]
-    fn bad_urls_are_refused(#[case] url: &str) {
+    #[case::ftp("ftp://example.test", "http://")]
+    #[case::no_host("http:///path", "")]
+    #[case::garbage("not a url", "")]
+    // The credentials went into `Host` and into the name looked up ("failed to lookup address").
+    #[case::credentials("http://user:secret@127.0.0.1:8080/", "--header 'Authorization")]
+    // The query was dropped silently: an API key in it never reached the gateway.
+    #[case::query("https://api.example.test/v1?key=abc", "--header")]
+    fn bad_urls_are_refused(#[case] url: &str, #[case] hint: &str) {
         let error = HttpTarget::new(url, UpstreamLog::Stamp).unwrap_err();
         assert_eq!(error.kind, TargetErrorKind::Request, "{error}");
+        assert!(error.message.contains(hint), "{error}");
     }
 
     #[test]
