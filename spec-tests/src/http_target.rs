@@ -251,6 +251,12 @@ impl HttpTarget {
         &self.endpoint.authority
     }
 
+    /// The `HOST:PORT` requests connect to: the URL's port, or its scheme's default.
+    #[must_use]
+    pub fn address(&self) -> String {
+        self.endpoint.socket_address()
+    }
+
     /// The URL the target was made for.
     #[must_use]
     pub fn url(&self) -> &str {

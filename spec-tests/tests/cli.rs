@@ -162,6 +162,25 @@ fn a_failing_setup_prints_its_output_and_exits_3() {
     assert!(last.contains(&format!("setup for profile {first} failed")), "{text}");
 }
 
+/// Exports listen where the target URL points, its scheme's port when it names none: with
+/// `--target http://127.0.0.1` (nginx on port 80, as Debian installs it) they listened on
+/// 127.0.0.1:8080, so the run waited for a gateway that never changed and failed after setup.
+#[test]
+fn exports_listen_on_the_target_urls_port_or_its_schemes() {
+    let cases = [
+        ("http://127.0.0.1", "listen 127.0.0.1:80;"),
+        ("http://127.0.0.1/api/", "listen 127.0.0.1:80;"),
+        ("http://[::1]", "listen [::1]:80;"),
+        ("http://127.0.0.1:8081", "listen 127.0.0.1:8081;"),
+    ];
+    for (url, listen) in cases {
+        // The setup fails, so nothing is sent, and its output shows the export's `listen`.
+        let output = run(url, Some("strict"), &[("--setup", "grep listen {export:nginx}; exit 1")]);
+        check_exit(&output, 3);
+        assert!(stderr(&output).contains(listen), "{url}: {}", stderr(&output));
+    }
+}
+
 #[test]
 fn https_targets_are_checked_against_the_given_ca() {
     let dir = scratch("https");

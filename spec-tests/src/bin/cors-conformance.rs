@@ -629,16 +629,12 @@ fn reconfigure(
 
 /// The setup of a run, with the directory it writes its files in.
 fn setup(args: &RunArgs, command: &str, log: &UpstreamLog) -> Result<(Setup, PathBuf), Failure> {
-    let listen = args.export_listen.clone().unwrap_or_else(|| {
-        let url = args.target.url("x");
-        let authority = url.split_once("://").map_or("", |(_, rest)| rest);
-        let authority = authority.split('/').next().unwrap_or_default();
-        if authority.contains(':') && !authority.ends_with(']') {
-            authority.to_owned()
-        } else {
-            "127.0.0.1:8080".to_owned()
-        }
-    });
+    let listen = match &args.export_listen {
+        Some(listen) => listen.clone(),
+        None => HttpTarget::with_options(&args.target.url("x"), log.clone(), args.target.options())
+            .map_err(target_failure)?
+            .address(),
+    };
     let upstream = match (&args.export_upstream, log) {
         (Some(url), _) | (None, UpstreamLog::Url(url)) => url.clone(),
         (None, _) => "http://127.0.0.1:9000".to_owned(),
