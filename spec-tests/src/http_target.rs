@@ -494,7 +494,7 @@ where
         .max_headers(MAX_ANSWER_FIELDS)
         .handshake(TokioIo::new(Deadline { inner: stream, at: deadline }))
         .await
-        .map_err(|e| answer("handshake failed", &e))?;
+        .map_err(|e| answer("handshake failed", &with_causes(&e)))?;
     let driver = tokio::spawn(connection);
     let response = sender.send_request(outgoing).await.map_err(|e| {
         if e.is_parse_too_large() {
@@ -503,13 +503,13 @@ where
             );
             answer("no valid HTTP answer", &why)
         } else {
-            answer("no valid HTTP answer", &e)
+            answer("no valid HTTP answer", &with_causes(&e))
         }
     })?;
     let (parts, mut body) = response.into_parts();
     let (mut kept, mut len) = (Vec::new(), 0usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| answer("reading the body failed", &e))?;
+        let frame = frame.map_err(|e| answer("reading the body failed", &with_causes(&e)))?;
         if let Ok(data) = frame.into_data() {
             len = len.saturating_add(data.len());
             let room = KEPT_BODY_BYTES.saturating_sub(kept.len()).min(data.len());
@@ -518,6 +518,20 @@ where
     }
     driver.abort();
     Ok((parts, Body { kept: Bytes::from(kept), len }))
+}
+
+/// `error: cause: cause...`. hyper's errors name the stage alone ("connection error", "error
+/// reading a body from connection") and keep what happened ("Connection reset by peer") in their
+/// sources, which reports showed without.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
@@ -816,6 +830,19 @@ mod tests {
                 assert!(error.to_string().contains("field lines"), "{error}");
             }
         }
+    }
+
+    /// An answer cut short says why, not only at which stage: it read "reading the body failed:
+    /// error reading a body from connection", and a reset "no valid HTTP answer: connection
+    /// error".
+    #[test]
+    fn a_broken_answer_says_what_happened() {
+        let target = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc".to_vec());
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "cut");
+        let answer = target.runtime.block_on(target.endpoint.round_trip("/", &request, &[]));
+        let error = answer.unwrap_err();
+        assert_eq!(error.kind, TargetErrorKind::Answer, "{error}");
+        assert!(error.message.ends_with(": end of file before message length reached"), "{error}");
     }
 
     #[test]
