@@ -55,13 +55,22 @@ pub enum UpstreamLog {
 }
 
 impl UpstreamLog {
-    /// `http://…` is a URL to ask, anything else a log file path.
-    #[must_use]
-    pub fn parse(value: &str) -> UpstreamLog {
+    /// `http://…` is a URL to ask, anything else without `://` a log file path.
+    ///
+    /// # Errors
+    ///
+    /// Another scheme: the suite's upstream serves plain `http://` (an `https://` URL was read
+    /// as a file name, and every case was an error that the file could not be read).
+    pub fn parse(value: &str) -> Result<UpstreamLog, String> {
         if value.starts_with("http://") {
-            UpstreamLog::Url(value.trim_end_matches('/').to_owned())
+            Ok(UpstreamLog::Url(value.trim_end_matches('/').to_owned()))
+        } else if value.contains("://") {
+            Err(format!(
+                "{value:?} is neither the upstream's http:// URL nor a log file \
+                 (`cors-conformance upstream` serves plain http://)"
+            ))
         } else {
-            UpstreamLog::File(PathBuf::from(value))
+            Ok(UpstreamLog::File(PathBuf::from(value)))
         }
     }
 }
@@ -656,11 +665,13 @@ impl Target for HttpTarget {
                 let seen_path =
                     format!("{}{}{}", upstream.base_path, upstream::SEEN_PATH, request.marker);
                 let probe = OutgoingRequest::new("GET", &seen_path, Vec::new(), "probe");
-                let (_, body) = self.runtime.block_on(upstream.round_trip(
-                    &seen_path,
-                    &probe,
-                    &probe.headers,
-                ))?;
+                let (_, body) = self
+                    .runtime
+                    .block_on(upstream.round_trip(&seen_path, &probe, &probe.headers))
+                    .map_err(|e| {
+                        let message = format!("asking the upstream log {base}: {}", e.message);
+                        TargetError::of(e.kind, message)
+                    })?;
                 !String::from_utf8_lossy(&body.kept).contains("\"seen\":0")
             }
             UpstreamLog::File(path) => {

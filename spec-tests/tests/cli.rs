@@ -181,6 +181,26 @@ fn exports_listen_on_the_target_urls_port_or_its_schemes() {
     }
 }
 
+/// A wrong `--upstream-log` is named as such, before any case: a closed port was reported as
+/// "the target became unreachable" once the first case asked it, and an `https://` URL was read
+/// as a file name, making every case an error.
+#[test]
+fn a_wrong_upstream_log_is_named_before_any_case() {
+    let url = format!("http://{}", start_upstream(None));
+    let closed = format!("http://{}", closed_port());
+    let output = run(&url, Some("strict"), &[("--upstream-log", &closed)]);
+    check_exit(&output, 3);
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("the upstream log (--upstream-log) {closed} is unreachable")),
+        "{text}"
+    );
+    assert!(!text.contains("the target"), "{text}");
+    let output = run(&url, Some("strict"), &[("--upstream-log", "https://127.0.0.1:9000")]);
+    check_exit(&output, 2);
+    assert!(stderr(&output).contains("plain http://"), "{}", stderr(&output));
+}
+
 #[test]
 fn https_targets_are_checked_against_the_given_ca() {
     let dir = scratch("https");

@@ -30,7 +30,8 @@ Exit status:
   1  a case failed or got no valid answer (or a known-failure entry is stale, or differential
      found a divergence)
   2  usage error: a bad option, an unknown profile or target, an unreadable file, no case selected
-  3  the target is unreachable, or the setup command failed (said once, on one line)";
+  3  the target, or the --upstream-log URL, is unreachable, or the setup command failed (said
+     once, on one line)";
 
 /// Checks a CORS gateway against conformance cases derived from the Fetch standard and WPT.
 #[derive(Debug, Parser)]
@@ -504,7 +505,11 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             KnownFailures::parse(&text, &path.display().to_string()).map_err(Failure::usage)?
         }
     };
-    let log = args.upstream_log.as_deref().map_or(UpstreamLog::Stamp, UpstreamLog::parse);
+    let log = match args.upstream_log.as_deref() {
+        None => UpstreamLog::Stamp,
+        Some(value) => UpstreamLog::parse(value)
+            .map_err(|e| Failure::usage(format!("invalid --upstream-log: {e}")))?,
+    };
     let levels: Vec<Level> = args.level.iter().copied().map(Level::from).collect();
     let selection = |profile: &str| {
         Selection::all().profile(profile).filter(args.filter.as_deref()).levels(levels.clone())
@@ -528,20 +533,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         Some(_) => Some(Settler::new().map_err(Failure::usage)?),
         None => None,
     };
-    // Every target URL is checked before anything runs, and, unless a setup command is to
-    // start or reconfigure it, that it answers at all.
-    let mut checked = Vec::new();
-    for profile in &profiles {
-        let url = args.target.url(profile);
-        if !checked.contains(&url) {
-            let target = HttpTarget::with_options(&url, log.clone(), args.target.options())
-                .map_err(target_failure)?;
-            if setup.is_none() {
-                probe(target)?;
-            }
-            checked.push(url);
-        }
-    }
+    check_reachable(args, &profiles, &log, setup.is_none())?;
     let progress = Progress::new(total);
     let mut combined = Report::empty(&args.target_name);
     let mut previous: Option<&str> = None;
@@ -588,6 +580,35 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Checks every target URL before anything runs and, unless a setup command is to start or
+/// reconfigure the gateway (`probe_them` false), that it answers at all; and the upstream the
+/// run asks, lest its absence be taken for the target's.
+fn check_reachable(
+    args: &RunArgs,
+    profiles: &[&str],
+    log: &UpstreamLog,
+    probe_them: bool,
+) -> Result<(), Failure> {
+    let mut checked = Vec::new();
+    for profile in profiles {
+        let url = args.target.url(profile);
+        if !checked.contains(&url) {
+            let target = HttpTarget::with_options(&url, log.clone(), args.target.options())
+                .map_err(target_failure)?;
+            if probe_them {
+                probe(target, "the target")?;
+            }
+            checked.push(url);
+        }
+    }
+    if let (UpstreamLog::Url(base), true) = (log, probe_them) {
+        let upstream = HttpTarget::new(base, UpstreamLog::Stamp)
+            .map_err(|e| Failure::usage(format!("invalid --upstream-log: {e}")))?;
+        probe(upstream, "the upstream log (--upstream-log)")?;
+    }
+    Ok(())
 }
 
 /// The options that chose a run's cases, in words, for the error that none was chosen.
@@ -649,11 +670,11 @@ fn setup(args: &RunArgs, command: &str, log: &UpstreamLog) -> Result<(Setup, Pat
     Ok((setup, dir))
 }
 
-/// Checks once that the target answers at all.
-fn probe(mut target: HttpTarget) -> Result<(), Failure> {
+/// Checks once that `target` (`what` it is, in words) answers at all.
+fn probe(mut target: HttpTarget, what: &str) -> Result<(), Failure> {
     match target.probe() {
         Err(error) if error.is_unreachable() => Err(Failure::Unreachable(format!(
-            "the target {} is unreachable: {}",
+            "{what} {} is unreachable: {}",
             target.url(),
             error.message
         ))),
@@ -747,7 +768,7 @@ fn differential(args: &DifferentialArgs) -> Result<ExitCode, Failure> {
     let url = args.target.url("differential");
     let mut http = HttpTarget::with_options(&url, UpstreamLog::Stamp, args.target.options())
         .map_err(target_failure)?;
-    probe(http.try_clone().map_err(target_failure)?)?;
+    probe(http.try_clone().map_err(target_failure)?, "the target")?;
     eprintln!("differential: seed {seed} ({} requests against {url})", args.requests);
     let progress = Progress::new(usize::try_from(args.requests).unwrap_or(usize::MAX));
     let mut tick = |done: u32, _: u32| progress.set(usize::try_from(done).unwrap_or(0));
