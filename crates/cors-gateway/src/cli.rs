@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 
-use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym};
+use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym, parse_trusted_proxy};
 use crate::telemetry::TelemetryArgs;
 
 /// Runs an HTTP gateway that applies a MuleSoft Flex `cors-flex` policy in front of your API.
@@ -102,6 +103,13 @@ pub(crate) struct ServeArgs {
     /// (e.g. "Via: 1.1 cors-gateway"); a token, such as a host name that reveals nothing.
     #[arg(long, default_value = VIA_PSEUDONYM, value_parser = parse_pseudonym, value_name = "NAME")]
     pub(crate) via_pseudonym: String,
+    /// Peers whose forwarding fields are kept, such as a load balancer in front of the gateway:
+    /// IP addresses or CIDR ranges, comma-separated (e.g. 10.0.0.0/8,fd00::/8). From any other
+    /// peer, X-Forwarded-For, Forwarded, X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP are
+    /// replaced by the gateway's own, so that a client cannot forge them [default: none: every
+    /// peer's are replaced].
+    #[arg(long, value_delimiter = ',', value_parser = parse_trusted_proxy, value_name = "CIDR,...")]
+    pub(crate) trusted_proxies: Vec<IpNet>,
     /// How often to check the policy, folder and certificate files for changes; a change is read
     /// once it has held still for one more check (0 turns polling off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]

@@ -17,7 +17,7 @@ use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
 use crate::folder::{Folder, FolderReload};
 use crate::metrics::PolicyHashes;
 use crate::pool::UpstreamClients;
-use crate::proxy::{ProxySettings, Upstream};
+use crate::proxy::{ProxySettings, TrustedProxies, Upstream};
 use crate::reload::{PolicyFile, Reload};
 use crate::server::{self, Endpoint, Limits, Site};
 use crate::telemetry::Telemetry;
@@ -185,7 +185,12 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let settings = match ProxySettings::new(args.rewrite_host, &args.via_pseudonym, &limits) {
+    let settings = match ProxySettings::new(
+        args.rewrite_host,
+        &args.via_pseudonym,
+        TrustedProxies::new(args.trusted_proxies.clone()),
+        &limits,
+    ) {
         Ok(settings) => Arc::new(settings),
         Err(message) => {
             eprintln!("error: {message}");

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use crate::cli::{DemoArgs, SchemeArg};
 use crate::commands::{announce, bind, listen_address, runtime, say};
 use crate::pool::UpstreamClients;
-use crate::proxy::{ProxySettings, Upstream, VIA_PSEUDONYM};
+use crate::proxy::{ProxySettings, TrustedProxies, Upstream, VIA_PSEUDONYM};
 use crate::server::{self, Endpoint, Site};
 use crate::telemetry::Telemetry;
 
@@ -83,7 +83,8 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             print_intro(address, upstream_address, &policy);
             let limits = args.limits.fitted().map_err(std::io::Error::other)?;
             let settings =
-                ProxySettings::new(false, VIA_PSEUDONYM, &limits).map_err(std::io::Error::other)?;
+                ProxySettings::new(false, VIA_PSEUDONYM, TrustedProxies::default(), &limits)
+                    .map_err(std::io::Error::other)?;
             let clients = UpstreamClients::new(&limits, None).map_err(std::io::Error::other)?;
             let site = Site::Single { layer: CorsLayer::new(policy), upstream: Arc::new(upstream) };
             let endpoint = Endpoint { listener, tls: None, site, scheme: ListenerScheme::Http };

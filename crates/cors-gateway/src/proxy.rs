@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -17,6 +17,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tower_service::Service;
 
@@ -129,6 +130,8 @@ pub(crate) struct ProxySettings {
     tunnel_idle_timeout: Duration,
     /// The size of each client connection's share of the pool.
     max_per_connection: usize,
+    /// The peers whose forwarding fields are kept (`--trusted-proxies`).
+    trusted_proxies: TrustedProxies,
 }
 
 impl ProxySettings {
@@ -138,10 +141,12 @@ impl ProxySettings {
     pub(crate) fn new(
         rewrite_host: bool,
         via_pseudonym: &str,
+        trusted_proxies: TrustedProxies,
         limits: &Limits,
     ) -> Result<Self, String> {
         Ok(Self {
             rewrite_host,
+            trusted_proxies,
             via: Via::new(via_pseudonym)?,
             body_limits: BodyLimits {
                 max_bytes: limits.max_request_body,
@@ -168,6 +173,38 @@ pub(crate) fn parse_pseudonym(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_owned())
+}
+
+/// Parses one `--trusted-proxies` item: an IPv4 or IPv6 address, or a CIDR range of them.
+pub(crate) fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!(
+                "invalid trusted proxy \"{text}\": expected an IP address or a CIDR range, such \
+                 as 10.0.0.5, 10.0.0.0/8 or fd00::/8"
+            )
+        })
+}
+
+/// The peers of `--trusted-proxies`: a connection from one of them keeps the forwarding fields
+/// it sent (see [`ForwardedFor`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    pub(crate) fn new(ranges: Vec<IpNet>) -> Self {
+        Self(ranges)
+    }
+
+    /// Whether `peer` is in one of the ranges; an IPv4-mapped IPv6 address (a dual-stack
+    /// listener's IPv4 client) is matched as the IPv4 address it carries.
+    fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.0.iter().any(|range| range.contains(&peer))
+    }
 }
 
 /// The `Via` entries the gateway appends to forwarded requests (RFC 9110 section 7.6.3: a
@@ -220,8 +257,6 @@ struct Connection {
     clients: UpstreamClients,
     settings: Arc<ProxySettings>,
     peer: SocketAddr,
-    /// `http` or `https`: the scheme the client used, for `Forwarded: proto=`.
-    scheme: &'static str,
     /// The client as the forwarding fields name it, written once per connection.
     forwarded: ForwardedFor,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
@@ -247,12 +282,13 @@ impl Proxy {
         closing: watch::Receiver<bool>,
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);
-        let forwarded = ForwardedFor::new(peer);
+        // The peer is the connection's: whether its fields are kept is decided once.
+        let trusted = settings.trusted_proxies.trusts(peer.ip());
+        let forwarded = ForwardedFor::new(peer, scheme, trusted);
         Self(Arc::new(Connection {
             clients,
             settings,
             peer,
-            scheme,
             forwarded,
             share,
             _slot: slot,
@@ -324,14 +360,14 @@ impl Proxy {
         }
     }
 
-    /// Rewrites `request` for the upstream at `uri`: the hop-by-hop fields removed, `Via` and
-    /// the forwarding fields appended, `Host` set; or the status and text of the answer when it
+    /// Rewrites `request` for the upstream at `uri`: the hop-by-hop fields removed, `Via`
+    /// appended, the forwarding fields written (see [`ForwardedFor::write_to`]), `Host` set; or the status and text of the answer when it
     /// is not forwarded.
     ///
     /// Synchronous, so that the header work is done before a future is built, and the future
     /// does not carry its locals.
     fn prepare(&self, mut request: Request<Incoming>, uri: Uri) -> Result<Prepared, Refusal> {
-        let Connection { settings, scheme, forwarded, .. } = &*self.0;
+        let Connection { settings, forwarded, .. } = &*self.0;
         if request.method() == Method::CONNECT {
             return Err((
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -368,7 +404,7 @@ impl Proxy {
             join_cookies(headers);
         }
         settings.via.append_to(headers, version, listed.lists.via);
-        forwarded.append_to(headers, scheme, client_host.as_ref(), &listed.lists);
+        forwarded.write_to(headers, client_host.as_ref(), &listed.lists);
         if settings.rewrite_host {
             if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
@@ -807,18 +843,33 @@ fn join_cookies(headers: &mut HeaderMap) {
 
 /// `X-Forwarded-For`, built at compile time rather than parsed for each request.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Real-IP`.
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// The client of one connection as `X-Forwarded-For` and `Forwarded` (RFC 7239) name it,
-/// written once per connection rather than formatted for each request.
+/// The client of one connection as the forwarding fields name it (`X-Forwarded-For`,
+/// `Forwarded` of RFC 7239, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`), written
+/// once per connection rather than formatted for each request, and whether the peer is a
+/// trusted proxy whose own fields are kept (finding F-AH).
 #[derive(Debug)]
 struct ForwardedFor {
-    /// The `X-Forwarded-For` item: the client's IP address.
+    /// The `X-Forwarded-For` item and the `X-Real-IP` value: the client's IP address.
     ip: HeaderValue,
     /// The `for` pair of a `Forwarded` element: `for=IP`, or `for="[IP]"` for IPv6.
     node: String,
-    /// The first `Forwarded` element written, with the host and scheme it was written for: the
-    /// requests of a connection name the same host, and reuse it (a reference count) rather than
-    /// build and check a new value each.
+    /// `http` or `https`: the scheme the client used (the listener's, or `--public-scheme`), for
+    /// `Forwarded: proto=` and `X-Forwarded-Proto`.
+    scheme: &'static str,
+    /// `scheme` as a value.
+    proto: HeaderValue,
+    /// Whether the peer is in `--trusted-proxies`.
+    trusted: bool,
+    /// The first `Forwarded` element written, with the host it was written for: the requests
+    /// of a connection name the same host, and reuse it (a reference count) rather than build
+    /// and check a new value each.
     first: OnceLock<Element>,
 }
 
@@ -828,52 +879,78 @@ struct Element {
     /// A copy: the request's own value is a slice of hyper's read buffer, which it would keep
     /// from being reused for the life of the connection.
     host: Option<Box<[u8]>>,
-    scheme: &'static str,
     value: HeaderValue,
+    /// Whether `value` names the host (see [`is_plain_host`]).
+    names_host: bool,
 }
 
 impl ForwardedFor {
-    fn new(peer: SocketAddr) -> Self {
+    fn new(peer: SocketAddr, scheme: &'static str, trusted: bool) -> Self {
         let ip = peer.ip().to_canonical();
         let node = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
         let ip = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
             .expect("invariant: an IP address is a valid header value");
-        Self { ip, node, first: OnceLock::new() }
+        let proto = HeaderValue::from_static(scheme);
+        Self { ip, node, scheme, proto, trusted, first: OnceLock::new() }
     }
 
-    /// Appends the client to `X-Forwarded-For` and a `Forwarded` element with `host` (when it
-    /// can go in a quoted string as is) and the `scheme` the client used; `listed` tells which
-    /// of the two `headers` has.
-    fn append_to(
-        &self,
-        headers: &mut HeaderMap,
-        scheme: &'static str,
-        host: Option<&HeaderValue>,
-        listed: &Lists,
-    ) {
-        if listed.forwarded_for {
+    /// Writes the forwarding fields of a request addressed to `host`; `listed` tells which of
+    /// the lists `headers` has.
+    ///
+    /// From a trusted proxy, the client is appended to `X-Forwarded-For` and a `Forwarded`
+    /// element with `host` (when it can go in a quoted string as is) and the scheme to
+    /// `Forwarded`, and `X-Forwarded-Proto`, `X-Forwarded-Host` (that same host) and `X-Real-IP`
+    /// are written only where the request has none. From any other peer, all five are the
+    /// gateway's alone: whatever the request carried of them is replaced, or removed where the
+    /// gateway has no value, so that a client cannot forge what the upstream believes of it
+    /// (finding F-AH).
+    fn write_to(&self, headers: &mut HeaderMap, host: Option<&HeaderValue>, listed: &Lists) {
+        let keep = self.trusted;
+        if keep && listed.forwarded_for {
             append_to_list(headers, X_FORWARDED_FOR, self.ip.as_bytes());
         } else {
             headers.insert(X_FORWARDED_FOR, self.ip.clone());
         }
-        let Some(element) = self.element(scheme, host) else { return };
-        if listed.forwarded {
-            append_to_list(headers, header::FORWARDED, element.as_bytes());
+        let (element, names_host) = self.element(host);
+        match element {
+            Some(element) if keep && listed.forwarded => {
+                append_to_list(headers, header::FORWARDED, element.as_bytes());
+            }
+            Some(element) => {
+                headers.insert(header::FORWARDED, element);
+            }
+            None if !keep && listed.forwarded => {
+                headers.remove(header::FORWARDED);
+            }
+            None => {}
+        }
+        let host = host.filter(|_| names_host);
+        if keep {
+            headers.entry(X_FORWARDED_PROTO).or_insert_with(|| self.proto.clone());
+            if let Some(host) = host {
+                headers.entry(X_FORWARDED_HOST).or_insert_with(|| host.clone());
+            }
+            headers.entry(X_REAL_IP).or_insert_with(|| self.ip.clone());
         } else {
-            headers.insert(header::FORWARDED, element);
+            headers.insert(X_FORWARDED_PROTO, self.proto.clone());
+            match host {
+                Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
+                None => headers.remove(X_FORWARDED_HOST),
+            };
+            headers.insert(X_REAL_IP, self.ip.clone());
         }
     }
 
-    /// The `Forwarded` element for `host` and `scheme`: the first one written when it was for
-    /// the same, else a new one.
-    fn element(&self, scheme: &'static str, host: Option<&HeaderValue>) -> Option<HeaderValue> {
+    /// The `Forwarded` element for `host`: the first one written when it was for the same,
+    /// else a new one; and whether it names `host`.
+    fn element(&self, host: Option<&HeaderValue>) -> (Option<HeaderValue>, bool) {
         if let Some(first) = self.first.get()
-            && first.scheme == scheme
             && first.host.as_deref() == host.map(HeaderValue::as_bytes)
         {
-            return Some(first.value.clone());
+            return (Some(first.value.clone()), first.names_host);
         }
         let plain = host.map(HeaderValue::as_bytes).filter(|h| is_plain_host(h));
+        let scheme = self.scheme;
         let mut element = Vec::with_capacity(
             self.node.len() + plain.map_or(0, |h| h.len() + 8) + ";proto=".len() + scheme.len(),
         );
@@ -885,10 +962,13 @@ impl ForwardedFor {
         }
         element.extend_from_slice(b";proto=");
         element.extend_from_slice(scheme.as_bytes());
-        let value = HeaderValue::from_maybe_shared(Bytes::from(element)).ok()?;
+        let names_host = plain.is_some();
+        let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(element)) else {
+            return (None, names_host);
+        };
         let host = host.map(|host| host.as_bytes().into());
-        let _ = self.first.set(Element { host, scheme, value: value.clone() });
-        Some(value)
+        let _ = self.first.set(Element { host, value: value.clone(), names_host });
+        (Some(value), names_host)
     }
 }
 
@@ -1088,74 +1168,164 @@ mod tests {
         assert_eq!(parse_pseudonym(text).is_ok(), valid);
     }
 
-    /// `client.append_to` as `Proxy::prepare` calls it.
-    fn append_forwarded(
-        client: &ForwardedFor,
-        headers: &mut HeaderMap,
-        scheme: &'static str,
-        host: Option<&HeaderValue>,
-    ) {
+    /// `client.write_to` as `Proxy::prepare` calls it.
+    fn write_forwarded(client: &ForwardedFor, headers: &mut HeaderMap, host: Option<&HeaderValue>) {
         let listed = Listed::of(headers);
-        client.append_to(headers, scheme, host, &listed.lists);
+        client.write_to(headers, host, &listed.lists);
     }
 
-    #[test]
-    fn forwarded_fields_are_appended_to_existing_lists() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
-        headers.insert(header::FORWARDED, HeaderValue::from_static("for=203.0.113.7"));
+    /// The client of a connection from `peer`, over `scheme`, `trusted` or not.
+    fn client(peer: &str, scheme: &'static str, trusted: bool) -> ForwardedFor {
+        ForwardedFor::new(peer.parse().unwrap(), scheme, trusted)
+    }
+
+    /// Every line of each forwarding field, in the order of [`FORWARDING_FIELDS`].
+    fn forwarding_lines(headers: &HeaderMap) -> Vec<Vec<&str>> {
+        FORWARDING_FIELDS
+            .iter()
+            .map(|name| headers.get_all(*name).iter().map(|v| v.to_str().unwrap()).collect())
+            .collect()
+    }
+
+    const FORWARDING_FIELDS: [&str; 5] =
+        ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"];
+
+    /// What a client in front of the gateway sends to pass itself off as another: each of
+    /// [`FORWARDING_FIELDS`], `X-Forwarded-For` on two lines.
+    fn forged() -> HeaderMap {
+        let element = "for=203.0.113.7;host=evil.example;proto=https";
+        let values = ["203.0.113.7", element, "https", "evil.example", "203.0.113.7"];
+        let mut headers =
+            crate::header_map(&FORWARDING_FIELDS.into_iter().zip(values).collect::<Vec<_>>());
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
+        headers
+    }
+
+    #[rstest]
+    #[case::a_trusted_peers_lists_are_appended_to_and_its_other_fields_kept(true, [
+        "203.0.113.7, 198.51.100.1, ::1",
+        "for=203.0.113.7;host=evil.example;proto=https, for=\"[::1]\";host=\"gw.test:8080\";proto=http",
+        "https",
+        "evil.example",
+        "203.0.113.7",
+    ])]
+    #[case::an_untrusted_peers_fields_are_replaced(false, [
+        "::1",
+        "for=\"[::1]\";host=\"gw.test:8080\";proto=http",
+        "http",
+        "gw.test:8080",
+        "::1",
+    ])]
+    fn forged_forwarding_fields(#[case] trusted: bool, #[case] expected: [&str; 5]) {
+        let mut headers = forged();
         let host = HeaderValue::from_static("gw.test:8080");
-        append_forwarded(
-            &ForwardedFor::new("[::1]:5000".parse().unwrap()),
-            &mut headers,
-            "http",
-            Some(&host),
-        );
-        assert_eq!(headers["x-forwarded-for"], "203.0.113.7, ::1");
-        assert_eq!(
-            headers[header::FORWARDED],
-            "for=203.0.113.7, for=\"[::1]\";host=\"gw.test:8080\";proto=http"
-        );
+        write_forwarded(&client("[::1]:5000", "http", trusted), &mut headers, Some(&host));
+        assert_eq!(forwarding_lines(&headers), expected.map(|line| vec![line]));
     }
 
     #[test]
-    fn forwarded_fields_start_their_lists_when_absent() {
+    fn an_untrusted_peers_host_field_goes_when_the_gateway_names_no_host() {
+        let mut headers = forged();
+        write_forwarded(&client("192.0.2.1:5000", "https", false), &mut headers, None);
+        assert_eq!(
+            forwarding_lines(&headers),
+            [
+                vec!["192.0.2.1"],
+                vec!["for=192.0.2.1;proto=https"],
+                vec!["https"],
+                vec![],
+                vec!["192.0.2.1"],
+            ]
+        );
+    }
+
+    #[rstest]
+    #[case::trusted(true)]
+    #[case::untrusted(false)]
+    fn forwarding_fields_are_written_when_absent(#[case] trusted: bool) {
         let mut headers = HeaderMap::new();
         let host = HeaderValue::from_static("gw.test");
-        let client = ForwardedFor::new("[::ffff:192.0.2.1]:5000".parse().unwrap());
-        append_forwarded(&client, &mut headers, "http", Some(&host));
-        assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
-        assert_eq!(headers[header::FORWARDED], "for=192.0.2.1;host=\"gw.test\";proto=http");
+        let client = client("[::ffff:192.0.2.1]:5000", "https", trusted);
+        write_forwarded(&client, &mut headers, Some(&host));
+        assert_eq!(
+            forwarding_lines(&headers),
+            [
+                vec!["192.0.2.1"],
+                vec!["for=192.0.2.1;host=\"gw.test\";proto=https"],
+                vec!["https"],
+                vec!["gw.test"],
+                vec!["192.0.2.1"],
+            ]
+        );
         // The next request on the same connection gets fields of its own.
         let mut next = HeaderMap::new();
-        append_forwarded(&client, &mut next, "https", None);
+        write_forwarded(&client, &mut next, None);
         assert_eq!(next["x-forwarded-for"], "192.0.2.1");
         assert_eq!(next[header::FORWARDED], "for=192.0.2.1;proto=https");
+        assert!(!next.contains_key("x-forwarded-host"));
     }
 
     #[test]
     fn a_connection_reuses_its_forwarded_element_only_for_the_same_host() {
-        let client = ForwardedFor::new("192.0.2.1:5000".parse().unwrap());
+        let client = client("192.0.2.1:5000", "https", false);
         let forwarded = |host: &'static str| {
             let mut headers = HeaderMap::new();
-            append_forwarded(&client, &mut headers, "https", Some(&HeaderValue::from_static(host)));
-            headers[header::FORWARDED].clone()
+            write_forwarded(&client, &mut headers, Some(&HeaderValue::from_static(host)));
+            let text = |name: &str| headers[name].to_str().unwrap().to_owned();
+            (text("forwarded"), text("x-forwarded-host"))
         };
-        assert_eq!(forwarded("a.test"), "for=192.0.2.1;host=\"a.test\";proto=https");
-        assert_eq!(forwarded("b.test"), "for=192.0.2.1;host=\"b.test\";proto=https");
-        assert_eq!(forwarded("a.test"), "for=192.0.2.1;host=\"a.test\";proto=https");
+        for host in ["a.test", "b.test", "a.test"] {
+            let element = format!("for=192.0.2.1;host=\"{host}\";proto=https");
+            assert_eq!(forwarded(host), (element, host.to_owned()));
+        }
+    }
+
+    #[rstest]
+    #[case::first_request(false)]
+    #[case::reused_element(true)]
+    fn a_host_with_quotes_is_left_out_of_forwarded_and_x_forwarded_host(#[case] twice: bool) {
+        let client = client("127.0.0.1:1", "https", false);
+        let host = HeaderValue::from_static("a\"b");
+        let mut headers = forged();
+        write_forwarded(&client, &mut headers, Some(&host));
+        if twice {
+            headers = forged();
+            write_forwarded(&client, &mut headers, Some(&host));
+        }
+        assert_eq!(headers[header::FORWARDED], "for=127.0.0.1;proto=https");
+        assert!(!headers.contains_key("x-forwarded-host"), "{headers:?}");
+    }
+
+    #[rstest]
+    #[case::ipv4_range("10.0.0.0/8", "10.1.2.3", true)]
+    #[case::ipv4_outside("10.0.0.0/8", "11.0.0.1", false)]
+    #[case::bare_ipv4("127.0.0.1", "127.0.0.1", true)]
+    #[case::bare_ipv4_other("127.0.0.1", "127.0.0.2", false)]
+    #[case::host_bits_are_dropped("192.168.1.7/24", "192.168.1.200", true)]
+    #[case::ipv6_range("fd00::/8", "fd12::1", true)]
+    #[case::bare_ipv6("::1", "::1", true)]
+    #[case::ipv4_mapped_peer("10.0.0.0/8", "::ffff:10.0.0.9", true)]
+    #[case::ipv4_range_is_not_ipv6("0.0.0.0/0", "::1", false)]
+    #[case::spaces_around(" 10.0.0.0/8 ", "10.0.0.1", true)]
+    fn trusted_proxy_ranges(#[case] range: &str, #[case] peer: &str, #[case] trusted: bool) {
+        let proxies = TrustedProxies::new(vec![parse_trusted_proxy(range).unwrap()]);
+        assert_eq!(proxies.trusts(peer.parse().unwrap()), trusted);
+    }
+
+    #[rstest]
+    #[case::empty("")]
+    #[case::a_name("lb.internal")]
+    #[case::prefix_too_long("10.0.0.0/33")]
+    #[case::ipv6_prefix_too_long("fd00::/129")]
+    #[case::bracketed("[::1]")]
+    #[case::with_a_port("10.0.0.1:80")]
+    fn bad_trusted_proxies_are_refused(#[case] text: &str) {
+        let error = parse_trusted_proxy(text).unwrap_err();
+        assert!(error.contains("invalid trusted proxy"), "{error}");
     }
 
     #[test]
-    fn a_host_with_quotes_is_left_out_of_forwarded() {
-        let mut headers = HeaderMap::new();
-        let host = HeaderValue::from_static("a\"b");
-        append_forwarded(
-            &ForwardedFor::new("127.0.0.1:1".parse().unwrap()),
-            &mut headers,
-            "https",
-            Some(&host),
-        );
-        assert_eq!(headers[header::FORWARDED], "for=127.0.0.1;proto=https");
+    fn no_peer_is_trusted_by_default() {
+        assert!(!TrustedProxies::default().trusts("127.0.0.1".parse().unwrap()));
     }
 }

@@ -433,6 +433,16 @@ fn check_reports_every_file_of_several_at_once() {
     "cannot read the certificate chain"
 )]
 #[case::folder_with_errors(&["serve", "--config-dir", "BROKEN_FOLDER"], 1, "api.yaml:2:17: error: spec.address")]
+#[case::trusted_proxy_that_is_a_name(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--trusted-proxies", "10.0.0.0/8,lb.internal"],
+    2,
+    "invalid trusted proxy \"lb.internal\": expected an IP address or a CIDR range"
+)]
+#[case::trusted_proxy_prefix_too_long(
+    &["serve", "--config-dir", "DIR", "--trusted-proxies", "fd00::/129"],
+    2,
+    "invalid trusted proxy \"fd00::/129\""
+)]
 fn serve_refuses_command_lines_that_cannot_work(
     #[case] args: &[&str],
     #[case] expected_code: i32,

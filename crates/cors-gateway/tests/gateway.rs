@@ -20,10 +20,15 @@ use rstest::rstest;
 const APP: &str = "https://app.example.com";
 
 async fn strict_gateway(extra: &[&str]) -> (Upstream, Gateway) {
+    strict_gateway_on("127.0.0.1:0", extra).await
+}
+
+/// [`strict_gateway`] listening on `listen`.
+async fn strict_gateway_on(listen: &str, extra: &[&str]) -> (Upstream, Gateway) {
     let upstream = Upstream::start().await;
     let policy = example_policy("strict.yaml");
     let upstream_url = upstream.url();
-    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", listen];
     args.extend(["--upstream", &upstream_url, "--watch-interval", "0"]);
     args.extend(extra);
     let gateway = Gateway::start(&args);
@@ -125,8 +130,10 @@ async fn v1_vary_is_merged_without_duplicating_tokens() {
     assert_eq!(none.all("vary"), ["Origin"]);
 }
 
+/// Finding F-AH: from a peer that is not a trusted proxy (every client, by default), the
+/// forwarding fields the upstream gets are the gateway's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hop_by_hop_fields_are_dropped_and_forwarding_fields_appended() {
+async fn hop_by_hop_fields_are_dropped_and_forwarding_fields_written() {
     let (upstream, gateway) = strict_gateway(&[]).await;
     let answer = send(
         &client(false),
@@ -150,12 +157,15 @@ async fn hop_by_hop_fields_are_dropped_and_forwarding_fields_appended() {
     for dropped in ["connection", "x-drop-me", "keep-alive", "proxy-authorization"] {
         assert!(!seen.headers.contains_key(dropped), "{dropped} reached the upstream");
     }
-    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
     let host = gateway.address.to_string();
     assert_eq!(
         seen.headers["forwarded"].to_str().unwrap(),
-        format!("for=203.0.113.9, for=127.0.0.1;host=\"{host}\";proto=http")
+        format!("for=127.0.0.1;host=\"{host}\";proto=http")
     );
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"].to_str().unwrap(), host);
+    assert_eq!(seen.headers["x-real-ip"], "127.0.0.1");
     assert_eq!(seen.headers["host"].to_str().unwrap(), host, "the client's Host is kept");
     for dropped in ["x-hop-secret", "keep-alive", "proxy-authenticate"] {
         assert!(!answer.headers.contains_key(dropped), "{dropped} reached the client");
@@ -163,9 +173,11 @@ async fn hop_by_hop_fields_are_dropped_and_forwarding_fields_appended() {
     assert_eq!(answer.one("x-upstream").as_deref(), Some("yes"));
 }
 
+/// From a trusted proxy, whose lists the gateway appends to, a list that `Connection` names is
+/// dropped first: the gateway's entry starts a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fields_named_in_connection_are_dropped_before_the_forwarding_fields_are_written() {
-    let (upstream, gateway) = strict_gateway(&[]).await;
+    let (upstream, gateway) = strict_gateway(&["--trusted-proxies", "127.0.0.1"]).await;
     send(
         &client(false),
         request(
@@ -191,6 +203,38 @@ async fn fields_named_in_connection_are_dropped_before_the_forwarding_fields_are
         format!("for=127.0.0.1;host=\"{host}\";proto=http")
     );
     assert_eq!(seen.headers["host"].to_str().unwrap(), host, "the client's Host is kept");
+}
+
+/// Finding F-AH: an IPv6 client is named as RFC 7239 section 6 writes it in `Forwarded`
+/// (quoted, in brackets), and bare in `X-Forwarded-For` and `X-Real-IP`; IPv6 ranges of
+/// `--trusted-proxies` match it.
+#[rstest]
+#[case::untrusted(&[], "::1", None)]
+#[case::trusted(&["--trusted-proxies", "10.0.0.0/8,::1/128"], "203.0.113.9, ::1", Some("for=203.0.113.9, "))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_are_named_in_the_forwarding_fields(
+    #[case] extra: &[&str],
+    #[case] forwarded_for: &str,
+    #[case] kept_element: Option<&str>,
+) {
+    let (upstream, gateway) = strict_gateway_on("[::1]:0", extra).await;
+    let forged = [
+        ("x-test-id", "ipv6"),
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+        ("x-real-ip", "203.0.113.9"),
+    ];
+    send(&client(false), request("GET", &gateway.url("/"), &forged, empty())).await;
+    let seen = upstream.seen_with_id("ipv6").unwrap();
+    let host = gateway.address.to_string();
+    assert!(host.starts_with("[::1]:"), "{host}");
+    assert_eq!(seen.headers["x-forwarded-for"], forwarded_for);
+    assert_eq!(
+        seen.headers["forwarded"].to_str().unwrap(),
+        format!("{}for=\"[::1]\";host=\"{host}\";proto=http", kept_element.unwrap_or(""))
+    );
+    let real_ip = if kept_element.is_some() { "203.0.113.9" } else { "::1" };
+    assert_eq!(seen.headers["x-real-ip"], real_ip);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2786,6 +2786,82 @@ fn an_http2_authority_with_user_information_gets_400() {
     assert_eq!(gateway.upstream_connections(), 0);
 }
 
+/// The forwarding fields, in the order [`forwarding_fields`] returns them.
+const FORWARDING_FIELDS: [&str; 5] =
+    ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"];
+
+/// The lines of each of [`FORWARDING_FIELDS`] the upstream got for an allowed `GET` with
+/// `fields`.
+fn forwarding_fields(address: SocketAddr, fields: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let mut lines: Vec<(&str, &[u8])> = vec![("origin", APP.as_bytes())];
+    lines.extend(fields.iter().map(|(name, value)| (*name, value.as_bytes())));
+    let reply = exchange(address, &raw_request("GET", "/head", &lines, false)).unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let head = String::from_utf8_lossy(&reply.body).into_owned();
+    FORWARDING_FIELDS
+        .iter()
+        .map(|name| echoed_field(&head, name).into_iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// What a client sends to pass itself off as another, over https, at another host.
+const FORGED: [(&str, &str); 6] = [
+    ("x-forwarded-for", "203.0.113.7"),
+    ("x-forwarded-for", "198.51.100.1"),
+    ("forwarded", "for=203.0.113.7;host=evil.example;proto=https"),
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-host", "evil.example"),
+    ("x-real-ip", "203.0.113.7"),
+];
+
+/// The fields the gateway writes for a client at 127.0.0.1 that addressed `gateway.test`.
+fn gateways_own() -> Vec<Vec<String>> {
+    let own = ["127.0.0.1", "for=127.0.0.1;host=\"gateway.test\";proto=http", "http"];
+    own.into_iter().chain(["gateway.test", "127.0.0.1"]).map(|v| vec![v.to_owned()]).collect()
+}
+
+/// Finding F-AH: a client that is not a trusted proxy (every client, by default) cannot forge
+/// what the upstream believes of it: each forwarding field it sends, on one line or two, is
+/// replaced by the gateway's. Before the fix `X-Forwarded-For` and `Forwarded` were appended
+/// to (an application that reads their first entry took the forged one), and
+/// `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Real-IP` reached the upstream as sent.
+#[rstest]
+#[case::x_forwarded_for(&[], &FORGED[..1])]
+#[case::x_forwarded_for_on_two_lines(&[], &FORGED[..2])]
+#[case::forwarded(&[], &FORGED[2..3])]
+#[case::x_forwarded_proto(&[], &FORGED[3..4])]
+#[case::x_forwarded_host(&[], &FORGED[4..5])]
+#[case::x_real_ip(&[], &FORGED[5..])]
+#[case::all_five(&[], &FORGED)]
+#[case::all_five_from_a_peer_outside_the_trusted_list(&["--trusted-proxies", "10.0.0.0/8,fd00::/8"], &FORGED)]
+fn a_clients_forwarding_fields_are_replaced_by_the_gateways(
+    #[case] flags: &[&str],
+    #[case] forged: &[(&str, &str)],
+) {
+    let gateway = Gateway::start(flags);
+    assert_eq!(forwarding_fields(gateway.address, forged), gateways_own());
+}
+
+/// Finding F-AH: a peer in `--trusted-proxies` (a load balancer in front of the gateway) keeps
+/// its forwarding fields: the gateway appends its entry to `X-Forwarded-For` and `Forwarded`,
+/// and keeps `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Real-IP` as sent; where the peer
+/// sent none, the gateway writes its own.
+#[test]
+fn a_trusted_proxys_forwarding_fields_are_kept_and_appended_to() {
+    let gateway = Gateway::start(&["--trusted-proxies", "10.0.0.0/8,127.0.0.1"]);
+    let expected = [
+        "203.0.113.7, 198.51.100.1, 127.0.0.1",
+        "for=203.0.113.7;host=evil.example;proto=https, \
+         for=127.0.0.1;host=\"gateway.test\";proto=http",
+        "https",
+        "evil.example",
+        "203.0.113.7",
+    ];
+    let expected: Vec<Vec<String>> = expected.iter().map(|v| vec![(*v).to_owned()]).collect();
+    assert_eq!(forwarding_fields(gateway.address, &FORGED), expected);
+    assert_eq!(forwarding_fields(gateway.address, &[]), gateways_own());
+}
+
 /// Via (issue 16): every forwarded request carries the gateway's `Via` entry, with the protocol
 /// it was received with, appended to the client's own list (RFC 9110 section 7.6.3); the
 /// pseudonym is `--via-pseudonym`. Before the fix no `Via` was sent.

@@ -56,6 +56,40 @@ async fn an_allowed_origin_gets_a_working_two_way_tunnel() {
     assert!(seen.contains_key("sec-websocket-key"));
 }
 
+/// Finding F-AH: a WebSocket handshake goes through the same rewrite as any request: the
+/// forwarding fields a client forges are replaced by the gateway's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handshakes_forged_forwarding_fields_are_replaced() {
+    let upstream = WsUpstream::start().await;
+    let gateway = gateway(&upstream.url(), &[]);
+    let mut request = format!("ws://{}/chat", gateway.address).into_client_request().unwrap();
+    for (name, value) in [
+        ("origin", APP),
+        ("x-forwarded-for", "203.0.113.7"),
+        ("forwarded", "for=203.0.113.7"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-real-ip", "203.0.113.7"),
+    ] {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let stream = connect(gateway.address).await;
+    let (mut socket, response) =
+        tokio::time::timeout(PATIENCE, client_async(request, stream)).await.unwrap().unwrap();
+    assert_eq!(response.status(), 101);
+    exchange(&mut socket, 1).await;
+    let seen = upstream.handshakes.lock().unwrap()[0].clone();
+    let host = gateway.address.to_string();
+    assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(
+        seen["forwarded"].to_str().unwrap(),
+        format!("for=127.0.0.1;host=\"{host}\";proto=http")
+    );
+    assert_eq!(seen["x-forwarded-proto"], "http");
+    assert_eq!(seen["x-forwarded-host"].to_str().unwrap(), host);
+    assert_eq!(seen["x-real-ip"], "127.0.0.1");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_101_carries_the_grant_of_an_allowed_origin() {
     let upstream = WsUpstream::start().await;
