@@ -404,7 +404,7 @@ impl Proxy {
             join_cookies(headers);
         }
         settings.via.append_to(headers, version, listed.lists.via);
-        forwarded.write_to(headers, client_host.as_ref(), &listed.lists);
+        forwarded.write_to(headers, client_host.as_ref(), &listed);
         if settings.rewrite_host {
             if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
@@ -787,6 +787,8 @@ fn remove_hop_by_hop_fields(headers: &mut HeaderMap) {
 struct Listed {
     /// A hop-by-hop field or `Upgrade` (see [`remove_hop_by_hop`]).
     hop_by_hop: bool,
+    /// One of [`ALSO_FORGEABLE`].
+    also_forgeable: bool,
     lists: Lists,
     /// The first `Host` line.
     host: Option<HeaderValue>,
@@ -816,6 +818,8 @@ impl Listed {
                 listed.lists.forwarded_for = true;
             } else if is_hop_by_hop(name) {
                 listed.hop_by_hop = true;
+            } else if ALSO_FORGEABLE.contains(name) {
+                listed.also_forgeable = true;
             }
         }
         listed
@@ -849,6 +853,26 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 /// `X-Real-IP`.
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The other fields that applications, told to trust the proxy in front of them, read as what
+/// that proxy saw of the client, and that the gateway has nothing to write in: Spring's
+/// `ForwardedHeaderFilter` reads `X-Forwarded-Port`, `-Prefix` and `-Ssl`, Rack
+/// `X-Forwarded-Scheme`, `-Ssl` and `-Port`, Django `X-Forwarded-Port` (`USE_X_FORWARDED_PORT`),
+/// Rails `Client-IP`; CDNs name the client in `True-Client-IP` (Akamai, Cloudflare) and
+/// `CF-Connecting-IP`, load balancers in `X-Client-IP` and `X-Cluster-Client-IP`. A peer that is
+/// not a trusted proxy has them removed (finding F-AH): `X-Forwarded-Prefix: /admin` would put
+/// another prefix in the links Spring builds, `True-Client-IP` another address.
+const ALSO_FORGEABLE: [HeaderName; 9] = [
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("client-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+];
 
 /// The client of one connection as the forwarding fields name it (`X-Forwarded-For`,
 /// `Forwarded` of RFC 7239, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`), written
@@ -903,9 +927,10 @@ impl ForwardedFor {
     /// are written only where the request has none. From any other peer, all five are the
     /// gateway's alone: whatever the request carried of them is replaced, or removed where the
     /// gateway has no value, so that a client cannot forge what the upstream believes of it
-    /// (finding F-AH).
-    fn write_to(&self, headers: &mut HeaderMap, host: Option<&HeaderValue>, listed: &Lists) {
-        let keep = self.trusted;
+    /// (finding F-AH); the [`ALSO_FORGEABLE`] fields are removed from its request too. `listed`
+    /// tells which of these fields the request has.
+    fn write_to(&self, headers: &mut HeaderMap, host: Option<&HeaderValue>, listed: &Listed) {
+        let (keep, also_forgeable, listed) = (self.trusted, listed.also_forgeable, &listed.lists);
         if keep && listed.forwarded_for {
             append_to_list(headers, X_FORWARDED_FOR, self.ip.as_bytes());
         } else {
@@ -938,6 +963,11 @@ impl ForwardedFor {
                 None => headers.remove(X_FORWARDED_HOST),
             };
             headers.insert(X_REAL_IP, self.ip.clone());
+            if also_forgeable {
+                for name in &ALSO_FORGEABLE {
+                    headers.remove(name);
+                }
+            }
         }
     }
 
@@ -1171,7 +1201,7 @@ mod tests {
     /// `client.write_to` as `Proxy::prepare` calls it.
     fn write_forwarded(client: &ForwardedFor, headers: &mut HeaderMap, host: Option<&HeaderValue>) {
         let listed = Listed::of(headers);
-        client.write_to(headers, host, &listed.lists);
+        client.write_to(headers, host, &listed);
     }
 
     /// The client of a connection from `peer`, over `scheme`, `trusted` or not.

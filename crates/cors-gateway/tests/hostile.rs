@@ -2862,6 +2862,39 @@ fn a_trusted_proxys_forwarding_fields_are_kept_and_appended_to() {
     assert_eq!(forwarding_fields(gateway.address, &[]), gateways_own());
 }
 
+/// Finding F-AH: the other fields applications read as what their proxy saw (Spring's
+/// `X-Forwarded-Prefix`, Rack's `X-Forwarded-Scheme`, a CDN's `True-Client-IP`, ...) are
+/// removed from an untrusted peer's request and kept from a trusted proxy's.
+#[rstest]
+#[case::untrusted(&[], false)]
+#[case::trusted(&["--trusted-proxies", "127.0.0.1"], true)]
+fn the_other_fields_a_client_could_forge_are_removed_unless_trusted(
+    #[case] flags: &[&str],
+    #[case] kept: bool,
+) {
+    const OTHERS: [&str; 9] = [
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-ssl",
+        "x-forwarded-scheme",
+        "client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+    ];
+    let gateway = Gateway::start(flags);
+    let mut lines: Vec<(&str, &[u8])> = vec![("origin", APP.as_bytes())];
+    lines.extend(OTHERS.iter().map(|name| (*name, &b"/admin"[..])));
+    let reply = exchange(gateway.address, &raw_request("GET", "/head", &lines, false)).unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let head = String::from_utf8_lossy(&reply.body).into_owned();
+    for name in OTHERS {
+        let expected: &[&str] = if kept { &["/admin"] } else { &[] };
+        assert_eq!(echoed_field(&head, name), expected, "{name}: {head}");
+    }
+}
+
 /// Via (issue 16): every forwarded request carries the gateway's `Via` entry, with the protocol
 /// it was received with, appended to the client's own list (RFC 9110 section 7.6.3); the
 /// pseudonym is `--via-pseudonym`. Before the fix no `Via` was sent.
