@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use cors_engine::Engine;
 use cors_hyper::SharedEngine;
-use cors_policy::Policy;
+use cors_policy::{LocalConfig, Policy};
 
 use crate::metrics::PolicyHashes;
 use crate::telemetry::Telemetry;
@@ -51,8 +51,10 @@ fn status(_metadata: &std::fs::Metadata) -> Status {
     (0, 0, 0, 0)
 }
 
-/// The stamps of `paths` and, for each folder among them, of its entries (following symbolic
-/// links, so that a Kubernetes `ConfigMap` mounted as a folder is seen to change).
+/// The stamps of `paths` and, for each folder among them, of the entries a Local Mode folder's
+/// configuration is read from (`LocalConfig::reads_file_name`; following symbolic links, so
+/// that a Kubernetes `ConfigMap` mounted as a folder is seen to change). Other files, such as a
+/// log kept in the folder, would otherwise reload an unchanged configuration every few checks.
 fn stamps(paths: &[PathBuf]) -> Stamps {
     let mut found = Vec::with_capacity(paths.len());
     for path in paths {
@@ -60,7 +62,8 @@ fn stamps(paths: &[PathBuf]) -> Stamps {
         if path.is_dir()
             && let Ok(entries) = std::fs::read_dir(path)
         {
-            let mut inside: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
+            let read = entries.flatten().filter(|e| LocalConfig::reads_file_name(&e.file_name()));
+            let mut inside: Vec<PathBuf> = read.map(|entry| entry.path()).collect();
             inside.sort();
             found.extend(inside.into_iter().map(|entry| {
                 let stamp = stamp(&entry);
@@ -98,8 +101,8 @@ impl Watch {
     /// read (finding F-AF). `git checkout` removes a file and writes it anew, `curl -o`, `cp`
     /// and editors that save in place empty it first, and Kubernetes leaves a removed key's
     /// link dangling for a moment: a folder read then may lack a file yet be valid, and be
-    /// served without the policy that file held. Files that keep changing (a log written beside
-    /// them) are read after [`MAX_UNSETTLED`] checks anyway.
+    /// served without the policy that file held. Files that keep changing are read after
+    /// [`MAX_UNSETTLED`] checks anyway.
     fn settled(&mut self, now: Stamps) -> bool {
         let still = now == self.seen;
         self.seen = now;
@@ -352,11 +355,23 @@ mod tests {
         let (mut target, mut watch) = checked(target, watch).await;
         assert_eq!(target.reads.len(), 1, "nothing changed");
 
+        // A file the configuration is not read from changes nothing, however often it changes
+        // (its first write adds it to the folder, which is a change of the folder).
+        std::fs::write(dir.join("notes.log"), "x").unwrap();
+        (target, watch) = checked(target, watch).await;
+        (target, watch) = checked(target, watch).await;
+        assert_eq!(target.reads.len(), 2, "the folder changed");
+        for round in 2..10 {
+            std::fs::write(dir.join("notes.log"), "x".repeat(round)).unwrap();
+            (target, watch) = checked(target, watch).await;
+        }
+        assert_eq!(target.reads.len(), 2, "a log beside the files reloaded them");
+
         // Files that never hold still are read after MAX_UNSETTLED checks all the same.
         for round in 1..=MAX_UNSETTLED + 1 {
-            std::fs::write(dir.join("notes.log"), "x".repeat(round as usize)).unwrap();
+            std::fs::write(dir.join("cors.yaml"), "x".repeat(round as usize)).unwrap();
             (target, watch) = checked(target, watch).await;
-            let expected = if round <= MAX_UNSETTLED { 1 } else { 2 };
+            let expected = if round <= MAX_UNSETTLED { 2 } else { 3 };
             assert_eq!(target.reads.len(), expected, "after {round} changes in a row");
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -121,6 +121,26 @@ pub struct ApiInstance {
 }
 
 impl LocalConfig {
+    /// Whether [`LocalConfig::from_dir`] reads a file of this name in the folder: a name that
+    /// does not start with `.` and ends in `.yaml` or `.yml` (in any case). A watcher can stamp
+    /// only these, so that other files changing beside them (a log, an editor's swap file)
+    /// reload nothing.
+    ///
+    /// ```
+    /// use cors_policy::LocalConfig;
+    ///
+    /// assert!(LocalConfig::reads_file_name("cors.YML".as_ref()));
+    /// assert!(!LocalConfig::reads_file_name(".cors.yaml.swp".as_ref()));
+    /// assert!(!LocalConfig::reads_file_name("access.log".as_ref()));
+    /// ```
+    #[must_use]
+    pub fn reads_file_name(name: &std::ffi::OsStr) -> bool {
+        let extension = Path::new(name).extension();
+        !name.as_encoded_bytes().starts_with(b".")
+            && extension
+                .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+    }
+
     /// Reads every `.yaml` and `.yml` file of `dir`, in byte order of their names, as Flex
     /// reads its configuration folder.
     ///
@@ -290,10 +310,7 @@ fn list_dir(
                 .with_hint("Flex reads the files of the configuration folder itself");
             d.set_file(&path.display().to_string());
             warnings.push(d);
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml"))
-        {
+        } else if LocalConfig::reads_file_name(&entry.file_name()) {
             found.push(path);
         }
     }
