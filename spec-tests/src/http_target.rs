@@ -272,15 +272,17 @@ impl HttpTarget {
         &self.endpoint.url
     }
 
-    /// Checks that the target answers at all: one `GET` of the URL's path, without `Origin`.
-    /// Any HTTP answer will do, whatever its status.
+    /// Checks that the target answers at all: one `HEAD` of the URL's path, without `Origin`.
+    /// Any HTTP answer will do, whatever its status. `HEAD`, so that a path whose `GET` streams
+    /// a body longer than the timeout (an event stream, a large download) still shows the
+    /// target up, rather than as unreachable.
     ///
     /// # Errors
     ///
     /// No answer: the error's kind says whether the target is unreachable (refused, no such
     /// host, TLS failure, no answer in time) or answered something that is not HTTP.
     pub fn probe(&mut self) -> Result<(), TargetError> {
-        let request = OutgoingRequest::new("GET", "/", Vec::new(), "probe");
+        let request = OutgoingRequest::new("HEAD", "/", Vec::new(), "probe");
         match self.exchange(&request) {
             Err(error) if error.kind == TargetErrorKind::Timeout => Err(TargetError::of(
                 TargetErrorKind::Unreachable,
@@ -793,6 +795,35 @@ mod tests {
             "{:?} for a {timeout:?} timeout",
             started.elapsed()
         );
+    }
+
+    /// A target whose `GET` streams a body without end is up: the probe asks with `HEAD`, which
+    /// the target answers with its head alone. Probed with `GET`, it was reported unreachable
+    /// once the timeout ran out in the body.
+    #[test]
+    fn a_target_whose_get_streams_without_end_is_up() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let read = stream.read(&mut request).unwrap_or(0);
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                let _ = stream.write_all(head);
+                if !request[..read].starts_with(b"HEAD ") {
+                    while stream.write_all(b"5\r\nevent\r\n").is_ok() {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+        });
+        let options = HttpOptions { timeout: Duration::from_secs(1), ..HttpOptions::default() };
+        let mut target =
+            HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
+                .unwrap();
+        target.probe().unwrap();
     }
 
     /// A target that answers every connection with `head` and closes it.
