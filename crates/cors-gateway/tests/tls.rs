@@ -189,20 +189,19 @@ fn a_key_or_chain_the_listener_cannot_use_is_refused_with_what_to_do() {
 
 /// The error output of `serve` over TLS with `chain` and `key`, which it must refuse (exit 1).
 fn refused_at_start(chain: &Path, key: &Path) -> String {
+    let (chain, key) = (chain.to_str().unwrap(), key.to_str().unwrap());
+    let tls = ["--tls-cert", chain, "--tls-key", key];
+    refused_serve("https://127.0.0.1:0", "http://127.0.0.1:9", &tls)
+}
+
+/// The error output of `serve` with the strict example policy on `listen`, in front of
+/// `upstream`, with `flags`, which it must refuse (exit 1).
+fn refused_serve(listen: &str, upstream: &str, flags: &[&str]) -> String {
     let policy = example_policy("strict.yaml");
-    let (code, _, stderr) = common::run(&[
-        "serve",
-        "--config",
-        policy.to_str().unwrap(),
-        "--listen",
-        "https://127.0.0.1:0",
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--tls-cert",
-        chain.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap()];
+    args.extend(["--listen", listen, "--upstream", upstream]);
+    args.extend(flags);
+    let (code, _, stderr) = common::run(&args);
     assert_eq!(code, 1, "{stderr}");
     stderr
 }
@@ -244,19 +243,8 @@ fn an_upstream_ca_file_that_is_not_regular_or_too_large_is_refused_unread() {
         (Path::new("/dev/zero"), "/dev/zero is not a regular file"),
         (large.as_path(), "is over the limit of 1048576 bytes"),
     ] {
-        let policy = example_policy("strict.yaml");
-        let (code, _, stderr) = common::run(&[
-            "serve",
-            "--config",
-            policy.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            "https://127.0.0.1:9",
-            "--upstream-ca",
-            ca.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 1, "{stderr}");
+        let flags = ["--upstream-ca", ca.to_str().unwrap()];
+        let stderr = refused_serve("127.0.0.1:0", "https://127.0.0.1:9", &flags);
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
