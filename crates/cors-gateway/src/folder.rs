@@ -121,7 +121,7 @@ impl Loaded {
 
     /// Whether `path`, served by `instance` on `endpoint`, would fall under another instance (or
     /// none) were it read as some upstream reads it, by any of [`Reading::ALL`]: escapes decoded,
-    /// `\\` as `/`, a run of separators as one, each segment without its path parameters.
+    /// `\` as `/`, a run of separators as one, each segment without its path parameters.
     /// Each reading puts the path under the longest base path, read the same way, that is the
     /// path or a prefix of it ending at a `/`.
     /// `/api/admin%2Fusers`, `/api//admin/users` and `/api/admin;x/users` are under the `/api`
@@ -358,7 +358,9 @@ fn decode_unreserved<B>(request: &mut Request<B>) {
     if !path.as_bytes().contains(&b'%') {
         return;
     }
-    let Some(decoded) = decoded_path(path.as_bytes()) else { return };
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let decoded = readings::decoded(path.as_bytes(), unreserved);
+    let Some(decoded) = decoded.and_then(|bytes| String::from_utf8(bytes).ok()) else { return };
     let path_and_query = match uri.query() {
         Some(query) => format!("{decoded}?{query}"),
         None => decoded,
@@ -374,32 +376,6 @@ fn decode_unreserved<B>(request: &mut Request<B>) {
     if let Ok(decoded) = builder.path_and_query(path_and_query).build() {
         *request.uri_mut() = decoded;
     }
-}
-
-/// `path` with its escapes of unreserved characters decoded; `None` when it has none.
-fn decoded_path(path: &[u8]) -> Option<String> {
-    let mut decoded: Option<Vec<u8>> = None;
-    let mut rest = path;
-    while let Some((&byte, after)) = rest.split_first() {
-        if let (b'%', Some(character)) = (byte, after.get(..2).and_then(unreserved)) {
-            let done = path.len() - rest.len();
-            decoded.get_or_insert_with(|| path[..done].to_vec()).push(character);
-            rest = &after[2..];
-        } else {
-            if let Some(decoded) = &mut decoded {
-                decoded.push(byte);
-            }
-            rest = after;
-        }
-    }
-    decoded.and_then(|bytes| String::from_utf8(bytes).ok())
-}
-
-/// The unreserved character the two hex digits `hex` encode, if they encode one.
-fn unreserved(hex: &[u8]) -> Option<u8> {
-    let character = readings::escaped(hex)?;
-    (character.is_ascii_alphanumeric() || matches!(character, b'-' | b'.' | b'_' | b'~'))
-        .then_some(character)
 }
 
 /// `404` with a short text.

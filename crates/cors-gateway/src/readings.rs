@@ -74,8 +74,10 @@ impl Reading {
         if self.parameters == Parameters::BeforeDecoding {
             read = without_parameters(&read);
         }
-        if self.decode {
-            read = decoded(&read);
+        if self.decode
+            && let Some(all) = decoded(&read, |_| true)
+        {
+            read = all;
         }
         if self.backslash {
             read.iter_mut().filter(|b| **b == b'\\').for_each(|b| *b = b'/');
@@ -107,25 +109,29 @@ fn without_parameters(path: &[u8]) -> Vec<u8> {
     kept
 }
 
-/// `path` with every escape (`%` and two hex digits) decoded, once; a `%` without two hex
-/// digits after it stays as it is.
-fn decoded(path: &[u8]) -> Vec<u8> {
-    let mut read = Vec::with_capacity(path.len());
+/// `path` with the escapes (`%` and two hex digits) of the bytes `takes` accepts decoded, once;
+/// `None` when it has none of them. A `%` without two hex digits after it stays as it is.
+pub(crate) fn decoded(path: &[u8], takes: impl Fn(u8) -> bool) -> Option<Vec<u8>> {
+    let mut decoded: Option<Vec<u8>> = None;
     let mut rest = path;
     while let Some((&first, after)) = rest.split_first() {
-        if let (b'%', Some(byte)) = (first, after.get(..2).and_then(escaped)) {
-            read.push(byte);
+        let byte = after.get(..2).and_then(escaped).filter(|&b| first == b'%' && takes(b));
+        if let Some(byte) = byte {
+            let done = path.len() - rest.len();
+            decoded.get_or_insert_with(|| path[..done].to_vec()).push(byte);
             rest = &after[2..];
         } else {
-            read.push(first);
+            if let Some(decoded) = &mut decoded {
+                decoded.push(first);
+            }
             rest = after;
         }
     }
-    read
+    decoded
 }
 
 /// The byte the two hex digits `hex` (what follows a `%`) encode, if they are two hex digits.
-pub(crate) fn escaped(hex: &[u8]) -> Option<u8> {
+fn escaped(hex: &[u8]) -> Option<u8> {
     let digit = |byte: u8| char::from(byte).to_digit(16);
     let [high, low] = *hex else { return None };
     u8::try_from(digit(high)? << 4 | digit(low)?).ok()
