@@ -361,8 +361,8 @@ impl Proxy {
     }
 
     /// Rewrites `request` for the upstream at `uri`: the hop-by-hop fields removed, `Via`
-    /// appended, the forwarding fields written (see [`ForwardedFor::write_to`]), `Host` set; or the status and text of the answer when it
-    /// is not forwarded.
+    /// appended, the forwarding fields written (see [`ForwardedFor::write_to`]), `Host` set; or
+    /// the status and text of the answer when it is not forwarded.
     ///
     /// Synchronous, so that the header work is done before a future is built, and the future
     /// does not carry its locals.
