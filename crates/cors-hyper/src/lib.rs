@@ -93,8 +93,9 @@
 //!
 //! # Crate features
 //!
-//! None. The crate needs only `http`, `http-body`, `tower-layer`, `tower-service` and `tracing`
-//! (plus the core crates): no async runtime, no server, no command-line parser.
+//! None. The crate needs only `http`, `http-body`, `pin-project-lite`, `tower-layer`,
+//! `tower-service` and `tracing` (plus `cors-engine` and `cors-policy`): no async runtime, no
+//! server, no command-line parser.
 //! The `cors-gateway` reverse proxy, built on this layer, is a package of its own.
 
 mod body;
