@@ -5,21 +5,37 @@
 //! curl -i http://127.0.0.1:3000/ -H 'Origin: https://app.example.com'
 //! ```
 //!
-//! Stops on Ctrl-C.
+//! A file with errors stops it with one `FILE:LINE:COLUMN: error: ...` line each, and lint
+//! warnings are printed the same way. Stops on Ctrl-C.
 #![expect(clippy::print_stdout, reason = "an example tells its user where it listens")]
 
+use std::process::ExitCode;
+
 use axum::{Router, routing::get};
-use cors_hyper::CorsLayer;
+use cors_hyper::{CorsLayer, Policy};
 
 const STRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let policy = args.next().unwrap_or_else(|| STRICT.to_owned());
     let address = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
 
-    let cors = CorsLayer::from_yaml_file(&policy)?;
+    // `CorsLayer::from_yaml_file(&policy)?` in one step logs the warnings with `tracing`, and an
+    // error returned from `main` is printed with `Debug`: loading the policy first prints both
+    // as their `FILE:LINE:COLUMN` lines, without a tracing subscriber.
+    let loaded = match Policy::from_yaml_file(policy.as_ref()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let cors = CorsLayer::new(loaded.policy);
     let app = Router::new().route("/", get(|| async { "hello from axum\n" })).layer(cors);
 
     let listener = tokio::net::TcpListener::bind(&address).await?;
@@ -29,5 +45,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -88,7 +88,11 @@ impl CorsLayer {
 
     /// A layer applying the policy in a YAML file of any shape `cors-policy` reads.
     ///
-    /// Lint warnings are logged with `tracing` at warn level, one per diagnostic.
+    /// Lint warnings are logged with `tracing` at warn level, one per diagnostic. To show them
+    /// without a `tracing` subscriber, load the file with [`Policy::from_yaml_file`], print its
+    /// `warnings`, and build the layer with [`CorsLayer::new`].
+    /// The error's `Display` is one `FILE:LINE:COLUMN: error: ...` line per problem; its `Debug`,
+    /// which `main` prints for an error it returns, is the diagnostics' fields.
     ///
     /// # Errors
     /// Every problem of the file, with line and column, as [`Policy::from_yaml_file`] reports it.
