@@ -65,6 +65,78 @@
 //! To replace the policy while serving, build the layer with [`CorsLayer::from_shared`] and call
 //! [`SharedEngine::replace`]: each request is decided by exactly one policy.
 //!
+//! # Where the layer goes
+//!
+//! Outside every layer that may answer by itself: authentication, rate limits, timeouts, body
+//! size limits, error handlers. A preflight carries no credentials, so an authentication layer
+//! in front of this one refuses it and the browser never sends the real request; and an answer
+//! made in front of this layer (a `401`, `408` or `429`) has no `Access-Control-*` field, so the
+//! page sees a CORS error where the status was meant for it. With axum the last `.layer(..)`
+//! is the outermost; with `tower::ServiceBuilder` the first.
+//!
+//! axum's `Router::layer` wraps every route and the fallback, so the layer sees every request,
+//! paths no route matches included; `Router::route_layer` does not, and a path no route matches
+//! gets axum's `404` without `Vary: Origin` or any CORS field, its preflights too. axum adds
+//! `Allow` to the layer's local answers for a method a route does not serve; browsers ignore it.
+//! To run the layer before routing, wrap the router and turn the answers back into axum's
+//! response type, as `axum::serve` wants it:
+//!
+//! ```
+//! use axum::{Router, body::Body, extract::Request, middleware::{self, Next}, routing::get};
+//! use axum::response::{IntoResponse, Response};
+//! use cors_hyper::{CorsLayer, OriginGroup, Policy};
+//! use http::StatusCode;
+//! use tower::{ServiceBuilder, ServiceExt as _};
+//!
+//! async fn authenticate(request: Request, next: Next) -> Response {
+//!     if request.headers().contains_key("authorization") {
+//!         next.run(request).await
+//!     } else {
+//!         StatusCode::UNAUTHORIZED.into_response()
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let group = OriginGroup::new(["https://app.example.com"]).allow_headers(["authorization"]);
+//! let cors = CorsLayer::new(Policy::builder().credentials(true).group(group).build()?);
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(middleware::from_fn(authenticate))
+//!     .layer(cors.clone()); // last: the outermost
+//!
+//! // The preflight is answered before authentication, and the refusal can be read by the page.
+//! let preflight = Request::options("/")
+//!     .header("origin", "https://app.example.com")
+//!     .header("access-control-request-method", "GET")
+//!     .header("access-control-request-headers", "authorization")
+//!     .body(Body::empty())?;
+//! assert_eq!(app.clone().oneshot(preflight).await?.status(), StatusCode::OK);
+//! let anonymous =
+//!     Request::get("/").header("origin", "https://app.example.com").body(Body::empty())?;
+//! let refused = app.oneshot(anonymous).await?;
+//! assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(refused.headers()["access-control-allow-origin"], "https://app.example.com");
+//!
+//! // Before routing, served by `axum::serve(listener, make_service)`.
+//! let router = Router::new().route("/", get(|| async { "hello" }));
+//! let app = ServiceBuilder::new()
+//!     .map_response(IntoResponse::into_response)
+//!     .layer(cors)
+//!     .service(router);
+//! let make_service = axum::ServiceExt::<Request>::into_make_service(app);
+//! # drop(make_service);
+//! # Ok(()) }
+//! ```
+//!
+//! Behind TLS, terminated by the service or by a proxy in front of it, set
+//! [`CorsLayer::listener_scheme`] to [`ListenerScheme::Https`]. With the default `http`, a page
+//! of the site itself, sending `Origin: https://` and its own host, is not recognised as
+//! same-origin (R2): it is a CORS request, and refused (A2) unless the policy lists the site.
+//! For the same reason a proxy in front must pass on the `Host` the browser sent (nginx sends
+//! its upstream's own unless told `proxy_set_header Host $host;`); the layer never reads
+//! `X-Forwarded-Host`, which a client can write.
+//!
 //! # Spec conformance
 //!
 //! The decisions are cors-engine's, following the project's behaviour contract (rule ids C*, R*,
