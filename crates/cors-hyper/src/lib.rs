@@ -57,10 +57,10 @@
 //! error names its value (a builder method, or a file's line and column).
 //!
 //! With axum, `Router::new().route(..).layer(CorsLayer::from_yaml_file("cors.yaml")?)`; with
-//! hyper, wrap the layered service in `hyper_util::service::TowerToHyperService`. Both are shown
-//! in the repository's `crates/cors-hyper/examples/` (`cargo run -p cors-hyper --example axum`,
-//! `--example hyper`); the published package carries the hyper one, since the axum one reads
-//! the repository's example policy.
+//! hyper, wrap the layered service in `hyper_util::service::TowerToHyperService` (hyper-util's
+//! `service` feature). Both are shown in the repository's `crates/cors-hyper/examples/`
+//! (`cargo run -p cors-hyper --example axum`, `--example hyper`); the published package carries
+//! the hyper one, since the axum one reads the repository's example policy.
 //!
 //! To replace the policy while serving, build the layer with [`CorsLayer::from_shared`] and call
 //! [`SharedEngine::replace`]: each request is decided by exactly one policy.
