@@ -22,9 +22,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let policy = args.next().unwrap_or_else(|| STRICT.to_owned());
     let address = args.next().unwrap_or_else(|| "127.0.0.1:3000".to_owned());
 
-    // `CorsLayer::from_yaml_file(&policy)?` in one step logs the warnings with `tracing`, and an
-    // error returned from `main` is printed with `Debug`: loading the policy first prints both
-    // as their `FILE:LINE:COLUMN` lines, without a tracing subscriber.
+    // `CorsLayer::from_yaml_file(&policy)?` in one step prints a bad file's errors as
+    // `FILE:LINE:COLUMN` lines too, but logs the warnings with `tracing`: loading the policy
+    // first prints the warnings without a tracing subscriber.
     let loaded = match Policy::from_yaml_file(policy.as_ref()) {
         Ok(loaded) => loaded,
         Err(error) => {

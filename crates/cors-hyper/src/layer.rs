@@ -91,8 +91,8 @@ impl CorsLayer {
     /// Lint warnings are logged with `tracing` at warn level, one per diagnostic. To show them
     /// without a `tracing` subscriber, load the file with [`Policy::from_yaml_file`], print its
     /// `warnings`, and build the layer with [`CorsLayer::new`].
-    /// The error's `Display` is one `FILE:LINE:COLUMN: error: ...` line per problem; its `Debug`,
-    /// which `main` prints for an error it returns, is the diagnostics' fields.
+    /// The error's `Display` and `Debug` (which `main` prints for an error it returns) are one
+    /// `FILE:LINE:COLUMN: error: ...` line per problem.
     ///
     /// # Errors
     /// Every problem of the file, with line and column, as [`Policy::from_yaml_file`] reports it.

@@ -336,7 +336,11 @@ impl fmt::Display for Escaped<'_> {
 }
 
 /// A policy that could not be loaded: every error found, in file order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Display` and `Debug` both give one `FILE:LINE:COLUMN: error: ...` line per problem, so that
+/// a `main` returning the error with `?` (which prints its `Debug`) shows where each problem is;
+/// `{:#?}` gives the diagnostics' fields.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoadError {
     diagnostics: Vec<Diagnostic>,
 }
@@ -370,6 +374,19 @@ impl fmt::Display for LoadError {
             write!(f, "{diagnostic}")?;
         }
         Ok(())
+    }
+}
+
+/// The `Display` lines, but for `{:#?}`, which gives the fields: the usual `Debug` of a struct
+/// is what `main` prints for an error it returns, and a list of `Diagnostic { code: .. }` fields
+/// hid the lines and columns users need (a reviewer's finding, with cors-hyper's axum example).
+impl fmt::Debug for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            f.debug_struct("LoadError").field("diagnostics", &self.diagnostics).finish()
+        } else {
+            fmt::Display::fmt(self, f)
+        }
     }
 }
 

@@ -375,3 +375,15 @@ fn value_errors_inside_local_mode_resources_point_at_their_node() {
         ]
     );
 }
+
+/// What `main` prints for a load error it returns with `?` (its `Debug`) is the `Display`
+/// lines, with file, line and column; `{:#?}` still gives the fields.
+#[test]
+fn a_load_errors_debug_is_its_lines_and_the_alternate_form_its_fields() {
+    let error = load_err("publicResource: false\noriginGroups:\n  - origins: [\"nope\"]\n");
+    let lines = error.to_string();
+    assert!(lines.starts_with("cors.yaml:3:"), "{lines}");
+    assert_eq!(format!("{error:?}"), lines);
+    let fields = format!("{error:#?}");
+    assert!(fields.starts_with("LoadError {\n    diagnostics: ["), "{fields}");
+}
