@@ -1,13 +1,12 @@
 //! The tower [`Layer`] and [`Service`] that apply an engine's decisions to HTTP messages.
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use cors_engine::{Decision, Engine, Outcome, OwnedDecision, RequestHeaders as _, Rule, Vary};
-use cors_policy::{LoadError, Policy};
+use cors_policy::Policy;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -96,7 +95,10 @@ impl CorsLayer {
     ///
     /// # Errors
     /// Every problem of the file, with line and column, as [`Policy::from_yaml_file`] reports it.
-    pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+    #[cfg(feature = "yaml")]
+    pub fn from_yaml_file(
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Self, cors_policy::LoadError> {
         let loaded = Policy::from_yaml_file(path.as_ref())?;
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");

@@ -165,7 +165,11 @@
 //!
 //! # Crate features
 //!
-//! None. The crate needs only `http`, `http-body`, `pin-project-lite`, `tower-layer`,
+//! - `yaml` (default): [`CorsLayer::from_yaml_file`], and the YAML loaders of the re-exported
+//!   [`Policy`] (cors-policy's `yaml` feature: serde and a YAML parser). A service that builds its
+//!   policy with [`Policy::builder`] can leave it out (`default-features = false`).
+//!
+//! Beyond those, the crate needs only `http`, `http-body`, `pin-project-lite`, `tower-layer`,
 //! `tower-service` and `tracing` (plus `cors-engine` and `cors-policy`): no async runtime, no
 //! server, no command-line parser.
 //! The `cors-gateway` reverse proxy, built on this layer, is a package of its own.
