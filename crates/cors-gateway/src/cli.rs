@@ -110,6 +110,15 @@ pub(crate) struct ServeArgs {
     /// peer's are replaced].
     #[arg(long, value_delimiter = ',', value_parser = parse_trusted_proxy, value_name = "CIDR,...")]
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Every connection to the proxy listeners starts with a PROXY protocol header (v1 or v2,
+    /// as HAProxy, AWS NLB and GCP TCP load balancers send it; before the TLS handshake on an
+    /// https listener): its source address is taken as the client's, in X-Forwarded-For,
+    /// Forwarded and X-Real-IP, in the access log, and to judge whether the client's own
+    /// forwarding fields are kept. A connection from a peer outside --trusted-proxies, or
+    /// without a valid header within --header-read-timeout, is closed unanswered. The admin
+    /// listener never reads one.
+    #[arg(long, requires = "trusted_proxies")]
+    pub(crate) proxy_protocol: bool,
     /// How often to check the policy, folder and certificate files for changes; a change is read
     /// once it has held still for one more check (0 turns polling off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]

@@ -209,7 +209,8 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                     (Some(config), true) => Some(TlsAcceptor::from(Arc::clone(config))),
                     _ => None,
                 };
-                endpoints.push(Endpoint { listener, tls, site, scheme });
+                let proxy_protocol = args.proxy_protocol;
+                endpoints.push(Endpoint { listener, tls, site, scheme, proxy_protocol });
             }
             let telemetry = plan.telemetry;
             let proxies: Vec<SocketAddr> = announced.iter().map(|(address, _)| *address).collect();

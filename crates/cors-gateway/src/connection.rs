@@ -352,6 +352,9 @@ pub(crate) enum Closed {
     ByClient,
     /// No complete request head before the deadline.
     NoRequestHead,
+    /// Refused by `--proxy-protocol`: a peer outside `--trusted-proxies`, or no valid PROXY
+    /// protocol header.
+    ProxyProtocol,
     /// No request for `--idle-timeout`.
     Idle,
     /// The gateway is shutting down.

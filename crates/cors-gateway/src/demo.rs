@@ -87,7 +87,8 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
                     .map_err(std::io::Error::other)?;
             let clients = UpstreamClients::new(&limits, None).map_err(std::io::Error::other)?;
             let site = Site::Single { layer: CorsLayer::new(policy), upstream: Arc::new(upstream) };
-            let endpoint = Endpoint { listener, tls: None, site, scheme: ListenerScheme::Http };
+            let scheme = ListenerScheme::Http;
+            let endpoint = Endpoint { listener, tls: None, site, scheme, proxy_protocol: false };
             let settings = Arc::new(settings);
             let telemetry = Telemetry::off();
             server::serve(vec![endpoint], clients, settings, limits, telemetry, shutdown).await;

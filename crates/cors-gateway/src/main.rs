@@ -19,6 +19,7 @@ mod folder;
 mod metrics;
 mod pool;
 mod proxy;
+mod proxy_protocol;
 mod readings;
 mod reload;
 mod server;

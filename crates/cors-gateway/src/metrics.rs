@@ -54,7 +54,8 @@ const UPSTREAM_FAILURES: [&str; 4] = ["connect", "response", "timeout", "queue_t
 const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
 
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
-const CLOSE_REASONS: [&str; 4] = ["client", "no_request_head", "idle", "shutdown"];
+const CLOSE_REASONS: [&str; 5] =
+    ["client", "no_request_head", "idle", "shutdown", "proxy_protocol"];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
 const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
@@ -105,7 +106,7 @@ pub(crate) struct Metrics {
     upstream_seconds: Histogram,
     open_connections: Gauge,
     connections: Counter,
-    closed: [Counter; 4],
+    closed: [Counter; CLOSE_REASONS.len()],
     reloads: Counter,
     failed_reloads: Counter,
     policy: Arc<PolicyInfo>,
@@ -309,6 +310,7 @@ const fn closed_index(reason: Closed) -> usize {
         Closed::NoRequestHead => 1,
         Closed::Idle => 2,
         Closed::Shutdown => 3,
+        Closed::ProxyProtocol => 4,
     }
 }
 

@@ -159,6 +159,11 @@ impl ProxySettings {
             max_per_connection: limits.upstream_max_per_connection,
         })
     }
+
+    /// Whether `peer` is in `--trusted-proxies`.
+    pub(crate) fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.trusts(peer)
+    }
 }
 
 /// The default `--via-pseudonym`.
@@ -283,7 +288,7 @@ impl Proxy {
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);
         // The peer is the connection's: whether its fields are kept is decided once.
-        let trusted = settings.trusted_proxies.trusts(peer.ip());
+        let trusted = settings.trusts(peer.ip());
         let forwarded = ForwardedFor::new(peer, scheme, trusted);
         Self(Arc::new(Connection {
             clients,

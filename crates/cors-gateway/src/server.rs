@@ -27,6 +27,7 @@ use tower_service::Service;
 use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Tracked};
 use crate::pool::UpstreamClients;
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
+use crate::proxy_protocol::{self, Client};
 use crate::telemetry::{ConnectionGuard, Observed, Observing, Telemetry};
 use crate::{checks, folder};
 
@@ -146,6 +147,8 @@ pub(crate) struct Endpoint {
     /// The scheme clients use to reach it (`https` behind a TLS terminator in front of a plain
     /// listener), for R2 and `Forwarded: proto=`.
     pub(crate) scheme: ListenerScheme,
+    /// Whether each connection starts with a PROXY protocol header (`--proxy-protocol`).
+    pub(crate) proxy_protocol: bool,
 }
 
 /// What the connection tasks of one endpoint need.
@@ -153,6 +156,7 @@ struct EndpointShared {
     tls: Option<TlsAcceptor>,
     site: Site,
     scheme: ListenerScheme,
+    proxy_protocol: bool,
 }
 
 /// Everything a connection task needs, shared by all of them.
@@ -183,8 +187,8 @@ pub(crate) async fn serve(
     let (stop_accepting, stopped) = watch::channel(false);
     let mut accepting = tokio::task::JoinSet::new();
     for endpoint in endpoints {
-        let Endpoint { listener, tls, site, scheme } = endpoint;
-        let endpoint = Arc::new(EndpointShared { tls, site, scheme });
+        let Endpoint { listener, tls, site, scheme, proxy_protocol } = endpoint;
+        let endpoint = Arc::new(EndpointShared { tls, site, scheme, proxy_protocol });
         let acceptor = Acceptor::sharing(listener, Arc::clone(&connection_slots));
         accepting.spawn(accept_loop(
             acceptor,
@@ -235,9 +239,10 @@ async fn accept_loop(
         );
         // A plain connection's task is its `serve` future itself: one state machine fewer to
         // enter on each wake of the connection (measured: about 40 instructions per request).
-        match connection.endpoint.tls.clone() {
-            None => tokio::spawn(connection.serve(stream)),
-            Some(tls) => tokio::spawn(connection.serve_tls(tls, stream)),
+        match (connection.endpoint.proxy_protocol, connection.endpoint.tls.clone()) {
+            (false, None) => tokio::spawn(connection.serve(stream)),
+            (false, Some(tls)) => tokio::spawn(connection.serve_tls(tls, stream)),
+            (true, tls) => tokio::spawn(connection.serve_proxied(tls, stream)),
         };
     }
 }
@@ -272,6 +277,41 @@ impl Accepted {
         // under it.
         let deadline = Deadline::after(shared.limits.header_read_timeout);
         Self { peer, shared, endpoint, slot, closing, deadline, counted }
+    }
+
+    /// Takes the client of a connection from a load balancer (`--proxy-protocol`, finding F-AI)
+    /// from the PROXY protocol header it starts with, then serves it as [`Accepted::serve`] or
+    /// [`Accepted::serve_tls`] would: the header's source address is the connection's client for
+    /// everything that names it (the forwarding fields and whether they are kept, the access log,
+    /// the logs). The header is read under the connection's deadline, before the TLS handshake.
+    /// A peer outside `--trusted-proxies`, and a header missing, malformed or over 4 KiB, get the
+    /// connection closed without an answer: anything but a header from the balancer would be a
+    /// client choosing the address it is taken for.
+    async fn serve_proxied(mut self, tls: Option<TlsAcceptor>, stream: TcpStream) {
+        let peer = self.peer;
+        if !self.shared.settings.trusts(peer.ip()) {
+            tracing::debug!(%peer, "closed a connection from a peer outside --trusted-proxies");
+            self.counted.closed(Closed::ProxyProtocol);
+            return;
+        }
+        match self.deadline.run(proxy_protocol::read_header(&stream)).await {
+            Some(Ok(Client::At(client))) => self.peer = client,
+            Some(Ok(Client::Peer)) => {}
+            Some(Err(error)) => {
+                tracing::debug!(%peer, %error, "closed a connection without a valid PROXY protocol header");
+                self.counted.closed(Closed::ProxyProtocol);
+                return;
+            }
+            None => {
+                tracing::debug!(%peer, "closed a connection whose PROXY protocol header did not arrive in time");
+                self.counted.closed(Closed::NoRequestHead);
+                return;
+            }
+        }
+        match tls {
+            None => self.serve(stream).await,
+            Some(tls) => self.serve_tls(tls, stream).await,
+        }
     }
 
     /// Completes the TLS handshake of `stream` under the connection's deadline, then serves it.
@@ -347,7 +387,7 @@ impl Accepted {
                 tracing::debug!(%peer, ?protocol, "closed a connection that sent no request in time");
             }
             Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
-            Closed::ByClient | Closed::Shutdown => {}
+            Closed::ByClient | Closed::Shutdown | Closed::ProxyProtocol => {}
         }
         counted.closed(closed);
         if let Err(error) = result {

@@ -443,6 +443,11 @@ fn check_reports_every_file_of_several_at_once() {
     2,
     "invalid trusted proxy \"fd00::/129\""
 )]
+#[case::proxy_protocol_with_no_trusted_proxy(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--proxy-protocol"],
+    2,
+    "the following required arguments were not provided:\n  --trusted-proxies <CIDR,...>"
+)]
 fn serve_refuses_command_lines_that_cannot_work(
     #[case] args: &[&str],
     #[case] expected_code: i32,

@@ -462,6 +462,16 @@ impl Gateway {
         value.unwrap_or_else(|| panic!("no {series} in:\n{text}")).trim().parse().unwrap()
     }
 
+    /// Waits (bounded) until [`Gateway::metric`] of `series` is `value`: a connection is
+    /// counted out as its task ends, which may be just after its client saw it close.
+    fn wait_for_metric(&self, series: &str, value: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.metric(series) != value {
+            assert!(Instant::now() < deadline, "{series} is {}, not {value}", self.metric(series));
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn hangup(&self) {
         let status =
             Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status().unwrap();
@@ -1921,7 +1931,21 @@ async fn h2_connect(
     tokio::task::JoinHandle<Result<(), h2::Error>>,
     Arc<Mutex<Vec<u8>>>,
 ) {
-    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    h2_connect_after(address, &[]).await
+}
+
+/// [`h2_connect`], sending `header` (a PROXY protocol header) first.
+async fn h2_connect_after(
+    address: SocketAddr,
+    header: &[u8],
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+    Arc<Mutex<Vec<u8>>>,
+) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(header).await.unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     let tap = Tap { stream, received: Arc::clone(&received) };
     let (sender, connection) = h2::client::handshake(tap).await.unwrap();
@@ -2791,11 +2815,16 @@ const FORWARDING_FIELDS: [&str; 5] =
     ["x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"];
 
 /// The lines of each of [`FORWARDING_FIELDS`] the upstream got for an allowed `GET` with
-/// `fields`.
-fn forwarding_fields(address: SocketAddr, fields: &[(&str, &str)]) -> Vec<Vec<String>> {
+/// `fields`, sent after `header` (a PROXY protocol header, or nothing).
+fn forwarding_fields(
+    address: SocketAddr,
+    header: &[u8],
+    fields: &[(&str, &str)],
+) -> Vec<Vec<String>> {
     let mut lines: Vec<(&str, &[u8])> = vec![("origin", APP.as_bytes())];
     lines.extend(fields.iter().map(|(name, value)| (*name, value.as_bytes())));
-    let reply = exchange(address, &raw_request("GET", "/head", &lines, false)).unwrap();
+    let request = [header, &raw_request("GET", "/head", &lines, false)].concat();
+    let reply = exchange(address, &request).unwrap();
     assert_eq!(reply.status, 200, "{reply:?}");
     let head = String::from_utf8_lossy(&reply.body).into_owned();
     FORWARDING_FIELDS
@@ -2816,8 +2845,14 @@ const FORGED: [(&str, &str); 6] = [
 
 /// The fields the gateway writes for a client at 127.0.0.1 that addressed `gateway.test`.
 fn gateways_own() -> Vec<Vec<String>> {
-    let own = ["127.0.0.1", "for=127.0.0.1;host=\"gateway.test\";proto=http", "http"];
-    own.into_iter().chain(["gateway.test", "127.0.0.1"]).map(|v| vec![v.to_owned()]).collect()
+    fields_naming("127.0.0.1")
+}
+
+/// The fields the gateway writes for a client at `ip` that addressed `gateway.test`.
+fn fields_naming(ip: &str) -> Vec<Vec<String>> {
+    let node = if ip.contains(':') { format!("\"[{ip}]\"") } else { ip.to_owned() };
+    let forwarded = format!("for={node};host=\"gateway.test\";proto=http");
+    [ip, &forwarded, "http", "gateway.test", ip].map(|v| vec![v.to_owned()]).to_vec()
 }
 
 /// Finding F-AH: a client that is not a trusted proxy (every client, by default) cannot forge
@@ -2839,7 +2874,7 @@ fn a_clients_forwarding_fields_are_replaced_by_the_gateways(
     #[case] forged: &[(&str, &str)],
 ) {
     let gateway = Gateway::start(flags);
-    assert_eq!(forwarding_fields(gateway.address, forged), gateways_own());
+    assert_eq!(forwarding_fields(gateway.address, &[], forged), gateways_own());
 }
 
 /// Finding F-AH: a peer in `--trusted-proxies` (a load balancer in front of the gateway) keeps
@@ -2858,8 +2893,8 @@ fn a_trusted_proxys_forwarding_fields_are_kept_and_appended_to() {
         "203.0.113.7",
     ];
     let expected: Vec<Vec<String>> = expected.iter().map(|v| vec![(*v).to_owned()]).collect();
-    assert_eq!(forwarding_fields(gateway.address, &FORGED), expected);
-    assert_eq!(forwarding_fields(gateway.address, &[]), gateways_own());
+    assert_eq!(forwarding_fields(gateway.address, &[], &FORGED), expected);
+    assert_eq!(forwarding_fields(gateway.address, &[], &[]), gateways_own());
 }
 
 /// Finding F-AH: the other fields applications read as what their proxy saw (Spring's
@@ -2893,6 +2928,149 @@ fn the_other_fields_a_client_could_forge_are_removed_unless_trusted(
         let expected: &[&str] = if kept { &["/admin"] } else { &[] };
         assert_eq!(echoed_field(&head, name), expected, "{name}: {head}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding F-AI: `--proxy-protocol`, behind an L4 load balancer at 127.0.0.1.
+
+/// The flags of a gateway behind a balancer at 127.0.0.1, and `extra`.
+fn behind_a_balancer(extra: &[&str]) -> Gateway {
+    let flags = [&["--proxy-protocol", "--trusted-proxies", "127.0.0.1"][..], extra].concat();
+    Gateway::start(&flags)
+}
+
+/// Finding F-AI: behind a balancer that speaks the PROXY protocol, the client the header names
+/// (v1 or v2, IPv4 or IPv6) is the one the forwarding fields name, and the fields it forged
+/// are replaced as any client's (it is not a trusted proxy, the balancer is). Without the flag
+/// every client was the balancer's address.
+#[rstest]
+#[case::v1_ipv4(common::proxy_v1("192.0.2.7:51000".parse().unwrap()), "192.0.2.7")]
+#[case::v1_ipv6(common::proxy_v1("[2001:db8::7]:51000".parse().unwrap()), "2001:db8::7")]
+#[case::v2_ipv4(common::proxy_v2(Some("192.0.2.7:51000".parse().unwrap())), "192.0.2.7")]
+#[case::v2_ipv6(common::proxy_v2(Some("[2001:db8::7]:51000".parse().unwrap())), "2001:db8::7")]
+fn the_proxy_protocol_header_names_the_client(#[case] header: Vec<u8>, #[case] client: &str) {
+    let gateway = behind_a_balancer(&[]);
+    assert_eq!(forwarding_fields(gateway.address, &header, &FORGED), fields_naming(client));
+    assert_eq!(forwarding_fields(gateway.address, &header, &[]), fields_naming(client));
+}
+
+/// Finding F-AI: whether a client's own forwarding fields are kept is judged by the address the
+/// header names, not by the balancer's: a proxy of ours behind the balancer (10.1.2.3) keeps
+/// them, appended to.
+#[test]
+fn a_trusted_proxy_behind_the_balancer_keeps_its_forwarding_fields() {
+    let gateway =
+        Gateway::start(&["--proxy-protocol", "--trusted-proxies", "127.0.0.1,10.0.0.0/8"]);
+    let header = common::proxy_v2(Some("10.1.2.3:40000".parse().unwrap()));
+    let kept = forwarding_fields(gateway.address, &header, &FORGED);
+    assert_eq!(kept[0], ["203.0.113.7, 198.51.100.1, 10.1.2.3"]);
+    assert_eq!(kept[4], ["203.0.113.7"]);
+}
+
+/// Finding F-AI: a header that names no client (v2 `LOCAL`, a balancer's health check; v1
+/// `UNKNOWN`) leaves the connection's peer as its client.
+#[rstest]
+#[case::v2_local(common::proxy_v2(None))]
+#[case::v1_unknown(b"PROXY UNKNOWN\r\n".to_vec())]
+fn a_header_that_names_no_client_keeps_the_peer(#[case] header: Vec<u8>) {
+    let gateway = behind_a_balancer(&[]);
+    assert_eq!(forwarding_fields(gateway.address, &header, &[]), gateways_own());
+}
+
+/// Finding F-AI: with `--proxy-protocol`, a connection from a peer outside `--trusted-proxies`
+/// (even with a valid header), or without a valid header (none, a malformed one, one over
+/// 4 KiB) is closed without a byte of answer, and counted. The admin listener, which
+/// `metric` asks, reads no header.
+#[rstest]
+#[case::an_untrusted_peer("10.0.0.0/8", common::proxy_v1("192.0.2.7:51000".parse().unwrap()))]
+#[case::no_header("127.0.0.1", Vec::new())]
+#[case::a_malformed_v1_header("127.0.0.1", b"PROXY TCP4 192.0.2.7\r\n".to_vec())]
+#[case::a_header_after_the_request("127.0.0.1", allowed_get(true))]
+#[case::a_v2_header_over_4_kib("127.0.0.1", [&common::proxy_v2(None)[..12], &[0x21, 0x11, 0x10, 0x00]].concat())]
+fn connections_without_a_trusted_header_are_closed_unanswered(
+    #[case] trusted: &str,
+    #[case] header: Vec<u8>,
+) {
+    let gateway = Gateway::start(&[
+        "--proxy-protocol",
+        "--trusted-proxies",
+        trusted,
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream.write_all(&[&header[..], &allowed_get(false)].concat()).unwrap();
+    let (answer, closed) = read_all(&mut stream, PATIENCE);
+    assert!(closed && answer.is_empty(), "{closed} {:?}", String::from_utf8_lossy(&answer));
+    let refused = "cors_gateway_connections_closed_total{reason=\"proxy_protocol\"}";
+    gateway.wait_for_metric(refused, 1);
+    assert_eq!(gateway.upstream_requests(), 0);
+}
+
+/// Finding F-AI: a header sent a byte at a time is read whole, and the request after it
+/// answered, while it arrives within `--header-read-timeout`; past it the connection is cut and
+/// counted with the slow clients. The gateway waits for each byte rather than spinning.
+#[test]
+fn a_trickled_header_is_read_within_the_deadline_and_cut_past_it() {
+    let gateway =
+        behind_a_balancer(&["--header-read-timeout", "2s", "--admin-listen", "127.0.0.1:0"]);
+    let header = common::proxy_v1("192.0.2.7:51000".parse().unwrap());
+    let request =
+        [&header[..], &raw_request("GET", "/head", &[("origin", APP.as_bytes())], false)].concat();
+    let mut quick = TcpStream::connect(gateway.address).unwrap();
+    for byte in &request {
+        quick.write_all(std::slice::from_ref(byte)).unwrap();
+        thread::sleep(Duration::from_millis(1));
+    }
+    let (answer, _) = read_all(&mut quick, PATIENCE);
+    let (reply, _) = parse_reply(&answer, true).unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let head = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(echoed_field(&head, "x-forwarded-for"), ["192.0.2.7"], "{head}");
+    let started = Instant::now();
+    let slow = dribble(gateway.address, b"", &header, Duration::from_millis(100));
+    assert!(slow.cut_off && slow.answer.is_empty(), "{:?} after {} bytes", slow.answer, slow.sent);
+    assert!(started.elapsed() < Duration::from_secs(4), "cut after {:?}", started.elapsed());
+    let slow_clients = "cors_gateway_connections_closed_total{reason=\"no_request_head\"}";
+    gateway.wait_for_metric(slow_clients, 1);
+}
+
+/// Finding F-AI: an HTTP/2 connection (prior knowledge) starts with the header too, and its
+/// requests name the header's client.
+#[test]
+fn an_http2_connection_behind_the_balancer_names_its_client() {
+    let gateway = behind_a_balancer(&[]);
+    runtime().block_on(async {
+        let header = common::proxy_v2(Some("[2001:db8::7]:51000".parse().unwrap()));
+        let (mut sender, _connection, _) = h2_connect_after(gateway.address, &header).await;
+        let (parts, body) =
+            h2_send(&mut sender, h2_request("GET", "/head", Some(APP))).await.unwrap();
+        assert_eq!(parts.status, 200);
+        let head = String::from_utf8(body).unwrap();
+        assert_eq!(echoed_field(&head, "x-forwarded-for"), ["2001:db8::7"], "{head}");
+        assert_eq!(echoed_field(&head, "x-real-ip"), ["2001:db8::7"], "{head}");
+    });
+}
+
+/// Finding F-AI: the access log names the header's client, with its port.
+#[test]
+fn the_access_log_names_the_client_of_the_header() {
+    let scratch = Scratch::new();
+    let log = scratch.dir.join("access.log");
+    let gateway =
+        behind_a_balancer(&["--access-log", "text", "--access-log-file", log.to_str().unwrap()]);
+    let header = common::proxy_v1("192.0.2.7:51000".parse().unwrap());
+    let reply = exchange(gateway.address, &[&header[..], &allowed_get(false)].concat()).unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let deadline = Instant::now() + PATIENCE;
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("status=") || Instant::now() > deadline {
+            break text;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.contains(" client=192.0.2.7:51000 "), "{text}");
 }
 
 /// Via (issue 16): every forwarded request carries the gateway's `Via` entry, with the protocol

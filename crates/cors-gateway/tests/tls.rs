@@ -40,11 +40,16 @@ struct OverTls {
 
 impl OverTls {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`OverTls::start`], with `extra` flags.
+    async fn start_with(extra: &[&str]) -> Self {
         let scratch = Scratch::new();
         let ca = TestCa::new("gateway");
         let issued = ca.issue(&scratch, "gateway");
         let upstream = Upstream::start().await;
-        let gateway = start(&upstream, &issued, &[]);
+        let gateway = start(&upstream, &issued, extra);
         Self { ca, issued, upstream, gateway, _scratch: scratch }
     }
 }
@@ -72,6 +77,31 @@ async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
     assert_eq!(vias, ["2 cors-gateway", "1.1 cors-gateway", "1.1 cors-gateway"]);
     let forwarded = upstream.seen()[0].headers["forwarded"].to_str().unwrap().to_owned();
     assert!(forwarded.ends_with(";proto=https"), "{forwarded}");
+}
+
+/// Finding F-AI: with `--proxy-protocol`, the header comes before the TLS handshake; the client
+/// it names is the one the forwarding fields name, in HTTP/2 and HTTP/1.1, with `proto=https`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_protocol_header_before_the_handshake_names_the_client() {
+    let flags = ["--proxy-protocol", "--trusted-proxies", "127.0.0.1"];
+    let OverTls { ca, upstream, gateway, _scratch, .. } = OverTls::start_with(&flags).await;
+    let url = format!("https://localhost:{}/ok", gateway.address.port());
+    for (client, alpn) in [("192.0.2.7:51000", &b"h2"[..]), ("[2001:db8::7]:51000", b"http/1.1")] {
+        let header = common::proxy_v2(Some(client.parse().unwrap()));
+        let get = request("GET", &url, &[("origin", APP), ("x-test-id", client)], empty());
+        let (chosen, answer) =
+            tls::send_after(gateway.address, &header, ca.client_config(&[alpn]), get)
+                .await
+                .unwrap();
+        assert_eq!((chosen.as_deref(), answer.status.as_u16()), (Some(alpn), 200), "{client}");
+        let seen = upstream.seen_with_id(client).unwrap();
+        let ip = client.parse::<std::net::SocketAddr>().unwrap().ip().to_string();
+        assert_eq!(seen.headers["x-forwarded-for"], ip.as_str());
+        assert_eq!(seen.headers["x-real-ip"], ip.as_str());
+        assert_eq!(seen.headers["x-forwarded-proto"], "https");
+    }
+    // Without the header, the handshake's first bytes are no header: closed, unanswered.
+    assert!(tls::connect(gateway.address, ca.client_config(&[b"h2"])).await.is_err());
 }
 
 /// Finding F-X: a client that offers only `http/1.0` by ALPN (`curl --http1.0`) is served, as on

@@ -90,6 +90,26 @@ async fn a_handshakes_forged_forwarding_fields_are_replaced() {
     assert_eq!(seen["x-real-ip"], "127.0.0.1");
 }
 
+/// Finding F-AI: behind a balancer (`--proxy-protocol`), an upgrade goes through the same accept
+/// path: the handshake names the header's client, and the tunnel works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handshake_behind_a_balancer_names_the_headers_client() {
+    use tokio::io::AsyncWriteExt as _;
+    let upstream = WsUpstream::start().await;
+    let flags = ["--proxy-protocol", "--trusted-proxies", "127.0.0.1"];
+    let gateway = gateway(&upstream.url(), &flags);
+    let mut stream = connect(gateway.address).await;
+    let header = common::proxy_v1("192.0.2.7:51000".parse().unwrap());
+    stream.write_all(&header).await.unwrap();
+    let url = format!("ws://{}/chat", gateway.address);
+    let (mut socket, status) = open(stream, &url, Some(APP)).await.unwrap();
+    assert_eq!(status, 101);
+    exchange(&mut socket, 1).await;
+    let seen = upstream.handshakes.lock().unwrap()[0].clone();
+    assert_eq!(seen["x-forwarded-for"], "192.0.2.7");
+    assert_eq!(seen["x-real-ip"], "192.0.2.7");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_101_carries_the_grant_of_an_allowed_origin() {
     let upstream = WsUpstream::start().await;

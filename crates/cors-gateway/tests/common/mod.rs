@@ -373,6 +373,38 @@ pub fn raw_exchange(address: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
     Raw { text: String::from_utf8_lossy(&received).into_owned(), closed }
 }
 
+/// A PROXY protocol version 1 header, as a load balancer sends it first on the connection it
+/// opens for `client` (to `10.0.0.1:443`, or `[fd00::1]:443` for an IPv6 client).
+pub fn proxy_v1(client: SocketAddr) -> Vec<u8> {
+    let (family, to) = if client.is_ipv4() { ("TCP4", "10.0.0.1") } else { ("TCP6", "fd00::1") };
+    format!("PROXY {family} {} {to} {} 443\r\n", client.ip(), client.port()).into_bytes()
+}
+
+/// A PROXY protocol version 2 header: `PROXY` over TCP for `client` (to `10.0.0.1:443` or
+/// `[fd00::1]:443`), or `LOCAL`, as a balancer's health check sends it, when there is none.
+pub fn proxy_v2(client: Option<SocketAddr>) -> Vec<u8> {
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    let Some(client) = client else {
+        header.extend([0x20, 0x00, 0, 0]);
+        return header;
+    };
+    // The family (IPv4 or IPv6, over TCP) and the addresses, then the ports.
+    let ip = client.ip().to_string();
+    let (family, mut block) = if let Ok(source) = ip.parse::<std::net::Ipv4Addr>() {
+        (0x11, [&source.octets()[..], &[10, 0, 0, 1]].concat())
+    } else {
+        let source: std::net::Ipv6Addr = ip.parse().unwrap();
+        let to: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
+        (0x21, [source.octets(), to.octets()].concat())
+    };
+    block.extend(client.port().to_be_bytes());
+    block.extend(443_u16.to_be_bytes());
+    header.extend([0x21, family]);
+    header.extend(u16::try_from(block.len()).unwrap().to_be_bytes());
+    header.extend(block);
+    header
+}
+
 /// A port nothing listens on (bound, then released).
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -105,7 +105,19 @@ pub async fn connect(
     address: SocketAddr,
     config: Arc<rustls::ClientConfig>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(address).await?;
+    connect_after(address, &[], config).await
+}
+
+/// [`connect`], sending `header` (a PROXY protocol header, as a load balancer in front does)
+/// before the TLS handshake.
+pub async fn connect_after(
+    address: SocketAddr,
+    header: &[u8],
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut tcp = TcpStream::connect(address).await?;
+    tcp.write_all(header).await?;
     let name = ServerName::try_from("localhost").unwrap();
     let connecting = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
     tokio::time::timeout(PATIENCE, connecting).await?
@@ -116,9 +128,19 @@ pub async fn connect(
 pub async fn send(
     address: SocketAddr,
     config: Arc<rustls::ClientConfig>,
+    request: Request<Body>,
+) -> std::io::Result<(Option<Vec<u8>>, Answer)> {
+    send_after(address, &[], config, request).await
+}
+
+/// [`send`], sending `header` (a PROXY protocol header) before the TLS handshake.
+pub async fn send_after(
+    address: SocketAddr,
+    header: &[u8],
+    config: Arc<rustls::ClientConfig>,
     mut request: Request<Body>,
 ) -> std::io::Result<(Option<Vec<u8>>, Answer)> {
-    let stream = connect(address, config).await?;
+    let stream = connect_after(address, header, config).await?;
     let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let io = TokioIo::new(stream);
     let response = if alpn.as_deref() == Some(b"h2") {
