@@ -9,6 +9,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 use crate::metrics::Counters;
+use crate::plugin::rejection_lines;
 use crate::{Exchange, Host, Plugin, Step};
 
 /// Installs the filter's root context and logger; the module's `_initialize` export calls it.
@@ -63,14 +64,9 @@ impl RootContext for Root {
                 true
             }
             Err(error) => {
-                for diagnostic in error.diagnostics() {
-                    log::error!("{diagnostic}");
+                for line in rejection_lines(&name, &bytes, &error) {
+                    log::error!("{line}");
                 }
-                log::error!(
-                    "cors-flex policy in {name} rejected with {} error(s); \
-                     the filter does not start",
-                    error.diagnostics().len()
-                );
                 false
             }
         }
