@@ -133,9 +133,9 @@ pub(crate) fn wasm_target_installed() -> bool {
 
 /// The options of `cargo xtask envoy`.
 ///
-/// Builds target/wasm32-wasip1/release/cors_proxy_wasm.wasm, writes the Envoy configuration to
-/// target/envoy/, runs Envoy in the foreground and prints `listening on http://ADDR` when
-/// ready. Install Envoy and the wasm target first with scripts/install-envoy.sh.
+/// Builds the module as `cargo xtask wasm` does (target/wasm32-wasip1/wasm-release/), writes
+/// the Envoy configuration to target/envoy/, runs Envoy in the foreground and prints
+/// `listening on http://ADDR` when ready. Install Envoy and the wasm target first with scripts/install-envoy.sh.
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("filter").required(true).args(["config", "native_cors"])))]
 pub(crate) struct Args {
