@@ -46,9 +46,10 @@ pub(super) fn save(out: &Path, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Prints and writes (`compare-NAME.md`) the change of every row of this run's `summary.json`
-/// against baseline `name`.
-pub(super) fn compare(out: &Path, name: &str) -> Result<(), String> {
+/// Baseline `name`, when it exists, is JSON and has this xtask's schema version. `--compare`
+/// reads it before the run too, so that a missing or unreadable baseline stops the command at
+/// once rather than after minutes of measuring (and before `--save` would have kept the run).
+pub(super) fn read_baseline(out: &Path, name: &str) -> Result<Value, String> {
     let from = path(out, name);
     if !from.is_file() {
         return Err(format!(
@@ -56,7 +57,28 @@ pub(super) fn compare(out: &Path, name: &str) -> Result<(), String> {
             from.display()
         ));
     }
-    let text = report(name, &read_json(&from)?, &read_json(&out.join("summary.json"))?)?;
+    let baseline = read_json(&from)?;
+    check_version(name, &baseline)?;
+    Ok(baseline)
+}
+
+/// A summary of another schema version cannot be compared row by row.
+fn check_version(which: &str, summary: &Value) -> Result<(), String> {
+    if summary["version"].as_u64() == Some(SCHEMA_VERSION) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{which}: summary schema version {}, this xtask reads version {SCHEMA_VERSION}",
+            summary["version"]
+        ))
+    }
+}
+
+/// Prints and writes (`compare-NAME.md`) the change of every row of this run's `summary.json`
+/// against baseline `name`.
+pub(super) fn compare(out: &Path, name: &str) -> Result<(), String> {
+    let baseline = read_baseline(out, name)?;
+    let text = report(name, &baseline, &read_json(&out.join("summary.json"))?)?;
     eprintln!("\n{text}");
     let to = out.join(format!("compare-{name}.md"));
     write(&to, &text)?;
@@ -134,12 +156,7 @@ fn number(value: f64) -> String {
 /// The comparison of `now` with `before` (both `summary.json`), as markdown.
 fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
     for (which, summary) in [(name, before), ("this run", now)] {
-        if summary["version"].as_u64() != Some(SCHEMA_VERSION) {
-            return Err(format!(
-                "{which}: summary schema version {}, this xtask reads version {SCHEMA_VERSION}",
-                summary["version"]
-            ));
-        }
+        check_version(which, summary)?;
     }
     let run = |summary: &Value| {
         let run = &summary["run"];

@@ -44,7 +44,7 @@ mod micro;
 mod report;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use cors_devtools::target_dir;
@@ -141,6 +141,11 @@ struct Options {
 
 /// Entry point for `cargo xtask bench`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
+    run_in(args, &target_dir())
+}
+
+/// `cargo xtask bench` with its results under `target` (the cargo target directory).
+fn run_in(args: &Args, target: &Path) -> Result<(), String> {
     if args.check_budgets {
         return budgets::check();
     }
@@ -172,13 +177,17 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     }
     criterion.extend(args.criterion.iter().cloned());
 
-    let out = target_dir().join("bench");
+    let out = target.join("bench");
+    // Before anything runs: a run is minutes long, and its summary is compared after it.
+    if let Some(name) = &args.compare {
+        compare::read_baseline(&out, name)?;
+    }
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut info = RunInfo::now(options.quick, options.filter.clone());
     let mut rows = Vec::new();
     let mut measurements = serde_json::Map::new();
     if options.micro {
-        let micro = run_micro(&options, &criterion, &out)?;
+        let micro = run_micro(&options, &criterion, target)?;
         rows.extend(micro::engine_rows(&micro));
         rows.extend(micro::layer_rows(&micro));
         measurements.extend(micro.measurements());
@@ -221,19 +230,16 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
 
 /// Runs (unless `--report-only`) and reads the criterion benches, the allocation counts and,
 /// with `--instructions`, the instruction counts.
-fn run_micro(
-    options: &Options,
-    criterion: &[String],
-    out: &std::path::Path,
-) -> Result<Micro, String> {
+fn run_micro(options: &Options, criterion: &[String], target: &Path) -> Result<Micro, String> {
+    let out = target.join("bench");
     let since = if options.report_only {
         SystemTime::UNIX_EPOCH
     } else {
         let started = SystemTime::now();
-        micro::run_criterion(options, criterion, out)?;
+        micro::run_criterion(options, criterion, &out)?;
         started
     };
-    let times = micro::read_times(&target_dir().join("criterion"), since)?;
+    let times = micro::read_times(&target.join("criterion"), since)?;
     let listed = micro::read_allocations(&out.join("allocations.json"))?;
     let mut micro = Micro {
         times,
@@ -252,4 +258,52 @@ fn run_micro(
         micro.instructions = micro::count_instructions(&ids, options)?;
     }
     Ok(micro)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: Args,
+    }
+
+    /// `cargo xtask bench ARGS`, parsed.
+    fn args(args: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+            .unwrap()
+            .bench
+    }
+
+    /// An empty target directory of its own for one test.
+    fn empty_target(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_missing_baseline_stops_the_command_before_it_measures() {
+        let target = empty_target("missing-baseline");
+        let error = run_in(&args(&["--report-only", "--compare", "nope"]), &target).unwrap_err();
+        assert!(error.starts_with("no baseline nope ("), "{error}");
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn a_baseline_of_another_schema_version_stops_the_command_before_it_measures() {
+        let target = empty_target("old-baseline");
+        let baselines = target.join("bench/baselines");
+        fs::create_dir_all(&baselines).unwrap();
+        fs::write(baselines.join("old.json"), r#"{"version": 0, "rows": []}"#).unwrap();
+        let error = run_in(&args(&["--report-only", "--compare", "old"]), &target).unwrap_err();
+        assert!(error.starts_with("old: summary schema version 0,"), "{error}");
+        fs::remove_dir_all(&target).unwrap();
+    }
 }
