@@ -356,6 +356,27 @@ fn counts(row: &Row, count: fn(&Figures) -> Option<i64>) -> String {
     }
 }
 
+/// What `--policy` measured (`run.policy`): the file and, per derived request, how it was
+/// derived and what the engine decides, so that a row named `your policy: actual-unknown` says
+/// whether the policy allowed or blocked it.
+fn policy_requests(policy: &Value) -> String {
+    let mut text = format!(
+        "Your policy, {}; the requests derived from it:\n\n",
+        policy["file"].as_str().unwrap_or("?")
+    );
+    for request in policy["requests"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            text,
+            "- `{}`: {}; the engine decides {}.",
+            request["name"].as_str().unwrap_or("?"),
+            request["derivation"].as_str().unwrap_or("?"),
+            request["outcome"].as_str().unwrap_or("?"),
+        );
+    }
+    text.push('\n');
+    text
+}
+
 fn markdown(info: &RunInfo, rows: &[Row]) -> String {
     let mut text = String::new();
     let _ = writeln!(
@@ -387,6 +408,9 @@ fn markdown(info: &RunInfo, rows: &[Row]) -> String {
         "{SPEEDUP} Layer rows are each middleware's own cost (with it minus its bare handler, same \
          request); counts are ours / the peer's.\n"
     );
+    if let Some(policy) = &info.policy {
+        text.push_str(&policy_requests(policy));
+    }
     if let Some(Value::Object(envoy)) = &info.envoy
         && let Some(why) = envoy.get("skipped")
     {
@@ -462,6 +486,33 @@ mod tests {
         assert_eq!(row(Kind::Layer, time(100.0), time(300.0)), Some(3.0));
         assert_eq!(row(Kind::Load, rate(50.0), rate(100.0)), Some(0.5));
         assert_eq!(Row::new("x".into(), Kind::Engine, "x".into(), time(1.0), None).speedup, None);
+    }
+
+    #[test]
+    fn the_summary_says_what_each_request_derived_from_a_policy_is_and_its_outcome() {
+        let mut info = RunInfo::now(true, None);
+        info.policy = Some(json!({
+            "file": "/p/public.yaml",
+            "requests": [{
+                "name": "actual-unknown",
+                "method": "GET",
+                "fields": [["origin", "https://unlisted.invalid"]],
+                "outcome": "Allowed",
+                "derivation": "GET from https://unlisted.invalid, an origin no policy lists",
+            }],
+        }));
+        let text = markdown(&info, &[]);
+        assert!(
+            text.contains("Your policy, /p/public.yaml; the requests derived from it:"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "- `actual-unknown`: GET from https://unlisted.invalid, an origin no policy lists; \
+                 the engine decides Allowed."
+            ),
+            "{text}"
+        );
     }
 
     #[test]
