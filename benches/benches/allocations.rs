@@ -7,7 +7,7 @@
 //! Arguments (criterion's, passed by `cargo bench -- ...`) are ignored, except that
 //! `CORS_BENCH_QUICK=1` counts the quick set. With `CORS_BENCH_POLICY=FILE` it counts the
 //! requests derived from that policy instead, and writes them to `policy-requests.json` (name,
-//! method, fields, the engine's outcome, how each was derived).
+//! method, fields, the engine's outcome, how each was derived) with the file's warnings.
 
 use std::path::PathBuf;
 
@@ -52,7 +52,11 @@ fn main() {
             .collect();
         write(
             "policy-requests.json",
-            &json!({ "file": user.file.display().to_string(), "requests": requests }),
+            &json!({
+                "file": user.file.display().to_string(),
+                "warnings": user.warnings,
+                "requests": requests,
+            }),
         );
         count_user_allocations(&user, &mut measure)
     } else {

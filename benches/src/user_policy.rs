@@ -14,6 +14,8 @@
 //!   A policy that does not accept it is refused, saying why.
 //! - `no-origin`: `GET` without `Origin`.
 //!
+//! The file's warnings are kept ([`UserPolicy::warnings`]) for the summary to show.
+//!
 //! Criterion ids: `engine-policy-<request>/decide`, and `layer-policy-<request>/bare-tower` and
 //! `/cors-hyper` (the peers cannot read a cors-flex file, so the layer rows are ours alone).
 
@@ -77,6 +79,9 @@ pub struct UserPolicy {
     pub engine: Arc<Engine>,
     /// The four requests, in the order of the module documentation.
     pub requests: Vec<DerivedRequest>,
+    /// The file's warnings, one `FILE:LINE:COLUMN: warning: ...` line each, as
+    /// `cors-gateway check` prints them: what the policy ignores or risks is what is measured.
+    pub warnings: Vec<String>,
 }
 
 impl UserPolicy {
@@ -111,7 +116,14 @@ impl UserPolicy {
         let loaded = Policy::from_yaml_file(path).map_err(|e| e.to_string())?;
         let engine = Arc::new(Engine::new(loaded.policy.clone()));
         let requests = derive(&loaded.policy, &engine)?;
-        Ok(UserPolicy { file: path.to_path_buf(), policy: loaded.policy, engine, requests })
+        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+        Ok(UserPolicy {
+            file: path.to_path_buf(),
+            policy: loaded.policy,
+            engine,
+            requests,
+            warnings,
+        })
     }
 
     /// The engine cases: one `decide` per request.
@@ -308,6 +320,19 @@ mod tests {
         assert_eq!(field(&requests[0], "origin"), Some(ANY_ORIGIN));
         assert_eq!(requests[1].outcome, Outcome::Allowed);
         assert_eq!(requests[2].outcome, Outcome::PreflightAccepted);
+    }
+
+    #[test]
+    fn a_policys_warnings_are_kept_with_their_places() {
+        let path = std::env::temp_dir().join(format!("bench-warnings-{}.yaml", std::process::id()));
+        std::fs::write(&path, "config:\n  publicResource: true\n  supportCredentials: true\n")
+            .unwrap();
+        let user = UserPolicy::load(&path);
+        std::fs::remove_file(&path).unwrap();
+        let warnings = user.unwrap().warnings;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let expected = format!("{}:3:23: warning: supportCredentials: ", path.display());
+        assert!(warnings[0].starts_with(&expected), "{warnings:?}");
     }
 
     #[test]

@@ -360,10 +360,18 @@ fn counts(row: &Row, count: fn(&Figures) -> Option<i64>) -> String {
 /// derived and what the engine decides, so that a row named `your policy: actual-unknown` says
 /// whether the policy allowed or blocked it.
 fn policy_requests(policy: &Value) -> String {
-    let mut text = format!(
-        "Your policy, {}; the requests derived from it:\n\n",
-        policy["file"].as_str().unwrap_or("?")
-    );
+    let file = policy["file"].as_str().unwrap_or("?");
+    let warnings = policy["warnings"].as_array().cloned().unwrap_or_default();
+    let mut text = String::new();
+    if !warnings.is_empty() {
+        let _ =
+            writeln!(text, "Your policy, {file}, has warnings, as `cors-gateway check` gives:\n");
+        for warning in &warnings {
+            let _ = writeln!(text, "- {}", warning.as_str().unwrap_or("?"));
+        }
+        text.push('\n');
+    }
+    let _ = writeln!(text, "The requests derived from your policy, {file}:\n");
     for request in policy["requests"].as_array().into_iter().flatten() {
         let _ = writeln!(
             text,
@@ -488,11 +496,11 @@ mod tests {
         assert_eq!(Row::new("x".into(), Kind::Engine, "x".into(), time(1.0), None).speedup, None);
     }
 
-    #[test]
-    fn the_summary_says_what_each_request_derived_from_a_policy_is_and_its_outcome() {
-        let mut info = RunInfo::now(true, None);
-        info.policy = Some(json!({
+    /// The `run.policy` of a `--policy` run on a public resource, with `warnings`.
+    fn public_policy(warnings: &[&str]) -> Value {
+        json!({
             "file": "/p/public.yaml",
+            "warnings": warnings,
             "requests": [{
                 "name": "actual-unknown",
                 "method": "GET",
@@ -500,17 +508,36 @@ mod tests {
                 "outcome": "Allowed",
                 "derivation": "GET from https://unlisted.invalid, an origin no policy lists",
             }],
-        }));
+        })
+    }
+
+    #[test]
+    fn the_summary_says_what_each_request_derived_from_a_policy_is_and_its_outcome() {
+        let mut info = RunInfo::now(true, None);
+        info.policy = Some(public_policy(&[]));
         let text = markdown(&info, &[]);
         assert!(
-            text.contains("Your policy, /p/public.yaml; the requests derived from it:"),
+            text.contains(
+                "The requests derived from your policy, /p/public.yaml:\n\n\
+                 - `actual-unknown`: GET from https://unlisted.invalid, an origin no policy lists; \
+                 the engine decides Allowed.\n"
+            ),
             "{text}"
         );
+        assert!(!text.contains("warning"), "{text}");
+    }
+
+    #[test]
+    fn the_summary_gives_a_policys_warnings_with_their_places() {
+        let mut info = RunInfo::now(true, None);
+        let warning = "/p/public.yaml:3:23: warning: supportCredentials: echoes every origin";
+        info.policy = Some(public_policy(&[warning]));
+        let text = markdown(&info, &[]);
         assert!(
-            text.contains(
-                "- `actual-unknown`: GET from https://unlisted.invalid, an origin no policy lists; \
-                 the engine decides Allowed."
-            ),
+            text.contains(&format!(
+                "Your policy, /p/public.yaml, has warnings, as `cors-gateway check` gives:\n\n\
+                 - {warning}\n"
+            )),
             "{text}"
         );
     }
