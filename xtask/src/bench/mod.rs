@@ -33,7 +33,8 @@
 //!   row's change against one; criterion's own `--save-baseline` and `--baseline` pass through.
 //! - `--check-budgets` ([`budgets`]) counts the instructions `benches/budgets.toml` budgets and
 //!   fails on any over budget; CI runs it.
-//! - `--report-only`: rebuilds the summary from what is on disk, running nothing.
+//! - `--report-only`: rebuilds the last run's summary from its results on disk (the criterion
+//!   estimates written since it started, `target/bench/last-run.json`), running nothing.
 
 mod budgets;
 mod callgrind;
@@ -81,7 +82,7 @@ pub(crate) struct Args {
     /// one codegen unit: slower to build); the other servers are built as always
     #[arg(long, value_name = "PROFILE", default_value = "release")]
     gateway_profile: String,
-    /// Rebuild the summary from what is on disk; run nothing
+    /// Rebuild the last run's summary from its results on disk; run nothing
     #[arg(long, conflicts_with_all = ["load", "load_only"])]
     report_only: bool,
     /// Only the scenarios whose name contains SUBSTR: criterion groups (engine-preflight-accepted,
@@ -187,11 +188,22 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut measurements = serde_json::Map::new();
     if options.micro {
-        let micro = run_micro(&options, &criterion, target)?;
+        // `--report-only` reports the last run that measured, as that run.
+        let (since, policy) = if options.report_only {
+            let (last, started, policy) = report::read_last_run(&out)?;
+            info = last;
+            (started, policy)
+        } else {
+            let started = SystemTime::now();
+            let policy = options.policy.is_some();
+            report::save_last_run(&out, &info, started, policy)?;
+            (started, policy)
+        };
+        let micro = run_micro(&options, &criterion, target, since)?;
         rows.extend(micro::engine_rows(&micro));
         rows.extend(micro::layer_rows(&micro));
         measurements.extend(micro.measurements());
-        if options.policy.is_some() {
+        if policy {
             info.policy = Some(read_json(&out.join("policy-requests.json"))?);
         }
     }
@@ -228,17 +240,19 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs (unless `--report-only`) and reads the criterion benches, the allocation counts and,
-/// with `--instructions`, the instruction counts.
-fn run_micro(options: &Options, criterion: &[String], target: &Path) -> Result<Micro, String> {
+/// Runs (unless `--report-only`) and reads the criterion benches written since `since` (this
+/// run's start, or the last run's with `--report-only`), the allocation counts and, with
+/// `--instructions`, the instruction counts.
+fn run_micro(
+    options: &Options,
+    criterion: &[String],
+    target: &Path,
+    since: SystemTime,
+) -> Result<Micro, String> {
     let out = target.join("bench");
-    let since = if options.report_only {
-        SystemTime::UNIX_EPOCH
-    } else {
-        let started = SystemTime::now();
+    if !options.report_only {
         micro::run_criterion(options, criterion, &out)?;
-        started
-    };
+    }
     let times = micro::read_times(&target.join("criterion"), since)?;
     let listed = micro::read_allocations(&out.join("allocations.json"))?;
     let mut micro = Micro {
@@ -286,6 +300,61 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// Writes criterion's files for `group/function` as a run at `when` leaves them.
+    fn criterion_result(target: &Path, group: &str, function: &str, when: SystemTime) {
+        let new = target.join("criterion").join(group).join(function).join("new");
+        fs::create_dir_all(&new).unwrap();
+        let benchmark = serde_json::json!({ "group_id": group, "function_id": function });
+        let estimates = serde_json::json!({ "median": {
+            "point_estimate": 10.0,
+            "confidence_interval": { "lower_bound": 9.0, "upper_bound": 11.0 },
+        }});
+        fs::write(new.join("benchmark.json"), benchmark.to_string()).unwrap();
+        fs::write(new.join("estimates.json"), estimates.to_string()).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(new.join("estimates.json"))
+            .and_then(|file| file.set_modified(when))
+            .unwrap();
+    }
+
+    #[test]
+    fn report_only_without_a_run_says_to_run_first() {
+        let target = empty_target("report-only-no-run");
+        let error = run_in(&args(&["--report-only"]), &target).unwrap_err();
+        assert!(error.starts_with("--report-only: no run to report on ("), "{error}");
+        assert!(error.ends_with("; run `cargo xtask bench` first"), "{error}");
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn report_only_reports_the_last_run_with_its_results_alone() {
+        let target = empty_target("report-only-last-run");
+        let out = target.join("bench");
+        fs::create_dir_all(&out).unwrap();
+        let started = SystemTime::now() - std::time::Duration::from_mins(1);
+        // A result of an earlier run (another --filter or --policy), then one of the last run.
+        let earlier = started - std::time::Duration::from_hours(1);
+        criterion_result(&target, "engine-policy-no-origin", "decide", earlier);
+        criterion_result(&target, "engine-not-cors", "decide", started);
+        fs::write(out.join("allocations.json"), "[]").unwrap();
+        let mut last = RunInfo::now(true, Some("engine-not".to_owned()));
+        last.command = "cargo xtask bench --quick --filter engine-not".to_owned();
+        report::save_last_run(&out, &last, started, false).unwrap();
+
+        run_in(&args(&["--report-only"]), &target).unwrap();
+        let summary = read_json(&out.join("summary.json")).unwrap();
+        let ids: Vec<&str> =
+            summary["rows"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+        assert_eq!(ids, ["engine-not-cors/decide"]);
+        assert_eq!(summary["run"]["command"], "cargo xtask bench --quick --filter engine-not");
+        assert_eq!(
+            (&summary["run"]["quick"], &summary["run"]["filter"]),
+            (&true.into(), &"engine-not".into())
+        );
+        fs::remove_dir_all(&target).unwrap();
     }
 
     #[test]

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::util::root;
+use crate::util::{read_json, root};
 
 /// The version of `summary.json`'s schema. A change that renames, removes or re-means a field
 /// bumps it; adding a field does not.
@@ -233,7 +234,7 @@ impl RunInfo {
             .output()
             .ok()
             .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
-        let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let date = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         RunInfo {
             command: format!("cargo xtask {}", args.join(" ")),
             quick,
@@ -249,6 +250,29 @@ impl RunInfo {
             policy: None,
             envoy: None,
         }
+    }
+
+    /// The facts [`RunInfo::to_json`] wrote, but the load average at the end.
+    fn from_json(run: &Value) -> Option<RunInfo> {
+        let string = |name: &str| run[name].as_str().map(str::to_owned);
+        let load = |avg: &Value| {
+            let avg = avg.as_array()?;
+            Some([avg.first()?.as_f64()?, avg.get(1)?.as_f64()?, avg.get(2)?.as_f64()?])
+        };
+        Some(RunInfo {
+            command: string("command")?,
+            quick: run["quick"].as_bool()?,
+            commit: string("commit"),
+            dirty: run["dirty"].as_bool(),
+            date: string("date")?,
+            rustc: string("rustc"),
+            cpu: string("cpu")?,
+            cpus: usize::try_from(run["cpus"].as_u64()?).ok()?,
+            load_average: (load(&run["load_average"]["start"]), None),
+            filter: string("filter"),
+            policy: None,
+            envoy: None,
+        })
     }
 
     fn to_json(&self) -> Value {
@@ -267,6 +291,44 @@ impl RunInfo {
             "envoy": self.envoy,
         })
     }
+}
+
+/// `target/bench/last-run.json`: what the last run that measured the micro benches was, written
+/// as it starts, so that `--report-only` rebuilds that run's summary from that run's results
+/// alone, and not from every result criterion has left on disk (other filters, other policies,
+/// other commits).
+pub(super) const LAST_RUN: &str = "last-run.json";
+
+/// Records, in `out`, that a run with `info` started measuring at `started`.
+pub(super) fn save_last_run(
+    out: &Path,
+    info: &RunInfo,
+    started: SystemTime,
+    policy: bool,
+) -> Result<(), String> {
+    let started_ms = started.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let last = json!({ "started_unix_ms": started_ms, "policy": policy, "run": info.to_json() });
+    let text = serde_json::to_string_pretty(&last).map_err(|e| format!("{LAST_RUN}: {e}"))?;
+    write(&out.join(LAST_RUN), &text)
+}
+
+/// The last run recorded in `out`: its facts, when it started measuring, and whether it measured
+/// a `--policy` file.
+pub(super) fn read_last_run(out: &Path) -> Result<(RunInfo, SystemTime, bool), String> {
+    let path = out.join(LAST_RUN);
+    if !path.is_file() {
+        return Err(format!(
+            "--report-only: no run to report on ({} does not exist); run `cargo xtask bench` first",
+            path.display()
+        ));
+    }
+    let last = read_json(&path)?;
+    let unexpected =
+        || format!("{}: unexpected content; run `cargo xtask bench` again", path.display());
+    let started = last["started_unix_ms"].as_u64().ok_or_else(unexpected)?;
+    let info = RunInfo::from_json(&last["run"]).ok_or_else(unexpected)?;
+    let started = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(started);
+    Ok((info, started, last["policy"] == true))
 }
 
 /// The CPU model, from `/proc/cpuinfo`.
