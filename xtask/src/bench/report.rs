@@ -604,6 +604,146 @@ mod tests {
         );
     }
 
+    /// The fields a table of `docs/bench-summary-schema.md` documents under `heading`, with
+    /// their documented types (`string or null`, `integer`, ...); a row may name several fields.
+    fn documented_fields(doc: &str, heading: &str) -> Vec<(String, String)> {
+        let section = doc.split_once(&format!("\n{heading}\n")).map_or("", |(_, rest)| rest);
+        let table = section.lines().skip_while(|line| !line.starts_with('|'));
+        let mut fields = Vec::new();
+        for line in table.take_while(|line| line.starts_with('|')) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if let [_, names, kind, ..] = cells[..]
+                && names.starts_with('`')
+            {
+                for name in names.split(", ") {
+                    fields.push((name.trim_matches('`').to_owned(), kind.to_owned()));
+                }
+            }
+        }
+        assert!(!fields.is_empty(), "no table under {heading}");
+        fields
+    }
+
+    /// Whether `value` has the documented `kind` (`number`, `object or null`, ...).
+    fn has_type(value: &Value, kind: &str) -> bool {
+        kind.split(" or ").any(|one| match one {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "null" => value.is_null(),
+            other => panic!("the schema names an unknown type {other:?}"),
+        })
+    }
+
+    /// `object` has exactly the `fields` documented, each of its documented type (`null` too
+    /// when `nullable`).
+    fn check_fields(what: &str, object: &Value, fields: &[(String, String)], nullable: bool) {
+        let object = object.as_object().unwrap_or_else(|| panic!("{what}: not an object"));
+        for (name, kind) in fields {
+            let value = object.get(name).unwrap_or_else(|| panic!("{what}: no `{name}`"));
+            assert!(
+                has_type(value, kind) || (nullable && value.is_null()),
+                "{what}: `{name}` is {value}, documented as {kind}"
+            );
+        }
+        for name in object.keys() {
+            assert!(
+                fields.iter().any(|(known, _)| known == name),
+                "{what}: `{name}` is undocumented"
+            );
+        }
+    }
+
+    #[test]
+    fn a_written_summary_has_every_field_the_schema_documents_with_its_type() {
+        let doc = include_str!("../../../docs/bench-summary-schema.md");
+        let e = |value: f64| Some(Estimate { value, low: value - 1.0, high: value + 1.0 });
+        let measured = Figures {
+            ns: e(50.0),
+            instructions: Some(400),
+            allocations: Some(-1),
+            rps: e(9000.0),
+            p50_ms: Some(0.4),
+            p99_ms: e(1.5),
+            non_2xx: Some(0),
+            rounds: Some(3),
+            cpu_us: e(40.0),
+        };
+        let kinds =
+            [Kind::Engine, Kind::Layer, Kind::Load, Kind::LoadLimit, Kind::Envoy, Kind::EnvoyLimit];
+        let mut rows: Vec<Row> = kinds
+            .iter()
+            .map(|&kind| {
+                let slower = Figures { ns: e(100.0), rps: e(4500.0), ..measured.clone() };
+                let peer = Some(("peer".to_owned(), slower));
+                let mut row =
+                    Row::new(kind.name().into(), kind, "t".into(), measured.clone(), peer);
+                row.target("≤ 100 ns".to_owned(), true);
+                row
+            })
+            .collect();
+        rows.push(Row::new("alone".into(), Kind::Engine, "t".into(), Figures::default(), None));
+        let micro = super::super::micro::Micro {
+            times: [("engine-x/decide".to_owned(), Estimate { value: 1.0, low: 0.5, high: 1.5 })]
+                .into(),
+            ..Default::default()
+        };
+        let out = std::env::temp_dir().join(format!("xtask-bench-schema-{}", std::process::id()));
+        fs::create_dir_all(&out).unwrap();
+        let mut info = RunInfo::now(true, Some("x".to_owned()));
+        info.policy = Some(json!({ "file": "f", "warnings": [], "requests": [] }));
+        write_summary(&out, &info, &rows, &micro.measurements().collect()).unwrap();
+        let summary = read_json(&out.join("summary.json")).unwrap();
+        fs::remove_dir_all(&out).unwrap();
+
+        check_fields("summary", &summary, &documented_fields(doc, "## Top level"), false);
+        assert_eq!(summary["schema"], "cors-toolkit bench summary");
+        assert_eq!(summary["version"], SCHEMA_VERSION);
+        check_fields("run", &summary["run"], &documented_fields(doc, "## `run`"), false);
+        let (row_fields, figures) =
+            (documented_fields(doc, "## `rows`"), documented_fields(doc, "### Figures"));
+        let kinds_table = documented_fields(doc, "### Kinds");
+        let mut peer_fields = figures.clone();
+        peer_fields.push(("name".to_owned(), "string".to_owned()));
+        for row in summary["rows"].as_array().unwrap() {
+            let what = format!("row {}", row["id"]);
+            check_fields(&what, row, &row_fields, false);
+            assert!(kinds_table.iter().any(|(kind, _)| row["kind"] == *kind), "{what}");
+            // Every figure object has every key; one not measured is null.
+            check_fields(&format!("{what} ours"), &row["ours"], &figures, true);
+            if !row["peer"].is_null() {
+                check_fields(&format!("{what} peer"), &row["peer"], &peer_fields, true);
+            }
+            for target in row["targets"].as_array().unwrap() {
+                assert!(target["text"].is_string() && target["met"].is_boolean(), "{what}");
+            }
+        }
+        // Above 1.00 ours is ahead: the peer's time over ours, our rate over the peer's.
+        assert_eq!(
+            (&summary["rows"][0]["kind"], &summary["rows"][0]["speedup"]),
+            (&"engine".into(), &2.0.into())
+        );
+        assert_eq!(
+            (&summary["rows"][2]["kind"], &summary["rows"][2]["speedup"]),
+            (&"load".into(), &2.0.into())
+        );
+        let criterion_keys = doc
+            .split_once("- criterion ids (")
+            .and_then(|(_, rest)| rest.split_once("):"))
+            .and_then(|(_, rest)| rest.split_once(';'))
+            .map(|(keys, _)| keys)
+            .unwrap();
+        let criterion_keys: Vec<(String, String)> = criterion_keys
+            .split(',')
+            .map(|key| (key.trim().trim_matches('`').to_owned(), "number".to_owned()))
+            .collect();
+        let measurement = &summary["measurements"]["engine-x/decide"];
+        check_fields("measurement engine-x/decide", measurement, &criterion_keys, true);
+    }
+
     #[test]
     fn intervals_apart_and_overlapping() {
         let e = |low, high| Estimate { value: f64::midpoint(low, high), low, high };
