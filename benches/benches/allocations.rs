@@ -54,6 +54,7 @@ fn main() {
             "policy-requests.json",
             &json!({
                 "file": user.file.display().to_string(),
+                "instance": user.instance.as_ref().map(|(name, of)| json!({ "name": name, "of": of })),
                 "warnings": user.warnings,
                 "requests": requests,
             }),

@@ -14,6 +14,8 @@
 //!   A policy that does not accept it is refused, saying why.
 //! - `no-origin`: `GET` without `Origin`.
 //!
+//! A Flex Local Mode folder is read as `cors-gateway` reads it, and the policy of its first
+//! `ApiInstance` with a `cors-flex` policy is measured.
 //! The file's warnings are kept ([`UserPolicy::warnings`]) for the summary to show.
 //!
 //! Criterion ids: `engine-policy-<request>/decide`, and `layer-policy-<request>/bare-tower` and
@@ -24,7 +26,7 @@ use std::sync::Arc;
 
 use cors_engine::{Engine, Outcome};
 use cors_origin::OriginPattern;
-use cors_policy::{AllowedHeaders, Group, Policy};
+use cors_policy::{AllowedHeaders, Group, LocalConfig, Policy};
 use tower::Layer as _;
 
 use crate::engine_cases::{EngineCase, headers};
@@ -71,8 +73,11 @@ pub struct DerivedRequest {
 /// The user's policy, its engine, and the requests derived from it.
 #[derive(Debug)]
 pub struct UserPolicy {
-    /// The policy file.
+    /// The policy file, or the Flex Local Mode folder.
     pub file: PathBuf,
+    /// In a folder, the `ApiInstance` whose policy is measured (`namespace/name`), and how many
+    /// of the folder's instances have a `cors-flex` policy.
+    pub instance: Option<(String, usize)>,
     /// The compiled policy.
     pub policy: Policy,
     /// The engine built from it.
@@ -106,24 +111,39 @@ impl UserPolicy {
         }
     }
 
-    /// Loads the policy at `path` and derives the requests.
+    /// Loads the policy at `path` and derives the requests. A folder is read as a Flex Local
+    /// Mode folder, as `cors-gateway` reads one: the policy of its first `ApiInstance` (in the
+    /// gateway's order) that has a `cors-flex` policy is measured, and [`UserPolicy::instance`]
+    /// says which.
     ///
     /// # Errors
     ///
-    /// The file does not load (every problem, with lines and columns), or the policy allows no
-    /// origin or accepts no preflight the derivation can build.
+    /// The file or folder does not load (every problem, with lines and columns), a folder has no
+    /// instance with a `cors-flex` policy, or the policy allows no origin or accepts no
+    /// preflight the derivation can build.
     pub fn load(path: &Path) -> Result<UserPolicy, String> {
-        let loaded = Policy::from_yaml_file(path).map_err(|e| e.to_string())?;
-        let engine = Arc::new(Engine::new(loaded.policy.clone()));
-        let requests = derive(&loaded.policy, &engine)?;
-        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
-        Ok(UserPolicy {
-            file: path.to_path_buf(),
-            policy: loaded.policy,
-            engine,
-            requests,
-            warnings,
-        })
+        let (policy, warnings, instance) = if path.is_dir() {
+            let config = LocalConfig::from_dir(path).map_err(|e| e.to_string())?;
+            let with_policy: Vec<_> = config
+                .instances()
+                .filter_map(|instance| Some((instance, instance.policy()?)))
+                .collect();
+            let Some((first, policy)) = with_policy.first() else {
+                return Err(format!(
+                    "{}: no ApiInstance of the folder has a cors-flex policy",
+                    path.display()
+                ));
+            };
+            let name = format!("{}/{}", first.namespace(), first.name());
+            ((*policy).clone(), config.warnings().to_vec(), Some((name, with_policy.len())))
+        } else {
+            let loaded = Policy::from_yaml_file(path).map_err(|e| e.to_string())?;
+            (loaded.policy, loaded.warnings, None)
+        };
+        let engine = Arc::new(Engine::new(policy.clone()));
+        let requests = derive(&policy, &engine)?;
+        let warnings = warnings.iter().map(ToString::to_string).collect();
+        Ok(UserPolicy { file: path.to_path_buf(), instance, policy, engine, requests, warnings })
     }
 
     /// The engine cases: one `decide` per request.
@@ -333,6 +353,35 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         let expected = format!("{}:3:23: warning: supportCredentials: ", path.display());
         assert!(warnings[0].starts_with(&expected), "{warnings:?}");
+    }
+
+    fn requests_outcomes(user: &UserPolicy) -> Vec<Outcome> {
+        user.requests.iter().map(|r| r.outcome).collect()
+    }
+
+    #[test]
+    fn a_local_mode_folder_measures_its_first_instance_with_a_policy() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/local-mode/inline");
+        let user = UserPolicy::load(&folder).unwrap();
+        // The gateway's order: catalog-api's `/catalog` is tried before orders-api's `/`.
+        assert_eq!(user.instance, Some(("default/catalog-api".to_owned(), 2)));
+        assert_eq!(field(&user.requests[0], "origin"), Some(ANY_ORIGIN));
+        assert_eq!(
+            requests_outcomes(&user),
+            [Outcome::Allowed, Outcome::Allowed, Outcome::PreflightAccepted, Outcome::NotCors]
+        );
+    }
+
+    #[test]
+    fn a_local_mode_folders_warnings_are_kept() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/local-mode/resources");
+        let user = UserPolicy::load(&folder).unwrap();
+        assert_eq!(user.instance, Some(("default/shop-api".to_owned(), 1)));
+        assert!(
+            user.warnings.iter().any(|w| w.contains("logging.yaml:5:7: warning: ")),
+            "{:?}",
+            user.warnings
+        );
     }
 
     #[test]

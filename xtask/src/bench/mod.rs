@@ -90,8 +90,9 @@ pub(crate) struct Args {
     /// the criterion ids that contain it
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
-    /// Benchmark the engine and our layer with this cors-flex file instead of the reference
-    /// policy, on requests derived from it (see docs/performance.md)
+    /// Benchmark the engine and our layer with this cors-flex file (or the first API instance
+    /// with a cors-flex policy of this Flex Local Mode folder) instead of the reference policy,
+    /// on requests derived from it (see docs/performance.md)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["load", "load_only", "report_only"])]
     policy: Option<PathBuf>,
     /// After the run, keep its summary as baseline NAME (target/bench/baselines/NAME.json)
@@ -151,8 +152,14 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         return budgets::check();
     }
     let policy = match &args.policy {
-        Some(path) if !path.is_file() => {
-            return Err(format!("--policy {}: no such file", path.display()));
+        // A regular file or a folder: a fifo or a device would block or never end the read.
+        Some(path) if !path.is_file() && !path.is_dir() => {
+            let what = if path.exists() {
+                "not a regular file or a folder"
+            } else {
+                "no such file or folder"
+            };
+            return Err(format!("--policy {}: {what}", path.display()));
         }
         Some(path) => Some(std::path::absolute(path).map_err(|e| format!("--policy: {e}"))?),
         None => None,
@@ -354,6 +361,19 @@ mod tests {
             (&summary["run"]["quick"], &summary["run"]["filter"]),
             (&true.into(), &"engine-not".into())
         );
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn a_policy_is_a_file_or_a_folder() {
+        let target = empty_target("policy-kinds");
+        for (policy, expected) in [
+            ("/no/such/policy.yaml", "--policy /no/such/policy.yaml: no such file or folder"),
+            ("/dev/null", "--policy /dev/null: not a regular file or a folder"),
+        ] {
+            let error = run_in(&args(&["--policy", policy]), &target).unwrap_err();
+            assert_eq!(error, expected);
+        }
         fs::remove_dir_all(&target).unwrap();
     }
 

@@ -422,7 +422,11 @@ fn counts(row: &Row, count: fn(&Figures) -> Option<i64>) -> String {
 /// derived and what the engine decides, so that a row named `your policy: actual-unknown` says
 /// whether the policy allowed or blocked it.
 fn policy_requests(policy: &Value) -> String {
-    let file = policy["file"].as_str().unwrap_or("?");
+    let mut file = policy["file"].as_str().unwrap_or("?").to_owned();
+    if let Some(name) = policy["instance"]["name"].as_str() {
+        let of = policy["instance"]["of"].as_u64().unwrap_or(1);
+        let _ = write!(file, ", ApiInstance {name} (the first of {of} with a cors-flex policy)");
+    }
     let warnings = policy["warnings"].as_array().cloned().unwrap_or_default();
     let mut text = String::new();
     if !warnings.is_empty() {
@@ -562,6 +566,7 @@ mod tests {
     fn public_policy(warnings: &[&str]) -> Value {
         json!({
             "file": "/p/public.yaml",
+            "instance": null,
             "warnings": warnings,
             "requests": [{
                 "name": "actual-unknown",
@@ -587,6 +592,23 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("warning"), "{text}");
+    }
+
+    #[test]
+    fn the_summary_names_the_instance_of_a_local_mode_folder() {
+        let mut info = RunInfo::now(true, None);
+        let mut policy = public_policy(&[]);
+        policy["file"] = json!("/p/apis");
+        policy["instance"] = json!({ "name": "default/catalog-api", "of": 2 });
+        info.policy = Some(policy);
+        let text = markdown(&info, &[]);
+        assert!(
+            text.contains(
+                "The requests derived from your policy, /p/apis, ApiInstance default/catalog-api \
+                 (the first of 2 with a cors-flex policy):\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -694,7 +716,9 @@ mod tests {
         let out = std::env::temp_dir().join(format!("xtask-bench-schema-{}", std::process::id()));
         fs::create_dir_all(&out).unwrap();
         let mut info = RunInfo::now(true, Some("x".to_owned()));
-        info.policy = Some(json!({ "file": "f", "warnings": [], "requests": [] }));
+        let instance = json!({ "name": "default/api", "of": 1 });
+        info.policy =
+            Some(json!({ "file": "f", "instance": instance, "warnings": [], "requests": [] }));
         write_summary(&out, &info, &rows, &micro.measurements().collect()).unwrap();
         let summary = read_json(&out.join("summary.json")).unwrap();
         fs::remove_dir_all(&out).unwrap();
