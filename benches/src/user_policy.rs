@@ -2,14 +2,15 @@
 //! [`POLICY_ENV`]): the engine and our layer measured on requests derived from the policy.
 //!
 //! The four requests, each checked against the engine before it is measured:
-//! - `actual-allowed`: `GET` from the first origin of the policy's groups that the engine allows.
-//!   An exact origin is sent as written; a subdomain pattern `scheme://*.domain[:port]` as
+//! - `actual-allowed`: `GET` (or, for a group that does not allow `GET`, its first allowed
+//!   method) from the first origin of the policy's groups that the engine allows. An exact origin is sent as written; a subdomain pattern `scheme://*.domain[:port]` as
 //!   `scheme://bench.domain[:port]`; `*` (or a public resource) as `https://bench.example.com`;
 //!   `null` as `null`. A policy that allows none of these is refused with the list tried.
-//! - `actual-unknown`: `GET` from `https://unlisted.invalid` (`.invalid` is reserved, so no policy
-//!   lists it): blocked, or allowed by a public resource or `*`; the outcome is reported.
+//! - `actual-unknown`: the same method from `https://unlisted.invalid` (`.invalid` is reserved, so
+//!   no policy lists it): blocked, or allowed by a public resource or `*`; the outcome is reported.
 //! - `preflight`: `OPTIONS` from that allowed origin, asking for the group's first allowed method
-//!   that is not CORS-safelisted (else its first method, else `PUT`) and for up to 3 of its
+//!   that is not CORS-safelisted (else its first method, else `PUT`; never `CONNECT`, `TRACE` or
+//!   `TRACK`, which browsers do not send) and for up to 3 of its
 //!   allowed headers (`x-bench-a, x-bench-b` when it allows any header; none when it lists none).
 //!   A policy that does not accept it is refused, saying why.
 //! - `no-origin`: `GET` without `Origin`.
@@ -197,38 +198,60 @@ fn example_origin(pattern: &OriginPattern) -> String {
     }
 }
 
+/// Whether browsers never send `method` (Fetch's forbidden methods): no request is derived with
+/// one, although a group without `allowedMethods` allows `CONNECT` and `TRACE`.
+fn forbidden(method: &str) -> bool {
+    ["CONNECT", "TRACE", "TRACK"].contains(&method)
+}
+
+/// The actual request's method: `GET` where the group allows it (and for a public resource),
+/// else the group's first allowed method that browsers send, so that a group of `POST` and `PUT`
+/// alone is measured on a request it allows rather than refused as allowing no origin.
+fn actual_method(group: Option<&Group>) -> &str {
+    match group {
+        Some(group) if !group.allows_method(b"GET") => {
+            group.methods().iter().find(|m| !forbidden(m)).map_or("GET", String::as_str)
+        }
+        _ => "GET",
+    }
+}
+
 /// The first candidate origin the engine allows, with its group (none for a public resource
-/// without groups).
+/// without groups) and the actual request's method ([`actual_method`]).
 fn allowed_origin<'p>(
     policy: &'p Policy,
     engine: &Engine,
-) -> Result<(&'static str, Option<&'p Group>), String> {
+) -> Result<(&'static str, Option<&'p Group>, &'static str), String> {
     let mut candidates: Vec<(String, Option<&Group>)> = policy
         .groups()
         .iter()
         .flat_map(|group| group.origins().iter().map(move |p| (example_origin(p), Some(group))))
         .collect();
     candidates.push((ANY_ORIGIN.to_owned(), None));
-    let mut tried = Vec::new();
+    let mut tried: Vec<String> = Vec::new();
     for (origin, group) in candidates {
-        let origin = leak(origin);
-        if decide(engine, "GET", &[("origin", origin)]) == Outcome::Allowed {
-            return Ok((origin, group));
+        let (origin, method) = (leak(origin), actual_method(group));
+        if decide(engine, method, &[("origin", origin)]) == Outcome::Allowed {
+            return Ok((origin, group, leak(method.to_owned())));
         }
-        tried.push(origin);
+        let attempt = format!("{method} from {origin}");
+        if !tried.contains(&attempt) {
+            tried.push(attempt);
+        }
     }
     Err(format!(
-        "the policy allows none of the origins derived from it ({}); the bench needs one",
+        "the policy allows none of the requests derived from it ({}); the bench needs one",
         tried.join(", ")
     ))
 }
 
 /// The preflight's method: the group's first allowed method that is not CORS-safelisted, else
-/// its first, else `PUT`.
+/// its first, else `PUT`; never one browsers do not send ([`forbidden`]).
 fn preflight_method(group: Option<&Group>) -> &'static str {
     let methods = group.map(Group::methods).unwrap_or_default();
+    let sent = || methods.iter().filter(|m| !forbidden(m));
     let safelisted = |m: &&String| ["GET", "HEAD", "POST"].contains(&m.as_str());
-    match methods.iter().find(|m| !safelisted(m)).or(methods.first()) {
+    match sent().find(|m| !safelisted(m)).or(sent().next()) {
         Some(method) => leak(method.clone()),
         None => "PUT",
     }
@@ -246,7 +269,7 @@ fn preflight_headers(group: Option<&Group>) -> Option<&'static str> {
 }
 
 fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, String> {
-    let (origin, group) = allowed_origin(policy, engine)?;
+    let (origin, group, actual) = allowed_origin(policy, engine)?;
     let from = match group {
         Some(group) => match group.name() {
             Some(name) => format!("group {name}"),
@@ -284,10 +307,11 @@ fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, Strin
         });
         Ok(())
     };
-    let allowed = format!("GET from {origin}, allowed by {from}");
-    add(0, "GET", vec![("origin", origin)], allowed, Some(Outcome::Allowed))?;
-    let unknown = format!("GET from {UNKNOWN_ORIGIN}, an origin no policy lists");
-    add(1, "GET", vec![("origin", UNKNOWN_ORIGIN)], unknown, None)?;
+    let allowed = format!("{actual} from {origin}, allowed by {from}");
+    add(0, actual, vec![("origin", origin)], allowed, Some(Outcome::Allowed))?;
+    // The same method as `actual-allowed`: the origin is the one difference.
+    let unknown = format!("{actual} from {UNKNOWN_ORIGIN}, an origin no policy lists");
+    add(1, actual, vec![("origin", UNKNOWN_ORIGIN)], unknown, None)?;
     let asking = format!("preflight from {origin} for {method} with {asked}");
     add(2, "OPTIONS", preflight, asking, Some(Outcome::PreflightAccepted))?;
     add(3, "GET", Vec::new(), "GET without Origin".to_owned(), Some(Outcome::NotCors))?;
@@ -382,6 +406,34 @@ mod tests {
             "{:?}",
             user.warnings
         );
+    }
+
+    #[test]
+    fn a_group_without_get_is_measured_on_a_method_it_allows() {
+        let yaml = "publicResource: false\noriginGroups:\n  - origins: [https://a.test]\n    \
+                    allowedMethods: [{methodName: POST, isAllowed: true}, {methodName: PUT, isAllowed: true}]\n";
+        let requests = requests(yaml).unwrap();
+        assert_eq!((requests[0].method, requests[0].outcome), ("POST", Outcome::Allowed));
+        assert_eq!(requests[0].derivation, "POST from https://a.test, allowed by group #1");
+        assert_eq!((requests[1].method, requests[1].outcome), ("POST", Outcome::Blocked));
+        assert_eq!(field(&requests[2], "access-control-request-method"), Some("PUT"));
+    }
+
+    #[test]
+    fn any_origin_allows_the_unlisted_one_on_the_groups_method() {
+        let yaml = "publicResource: false\noriginGroups:\n  - origins: ['*']\n    \
+                    allowedMethods: [{methodName: DELETE, isAllowed: true}]\n";
+        let requests = requests(yaml).unwrap();
+        assert_eq!((requests[1].method, requests[1].outcome), ("DELETE", Outcome::Allowed));
+    }
+
+    #[test]
+    fn no_request_asks_for_a_method_browsers_never_send() {
+        // Without allowedMethods a group allows every method, CONNECT first.
+        let yaml = "publicResource: false\noriginGroups:\n  - origins: [https://a.test]\n";
+        let requests = requests(yaml).unwrap();
+        assert_eq!(field(&requests[2], "access-control-request-method"), Some("DELETE"));
+        assert_eq!(requests[2].outcome, Outcome::PreflightAccepted);
     }
 
     #[test]
