@@ -140,7 +140,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
     if gateway_scenarios.is_empty() && envoy_scenarios.is_empty() {
         return Ok(None);
     }
-    let nginx = prepare(&options.gateway_profile)?;
+    let nginx = prepare(&options.gateway_profile, options.instructions)?;
     let gateway = gateway_binary(&options.gateway_profile);
     let dir = out.join("load");
     let (servers, targets) = start_servers(&dir, &nginx, &gateway)?;
@@ -308,15 +308,13 @@ fn clock_ticks_per_second() -> f64 {
     })
 }
 
-/// Installs the load test's tools when one is missing (`scripts/install-bench-tools.sh`), and
+/// Installs the load test's tools when one is missing ([`super::ensure_tools`]: wrk, nginx, and
+/// valgrind with `--instructions`), and
 /// builds the gateway (with the cargo profile `gateway_profile`) and the upstream; returns nginx.
-fn prepare(gateway_profile: &str) -> Result<PathBuf, String> {
-    let tools = ["wrk", "nginx", "valgrind"];
-    if tools.iter().any(|tool| find_program(None, &[tool]).is_err()) {
-        let mut install = Command::new("bash");
-        install.arg(root().join("scripts/install-bench-tools.sh"));
-        exec(install)?;
-    }
+fn prepare(gateway_profile: &str, instructions: bool) -> Result<PathBuf, String> {
+    let tools: &[&str] =
+        if instructions { &["wrk", "nginx", "valgrind"] } else { &["wrk", "nginx"] };
+    super::ensure_tools(tools)?;
     let nginx = find_program(None, &["nginx"]).map_err(|e| e.to_string())?;
     let mut build = cargo();
     build.args(["build", "--profile", gateway_profile, "-p", "cors-gateway"]);

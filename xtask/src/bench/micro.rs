@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::Options;
 use super::report::{Estimate, Figures, Kind, Row};
-use crate::util::{cargo, exec, read_json, root};
+use crate::util::{cargo, exec, read_json};
 
 /// What the micro benches measured, by criterion id (`group/function`).
 #[derive(Debug, Default)]
@@ -371,11 +371,7 @@ pub(super) fn count_instructions(
     ids: &[String],
     options: &Options,
 ) -> Result<BTreeMap<String, u64>, String> {
-    if find_program(None, &["valgrind"]).is_err() {
-        let mut install = Command::new("bash");
-        install.arg(root().join("scripts/install-bench-tools.sh"));
-        exec(install)?;
-    }
+    super::ensure_tools(&["valgrind"])?;
     let valgrind = find_program(None, &["valgrind"]).map_err(|e| e.to_string())?;
     let mut build = cargo();
     // The bench profile, as `cargo bench` builds: the benches' dependencies are built once.

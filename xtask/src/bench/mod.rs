@@ -247,6 +247,64 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What each tool that `scripts/install-bench-tools.sh` installs is for.
+const TOOLS: [(&str, &str); 3] = [
+    ("wrk", "the load generator of --load"),
+    ("nginx", "the reverse-proxy baseline of --load"),
+    ("valgrind", "callgrind, for --instructions and --check-budgets"),
+];
+
+/// Makes sure `tools` are installed: when one is missing, runs `scripts/install-bench-tools.sh`
+/// (Debian's packages), and fails naming each tool still missing, what it is for, and the
+/// script's own failure.
+fn ensure_tools(tools: &[&str]) -> Result<(), String> {
+    ensure_tools_with(tools, || {
+        let mut install = std::process::Command::new("bash");
+        install.arg(crate::util::root().join("scripts/install-bench-tools.sh"));
+        crate::util::exec(install)
+    })
+}
+
+/// [`ensure_tools`] with the installer `install`.
+fn ensure_tools_with(
+    tools: &[&str],
+    install: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    let missing = || -> Vec<&str> {
+        tools
+            .iter()
+            .copied()
+            .filter(|tool| cors_devtools::find_program(None, &[tool]).is_err())
+            .collect()
+    };
+    if missing().is_empty() {
+        return Ok(());
+    }
+    let installed = install();
+    let still = missing();
+    if still.is_empty() {
+        return Ok(());
+    }
+    let needs: Vec<String> = still
+        .iter()
+        .map(|tool| {
+            TOOLS
+                .iter()
+                .find(|(name, _)| name == tool)
+                .map_or_else(|| (*tool).to_owned(), |(_, purpose)| format!("{tool} ({purpose})"))
+        })
+        .collect();
+    Err(format!(
+        "this run needs {}, not found on PATH or in sbin, and scripts/install-bench-tools.sh \
+         did not install {}{}; install {} by hand (Debian and Ubuntu: apt-get install {})",
+        needs.join(" and "),
+        if still.len() == 1 { "it" } else { "them" },
+        installed.err().map(|error| format!(" ({error})")).unwrap_or_default(),
+        if still.len() == 1 { "it" } else { "them" },
+        still.join(" "),
+    ))
+}
+
 /// Runs (unless `--report-only`) and reads the criterion benches written since `since` (this
 /// run's start, or the last run's with `--report-only`), the allocation counts and, with
 /// `--instructions`, the instruction counts.
@@ -375,6 +433,28 @@ mod tests {
             assert_eq!(error, expected);
         }
         fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn a_missing_tool_that_cannot_be_installed_is_named_with_its_purpose() {
+        let mut ran = false;
+        let error = ensure_tools_with(&["sh", "no-such-valgrind"], || {
+            ran = true;
+            Err("`bash scripts/install-bench-tools.sh` failed (exit status: 1)".to_owned())
+        });
+        assert!(ran);
+        let error = error.unwrap_err();
+        assert!(
+            error.starts_with(
+                "this run needs no-such-valgrind, not found on PATH or in sbin, and \
+                 scripts/install-bench-tools.sh did not install it (`bash \
+                 scripts/install-bench-tools.sh` failed (exit status: 1)); install it by hand"
+            ),
+            "{error}"
+        );
+        assert!(error.ends_with("apt-get install no-such-valgrind)"), "{error}");
+        // A tool that is there is neither installed nor named.
+        assert_eq!(ensure_tools_with(&["sh"], || panic!("installed sh")), Ok(()));
     }
 
     #[test]
