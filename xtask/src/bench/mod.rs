@@ -108,11 +108,12 @@ pub(crate) struct Args {
         "quick", "load", "load_only", "instructions", "report_only", "policy", "save", "compare",
     ])]
     check_budgets: bool,
-    /// Criterion's own --save-baseline NAME, passed through unchanged
-    #[arg(long, value_name = "NAME")]
+    /// Criterion's own --save-baseline NAME, passed through unchanged (a plain name, as for
+    /// --save: criterion makes it a folder beside each result)
+    #[arg(long, value_name = "NAME", value_parser = compare::baseline_name)]
     save_baseline: Option<String>,
-    /// Criterion's own --baseline NAME, passed through unchanged
-    #[arg(long, value_name = "NAME", conflicts_with = "save_baseline")]
+    /// Criterion's own --baseline NAME, passed through unchanged (a plain name, as for --save)
+    #[arg(long, value_name = "NAME", conflicts_with = "save_baseline", value_parser = compare::baseline_name)]
     baseline: Option<String>,
     /// Options for criterion itself, after `--` (e.g. `-- --sample-size 50`); they replace this
     /// command's defaults for the same options
@@ -433,6 +434,16 @@ mod tests {
             assert_eq!(error, expected);
         }
         fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn criterions_baseline_names_are_plain_names_too() {
+        for flag in ["--save-baseline", "--baseline"] {
+            let parsed = Cli::try_parse_from(["bench", flag, "../../../x"]);
+            let error = parsed.map(|_| ()).unwrap_err().to_string();
+            assert!(error.contains("a baseline name is letters, digits"), "{flag}: {error}");
+            assert_eq!(args(&[flag, "main-2026.12"]).criterion, Vec::<String>::new());
+        }
     }
 
     #[test]
