@@ -153,6 +153,12 @@ fn number(value: f64) -> String {
     }
 }
 
+/// The machine a summary's run ran on: its CPU model and how many CPUs it had.
+fn machine(summary: &Value) -> String {
+    let run = &summary["run"];
+    format!("{} ({} CPUs)", run["cpu"].as_str().unwrap_or("unknown CPU"), run["cpus"])
+}
+
 /// The comparison of `now` with `before` (both `summary.json`), as markdown.
 fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
     for (which, summary) in [(name, before), ("this run", now)] {
@@ -162,13 +168,17 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
         let run = &summary["run"];
         let commit = run["commit"].as_str().unwrap_or("unknown");
         format!(
-            "`{}` at {}{} on {}",
+            "`{}` at {}{} on {}, {}, load average {} at start",
             run["command"].as_str().unwrap_or("?"),
             commit.get(..12).unwrap_or(commit),
             if run["dirty"] == true { " (with uncommitted changes)" } else { "" },
             run["date"].as_str().unwrap_or("?"),
+            machine(summary),
+            run["load_average"]["start"][0].as_f64().map_or("?".to_owned(), |l| format!("{l:.2}")),
         )
     };
+    // Times from two machines differ by the machine: only the counts compare.
+    let same_machine = machine(before) == machine(now);
     let rows = |summary: &Value| summary["rows"].as_array().cloned().unwrap_or_default();
     let (old, new) = (rows(before), rows(now));
     let mut text = String::new();
@@ -180,6 +190,15 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
          req/s and p99 when the ranges of the two runs' rounds do not overlap (never with one \
          round). Counts that did not change are not listed.\n\n",
     );
+    if !same_machine {
+        let _ = writeln!(
+            text,
+            "The two runs ran on different machines ({} against {}): times, req/s and p99 are not \
+             compared, only instruction and allocation counts.\n",
+            machine(before),
+            machine(now),
+        );
+    }
     text.push_str("| Row | Figure | Baseline | This run | Change | Verdict |\n");
     text.push_str("|---|---|--:|--:|--:|---|\n");
     let mut new_rows = Vec::new();
@@ -191,7 +210,10 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
         };
         let (before, now) = (Figures::from_json(&then["ours"]), Figures::from_json(&row["ours"]));
         for (figure, better, pair) in pairs(&before, &now) {
-            let verdict = verdict(better, pair);
+            let verdict = match pair {
+                Pair::Estimate(..) if !same_machine => "other machine",
+                _ => verdict(better, pair),
+            };
             if matches!(pair, Pair::Count(..)) && verdict == "same" {
                 continue;
             }
@@ -276,7 +298,10 @@ mod tests {
         };
         json!({
             "version": SCHEMA_VERSION,
-            "run": { "command": "cargo xtask bench", "commit": "0123456789abcdef", "date": "d" },
+            "run": {
+                "command": "cargo xtask bench", "commit": "0123456789abcdef", "date": "d",
+                "cpu": "AMD EPYC", "cpus": 2, "load_average": { "start": [1.5, 1.0, 0.5] },
+            },
             "rows": [{ "id": "engine-actual-allowed/decide", "ours": ours.to_json() }],
         })
     }
@@ -295,6 +320,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("at 0123456789ab"), "{text}");
+    }
+
+    #[test]
+    fn times_from_another_machine_are_not_judged_and_counts_are() {
+        let mut other = summary(40.0, 440);
+        other["run"]["cpu"] = json!("Intel(R) Xeon(R) Processor");
+        let text = report("main", &summary(50.0, 400), &other).unwrap();
+        assert!(
+            text.contains(
+                "different machines (AMD EPYC (2 CPUs) against Intel(R) Xeon(R) Processor (2 \
+                 CPUs))"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("| ns | 50 | 40 | -10 (-20.0 %) | other machine |"), "{text}");
+        assert!(
+            text.contains("| instructions | 400 | 440 | +40 (+10.0 %) | **WORSE** |"),
+            "{text}"
+        );
+        assert!(text.contains("load average 1.50 at start"), "{text}");
     }
 
     #[test]
