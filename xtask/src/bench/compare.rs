@@ -153,6 +153,57 @@ fn number(value: f64) -> String {
     }
 }
 
+/// With `--policy`, rows are matched by id (`engine-policy-preflight/decide`) whatever policy
+/// each run measured: says which policy each run measured and, per request, where the derived
+/// requests differ, so that a change is read as the policy's and not the code's. Empty when
+/// both runs measured the same requests of the same file, or both the reference policy.
+fn policy_differences(before: &Value, now: &Value) -> String {
+    let (old, new) = (&before["run"]["policy"], &now["run"]["policy"]);
+    let file = |policy: &Value| {
+        policy["file"].as_str().map_or_else(|| "the reference policy".to_owned(), str::to_owned)
+    };
+    let derivation = |policy: &Value, name: &str| {
+        policy["requests"].as_array().into_iter().flatten().find(|r| r["name"] == name).map_or_else(
+            || "not measured".to_owned(),
+            |r| r["derivation"].as_str().unwrap_or("?").to_owned(),
+        )
+    };
+    let names: Vec<&str> = [old, new]
+        .iter()
+        .flat_map(|policy| policy["requests"].as_array().into_iter().flatten())
+        .filter_map(|r| r["name"].as_str())
+        .fold(Vec::new(), |mut names, name| {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            names
+        });
+    let differ: Vec<String> = names
+        .iter()
+        .filter(|name| derivation(old, name) != derivation(new, name))
+        .map(|name| {
+            format!(
+                "- `{name}`: {} in the baseline, {} in this run.",
+                derivation(old, name),
+                derivation(new, name)
+            )
+        })
+        .collect();
+    if file(old) == file(new) && differ.is_empty() {
+        return String::new();
+    }
+    let mut text = format!(
+        "The baseline measured {}, this run {}: the `*-policy-*` rows compare these requests.\n",
+        file(old),
+        file(new)
+    );
+    if !differ.is_empty() {
+        let _ = writeln!(text, "Derived requests that differ:\n\n{}", differ.join("\n"));
+    }
+    text.push('\n');
+    text
+}
+
 /// The machine a summary's run ran on: its CPU model and how many CPUs it had.
 fn machine(summary: &Value) -> String {
     let run = &summary["run"];
@@ -190,6 +241,7 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
          req/s and p99 when the ranges of the two runs' rounds do not overlap (never with one \
          round). Counts that did not change are not listed.\n\n",
     );
+    text.push_str(&policy_differences(before, now));
     if !same_machine {
         let _ = writeln!(
             text,
@@ -340,6 +392,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("load average 1.50 at start"), "{text}");
+    }
+
+    #[test]
+    fn the_report_says_when_the_runs_measured_different_policies() {
+        let policy = |file: &str, derivation: &str| {
+            json!({ "file": file, "requests": [
+                { "name": "actual-allowed", "derivation": derivation },
+                { "name": "no-origin", "derivation": "GET without Origin" },
+            ]})
+        };
+        let (mut before, mut now) = (summary(50.0, 400), summary(50.0, 400));
+        before["run"]["policy"] =
+            policy("/p/a.yaml", "GET from https://a.test, allowed by group a");
+        now["run"]["policy"] = policy("/p/b.yaml", "POST from https://b.test, allowed by group #1");
+        let text = report("main", &before, &now).unwrap();
+        assert!(
+            text.contains(
+                "The baseline measured /p/a.yaml, this run /p/b.yaml: the `*-policy-*` rows \
+                 compare these requests.\nDerived requests that differ:\n\n\
+                 - `actual-allowed`: GET from https://a.test, allowed by group a in the baseline, \
+                 POST from https://b.test, allowed by group #1 in this run.\n\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("`no-origin`:"), "{text}");
+        // The same policy, or none, says nothing.
+        assert!(!report("main", &now, &now).unwrap().contains("The baseline measured"));
+        let plain = summary(50.0, 400);
+        assert!(!report("main", &plain, &plain).unwrap().contains("The baseline measured"));
     }
 
     #[test]
