@@ -765,10 +765,9 @@ mod tests {
         server.join().unwrap();
     }
 
-    /// A target flooding `100 Continue` heads gets a timeout error at its timeout. Against such a
-    /// flood from a Python server, an exchange with a 2 s timeout took 24 to 43 s of CPU in the
-    /// release build and 199 s in this test's build. This thread's flood does not reproduce that
-    /// cost without the fix (about 2.5 s); the test holds the bound with it.
+    /// A target flooding `100 Continue` heads gets a timeout error at its timeout, over TCP and
+    /// through the whole exchange. This flood alone does not show the cost the bound prevents
+    /// (see [`past_the_deadline_no_more_is_read_of_an_endless_flood`]).
     #[test]
     fn an_informational_flood_ends_at_the_timeout() {
         use std::io::{Read as _, Write as _};
@@ -795,6 +794,115 @@ mod tests {
             "{:?} for a {timeout:?} timeout",
             started.elapsed()
         );
+    }
+
+    /// A connection whose every read is filled with `100 Continue` heads, as a socket is when
+    /// the target writes faster than the client parses and the client's receive window holds
+    /// more than hyper asks for (up to about 400 KB a read). It counts the bytes it hands out
+    /// from `at` on, and ends with an error once they pass [`Flood::PAST_LIMIT`], so that an
+    /// exchange that does not stop at its deadline ends anyway, soon.
+    ///
+    /// It answers only once the request is written, and its reads use the task's budget as
+    /// tokio's sockets do: without it the flood would never let the runtime run its timers.
+    struct Flood {
+        at: Instant,
+        asked: bool,
+        reader: Option<std::task::Waker>,
+        sent: usize,
+        past: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Flood {
+        const HEAD: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        const PAST_LIMIT: usize = 1024 * 1024;
+    }
+
+    impl AsyncRead for Flood {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            use std::sync::atomic::Ordering;
+            let budget = ready!(tokio::task::coop::poll_proceed(cx));
+            let this = self.get_mut();
+            if !this.asked {
+                this.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let room = buf.remaining();
+            if Instant::now() >= this.at {
+                let past = this.past.fetch_add(room, Ordering::Relaxed) + room;
+                if past > Self::PAST_LIMIT {
+                    return Poll::Ready(Err(std::io::Error::other("the flood ends")));
+                }
+            }
+            for _ in 0..room {
+                buf.put_slice(&[Self::HEAD[this.sent % Self::HEAD.len()]]);
+                this.sent += 1;
+            }
+            budget.made_progress();
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Flood {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let this = self.get_mut();
+            this.asked = true;
+            if let Some(reader) = this.reader.take() {
+                reader.wake();
+            }
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Past its deadline an exchange reads nothing more of a target flooding `1xx` heads that
+    /// fill every read. Without [`Deadline`], the exchange read on until the flood's 1 MiB past
+    /// the deadline ran out (about 42 000 heads skipped after the timeout); an endless flood
+    /// held it for a whole task budget of reads, 128 of up to 400 KB, which took 24 to 43 s of
+    /// CPU in the release build. A TCP flood in a test shows none of it (see
+    /// [`an_informational_flood_ends_at_the_timeout`]): tokio takes a read shorter than asked
+    /// for as a drained socket and waits for the next readiness event, the runtime runs its
+    /// expired timers meanwhile, and the loopback's receive window held less than hyper asked
+    /// for (at most 330 KB a read in 2 s of flood).
+    #[test]
+    fn past_the_deadline_no_more_is_read_of_an_endless_flood() {
+        let past = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let runtime = runtime().unwrap();
+        let fail = |kind: TargetErrorKind, what: &str, e: &dyn std::fmt::Display| {
+            TargetError::of(kind, format!("{what}: {e}"))
+        };
+        let timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let error = runtime.block_on(async {
+            let deadline = Instant::now() + timeout;
+            let flood = Flood {
+                at: deadline,
+                asked: false,
+                reader: None,
+                sent: 0,
+                past: Arc::clone(&past),
+            };
+            let request = Request::get("/").body(Empty::<Bytes>::new()).unwrap();
+            let exchange = send(flood, deadline, request, &fail);
+            tokio::time::timeout_at(deadline, exchange).await.map(|answer| answer.unwrap_err())
+        });
+        let past = past.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(started.elapsed() >= timeout, "ended early: {error:?}");
+        assert!(past <= READ_CHUNK, "{past} bytes read past the deadline ({error:?})");
     }
 
     /// A target whose `GET` streams a body without end is up: the probe asks with `HEAD`, which
