@@ -318,9 +318,10 @@ impl Accepted {
     /// A client that speaks plain HTTP instead gets `400` saying so (see [`refuse_plain_http`]).
     async fn serve_tls(mut self, tls: TlsAcceptor, mut stream: TcpStream) {
         let peer = self.peer;
+        let telemetry = self.shared.telemetry;
         let handshake = async move {
             if sends_plain_http(&stream).await {
-                refuse_plain_http(&mut stream).await;
+                refuse_plain_http(&mut stream, telemetry, peer).await;
                 return None;
             }
             Some(tls.accept(stream).await)
@@ -409,23 +410,74 @@ async fn sends_plain_http(stream: &TcpStream) -> bool {
 /// the TLS handshake's alert reads to an HTTP client as a broken answer (curl: "Received
 /// HTTP/0.9 when not allowed"; finding F-Z in docs/robustness.md). nginx answers `400` "The
 /// plain HTTP request was sent to HTTPS port" and Go's `net/http` `400` "Client sent an HTTP
-/// request to an HTTPS server". Then the write side is closed and what the client sent is read
-/// and dropped until it closes too, for [`connection::CLOSE_GRACE`] at most: closing a socket
-/// with unread bytes resets the connection, and the client could lose the answer.
-async fn refuse_plain_http(stream: &mut TcpStream) {
+/// request to an HTTPS server". The request's head is read first, for its access log line and
+/// its count in the metrics as every other answer has (see [`read_plain_head`]). Then the write
+/// side is closed and what the client sent is read and dropped until it closes too, for
+/// [`connection::CLOSE_GRACE`] at most: closing a socket with unread bytes resets the
+/// connection, and the client could lose the answer.
+async fn refuse_plain_http(stream: &mut TcpStream, telemetry: Telemetry, peer: SocketAddr) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     const TEXT: &str = "bad request: this listener speaks TLS; use an https:// URL\n";
+    let request = read_plain_head(stream).await;
+    let exchange = telemetry.unserved_exchange(request.as_ref(), peer);
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{TEXT}",
         TEXT.len()
     );
-    if stream.write_all(answer.as_bytes()).await.is_err() || stream.shutdown().await.is_err() {
+    if stream.write_all(answer.as_bytes()).await.is_err() {
+        return;
+    }
+    exchange.answered(http::StatusCode::BAD_REQUEST, TEXT.len() as u64);
+    if stream.shutdown().await.is_err() {
         return;
     }
     let mut discarded = [0u8; 4096];
     let drain = async { while matches!(stream.read(&mut discarded).await, Ok(n) if n > 0) {} };
     let _ = tokio::time::timeout(connection::CLOSE_GRACE, drain).await;
+}
+
+/// The most bytes of a plain HTTP request's head read before it is answered (see
+/// [`read_plain_head`]): a request line and its fields as clients send them, far less than
+/// hyper's limit for a head.
+const PLAIN_HEAD_BYTES: usize = 8 * 1024;
+
+/// Reads the head of a plain HTTP request on a TLS listener, until it is complete or invalid,
+/// the client stops sending, or [`PLAIN_HEAD_BYTES`] came (under the connection's deadline for
+/// its first head, as on a plain listener). What the access log line needs of it: its method,
+/// target and version, and its `Origin` fields when the head is complete; `None` when it has no
+/// valid request line. The rest of the head is not kept.
+async fn read_plain_head(stream: &mut TcpStream) -> Option<Request<()>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = vec![0u8; PLAIN_HEAD_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        match stream.read(&mut head[filled..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => filled += read,
+        }
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        if !matches!(httparse::Request::new(&mut fields).parse(&head[..filled]), Ok(s) if s.is_partial())
+        {
+            break;
+        }
+    }
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut fields);
+    // The request line's parts stay set when its fields are incomplete or invalid.
+    let complete = matches!(parsed.parse(&head[..filled]), Ok(s) if s.is_complete());
+    let method = http::Method::from_bytes(parsed.method?.as_bytes()).ok()?;
+    let version =
+        if parsed.version? == 0 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+    let mut request = Request::builder().method(method).uri(parsed.path?).version(version);
+    let origins =
+        parsed.headers.iter().filter(|field| complete && field.name.eq_ignore_ascii_case("origin"));
+    for origin in origins {
+        if let Ok(value) = http::HeaderValue::from_bytes(origin.value) {
+            request = request.header(http::header::ORIGIN, value);
+        }
+    }
+    request.body(()).ok()
 }
 
 /// How a connection is served, once its protocol is known.

@@ -119,8 +119,21 @@ impl Telemetry {
     pub(crate) fn exchange<B>(self, request: &Request<B>, client: SocketAddr) -> Exchange {
         match self.0 {
             None => Exchange(None),
-            Some(sinks) => Exchange(Some(Box::new(Record::begin(sinks, request, client)))),
+            Some(sinks) => Exchange(Some(Box::new(Record::begin(sinks, Some(request), client)))),
         }
+    }
+
+    /// Begins observing an answer the gateway writes itself, on a connection no HTTP server
+    /// serves (plain HTTP on a TLS listener): `request` is what could be read of the client's
+    /// head. Without one (no valid request line came) the answer is counted in the metrics but
+    /// gets no access log line, which could not say what was asked. Then
+    /// [`Exchange::answered`].
+    pub(crate) fn unserved_exchange(
+        self,
+        request: Option<&Request<()>>,
+        client: SocketAddr,
+    ) -> Exchange {
+        Exchange(self.0.map(|sinks| Box::new(Record::begin(sinks, request, client))))
     }
 
     /// Counts a client connection in; the guard counts it out.
@@ -282,6 +295,18 @@ impl Exchange {
     pub(crate) fn observe<F>(self, work: F) -> Observing<F> {
         Observing { work, record: self.0 }
     }
+
+    /// Records that `status`, with `bytes` of body, was sent for an exchange begun by
+    /// [`Telemetry::unserved_exchange`], and writes it out. An exchange dropped without this is
+    /// recorded as the client's going away (`499`).
+    pub(crate) fn answered(self, status: StatusCode, bytes: u64) {
+        let Some(mut record) = self.0 else { return };
+        record.status = Some(status);
+        record.bytes = bytes;
+        if let Some(metrics) = &record.sinks.metrics {
+            metrics.responded(status, None, None, None, None);
+        }
+    }
 }
 
 pin_project! {
@@ -364,13 +389,13 @@ fn client_closed_request() -> StatusCode {
 }
 
 impl Record {
-    /// The record of a request whose head just arrived, its access log line begun.
-    fn begin<B>(sinks: &'static Sinks, request: &Request<B>, client: SocketAddr) -> Self {
+    /// The record of a request whose head just arrived, its access log line begun (none
+    /// without a `request` to describe).
+    fn begin<B>(sinks: &'static Sinks, request: Option<&Request<B>>, client: SocketAddr) -> Self {
         let started = Instant::now();
-        let line = sinks
-            .log
-            .as_ref()
-            .map(|log| log.begin(&RequestSide { request, client, time: SystemTime::now() }));
+        let line = sinks.log.as_ref().zip(request).map(|(log, request)| {
+            log.begin(&RequestSide { request, client, time: SystemTime::now() })
+        });
         Self {
             sinks,
             started,

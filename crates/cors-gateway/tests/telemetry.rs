@@ -838,20 +838,26 @@ async fn a_client_that_leaves_before_the_answer_is_logged_with_499() {
     assert_eq!(value(&samples, "cors_gateway_request_duration_seconds_count"), 0.0);
 }
 
+/// The strict policy on a TLS listener in front of `upstream`, with the admin listener and a
+/// JSON access log; the CA signed the listener's certificate, which the scratch folder holds.
+fn logged_over_tls(upstream: &str) -> (Gateway, TestCa, Scratch) {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("telemetry");
+    let flags = ca.issue(&scratch, "gateway").flags();
+    let mut extra = vec!["--admin-listen", "127.0.0.1:0", "--access-log", "json"];
+    extra.extend(flags.iter().map(String::as_str));
+    (gateway(&strict(), upstream, &extra), ca, scratch)
+}
+
 /// Issue 17, the parts together: on a TLS listener, a WebSocket tunnel, a refused WebSocket
 /// handshake and an HTTP/2 preflight each get one access log line and are counted in
 /// `cors_requests_total` with their decision and rule, and the admin listener, plain HTTP on an
 /// address of its own, serves health, readiness and metrics while the proxy listener is TLS.
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_requests_and_websocket_tunnels_are_logged_and_counted() {
-    let scratch = Scratch::new();
-    let ca = TestCa::new("telemetry");
-    let flags = ca.issue(&scratch, "gateway").flags();
     let upstream = WsUpstream::start().await;
     let policy = strict();
-    let mut extra = vec!["--admin-listen", "127.0.0.1:0", "--access-log", "json"];
-    extra.extend(flags.iter().map(String::as_str));
-    let gateway = gateway(&policy, &upstream.url(), &extra);
+    let (gateway, ca, _scratch) = logged_over_tls(&upstream.url());
     assert!(gateway.banner.contains("listening on https://"), "{}", gateway.banner);
     let (proxy, admin) = (gateway.address, gateway.admin_address());
 
@@ -923,4 +929,49 @@ async fn tls_requests_and_websocket_tunnels_are_logged_and_counted() {
     assert_eq!(seen("/preflight"), r#"200 "preflight-accepted" "P1" "HTTP/2.0" 0"#);
     assert!(lines["/chat-allowed"]["upstream_ms"].is_f64());
     assert_eq!(lines.len(), 3);
+}
+
+/// Plain HTTP sent to a TLS listener gets its `400` (finding F-Z) logged and counted as every
+/// other answer: a line with the request's method, path, protocol and origin, no decision and
+/// the text's bytes, and a `4xx` response in the metrics. A head with no valid request line is
+/// counted but gets no line, which could not say what was asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_sent_to_a_tls_listener_is_logged_and_counted() {
+    let upstream = Upstream::start().await;
+    let (gateway, _ca, _scratch) = logged_over_tls(&upstream.url());
+    let address = gateway.address;
+    let heads: [&[u8]; 2] = [
+        b"GET /plain?token=1 HTTP/1.1\r\nhost: localhost\r\norigin: https://app.example.com\r\n\r\n",
+        b"hello\r\n\r\n",
+    ];
+    for head in heads {
+        let raw = tokio::task::spawn_blocking(move || {
+            raw_exchange(address, head, Duration::from_secs(5))
+        });
+        let raw = raw.await.unwrap();
+        assert!(raw.text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{:?}", raw.text);
+    }
+    let samples = metrics_when(gateway.admin_address(), |s| {
+        value(s, "cors_gateway_responses_total{status_class=\"4xx\"}") == 2.0
+    })
+    .await;
+    assert_eq!(value(&samples, "cors_gateway_request_duration_seconds_count"), 2.0);
+    assert!(family(&samples, "cors_requests_total").is_empty());
+    let deadline = Instant::now() + PATIENCE;
+    while gateway.stdout().is_empty() {
+        assert!(Instant::now() < deadline, "no line");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stdout = gateway.stdout();
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let line = &lines[0];
+    let fields = ["method", "path", "proto", "origin", "status", "decision", "bytes"];
+    assert_eq!(
+        fields.map(|field| line[field].to_string()).join(" "),
+        r#""GET" "/plain" "HTTP/1.1" "https://app.example.com" 400 null 59"#
+    );
+    assert!(line["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{line}");
+    assert!(upstream.seen().is_empty());
 }
