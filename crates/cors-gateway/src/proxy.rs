@@ -519,6 +519,9 @@ impl Proxy {
                     );
                 }
                 telemetry::upstream_done(started, None);
+                if parts.status == StatusCode::RESET_CONTENT {
+                    return without_content(parts);
+                }
                 Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held, pooled)))
             }
             Some(Err(error)) => self.failed(&error, upstream, started),
@@ -606,6 +609,20 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// An upstream's `205` for the client, with no content whatever the upstream sent: RFC 9110
+/// section 15.3.6 says a server must not generate content in a `205`, and must mark it as empty
+/// (`Content-Length: 0` being one way). hyper frames a `205` as any other status, on both sides,
+/// so an upstream's body reached the client; Chromium reads a `205`'s head as the whole response,
+/// as a `204`'s (`HttpStreamParser::CalculateResponseBodySize`), and bytes of a body that came
+/// after the head were read as the beginning of the next response on that connection. nginx
+/// forwards the body as it came. The upstream's body is dropped unread, and its connection with
+/// it, which is never reused. Out of line: few responses are `205`.
+#[cold]
+fn without_content(mut parts: http::response::Parts) -> Response<ProxyBody> {
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    Response::from_parts(parts, Either::Right(Full::new(Bytes::new())))
 }
 
 /// `502` with `text` for an upstream response the gateway does not forward, sent at `started`

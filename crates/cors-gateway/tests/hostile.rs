@@ -57,7 +57,8 @@ fn example_policy(name: &str) -> PathBuf {
 ///   `Transfer-Encoding: chunked` (RFC 9112 section 6.3: the chunks frame the body).
 /// - `/length/KIND`: answers `hello` with its length said twice, as `KIND` says: on two lines
 ///   (`twice`) or as a list (`list`); or `204` with a `Content-Length: 5` and no body
-///   (`no-content`);
+///   (`no-content`); or `205` with `hello` as its content, of that length (`reset-content`) or
+///   in chunks (`reset-chunked`);
 /// - `/coded/gzip` and `/coded/twice`: answers `hello` in chunks, under
 ///   `Transfer-Encoding: gzip, chunked` and `chunked, chunked`;
 /// - `/late-body` and `/late-body/204`: answers `200` (for `HEAD`) or `204` with a length
@@ -286,6 +287,10 @@ fn canned_answer(path: &str, head: &str) -> Option<String> {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         }
         "/length/no-content" => "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n",
+        "/length/reset-content" => "HTTP/1.1 205 Reset Content\r\ncontent-length: 5\r\n\r\nhello",
+        "/length/reset-chunked" => {
+            "HTTP/1.1 205 Reset Content\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        }
         "/trailers" => {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n\
              5\r\nhello\r\n0\r\nconnection: x-hop\r\nx-hop: 1\r\nkeep-alive: 5\r\n\
@@ -1385,11 +1390,15 @@ fn an_upstream_response_with_chunks_and_a_length_is_framed_by_its_chunks(#[case]
 /// Finding F-N: an upstream response that says its length twice (on two lines, or as a list of
 /// equal values, which hyper's client accepts), or a length on a `204`, reaches the client with
 /// one valid `Content-Length` or none. Forwarded as they came, the HTTP/2 client reset the
-/// stream as malformed, and the HTTP/1.1 one got `content-length: 5, 5`.
+/// stream as malformed, and the HTTP/1.1 one got `content-length: 5, 5`. Finding F-AK: a `205`
+/// with content reaches the client with `Content-Length: 0` and none; it was forwarded with its
+/// content, which Chromium reads as the start of the next response.
 #[rstest]
 #[case::on_two_lines("twice", 200, Some("5"), "hello")]
 #[case::as_a_list("list", 200, Some("5"), "hello")]
 #[case::on_a_204("no-content", 204, None, "")]
+#[case::on_a_205("reset-content", 205, Some("0"), "")]
+#[case::on_a_chunked_205("reset-chunked", 205, Some("0"), "")]
 fn a_length_said_twice_reaches_the_client_once(
     #[case] kind: &str,
     #[case] status: u16,
