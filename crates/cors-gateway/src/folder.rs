@@ -467,9 +467,9 @@ mod tests {
     }
 
     /// Whatever a client sends, a path the gateway forwards to an instance lands under that same
-    /// instance as every upstream reads it (findings F-L, F-T, F-V): an upstream that drops path
-    /// parameters, decodes every escape, takes `\` for `/`, merges runs of `/`, or any mix of
-    /// these, and then resolves dot segments. The gateway refuses (400) or finds no instance
+    /// instance as every upstream reads it (findings F-L, F-T, F-V, F-W, F-AL): an upstream that
+    /// drops path parameters, decodes every escape once or twice, takes `\` for `/`, merges runs
+    /// of `/`, or any mix of these, and then resolves dot segments. The gateway refuses (400) or finds no instance
     /// (404) for the rest.
     mod readings {
         use super::*;
@@ -512,6 +512,11 @@ mod tests {
             "%2E%2E",
             "%25",
             "%252F",
+            "%255C",
+            "%253B",
+            "%252e",
+            "%2561",
+            "%%32%46",
             "%",
             "%20",
             "%FF",
@@ -550,8 +555,10 @@ mod tests {
             /// Drops each segment's path parameters, from `;`: first of all, on the raw path
             /// (Tomcat, Jetty), or last, on what the other steps left (Spring).
             parameters: Option<Order>,
-            /// Decodes every escape (nginx before it matches a location, most frameworks).
-            decode: bool,
+            /// How many times it decodes every escape: none, once (nginx before it matches a
+            /// location, most frameworks), or twice (an application decoding again a path its
+            /// server decoded).
+            decodes: u8,
             /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
             backslash: bool,
             /// Reads a run of `/` as one (nginx's `merge_slashes`, Spring).
@@ -567,12 +574,12 @@ mod tests {
         impl Reading {
             fn all() -> impl Iterator<Item = Reading> {
                 let parameters = [None, Some(Order::First), Some(Order::Last)];
-                (0..8u8).flat_map(move |bits| {
+                (0..12u8).flat_map(move |bits| {
                     parameters.map(|parameters| Reading {
                         parameters,
-                        decode: bits & 1 != 0,
-                        backslash: bits & 2 != 0,
-                        merge: bits & 4 != 0,
+                        decodes: bits % 3,
+                        backslash: bits / 3 % 2 != 0,
+                        merge: bits / 6 != 0,
                     })
                 })
             }
@@ -592,7 +599,7 @@ mod tests {
                 if self.parameters == Some(Order::First) {
                     bytes = Self::drop_parameters(&bytes);
                 }
-                if self.decode {
+                for _ in 0..self.decodes {
                     bytes = percent_decoded(&bytes);
                 }
                 if self.backslash {
@@ -609,14 +616,18 @@ mod tests {
 
             /// The base path, of [`BASES`], that this upstream puts `path` under: the longest
             /// that is `path` or a prefix of it ending at a `/`, each base read as the upstream
-            /// reads its own routes (decoded when it decodes).
+            /// reads its own routes (decoded when it decodes, once: routes are not encoded
+            /// twice).
             fn base(self, path: &[u8]) -> Option<&'static str> {
                 let read = self.read(path);
                 BASES
                     .iter()
                     .filter(|base| {
-                        let base =
-                            if self.decode { base.as_bytes().to_vec() } else { configured(base) };
+                        let base = if self.decodes > 0 {
+                            base.as_bytes().to_vec()
+                        } else {
+                            configured(base)
+                        };
                         read.strip_prefix(base.as_slice())
                             .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
                     })

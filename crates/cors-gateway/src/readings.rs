@@ -1,6 +1,6 @@
 //! How upstreams read a request's path before they route it, for the Local Mode router's check
 //! that a path it forwards stays under the API instance it chose (docs/robustness.md, findings
-//! F-L, F-T, F-V and F-W).
+//! F-L, F-T, F-V, F-W and F-AL).
 //!
 //! Web servers and frameworks each take some of a few steps before they match a path against
 //! their routes, in one of two orders, and a path that a crafted request spells unusually can
@@ -23,9 +23,10 @@ enum Parameters {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Reading {
     parameters: Parameters,
-    /// Decodes every escape (nginx before it matches a location, most frameworks before they
-    /// route).
-    decode: bool,
+    /// How many times every escape is decoded: none; once (nginx before it matches a location,
+    /// most frameworks before they route); or twice, as an application does that decodes again
+    /// a path its server or a proxy in front already decoded, and as IIS did (CVE-2001-0333).
+    decodes: u8,
     /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
     backslash: bool,
     /// Reads a run of `/` as one (nginx's `merge_slashes`, Spring's path helper).
@@ -35,28 +36,25 @@ pub(crate) struct Reading {
 impl Reading {
     /// Every mix of the steps; without decoding, dropping parameters before or after it is the
     /// same reading, which is listed once.
-    pub(crate) const ALL: [Reading; 20] = {
-        let mut all = [Reading {
-            parameters: Parameters::Kept,
-            decode: false,
-            backslash: false,
-            merge: false,
-        }; 20];
+    pub(crate) const ALL: [Reading; 32] = {
+        let mut all =
+            [Reading { parameters: Parameters::Kept, decodes: 0, backslash: false, merge: false };
+                32];
         let mut bits = 0;
         let mut n = 0;
-        while bits < 24 {
+        while bits < 36 {
             let parameters = match bits % 3 {
                 0 => Parameters::Kept,
                 1 => Parameters::BeforeDecoding,
                 _ => Parameters::AfterDecoding,
             };
-            let decode = bits / 3 % 2 == 1;
-            if decode || !matches!(parameters, Parameters::AfterDecoding) {
+            let decodes = bits / 3 % 3;
+            if decodes > 0 || !matches!(parameters, Parameters::AfterDecoding) {
                 all[n] = Reading {
                     parameters,
-                    decode,
-                    backslash: bits / 6 % 2 == 1,
-                    merge: bits / 12 == 1,
+                    decodes,
+                    backslash: bits / 9 % 2 == 1,
+                    merge: bits / 18 == 1,
                 };
                 n += 1;
             }
@@ -65,19 +63,20 @@ impl Reading {
         all
     };
 
-    /// `path` as this reading reads it: parameters dropped from the raw path, escapes decoded,
-    /// `\` taken for `/`, parameters dropped from what that left, runs of `/` merged, each step
-    /// only if the reading takes it. Dot segments are left: the gateway refuses every path
-    /// that has one before any reading could matter (`checks::has_dot_segment`).
+    /// `path` as this reading reads it: parameters dropped from the raw path, escapes decoded
+    /// (once or twice), `\` taken for `/`, parameters dropped from what that left, runs of `/`
+    /// merged, each step only if the reading takes it. Dot segments are left: the gateway
+    /// refuses every path that has one before any reading could matter
+    /// (`checks::has_dot_segment`).
     pub(crate) fn read(self, path: &[u8]) -> Vec<u8> {
         let mut read = path.to_vec();
         if self.parameters == Parameters::BeforeDecoding {
             read = without_parameters(&read);
         }
-        if self.decode
-            && let Some(all) = decoded(&read, |_| true)
-        {
-            read = all;
+        for _ in 0..self.decodes {
+            if let Some(all) = decoded(&read, |_| true) {
+                read = all;
+            }
         }
         if self.backslash {
             read.iter_mut().filter(|b| **b == b'\\').for_each(|b| *b = b'/');
@@ -146,17 +145,17 @@ mod tests {
     fn every_reading_is_listed_once() {
         let mut seen = Vec::new();
         for r in Reading::ALL {
-            let key = (r.parameters as u8, r.decode, r.backslash, r.merge);
+            let key = (r.parameters as u8, r.decodes, r.backslash, r.merge);
             assert!(!seen.contains(&key), "{r:?} twice");
             seen.push(key);
         }
-        assert_eq!(seen.len(), 20);
+        assert_eq!(seen.len(), 32);
     }
 
     #[rstest]
     #[case::tomcat_drops_parameters_before_decoding(
         Parameters::BeforeDecoding,
-        true,
+        1,
         false,
         false,
         "/a;x%2Fb/c",
@@ -164,7 +163,7 @@ mod tests {
     )]
     #[case::spring_drops_them_after(
         Parameters::AfterDecoding,
-        true,
+        1,
         false,
         false,
         "/a;x%2Fb/c",
@@ -172,24 +171,25 @@ mod tests {
     )]
     #[case::a_backslash_ends_parameters_only_after_it_is_read_as_a_slash(
         Parameters::AfterDecoding,
-        false,
+        0,
         true,
         false,
         "/a;x\\b",
         "/a/b"
     )]
-    #[case::nginx(Parameters::Kept, true, false, true, "/a//%62%2F/c;x", "/a/b/c;x")]
-    #[case::short_escape_kept(Parameters::Kept, true, false, false, "/a%2/%zz%", "/a%2/%zz%")]
-    #[case::encoded_percent_decoded_once(Parameters::Kept, true, false, false, "/%252F", "/%2F")]
+    #[case::nginx(Parameters::Kept, 1, false, true, "/a//%62%2F/c;x", "/a/b/c;x")]
+    #[case::short_escape_kept(Parameters::Kept, 1, false, false, "/a%2/%zz%", "/a%2/%zz%")]
+    #[case::encoded_percent_decoded_once(Parameters::Kept, 1, false, false, "/%252F", "/%2F")]
+    #[case::decoded_twice(Parameters::Kept, 2, false, false, "/a%252Fb/%%32%65", "/a/b/.")]
     fn readings(
         #[case] parameters: Parameters,
-        #[case] decode: bool,
+        #[case] decodes: u8,
         #[case] backslash: bool,
         #[case] merge: bool,
         #[case] path: &str,
         #[case] expected: &str,
     ) {
-        let reading = Reading { parameters, decode, backslash, merge };
+        let reading = Reading { parameters, decodes, backslash, merge };
         assert_eq!(String::from_utf8_lossy(&reading.read(path.as_bytes())), expected);
     }
 }
