@@ -469,6 +469,28 @@ mod tests {
     }
 
     #[test]
+    fn the_install_script_names_the_tool_it_cannot_install() {
+        // wrk and nginx are there, valgrind and apt-get are not.
+        let bin = empty_target("install-script-path");
+        for tool in ["wrk", "nginx"] {
+            let stub = bin.join(tool);
+            fs::write(&stub, "#!/bin/sh\n").unwrap();
+            let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+            fs::set_permissions(&stub, executable).unwrap();
+        }
+        let bash = cors_devtools::find_program(None, &["bash"]).unwrap();
+        let output = std::process::Command::new(bash)
+            .arg(crate::util::root().join("scripts/install-bench-tools.sh"))
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        fs::remove_dir_all(&bin).unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr, "install-bench-tools: apt-get is missing; install valgrind by hand\n");
+    }
+
+    #[test]
     fn a_missing_baseline_stops_the_command_before_it_measures() {
         let target = empty_target("missing-baseline");
         let error = run_in(&args(&["--report-only", "--compare", "nope"]), &target).unwrap_err();
