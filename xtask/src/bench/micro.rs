@@ -363,6 +363,33 @@ pub(super) fn is_headline(id: &str) -> bool {
 /// Calls per id under callgrind.
 const CALLS: u32 = 10_000;
 
+/// The file, under `target/bench/`, where a run keeps the instructions per call it counted, by
+/// criterion id, for `--report-only` (which runs nothing, callgrind included).
+pub(super) const INSTRUCTIONS: &str = "instructions.json";
+
+/// Writes `counts` to `path` ([`INSTRUCTIONS`]).
+pub(super) fn write_instructions(
+    path: &Path,
+    counts: &BTreeMap<String, u64>,
+) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(counts).map_err(|e| format!("{INSTRUCTIONS}: {e}"))?;
+    super::report::write(path, &text)
+}
+
+/// The counts [`write_instructions`] wrote to `path` since `since` (the last run's start);
+/// none when that run counted none.
+pub(super) fn read_instructions(
+    path: &Path,
+    since: SystemTime,
+) -> Result<BTreeMap<String, u64>, String> {
+    let fresh =
+        fs::metadata(path).and_then(|meta| meta.modified()).is_ok_and(|modified| modified >= since);
+    if !fresh {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_value(read_json(path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Instructions per call of each criterion id in `ids`, counted by callgrind on the `profile`
 /// example: only inside its `measured` function (`--toggle-collect`), which makes `CALLS` calls
 /// after a warm-up, so neither setup nor warm-up is counted and the count is the same in every

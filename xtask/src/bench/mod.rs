@@ -34,7 +34,8 @@
 //! - `--check-budgets` ([`budgets`]) counts the instructions `benches/budgets.toml` budgets and
 //!   fails on any over budget; CI runs it.
 //! - `--report-only`: rebuilds the last run's summary from its results on disk (the criterion
-//!   estimates written since it started, `target/bench/last-run.json`), running nothing.
+//!   estimates written since it started, its instruction counts if it counted them,
+//!   `target/bench/last-run.json`), running nothing.
 
 mod budgets;
 mod callgrind;
@@ -82,7 +83,8 @@ pub(crate) struct Args {
     /// one codegen unit: slower to build); the other servers are built as always
     #[arg(long, value_name = "PROFILE", default_value = "release")]
     gateway_profile: String,
-    /// Rebuild the last run's summary from its results on disk; run nothing
+    /// Rebuild the last run's summary from its results on disk (its instruction counts too, if
+    /// it took them); run nothing, callgrind included
     #[arg(long, conflicts_with_all = ["load", "load_only"])]
     report_only: bool,
     /// Only the scenarios whose name contains SUBSTR: criterion groups (engine-preflight-accepted,
@@ -308,7 +310,8 @@ fn ensure_tools_with(
 
 /// Runs (unless `--report-only`) and reads the criterion benches written since `since` (this
 /// run's start, or the last run's with `--report-only`), the allocation counts and, with
-/// `--instructions`, the instruction counts.
+/// `--instructions`, the instruction counts (with `--report-only`, those the last run counted,
+/// if it did).
 fn run_micro(
     options: &Options,
     criterion: &[String],
@@ -327,7 +330,19 @@ fn run_micro(
         allocations: listed.into_iter().collect(),
         instructions: std::collections::BTreeMap::new(),
     };
-    if options.instructions {
+    let counted = out.join(micro::INSTRUCTIONS);
+    if options.report_only {
+        // The last run's counts, when it counted; callgrind is not run.
+        micro.instructions = micro::read_instructions(&counted, since)?;
+        if options.instructions && micro.instructions.is_empty() {
+            return Err(format!(
+                "--report-only --instructions: the last run counted no instructions ({} was not \
+                 written by it), and --report-only runs nothing; run `cargo xtask bench \
+                 --instructions` to count them",
+                counted.display()
+            ));
+        }
+    } else if options.instructions {
         let ids: Vec<String> = micro
             .order
             .iter()
@@ -336,6 +351,7 @@ fn run_micro(
             .cloned()
             .collect();
         micro.instructions = micro::count_instructions(&ids, options)?;
+        micro::write_instructions(&counted, &micro.instructions)?;
     }
     Ok(micro)
 }
@@ -420,6 +436,57 @@ mod tests {
             (&summary["run"]["quick"], &summary["run"]["filter"]),
             (&true.into(), &"engine-not".into())
         );
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    /// A target where the last run, started a minute ago, measured `engine-not-cors/decide`.
+    fn last_run_of_engine_not_cors(test: &str) -> (PathBuf, SystemTime) {
+        let target = empty_target(test);
+        let out = target.join("bench");
+        fs::create_dir_all(&out).unwrap();
+        let started = SystemTime::now() - std::time::Duration::from_mins(1);
+        criterion_result(&target, "engine-not-cors", "decide", started);
+        fs::write(out.join("allocations.json"), "[]").unwrap();
+        report::save_last_run(&out, &RunInfo::now(false, None), started, false).unwrap();
+        (target, started)
+    }
+
+    #[test]
+    fn report_only_gives_the_instructions_the_last_run_counted_without_counting() {
+        let (target, _) = last_run_of_engine_not_cors("report-only-instructions");
+        let out = target.join("bench");
+        // A count callgrind never gives for this id: it must come from the file.
+        let counts = [("engine-not-cors/decide".to_owned(), 7_777_u64)].into();
+        micro::write_instructions(&out.join(micro::INSTRUCTIONS), &counts).unwrap();
+        for flags in [&["--report-only"][..], &["--report-only", "--instructions"]] {
+            run_in(&args(flags), &target).unwrap();
+            let summary = read_json(&out.join("summary.json")).unwrap();
+            let row = &summary["rows"][0];
+            assert_eq!(row["id"], "engine-not-cors/decide", "{flags:?}");
+            assert_eq!(row["ours"]["instructions"], 7_777, "{flags:?}");
+        }
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn report_only_instructions_refuses_when_the_last_run_counted_none() {
+        let (target, started) = last_run_of_engine_not_cors("report-only-no-instructions");
+        let out = target.join("bench");
+        // Counts of an earlier run are not the last run's.
+        let counted = out.join(micro::INSTRUCTIONS);
+        micro::write_instructions(&counted, &[("engine-not-cors/decide".to_owned(), 1)].into())
+            .unwrap();
+        let earlier = started - std::time::Duration::from_hours(1);
+        fs::File::options().write(true).open(&counted).unwrap().set_modified(earlier).unwrap();
+        let error = run_in(&args(&["--report-only", "--instructions"]), &target).unwrap_err();
+        assert!(
+            error.starts_with("--report-only --instructions: the last run counted no instructions"),
+            "{error}"
+        );
+        // Without --instructions the summary is rebuilt, without counts.
+        run_in(&args(&["--report-only"]), &target).unwrap();
+        let summary = read_json(&out.join("summary.json")).unwrap();
+        assert_eq!(summary["rows"][0]["ours"]["instructions"], serde_json::Value::Null);
         fs::remove_dir_all(&target).unwrap();
     }
 
