@@ -79,6 +79,37 @@ pub(super) fn run_criterion(
     exec(command)
 }
 
+/// Checks the user's policy (`--policy`) before anything is built for measuring or measured:
+/// builds the benches' `check-policy` example, which loads it and derives its requests as the
+/// benches do, and runs it ([`policy_problems`]).
+pub(super) fn check_policy(options: &Options) -> Result<(), String> {
+    let Some(policy) = &options.policy else { return Ok(()) };
+    let mut build = cargo();
+    // The bench profile, as `cargo bench` builds next: the benches' dependencies are built once.
+    build.args(["build", "--profile", "bench", "-p", "cors-benches", "--example", "check-policy"]);
+    exec(build)?;
+    let mut check = Command::new(target_dir().join("release/examples").join(exe("check-policy")));
+    set_policy(&mut check, options);
+    policy_problems(policy, check)
+}
+
+/// Runs `check` (the `check-policy` example on `policy`): the policy's problems, as it gives
+/// them (`FILE:LINE:COLUMN: error: ...` lines), are the error, so that they are the last thing
+/// the user reads; xtask links no product crate to load the policy itself (ARCHITECTURE.md).
+fn policy_problems(policy: &Path, mut check: Command) -> Result<(), String> {
+    let output = check.output().map_err(|e| format!("cannot run {check:?}: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let problems = String::from_utf8_lossy(&output.stderr);
+    Err(format!(
+        "--policy {} cannot be benchmarked ({}):\n{}",
+        policy.display(),
+        output.status,
+        problems.trim_end()
+    ))
+}
+
 /// Passes the user's policy (`--policy`) to the bench binaries.
 fn set_policy(command: &mut Command, options: &Options) {
     if let Some(policy) = &options.policy {
@@ -469,6 +500,24 @@ mod tests {
             micro.instructions.insert(id.to_owned(), instructions);
         }
         micro
+    }
+
+    #[test]
+    fn a_policys_problems_are_the_error_with_their_places() {
+        let problems = "/p/broken.yaml:9:11: error: expected a mapping\n\
+                        /p/broken.yaml:12:3: error: origins: not a list\n";
+        let mut check = Command::new("sh");
+        check.args(["-c", &format!("printf '{problems}' >&2; exit 1")]);
+        let error = policy_problems(Path::new("/p/broken.yaml"), check).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "--policy /p/broken.yaml cannot be benchmarked (exit status: 1):\n{}",
+                problems.trim_end()
+            )
+        );
+        let fine = Command::new("true");
+        assert_eq!(policy_problems(Path::new("/p/fine.yaml"), fine), Ok(()));
     }
 
     #[test]

@@ -193,6 +193,7 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
     if let Some(name) = &args.compare {
         compare::read_baseline(&out, name)?;
     }
+    micro::check_policy(&options)?;
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut info = RunInfo::now(options.quick, options.filter.clone());
     let mut rows = Vec::new();
