@@ -1,11 +1,15 @@
 //! A user's own cors-flex policy as a benchmark (`cargo xtask bench --policy FILE`, which sets
 //! [`POLICY_ENV`]): the engine and our layer measured on requests derived from the policy.
 //!
-//! The four requests, each checked against the engine before it is measured:
+//! The requests, four to seven, each checked against the engine before it is measured:
 //! - `actual-allowed`: `GET` (or, for a group that does not allow `GET`, its first allowed
-//!   method) from the first origin of the policy's groups that the engine allows. An exact origin is sent as written; a subdomain pattern `scheme://*.domain[:port]` as
+//!   method) from the first origin of the policy's groups that the engine allows. An exact
+//!   origin is sent as written; a subdomain pattern `scheme://*.domain[:port]` as
 //!   `scheme://bench.domain[:port]`; `*` (or a public resource) as `https://bench.example.com`;
 //!   `null` as `null`. A policy that allows none of these is refused with the list tried.
+//! - `actual-exact`, `actual-subdomain`, `actual-null`: the same, from the first entry of that
+//!   kind the engine allows, for each kind the policy lists besides `actual-allowed`'s (each
+//!   kind is matched its own way); at most one each. `*` needs none: `actual-unknown` reaches it.
 //! - `actual-unknown`: the same method from `https://unlisted.invalid` (`.invalid` is reserved, so
 //!   no policy lists it): blocked, or allowed by a public resource or `*`; the outcome is reported.
 //! - `preflight`: `OPTIONS` from that allowed origin, asking for the group's first allowed method
@@ -44,18 +48,27 @@ const UNKNOWN_ORIGIN: &str = "https://unlisted.invalid";
 const ANY_ORIGIN: &str = "https://bench.example.com";
 
 /// The requests, with their engine and layer criterion groups.
-const REQUESTS: [(&str, &str, &str); 4] = [
+const REQUESTS: [(&str, &str, &str); 7] = [
     ("actual-allowed", "engine-policy-actual-allowed", "layer-policy-actual-allowed"),
+    ("actual-exact", "engine-policy-actual-exact", "layer-policy-actual-exact"),
+    ("actual-subdomain", "engine-policy-actual-subdomain", "layer-policy-actual-subdomain"),
+    ("actual-null", "engine-policy-actual-null", "layer-policy-actual-null"),
     ("actual-unknown", "engine-policy-actual-unknown", "layer-policy-actual-unknown"),
     ("preflight", "engine-policy-preflight", "layer-policy-preflight"),
     ("no-origin", "engine-policy-no-origin", "layer-policy-no-origin"),
 ];
 
+/// The kinds of origin entry that get an actual request of their own (`actual-<kind>`) when
+/// `actual-allowed` is of another kind: each is matched its own way (a hashed set, a suffix, a
+/// flag). `*` needs none: `actual-unknown` reaches it.
+const KINDS: [&str; 3] = ["exact", "subdomain", "null"];
+
 /// One request derived from the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DerivedRequest {
-    /// `actual-allowed`, `actual-unknown`, `preflight` or `no-origin`.
+    /// `actual-allowed`, `actual-exact`, `actual-subdomain`, `actual-null`, `actual-unknown`,
+    /// `preflight` or `no-origin`.
     pub name: &'static str,
     /// The engine's criterion group (`engine-policy-<name>`).
     pub engine_group: &'static str,
@@ -83,7 +96,7 @@ pub struct UserPolicy {
     pub policy: Policy,
     /// The engine built from it.
     pub engine: Arc<Engine>,
-    /// The four requests, in the order of the module documentation.
+    /// The requests, in the order of the module documentation.
     pub requests: Vec<DerivedRequest>,
     /// The file's warnings, one `FILE:LINE:COLUMN: warning: ...` line each, as
     /// `cors-gateway check` prints them: what the policy ignores or risks is what is measured.
@@ -171,7 +184,7 @@ impl UserPolicy {
 }
 
 /// Decides `method` with `fields` as the benches send it.
-fn decide(engine: &Engine, method: &str, fields: &[(&'static str, &'static str)]) -> Outcome {
+fn decide(engine: &Engine, method: &str, fields: &[(&str, &str)]) -> Outcome {
     let map = headers(fields);
     let request =
         cors_engine::Request::new(method.as_bytes(), &map).addressed_to("http", HOST.as_bytes());
@@ -180,21 +193,22 @@ fn decide(engine: &Engine, method: &str, fields: &[(&'static str, &'static str)]
 
 /// A string that lives as long as the bench binary, so that a derived request's fields are
 /// `&'static str` pairs as the reference scenarios' are ([`crate::LayerScenario::headers`]),
-/// which [`crate::request`] writes into a request head. Four short strings per process.
+/// which [`crate::request`] writes into a request head. A few short strings per process.
 fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }
 
-/// An origin `pattern` matches, for a request.
-fn example_origin(pattern: &OriginPattern) -> String {
+/// An origin `pattern` matches, for a request, and the kind of entry it is (`exact`,
+/// `subdomain`, `null` or `any`).
+fn example_origin(pattern: &OriginPattern) -> (String, &'static str) {
     match pattern {
-        OriginPattern::Exact(origin) => origin.to_string(),
+        OriginPattern::Exact(origin) => (origin.to_string(), "exact"),
         OriginPattern::Subdomains(pattern) => {
             let port = pattern.port().map(|port| format!(":{port}")).unwrap_or_default();
-            format!("{}://bench.{}{port}", pattern.scheme(), pattern.domain())
+            (format!("{}://bench.{}{port}", pattern.scheme(), pattern.domain()), "subdomain")
         }
-        OriginPattern::Null => "null".to_owned(),
-        _ => ANY_ORIGIN.to_owned(),
+        OriginPattern::Null => ("null".to_owned(), "null"),
+        _ => (ANY_ORIGIN.to_owned(), "any"),
     }
 }
 
@@ -216,33 +230,67 @@ fn actual_method(group: Option<&Group>) -> &str {
     }
 }
 
-/// The first candidate origin the engine allows, with its group (none for a public resource
-/// without groups) and the actual request's method ([`actual_method`]).
-fn allowed_origin<'p>(
-    policy: &'p Policy,
-    engine: &Engine,
-) -> Result<(&'static str, Option<&'p Group>, &'static str), String> {
-    let mut candidates: Vec<(String, Option<&Group>)> = policy
+/// An origin the engine allows, from an entry of the policy.
+struct Allowed<'p> {
+    origin: &'static str,
+    /// The entry's kind ([`example_origin`]); `any` for a public resource without groups.
+    kind: &'static str,
+    /// The entry's group; none for a public resource without groups.
+    group: Option<&'p Group>,
+    /// The actual request's method ([`actual_method`]).
+    method: &'static str,
+}
+
+/// The first candidate origin the engine allows, then the first of each other kind of
+/// [`KINDS`] the policy lists that the engine allows: at most four.
+fn allowed_origins<'p>(policy: &'p Policy, engine: &Engine) -> Result<Vec<Allowed<'p>>, String> {
+    let mut candidates: Vec<(String, &'static str, Option<&Group>)> = policy
         .groups()
         .iter()
-        .flat_map(|group| group.origins().iter().map(move |p| (example_origin(p), Some(group))))
+        .flat_map(|group| {
+            group.origins().iter().map(move |pattern| {
+                let (origin, kind) = example_origin(pattern);
+                (origin, kind, Some(group))
+            })
+        })
         .collect();
-    candidates.push((ANY_ORIGIN.to_owned(), None));
+    candidates.push((ANY_ORIGIN.to_owned(), "any", None));
+    let mut allowed: Vec<Allowed<'p>> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
-    for (origin, group) in candidates {
-        let (origin, method) = (leak(origin), actual_method(group));
-        if decide(engine, method, &[("origin", origin)]) == Outcome::Allowed {
-            return Ok((origin, group, leak(method.to_owned())));
+    for (origin, kind, group) in candidates {
+        let wanted = allowed.is_empty() || KINDS.contains(&kind);
+        if !wanted || allowed.iter().any(|a| a.kind == kind) {
+            continue;
         }
-        let attempt = format!("{method} from {origin}");
-        if !tried.contains(&attempt) {
-            tried.push(attempt);
+        let method = actual_method(group);
+        if decide(engine, method, &[("origin", &origin)]) == Outcome::Allowed {
+            let (origin, method) = (leak(origin), leak(method.to_owned()));
+            allowed.push(Allowed { origin, kind, group, method });
+        } else if allowed.is_empty() {
+            let attempt = format!("{method} from {origin}");
+            if !tried.contains(&attempt) {
+                tried.push(attempt);
+            }
         }
     }
-    Err(format!(
-        "the policy allows none of the requests derived from it ({}); the bench needs one",
-        tried.join(", ")
-    ))
+    if allowed.is_empty() {
+        return Err(format!(
+            "the policy allows none of the requests derived from it ({}); the bench needs one",
+            tried.join(", ")
+        ));
+    }
+    Ok(allowed)
+}
+
+/// How a request names the group `group` (a public resource without groups when none).
+fn group_name(group: Option<&Group>) -> String {
+    match group {
+        Some(group) => match group.name() {
+            Some(name) => format!("group {name}"),
+            None => format!("group #{}", group.index() + 1),
+        },
+        None => "a public resource".to_owned(),
+    }
 }
 
 /// The preflight's method: the group's first allowed method that is not CORS-safelisted, else
@@ -269,26 +317,25 @@ fn preflight_headers(group: Option<&Group>) -> Option<&'static str> {
 }
 
 fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, String> {
-    let (origin, group, actual) = allowed_origin(policy, engine)?;
-    let from = match group {
-        Some(group) => match group.name() {
-            Some(name) => format!("group {name}"),
-            None => format!("group #{}", group.index() + 1),
-        },
-        None => "a public resource".to_owned(),
-    };
+    let allowed = allowed_origins(policy, engine)?;
+    let Allowed { origin, group, method: actual, .. } = allowed[0];
+    let from = group_name(group);
     let method = preflight_method(group);
     let requested = preflight_headers(group);
     let mut preflight = vec![("origin", origin), ("access-control-request-method", method)];
     preflight.extend(requested.map(|headers| ("access-control-request-headers", headers)));
     let asked = requested.map_or_else(|| "no headers".to_owned(), |h| format!("headers {h}"));
     let mut requests = Vec::new();
-    let mut add = |index: usize,
+    let mut add = |request: &str,
                    method: &'static str,
                    fields: Vec<(&'static str, &'static str)>,
                    derivation: String,
                    expected: Option<Outcome>| {
-        let (name, engine_group, layer_group) = REQUESTS[index];
+        let Some(&(name, engine_group, layer_group)) =
+            REQUESTS.iter().find(|(name, _, _)| *name == request)
+        else {
+            return Err(format!("no request named {request}"));
+        };
         let outcome = decide(engine, method, &fields);
         if expected.is_some_and(|expected| outcome != expected) {
             return Err(format!(
@@ -307,14 +354,27 @@ fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, Strin
         });
         Ok(())
     };
-    let allowed = format!("{actual} from {origin}, allowed by {from}");
-    add(0, actual, vec![("origin", origin)], allowed, Some(Outcome::Allowed))?;
+    let first = format!("{actual} from {origin}, allowed by {from}");
+    add("actual-allowed", actual, vec![("origin", origin)], first, Some(Outcome::Allowed))?;
+    for other in &allowed[1..] {
+        let request = format!("actual-{}", other.kind);
+        let derivation = format!(
+            "{} from {}, allowed by a {} entry of {}",
+            other.method,
+            other.origin,
+            other.kind,
+            group_name(other.group)
+        );
+        let fields = vec![("origin", other.origin)];
+        add(&request, other.method, fields, derivation, Some(Outcome::Allowed))?;
+    }
     // The same method as `actual-allowed`: the origin is the one difference.
     let unknown = format!("{actual} from {UNKNOWN_ORIGIN}, an origin no policy lists");
-    add(1, actual, vec![("origin", UNKNOWN_ORIGIN)], unknown, None)?;
+    add("actual-unknown", actual, vec![("origin", UNKNOWN_ORIGIN)], unknown, None)?;
     let asking = format!("preflight from {origin} for {method} with {asked}");
-    add(2, "OPTIONS", preflight, asking, Some(Outcome::PreflightAccepted))?;
-    add(3, "GET", Vec::new(), "GET without Origin".to_owned(), Some(Outcome::NotCors))?;
+    add("preflight", "OPTIONS", preflight, asking, Some(Outcome::PreflightAccepted))?;
+    let none = "GET without Origin".to_owned();
+    add("no-origin", "GET", Vec::new(), none, Some(Outcome::NotCors))?;
     Ok(requests)
 }
 
@@ -356,6 +416,54 @@ mod tests {
             "publicResource: false\noriginGroups:\n  - origins: ['https://*.example.test:8443']\n";
         let requests = requests(yaml).unwrap();
         assert_eq!(field(&requests[0], "origin"), Some("https://bench.example.test:8443"));
+    }
+
+    fn names(requests: &[DerivedRequest]) -> Vec<&'static str> {
+        requests.iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn a_subdomain_pattern_after_an_exact_origin_gets_a_request_of_its_own() {
+        let yaml = "publicResource: false\noriginGroups:\n  - name: sites\n    \
+                    origins: [https://a.test, 'https://*.a.test', https://b.test]\n";
+        let requests = requests(yaml).unwrap();
+        assert_eq!(
+            names(&requests),
+            ["actual-allowed", "actual-subdomain", "actual-unknown", "preflight", "no-origin"]
+        );
+        assert_eq!(field(&requests[0], "origin"), Some("https://a.test"));
+        assert_eq!(field(&requests[1], "origin"), Some("https://bench.a.test"));
+        assert_eq!(requests[1].outcome, Outcome::Allowed);
+        assert_eq!(
+            requests[1].derivation,
+            "GET from https://bench.a.test, allowed by a subdomain entry of group sites"
+        );
+        assert_eq!(requests[1].engine_group, "engine-policy-actual-subdomain");
+    }
+
+    #[test]
+    fn each_kind_of_origin_entry_is_measured_once() {
+        let yaml = "publicResource: false\noriginGroups:\n  \
+                    - origins: ['https://*.a.test', 'https://*.b.test']\n  \
+                    - origins: [https://c.test, https://d.test, 'null']\n  \
+                    - origins: ['*']\n";
+        let requests = requests(yaml).unwrap();
+        assert_eq!(
+            names(&requests),
+            [
+                "actual-allowed",
+                "actual-exact",
+                "actual-null",
+                "actual-unknown",
+                "preflight",
+                "no-origin"
+            ]
+        );
+        let origins: Vec<_> = requests[..3].iter().map(|r| field(r, "origin")).collect();
+        assert_eq!(origins, [Some("https://bench.a.test"), Some("https://c.test"), Some("null")]);
+        assert!(requests[..3].iter().all(|r| r.outcome == Outcome::Allowed));
+        // `*` is reached by the origin no policy lists.
+        assert_eq!(requests[3].outcome, Outcome::Allowed);
     }
 
     #[test]
