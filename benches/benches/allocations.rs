@@ -54,7 +54,9 @@ fn main() {
             "policy-requests.json",
             &json!({
                 "file": user.file.display().to_string(),
-                "instance": user.instance.as_ref().map(|(name, of)| json!({ "name": name, "of": of })),
+                "instance": user.instance.as_ref().map(|instance| {
+                    json!({ "name": instance.name, "of": instance.of, "named": instance.named })
+                }),
                 "warnings": user.warnings,
                 "requests": requests,
             }),

@@ -20,7 +20,8 @@
 //! - `no-origin`: `GET` without `Origin`.
 //!
 //! A Flex Local Mode folder is read as `cors-gateway` reads it, and the policy of its first
-//! `ApiInstance` with a `cors-flex` policy is measured.
+//! `ApiInstance` with a `cors-flex` policy is measured, or of the one [`INSTANCE_ENV`] names
+//! (`cargo xtask bench --instance NAME`).
 //! The file's warnings are kept ([`UserPolicy::warnings`]) for the summary to show.
 //!
 //! Criterion ids: `engine-policy-<request>/decide`, and `layer-policy-<request>/bare-tower` and
@@ -40,6 +41,10 @@ use crate::tower_side::{Handler, TowerSubject};
 
 /// The environment variable naming the policy file.
 pub const POLICY_ENV: &str = "CORS_BENCH_POLICY";
+
+/// The environment variable naming the `ApiInstance` of a Flex Local Mode folder to measure
+/// (`namespace/name`, or `name` alone when no other namespace has one of that name).
+pub const INSTANCE_ENV: &str = "CORS_BENCH_INSTANCE";
 
 /// The origin every policy is assumed not to list.
 const UNKNOWN_ORIGIN: &str = "https://unlisted.invalid";
@@ -84,14 +89,25 @@ pub struct DerivedRequest {
     pub derivation: String,
 }
 
+/// The `ApiInstance` of a Flex Local Mode folder whose policy is measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Instance {
+    /// `namespace/name`.
+    pub name: String,
+    /// How many of the folder's instances have a `cors-flex` policy.
+    pub of: usize,
+    /// Whether [`INSTANCE_ENV`] named it; else it is the first with a policy.
+    pub named: bool,
+}
+
 /// The user's policy, its engine, and the requests derived from it.
 #[derive(Debug)]
 pub struct UserPolicy {
     /// The policy file, or the Flex Local Mode folder.
     pub file: PathBuf,
-    /// In a folder, the `ApiInstance` whose policy is measured (`namespace/name`), and how many
-    /// of the folder's instances have a `cors-flex` policy.
-    pub instance: Option<(String, usize)>,
+    /// In a folder, the `ApiInstance` whose policy is measured.
+    pub instance: Option<Instance>,
     /// The compiled policy.
     pub policy: Policy,
     /// The engine built from it.
@@ -104,11 +120,14 @@ pub struct UserPolicy {
 }
 
 impl UserPolicy {
-    /// The policy [`POLICY_ENV`] names, if it is set.
+    /// The policy [`POLICY_ENV`] names, if it is set (in a folder, the instance
+    /// [`INSTANCE_ENV`] names, if it is set).
     #[must_use]
     pub fn from_env() -> Option<Result<UserPolicy, String>> {
         let path = std::env::var_os(POLICY_ENV)?;
-        Some(UserPolicy::load(Path::new(&path)))
+        let instance = std::env::var_os(INSTANCE_ENV);
+        let instance = instance.as_ref().map(|name| name.to_string_lossy());
+        Some(UserPolicy::load(Path::new(&path), instance.as_deref()))
     }
 
     /// The policy [`POLICY_ENV`] names, if it is set, for the bench binaries: a policy that
@@ -126,31 +145,76 @@ impl UserPolicy {
     }
 
     /// Loads the policy at `path` and derives the requests. A folder is read as a Flex Local
-    /// Mode folder, as `cors-gateway` reads one: the policy of its first `ApiInstance` (in the
-    /// gateway's order) that has a `cors-flex` policy is measured, and [`UserPolicy::instance`]
-    /// says which.
+    /// Mode folder, as `cors-gateway` reads one: the policy of the `ApiInstance` named
+    /// `instance` (`namespace/name`, or `name` alone), else of its first `ApiInstance` (in the
+    /// gateway's order) that has a `cors-flex` policy, is measured, and
+    /// [`UserPolicy::instance`] says which.
     ///
     /// # Errors
     ///
     /// The file or folder does not load (every problem, with lines and columns), a folder has no
-    /// instance with a `cors-flex` policy, or the policy allows no origin or accepts no
-    /// preflight the derivation can build.
-    pub fn load(path: &Path) -> Result<UserPolicy, String> {
+    /// instance with a `cors-flex` policy, `instance` names none of them (the error lists
+    /// them) or is given with a file, or the policy allows no origin or accepts no preflight
+    /// the derivation can build.
+    pub fn load(path: &Path, instance: Option<&str>) -> Result<UserPolicy, String> {
         let (policy, warnings, instance) = if path.is_dir() {
             let config = LocalConfig::from_dir(path).map_err(|e| e.to_string())?;
             let with_policy: Vec<_> = config
                 .instances()
-                .filter_map(|instance| Some((instance, instance.policy()?)))
+                .filter_map(|instance| {
+                    let name = format!("{}/{}", instance.namespace(), instance.name());
+                    Some((name, instance.name(), instance.policy()?))
+                })
                 .collect();
-            let Some((first, policy)) = with_policy.first() else {
+            let names = || {
+                let names: Vec<&str> = with_policy.iter().map(|(full, ..)| full.as_str()).collect();
+                names.join(", ")
+            };
+            let chosen: Vec<_> = with_policy
+                .iter()
+                .filter(|(full, name, _)| {
+                    instance.is_none_or(|wanted| wanted == full || wanted == *name)
+                })
+                .collect();
+            if with_policy.is_empty() {
                 return Err(format!(
                     "{}: no ApiInstance of the folder has a cors-flex policy",
                     path.display()
                 ));
+            }
+            let wanted = instance.unwrap_or_default();
+            let (name, policy) = match chosen.as_slice() {
+                [(name, _, policy)] => (name.clone(), (*policy).clone()),
+                [(name, _, policy), ..] if instance.is_none() => (name.clone(), (*policy).clone()),
+                [] => {
+                    return Err(format!(
+                        "--instance {wanted}: {} has no ApiInstance {wanted} with a cors-flex \
+                         policy; the instances with one: {}",
+                        path.display(),
+                        names()
+                    ));
+                }
+                several => {
+                    let all: Vec<&str> = several.iter().map(|(full, ..)| full.as_str()).collect();
+                    return Err(format!(
+                        "--instance {wanted}: {} has several ApiInstances of that name ({}); \
+                         give its namespace too",
+                        path.display(),
+                        all.join(", ")
+                    ));
+                }
             };
-            let name = format!("{}/{}", first.namespace(), first.name());
-            ((*policy).clone(), config.warnings().to_vec(), Some((name, with_policy.len())))
+            let of = with_policy.len();
+            let instance = Instance { name, of, named: instance.is_some() };
+            (policy, config.warnings().to_vec(), Some(instance))
         } else {
+            if let Some(wanted) = instance {
+                return Err(format!(
+                    "--instance {wanted}: {} is a policy file; --instance picks an ApiInstance \
+                     of a Flex Local Mode folder",
+                    path.display()
+                ));
+            }
             let loaded = Policy::from_yaml_file(path).map_err(|e| e.to_string())?;
             (loaded.policy, loaded.warnings, None)
         };
@@ -479,7 +543,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("bench-warnings-{}.yaml", std::process::id()));
         std::fs::write(&path, "config:\n  publicResource: true\n  supportCredentials: true\n")
             .unwrap();
-        let user = UserPolicy::load(&path);
+        let user = UserPolicy::load(&path, None);
         std::fs::remove_file(&path).unwrap();
         let warnings = user.unwrap().warnings;
         assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -491,12 +555,47 @@ mod tests {
         user.requests.iter().map(|r| r.outcome).collect()
     }
 
+    fn inline_folder() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/local-mode/inline")
+    }
+
+    #[test]
+    fn an_instance_of_a_local_mode_folder_is_picked_by_name() {
+        for name in ["default/orders-api", "orders-api"] {
+            let user = UserPolicy::load(&inline_folder(), Some(name)).unwrap();
+            let instance = Instance { name: "default/orders-api".to_owned(), of: 2, named: true };
+            assert_eq!(user.instance, Some(instance), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_instance_is_refused_with_the_instances_there_are() {
+        let folder = inline_folder();
+        let error = UserPolicy::load(&folder, Some("billing-api")).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "--instance billing-api: {} has no ApiInstance billing-api with a cors-flex \
+                 policy; the instances with one: default/catalog-api, default/orders-api",
+                folder.display()
+            )
+        );
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/public.yaml");
+        let error = UserPolicy::load(&file, Some("orders-api")).unwrap_err();
+        assert!(
+            error.ends_with(
+                "is a policy file; --instance picks an ApiInstance of a Flex Local Mode folder"
+            ),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_local_mode_folder_measures_its_first_instance_with_a_policy() {
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/local-mode/inline");
-        let user = UserPolicy::load(&folder).unwrap();
+        let user = UserPolicy::load(&inline_folder(), None).unwrap();
         // The gateway's order: catalog-api's `/catalog` is tried before orders-api's `/`.
-        assert_eq!(user.instance, Some(("default/catalog-api".to_owned(), 2)));
+        let instance = Instance { name: "default/catalog-api".to_owned(), of: 2, named: false };
+        assert_eq!(user.instance, Some(instance));
         assert_eq!(field(&user.requests[0], "origin"), Some(ANY_ORIGIN));
         assert_eq!(
             requests_outcomes(&user),
@@ -507,8 +606,9 @@ mod tests {
     #[test]
     fn a_local_mode_folders_warnings_are_kept() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/local-mode/resources");
-        let user = UserPolicy::load(&folder).unwrap();
-        assert_eq!(user.instance, Some(("default/shop-api".to_owned(), 1)));
+        let user = UserPolicy::load(&folder, None).unwrap();
+        let instance = Instance { name: "default/shop-api".to_owned(), of: 1, named: false };
+        assert_eq!(user.instance, Some(instance));
         assert!(
             user.warnings.iter().any(|w| w.contains("logging.yaml:5:7: warning: ")),
             "{:?}",

@@ -159,8 +159,13 @@ fn number(value: f64) -> String {
 /// both runs measured the same requests of the same file, or both the reference policy.
 fn policy_differences(before: &Value, now: &Value) -> String {
     let (old, new) = (&before["run"]["policy"], &now["run"]["policy"]);
+    // A folder's instance is part of what was measured (`--instance`).
     let file = |policy: &Value| {
-        policy["file"].as_str().map_or_else(|| "the reference policy".to_owned(), str::to_owned)
+        let file = policy["file"].as_str().unwrap_or("the reference policy");
+        match policy["instance"]["name"].as_str() {
+            Some(instance) => format!("{file} (ApiInstance {instance})"),
+            None => file.to_owned(),
+        }
     };
     let derivation = |policy: &Value, name: &str| {
         policy["requests"].as_array().into_iter().flatten().find(|r| r["name"] == name).map_or_else(
@@ -419,6 +424,22 @@ mod tests {
         assert!(!text.contains("`no-origin`:"), "{text}");
         // The same policy, or none, says nothing.
         assert!(!report("main", &now, &now).unwrap().contains("The baseline measured"));
+        // Another instance of the same folder is another policy, whatever it derives.
+        let instance = |name: &str| {
+            let mut summary = summary(50.0, 400);
+            summary["run"]["policy"] =
+                policy("/p/apis", "GET from https://a.test, allowed by group a");
+            summary["run"]["policy"]["instance"] = json!({ "name": name, "of": 2, "named": true });
+            summary
+        };
+        let text = report("main", &instance("default/a"), &instance("default/b")).unwrap();
+        assert!(
+            text.contains(
+                "The baseline measured /p/apis (ApiInstance default/a), this run /p/apis \
+                 (ApiInstance default/b):"
+            ),
+            "{text}"
+        );
         let plain = summary(50.0, 400);
         assert!(!report("main", &plain, &plain).unwrap().contains("The baseline measured"));
     }

@@ -110,10 +110,13 @@ fn policy_problems(policy: &Path, mut check: Command) -> Result<(), String> {
     ))
 }
 
-/// Passes the user's policy (`--policy`) to the bench binaries.
+/// Passes the user's policy (`--policy`, `--instance`) to the bench binaries.
 fn set_policy(command: &mut Command, options: &Options) {
     if let Some(policy) = &options.policy {
         command.env("CORS_BENCH_POLICY", policy);
+    }
+    if let Some(instance) = &options.instance {
+        command.env("CORS_BENCH_INSTANCE", instance);
     }
 }
 

@@ -28,7 +28,7 @@
 //!   saying why, without Envoy or the `wasm32-wasip1` target (`scripts/install-envoy.sh`).
 //! - `--filter SUBSTR` runs only the scenarios whose name contains it; `--policy FILE` measures
 //!   the engine and our layer on the user's own policy (`cors_benches::UserPolicy` says which
-//!   requests are derived from it).
+//!   requests are derived from it; `--instance NAME` picks the API instance of a folder).
 //! - `--save NAME` and `--compare NAME` ([`compare`]) keep runs as baselines and print each
 //!   row's change against one; criterion's own `--save-baseline` and `--baseline` pass through.
 //! - `--check-budgets` ([`budgets`]) counts the instructions `benches/budgets.toml` budgets and
@@ -97,6 +97,10 @@ pub(crate) struct Args {
     /// on requests derived from it (see docs/performance.md)
     #[arg(long, value_name = "FILE", conflicts_with_all = ["load", "load_only", "report_only"])]
     policy: Option<PathBuf>,
+    /// With --policy FOLDER, the API instance whose policy is measured (`namespace/name`, or
+    /// `name`) instead of the first with a cors-flex policy
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    instance: Option<String>,
     /// After the run, keep its summary as baseline NAME (target/bench/baselines/NAME.json)
     #[arg(long, value_name = "NAME", value_parser = compare::baseline_name)]
     save: Option<String>,
@@ -142,6 +146,8 @@ struct Options {
     filter: Option<String>,
     /// The user's policy file, absolute.
     policy: Option<PathBuf>,
+    /// The API instance of the policy folder to measure (`--instance`).
+    instance: Option<String>,
 }
 
 /// Entry point for `cargo xtask bench`.
@@ -178,6 +184,7 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         gateway_profile: args.gateway_profile.clone(),
         filter: args.filter.clone(),
         policy,
+        instance: args.instance.clone(),
     };
     let mut criterion = Vec::new();
     for (flag, value) in [("--save-baseline", &args.save_baseline), ("--baseline", &args.baseline)]
@@ -502,6 +509,14 @@ mod tests {
             assert_eq!(error, expected);
         }
         fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn an_instance_is_of_a_policy_folder() {
+        let error = Cli::try_parse_from(["bench", "--instance", "orders-api"]).map(|_| ());
+        assert!(error.unwrap_err().to_string().contains("--policy <FILE>"));
+        let parsed = args(&["--policy", "apis/", "--instance", "default/orders-api"]);
+        assert_eq!(parsed.instance.as_deref(), Some("default/orders-api"));
     }
 
     #[test]

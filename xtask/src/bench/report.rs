@@ -425,7 +425,17 @@ fn policy_requests(policy: &Value) -> String {
     let mut file = policy["file"].as_str().unwrap_or("?").to_owned();
     if let Some(name) = policy["instance"]["name"].as_str() {
         let of = policy["instance"]["of"].as_u64().unwrap_or(1);
-        let _ = write!(file, ", ApiInstance {name} (the first of {of} with a cors-flex policy)");
+        let _ = if policy["instance"]["named"] == true {
+            write!(file, ", ApiInstance {name} (--instance; {of} have a cors-flex policy)")
+        } else if of > 1 {
+            write!(
+                file,
+                ", ApiInstance {name} (the first of {of} with a cors-flex policy; \
+                 --instance NAME measures another)"
+            )
+        } else {
+            write!(file, ", ApiInstance {name} (the one with a cors-flex policy)")
+        };
     }
     let warnings = policy["warnings"].as_array().cloned().unwrap_or_default();
     let mut text = String::new();
@@ -599,13 +609,23 @@ mod tests {
         let mut info = RunInfo::now(true, None);
         let mut policy = public_policy(&[]);
         policy["file"] = json!("/p/apis");
-        policy["instance"] = json!({ "name": "default/catalog-api", "of": 2 });
-        info.policy = Some(policy);
+        policy["instance"] = json!({ "name": "default/catalog-api", "of": 2, "named": false });
+        info.policy = Some(policy.clone());
         let text = markdown(&info, &[]);
         assert!(
             text.contains(
                 "The requests derived from your policy, /p/apis, ApiInstance default/catalog-api \
-                 (the first of 2 with a cors-flex policy):\n"
+                 (the first of 2 with a cors-flex policy; --instance NAME measures another):\n"
+            ),
+            "{text}"
+        );
+        policy["instance"] = json!({ "name": "default/orders-api", "of": 2, "named": true });
+        info.policy = Some(policy);
+        let text = markdown(&info, &[]);
+        assert!(
+            text.contains(
+                "The requests derived from your policy, /p/apis, ApiInstance default/orders-api \
+                 (--instance; 2 have a cors-flex policy):\n"
             ),
             "{text}"
         );
@@ -716,7 +736,7 @@ mod tests {
         let out = std::env::temp_dir().join(format!("xtask-bench-schema-{}", std::process::id()));
         fs::create_dir_all(&out).unwrap();
         let mut info = RunInfo::now(true, Some("x".to_owned()));
-        let instance = json!({ "name": "default/api", "of": 1 });
+        let instance = json!({ "name": "default/api", "of": 1, "named": false });
         info.policy =
             Some(json!({ "file": "f", "instance": instance, "warnings": [], "requests": [] }));
         write_summary(&out, &info, &rows, &micro.measurements().collect()).unwrap();
