@@ -47,6 +47,7 @@ fn main() {
                 json!({
                     "name": r.name, "method": r.method, "fields": r.fields,
                     "outcome": format!("{:?}", r.outcome), "derivation": r.derivation,
+                    "peers": if r.tower_http { vec!["tower-http"] } else { Vec::new() },
                 })
             })
             .collect();

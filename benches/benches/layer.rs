@@ -10,7 +10,8 @@
 //!
 //! `CORS_BENCH_QUICK=1` keeps four scenarios (what `cargo xtask bench --quick` runs).
 //! `CORS_BENCH_POLICY=FILE` measures our layer and the bare handler on the requests derived from
-//! that policy instead (`layer-policy-*`, see `cors_benches::UserPolicy`).
+//! that policy instead (`layer-policy-*`, see `cors_benches::UserPolicy`), and tower-http
+//! configured as the policy on those it answers as ours does (`UserPolicy::tower_http`).
 
 use cors_benches::{
     Implementation, LayerScenario, Subject, UserPolicy, actix_bare, actix_cors, bare_tower,
@@ -47,12 +48,15 @@ fn bench_scenario<M: Subject>(
 }
 
 fn user_policy(c: &mut Criterion, user: &UserPolicy) {
-    let (bare, ours) = (bare_tower(), user.layer());
+    let (bare, ours, peer) = (bare_tower(), user.layer(), user.tower_http());
     for derived in &user.requests {
         let mut group = c.benchmark_group(derived.layer_group);
         let make = || request(derived.method, &derived.fields);
         bench(&mut group, Implementation::BareTower.id(), &bare, make);
         bench(&mut group, Implementation::CorsHyper.id(), &ours, make);
+        if let Some(peer) = peer.as_ref().filter(|_| derived.tower_http) {
+            bench(&mut group, Implementation::TowerHttp.id(), peer, make);
+        }
         group.finish();
     }
 }

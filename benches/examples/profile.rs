@@ -9,7 +9,8 @@
 //!
 //! Ids are the criterion ids of `benches/engine.rs` and `benches/layer.rs`; with
 //! `CORS_BENCH_POLICY=FILE`, those of the requests derived from that policy
-//! (`engine-policy-*/decide`, `layer-policy-*/bare-tower`, `layer-policy-*/cors-hyper`).
+//! (`engine-policy-*/decide`, `layer-policy-*/bare-tower`, `layer-policy-*/cors-hyper`, and
+//! `layer-policy-*/tower-http` where tower-http is measured).
 //! `cargo xtask bench --instructions` runs it under callgrind with collection only inside
 //! [`measured`] (`--toggle-collect`), after 100 calls of warm-up, and divides by the iterations:
 //! the instructions of one call, without the setup, the same in every run. Layer ids build a
@@ -66,9 +67,10 @@ fn user_policy(user: &UserPolicy, id: &str, times: u64) -> bool {
         return false;
     };
     let make = || request(derived.method, &derived.fields);
-    match id.strip_prefix(derived.layer_group) {
-        Some("/bare-tower") => repeat(&bare_tower(), make, times),
-        Some("/cors-hyper") => repeat(&user.layer(), make, times),
+    match (id.strip_prefix(derived.layer_group), user.tower_http()) {
+        (Some("/bare-tower"), _) => repeat(&bare_tower(), make, times),
+        (Some("/cors-hyper"), _) => repeat(&user.layer(), make, times),
+        (Some("/tower-http"), Some(peer)) if derived.tower_http => repeat(&peer, make, times),
         _ => return false,
     }
     true

@@ -115,19 +115,24 @@ fn count_scenario<M: Subject>(subject: &M, scenario: LayerScenario, measure: Mea
 }
 
 /// Allocations of the engine and of our layer and the bare handler on the requests derived from
-/// the user's policy (ids as in the benches: `engine-policy-*`, `layer-policy-*`).
+/// the user's policy, and of tower-http where it answers alike (ids as in the benches:
+/// `engine-policy-*`, `layer-policy-*`).
 ///
 /// # Panics
 /// When a derived request no longer decides as it did when derived.
 pub fn count_user_allocations(user: &UserPolicy, measure: Measure<'_>) -> Vec<AllocationRow> {
     let mut rows = count_cases(user.engine_cases(), measure);
-    let (bare, ours) = (bare_tower(), user.layer());
+    let (bare, ours, peer) = (bare_tower(), user.layer(), user.tower_http());
     for derived in &user.requests {
         let make = || request(derived.method, &derived.fields);
-        for (implementation, allocations) in [
+        let mut counts = vec![
             (Implementation::BareTower, count_calls(&bare, make, measure)),
             (Implementation::CorsHyper, count_calls(&ours, make, measure)),
-        ] {
+        ];
+        if let Some(peer) = peer.as_ref().filter(|_| derived.tower_http) {
+            counts.push((Implementation::TowerHttp, count_calls(peer, make, measure)));
+        }
+        for (implementation, allocations) in counts {
             rows.push(AllocationRow {
                 group: derived.layer_group.to_owned(),
                 function: implementation.id().to_owned(),

@@ -25,19 +25,26 @@
 //! The file's warnings are kept ([`UserPolicy::warnings`]) for the summary to show.
 //!
 //! Criterion ids: `engine-policy-<request>/decide`, and `layer-policy-<request>/bare-tower` and
-//! `/cors-hyper` (the peers cannot read a cors-flex file, so the layer rows are ours alone).
+//! `/cors-hyper`. The peers cannot read a cors-flex file: tower-http is configured as the policy
+//! where it can express it ([`UserPolicy::tower_http`]) and measured (`/tower-http`) on the
+//! requests it answers as ours does ([`DerivedRequest::tower_http`]); actix-cors is not.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use cors_engine::{Engine, Outcome};
 use cors_origin::OriginPattern;
 use cors_policy::{AllowedHeaders, Group, LocalConfig, Policy};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request};
 use tower::Layer as _;
 
 use crate::engine_cases::{EngineCase, headers};
 use crate::policies::HOST;
-use crate::tower_side::{Handler, TowerSubject};
+use crate::scenario::{ResponseSummary, Subject};
+use crate::tower_side::{Handler, TowerSubject, request};
 
 /// The environment variable naming the policy file.
 pub const POLICY_ENV: &str = "CORS_BENCH_POLICY";
@@ -87,6 +94,11 @@ pub struct DerivedRequest {
     pub outcome: Outcome,
     /// How the request was derived from the policy, for the report.
     pub derivation: String,
+    /// Whether tower-http, configured as the policy ([`UserPolicy::tower_http`]), answers the
+    /// request as our layer does (status, the handler called or not, each `Access-Control-*`
+    /// field present or absent alike, `Allow-Origin`, `Allow-Credentials` and `Max-Age`
+    /// equal): then its figures compare with ours, and it is measured too.
+    pub tower_http: bool,
 }
 
 /// The `ApiInstance` of a Flex Local Mode folder whose policy is measured.
@@ -221,7 +233,51 @@ impl UserPolicy {
         let engine = Arc::new(Engine::new(policy.clone()));
         let requests = derive(&policy, &engine)?;
         let warnings = warnings.iter().map(ToString::to_string).collect();
-        Ok(UserPolicy { file: path.to_path_buf(), instance, policy, engine, requests, warnings })
+        let mut user =
+            UserPolicy { file: path.to_path_buf(), instance, policy, engine, requests, warnings };
+        if let Some(peer) = user.tower_http() {
+            let ours = user.layer();
+            for derived in &mut user.requests {
+                derived.tower_http = alike(&answer(&ours, derived), &answer(&peer, derived));
+            }
+        }
+        Ok(user)
+    }
+
+    /// tower-http's `CorsLayer` over the handler, configured as the policy where it can express
+    /// it: one origin group of exact origins (no public resource, subdomain pattern, `null` or
+    /// `*`, which it would match otherwise), its methods, headers (`*` as mirroring the
+    /// request's), exposed headers, max age and credentials. `None` for any other policy.
+    /// Whether it answers a derived request as ours does is [`DerivedRequest::tower_http`].
+    #[must_use]
+    pub fn tower_http(&self) -> Option<TowerSubject<tower_http::cors::Cors<Handler>>> {
+        use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+        let [group] = self.policy.groups() else { return None };
+        if self.policy.is_public_resource() {
+            return None;
+        }
+        let mut origins = Vec::new();
+        for pattern in group.origins() {
+            let OriginPattern::Exact(origin) = pattern else { return None };
+            origins.push(HeaderValue::from_str(&origin.to_string()).ok()?);
+        }
+        let names = |list: &[String]| -> Option<Vec<HeaderName>> {
+            list.iter().map(|name| HeaderName::from_bytes(name.as_bytes()).ok()).collect()
+        };
+        let methods: Option<Vec<Method>> =
+            group.methods().iter().map(|m| Method::from_bytes(m.as_bytes()).ok()).collect();
+        let headers = match group.headers() {
+            AllowedHeaders::List(list) => AllowHeaders::list(names(list)?),
+            _ => AllowHeaders::mirror_request(),
+        };
+        let layer = CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(self.policy.supports_credentials())
+            .allow_methods(methods?)
+            .allow_headers(headers)
+            .expose_headers(names(group.exposed_headers())?)
+            .max_age(Duration::from_secs(group.max_age()));
+        Some(TowerSubject::new(layer.layer(Handler)))
     }
 
     /// The engine cases: one `decide` per request.
@@ -245,6 +301,43 @@ impl UserPolicy {
     pub fn layer(&self) -> TowerSubject<cors_hyper::Cors<Handler>> {
         TowerSubject::new(cors_hyper::CorsLayer::new(self.policy.clone()).layer(Handler))
     }
+}
+
+/// What `subject` answers to `derived`.
+fn answer<M: Subject<Request = Request<()>>>(
+    subject: &M,
+    derived: &DerivedRequest,
+) -> ResponseSummary {
+    M::summary(&subject.call(request(derived.method, &derived.fields)))
+}
+
+/// Whether two answers to one request are alike for a comparison of costs: the same status,
+/// the handler called by both or neither, the same `Access-Control-*` fields present, and the
+/// same `Allow-Origin`, `Allow-Credentials` and `Max-Age` values (a list's spacing may differ).
+fn alike(ours: &ResponseSummary, theirs: &ResponseSummary) -> bool {
+    fn fields(answer: &ResponseSummary) -> Vec<&str> {
+        let mut names: Vec<&str> = answer
+            .headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| name.starts_with("access-control-"))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+    let same = |name: &str| ours.get(name) == theirs.get(name);
+    ours.status == theirs.status
+        && fields(ours) == fields(theirs)
+        && [
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-max-age",
+            // The handler's mark: both called it, or neither did.
+            "content-type",
+        ]
+        .into_iter()
+        .all(same)
 }
 
 /// Decides `method` with `fields` as the benches send it.
@@ -415,6 +508,7 @@ fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, Strin
             fields,
             outcome,
             derivation,
+            tower_http: false,
         });
         Ok(())
     };
@@ -528,6 +622,41 @@ mod tests {
         assert!(requests[..3].iter().all(|r| r.outcome == Outcome::Allowed));
         // `*` is reached by the origin no policy lists.
         assert_eq!(requests[3].outcome, Outcome::Allowed);
+    }
+
+    fn example(file: &str) -> UserPolicy {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies").join(file);
+        UserPolicy::load(&path, None).unwrap()
+    }
+
+    #[test]
+    fn tower_http_is_measured_on_the_requests_it_answers_as_ours_does() {
+        let user = example("policy-binding.yaml");
+        assert!(user.tower_http().is_some());
+        let alike: Vec<_> = user.requests.iter().map(|r| (r.name, r.tower_http)).collect();
+        assert_eq!(
+            alike,
+            [
+                ("actual-allowed", true),
+                // Ours answers a refused origin itself; tower-http calls the handler.
+                ("actual-unknown", false),
+                ("preflight", true),
+                ("no-origin", true),
+            ]
+        );
+        // tower-http adds its fields to requests without `Origin` where credentials are allowed.
+        let user = example("strict.yaml");
+        let no_origin = user.requests.iter().find(|r| r.name == "no-origin").unwrap();
+        assert!(user.tower_http().is_some() && !no_origin.tower_http);
+    }
+
+    #[test]
+    fn tower_http_is_configured_only_as_a_policy_it_can_express() {
+        for file in ["subdomains.yaml", "public.yaml", "groups-with-wildcard-fallback.yaml"] {
+            let user = example(file);
+            assert!(user.tower_http().is_none(), "{file}");
+            assert!(user.requests.iter().all(|r| !r.tower_http), "{file}");
+        }
     }
 
     #[test]

@@ -449,12 +449,19 @@ fn policy_requests(policy: &Value) -> String {
     }
     let _ = writeln!(text, "The requests derived from your policy, {file}:\n");
     for request in policy["requests"].as_array().into_iter().flatten() {
+        let peers: Vec<&str> =
+            request["peers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         let _ = writeln!(
             text,
-            "- `{}`: {}; the engine decides {}.",
+            "- `{}`: {}; the engine decides {}{}.",
             request["name"].as_str().unwrap_or("?"),
             request["derivation"].as_str().unwrap_or("?"),
             request["outcome"].as_str().unwrap_or("?"),
+            if peers.is_empty() {
+                String::new()
+            } else {
+                format!("; {}, configured as your policy, answers alike", peers.join(" and "))
+            },
         );
     }
     text.push('\n');
@@ -584,6 +591,7 @@ mod tests {
                 "fields": [["origin", "https://unlisted.invalid"]],
                 "outcome": "Allowed",
                 "derivation": "GET from https://unlisted.invalid, an origin no policy lists",
+                "peers": [],
             }],
         })
     }
@@ -602,6 +610,17 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("warning"), "{text}");
+        let mut policy = public_policy(&[]);
+        policy["requests"][0]["peers"] = json!(["tower-http"]);
+        info.policy = Some(policy);
+        let text = markdown(&info, &[]);
+        assert!(
+            text.contains(
+                "the engine decides Allowed; tower-http, configured as your policy, answers \
+                 alike.\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
