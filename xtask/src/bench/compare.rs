@@ -5,7 +5,9 @@
 //! matches rows by id and prints, per figure of ours, the baseline's value, this run's, the
 //! change in absolute terms and in %, and a verdict. How noise is judged:
 //! - times: beyond the noise when criterion's 95 % confidence intervals of the two medians do
-//!   not overlap (for a layer row, the interval of its own cost, with minus bare);
+//!   not overlap (for a layer row, the interval of its own cost, with minus bare); a layer row
+//!   whose own cost's interval reaches zero in either run is not judged, and has no %: that run
+//!   could not tell the middleware's cost from the bare handler's;
 //! - instructions and allocations: exact counts, so any change is beyond the noise;
 //! - req/s and p99: beyond the noise when the ranges of the two runs' rounds do not overlap; a
 //!   run of one round (`--quick`) has no range, so its changes are never marked.
@@ -244,7 +246,9 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
         "Beyond the noise: a time when criterion's 95 % confidence intervals of the two medians \
          do not overlap; any change of an instruction or allocation count (they are exact); \
          req/s and p99 when the ranges of the two runs' rounds do not overlap (never with one \
-         round). Counts that did not change are not listed.\n\n",
+         round). A layer row's time whose own cost's interval reaches zero in either run is \
+         `own cost within noise`, not judged and without a %. Counts that did not change are not \
+         listed.\n\n",
     );
     text.push_str(&policy_differences(before, now));
     if !same_machine {
@@ -266,9 +270,14 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
             continue;
         };
         let (before, now) = (Figures::from_json(&then["ours"]), Figures::from_json(&row["ours"]));
+        // Read from the figures, so that a baseline written before `ns_within_noise` is read too.
+        let within_noise = row["kind"] == "layer"
+            && [&before, &now].iter().any(|f| f.ns.is_some_and(Estimate::reaches_zero));
         for (figure, better, pair) in pairs(&before, &now) {
+            let noise = within_noise && figure == "ns";
             let verdict = match pair {
                 Pair::Estimate(..) if !same_machine => "other machine",
+                _ if noise => "own cost within noise",
                 _ => verdict(better, pair),
             };
             if matches!(pair, Pair::Count(..)) && verdict == "same" {
@@ -279,7 +288,7 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
                 Pair::Count(a, b) => (a as f64, b as f64),
                 Pair::Estimate(a, b) => (a.value, b.value),
             };
-            let percent = if a == 0.0 {
+            let percent = if a == 0.0 || noise {
                 String::new()
             } else {
                 format!(" ({:+.1} %)", 100.0 * (b - a) / a.abs())
@@ -377,6 +386,32 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("at 0123456789ab"), "{text}");
+    }
+
+    #[test]
+    fn a_layer_time_within_the_noise_is_not_judged() {
+        let layer = |ns: f64, low: f64, high: f64| {
+            let mut summary = summary(ns, 500);
+            summary["rows"][0]["id"] = json!("layer-actual-allowed/vs-tower-http");
+            summary["rows"][0]["kind"] = json!("layer");
+            summary["rows"][0]["ours"]["ns_low"] = json!(low);
+            summary["rows"][0]["ours"]["ns_high"] = json!(high);
+            summary
+        };
+        // The baseline's own cost reached zero: a % of it, or a verdict, means nothing.
+        let text = report("main", &layer(-15.3, -25.0, -5.0), &layer(60.0, 55.0, 65.0)).unwrap();
+        assert!(
+            text.contains(
+                "| layer-actual-allowed/vs-tower-http | ns | -15.30 | 60 | +75.30 | own cost \
+                 within noise |"
+            ),
+            "{text}"
+        );
+        let text = report("main", &layer(60.0, 55.0, 65.0), &layer(5.0, -4.0, 14.0)).unwrap();
+        assert!(text.contains("| ns | 60 | 5 | -55 | own cost within noise |"), "{text}");
+        // Apart from zero, as ever.
+        let text = report("main", &layer(60.0, 55.0, 65.0), &layer(80.0, 75.0, 85.0)).unwrap();
+        assert!(text.contains("| ns | 60 | 80 | +20 (+33.3 %) | **WORSE** |"), "{text}");
     }
 
     #[test]

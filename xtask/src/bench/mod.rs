@@ -394,12 +394,22 @@ mod tests {
 
     /// Writes criterion's files for `group/function` as a run at `when` leaves them.
     fn criterion_result(target: &Path, group: &str, function: &str, when: SystemTime) {
+        criterion_estimate(target, (group, function), [10.0, 9.0, 11.0], when);
+    }
+
+    /// [`criterion_result`] with the median and its 95 % interval, `[median, low, high]`.
+    fn criterion_estimate(
+        target: &Path,
+        (group, function): (&str, &str),
+        [median, low, high]: [f64; 3],
+        when: SystemTime,
+    ) {
         let new = target.join("criterion").join(group).join(function).join("new");
         fs::create_dir_all(&new).unwrap();
         let benchmark = serde_json::json!({ "group_id": group, "function_id": function });
         let estimates = serde_json::json!({ "median": {
-            "point_estimate": 10.0,
-            "confidence_interval": { "lower_bound": 9.0, "upper_bound": 11.0 },
+            "point_estimate": median,
+            "confidence_interval": { "lower_bound": low, "upper_bound": high },
         }});
         fs::write(new.join("benchmark.json"), benchmark.to_string()).unwrap();
         fs::write(new.join("estimates.json"), estimates.to_string()).unwrap();
@@ -447,13 +457,53 @@ mod tests {
         fs::remove_dir_all(&target).unwrap();
     }
 
+    #[test]
+    fn a_layer_row_whose_own_cost_is_within_the_noise_says_so_in_the_table_and_the_json() {
+        // A `--quick` run gave this: ours ran faster than the bare handler.
+        let (target, _) = last_run_of(
+            "own-cost-noise",
+            &[
+                (("layer-actual-allowed", "bare-tower"), [100.0, 95.0, 105.0]),
+                (("layer-actual-allowed", "cors-hyper"), [84.7, 80.0, 90.0]),
+                (("layer-actual-allowed", "tower-http"), [590.0, 580.0, 600.0]),
+            ],
+        );
+        let out = target.join("bench");
+        run_in(&args(&["--report-only"]), &target).unwrap();
+        let summary = read_json(&out.join("summary.json")).unwrap();
+        let table = fs::read_to_string(out.join("summary.md")).unwrap();
+        fs::remove_dir_all(&target).unwrap();
+        let row = &summary["rows"][0];
+        assert_eq!(row["id"], "layer-actual-allowed/vs-tower-http");
+        assert_eq!(row["speedup"], serde_json::Value::Null);
+        assert_eq!(row["ours"]["ns_within_noise"], true);
+        assert_eq!(row["peer"]["ns_within_noise"], false);
+        assert_eq!(row["targets"], serde_json::json!([]));
+        assert!(
+            table.contains(
+                "| layer-actual-allowed/vs-tower-http (actual GET, allowed origin) | -15.3 ns \
+                 (within the noise) | tower-http: 490 ns | none: within the noise |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("own cost within the noise"), "{table}");
+    }
+
     /// A target where the last run, started a minute ago, measured `engine-not-cors/decide`.
     fn last_run_of_engine_not_cors(test: &str) -> (PathBuf, SystemTime) {
+        last_run_of(test, &[(("engine-not-cors", "decide"), [10.0, 9.0, 11.0])])
+    }
+
+    /// A target where the last run, started a minute ago, measured these criterion ids with
+    /// these estimates ([`criterion_estimate`]) and no allocation count.
+    fn last_run_of(test: &str, results: &[((&str, &str), [f64; 3])]) -> (PathBuf, SystemTime) {
         let target = empty_target(test);
         let out = target.join("bench");
         fs::create_dir_all(&out).unwrap();
         let started = SystemTime::now() - std::time::Duration::from_mins(1);
-        criterion_result(&target, "engine-not-cors", "decide", started);
+        for &(id, estimate) in results {
+            criterion_estimate(&target, id, estimate, started);
+        }
         fs::write(out.join("allocations.json"), "[]").unwrap();
         report::save_last_run(&out, &RunInfo::now(false, None), started, false).unwrap();
         (target, started)

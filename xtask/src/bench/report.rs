@@ -73,6 +73,14 @@ impl Estimate {
     pub(super) fn is_apart_from(self, other: Estimate) -> bool {
         self.high < other.low || other.high < self.low
     }
+
+    /// Whether the interval (or the value, were it below) reaches zero or below. For a layer
+    /// row's own cost, a difference of two times, it is then within the noise: the run cannot
+    /// tell the middleware's cost from the bare handler's, and no ratio or target is read from
+    /// it (a `--quick` run gave `-15.3 ns`, and a speedup of `-32.18x`).
+    pub(super) fn reaches_zero(self) -> bool {
+        self.low.min(self.value) <= 0.0
+    }
 }
 
 /// One side's figures in a row; `None` where not measured.
@@ -149,7 +157,8 @@ pub(super) struct Row {
     pub(super) ours: Figures,
     /// The peer's name and figures.
     pub(super) peer: Option<(String, Figures)>,
-    /// See [`SPEEDUP`].
+    /// See [`SPEEDUP`]; none on a layer row where either side's own cost is within the noise
+    /// ([`Estimate::reaches_zero`]).
     pub(super) speedup: Option<f64>,
     pub(super) targets: Vec<Target>,
     /// What else a reader needs to read the row.
@@ -157,7 +166,8 @@ pub(super) struct Row {
 }
 
 impl Row {
-    /// A row whose speedup follows from the figures ([`SPEEDUP`]).
+    /// A row whose speedup follows from the figures ([`SPEEDUP`]), unless a layer row's own
+    /// cost, ours or the peer's, is within the noise.
     pub(super) fn new(
         id: String,
         kind: Kind,
@@ -166,7 +176,12 @@ impl Row {
         peer: Option<(String, Figures)>,
     ) -> Row {
         let speedup = peer.as_ref().and_then(|(_, theirs)| match kind {
-            Kind::Engine | Kind::Layer => Some(theirs.ns?.value / ours.ns?.value),
+            Kind::Engine => Some(theirs.ns?.value / ours.ns?.value),
+            Kind::Layer => {
+                let (ours, theirs) = (ours.ns?, theirs.ns?);
+                let noise = ours.reaches_zero() || theirs.reaches_zero();
+                (!noise).then(|| theirs.value / ours.value)
+            }
             Kind::Load | Kind::LoadLimit | Kind::Envoy | Kind::EnvoyLimit => {
                 Some(ours.rps?.value / theirs.rps?.value)
             }
@@ -178,14 +193,54 @@ impl Row {
         self.targets.push(Target { text, met });
     }
 
+    /// Whether `figures`, a side of this row, is a layer's own cost within the noise
+    /// ([`Estimate::reaches_zero`]); none on the other kinds of row.
+    fn within_noise(&self, figures: &Figures) -> Option<bool> {
+        (self.kind == Kind::Layer).then(|| figures.ns.is_some_and(Estimate::reaches_zero))
+    }
+
+    /// The sides of this row, `ours` and the peer's name, whose own cost is within the noise,
+    /// with that cost.
+    fn within_noise_sides(&self) -> Vec<(&str, Estimate)> {
+        std::iter::once(("ours", &self.ours))
+            .chain(self.peer.as_ref().map(|(name, figures)| (name.as_str(), figures)))
+            .filter(|(_, figures)| self.within_noise(figures) == Some(true))
+            .filter_map(|(side, figures)| Some((side, figures.ns?)))
+            .collect()
+    }
+
+    /// Says, in the note, which sides' own cost is within the noise, with its interval, and
+    /// that no speedup or time target is read from it; nothing when none is.
+    pub(super) fn note_noise(&mut self) {
+        let sides: Vec<String> = self
+            .within_noise_sides()
+            .iter()
+            .map(|(side, e)| format!("{side} {} to {}", ns(e.low), ns(e.high)))
+            .collect();
+        if sides.is_empty() {
+            return;
+        }
+        let text = format!(
+            "own cost within the noise (95 % interval reaching zero: {}): no speedup, no time \
+             target",
+            sides.join(", ")
+        );
+        self.note = if self.note.is_empty() { text } else { format!("{}; {text}", self.note) };
+    }
+
     fn to_json(&self) -> Value {
+        let figures = |figures: &Figures| {
+            let mut value = figures.to_json();
+            value["ns_within_noise"] = json!(self.within_noise(figures));
+            value
+        };
         json!({
             "id": self.id,
             "kind": self.kind.name(),
             "title": self.title,
-            "ours": self.ours.to_json(),
-            "peer": self.peer.as_ref().map(|(name, figures)| {
-                let mut value = figures.to_json();
+            "ours": figures(&self.ours),
+            "peer": self.peer.as_ref().map(|(name, theirs)| {
+                let mut value = figures(theirs);
                 value["name"] = json!(name);
                 value
             }),
@@ -392,7 +447,11 @@ pub(super) fn ns(value: f64) -> String {
 
 fn cell(kind: Kind, figures: &Figures) -> String {
     match kind {
-        Kind::Engine | Kind::Layer => figures.ns.map_or_else(String::new, |e| ns(e.value)),
+        Kind::Engine => figures.ns.map_or_else(String::new, |e| ns(e.value)),
+        Kind::Layer => figures.ns.map_or_else(String::new, |e| {
+            let noise = if e.reaches_zero() { " (within the noise)" } else { "" };
+            format!("{}{noise}", ns(e.value))
+        }),
         Kind::Load | Kind::LoadLimit | Kind::Envoy | Kind::EnvoyLimit => {
             match (figures.rps, figures.p99_ms) {
                 (Some(rps), Some(p99)) => {
@@ -531,7 +590,13 @@ fn markdown(info: &RunInfo, rows: &[Row]) -> String {
             "| {}{title} | {} | {peer} | {} | {} | {} | {} |",
             row.id,
             cell(row.kind, &row.ours),
-            row.speedup.map_or_else(String::new, |s| format!("{s:.2}x")),
+            match row.speedup {
+                Some(speedup) => format!("{speedup:.2}x"),
+                None if row.peer.is_some() && !row.within_noise_sides().is_empty() => {
+                    "none: within the noise".to_owned()
+                }
+                None => String::new(),
+            },
             counts(row, |f| f.allocations),
             counts(row, |f| f.instructions),
             targets.join("; "),
