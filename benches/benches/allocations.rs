@@ -7,7 +7,8 @@
 //! Arguments (criterion's, passed by `cargo bench -- ...`) are ignored, except that
 //! `CORS_BENCH_QUICK=1` counts the quick set. With `CORS_BENCH_POLICY=FILE` it counts the
 //! requests derived from that policy instead, and writes them to `policy-requests.json` (name,
-//! method, fields, the engine's outcome, how each was derived) with the file's warnings.
+//! method, fields, the engine's outcome, how each was derived) with the file's warnings and the
+//! requests left out.
 
 use std::path::PathBuf;
 
@@ -60,6 +61,7 @@ fn main() {
                 }),
                 "warnings": user.warnings,
                 "requests": requests,
+                "left_out": user.left_out,
             }),
         );
         count_user_allocations(&user, &mut measure)

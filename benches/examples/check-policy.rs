@@ -8,7 +8,8 @@
 //! CORS_BENCH_POLICY=my-policy.yaml target/release/examples/check-policy
 //! ```
 //!
-//! Exit status 0, with one line per derived request on standard output; 1, with the problems on
+//! Exit status 0, with one line per derived request on standard output, then one per request
+//! left out (`left out: ...`, [`UserPolicy::left_out`]); 1, with the problems on
 //! standard error; 2 when `CORS_BENCH_POLICY` is not set.
 
 use std::io::Write as _;
@@ -31,6 +32,9 @@ fn main() -> ExitCode {
             for request in &user.requests {
                 // A closed standard output loses the list, not the verdict.
                 let _ = writeln!(out, "{}: {}", request.name, request.derivation);
+            }
+            for left_out in &user.left_out {
+                let _ = writeln!(out, "left out: {left_out}");
             }
             ExitCode::SUCCESS
         }

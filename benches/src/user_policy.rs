@@ -10,6 +10,12 @@
 //! - `actual-exact`, `actual-subdomain`, `actual-null`: the same, from the first entry of that
 //!   kind the engine allows, for each kind the policy lists besides `actual-allowed`'s (each
 //!   kind is matched its own way); at most one each. `*` needs none: `actual-unknown` reaches it.
+//!
+//!   Each origin is checked to be granted by the entry it was derived from, as the engine looks
+//!   it up: one that the engine grants by another entry (an exact origin wins over a subdomain
+//!   pattern, the longest pattern over a shorter one, any pattern over `*`) or as a public
+//!   resource (which ignores its groups) is left out, the next entry being tried, and
+//!   [`UserPolicy::left_out`] says so.
 //! - `actual-unknown`: the same method from `https://unlisted.invalid` (`.invalid` is reserved, so
 //!   no policy lists it): blocked, or allowed by a public resource or `*`; the outcome is reported.
 //! - `preflight`: `OPTIONS` from that allowed origin, asking for the group's first allowed method
@@ -129,6 +135,10 @@ pub struct UserPolicy {
     /// The file's warnings, one `FILE:LINE:COLUMN: warning: ...` line each, as
     /// `cors-gateway check` prints them: what the policy ignores or risks is what is measured.
     pub warnings: Vec<String>,
+    /// The requests left out, one sentence each: derived from an origin entry that the engine
+    /// allows, but grants by another entry (or as a public resource, which ignores its groups),
+    /// so that they would measure that entry under this one's name. The first of each kind.
+    pub left_out: Vec<String>,
 }
 
 impl UserPolicy {
@@ -231,10 +241,10 @@ impl UserPolicy {
             (loaded.policy, loaded.warnings, None)
         };
         let engine = Arc::new(Engine::new(policy.clone()));
-        let requests = derive(&policy, &engine)?;
+        let (requests, left_out) = derive(&policy, &engine)?;
         let warnings = warnings.iter().map(ToString::to_string).collect();
-        let mut user =
-            UserPolicy { file: path.to_path_buf(), instance, policy, engine, requests, warnings };
+        let file = path.to_path_buf();
+        let mut user = UserPolicy { file, instance, policy, engine, requests, warnings, left_out };
         if let Some(peer) = user.tower_http() {
             let ours = user.layer();
             for derived in &mut user.requests {
@@ -398,37 +408,93 @@ struct Allowed<'p> {
     method: &'static str,
 }
 
+/// Every origin entry of the policy with its group, in the order of [`Policy::origins`] (every
+/// group's patterns, in file order), so that an entry's index there is its index here.
+fn entries(policy: &Policy) -> Vec<(&OriginPattern, &Group)> {
+    let groups = policy.groups().iter();
+    groups.flat_map(|group| group.origins().iter().map(move |pattern| (pattern, group))).collect()
+}
+
+/// The entry the engine grants `origin` by: its index in [`Policy::origins`], found by the
+/// lookup [`Engine::decide`] makes (`parse_and_find`; the engine's grant is that match's
+/// group, [`Policy::group_of`]), or none for a public resource, which ignores its groups (M2).
+/// Looked up here as the engine does because a decision does not name its entry, and an
+/// explanation names it in words alone.
+fn granting_entry(policy: &Policy, origin: &str) -> Option<usize> {
+    if policy.is_public_resource() {
+        return None;
+    }
+    let (_, found) = policy.origins().parse_and_find(origin.as_bytes()).ok()?;
+    Some(found?.index())
+}
+
+/// An entry for a message (``the subdomain entry `https://*.a.test` of group sites``, ``the `*`
+/// entry of group #1``), or a public resource when none.
+fn entry_name(entry: Option<(&OriginPattern, &Group)>) -> String {
+    match entry {
+        Some((OriginPattern::Any, group)) => {
+            format!("the `*` entry of {}", group_name(Some(group)))
+        }
+        Some((pattern, group)) => {
+            let (_, kind) = example_origin(pattern);
+            format!("the {kind} entry `{pattern}` of {}", group_name(Some(group)))
+        }
+        None => "a public resource".to_owned(),
+    }
+}
+
 /// The first candidate origin the engine allows, then the first of each other kind of
-/// [`KINDS`] the policy lists that the engine allows: at most four.
-fn allowed_origins<'p>(policy: &'p Policy, engine: &Engine) -> Result<Vec<Allowed<'p>>, String> {
-    let mut candidates: Vec<(String, &'static str, Option<&Group>)> = policy
-        .groups()
+/// [`KINDS`] the policy lists that the engine allows: at most four. A candidate the engine
+/// allows by another entry than its own (or as a public resource) is left out, as it would
+/// measure that entry under this one's name: the sentences saying so come second, the first
+/// of each kind.
+fn allowed_origins<'p>(
+    policy: &'p Policy,
+    engine: &Engine,
+) -> Result<(Vec<Allowed<'p>>, Vec<String>), String> {
+    let entries = entries(policy);
+    let entry_of = |index: Option<usize>| index.and_then(|index| entries.get(index).copied());
+    let mut candidates: Vec<(String, &'static str, Option<&Group>, Option<usize>)> = entries
         .iter()
-        .flat_map(|group| {
-            group.origins().iter().map(move |pattern| {
-                let (origin, kind) = example_origin(pattern);
-                (origin, kind, Some(group))
-            })
+        .enumerate()
+        .map(|(index, &(pattern, group))| {
+            let (origin, kind) = example_origin(pattern);
+            (origin, kind, Some(group), Some(index))
         })
         .collect();
-    candidates.push((ANY_ORIGIN.to_owned(), "any", None));
+    candidates.push((ANY_ORIGIN.to_owned(), "any", None, None));
     let mut allowed: Vec<Allowed<'p>> = Vec::new();
+    let mut left_out: Vec<(&'static str, String)> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
-    for (origin, kind, group) in candidates {
+    for (origin, kind, group, entry) in candidates {
         let wanted = allowed.is_empty() || KINDS.contains(&kind);
         if !wanted || allowed.iter().any(|a| a.kind == kind) {
             continue;
         }
         let method = actual_method(group);
-        if decide(engine, method, &[("origin", &origin)]) == Outcome::Allowed {
-            let (origin, method) = (leak(origin), leak(method.to_owned()));
-            allowed.push(Allowed { origin, kind, group, method });
-        } else if allowed.is_empty() {
+        if decide(engine, method, &[("origin", &origin)]) != Outcome::Allowed {
             let attempt = format!("{method} from {origin}");
-            if !tried.contains(&attempt) {
+            if allowed.is_empty() && !tried.contains(&attempt) {
                 tried.push(attempt);
             }
+            continue;
         }
+        let granting = granting_entry(policy, &origin);
+        if granting != entry {
+            if !left_out.iter().any(|(other, _)| *other == kind) {
+                let by = match granting {
+                    Some(_) => format!("matches it with {}", entry_name(entry_of(granting))),
+                    None => "allows it as a public resource, which ignores its groups".to_owned(),
+                };
+                let from = entry_name(entry_of(entry));
+                let sentence =
+                    format!("{method} from {origin}, derived from {from}: the engine {by}");
+                left_out.push((kind, sentence));
+            }
+            continue;
+        }
+        let (origin, method) = (leak(origin), leak(method.to_owned()));
+        allowed.push(Allowed { origin, kind, group, method });
     }
     if allowed.is_empty() {
         return Err(format!(
@@ -436,7 +502,7 @@ fn allowed_origins<'p>(policy: &'p Policy, engine: &Engine) -> Result<Vec<Allowe
             tried.join(", ")
         ));
     }
-    Ok(allowed)
+    Ok((allowed, left_out.into_iter().map(|(_, sentence)| sentence).collect()))
 }
 
 /// How a request names the group `group` (a public resource without groups when none).
@@ -473,8 +539,10 @@ fn preflight_headers(group: Option<&Group>) -> Option<&'static str> {
     }
 }
 
-fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, String> {
-    let allowed = allowed_origins(policy, engine)?;
+/// The requests derived from `policy` (in the order of the module documentation), and those
+/// left out ([`UserPolicy::left_out`]).
+fn derive(policy: &Policy, engine: &Engine) -> Result<(Vec<DerivedRequest>, Vec<String>), String> {
+    let (allowed, left_out) = allowed_origins(policy, engine)?;
     let Allowed { origin, group, method: actual, .. } = allowed[0];
     let from = group_name(group);
     let method = preflight_method(group);
@@ -533,7 +601,7 @@ fn derive(policy: &Policy, engine: &Engine) -> Result<Vec<DerivedRequest>, Strin
     add("preflight", "OPTIONS", preflight, asking, Some(Outcome::PreflightAccepted))?;
     let none = "GET without Origin".to_owned();
     add("no-origin", "GET", Vec::new(), none, Some(Outcome::NotCors))?;
-    Ok(requests)
+    Ok((requests, left_out))
 }
 
 #[cfg(test)]
@@ -541,6 +609,11 @@ mod tests {
     use super::*;
 
     fn requests(yaml: &str) -> Result<Vec<DerivedRequest>, String> {
+        derived(yaml).map(|(requests, _)| requests)
+    }
+
+    /// The requests derived from `yaml`, and those left out ([`UserPolicy::left_out`]).
+    fn derived(yaml: &str) -> Result<(Vec<DerivedRequest>, Vec<String>), String> {
         let policy = Policy::from_yaml_str(yaml, "t.yaml").map_err(|e| e.to_string())?.policy;
         derive(&policy, &Engine::new(policy.clone()))
     }
@@ -622,6 +695,121 @@ mod tests {
         assert!(requests[..3].iter().all(|r| r.outcome == Outcome::Allowed));
         // `*` is reached by the origin no policy lists.
         assert_eq!(requests[3].outcome, Outcome::Allowed);
+    }
+
+    /// The `origin` each derived request sends, by name.
+    fn origins(requests: &[DerivedRequest]) -> Vec<(&'static str, Option<&'static str>)> {
+        requests.iter().map(|r| (r.name, field(r, "origin"))).collect()
+    }
+
+    #[test]
+    fn a_star_listed_first_is_not_measured_on_an_origin_another_entry_matches() {
+        // `https://bench.example.com`, sent for `*`, is matched by the subdomain pattern of the
+        // later group (a pattern beats `*`), which allows no PATCH: the preflight derived from
+        // `anyone` was refused, and the policy with it.
+        let yaml = "publicResource: false\noriginGroups:\n  - name: anyone\n    origins: ['*']\n    \
+                    allowedMethods: [{methodName: GET, isAllowed: true}, {methodName: PATCH, isAllowed: true}]\n  \
+                    - name: sites\n    origins: ['https://*.example.com']\n    \
+                    allowedMethods: [{methodName: GET, isAllowed: true}]\n";
+        let (requests, left_out) = derived(yaml).unwrap();
+        assert_eq!(
+            origins(&requests),
+            [
+                ("actual-allowed", Some("https://bench.example.com")),
+                ("actual-unknown", Some(UNKNOWN_ORIGIN)),
+                ("preflight", Some("https://bench.example.com")),
+                ("no-origin", None),
+            ]
+        );
+        assert_eq!(
+            requests[0].derivation,
+            "GET from https://bench.example.com, allowed by group sites"
+        );
+        assert_eq!(field(&requests[2], "access-control-request-method"), Some("GET"));
+        assert_eq!(requests[2].outcome, Outcome::PreflightAccepted);
+        assert_eq!(
+            left_out,
+            ["GET from https://bench.example.com, derived from the `*` entry of group anyone: \
+                 the engine matches it with the subdomain entry `https://*.example.com` of group \
+                 sites"]
+        );
+    }
+
+    #[test]
+    fn the_longest_subdomain_pattern_names_the_entry_a_request_measures() {
+        // The `*`'s origin, `https://bench.example.com`, is matched by the longest pattern,
+        // `https://*.example.com`, and not by `https://*.com` listed before it.
+        let yaml = "publicResource: false\noriginGroups:\n  - name: anyone\n    origins: ['*']\n  \
+                    - name: com\n    origins: ['https://*.com']\n  \
+                    - name: example\n    origins: ['https://*.example.com']\n";
+        let (requests, left_out) = derived(yaml).unwrap();
+        assert_eq!(
+            origins(&requests)[..2],
+            [
+                ("actual-allowed", Some("https://bench.com")),
+                ("actual-unknown", Some(UNKNOWN_ORIGIN))
+            ]
+        );
+        assert_eq!(requests[0].derivation, "GET from https://bench.com, allowed by group com");
+        assert_eq!(
+            left_out,
+            ["GET from https://bench.example.com, derived from the `*` entry of group anyone: \
+                 the engine matches it with the subdomain entry `https://*.example.com` of group \
+                 example"]
+        );
+        // A pattern's own origin, one label under its domain, is never under a longer pattern.
+        let yaml = "publicResource: false\noriginGroups:\n  - name: example\n    \
+                    origins: [https://a.test, 'https://*.example.com']\n  \
+                    - name: bench\n    origins: ['https://*.bench.example.com']\n";
+        let (requests, left_out) = derived(yaml).unwrap();
+        assert_eq!(origins(&requests)[1], ("actual-subdomain", Some("https://bench.example.com")));
+        assert_eq!(
+            requests[1].derivation,
+            "GET from https://bench.example.com, allowed by a subdomain entry of group example"
+        );
+        assert!(left_out.is_empty(), "{left_out:?}");
+    }
+
+    #[test]
+    fn an_exact_origin_takes_the_origin_derived_from_a_subdomain_pattern() {
+        let yaml = "publicResource: false\noriginGroups:\n  - name: sites\n    \
+                    origins: ['https://*.example.com']\n  \
+                    - name: bench\n    origins: ['https://bench.example.com']\n";
+        let (requests, left_out) = derived(yaml).unwrap();
+        // No `actual-subdomain`: the pattern's one origin is the exact entry's.
+        let first = "GET from https://bench.example.com, allowed by group bench";
+        assert_eq!((names(&requests).len(), requests[0].derivation.as_str()), (4, first));
+        assert_eq!(
+            left_out,
+            ["GET from https://bench.example.com, derived from the subdomain entry \
+                 `https://*.example.com` of group sites: the engine matches it with the exact \
+                 entry `https://bench.example.com` of group bench"]
+        );
+    }
+
+    #[test]
+    fn a_public_resources_groups_are_not_measured_as_entries() {
+        // M2: a public resource ignores its groups; every origin is allowed as the resource's.
+        let yaml = "publicResource: true\noriginGroups:\n  - name: sites\n    \
+                    origins: [https://a.test, 'https://*.a.test']\n";
+        let (requests, left_out) = derived(yaml).unwrap();
+        let measured: Vec<_> = requests.iter().map(|r| (r.name, r.derivation.as_str())).collect();
+        let first = format!("GET from {ANY_ORIGIN}, allowed by a public resource");
+        assert_eq!(
+            measured[..2],
+            [("actual-allowed", first.as_str()), ("actual-unknown", measured[1].1)]
+        );
+        assert_eq!(measured.len(), 4);
+        assert_eq!(
+            left_out,
+            [
+                "GET from https://a.test, derived from the exact entry `https://a.test` of group \
+                 sites: the engine allows it as a public resource, which ignores its groups",
+                "GET from https://bench.a.test, derived from the subdomain entry \
+                 `https://*.a.test` of group sites: the engine allows it as a public resource, \
+                 which ignores its groups",
+            ]
+        );
     }
 
     fn example(file: &str) -> UserPolicy {

@@ -523,6 +523,17 @@ fn policy_requests(policy: &Value) -> String {
             },
         );
     }
+    let left_out = policy["left_out"].as_array().cloned().unwrap_or_default();
+    if !left_out.is_empty() {
+        let _ = writeln!(
+            text,
+            "\nNot measured, as the engine grants their origin by another entry than the one they \
+             were derived from:\n"
+        );
+        for sentence in &left_out {
+            let _ = writeln!(text, "- {}.", sentence.as_str().unwrap_or("?"));
+        }
+    }
     text.push('\n');
     text
 }
@@ -689,6 +700,27 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_says_which_derived_requests_were_left_out_and_why() {
+        let mut info = RunInfo::now(true, None);
+        let mut policy = public_policy(&[]);
+        let sentence = "GET from https://bench.example.com, derived from the `*` entry of group \
+                        anyone: the engine matches it with the subdomain entry \
+                        `https://*.example.com` of group sites";
+        policy["left_out"] = json!([sentence]);
+        info.policy = Some(policy);
+        let text = markdown(&info, &[]);
+        assert!(
+            text.contains(&format!(
+                "the engine decides Allowed.\n\nNot measured, as the engine grants their origin by \
+                 another entry than the one they were derived from:\n\n- {sentence}.\n\n"
+            )),
+            "{text}"
+        );
+        info.policy = Some(public_policy(&[]));
+        assert!(!markdown(&info, &[]).contains("Not measured"));
+    }
+
+    #[test]
     fn the_summary_names_the_instance_of_a_local_mode_folder() {
         let mut info = RunInfo::now(true, None);
         let mut policy = public_policy(&[]);
@@ -821,8 +853,9 @@ mod tests {
         fs::create_dir_all(&out).unwrap();
         let mut info = RunInfo::now(true, Some("x".to_owned()));
         let instance = json!({ "name": "default/api", "of": 1, "named": false });
-        info.policy =
-            Some(json!({ "file": "f", "instance": instance, "warnings": [], "requests": [] }));
+        info.policy = Some(
+            json!({ "file": "f", "instance": instance, "warnings": [], "requests": [], "left_out": [] }),
+        );
         write_summary(&out, &info, &rows, &micro.measurements().collect()).unwrap();
         let summary = read_json(&out.join("summary.json")).unwrap();
         fs::remove_dir_all(&out).unwrap();
