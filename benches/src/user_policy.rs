@@ -584,8 +584,10 @@ fn derive(policy: &Policy, engine: &Engine) -> Result<(Vec<DerivedRequest>, Vec<
     add("actual-allowed", actual, vec![("origin", origin)], first, Some(Outcome::Allowed))?;
     for other in &allowed[1..] {
         let request = format!("actual-{}", other.kind);
+        // `KINDS` are `exact`, `subdomain` and `null`: "an exact entry", "a subdomain entry".
+        let article = if other.kind.starts_with('e') { "an" } else { "a" };
         let derivation = format!(
-            "{} from {}, allowed by a {} entry of {}",
+            "{} from {}, allowed by {article} {} entry of {}",
             other.method,
             other.origin,
             other.kind,
@@ -692,6 +694,11 @@ mod tests {
         );
         let origins: Vec<_> = requests[..3].iter().map(|r| field(r, "origin")).collect();
         assert_eq!(origins, [Some("https://bench.a.test"), Some("https://c.test"), Some("null")]);
+        assert_eq!(
+            requests[1].derivation,
+            "GET from https://c.test, allowed by an exact entry of group #2"
+        );
+        assert_eq!(requests[2].derivation, "GET from null, allowed by a null entry of group #2");
         assert!(requests[..3].iter().all(|r| r.outcome == Outcome::Allowed));
         // `*` is reached by the origin no policy lists.
         assert_eq!(requests[3].outcome, Outcome::Allowed);
