@@ -504,6 +504,13 @@ impl Proxy {
             }
             Some(Ok((response, pooled))) => {
                 let (mut parts, body) = response.into_parts();
+                // The gateway's own version, not the upstream's (RFC 9110 section 2.5: an
+                // intermediary sends its own HTTP-version in forwarded messages). hyper's server
+                // writes the response's version in the status line: an HTTP/1.0 upstream's
+                // `HTTP/1.0 200` reached HTTP/1.1 clients as it came, and without a keep-alive
+                // field (hop-by-hop, removed) it closed their connection after every response.
+                // hyper answers an HTTP/1.0 client in HTTP/1.0 whatever this says.
+                parts.version = Version::HTTP_11;
                 // Before `response_fields`, which removes a 204's length.
                 let pooled = (!may_follow_with_a_body(is_head, parts.status, &parts.headers))
                     .then_some(pooled);

@@ -59,6 +59,7 @@ fn example_policy(name: &str) -> PathBuf {
 ///   (`twice`) or as a list (`list`); or `204` with a `Content-Length: 5` and no body
 ///   (`no-content`); or `205` with `hello` as its content, of that length (`reset-content`) or
 ///   in chunks (`reset-chunked`);
+/// - `/http10`: answers `hello` as HTTP/1.0 (`HTTP/1.0 200 OK`, no keep-alive field);
 /// - `/coded/gzip` and `/coded/twice`: answers `hello` in chunks, under
 ///   `Transfer-Encoding: gzip, chunked` and `chunked, chunked`;
 /// - `/late-body` and `/late-body/204`: answers `200` (for `HEAD`) or `204` with a length
@@ -286,6 +287,7 @@ fn canned_answer(path: &str, head: &str) -> Option<String> {
         "/coded/twice" => {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         }
+        "/http10" => "HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello",
         "/length/no-content" => "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n",
         "/length/reset-content" => "HTTP/1.1 205 Reset Content\r\ncontent-length: 5\r\n\r\nhello",
         "/length/reset-chunked" => {
@@ -1384,6 +1386,30 @@ fn an_upstream_response_with_chunks_and_a_length_is_framed_by_its_chunks(#[case]
     assert_eq!(body, "5\r\nhello\r\n", "{text:?}");
     let (reply, _) = parse_reply(second.as_bytes(), closed).unwrap_or_else(|| panic!("{text:?}"));
     check_allowed_get(&reply).unwrap();
+    gateway.assert_alive();
+}
+
+/// Finding F-AM: an HTTP/1.0 upstream's answer reaches an HTTP/1.1 client as the gateway's own
+/// HTTP/1.1, on a connection kept alive for the client's next request. It reached the client as
+/// `HTTP/1.0 200 OK` with no keep-alive field, and the connection was closed after it, so the
+/// pipelined request behind it got no answer.
+#[test]
+fn an_http_1_0_upstreams_answer_is_the_gateways_own_http_1_1() {
+    let mut gateway = Gateway::start(&[]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut requests = raw_request("GET", "/http10", &[("origin", APP.as_bytes())], true);
+    requests.extend(allowed_get(false));
+    stream.write_all(&requests).unwrap();
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    let (first, taken) = parse_reply(&bytes, closed).unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(first.body, b"hello", "{text:?}");
+    assert_eq!(first.one("access-control-allow-origin"), Ok(Some(APP)), "{text:?}");
+    let rest = &bytes[taken..];
+    assert!(rest.starts_with(b"HTTP/1.1 200"), "{text:?}");
+    let (next, _) = parse_reply(rest, closed).unwrap_or_else(|| panic!("{text:?}"));
+    check_allowed_get(&next).unwrap();
     gateway.assert_alive();
 }
 
