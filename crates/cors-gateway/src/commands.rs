@@ -18,7 +18,7 @@ use crate::folder::{Folder, FolderReload};
 use crate::metrics::PolicyHashes;
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream};
-use crate::reload::{PolicyFile, Reload};
+use crate::reload::{Baseline, PolicyFile, Reload};
 use crate::server::{self, Endpoint, Limits, Site};
 use crate::telemetry::Telemetry;
 use crate::tls::{CertificateFiles, ListenerCertificate, UpstreamTrust};
@@ -143,7 +143,8 @@ struct Planned {
 struct Plan {
     listeners: Vec<Planned>,
     clients: UpstreamClients,
-    reloads: Vec<Box<dyn Reload>>,
+    /// What to reload, with the stamps of its files taken before they were read.
+    reloads: Vec<(Box<dyn Reload>, Baseline)>,
     /// What the ready line says about the configuration.
     source: String,
     /// The metrics and the access log, started with the policies loaded.
@@ -156,20 +157,21 @@ struct Plan {
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let planned = args.limits.fitted().and_then(|limits| {
         let certificate = certificate(args)?;
+        let listener_certificate = certificate.as_ref().map(|(certificate, _)| certificate);
         let mut plan = match (&args.config_dir, &args.config) {
-            (Some(dir), _) => plan_folder(args, dir, certificate.as_ref(), &limits)?,
-            (None, Some(file)) => plan_file(args, file, certificate.as_ref(), &limits)?,
+            (Some(dir), _) => plan_folder(args, dir, listener_certificate, &limits)?,
+            (None, Some(file)) => plan_file(args, file, listener_certificate, &limits)?,
             (None, None) => return Err("pass --config FILE or --config-dir DIR".to_owned()),
         };
         let tls_config = match certificate {
-            Some(certificate) => {
+            Some((certificate, read)) => {
                 if !plan.listeners.iter().any(|l| l.tls) {
                     tracing::warn!(
                         "--tls-cert is given but no listener serves https; it is not used"
                     );
                 }
                 let config = certificate.server_config()?;
-                plan.reloads.push(Box::new(certificate));
+                plan.reloads.push((Box::new(certificate), read));
                 Some(config)
             }
             None => None,
@@ -217,8 +219,8 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             let admin = start_admin(args, telemetry, &proxies, plan.probes, &limits).await?;
             let shutdown = server::shutdown_signal()?;
             let mut reloaders = Vec::new();
-            for target in plan.reloads {
-                reloaders.push(reload::spawn(target, poll)?);
+            for (target, read) in plan.reloads {
+                reloaders.push(reload::spawn(target, read, poll)?);
             }
             telemetry.reopen_log_on_hangup()?;
             tracing::info!(config = plan.source, listeners = announced.len(), "cors-gateway ready");
@@ -283,13 +285,15 @@ async fn start_admin(
     Ok(Some((admin, task)))
 }
 
-/// The listener's certificate of `--tls-cert` and `--tls-key`, loaded and checked.
-fn certificate(args: &ServeArgs) -> Result<Option<Arc<ListenerCertificate>>, String> {
+/// The listener's certificate of `--tls-cert` and `--tls-key`, loaded and checked, with the
+/// stamps of the two files taken before they were read.
+fn certificate(args: &ServeArgs) -> Result<Option<(Arc<ListenerCertificate>, Baseline)>, String> {
     let (Some(chain), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) else {
         return Ok(None);
     };
     let files = CertificateFiles { chain: chain.clone(), key: key.clone() };
-    ListenerCertificate::load(files).map(Some)
+    let read = Baseline::before_reading(&[chain.clone(), key.clone()]);
+    Ok(Some((ListenerCertificate::load(files)?, read)))
 }
 
 /// How `--upstream-ca` and `--upstream-insecure` say to verify https upstreams.
@@ -308,6 +312,7 @@ fn plan_file(
     certificate: Option<&Arc<ListenerCertificate>>,
     limits: &Limits,
 ) -> Result<Plan, String> {
+    let read = Baseline::before_reading(&[file.to_path_buf()]);
     // `load` printed the diagnostics: nothing more to say.
     let loaded = load(file).ok_or_else(String::new)?;
     for warning in &loaded.warnings {
@@ -351,7 +356,7 @@ fn plan_file(
     Ok(Plan {
         listeners: vec![Planned { address, tls, site, scheme }],
         clients,
-        reloads: vec![Box::new(PolicyFile { path: file.to_path_buf(), shared, telemetry })],
+        reloads: vec![(Box::new(PolicyFile { path: file.to_path_buf(), shared, telemetry }), read)],
         source: file.display().to_string(),
         telemetry,
         probes,
@@ -373,6 +378,7 @@ fn plan_folder(
     certificate: Option<&Arc<ListenerCertificate>>,
     limits: &Limits,
 ) -> Result<Plan, String> {
+    let read = Baseline::before_reading(&[dir.to_path_buf()]);
     let config = LocalConfig::from_dir(dir).map_err(|error| {
         print_diagnostics(error.diagnostics());
         let errors = error.diagnostics().len();
@@ -428,7 +434,7 @@ fn plan_folder(
     Ok(Plan {
         listeners,
         clients,
-        reloads: vec![Box::new(reload)],
+        reloads: vec![(Box::new(reload), read)],
         source: dir.display().to_string(),
         telemetry,
         probes,

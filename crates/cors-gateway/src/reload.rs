@@ -77,6 +77,21 @@ fn stamps(paths: &[PathBuf]) -> Stamps {
 /// The stamps of every watched path, in order.
 type Stamps = Vec<(PathBuf, Stamp)>;
 
+/// The stamps of a reloaded thing's files as they were when the gateway first read them: where
+/// its watcher starts from ([`spawn`]).
+#[derive(Debug)]
+pub(crate) struct Baseline(Stamps);
+
+impl Baseline {
+    /// Stamps `paths` (what [`Reload::watched`] will return) now. Taken before the files are
+    /// first read, as each check stamps before it reads: a change made while they are read, or
+    /// before the watcher starts, is seen by its first check. Stamped when the watcher started,
+    /// such a change was taken for what had been read and never applied (finding F-AN).
+    pub(crate) fn before_reading(paths: &[PathBuf]) -> Self {
+        Self(stamps(paths))
+    }
+}
+
 /// How many checks in a row may see the files still changing before they are read anyway.
 const MAX_UNSETTLED: u32 = 5;
 
@@ -172,7 +187,7 @@ pub(crate) fn reload(
 }
 
 /// Reloads `target` on every SIGHUP and, if `poll` is set, once one of its watched files has
-/// changed (its [`Stamp`], checked every `poll`) and held still for one more check
+/// changed since `read` (its [`Stamp`], checked every `poll`) and held still for one more check
 /// ([`Watch::settled`]). Runs until the task is dropped.
 ///
 /// # Errors
@@ -181,17 +196,14 @@ pub(crate) fn reload(
 #[cfg(unix)]
 pub(crate) fn spawn(
     target: impl Reload,
+    read: Baseline,
     poll: Option<Duration>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     // Installed now, before the listener is announced: a SIGHUP must never kill the process.
     let mut hangup = signal(SignalKind::hangup())?;
+    let (mut target, mut watch) = (target, Watch::new(read.0));
     Ok(tokio::spawn(async move {
-        let Some((mut target, mut watch)) =
-            off_the_workers(target, |t| Watch::new(stamps(&t.watched()))).await
-        else {
-            return;
-        };
         let mut ticker = tokio::time::interval(poll.unwrap_or(Duration::from_hours(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -254,15 +266,12 @@ async fn off_the_workers<T: Send + 'static, R: Send + 'static>(
 #[cfg(not(unix))]
 pub(crate) fn spawn(
     target: impl Reload,
+    read: Baseline,
     poll: Option<Duration>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let (mut target, mut watch) = (target, Watch::new(read.0));
     Ok(tokio::spawn(async move {
         let Some(poll) = poll else { return };
-        let Some((mut target, mut watch)) =
-            off_the_workers(target, |t| Watch::new(stamps(&t.watched()))).await
-        else {
-            return;
-        };
         let mut ticker = tokio::time::interval(poll);
         loop {
             ticker.tick().await;
@@ -396,6 +405,34 @@ mod tests {
         assert_ne!(before, after);
     }
 
+    /// A change made after the files were first read and before the watcher's first check is
+    /// applied: the watcher starts from the stamps taken before that read. Stamped when its task
+    /// first ran, the changed file was taken for the one read, and never applied until it
+    /// changed again (finding F-AN).
+    #[test]
+    fn a_change_made_before_the_watcher_starts_is_applied() {
+        let file = std::env::temp_dir()
+            .join(format!("cors-gateway-early-change-{}.yaml", std::process::id()));
+        std::fs::write(&file, "a").unwrap();
+        let (entered, entered_rx) = mpsc::channel();
+        // Released at once: the reload only tells that it ran.
+        let (_, release) = mpsc::channel();
+        let target = Stuck { file: file.clone(), entered, release };
+        let read = Baseline::before_reading(&target.watched());
+        // The gateway reads the file here, then it changes before the watcher is started.
+        std::fs::write(&file, "changed").unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let reloaded = runtime.block_on(async {
+            let watcher = spawn(target, read, Some(Duration::from_millis(10))).unwrap();
+            // Blocking the test's own thread, not a worker: the watcher keeps running.
+            let reloaded = entered_rx.recv_timeout(Duration::from_secs(20));
+            watcher.abort();
+            reloaded
+        });
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(reloaded, Ok(()), "the change was never applied");
+    }
+
     /// A reload that takes long (a slow filesystem, a large policy) leaves the runtime's worker
     /// threads to the connections: with one worker, a task spawned while the reload is stuck
     /// still runs.
@@ -413,9 +450,8 @@ mod tests {
             .build()
             .unwrap();
         let ran = runtime.block_on(async {
-            let watcher = spawn(target, Some(Duration::from_millis(10))).unwrap();
-            // Let the watcher take its first stamps, then change the file's size.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let read = Baseline::before_reading(&target.watched());
+            let watcher = spawn(target, read, Some(Duration::from_millis(10))).unwrap();
             std::fs::write(&file, "changed").unwrap();
             // The test's own thread waits (blocking it is fine, it is not a worker), with
             // std's timeouts: tokio's timers are driven by the worker the reload would hold.
