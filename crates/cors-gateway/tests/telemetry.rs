@@ -354,9 +354,11 @@ async fn readyz_turns_503_while_shutting_down() {
     let upstream = Upstream::start().await;
     let mut gateway = gateway(&strict(), &upstream.url(), &["--admin-listen", "127.0.0.1:0"]);
     let admin = gateway.admin_address();
-    // A request in flight keeps the gateway draining for a while after SIGTERM.
+    // A request in flight keeps the gateway draining for a while after SIGTERM: sent once it
+    // has reached the upstream. After a fixed pause it might not have, on a busy machine, and
+    // the gateway, with nothing in flight, be gone before /readyz is asked.
     let slow = tokio::spawn(get(gateway.address, "GET", "/slow?ms=2000", &[]));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    upstream.wait_for_a_request().await;
     gateway.signal("TERM");
     gateway.wait_for_log("shutting down");
     let answer = get(admin, "GET", "/readyz", &[]).await;
@@ -818,13 +820,10 @@ async fn a_client_that_leaves_before_the_answer_is_logged_with_499() {
     let gateway = gateway(&strict(), &upstream.url(), &extra);
     let mut stream = TcpStream::connect(gateway.address).unwrap();
     stream.write_all(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: a.test\r\n\r\n").unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while upstream.seen().is_empty() {
-        assert!(Instant::now() < deadline, "the request never reached the upstream");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    upstream.wait_for_a_request().await;
     drop(stream);
     let started = Instant::now();
+    let deadline = started + PATIENCE;
     while gateway.stdout().is_empty() {
         assert!(Instant::now() < deadline, "no line");
         tokio::time::sleep(Duration::from_millis(10)).await;

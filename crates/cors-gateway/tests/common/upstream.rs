@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
@@ -90,6 +90,16 @@ impl Upstream {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until a request has reached this upstream: one sent to be in flight
+    /// (`/slow`) is then, however busy the machine.
+    pub async fn wait_for_a_request(&self) {
+        let deadline = Instant::now() + super::PATIENCE;
+        while self.seen().is_empty() {
+            assert!(Instant::now() < deadline, "no request reached the upstream");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The request carrying `x-test-id: ID`, if it was forwarded.
