@@ -402,10 +402,12 @@ async fn a_folder_reload_updates_each_instance_policy_info() {
     );
     assert_eq!(std::str::from_utf8(&ready.body).unwrap(), expected);
 
-    let file = folder.dir.join("apis.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
+    let text = std::fs::read_to_string(folder.dir.join("apis.yaml")).unwrap();
     let grown = "origins: [https://shop.example.com, https://admin.example.com]";
-    std::fs::write(&file, text.replace("origins: [https://shop.example.com]", grown)).unwrap();
+    // Written whole (then renamed into place): a check between emptying the file and writing
+    // it, held still for one interval on a busy machine, would read a folder without an
+    // ApiInstance and count a failed reload the test does not expect.
+    folder.write("apis.yaml", &text.replace("origins: [https://shop.example.com]", grown));
     let second =
         policy_metrics_when(admin, |_, reloads| reloads.contains("cors_policy_reloads_total 1"))
             .await;
