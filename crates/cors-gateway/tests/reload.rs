@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::upstream::Upstream;
@@ -35,6 +35,16 @@ originGroups:
 enum Shape {
     A,
     B,
+}
+
+impl Shape {
+    /// Its place in a pair of counters.
+    fn index(self) -> usize {
+        match self {
+            Self::A => 0,
+            Self::B => 1,
+        }
+    }
 }
 
 /// Which policy produced `answer`; panics on a response that fits neither (a mix of both).
@@ -97,30 +107,41 @@ async fn sighup_in_the_middle_of_traffic_swaps_policies_atomically() {
     assert_eq!(current_shape(&gateway).await, Shape::A);
 
     let stop = Arc::new(AtomicBool::new(false));
+    // How many of the workers' answers each policy gave, so far.
+    let answered = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let mut workers = Vec::new();
     for _ in 0..4 {
         let url = gateway.url("/");
-        let stop = Arc::clone(&stop);
+        let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
         workers.push(tokio::spawn(async move {
             let client = client(false);
             let mut shapes = Vec::new();
-            // Bounded: at most 2000 requests per worker, and the loop stops when told.
-            for _ in 0..2000 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
+            // Bounded: the loop stops when told, or after PATIENCE.
+            let deadline = Instant::now() + PATIENCE;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 let answer = send(&client, request("GET", &url, &[("origin", APP)], empty())).await;
-                shapes.push(shape(&answer));
+                let shape = shape(&answer);
+                answered[shape.index()].fetch_add(1, Ordering::Relaxed);
+                shapes.push(shape);
             }
             shapes
         }));
     }
     for round in 0..6 {
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        scratch.write("policy.yaml", if round % 2 == 0 { POLICY_B } else { POLICY_A });
+        let (text, expected) =
+            if round % 2 == 0 { (POLICY_B, Shape::B) } else { (POLICY_A, Shape::A) };
+        let before = answered[expected.index()].load(Ordering::Relaxed);
+        scratch.write("policy.yaml", text);
         gateway.signal("HUP");
+        // Until the traffic has been answered by the policy just written (bounded), rather than
+        // a fixed pause: on a busy machine a pause could end before the reload, or before any
+        // request, and the signals of several rounds be taken as one.
+        let deadline = Instant::now() + PATIENCE;
+        while answered[expected.index()].load(Ordering::Relaxed) == before {
+            assert!(Instant::now() < deadline, "the workers were never answered by {expected:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(60)).await;
     stop.store(true, Ordering::Relaxed);
     let mut seen = Vec::new();
     for worker in workers {
