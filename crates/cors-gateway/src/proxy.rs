@@ -658,14 +658,17 @@ pub(crate) fn short(status: StatusCode, text: &'static str) -> Response<ProxyBod
 }
 
 /// The hop-by-hop fields of RFC 9110 section 7.6.1, plus the legacy ones proxies still strip.
-const HOP_BY_HOP: [HeaderName; 8] = [
+///
+/// `Trailer` is not one (RFC 9110 section 6.6.2: it travels with the message, end to end), though
+/// RFC 2616 section 13.5.1 listed it: hyper's HTTP/1.1 server and client write only the trailer
+/// fields a message's `Trailer` names, so without it every trailer was lost (finding F-AO).
+const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
 ];
 
@@ -758,7 +761,7 @@ fn one_length(no_content: bool, headers: &mut HeaderMap) {
 /// Removes from an upstream response's trailer section the fields a trailer may not carry
 /// (finding F-O): the hop-by-hop ones (see [`remove_hop_by_hop`]), and those RFC 9110 section
 /// 6.5.1 says are needed before the content, the list hyper's HTTP/1.1 server leaves out of the
-/// trailers it writes.
+/// trailers it writes, and `Trailer`, which belongs in the header section.
 ///
 /// hyper's client reads a chunked body's trailer fields as they came, and its HTTP/2 server hands
 /// them to the h2 crate, which refuses to send a connection-specific field (RFC 9113 section
@@ -777,6 +780,7 @@ pub(crate) fn trailer_fields(trailers: &mut HeaderMap) {
         header::HOST,
         header::MAX_FORWARDS,
         header::SET_COOKIE,
+        header::TRAILER,
     ] {
         trailers.remove(name);
     }
@@ -1093,10 +1097,11 @@ mod tests {
             ("upgrade", "h2c"),
             ("proxy-authorization", "Basic x"),
             ("content-type", "text/plain"),
+            ("trailer", "x-checksum"),
         ]);
         remove_hop_by_hop(&mut headers);
         let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["content-type"]);
+        assert_eq!(names, ["content-type", "trailer"]);
     }
 
     #[rstest]

@@ -1526,6 +1526,26 @@ fn trailers_reach_http2_clients_without_the_fields_a_trailer_may_not_carry() {
     gateway.assert_alive();
 }
 
+/// Finding F-AO: an upstream's trailer fields reach an HTTP/1.1 client, with the `Trailer` field
+/// that names them. The gateway removed `Trailer` as hop-by-hop, and hyper's HTTP/1.1 server
+/// writes only the trailer fields it names: every trailer was lost (Go's `net/http` trailers).
+#[test]
+fn trailers_reach_http1_clients_with_the_field_that_names_them() {
+    let mut gateway = Gateway::start(&[]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    // hyper's server writes trailer fields only to a client that says it accepts them.
+    let fields: [(&str, &[u8]); 3] =
+        [("origin", APP.as_bytes()), ("te", b"trailers"), ("connection", b"te")];
+    stream.write_all(&raw_request("GET", "/trailers", &fields, false)).unwrap();
+    let (bytes, _) = read_all(&mut stream, PATIENCE);
+    let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(head_field(head, "trailer"), Some("x-checksum"), "{text:?}");
+    assert_eq!(head_field(head, "access-control-allow-origin"), Some(APP), "{text:?}");
+    assert!(body.ends_with("\r\nhello\r\n0\r\nx-checksum: abc\r\n\r\n"), "{text:?}");
+    gateway.assert_alive();
+}
+
 /// WebSocket smuggling (finding F-M): an upstream answers `101` to an upgrade request without
 /// switching to the protocol offered, and reads on as HTTP. Tunnelled, the client's next request
 /// (here a dot segment, which the gateway refuses) reached it raw, past the CORS layer and every
