@@ -65,6 +65,41 @@ impl Deadline {
     pub(crate) async fn run<T>(self, work: impl Future<Output = T>) -> Option<T> {
         tokio::time::timeout_at(self.at, work).await.ok()
     }
+
+    /// Runs a stage before the connection's first request (the PROXY protocol header, the TLS
+    /// handshake, protocol detection) until the deadline, or until `closing` says the gateway
+    /// shuts down (finding F-AP): such a connection has no request in flight to finish, and
+    /// waiting for it held every shutdown for up to `--header-read-timeout` whenever a client
+    /// (a load balancer's pre-opened connection, a slow handshake) had connected and sent no
+    /// complete head.
+    pub(crate) async fn run_unless_closing<T>(
+        self,
+        closing: &mut watch::Receiver<bool>,
+        work: impl Future<Output = T>,
+    ) -> Stage<T> {
+        let shutdown = async {
+            // The sender lives as long as the server; were it gone, only the deadline ends
+            // the stage.
+            if closing.wait_for(|closing| *closing).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            done = self.run(work) => done.map_or(Stage::TimedOut, Stage::Done),
+            () = shutdown => Stage::ShutDown,
+        }
+    }
+}
+
+/// How a stage before a connection's first request ended (see [`Deadline::run_unless_closing`]).
+#[derive(Debug)]
+pub(crate) enum Stage<T> {
+    /// The stage finished in time, with this.
+    Done(T),
+    /// The connection's deadline passed first.
+    TimedOut,
+    /// The gateway began shutting down first.
+    ShutDown,
 }
 
 /// Reads the opening bytes of `io` until they either diverge from the HTTP/2 preface (HTTP/1.1)
@@ -571,12 +606,25 @@ pub(crate) async fn drive<C: Graceful>(
         return (reason, Ok(()));
     }
     connection.as_mut().close_gracefully();
-    let result = if reason == Closed::Shutdown {
-        connection.await
-    } else {
-        tokio::time::timeout(CLOSE_GRACE, connection).await.unwrap_or(Ok(()))
-    };
-    (reason, result)
+    if reason != Closed::Shutdown {
+        return (reason, tokio::time::timeout(CLOSE_GRACE, connection).await.unwrap_or(Ok(())));
+    }
+    // The requests in progress finish (the listener bounds that with `--shutdown-timeout`), but
+    // a request head still being read keeps its deadline (finding F-AP): hyper's graceful
+    // shutdown keeps reading a head begun before it, and an HTTP/2 client that never sent a
+    // request keeps its connection through the GOAWAY exchange, so a client that sent part of a
+    // head, or a preface and nothing more, held every shutdown until `--shutdown-timeout`.
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            return Poll::Ready((Closed::Shutdown, result));
+        }
+        heads.observe(activity);
+        if heads.poll_overdue(cx).is_ready() {
+            return Poll::Ready((Closed::NoRequestHead, Ok(())));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 #[cfg(test)]

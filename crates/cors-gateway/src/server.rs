@@ -24,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Tracked};
+use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Stage, Tracked};
 use crate::pool::UpstreamClients;
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
 use crate::proxy_protocol::{self, Client};
@@ -294,17 +294,23 @@ impl Accepted {
             self.counted.closed(Closed::ProxyProtocol);
             return;
         }
-        match self.deadline.run(proxy_protocol::read_header(&stream)).await {
-            Some(Ok(Client::At(client))) => self.peer = client,
-            Some(Ok(Client::Peer)) => {}
-            Some(Err(error)) => {
+        let deadline = self.deadline;
+        let header = proxy_protocol::read_header(&stream);
+        match deadline.run_unless_closing(&mut self.closing, header).await {
+            Stage::Done(Ok(Client::At(client))) => self.peer = client,
+            Stage::Done(Ok(Client::Peer)) => {}
+            Stage::Done(Err(error)) => {
                 tracing::debug!(%peer, %error, "closed a connection without a valid PROXY protocol header");
                 self.counted.closed(Closed::ProxyProtocol);
                 return;
             }
-            None => {
+            Stage::TimedOut => {
                 tracing::debug!(%peer, "closed a connection whose PROXY protocol header did not arrive in time");
                 self.counted.closed(Closed::NoRequestHead);
+                return;
+            }
+            Stage::ShutDown => {
+                self.counted.closed(Closed::Shutdown);
                 return;
             }
         }
@@ -326,14 +332,18 @@ impl Accepted {
             }
             Some(tls.accept(stream).await)
         };
-        match self.deadline.run(handshake).await {
-            Some(Some(Ok(stream))) => self.serve(stream).await,
-            Some(Some(Err(error))) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-            Some(None) => tracing::debug!(%peer, "answered 400 to plain HTTP on a TLS listener"),
-            None => {
+        let deadline = self.deadline;
+        match deadline.run_unless_closing(&mut self.closing, handshake).await {
+            Stage::Done(Some(Ok(stream))) => self.serve(stream).await,
+            Stage::Done(Some(Err(error))) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+            Stage::Done(None) => {
+                tracing::debug!(%peer, "answered 400 to plain HTTP on a TLS listener");
+            }
+            Stage::TimedOut => {
                 tracing::debug!(%peer, "closed a connection whose TLS handshake did not finish in time");
                 self.counted.closed(Closed::NoRequestHead);
             }
+            Stage::ShutDown => self.counted.closed(Closed::Shutdown),
         }
     }
 
@@ -347,11 +357,18 @@ impl Accepted {
     {
         let Self { peer, shared, endpoint, slot, mut closing, deadline, mut counted } = self;
         let activity = Activity::new();
-        let detected = deadline.run(connection::detect_protocol(stream, &activity)).await;
-        let Some(Ok((protocol, io))) = detected else {
-            tracing::debug!(%peer, "closed a connection that sent no request in time");
-            counted.closed(Closed::NoRequestHead);
-            return;
+        let detection = connection::detect_protocol(stream, &activity);
+        let (protocol, io) = match deadline.run_unless_closing(&mut closing, detection).await {
+            Stage::Done(Ok(detected)) => detected,
+            Stage::Done(Err(_)) | Stage::TimedOut => {
+                tracing::debug!(%peer, "closed a connection that sent no request in time");
+                counted.closed(Closed::NoRequestHead);
+                return;
+            }
+            Stage::ShutDown => {
+                counted.closed(Closed::Shutdown);
+                return;
+            }
         };
         let io = TokioIo::new(io);
         let limits = &shared.limits;

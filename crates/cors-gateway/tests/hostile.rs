@@ -428,6 +428,14 @@ impl Gateway {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
+    /// Sends `SIGTERM` and waits, at most `PATIENCE`, for the gateway to exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        common::wait_exit(&mut self.child, &self.stderr)
+    }
+
     fn assert_alive(&mut self) {
         assert!(
             self.child.try_wait().unwrap().is_none(),
@@ -2109,6 +2117,58 @@ fn tls_handshakes_that_never_finish_are_closed_by_the_header_read_timeout() {
     eprintln!("the fourth client was answered after {:?}", started.elapsed());
     let open = wait_until_closed(&mut slow);
     assert_eq!(open, 0, "{open} of 3 unfinished handshakes still open");
+}
+
+/// What a client sent before the gateway was told to shut down, on which listener.
+#[derive(Clone, Copy, Debug)]
+enum Opening {
+    Plain(&'static [u8]),
+    Tls(fn(&common::tls::TestCa) -> Vec<u8>),
+    Proxied(&'static [u8]),
+}
+
+/// Finding F-AP: a shutdown waits for the requests in flight, not for connections that have
+/// none. A connection still before its first request (nothing sent, part of a TLS handshake,
+/// part of a PROXY protocol header: `budget` 60 s) is closed at once; one that sent part of a
+/// request head, or the HTTP/2 preface and nothing more (`budget` 2 s), is closed when its
+/// head is due, as it would be without the shutdown. Before the fix the first held the shutdown
+/// for `--header-read-timeout` and the second for `--shutdown-timeout` (120 s here), past this
+/// test's patience.
+#[rstest]
+#[case::nothing(Opening::Plain(b""), "60s")]
+#[case::part_of_a_proxy_header(Opening::Proxied(b"PROXY TCP4 192.0"), "60s")]
+#[case::nothing_on_tls(Opening::Tls(|_| Vec::new()), "60s")]
+#[case::a_tls_record_header(Opening::Tls(|ca| client_hello(ca)[..5].to_vec()), "60s")]
+#[case::a_client_hello(Opening::Tls(client_hello), "60s")]
+#[case::part_of_a_head(Opening::Plain(b"GET /ok HTTP/1.1\r\nhost: a.test\r\n"), "2s")]
+#[case::the_http2_preface(Opening::Plain(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "2s")]
+fn a_shutdown_does_not_wait_for_connections_without_a_request(
+    #[case] opening: Opening,
+    #[case] budget: &str,
+) {
+    let scratch = Scratch::new();
+    let ca = common::tls::TestCa::new("shutdown");
+    let tls_flags = ca.issue(&scratch, "gateway").flags();
+    let mut flags = vec!["--header-read-timeout", budget, "--shutdown-timeout", "120s"];
+    let bytes = match opening {
+        Opening::Plain(bytes) => bytes.to_vec(),
+        Opening::Tls(first_flight) => {
+            flags.extend(tls_flags.iter().map(String::as_str));
+            first_flight(&ca)
+        }
+        Opening::Proxied(bytes) => {
+            flags.extend(["--proxy-protocol", "--trusted-proxies", "127.0.0.1"]);
+            bytes.to_vec()
+        }
+    };
+    let mut gateway = Gateway::start(&flags);
+    let mut waiting = open_with(gateway.address, &[&bytes]);
+    // The gateway has accepted the connection and read what was sent.
+    thread::sleep(Duration::from_millis(300));
+    let status = gateway.terminate();
+    assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.lock().unwrap());
+    assert!(!gateway.stderr.lock().unwrap().contains("shutdown timed out"));
+    assert_eq!(wait_until_closed(&mut waiting), 0);
 }
 
 /// The first flight of a TLS client that trusts `ca`: a whole `ClientHello` record.

@@ -200,18 +200,23 @@ impl Gateway {
 
     /// Waits (bounded) for the process to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cors-gateway did not exit; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        wait_exit(&mut self.child, &self.stderr)
+    }
+}
+
+/// Waits, at most [`PATIENCE`], for the gateway `child` to exit; fails with its `stderr`.
+pub fn wait_exit(child: &mut Child, stderr: &Mutex<String>) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "cors-gateway did not exit; stderr:\n{}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
