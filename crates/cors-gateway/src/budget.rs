@@ -115,6 +115,7 @@ mod tests {
             max_header_bytes: 8192,
             max_headers: 100,
             max_connections: clients,
+            max_connections_per_client: 0,
             shutdown_timeout: second,
             connect_timeout: second,
             max_concurrent_streams: 100,

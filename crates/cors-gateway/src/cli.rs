@@ -202,6 +202,13 @@ pub(crate) struct LimitArgs {
     /// itself); below 64 open files the gateway refuses to start.
     #[arg(long, default_value = "10000", value_name = "COUNT")]
     pub(crate) max_connections: NonZeroUsize,
+    /// Most connections one client (an IPv4 address, an IPv6 /64) may hold while more than half
+    /// of --max-connections is in use; past it a new connection of that client is closed at
+    /// once, so that no client can take the slots all clients share. A peer in
+    /// --trusted-proxies is not counted; behind --proxy-protocol the client is the one the
+    /// header names. 0 turns this off.
+    #[arg(long, default_value_t = 1000, value_name = "COUNT")]
+    pub(crate) max_connections_per_client: usize,
     /// Most streams one HTTP/2 client connection may have open at once, announced to it as
     /// SETTINGS_MAX_CONCURRENT_STREAMS.
     #[arg(long, default_value = "100", value_name = "COUNT")]

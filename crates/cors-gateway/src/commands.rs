@@ -55,6 +55,7 @@ impl LimitArgs {
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
             max_connections: self.max_connections.get(),
+            max_connections_per_client: self.max_connections_per_client,
             shutdown_timeout: self.shutdown_timeout,
             connect_timeout: self.connect_timeout,
             max_concurrent_streams: self.max_concurrent_streams.get(),

@@ -394,6 +394,9 @@ pub(crate) enum Closed {
     Idle,
     /// The gateway is shutting down.
     Shutdown,
+    /// Refused at once: its client held `--max-connections-per-client` while more than half of
+    /// `--max-connections` was in use (see `per_client.rs`).
+    ClientLimit,
 }
 
 /// Watches for `idle` without activity: a sampler returns whether something is in progress

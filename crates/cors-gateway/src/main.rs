@@ -17,6 +17,7 @@ mod connection;
 mod demo;
 mod folder;
 mod metrics;
+mod per_client;
 mod pool;
 mod proxy;
 mod proxy_protocol;

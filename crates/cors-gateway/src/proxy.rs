@@ -18,11 +18,12 @@ use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use ipnet::IpNet;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
 use crate::checks::{Refusal, TransferCodings, list_elements};
+use crate::per_client::Slot;
 use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
 use crate::telemetry::{self, UpstreamFailure};
@@ -266,9 +267,9 @@ struct Connection {
     forwarded: ForwardedFor,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
     share: Arc<SlotPool>,
-    /// The connection's slot of `--max-connections`, held until the connection and the tunnel
-    /// it may have become are both closed.
-    _slot: OwnedSemaphorePermit,
+    /// The connection's slot of `--max-connections` and its client's count, held until the
+    /// connection and the tunnel it may have become are both closed.
+    _slot: Slot,
     /// Changes when the gateway shuts down; tunnels close then.
     closing: watch::Receiver<bool>,
 }
@@ -283,7 +284,7 @@ impl Proxy {
         settings: Arc<ProxySettings>,
         peer: SocketAddr,
         scheme: &'static str,
-        slot: OwnedSemaphorePermit,
+        slot: Slot,
         closing: watch::Receiver<bool>,
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);

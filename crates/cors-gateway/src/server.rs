@@ -25,6 +25,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Stage, Tracked};
+use crate::per_client::{self, PerClient};
 use crate::pool::UpstreamClients;
 use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
 use crate::proxy_protocol::{self, Client};
@@ -49,6 +50,9 @@ pub(crate) struct Limits {
     pub(crate) max_headers: usize,
     /// Most client connections served at once (finding F2 in docs/robustness.md).
     pub(crate) max_connections: usize,
+    /// Most of those one client may hold while more than half are in use (zero: no cap;
+    /// finding F-AW, `per_client.rs`).
+    pub(crate) max_connections_per_client: usize,
     /// How long to wait for in-flight requests after a shutdown signal.
     pub(crate) shutdown_timeout: Duration,
     /// How long to wait for a TCP connection to the upstream.
@@ -166,6 +170,7 @@ struct Shared {
     settings: Arc<ProxySettings>,
     limits: Limits,
     telemetry: Telemetry,
+    per_client: Arc<PerClient>,
 }
 
 /// Serves every endpoint until `shutdown` completes, then stops accepting and waits (at most
@@ -180,10 +185,12 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let protocols = Protocols::new(&limits);
-    let shared = Arc::new(Shared { protocols, clients, settings, limits, telemetry });
+    let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client =
+        Arc::new(PerClient::new(limits.max_connections_per_client, limits.max_connections));
+    let shared = Arc::new(Shared { protocols, clients, settings, limits, telemetry, per_client });
     // Every connection task and tunnel holds a receiver: sending tells them all to close.
     let (close_all, connections) = watch::channel(false);
-    let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_accepting, stopped) = watch::channel(false);
     let mut accepting = tokio::task::JoinSet::new();
     for endpoint in endpoints {
@@ -229,7 +236,7 @@ async fn accept_loop(
     };
     let mut stopped = std::pin::pin!(stopped);
     while let Some((stream, peer, slot)) = acceptor.next(stopped.as_mut()).await {
-        let connection = Accepted::new(
+        let mut connection = Accepted::new(
             &stream,
             peer,
             Arc::clone(&shared),
@@ -237,6 +244,10 @@ async fn accept_loop(
             slot,
             connections.clone(),
         );
+        // Behind `--proxy-protocol`, the client is known once the header is read.
+        if !connection.endpoint.proxy_protocol && !connection.admit() {
+            continue;
+        }
         // A plain connection's task is its `serve` future itself: one state machine fewer to
         // enter on each wake of the connection (measured: about 40 instructions per request).
         match (connection.endpoint.proxy_protocol, connection.endpoint.tls.clone()) {
@@ -252,7 +263,9 @@ struct Accepted {
     peer: SocketAddr,
     shared: Arc<Shared>,
     endpoint: Arc<EndpointShared>,
-    slot: OwnedSemaphorePermit,
+    /// Its slot of `--max-connections`, and its count against its client's
+    /// `--max-connections-per-client` once [`Accepted::admit`] counted it.
+    slot: per_client::Slot,
     closing: watch::Receiver<bool>,
     deadline: Deadline,
     /// Counts the connection in the metrics until it closes.
@@ -276,7 +289,24 @@ impl Accepted {
         // the TLS handshake, the protocol detection and hyper's parsing of the head all run
         // under it.
         let deadline = Deadline::after(shared.limits.header_read_timeout);
+        let slot = shared.per_client.slot(slot);
         Self { peer, shared, endpoint, slot, closing, deadline, counted }
+    }
+
+    /// Counts the connection against its client's `--max-connections-per-client` (finding F-AW),
+    /// or closes it: `false` when the client already holds its share while the gateway is more
+    /// than half full. A peer in `--trusted-proxies` carries many clients and is not counted.
+    fn admit(&mut self) -> bool {
+        let client = self.peer.ip();
+        if self.shared.settings.trusts(client) {
+            return true;
+        }
+        if self.shared.per_client.admit(&mut self.slot, client) {
+            return true;
+        }
+        tracing::debug!(peer = %self.peer, "closed a connection past --max-connections-per-client");
+        self.counted.closed(Closed::ClientLimit);
+        false
     }
 
     /// Takes the client of a connection from a load balancer (`--proxy-protocol`, finding F-AI)
@@ -313,6 +343,9 @@ impl Accepted {
                 self.counted.closed(Closed::Shutdown);
                 return;
             }
+        }
+        if !self.admit() {
+            return;
         }
         match tls {
             None => self.serve(stream).await,
@@ -405,7 +438,7 @@ impl Accepted {
                 tracing::debug!(%peer, ?protocol, "closed a connection that sent no request in time");
             }
             Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
-            Closed::ByClient | Closed::Shutdown | Closed::ProxyProtocol => {}
+            Closed::ByClient | Closed::Shutdown | Closed::ProxyProtocol | Closed::ClientLimit => {}
         }
         counted.closed(closed);
         if let Err(error) = result {

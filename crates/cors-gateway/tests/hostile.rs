@@ -1032,7 +1032,11 @@ fn thousands_of_idle_connections_do_not_starve_a_well_behaved_client() {
     let wanted = if slow_tests() { 10_000 } else { 2_000 };
     let count = wanted.min(open_file_limit().saturating_sub(256) / 2);
     assert!(count >= 100, "the open-file limit is too low for this test");
-    let mut gateway = Gateway::start(&["--header-read-timeout", "60s"]);
+    // The idle connections and the bystander all come from 127.0.0.1: the per-client cap
+    // (finding F-AW) is off, or past half of the slots (in the slow variant) it would refuse
+    // the rest of them and the bystander.
+    let mut gateway =
+        Gateway::start(&["--header-read-timeout", "60s", "--max-connections-per-client", "0"]);
     let before = gateway.rss_kib();
     let mut idle = Vec::with_capacity(count);
     for _ in 0..count {
@@ -3415,4 +3419,85 @@ fn a_slow_body_after_the_response_started_closes_the_connection() {
     assert!(received.starts_with("HTTP/1.1 200"), "{received:?}");
     assert!(received.contains("early"), "the response had started: {received:?}");
     assert!(!received.ends_with("0\r\n\r\n"), "the response was completed: {received:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding F-AW: `--max-connections-per-client`.
+
+/// A connection to `to` from the local address `source` (any of 127.0.0.0/8 on Linux).
+fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    let source = SocketAddr::new(source.parse().unwrap(), 0);
+    let stream = runtime().block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(source).unwrap();
+        socket.connect(to).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// Whether each of `streams` is still open after 300 ms: no byte, no close.
+fn still_open(streams: &mut [TcpStream]) -> Vec<bool> {
+    thread::sleep(Duration::from_millis(300));
+    let open = |stream: &mut TcpStream| {
+        stream.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        matches!(stream.read(&mut [0u8; 64]), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+    };
+    streams.iter_mut().map(open).collect()
+}
+
+/// Finding F-AW: one client cannot take the connection slots every client shares. With
+/// `--max-connections 4 --max-connections-per-client 1`, a client's first two silent
+/// connections are served (at most half of the slots in use, the cap does not apply), its third
+/// and fourth are closed at once, and another client is answered. Before the fix the four held
+/// every slot until `--header-read-timeout` (60 s), and the other client waited in the backlog:
+/// a client that reopens its connections as they are closed kept every other one out.
+#[test]
+fn one_client_cannot_take_every_connection_slot() {
+    let flags = ["--max-connections", "4", "--max-connections-per-client", "1"];
+    let extra = [&flags[..], &["--header-read-timeout", "60s", "--admin-listen", "127.0.0.1:0"]];
+    let gateway = Gateway::start(&extra.concat());
+    let mut silent = open_with(gateway.address, &[b"", b"", b"", b""]);
+    assert_eq!(wait_until_closed(&mut silent[2..]), 0, "the third and fourth were not closed");
+    assert_eq!(still_open(&mut silent[..2]), [true, true]);
+    let mut other = connect_from("127.0.0.2", gateway.address);
+    other.write_all(&allowed_get(false)).unwrap();
+    let reply = read_reply(&mut other);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.all("access-control-allow-origin"), [APP]);
+    let refused = gateway.metric("cors_gateway_connections_closed_total{reason=\"client_limit\"}");
+    assert_eq!(refused, 2);
+}
+
+/// Finding F-AW: behind `--proxy-protocol` the client counted is the one the header names, not
+/// the balancer (which is trusted, so never counted itself): with two kept-alive connections of
+/// 192.0.2.7 open, a third is closed, while 192.0.2.8 is answered through the same balancer.
+#[test]
+fn behind_a_balancer_each_client_the_header_names_has_its_own_share() {
+    let header = common::proxy_v1("192.0.2.7:51000".parse().unwrap());
+    let gateway =
+        behind_a_balancer(&["--max-connections", "4", "--max-connections-per-client", "1"]);
+    let served = |_| {
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        stream.write_all(&[&header[..], &allowed_get(true)].concat()).unwrap();
+        assert_eq!(read_reply(&mut stream).status, 200);
+        stream
+    };
+    let mut held: Vec<TcpStream> = (0..2).map(served).collect();
+    held.extend(open_with(gateway.address, &[&header]));
+    assert_eq!(wait_until_closed(&mut held[2..]), 0, "the third was not closed");
+    assert_eq!(still_open(&mut held[..2]), [true, true]);
+    let other = common::proxy_v1("192.0.2.8:51000".parse().unwrap());
+    assert_eq!(forwarding_fields(gateway.address, &other, &[]), fields_naming("192.0.2.8"));
+}
+
+/// Finding F-AW: a peer in `--trusted-proxies` carries many clients and is never refused by the
+/// cap: its four connections are all held.
+#[test]
+fn a_trusted_peer_is_not_counted() {
+    let flags = ["--max-connections", "4", "--max-connections-per-client", "1"];
+    let trusted = ["--trusted-proxies", "127.0.0.1", "--header-read-timeout", "60s"];
+    let gateway = Gateway::start(&[&flags[..], &trusted].concat());
+    let mut held = open_with(gateway.address, &[b"", b"", b"", b""]);
+    assert_eq!(still_open(&mut held), [true, true, true, true]);
 }
