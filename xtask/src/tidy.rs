@@ -285,7 +285,11 @@ fn host_triple() -> Result<String, String> {
 }
 
 /// Tokens of the rule-id shape that are not rule ids, each with why it appears.
-const NOT_RULE_IDS: &[(&str, &str)] = &[("V8", "the JavaScript and Wasm engine inside Envoy")];
+const NOT_RULE_IDS: &[(&str, &str)] = &[
+    ("V8", "the JavaScript and Wasm engine inside Envoy"),
+    ("V4", "`std::net::IpAddr::V4`"),
+    ("V6", "`std::net::IpAddr::V6`"),
+];
 
 /// The rule ids `docs/behaviour.md` defines: each rule is a list item starting `- **ID**`.
 fn defined_rules(text: &str) -> Vec<String> {

@@ -25,16 +25,16 @@ use tokio::sync::OwnedSemaphorePermit;
 /// A client, as counted: an IPv4 address, or the /64 prefix of an IPv6 one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum ClientKey {
-    V4(u32),
-    V6(u64),
+    Address(u32),
+    Network(u64),
 }
 
 impl ClientKey {
     fn of(address: IpAddr) -> Self {
         match address.to_canonical() {
-            IpAddr::V4(v4) => Self::V4(v4.to_bits()),
+            IpAddr::V4(v4) => Self::Address(v4.to_bits()),
             // The upper 64 bits: the network a host is given.
-            IpAddr::V6(v6) => Self::V6((v6.to_bits() >> 64) as u64),
+            IpAddr::V6(v6) => Self::Network((v6.to_bits() >> 64) as u64),
         }
     }
 }
