@@ -181,8 +181,15 @@ async fn connection_task(
     // `connection::drive` knows, the proxy listener's.
     let io = TokioIo::new(Prefixed::new(stream, &activity));
     let connection = http1.serve_connection(io, service).with_upgrades();
-    let (closed, result) =
-        connection::drive(connection, &activity, deadline, limits.idle_timeout, &mut closing).await;
+    let (closed, result) = connection::drive(
+        connection,
+        &activity,
+        deadline,
+        limits.idle_timeout,
+        limits.send_timeout,
+        &mut closing,
+    )
+    .await;
     tracing::debug!(?closed, error = ?result.err(), "admin connection closed");
 }
 

@@ -110,6 +110,7 @@ mod tests {
         Limits {
             header_read_timeout: second,
             idle_timeout: second,
+            send_timeout: second,
             keep_alive_interval: second,
             keep_alive_timeout: second,
             max_header_bytes: 8192,

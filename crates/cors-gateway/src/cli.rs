@@ -167,6 +167,13 @@ pub(crate) struct LimitArgs {
     /// start its next request.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) idle_timeout: Duration,
+    /// Time a client may take up no part of a response while the gateway has some to send (its
+    /// TCP window, or on HTTP/2 the stream's window, stays full); past it the connection is
+    /// closed, and the upstream connection and slots the response held are freed. A response
+    /// the upstream sends nothing of (a server-sent events stream between events) is not
+    /// waiting on the client. 0 turns this off.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub(crate) send_timeout: Duration,
     /// Time an HTTP/2 client may send nothing before it is sent a keep-alive PING (0 turns
     /// pings off).
     #[arg(long, value_parser = parse_duration, default_value = "20s", value_name = "DURATION")]

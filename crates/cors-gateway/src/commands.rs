@@ -50,6 +50,7 @@ impl LimitArgs {
         Limits {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
+            send_timeout: self.send_timeout,
             keep_alive_interval: self.http2_keep_alive_interval,
             keep_alive_timeout: self.http2_keep_alive_timeout,
             max_header_bytes: self.max_header_bytes,

@@ -258,6 +258,11 @@ pub(crate) struct Activity {
     events: AtomicU64,
     /// Reads from the client that brought bytes (after the opening bytes, see [`Prefixed`]).
     received: AtomicU64,
+    /// Response bodies that handed hyper a frame and have not been asked for the next one: the
+    /// client has not taken up the last (see [`Tracked`] and `--send-timeout`).
+    handed: AtomicUsize,
+    /// Frames handed by response bodies: unchanged means no response moved.
+    frames: AtomicU64,
 }
 
 impl Activity {
@@ -266,6 +271,8 @@ impl Activity {
             active: AtomicUsize::new(0),
             events: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            handed: AtomicUsize::new(0),
+            frames: AtomicU64::new(0),
         })
     }
 
@@ -273,7 +280,7 @@ impl Activity {
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.events.fetch_add(1, Ordering::Relaxed);
-        InFlight(Arc::clone(self))
+        InFlight { activity: Arc::clone(self), handed: false }
     }
 
     fn events(&self) -> u64 {
@@ -287,22 +294,51 @@ impl Activity {
     fn is_busy(&self) -> bool {
         self.active.load(Ordering::Relaxed) > 0
     }
+
+    /// For the send watch (see [`drive`]): whether no response waits for the client to take up
+    /// a frame, and how many frames responses have handed so far.
+    fn sending(&self) -> (bool, u64) {
+        (self.handed.load(Ordering::Relaxed) == 0, self.frames.load(Ordering::Relaxed))
+    }
 }
 
 /// One request in flight on a connection; see [`Activity::begin`].
 #[derive(Debug)]
-pub(crate) struct InFlight(Arc<Activity>);
+pub(crate) struct InFlight {
+    activity: Arc<Activity>,
+    /// Whether its response body handed a frame and was not asked for the next one yet.
+    handed: bool,
+}
+
+impl InFlight {
+    /// The response body is asked for its next frame: the previous one was taken up.
+    fn asked(&mut self) {
+        if std::mem::take(&mut self.handed) {
+            self.activity.handed.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The response body handed a frame.
+    fn handed(&mut self) {
+        self.handed = true;
+        self.activity.handed.fetch_add(1, Ordering::Relaxed);
+        self.activity.frames.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
-        self.0.events.fetch_add(1, Ordering::Relaxed);
+        self.asked();
+        self.activity.active.fetch_sub(1, Ordering::Relaxed);
+        self.activity.events.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 pin_project! {
     /// A response body that keeps its request counted in (see [`Activity`]) until it is sent or
-    /// dropped.
+    /// dropped, and tells the send watch when it hands a frame and when it is asked for the
+    /// next: hyper asks only once the client has taken up enough of what it was handed (its
+    /// write buffer on HTTP/1.1, the stream's flow-control window on HTTP/2).
     pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
@@ -324,7 +360,13 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        self.project().body.poll_frame(cx)
+        let this = self.project();
+        this.in_flight.asked();
+        let polled = this.body.poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            this.in_flight.handed();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -397,6 +439,8 @@ pub(crate) enum Closed {
     /// Refused at once: its client held `--max-connections-per-client` while more than half of
     /// `--max-connections` was in use (see `per_client.rs`).
     ClientLimit,
+    /// Its client took up no frame of a response for `--send-timeout`.
+    Stalled,
 }
 
 /// Watches for `idle` without activity: a sampler returns whether something is in progress
@@ -547,8 +591,11 @@ impl<'t> HeadWatch<'t> {
 }
 
 /// Serves `connection` until it ends, closing it when a request head has not arrived in time
-/// (see [`HeadWatch`]), and closing it gracefully when it has been idle for `idle` (see
-/// [`IdleWatch`]; zero turns this off) or when `shutdown` changes. A close the gateway starts is
+/// (see [`HeadWatch`]) or when the client has taken up no frame of a response for `send`
+/// (`--send-timeout`, finding F-AX: a response waits on the client while one of its frames
+/// has not been taken up, and not while the upstream sends nothing; zero turns this off), and
+/// closing it gracefully when it has been idle for `idle` (see [`IdleWatch`]; zero turns this
+/// off) or when `shutdown` changes. A close the gateway starts is
 /// bounded by [`CLOSE_GRACE`], except on shutdown, which lets the requests in progress finish
 /// (the listener bounds that with `--shutdown-timeout`).
 ///
@@ -561,11 +608,16 @@ pub(crate) async fn drive<C: Graceful>(
     activity: &Activity,
     deadline: Deadline,
     idle: Duration,
+    send: Duration,
     shutdown: &mut watch::Receiver<bool>,
 ) -> (Closed, Result<(), hyper::Error>) {
     let mut connection = std::pin::pin!(connection);
     let mut sample = || (activity.is_busy(), activity.events());
     let mut idle_watch = IdleWatch::new(idle, activity.events());
+    // The same watch as the idle one, over frames: it fires once four samples in a row saw a
+    // response waiting on the client and no frame handed.
+    let mut sending = || activity.sending();
+    let mut send_watch = IdleWatch::new(send, activity.sending().1);
     let head_timer = std::pin::pin!(tokio::time::sleep_until(deadline.at));
     let mut heads = HeadWatch::new(head_timer, deadline, C::EVERY_HEAD);
     // `changed` borrows `shutdown`; the probe, a clone that never marks a value seen, tells
@@ -580,6 +632,7 @@ pub(crate) async fn drive<C: Graceful>(
         heads.observe(activity);
         let due = heads.is_due()
             || idle_watch.is_due()
+            || send_watch.is_due()
             // An error means the listener is gone: shut down as well.
             || probe.has_changed().unwrap_or(true);
         if !due && registered.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
@@ -591,6 +644,9 @@ pub(crate) async fn drive<C: Graceful>(
         }
         if idle_watch.poll_idle(cx, &mut sample).is_ready() {
             return Poll::Ready(Ok(Closed::Idle));
+        }
+        if send_watch.poll_idle(cx, &mut sending).is_ready() {
+            return Poll::Ready(Ok(Closed::Stalled));
         }
         if changed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Ok(Closed::Shutdown));
@@ -606,6 +662,11 @@ pub(crate) async fn drive<C: Graceful>(
         // No request is in progress: the connection is dropped at once, as hyper's own header
         // timer would end it (its graceful shutdown would keep reading a head begun on a new
         // connection).
+        return (reason, Ok(()));
+    }
+    if reason == Closed::Stalled {
+        // A graceful close would wait for the response the client does not take: dropped at
+        // once, with the upstream connection and slots the response held.
         return (reason, Ok(()));
     }
     connection.as_mut().close_gracefully();

@@ -54,8 +54,8 @@ const UPSTREAM_FAILURES: [&str; 4] = ["connect", "response", "timeout", "queue_t
 const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
 
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
-const CLOSE_REASONS: [&str; 6] =
-    ["client", "no_request_head", "idle", "shutdown", "proxy_protocol", "client_limit"];
+const CLOSE_REASONS: [&str; 7] =
+    ["client", "no_request_head", "idle", "shutdown", "proxy_protocol", "client_limit", "stalled"];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
 const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
@@ -312,6 +312,7 @@ const fn closed_index(reason: Closed) -> usize {
         Closed::Shutdown => 3,
         Closed::ProxyProtocol => 4,
         Closed::ClientLimit => 5,
+        Closed::Stalled => 6,
     }
 }
 

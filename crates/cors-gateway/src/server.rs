@@ -40,6 +40,9 @@ pub(crate) struct Limits {
     pub(crate) header_read_timeout: Duration,
     /// How long a connection may stay without a request in progress before it is closed.
     pub(crate) idle_timeout: Duration,
+    /// How long a client may take up no frame of a response before its connection is closed
+    /// (zero: no limit; finding F-AX).
+    pub(crate) send_timeout: Duration,
     /// How often an HTTP/2 connection that sends nothing is sent a PING (zero: never).
     pub(crate) keep_alive_interval: Duration,
     /// How long the client has to acknowledge that PING before the connection is closed.
@@ -423,14 +426,15 @@ impl Accepted {
             telemetry: shared.telemetry,
             peer,
         };
+        let quiet = (limits.idle_timeout, limits.send_timeout);
         let (closed, result) = match &endpoint.site {
             Site::Single { layer, upstream } => {
                 let service = layer.layer(ToUpstream::new(proxy, Arc::clone(upstream)));
-                served.run(io, service, limits.idle_timeout, &mut closing).await
+                served.run(io, service, quiet, &mut closing).await
             }
             Site::Folder(routes) => {
                 let service = routes.service(proxy, endpoint.scheme);
-                served.run(io, service, limits.idle_timeout, &mut closing).await
+                served.run(io, service, quiet, &mut closing).await
             }
         };
         match closed {
@@ -438,6 +442,9 @@ impl Accepted {
                 tracing::debug!(%peer, ?protocol, "closed a connection that sent no request in time");
             }
             Closed::Idle => tracing::debug!(%peer, ?protocol, "closed an idle connection"),
+            Closed::Stalled => {
+                tracing::debug!(%peer, ?protocol, "closed a connection whose client took up no response for --send-timeout");
+            }
             Closed::ByClient | Closed::Shutdown | Closed::ProxyProtocol | Closed::ClientLimit => {}
         }
         counted.closed(closed);
@@ -548,7 +555,7 @@ impl Served<'_> {
         self,
         io: TokioIo<I>,
         service: S,
-        idle: Duration,
+        (idle, send): (Duration, Duration),
         closing: &mut watch::Receiver<bool>,
     ) -> (Closed, Result<(), hyper::Error>)
     where
@@ -570,11 +577,11 @@ impl Served<'_> {
         match protocol {
             Protocol::Http1 => {
                 let connection = protocols.http1.serve_connection(io, service).with_upgrades();
-                connection::drive(connection, activity, deadline, idle, closing).await
+                connection::drive(connection, activity, deadline, idle, send, closing).await
             }
             Protocol::Http2 => {
                 let connection = protocols.http2.serve_connection(io, service);
-                connection::drive(connection, activity, deadline, idle, closing).await
+                connection::drive(connection, activity, deadline, idle, send, closing).await
             }
         }
     }

@@ -394,6 +394,99 @@ async fn a_slow_reader_gets_the_whole_response_and_keeps_its_connection() {
     .unwrap();
 }
 
+/// Sends `GET /ok` (a new connection each time) until it is answered `200`, for at most
+/// [`PATIENCE`]; returns how long that took.
+async fn until_answered(gateway: &Gateway) -> Duration {
+    let started = Instant::now();
+    loop {
+        let get = request("GET", &gateway.url("/ok"), &[("origin", APP)], empty());
+        if send(&client(false), get).await.status == 200 {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < PATIENCE, "no 200 in {PATIENCE:?}: the slot stayed held");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Finding F-AX: a client that takes up nothing of its response (HTTP/1.1: its TCP window stays
+/// full; HTTP/2: it never reads the body, so the stream's window stays full) has its connection
+/// closed after `--send-timeout`, and the upstream slot the response held is freed for others.
+/// Before the fix the response held it for as long as the client kept its connection open:
+/// with `--upstream-max-connections 1` every other client got `503` for good.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_takes_up_no_response_is_closed_after_the_send_timeout(#[case] http2: bool) {
+    let limits = ["--send-timeout", "1s", "--upstream-max-connections", "1"];
+    let (_upstream, gateway) =
+        strict_gateway(&[&limits[..], &["--upstream-queue-timeout", "200ms"]].concat()).await;
+    let url = gateway.url("/download?bytes=268435456");
+    // Holds the response head and never reads the body.
+    let stalled = if http2 {
+        let get = request("GET", &url, &[("origin", APP)], empty());
+        let response = client(true).request(get).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        // The body ends in an error once the gateway closes the connection.
+        tokio::spawn(async move {
+            tokio::time::sleep(PATIENCE).await;
+            body.frame().await
+        });
+        None
+    } else {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(gateway.address).await.unwrap().into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        let path = url.split_once(&gateway.address.to_string()).unwrap().1;
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes()).unwrap();
+        // The response has begun: the upstream slot is the download's.
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        Some(stream)
+    };
+    let took = until_answered(&gateway).await;
+    eprintln!("another client was answered after {took:?}");
+    if let Some(mut stream) = stalled {
+        // Closed by the gateway: what it had sent is read, then the end, well short of 256 MiB.
+        let read = tokio::task::spawn_blocking(move || {
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            let mut total = 0;
+            let mut buffer = vec![0u8; 1 << 16];
+            while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                total += n;
+            }
+            total
+        });
+        assert!(read.await.unwrap() < 64 << 20);
+    }
+    let log = gateway.stderr();
+    assert!(log.contains("took up no response for --send-timeout"), "{log}");
+}
+
+/// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
+/// server-sent events stream between events, here an echo of a request body that pauses) is not
+/// waiting on the client, and is not cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_the_upstream_pauses_outlives_the_send_timeout() {
+    let (_upstream, gateway) = strict_gateway(&["--send-timeout", "300ms"]).await;
+    let (mut sender, body) = Channel::<Bytes>::new(1);
+    let post = request("POST", &gateway.url("/echo"), &[("origin", APP)], body.boxed_unsync());
+    let pauses = tokio::spawn(async move {
+        for event in ["one", "two", "three"] {
+            sender.send_data(Bytes::from(event)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(900)).await;
+        }
+    });
+    let answer = send(&client(false), post).await;
+    pauses.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "onetwothree");
+}
+
 /// Sends a chunk only after the previous one came back through the gateway: this completes only
 /// if neither direction waits for the whole body (8 MiB in 128 round trips).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
