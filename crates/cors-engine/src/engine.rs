@@ -16,9 +16,10 @@ use crate::{ACRH, ACRM, ORIGIN, Vary};
 ///
 /// `scheme` and `host` say where the request was addressed (the listener's scheme and the `Host`
 /// header or HTTP/2 `:authority`); they serve only the R2 same-origin check, and a `host` of
-/// `None` turns that check off. `host` is an [`Authority`]: the bytes themselves, or a function
-/// that finds them, which the engine calls only when R2 needs them (a well-formed `Origin` of
-/// the listener's scheme).
+/// `None` turns that check off, so that a site's own `POST` is judged as cross-origin.
+/// `host` is an [`Authority`]: the bytes themselves, or a function that finds them, which the
+/// engine calls only when R2 needs them (a well-formed `Origin` of the listener's scheme).
+/// An adapter holding an [`http::Request`] gets all four from [`Request::from_http`].
 ///
 /// ```
 /// use cors_engine::Request;
@@ -36,6 +37,12 @@ use crate::{ACRH, ACRM, ORIGIN, Vary};
 /// let host = Some(&b"api.test"[..]);
 /// let classified = Request { method: &method, headers, scheme: "https", host };
 /// # let _ = classified;
+///
+/// // Or the whole `http::Request`, with the authority R2 needs found as HTTP says.
+/// let request = http::Request::get("https://api.test/").body(())?;
+/// let view = Request::from_http(&request, "https");
+/// # let _ = view;
+/// # Ok::<(), http::Error>(())
 /// ```
 pub struct Request<'r, H: ?Sized, A = Option<&'r [u8]>, M = &'r [u8]> {
     /// The request method: its bytes, byte-exact, or an [`http::Method`] ([`RequestMethod`]).
@@ -155,6 +162,60 @@ impl<'r, H: ?Sized> Request<'r, H> {
     #[must_use]
     pub fn addressed_to(self, scheme: &'r str, host: &'r [u8]) -> Request<'r, H> {
         Request { scheme, host: Some(host), ..self }
+    }
+}
+
+impl<'r> Request<'r, http::HeaderMap> {
+    /// What the engine reads of an [`http::Request`] received on a listener of `scheme`
+    /// (`http` or `https`): its [`http::Method`], its header map, and, for R2, the authority it
+    /// was addressed to, looked for only when R2 needs it.
+    ///
+    /// That authority is the request target's when it has one (HTTP/2 `:authority`, which hyper
+    /// and `h2` put in the URI and not in a `Host` field, or an HTTP/1.1 absolute-form target,
+    /// which wins over `Host` by RFC 9112 section 3.2.2), else the `Host` field; none when there
+    /// is neither, or two `Host` lines. Without it a site's own requests, which browsers send
+    /// with `Origin` (a form's `POST`, a `fetch` with another method than `GET` or `HEAD`), are
+    /// judged as cross-origin: blocked, and not forwarded, unless a group lists the site.
+    ///
+    /// ```
+    /// use cors_engine::{Engine, Outcome, Request};
+    /// use cors_policy::{OriginGroup, Policy};
+    ///
+    /// let engine = Engine::new(
+    ///     Policy::builder().group(OriginGroup::new(["https://app.example"])).build()?,
+    /// );
+    /// // A site's own form, posted over HTTP/2: `:authority`, no `Host` field.
+    /// let post = http::Request::post("https://api.example/orders")
+    ///     .header("origin", "https://api.example")
+    ///     .body(())?;
+    /// let decision = engine.decide(&Request::from_http(&post, "https"));
+    /// assert_eq!(decision.outcome(), Outcome::NotCors);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_http<B>(
+        request: &'r http::Request<B>,
+        scheme: &'r str,
+    ) -> Request<'r, http::HeaderMap, impl Authority<'r> + Copy, &'r http::Method> {
+        Request {
+            method: request.method(),
+            headers: request.headers(),
+            scheme,
+            host: move || target_authority(request),
+        }
+    }
+}
+
+/// The authority `request` was addressed to, for R2 ([`Request::from_http`]): the target's, else
+/// the one `Host` line.
+fn target_authority<B>(request: &http::Request<B>) -> Option<&[u8]> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.as_str().as_bytes());
+    }
+    // The engine's walk over a small map (a hash lookup otherwise), as for its own names.
+    let mut lines = request.headers().field_lines("host");
+    match (lines.next(), lines.next()) {
+        (Some(host), None) => Some(host.as_bytes()),
+        _ => None,
     }
 }
 

@@ -122,7 +122,8 @@
 //!   cross-origin request, which would then fail in the browser. Fetch's caching advice would
 //!   send `*` on every response instead, which R1 forbids; varying is the smaller deviation.
 //! - [`Request::new`] leaves the address unknown (`host: None`), which turns R2 off; adapters set
-//!   it with [`Request::addressed_to`].
+//!   it with [`Request::addressed_to`], or build the whole request from an [`http::Request`]
+//!   with [`Request::from_http`], which finds the authority where HTTP/1.1 and HTTP/2 put it.
 //!
 //! # Untrusted input
 //!
