@@ -28,6 +28,8 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub(crate) const MAX_NODES: usize = 100_000;
 /// The most YAML documents (`---`) a file may have.
 pub(crate) const MAX_DOCUMENTS: usize = 16;
+/// The byte order mark, U+FEFF, which [`read`] skips at the start of a text.
+pub(crate) const BOM: &str = "\u{feff}";
 
 /// A node of the tree with the 1-based line and column (in characters) where it starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +160,12 @@ impl Builder {
 
 /// Reads every document of `text` into a tree.
 pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
+    // A byte order mark opening the stream is no content (YAML 1.2.2 sections 5.2 and 9.1.1,
+    // `l-document-prefix`), and Windows editors and PowerShell write one; `yaml-rust2`'s scanner
+    // reads it as the first character of the first key. Lines and columns count from after it,
+    // as editors show them. (A mark opening a later document, which the grammar allows too,
+    // is still refused: the tools that write one write it at the start of a file.)
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut b =
         Builder { stack: Vec::new(), documents: Vec::new(), anchors: HashMap::new(), nodes: 0 };

@@ -90,6 +90,15 @@ const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https
     17,
     "expected a boolean, found string \"false\""
 )]
+// After a byte order mark, at the column an editor shows (F-AT).
+#[case::quoted_boolean_after_a_byte_order_mark(
+    "\u{feff}publicResource: \"false\"\n",
+    Code::WrongType,
+    "publicResource",
+    1,
+    17,
+    "expected a boolean, found string \"false\""
+)]
 #[case::yes_is_not_a_boolean(
     "supportCredentials: yes\n",
     Code::WrongType,

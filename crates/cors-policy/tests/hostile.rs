@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use cors_policy::{Code, LoadError, MAX_FILE_SIZE, Policy};
+use rstest::rstest;
 
 fn only_error(result: Result<cors_policy::LoadedPolicy, LoadError>) -> cors_policy::Diagnostic {
     let error = result.expect_err("a hostile input must be refused");
@@ -89,12 +90,24 @@ fn a_100_mb_file_is_refused_without_reading_it() {
     assert!(d.message().starts_with("the file is 104857600 bytes"), "{d}");
 }
 
-#[test]
-fn non_utf8_is_reported_at_the_bad_byte() {
-    let bytes = b"publicResource: false\noriginGroups:\n  - origins: [\"https://\xe9.test\"]\n";
+#[rstest]
+#[case::in_a_value(
+    b"publicResource: false\noriginGroups:\n  - origins: [\"https://\xe9.test\"]\n",
+    3,
+    24,
+    59
+)]
+// After a byte order mark: at the column an editor shows, and at its offset in the file (F-AT).
+#[case::after_a_byte_order_mark(b"\xef\xbb\xbfpublicResource: \xe9\n", 1, 17, 19)]
+fn non_utf8_is_reported_at_the_bad_byte(
+    #[case] bytes: &[u8],
+    #[case] line: usize,
+    #[case] column: usize,
+    #[case] offset: usize,
+) {
     let d = only_error(Policy::from_yaml_bytes(bytes, "latin1.yaml"));
-    assert_eq!((d.code(), d.line(), d.column()), (Code::NotUtf8, Some(3), Some(24)));
-    assert_eq!(d.message(), "invalid UTF-8 byte 0xe9 (byte 59)");
+    assert_eq!((d.code(), d.line(), d.column()), (Code::NotUtf8, Some(line), Some(column)));
+    assert_eq!(d.message(), format!("invalid UTF-8 byte 0xe9 (byte {offset})"));
 }
 
 #[test]

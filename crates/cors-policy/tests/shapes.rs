@@ -71,6 +71,33 @@ fn shape_gives_the_same_policy(#[case] yaml: String, #[case] shape: FileShape) {
     assert_eq!(loaded.policy.groups()[0].allow_methods_value().unwrap(), "GET");
 }
 
+/// A byte order mark opening the file, as Windows editors and PowerShell write one, is no content
+/// (YAML 1.2.2 section 5.2): every shape loads as without it, with the same places (F-AT).
+#[test]
+fn a_byte_order_mark_opening_the_file_is_skipped() {
+    let shapes = [
+        bare(),
+        wrapped(),
+        policy_ref_list(),
+        policy_ref_entry(),
+        api_instance(),
+        policy_binding(),
+        instance_and_binding(),
+    ];
+    for yaml in shapes {
+        let plain = Policy::from_yaml_str(&yaml, "cors.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let marked = format!("\u{feff}{yaml}");
+        for loaded in [
+            Policy::from_yaml_str(&marked, "cors.yaml"),
+            Policy::from_yaml_bytes(marked.as_bytes(), "cors.yaml"),
+        ] {
+            let loaded = loaded.unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            assert_eq!((&loaded.policy, loaded.shape), (&plain.policy, plain.shape), "{yaml}");
+            assert_eq!(loaded.warnings, plain.warnings, "{yaml}");
+        }
+    }
+}
+
 #[test]
 fn instance_and_binding_pair_reports_addresses_and_ignored_policies() {
     let loaded = Policy::from_yaml_str(&instance_and_binding(), "cors.yaml").unwrap();
