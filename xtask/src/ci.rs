@@ -157,13 +157,16 @@ fn fmt() -> Result<(), String> {
     exec(command)
 }
 
+/// The packages also checked without their default features (no YAML: the builder alone),
+/// which the workspace build never compiles: docs/using-the-crates.md offers both so, and
+/// cors-engine depends on cors-policy so. Their code (clippy), their doc tests and their docs.
+const WITHOUT_DEFAULT_FEATURES: [&str; 2] = ["cors-policy", "cors-hyper"];
+
 fn clippy() -> Result<(), String> {
     let mut command = cargo();
     command.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
     exec(command)?;
-    // cors-policy and cors-hyper without their default features (no YAML: the builder alone),
-    // which the workspace build never compiles: docs/using-the-crates.md offers both.
-    for package in ["cors-policy", "cors-hyper"] {
+    for package in WITHOUT_DEFAULT_FEATURES {
         let mut command = cargo();
         command.args(["clippy", "-p", package, "--no-default-features", "--all-targets"]);
         command.args(["--locked", "--", "-D", "warnings"]);
@@ -193,10 +196,24 @@ fn tests() -> Result<(), String> {
 fn doc_tests() -> Result<(), String> {
     let mut command = cargo();
     command.args(["test", "--workspace", "--locked", "--doc"]);
-    exec(command)
+    exec(command)?;
+    for package in WITHOUT_DEFAULT_FEATURES {
+        let mut command = cargo();
+        command.args(["test", "-p", package, "--no-default-features", "--locked", "--doc"]);
+        exec(command)?;
+    }
+    Ok(())
 }
 
 fn rustdoc() -> Result<(), String> {
+    // Without default features first: each package's pages are written again by the workspace
+    // build, so that `target/doc` ends with the workspace's docs.
+    for package in WITHOUT_DEFAULT_FEATURES {
+        let mut command = cargo();
+        command.args(["doc", "-p", package, "--no-default-features", "--locked", "--no-deps"]);
+        command.env("RUSTDOCFLAGS", "-D warnings");
+        exec(command)?;
+    }
     let mut command = cargo();
     command.args(["doc", "--workspace", "--locked", "--no-deps"]);
     command.env("RUSTDOCFLAGS", "-D warnings");

@@ -173,6 +173,10 @@
 //! `tower-service` and `tracing` (plus `cors-engine` and `cors-policy`): no async runtime, no
 //! server, no command-line parser.
 //! The `cors-gateway` reverse proxy, built on this layer, is a package of its own.
+//!
+// Without `yaml` the loaders above do not exist: their names link to "Crate features" instead.
+#![cfg_attr(not(feature = "yaml"), doc = "[`CorsLayer::from_yaml_file`]: #crate-features")]
+#![cfg_attr(not(feature = "yaml"), doc = "[`Policy::from_yaml_str`]: #crate-features")]
 
 mod body;
 mod layer;

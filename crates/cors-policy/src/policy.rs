@@ -516,13 +516,15 @@ impl Group {
     /// by its bytes again.
     ///
     /// ```
-    /// # use cors_policy::Policy;
-    /// let yaml = "originGroups: [{ origins: [https://a.test], \
-    ///             allowedMethods: [{ methodName: PUT, isAllowed: true }] }]";
-    /// let policy = Policy::from_yaml_str(yaml, "cors.yaml").expect("valid").policy;
+    /// use cors_policy::{OriginGroup, Policy};
+    ///
+    /// let policy = Policy::builder()
+    ///     .group(OriginGroup::new(["https://a.test"]).allow_methods(["PUT"]))
+    ///     .build()?;
     /// let group = &policy.groups()[0];
     /// assert!(group.allows_http_method(&http::Method::PUT));
     /// assert!(!group.allows_http_method(&http::Method::GET));
+    /// # Ok::<(), cors_policy::BuildError>(())
     /// ```
     #[must_use]
     #[inline]
