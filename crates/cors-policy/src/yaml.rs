@@ -68,13 +68,58 @@ pub(crate) enum ReadErrorKind {
 pub(crate) struct ReadError {
     pub(crate) kind: ReadErrorKind,
     pub(crate) message: String,
+    /// How to fix it, when we know.
+    pub(crate) hint: Option<&'static str>,
     pub(crate) line: usize,
     pub(crate) column: usize,
 }
 
+/// `yaml-rust2`'s error for a tab in the indentation of a line that a plain scalar could go on
+/// to, which it places where the scalar starts, on an earlier line.
+const TAB_AFTER_SCALAR: &str = "while scanning a plain scalar, found a tab";
+/// `yaml-rust2`'s error for a tab in a block's indentation, placed just after the tab.
+const TAB_IN_BLOCK: &str = "tabs disallowed within this context (block indentation)";
+/// What to do about either.
+const TAB_HINT: &str = "indent with spaces: YAML does not allow tabs there";
+
 impl ReadError {
     fn new(kind: ReadErrorKind, message: String, mark: Marker) -> Self {
-        ReadError { kind, message, line: mark.line(), column: mark.col() + 1 }
+        ReadError { kind, message, hint: None, line: mark.line(), column: mark.col() + 1 }
+    }
+
+    /// A scanner error of `text`, placed and worded for an editor: a tab that indents a line is
+    /// named at the tab, not at the value before it.
+    fn of_scanner(kind: ReadErrorKind, message: &str, mark: Marker, text: &str) -> Self {
+        let error = ReadError::new(kind, message.to_owned(), mark);
+        match message {
+            TAB_AFTER_SCALAR => error.at_indenting_tab(text),
+            TAB_IN_BLOCK => ReadError { hint: Some(TAB_HINT), ..error },
+            _ => error,
+        }
+    }
+
+    /// [`TAB_AFTER_SCALAR`] at its tab: the first tab among the blanks that start a later line
+    /// with more than blanks (the scanner skips lines of blanks alone). That is the scanner's
+    /// tab, unless a tab deeper than the indentation it checks, which it lets through, comes
+    /// first: the error is then one line early, still nearer than the scalar. Unchanged if
+    /// there is none, which the scanner's check does not allow.
+    fn at_indenting_tab(self, text: &str) -> Self {
+        let found = text.lines().enumerate().skip(self.line).find_map(|(index, line)| {
+            let content = line.trim_start_matches([' ', '\t']);
+            let blanks = line.get(..line.len() - content.len()).unwrap_or_default();
+            let tab = blanks.find('\t')?;
+            (!content.is_empty()).then_some((index + 1, tab + 1))
+        });
+        match found {
+            Some((line, column)) => ReadError {
+                message: "a tab indents this line".to_owned(),
+                hint: Some(TAB_HINT),
+                line,
+                column,
+                ..self
+            },
+            None => self,
+        }
     }
 }
 
@@ -177,7 +222,7 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
             } else {
                 ReadErrorKind::Syntax
             };
-            ReadError::new(kind, e.info().to_owned(), *e.marker())
+            ReadError::of_scanner(kind, e.info(), *e.marker(), text)
         })?;
         match event {
             Event::StreamEnd => return Ok(b.documents),

@@ -194,6 +194,24 @@ const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https
     1,
     "while parsing a node, did not find expected node content"
 )]
+// A tab indenting the line after a value is named at the tab, not where the value starts on
+// the line before (F-AV).
+#[case::tab_indenting_a_key_after_a_value(
+    "publicResource: false\n\toriginGroups: []\n",
+    Code::Syntax,
+    "",
+    2,
+    1,
+    "a tab indents this line"
+)]
+#[case::tab_after_spaces_and_blank_lines(
+    "originGroups:\n  - name: shop\n\t\n  \t  origins: [\"https://a.test\"]\n",
+    Code::Syntax,
+    "",
+    4,
+    3,
+    "a tab indents this line"
+)]
 #[case::unsupported_kind(
     "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: Service\n",
     Code::UnknownShape,
@@ -283,6 +301,24 @@ fn invalid_origin_keeps_cors_origin_reason_and_hint() {
     assert_eq!(d.message(), origin_error.to_string());
     assert_eq!(d.hint(), origin_error.hint());
     assert!(d.hint().is_some());
+}
+
+/// Both scanner errors about a tab in the indentation say what to do (F-AV).
+#[rstest]
+#[case::after_a_value(
+    "publicResource: false\n\toriginGroups: []\n",
+    "cors.yaml:2:1: error: a tab indents this line"
+)]
+#[case::in_a_block(
+    "originGroups:\n\t- origins: []\n",
+    "cors.yaml:2:2: error: tabs disallowed within this context (block indentation)"
+)]
+fn a_tab_in_the_indentation_says_to_indent_with_spaces(#[case] yaml: &str, #[case] start: &str) {
+    let error = load_err(yaml);
+    assert_eq!(
+        error.to_string(),
+        format!("{start}, indent with spaces: YAML does not allow tabs there")
+    );
 }
 
 #[test]

@@ -139,7 +139,12 @@ pub(crate) fn documents(text: &str, file: &str) -> Result<Vec<Node>, LoadError> 
             ReadErrorKind::TooManyNodes => Code::TooManyNodes,
             ReadErrorKind::TooManyDocuments => Code::Documents,
         };
-        LoadError::new(vec![Diagnostic::new(code, "", e.message).at(file, e.line, e.column)])
+        let diagnostic = Diagnostic::new(code, "", e.message);
+        let diagnostic = match e.hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        };
+        LoadError::new(vec![diagnostic.at(file, e.line, e.column)])
     })
 }
 
