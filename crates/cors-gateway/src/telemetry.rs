@@ -290,8 +290,9 @@ pub(crate) struct Exchange(Option<Box<Record>>);
 
 impl Exchange {
     /// Observes `work` (the service's handling of the request) and its response: the head when
-    /// `work` completes, the body as it is sent; the record is written when the body is done or
-    /// dropped.
+    /// `work` completes, then, once the caller gave the response's body what
+    /// [`Observing::seen`] returns ([`Observed::new`]), the body as it is sent; the record is
+    /// written when the body is done or dropped.
     pub(crate) fn observe<F>(self, work: F) -> Observing<F> {
         Observing { work, record: self.0 }
     }
@@ -316,7 +317,7 @@ pin_project! {
     /// future hyper keeps for each request holds this, and an `async fn` held `work` twice (as
     /// its argument and inside the scope's future), which made every move of it copy twice the
     /// bytes. Each poll of an observed request sets [`UPSTREAM`] around the poll of `work`, as
-    /// `scope` does.
+    /// `scope` does. The response passes through as `work` gave it (see [`Seen`]).
     #[derive(Debug)]
     pub(crate) struct Observing<F> {
         #[pin]
@@ -325,19 +326,24 @@ pin_project! {
     }
 }
 
+impl<F> Observing<F> {
+    /// What was seen of the request, once this future completed: its record, for the response's
+    /// body to carry ([`Observed::new`]).
+    pub(crate) fn seen(self: Pin<&mut Self>) -> Seen {
+        Seen(self.project().record.take())
+    }
+}
+
 impl<F, B, E> Future for Observing<F>
 where
     F: Future<Output = Result<Response<CorsBody<B>>, E>>,
 {
-    type Output = Result<Response<Observed<CorsBody<B>>>, E>;
+    type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(observed) = this.record else {
-            return this
-                .work
-                .poll(cx)
-                .map_ok(|response| response.map(|body| Observed { body, record: None }));
+            return this.work.poll(cx);
         };
         let mut work = this.work;
         let (polled, upstream) = UPSTREAM.sync_scope(Cell::new(observed.upstream), || {
@@ -347,21 +353,19 @@ where
         observed.upstream = upstream;
         let Poll::Ready(response) = polled else { return Poll::Pending };
         let response = response?;
-        let mut record =
-            this.record.take().expect("invariant: a future is not polled after it completed");
         let status = response.status();
-        record.status = Some(status);
-        record.decided = response.body().outcome().zip(response.body().rule());
-        if let Some(metrics) = &record.sinks.metrics {
+        observed.status = Some(status);
+        observed.decided = response.body().outcome().zip(response.body().rule());
+        if let Some(metrics) = &observed.sinks.metrics {
             metrics.responded(
                 status,
-                record.decided,
+                observed.decided,
                 upstream.elapsed,
                 upstream.failure,
                 upstream.retry,
             );
         }
-        Poll::Ready(Ok(response.map(|body| Observed { body, record: Some(record) })))
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -427,6 +431,16 @@ impl Drop for Record {
     }
 }
 
+/// What [`Observing::seen`] hands over once the response is ready: the request's record, for
+/// the response's body to carry ([`Observed::new`]).
+///
+/// Taken apart from the response rather than wrapped into its body by [`Observing`]: the
+/// response passes through [`Observing::poll`] as the inner future gave it, and the caller
+/// wraps its body once, for this and for its own needs, so that the response, over 100 bytes,
+/// is not moved twice more.
+#[derive(Debug)]
+pub(crate) struct Seen(Option<Box<Record>>);
+
 pin_project! {
     /// A response body that counts the bytes it sends for its request's [`Record`], and drops
     /// the record, writing it out, when the body ends or is dropped.
@@ -435,6 +449,13 @@ pin_project! {
         #[pin]
         body: B,
         record: Option<Box<Record>>,
+    }
+}
+
+impl<B> Observed<B> {
+    /// `body`, carrying what [`Observing`] saw of its request.
+    pub(crate) fn new(body: B, seen: Seen) -> Self {
+        Self { body, record: seen.0 }
     }
 }
 
