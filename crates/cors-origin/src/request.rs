@@ -64,6 +64,14 @@ impl<'a> OriginRef<'a> {
         self.bytes.get(start..usize::from(self.layout.host_end)).unwrap_or_default()
     }
 
+    /// The scheme's length in bytes, without `:`: the same as `scheme().len()`, without
+    /// looking at the bytes (a first test of R2 against a listener's scheme).
+    #[must_use]
+    #[inline]
+    pub fn scheme_len(&self) -> usize {
+        usize::from(self.layout.scheme_len)
+    }
+
     /// The scheme, lowercase, without `:`.
     #[must_use]
     pub fn scheme(&self) -> &'a str {

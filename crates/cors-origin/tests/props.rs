@@ -122,6 +122,7 @@ proptest! {
             (view.scheme(), view.host(), view.port()),
             (origin.scheme(), origin.host(), origin.port())
         );
+        prop_assert_eq!(view.scheme_len(), origin.scheme().len());
     }
 
     /// The canonical form is what the inputs said, minus the default port.
