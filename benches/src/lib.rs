@@ -64,3 +64,10 @@ pub use user_policy::{DerivedRequest, INSTANCE_ENV, Instance, POLICY_ENV, UserPo
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/using-the-crates.md")]
 struct UsingTheCrates;
+
+/// The repository README's Rust examples, compiled as doc tests here for the same reason (the
+/// one that loads `examples/policies/strict.yaml` is compiled only: it names the file from the
+/// repository's root).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct Readme;
