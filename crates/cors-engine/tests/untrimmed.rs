@@ -13,8 +13,7 @@ use rstest::rstest;
 fn engine() -> Engine {
     let path =
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec-tests/profiles/strict-credentials.yaml");
-    let loaded = Policy::from_yaml_file(std::path::Path::new(path))
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let loaded = Policy::from_yaml_file(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     Engine::new(loaded.policy)
 }
 

@@ -25,7 +25,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     // `CorsLayer::from_yaml_file(&policy)?` in one step prints a bad file's errors as
     // `FILE:LINE:COLUMN` lines too, but logs the warnings with `tracing`: loading the policy
     // first prints the warnings without a tracing subscriber.
-    let loaded = match Policy::from_yaml_file(policy.as_ref()) {
+    let loaded = match Policy::from_yaml_file(&policy) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("{error}");

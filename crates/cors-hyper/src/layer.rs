@@ -99,7 +99,7 @@ impl CorsLayer {
     pub fn from_yaml_file(
         path: impl AsRef<std::path::Path>,
     ) -> Result<Self, cors_policy::LoadError> {
-        let loaded = Policy::from_yaml_file(path.as_ref())?;
+        let loaded = Policy::from_yaml_file(path)?;
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }

@@ -29,7 +29,7 @@ const ANY_HEADERS: &str = "any-headers";
 fn policy(name: &str) -> Policy {
     if name == STRICT {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
-        return Policy::from_yaml_file(std::path::Path::new(path)).unwrap().policy;
+        return Policy::from_yaml_file(path).unwrap().policy;
     }
     assert_eq!(name, ANY_HEADERS);
     Policy::builder()

@@ -11,7 +11,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn load(name: &str) -> LoadedPolicy {
-    Policy::from_yaml_file(&example(name)).unwrap_or_else(|e| panic!("{name}:\n{e}"))
+    Policy::from_yaml_file(example(name)).unwrap_or_else(|e| panic!("{name}:\n{e}"))
 }
 
 #[rstest]

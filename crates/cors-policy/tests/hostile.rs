@@ -120,7 +120,7 @@ fn non_utf8_file_is_reported_at_the_bad_byte() {
 
 #[test]
 fn a_missing_file_is_an_io_error() {
-    let d = only_error(Policy::from_yaml_file(std::path::Path::new("/nonexistent/cors.yaml")));
+    let d = only_error(Policy::from_yaml_file("/nonexistent/cors.yaml"));
     assert_eq!(d.code(), Code::Io);
     assert!(
         d.to_string().starts_with("/nonexistent/cors.yaml: error: cannot read the file"),

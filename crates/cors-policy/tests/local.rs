@@ -61,7 +61,7 @@ fn instance(name: &str, address: &str) -> String {
 
 #[test]
 fn the_inline_example_serves_two_instances_on_one_listener() {
-    let config = LocalConfig::from_dir(&example("inline")).unwrap_or_else(|e| panic!("{e}"));
+    let config = LocalConfig::from_dir(example("inline")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.files(), [example("inline").join("apis.yaml")]);
     let [listener] = config.listeners() else { panic!("one listener: {config:#?}") };
     assert_eq!(listener.address().to_string(), "http://127.0.0.1:8080");
@@ -91,7 +91,7 @@ fn the_inline_example_serves_two_instances_on_one_listener() {
 
 #[test]
 fn the_resource_example_links_services_routes_and_bindings() {
-    let config = LocalConfig::from_dir(&example("resources")).unwrap_or_else(|e| panic!("{e}"));
+    let config = LocalConfig::from_dir(example("resources")).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<_> = config.files().iter().filter_map(|f| f.file_name()).collect();
     assert_eq!(
         names,
@@ -555,7 +555,7 @@ fn a_folder_without_yaml_files_is_an_error() {
         (d.code(), d.message()),
         (Code::Documents, "the folder holds no .yaml or .yml file")
     );
-    let error = LocalConfig::from_dir(&dir.0.join("missing")).unwrap_err();
+    let error = LocalConfig::from_dir(dir.0.join("missing")).unwrap_err();
     assert_eq!(error.diagnostics()[0].code(), Code::Io);
 }
 
@@ -574,6 +574,16 @@ fn a_folder_that_is_gone_or_a_file_is_an_error_about_the_folder() {
     let error = LocalConfig::from_dir(&missing).unwrap_err();
     let [d] = error.diagnostics() else { panic!("{error}") };
     assert_eq!((d.code(), d.file()), (Code::Io, Some(missing.display().to_string().as_str())));
+    assert!(d.message().starts_with("cannot read the folder: "), "{d}");
+}
+
+/// A folder can be named by a string, as `Policy::from_yaml_file` and cors-hyper's
+/// `CorsLayer::from_yaml_file` take a file's.
+#[test]
+fn a_folder_can_be_named_by_a_string() {
+    let error = LocalConfig::from_dir("/nonexistent/conf").unwrap_err();
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    assert_eq!((d.code(), d.file()), (Code::Io, Some("/nonexistent/conf")));
     assert!(d.message().starts_with("cannot read the folder: "), "{d}");
 }
 

@@ -172,10 +172,13 @@ impl Policy {
 
     /// Reads and loads a policy file, refusing files over [`MAX_FILE_SIZE`] without reading them.
     ///
+    /// `path` is anything that names a file: `"cors.yaml"`, a `&Path`, a `PathBuf`.
+    ///
     /// # Errors
     ///
     /// As [`Policy::from_yaml_bytes`], plus I/O errors.
-    pub fn from_yaml_file(path: &Path) -> Result<LoadedPolicy, LoadError> {
+    pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<LoadedPolicy, LoadError> {
+        let path = path.as_ref();
         let file = path.display().to_string();
         Policy::from_yaml_bytes(&read_file(path, &file)?, &file)
     }

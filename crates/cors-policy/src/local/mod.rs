@@ -154,7 +154,8 @@ impl LocalConfig {
     /// not a regular file, such as a fifo, is one, found without opening it); or a single error
     /// if `dir` is not a folder or cannot be listed, holds no YAML file, or holds more than
     /// [`MAX_FILES`].
-    pub fn from_dir(dir: &Path) -> Result<LocalConfig, LoadError> {
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<LocalConfig, LoadError> {
+        let dir = dir.as_ref();
         // Checked here: `from_paths` reads a file given in a folder's place (one that replaced
         // the folder, say) as the configuration, and reports a missing folder as a file.
         if let Err(error) = std::fs::read_dir(dir) {
