@@ -24,6 +24,12 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, Value
 /// reference to the headers and reads the lines again when the value is built
 /// ([`MirroredList`](crate::MirroredList)), so deciding never copies nor allocates.
 ///
+/// So the lines must be stable: while a decision borrows the headers, every call for a name
+/// yields the same lines, and [`preflight_lines`](Self::preflight_lines), when implemented, the
+/// first of those. Headers that break this never make the engine panic, but a mirrored
+/// `Access-Control-Allow-Headers` then holds the names read last, not the ones decided on
+/// ([`MirroredList::to_header_value`](crate::MirroredList::to_header_value) says how).
+///
 /// Implemented for [`http::HeaderMap`] (values [`HeaderValue`]), for slices of `(&str, &str)`,
 /// `(&[u8], &[u8])` and `(String, String)` pairs, and for `Vec<(String, String)>`.
 ///

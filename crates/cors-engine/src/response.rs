@@ -8,7 +8,7 @@ use http::header::{
 };
 use http::{HeaderName, HeaderValue};
 
-use crate::acrh::{AcrhNames, AcrhSummary};
+use crate::acrh::{AcrhNames, AcrhSummary, is_token};
 use crate::headers::{FieldValue, RequestHeaders};
 use crate::{ACRH, Rule, Vary};
 
@@ -529,25 +529,42 @@ impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
     /// through [`FieldValue::to_header_value`]: cloned (a reference count) from an
     /// [`http::HeaderMap`], copied from other header types.
     ///
-    /// # Panics
-    ///
-    /// Never for a list the engine built: every name passed the token check.
+    /// The lines are read again here, so the value is what they hold now. Headers whose
+    /// [`field_lines`](RequestHeaders::field_lines) yield other lines than when the engine
+    /// decided (which the trait forbids) get the names read now; if one of those is not a valid
+    /// field value, only the names that are tokens, possibly none (an empty value). Never a
+    /// panic, never an invalid value.
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
-        const TOKENS: &str = "invariant: mirrored names are tokens";
         if self.summary.is_canonical_single_line()
             && let Some(line) = self.headers.field_lines(ACRH).next()
+            && let Ok(value) = line.to_header_value()
         {
-            return line.to_header_value().expect(TOKENS);
+            return value;
         }
+        // Building the value checks its bytes anyway: names that passed the token check when
+        // the engine decided always pass, and lines changed since then are the rare case.
+        HeaderValue::try_from(self.join(|_| true)).unwrap_or_else(|_| self.tokens_only())
+    }
+
+    /// The names that `keep` keeps, joined with `, `.
+    fn join(&self, keep: impl Fn(&[u8]) -> bool) -> Vec<u8> {
         let mut joined = Vec::with_capacity(self.summary.joined_len());
-        for name in self.names() {
+        for name in self.names().filter(|name| keep(name)) {
             if !joined.is_empty() {
                 joined.extend_from_slice(b", ");
             }
             joined.extend_from_slice(name);
         }
-        HeaderValue::try_from(joined).expect(TOKENS)
+        joined
+    }
+
+    /// The names that are tokens, for lines that changed since the engine decided and now hold
+    /// bytes no field value may hold.
+    #[cold]
+    fn tokens_only(&self) -> HeaderValue {
+        // Tokens joined with `, ` are always a valid value; the empty one stands in regardless.
+        HeaderValue::try_from(self.join(is_token)).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// Whether the joined value equals `bytes`, without building it.

@@ -164,3 +164,55 @@ fn an_echoed_origin_is_the_request_value_only_without_an_exact_match(
     let original = map.get("origin").expect("one line");
     assert_eq!(built.as_bytes().as_ptr() == original.as_bytes().as_ptr(), shared, "bytes shared");
 }
+
+/// Headers breaking [`RequestHeaders`]'s contract: `Access-Control-Request-Headers` reads as
+/// `before` until `changed` is set, then as `after`.
+struct Unstable {
+    before: &'static [&'static str],
+    after: &'static [&'static str],
+    changed: std::cell::Cell<bool>,
+}
+
+impl RequestHeaders for Unstable {
+    type Value = str;
+
+    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a str> + 'a {
+        let lines: &[&str] = match name {
+            "origin" => &["https://app.example.test"],
+            "access-control-request-method" => &["PUT"],
+            ACRH if self.changed.get() => self.after,
+            ACRH => self.before,
+            _ => &[],
+        };
+        lines.iter().copied()
+    }
+}
+
+/// P4, P5: lines that change between the decision and the answer (a custom adapter's bug) never
+/// make `Decision::apply` panic nor write an invalid value: the mirrored value is built from the
+/// lines as they are then, keeping only the names that are tokens when another byte would make
+/// it invalid. `apply` panicked on `invariant: mirrored names are tokens` before.
+#[rstest]
+#[case::p4_canonical_line_gains_a_control_character(&["x-a, x-b"], &["x-a, x-b\u{1}"], "x-a")]
+#[case::p4_lines_gain_a_control_character(&["x-a", "x-b"], &["x-a", "x-\u{7f}c, x-d"], "x-a, x-d")]
+#[case::p4_every_name_invalid(&["x-a"], &["x-a\n"], "")]
+#[case::p4_other_tokens_are_written_as_read(&["x-a, x-b"], &["x-c"], "x-c")]
+fn lines_changed_after_the_decision_are_written_without_a_panic(
+    #[case] before: &'static [&'static str],
+    #[case] after: &'static [&'static str],
+    #[case] expected: &str,
+) {
+    for profile in [ANY_HEADERS, PUBLIC] {
+        let headers = Unstable { before, after, changed: std::cell::Cell::new(false) };
+        let engine = engine(profile);
+        let decision = engine.decide(&Request::new(b"OPTIONS", &headers));
+        assert_eq!(decision.outcome(), Outcome::PreflightAccepted, "{profile}");
+        headers.changed.set(true);
+        let mut response = HeaderMap::new();
+        decision.apply(&mut response);
+        assert_eq!(response["access-control-allow-headers"], expected, "{profile}: apply");
+        let mut owned = HeaderMap::new();
+        decision.into_owned().apply(&mut owned);
+        assert_eq!(owned["access-control-allow-headers"], expected, "{profile}: into_owned");
+    }
+}
