@@ -18,8 +18,9 @@ use crate::{ACRH, Rule, Vary};
 /// reflects, in the adapter's own type `H::Value`).
 #[non_exhaustive]
 pub enum Decision<'e, 'r, H: RequestHeaders + ?Sized> {
-    /// Not a CORS request (R1, R2): forward it untouched and pass the response through as the
-    /// upstream sent it, only appending the `vary` tokens, if any (V1).
+    /// Not a CORS request (R1, R2): forward it as it came, and pass the response through as the
+    /// upstream sent it but for the `vary` tokens, appended where its `Vary` lacks them (V1:
+    /// `Origin`, even for a public resource).
     #[non_exhaustive]
     NotCors {
         /// Tokens to append to the response's `Vary`.
@@ -114,7 +115,9 @@ impl Outcome {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Outcome::NotCors => "not a CORS request: forward it untouched",
+            Outcome::NotCors => {
+                "not a CORS request: forward it, then add Origin to the response's Vary"
+            }
             Outcome::PreflightAccepted => {
                 "preflight accepted: answer 200 with an empty body, do not forward"
             }
@@ -616,5 +619,15 @@ mod tests {
         for (index, outcome) in Outcome::ALL.into_iter().enumerate() {
             assert_eq!(position(outcome), index, "{outcome:?}");
         }
+    }
+
+    /// V1: a request that is not CORS is forwarded, but its response still gets `Vary: Origin`;
+    /// the text said "forward it untouched".
+    #[test]
+    fn v1_not_cors_says_that_the_response_varies_on_origin() {
+        let text = Outcome::NotCors.to_string();
+        assert!(text.starts_with("not a CORS request: forward it"), "{text}");
+        assert!(text.ends_with("add Origin to the response's Vary"), "{text}");
+        assert!(!text.contains("untouched"), "{text}");
     }
 }

@@ -200,8 +200,9 @@ proptest! {
         let first = decide(&engine, &req);
         check_vary_origin(engine.policy(), &first);
         // The same request from another origin: if the answer differs, both say Vary: Origin.
-        // Host unknown: R2 lets a public resource without credentials forward its own origin's
-        // requests untouched, and V1 adds no Vary there (documented in the crate docs).
+        // Host unknown: R2 would forward a public resource's own-origin request as not CORS
+        // (with `Vary: Origin`) while its answer to any other origin, `*` without credentials,
+        // carries no `Vary` (V1; documented in the crate docs).
         let lines = req.lines();
         let first = snapshot(&engine.decide(&request(req.method, &lines, false)));
         let moved = with_origin(&lines, other.as_bytes());

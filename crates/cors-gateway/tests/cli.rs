@@ -169,7 +169,7 @@ fn check_explain(args: &[&str], expected: &[&str]) {
     "A2: origin not allowed: blocked",
 ])]
 #[case::r2_same_origin(&["--origin", "http://gw.test", "--host", "gw.test", "--method", "POST"], &[
-    "not a CORS request: forward it untouched",
+    "not a CORS request: forward it, then add Origin to the response's Vary",
 ])]
 fn explain(#[case] args: &[&str], #[case] expected: &[&str]) {
     check_explain(args, expected);
