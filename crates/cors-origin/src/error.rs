@@ -39,9 +39,14 @@ pub enum ParseErrorKind {
     InvalidHost,
     /// The host has an empty label (this includes a trailing dot).
     EmptyLabel,
-    /// The host breaks a DNS length limit (253 bytes, 63 bytes per label) or has a Punycode label
-    /// and more than 8 labels.
+    /// The host is longer than 253 bytes, the DNS limit (RFC 1035 section 2.3.4).
     HostTooLong,
+    /// A label of the host is longer than 63 bytes, the DNS limit (RFC 1035 section 2.3.4).
+    LabelTooLong,
+    /// The host has a Punycode (`xn--`) label, or Unicode that becomes one, and more than 8
+    /// labels: this crate's limit, under which checking such a host in a request's `Origin`
+    /// (IDNA) never allocates.
+    TooManyIdnLabels,
     /// The host looks like an IP address but is not a valid one.
     InvalidIpAddress,
     /// An IPv6 address carries a zone identifier (`%eth0`).
@@ -83,6 +88,11 @@ impl ParseErrorKind {
             Self::InvalidHost => {
                 "hosts use letters, digits, `-`, `_` and `.` (Unicode is converted to Punycode)"
             }
+            Self::TooManyIdnLabels => {
+                "a host with Unicode or an `xn--` label may have at most 8 labels here, so that \
+                 checking it in a request never allocates; requests from such a host are refused \
+                 too"
+            }
             _ => return None,
         })
     }
@@ -106,7 +116,9 @@ impl fmt::Display for ParseErrorKind {
             Self::EmptyHost => "empty host",
             Self::InvalidHost => "invalid host",
             Self::EmptyLabel => "empty label in host",
-            Self::HostTooLong => "host is too long",
+            Self::HostTooLong => "host is longer than 253 bytes",
+            Self::LabelTooLong => "host has a label longer than 63 bytes",
+            Self::TooManyIdnLabels => "host has a Punycode label and more than 8 labels",
             Self::InvalidIpAddress => "invalid IP address",
             Self::ZoneId => "IPv6 zone identifier is not allowed in an origin",
             Self::InvalidPort => "invalid port",
@@ -222,9 +234,13 @@ pub enum HeaderError {
     EmptyHost,
     /// The host is not a valid domain or IP address in the accepted alphabet.
     InvalidHost,
-    /// The host breaks a DNS length limit (253 bytes, 63 per label), or has a Punycode label and
-    /// more than 8 labels.
+    /// The host is longer than 253 bytes, the DNS limit.
     HostTooLong,
+    /// A label of the host is longer than 63 bytes, the DNS limit.
+    LabelTooLong,
+    /// The host has a Punycode (`xn--`) label and more than 8 labels: this crate's limit, under
+    /// which checking it (IDNA) never allocates.
+    TooManyIdnLabels,
     /// The host is valid but not in its canonical form (IPv4 not dotted decimal, IPv6 not
     /// compressed per the URL Standard, or a host IDNA would change).
     NonCanonicalHost,
@@ -251,7 +267,9 @@ impl fmt::Display for HeaderError {
             Self::Uppercase => "origin is not lowercase",
             Self::EmptyHost => "origin has an empty host",
             Self::InvalidHost => "origin has an invalid host",
-            Self::HostTooLong => "origin host is too long",
+            Self::HostTooLong => "origin host is longer than 253 bytes",
+            Self::LabelTooLong => "origin host has a label longer than 63 bytes",
+            Self::TooManyIdnLabels => "origin host has a Punycode label and more than 8 labels",
             Self::NonCanonicalHost => "origin host is not in canonical form",
             Self::InvalidPort => "origin has an invalid port",
             Self::NonCanonicalPort => "origin port has leading zeros",

@@ -10,7 +10,8 @@ pub(crate) const MAX_HOST_LEN: usize = 253;
 /// Longest DNS label (RFC 1035 §2.3.4).
 pub(crate) const MAX_LABEL_LEN: usize = 63;
 /// Most labels a host with a Punycode label may have, so that request-time IDNA validation
-/// stays within `idna`'s inline buffers and never allocates.
+/// stays within `idna`'s inline buffers and never allocates (idna 1.1 keeps the labels already
+/// in Punycode in a `SmallVec` of 8).
 pub(crate) const MAX_IDN_LABELS: usize = 8;
 
 /// The default port of a [special scheme](https://url.spec.whatwg.org/#special-scheme) with
@@ -94,7 +95,7 @@ pub(crate) fn check_canonical_host(host: &[u8]) -> Result<(), HeaderError> {
             return Err(HeaderError::InvalidHost);
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(HeaderError::HostTooLong);
+            return Err(HeaderError::LabelTooLong);
         }
         labels += 1;
         punycode |= label.starts_with(b"xn--");
@@ -110,7 +111,7 @@ pub(crate) fn check_canonical_host(host: &[u8]) -> Result<(), HeaderError> {
     }
     if punycode {
         if labels > MAX_IDN_LABELS {
-            return Err(HeaderError::HostTooLong);
+            return Err(HeaderError::TooManyIdnLabels);
         }
         // Lowercase ASCII without `xn--` labels always passes UTS 46 unchanged with the URL
         // deny list and `CheckHyphens=false`; labels with the ACE prefix must decode to valid

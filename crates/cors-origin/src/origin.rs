@@ -254,6 +254,12 @@ pub(crate) fn parse_config(
             return Err(err(ParseErrorKind::InvalidPort, host_end));
         }
         Err(HeaderError::HostTooLong) => return Err(err(ParseErrorKind::HostTooLong, host_start)),
+        Err(HeaderError::LabelTooLong) => {
+            return Err(err(ParseErrorKind::LabelTooLong, host_start));
+        }
+        Err(HeaderError::TooManyIdnLabels) => {
+            return Err(err(ParseErrorKind::TooManyIdnLabels, host_start));
+        }
         // `Null` cannot happen: `text` contains `://`.
         Ok(RequestOrigin::Null) | Err(_) => {
             return Err(err(ParseErrorKind::InvalidHost, host_start));

@@ -134,14 +134,17 @@ fn check(input: &str, expected: Result<&str, ParseErrorKind>) {
 #[case::empty_host_is_refused("https://", Err(K::EmptyHost))]
 #[case::empty_host_with_port_is_refused("https://:8443", Err(K::EmptyHost))]
 #[case::label_of_63_is_accepted(&format!("https://{}.example", "a".repeat(63)), Ok(&*format!("https://{}.example", "a".repeat(63))))]
-#[case::label_of_64_is_refused(&format!("https://{}.example", "a".repeat(64)), Err(K::HostTooLong))]
+#[case::label_of_64_is_refused(&format!("https://{}.example", "a".repeat(64)), Err(K::LabelTooLong))]
 #[case::host_of_253_is_accepted(&format!("https://{}", ["a"; 127].join(".")), Ok(&*format!("https://{}", ["a"; 127].join("."))))]
 #[case::host_of_255_is_refused(&format!("https://{}", vec!["a".repeat(63); 4].join(".")), Err(K::HostTooLong))]
 #[case::idn_with_8_labels_is_accepted(
     "https://a.b.c.d.e.f.bücher.example",
     Ok("https://a.b.c.d.e.f.xn--bcher-kva.example")
 )]
-#[case::idn_with_9_labels_is_refused("https://a.b.c.d.e.f.g.bücher.example", Err(K::HostTooLong))]
+#[case::idn_with_9_labels_is_refused(
+    "https://a.b.c.d.e.f.g.bücher.example",
+    Err(K::TooManyIdnLabels)
+)]
 #[case::value_of_10_kib_is_refused(&format!("https://{}", "a".repeat(10 * 1024)), Err(K::TooLong))]
 #[case::scheme_over_2048_bytes_is_refused(&format!("{}://a", "s".repeat(2048)), Err(K::TooLong))]
 // Schemes.
@@ -217,6 +220,25 @@ fn check_error(input: &str, kind: ParseErrorKind, offset: usize, display: &str) 
     K::EmptyLabel,
     10,
     "invalid origin \"https://a..test\": empty label in host (byte 10)"
+)]
+#[case::host_of_255_says_the_limit(
+    &format!("https://{}", vec!["a".repeat(63); 4].join(".")),
+    K::HostTooLong,
+    8,
+    &format!("invalid origin \"https://{}\": host is longer than 253 bytes (byte 8)", vec!["a".repeat(63); 4].join("."))
+)]
+#[case::label_of_64_says_the_limit(
+    &format!("https://{}.example", "a".repeat(64)),
+    K::LabelTooLong,
+    8,
+    &format!("invalid origin \"https://{}.example\": host has a label longer than 63 bytes (byte 8)", "a".repeat(64))
+)]
+// 29 bytes of host: what is refused is the number of labels, not the length.
+#[case::idn_with_9_labels_says_the_limit(
+    "https://xn--bcher-kva.a.b.c.d.e.f.g.h",
+    K::TooManyIdnLabels,
+    8,
+    "invalid origin \"https://xn--bcher-kva.a.b.c.d.e.f.g.h\": host has a Punycode label and more than 8 labels (byte 8)"
 )]
 #[case::control_character_is_escaped(
     "https://a\u{7}",
