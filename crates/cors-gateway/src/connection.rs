@@ -386,6 +386,12 @@ pub(crate) trait Graceful: Future<Output = Result<(), hyper::Error>> {
     /// PINGs).
     const EVERY_HEAD: bool;
 
+    /// Whether a graceful close waits for the client even when no request is in progress:
+    /// HTTP/2, whose closing `GOAWAY` exchange ends only once the client acknowledges a PING
+    /// (hyper sends the last `GOAWAY` then), which a client that went away or ignores PINGs
+    /// never does.
+    const CLOSE_WAITS_FOR_THE_CLIENT: bool;
+
     /// Stops taking requests: HTTP/1.1 closes after the response in progress, HTTP/2 sends
     /// GOAWAY and closes once the streams in progress are done.
     fn close_gracefully(self: Pin<&mut Self>);
@@ -400,6 +406,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     const EVERY_HEAD: bool = true;
+    const CLOSE_WAITS_FOR_THE_CLIENT: bool = false;
 
     fn close_gracefully(self: Pin<&mut Self>) {
         self.graceful_shutdown();
@@ -416,6 +423,7 @@ where
     E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
 {
     const EVERY_HEAD: bool = false;
+    const CLOSE_WAITS_FOR_THE_CLIENT: bool = true;
 
     fn close_gracefully(self: Pin<&mut Self>) {
         self.graceful_shutdown();
@@ -678,6 +686,13 @@ pub(crate) async fn drive<C: Graceful>(
     // shutdown keeps reading a head begun before it, and an HTTP/2 client that never sent a
     // request keeps its connection through the GOAWAY exchange, so a client that sent part of a
     // head, or a preface and nothing more, held every shutdown until `--shutdown-timeout`.
+    // Whatever its requests before, an HTTP/2 connection is dropped once it has had none in
+    // progress for `CLOSE_GRACE` (finding F-BA): its GOAWAY exchange waits for a PING's
+    // acknowledgement, and a client that went away (a laptop closed, a phone off the network)
+    // or ignores PINGs held every shutdown until the keep-alive timeout, 40 s by default, past
+    // `--shutdown-timeout`. Sampled as the idle watch samples, during the shutdown only.
+    let quiet = if C::CLOSE_WAITS_FOR_THE_CLIENT { CLOSE_GRACE } else { Duration::ZERO };
+    let mut quiet_watch = IdleWatch::new(quiet, activity.events());
     std::future::poll_fn(|cx| {
         if let Poll::Ready(result) = connection.as_mut().poll(cx) {
             return Poll::Ready((Closed::Shutdown, result));
@@ -685,6 +700,9 @@ pub(crate) async fn drive<C: Graceful>(
         heads.observe(activity);
         if heads.poll_overdue(cx).is_ready() {
             return Poll::Ready((Closed::NoRequestHead, Ok(())));
+        }
+        if quiet_watch.poll_idle(cx, &mut sample).is_ready() {
+            return Poll::Ready((Closed::Shutdown, Ok(())));
         }
         Poll::Pending
     })

@@ -2175,6 +2175,36 @@ fn a_shutdown_does_not_wait_for_connections_without_a_request(
     assert_eq!(wait_until_closed(&mut waiting), 0);
 }
 
+/// Finding F-BA: an HTTP/2 connection whose requests are done no longer holds a shutdown. Its
+/// GOAWAY exchange waits for the client to acknowledge a PING, which a client that went away or
+/// ignores PINGs (this one reads nothing after its answer) never does: before the fix it held
+/// the shutdown until the keep-alive timeout (40 s by default), past this test's patience. A
+/// request in progress on another HTTP/2 connection (`/late-body` answers 200 ms after its
+/// head) still finishes.
+#[test]
+fn a_shutdown_does_not_wait_for_an_http2_client_after_its_requests() {
+    let mut gateway = Gateway::start(&["--shutdown-timeout", "120s"]);
+    let opening = |path: &str| {
+        let mut opening = H2_PREFACE.to_vec();
+        opening.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+        opening.extend(h2_get(path));
+        opening
+    };
+    let mut done = TcpStream::connect(gateway.address).unwrap();
+    done.write_all(&opening("/ok")).unwrap();
+    let (answered, _) = read_all(&mut done, Duration::from_millis(500));
+    assert!(find(&answered, b"ok 0").is_some(), "no answer: {answered:?}");
+    let mut in_flight = TcpStream::connect(gateway.address).unwrap();
+    in_flight.write_all(&opening("/late-body")).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let status = gateway.terminate();
+    assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.lock().unwrap());
+    assert!(!gateway.stderr.lock().unwrap().contains("shutdown timed out"));
+    let (finished, closed) = read_all(&mut in_flight, PATIENCE);
+    assert!(closed && find(&finished, b"x-smuggled: 1").is_some(), "{finished:?}");
+    assert_eq!(wait_until_closed(&mut [done]), 0);
+}
+
 /// The first flight of a TLS client that trusts `ca`: a whole `ClientHello` record.
 fn client_hello(ca: &common::tls::TestCa) -> Vec<u8> {
     let mut hello = Vec::new();
