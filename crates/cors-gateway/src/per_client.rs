@@ -7,7 +7,8 @@
 //! so that many users behind one address (a company's NAT) are not refused while there is room:
 //! a client that already holds `--max-connections-per-client` connections is refused a new one
 //! only while more than half of `--max-connections` is in use. A client is an IPv4 address or an
-//! IPv6 /64 (one host is given a whole /64, so counting its single addresses would not bound it);
+//! IPv6 /64 (one host is given a whole /64, so counting its single addresses would not bound it;
+//! an IPv4 client translated into `64:ff9b::/96` is its IPv4 address);
 //! a peer in `--trusted-proxies` (a load balancer, which carries many clients) is not counted,
 //! and behind `--proxy-protocol` the client is the one the header names.
 //!
@@ -29,10 +30,20 @@ enum ClientKey {
     Network(u64),
 }
 
+/// The upper 96 bits of the well-known prefix `64:ff9b::/96` (RFC 6052 section 2.1), under
+/// which a stateless translator (SIIT-DC, RFC 7755) hands an IPv6-only server its IPv4 clients,
+/// each client's address in the last 32 bits.
+const TRANSLATED_IPV4: u128 = 0x0064_ff9b_0000_0000_0000_0000;
+
 impl ClientKey {
     fn of(address: IpAddr) -> Self {
         match address.to_canonical() {
             IpAddr::V4(v4) => Self::Address(v4.to_bits()),
+            // Every IPv4 client behind the translator would be the one /64 (finding F-BC).
+            IpAddr::V6(v6) if v6.to_bits() >> 32 == TRANSLATED_IPV4 => {
+                let [.., a, b, c, d] = v6.octets();
+                Self::Address(u32::from_be_bytes([a, b, c, d]))
+            }
             // The upper 64 bits: the network a host is given.
             IpAddr::V6(v6) => Self::Network((v6.to_bits() >> 64) as u64),
         }
@@ -179,6 +190,20 @@ mod tests {
         let v4 = [open(&per_client, "192.0.2.7"), open(&per_client, "192.0.2.7")];
         assert!(v4.iter().all(Option::is_some));
         assert!(open(&per_client, "::ffff:192.0.2.7").is_none());
+    }
+
+    #[test]
+    fn an_ipv4_client_through_a_translator_is_its_ipv4_address() {
+        let (per_client, _others) = gateway(9, 2);
+        let held = [open(&per_client, "64:ff9b::192.0.2.7"), open(&per_client, "192.0.2.7")];
+        assert!(held.iter().all(Option::is_some));
+        assert!(open(&per_client, "64:ff9b::c000:207").is_none(), "the same client, translated");
+        let others = ["64:ff9b::192.0.2.8", "64:ff9b::198.51.100.1", "64:ff9b::198.51.100.2"];
+        assert!(others.map(|client| open(&per_client, client)).iter().all(Option::is_some));
+        // Outside the /96, the prefix's /64 is one network, as any other.
+        let network = [open(&per_client, "64:ff9b::1:0:1"), open(&per_client, "64:ff9b::1:0:2")];
+        assert!(network.iter().all(Option::is_some));
+        assert!(open(&per_client, "64:ff9b::2:0:1").is_none());
     }
 
     #[test]
