@@ -186,7 +186,10 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
     ///
     /// Values are built as [`Value::to_header_value`](crate::Value::to_header_value) builds them
     /// (reference counts, the request's own values); the mirrored list of a preflight is the one
-    /// allocation.
+    /// allocation. A value whose bytes are not a valid field value (a [`FieldValue`] breaking its
+    /// contract) is left out, never written empty.
+    ///
+    /// [`FieldValue`]: crate::FieldValue
     pub fn apply<R: ResponseFields + ?Sized>(&self, response: &mut R) {
         // Slot by slot, each with its own name, rather than through `ResponseHeaders::iter`:
         // measured, the loop over the six slots and its two matches per slot cost more than the
@@ -194,17 +197,17 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
         let fields = self.headers().map(|headers| {
             |response: &mut R| {
                 if let Some(value) = headers.allow_origin {
-                    response.append(ACCESS_CONTROL_ALLOW_ORIGIN, value.to_header_value());
+                    value.build_then(|value| response.append(ACCESS_CONTROL_ALLOW_ORIGIN, value));
                 }
                 if headers.allow_credentials.is_some() {
                     // Its one value, CREDENTIALS, built in place.
                     response.append(ACCESS_CONTROL_ALLOW_CREDENTIALS, credentials_value());
                 }
                 if let Some(value) = headers.allow_methods {
-                    response.append(ACCESS_CONTROL_ALLOW_METHODS, value.to_header_value());
+                    value.build_then(|value| response.append(ACCESS_CONTROL_ALLOW_METHODS, value));
                 }
                 if let Some(value) = headers.allow_headers {
-                    response.append(ACCESS_CONTROL_ALLOW_HEADERS, value.to_header_value());
+                    value.build_then(|value| response.append(ACCESS_CONTROL_ALLOW_HEADERS, value));
                 }
                 if let Some(value) = headers.expose_headers {
                     response.append(ACCESS_CONTROL_EXPOSE_HEADERS, value.clone());
@@ -248,7 +251,7 @@ impl<H: RequestHeaders + ?Sized> Decision<'_, '_, H> {
                 // Built in place rather than returned as a tuple and moved in: measured, 4
                 // instructions less per allowed request through the tower layer.
                 let fields = Fields::Actual {
-                    origin: headers.allow_origin.map(|value| value.to_header_value()),
+                    origin: headers.allow_origin.and_then(|value| value.build()),
                     credentials: headers.allow_credentials.is_some(),
                     expose: headers.expose_headers.cloned(),
                 };

@@ -162,7 +162,7 @@ impl Explanation {
     ) -> Explanation {
         let headers = decision
             .headers()
-            .map(|h| h.iter().map(|(name, value)| (name, value.to_header_value())).collect())
+            .map(|h| h.iter().filter_map(|(name, value)| Some((name, value.build()?))).collect())
             .unwrap_or_default();
         Explanation {
             outcome: decision.outcome(),

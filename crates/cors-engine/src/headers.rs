@@ -145,11 +145,18 @@ impl<V: ?Sized + fmt::Debug> fmt::Debug for PreflightLines<'_, V> {
 /// Implemented for [`HeaderValue`] (a reference-count clone), `str`, `[u8]`, `String` and
 /// `Vec<u8>` (a copy of the bytes, the default). A value type of your own implements
 /// `AsRef<[u8]>` and, if it can do better than copying, [`to_header_value`](Self::to_header_value).
+///
+/// A value must be stable: while a decision borrows it, [`as_ref`](AsRef::as_ref) yields the same
+/// bytes on every call, and [`to_header_value`](Self::to_header_value) a value of those bytes. A
+/// value that breaks this never makes the engine panic: when `to_header_value` fails on bytes the
+/// engine validated, they are copied from `as_ref`; when those are not a valid field value either
+/// (they changed since the decision), [`Decision::apply`](crate::Decision::apply) leaves the field
+/// out ([`Value::to_header_value`](crate::Value::to_header_value) says how).
 pub trait FieldValue: AsRef<[u8]> {
     /// The value as an [`http::HeaderValue`]: by default a copy of [`as_ref`](AsRef::as_ref).
     ///
     /// The engine calls it only on values it validated (a canonical origin, a method token), which
-    /// are always valid field values.
+    /// are always valid field values, so an implementation returns `Ok` for them.
     ///
     /// # Errors
     ///

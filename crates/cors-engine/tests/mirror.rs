@@ -3,12 +3,15 @@
 
 mod common;
 
-use common::{ANY_HEADERS, CREDENTIALS, PUBLIC, SUBDOMAINS, engine};
-use cors_engine::{Decision, Outcome, Request, RequestHeaders, Value};
+use common::{ANY_HEADERS, CREDENTIALS, PUBLIC, PUBLIC_CREDENTIALS, SUBDOMAINS, engine};
+use cors_engine::{Decision, FieldValue, Outcome, Request, RequestHeaders, Value};
+use http::header::InvalidHeaderValue;
 use http::{HeaderMap, HeaderValue};
 use rstest::rstest;
 
 const ACRH: &str = "access-control-request-headers";
+const ORIGIN: &str = "origin";
+const ACRM: &str = "access-control-request-method";
 
 fn preflight_lines(acrh: &[&'static str]) -> Vec<(&'static str, &'static str)> {
     let mut lines =
@@ -215,4 +218,115 @@ fn lines_changed_after_the_decision_are_written_without_a_panic(
         decision.into_owned().apply(&mut owned);
         assert_eq!(owned["access-control-allow-headers"], expected, "{profile}: into_owned");
     }
+}
+
+/// A field value breaking [`FieldValue`]'s contract: `to_header_value` fails (when `refuses`)
+/// on bytes the engine validated, and `as_ref` yields `after` once `changed` is set.
+struct Fickle {
+    before: &'static str,
+    after: &'static str,
+    refuses: bool,
+    changed: std::cell::Cell<bool>,
+}
+
+impl AsRef<[u8]> for Fickle {
+    fn as_ref(&self) -> &[u8] {
+        if self.changed.get() { self.after } else { self.before }.as_bytes()
+    }
+}
+
+impl FieldValue for Fickle {
+    fn to_header_value(&self) -> Result<HeaderValue, InvalidHeaderValue> {
+        if self.refuses {
+            HeaderValue::from_bytes(b"\0")
+        } else {
+            HeaderValue::from_bytes(self.as_ref())
+        }
+    }
+}
+
+/// Request headers of [`Fickle`] values, by name.
+struct FickleHeaders(Vec<(&'static str, Fickle)>);
+
+impl RequestHeaders for FickleHeaders {
+    type Value = Fickle;
+
+    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a Fickle> + 'a {
+        self.0.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// O1, O2, P5: a request's own value sent back (an origin a subdomain pattern or a public
+/// resource with credentials echoes, a public preflight's method) whose [`FieldValue`] breaks its
+/// contract never makes `Decision::apply` panic nor write an invalid value: a value that
+/// `to_header_value` refuses is copied from its bytes, and one whose bytes turned invalid after
+/// the decision is left out. `apply` panicked on `invariant: the engine reflects only canonical
+/// origins and method tokens` before.
+#[rstest]
+#[case::o1_refused_origin_is_copied(SUBDOMAINS, ORIGIN, "https://a.example.test", true, true)]
+#[case::o1_origin_turned_invalid_is_left_out(
+    SUBDOMAINS,
+    ORIGIN,
+    "https://a.example.test\n",
+    true,
+    false
+)]
+#[case::o2_refused_origin_is_copied(
+    PUBLIC_CREDENTIALS,
+    ORIGIN,
+    "https://app.example.test",
+    true,
+    true
+)]
+#[case::o2_origin_turned_invalid_is_left_out(
+    PUBLIC_CREDENTIALS,
+    ORIGIN,
+    "https://app.example.test\u{1}",
+    false,
+    false
+)]
+#[case::p5_refused_method_is_copied(PUBLIC, ACRM, "PATCH", true, true)]
+#[case::p5_method_turned_invalid_is_left_out(PUBLIC, ACRM, "PATCH\u{7f}", true, false)]
+fn a_request_value_breaking_its_contract_is_copied_or_left_out(
+    #[case] profile: &'static str,
+    #[case] field: &'static str,
+    #[case] after: &'static str,
+    #[case] refuses: bool,
+    #[case] written: bool,
+) {
+    // The value as decided on: `after` without the byte that makes it invalid; the other field
+    // is stable.
+    let before = after.trim_end_matches(|c: char| c.is_ascii_control());
+    let line = |name: &'static str, stable: &'static str| {
+        let (before, after) = if name == field { (before, after) } else { (stable, stable) };
+        (name, Fickle { before, after, refuses, changed: std::cell::Cell::new(false) })
+    };
+    let headers =
+        FickleHeaders(vec![line(ORIGIN, "https://app.example.test"), line(ACRM, "PATCH")]);
+    let (method, outcome, granted): (&[u8], _, _) = if field == ORIGIN {
+        (b"GET", Outcome::Allowed, "access-control-allow-origin")
+    } else {
+        (b"OPTIONS", Outcome::PreflightAccepted, "access-control-allow-methods")
+    };
+    let engine = engine(profile);
+    let request = Request::new(method, &headers);
+    let explanation = engine.explain(&request);
+    let explained = explanation.headers().iter().find(|(name, _)| name == granted);
+    assert_eq!(explained.map(|(_, value)| value.as_bytes()), Some(before.as_bytes()), "explain");
+
+    let decision = engine.decide(&request);
+    assert_eq!(decision.outcome(), outcome);
+    for (_, value) in &headers.0 {
+        value.changed.set(true);
+    }
+    let expected = written.then_some(before.as_bytes());
+    let sent = decision.headers().and_then(|h| h.iter().find(|(name, _)| name == granted));
+    let built = sent.map(|(_, value)| value.to_header_value());
+    assert_eq!(built.as_ref().map(HeaderValue::as_bytes), Some(expected.unwrap_or_default()));
+    let mut response = HeaderMap::new();
+    decision.apply(&mut response);
+    assert_eq!(response.get(granted).map(HeaderValue::as_bytes), expected, "apply");
+    let mut owned = HeaderMap::new();
+    decision.into_owned().apply(&mut owned);
+    assert_eq!(owned.get(granted).map(HeaderValue::as_bytes), expected, "into_owned");
 }
