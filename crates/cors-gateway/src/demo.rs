@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn the_demo_policy_is_the_strict_example_policy() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/strict.yaml");
-        let file = Policy::from_yaml_file(std::path::Path::new(path)).unwrap();
+        let file = Policy::from_yaml_file(path).unwrap();
         assert_eq!(demo_policy().unwrap(), file.policy);
         assert!(file.warnings.is_empty());
     }
