@@ -4,11 +4,11 @@
 //! own cost is its time minus its bare handler's.
 //!
 //! One criterion group per scenario (`layer-actual-allowed`, `layer-actual-disallowed`,
-//! `layer-preflight`, `layer-no-origin`, `layer-last-of-1000`, `layer-last-of-10000`), one
+//! `layer-preflight`, `layer-preflight-mirrored`, `layer-no-origin`, `layer-last-of-1000`, `layer-last-of-10000`), one
 //! function per implementation (`bare-tower`, `cors-hyper`, `tower-http`, `bare-actix`,
 //! `actix-cors`). Requests are built, and responses dropped, outside the timed section.
 //!
-//! `CORS_BENCH_QUICK=1` keeps four scenarios (what `cargo xtask bench --quick` runs).
+//! `CORS_BENCH_QUICK=1` keeps five scenarios (what `cargo xtask bench --quick` runs).
 //! `CORS_BENCH_POLICY=FILE` measures our layer and the bare handler on the requests derived from
 //! that policy instead (`layer-policy-*`, see `cors_benches::UserPolicy`), and tower-http
 //! configured as the policy on those it answers as ours does (`UserPolicy::tower_http`).
@@ -70,6 +70,7 @@ fn layers(c: &mut Criterion) {
         &[
             LayerScenario::ActualAllowed,
             LayerScenario::Preflight,
+            LayerScenario::PreflightMirrored,
             LayerScenario::NoOrigin,
             LayerScenario::LastOf10000,
         ]

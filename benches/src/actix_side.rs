@@ -78,17 +78,21 @@ pub fn actix_bare() -> impl Subject {
 }
 
 /// The handler in an `App` wrapped in `actix_cors::Cors`, configured as the reference policy
-/// sized for `scenario` (actix-cors expresses all of it).
+/// sized for `scenario` (actix-cors expresses all of it; a mirrored one as `allow_any_header`).
 #[must_use]
 pub fn actix_cors(scenario: LayerScenario) -> impl Subject {
     let mut cors = actix_cors::Cors::default();
     for origin in reference_origins(scenario.policy_origins()) {
         cors = cors.allowed_origin(&origin);
     }
+    cors = if scenario.mirrors_headers() {
+        cors.allow_any_header()
+    } else {
+        cors.allowed_headers(["content-type", "x-token"])
+    };
     let cors = cors
         .supports_credentials()
         .allowed_methods(["GET", "POST", "PUT"])
-        .allowed_headers(["content-type", "x-token"])
         .expose_headers(["x-request-id"])
         .max_age(600);
     let system = actix_web::rt::System::new();

@@ -167,6 +167,15 @@ pub fn engine_cases_in(quick: bool, only: Option<&str>) -> Vec<EngineCase> {
         &preflight(ALLOWED_ORIGIN, "PUT", REQUESTED),
         PreflightAccepted,
     );
+    let mirroring = engine(&reference_policy_yaml(2, &["*"]));
+    b.add(
+        "engine-preflight-mirrored",
+        "decide",
+        &mirroring,
+        b"OPTIONS",
+        &preflight(ALLOWED_ORIGIN, "PUT", REQUESTED),
+        PreflightAccepted,
+    );
     b.add(
         "engine-preflight-rejected-origin",
         "decide",

@@ -64,10 +64,12 @@ pub(crate) fn load(yaml: &str) -> Policy {
 }
 
 /// The reference policy with `total` origins ([`ALLOWED_ORIGIN`] last when `total > 2`) and the
-/// reference headers content-type and x-token.
+/// reference headers content-type and x-token, or any header (`*`, mirrored) when
+/// `mirror_headers`.
 #[must_use]
-pub fn reference_policy(total: usize) -> Policy {
-    load(&reference_policy_yaml(total, &["content-type", "x-token"]))
+pub fn reference_policy(total: usize, mirror_headers: bool) -> Policy {
+    let headers: &[&str] = if mirror_headers { &["*"] } else { &["content-type", "x-token"] };
+    load(&reference_policy_yaml(total, headers))
 }
 
 /// The reference policy's origins, for the peers' configurations.

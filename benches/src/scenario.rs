@@ -12,6 +12,10 @@ pub enum LayerScenario {
     ActualDisallowed,
     /// `OPTIONS` from [`ALLOWED_ORIGIN`] asking for `PUT` with `content-type, x-token`.
     Preflight,
+    /// [`Preflight`](Self::Preflight)'s request, under the reference policy allowing any header
+    /// (`headers: ['*']`, P4): the answer's `Access-Control-Allow-Headers` mirrors the request's
+    /// `Access-Control-Request-Headers`.
+    PreflightMirrored,
     /// `GET` without `Origin`.
     NoOrigin,
     /// `GET` from [`ALLOWED_ORIGIN`], listed last of 1 000 origins.
@@ -22,10 +26,11 @@ pub enum LayerScenario {
 
 impl LayerScenario {
     /// Every scenario, in the order of `performance.md`.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::ActualAllowed,
         Self::ActualDisallowed,
         Self::Preflight,
+        Self::PreflightMirrored,
         Self::NoOrigin,
         Self::LastOf1000,
         Self::LastOf10000,
@@ -38,6 +43,7 @@ impl LayerScenario {
             Self::ActualAllowed => "actual-allowed",
             Self::ActualDisallowed => "actual-disallowed",
             Self::Preflight => "preflight",
+            Self::PreflightMirrored => "preflight-mirrored",
             Self::NoOrigin => "no-origin",
             Self::LastOf1000 => "last-of-1000",
             Self::LastOf10000 => "last-of-10000",
@@ -51,6 +57,7 @@ impl LayerScenario {
             Self::ActualAllowed => "actual GET, allowed origin",
             Self::ActualDisallowed => "actual GET, disallowed origin",
             Self::Preflight => "preflight (PUT, 2 headers)",
+            Self::PreflightMirrored => "preflight (PUT, 2 headers mirrored)",
             Self::NoOrigin => "no Origin",
             Self::LastOf1000 => "allowed origin last of 1 000",
             Self::LastOf10000 => "allowed origin last of 10 000",
@@ -67,11 +74,18 @@ impl LayerScenario {
         }
     }
 
+    /// Whether the policy allows any header, so that a preflight's answer mirrors the requested
+    /// ones (`headers: ['*']`); else it allows the reference headers `content-type, x-token`.
+    #[must_use]
+    pub const fn mirrors_headers(self) -> bool {
+        matches!(self, Self::PreflightMirrored)
+    }
+
     /// The request method.
     #[must_use]
     pub const fn method(self) -> &'static str {
         match self {
-            Self::Preflight => "OPTIONS",
+            Self::Preflight | Self::PreflightMirrored => "OPTIONS",
             _ => "GET",
         }
     }
@@ -84,7 +98,7 @@ impl LayerScenario {
                 vec![("origin", ALLOWED_ORIGIN)]
             }
             Self::ActualDisallowed => vec![("origin", DISALLOWED_ORIGIN)],
-            Self::Preflight => vec![
+            Self::Preflight | Self::PreflightMirrored => vec![
                 ("origin", ALLOWED_ORIGIN),
                 ("access-control-request-method", "PUT"),
                 ("access-control-request-headers", "content-type,x-token"),

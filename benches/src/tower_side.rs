@@ -164,15 +164,17 @@ pub fn bare_tower() -> TowerSubject<Handler> {
     TowerSubject { service: Handler }
 }
 
-/// The handler behind our layer, with the reference policy sized for `scenario`.
+/// The handler behind our layer, with the reference policy sized for `scenario` (any header
+/// allowed when it [mirrors headers](LayerScenario::mirrors_headers)).
 #[must_use]
 pub fn cors_hyper(scenario: LayerScenario) -> TowerSubject<cors_hyper::Cors<Handler>> {
-    let layer = cors_hyper::CorsLayer::new(reference_policy(scenario.policy_origins()));
+    let policy = reference_policy(scenario.policy_origins(), scenario.mirrors_headers());
+    let layer = cors_hyper::CorsLayer::new(policy);
     TowerSubject { service: layer.layer(Handler) }
 }
 
 /// The handler behind tower-http's `CorsLayer`, configured as the reference policy sized for
-/// `scenario` (tower-http expresses all of it).
+/// `scenario` (tower-http expresses all of it; a mirrored one as `AllowHeaders::mirror_request`).
 ///
 /// # Panics
 /// Never: the fixture origins are ASCII.
@@ -182,11 +184,16 @@ pub fn tower_http(scenario: LayerScenario) -> TowerSubject<tower_http::cors::Cor
         .iter()
         .map(|origin| HeaderValue::from_str(origin).expect("invariant: fixture origins are ASCII"))
         .collect::<Vec<_>>();
+    let headers = if scenario.mirrors_headers() {
+        tower_http::cors::AllowHeaders::mirror_request()
+    } else {
+        tower_http::cors::AllowHeaders::list([CONTENT_TYPE, HeaderName::from_static("x-token")])
+    };
     let layer = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PUT])
-        .allow_headers([CONTENT_TYPE, HeaderName::from_static("x-token")])
+        .allow_headers(headers)
         .expose_headers([HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_mins(10));
     TowerSubject { service: layer.layer(Handler) }

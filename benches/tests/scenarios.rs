@@ -36,6 +36,13 @@ fn check(name: &str, scenario: LayerScenario, response: &ResponseSummary) {
                 "{name}"
             );
         }
+        LayerScenario::PreflightMirrored => {
+            assert_eq!(response.status, 200, "{name}");
+            assert_eq!(acao, Some(ALLOWED_ORIGIN), "{name}");
+            // Each names the requested headers in its own form: as sent, or joined with `, `.
+            let names = response.get("access-control-allow-headers").map(|v| v.replace(' ', ""));
+            assert_eq!(names.as_deref(), Some("content-type,x-token"), "{name}");
+        }
         LayerScenario::ActualDisallowed | LayerScenario::NoOrigin => {
             assert_eq!(acao, None, "{name}");
         }
@@ -47,6 +54,7 @@ fn check(name: &str, scenario: LayerScenario, response: &ResponseSummary) {
 #[case::actual_allowed(LayerScenario::ActualAllowed)]
 #[case::actual_disallowed(LayerScenario::ActualDisallowed)]
 #[case::preflight(LayerScenario::Preflight)]
+#[case::preflight_mirrored(LayerScenario::PreflightMirrored)]
 #[case::no_origin(LayerScenario::NoOrigin)]
 #[case::last_of_1000(LayerScenario::LastOf1000)]
 #[case::last_of_10000(LayerScenario::LastOf10000)]

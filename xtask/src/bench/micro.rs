@@ -286,10 +286,11 @@ fn title(id: &str) -> String {
 }
 
 /// The layer scenarios, as `benches/` names them, with their `performance.md` titles.
-const LAYER_SCENARIOS: [(&str, &str); 6] = [
+const LAYER_SCENARIOS: [(&str, &str); 7] = [
     ("actual-allowed", "actual GET, allowed origin"),
     ("actual-disallowed", "actual GET, disallowed origin"),
     ("preflight", "preflight (PUT, 2 headers)"),
+    ("preflight-mirrored", "preflight (PUT, 2 headers mirrored)"),
     ("no-origin", "no Origin"),
     ("last-of-1000", "allowed origin last of 1 000"),
     ("last-of-10000", "allowed origin last of 10 000"),
@@ -405,6 +406,7 @@ pub(super) fn is_headline(id: &str) -> bool {
         "engine-policy-",
         "layer-actual-allowed/",
         "layer-preflight/",
+        "layer-preflight-mirrored/",
         "layer-no-origin/",
         "layer-policy-",
     ]
