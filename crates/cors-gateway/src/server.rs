@@ -261,6 +261,23 @@ async fn accept_loop(
     }
 }
 
+/// The most bytes a client connection keeps queued in the kernel and not yet sent
+/// (`TCP_NOTSENT_LOWAT`; Linux): 128 KiB, the value Cloudflare and others run with.
+const NOT_SENT_LOW_WATER: u32 = 128 * 1024;
+
+/// Sets an accepted client socket's options: no Nagle delay, and at most
+/// [`NOT_SENT_LOW_WATER`] bytes queued and not sent, so that the gateway writes a response in
+/// steps of that size as the client takes it up. Without the cap, Linux wakes a writer whose
+/// send buffer was full only once a third of it is free, and the buffer is autotuned up to
+/// `net.ipv4.tcp_wmem`'s maximum (4 MiB by default): a slow but steady reader could then be
+/// seen moving only every megabyte or so, and taken for a stalled one by `--send-timeout`
+/// (finding F-BB). Failures are ignored: both are tuning, and the connection works without them.
+fn tune(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = socket2::SockRef::from(stream).set_tcp_notsent_lowat(NOT_SENT_LOW_WATER);
+}
+
 /// An accepted connection, before its protocol is known.
 struct Accepted {
     peer: SocketAddr,
@@ -287,7 +304,7 @@ impl Accepted {
         closing: watch::Receiver<bool>,
     ) -> Self {
         let counted = shared.telemetry.connection_opened();
-        let _ = stream.set_nodelay(true);
+        tune(stream);
         // The whole connection's budget for its first request head starts now (finding F-A):
         // the TLS handshake, the protocol detection and hyper's parsing of the head all run
         // under it.
@@ -842,6 +859,21 @@ pub(crate) fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding F-BB: an accepted client socket keeps at most 128 KiB queued and not sent, and
+    /// sends without Nagle's delay.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn accepted_sockets_are_tuned() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (_client, (accepted, _)) = (client.unwrap(), accepted.unwrap());
+        tune(&accepted);
+        let socket = socket2::SockRef::from(&accepted);
+        assert_eq!(socket.tcp_notsent_lowat().unwrap(), NOT_SENT_LOW_WATER);
+        assert!(accepted.nodelay().unwrap());
+    }
 
     #[test]
     fn failed_accepts_back_off_and_are_reported_once_per_period() {
