@@ -138,7 +138,8 @@ fn a_failing_case_exits_1() {
 #[test]
 fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
     let url = format!("http://{}", start_garbage());
-    let dir = scratch("garbage");
+    let scratch_dir = scratch("garbage");
+    let dir = scratch_dir.path();
     let json = dir.join("report.json");
     let options = [("--filter", "simple."), ("--json-report", json.to_str().unwrap())];
     let output = run(&url, Some("strict"), &options);
@@ -203,8 +204,9 @@ fn a_wrong_upstream_log_is_named_before_any_case() {
 
 #[test]
 fn https_targets_are_checked_against_the_given_ca() {
-    let dir = scratch("https");
-    let (ca, certificate, key) = certificates(&dir);
+    let scratch_dir = scratch("https");
+    let dir = scratch_dir.path();
+    let (ca, certificate, key) = certificates(dir);
     let addr = start_tls_upstream(certificate, key);
     let base = ["run", "--profile", "strict", "--filter", "simple.no-origin"];
     for host in ["localhost", "127.0.0.1"] {
@@ -223,7 +225,8 @@ fn https_targets_are_checked_against_the_given_ca() {
 
 #[test]
 fn header_lines_are_sent_with_every_request() {
-    let dir = scratch("headers");
+    let scratch_dir = scratch("headers");
+    let dir = scratch_dir.path();
     let log = dir.join("upstream.log");
     let url = format!("http://{}", start_upstream(Some(log.clone())));
     let output = run(
@@ -249,7 +252,8 @@ fn header_lines_are_sent_with_every_request() {
 
 #[test]
 fn reports_are_written_and_read_back() {
-    let dir = scratch("reports");
+    let scratch_dir = scratch("reports");
+    let dir = scratch_dir.path();
     let url = format!("http://{}", start_upstream(None));
     let (json, junit, html) = (dir.join("r.json"), dir.join("r.xml"), dir.join("r.html"));
     let output = run(
@@ -294,7 +298,8 @@ fn reports_are_written_and_read_back() {
 
 #[test]
 fn merge_reads_reports_back_and_refuses_other_json() {
-    let dir = scratch("merge");
+    let scratch_dir = scratch("merge");
+    let dir = scratch_dir.path();
     let url = format!("http://{}", start_upstream(None));
     let json = dir.join("r.json");
     let output = run(&url, Some("public"), &[("--json-report", json.to_str().unwrap())]);
@@ -314,7 +319,8 @@ fn merge_reads_reports_back_and_refuses_other_json() {
 
 #[test]
 fn export_writes_the_configuration_file() {
-    let dir = scratch("export");
+    let scratch_dir = scratch("export");
+    let dir = scratch_dir.path();
     let out = dir.join("cors.conf");
     let output = cli(&[
         "export",
@@ -347,7 +353,8 @@ fn workspace_profile(name: &str) -> std::path::PathBuf {
 /// cases against the previous one and fail.
 #[test]
 fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
-    let dir = scratch("all-profiles");
+    let scratch_dir = scratch("all-profiles");
+    let dir = scratch_dir.path();
     let upstream = format!("http://{}", start_upstream(None));
     let policy = dir.join("policy.yaml");
     std::fs::copy(workspace_profile("wildcard-origin"), &policy).unwrap();

@@ -559,9 +559,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         previous = Some(profile);
     }
     progress.finish();
-    if let Some((_, dir)) = &setup {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(setup);
     args.outputs.write(&combined)?;
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
@@ -649,7 +647,11 @@ fn reconfigure(
 }
 
 /// The setup of a run, with the directory it writes its files in.
-fn setup(args: &RunArgs, command: &str, log: &UpstreamLog) -> Result<(Setup, PathBuf), Failure> {
+fn setup(
+    args: &RunArgs,
+    command: &str,
+    log: &UpstreamLog,
+) -> Result<(Setup, tempfile::TempDir), Failure> {
     let listen = match &args.export_listen {
         Some(listen) => listen.clone(),
         None => HttpTarget::with_options(&args.target.url("x"), log.clone(), args.target.options())
@@ -661,12 +663,13 @@ fn setup(args: &RunArgs, command: &str, log: &UpstreamLog) -> Result<(Setup, Pat
         (None, _) => "http://127.0.0.1:9000".to_owned(),
     };
     let endpoints = Endpoints::new(&listen, &upstream).map_err(Failure::usage)?;
-    let dir = std::env::temp_dir().join(format!(
-        "cors-conformance-{}-{}",
-        std::process::id(),
-        runner::run_nonce()
-    ));
-    let setup = Setup::new(command, &dir, endpoints, args.setup_timeout).map_err(Failure::usage)?;
+    // Removed when the run ends, whichever way: the rendered files of a failed setup too.
+    let dir = tempfile::Builder::new()
+        .prefix("cors-conformance-")
+        .tempdir()
+        .map_err(|e| Failure::usage(format!("cannot create a directory for the setup: {e}")))?;
+    let setup =
+        Setup::new(command, dir.path(), endpoints, args.setup_timeout).map_err(Failure::usage)?;
     Ok((setup, dir))
 }
 

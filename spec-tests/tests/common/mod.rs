@@ -138,10 +138,7 @@ pub(crate) fn gateway_binary() -> PathBuf {
     target.join("debug").join(format!("cors-gateway{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// A fresh directory for one test.
-pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cors-conformance-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for one test, removed with it.
+pub(crate) fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("cors-conformance-{name}-")).tempdir().unwrap()
 }
