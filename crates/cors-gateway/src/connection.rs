@@ -61,11 +61,6 @@ impl Deadline {
         Self { at: Instant::now() + budget, budget }
     }
 
-    /// Runs `work` until the deadline; `None` when it passed first.
-    pub(crate) async fn run<T>(self, work: impl Future<Output = T>) -> Option<T> {
-        tokio::time::timeout_at(self.at, work).await.ok()
-    }
-
     /// Runs a stage before the connection's first request (the PROXY protocol header, the TLS
     /// handshake, protocol detection) until the deadline, or until `closing` says the gateway
     /// shuts down (finding F-AP): such a connection has no request in flight to finish, and
@@ -85,7 +80,7 @@ impl Deadline {
             }
         };
         tokio::select! {
-            done = self.run(work) => done.map_or(Stage::TimedOut, Stage::Done),
+            done = tokio::time::timeout_at(self.at, work) => done.map_or(Stage::TimedOut, Stage::Done),
             () = shutdown => Stage::ShutDown,
         }
     }
