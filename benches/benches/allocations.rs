@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use cors_benches::{
-    LayerScenario, UserPolicy, count_engine_allocations, count_layer_allocations,
+    DerivedRequest, LayerScenario, UserPolicy, count_engine_allocations, count_layer_allocations,
     count_user_allocations,
 };
 use serde_json::json;
@@ -38,6 +38,14 @@ fn write(name: &str, value: &serde_json::Value) {
     eprintln!("wrote {}", path.display());
 }
 
+/// The peers measured on `request`, as `policy-requests.json` lists them.
+fn peers(request: &DerivedRequest) -> Vec<&'static str> {
+    [(request.tower_http, "tower-http"), (request.actix_cors, "actix-cors")]
+        .into_iter()
+        .filter_map(|(measured, peer)| measured.then_some(peer))
+        .collect()
+}
+
 fn main() {
     let quick = std::env::var_os("CORS_BENCH_QUICK").is_some_and(|value| value != "0");
     let rows = if let Some(user) = UserPolicy::from_env_or_exit() {
@@ -48,7 +56,7 @@ fn main() {
                 json!({
                     "name": r.name, "method": r.method, "fields": r.fields,
                     "outcome": format!("{:?}", r.outcome), "derivation": r.derivation,
-                    "peers": if r.tower_http { vec!["tower-http"] } else { Vec::new() },
+                    "peers": peers(r),
                 })
             })
             .collect();

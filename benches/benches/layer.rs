@@ -10,12 +10,13 @@
 //!
 //! `CORS_BENCH_QUICK=1` keeps five scenarios (what `cargo xtask bench --quick` runs).
 //! `CORS_BENCH_POLICY=FILE` measures our layer and the bare handler on the requests derived from
-//! that policy instead (`layer-policy-*`, see `cors_benches::UserPolicy`), and tower-http
-//! configured as the policy on those it answers as ours does (`UserPolicy::tower_http`).
+//! that policy instead (`layer-policy-*`, see `cors_benches::UserPolicy`), and tower-http and
+//! actix-cors configured as the policy on those they answer as ours does
+//! (`UserPolicy::visit_services`).
 
 use cors_benches::{
-    Implementation, LayerScenario, Subject, UserPolicy, actix_bare, actix_cors, bare_tower,
-    cors_hyper, request, tower_http,
+    DerivedRequest, Implementation, LayerScenario, Subject, UserPolicy, Visit, actix_bare,
+    actix_cors, bare_tower, cors_hyper, tower_http,
 };
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -47,23 +48,28 @@ fn bench_scenario<M: Subject>(
     bench(group, implementation.id(), subject, || subject.request(scenario));
 }
 
-fn user_policy(c: &mut Criterion, user: &UserPolicy) {
-    let (bare, ours, peer) = (bare_tower(), user.layer(), user.tower_http());
-    for derived in &user.requests {
-        let mut group = c.benchmark_group(derived.layer_group);
-        let make = || request(derived.method, &derived.fields);
-        bench(&mut group, Implementation::BareTower.id(), &bare, make);
-        bench(&mut group, Implementation::CorsHyper.id(), &ours, make);
-        if let Some(peer) = peer.as_ref().filter(|_| derived.tower_http) {
-            bench(&mut group, Implementation::TowerHttp.id(), peer, make);
-        }
+/// Measures each service of the user's policy on each derived request
+/// ([`UserPolicy::visit_services`]), in the request's group.
+struct Bench<'c>(&'c mut Criterion);
+
+impl Visit for Bench<'_> {
+    fn visit<M: Subject>(
+        &mut self,
+        derived: &DerivedRequest,
+        implementation: Implementation,
+        subject: &M,
+    ) {
+        let mut group = self.0.benchmark_group(derived.layer_group);
+        bench(&mut group, implementation.id(), subject, || {
+            subject.request_for(derived.method, &derived.fields)
+        });
         group.finish();
     }
 }
 
 fn layers(c: &mut Criterion) {
     if let Some(user) = UserPolicy::from_env_or_exit() {
-        user_policy(c, &user);
+        user.visit_services(&mut Bench(c));
         return;
     }
     let scenarios: &[LayerScenario] = if quick() {

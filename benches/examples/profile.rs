@@ -10,7 +10,8 @@
 //! Ids are the criterion ids of `benches/engine.rs` and `benches/layer.rs`; with
 //! `CORS_BENCH_POLICY=FILE`, those of the requests derived from that policy
 //! (`engine-policy-*/decide`, `layer-policy-*/bare-tower`, `layer-policy-*/cors-hyper`, and
-//! `layer-policy-*/tower-http` where tower-http is measured).
+//! `layer-policy-*/tower-http`, `/bare-actix` and `/actix-cors` where those peers are measured:
+//! `UserPolicy::visit_services`).
 //! `cargo xtask bench --instructions` runs it under callgrind with collection only inside
 //! [`measured`] (`--toggle-collect`), after 100 calls of warm-up, and divides by the iterations:
 //! the instructions of one call, without the setup, the same in every run. Layer ids build a
@@ -21,8 +22,8 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use cors_benches::{
-    EngineCase, Implementation, LayerScenario, Subject, UserPolicy, actix_bare, actix_cors,
-    bare_tower, cors_hyper, engine_cases_in, request, tower_http,
+    DerivedRequest, EngineCase, Implementation, LayerScenario, Subject, UserPolicy, Visit,
+    actix_bare, actix_cors, bare_tower, cors_hyper, engine_cases_in, tower_http,
 };
 
 /// Calls of warm-up before the measured ones: pools and lazily built state are filled by then.
@@ -59,21 +60,33 @@ fn decide(case: &EngineCase, times: u64) {
 
 /// Runs `id` of the user's policy; false when it names none of its requests.
 fn user_policy(user: &UserPolicy, id: &str, times: u64) -> bool {
+    /// Runs the one service whose criterion id is `id`.
+    struct Run<'i> {
+        id: &'i str,
+        times: u64,
+        found: bool,
+    }
+    impl Visit for Run<'_> {
+        fn visit<M: Subject>(
+            &mut self,
+            derived: &DerivedRequest,
+            implementation: Implementation,
+            subject: &M,
+        ) {
+            if self.id == format!("{}/{}", derived.layer_group, implementation.id()) {
+                let make = || subject.request_for(derived.method, &derived.fields);
+                repeat(subject, make, self.times);
+                self.found = true;
+            }
+        }
+    }
     if let Some(case) = user.engine_cases().into_iter().find(|case| case.id() == id) {
         decide(&case, times);
         return true;
     }
-    let Some(derived) = user.requests.iter().find(|r| id.starts_with(r.layer_group)) else {
-        return false;
-    };
-    let make = || request(derived.method, &derived.fields);
-    match (id.strip_prefix(derived.layer_group), user.tower_http()) {
-        (Some("/bare-tower"), _) => repeat(&bare_tower(), make, times),
-        (Some("/cors-hyper"), _) => repeat(&user.layer(), make, times),
-        (Some("/tower-http"), Some(peer)) if derived.tower_http => repeat(&peer, make, times),
-        _ => return false,
-    }
-    true
+    let mut run = Run { id, times, found: false };
+    user.visit_services(&mut run);
+    run.found
 }
 
 fn main() -> ExitCode {

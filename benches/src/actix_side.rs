@@ -13,7 +13,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::TestRequest;
 use actix_web::{App, HttpResponse, web};
 
-use crate::policies::reference_origins;
+use crate::policies::{HOST, reference_origins};
 use crate::scenario::{LayerScenario, ResponseSummary, Subject, block_on};
 
 /// An initialized actix-web `App` under measurement.
@@ -38,13 +38,14 @@ where
     type Request = R;
     type Response = ServiceResponse<B>;
 
-    fn request(&self, scenario: LayerScenario) -> R {
-        let method = actix_web::http::Method::from_bytes(scenario.method().as_bytes())
-            .expect("invariant: the scenarios' methods are tokens");
+    fn request_for(&self, method: &'static str, fields: &[(&'static str, &'static str)]) -> R {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes())
+            .expect("invariant: the benches' methods are tokens");
         let mut request =
-            TestRequest::default().method(method).uri("/").insert_header(("host", scenario.host()));
-        for header in scenario.headers() {
-            request = request.insert_header(header);
+            TestRequest::default().method(method).uri("/").insert_header(("host", HOST));
+        for &field in fields {
+            // Appended, as a server reads them: a name given twice keeps both lines.
+            request = request.append_header(field);
         }
         (self.to_request)(request)
     }
@@ -95,6 +96,12 @@ pub fn actix_cors(scenario: LayerScenario) -> impl Subject {
         .allowed_methods(["GET", "POST", "PUT"])
         .expose_headers(["x-request-id"])
         .max_age(600);
+    actix_with(cors)
+}
+
+/// The handler in an `App` wrapped in `cors`.
+#[must_use]
+pub fn actix_with(cors: actix_cors::Cors) -> impl Subject {
     let system = actix_web::rt::System::new();
     let app = system.block_on(actix_web::test::init_service(
         App::new().wrap(cors).route("/", web::to(handler)),

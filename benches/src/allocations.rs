@@ -9,8 +9,8 @@ use std::hint::black_box;
 use crate::actix_side::{actix_bare, actix_cors};
 use crate::engine_cases::{EngineCase, engine_cases};
 use crate::scenario::{Implementation, LayerScenario, Subject};
-use crate::tower_side::{bare_tower, cors_hyper, request, tower_http};
-use crate::user_policy::UserPolicy;
+use crate::tower_side::{bare_tower, cors_hyper, tower_http};
+use crate::user_policy::{DerivedRequest, UserPolicy, Visit};
 
 /// Runs a closure and returns how many heap allocations it made on this thread.
 pub type Measure<'a> = &'a mut dyn FnMut(&mut dyn FnMut()) -> u64;
@@ -114,31 +114,34 @@ fn count_scenario<M: Subject>(subject: &M, scenario: LayerScenario, measure: Mea
     count_calls(subject, || subject.request(scenario), measure)
 }
 
-/// Allocations of the engine and of our layer and the bare handler on the requests derived from
-/// the user's policy, and of tower-http where it answers alike (ids as in the benches:
-/// `engine-policy-*`, `layer-policy-*`).
+/// Allocations of the engine, and of every service measured on the requests derived from the
+/// user's policy ([`UserPolicy::visit_services`]; ids as in the benches: `engine-policy-*`,
+/// `layer-policy-*`).
 ///
 /// # Panics
 /// When a derived request no longer decides as it did when derived.
 pub fn count_user_allocations(user: &UserPolicy, measure: Measure<'_>) -> Vec<AllocationRow> {
-    let mut rows = count_cases(user.engine_cases(), measure);
-    let (bare, ours, peer) = (bare_tower(), user.layer(), user.tower_http());
-    for derived in &user.requests {
-        let make = || request(derived.method, &derived.fields);
-        let mut counts = vec![
-            (Implementation::BareTower, count_calls(&bare, make, measure)),
-            (Implementation::CorsHyper, count_calls(&ours, make, measure)),
-        ];
-        if let Some(peer) = peer.as_ref().filter(|_| derived.tower_http) {
-            counts.push((Implementation::TowerHttp, count_calls(peer, make, measure)));
-        }
-        for (implementation, allocations) in counts {
-            rows.push(AllocationRow {
+    struct Count<'m> {
+        measure: Measure<'m>,
+        rows: Vec<AllocationRow>,
+    }
+    impl Visit for Count<'_> {
+        fn visit<M: Subject>(
+            &mut self,
+            derived: &DerivedRequest,
+            implementation: Implementation,
+            subject: &M,
+        ) {
+            let make = || subject.request_for(derived.method, &derived.fields);
+            self.rows.push(AllocationRow {
                 group: derived.layer_group.to_owned(),
                 function: implementation.id().to_owned(),
-                allocations,
+                allocations: count_calls(subject, make, &mut *self.measure),
             });
         }
     }
-    rows
+    let rows = count_cases(user.engine_cases(), &mut *measure);
+    let mut count = Count { measure, rows };
+    user.visit_services(&mut count);
+    count.rows
 }

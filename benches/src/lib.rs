@@ -42,7 +42,7 @@ mod tower_side;
 mod user_policy;
 
 pub use actix_side::ActixSubject;
-pub use actix_side::{actix_bare, actix_cors};
+pub use actix_side::{actix_bare, actix_cors, actix_with};
 pub use allocations::{
     AllocationRow, Measure, count_engine_allocations, count_layer_allocations,
     count_user_allocations,
@@ -57,7 +57,7 @@ pub use policies::{
 };
 pub use scenario::{Implementation, LayerScenario, ResponseSummary, Subject};
 pub use tower_side::{Handler, TowerSubject, bare_tower, cors_hyper, request, tower_http};
-pub use user_policy::{DerivedRequest, INSTANCE_ENV, Instance, POLICY_ENV, UserPolicy};
+pub use user_policy::{DerivedRequest, INSTANCE_ENV, Instance, POLICY_ENV, UserPolicy, Visit};
 
 /// `docs/using-the-crates.md`'s Rust examples, compiled and run as doc tests here (a package that
 /// is never published, and depends on every crate the guide shows) so the guide stays true.

@@ -168,8 +168,18 @@ pub trait Subject {
     /// What a call returns (dropped outside the timed section).
     type Response;
 
+    /// A fresh request of `method` with `Host` and then `fields` (lower-case names), as the
+    /// service's server would hand it over.
+    fn request_for(
+        &self,
+        method: &'static str,
+        fields: &[(&'static str, &'static str)],
+    ) -> Self::Request;
+
     /// A fresh request of `scenario` (with `Host`).
-    fn request(&self, scenario: LayerScenario) -> Self::Request;
+    fn request(&self, scenario: LayerScenario) -> Self::Request {
+        self.request_for(scenario.method(), &scenario.headers())
+    }
 
     /// Calls the service as a server does for one request, and waits for the response.
     fn call(&self, request: Self::Request) -> Self::Response;

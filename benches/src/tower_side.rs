@@ -55,8 +55,12 @@ where
     type Request = Request<()>;
     type Response = Response<B>;
 
-    fn request(&self, scenario: LayerScenario) -> Request<()> {
-        request(scenario.method(), &scenario.headers())
+    fn request_for(
+        &self,
+        method: &'static str,
+        fields: &[(&'static str, &'static str)],
+    ) -> Request<()> {
+        request(method, fields)
     }
 
     fn call(&self, request: Request<()>) -> Response<B> {

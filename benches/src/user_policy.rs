@@ -31,9 +31,11 @@
 //! The file's warnings are kept ([`UserPolicy::warnings`]) for the summary to show.
 //!
 //! Criterion ids: `engine-policy-<request>/decide`, and `layer-policy-<request>/bare-tower` and
-//! `/cors-hyper`. The peers cannot read a cors-flex file: tower-http is configured as the policy
-//! where it can express it ([`UserPolicy::tower_http`]) and measured (`/tower-http`) on the
-//! requests it answers as ours does ([`DerivedRequest::tower_http`]); actix-cors is not.
+//! `/cors-hyper`. The peers cannot read a cors-flex file: tower-http and actix-cors are each
+//! configured as the policy where they can express it ([`UserPolicy::tower_http`],
+//! [`UserPolicy::actix_cors`]) and measured (`/tower-http`; `/bare-actix` and `/actix-cors`) on
+//! the requests they answer as ours does ([`DerivedRequest::tower_http`],
+//! [`DerivedRequest::actix_cors`]); [`UserPolicy::visit_services`] hands out what to measure.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,14 +45,15 @@ use std::time::Duration;
 use cors_engine::{Engine, Outcome};
 use cors_origin::OriginPattern;
 use cors_policy::{AllowedHeaders, Group, LocalConfig, Policy};
+use http::Method;
 use http::header::{HeaderName, HeaderValue};
-use http::{Method, Request};
 use tower::Layer as _;
 
+use crate::actix_side::{actix_bare, actix_with};
 use crate::engine_cases::{EngineCase, headers};
 use crate::policies::HOST;
-use crate::scenario::{ResponseSummary, Subject};
-use crate::tower_side::{Handler, TowerSubject, request};
+use crate::scenario::{Implementation, ResponseSummary, Subject};
+use crate::tower_side::{Handler, TowerSubject, bare_tower};
 
 /// The environment variable naming the policy file.
 pub const POLICY_ENV: &str = "CORS_BENCH_POLICY";
@@ -105,6 +108,8 @@ pub struct DerivedRequest {
     /// field present or absent alike, `Allow-Origin`, `Allow-Credentials` and `Max-Age`
     /// equal): then its figures compare with ours, and it is measured too.
     pub tower_http: bool,
+    /// The same for actix-cors, configured as the policy ([`UserPolicy::actix_cors`]).
+    pub actix_cors: bool,
 }
 
 /// The `ApiInstance` of a Flex Local Mode folder whose policy is measured.
@@ -245,11 +250,14 @@ impl UserPolicy {
         let warnings = warnings.iter().map(ToString::to_string).collect();
         let file = path.to_path_buf();
         let mut user = UserPolicy { file, instance, policy, engine, requests, warnings, left_out };
-        if let Some(peer) = user.tower_http() {
-            let ours = user.layer();
-            for derived in &mut user.requests {
-                derived.tower_http = alike(&answer(&ours, derived), &answer(&peer, derived));
-            }
+        let ours = user.layer();
+        let (tower, actix) = (user.tower_http(), user.actix_cors());
+        for derived in &mut user.requests {
+            let answered = answer(&ours, derived);
+            derived.tower_http =
+                tower.as_ref().is_some_and(|peer| alike(&answered, &answer(peer, derived)));
+            derived.actix_cors =
+                actix.as_ref().is_some_and(|peer| alike(&answered, &answer(peer, derived)));
         }
         Ok(user)
     }
@@ -290,6 +298,45 @@ impl UserPolicy {
         Some(TowerSubject::new(layer.layer(Handler)))
     }
 
+    /// actix-cors's `Cors` over the handler in an actix-web `App`, configured as the policy
+    /// where it can express it: as [`UserPolicy::tower_http`] (one group of exact origins, no
+    /// public resource), `*` headers as `allow_any_header` (which mirrors the request's list).
+    /// `None` for any other policy. Whether it answers a derived request as ours does is
+    /// [`DerivedRequest::actix_cors`].
+    #[must_use]
+    pub fn actix_cors(&self) -> Option<impl Subject + use<>> {
+        let [group] = self.policy.groups() else { return None };
+        if self.policy.is_public_resource() {
+            return None;
+        }
+        // actix-web's own `http` types are not ours: names and methods go as text, each checked
+        // here first, since one actix-cors refuses fails the app's start.
+        let is_method: fn(&[u8]) -> bool = |m| Method::from_bytes(m).is_ok();
+        let is_name: fn(&[u8]) -> bool = |n| HeaderName::from_bytes(n).is_ok();
+        let mut cors = actix_cors::Cors::default();
+        for pattern in group.origins() {
+            let OriginPattern::Exact(origin) = pattern else { return None };
+            let origin = origin.to_string();
+            // A serialized origin is always a URI, as actix-cors wants.
+            actix_web::http::Uri::try_from(origin.as_str()).ok()?;
+            cors = cors.allowed_origin(&origin);
+        }
+        let methods = checked(group.methods(), is_method)?;
+        cors = match group.headers() {
+            AllowedHeaders::List(list) => cors.allowed_headers(checked(list, is_name)?),
+            _ => cors.allow_any_header(),
+        };
+        if self.policy.supports_credentials() {
+            cors = cors.supports_credentials();
+        }
+        let max_age = usize::try_from(group.max_age()).ok()?;
+        let cors = cors
+            .allowed_methods(methods)
+            .expose_headers(checked(group.exposed_headers(), is_name)?)
+            .max_age(max_age);
+        Some(actix_with(cors))
+    }
+
     /// The engine cases: one `decide` per request.
     #[must_use]
     pub fn engine_cases(&self) -> Vec<EngineCase> {
@@ -311,14 +358,53 @@ impl UserPolicy {
     pub fn layer(&self) -> TowerSubject<cors_hyper::Cors<Handler>> {
         TowerSubject::new(cors_hyper::CorsLayer::new(self.policy.clone()).layer(Handler))
     }
+
+    /// Hands `visitor` every service measured on each derived request, in the order of
+    /// [`Implementation::ALL`]: the bare tower handler and ours always; tower-http where it
+    /// answers alike ([`DerivedRequest::tower_http`]); the bare actix-web `App` and actix-cors
+    /// where actix-cors does ([`DerivedRequest::actix_cors`]). Each service is built once.
+    /// The benches, the allocation counts and the `profile` example all measure what this
+    /// hands them, so they measure the same things.
+    pub fn visit_services(&self, visitor: &mut impl Visit) {
+        let (bare, ours) = (bare_tower(), self.layer());
+        let (tower, actix) = (self.tower_http(), self.actix_cors());
+        let bare_actix = actix.is_some().then(actix_bare);
+        for derived in &self.requests {
+            visitor.visit(derived, Implementation::BareTower, &bare);
+            visitor.visit(derived, Implementation::CorsHyper, &ours);
+            if let Some(peer) = tower.as_ref().filter(|_| derived.tower_http) {
+                visitor.visit(derived, Implementation::TowerHttp, peer);
+            }
+            if let (Some(bare), Some(peer)) = (&bare_actix, actix.as_ref())
+                && derived.actix_cors
+            {
+                visitor.visit(derived, Implementation::BareActix, bare);
+                visitor.visit(derived, Implementation::ActixCors, peer);
+            }
+        }
+    }
+}
+
+/// What measures the services of a user's policy ([`UserPolicy::visit_services`]).
+pub trait Visit {
+    /// Measures `subject`, the service of `implementation`, on `derived`
+    /// (`subject.request_for(derived.method, &derived.fields)` builds its request).
+    fn visit<M: Subject>(
+        &mut self,
+        derived: &DerivedRequest,
+        implementation: Implementation,
+        subject: &M,
+    );
+}
+
+/// `list` as text, if `valid` holds for every item; else none.
+fn checked(list: &[String], valid: fn(&[u8]) -> bool) -> Option<Vec<&str>> {
+    list.iter().map(|item| valid(item.as_bytes()).then_some(item.as_str())).collect()
 }
 
 /// What `subject` answers to `derived`.
-fn answer<M: Subject<Request = Request<()>>>(
-    subject: &M,
-    derived: &DerivedRequest,
-) -> ResponseSummary {
-    M::summary(&subject.call(request(derived.method, &derived.fields)))
+fn answer<M: Subject>(subject: &M, derived: &DerivedRequest) -> ResponseSummary {
+    M::summary(&subject.call(subject.request_for(derived.method, &derived.fields)))
 }
 
 /// Whether two answers to one request are alike for a comparison of costs: the same status,
@@ -577,6 +663,7 @@ fn derive(policy: &Policy, engine: &Engine) -> Result<(Vec<DerivedRequest>, Vec<
             outcome,
             derivation,
             tower_http: false,
+            actix_cors: false,
         });
         Ok(())
     };
@@ -825,32 +912,64 @@ mod tests {
     }
 
     #[test]
-    fn tower_http_is_measured_on_the_requests_it_answers_as_ours_does() {
+    fn each_peer_is_measured_on_the_requests_it_answers_as_ours_does() {
         let user = example("policy-binding.yaml");
-        assert!(user.tower_http().is_some());
-        let alike: Vec<_> = user.requests.iter().map(|r| (r.name, r.tower_http)).collect();
+        assert!(user.tower_http().is_some() && user.actix_cors().is_some());
+        let alike: Vec<_> =
+            user.requests.iter().map(|r| (r.name, r.tower_http, r.actix_cors)).collect();
         assert_eq!(
             alike,
             [
-                ("actual-allowed", true),
-                // Ours answers a refused origin itself; tower-http calls the handler.
-                ("actual-unknown", false),
-                ("preflight", true),
-                ("no-origin", true),
+                ("actual-allowed", true, true),
+                // Ours answers a refused origin itself; both peers call the handler.
+                ("actual-unknown", false, false),
+                ("preflight", true, true),
+                ("no-origin", true, true),
             ]
         );
-        // tower-http adds its fields to requests without `Origin` where credentials are allowed.
+        // Both peers add fields to requests without `Origin` where credentials are allowed
+        // (tower-http `Allow-Credentials`, actix-cors that and `Expose-Headers`).
         let user = example("strict.yaml");
         let no_origin = user.requests.iter().find(|r| r.name == "no-origin").unwrap();
-        assert!(user.tower_http().is_some() && !no_origin.tower_http);
+        assert!(user.tower_http().is_some() && user.actix_cors().is_some());
+        assert!(!no_origin.tower_http && !no_origin.actix_cors);
+    }
+
+    /// The criterion ids [`UserPolicy::visit_services`] hands out for `user`.
+    fn visited(user: &UserPolicy) -> Vec<String> {
+        struct Ids(Vec<String>);
+        impl Visit for Ids {
+            fn visit<M: Subject>(&mut self, derived: &DerivedRequest, i: Implementation, _: &M) {
+                self.0.push(format!("{}/{}", derived.layer_group, i.id()));
+            }
+        }
+        let mut ids = Ids(Vec::new());
+        user.visit_services(&mut ids);
+        ids.0
     }
 
     #[test]
-    fn tower_http_is_configured_only_as_a_policy_it_can_express() {
+    fn the_services_measured_are_ours_and_each_peer_that_answers_alike() {
+        let ids = visited(&example("policy-binding.yaml"));
+        let with_peers = |group: &str| {
+            ["bare-tower", "cors-hyper", "tower-http", "bare-actix", "actix-cors"]
+                .map(|function| format!("layer-policy-{group}/{function}"))
+        };
+        let mut expected = with_peers("actual-allowed").to_vec();
+        expected.extend(with_peers("actual-unknown").into_iter().take(2));
+        expected.extend(with_peers("preflight"));
+        expected.extend(with_peers("no-origin"));
+        assert_eq!(ids, expected);
+        let ids = visited(&example("subdomains.yaml"));
+        assert!(ids.iter().all(|id| id.ends_with("/bare-tower") || id.ends_with("/cors-hyper")));
+    }
+
+    #[test]
+    fn the_peers_are_configured_only_as_a_policy_they_can_express() {
         for file in ["subdomains.yaml", "public.yaml", "groups-with-wildcard-fallback.yaml"] {
             let user = example(file);
-            assert!(user.tower_http().is_none(), "{file}");
-            assert!(user.requests.iter().all(|r| !r.tower_http), "{file}");
+            assert!(user.tower_http().is_none() && user.actix_cors().is_none(), "{file}");
+            assert!(user.requests.iter().all(|r| !r.tower_http && !r.actix_cors), "{file}");
         }
     }
 

@@ -335,8 +335,10 @@ pub(super) fn layer_rows(micro: &Micro) -> Vec<Row> {
         // and the peer's where one answers alike, alone.
         let judge = |row: &mut Row| {
             if group.starts_with("layer-policy-") {
-                let note = if row.peer.is_some() { USER_POLICY_PEER } else { USER_POLICY_ALONE };
-                note.clone_into(&mut row.note);
+                row.note = match &row.peer {
+                    Some((peer, _)) => user_policy_peer(peer),
+                    None => USER_POLICY_ALONE.to_owned(),
+                };
             } else {
                 layer_targets(row);
             }
@@ -361,11 +363,16 @@ pub(super) fn layer_rows(micro: &Micro) -> Vec<Row> {
 
 /// The note of a `--policy` layer row without a peer; none has a target.
 const USER_POLICY_ALONE: &str = "no target (those are the reference policy's); no peer: \
-    tower-http cannot be configured as this policy, or answers this request otherwise";
+    neither tower-http nor actix-cors can be configured as this policy, or each answers this \
+    request otherwise";
 
-/// The note of a `--policy` layer row with tower-http configured as the policy.
-const USER_POLICY_PEER: &str = "no target (those are the reference policy's); tower-http \
-    configured as your policy, answering this request alike";
+/// The note of a `--policy` layer row with `peer` configured as the policy.
+fn user_policy_peer(peer: &str) -> String {
+    format!(
+        "no target (those are the reference policy's); {peer} configured as your policy, \
+         answering this request alike"
+    )
+}
 
 /// The layer targets of issue 19: ≤ 100 ns own cost; in instructions, at most 1/2 of
 /// actix-cors's own cost and 1/5 of tower-http's; no more allocations than the peer. The time
@@ -585,7 +592,11 @@ mod tests {
         assert_eq!(rows[0].speedup, Some(6.0));
         // Issue 19's `≤ 1/5 of tower-http's instructions` would be met; it is not the user's.
         assert_eq!(rows[0].targets, []);
-        assert_eq!(rows[0].note, USER_POLICY_PEER);
+        assert_eq!(
+            rows[0].note,
+            "no target (those are the reference policy's); tower-http configured as your \
+             policy, answering this request alike"
+        );
     }
 
     /// Layer group `group` as criterion estimates it: the bare handler 100 ns (95 % interval 95
@@ -646,8 +657,9 @@ mod tests {
         assert_eq!(
             row.note,
             format!(
-                "{USER_POLICY_PEER}; own cost within the noise (95 % interval reaching zero: \
-                 tower-http -15.0 ns to 9.0 ns): no speedup, no time target"
+                "{}; own cost within the noise (95 % interval reaching zero: \
+                 tower-http -15.0 ns to 9.0 ns): no speedup, no time target",
+                user_policy_peer("tower-http")
             )
         );
         // Apart from zero, the speedup is read as ever.
@@ -658,7 +670,7 @@ mod tests {
         );
         let row = &layer_rows(&micro)[0];
         assert_eq!(row.speedup, Some(5.0));
-        assert_eq!(row.note, USER_POLICY_PEER);
+        assert_eq!(row.note, user_policy_peer("tower-http"));
     }
 
     #[test]

@@ -519,7 +519,8 @@ fn policy_requests(policy: &Value) -> String {
             if peers.is_empty() {
                 String::new()
             } else {
-                format!("; {}, configured as your policy, answers alike", peers.join(" and "))
+                let verb = if peers.len() == 1 { "answers" } else { "answer" };
+                format!("; {}, configured as your policy, {verb} alike", peers.join(" and "))
             },
         );
     }
@@ -688,12 +689,22 @@ mod tests {
         assert!(!text.contains("warning"), "{text}");
         let mut policy = public_policy(&[]);
         policy["requests"][0]["peers"] = json!(["tower-http"]);
-        info.policy = Some(policy);
+        info.policy = Some(policy.clone());
         let text = markdown(&info, &[]);
         assert!(
             text.contains(
                 "the engine decides Allowed; tower-http, configured as your policy, answers \
                  alike.\n"
+            ),
+            "{text}"
+        );
+        policy["requests"][0]["peers"] = json!(["tower-http", "actix-cors"]);
+        info.policy = Some(policy);
+        let text = markdown(&info, &[]);
+        assert!(
+            text.contains(
+                "the engine decides Allowed; tower-http and actix-cors, configured as your \
+                 policy, answer alike.\n"
             ),
             "{text}"
         );
