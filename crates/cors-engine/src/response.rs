@@ -8,7 +8,7 @@ use http::header::{
 };
 use http::{HeaderName, HeaderValue};
 
-use crate::acrh::{AcrhNames, AcrhSummary, is_token};
+use crate::acrh::{AcrhNames, AcrhSummary, is_token, trim_ows};
 use crate::headers::{FieldValue, RequestHeaders};
 use crate::{ACRH, Rule, Vary};
 
@@ -566,7 +566,9 @@ impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
     ///
     /// When the request had a single line already in that exact form, that value is reused
     /// through [`FieldValue::to_header_value`]: cloned (a reference count) from an
-    /// [`http::HeaderMap`], copied from other header types.
+    /// [`http::HeaderMap`], copied from other header types. A single line of names separated by
+    /// bare commas (`a,b`, as browsers send them) is copied once with each `,` spaced out, without
+    /// reading the names one by one.
     ///
     /// The lines are read again here, so the value is what they hold now. Headers whose
     /// [`field_lines`](RequestHeaders::field_lines) yield other lines than when the engine
@@ -575,11 +577,17 @@ impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
     /// panic, never an invalid value.
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
-        if self.summary.is_canonical_single_line()
+        if self.summary.lines() == 1
             && let Some(line) = self.headers.field_lines(ACRH).next()
-            && let Ok(value) = line.to_header_value()
         {
-            return value;
+            if self.summary.is_canonical_single_line()
+                && let Ok(value) = line.to_header_value()
+            {
+                return value;
+            }
+            if let Some(value) = spaced(line.as_ref(), self.summary.joined_len()) {
+                return value;
+            }
         }
         // Building the value checks its bytes anyway: names that passed the token check when
         // the engine decided always pass, and lines changed since then are the rare case.
@@ -623,6 +631,29 @@ impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
         }
         rest.is_empty()
     }
+}
+
+/// The mirrored value of a single line whose names are separated by bare commas (`a,b`, the form
+/// browsers send): each `,` becomes `, `. `None` when an element is empty or starts or ends with
+/// whitespace (the general join then trims and drops them), or when the result is not a valid
+/// field value; `capacity` is the joined length the decision counted.
+///
+/// Measured (callgrind, `layer-preflight-mirrored`, `content-type,x-token`): 1 split of one line
+/// in place, where reading the names through [`MirroredList::names`] ([`AcrhNames`], out of line,
+/// one call per name) took about 500 instructions.
+#[inline]
+fn spaced(line: &[u8], capacity: usize) -> Option<HeaderValue> {
+    let mut joined = Vec::with_capacity(capacity);
+    for name in line.split(|&b| b == b',') {
+        if name.is_empty() || trim_ows(name).len() != name.len() {
+            return None;
+        }
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(name);
+    }
+    HeaderValue::try_from(joined).ok()
 }
 
 impl<H: RequestHeaders + ?Sized> fmt::Display for MirroredList<'_, H> {

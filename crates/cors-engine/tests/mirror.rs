@@ -13,7 +13,7 @@ const ACRH: &str = "access-control-request-headers";
 const ORIGIN: &str = "origin";
 const ACRM: &str = "access-control-request-method";
 
-fn preflight_lines(acrh: &[&'static str]) -> Vec<(&'static str, &'static str)> {
+fn preflight_lines<'a>(acrh: &[&'a str]) -> Vec<(&'static str, &'a str)> {
     let mut lines =
         vec![("origin", "https://app.example.test"), ("access-control-request-method", "PUT")];
     lines.extend(acrh.iter().map(|v| (ACRH, *v)));
@@ -72,6 +72,12 @@ fn check(profile: &'static str, acrh: &[&'static str], expected: Option<&str>) {
 #[case::p4_canonical_line_reused(ANY_HEADERS, &["x-a, X-B"], Some("x-a, X-B"))]
 #[case::p4_single_name(ANY_HEADERS, &["authorization"], Some("authorization"))]
 #[case::p4_untidy_line_rebuilt(ANY_HEADERS, &["\tx-a ,,X-B  ,"], Some("x-a, X-B"))]
+#[case::p4_bare_commas_spaced(ANY_HEADERS, &["content-type,x-token"], Some("content-type, x-token"))]
+#[case::p4_bare_commas_empty_element(ANY_HEADERS, &["x-a,,x-b"], Some("x-a, x-b"))]
+#[case::p4_bare_commas_leading_comma(ANY_HEADERS, &[",x-a,x-b"], Some("x-a, x-b"))]
+#[case::p4_bare_commas_trailing_comma(ANY_HEADERS, &["x-a,x-b,"], Some("x-a, x-b"))]
+#[case::p4_bare_commas_space_before(ANY_HEADERS, &["x-a ,x-b"], Some("x-a, x-b"))]
+#[case::p4_bare_commas_tab_after(ANY_HEADERS, &["x-a,\tx-b"], Some("x-a, x-b"))]
 #[case::p4_lines_joined(ANY_HEADERS, &["x-a", " x-b ,x-c", ""], Some("x-a, x-b, x-c"))]
 #[case::p4_nothing_to_mirror(ANY_HEADERS, &[" , ,"], None)]
 #[case::p4_no_acrh(ANY_HEADERS, &[], None)]
@@ -83,6 +89,47 @@ fn mirrored_value_from_every_source(
     #[case] expected: Option<&str>,
 ) {
     check(profile, acrh, expected);
+}
+
+proptest::proptest! {
+    /// P4, P5: a single line of names, whatever separates them (bare commas as browsers send
+    /// them, `, `, whitespace around a comma, empty elements, a comma at either end), is mirrored
+    /// as its names joined with `, `, from a `HeaderMap` and from `str` pairs alike.
+    #[test]
+    fn p4_one_line_is_mirrored_as_its_names_joined(
+        parts in proptest::collection::vec(
+            (
+                proptest::sample::select(&["x-a", "Content-Type", "x-token", "a"][..]),
+                proptest::sample::select(&[",", ", ", ",,", " ,", ",\t", " , "][..]),
+            ),
+            1..6,
+        ),
+        lead in proptest::sample::select(&["", ",", " ", ", "][..]),
+        trail in proptest::sample::select(&["", ",", " ", " ,"][..]),
+    ) {
+        let mut line = String::from(lead);
+        for (i, (name, separator)) in parts.iter().enumerate() {
+            if i > 0 {
+                line.push_str(separator);
+            }
+            line.push_str(name);
+        }
+        line.push_str(trail);
+        let expected = parts.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+        let mut lines = preflight_lines(&[]);
+        lines.push((ACRH, &line));
+        for profile in [ANY_HEADERS, PUBLIC] {
+            let strs: &[(&str, &str)] = &lines;
+            let from_strs = mirrored(profile, strs).expect("names to mirror");
+            proptest::prop_assert_eq!(from_strs.as_bytes(), expected.as_bytes(), "{:?}", line);
+            let mut map = HeaderMap::new();
+            for (n, v) in &lines {
+                map.append(*n, HeaderValue::from_str(v).expect("visible ASCII"));
+            }
+            let from_map = mirrored(profile, &map).expect("names to mirror");
+            proptest::prop_assert_eq!(from_map.as_bytes(), expected.as_bytes(), "{:?}", line);
+        }
+    }
 }
 
 /// A header type of someone else's: its own value type, one method.
