@@ -1,6 +1,7 @@
 //! Bounded parsing of `Access-Control-Request-Headers` (P6), names checked with
 //! [`cors_policy::is_token`]'s `tchar` table unless the caller already knows them (a group's
-//! listed names, which are tokens).
+//! listed names, which are tokens) or they are in the lower-case alphabet browsers send
+//! (`a-z 0-9 - . _`, part of `tchar`, checked eight bytes at a time).
 //!
 //! The list may span any number of field lines; optional whitespace and empty elements are
 //! tolerated (RFC 9110 section 5.6.1), names are compared case-insensitively by the caller.
@@ -11,7 +12,7 @@
 
 use std::fmt;
 
-use cors_origin::eq_lowercase_name;
+use cors_origin::{eq_lowercase_name, host_alphabet_prefix};
 
 /// Most bytes of `Access-Control-Request-Headers` field values, all lines together (P6).
 pub const MAX_ACRH_BYTES: usize = 8192;
@@ -168,6 +169,26 @@ fn unknown_element(tail: &[u8]) -> Element<'_> {
     let raw = raw.unwrap_or_default();
     let name = trim_end_ows(raw);
     Element { name, next, bare_end: name.len() == raw.len() }
+}
+
+/// The element at the start of `tail` (its leading whitespace skipped, not empty) that
+/// [`known_at`] did not recognize, when its name is in the lower-case alphabet browsers send
+/// (`a-z 0-9 - . _`, part of `tchar`) and ends bare, at a `,` or the end of the line: found and
+/// checked as a token in one pass, eight bytes at a time ([`host_alphabet_prefix`]). `None`
+/// for any other element, which [`unknown_element`] finds and [`is_token`] checks.
+/// Measured (callgrind, `engine-preflight-mirrored`, 3 names in 35 bytes, instructions per
+/// decision): 542, against 707 with the comma searched, the name trimmed and each byte looked up
+/// in the `tchar` table, and 639 with only that check eight bytes at a time.
+#[inline]
+fn plain_element(tail: &[u8]) -> Option<Element<'_>> {
+    let len = host_alphabet_prefix(tail);
+    let name = tail.get(..len).filter(|name| !name.is_empty())?;
+    let next = match tail.get(len) {
+        None => None,
+        Some(b',') => tail.get(len + 1..),
+        Some(_) => return None,
+    };
+    Some(Element { name, next, bare_end: true })
 }
 
 /// Whether an element starts as the canonical form has it (the mirrored value of P4 and P5): the
@@ -343,9 +364,10 @@ where
 /// stands: each known name's length says where the element must end, so most of them are ruled
 /// out by one byte, and the match needs no search for the comma ([`known_at`]); whitespace after
 /// a name is rare and checked out of line.
-/// Only an element that is none of them is found by searching its `,` a word at a time
-/// ([`find_comma`]) and trimmed, and only that unknown name is checked byte by byte against the
-/// `tchar` table.
+/// An element that is none of them is found and checked in one pass when its name is in the
+/// lower-case alphabet browsers send and ends at its `,` ([`plain_element`]); any other is found
+/// by searching its `,` a word at a time ([`find_comma`]) and trimmed, and only that name is
+/// checked byte by byte against the `tchar` table.
 /// Measured (callgrind, `engine-preflight-accepted`, 3 allowed names in 38 bytes): 730
 /// instructions per decision with the names recognized in place, 855 with the comma search for
 /// every element (which itself saved 145 on checking every byte of every name before comparing
@@ -444,10 +466,18 @@ where
                     break 'lines;
                 }
                 None => {
-                    let Element { name, next, bare_end } = unknown_element(tail);
-                    if !is_token(name) {
-                        return Err(AcrhError::InvalidName { name, line: line_index });
-                    }
+                    // A plain element's name is a token; another one is checked byte by byte.
+                    let element = if let Some(plain) = plain_element(tail) {
+                        plain
+                    } else {
+                        let element = unknown_element(tail);
+                        if !is_token(element.name) {
+                            let name = element.name;
+                            return Err(AcrhError::InvalidName { name, line: line_index });
+                        }
+                        element
+                    };
+                    let Element { name, next, bare_end } = element;
                     (name, next, false, bare_end)
                 }
             };
