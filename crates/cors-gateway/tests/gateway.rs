@@ -614,6 +614,45 @@ async fn slow_upstream_gets_504() {
     assert!(answer.access_control().is_empty());
 }
 
+/// `--upstream-timeout` counts from each request's own start, though the requests of a
+/// connection take turns with one timer (`ResponseTimer` in proxy.rs), which is still set for an
+/// earlier request's instant: a request answered after that instant but within its own timeout
+/// is forwarded, a slow one gets `504` once its own timeout has passed and not before, also after
+/// the connection idled past the timer, and on HTTP/2 two at once each get theirs.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_of_a_connection_gets_its_own_upstream_timeout(#[case] http2: bool) {
+    let timeout = Duration::from_secs(1);
+    let (_upstream, gateway) = strict_gateway(&["--upstream-timeout", "1s"]).await;
+    let client = client(http2);
+    let get = |path: &str| request("GET", &gateway.url(path), &[], empty());
+    let timed = |path: &'static str| {
+        let (client, request) = (client.clone(), get(path));
+        async move {
+            let started = Instant::now();
+            (send(&client, request).await.status, started.elapsed())
+        }
+    };
+    assert_eq!(send(&client, get("/")).await.status, 200);
+    tokio::time::sleep(timeout / 2).await;
+    // Answered 1.2 s after the first request began, 0.7 s after its own.
+    assert_eq!(timed("/slow?ms=700").await.0, 200);
+    // Idle past every timeout set so far.
+    tokio::time::sleep(timeout + timeout / 4).await;
+    let (status, took) = timed("/slow?ms=10000").await;
+    assert_eq!(status, 504);
+    assert!(took >= timeout, "504 after {took:?}");
+    if http2 {
+        let (first, second) = tokio::join!(timed("/slow?ms=10000"), timed("/slow?ms=10000"));
+        for (status, took) in [first, second] {
+            assert_eq!(status, 504);
+            assert!(took >= timeout, "504 after {took:?}");
+        }
+    }
+}
+
 #[rstest]
 #[case::http1_one_field_too_large(false, 1, 40_000)]
 #[case::http1_too_many_fields(false, 150, 8)]
