@@ -739,7 +739,18 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 
 /// Whether `name` is a hop-by-hop field or `Upgrade`.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == header::UPGRADE
+    starts_with_one_of(name, b"ckptu") && (HOP_BY_HOP.contains(name) || name == header::UPGRADE)
+}
+
+/// Whether `name` starts with one of `firsts`: the look at one byte that tells most names from
+/// a list whose names all start with one of them ([`HOP_BY_HOP`] and `Upgrade`,
+/// [`ALSO_FORGEABLE`]), before the list is looked through. The lists are `const`s of
+/// `HeaderName`s, so each look builds and drops a temporary array of them (as `static`s, the
+/// comparisons cost as much): about 50 instructions for the hop-by-hop list and 150 for the
+/// forgeable one, for each field of every request and response, where most names (`accept`,
+/// `origin`, `referer`, `sec-*`, `date`) are told apart by this one comparison.
+fn starts_with_one_of(name: &HeaderName, firsts: &[u8]) -> bool {
+    name.as_str().as_bytes().first().is_some_and(|first| firsts.contains(first))
 }
 
 /// Removes the hop-by-hop fields, `Upgrade`, and every field named in `Connection`.
@@ -916,7 +927,7 @@ impl Listed {
                 listed.lists.forwarded_for = true;
             } else if is_hop_by_hop(name) {
                 listed.hop_by_hop = true;
-            } else if may_be_also_forgeable(name) && ALSO_FORGEABLE.contains(name) {
+            } else if starts_with_one_of(name, b"ctx") && ALSO_FORGEABLE.contains(name) {
                 listed.also_forgeable = true;
             }
         }
@@ -971,15 +982,6 @@ const ALSO_FORGEABLE: [HeaderName; 9] = [
     HeaderName::from_static("x-client-ip"),
     HeaderName::from_static("x-cluster-client-ip"),
 ];
-
-/// Whether `name` can be one of [`ALSO_FORGEABLE`], by its first byte: each of them starts with
-/// `c`, `t` or `x`, and most of a request's fields (`accept`, `origin`, `user-agent`, `sec-*`)
-/// start otherwise. Looking through the list builds and drops a temporary of its nine names (it
-/// is a `const`; as a `static`, the comparisons cost as much): about 150 instructions for each
-/// field that gets that far, where this is one comparison.
-fn may_be_also_forgeable(name: &HeaderName) -> bool {
-    matches!(name.as_str().as_bytes().first(), Some(b'c' | b't' | b'x'))
-}
 
 /// The client of one connection as the forwarding fields name it (`X-Forwarded-For`,
 /// `Forwarded` of RFC 7239, `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`), written
@@ -1161,18 +1163,23 @@ mod tests {
         check_upstream(text, expected);
     }
 
-    /// `Listed::of` finds each of the other forgeable fields through its one-byte filter
-    /// ([`may_be_also_forgeable`]), whatever their case, and no other field.
+    /// `Listed::of` finds each hop-by-hop field and each of the other forgeable fields through
+    /// their one-byte filters ([`starts_with_one_of`]), whatever their case, and no other field.
     #[test]
-    fn every_other_forgeable_field_is_found() {
-        for name in &ALSO_FORGEABLE {
-            for name in [name.as_str().to_owned(), name.as_str().to_ascii_uppercase()] {
-                let headers = crate::header_map(&[("origin", "https://a.test"), (&name, "1")]);
-                assert!(Listed::of(&headers).also_forgeable, "{name}");
-            }
+    fn every_hop_by_hop_and_other_forgeable_field_is_found() {
+        let listed = |name: &str| {
+            Listed::of(&crate::header_map(&[("origin", "https://a.test"), (name, "1")]))
+        };
+        let spellings = |name: &HeaderName| [name.to_string(), name.as_str().to_ascii_uppercase()];
+        for name in HOP_BY_HOP.iter().chain([&header::UPGRADE]).flat_map(spellings) {
+            assert!(listed(&name).hop_by_hop, "{name}");
+        }
+        for name in ALSO_FORGEABLE.iter().flat_map(spellings) {
+            assert!(listed(&name).also_forgeable, "{name}");
         }
         let others = [("accept", "*/*"), ("cache-control", "no-cache"), ("x-request-id", "1")];
-        assert!(!Listed::of(&crate::header_map(&others)).also_forgeable);
+        let others = Listed::of(&crate::header_map(&others));
+        assert!(!others.hop_by_hop && !others.also_forgeable);
     }
 
     #[test]
