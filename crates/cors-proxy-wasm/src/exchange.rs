@@ -5,9 +5,10 @@
 //! value crosses twice more (Envoy calls into the module to allocate the copy): those crossings,
 //! not the decision, are what the filter's time goes to (docs/envoy.md has the instruction
 //! counts). So the exchange makes as few calls as a decision allows: a request without `Origin`
-//! costs one lookup that finds nothing; one with `Origin` one more call that reads every line; a
-//! response is read whole only when its `Access-Control-*` fields are replaced, and otherwise
-//! only its `Vary`; a local answer is one call.
+//! costs two lookups that find nothing; an actual request with `Origin` looks up `Origin` and the
+//! method (and the address, only for R2); a preflight one lookup, then one call that reads every
+//! line; a response is read whole only when its `Access-Control-*` fields are replaced, and
+//! otherwise only its `Vary`; a local answer is one call.
 
 use std::cell::OnceCell;
 
@@ -24,6 +25,8 @@ use crate::headers::{RequestLines, starts_with_ignoring_case};
 const ORIGIN: &str = "origin";
 const METHOD: &str = ":method";
 const AUTHORITY: &str = ":authority";
+/// The field a preflight has and no other CORS request has.
+const ACRM: &str = "access-control-request-method";
 
 /// The host calls an exchange makes.
 ///
@@ -31,9 +34,13 @@ const AUTHORITY: &str = ":authority";
 /// vectors, so everything but the calls themselves runs natively.
 pub trait Host {
     /// The value of the request field `name` (lower-case), `None` when the request has no field
-    /// of that name. Where the request has several lines of that name, the host answers one of
-    /// them (Envoy: the first), so the exchange uses the answer only to learn whether there is
-    /// one.
+    /// of that name.
+    ///
+    /// Where the request has several lines of a name, Envoy answers the first; but it joins
+    /// repeated lines of `Origin` (and of the two `Access-Control-Request-*` fields) into one,
+    /// with `,`, before any filter runs, and the pseudo-headers have one line each. So the
+    /// exchange takes the value of `Origin`, `:method` and `:authority` as their only line, and
+    /// uses the answer for `Access-Control-Request-Method` only to learn whether there is one.
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
 
     /// Every request header field line, pseudo-headers included, in order.
@@ -138,22 +145,42 @@ pub struct Exchange {
 impl Exchange {
     /// Decides the request and, for a preflight or a blocked request, answers it through `host`.
     ///
-    /// Looks `Origin` up first: without it the request is not CORS (R1) whatever else it
-    /// carries, and nothing else is read. With it, every request field line is read in one call,
-    /// which costs less than looking up the two to four others the engine then needs, and gives
-    /// the engine every line of each name.
+    /// Reads the request in as few host calls as its kind allows, cheapest first, each call
+    /// costing far more than the decision (and one that finds a value most):
+    ///
+    /// - `Access-Control-Request-Method` is looked up first. A request that has it (a preflight)
+    ///   needs `Origin`, the method, the address and `Access-Control-Request-Headers` too: every
+    ///   line is read in one call, which costs less than those lookups one by one.
+    /// - Otherwise `Origin`: without it the request is not CORS (R1) whatever else it carries,
+    ///   and nothing else is read. With it, the method, and the address (`:authority`) only when
+    ///   R2 asks for it (an `Origin` whose scheme could be the listener's).
     pub fn on_request_headers(&mut self, plugin: &Plugin, host: &impl Host) -> Step {
         let engine = plugin.engine();
-        if host.request_header(ORIGIN).is_none() {
-            // R1: the engine decides a request without Origin on that alone; it reads neither
-            // the method nor the address, so neither is read here.
-            let no_fields: &[(&str, &str)] = &[];
-            return self.settle(engine.decide(&Request::new(b"", no_fields)), host);
-        }
-        let lines = RequestLines::new(host.request_headers());
-        let mut request = Request::new(lines.first(METHOD).unwrap_or_default(), &lines);
-        request.scheme = plugin.scheme();
-        request.host = lines.first(AUTHORITY);
+        let origin = if host.request_header(ACRM).is_some() {
+            None
+        } else {
+            let Some(origin) = host.request_header(ORIGIN) else {
+                // R1: the engine decides a request without Origin on that alone; it reads
+                // neither the method nor the address, so neither is read here.
+                let no_fields: &[(&str, &str)] = &[];
+                return self.settle(engine.decide(&Request::new(b"", no_fields)), host);
+            };
+            Some(origin)
+        };
+        let fields = Fields { host, origin, lines: OnceCell::new(), authority: OnceCell::new() };
+        let looked_up;
+        let method = if fields.origin.is_some() {
+            looked_up = host.request_header(METHOD);
+            looked_up.as_deref()
+        } else {
+            fields.lines().first(METHOD)
+        };
+        let request = Request {
+            method: method.unwrap_or_default(),
+            headers: &fields,
+            scheme: plugin.scheme(),
+            host: || fields.authority(),
+        };
         self.settle(engine.decide(&request), host)
     }
 
@@ -185,6 +212,55 @@ impl Exchange {
             let mut response = UpstreamResponse::new(host, &decision);
             decision.apply(&mut response);
         }
+    }
+}
+
+/// The fields of a request with `Origin` or `Access-Control-Request-Method`, as the engine
+/// reads them, through one type so that the module holds one copy of the engine's decision.
+///
+/// - A preflight (it has `Access-Control-Request-Method`): every request line, read in one
+///   call.
+/// - Another request: its one `Origin` value, already looked up, no
+///   `Access-Control-Request-Method`, the address looked up when R2 asks for it, and any other
+///   name from every request line, read the first time the engine asks for one (an actual
+///   request asks for none). One `Origin` value is every line of it: Envoy joins repeated lines
+///   into one before any filter runs ([`Host::request_header`]), so two lines reach the engine
+///   as the one malformed value they make (R5), as the request map has it.
+struct Fields<'h, H> {
+    host: &'h H,
+    /// `Origin`'s value, looked up alone; `None` on a preflight.
+    origin: Option<Vec<u8>>,
+    /// Every request line, once read.
+    lines: OnceCell<RequestLines>,
+    /// `:authority`, once looked up alone.
+    authority: OnceCell<Option<Vec<u8>>>,
+}
+
+impl<H: Host> Fields<'_, H> {
+    fn lines(&self) -> &RequestLines {
+        self.lines.get_or_init(|| RequestLines::new(self.host.request_headers()))
+    }
+
+    /// The address, for R2.
+    fn authority(&self) -> Option<&[u8]> {
+        if self.origin.is_none() {
+            return self.lines().first(AUTHORITY);
+        }
+        self.authority.get_or_init(|| self.host.request_header(AUTHORITY)).as_deref()
+    }
+}
+
+impl<H: Host> RequestHeaders for Fields<'_, H> {
+    type Value = [u8];
+
+    fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let known = match (&self.origin, name) {
+            (Some(origin), ORIGIN) => Some(Some(origin.as_slice())),
+            (Some(_), ACRM) => Some(None),
+            _ => None,
+        };
+        let read = known.is_none().then(|| self.lines().field_lines(name));
+        known.flatten().into_iter().chain(read.into_iter().flatten())
     }
 }
 
@@ -330,7 +406,9 @@ mod tests {
     /// A host over vectors: the request it was built with, the upstream's response, every local
     /// answer the exchange sent, the decisions it counted, and the header reads it made.
     ///
-    /// Single lookups answer the first line of a name, as Envoy does.
+    /// A request lookup answers every line of the name joined with `,`, as Envoy hands over
+    /// `Origin` and the `Access-Control-Request-*` fields; a response lookup the first line, as
+    /// Envoy does.
     #[derive(Default)]
     struct FakeHost {
         request: Vec<(String, Vec<u8>)>,
@@ -372,10 +450,15 @@ mod tests {
         lines.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 
+    fn joined(lines: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+        let values = lines.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        values.map(|(_, v)| v.clone()).reduce(|joined, v| [joined, v].join(&b","[..]))
+    }
+
     impl Host for FakeHost {
         fn request_header(&self, name: &str) -> Option<Vec<u8>> {
             self.read(format!("request {name}"));
-            first(&self.request, name)
+            joined(&self.request, name)
         }
 
         fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
@@ -651,9 +734,10 @@ mod tests {
         }
     }
 
-    /// The reads each kind of exchange makes: `Origin` alone without it, one read of every
-    /// request line with it; a response read whole only when its Access-Control-* fields are
-    /// replaced or its first `Vary` line leaves the question open.
+    /// The reads each kind of exchange makes: `Access-Control-Request-Method`, then `Origin`
+    /// without it; with `Origin`, the method, and the address only for R2; every request line
+    /// in one read with `Access-Control-Request-Method`; a response read whole only when its
+    /// Access-Control-* fields are replaced or its first `Vary` line leaves the question open.
     #[track_caller]
     fn check_reads(request: &[(&str, &[u8])], upstream: &[(&str, &str)], reads: &[&str]) {
         let plugin = Plugin::from_configuration(&strict(), "test").unwrap();
@@ -664,32 +748,48 @@ mod tests {
         assert_eq!(*host.reads.borrow(), reads);
     }
 
+    const LOOKS_FOR_ACRM: &str = "request access-control-request-method";
+
     #[rstest]
-    #[case::r1_no_origin_is_one_lookup_then_vary(&[GET, AUTHORITY], &[], &["request origin", "response vary"])]
+    #[case::r1_no_origin_is_two_lookups_then_vary(
+        &[GET, AUTHORITY],
+        &[],
+        &[LOOKS_FOR_ACRM, "request origin", "response vary"],
+    )]
     #[case::v1_a_first_vary_line_listing_origin_settles_it(
         &[GET, AUTHORITY],
         &[("vary", "Accept, Origin")],
-        &["request origin", "response vary"],
+        &[LOOKS_FOR_ACRM, "request origin", "response vary"],
     )]
     #[case::v1_a_first_vary_line_without_origin_reads_every_line(
         &[GET, AUTHORITY],
         &[("vary", "Accept")],
-        &["request origin", "response vary", "response *"],
+        &[LOOKS_FOR_ACRM, "request origin", "response vary", "response *"],
     )]
     #[case::p1_preflight_reads_the_request_once_and_no_response(
         &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT")],
         &[],
-        &["request origin", "request *"],
+        &[LOOKS_FOR_ACRM, "request *"],
     )]
-    #[case::a2_blocked_reads_the_request_once_and_no_response(
+    #[case::r3_options_without_acrm_looks_up_its_method(
+        &[OPTIONS, AUTHORITY, APP],
+        &[],
+        &[LOOKS_FOR_ACRM, "request origin", "request :method"],
+    )]
+    #[case::a2_blocked_looks_up_the_origin_and_the_method_and_reads_no_response(
         &[GET, AUTHORITY, ("origin", b"https://evil.test")],
         &[],
-        &["request origin", "request *"],
+        &[LOOKS_FOR_ACRM, "request origin", "request :method"],
     )]
-    #[case::a4_allowed_reads_the_response_once(
+    #[case::a4_allowed_reads_two_request_fields_and_the_response_once(
         &[GET, AUTHORITY, APP],
         &[("vary", "Accept")],
-        &["request origin", "request *", "response *"],
+        &[LOOKS_FOR_ACRM, "request origin", "request :method", "response *"],
+    )]
+    #[case::r2_an_origin_of_the_listener_s_scheme_looks_up_the_address(
+        &[GET, (":authority", b"app.example.com:80"), ("origin", b"http://app.example.com")],
+        &[],
+        &[LOOKS_FOR_ACRM, "request origin", "request :method", "request :authority", "response vary"],
     )]
     fn exchange_reads_only_what_the_decision_needs(
         #[case] request: &[(&str, &[u8])],
