@@ -54,7 +54,7 @@ pub(crate) fn host_class(word: u64) -> (u64, u64) {
 
 /// How many of the first bytes of `bytes` are in the canonical host alphabet, `a-z 0-9 - . _`:
 /// the position of the first byte outside it, or the length; eight bytes at a time
-/// ([`host_class`]).
+/// (the word-wide classification the host parser uses).
 ///
 /// The alphabet is part of RFC 9110's `tchar`, and holds the lower-case header names browsers
 /// list in `Access-Control-Request-Headers`: a name that ends at its first byte outside the
