@@ -836,6 +836,7 @@ impl Engine {
                 response.allow_headers = mirrored;
             }
             Some(group) => {
+                response.preflight_group = Some(group);
                 response.allow_methods = group.allow_methods_value().map(Value::Static);
                 if mirror_headers {
                     why.note(

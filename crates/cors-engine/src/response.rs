@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use cors_policy::Group;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
@@ -225,6 +226,8 @@ pub struct ResponseHeaders<'e, 'r, H: RequestHeaders + ?Sized> {
     pub(crate) expose_headers: Option<&'e HeaderValue>,
     pub(crate) max_age: Option<&'e HeaderValue>,
     pub(crate) vary: Vary,
+    /// The group that accepted the preflight (P1), for [`ResponseHeaders::preflight_group`].
+    pub(crate) preflight_group: Option<&'e Group>,
 }
 
 impl<H: RequestHeaders + ?Sized> Clone for ResponseHeaders<'_, '_, H> {
@@ -245,6 +248,7 @@ impl<H: RequestHeaders + ?Sized> Default for ResponseHeaders<'_, '_, H> {
             expose_headers: None,
             max_age: None,
             vary: Vary::NONE,
+            preflight_group: None,
         }
     }
 }
@@ -306,6 +310,19 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     #[must_use]
     pub fn vary(&self) -> Vary {
         self.vary
+    }
+
+    /// The origin group that accepted this preflight (P1); `None` for every other answer: a
+    /// public resource's preflight (P5), a rejected preflight, an actual request.
+    ///
+    /// Two preflights one engine accepts for the same group are answered with the same fields
+    /// in the same order, `Vary` included, and the same values but for
+    /// `Access-Control-Allow-Origin` and a mirrored `Access-Control-Allow-Headers` (P4, when the
+    /// group allows any header; left out when no name was requested). An adapter may keep one
+    /// answer per group and change only those two values: the tower layer of `cors-hyper` does.
+    #[must_use]
+    pub fn preflight_group(&self) -> Option<&'e Group> {
+        self.preflight_group
     }
 
     /// Whether there is no Access-Control-* header to set.
