@@ -9,7 +9,9 @@
 //! - an allowed actual request (A1): forwards it, removes every `Access-Control-*` field the
 //!   inner service set, sets the decided ones, and appends `Vary` without duplicating tokens (A4, V1).
 //!
-//! The layer writes nothing of its own: local answers get [`cors_engine::Decision::apply`], and a
+//! The layer writes nothing of its own: local answers get [`cors_engine::Decision::apply`] (a
+//! group's accepted preflight gets a clone of the first answer it wrote for that group, the same
+//! fields in the same order, with the request's own origin and mirrored names written in), and a
 //! forwarded request keeps [`cors_engine::OwnedDecision`] (the decision with its values cloned, an
 //! echoed `Origin` by reference count) until the inner service's response comes back, then
 //! applies it. That is the same procedure the proxy-wasm filter and the conformance suite's
@@ -178,6 +180,7 @@
 #![cfg_attr(not(feature = "yaml"), doc = "[`CorsLayer::from_yaml_file`]: #crate-features")]
 #![cfg_attr(not(feature = "yaml"), doc = "[`Policy::from_yaml_str`]: #crate-features")]
 
+mod answers;
 mod body;
 mod layer;
 mod shared;

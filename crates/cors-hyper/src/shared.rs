@@ -5,6 +5,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use cors_engine::Engine;
 
+use crate::answers::Prepared;
+
 /// An [`Engine`] that can be swapped atomically while layers built from it keep serving.
 ///
 /// Clones share the same slot: [`SharedEngine::replace`] on one clone is seen by every
@@ -28,32 +30,38 @@ use cors_engine::Engine;
 /// ```
 #[derive(Clone)]
 pub struct SharedEngine {
-    slot: Arc<RwLock<Arc<Engine>>>,
+    /// The engine, with the answers layers keep for it (replaced with it).
+    slot: Arc<RwLock<Arc<Prepared>>>,
 }
 
 impl SharedEngine {
     /// A slot holding `engine`.
     #[must_use]
     pub fn new(engine: impl Into<Arc<Engine>>) -> Self {
-        Self { slot: Arc::new(RwLock::new(engine.into())) }
+        Self { slot: Arc::new(RwLock::new(Arc::new(Prepared::new(engine.into())))) }
     }
 
     /// The engine current now (a reference-count increment, no copy of the policy).
     #[must_use]
     pub fn load(&self) -> Arc<Engine> {
-        Arc::clone(&self.slot.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(self.slot.read().unwrap_or_else(PoisonError::into_inner).engine())
     }
 
     /// Swaps in `engine` for every request that arrives from now on, and returns the previous one.
     ///
     /// Requests already decided keep the headers their engine decided.
     pub fn replace(&self, engine: impl Into<Arc<Engine>>) -> Arc<Engine> {
+        // Prepared before the lock is taken, so that requests wait for nothing but the swap.
+        let prepared = Arc::new(Prepared::new(engine.into()));
         let mut slot = self.slot.write().unwrap_or_else(PoisonError::into_inner);
-        std::mem::replace(&mut *slot, engine.into())
+        let previous = std::mem::replace(&mut *slot, prepared);
+        drop(slot);
+        Arc::clone(previous.engine())
     }
 
-    /// Runs `f` with the current engine while holding the read lock (no reference count touched).
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
+    /// Runs `f` with the current engine, and the answers kept for it, while holding the read lock
+    /// (no reference count touched).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Prepared) -> R) -> R {
         f(&self.slot.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
