@@ -138,13 +138,19 @@ impl Kept {
     /// holds nothing of the request it was written for; `None` when its fields are not in the
     /// order [`Prepared::kept_answer`] replaces them in.
     fn of(answer: &Response<()>, mirrored: bool) -> Option<Self> {
-        // The order is checked before anything is cloned.
-        let mut names = answer.headers().keys();
-        if names.next()? != ACCESS_CONTROL_ALLOW_ORIGIN {
+        // The order is checked before anything is cloned, over every line (as `values_mut`
+        // walks them, a name's further lines right after its first), and each replaced value
+        // must be its name's only line: a second one would keep the request's value.
+        let headers = answer.headers();
+        let once = |name| headers.get_all(name).iter().nth(1).is_none();
+        let mut names = headers.iter().map(|(name, _)| name);
+        if names.next()? != ACCESS_CONTROL_ALLOW_ORIGIN || !once(ACCESS_CONTROL_ALLOW_ORIGIN) {
             return None;
         }
         let mirrored = if mirrored {
-            Some(names.position(|name| *name == ACCESS_CONTROL_ALLOW_HEADERS)?)
+            let at = names.position(|name| *name == ACCESS_CONTROL_ALLOW_HEADERS)?;
+            once(ACCESS_CONTROL_ALLOW_HEADERS).then_some(at)?;
+            Some(at)
         } else {
             None
         };
@@ -167,11 +173,42 @@ impl fmt::Debug for Prepared {
 mod tests {
     use std::sync::Arc;
 
+    use super::Kept;
+
     use cors_engine::{Engine, Request};
     use cors_policy::{OriginGroup, Policy};
     use http::Response;
 
     use super::Prepared;
+
+    /// An answer whose replaced values are not where [`Kept`] replaces them, or not their
+    /// name's only line, is not kept: its request's values would be served to the next one.
+    #[test]
+    fn p4_an_answer_is_kept_only_where_every_request_value_is_replaced() {
+        let answer = |lines: &[(&'static str, &'static str)]| {
+            let mut answer = Response::new(());
+            for &(name, value) in lines {
+                answer.headers_mut().append(name, http::HeaderValue::from_static(value));
+            }
+            answer
+        };
+        let (origin, names) = (
+            ("access-control-allow-origin", "https://a.test"),
+            ("access-control-allow-headers", "x-secret"),
+        );
+        let methods = ("access-control-allow-methods", "PUT");
+        // Two lines of a name before the names: the mirrored list is found by line, not name.
+        let vary = [("vary", "Origin"), ("vary", "Access-Control-Request-Headers")];
+        let kept = Kept::of(&answer(&[origin, vary[0], vary[1], names]), true).expect("kept");
+        assert_eq!(kept.mirrored, Some(2));
+        let values: Vec<_> = kept.response.headers().values().collect();
+        assert_eq!(values, ["", "Origin", "Access-Control-Request-Headers", ""]);
+        // A second origin or names line, or the origin not first: nothing is kept.
+        assert!(Kept::of(&answer(&[origin, origin, methods]), false).is_none());
+        assert!(Kept::of(&answer(&[origin, names, names]), true).is_none());
+        assert!(Kept::of(&answer(&[methods, origin]), false).is_none());
+        assert!(Kept::of(&answer(&[origin, methods]), true).is_none());
+    }
 
     /// The answer kept for a group holds neither the origin nor the names of the request it was
     /// written for: a request's values never outlive it in the layer.
