@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Request;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -248,6 +249,19 @@ impl RequestBody {
             _slots: shared,
         };
         (body, held)
+    }
+
+    /// `request` with its body wrapped (see [`RequestBody::new`]), and the response body's share
+    /// of `slots`. A function of its own so that the request's parts are none of the proxy's
+    /// future's locals.
+    pub(crate) fn for_request(
+        request: Request<Incoming>,
+        limits: BodyLimits,
+        slots: Slots,
+    ) -> (Request<Self>, Held) {
+        let (parts, body) = request.into_parts();
+        let (body, held) = Self::new(body, limits, slots);
+        (Request::from_parts(parts, body), held)
     }
 
     /// No body, for a bodiless request sent once more on a new connection: the client's body

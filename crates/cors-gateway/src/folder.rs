@@ -322,8 +322,8 @@ impl RouteTo {
                 "bad request: the path cannot be forwarded\n",
             );
         };
-        let name = upstream.name().to_owned();
-        self.proxy.forward(request, uri, &name).await
+        let name = Arc::from(upstream.name());
+        self.proxy.forward(request, uri, name).await
     }
 }
 

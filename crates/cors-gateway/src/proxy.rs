@@ -41,7 +41,8 @@ pub(crate) struct Upstream {
     scheme: Scheme,
     authority: Authority,
     prefix: String,
-    text: String,
+    /// The URL as given, shared: each forwarded request's future names it for its logs.
+    text: Arc<str>,
 }
 
 impl Upstream {
@@ -75,7 +76,7 @@ impl Upstream {
             return Err(format!("invalid upstream URL \"{text}\": a query is not supported"));
         }
         let prefix = uri.path().trim_end_matches('/').to_owned();
-        Ok(Self { scheme, authority, prefix, text: trimmed.to_owned() })
+        Ok(Self { scheme, authority, prefix, text: Arc::from(trimmed) })
     }
 
     /// The URL as given.
@@ -342,8 +343,7 @@ impl Service<Request<Incoming>> for ToUpstream {
         };
         match prepared {
             Ok(prepared) => {
-                let (proxy, upstream) = (self.proxy.clone(), Arc::clone(&self.upstream));
-                Box::pin(async move { Ok(proxy.send(prepared, upstream.as_str()).await) })
+                Box::pin(self.proxy.clone().send(prepared, Arc::clone(&self.upstream.text)))
             }
             Err((status, text)) => Box::pin(std::future::ready(Ok(short(status, text)))),
         }
@@ -361,13 +361,16 @@ impl Proxy {
     /// Forwards `request` to `uri` (scheme, authority, path and query of the upstream request);
     /// `upstream` names the upstream in logs.
     pub(crate) async fn forward(
-        &self,
+        self,
         request: Request<Incoming>,
         uri: Uri,
-        upstream: &str,
+        upstream: Arc<str>,
     ) -> Response<ProxyBody> {
         match self.prepare(request, uri) {
-            Ok(prepared) => self.send(prepared, upstream).await,
+            Ok(prepared) => {
+                let Ok(response) = self.send(prepared, upstream).await;
+                response
+            }
             Err((status, text)) => short(status, text),
         }
     }
@@ -455,35 +458,56 @@ impl Proxy {
 
     /// Sends a request [`Proxy::prepare`]d to its upstream, within the upstream slots and the
     /// response timeout; `upstream` names the upstream in logs.
-    async fn send(&self, prepared: Prepared, upstream: &str) -> Response<ProxyBody> {
-        let Connection { clients, settings, peer, share, response_timer, .. } = &*self.0;
+    ///
+    /// The future is boxed for every forwarded request, and its size is what the allocation and
+    /// the copy into the box cost. This is a function that returns an `async` block rather than
+    /// an `async fn`, which keeps each argument twice (the argument, and the local it is moved
+    /// to); the block borrows none of its locals (a local once borrowed keeps its place in the
+    /// future after it is moved out), and the answer is made out of line ([`Proxy::answer`]).
+    fn send(
+        self,
+        prepared: Prepared,
+        upstream: Arc<str>,
+    ) -> impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static {
         let Prepared { request, upgrade } = prepared;
-        let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await
-        else {
-            tracing::debug!(%peer, "no upstream slot within the queue timeout");
-            telemetry::upstream_queue_timed_out();
-            let mut answer = short(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service unavailable: too many requests are waiting for the upstream\n",
-            );
-            answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return answer;
-        };
-        let (parts, body) = request.into_parts();
-        let is_head = parts.method == Method::HEAD;
-        let (body, held) = RequestBody::new(body, settings.body_limits, slots);
-        let started = telemetry::upstream_started();
-        // The send, pinned where it is made, rather than moved into a `tokio::time::Timeout` and
-        // on into this future's state: the send is the larger part of this future, and each move
-        // copied all of it.
-        let mut timer = ResponseTimer::start(response_timer, settings.response_timeout);
-        let mut sent = std::pin::pin!(clients.send(Request::from_parts(parts, body)));
-        let answered = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
-            Poll::Ready(result) => Poll::Ready(Some(result)),
-            Poll::Pending => timer.poll_expired(cx).map(|()| None),
-        })
-        .await;
-        drop(timer);
+        let is_head = request.method() == Method::HEAD;
+        async move {
+            let Connection { clients, settings, peer, share, response_timer, .. } = &*self.0;
+            let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await
+            else {
+                tracing::debug!(%peer, "no upstream slot within the queue timeout");
+                telemetry::upstream_queue_timed_out();
+                return Ok(queue_timed_out());
+            };
+            let (request, held) = RequestBody::for_request(request, settings.body_limits, slots);
+            let started = telemetry::upstream_started();
+            // The send, pinned where it is made, rather than moved into a `tokio::time::Timeout`
+            // and on into this future's state: the send is the larger part of this future, and
+            // each move copied all of it.
+            let mut timer = ResponseTimer::start(response_timer, settings.response_timeout);
+            let mut sent = std::pin::pin!(clients.send(request));
+            let answered = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => timer.poll_expired(cx).map(|()| None),
+            })
+            .await;
+            drop(timer);
+            Ok(self.answer(answered, is_head, upgrade, held, started, &upstream))
+        }
+    }
+
+    /// The answer to the client for what its request `answered` (`None`: nothing within
+    /// `--upstream-timeout`); `is_head`, `upgrade` and `held` are the request's (see
+    /// [`Prepared`] and [`RequestBody::for_request`]), `started` when it was sent.
+    fn answer(
+        &self,
+        answered: Option<Result<(Response<Incoming>, Pooled), SendError>>,
+        is_head: bool,
+        upgrade: Option<(tunnel::Offer, hyper::upgrade::OnUpgrade)>,
+        held: Held,
+        started: Option<std::time::Instant>,
+        upstream: &str,
+    ) -> Response<ProxyBody> {
         match answered {
             Some(Ok((response, pooled)))
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS =>
@@ -544,7 +568,7 @@ impl Proxy {
                 telemetry::upstream_done(started, Some(UpstreamFailure::Timeout));
                 tracing::warn!(
                     upstream,
-                    timeout = ?settings.response_timeout,
+                    timeout = ?self.0.settings.response_timeout,
                     "upstream response timed out"
                 );
                 short(
@@ -704,6 +728,18 @@ fn without_content(mut parts: http::response::Parts) -> Response<ProxyBody> {
 fn not_forwarded(started: Option<std::time::Instant>, text: &'static str) -> Response<ProxyBody> {
     telemetry::upstream_done(started, Some(UpstreamFailure::Response));
     short(StatusCode::BAD_GATEWAY, text)
+}
+
+/// `503` for a request that got no upstream slot within `--upstream-queue-timeout`. Out of line:
+/// few requests wait that long.
+#[cold]
+fn queue_timed_out() -> Response<ProxyBody> {
+    let mut answer = short(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service unavailable: too many requests are waiting for the upstream\n",
+    );
+    answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    answer
 }
 
 /// 413 for a request body over `--max-request-body`.
