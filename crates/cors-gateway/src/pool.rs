@@ -302,10 +302,56 @@ impl UpstreamClients {
     /// # Errors
     ///
     /// See [`SendError`].
-    pub(crate) async fn send(
+    ///
+    /// The future is part of the proxy's, boxed for every forwarded request: so the request's
+    /// URI and its upstream's pool are settled before it is made ([`UpstreamClients::pool_of`]),
+    /// and it is an `async` block rather than an `async fn`, which keeps its argument twice.
+    pub(crate) fn send(
         &self,
         mut request: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Pooled), SendError> {
+    ) -> impl Future<Output = Result<(Response<Incoming>, Pooled), SendError>> + Send + '_ {
+        let host = self.pool_of(&mut request);
+        async move {
+            let host = host?;
+            // A reused connection may have been closed by the upstream just as the request went
+            // out; such a request, not written at all, is sent once more on a new connection,
+            // and so is one written that may be sent twice (`Resend`).
+            let mut fresh_only = false;
+            loop {
+                let idle = if fresh_only { None } else { host.checkout() };
+                let (mut connection, idle_for) = match idle {
+                    Some((connection, idle_for)) => (connection, Some(idle_for)),
+                    None => (self.connect(&host).await?, None),
+                };
+                // A returned connection is ready as soon as hyper has seen the end of its last
+                // exchange; one that closed meanwhile is dropped for the next.
+                if connection.sender.ready().await.is_err() {
+                    if idle_for.is_some() {
+                        continue;
+                    }
+                    return Err(SendError::Connect("the new upstream connection closed".into()));
+                }
+                let resend = match idle_for {
+                    Some(idle_for) if idle_for >= RESEND_AFTER_IDLE => Resend::of(&request),
+                    _ => None,
+                };
+                if resend.is_some() {
+                    connection.heard.store(false, Ordering::Relaxed);
+                }
+                match connection.sender.try_send_request(request).await {
+                    Ok(response) => return Ok((response, Pooled { connection, host })),
+                    Err(error) => {
+                        request = again(error, idle_for.is_some(), resend, &connection.heard)?;
+                        fresh_only = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The pool of `request`'s upstream, its URI made the origin form it goes out in (RFC
+    /// 9112 section 3.2.1), and its `Host` the upstream's authority when it has none.
+    fn pool_of(&self, request: &mut Request<RequestBody>) -> Result<Arc<Host>, SendError> {
         let uri = std::mem::take(request.uri_mut());
         let https = uri.scheme() == Some(&Scheme::HTTPS);
         if https && self.0.tls.is_none() {
@@ -321,39 +367,7 @@ impl UpstreamClients {
             request.headers_mut().insert(http::header::HOST, value);
         }
         *request.uri_mut() = origin_form(&uri);
-        // A reused connection may have been closed by the upstream just as the request went
-        // out; such a request, not written at all, is sent once more on a new connection, and so
-        // is one written that may be sent twice (`Resend`).
-        let mut fresh_only = false;
-        loop {
-            let idle = if fresh_only { None } else { host.checkout() };
-            let (mut connection, idle_for) = match idle {
-                Some((connection, idle_for)) => (connection, Some(idle_for)),
-                None => (self.connect(&uri).await?, None),
-            };
-            // A returned connection is ready as soon as hyper has seen the end of its last
-            // exchange; one that closed meanwhile is dropped for the next.
-            if connection.sender.ready().await.is_err() {
-                if idle_for.is_some() {
-                    continue;
-                }
-                return Err(SendError::Connect("the new upstream connection closed".into()));
-            }
-            let resend = match idle_for {
-                Some(idle_for) if idle_for >= RESEND_AFTER_IDLE => Resend::of(&request),
-                _ => None,
-            };
-            if resend.is_some() {
-                connection.heard.store(false, Ordering::Relaxed);
-            }
-            match connection.sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Pooled { connection, host })),
-                Err(error) => {
-                    request = again(error, idle_for.is_some(), resend, &connection.heard)?;
-                    fresh_only = true;
-                }
-            }
-        }
+        Ok(host)
     }
 
     /// The pool of `scheme://authority`, made on first use.
@@ -386,24 +400,37 @@ impl UpstreamClients {
         host
     }
 
-    /// A new connection to the upstream of `uri`, its connection task spawned.
+    /// A new connection to `host`, its connection task spawned.
     ///
     /// Boxed: the connectors' futures (DNS, TCP, the TLS handshake) take some kilobytes, which
     /// every request's future would otherwise carry, and move, though few requests connect.
-    fn connect(&self, uri: &Uri) -> Connecting {
-        if uri.scheme() == Some(&Scheme::HTTPS) {
+    /// The connectors read the scheme and authority of the URI they are given, made here so
+    /// that the send's future does not carry the request's.
+    fn connect(&self, host: &Host) -> Connecting {
+        let scheme = if host.https { Scheme::HTTPS } else { Scheme::HTTP };
+        let uri = Uri::builder()
+            .scheme(scheme)
+            .authority(host.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|error| SendError::Connect(error.into()));
+        let uri = match uri {
+            Ok(uri) => uri,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        if host.https {
             let Some(tls) = &self.0.tls else {
                 return Box::pin(std::future::ready(Err(SendError::NoTlsClient)));
             };
             let (connecting, timeout) =
-                (handshake(tls.clone(), uri.clone(), TokioIo::new), self.0.connect_timeout);
+                (handshake(tls.clone(), uri, TokioIo::new), self.0.connect_timeout);
             Box::pin(async move {
                 tokio::time::timeout(timeout, connecting)
                     .await
                     .unwrap_or_else(|_| Err(SendError::Connect(Box::new(ConnectTimedOut(timeout)))))
             })
         } else {
-            Box::pin(handshake(self.0.plain.clone(), uri.clone(), TokioIo::into_inner))
+            Box::pin(handshake(self.0.plain.clone(), uri, TokioIo::into_inner))
         }
     }
 }
