@@ -171,11 +171,11 @@ struct Host {
 
 impl Host {
     /// The most recently returned connection that is still open and not idle for too long, with
-    /// how long it was idle.
-    fn checkout(&self) -> Option<(Connection, Duration)> {
+    /// how long it was idle at `now`.
+    fn checkout(&self, now: Instant) -> Option<(Connection, Duration)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some((connection, since)) = idle.pop() {
-            let idle_for = since.elapsed();
+            let idle_for = now.saturating_duration_since(since);
             if !connection.sender.is_closed() && idle_for < self.idle_timeout {
                 return Some((connection, idle_for));
             }
@@ -299,6 +299,9 @@ impl UpstreamClients {
     /// The request goes out in origin form (the path and query), with a `Host` field of the
     /// upstream's authority when it has none.
     ///
+    /// `now` is a reading of the clock taken as the request is sent, to tell how long the
+    /// connection it takes was idle: the proxy reads it anyway for the response's deadline.
+    ///
     /// # Errors
     ///
     /// See [`SendError`].
@@ -309,6 +312,7 @@ impl UpstreamClients {
     pub(crate) fn send(
         &self,
         mut request: Request<RequestBody>,
+        now: Instant,
     ) -> impl Future<Output = Result<(Response<Incoming>, Pooled), SendError>> + Send + '_ {
         let host = self.pool_of(&mut request);
         async move {
@@ -318,7 +322,7 @@ impl UpstreamClients {
             // and so is one written that may be sent twice (`Resend`).
             let mut fresh_only = false;
             loop {
-                let idle = if fresh_only { None } else { host.checkout() };
+                let idle = if fresh_only { None } else { host.checkout(now) };
                 let (mut connection, idle_for) = match idle {
                     Some((connection, idle_for)) => (connection, Some(idle_for)),
                     None => (self.connect(&host).await?, None),

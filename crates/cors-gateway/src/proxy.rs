@@ -484,8 +484,9 @@ impl Proxy {
             // The send, pinned where it is made, rather than moved into a `tokio::time::Timeout`
             // and on into this future's state: the send is the larger part of this future, and
             // each move copied all of it.
-            let mut timer = ResponseTimer::start(response_timer, settings.response_timeout);
-            let mut sent = std::pin::pin!(clients.send(request));
+            let now = Instant::now();
+            let mut timer = ResponseTimer::start(response_timer, now + settings.response_timeout);
+            let mut sent = std::pin::pin!(clients.send(request, now));
             let answered = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
                 Poll::Ready(result) => Poll::Ready(Some(result)),
                 Poll::Pending => timer.poll_expired(cx).map(|()| None),
@@ -660,10 +661,9 @@ struct ResponseTimer<'c> {
 }
 
 impl<'c> ResponseTimer<'c> {
-    /// The timer of a request sent now, due `timeout` from now: the connection's, if no other
-    /// request has it.
-    fn start(home: &'c Mutex<Option<Pin<Box<Sleep>>>>, timeout: Duration) -> Self {
-        let due = Instant::now() + timeout;
+    /// The timer of a request sent now, `due` then (`--upstream-timeout` from now): the
+    /// connection's, if no other request has it.
+    fn start(home: &'c Mutex<Option<Pin<Box<Sleep>>>>, due: Instant) -> Self {
         let kept = home.lock().unwrap_or_else(PoisonError::into_inner).take();
         let sleep = kept.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(due)));
         Self { sleep: Some(sleep), due, home }
