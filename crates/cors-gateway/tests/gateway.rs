@@ -246,6 +246,21 @@ async fn host_is_rewritten_to_the_upstream_on_request() {
     assert_eq!(seen.headers["host"].to_str().unwrap(), upstream.address.to_string());
 }
 
+/// An HTTP/1.0 request may come without `Host`; it goes upstream with the upstream's authority
+/// as its `Host`, which an HTTP/1.1 upstream requires (RFC 9112 section 3.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_request_without_host_goes_upstream_with_the_upstreams() {
+    let (upstream, gateway) = strict_gateway(&[]).await;
+    let address = gateway.address;
+    let bytes = b"GET / HTTP/1.0\r\nx-test-id: http10\r\n\r\n";
+    let raw =
+        tokio::task::spawn_blocking(move || raw_exchange(address, bytes, PATIENCE)).await.unwrap();
+    assert!(raw.text.starts_with("HTTP/1.0 200"), "got {:?}", raw.text);
+    let seen = upstream.seen_with_id("http10").unwrap();
+    assert_eq!(seen.headers.get_all("host").iter().count(), 1);
+    assert_eq!(seen.headers["host"].to_str().unwrap(), upstream.address.to_string());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleartext_http2_clients_are_served() {
     let (upstream, gateway) = strict_gateway(&[]).await;
