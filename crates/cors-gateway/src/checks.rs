@@ -63,6 +63,9 @@ fn path_refusal<B>(request: &Request<B>) -> Option<Refusal> {
 /// A path without `.` or `%` has none, which most paths show after one pass.
 /// A path with `%` is also read with its escapes decoded once, for the upstreams that decode a
 /// path twice (finding F-AL): `/open/%252e%252e/secure/x` is `/open/../secure/x` to them.
+/// An escaped `?` or `#` (`%3f`, `%23`; `?` or `#` once decoded) ends a segment for the servers
+/// behind a proxy that decoded the path and sent it on as it read it, which take it for the
+/// end of the path (finding F-BF): `/open/..%3F/secure/x` is `/open/..` to them.
 fn has_dot_segment(path: &[u8]) -> bool {
     if !path.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
@@ -100,6 +103,9 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
         Separator,
         Dot,
         Parameters,
+        /// What may end the path (see [`has_dot_segment`]), and is otherwise a byte of the
+        /// segment.
+        End,
         Other,
     }
     // The dots of the current segment, whether it has any other byte, and whether its path
@@ -117,11 +123,14 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
                     (b'2', b'e') => (Read::Dot, 3),
                     (b'2', b'f') | (b'5', b'c') => (Read::Separator, 3),
                     (b'3', b'b') => (Read::Parameters, 3),
+                    (b'3', b'f') | (b'2', b'3') => (Read::End, 3),
                     _ => (Read::Other, 1),
                 }
             }
             [b'.', ..] => (Read::Dot, 1),
             [b';', ..] => (Read::Parameters, 1),
+            // Only in a path decoded once: a request's path has neither.
+            [b'?' | b'#', ..] => (Read::End, 1),
             [_, ..] => (Read::Other, 1),
         };
         match read {
@@ -134,10 +143,12 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
                 }
                 (dots, other, parameters) = (0, false, false);
             }
+            // The segment's parameters, dropped before dot segments are resolved, may come first.
+            Read::End if !other && (dots == 1 || dots == 2) => return AsSent::DotSegment,
             _ if parameters => {}
             Read::Parameters => parameters = true,
             Read::Dot => dots += 1,
-            Read::Other => other = true,
+            Read::End | Read::Other => other = true,
         }
         rest = &rest[step..];
     }
@@ -441,6 +452,13 @@ mod tests {
     #[case::hex_digits_encoded(b"/a/%%32%65%%32%65/b", true)]
     #[case::double_encoded_parameters(b"/a/..%253bx/b", true)]
     #[case::an_encoded_percent_in_a_name(b"/100%25/x", false)]
+    #[case::parent_before_an_encoded_question_mark(b"/a/..%3F/b", true)]
+    #[case::parent_before_an_encoded_lower_case_question_mark(b"/a/..%3fb", true)]
+    #[case::current_before_an_encoded_hash(b"/a/.%23x", true)]
+    #[case::parent_with_parameters_before_an_encoded_question_mark(b"/a/..;x%3F/b", true)]
+    #[case::parent_before_a_double_encoded_question_mark(b"/a/%252e%252e%253F/b", true)]
+    #[case::an_encoded_question_mark_in_a_name(b"/a/x%3F../b", false)]
+    #[case::dots_after_an_encoded_question_mark(b"/a/%3F../b", false)]
     fn dot_segments(#[case] path: &[u8], #[case] expected: bool) {
         assert_eq!(has_dot_segment(path), expected, "{}", path.escape_ascii());
     }
@@ -456,7 +474,7 @@ mod tests {
             pieces in proptest::collection::vec(proptest::sample::select(&[
                 ".", "..", "%2e", "%2E", "%2e%2E", ";", ";x", "%3b", "%3B", "/", "//", "\\", "%2f",
                 "%5C", "a", "x.", ".x", "%25", "%", "%252e", "%00", " ", "%252f", "%255c", "%253b",
-                "%%32%65", "%2", "e",
+                "%%32%65", "%2", "e", "%3F", "%3f", "%23", "%253F",
             ][..]), 1..8)
         ) {
             let path = format!("/{}", pieces.concat());

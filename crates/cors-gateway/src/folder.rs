@@ -52,6 +52,10 @@ struct Loaded {
     /// For each listener of `config`, for each of [`Reading::ALL`], its instances' base paths as
     /// that reading reads them (in the instances' order).
     read_bases: Vec<Vec<Vec<Vec<u8>>>>,
+    /// For each listener of `config`, whether a base path of its instances has an escaped `?` or
+    /// `#` ([`readings::may_end_early`]), which the readings that end a path there read
+    /// otherwise.
+    bases_end_early: Vec<bool>,
 }
 
 impl Loaded {
@@ -94,7 +98,14 @@ impl Loaded {
                 Reading::ALL.iter().map(|r| bases().map(|base| r.read(base)).collect()).collect()
             })
             .collect();
-        Ok(Self { config, listeners, engines, read_bases })
+        let bases_end_early = config
+            .listeners()
+            .iter()
+            .map(|l| {
+                l.instances().iter().any(|i| readings::may_end_early(i.base_path().as_bytes()))
+            })
+            .collect();
+        Ok(Self { config, listeners, engines, read_bases, bases_end_early })
     }
 
     /// The instance serving `path` on endpoint `endpoint`, with its engine.
@@ -127,7 +138,8 @@ impl Loaded {
     /// `/api/admin%2Fusers`, `/api//admin/users` and `/api/admin;x/users` are under the `/api`
     /// instance here, and `/api/admin/users` to such an upstream (findings F-L, F-T and F-V);
     /// `/v1%3Abeta/x` is under the root instance here, and under `/v1:beta` to an upstream that
-    /// decodes every escape before it routes, as nginx does (finding F-W).
+    /// decodes every escape before it routes, as nginx does (finding F-W); `/admin%3F/x` under
+    /// `/admin` to a server behind a proxy that decoded it and sent it on as it read it (F-BF).
     /// Reading every request so instead would break the APIs that carry `%2F` inside a segment
     /// (GitLab's project paths, for one) or use path parameters; refusing only a path whose
     /// readings disagree keeps those working.
@@ -137,10 +149,19 @@ impl Loaded {
         if !unusual && !bytes.windows(2).any(|pair| pair == b"//") {
             return false;
         }
-        let Some(bases) = self.listeners.get(endpoint).and_then(|l| self.read_bases.get(*l)) else {
+        let Some((bases, bases_end_early)) = self
+            .listeners
+            .get(endpoint)
+            .and_then(|l| Some((self.read_bases.get(*l)?, *self.bases_end_early.get(*l)?)))
+        else {
             return true;
         };
-        Reading::ALL.iter().zip(bases).any(|(reading, bases)| {
+        // A reading that ends the path at a decoded `?` or `#` reads it, and the base paths, as
+        // the same reading without that step unless one of them has an escaped `?` or `#`.
+        let ends_early = bases_end_early || readings::may_end_early(bytes);
+        let readings = Reading::ALL.iter().zip(bases);
+        let mut readings = readings.filter(|(r, _)| ends_early || !r.ends_at_a_decoded_query());
+        readings.any(|(reading, bases)| {
             let read = reading.read(bytes);
             let under = |base: &&Vec<u8>| {
                 read.strip_prefix(base.as_slice())
@@ -467,9 +488,10 @@ mod tests {
     }
 
     /// Whatever a client sends, a path the gateway forwards to an instance lands under that same
-    /// instance as every upstream reads it (findings F-L, F-T, F-V, F-W, F-AL): an upstream that
-    /// drops path parameters, decodes every escape once or twice, takes `\` for `/`, merges runs
-    /// of `/`, or any mix of these, and then resolves dot segments. The gateway refuses (400) or finds no instance
+    /// instance as every upstream reads it (findings F-L, F-T, F-V, F-W, F-AL, F-BF): an upstream
+    /// that drops path parameters, decodes every escape once or twice (ending the path at a `?` or
+    /// `#` the first decoding made), takes `\` for `/`, merges runs of `/`, or any mix of these,
+    /// and then resolves dot segments. The gateway refuses (400) or finds no instance
     /// (404) for the rest.
     mod readings {
         use super::*;
@@ -522,6 +544,10 @@ mod tests {
             "%FF",
             "~",
             "%7E",
+            "%3F",
+            "%3f",
+            "%23",
+            "%253F",
         ];
 
         /// One instance per base, all on one listener; built once for every case.
@@ -559,6 +585,9 @@ mod tests {
             /// location, most frameworks), or twice (an application decoding again a path its
             /// server decoded).
             decodes: u8,
+            /// Ends the path at a `?` or `#` its first decoding made (a server behind a proxy
+            /// that decoded the path and sent it on as it read it).
+            query: bool,
             /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
             backslash: bool,
             /// Reads a run of `/` as one (nginx's `merge_slashes`, Spring).
@@ -574,12 +603,13 @@ mod tests {
         impl Reading {
             fn all() -> impl Iterator<Item = Reading> {
                 let parameters = [None, Some(Order::First), Some(Order::Last)];
-                (0..12u8).flat_map(move |bits| {
+                (0..24u8).flat_map(move |bits| {
                     parameters.map(|parameters| Reading {
                         parameters,
                         decodes: bits % 3,
                         backslash: bits / 3 % 2 != 0,
-                        merge: bits / 6 != 0,
+                        merge: bits / 6 % 2 != 0,
+                        query: bits / 12 != 0,
                     })
                 })
             }
@@ -599,8 +629,12 @@ mod tests {
                 if self.parameters == Some(Order::First) {
                     bytes = Self::drop_parameters(&bytes);
                 }
-                for _ in 0..self.decodes {
+                for round in 0..self.decodes {
                     bytes = percent_decoded(&bytes);
+                    if round == 0 && self.query {
+                        let end = bytes.iter().position(|&b| b == b'?' || b == b'#');
+                        bytes.truncate(end.unwrap_or(bytes.len()));
+                    }
                 }
                 if self.backslash {
                     bytes.iter_mut().filter(|b| **b == b'\\').for_each(|b| *b = b'/');

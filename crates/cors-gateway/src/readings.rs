@@ -1,6 +1,6 @@
 //! How upstreams read a request's path before they route it, for the Local Mode router's check
 //! that a path it forwards stays under the API instance it chose (docs/robustness.md, findings
-//! F-L, F-T, F-V, F-W and F-AL).
+//! F-L, F-T, F-V, F-W, F-AL, F-BE and F-BF).
 //!
 //! Web servers and frameworks each take some of a few steps before they match a path against
 //! their routes, in one of two orders, and a path that a crafted request spells unusually can
@@ -27,6 +27,12 @@ pub(crate) struct Reading {
     /// most frameworks before they route); or twice, as an application does that decodes again
     /// a path its server or a proxy in front already decoded, and as IIS did (CVE-2001-0333).
     decodes: u8,
+    /// Takes a `?` or `#` that the first decoding made for the end of the path: a server behind
+    /// a proxy that decoded the path and sent it on as it read it, which parses what it gets as
+    /// a request target, the rest as the query (Apache's `mod_rewrite` putting a decoded path
+    /// into a proxied URL: CVE-2024-38474, before 2.4.60 or with `UnsafeAllow3F`; nginx's
+    /// `proxy_pass` with `$uri`). Only with `decodes` (finding F-BF).
+    query: bool,
     /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
     backslash: bool,
     /// Reads a run of `/` as one (nginx's `merge_slashes`, Spring's path helper).
@@ -37,14 +43,19 @@ impl Reading {
     /// Every mix of the steps; with neither decoding nor `\` taken for `/`, dropping parameters
     /// before or after them is the same reading, which is listed once. With `\` taken for `/`
     /// it is not: dropped after, a parameter ends at a `\` (finding F-BE in
-    /// docs/robustness.md: `/;x\caf%C3%A9` is `/caf%C3%A9` so, and `/` before).
-    pub(crate) const ALL: [Reading; 34] = {
-        let mut all =
-            [Reading { parameters: Parameters::Kept, decodes: 0, backslash: false, merge: false };
-                34];
+    /// docs/robustness.md: `/;x\caf%C3%A9` is `/caf%C3%A9` so, and `/` before). A decoded `?`
+    /// or `#` ends the path only in a reading that decodes (F-BF).
+    pub(crate) const ALL: [Reading; 58] = {
+        let mut all = [Reading {
+            parameters: Parameters::Kept,
+            decodes: 0,
+            query: false,
+            backslash: false,
+            merge: false,
+        }; 58];
         let mut bits = 0;
         let mut n = 0;
-        while bits < 36 {
+        while bits < 72 {
             let parameters = match bits % 3 {
                 0 => Parameters::Kept,
                 1 => Parameters::BeforeDecoding,
@@ -52,8 +63,12 @@ impl Reading {
             };
             let decodes = bits / 3 % 3;
             let backslash = bits / 9 % 2 == 1;
-            if decodes > 0 || backslash || !matches!(parameters, Parameters::AfterDecoding) {
-                all[n] = Reading { parameters, decodes, backslash, merge: bits / 18 == 1 };
+            let merge = bits / 18 % 2 == 1;
+            let query = bits / 36 == 1;
+            if (decodes > 0 || backslash || !matches!(parameters, Parameters::AfterDecoding))
+                && (decodes > 0 || !query)
+            {
+                all[n] = Reading { parameters, decodes, query, backslash, merge };
                 n += 1;
             }
             bits += 1;
@@ -61,19 +76,31 @@ impl Reading {
         all
     };
 
+    /// Whether this reading takes a decoded `?` or `#` for the end of the path, which it reads
+    /// as the reading without that step does when the path has none ([`may_end_early`]).
+    pub(crate) fn ends_at_a_decoded_query(self) -> bool {
+        self.query
+    }
+
     /// `path` as this reading reads it: parameters dropped from the raw path, escapes decoded
-    /// (once or twice), `\` taken for `/`, parameters dropped from what that left, runs of `/`
-    /// merged, each step only if the reading takes it. Dot segments are left: the gateway
-    /// refuses every path that has one before any reading could matter
-    /// (`checks::has_dot_segment`).
+    /// (once or twice; after the first time, the path ended at a `?` or `#`), `\` taken for `/`,
+    /// parameters dropped from what that left, runs of `/` merged, each step only if the
+    /// reading takes it. Dot segments are left: the gateway refuses every path that has one
+    /// before any reading could matter (`checks::has_dot_segment`).
     pub(crate) fn read(self, path: &[u8]) -> Vec<u8> {
         let mut read = path.to_vec();
         if self.parameters == Parameters::BeforeDecoding {
             read = without_parameters(&read);
         }
-        for _ in 0..self.decodes {
+        for round in 0..self.decodes {
             if let Some(all) = decoded(&read, |_| true) {
                 read = all;
+            }
+            if round == 0
+                && self.query
+                && let Some(end) = read.iter().position(|&b| b == b'?' || b == b'#')
+            {
+                read.truncate(end);
             }
         }
         if self.backslash {
@@ -87,6 +114,13 @@ impl Reading {
         }
         read
     }
+}
+
+/// Whether `path` has an escape that one decoding makes a `?` or `#` of (`%3F`, `%23`), so that a
+/// reading ending the path there may read it otherwise than the same reading without that step.
+pub(crate) fn may_end_early(path: &[u8]) -> bool {
+    path.windows(3)
+        .any(|w| w[0] == b'%' && (w[1..].eq_ignore_ascii_case(b"3f") || w[1..] == *b"23"))
 }
 
 /// `path` without each segment's path parameters: from a `;` up to the next `/`.
@@ -143,11 +177,11 @@ mod tests {
     fn every_reading_is_listed_once() {
         let mut seen = Vec::new();
         for r in Reading::ALL {
-            let key = (r.parameters as u8, r.decodes, r.backslash, r.merge);
+            let key = (r.parameters as u8, r.decodes, r.query, r.backslash, r.merge);
             assert!(!seen.contains(&key), "{r:?} twice");
             seen.push(key);
         }
-        assert_eq!(seen.len(), 34);
+        assert_eq!(seen.len(), 58);
     }
 
     /// Listed once means no two readings of [`Reading::ALL`] read every path alike: each
@@ -155,7 +189,8 @@ mod tests {
     /// parameters after it was left out as if it were dropping them before).
     #[test]
     fn every_step_order_that_reads_a_path_otherwise_is_listed() {
-        let paths: [&[u8]; 4] = [b"/;x\\b", b"/a;x%2Fb/c", b"/a//b%252F", b"/a%5Cb;x/c"];
+        let paths: [&[u8]; 5] =
+            [b"/;x\\b", b"/a;x%2Fb/c", b"/a//b%252F", b"/a%5Cb;x/c", b"/a%3F/b%23c%253F/d"];
         let mut all = Vec::new();
         for parameters in [Parameters::Kept, Parameters::BeforeDecoding, Parameters::AfterDecoding]
         {
@@ -163,7 +198,9 @@ mod tests {
                 for (backslash, merge) in
                     [(false, false), (false, true), (true, false), (true, true)]
                 {
-                    all.push(Reading { parameters, decodes, backslash, merge });
+                    for query in [false, true] {
+                        all.push(Reading { parameters, decodes, query, backslash, merge });
+                    }
                 }
             }
         }
@@ -213,7 +250,36 @@ mod tests {
         #[case] path: &str,
         #[case] expected: &str,
     ) {
-        let reading = Reading { parameters, decodes, backslash, merge };
+        let reading = Reading { parameters, decodes, query: false, backslash, merge };
         assert_eq!(String::from_utf8_lossy(&reading.read(path.as_bytes())), expected);
+    }
+
+    /// A `?` or `#` the first decoding makes ends the path for the readings that take it so; one
+    /// a second decoding makes stays in it, as it does for every other reading (F-BF).
+    #[rstest]
+    #[case::a_decoded_question_mark("/a%3F/b", 1, "/a", true)]
+    #[case::in_lower_case("/a%3f", 1, "/a", true)]
+    #[case::a_decoded_hash("/a%23x/b", 1, "/a", true)]
+    #[case::the_first_of_them("/a%23/b%3F/c", 2, "/a", true)]
+    #[case::nothing_after_it_is_decoded_again("/a%3F%2561", 2, "/a", true)]
+    #[case::made_by_the_second_decoding("/a%253F/b", 2, "/a?/b", false)]
+    #[case::none("/a%2F/b", 1, "/a//b", false)]
+    fn a_decoded_query_ends_the_path(
+        #[case] path: &str,
+        #[case] decodes: u8,
+        #[case] expected: &str,
+        #[case] early: bool,
+    ) {
+        let reading = Reading {
+            parameters: Parameters::Kept,
+            decodes,
+            query: true,
+            backslash: false,
+            merge: false,
+        };
+        assert_eq!(String::from_utf8_lossy(&reading.read(path.as_bytes())), expected);
+        assert_eq!(may_end_early(path.as_bytes()), early);
+        let kept = Reading { query: false, ..reading };
+        assert_eq!(kept.read(path.as_bytes()) == reading.read(path.as_bytes()), !early);
     }
 }

@@ -477,7 +477,7 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
     // Each way some upstreams read a path: the spellings it puts under `/api/admin` get 400, no
     // Access-Control-* and are not forwarded; one it leaves under `/api` is granted and forwarded
     // as it came.
-    let readings: [(&[&str], &str); 4] = [
+    let readings: [(&[&str], &str); 5] = [
         // An escaped slash or a backslash read as `/` (F-L). `%2F` inside a segment is how some
         // APIs name things (GitLab's `group%2Fproject`).
         (
@@ -501,6 +501,13 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
         ),
         // Every escape decoded, as nginx decodes them before it matches a location (F-W).
         (&["/api/v1%3Abeta/x", "/api/v1%3abeta", "/api/v1:%62eta%2Fx"], "/api/a%3Ab"),
+        // A decoded `?` or `#` read as the end of the path, as a server reads a path a proxy in
+        // front decoded and sent on as it read it (Apache's mod_rewrite, CVE-2024-38474; nginx's
+        // `proxy_pass` with `$uri`) (F-BF).
+        (
+            &["/api/admin%3F/users", "/api/admin%3f", "/api/admin%23/x", "/api/admin%3F"],
+            "/api/a%3Fb",
+        ),
     ];
     for (forwarded, (refused, kept)) in (2..).zip(readings) {
         for path in refused {

@@ -2813,6 +2813,8 @@ fn raw_head(head: &str) -> Vec<u8> {
 /// the path, which an upstream resolving `..` would read as another. Before the fix
 /// `/open/../secure/x` went to the upstream as it came, with the grant of the `/open` instance.
 /// Finding F-K: so did `/open/..;/secure/x`, which Tomcat and Jetty resolve to `/secure/x`.
+/// Finding F-BF: and `/open/..%3F/secure/x`, which a server behind a proxy that decodes the path
+/// and sends it on as it read it (Apache's `mod_rewrite`) reads as `/open/..`, the upstream's root.
 #[rstest]
 #[case::parent("/open/../secure/x", 400)]
 #[case::current("/./ok", 400)]
@@ -2820,6 +2822,8 @@ fn raw_head(head: &str) -> Vec<u8> {
 #[case::parent_before_an_encoded_slash("/open/..%2fsecure/x", 400)]
 #[case::parent_before_a_backslash("/open/..\\secure/x", 400)]
 #[case::parent_with_path_parameters("/open/..;/secure/x", 400)]
+#[case::parent_before_an_encoded_question_mark("/open/..%3Fsecure/x", 400)]
+#[case::an_encoded_question_mark_inside_a_name("/open/x%3F../y", 200)]
 #[case::dots_inside_names("/v1.2/.well-known/file..txt", 200)]
 #[case::dots_inside_path_parameters("/v1;v=1.2/x;..", 200)]
 fn paths_with_dot_segments_get_400(#[case] path: &str, #[case] status: u16) {
