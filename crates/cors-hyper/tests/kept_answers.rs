@@ -21,14 +21,20 @@ use tower::{Layer, Service, service_fn};
 const METHODS: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
 const LISTED: &[&str] = &["x-a", "content-type", "x-b"];
 const ACRM: &[&str] = &["GET", "PUT", "PATCH", "DELETE", "put"];
-const ACRH: &[Option<&str>] = &[
-    None,
-    Some("x-a"),
-    Some("X-A,content-type"),
-    Some("content-type, x-b"),
-    Some("x-c"),
-    Some(", ,"),
-    Some("x-a ,X-B"),
+/// The `Access-Control-Request-Headers` lines of a preflight: none, one, or several (empty ones,
+/// a name twice in any case, one name over many lines).
+const ACRH: &[&[&str]] = &[
+    &[],
+    &["x-a"],
+    &["X-A,content-type"],
+    &["content-type, x-b"],
+    &["x-c"],
+    &[", ,"],
+    &["x-a ,X-B"],
+    &["x-a", "X-B"],
+    &["", "x-a", ""],
+    &["x-a, X-A", "x-a"],
+    &["x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b"],
 ];
 
 /// A group's `headers`: none, some listed names, or `*`.
@@ -41,6 +47,10 @@ enum Headers {
 
 #[derive(Clone, Debug)]
 struct GroupShape {
+    /// `*` among the group's origins, besides its own.
+    any_origin: bool,
+    /// `https://*.shared.test` among the group's origins: every group of the policy may list it.
+    shared: bool,
     methods: Option<Vec<&'static str>>,
     headers: Headers,
     exposed: bool,
@@ -61,12 +71,15 @@ fn group_shape() -> impl Strategy<Value = GroupShape> {
         Just(Headers::Any),
     ];
     (
+        (any::<bool>(), any::<bool>()),
         proptest::option::of(subsequence(METHODS, 0..=METHODS.len())),
         headers,
         any::<bool>(),
         proptest::option::of(0u64..1000),
     )
-        .prop_map(|(methods, headers, exposed, max_age)| GroupShape {
+        .prop_map(|((any_origin, shared), methods, headers, exposed, max_age)| GroupShape {
+            any_origin,
+            shared,
             methods,
             headers,
             exposed,
@@ -80,11 +93,18 @@ fn shape() -> impl Strategy<Value = Shape> {
 }
 
 /// Group `g` allows `https://g<g>.test` (echoed as the policy's prebuilt value) and the
-/// subdomains of `w<g>.test` (echoed as the request's own value).
+/// subdomains of `w<g>.test` (echoed as the request's own value), and may allow `*` and the
+/// subdomains of `shared.test`.
 fn policy(shape: &Shape) -> Policy {
     let groups = shape.groups.iter().enumerate().map(|(g, group)| {
-        let mut built =
-            OriginGroup::new([format!("https://g{g}.test"), format!("https://*.w{g}.test")]);
+        let mut origins = vec![format!("https://g{g}.test"), format!("https://*.w{g}.test")];
+        if group.any_origin {
+            origins.push("*".to_owned());
+        }
+        if group.shared {
+            origins.push("https://*.shared.test".to_owned());
+        }
+        let mut built = OriginGroup::new(origins);
         if let Some(methods) = &group.methods {
             built = built.allow_methods(methods.iter().copied());
         }
@@ -119,17 +139,14 @@ where
 }
 
 /// A preflight (or, without a requested method, an actual `DELETE`) from one of the origins
-/// of group `group` (or from none of them).
-fn request(
-    group: usize,
-    origin: usize,
-    method: Option<&str>,
-    headers: Option<&str>,
-) -> Request<()> {
+/// of group `group` (or from one some groups may share, or from none of them).
+fn request(group: usize, origin: usize, method: Option<&str>, headers: &[&str]) -> Request<()> {
     let origin = match origin {
         0 => format!("https://g{group}.test"),
         1 => format!("https://a.w{group}.test"),
         2 => format!("https://b{origin}.w{group}.test"),
+        3 => format!("https://s{group}.shared.test"),
+        4 => "null".to_owned(),
         _ => "https://elsewhere.test".to_owned(),
     };
     let mut builder = Request::builder()
@@ -140,8 +157,8 @@ fn request(
     if let Some(method) = method {
         builder = builder.header("access-control-request-method", method);
     }
-    if let Some(headers) = headers {
-        builder = builder.header("access-control-request-headers", headers);
+    for line in headers {
+        builder = builder.header("access-control-request-headers", *line);
     }
     builder.body(()).expect("a valid request")
 }
@@ -173,7 +190,7 @@ proptest! {
     fn p1_every_local_answer_is_the_one_decision_apply_writes(
         shape in shape(),
         requests in vec(
-            (0usize..4, 0usize..4, proptest::option::of(select(ACRM)), select(ACRH)),
+            (0usize..4, 0usize..6, proptest::option::of(select(ACRM)), select(ACRH)),
             1..16,
         ),
     ) {
@@ -184,7 +201,7 @@ proptest! {
         let mut layered = CorsLayer::from_engine(Arc::clone(&engine)).layer(inner);
         // Each request twice: the first may be kept, the second is answered from what was kept.
         for (group, origin, method, headers) in requests.iter().flat_map(|r| [r, r]) {
-            let request = request(*group, *origin, *method, *headers);
+            let request = request(*group, *origin, *method, headers);
             let Some(expected) = applied(&engine, &request) else { continue };
             let response = local(&mut layered, request);
             prop_assert_eq!(response.status(), StatusCode::OK);
@@ -205,7 +222,7 @@ fn p1_a_replaced_policys_kept_answers_go_with_it() {
     let inner =
         service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(String::new())) });
     let mut layered = CorsLayer::from_shared(shared.clone()).layer(inner);
-    let ask = || request(0, 0, Some("GET"), None);
+    let ask = || request(0, 0, Some("GET"), &[]);
     for _ in 0..2 {
         assert_eq!(
             local(&mut layered, ask()).headers()["access-control-allow-methods"],
