@@ -633,7 +633,10 @@ async fn slow_upstream_gets_504() {
 /// connection take turns with one timer (`ResponseTimer` in proxy.rs), which is still set for an
 /// earlier request's instant: a request answered after that instant but within its own timeout
 /// is forwarded, a slow one gets `504` once its own timeout has passed and not before, also after
-/// the connection idled past the timer, and on HTTP/2 two at once each get theirs.
+/// the connection idled past the timer, and right after a `504` (with the timer that fired for
+/// it), and on HTTP/2 two at once each get theirs, and so does one taking the timer another
+/// stream made while a third held the connection's. An upstream answering after 3 s or 10 s would
+/// show a request that escaped its 1 s (`200`).
 #[rstest]
 #[case::http1(false)]
 #[case::http2(true)]
@@ -656,12 +659,33 @@ async fn each_request_of_a_connection_gets_its_own_upstream_timeout(#[case] http
     assert_eq!(timed("/slow?ms=700").await.0, 200);
     // Idle past every timeout set so far.
     tokio::time::sleep(timeout + timeout / 4).await;
-    let (status, took) = timed("/slow?ms=10000").await;
-    assert_eq!(status, 504);
-    assert!(took >= timeout, "504 after {took:?}");
+    for _ in 0..2 {
+        let (status, took) = timed("/slow?ms=3000").await;
+        assert_eq!(status, 504);
+        assert!(took >= timeout, "504 after {took:?}");
+    }
     if http2 {
         let (first, second) = tokio::join!(timed("/slow?ms=10000"), timed("/slow?ms=10000"));
         for (status, took) in [first, second] {
+            assert_eq!(status, 504);
+            assert!(took >= timeout, "504 after {took:?}");
+        }
+        // The first holds the connection's timer; the second makes its own and gives it back
+        // first; the third takes that one, set for the second's instant, before its own.
+        let later = |after: Duration, path: &'static str| {
+            let timed = timed(path);
+            async move {
+                tokio::time::sleep(after).await;
+                timed.await
+            }
+        };
+        let (first, second, third) = tokio::join!(
+            timed("/slow?ms=3000"),
+            later(timeout / 4, "/slow?ms=10"),
+            later(timeout / 2, "/slow?ms=3000"),
+        );
+        assert_eq!(second.0, 200);
+        for (status, took) in [first, third] {
             assert_eq!(status, 504);
             assert!(took >= timeout, "504 after {took:?}");
         }
