@@ -370,11 +370,8 @@ impl Endpoint {
                     })?;
                     let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
                     let stream = connector.connect(name, stream).await.map_err(|e| {
-                        fail(
-                            TargetErrorKind::Unreachable,
-                            "TLS handshake failed",
-                            &format_args!("{e}; hint: --ca FILE, or --insecure for a test gateway"),
-                        )
+                        let why = handshake_failure(&e, &self.options.tls);
+                        fail(TargetErrorKind::Unreachable, "TLS handshake failed", &why)
                     })?;
                     send(stream, deadline, outgoing, &fail).await
                 }
@@ -550,6 +547,53 @@ fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
         .enable_all()
         .build()
         .map_err(|e| TargetError::new(format!("cannot start the runtime: {e}")))
+}
+
+/// Why a TLS handshake with a target failed, in words, and what to do about it under the trust
+/// `tls` the run chose: rustls names some certificate problems by their variant alone
+/// (`Other(OtherError(CaUsedAsEndEntity))`), and the one hint for all (`--ca FILE`) misled a run
+/// that had given `--ca`, or whose target did not speak TLS at all.
+fn handshake_failure(error: &std::io::Error, tls: &Tls) -> String {
+    use rustls::{CertificateError, Error as TlsError};
+    let trusted = match tls {
+        Tls::CaFile(path) => format!("a CA certificate of --ca {}", path.display()),
+        _ => "a CA the system trusts".to_owned(),
+    };
+    let certificate = match error.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
+        Some(TlsError::InvalidCertificate(certificate)) => certificate,
+        Some(TlsError::InvalidMessage(_)) => {
+            return format!(
+                "{error}; hint: the target does not answer with TLS: for a plain HTTP port, \
+                 write the target as http://"
+            );
+        }
+        _ => return format!("{error}; hint: --ca FILE, or --insecure for a test gateway"),
+    };
+    let served_a_ca = matches!(certificate, CertificateError::Other(other)
+        if matches!(other.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)));
+    if served_a_ca {
+        return "the target's certificate is a CA certificate (basic constraints CA:TRUE), \
+                which a TLS client refuses as a server's own; hint: serve a certificate that \
+                CA signed (`openssl req -x509` makes a CA certificate unless given \
+                `-addext basicConstraints=critical,CA:FALSE`), or --insecure for a test gateway"
+            .to_owned();
+    }
+    // A CA of the issuer's name whose key did not sign it (a test CA made again under the same
+    // name) fails as a bad signature rather than as an unknown issuer.
+    let not_signed =
+        matches!(certificate, CertificateError::UnknownIssuer | CertificateError::BadSignature);
+    match (not_signed, tls) {
+        (true, _) => format!(
+            "the target's certificate is not signed by {trusted}; hint: --ca FILE with the CA \
+             certificate that signed it, or --insecure for a test gateway"
+        ),
+        (_, Tls::CaFile(path)) => format!(
+            "{error}; hint: --ca {} must hold the CA certificate that signed the target's, or \
+             --insecure for a test gateway",
+            path.display()
+        ),
+        _ => format!("{error}; hint: --ca FILE, or --insecure for a test gateway"),
+    }
 }
 
 /// The rustls client configuration for `tls` (HTTP/1.1 by ALPN).

@@ -10,8 +10,8 @@ use cors_conformance::report;
 mod common;
 
 use common::{
-    certificates, closed_port, gateway_binary, scratch, start_garbage, start_tls_upstream,
-    start_upstream,
+    ca_as_own_certificate, certificates, closed_port, gateway_binary, scratch, start_garbage,
+    start_tls_upstream, start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -221,6 +221,38 @@ fn https_targets_are_checked_against_the_given_ca() {
     assert!(stderr(&untrusted).contains("--ca FILE"), "{}", stderr(&untrusted));
     let insecure = cli(&[&base[..], &["--target", &url, "--insecure"]].concat());
     check_exit(&insecure, 0);
+}
+
+#[test]
+fn tls_failures_say_what_is_wrong_with_the_certificate_or_the_port() {
+    let scratch_dir = scratch("tls-failures");
+    let dir = scratch_dir.path();
+    let base = ["run", "--profile", "strict", "--filter", "simple.no-origin"];
+    let unreachable = |args: &[&str], says: &str| {
+        let output = cli(&[&base[..], args].concat());
+        check_exit(&output, 3);
+        let text = stderr(&output);
+        assert!(text.contains(says), "{text}");
+        assert!(!text.contains("Other("), "{text}");
+    };
+    // A CA certificate served as the server's own, trusted or not.
+    let (own, certificate, key) = ca_as_own_certificate(&dir.join("own"));
+    let url = format!("https://localhost:{}", start_tls_upstream(certificate, key).port());
+    let served_a_ca = "the target's certificate is a CA certificate (basic constraints CA:TRUE)";
+    unreachable(&["--target", &url], served_a_ca);
+    unreachable(&["--target", &url, "--ca", own.to_str().unwrap()], served_a_ca);
+    // A certificate that the CA given with --ca did not sign.
+    let (_, certificate, key) = certificates(&dir.join("signed"));
+    let url = format!("https://localhost:{}", start_tls_upstream(certificate, key).port());
+    let (other_ca, _, _) = certificates(&dir.join("other"));
+    let other_ca = other_ca.to_str().unwrap();
+    unreachable(
+        &["--target", &url, "--ca", other_ca],
+        &format!("not signed by a CA certificate of --ca {other_ca}"),
+    );
+    // https:// for a plain HTTP port.
+    let url = format!("https://{}", start_upstream(None));
+    unreachable(&["--target", &url], "write the target as http://");
 }
 
 #[test]

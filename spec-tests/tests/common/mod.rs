@@ -54,11 +54,8 @@ pub(crate) fn certificates(
     dir: &Path,
 ) -> (PathBuf, rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>)
 {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "cors-conformance test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    use rcgen::{CertificateParams, KeyPair};
+    let (ca, _) = test_ca(&[]);
     let key = KeyPair::generate().unwrap();
     let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
         .unwrap()
@@ -69,6 +66,34 @@ pub(crate) fn certificates(
     std::fs::write(&ca_file, ca.pem()).unwrap();
     let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
     (ca_file, leaf.der().clone(), private)
+}
+
+/// A self-signed CA certificate, for `names` too, with its key.
+fn test_ca(
+    names: &[&str],
+) -> (rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, rustls::pki_types::PrivateKeyDer<'static>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let names: Vec<String> = names.iter().map(|&name| name.to_owned()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, "cors-conformance test CA");
+    let key = KeyPair::generate().unwrap();
+    let private = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    (CertifiedIssuer::self_signed(params, key).unwrap(), private)
+}
+
+/// A self-signed CA certificate for `localhost` and `127.0.0.1`, as a server that serves it as
+/// its own would (as `openssl req -x509` makes one by default): its PEM file under `dir`, and the
+/// certificate and key in DER.
+pub(crate) fn ca_as_own_certificate(
+    dir: &Path,
+) -> (PathBuf, rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>)
+{
+    let (ca, key) = test_ca(&["localhost", "127.0.0.1"]);
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_file = dir.join("self-signed-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    (ca_file, ca.der().clone(), key)
 }
 
 /// An https "gateway" that forwards everything: it answers each request as the echo upstream
