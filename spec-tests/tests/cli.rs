@@ -147,6 +147,10 @@ fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
     let report = report::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(!report.results.is_empty());
     assert!(report.results.iter().all(|r| report::status(r) == "error"), "{report:?}");
+    let text = stderr(&output);
+    let warning = format!("warning: the target {url} does not answer with HTTP");
+    assert!(text.contains(&warning), "{text}");
+    assert!(text.contains("is it a TLS port (write the target as https://)"), "{text}");
 }
 
 #[test]

@@ -681,7 +681,22 @@ fn probe(mut target: HttpTarget, what: &str) -> Result<(), Failure> {
             target.url(),
             error.message
         ))),
-        // Something answered, if not with HTTP: each case will say so as a failure.
+        // Something answered, if not with HTTP: each case will say so as an error, and this
+        // says once what the likely mistake is rather than leaving it to a hundred errors.
+        Err(error) if error.kind == TargetErrorKind::Answer => {
+            let hint = if target.url().starts_with("http://") {
+                "; is it a TLS port (write the target as https://) or another service's?"
+            } else {
+                "; is it another service's port?"
+            };
+            eprintln!(
+                "cors-conformance: warning: {what} {} does not answer with HTTP ({}): every \
+                 case will be an error{hint}",
+                target.url(),
+                error.message
+            );
+            Ok(())
+        }
         Ok(()) | Err(_) => Ok(()),
     }
 }
