@@ -487,6 +487,10 @@ fn a_bare_cors_config_is_not_a_local_mode_resource() {
         "",
         "not a Local Mode resource: it has no kind",
     );
+    // The hint names no option of one tool: `--config` is cors-gateway serve's, and this folder
+    // may have come through `check DIR`, the bench's `--policy DIR` or `LocalConfig` itself.
+    assert!(d.hint().is_some_and(|hint| hint.contains("read alone, as a policy file")), "{d}");
+    assert!(!d.to_string().contains("to --config instead"), "{d}");
 }
 
 #[test]

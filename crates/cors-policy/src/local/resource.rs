@@ -191,7 +191,8 @@ impl Loader<'_> {
                 "",
                 "not a Local Mode resource: it has no kind".to_owned(),
                 "a configuration folder holds ApiInstance, Service, PolicyBinding and \
-                 Configuration resources; give a bare cors-flex config to --config instead",
+                 Configuration resources; a bare cors-flex config is read alone, as a policy \
+                 file (`cors-gateway serve --config FILE`, `check FILE`), not in a folder",
                 node,
             );
             return;
