@@ -207,17 +207,18 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
     let mut measurements = serde_json::Map::new();
     if options.micro {
         // `--report-only` reports the last run that measured, as that run.
-        let (since, policy) = if options.report_only {
+        let (micro, policy) = if options.report_only {
             let (last, started, policy) = report::read_last_run(&out)?;
             info = last;
-            (started, policy)
+            (run_micro(&options, &criterion, target, started)?, policy)
         } else {
             let started = SystemTime::now();
             let policy = options.policy.is_some();
-            report::save_last_run(&out, &info, started, policy)?;
-            (started, policy)
+            let micro = as_last_run(&out, &info, started, policy, || {
+                run_micro(&options, &criterion, target, started)
+            })?;
+            (micro, policy)
         };
-        let micro = run_micro(&options, &criterion, target, since)?;
         rows.extend(micro::engine_rows(&micro));
         rows.extend(micro::layer_rows(&micro));
         measurements.extend(micro.measurements());
@@ -256,6 +257,31 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         compare::save(&out, name)?;
     }
     Ok(())
+}
+
+/// Runs `measure` recorded as the last run (`info`, from `started`), so that `--report-only`
+/// reports it even if it is interrupted; but when it measured nothing (a `--filter` that selects
+/// no micro scenario), the record of the run before it is put back: a mistyped filter made
+/// `--report-only` say "nothing was measured" about a run minutes long that it had just read.
+fn as_last_run(
+    out: &Path,
+    info: &RunInfo,
+    started: SystemTime,
+    policy: bool,
+    measure: impl FnOnce() -> Result<Micro, String>,
+) -> Result<Micro, String> {
+    let path = out.join(report::LAST_RUN);
+    let before = fs::read_to_string(&path).ok();
+    report::save_last_run(out, info, started, policy)?;
+    let micro = measure()?;
+    if micro.times.is_empty() {
+        match before {
+            Some(text) => report::write(&path, &text)?,
+            None => fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?,
+        }
+    }
+    Ok(micro)
 }
 
 /// What each tool that `scripts/install-bench-tools.sh` installs is for.
@@ -454,6 +480,37 @@ mod tests {
             (&summary["run"]["quick"], &summary["run"]["filter"]),
             (&true.into(), &"engine-not".into())
         );
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn a_run_that_measures_nothing_leaves_the_last_run_for_report_only() {
+        let (target, measured) = last_run_of("nothing-measured", &[]);
+        let out = target.join("bench");
+        // last-run.json keeps milliseconds.
+        let ms =
+            |time: SystemTime| time.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+        let last_started = || ms(report::read_last_run(&out).unwrap().1);
+        let typo = RunInfo::now(true, Some("engnie".to_owned()));
+
+        // Measuring nothing keeps the last run that measured.
+        as_last_run(&out, &typo, SystemTime::now(), false, || Ok(Micro::default())).unwrap();
+        assert_eq!(last_started(), ms(measured));
+        // Interrupted: the run is recorded, and --report-only reports what it measured.
+        let interrupted = SystemTime::now();
+        as_last_run(&out, &typo, interrupted, false, || Err("interrupted".to_owned())).unwrap_err();
+        assert_eq!(last_started(), ms(interrupted));
+        // A run that measured is the last run.
+        let mut micro = Micro::default();
+        let estimate = report::Estimate { value: 10.0, low: 9.0, high: 11.0 };
+        micro.times.insert("engine-not-cors/decide".to_owned(), estimate);
+        let filtered = SystemTime::now();
+        as_last_run(&out, &typo, filtered, false, || Ok(micro)).unwrap();
+        assert_eq!(last_started(), ms(filtered));
+        // With no run before it, a run that measured nothing leaves none.
+        fs::remove_file(out.join(report::LAST_RUN)).unwrap();
+        as_last_run(&out, &typo, SystemTime::now(), false, || Ok(Micro::default())).unwrap();
+        assert!(report::read_last_run(&out).is_err());
         fs::remove_dir_all(&target).unwrap();
     }
 
