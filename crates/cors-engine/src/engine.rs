@@ -1073,8 +1073,17 @@ where
             Err(Rule::R5)
         }
         (Some(line), false) => {
-            let trimmed = trim_ows(line.as_ref());
-            let allowed = group.map(|group| (group, group.allows_method(trimmed)));
+            let bytes = line.as_ref();
+            // Usually the value is an allowed method as it is, which has no whitespace to trim.
+            if let Some(group) = group
+                && group.allows_method(bytes)
+            {
+                return Ok(RequestedMethod { line, trimmed: bytes, allowed: true });
+            }
+            let trimmed = trim_ows(bytes);
+            // Nothing trimmed: the value the group refused, refused again without a second look.
+            let allowed = group
+                .map(|group| (group, trimmed.len() != bytes.len() && group.allows_method(trimmed)));
             if let Some((group, false)) = allowed {
                 note_method_not_allowed(why, trimmed, group);
                 Err(Rule::P2)

@@ -30,6 +30,12 @@ fn engine() -> Engine {
     &[("origin", "https://app.example.test"), ("access-control-request-method", " PUT ")],
     Outcome::PreflightAccepted,
 )]
+// P2: trimmed, a method the group does not allow is refused as it is without blanks.
+#[case::p2_acrm_blanks_around_a_refused_method(
+    "OPTIONS",
+    &[("origin", "https://app.example.test"), ("access-control-request-method", "\tDELETE ")],
+    Outcome::PreflightRejected,
+)]
 fn untrimmed_value_is_decided_as_the_contract_says(
     #[case] method: &str,
     #[case] lines: &[(&str, &str)],
