@@ -166,6 +166,8 @@ codes! {
     OriginInTwoGroups = "origin-in-two-groups", Warning;
     /// The same origin twice in one group.
     DuplicateOrigin = "duplicate-origin", Warning;
+    /// A group that lists no origin, e.g. `origins: []`: it applies to no request.
+    NoOriginListed = "no-origin-listed", Warning;
     /// A group that allows no method at all, e.g. `allowedMethods: []`.
     NoMethodAllowed = "no-method-allowed", Warning;
     /// An origin written with a trailing `/`, tolerated and removed (C4).

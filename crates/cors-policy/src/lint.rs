@@ -157,6 +157,16 @@ fn lint_group<'p>(
     out: &mut Vec<Diagnostic>,
 ) {
     let index = group.index();
+    if group.origins().is_empty() {
+        out.push(
+            Diagnostic::in_config(
+                Code::NoOriginListed,
+                Site::GroupKey(index, "origins"),
+                "the group lists no origin, so it applies to no request",
+            )
+            .with_hint("list the origins the group is for, or remove the group"),
+        );
+    }
     for (i, pattern) in group.origins().iter().enumerate() {
         let site = Site::Entry(index, "origins", i);
         if group.trailing_slash().contains(&i) {

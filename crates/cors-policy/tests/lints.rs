@@ -126,6 +126,11 @@ fn group(credentials: bool, lines: &str) -> String {
     33,
     "origin \"https://a.test\" is already listed at origins[0]"
 )]
+#[case::empty_origins(
+    "publicResource: false\noriginGroups:\n  - origins: []\n    allowedMethods: [{methodName: GET, isAllowed: true}]\n".to_owned(),
+    Code::NoOriginListed, "originGroups[0].origins", 3, 5,
+    "the group lists no origin, so it applies to no request"
+)]
 #[case::empty_allowed_methods(
     "publicResource: false\noriginGroups:\n  - origins: [\"https://a.test\"]\n    allowedMethods: []\n".to_owned(),
     Code::NoMethodAllowed, "originGroups[0].allowedMethods", 4, 5,
