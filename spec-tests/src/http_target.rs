@@ -284,10 +284,9 @@ impl HttpTarget {
     pub fn probe(&mut self) -> Result<(), TargetError> {
         let request = OutgoingRequest::new("HEAD", "/", Vec::new(), "probe");
         match self.exchange(&request) {
-            Err(error) if error.kind == TargetErrorKind::Timeout => Err(TargetError::of(
-                TargetErrorKind::Unreachable,
-                format!("{} (is the URL right?)", error.message),
-            )),
+            Err(error) if error.kind == TargetErrorKind::Timeout => {
+                Err(TargetError::of(TargetErrorKind::Unreachable, error.message))
+            }
             other => other.map(|_| ()),
         }
     }
@@ -358,10 +357,15 @@ impl Endpoint {
         let address = self.socket_address();
         let timeout = self.options.timeout;
         let deadline = Instant::now() + timeout;
+        // Whether the connection was made before the deadline, which tells a wrong address from
+        // a target that takes the request and never answers (a gateway waiting on its own
+        // upstream, for one).
+        let connected = std::cell::Cell::new(false);
         let work = async {
             let stream = TcpStream::connect(&address)
                 .await
                 .map_err(|e| fail(TargetErrorKind::Unreachable, "cannot connect", &e))?;
+            connected.set(true);
             match &self.tls {
                 None => send(stream, deadline, outgoing, &fail).await,
                 Some(config) => {
@@ -378,11 +382,17 @@ impl Endpoint {
             }
         };
         let timed_out = || {
-            fail(
-                TargetErrorKind::Timeout,
-                "timed out",
-                &format_args!("no complete answer within {}", humantime::format_duration(timeout)),
-            )
+            let within = humantime::format_duration(timeout);
+            if connected.get() {
+                let why = format_args!(
+                    "connected, but no complete answer within {within} (is the target's own \
+                     upstream answering?)"
+                );
+                fail(TargetErrorKind::Timeout, "timed out", &why)
+            } else {
+                let why = format_args!("no connection within {within} (is the URL's host right?)");
+                fail(TargetErrorKind::Timeout, "timed out", &why)
+            }
         };
         match tokio::time::timeout_at(deadline, work).await {
             // The connection's reads failed at the deadline (see `Deadline`).
@@ -812,6 +822,30 @@ mod tests {
     /// A target flooding `100 Continue` heads gets a timeout error at its timeout, over TCP and
     /// through the whole exchange. This flood alone does not show the cost the bound prevents
     /// (see [`past_the_deadline_no_more_is_read_of_an_endless_flood`]).
+    /// A target that takes the connection and never answers is told apart from one that
+    /// cannot be reached: a new user pointing the suite at a gateway whose upstream was down
+    /// was told to check the URL.
+    #[test]
+    fn a_silent_target_is_said_to_have_connected() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let holder = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+            drop(stream);
+        });
+        let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
+        let mut target =
+            HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
+                .unwrap();
+        let error = target.probe().unwrap_err();
+        assert_eq!(error.kind, TargetErrorKind::Unreachable, "{error}");
+        assert!(error.message.contains("connected, but no complete answer within"), "{error}");
+        assert!(error.message.contains("upstream"), "{error}");
+        assert!(!error.message.contains("URL"), "{error}");
+        holder.join().unwrap();
+    }
+
     #[test]
     fn an_informational_flood_ends_at_the_timeout() {
         use std::io::{Read as _, Write as _};
