@@ -135,7 +135,7 @@ pub(crate) fn shares_address(admin: SocketAddr, proxy: SocketAddr) -> Option<Str
 pub(crate) async fn serve(
     listener: TcpListener,
     admin: Arc<Admin>,
-    limits: Limits,
+    limits: Arc<Limits>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http1 = http1::Builder::new();
@@ -151,6 +151,7 @@ pub(crate) async fn serve(
     while let Some((stream, _peer, slot)) = acceptor.next(shutdown.as_mut()).await {
         let admin = Arc::clone(&admin);
         let http1 = Arc::clone(&http1);
+        let limits = Arc::clone(&limits);
         tokio::spawn(connection_task(stream, admin, http1, limits, slot, connections.clone()));
     }
     let _ = close_all.send(true);
@@ -161,7 +162,7 @@ async fn connection_task(
     stream: TcpStream,
     admin: Arc<Admin>,
     http1: Arc<http1::Builder>,
-    limits: Limits,
+    limits: Arc<Limits>,
     slot: OwnedSemaphorePermit,
     mut closing: watch::Receiver<bool>,
 ) {

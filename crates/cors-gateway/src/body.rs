@@ -1,5 +1,6 @@
 //! The bodies of a forwarded request and its response, the upstream capacity they hold
-//! (docs/robustness.md, F-B), and the request body's limits (F3).
+//! (docs/robustness.md, F-B), the request body's limits (F3), and the wait for the response
+//! body's parts (`--upstream-read-timeout`, F-BK).
 
 use std::fmt;
 use std::future::Future as _;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 use crate::pool::Pooled;
+use crate::proxy::ReadTimer;
 use tokio::time::{Instant, Sleep};
 
 /// A fixed number of slots that requests take and give back, waiting in line when none is free.
@@ -332,6 +334,37 @@ impl Body for RequestBody {
     }
 }
 
+/// Why a response body the gateway forwards ended before its end.
+#[derive(Debug)]
+pub(crate) enum UpstreamBodyError {
+    /// The upstream's side failed (closed or reset mid-body, bad chunk framing).
+    Upstream(hyper::Error),
+    /// The upstream sent nothing of it for `--upstream-read-timeout` (finding F-BK).
+    Stalled { timeout: Duration },
+}
+
+impl fmt::Display for UpstreamBodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Upstream(_) => f.write_str("reading the upstream's response body failed"),
+            Self::Stalled { timeout } => write!(
+                f,
+                "the upstream sent nothing of its response body for {timeout:?} \
+                 (--upstream-read-timeout)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Upstream(error) => Some(error),
+            Self::Stalled { .. } => None,
+        }
+    }
+}
+
 /// The upstream's response body, holding the request's slots until it is read or dropped, and
 /// its upstream connection until it ends.
 #[derive(Debug)]
@@ -341,12 +374,22 @@ pub(crate) struct UpstreamBody {
     /// closed) with a body that fails or is not read to its end.
     connection: Option<Pooled>,
     slots: Held,
+    /// `--upstream-read-timeout` while the body is not over; `None` when it is zero.
+    read: Option<ReadTimer>,
+    /// Whether the body was cut for `--upstream-read-timeout`: it ends there.
+    cut: bool,
 }
 
 impl UpstreamBody {
-    /// `connection` is `None` for a connection that must not be reused (closed once `body` ends).
-    pub(crate) fn new(body: Incoming, slots: Held, connection: Option<Pooled>) -> Self {
-        let mut this = Self { body, connection, slots };
+    /// `connection` is `None` for a connection that must not be reused (closed once `body` ends);
+    /// `read` times the waits for the body's parts (`None`: not timed).
+    pub(crate) fn new(
+        body: Incoming,
+        slots: Held,
+        connection: Option<Pooled>,
+        read: Option<ReadTimer>,
+    ) -> Self {
+        let mut this = Self { body, connection, slots, read, cut: false };
         // A body that is empty from the start (`HEAD`, `204`, `Content-Length: 0`) may never
         // be polled.
         if this.body.is_end_stream() {
@@ -361,6 +404,8 @@ impl UpstreamBody {
     /// hyper drops a request body once it has sent all of it; an upstream that answers before
     /// reading the whole body leaves its connection busy, and a connection is only pooled idle.
     fn ended(&mut self) {
+        // Its timer goes back to the connection for the next request.
+        self.read = None;
         if let Some(connection) = self.connection.take()
             && self.slots.is_alone()
         {
@@ -371,14 +416,33 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = UpstreamBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, UpstreamBodyError>>> {
         let this = self.get_mut();
-        let mut frame = std::task::ready!(Pin::new(&mut this.body).poll_frame(cx));
+        if this.cut {
+            return Poll::Ready(None);
+        }
+        let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) else {
+            if let Some(read) = &mut this.read
+                && read.poll_waited(cx).is_ready()
+            {
+                // Cut: the upstream connection is closed, not pooled, and the slots go with
+                // the body, which hyper drops on this error (HTTP/1.1: the client connection
+                // is closed mid-body; HTTP/2: the stream is reset).
+                let timeout = read.timeout();
+                (this.read, this.connection, this.cut) = (None, None, true);
+                return Poll::Ready(Some(Err(UpstreamBodyError::Stalled { timeout })));
+            }
+            return Poll::Pending;
+        };
+        if let Some(read) = &mut this.read {
+            read.brought();
+        }
+        let mut frame = frame.map(|frame| frame.map_err(UpstreamBodyError::Upstream));
         if let Some(Ok(frame)) = &mut frame
             && let Some(trailers) = frame.trailers_mut()
         {
@@ -394,7 +458,7 @@ impl Body for UpstreamBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.cut || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

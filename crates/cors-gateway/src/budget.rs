@@ -121,6 +121,7 @@ mod tests {
             connect_timeout: second,
             max_concurrent_streams: 100,
             upstream_timeout: second,
+            upstream_read_timeout: second,
             upstream_max_connections: upstream,
             upstream_max_per_connection: share,
             upstream_idle_timeout: second,

@@ -187,6 +187,13 @@ pub(crate) struct LimitArgs {
     /// Time the upstream has to start answering; past it the answer is 504.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_timeout: Duration,
+    /// Time the upstream may send nothing more of a response body the gateway is waiting for,
+    /// once the response head has arrived (as nginx's proxy_read_timeout, between two reads);
+    /// past it the response is cut (HTTP/1.1: the client connection closed mid-body; HTTP/2:
+    /// the stream reset) and the upstream connection and slots are freed. Server-sent events
+    /// that send an event or a comment more often keep streaming. 0 turns this off.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub(crate) upstream_read_timeout: Duration,
     /// Most bytes in a request body; past it the answer is 413 (before the upstream is contacted
     /// when Content-Length says so, otherwise as soon as the body goes over). Smaller bodies
     /// stream through unchanged.

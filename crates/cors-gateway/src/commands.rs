@@ -61,6 +61,7 @@ impl LimitArgs {
             connect_timeout: self.connect_timeout,
             max_concurrent_streams: self.max_concurrent_streams.get(),
             upstream_timeout: self.upstream_timeout,
+            upstream_read_timeout: self.upstream_read_timeout,
             upstream_max_connections: self.upstream_max_connections.get(),
             upstream_max_per_connection: self.upstream_max_per_connection.get(),
             upstream_idle_timeout: self.upstream_idle_timeout,
@@ -236,7 +237,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                     admin.drain();
                 }
             };
-            server::serve(endpoints, plan.clients, settings, limits, telemetry, shutdown).await;
+            server::serve(endpoints, plan.clients, settings, &limits, telemetry, shutdown).await;
             for reloader in reloaders {
                 reloader.abort();
             }
@@ -282,8 +283,9 @@ async fn start_admin(
     let local = listener.local_addr()?;
     tracing::info!(admin = %local, "admin listener ready: /healthz, /readyz, /metrics");
     say(format_args!("admin listening on http://{local}"));
+    let limits = Arc::new(*limits);
     let task =
-        tokio::spawn(admin::serve(listener, Arc::clone(&admin), *limits, std::future::pending()));
+        tokio::spawn(admin::serve(listener, Arc::clone(&admin), limits, std::future::pending()));
     Ok(Some((admin, task)))
 }
 

@@ -91,7 +91,7 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let endpoint = Endpoint { listener, tls: None, site, scheme, proxy_protocol: false };
             let settings = Arc::new(settings);
             let telemetry = Telemetry::off();
-            server::serve(vec![endpoint], clients, settings, limits, telemetry, shutdown).await;
+            server::serve(vec![endpoint], clients, settings, &limits, telemetry, shutdown).await;
             echo.abort();
             Ok::<(), std::io::Error>(())
         })

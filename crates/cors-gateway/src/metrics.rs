@@ -47,7 +47,8 @@ const LATENCY_BUCKETS: [f64; 18] = [
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The `kind` label values of `cors_gateway_upstream_errors_total`, in [`UpstreamFailure`] order.
-const UPSTREAM_FAILURES: [&str; 4] = ["connect", "response", "timeout", "queue_timeout"];
+const UPSTREAM_FAILURES: [&str; 5] =
+    ["connect", "response", "timeout", "queue_timeout", "read_timeout"];
 
 /// The `reason` label values of `cors_gateway_upstream_retries_total`, in [`UpstreamRetry`]
 /// order.
@@ -62,13 +63,14 @@ const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
 
 /// Registers the counters of upstream failures (`cors_gateway_upstream_errors_total`) and of
 /// requests sent upstream once more (`cors_gateway_upstream_retries_total`).
-fn upstream_counters(registry: &mut Registry) -> ([Counter; 4], [Counter; 2]) {
+fn upstream_counters(registry: &mut Registry) -> ([Counter; 5], [Counter; 2]) {
     let upstream_errors = labelled(
         registry,
         "cors_gateway_upstream_errors",
         "Requests the upstream did not answer: connect (unreachable, 502), response (failed \
          before a response head, 502), timeout (--upstream-timeout, 504), queue_timeout (no \
-         upstream slot within --upstream-queue-timeout, 503)",
+         upstream slot within --upstream-queue-timeout, 503), read_timeout (a response body the \
+         upstream sent nothing of for --upstream-read-timeout, cut)",
         "kind",
         UPSTREAM_FAILURES,
     );
@@ -100,7 +102,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     decisions: Arc<DecisionCounts>,
     status_classes: [Counter; 5],
-    upstream_errors: [Counter; 4],
+    upstream_errors: [Counter; UPSTREAM_FAILURES.len()],
     upstream_retries: [Counter; 2],
     request_seconds: Histogram,
     upstream_seconds: Histogram,
@@ -237,6 +239,12 @@ impl Metrics {
         if let Some(retry) = retry {
             self.upstream_retries[retry as usize].inc();
         }
+    }
+
+    /// Counts an upstream failure found after the response head was counted (see
+    /// [`Metrics::responded`]): a body cut for `--upstream-read-timeout`.
+    pub(crate) fn upstream_failed(&self, failure: UpstreamFailure) {
+        self.upstream_errors[failure as usize].inc();
     }
 
     /// Records a request's total time, when its response body is done.

@@ -27,7 +27,7 @@ use crate::checks::{Refusal, TransferCodings, list_elements};
 use crate::per_client::Slot;
 use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
-use crate::telemetry::{self, UpstreamFailure};
+use crate::telemetry::{self, Telemetry, UpstreamFailure};
 use crate::tunnel;
 
 /// The body of a proxied response: the upstream's, streamed, or a short local text (or nothing,
@@ -120,6 +120,9 @@ pub(crate) struct ProxySettings {
     pub(crate) rewrite_host: bool,
     /// How long to wait for the upstream's response head.
     response_timeout: Duration,
+    /// How long the upstream may send nothing of a response body the gateway waits for (zero:
+    /// no limit; see [`ReadTimer`]).
+    read_timeout: Duration,
     /// One slot per request in flight to the upstream (`--upstream-max-connections`); a tunnel
     /// keeps its slot until it closes.
     pool: Arc<SlotPool>,
@@ -156,6 +159,7 @@ impl ProxySettings {
                 timeout: limits.body_read_timeout,
             },
             response_timeout: limits.upstream_timeout,
+            read_timeout: limits.upstream_read_timeout,
             pool: SlotPool::new(limits.upstream_max_connections),
             queue_timeout: limits.upstream_queue_timeout,
             tunnel_idle_timeout: limits.tunnel_idle_timeout,
@@ -274,10 +278,12 @@ struct Connection {
     _slot: Slot,
     /// Changes when the gateway shuts down; tunnels close then.
     closing: watch::Receiver<bool>,
-    /// The timer of `--upstream-timeout` that the connection's requests reuse (see
-    /// [`ResponseTimer`]); `None` before the first forwarded request, and while a request
-    /// has it.
-    response_timer: Mutex<Option<Pin<Box<Sleep>>>>,
+    /// The timer that the connection's requests reuse for `--upstream-timeout` (see
+    /// [`ResponseTimer`]) and their response bodies for `--upstream-read-timeout` (see
+    /// [`ReadTimer`]).
+    timer: SharedTimer,
+    /// Where a response body cut by `--upstream-read-timeout` is counted.
+    telemetry: Telemetry,
 }
 
 /// The proxy of one client connection: cloning it (per request) clones one reference count.
@@ -292,6 +298,7 @@ impl Proxy {
         scheme: &'static str,
         slot: Slot,
         closing: watch::Receiver<bool>,
+        telemetry: Telemetry,
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);
         // The peer is the connection's: whether its fields are kept is decided once.
@@ -305,7 +312,8 @@ impl Proxy {
             share,
             _slot: slot,
             closing,
-            response_timer: Mutex::new(None),
+            timer: SharedTimer::default(),
+            telemetry,
         }))
     }
 }
@@ -472,7 +480,7 @@ impl Proxy {
         let Prepared { request, upgrade } = prepared;
         let is_head = request.method() == Method::HEAD;
         async move {
-            let Connection { clients, settings, peer, share, response_timer, .. } = &*self.0;
+            let Connection { clients, settings, peer, share, timer, .. } = &*self.0;
             let Some(slots) = Slots::acquire(&settings.pool, share, settings.queue_timeout).await
             else {
                 tracing::debug!(%peer, "no upstream slot within the queue timeout");
@@ -485,7 +493,7 @@ impl Proxy {
             // and on into this future's state: the send is the larger part of this future, and
             // each move copied all of it.
             let now = Instant::now();
-            let mut timer = ResponseTimer::start(response_timer, now + settings.response_timeout);
+            let mut timer = ResponseTimer::start(timer, now + settings.response_timeout);
             let mut sent = std::pin::pin!(clients.send(request, now));
             let answered = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
                 Poll::Ready(result) => Poll::Ready(Some(result)),
@@ -562,7 +570,11 @@ impl Proxy {
                 if parts.status == StatusCode::RESET_CONTENT {
                     return without_content(parts);
                 }
-                Response::from_parts(parts, Either::Left(UpstreamBody::new(body, held, pooled)))
+                let read = ReadTimer::new(self);
+                Response::from_parts(
+                    parts,
+                    Either::Left(UpstreamBody::new(body, held, pooled, read)),
+                )
             }
             Some(Err(error)) => self.failed(&error, upstream, started),
             None => {
@@ -640,58 +652,155 @@ impl Proxy {
     }
 }
 
-/// The `--upstream-timeout` of one forwarded request, on its connection's timer.
+/// A connection's one timer, which its requests take turns with: for `--upstream-timeout` (see
+/// [`ResponseTimer`]), then for `--upstream-read-timeout` while their response bodies wait on
+/// the upstream (see [`ReadTimer`]).
 ///
 /// A timer of its own per request registered it in tokio's timer wheel and removed it again
-/// (about 650 instructions per forwarded request, a lock of the time driver each way). Here a
-/// connection's requests take turns with one timer, which is moved only when it fires: it stays
-/// set for an earlier request's instant, always before this one's (requests start in order,
-/// and each gets the same timeout), and when it fires before this request is due it is set for
-/// the instant this one is due. The deadline is the same as with a timer of its own: `504` once
-/// `--upstream-timeout` has passed since the request was sent, never before. A request that
-/// finds the timer taken (concurrent HTTP/2 streams) makes one of its own; the first given
-/// back is kept.
+/// (about 650 instructions per forwarded request, a lock of the time driver each way). Here the
+/// timer is moved only when it fires (see [`poll_until`]): it stays set for an earlier instant
+/// than the one its user waits for, and when it fires before that one is due it is set for it.
+/// A user that finds the timer taken (concurrent HTTP/2 streams, or a response body still
+/// waiting) makes one of its own; the first given back is kept.
+#[derive(Debug, Default)]
+struct SharedTimer(Mutex<Option<Pin<Box<Sleep>>>>);
+
+impl SharedTimer {
+    /// The connection's timer, or, if another user has it, a new one set for `due`.
+    fn take(&self, due: Instant) -> Pin<Box<Sleep>> {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        kept.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(due)))
+    }
+
+    /// Keeps `sleep` as the connection's timer, unless another was given back first.
+    fn give_back(&self, sleep: Pin<Box<Sleep>>) {
+        let mut home = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if home.is_none() {
+            *home = Some(sleep);
+        }
+    }
+}
+
+/// Ready once `due` has passed, on `sleep`, a [`SharedTimer`]'s timer, which is moved only when
+/// it fires before `due`, or when it is set for later than `due`.
+fn poll_until(sleep: &mut Pin<Box<Sleep>>, due: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    if sleep.deadline() > due {
+        // Another user set it for later (a longer timeout, or a later request's): moved, so
+        // that this one is never due past its own instant.
+        sleep.as_mut().reset(due);
+    }
+    while sleep.as_mut().poll(cx).is_ready() {
+        if Instant::now() >= due {
+            return Poll::Ready(());
+        }
+        sleep.as_mut().reset(due);
+    }
+    Poll::Pending
+}
+
+/// The `--upstream-timeout` of one forwarded request, on its connection's timer (see
+/// [`SharedTimer`]).
+///
+/// Requests start in order and each gets the same timeout, so the timer a request takes is
+/// set for an earlier request's instant, before this one's. The deadline is the same as with a
+/// timer of its own: `504` once `--upstream-timeout` has passed since the request was sent,
+/// never before.
 struct ResponseTimer<'c> {
     /// `Some` until the request is done with it.
     sleep: Option<Pin<Box<Sleep>>>,
     /// When the request's response head is due.
     due: Instant,
-    /// The connection's place for the timer, to give it back to.
-    home: &'c Mutex<Option<Pin<Box<Sleep>>>>,
+    /// The connection's timer, to give it back to.
+    home: &'c SharedTimer,
 }
 
 impl<'c> ResponseTimer<'c> {
     /// The timer of a request sent now, `due` then (`--upstream-timeout` from now): the
     /// connection's, if no other request has it.
-    fn start(home: &'c Mutex<Option<Pin<Box<Sleep>>>>, due: Instant) -> Self {
-        let kept = home.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let sleep = kept.unwrap_or_else(|| Box::pin(tokio::time::sleep_until(due)));
-        Self { sleep: Some(sleep), due, home }
+    fn start(home: &'c SharedTimer, due: Instant) -> Self {
+        Self { sleep: Some(home.take(due)), due, home }
     }
 
     /// Ready once the request is due.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(sleep) = &mut self.sleep else { return Poll::Pending };
-        if sleep.deadline() > self.due {
-            // Never the case with one timeout for every request; kept so that a timer set later
-            // cannot make a request wait past its own instant.
-            sleep.as_mut().reset(self.due);
-        }
-        while sleep.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= self.due {
-                return Poll::Ready(());
-            }
-            sleep.as_mut().reset(self.due);
-        }
-        Poll::Pending
+        poll_until(sleep, self.due, cx)
     }
 }
 
 impl Drop for ResponseTimer<'_> {
     fn drop(&mut self) {
-        let mut home = self.home.lock().unwrap_or_else(PoisonError::into_inner);
-        if home.is_none() {
-            *home = self.sleep.take();
+        if let Some(sleep) = self.sleep.take() {
+            self.home.give_back(sleep);
+        }
+    }
+}
+
+/// The `--upstream-read-timeout` of one response body (finding F-BK): how long the upstream may
+/// send nothing while the gateway waits for the next part of the body. The head is
+/// `--upstream-timeout`'s; the wait starts when the body is asked for its next frame and has
+/// none, so a client that reads slowly (`--send-timeout`'s) never counts against the upstream.
+///
+/// Costs nothing while the body has a frame each time it is asked, as a short response read
+/// with its head does: the first wait takes the connection's timer (see [`SharedTimer`]) and
+/// reads the clock, each later wait reads the clock, and the body gives the timer back when it
+/// ends or is dropped. `None` when the timeout is zero.
+#[derive(Debug)]
+pub(crate) struct ReadTimer {
+    /// The connection: its timer, the timeout, the telemetry.
+    proxy: Proxy,
+    /// The connection's timer (or one of the body's own), from the body's first wait.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// When the current wait times out; `None` while the body is not waiting.
+    due: Option<Instant>,
+}
+
+impl ReadTimer {
+    /// The timer of a response body on `proxy`'s connection; `None` when
+    /// `--upstream-read-timeout` is zero.
+    fn new(proxy: &Proxy) -> Option<Self> {
+        (!proxy.0.settings.read_timeout.is_zero()).then(|| Self {
+            proxy: proxy.clone(),
+            sleep: None,
+            due: None,
+        })
+    }
+
+    /// The body brought a frame: the wait is over.
+    #[inline]
+    pub(crate) fn brought(&mut self) {
+        self.due = None;
+    }
+
+    /// The body has no frame yet: ready once it has waited for the timeout. Then the cut is
+    /// logged and counted, and the caller ends the body with an error.
+    pub(crate) fn poll_waited(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let connection = &*self.proxy.0;
+        let timeout = connection.settings.read_timeout;
+        let due = *self.due.get_or_insert_with(|| Instant::now() + timeout);
+        let sleep = self.sleep.get_or_insert_with(|| connection.timer.take(due));
+        std::task::ready!(poll_until(sleep, due, cx));
+        tracing::warn!(
+            peer = %connection.peer,
+            ?timeout,
+            "cut a response whose upstream sent nothing of its body for --upstream-read-timeout"
+        );
+        if let Some(metrics) = connection.telemetry.metrics() {
+            metrics.upstream_failed(UpstreamFailure::ReadTimeout);
+        }
+        Poll::Ready(())
+    }
+
+    /// How long the body may wait.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.proxy.0.settings.read_timeout
+    }
+}
+
+impl Drop for ReadTimer {
+    fn drop(&mut self) {
+        if let Some(sleep) = self.sleep.take() {
+            self.proxy.0.timer.give_back(sleep);
         }
     }
 }

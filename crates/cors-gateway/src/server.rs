@@ -64,6 +64,9 @@ pub(crate) struct Limits {
     pub(crate) max_concurrent_streams: u32,
     /// How long the upstream has to start answering; past it the answer is 504.
     pub(crate) upstream_timeout: Duration,
+    /// How long the upstream may send nothing of a response body being waited for (zero: no
+    /// limit; finding F-BK).
+    pub(crate) upstream_read_timeout: Duration,
     /// Most requests in flight to the upstream, and so most upstream connections.
     pub(crate) upstream_max_connections: usize,
     /// Most of those one client connection may hold (fairness between clients).
@@ -183,10 +186,11 @@ pub(crate) async fn serve(
     endpoints: Vec<Endpoint>,
     clients: UpstreamClients,
     settings: Arc<ProxySettings>,
-    limits: Limits,
+    limits: &Limits,
     telemetry: Telemetry,
     shutdown: impl Future<Output = ()>,
 ) {
+    let limits = *limits;
     let protocols = Protocols::new(&limits);
     let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_client =
@@ -433,6 +437,7 @@ impl Accepted {
             scheme,
             slot,
             closing.clone(),
+            shared.telemetry,
         );
         let served = Served {
             protocols: &shared.protocols,

@@ -220,6 +220,9 @@ pub(crate) enum UpstreamFailure {
     Timeout = 2,
     /// No upstream slot within `--upstream-queue-timeout` (503).
     QueueTimeout = 3,
+    /// The upstream sent nothing of a response body for `--upstream-read-timeout`: the
+    /// response was cut (finding F-BK).
+    ReadTimeout = 4,
 }
 
 /// Why a request was sent upstream a second time, on a new connection, after a reused

@@ -77,13 +77,19 @@ fn example_policy(name: &str) -> PathBuf {
 ///   read that request's head (`/then-close`), as soon as the request arrives, unread (which
 ///   makes a reset: `/then-reset`), or after the first bytes of a response head
 ///   (`/then-partial`), as an upstream closing an idle connection just as the gateway reuses
-///   it does.
+///   it does;
+/// - `/stall`: sends its response head and 10 of the 1 000 bytes its `Content-Length` says,
+///   then nothing until the gateway closes the connection (counted in `hung_up`);
+/// - `/dribble`: sends its response head, then a body of 30 bytes in chunks of one, 100 ms
+///   apart, as a server-sent events stream that sends an event or a comment now and then.
 struct Upstream {
     address: SocketAddr,
     /// How many connections it accepted.
     connections: Arc<AtomicUsize>,
     /// How many request heads it read.
     requests: Arc<AtomicUsize>,
+    /// How many connections the gateway closed while a `/stall` response waited.
+    hung_up: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accepter: Option<JoinHandle<()>>,
 }
@@ -96,21 +102,27 @@ impl Upstream {
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (flag, count, heads) =
-            (Arc::clone(&stop), Arc::clone(&connections), Arc::clone(&requests));
+        let hung_up = Arc::new(AtomicUsize::new(0));
+        let (flag, count, heads, hung) = (
+            Arc::clone(&stop),
+            Arc::clone(&connections),
+            Arc::clone(&requests),
+            Arc::clone(&hung_up),
+        );
         let accepter = thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         count.fetch_add(1, Ordering::Relaxed);
                         let (flag, heads) = (Arc::clone(&flag), Arc::clone(&heads));
-                        thread::spawn(move || serve_upstream(stream, &flag, &heads));
+                        let hung = Arc::clone(&hung);
+                        thread::spawn(move || serve_upstream(stream, &flag, &heads, &hung));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Self { address, connections, requests, stop, accepter: Some(accepter) }
+        Self { address, connections, requests, hung_up, stop, accepter: Some(accepter) }
     }
 
     fn url(&self) -> String {
@@ -175,7 +187,37 @@ fn wait_readable(stream: &TcpStream, stop: &AtomicBool) {
     }
 }
 
-fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsize) {
+/// Waits (bounded) until the peer closes `stream`, reading what it sends; whether it did.
+fn closed_by_peer(stream: &mut TcpStream, stop: &AtomicBool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    let mut buffer = [0u8; 1024];
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// The answer to `/dribble` (see [`Upstream`]).
+fn dribble_body(stream: &mut TcpStream) -> std::io::Result<()> {
+    stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-upstream: 1\r\n\r\n")?;
+    for _ in 0..30 {
+        thread::sleep(Duration::from_millis(100));
+        stream.write_all(b"1\r\n.\r\n")?;
+    }
+    stream.write_all(b"0\r\n\r\n")
+}
+
+fn serve_upstream(
+    mut stream: TcpStream,
+    stop: &AtomicBool,
+    requests: &AtomicUsize,
+    hung_up: &AtomicUsize,
+) {
     stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let mut pending = Vec::new();
     // What to do with the next request instead of answering it (`/then-*`).
@@ -218,6 +260,20 @@ fn serve_upstream(mut stream: TcpStream, stop: &AtomicBool, requests: &AtomicUsi
                 thread::sleep(Duration::from_millis(20));
             }
             return;
+        }
+        if path == "/stall" {
+            let answer =
+                "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\nx-upstream: 1\r\n\r\npart of it";
+            if stream.write_all(answer.as_bytes()).is_ok() && closed_by_peer(&mut stream, stop) {
+                hung_up.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if path == "/dribble" {
+            if dribble_body(&mut stream).is_err() {
+                return;
+            }
+            continue;
         }
         if path.starts_with("/late-body") {
             if late_body(&mut stream, &path).is_err() {
@@ -465,6 +521,16 @@ impl Gateway {
     /// How many request heads the upstream read so far.
     fn upstream_requests(&self) -> usize {
         self.upstream.requests.load(Ordering::Relaxed)
+    }
+
+    /// Waits (bounded) until the gateway has closed `count` upstream connections whose `/stall`
+    /// response waited.
+    fn wait_for_upstream_hang_ups(&self, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.upstream.hung_up.load(Ordering::Relaxed) < count {
+            assert!(Instant::now() < deadline, "the stalled upstream connection stayed open");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The value of the sample `series` (name and labels) in the admin listener's `/metrics`
@@ -1322,6 +1388,103 @@ fn a_failing_upstream_gets_the_right_error(
     }
     gateway.assert_alive();
     bystander.finish(2);
+}
+
+/// How long a stalled response may take to be cut under `--upstream-read-timeout 500ms`:
+/// generous, and well short of the [`PATIENCE`] after which the test upstream gives up.
+const CUT_WITHIN: Duration = Duration::from_secs(10);
+
+/// Finding F-BK: an upstream that sends a response head and part of the body, then nothing,
+/// has the response cut after `--upstream-read-timeout` (HTTP/1.1: the client connection closed
+/// mid-body; HTTP/2: the stream reset, and the connection serves the next request), its
+/// upstream connection closed, and its slot freed: with `--upstream-max-connections 1`, another
+/// client is served next. Before the fix the response held the slot until the client left, and
+/// every other client got `503`.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
+fn a_stalled_upstream_body_is_cut_after_the_read_timeout(#[case] http2: bool) {
+    let limits = ["--upstream-read-timeout", "500ms", "--upstream-max-connections", "1"];
+    let admin = ["--upstream-queue-timeout", "200ms", "--admin-listen", "127.0.0.1:0"];
+    let mut gateway = Gateway::start(&[&limits[..], &admin[..]].concat());
+    let started = Instant::now();
+    if http2 {
+        runtime().block_on(async {
+            let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+            let (response, _) =
+                sender.send_request(h2_request("GET", "/stall", Some(APP)), true).unwrap();
+            let (parts, mut body) = response.await.unwrap().into_parts();
+            assert_eq!(parts.status, 200);
+            assert_eq!(parts.headers["access-control-allow-origin"], APP);
+            let mut received = Vec::new();
+            let error = loop {
+                let next = tokio::time::timeout(CUT_WITHIN, body.data()).await;
+                match next.unwrap_or_else(|_| panic!("not cut within {CUT_WITHIN:?}")) {
+                    Some(Ok(chunk)) => received.extend_from_slice(&chunk),
+                    Some(Err(error)) => break error,
+                    None => panic!("the stalled body ended: {received:?}"),
+                }
+            };
+            assert!(started.elapsed() < CUT_WITHIN, "cut after {:?}", started.elapsed());
+            assert!(error.is_reset(), "{error}");
+            assert_eq!(received, b"part of it");
+            // The connection's other streams go on: this one gets the freed upstream slot.
+            let (parts, body) =
+                h2_send(&mut sender, h2_request("GET", "/", Some(APP))).await.unwrap();
+            assert_eq!((parts.status, &body[..]), (http::StatusCode::OK, &b"ok 0"[..]));
+        });
+    } else {
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        let get = raw_request("GET", "/stall", &[("origin", APP.as_bytes())], true);
+        stream.write_all(&get).unwrap();
+        let (bytes, closed) = read_all(&mut stream, CUT_WITHIN);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(closed, "not cut within {CUT_WITHIN:?}: {text:?}");
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
+        assert!(text.contains("content-length: 1000\r\n"), "{text:?}");
+        assert!(text.ends_with("\r\n\r\npart of it"), "the body is cut short: {text:?}");
+    }
+    gateway.wait_for_upstream_hang_ups(1);
+    let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
+    assert_eq!(reply.status, 200, "another client, after the cut: {reply:?}");
+    gateway.wait_for_metric(r#"cors_gateway_upstream_errors_total{kind="read_timeout"}"#, 1);
+    gateway.wait_for_log("--upstream-read-timeout");
+    gateway.assert_alive();
+}
+
+/// Finding F-BK: `--upstream-read-timeout` bounds each wait for the body, not the whole body:
+/// an upstream that sends a byte every 100 ms streams for 3 s under a 1 s timeout, and its
+/// response arrives whole.
+#[test]
+fn an_upstream_body_that_keeps_coming_outlives_the_read_timeout() {
+    let mut gateway = Gateway::start(&["--upstream-read-timeout", "1s"]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(&raw_request("GET", "/dribble", &[("origin", APP.as_bytes())], false))
+        .unwrap();
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed, "{text:?}");
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    assert_eq!(body.matches("\r\n.\r\n").count(), 30, "the whole body: {text:?}");
+    assert!(body.ends_with("0\r\n\r\n"), "the body's end: {text:?}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "streamed past the timeout");
+    gateway.assert_alive();
+}
+
+/// Finding F-BK: `--upstream-read-timeout 0` turns the limit off: a stalled body is not cut.
+#[test]
+fn a_read_timeout_of_zero_never_cuts_a_stalled_body() {
+    let mut gateway = Gateway::start(&["--upstream-read-timeout", "0"]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream.write_all(&raw_request("GET", "/stall", &[("origin", APP.as_bytes())], false)).unwrap();
+    let (bytes, closed) = read_all(&mut stream, Duration::from_secs(2));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!closed, "cut: {text:?}");
+    assert!(text.starts_with("HTTP/1.1 200 ") && text.ends_with("part of it"), "{text:?}");
+    gateway.assert_alive();
 }
 
 /// The gateway keeps its upstream connections alive between requests (its own pool, over
