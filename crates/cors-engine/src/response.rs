@@ -9,7 +9,7 @@ use http::header::{
 };
 use http::{HeaderName, HeaderValue};
 
-use crate::acrh::{AcrhNames, AcrhSummary, is_token, trim_ows};
+use crate::acrh::{AcrhNames, AcrhSummary, is_token};
 use crate::headers::{FieldValue, RequestHeaders};
 use crate::{ACRH, Rule, Vary};
 
@@ -657,19 +657,28 @@ impl<'r, H: RequestHeaders + ?Sized> MirroredList<'r, H> {
 ///
 /// Measured (callgrind, `layer-preflight-mirrored`, `content-type,x-token`): 1 split of one line
 /// in place, where reading the names through [`MirroredList::names`] ([`AcrhNames`], out of line,
-/// one call per name) took about 500 instructions.
+/// one call per name) took about 500 instructions; each `,` then found eight bytes at a time
+/// ([`cors_origin::position_byte`]), where `split` tested byte by byte: 96 instructions less
+/// (`iter().position` 22 less, the `memchr` crate 31 less, a word loop of its own 45 less).
 #[inline]
 fn spaced(line: &[u8], capacity: usize) -> Option<HeaderValue> {
+    // A byte above SP at both ends: neither empty nor starting or ending with whitespace.
+    let bare = |name: &[u8]| name.first().is_some_and(|&b| b > b' ') && name.last() > Some(&b' ');
     let mut joined = Vec::with_capacity(capacity);
-    for name in line.split(|&b| b == b',') {
-        if name.is_empty() || trim_ows(name).len() != name.len() {
+    let mut rest = line;
+    while let Some(at) = cors_origin::position_byte(rest, b',') {
+        let (name, after) = rest.split_at(at);
+        if !bare(name) {
             return None;
         }
-        if !joined.is_empty() {
-            joined.extend_from_slice(b", ");
-        }
         joined.extend_from_slice(name);
+        joined.extend_from_slice(b", ");
+        rest = after.get(1..)?;
     }
+    if !bare(rest) {
+        return None;
+    }
+    joined.extend_from_slice(rest);
     HeaderValue::try_from(joined).ok()
 }
 

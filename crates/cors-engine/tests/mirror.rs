@@ -73,6 +73,14 @@ fn check(profile: &'static str, acrh: &[&'static str], expected: Option<&str>) {
 #[case::p4_single_name(ANY_HEADERS, &["authorization"], Some("authorization"))]
 #[case::p4_untidy_line_rebuilt(ANY_HEADERS, &["\tx-a ,,X-B  ,"], Some("x-a, X-B"))]
 #[case::p4_bare_commas_spaced(ANY_HEADERS, &["content-type,x-token"], Some("content-type, x-token"))]
+#[case::p4_bare_commas_across_words(
+    ANY_HEADERS,
+    &["x-requested-with,content-type,x-a"],
+    Some("x-requested-with, content-type, x-a")
+)]
+#[case::p4_bare_commas_at_word_ends(ANY_HEADERS, &["abcdefg,abcdefgh,x"], Some("abcdefg, abcdefgh, x"))]
+#[case::p4_bare_commas_in_one_word(ANY_HEADERS, &["a,b,c,d,e,f,g,h,i"], Some("a, b, c, d, e, f, g, h, i"))]
+#[case::p4_bare_commas_space_at_the_end(ANY_HEADERS, &["x-requested-with,x-a "], Some("x-requested-with, x-a"))]
 #[case::p4_bare_commas_empty_element(ANY_HEADERS, &["x-a,,x-b"], Some("x-a, x-b"))]
 #[case::p4_bare_commas_leading_comma(ANY_HEADERS, &[",x-a,x-b"], Some("x-a, x-b"))]
 #[case::p4_bare_commas_trailing_comma(ANY_HEADERS, &["x-a,x-b,"], Some("x-a, x-b"))]
@@ -99,7 +107,9 @@ proptest::proptest! {
     fn p4_one_line_is_mirrored_as_its_names_joined(
         parts in proptest::collection::vec(
             (
-                proptest::sample::select(&["x-a", "Content-Type", "x-token", "a"][..]),
+                proptest::sample::select(
+                    &["x-a", "Content-Type", "x-token", "a", "abcdefg", "x-requested-with"][..],
+                ),
                 proptest::sample::select(&[",", ", ", ",,", " ,", ",\t", " , "][..]),
             ),
             1..6,

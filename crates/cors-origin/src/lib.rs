@@ -103,7 +103,7 @@ mod pattern;
 mod request;
 mod set;
 
-pub use ascii::{eq_lowercase, eq_lowercase_name, host_alphabet_prefix};
+pub use ascii::{eq_lowercase, eq_lowercase_name, host_alphabet_prefix, position_byte};
 pub use error::{HeaderError, ParseError, ParseErrorKind};
 pub use origin::{Origin, ParseNotes};
 pub use pattern::{OriginPattern, SubdomainPattern};
