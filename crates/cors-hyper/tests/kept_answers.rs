@@ -35,6 +35,7 @@ const ACRH: &[&[&str]] = &[
     &["", "x-a", ""],
     &["x-a, X-A", "x-a"],
     &["x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b", "x-b"],
+    &["x-requested-with,content-type,x-a"],
 ];
 
 /// A group's `headers`: none, some listed names, or `*`.
@@ -92,12 +93,17 @@ fn shape() -> impl Strategy<Value = Shape> {
         .prop_map(|(public, credentials, groups)| Shape { public, credentials, groups })
 }
 
-/// Group `g` allows `https://g<g>.test` (echoed as the policy's prebuilt value) and the
+/// Group `g` allows `https://g<g>.test` and `https://h<g>.test` (echoed as the policy's
+/// prebuilt values: an answer kept for one is answered to the other with its own) and the
 /// subdomains of `w<g>.test` (echoed as the request's own value), and may allow `*` and the
 /// subdomains of `shared.test`.
 fn policy(shape: &Shape) -> Policy {
     let groups = shape.groups.iter().enumerate().map(|(g, group)| {
-        let mut origins = vec![format!("https://g{g}.test"), format!("https://*.w{g}.test")];
+        let mut origins = vec![
+            format!("https://g{g}.test"),
+            format!("https://h{g}.test"),
+            format!("https://*.w{g}.test"),
+        ];
         if group.any_origin {
             origins.push("*".to_owned());
         }
@@ -147,6 +153,7 @@ fn request(group: usize, origin: usize, method: Option<&str>, headers: &[&str]) 
         2 => format!("https://b{origin}.w{group}.test"),
         3 => format!("https://s{group}.shared.test"),
         4 => "null".to_owned(),
+        5 => format!("https://h{group}.test"),
         _ => "https://elsewhere.test".to_owned(),
     };
     let mut builder = Request::builder()
@@ -190,7 +197,7 @@ proptest! {
     fn p1_every_local_answer_is_the_one_decision_apply_writes(
         shape in shape(),
         requests in vec(
-            (0usize..4, 0usize..6, proptest::option::of(select(ACRM)), select(ACRH)),
+            (0usize..4, 0usize..7, proptest::option::of(select(ACRM)), select(ACRH)),
             1..16,
         ),
     ) {
