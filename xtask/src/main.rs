@@ -13,6 +13,7 @@ mod conformance;
 mod envoy;
 mod fuzz;
 mod http;
+mod licenses;
 mod peers;
 mod process;
 mod soak;
@@ -50,6 +51,9 @@ enum Command {
     Envoy(envoy::Args),
     /// Run the cargo-fuzz targets for a fixed time each (installs cargo-fuzz when missing)
     Fuzz(fuzz::Args),
+    /// Every package of the dependency graph (deny.toml's platforms and features) is under a
+    /// license deny.toml's allow list allows, by its SPDX expression
+    Licenses,
     /// cors-gateway under steady mixed traffic (HTTP/1.1, HTTP/2, slow clients); fails on a
     /// failed request or more than 10 % growth of its memory or open descriptors; outside CI
     Soak(soak::Args),
@@ -68,6 +72,7 @@ impl Command {
             Command::Conformance(args) => conformance::run(&args),
             Command::Envoy(args) => envoy::run(&args),
             Command::Fuzz(args) => fuzz::run(&args),
+            Command::Licenses => licenses::run(),
             Command::Soak(args) => soak::run(&args),
             Command::Tidy => tidy::run(),
             Command::Wasm => envoy::build_and_print(),
