@@ -398,7 +398,7 @@ fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
         .arg("serve")
         .arg("--config")
         .arg(&policy)
-        .args(["--listen", "127.0.0.1:0", "--upstream", &upstream, "--watch-interval", "300ms"])
+        .args(["--listen", "127.0.0.1:0", "--upstream", &upstream, "--watch-interval", "100ms"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -412,7 +412,7 @@ fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
         line.trim().strip_prefix("listening on ").unwrap().to_owned()
     };
     let json = dir.join("all.json");
-    let setup = format!("(sleep 1; cp {{policy}} {}) > /dev/null 2>&1 &", policy.display());
+    let setup = format!("(sleep 0.3; cp {{policy}} {}) > /dev/null 2>&1 &", policy.display());
     let known = Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.toml");
     let output = run(
         &url,
