@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 
 use crate::pool::Pooled;
-use crate::proxy::ReadTimer;
+use crate::proxy::{ReadTimer, find_cause};
 use tokio::time::{Instant, Sleep};
 
 /// A fixed number of slots that requests take and give back, waiting in line when none is free.
@@ -202,14 +202,7 @@ impl std::error::Error for BodyError {
 impl BodyError {
     /// The `BodyError` in `error`'s source chain, if the upstream request failed because of one.
     pub(crate) fn find<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
-        let mut cause = Some(error);
-        while let Some(error) = cause {
-            if let Some(found) = error.downcast_ref::<Self>() {
-                return Some(found);
-            }
-            cause = error.source();
-        }
-        None
+        find_cause(error)
     }
 }
 
@@ -362,6 +355,14 @@ impl std::error::Error for UpstreamBodyError {
             Self::Upstream(error) => Some(error),
             Self::Stalled { .. } => None,
         }
+    }
+}
+
+impl UpstreamBodyError {
+    /// Whether `error`'s source chain holds a body cut by `--upstream-read-timeout` (hyper ends
+    /// an HTTP/1.1 connection with its response body's error).
+    pub(crate) fn is_read_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+        matches!(find_cause(error), Some(Self::Stalled { .. }))
     }
 }
 

@@ -26,6 +26,8 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::body::UpstreamBodyError;
+
 /// The client connection preface of HTTP/2 (RFC 9113 section 3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -444,6 +446,21 @@ pub(crate) enum Closed {
     ClientLimit,
     /// Its client took up no frame of a response for `--send-timeout`.
     Stalled,
+    /// An HTTP/1.1 response was cut because its upstream sent nothing of the body for
+    /// `--upstream-read-timeout`: hyper ends the connection with the body's error, which is no
+    /// doing of the client's.
+    UpstreamReadTimeout,
+}
+
+impl Closed {
+    /// Why a connection hyper ended with `result` closed: the client's doing, or a failure,
+    /// unless its error is a response body cut by `--upstream-read-timeout`.
+    fn ended(result: &Result<(), hyper::Error>) -> Self {
+        match result {
+            Err(error) if UpstreamBodyError::is_read_timeout(error) => Self::UpstreamReadTimeout,
+            _ => Self::ByClient,
+        }
+    }
 }
 
 /// Watches for `idle` without activity: a sampler returns whether something is in progress
@@ -659,7 +676,7 @@ pub(crate) async fn drive<C: Graceful>(
     .await;
     let reason = match ended {
         Ok(reason) => reason,
-        Err(result) => return (Closed::ByClient, result),
+        Err(result) => return (Closed::ended(&result), result),
     };
     if reason == Closed::NoRequestHead && C::EVERY_HEAD {
         // No request is in progress: the connection is dropped at once, as hyper's own header

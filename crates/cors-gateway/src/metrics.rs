@@ -55,8 +55,16 @@ const UPSTREAM_FAILURES: [&str; 5] =
 const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
 
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
-const CLOSE_REASONS: [&str; 7] =
-    ["client", "no_request_head", "idle", "shutdown", "proxy_protocol", "client_limit", "stalled"];
+const CLOSE_REASONS: [&str; 8] = [
+    "client",
+    "no_request_head",
+    "idle",
+    "shutdown",
+    "proxy_protocol",
+    "client_limit",
+    "stalled",
+    "upstream_read_timeout",
+];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
 const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
@@ -158,8 +166,11 @@ impl Metrics {
         let closed = labelled(
             &mut registry,
             "cors_gateway_connections_closed",
-            "Client connections closed: by the client, for sending no complete request head \
-             within --header-read-timeout, for --idle-timeout, or at shutdown",
+            "Client connections closed: client (by the client, or failed), no_request_head (no \
+             complete request head within --header-read-timeout), idle (--idle-timeout), \
+             shutdown, proxy_protocol (refused by --proxy-protocol), client_limit (refused by \
+             --max-connections-per-client), stalled (--send-timeout), upstream_read_timeout (an \
+             HTTP/1.1 response cut by --upstream-read-timeout)",
             "reason",
             CLOSE_REASONS,
         );
@@ -321,6 +332,7 @@ const fn closed_index(reason: Closed) -> usize {
         Closed::ProxyProtocol => 4,
         Closed::ClientLimit => 5,
         Closed::Stalled => 6,
+        Closed::UpstreamReadTimeout => 7,
     }
 }
 

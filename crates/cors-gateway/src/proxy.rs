@@ -805,6 +805,21 @@ impl Drop for ReadTimer {
     }
 }
 
+/// The first `E` among `error` and its sources.
+pub(crate) fn find_cause<'e, E>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e E>
+where
+    E: std::error::Error + 'static,
+{
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        cause = error.source();
+    }
+    None
+}
+
 /// `error` and its sources, joined with `: `.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();

@@ -467,7 +467,12 @@ impl Accepted {
             Closed::Stalled => {
                 tracing::debug!(%peer, ?protocol, "closed a connection whose client took up no response for --send-timeout");
             }
-            Closed::ByClient | Closed::Shutdown | Closed::ProxyProtocol | Closed::ClientLimit => {}
+            // The cut is logged where it happens (`ReadTimer`).
+            Closed::UpstreamReadTimeout
+            | Closed::ByClient
+            | Closed::Shutdown
+            | Closed::ProxyProtocol
+            | Closed::ClientLimit => {}
         }
         counted.closed(closed);
         if let Err(error) = result {

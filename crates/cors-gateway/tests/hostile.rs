@@ -1443,6 +1443,10 @@ fn a_stalled_upstream_body_is_cut_after_the_read_timeout(#[case] http2: bool) {
         assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
         assert!(text.contains("content-length: 1000\r\n"), "{text:?}");
         assert!(text.ends_with("\r\n\r\npart of it"), "the body is cut short: {text:?}");
+        // The cut closed the connection for the upstream's silence, not the client's doing.
+        let closed = "cors_gateway_connections_closed_total";
+        gateway.wait_for_metric(&format!("{closed}{{reason=\"upstream_read_timeout\"}}"), 1);
+        assert_eq!(gateway.metric(&format!("{closed}{{reason=\"client\"}}")), 0);
     }
     gateway.wait_for_upstream_hang_ups(1);
     let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
