@@ -233,7 +233,9 @@ pub(crate) struct UpstreamClients(Arc<Clients>);
 #[derive(Debug)]
 struct Clients {
     plain: HttpConnector,
-    tls: Option<HttpsConnector<HttpConnector>>,
+    /// The TLS connector, and the trust its certificate checks were built for (named in the
+    /// explanation of a failed handshake, see [`tls::explain_handshake`]).
+    tls: Option<(HttpsConnector<HttpConnector>, Arc<UpstreamTrust>)>,
     /// `--connect-timeout`, for the TCP connection and the TLS handshake together.
     connect_timeout: Duration,
     /// One entry per upstream seen so far, found by a linear scan: a gateway has a handful of
@@ -277,7 +279,7 @@ impl UpstreamClients {
                     .https_only()
                     .enable_http1()
                     .wrap_connector(inner);
-                Some(https)
+                Some((https, Arc::new(trust.clone())))
             }
         };
         connector.set_connect_timeout(Some(limits.connect_timeout));
@@ -423,15 +425,22 @@ impl UpstreamClients {
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
         if host.https {
-            let Some(tls) = &self.0.tls else {
+            let Some((tls, trust)) = &self.0.tls else {
                 return Box::pin(std::future::ready(Err(SendError::NoTlsClient)));
             };
             let (connecting, timeout) =
                 (handshake(tls.clone(), uri, TokioIo::new), self.0.connect_timeout);
+            let trust = Arc::clone(trust);
             Box::pin(async move {
-                tokio::time::timeout(timeout, connecting)
-                    .await
-                    .unwrap_or_else(|_| Err(SendError::Connect(Box::new(ConnectTimedOut(timeout)))))
+                match tokio::time::timeout(timeout, connecting).await {
+                    Ok(Err(SendError::Connect(error))) => {
+                        // The handshake's error in words, when rustls's alone does not say.
+                        let why = tls::explain_handshake(&*error, &trust);
+                        Err(SendError::Connect(why.map_or(error, BoxError::from)))
+                    }
+                    Ok(connected) => connected,
+                    Err(_) => Err(SendError::Connect(Box::new(ConnectTimedOut(timeout)))),
+                }
             })
         } else {
             Box::pin(handshake(self.0.plain.clone(), uri, TokioIo::into_inner))

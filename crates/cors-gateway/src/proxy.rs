@@ -806,6 +806,10 @@ impl Drop for ReadTimer {
 }
 
 /// The first `E` among `error` and its sources.
+///
+/// An `io::Error` that wraps another error is looked into (`io::Error::get_ref`): its `source`
+/// skips the error it wraps, whose text its own already is, and the connectors pass TLS
+/// failures on as such wrappers.
 pub(crate) fn find_cause<'e, E>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e E>
 where
     E: std::error::Error + 'static,
@@ -815,7 +819,12 @@ where
         if let Some(found) = error.downcast_ref::<E>() {
             return Some(found);
         }
-        cause = error.source();
+        cause = match error.downcast_ref::<std::io::Error>() {
+            Some(wrapper) => {
+                wrapper.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => error.source(),
+        };
     }
     None
 }

@@ -23,6 +23,8 @@ use rustls::{
     SignatureScheme,
 };
 
+use crate::proxy::find_cause;
+
 /// The protocols a TLS listener offers by ALPN, in order of preference. `http/1.0` is served
 /// like `http/1.1` (hyper's HTTP/1 server speaks both), as on a plain listener: without it, a
 /// client that offers only `http/1.0` (`curl --http1.0`) is refused with the
@@ -258,6 +260,86 @@ pub(crate) fn upstream_config(trust: &UpstreamTrust) -> Result<ClientConfig, Str
         }
     };
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// What went wrong in a failed TLS handshake with an https upstream, and what to do about it
+/// under `trust`, when `error` holds a rustls error worth more words than its own; `None`
+/// otherwise, and the error's own text stands.
+///
+/// rustls names some certificate problems by their variant alone: an upstream serving a CA
+/// certificate as its own (what `openssl req -x509` makes without
+/// `-addext basicConstraints=critical,CA:FALSE`) was logged as
+/// `invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`, and none of its errors
+/// said which flag or which side (the gateway's trust, or the upstream's certificate) to fix.
+///
+/// cors-conformance words the same rustls errors for its users (`handshake_failure`, in
+/// spec-tests/src/http_target.rs). Two texts rather than one home, on purpose: they speak to
+/// different people about different flags, the suite's user about a target, `--ca` and
+/// `--insecure`, the gateway's operator about an upstream, `--upstream-ca`,
+/// `--upstream-insecure` and the upstream URL, where an expired certificate or one for another
+/// name is the upstream's to fix. And both are adapters: the one workspace crate both may
+/// depend on is cors-hyper, the tower layer, which has no business with rustls, and
+/// cors-devtools is std-only and unpublished. What is shared is finding rustls's error and
+/// webpki's behind it, a few lines.
+pub(crate) fn explain_handshake(
+    error: &(dyn std::error::Error + 'static),
+    trust: &UpstreamTrust,
+) -> Option<String> {
+    use rustls::{CertificateError, Error as TlsError};
+    let certificate = match find_cause::<TlsError>(error)? {
+        TlsError::InvalidCertificate(certificate) => certificate,
+        not_tls @ TlsError::InvalidMessage(_) => {
+            return Some(format!(
+                "the upstream does not answer with TLS ({not_tls}); hint: for a plain HTTP \
+                 port, write the upstream URL as http://"
+            ));
+        }
+        _ => return None,
+    };
+    let why = match certificate {
+        CertificateError::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            "the upstream's certificate is a CA certificate (basic constraints CA:TRUE), which \
+             TLS clients refuse as a server's own; hint: the upstream must serve a certificate \
+             that CA signed (`openssl req -x509` makes a CA certificate unless given \
+             `-addext basicConstraints=critical,CA:FALSE`), or --upstream-insecure for a test \
+             upstream"
+                .to_owned()
+        }
+        // A CA of the issuer's name whose key did not sign it (a test CA made again under the
+        // same name) fails as a bad signature rather than as an unknown issuer.
+        CertificateError::UnknownIssuer | CertificateError::BadSignature => match trust {
+            UpstreamTrust::CaFile(path) => format!(
+                "the upstream's certificate is not signed by a CA certificate of --upstream-ca \
+                 {}; hint: that file must hold the CA certificate that signed it (signed by \
+                 an intermediate CA, the upstream must send that CA's certificate after its own)",
+                path.display()
+            ),
+            _ => "the upstream's certificate is not signed by a CA the system trusts; hint: \
+                  --upstream-ca FILE with the CA certificate that signed it"
+                .to_owned(),
+        },
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => format!(
+            "the upstream's certificate is not valid now ({certificate}); hint: the upstream \
+             must serve a current certificate, and this machine's clock must be right"
+        ),
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            format!(
+                "the upstream's certificate is not for the upstream URL's host ({certificate}); \
+                 hint: name the upstream in its URL by a name its certificate is for, or have it \
+                 serve a certificate for that name"
+            )
+        }
+        _ => return None,
+    };
+    Some(why)
 }
 
 /// Accepts any upstream certificate, for `--upstream-insecure`. Handshake signatures are still

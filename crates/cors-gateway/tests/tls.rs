@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::tls::{self, TestCa};
 use common::upstream::Upstream;
 use common::{Gateway, PATIENCE, Scratch, empty, example_policy, request};
+use rstest::rstest;
 
 const APP: &str = "https://app.example.com";
 
@@ -367,7 +368,7 @@ async fn https_upstreams_are_verified_with_the_upstream_host_as_sni() {
     let gateway = serve(&[]);
     let answer = get(&gateway).await;
     assert_eq!(answer.status, 502, "{:?}", answer.body);
-    gateway.wait_for_log("UnknownIssuer");
+    gateway.wait_for_log("not signed by a CA the system trusts; hint: --upstream-ca FILE");
     assert_eq!(upstream.seen().len(), 1, "nothing reached the upstream");
     drop(gateway);
 
@@ -377,6 +378,85 @@ async fn https_upstreams_are_verified_with_the_upstream_host_as_sni() {
         .wait_for_log("--upstream-insecure: the certificates of https upstreams are not verified");
     assert_eq!(get(&gateway).await.status, 200);
     assert_eq!(upstream.seen().len(), 2);
+}
+
+/// What is wrong with an https upstream, in the log: `502`, and a line that names the problem
+/// and its fix, never rustls's bare variant (`Other(OtherError(CaUsedAsEndEntity))`).
+#[rstest]
+#[case::a_ca_served_as_its_own(
+    Served::CaAsOwn,
+    "the upstream's certificate is a CA certificate (basic constraints CA:TRUE)"
+)]
+#[case::not_signed_by_the_upstream_ca(
+    Served::SignedByAnother,
+    "the upstream's certificate is not signed by a CA certificate of --upstream-ca"
+)]
+#[case::expired(
+    Served::Expired,
+    "the upstream's certificate is not valid now (certificate expired"
+)]
+#[case::for_another_name(
+    Served::ForAnotherName,
+    "the upstream's certificate is not for the upstream URL's host"
+)]
+#[case::plain_http(Served::PlainHttp, "the upstream does not answer with TLS")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_certificate_error_is_logged_with_what_to_do(
+    #[case] served: Served,
+    #[case] says: &str,
+) {
+    let scratch = Scratch::new();
+    let ca = TestCa::new("upstream");
+    let ca_file = ca.write(&scratch, "upstream-ca.pem");
+    let upstream = match served {
+        Served::CaAsOwn => Upstream::start_tls(ca.served_as_own()).await,
+        Served::SignedByAnother => {
+            let another = TestCa::new("upstream");
+            Upstream::start_tls(another.issue(&scratch, "upstream").server_config()).await
+        }
+        Served::Expired => {
+            let expired = ca.issue_with(&scratch, "upstream", |params| {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            });
+            Upstream::start_tls(expired.server_config()).await
+        }
+        Served::ForAnotherName => {
+            let elsewhere = ca.issue_with(&scratch, "upstream", |params| {
+                params.subject_alt_names =
+                    vec![rcgen::SanType::DnsName("elsewhere.example".try_into().unwrap())];
+            });
+            Upstream::start_tls(elsewhere.server_config()).await
+        }
+        Served::PlainHttp => Upstream::start().await,
+    };
+    let url = format!("https://localhost:{}", upstream.address.port());
+    let policy = example_policy("strict.yaml");
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    args.extend(["--upstream", &url, "--connect-timeout", "5s"]);
+    args.extend(["--upstream-ca", ca_file.to_str().unwrap()]);
+    let gateway = Gateway::start(&args);
+    let get = request("GET", &gateway.url("/ok"), &[("origin", APP)], empty());
+    let answer = common::send(&common::client(false), get).await;
+    assert_eq!(answer.status, 502, "{:?}", answer.body);
+    gateway.wait_for_log(says);
+    assert!(!gateway.stderr().contains("Other("), "{}", gateway.stderr());
+    assert!(upstream.seen().is_empty(), "nothing reached the upstream");
+}
+
+/// What the upstream of [`an_upstream_certificate_error_is_logged_with_what_to_do`] serves.
+#[derive(Clone, Copy, Debug)]
+enum Served {
+    /// The CA's own certificate, the one `--upstream-ca` holds.
+    CaAsOwn,
+    /// A certificate of another CA of the same name.
+    SignedByAnother,
+    /// A certificate of `--upstream-ca`'s CA that expired in 2021.
+    Expired,
+    /// A certificate of `--upstream-ca`'s CA for `elsewhere.example` alone.
+    ForAnotherName,
+    /// No TLS: plain HTTP.
+    PlainHttp,
 }
 
 /// The conformance suite (cors-conformance) against the gateway over TLS: every profile, with the

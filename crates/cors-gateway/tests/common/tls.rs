@@ -47,14 +47,22 @@ impl Issued {
 
     /// A rustls server configuration with this certificate (for TLS upstreams).
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        let config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![self.certificate.clone()], self.private_key.clone_key())
-            .unwrap();
-        Arc::new(config)
+        serving(self.certificate.clone(), self.private_key.clone_key())
     }
+}
+
+/// A rustls server configuration that serves `certificate`, whose key is `key`.
+fn serving(
+    certificate: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<rustls::ServerConfig> {
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    Arc::new(config)
 }
 
 impl TestCa {
@@ -73,9 +81,22 @@ impl TestCa {
     /// A certificate for [`NAMES`], written to `dir/PREFIX.pem` (the certificate, then this CA's
     /// certificate as its chain) and `dir/PREFIX.key`.
     pub fn issue(&self, scratch: &Scratch, prefix: &str) -> Issued {
+        self.issue_with(scratch, prefix, |_| {})
+    }
+
+    /// [`TestCa::issue`], with the certificate's parameters changed by `edit` first (names,
+    /// validity).
+    pub fn issue_with(
+        &self,
+        scratch: &Scratch,
+        prefix: &str,
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> Issued {
         let key = KeyPair::generate().unwrap();
         let names = NAMES.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-        let leaf = CertificateParams::new(names).unwrap().signed_by(&key, &self.issuer).unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        edit(&mut params);
+        let leaf = params.signed_by(&key, &self.issuer).unwrap();
         let chain = scratch.write(&format!("{prefix}.pem"), &(leaf.pem() + &self.issuer.pem()));
         let key_file = scratch.write(&format!("{prefix}.key"), &key.serialize_pem());
         Issued {
@@ -84,6 +105,13 @@ impl TestCa {
             certificate: leaf.der().clone(),
             private_key: PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
         }
+    }
+
+    /// A server configuration that serves this CA's own certificate, as a server given the
+    /// output of `openssl req -x509` does.
+    pub fn served_as_own(&self) -> Arc<rustls::ServerConfig> {
+        let key = PrivateKeyDer::try_from(self.issuer.key().serialize_der()).unwrap();
+        serving(self.issuer.der().clone(), key)
     }
 
     /// A client configuration that trusts this CA alone, offering `alpn`.
