@@ -345,7 +345,12 @@ pub(crate) fn parse_header_bytes(text: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
-/// Parses `10s`, `500ms`, `2m`, or a plain number of seconds.
+/// The longest duration a flag takes: a year, longer than any wait the gateway could mean, and
+/// far below what overflows a deadline computed from now (`Instant + Duration` panics past the
+/// clock's range, finding F-BL).
+const MAX_DURATION: Duration = Duration::from_hours(365 * 24);
+
+/// Parses `10s`, `500ms`, `2m`, or a plain number of seconds, up to [`MAX_DURATION`].
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
@@ -353,12 +358,23 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("invalid duration \"{text}\" (expected e.g. 10s, 500ms or 2m)"))?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "ms" => Ok(Duration::from_millis(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        other => Err(format!("invalid duration unit \"{other}\" in \"{text}\" (use ms, s or m)")),
+    let duration = match unit.trim() {
+        "" | "s" => Duration::from_secs(number),
+        "ms" => Duration::from_millis(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        other => {
+            return Err(format!(
+                "invalid duration unit \"{other}\" in \"{text}\" (use ms, s or m)"
+            ));
+        }
+    };
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "duration \"{text}\" is too long: at most {}s (a year)",
+            MAX_DURATION.as_secs()
+        ));
     }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -380,6 +396,11 @@ mod tests {
     #[case::unknown_unit_is_rejected("5h", None)]
     #[case::empty_is_rejected("", None)]
     #[case::negative_is_rejected("-1s", None)]
+    #[case::a_year_is_allowed("31536000", Some(MAX_DURATION))]
+    #[case::past_a_year_is_rejected("31536001", None)]
+    #[case::largest_seconds_are_rejected("18446744073709551615", None)]
+    #[case::largest_minutes_are_rejected("18446744073709551615m", None)]
+    #[case::largest_milliseconds_are_rejected("18446744073709551615ms", None)]
     fn durations(#[case] text: &str, #[case] expected: Option<Duration>) {
         check(text, expected);
     }

@@ -443,6 +443,11 @@ fn check_reports_every_file_of_several_at_once() {
     2,
     "invalid trusted proxy \"fd00::/129\""
 )]
+#[case::read_timeout_past_a_year(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--upstream-read-timeout", "18446744073709551615"],
+    2,
+    "duration \"18446744073709551615\" is too long: at most 31536000s (a year)"
+)]
 #[case::proxy_protocol_with_no_trusted_proxy(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--proxy-protocol"],
     2,
