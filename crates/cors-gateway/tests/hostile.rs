@@ -1491,6 +1491,78 @@ fn a_read_timeout_of_zero_never_cuts_a_stalled_body() {
     gateway.assert_alive();
 }
 
+/// A response body's `--upstream-read-timeout` waits on the connection's one timer, which the
+/// body gives back set for the instant its last wait was due, long after the next request's
+/// `--upstream-timeout`: that request still gets its `504` at its own instant, not the body's.
+/// HTTP/1.1 pipelines the next request behind the streaming body; HTTP/2 sends it after the
+/// body, then another while a body streams (the timer is taken then). `/dribble` streams for 3 s, with a wait
+/// before each part; `/hang` never answers. A request that waited on the body's instant would
+/// get its `504` 12 s after the body ended.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
+fn a_response_bodys_read_timer_never_delays_the_next_requests_upstream_timeout(
+    #[case] http2: bool,
+) {
+    let (timeout, late) = (Duration::from_secs(1), Duration::from_secs(6));
+    let limits = ["--upstream-timeout", "1s", "--upstream-read-timeout", "15s"];
+    let mut gateway = Gateway::start(&limits);
+    if http2 {
+        runtime().block_on(async {
+            let (sender, _connection, _) = h2_connect(gateway.address).await;
+            let hang = |mut sender: h2::client::SendRequest<bytes::Bytes>| async move {
+                let started = Instant::now();
+                let (parts, _) =
+                    h2_send(&mut sender, h2_request("GET", "/hang", Some(APP))).await.unwrap();
+                (parts.status, started.elapsed())
+            };
+            let dribble = |mut sender: h2::client::SendRequest<bytes::Bytes>| async move {
+                let request = h2_request("GET", "/dribble", Some(APP));
+                let (parts, body) = h2_send(&mut sender, request).await.unwrap();
+                assert_eq!((parts.status, body.len()), (http::StatusCode::OK, 30));
+            };
+            // After the body, on the timer it gave back.
+            dribble(sender.clone()).await;
+            let (status, took) = hang(sender.clone()).await;
+            assert_eq!(status, http::StatusCode::GATEWAY_TIMEOUT);
+            assert!(took >= timeout && took < late, "504 after the body, after {took:?}");
+            // While the body holds the timer.
+            let during = async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                hang(sender.clone()).await
+            };
+            let ((), (status, took)) = tokio::join!(dribble(sender.clone()), during);
+            assert_eq!(status, http::StatusCode::GATEWAY_TIMEOUT);
+            assert!(took >= timeout && took < late, "504 while the body streamed, after {took:?}");
+        });
+    } else {
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        let mut requests = raw_request("GET", "/dribble", &[("origin", APP.as_bytes())], true);
+        requests.extend(raw_request("GET", "/hang", &[("origin", APP.as_bytes())], true));
+        stream.write_all(&requests).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let (mut received, mut buffer, mut dribbled) = (Vec::new(), [0; 4096], None);
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline && find(&received, b"HTTP/1.1 504 ").is_none() {
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+                Err(_) => {}
+            }
+            if dribbled.is_none() && find(&received, b"\r\n0\r\n\r\n").is_some() {
+                dribbled = Some(Instant::now());
+            }
+        }
+        let text = String::from_utf8_lossy(&received);
+        let dribbled = dribbled.unwrap_or_else(|| panic!("the body never ended: {text:?}"));
+        assert!(find(&received, b"HTTP/1.1 504 ").is_some(), "no 504: {text:?}");
+        let took = dribbled.elapsed();
+        assert!(took < late, "504 {took:?} after the body ended: {text:?}");
+        assert_eq!(text.matches("\r\n.\r\n").count(), 30, "the whole body first: {text:?}");
+    }
+    gateway.assert_alive();
+}
+
 /// The gateway keeps its upstream connections alive between requests (its own pool, over
 /// hyper's client connections), and replaces one the upstream closed while it was idle.
 #[test]
