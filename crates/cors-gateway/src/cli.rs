@@ -184,8 +184,8 @@ pub(crate) struct LimitArgs {
     /// Time to establish a connection to the upstream; past it the answer is 502.
     #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub(crate) connect_timeout: Duration,
-    /// Time the upstream has to start answering; past it the answer is 504.
-    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    /// Time the upstream has to start answering; past it the answer is 504. Above 0.
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_timeout: Duration,
     /// Time the upstream may send nothing more of a response body the gateway is waiting for,
     /// once the response head has arrived (as nginx's proxy_read_timeout, between two reads);
@@ -377,6 +377,19 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// [`parse_duration`], for a limit that 0 cannot turn off: `--upstream-timeout 0` answered every
+/// forwarded request `504` before its upstream could answer (finding F-BM).
+pub(crate) fn parse_nonzero_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "\"{text}\" would answer every forwarded request 504 before the upstream could: \
+             give a duration above 0"
+        ));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +416,16 @@ mod tests {
     #[case::largest_milliseconds_are_rejected("18446744073709551615ms", None)]
     fn durations(#[case] text: &str, #[case] expected: Option<Duration>) {
         check(text, expected);
+    }
+
+    #[rstest]
+    #[case::seconds("3s", Some(Duration::from_secs(3)))]
+    #[case::a_millisecond("1ms", Some(Duration::from_millis(1)))]
+    #[case::zero_is_rejected("0", None)]
+    #[case::zero_milliseconds_are_rejected("0ms", None)]
+    #[case::past_a_year_is_rejected("31536001", None)]
+    fn nonzero_durations(#[case] text: &str, #[case] expected: Option<Duration>) {
+        assert_eq!(parse_nonzero_duration(text).ok(), expected);
     }
 
     #[rstest]

@@ -448,6 +448,12 @@ fn check_reports_every_file_of_several_at_once() {
     2,
     "duration \"18446744073709551615\" is too long: at most 31536000s (a year)"
 )]
+#[case::upstream_timeout_of_zero(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--upstream-timeout", "0"],
+    2,
+    "invalid value '0' for '--upstream-timeout <DURATION>': \"0\" would answer every forwarded \
+     request 504 before the upstream could: give a duration above 0"
+)]
 #[case::proxy_protocol_with_no_trusted_proxy(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--proxy-protocol"],
     2,
