@@ -95,8 +95,9 @@ fn shape() -> impl Strategy<Value = Shape> {
 
 /// Group `g` allows `https://g<g>.test` and `https://h<g>.test` (echoed as the policy's
 /// prebuilt values: an answer kept for one is answered to the other with its own) and the
-/// subdomains of `w<g>.test` (echoed as the request's own value), and may allow `*` and the
-/// subdomains of `shared.test`.
+/// subdomains of `w<g>.test` (echoed as the request's own value), and may allow `*`, and the
+/// subdomains of `shared.test` with `https://both.test` and `null` (exact origins that several
+/// groups list, each group with its own prebuilt value).
 fn policy(shape: &Shape) -> Policy {
     let groups = shape.groups.iter().enumerate().map(|(g, group)| {
         let mut origins = vec![
@@ -109,6 +110,9 @@ fn policy(shape: &Shape) -> Policy {
         }
         if group.shared {
             origins.push("https://*.shared.test".to_owned());
+            // Exact origins that every group may list, each with a prebuilt value of its own.
+            origins.push("https://both.test".to_owned());
+            origins.push("null".to_owned());
         }
         let mut built = OriginGroup::new(origins);
         if let Some(methods) = &group.methods {
@@ -154,6 +158,7 @@ fn request(group: usize, origin: usize, method: Option<&str>, headers: &[&str]) 
         3 => format!("https://s{group}.shared.test"),
         4 => "null".to_owned(),
         5 => format!("https://h{group}.test"),
+        6 => "https://both.test".to_owned(),
         _ => "https://elsewhere.test".to_owned(),
     };
     let mut builder = Request::builder()
@@ -197,7 +202,7 @@ proptest! {
     fn p1_every_local_answer_is_the_one_decision_apply_writes(
         shape in shape(),
         requests in vec(
-            (0usize..4, 0usize..7, proptest::option::of(select(ACRM)), select(ACRH)),
+            (0usize..4, 0usize..8, proptest::option::of(select(ACRM)), select(ACRH)),
             1..16,
         ),
     ) {
