@@ -506,6 +506,22 @@ mod tests {
         });
     }
 
+    /// `--upstream-queue-timeout 0`: a request takes a free slot, and gets none at once when
+    /// every slot is taken, instead of waiting.
+    #[test]
+    fn with_no_wait_a_free_slot_is_taken_and_a_full_pool_is_refused() {
+        runtime().block_on(async {
+            let pool = SlotPool::new(1);
+            let share = SlotPool::new(2);
+            let held = Slots::acquire(&pool, &share, Duration::ZERO).await;
+            assert!(held.is_some(), "a free slot is taken without waiting");
+            assert!(Slots::acquire(&pool, &share, Duration::ZERO).await.is_none());
+            assert_eq!(pool.waiting.load(Ordering::SeqCst), 0, "no waiter is left behind");
+            drop(held);
+            assert!(Slots::acquire(&pool, &share, Duration::ZERO).await.is_some());
+        });
+    }
+
     #[test]
     fn a_freed_slot_goes_to_a_waiter() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
