@@ -159,8 +159,8 @@ pub(crate) struct LimitArgs {
     /// Time a client has to send a request's headers (e.g. 10s, 500ms). A new connection must
     /// finish its TLS handshake and deliver its first complete request head (HTTP/2: the
     /// preface, SETTINGS and the first HEADERS) within this time from being accepted, or it is
-    /// closed; each later HTTP/1.1 request head within this time from its first byte.
-    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
+    /// closed; each later HTTP/1.1 request head within this time from its first byte. Above 0.
+    #[arg(long, value_parser = parse_header_read_timeout, default_value = "10s", value_name = "DURATION")]
     pub(crate) header_read_timeout: Duration,
     /// Time a connection may stay open with no request in progress before it is closed (HTTP/2
     /// with GOAWAY; 0 turns this off). It is also the time a kept-alive HTTP/1.1 client has to
@@ -178,14 +178,16 @@ pub(crate) struct LimitArgs {
     /// pings off).
     #[arg(long, value_parser = parse_duration, default_value = "20s", value_name = "DURATION")]
     pub(crate) http2_keep_alive_interval: Duration,
-    /// Time an HTTP/2 client has to acknowledge a PING; past it the connection is closed.
-    #[arg(long, value_parser = parse_duration, default_value = "20s", value_name = "DURATION")]
+    /// Time an HTTP/2 client has to acknowledge a PING; past it the connection is closed. Above
+    /// 0 (--http2-keep-alive-interval 0 turns pings off).
+    #[arg(long, value_parser = parse_keep_alive_timeout, default_value = "20s", value_name = "DURATION")]
     pub(crate) http2_keep_alive_timeout: Duration,
-    /// Time to establish a connection to the upstream; past it the answer is 502.
-    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    /// Time to establish a connection to the upstream (TCP and TLS together); past it the answer
+    /// is 502. Above 0.
+    #[arg(long, value_parser = parse_connect_timeout, default_value = "5s", value_name = "DURATION")]
     pub(crate) connect_timeout: Duration,
     /// Time the upstream has to start answering; past it the answer is 504. Above 0.
-    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s", value_name = "DURATION")]
+    #[arg(long, value_parser = parse_upstream_timeout, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_timeout: Duration,
     /// Time the upstream may send nothing more of a response body the gateway is waiting for,
     /// once the response head has arrived (as nginx's proxy_read_timeout, between two reads);
@@ -201,7 +203,8 @@ pub(crate) struct LimitArgs {
     pub(crate) max_request_body: u64,
     /// Time a client has to send a whole request body, from when the gateway starts forwarding
     /// it; past it the answer is 408, or the connection is closed if the response has started.
-    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    /// Above 0.
+    #[arg(long, value_parser = parse_body_read_timeout, default_value = "60s", value_name = "DURATION")]
     pub(crate) body_read_timeout: Duration,
     /// Most bytes in a request's header section (at least 8192); past it the answer is 431.
     #[arg(long, default_value_t = 32 * 1024, value_parser = parse_header_bytes, value_name = "BYTES")]
@@ -242,7 +245,8 @@ pub(crate) struct LimitArgs {
     /// just as the upstream closes an idle connection gets 502.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_idle_timeout: Duration,
-    /// Time a request may wait in the queue for the upstream; past it the answer is 503.
+    /// Time a request may wait in the queue for the upstream; past it the answer is 503 (0: no
+    /// waiting, a request that finds every upstream slot taken gets 503 at once).
     #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub(crate) upstream_queue_timeout: Duration,
     /// Time a tunnel (a WebSocket or other upgraded connection) may carry no byte either way
@@ -251,7 +255,7 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
     pub(crate) tunnel_idle_timeout: Duration,
     /// Time to let requests in flight finish after SIGTERM or Ctrl-C (tunnels are closed at
-    /// once).
+    /// once; 0 closes every connection at once, requests in flight included).
     #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub(crate) shutdown_timeout: Duration,
 }
@@ -377,17 +381,52 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// [`parse_duration`], for a limit that 0 cannot turn off: `--upstream-timeout 0` answered every
-/// forwarded request `504` before its upstream could answer (finding F-BM).
-pub(crate) fn parse_nonzero_duration(text: &str) -> Result<Duration, String> {
+/// [`parse_duration`], for a limit that 0 cannot turn off: 0 would make it expire at once, and
+/// `zero_would` says what every client or request would then get. The flags whose 0 means "off"
+/// or "do not wait" say so in their help instead.
+fn parse_nonzero_duration(text: &str, zero_would: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
     if duration.is_zero() {
-        return Err(format!(
-            "\"{text}\" would answer every forwarded request 504 before the upstream could: \
-             give a duration above 0"
-        ));
+        return Err(format!("\"{text}\" would {zero_would}: give a duration above 0"));
     }
     Ok(duration)
+}
+
+/// `--upstream-timeout`: 0 answered every forwarded request `504` before its upstream could
+/// answer (finding F-BM).
+pub(crate) fn parse_upstream_timeout(text: &str) -> Result<Duration, String> {
+    parse_nonzero_duration(text, "answer every forwarded request 504 before the upstream could")
+}
+
+/// `--connect-timeout`: 0 fails every new upstream connection not made within the timer's tick
+/// (about a millisecond), so all but a few on loopback.
+pub(crate) fn parse_connect_timeout(text: &str) -> Result<Duration, String> {
+    parse_nonzero_duration(
+        text,
+        "answer 502 to every request that needs a new upstream connection, before it could be made",
+    )
+}
+
+/// `--header-read-timeout`: 0 closes every connection before its client could send a request.
+pub(crate) fn parse_header_read_timeout(text: &str) -> Result<Duration, String> {
+    parse_nonzero_duration(text, "close every connection before its client could send a request")
+}
+
+/// `--body-read-timeout`: 0 answers `408` to every request whose body has not all arrived yet.
+pub(crate) fn parse_body_read_timeout(text: &str) -> Result<Duration, String> {
+    parse_nonzero_duration(
+        text,
+        "answer 408 to every request whose body has not all arrived with its head",
+    )
+}
+
+/// `--http2-keep-alive-timeout`: 0 closes every HTTP/2 connection at its first PING.
+pub(crate) fn parse_keep_alive_timeout(text: &str) -> Result<Duration, String> {
+    parse_nonzero_duration(
+        text,
+        "close every HTTP/2 connection at its first PING, before the client could answer \
+         (--http2-keep-alive-interval 0 turns pings off)",
+    )
 }
 
 #[cfg(test)]
@@ -425,7 +464,61 @@ mod tests {
     #[case::zero_milliseconds_are_rejected("0ms", None)]
     #[case::past_a_year_is_rejected("31536001", None)]
     fn nonzero_durations(#[case] text: &str, #[case] expected: Option<Duration>) {
-        assert_eq!(parse_nonzero_duration(text).ok(), expected);
+        assert_eq!(parse_nonzero_duration(text, "fail").ok(), expected);
+    }
+
+    fn serve(flag: &str, value: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from([
+            "cors-gateway",
+            "serve",
+            "--config",
+            "policy.yaml",
+            "--upstream",
+            "http://127.0.0.1:1",
+            flag,
+            value,
+        ])
+    }
+
+    /// The limits that 0 would make expire at once: refused, with what 0 would have done.
+    #[rstest]
+    #[case::upstream_timeout("--upstream-timeout", "504")]
+    #[case::connect_timeout("--connect-timeout", "502")]
+    #[case::header_read_timeout("--header-read-timeout", "before its client could send")]
+    #[case::body_read_timeout("--body-read-timeout", "408")]
+    #[case::keep_alive_timeout("--http2-keep-alive-timeout", "--http2-keep-alive-interval 0")]
+    fn a_limit_that_0_would_expire_at_once_refuses_0(#[case] flag: &str, #[case] says: &str) {
+        let error = serve(flag, "0").expect_err("0 is refused").to_string();
+        assert!(error.contains(flag) && error.contains(says), "{error}");
+        assert!(error.contains("give a duration above 0"), "{error}");
+        assert!(serve(flag, "1ms").is_ok(), "{flag} takes any duration above 0");
+    }
+
+    /// The limits whose 0 is a documented setting: off, no waiting, or no caching.
+    #[rstest]
+    #[case::idle_timeout_off("--idle-timeout")]
+    #[case::send_timeout_off("--send-timeout")]
+    #[case::upstream_read_timeout_off("--upstream-read-timeout")]
+    #[case::tunnel_idle_timeout_off("--tunnel-idle-timeout")]
+    #[case::keep_alive_pings_off("--http2-keep-alive-interval")]
+    #[case::upstream_pool_keeps_none("--upstream-idle-timeout")]
+    #[case::upstream_queue_does_not_wait("--upstream-queue-timeout")]
+    #[case::shutdown_does_not_wait("--shutdown-timeout")]
+    #[case::file_polling_off("--watch-interval")]
+    #[case::readiness_checked_on_every_probe("--ready-probe-interval")]
+    fn a_limit_whose_0_is_a_setting_takes_0(#[case] flag: &str) {
+        if let Err(error) = serve(flag, "0") {
+            panic!("{flag} 0 is refused: {error}");
+        }
+        let help = <Cli as clap::CommandFactory>::command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        let (_, from_flag) = help.split_once(&format!("{flag} <DURATION>")).expect("flag");
+        let text = from_flag.split("[default:").next().unwrap_or_default();
+        let says_0 = text.split_whitespace().any(|word| word.trim_matches(['(', ':']) == "0");
+        assert!(says_0, "{flag}'s help says what 0 means: {text}");
     }
 
     #[rstest]

@@ -454,6 +454,12 @@ fn check_reports_every_file_of_several_at_once() {
     "invalid value '0' for '--upstream-timeout <DURATION>': \"0\" would answer every forwarded \
      request 504 before the upstream could: give a duration above 0"
 )]
+#[case::header_read_timeout_of_zero(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--header-read-timeout", "0"],
+    2,
+    "invalid value '0' for '--header-read-timeout <DURATION>': \"0\" would close every \
+     connection before its client could send a request: give a duration above 0"
+)]
 #[case::proxy_protocol_with_no_trusted_proxy(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--proxy-protocol"],
     2,
