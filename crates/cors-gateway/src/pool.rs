@@ -581,19 +581,14 @@ fn closed_under(error: &hyper::Error) -> bool {
     if error.is_incomplete_message() {
         return true;
     }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            return matches!(
-                io.kind(),
-                io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::BrokenPipe
-            );
-        }
-        source = cause.source();
-    }
-    false
+    crate::proxy::find_cause::<io::Error>(error).is_some_and(|io| {
+        matches!(
+            io.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        )
+    })
 }
 
 /// An upstream connection's I/O, which notes in `heard` that its upstream sent something: a
