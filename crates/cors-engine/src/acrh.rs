@@ -400,7 +400,12 @@ pub(crate) fn scan_acrh<'a, I, const MIRRORED: bool>(
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
-    let (mut total, mut names, mut empty, mut line_count, mut joined_len) = (0usize, 0, 0, 0, 0);
+    // The name budget counts down (`left`: names still allowed; the summary's count is
+    // MAX_ACRH_NAMES - left): measured (callgrind, instructions per decision), against counting
+    // up and comparing with the budget, 2 less for `engine-preflight-rejected-header` and 3 for
+    // `-accepted` and `-mirrored`, every other engine row the same.
+    let (mut total, mut left, mut empty, mut line_count, mut joined_len) =
+        (0usize, MAX_ACRH_NAMES, 0, 0, 0);
     let mut canonical = true;
     let mut stopped = false;
     'lines: for (line_index, line) in lines.into_iter().enumerate() {
@@ -448,8 +453,7 @@ where
                 // of the line: the engine deciding refuses it whatever it holds (P2), and does not
                 // look at it.
                 None if stop_at_unknown => {
-                    names += 1;
-                    if names > MAX_ACRH_NAMES {
+                    if left == 0 {
                         let name = unknown_element(tail).name;
                         return Err(if is_token(name) {
                             AcrhError::TooManyNames
@@ -457,10 +461,11 @@ where
                             AcrhError::InvalidName { name, line: line_index }
                         });
                     }
+                    left -= 1;
                     if MIRRORED {
                         let Element { name, bare_end, .. } = unknown_element(tail);
                         canonical &= bare_start(rest, lead, element_index) && bare_end;
-                        joined_len += name.len() + if names > 1 { 2 } else { 0 };
+                        joined_len += name.len() + if left < MAX_ACRH_NAMES - 1 { 2 } else { 0 };
                     }
                     stopped = !on_name(tail, false);
                     break 'lines;
@@ -481,13 +486,13 @@ where
                     (name, next, false, bare_end)
                 }
             };
-            names += 1;
-            if names > MAX_ACRH_NAMES {
+            if left == 0 {
                 return Err(AcrhError::TooManyNames);
             }
+            left -= 1;
             if MIRRORED {
                 canonical &= bare_start(rest, lead, element_index) && bare_end;
-                joined_len += name.len() + if names > 1 { 2 } else { 0 };
+                joined_len += name.len() + if left < MAX_ACRH_NAMES - 1 { 2 } else { 0 };
             }
             if !on_name(name, known) {
                 stopped = true;
@@ -503,7 +508,7 @@ where
     // names joined by 2 bytes, 17 empty elements).
     let small = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
     Ok(AcrhSummary {
-        names: small(names),
+        names: small(MAX_ACRH_NAMES - left),
         empty: small(empty),
         lines: small(line_count),
         joined_len: small(joined_len),
