@@ -65,7 +65,9 @@ fn path_refusal<B>(request: &Request<B>) -> Option<Refusal> {
 /// path twice (finding F-AL): `/open/%252e%252e/secure/x` is `/open/../secure/x` to them.
 /// An escaped `?` or `#` (`%3f`, `%23`; `?` or `#` once decoded) ends a segment for the servers
 /// behind a proxy that decoded the path and sent it on as it read it, which take it for the
-/// end of the path (finding F-BF): `/open/..%3F/secure/x` is `/open/..` to them.
+/// end of the path (finding F-BF): `/open/..%3F/secure/x` is `/open/..` to them; so do escaped
+/// whitespace and line breaks (`%20`, `%09`, `%0A` to `%0D`), which end their request target
+/// (F-BN, `readings::ends_a_target`).
 fn has_dot_segment(path: &[u8]) -> bool {
     if !path.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
@@ -123,14 +125,16 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
                     (b'2', b'e') => (Read::Dot, 3),
                     (b'2', b'f') | (b'5', b'c') => (Read::Separator, 3),
                     (b'3', b'b') => (Read::Parameters, 3),
-                    (b'3', b'f') | (b'2', b'3') => (Read::End, 3),
+                    (b'3', b'f') | (b'2', b'3' | b'0') | (b'0', b'9' | b'a'..=b'd') => {
+                        (Read::End, 3)
+                    }
                     _ => (Read::Other, 1),
                 }
             }
             [b'.', ..] => (Read::Dot, 1),
             [b';', ..] => (Read::Parameters, 1),
-            // Only in a path decoded once: a request's path has neither.
-            [b'?' | b'#', ..] => (Read::End, 1),
+            // Only in a path decoded once: a request's path has none of them.
+            [byte, ..] if crate::readings::ends_a_target(*byte) => (Read::End, 1),
             [_, ..] => (Read::Other, 1),
         };
         match read {
@@ -459,6 +463,12 @@ mod tests {
     #[case::parent_before_a_double_encoded_question_mark(b"/a/%252e%252e%253F/b", true)]
     #[case::an_encoded_question_mark_in_a_name(b"/a/x%3F../b", false)]
     #[case::dots_after_an_encoded_question_mark(b"/a/%3F../b", false)]
+    #[case::parent_before_an_encoded_space(b"/a/..%20HTTP/1.1", true)]
+    #[case::parent_before_an_encoded_line_break(b"/a/..%0D%0Ax:/b", true)]
+    #[case::current_before_an_encoded_line_feed(b"/a/.%0a", true)]
+    #[case::parent_before_an_encoded_tab(b"/a/..%09/b", true)]
+    #[case::parent_before_a_double_encoded_space(b"/a/..%2520/b", true)]
+    #[case::an_encoded_space_in_a_name(b"/a/x%20../b", false)]
     fn dot_segments(#[case] path: &[u8], #[case] expected: bool) {
         assert_eq!(has_dot_segment(path), expected, "{}", path.escape_ascii());
     }
@@ -474,7 +484,8 @@ mod tests {
             pieces in proptest::collection::vec(proptest::sample::select(&[
                 ".", "..", "%2e", "%2E", "%2e%2E", ";", ";x", "%3b", "%3B", "/", "//", "\\", "%2f",
                 "%5C", "a", "x.", ".x", "%25", "%", "%252e", "%00", " ", "%252f", "%255c", "%253b",
-                "%%32%65", "%2", "e", "%3F", "%3f", "%23", "%253F",
+                "%%32%65", "%2", "e", "%3F", "%3f", "%23", "%253F", "%20", "%0D%0A", "%0a", "%09",
+                "%0C", "%2520",
             ][..]), 1..8)
         ) {
             let path = format!("/{}", pieces.concat());

@@ -52,9 +52,9 @@ struct Loaded {
     /// For each listener of `config`, for each of [`Reading::ALL`], its instances' base paths as
     /// that reading reads them (in the instances' order).
     read_bases: Vec<Vec<Vec<Vec<u8>>>>,
-    /// For each listener of `config`, whether a base path of its instances has an escaped `?` or
-    /// `#` ([`readings::may_end_early`]), which the readings that end a path there read
-    /// otherwise.
+    /// For each listener of `config`, whether a base path of its instances has an escape of a
+    /// byte that ends a request target (`%3F`, `%23`, `%20`, ...: [`readings::may_end_early`]),
+    /// which the readings that end a path there read otherwise.
     bases_end_early: Vec<bool>,
 }
 
@@ -139,7 +139,8 @@ impl Loaded {
     /// instance here, and `/api/admin/users` to such an upstream (findings F-L, F-T and F-V);
     /// `/v1%3Abeta/x` is under the root instance here, and under `/v1:beta` to an upstream that
     /// decodes every escape before it routes, as nginx does (finding F-W); `/admin%3F/x` under
-    /// `/admin` to a server behind a proxy that decoded it and sent it on as it read it (F-BF).
+    /// `/admin` to a server behind a proxy that decoded it and sent it on as it read it (F-BF),
+    /// and `/admin%20HTTP/1.1%0D%0AX:/x` too (F-BN).
     /// Reading every request so instead would break the APIs that carry `%2F` inside a segment
     /// (GitLab's project paths, for one) or use path parameters; refusing only a path whose
     /// readings disagree keeps those working.
@@ -156,8 +157,9 @@ impl Loaded {
         else {
             return true;
         };
-        // A reading that ends the path at a decoded `?` or `#` reads it, and the base paths, as
-        // the same reading without that step unless one of them has an escaped `?` or `#`.
+        // A reading that ends the path at a decoded `?`, `#`, whitespace or line break reads it,
+        // and the base paths, as the same reading without that step unless one of them has
+        // such an escape.
         let ends_early = bases_end_early || readings::may_end_early(bytes);
         let readings = Reading::ALL.iter().zip(bases);
         let mut readings = readings.filter(|(r, _)| ends_early || !r.ends_at_a_decoded_query());
@@ -488,9 +490,10 @@ mod tests {
     }
 
     /// Whatever a client sends, a path the gateway forwards to an instance lands under that same
-    /// instance as every upstream reads it (findings F-L, F-T, F-V, F-W, F-AL, F-BF): an upstream
-    /// that drops path parameters, decodes every escape once or twice (ending the path at a `?` or
-    /// `#` the first decoding made), takes `\` for `/`, merges runs of `/`, or any mix of these,
+    /// instance as every upstream reads it (findings F-L, F-T, F-V, F-W, F-AL, F-BF, F-BN): an
+    /// upstream that drops path parameters, decodes every escape once or twice (ending the path
+    /// at a `?`, `#`, whitespace or line break the first decoding made), takes `\` for `/`,
+    /// merges runs of `/`, or any mix of these,
     /// and then resolves dot segments. The gateway refuses (400) or finds no instance
     /// (404) for the rest.
     mod readings {
@@ -548,6 +551,11 @@ mod tests {
             "%3f",
             "%23",
             "%253F",
+            "%20HTTP/1.1%0D%0AX:",
+            "%0A",
+            "%09",
+            "%0b",
+            "%2520",
         ];
 
         /// One instance per base, all on one listener; built once for every case.
@@ -585,8 +593,9 @@ mod tests {
             /// location, most frameworks), or twice (an application decoding again a path its
             /// server decoded).
             decodes: u8,
-            /// Ends the path at a `?` or `#` its first decoding made (a server behind a proxy
-            /// that decoded the path and sent it on as it read it).
+            /// Ends the path at a `?`, `#`, whitespace or line break its first decoding made (a
+            /// server behind a proxy that decoded the path and sent it on as it read it, as
+            /// the request target of its request line).
             query: bool,
             /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
             backslash: bool,
@@ -632,7 +641,7 @@ mod tests {
                 for round in 0..self.decodes {
                     bytes = percent_decoded(&bytes);
                     if round == 0 && self.query {
-                        let end = bytes.iter().position(|&b| b == b'?' || b == b'#');
+                        let end = bytes.iter().position(|b| b"?# \t\x0b\x0c\r\n".contains(b));
                         bytes.truncate(end.unwrap_or(bytes.len()));
                     }
                 }

@@ -27,11 +27,14 @@ pub(crate) struct Reading {
     /// most frameworks before they route); or twice, as an application does that decodes again
     /// a path its server or a proxy in front already decoded, and as IIS did (CVE-2001-0333).
     decodes: u8,
-    /// Takes a `?` or `#` that the first decoding made for the end of the path: a server behind
-    /// a proxy that decoded the path and sent it on as it read it, which parses what it gets as
-    /// a request target, the rest as the query (Apache's `mod_rewrite` putting a decoded path
-    /// into a proxied URL: CVE-2024-38474, before 2.4.60 or with `UnsafeAllow3F`; nginx's
-    /// `proxy_pass` with `$uri`). Only with `decodes` (finding F-BF).
+    /// Takes a byte that the first decoding made and that ends a request target
+    /// ([`ends_a_target`]: `?`, `#`, whitespace, a line break) for the end of the path: a
+    /// server behind a proxy that decoded the path and sent it on as it read it, which parses
+    /// what it gets as a request target, the rest as the query (Apache's `mod_rewrite` putting a
+    /// decoded path into a proxied URL: CVE-2024-38474, before 2.4.60 or with `UnsafeAllow3F`;
+    /// nginx's `proxy_pass` with `$uri`), or, after whitespace or a line break, as the rest of
+    /// its request line or the next line of its head. Only with `decodes` (findings F-BF,
+    /// F-BN).
     query: bool,
     /// Takes `\` for `/` (IIS, Tomcat with `ALLOW_BACKSLASH`, WHATWG URL parsers).
     backslash: bool,
@@ -43,8 +46,9 @@ impl Reading {
     /// Every mix of the steps; with neither decoding nor `\` taken for `/`, dropping parameters
     /// before or after them is the same reading, which is listed once. With `\` taken for `/`
     /// it is not: dropped after, a parameter ends at a `\` (finding F-BE in
-    /// docs/robustness.md: `/;x\caf%C3%A9` is `/caf%C3%A9` so, and `/` before). A decoded `?`
-    /// or `#` ends the path only in a reading that decodes (F-BF).
+    /// docs/robustness.md: `/;x\caf%C3%A9` is `/caf%C3%A9` so, and `/` before). A decoded `?`,
+    /// `#`, whitespace or line break ends the path only in a reading that decodes (F-BF,
+    /// F-BN).
     pub(crate) const ALL: [Reading; 58] = {
         let mut all = [Reading {
             parameters: Parameters::Kept,
@@ -76,14 +80,16 @@ impl Reading {
         all
     };
 
-    /// Whether this reading takes a decoded `?` or `#` for the end of the path, which it reads
-    /// as the reading without that step does when the path has none ([`may_end_early`]).
+    /// Whether this reading takes a decoded `?`, `#`, whitespace or line break for the end of the
+    /// path, which it reads as the reading without that step does when the path has none
+    /// ([`may_end_early`]).
     pub(crate) fn ends_at_a_decoded_query(self) -> bool {
         self.query
     }
 
     /// `path` as this reading reads it: parameters dropped from the raw path, escapes decoded
-    /// (once or twice; after the first time, the path ended at a `?` or `#`), `\` taken for `/`,
+    /// (once or twice; after the first time, the path ended where [`ends_a_target`]), `\` taken
+    /// for `/`,
     /// parameters dropped from what that left, runs of `/` merged, each step only if the
     /// reading takes it. Dot segments are left: the gateway refuses every path that has one
     /// before any reading could matter (`checks::has_dot_segment`).
@@ -98,7 +104,7 @@ impl Reading {
             }
             if round == 0
                 && self.query
-                && let Some(end) = read.iter().position(|&b| b == b'?' || b == b'#')
+                && let Some(end) = read.iter().position(|&b| ends_a_target(b))
             {
                 read.truncate(end);
             }
@@ -116,11 +122,21 @@ impl Reading {
     }
 }
 
-/// Whether `path` has an escape that one decoding makes a `?` or `#` of (`%3F`, `%23`), so that a
-/// reading ending the path there may read it otherwise than the same reading without that step.
+/// Whether `byte`, decoded, ends the request target of a server that gets the decoded path as
+/// the target of its request line (finding F-BN): `?` starts the query, `#` the fragment (F-BF);
+/// whitespace ends the target in the request line (RFC 9112 section 3: SP, and the HTAB, VT, FF
+/// and bare CR that lenient parsers take for it), and a line break ends the line. nginx's
+/// `proxy_pass` with `$uri` sends them as they were decoded (gixy's `http_splitting` check):
+/// `/admin%20HTTP/1.1%0D%0AX:/x` reaches that server as a request for `/admin`.
+pub(crate) const fn ends_a_target(byte: u8) -> bool {
+    matches!(byte, b'?' | b'#' | b' ' | b'\t' | 0x0B | 0x0C | b'\r' | b'\n')
+}
+
+/// Whether `path` has an escape that one decoding makes a byte of [`ends_a_target`] of (`%3F`,
+/// `%23`, `%20`, `%09`, `%0A` to `%0D`), so that a reading ending the path there may read it
+/// otherwise than the same reading without that step.
 pub(crate) fn may_end_early(path: &[u8]) -> bool {
-    path.windows(3)
-        .any(|w| w[0] == b'%' && (w[1..].eq_ignore_ascii_case(b"3f") || w[1..] == *b"23"))
+    path.windows(3).any(|w| w[0] == b'%' && escaped(&w[1..]).is_some_and(ends_a_target))
 }
 
 /// `path` without each segment's path parameters: from a `;` up to the next `/`.
@@ -254,8 +270,9 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&reading.read(path.as_bytes())), expected);
     }
 
-    /// A `?` or `#` the first decoding makes ends the path for the readings that take it so; one
-    /// a second decoding makes stays in it, as it does for every other reading (F-BF).
+    /// A `?`, `#`, whitespace or line break the first decoding makes ends the path for the
+    /// readings that take it so; one a second decoding makes stays in it, as it does for every
+    /// other reading (F-BF, F-BN).
     #[rstest]
     #[case::a_decoded_question_mark("/a%3F/b", 1, "/a", true)]
     #[case::in_lower_case("/a%3f", 1, "/a", true)]
@@ -264,6 +281,12 @@ mod tests {
     #[case::nothing_after_it_is_decoded_again("/a%3F%2561", 2, "/a", true)]
     #[case::made_by_the_second_decoding("/a%253F/b", 2, "/a?/b", false)]
     #[case::none("/a%2F/b", 1, "/a//b", false)]
+    #[case::a_decoded_space("/a%20HTTP/1.1", 1, "/a", true)]
+    #[case::a_decoded_line_break("/a%0D%0AX:/b", 1, "/a", true)]
+    #[case::a_decoded_line_feed_alone("/a%0a/b", 1, "/a", true)]
+    #[case::a_decoded_tab("/a%09/b", 1, "/a", true)]
+    #[case::a_decoded_form_feed("/a%0c/b", 1, "/a", true)]
+    #[case::other_controls_stay("/a%00%7F/b", 1, "/a\0\x7f/b", false)]
     fn a_decoded_query_ends_the_path(
         #[case] path: &str,
         #[case] decodes: u8,

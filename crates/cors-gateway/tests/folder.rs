@@ -477,7 +477,7 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
     // Each way some upstreams read a path: the spellings it puts under `/api/admin` get 400, no
     // Access-Control-* and are not forwarded; one it leaves under `/api` is granted and forwarded
     // as it came.
-    let readings: [(&[&str], &str); 5] = [
+    let readings: [(&[&str], &str); 6] = [
         // An escaped slash or a backslash read as `/` (F-L). `%2F` inside a segment is how some
         // APIs name things (GitLab's `group%2Fproject`).
         (
@@ -507,6 +507,18 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
         (
             &["/api/admin%3F/users", "/api/admin%3f", "/api/admin%23/x", "/api/admin%3F"],
             "/api/a%3Fb",
+        ),
+        // Decoded whitespace or a line break read as the end of the request target, as a server
+        // reads a request line that such a proxy wrote with the decoded path in it (nginx's
+        // `proxy_pass` with `$uri`: request splitting) (F-BN).
+        (
+            &[
+                "/api/admin%20HTTP/1.1%0D%0AX:/users",
+                "/api/admin%0A/x",
+                "/api/admin%09/x",
+                "/api/admin%20",
+            ],
+            "/api/a%20b",
         ),
     ];
     for (forwarded, (refused, kept)) in (2..).zip(readings) {

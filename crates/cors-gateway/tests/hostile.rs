@@ -3062,6 +3062,8 @@ fn raw_head(head: &str) -> Vec<u8> {
 #[case::parent_before_a_backslash("/open/..\\secure/x", 400)]
 #[case::parent_with_path_parameters("/open/..;/secure/x", 400)]
 #[case::parent_before_an_encoded_question_mark("/open/..%3Fsecure/x", 400)]
+#[case::parent_before_an_encoded_request_line_end("/open/..%20HTTP/1.1%0D%0Ax:/secure/x", 400)]
+#[case::an_encoded_space_inside_a_name("/open/x%20../y", 200)]
 #[case::an_encoded_question_mark_inside_a_name("/open/x%3F../y", 200)]
 #[case::dots_inside_names("/v1.2/.well-known/file..txt", 200)]
 #[case::dots_inside_path_parameters("/v1;v=1.2/x;..", 200)]
