@@ -13,12 +13,13 @@ use bytes::Bytes;
 use http::Request;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
 use crate::pool::Pooled;
 use crate::proxy::{ReadTimer, find_cause};
+use crate::telemetry::{Telemetry, UpstreamFailure};
 use tokio::time::{Instant, Sleep};
 
 /// A fixed number of slots that requests take and give back, waiting in line when none is free.
@@ -143,7 +144,17 @@ pub(crate) enum Held {
     /// The response body holds the slots alone.
     Alone { _slots: Slots },
     /// The request body holds them too.
-    Shared { _slots: Arc<Slots> },
+    Shared { shared: Arc<BothBodies> },
+}
+
+/// What a request's two bodies share: its [`Slots`], and whether the request body failed.
+#[derive(Debug)]
+pub(crate) struct BothBodies {
+    _slots: Slots,
+    /// Set when the gateway stopped sending the request body (see [`BodyError`]): hyper then
+    /// ends the upstream connection, and the response body with an error that is no failure of
+    /// the upstream's (see [`UpstreamBodyError::Request`]).
+    request_failed: AtomicBool,
 }
 
 impl Held {
@@ -152,7 +163,15 @@ impl Held {
     fn is_alone(&self) -> bool {
         match self {
             Self::Alone { .. } => true,
-            Self::Shared { _slots: slots } => Arc::strong_count(slots) == 1,
+            Self::Shared { shared } => Arc::strong_count(shared) == 1,
+        }
+    }
+
+    /// Whether the request body failed: too large, too slow, or its client's side failed.
+    fn request_failed(&self) -> bool {
+        match self {
+            Self::Alone { .. } => false,
+            Self::Shared { shared } => shared.request_failed.load(Ordering::Acquire),
         }
     }
 }
@@ -221,7 +240,8 @@ pub(crate) struct RequestBody {
     limits: BodyLimits,
     received: u64,
     failed: bool,
-    _slots: Option<Arc<Slots>>,
+    /// `None` for a bodiless request, and for [`RequestBody::empty`].
+    shared: Option<Arc<BothBodies>>,
 }
 
 impl RequestBody {
@@ -230,8 +250,9 @@ impl RequestBody {
         let (shared, held) = if body.is_end_stream() {
             (None, Held::Alone { _slots: slots })
         } else {
-            let slots = Arc::new(slots);
-            (Some(Arc::clone(&slots)), Held::Shared { _slots: slots })
+            let shared =
+                Arc::new(BothBodies { _slots: slots, request_failed: AtomicBool::new(false) });
+            (Some(Arc::clone(&shared)), Held::Shared { shared })
         };
         let deadline = shared.is_some().then(|| Instant::now() + limits.timeout);
         let body = Self {
@@ -241,7 +262,7 @@ impl RequestBody {
             limits,
             received: 0,
             failed: false,
-            _slots: shared,
+            shared,
         };
         (body, held)
     }
@@ -269,8 +290,17 @@ impl RequestBody {
             limits: BodyLimits { max_bytes: 0, timeout: Duration::ZERO },
             received: 0,
             failed: false,
-            _slots: None,
+            shared: None,
         }
+    }
+
+    /// Stops the body with `error`, and tells the response body so.
+    fn fail(&mut self, error: BodyError) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.failed = true;
+        if let Some(shared) = &self.shared {
+            shared.request_failed.store(true, Ordering::Release);
+        }
+        Poll::Ready(Some(Err(error)))
     }
 }
 
@@ -294,25 +324,20 @@ impl Body for RequestBody {
         if let Some(timer) = &mut this.timer
             && timer.as_mut().poll(cx).is_ready()
         {
-            this.failed = true;
-            return Poll::Ready(Some(Err(BodyError::TimedOut { timeout: this.limits.timeout })));
+            let timeout = this.limits.timeout;
+            return this.fail(BodyError::TimedOut { timeout });
         }
         let Some(body) = &mut this.body else { return Poll::Ready(None) };
         let frame = match std::task::ready!(Pin::new(body).poll_frame(cx)) {
             None => return Poll::Ready(None),
-            Some(Err(error)) => {
-                this.failed = true;
-                return Poll::Ready(Some(Err(BodyError::Client(error))));
-            }
+            Some(Err(error)) => return this.fail(BodyError::Client(error)),
             Some(Ok(frame)) => frame,
         };
         if let Some(data) = frame.data_ref() {
             this.received = this.received.saturating_add(data.len() as u64);
             if this.received > this.limits.max_bytes {
-                this.failed = true;
-                return Poll::Ready(Some(Err(BodyError::TooLarge {
-                    limit: this.limits.max_bytes,
-                })));
+                let limit = this.limits.max_bytes;
+                return this.fail(BodyError::TooLarge { limit });
             }
         }
         Poll::Ready(Some(Ok(frame)))
@@ -332,6 +357,10 @@ impl Body for RequestBody {
 pub(crate) enum UpstreamBodyError {
     /// The upstream's side failed (closed or reset mid-body, bad chunk framing).
     Upstream(hyper::Error),
+    /// The gateway stopped sending the request body (too large, too slow, or its client's side
+    /// failed) after the response had started: hyper ended the upstream connection for it, and
+    /// the response body with this (`connection error`), no failure of the upstream's.
+    Request(hyper::Error),
     /// The upstream sent nothing of it for `--upstream-read-timeout` (finding F-BK).
     Stalled { timeout: Duration },
 }
@@ -340,6 +369,9 @@ impl fmt::Display for UpstreamBodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Upstream(_) => f.write_str("reading the upstream's response body failed"),
+            Self::Request(_) => f.write_str(
+                "the upstream connection was ended for its request body, before the response body",
+            ),
             Self::Stalled { timeout } => write!(
                 f,
                 "the upstream sent nothing of its response body for {timeout:?} \
@@ -352,17 +384,17 @@ impl fmt::Display for UpstreamBodyError {
 impl std::error::Error for UpstreamBodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Upstream(error) => Some(error),
+            Self::Upstream(error) | Self::Request(error) => Some(error),
             Self::Stalled { .. } => None,
         }
     }
 }
 
 impl UpstreamBodyError {
-    /// Whether `error`'s source chain holds a body cut by `--upstream-read-timeout` (hyper ends
-    /// an HTTP/1.1 connection with its response body's error).
-    pub(crate) fn is_read_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-        matches!(find_cause(error), Some(Self::Stalled { .. }))
+    /// The `UpstreamBodyError` in `error`'s source chain, if a response body ended with one
+    /// (hyper ends an HTTP/1.1 connection with its response body's error).
+    pub(crate) fn find<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
+        find_cause(error)
     }
 }
 
@@ -379,6 +411,8 @@ pub(crate) struct UpstreamBody {
     read: Option<ReadTimer>,
     /// Whether the body was cut for `--upstream-read-timeout`: it ends there.
     cut: bool,
+    /// Where a body the upstream fails mid-way is counted.
+    telemetry: Telemetry,
 }
 
 impl UpstreamBody {
@@ -389,8 +423,9 @@ impl UpstreamBody {
         slots: Held,
         connection: Option<Pooled>,
         read: Option<ReadTimer>,
+        telemetry: Telemetry,
     ) -> Self {
-        let mut this = Self { body, connection, slots, read, cut: false };
+        let mut this = Self { body, connection, slots, read, cut: false, telemetry };
         // A body that is empty from the start (`HEAD`, `204`, `Content-Length: 0`) may never
         // be polled.
         if this.body.is_end_stream() {
@@ -412,6 +447,24 @@ impl UpstreamBody {
         {
             connection.give_back();
         }
+    }
+
+    /// The body's error when the upstream's side failed with `error`: the upstream's failure
+    /// (logged and counted: it closed or reset the connection mid-body, or broke its framing),
+    /// unless the gateway ended the connection for the request body first.
+    #[cold]
+    fn failed(&self, error: hyper::Error) -> UpstreamBodyError {
+        if self.slots.request_failed() {
+            return UpstreamBodyError::Request(error);
+        }
+        tracing::warn!(
+            error = %crate::proxy::error_chain(&error),
+            "cut a response whose upstream failed before the end of its body"
+        );
+        if let Some(metrics) = self.telemetry.metrics() {
+            metrics.upstream_failed(UpstreamFailure::BodyFailed);
+        }
+        UpstreamBodyError::Upstream(error)
     }
 }
 
@@ -443,7 +496,7 @@ impl Body for UpstreamBody {
         if let Some(read) = &mut this.read {
             read.brought();
         }
-        let mut frame = frame.map(|frame| frame.map_err(UpstreamBodyError::Upstream));
+        let mut frame = frame.map(|frame| frame.map_err(|error| this.failed(error)));
         if let Some(Ok(frame)) = &mut frame
             && let Some(trailers) = frame.trailers_mut()
         {

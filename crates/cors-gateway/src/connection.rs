@@ -450,15 +450,22 @@ pub(crate) enum Closed {
     /// `--upstream-read-timeout`: hyper ends the connection with the body's error, which is no
     /// doing of the client's.
     UpstreamReadTimeout,
+    /// An HTTP/1.1 response was cut because its upstream closed or reset its connection, or
+    /// broke its framing, before the end of the body: hyper ends the connection with the body's
+    /// error, which is no doing of the client's either.
+    UpstreamBodyFailed,
 }
 
 impl Closed {
     /// Why a connection hyper ended with `result` closed: the client's doing, or a failure,
-    /// unless its error is a response body cut by `--upstream-read-timeout`.
+    /// unless its error is a response body cut by `--upstream-read-timeout` or by its
+    /// upstream's failure.
     fn ended(result: &Result<(), hyper::Error>) -> Self {
-        match result {
-            Err(error) if UpstreamBodyError::is_read_timeout(error) => Self::UpstreamReadTimeout,
-            _ => Self::ByClient,
+        let Err(error) = result else { return Self::ByClient };
+        match UpstreamBodyError::find(error) {
+            Some(UpstreamBodyError::Stalled { .. }) => Self::UpstreamReadTimeout,
+            Some(UpstreamBodyError::Upstream(_)) => Self::UpstreamBodyFailed,
+            Some(UpstreamBodyError::Request(_)) | None => Self::ByClient,
         }
     }
 }

@@ -47,15 +47,15 @@ const LATENCY_BUCKETS: [f64; 18] = [
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The `kind` label values of `cors_gateway_upstream_errors_total`, in [`UpstreamFailure`] order.
-const UPSTREAM_FAILURES: [&str; 5] =
-    ["connect", "response", "timeout", "queue_timeout", "read_timeout"];
+const UPSTREAM_FAILURES: [&str; 6] =
+    ["connect", "response", "timeout", "queue_timeout", "read_timeout", "body_failed"];
 
 /// The `reason` label values of `cors_gateway_upstream_retries_total`, in [`UpstreamRetry`]
 /// order.
 const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
 
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
-const CLOSE_REASONS: [&str; 8] = [
+const CLOSE_REASONS: [&str; 9] = [
     "client",
     "no_request_head",
     "idle",
@@ -64,6 +64,7 @@ const CLOSE_REASONS: [&str; 8] = [
     "client_limit",
     "stalled",
     "upstream_read_timeout",
+    "upstream_body_failed",
 ];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
@@ -71,14 +72,16 @@ const DROP_REASONS: [&str; 2] = ["queue_full", "write_error"];
 
 /// Registers the counters of upstream failures (`cors_gateway_upstream_errors_total`) and of
 /// requests sent upstream once more (`cors_gateway_upstream_retries_total`).
-fn upstream_counters(registry: &mut Registry) -> ([Counter; 5], [Counter; 2]) {
+fn upstream_counters(registry: &mut Registry) -> ([Counter; 6], [Counter; 2]) {
     let upstream_errors = labelled(
         registry,
         "cors_gateway_upstream_errors",
         "Requests the upstream did not answer: connect (unreachable, 502), response (failed \
          before a response head, 502), timeout (--upstream-timeout, 504), queue_timeout (no \
          upstream slot within --upstream-queue-timeout, 503), read_timeout (a response body the \
-         upstream sent nothing of for --upstream-read-timeout, cut)",
+         upstream sent nothing of for --upstream-read-timeout, cut), body_failed (the upstream \
+         closed or reset its connection, or broke its framing, before the end of a response \
+         body, cut)",
         "kind",
         UPSTREAM_FAILURES,
     );
@@ -170,7 +173,8 @@ impl Metrics {
              complete request head within --header-read-timeout), idle (--idle-timeout), \
              shutdown, proxy_protocol (refused by --proxy-protocol), client_limit (refused by \
              --max-connections-per-client), stalled (--send-timeout), upstream_read_timeout (an \
-             HTTP/1.1 response cut by --upstream-read-timeout)",
+             HTTP/1.1 response cut by --upstream-read-timeout), upstream_body_failed (an HTTP/1.1 \
+             response cut because its upstream failed before the end of the body)",
             "reason",
             CLOSE_REASONS,
         );
@@ -333,6 +337,7 @@ const fn closed_index(reason: Closed) -> usize {
         Closed::ClientLimit => 5,
         Closed::Stalled => 6,
         Closed::UpstreamReadTimeout => 7,
+        Closed::UpstreamBodyFailed => 8,
     }
 }
 

@@ -573,7 +573,7 @@ impl Proxy {
                 let read = ReadTimer::new(self);
                 Response::from_parts(
                     parts,
-                    Either::Left(UpstreamBody::new(body, held, pooled, read)),
+                    Either::Left(UpstreamBody::new(body, held, pooled, read, self.0.telemetry)),
                 )
             }
             Some(Err(error)) => self.failed(&error, upstream, started),
@@ -830,7 +830,7 @@ where
 }
 
 /// `error` and its sources, joined with `: `.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

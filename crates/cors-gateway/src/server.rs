@@ -467,8 +467,9 @@ impl Accepted {
             Closed::Stalled => {
                 tracing::debug!(%peer, ?protocol, "closed a connection whose client took up no response for --send-timeout");
             }
-            // The cut is logged where it happens (`ReadTimer`).
+            // The cut is logged where it happens (`ReadTimer`, `UpstreamBody`).
             Closed::UpstreamReadTimeout
+            | Closed::UpstreamBodyFailed
             | Closed::ByClient
             | Closed::Shutdown
             | Closed::ProxyProtocol

@@ -223,6 +223,9 @@ pub(crate) enum UpstreamFailure {
     /// The upstream sent nothing of a response body for `--upstream-read-timeout`: the
     /// response was cut (finding F-BK).
     ReadTimeout = 4,
+    /// The upstream closed or reset its connection, or broke its framing, before the end of a
+    /// response body: the response was cut.
+    BodyFailed = 5,
 }
 
 /// Why a request was sent upstream a second time, on a new connection, after a reused

@@ -81,7 +81,9 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/stall`: sends its response head and 10 of the 1 000 bytes its `Content-Length` says,
 ///   then nothing until the gateway closes the connection (counted in `hung_up`);
 /// - `/dribble`: sends its response head, then a body of 30 bytes in chunks of one, 100 ms
-///   apart, as a server-sent events stream that sends an event or a comment now and then.
+///   apart, as a server-sent events stream that sends an event or a comment now and then;
+/// - `/cut-short`: sends its response head and 10 of the 1 000 bytes its `Content-Length`
+///   says, then closes the connection, as an upstream that fails mid-body does.
 struct Upstream {
     address: SocketAddr,
     /// How many connections it accepted.
@@ -261,10 +263,11 @@ fn serve_upstream(
             }
             return;
         }
-        if path == "/stall" {
+        if path == "/stall" || path == "/cut-short" {
             let answer =
                 "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\nx-upstream: 1\r\n\r\npart of it";
-            if stream.write_all(answer.as_bytes()).is_ok() && closed_by_peer(&mut stream, stop) {
+            let sent = stream.write_all(answer.as_bytes()).is_ok();
+            if sent && path == "/stall" && closed_by_peer(&mut stream, stop) {
                 hung_up.fetch_add(1, Ordering::Relaxed);
             }
             return;
@@ -1394,6 +1397,57 @@ fn a_failing_upstream_gets_the_right_error(
 /// generous, and well short of the [`PATIENCE`] after which the test upstream gives up.
 const CUT_WITHIN: Duration = Duration::from_secs(10);
 
+/// Asks `gateway` for `path`, whose upstream sends a response head (`Content-Length: 1000`) and
+/// `part of it`, then stalls or fails, and checks that the response is cut within `within`:
+/// over HTTP/2 the stream reset, and the same connection's next request answered; over
+/// HTTP/1.1 the connection closed after the part, and counted closed for `reason`, not as the
+/// client's doing (the gateway needs `--admin-listen`).
+fn assert_cut_mid_body(gateway: &Gateway, path: &str, http2: bool, within: Duration, reason: &str) {
+    let started = Instant::now();
+    if http2 {
+        runtime().block_on(async {
+            let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+            let (response, _) =
+                sender.send_request(h2_request("GET", path, Some(APP)), true).unwrap();
+            let (parts, mut body) = response.await.unwrap().into_parts();
+            assert_eq!(parts.status, 200);
+            assert_eq!(parts.headers["access-control-allow-origin"], APP);
+            let mut received = Vec::new();
+            let error = loop {
+                let next = tokio::time::timeout(within, body.data()).await;
+                match next.unwrap_or_else(|_| panic!("not cut within {within:?}")) {
+                    Some(Ok(chunk)) => received.extend_from_slice(&chunk),
+                    Some(Err(error)) => break error,
+                    None => panic!("the body ended as if whole: {received:?}"),
+                }
+            };
+            assert!(started.elapsed() < within, "cut after {:?}", started.elapsed());
+            assert!(error.is_reset(), "{error}");
+            // A reset may overtake a part sent just before it: h2 drops a reset stream's queued
+            // frames.
+            assert!(b"part of it".starts_with(&received), "{received:?}");
+            // The connection's other streams go on.
+            let (parts, body) =
+                h2_send(&mut sender, h2_request("GET", "/", Some(APP))).await.unwrap();
+            assert_eq!((parts.status, &body[..]), (http::StatusCode::OK, &b"ok 0"[..]));
+        });
+    } else {
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        let get = raw_request("GET", path, &[("origin", APP.as_bytes())], true);
+        stream.write_all(&get).unwrap();
+        let (bytes, closed) = read_all(&mut stream, within);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(closed, "not cut within {within:?}: {text:?}");
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
+        assert!(text.contains("content-length: 1000\r\n"), "{text:?}");
+        assert!(text.ends_with("\r\n\r\npart of it"), "the body is cut short: {text:?}");
+        // The cut closed the connection for the upstream, not the client's doing.
+        let closed = "cors_gateway_connections_closed_total";
+        gateway.wait_for_metric(&format!("{closed}{{reason=\"{reason}\"}}"), 1);
+        assert_eq!(gateway.metric(&format!("{closed}{{reason=\"client\"}}")), 0);
+    }
+}
+
 /// Finding F-BK: an upstream that sends a response head and part of the body, then nothing,
 /// has the response cut after `--upstream-read-timeout` (HTTP/1.1: the client connection closed
 /// mid-body; HTTP/2: the stream reset, and the connection serves the next request), its
@@ -1407,47 +1461,7 @@ fn a_stalled_upstream_body_is_cut_after_the_read_timeout(#[case] http2: bool) {
     let limits = ["--upstream-read-timeout", "500ms", "--upstream-max-connections", "1"];
     let admin = ["--upstream-queue-timeout", "200ms", "--admin-listen", "127.0.0.1:0"];
     let mut gateway = Gateway::start(&[&limits[..], &admin[..]].concat());
-    let started = Instant::now();
-    if http2 {
-        runtime().block_on(async {
-            let (mut sender, _connection, _) = h2_connect(gateway.address).await;
-            let (response, _) =
-                sender.send_request(h2_request("GET", "/stall", Some(APP)), true).unwrap();
-            let (parts, mut body) = response.await.unwrap().into_parts();
-            assert_eq!(parts.status, 200);
-            assert_eq!(parts.headers["access-control-allow-origin"], APP);
-            let mut received = Vec::new();
-            let error = loop {
-                let next = tokio::time::timeout(CUT_WITHIN, body.data()).await;
-                match next.unwrap_or_else(|_| panic!("not cut within {CUT_WITHIN:?}")) {
-                    Some(Ok(chunk)) => received.extend_from_slice(&chunk),
-                    Some(Err(error)) => break error,
-                    None => panic!("the stalled body ended: {received:?}"),
-                }
-            };
-            assert!(started.elapsed() < CUT_WITHIN, "cut after {:?}", started.elapsed());
-            assert!(error.is_reset(), "{error}");
-            assert_eq!(received, b"part of it");
-            // The connection's other streams go on: this one gets the freed upstream slot.
-            let (parts, body) =
-                h2_send(&mut sender, h2_request("GET", "/", Some(APP))).await.unwrap();
-            assert_eq!((parts.status, &body[..]), (http::StatusCode::OK, &b"ok 0"[..]));
-        });
-    } else {
-        let mut stream = TcpStream::connect(gateway.address).unwrap();
-        let get = raw_request("GET", "/stall", &[("origin", APP.as_bytes())], true);
-        stream.write_all(&get).unwrap();
-        let (bytes, closed) = read_all(&mut stream, CUT_WITHIN);
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(closed, "not cut within {CUT_WITHIN:?}: {text:?}");
-        assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
-        assert!(text.contains("content-length: 1000\r\n"), "{text:?}");
-        assert!(text.ends_with("\r\n\r\npart of it"), "the body is cut short: {text:?}");
-        // The cut closed the connection for the upstream's silence, not the client's doing.
-        let closed = "cors_gateway_connections_closed_total";
-        gateway.wait_for_metric(&format!("{closed}{{reason=\"upstream_read_timeout\"}}"), 1);
-        assert_eq!(gateway.metric(&format!("{closed}{{reason=\"client\"}}")), 0);
-    }
+    assert_cut_mid_body(&gateway, "/stall", http2, CUT_WITHIN, "upstream_read_timeout");
     gateway.wait_for_upstream_hang_ups(1);
     let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
     assert_eq!(reply.status, 200, "another client, after the cut: {reply:?}");
@@ -1475,6 +1489,24 @@ fn an_upstream_body_that_keeps_coming_outlives_the_read_timeout() {
     assert_eq!(body.matches("\r\n.\r\n").count(), 30, "the whole body: {text:?}");
     assert!(body.ends_with("0\r\n\r\n"), "the body's end: {text:?}");
     assert!(started.elapsed() >= Duration::from_secs(1), "streamed past the timeout");
+    gateway.assert_alive();
+}
+
+/// Finding F-BO: an upstream that closes its connection before the end of a response body has
+/// the response cut (HTTP/1.1: the client connection closed mid-body; HTTP/2: the stream reset,
+/// and the connection serves the next request), and the cut is the upstream's in the log and
+/// the metrics: `cors_gateway_upstream_errors_total{kind="body_failed"}`, and on HTTP/1.1
+/// `cors_gateway_connections_closed_total{reason="upstream_body_failed"}`. Before the fix
+/// nothing was logged or counted for the upstream, and the HTTP/1.1 connection was counted as
+/// closed by its client.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
+fn an_upstream_that_fails_mid_body_is_counted_as_the_upstreams_failure(#[case] http2: bool) {
+    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0"]);
+    assert_cut_mid_body(&gateway, "/cut-short", http2, PATIENCE, "upstream_body_failed");
+    gateway.wait_for_metric(r#"cors_gateway_upstream_errors_total{kind="body_failed"}"#, 1);
+    gateway.wait_for_log("cut a response whose upstream failed before the end of its body");
     gateway.assert_alive();
 }
 
@@ -3652,7 +3684,15 @@ fn a_body_that_does_not_arrive_in_time_gets_408() {
 /// closed in the middle of the response. Before the fix it stayed open for the whole dribble.
 #[test]
 fn a_slow_body_after_the_response_started_closes_the_connection() {
-    let gateway = Gateway::start(&["--body-read-timeout", "1s", "--upstream-timeout", "60s"]);
+    let admin = ["--admin-listen", "127.0.0.1:0"];
+    let gateway = Gateway::start(&[
+        "--body-read-timeout",
+        "1s",
+        "--upstream-timeout",
+        "60s",
+        admin[0],
+        admin[1],
+    ]);
     let mut stream = TcpStream::connect(gateway.address).unwrap();
     stream
         .write_all(&raw_request(
@@ -3694,6 +3734,11 @@ fn a_slow_body_after_the_response_started_closes_the_connection() {
     assert!(received.starts_with("HTTP/1.1 200"), "{received:?}");
     assert!(received.contains("early"), "the response had started: {received:?}");
     assert!(!received.ends_with("0\r\n\r\n"), "the response was completed: {received:?}");
+    // The client's slowness ended the upstream connection: no failure of the upstream's (F-BO).
+    let closed = "cors_gateway_connections_closed_total";
+    gateway.wait_for_metric(&format!("{closed}{{reason=\"client\"}}"), 1);
+    assert_eq!(gateway.metric(r#"cors_gateway_upstream_errors_total{kind="body_failed"}"#), 0);
+    assert_eq!(gateway.metric(&format!("{closed}{{reason=\"upstream_body_failed\"}}")), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
