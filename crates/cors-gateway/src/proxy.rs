@@ -805,28 +805,26 @@ impl Drop for ReadTimer {
     }
 }
 
-/// The first `E` among `error` and its sources.
-///
-/// An `io::Error` that wraps another error is looked into (`io::Error::get_ref`): its `source`
-/// skips the error it wraps, whose text its own already is, and the connectors pass TLS
-/// failures on as such wrappers.
+/// The first `E` among `error` and its sources (see [`causes`]).
 pub(crate) fn find_cause<'e, E>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e E>
 where
     E: std::error::Error + 'static,
 {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if let Some(found) = error.downcast_ref::<E>() {
-            return Some(found);
-        }
-        cause = match error.downcast_ref::<std::io::Error>() {
-            Some(wrapper) => {
-                wrapper.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
-            }
-            None => error.source(),
-        };
-    }
-    None
+    causes(error).find_map(|cause| cause.downcast_ref::<E>())
+}
+
+/// `error` and its sources, in order.
+///
+/// An `io::Error` that wraps another error is looked into (`io::Error::get_ref`): its `source`
+/// skips the error it wraps, whose text its own already is, and the connectors pass TLS
+/// failures on as such wrappers (hyper-rustls wraps tokio-rustls's `io::Error` in another).
+pub(crate) fn causes<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| match error.downcast_ref::<std::io::Error>() {
+        Some(wrapper) => wrapper.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => error.source(),
+    })
 }
 
 /// `error` and its sources, joined with `: `.

@@ -23,7 +23,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::proxy::find_cause;
+use crate::proxy::{causes, find_cause};
 
 /// The protocols a TLS listener offers by ALPN, in order of preference. `http/1.0` is served
 /// like `http/1.1` (hyper's HTTP/1 server speaks both), as on a plain listener: without it, a
@@ -286,7 +286,8 @@ pub(crate) fn explain_handshake(
     trust: &UpstreamTrust,
 ) -> Option<String> {
     use rustls::{CertificateError, Error as TlsError};
-    let certificate = match find_cause::<TlsError>(error)? {
+    let Some(tls) = find_cause::<TlsError>(error) else { return closed_during_handshake(error) };
+    let certificate = match tls {
         TlsError::InvalidCertificate(certificate) => certificate,
         not_tls @ TlsError::InvalidMessage(_) => {
             return Some(format!(
@@ -340,6 +341,28 @@ pub(crate) fn explain_handshake(
         _ => return None,
     };
     Some(why)
+}
+
+/// What to say of a handshake that failed without a rustls error: the upstream accepted the TCP
+/// connection, then closed it (tokio-rustls's `tls handshake eof`) or reset it before the
+/// handshake was done. Alone, that text gave no hint of the usual causes: no TLS on that port
+/// behind a TCP proxy that closes at once (a plain HTTP server answers, and is explained as
+/// such), a TCP proxy with no backend, a server that refuses the name sent by SNI.
+fn closed_during_handshake(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let closed =
+        causes(error).filter_map(|cause| cause.downcast_ref::<io::Error>()).find(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            )
+        })?;
+    Some(format!(
+        "the upstream closed the connection during the TLS handshake ({closed}); hint: is it \
+         serving TLS on that port? A TCP proxy in front of it with no backend, or a server that \
+         refuses the host name of the upstream URL (sent by SNI), closes so too"
+    ))
 }
 
 /// Accepts any upstream certificate, for `--upstream-insecure`. Handshake signatures are still

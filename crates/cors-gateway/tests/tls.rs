@@ -444,6 +444,37 @@ async fn an_upstream_certificate_error_is_logged_with_what_to_do(
     assert!(upstream.seen().is_empty(), "nothing reached the upstream");
 }
 
+/// Finding F-BP: an https upstream that accepts the TCP connection and closes it before the
+/// handshake (a TCP proxy with no backend, a port serving no TLS that hangs up) gets `502`, and
+/// the log says what happened and what to check, where it said only rustls's `tls handshake
+/// eof` (or the reset's OS error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_closes_during_the_handshake_is_logged_with_what_to_check() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&accepted);
+    let closer = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(stream);
+        }
+    });
+    let url = format!("https://localhost:{port}");
+    let policy = example_policy("strict.yaml");
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    args.extend(["--upstream", &url, "--connect-timeout", "5s", "--upstream-insecure"]);
+    let gateway = Gateway::start(&args);
+    let get = request("GET", &gateway.url("/ok"), &[("origin", APP)], empty());
+    let answer = common::send(&common::client(false), get).await;
+    assert_eq!(answer.status, 502, "{:?}", answer.body);
+    // `tls handshake eof`, or a reset when the ClientHello arrived before the close.
+    gateway.wait_for_log("the upstream closed the connection during the TLS handshake (");
+    gateway.wait_for_log("hint: is it serving TLS on that port?");
+    assert!(accepted.load(std::sync::atomic::Ordering::Relaxed) > 0, "never connected");
+    closer.abort();
+}
+
 /// What the upstream of [`an_upstream_certificate_error_is_logged_with_what_to_do`] serves.
 #[derive(Clone, Copy, Debug)]
 enum Served {
