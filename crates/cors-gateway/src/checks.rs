@@ -68,7 +68,7 @@ fn path_refusal<B>(request: &Request<B>) -> Option<Refusal> {
 /// end of the path (finding F-BF): `/open/..%3F/secure/x` is `/open/..` to them; so do escaped
 /// whitespace and line breaks (`%20`, `%09`, `%0A` to `%0D`), which end their request target
 /// (F-BN, `readings::ends_a_target`).
-fn has_dot_segment(path: &[u8]) -> bool {
+pub(crate) fn has_dot_segment(path: &[u8]) -> bool {
     if !path.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
     }

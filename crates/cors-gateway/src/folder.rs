@@ -337,6 +337,15 @@ impl RouteTo {
         let Some(chosen) = instance.route(&route_request) else {
             return not_found("not found: no route of the API instance takes this request\n");
         };
+        // A path rule's capture groups may start or end inside a segment (`/v2(.*)` takes
+        // `../x` from `/v2../x`) and so make a dot segment the request's path did not have
+        // (finding F-BQ): the rewritten path gets the request's own check again.
+        if crate::checks::has_dot_segment(chosen.upstream_path().as_bytes()) {
+            return proxy::short(
+                StatusCode::BAD_REQUEST,
+                "bad request: the path, as its route rewrites it, has a dot segment (. or ..)\n",
+            );
+        }
         let upstream = chosen.upstream();
         let Some(uri) = upstream_uri(upstream.address(), chosen.upstream_path(), request.uri())
         else {

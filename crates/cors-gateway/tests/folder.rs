@@ -228,6 +228,46 @@ async fn send_with(url: &str, headers: &[(&str, &str)]) -> Answer {
     send(&client(false), request("GET", url, headers, empty())).await
 }
 
+/// Finding F-BQ: a route whose path rule captures from inside a segment (`/v2(.*)`) made a dot
+/// segment of a path that had none: `/api/v2../secret` was sent as
+/// `/svc/internal/v2/../secret`, which the upstream resolves outside the route's
+/// `destinationPath`. Such a rewritten path gets `400` and is not forwarded; a path the rule
+/// rewrites into ordinary segments is forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_its_route_rewrites_into_a_dot_segment_is_refused() {
+    let upstream = Upstream::start().await;
+    let port = closed_port();
+    let scratch = Scratch::new();
+    let text = format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: api}}\n\
+         spec:\n  address: http://127.0.0.1:{port}/api\n  services:\n    main:\n      \
+         address: http://{}/svc\n      routes:\n        - rules: [{{path: '/v2(.*)'}}]\n          \
+         config: {{destinationPath: /internal/v2}}\n",
+        upstream.address
+    );
+    scratch.write("apis.yaml", &text);
+    let _gateway = serve(&scratch.dir, 1, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let answer = get(&format!("{base}/api/v2/items"), "GET", None).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(last(&upstream, 1).path, "/svc/internal/v2/items");
+    let answer = get(&format!("{base}/api/v2..x"), "GET", None).await;
+    assert_eq!(answer.status, 200, "`..x` is no dot segment");
+    assert_eq!(last(&upstream, 2).path, "/svc/internal/v2/..x");
+    for path in [
+        "/api/v2../secret",
+        "/api/v2..",
+        "/api/v2.",
+        "/api/v2..%2Fsecret",
+        "/api/v2%2e%2e/secret",
+        "/api/v2..;x/secret",
+    ] {
+        let answer = get(&format!("{base}{path}"), "GET", None).await;
+        assert_eq!(answer.status, 400, "{path}");
+    }
+    assert_eq!(upstream.seen().len(), 2, "a rewritten dot segment was forwarded");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_choose_by_host_and_header_and_each_listener_has_its_policy() {
     let (main, canary, open) =
