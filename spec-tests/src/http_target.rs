@@ -577,6 +577,21 @@ fn handshake_failure(error: &std::io::Error, tls: &Tls) -> String {
                  write the target as http://"
             );
         }
+        // The target accepted the connection and closed or reset it before the handshake was
+        // done: no certificate was seen, so `--ca` is no hint (finding F-BP).
+        None if matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+        ) =>
+        {
+            return format!(
+                "the target closed the connection during the TLS handshake ({error}); hint: is \
+                 it serving TLS on that port? A TCP proxy in front of it with no backend, or a \
+                 server that refuses the target's host name (sent by SNI), closes so too"
+            );
+        }
         _ => return format!("{error}; hint: --ca FILE, or --insecure for a test gateway"),
     };
     let served_a_ca = matches!(certificate, CertificateError::Other(other)

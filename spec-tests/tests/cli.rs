@@ -10,8 +10,8 @@ use cors_conformance::report;
 mod common;
 
 use common::{
-    ca_as_own_certificate, certificates, closed_port, gateway_binary, scratch, start_garbage,
-    start_tls_upstream, start_upstream,
+    ca_as_own_certificate, certificates, closed_port, gateway_binary, scratch, start_closer,
+    start_garbage, start_tls_upstream, start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -257,6 +257,11 @@ fn tls_failures_say_what_is_wrong_with_the_certificate_or_the_port() {
     // https:// for a plain HTTP port.
     let url = format!("https://{}", start_upstream(None));
     unreachable(&["--target", &url], "write the target as http://");
+    // A port that accepts and closes at once: no certificate was seen, so no `--ca` hint.
+    let url = format!("https://localhost:{}", start_closer().port());
+    unreachable(&["--target", &url], "the target closed the connection during the TLS handshake");
+    let output = cli(&[&base[..], &["--target", &url]].concat());
+    assert!(!stderr(&output).contains("--ca FILE"), "{}", stderr(&output));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Fixtures shared by the integration tests: the echo upstream on a background thread, a TLS
-//! front for it with certificates made on the spot, a server that answers garbage, and the
-//! `cors-gateway` binary.
+//! front for it with certificates made on the spot, a server that answers garbage, one that
+//! closes every connection at once, and the `cors-gateway` binary.
 
 #![allow(dead_code, reason = "each test file uses some of the fixtures")]
 #![allow(clippy::unwrap_used, reason = "test fixtures: a failure to set one up is a test failure")]
@@ -43,6 +43,18 @@ pub(crate) fn start_garbage() -> SocketAddr {
             let mut buffer = [0; 4096];
             let _ = stream.read(&mut buffer);
             let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff garbage\r\n\r\n");
+        }
+    });
+    addr
+}
+
+/// A server that accepts every connection and closes it at once, unread.
+pub(crate) fn start_closer() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
         }
     });
     addr
