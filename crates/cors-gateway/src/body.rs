@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
@@ -147,7 +147,8 @@ pub(crate) enum Held {
     Shared { shared: Arc<BothBodies> },
 }
 
-/// What a request's two bodies share: its [`Slots`], and whether the request body failed.
+/// What a request's two bodies share: its [`Slots`], whether the request body failed, and how
+/// its sending goes (see [`Sending`]).
 #[derive(Debug)]
 pub(crate) struct BothBodies {
     _slots: Slots,
@@ -155,6 +156,20 @@ pub(crate) struct BothBodies {
     /// ends the upstream connection, and the response body with an error that is no failure of
     /// the upstream's (see [`UpstreamBodyError::Request`]).
     request_failed: AtomicBool,
+    /// Frames of the request body passed on so far.
+    request_moved: AtomicU64,
+    /// Whether the request body's last read found that its client had sent nothing more.
+    request_waits_on_client: AtomicBool,
+}
+
+/// Where the sending of a request body stands, for the response body's read timer (see
+/// `ReadTimer::poll_waited`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sending {
+    /// Frames of it passed on so far.
+    pub(crate) moved: u64,
+    /// Whether it waits for its client to send more: `--body-read-timeout` bounds that wait.
+    pub(crate) waits_on_client: bool,
 }
 
 impl Held {
@@ -164,6 +179,17 @@ impl Held {
         match self {
             Self::Alone { .. } => true,
             Self::Shared { shared } => Arc::strong_count(shared) == 1,
+        }
+    }
+
+    /// Where the request body's sending stands; `None` when it is all sent (or there was none).
+    fn sending(&self) -> Option<Sending> {
+        match self {
+            Self::Shared { shared } if Arc::strong_count(shared) > 1 => Some(Sending {
+                moved: shared.request_moved.load(Ordering::Relaxed),
+                waits_on_client: shared.request_waits_on_client.load(Ordering::Relaxed),
+            }),
+            Self::Alone { .. } | Self::Shared { .. } => None,
         }
     }
 
@@ -250,8 +276,12 @@ impl RequestBody {
         let (shared, held) = if body.is_end_stream() {
             (None, Held::Alone { _slots: slots })
         } else {
-            let shared =
-                Arc::new(BothBodies { _slots: slots, request_failed: AtomicBool::new(false) });
+            let shared = Arc::new(BothBodies {
+                _slots: slots,
+                request_failed: AtomicBool::new(false),
+                request_moved: AtomicU64::new(0),
+                request_waits_on_client: AtomicBool::new(false),
+            });
             (Some(Arc::clone(&shared)), Held::Shared { shared })
         };
         let deadline = shared.is_some().then(|| Instant::now() + limits.timeout);
@@ -328,11 +358,18 @@ impl Body for RequestBody {
             return this.fail(BodyError::TimedOut { timeout });
         }
         let Some(body) = &mut this.body else { return Poll::Ready(None) };
-        let frame = match std::task::ready!(Pin::new(body).poll_frame(cx)) {
+        let polled = Pin::new(body).poll_frame(cx);
+        if let Some(shared) = &this.shared {
+            shared.request_waits_on_client.store(polled.is_pending(), Ordering::Relaxed);
+        }
+        let frame = match std::task::ready!(polled) {
             None => return Poll::Ready(None),
             Some(Err(error)) => return this.fail(BodyError::Client(error)),
             Some(Ok(frame)) => frame,
         };
+        if let Some(shared) = &this.shared {
+            shared.request_moved.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(data) = frame.data_ref() {
             this.received = this.received.saturating_add(data.len() as u64);
             if this.received > this.limits.max_bytes {
@@ -482,7 +519,7 @@ impl Body for UpstreamBody {
         }
         let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) else {
             if let Some(read) = &mut this.read
-                && read.poll_waited(cx).is_ready()
+                && read.poll_waited(cx, this.slots.sending()).is_ready()
             {
                 // Cut: the upstream connection is closed, not pooled, and the slots go with
                 // the body, which hyper drops on this error (HTTP/1.1: the client connection

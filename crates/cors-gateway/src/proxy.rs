@@ -22,7 +22,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::body::{BodyError, BodyLimits, Held, RequestBody, SlotPool, Slots, UpstreamBody};
+use crate::body::{
+    BodyError, BodyLimits, Held, RequestBody, Sending, SlotPool, Slots, UpstreamBody,
+};
 use crate::checks::{Refusal, TransferCodings, list_elements};
 use crate::per_client::Slot;
 use crate::pool::{Pooled, SendError, UpstreamClients};
@@ -753,6 +755,8 @@ pub(crate) struct ReadTimer {
     sleep: Option<Pin<Box<Sleep>>>,
     /// When the current wait times out; `None` while the body is not waiting.
     due: Option<Instant>,
+    /// Where the request body's sending stood when the current wait began (`None`: all sent).
+    began_with: Option<Sending>,
 }
 
 impl ReadTimer {
@@ -763,6 +767,7 @@ impl ReadTimer {
             proxy: proxy.clone(),
             sleep: None,
             due: None,
+            began_with: None,
         })
     }
 
@@ -772,14 +777,42 @@ impl ReadTimer {
         self.due = None;
     }
 
-    /// The body has no frame yet: ready once it has waited for the timeout. Then the cut is
-    /// logged and counted, and the caller ends the body with an error.
-    pub(crate) fn poll_waited(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// The body has no frame yet: ready once it has waited for the timeout, with nothing
+    /// else moving. `sending` is where the request body stands (`None`: all sent). An upstream
+    /// may answer before it has read the request body and wait for the rest: a wait that ends
+    /// while the request body waits on its client (`--body-read-timeout`'s to bound) or has
+    /// moved since the wait began (the upstream is taking it), or that began before it was all
+    /// sent, starts again, so the upstream has one to two timeouts after the request body's
+    /// end. One that neither sent nor took anything of it for the whole wait is cut.
+    /// Then the cut is logged and counted, and the caller ends the body with an error.
+    pub(crate) fn poll_waited(
+        &mut self,
+        cx: &mut Context<'_>,
+        sending: Option<Sending>,
+    ) -> Poll<()> {
         let connection = &*self.proxy.0;
         let timeout = connection.settings.read_timeout;
-        let due = *self.due.get_or_insert_with(|| Instant::now() + timeout);
-        let sleep = self.sleep.get_or_insert_with(|| connection.timer.take(due));
-        std::task::ready!(poll_until(sleep, due, cx));
+        loop {
+            let due = if let Some(due) = self.due {
+                due
+            } else {
+                let due = Instant::now() + timeout;
+                (self.due, self.began_with) = (Some(due), sending);
+                due
+            };
+            let sleep = self.sleep.get_or_insert_with(|| connection.timer.take(due));
+            std::task::ready!(poll_until(sleep, due, cx));
+            let again = match (sending, self.began_with) {
+                (Some(now), began) => {
+                    now.waits_on_client || began.is_none_or(|began| began.moved != now.moved)
+                }
+                (None, began) => began.is_some(),
+            };
+            if !again {
+                break;
+            }
+            self.due = None;
+        }
         tracing::warn!(
             peer = %connection.peer,
             ?timeout,

@@ -83,7 +83,9 @@ fn example_policy(name: &str) -> PathBuf {
 /// - `/dribble`: sends its response head, then a body of 30 bytes in chunks of one, 100 ms
 ///   apart, as a server-sent events stream that sends an event or a comment now and then;
 /// - `/cut-short`: sends its response head and 10 of the 1 000 bytes its `Content-Length`
-///   says, then closes the connection, as an upstream that fails mid-body does.
+///   says, then closes the connection, as an upstream that fails mid-body does;
+/// - `/early-stall`: sends its response head and a first chunk, then neither reads the request
+///   body nor sends more, until the gateway closes the connection.
 struct Upstream {
     address: SocketAddr,
     /// How many connections it accepted.
@@ -204,6 +206,19 @@ fn closed_by_peer(stream: &mut TcpStream, stop: &AtomicBool) -> bool {
     false
 }
 
+/// What `/hang` and `/early-stall` do (see [`Upstream`]): the latter's first part, then nothing,
+/// reading nothing, until the test ends.
+fn hang(stream: &mut TcpStream, path: &str, stop: &AtomicBool) {
+    if path == "/early-stall" {
+        let early = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nearly\r\n";
+        let _ = stream.write_all(early.as_bytes());
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The answer to `/dribble` (see [`Upstream`]).
 fn dribble_body(stream: &mut TcpStream) -> std::io::Result<()> {
     stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-upstream: 1\r\n\r\n")?;
@@ -256,11 +271,8 @@ fn serve_upstream(
             // Dropping the socket with request bytes unread makes the kernel send a reset.
             return;
         }
-        if path == "/hang" {
-            let deadline = Instant::now() + PATIENCE;
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(20));
-            }
+        if path == "/hang" || path == "/early-stall" {
+            hang(&mut stream, &path, stop);
             return;
         }
         if path == "/stall" || path == "/cut-short" {
@@ -1507,6 +1519,67 @@ fn an_upstream_that_fails_mid_body_is_counted_as_the_upstreams_failure(#[case] h
     assert_cut_mid_body(&gateway, "/cut-short", http2, PATIENCE, "upstream_body_failed");
     gateway.wait_for_metric(r#"cors_gateway_upstream_errors_total{kind="body_failed"}"#, 1);
     gateway.wait_for_log("cut a response whose upstream failed before the end of its body");
+    gateway.assert_alive();
+}
+
+/// Finding F-BK (amended): an upstream that sends its response head and a first part before it
+/// has read the request body, then waits for the rest (`/early`), is waiting on the client, not
+/// silent: a body sent a byte every 100 ms for 2 s, within `--body-read-timeout`, gets its whole
+/// response under `--upstream-read-timeout 500ms`, and nothing is counted as a read timeout.
+/// Before the fix the response was cut 500 ms after its first part, and counted as the
+/// upstream's.
+#[test]
+fn a_response_that_waits_for_its_request_body_is_not_cut_by_the_read_timeout() {
+    let timeouts = ["--upstream-read-timeout", "500ms", "--body-read-timeout", "30s"];
+    let limits = ["--max-request-body", "67108864", "--admin-listen", "127.0.0.1:0"];
+    let mut gateway = Gateway::start(&[&timeouts[..], &limits[..]].concat());
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let fields = [("origin", APP.as_bytes()), ("content-length", &b"20"[..])];
+    stream.write_all(&raw_request("POST", "/early", &fields, false)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    // The pace of a slow upload, not a synchronization: the response must wait for it.
+    let upload = thread::spawn(move || {
+        for _ in 0..20 {
+            thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b"a").is_err() {
+                return;
+            }
+        }
+    });
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    upload.join().unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed, "{text:?}");
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text:?}");
+    assert!(text.ends_with("5\r\nearly\r\n0\r\n\r\n"), "the whole response: {text:?}");
+    let cuts = r#"cors_gateway_upstream_errors_total{kind="read_timeout"}"#;
+    assert_eq!(gateway.metric(cuts), 0);
+    // Once the request body is all sent, a silent upstream is cut as ever.
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut post = raw_request("POST", "/stall", &fields, false);
+    post.extend_from_slice(&[b'a'; 20]);
+    stream.write_all(&post).unwrap();
+    let (bytes, closed) = read_all(&mut stream, CUT_WITHIN);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed && text.ends_with("part of it"), "not cut within {CUT_WITHIN:?}: {text:?}");
+    assert_eq!(gateway.metric(cuts), 1);
+    // An upstream that answers early, then neither takes the body nor sends more, is cut too:
+    // the upload stops moving once the buffers between are full.
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let length = (32 << 20).to_string();
+    let fields = [("origin", APP.as_bytes()), ("content-length", length.as_bytes())];
+    stream.write_all(&raw_request("POST", "/early-stall", &fields, false)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let upload = thread::spawn(move || {
+        let chunk = vec![b'a'; 64 << 10];
+        while writer.write_all(&chunk).is_ok() {}
+    });
+    let (bytes, closed) = read_all(&mut stream, CUT_WITHIN);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed && text.ends_with("5\r\nearly\r\n"), "not cut within {CUT_WITHIN:?}: {text:?}");
+    drop(stream);
+    upload.join().unwrap();
+    assert_eq!(gateway.metric(cuts), 2);
     gateway.assert_alive();
 }
 
