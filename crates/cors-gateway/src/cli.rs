@@ -193,7 +193,9 @@ pub(crate) struct LimitArgs {
     /// once the response head has arrived (as nginx's proxy_read_timeout, between two reads);
     /// past it the response is cut (HTTP/1.1: the client connection closed mid-body; HTTP/2:
     /// the stream reset) and the upstream connection and slots are freed. Server-sent events
-    /// that send an event or a comment more often keep streaming. 0 turns this off.
+    /// that send an event or a comment more often keep streaming, and a response whose
+    /// upstream waits for the rest of a request body being uploaded is not cut while the upload
+    /// moves (--body-read-timeout bounds it). 0 turns this off.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_read_timeout: Duration,
     /// Most bytes in a request body; past it the answer is 413 (before the upstream is contacted
