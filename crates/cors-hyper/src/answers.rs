@@ -23,6 +23,12 @@
 //! frame), an allowed one 5 less, no `Origin` 1 less. Another origin of the group has its own
 //! value written in, as before.
 //!
+//! That answer, when nothing is to be replaced (the kept origin, no mirrored list), is handed to
+//! the caller by reference ([`Hit::AsKept`]) and cloned there, straight into the layer's
+//! `Answer`: measured, a preflight 1 151 -> 1 092 (the clone, out of line, writes where the
+//! caller wants the response, where a clone into `kept_answer`'s frame was moved twice and walked
+//! with `values_mut` for nothing), the mirrored one 1 949 -> 1 954, the other rows 1 or 2 more.
+//!
 //! Measured and not kept: all local answers written by one function, with `Decision::apply` at
 //! two call sites (it stays out of line: disallowed +24); [`Prepared::kept_answer`] out of line
 //! (disallowed +36, preflight +9); the answer kept after `Decision::apply` from a second look at
@@ -85,8 +91,9 @@ impl Prepared {
     }
 
     /// `decision`'s local answer, when it is a group's accepted preflight and the group's answer
-    /// of its kind is kept: a clone of that answer, its origin (unless it is the one the answer
-    /// kept) and its mirrored list replaced.
+    /// of its kind is kept: that answer itself when it is the decision's as it is
+    /// ([`Hit::AsKept`], for the caller to clone), else a clone of it with its origin (unless it
+    /// is the one the answer kept) and its mirrored list replaced ([`Hit::Written`]).
     /// What [`Decision::apply`] writes, field for field and in the same order.
     ///
     /// Otherwise the caller writes the answer with [`Decision::apply`], then hands it to the
@@ -98,7 +105,7 @@ impl Prepared {
     pub(crate) fn kept_answer<'p>(
         &'p self,
         decision: &Decision<'p, '_, HeaderMap>,
-    ) -> Result<Response<()>, Option<Unfilled<'p>>> {
+    ) -> Result<Hit<'p>, Option<Unfilled<'p>>> {
         let Decision::Preflight { accepted: true, headers, .. } = decision else {
             return Err(None);
         };
@@ -121,15 +128,18 @@ impl Prepared {
             };
             return Err(Some(Unfilled { slot, mirrored: mirrored.is_some(), origin }));
         };
-        // The whole response is cloned: measured, a clone of its map alone, into a new
-        // response, cost 28 more (the new response's empty map, made and dropped).
-        let mut response = kept.response.clone();
         // The origin the answer kept, when the request is echoed the same prebuilt value: by
         // address and length, as the policy's values never move while the engine lives.
         let same = match (origin, &kept.origin) {
             (Value::Static(now), Some(then)) => std::ptr::eq(now.as_bytes(), then.as_bytes()),
             _ => false,
         };
+        if same && mirrored.is_none() {
+            return Ok(Hit::AsKept(&kept.response));
+        }
+        // The whole response is cloned: measured, a clone of its map alone, into a new
+        // response, cost 28 more (the new response's empty map, made and dropped).
+        let mut response = kept.response.clone();
         let mut values = response.headers_mut().values_mut();
         if !same && let Some(value) = values.next() {
             *value = origin.to_header_value();
@@ -139,7 +149,26 @@ impl Prepared {
         {
             *value = list.to_header_value();
         }
-        Ok(response)
+        Ok(Hit::Written(response))
+    }
+}
+
+/// A decision's local answer from its group's kept answer ([`Prepared::kept_answer`]).
+pub(crate) enum Hit<'p> {
+    /// The kept answer is the decision's as it is: the caller clones it where it wants it.
+    AsKept(&'p Response<()>),
+    /// A clone of the kept answer with the request's values written in.
+    Written(Response<()>),
+}
+
+#[cfg(test)]
+impl Hit<'_> {
+    /// The answer, cloned if need be.
+    fn into_response(self) -> Response<()> {
+        match self {
+            Hit::AsKept(kept) => kept.clone(),
+            Hit::Written(response) => response,
+        }
     }
 }
 
@@ -281,7 +310,7 @@ mod tests {
         let Ok(again) = prepared.kept_answer(&decision) else {
             panic!("the second answer is the kept one");
         };
-        assert_eq!(again.headers(), answer.headers());
+        assert_eq!(again.into_response().headers(), answer.headers());
     }
 
     /// An answer kept for a configured exact origin keeps the policy's own value for it (the
@@ -302,7 +331,7 @@ mod tests {
         let answer = |request: &http::Request<()>| {
             let decision = prepared.engine().decide(&Request::from_http(request, "http"));
             match prepared.kept_answer(&decision) {
-                Ok(kept) => kept,
+                Ok(hit) => hit.into_response(),
                 Err(unfilled) => {
                     let mut answer = Response::new(());
                     decision.apply(answer.headers_mut());

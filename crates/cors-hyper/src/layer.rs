@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::answers::Prepared;
+use crate::answers::{Hit, Prepared};
 use crate::body::CorsBody;
 use crate::shared::SharedEngine;
 
@@ -227,7 +227,10 @@ fn answer<B>(prepared: &Prepared, request: &Request<B>, scheme: ListenerScheme) 
     }
     let decided = (decision.outcome(), decision.rule());
     let unfilled = match prepared.kept_answer(&decision) {
-        Ok(response) => return Answer::Local(response, decided),
+        // Cloned here, into the answer: measured, 59 instructions less per preflight than a clone
+        // returned from `kept_answer` (`answers`' module documentation).
+        Ok(Hit::AsKept(kept)) => return Answer::Local(kept.clone(), decided),
+        Ok(Hit::Written(response)) => return Answer::Local(response, decided),
         Err(unfilled) => unfilled,
     };
     let mut response = Response::new(());
