@@ -5,9 +5,9 @@
 //! value crosses twice more (Envoy calls into the module to allocate the copy): those crossings,
 //! not the decision, are what the filter's time goes to (docs/envoy.md has the instruction
 //! counts). So the exchange makes as few calls as a decision allows: a request without `Origin`
-//! costs two lookups that find nothing; an actual request with `Origin` looks up `Origin` and the
-//! method (and the address, only for R2); a preflight one lookup, then one call that reads every
-//! line; a response is read whole only when its `Access-Control-*` fields are replaced, and
+//! costs one lookup that finds nothing; an actual request with `Origin` looks up `Origin` and the
+//! method (and the address, only for R2); a preflight the same two lookups, then one call that
+//! reads every line; a response is read whole only when its `Access-Control-*` fields are replaced, and
 //! otherwise only its `Vary`; a local answer is one call.
 
 use std::cell::OnceCell;
@@ -25,8 +25,6 @@ use crate::headers::{RequestLines, starts_with_ignoring_case};
 const ORIGIN: &str = "origin";
 const METHOD: &str = ":method";
 const AUTHORITY: &str = ":authority";
-/// The field a preflight has and no other CORS request has.
-const ACRM: &str = "access-control-request-method";
 
 /// The host calls an exchange makes.
 ///
@@ -39,8 +37,7 @@ pub trait Host {
     /// Where the request has several lines of a name, Envoy answers the first; but it joins
     /// repeated lines of `Origin` (and of the two `Access-Control-Request-*` fields) into one,
     /// with `,`, before any filter runs, and the pseudo-headers have one line each. So the
-    /// exchange takes the value of `Origin`, `:method` and `:authority` as their only line, and
-    /// uses the answer for `Access-Control-Request-Method` only to learn whether there is one.
+    /// exchange takes the value of `Origin`, `:method` and `:authority` as their only line.
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;
 
     /// Every request header field line, pseudo-headers included, in order.
@@ -148,35 +145,30 @@ impl Exchange {
     /// Reads the request in as few host calls as its kind allows, cheapest first, each call
     /// costing far more than the decision (and one that finds a value most):
     ///
-    /// - `Access-Control-Request-Method` is looked up first. A request that has it (a preflight)
-    ///   needs `Origin`, the method, the address and `Access-Control-Request-Headers` too: every
-    ///   line is read in one call, which costs less than those lookups one by one.
-    /// - Otherwise `Origin`: without it the request is not CORS (R1) whatever else it carries,
-    ///   and nothing else is read. With it, the method, and the address (`:authority`) only when
-    ///   R2 asks for it (an `Origin` whose scheme could be the listener's).
+    /// - `Origin` is looked up first: without it the request is not CORS (R1) whatever else it
+    ///   carries, and nothing else is read, so the commonest request costs one lookup that finds
+    ///   nothing.
+    /// - With it, the method. Any method but `OPTIONS` makes an actual request (R3), which needs
+    ///   nothing more but the address (`:authority`), and that only when R2 asks for it (an
+    ///   `Origin` whose scheme could be the listener's).
+    /// - An `OPTIONS` may be a preflight, which needs the two `Access-Control-Request-*` fields
+    ///   and the address too: every line is read in one call, which costs less than those
+    ///   lookups one by one.
     pub fn on_request_headers(&mut self, plugin: &Plugin, host: &impl Host) -> Step {
         let engine = plugin.engine();
-        let origin = if host.request_header(ACRM).is_some() {
-            None
-        } else {
-            let Some(origin) = host.request_header(ORIGIN) else {
-                // R1: the engine decides a request without Origin on that alone; it reads
-                // neither the method nor the address, so neither is read here.
-                let no_fields: &[(&str, &str)] = &[];
-                return self.settle(engine.decide(&Request::new(b"", no_fields)), host);
-            };
-            Some(origin)
+        let Some(origin) = host.request_header(ORIGIN) else {
+            // R1: the engine decides a request without Origin on that alone; it reads neither
+            // the method nor the address, so neither is read here.
+            let no_fields: &[(&str, &str)] = &[];
+            return self.settle(engine.decide(&Request::new(b"", no_fields)), host);
         };
+        let method = host.request_header(METHOD).unwrap_or_default();
+        // R3: only an `OPTIONS` can be a preflight, and a preflight needs the two
+        // `Access-Control-Request-*` fields and the address: every line, in one call.
+        let origin = (method != b"OPTIONS").then_some(origin);
         let fields = Fields { host, origin, lines: OnceCell::new(), authority: OnceCell::new() };
-        let looked_up;
-        let method = if fields.origin.is_some() {
-            looked_up = host.request_header(METHOD);
-            looked_up.as_deref()
-        } else {
-            fields.lines().first(METHOD)
-        };
         let request = Request {
-            method: method.unwrap_or_default(),
+            method: method.as_slice(),
             headers: &fields,
             scheme: plugin.scheme(),
             host: || fields.authority(),
@@ -215,20 +207,18 @@ impl Exchange {
     }
 }
 
-/// The fields of a request with `Origin` or `Access-Control-Request-Method`, as the engine
-/// reads them, through one type so that the module holds one copy of the engine's decision.
+/// The fields of a request with `Origin`, as the engine reads them, through one type so that
+/// the module holds one copy of the engine's decision.
 ///
-/// - A preflight (it has `Access-Control-Request-Method`): every request line, read in one
-///   call.
-/// - Another request: its one `Origin` value, already looked up, no
-///   `Access-Control-Request-Method`, the address looked up when R2 asks for it, and any other
-///   name from every request line, read the first time the engine asks for one (an actual
-///   request asks for none). One `Origin` value is every line of it: Envoy joins repeated lines
+/// - An `OPTIONS` (perhaps a preflight): every request line, read in one call.
+/// - Another request: its one `Origin` value, already looked up, the address looked up when R2
+///   asks for it, and any other name from every request line, read the first time the engine
+///   asks for one (an actual request asks for none). One `Origin` value is every line of it: Envoy joins repeated lines
 ///   into one before any filter runs ([`Host::request_header`]), so two lines reach the engine
 ///   as the one malformed value they make (R5), as the request map has it.
 struct Fields<'h, H> {
     host: &'h H,
-    /// `Origin`'s value, looked up alone; `None` on a preflight.
+    /// `Origin`'s value, looked up alone; `None` on an `OPTIONS`, which reads every line.
     origin: Option<Vec<u8>>,
     /// Every request line, once read.
     lines: OnceCell<RequestLines>,
@@ -254,13 +244,9 @@ impl<H: Host> RequestHeaders for Fields<'_, H> {
     type Value = [u8];
 
     fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let known = match (&self.origin, name) {
-            (Some(origin), ORIGIN) => Some(Some(origin.as_slice())),
-            (Some(_), ACRM) => Some(None),
-            _ => None,
-        };
+        let known = self.origin.as_deref().filter(|_| name == ORIGIN);
         let read = known.is_none().then(|| self.lines().field_lines(name));
-        known.flatten().into_iter().chain(read.into_iter().flatten())
+        known.into_iter().chain(read.into_iter().flatten())
     }
 }
 
@@ -734,9 +720,9 @@ mod tests {
         }
     }
 
-    /// The reads each kind of exchange makes: `Access-Control-Request-Method`, then `Origin`
-    /// without it; with `Origin`, the method, and the address only for R2; every request line
-    /// in one read with `Access-Control-Request-Method`; a response read whole only when its
+    /// The reads each kind of exchange makes: `Origin` alone without it; with `Origin`, the
+    /// method, and the address only for R2; every request line in one more read for an
+    /// `OPTIONS`; a response read whole only when its
     /// Access-Control-* fields are replaced or its first `Vary` line leaves the question open.
     #[track_caller]
     fn check_reads(request: &[(&str, &[u8])], upstream: &[(&str, &str)], reads: &[&str]) {
@@ -748,48 +734,56 @@ mod tests {
         assert_eq!(*host.reads.borrow(), reads);
     }
 
-    const LOOKS_FOR_ACRM: &str = "request access-control-request-method";
-
     #[rstest]
-    #[case::r1_no_origin_is_two_lookups_then_vary(
+    #[case::r1_no_origin_is_one_lookup_then_vary(
         &[GET, AUTHORITY],
         &[],
-        &[LOOKS_FOR_ACRM, "request origin", "response vary"],
+        &["request origin", "response vary"],
     )]
     #[case::v1_a_first_vary_line_listing_origin_settles_it(
         &[GET, AUTHORITY],
         &[("vary", "Accept, Origin")],
-        &[LOOKS_FOR_ACRM, "request origin", "response vary"],
+        &["request origin", "response vary"],
     )]
     #[case::v1_a_first_vary_line_without_origin_reads_every_line(
         &[GET, AUTHORITY],
         &[("vary", "Accept")],
-        &[LOOKS_FOR_ACRM, "request origin", "response vary", "response *"],
+        &["request origin", "response vary", "response *"],
     )]
-    #[case::p1_preflight_reads_the_request_once_and_no_response(
+    #[case::r1_acrm_without_origin_is_one_lookup(
+        &[OPTIONS, AUTHORITY, ("access-control-request-method", b"PUT")],
+        &[],
+        &["request origin", "response vary"],
+    )]
+    #[case::r3_acrm_on_a_get_is_an_actual_request_and_reads_no_line(
+        &[GET, AUTHORITY, APP, ("access-control-request-method", b"PUT")],
+        &[],
+        &["request origin", "request :method", "response *"],
+    )]
+    #[case::p1_preflight_looks_up_two_fields_then_reads_every_line_and_no_response(
         &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT")],
         &[],
-        &[LOOKS_FOR_ACRM, "request *"],
+        &["request origin", "request :method", "request *"],
     )]
-    #[case::r3_options_without_acrm_looks_up_its_method(
+    #[case::r3_options_without_acrm_reads_every_line(
         &[OPTIONS, AUTHORITY, APP],
         &[],
-        &[LOOKS_FOR_ACRM, "request origin", "request :method"],
+        &["request origin", "request :method", "request *"],
     )]
     #[case::a2_blocked_looks_up_the_origin_and_the_method_and_reads_no_response(
         &[GET, AUTHORITY, ("origin", b"https://evil.test")],
         &[],
-        &[LOOKS_FOR_ACRM, "request origin", "request :method"],
+        &["request origin", "request :method"],
     )]
     #[case::a4_allowed_reads_two_request_fields_and_the_response_once(
         &[GET, AUTHORITY, APP],
         &[("vary", "Accept")],
-        &[LOOKS_FOR_ACRM, "request origin", "request :method", "response *"],
+        &["request origin", "request :method", "response *"],
     )]
     #[case::r2_an_origin_of_the_listener_s_scheme_looks_up_the_address(
         &[GET, (":authority", b"app.example.com:80"), ("origin", b"http://app.example.com")],
         &[],
-        &[LOOKS_FOR_ACRM, "request origin", "request :method", "request :authority", "response vary"],
+        &["request origin", "request :method", "request :authority", "response vary"],
     )]
     fn exchange_reads_only_what_the_decision_needs(
         #[case] request: &[(&str, &[u8])],

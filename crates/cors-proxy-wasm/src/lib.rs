@@ -72,13 +72,14 @@
 //! `Access-Control-Request-Method` and `Access-Control-Request-Headers` into one value with `,`
 //! before any filter runs. A joined `Origin` or method is malformed (R5) exactly as two lines
 //! are, and a joined header list is the same list (P6). The filter relies on it: it looks
-//! `Origin` up alone on an actual request, and the one value Envoy answers is every line.
+//! `Origin` up alone on every request but an `OPTIONS`, and the one value Envoy answers is every
+//! line.
 //!
 //! # Untrusted input
 //!
-//! Request header values are read as bytes (`proxy_get_header_map_value` for
-//! `Access-Control-Request-Method`, `Origin` and the method, or `proxy_get_header_map_pairs` for
-//! a preflight), never converted to UTF-8 text, so an `Origin` with invalid bytes reaches the
+//! Request header values are read as bytes (`proxy_get_header_map_value` for `Origin`, the
+//! method and the address, and `proxy_get_header_map_pairs` for an `OPTIONS`), never converted
+//! to UTF-8 text, so an `Origin` with invalid bytes reaches the
 //! engine and is refused there (R5). The engine decides on every line of each name, as the
 //! request carried them.
 //! The engine bounds its work on every header and never panics; values sent back are the
