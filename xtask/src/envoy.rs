@@ -16,7 +16,9 @@
 //!
 //! Modules are built with the workspace's `wasm-release` profile, then, when binaryen's
 //! `wasm-opt` is installed (`$WASM_OPT`, else on `PATH`), optimised into `NAME.opt.wasm` next to
-//! cargo's output; without it cargo's output is used as it is.
+//! cargo's output, and binaryen's `wasm-metadce` removes the exports of the proxy-wasm callbacks
+//! the filter does not implement ([`EXPORTS`]); without binaryen cargo's output is used as it
+//! is.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -45,6 +47,33 @@ const WASM_PROFILE: &str = "wasm-release";
 /// are read from its own target-features section, which the profile keeps for this.
 const WASM_OPT_ARGS: &[&str] =
     &["-O3", "--strip-debug", "--strip-producers", "--strip-target-features"];
+
+/// The exports the modules keep: what Envoy needs to run one (its memory, `_initialize`, the ABI
+/// version, the allocator the host copies values into), the callbacks of a VM and a plugin, of a
+/// stream's start and end, and the two callbacks `crates/cors-proxy-wasm/src/filter.rs`
+/// implements, the request's and the response's headers.
+///
+/// The proxy-wasm SDK exports a function for every callback of the ABI, and Envoy calls each one
+/// a module exports (a crossing from Envoy into V8 and back, about 2k instructions, whose answer
+/// is the SDK's default), skipping those it does not: per forwarded request, the response body,
+/// the stream's log and its done callbacks. Without them Envoy counts about 7k fewer
+/// instructions per request (docs/envoy.md). The no-op module keeps the same exports, so that it
+/// stays the cost of the same dispatch, doing nothing.
+///
+/// A callback the filter implements must be listed here, or Envoy never calls it: the test
+/// `every_callback_the_filter_implements_is_exported` reads `filter.rs` for them.
+pub(crate) const EXPORTS: &[&str] = &[
+    "memory",
+    "_initialize",
+    "proxy_abi_version_0_2_1",
+    "proxy_on_memory_allocate",
+    "proxy_on_vm_start",
+    "proxy_on_configure",
+    "proxy_on_context_create",
+    "proxy_on_request_headers",
+    "proxy_on_response_headers",
+    "proxy_on_delete",
+];
 
 /// How long Envoy may take to become ready.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_mins(1);
@@ -315,6 +344,18 @@ pub(crate) fn build_modules(modules: &[Module]) -> Result<Vec<PathBuf>, String> 
              using cargo's modules as they are"
         );
     }
+    // Beside wasm-opt, as binaryen installs both, else on PATH.
+    let metadce = wasm_opt.as_ref().and_then(|wasm_opt| {
+        let beside = wasm_opt.with_file_name("wasm-metadce");
+        let found = cors_devtools::find_program(Some("WASM_METADCE"), &["wasm-metadce"]).ok();
+        if beside.is_file() { Some(beside) } else { found }
+    });
+    if wasm_opt.is_some() && metadce.is_none() {
+        eprintln!(
+            "xtask envoy: wasm-metadce not found beside wasm-opt nor on PATH (binaryen): the \
+             modules keep every proxy-wasm export, and cost Envoy more per request"
+        );
+    }
     let dir = cors_devtools::target_dir().join(WASM_TARGET).join(WASM_PROFILE);
     let mut paths = Vec::new();
     for module in modules {
@@ -323,38 +364,123 @@ pub(crate) fn build_modules(modules: &[Module]) -> Result<Vec<PathBuf>, String> 
             return Err(format!("the build succeeded but {} does not exist", built.display()));
         }
         paths.push(match &wasm_opt {
-            Some(wasm_opt) => optimise(wasm_opt, &built)?,
+            Some(wasm_opt) => optimise(wasm_opt, metadce.as_deref(), &built)?,
             None => built,
         });
     }
     Ok(paths)
 }
 
-/// `wasm-opt` over `built` into `NAME.opt.wasm` beside it, unless that is newer already.
-fn optimise(wasm_opt: &Path, built: &Path) -> Result<PathBuf, String> {
+/// `wasm-opt` over `built` into `NAME.opt.wasm` beside it, then `metadce` (binaryen's
+/// `wasm-metadce`) over that, keeping only [`EXPORTS`] (the graph it was given is kept beside it,
+/// as `NAME.exports.json`); unless `NAME.opt.wasm` is newer already and kept the same exports.
+///
+/// Both are written under names of this process's own, then renamed into place, so that another
+/// process building at the same time (the Envoy tests run one per test) finds either the
+/// previous files or these, whole.
+fn optimise(wasm_opt: &Path, metadce: Option<&Path>, built: &Path) -> Result<PathBuf, String> {
     let optimised = built.with_extension("opt.wasm");
+    let graph = built.with_extension("exports.json");
+    let graph_text = export_graph(EXPORTS).to_string();
     let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    let same_exports =
+        metadce.is_none() || fs::read_to_string(&graph).is_ok_and(|text| text == graph_text);
     if let (Some(out), Some(input)) = (modified(&optimised), modified(built))
         && out >= input
+        && same_exports
     {
         return Ok(optimised);
     }
+    let id = std::process::id();
+    let partial = built.with_extension(format!("opt.{id}.wasm"));
+    let partial_graph = built.with_extension(format!("exports.{id}.json"));
+    let done = binaryen(wasm_opt, metadce, built, &partial, &partial_graph, &graph_text);
+    let placed = done.and_then(|()| {
+        let rename = |from: &Path, to: &Path| {
+            fs::rename(from, to).map_err(|e| format!("cannot rename {}: {e}", from.display()))
+        };
+        if metadce.is_some() {
+            rename(&partial, &optimised)?;
+            rename(&partial_graph, &graph)
+        } else {
+            // Every export kept: a later build with wasm-metadce must not take it for done.
+            let _ = fs::remove_file(&graph);
+            rename(&partial, &optimised)
+        }
+    });
+    if placed.is_err() {
+        let _ = fs::remove_file(&partial);
+        let _ = fs::remove_file(&partial_graph);
+    }
+    placed.map(|()| optimised)
+}
+
+/// `wasm-opt` over `built` into `out`, then, with `metadce`, `wasm-metadce` over `out` in place
+/// with the graph `graph_text`, written to `graph`.
+fn binaryen(
+    wasm_opt: &Path,
+    metadce: Option<&Path>,
+    built: &Path,
+    out: &Path,
+    graph: &Path,
+    graph_text: &str,
+) -> Result<(), String> {
     eprintln!("xtask envoy: wasm-opt {} {}", WASM_OPT_ARGS.join(" "), built.display());
     let output = Command::new(wasm_opt)
         .args(WASM_OPT_ARGS)
         .arg(built)
         .arg("-o")
-        .arg(&optimised)
+        .arg(out)
         .output()
         .map_err(|error| format!("cannot run {}: {error}", wasm_opt.display()))?;
-    if output.status.success() {
-        return Ok(optimised);
+    if !output.status.success() {
+        let status = output.status;
+        return Err(format!("wasm-opt {} failed ({status}):\n{}", built.display(), tail(&output)));
     }
-    // A validation failure prints the whole module; its last lines say what failed.
+    let Some(metadce) = metadce else { return Ok(()) };
+    fs::write(graph, graph_text)
+        .map_err(|error| format!("cannot write {}: {error}", graph.display()))?;
+    eprintln!("xtask envoy: wasm-metadce, keeping {} exports, {}", EXPORTS.len(), out.display());
+    let output = Command::new(metadce)
+        // wasm-opt removed the target-features section that said which features the module uses.
+        .arg("--all-features")
+        .arg(out)
+        .arg("--graph-file")
+        .arg(graph)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .map_err(|error| format!("cannot run {}: {error}", metadce.display()))?;
+    if !output.status.success() {
+        let status = output.status;
+        return Err(format!(
+            "wasm-metadce {} failed ({status}):\n{}",
+            out.display(),
+            tail(&output)
+        ));
+    }
+    Ok(())
+}
+
+/// The last lines of a binaryen tool's standard error: a validation failure prints the whole
+/// module first.
+fn tail(output: &std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    let tail = lines[lines.len().saturating_sub(12)..].join("\n");
-    Err(format!("wasm-opt {} failed ({}):\n{tail}", built.display(), output.status))
+    lines[lines.len().saturating_sub(12)..].join("\n")
+}
+
+/// `wasm-metadce`'s graph keeping `exports`: one root that reaches each of them. An export the
+/// graph does not name is removed, and then the code only it reached.
+fn export_graph(exports: &[&str]) -> serde_json::Value {
+    let node = |export: &str| format!("export:{export}");
+    let mut graph = vec![serde_json::json!({
+        "name": "host",
+        "root": true,
+        "reaches": exports.iter().map(|e| node(e)).collect::<Vec<_>>(),
+    })];
+    graph.extend(exports.iter().map(|e| serde_json::json!({ "name": node(e), "export": e })));
+    serde_json::Value::Array(graph)
 }
 
 /// Entry point for `cargo xtask wasm`: builds both modules and prints their paths and sizes.
@@ -438,6 +564,64 @@ fn print_line(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The export a proxy-wasm SDK callback (a trait method `on_...`) is called through.
+    fn export_of(method: &str) -> Option<String> {
+        let callback = method.strip_prefix("on_")?;
+        let callback = match callback.strip_prefix("http_") {
+            Some(rest) if callback != "http_call_response" => rest,
+            _ => callback,
+        };
+        Some(format!("proxy_on_{callback}"))
+    }
+
+    #[test]
+    fn every_callback_the_filter_implements_is_exported() {
+        let filter =
+            fs::read_to_string(root().join("crates/cors-proxy-wasm/src/filter.rs")).unwrap();
+        let methods: Vec<&str> = filter
+            .split("fn ")
+            .skip(1)
+            .filter_map(|rest| rest.split('(').next())
+            .filter(|name| name.starts_with("on_"))
+            .collect();
+        assert!(methods.contains(&"on_http_response_headers"), "{methods:?}");
+        for method in methods {
+            let export = export_of(method).unwrap();
+            assert!(
+                EXPORTS.contains(&export.as_str()),
+                "{method} is called through {export}, which EXPORTS lacks"
+            );
+        }
+    }
+
+    #[test]
+    fn export_of_maps_sdk_methods_to_the_abi() {
+        assert_eq!(
+            export_of("on_http_request_headers").as_deref(),
+            Some("proxy_on_request_headers")
+        );
+        assert_eq!(export_of("on_configure").as_deref(), Some("proxy_on_configure"));
+        assert_eq!(
+            export_of("on_http_call_response").as_deref(),
+            Some("proxy_on_http_call_response")
+        );
+        assert_eq!(export_of("create_http_context"), None);
+    }
+
+    #[test]
+    fn the_export_graph_roots_every_kept_export_and_nothing_else() {
+        let graph = export_graph(&["memory", "proxy_on_request_headers"]);
+        assert_eq!(
+            graph,
+            serde_json::json!([
+                { "name": "host", "root": true,
+                  "reaches": ["export:memory", "export:proxy_on_request_headers"] },
+                { "name": "export:memory", "export": "memory" },
+                { "name": "export:proxy_on_request_headers", "export": "proxy_on_request_headers" },
+            ])
+        );
+    }
 
     #[test]
     fn yaml_quoted_escapes_everything_that_could_end_the_string() {

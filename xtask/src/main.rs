@@ -60,7 +60,8 @@ enum Command {
     /// Repository rules: dependency direction, module docs, no ignored tests
     Tidy,
     /// Build the proxy-wasm modules (cors-proxy-wasm and its no-op baseline) with the
-    /// wasm-release profile, wasm-opt them when binaryen is installed, and print their paths
+    /// wasm-release profile, wasm-opt them and drop the proxy-wasm exports the filter does not
+    /// implement (wasm-metadce) when binaryen is installed, and print their paths
     Wasm,
 }
 

@@ -96,6 +96,9 @@ struct Filter {
 
 impl Context for Filter {}
 
+/// Only these two callbacks: `cargo xtask wasm` removes the module's exports of the others (Envoy
+/// then does not call them), keeping those `EXPORTS` in `xtask/src/envoy.rs` lists. A callback
+/// implemented here must be listed there; an xtask test reads this file to check it.
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(plugin) = &self.plugin else {

@@ -3,11 +3,11 @@
 //! `cors-flex` policy exactly as `cors-gateway` does.
 //!
 //! Build the module with `cargo xtask wasm` (the workspace's `wasm-release` profile for
-//! `wasm32-wasip1`, then binaryen's `wasm-opt` when it is installed), which prints its path, and
-//! load it with Envoy's `envoy.filters.http.wasm` filter; the plugin configuration is the policy
-//! file's text (any shape cors-policy reads). `cargo xtask envoy --config POLICY --upstream URL`
-//! does both and runs Envoy on loopback; `docs/envoy.md` shows the Envoy, Istio and Envoy Gateway
-//! configuration.
+//! `wasm32-wasip1`, then binaryen's `wasm-opt` and `wasm-metadce` when it is installed), which
+//! prints its path, and load it with Envoy's `envoy.filters.http.wasm` filter; the plugin
+//! configuration is the policy file's text (any shape cors-policy reads).
+//! `cargo xtask envoy --config POLICY --upstream URL` does both and runs Envoy on loopback;
+//! `docs/envoy.md` shows the Envoy, Istio and Envoy Gateway configuration.
 //!
 //! The filter counts its decisions in proxy-wasm counters, which Envoy shows with its own stats:
 //! `cors_requests_total{decision="actual-allowed",rule="A1"}` and so on in `/stats/prometheus`

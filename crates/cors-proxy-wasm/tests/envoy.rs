@@ -8,7 +8,7 @@
 //!   checked against the traffic sent.
 //!
 //! The module is built once, as people build it (`cargo xtask wasm`: the `wasm-release` profile,
-//! then `wasm-opt` when binaryen is installed), and Envoy is started with it through
+//! then binaryen's `wasm-opt` and `wasm-metadce`), and Envoy is started with it through
 //! `cargo xtask envoy --module`, so the command people run is the one tested. Envoy and the
 //! `wasm32-wasip1` target come from `scripts/install-envoy.sh`; if either is missing the test
 //! fails and says so, it never skips.
@@ -176,6 +176,42 @@ fn per_level(report: &Report) -> BTreeMap<Level, (usize, usize)> {
         *pass += usize::from(passed(result));
     }
     levels
+}
+
+/// The module Envoy loads exports the filter's two callbacks and none of the stream's others: the
+/// proxy-wasm SDK exports every callback of the ABI, Envoy calls each one a module exports (the
+/// response body, the stream's log and done, on every forwarded request), and `cargo xtask wasm`
+/// removes those the filter does not implement with binaryen's `wasm-metadce`.
+#[test]
+fn the_module_exports_no_callback_the_filter_does_not_implement() {
+    let module = module();
+    assert!(
+        module.ends_with(".opt.wasm"),
+        "{module}: binaryen is not installed (scripts/install-envoy.sh installs it), so the \
+         module keeps every export of the proxy-wasm SDK"
+    );
+    let wasm_dis = cors_devtools::find_program(None, &["wasm-dis"]).expect("binaryen's wasm-dis");
+    let output = Command::new(wasm_dis).args(["--all-features", module]).output().expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).expect("wasm-dis prints text");
+    let exports: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("(export \""))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    for implemented in ["proxy_on_request_headers", "proxy_on_response_headers"] {
+        assert!(exports.contains(&implemented), "{implemented} is missing: {exports:?}");
+    }
+    let per_stream = [
+        "proxy_on_request_body",
+        "proxy_on_request_trailers",
+        "proxy_on_response_body",
+        "proxy_on_response_trailers",
+        "proxy_on_log",
+        "proxy_on_done",
+    ];
+    let left: Vec<&&str> = per_stream.iter().filter(|name| exports.contains(name)).collect();
+    assert!(left.is_empty(), "Envoy would call {left:?} on every stream: {exports:?}");
 }
 
 #[test]
