@@ -7,7 +7,9 @@
 //! function for tower-http and actix-cors, a whole small server for expressjs/cors, Go's rs/cors
 //! and flask-cors). Each begins with comments saying what the implementation cannot express of
 //! the policy, taken from the same `spec-tests/peers/<peer>/unsupported.toml` entries that
-//! classify a run's failures as *unsupported* ([`classify`]).
+//! classify a run's failures as *unsupported* ([`classify`]), then where the recipe answers
+//! otherwise although it could (its `divergences.toml` notes, those of the matrix), each with
+//! the cases that fail for it.
 //!
 //! ```
 //! use cors_conformance::peer::{Endpoints, Peer, Subject};
@@ -37,10 +39,10 @@ use std::path::Path;
 
 use cors_policy::Policy;
 
-use crate::case::Corpus;
+use crate::case::{Case, Corpus};
 use crate::error::DataError;
 use crate::profile;
-use classify::PeerData;
+use classify::{PeerData, glob_matches};
 use flat::Flat;
 
 /// A third-party CORS implementation the suite can configure, run and classify.
@@ -305,16 +307,34 @@ impl Peer {
         let corpus = if subject.builtin { Some(Corpus::builtin()?) } else { None };
         let mut out = Vec::new();
         for entry in &data.unsupported {
-            let cases: Vec<String> = corpus
-                .iter()
-                .flat_map(Corpus::cases)
-                .filter(|case| case.profile == subject.name)
-                .filter(|case| entry.covers(&case.profile, &case.id, &case.rules))
-                .map(|case| case.id.clone())
-                .collect();
+            let cases = profile_cases(corpus.as_ref(), subject, |case| {
+                entry.covers(&case.profile, &case.id, &case.rules)
+            });
             let concerns = entry.when.is_none_or(|when| when.holds(&flat));
             if !cases.is_empty() || concerns {
                 out.push(Limitation { reason: entry.reason.trim().to_owned(), cases });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where the peer's recipe answers otherwise than `subject` says although the policy needs
+    /// nothing beyond it (its `divergences.toml` notes): for a built-in profile, the notes that
+    /// one of its cases checks, with those cases; for a policy file, every note.
+    ///
+    /// # Errors
+    ///
+    /// The peer's data or the corpus does not parse.
+    pub fn differences(self, subject: &Subject) -> Result<Vec<Limitation>, DataError> {
+        let data = self.data()?;
+        let corpus = if subject.builtin { Some(Corpus::builtin()?) } else { None };
+        let mut out = Vec::new();
+        for divergence in &data.divergences {
+            let cases = profile_cases(corpus.as_ref(), subject, |case| {
+                divergence.cases.iter().any(|glob| glob_matches(glob, &case.id))
+            });
+            if corpus.is_none() || !cases.is_empty() {
+                out.push(Limitation { reason: divergence.summary.trim().to_owned(), cases });
             }
         }
         Ok(out)
@@ -331,12 +351,13 @@ impl Peer {
     pub fn export(self, subject: &Subject, endpoints: &Endpoints) -> Result<String, DataError> {
         let flat = Flat::from_policy(&subject.policy);
         let limitations = self.limitations(subject)?;
+        let differences = self.differences(subject)?;
         let prefix = match self {
             Peer::TowerHttp | Peer::Actix => "//!",
             Peer::Express | Peer::RsCors => "//",
             Peer::Envoy | Peer::Nginx | Peer::Apache | Peer::FlaskCors => "#",
         };
-        let mut text = self.header(prefix, subject, &limitations, endpoints);
+        let mut text = self.header(prefix, subject, &limitations, &differences, endpoints);
         let body = match self {
             Peer::TowerHttp => tower_http::render(&flat),
             Peer::Actix => actix::render(&flat),
@@ -357,6 +378,7 @@ impl Peer {
         prefix: &str,
         subject: &Subject,
         limitations: &[Limitation],
+        differences: &[Limitation],
         endpoints: &Endpoints,
     ) -> String {
         let mut lines = wrap(
@@ -393,18 +415,15 @@ impl Peer {
                 "What {} cannot express of this policy (the conformance cases that check it fail):",
                 self.name()
             ));
-            for limitation in limitations {
-                lines.extend(wrap(&format!("- {}", limitation.reason), "  "));
-                let cases = &limitation.cases;
-                if !cases.is_empty() {
-                    let shown = cases[..cases.len().min(LISTED_CASES)].join(", ");
-                    let more = match cases.len().saturating_sub(LISTED_CASES) {
-                        0 => String::new(),
-                        more => format!(" and {more} more"),
-                    };
-                    lines.extend(wrap(&format!("  Checked by {shown}{more}."), "  "));
-                }
-            }
+            list_limitations(&mut lines, limitations);
+        }
+        if !differences.is_empty() {
+            lines.push(String::new());
+            lines.push(format!(
+                "Where this {} recipe answers otherwise than cors-flex (these cases fail too):",
+                self.name()
+            ));
+            list_limitations(&mut lines, differences);
         }
         lines.push(String::new());
         lines.extend(wrap(self.setup_note(), ""));
@@ -471,6 +490,37 @@ fn wrap(text: &str, indent: &str) -> Vec<String> {
 
 /// The cases listed after a limitation: a few, then how many more.
 const LISTED_CASES: usize = 6;
+
+/// The ids of `subject`'s cases in `corpus` (none without a corpus) that `covers` selects.
+fn profile_cases(
+    corpus: Option<&Corpus>,
+    subject: &Subject,
+    covers: impl Fn(&Case) -> bool,
+) -> Vec<String> {
+    corpus
+        .iter()
+        .flat_map(|corpus| corpus.cases())
+        .filter(|case| case.profile == subject.name && covers(case))
+        .map(|case| case.id.clone())
+        .collect()
+}
+
+/// Appends one item per limitation to a header's lines: its reason, then the first
+/// [`LISTED_CASES`] cases that check it.
+fn list_limitations(lines: &mut Vec<String>, limitations: &[Limitation]) {
+    for limitation in limitations {
+        lines.extend(wrap(&format!("- {}", limitation.reason), "  "));
+        let cases = &limitation.cases;
+        if !cases.is_empty() {
+            let shown = cases[..cases.len().min(LISTED_CASES)].join(", ");
+            let more = match cases.len().saturating_sub(LISTED_CASES) {
+                0 => String::new(),
+                more => format!(" and {more} more"),
+            };
+            lines.extend(wrap(&format!("  Checked by {shown}{more}."), "  "));
+        }
+    }
+}
 
 /// Escapes `text` for a regular expression (PCRE, RE2, JavaScript and Python agree on these).
 pub(crate) fn regex_escape(text: &str) -> String {
