@@ -132,6 +132,10 @@ fn a_failing_case_exits_1() {
     check_exit(&output, 1);
     let text = stdout(&output);
     assert!(text.contains("FAIL origins."), "{text}");
+    assert!(
+        text.contains(&format!(" cases against {url}, ")),
+        "the verdict names the URL:\n{text}"
+    );
     assert!(text.lines().count() < 45, "the summary fits a screen:\n{text}");
 }
 
@@ -312,6 +316,7 @@ fn reports_are_written_and_read_back() {
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(value["format"], report::FORMAT);
     assert_eq!(value["version"], report::VERSION);
+    assert_eq!(value["target"], url, "without --target-name, the report names the URL");
     let report = report::from_json(&text).unwrap();
     let ids: Vec<&str> = report.results.iter().map(|r| r.id.as_str()).collect();
     let corpus = cors_conformance::Corpus::builtin().unwrap();

@@ -227,9 +227,11 @@ struct RunArgs {
     /// A known-failures file (same format as `spec-tests/known-failures.toml`).
     #[arg(long, value_name = "FILE")]
     known_failures: Option<PathBuf>,
-    /// The target name known-failure entries are matched against.
-    #[arg(long, value_name = "NAME", default_value = "http")]
-    target_name: String,
+    /// The target's name in reports (the verdict line, `--json-report`'s `target`,
+    /// `--junit-report`'s suite), which known-failure entries are matched against [default: the
+    /// --target URL]
+    #[arg(long, value_name = "NAME")]
+    target_name: Option<String>,
     /// How many cases are in flight at once (reports keep the case order).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -452,6 +454,13 @@ fn serve_upstream(listen: SocketAddr, log: Option<PathBuf>) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
+impl RunArgs {
+    /// The name reports give the target: `--target-name`, else the `--target` URL as written.
+    fn target_name(&self) -> &str {
+        self.target_name.as_deref().unwrap_or(&self.target.target)
+    }
+}
+
 /// One target per concurrent worker, all alike.
 fn targets(
     args: &RunArgs,
@@ -461,7 +470,7 @@ fn targets(
     let url = args.target.url(profile);
     let first = HttpTarget::with_options(&url, log.clone(), args.target.options())
         .map_err(target_failure)?
-        .with_name(&args.target_name);
+        .with_name(args.target_name());
     let mut all: Vec<Box<dyn Target + Send>> = Vec::new();
     for _ in 1..args.concurrency {
         all.push(Box::new(first.try_clone().map_err(target_failure)?));
@@ -535,7 +544,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     };
     check_reachable(args, &profiles, &log, setup.is_none())?;
     let progress = Progress::new(total);
-    let mut combined = Report::empty(&args.target_name);
+    let mut combined = Report::empty(args.target_name());
     let mut previous: Option<&str> = None;
     let mut done_before = 0;
     for profile in &profiles {
