@@ -81,7 +81,8 @@ pub(super) fn run_criterion(
 
 /// Checks the user's policy (`--policy`) before anything is built for measuring or measured:
 /// builds the benches' `check-policy` example, which loads it and derives its requests as the
-/// benches do, and runs it ([`policy_problems`]).
+/// benches do, and runs it ([`policy_problems`]); then checks that `--filter` selects one of
+/// the scenarios those requests make ([`policy_filter`]).
 pub(super) fn check_policy(options: &Options) -> Result<(), String> {
     let Some(policy) = &options.policy else { return Ok(()) };
     let mut build = cargo();
@@ -90,16 +91,27 @@ pub(super) fn check_policy(options: &Options) -> Result<(), String> {
     exec(build)?;
     let mut check = Command::new(target_dir().join("release/examples").join(exe("check-policy")));
     set_policy(&mut check, options);
-    policy_problems(policy, check)
+    let requests = policy_problems(policy, check)?;
+    match &options.filter {
+        Some(filter) => policy_filter(filter, policy, &requests),
+        None => Ok(()),
+    }
 }
 
 /// Runs `check` (the `check-policy` example on `policy`): the policy's problems, as it gives
 /// them (`FILE:LINE:COLUMN: error: ...` lines), are the error, so that they are the last thing
 /// the user reads; xtask links no product crate to load the policy itself (ARCHITECTURE.md).
-fn policy_problems(policy: &Path, mut check: Command) -> Result<(), String> {
+/// Without problems, the names of the requests derived from the policy (`actual-allowed`,
+/// `preflight`...: each `NAME: derivation` line of its output).
+fn policy_problems(policy: &Path, mut check: Command) -> Result<Vec<String>, String> {
     let output = check.output().map_err(|e| format!("cannot run {check:?}: {e}"))?;
     if output.status.success() {
-        return Ok(());
+        let text = String::from_utf8_lossy(&output.stdout);
+        return Ok(text
+            .lines()
+            .filter(|line| !line.starts_with("left out: "))
+            .filter_map(|line| line.split_once(": ").map(|(name, _)| name.to_owned()))
+            .collect());
     }
     let problems = String::from_utf8_lossy(&output.stderr);
     Err(format!(
@@ -107,6 +119,33 @@ fn policy_problems(policy: &Path, mut check: Command) -> Result<(), String> {
         policy.display(),
         output.status,
         problems.trim_end()
+    ))
+}
+
+/// Refuses a `--filter` that selects none of the scenarios a `--policy` run measures, before
+/// it measures anything: those are `engine-policy-REQUEST` and `layer-policy-REQUEST` for each
+/// of the policy's derived `requests`, and the reference policy's scenarios
+/// (`engine-actual-allowed`...) do not run, so `--filter engine-actual` found nothing, said so
+/// only after minutes of building and measuring, and did not say what to write instead.
+fn policy_filter(filter: &str, policy: &Path, requests: &[String]) -> Result<(), String> {
+    let groups: Vec<String> = ["engine-policy-", "layer-policy-"]
+        .iter()
+        .flat_map(|prefix| requests.iter().map(move |request| format!("{prefix}{request}")))
+        .collect();
+    // With a `/`, criterion ids (`GROUP/FUNCTION`) that contain it: the part before the first
+    // `/` ends a group's name.
+    let selects = |group: &String| match filter.split_once('/') {
+        Some((head, _)) => group.ends_with(head),
+        None => group.contains(filter),
+    };
+    if groups.iter().any(selects) {
+        return Ok(());
+    }
+    Err(format!(
+        "--filter {filter:?} selects no scenario of --policy {}: its scenarios are {} (the \
+         reference policy's, such as engine-actual-allowed, do not run with --policy)",
+        policy.display(),
+        groups.join(", ")
     ))
 }
 
@@ -538,7 +577,33 @@ mod tests {
             )
         );
         let fine = Command::new("true");
-        assert_eq!(policy_problems(Path::new("/p/fine.yaml"), fine), Ok(()));
+        assert_eq!(policy_problems(Path::new("/p/fine.yaml"), fine), Ok(Vec::new()));
+        let mut derived = Command::new("printf");
+        derived.arg("actual-allowed: GET from https://a.test\npreflight: OPTIONS\nleft out: x\n");
+        assert_eq!(
+            policy_problems(Path::new("/p/fine.yaml"), derived),
+            Ok(vec!["actual-allowed".to_owned(), "preflight".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_filter_that_selects_no_scenario_of_the_policy_is_refused_with_the_scenarios() {
+        let requests = ["actual-allowed".to_owned(), "preflight".to_owned()];
+        let policy = Path::new("/p/mine.yaml");
+        let error = policy_filter("engine-actual", policy, &requests).unwrap_err();
+        assert_eq!(
+            error,
+            "--filter \"engine-actual\" selects no scenario of --policy /p/mine.yaml: its \
+             scenarios are engine-policy-actual-allowed, engine-policy-preflight, \
+             layer-policy-actual-allowed, layer-policy-preflight (the reference policy's, such \
+             as engine-actual-allowed, do not run with --policy)"
+        );
+        for selecting in
+            ["engine-policy-actual", "preflight", "policy-actual-allowed/decide", "/cors-hyper"]
+        {
+            assert_eq!(policy_filter(selecting, policy, &requests), Ok(()), "{selecting}");
+        }
+        assert!(policy_filter("engine-policy-actual-allowed-x/decide", policy, &requests).is_err());
     }
 
     /// The bare handler, ours and, `with_tower_http`, tower-http on layer group `group`: our own

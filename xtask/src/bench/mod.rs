@@ -88,8 +88,9 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with_all = ["load", "load_only"])]
     report_only: bool,
     /// Only the scenarios whose name contains SUBSTR: criterion groups (engine-preflight-accepted,
-    /// layer-no-origin, origin-parse-request), load-SCENARIO, envoy-SCENARIO; with a `/`,
-    /// the criterion ids that contain it
+    /// layer-no-origin, origin-parse-request; with --policy, engine-policy-REQUEST and
+    /// layer-policy-REQUEST), load-SCENARIO, envoy-SCENARIO; with a `/`, the criterion ids that
+    /// contain it
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
     /// Benchmark the engine and our layer with this cors-flex file (or the first API instance
