@@ -217,6 +217,26 @@ fn machine(summary: &Value) -> String {
     format!("{} ({} CPUs)", run["cpu"].as_str().unwrap_or("unknown CPU"), run["cpus"])
 }
 
+/// The runs whose 1-minute load average, at start or at end, reached their number of CPUs
+/// (`baseline: 3.73 on 2 CPUs`), or `None` when neither did. Criterion's confidence intervals
+/// only say how steady one run was: two runs of the same code on a shared machine differed by
+/// a third, each "beyond the noise".
+fn busy(before: &Value, now: &Value) -> Option<String> {
+    let busy: Vec<String> = [("baseline", before), ("this run", now)]
+        .iter()
+        .filter_map(|(which, summary)| {
+            let run = &summary["run"];
+            let cpus = run["cpus"].as_f64()?;
+            let load = ["start", "end"]
+                .iter()
+                .filter_map(|when| run["load_average"][when][0].as_f64())
+                .fold(None, |max: Option<f64>, load| Some(max.map_or(load, |m| m.max(load))))?;
+            (load >= cpus).then(|| format!("{which}: load average {load:.2} on {cpus} CPUs"))
+        })
+        .collect();
+    (!busy.is_empty()).then(|| busy.join("; "))
+}
+
 /// The comparison of `now` with `before` (both `summary.json`), as markdown.
 fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
     for (which, summary) in [(name, before), ("this run", now)] {
@@ -258,6 +278,14 @@ fn report(name: &str, before: &Value, now: &Value) -> Result<String, String> {
              compared, only instruction and allocation counts.\n",
             machine(before),
             machine(now),
+        );
+    }
+    if let Some(busy) = busy(before, now) {
+        let _ = writeln!(
+            text,
+            "The machine was busy ({busy}): other work takes CPU time from the benches, so a time \
+             beyond the noise may be that work's rather than the code's. Instruction and \
+             allocation counts are exact whatever the load (`--instructions`).\n"
         );
     }
     text.push_str("| Row | Figure | Baseline | This run | Change | Verdict |\n");
@@ -432,6 +460,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("load average 1.50 at start"), "{text}");
+    }
+
+    #[test]
+    fn a_busy_machine_is_said_before_the_verdicts() {
+        let text = report("main", &summary(50.0, 400), &summary(40.0, 440)).unwrap();
+        assert!(!text.contains("busy"), "load 1.50 on 2 CPUs is not busy:\n{text}");
+        let mut loaded = summary(40.0, 440);
+        loaded["run"]["load_average"]["end"] = json!([4.04, 5.4, 5.4]);
+        let text = report("main", &summary(50.0, 400), &loaded).unwrap();
+        assert!(
+            text.contains(
+                "The machine was busy (this run: load average 4.04 on 2 CPUs): other work takes"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.find("busy").unwrap() < text.find("| Row |").unwrap(),
+            "said before the table:\n{text}"
+        );
     }
 
     #[test]
