@@ -140,6 +140,25 @@ fn a_failing_case_exits_1() {
 }
 
 #[test]
+fn peer_says_which_failures_its_export_states() {
+    // The bare upstream as a "gateway" configured by nginx's export: it refuses no method.
+    let url = format!("http://{}", start_upstream(None));
+    let output = run(&url, Some("strict"), &[("--filter", "simple."), ("--peer", "nginx")]);
+    check_exit(&output, 1);
+    let text = stdout(&output);
+    let words = text.split_once("\nnginx: of the ").map(|(_, words)| words);
+    let words = words.unwrap_or_else(|| panic!("no words after the verdict:\n{text}"));
+    assert!(words.contains("failures, `cors-conformance export --to nginx` states:"), "{text}");
+    assert!(
+        words.contains("  the recipe only sends the allowed methods in preflight answers\n"),
+        "{text}"
+    );
+    assert!(words.contains(" it does not explain ("), "{text}");
+    let usage = run(&url, Some("strict"), &[("--peer", "haproxy")]);
+    check_exit(&usage, 2);
+}
+
+#[test]
 fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
     let url = format!("http://{}", start_garbage());
     let scratch_dir = scratch("garbage");

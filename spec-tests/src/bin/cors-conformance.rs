@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use cors_conformance::known::KnownFailures;
+use cors_conformance::peer::classify::classify;
 use cors_conformance::peer::{Endpoints, Peer, Subject};
 use cors_conformance::runner::{self, Report, Selection};
 use cors_conformance::settle::Settler;
@@ -232,6 +233,12 @@ struct RunArgs {
     /// --target URL]
     #[arg(long, value_name = "NAME")]
     target_name: Option<String>,
+    /// The gateway runs `export --to PEER`'s configuration (or the same recipe): after the
+    /// verdict, say how many failures that export states (what PEER cannot express, where its
+    /// recipe answers otherwise than cors-flex) and how many it does not explain. The exit
+    /// status and the reports do not change
+    #[arg(long, value_name = "PEER", value_parser = PossibleValuesParser::new(Peer::ALL.map(Peer::name)))]
+    peer: Option<String>,
     /// How many cases are in flight at once (reports keep the case order).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -573,17 +580,28 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
     }
+    // What the peer's export says of the failures, after the verdict.
+    let mut words = String::new();
+    if let Some(peer) = &args.peer {
+        let peer = Peer::from_name(peer).map_err(Failure::usage)?;
+        let data = peer.data().map_err(|e| Failure::usage(e.to_string()))?;
+        let found = classify(peer.name(), &combined, &data, &corpus).failures_in_words();
+        if !found.is_empty() {
+            words = format!("\n{found}");
+        }
+    }
+    let summary = report::summary(&combined) + &words;
     match args.format {
-        Format::Text => out(&report::summary(&combined)),
-        Format::Details => out(&report::text(&combined)),
+        Format::Text => out(&summary),
+        Format::Details => out(&(report::text(&combined) + &words)),
         Format::Json => {
             out(&report::json(&combined));
             out("\n");
-            eprint!("{}", report::summary(&combined));
+            eprint!("{summary}");
         }
         Format::Junit => {
             out(&report::junit(&combined));
-            eprint!("{}", report::summary(&combined));
+            eprint!("{summary}");
         }
     }
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

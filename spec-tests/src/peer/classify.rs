@@ -19,6 +19,7 @@
 //! built-in profile or the user's own file) can state it; see [`When`].
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -277,6 +278,86 @@ pub fn classify(peer: &str, report: &Report, data: &PeerData, corpus: &Corpus) -
     Classification { peer: peer.to_owned(), cases, unused, notes, unknown_cases }
 }
 
+impl Classification {
+    /// The run's failures in the words of the peer's export, for someone whose gateway runs
+    /// it: how many the export says the peer cannot express, by reason; how many fail where
+    /// its recipe answers otherwise than cors-flex, by note; and how many neither explains, by
+    /// level, which are the ones to look at. Each reason and note is cut at its first clause
+    /// ([`first_clause`]).
+    /// Empty when nothing failed.
+    #[must_use]
+    pub fn failures_in_words(&self) -> String {
+        let failed: Vec<&Classified> =
+            self.cases.iter().filter(|case| case.class != Class::Passed).collect();
+        if failed.is_empty() {
+            return String::new();
+        }
+        let note_of =
+            |id: &str| self.notes.iter().find(|note| note.cases.iter().any(|(case, _)| case == id));
+        let mut unsupported: Vec<(&str, usize)> = Vec::new();
+        let mut divergent: Vec<(&str, usize)> = Vec::new();
+        let mut neither: BTreeMap<&str, usize> = BTreeMap::new();
+        for case in &failed {
+            let (counts, key) = match (case.class, note_of(&case.id)) {
+                (Class::Unsupported, _) => {
+                    (&mut unsupported, case.detail.as_deref().unwrap_or_default())
+                }
+                (_, Some(note)) => (&mut divergent, note.summary.as_str()),
+                (_, None) => {
+                    *neither.entry(case.level.as_str()).or_default() += 1;
+                    continue;
+                }
+            };
+            match counts.iter_mut().find(|(seen, _)| *seen == key) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((key, 1)),
+            }
+        }
+        let peer = &self.peer;
+        let mut out = format!(
+            "{peer}: of the {} failures, `cors-conformance export --to {peer}` states:\n",
+            failed.len()
+        );
+        for (title, counts) in [
+            (format!("what {peer} cannot express"), &unsupported),
+            ("where its recipe answers otherwise than cors-flex".to_owned(), &divergent),
+        ] {
+            let total: usize = counts.iter().map(|(_, count)| count).sum();
+            let _ = writeln!(out, "  {total} {title}");
+            for (text, count) in counts {
+                let text = text.trim();
+                let _ = writeln!(out, "    {count:>3}  {}", first_clause(text));
+            }
+        }
+        let levels: Vec<String> =
+            neither.iter().map(|(level, count)| format!("{level} {count}")).collect();
+        let total: usize = neither.values().sum();
+        let _ = writeln!(
+            out,
+            "  {total} it does not explain{}",
+            if levels.is_empty() {
+                String::new()
+            } else {
+                format!(" ({}): look at these (--format details)", levels.join(", "))
+            }
+        );
+        out
+    }
+}
+
+/// `text` up to its first `: ` or `, ` outside backquotes (`` `a: b` `` is code), or all of it.
+fn first_clause(text: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '`' => quoted = !quoted,
+            ':' | ',' if !quoted && text[i + 1..].starts_with(' ') => return &text[..i],
+            _ => {}
+        }
+    }
+    text
+}
+
 fn first_problem(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Fail { mismatches } | Outcome::KnownFailure { mismatches, .. } => {
@@ -313,6 +394,46 @@ mod tests {
     #[case::suffix_does_not_overlap_the_prefix("ab*ba", "aba", false)]
     fn globs_match_case_ids(#[case] glob: &str, #[case] id: &str, #[case] matches: bool) {
         check(glob, id, matches);
+    }
+
+    #[test]
+    fn failures_are_put_in_the_words_of_the_export() {
+        let case = |id: &str, level: &str, class: Class, detail: &str| Classified {
+            id: id.to_owned(),
+            area: "a".to_owned(),
+            level: level.to_owned(),
+            profile: "strict".to_owned(),
+            class,
+            detail: Some(detail.to_owned()),
+        };
+        let mut found = Classification {
+            peer: "nginx".to_owned(),
+            cases: vec![
+                case("a.pass", "fetch", Class::Passed, ""),
+                case("a.methods", "flex", Class::Unsupported, "no methods: why"),
+                case("a.methods-2", "flex", Class::Unsupported, "no methods: why"),
+                case("a.acao", "fetch", Class::Failed, "two lines"),
+                case("a.other", "ours", Class::Failed, "x"),
+                case("a.other-2", "fetch", Class::Failed, "y"),
+            ],
+            unused: Vec::new(),
+            notes: vec![Note {
+                summary: "`add_header` adds `Vary: Origin` (`a, b`), and more".to_owned(),
+                cases: vec![("a.acao".to_owned(), Some(Class::Failed))],
+            }],
+            unknown_cases: Vec::new(),
+        };
+        assert_eq!(
+            found.failures_in_words(),
+            "nginx: of the 5 failures, `cors-conformance export --to nginx` states:\n\
+             \x20 2 what nginx cannot express\n\
+             \x20     2  no methods\n\
+             \x20 1 where its recipe answers otherwise than cors-flex\n\
+             \x20     1  `add_header` adds `Vary: Origin` (`a, b`)\n\
+             \x20 2 it does not explain (fetch 1, ours 1): look at these (--format details)\n"
+        );
+        found.cases.retain(|case| case.class == Class::Passed);
+        assert_eq!(found.failures_in_words(), "");
     }
 
     #[test]
