@@ -416,6 +416,56 @@ fn workspace_profile(name: &str) -> std::path::PathBuf {
 /// The rewrite lands a second after the setup command returns, and the gateway only polls the
 /// file every 300 ms, so a run that did not wait for the new profile would check each profile's
 /// cases against the previous one and fail.
+/// cors-gateway serving `policy` (reloaded when it changes) in front of `upstream`, and its URL.
+fn start_gateway(policy: &Path, upstream: &str) -> (std::process::Child, String) {
+    let mut gateway = Command::new(gateway_binary())
+        .arg("serve")
+        .arg("--config")
+        .arg(policy)
+        .args(["--listen", "127.0.0.1:0", "--upstream", upstream, "--watch-interval", "100ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cors-gateway starts");
+    let url = {
+        use std::io::BufRead as _;
+        let stdout = gateway.stdout.take().expect("its standard output is piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let line = lines.next().expect("it says where it listens").expect("as text");
+        std::thread::spawn(move || lines.for_each(drop));
+        let url = line.trim().strip_prefix("listening on ").expect("`listening on URL`");
+        url.to_owned()
+    };
+    (gateway, url)
+}
+
+/// `run --profile strict --level fetch` against cors-gateway serving it in front of `upstream`.
+fn run_strict_through_gateway(upstream: &str) -> Output {
+    let (mut gateway, url) = start_gateway(&workspace_profile("strict"), upstream);
+    let output = run(&url, Some("strict"), &[("--level", "fetch")]);
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    output
+}
+
+#[test]
+fn a_gateway_whose_upstream_is_down_is_told_once() {
+    let output = run_strict_through_gateway(&format!("http://{}", closed_port()));
+    check_exit(&output, 1);
+    let text = stderr(&output);
+    assert!(
+        text.contains("warning: no request reached the upstream, and the target answered "),
+        "{text}"
+    );
+    assert!(text.contains("is the upstream it forwards to running?"), "{text}");
+    assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
+
+    // Not when the upstream answers.
+    let output = run_strict_through_gateway(&format!("http://{}", start_upstream(None)));
+    check_exit(&output, 0);
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
 #[test]
 fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
     let scratch_dir = scratch("all-profiles");
@@ -423,23 +473,7 @@ fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
     let upstream = format!("http://{}", start_upstream(None));
     let policy = dir.join("policy.yaml");
     std::fs::copy(workspace_profile("wildcard-origin"), &policy).unwrap();
-    let mut gateway = Command::new(gateway_binary())
-        .arg("serve")
-        .arg("--config")
-        .arg(&policy)
-        .args(["--listen", "127.0.0.1:0", "--upstream", &upstream, "--watch-interval", "100ms"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = {
-        use std::io::BufRead as _;
-        let stdout = gateway.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let line = lines.next().unwrap().unwrap();
-        std::thread::spawn(move || lines.for_each(drop));
-        line.trim().strip_prefix("listening on ").unwrap().to_owned()
-    };
+    let (mut gateway, url) = start_gateway(&policy, &upstream);
     let json = dir.join("all.json");
     let setup = format!("(sleep 0.3; cp {{policy}} {}) > /dev/null 2>&1 &", policy.display());
     let known = Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.toml");

@@ -580,6 +580,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
     }
+    let upstream_down = upstream_down(&combined);
     // What the peer's export says of the failures, after the verdict.
     let mut words = String::new();
     if let Some(peer) = &args.peer {
@@ -604,7 +605,36 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
             eprint!("{summary}");
         }
     }
+    if let Some(warning) = upstream_down {
+        eprintln!("{warning}");
+    }
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A warning when no request of the run reached the upstream and some that should have were
+/// answered `502`, `503` or `504` by the target itself: its upstream is down, or not where it
+/// forwards. Each such case says only "expected forwarded to the upstream, got answered by the
+/// gateway" and the status, which reads as a CORS failure.
+fn upstream_down(report: &Report) -> Option<String> {
+    let observed = || report.results.iter().filter_map(|result| result.observed.as_ref());
+    if observed().any(|answer| answer.forwarded) {
+        return None;
+    }
+    let refused = report
+        .results
+        .iter()
+        .filter(|result| result.is_failure())
+        .filter(|result| result.observed.as_ref().is_some_and(|a| (502..=504).contains(&a.status)))
+        .count();
+    (refused > 0).then(|| {
+        format!(
+            "cors-conformance: warning: no request reached the upstream, and the target answered \
+             {refused} failing cases with 502, 503 or 504 itself: is the upstream it forwards \
+             to running? (the exports forward to the suite's echo upstream, \
+             `cors-conformance upstream --listen 127.0.0.1:9000`, unless --export-upstream or \
+             --upstream-log says another address)"
+        )
+    })
 }
 
 /// Checks every target URL before anything runs and, unless a setup command is to start or
