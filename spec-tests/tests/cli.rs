@@ -113,6 +113,20 @@ fn a_run_that_selects_no_case_exits_2_before_reaching_the_target() {
 /// A zero duration would fail every exchange at once, reported as an unreachable target (exit 3):
 /// it is a usage mistake, refused before anything is sent.
 #[test]
+fn run_help_says_where_a_profiles_policy_and_configuration_come_from() {
+    let output = cli(&["run", "--help"]);
+    check_exit(&output, 0);
+    let text = stdout(&output);
+    for expected in [
+        "`cors-conformance profiles` lists them",
+        "`profiles --show P`",
+        "`export --profile P --to nginx`",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+}
+
+#[test]
 fn a_zero_duration_is_a_usage_error() {
     let url = format!("http://{}", closed_port());
     for flag in ["--timeout", "--settle-timeout", "--setup-timeout"] {

@@ -187,7 +187,9 @@ impl Outputs {
 struct RunArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// The profile the gateway is configured with.
+    /// The profile the gateway is configured with: `cors-conformance profiles` lists them,
+    /// `profiles --show P` prints one's cors-flex policy and `export --profile P --to nginx`
+    /// (apache, envoy...) the configuration that makes a gateway run it.
     #[arg(long, value_name = "P", required_unless_present = "all_profiles")]
     profile: Option<String>,
     /// Run every profile, one after the other (with --setup to reconfigure the gateway before
