@@ -14,7 +14,7 @@
 //! listed as not run. Everything started is killed when it returns. Unless `--rust-only`, it
 //! first runs the gated tests that start every non-Rust peer on its exports
 //! (`cargo test -p cors-peers --features external-peers --test exports`), which fail when a peer
-//! is not installed.
+//! is not installed (with `--peer`, only the selected peers' tests run).
 //!
 //! Options: `--peer NAME` (repeatable; default every peer), `--rust-only` (the Rust peers, as CI
 //! runs them), `--profile P` (repeatable; default every profile), `--out FILE` (default
@@ -69,6 +69,7 @@ pub(crate) fn run(profiles: &[String], options: &Args) -> Result<(), String> {
             "--test",
             "exports",
         ]);
+        exports.args(exports_filters(&options.names));
         util::exec(exports)?;
     }
     let bins = target_dir().join("debug");
@@ -124,6 +125,17 @@ pub(crate) fn run(profiles: &[String], options: &Args) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The test filters that keep the gated export tests to the `--peer` selection (none: every
+/// peer's), so that running one peer does not need the others installed. The tests of a peer
+/// are named after it (`nginx_runs_its_exports`, `rs_cors_runs_its_exports`).
+fn exports_filters(names: &[String]) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let filters = names.iter().map(|name| format!("{}_", name.replace('-', "_")));
+    ["--".to_owned()].into_iter().chain(filters).collect()
 }
 
 /// The options only `cargo xtask conformance --peers` takes.
@@ -575,4 +587,16 @@ fn utc_date() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_export_tests_run_for_the_selected_peers_only() {
+        assert!(exports_filters(&[]).is_empty());
+        let names = ["nginx".to_owned(), "rs-cors".to_owned()];
+        assert_eq!(exports_filters(&names), ["--", "nginx_", "rs_cors_"]);
+    }
 }
