@@ -247,7 +247,8 @@ impl Peer {
             Peer::Actix => "actix-cors 0.7 in front of an actix-web 4 reverse proxy",
             Peer::Envoy => "Envoy 1.40 native CORS filter (`envoy.filters.http.cors`)",
             Peer::Nginx => {
-                "nginx (Debian) with `map` + `add_header ... always` + `return 204` on OPTIONS"
+                "nginx (Debian) with `map` + `add_header ... always` + `return 204` on OPTIONS, \
+                 the upstream's Access-Control-* fields dropped with `proxy_hide_header`"
             }
             Peer::Apache => {
                 "Apache httpd 2.4 (Debian) with `SetEnvIf Origin` + `Header always set` + a \

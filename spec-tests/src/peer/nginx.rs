@@ -1,7 +1,9 @@
 //! nginx, configured the way its documentation and the usual recipes do it: a `map` turns the
 //! request's Origin into the value to send (empty for refused origins; `add_header` skips empty
 //! values), `add_header ... always` adds the headers to every status, and
-//! `if ($request_method = OPTIONS) { ... return 204; }` answers preflights.
+//! `if ($request_method = OPTIONS) { ... return 204; }` answers preflights. `proxy_hide_header`
+//! drops the upstream's own `Access-Control-*` fields (A4), which `add_header` would otherwise
+//! send next to ours (two Access-Control-Allow-Origin lines, which browsers reject).
 //!
 //! The export is an `http { }`-level file (a `map` and a `server`), the shape of
 //! `/etc/nginx/conf.d/*.conf`.
@@ -11,6 +13,18 @@ use std::fmt::Write as _;
 use super::Endpoints;
 use super::flat::{Flat, Requested};
 use crate::error::DataError;
+
+/// The `Access-Control-*` response fields a CORS answer may carry: the upstream's are hidden so
+/// that only the recipe's reach the client. `Vary` is not among them: the upstream's `Vary` is
+/// kept and the recipe's `Vary: Origin` is added as another line, which caches combine.
+const UPSTREAM_HIDDEN: [&str; 6] = [
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Max-Age",
+    "Access-Control-Expose-Headers",
+];
 
 /// Renders the `map` and `server` blocks of `flat`.
 pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataError> {
@@ -93,6 +107,13 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     let _ = writeln!(out, "            return 204;");
     let _ = writeln!(out, "        }}");
     out.push_str(&headers(&actual, 8));
+    let _ = writeln!(
+        out,
+        "        # The upstream's own CORS fields would reach the client next to ours: drop them."
+    );
+    for name in UPSTREAM_HIDDEN {
+        let _ = writeln!(out, "        proxy_hide_header {name};");
+    }
     endpoints.upstream_parts()?;
     let _ = writeln!(out, "        proxy_pass {};", endpoints.upstream.trim_end_matches('/'));
     let _ = writeln!(out, "        proxy_http_version 1.1;");
@@ -140,15 +161,15 @@ mod tests {
     #[case::public_mirrors_and_sends_star(
         "public",
         &["default \"*\";", "Access-Control-Allow-Methods \"$http_access_control_request_method\" always;"],
-        &["Access-Control-Max-Age", "Vary"]
+        &["add_header Access-Control-Max-Age", "add_header Vary"]
     )]
     #[case::subdomains_become_regexes("subdomains", &["\"~^https://([a-z0-9-]+\\.)+example\\.test$\" $http_origin;"], &[])]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["default \"$http_origin\";", "Vary \"Origin\""], &[])]
     #[case::limitations_are_stated("groups", &["# What nginx cannot express", "no origin groups", "wildcards-groups."], &[])]
     #[case::differences_are_stated(
         "strict",
-        &["# Where this nginx recipe answers otherwise than cors-flex (these cases fail too):", "`add_header` adds to what the upstream sent", "Checked by upstream-replacement.single-acao"],
-        &["upstream-replacement.star-with-credentials"]
+        &["# Where this nginx recipe answers otherwise than cors-flex (these cases fail too):", "`proxy_hide_header` drops the upstream's", "Checked by same-origin.upstream-cors-passed-through"],
+        &["upstream-replacement.single-acao", "upstream-replacement.star-with-credentials"]
     )]
     fn nginx_configs_follow_the_profile(
         #[case] profile: &str,
@@ -156,6 +177,20 @@ mod tests {
         #[case] unexpected: &[&str],
     ) {
         check_export(Peer::Nginx, profile, expected, unexpected);
+    }
+
+    /// A4: `add_header` adds beside what the upstream sent, so every `Access-Control-*` field
+    /// the recipe may write is hidden from the upstream's answer, before it is proxied; `Vary`
+    /// is not (the upstream's stays, ours is added).
+    #[rstest]
+    #[case::strict("strict")]
+    #[case::credentials("strict-credentials")]
+    #[case::public("public")]
+    fn upstream_cors_fields_are_hidden(#[case] profile: &str) {
+        let hidden = UPSTREAM_HIDDEN.map(|name| format!("        proxy_hide_header {name};\n"));
+        let mut expected: Vec<&str> = hidden.iter().map(String::as_str).collect();
+        expected.push("proxy_pass ");
+        check_export(Peer::Nginx, profile, &expected, &["proxy_hide_header Vary"]);
     }
 
     #[test]
