@@ -86,6 +86,19 @@ fn usage_errors_exit_2_and_name_the_valid_values() {
     }
 }
 
+/// A new user who gives neither learns of both ways to choose the profiles, not only `--profile`.
+#[test]
+fn a_run_without_a_profile_names_both_profile_options() {
+    let url = format!("http://{}", closed_port());
+    let output = cli(&["run", "--target", &url]);
+    check_exit(&output, 2);
+    let text = stderr(&output);
+    assert!(text.contains("--profile <P>") && text.contains("--all-profiles"), "{text}");
+    let both = cli(&["run", "--target", &url, "--profile", "strict", "--all-profiles"]);
+    check_exit(&both, 2);
+    assert!(stderr(&both).contains("cannot be used with"), "{}", stderr(&both));
+}
+
 /// A filter or level that selects nothing is a mistake to report, not a run that passed: a CI job
 /// with a typo in `--filter` went green having checked no case.
 #[test]

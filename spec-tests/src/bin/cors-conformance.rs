@@ -184,17 +184,19 @@ impl Outputs {
 
 /// The arguments of `run`.
 #[derive(Debug, clap::Args)]
+// One of --profile and --all-profiles, so that clap's error names both when neither is given.
+#[command(group(clap::ArgGroup::new("profiles").required(true).args(["profile", "all_profiles"])))]
 struct RunArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// The profile the gateway is configured with: `cors-conformance profiles` lists them,
     /// `profiles --show P` prints one's cors-flex policy and `export --profile P --to nginx`
     /// (apache, envoy...) the configuration that makes a gateway run it.
-    #[arg(long, value_name = "P", required_unless_present = "all_profiles")]
+    #[arg(long, value_name = "P")]
     profile: Option<String>,
     /// Run every profile, one after the other (with --setup to reconfigure the gateway before
     /// each), into one report.
-    #[arg(long, conflicts_with = "profile")]
+    #[arg(long)]
     all_profiles: bool,
     /// A shell command run before each profile to reconfigure the gateway; `{profile}`,
     /// `{policy}` (a cors-flex file) and `{export:TARGET}` (a file written by `export`) are
