@@ -99,6 +99,24 @@ fn a_run_without_a_profile_names_both_profile_options() {
     assert!(stderr(&both).contains("cannot be used with"), "{}", stderr(&both));
 }
 
+/// A port the kernel gave an outgoing connection is "already in use" to `upstream --listen`: the
+/// error says that the port is in the ephemeral range, which the user may not know exists.
+#[cfg(target_os = "linux")]
+#[test]
+fn upstream_on_a_taken_ephemeral_port_names_the_range() {
+    // Port 0 takes a port from the ephemeral range, as an outgoing connection would.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = taken.local_addr().expect("its address").port();
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("Linux says its ephemeral range");
+    let range = range.split_whitespace().collect::<Vec<_>>().join("-");
+    let output = cli(&["upstream", "--listen", &format!("127.0.0.1:{port}")]);
+    check_exit(&output, 2);
+    let text = stderr(&output);
+    assert!(text.contains("in use"), "{text}");
+    assert!(text.contains(&format!("ephemeral range {range}")), "{text}");
+}
+
 /// A filter or level that selects nothing is a mistake to report, not a run that passed: a CI job
 /// with a typo in `--filter` went green having checked no case.
 #[test]

@@ -454,15 +454,44 @@ fn serve_upstream(listen: SocketAddr, log: Option<PathBuf>) -> Result<ExitCode, 
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let (listener, local) = upstream::bind(listen)
-            .await
-            .map_err(|e| Failure::usage(format!("cannot listen on {listen}: {e}")))?;
+        let (listener, local) =
+            upstream::bind(listen).await.map_err(|e| Failure::usage(listen_error(listen, &e)))?;
         out(&format!("listening on http://{local}\n"));
         upstream::serve(listener, log)
             .await
             .map_err(|e| Failure::usage(format!("upstream failed: {e}")))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where Linux keeps the range of local ports outgoing connections are given.
+const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Why `upstream --listen` could not listen: the error, and, when the port is taken and lies in
+/// the kernel's ephemeral range, a hint that an outgoing connection may hold it.
+fn listen_error(listen: SocketAddr, error: &std::io::Error) -> String {
+    let mut message = format!("cannot listen on {listen}: {error}");
+    if error.kind() == std::io::ErrorKind::AddrInUse {
+        let range = std::fs::read_to_string(EPHEMERAL_RANGE_FILE).ok();
+        if let Some(hint) = ephemeral_hint(listen.port(), range.as_deref()) {
+            message.push_str(&hint);
+        }
+    }
+    message
+}
+
+/// The hint for a taken `port` inside the ephemeral range (`range`: the text of
+/// [`EPHEMERAL_RANGE_FILE`], two numbers), or `None` outside it or when the range is unknown.
+fn ephemeral_hint(port: u16, range: Option<&str>) -> Option<String> {
+    let mut bounds = range?.split_whitespace().map(str::parse::<u16>);
+    let (Some(Ok(low)), Some(Ok(high))) = (bounds.next(), bounds.next()) else { return None };
+    (low..=high).contains(&port).then(|| {
+        format!(
+            "; port {port} is in the kernel's ephemeral range {low}-{high} \
+             ({EPHEMERAL_RANGE_FILE}), from which outgoing connections take their local port, \
+             so one may hold it: choose a port outside that range (or port 0 for any free one)"
+        )
+    })
 }
 
 impl RunArgs {
@@ -910,4 +939,27 @@ fn check_profile(name: &str) -> Result<&'static profile::Profile, Failure> {
             profile::names().join(", ")
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_in_the_ephemeral_range_gets_a_hint_naming_the_range() {
+        let hint = ephemeral_hint(40_000, Some("32768\t60999\n")).unwrap_or_default();
+        assert!(hint.contains("ephemeral range 32768-60999"), "{hint}");
+        assert!(hint.contains(EPHEMERAL_RANGE_FILE), "{hint}");
+        for port in [32_768, 60_999] {
+            assert!(ephemeral_hint(port, Some("32768 60999")).is_some(), "{port}");
+        }
+    }
+
+    #[test]
+    fn a_port_outside_the_range_or_an_unknown_range_gets_no_hint() {
+        assert_eq!(ephemeral_hint(9000, Some("32768\t60999\n")), None);
+        assert_eq!(ephemeral_hint(61_000, Some("32768\t60999\n")), None);
+        assert_eq!(ephemeral_hint(40_000, None), None);
+        assert_eq!(ephemeral_hint(40_000, Some("garbage")), None);
+    }
 }
