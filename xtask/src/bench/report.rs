@@ -565,11 +565,14 @@ fn markdown(info: &RunInfo, rows: &[Row]) -> String {
         load(info.load_average.0),
         load(info.load_average.1),
     );
-    let _ = writeln!(
-        text,
-        "{SPEEDUP} Layer rows are each middleware's own cost (with it minus its bare handler, same \
-         request); counts are ours / the peer's.\n"
-    );
+    // Said only where some row has a peer to be faster than (a `--policy` run has none).
+    if rows.iter().any(|row| row.peer.is_some()) {
+        let _ = writeln!(
+            text,
+            "{SPEEDUP} Layer rows are each middleware's own cost (with it minus its bare handler, \
+             same request); counts are ours / the peer's.\n"
+        );
+    }
     if let Some(policy) = &info.policy {
         text.push_str(&policy_requests(policy));
     }
@@ -638,12 +641,13 @@ mod tests {
         assert_eq!(Figures::from_json(&Figures::default().to_json()), Figures::default());
     }
 
+    /// Figures of a time measured exactly `value` ns.
+    fn time(value: f64) -> Figures {
+        Figures { ns: Some(Estimate { value, low: value, high: value }), ..Figures::default() }
+    }
+
     #[test]
     fn speedup_is_how_many_times_faster_ours_is() {
-        let time = |value| Figures {
-            ns: Some(Estimate { value, low: value, high: value }),
-            ..Figures::default()
-        };
         let rate = |value| Figures {
             rps: Some(Estimate { value, low: value, high: value }),
             ..Figures::default()
@@ -756,6 +760,22 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_speedup_paragraph_is_given_only_when_a_row_has_a_peer() {
+        let info = RunInfo::now(true, None);
+        let alone = Row::new("alone".into(), Kind::Engine, "t".into(), time(1.0), None);
+        let paired = Row::new(
+            "paired".into(),
+            Kind::Engine,
+            "t".into(),
+            time(1.0),
+            Some(("peer".into(), time(2.0))),
+        );
+        assert!(!markdown(&info, std::slice::from_ref(&alone)).contains("Speedup:"));
+        let text = markdown(&info, &[alone, paired]);
+        assert!(text.contains(&format!("{SPEEDUP} Layer rows")), "{text}");
     }
 
     #[test]
