@@ -141,8 +141,7 @@ fn a_run_that_selects_no_case_exits_2_before_reaching_the_target() {
     }
 }
 
-/// A zero duration would fail every exchange at once, reported as an unreachable target (exit 3):
-/// it is a usage mistake, refused before anything is sent.
+/// `run --help` tells a new user where a profile's policy and a gateway's configuration come from.
 #[test]
 fn run_help_says_where_a_profiles_policy_and_configuration_come_from() {
     let output = cli(&["run", "--help"]);
@@ -157,6 +156,8 @@ fn run_help_says_where_a_profiles_policy_and_configuration_come_from() {
     }
 }
 
+/// A zero duration would fail every exchange at once, reported as an unreachable target (exit 3):
+/// it is a usage mistake, refused before anything is sent.
 #[test]
 fn a_zero_duration_is_a_usage_error() {
     let url = format!("http://{}", closed_port());
