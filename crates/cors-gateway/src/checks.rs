@@ -110,6 +110,19 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
         End,
         Other,
     }
+    impl Read {
+        /// What `byte` reads as, sent as it is or escaped.
+        fn of(byte: u8) -> Self {
+            match byte {
+                b'/' | b'\\' => Self::Separator,
+                b'.' => Self::Dot,
+                b';' => Self::Parameters,
+                // Sent as it is, only in a path decoded once: a request's path has none of them.
+                byte if crate::readings::ends_a_target(byte) => Self::End,
+                _ => Self::Other,
+            }
+        }
+    }
     // The dots of the current segment, whether it has any other byte, and whether its path
     // parameters have started.
     let (mut dots, mut other, mut parameters) = (0u32, false, false);
@@ -118,24 +131,17 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
     loop {
         let (read, step) = match rest {
             [] => (Read::Separator, 0),
-            [b'/' | b'\\', ..] => (Read::Separator, 1),
             [b'%', high, low, ..] => {
                 escaped = true;
-                match (high, low.to_ascii_lowercase()) {
-                    (b'2', b'e') => (Read::Dot, 3),
-                    (b'2', b'f') | (b'5', b'c') => (Read::Separator, 3),
-                    (b'3', b'b') => (Read::Parameters, 3),
-                    (b'3', b'f') | (b'2', b'3' | b'0') | (b'0', b'9' | b'a'..=b'd') => {
-                        (Read::End, 3)
+                match crate::readings::escaped(&[*high, *low]).map(Read::of) {
+                    Some(read @ (Read::Separator | Read::Dot | Read::Parameters | Read::End)) => {
+                        (read, 3)
                     }
-                    _ => (Read::Other, 1),
+                    // Another escape is a byte of the segment, and so are its `%` and digits.
+                    Some(Read::Other) | None => (Read::Other, 1),
                 }
             }
-            [b'.', ..] => (Read::Dot, 1),
-            [b';', ..] => (Read::Parameters, 1),
-            // Only in a path decoded once: a request's path has none of them.
-            [byte, ..] if crate::readings::ends_a_target(*byte) => (Read::End, 1),
-            [_, ..] => (Read::Other, 1),
+            [byte, ..] => (Read::of(*byte), 1),
         };
         match read {
             Read::Separator => {

@@ -178,7 +178,7 @@ pub(crate) fn decoded(path: &[u8], takes: impl Fn(u8) -> bool) -> Option<Vec<u8>
 }
 
 /// The byte the two hex digits `hex` (what follows a `%`) encode, if they are two hex digits.
-fn escaped(hex: &[u8]) -> Option<u8> {
+pub(crate) fn escaped(hex: &[u8]) -> Option<u8> {
     let digit = |byte: u8| char::from(byte).to_digit(16);
     let [high, low] = *hex else { return None };
     u8::try_from(digit(high)? << 4 | digit(low)?).ok()
