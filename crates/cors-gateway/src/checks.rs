@@ -12,6 +12,10 @@
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode, Version};
 
+/// The one check for dot segments, shared with the Local Mode loader, which refuses a configured
+/// path that has one (finding F-BR).
+pub(crate) use cors_policy::path::has_dot_segment;
+
 /// Why a request is refused: the status and a short text for the body.
 pub(crate) type Refusal = (StatusCode, &'static str);
 
@@ -44,124 +48,6 @@ fn path_refusal<B>(request: &Request<B>) -> Option<Refusal> {
     }
     has_dot_segment(path.as_bytes())
         .then_some((StatusCode::BAD_REQUEST, "bad request: the path has a dot segment (. or ..)\n"))
-}
-
-/// Whether `path` has a `.` or `..` segment (RFC 3986 section 3.3), spelled out or
-/// percent-encoded (`%2e`), between separators that may be `/`, `\` or their encodings
-/// (`%2f`, `%5c`); docs/robustness.md, finding F-H.
-///
-/// The gateway picks a request's policy, Local Mode instance and route by its path, and puts the
-/// path below the upstream's own prefix; an upstream that resolves dot segments (as most web
-/// servers do, some after percent-decoding, some taking `\` for `/`) would serve a resource of
-/// another prefix than the one the decision was made for, with that decision's CORS grant:
-/// `/open/../secure/x` reaches what `/secure/x` names. Browsers and common clients resolve dot
-/// segments before they send a request, so only a crafted request has one, and it is refused
-/// rather than resolved here, which would only move the question of how the upstream reads it.
-/// A segment's path parameters (`;` and what follows it, also as `%3b`) do not count: Tomcat,
-/// Jetty and the Java frameworks on them drop them before resolving dot segments, so that
-/// `/open/..;/secure/x` reaches `/secure/x` there (finding F-K).
-/// A path without `.` or `%` has none, which most paths show after one pass.
-/// A path with `%` is also read with its escapes decoded once, for the upstreams that decode a
-/// path twice (finding F-AL): `/open/%252e%252e/secure/x` is `/open/../secure/x` to them.
-/// An escaped `?` or `#` (`%3f`, `%23`; `?` or `#` once decoded) ends a segment for the servers
-/// behind a proxy that decoded the path and sent it on as it read it, which take it for the
-/// end of the path (finding F-BF): `/open/..%3F/secure/x` is `/open/..` to them; so do escaped
-/// whitespace and line breaks (`%20`, `%09`, `%0A` to `%0D`), which end their request target
-/// (F-BN, `readings::ends_a_target`).
-pub(crate) fn has_dot_segment(path: &[u8]) -> bool {
-    if !path.iter().any(|&b| b == b'.' || b == b'%') {
-        return false;
-    }
-    match dot_segments_as_sent(path) {
-        AsSent::DotSegment => true,
-        AsSent::None { escaped } => escaped && has_dot_segment_decoded_once(path),
-    }
-}
-
-/// Whether `path`, its escapes decoded once, has a dot segment as [`dot_segments_as_sent`] reads
-/// it. Out of line, so that the allocation it makes costs the paths without escapes nothing
-/// (measured: about 8 instructions of frame set-up per call of [`has_dot_segment`] otherwise).
-#[inline(never)]
-fn has_dot_segment_decoded_once(path: &[u8]) -> bool {
-    crate::readings::decoded(path, |_| true)
-        .is_some_and(|once| matches!(dot_segments_as_sent(&once), AsSent::DotSegment))
-}
-
-/// What [`dot_segments_as_sent`] found.
-enum AsSent {
-    /// A dot segment.
-    DotSegment,
-    /// None; `escaped` when the path has a `%` with two bytes after it, which a second decoding
-    /// could make a dot or a separator of.
-    None { escaped: bool },
-}
-
-/// Whether the path as it is has a dot segment, its escapes of `.`, `/`, `\` and `;` read as
-/// those characters (see [`has_dot_segment`]). Its walk over the path notes whether any escape
-/// is left for [`has_dot_segment`] to decode, so that a path without one costs nothing more.
-fn dot_segments_as_sent(path: &[u8]) -> AsSent {
-    /// What a step over the path read.
-    enum Read {
-        Separator,
-        Dot,
-        Parameters,
-        /// What may end the path (see [`has_dot_segment`]), and is otherwise a byte of the
-        /// segment.
-        End,
-        Other,
-    }
-    impl Read {
-        /// What `byte` reads as, sent as it is or escaped.
-        fn of(byte: u8) -> Self {
-            match byte {
-                b'/' | b'\\' => Self::Separator,
-                b'.' => Self::Dot,
-                b';' => Self::Parameters,
-                // Sent as it is, only in a path decoded once: a request's path has none of them.
-                byte if crate::readings::ends_a_target(byte) => Self::End,
-                _ => Self::Other,
-            }
-        }
-    }
-    // The dots of the current segment, whether it has any other byte, and whether its path
-    // parameters have started.
-    let (mut dots, mut other, mut parameters) = (0u32, false, false);
-    let mut escaped = false;
-    let mut rest = path;
-    loop {
-        let (read, step) = match rest {
-            [] => (Read::Separator, 0),
-            [b'%', high, low, ..] => {
-                escaped = true;
-                match crate::readings::escaped(&[*high, *low]).map(Read::of) {
-                    Some(read @ (Read::Separator | Read::Dot | Read::Parameters | Read::End)) => {
-                        (read, 3)
-                    }
-                    // Another escape is a byte of the segment, and so are its `%` and digits.
-                    Some(Read::Other) | None => (Read::Other, 1),
-                }
-            }
-            [byte, ..] => (Read::of(*byte), 1),
-        };
-        match read {
-            Read::Separator => {
-                if !other && (dots == 1 || dots == 2) {
-                    return AsSent::DotSegment;
-                }
-                if rest.is_empty() {
-                    return AsSent::None { escaped };
-                }
-                (dots, other, parameters) = (0, false, false);
-            }
-            // The segment's parameters, dropped before dot segments are resolved, may come first.
-            Read::End if !other && (dots == 1 || dots == 2) => return AsSent::DotSegment,
-            _ if parameters => {}
-            Read::Parameters => parameters = true,
-            Read::Dot => dots += 1,
-            Read::End | Read::Other => other = true,
-        }
-        rest = &rest[step..];
-    }
 }
 
 /// The lines of the fields the checks read, found in one walk over the fields (at most

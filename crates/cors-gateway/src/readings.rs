@@ -6,6 +6,11 @@
 //! their routes, in one of two orders, and a path that a crafted request spells unusually can
 //! land under another prefix after them than before. [`Reading::ALL`] is every mix of the steps.
 
+use cors_policy::path::escaped;
+/// The percent-decoding and the ends of a target, shared with the dot segment check (its home,
+/// `cors_policy::path`).
+pub(crate) use cors_policy::path::{decoded, ends_a_target};
+
 /// When a reading drops each segment's path parameters (from `;` to the segment's end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Parameters {
@@ -122,16 +127,6 @@ impl Reading {
     }
 }
 
-/// Whether `byte`, decoded, ends the request target of a server that gets the decoded path as
-/// the target of its request line (finding F-BN): `?` starts the query, `#` the fragment (F-BF);
-/// whitespace ends the target in the request line (RFC 9112 section 3: SP, and the HTAB, VT, FF
-/// and bare CR that lenient parsers take for it), and a line break ends the line. nginx's
-/// `proxy_pass` with `$uri` sends them as they were decoded (gixy's `http_splitting` check):
-/// `/admin%20HTTP/1.1%0D%0AX:/x` reaches that server as a request for `/admin`.
-pub(crate) const fn ends_a_target(byte: u8) -> bool {
-    matches!(byte, b'?' | b'#' | b' ' | b'\t' | 0x0B | 0x0C | b'\r' | b'\n')
-}
-
 /// Whether `path` has an escape that one decoding makes a byte of [`ends_a_target`] of (`%3F`,
 /// `%23`, `%20`, `%09`, `%0A` to `%0D`), so that a reading ending the path there may read it
 /// otherwise than the same reading without that step.
@@ -154,34 +149,6 @@ fn without_parameters(path: &[u8]) -> Vec<u8> {
         }
     }
     kept
-}
-
-/// `path` with the escapes (`%` and two hex digits) of the bytes `takes` accepts decoded, once;
-/// `None` when it has none of them. A `%` without two hex digits after it stays as it is.
-pub(crate) fn decoded(path: &[u8], takes: impl Fn(u8) -> bool) -> Option<Vec<u8>> {
-    let mut decoded: Option<Vec<u8>> = None;
-    let mut rest = path;
-    while let Some((&first, after)) = rest.split_first() {
-        let byte = after.get(..2).and_then(escaped).filter(|&b| first == b'%' && takes(b));
-        if let Some(byte) = byte {
-            let done = path.len() - rest.len();
-            decoded.get_or_insert_with(|| path[..done].to_vec()).push(byte);
-            rest = &after[2..];
-        } else {
-            if let Some(decoded) = &mut decoded {
-                decoded.push(first);
-            }
-            rest = after;
-        }
-    }
-    decoded
-}
-
-/// The byte the two hex digits `hex` (what follows a `%`) encode, if they are two hex digits.
-pub(crate) fn escaped(hex: &[u8]) -> Option<u8> {
-    let digit = |byte: u8| char::from(byte).to_digit(16);
-    let [high, low] = *hex else { return None };
-    u8::try_from(digit(high)? << 4 | digit(low)?).ok()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::tls::TestCa;
 use common::upstream::{Seen, Upstream};
-use common::{Answer, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, send};
+use common::{Answer, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, run, send};
 
 const SHOP: &str = "https://shop.example.com";
 const EVIL: &str = "https://evil.example";
@@ -266,6 +266,40 @@ async fn a_path_its_route_rewrites_into_a_dot_segment_is_refused() {
         assert_eq!(answer.status, 400, "{path}");
     }
     assert_eq!(upstream.seen().len(), 2, "a rewritten dot segment was forwarded");
+}
+
+/// Finding F-BR: a `destinationPath` (or a service's path) with a dot segment made every request
+/// of its route `400` (F-BQ's check of the path sent upstream). `check` refuses such a folder
+/// with the place of the path, and a reload to it fails, logged with that place, and keeps the
+/// previous configuration.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_path_with_a_dot_segment_is_refused_by_check_and_reload() {
+    let upstream = Upstream::start().await;
+    let port = closed_port();
+    let scratch = Scratch::new();
+    let folder = |destination: &str| {
+        format!(
+            "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: api}}\n\
+             spec:\n  address: http://127.0.0.1:{port}/api\n  services:\n    main:\n      \
+             address: http://{}/svc\n      routes:\n        - config: {{destinationPath: {destination}}}\n",
+            upstream.address
+        )
+    };
+    let file = scratch.write("apis.yaml", &folder("/v1"));
+    let gateway = serve(&scratch.dir, 1, &[]);
+    let url = format!("http://127.0.0.1:{port}/api/x");
+    assert_eq!(get(&url, "GET", None).await.status, 200);
+    assert_eq!(last(&upstream, 1).path, "/svc/v1/x");
+
+    scratch.write("apis.yaml", &folder("/v1/%2e%2e/admin"));
+    let place = format!("{}:10:37: error", file.display());
+    let (code, _, stderr) = run(&["check", scratch.dir.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&place) && stderr.contains("dot segment"), "{stderr}");
+    gateway.wait_for_log("reload failed; keeping the previous configuration");
+    assert!(gateway.stderr().contains(&place), "no {place} in:\n{}", gateway.stderr());
+    assert_eq!(get(&url, "GET", None).await.status, 200);
+    assert_eq!(last(&upstream, 2).path, "/svc/v1/x");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -110,7 +110,8 @@ codes! {
     /// A header name that is not an RFC 9110 token.
     InvalidHeader = "invalid-header", Error;
     /// A Local Mode listener or service address that is not an `http` or `https` URL, or a
-    /// `destinationPath` that is not a path.
+    /// `destinationPath` that is not a path; a service path or `destinationPath` with a dot
+    /// segment (`.` or `..`, in any spelling the gateway refuses in a request path).
     InvalidAddress = "invalid-address", Error;
     /// A route rule's regular expression that does not compile, or is too large.
     InvalidRegex = "invalid-regex", Error;

@@ -210,6 +210,7 @@ mod lint;
 mod load;
 #[cfg(feature = "local-mode")]
 mod local;
+pub mod path;
 mod policy;
 mod site;
 mod token;

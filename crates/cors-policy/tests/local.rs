@@ -221,6 +221,63 @@ fn a_service_address_must_be_a_url() {
     );
 }
 
+/// Finding F-BR: a service path or a `destinationPath` with a dot segment, in any spelling the
+/// gateway refuses in a request path, made every request of its routes `400`; the folder is
+/// refused when it loads instead, each at its place, and a path whose dots are inside a segment
+/// loads.
+#[test]
+fn a_configured_path_with_a_dot_segment_is_an_error_at_its_place() {
+    let yaml = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+         services:\n    up:\n      address: http://127.0.0.1:9000/api/%2e%2e\n      routes:\n        \
+         - config: {{destinationPath: /v1/..;x/admin}}\n    other:\n      address: \
+         http://127.0.0.1:9001/a/../b\n"
+    );
+    let found = errors(&[("a.yaml", &yaml)]);
+    let [service, other] = &found[..] else { panic!("{found:#?}") };
+    let hint = Some("write the path as the upstream should get it, without . or .. segments");
+    check(
+        service,
+        Code::InvalidAddress,
+        ("a.yaml", 8, 16),
+        "spec.services.up.address",
+        "\"http://127.0.0.1:9000/api/%2e%2e\" has a dot segment (. or ..) in its path, and the \
+         gateway refuses a request whose upstream path has one",
+    );
+    assert_eq!(service.hint(), hint);
+    check(
+        other,
+        Code::InvalidAddress,
+        ("a.yaml", 12, 16),
+        "spec.services.other.address",
+        "\"http://127.0.0.1:9001/a/../b\" has a dot segment (. or ..) in its path, and the \
+         gateway refuses a request whose upstream path has one",
+    );
+    // The route of a refused service is not read: its destinationPath, alone.
+    let yaml = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+         services:\n    up:\n      address: http://127.0.0.1:9000/api\n      routes:\n        \
+         - config: {{destinationPath: /v1/..;x/admin}}\n"
+    );
+    let found = errors(&[("a.yaml", &yaml)]);
+    let [route] = &found[..] else { panic!("{found:#?}") };
+    check(
+        route,
+        Code::InvalidAddress,
+        ("a.yaml", 10, 37),
+        "spec.services.up.routes[0].config.destinationPath",
+        "destinationPath \"/v1/..;x/admin\" has a dot segment (. or ..), and the gateway refuses \
+         a request whose upstream path has one",
+    );
+    assert_eq!(route.hint(), hint);
+    let yaml = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+         services:\n    up:\n      address: http://127.0.0.1:9000/v1.2/..x\n      routes:\n        \
+         - config: {{destinationPath: /a.b/...}}\n"
+    );
+    loaded(&[("a.yaml", &yaml)]);
+}
+
 /// A resource-based folder: an instance, a Service, and `extra` (more documents).
 fn resources(extra: &str) -> Vec<(&'static str, String)> {
     let instance = format!(

@@ -171,10 +171,50 @@ pub(crate) fn listen_address(text: &str) -> Result<(HttpAddress, String), String
     Ok((address, path))
 }
 
+/// Why an address was refused: what is wrong, and what to do when that is not to write it as
+/// `http://HOST:PORT` (`None`).
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) message: String,
+    pub(crate) hint: Option<&'static str>,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Self { message, hint: None }
+    }
+}
+
 /// The upstream `name` at `text`.
-pub(crate) fn upstream(name: &str, text: &str) -> Result<Upstream, String> {
+///
+/// A path with a dot segment (`.` or `..`, in any spelling the gateway refuses in a request
+/// path: `%2e`, `..;x`, `..%2f`, double encoding) is an error (finding F-BR in
+/// docs/robustness.md): the gateway refuses every request whose upstream path has one, so
+/// every request of the service's routes got `400`. It is looked for in the path as written
+/// too, which the URL parser resolves (`/a/../b` is `/b` to it, `/api/%2e%2e` is `/`): a path
+/// that names another one than it reads as is refused rather than silently changed.
+pub(crate) fn upstream(name: &str, text: &str) -> Result<Upstream, Refused> {
     let (address, path) = parse(text)?;
+    if crate::path::has_dot_segment(written_path(text).as_bytes())
+        || crate::path::has_dot_segment(path.as_bytes())
+    {
+        return Err(Refused {
+            message: format!(
+                "{text:?} has a dot segment (. or ..) in its path, and the gateway refuses a \
+                 request whose upstream path has one"
+            ),
+            hint: Some("write the path as the upstream should get it, without . or .. segments"),
+        });
+    }
     Ok(Upstream { name: name.to_owned(), address, path })
+}
+
+/// The path of the URL `text` as written (before the URL parser resolves its dot segments):
+/// from the first `/` after the authority to the query or fragment.
+fn written_path(text: &str) -> &str {
+    let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let path = after_scheme.find(['/', '\\']).map_or("", |start| &after_scheme[start..]);
+    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -213,6 +253,29 @@ mod tests {
     #[case::trailing_slashes_dropped("http://0.0.0.0:80/api//", Ok(("http://0.0.0.0:80", "/api")))]
     fn listen_addresses(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
         check(text, expected);
+    }
+
+    /// Finding F-BR: a service path with a dot segment, in any spelling, is refused, as written
+    /// (the URL parser resolves `..` and `%2e%2e`) and as parsed; dots inside a segment are not
+    /// one.
+    #[rstest]
+    #[case::parent("http://up:1/a/../b", true)]
+    #[case::encoded_parent("http://up:1/api/%2e%2e", true)]
+    #[case::current("http://up:1/./api", true)]
+    #[case::backslash("http://up:1/a\\..\\b", true)]
+    #[case::parent_with_parameters("http://up:1/a/..;x/b", true)]
+    #[case::parent_before_an_encoded_slash("http://up:1/a/..%2fb", true)]
+    #[case::double_encoded_parent("http://up:1/a/%252e%252e/b", true)]
+    #[case::dots_in_a_name("http://up:1/v1.2/..x", false)]
+    #[case::no_path("http://up:1", false)]
+    #[case::dots_in_the_host("http://up.example:1/a", false)]
+    fn service_paths_with_dot_segments(#[case] text: &str, #[case] refused: bool) {
+        match upstream("svc", text) {
+            Err(refused_because) if refused => {
+                assert!(refused_because.message.contains("dot segment"), "{refused_because:?}");
+            }
+            found => assert_eq!(found.is_err(), refused, "{text}: {found:?}"),
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //! Where the pages are silent we chose: `destinationRef.namespace` defaults to the namespace of
 //! the resource that holds the route (the page's default, `""`, names no namespace of the
 //! folder); `destinationRef.kind` may only be `Service`; `destinationPath` must start with `/`;
-//! unknown keys inside routes, rules and route configurations are errors (a typo there would
+//! neither it nor a service's path may have a dot segment (finding F-BR: the gateway would refuse
+//! every request of the route); unknown keys inside routes, rules and route configurations are errors (a typo there would
 //! silently send traffic elsewhere), with a "did you mean".
 
 use std::fmt;
@@ -250,23 +251,21 @@ impl Loader<'_> {
     }
 
     /// An address string at `path`, parsed by `parse`; reported if it does not parse.
-    fn address<T>(
+    fn address<T, E>(
         &mut self,
         node: &Node,
         path: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T>
+    where
+        E: Into<address::Refused>,
+    {
         let text = self.wrapper_string(node, path)?;
-        match parse(&text) {
+        match parse(&text).map_err(Into::into) {
             Ok(value) => Some(value),
-            Err(message) => {
-                self.shape_error(
-                    Code::InvalidAddress,
-                    path,
-                    message,
-                    "write it as http://HOST:PORT or https://HOST:PORT",
-                    node,
-                );
+            Err(address::Refused { message, hint }) => {
+                let hint = hint.unwrap_or("write it as http://HOST:PORT or https://HOST:PORT");
+                self.shape_error(Code::InvalidAddress, path, message, hint, node);
                 None
             }
         }
@@ -535,6 +534,21 @@ impl Loader<'_> {
                 &key_path,
                 format!("destinationPath {text:?} is not a path"),
                 "start it with /, e.g. /api/v1",
+                node,
+            );
+            return None;
+        }
+        // Finding F-BR: the gateway refuses every request whose upstream path has a dot
+        // segment, so every request of this route would get `400`.
+        if crate::path::has_dot_segment(text.as_bytes()) {
+            self.shape_error(
+                Code::InvalidAddress,
+                &key_path,
+                format!(
+                    "destinationPath {text:?} has a dot segment (. or ..), and the gateway \
+                     refuses a request whose upstream path has one"
+                ),
+                "write the path as the upstream should get it, without . or .. segments",
                 node,
             );
             return None;
