@@ -1349,6 +1349,81 @@ mod tests {
         }
     }
 
+    /// A request on a connection's timer (see [`SharedTimer`]) answered after `answer_after`:
+    /// `Ok` if the answer came first, else how long after its start `--upstream-timeout`
+    /// (`timeout`) cut it.
+    async fn timed_request(
+        home: &SharedTimer,
+        timeout: Duration,
+        answer_after: Duration,
+    ) -> Result<(), Duration> {
+        let started = Instant::now();
+        let mut timer = ResponseTimer::start(home, started + timeout);
+        let mut answer = std::pin::pin!(tokio::time::sleep(answer_after));
+        std::future::poll_fn(|cx| {
+            if answer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            timer.poll_expired(cx).map(|()| Err(started.elapsed()))
+        })
+        .await
+    }
+
+    /// The shared timer times each request from its own start, exactly, whatever state the
+    /// requests before left it in: fired and not moved since (the idle gap of a kept-alive
+    /// connection), set for an earlier request's instant, or for a later one than this request's
+    /// (a response body's `--upstream-read-timeout`, see [`ReadTimer`]), and last polled by
+    /// another task, gone since (an HTTP/2 stream). On tokio's paused clock, which moves to the
+    /// next timer when every task waits: a timer that was not armed, or woke no one, would let the
+    /// answer come first, and one armed for another instant would cut at that one.
+    ///
+    /// `tests/gateway.rs` `each_request_of_a_connection_gets_its_own_upstream_timeout` checks
+    /// the same through the gateway, on the real clock, with margins for a busy machine.
+    #[tokio::test(start_paused = true)]
+    async fn each_request_on_the_shared_timer_is_cut_at_its_own_instant() {
+        let timeout = Duration::from_secs(1);
+        let home = SharedTimer::default();
+        let ms = Duration::from_millis;
+        assert_eq!(timed_request(&home, timeout, ms(10)).await, Ok(()));
+        tokio::time::sleep(timeout / 2).await;
+        // Answered after the first request's instant, before its own.
+        assert_eq!(timed_request(&home, timeout, ms(700)).await, Ok(()));
+        // Idle past every instant set so far: the timer fired, and stays so until taken.
+        tokio::time::sleep(timeout + timeout / 4).await;
+        for _ in 0..2 {
+            assert_eq!(timed_request(&home, timeout, ms(3000)).await, Err(timeout));
+        }
+        // A response body waits on the timer for a minute, and gives it back set for then.
+        let mut read = home.take(Instant::now() + ms(60_000));
+        let read_due = Instant::now() + ms(60_000);
+        std::future::poll_fn(|cx| {
+            assert!(poll_until(&mut read, read_due, cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        home.give_back(read);
+        assert_eq!(timed_request(&home, timeout, ms(3000)).await, Err(timeout));
+        // Requests of other tasks, at once and staggered: the first holds the connection's
+        // timer, the second makes its own and gives it back first, the third takes that one.
+        let home = Arc::new(home);
+        let spawn = |after: Duration, answer_after: Duration| {
+            let home = Arc::clone(&home);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                timed_request(&home, timeout, answer_after).await
+            })
+        };
+        let first = spawn(Duration::ZERO, ms(3000));
+        let second = spawn(timeout / 4, ms(10));
+        let third = spawn(timeout / 2, ms(3000));
+        assert_eq!(first.await.unwrap(), Err(timeout));
+        assert_eq!(second.await.unwrap(), Ok(()));
+        assert_eq!(third.await.unwrap(), Err(timeout));
+        // Those tasks are gone; a request of this one still gets its wake-up.
+        tokio::time::sleep(timeout * 2).await;
+        assert_eq!(timed_request(&home, timeout, ms(3000)).await, Err(timeout));
+    }
+
     #[rstest]
     #[case::plain("http://127.0.0.1:9000", Ok(("127.0.0.1:9000", "")))]
     #[case::no_scheme_means_http("localhost:9000", Ok(("localhost:9000", "")))]

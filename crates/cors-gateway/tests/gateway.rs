@@ -640,8 +640,14 @@ async fn slow_upstream_gets_504() {
 /// is forwarded, a slow one gets `504` once its own timeout has passed and not before, also after
 /// the connection idled past the timer, and right after a `504` (with the timer that fired for
 /// it), and on HTTP/2 two at once each get theirs, and so does one taking the timer another
-/// stream made while a third held the connection's. An upstream answering after 3 s or 10 s would
-/// show a request that escaped its 1 s (`200`).
+/// stream made while a third held the connection's. An upstream answering after 10 s would show
+/// a request that escaped its 1 s (`200`). It answered after 3 s, and once, in a full run at a
+/// load average of 5.6, a request got that `200`: most likely a gateway process not run for
+/// 2 s, which then found the response and the timer both ready and answered the response,
+/// polled first (no lost wake-up was found in the timer's code, and 65 runs beside four busy
+/// loops did not fail). Ten seconds leave a busy machine room; that the timer fires at each
+/// request's own instant, neither before nor after, is checked exactly on tokio's paused clock
+/// in `proxy.rs`, `each_request_on_the_shared_timer_is_cut_at_its_own_instant`.
 #[rstest]
 #[case::http1(false)]
 #[case::http2(true)]
@@ -665,14 +671,14 @@ async fn each_request_of_a_connection_gets_its_own_upstream_timeout(#[case] http
     // Idle past every timeout set so far.
     tokio::time::sleep(timeout + timeout / 4).await;
     for _ in 0..2 {
-        let (status, took) = timed("/slow?ms=3000").await;
-        assert_eq!(status, 504);
+        let (status, took) = timed("/slow?ms=10000").await;
+        assert_eq!(status, 504, "after {took:?}");
         assert!(took >= timeout, "504 after {took:?}");
     }
     if http2 {
         let (first, second) = tokio::join!(timed("/slow?ms=10000"), timed("/slow?ms=10000"));
         for (status, took) in [first, second] {
-            assert_eq!(status, 504);
+            assert_eq!(status, 504, "after {took:?}");
             assert!(took >= timeout, "504 after {took:?}");
         }
         // The first holds the connection's timer; the second makes its own and gives it back
@@ -685,13 +691,13 @@ async fn each_request_of_a_connection_gets_its_own_upstream_timeout(#[case] http
             }
         };
         let (first, second, third) = tokio::join!(
-            timed("/slow?ms=3000"),
+            timed("/slow?ms=10000"),
             later(timeout / 4, "/slow?ms=10"),
-            later(timeout / 2, "/slow?ms=3000"),
+            later(timeout / 2, "/slow?ms=10000"),
         );
         assert_eq!(second.0, 200);
         for (status, took) in [first, third] {
-            assert_eq!(status, 504);
+            assert_eq!(status, 504, "after {took:?}");
             assert!(took >= timeout, "504 after {took:?}");
         }
     }
