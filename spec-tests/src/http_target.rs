@@ -520,6 +520,8 @@ where
                 "{e}: more than {MAX_ANSWER_FIELDS} field lines, or more than about 400 KB"
             );
             answer("no valid HTTP answer", &why)
+        } else if let Some(why) = refused_after_the_handshake(&e) {
+            answer("no valid HTTP answer", &why)
         } else {
             answer("no valid HTTP answer", &with_causes(&e))
         }
@@ -569,7 +571,11 @@ fn handshake_failure(error: &std::io::Error, tls: &Tls) -> String {
         Tls::CaFile(path) => format!("a CA certificate of --ca {}", path.display()),
         _ => "a CA the system trusts".to_owned(),
     };
-    let certificate = match error.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
+    let tls_error = error.get_ref().and_then(|e| e.downcast_ref::<TlsError>());
+    if let Some(why) = tls_error.and_then(refused_by_the_target) {
+        return why;
+    }
+    let certificate = match tls_error {
         Some(TlsError::InvalidCertificate(certificate)) => certificate,
         Some(TlsError::InvalidMessage(_)) => {
             return format!(
@@ -619,6 +625,62 @@ fn handshake_failure(error: &std::io::Error, tls: &Tls) -> String {
         ),
         _ => format!("{error}; hint: --ca FILE, or --insecure for a test gateway"),
     }
+}
+
+/// What the target's refusal `tls` (an alert it sent, or a TLS version of its that rustls does
+/// not take) means, and what to do about it, for the alerts whose name alone does not say: a
+/// client certificate asked for (mutual TLS), which the suite never sends; no TLS version in
+/// common; a handshake refused outright. `None` for the others.
+///
+/// The gateway words the same alerts for its operator (`tls::refused_by_the_upstream` in
+/// cors-gateway); two texts, as for the certificate errors (see `handshake_failure`), each
+/// naming its own side.
+fn refused_by_the_target(tls: &rustls::Error) -> Option<String> {
+    use rustls::{AlertDescription, Error as TlsError, PeerIncompatible};
+    let (why, hint) = match tls {
+        TlsError::AlertReceived(AlertDescription::CertificateRequired) => (
+            "the target asks for a client certificate (mutual TLS), which cors-conformance \
+             does not send",
+            "run the suite against an address of the target that asks for none (behind the \
+             proxy that holds the certificate, or from inside)",
+        ),
+        TlsError::AlertReceived(AlertDescription::ProtocolVersion)
+        | TlsError::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13) => (
+            "the target and cors-conformance have no TLS version in common",
+            "cors-conformance speaks TLS 1.2 and 1.3 only: the target must accept one of them",
+        ),
+        TlsError::AlertReceived(
+            AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
+        ) => (
+            "the target refused the TLS handshake",
+            "it found no cipher suite, key exchange or signature scheme in common with the \
+             suite's (TLS 1.2 and 1.3, AES-GCM and ChaCha20-Poly1305, ECDHE), or it asks for a \
+             client certificate (mutual TLS), which the suite does not send (TLS 1.2 servers \
+             say so); the target's TLS settings and log tell which",
+        ),
+        _ => return None,
+    };
+    Some(format!("{why} ({tls}); hint: {hint}"))
+}
+
+/// [`refused_by_the_target`] for an exchange that `error` ended after the handshake: in TLS 1.3
+/// the client's side of the handshake is done before the server has checked the client's
+/// certificate, and a target that requires one sends `certificate_required` then.
+fn refused_after_the_handshake(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    // An `io::Error`'s `source` skips the error it wraps: looked into with `get_ref`.
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return refused_by_the_target(tls);
+        }
+        cause = match error.downcast_ref::<std::io::Error>() {
+            Some(wrapper) => {
+                wrapper.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => error.source(),
+        };
+    }
+    None
 }
 
 /// The rustls client configuration for `tls` (HTTP/1.1 by ALPN).
@@ -787,6 +849,31 @@ mod tests {
         let error = HttpTarget::new(url, UpstreamLog::Stamp).unwrap_err();
         assert_eq!(error.kind, TargetErrorKind::Request, "{error}");
         assert!(error.message.contains(hint), "{error}");
+    }
+
+    /// A refusal of the target (an alert whose name alone does not say what to do) is
+    /// explained with a hint, in a failed handshake and in an exchange ended after it (TLS
+    /// 1.3's `certificate_required`).
+    #[rstest]
+    #[case::certificate_required(
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        "the target asks for a client certificate (mutual TLS)"
+    )]
+    #[case::protocol_version(
+        rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion),
+        "the target and cors-conformance have no TLS version in common"
+    )]
+    #[case::handshake_failure(
+        rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        "the target refused the TLS handshake"
+    )]
+    fn a_refusal_of_the_target_is_explained(#[case] refusal: rustls::Error, #[case] says: &str) {
+        let error = std::io::Error::new(std::io::ErrorKind::InvalidData, refusal);
+        let why = handshake_failure(&error, &Tls::SystemRoots);
+        assert!(why.starts_with(says) && why.contains("; hint: "), "{why}");
+        assert!(!why.contains("--ca"), "{why}");
+        let wrapped = std::io::Error::other(error);
+        assert_eq!(refused_after_the_handshake(&wrapped), Some(why));
     }
 
     #[test]

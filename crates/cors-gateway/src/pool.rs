@@ -512,7 +512,14 @@ where
         .map_err(|error| SendError::Connect(Box::new(error)))?;
     tokio::spawn(async move {
         if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(%error, "upstream connection closed");
+            // An https upstream that refuses the gateway after the handshake (TLS 1.3's
+            // `certificate_required`): the request fails as a closed connection, so the
+            // reason is told here.
+            if let Some(why) = tls::explain_closed_connection(&error) {
+                tracing::warn!("the upstream closed the connection: {why}");
+            } else {
+                tracing::debug!(%error, "upstream connection closed");
+            }
         }
     });
     Ok(Connection { sender, heard })

@@ -280,7 +280,9 @@ pub(crate) fn upstream_config(trust: &UpstreamTrust) -> Result<ClientConfig, Str
 /// name is the upstream's to fix. And both are adapters: the one workspace crate both may
 /// depend on is cors-hyper, the tower layer, which has no business with rustls, and
 /// cors-devtools is std-only and unpublished. What is shared is finding rustls's error and
-/// webpki's behind it, a few lines.
+/// webpki's behind it, a few lines. The alerts an upstream refuses the gateway with
+/// ([`refused_by_the_upstream`]: a client certificate asked for, no version or suite in common)
+/// are worded twice for the same reasons (`refused_by_the_target` in the suite).
 pub(crate) fn explain_handshake(
     error: &(dyn std::error::Error + 'static),
     trust: &UpstreamTrust,
@@ -289,6 +291,9 @@ pub(crate) fn explain_handshake(
     let Some(tls) = find_cause::<TlsError>(error) else { return closed_during_handshake(error) };
     let certificate = match tls {
         TlsError::InvalidCertificate(certificate) => certificate,
+        refused @ (TlsError::AlertReceived(_) | TlsError::PeerIncompatible(_)) => {
+            return refused_by_the_upstream(refused);
+        }
         not_tls @ TlsError::InvalidMessage(_) => {
             return Some(format!(
                 "the upstream does not answer with TLS ({not_tls}); hint: for a plain HTTP \
@@ -341,6 +346,52 @@ pub(crate) fn explain_handshake(
         _ => return None,
     };
     Some(why)
+}
+
+/// What to say of a connection to an https upstream that `error` ended, when the upstream ended
+/// it with a TLS alert that [`refused_by_the_upstream`] explains; `None` otherwise.
+///
+/// In TLS 1.3 the client's side of the handshake is done before the server has checked the
+/// client's certificate: an upstream that requires one (mutual TLS) sends `certificate_required`
+/// after it, and the connection fails, not the handshake. The request then failed as `the new
+/// upstream connection closed`, and the alert was logged at debug level alone.
+pub(crate) fn explain_closed_connection(
+    error: &(dyn std::error::Error + 'static),
+) -> Option<String> {
+    find_cause::<rustls::Error>(error).and_then(refused_by_the_upstream)
+}
+
+/// What the upstream's refusal `tls` (an alert it sent, or a version or suite of its that
+/// rustls does not take) means, and what to do about it, for the alerts whose name alone does
+/// not say: a client certificate asked for, which the gateway never sends; no TLS version in
+/// common; a handshake refused outright (no cipher suite or key exchange in common, or, from
+/// TLS 1.2 servers, a client certificate asked for). `None` for the others.
+fn refused_by_the_upstream(tls: &rustls::Error) -> Option<String> {
+    use rustls::{AlertDescription, Error as TlsError, PeerIncompatible};
+    let (why, hint) = match tls {
+        TlsError::AlertReceived(AlertDescription::CertificateRequired) => (
+            "the upstream asks for a client certificate (mutual TLS), which the gateway does \
+             not send: it has none to offer",
+            "have the upstream accept the gateway's connections without one, or put a proxy \
+             that holds the certificate between them",
+        ),
+        TlsError::AlertReceived(AlertDescription::ProtocolVersion)
+        | TlsError::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13) => (
+            "the upstream and the gateway have no TLS version in common",
+            "the gateway speaks TLS 1.2 and 1.3 only: the upstream must accept one of them",
+        ),
+        TlsError::AlertReceived(
+            AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
+        ) => (
+            "the upstream refused the TLS handshake",
+            "it found no cipher suite, key exchange or signature scheme in common with the \
+             gateway's (TLS 1.2 and 1.3, AES-GCM and ChaCha20-Poly1305, ECDHE), or it asks \
+             for a client certificate (mutual TLS), which the gateway does not send (TLS 1.2 \
+             servers say so); the upstream's TLS settings and log tell which",
+        ),
+        _ => return None,
+    };
+    Some(format!("{why} ({tls}); hint: {hint}"))
 }
 
 /// What to say of a handshake that failed without a rustls error: the upstream accepted the TCP
@@ -426,5 +477,49 @@ impl crate::reload::Reload for Arc<ListenerCertificate> {
 
     fn reload(&mut self, cause: &'static str) {
         ListenerCertificate::reload(self, cause);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use rustls::{AlertDescription, Error as TlsError, PeerIncompatible};
+
+    /// A refusal of the upstream is explained, with a hint, in a failed handshake (TLS 1.2, or
+    /// any version for the version and suite alerts) and in a connection it closed after the
+    /// handshake (TLS 1.3's `certificate_required`). `tests/tls.rs` has the mutual TLS case
+    /// against a real upstream, in both versions.
+    #[rstest]
+    #[case::certificate_required(
+        TlsError::AlertReceived(AlertDescription::CertificateRequired),
+        "the upstream asks for a client certificate (mutual TLS)"
+    )]
+    #[case::protocol_version(
+        TlsError::AlertReceived(AlertDescription::ProtocolVersion),
+        "the upstream and the gateway have no TLS version in common"
+    )]
+    #[case::a_server_of_tls_1_1_at_most(
+        TlsError::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13),
+        "the upstream and the gateway have no TLS version in common"
+    )]
+    #[case::handshake_failure(
+        TlsError::AlertReceived(AlertDescription::HandshakeFailure),
+        "the upstream refused the TLS handshake"
+    )]
+    fn a_refusal_of_the_upstream_is_explained(#[case] refusal: TlsError, #[case] says: &str) {
+        // As the connectors pass it on: an `io::Error` that wraps rustls's, wrapped again.
+        let error = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, refusal));
+        let why = explain_handshake(&error, &UpstreamTrust::SystemRoots).unwrap();
+        assert!(why.starts_with(says) && why.contains("; hint: "), "{why}");
+        assert_eq!(explain_closed_connection(&error), Some(why));
+    }
+
+    #[test]
+    fn other_alerts_keep_their_own_text() {
+        let alert = TlsError::AlertReceived(AlertDescription::DecryptError);
+        let error = io::Error::new(io::ErrorKind::InvalidData, alert);
+        assert_eq!(explain_handshake(&error, &UpstreamTrust::SystemRoots), None);
+        assert_eq!(explain_closed_connection(&error), None);
     }
 }

@@ -400,6 +400,14 @@ async fn https_upstreams_are_verified_with_the_upstream_host_as_sni() {
     "the upstream's certificate is not for the upstream URL's host"
 )]
 #[case::plain_http(Served::PlainHttp, "the upstream does not answer with TLS")]
+#[case::mutual_tls_1_3(
+    Served::AsksForAClientCertificate(&rustls::version::TLS13),
+    "the upstream asks for a client certificate"
+)]
+#[case::mutual_tls_1_2(
+    Served::AsksForAClientCertificate(&rustls::version::TLS12),
+    "the upstream asks for a client certificate"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_certificate_error_is_logged_with_what_to_do(
     #[case] served: Served,
@@ -429,6 +437,10 @@ async fn an_upstream_certificate_error_is_logged_with_what_to_do(
             Upstream::start_tls(elsewhere.server_config()).await
         }
         Served::PlainHttp => Upstream::start().await,
+        Served::AsksForAClientCertificate(version) => {
+            let issued = ca.issue(&scratch, "upstream");
+            Upstream::start_tls(issued.mutual_tls_config(&TestCa::new("clients"), version)).await
+        }
     };
     let url = format!("https://localhost:{}", upstream.address.port());
     let policy = example_policy("strict.yaml");
@@ -488,6 +500,9 @@ enum Served {
     ForAnotherName,
     /// No TLS: plain HTTP.
     PlainHttp,
+    /// A certificate of `--upstream-ca`'s CA, and a client certificate asked for, in TLS 1.3
+    /// (the `certificate_required` alert) or TLS 1.2.
+    AsksForAClientCertificate(&'static rustls::SupportedProtocolVersion),
 }
 
 /// The conformance suite (cors-conformance) against the gateway over TLS: every profile, with the

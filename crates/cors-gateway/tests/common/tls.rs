@@ -49,6 +49,28 @@ impl Issued {
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         serving(self.certificate.clone(), self.private_key.clone_key())
     }
+
+    /// A server configuration with this certificate that requires a client certificate signed by
+    /// `client_ca` (mutual TLS), speaking `version` alone.
+    pub fn mutual_tls_config(
+        &self,
+        client_ca: &TestCa,
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> Arc<rustls::ServerConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(client_ca.issuer.der().clone()).unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider())
+                .build()
+                .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![self.certificate.clone()], self.private_key.clone_key())
+            .unwrap();
+        Arc::new(config)
+    }
 }
 
 /// A rustls server configuration that serves `certificate`, whose key is `key`.
