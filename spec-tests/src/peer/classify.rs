@@ -283,8 +283,7 @@ impl Classification {
     /// it: how many the export says the peer cannot express, by reason; how many fail where
     /// its recipe answers otherwise than cors-flex, by note; and how many neither explains, by
     /// level, which are the ones to look at. Each reason and note is cut at its first clause
-    /// ([`first_clause`]).
-    /// Empty when nothing failed.
+    /// (up to its first `: ` or `, ` outside backquotes). Empty when nothing failed.
     #[must_use]
     pub fn failures_in_words(&self) -> String {
         let failed: Vec<&Classified> =
