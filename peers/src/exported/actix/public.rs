@@ -10,6 +10,11 @@
 //!   Checked by public.preflight-mirrors-method, public.preflight-extension-method-mirrored,
 //!   public.groups-ignored-method.
 //!
+//! Where this actix recipe answers otherwise than cors-flex (these cases fail too):
+//! - Varies on Origin, Access-Control-Request-Method and -Headers on every answer, public `*`
+//!   answers included, but not on a refused preflight.
+//!   Checked by vary.public-no-origin-token.
+//!
 //! Depends on actix-cors 0.7 and actix-web 4; `App::new().wrap(cors())`.
 
 use actix_cors::Cors;

@@ -9,6 +9,28 @@
 //!   simple.unknown-method-not-allowed, simple.lowercase-method-not-allowed,
 //!   hostile.unknown-method-actual.
 //!
+//! Where this actix recipe answers otherwise than cors-flex (these cases fail too):
+//! - The only middleware here that refuses: refused origins, methods and headers get `400 Bad
+//!   Request` (with `block_on_origin_mismatch(true)`) where cors-flex answers `200` with no
+//!   CORS header; nothing refused is forwarded.
+//!   Checked by origins.unlisted-blocked, origins.unlisted-preflight-rejected,
+//!   preflight.delete-refused-flex-shape.
+//! - Same-origin requests are CORS requests to it: a site's own GET and form POST, which carry
+//!   the site's own Origin, are refused with 400 unless the site lists itself (actix-cors #286,
+//!   #378).
+//!   Checked by same-origin.post-forwarded, same-origin.get-forwarded.
+//! - Reads only the first Access-Control-Request-Headers line, so a disallowed header on a
+//!   second line is granted, and refuses (400) empty list elements and an empty value that
+//!   browsers and Fetch tolerate.
+//!   Checked by acrh-syntax.empty-elements, acrh-syntax.empty-value,
+//!   acrh-syntax.several-lines-one-refused.
+//! - A preflight for HEAD is refused where GET is allowed (this project treats HEAD as allowed
+//!   wherever GET is), and methods and headers are listed in hash order, not file order.
+//!   Checked by preflight.put-allowed-flex-shape, preflight.head-acrm.
+//! - Varies on Origin, Access-Control-Request-Method and -Headers on every answer, public `*`
+//!   answers included, but not on a refused preflight.
+//!   Checked by vary.rejected-preflight.
+//!
 //! Depends on actix-cors 0.7 and actix-web 4; `App::new().wrap(cors())`.
 
 use actix_cors::Cors;

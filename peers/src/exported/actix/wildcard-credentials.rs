@@ -7,6 +7,12 @@
 //! - the allowed methods only feed preflight answers: an actual request from an allowed origin
 //!   is never refused for its method (cors-flex blocks it, A1/A2)
 //!
+//! Where this actix recipe answers otherwise than cors-flex (these cases fail too):
+//! - Echoes any Origin value under `allow_any_origin()` with credentials: `*` comes back as
+//!   `Access-Control-Allow-Origin: *` with `Access-Control-Allow-Credentials: true`, and a
+//!   list-valued Origin is echoed (fetch level).
+//!   Checked by hostile.origin-list-fetch, hostile.origin-star-credentials.
+//!
 //! Depends on actix-cors 0.7 and actix-web 4; `App::new().wrap(cors())`.
 
 use actix_cors::Cors;

@@ -10,6 +10,15 @@
 //!   they are and the browser compares (P2/P3 rejection cannot be configured)
 //!   Checked by credentials.rejected-preflight-no-acac.
 //!
+//! Where this tower-http recipe answers otherwise than cors-flex (these cases fail too):
+//! - Forwards actual requests from refused origins to the upstream (without CORS headers): the
+//!   browser blocks the read, but the request and its side effects happen.
+//!   Checked by credentials.unlisted-blocked.
+//! - Adds `Access-Control-Allow-Credentials` and `Access-Control-Expose-Headers` to every
+//!   response, those without Origin included, and leaves upstream Access-Control-* headers it
+//!   does not set itself.
+//!   Checked by credentials.no-origin-untouched.
+//!
 //! Depends on tower-http 0.7 (feature `cors`) and http 1; wrap your service with
 //! `cors_layer()`.
 

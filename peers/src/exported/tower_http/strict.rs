@@ -15,6 +15,23 @@
 //!   preflight.lowercase-acrm-refused, preflight.header-refused-flex-shape,
 //!   preflight.one-header-of-several-refused, preflight.options-acrm-refused and 3 more.
 //!
+//! Where this tower-http recipe answers otherwise than cors-flex (these cases fail too):
+//! - Answers every OPTIONS request itself, without Origin or Access-Control-Request-Method too
+//!   (tower-http #497), so an API's own OPTIONS handler is never reached.
+//!   Checked by simple.no-origin-options-forwarded, same-origin.options-forwarded.
+//! - Forwards actual requests from refused origins to the upstream (without CORS headers): the
+//!   browser blocks the read, but the request and its side effects happen.
+//!   Checked by origins.unlisted-blocked, upstream-replacement.blocked-not-forwarded.
+//! - Adds `Access-Control-Allow-Credentials` and `Access-Control-Expose-Headers` to every
+//!   response, those without Origin included, and leaves upstream Access-Control-* headers it
+//!   does not set itself.
+//!   Checked by simple.no-origin-forwarded, upstream-replacement.acac-removed,
+//!   upstream-replacement.preflight-headers-removed.
+//! - Appends `Vary: origin` even when the upstream already varies on Origin (a repeated token),
+//!   and sends no `Vary: Origin` for a `*` origin group (this project varies on Origin under
+//!   every policy that is not public, V1).
+//!   Checked by vary.upstream-origin-not-repeated.
+//!
 //! Depends on tower-http 0.7 (feature `cors`) and http 1; wrap your service with
 //! `cors_layer()`.
 

@@ -9,6 +9,13 @@
 //! - a preflight is never rejected for its method or headers: the configured lists are sent as
 //!   they are and the browser compares (P2/P3 rejection cannot be configured)
 //!
+//! Where this tower-http recipe answers otherwise than cors-flex (these cases fail too):
+//! - Sends `Access-Control-Allow-Origin: *` with `Access-Control-Allow-Credentials: true` when
+//!   the request's Origin is `*`, and echoes a list-valued Origin: with credentials,
+//!   `AllowOrigin::any()` panics, so a `*` origin group can only be expressed with
+//!   `mirror_request()`, which echoes any value (fetch level).
+//!   Checked by hostile.origin-list-fetch, hostile.origin-star-credentials.
+//!
 //! Depends on tower-http 0.7 (feature `cors`) and http 1; wrap your service with
 //! `cors_layer()`.
 

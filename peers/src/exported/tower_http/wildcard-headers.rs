@@ -9,6 +9,12 @@
 //! - a preflight is never rejected for its method or headers: the configured lists are sent as
 //!   they are and the browser compares (P2/P3 rejection cannot be configured)
 //!
+//! Where this tower-http recipe answers otherwise than cors-flex (these cases fail too):
+//! - Mirrors Access-Control-Request-Headers and -Method byte for byte, invalid tokens and
+//!   unbounded lists included, and reads only the first Access-Control-Request-Headers line.
+//!   Checked by acrh-syntax.wildcard-mirror-several-lines,
+//!   acrh-syntax.wildcard-invalid-not-mirrored.
+//!
 //! Depends on tower-http 0.7 (feature `cors`) and http 1; wrap your service with
 //! `cors_layer()`.
 

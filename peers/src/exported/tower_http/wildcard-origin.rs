@@ -10,6 +10,12 @@
 //!   they are and the browser compares (P2/P3 rejection cannot be configured)
 //!   Checked by wildcards-groups.star-origin-method-refused.
 //!
+//! Where this tower-http recipe answers otherwise than cors-flex (these cases fail too):
+//! - Appends `Vary: origin` even when the upstream already varies on Origin (a repeated token),
+//!   and sends no `Vary: Origin` for a `*` origin group (this project varies on Origin under
+//!   every policy that is not public, V1).
+//!   Checked by vary.wildcard-origin.
+//!
 //! Depends on tower-http 0.7 (feature `cors`) and http 1; wrap your service with
 //! `cors_layer()`.
 
