@@ -248,7 +248,8 @@ impl Peer {
             Peer::Envoy => "Envoy 1.40 native CORS filter (`envoy.filters.http.cors`)",
             Peer::Nginx => {
                 "nginx (Debian) with `map` + `add_header ... always` + `return 204` on OPTIONS, \
-                 the upstream's Access-Control-* fields dropped with `proxy_hide_header`"
+                 the upstream's Access-Control-* fields hidden with `proxy_hide_header` and \
+                 passed back to requests that are not CORS"
             }
             Peer::Apache => {
                 "Apache httpd 2.4 (Debian) with `SetEnvIf Origin` + `Header always set` + a \

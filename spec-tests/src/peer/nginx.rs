@@ -3,7 +3,9 @@
 //! values), `add_header ... always` adds the headers to every status, and
 //! `if ($request_method = OPTIONS) { ... return 204; }` answers preflights. `proxy_hide_header`
 //! drops the upstream's own `Access-Control-*` fields (A4), which `add_header` would otherwise
-//! send next to ours (two Access-Control-Allow-Origin lines, which browsers reject).
+//! send next to ours (two Access-Control-Allow-Origin lines, which browsers reject); a request
+//! that is not a CORS request (no Origin, R1; or same-origin, R2) gets them back unchanged,
+//! through one `map` per field that picks the upstream's value for those and ours otherwise.
 //!
 //! The export is an `http { }`-level file (a `map` and a `server`), the shape of
 //! `/etc/nginx/conf.d/*.conf`.
@@ -25,6 +27,56 @@ const UPSTREAM_HIDDEN: [&str; 6] = [
     "Access-Control-Max-Age",
     "Access-Control-Expose-Headers",
 ];
+
+/// The keys of the `map` from `"$http_origin|$scheme://$http_host"` to `$cors_not_cors`: `1` when
+/// the request has no Origin (R1) or is same-origin (R2). The backreference compares the Origin
+/// with the request's own origin (case-insensitively, for the Host), with or without the scheme's
+/// default port in Host; `[^|]+` after the scheme keeps an empty Host from ever matching.
+const NOT_CORS: [&str; 3] = [
+    r#""~^\|" 1;"#,
+    r#""~*^(http://[^|]+)\|\1(:80)?$" 1;"#,
+    r#""~*^(https://[^|]+)\|\1(:443)?$" 1;"#,
+];
+
+/// The maps that pick each Access-Control-* field of a proxied answer: ours (from `actual`, or
+/// none) when the request is a CORS request, the upstream's when it is not.
+fn answer_maps(actual: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Not a CORS request: no Origin (R1), or an Origin equal to the request's own scheme and\n\
+         # Host, the Host's case and default port aside (R2). Such answers keep the upstream's fields."
+    );
+    let _ = writeln!(out, "map \"$http_origin|$scheme://$http_host\" $cors_not_cors {{");
+    let _ = writeln!(out, "    default \"\";");
+    for line in NOT_CORS {
+        let _ = writeln!(out, "    {line}");
+    }
+    let _ = writeln!(out, "}}\n");
+    for name in UPSTREAM_HIDDEN {
+        let ours = actual.iter().find(|(field, _)| *field == name).map_or("", |(_, v)| v.as_str());
+        let _ = writeln!(out, "map $cors_not_cors {} {{", answer_variable(name));
+        let _ = writeln!(out, "    default \"{ours}\";");
+        let _ = writeln!(out, "    1 \"{}\";", upstream_variable(name));
+        let _ = writeln!(out, "}}");
+    }
+    out
+}
+
+/// The variable a proxied answer's `name` field is sent from: ours, or the upstream's.
+fn answer_variable(name: &str) -> String {
+    format!("$cors_answer_{}", snake(name.trim_start_matches("Access-Control-")))
+}
+
+/// nginx's variable for the upstream's `name` response field.
+fn upstream_variable(name: &str) -> String {
+    format!("$upstream_http_{}", snake(name))
+}
+
+/// `Allow-Origin` as `allow_origin`: a field name as nginx spells it in variable names.
+fn snake(name: &str) -> String {
+    name.to_ascii_lowercase().replace('-', "_")
+}
 
 /// Renders the `map` and `server` blocks of `flat`.
 pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataError> {
@@ -76,6 +128,15 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     if !flat.expose.is_empty() {
         actual.push(("Access-Control-Expose-Headers", literal(&flat.expose.join(", "))?));
     }
+    // Proxied answers send each Access-Control-* field through a map: ours to CORS requests, the
+    // upstream's (hidden below) to the others (R1, R2).
+    let answer = answer_maps(&actual);
+    let others = actual.into_iter().filter(|(field, _)| !UPSTREAM_HIDDEN.contains(field));
+    let mut actual: Vec<_> = UPSTREAM_HIDDEN
+        .into_iter()
+        .map(|name| (name, answer_variable(name)))
+        .chain(others)
+        .collect();
     // The answer depends on the origin unless every origin gets the same `*`.
     if !(origins.any && !flat.credentials && map.is_empty()) {
         preflight.push(("Vary", "Origin".to_owned()));
@@ -97,6 +158,8 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     let _ = writeln!(out, "    default \"{default_origin}\";");
     out.push_str(&map);
     let _ = writeln!(out, "}}\n");
+    out.push_str(&answer);
+    out.push('\n');
     let _ = writeln!(out, "server {{");
     let _ = writeln!(out, "    listen {};\n", endpoints.listen);
     let _ = writeln!(out, "    location / {{");
@@ -109,7 +172,8 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     out.push_str(&headers(&actual, 8));
     let _ = writeln!(
         out,
-        "        # The upstream's own CORS fields would reach the client next to ours: drop them."
+        "        # The upstream's own CORS fields would reach the client next to ours: hide them\n\
+         \x20       # (the maps above send them on to requests that are not CORS)."
     );
     for name in UPSTREAM_HIDDEN {
         let _ = writeln!(out, "        proxy_hide_header {name};");
@@ -155,21 +219,21 @@ mod tests {
     #[case::strict_lists_its_origins_and_lists(
         "strict",
         &["\"https://app.example.test\" $http_origin;", "default \"\";", "Access-Control-Allow-Methods \"GET, POST, PUT\" always;", "Access-Control-Max-Age \"600\" always;", "return 204;", "listen 127.0.0.1:8080;", "proxy_pass http://127.0.0.1:9000;"],
-        &["add_header Access-Control-Allow-Credentials"]
+        &["            add_header Access-Control-Allow-Credentials", "default \"true\";"]
     )]
     #[case::credentials_are_sent("strict-credentials", &["Access-Control-Allow-Credentials \"true\" always;"], &[])]
     #[case::public_mirrors_and_sends_star(
         "public",
         &["default \"*\";", "Access-Control-Allow-Methods \"$http_access_control_request_method\" always;"],
-        &["add_header Access-Control-Max-Age", "add_header Vary"]
+        &["            add_header Access-Control-Max-Age", "add_header Vary"]
     )]
     #[case::subdomains_become_regexes("subdomains", &["\"~^https://([a-z0-9-]+\\.)+example\\.test$\" $http_origin;"], &[])]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["default \"$http_origin\";", "Vary \"Origin\""], &[])]
     #[case::limitations_are_stated("groups", &["# What nginx cannot express", "no origin groups", "wildcards-groups."], &[])]
     #[case::differences_are_stated(
-        "strict",
-        &["# Where this nginx recipe answers otherwise than cors-flex (these cases fail too):", "`proxy_hide_header` drops the upstream's", "Checked by same-origin.upstream-cors-passed-through"],
-        &["upstream-replacement.single-acao", "upstream-replacement.star-with-credentials"]
+        "public",
+        &["# Where this nginx recipe answers otherwise than cors-flex (these cases fail too):", "nginx's `$http_origin` is empty both without Origin", "Checked by hostile.empty-origin-public"],
+        &["upstream-replacement.single-acao", "upstream-replacement.no-origin-passthrough", "same-origin.upstream-cors-passed-through"]
     )]
     fn nginx_configs_follow_the_profile(
         #[case] profile: &str,
@@ -191,6 +255,46 @@ mod tests {
         let mut expected: Vec<&str> = hidden.iter().map(String::as_str).collect();
         expected.push("proxy_pass ");
         check_export(Peer::Nginx, profile, &expected, &["proxy_hide_header Vary"]);
+    }
+
+    /// R1, R2, A4: an answer to a request without Origin, or to a same-origin one, carries the
+    /// upstream's own Access-Control-* fields (hidden above) and none of ours; a CORS request's
+    /// answer carries ours. Each field has one `add_header`, whose map picks the one or the other.
+    #[rstest]
+    #[case::strict("strict", &["default \"$cors_origin\";", "default \"x-request-id, x-total-count\";"])]
+    #[case::credentials("strict-credentials", &["default \"true\";"])]
+    #[case::public("public", &["default \"*\";"])]
+    fn non_cors_answers_keep_the_upstream_fields(#[case] profile: &str, #[case] ours: &[&str]) {
+        let not_cors = [
+            "map \"$http_origin|$scheme://$http_host\" $cors_not_cors {\n    default \"\";\n",
+            "\"~^\\|\" 1;",
+            "\"~*^(http://[^|]+)\\|\\1(:80)?$\" 1;",
+            "\"~*^(https://[^|]+)\\|\\1(:443)?$\" 1;",
+        ];
+        let fields = [
+            ("Allow-Origin", "allow_origin"),
+            ("Allow-Credentials", "allow_credentials"),
+            ("Allow-Methods", "allow_methods"),
+            ("Allow-Headers", "allow_headers"),
+            ("Max-Age", "max_age"),
+            ("Expose-Headers", "expose_headers"),
+        ];
+        let mut expected: Vec<String> = not_cors.map(str::to_owned).to_vec();
+        for (field, var) in fields {
+            expected.push(format!("map $cors_not_cors $cors_answer_{var} {{\n    default \""));
+            expected.push(format!("\n    1 \"$upstream_http_access_control_{var}\";\n}}\n"));
+            expected.push(format!(
+                "        add_header Access-Control-{field} \"$cors_answer_{var}\" always;\n"
+            ));
+        }
+        expected.extend(ours.iter().map(|line| (*line).to_owned()));
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let rendered = check_export(Peer::Nginx, profile, &expected, &[]);
+        // The location's own add_header lines (outside the preflight `if`) send nothing directly.
+        let location = rendered.split("            return 204;\n        }\n").nth(1).unwrap();
+        for line in location.lines().filter(|line| line.contains("add_header Access-Control-")) {
+            assert!(line.contains("\"$cors_answer_"), "sent directly: {line}");
+        }
     }
 
     #[test]
