@@ -38,9 +38,14 @@ const NOT_CORS: [&str; 3] = [
     r#""~*^(https://[^|]+)\|\1(:443)?$" 1;"#,
 ];
 
-/// The maps that pick each Access-Control-* field of a proxied answer: ours (from `actual`, or
-/// none) when the request is a CORS request, the upstream's when it is not.
-fn answer_maps(actual: &[(&str, String)]) -> String {
+/// A proxied answer: the maps that pick each Access-Control-* field, ours (from `actual`, or
+/// none) when the request is a CORS request and the upstream's (hidden) when it is not (R1, R2),
+/// and the fields to add, each from its map. `Vary: Origin` is added to every answer, or, when
+/// every CORS request gets `*` (`star_for_all`), only to the others, which lack it (V1).
+fn proxied(
+    actual: &[(&'static str, String)],
+    star_for_all: bool,
+) -> (String, Vec<(&'static str, String)>) {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -60,7 +65,17 @@ fn answer_maps(actual: &[(&str, String)]) -> String {
         let _ = writeln!(out, "    1 \"{}\";", upstream_variable(name));
         let _ = writeln!(out, "}}");
     }
-    out
+    let mut fields: Vec<_> =
+        UPSTREAM_HIDDEN.into_iter().map(|name| (name, answer_variable(name))).collect();
+    fields.extend(actual.iter().filter(|(field, _)| !UPSTREAM_HIDDEN.contains(field)).cloned());
+    if star_for_all {
+        let _ = writeln!(out, "map $cors_not_cors $cors_answer_vary {{");
+        let _ = writeln!(out, "    default \"\";\n    1 \"Origin\";\n}}");
+        fields.push(("Vary", "$cors_answer_vary".to_owned()));
+    } else {
+        fields.push(("Vary", "Origin".to_owned()));
+    }
+    (out, fields)
 }
 
 /// The variable a proxied answer's `name` field is sent from: ours, or the upstream's.
@@ -128,20 +143,12 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     if !flat.expose.is_empty() {
         actual.push(("Access-Control-Expose-Headers", literal(&flat.expose.join(", "))?));
     }
-    // Proxied answers send each Access-Control-* field through a map: ours to CORS requests, the
-    // upstream's (hidden below) to the others (R1, R2).
-    let answer = answer_maps(&actual);
-    let others = actual.into_iter().filter(|(field, _)| !UPSTREAM_HIDDEN.contains(field));
-    let mut actual: Vec<_> = UPSTREAM_HIDDEN
-        .into_iter()
-        .map(|name| (name, answer_variable(name)))
-        .chain(others)
-        .collect();
     // The answer depends on the origin unless every origin gets the same `*`.
-    if !(origins.any && !flat.credentials && map.is_empty()) {
+    let star_for_all = origins.any && !flat.credentials && map.is_empty();
+    if !star_for_all {
         preflight.push(("Vary", "Origin".to_owned()));
-        actual.push(("Vary", "Origin".to_owned()));
     }
+    let (answer, actual) = proxied(&actual, star_for_all);
     let headers = |list: &[(&str, String)], indent: usize| {
         let mut out = String::new();
         for (name, value) in list {
@@ -225,7 +232,7 @@ mod tests {
     #[case::public_mirrors_and_sends_star(
         "public",
         &["default \"*\";", "Access-Control-Allow-Methods \"$http_access_control_request_method\" always;"],
-        &["            add_header Access-Control-Max-Age", "add_header Vary"]
+        &["            add_header Access-Control-Max-Age", "add_header Vary \"Origin\""]
     )]
     #[case::subdomains_become_regexes("subdomains", &["\"~^https://([a-z0-9-]+\\.)+example\\.test$\" $http_origin;"], &[])]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["default \"$http_origin\";", "Vary \"Origin\""], &[])]
@@ -295,6 +302,28 @@ mod tests {
         for line in location.lines().filter(|line| line.contains("add_header Access-Control-")) {
             assert!(line.contains("\"$cors_answer_"), "sent directly: {line}");
         }
+    }
+
+    /// V1: a public resource without credentials sends `*` to every CORS request, so its CORS
+    /// answers do not vary; its other answers lack the `*` (the upstream's fields instead), so
+    /// those vary on Origin. Every other profile's answers vary on Origin, whatever the request.
+    #[rstest]
+    #[case::public(
+        "public",
+        &["map $cors_not_cors $cors_answer_vary {\n    default \"\";\n    1 \"Origin\";\n}\n", "        add_header Vary \"$cors_answer_vary\" always;\n"],
+        &["add_header Vary \"Origin\""]
+    )]
+    #[case::strict(
+        "strict",
+        &["            add_header Vary \"Origin\" always;\n", "        add_header Vary \"Origin\" always;\n"],
+        &["$cors_answer_vary"]
+    )]
+    fn a_public_resource_varies_its_non_cors_answers_on_origin(
+        #[case] profile: &str,
+        #[case] expected: &[&str],
+        #[case] unexpected: &[&str],
+    ) {
+        check_export(Peer::Nginx, profile, expected, unexpected);
     }
 
     #[test]
