@@ -278,6 +278,25 @@ fn a_configured_path_with_a_dot_segment_is_an_error_at_its_place() {
     loaded(&[("a.yaml", &yaml)]);
 }
 
+/// Finding F-BU: a `destinationPath` with a byte no request target carries (a space, a control
+/// character) loaded, and then every request of its route got `400` ("the path cannot be
+/// forwarded"); the folder is refused when it loads instead, at its place.
+#[test]
+fn a_destination_path_no_request_can_carry_is_an_error_at_its_place() {
+    for path in ["/my api", "/v1/\\t../admin", "/a\\u007fb"] {
+        let yaml = format!(
+            "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+             services:\n    up:\n      address: http://127.0.0.1:9000/api\n      routes:\n        \
+             - config: {{destinationPath: \"{path}\"}}\n"
+        );
+        let found = errors(&[("a.yaml", &yaml)]);
+        let [route] = &found[..] else { panic!("{path}: {found:#?}") };
+        assert_eq!(route.code(), Code::InvalidAddress, "{route:?}");
+        assert_eq!(route.path(), "spec.services.up.routes[0].config.destinationPath");
+        assert!(route.message().contains("cannot be sent in a request"), "{route:?}");
+    }
+}
+
 /// A resource-based folder: an instance, a Service, and `extra` (more documents).
 fn resources(extra: &str) -> Vec<(&'static str, String)> {
     let instance = format!(

@@ -20,7 +20,8 @@
 //! the resource that holds the route (the page's default, `""`, names no namespace of the
 //! folder); `destinationRef.kind` may only be `Service`; `destinationPath` must start with `/`;
 //! neither it nor a service's path may have a dot segment (finding F-BR: the gateway would refuse
-//! every request of the route); unknown keys inside routes, rules and route configurations are errors (a typo there would
+//! every request of the route), nor may it have a byte a request target cannot carry (F-BU);
+//! unknown keys inside routes, rules and route configurations are errors (a typo there would
 //! silently send traffic elsewhere), with a "did you mean".
 
 use std::fmt;
@@ -534,6 +535,19 @@ impl Loader<'_> {
                 &key_path,
                 format!("destinationPath {text:?} is not a path"),
                 "start it with /, e.g. /api/v1",
+                node,
+            );
+            return None;
+        }
+        // Finding F-BU: the gateway builds the upstream request's target with `http`'s parser,
+        // which refuses a space or a control character; every request of this route would get
+        // `400`. The same parser says here whether the path can be sent.
+        if http::uri::PathAndQuery::try_from(text.as_str()).is_err() {
+            self.shape_error(
+                Code::InvalidAddress,
+                &key_path,
+                format!("destinationPath {text:?} cannot be sent in a request"),
+                "percent-encode what a request target cannot carry, e.g. a space as %20",
                 node,
             );
             return None;
