@@ -510,12 +510,10 @@ where
         .handshake(io)
         .await
         .map_err(|error| SendError::Connect(Box::new(error)))?;
+    let answered = Arc::clone(&heard);
     tokio::spawn(async move {
         if let Err(error) = connection.with_upgrades().await {
-            // An https upstream that refuses the gateway after the handshake (TLS 1.3's
-            // `certificate_required`): the request fails as a closed connection, so the
-            // reason is told here.
-            if let Some(why) = tls::explain_closed_connection(&error) {
+            if let Some(why) = refusal(&error, answered.load(Ordering::Relaxed)) {
                 tracing::warn!("the upstream closed the connection: {why}");
             } else {
                 tracing::debug!(%error, "upstream connection closed");
@@ -523,6 +521,19 @@ where
         }
     });
     Ok(Connection { sender, heard })
+}
+
+/// What to tell at warn level of an upstream connection that `error` ended: an https upstream
+/// that refused the gateway after the handshake (TLS 1.3's `certificate_required`), whose
+/// request then fails as a closed connection, so the reason is told here. `None` when the
+/// upstream had `answered` on the connection (see [`Heard`]): it did not refuse the gateway, and
+/// an upstream that ends each connection with such an alert after its response must not log a
+/// warning, and a wrong hint, for every request (finding F-BV).
+fn refusal(error: &(dyn std::error::Error + 'static), answered: bool) -> Option<String> {
+    if answered {
+        return None;
+    }
+    tls::explain_closed_connection(error)
 }
 
 /// The copy of a request's head kept to send it once more, on a new connection, should the
@@ -644,6 +655,17 @@ fn origin_form(uri: &Uri) -> Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding F-BV: an alert that ends a connection on which the upstream answered is no
+    /// refusal of the gateway, and is not told at warn level; one before any answer is.
+    #[test]
+    fn an_alert_after_an_answer_is_no_refusal() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        let error = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, alert));
+        assert_eq!(refusal(&error, true), None);
+        let why = refusal(&error, false).unwrap();
+        assert!(why.starts_with("the upstream refused the TLS handshake"), "{why}");
+    }
 
     #[test]
     fn requests_go_upstream_in_origin_form() {
