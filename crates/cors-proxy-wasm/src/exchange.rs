@@ -720,6 +720,75 @@ mod tests {
         }
     }
 
+    /// The request as Envoy hands it to a filter: the repeated lines of `Origin` and of the
+    /// `Access-Control-Request-*` fields joined into one with `,`, at the first one's place.
+    fn as_envoy_has_it(lines: &[(&str, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+        let mut joined: Vec<(String, Vec<u8>)> = Vec::new();
+        for (name, value) in lines {
+            let joins = *name == "origin" || name.starts_with("access-control-request-");
+            match joined.iter_mut().find(|(n, _)| joins && n == name) {
+                Some((_, first)) => *first = [&first[..], value].join(&b","[..]),
+                None => joined.push(((*name).to_owned(), value.clone())),
+            }
+        }
+        joined
+    }
+
+    proptest! {
+        /// The exchange reads `Origin`, then the method, and every line for an `OPTIONS` only
+        /// (R1, R3): whatever the request (a lower-case `options`, an `OPTIONS` without
+        /// `Access-Control-Request-Method`, that field on a `GET`, several `Origin` lines, an
+        /// `:authority` that makes it same-origin, R2), it decides and answers exactly as the
+        /// engine does reading the whole request as Envoy has it.
+        #[test]
+        fn exchange_decides_as_the_engine_on_the_whole_request(
+            method in prop::sample::select(vec!["GET", "OPTIONS", "options", "POST", ""]),
+            authority in prop::sample::select(vec![
+                "api.test", "app.example.com", "app.example.com:443", "app.example.com:80",
+            ]),
+            lines in prop::collection::vec(
+                (prop::sample::select(vec![
+                    "origin", "access-control-request-method", "access-control-request-headers",
+                ]), prop_oneof![
+                    Just(b"https://app.example.com".to_vec()),
+                    Just(b"http://app.example.com".to_vec()),
+                    Just(b"PUT".to_vec()),
+                    Just(b"x-token".to_vec()),
+                    header_bytes(),
+                ]),
+                0..5,
+            ),
+            is_public in any::<bool>(),
+        ) {
+            let policy = if is_public { public() } else { strict() };
+            let plugin = Plugin::from_configuration(&policy, "test").unwrap();
+            let mut all = vec![(":method", method.as_bytes().to_vec())];
+            all.push((":authority", authority.as_bytes().to_vec()));
+            all.extend(lines.iter().map(|(name, value)| (*name, value.clone())));
+            let envoy = as_envoy_has_it(&all);
+            let request: Vec<(&str, &[u8])> =
+                envoy.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+            let host = FakeHost::new(&request, &[]);
+            let step = Exchange::default().on_request_headers(&plugin, &host);
+
+            let whole = RequestLines::new(envoy.clone());
+            let decision = plugin.engine().decide(&Request {
+                method: whole.first(":method").unwrap_or_default(),
+                headers: &whole,
+                scheme: plugin.scheme(),
+                host: || whole.first(":authority"),
+            });
+            prop_assert_eq!(&*host.counted.borrow(), &[(decision.outcome(), decision.rule())]);
+            let forwarded = decision.outcome().is_forwarded();
+            prop_assert_eq!(step, if forwarded { Step::Forward } else { Step::AnsweredLocally });
+            if !forwarded {
+                let mut answer = LocalAnswer::default();
+                decision.apply(&mut answer);
+                prop_assert_eq!(&*host.local.borrow(), &[(200, owned(&answer.lines()))]);
+            }
+        }
+    }
+
     /// The reads each kind of exchange makes: `Origin` alone without it; with `Origin`, the
     /// method, and the address only for R2; every request line in one more read for an
     /// `OPTIONS`; a response read whole only when its
