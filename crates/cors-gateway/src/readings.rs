@@ -6,7 +6,7 @@
 //! their routes, in one of two orders, and a path that a crafted request spells unusually can
 //! land under another prefix after them than before. [`Reading::ALL`] is every mix of the steps.
 
-use cors_policy::path::escaped;
+use cors_policy::path::hex_byte;
 /// The percent-decoding and the ends of a target, shared with the dot segment check (its home,
 /// `cors_policy::path`).
 pub(crate) use cors_policy::path::{decoded, ends_a_target};
@@ -131,7 +131,7 @@ impl Reading {
 /// `%23`, `%20`, `%09`, `%0A` to `%0D`), so that a reading ending the path there may read it
 /// otherwise than the same reading without that step.
 pub(crate) fn may_end_early(path: &[u8]) -> bool {
-    path.windows(3).any(|w| w[0] == b'%' && escaped(&w[1..]).is_some_and(ends_a_target))
+    path.windows(3).any(|w| w[0] == b'%' && hex_byte(&w[1..]).is_some_and(ends_a_target))
 }
 
 /// `path` without each segment's path parameters: from a `;` up to the next `/`.

@@ -5,6 +5,25 @@
 //! One home for both: a configured path that the gateway would refuse in a request makes every
 //! request of its route refused, so the loader refuses the folder instead (finding F-BR in
 //! docs/robustness.md).
+//!
+//! ```
+//! use cors_policy::path::{decoded, ends_a_target, has_dot_segment, hex_byte};
+//!
+//! // Dot segments in every spelling an upstream may resolve, and dots that are no segment.
+//! assert!(has_dot_segment(b"/open/../secure/x"));
+//! assert!(has_dot_segment(b"/open/%2e%2E/secure/x"));
+//! assert!(has_dot_segment(b"/open/..;v=1/secure/x"));
+//! assert!(has_dot_segment(b"/open/%252e%252e/secure/x"));
+//! assert!(!has_dot_segment(b"/v1.2/..x/file.txt"));
+//!
+//! // The pieces the check is made of, which the gateway's readings of a path use too.
+//! assert_eq!(hex_byte(b"2e"), Some(b'.'));
+//! assert_eq!(hex_byte(b"zz"), None);
+//! assert!(ends_a_target(b'?') && !ends_a_target(b'/'));
+//! let only_dots = decoded(b"/a%2eb%2Fc", |byte| byte == b'.');
+//! assert_eq!(only_dots.as_deref(), Some(&b"/a.b%2Fc"[..]));
+//! assert_eq!(decoded(b"/plain", |_| true), None);
+//! ```
 
 /// Whether `path` has a `.` or `..` segment (RFC 3986 section 3.3), spelled out or
 /// percent-encoded (`%2e`), between separators that may be `/`, `\` or their encodings
@@ -99,7 +118,7 @@ fn dot_segments_as_sent(path: &[u8]) -> AsSent {
             [] => (Read::Separator, 0),
             [b'%', high, low, ..] => {
                 escaped = true;
-                match self::escaped(&[*high, *low]).map(Read::of) {
+                match hex_byte(&[*high, *low]).map(Read::of) {
                     Some(read @ (Read::Separator | Read::Dot | Read::Parameters | Read::End)) => {
                         (read, 3)
                     }
@@ -149,7 +168,7 @@ pub fn decoded(path: &[u8], takes: impl Fn(u8) -> bool) -> Option<Vec<u8>> {
     let mut decoded: Option<Vec<u8>> = None;
     let mut rest = path;
     while let Some((&first, after)) = rest.split_first() {
-        let byte = after.get(..2).and_then(escaped).filter(|&b| first == b'%' && takes(b));
+        let byte = after.get(..2).and_then(hex_byte).filter(|&b| first == b'%' && takes(b));
         if let Some(byte) = byte {
             let done = path.len() - rest.len();
             decoded.get_or_insert_with(|| path[..done].to_vec()).push(byte);
@@ -167,7 +186,7 @@ pub fn decoded(path: &[u8], takes: impl Fn(u8) -> bool) -> Option<Vec<u8>> {
 /// The byte the two hex digits `hex` (what follows a `%`) encode, if they are two hex digits.
 #[must_use]
 #[inline]
-pub fn escaped(hex: &[u8]) -> Option<u8> {
+pub fn hex_byte(hex: &[u8]) -> Option<u8> {
     let digit = |byte: u8| char::from(byte).to_digit(16);
     let [high, low] = *hex else { return None };
     u8::try_from(digit(high)? << 4 | digit(low)?).ok()
