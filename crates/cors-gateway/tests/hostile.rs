@@ -1583,6 +1583,43 @@ fn a_response_that_waits_for_its_request_body_is_not_cut_by_the_read_timeout() {
     gateway.assert_alive();
 }
 
+/// Finding F-BK, amended, attacked: while the request body moves, a silent response's wait
+/// starts again, so an upstream that answers early and then takes the body slowly (or a slow
+/// upload that the buffers between still take) holds its slots past `--upstream-read-timeout`;
+/// `--body-read-timeout`, a deadline on the whole upload from when forwarding starts, bounds
+/// that. A byte every 100 ms of a 1 000-byte body, to an upstream that answered and reads
+/// nothing more, outlives the 500 ms read timeout and is ended at the 2 s deadline: the
+/// response cut, counted as no read timeout of the upstream's.
+#[test]
+fn an_upload_that_moves_is_bounded_by_the_body_read_timeout() {
+    let timeouts = ["--upstream-read-timeout", "500ms", "--body-read-timeout", "2s"];
+    let mut gateway = Gateway::start(&[&timeouts[..], &["--admin-listen", "127.0.0.1:0"]].concat());
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let fields = [("origin", APP.as_bytes()), ("content-length", &b"1000"[..])];
+    stream.write_all(&raw_request("POST", "/early-stall", &fields, false)).unwrap();
+    let started = Instant::now();
+    let mut writer = stream.try_clone().unwrap();
+    // The pace of a slow upload, not a synchronization: it moves, and never ends in time.
+    let upload = thread::spawn(move || {
+        for _ in 0..1000 {
+            thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b"a").is_err() {
+                return;
+            }
+        }
+    });
+    let (bytes, closed) = read_all(&mut stream, CUT_WITHIN);
+    let took = started.elapsed();
+    drop(stream);
+    upload.join().unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed && text.ends_with("5\r\nearly\r\n"), "not cut within {CUT_WITHIN:?}: {text:?}");
+    assert!(took >= Duration::from_millis(1900), "cut before the body's deadline: {took:?}");
+    let cuts = r#"cors_gateway_upstream_errors_total{kind="read_timeout"}"#;
+    assert_eq!(gateway.metric(cuts), 0);
+    gateway.assert_alive();
+}
+
 /// Finding F-BK: `--upstream-read-timeout 0` turns the limit off: a stalled body is not cut.
 #[test]
 fn a_read_timeout_of_zero_never_cuts_a_stalled_body() {
