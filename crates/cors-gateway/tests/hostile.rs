@@ -1536,16 +1536,8 @@ fn a_response_that_waits_for_its_request_body_is_not_cut_by_the_read_timeout() {
     let mut stream = TcpStream::connect(gateway.address).unwrap();
     let fields = [("origin", APP.as_bytes()), ("content-length", &b"20"[..])];
     stream.write_all(&raw_request("POST", "/early", &fields, false)).unwrap();
-    let mut writer = stream.try_clone().unwrap();
     // The pace of a slow upload, not a synchronization: the response must wait for it.
-    let upload = thread::spawn(move || {
-        for _ in 0..20 {
-            thread::sleep(Duration::from_millis(100));
-            if writer.write_all(b"a").is_err() {
-                return;
-            }
-        }
-    });
+    let upload = upload_slowly(&stream, 20);
     let (bytes, closed) = read_all(&mut stream, PATIENCE);
     upload.join().unwrap();
     let text = String::from_utf8_lossy(&bytes);
@@ -1583,6 +1575,20 @@ fn a_response_that_waits_for_its_request_body_is_not_cut_by_the_read_timeout() {
     gateway.assert_alive();
 }
 
+/// Sends `bytes` bytes of a request body on `stream`, one every 100 ms, from another thread;
+/// stops early once the gateway has closed the connection.
+fn upload_slowly(stream: &TcpStream, bytes: usize) -> JoinHandle<()> {
+    let mut writer = stream.try_clone().unwrap();
+    thread::spawn(move || {
+        for _ in 0..bytes {
+            thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b"a").is_err() {
+                return;
+            }
+        }
+    })
+}
+
 /// Finding F-BK, amended, attacked: while the request body moves, a silent response's wait
 /// starts again, so an upstream that answers early and then takes the body slowly (or a slow
 /// upload that the buffers between still take) holds its slots past `--upstream-read-timeout`;
@@ -1598,16 +1604,8 @@ fn an_upload_that_moves_is_bounded_by_the_body_read_timeout() {
     let fields = [("origin", APP.as_bytes()), ("content-length", &b"1000"[..])];
     stream.write_all(&raw_request("POST", "/early-stall", &fields, false)).unwrap();
     let started = Instant::now();
-    let mut writer = stream.try_clone().unwrap();
     // The pace of a slow upload, not a synchronization: it moves, and never ends in time.
-    let upload = thread::spawn(move || {
-        for _ in 0..1000 {
-            thread::sleep(Duration::from_millis(100));
-            if writer.write_all(b"a").is_err() {
-                return;
-            }
-        }
-    });
+    let upload = upload_slowly(&stream, 1000);
     let (bytes, closed) = read_all(&mut stream, CUT_WITHIN);
     let took = started.elapsed();
     drop(stream);
