@@ -193,13 +193,15 @@ impl From<String> for Refused {
 /// every request of the service's routes got `400`. It is looked for in the path as written
 /// too, which the URL parser resolves (`/a/../b` is `/b` to it, `/api/%2e%2e` is `/`): a path
 /// that names another one than it reads as is refused rather than silently changed, also when a
-/// tab or line break, which the parser drops, hides the dot segment from the check (F-BT).
+/// tab, a line break or a trailing control character, which the parser drops, hides the dot
+/// segment from the check (F-BT).
 pub(crate) fn upstream(name: &str, text: &str) -> Result<Upstream, Refused> {
     let (address, path) = parse(text)?;
-    // The URL parser drops every tab and line break before it reads the URL (WHATWG URL
-    // standard, basic URL parser), so `/a/\t../b` is `/a/../b` to it, then `/b`: the path as
-    // written is read without them too (finding F-BT).
-    let unbroken = text.replace(['\t', '\n', '\r'], "");
+    // The URL parser drops the control characters and spaces that lead or trail the URL, then
+    // every tab and line break, before it reads it (WHATWG URL standard, basic URL parser), so
+    // `/a/\t../b` is `/a/../b` to it, then `/b`: the path as written is read without them too
+    // (finding F-BT).
+    let unbroken = text.trim_matches(|c: char| c <= ' ').replace(['\t', '\n', '\r'], "");
     if crate::path::has_dot_segment(written_path(&unbroken).as_bytes())
         || crate::path::has_dot_segment(path.as_bytes())
     {
@@ -274,6 +276,7 @@ mod tests {
     #[case::parent_after_a_tab("http://up:1/a/\t../b", true)]
     #[case::current_after_a_line_break("http://up:1/a/\n./b", true)]
     #[case::parent_split_by_a_carriage_return("http://up:1/a/\r.\r./b", true)]
+    #[case::parent_before_a_trailing_control("http://up:1/a/..\u{1}", true)]
     #[case::dots_in_a_name("http://up:1/v1.2/..x", false)]
     #[case::no_path("http://up:1", false)]
     #[case::dots_in_the_host("http://up.example:1/a", false)]
