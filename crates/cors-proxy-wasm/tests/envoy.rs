@@ -493,3 +493,132 @@ fn decision_counters_show_in_envoy_stats() {
     }
     assert!(prometheus.contains("# TYPE cors_requests_total counter"), "{prometheus}");
 }
+
+/// The listener of [`reloaded_listener`]: the module with `policy` (a YAML flow mapping) on a
+/// route that answers `200` itself, on `port`.
+fn listener_with(port: u16, policy: &str) -> String {
+    let module = module();
+    format!(
+        r#"resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: cors
+  address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}
+  filter_chains:
+  - filters:
+    - name: envoy.filters.network.http_connection_manager
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+        stat_prefix: cors
+        route_config:
+          virtual_hosts:
+          - name: all
+            domains: ["*"]
+            routes:
+            - match: {{ prefix: "/" }}
+              direct_response: {{ status: 200, body: {{ inline_string: "ok" }} }}
+        http_filters:
+        - name: envoy.filters.http.wasm
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+            config:
+              name: policy.yaml
+              root_id: cors-flex
+              configuration:
+                "@type": type.googleapis.com/google.protobuf.StringValue
+                value: "{policy}"
+              vm_config:
+                vm_id: cors-flex
+                runtime: envoy.wasm.runtime.v8
+                code: {{ local: {{ filename: "{module}" }} }}
+        - name: envoy.filters.http.router
+          typed_config:
+            "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+"#
+    )
+}
+
+/// Writes `text` to `path` as Envoy's file watcher needs it: whole, by a rename.
+fn replace(path: &Path, text: &str) {
+    let partial = path.with_extension("partial");
+    fs::write(&partial, text).expect("the listener is written");
+    fs::rename(&partial, path).expect("the listener is moved into place");
+}
+
+/// The `Access-Control-Allow-Origin` the proxy at `address` answers `GET /` from `origin` with,
+/// once it answers at all (Envoy takes a moment to start, or to take a new listener).
+fn granted(address: &str, origin: &str) -> Option<String> {
+    let head = format!("Origin: {origin}\r\n");
+    let (_, head, _) = request(address, "GET", "/", &head);
+    head.lines()
+        .find_map(|line| line.strip_prefix("access-control-allow-origin: "))
+        .map(str::to_owned)
+}
+
+/// Waits until `check` holds, polling every 100 ms for at most 30 s (a file watcher's reload
+/// has no event a test can wait on); true if it did.
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    (0..300).any(|_| {
+        let held = check();
+        if !held {
+            thread::sleep(Duration::from_millis(100));
+        }
+        held
+    })
+}
+
+/// The module with only the exports `cargo xtask wasm` keeps (`EXPORTS` in `xtask/src/envoy.rs`)
+/// takes a new plugin configuration as Envoy reloads a listener (LDS: here from a watched
+/// file), decides by it at once, and an invalid one is refused with the previous one kept: the
+/// callbacks a reload calls (a new root context, `proxy_on_configure`) are exported.
+#[test]
+fn the_stripped_module_reloads_its_configuration() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reload-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("a directory for the bootstrap");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let lds = dir.join("lds.yaml");
+    let first = r"publicResource: false\noriginGroups: [{origins: ['https://a.test']}]\n";
+    replace(&lds, &listener_with(port, first));
+    let bootstrap = dir.join("bootstrap.yaml");
+    let watched = dir.display();
+    let source = format!(
+        "node: {{ id: reload, cluster: reload }}\ndynamic_resources:\n  lds_config:\n    \
+         resource_api_version: V3\n    path_config_source:\n      path: {}\n      \
+         watched_directory: {{ path: {watched} }}\n",
+        lds.display()
+    );
+    fs::write(&bootstrap, source).expect("the bootstrap is written");
+    let envoy = cors_devtools::find_program(Some("ENVOY"), &["envoy"]).expect("Envoy is installed");
+    let mut command = Command::new(envoy);
+    command.args(["--concurrency", "1", "--log-level", "warning", "-c"]).arg(&bootstrap);
+    command.args(["--base-id", &std::process::id().to_string()]);
+    let log = dir.join("envoy.log");
+    let stderr = fs::File::create(&log).expect("Envoy's log file");
+    let child = command.stdin(Stdio::null()).stderr(stderr).process_group(0).spawn();
+    let child = child.expect("Envoy starts");
+    let proxy = Proxy { child, url: format!("http://127.0.0.1:{port}"), admin: String::new() };
+    let address = proxy.address();
+    let answers = |origin| {
+        eventually(|| TcpStream::connect(address).is_ok());
+        granted(address, origin)
+    };
+    assert_eq!(answers("https://a.test").as_deref(), Some("https://a.test"));
+    assert_eq!(answers("https://b.test"), None);
+
+    let second = r"publicResource: false\noriginGroups: [{origins: ['https://b.test']}]\n";
+    replace(&lds, &listener_with(port, second));
+    assert!(
+        eventually(|| granted(address, "https://b.test").as_deref() == Some("https://b.test")),
+        "the new configuration was never applied"
+    );
+    assert_eq!(granted(address, "https://a.test"), None);
+
+    replace(&lds, &listener_with(port, r"publicResource: nope\n"));
+    let rejected = || fs::read_to_string(&log).is_ok_and(|text| text.contains("config rejected"));
+    assert!(eventually(rejected), "Envoy took the invalid configuration: see {}", log.display());
+    assert_eq!(granted(address, "https://b.test").as_deref(), Some("https://b.test"));
+    drop(proxy);
+    let _ = fs::remove_dir_all(&dir);
+}
