@@ -289,6 +289,7 @@ const NOT_RULE_IDS: &[(&str, &str)] = &[
     ("V8", "the JavaScript and Wasm engine inside Envoy"),
     ("V4", "`std::net::IpAddr::V4`"),
     ("V6", "`std::net::IpAddr::V6`"),
+    ("V3", "Envoy's xDS API version (`resource_api_version: V3`)"),
 ];
 
 /// The rule ids `docs/behaviour.md` defines: each rule is a list item starting `- **ID**`.
