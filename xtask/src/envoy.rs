@@ -344,16 +344,16 @@ pub(crate) fn build_modules(modules: &[Module]) -> Result<Vec<PathBuf>, String> 
              using cargo's modules as they are"
         );
     }
-    // Beside wasm-opt, as binaryen installs both, else on PATH.
+    // `$WASM_METADCE`, else beside wasm-opt, as binaryen installs both, else on PATH.
     let metadce = wasm_opt.as_ref().and_then(|wasm_opt| {
         let beside = wasm_opt.with_file_name("wasm-metadce");
-        let found = cors_devtools::find_program(Some("WASM_METADCE"), &["wasm-metadce"]).ok();
-        if beside.is_file() { Some(beside) } else { found }
+        let beside = beside.to_str().unwrap_or("wasm-metadce");
+        cors_devtools::find_program(Some("WASM_METADCE"), &[beside, "wasm-metadce"]).ok()
     });
     if wasm_opt.is_some() && metadce.is_none() {
         eprintln!(
-            "xtask envoy: wasm-metadce not found beside wasm-opt nor on PATH (binaryen): the \
-             modules keep every proxy-wasm export, and cost Envoy more per request"
+            "xtask envoy: wasm-metadce not found ($WASM_METADCE, beside wasm-opt, on PATH; \
+             binaryen): the modules keep every proxy-wasm export, and cost Envoy more per request"
         );
     }
     let dir = cors_devtools::target_dir().join(WASM_TARGET).join(WASM_PROFILE);
@@ -426,48 +426,32 @@ fn binaryen(
     graph_text: &str,
 ) -> Result<(), String> {
     eprintln!("xtask envoy: wasm-opt {} {}", WASM_OPT_ARGS.join(" "), built.display());
-    let output = Command::new(wasm_opt)
-        .args(WASM_OPT_ARGS)
-        .arg(built)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .map_err(|error| format!("cannot run {}: {error}", wasm_opt.display()))?;
-    if !output.status.success() {
-        let status = output.status;
-        return Err(format!("wasm-opt {} failed ({status}):\n{}", built.display(), tail(&output)));
-    }
+    let mut opt = Command::new(wasm_opt);
+    opt.args(WASM_OPT_ARGS).arg(built).arg("-o").arg(out);
+    run_binaryen(opt, "wasm-opt", built)?;
     let Some(metadce) = metadce else { return Ok(()) };
     fs::write(graph, graph_text)
         .map_err(|error| format!("cannot write {}: {error}", graph.display()))?;
     eprintln!("xtask envoy: wasm-metadce, keeping {} exports, {}", EXPORTS.len(), out.display());
-    let output = Command::new(metadce)
-        // wasm-opt removed the target-features section that said which features the module uses.
-        .arg("--all-features")
-        .arg(out)
-        .arg("--graph-file")
-        .arg(graph)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .map_err(|error| format!("cannot run {}: {error}", metadce.display()))?;
-    if !output.status.success() {
-        let status = output.status;
-        return Err(format!(
-            "wasm-metadce {} failed ({status}):\n{}",
-            out.display(),
-            tail(&output)
-        ));
-    }
-    Ok(())
+    let mut dce = Command::new(metadce);
+    // wasm-opt removed the target-features section that said which features the module uses.
+    dce.arg("--all-features").arg(out).arg("--graph-file").arg(graph).arg("-o").arg(out);
+    run_binaryen(dce, "wasm-metadce", out)
 }
 
-/// The last lines of a binaryen tool's standard error: a validation failure prints the whole
-/// module first.
-fn tail(output: &std::process::Output) -> String {
+/// Runs binaryen's `tool` (`command`) over `module`; on failure, says so with the last lines of
+/// its standard error: a validation failure prints the whole module first.
+fn run_binaryen(mut command: Command, tool: &str, module: &Path) -> Result<(), String> {
+    let output = command.output().map_err(|error| {
+        format!("cannot run {}: {error}", command.get_program().to_string_lossy())
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    lines[lines.len().saturating_sub(12)..].join("\n")
+    let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+    Err(format!("{tool} {} failed ({}):\n{tail}", module.display(), output.status))
 }
 
 /// `wasm-metadce`'s graph keeping `exports`: one root that reaches each of them. An export the
