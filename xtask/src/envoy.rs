@@ -61,7 +61,7 @@ const WASM_OPT_ARGS: &[&str] =
 /// stays the cost of the same dispatch, doing nothing.
 ///
 /// A callback the filter implements must be listed here, or Envoy never calls it: the test
-/// `every_callback_the_filter_implements_is_exported` reads `filter.rs` for them.
+/// `every_callback_the_modules_implement_is_exported` reads both modules' sources for them.
 pub(crate) const EXPORTS: &[&str] = &[
     "memory",
     "_initialize",
@@ -559,22 +559,62 @@ mod tests {
         Some(format!("proxy_on_{callback}"))
     }
 
+    /// The proxy-wasm callbacks (`on_...` methods of an `impl` of one of the SDK's context
+    /// traits) that `source` implements.
+    fn callbacks_in(source: &str) -> Vec<&str> {
+        const TRAITS: &[&str] =
+            &["Context for", "RootContext for", "HttpContext for", "StreamContext for"];
+        let mut callbacks = Vec::new();
+        let mut in_context_impl = false;
+        for line in source.lines() {
+            if line.starts_with("impl") {
+                in_context_impl = TRAITS.iter().any(|t| line.contains(&format!(" {t} ")));
+            } else if line.starts_with('}') {
+                in_context_impl = false;
+            } else if in_context_impl
+                && let Some(rest) = line.trim_start().strip_prefix("fn ")
+                && let Some(name) = rest.split('(').next()
+                && name.starts_with("on_")
+            {
+                callbacks.push(name);
+            }
+        }
+        callbacks
+    }
+
     #[test]
-    fn every_callback_the_filter_implements_is_exported() {
-        let filter =
-            fs::read_to_string(root().join("crates/cors-proxy-wasm/src/filter.rs")).unwrap();
-        let methods: Vec<&str> = filter
-            .split("fn ")
-            .skip(1)
-            .filter_map(|rest| rest.split('(').next())
-            .filter(|name| name.starts_with("on_"))
-            .collect();
-        assert!(methods.contains(&"on_http_response_headers"), "{methods:?}");
-        for method in methods {
+    fn callbacks_in_reads_only_context_impls() {
+        let source = "impl Exchange {\n    fn on_request_headers(&self) {}\n}\n\
+                      impl HttpContext for Filter {\n    fn on_http_request_headers(&mut self) {}\n\
+                      }\nimpl RootContext for Root {\n    fn on_tick(&mut self) {}\n}\n";
+        assert_eq!(callbacks_in(source), ["on_http_request_headers", "on_tick"]);
+    }
+
+    /// Every callback either module implements, in any of its source files, is kept: a
+    /// callback Envoy is never told of is never called (an `on_tick` in a new file, say).
+    #[test]
+    fn every_callback_the_modules_implement_is_exported() {
+        let mut methods = Vec::new();
+        for dir in ["crates/cors-proxy-wasm/src", "crates/cors-proxy-wasm/noop/src"] {
+            for entry in fs::read_dir(root().join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "rs") {
+                    let source = fs::read_to_string(&path).unwrap();
+                    methods.extend(
+                        callbacks_in(&source).into_iter().map(|m| (m.to_owned(), path.clone())),
+                    );
+                }
+            }
+        }
+        let names: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+        assert!(names.contains(&"on_http_response_headers"), "{names:?}");
+        assert!(names.contains(&"on_configure"), "{names:?}");
+        for (method, path) in &methods {
             let export = export_of(method).unwrap();
             assert!(
                 EXPORTS.contains(&export.as_str()),
-                "{method} is called through {export}, which EXPORTS lacks"
+                "{method} ({}) is called through {export}, which EXPORTS lacks",
+                path.display()
             );
         }
     }
