@@ -21,7 +21,10 @@ use cors_conformance::peer::{Endpoints, Peer};
 use cors_conformance::runner::{self, Selection};
 use cors_conformance::settle::Settler;
 use cors_conformance::setup::Setup;
-use cors_conformance::{Corpus, HttpTarget, UpstreamLog, profile, upstream};
+use cors_conformance::{
+    Corpus, EngineTarget, HttpTarget, Observed, OutgoingRequest, Target as _, UpstreamLog, profile,
+    upstream,
+};
 use cors_peers::launch::{self, Launch};
 
 /// Starts the suite's upstream on a background thread.
@@ -106,6 +109,9 @@ fn check(peer: Peer) {
         let report =
             runner::run(&corpus, &selection, &mut target, &KnownFailures::none(), &mut |_, _| {});
         assert!(report.unreachable.is_none(), "{} {}: {:?}", peer.name(), profile.name, report);
+        if let Some(problem) = grants_a_stranger(&mut target, profile.name) {
+            problems.push(problem);
+        }
         let found = classify(peer.name(), &report, &data, &corpus);
         let noted = |id: &str| data.divergences.iter().any(|d| d.cases.iter().any(|c| c == id));
         for case in &found.cases {
@@ -120,6 +126,32 @@ fn check(peer: Peer) {
         peer.name(),
         problems.join("\n")
     );
+}
+
+/// Whether `target` grants an origin that no group of `profile` lists, where the engine does
+/// not: whatever an export cannot express, it must not open the policy to every origin.
+fn grants_a_stranger(target: &mut HttpTarget, profile: &str) -> Option<String> {
+    let stranger = "https://stranger.example.test";
+    let request = OutgoingRequest::new(
+        "GET",
+        "/",
+        vec![("Origin".to_owned(), stranger.to_owned())],
+        "stranger",
+    );
+    let granted = |answer: &Observed| {
+        answer.values("access-control-allow-origin").any(|v| v == b"*" || v == stranger.as_bytes())
+    };
+    let expected = granted(&EngineTarget::new().unwrap().send(profile, &request).unwrap());
+    let answer = target.send(profile, &request).unwrap();
+    let values: Vec<String> = answer
+        .values("access-control-allow-origin")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    (granted(&answer) && !expected).then(|| {
+        format!(
+            "a stranger's origin is granted [{profile}]: Access-Control-Allow-Origin {values:?}"
+        )
+    })
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! The translation, option by option (rs/cors 1.7): `AllowedOrigins` lists exact origins and
 //! subdomain patterns as its one-`*` wildcards (`https://*.example.test`), or `*`; a `*` origin
 //! with credentials becomes `AllowOriginFunc` returning true (it reflects the origin: rs/cors would
-//! send `*` with credentials otherwise); `AllowedMethods`, `AllowedHeaders` (`*` for mirroring),
+//! send `*` with credentials otherwise), and a policy without origins `AllowOriginFunc` returning
+//! false (an empty `AllowedOrigins` allows every origin); `AllowedMethods`, `AllowedHeaders` (`*` for mirroring),
 //! `ExposedHeaders`, `MaxAge` and `AllowCredentials` as configured. rs/cors cannot mirror methods
 //! (the standard methods are listed instead) and reads an empty method list as its defaults.
 
@@ -75,6 +76,13 @@ fn options(flat: &Flat) -> String {
             writeln!(options, "\t\tAllowOriginFunc: func(origin string) bool {{ return true }},");
     } else if origins.any {
         let _ = writeln!(options, "\t\tAllowedOrigins: []string{{\"*\"}},");
+    } else if origins.exact.is_empty() && origins.patterns.is_empty() {
+        let _ = writeln!(
+            options,
+            "\t\t// No origin is allowed: an empty AllowedOrigins would mean every origin to rs/cors."
+        );
+        let _ =
+            writeln!(options, "\t\tAllowOriginFunc: func(origin string) bool {{ return false }},");
     } else {
         let mut all: Vec<String> = origins.exact.clone();
         all.extend(origins.patterns.iter().map(|pattern| {
@@ -147,6 +155,7 @@ mod tests {
     #[case::subdomains_become_wildcards("subdomains", &["\"https://*.example.test\", \"http://*.dev.example.test:8080\""], &[])]
     #[case::star_with_credentials_reflects("wildcard-credentials", &["AllowOriginFunc: func(origin string) bool { return true },", "AllowCredentials: true,"], &["AllowedOrigins: "])]
     #[case::strict("strict", &["AllowedMethods: []string{\"GET\", \"POST\", \"PUT\"},", "MaxAge: 600,", "net.Listen(\"tcp\", \"127.0.0.1:8080\")", "url.Parse(\"http://127.0.0.1:9000\")"], &[])]
+    #[case::closed_refuses_every_origin("closed", &["AllowOriginFunc: func(origin string) bool { return false },"], &["AllowedOrigins: "])]
     #[case::public_lists_standard_methods("public", &["AllowedOrigins: []string{\"*\"},", "AllowedHeaders: []string{\"*\"},", "\"PATCH\""], &["MaxAge"])]
     fn go_servers_follow_the_profile(
         #[case] profile: &str,
