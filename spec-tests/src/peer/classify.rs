@@ -283,7 +283,8 @@ impl Classification {
     /// it: how many the export says the peer cannot express, by reason; how many fail where
     /// its recipe answers otherwise than cors-flex, by note; and how many neither explains, by
     /// level, which are the ones to look at. Each reason and note is cut at its first clause
-    /// (up to its first `: ` or `, ` outside backquotes). Empty when nothing failed.
+    /// (up to its first `: ` or `, ` outside backquotes and parentheses). Empty when nothing
+    /// failed.
     #[must_use]
     pub fn failures_in_words(&self) -> String {
         let failed: Vec<&Classified> =
@@ -347,10 +348,15 @@ impl Classification {
 /// `text` up to its first `: ` or `, ` outside backquotes (`` `a: b` `` is code), or all of it.
 fn first_clause(text: &str) -> &str {
     let mut quoted = false;
+    let mut depth = 0usize;
     for (i, c) in text.char_indices() {
         match c {
             '`' => quoted = !quoted,
-            ':' | ',' if !quoted && text[i + 1..].starts_with(' ') => return &text[..i],
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            ':' | ',' if !quoted && depth == 0 && text[i + 1..].starts_with(' ') => {
+                return &text[..i];
+            }
             _ => {}
         }
     }
@@ -380,6 +386,17 @@ mod tests {
     #[track_caller]
     fn check(glob: &str, id: &str, matches: bool) {
         assert_eq!(glob_matches(glob, id), matches, "{glob} vs {id}");
+    }
+
+    #[rstest]
+    #[case::colon("no way to mirror X: a fixed list", "no way to mirror X")]
+    #[case::comma_in_backquotes("`GET, POST` are listed, always", "`GET, POST` are listed")]
+    #[case::comma_in_parentheses(
+        "an empty list means the defaults (GET, POST, HEAD): none cannot be said",
+        "an empty list means the defaults (GET, POST, HEAD)"
+    )]
+    fn a_summary_line_is_the_first_whole_clause(#[case] text: &str, #[case] clause: &str) {
+        assert_eq!(first_clause(text), clause);
     }
 
     #[rstest]
