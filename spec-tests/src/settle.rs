@@ -13,6 +13,13 @@
 //! gateways express (origins first), rather than asking for an exact match. When the previous
 //! profile is unknown (the first one of a run), the answers must be at least as close to the
 //! new profile as to every other one.
+//!
+//! A gateway may not be able to express the new profile at all (Go's rs/cors reads an empty
+//! method list as its defaults, so it cannot allow no method): its answers never come closer to
+//! the new profile. So the runner also reads the probes' answers before the setup command runs
+//! ([`Settler::before`]); once they have changed and answer alike twice in a row, the gateway
+//! has reloaded, and [`Settler::wait_after`] says so ([`Settled::Changed`]) instead of waiting
+//! for the timeout.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +36,9 @@ use crate::target::{OutgoingRequest, Target};
 
 /// How many probes tell two profiles apart.
 const PROBES_PER_PAIR: usize = 6;
+
+/// How many probes, at most, are read before the setup command to notice a change.
+const PROBES_BEFORE: usize = 24;
 
 /// How long to wait between two rounds of probes.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -51,6 +61,20 @@ enum Feature {
     Header(String),
     /// Whether this response header is exposed.
     Expose(String),
+}
+
+impl Feature {
+    /// Which of the variants this is, the value aside.
+    fn kind(&self) -> u8 {
+        match self {
+            Feature::Allowed => 0,
+            Feature::Credentials => 1,
+            Feature::Method(_) => 2,
+            Feature::MaxAge => 3,
+            Feature::Header(_) => 4,
+            Feature::Expose(_) => 5,
+        }
+    }
 }
 
 /// A request and the feature of its answer that tells profiles apart.
@@ -165,6 +189,30 @@ impl std::fmt::Display for SettleError {
 
 impl std::error::Error for SettleError {}
 
+/// What the target answered to the probes before the setup command ran ([`Settler::before`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Before {
+    new: String,
+    old: String,
+    /// `(probe index, value)`; empty when the target did not answer.
+    answers: Vec<(usize, String)>,
+}
+
+/// How the wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settled {
+    /// The target answers as the new profile predicts (or no probe tells it from the old one).
+    AsPredicted,
+    /// The target answers otherwise than before the setup, twice alike, but not closer to the
+    /// new profile than to the old one: it reloaded a configuration that cannot express the new
+    /// profile. The message names a probe that answers otherwise than the new profile predicts.
+    Changed {
+        /// The probe and its answer, for a warning.
+        message: String,
+    },
+}
+
 impl Settler {
     /// Probes for every compiled-in profile, with the engine's predictions.
     ///
@@ -200,6 +248,43 @@ impl Settler {
         (0..self.probes.len()).filter(|&i| a[i] != b[i]).take(PROBES_PER_PAIR).collect()
     }
 
+    /// The probes (indices) whose answers, read before the setup command, show that the target
+    /// changed: up to [`PROBES_BEFORE`] that tell `new` from `old`, spread over the features.
+    fn watched(&self, new: &str, old: &str) -> Vec<usize> {
+        let (Some(a), Some(b)) = (self.predicted.get(new), self.predicted.get(old)) else {
+            return Vec::new();
+        };
+        let mut by_kind: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+        for i in (0..self.probes.len()).filter(|&i| a[i] != b[i]) {
+            by_kind.entry(self.probes[i].feature.kind()).or_default().push(i);
+        }
+        let mut chosen = Vec::new();
+        let mut round = 0;
+        while chosen.len() < PROBES_BEFORE && by_kind.values().any(|v| v.len() > round) {
+            chosen.extend(by_kind.values().filter_map(|v| v.get(round)).copied());
+            round += 1;
+        }
+        chosen.truncate(PROBES_BEFORE);
+        chosen.sort_unstable();
+        chosen
+    }
+
+    /// Reads what `target`, still serving `old`, answers to the probes that tell `new` from it,
+    /// before the setup command for `new` runs; [`Settler::wait_after`] then notices the change
+    /// even when the target cannot answer as `new` predicts. A target that does not answer
+    /// gives an empty reading (the wait then only accepts answers as predicted).
+    pub fn before(&mut self, target: &mut dyn Target, new: &str, old: &str) -> Before {
+        let mut answers = Vec::new();
+        for i in self.watched(new, old) {
+            let Ok(answer) = target.send(new, &self.probes[i].request()) else {
+                answers.clear();
+                break;
+            };
+            answers.push((i, self.probes[i].read(&answer)));
+        }
+        Before { new: new.to_owned(), old: old.to_owned(), answers }
+    }
+
     /// Waits until `target` answers the probes as `new` rather than as `old` (or, when `old` is
     /// `None`, at least as closely as any other profile), twice in a row, for at most `timeout`.
     ///
@@ -214,6 +299,27 @@ impl Settler {
         old: Option<&str>,
         timeout: Duration,
     ) -> Result<(), SettleError> {
+        self.wait_after(target, new, old, None, timeout).map(|_| ())
+    }
+
+    /// [`Settler::wait`], which also ends, with [`Settled::Changed`], once the answers differ
+    /// from those read `before` the setup command and are alike twice in a row.
+    ///
+    /// # Errors
+    ///
+    /// As [`Settler::wait`]: the time ran out with answers as before the setup (or changing
+    /// still), or the target did not answer.
+    pub fn wait_after(
+        &mut self,
+        target: &mut dyn Target,
+        new: &str,
+        old: Option<&str>,
+        before: Option<&Before>,
+        timeout: Duration,
+    ) -> Result<Settled, SettleError> {
+        let before =
+            before.filter(|b| b.new == new && Some(b.old.as_str()) == old && !b.answers.is_empty());
+        let mut last_changed: Option<Vec<String>> = None;
         let rivals: Vec<&'static str> = match old {
             Some(old) if old != new => {
                 self.predicted.keys().copied().filter(|p| *p == old).collect()
@@ -236,12 +342,24 @@ impl Settler {
                 Ok(()) => {
                     agreed += 1;
                     if agreed >= 2 || pairs.is_empty() {
-                        return Ok(());
+                        return Ok(Settled::AsPredicted);
                     }
                     None
                 }
                 Err(problem) => {
                     agreed = 0;
+                    if let Some(before) = before.filter(|_| !problem.unreachable) {
+                        let now = self.reread(target, new, before);
+                        let changed = now.as_ref().filter(|now| {
+                            now.iter().zip(&before.answers).any(|(value, (_, was))| value != was)
+                        });
+                        if let Some(now) = changed
+                            && last_changed.as_ref() == Some(now)
+                        {
+                            return Ok(Settled::Changed { message: problem.message });
+                        }
+                        last_changed = changed.cloned();
+                    }
                     Some(problem)
                 }
             };
@@ -260,6 +378,16 @@ impl Settler {
             }
             std::thread::sleep(POLL_INTERVAL);
         }
+    }
+
+    /// The answers to the probes read `before`, now; `None` when the target does not answer.
+    fn reread(&self, target: &mut dyn Target, new: &str, before: &Before) -> Option<Vec<String>> {
+        let mut now = Vec::with_capacity(before.answers.len());
+        for (i, _) in &before.answers {
+            let answer = target.send(new, &self.probes[*i].request()).ok()?;
+            now.push(self.probes[*i].read(&answer));
+        }
+        Some(now)
     }
 
     /// One round of probes: `Ok` when the answers are closer to `new` than to each rival.
@@ -467,6 +595,43 @@ mod tests {
             let mut target = switching(profile.name, profile.name, 0);
             settler.wait(&mut target, profile.name, None, Duration::from_secs(5)).unwrap();
         }
+    }
+
+    /// Reloads to a configuration that cannot express `no-methods` (as Go's rs/cors, whose
+    /// empty method list means its defaults): it answers as `lowercase-methods` before the setup
+    /// and as `public` after, never closer to `no-methods` than to `lowercase-methods`.
+    #[test]
+    fn a_gateway_that_cannot_express_the_new_profile_is_seen_to_reload() {
+        let mut settler = Settler::new().unwrap();
+        let (new, old) = ("no-methods", Some("lowercase-methods"));
+        let mut target = switching("lowercase-methods", "lowercase-methods", 0);
+        let before = settler.before(&mut target, new, "lowercase-methods");
+        target.profiles = ["public", "public"];
+        let short = Duration::from_millis(600);
+        let error = settler.wait(&mut target, new, old, short).unwrap_err();
+        assert!(error.message.contains("still answers as profile lowercase-methods"), "{error}");
+        let settled = settler
+            .wait_after(&mut target, new, old, Some(&before), Duration::from_secs(5))
+            .unwrap();
+        let Settled::Changed { message } = settled else { panic!("{settled:?}") };
+        assert!(message.contains("lowercase-methods"), "{message}");
+    }
+
+    #[test]
+    fn a_gateway_that_did_not_reload_is_still_waited_for() {
+        let mut settler = Settler::new().unwrap();
+        let mut target = switching("lowercase-methods", "lowercase-methods", 0);
+        let before = settler.before(&mut target, "no-methods", "lowercase-methods");
+        let error = settler
+            .wait_after(
+                &mut target,
+                "no-methods",
+                Some("lowercase-methods"),
+                Some(&before),
+                Duration::from_millis(600),
+            )
+            .unwrap_err();
+        assert!(error.message.contains("still answers as profile lowercase-methods"), "{error}");
     }
 
     #[test]

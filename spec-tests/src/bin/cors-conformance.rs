@@ -17,7 +17,7 @@ use cors_conformance::known::KnownFailures;
 use cors_conformance::peer::classify::classify;
 use cors_conformance::peer::{Endpoints, Peer, Subject};
 use cors_conformance::runner::{self, Report, Selection};
-use cors_conformance::settle::Settler;
+use cors_conformance::settle::{Settled, Settler};
 use cors_conformance::setup::Setup;
 use cors_conformance::{
     Corpus, HttpOptions, HttpTarget, Level, Target, TargetError, TargetErrorKind, Tls, UpstreamLog,
@@ -724,16 +724,29 @@ fn reconfigure(
     args: &RunArgs,
     progress: &Progress,
 ) -> Result<(), Failure> {
+    // What the gateway answers while it still serves `previous`, to notice that it reloaded
+    // even when it cannot answer as `profile` predicts.
+    let before = previous.map(|previous| settler.before(target, profile, previous));
     progress.message(&format!("{profile}: setup"));
     setup.run(profile).map_err(|e| Failure::Setup { message: e.message, output: e.output })?;
     progress.message(&format!("{profile}: waiting for the gateway to serve it"));
-    settler.wait(target, profile, previous, args.settle_timeout).map_err(|e| {
-        if e.unreachable {
-            Failure::Unreachable(format!("after setup: {e}"))
-        } else {
-            Failure::Setup { message: format!("after setup: {e}"), output: String::new() }
-        }
-    })
+    let settled = settler
+        .wait_after(target, profile, previous, before.as_ref(), args.settle_timeout)
+        .map_err(|e| {
+            if e.unreachable {
+                Failure::Unreachable(format!("after setup: {e}"))
+            } else {
+                Failure::Setup { message: format!("after setup: {e}"), output: String::new() }
+            }
+        })?;
+    if let Settled::Changed { message } = settled {
+        progress.println(&format!(
+            "cors-conformance: warning: after setup for {profile}, the target changed its answers but does not \
+             answer as {profile} predicts ({message}); its configuration may not express \
+             {profile}: running its cases"
+        ));
+    }
+    Ok(())
 }
 
 /// The setup of a run, with the directory it writes its files in.
@@ -836,6 +849,15 @@ impl Progress {
     fn message(&self, text: &str) {
         self.show_if_slow();
         self.bar.set_message(text.to_owned());
+    }
+
+    /// A line on standard error, above the bar when it shows.
+    fn println(&self, text: &str) {
+        if self.shown.load(Ordering::Relaxed) {
+            self.bar.suspend(|| eprintln!("{text}"));
+        } else {
+            eprintln!("{text}");
+        }
     }
 
     fn finish(&self) {
