@@ -11,7 +11,7 @@ mod common;
 
 use common::{
     ca_as_own_certificate, certificates, closed_port, gateway_binary, scratch, start_closer,
-    start_garbage, start_tls_upstream, start_upstream,
+    start_garbage, start_not_found, start_tls_upstream, start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -510,6 +510,23 @@ fn a_gateway_whose_upstream_is_down_is_told_once() {
     let output = run_strict_through_gateway(&format!("http://{}", start_upstream(None)));
     check_exit(&output, 0);
     assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_target_that_forwards_nothing_at_this_path_is_told_once() {
+    // A gateway asked outside the path it forwards: it answers 404 itself.
+    let url = format!("http://{}", start_not_found());
+    let output = run(&url, Some("strict"), &[("--level", "fetch")]);
+    check_exit(&output, 1);
+    let text = stderr(&output);
+    assert!(
+        text.contains("warning: no request reached the upstream: the target answered"),
+        "{text}"
+    );
+    assert!(text.contains(" failing cases with 404)"), "{text}");
+    assert!(text.contains("--target http://HOST:PORT/PREFIX"), "{text}");
+    assert!(text.contains("give --upstream-log"), "without --upstream-log:\n{text}");
+    assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! `list`, `profiles`, `export`, `upstream`, `run`, `merge` and `differential`; see
 //! `spec-tests/README.md` and `cors-conformance --help`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
@@ -613,7 +614,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
     }
-    let upstream_down = upstream_down(&combined);
+    let upstream_down = upstream_down(&combined, &log);
     // What the peer's export says of the failures, after the verdict.
     let mut words = String::new();
     if let Some(peer) = &args.peer {
@@ -644,30 +645,53 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// A warning when no request of the run reached the upstream and some that should have were
-/// answered `502`, `503` or `504` by the target itself: its upstream is down, or not where it
-/// forwards. Each such case says only "expected forwarded to the upstream, got answered by the
-/// gateway" and the status, which reads as a CORS failure.
-fn upstream_down(report: &Report) -> Option<String> {
+/// A warning when no request of the run reached the upstream and cases failed: answered `502`,
+/// `503` or `504` by the target itself, its upstream is down, or not where it forwards; answered
+/// otherwise (`404` most often), the target URL's path is not the one the gateway forwards.
+/// Each such case says only "expected forwarded to the upstream, got answered by the gateway"
+/// and the status, which reads as a CORS failure.
+fn upstream_down(report: &Report, log: &UpstreamLog) -> Option<String> {
     let observed = || report.results.iter().filter_map(|result| result.observed.as_ref());
     if observed().any(|answer| answer.forwarded) {
         return None;
     }
-    let refused = report
+    let failing: Vec<u16> = report
         .results
         .iter()
         .filter(|result| result.is_failure())
-        .filter(|result| result.observed.as_ref().is_some_and(|a| (502..=504).contains(&a.status)))
-        .count();
-    (refused > 0).then(|| {
-        format!(
+        .filter_map(|result| result.observed.as_ref().map(|answer| answer.status))
+        .collect();
+    let refused = failing.iter().filter(|status| (502..=504).contains(*status)).count();
+    if refused > 0 {
+        return Some(format!(
             "cors-conformance: warning: no request reached the upstream, and the target answered \
              {refused} failing cases with 502, 503 or 504 itself: is the upstream it forwards \
              to running? (the exports forward to the suite's echo upstream, \
              `cors-conformance upstream --listen 127.0.0.1:9000`, unless --export-upstream or \
              --upstream-log says another address)"
-        )
-    })
+        ));
+    }
+    // Every answer came from the target itself: most often another path than the one it
+    // forwards (a gateway serving the API under a prefix), or an upstream that is not ours.
+    let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+    for status in &failing {
+        *counts.entry(*status).or_default() += 1;
+    }
+    let (status, count) = counts.into_iter().max_by_key(|&(status, count)| (count, !status))?;
+    let stamp = if matches!(log, UpstreamLog::Stamp) {
+        "; if it does, give --upstream-log http://HOST:PORT of that upstream (the target may \
+         drop the upstream's `x-conformance-upstream` field, which tells forwarded answers \
+         without it)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "cors-conformance: warning: no request reached the upstream: the target answered every \
+         case itself ({count} of {} failing cases with {status}). Does it forward this URL's \
+         path to the suite's echo upstream (`cors-conformance upstream`)? A gateway that serves \
+         its API under a path takes it in the target URL: --target http://HOST:PORT/PREFIX{stamp}",
+        failing.len()
+    ))
 }
 
 /// Checks every target URL before anything runs and, unless a setup command is to start or

@@ -35,6 +35,17 @@ pub(crate) fn closed_port() -> SocketAddr {
 
 /// A server that answers every connection with bytes that are not HTTP, then closes it.
 pub(crate) fn start_garbage() -> SocketAddr {
+    start_answering(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff garbage\r\n\r\n")
+}
+
+/// A server that answers every request `404 Not Found` itself, as a gateway does outside the
+/// path it forwards.
+pub(crate) fn start_not_found() -> SocketAddr {
+    start_answering(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+/// A server that reads the start of each connection, answers `bytes` and closes it.
+fn start_answering(bytes: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -42,7 +53,7 @@ pub(crate) fn start_garbage() -> SocketAddr {
             let Ok(mut stream) = stream else { continue };
             let mut buffer = [0; 4096];
             let _ = stream.read(&mut buffer);
-            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff garbage\r\n\r\n");
+            let _ = stream.write_all(bytes);
         }
     });
     addr
