@@ -609,6 +609,18 @@ fn handshake_failure(error: &std::io::Error, tls: &Tls) -> String {
                 `-addext basicConstraints=critical,CA:FALSE`), or --insecure for a test gateway"
             .to_owned();
     }
+    if matches!(
+        certificate,
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+    ) {
+        return format!(
+            "the target's certificate is not for the target URL's host ({certificate}); hint: \
+             write the target with a name the certificate is for, or serve one for that host \
+             (`openssl req -x509` gives a certificate the names of \
+             `-addext subjectAltName=DNS:localhost,IP:127.0.0.1`), or --insecure for a test \
+             gateway"
+        );
+    }
     // A CA of the issuer's name whose key did not sign it (a test CA made again under the same
     // name) fails as a bad signature rather than as an unknown issuer.
     let not_signed =

@@ -10,8 +10,8 @@ use cors_conformance::report;
 mod common;
 
 use common::{
-    ca_as_own_certificate, certificates, closed_port, gateway_binary, scratch, start_closer,
-    start_garbage, start_not_found, start_tls_upstream, start_upstream,
+    ca_as_own_certificate, certificates, certificates_for, closed_port, gateway_binary, scratch,
+    start_closer, start_garbage, start_not_found, start_tls_upstream, start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -323,6 +323,17 @@ fn tls_failures_say_what_is_wrong_with_the_certificate_or_the_port() {
         &["--target", &url, "--ca", other_ca],
         &format!("not signed by a CA certificate of --ca {other_ca}"),
     );
+    // A certificate for another host than the target URL's, from the CA given with --ca.
+    let (ca, certificate, key) = certificates_for(&dir.join("named"), &["api.example.test"]);
+    let url = format!("https://localhost:{}", start_tls_upstream(certificate, key).port());
+    let ca = ca.to_str().unwrap();
+    unreachable(
+        &["--target", &url, "--ca", ca],
+        "the target's certificate is not for the target URL's host",
+    );
+    unreachable(&["--target", &url, "--ca", ca], "subjectAltName=DNS:localhost,IP:127.0.0.1");
+    let output = cli(&[&base[..], &["--target", &url, "--ca", ca]].concat());
+    assert!(!stderr(&output).contains("must hold the CA certificate"), "{}", stderr(&output));
     // https:// for a plain HTTP port.
     let url = format!("https://{}", start_upstream(None));
     unreachable(&["--target", &url], "write the target as http://");

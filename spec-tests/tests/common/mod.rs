@@ -77,13 +77,23 @@ pub(crate) fn certificates(
     dir: &Path,
 ) -> (PathBuf, rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>)
 {
+    certificates_for(dir, &["localhost", "127.0.0.1"])
+}
+
+/// [`certificates`], the server's for `names` only.
+pub(crate) fn certificates_for(
+    dir: &Path,
+    names: &[&str],
+) -> (PathBuf, rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>)
+{
     use rcgen::{CertificateParams, KeyPair};
     let (ca, _) = test_ca(&[]);
     let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
+    let leaf =
+        CertificateParams::new(names.iter().map(|&name| name.to_owned()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
