@@ -1,12 +1,43 @@
 //! In-process targets: cors-engine's [`Engine::decide`] applied as an adapter would
 //! ([`EngineTarget`], which also checks that [`Engine::explain`] agrees with it on every request),
-//! and cors-hyper's tower layer over the echo upstream ([`TowerTarget`]).
+//! cors-hyper's tower layer over the echo upstream ([`TowerTarget`]), and any tower service in
+//! front of the echo upstream ([`ServiceTarget`]: your own CORS layer or router, in a test).
 //!
-//! Both put [`upstream::respond`] behind the code under test, so "forwarded" means what it means
+//! All put [`upstream::respond`] behind the code under test, so "forwarded" means what it means
 //! over HTTP: the upstream's answer came back.
+//!
+//! ```
+//! use cors_conformance::in_process::ServiceTarget;
+//! use cors_conformance::{Corpus, KnownFailures, Level, Selection, runner};
+//! use cors_hyper::{CorsLayer, OriginGroup, Policy};
+//! use tower::Layer as _;
+//!
+//! // Your service, configured as the `strict` profile says (`cors-conformance profiles --show
+//! // strict`) as far as the cases selected below check it: here cors-hyper's layer.
+//! let policy = Policy::builder()
+//!     .group(
+//!         OriginGroup::new(["https://app.example.test"])
+//!             .allow_methods(["GET", "POST", "PUT"])
+//!             .allow_headers(["x-custom", "content-type"])
+//!             .max_age(std::time::Duration::from_secs(600)),
+//!     )
+//!     .build()?;
+//! let layer = CorsLayer::new(policy);
+//! let mut target = ServiceTarget::new("my-service", move |profile, upstream| {
+//!     (profile == "strict").then(|| layer.layer(upstream))
+//! })?;
+//! let corpus = Corpus::builtin()?;
+//! let selection =
+//!     Selection::all().profile("strict").filter(Some("preflight.")).levels(vec![Level::Fetch]);
+//! let report = runner::run(&corpus, &selection, &mut target, &KnownFailures::none(), &mut |_, _| {});
+//! assert!(report.results.len() > 5);
+//! assert!(report.is_success(), "{}", cors_conformance::report::text(&report));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::task::Poll;
 
 use bytes::Bytes;
 use cors_engine::{Engine, Request};
@@ -131,6 +162,81 @@ fn observed(
     }
 }
 
+/// The suite's echo upstream as a tower service, to put behind the service under test in a
+/// [`ServiceTarget`]: it answers every request with [`upstream::respond`] (the answer a gateway
+/// forwarding to `cors-conformance upstream` gets back), at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EchoUpstream;
+
+impl<B> tower::Service<http::Request<B>> for EchoUpstream {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let lines = request.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+        std::future::ready(Ok(upstream::respond(lines).map(Full::new)))
+    }
+}
+
+/// Any tower service, in-process, in front of the echo upstream: `make(profile, EchoUpstream)`
+/// gives the service configured as `profile` (`cors-conformance profiles --show P` prints its
+/// cors-flex policy), or `None` for a profile it is not configured for, whose cases are then
+/// errors (select the profiles it has with [`Selection::profile`](crate::Selection::profile)).
+///
+/// Each request is sent as `http::Request<Full<Bytes>>` with a `Host` (the case's, else
+/// [`DEFAULT_HOST`]), on a current-thread tokio runtime of the target's own.
+pub struct ServiceTarget<F> {
+    name: String,
+    make: F,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl<F> std::fmt::Debug for ServiceTarget<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceTarget").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl<F> ServiceTarget<F> {
+    /// A target named `name` in reports (and in known-failure entries), whose service for each
+    /// profile `make` builds around the echo upstream.
+    ///
+    /// # Errors
+    ///
+    /// The runtime cannot start.
+    pub fn new<S>(name: &str, make: F) -> Result<ServiceTarget<F>, DataError>
+    where
+        F: FnMut(&str, EchoUpstream) -> Option<S>,
+    {
+        Ok(ServiceTarget { name: name.to_owned(), make, runtime: current_thread()? })
+    }
+}
+
+impl<F, S, B> Target for ServiceTarget<F>
+where
+    F: FnMut(&str, EchoUpstream) -> Option<S>,
+    S: tower::Service<http::Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Display,
+    B: hyper::body::Body,
+    B::Error: std::fmt::Display,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send(&mut self, profile: &str, request: &OutgoingRequest) -> Result<Observed, TargetError> {
+        let service = (self.make)(profile, EchoUpstream).ok_or_else(|| {
+            TargetError::new(format!("{} has no service for profile {profile:?}", self.name))
+        })?;
+        send_through(&self.runtime, service, request)
+    }
+}
+
 /// cors-hyper's [`CorsLayer`], in-process, in front of the echo upstream as a tower service.
 #[derive(Debug)]
 pub struct TowerTarget {
@@ -146,10 +252,7 @@ impl TowerTarget {
     /// A profile does not load, or the runtime cannot start.
     pub fn new() -> Result<TowerTarget, DataError> {
         let layers = load_all()?.into_iter().map(|(n, p)| (n, CorsLayer::new(p))).collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| DataError { problems: vec![format!("cannot start the runtime: {e}")] })?;
-        Ok(TowerTarget { layers, runtime })
+        Ok(TowerTarget { layers, runtime: current_thread()? })
     }
 }
 
@@ -160,33 +263,49 @@ impl Target for TowerTarget {
 
     fn send(&mut self, profile: &str, request: &OutgoingRequest) -> Result<Observed, TargetError> {
         let layer = self.layers.get(profile).ok_or_else(|| unknown(profile))?;
-        let fail = |what: &str, e: &dyn std::fmt::Display| TargetError::new(format!("{what}: {e}"));
-        let method = http::Method::from_bytes(request.method.as_bytes())
-            .map_err(|e| fail("invalid method", &e))?;
-        let mut builder = http::Request::builder().method(method).uri(request.path.as_str());
-        if request.host().is_none() {
-            builder = builder.header(http::header::HOST, DEFAULT_HOST);
-        }
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_bytes());
-        }
-        let outgoing =
-            builder.body(Full::new(Bytes::new())).map_err(|e| fail("invalid request", &e))?;
-        let inner = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
-            let lines = req.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
-            Ok::<_, Infallible>(upstream::respond(lines).map(Full::new))
-        });
-        let service = layer.layer(inner);
-        self.runtime.block_on(async {
-            let response =
-                service.oneshot(outgoing).await.map_err(|e| fail("the layer failed", &e))?;
-            let (parts, body) = response.into_parts();
-            let body =
-                body.collect().await.map_err(|e| fail("reading the body failed", &e))?.to_bytes();
-            let forwarded = parts.headers.contains_key(upstream::STAMP);
-            Ok(observed(parts.status, &parts.headers, body.len(), forwarded))
-        })
+        send_through(&self.runtime, layer.layer(EchoUpstream), request)
     }
+}
+
+fn current_thread() -> Result<tokio::runtime::Runtime, DataError> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| DataError { problems: vec![format!("cannot start the runtime: {e}")] })
+}
+
+/// Sends `request` to `service` on `runtime` and reads its whole answer.
+fn send_through<S, B>(
+    runtime: &tokio::runtime::Runtime,
+    service: S,
+    request: &OutgoingRequest,
+) -> Result<Observed, TargetError>
+where
+    S: tower::Service<http::Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Display,
+    B: hyper::body::Body,
+    B::Error: std::fmt::Display,
+{
+    let fail = |what: &str, e: &dyn std::fmt::Display| TargetError::new(format!("{what}: {e}"));
+    let method = http::Method::from_bytes(request.method.as_bytes())
+        .map_err(|e| fail("invalid method", &e))?;
+    let mut builder = http::Request::builder().method(method).uri(request.path.as_str());
+    if request.host().is_none() {
+        builder = builder.header(http::header::HOST, DEFAULT_HOST);
+    }
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_bytes());
+    }
+    let outgoing =
+        builder.body(Full::new(Bytes::new())).map_err(|e| fail("invalid request", &e))?;
+    runtime.block_on(async {
+        let response =
+            service.oneshot(outgoing).await.map_err(|e| fail("the service failed", &e))?;
+        let (parts, body) = response.into_parts();
+        let body =
+            body.collect().await.map_err(|e| fail("reading the body failed", &e))?.to_bytes();
+        let forwarded = parts.headers.contains_key(upstream::STAMP);
+        Ok(observed(parts.status, &parts.headers, body.len(), forwarded))
+    })
 }
 
 #[cfg(test)]
@@ -194,6 +313,37 @@ mod tests {
     use cors_policy::FileShape;
 
     use super::*;
+
+    #[test]
+    fn a_service_target_answers_as_the_tower_target_around_the_same_layer() {
+        let layers: BTreeMap<&str, CorsLayer> =
+            load_all().unwrap().into_iter().map(|(n, p)| (n, CorsLayer::new(p))).collect();
+        let mut service = ServiceTarget::new("service", |profile, upstream| {
+            layers.get(profile).map(|layer| layer.layer(upstream))
+        })
+        .unwrap();
+        let mut tower = TowerTarget::new().unwrap();
+        let corpus = crate::Corpus::builtin().unwrap();
+        for case in corpus.cases() {
+            let request = OutgoingRequest::from_case(case, "m").unwrap();
+            let theirs = tower.send(&case.profile, &request);
+            assert_eq!(service.send(&case.profile, &request), theirs, "{}", case.id);
+        }
+        assert_eq!(service.name(), "service");
+    }
+
+    #[test]
+    fn a_profile_without_a_service_is_an_error_naming_it() {
+        let mut target = ServiceTarget::new("mine", |_, upstream| Some(upstream)).unwrap();
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "m");
+        assert!(target.send("strict", &request).unwrap().forwarded);
+        let mut none = ServiceTarget::new("mine", |_, _| None::<EchoUpstream>).unwrap();
+        let error = none.send("strict", &request).unwrap_err();
+        assert!(
+            error.to_string().contains("mine has no service for profile \"strict\""),
+            "{error}"
+        );
+    }
 
     #[test]
     fn every_profile_loads_as_a_flex_policy_list_item() {

@@ -61,7 +61,7 @@ pub use case::{Case, Corpus, Level};
 pub use check::{Mismatch, Observed};
 pub use error::{DataError, TargetError, TargetErrorKind};
 pub use http_target::{HttpOptions, HttpTarget, Tls, UpstreamLog};
-pub use in_process::{EngineTarget, TowerTarget};
+pub use in_process::{EchoUpstream, EngineTarget, ServiceTarget, TowerTarget};
 pub use known::KnownFailures;
 pub use runner::{Report, Selection};
 pub use target::{OutgoingRequest, Target};
