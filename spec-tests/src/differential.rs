@@ -15,7 +15,7 @@ use cors_policy::{AllowedHeaders, Policy};
 
 use crate::check::{Observed, escape};
 use crate::error::TargetError;
-use crate::in_process::{DEFAULT_HOST, engine_answer};
+use crate::in_process::{DEFAULT_HOST, engine_answer, engine_request};
 use crate::target::{OutgoingRequest, Target};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same requests.
@@ -199,6 +199,9 @@ pub struct Divergence {
     pub got: Observed,
     /// Each difference, in words.
     pub differences: Vec<String>,
+    /// Why the engine answers as it does: its reasons, each naming the rule of
+    /// `docs/behaviour.md` it applies (`R1: no Origin field: not a CORS request`).
+    pub reasons: Vec<String>,
 }
 
 impl Divergence {
@@ -213,6 +216,12 @@ impl Divergence {
         }
         for difference in &self.differences {
             let _ = writeln!(out, "  - {difference}");
+        }
+        if !self.reasons.is_empty() {
+            let _ = writeln!(out, "  why, by the rules of docs/behaviour.md:");
+            for reason in &self.reasons {
+                let _ = writeln!(out, "    {reason}");
+            }
         }
         let _ = writeln!(out, "  engine: {}", self.expected);
         let _ = writeln!(out, "  target: {}", self.got);
@@ -419,6 +428,12 @@ fn diverges(
         expected,
         got,
         differences,
+        reasons: engine
+            .explain(&engine_request(request))
+            .reasons()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     }))
 }
 
@@ -498,6 +513,24 @@ mod tests {
         let first = &report.distinct[0].divergence;
         // Minimized: only the lines needed to diverge remain (Origin at most, plus the marker).
         assert!(first.request.headers.len() <= 3, "{}", first.render());
+    }
+
+    #[test]
+    fn a_divergence_says_which_rules_decide_the_engines_answer() {
+        // `public` grants a stranger `*`; under `strict` it is blocked by A2.
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = Pinned(EngineTarget::new().unwrap(), "public");
+        let report = run(policy, &mut target, 50, 1, 5, &mut |_, _| {}).unwrap();
+        let shown: Vec<String> =
+            report.distinct.iter().map(|found| found.divergence.render()).collect();
+        let blocked = shown
+            .iter()
+            .find(|text| text.contains("\n    A2: origin not allowed: blocked\n"))
+            .unwrap_or_else(|| panic!("no A2 reason:\n{}", shown.join("\n")));
+        assert!(blocked.contains("  why, by the rules of docs/behaviour.md:\n"), "{blocked}");
+        for found in &report.distinct {
+            assert!(!found.divergence.reasons.is_empty(), "{}", found.divergence.render());
+        }
     }
 
     #[test]
