@@ -168,8 +168,9 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) idle_timeout: Duration,
     /// Time a client may take up no part of a response while the gateway has some to send (its
-    /// TCP window, or on HTTP/2 the stream's window, stays full); past it the connection is
-    /// closed, and the upstream connection and slots the response held are freed. A response
+    /// TCP window, or on HTTP/2 the stream's window, stays full; each response on its own,
+    /// whatever the connection's other streams do); past it the connection is closed, and the
+    /// upstream connection and slots its responses held are freed. A response
     /// the upstream sends nothing of (a server-sent events stream between events) is not
     /// waiting on the client. 0 turns this off.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]

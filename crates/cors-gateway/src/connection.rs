@@ -255,12 +255,23 @@ pub(crate) struct Activity {
     events: AtomicU64,
     /// Reads from the client that brought bytes (after the opening bytes, see [`Prefixed`]).
     received: AtomicU64,
-    /// Response bodies that handed hyper a frame and have not been asked for the next one: the
-    /// client has not taken up the last (see [`Tracked`] and `--send-timeout`).
-    handed: AtomicUsize,
-    /// Frames handed by response bodies: unchanged means no response moved.
-    frames: AtomicU64,
+    /// The epoch a frame handed now is counted in (see [`Activity::waiting`]), below [`EPOCHS`]:
+    /// the send watch begins the next one at each of its ticks (see [`drive`]).
+    epoch: AtomicUsize,
+    /// Response bodies that handed hyper a frame and have not been asked for the next one (the
+    /// client has not taken up the last, see [`Tracked`] and `--send-timeout`), by the epoch
+    /// they handed it in, modulo [`EPOCHS`]. Per response, not per connection (finding F-BW):
+    /// on HTTP/2 one stream may wait on its window while the others move.
+    waiting: [AtomicUsize; EPOCHS],
 }
+
+/// The samples per period of a watch (see [`Ticker`]).
+const TICKS: u32 = 4;
+
+/// The epochs [`Activity::waiting`] tells apart, counted round: a frame handed in epoch `e` has
+/// waited at least [`TICKS`] ticks when epoch `e + TICKS + 1` begins, which checks it; only the
+/// epoch after that counts in its place again.
+const EPOCHS: usize = TICKS as usize + 2;
 
 impl Activity {
     pub(crate) fn new() -> Arc<Self> {
@@ -268,8 +279,8 @@ impl Activity {
             active: AtomicUsize::new(0),
             events: AtomicU64::new(0),
             received: AtomicU64::new(0),
-            handed: AtomicUsize::new(0),
-            frames: AtomicU64::new(0),
+            epoch: AtomicUsize::new(0),
+            waiting: std::array::from_fn(|_| AtomicUsize::new(0)),
         })
     }
 
@@ -277,7 +288,7 @@ impl Activity {
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.events.fetch_add(1, Ordering::Relaxed);
-        InFlight { activity: Arc::clone(self), handed: false }
+        InFlight { activity: Arc::clone(self), handed: None }
     }
 
     fn events(&self) -> u64 {
@@ -292,10 +303,17 @@ impl Activity {
         self.active.load(Ordering::Relaxed) > 0
     }
 
-    /// For the send watch (see [`drive`]): whether no response waits for the client to take up
-    /// a frame, and how many frames responses have handed so far.
-    fn sending(&self) -> (bool, u64) {
-        (self.handed.load(Ordering::Relaxed) == 0, self.frames.load(Ordering::Relaxed))
+    /// For the send watch (see [`drive`]), at each of its ticks: begins the next epoch, and
+    /// tells whether a response still waits for its client to take up a frame it handed
+    /// [`TICKS`] ticks ago or more.
+    /// Only the send watch calls this, so the epoch has one writer.
+    fn next_epoch(&self) -> bool {
+        let epoch = (self.epoch.load(Ordering::Relaxed) + 1) % EPOCHS;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        // The epoch `TICKS + 1` before this one, counted round; before the watch's first
+        // `TICKS + 1` ticks, a count no frame was handed in yet.
+        let handed_in = (epoch + EPOCHS - (TICKS as usize + 1)) % EPOCHS;
+        self.waiting[handed_in].load(Ordering::Relaxed) > 0
     }
 }
 
@@ -303,23 +321,24 @@ impl Activity {
 #[derive(Debug)]
 pub(crate) struct InFlight {
     activity: Arc<Activity>,
-    /// Whether its response body handed a frame and was not asked for the next one yet.
-    handed: bool,
+    /// Where [`Activity::waiting`] counts the frame its response body handed, while it was not
+    /// asked for the next one yet.
+    handed: Option<usize>,
 }
 
 impl InFlight {
     /// The response body is asked for its next frame: the previous one was taken up.
     fn asked(&mut self) {
-        if std::mem::take(&mut self.handed) {
-            self.activity.handed.fetch_sub(1, Ordering::Relaxed);
+        if let Some(index) = self.handed.take() {
+            self.activity.waiting[index].fetch_sub(1, Ordering::Relaxed);
         }
     }
 
     /// The response body handed a frame.
     fn handed(&mut self) {
-        self.handed = true;
-        self.activity.handed.fetch_add(1, Ordering::Relaxed);
-        self.activity.frames.fetch_add(1, Ordering::Relaxed);
+        let index = self.activity.epoch.load(Ordering::Relaxed);
+        self.activity.waiting[index].fetch_add(1, Ordering::Relaxed);
+        self.handed = Some(index);
     }
 }
 
@@ -470,27 +489,22 @@ impl Closed {
     }
 }
 
-/// Watches for `idle` without activity: a sampler returns whether something is in progress
-/// and a count of events, and activity is either. It samples four times per period, so it fires
-/// between `idle` and 1.25 times `idle` after the last activity. Never fires when `idle` is zero.
-///
-/// A timer reset after each sample rather than a `tokio::time::Interval`, so that [`drive`] can
-/// tell whether it is due without polling it (see [`IdleWatch::is_due`]).
+/// A timer that samples something [`TICKS`] times per period: reset after each sample rather
+/// than a `tokio::time::Interval`, so that [`drive`] can tell whether it is due without polling
+/// it (see [`Ticker::is_due`]). Never fires when the period is zero.
 #[derive(Debug)]
-struct IdleWatch {
-    /// The next sample; `None` when `idle` is zero.
+struct Ticker {
+    /// The next sample; `None` when the period is zero.
     check: Option<Pin<Box<tokio::time::Sleep>>>,
     tick: Duration,
-    last: u64,
-    quiet_ticks: u32,
 }
 
-impl IdleWatch {
-    fn new(idle: Duration, first: u64) -> Self {
-        let tick = (idle / 4).max(Duration::from_millis(10));
+impl Ticker {
+    fn new(period: Duration) -> Self {
+        let tick = (period / TICKS).max(Duration::from_millis(10));
         let check =
-            (!idle.is_zero()).then(|| Box::pin(tokio::time::sleep_until(Instant::now() + tick)));
-        Self { check, tick, last: first, quiet_ticks: 0 }
+            (!period.is_zero()).then(|| Box::pin(tokio::time::sleep_until(Instant::now() + tick)));
+        Self { check, tick }
     }
 
     /// Whether the next sample is due: a poll would do more than register the waker.
@@ -498,26 +512,57 @@ impl IdleWatch {
         self.check.as_ref().is_some_and(|check| check.is_elapsed())
     }
 
-    /// Ready once four samples in a row showed no activity.
+    /// Takes the samples that are due; ready once one of them returns `true`.
+    fn poll_sample(&mut self, cx: &mut Context<'_>, mut sample: impl FnMut() -> bool) -> Poll<()> {
+        let Some(check) = &mut self.check else { return Poll::Pending };
+        while check.as_mut().poll(cx).is_ready() {
+            if sample() {
+                return Poll::Ready(());
+            }
+            check.as_mut().reset(Instant::now() + self.tick);
+        }
+        Poll::Pending
+    }
+}
+
+/// Watches for `idle` without activity: a sampler returns whether something is in progress
+/// and a count of events, and activity is either. It samples [`TICKS`] times per period, so it
+/// fires between `idle` and 1.25 times `idle` after the last activity. Never fires when `idle`
+/// is zero.
+#[derive(Debug)]
+struct IdleWatch {
+    ticker: Ticker,
+    last: u64,
+    quiet_ticks: u32,
+}
+
+impl IdleWatch {
+    fn new(idle: Duration, first: u64) -> Self {
+        Self { ticker: Ticker::new(idle), last: first, quiet_ticks: 0 }
+    }
+
+    /// Whether the next sample is due: a poll would do more than register the waker.
+    fn is_due(&self) -> bool {
+        self.ticker.is_due()
+    }
+
+    /// Ready once [`TICKS`] samples in a row showed no activity.
     fn poll_idle(
         &mut self,
         cx: &mut Context<'_>,
         sample: &mut impl FnMut() -> (bool, u64),
     ) -> Poll<()> {
-        let Some(check) = &mut self.check else { return Poll::Pending };
-        while check.as_mut().poll(cx).is_ready() {
+        let Self { ticker, last, quiet_ticks } = self;
+        ticker.poll_sample(cx, || {
             let (busy, events) = sample();
-            if busy || events != self.last {
-                (self.last, self.quiet_ticks) = (events, 0);
+            if busy || events != *last {
+                (*last, *quiet_ticks) = (events, 0);
+                false
             } else {
-                self.quiet_ticks += 1;
-                if self.quiet_ticks >= 4 {
-                    return Poll::Ready(());
-                }
+                *quiet_ticks += 1;
+                *quiet_ticks >= TICKS
             }
-            check.as_mut().reset(Instant::now() + self.tick);
-        }
-        Poll::Pending
+        })
     }
 }
 
@@ -620,7 +665,9 @@ impl<'t> HeadWatch<'t> {
 /// Serves `connection` until it ends, closing it when a request head has not arrived in time
 /// (see [`HeadWatch`]) or when the client has taken up no frame of a response for `send`
 /// (`--send-timeout`, finding F-AX: a response waits on the client while one of its frames
-/// has not been taken up, and not while the upstream sends nothing; zero turns this off), and
+/// has not been taken up, and not while the upstream sends nothing; zero turns this off), each
+/// response timed on its own (finding F-BW: on HTTP/2 the others may move meanwhile, and hyper
+/// cannot reset the one stream, whose data waits for its window, so the connection goes), and
 /// closing it gracefully when it has been idle for `idle` (see [`IdleWatch`]; zero turns this
 /// off) or when `shutdown` changes. A close the gateway starts is
 /// bounded by [`CLOSE_GRACE`], except on shutdown, which lets the requests in progress finish
@@ -641,10 +688,9 @@ pub(crate) async fn drive<C: Graceful>(
     let mut connection = std::pin::pin!(connection);
     let mut sample = || (activity.is_busy(), activity.events());
     let mut idle_watch = IdleWatch::new(idle, activity.events());
-    // The same watch as the idle one, over frames: it fires once four samples in a row saw a
-    // response waiting on the client and no frame handed.
-    let mut sending = || activity.sending();
-    let mut send_watch = IdleWatch::new(send, activity.sending().1);
+    // Each tick begins an epoch, and fires once a frame handed `TICKS` ticks before is still
+    // waiting on the client: between `send` and 1.25 times `send` after it was handed.
+    let mut send_watch = Ticker::new(send);
     let head_timer = std::pin::pin!(tokio::time::sleep_until(deadline.at));
     let mut heads = HeadWatch::new(head_timer, deadline, C::EVERY_HEAD);
     // `changed` borrows `shutdown`; the probe, a clone that never marks a value seen, tells
@@ -672,7 +718,7 @@ pub(crate) async fn drive<C: Graceful>(
         if idle_watch.poll_idle(cx, &mut sample).is_ready() {
             return Poll::Ready(Ok(Closed::Idle));
         }
-        if send_watch.poll_idle(cx, &mut sending).is_ready() {
+        if send_watch.poll_sample(cx, || activity.next_epoch()).is_ready() {
             return Poll::Ready(Ok(Closed::Stalled));
         }
         if changed.as_mut().poll(cx).is_ready() {
@@ -744,6 +790,37 @@ mod tests {
             Some(protocol)
         });
         assert_eq!(got, expected);
+    }
+
+    /// Finding F-BW: a frame one response handed and its client never took up is found
+    /// [`TICKS`] + 1 ticks later (after at least `TICKS` whole ticks), however many frames
+    /// another response of the connection hands and has taken up meanwhile; and only then.
+    #[test]
+    fn a_stalled_response_is_found_while_another_moves() {
+        let activity = Activity::new();
+        let mut moving = activity.begin();
+        for _ in 0..3 {
+            assert!(!activity.next_epoch(), "nothing was handed");
+        }
+        let mut stalled = activity.begin();
+        stalled.handed();
+        for tick in 1..=TICKS {
+            moving.asked();
+            moving.handed();
+            assert!(!activity.next_epoch(), "found after {tick} ticks");
+        }
+        moving.asked();
+        moving.handed();
+        assert!(activity.next_epoch(), "not found after {} ticks", TICKS + 1);
+        stalled.asked();
+        for tick in 1..=3 * EPOCHS {
+            moving.asked();
+            assert!(!activity.next_epoch(), "found after it was taken up, at tick {tick}");
+            moving.handed();
+        }
+        drop(moving);
+        drop(stalled);
+        assert!(activity.waiting.iter().all(|count| count.load(Ordering::Relaxed) == 0));
     }
 
     #[rstest]

@@ -486,6 +486,56 @@ async fn a_client_that_takes_up_no_response_is_closed_after_the_send_timeout(#[c
     .unwrap();
 }
 
+/// Finding F-BW: an HTTP/2 stream whose client never takes up its response (its stream window
+/// stays full) is found by `--send-timeout` even while another stream of the same connection
+/// moves. Before the fix the send watch looked at the connection as a whole, so one slow but
+/// steady download beside it kept the stalled stream, and its upstream slot, for as long as the
+/// connection lasted: here two such connections held all of `--upstream-max-connections 4`
+/// and every other client got `503` (with the defaults, 32 connections hold all 1000). hyper
+/// cannot reset one stream whose data waits for its window, so the connection is closed, the
+/// moving stream with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_http2_stream_is_cut_while_another_on_its_connection_moves() {
+    let limits = ["--send-timeout", "1s", "--upstream-max-connections", "4"];
+    let (_upstream, gateway) =
+        strict_gateway(&[&limits[..], &["--upstream-queue-timeout", "200ms"]].concat()).await;
+    let url = gateway.url("/download?bytes=268435456");
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let one_connection = client(true);
+        let get = || request("GET", &url, &[("origin", APP)], empty());
+        let stalled = one_connection.request(get()).await.unwrap();
+        let moving = one_connection.request(get()).await.unwrap();
+        assert_eq!((stalled.status().as_u16(), moving.status().as_u16()), (200, 200));
+        let mut unread = stalled.into_body();
+        tokio::spawn(async move {
+            tokio::time::sleep(PATIENCE).await;
+            unread.frame().await
+        });
+        // About 800 KB/s: 256 MiB would take minutes.
+        readers.push(tokio::spawn(async move {
+            let mut body = moving.into_body();
+            let mut read = 0;
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout(PATIENCE, body.frame()).await {
+                read += frame.into_data().map_or(0, |data| data.len());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            read
+        }));
+    }
+    let took = until_answered(&gateway).await;
+    eprintln!("another client was answered after {took:?}");
+    for reader in readers {
+        let read = reader.await.unwrap();
+        assert!(read > 0 && read < 64 << 20, "a moving stream read {read} bytes");
+    }
+    tokio::task::spawn_blocking(move || {
+        gateway.wait_for_log("took up no response for --send-timeout");
+    })
+    .await
+    .unwrap();
+}
+
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
 /// server-sent events stream between events, here an echo of a request body that pauses) is not
 /// waiting on the client, and is not cut.
