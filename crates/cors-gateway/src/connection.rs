@@ -263,7 +263,22 @@ pub(crate) struct Activity {
     /// they handed it in, modulo [`EPOCHS`]. Per response, not per connection (finding F-BW):
     /// on HTTP/2 one stream may wait on its window while the others move.
     waiting: [AtomicUsize; EPOCHS],
+    /// Requests dropped before their response ended: the client reset the stream (HTTP/2) or
+    /// went away (see [`InFlight`] and [`MAX_ABANDONED`]).
+    abandoned: AtomicU64,
 }
+
+/// The requests a client may abandon on one connection before the gateway closes it, when they
+/// are more than half of the requests it made there (finding F-BY): each abandoned request that
+/// went upstream ends its upstream connection (an HTTP/1.1 connection with a response under
+/// way cannot be reused), so an HTTP/2 client that opens streams and resets each once it is
+/// under way (rapid reset, paced so that h2's limit on streams reset before they are taken up
+/// never counts them) made the gateway open an upstream connection per reset, without bound,
+/// on one connection. Envoy's "premature reset" check (500 streams, half of them reset) and
+/// nginx's `keepalive_requests` (1000) bound the same. A browser that cancels every request of
+/// a page (at most `--max-concurrent-streams`, 100 by default) when the user leaves it stays
+/// under it, or is asked to open a new connection.
+pub(crate) const MAX_ABANDONED: u64 = 100;
 
 /// The samples per period of a watch (see [`Ticker`]).
 const TICKS: u32 = 4;
@@ -281,6 +296,7 @@ impl Activity {
             received: AtomicU64::new(0),
             epoch: AtomicUsize::new(0),
             waiting: std::array::from_fn(|_| AtomicUsize::new(0)),
+            abandoned: AtomicU64::new(0),
         })
     }
 
@@ -288,7 +304,7 @@ impl Activity {
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.events.fetch_add(1, Ordering::Relaxed);
-        InFlight { activity: Arc::clone(self), handed: None }
+        InFlight { activity: Arc::clone(self), handed: None, ended: false, bodiless: false }
     }
 
     fn events(&self) -> u64 {
@@ -301,6 +317,19 @@ impl Activity {
 
     fn is_busy(&self) -> bool {
         self.active.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether the client abandoned more than [`MAX_ABANDONED`] requests, and more than half of
+    /// those it made on the connection: one load while it has not.
+    fn is_abandoning(&self) -> bool {
+        let abandoned = self.abandoned.load(Ordering::Relaxed);
+        if abandoned <= MAX_ABANDONED {
+            return false;
+        }
+        // Each request counts one event when it begins and one when it ends: the events and
+        // the requests still active make each begun request twice.
+        let begun = u64::midpoint(self.events(), self.active.load(Ordering::Relaxed) as u64);
+        abandoned * 2 > begun
     }
 
     /// For the send watch (see [`drive`]), at each of its ticks: begins the next epoch, and
@@ -324,9 +353,22 @@ pub(crate) struct InFlight {
     /// Where [`Activity::waiting`] counts the frame its response body handed, while it was not
     /// asked for the next one yet.
     handed: Option<usize>,
+    /// Whether its response ended: its body's last frame was handed, or it failed, or it is
+    /// sent without its body. Dropped before, the request was abandoned (see
+    /// [`Activity::abandoned`]).
+    ended: bool,
+    /// Whether its response is sent without its body, whatever the body holds (see
+    /// [`InFlight::without_body`]).
+    bodiless: bool,
 }
 
 impl InFlight {
+    /// Its response is sent without its body (a response to `HEAD`, a `1xx`, `204` or `304`):
+    /// hyper drops the body unread, which is no abandoning.
+    pub(crate) fn without_body(&mut self) {
+        self.bodiless = true;
+    }
+
     /// The response body is asked for its next frame: the previous one was taken up.
     fn asked(&mut self) {
         if let Some(index) = self.handed.take() {
@@ -344,6 +386,9 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        if !self.ended {
+            self.activity.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
         self.asked();
         self.activity.active.fetch_sub(1, Ordering::Relaxed);
         self.activity.events.fetch_add(1, Ordering::Relaxed);
@@ -362,8 +407,10 @@ pin_project! {
     }
 }
 
-impl<B> Tracked<B> {
-    pub(crate) fn new(body: B, in_flight: InFlight) -> Self {
+impl<B: Body> Tracked<B> {
+    pub(crate) fn new(body: B, mut in_flight: InFlight) -> Self {
+        // An empty body, or one not sent, is never polled: its response ends with its head.
+        in_flight.ended = in_flight.bodiless || body.is_end_stream();
         Self { body, in_flight }
     }
 }
@@ -378,9 +425,16 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
         this.in_flight.asked();
-        let polled = this.body.poll_frame(cx);
-        if let Poll::Ready(Some(Ok(_))) = &polled {
-            this.in_flight.handed();
+        let mut body = this.body;
+        let polled = body.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(_))) => {
+                this.in_flight.handed();
+                // hyper does not ask for more once the body says it has ended.
+                this.in_flight.ended = body.is_end_stream();
+            }
+            Poll::Ready(None | Some(Err(_))) => this.in_flight.ended = true,
+            Poll::Pending => {}
         }
         polled
     }
@@ -465,6 +519,9 @@ pub(crate) enum Closed {
     ClientLimit,
     /// Its client took up no frame of a response for `--send-timeout`.
     Stalled,
+    /// Its client abandoned more than [`MAX_ABANDONED`] requests before their responses
+    /// ended, more than half of its requests (finding F-BY).
+    Abandoning,
     /// An HTTP/1.1 response was cut because its upstream sent nothing of the body for
     /// `--upstream-read-timeout`: hyper ends the connection with the body's error, which is no
     /// doing of the client's.
@@ -703,6 +760,9 @@ pub(crate) async fn drive<C: Graceful>(
             return Poll::Ready(Err(result));
         }
         heads.observe(activity);
+        if activity.is_abandoning() {
+            return Poll::Ready(Ok(Closed::Abandoning));
+        }
         let due = heads.is_due()
             || idle_watch.is_due()
             || send_watch.is_due()
@@ -821,6 +881,50 @@ mod tests {
         drop(moving);
         drop(stalled);
         assert!(activity.waiting.iter().all(|count| count.load(Ordering::Relaxed) == 0));
+    }
+
+    /// Finding F-BY: a request counts as abandoned when it is dropped before its response
+    /// ended, and not when its body was sent whole, is empty, failed, or is not sent.
+    #[test]
+    fn requests_dropped_before_their_response_ended_are_abandoned() {
+        use http_body_util::{BodyExt as _, Empty, Full};
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let activity = Activity::new();
+        let abandoned = || activity.abandoned.load(Ordering::Relaxed);
+        let mut whole = Tracked::new(Full::new(Bytes::from_static(b"ok")), activity.begin());
+        runtime.block_on(async { while whole.frame().await.is_some() {} });
+        drop(whole);
+        drop(Tracked::new(Empty::<Bytes>::new(), activity.begin()));
+        let mut head = activity.begin();
+        head.without_body();
+        drop(Tracked::new(Full::new(Bytes::from_static(b"not sent")), head));
+        assert_eq!(abandoned(), 0);
+        drop(activity.begin());
+        drop(Tracked::new(Full::new(Bytes::from_static(b"never sent")), activity.begin()));
+        assert_eq!(abandoned(), 2);
+    }
+
+    /// Finding F-BY: a connection is abandoned over [`MAX_ABANDONED`] requests abandoned, when
+    /// they are more than half of its requests.
+    #[test]
+    fn a_connection_is_abandoned_past_the_limit_and_half_its_requests() {
+        let activity = Activity::new();
+        for _ in 0..MAX_ABANDONED {
+            drop(activity.begin());
+        }
+        assert!(!activity.is_abandoning(), "at the limit");
+        let kept = activity.begin();
+        drop(activity.begin());
+        assert!(activity.is_abandoning(), "past the limit, 101 of 102 requests");
+        let ended: Vec<InFlight> = (0..100)
+            .map(|_| {
+                let mut in_flight = activity.begin();
+                in_flight.ended = true;
+                in_flight
+            })
+            .collect();
+        assert!(!activity.is_abandoning(), "101 of 202 requests");
+        drop((kept, ended));
     }
 
     #[rstest]

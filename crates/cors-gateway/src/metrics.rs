@@ -55,7 +55,7 @@ const UPSTREAM_FAILURES: [&str; 6] =
 const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
 
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
-const CLOSE_REASONS: [&str; 9] = [
+const CLOSE_REASONS: [&str; 10] = [
     "client",
     "no_request_head",
     "idle",
@@ -65,6 +65,7 @@ const CLOSE_REASONS: [&str; 9] = [
     "stalled",
     "upstream_read_timeout",
     "upstream_body_failed",
+    "abandoning",
 ];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
@@ -174,7 +175,7 @@ impl Metrics {
              shutdown, proxy_protocol (refused by --proxy-protocol), client_limit (refused by \
              --max-connections-per-client), stalled (--send-timeout), upstream_read_timeout (an \
              HTTP/1.1 response cut by --upstream-read-timeout), upstream_body_failed (an HTTP/1.1 \
-             response cut because its upstream failed before the end of the body)",
+             response cut because its upstream failed before the end of the body), abandoning              (its client abandoned over 100 requests under way, more than half of its requests)",
             "reason",
             CLOSE_REASONS,
         );
@@ -338,6 +339,7 @@ const fn closed_index(reason: Closed) -> usize {
         Closed::Stalled => 6,
         Closed::UpstreamReadTimeout => 7,
         Closed::UpstreamBodyFailed => 8,
+        Closed::Abandoning => 9,
     }
 }
 

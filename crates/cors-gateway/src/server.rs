@@ -467,6 +467,9 @@ impl Accepted {
             Closed::Stalled => {
                 tracing::debug!(%peer, ?protocol, "closed a connection whose client took up no response for --send-timeout");
             }
+            Closed::Abandoning => {
+                tracing::debug!(%peer, ?protocol, "closed a connection whose client abandoned most of its requests under way");
+            }
             // The cut is logged where it happens (`ReadTimer`, `UpstreamBody`).
             Closed::UpstreamReadTimeout
             | Closed::UpstreamBodyFailed
@@ -749,7 +752,11 @@ where
     // first, the future, a few hundred bytes, was copied once more (measured: 39 instructions
     // per request).
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let in_flight = Some(self.activity.begin());
+        let mut in_flight = self.activity.begin();
+        if request.method() == http::Method::HEAD {
+            in_flight.without_body();
+        }
+        let in_flight = Some(in_flight);
         let exchange = self.telemetry.exchange(&request, self.peer);
         if let Some(refusal) = checks::refusal(&request, self.max_headers) {
             return Gated { observing: exchange.observe(Work::Refused { refusal }), in_flight };
@@ -836,8 +843,11 @@ where
         let mut this = self.project();
         let response = ready!(this.observing.as_mut().poll(cx))?;
         let seen = this.observing.seen();
-        let in_flight =
+        let mut in_flight =
             this.in_flight.take().expect("invariant: a future is not polled after it completed");
+        if matches!(response.status().as_u16(), 100..=199 | 204 | 304) {
+            in_flight.without_body();
+        }
         Poll::Ready(Ok(response.map(|body| Tracked::new(Observed::new(body, seen), in_flight))))
     }
 }

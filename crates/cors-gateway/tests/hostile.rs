@@ -2870,6 +2870,74 @@ fn http2_floods_get_goaway_with_enhance_your_calm(#[case] flood: H2Flood) {
     bystander.finish(10);
 }
 
+/// Opens a stream for `/hang` (which the upstream never answers) on `sender`, waits until the
+/// upstream has read it, and resets it; `false` once the connection takes no more streams.
+async fn open_and_reset_under_way(
+    sender: &mut h2::client::SendRequest<bytes::Bytes>,
+    gateway: &Gateway,
+) -> bool {
+    let Ok(ready) = sender.clone().ready().await else { return false };
+    *sender = ready;
+    let requests = gateway.upstream_requests();
+    let Ok((_response, mut stream)) =
+        sender.send_request(h2_request("GET", "/hang", Some(APP)), true)
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while gateway.upstream_requests() == requests && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stream.send_reset(h2::Reason::CANCEL);
+    true
+}
+
+/// Finding F-BY: an HTTP/2 client that resets each stream once its request is under way (the
+/// upstream has read it), one at a time, is never counted by h2's limit on streams reset before
+/// they are taken up, and each reset ends the upstream connection its request was on. Before the
+/// fix one connection opened 1000 streams this way and the gateway opened 1000 upstream
+/// connections; now the gateway closes the connection once its client has abandoned over
+/// `MAX_ABANDONED` (100) requests, more than half of its requests.
+#[test]
+fn a_client_that_abandons_its_requests_under_way_loses_its_connection() {
+    let mut gateway = Gateway::start(&[]);
+    let bystander = Bystander::start(gateway.address);
+    let before = gateway.upstream_connections();
+    let (opened, ended) = runtime().block_on(async {
+        let (mut sender, connection, _) = h2_connect(gateway.address).await;
+        let mut opened = 0;
+        while opened < 1000 && open_and_reset_under_way(&mut sender, &gateway).await {
+            opened += 1;
+        }
+        (opened, tokio::time::timeout(PATIENCE, connection).await.is_ok())
+    });
+    let upstream = gateway.upstream_connections() - before;
+    eprintln!("{opened} streams opened and reset, {upstream} new upstream connections");
+    assert!(opened <= 110, "{opened} streams opened and reset on one connection");
+    assert!(upstream <= 120, "{upstream} upstream connections");
+    assert!(ended, "the connection stayed open");
+    gateway.assert_alive();
+    bystander.finish(10);
+}
+
+/// Finding F-BY: a client that resets many requests under way but completes more of them keeps
+/// its connection (150 resets among 350 requests).
+#[test]
+fn a_client_that_completes_most_of_its_requests_may_reset_many() {
+    let gateway = Gateway::start(&[]);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        for round in 0..350 {
+            if round % 7 < 3 {
+                assert!(open_and_reset_under_way(&mut sender, &gateway).await, "round {round}");
+            } else {
+                let sent = h2_send(&mut sender, h2_request("GET", "/ok", Some(APP))).await;
+                assert_eq!(sent.unwrap().0.status, 200, "round {round}");
+            }
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Issue 16: HTTP/2 fan-out, the upstream pool and its fair share.
 
