@@ -71,12 +71,14 @@ fn main() -> ExitCode {
 /// gets wrong (an SNI that is an IP address or not a DNS name, a warning alert, a message out of
 /// order), so any client could write lines, with text of its choosing, at the default level, one
 /// or more per connection (finding F-Y in docs/robustness.md). The gateway logs a failed
-/// handshake itself, at debug.
+/// handshake itself, at debug. h2 likewise (finding F-BZ): it logs a warning for each PING
+/// acknowledgement a client sends unasked, one line per 17-byte frame, and one for each
+/// connection it ends for a flood of resets; the gateway logs a connection's end at debug.
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
-        (true, _) => "warn,rustls=error",
-        (false, 0) => "info,rustls=error",
-        (false, 1) => "info,rustls=error,cors_hyper=debug,cors_gateway=debug",
+        (true, _) => "warn,rustls=error,h2=error",
+        (false, 0) => "info,rustls=error,h2=error",
+        (false, 1) => "info,rustls=error,h2=error,cors_hyper=debug,cors_gateway=debug",
         (false, _) => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));

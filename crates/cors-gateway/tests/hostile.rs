@@ -2630,6 +2630,35 @@ fn a_clients_handshake_mistakes_write_nothing_to_the_log() {
     assert!(!log.contains(" rustls::"), "a client's handshake wrote to the log:\n{log}");
 }
 
+/// Finding F-BZ: an HTTP/2 client's frames write nothing to the gateway's log (here at
+/// `--quiet`). The h2 crate logs a warning for each PING acknowledgement the server never asked
+/// for, with its payload: before the fix these 1000 frames of 17 bytes wrote 1000 lines.
+#[test]
+fn an_http2_clients_frames_write_nothing_to_the_log() {
+    let gateway = Gateway::start(&[]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut frames = [H2_PREFACE, &h2_frame(H2_SETTINGS, 0, 0, &[])].concat();
+    for _ in 0..1000 {
+        frames.extend(h2_frame(H2_PING, 0x1, 0, b"forged!\n"));
+    }
+    // A PING of its own last: its acknowledgement says every frame before it was read.
+    frames.extend(h2_frame(H2_PING, 0, 0, b"the last"));
+    stream.write_all(&frames).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    let acknowledged = |received: &[u8]| {
+        h2_frames(received).iter().any(|&(kind, payload)| kind == H2_PING && payload == b"the last")
+    };
+    while !acknowledged(&received) {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "closed before the last PING was acknowledged");
+        received.extend_from_slice(&buffer[..n]);
+    }
+    let log = gateway.stderr.lock().unwrap().clone();
+    assert!(!log.contains(" h2::"), "a client's frames wrote to the log:\n{log}");
+}
+
 /// Issue 17: each TLS handshake runs in its connection's own task, so clients stalled in theirs
 /// (a connection that never sends its `ClientHello`, half a record, a whole `ClientHello` and
 /// nothing after) never hold up the clients that complete theirs: those are answered while the
