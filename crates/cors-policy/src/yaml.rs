@@ -211,6 +211,9 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
     // as editors show them. (A mark opening a later document, which the grammar allows too,
     // is still refused: the tools that write one write it at the start of a file.)
     let text = text.strip_prefix(BOM).unwrap_or(text);
+    if let Some(error) = unprintable(text) {
+        return Err(error);
+    }
     let mut parser = Parser::new_from_str(text);
     let mut b =
         Builder { stack: Vec::new(), documents: Vec::new(), anchors: HashMap::new(), nodes: 0 };
@@ -287,6 +290,31 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
             }
         }
     }
+}
+
+/// The first control character of the C0 set other than tab, line feed and carriage return, at
+/// its line and column: YAML allows none of them in a stream (YAML 1.2.2 section 5.1,
+/// `c-printable`), and `yaml-rust2` takes a NUL for the end of the text, dropping whatever
+/// followed it without a word (finding F-CA), and reads the others as content. (The C1 controls,
+/// DEL and U+FFFE, which `c-printable` excludes too, are read as content as before: the writer
+/// writes them unescaped, and what it writes must read back.)
+fn unprintable(text: &str) -> Option<ReadError> {
+    let printable = |c: char| c >= ' ' || matches!(c, '\t' | '\n' | '\r');
+    let at = text.find(|c: char| !printable(c))?;
+    let c = text[at..].chars().next()?;
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    Some(ReadError {
+        kind: ReadErrorKind::Syntax,
+        message: format!("character U+{:04X} is not allowed in YAML", u32::from(c)),
+        hint: Some(
+            "remove it, or write it escaped in a double-quoted string (\"\\u0000\"); \
+             NUL bytes are often what is left of a file damaged while it was written",
+        ),
+        line,
+        column,
+    })
 }
 
 /// `config` as the YAML body of a `config:` block.

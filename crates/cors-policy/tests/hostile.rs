@@ -110,6 +110,32 @@ fn non_utf8_is_reported_at_the_bad_byte(
     assert_eq!(d.message(), format!("invalid UTF-8 byte 0xe9 (byte {offset})"));
 }
 
+/// YAML allows no C0 control character but tab and line breaks (YAML 1.2.2 section 5.1). A NUL
+/// ended the text for `yaml-rust2`: what followed it was dropped without a word, so a
+/// `supportCredentials: true`, a group or a misspelt key after it went unread (finding F-CA).
+/// The others were read as content.
+#[rstest]
+#[case::nul_before_a_key(b"publicResource: false\noriginGroups:\n  - origins: [\"https://a.test\"]\n\0supportCredentials: true\n", 4, 1, "U+0000")]
+#[case::nul_ending_a_value(b"publicResource: false\x00\nbogus: 1\n", 1, 22, "U+0000")]
+#[case::zeros_after_the_text(b"publicResource: false\n\0\0\0\0", 2, 1, "U+0000")]
+#[case::in_a_group_name(
+    b"publicResource: false\noriginGroups:\n  - name: a\x1bb\n    origins: [\"https://a.test\"]\n",
+    3,
+    12,
+    "U+001B"
+)]
+#[case::after_a_byte_order_mark(b"\xef\xbb\xbfpublicResource:\x01 false\n", 1, 16, "U+0001")]
+fn a_control_character_is_reported_where_it_is(
+    #[case] bytes: &[u8],
+    #[case] line: usize,
+    #[case] column: usize,
+    #[case] named: &str,
+) {
+    let d = only_error(Policy::from_yaml_bytes(bytes, "control.yaml"));
+    assert_eq!((d.code(), d.line(), d.column()), (Code::Syntax, Some(line), Some(column)), "{d}");
+    assert!(d.message().contains(named), "{d}");
+}
+
 #[test]
 fn non_utf8_file_is_reported_at_the_bad_byte() {
     let file = TempFile::new("latin1.yaml");
