@@ -79,7 +79,8 @@ codes! {
     Syntax = "syntax", Error;
     /// Collections are nested deeper than the depth cap.
     TooDeep = "too-deep", Error;
-    /// The document has more nodes than the budget, counting alias expansions ("billion laughs").
+    /// The document has more nodes or more bytes of text than the budgets, counting alias
+    /// expansions ("billion laughs") and the copies of anchored nodes.
     TooManyNodes = "too-many-nodes", Error;
     /// The file contains no document, or more documents than the loader accepts.
     Documents = "documents", Error;

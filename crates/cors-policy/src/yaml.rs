@@ -10,8 +10,9 @@
 //! reads. `serde_yaml`'s own emitter follows YAML 1.1, where U+2028 and U+2029 break lines, and
 //! wrote a group name holding one in a way `yaml-rust2` (YAML 1.2) read back with extra spaces.
 //!
-//! Hostile input is bounded here: nesting depth ([`MAX_DEPTH`]), node count including alias
-//! expansions ([`MAX_NODES`], which stops "billion laughs") and document count
+//! Hostile input is bounded here: nesting depth ([`MAX_DEPTH`]), node count and bytes of text
+//! including alias expansions and the copies anchors keep ([`MAX_NODES`], [`text_budget`],
+//! which stop "billion laughs" made of many nodes or of long texts) and document count
 //! ([`MAX_DOCUMENTS`]). The size cap and the UTF-8 check happen before, in the loader.
 
 use std::collections::HashMap;
@@ -24,8 +25,19 @@ use crate::config::CorsConfig;
 
 /// The deepest nesting of sequences and mappings accepted.
 pub(crate) const MAX_DEPTH: usize = 64;
-/// The most nodes a file may have, counting every node an alias expands to.
+/// The most nodes a file may have, counting every node an alias expands to and the copy of each
+/// anchored node kept for its aliases.
 pub(crate) const MAX_NODES: usize = 100_000;
+/// The least [`text_budget`], for small files.
+pub(crate) const MIN_TEXT_BUDGET: usize = 1 << 20;
+
+/// The most bytes of scalar text a file of `len` bytes may have, counted as [`MAX_NODES`]
+/// counts nodes: four times the file's size, and at least [`MIN_TEXT_BUDGET`]. A file may
+/// anchor all it says and alias some of it; a few long texts aliased many times hold no more
+/// than that, and neither does a Local Mode folder of such files (finding F-CB).
+pub(crate) fn text_budget(len: usize) -> usize {
+    len.saturating_mul(4).max(MIN_TEXT_BUDGET)
+}
 /// The most YAML documents (`---`) a file may have.
 pub(crate) const MAX_DOCUMENTS: usize = 16;
 /// The byte order mark, U+FEFF, which [`read`] skips at the start of a text.
@@ -128,12 +140,58 @@ impl Node {
         Node { value, line: mark.line(), column: mark.col() + 1 }
     }
 
-    /// Number of nodes in this subtree (depth is bounded by [`MAX_DEPTH`]).
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Scalar(..) => 0,
-            Value::Seq(items) => items.iter().map(Node::size).sum(),
-            Value::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
+    /// The nodes and bytes of text of this subtree (depth is bounded by [`MAX_DEPTH`]).
+    fn weight(&self) -> Weight {
+        let own = Weight { nodes: 1, bytes: 0 };
+        match &self.value {
+            Value::Scalar(text, _) => Weight { bytes: text.len(), ..own },
+            Value::Seq(items) => items.iter().map(Node::weight).fold(own, Weight::plus),
+            Value::Map(entries) => {
+                entries.iter().map(|(k, v)| k.weight().plus(v.weight())).fold(own, Weight::plus)
+            }
+        }
+    }
+}
+
+/// How much of the reader's budgets a node takes: its nodes and its bytes of scalar text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+}
+
+/// What a file's reader has used of its budgets, and its budget of text.
+struct Tally {
+    used: Weight,
+    /// The file's [`text_budget`].
+    max_text: usize,
+}
+
+impl Tally {
+    /// Counts `weight` more against the budgets: a node read, an alias's expansion, or the copy
+    /// of an anchored node kept for its aliases.
+    fn count(&mut self, weight: Weight, mark: Marker) -> Result<(), ReadError> {
+        self.used = self.used.plus(weight);
+        let message = if self.used.nodes > MAX_NODES {
+            format!("more than {MAX_NODES} nodes, counting alias expansions")
+        } else if self.used.bytes > self.max_text {
+            format!(
+                "more than {} bytes of text, counting alias expansions (four times the file's \
+                 size, at least {MIN_TEXT_BUDGET})",
+                self.max_text
+            )
+        } else {
+            return Ok(());
+        };
+        Err(ReadError::new(ReadErrorKind::TooManyNodes, message, mark))
+    }
+}
+
+impl Weight {
+    fn plus(self, other: Weight) -> Weight {
+        Weight {
+            nodes: self.nodes.saturating_add(other.nodes),
+            bytes: self.bytes.saturating_add(other.bytes),
         }
     }
 }
@@ -146,22 +204,15 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     documents: Vec<Node>,
-    /// Anchored nodes with their sizes, for alias expansion.
-    anchors: HashMap<usize, (Node, usize)>,
-    nodes: usize,
+    /// Anchored nodes with their weights, for alias expansion.
+    anchors: HashMap<usize, (Node, Weight)>,
+    /// Everything read so far, copies included.
+    read: Tally,
 }
 
 impl Builder {
-    fn count(&mut self, n: usize, mark: Marker) -> Result<(), ReadError> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
-            return Err(ReadError::new(
-                ReadErrorKind::TooManyNodes,
-                format!("more than {MAX_NODES} nodes, counting alias expansions"),
-                mark,
-            ));
-        }
-        Ok(())
+    fn count(&mut self, weight: Weight, mark: Marker) -> Result<(), ReadError> {
+        self.read.count(weight, mark)
     }
 
     fn open(&mut self, frame: Frame, mark: Marker) -> Result<(), ReadError> {
@@ -172,15 +223,16 @@ impl Builder {
                 mark,
             ));
         }
-        self.count(1, mark)?;
+        self.count(Weight { nodes: 1, bytes: 0 }, mark)?;
         self.stack.push(frame);
         Ok(())
     }
 
     fn complete(&mut self, node: Node, anchor: usize, mark: Marker) -> Result<(), ReadError> {
         if anchor != 0 {
-            let size = node.size();
-            self.anchors.insert(anchor, (node.clone(), size));
+            let weight = node.weight();
+            self.count(weight, mark)?;
+            self.anchors.insert(anchor, (node.clone(), weight));
         }
         match self.stack.last_mut() {
             None => {
@@ -215,8 +267,12 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
         return Err(error);
     }
     let mut parser = Parser::new_from_str(text);
-    let mut b =
-        Builder { stack: Vec::new(), documents: Vec::new(), anchors: HashMap::new(), nodes: 0 };
+    let mut b = Builder {
+        stack: Vec::new(),
+        documents: Vec::new(),
+        anchors: HashMap::new(),
+        read: Tally { used: Weight { nodes: 0, bytes: 0 }, max_text: text_budget(text.len()) },
+    };
     loop {
         let (event, mark) = parser.next_token().map_err(|e| {
             // The scanner has its own flow-nesting limit, reached while looking ahead.
@@ -231,7 +287,7 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
             Event::StreamEnd => return Ok(b.documents),
             Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {}
             Event::Scalar(text, style, anchor, tag) => {
-                b.count(1, mark)?;
+                b.count(Weight { nodes: 1, bytes: text.len() }, mark)?;
                 let explicit_string = tag.is_some_and(|tag| tag.suffix == "str");
                 let style = if style == TScalarStyle::Plain && !explicit_string {
                     Style::Plain
@@ -274,15 +330,16 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
                 b.complete(node, anchor, mark)?;
             }
             Event::Alias(id) => {
-                let Some((node, size)) = b.anchors.get(&id) else {
+                let Some((node, weight)) = b.anchors.get(&id) else {
                     return Err(ReadError::new(
                         ReadErrorKind::Syntax,
                         "alias to an unknown anchor".to_owned(),
                         mark,
                     ));
                 };
-                let (mut node, size) = (node.clone(), *size);
-                b.count(size, mark)?;
+                // Counted before the copy is made.
+                b.read.count(*weight, mark)?;
+                let mut node = node.clone();
                 // The copy keeps the anchor's content but points at the alias.
                 node.line = mark.line();
                 node.column = mark.col() + 1;

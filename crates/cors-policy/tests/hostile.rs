@@ -162,6 +162,58 @@ fn too_many_documents_are_refused() {
     assert_eq!(d.message(), "more than 16 documents");
 }
 
+/// "Billion laughs" with few nodes and long texts: each alias of a 10 000-byte string is one
+/// node, and each was a copy of the string, so 10 000 of them in a 100 KB file took 300 MB
+/// (and a 1 MiB file could ask for 50 GB). The bytes of text, counting alias expansions, have a
+/// budget of their own: four times the file's size, at least 1 MiB (finding F-CB).
+#[test]
+fn alias_expansions_of_a_long_text_hit_the_byte_budget() {
+    let text = format!(
+        "publicResource: false\nx: &a \"{}\"\noriginGroups:\n  - origins: [{}]\n",
+        "a".repeat(10_000),
+        vec!["*a"; 10_000].join(", ")
+    );
+    let d = only_error(Policy::from_yaml_str(&text, "long.yaml"));
+    assert_eq!((d.code(), d.line()), (Code::TooManyNodes, Some(4)), "{d}");
+    assert_eq!(
+        d.message(),
+        "more than 1048576 bytes of text, counting alias expansions (four times the file's \
+         size, at least 1048576)"
+    );
+    // A larger file has a larger budget, four times its size.
+    let text = format!("{text}# {}\n", "padding".repeat(60_000));
+    let d = only_error(Policy::from_yaml_str(&text, "long.yaml"));
+    assert!(d.message().starts_with(&format!("more than {} bytes", 4 * text.len())), "{d}");
+}
+
+/// Anchors nested in anchors: the reader keeps a copy of each anchored node for its aliases, so
+/// 30 nested anchors around 10 000 items held 300 000 nodes (60 around 99 000, in a 200 KB
+/// file: 500 MB) with no alias at all. Those copies count against the node budget (F-CB).
+#[test]
+fn nested_anchors_hit_the_node_budget() {
+    let opening = (0..30).fold(String::new(), |mut text, i| {
+        write!(text, "&a{i} [").unwrap();
+        text
+    });
+    let text = format!("x: {opening}{}{}\n", vec!["x"; 10_000].join(","), "]".repeat(30));
+    let d = only_error(Policy::from_yaml_str(&text, "nested.yaml"));
+    assert_eq!(d.code(), Code::TooManyNodes, "{d}");
+}
+
+/// What the budgets leave room for: a file within the size cap that anchors its whole document
+/// and aliases a group's origins in each of its groups.
+#[test]
+fn anchors_and_aliases_of_a_real_policy_are_read() {
+    let origins: Vec<String> = (0..500).map(|i| format!("\"https://h{i}.test\"")).collect();
+    let groups = "  - {origins: *o, headers: [x-a]}\n".repeat(20);
+    let text = format!(
+        "&doc\npublicResource: false\noriginGroups:\n  - origins: &o [{}]\n{groups}",
+        origins.join(", ")
+    );
+    let loaded = Policy::from_yaml_str(&text, "aliases.yaml").unwrap();
+    assert_eq!(loaded.policy.groups().len(), 21);
+}
+
 #[test]
 fn huge_flat_lists_hit_the_node_budget() {
     let text = format!("originGroups: [{}]", vec!["{}"; 120_000].join(","));

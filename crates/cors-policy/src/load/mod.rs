@@ -154,8 +154,9 @@ impl Policy {
     /// # Errors
     ///
     /// Every C3 problem at once, each with line, column and key path; or a single error for
-    /// input over [`MAX_FILE_SIZE`], invalid YAML, nesting deeper than 64 levels, or more than
-    /// 100 000 nodes counting alias expansions.
+    /// input over [`MAX_FILE_SIZE`], invalid YAML (a control character other than tab and line
+    /// breaks included), nesting deeper than 64 levels, or more than 100 000 nodes or more text
+    /// than four times the input's size (at least 1 MiB), counting alias expansions.
     pub fn from_yaml_str(text: &str, file: &str) -> Result<LoadedPolicy, LoadError> {
         Loader::new(file).load(&documents(text, file)?)
     }
