@@ -1,0 +1,137 @@
+//! Both parsers against the `url` crate (the WHATWG URL Standard) on generated origins full of
+//! the forms where parsers disagree: IDNA mappings and Punycode, IPv4 shorthand, hex and octal,
+//! IPv6, percent-encoding, default ports written out, upper case, trailing and empty labels
+//! (behaviour rules C4, M1, R5).
+//!
+//! For special schemes: a configured origin canonicalizes to exactly what `url` serializes as
+//! the URL's origin, and a request `Origin` is accepted only if it is that serialization. The
+//! only canonical serializations refused are the deliberate deviations of docs/decisions.md
+//! ("Origins"): the host alphabet, empty labels, the DNS limits and the Punycode label count.
+
+use cors_origin::{Origin, RequestOrigin};
+use proptest::prelude::*;
+
+/// Pieces of hosts, each a form some parser reads differently from another.
+const PIECES: &[&str] = &[
+    "a",
+    "example",
+    "xn--bcher-kva",
+    "xn--",
+    "xn--a",
+    "xn--zca",
+    "xn--ls8h",
+    "XN--ZCA",
+    "ü",
+    "ß",
+    "ς",
+    "Ａ",
+    "。",
+    "．",
+    "\u{ad}",
+    "\u{200c}",
+    "\u{212a}",
+    "ǅ",
+    "ﬀ",
+    "ⓐ",
+    "①",
+    "İ",
+    "ẞ",
+    "\u{2126}",
+    "٣",
+    "\u{fe0f}",
+    "ｘｎ－－",
+    "0x7f",
+    "0X7F",
+    "0",
+    "00",
+    "09",
+    "010",
+    "1",
+    "255",
+    "256",
+    "4294967295",
+    "0x",
+    "-",
+    "_",
+    "a-",
+    "-a",
+    "ab--c",
+    "%41",
+    "%2e",
+];
+
+fn host() -> impl Strategy<Value = String> {
+    // Mostly a dot; sometimes nothing, which runs two pieces into one label.
+    let separator = prop::sample::select(&[".", ".", ".", ""][..]);
+    prop::collection::vec((prop::sample::select(PIECES), separator), 1..6).prop_map(|parts| {
+        let mut host = String::new();
+        for (i, (piece, separator)) in parts.into_iter().enumerate() {
+            if i > 0 {
+                host.push_str(separator);
+            }
+            host.push_str(piece);
+        }
+        host
+    })
+}
+
+fn input() -> impl Strategy<Value = String> {
+    let schemes = &["http", "https", "HTTPS", "ws", "wss", "ftp", "x-app"][..];
+    let ports = &["", "", "", ":", ":0", ":80", ":443", ":0443", ":21", ":8080", ":65535"][..];
+    (
+        prop::sample::select(schemes),
+        prop_oneof![
+            6 => host(),
+            1 => Just("[::1]".to_owned()),
+            1 => Just("[::FFFF:1.2.3.4]".to_owned()),
+            1 => Just("[0:0::1%25eth0]".to_owned()),
+        ],
+        prop::sample::select(ports),
+        prop::sample::select(&["", "", "", "/", "."][..]),
+    )
+        .prop_map(|(scheme, host, port, end)| format!("{scheme}://{host}{port}{end}"))
+}
+
+fn is_special(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https" | "ws" | "wss" | "ftp")
+}
+
+/// The documented deviations (docs/decisions.md, "Origins") that make a host `url` serializes
+/// one that neither parser accepts.
+fn deviates(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() > 253
+        || labels.iter().any(|label| label.is_empty() || label.len() > 63)
+        || host
+            .bytes()
+            .any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)))
+            && !host.starts_with('[')
+        || labels.iter().any(|label| label.starts_with("xn--")) && labels.len() > 8
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn both_parsers_agree_with_the_url_standard(input in input()) {
+        let url = url::Url::parse(&input).ok();
+        let serialized = url.as_ref().map(|url| url.origin().ascii_serialization());
+        let config = Origin::parse(&input);
+        if let Ok(origin) = &config
+            && is_special(origin.scheme())
+        {
+            prop_assert_eq!(serialized.as_deref(), Some(origin.as_str()), "configured {:?}", input);
+        }
+        let request = RequestOrigin::parse(input.as_bytes());
+        if let Ok(RequestOrigin::Tuple(origin)) = request {
+            prop_assert_eq!(config.as_ref().ok().map(Origin::as_str), Some(input.as_str()));
+            if is_special(origin.scheme()) {
+                prop_assert_eq!(serialized.as_deref(), Some(input.as_str()), "request {:?}", input);
+            }
+        }
+        if serialized.as_deref() == Some(input.as_str()) && request.is_err() {
+            let host = url.as_ref().and_then(url::Url::host_str).unwrap_or_default();
+            prop_assert!(deviates(host), "a canonical origin refused: {:?} ({:?})", input, request);
+        }
+    }
+}
