@@ -108,6 +108,32 @@ fn hostile_acrh_is_rejected_without_allocating(
     check(profile, "OPTIONS", &lines, Outcome::PreflightRejected);
 }
 
+/// P6 at each of its limits is accepted and one past it rejected, by every kind of group (the
+/// mirroring ones and one listing the name), without allocating either way. Each value names
+/// the one listed header, `x-custom`, so that P6 alone decides.
+#[rstest]
+#[case::p6_256_names(vec![vec!["x-custom"; 256].join(",")], true)]
+#[case::p6_257_names(vec![vec!["x-custom"; 257].join(",")], false)]
+#[case::p6_8192_bytes(vec![format!("x-custom{}", " ".repeat(8192 - 8))], true)]
+#[case::p6_8193_bytes(vec![format!("x-custom{}", " ".repeat(8193 - 8))], false)]
+#[case::p6_8192_bytes_on_two_lines(vec!["x-custom".to_owned(), format!("x-custom{}", "\t".repeat(8192 - 16))], true)]
+#[case::p6_8193_bytes_on_two_lines(vec!["x-custom".to_owned(), format!("x-custom{}", "\t".repeat(8193 - 16))], false)]
+#[case::p6_16_empty_elements(vec![format!("x-custom{}", ", ".repeat(16))], true)]
+#[case::p6_17_empty_elements(vec![format!("x-custom{}", ", ".repeat(17))], false)]
+#[case::p6_16_empty_lines(std::iter::once("x-custom".to_owned()).chain(vec![String::new(); 16]).collect(), true)]
+#[case::p6_17_empty_lines(std::iter::once("x-custom".to_owned()).chain(vec![String::new(); 17]).collect(), false)]
+#[case::p2_obs_text_in_a_name(vec!["x-custom, x-caf\u{e9}".to_owned()], false)]
+fn acrh_at_the_p6_limits_decides_without_allocating(
+    #[case] acrh: Vec<String>,
+    #[case] accepted: bool,
+    #[values(PUBLIC, ANY_HEADERS, CREDENTIALS)] profile: &'static str,
+) {
+    let mut lines = vec![("origin", "https://app.example.test"), (ACRM, "PUT")];
+    lines.extend(acrh.iter().map(|value| (ACRH, value.as_str())));
+    let outcome = if accepted { Outcome::PreflightAccepted } else { Outcome::PreflightRejected };
+    check(profile, "OPTIONS", &lines, outcome);
+}
+
 #[test]
 fn r5_origin_longer_than_the_limit_is_blocked_without_allocating() {
     let long = format!("https://{}.example", "a".repeat(cors_origin::MAX_ORIGIN_LEN));
