@@ -1,0 +1,95 @@
+//! The library crates' READMEs (cors-origin, cors-policy, cors-engine, cors-hyper) as a new user
+//! reads them on the repository's or the registry's page and copies their examples into a
+//! project: every line of an example is shown, and every crate an example names besides the
+//! README's own is in a `[dependencies]` block of that README (finding F-CC).
+//!
+//! The examples are compiled and run as doc tests of their crates; this checks what a doc test
+//! cannot, that they compile outside it: the hidden lines (`# ...`) rustdoc compiles are shown
+//! as they are by Markdown, and a doc test sees the crate's dev-dependencies too.
+#![allow(clippy::unwrap_used, reason = "a README that cannot be read is a failed test")]
+
+use std::path::Path;
+
+use rstest::rstest;
+
+/// Crates an example could name without a `use` of the standard library's.
+const CRATES: &[&str] = &[
+    "cors_origin",
+    "cors_policy",
+    "cors_engine",
+    "cors_hyper",
+    "axum",
+    "tokio",
+    "tower",
+    "http",
+    "hyper",
+    "hyper_util",
+];
+
+/// The fenced blocks of `markdown`: their info string and their lines.
+fn blocks(markdown: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut found = Vec::new();
+    let mut open: Option<(&str, Vec<&str>)> = None;
+    for line in markdown.lines() {
+        match (line.strip_prefix("```"), open.take()) {
+            (Some(_), Some(block)) => found.push(block),
+            (Some(info), None) => open = Some((info, Vec::new())),
+            (None, Some((info, mut lines))) => {
+                lines.push(line);
+                open = Some((info, lines));
+            }
+            (None, None) => {}
+        }
+    }
+    found
+}
+
+/// The crates of [`CRATES`] `code` names in a path (`name::`).
+fn named<'c>(code: &[&str]) -> Vec<&'c str> {
+    let text = code.join("\n");
+    CRATES
+        .iter()
+        .copied()
+        .filter(|name| {
+            text.match_indices(&format!("{name}::")).any(|(at, _)| {
+                text[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            })
+        })
+        .collect()
+}
+
+#[rstest]
+#[case::cors_origin("cors-origin")]
+#[case::cors_policy("cors-policy")]
+#[case::cors_engine("cors-engine")]
+#[case::cors_hyper("cors-hyper")]
+fn a_readme_example_compiles_as_a_new_user_copies_it(#[case] package: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(package).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let blocks = blocks(&readme);
+    let declared: Vec<String> = blocks
+        .iter()
+        .filter(|(info, _)| *info == "toml")
+        .flat_map(|(_, lines)| lines.iter())
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim().replace('-', "_")))
+        .collect();
+    let own = package.replace('-', "_");
+    let examples: Vec<&Vec<&str>> = blocks
+        .iter()
+        .filter(|(info, _)| info.starts_with("rust"))
+        .map(|(_, lines)| lines)
+        .collect();
+    assert!(!examples.is_empty(), "{package}'s README has no Rust example");
+    for lines in examples {
+        let hidden: Vec<&&str> =
+            lines.iter().filter(|line| line.starts_with("# ") || **line == "#").collect();
+        assert!(hidden.is_empty(), "{package}'s README shows rustdoc's hidden lines: {hidden:?}");
+        for name in named(lines) {
+            assert!(
+                name == own || declared.iter().any(|declared| *declared == name),
+                "{package}'s README example uses `{name}`, which no [dependencies] block of \
+                 the README names"
+            );
+        }
+    }
+}
