@@ -144,6 +144,34 @@ fn non_utf8_file_is_reported_at_the_bad_byte() {
     assert_eq!((d.code(), d.line(), d.column()), (Code::NotUtf8, Some(1), Some(8)));
 }
 
+/// A path that is no regular file is refused before it is opened: opening a fifo for reading
+/// waits for a writer, which may never come, so a policy file replaced by one held the
+/// gateway's start, or its reload for good, and `CorsLayer::from_yaml_file` a service's start; a
+/// device was read up to the size cap (finding F-CD). Local Mode folders and TLS files refused
+/// them already (F-S, F-AB).
+#[cfg(unix)]
+#[test]
+fn a_path_that_is_no_regular_file_is_refused_unread() {
+    let fifo = TempFile::new("fifo.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo.0).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let path = fifo.0.clone();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(Policy::from_yaml_file(&path).map(|_| ())));
+    let outcome = receiver.recv_timeout(std::time::Duration::from_secs(10));
+    if outcome.is_err() {
+        // Let the blocked reader go before failing.
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo.0));
+    }
+    let error = outcome.expect("from_yaml_file still waits for a writer after 10 s").unwrap_err();
+    let d = &error.diagnostics()[0];
+    assert_eq!(d.code(), Code::Io);
+    assert!(d.message().ends_with("not a regular file but a fifo"), "{d}");
+
+    let d = only_error(Policy::from_yaml_file("/dev/zero"));
+    assert_eq!((d.code(), d.message()), (Code::Io, "not a regular file but a character device"));
+}
+
 #[test]
 fn a_missing_file_is_an_io_error() {
     let d = only_error(Policy::from_yaml_file("/nonexistent/cors.yaml"));

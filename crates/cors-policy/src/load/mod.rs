@@ -85,8 +85,10 @@ fn too_large(file: &str, size: u64) -> LoadError {
     )
 }
 
-/// Reads a file, refusing one over [`MAX_FILE_SIZE`] without reading it; `file` names it.
+/// Reads a file, refusing one that is not a regular file ([`regular_file`]) or is over
+/// [`MAX_FILE_SIZE`] without reading it; `file` names it.
 pub(crate) fn read_file(path: &Path, file: &str) -> Result<Vec<u8>, LoadError> {
+    regular_file(path, file)?;
     let io = |e: std::io::Error| file_error(Code::Io, file, format!("cannot read the file: {e}"));
     let handle = std::fs::File::open(path).map_err(io)?;
     let size = handle.metadata().map_err(io)?.len();
@@ -96,6 +98,44 @@ pub(crate) fn read_file(path: &Path, file: &str) -> Result<Vec<u8>, LoadError> {
     let mut bytes = Vec::new();
     handle.take(MAX_FILE_SIZE as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
     Ok(bytes)
+}
+
+/// Refuses a path that is not a regular file (after symbolic links): a fifo would block the
+/// read until some writer opened it, which may be never, and a device holds no configuration.
+/// Checked before opening, since opening a fifo for reading is what blocks; a fifo swapped in
+/// between the check and the open is the file owner's doing, not a client's. (Local Mode
+/// folders first, F-S; single policy files too, F-CD.)
+fn regular_file(path: &Path, file: &str) -> Result<(), LoadError> {
+    let io = |e: std::io::Error| file_error(Code::Io, file, format!("cannot read the file: {e}"));
+    let kind = std::fs::metadata(path).map_err(io)?.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() { "a folder" } else { special_kind(kind) };
+    Err(file_error(Code::Io, file, format!("not a regular file but {what}")))
+}
+
+/// What a file that is neither regular nor a folder is.
+#[cfg(unix)]
+fn special_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a fifo"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// What a file that is neither regular nor a folder is.
+#[cfg(not(unix))]
+fn special_kind(_kind: std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// The bytes as text: the size cap, then UTF-8 (an error points at the first bad byte).
@@ -171,7 +211,9 @@ impl Policy {
         Policy::from_yaml_str(text(bytes, file)?, file)
     }
 
-    /// Reads and loads a policy file, refusing files over [`MAX_FILE_SIZE`] without reading them.
+    /// Reads and loads a policy file, refusing a path that is not a regular file after symbolic
+    /// links (a fifo, whose opening would wait for a writer; a device) and files over
+    /// [`MAX_FILE_SIZE`] without reading them.
     ///
     /// `path` is anything that names a file: `"cors.yaml"`, a `&Path`, a `PathBuf`.
     ///

@@ -190,7 +190,7 @@ impl LocalConfig {
         let mut contents = Vec::with_capacity(files.len());
         let mut errors = Vec::new();
         for (path, name) in files.iter().zip(&names) {
-            match regular_file(path, name).and_then(|()| read_file(path, name)) {
+            match read_file(path, name) {
                 Ok(bytes) => {
                     total = total.saturating_add(bytes.len());
                     if total > MAX_FOLDER_SIZE {
@@ -251,43 +251,6 @@ impl LocalConfig {
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
-}
-
-/// Refuses a path that is not a regular file (after symbolic links): a fifo would block the
-/// read until some writer opened it, which may be never, and a device holds no configuration.
-/// Checked before opening, since opening a fifo for reading is what blocks; a fifo swapped in
-/// between the check and the open is the folder owner's doing, not a client's.
-fn regular_file(path: &Path, file: &str) -> Result<(), LoadError> {
-    let io = |e: std::io::Error| file_error(Code::Io, file, format!("cannot read the file: {e}"));
-    let kind = std::fs::metadata(path).map_err(io)?.file_type();
-    if kind.is_file() {
-        return Ok(());
-    }
-    let what = if kind.is_dir() { "a folder" } else { special_kind(kind) };
-    Err(file_error(Code::Io, file, format!("not a regular file but {what}")))
-}
-
-/// What a file that is neither regular nor a folder is.
-#[cfg(unix)]
-fn special_kind(kind: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt as _;
-    if kind.is_fifo() {
-        "a fifo"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    }
-}
-
-/// What a file that is neither regular nor a folder is.
-#[cfg(not(unix))]
-fn special_kind(_kind: std::fs::FileType) -> &'static str {
-    "a special file"
 }
 
 /// The `.yaml` and `.yml` files of `dir`, sorted by name.
