@@ -294,7 +294,7 @@ impl HttpTarget {
     /// One exchange, without learning whether the upstream saw it.
     fn exchange(&self, request: &OutgoingRequest) -> Result<Observed, TargetError> {
         let endpoint = &self.endpoint;
-        let path = format!("{}{}", endpoint.base_path, request.path);
+        let path = endpoint.request_target(&request.path);
         let headers = endpoint.headers_for(request);
         let (parts, answer) =
             self.runtime.block_on(endpoint.round_trip(&path, request, &headers))?;
@@ -312,6 +312,11 @@ impl HttpTarget {
 }
 
 impl Endpoint {
+    /// The request target sent for a case's `path`: the path, under the URL's path.
+    fn request_target(&self, path: &str) -> String {
+        format!("{}{path}", self.base_path)
+    }
+
     /// The request's header lines followed by the `--header` lines it does not send itself.
     fn headers_for(&self, request: &OutgoingRequest) -> Vec<(String, String)> {
         let mut lines = request.headers.clone();
@@ -796,6 +801,10 @@ impl Target for HttpTarget {
 
     fn listener_scheme(&self) -> &'static str {
         if self.endpoint.scheme == Scheme::Https { "https" } else { "http" }
+    }
+
+    fn request_target(&self, path: &str) -> String {
+        self.endpoint.request_target(path)
     }
 
     fn send(&mut self, _profile: &str, request: &OutgoingRequest) -> Result<Observed, TargetError> {

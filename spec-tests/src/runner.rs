@@ -367,9 +367,13 @@ fn run_case(
         level: case.level,
         profile: case.profile.clone(),
         title: case.title.clone(),
-        request: std::iter::once(format!("{} {}", case.request.method, case.request.path))
-            .chain(case.request.headers.iter().cloned())
-            .collect(),
+        request: std::iter::once(format!(
+            "{} {}",
+            case.request.method,
+            target.request_target(&case.request.path)
+        ))
+        .chain(case.request.headers.iter().cloned())
+        .collect(),
         expected: describe(&case.expect),
         spec: case.spec.clone(),
         wpt: case.wpt.clone(),

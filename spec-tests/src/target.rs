@@ -78,6 +78,13 @@ pub trait Target {
         "http"
     }
 
+    /// The request target sent for a request whose path is `path`: `path` itself, unless the
+    /// target puts every path under its own (an HTTP target whose URL has a path). Reports show
+    /// this, what was sent, rather than the case's path.
+    fn request_target(&self, path: &str) -> String {
+        path.to_owned()
+    }
+
     /// Sends `request` to the target configured with `profile`, and reports what came back.
     ///
     /// # Errors

@@ -185,6 +185,22 @@ fn a_failing_case_exits_1() {
     assert!(text.lines().count() < 45, "the summary fits a screen:\n{text}");
 }
 
+/// Against a URL with a path, every case's path goes under it: the details show the request
+/// line as sent (`GET /api/`), not the case's own (`GET /`), which the target never saw.
+#[test]
+fn details_show_the_path_sent_under_the_targets_own() {
+    let url = format!("http://{}/api", start_upstream(None));
+    let options = [("--filter", "origins.exact-match"), ("--format", "details")];
+    let output = run(&url, Some("strict"), &options);
+    check_exit(&output, 1);
+    let text = stdout(&output);
+    let requests: Vec<&str> = text.lines().filter(|l| l.starts_with("  request: ")).collect();
+    assert!(!requests.is_empty(), "no failure shown:\n{text}");
+    for line in requests {
+        assert!(line.starts_with("  request: GET /api/"), "{line}\n{text}");
+    }
+}
+
 #[test]
 fn peer_says_which_failures_its_export_states() {
     // The bare upstream as a "gateway" configured by nginx's export: it refuses no method.
