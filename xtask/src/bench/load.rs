@@ -130,6 +130,17 @@ pub(super) fn selected(options: &Options, prefix: &str, scenario: &str) -> bool 
     options.filter.as_deref().is_none_or(|filter| format!("{prefix}-{scenario}").contains(filter))
 }
 
+/// The names of the load test's scenarios, as `--filter` sees them: `load-SCENARIO` (the gateway
+/// and its peers) and `envoy-SCENARIO` (the Envoys).
+pub(super) fn scenario_names() -> Vec<String> {
+    ["load", "envoy"]
+        .iter()
+        .flat_map(|prefix| {
+            LOAD_SCENARIOS.iter().map(move |(scenario, _)| format!("{prefix}-{scenario}"))
+        })
+        .collect()
+}
+
 /// Runs the load test on the scenarios `--filter` selects (all without it); `None` when it
 /// selects none.
 pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>, String> {

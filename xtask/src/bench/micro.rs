@@ -149,6 +149,59 @@ fn policy_filter(filter: &str, policy: &Path, requests: &[String]) -> Result<(),
     ))
 }
 
+/// The criterion ids (`group/function`) the benches of the reference policy register, as
+/// `cargo bench -- --list` gives them (the quick set with `--quick`): builds the benches, as the
+/// run would next, and measures nothing.
+pub(super) fn reference_ids(options: &Options) -> Result<Vec<String>, String> {
+    let mut command = cargo();
+    command.args(["bench", "-p", "cors-benches", "--bench", "engine", "--bench", "layer"]);
+    command.args(["--", "--list"]);
+    command.env("CORS_BENCH_QUICK", if options.quick { "1" } else { "0" });
+    eprintln!("bench: listing the scenarios --filter may select");
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo bench --list: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo bench -p cors-benches -- --list failed ({})", output.status));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_suffix(": benchmark"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Refuses a `--filter` that selects none of the scenarios a run on the reference policy
+/// measures, before it measures anything: the criterion groups of `ids` (or, with a `/` in
+/// the filter, the ids themselves; as [`criterion_filter`] selects them) and the `load`
+/// scenarios (`load-SCENARIO`, `envoy-SCENARIO`: those of `--load`). A mistyped filter ran the
+/// allocation counts and every bench binary first, then said only "selects no scenario".
+pub(super) fn reference_filter(
+    filter: &str,
+    ids: &[String],
+    load: &[String],
+) -> Result<(), String> {
+    let group = |id: &str| id.split_once('/').map_or(id, |(group, _)| group).to_owned();
+    let selects = |id: &String| {
+        if filter.contains('/') { id.contains(filter) } else { group(id).contains(filter) }
+    };
+    if ids.iter().any(selects) || load.iter().any(|scenario| scenario.contains(filter)) {
+        return Ok(());
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for name in ids.iter().map(|id| group(id)).chain(load.iter().cloned()) {
+        if !groups.contains(&name) {
+            groups.push(name);
+        }
+    }
+    Err(format!(
+        "--filter {filter:?} selects no scenario: the scenarios are {} (a filter with a `/` \
+         selects the criterion ids GROUP/FUNCTION that contain it)",
+        groups.join(", ")
+    ))
+}
+
 /// Passes the user's policy (`--policy`, `--instance`) to the bench binaries.
 fn set_policy(command: &mut Command, options: &Options) {
     if let Some(policy) = &options.policy {
@@ -584,6 +637,32 @@ mod tests {
             policy_problems(Path::new("/p/fine.yaml"), derived),
             Ok(vec!["actual-allowed".to_owned(), "preflight".to_owned()])
         );
+    }
+
+    #[test]
+    fn a_filter_that_selects_no_reference_scenario_is_refused_with_the_scenarios() {
+        let ids = [
+            "engine-not-cors/cors-engine",
+            "engine-not-cors/tower-http",
+            "layer-preflight/cors-hyper",
+        ]
+        .map(str::to_owned);
+        let load = ["load-preflight".to_owned(), "envoy-preflight".to_owned()];
+        let error = reference_filter("engine-nope", &ids, &load).unwrap_err();
+        assert_eq!(
+            error,
+            "--filter \"engine-nope\" selects no scenario: the scenarios are engine-not-cors, \
+             layer-preflight, load-preflight, envoy-preflight (a filter with a `/` selects the \
+             criterion ids GROUP/FUNCTION that contain it)"
+        );
+        for selecting in ["not-cors", "layer-", "/cors-hyper", "engine-not-cors/tower", "envoy-pre"]
+        {
+            assert_eq!(reference_filter(selecting, &ids, &load), Ok(()), "{selecting}");
+        }
+        // Criterion matches a filter without `/` against the group alone.
+        assert!(reference_filter("cors-hyper", &ids, &[]).is_err());
+        assert!(reference_filter("load-preflight", &ids, &[]).is_err());
+        assert!(reference_filter("engine-not-cors/nope", &ids, &load).is_err());
     }
 
     #[test]

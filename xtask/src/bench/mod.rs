@@ -26,7 +26,8 @@
 //!   limit), and with Envoy's native CORS filter; each Envoy's CPU time per request beside its
 //!   rate, and with `--instructions` its instructions per request under callgrind. Skipped,
 //!   saying why, without Envoy or the `wasm32-wasip1` target (`scripts/install-envoy.sh`).
-//! - `--filter SUBSTR` runs only the scenarios whose name contains it; `--policy FILE` measures
+//! - `--filter SUBSTR` runs only the scenarios whose name contains it, and is refused, naming
+//!   them, when it selects none (checked before anything is measured); `--policy FILE` measures
 //!   the engine and our layer on the user's own policy (`cors_benches::UserPolicy` says which
 //!   requests are derived from it; `--instance NAME` picks the API instance of a folder).
 //! - `--save NAME` and `--compare NAME` ([`compare`]) keep runs as baselines and print each
@@ -202,6 +203,7 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         compare::read_baseline(&out, name)?;
     }
     micro::check_policy(&options)?;
+    check_filter(&options, || micro::reference_ids(&options))?;
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut info = RunInfo::now(options.quick, options.filter.clone());
     let mut rows = Vec::new();
@@ -258,6 +260,24 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         compare::save(&out, name)?;
     }
     Ok(())
+}
+
+/// Refuses, before anything is measured, a `--filter` that selects none of the scenarios a run
+/// on the reference policy measures ([`micro::reference_filter`]; with `--policy`,
+/// [`micro::check_policy`] does it): `list` gives the criterion ids of its benches
+/// ([`micro::reference_ids`]), asked only when the micro benches run; with `--load` or
+/// `--load-only`, the load scenarios count too. `--report-only` measures nothing.
+fn check_filter(
+    options: &Options,
+    list: impl FnOnce() -> Result<Vec<String>, String>,
+) -> Result<(), String> {
+    let Some(filter) = &options.filter else { return Ok(()) };
+    if options.policy.is_some() || options.report_only {
+        return Ok(());
+    }
+    let ids = if options.micro { list()? } else { Vec::new() };
+    let load = if options.load { load::scenario_names() } else { Vec::new() };
+    micro::reference_filter(filter, &ids, &load)
 }
 
 /// Runs `measure` recorded as the last run (`info`, from `started`), so that `--report-only`
@@ -445,6 +465,32 @@ mod tests {
             .open(new.join("estimates.json"))
             .and_then(|file| file.set_modified(when))
             .unwrap();
+    }
+
+    /// A filter that selects nothing is refused with the scenario names before anything is
+    /// measured: the benches are only listed, and not even that when they would not run.
+    #[test]
+    fn a_filter_that_selects_nothing_is_refused_before_anything_runs() {
+        let filter = |filter: &str| Some(filter.to_owned());
+        let ids = || Ok(vec!["engine-not-cors/cors-engine".to_owned()]);
+        let micro = Options { micro: true, filter: filter("engine-nope"), ..Options::default() };
+        let error = check_filter(&micro, ids).unwrap_err();
+        assert!(
+            error.contains("selects no scenario: the scenarios are engine-not-cors ("),
+            "{error}"
+        );
+        let unlisted = || -> Result<Vec<String>, String> { panic!("the benches do not run") };
+        let load_only = Options { load: true, filter: filter("engine-"), ..Options::default() };
+        let error = check_filter(&load_only, unlisted).unwrap_err();
+        assert!(
+            error.contains("are load-actual-allowed, load-no-origin, load-preflight, envoy-"),
+            "{error}"
+        );
+        let both = Options { load: true, ..micro.clone() };
+        assert_eq!(check_filter(&Options { filter: filter("envoy-pre"), ..both }, ids), Ok(()));
+        let policy = Options { policy: Some(PathBuf::from("/p.yaml")), ..micro.clone() };
+        assert_eq!(check_filter(&policy, unlisted), Ok(()));
+        assert_eq!(check_filter(&Options { report_only: true, ..micro }, unlisted), Ok(()));
     }
 
     #[test]
