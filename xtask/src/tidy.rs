@@ -302,10 +302,12 @@ fn defined_rules(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `C`, `R`, `M`, `P`, `A`, `O` or `V` followed by digits.
+/// `C`, `R`, `M`, `P`, `A`, `O` or `V` followed by a number from 1: rules are numbered from 1,
+/// and `C0` is the set of control characters, which cites no rule.
 fn is_rule_id(token: &str) -> bool {
     let mut chars = token.chars();
     chars.next().is_some_and(|c| "CRMPAOV".contains(c))
+        && !chars.as_str().starts_with('0')
         && !chars.as_str().is_empty()
         && chars.as_str().bytes().all(|b| b.is_ascii_digit())
 }
@@ -475,9 +477,12 @@ mod tests {
         let text =
             concat!("- **C1** keys\n  - **P", "9** nested\nP", "7 in prose\n- **V8 x** no\n");
         assert_eq!(super::defined_rules(text), ["C1", concat!("P", "9")]);
-        let cited: Vec<&str> =
-            super::cited_rules(concat!("(P2, V1) R", "10 xP3 P2a V4_ONLY A4. /caf%C3%A", "9"))
-                .collect();
+        let cited: Vec<&str> = super::cited_rules(concat!(
+            "(P2, V1) R",
+            "10 xP3 P2a V4_ONLY A4. /caf%C3%A",
+            "9 C0 P01"
+        ))
+        .collect();
         assert_eq!(cited, ["P2", "V1", concat!("R", "10"), "A4"]);
     }
 
