@@ -193,6 +193,9 @@ impl Material {
 pub struct Divergence {
     /// The (minimized) request.
     pub request: OutgoingRequest,
+    /// Its request target as sent: its path, under the target URL's own path if it has one
+    /// ([`Target::request_target`]).
+    pub sent_path: String,
     /// What the engine's decision, applied as the contract says, answers.
     pub expected: Observed,
     /// What the target answered.
@@ -208,7 +211,7 @@ impl Divergence {
     /// The divergence as text: request lines, differences, both answers.
     #[must_use]
     pub fn render(&self) -> String {
-        let mut out = format!("{} {}\n", self.request.method, self.request.path);
+        let mut out = format!("{} {}\n", self.request.method, self.sent_path);
         for (name, value) in &self.request.headers {
             if name != crate::upstream::MARKER {
                 let _ = writeln!(out, "  {name}: {value}");
@@ -425,6 +428,7 @@ fn diverges(
     let differences = compare(request, &expected, &got);
     Ok((!differences.is_empty()).then(|| Divergence {
         request: request.clone(),
+        sent_path: target.request_target(&request.path),
         expected,
         got,
         differences,
@@ -513,6 +517,36 @@ mod tests {
         let first = &report.distinct[0].divergence;
         // Minimized: only the lines needed to diverge remain (Origin at most, plus the marker).
         assert!(first.request.headers.len() <= 3, "{}", first.render());
+    }
+
+    /// The engine target pinned to one profile, behind a URL path: what it is sent is under it.
+    struct Prefixed(Pinned);
+
+    impl Target for Prefixed {
+        fn name(&self) -> &'static str {
+            "prefixed"
+        }
+
+        fn request_target(&self, path: &str) -> String {
+            format!("/api{path}")
+        }
+
+        fn send(&mut self, profile: &str, r: &OutgoingRequest) -> Result<Observed, TargetError> {
+            self.0.send(profile, r)
+        }
+    }
+
+    #[test]
+    fn a_divergence_shows_the_path_as_sent() {
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = Prefixed(Pinned(EngineTarget::new().unwrap(), "public"));
+        let report = run(policy, &mut target, 50, 1, 2, &mut |_, _| {}).unwrap();
+        assert!(!report.distinct.is_empty());
+        for found in &report.distinct {
+            let text = found.divergence.render();
+            let line = text.lines().next().unwrap_or_default();
+            assert!(line.ends_with(&format!(" /api{}", found.divergence.request.path)), "{text}");
+        }
     }
 
     #[test]
