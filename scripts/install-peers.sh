@@ -25,11 +25,18 @@ venv_dir="$target_dir/peers/python/venv"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 failed=()
+# Debian's packages are installed as root, or through sudo.
+sudo=""
+if [ "$(id -u)" -ne 0 ] && have sudo; then sudo="sudo"; fi
 apt_updated=0
 apt_update() {
+    if [ "$(id -u)" -ne 0 ] && [ -z "$sudo" ]; then
+        echo "install-peers: not root and no sudo: cannot apt-get install" >&2
+        return 1
+    fi
     if [ "$apt_updated" = 0 ]; then
         echo "install-peers: apt-get update"
-        apt-get update -qq && apt_updated=1
+        $sudo apt-get update -qq && apt_updated=1
     fi
 }
 
@@ -40,11 +47,11 @@ install_nginx() {
     fi
     apt_update || return 1
     echo "install-peers: apt-get install nginx-light (or nginx)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 \
-        || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null \
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null 2>&1 \
+        || $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null \
         || return 1
     # The package starts a system nginx on port 80; the matrix runs its own, so stop that one.
-    if have service; then service nginx stop >/dev/null 2>&1 || true; fi
+    if have service; then $sudo service nginx stop >/dev/null 2>&1 || true; fi
     [ -x /usr/sbin/nginx ]
 }
 
@@ -60,7 +67,7 @@ install_express() {
     if ! have node || ! have npm; then
         apt_update || return 1
         echo "install-peers: apt-get install nodejs npm"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null || return 1
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null || return 1
     fi
     mkdir -p "$express_dir" || return 1
     if [ ! -f "$express_dir/package.json" ]; then
@@ -73,7 +80,7 @@ install_express() {
 apt_install() {
     apt_update || return 1
     echo "install-peers: apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 install_apache() {
@@ -83,7 +90,7 @@ install_apache() {
     fi
     apt_install apache2 || return 1
     # The package starts a system Apache on port 80; the matrix runs its own, so stop that one.
-    if have service; then service apache2 stop >/dev/null 2>&1 || true; fi
+    if have service; then $sudo service apache2 stop >/dev/null 2>&1 || true; fi
     [ -x /usr/sbin/apache2 ]
 }
 
