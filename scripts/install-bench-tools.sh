@@ -37,7 +37,7 @@ fi
 echo "install-bench-tools: apt-get update && apt-get install -y $need"
 $sudo apt-get update
 # shellcheck disable=SC2086 # one package per word
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $need
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $need
 # The package may start a system nginx on port 80; the benches run their own on loopback.
 if have systemctl; then $sudo systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 still="$(missing)"
