@@ -77,6 +77,9 @@ codes! {
     NotUtf8 = "not-utf8", Error;
     /// The input is not valid YAML.
     Syntax = "syntax", Error;
+    /// A YAML tag outside the core schema (`!foo`, `!!binary`, the non-specific `!`), or a core
+    /// tag on a value that is not of its type (`!!int true`, `!!float 30`, `!!map [a]`).
+    Tag = "tag", Error;
     /// Collections are nested deeper than the depth cap.
     TooDeep = "too-deep", Error;
     /// The document has more nodes or more bytes of text than the budgets, counting alias

@@ -124,6 +124,16 @@
 //!   or integer is expected. A key whose value is empty or `null` counts as absent (its default
 //!   applies), as serde does for optional fields. Only the first YAML syntax error is reported
 //!   (the parser cannot continue past it).
+//! - **Tags.** Only the YAML 1.2 core schema's tags are read, in any spelling that resolves to
+//!   them (`!!str`, `!<tag:yaml.org,2002:str>`, a `%TAG` handle for `tag:yaml.org,2002:`), and
+//!   never change what a value means without a word. `!!str` makes a scalar a string, as quotes
+//!   do (so `publicResource: !!str false` is the same wrong-type error as `"false"`); `!!bool`,
+//!   `!!int`, `!!float`, `!!null`, `!!seq` and `!!map` are accepted on a value the core schema
+//!   already reads as their type, quoted or not (`!!int "600"` is 600), and change nothing else.
+//!   Any other tag (`!foo`, the non-specific `!`, YAML 1.1's `!!binary` or `!!timestamp`, a
+//!   `!!` handle redefined elsewhere), and a core tag on a value of another type (`!!int true`,
+//!   `!!float 30`, `!!map [a]`), is a [`Code::Tag`] error at the tag, naming it; every such
+//!   error is reported, before the file's other problems are looked for.
 //! - **C4** origins canonicalized by `cors-origin` (a trailing `/` is tolerated and linted);
 //!   method names equal ignoring case to DELETE, GET, HEAD, OPTIONS, POST or PUT upper-cased,
 //!   others kept byte-exact; header names lower-cased; duplicates dropped (first kept); `*`

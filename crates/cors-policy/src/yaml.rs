@@ -5,6 +5,14 @@
 //! its line and column, which a serde deserializer (`serde_yaml` included) cannot give for
 //! values. The tree keeps scalars as text with their quoting; what a scalar means (boolean,
 //! integer, string) is decided by the loader, by our own rules, not by YAML's type resolution.
+//!
+//! Tags are settled here, so that the loader never sees one ([`Tagged`]): a tag of the YAML 1.2
+//! core schema, in any spelling that resolves to it (`!!str`, `!<tag:yaml.org,2002:str>`, a
+//! `%TAG` handle), is honoured when it says what the node already is, and `!!str` makes any
+//! scalar a string, as quotes do; any other tag, and a core tag that contradicts its node
+//! (`!!int true`), is an error at the tag, naming it. No tag changes what a value means without
+//! a word (finding F-CI).
+//!
 //! Writing goes through the `Serialize` impls of the configuration model into a `serde_yaml`
 //! value, then out through `yaml-rust2`'s emitter: the writer must speak the YAML the reader
 //! reads. `serde_yaml`'s own emitter follows YAML 1.1, where U+2028 and U+2029 break lines, and
@@ -17,8 +25,8 @@
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::parser::{Event, Parser, Tag};
+use yaml_rust2::scanner::{Marker, Scanner, TScalarStyle, Token, TokenType};
 use yaml_rust2::{Yaml, YamlEmitter};
 
 use crate::config::CorsConfig;
@@ -60,10 +68,160 @@ pub(crate) enum Value {
 }
 
 /// Whether a scalar was written plain (`true`, `30`) or quoted/block (`"true"`, `'30'`, `|`).
+/// A scalar tagged `!!str` is `Quoted`; one with another core tag that agrees with its text
+/// (`!!int "30"`, `!!bool true`) is `Plain`, read as its text written plain is ([`Tagged`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Style {
     Plain,
     Quoted,
+}
+
+/// The types of the YAML 1.2 core schema (YAML 1.2.2 section 10.3): what its tags say, and
+/// what a plain scalar's text resolves to ([`Core::of_plain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Core {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+    Seq,
+    Map,
+}
+
+/// The prefix of the core schema's tags, which the `!!` handle stands for by default.
+const CORE_PREFIX: &str = "tag:yaml.org,2002:";
+
+impl Core {
+    /// What the core schema reads a plain scalar's `text` as (YAML 1.2.2 section 10.3.2).
+    /// Hand-written: `yaml-rust2`'s own resolution (`Yaml::from_str`) is not the core schema
+    /// (`True` is a string to it, `inf` a float), and the loader's booleans and max-ages follow
+    /// the core schema.
+    pub(crate) fn of_plain(text: &str) -> Core {
+        let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+        let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+        let float = |s: &str| {
+            let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+                Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+                None => (s, None),
+            };
+            let number = match mantissa.split_once('.') {
+                Some(("", fraction)) => digits(fraction, 10),
+                Some((whole, fraction)) => {
+                    digits(whole, 10) && fraction.chars().all(|c| c.is_ascii_digit())
+                }
+                None => digits(mantissa, 10),
+            };
+            number && exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e), 10))
+        };
+        match text {
+            "" | "~" | "null" | "Null" | "NULL" => Core::Null,
+            "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => Core::Bool,
+            ".nan" | ".NaN" | ".NAN" => Core::Float,
+            _ if digits(unsigned, 10) => Core::Int,
+            _ if text.strip_prefix("0o").is_some_and(|s| digits(s, 8)) => Core::Int,
+            _ if text.strip_prefix("0x").is_some_and(|s| digits(s, 16)) => Core::Int,
+            _ if matches!(unsigned, ".inf" | ".Inf" | ".INF") || float(unsigned) => Core::Float,
+            _ => Core::Str,
+        }
+    }
+
+    /// The core type `tag` names, if it is one of the core schema's.
+    fn of_tag(tag: &Tag) -> Option<Core> {
+        Some(match resolved(tag).strip_prefix(CORE_PREFIX)? {
+            "null" => Core::Null,
+            "bool" => Core::Bool,
+            "int" => Core::Int,
+            "float" => Core::Float,
+            "str" => Core::Str,
+            "seq" => Core::Seq,
+            "map" => Core::Map,
+            _ => return None,
+        })
+    }
+
+    /// The type as a message says it.
+    fn describe(self) -> &'static str {
+        match self {
+            Core::Null => "null",
+            Core::Bool => "a boolean",
+            Core::Int => "an integer",
+            Core::Float => "a float",
+            Core::Str => "a string",
+            Core::Seq => "a list",
+            Core::Map => "a mapping",
+        }
+    }
+}
+
+/// The most characters of a tag an error shows.
+const MAX_SHOWN_TAG: usize = 64;
+
+/// `tag` resolved (its handle's prefix, then its suffix), up to enough characters to tell a core
+/// tag and to show one that is not: a `%TAG` prefix is copied into every tag that names it, and
+/// a file of many short tags naming a long prefix would otherwise cost as many copies again.
+fn resolved(tag: &Tag) -> String {
+    let enough = CORE_PREFIX.len() + MAX_SHOWN_TAG + 1;
+    tag.handle.chars().chain(tag.suffix.chars()).take(enough).collect()
+}
+
+/// `tag` resolved and spelled as a message shows it: `!!name` for the core prefix, whatever
+/// handle wrote it, `!name` for a local tag (and `!` for the non-specific one), `!<...>` for any
+/// other, and for a local tag that `!!` would make look like a core one (`!<!!str>`); cut at
+/// [`MAX_SHOWN_TAG`] characters.
+fn shown(tag: &Tag) -> String {
+    let full = resolved(tag);
+    let shown = match full.strip_prefix(CORE_PREFIX) {
+        Some(name) => format!("!!{name}"),
+        None if full.starts_with('!') && !full.starts_with("!!") => full,
+        None => format!("!<{full}>"),
+    };
+    match shown.char_indices().nth(MAX_SHOWN_TAG) {
+        Some((cut, _)) => format!("{}...", &shown[..cut]),
+        None => shown,
+    }
+}
+
+/// A node's tag, settled before the node goes into the tree ([`settle`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tagged {
+    /// No tag: the node stays as written.
+    AsWritten,
+    /// A core tag that says what the node is: a scalar is read as its text written plain
+    /// (`!!int "30"` is 30, `!!bool "true"` true).
+    Agrees,
+    /// `!!str` on a scalar: a string, as if quoted.
+    String,
+    /// A tag error: the read goes on to find the others, but its tree is not used.
+    Invalid,
+}
+
+/// What a tag is on: a scalar's text, or a collection of its type.
+#[derive(Clone, Copy, Debug)]
+enum On<'t> {
+    Scalar(&'t str),
+    Collection(Core),
+}
+
+/// Settles `tag` on its node: the core tags are honoured where they agree with the node
+/// (`!!seq` on a list, `!!map` on a mapping, `!!null`, `!!bool`, `!!int` and `!!float` on a
+/// scalar whose text the core schema reads as that type, quoted or not), and `!!str` on any
+/// scalar. Any other tag is an error's message naming it: a tag outside the core schema (the
+/// non-specific `!`, YAML 1.1's `!!binary` and `!!timestamp`, a local `!foo`), or one that
+/// contradicts its node (`!!int true`, `!!float 30`, `!!str [a]`).
+fn settle(tag: &Tag, on: On<'_>) -> Result<Tagged, String> {
+    let Some(said) = Core::of_tag(tag) else {
+        return Err(format!("unsupported tag {}", shown(tag)));
+    };
+    match on {
+        On::Scalar(_) if said == Core::Str => Ok(Tagged::String),
+        On::Scalar(text) if Core::of_plain(text) == said => Ok(Tagged::Agrees),
+        On::Scalar(text) => {
+            Err(format!("tag {} on {text:?}, which is not {}", shown(tag), said.describe()))
+        }
+        On::Collection(found) if said == found => Ok(Tagged::Agrees),
+        On::Collection(found) => Err(format!("tag {} on {}", shown(tag), found.describe())),
+    }
 }
 
 /// Why a text could not be read into a tree.
@@ -73,6 +231,8 @@ pub(crate) enum ReadErrorKind {
     TooDeep,
     TooManyNodes,
     TooManyDocuments,
+    /// A tag outside the core schema, or one that contradicts its node ([`settle`]).
+    Tag,
 }
 
 /// A read failure at a 1-based line and column.
@@ -91,6 +251,10 @@ pub(crate) struct ReadError {
 const TAB_AFTER_SCALAR: &str = "while scanning a plain scalar, found a tab";
 /// `yaml-rust2`'s error for a tab in a block's indentation, placed just after the tab.
 const TAB_IN_BLOCK: &str = "tabs disallowed within this context (block indentation)";
+/// What to do about a tag error.
+const TAG_HINT: &str = "remove the tag: a file may use only the YAML core schema's tags, each on \
+                        a value of its type (!!str, !!bool, !!int, !!float, !!null, !!seq, !!map); \
+                        quote a value to make it a string";
 /// What to do about either.
 const TAB_HINT: &str = "indent with spaces: YAML does not allow tabs there";
 
@@ -208,9 +372,57 @@ struct Builder {
     anchors: HashMap<usize, (Node, Weight)>,
     /// Everything read so far, copies included.
     read: Tally,
+    /// The tag errors so far, each at its node: they do not stop the read.
+    tag_errors: Vec<TagError>,
+}
+
+/// A tag error, at its node until the read ends ([`at_tags`]).
+struct TagError {
+    error: ReadError,
+    /// The tag's suffix, as the scanner reads it too.
+    suffix: String,
+    /// Where its node's event is marked, in characters.
+    node: usize,
+}
+
+/// Tag errors at their tags. The parser marks a node's event where its content starts, after
+/// its tag, and a block mapping's after its first key; the scanner's tokens say where each tag
+/// is: the error goes to the last tag with its suffix before its node (only the node's anchor,
+/// and a first key's properties, can come between them).
+fn at_tags(text: &str, errors: Vec<TagError>) -> Vec<ReadError> {
+    let tags: Vec<(Marker, String)> = Scanner::new(text.chars())
+        .filter_map(|Token(mark, kind)| match kind {
+            TokenType::Tag(_, suffix) => Some((mark, suffix)),
+            _ => None,
+        })
+        .collect();
+    errors
+        .into_iter()
+        .map(|TagError { error, suffix, node }| {
+            let before = &tags[..tags.partition_point(|(mark, _)| mark.index() < node)];
+            match before.iter().rev().find(|(_, tag)| *tag == suffix) {
+                Some((mark, _)) => ReadError { line: mark.line(), column: mark.col() + 1, ..error },
+                None => error,
+            }
+        })
+        .collect()
 }
 
 impl Builder {
+    /// Settles a node's tag ([`settle`]). A tag error is kept, and the read goes on.
+    fn settle(&mut self, tag: Option<&Tag>, on: On<'_>, mark: Marker) -> Tagged {
+        let Some(tag) = tag else { return Tagged::AsWritten };
+        settle(tag, on).unwrap_or_else(|message| {
+            let error = ReadError {
+                hint: Some(TAG_HINT),
+                ..ReadError::new(ReadErrorKind::Tag, message, mark)
+            };
+            let suffix = tag.suffix.clone();
+            self.tag_errors.push(TagError { error, suffix, node: mark.index() });
+            Tagged::Invalid
+        })
+    }
+
     fn count(&mut self, weight: Weight, mark: Marker) -> Result<(), ReadError> {
         self.read.count(weight, mark)
     }
@@ -255,8 +467,9 @@ impl Builder {
     }
 }
 
-/// Reads every document of `text` into a tree.
-pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
+/// Reads every document of `text` into a tree; or its errors: every tag error (they do not stop
+/// the read), and the error that stopped it, if any.
+pub(crate) fn read(text: &str) -> Result<Vec<Node>, Vec<ReadError>> {
     // A byte order mark opening the stream is no content (YAML 1.2.2 sections 5.2 and 9.1.1,
     // `l-document-prefix`), and Windows editors and PowerShell write one; `yaml-rust2`'s scanner
     // reads it as the first character of the first key. Lines and columns count from after it,
@@ -264,86 +477,101 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, ReadError> {
     // is still refused: the tools that write one write it at the start of a file.)
     let text = text.strip_prefix(BOM).unwrap_or(text);
     if let Some(error) = unprintable(text) {
-        return Err(error);
+        return Err(vec![error]);
     }
-    let mut parser = Parser::new_from_str(text);
     let mut b = Builder {
         stack: Vec::new(),
         documents: Vec::new(),
         anchors: HashMap::new(),
         read: Tally { used: Weight { nodes: 0, bytes: 0 }, max_text: text_budget(text.len()) },
+        tag_errors: Vec::new(),
     };
-    loop {
-        let (event, mark) = parser.next_token().map_err(|e| {
-            // The scanner has its own flow-nesting limit, reached while looking ahead.
-            let kind = if e.info().contains("recursion limit") {
-                ReadErrorKind::TooDeep
-            } else {
-                ReadErrorKind::Syntax
-            };
-            ReadError::of_scanner(kind, e.info(), *e.marker(), text)
-        })?;
-        match event {
-            Event::StreamEnd => return Ok(b.documents),
-            Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {}
-            Event::Scalar(text, style, anchor, tag) => {
-                b.count(Weight { nodes: 1, bytes: text.len() }, mark)?;
-                let explicit_string = tag.is_some_and(|tag| tag.suffix == "str");
-                let style = if style == TScalarStyle::Plain && !explicit_string {
-                    Style::Plain
+    let stopped = b.events(text).err();
+    let mut errors = at_tags(text, b.tag_errors);
+    errors.extend(stopped);
+    if errors.is_empty() { Ok(b.documents) } else { Err(errors) }
+}
+
+impl Builder {
+    /// Builds the trees of `text`'s events, up to the end of the stream or the first error that
+    /// stops the read.
+    fn events(&mut self, text: &str) -> Result<(), ReadError> {
+        let mut parser = Parser::new_from_str(text);
+        loop {
+            let (event, mark) = parser.next_token().map_err(|e| {
+                // The scanner has its own flow-nesting limit, reached while looking ahead.
+                let kind = if e.info().contains("recursion limit") {
+                    ReadErrorKind::TooDeep
                 } else {
-                    Style::Quoted
+                    ReadErrorKind::Syntax
                 };
-                b.complete(Node::new(Value::Scalar(text, style), mark), anchor, mark)?;
-            }
-            Event::SequenceStart(anchor, _) => {
-                b.open(Frame::Seq { items: Vec::new(), anchor, mark }, mark)?;
-            }
-            Event::MappingStart(anchor, _) => {
-                b.open(Frame::Map { entries: Vec::new(), key: None, anchor, mark }, mark)?;
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match b.stack.pop() {
-                    Some(Frame::Seq { items, anchor, mark }) => {
-                        (Node::new(Value::Seq(items), mark), anchor)
-                    }
-                    Some(Frame::Map { entries, anchor, mark, .. }) => {
-                        let mut node = Node::new(Value::Map(entries), mark);
-                        // A block mapping's start event is marked after its first key: use
-                        // the first key's position when it comes earlier.
-                        if let Value::Map(entries) = &node.value
-                            && let Some((key, _)) = entries.first()
-                            && (key.line, key.column) < (node.line, node.column)
-                        {
-                            (node.line, node.column) = (key.line, key.column);
+                ReadError::of_scanner(kind, e.info(), *e.marker(), text)
+            })?;
+            match event {
+                Event::StreamEnd => return Ok(()),
+                Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {
+                }
+                Event::Scalar(text, style, anchor, tag) => {
+                    self.count(Weight { nodes: 1, bytes: text.len() }, mark)?;
+                    let quoted = style != TScalarStyle::Plain;
+                    let style = match self.settle(tag.as_ref(), On::Scalar(&text), mark) {
+                        Tagged::String => Style::Quoted,
+                        Tagged::AsWritten | Tagged::Invalid if quoted => Style::Quoted,
+                        Tagged::Agrees | Tagged::AsWritten | Tagged::Invalid => Style::Plain,
+                    };
+                    self.complete(Node::new(Value::Scalar(text, style), mark), anchor, mark)?;
+                }
+                Event::SequenceStart(anchor, tag) => {
+                    self.settle(tag.as_ref(), On::Collection(Core::Seq), mark);
+                    self.open(Frame::Seq { items: Vec::new(), anchor, mark }, mark)?;
+                }
+                Event::MappingStart(anchor, tag) => {
+                    self.settle(tag.as_ref(), On::Collection(Core::Map), mark);
+                    self.open(Frame::Map { entries: Vec::new(), key: None, anchor, mark }, mark)?;
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let (node, anchor) = match self.stack.pop() {
+                        Some(Frame::Seq { items, anchor, mark }) => {
+                            (Node::new(Value::Seq(items), mark), anchor)
                         }
-                        (node, anchor)
-                    }
-                    None => {
+                        Some(Frame::Map { entries, anchor, mark, .. }) => {
+                            let mut node = Node::new(Value::Map(entries), mark);
+                            // A block mapping's start event is marked after its first key: use
+                            // the first key's position when it comes earlier.
+                            if let Value::Map(entries) = &node.value
+                                && let Some((key, _)) = entries.first()
+                                && (key.line, key.column) < (node.line, node.column)
+                            {
+                                (node.line, node.column) = (key.line, key.column);
+                            }
+                            (node, anchor)
+                        }
+                        None => {
+                            return Err(ReadError::new(
+                                ReadErrorKind::Syntax,
+                                "unbalanced end of collection".to_owned(),
+                                mark,
+                            ));
+                        }
+                    };
+                    self.complete(node, anchor, mark)?;
+                }
+                Event::Alias(id) => {
+                    let Some((node, weight)) = self.anchors.get(&id) else {
                         return Err(ReadError::new(
                             ReadErrorKind::Syntax,
-                            "unbalanced end of collection".to_owned(),
+                            "alias to an unknown anchor".to_owned(),
                             mark,
                         ));
-                    }
-                };
-                b.complete(node, anchor, mark)?;
-            }
-            Event::Alias(id) => {
-                let Some((node, weight)) = b.anchors.get(&id) else {
-                    return Err(ReadError::new(
-                        ReadErrorKind::Syntax,
-                        "alias to an unknown anchor".to_owned(),
-                        mark,
-                    ));
-                };
-                // Counted before the copy is made.
-                b.read.count(*weight, mark)?;
-                let mut node = node.clone();
-                // The copy keeps the anchor's content but points at the alias.
-                node.line = mark.line();
-                node.column = mark.col() + 1;
-                b.complete(node, 0, mark)?;
+                    };
+                    // Counted before the copy is made.
+                    self.read.count(*weight, mark)?;
+                    let mut node = node.clone();
+                    // The copy keeps the anchor's content but points at the alias.
+                    node.line = mark.line();
+                    node.column = mark.col() + 1;
+                    self.complete(node, 0, mark)?;
+                }
             }
         }
     }
@@ -446,6 +674,29 @@ mod tests {
         assert_eq!(scalar(&docs[0]), ("true", Style::Quoted));
     }
 
+    /// The core schema's resolution of plain scalars (YAML 1.2.2 section 10.3.2).
+    #[test]
+    fn plain_scalars_resolve_as_the_core_schema_says() {
+        let cases = [
+            (Core::Null, &["", "~", "null", "Null", "NULL"][..]),
+            (Core::Bool, &["true", "True", "TRUE", "false", "False", "FALSE"]),
+            (Core::Int, &["0", "30", "+5", "-5", "007", "0o17", "0x1F", "0xff"]),
+            (Core::Float, &["2.5", "1.", ".5", "-1e5", "1E+5", "+.inf", "-.Inf", ".NaN", "30.0"]),
+            (
+                Core::Str,
+                &[
+                    "yes", "nULL", "tRUE", "+-5", "1e", "e5", ".", "0o8", "0x", "0X1F", "+.nan",
+                    "inf",
+                ],
+            ),
+        ];
+        for (core, texts) in cases {
+            for text in texts {
+                assert_eq!(Core::of_plain(text), core, "{text:?}");
+            }
+        }
+    }
+
     #[test]
     fn aliases_expand_to_copies() {
         let docs = read("a: &x [1, 2]\nb: *x\n").unwrap();
@@ -462,7 +713,7 @@ mod tests {
     #[test]
     fn deep_nesting_stops_at_the_cap() {
         let text = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-        let err = read(&text).unwrap_err();
+        let err = read(&text).unwrap_err().remove(0);
         assert_eq!((err.kind, err.line, err.column), (ReadErrorKind::TooDeep, 1, MAX_DEPTH + 1));
     }
 
@@ -481,7 +732,7 @@ mod tests {
             let refs = vec![format!("*{prev}"); 10].join(", ");
             writeln!(text, "{name}: &{name} [{refs}]").unwrap();
         }
-        let err = read(&text).unwrap_err();
+        let err = read(&text).unwrap_err().remove(0);
         assert_eq!(err.kind, ReadErrorKind::TooManyNodes);
     }
 
@@ -508,7 +759,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_positions() {
-        let err = read("a: [1, 2\n").unwrap_err();
+        let err = read("a: [1, 2\n").unwrap_err().remove(0);
         assert_eq!(err.kind, ReadErrorKind::Syntax);
         assert!(err.line >= 1 && err.column >= 1, "{err:?}");
     }

@@ -279,6 +279,104 @@ fn error_kind(
     check(yaml, code, path, line, column, message);
 }
 
+// Tags (F-CI): `!!str` makes a scalar a string, whatever spells it, so a boolean written so is
+// the same error as a quoted one.
+#[rstest]
+#[case::shorthand("publicResource: !!str false\n", 1, 23)]
+#[case::verbatim("publicResource: !<tag:yaml.org,2002:str> false\n", 1, 42)]
+#[case::tag_directive("%TAG !y! tag:yaml.org,2002:\n---\npublicResource: !y!str false\n", 3, 24)]
+#[case::quoted("publicResource: \"false\"\n", 1, 17)]
+fn a_boolean_tagged_str_is_a_string_in_every_spelling(
+    #[case] yaml: &str,
+    #[case] line: usize,
+    #[case] column: usize,
+) {
+    let message = "expected a boolean, found string \"false\"";
+    check(yaml, Code::WrongType, "publicResource", line, column, message);
+    let error = load_err(yaml);
+    assert_eq!(
+        error.diagnostics()[0].hint(),
+        Some("write it plain, without quotes or a !!str tag")
+    );
+}
+
+// Any tag outside the core schema, and a core tag that is not its value's type, is an error at
+// the tag, naming it: no tag is dropped, and none turns a value into another.
+#[rstest]
+#[case::local("publicResource: !foo true\n", 1, 17, "unsupported tag !foo")]
+#[case::non_specific("publicResource: ! true\n", 1, 17, "unsupported tag !")]
+#[case::yaml_1_1("publicResource: !!binary true\n", 1, 17, "unsupported tag !!binary")]
+#[case::local_named_str(
+    "originGroups:\n  - name: !str shop\n    origins: [\"https://a.test\"]\n",
+    2,
+    11,
+    "unsupported tag !str"
+)]
+#[case::verbatim_local("publicResource: !<!foo> true\n", 1, 17, "unsupported tag !foo")]
+#[case::local_spelled_as_core(
+    "publicResource: !<!!str> false\n",
+    1,
+    17,
+    "unsupported tag !<!!str>"
+)]
+#[case::core_handle_redefined(
+    "%TAG !! tag:example.com,2000:\n---\npublicResource: !!str false\n",
+    3,
+    17,
+    "unsupported tag !<tag:example.com,2000:str>"
+)]
+#[case::on_a_key("!foo publicResource: true\n", 1, 1, "unsupported tag !foo")]
+#[case::null_on_a_boolean(
+    "publicResource: !!null true\n",
+    1,
+    17,
+    "tag !!null on \"true\", which is not null"
+)]
+#[case::int_on_a_boolean(
+    "publicResource: !!int true\n",
+    1,
+    17,
+    "tag !!int on \"true\", which is not an integer"
+)]
+#[case::int_verbatim_on_a_boolean(
+    "publicResource: !<tag:yaml.org,2002:int> true\n",
+    1,
+    17,
+    "tag !!int on \"true\", which is not an integer"
+)]
+#[case::float_on_an_integer(
+    &format!("{GROUP}    accessControlMaxAge: !!float 30\n"),
+    4, 26, "tag !!float on \"30\", which is not a float"
+)]
+#[case::map_on_a_list("originGroups: !!map\n  - origins: []\n", 1, 15, "tag !!map on a list")]
+#[case::seq_on_a_block_mapping("!!seq\npublicResource: true\n", 1, 1, "tag !!seq on a mapping")]
+#[case::str_on_a_list(
+    &format!("{GROUP}    headers: !!str [x-a]\n"), 4, 14, "tag !!str on a list"
+)]
+fn a_tag_outside_the_core_schema_or_against_its_value_is_an_error_at_the_tag(
+    #[case] yaml: &str,
+    #[case] line: usize,
+    #[case] column: usize,
+    #[case] message: &str,
+) {
+    check(yaml, Code::Tag, "", line, column, message);
+}
+
+#[test]
+fn every_tag_error_is_reported_at_once() {
+    let yaml = "publicResource: !!binary true\nsupportCredentials: !str x\n";
+    let error = load_err(yaml);
+    let found: Vec<(Code, Option<usize>, &str)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.line(), d.message())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::Tag, Some(1), "unsupported tag !!binary"),
+            (Code::Tag, Some(2), "unsupported tag !str"),
+        ]
+    );
+}
+
 #[rstest]
 #[case::typo("exposeHeaders", "did you mean \"exposedHeaders\"?")]
 #[case::case_only("AccessControlMaxAge", "did you mean \"accessControlMaxAge\"?")]

@@ -214,6 +214,22 @@ fn alias_expansions_of_a_long_text_hit_the_byte_budget() {
     assert!(d.message().starts_with(&format!("more than {} bytes", 4 * text.len())), "{d}");
 }
 
+/// A `%TAG` prefix is copied into every tag that names it: 2 000 tags naming a 100 000-byte
+/// prefix would put 200 MB of copies into their errors. Each error shows the tag cut short
+/// (F-CI).
+#[test]
+fn errors_of_tags_naming_a_long_prefix_show_it_cut_short() {
+    let prefix = "x".repeat(100_000);
+    let tags = vec!["!e!a b"; 2_000].join(", ");
+    let text = format!("%TAG !e! tag:{prefix}\n---\noriginGroups:\n  - origins: [{tags}]\n");
+    let error = Policy::from_yaml_str(&text, "tags.yaml").expect_err("unsupported tags");
+    assert_eq!(error.diagnostics().len(), 2_000);
+    let shown = format!("unsupported tag !<tag:{}...", "x".repeat(58));
+    for d in error.diagnostics() {
+        assert_eq!((d.code(), d.message()), (Code::Tag, shown.as_str()));
+    }
+}
+
 /// Anchors nested in anchors: the reader keeps a copy of each anchored node for its aliases, so
 /// 30 nested anchors around 10 000 items held 300 000 nodes (60 around 99 000, in a 200 KB
 /// file: 500 MB) with no alias at all. Those copies count against the node budget (F-CB).

@@ -127,6 +127,31 @@ fn null_values_mean_defaults() {
     assert!(group.has_default_methods());
 }
 
+/// A core schema tag that says what its value already is changes nothing, quoted or not, in any
+/// spelling (F-CI): `!!bool "false"` is the boolean, `!!int "600"` the integer.
+#[test]
+fn core_tags_that_say_what_a_value_is_are_honoured() {
+    let tagged = "!!map\n\
+                  publicResource: !!bool \"false\"\n\
+                  supportCredentials: !<tag:yaml.org,2002:bool> true\n\
+                  originGroups: !!seq\n\
+                  \x20 - name: !!str 123\n\
+                  \x20   origins: !!seq [!!str \"https://a.test\"]\n\
+                  \x20   accessControlMaxAge: !!int \"600\"\n\
+                  \x20   exposedHeaders: !!null\n";
+    let plain = "publicResource: false\n\
+                 supportCredentials: true\n\
+                 originGroups:\n\
+                 \x20 - name: \"123\"\n\
+                 \x20   origins: [\"https://a.test\"]\n\
+                 \x20   accessControlMaxAge: 600\n";
+    let policy = Policy::from_yaml_str(tagged, "cors.yaml").unwrap().policy;
+    assert_eq!(policy, Policy::from_yaml_str(plain, "cors.yaml").unwrap().policy);
+    let group = &policy.groups()[0];
+    assert!(!policy.is_public_resource() && policy.supports_credentials());
+    assert_eq!((group.name(), group.max_age()), (Some("123"), 600));
+}
+
 #[test]
 fn a_policy_binding_for_another_policy_is_not_a_cors_policy() {
     let yaml = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nspec:\n  policyRef: {name: jwt-validation-flex}\n";

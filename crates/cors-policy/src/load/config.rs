@@ -6,12 +6,14 @@ use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::policy::Policy;
 use crate::site::Site;
-use crate::yaml::{Node, Style, Value};
+use crate::yaml::{Core, Node, Style, Value};
 
 pub(super) const CONFIG_KEYS: &[&str] = &["publicResource", "supportCredentials", "originGroups"];
 pub(super) const GROUP_KEYS: &[&str] =
     &["name", "origins", "accessControlMaxAge", "allowedMethods", "headers", "exposedHeaders"];
 pub(super) const METHOD_KEYS: &[&str] = &["methodName", "isAllowed"];
+/// The hint for a boolean or a max-age written as a string: in quotes, or tagged `!!str`.
+const UNQUOTE: &str = "write it plain, without quotes or a !!str tag";
 
 impl Loader<'_> {
     /// Walks, validates and compiles a `config:` block (`None`: the key is absent, so the C1
@@ -70,7 +72,7 @@ impl Loader<'_> {
                 _ => {}
             },
             Value::Scalar(text, Style::Quoted) if matches!(text.as_str(), "true" | "false") => {
-                self.wrong_type(node, path, "a boolean", Some("remove the quotes".to_owned()));
+                self.wrong_type(node, path, "a boolean", Some(UNQUOTE.to_owned()));
                 return None;
             }
             _ => {}
@@ -184,21 +186,9 @@ impl Loader<'_> {
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let unsigned = text.strip_prefix('+').unwrap_or(text);
-        let is_float = {
-            let mantissa = text.trim_start_matches(['+', '-']);
-            let mantissa = mantissa.split(['e', 'E']).next().unwrap_or_default();
-            let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-            (digits(whole) || digits(fraction))
-                && (whole.is_empty() || digits(whole))
-                && (fraction.is_empty() || digits(fraction))
-                || matches!(
-                    text.trim_start_matches(['+', '-']),
-                    ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
-                )
-        };
         match style {
             Style::Quoted if digits(text) => {
-                self.wrong_type(node, path, expected, Some("remove the quotes".to_owned()));
+                self.wrong_type(node, path, expected, Some(UNQUOTE.to_owned()));
             }
             Style::Plain if digits(unsigned) => match unsigned.parse::<u64>() {
                 Ok(seconds) => return Some(seconds),
@@ -217,7 +207,7 @@ impl Loader<'_> {
                     .with_hint("use 0 or more seconds"),
                 node,
             ),
-            Style::Plain if is_float => self.report(
+            Style::Plain if Core::of_plain(text) == Core::Float => self.report(
                 Diagnostic::new(
                     Code::NonIntegerMaxAge,
                     path,

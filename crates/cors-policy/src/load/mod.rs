@@ -172,19 +172,27 @@ pub(crate) fn documents(text: &str, file: &str) -> Result<Vec<Node>, LoadError> 
     if text.len() > MAX_FILE_SIZE {
         return Err(too_large(file, text.len() as u64));
     }
-    yaml::read(text).map_err(|e| {
-        let code = match e.kind {
-            ReadErrorKind::Syntax => Code::Syntax,
-            ReadErrorKind::TooDeep => Code::TooDeep,
-            ReadErrorKind::TooManyNodes => Code::TooManyNodes,
-            ReadErrorKind::TooManyDocuments => Code::Documents,
-        };
-        let diagnostic = Diagnostic::new(code, "", e.message);
-        let diagnostic = match e.hint {
-            Some(hint) => diagnostic.with_hint(hint),
-            None => diagnostic,
-        };
-        LoadError::new(vec![diagnostic.at(file, e.line, e.column)])
+    yaml::read(text).map_err(|errors| {
+        let mut diagnostics: Vec<Diagnostic> = errors
+            .into_iter()
+            .map(|e| {
+                let code = match e.kind {
+                    ReadErrorKind::Syntax => Code::Syntax,
+                    ReadErrorKind::TooDeep => Code::TooDeep,
+                    ReadErrorKind::TooManyNodes => Code::TooManyNodes,
+                    ReadErrorKind::TooManyDocuments => Code::Documents,
+                    ReadErrorKind::Tag => Code::Tag,
+                };
+                let diagnostic = Diagnostic::new(code, "", e.message);
+                let diagnostic = match e.hint {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                };
+                diagnostic.at(file, e.line, e.column)
+            })
+            .collect();
+        sort(&mut diagnostics);
+        LoadError::new(diagnostics)
     })
 }
 

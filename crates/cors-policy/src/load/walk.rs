@@ -7,7 +7,7 @@ use super::sort;
 use super::suggest::unknown_key_hint;
 use crate::diagnostic::{Code, Diagnostic, LoadError};
 use crate::site::Site;
-use crate::yaml::{Node, Style, Value};
+use crate::yaml::{Core, Node, Style, Value};
 
 /// A mapping entry with a scalar key: the key, its node and the value node.
 pub(crate) type Entry<'n> = (&'n str, &'n Node, &'n Node);
@@ -213,9 +213,7 @@ pub(crate) fn item(path: &str, index: usize) -> String {
 
 pub(crate) fn is_null(node: &Node) -> bool {
     match &node.value {
-        Value::Scalar(text, Style::Plain) => {
-            matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL")
-        }
+        Value::Scalar(text, Style::Plain) => Core::of_plain(text) == Core::Null,
         _ => false,
     }
 }
