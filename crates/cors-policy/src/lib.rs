@@ -120,10 +120,11 @@
 //!   `ApiInstance` with `PolicyBinding`s; exactly one `cors-flex` policy is required.
 //! - **C3** errors, all at once, `FILE:LINE:COLUMN: error: KEY.PATH: message` ([`Diagnostic`]).
 //!   Scalars are typed by our rules, not YAML's: plain `true`/`false` are booleans, plain digits
-//!   are integers, a quoted `"true"` or `"30"` is a string and a wrong-type error where a boolean
-//!   or integer is expected. A key whose value is empty or `null` counts as absent (its default
-//!   applies), as serde does for optional fields. Only the first YAML syntax error is reported
-//!   (the parser cannot continue past it).
+//!   are integers (a leading `+` allowed: `+5` is 5, as in YAML's core schema), a quoted
+//!   `"true"` or `"30"` is a string and a wrong-type error where a boolean or integer is
+//!   expected. A key whose value is empty or `null` counts as absent (its default applies), as
+//!   serde does for optional fields. Only the first YAML syntax error is reported (the parser
+//!   cannot continue past it).
 //! - **Tags.** Only the YAML 1.2 core schema's tags are read, in any spelling that resolves to
 //!   them (`!!str`, `!<tag:yaml.org,2002:str>`, a `%TAG` handle for `tag:yaml.org,2002:`), and
 //!   never change what a value means without a word. `!!str` makes a scalar a string, as quotes

@@ -152,6 +152,18 @@ fn core_tags_that_say_what_a_value_is_are_honoured() {
     assert_eq!((group.name(), group.max_age()), (Some("123"), 600));
 }
 
+/// `+5` is the integer 5 in the YAML 1.2 core schema (`[-+]?[0-9]+`), tagged or not.
+#[rstest]
+#[case::plain("+5")]
+#[case::tagged("!!int +5")]
+fn a_max_age_with_a_plus_sign_is_its_integer(#[case] value: &str) {
+    let yaml = format!(
+        "originGroups:\n  - origins: [\"https://a.test\"]\n    accessControlMaxAge: {value}\n"
+    );
+    let policy = Policy::from_yaml_str(&yaml, "cors.yaml").unwrap().policy;
+    assert_eq!(policy.groups()[0].max_age(), 5);
+}
+
 #[test]
 fn a_policy_binding_for_another_policy_is_not_a_cors_policy() {
     let yaml = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\nspec:\n  policyRef: {name: jwt-validation-flex}\n";

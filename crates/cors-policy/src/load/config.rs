@@ -185,6 +185,10 @@ impl Loader<'_> {
             return None;
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        // A leading `+` is accepted on purpose: the YAML 1.2 core schema reads `[-+]?[0-9]+` as
+        // an integer, so `+5` is the integer 5 to a YAML reader, and `!!int +5` says so (finding
+        // F-CI); refusing it would refuse an integer. (The core schema's octal and hexadecimal
+        // forms, `0o17` and `0x1E`, are wrong types: seconds are not written so.)
         let unsigned = text.strip_prefix('+').unwrap_or(text);
         match style {
             Style::Quoted if digits(text) => {
