@@ -1,7 +1,8 @@
-//! The library crates' READMEs (cors-origin, cors-policy, cors-engine, cors-hyper) as a new user
-//! reads them on the repository's or the registry's page and copies their examples into a
-//! project: every line of an example is shown, and every crate an example names besides the
-//! README's own is in a `[dependencies]` block of that README (finding F-CC).
+//! The library crates' READMEs (cors-origin, cors-policy, cors-engine, cors-hyper) and the
+//! repository's own as a new user reads them on the repository's or the registry's page and
+//! copies their examples into a project: every line of an example is shown, and every crate an
+//! example names besides the README's own is in a `[dependencies]` block of that README (finding
+//! F-CC; the repository's README since F-CI).
 //!
 //! The examples are compiled and run as doc tests of their crates; this checks what a doc test
 //! cannot, that they compile outside it: the hidden lines (`# ...`) rustdoc compiles are shown
@@ -63,7 +64,9 @@ fn named<'c>(code: &[&str]) -> Vec<&'c str> {
 #[case::cors_policy("cors-policy")]
 #[case::cors_engine("cors-engine")]
 #[case::cors_hyper("cors-hyper")]
+#[case::repository("..")]
 fn a_readme_example_compiles_as_a_new_user_copies_it(#[case] package: &str) {
+    // `..`, the repository's README, has no crate of its own: every crate it names is declared.
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(package).join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let blocks = blocks(&readme);
