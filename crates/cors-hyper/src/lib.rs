@@ -22,6 +22,18 @@
 //! as it is. It also says what was decided ([`CorsBody::outcome`], [`CorsBody::rule`]), for an
 //! access log or a metric, at no cost.
 //!
+//! The example drives the layer by hand, so besides this crate it needs `http`, `tower` with its
+//! `util` feature (`ServiceBuilder::service_fn`, `ServiceExt::oneshot`) and `tokio` with `rt`
+//! (the runtime it runs the request on; a server brings its own):
+//!
+//! ```toml
+//! [dependencies]
+//! cors-hyper = "0.1"
+//! http = "1"
+//! tower = { version = "0.5", features = ["util"] }
+//! tokio = { version = "1", features = ["rt"] }
+//! ```
+//!
 //! ```
 //! use std::convert::Infallible;
 //! use std::time::Duration;
@@ -81,7 +93,14 @@
 //! gets axum's `404` without `Vary: Origin` or any CORS field, its preflights too. axum adds
 //! `Allow` to the layer's local answers for a method a route does not serve; browsers ignore it.
 //! To run the layer before routing, wrap the router and turn the answers back into axum's
-//! response type, as `axum::serve` wants it:
+//! response type, as `axum::serve` wants it. Besides the dependencies above, this example needs
+//! `axum = "0.8"` and tokio's `macros` feature (`#[tokio::main]`):
+//!
+//! ```toml
+//! [dependencies]
+//! axum = "0.8"
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! ```
 //!
 //! ```
 //! use axum::{Router, body::Body, extract::Request, middleware::{self, Next}, routing::get};
