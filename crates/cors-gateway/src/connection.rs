@@ -369,6 +369,11 @@ impl InFlight {
         self.bodiless = true;
     }
 
+    /// Whether its response is sent without its body (see [`InFlight::without_body`]).
+    pub(crate) fn is_bodiless(&self) -> bool {
+        self.bodiless
+    }
+
     /// The response body is asked for its next frame: the previous one was taken up.
     fn asked(&mut self) {
         if let Some(index) = self.handed.take() {
@@ -400,6 +405,12 @@ pin_project! {
     /// dropped, and tells the send watch when it hands a frame and when it is asked for the
     /// next: hyper asks only once the client has taken up enough of what it was handed (its
     /// write buffer on HTTP/1.1, the stream's flow-control window on HTTP/2).
+    ///
+    /// A response sent without its body ([`InFlight::without_body`]) is empty, whatever the
+    /// wrapped body holds: hyper's HTTP/1.1 server leaves out the body of a response to `HEAD`
+    /// (and of a `1xx`, `204` or `304`) itself, but its HTTP/2 server sends whatever body it is
+    /// handed, as DATA frames after a `HEAD`'s response head, which the client takes for a
+    /// protocol error and resets the stream (finding F-CE).
     pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
@@ -424,6 +435,9 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
+        if this.in_flight.bodiless {
+            return Poll::Ready(None);
+        }
         this.in_flight.asked();
         let mut body = this.body;
         let polled = body.as_mut().poll_frame(cx);
@@ -440,11 +454,11 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.in_flight.bodiless || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        if self.in_flight.bodiless { SizeHint::with_exact(0) } else { self.body.size_hint() }
     }
 }
 

@@ -508,15 +508,18 @@ async fn refuse_plain_http(stream: &mut TcpStream, telemetry: Telemetry, peer: S
     const TEXT: &str = "bad request: this listener speaks TLS; use an https:// URL\n";
     let request = read_plain_head(stream).await;
     let exchange = telemetry.unserved_exchange(request.as_ref(), peer);
+    // The answer to a `HEAD` has the text's length and not the text (finding F-CE).
+    let head = request.as_ref().is_some_and(|request| request.method() == http::Method::HEAD);
+    let text = if head { "" } else { TEXT };
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{TEXT}",
+         content-length: {}\r\nconnection: close\r\n\r\n{text}",
         TEXT.len()
     );
     if stream.write_all(answer.as_bytes()).await.is_err() {
         return;
     }
-    exchange.answered(http::StatusCode::BAD_REQUEST, TEXT.len() as u64);
+    exchange.answered(http::StatusCode::BAD_REQUEST, text.len() as u64);
     if stream.shutdown().await.is_err() {
         return;
     }
@@ -845,10 +848,31 @@ where
         let seen = this.observing.seen();
         let mut in_flight =
             this.in_flight.take().expect("invariant: a future is not polled after it completed");
+        let mut response = response;
         if matches!(response.status().as_u16(), 100..=199 | 204 | 304) {
             in_flight.without_body();
+        } else if in_flight.is_bodiless() {
+            // A response to `HEAD`.
+            keep_the_length_of_a_head(&mut response);
         }
         Poll::Ready(Ok(response.map(|body| Tracked::new(Observed::new(body, seen), in_flight))))
+    }
+}
+
+/// Gives the response to a `HEAD` the `Content-Length` its body would have had, when it has
+/// none: the field hyper's HTTP/1.1 server writes from the body's size, and only from the body
+/// it is handed, where [`Tracked`] hands an empty one (finding F-CE). `HEAD` answers on HTTP/2
+/// so carry the field as on HTTP/1.1 (RFC 9110 section 9.3.2: the fields a `GET` would have).
+fn keep_the_length_of_a_head<B: http_body::Body>(response: &mut Response<B>) {
+    let headers = response.headers();
+    if headers.contains_key(http::header::CONTENT_LENGTH)
+        || headers.contains_key(http::header::TRANSFER_ENCODING)
+        || response.body().is_end_stream()
+    {
+        return;
+    }
+    if let Some(length) = response.body().size_hint().exact().filter(|&length| length > 0) {
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, length.into());
     }
 }
 

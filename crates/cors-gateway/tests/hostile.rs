@@ -2441,6 +2441,168 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+/// What a `HEAD` is answered with, in [`head_answers_carry_no_content_on_either_protocol`].
+#[derive(Clone, Copy, Debug)]
+enum HeadAnswer {
+    /// The upstream's (`200`, its `content-length: 4` of `ok 0`).
+    Forwarded,
+    /// The CORS layer's own, for an origin the policy does not know (`200`, empty).
+    Blocked,
+    /// `400` for a dot segment.
+    DotSegment,
+    /// `431` past `--max-headers`.
+    TooManyFields,
+    /// `413` for a declared body over `--max-request-body`.
+    BodyTooLarge,
+    /// `502` from an upstream that closes the connection on the request.
+    UpstreamFailed,
+    /// `503` while the one upstream slot is held past `--upstream-queue-timeout`.
+    UpstreamBusy,
+    /// `504` from an upstream that does not answer within `--upstream-timeout`.
+    UpstreamSilent,
+}
+
+/// A `HEAD` request that gets a [`HeadAnswer`], and the gateway it is sent to.
+struct HeadCase {
+    /// The gateway's flags.
+    flags: &'static [&'static str],
+    path: &'static str,
+    fields: Vec<(String, String)>,
+    body: Option<&'static [u8]>,
+    status: u16,
+}
+
+impl HeadAnswer {
+    fn case(self) -> HeadCase {
+        let origin = || vec![("origin".to_owned(), APP.to_owned())];
+        let case =
+            |flags, path, fields, status| HeadCase { flags, path, fields, body: None, status };
+        match self {
+            Self::Forwarded => case(&[], "/", origin(), 200),
+            Self::Blocked => {
+                let fields = vec![("origin".to_owned(), "https://evil.example".to_owned())];
+                case(&[], "/", fields, 200)
+            }
+            Self::DotSegment => case(&[], "/a/%2e%2e/b", origin(), 400),
+            Self::TooManyFields => {
+                let fields = (0..30).map(|i| (format!("x-field-{i}"), "1".to_owned())).collect();
+                case(&["--max-headers", "20"], "/", fields, 431)
+            }
+            Self::BodyTooLarge => {
+                let fields = vec![("content-length".to_owned(), "100".to_owned())];
+                let body = Some(&[b'b'; 100][..]);
+                HeadCase { body, ..case(&["--max-request-body", "10"], "/", fields, 413) }
+            }
+            Self::UpstreamFailed => case(&[], "/reset", origin(), 502),
+            Self::UpstreamBusy => {
+                let flags = &[
+                    "--upstream-max-connections",
+                    "1",
+                    "--upstream-queue-timeout",
+                    "100ms",
+                    "--upstream-timeout",
+                    "10s",
+                ];
+                case(flags, "/", origin(), 503)
+            }
+            Self::UpstreamSilent => case(&["--upstream-timeout", "1s"], "/hang", origin(), 504),
+        }
+    }
+}
+
+/// Finding F-CE: the answer to a `HEAD` has no content on HTTP/2 either, whoever makes it (the
+/// upstream, the CORS layer, the gateway's checks, the proxy's errors): one HEADERS frame that
+/// ends the stream, no DATA, and the `content-length` the answer has on HTTP/1.1 (where hyper
+/// leaves the content out itself). hyper's HTTP/2 server sent the body of a local answer as DATA
+/// frames, and the client reset the stream (curl: "HTTP/2 stream 1 was not closed cleanly:
+/// `PROTOCOL_ERROR`"), never seeing the status.
+#[rstest]
+#[case::forwarded(HeadAnswer::Forwarded)]
+#[case::blocked_by_the_policy(HeadAnswer::Blocked)]
+#[case::a_dot_segment(HeadAnswer::DotSegment)]
+#[case::too_many_fields(HeadAnswer::TooManyFields)]
+#[case::a_body_over_the_limit(HeadAnswer::BodyTooLarge)]
+#[case::an_upstream_that_fails(HeadAnswer::UpstreamFailed)]
+#[case::a_busy_upstream(HeadAnswer::UpstreamBusy)]
+#[case::an_upstream_that_does_not_answer(HeadAnswer::UpstreamSilent)]
+fn head_answers_carry_no_content_on_either_protocol(#[case] answer: HeadAnswer) {
+    let HeadCase { flags, path, fields, body, status } = answer.case();
+    let mut gateway = Gateway::start(flags);
+    // The one upstream slot held by a request the upstream never answers.
+    let _holder = matches!(answer, HeadAnswer::UpstreamBusy).then(|| {
+        let address = gateway.address;
+        let holder =
+            thread::spawn(move || exchange(address, &raw_request("GET", "/hang", &[], false)));
+        let deadline = Instant::now() + PATIENCE;
+        while gateway.upstream_requests() == 0 {
+            assert!(Instant::now() < deadline, "the holding request never reached the upstream");
+            thread::sleep(Duration::from_millis(10));
+        }
+        holder
+    });
+    // HTTP/1.1: the head alone, then the connection closes (`connection: close`).
+    let raw_fields: Vec<(&str, &[u8])> =
+        fields.iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
+    let mut request = raw_request("HEAD", path, &raw_fields, false);
+    request.extend_from_slice(body.unwrap_or_default());
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    stream.write_all(&request).unwrap();
+    let (bytes, closed) = read_all(&mut stream, PATIENCE);
+    let head_end = find(&bytes, b"\r\n\r\n").map(|end| end + 4);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed && head_end == Some(bytes.len()), "HTTP/1.1: not a head alone: {text:?}");
+    let http1_status = text.split(' ').nth(1).and_then(|code| code.parse::<u16>().ok());
+    assert_eq!(http1_status, Some(status), "HTTP/1.1: {text:?}");
+    let http1_length = head_field(&text, "content-length").map(str::to_owned);
+    // HTTP/2.
+    let (parts, ended, frames) = runtime().block_on(async {
+        let (mut sender, _connection, received) = h2_connect(gateway.address).await;
+        let mut request = h2_request("HEAD", path, None);
+        for (name, value) in &fields {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request.headers_mut().append(name, value.parse().unwrap());
+        }
+        let (response, mut sending) = sender.send_request(request, body.is_none()).unwrap();
+        if let Some(body) = body {
+            // The gateway may answer and reset the stream before it takes the body.
+            let _ = sending.send_data(bytes::Bytes::from_static(body), true);
+        }
+        let response = tokio::time::timeout(PATIENCE, response).await.unwrap();
+        let (parts, mut content) = response.expect("an answer, not a reset stream").into_parts();
+        // Whether the HEADERS frame ended the stream.
+        let ended = content.is_end_stream();
+        let rest = tokio::time::timeout(PATIENCE, content.data()).await.unwrap();
+        assert!(rest.is_none(), "HTTP/2: content after the head: {rest:?}");
+        // Every frame the gateway sent has been read: the stream ended.
+        let frames = h2_frame_types(&received.lock().unwrap());
+        (parts, ended, frames)
+    });
+    assert_eq!(parts.status.as_u16(), status, "HTTP/2: {parts:?}");
+    assert!(ended, "HTTP/2: the HEADERS frame did not end the stream: {parts:?}");
+    assert!(!frames.contains(&0x0), "HTTP/2: DATA frames {frames:?}");
+    let http2_length =
+        parts.headers.get("content-length").map(|value| value.to_str().unwrap().to_owned());
+    // The length of the content a `GET` would get: the upstream's `ok 0`, nothing for the CORS
+    // layer's answer, a line of text for the gateway's own.
+    let has_text = |length: &Option<String>| {
+        length.as_deref().and_then(|length| length.parse::<u64>().ok()).is_some_and(|n| n > 10)
+    };
+    match answer {
+        HeadAnswer::Forwarded => {
+            assert_eq!(http1_length.as_deref(), Some("4"), "HTTP/1.1: {text:?}");
+            assert_eq!(http2_length.as_deref(), Some("4"), "HTTP/2: {parts:?}");
+        }
+        HeadAnswer::Blocked => assert_eq!((&http1_length, &http2_length), (&None, &None)),
+        // On HTTP/1.1 hyper refuses the head itself, with its own empty answer.
+        HeadAnswer::TooManyFields => assert!(has_text(&http2_length), "HTTP/2: {parts:?}"),
+        _ => {
+            assert!(has_text(&http1_length), "HTTP/1.1: {text:?}");
+            assert_eq!(http2_length, http1_length, "HTTP/2 {parts:?}, HTTP/1.1 {text:?}");
+        }
+    }
+    gateway.assert_alive();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Issue 16: deadlines for the whole first request head, idle connections, keep-alive pings.
 

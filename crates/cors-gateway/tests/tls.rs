@@ -163,6 +163,16 @@ async fn plain_http_sent_to_the_tls_listener_gets_400_saying_so() {
         );
         assert!(raw.closed, "the connection stayed open");
     }
+    // Finding F-CE: the answer to a `HEAD` is the head alone, with the text's length.
+    let address = gateway.address;
+    let head = b"HEAD /ok HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    let wait = Duration::from_secs(5);
+    let raw = tokio::task::spawn_blocking(move || common::raw_exchange(address, head, wait));
+    let raw = raw.await.unwrap();
+    assert!(raw.text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{:?}", raw.text);
+    let length = "bad request: this listener speaks TLS; use an https:// URL\n".len();
+    assert!(raw.text.contains(&format!("\r\ncontent-length: {length}\r\n")), "{:?}", raw.text);
+    assert!(raw.text.ends_with("\r\n\r\n") && raw.closed, "{:?}", raw.text);
     let url = format!("https://localhost:{}/ok", gateway.address.port());
     let get = request("GET", &url, &[("origin", APP)], empty());
     let (_, answer) = tls::send(gateway.address, ca.client_config(&[]), get).await.unwrap();
