@@ -544,6 +544,11 @@ pub(crate) enum Closed {
     /// broke its framing, before the end of the body: hyper ends the connection with the body's
     /// error, which is no doing of the client's either.
     UpstreamBodyFailed,
+    /// It had become a tunnel (an HTTP/1.1 upgrade), which closed: either side closed its end
+    /// or failed, or the switch did not complete (finding F-CF).
+    TunnelEnded,
+    /// It had become a tunnel, which carried no byte for `--tunnel-idle-timeout`.
+    TunnelIdle,
 }
 
 impl Closed {

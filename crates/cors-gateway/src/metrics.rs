@@ -55,7 +55,7 @@ const UPSTREAM_FAILURES: [&str; 6] =
 const UPSTREAM_RETRIES: [&str; 2] = ["unsent", "unanswered"];
 
 /// The `reason` label values of `cors_gateway_connections_closed_total`, in [`closed_index`] order.
-const CLOSE_REASONS: [&str; 10] = [
+const CLOSE_REASONS: [&str; 12] = [
     "client",
     "no_request_head",
     "idle",
@@ -66,6 +66,8 @@ const CLOSE_REASONS: [&str; 10] = [
     "upstream_read_timeout",
     "upstream_body_failed",
     "abandoning",
+    "tunnel_closed",
+    "tunnel_idle",
 ];
 
 /// The `reason` label values of `cors_gateway_access_log_dropped_total`.
@@ -98,6 +100,49 @@ fn upstream_counters(registry: &mut Registry) -> ([Counter; 6], [Counter; 2]) {
     (upstream_errors, upstream_retries)
 }
 
+/// Registers the gauges of client connections and tunnels open now, and the counters of
+/// connections accepted and closed (by reason).
+fn connection_metrics(
+    registry: &mut Registry,
+) -> (Gauge, Gauge, Counter, [Counter; CLOSE_REASONS.len()]) {
+    let open_connections = Gauge::default();
+    registry.register(
+        "cors_gateway_open_connections",
+        "Client connections open now (the proxy listener), those that became tunnels included: \
+         each holds a slot of --max-connections",
+        open_connections.clone(),
+    );
+    let open_tunnels = Gauge::default();
+    registry.register(
+        "cors_gateway_open_tunnels",
+        "Client connections open now that became tunnels (WebSocket and other HTTP/1.1 \
+         upgrades); each is one of cors_gateway_open_connections",
+        open_tunnels.clone(),
+    );
+    let connections = Counter::default();
+    registry.register(
+        "cors_gateway_connections",
+        "Client connections accepted",
+        connections.clone(),
+    );
+    let closed = labelled(
+        registry,
+        "cors_gateway_connections_closed",
+        "Client connections closed: client (by the client, or failed), no_request_head (no \
+         complete request head within --header-read-timeout), idle (--idle-timeout), \
+         shutdown, proxy_protocol (refused by --proxy-protocol), client_limit (refused by \
+         --max-connections-per-client), stalled (--send-timeout), upstream_read_timeout (an \
+         HTTP/1.1 response cut by --upstream-read-timeout), upstream_body_failed (an HTTP/1.1 \
+         response cut because its upstream failed before the end of the body), abandoning \
+         (its client abandoned over 100 requests under way, more than half of its requests), \
+         tunnel_closed (a tunnel either side closed), tunnel_idle (a tunnel that carried \
+         nothing for --tunnel-idle-timeout)",
+        "reason",
+        CLOSE_REASONS,
+    );
+    (open_connections, open_tunnels, connections, closed)
+}
+
 /// The counters of access-log lines that were not written, shared with the log's writer (and
 /// exported when the admin listener is on).
 #[derive(Clone, Debug, Default)]
@@ -119,6 +164,7 @@ pub(crate) struct Metrics {
     request_seconds: Histogram,
     upstream_seconds: Histogram,
     open_connections: Gauge,
+    open_tunnels: Gauge,
     connections: Counter,
     closed: [Counter; CLOSE_REASONS.len()],
     reloads: Counter,
@@ -155,30 +201,8 @@ impl Metrics {
              failure), after any wait for an upstream slot",
             upstream_seconds.clone(),
         );
-        let open_connections = Gauge::default();
-        registry.register(
-            "cors_gateway_open_connections",
-            "Client connections open now (the proxy listener)",
-            open_connections.clone(),
-        );
-        let connections = Counter::default();
-        registry.register(
-            "cors_gateway_connections",
-            "Client connections accepted",
-            connections.clone(),
-        );
-        let closed = labelled(
-            &mut registry,
-            "cors_gateway_connections_closed",
-            "Client connections closed: client (by the client, or failed), no_request_head (no \
-             complete request head within --header-read-timeout), idle (--idle-timeout), \
-             shutdown, proxy_protocol (refused by --proxy-protocol), client_limit (refused by \
-             --max-connections-per-client), stalled (--send-timeout), upstream_read_timeout (an \
-             HTTP/1.1 response cut by --upstream-read-timeout), upstream_body_failed (an HTTP/1.1 \
-             response cut because its upstream failed before the end of the body), abandoning              (its client abandoned over 100 requests under way, more than half of its requests)",
-            "reason",
-            CLOSE_REASONS,
-        );
+        let (open_connections, open_tunnels, connections, closed) =
+            connection_metrics(&mut registry);
         let reloads = Counter::default();
         registry.register(
             "cors_policy_reloads",
@@ -215,6 +239,7 @@ impl Metrics {
             request_seconds,
             upstream_seconds,
             open_connections,
+            open_tunnels,
             connections,
             closed,
             reloads,
@@ -274,10 +299,22 @@ impl Metrics {
         self.open_connections.inc();
     }
 
-    /// Counts a client connection out, closed for `reason`.
-    pub(crate) fn connection_closed(&self, reason: Closed) {
+    /// Counts a client connection out, closed for the reason of index `reason` (see
+    /// [`closed_index`]).
+    pub(crate) fn connection_closed(&self, reason: usize) {
         self.open_connections.dec();
-        self.closed[closed_index(reason)].inc();
+        if let Some(closed) = self.closed.get(reason) {
+            closed.inc();
+        }
+    }
+
+    /// Counts a tunnel in (`true`) or out.
+    pub(crate) fn tunnel_open(&self, open: bool) {
+        if open {
+            self.open_tunnels.inc();
+        } else {
+            self.open_tunnels.dec();
+        }
     }
 
     /// Records a successful reload of `policies`.
@@ -328,7 +365,7 @@ fn labelled<const N: usize>(
 }
 
 /// The index of `reason` in [`CLOSE_REASONS`].
-const fn closed_index(reason: Closed) -> usize {
+pub(crate) const fn closed_index(reason: Closed) -> usize {
     match reason {
         Closed::ByClient => 0,
         Closed::NoRequestHead => 1,
@@ -340,6 +377,8 @@ const fn closed_index(reason: Closed) -> usize {
         Closed::UpstreamReadTimeout => 7,
         Closed::UpstreamBodyFailed => 8,
         Closed::Abandoning => 9,
+        Closed::TunnelEnded => 10,
+        Closed::TunnelIdle => 11,
     }
 }
 

@@ -26,10 +26,11 @@ use crate::body::{
     BodyError, BodyLimits, Held, RequestBody, Sending, SlotPool, Slots, UpstreamBody,
 };
 use crate::checks::{Refusal, TransferCodings, list_elements};
+use crate::connection::Closed;
 use crate::per_client::Slot;
 use crate::pool::{Pooled, SendError, UpstreamClients};
 use crate::server::Limits;
-use crate::telemetry::{self, Telemetry, UpstreamFailure};
+use crate::telemetry::{self, ConnectionGuard, Telemetry, UpstreamFailure};
 use crate::tunnel;
 
 /// The body of a proxied response: the upstream's, streamed, or a short local text (or nothing,
@@ -275,9 +276,9 @@ struct Connection {
     forwarded: ForwardedFor,
     /// The connection's share of the upstream pool (`--upstream-max-per-connection`).
     share: Arc<SlotPool>,
-    /// The connection's slot of `--max-connections` and its client's count, held until the
-    /// connection and the tunnel it may have become are both closed.
-    _slot: Slot,
+    /// The connection's slot of `--max-connections` and its client's count, and its count in
+    /// the metrics, held until the connection and the tunnel it may have become are both closed.
+    kept: Kept,
     /// Changes when the gateway shuts down; tunnels close then.
     closing: watch::Receiver<bool>,
     /// The timer that the connection's requests reuse for `--upstream-timeout` (see
@@ -286,6 +287,17 @@ struct Connection {
     timer: SharedTimer,
     /// Where a response body cut by `--upstream-read-timeout` is counted.
     telemetry: Telemetry,
+}
+
+/// What a client connection holds until it, and the tunnel it may have become, are both closed.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    /// Its slot of `--max-connections`, and its count against its client's
+    /// `--max-connections-per-client`.
+    pub(crate) _slot: Slot,
+    /// Its count in the metrics: `cors_gateway_open_connections`, and, once it closes, in
+    /// `cors_gateway_connections_closed_total` with its reason (finding F-CF).
+    pub(crate) counted: ConnectionGuard,
 }
 
 /// The proxy of one client connection: cloning it (per request) clones one reference count.
@@ -298,7 +310,7 @@ impl Proxy {
         settings: Arc<ProxySettings>,
         peer: SocketAddr,
         scheme: &'static str,
-        slot: Slot,
+        kept: Kept,
         closing: watch::Receiver<bool>,
         telemetry: Telemetry,
     ) -> Self {
@@ -312,11 +324,19 @@ impl Proxy {
             peer,
             forwarded,
             share,
-            _slot: slot,
+            kept,
             closing,
             timer: SharedTimer::default(),
             telemetry,
         }))
+    }
+}
+
+impl Proxy {
+    /// Says why the connection is closing (see [`ConnectionGuard::closed`]); a tunnel it became
+    /// says why when it ends.
+    pub(crate) fn closed(&self, reason: Closed) {
+        self.0.kept.counted.closed(reason);
     }
 }
 
@@ -616,8 +636,15 @@ impl Proxy {
             peer: self.0.peer,
             closing: self.0.closing.clone(),
         };
-        // The upstream connection is the tunnel's now: it never goes back to the pool.
-        tokio::spawn(tunnel.run((self.clone(), held, connection)));
+        // The upstream connection is the tunnel's now: it never goes back to the pool. The
+        // client connection stays open, and counted as such, until the tunnel closes, with the
+        // tunnel's reason (finding F-CF).
+        let proxy = self.clone();
+        let open = self.0.telemetry.tunnel_opened();
+        tokio::spawn(async move {
+            let ended = tunnel.run((held, connection, open)).await;
+            proxy.0.kept.counted.tunnel_closed(ended);
+        });
         Response::from_parts(parts, Either::Right(Full::new(Bytes::new())))
     }
 

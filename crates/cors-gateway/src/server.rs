@@ -27,7 +27,7 @@ use tower_service::Service;
 use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Stage, Tracked};
 use crate::per_client::{self, PerClient};
 use crate::pool::UpstreamClients;
-use crate::proxy::{self, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
+use crate::proxy::{self, Kept, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
 use crate::proxy_protocol::{self, Client};
 use crate::telemetry::{ConnectionGuard, Observed, Observing, Telemetry};
 use crate::{checks, folder};
@@ -412,7 +412,7 @@ impl Accepted {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Self { peer, shared, endpoint, slot, mut closing, deadline, mut counted } = self;
+        let Self { peer, shared, endpoint, slot, mut closing, deadline, counted } = self;
         let activity = Activity::new();
         let detection = connection::detect_protocol(stream, &activity);
         let (protocol, io) = match deadline.run_unless_closing(&mut closing, detection).await {
@@ -435,7 +435,7 @@ impl Accepted {
             Arc::clone(&shared.settings),
             peer,
             scheme,
-            slot,
+            Kept { _slot: slot, counted },
             closing.clone(),
             shared.telemetry,
         );
@@ -449,6 +449,8 @@ impl Accepted {
             peer,
         };
         let quiet = (limits.idle_timeout, limits.send_timeout);
+        // Kept to say why the connection closed: `proxy` holds its count in the metrics.
+        let connection = proxy.clone();
         let (closed, result) = match &endpoint.site {
             Site::Single { layer, upstream } => {
                 let service = layer.layer(ToUpstream::new(proxy, Arc::clone(upstream)));
@@ -476,9 +478,13 @@ impl Accepted {
             | Closed::ByClient
             | Closed::Shutdown
             | Closed::ProxyProtocol
-            | Closed::ClientLimit => {}
+            | Closed::ClientLimit
+            | Closed::TunnelEnded
+            | Closed::TunnelIdle => {}
         }
-        counted.closed(closed);
+        connection.closed(closed);
+        // Counted out with `connection`'s last clone: now, or once the tunnel it became closes.
+        drop(connection);
         if let Err(error) = result {
             tracing::debug!(%peer, error = %error, "connection ended with an error");
         }

@@ -12,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,7 +27,7 @@ use pin_project_lite::pin_project;
 use crate::access_log::{AccessLog, LogFormat, RequestSide, ResponseSide};
 use crate::cli::parse_duration;
 use crate::connection::Closed;
-use crate::metrics::{DroppedLines, Metrics, PolicyHashes};
+use crate::metrics::{DroppedLines, Metrics, PolicyHashes, closed_index};
 
 /// `cors-gateway serve` flags for the admin listener and the access log.
 #[derive(Debug, Args, Clone)]
@@ -142,7 +143,16 @@ impl Telemetry {
         if let Some(metrics) = metrics {
             metrics.connection_opened();
         }
-        ConnectionGuard { metrics, reason: Closed::ByClient }
+        ConnectionGuard { metrics, reason: AtomicUsize::new(closed_index(Closed::ByClient)) }
+    }
+
+    /// Counts a tunnel in (a client connection that became one); the guard counts it out.
+    pub(crate) fn tunnel_opened(self) -> TunnelGuard {
+        let metrics = self.metrics();
+        if let Some(metrics) = metrics {
+            metrics.tunnel_open(true);
+        }
+        TunnelGuard { metrics }
     }
 
     /// Records that a reload swapped in `policies` (hashed only when the metrics are on).
@@ -187,24 +197,51 @@ impl Telemetry {
     }
 }
 
-/// One client connection, counted in the metrics until dropped.
+/// One client connection, counted in the metrics until dropped: when the connection, and the
+/// tunnel it may have become, are both closed (finding F-CF).
 #[derive(Debug)]
 pub(crate) struct ConnectionGuard {
     metrics: Option<&'static Metrics>,
-    reason: Closed,
+    /// Why it closed, by its index among the reasons (see [`closed_index`]): said by the
+    /// connection when hyper is done with it, then by its tunnel, if it became one. Atomic, for
+    /// the tunnel's task.
+    reason: AtomicUsize,
 }
 
 impl ConnectionGuard {
-    /// Says why the connection is closing (the default is [`Closed::ByClient`]).
-    pub(crate) fn closed(&mut self, reason: Closed) {
-        self.reason = reason;
+    /// Says why the connection is closing (the default is [`Closed::ByClient`]), unless the
+    /// tunnel it became said why that closed already: a tunnel whose switch failed may end
+    /// before hyper is done with the connection.
+    pub(crate) fn closed(&self, reason: Closed) {
+        let default = closed_index(Closed::ByClient);
+        let reason = closed_index(reason);
+        let _ = self.reason.compare_exchange(default, reason, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Says why the tunnel the connection became closed, which is why the connection closed.
+    pub(crate) fn tunnel_closed(&self, reason: Closed) {
+        self.reason.store(closed_index(reason), Ordering::Relaxed);
     }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         if let Some(metrics) = self.metrics {
-            metrics.connection_closed(self.reason);
+            metrics.connection_closed(*self.reason.get_mut());
+        }
+    }
+}
+
+/// One tunnel, counted in the metrics until dropped.
+#[derive(Debug)]
+pub(crate) struct TunnelGuard {
+    metrics: Option<&'static Metrics>,
+}
+
+impl Drop for TunnelGuard {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.metrics {
+            metrics.tunnel_open(false);
         }
     }
 }

@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
 use crate::checks::list_elements;
-use crate::connection;
+use crate::connection::{self, Closed};
 
 /// The buffer each direction of a tunnel copies through.
 const PUMP_BUFFER: usize = 16 * 1024;
@@ -159,21 +159,12 @@ pub(crate) struct Tunnel {
     pub(crate) closing: watch::Receiver<bool>,
 }
 
-/// Why a tunnel ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ended {
-    /// One side closed, or failed.
-    Closed,
-    /// No byte either way for the idle timeout.
-    Idle,
-    /// The gateway is shutting down.
-    Shutdown,
-}
-
 impl Tunnel {
-    /// Copies bytes both ways until the tunnel ends, holding `slots` (the connection's slot and
-    /// the upstream slots) until then.
-    pub(crate) async fn run<T: Send>(self, slots: T) {
+    /// Copies bytes both ways until the tunnel ends, holding `slots` (the upstream slots and
+    /// connection) until then; tells why it ended: [`Closed::TunnelEnded`] (one side closed or
+    /// failed), [`Closed::TunnelIdle`] (no byte either way for the idle timeout) or
+    /// [`Closed::Shutdown`].
+    pub(crate) async fn run<T: Send>(self, slots: T) -> Closed {
         let _slots = slots;
         let Self { client, upstream, idle_timeout, peer, mut closing } = self;
         let traffic = Arc::new(AtomicU64::new(0));
@@ -185,9 +176,9 @@ impl Tunnel {
                 Some(Ok(both)) => both,
                 Some(Err(error)) => {
                     tracing::debug!(%peer, %error, "the upgrade did not complete");
-                    return Ended::Closed;
+                    return Closed::TunnelEnded;
                 }
-                None => return Ended::Idle,
+                None => return Closed::TunnelIdle,
             };
             let (client_reads, client_writes) = tokio::io::split(TokioIo::new(client));
             let (upstream_reads, upstream_writes) = tokio::io::split(TokioIo::new(upstream));
@@ -198,20 +189,23 @@ impl Tunnel {
             if let Err(error) = result {
                 tracing::debug!(%peer, %error, "tunnel failed");
             }
-            Ended::Closed
+            Closed::TunnelEnded
         };
         let idle =
             connection::until_idle(idle_timeout, || (false, traffic.load(Ordering::Relaxed)));
         let ended = tokio::select! {
             ended = ends => ended,
-            () = idle => Ended::Idle,
-            _ = closing.changed() => Ended::Shutdown,
+            () = idle => Closed::TunnelIdle,
+            _ = closing.changed() => Closed::Shutdown,
         };
         match ended {
-            Ended::Closed => tracing::debug!(%peer, "tunnel closed"),
-            Ended::Idle => tracing::debug!(%peer, timeout = ?idle_timeout, "closed an idle tunnel"),
-            Ended::Shutdown => tracing::debug!(%peer, "closed a tunnel on shutdown"),
+            Closed::TunnelIdle => {
+                tracing::debug!(%peer, timeout = ?idle_timeout, "closed an idle tunnel");
+            }
+            Closed::Shutdown => tracing::debug!(%peer, "closed a tunnel on shutdown"),
+            _ => tracing::debug!(%peer, "tunnel closed"),
         }
+        ended
     }
 }
 

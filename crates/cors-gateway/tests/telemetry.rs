@@ -974,3 +974,50 @@ async fn plain_http_sent_to_a_tls_listener_is_logged_and_counted() {
     assert!(line["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{line}");
     assert!(upstream.seen().is_empty());
 }
+
+/// The connection gauges and close counts of `/metrics`.
+fn connection_counts(samples: &BTreeMap<String, f64>) -> (f64, f64, Vec<(String, f64)>) {
+    let closed = family(samples, "cors_gateway_connections_closed_total")
+        .into_iter()
+        .filter(|(_, count)| *count > 0.0)
+        .map(|(key, count)| (key.to_owned(), count))
+        .collect();
+    let open = value(samples, "cors_gateway_open_connections");
+    (open, samples.get("cors_gateway_open_tunnels").copied().unwrap_or(-1.0), closed)
+}
+
+/// Finding F-CF: a connection that became a tunnel (WebSocket) is an open connection, holding
+/// its slot of `--max-connections`, until the tunnel closes, and counted in
+/// `cors_gateway_open_tunnels` meanwhile; its close is counted when the tunnel ends, with the
+/// tunnel's reason (`tunnel_closed` when a side closed it, `tunnel_idle` after
+/// `--tunnel-idle-timeout`). It was counted closed by the client as soon as it upgraded, so an
+/// operator saw no open connection while tunnels held every slot.
+#[tokio::test(flavor = "multi_thread")]
+async fn tunnels_are_open_connections_until_they_close() {
+    let upstream = WsUpstream::start().await;
+    let extra = ["--admin-listen", "127.0.0.1:0", "--tunnel-idle-timeout", "3s"];
+    let gateway = gateway(&strict(), &upstream.url(), &extra);
+    let admin = gateway.admin_address();
+    let url = format!("ws://{}/chat", gateway.address);
+    let (mut closing, status) =
+        open(common::websocket::connect(gateway.address).await, &url, Some(APP)).await.unwrap();
+    assert_eq!(status, 101);
+    let (mut idle, _) =
+        open(common::websocket::connect(gateway.address).await, &url, Some(APP)).await.unwrap();
+    exchange(&mut closing, 1).await;
+    exchange(&mut idle, 1).await;
+    // Both tunnels open: two open connections, none closed.
+    assert_eq!(connection_counts(&metrics(admin).await), (2.0, 2.0, vec![]));
+    // The client closes one.
+    closing.close(None).await.unwrap();
+    drop(closing);
+    let tunnel_closed = "cors_gateway_connections_closed_total{reason=\"tunnel_closed\"}";
+    let samples = metrics_when(admin, |s| s.get(tunnel_closed) == Some(&1.0)).await;
+    assert_eq!(connection_counts(&samples), (1.0, 1.0, vec![(tunnel_closed.to_owned(), 1.0)]));
+    // The other carries nothing for the idle timeout.
+    let tunnel_idle = "cors_gateway_connections_closed_total{reason=\"tunnel_idle\"}";
+    let samples = metrics_when(admin, |s| s.get(tunnel_idle) == Some(&1.0)).await;
+    let closed = vec![(tunnel_closed.to_owned(), 1.0), (tunnel_idle.to_owned(), 1.0)];
+    assert_eq!(connection_counts(&samples), (0.0, 0.0, closed));
+    assert_eq!(value(&samples, "cors_gateway_connections_total"), 2.0);
+}
