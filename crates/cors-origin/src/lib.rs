@@ -63,6 +63,9 @@
 //!   Standard tolerates in domains (`!`, `$`, `~`, ...) and percent-encoding are refused.
 //! - Empty labels are refused, which includes a trailing dot (`https://a.example.`): the URL
 //!   Standard keeps it, making a different origin from `https://a.example`.
+//!   Such a value, or one past the host alphabet or DNS limits below, is still a site's own
+//!   origin when it is the serialization of the origin the request was addressed to:
+//!   [`is_same_origin_value`] says so from the bytes as sent (behaviour rule R2).
 //! - DNS limits (RFC 1035 §2.3.4) are enforced: hosts of at most 253 bytes, labels of at most 63.
 //!   A host with a Punycode (`xn--`) label has at most 8 labels, so that request-time IDNA
 //!   validation stays within fixed buffers.
@@ -80,8 +83,8 @@
 //!
 //! # Untrusted input
 //!
-//! [`RequestOrigin::parse`], [`OriginRef::is_same_origin_as`], [`OriginSet::find`] and
-//! [`OriginSet::parse_and_find`] are written for hostile bytes: they never panic, never
+//! [`RequestOrigin::parse`], [`OriginRef::is_same_origin_as`], [`is_same_origin_value`],
+//! [`OriginSet::find`] and [`OriginSet::parse_and_find`] are written for hostile bytes: they never panic, never
 //! allocate, and do work linear in the input, which is capped at [`MAX_ORIGIN_LEN`] bytes
 //! before anything else happens (before it is hashed, too).
 //! Subdomain lookups hash at most as many host suffixes as the deepest configured pattern
@@ -107,7 +110,7 @@ pub use ascii::{eq_lowercase, eq_lowercase_name, host_alphabet_prefix, position_
 pub use error::{HeaderError, ParseError, ParseErrorKind};
 pub use origin::{Origin, ParseNotes};
 pub use pattern::{OriginPattern, SubdomainPattern};
-pub use request::{MAX_ORIGIN_LEN, OriginRef, RequestOrigin};
+pub use request::{MAX_ORIGIN_LEN, OriginRef, RequestOrigin, is_same_origin_value};
 pub use set::{Match, MatchKind, OriginSet};
 
 /// The README's examples, compiled and run as doc tests so that they stay true.

@@ -102,34 +102,150 @@ impl<'a> OriginRef<'a> {
     /// Schemes and hosts compare case-insensitively, and a port equal to the scheme's default
     /// is the same as no port. Userinfo, whitespace or malformed ports in `authority` never
     /// match. Never allocates.
+    ///
+    /// The same comparison as [`is_same_origin_value`] on [`as_bytes`](Self::as_bytes), from
+    /// the parts the parse already found rather than by splitting the bytes again.
     #[must_use]
     #[inline]
     pub fn is_same_origin_as(&self, scheme: &str, authority: &[u8]) -> bool {
-        // The authority must be this host (ignoring case), alone or followed by `:port`.
-        // Canonical hosts contain no `:` (IPv6 ends at its `]`), so this is the split at the
-        // authority's own host/port boundary, and a different host fails on its first
-        // differing byte or on the length, without a scan for `:`.
-        // The scheme first: a few bytes, often of another length (`https` against `http`).
-        // `host` and the scheme are canonical, hence lowercase.
-        if !eq_lowercase(self.scheme_bytes(), scheme.as_bytes()) {
-            return false;
-        }
-        let host = self.host_bytes();
-        let Some((head, rest)) = authority.split_at_checked(host.len()) else { return false };
-        if !(matches!(rest, [] | [b':', ..]) && eq_lowercase(host, head)) {
-            return false;
-        }
-        let port = match rest.split_first() {
-            None => None,
-            Some((_, digits)) => match parse_port(digits) {
-                Some(port) => Some(port),
-                None => return false,
-            },
-        };
-        let default = default_port(self.scheme_bytes());
-        let normalize = |p: Option<u16>| if p == default { None } else { p };
-        normalize(port) == normalize(self.port())
+        same_origin(self.scheme_bytes(), self.host_bytes(), self.port(), scheme, authority)
     }
+}
+
+/// Behaviour rule R2 on the `Origin` value as sent, before (or whatever) [`RequestOrigin::parse`]
+/// says of it: is `origin` byte for byte the serialization of the origin a request was
+/// addressed to, given the listener's `scheme` and the `Host` header (or `:authority`) bytes?
+///
+/// The serialization is the URL Standard's (<https://url.spec.whatwg.org/#concept-url-origin>
+/// and <https://html.spec.whatwg.org/multipage/browsers.html#ascii-serialisation-of-an-origin>):
+/// the scheme and the host in lower case, `://` between them, and `:port` only when the port is
+/// not the scheme's default, written without leading zeros. That serialization keeps a trailing
+/// dot (`https://api.example.`, a site reached at `Host: api.example.`) and hosts past DNS's
+/// limits, which [`RequestOrigin::parse`] refuses: for those this is how R2 still applies.
+///
+/// The comparison is [`OriginRef::is_same_origin_as`]'s, and for every value
+/// [`RequestOrigin::parse`] accepts as a tuple origin the answer is the same. The request's
+/// `authority` is read as that method reads it: its host ignoring ASCII case, its port equal
+/// once the scheme's default is elided. The value itself is not normalized: an upper-case
+/// scheme or host (`HTTPS://API.example.`), a default port (`https://api.example.:443`) or a
+/// leading zero are not what a browser sends, and never match. Nor does a host with a byte
+/// that no serialized host has (outside printable ASCII, or one of the URL Standard's forbidden
+/// domain code points other than an IPv6 address's brackets and colons), nor a value over
+/// [`MAX_ORIGIN_LEN`] bytes (R5), which is not looked at.
+///
+/// Never allocates, never panics, and does work linear in `min(len, MAX_ORIGIN_LEN)`.
+///
+/// ```
+/// use cors_origin::is_same_origin_value;
+///
+/// assert!(is_same_origin_value(b"https://api.example.", "https", b"api.example."));
+/// assert!(is_same_origin_value(b"https://api.example.", "https", b"API.Example.:443"));
+/// assert!(!is_same_origin_value(b"https://api.example.", "https", b"api.example"));
+/// assert!(!is_same_origin_value(b"HTTPS://API.example.", "https", b"api.example."));
+/// assert!(!is_same_origin_value(b"https://api.example.:443", "https", b"api.example."));
+/// ```
+#[must_use]
+pub fn is_same_origin_value(origin: &[u8], scheme: &str, authority: &[u8]) -> bool {
+    if origin.len() > MAX_ORIGIN_LEN {
+        return false;
+    }
+    let Some((value_scheme, rest)) = origin.split_at_checked(scheme.len()) else { return false };
+    let Some(after) = rest.strip_prefix(b"://") else { return false };
+    let host_end = if after.first() == Some(&b'[') {
+        match after.iter().position(|&b| b == b']') {
+            Some(close) => close + 1,
+            None => return false,
+        }
+    } else {
+        after.iter().position(|&b| b == b':').unwrap_or(after.len())
+    };
+    let (host, port) = after.split_at(host_end);
+    if !is_serialized_host(host) {
+        return false;
+    }
+    let port = match port.split_first() {
+        None => None,
+        Some((b':', digits)) => {
+            if digits.len() > 1 && digits.first() == Some(&b'0') {
+                return false;
+            }
+            match parse_port(digits) {
+                Some(port) if default_port(value_scheme) != Some(port) => Some(port),
+                _ => return false,
+            }
+        }
+        Some(_) => return false,
+    };
+    same_origin(value_scheme, host, port, scheme, authority)
+}
+
+/// Whether `host` may be a serialized host: not empty, printable ASCII without the URL
+/// Standard's forbidden domain code points (<https://url.spec.whatwg.org/#forbidden-domain-code-point>),
+/// or an IPv6 address in brackets (hex digits, `:` and `.`). Upper case is left to
+/// [`same_origin`], which compares the value as lower case.
+fn is_serialized_host(host: &[u8]) -> bool {
+    match host {
+        [] => false,
+        [b'[', inner @ .., b']'] => {
+            inner.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        }
+        _ => host.iter().all(|&b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'#' | b'%'
+                        | b'/'
+                        | b':'
+                        | b'<'
+                        | b'>'
+                        | b'?'
+                        | b'@'
+                        | b'['
+                        | b'\\'
+                        | b']'
+                        | b'^'
+                        | b'|'
+                )
+        }),
+    }
+}
+
+/// R2's one comparison, for [`OriginRef::is_same_origin_as`] and [`is_same_origin_value`]: an
+/// origin of `value_scheme`, `host` and `port` (an explicit port, never the scheme's default)
+/// against the listener's `scheme` and the request's `authority`.
+///
+/// `value_scheme` and `host` are compared as lower case ([`eq_lowercase`]): a value with a
+/// capital never matches, whatever the case of `scheme` and `authority`.
+#[inline]
+fn same_origin(
+    value_scheme: &[u8],
+    host: &[u8],
+    port: Option<u16>,
+    scheme: &str,
+    authority: &[u8],
+) -> bool {
+    // The authority must be this host (ignoring case), alone or followed by `:port`.
+    // Serialized hosts contain no `:` (IPv6 ends at its `]`), so this is the split at the
+    // authority's own host/port boundary, and a different host fails on its first
+    // differing byte or on the length, without a scan for `:`.
+    // The scheme first: a few bytes, often of another length (`https` against `http`).
+    if !eq_lowercase(value_scheme, scheme.as_bytes()) {
+        return false;
+    }
+    let Some((head, rest)) = authority.split_at_checked(host.len()) else { return false };
+    if !(matches!(rest, [] | [b':', ..]) && eq_lowercase(host, head)) {
+        return false;
+    }
+    let authority_port = match rest.split_first() {
+        None => None,
+        Some((_, digits)) => match parse_port(digits) {
+            Some(port) => Some(port),
+            None => return false,
+        },
+    };
+    let default = default_port(value_scheme);
+    let normalize = |p: Option<u16>| if p == default { None } else { p };
+    normalize(authority_port) == normalize(port)
 }
 
 impl fmt::Display for OriginRef<'_> {

@@ -1,10 +1,10 @@
-//! Request-time work allocates nothing: [`RequestOrigin::parse`], [`OriginRef::is_same_origin_as`]
-//! and [`OriginSet::find`], measured with a counting global allocator (behaviour rule R5).
+//! Request-time work allocates nothing: [`RequestOrigin::parse`], [`OriginRef::is_same_origin_as`],
+//! [`is_same_origin_value`] and [`OriginSet::find`], measured with a counting global allocator (behaviour rule R5).
 //!
 //! `allocation-counter` installs a `#[global_allocator]` wrapping the system allocator and counts
 //! this thread's allocations inside `measure`.
 
-use cors_origin::{OriginPattern, OriginSet, RequestOrigin};
+use cors_origin::{OriginPattern, OriginSet, RequestOrigin, is_same_origin_value};
 
 /// Accepted and refused values, including the worst cases for each code path.
 fn inputs() -> Vec<Vec<u8>> {
@@ -77,6 +77,7 @@ fn request_time_parsing_and_lookup_allocate_nothing() {
     let mut accepted = Vec::with_capacity(inputs.len());
     let info = allocation_counter::measure(|| {
         for (index, input) in inputs.iter().enumerate() {
+            let _ = is_same_origin_value(input, "https", b"App.Example.:443");
             let Ok(origin) = RequestOrigin::parse(input) else { continue };
             accepted.push(index);
             let _ = set.find(&origin);

@@ -1,7 +1,10 @@
 //! Invariants over generated inputs: canonical round trips, the two parsers agreeing, the set
-//! agreeing with a linear scan, and no input panicking (behaviour rules C4, M1, M3, M4, M5, R5).
+//! agreeing with a linear scan, R2's comparison on parsed values and on values as sent, and no
+//! input panicking (behaviour rules C4, M1, M3, M4, M5, R2, R5).
 
-use cors_origin::{MatchKind, Origin, OriginPattern, OriginSet, RequestOrigin};
+use cors_origin::{
+    MatchKind, Origin, OriginPattern, OriginSet, RequestOrigin, is_same_origin_value,
+};
 use proptest::prelude::*;
 
 fn scheme() -> impl Strategy<Value = String> {
@@ -160,6 +163,60 @@ proptest! {
         if let Ok(origin) = config {
             prop_assert!(RequestOrigin::parse(origin.as_str().as_bytes()).is_ok());
         }
+    }
+
+    /// R2: one comparison. On every value the request parser accepts as a tuple origin, the
+    /// check of the value as sent answers as the parsed origin's, against authorities near it
+    /// (its own host in another case, with a default or another port, a trailing dot).
+    #[test]
+    fn same_origin_value_is_the_parsed_origins_answer(
+        input in near_origin(),
+        listener in prop::sample::select(vec!["http", "https", "HTTPS", "ws", "chrome-extension"]),
+        upper in any::<bool>(),
+        suffix in prop::sample::select(vec!["", ":80", ":443", ":8080", ".", ":", ":0443"]),
+    ) {
+        if let Ok(RequestOrigin::Tuple(origin)) = RequestOrigin::parse(input.as_bytes()) {
+            let host = if upper { origin.host().to_ascii_uppercase() } else { origin.host().to_owned() };
+            let authority = match origin.port() {
+                Some(port) if suffix.is_empty() => format!("{host}:{port}"),
+                _ => format!("{host}{suffix}"),
+            };
+            prop_assert_eq!(
+                is_same_origin_value(input.as_bytes(), listener, authority.as_bytes()),
+                origin.is_same_origin_as(listener, authority.as_bytes()),
+                "{} against {}://{}", input, listener, authority
+            );
+        }
+    }
+
+    /// R2 on values as sent: a value is the request's own origin exactly when it is the
+    /// serialization of the listener's scheme and the authority (both lowered, `:port` only when
+    /// not the scheme's default), trailing dots and empty labels included.
+    #[test]
+    fn same_origin_value_is_the_serialization_of_the_address(
+        value_scheme in prop::sample::select(vec!["http", "https", "HTTPS", "Http"]),
+        value_host in "[a-cA.]{1,6}",
+        value_port in prop::sample::select(vec!["", ":80", ":443", ":8080", ":08080", ":"]),
+        listener in prop::sample::select(vec!["http", "https", "HTTPS"]),
+        host in "[a-cA.]{1,6}",
+        port in prop::sample::select(vec!["", ":80", ":443", ":8080", ":08080", ":"]),
+    ) {
+        let value = format!("{value_scheme}://{value_host}{value_port}");
+        let authority = format!("{host}{port}");
+        let scheme = listener.to_ascii_lowercase();
+        let default = if scheme == "https" { ":443" } else { ":80" };
+        let expected = match port {
+            ":" => None,
+            p if p == default => Some(""),
+            ":08080" => Some(":8080"),
+            p => Some(p),
+        }
+        .map(|port| format!("{scheme}://{}{port}", host.to_ascii_lowercase()));
+        prop_assert_eq!(
+            is_same_origin_value(value.as_bytes(), listener, authority.as_bytes()),
+            expected.as_deref() == Some(value.as_str()),
+            "{} against {}://{}", value, listener, authority
+        );
     }
 
     /// R5: no input panics either parser (or the pattern parser).

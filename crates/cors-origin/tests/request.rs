@@ -1,7 +1,8 @@
 //! Request-time parsing: [`RequestOrigin::parse`] accepts `null` and canonical serializations
-//! only, and [`OriginRef::is_same_origin_as`] implements R2 (behaviour rules M1, R2, R5).
+//! only, and [`OriginRef::is_same_origin_as`] and [`is_same_origin_value`] implement R2
+//! (behaviour rules M1, R2, R5).
 
-use cors_origin::{HeaderError, MAX_ORIGIN_LEN, Origin, RequestOrigin};
+use cors_origin::{HeaderError, MAX_ORIGIN_LEN, Origin, RequestOrigin, is_same_origin_value};
 use rstest::rstest;
 
 use HeaderError as E;
@@ -152,6 +153,8 @@ fn check_same_origin(origin: &str, scheme: &str, authority: &[u8], expected: boo
         panic!("{origin:?} is a canonical tuple origin");
     };
     assert_eq!(origin.is_same_origin_as(scheme, authority), expected);
+    // One comparison: the value's bytes as sent answer as the parsed origin does.
+    assert_eq!(is_same_origin_value(origin.as_bytes(), scheme, authority), expected);
 }
 
 #[rstest]
@@ -179,6 +182,56 @@ fn same_origin(
     #[case] expected: bool,
 ) {
     check_same_origin(origin, scheme, authority, expected);
+}
+
+/// R2 on values the request parser refuses (R5): the serialization of the origin the request was
+/// addressed to, byte for byte, is the request's own origin; nothing else is.
+#[rstest]
+#[case::trailing_dot(b"https://api.example.", "https", b"api.example.", true)]
+#[case::trailing_dot_host_case(b"https://api.example.", "https", b"API.Example.", true)]
+#[case::trailing_dot_listener_scheme_case(b"https://api.example.", "HTTPS", b"api.example.", true)]
+#[case::trailing_dot_default_port_in_host(
+    b"https://api.example.",
+    "https",
+    b"api.example.:443",
+    true
+)]
+#[case::trailing_dot_port(b"http://api.example.:8080", "http", b"api.example.:8080", true)]
+#[case::label_of_64(format!("https://{}.example", "a".repeat(64)).leak().as_bytes(), "https", format!("{}.example", "a".repeat(64)).leak().as_bytes(), true)]
+#[case::symbol_in_host(b"https://a!b.example", "https", b"a!b.example", true)]
+#[case::port_0(b"https://api.example.:0", "https", b"api.example.:0", true)]
+#[case::uppercase_scheme(b"HTTPS://api.example.", "https", b"api.example.", false)]
+#[case::uppercase_host(b"https://API.example.", "https", b"API.example.", false)]
+#[case::uppercase_both(b"HTTPS://API.example.", "https", b"api.example.", false)]
+#[case::default_port_in_value(b"https://api.example.:443", "https", b"api.example.", false)]
+#[case::default_port_in_both(b"https://api.example.:443", "https", b"api.example.:443", false)]
+#[case::leading_zero_port(b"http://api.example.:08080", "http", b"api.example.:8080", false)]
+#[case::other_port(b"https://api.example.:8443", "https", b"api.example.", false)]
+#[case::dot_only_in_value(b"https://api.example.", "https", b"api.example", false)]
+#[case::dot_only_in_host(b"https://api.example", "https", b"api.example.", false)]
+#[case::other_host_with_dot(b"https://app.example.", "https", b"api.example.", false)]
+#[case::other_scheme(b"http://api.example.", "https", b"api.example.", false)]
+#[case::path(b"https://api.example./", "https", b"api.example./", false)]
+#[case::userinfo(b"https://u@api.example.", "https", b"u@api.example.", false)]
+#[case::space(b"https://api .example", "https", b"api .example", false)]
+#[case::non_ascii(b"https://b\xc3\xbccher.example", "https", b"b\xc3\xbccher.example", false)]
+#[case::empty_host(b"https://", "https", b"", false)]
+#[case::empty_port(b"https://api.example.:", "https", b"api.example.:", false)]
+#[case::unclosed_ipv6(b"https://[::1", "https", b"[::1", false)]
+#[case::null(b"null", "https", b"null", false)]
+#[case::over_the_cap(format!("https://{}", "a".repeat(MAX_ORIGIN_LEN - 7)).leak().as_bytes(), "https", "a".repeat(MAX_ORIGIN_LEN - 7).leak().as_bytes(), false)]
+fn same_origin_value_as_sent(
+    #[case] origin: &[u8],
+    #[case] scheme: &str,
+    #[case] authority: &[u8],
+    #[case] expected: bool,
+) {
+    assert_eq!(
+        is_same_origin_value(origin, scheme, authority),
+        expected,
+        "{}",
+        origin.escape_ascii()
+    );
 }
 
 #[test]

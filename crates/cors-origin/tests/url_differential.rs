@@ -1,14 +1,14 @@
 //! Both parsers against the `url` crate (the WHATWG URL Standard) on generated origins full of
 //! the forms where parsers disagree: IDNA mappings and Punycode, IPv4 shorthand, hex and octal,
 //! IPv6, percent-encoding, default ports written out, upper case, trailing and empty labels
-//! (behaviour rules C4, M1, R5).
+//! (behaviour rules C4, M1, R2, R5).
 //!
 //! For special schemes: a configured origin canonicalizes to exactly what `url` serializes as
 //! the URL's origin, and a request `Origin` is accepted only if it is that serialization. The
 //! only canonical serializations refused are the deliberate deviations of docs/decisions.md
 //! ("Origins"): the host alphabet, empty labels, the DNS limits and the Punycode label count.
 
-use cors_origin::{Origin, RequestOrigin};
+use cors_origin::{Origin, RequestOrigin, is_same_origin_value};
 use proptest::prelude::*;
 
 /// Pieces of hosts, each a form some parser reads differently from another.
@@ -133,5 +133,30 @@ proptest! {
             let host = url.as_ref().and_then(url::Url::host_str).unwrap_or_default();
             prop_assert!(deviates(host), "a canonical origin refused: {:?} ({:?})", input, request);
         }
+    }
+
+    /// R2 as browsers apply it: a request to a URL carries the `Origin` `url` serializes for
+    /// it and the `Host` of its host and non-default port; that `Origin` is the request's own,
+    /// as sent, whatever the parsers' deviations (a trailing dot, an empty label, a label past
+    /// 63 bytes) make of it.
+    #[test]
+    fn a_urls_own_origin_is_same_origin_as_sent(input in input()) {
+        let Ok(url) = url::Url::parse(&input) else { return Ok(()) };
+        if !is_special(url.scheme()) {
+            return Ok(());
+        }
+        let Some(host) = url.host_str() else { return Ok(()) };
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let origin = url.origin().ascii_serialization();
+        prop_assert!(
+            is_same_origin_value(origin.as_bytes(), url.scheme(), authority.as_bytes()),
+            "{} against {}://{} (from {:?})", origin, url.scheme(), authority, input
+        );
+        // The same authority in upper case.
+        let upper = authority.to_ascii_uppercase();
+        prop_assert!(is_same_origin_value(origin.as_bytes(), url.scheme(), upper.as_bytes()));
     }
 }
