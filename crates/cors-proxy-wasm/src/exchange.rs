@@ -869,6 +869,13 @@ mod tests {
         Outcome::NotCors,
         Rule::R2,
     )]
+    // A site at its trailing-dot name: the browser's `Origin` keeps the dot, which the origin
+    // parser refuses; R2 takes the value as sent (F-CH).
+    #[case::r2_same_origin_trailing_dot(
+        &[(":method", &b"POST"[..]), (":authority", &b"app.example.com.:80"[..]), ("origin", &b"http://app.example.com."[..])],
+        Outcome::NotCors,
+        Rule::R2,
+    )]
     #[case::p1_preflight_accepted(
         &[OPTIONS, AUTHORITY, APP, ("access-control-request-method", b"PUT")],
         Outcome::PreflightAccepted,
