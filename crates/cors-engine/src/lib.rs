@@ -26,6 +26,16 @@
 //!
 //! # Example
 //!
+//! The example reads the policy from YAML with cors-policy (its default `yaml` feature) and
+//! writes the answer into an `http` header map:
+//!
+//! ```toml
+//! [dependencies]
+//! cors-engine = "0.1"
+//! cors-policy = "0.1"
+//! http = "1"
+//! ```
+//!
 //! ```
 //! use cors_engine::{Decision, Engine, Request};
 //! use cors_policy::Policy;

@@ -112,10 +112,11 @@ fn a_readme_example_compiles_as_a_new_user_copies_it(#[case] package: &str) {
 /// The crate documentation (`src/lib.rs`'s `//!` lines): an example that uses a crate besides
 /// the documented one says so where it is, in a `toml` block (cors-hyper's first example needs
 /// `http`, `tower` and `tokio`). Rustdoc hides the hidden lines there, so only the dependencies
-/// are checked. (cors-engine's docs name `cors_policy` without a block: not yet a case.)
+/// are checked.
 #[rstest]
 #[case::cors_origin("cors-origin")]
 #[case::cors_policy("cors-policy")]
+#[case::cors_engine("cors-engine")]
 #[case::cors_hyper("cors-hyper")]
 fn a_crate_doc_example_names_the_crates_it_needs(#[case] package: &str) {
     let source = read(package, "src/lib.rs");
