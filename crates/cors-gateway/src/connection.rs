@@ -411,18 +411,31 @@ pin_project! {
     /// (and of a `1xx`, `204` or `304`) itself, but its HTTP/2 server sends whatever body it is
     /// handed, as DATA frames after a `HEAD`'s response head, which the client takes for a
     /// protocol error and resets the stream (finding F-CE).
+    ///
+    /// A chunk of the body larger than [`MAX_CHUNK`] is handed in parts of that size (finding
+    /// F-CJ): hyper's HTTP/2 server asks for the next chunk only once the client has taken up
+    /// the whole chunk before it, so the chunk is the step in which the send watch sees an
+    /// HTTP/2 client move, and a chunk is what one read of the upstream brought, up to 408 KiB.
     pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
         in_flight: InFlight,
+        // What is left of a chunk the body gave, to hand before asking it for more.
+        rest: Bytes,
     }
 }
+
+/// The most of a response body [`Tracked`] hands hyper at once: the step in which the gateway
+/// sees a client take up a response, on HTTP/2 as on HTTP/1.1, where the kernel queues at most
+/// as much (`server::NOT_SENT_LOW_WATER`, finding F-BB). Splitting a chunk shares its bytes
+/// (`Bytes::split_to`), and h2 sends DATA frames of 16 KiB whatever it is handed.
+const MAX_CHUNK: usize = crate::server::NOT_SENT_LOW_WATER as usize;
 
 impl<B: Body> Tracked<B> {
     pub(crate) fn new(body: B, mut in_flight: InFlight) -> Self {
         // An empty body, or one not sent, is never polled: its response ends with its head.
         in_flight.ended = in_flight.bodiless || body.is_end_stream();
-        Self { body, in_flight }
+        Self { body, in_flight, rest: Bytes::new() }
     }
 }
 
@@ -440,12 +453,25 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
         }
         this.in_flight.asked();
         let mut body = this.body;
-        let polled = body.as_mut().poll_frame(cx);
+        let polled = if this.rest.is_empty() {
+            body.as_mut().poll_frame(cx).map_ok(|frame| match frame.into_data() {
+                Ok(mut data) => {
+                    if data.len() > MAX_CHUNK {
+                        *this.rest = data.split_off(MAX_CHUNK);
+                    }
+                    Frame::data(data)
+                }
+                Err(frame) => frame,
+            })
+        } else {
+            let take = this.rest.len().min(MAX_CHUNK);
+            Poll::Ready(Some(Ok(Frame::data(this.rest.split_to(take)))))
+        };
         match &polled {
             Poll::Ready(Some(Ok(_))) => {
                 this.in_flight.handed();
                 // hyper does not ask for more once the body says it has ended.
-                this.in_flight.ended = body.is_end_stream();
+                this.in_flight.ended = this.rest.is_empty() && body.is_end_stream();
             }
             Poll::Ready(None | Some(Err(_))) => this.in_flight.ended = true,
             Poll::Pending => {}
@@ -454,11 +480,21 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.in_flight.bodiless || self.body.is_end_stream()
+        self.in_flight.bodiless || (self.rest.is_empty() && self.body.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.in_flight.bodiless { SizeHint::with_exact(0) } else { self.body.size_hint() }
+        if self.in_flight.bodiless {
+            return SizeHint::with_exact(0);
+        }
+        let hint = self.body.size_hint();
+        let rest = self.rest.len() as u64;
+        let mut sum = SizeHint::new();
+        sum.set_lower(hint.lower().saturating_add(rest));
+        if let Some(upper) = hint.upper() {
+            sum.set_upper(upper.saturating_add(rest));
+        }
+        sum
     }
 }
 
@@ -921,6 +957,39 @@ mod tests {
         drop(activity.begin());
         drop(Tracked::new(Full::new(Bytes::from_static(b"never sent")), activity.begin()));
         assert_eq!(abandoned(), 2);
+    }
+
+    /// Finding F-CJ: a chunk over [`MAX_CHUNK`] is handed in parts of at most that size, each
+    /// counted by the send watch as handed, the bytes and their order kept, and the response
+    /// ends with the last part, not before.
+    #[test]
+    fn a_large_chunk_is_handed_in_parts() {
+        use http_body_util::{BodyExt as _, Full};
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let activity = Activity::new();
+        let whole: Vec<u8> = (0..=250u8).cycle().take(MAX_CHUNK * 3 + 100).collect();
+        let mut body = Tracked::new(Full::new(Bytes::from(whole.clone())), activity.begin());
+        assert_eq!(body.size_hint().exact(), Some(whole.len() as u64));
+        let (mut parts, mut sent) = (Vec::new(), Vec::new());
+        runtime.block_on(async {
+            while let Some(frame) = body.frame().await {
+                let data = frame.unwrap().into_data().unwrap();
+                parts.push(data.len());
+                sent.extend_from_slice(&data);
+                let left = whole.len() - parts.iter().sum::<usize>();
+                assert_eq!(body.size_hint().exact(), Some(left as u64));
+                assert_eq!(body.is_end_stream(), left == 0);
+                assert_eq!(body.in_flight.ended, left == 0);
+                assert_eq!(
+                    activity.waiting.iter().map(|c| c.load(Ordering::Relaxed)).sum::<usize>(),
+                    1
+                );
+            }
+        });
+        assert_eq!(parts, [MAX_CHUNK, MAX_CHUNK, MAX_CHUNK, 100]);
+        assert!(sent == whole, "the bytes or their order changed");
+        drop(body);
+        assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
     }
 
     /// Finding F-BY: a connection is abandoned over [`MAX_ABANDONED`] requests abandoned, when

@@ -267,7 +267,7 @@ async fn accept_loop(
 
 /// The most bytes a client connection keeps queued in the kernel and not yet sent
 /// (`TCP_NOTSENT_LOWAT`; Linux): 128 KiB, the value Cloudflare and others run with.
-const NOT_SENT_LOW_WATER: u32 = 128 * 1024;
+pub(crate) const NOT_SENT_LOW_WATER: u32 = 128 * 1024;
 
 /// Sets an accepted client socket's options: no Nagle delay, and at most
 /// [`NOT_SENT_LOW_WATER`] bytes queued and not sent, so that the gateway writes a response in
