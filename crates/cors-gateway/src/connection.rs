@@ -332,6 +332,11 @@ impl Activity {
         abandoned * 2 > begun
     }
 
+    /// Whether the client abandoned more than `limit` requests on the connection.
+    fn abandoned_past(&self, limit: u64) -> bool {
+        self.abandoned.load(Ordering::Relaxed) > limit
+    }
+
     /// For the send watch (see [`drive`]), at each of its ticks: begins the next epoch, and
     /// tells whether a response still waits for its client to take up a frame it handed
     /// [`TICKS`] ticks ago or more.
@@ -810,12 +815,24 @@ pub(crate) async fn drive<C: Graceful>(
     let probe = shutdown.clone();
     let mut changed = std::pin::pin!(shutdown.changed());
     let mut registered: Option<Waker> = None;
+    // Whether the connection is closing because its client abandons its requests: it takes no
+    // new ones, and those in progress finish under the watches (finding F-CK).
+    let mut abandoning = false;
     let ended = std::future::poll_fn(|cx| {
         if let Poll::Ready(result) = connection.as_mut().poll(cx) {
             return Poll::Ready(Err(result));
         }
         heads.observe(activity);
-        if activity.is_abandoning() {
+        if !abandoning && activity.is_abandoning() {
+            abandoning = true;
+            connection.as_mut().close_gracefully();
+            // hyper sends its `GOAWAY` when polled next.
+            cx.waker().wake_by_ref();
+        }
+        // Once nothing is in progress the close is bounded as any other; and so it is at once
+        // for a client that goes on abandoning requests meanwhile (an HTTP/2 client may open
+        // streams until it acknowledges the PING sent with the first `GOAWAY`).
+        if abandoning && (!activity.is_busy() || activity.abandoned_past(2 * MAX_ABANDONED)) {
             return Poll::Ready(Ok(Closed::Abandoning));
         }
         let due = heads.is_due()
@@ -844,12 +861,17 @@ pub(crate) async fn drive<C: Graceful>(
     .await;
     let reason = match ended {
         Ok(reason) => reason,
+        Err(result) if abandoning => return (Closed::Abandoning, result),
         Err(result) => return (Closed::ended(&result), result),
     };
     if reason == Closed::NoRequestHead && C::EVERY_HEAD {
         // No request is in progress: the connection is dropped at once, as hyper's own header
         // timer would end it (its graceful shutdown would keep reading a head begun on a new
         // connection).
+        return (reason, Ok(()));
+    }
+    if reason == Closed::Abandoning && activity.abandoned_past(2 * MAX_ABANDONED) {
+        // Its client went on abandoning requests while the connection closed: dropped at once.
         return (reason, Ok(()));
     }
     if reason == Closed::Stalled {

@@ -3111,6 +3111,103 @@ fn a_client_that_abandons_its_requests_under_way_loses_its_connection() {
     bystander.finish(10);
 }
 
+/// Finding F-CK: a connection closed for abandoning its requests (F-BY) takes no new request,
+/// and a response in progress on it, an event stream that outlasts the close, is sent whole.
+/// A page whose streams are cancelled as its user moves about (gRPC-web subscriptions, fetches
+/// aborted) may cross F-BY's line while a stream it keeps is under way; the close cut that
+/// stream after `CLOSE_GRACE` (1 s), an error in the middle of a response the client wanted.
+#[test]
+fn a_response_under_way_outlives_the_close_for_abandoning() {
+    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0"]);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        // As many as F-BY lets a connection abandon (`MAX_ABANDONED`).
+        for round in 0..100 {
+            assert!(open_and_reset_under_way(&mut sender, &gateway).await, "round {round}");
+        }
+        // `/dribble` sends an event every 100 ms for 3 s.
+        let requests = gateway.upstream_requests();
+        let (response, _) =
+            sender.send_request(h2_request("GET", "/dribble", Some(APP)), true).unwrap();
+        let (parts, mut body) =
+            tokio::time::timeout(PATIENCE, response).await.unwrap().unwrap().into_parts();
+        assert_eq!(parts.status, 200);
+        assert_eq!(gateway.upstream_requests(), requests + 1);
+        // The abandoned request past the line: the connection closes, the event stream goes on.
+        let mut refused = false;
+        for _ in 0..5 {
+            refused |= !open_and_reset_under_way(&mut sender, &gateway).await;
+        }
+        let begun = Instant::now();
+        let mut events = Vec::new();
+        while let Some(chunk) = tokio::time::timeout(PATIENCE, body.data()).await.unwrap() {
+            let chunk = chunk.unwrap_or_else(|error| {
+                panic!("cut after {:?}, {} events: {error}", begun.elapsed(), events.len())
+            });
+            body.flow_control().release_capacity(chunk.len()).unwrap();
+            events.extend_from_slice(&chunk);
+        }
+        assert_eq!(events, [b'.'; 30]);
+        // No new request is taken once the close began.
+        refused |= sender.clone().ready().await.is_err()
+            || h2_send(&mut sender, h2_request("GET", "/ok", Some(APP))).await.is_err();
+        assert!(refused, "the connection still takes requests");
+    });
+    gateway.wait_for_metric("cors_gateway_connections_closed_total{reason=\"abandoning\"}", 1);
+    gateway.assert_alive();
+}
+
+/// Finding F-CK: a client that goes on abandoning requests once its connection is closing for
+/// it, while it holds a request that keeps the connection busy, loses the connection at once
+/// past twice `MAX_ABANDONED` (100). An HTTP/2 client that never acknowledges the PING sent
+/// with the first `GOAWAY` may open streams until the connection ends.
+#[test]
+fn a_client_that_goes_on_abandoning_while_its_connection_closes_loses_it() {
+    let mut gateway = Gateway::start(&[]);
+    let mut stream = TcpStream::connect(gateway.address).unwrap();
+    let mut opening = H2_PREFACE.to_vec();
+    opening.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    // Held: `/hang` is never answered.
+    opening.extend(h2_frame(H2_HEADERS, 0x5, 1, &h2_get_block("/hang")));
+    stream.write_all(&opening).unwrap();
+    let closed = Arc::new(AtomicBool::new(false));
+    // Reads what the gateway sends, acknowledging nothing, until it closes the connection.
+    let reader = {
+        let (mut stream, closed) = (stream.try_clone().unwrap(), Arc::clone(&closed));
+        thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while stream.read(&mut buffer).is_ok_and(|n| n > 0) {}
+            closed.store(true, Ordering::Relaxed);
+        })
+    };
+    let under_way = |requests: usize| {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while gateway.upstream_requests() == requests && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+    };
+    under_way(0);
+    let (block, cancel) = (h2_get_block("/hang"), 0x8u32.to_be_bytes());
+    let mut reset = 0;
+    for id in (3..).step_by(2).take(1000) {
+        let requests = gateway.upstream_requests();
+        if closed.load(Ordering::Relaxed)
+            || stream.write_all(&h2_frame(H2_HEADERS, 0x5, id, &block)).is_err()
+        {
+            break;
+        }
+        under_way(requests);
+        if stream.write_all(&h2_frame(H2_RST_STREAM, 0, id, &cancel)).is_err() {
+            break;
+        }
+        reset += 1;
+    }
+    reader.join().unwrap();
+    eprintln!("{reset} streams reset, {} requests upstream", gateway.upstream_requests());
+    assert!(reset <= 210, "{reset} streams reset on one connection");
+    gateway.assert_alive();
+}
+
 /// Finding F-BY: a client that resets many requests under way but completes more of them keeps
 /// its connection (150 resets among 350 requests).
 #[test]
