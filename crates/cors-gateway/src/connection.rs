@@ -266,6 +266,9 @@ pub(crate) struct Activity {
     /// Requests dropped before their response ended: the client reset the stream (HTTP/2) or
     /// went away (see [`InFlight`] and [`MAX_ABANDONED`]).
     abandoned: AtomicU64,
+    /// Requests the gateway answered itself, without the upstream (see
+    /// [`InFlight::answered_locally`]).
+    local: AtomicU64,
 }
 
 /// The requests a client may abandon on one connection before the gateway closes it, when they
@@ -297,6 +300,7 @@ impl Activity {
             epoch: AtomicUsize::new(0),
             waiting: std::array::from_fn(|_| AtomicUsize::new(0)),
             abandoned: AtomicU64::new(0),
+            local: AtomicU64::new(0),
         })
     }
 
@@ -320,7 +324,10 @@ impl Activity {
     }
 
     /// Whether the client abandoned more than [`MAX_ABANDONED`] requests, and more than half of
-    /// those it made on the connection: one load while it has not.
+    /// those it made on the connection that the gateway did not answer itself: one load while it
+    /// has not. Answers of the gateway's own (preflights, blocked requests, refusals) cost a
+    /// client nothing to ask for, and counted, one of them beside each abandoned request kept
+    /// the share at half, and the connection open, without end (finding F-CL).
     fn is_abandoning(&self) -> bool {
         let abandoned = self.abandoned.load(Ordering::Relaxed);
         if abandoned <= MAX_ABANDONED {
@@ -329,7 +336,7 @@ impl Activity {
         // Each request counts one event when it begins and one when it ends: the events and
         // the requests still active make each begun request twice.
         let begun = u64::midpoint(self.events(), self.active.load(Ordering::Relaxed) as u64);
-        abandoned * 2 > begun
+        abandoned * 2 > begun.saturating_sub(self.local.load(Ordering::Relaxed))
     }
 
     /// Whether the client abandoned more than `limit` requests on the connection.
@@ -372,6 +379,12 @@ impl InFlight {
     /// hyper drops the body unread, which is no abandoning.
     pub(crate) fn without_body(&mut self) {
         self.bodiless = true;
+    }
+
+    /// Its response was made by the gateway itself, without the upstream (see
+    /// [`Activity::is_abandoning`]).
+    pub(crate) fn answered_locally(&self) {
+        self.activity.local.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether its response is sent without its body (see [`InFlight::without_body`]).
@@ -575,7 +588,7 @@ pub(crate) enum Closed {
     /// Its client took up no frame of a response for `--send-timeout`.
     Stalled,
     /// Its client abandoned more than [`MAX_ABANDONED`] requests before their responses
-    /// ended, more than half of its requests (finding F-BY).
+    /// ended, more than half of those the gateway did not answer itself (findings F-BY, F-CL).
     Abandoning,
     /// An HTTP/1.1 response was cut because its upstream sent nothing of the body for
     /// `--upstream-read-timeout`: hyper ends the connection with the body's error, which is no
@@ -1035,6 +1048,22 @@ mod tests {
             .collect();
         assert!(!activity.is_abandoning(), "101 of 202 requests");
         drop((kept, ended));
+    }
+
+    /// Finding F-CL: requests the gateway answered itself do not count among those abandoned
+    /// requests are more than half of.
+    #[test]
+    fn answers_of_the_gateways_own_do_not_dilute_the_abandoned_requests() {
+        let activity = Activity::new();
+        for _ in 0..=MAX_ABANDONED {
+            drop(activity.begin());
+            for _ in 0..2 {
+                let mut in_flight = activity.begin();
+                in_flight.ended = true;
+                in_flight.answered_locally();
+            }
+        }
+        assert!(activity.is_abandoning(), "101 abandoned, 202 answered by the gateway");
     }
 
     #[rstest]

@@ -134,9 +134,9 @@ fn connection_metrics(
          --max-connections-per-client), stalled (--send-timeout), upstream_read_timeout (an \
          HTTP/1.1 response cut by --upstream-read-timeout), upstream_body_failed (an HTTP/1.1 \
          response cut because its upstream failed before the end of the body), abandoning \
-         (its client abandoned over 100 requests under way, more than half of its requests), \
-         tunnel_closed (a tunnel either side closed), tunnel_idle (a tunnel that carried \
-         nothing for --tunnel-idle-timeout)",
+         (its client abandoned over 100 requests under way, more than half of those the \
+         gateway did not answer itself), tunnel_closed (a tunnel either side closed), \
+         tunnel_idle (a tunnel that carried nothing for --tunnel-idle-timeout)",
         "reason",
         CLOSE_REASONS,
     );

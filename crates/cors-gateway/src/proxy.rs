@@ -939,10 +939,16 @@ const TOO_LARGE: Refusal = (
     "content too large: the request body is over the gateway's limit\n",
 );
 
-/// A locally generated response with a short plain-text body.
+/// Marks a response the gateway made itself, in its extensions (see [`short`]): its request
+/// is not one of those that F-BY's share of abandoned requests is taken of (finding F-CL).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Local;
+
+/// A locally generated response with a short plain-text body, marked [`Local`].
 pub(crate) fn short(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(text.as_bytes()))));
     *response.status_mut() = status;
+    response.extensions_mut().insert(Local);
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -855,6 +855,9 @@ where
         let mut in_flight =
             this.in_flight.take().expect("invariant: a future is not polled after it completed");
         let mut response = response;
+        if response.body().is_local() || response.extensions().get::<proxy::Local>().is_some() {
+            in_flight.answered_locally();
+        }
         if matches!(response.status().as_u16(), 100..=199 | 204 | 304) {
             in_flight.without_body();
         } else if in_flight.is_bodiless() {

@@ -3093,12 +3093,30 @@ async fn open_and_reset_under_way(
 fn a_client_that_abandons_its_requests_under_way_loses_its_connection() {
     let mut gateway = Gateway::start(&[]);
     let bystander = Bystander::start(gateway.address);
+    assert_abandoning_closes_the_connection(&mut gateway, 1000, Vec::new);
+    bystander.finish(10);
+}
+
+/// Resets up to `streams` streams once under way on one HTTP/2 connection
+/// ([`open_and_reset_under_way`]), each followed by the requests `pad` makes, and checks that
+/// the gateway closed the connection after about `MAX_ABANDONED` (100), with as many new
+/// upstream connections.
+fn assert_abandoning_closes_the_connection(
+    gateway: &mut Gateway,
+    streams: usize,
+    pad: fn() -> Vec<http::Request<()>>,
+) {
     let before = gateway.upstream_connections();
     let (opened, ended) = runtime().block_on(async {
         let (mut sender, connection, _) = h2_connect(gateway.address).await;
         let mut opened = 0;
-        while opened < 1000 && open_and_reset_under_way(&mut sender, &gateway).await {
+        'rounds: while opened < streams && open_and_reset_under_way(&mut sender, gateway).await {
             opened += 1;
+            for request in pad() {
+                if h2_send(&mut sender, request).await.is_err() {
+                    break 'rounds;
+                }
+            }
         }
         (opened, tokio::time::timeout(PATIENCE, connection).await.is_ok())
     });
@@ -3108,7 +3126,21 @@ fn a_client_that_abandons_its_requests_under_way_loses_its_connection() {
     assert!(upstream <= 120, "{upstream} upstream connections");
     assert!(ended, "the connection stayed open");
     gateway.assert_alive();
-    bystander.finish(10);
+}
+
+/// Finding F-CL: a client that asks, beside each request it abandons under way, for answers the
+/// gateway makes itself (a preflight, a refused dot segment), which cost it nothing, loses its
+/// connection as one that only abandons does. They counted among the requests abandoned ones
+/// must be more than half of: 400 resets with 800 such answers kept the connection, and made
+/// 400 upstream connections.
+#[test]
+fn a_client_that_pads_its_abandoned_requests_with_local_answers_loses_its_connection() {
+    let mut gateway = Gateway::start(&[]);
+    assert_abandoning_closes_the_connection(&mut gateway, 400, || {
+        let mut preflight = h2_request("OPTIONS", "/ok", Some(APP));
+        preflight.headers_mut().insert("access-control-request-method", "PUT".parse().unwrap());
+        vec![preflight, h2_request("GET", "/a/%2e%2e/b", Some(APP))]
+    });
 }
 
 /// Finding F-CK: a connection closed for abandoning its requests (F-BY) takes no new request,
