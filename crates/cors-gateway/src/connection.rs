@@ -486,10 +486,12 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
             Poll::Ready(Some(Ok(Frame::data(this.rest.split_to(take)))))
         };
         match &polled {
-            Poll::Ready(Some(Ok(_))) => {
+            Poll::Ready(Some(Ok(frame))) => {
                 this.in_flight.handed();
-                // hyper does not ask for more once the body says it has ended.
-                this.in_flight.ended = this.rest.is_empty() && body.is_end_stream();
+                // hyper does not ask for more once the body says it has ended, nor after
+                // trailers, which end a body whatever it says (on HTTP/2, finding F-CK).
+                this.in_flight.ended =
+                    frame.is_trailers() || (this.rest.is_empty() && body.is_end_stream());
             }
             Poll::Ready(None | Some(Err(_))) => this.in_flight.ended = true,
             Poll::Pending => {}
@@ -992,6 +994,29 @@ mod tests {
         drop(activity.begin());
         drop(Tracked::new(Full::new(Bytes::from_static(b"never sent")), activity.begin()));
         assert_eq!(abandoned(), 2);
+    }
+
+    /// Finding F-CK: a response whose body ends with trailers ends with them, though the body
+    /// does not say it has ended (an HTTP/1.1 upstream's chunked body says so only when asked
+    /// once more, which hyper's HTTP/2 server never does after trailers).
+    #[test]
+    fn a_response_ends_with_its_trailers() {
+        use http_body_util::{BodyExt as _, StreamBody};
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let activity = Activity::new();
+        let frames: [Result<Frame<Bytes>, std::convert::Infallible>; 2] = [
+            Ok(Frame::data(Bytes::from_static(b"hello"))),
+            Ok(Frame::trailers(http::HeaderMap::new())),
+        ];
+        let mut body =
+            Tracked::new(StreamBody::new(futures_util::stream::iter(frames)), activity.begin());
+        runtime.block_on(async {
+            assert!(body.frame().await.unwrap().unwrap().is_data());
+            assert!(body.frame().await.unwrap().unwrap().is_trailers());
+        });
+        // Dropped as hyper's HTTP/2 server drops it, without asking for more.
+        drop(body);
+        assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
     }
 
     /// Finding F-CJ: a chunk over [`MAX_CHUNK`] is handed in parts of at most that size, each

@@ -3240,6 +3240,31 @@ fn a_client_that_goes_on_abandoning_while_its_connection_closes_loses_it() {
     gateway.assert_alive();
 }
 
+/// Finding F-CK: an HTTP/2 client that reads whole responses ending with trailers abandons
+/// none of them, and keeps its connection past `MAX_ABANDONED` (100) of them. hyper's HTTP/2
+/// server drops a body after its trailers without asking it for more, and the gateway took each
+/// for abandoned: the connection was closed as `abandoning` after 101 such responses.
+#[test]
+fn a_client_of_responses_with_trailers_keeps_its_connection() {
+    let gateway = Gateway::start(&[]);
+    runtime().block_on(async {
+        let (mut sender, _connection, _) = h2_connect(gateway.address).await;
+        for round in 0..150 {
+            sender = sender.ready().await.unwrap_or_else(|error| panic!("round {round}: {error}"));
+            let (response, _) =
+                sender.send_request(h2_request("GET", "/trailers", Some(APP)), true).unwrap();
+            let response = tokio::time::timeout(PATIENCE, response).await.unwrap();
+            let mut body = response.unwrap_or_else(|error| panic!("round {round}: {error}"));
+            let body = body.body_mut();
+            while let Some(chunk) = body.data().await {
+                body.flow_control().release_capacity(chunk.unwrap().len()).unwrap();
+            }
+            let trailers = body.trailers().await.unwrap().expect("trailers");
+            assert_eq!(trailers["x-checksum"], "abc", "round {round}");
+        }
+    });
+}
+
 /// Finding F-BY: a client that resets many requests under way but completes more of them keeps
 /// its connection (150 resets among 350 requests).
 #[test]
