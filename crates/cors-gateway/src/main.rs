@@ -66,25 +66,114 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; stdout carries only the announcements and command output.
-///
-/// rustls is kept to its errors below `-vv`: it logs a warning for what a client's handshake
-/// gets wrong (an SNI that is an IP address or not a DNS name, a warning alert, a message out of
-/// order), so any client could write lines, with text of its choosing, at the default level, one
-/// or more per connection (finding F-Y in docs/robustness.md). The gateway logs a failed
-/// handshake itself, at debug. h2 likewise (finding F-BZ): it logs a warning for each PING
-/// acknowledgement a client sends unasked, one line per 17-byte frame, and one for each
-/// connection it ends for a flood of resets; the gateway logs a connection's end at debug.
 fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => "warn,rustls=error,h2=error",
-        (false, 0) => "info,rustls=error,h2=error",
-        (false, 1) => "info,rustls=error,h2=error,cors_hyper=debug,cors_gateway=debug",
-        (false, _) => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = EnvFilter::try_new(log_filter(verbose, quiet, rust_log.as_deref()))
+        .unwrap_or_else(|_| EnvFilter::new(log_filter(verbose, quiet, None)));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// The libraries whose warnings any client can cause, kept to their errors below `-vv`.
+///
+/// rustls logs a warning for what a client's handshake gets wrong (an SNI that is an IP address
+/// or not a DNS name, a warning alert, a message out of order), so any client could write
+/// lines, with text of its choosing, at the default level, one or more per connection (finding
+/// F-Y in docs/robustness.md). The gateway logs a failed handshake itself, at debug. h2
+/// likewise (finding F-BZ): it logs a warning for each PING acknowledgement a client sends
+/// unasked, one line per 17-byte frame, and one for each connection it ends for a flood of
+/// resets; the gateway logs a connection's end at debug.
+const CLIENT_WRITTEN: [&str; 2] = ["rustls", "h2"];
+
+/// The log filter: `RUST_LOG` when set, else the level of `-v`/`-q`.
+///
+/// `RUST_LOG` keeps rustls and h2 to their errors unless it names them itself (finding F-CM):
+/// `RUST_LOG=info`, the habit of containers and systemd units (the one of `examples/deploy/`
+/// set it), would otherwise give every client the pen again.
+fn log_filter(verbose: u8, quiet: bool, rust_log: Option<&str>) -> String {
+    if let Some(directives) = rust_log.filter(|text| !text.trim().is_empty()) {
+        let named = |library: &str| {
+            directives.split(',').any(|directive| {
+                let target = directive.split(['=', '[']).next().unwrap_or_default().trim();
+                target == library || target.starts_with(&format!("{library}::"))
+            })
+        };
+        let mut filter = directives.trim().to_owned();
+        for library in CLIENT_WRITTEN.into_iter().filter(|library| !named(library)) {
+            filter.push(',');
+            filter.push_str(library);
+            filter.push_str("=error");
+        }
+        return filter;
+    }
+    match (quiet, verbose) {
+        (true, _) => "warn,rustls=error,h2=error",
+        (false, 0) => "info,rustls=error,h2=error",
+        (false, 1) => "info,rustls=error,h2=error,cors_hyper=debug,cors_gateway=debug",
+        (false, _) => "debug",
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber with `filter` writes of a rustls and an h2 warning and a gateway line.
+    fn logged(filter: &str) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("the buffer").extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(filter))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(target: "rustls::msgs::handshake", "Illegal SNI hostname received");
+            tracing::warn!(target: "h2::proto::ping_pong", "recv_pong: unexpected PONG");
+            tracing::info!(target: "cors_gateway::commands", "cors-gateway ready");
+        });
+        let text = buffer.0.lock().expect("the buffer").clone();
+        String::from_utf8(text).expect("UTF-8")
+    }
+
+    /// Finding F-CM: `RUST_LOG` that does not name rustls or h2 keeps them to their errors, as
+    /// the default filter does; a client's handshake or frames write nothing.
+    #[rstest]
+    #[case::default(None)]
+    #[case::rust_log_info(Some("info"))]
+    #[case::rust_log_with_spaces(Some(" info "))]
+    #[case::rust_log_a_module(Some("cors_gateway=debug,info"))]
+    #[case::rust_log_a_library_named_like_them(Some("info,h2c=debug,rustls_pemfile=debug"))]
+    fn a_clients_library_warnings_stay_out_of_the_log(#[case] rust_log: Option<&str>) {
+        let log = logged(&log_filter(0, false, rust_log));
+        assert!(log.contains("cors-gateway ready"), "{log}");
+        assert!(!log.contains("rustls::") && !log.contains("h2::"), "{log}");
+    }
+
+    /// `RUST_LOG` that names them wins, as does `-vv`: the operator asked for them.
+    #[rstest]
+    #[case::rust_log_names_both(0, Some("info,rustls=warn,h2::proto=warn"))]
+    #[case::very_verbose(2, None)]
+    fn naming_them_shows_their_warnings(#[case] verbose: u8, #[case] rust_log: Option<&str>) {
+        let log = logged(&log_filter(verbose, false, rust_log));
+        assert!(log.contains("rustls::") && log.contains("h2::"), "{log}");
+    }
 }
