@@ -256,9 +256,9 @@ pub(crate) async fn bind(address: &str, proxies: &[SocketAddr]) -> io::Result<Tc
             return Err(io::Error::new(io::ErrorKind::AddrInUse, message));
         }
     }
-    TcpListener::bind(address).await.map_err(|error| {
-        io::Error::new(error.kind(), format!("cannot listen on {address} (admin): {error}"))
-    })
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| crate::commands::cannot_listen(address, " (admin)", &error))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::commands::listen_address;
 use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym, parse_trusted_proxy};
 use crate::telemetry::TelemetryArgs;
 
@@ -84,7 +85,7 @@ pub(crate) struct ServeArgs {
     pub(crate) config_dir: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or https://0.0.0.0:8443
     /// [default: the ApiInstance's spec.address, else 127.0.0.1:8080].
-    #[arg(long, short = 'l', value_name = "ADDR")]
+    #[arg(long, short = 'l', value_name = "ADDR", value_parser = parse_listen)]
     pub(crate) listen: Option<String>,
     /// Where to forward requests, e.g. http://127.0.0.1:3000 or https://api.internal (a path is
     /// used as a prefix) [default: the ApiInstance's service address].
@@ -325,7 +326,7 @@ pub(crate) struct ExplainArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
     /// Address of the demo gateway [default: 127.0.0.1:8787, or a free port if that one is busy].
-    #[arg(long, short = 'l', value_name = "ADDR")]
+    #[arg(long, short = 'l', value_name = "ADDR", value_parser = parse_listen)]
     pub(crate) listen: Option<String>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
@@ -341,6 +342,12 @@ impl DemoArgs {
         }
         Defaults::parse_from(["cors-gateway"]).args
     }
+}
+
+/// Checks a listener address as `serve` reads it ([`listen_address`]), so that a mistake is a
+/// command-line error (exit 2) saying what to write, before anything is loaded.
+pub(crate) fn parse_listen(text: &str) -> Result<String, String> {
+    listen_address(text).map(|_| text.to_owned())
 }
 
 /// Parses a header-section size limit; hyper needs room for at least 8192 bytes.

@@ -127,7 +127,26 @@ pub(crate) fn listen_address(text: &str) -> Result<(String, Option<SchemeArg>), 
     if address.is_empty() {
         return Err(format!("cannot listen on \"{text}\": empty address"));
     }
-    Ok((address.to_owned(), scheme))
+    if address.contains('/') {
+        return Err(format!(
+            "cannot listen on \"{text}\": a base path needs a Flex Local Mode folder \
+             (--config-dir DIR); with --config, give HOST:PORT alone"
+        ));
+    }
+    // The port is checked here, so that `check` and `serve` refuse what `bind` would, saying
+    // what to write rather than the resolver's "invalid socket address".
+    let port = address.rsplit_once(':').map(|(host, port)| (host.is_empty(), port.parse::<u16>()));
+    match port {
+        Some((false, Ok(_))) => Ok((address.to_owned(), scheme)),
+        Some((true, Ok(port))) => Err(format!(
+            "cannot listen on \"{text}\": no host; write 0.0.0.0:{port} (every IPv4 interface), \
+             [::]:{port} or 127.0.0.1:{port}"
+        )),
+        _ => Err(format!(
+            "cannot listen on \"{text}\": expected HOST:PORT with a port from 0 to 65535, \
+             e.g. 127.0.0.1:8080 or 0.0.0.0:8443"
+        )),
+    }
 }
 
 pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
@@ -446,9 +465,26 @@ fn plan_folder(
 }
 
 pub(crate) async fn bind(address: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|error| {
-        io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
-    })
+    TcpListener::bind(address).await.map_err(|error| cannot_listen(address, "", &error))
+}
+
+/// Why `address` (of the listener `role`: empty, or ` (admin)`) could not be bound, with what to
+/// do for the reasons an operator meets at start.
+pub(crate) fn cannot_listen(address: &str, role: &str, error: &io::Error) -> io::Error {
+    let hint = match error.kind() {
+        io::ErrorKind::AddrInUse => {
+            "; another process listens there (`ss -ltnp` names it): stop it, or choose another port"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need root or CAP_NET_BIND_SERVICE (the systemd unit of \
+             examples/deploy grants it): grant it, or choose a port above 1023"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this machine has that address: use one it has, or 0.0.0.0 for all"
+        }
+        _ => "",
+    };
+    io::Error::new(error.kind(), format!("cannot listen on {address}{role}: {error}{hint}"))
 }
 
 /// The line scripts wait for, one per listener.
@@ -457,12 +493,29 @@ pub(crate) fn announce(address: SocketAddr, tls: bool) {
     say(format_args!("listening on {scheme}://{address}"));
 }
 
+/// Refuses an `ApiInstance` file's listener and upstream as `serve --config FILE` would, so
+/// that `check FILE` passes no file that `serve` refuses at start.
+fn instance_addresses(loaded: &LoadedPolicy) -> Result<(), String> {
+    if let Some(listen) = &loaded.listen {
+        listen_address(listen).map_err(|message| format!("spec.address: {message}"))?;
+    }
+    if let Some(upstream) = &loaded.upstream {
+        Upstream::parse(upstream).map_err(|message| format!("spec.services: {message}"))?;
+    }
+    Ok(())
+}
+
 /// `cors-gateway check`: one file as `serve --config` reads it; a folder or several files as a
 /// Flex Local Mode configuration.
 pub(crate) fn check(args: &CheckArgs) -> ExitCode {
     let (what, warnings) = match &args.files[..] {
         [file] if !file.is_dir() => {
             let Some(loaded) = load(file) else { return ExitCode::FAILURE };
+            if let Err(message) = instance_addresses(&loaded) {
+                eprintln!("{}: error: {message}", file.display());
+                eprintln!("error: {} has 1 error and was not loaded", file.display());
+                return ExitCode::FAILURE;
+            }
             if args.print {
                 say(format_args!("{}", loaded.policy.to_yaml().trim_end()));
             }

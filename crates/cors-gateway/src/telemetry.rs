@@ -35,7 +35,7 @@ pub(crate) struct TelemetryArgs {
     /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this address, e.g.
     /// 127.0.0.1:9901; off by default. Keep it private: it is not the API. It may not share the
     /// --listen address.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = crate::cli::parse_listen)]
     pub(crate) admin_listen: Option<String>,
     /// How long a /readyz check of the upstream (one TCP connect, bounded by --connect-timeout)
     /// is reused, so that probes never hammer the upstream (0: check on every /readyz).

@@ -460,6 +460,26 @@ fn check_reports_every_file_of_several_at_once() {
     "invalid value '0' for '--header-read-timeout <DURATION>': \"0\" would close every \
      connection before its client could send a request: give a duration above 0"
 )]
+#[case::listen_without_a_host(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--listen", ":8080"],
+    2,
+    "cannot listen on \":8080\": no host; write 0.0.0.0:8080 (every IPv4 interface)"
+)]
+#[case::listen_on_a_port_alone(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--listen", "8080"],
+    2,
+    "cannot listen on \"8080\": expected HOST:PORT with a port from 0 to 65535"
+)]
+#[case::listen_with_a_base_path(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--listen", "http://127.0.0.1:0/shop"],
+    2,
+    "a base path needs a Flex Local Mode folder (--config-dir DIR)"
+)]
+#[case::admin_listen_past_the_last_port(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--admin-listen", "127.0.0.1:65536"],
+    2,
+    "invalid value '127.0.0.1:65536' for '--admin-listen <ADDR>'"
+)]
 #[case::proxy_protocol_with_no_trusted_proxy(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--proxy-protocol"],
     2,
@@ -501,4 +521,77 @@ fn serve_refuses_command_lines_that_cannot_work(
     let (code, _, stderr) = run(&args);
     assert_eq!(code, expected_code, "{stderr}");
     assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+}
+
+/// `check FILE` refuses an `ApiInstance` file whose listener or upstream `serve --config FILE`
+/// refuses at start, with the same words; it called such files valid.
+#[rstest]
+#[case::upstream_with_a_query(
+    "http://127.0.0.1:0",
+    "http://127.0.0.1:1?x=1",
+    "spec.services: invalid upstream URL \"http://127.0.0.1:1?x=1\": a query is not supported"
+)]
+#[case::upstream_not_http(
+    "http://127.0.0.1:0",
+    "ftp://127.0.0.1:1",
+    "only http:// and https:// upstreams are supported"
+)]
+#[case::listener_past_the_last_port(
+    "http://127.0.0.1:99999",
+    "http://127.0.0.1:1",
+    "spec.address: cannot listen on \"http://127.0.0.1:99999\": expected HOST:PORT"
+)]
+#[case::listener_with_a_base_path(
+    "http://127.0.0.1:0/shop",
+    "http://127.0.0.1:1",
+    "a base path needs a Flex Local Mode folder (--config-dir DIR)"
+)]
+fn check_refuses_an_api_instance_that_serve_refuses(
+    #[case] address: &str,
+    #[case] service: &str,
+    #[case] expected: &str,
+) {
+    let scratch = Scratch::new();
+    let file = scratch.write(
+        "api.yaml",
+        &format!(
+            "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: a}}\n\
+             spec:\n  address: {address}\n  services:\n    s: {{address: \"{service}\"}}\n  \
+             policies:\n    - policyRef: {{name: cors-flex}}\n      config: {{publicResource: true}}\n"
+        ),
+    );
+    let file = file.to_str().unwrap();
+    let (code, _, stderr) = run(&["check", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("{file}: error: ")), "{stderr}");
+    assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+    assert!(stderr.contains("has 1 error and was not loaded"), "{stderr}");
+    let (code, _, stderr) = run(&["serve", "--config", file]);
+    assert_eq!(code, 1, "serve refuses it too:\n{stderr}");
+    let said = expected.split_once(": ").filter(|_| expected.starts_with("spec."));
+    assert!(stderr.contains(said.map_or(expected, |(_, words)| words)), "{stderr}");
+}
+
+/// A port another process holds: one line saying so, and what to do, exit 1.
+#[test]
+fn serve_says_what_to_do_when_its_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, stdout, stderr) = run(&[
+        "serve",
+        "--config",
+        &path("strict.yaml"),
+        "--upstream",
+        "http://127.0.0.1:1",
+        "--listen",
+        &address,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let (start, end) = (
+        format!("error: cannot listen on {address}: "),
+        "; another process listens there (`ss -ltnp` names it): stop it, or choose another port",
+    );
+    let said = stderr.lines().filter(|l| l.starts_with(&start) && l.ends_with(end)).count();
+    assert_eq!(said, 1, "{start:?} ... {end:?} in:\n{stderr}");
 }
