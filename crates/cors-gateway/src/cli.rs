@@ -88,7 +88,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, short = 'l', value_name = "ADDR", value_parser = parse_listen)]
     pub(crate) listen: Option<String>,
     /// Where to forward requests, e.g. http://127.0.0.1:3000 or https://api.internal (a path is
-    /// used as a prefix) [default: the ApiInstance's service address].
+    /// used as a prefix) [default: the ApiInstance's first service's address].
     #[arg(long, short = 'u', value_name = "URL")]
     pub(crate) upstream: Option<String>,
     /// Send the upstream's host:port as the Host header (by default the authority the client
@@ -140,7 +140,8 @@ pub(crate) struct TlsArgs {
     /// offers h2, http/1.1 and http/1.0 by ALPN. With --config-dir, for every https:// listener.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM: PKCS #8, RSA or EC).
+    /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 RSA or SEC1 EC), not encrypted:
+    /// decrypt an ENCRYPTED PRIVATE KEY first (openssl pkey -in KEY -out PLAIN).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Verify https upstreams against the CA certificates of this PEM file instead of the

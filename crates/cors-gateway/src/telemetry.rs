@@ -31,6 +31,7 @@ use crate::metrics::{DroppedLines, Metrics, PolicyHashes, closed_index};
 
 /// `cors-gateway serve` flags for the admin listener and the access log.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Admin listener and access log")]
 pub(crate) struct TelemetryArgs {
     /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this address, e.g.
     /// 127.0.0.1:9901; off by default. Keep it private: it is not the API. It may not share the

@@ -595,3 +595,148 @@ fn serve_says_what_to_do_when_its_port_is_taken() {
     let said = stderr.lines().filter(|l| l.starts_with(&start) && l.ends_with(end)).count();
     assert_eq!(said, 1, "{start:?} ... {end:?} in:\n{stderr}");
 }
+
+/// A flag of `serve --help` or of docs/operations.md's "Flags": its long name, the heading it is
+/// under, and its default (`--help`'s `[default: ...]`; the guide's default column).
+#[derive(Debug)]
+struct Flag {
+    name: String,
+    heading: String,
+    default: String,
+}
+
+/// Every long flag `serve --help` lists, under its heading (`Options` is the guide's
+/// `Configuration`), with its `[default: ...]` when it has one; and the long name of each short
+/// flag.
+fn help_flags() -> (Vec<Flag>, Vec<(String, String)>) {
+    let (code, help, stderr) = run(&["serve", "--help"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (mut flags, mut shorts) = (Vec::<Flag>::new(), Vec::new());
+    let mut heading = String::new();
+    for line in help.lines() {
+        if let Some(name) = line.strip_suffix(':').filter(|_| !line.starts_with(' ')) {
+            heading = if name == "Options" { "Configuration".to_owned() } else { name.to_owned() };
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let long = match words.as_slice() {
+            [short, long, ..]
+                if short.len() == 3 && short.starts_with('-') && long.starts_with("--") =>
+            {
+                shorts.push((short[..2].to_owned(), long.trim_end_matches("...").to_owned()));
+                Some(*long)
+            }
+            [long, ..] if long.starts_with("--") && line.starts_with("      --") => Some(*long),
+            _ => None,
+        };
+        if let Some(long) = long {
+            let name = long.trim_end_matches("...").to_owned();
+            flags.push(Flag { name, heading: heading.clone(), default: String::new() });
+        } else if let (Some(flag), Some((_, default))) =
+            (flags.last_mut(), line.split_once("[default: "))
+        {
+            default.split(']').next().unwrap_or_default().clone_into(&mut flag.default);
+        }
+    }
+    flags.retain(|flag| !matches!(flag.name.as_str(), "--help" | "--version"));
+    (flags, shorts)
+}
+
+/// Every flag named in the first column of a table row of docs/operations.md's "Flags", under
+/// its `###` heading, with the row's default column.
+fn documented_flags(shorts: &[(String, String)]) -> Vec<Flag> {
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+    )
+    .unwrap();
+    let section = guide.split("\n## Flags\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    let mut flags = Vec::new();
+    let mut heading = String::new();
+    for line in section.lines() {
+        if let Some(name) = line.strip_prefix("### ") {
+            name.trim().clone_into(&mut heading);
+        }
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let [first, default, ..] = cells.as_slice() else { continue };
+        let tokens = first.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'));
+        let flag = |token: &&str| {
+            let name = token.trim_start_matches('-');
+            matches!(token.len() - name.len(), 1 | 2) && name.starts_with(char::is_alphabetic)
+        };
+        for token in tokens.filter(flag) {
+            let name = if token.starts_with("--") {
+                token.to_owned()
+            } else {
+                let short = token.get(..2).unwrap_or(token);
+                let long = shorts.iter().find(|(s, _)| s == short);
+                long.map_or_else(|| token.to_owned(), |(_, long)| long.clone())
+            };
+            if !flags.iter().any(|f: &Flag| f.name == name) {
+                let default = default.replace('`', "");
+                flags.push(Flag { name, heading: heading.clone(), default });
+            }
+        }
+    }
+    flags
+}
+
+/// The ways the guide may write `--help`'s default: `10s` as `10 s`, `5m` as `5 min`,
+/// `10485760` as `10 MiB`, `1000` as `1 000`; a default in words up to its first `;` or `:`
+/// (`none: every peer's are replaced` as `none`).
+fn written_forms(default: &str) -> Vec<String> {
+    let mut forms = vec![default.to_owned()];
+    forms.extend(default.split([';', ':']).next().map(str::to_owned));
+    if let Some(seconds) = default.strip_suffix('s').filter(|n| n.parse::<u64>().is_ok()) {
+        forms.push(format!("{seconds} s"));
+    }
+    if let Some(minutes) = default.strip_suffix('m').filter(|n| n.parse::<u64>().is_ok()) {
+        forms.push(format!("{minutes} min"));
+    }
+    if let Ok(number) = default.parse::<u64>() {
+        for (unit, size) in [("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if number >= size && number % size == 0 {
+                forms.push(format!("{} {unit}", number / size));
+            }
+        }
+        if number >= 1000 {
+            forms.push(format!("{} {:03}", number / 1000, number % 1000));
+        }
+    }
+    forms
+}
+
+/// `serve --help` and docs/operations.md's "Flags" agree: every flag is in both, under the same
+/// heading, and the guide's default column says `--help`'s default.
+#[test]
+fn serve_help_and_the_operators_guide_list_the_same_flags_and_defaults() {
+    let (help, shorts) = help_flags();
+    let documented = documented_flags(&shorts);
+    assert!(help.len() > 40 && !shorts.is_empty(), "{help:?}");
+    let mut disagreements = Vec::new();
+    for flag in &help {
+        let Some(row) = documented.iter().find(|row| row.name == flag.name) else {
+            disagreements.push(format!("{} is not in the guide's Flags tables", flag.name));
+            continue;
+        };
+        if row.heading != flag.heading {
+            disagreements.push(format!(
+                "{} is under {:?} in --help, {:?} in the guide",
+                flag.name, flag.heading, row.heading
+            ));
+        }
+        let forms = written_forms(&flag.default);
+        if !flag.default.is_empty() && !forms.iter().any(|form| row.default.contains(form.as_str()))
+        {
+            disagreements.push(format!(
+                "{}: --help's default {:?}, the guide's {:?}",
+                flag.name, flag.default, row.default
+            ));
+        }
+    }
+    for row in &documented {
+        if !help.iter().any(|flag| flag.name == row.name) {
+            disagreements.push(format!("the guide's {} is not in --help", row.name));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
