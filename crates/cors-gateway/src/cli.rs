@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+use crate::access_log::LogFormat;
 use crate::commands::listen_address;
 use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym, parse_trusted_proxy};
 use crate::telemetry::TelemetryArgs;
@@ -63,6 +64,35 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Run the demo (the same as running cors-gateway without arguments).
     Demo(DemoArgs),
+}
+
+impl Cli {
+    /// Parses the command line, exiting as clap does (code 2, usage on stderr) on a mistake,
+    /// those between flags ([`Cli::try_parse_checked`]) included.
+    pub(crate) fn parse_checked() -> Self {
+        Self::try_parse_checked(std::env::args_os()).unwrap_or_else(|error| error.exit())
+    }
+
+    /// Parses `args`, then refuses what clap's rules between flags cannot say: a mistake on the
+    /// command line is a usage error (exit 2) saying what to write, never a failure at start.
+    pub(crate) fn try_parse_checked<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Self::try_parse_from(args)?;
+        if let Some(Command::Serve(serve)) = &cli.command {
+            let telemetry = &serve.telemetry;
+            if telemetry.access_log == LogFormat::Off && telemetry.access_log_file.is_some() {
+                let mut command = <Self as clap::CommandFactory>::command();
+                return Err(command.error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "--access-log-file needs a format: add --access-log text or --access-log json",
+                ));
+            }
+        }
+        Ok(cli)
+    }
 }
 
 /// `cors-gateway serve`.
@@ -539,6 +569,23 @@ mod tests {
     #[case::garbage_is_rejected("lots", None)]
     fn header_bytes(#[case] text: &str, #[case] expected: Option<usize>) {
         assert_eq!(parse_header_bytes(text).ok(), expected);
+    }
+
+    /// `--access-log-file` without a format is a usage error, as every other mistake of the
+    /// command line is (it was a failure at start, exit 1), saying what to add.
+    #[rstest]
+    #[case::no_format(&[])]
+    #[case::format_off(&["--access-log", "off"])]
+    fn an_access_log_file_without_a_format_is_a_usage_error(#[case] format: &[&str]) {
+        let args = ["cors-gateway", "serve", "--config", "p.yaml", "--access-log-file", "a.log"];
+        let error = Cli::try_parse_checked(args.iter().chain(format)).expect_err("refused");
+        assert_eq!(error.exit_code(), 2);
+        assert!(
+            error.to_string().contains("add --access-log text or --access-log json"),
+            "{error}"
+        );
+        let with_format = args.iter().chain(&["--access-log", "json"]);
+        assert!(Cli::try_parse_checked(with_format).is_ok());
     }
 
     #[test]

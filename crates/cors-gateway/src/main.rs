@@ -31,7 +31,6 @@ mod tunnel;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, DemoArgs};
@@ -53,7 +52,7 @@ fn header_map(fields: &[(&str, &str)]) -> http::HeaderMap {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_checked();
     init_logging(cli.verbose, cli.quiet);
     tls::install_provider();
     match cli.command {
