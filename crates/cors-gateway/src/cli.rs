@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::access_log::LogFormat;
-use crate::commands::listen_address;
+use crate::commands::{listen_address, upstream_url};
 use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym, parse_trusted_proxy};
 use crate::telemetry::TelemetryArgs;
 
@@ -119,7 +119,7 @@ pub(crate) struct ServeArgs {
     pub(crate) listen: Option<String>,
     /// Where to forward requests, e.g. http://127.0.0.1:3000 or https://api.internal (a path is
     /// used as a prefix) [default: the ApiInstance's first service's address].
-    #[arg(long, short = 'u', value_name = "URL")]
+    #[arg(long, short = 'u', value_name = "URL", value_parser = parse_upstream)]
     pub(crate) upstream: Option<String>,
     /// Send the upstream's host:port as the Host header (by default the authority the client
     /// addressed is kept: its Host, or the request target's authority when it has one).
@@ -381,6 +381,12 @@ pub(crate) fn parse_listen(text: &str) -> Result<String, String> {
     listen_address(text).map(|_| text.to_owned())
 }
 
+/// Checks `--upstream` as `serve` reads it ([`upstream_url`]), so that a mistake is a
+/// command-line error (exit 2) saying what to write.
+pub(crate) fn parse_upstream(text: &str) -> Result<String, String> {
+    upstream_url(text).map(|_| text.to_owned())
+}
+
 /// Parses a header-section size limit; hyper needs room for at least 8192 bytes.
 pub(crate) fn parse_header_bytes(text: &str) -> Result<usize, String> {
     let bytes: usize = text.trim().parse().map_err(|_| format!("invalid byte count \"{text}\""))?;
@@ -586,6 +592,39 @@ mod tests {
         );
         let with_format = args.iter().chain(&["--access-log", "json"]);
         assert!(Cli::try_parse_checked(with_format).is_ok());
+    }
+
+    /// `--upstream` takes what a Local Mode folder's service address takes: an `http` or
+    /// `https` URL, without user information, query or fragment. Without a scheme it was read
+    /// as `http://`, and a fragment was dropped, both silently.
+    #[rstest]
+    #[case::host_and_port("127.0.0.1:3000", Some("write http://127.0.0.1:3000"))]
+    #[case::host_alone("api.internal", Some("write http://api.internal"))]
+    #[case::other_scheme("ftp://api.internal", Some("http:// and https://"))]
+    #[case::fragment("http://api.internal/v1#top", Some("a fragment"))]
+    #[case::empty_fragment("http://api.internal#", Some("a fragment"))]
+    #[case::query("http://api.internal/?a=1", Some("a query"))]
+    #[case::userinfo("http://user:pw@api.internal", Some("user information"))]
+    #[case::http("http://127.0.0.1:3000", None)]
+    #[case::https_with_a_prefix("https://api.internal/v1/", None)]
+    #[case::upper_case_scheme("HTTP://api.internal", None)]
+    fn an_upstream_needs_an_http_or_https_url(#[case] text: &str, #[case] says: Option<&str>) {
+        let parsed = Cli::try_parse_from([
+            "cors-gateway",
+            "serve",
+            "--config",
+            "p.yaml",
+            "--upstream",
+            text,
+        ]);
+        match (parsed, says) {
+            (Ok(_), None) => {}
+            (Err(error), Some(says)) => {
+                assert_eq!(error.exit_code(), 2);
+                assert!(error.to_string().contains(says), "{error}");
+            }
+            (parsed, says) => panic!("{text}: {parsed:?}, expected {says:?}"),
+        }
     }
 
     #[test]

@@ -536,6 +536,16 @@ fn serve_refuses_command_lines_that_cannot_work(
     "ftp://127.0.0.1:1",
     "only http:// and https:// upstreams are supported"
 )]
+#[case::upstream_without_a_scheme(
+    "http://127.0.0.1:0",
+    "127.0.0.1:1",
+    "spec.services: invalid upstream URL \"127.0.0.1:1\": no scheme; write http://127.0.0.1:1"
+)]
+#[case::upstream_with_a_fragment(
+    "http://127.0.0.1:0",
+    "http://127.0.0.1:1/#top",
+    "spec.services: invalid upstream URL \"http://127.0.0.1:1/#top\": a fragment is never sent"
+)]
 #[case::listener_past_the_last_port(
     "http://127.0.0.1:99999",
     "http://127.0.0.1:1",

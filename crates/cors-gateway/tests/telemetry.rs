@@ -405,7 +405,7 @@ fn the_admin_listener_refuses_the_proxy_address(#[case] admin_host: &str) {
     let admin = format!("{admin_host}:{port}");
     let policy = strict();
     let args =
-        ["serve", "--config", &policy, "--listen", &listen, "--upstream", "127.0.0.1:1"];
+        ["serve", "--config", &policy, "--listen", &listen, "--upstream", "http://127.0.0.1:1"];
     let (code, stdout, stderr) = run(&[&args[..], &["--admin-listen", &admin]].concat());
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("may not share the proxy listener's address"), "{stderr}");
@@ -415,7 +415,7 @@ fn the_admin_listener_refuses_the_proxy_address(#[case] admin_host: &str) {
 #[test]
 fn access_log_file_needs_a_format() {
     let policy = strict();
-    let args = ["serve", "--config", &policy, "--upstream", "127.0.0.1:1"];
+    let args = ["serve", "--config", &policy, "--upstream", "http://127.0.0.1:1"];
     let (code, _, stderr) = run(&[&args[..], &["--access-log-file", "/tmp/never.log"]].concat());
     assert_eq!(code, 2, "a usage error: {stderr}");
     assert!(stderr.contains("add --access-log text or --access-log json"), "{stderr}");
