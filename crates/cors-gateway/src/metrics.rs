@@ -317,10 +317,16 @@ impl Metrics {
         }
     }
 
-    /// Records a successful reload of `policies`.
-    pub(crate) fn policy_reloaded(&self, policies: PolicyHashes) {
+    /// Records a successful reload of `policies`: counted, with its load time, only when they
+    /// differ from those in force (a SIGHUP or a touched file that brings the same policies
+    /// swaps in nothing new, and `cors_policy_reloads_total` counts the reloads that did).
+    /// Returns whether they differed.
+    pub(crate) fn policy_reloaded(&self, policies: PolicyHashes) -> bool {
+        if !self.policy.replace(policies) {
+            return false;
+        }
         self.reloads.inc();
-        self.policy.set(policies);
+        true
     }
 
     /// Records a reload refused for errors in the file.
@@ -463,8 +469,15 @@ impl PolicyInfo {
         Self { current: RwLock::new((policies, now_seconds())) }
     }
 
-    fn set(&self, policies: PolicyHashes) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = (policies, now_seconds());
+    /// Puts `policies` in force with the time now, unless they are those in force already.
+    /// Returns whether they were new.
+    fn replace(&self, policies: PolicyHashes) -> bool {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.0 == policies {
+            return false;
+        }
+        *current = (policies, now_seconds());
+        true
     }
 
     fn describe(&self) -> String {

@@ -156,7 +156,8 @@ impl Telemetry {
         TunnelGuard { metrics }
     }
 
-    /// Records that a reload swapped in `policies` (hashed only when the metrics are on).
+    /// Records that a reload swapped in `policies` (hashed only when the metrics are on),
+    /// counted when they are not those in force already.
     pub(crate) fn policy_reloaded(self, policies: impl FnOnce() -> PolicyHashes) {
         if let Some(metrics) = self.metrics() {
             metrics.policy_reloaded(policies());

@@ -267,7 +267,7 @@ fn gateway_with_timeout(upstream: &Upstream) -> Gateway {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn reloads_are_counted_and_change_the_policy_hash() {
+async fn reloads_that_change_the_policy_are_counted_and_change_its_hash() {
     let scratch = Scratch::new();
     let strict_text = std::fs::read_to_string(strict()).unwrap();
     let file = scratch.write("policy.yaml", &strict_text);
@@ -276,7 +276,17 @@ async fn reloads_are_counted_and_change_the_policy_hash() {
     let gateway = gateway(file, &upstream.url(), &["--admin-listen", "127.0.0.1:0"]);
     let admin = gateway.admin_address();
     let first = printed_policy_hash(file);
-    assert_eq!(value(&metrics(admin).await, &format!("cors_policy_info{{hash=\"{first}\"}}")), 1.0);
+    let samples = metrics(admin).await;
+    assert_eq!(value(&samples, &format!("cors_policy_info{{hash=\"{first}\"}}")), 1.0);
+    let loaded = value(&samples, "cors_policy_loaded_timestamp_seconds");
+
+    // A SIGHUP that brings the same policy swaps in nothing new: not counted, and the policy in
+    // force keeps its load time. The reload is logged after the metrics are updated.
+    gateway.signal("HUP");
+    gateway.wait_for_log("policy reloaded");
+    let samples = metrics(admin).await;
+    assert_eq!(value(&samples, "cors_policy_reloads_total"), 0.0, "nothing changed");
+    assert_eq!(value(&samples, "cors_policy_loaded_timestamp_seconds"), loaded);
 
     scratch.write(
         "policy.yaml",
