@@ -525,15 +525,25 @@ pub(crate) fn announce(address: SocketAddr, tls: bool) {
 }
 
 /// Refuses an `ApiInstance` file's listener and upstream as `serve --config FILE` would, so
-/// that `check FILE` passes no file that `serve` refuses at start.
-fn instance_addresses(loaded: &LoadedPolicy) -> Result<(), String> {
+/// that `check FILE` passes no file that `serve` refuses at start. Returns what `serve` will
+/// need that `check` cannot see: the certificate of an https listener, a flag of `serve`.
+fn instance_addresses(loaded: &LoadedPolicy) -> Result<Option<String>, String> {
+    let mut note = None;
     if let Some(listen) = &loaded.listen {
-        listen_address(listen).map_err(|message| format!("spec.address: {message}"))?;
+        let (_, scheme) =
+            listen_address(listen).map_err(|message| format!("spec.address: {message}"))?;
+        if scheme == Some(SchemeArg::Https) {
+            note = Some(format!(
+                "spec.address {listen} is https: serve it with --tls-cert FILE and --tls-key \
+                 FILE (or put a TLS terminator in front, write http:// and pass --public-scheme \
+                 https)"
+            ));
+        }
     }
     if let Some(upstream) = &loaded.upstream {
         upstream_url(upstream).map_err(|message| format!("spec.services: {message}"))?;
     }
-    Ok(())
+    Ok(note)
 }
 
 /// `cors-gateway check`: one file as `serve --config` reads it; a folder or several files as a
@@ -542,10 +552,14 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
     let (what, warnings) = match &args.files[..] {
         [file] if !file.is_dir() => {
             let Some(loaded) = load(file) else { return ExitCode::FAILURE };
-            if let Err(message) = instance_addresses(&loaded) {
-                eprintln!("{}: error: {message}", file.display());
-                eprintln!("error: {} has 1 error and was not loaded", file.display());
-                return ExitCode::FAILURE;
+            match instance_addresses(&loaded) {
+                Ok(Some(note)) => eprintln!("note: {}: {note}", file.display()),
+                Ok(None) => {}
+                Err(message) => {
+                    eprintln!("{}: error: {message}", file.display());
+                    eprintln!("error: {} has 1 error and was not loaded", file.display());
+                    return ExitCode::FAILURE;
+                }
             }
             if args.print {
                 say(format_args!("{}", loaded.policy.to_yaml().trim_end()));
@@ -571,6 +585,13 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
                     Some(policy) => say(format_args!("{}", policy.to_yaml().trim_end())),
                     None => say(format_args!("# (no cors-flex policy)")),
                 }
+            }
+            let https = config.listeners().iter().map(cors_policy::Listener::address);
+            for address in https.filter(|a| a.scheme() == cors_policy::Scheme::Https) {
+                eprintln!(
+                    "note: {shown}: the listener {address} is https: serve it with --tls-cert FILE \
+                     and --tls-key FILE (they serve every https listener of the folder)"
+                );
             }
             let instances = config.instances().count();
             let what = format!(

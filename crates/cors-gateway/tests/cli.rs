@@ -582,6 +582,42 @@ fn check_refuses_an_api_instance_that_serve_refuses(
     assert!(stderr.contains(said.map_or(expected, |(_, words)| words)), "{stderr}");
 }
 
+/// `check FILE` of an `ApiInstance` whose listener is https passes it (the certificate is a
+/// flag of `serve`, which `check` cannot see) and says what `serve` will need; `serve` without
+/// the flags refuses it saying the same.
+#[test]
+fn check_says_what_serve_needs_for_an_https_listener() {
+    let scratch = Scratch::new();
+    let file = scratch.write(
+        "api.yaml",
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {name: a}\n\
+         spec:\n  address: https://127.0.0.1:0\n  services:\n    s: {address: \"http://127.0.0.1:1\"}\n  \
+         policies:\n    - policyRef: {name: cors-flex}\n      config: {publicResource: true}\n",
+    );
+    let file = file.to_str().unwrap();
+    let (code, _, stderr) = run(&["check", file]);
+    assert_eq!(code, 0, "{stderr}");
+    let note = format!(
+        "note: {file}: spec.address https://127.0.0.1:0 is https: serve it with --tls-cert FILE \
+         and --tls-key FILE"
+    );
+    assert!(stderr.contains(&note), "{note:?} in:\n{stderr}");
+    let (code, _, stderr) = run(&["serve", "--config", file]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("pass --tls-cert FILE and --tls-key FILE"), "{stderr}");
+    let (_, _, stderr) = run(&["check", &path("strict.yaml")]);
+    assert!(!stderr.contains("note:"), "no note for a file without a listener:\n{stderr}");
+
+    // The same file as a Local Mode folder: `serve --config-dir` needs the same flags.
+    let folder = std::path::Path::new(file).parent().unwrap().to_str().unwrap();
+    let (code, _, stderr) = run(&["check", folder]);
+    assert_eq!(code, 0, "{stderr}");
+    let note = format!(
+        "note: {folder}: the listener https://127.0.0.1:0 is https: serve it with --tls-cert FILE"
+    );
+    assert!(stderr.contains(&note), "{note:?} in:\n{stderr}");
+}
+
 /// A port another process holds: one line saying so, and what to do, exit 1.
 #[test]
 fn serve_says_what_to_do_when_its_port_is_taken() {
