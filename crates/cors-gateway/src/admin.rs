@@ -103,16 +103,35 @@ impl Readiness {
         result
     }
 
-    /// Whether one TCP connection to `target` opens within the timeout.
     async fn connect(&self, target: &str) -> Result<(), String> {
-        match tokio::time::timeout(self.timeout, TcpStream::connect(target)).await {
-            Ok(Ok(_connected)) => Ok(()),
-            Ok(Err(error)) => Err(format!("upstream {target} unreachable: {error}")),
-            Err(_) => Err(format!(
-                "upstream {target} unreachable: no connection within {:?}",
-                self.timeout
-            )),
-        }
+        connect(target, self.timeout).await
+    }
+}
+
+/// Whether one TCP connection to `target` opens within `timeout`: the check of `/readyz`, and
+/// of [`warn_of_unreachable_upstreams`] at start.
+async fn connect(target: &str, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+        Ok(Ok(_connected)) => Ok(()),
+        Ok(Err(error)) => Err(format!("upstream {target} unreachable: {error}")),
+        Err(_) => Err(format!("upstream {target} unreachable: no connection within {timeout:?}")),
+    }
+}
+
+/// Checks each of `targets` once, as `/readyz` does, and logs a warning for each that does not
+/// accept a connection: the gateway starts all the same (an upstream may come up later), but
+/// the operator learns at start, not at the first `502`. Run beside the gateway, so that a
+/// silent upstream does not hold up the start for `timeout`.
+pub(crate) fn warn_of_unreachable_upstreams(targets: Vec<String>, timeout: Duration) {
+    for target in targets {
+        tokio::spawn(async move {
+            if let Err(message) = connect(&target, timeout).await {
+                tracing::warn!(
+                    "{message}; requests to it get 502 until it accepts connections \
+                     (/readyz says 503 meanwhile)"
+                );
+            }
+        });
     }
 }
 

@@ -269,6 +269,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             }
             let telemetry = plan.telemetry;
             let proxies: Vec<SocketAddr> = announced.iter().map(|(address, _)| *address).collect();
+            admin::warn_of_unreachable_upstreams(plan.probes.clone(), limits.connect_timeout);
             let admin = start_admin(args, telemetry, &proxies, plan.probes, &limits).await?;
             let shutdown = server::shutdown_signal()?;
             let mut reloaders = Vec::new();

@@ -618,6 +618,22 @@ fn check_says_what_serve_needs_for_an_https_listener() {
     assert!(stderr.contains(&note), "{note:?} in:\n{stderr}");
 }
 
+/// An upstream that refuses connections is named in a warning at start: the gateway starts
+/// (the upstream may come up later), but the operator learns it then, not at the first 502.
+#[test]
+fn serve_warns_at_start_of_an_upstream_that_refuses_connections() {
+    let port = common::closed_port();
+    let upstream = format!("http://127.0.0.1:{port}");
+    let policy = path("strict.yaml");
+    let args = ["serve", "--config", &policy, "--listen", "127.0.0.1:0", "--upstream", &upstream];
+    let gateway = Gateway::start(&args);
+    let warning = format!("upstream 127.0.0.1:{port} unreachable: ");
+    gateway.wait_for_log(&warning);
+    let said = gateway.stderr();
+    assert!(said.contains("requests to it get 502 until it accepts connections"), "{said}");
+    assert!(said.contains("WARN"), "{said}");
+}
+
 /// A port another process holds: one line saying so, and what to do, exit 1.
 #[test]
 fn serve_says_what_to_do_when_its_port_is_taken() {

@@ -487,7 +487,9 @@ impl Gateway {
             let url = line.strip_prefix("listening on ");
             if let Some((_, address)) = url.and_then(|url| url.split_once("://")) {
                 let address = address.trim().parse().unwrap();
-                return Self { child, address, stderr, upstream, admin };
+                let gateway = Self { child, address, stderr, upstream, admin };
+                gateway.wait_for_the_start_probe();
+                return gateway;
             }
         }
     }
@@ -528,9 +530,20 @@ impl Gateway {
         }
     }
 
-    /// How many connections the gateway opened to the upstream so far.
+    /// Waits (bounded) for the connection the gateway opens to the upstream at start to see
+    /// whether it is reachable, so that [`Gateway::upstream_connections`] counts the others.
+    fn wait_for_the_start_probe(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.upstream.connections.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "the gateway never checked its upstream at start");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// How many connections the gateway opened to the upstream so far to forward requests (the
+    /// one of its check at start left out).
     fn upstream_connections(&self) -> usize {
-        self.upstream.connections.load(Ordering::Relaxed)
+        self.upstream.connections.load(Ordering::Relaxed) - 1
     }
 
     /// How many request heads the upstream read so far.

@@ -130,6 +130,7 @@ async fn the_101_carries_the_grant_of_an_allowed_origin() {
 async fn a_refused_origin_never_reaches_the_upstream() {
     let upstream = WsUpstream::start().await;
     let gateway = gateway(&upstream.url(), &[]);
+    upstream.forget_the_start_probe().await;
     let url = format!("ws://{}/chat", gateway.address);
     for origin in [EVIL, "null", "https://app.example.com.evil.example"] {
         let error = open(connect(gateway.address).await, &url, Some(origin)).await.unwrap_err();
@@ -211,6 +212,7 @@ async fn an_idle_tunnel_is_closed_after_the_tunnel_idle_timeout() {
 async fn a_tunnel_counts_against_max_connections() {
     let upstream = WsUpstream::start().await;
     let gateway = gateway(&upstream.url(), &["--max-connections", "1"]);
+    upstream.forget_the_start_probe().await;
     let url = format!("ws://{}/chat", gateway.address);
     let (mut first, _) = open(connect(gateway.address).await, &url, Some(APP)).await.unwrap();
     exchange(&mut first, 1).await;
