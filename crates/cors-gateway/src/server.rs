@@ -848,40 +848,47 @@ where
 {
     type Output = Result<Response<GatewayBody>, Infallible>;
 
+    // Inlined into hyper's dispatcher, as it was before the checks of findings F-CE and F-CL
+    // made it larger, and the response taken apart once rather than moved whole: called apart,
+    // and the response moved three times, this cost about 250 instructions per preflight
+    // (docs/performance.md, "What the gateway's defences cost").
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let response = ready!(this.observing.as_mut().poll(cx))?;
+        let (mut parts, body) = ready!(this.observing.as_mut().poll(cx))?.into_parts();
         let seen = this.observing.seen();
         let mut in_flight =
             this.in_flight.take().expect("invariant: a future is not polled after it completed");
-        let mut response = response;
-        if response.body().is_local() || response.extensions().get::<proxy::Local>().is_some() {
+        if body.is_local() || parts.extensions.get::<proxy::Local>().is_some() {
             in_flight.answered_locally();
         }
-        if matches!(response.status().as_u16(), 100..=199 | 204 | 304) {
+        if matches!(parts.status.as_u16(), 100..=199 | 204 | 304) {
             in_flight.without_body();
         } else if in_flight.is_bodiless() {
             // A response to `HEAD`.
-            keep_the_length_of_a_head(&mut response);
+            keep_the_length_of_a_head(&mut parts.headers, &body);
         }
-        Poll::Ready(Ok(response.map(|body| Tracked::new(Observed::new(body, seen), in_flight))))
+        let body = Tracked::new(Observed::new(body, seen), in_flight);
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
 }
 
-/// Gives the response to a `HEAD` the `Content-Length` its body would have had, when it has
-/// none: the field hyper's HTTP/1.1 server writes from the body's size, and only from the body
-/// it is handed, where [`Tracked`] hands an empty one (finding F-CE). `HEAD` answers on HTTP/2
-/// so carry the field as on HTTP/1.1 (RFC 9110 section 9.3.2: the fields a `GET` would have).
-fn keep_the_length_of_a_head<B: http_body::Body>(response: &mut Response<B>) {
-    let headers = response.headers();
+/// Gives the response to a `HEAD` (its `headers` and `body`) the `Content-Length` its body
+/// would have had, when it has none: the field hyper's HTTP/1.1 server writes from the body's
+/// size, and only from the body it is handed, where [`Tracked`] hands an empty one (finding
+/// F-CE). `HEAD` answers on HTTP/2 so carry the field as on HTTP/1.1 (RFC 9110 section 9.3.2:
+/// the fields a `GET` would have). Called apart, as `HEAD` is rare, to keep [`Gated`]'s poll
+/// small.
+#[inline(never)]
+fn keep_the_length_of_a_head<B: http_body::Body>(headers: &mut http::HeaderMap, body: &B) {
     if headers.contains_key(http::header::CONTENT_LENGTH)
         || headers.contains_key(http::header::TRANSFER_ENCODING)
-        || response.body().is_end_stream()
+        || body.is_end_stream()
     {
         return;
     }
-    if let Some(length) = response.body().size_hint().exact().filter(|&length| length > 0) {
-        response.headers_mut().insert(http::header::CONTENT_LENGTH, length.into());
+    if let Some(length) = body.size_hint().exact().filter(|&length| length > 0) {
+        headers.insert(http::header::CONTENT_LENGTH, length.into());
     }
 }
 
