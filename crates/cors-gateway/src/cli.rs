@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::access_log::LogFormat;
-use crate::commands::{listen_address, upstream_url};
-use crate::proxy::{VIA_PSEUDONYM, parse_pseudonym, parse_trusted_proxy};
+use crate::commands::listen_address;
+use crate::proxy::{Upstream, VIA_PSEUDONYM, parse_pseudonym, parse_trusted_proxy};
 use crate::telemetry::TelemetryArgs;
 
 /// Runs an HTTP gateway that applies a MuleSoft Flex `cors-flex` policy in front of your API.
@@ -381,10 +381,10 @@ pub(crate) fn parse_listen(text: &str) -> Result<String, String> {
     listen_address(text).map(|_| text.to_owned())
 }
 
-/// Checks `--upstream` as `serve` reads it ([`upstream_url`]), so that a mistake is a
+/// Checks `--upstream` as `serve` reads it ([`Upstream::parse`]), so that a mistake is a
 /// command-line error (exit 2) saying what to write.
 pub(crate) fn parse_upstream(text: &str) -> Result<String, String> {
-    upstream_url(text).map(|_| text.to_owned())
+    Upstream::parse(text).map(|_| text.to_owned())
 }
 
 /// Parses a header-section size limit; hyper needs room for at least 8192 bytes.

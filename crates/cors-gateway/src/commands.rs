@@ -149,37 +149,6 @@ pub(crate) fn listen_address(text: &str) -> Result<(String, Option<SchemeArg>), 
     }
 }
 
-/// `--upstream`, or an `ApiInstance` file's service address, as the upstream `serve` forwards
-/// to. The rule of a Local Mode folder's service address: an `http://` or `https://` URL, without
-/// user information, query or fragment, which no forwarded request could use. A missing scheme
-/// is refused rather than taken for `http://`, saying what to write.
-pub(crate) fn upstream_url(text: &str) -> Result<Upstream, String> {
-    let trimmed = text.trim();
-    let scheme = trimmed.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http" | "https") => {}
-        Some(_) => {
-            return Err(format!(
-                "unsupported upstream URL \"{text}\": only http:// and https:// upstreams are \
-                 supported"
-            ));
-        }
-        None => {
-            return Err(format!(
-                "invalid upstream URL \"{text}\": no scheme; write http://{trimmed} (or \
-                 https://{trimmed} for TLS)"
-            ));
-        }
-    }
-    if trimmed.contains('#') {
-        return Err(format!(
-            "invalid upstream URL \"{text}\": a fragment is never sent; drop the # and what \
-             follows"
-        ));
-    }
-    Upstream::parse(trimmed)
-}
-
 pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
@@ -395,7 +364,7 @@ fn plan_file(
                     or use an ApiInstance file whose spec.services names one"
             .to_owned());
     };
-    let upstream = upstream_url(upstream_text)?;
+    let upstream = Upstream::parse(upstream_text)?;
     let trust =
         (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
             .then(|| upstream_trust(args));
@@ -542,7 +511,7 @@ fn instance_addresses(loaded: &LoadedPolicy) -> Result<Option<String>, String> {
         }
     }
     if let Some(upstream) = &loaded.upstream {
-        upstream_url(upstream).map_err(|message| format!("spec.services: {message}"))?;
+        Upstream::parse(upstream).map_err(|message| format!("spec.services: {message}"))?;
     }
     Ok(note)
 }

@@ -49,12 +49,36 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    /// Parses `http[s]://host[:port][/prefix]`; `host:port` alone means `http://host:port`.
+    /// Parses `--upstream`, or an `ApiInstance` file's service address, as the upstream `serve`
+    /// forwards to: `http[s]://host[:port][/prefix]`. The rule of a Local Mode folder's service
+    /// address: an `http://` or `https://` URL, without user information, query or fragment,
+    /// which no forwarded request could use. A missing scheme is refused rather than taken for
+    /// `http://`, saying what to write.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
-        let with_scheme =
-            if trimmed.contains("://") { trimmed.to_owned() } else { format!("http://{trimmed}") };
-        let uri: Uri = with_scheme.parse().map_err(|e| {
+        let scheme = trimmed.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("http" | "https") => {}
+            Some(_) => {
+                return Err(format!(
+                    "unsupported upstream URL \"{text}\": only http:// and https:// upstreams \
+                     are supported"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "invalid upstream URL \"{text}\": no scheme; write http://{trimmed} (or \
+                     https://{trimmed} for TLS)"
+                ));
+            }
+        }
+        if trimmed.contains('#') {
+            return Err(format!(
+                "invalid upstream URL \"{text}\": a fragment is never sent; drop the # and what \
+                 follows"
+            ));
+        }
+        let uri: Uri = trimmed.parse().map_err(|e| {
             format!("invalid upstream URL \"{text}\": {e} (expected http://HOST:PORT)")
         })?;
         let scheme = match uri.scheme() {
@@ -1459,7 +1483,8 @@ mod tests {
 
     #[rstest]
     #[case::plain("http://127.0.0.1:9000", Ok(("127.0.0.1:9000", "")))]
-    #[case::no_scheme_means_http("localhost:9000", Ok(("localhost:9000", "")))]
+    #[case::no_scheme_refused("localhost:9000", Err("no scheme; write http://localhost:9000"))]
+    #[case::fragment_refused("http://a.test/#top", Err("a fragment is never sent"))]
     #[case::trailing_slash_dropped("http://a.test/", Ok(("a.test", "")))]
     #[case::path_prefix_kept("http://a.test/api/", Ok(("a.test", "/api")))]
     #[case::https("https://a.test:8443/api", Ok(("a.test:8443", "/api")))]
