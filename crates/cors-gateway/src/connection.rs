@@ -283,6 +283,12 @@ pub(crate) struct Activity {
 /// under it, or is asked to open a new connection.
 pub(crate) const MAX_ABANDONED: u64 = 100;
 
+/// The requests a client may abandon on a connection that is closing for abandoning (its
+/// `GOAWAY` sent, its requests under way let finish) before it is dropped at once: an HTTP/2
+/// client may open streams until it acknowledges the PING sent with the first `GOAWAY`
+/// (finding F-CK).
+const MAX_ABANDONED_WHILE_CLOSING: u64 = 2 * MAX_ABANDONED;
+
 /// The samples per period of a watch (see [`Ticker`]).
 const TICKS: u32 = 4;
 
@@ -339,9 +345,10 @@ impl Activity {
         abandoned * 2 > begun.saturating_sub(self.local.load(Ordering::Relaxed))
     }
 
-    /// Whether the client abandoned more than `limit` requests on the connection.
-    fn abandoned_past(&self, limit: u64) -> bool {
-        self.abandoned.load(Ordering::Relaxed) > limit
+    /// Whether the client abandoned more than [`MAX_ABANDONED_WHILE_CLOSING`] requests on the
+    /// connection: past it, a connection closing for abandoning is dropped at once.
+    fn goes_on_abandoning(&self) -> bool {
+        self.abandoned.load(Ordering::Relaxed) > MAX_ABANDONED_WHILE_CLOSING
     }
 
     /// For the send watch (see [`drive`]), at each of its ticks: begins the next epoch, and
@@ -847,7 +854,7 @@ pub(crate) async fn drive<C: Graceful>(
         // Once nothing is in progress the close is bounded as any other; and so it is at once
         // for a client that goes on abandoning requests meanwhile (an HTTP/2 client may open
         // streams until it acknowledges the PING sent with the first `GOAWAY`).
-        if abandoning && (!activity.is_busy() || activity.abandoned_past(2 * MAX_ABANDONED)) {
+        if abandoning && (!activity.is_busy() || activity.goes_on_abandoning()) {
             return Poll::Ready(Ok(Closed::Abandoning));
         }
         let due = heads.is_due()
@@ -885,7 +892,7 @@ pub(crate) async fn drive<C: Graceful>(
         // connection).
         return (reason, Ok(()));
     }
-    if reason == Closed::Abandoning && activity.abandoned_past(2 * MAX_ABANDONED) {
+    if reason == Closed::Abandoning && activity.goes_on_abandoning() {
         // Its client went on abandoning requests while the connection closed: dropped at once.
         return (reason, Ok(()));
     }
