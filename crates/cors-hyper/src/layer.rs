@@ -37,6 +37,14 @@ impl ListenerScheme {
             Self::Https => "https",
         }
     }
+
+    /// Whether a listener address (an `ApiInstance`'s `spec.address`) is `https://...`, its
+    /// scheme compared ignoring case (the rule cors-proxy-wasm's `Plugin` applies to the same
+    /// field).
+    #[cfg(feature = "yaml")]
+    fn is_https_address(address: &str) -> bool {
+        address.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
 }
 
 /// Where a layer takes its engine from.
@@ -89,9 +97,15 @@ impl CorsLayer {
 
     /// A layer applying the policy in a YAML file of any shape `cors-policy` reads.
     ///
+    /// The listener scheme (R2, [`CorsLayer::listener_scheme`]) is `https` when the file is a
+    /// Local Mode `ApiInstance` whose `spec.address` is `https://...`, as for the Envoy filter
+    /// and `cors-gateway`, and `http` otherwise; [`CorsLayer::listener_scheme`] called after
+    /// this sets it either way.
+    ///
     /// Lint warnings are logged with `tracing` at warn level, one per diagnostic. To show them
     /// without a `tracing` subscriber, load the file with [`Policy::from_yaml_file`], print its
-    /// `warnings`, and build the layer with [`CorsLayer::new`].
+    /// `warnings`, and build the layer with [`CorsLayer::new`] (and, for an `https` listener,
+    /// [`CorsLayer::listener_scheme`]).
     /// The error's `Display` and `Debug` (which `main` prints for an error it returns) are one
     /// `FILE:LINE:COLUMN: error: ...` line per problem.
     ///
@@ -105,7 +119,11 @@ impl CorsLayer {
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }
-        Ok(Self::new(loaded.policy))
+        let scheme = match loaded.listen.as_deref() {
+            Some(address) if ListenerScheme::is_https_address(address) => ListenerScheme::Https,
+            _ => ListenerScheme::Http,
+        };
+        Ok(Self::new(loaded.policy).listener_scheme(scheme))
     }
 
     /// Sets the scheme of the listener (default `http`), used to recognise same-origin requests.

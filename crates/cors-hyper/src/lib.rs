@@ -151,7 +151,9 @@
 //! ```
 //!
 //! Behind TLS, terminated by the service or by a proxy in front of it, set
-//! [`CorsLayer::listener_scheme`] to [`ListenerScheme::Https`]. With the default `http`, a page
+//! [`CorsLayer::listener_scheme`] to [`ListenerScheme::Https`] (a layer that
+//! [`CorsLayer::from_yaml_file`] loads from a Local Mode `ApiInstance` whose `spec.address` is
+//! `https://...` has it already, as the Envoy filter does). With the default `http`, a page
 //! of the site itself, sending `Origin: https://` and its own host, is not recognised as
 //! same-origin (R2): it is a CORS request, and refused (A2) unless the policy lists the site.
 //! For the same reason a proxy in front must pass on the `Host` the browser sent (nginx sends
@@ -170,9 +172,10 @@
 //!   across all its lines; `Vary: *` already covers everything and is left alone.
 //! - P1, P3, A2: local answers are `200` with an empty body.
 //! - R2: the same-origin check uses the listener's scheme ([`CorsLayer::listener_scheme`], `http`
-//!   by default, never the request line) and the authority the request is addressed to: the
-//!   request target's (`:authority` in HTTP/2, an absolute-form target in HTTP/1.1, which wins
-//!   over `Host` as RFC 9112 section 3.2.2 says), else the `Host` field.
+//!   by default or an `ApiInstance` file's `https` listener, never the request line) and the
+//!   authority the request is addressed to: the request target's (`:authority` in HTTP/2, an
+//!   absolute-form target in HTTP/1.1, which wins over `Host` as RFC 9112 section 3.2.2 says),
+//!   else the `Host` field.
 //!   A request with two `Host` lines and no authority in its target is never same-origin.
 //!
 //! # Untrusted input

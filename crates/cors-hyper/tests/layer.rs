@@ -249,6 +249,40 @@ async fn r2_uses_the_configured_listener_scheme() {
     );
 }
 
+/// F-CT: a Local Mode `ApiInstance` whose listener is `https://...` sets the listener scheme
+/// of a layer loaded from it, as it does for the Envoy filter and cors-gateway: a site's own
+/// `POST` from `https://api.test` is same-origin (R2) and reaches the service, where with
+/// `http` it was refused (A2: 200, empty, never forwarded). An `http://` listener keeps `http`.
+#[rstest]
+#[case::r2_https_listener("https://0.0.0.0:8443", true)]
+#[case::r2_https_listener_any_case("HTTPS://0.0.0.0:8443", true)]
+#[case::r2_http_listener("http://0.0.0.0:8081", false)]
+#[tokio::test]
+async fn r2_takes_the_listener_scheme_of_an_api_instance_file(
+    #[case] address: &str,
+    #[case] forwarded: bool,
+) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policies/api-instance.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let listener = "\n  address: http://0.0.0.0:8081\n";
+    assert!(text.contains(listener), "api-instance.yaml moved its listener:\n{text}");
+    let text = text.replace(listener, &format!("\n  address: {address}\n"));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let name = address.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let file = dir.join(format!("api-instance-{name}.yaml"));
+    std::fs::write(&file, text).unwrap();
+    let layer = CorsLayer::from_yaml_file(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+
+    let spy = Spy::new(None);
+    let calls = Arc::clone(&spy.calls);
+    let own_post = request("POST", &[("origin", "https://api.test")]);
+    let response = layer.layer(spy).oneshot(own_post).await.unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed) == 1, forwarded, "inner service called");
+    let rule = response.body().rule();
+    assert_eq!(rule == Some(Rule::R2), forwarded, "{rule:?} with the listener {address}");
+}
+
 #[tokio::test]
 async fn axum_router_takes_the_layer_as_is() {
     let app = axum::Router::new()
