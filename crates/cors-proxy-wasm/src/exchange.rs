@@ -912,4 +912,48 @@ mod tests {
         exchange.on_response_headers(&host);
         assert_eq!(host.response_lines(), once);
     }
+
+    /// The block of `docs/envoy.md` under the first line `marker` after the line `after`: the
+    /// lines indented deeper than the marker, dedented, as the host hands them to the filter.
+    fn documented_configuration(after: &str, marker: &str) -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/envoy.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let mut lines = doc.lines().skip_while(|line| !line.starts_with(after));
+        let marker = lines.find(|line| line.trim_end() == marker).unwrap_or_else(|| {
+            panic!("docs/envoy.md has no {marker:?} after {after:?}");
+        });
+        let depth = |line: &str| line.len() - line.trim_start().len();
+        let block: Vec<&str> = lines
+            .take_while(|line| depth(line) > depth(marker) && !line.trim().is_empty())
+            .collect();
+        let inner = block.iter().map(|line| depth(line)).min().unwrap_or(0);
+        block.iter().flat_map(|line| [&line[inner..], "\n"]).collect()
+    }
+
+    /// F-CU: every configuration docs/envoy.md gives for a listener behind TLS (Envoy's own,
+    /// Istio's `pluginConfig`, Envoy Gateway's `config`) makes the filter compare origins on
+    /// `https` (R2), so that a page of the site itself, at a host the policy does not list, has
+    /// its `POST` forwarded rather than refused (A2).
+    #[rstest]
+    #[case::envoy_behind_tls("Behind TLS (", "          value: |")]
+    #[case::istio_plugin_config("## Istio (WasmPlugin)", "  pluginConfig:")]
+    #[case::envoy_gateway_config("## Envoy Gateway (EnvoyExtensionPolicy)", "      config:")]
+    fn r2_a_documented_configuration_behind_tls_forwards_the_sites_own_post(
+        #[case] after: &str,
+        #[case] marker: &str,
+    ) {
+        let text = documented_configuration(after, marker);
+        let plugin = Plugin::from_configuration(text.as_bytes(), "envoy.md").unwrap();
+        assert_eq!(plugin.scheme(), "https", "{text}");
+        assert!(plugin.warnings().is_empty(), "{:?}", plugin.warnings());
+        let own_post = [
+            (":method", &b"POST"[..]),
+            (":authority", b"api.example.net"),
+            ("origin", b"https://api.example.net"),
+        ];
+        let host = FakeHost::new(&own_post, &[]);
+        let step = Exchange::default().on_request_headers(&plugin, &host);
+        assert_eq!(step, Step::Forward, "{text}");
+        assert_eq!(*host.counted.borrow(), [(Outcome::NotCors, Rule::R2)]);
+    }
 }

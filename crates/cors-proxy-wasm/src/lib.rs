@@ -65,7 +65,9 @@
 //! - R1, R2, V1: other responses pass through untouched, except for the decided `Vary` tokens,
 //!   appended when no `Vary` line lists them yet (`*` covers all).
 //! - R2: the request is addressed to `:authority` on the listener's scheme, `http` unless the
-//!   configuration is an `ApiInstance` whose `spec.address` is `https://...`.
+//!   configuration is an `ApiInstance` whose `spec.address` is `https://...`; behind TLS the
+//!   configuration must be such a file, or the site's own `POST`s are refused
+//!   (`docs/envoy.md`, "The Envoy configuration").
 //!
 //! One difference comes from the host, and changes no decision (the conformance suite against
 //! real Envoy, `tests/envoy.rs`, checks this): Envoy joins repeated lines of `Origin`,
