@@ -494,6 +494,26 @@ fn decision_counters_show_in_envoy_stats() {
     assert!(prometheus.contains("# TYPE cors_requests_total counter"), "{prometheus}");
 }
 
+/// The bootstrap `cargo xtask envoy` runs replaces a VM that traps (`failure_policy:
+/// FAIL_RELOAD`) rather than Envoy's default, which answers every later request of the worker
+/// `503` until a restart: the proxy-wasm SDK panics on a host status it does not expect. The
+/// behaviour itself was probed by hand with a module that traps on demand (docs/envoy.md, "The
+/// Envoy configuration"); this checks that the running Envoy has the setting.
+#[test]
+fn the_filter_is_configured_to_replace_a_vm_that_traps() {
+    let upstream = format!("http://{}", start_upstream());
+    let proxy = Proxy::envoy(&policy(), &upstream);
+    let dump = admin(&proxy, "/config_dump");
+    // The filter's configuration appears once per place the dump lists the listener.
+    let policies: Vec<&str> = dump
+        .lines()
+        .filter(|line| line.contains("\"failure_policy\""))
+        .map(|line| line.trim().trim_end_matches(','))
+        .collect();
+    assert!(!policies.is_empty(), "no failure_policy in /config_dump:\n{dump}");
+    assert!(policies.iter().all(|p| *p == "\"failure_policy\": \"FAIL_RELOAD\""), "{policies:?}");
+}
+
 /// The listener of [`reloaded_listener`]: the module with `policy` (a YAML flow mapping) on a
 /// route that answers `200` itself, on `port`.
 fn listener_with(port: u16, policy: &str) -> String {
