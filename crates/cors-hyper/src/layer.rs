@@ -290,7 +290,8 @@ fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_, HeaderMap>)
 pin_project! {
     /// The response future of [`Cors`]: the inner service's future, or a ready local answer.
     ///
-    /// Not boxed; polling it allocates nothing.
+    /// Not boxed; polling it allocates nothing of its own (writing the decided fields into the
+    /// inner service's response may grow that response's header map).
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
