@@ -120,8 +120,10 @@ impl HttpContext for Filter {
 
 /// [`Host`] over proxy-wasm's header-map calls for the current stream, and its counters.
 ///
-/// Failures of the host calls are logged, not unwrapped: a header map that cannot be read is
-/// treated as empty (the request is then not CORS and is forwarded untouched, R1).
+/// An error a host call returns is logged, not unwrapped: a header map that cannot be read is
+/// treated as empty (the request is then not CORS and is forwarded untouched, R1). The SDK
+/// 0.2 returns none for these calls: it panics on every status but success and a lookup's "not
+/// found" (the crate docs, "Untrusted input", say why Envoy gives no other here).
 struct HostCalls {
     counters: Rc<Counters>,
 }

@@ -85,7 +85,14 @@
 //! engine and is refused there (R5). The engine decides on every line of each name, as the
 //! request carried them.
 //! The engine bounds its work on every header and never panics; values sent back are the
-//! engine's validated ASCII. Host-call failures are logged and handled, not unwrapped.
+//! engine's validated ASCII. The filter unwraps no host call's answer, but the proxy-wasm SDK
+//! under it panics, trapping the module, on a status it does not expect (for the calls the
+//! filter makes, any but a lookup's "not found") and on a header name that is not UTF-8 (in
+//! `proxy_get_header_map_pairs`' answer). Envoy gives neither here: the filter reads each map
+//! in its own callback, and Envoy's HTTP/1 and HTTP/2 codecs refuse such a name before any
+//! filter runs (probed with Envoy 1.40: `400` in HTTP/1.1, the connection closed in HTTP/2).
+//! Should a trap happen, the bootstrap's `failure_policy: FAIL_RELOAD` refuses that request and
+//! gives the next one a new VM (`docs/envoy.md`).
 //!
 //! # Crate features
 //!
