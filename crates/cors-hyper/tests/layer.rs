@@ -315,6 +315,69 @@ async fn axum_router_takes_the_layer_as_is() {
     assert_eq!(preflight.headers()["access-control-allow-methods"], "GET, POST, PUT");
 }
 
+/// What the crate docs ("Where the layer goes") say of axum: `Router::layer` sees every request,
+/// paths no route matches included, and axum adds `Allow` to the layer's answer for a method a
+/// route does not serve; `Router::route_layer` leaves an unmatched path to axum's `404`, without
+/// `Vary: Origin` or any CORS field. An app's own `OPTIONS` route gets only the `OPTIONS`
+/// requests that are not CORS (R3), and `HEAD` is allowed where `GET` is (A1).
+#[tokio::test]
+async fn axum_layer_route_layer_and_the_apps_own_routes() {
+    use axum::body::Body;
+    use axum::routing::{get, options};
+    let preflight = |path: &str| {
+        Request::options(path)
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "PUT")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let routes = || {
+        axum::Router::new()
+            .route("/", get(|| async { "hello" }))
+            .route("/own", options(|| async { "the app's own answer" }))
+    };
+    let ask = |app: axum::Router, request: Request<Body>| async move {
+        let response = app.oneshot(request).await.unwrap();
+        let (head, body) = response.into_parts();
+        (head, body.collect().await.unwrap().to_bytes())
+    };
+
+    let layered = routes().layer(CorsLayer::new(policy(STRICT)));
+    let (head, body) = ask(layered.clone(), preflight("/nowhere")).await;
+    assert_eq!(head.status, 200, "an unmatched path's preflight is the layer's");
+    assert_eq!(head.headers["access-control-allow-origin"], "https://app.example.com");
+    assert!(body.is_empty());
+    let (head, _) = ask(layered.clone(), preflight("/")).await;
+    assert_eq!(head.headers["access-control-allow-methods"], "GET, POST, PUT");
+    assert_eq!(head.headers["allow"], "GET,HEAD", "axum's, on the layer's answer");
+    let (head, body) = ask(layered.clone(), preflight("/own")).await;
+    assert_eq!(
+        (head.status.as_u16(), body.is_empty()),
+        (200, true),
+        "R3: the app's route never runs"
+    );
+    let no_origin = Request::options("/own").body(Body::empty()).unwrap();
+    let (_, body) = ask(layered.clone(), no_origin).await;
+    assert_eq!(body, "the app's own answer");
+    let head_request =
+        Request::head("/").header("origin", "https://app.example.com").body(Body::empty());
+    let (head, body) = ask(layered, head_request.unwrap()).await;
+    assert_eq!(head.headers["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        (head.status.as_u16(), body.is_empty()),
+        (200, true),
+        "forwarded; axum strips the body"
+    );
+
+    let route_layered = routes().route_layer(CorsLayer::new(policy(STRICT)));
+    let (head, _) = ask(route_layered.clone(), preflight("/nowhere")).await;
+    assert_eq!(head.status, 404);
+    assert!(!head.headers.contains_key("vary"), "{:?}", head.headers);
+    assert!(!head.headers.keys().any(|name| name.as_str().starts_with("access-control-")));
+    let (head, _) = ask(route_layered, preflight("/")).await;
+    assert_eq!(head.headers["access-control-allow-origin"], "https://app.example.com");
+}
+
 #[test]
 fn a_local_answer_body_is_empty_and_ends_at_once() {
     let body: CorsBody<Full<bytes::Bytes>> = CorsBody::empty();
