@@ -87,6 +87,9 @@
 //! made in front of this layer (a `401`, `408` or `429`) has no `Access-Control-*` field, so the
 //! page sees a CORS error where the status was meant for it. With axum the last `.layer(..)`
 //! is the outermost; with `tower::ServiceBuilder` the first.
+//! The layer's `poll_ready` is the inner service's (tower's contract gives it no other way to
+//! know whether the next request will be forwarded): behind a concurrency limit inside it, a
+//! preflight waits for a free slot like any request, and once answered holds none.
 //!
 //! axum's `Router::layer` wraps every route and the fallback, so the layer sees every request,
 //! paths no route matches included; `Router::route_layer` does not, and a path no route matches

@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -376,6 +376,51 @@ async fn axum_layer_route_layer_and_the_apps_own_routes() {
     assert!(!head.headers.keys().any(|name| name.as_str().starts_with("access-control-")));
     let (head, _) = ask(route_layered, preflight("/")).await;
     assert_eq!(head.headers["access-control-allow-origin"], "https://app.example.com");
+}
+
+/// Polls `future` once, with the test task's waker.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
+}
+
+/// The crate docs, "Where the layer goes": the layer is ready when its inner service is, so a
+/// preflight behind a full concurrency limit waits; once answered it holds no slot.
+#[tokio::test]
+async fn p1_a_preflight_waits_for_the_inner_service_and_holds_no_slot() {
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let held = Arc::new(std::sync::Mutex::new(Some(held)));
+    let inner = tower::service_fn(move |_: Request<()>| {
+        let held = held.lock().unwrap().take();
+        async move {
+            if let Some(held) = held {
+                let _ = held.await;
+            }
+            Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(b"inner"))))
+        }
+    });
+    let service = tower::ServiceBuilder::new()
+        .layer(CorsLayer::new(policy(STRICT)))
+        .concurrency_limit(1)
+        .service(inner);
+    // The first request takes the only slot and waits inside the service.
+    let mut slow = Box::pin(service.clone().oneshot(request("GET", &[])));
+    assert!(poll_once(&mut slow).await.is_pending());
+    let preflight =
+        [("origin", "https://app.example.com"), ("access-control-request-method", "PUT")];
+    let mut waiting = Box::pin(service.clone().oneshot(request("OPTIONS", &preflight)));
+    assert!(poll_once(&mut waiting).await.is_pending(), "answered while the only slot is taken");
+
+    release.send(()).unwrap();
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.into_body().collect().await.unwrap().to_bytes(), "inner");
+    let answered = waiting.await.unwrap();
+    assert_eq!(answered.headers()["access-control-allow-methods"], "GET, POST, PUT");
+    // The preflight's slot went with it: the next request is served at once.
+    let mut after = Box::pin(service.oneshot(request("GET", &[])));
+    let Poll::Ready(after) = poll_once(&mut after).await else {
+        panic!("the preflight kept the only slot");
+    };
+    assert_eq!(after.unwrap().into_body().collect().await.unwrap().to_bytes(), "inner");
 }
 
 #[test]
