@@ -340,6 +340,9 @@ pub struct DifferentialReport {
     pub diverged: u32,
     /// Each distinct divergence, minimized, in the order first seen.
     pub distinct: Vec<Found>,
+    /// Requests that diverged in a way first seen once `keep` divergences were kept: not
+    /// counted in any [`Found::occurrences`], nor shown.
+    pub unshown: u32,
 }
 
 /// What kind of divergence a request shows: the kind of request and the differing subjects.
@@ -379,7 +382,8 @@ pub fn run(
     let engine = Engine::new(policy);
     let mut rng = Rng::new(seed);
     let nonce = crate::runner::run_nonce();
-    let mut report = DifferentialReport { seed, sent: 0, diverged: 0, distinct: Vec::new() };
+    let mut report =
+        DifferentialReport { seed, sent: 0, diverged: 0, distinct: Vec::new(), unshown: 0 };
     let mut kinds: Vec<(String, usize)> = Vec::new();
     for i in 0..requests {
         let request = material.request(&mut rng, &format!("differential-{i}~{nonce}"));
@@ -403,6 +407,8 @@ pub fn run(
                     kinds.push((key, report.distinct.len()));
                     report.distinct.push(Found { divergence: minimized, occurrences: 1 });
                 }
+            } else {
+                report.unshown += 1;
             }
         }
         progress(i + 1, requests);
@@ -441,12 +447,19 @@ fn diverges(
     }))
 }
 
-/// Removes header lines and simplifies the method while the divergence persists.
+/// Removes header lines and simplifies the method while the divergence persists as the same
+/// kind ([`kind`]): a smaller request that diverges another way (without its `Origin`, say,
+/// where a target adds a field to every answer) is another finding, which would hide this one.
 fn minimize(
     engine: &Engine,
     target: &mut dyn Target,
     mut best: Divergence,
 ) -> Result<Divergence, TargetError> {
+    let wanted = kind(&best.request, &best.differences);
+    let mut same_kind = |candidate: &OutgoingRequest| -> Result<Option<Divergence>, TargetError> {
+        Ok(diverges(engine, target, candidate)?
+            .filter(|smaller| kind(&smaller.request, &smaller.differences) == wanted))
+    };
     loop {
         let mut improved = false;
         let lines = best.request.headers.len();
@@ -456,7 +469,7 @@ fn minimize(
             }
             let mut candidate = best.request.clone();
             candidate.headers.remove(i);
-            if let Some(smaller) = diverges(engine, target, &candidate)? {
+            if let Some(smaller) = same_kind(&candidate)? {
                 best = smaller;
                 improved = true;
                 break;
@@ -465,7 +478,7 @@ fn minimize(
         if !improved && best.request.method != "GET" && best.request.method != "OPTIONS" {
             let mut candidate = best.request.clone();
             "GET".clone_into(&mut candidate.method);
-            if let Some(smaller) = diverges(engine, target, &candidate)? {
+            if let Some(smaller) = same_kind(&candidate)? {
                 best = smaller;
                 improved = true;
             }
@@ -683,6 +696,61 @@ mod noise {
         let report = run(policy, &mut target, 300, 3, 5, &mut |_, _| {}).unwrap();
         let shown: Vec<String> = report.distinct.iter().map(|f| f.divergence.render()).collect();
         assert_eq!(report.diverged, 0, "{}", shown.join("\n"));
+    }
+
+    /// The engine under one profile, with a field added to every answer to a request without
+    /// `Origin`, as a hand-written nginx configuration's `add_header ... always` does.
+    struct AddingToEveryAnswer(EngineTarget, &'static str);
+
+    impl Target for AddingToEveryAnswer {
+        fn name(&self) -> &'static str {
+            "adding"
+        }
+
+        fn send(&mut self, _: &str, r: &OutgoingRequest) -> Result<Observed, TargetError> {
+            let mut answer = self.0.send(self.1, r)?;
+            if !r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("origin")) {
+                answer.headers.push(("access-control-expose-headers".to_owned(), b"x-a".to_vec()));
+            }
+            Ok(answer)
+        }
+    }
+
+    #[test]
+    fn a_divergence_is_not_minimized_into_another_kind() {
+        // Without `Origin` every answer diverges: minimizing a stranger's grant by removing
+        // its `Origin` would report it as that divergence, and the grant never.
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = AddingToEveryAnswer(EngineTarget::new().unwrap(), "public");
+        let report = run(policy, &mut target, 300, 5, 50, &mut |_, _| {}).unwrap();
+        let rendered: Vec<String> = report.distinct.iter().map(|f| f.divergence.render()).collect();
+        let granted = rendered
+            .iter()
+            .find(|text| {
+                text.contains("\n  Origin: ") && text.contains("access-control-allow-origin")
+            })
+            .unwrap_or_else(|| {
+                panic!("the stranger's grant is not shown:\n{}", rendered.join("\n"))
+            });
+        assert!(!granted.contains("access-control-expose-headers items"), "{granted}");
+        let total: u32 = report.distinct.iter().map(|f| f.occurrences).sum();
+        assert_eq!(total, report.diverged);
+    }
+
+    /// Past `keep` kinds, a divergence of a new kind is counted as unshown: the run's line said
+    /// "diverged in 5 distinct ways" when there were more, and their requests were in no count.
+    #[test]
+    fn divergences_past_those_kept_are_counted() {
+        let policy = load_profile(profile::get("strict").unwrap()).unwrap();
+        let mut target = AddingToEveryAnswer(EngineTarget::new().unwrap(), "public");
+        let all = run(policy.clone(), &mut target, 300, 5, 50, &mut |_, _| {}).unwrap();
+        assert!(all.distinct.len() > 1, "{}", all.distinct.len());
+        assert_eq!(all.unshown, 0);
+        let one = run(policy, &mut target, 300, 5, 1, &mut |_, _| {}).unwrap();
+        assert_eq!(one.distinct.len(), 1);
+        assert_eq!(one.diverged, all.diverged);
+        assert_eq!(one.distinct[0].occurrences + one.unshown, one.diverged);
+        assert!(one.unshown > 0);
     }
 
     #[test]

@@ -954,9 +954,18 @@ fn differential(args: &DifferentialArgs) -> Result<ExitCode, Failure> {
             found.divergence.render()
         );
     }
+    let unshown = if report.unshown == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {} more in ways not shown (past --show {}: raise it to see them)",
+            report.unshown, args.show
+        )
+    };
     let _ = writeln!(
         text,
-        "{}: {} requests, {} diverged in {distinct} distinct ways (seed {}; rerun with --seed {})",
+        "{}: {} requests, {} diverged in {distinct} distinct ways{unshown} (seed {}; rerun with \
+         --seed {})",
         if report.diverged == 0 { "ok" } else { "FAILED" },
         report.sent,
         report.diverged,
