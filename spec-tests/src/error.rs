@@ -44,8 +44,13 @@ pub enum TargetErrorKind {
     Unreachable,
     /// No answer within the timeout.
     Timeout,
-    /// Something came back that is not a valid HTTP answer.
+    /// An HTTP answer that could not be read whole: a head past the size limit, a body cut
+    /// short, a connection reset.
     Answer,
+    /// What came back does not read as an HTTP/1.x answer's head: another protocol (a TLS
+    /// record, HTTP/2 frames, a banner), a malformed head, or nothing before the connection
+    /// closed.
+    NotHttp,
     /// The request could not be sent as given (invalid method, header or URL).
     Request,
     /// Anything else.

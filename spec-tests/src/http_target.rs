@@ -8,6 +8,7 @@
 //! Every exchange opens its own connection, so that a hostile case that makes the gateway close
 //! or poison a connection cannot disturb the next case.
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -362,18 +363,22 @@ impl Endpoint {
         let address = self.socket_address();
         let timeout = self.options.timeout;
         let deadline = Instant::now() + timeout;
-        // Whether the connection was made before the deadline, which tells a wrong address from
-        // a target that takes the request and never answers (a gateway waiting on its own
-        // upstream, for one).
-        let connected = std::cell::Cell::new(false);
+        // How far the exchange got before the deadline, which tells a wrong address from a
+        // target that takes the request and never answers (a gateway waiting on its own
+        // upstream, for one), from a plain port that never finishes a TLS handshake, and from
+        // a target sending a body without end.
+        let stage = Cell::new(Stage::Connecting);
         let work = async {
             let stream = TcpStream::connect(&address)
                 .await
                 .map_err(|e| fail(TargetErrorKind::Unreachable, "cannot connect", &e))?;
-            connected.set(true);
             match &self.tls {
-                None => send(stream, deadline, outgoing, &fail).await,
+                None => {
+                    stage.set(Stage::Head);
+                    send(stream, deadline, outgoing, &fail, &stage).await
+                }
                 Some(config) => {
+                    stage.set(Stage::Handshake);
                     let name = ServerName::try_from(self.host.clone()).map_err(|e| {
                         fail(TargetErrorKind::Request, "invalid TLS server name", &e)
                     })?;
@@ -382,22 +387,14 @@ impl Endpoint {
                         let why = handshake_failure(&e, &self.options.tls);
                         fail(TargetErrorKind::Unreachable, "TLS handshake failed", &why)
                     })?;
-                    send(stream, deadline, outgoing, &fail).await
+                    stage.set(Stage::Head);
+                    send(stream, deadline, outgoing, &fail, &stage).await
                 }
             }
         };
         let timed_out = || {
-            let within = humantime::format_duration(timeout);
-            if connected.get() {
-                let why = format_args!(
-                    "connected, but no complete answer within {within} (is the target's own \
-                     upstream answering?)"
-                );
-                fail(TargetErrorKind::Timeout, "timed out", &why)
-            } else {
-                let why = format_args!("no connection within {within} (is the URL's host right?)");
-                fail(TargetErrorKind::Timeout, "timed out", &why)
-            }
+            let why = stage.get().timed_out(timeout);
+            fail(TargetErrorKind::Timeout, "timed out", &why)
         };
         match tokio::time::timeout_at(deadline, work).await {
             // The connection's reads failed at the deadline (see `Deadline`).
@@ -425,6 +422,46 @@ impl Endpoint {
     fn url_base(&self) -> String {
         let scheme = if self.scheme == Scheme::Https { "https" } else { "http" };
         format!("{scheme}://{}", self.authority)
+    }
+}
+
+/// How far an exchange got: what its timeout's message says did not come in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The TCP connection.
+    Connecting,
+    /// The TLS handshake, for an `https://` target.
+    Handshake,
+    /// The answer's head (past any `1xx` heads).
+    Head,
+    /// The end of the answer's body, of which `read` bytes came.
+    Body { read: usize },
+}
+
+impl Stage {
+    /// Why an exchange stopped at this stage timed out, with the likely cause. Every timeout
+    /// read "connected, but no complete answer (is the target's own upstream answering?)" once
+    /// connected, which sent a user whose target streamed without end, or whose `https://`
+    /// target was a plain port that waited for a request, to look at the wrong thing.
+    fn timed_out(self, timeout: Duration) -> String {
+        let within = humantime::format_duration(timeout);
+        match self {
+            Stage::Connecting => {
+                format!("no connection within {within} (is the URL's host right?)")
+            }
+            Stage::Handshake => format!(
+                "connected, but the TLS handshake did not finish within {within} (does the port \
+                 speak TLS? write a plain one's URL as http://)"
+            ),
+            Stage::Head => format!(
+                "connected, but no complete answer within {within} (is the target's own upstream \
+                 answering?)"
+            ),
+            Stage::Body { read } => format!(
+                "the answer's head came, but its body did not end within {within} ({read} bytes \
+                 of it came; does the target send a body without end?)"
+            ),
+        }
     }
 }
 
@@ -502,12 +539,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deadline<S> {
 }
 
 /// Sends one request on a fresh connection and reads the whole answer, keeping at most
-/// [`KEPT_BODY_BYTES`] of its body; the connection's reads fail from `deadline` on.
+/// [`KEPT_BODY_BYTES`] of its body; the connection's reads fail from `deadline` on. `stage`
+/// follows the answer: [`Stage::Body`] once its head came, with the body's bytes.
 async fn send<S>(
     stream: S,
     deadline: Instant,
     outgoing: Request<Empty<Bytes>>,
     fail: &dyn Fn(TargetErrorKind, &str, &dyn std::fmt::Display) -> TargetError,
+    stage: &Cell<Stage>,
 ) -> Result<(http::response::Parts, Body), TargetError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -515,6 +554,9 @@ where
     let answer = |what: &str, e: &dyn std::fmt::Display| fail(TargetErrorKind::Answer, what, e);
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         .max_headers(MAX_ANSWER_FIELDS)
+        // A folded field line (obs-fold) is unfolded, as RFC 9112 section 5.2 tells user agents
+        // and as browsers read it; refused, it made every case an error.
+        .allow_obsolete_multiline_headers_in_responses(true)
         .handshake(TokioIo::new(Deadline { inner: stream, at: deadline }))
         .await
         .map_err(|e| answer("handshake failed", &with_causes(&e)))?;
@@ -527,16 +569,20 @@ where
             answer("no valid HTTP answer", &why)
         } else if let Some(why) = refused_after_the_handshake(&e) {
             answer("no valid HTTP answer", &why)
+        } else if e.is_parse() || e.is_incomplete_message() {
+            fail(TargetErrorKind::NotHttp, "no valid HTTP answer", &with_causes(&e))
         } else {
             answer("no valid HTTP answer", &with_causes(&e))
         }
     })?;
     let (parts, mut body) = response.into_parts();
     let (mut kept, mut len) = (Vec::new(), 0usize);
+    stage.set(Stage::Body { read: 0 });
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| answer("reading the body failed", &with_causes(&e)))?;
         if let Ok(data) = frame.into_data() {
             len = len.saturating_add(data.len());
+            stage.set(Stage::Body { read: len });
             let room = KEPT_BODY_BYTES.saturating_sub(kept.len()).min(data.len());
             kept.extend_from_slice(&data[..room]);
         }
@@ -950,13 +996,7 @@ mod tests {
     /// was told to check the URL.
     #[test]
     fn a_silent_target_is_said_to_have_connected() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let holder = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            std::thread::sleep(Duration::from_secs(2));
-            drop(stream);
-        });
+        let (address, holder) = serve_once(holding);
         let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
         let mut target =
             HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
@@ -972,10 +1012,7 @@ mod tests {
     #[test]
     fn an_informational_flood_ends_at_the_timeout() {
         use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
+        let (address, _) = serve_once(|mut stream| {
             let _ = stream.read(&mut [0u8; 4096]);
             let flood = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(1024);
             while stream.write_all(&flood).is_ok() {}
@@ -1098,7 +1135,8 @@ mod tests {
                 past: Arc::clone(&past),
             };
             let request = Request::get("/").body(Empty::<Bytes>::new()).unwrap();
-            let exchange = send(flood, deadline, request, &fail);
+            let stage = Cell::new(Stage::Head);
+            let exchange = send(flood, deadline, request, &fail, &stage);
             tokio::time::timeout_at(deadline, exchange).await.map(|answer| answer.unwrap_err())
         });
         let past = past.load(std::sync::atomic::Ordering::Relaxed);
@@ -1133,6 +1171,22 @@ mod tests {
             HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
                 .unwrap();
         target.probe().unwrap();
+    }
+
+    /// A listener on loopback whose first connection `serve` is given, on a thread of its own.
+    fn serve_once(
+        serve: impl FnOnce(std::net::TcpStream) + Send + 'static,
+    ) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || serve(listener.accept().unwrap().0));
+        (address, server)
+    }
+
+    /// Holds a connection open without a word, longer than the tests' timeouts.
+    fn holding(stream: std::net::TcpStream) {
+        std::thread::sleep(Duration::from_secs(2));
+        drop(stream);
     }
 
     /// A target that answers every connection with `head` and closes it.
@@ -1194,6 +1248,84 @@ mod tests {
         let error = answer.unwrap_err();
         assert_eq!(error.kind, TargetErrorKind::Answer, "{error}");
         assert!(error.message.ends_with(": end of file before message length reached"), "{error}");
+    }
+
+    /// A target that sends its head and then a body without end times out saying so, with the
+    /// bytes that came; it read "connected, but no complete answer (is the target's own upstream
+    /// answering?)", as if nothing had come (F-CS).
+    #[test]
+    fn a_body_without_end_is_said_to_have_come_in_part() {
+        use std::io::{Read as _, Write as _};
+        let (address, _) = serve_once(|mut stream| {
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            while stream.write_all(b"5\r\nevent\r\n").is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
+        let target =
+            HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
+                .unwrap();
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "endless");
+        let error = target.exchange(&request).unwrap_err();
+        assert_eq!(error.kind, TargetErrorKind::Timeout, "{error}");
+        assert!(
+            error.message.contains("the answer's head came, but its body did not end"),
+            "{error}"
+        );
+        assert!(error.message.contains(" bytes of it came;"), "{error}");
+        assert!(!error.message.contains("upstream"), "{error}");
+    }
+
+    /// An `https://` URL naming a plain HTTP port, whose server waits for the end of a request
+    /// head that a `ClientHello` never brings, times out in the handshake and says so (F-CS).
+    #[test]
+    fn a_handshake_that_never_ends_is_said_to_be_the_tls_one() {
+        let (address, holder) = serve_once(holding);
+        let options = HttpOptions {
+            timeout: Duration::from_millis(300),
+            tls: Tls::DangerouslyAcceptAnyCertificate,
+            ..HttpOptions::default()
+        };
+        let mut target =
+            HttpTarget::with_options(&format!("https://{address}"), UpstreamLog::Stamp, options)
+                .unwrap();
+        let error = target.probe().unwrap_err();
+        assert_eq!(error.kind, TargetErrorKind::Unreachable, "{error}");
+        assert!(error.message.contains("the TLS handshake did not finish within"), "{error}");
+        assert!(error.message.contains("write a plain one's URL as http://"), "{error}");
+        holder.join().unwrap();
+    }
+
+    /// A folded field line (obs-fold) is read as browsers read it, unfolded into one value;
+    /// refused, it made every case an error (F-CS).
+    #[test]
+    fn a_folded_field_line_is_unfolded() {
+        let head = b"HTTP/1.1 200 OK\r\naccess-control-allow-origin: https://a.test\r\n \t, x\r\n\
+                     vary: Origin\r\ncontent-length: 0\r\n\r\n";
+        let target = answering(head.to_vec());
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "folded");
+        let answer = target.exchange(&request).unwrap();
+        let value = answer.headers.iter().find(|(n, _)| n == "access-control-allow-origin");
+        assert_eq!(value.map(|(_, v)| v.as_slice()), Some(&b"https://a.test , x"[..]));
+    }
+
+    /// What is not an HTTP/1.x head (HTTP/2 frames, a banner) is told from an HTTP answer the
+    /// suite cannot read (a head past its limit), which is no sign of another protocol (F-CS).
+    #[rstest]
+    #[case::http2_settings(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec(), TargetErrorKind::NotHttp)]
+    #[case::banner(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec(), TargetErrorKind::NotHttp)]
+    #[case::cut_in_the_head(b"HTTP/1.1 200 OK\r\nvary: Ori".to_vec(), TargetErrorKind::NotHttp)]
+    #[case::head_too_large(with_cookies(MAX_ANSWER_FIELDS), TargetErrorKind::Answer)]
+    fn what_is_not_http_is_told_from_an_unreadable_answer(
+        #[case] head: Vec<u8>,
+        #[case] kind: TargetErrorKind,
+    ) {
+        let target = answering(head);
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "kind");
+        let error = target.exchange(&request).unwrap_err();
+        assert_eq!(error.kind, kind, "{error}");
     }
 
     #[test]

@@ -11,7 +11,8 @@ mod common;
 
 use common::{
     ca_as_own_certificate, certificates, certificates_for, closed_port, gateway_binary, scratch,
-    start_closer, start_garbage, start_not_found, start_tls_upstream, start_upstream,
+    start_closer, start_garbage, start_head_too_large, start_not_found, start_tls_upstream,
+    start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -236,6 +237,21 @@ fn a_target_answering_garbage_fails_its_cases_without_a_panic() {
     let warning = format!("warning: the target {url} does not answer with HTTP");
     assert!(text.contains(&warning), "{text}");
     assert!(text.contains("is it a TLS port (write the target as https://)"), "{text}");
+}
+
+/// An HTTP answer too large to read is no sign of another protocol: the warning said "does not
+/// answer with HTTP ... is it a TLS port?" (F-CS).
+#[test]
+fn a_head_too_large_is_not_taken_for_another_protocol() {
+    let url = format!("http://{}", start_head_too_large());
+    let output = run(&url, Some("strict"), &[("--filter", "simple.")]);
+    check_exit(&output, 1);
+    let text = stderr(&output);
+    let warning =
+        format!("warning: the target {url} answers, but not so that its answer can be read");
+    assert!(text.contains(&warning), "{text}");
+    assert!(text.contains("field lines"), "{text}");
+    assert!(!text.contains("TLS"), "{text}");
 }
 
 #[test]

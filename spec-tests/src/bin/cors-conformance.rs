@@ -810,15 +810,28 @@ fn probe(mut target: HttpTarget, what: &str) -> Result<(), Failure> {
         ))),
         // Something answered, if not with HTTP: each case will say so as an error, and this
         // says once what the likely mistake is rather than leaving it to a hundred errors.
-        Err(error) if error.kind == TargetErrorKind::Answer => {
+        Err(error) if error.kind == TargetErrorKind::NotHttp => {
             let hint = if target.url().starts_with("http://") {
-                "; is it a TLS port (write the target as https://) or another service's?"
+                "; is it a TLS port (write the target as https://), one that speaks HTTP/2 \
+                 only (cors-conformance speaks HTTP/1.1), or another service's?"
             } else {
-                "; is it another service's port?"
+                "; is it one that speaks HTTP/2 only (cors-conformance speaks HTTP/1.1), or \
+                 another service's port?"
             };
             eprintln!(
                 "cors-conformance: warning: {what} {} does not answer with HTTP ({}): every \
                  case will be an error{hint}",
+                target.url(),
+                error.message
+            );
+            Ok(())
+        }
+        // An HTTP answer, but one the suite cannot read (a head past its limit): no hint of
+        // another protocol, which sent users looking for a TLS port.
+        Err(error) if error.kind == TargetErrorKind::Answer => {
+            eprintln!(
+                "cors-conformance: warning: {what} {} answers, but not so that its answer can \
+                 be read ({}): cases answered alike will be errors",
                 target.url(),
                 error.message
             );

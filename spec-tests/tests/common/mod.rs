@@ -38,6 +38,17 @@ pub(crate) fn start_garbage() -> SocketAddr {
     start_answering(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff garbage\r\n\r\n")
 }
 
+/// A server that answers every connection with an HTTP head of 5 000 field lines, past what the
+/// suite reads, then closes it.
+pub(crate) fn start_head_too_large() -> SocketAddr {
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for n in 0..5000 {
+        head.extend_from_slice(format!("set-cookie: c{n}=1\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"content-length: 0\r\n\r\n");
+    start_answering(Box::leak(head.into_boxed_slice()))
+}
+
 /// A server that answers every request `404 Not Found` itself, as a gateway does outside the
 /// path it forwards.
 pub(crate) fn start_not_found() -> SocketAddr {
