@@ -712,6 +712,13 @@ fn refused_by_the_target(tls: &rustls::Error) -> Option<String> {
             "the target and cors-conformance have no TLS version in common",
             "cors-conformance speaks TLS 1.2 and 1.3 only: the target must accept one of them",
         ),
+        TlsError::AlertReceived(AlertDescription::NoApplicationProtocol) => (
+            "the target speaks none of the application protocols cors-conformance offers by \
+             ALPN",
+            "cors-conformance speaks HTTP/1.1 (`http/1.1`) and the target most likely speaks \
+             HTTP/2 only: let it accept `http/1.1` too, or point the suite at an address of the \
+             gateway that does",
+        ),
         TlsError::AlertReceived(
             AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
         ) => (
@@ -933,6 +940,10 @@ mod tests {
     #[case::handshake_failure(
         rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
         "the target refused the TLS handshake"
+    )]
+    #[case::no_application_protocol(
+        rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol),
+        "the target speaks none of the application protocols cors-conformance offers"
     )]
     fn a_refusal_of_the_target_is_explained(#[case] refusal: rustls::Error, #[case] says: &str) {
         let error = std::io::Error::new(std::io::ErrorKind::InvalidData, refusal);

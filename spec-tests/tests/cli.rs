@@ -12,7 +12,7 @@ mod common;
 use common::{
     ca_as_own_certificate, certificates, certificates_for, closed_port, gateway_binary, scratch,
     start_closer, start_garbage, start_head_too_large, start_not_found, start_tls_upstream,
-    start_upstream,
+    start_tls_upstream_offering, start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -326,6 +326,22 @@ fn https_targets_are_checked_against_the_given_ca() {
     assert!(stderr(&untrusted).contains("--ca FILE"), "{}", stderr(&untrusted));
     let insecure = cli(&[&base[..], &["--target", &url, "--insecure"]].concat());
     check_exit(&insecure, 0);
+}
+
+/// A TLS target that speaks HTTP/2 only refuses the suite's `http/1.1` by ALPN: the run says
+/// that, where it gave the alert's name with a hint of `--ca` and `--insecure` (F-CS).
+#[test]
+fn an_http2_only_tls_target_is_said_to_be_one() {
+    let scratch_dir = scratch("h2-only");
+    let (_, certificate, key) = certificates(scratch_dir.path());
+    let addr = start_tls_upstream_offering(certificate, key, vec![b"h2".to_vec()]);
+    let url = format!("https://localhost:{}", addr.port());
+    let output = cli(&["run", "--target", &url, "--profile", "strict", "--insecure"]);
+    check_exit(&output, 3);
+    let text = stderr(&output);
+    assert!(text.contains("NoApplicationProtocol"), "{text}");
+    assert!(text.contains("speaks HTTP/2 only"), "{text}");
+    assert!(!text.contains("--insecure"), "{text}");
 }
 
 #[test]

@@ -146,13 +146,24 @@ pub(crate) fn start_tls_upstream(
     certificate: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> SocketAddr {
+    start_tls_upstream_offering(certificate, key, Vec::new())
+}
+
+/// [`start_tls_upstream`], offering the application protocols `alpn` (by ALPN) and refusing a
+/// client that offers none of them, as an HTTP/2-only TLS server does with `[b"h2"]`.
+pub(crate) fn start_tls_upstream_offering(
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    alpn: Vec<Vec<u8>>,
+) -> SocketAddr {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![certificate], key)
         .unwrap();
+    config.alpn_protocols = alpn;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let (send, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
