@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -367,7 +368,8 @@ impl Endpoint {
         // target that takes the request and never answers (a gateway waiting on its own
         // upstream, for one), from a plain port that never finishes a TLS handshake, and from
         // a target sending a body without end.
-        let stage = Cell::new(Stage::Connecting);
+        let progress = Progress::new();
+        let stage = &progress.stage;
         let work = async {
             let stream = TcpStream::connect(&address)
                 .await
@@ -375,7 +377,7 @@ impl Endpoint {
             match &self.tls {
                 None => {
                     stage.set(Stage::Head);
-                    send(stream, deadline, outgoing, &fail, &stage).await
+                    send(stream, deadline, outgoing, &fail, &progress).await
                 }
                 Some(config) => {
                     stage.set(Stage::Handshake);
@@ -388,12 +390,12 @@ impl Endpoint {
                         fail(TargetErrorKind::Unreachable, "TLS handshake failed", &why)
                     })?;
                     stage.set(Stage::Head);
-                    send(stream, deadline, outgoing, &fail, &stage).await
+                    send(stream, deadline, outgoing, &fail, &progress).await
                 }
             }
         };
         let timed_out = || {
-            let why = stage.get().timed_out(timeout);
+            let why = progress.timed_out(timeout);
             fail(TargetErrorKind::Timeout, "timed out", &why)
         };
         match tokio::time::timeout_at(deadline, work).await {
@@ -438,14 +440,27 @@ enum Stage {
     Body { read: usize },
 }
 
-impl Stage {
-    /// Why an exchange stopped at this stage timed out, with the likely cause. Every timeout
-    /// read "connected, but no complete answer (is the target's own upstream answering?)" once
-    /// connected, which sent a user whose target streamed without end, or whose `https://`
-    /// target was a plain port that waited for a request, to look at the wrong thing.
-    fn timed_out(self, timeout: Duration) -> String {
+/// How far an exchange got: its stage, and how many bytes the target sent (of the TLS records'
+/// contents, for an `https://` target), counted by its [`Deadline`] connection.
+#[derive(Debug)]
+struct Progress {
+    stage: Cell<Stage>,
+    received: Arc<AtomicUsize>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress { stage: Cell::new(Stage::Connecting), received: Arc::default() }
+    }
+
+    /// Why an exchange that got this far timed out, with the likely cause. Every timeout read
+    /// "connected, but no complete answer (is the target's own upstream answering?)" once
+    /// connected, which sent a user whose target streamed without end, sent its answer byte by
+    /// byte, or whose `https://` target was a plain port that waited for a request, to look at
+    /// the wrong thing.
+    fn timed_out(&self, timeout: Duration) -> String {
         let within = humantime::format_duration(timeout);
-        match self {
+        match self.stage.get() {
             Stage::Connecting => {
                 format!("no connection within {within} (is the URL's host right?)")
             }
@@ -453,10 +468,17 @@ impl Stage {
                 "connected, but the TLS handshake did not finish within {within} (does the port \
                  speak TLS? write a plain one's URL as http://)"
             ),
-            Stage::Head => format!(
-                "connected, but no complete answer within {within} (is the target's own upstream \
-                 answering?)"
-            ),
+            Stage::Head => match self.received.load(Ordering::Relaxed) {
+                0 => format!(
+                    "connected, but no complete answer within {within} (is the target's own \
+                     upstream answering?)"
+                ),
+                received => format!(
+                    "connected, and {received} bytes came, but no complete answer's head within \
+                     {within} (does the target send its answer slowly, or `1xx` answers without \
+                     end?)"
+                ),
+            },
             Stage::Body { read } => format!(
                 "the answer's head came, but its body did not end within {within} ({read} bytes \
                  of it came; does the target send a body without end?)"
@@ -498,6 +520,8 @@ const READ_CHUNK: usize = 8 * 1024;
 struct Deadline<S> {
     inner: S,
     at: Instant,
+    /// The bytes read, for [`Progress`].
+    received: Arc<AtomicUsize>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
@@ -515,6 +539,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
         let mut chunk = ReadBuf::new(buf.initialize_unfilled_to(room));
         ready!(Pin::new(&mut this.inner).poll_read(cx, &mut chunk))?;
         let read = chunk.filled().len();
+        this.received.fetch_add(read, Ordering::Relaxed);
         buf.advance(read);
         Poll::Ready(Ok(()))
     }
@@ -539,14 +564,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deadline<S> {
 }
 
 /// Sends one request on a fresh connection and reads the whole answer, keeping at most
-/// [`KEPT_BODY_BYTES`] of its body; the connection's reads fail from `deadline` on. `stage`
-/// follows the answer: [`Stage::Body`] once its head came, with the body's bytes.
+/// [`KEPT_BODY_BYTES`] of its body; the connection's reads fail from `deadline` on. `progress`
+/// follows the answer: the bytes read, and [`Stage::Body`] once its head came, with the body's.
 async fn send<S>(
     stream: S,
     deadline: Instant,
     outgoing: Request<Empty<Bytes>>,
     fail: &dyn Fn(TargetErrorKind, &str, &dyn std::fmt::Display) -> TargetError,
-    stage: &Cell<Stage>,
+    progress: &Progress,
 ) -> Result<(http::response::Parts, Body), TargetError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -557,7 +582,11 @@ where
         // A folded field line (obs-fold) is unfolded, as RFC 9112 section 5.2 tells user agents
         // and as browsers read it; refused, it made every case an error.
         .allow_obsolete_multiline_headers_in_responses(true)
-        .handshake(TokioIo::new(Deadline { inner: stream, at: deadline }))
+        .handshake(TokioIo::new(Deadline {
+            inner: stream,
+            at: deadline,
+            received: Arc::clone(&progress.received),
+        }))
         .await
         .map_err(|e| answer("handshake failed", &with_causes(&e)))?;
     let driver = tokio::spawn(connection);
@@ -577,12 +606,12 @@ where
     })?;
     let (parts, mut body) = response.into_parts();
     let (mut kept, mut len) = (Vec::new(), 0usize);
-    stage.set(Stage::Body { read: 0 });
+    progress.stage.set(Stage::Body { read: 0 });
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| answer("reading the body failed", &with_causes(&e)))?;
         if let Ok(data) = frame.into_data() {
             len = len.saturating_add(data.len());
-            stage.set(Stage::Body { read: len });
+            progress.stage.set(Stage::Body { read: len });
             let room = KEPT_BODY_BYTES.saturating_sub(kept.len()).min(data.len());
             kept.extend_from_slice(&data[..room]);
         }
@@ -1058,7 +1087,7 @@ mod tests {
         asked: bool,
         reader: Option<std::task::Waker>,
         sent: usize,
-        past: Arc<std::sync::atomic::AtomicUsize>,
+        past: Arc<AtomicUsize>,
     }
 
     impl Flood {
@@ -1072,7 +1101,6 @@ mod tests {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<std::io::Result<()>> {
-            use std::sync::atomic::Ordering;
             let budget = ready!(tokio::task::coop::poll_proceed(cx));
             let this = self.get_mut();
             if !this.asked {
@@ -1129,7 +1157,7 @@ mod tests {
     /// for (at most 330 KB a read in 2 s of flood).
     #[test]
     fn past_the_deadline_no_more_is_read_of_an_endless_flood() {
-        let past = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let past = Arc::new(AtomicUsize::new(0));
         let runtime = runtime().unwrap();
         let fail = |kind: TargetErrorKind, what: &str, e: &dyn std::fmt::Display| {
             TargetError::of(kind, format!("{what}: {e}"))
@@ -1146,11 +1174,11 @@ mod tests {
                 past: Arc::clone(&past),
             };
             let request = Request::get("/").body(Empty::<Bytes>::new()).unwrap();
-            let stage = Cell::new(Stage::Head);
-            let exchange = send(flood, deadline, request, &fail, &stage);
+            let progress = Progress::new();
+            let exchange = send(flood, deadline, request, &fail, &progress);
             tokio::time::timeout_at(deadline, exchange).await.map(|answer| answer.unwrap_err())
         });
-        let past = past.load(std::sync::atomic::Ordering::Relaxed);
+        let past = past.load(Ordering::Relaxed);
         assert!(started.elapsed() >= timeout, "ended early: {error:?}");
         assert!(past <= READ_CHUNK, "{past} bytes read past the deadline ({error:?})");
     }
@@ -1192,6 +1220,19 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || serve(listener.accept().unwrap().0));
         (address, server)
+    }
+
+    /// The timeout error of a `GET` with a 300 ms timeout to `address`.
+    #[track_caller]
+    fn timed_out_get(address: std::net::SocketAddr) -> TargetError {
+        let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
+        let target =
+            HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
+                .unwrap();
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "timed-out");
+        let error = target.exchange(&request).unwrap_err();
+        assert_eq!(error.kind, TargetErrorKind::Timeout, "{error}");
+        error
     }
 
     /// Holds a connection open without a word, longer than the tests' timeouts.
@@ -1274,18 +1315,33 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
-        let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
-        let target =
-            HttpTarget::with_options(&format!("http://{address}"), UpstreamLog::Stamp, options)
-                .unwrap();
-        let request = OutgoingRequest::new("GET", "/", Vec::new(), "endless");
-        let error = target.exchange(&request).unwrap_err();
-        assert_eq!(error.kind, TargetErrorKind::Timeout, "{error}");
+        let error = timed_out_get(address);
         assert!(
             error.message.contains("the answer's head came, but its body did not end"),
             "{error}"
         );
         assert!(error.message.contains(" bytes of it came;"), "{error}");
+        assert!(!error.message.contains("upstream"), "{error}");
+    }
+
+    /// A target that sends its answer a byte at a time, too slowly to end within the timeout,
+    /// is said to have sent some: it read "connected, but no complete answer (is the target's
+    /// own upstream answering?)", as a silent one does (F-CS).
+    #[test]
+    fn a_slow_answer_is_said_to_have_come_in_part() {
+        use std::io::{Read as _, Write as _};
+        let (address, _) = serve_once(|mut stream| {
+            let _ = stream.read(&mut [0u8; 4096]);
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n" {
+                if stream.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let error = timed_out_get(address);
+        assert!(error.message.contains("connected, and "), "{error}");
+        assert!(error.message.contains(" bytes came, but no complete answer's head"), "{error}");
         assert!(!error.message.contains("upstream"), "{error}");
     }
 
