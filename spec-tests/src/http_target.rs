@@ -179,9 +179,14 @@ impl HttpTarget {
         log: UpstreamLog,
         options: HttpOptions,
     ) -> Result<HttpTarget, TargetError> {
+        // The upstream log is asked within the same timeout as the target, and without the
+        // target's headers and TLS settings, which are the gateway's. It was asked with the
+        // default 10 s whatever `--timeout` said, so a log URL that never ended its answers made
+        // each case take 10 s more.
+        let log_options = HttpOptions { timeout: options.timeout, ..HttpOptions::default() };
         let endpoint = Endpoint::new(url, options)?;
         let upstream = match &log {
-            UpstreamLog::Url(base) => Some(Endpoint::new(base, HttpOptions::default())?),
+            UpstreamLog::Url(base) => Some(Endpoint::new(base, log_options)?),
             _ => None,
         };
         Ok(HttpTarget { name: "http".to_owned(), endpoint, log, upstream, runtime: runtime()? })
@@ -1343,6 +1348,28 @@ mod tests {
         assert!(error.message.contains("connected, and "), "{error}");
         assert!(error.message.contains(" bytes came, but no complete answer's head"), "{error}");
         assert!(!error.message.contains("upstream"), "{error}");
+    }
+
+    /// The upstream log is asked within the target's timeout: it was asked within the default
+    /// 10 s whatever the target's was, so a log URL that answered without end added 10 s to
+    /// every case run with `--timeout 2s` (F-CS).
+    #[test]
+    fn the_upstream_log_is_asked_within_the_targets_timeout() {
+        let (log, _) = serve_once(holding);
+        let (target, _) = serve_once(|stream| {
+            use std::io::{Read as _, Write as _};
+            let mut stream = stream;
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        });
+        let options = HttpOptions { timeout: Duration::from_millis(300), ..HttpOptions::default() };
+        let log = UpstreamLog::Url(format!("http://{log}"));
+        let mut target =
+            HttpTarget::with_options(&format!("http://{target}"), log, options).unwrap();
+        let request = OutgoingRequest::new("GET", "/", Vec::new(), "logged");
+        let error = target.send("strict", &request).unwrap_err();
+        assert!(error.message.starts_with("asking the upstream log "), "{error}");
+        assert!(error.message.contains("within 300ms"), "{error}");
     }
 
     /// An `https://` URL naming a plain HTTP port, whose server waits for the end of a request

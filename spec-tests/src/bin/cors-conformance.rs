@@ -716,7 +716,9 @@ fn check_reachable(
         }
     }
     if let (UpstreamLog::Url(base), true) = (log, probe_them) {
-        let upstream = HttpTarget::new(base, UpstreamLog::Stamp)
+        let mut options = HttpOptions::default();
+        options.timeout = args.target.timeout;
+        let upstream = HttpTarget::with_options(base, UpstreamLog::Stamp, options)
             .map_err(|e| Failure::usage(format!("invalid --upstream-log: {e}")))?;
         probe(upstream, "the upstream log (--upstream-log)")?;
     }
