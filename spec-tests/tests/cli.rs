@@ -254,6 +254,24 @@ fn a_head_too_large_is_not_taken_for_another_protocol() {
     assert!(!text.contains("TLS"), "{text}");
 }
 
+/// `differential --policy FILE` says the file's warnings. A gateway engineer describing an
+/// nginx's origin list without `publicResource: false` (its default is true) got divergences
+/// whose engine side answered `*` to everyone, and no word of why.
+#[test]
+fn differential_says_the_policy_files_warnings() {
+    let scratch_dir = scratch("differential-warnings");
+    let policy = scratch_dir.path().join("ours.yaml");
+    let yaml = "- policyRef:\n    name: cors-flex\n  config:\n    originGroups:\n      \
+                - name: app\n        origins: [https://app.example.com]\n";
+    std::fs::write(&policy, yaml).unwrap();
+    let url = format!("http://{}", start_upstream(None));
+    let policy = policy.to_str().unwrap();
+    let output = cli(&["differential", "--target", &url, "--policy", policy, "--requests", "5"]);
+    let text = stderr(&output);
+    let warning = format!("{policy}:4:5: warning: originGroups: originGroups are ignored while");
+    assert!(text.contains(&warning), "{text}");
+}
+
 #[test]
 fn a_failing_setup_prints_its_output_and_exits_3() {
     let url = format!("http://{}", start_upstream(None));

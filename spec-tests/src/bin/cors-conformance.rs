@@ -922,7 +922,14 @@ fn merge(reports: &[PathBuf], target_name: &str, outputs: &Outputs) -> Result<Ex
 fn differential(args: &DifferentialArgs) -> Result<ExitCode, Failure> {
     let policy = match (&args.policy, &args.profile) {
         (Some(path), _) => {
-            cors_policy::Policy::from_yaml_file(path).map_err(Failure::usage)?.policy
+            let loaded = cors_policy::Policy::from_yaml_file(path).map_err(Failure::usage)?;
+            // Its warnings, as `cors-gateway check` gives them: a file describing a gateway's
+            // origin groups without `publicResource: false` is a public resource that ignores
+            // them, and every divergence would come from that, unsaid.
+            for warning in &loaded.warnings {
+                eprintln!("{warning}");
+            }
+            loaded.policy
         }
         (None, Some(name)) => cors_conformance::in_process::load_profile(check_profile(name)?)
             .map_err(Failure::usage)?,
