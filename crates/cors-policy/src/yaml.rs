@@ -192,7 +192,8 @@ enum Tagged {
     Agrees,
     /// `!!str` on a scalar: a string, as if quoted.
     String,
-    /// A tag error: the read goes on to find the others, but its tree is not used.
+    /// A tag error: the node stays as written, and the read goes on to find the file's other
+    /// problems; the tree is not applied.
     Invalid,
 }
 
@@ -467,9 +468,21 @@ impl Builder {
     }
 }
 
-/// Reads every document of `text` into a tree; or its errors: every tag error (they do not stop
-/// the read), and the error that stopped it, if any.
-pub(crate) fn read(text: &str) -> Result<Vec<Node>, Vec<ReadError>> {
+/// What [`read`] made of a text that it read to the end.
+#[derive(Debug)]
+pub(crate) struct Read {
+    /// Every document, as a tree. A node whose tag is refused is in it as written, without the
+    /// tag, so that the loader reports its other problems too.
+    pub(crate) documents: Vec<Node>,
+    /// The problems that did not stop the read: the tag errors, in file order. The documents are
+    /// not to be applied when there is one.
+    pub(crate) errors: Vec<ReadError>,
+}
+
+/// Reads every document of `text` into a tree, with the tag errors found on the way (they do
+/// not stop the read); or, when the read stopped (a syntax error, a bound), that error after
+/// every tag error found before it.
+pub(crate) fn read(text: &str) -> Result<Read, Vec<ReadError>> {
     // A byte order mark opening the stream is no content (YAML 1.2.2 sections 5.2 and 9.1.1,
     // `l-document-prefix`), and Windows editors and PowerShell write one; `yaml-rust2`'s scanner
     // reads it as the first character of the first key. Lines and columns count from after it,
@@ -488,8 +501,13 @@ pub(crate) fn read(text: &str) -> Result<Vec<Node>, Vec<ReadError>> {
     };
     let stopped = b.events(text).err();
     let mut errors = at_tags(text, b.tag_errors);
-    errors.extend(stopped);
-    if errors.is_empty() { Ok(b.documents) } else { Err(errors) }
+    match stopped {
+        Some(stopped) => {
+            errors.push(stopped);
+            Err(errors)
+        }
+        None => Ok(Read { documents: b.documents, errors }),
+    }
 }
 
 impl Builder {
@@ -648,7 +666,7 @@ mod tests {
 
     #[test]
     fn positions_are_one_based() {
-        let docs = read("a: 1\nb:\n  - \"x\"\n").unwrap();
+        let docs = read("a: 1\nb:\n  - \"x\"\n").unwrap().documents;
         let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
         assert_eq!((entries[0].0.line, entries[0].0.column), (1, 1));
         assert_eq!((entries[0].1.line, entries[0].1.column), (1, 4));
@@ -660,7 +678,7 @@ mod tests {
 
     #[test]
     fn a_block_mapping_starts_at_its_first_key() {
-        let docs = read("a:\n  - x: 1\n    y: 2\nb: {c: 1}\n").unwrap();
+        let docs = read("a:\n  - x: 1\n    y: 2\nb: {c: 1}\n").unwrap().documents;
         let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
         assert_eq!((docs[0].line, docs[0].column), (1, 1));
         let Value::Seq(items) = &entries[0].1.value else { panic!("not a seq") };
@@ -670,7 +688,7 @@ mod tests {
 
     #[test]
     fn str_tag_makes_a_plain_scalar_a_string() {
-        let docs = read("!!str true").unwrap();
+        let docs = read("!!str true").unwrap().documents;
         assert_eq!(scalar(&docs[0]), ("true", Style::Quoted));
     }
 
@@ -699,7 +717,7 @@ mod tests {
 
     #[test]
     fn aliases_expand_to_copies() {
-        let docs = read("a: &x [1, 2]\nb: *x\n").unwrap();
+        let docs = read("a: &x [1, 2]\nb: *x\n").unwrap().documents;
         let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
         assert_eq!(entries[0].1.value, entries[1].1.value);
         assert_eq!((entries[1].1.line, entries[1].1.column), (2, 4));
@@ -707,7 +725,7 @@ mod tests {
 
     #[test]
     fn several_documents_are_kept() {
-        assert_eq!(read("a: 1\n---\nb: 2\n").unwrap().len(), 2);
+        assert_eq!(read("a: 1\n---\nb: 2\n").unwrap().documents.len(), 2);
     }
 
     #[test]

@@ -373,8 +373,47 @@ fn every_tag_error_is_reported_at_once() {
         [
             (Code::Tag, Some(1), "unsupported tag !!binary"),
             (Code::Tag, Some(2), "unsupported tag !str"),
+            // The value as written without its tag: `x` is no boolean either.
+            (Code::WrongType, Some(2), "expected a boolean, found \"x\""),
         ]
     );
+}
+
+/// A tag error is one problem among the file's others: the read goes on past it, the file is
+/// walked with the tagged value as written, and every problem comes out at once, in file order
+/// (C3). Before, the tag errors were listed alone.
+#[test]
+fn a_tag_error_is_listed_with_the_files_other_problems() {
+    let yaml = concat!(
+        "publicResource: !foo false\n",
+        "supportCredential: true\n",
+        "originGroups:\n",
+        "  - origins: [\"https://a.test/x\"]\n",
+        "    accessControlMaxAge: !!int true\n",
+    );
+    let error = load_err(yaml);
+    let found: Vec<(Code, &str, Option<usize>, Option<usize>)> =
+        error.diagnostics().iter().map(|d| (d.code(), d.path(), d.line(), d.column())).collect();
+    assert_eq!(
+        found,
+        [
+            (Code::Tag, "", Some(1), Some(17)),
+            (Code::UnknownKey, "supportCredential", Some(2), Some(1)),
+            (Code::InvalidOrigin, "originGroups[0].origins[0]", Some(4), Some(15)),
+            (Code::Tag, "", Some(5), Some(26)),
+            (Code::WrongType, "originGroups[0].accessControlMaxAge", Some(5), Some(32)),
+        ],
+        "{error}"
+    );
+}
+
+/// The loader's one exception: a read that cannot go on stops there, with the tag errors found
+/// before it.
+#[test]
+fn a_tag_error_before_a_syntax_error_is_listed_with_it() {
+    let error = load_err("publicResource: !foo false\nsupportCredential: [\n");
+    let codes: Vec<Code> = error.diagnostics().iter().map(Diagnostic::code).collect();
+    assert_eq!(codes, [Code::Tag, Code::Syntax], "{error}");
 }
 
 #[rstest]

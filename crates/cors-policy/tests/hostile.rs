@@ -223,10 +223,12 @@ fn errors_of_tags_naming_a_long_prefix_show_it_cut_short() {
     let tags = vec!["!e!a b"; 2_000].join(", ");
     let text = format!("%TAG !e! tag:{prefix}\n---\noriginGroups:\n  - origins: [{tags}]\n");
     let error = Policy::from_yaml_str(&text, "tags.yaml").expect_err("unsupported tags");
-    assert_eq!(error.diagnostics().len(), 2_000);
+    // Each `b` is also an origin error of its own (a tag error does not hide the others).
+    let tags: Vec<_> = error.diagnostics().iter().filter(|d| d.code() == Code::Tag).collect();
+    assert_eq!(tags.len(), 2_000);
     let shown = format!("unsupported tag !<tag:{}...", "x".repeat(58));
-    for d in error.diagnostics() {
-        assert_eq!((d.code(), d.message()), (Code::Tag, shown.as_str()));
+    for d in tags {
+        assert_eq!(d.message(), shown.as_str());
     }
 }
 

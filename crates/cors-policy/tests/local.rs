@@ -510,6 +510,17 @@ fn every_problem_of_every_file_at_once_in_file_order() {
     );
 }
 
+/// A tag error in a folder's file is listed with that file's other problems, as in a single
+/// policy file (C3).
+#[test]
+fn a_tag_error_is_listed_with_the_other_problems_of_its_file() {
+    let tagged =
+        format!("{HEAD}kind: !foo ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: ftp://x\n");
+    let found = errors(&[("1.yaml", &tagged)]);
+    let found: Vec<(Code, Option<usize>)> = found.iter().map(|d| (d.code(), d.line())).collect();
+    assert_eq!(found, [(Code::Tag, Some(2)), (Code::InvalidAddress, Some(5))]);
+}
+
 #[rstest]
 #[case::configuration(
     "Configuration",

@@ -168,32 +168,49 @@ pub(crate) fn text<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, LoadError
 }
 
 /// Every YAML document of the text, as spanned trees: the size cap, then [`yaml::read`].
-pub(crate) fn documents(text: &str, file: &str) -> Result<Vec<Node>, LoadError> {
+///
+/// The tag errors do not stop the read: they come with the trees, for the walk to report with
+/// its own (C3: every problem at once). The error is the read's when it could not go on.
+pub(crate) fn documents(text: &str, file: &str) -> Result<Documents, LoadError> {
     if text.len() > MAX_FILE_SIZE {
         return Err(too_large(file, text.len() as u64));
     }
-    yaml::read(text).map_err(|errors| {
-        let mut diagnostics: Vec<Diagnostic> = errors
-            .into_iter()
-            .map(|e| {
-                let code = match e.kind {
-                    ReadErrorKind::Syntax => Code::Syntax,
-                    ReadErrorKind::TooDeep => Code::TooDeep,
-                    ReadErrorKind::TooManyNodes => Code::TooManyNodes,
-                    ReadErrorKind::TooManyDocuments => Code::Documents,
-                    ReadErrorKind::Tag => Code::Tag,
-                };
-                let diagnostic = Diagnostic::new(code, "", e.message);
-                let diagnostic = match e.hint {
-                    Some(hint) => diagnostic.with_hint(hint),
-                    None => diagnostic,
-                };
-                diagnostic.at(file, e.line, e.column)
-            })
-            .collect();
-        sort(&mut diagnostics);
-        LoadError::new(diagnostics)
-    })
+    let diagnostics = |errors: Vec<yaml::ReadError>| -> Vec<Diagnostic> {
+        errors.into_iter().map(|e| read_diagnostic(e, file)).collect()
+    };
+    match yaml::read(text) {
+        Ok(read) => Ok(Documents { nodes: read.documents, errors: diagnostics(read.errors) }),
+        Err(errors) => {
+            let mut errors = diagnostics(errors);
+            sort(&mut errors);
+            Err(LoadError::new(errors))
+        }
+    }
+}
+
+/// The documents of a file read to its end ([`documents`]).
+pub(crate) struct Documents {
+    /// The documents' trees.
+    pub(crate) nodes: Vec<Node>,
+    /// Errors the read found on the way (tags): the file is not applied when there is one.
+    pub(crate) errors: Vec<Diagnostic>,
+}
+
+/// A read error of `file` as a diagnostic.
+fn read_diagnostic(e: yaml::ReadError, file: &str) -> Diagnostic {
+    let code = match e.kind {
+        ReadErrorKind::Syntax => Code::Syntax,
+        ReadErrorKind::TooDeep => Code::TooDeep,
+        ReadErrorKind::TooManyNodes => Code::TooManyNodes,
+        ReadErrorKind::TooManyDocuments => Code::Documents,
+        ReadErrorKind::Tag => Code::Tag,
+    };
+    let diagnostic = Diagnostic::new(code, "", e.message);
+    let diagnostic = match e.hint {
+        Some(hint) => diagnostic.with_hint(hint),
+        None => diagnostic,
+    };
+    diagnostic.at(file, e.line, e.column)
 }
 
 impl Policy {
@@ -201,12 +218,17 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// Every C3 problem at once, each with line, column and key path; or a single error for
-    /// input over [`MAX_FILE_SIZE`], invalid YAML (a control character other than tab and line
-    /// breaks included), nesting deeper than 64 levels, or more than 100 000 nodes or more text
-    /// than four times the input's size (at least 1 MiB), counting alias expansions.
+    /// Every C3 problem at once, each with line, column and key path, refused YAML tags
+    /// included; or, for input the YAML reader cannot go on with, the tag errors before it and
+    /// a single error for input over [`MAX_FILE_SIZE`], invalid YAML (a control character other
+    /// than tab and line breaks included), nesting deeper than 64 levels, or more than 100 000
+    /// nodes or more text than four times the input's size (at least 1 MiB), counting alias
+    /// expansions.
     pub fn from_yaml_str(text: &str, file: &str) -> Result<LoadedPolicy, LoadError> {
-        Loader::new(file).load(&documents(text, file)?)
+        let documents = documents(text, file)?;
+        let mut loader = Loader::new(file);
+        loader.errors = documents.errors;
+        loader.load(&documents.nodes)
     }
 
     /// Loads a policy from bytes: checks the size cap and UTF-8, then [`Policy::from_yaml_str`].

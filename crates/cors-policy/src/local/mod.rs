@@ -310,7 +310,10 @@ fn build<'s>(
         names.push(name.to_owned());
         let Some(bytes) = bytes else { continue };
         match text(bytes, name).and_then(|text| documents(text, name)) {
-            Ok(nodes) => walked.push(resource::walk(name, &nodes, &mut patterns)),
+            Ok(documents) => {
+                errors.extend(documents.errors);
+                walked.push(resource::walk(name, &documents.nodes, &mut patterns));
+            }
             Err(error) => errors.extend(error.into_diagnostics()),
         }
     }
