@@ -152,16 +152,21 @@ fn core_tags_that_say_what_a_value_is_are_honoured() {
     assert_eq!((group.name(), group.max_age()), (Some("123"), 600));
 }
 
-/// `+5` is the integer 5 in the YAML 1.2 core schema (`[-+]?[0-9]+`), tagged or not.
+/// A sign is part of an integer in the YAML 1.2 core schema (`[-+]?[0-9]+`), tagged or not:
+/// `+5` is 5, and `-0` is 0, as `serde_yaml` reads it too: a max-age of 0, which C1 allows, and
+/// not a negative one (it was refused as `negative max-age "-0"`).
 #[rstest]
-#[case::plain("+5")]
-#[case::tagged("!!int +5")]
-fn a_max_age_with_a_plus_sign_is_its_integer(#[case] value: &str) {
+#[case::plus("+5", 5)]
+#[case::plus_tagged("!!int +5", 5)]
+#[case::minus_zero("-0", 0)]
+#[case::minus_zeros("-00", 0)]
+#[case::minus_zero_tagged("!!int -0", 0)]
+fn a_max_age_with_a_sign_is_its_integer(#[case] value: &str, #[case] seconds: u64) {
     let yaml = format!(
         "originGroups:\n  - origins: [\"https://a.test\"]\n    accessControlMaxAge: {value}\n"
     );
     let policy = Policy::from_yaml_str(&yaml, "cors.yaml").unwrap().policy;
-    assert_eq!(policy.groups()[0].max_age(), 5);
+    assert_eq!(policy.groups()[0].max_age(), seconds);
 }
 
 #[test]

@@ -188,8 +188,12 @@ impl Loader<'_> {
         // A leading `+` is accepted on purpose: the YAML 1.2 core schema reads `[-+]?[0-9]+` as
         // an integer, so `+5` is the integer 5 to a YAML reader, and `!!int +5` says so (finding
         // F-CI); refusing it would refuse an integer. (The core schema's octal and hexadecimal
-        // forms, `0o17` and `0x1E`, are wrong types: seconds are not written so.)
-        let unsigned = text.strip_prefix('+').unwrap_or(text);
+        // forms, `0o17` and `0x1E`, are wrong types: seconds are not written so.) `-0` is the
+        // integer 0 to the core schema, and to `serde_yaml`: a max-age of 0, not a negative one.
+        let unsigned = match text.strip_prefix('-') {
+            Some(zeros) if digits(zeros) && zeros.bytes().all(|b| b == b'0') => zeros,
+            _ => text.strip_prefix('+').unwrap_or(text),
+        };
         match style {
             Style::Quoted if digits(text) => {
                 self.wrong_type(node, path, expected, Some(UNQUOTE.to_owned()));
