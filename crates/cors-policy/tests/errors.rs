@@ -379,6 +379,69 @@ fn every_tag_error_is_reported_at_once() {
     );
 }
 
+const INSTANCE: &str = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n";
+const BINDING: &str = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\n";
+
+/// A key written twice is an error at every level of every C2 shape, never a silent choice of
+/// one of the two: YAML readers differ on which one wins (the loader kept the first; `PyYAML` and
+/// yaml-rust2 keep the last), so a reviewer's tool and the gateway could read two policies
+/// (finding F-CN). The `config:` wrapper's own key was the one level that dropped its second
+/// occurrence without a word.
+#[rstest]
+#[case::config_wrapper(
+    "config:\n  publicResource: false\nconfig:\n  publicResource: true\n",
+    "config",
+    3,
+    1
+)]
+#[case::config_wrapper_flow(
+    "{config: {publicResource: true}, config: {publicResource: false}}\n",
+    "config",
+    1,
+    34
+)]
+#[case::bare_config("publicResource: false\npublicResource: true\n", "publicResource", 2, 1)]
+#[case::inside_the_config_wrapper(
+    "config:\n  publicResource: false\n  publicResource: true\n",
+    "publicResource",
+    3,
+    3
+)]
+#[case::group(
+    &format!("{GROUP}    origins: [\"https://b.test\"]\n"), "originGroups[0].origins", 4, 5
+)]
+#[case::method_entry(
+    &format!("{GROUP}    allowedMethods: [{{methodName: GET, isAllowed: true, isAllowed: false}}]\n"),
+    "originGroups[0].allowedMethods[0].isAllowed", 4, 57
+)]
+#[case::policy_ref_entry(
+    "- policyRef: {name: cors-flex}\n  config: {}\n  config: {publicResource: true}\n",
+    "[0].config",
+    3,
+    3
+)]
+#[case::policy_ref_name(
+    "- policyRef: {name: jwt, name: cors-flex}\n  config: {}\n",
+    "[0].policyRef.name",
+    1,
+    26
+)]
+#[case::api_instance_kind(&format!("{INSTANCE}kind: ApiInstance\nspec: {{}}\n"), "kind", 3, 1)]
+#[case::binding_config(
+    &format!("{BINDING}spec:\n  targetRef: {{name: a}}\n  policyRef: {{name: cors-flex}}\n  \
+              config: {{}}\n  config: {{publicResource: true}}\n"),
+    "spec.config", 7, 3
+)]
+fn a_key_written_twice_is_an_error_at_every_level(
+    #[case] yaml: &str,
+    #[case] path: &str,
+    #[case] line: usize,
+    #[case] column: usize,
+) {
+    let key = path.rsplit(['.', ']']).next().unwrap_or(path);
+    check(yaml, Code::DuplicateKey, path, line, column, &format!("duplicate key {key:?}"));
+}
+
 /// A tag error is one problem among the file's others: the read goes on past it, the file is
 /// walked with the tagged value as written, and every problem comes out at once, in file order
 /// (C3). Before, the tag errors were listed alone.

@@ -2,7 +2,6 @@
 //! `PolicyBinding` documents, alone or together; finding the one `cors-flex` policy in them.
 
 use super::config::CONFIG_KEYS;
-use super::suggest::unknown_key_hint;
 use super::walk::{
     Entry, Loader, child, describe, describe_document, is_null, item, peek_entries, scalar,
 };
@@ -336,20 +335,12 @@ impl Loader<'_> {
                         self.policy_entry(node, "", FileShape::PolicyRefList, found, cx);
                     }
                     None => {
+                        // Under a `config:` key, the document's keys are walked as any wrapper's:
+                        // a second `config:` is a duplicate (finding F-CN), any other key unknown.
                         let config = match Self::get(&entries, "config") {
                             Some(config) => {
-                                for (key, key_node, _) in &entries {
-                                    if *key != "config" {
-                                        let message = format!("unknown key {key:?}");
-                                        let mut d =
-                                            Diagnostic::new(Code::UnknownKey, *key, message);
-                                        if let Some(hint) = unknown_key_hint(key, &["config"]) {
-                                            d = d.with_hint(hint);
-                                        }
-                                        self.report(d, key_node);
-                                    }
-                                }
-                                config
+                                let entries = self.entries(raw, "", Some(&["config"]));
+                                Self::get(&entries, "config").unwrap_or(config)
                             }
                             None => node,
                         };
