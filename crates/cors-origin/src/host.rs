@@ -68,17 +68,30 @@ pub(crate) fn ends_in_a_number(host: &[u8]) -> bool {
     }
 }
 
+/// A host byte of a non-special scheme's host, which the URL Standard keeps opaque, as written
+/// (<https://url.spec.whatwg.org/#concept-opaque-host-parser>): the alphabet of
+/// [`is_host_byte`] and upper-case letters, which the opaque-host parser does not lower.
+pub(crate) fn is_opaque_host_byte(b: u8) -> bool {
+    is_host_byte(b) || b.is_ascii_uppercase()
+}
+
 /// Checks that `host` (from an `Origin` serialization, IPv6 in brackets) is exactly what
-/// [`Origin::parse`](crate::Origin::parse) would produce. Never allocates; work is linear in the
-/// host length (IDNA validation runs only for hosts with `xn--` labels, within the DNS limits).
-pub(crate) fn check_canonical_host(host: &[u8]) -> Result<(), HeaderError> {
+/// [`Origin::parse`](crate::Origin::parse) would produce for a scheme that is `special` or not.
+/// Never allocates; work is linear in the host length (IDNA validation runs only for hosts with
+/// `xn--` labels, within the DNS limits).
+///
+/// A special scheme's host is a domain after IDNA, or an IPv4 address in dotted decimal. A
+/// non-special scheme's host is opaque, kept as written: neither lower-cased nor read as IPv4
+/// nor as IDNA (`x-app://0x7f.1`, `safari-web-extension://140BB581-A2C0-...`).
+pub(crate) fn check_canonical_host(host: &[u8], special: bool) -> Result<(), HeaderError> {
     if host.is_empty() {
         return Err(HeaderError::EmptyHost);
     }
     if let [b'[', inner @ .., b']'] = host {
         return check_canonical_ipv6(inner);
     }
-    if let Some(&b) = host.iter().find(|&&b| !is_host_byte(b)) {
+    let in_alphabet = if special { is_host_byte } else { is_opaque_host_byte };
+    if let Some(&b) = host.iter().find(|&&b| !in_alphabet(b)) {
         return Err(if b.is_ascii_uppercase() {
             HeaderError::Uppercase
         } else {
@@ -99,6 +112,9 @@ pub(crate) fn check_canonical_host(host: &[u8]) -> Result<(), HeaderError> {
         }
         labels += 1;
         punycode |= label.starts_with(b"xn--");
+    }
+    if !special {
+        return Ok(());
     }
     if ends_in_a_number(host) {
         // `Ipv4Addr`'s parser accepts exactly four decimal octets without leading zeros, which

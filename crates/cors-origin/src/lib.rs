@@ -73,9 +73,13 @@
 //!   Otherwise ports follow the URL Standard: leading zeros are accepted at configuration time
 //!   (`http://a.example:080` is `http://a.example`), 0 through 65535 are valid, 65536 is not.
 //!   The request-time parser refuses leading zeros and default ports, which browsers never send.
-//! - Non-special schemes (`chrome-extension://abc`) are tuple origins whose host must be ASCII
-//!   and is lowercased like a domain; the URL Standard gives them opaque origins, but browsers
-//!   send `Origin: chrome-extension://...` for extensions.
+//! - Non-special schemes (`chrome-extension://abc`) are tuple origins; the URL Standard gives
+//!   them opaque origins, but browsers send `Origin: chrome-extension://<id>`,
+//!   `moz-extension://<uuid>` and `safari-web-extension://<UUID>` for extensions. Their host is
+//!   the URL Standard's [opaque host](https://url.spec.whatwg.org/#concept-opaque-host-parser),
+//!   kept as written by both parsers: not lowercased (Safari's UUIDs are upper case), not read
+//!   as IPv4 (`x-app://0x7f.1` stays so), not put through IDNA; it must be ASCII, of the host
+//!   alphabet above with upper case, within the DNS limits, without empty labels.
 //! - Schemes without tuple origins (`about`, `blob`, `data`, `file`, `filesystem`,
 //!   `javascript`) are refused; configure `null` to match opaque origins.
 //! - A single trailing `/` is tolerated at configuration time ([`ParseNotes`] reports it);

@@ -45,14 +45,17 @@ impl ParseNotes {
 impl Origin {
     /// Parses and canonicalizes a configured origin (behaviour rule C4).
     ///
-    /// Lowercases scheme and host, converts Unicode hosts to Punycode (UTS 46 as the URL
-    /// Standard applies it), rewrites every IPv4 form the URL Standard accepts to dotted
-    /// decimal, compresses IPv6, drops the default port, and tolerates one trailing `/`.
+    /// Lowercases the scheme; for a special scheme (`http`, `https`, `ws`, `wss`, `ftp`),
+    /// lowercases the host, converts Unicode hosts to Punycode (UTS 46 as the URL Standard
+    /// applies it) and rewrites every IPv4 form the URL Standard accepts to dotted decimal;
+    /// keeps a non-special scheme's host as written, as the URL Standard's opaque-host parser
+    /// does; compresses IPv6, drops the default port, and tolerates one trailing `/`.
     ///
     /// - Accepted: `https://App.Example` (as `https://app.example`), `https://bücher.example`
     ///   (as `https://xn--bcher-kva.example`), `http://0x7f.1` (as `http://127.0.0.1`),
     ///   `https://a.example:443/` (as `https://a.example`), `https://[0:0::1]:8443`,
-    ///   `chrome-extension://abc`.
+    ///   `chrome-extension://abc`, `Safari-Web-Extension://140BB581-A2C0` (as
+    ///   `safari-web-extension://140BB581-A2C0`), `x-app://0x7f.1` (as it is).
     /// - Refused: `https://a.example/x`, `https://u@a.example`, `https://a.example?q`,
     ///   `https://a.example:`, `https://a.example:65536`, `https://a.example.`, `file:///x`,
     ///   `a.example`, `https://a example`.
@@ -352,12 +355,15 @@ fn split_config_authority(
 }
 
 /// Canonicalizes a configured host with the URL Standard's host parser, after lexical checks
-/// that give precise offsets (relative to the host). Non-special schemes take ASCII hosts only.
+/// that give precise offsets (relative to the host). Non-special schemes take ASCII hosts only,
+/// which the URL Standard's opaque-host parser keeps as written: no lower case, no IPv4, no
+/// IDNA (`x-app://0x7f.1` stays so; a browser that gives such a URL an origin sends it so).
 fn canonical_host(host: &str, scheme: &str) -> Result<String, (ParseErrorKind, usize)> {
     let bytes = host.as_bytes();
     if bytes.is_empty() {
         return Err((ParseErrorKind::EmptyHost, 0));
     }
+    let special = is_special(scheme.as_bytes());
     if let [b'[', inner @ .., b']'] = bytes {
         if let Some(i) = inner.iter().position(|&b| b == b'%') {
             return Err((ParseErrorKind::ZoneId, i + 1));
@@ -375,7 +381,7 @@ fn canonical_host(host: &str, scheme: &str) -> Result<String, (ParseErrorKind, u
         if b.is_ascii() && !is_host_byte(b) {
             return Err((ParseErrorKind::InvalidHost, i));
         }
-        if !b.is_ascii() && !is_special(scheme.as_bytes()) {
+        if !b.is_ascii() && !special {
             return Err((ParseErrorKind::InvalidHost, i));
         }
     }
@@ -386,10 +392,12 @@ fn canonical_host(host: &str, scheme: &str) -> Result<String, (ParseErrorKind, u
         }
         offset += label.len() + 1;
     }
-    match url::Host::parse(host) {
+    let parsed = if special { url::Host::parse(host) } else { url::Host::parse_opaque(host) };
+    match parsed {
         Ok(url::Host::Domain(domain)) => {
-            // The domain's own bytes, already lowercase ASCII; anything IDNA mapped to a
-            // character outside the alphabet is caught by the final check.
+            // The domain's own bytes, lowercase ASCII after IDNA (an opaque host's as written);
+            // anything IDNA mapped to a character outside the alphabet is caught by the final
+            // check.
             Ok(domain)
         }
         Ok(host @ url::Host::Ipv4(_)) => Ok(host.to_string()),

@@ -4,7 +4,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::error::Subject;
-use crate::host::ends_in_a_number;
+use crate::host::{ends_in_a_number, is_special};
 use crate::origin::parse_config;
 use crate::{Origin, ParseError, ParseErrorKind, RequestOrigin};
 
@@ -60,7 +60,10 @@ impl OriginPattern {
             return Ok((Self::Exact(origin), notes));
         }
         let host = origin.host();
-        if host.starts_with('[') || ends_in_a_number(host.as_bytes()) {
+        // A non-special scheme's host is opaque (`x-app://*.1.2` names the labels `1.2`).
+        let ip = host.starts_with('[')
+            || is_special(origin.scheme().as_bytes()) && ends_in_a_number(host.as_bytes());
+        if ip {
             let offset = input.find("://").map_or(0, |i| i + 5);
             return Err(ParseError::new(
                 ParseErrorKind::WildcardOnIpAddress,

@@ -6,7 +6,7 @@ use core::fmt;
 use crate::ascii::host_class;
 use crate::host::{
     MAX_HOST_LEN, MAX_LABEL_LEN, check_canonical_host, default_port, ends_in_a_number,
-    is_non_origin_scheme, is_scheme_syntax,
+    is_non_origin_scheme, is_scheme_syntax, is_special,
 };
 use crate::{HeaderError, eq_lowercase};
 
@@ -588,7 +588,7 @@ fn parse_tuple(bytes: &[u8]) -> Result<OriginRef<'_>, HeaderError> {
         return Err(HeaderError::Userinfo);
     }
     let (host, port) = split_host_port(after).ok_or(HeaderError::InvalidHost)?;
-    check_canonical_host(host)?;
+    check_canonical_host(host, is_special(scheme))?;
     let port = match port {
         None => None,
         Some(digits) => {

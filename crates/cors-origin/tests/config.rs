@@ -38,7 +38,23 @@ fn check(input: &str, expected: Result<&str, ParseErrorKind>) {
 #[case::canonical_with_port("https://app.example:8443", Ok("https://app.example:8443"))]
 // Case (C4).
 #[case::uppercase_scheme_and_host_are_lowered("HTTPS://App.EXAMPLE", Ok("https://app.example"))]
-#[case::mixed_case_custom_scheme_is_lowered("Chrome-Extension://ABC", Ok("chrome-extension://abc"))]
+// A non-special scheme's host is the URL Standard's opaque host, kept as written: no lower case,
+// no IPv4, no IDNA (each case was rewritten, or refused, before).
+#[case::mixed_case_custom_scheme_keeps_its_host(
+    "Chrome-Extension://ABC",
+    Ok("chrome-extension://ABC")
+)]
+#[case::safari_extension_uuid_stays_upper_case(
+    "safari-web-extension://140BB581-A2C0-422A-9DD3-6982A5ABEE5E",
+    Ok("safari-web-extension://140BB581-A2C0-422A-9DD3-6982A5ABEE5E")
+)]
+#[case::custom_scheme_hex_number_is_no_ipv4("x-app://0x7f.1", Ok("x-app://0x7f.1"))]
+#[case::custom_scheme_three_numbers_are_no_ipv4("x-app://1.2.3", Ok("x-app://1.2.3"))]
+#[case::custom_scheme_integer_is_no_ipv4("x-app://2130706433", Ok("x-app://2130706433"))]
+#[case::custom_scheme_number_past_ipv4_is_a_host("x-app://1.2.3.256", Ok("x-app://1.2.3.256"))]
+#[case::custom_scheme_ace_label_is_no_idna("x-app://xn--a", Ok("x-app://xn--a"))]
+#[case::custom_scheme_upper_ace_label("x-app://XN--ZCA", Ok("x-app://XN--ZCA"))]
+#[case::custom_scheme_percent_is_refused("x-app://a%41", Err(K::InvalidHost))]
 // Default ports (RFC 6454 §6.2: omitted when default).
 #[case::default_port_https_is_elided("https://a.example:443", Ok("https://a.example"))]
 #[case::default_port_http_is_elided("http://a.example:80", Ok("http://a.example"))]

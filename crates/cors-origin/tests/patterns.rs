@@ -47,6 +47,9 @@ fn check_parse(input: &str, expected: Result<&str, ParseErrorKind>) {
 #[case::wildcard_on_ipv4("https://*.127.0.0.1", Err(K::WildcardOnIpAddress))]
 #[case::wildcard_on_ipv4_short_form("https://*.0x7f.1", Err(K::WildcardOnIpAddress))]
 #[case::wildcard_on_ipv6("https://*.[::1]", Err(K::WildcardOnIpAddress))]
+// A non-special scheme's host is opaque: numbers are labels, not an IPv4 address.
+#[case::custom_scheme_numbers_are_labels("x-app://*.1.2", Ok("x-app://*.1.2"))]
+#[case::custom_scheme_keeps_case("X-App://*.Example", Ok("x-app://*.Example"))]
 #[case::wildcard_with_path("https://*.example.com/x", Err(K::Path))]
 #[case::wildcard_with_userinfo("https://u@*.example.com", Err(K::Userinfo))]
 #[case::wildcard_with_trailing_dot("https://*.example.com.", Err(K::EmptyLabel))]
@@ -80,6 +83,9 @@ fn check_matches(pattern: &str, origin: &str, expected: bool) {
 #[case::pattern_port_needs_port("http://*.example.com:8080", "http://a.example.com", false)]
 #[case::pattern_port_other_port("http://*.example.com:8080", "http://a.example.com:8081", false)]
 #[case::punycode_subdomain("https://*.bücher.example", "https://a.xn--bcher-kva.example", true)]
+#[case::custom_scheme_numbers("x-app://*.1.2", "x-app://0x7f.1.2", true)]
+#[case::custom_scheme_case_is_exact("x-app://*.Example", "x-app://a.Example", true)]
+#[case::custom_scheme_other_case("x-app://*.Example", "x-app://a.example", false)]
 // M1: exact means byte-equal.
 #[case::exact_equal("https://foo.com", "https://foo.com", true)]
 #[case::exact_prefix_trap("https://foo.com", "https://barfoo.com", false)]

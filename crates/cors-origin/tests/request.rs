@@ -43,6 +43,17 @@ fn check(input: &[u8], expected: Result<(), HeaderError>) {
 #[case::ipv6_with_port(b"https://[::1]:8443", Ok(()))]
 #[case::punycode(b"https://xn--bcher-kva.example", Ok(()))]
 #[case::chrome_extension(b"chrome-extension://abcdefghijklmnop", Ok(()))]
+#[case::moz_extension(b"moz-extension://0b8c3a4e-5f1d-4c2b-9a7e-1d2c3b4a5f6e", Ok(()))]
+// A non-special scheme's host is opaque, as written (each was refused before).
+#[case::safari_extension_upper_case_uuid(
+    b"safari-web-extension://140BB581-A2C0-422A-9DD3-6982A5ABEE5E",
+    Ok(())
+)]
+#[case::custom_scheme_hex_number(b"x-app://0x7f.1", Ok(()))]
+#[case::custom_scheme_three_numbers(b"x-app://1.2.3", Ok(()))]
+#[case::custom_scheme_ace_label(b"x-app://xn--a", Ok(()))]
+#[case::custom_scheme_upper_case_scheme(b"X-App://a", Err(E::Uppercase))]
+#[case::custom_scheme_percent(b"x-app://a%41", Err(E::InvalidHost))]
 #[case::underscore(b"https://my_host.example", Ok(()))]
 #[case::port_0(b"https://a.example:0", Ok(()))]
 #[case::port_65535(b"https://a.example:65535", Ok(()))]

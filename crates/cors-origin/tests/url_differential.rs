@@ -76,7 +76,7 @@ fn host() -> impl Strategy<Value = String> {
 }
 
 fn input() -> impl Strategy<Value = String> {
-    let schemes = &["http", "https", "HTTPS", "ws", "wss", "ftp", "x-app"][..];
+    let schemes = &["http", "https", "HTTPS", "ws", "wss", "ftp", "x-app", "X-App"][..];
     let ports = &["", "", "", ":", ":0", ":80", ":443", ":0443", ":21", ":8080", ":65535"][..];
     (
         prop::sample::select(schemes),
@@ -109,8 +109,42 @@ fn deviates(host: &str) -> bool {
         || labels.iter().any(|label| label.starts_with("xn--")) && labels.len() > 8
 }
 
+/// The documented deviations for a non-special scheme's opaque host (docs/decisions.md,
+/// "Custom schemes"): the host alphabet with upper case, empty labels and the DNS limits.
+fn opaque_deviates(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    !host.starts_with('[')
+        && (host.len() > 253
+            || labels.iter().any(|label| label.is_empty() || label.len() > 63)
+            || host.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"-_.".contains(&b))))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// A non-special scheme's host is the URL Standard's opaque host
+    /// (<https://url.spec.whatwg.org/#concept-opaque-host-parser>): a configured origin keeps
+    /// the host `url` keeps, neither lower-cased nor read as IPv4 nor put through IDNA, and the
+    /// request parser accepts `scheme://host[:port]` with that host unless a documented
+    /// deviation refuses it. (`url` gives such URLs an opaque origin; browsers send extension
+    /// origins as tuples, so `scheme://host[:port]` is what they send.)
+    #[test]
+    fn custom_schemes_keep_the_url_standards_opaque_host(input in input()) {
+        let Ok(url) = url::Url::parse(&input) else { return Ok(()) };
+        if is_special(url.scheme()) {
+            return Ok(());
+        }
+        let Some(host) = url.host_str() else { return Ok(()) };
+        let expected = match url.port() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        };
+        if let Ok(origin) = Origin::parse(&input) {
+            prop_assert_eq!(origin.as_str(), expected.as_str(), "configured {:?}", input);
+        }
+        let request = RequestOrigin::parse(expected.as_bytes());
+        prop_assert_eq!(request.is_ok(), !opaque_deviates(host), "{:?}: {:?}", expected, request);
+    }
 
     #[test]
     fn both_parsers_agree_with_the_url_standard(input in input()) {

@@ -51,6 +51,7 @@ pub fn cors() -> Cors {
         .allowed_origin("http://127.0.0.1:3000")
         .allowed_origin("http://[::1]:3000")
         .allowed_origin("https://upper.example.test")
+        .allowed_origin("safari-web-extension://140BB581-A2C0-422A-9DD3-6982A5ABEE5E")
         .allowed_methods(["GET", "POST", "PUT"])
         .allowed_headers(["x-custom", "content-type"])
         .expose_headers(["x-request-id", "x-total-count"])

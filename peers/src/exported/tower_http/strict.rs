@@ -53,6 +53,7 @@ pub fn cors_layer() -> CorsLayer {
             HeaderValue::from_static("http://127.0.0.1:3000"),
             HeaderValue::from_static("http://[::1]:3000"),
             HeaderValue::from_static("https://upper.example.test"),
+            HeaderValue::from_static("safari-web-extension://140BB581-A2C0-422A-9DD3-6982A5ABEE5E"),
         ]))
         .allow_methods([Method::GET, Method::POST, Method::PUT])
         .allow_headers([
