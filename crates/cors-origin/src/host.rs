@@ -141,7 +141,9 @@ pub(crate) fn check_canonical_host(host: &[u8], special: bool) -> Result<(), Hea
     Ok(())
 }
 
-fn check_canonical_ipv6(inner: &[u8]) -> Result<(), HeaderError> {
+/// Checks that `inner` (an IPv6 address without its brackets) is the URL Standard's
+/// serialization of an address ([`Ipv6Text`]).
+pub(crate) fn check_canonical_ipv6(inner: &[u8]) -> Result<(), HeaderError> {
     if inner.iter().any(|&b| !(b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))) {
         return Err(HeaderError::InvalidHost);
     }

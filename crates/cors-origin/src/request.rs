@@ -2,11 +2,12 @@
 //! check.
 
 use core::fmt;
+use core::net::Ipv4Addr;
 
 use crate::ascii::host_class;
 use crate::host::{
-    MAX_HOST_LEN, MAX_LABEL_LEN, check_canonical_host, default_port, ends_in_a_number,
-    is_non_origin_scheme, is_scheme_syntax, is_special,
+    MAX_HOST_LEN, MAX_LABEL_LEN, check_canonical_host, check_canonical_ipv6, default_port,
+    ends_in_a_number, is_non_origin_scheme, is_scheme_syntax, is_special,
 };
 use crate::{HeaderError, eq_lowercase};
 
@@ -128,10 +129,12 @@ impl<'a> OriginRef<'a> {
 /// `authority` is read as that method reads it: its host ignoring ASCII case, its port equal
 /// once the scheme's default is elided. The value itself is not normalized: an upper-case
 /// scheme or host (`HTTPS://API.example.`), a default port (`https://api.example.:443`) or a
-/// leading zero are not what a browser sends, and never match. Nor does a host with a byte
-/// that no serialized host has (outside printable ASCII, or one of the URL Standard's forbidden
-/// domain code points other than an IPv6 address's brackets and colons), nor a value over
-/// [`MAX_ORIGIN_LEN`] bytes (R5), which is not looked at.
+/// leading zero are not what a browser sends, and never match; nor does an IP address in
+/// another form than the URL Standard's serialization (`http://0x7f.1`, `http://127.0.0.1.`,
+/// `https://[0::1]`), whatever the `authority`. Nor does a host with a byte that no serialized
+/// host has (outside printable ASCII, or one of the URL Standard's forbidden domain code points
+/// other than an IPv6 address's brackets and colons), nor a value over [`MAX_ORIGIN_LEN`] bytes
+/// (R5), which is not looked at.
 ///
 /// Never allocates, never panics, and does work linear in `min(len, MAX_ORIGIN_LEN)`.
 ///
@@ -160,7 +163,7 @@ pub fn is_same_origin_value(origin: &[u8], scheme: &str, authority: &[u8]) -> bo
         after.iter().position(|&b| b == b':').unwrap_or(after.len())
     };
     let (host, port) = after.split_at(host_end);
-    if !is_serialized_host(host) {
+    if !is_serialized_host(host, is_special(value_scheme)) {
         return false;
     }
     let port = match port.split_first() {
@@ -181,13 +184,23 @@ pub fn is_same_origin_value(origin: &[u8], scheme: &str, authority: &[u8]) -> bo
 
 /// Whether `host` may be a serialized host: not empty, printable ASCII without the URL
 /// Standard's forbidden domain code points (<https://url.spec.whatwg.org/#forbidden-domain-code-point>),
-/// or an IPv6 address in brackets (hex digits, `:` and `.`). Upper case is left to
-/// [`same_origin`], which compares the value as lower case.
-fn is_serialized_host(host: &[u8]) -> bool {
+/// or an IPv6 address in brackets. Upper case is left to [`same_origin`], which compares the
+/// value as lower case.
+///
+/// An IP address must be as the URL Standard serializes it (finding F-CO): a bracketed host is
+/// an IPv6 address, compressed (<https://url.spec.whatwg.org/#concept-ipv6-serializer>), and for
+/// a `special` scheme a host that ends in a number
+/// (<https://url.spec.whatwg.org/#ends-in-a-number-checker>, a trailing dot removed first) is
+/// an IPv4 address in dotted decimal without a trailing dot
+/// (<https://url.spec.whatwg.org/#concept-ipv4-serializer>): `0x7f.1`, `127.0.0.1.` and
+/// `[0::1]` are no host's serialization. A non-special scheme's other hosts are opaque, as
+/// written.
+fn is_serialized_host(host: &[u8], special: bool) -> bool {
     match host {
         [] => false,
-        [b'[', inner @ .., b']'] => {
-            inner.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        [b'[', inner @ .., b']'] => check_canonical_ipv6(inner).is_ok(),
+        _ if special && ends_in_a_number(host.strip_suffix(b".").unwrap_or(host)) => {
+            core::str::from_utf8(host).is_ok_and(|text| text.parse::<Ipv4Addr>().is_ok())
         }
         _ => host.iter().all(|&b| {
             b.is_ascii_graphic()

@@ -230,6 +230,24 @@ fn same_origin(
 #[case::empty_port(b"https://api.example.:", "https", b"api.example.:", false)]
 #[case::unclosed_ipv6(b"https://[::1", "https", b"[::1", false)]
 #[case::null(b"null", "https", b"null", false)]
+// IP addresses: the URL Standard serializes an IPv4 host in dotted decimal, without a trailing
+// dot, and an IPv6 one compressed; a browser sends that `Origin` and that `Host` whatever the
+// address was written as, so another form is never a site's own origin (M1, R5; finding F-CO:
+// each of these was same-origin, and forwarded, before).
+#[case::ipv4(b"http://127.0.0.1:8080", "http", b"127.0.0.1:8080", true)]
+#[case::ipv4_hex_short(b"http://0x7f.1", "http", b"0x7f.1", false)]
+#[case::ipv4_short(b"http://127.1", "http", b"127.1", false)]
+#[case::ipv4_integer(b"http://2130706433", "http", b"2130706433", false)]
+#[case::ipv4_octal(b"http://010.0.0.1", "http", b"010.0.0.1", false)]
+#[case::ipv4_trailing_dot(b"http://127.0.0.1.", "http", b"127.0.0.1.", false)]
+#[case::ipv4_out_of_range(b"http://1.2.3.256", "http", b"1.2.3.256", false)]
+#[case::not_an_ipv4(b"http://a.1", "http", b"a.1", false)]
+#[case::ipv6(b"https://[::1]:8443", "https", b"[::1]:8443", true)]
+#[case::ipv6_not_compressed(b"https://[0:0:0:0:0:0:0:1]", "https", b"[0:0:0:0:0:0:0:1]", false)]
+#[case::ipv6_leading_zeros(b"https://[0::1]", "https", b"[0::1]", false)]
+#[case::ipv6_dotted(b"https://[::ffff:1.2.3.4]", "https", b"[::ffff:1.2.3.4]", false)]
+#[case::number_label_not_last(b"https://1.example.", "https", b"1.example.", true)]
+#[case::custom_scheme_host_is_opaque(b"x-app://0x7f.1", "x-app", b"0x7f.1", true)]
 #[case::over_the_cap(format!("https://{}", "a".repeat(MAX_ORIGIN_LEN - 7)).leak().as_bytes(), "https", "a".repeat(MAX_ORIGIN_LEN - 7).leak().as_bytes(), false)]
 fn same_origin_value_as_sent(
     #[case] origin: &[u8],
