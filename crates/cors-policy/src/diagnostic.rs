@@ -177,6 +177,9 @@ codes! {
     NoMethodAllowed = "no-method-allowed", Warning;
     /// An origin written with a trailing `/`, tolerated and removed (C4).
     OriginTrailingSlash = "origin-trailing-slash", Warning;
+    /// A browser extension's origin whose host is not in the case its browser sends: the host
+    /// of a non-special scheme is kept as written (C4), so it matches no request.
+    ExtensionOriginCase = "extension-origin-case", Warning;
 }
 
 impl fmt::Display for Code {

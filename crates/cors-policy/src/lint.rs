@@ -204,6 +204,7 @@ fn lint_group<'p>(
         if credentials {
             lint_credentialed_origin(pattern, site, out);
         }
+        lint_extension_case(pattern, site, out);
         if let OriginPattern::Subdomains(sub) = pattern
             && is_public_suffix(sub.domain())
         {
@@ -251,6 +252,46 @@ fn lint_group<'p>(
                 "\"*\" in exposedHeaders with credentials exposes only a header named \"*\"",
             )
             .with_hint("list the header names to expose"),
+        );
+    }
+}
+
+/// The extension schemes whose browser always sends the host in one case, which their
+/// origins keep as written (C4: a non-special scheme's host is opaque): Chromium's extension
+/// ids are 32 letters `a` to `p`, Firefox's per-install UUIDs are lower case, Safari's are
+/// upper case (its extension URLs read `safari-web-extension://140BB581-A2C0-...`).
+const EXTENSION_CASES: &[(&str, &str, bool)] = &[
+    ("chrome-extension", "Chromium", false),
+    ("moz-extension", "Firefox", false),
+    ("safari-web-extension", "Safari", true),
+];
+
+/// An extension origin with a letter in the case its browser never sends matches no request.
+fn lint_extension_case(pattern: &OriginPattern, site: Site, out: &mut Vec<Diagnostic>) {
+    let Some((scheme, host)) = scheme_and_host(pattern) else { return };
+    let Some(&(_, browser, upper)) = EXTENSION_CASES.iter().find(|(s, _, _)| *s == scheme) else {
+        return;
+    };
+    let (wrong, case, fixed) = if upper {
+        (host.bytes().any(|b| b.is_ascii_lowercase()), "upper", host.to_ascii_uppercase())
+    } else {
+        (host.bytes().any(|b| b.is_ascii_uppercase()), "lower", host.to_ascii_lowercase())
+    };
+    if wrong {
+        let written = pattern.to_string();
+        // The host after `://` (and `*.`), not a run of the scheme's letters that spells it.
+        let (scheme_part, rest) = written.split_at(scheme.len() + 3);
+        let suggested = format!("{scheme_part}{}", rest.replacen(host, &fixed, 1));
+        out.push(
+            Diagnostic::in_config(
+                Code::ExtensionOriginCase,
+                site,
+                format!(
+                    "origin {written:?}: {browser} sends its extensions' hosts in {case} case, \
+                     and this host is compared as written, so it matches no request"
+                ),
+            )
+            .with_hint(format!("write {suggested:?}")),
         );
     }
 }

@@ -33,6 +33,38 @@ fn group(credentials: bool, lines: &str) -> String {
 }
 
 #[rstest]
+#[case::chrome_extension_in_upper_case(
+    group(false, "    origins: [\"chrome-extension://ABCDEFGHIJKLMNOPABCDEFGHIJKLMNOP\"]\n"),
+    Code::ExtensionOriginCase,
+    "originGroups[0].origins[0]",
+    5,
+    15,
+    "origin \"chrome-extension://ABCDEFGHIJKLMNOPABCDEFGHIJKLMNOP\": Chromium sends its \
+     extensions' hosts in lower case, and this host is compared as written, so it matches no \
+     request"
+)]
+#[case::safari_extension_named_like_its_scheme(
+    group(false, "    origins: [\"safari-web-extension://*.safari\"]\n"),
+    Code::ExtensionOriginCase,
+    "originGroups[0].origins[0]",
+    5,
+    15,
+    "origin \"safari-web-extension://*.safari\": Safari sends its extensions' hosts in upper \
+     case, and this host is compared as written, so it matches no request"
+)]
+#[case::safari_extension_in_lower_case(
+    group(
+        false,
+        "    origins: [\"safari-web-extension://140bb581-a2c0-422a-9dd3-6982a5abee5e\"]\n"
+    ),
+    Code::ExtensionOriginCase,
+    "originGroups[0].origins[0]",
+    5,
+    15,
+    "origin \"safari-web-extension://140bb581-a2c0-422a-9dd3-6982a5abee5e\": Safari sends its \
+     extensions' hosts in upper case, and this host is compared as written, so it matches no \
+     request"
+)]
 #[case::public_resource_with_credentials(
     "publicResource: true\nsupportCredentials: true\n".to_owned(),
     Code::PublicWithCredentials, "supportCredentials", 2, 21,
@@ -185,6 +217,21 @@ fn lint(
     check(&yaml, code, path, line, column, message);
 }
 
+/// The `extension-origin-case` lint's hint is the origin with its host in its browser's case,
+/// its scheme untouched even where the host spells a part of it.
+#[rstest]
+#[case::chrome("chrome-extension://Abc:8", "chrome-extension://abc:8")]
+#[case::safari_pattern("safari-web-extension://*.safari", "safari-web-extension://*.SAFARI")]
+#[case::firefox_named_like_its_scheme("moz-extension://MOZ", "moz-extension://moz")]
+fn an_extension_origins_hint_writes_its_host_in_its_browsers_case(
+    #[case] origin: &str,
+    #[case] fixed: &str,
+) {
+    let found = warnings(&group(false, &format!("    origins: [\"{origin}\"]\n")));
+    let hints: Vec<Option<&str>> = found.iter().map(Diagnostic::hint).collect();
+    assert_eq!(hints, [Some(format!("write {fixed:?}").as_str())], "{found:#?}");
+}
+
 #[rstest]
 #[case::defaults_include_connect_and_trace(
     "publicResource: false\noriginGroups:\n  - origins: [\"https://a.test\"]\n"
@@ -193,6 +240,7 @@ fn lint(
 #[case::own_domain_wildcard(&group(true, "    origins: [\"https://*.example.com\"]\n"))]
 #[case::max_age_at_chromium_cap(&group(false, "    origins: [\"https://a.test\"]\n    accessControlMaxAge: 7200\n"))]
 #[case::public_without_credentials("publicResource: true\n")]
+#[case::extensions_in_their_browsers_case(&group(false, "    origins: [\"chrome-extension://abcdefghijklmnopabcdefghijklmnop\", \"moz-extension://0b8c3a4e-5f1d-4c2b-9a7e-1d2c3b4a5f6e\", \"safari-web-extension://140BB581-A2C0-422A-9DD3-6982A5ABEE5E\", \"x-app://Mixed\"]\n"))]
 fn quiet(#[case] yaml: &str) {
     assert_eq!(warnings(yaml), []);
 }
