@@ -281,7 +281,7 @@ impl ReadError {
     /// first: the error is then one line early, still nearer than the scalar. Unchanged if
     /// there is none, which the scanner's check does not allow.
     fn at_indenting_tab(self, text: &str) -> Self {
-        let found = text.lines().enumerate().skip(self.line).find_map(|(index, line)| {
+        let found = lines(text).enumerate().skip(self.line).find_map(|(index, line)| {
             let content = line.trim_start_matches([' ', '\t']);
             let blanks = line.get(..line.len() - content.len()).unwrap_or_default();
             let tab = blanks.find('\t')?;
@@ -595,6 +595,28 @@ impl Builder {
     }
 }
 
+/// The lines of `text`, as YAML breaks them and `yaml-rust2` counts them: at a CRLF, a lone CR or
+/// a LF (YAML 1.2.2 section 5.4, `b-break`), the breaks left out. `str::lines` breaks at LF
+/// alone, which put everything of a file with CR line breaks (classic Mac OS) on its first line.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut parts = text.split('\n').peekable();
+    core::iter::from_fn(move || {
+        let part = parts.next()?;
+        // The CR of a CRLF, before the LF that ends this part: one break, not two.
+        Some(match parts.peek() {
+            Some(_) => part.strip_suffix('\r').unwrap_or(part),
+            None => part,
+        })
+    })
+    .flat_map(|line| line.split('\r'))
+}
+
+/// The 1-based line and column (in characters) just after `before`, where the reader's marks
+/// would put the next character ([`lines`]).
+pub(crate) fn position(before: &str) -> (usize, usize) {
+    lines(before).fold((0, 1), |(line, _), text| (line + 1, text.chars().count() + 1))
+}
+
 /// The first control character of the C0 set other than tab, line feed and carriage return, at
 /// its line and column: YAML allows none of them in a stream (YAML 1.2.2 section 5.1,
 /// `c-printable`), and `yaml-rust2` takes a NUL for the end of the text, dropping whatever
@@ -605,9 +627,7 @@ fn unprintable(text: &str) -> Option<ReadError> {
     let printable = |c: char| c >= ' ' || matches!(c, '\t' | '\n' | '\r');
     let at = text.find(|c: char| !printable(c))?;
     let c = text[at..].chars().next()?;
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    let (line, column) = position(&text[..at]);
     Some(ReadError {
         kind: ReadErrorKind::Syntax,
         message: format!("character U+{:04X} is not allowed in YAML", u32::from(c)),
@@ -713,6 +733,30 @@ mod tests {
                 assert_eq!(Core::of_plain(text), core, "{text:?}");
             }
         }
+    }
+
+    /// Positions count lines as the reader's marks do: CRLF, a lone CR and LF are one break each.
+    #[test]
+    fn positions_break_lines_as_yaml_does() {
+        let cases = [
+            ("", (1, 1)),
+            ("ab", (1, 3)),
+            ("a\nb", (2, 2)),
+            ("a\r\nb", (2, 2)),
+            ("a\rb", (2, 2)),
+            ("a\r", (2, 1)),
+            ("a\r\n", (2, 1)),
+            ("a\r\r\nb", (3, 2)),
+            ("a\n\rb", (3, 2)),
+            ("\u{e9}\u{e9}", (1, 3)),
+        ];
+        for (before, expected) in cases {
+            assert_eq!(position(before), expected, "{before:?}");
+        }
+        // The reader's own marks agree: `c` starts line 3 of a file broken by CR and CRLF.
+        let docs = read("a: 1\rb: 2\r\nc: 3\r").unwrap().documents;
+        let Value::Map(entries) = &docs[0].value else { panic!("not a map") };
+        assert_eq!((entries[2].0.line, entries[2].0.column), position("a: 1\rb: 2\r\n"));
     }
 
     #[test]

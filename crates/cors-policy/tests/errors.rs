@@ -204,6 +204,14 @@ const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https
     1,
     "a tab indents this line"
 )]
+#[case::tab_indenting_a_key_after_a_value_with_cr_breaks(
+    "publicResource: false\r\toriginGroups: []\r",
+    Code::Syntax,
+    "",
+    2,
+    1,
+    "a tab indents this line"
+)]
 #[case::tab_after_spaces_and_blank_lines(
     "originGroups:\n  - name: shop\n\t\n  \t  origins: [\"https://a.test\"]\n",
     Code::Syntax,

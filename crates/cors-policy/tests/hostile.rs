@@ -99,6 +99,9 @@ fn a_100_mb_file_is_refused_without_reading_it() {
 )]
 // After a byte order mark: at the column an editor shows, and at its offset in the file (F-AT).
 #[case::after_a_byte_order_mark(b"\xef\xbb\xbfpublicResource: \xe9\n", 1, 17, 19)]
+// At the line YAML counts, whatever breaks the lines (it was 1:29 with lone CRs).
+#[case::crlf_breaks(b"publicResource: false\r\nname: \xe9\r\n", 2, 7, 29)]
+#[case::cr_breaks(b"publicResource: false\rname: \xe9\r", 2, 7, 28)]
 fn non_utf8_is_reported_at_the_bad_byte(
     #[case] bytes: &[u8],
     #[case] line: usize,
@@ -125,6 +128,11 @@ fn non_utf8_is_reported_at_the_bad_byte(
     "U+001B"
 )]
 #[case::after_a_byte_order_mark(b"\xef\xbb\xbfpublicResource:\x01 false\n", 1, 16, "U+0001")]
+// Lines break where YAML breaks them, at CRLF and at a lone CR (classic Mac OS) too: the lone
+// CR's file had the NUL at 1:40 before, the third line's start for the reader.
+#[case::crlf_breaks(b"publicResource: false\r\noriginGroups: []\r\n\0bogus: 1\r\n", 3, 1, "U+0000")]
+#[case::cr_breaks(b"publicResource: false\roriginGroups: []\r\0bogus: 1\r", 3, 1, "U+0000")]
+#[case::cr_breaks_mid_line(b"publicResource: false\rname: a\x1bb\r", 2, 8, "U+001B")]
 fn a_control_character_is_reported_where_it_is(
     #[case] bytes: &[u8],
     #[case] line: usize,

@@ -144,16 +144,10 @@ pub(crate) fn text<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, LoadError
         return Err(too_large(file, bytes.len() as u64));
     }
     std::str::from_utf8(bytes).map_err(|error| {
-        let valid = &bytes[..error.valid_up_to()];
-        let line = valid.split(|&b| b == b'\n').count();
-        let last_line = valid.rsplit(|&b| b == b'\n').next().unwrap_or_default();
-        // A byte order mark opening the file is no character of its first line (`yaml::read`).
-        let last_line = match valid.strip_prefix(yaml::BOM.as_bytes()) {
-            Some(rest) if line == 1 => rest,
-            _ => last_line,
-        };
-        // The prefix is valid UTF-8: count characters by their first bytes.
-        let column = last_line.iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+        // The prefix is valid UTF-8. A byte order mark opening the file is no character of its
+        // first line (`yaml::read`), and lines break as the YAML reader breaks them.
+        let valid = std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default();
+        let (line, column) = yaml::position(valid.strip_prefix(yaml::BOM).unwrap_or(valid));
         let byte = bytes[error.valid_up_to()];
         LoadError::new(vec![
             Diagnostic::new(
