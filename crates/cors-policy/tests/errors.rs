@@ -450,6 +450,28 @@ fn a_key_written_twice_is_an_error_at_every_level(
     check(yaml, Code::DuplicateKey, path, line, column, &format!("duplicate key {key:?}"));
 }
 
+/// `origins: [null]` is YAML's null, not the origin `null` (M4), which must be quoted: the error
+/// says how to write the origin the file most likely means.
+#[rstest]
+#[case::plain("null")]
+#[case::tilde("~")]
+#[case::capitalized("Null")]
+fn a_plain_null_origin_says_to_quote_it(#[case] written: &str) {
+    let yaml = format!("publicResource: false\noriginGroups:\n  - origins: [{written}]\n");
+    let error = load_err(&yaml);
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    check_diagnostic(
+        d,
+        Code::WrongType,
+        "originGroups[0].origins[0]",
+        3,
+        15,
+        "expected a string, found nothing (null)",
+    );
+    let hint = "write \"null\", quoted, for the origin null (sandboxed and file: pages)";
+    assert_eq!(d.hint(), Some(hint));
+}
+
 /// A tag error is one problem among the file's others: the read goes on past it, the file is
 /// walked with the tagged value as written, and every problem comes out at once, in file order
 /// (C3). Before, the tag errors were listed alone.

@@ -166,7 +166,16 @@ impl Loader<'_> {
         let mut out = Vec::with_capacity(items.len());
         for (i, entry) in items.iter().enumerate() {
             let site = Site::Entry(group, key, i);
-            let text = self.string(entry, &site.to_string(), false).unwrap_or_else(|| {
+            let text = if key == "origins" && is_null(entry) {
+                // A plain `null` is YAML's null, not the origin `null` (M4).
+                let hint =
+                    "write \"null\", quoted, for the origin null (sandboxed and file: pages)";
+                self.wrong_type(entry, &site.to_string(), "a string", Some(hint.to_owned()));
+                None
+            } else {
+                self.string(entry, &site.to_string(), false)
+            };
+            let text = text.unwrap_or_else(|| {
                 self.placeholders.push(site);
                 String::new()
             });
