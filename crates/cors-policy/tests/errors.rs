@@ -450,6 +450,36 @@ fn a_key_written_twice_is_an_error_at_every_level(
     check(yaml, Code::DuplicateKey, path, line, column, &format!("duplicate key {key:?}"));
 }
 
+/// A max-age with a leading zero means another number to each YAML reader: 10 to the core
+/// schema, which the loader follows, the octal 8 to a YAML 1.1 reader (`PyYAML`), a string to
+/// `serde_yaml`. It is refused, with the number to write (it loaded as the core schema's).
+#[rstest]
+#[case::octal_looking("010", "10")]
+#[case::padded("007", "7")]
+#[case::zeros("00", "0")]
+#[case::minus_zeros("-00", "0")]
+#[case::plus("+010", "10")]
+#[case::tagged("!!int 010", "10")]
+fn a_max_age_with_a_leading_zero_is_refused(#[case] written: &str, #[case] plain: &str) {
+    let error = load_err(&format!("{GROUP}    accessControlMaxAge: {written}\n"));
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    let shown = written.trim_start_matches("!!int ");
+    let column = 26 + written.len() - shown.len();
+    check_diagnostic(
+        d,
+        Code::WrongType,
+        "originGroups[0].accessControlMaxAge",
+        4,
+        column,
+        &format!("expected a non-negative integer number of seconds, found {shown:?}"),
+    );
+    let hint = format!(
+        "write {plain} without leading zeros: YAML 1.1 readers take a number with one for octal, \
+         other readers for a string"
+    );
+    assert_eq!(d.hint(), Some(hint.as_str()));
+}
+
 /// `origins: [null]` is YAML's null, not the origin `null` (M4), which must be quoted: the error
 /// says how to write the origin the file most likely means.
 #[rstest]

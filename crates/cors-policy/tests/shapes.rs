@@ -159,7 +159,6 @@ fn core_tags_that_say_what_a_value_is_are_honoured() {
 #[case::plus("+5", 5)]
 #[case::plus_tagged("!!int +5", 5)]
 #[case::minus_zero("-0", 0)]
-#[case::minus_zeros("-00", 0)]
 #[case::minus_zero_tagged("!!int -0", 0)]
 fn a_max_age_with_a_sign_is_its_integer(#[case] value: &str, #[case] seconds: u64) {
     let yaml = format!(

@@ -207,6 +207,17 @@ impl Loader<'_> {
             Style::Quoted if digits(text) => {
                 self.wrong_type(node, path, expected, Some(UNQUOTE.to_owned()));
             }
+            // A leading zero (`010`, `-00`) means a different number to each YAML reader: the
+            // core schema's 10, YAML 1.1's octal 8 (`PyYAML`), a string to `serde_yaml`.
+            Style::Plain if digits(unsigned) && unsigned.len() > 1 && unsigned.starts_with('0') => {
+                let plain = unsigned.trim_start_matches('0');
+                let plain = if plain.is_empty() { "0" } else { plain };
+                let hint = format!(
+                    "write {plain} without leading zeros: YAML 1.1 readers take a number with one \
+                     for octal, other readers for a string"
+                );
+                self.wrong_type(node, path, expected, Some(hint));
+            }
             Style::Plain if digits(unsigned) => match unsigned.parse::<u64>() {
                 Ok(seconds) => return Some(seconds),
                 Err(_) => self.report(
