@@ -93,11 +93,13 @@ pub fn is_public_suffix(domain: &str) -> bool {
     PUBLIC_SUFFIXES.iter().any(|suffix| suffix.eq_ignore_ascii_case(domain))
 }
 
-/// Loopback hosts are potentially trustworthy (Secure Contexts), so `http://` there is not linted.
+/// Loopback hosts are potentially trustworthy (Secure Contexts), so `http://` there is not linted:
+/// `localhost` names and the IP literals of 127.0.0.0/8 and `[::1]`, not a domain that starts
+/// like one (`127.0.0.1.example.com` is whatever its DNS says).
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host.ends_with(".localhost")
-        || host.starts_with("127.")
+        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|address| address.is_loopback())
         || host == "[::1]"
 }
 

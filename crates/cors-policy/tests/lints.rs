@@ -93,6 +93,18 @@ fn group(credentials: bool, lines: &str) -> String {
     "origin \"null\" with credentials lets sandboxed and file: pages of any site read \
      credentialed responses"
 )]
+// A domain that starts like a loopback address is a domain: only IP literals of 127.0.0.0/8,
+// `[::1]` and `localhost` names are potentially trustworthy (Secure Contexts). It was taken for
+// loopback, and not linted.
+#[case::http_domain_named_like_loopback_with_credentials(
+    group(true, "    origins: [\"http://127.0.0.1.example.com\"]\n"),
+    Code::InsecureOriginWithCredentials,
+    "originGroups[0].origins[0]",
+    5,
+    15,
+    "origin \"http://127.0.0.1.example.com\" uses http:// with credentials, so a network \
+     attacker can read credentialed responses"
+)]
 #[case::http_origin_with_credentials(
     group(true, "    origins: [\"http://a.test\"]\n"),
     Code::InsecureOriginWithCredentials,
@@ -236,7 +248,7 @@ fn an_extension_origins_hint_writes_its_host_in_its_browsers_case(
 #[case::defaults_include_connect_and_trace(
     "publicResource: false\noriginGroups:\n  - origins: [\"https://a.test\"]\n"
 )]
-#[case::loopback_http_with_credentials(&group(true, "    origins: [\"http://localhost:3000\", \"http://127.0.0.1:8080\"]\n"))]
+#[case::loopback_http_with_credentials(&group(true, "    origins: [\"http://localhost:3000\", \"http://127.0.0.1:8080\", \"http://127.255.0.9\", \"http://[::1]:8080\", \"http://app.localhost\"]\n"))]
 #[case::own_domain_wildcard(&group(true, "    origins: [\"https://*.example.com\"]\n"))]
 #[case::max_age_at_chromium_cap(&group(false, "    origins: [\"https://a.test\"]\n    accessControlMaxAge: 7200\n"))]
 #[case::public_without_credentials("publicResource: true\n")]
