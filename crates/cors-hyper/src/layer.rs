@@ -37,14 +37,6 @@ impl ListenerScheme {
             Self::Https => "https",
         }
     }
-
-    /// Whether a listener address (an `ApiInstance`'s `spec.address`) is `https://...`, its
-    /// scheme compared ignoring case (the rule cors-proxy-wasm's `Plugin` applies to the same
-    /// field).
-    #[cfg(feature = "yaml")]
-    fn is_https_address(address: &str) -> bool {
-        address.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-    }
 }
 
 /// Where a layer takes its engine from.
@@ -119,10 +111,8 @@ impl CorsLayer {
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }
-        let scheme = match loaded.listen.as_deref() {
-            Some(address) if ListenerScheme::is_https_address(address) => ListenerScheme::Https,
-            _ => ListenerScheme::Http,
-        };
+        let scheme =
+            if loaded.listens_on_https() { ListenerScheme::Https } else { ListenerScheme::Http };
         Ok(Self::new(loaded.policy).listener_scheme(scheme))
     }
 

@@ -3,8 +3,6 @@
 use cors_engine::Engine;
 use cors_policy::{Code, Diagnostic, LoadError, Policy};
 
-use crate::headers::starts_with_ignoring_case;
-
 /// A loaded plugin configuration: the engine built from the `cors-flex` policy, and the scheme
 /// the listener serves, which the same-origin check (R2) compares origins against.
 ///
@@ -42,10 +40,7 @@ impl Plugin {
     /// Every problem cors-policy finds (C3), each with line and column, as a [`LoadError`].
     pub fn from_configuration(bytes: &[u8], file: &str) -> Result<Plugin, LoadError> {
         let loaded = Policy::from_yaml_bytes(bytes, file)?;
-        let scheme = match loaded.listen.as_deref() {
-            Some(address) if starts_with_ignoring_case(address, "https://") => "https",
-            _ => "http",
-        };
+        let scheme = if loaded.listens_on_https() { "https" } else { "http" };
         Ok(Plugin { engine: Engine::new(loaded.policy), scheme, warnings: loaded.warnings })
     }
 

@@ -67,6 +67,33 @@ pub struct LoadedPolicy {
     pub ignored_policies: Vec<String>,
 }
 
+impl LoadedPolicy {
+    /// Whether the file names an `https://` listener (an `ApiInstance` whose `spec.address` is
+    /// `https://...`, the scheme compared ignoring case, as URLs compare schemes).
+    ///
+    /// The adapters take the listener's scheme for the same-origin check (R2) from this, so
+    /// that a site's own requests behind TLS are recognised as same-origin. It reads only the
+    /// scheme: the address itself is checked where it is served (cors-gateway).
+    ///
+    /// ```
+    /// # #[cfg(feature = "yaml")] {
+    /// let file = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n\
+    ///             metadata: {name: api}\nspec:\n  address: HTTPS://0.0.0.0:8443\n  \
+    ///             policies:\n  - policyRef: {name: cors-flex}\n    config: {}\n";
+    /// let loaded = cors_policy::Policy::from_yaml_str(file, "api.yaml")?;
+    /// assert!(loaded.listens_on_https());
+    /// # }
+    /// # Ok::<(), cors_policy::LoadError>(())
+    /// ```
+    #[must_use]
+    pub fn listens_on_https(&self) -> bool {
+        self.listen
+            .as_deref()
+            .and_then(|address| address.get(..8))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+}
+
 fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by_key(|d| (d.line(), d.column()));
 }
