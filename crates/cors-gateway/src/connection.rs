@@ -314,7 +314,13 @@ impl Activity {
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.events.fetch_add(1, Ordering::Relaxed);
-        InFlight { activity: Arc::clone(self), handed: None, ended: false, bodiless: false }
+        InFlight {
+            activity: Arc::clone(self),
+            handed: None,
+            ended: false,
+            bodiless: false,
+            ends_apart: false,
+        }
     }
 
     fn events(&self) -> u64 {
@@ -379,6 +385,9 @@ pub(crate) struct InFlight {
     /// Whether its response is sent without its body, whatever the body holds (see
     /// [`InFlight::without_body`]).
     bodiless: bool,
+    /// Whether its body's end is handed apart from its last frame (see
+    /// [`InFlight::end_apart`]).
+    ends_apart: bool,
 }
 
 impl InFlight {
@@ -386,6 +395,13 @@ impl InFlight {
     /// hyper drops the body unread, which is no abandoning.
     pub(crate) fn without_body(&mut self) {
         self.bodiless = true;
+    }
+
+    /// Its response body hands its last byte apart (finding F-CP, see [`Tracked`]): HTTP/2,
+    /// where hyper hands a frame on to h2 once the stream's window covers the frame before it,
+    /// so that the frame after the last data tells the send watch the data was taken up.
+    pub(crate) fn end_apart(&mut self) {
+        self.ends_apart = true;
     }
 
     /// Its response was made by the gateway itself, without the upstream (see
@@ -441,6 +457,18 @@ pin_project! {
     /// F-CJ): hyper's HTTP/2 server asks for the next chunk only once the client has taken up
     /// the whole chunk before it, so the chunk is the step in which the send watch sees an
     /// HTTP/2 client move, and a chunk is what one read of the upstream brought, up to 408 KiB.
+    ///
+    /// On HTTP/2 ([`InFlight::end_apart`]) the body's last byte is handed as a frame of its own
+    /// (finding F-CP). hyper (1.12) asks the body for its next frame as soon as it has handed the
+    /// previous one to h2, and hands a frame to h2 only once the stream's window covers the frame
+    /// before it: the send watch sees a frame taken up when the frame after it is handed on. The
+    /// last frame has none after it: handed to h2, it waited there for the stream's window while
+    /// the body was dropped, out of the watch's sight, and a client that gave no window held it
+    /// (up to [`MAX_CHUNK`] per stream) and its stream until `--idle-timeout`, or for good while
+    /// it made a request now and then. Its last byte, split off without a copy, now follows it,
+    /// and is handed on once the window covers the rest; it is queued for the window there
+    /// with nothing else. Trailers still follow the last data frame at once (a response that
+    /// ends in trailers leaves its last data frame out of the watch: docs/robustness.md, F-CP).
     pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
@@ -455,6 +483,16 @@ pin_project! {
 /// as much (`server::NOT_SENT_LOW_WATER`, finding F-BB). Splitting a chunk shares its bytes
 /// (`Bytes::split_to`), and h2 sends DATA frames of 16 KiB whatever it is handed.
 const MAX_CHUNK: usize = crate::server::NOT_SENT_LOW_WATER as usize;
+
+/// The next part of `rest` to hand: at most [`MAX_CHUNK`] bytes, and when `hold_last` (the
+/// body's end on HTTP/2, see [`Tracked`]) never its last byte with others. Splits without a copy.
+fn next_part(rest: &mut Bytes, hold_last: bool) -> Bytes {
+    let mut take = rest.len().min(MAX_CHUNK);
+    if hold_last && take == rest.len() && take > 1 {
+        take -= 1;
+    }
+    rest.split_to(take)
+}
 
 impl<B: Body> Tracked<B> {
     pub(crate) fn new(body: B, mut in_flight: InFlight) -> Self {
@@ -478,19 +516,18 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
         }
         this.in_flight.asked();
         let mut body = this.body;
+        let hold_last = this.in_flight.ends_apart;
         let polled = if this.rest.is_empty() {
             body.as_mut().poll_frame(cx).map_ok(|frame| match frame.into_data() {
-                Ok(mut data) => {
-                    if data.len() > MAX_CHUNK {
-                        *this.rest = data.split_off(MAX_CHUNK);
-                    }
-                    Frame::data(data)
+                Ok(data) => {
+                    *this.rest = data;
+                    Frame::data(next_part(this.rest, hold_last && body.is_end_stream()))
                 }
                 Err(frame) => frame,
             })
         } else {
-            let take = this.rest.len().min(MAX_CHUNK);
-            Poll::Ready(Some(Ok(Frame::data(this.rest.split_to(take)))))
+            let part = next_part(this.rest, hold_last && body.is_end_stream());
+            Poll::Ready(Some(Ok(Frame::data(part))))
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -1031,11 +1068,21 @@ mod tests {
     /// ends with the last part, not before.
     #[test]
     fn a_large_chunk_is_handed_in_parts() {
-        use http_body_util::{BodyExt as _, Full};
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let activity = Activity::new();
         let whole: Vec<u8> = (0..=250u8).cycle().take(MAX_CHUNK * 3 + 100).collect();
-        let mut body = Tracked::new(Full::new(Bytes::from(whole.clone())), activity.begin());
+        assert_eq!(hand(&whole, activity.begin()), [MAX_CHUNK, MAX_CHUNK, MAX_CHUNK, 100]);
+        assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
+    }
+
+    /// Hands a body of `whole`, counted by `in_flight`, to its end as hyper asks for it, and
+    /// returns the lengths of its parts. Checks after each part that the size hint counts the
+    /// parts not yet handed, that the body and its response end with the last, not before, and
+    /// that the send watch counts the one part handed; and at the end, the bytes and their order.
+    fn hand(whole: &[u8], in_flight: InFlight) -> Vec<usize> {
+        use http_body_util::{BodyExt as _, Full};
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let activity = Arc::clone(&in_flight.activity);
+        let mut body = Tracked::new(Full::new(Bytes::copy_from_slice(whole)), in_flight);
         assert_eq!(body.size_hint().exact(), Some(whole.len() as u64));
         let (mut parts, mut sent) = (Vec::new(), Vec::new());
         runtime.block_on(async {
@@ -1043,7 +1090,7 @@ mod tests {
                 let data = frame.unwrap().into_data().unwrap();
                 parts.push(data.len());
                 sent.extend_from_slice(&data);
-                let left = whole.len() - parts.iter().sum::<usize>();
+                let left = whole.len() - sent.len();
                 assert_eq!(body.size_hint().exact(), Some(left as u64));
                 assert_eq!(body.is_end_stream(), left == 0);
                 assert_eq!(body.in_flight.ended, left == 0);
@@ -1053,9 +1100,25 @@ mod tests {
                 );
             }
         });
-        assert_eq!(parts, [MAX_CHUNK, MAX_CHUNK, MAX_CHUNK, 100]);
         assert!(sent == whole, "the bytes or their order changed");
-        drop(body);
+        parts
+    }
+
+    /// Finding F-CP: on HTTP/2 a body's last byte is handed as a part of its own, after the
+    /// rest, also when the rest comes in parts of [`MAX_CHUNK`]; the bytes are unchanged, and the
+    /// response ends with the last byte. On HTTP/1.1 the last part is handed whole.
+    #[rstest]
+    #[case::one_chunk(5, &[4, 1])]
+    #[case::in_parts(MAX_CHUNK * 2, &[MAX_CHUNK, MAX_CHUNK - 1, 1])]
+    #[case::one_byte(1, &[1])]
+    fn on_http2_the_last_byte_is_handed_apart(#[case] length: usize, #[case] expected: &[usize]) {
+        let activity = Activity::new();
+        let whole: Vec<u8> = (0..=250u8).cycle().take(length).collect();
+        let mut http2 = activity.begin();
+        http2.end_apart();
+        assert_eq!(hand(&whole, http2), expected);
+        let http1: Vec<usize> = whole.chunks(MAX_CHUNK).map(<[u8]>::len).collect();
+        assert_eq!(hand(&whole, activity.begin()), http1);
         assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
     }
 

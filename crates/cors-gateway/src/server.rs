@@ -765,6 +765,9 @@ where
         if request.method() == http::Method::HEAD {
             in_flight.without_body();
         }
+        if request.version() == http::Version::HTTP_2 {
+            in_flight.end_apart();
+        }
         let in_flight = Some(in_flight);
         let exchange = self.telemetry.exchange(&request, self.peer);
         if let Some(refusal) = checks::refusal(&request, self.max_headers) {

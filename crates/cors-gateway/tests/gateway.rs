@@ -536,6 +536,37 @@ async fn a_stalled_http2_stream_is_cut_while_another_on_its_connection_moves() {
     .unwrap();
 }
 
+/// Finding F-CP: an HTTP/2 response whose last frame the client never takes up (it reads the
+/// head, and gives the stream no window for the body's end) is cut after `--send-timeout`, as
+/// any other response is. Before the fix the last frame left the send watch as it was handed,
+/// queued in the gateway for the stream's window, and the connection stayed open, the frame
+/// held, until `--idle-timeout` (here 300 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_response_whose_end_is_never_taken_up_is_cut_after_the_send_timeout() {
+    let (_upstream, gateway) =
+        strict_gateway(&["--send-timeout", "1s", "--idle-timeout", "300s"]).await;
+    // A stream window of 1 KiB, widened only as the body is read, which it is not.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .http2_initial_stream_window_size(1024)
+        .build_http::<common::Body>();
+    // Small enough to come from the upstream in one read (hyper reads 8 KiB at first), and be
+    // handed in one frame: the last.
+    let get = request("GET", &gateway.url("/download?bytes=4096"), &[("origin", APP)], empty());
+    let response = client.request(get).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let gateway = tokio::task::spawn_blocking(move || {
+        gateway.wait_for_log("took up no response for --send-timeout");
+        gateway
+    })
+    .await
+    .unwrap();
+    // The connection is gone: the body ends short, in an error.
+    let read = tokio::time::timeout(PATIENCE, response.into_body().collect()).await.unwrap();
+    assert!(read.is_err(), "the whole body arrived");
+    drop(gateway);
+}
+
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
 /// server-sent events stream between events, here an echo of a request body that pauses) is not
 /// waiting on the client, and is not cut.
