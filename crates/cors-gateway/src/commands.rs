@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admin::{self, Admin, Readiness};
 use crate::cli::{CheckArgs, ExplainArgs, LimitArgs, SchemeArg, ServeArgs};
 use crate::folder::{Folder, FolderReload};
-use crate::metrics::PolicyHashes;
+use crate::metrics::InForce;
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream};
 use crate::reload::{Baseline, PolicyFile, Reload};
@@ -369,7 +369,7 @@ fn plan_file(
         (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
             .then(|| upstream_trust(args));
     let clients = UpstreamClients::new(limits, trust.as_ref())?;
-    let telemetry = Telemetry::start(&args.telemetry, || PolicyHashes::single(&loaded.policy))
+    let telemetry = Telemetry::start(&args.telemetry, || InForce::single(&loaded.policy))
         .map_err(|error| error.to_string())?;
     let shared = SharedEngine::new(Engine::new(loaded.policy));
     let scheme = listener_scheme(args, tls);
@@ -422,7 +422,7 @@ fn plan_folder(
         .collect();
     probes.sort();
     probes.dedup();
-    let telemetry = Telemetry::start(&args.telemetry, || PolicyHashes::folder(&config))
+    let telemetry = Telemetry::start(&args.telemetry, || InForce::folder(&config))
         .map_err(|error| error.to_string())?;
     let folder = Folder::new(config);
     let mut listeners = Vec::new();

@@ -35,7 +35,7 @@ use hyper::body::Incoming;
 use tower_layer::Layer as _;
 use tower_service::Service;
 
-use crate::metrics::PolicyHashes;
+use crate::metrics::InForce;
 use crate::proxy::{self, Proxy, ProxyBody};
 use crate::readings::{self, Reading};
 use crate::reload::Reload;
@@ -456,7 +456,7 @@ impl Reload for FolderReload {
             }
         };
         let warnings = config.warnings().to_vec();
-        let hashes = self.telemetry.metrics().map(|_| PolicyHashes::folder(&config));
+        let hashes = self.telemetry.metrics().map(|_| InForce::folder(&config));
         match Loaded::new(config, &self.addresses) {
             Ok(loaded) => {
                 for warning in &warnings {
@@ -464,7 +464,7 @@ impl Reload for FolderReload {
                 }
                 *self.shared.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
                 if let Some(hashes) = hashes {
-                    self.telemetry.policy_reloaded(|| hashes);
+                    self.telemetry.reloaded(|| hashes);
                 }
                 tracing::info!(%folder, cause, "configuration reloaded");
             }

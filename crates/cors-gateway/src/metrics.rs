@@ -168,14 +168,15 @@ pub(crate) struct Metrics {
     connections: Counter,
     closed: [Counter; CLOSE_REASONS.len()],
     reloads: Counter,
+    config_reloads: Counter,
     failed_reloads: Counter,
     policy: Arc<PolicyInfo>,
     dropped: DroppedLines,
 }
 
 impl Metrics {
-    /// Registers every metric; `policies` are the policies loaded at start.
-    pub(crate) fn new(policies: PolicyHashes) -> Self {
+    /// Registers every metric; `in_force` is the configuration loaded at start.
+    pub(crate) fn new(in_force: InForce) -> Self {
         let mut registry = Registry::default();
         let decisions = Arc::new(DecisionCounts::default());
         registry.register_collector(Box::new(Arc::clone(&decisions)));
@@ -209,13 +210,20 @@ impl Metrics {
             "Policy reloads that swapped in a new policy (SIGHUP or a file change)",
             reloads.clone(),
         );
+        let config_reloads = Counter::default();
+        registry.register(
+            "cors_gateway_config_reloads",
+            "Reloads that swapped in another configuration (SIGHUP or a file change): other \
+             policies or, with --config-dir, other routes, upstreams or base paths",
+            config_reloads.clone(),
+        );
         let failed_reloads = Counter::default();
         registry.register(
             "cors_policy_reload_failures",
             "Policy reloads refused because the file had errors; the previous policy stays",
             failed_reloads.clone(),
         );
-        let policy = Arc::new(PolicyInfo::new(policies));
+        let policy = Arc::new(PolicyInfo::new(in_force));
         registry.register_collector(Box::new(Arc::clone(&policy)));
         let [queue_full, write_error] = labelled(
             &mut registry,
@@ -243,6 +251,7 @@ impl Metrics {
             connections,
             closed,
             reloads,
+            config_reloads,
             failed_reloads,
             policy,
             dropped: DroppedLines { queue_full, write_error },
@@ -317,16 +326,19 @@ impl Metrics {
         }
     }
 
-    /// Records a successful reload of `policies`: counted, with its load time, only when they
-    /// differ from those in force (a SIGHUP or a touched file that brings the same policies
-    /// swaps in nothing new, and `cors_policy_reloads_total` counts the reloads that did).
-    /// Returns whether they differed.
-    pub(crate) fn policy_reloaded(&self, policies: PolicyHashes) -> bool {
-        if !self.policy.replace(policies) {
-            return false;
+    /// Records a successful reload of `in_force`: counted only when it differs from the
+    /// configuration in force (a SIGHUP or a touched file that brings the same swaps in nothing
+    /// new), in `cors_gateway_config_reloads_total`, and in `cors_policy_reloads_total`, with its
+    /// load time, when its policies do. A folder whose routes alone changed counts in the first
+    /// only (before, in neither, and an operator could not see the change take).
+    pub(crate) fn reloaded(&self, in_force: InForce) {
+        let (policies, config) = self.policy.replace(in_force);
+        if policies {
+            self.reloads.inc();
         }
-        self.reloads.inc();
-        true
+        if config {
+            self.config_reloads.inc();
+        }
     }
 
     /// Records a reload refused for errors in the file.
@@ -456,32 +468,70 @@ impl PolicyHashes {
     }
 }
 
+/// The configuration in force, as the metrics tell one load from another: its policies and, for
+/// a `--config-dir` folder, a digest of what else its instances serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InForce {
+    policies: PolicyHashes,
+    /// The SHA-256 of each instance's listener, name, base path and routes (their rules,
+    /// upstreams and destination paths), policies left out; all zeros for `serve --config`.
+    routes: [u8; 32],
+}
+
+impl InForce {
+    /// The policy of `serve --config`.
+    pub(crate) fn single(policy: &Policy) -> Self {
+        Self { policies: PolicyHashes::single(policy), routes: [0; 32] }
+    }
+
+    /// A Flex Local Mode folder.
+    pub(crate) fn folder(config: &LocalConfig) -> Self {
+        let mut digest = Sha256::new();
+        for instance in config.instances() {
+            // The routes' `Debug` form holds every part of them (a pattern as written); it is
+            // no stable format, and is compared only with the previous load of this process.
+            let routes = format!(
+                "{} {}/{} {} {:?}\n",
+                instance.address(),
+                instance.namespace(),
+                instance.name(),
+                instance.base_path(),
+                instance.routes()
+            );
+            digest.update(routes.as_bytes());
+        }
+        Self { policies: PolicyHashes::folder(config), routes: digest.finalize().into() }
+    }
+}
+
 /// `cors_policy_info{hash}` (with `api` for a folder's instances) and
 /// `cors_policy_loaded_timestamp_seconds`: which policies are in force.
 #[derive(Debug)]
 struct PolicyInfo {
-    /// The policies, and when they were loaded, in seconds since the Unix epoch.
-    current: RwLock<(PolicyHashes, f64)>,
+    /// The configuration, and when its policies were loaded, in seconds since the Unix epoch.
+    current: RwLock<(InForce, f64)>,
 }
 
 impl PolicyInfo {
-    fn new(policies: PolicyHashes) -> Self {
-        Self { current: RwLock::new((policies, now_seconds())) }
+    fn new(in_force: InForce) -> Self {
+        Self { current: RwLock::new((in_force, now_seconds())) }
     }
 
-    /// Puts `policies` in force with the time now, unless they are those in force already.
-    /// Returns whether they were new.
-    fn replace(&self, policies: PolicyHashes) -> bool {
+    /// Puts `in_force` in force, with the time now when its policies are new. Returns whether
+    /// its policies were new, and whether any of it was.
+    fn replace(&self, in_force: InForce) -> (bool, bool) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        if current.0 == policies {
-            return false;
+        let policies = current.0.policies != in_force.policies;
+        let config = policies || current.0.routes != in_force.routes;
+        if policies {
+            current.1 = now_seconds();
         }
-        *current = (policies, now_seconds());
-        true
+        current.0 = in_force;
+        (policies, config)
     }
 
     fn describe(&self) -> String {
-        match &self.current.read().unwrap_or_else(PoisonError::into_inner).0 {
+        match &self.current.read().unwrap_or_else(PoisonError::into_inner).0.policies {
             PolicyHashes::Single(hash) => format!("policy {hash}"),
             PolicyHashes::Folder(named) if named.is_empty() => "no cors-flex policy".to_owned(),
             PolicyHashes::Folder(named) => {
@@ -495,8 +545,10 @@ impl PolicyInfo {
 
 impl Collector for PolicyInfo {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        let (policies, loaded) =
-            self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let (policies, loaded) = {
+            let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+            (current.0.policies.clone(), current.1)
+        };
         let info = ConstGauge::new(1);
         let family = encoder.encode_descriptor(
             "cors_policy_info",
@@ -552,7 +604,8 @@ mod tests {
 
     #[test]
     fn a_status_past_599_counts_as_a_server_error() {
-        let metrics = Metrics::new(PolicyHashes::Folder(Vec::new()));
+        let metrics =
+            Metrics::new(InForce { policies: PolicyHashes::Folder(Vec::new()), routes: [0; 32] });
         for status in [200, 599, 600, 999] {
             let status = StatusCode::from_u16(status).unwrap();
             metrics.responded(status, None, None, None, None);

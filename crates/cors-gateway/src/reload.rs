@@ -11,7 +11,7 @@ use cors_engine::Engine;
 use cors_hyper::SharedEngine;
 use cors_policy::{LocalConfig, Policy};
 
-use crate::metrics::PolicyHashes;
+use crate::metrics::InForce;
 use crate::telemetry::Telemetry;
 
 /// Something the gateway reloads.
@@ -166,7 +166,7 @@ pub(crate) fn reload(
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            telemetry.policy_reloaded(|| PolicyHashes::single(&loaded.policy));
+            telemetry.reloaded(|| InForce::single(&loaded.policy));
             shared.replace(Engine::new(loaded.policy));
             tracing::info!(file = %path.display(), cause, "policy reloaded");
             true

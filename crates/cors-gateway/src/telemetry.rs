@@ -27,7 +27,7 @@ use pin_project_lite::pin_project;
 use crate::access_log::{AccessLog, LogFormat, RequestSide, ResponseSide};
 use crate::cli::parse_duration;
 use crate::connection::Closed;
-use crate::metrics::{DroppedLines, Metrics, PolicyHashes, closed_index};
+use crate::metrics::{DroppedLines, InForce, Metrics, closed_index};
 
 /// `cors-gateway serve` flags for the admin listener and the access log.
 #[derive(Debug, Args, Clone)]
@@ -80,9 +80,9 @@ impl Telemetry {
     /// `--access-log-file` without `--access-log`, or the log file cannot be opened.
     pub(crate) fn start(
         args: &TelemetryArgs,
-        policies: impl FnOnce() -> PolicyHashes,
+        in_force: impl FnOnce() -> InForce,
     ) -> io::Result<Self> {
-        let metrics = args.admin_listen.is_some().then(|| Metrics::new(policies()));
+        let metrics = args.admin_listen.is_some().then(|| Metrics::new(in_force()));
         let log = match (args.access_log, &args.access_log_file) {
             (LogFormat::Off, None) => None,
             (LogFormat::Off, Some(_)) => {
@@ -156,11 +156,11 @@ impl Telemetry {
         TunnelGuard { metrics }
     }
 
-    /// Records that a reload swapped in `policies` (hashed only when the metrics are on),
-    /// counted when they are not those in force already.
-    pub(crate) fn policy_reloaded(self, policies: impl FnOnce() -> PolicyHashes) {
+    /// Records that a reload swapped in `in_force` (hashed only when the metrics are on),
+    /// counted when it is not the configuration in force already (see [`Metrics::reloaded`]).
+    pub(crate) fn reloaded(self, in_force: impl FnOnce() -> InForce) {
         if let Some(metrics) = self.metrics() {
-            metrics.policy_reloaded(policies());
+            metrics.reloaded(in_force());
         }
     }
 

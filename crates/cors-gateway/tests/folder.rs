@@ -420,13 +420,19 @@ async fn a_change_reloads_the_folder_and_an_invalid_one_keeps_the_previous() {
 }
 
 /// The `cors_policy_info` lines of the gateway's `/metrics` (one per API instance with a
-/// policy), and `cors_policy_reloads_total` and `cors_policy_reload_failures_total`.
+/// policy), and `cors_policy_reloads_total`, `cors_policy_reload_failures_total` and
+/// `cors_gateway_config_reloads_total`.
 async fn policy_metrics(admin: SocketAddr) -> (Vec<String>, String) {
     let answer = get(&format!("http://{admin}/metrics"), "GET", None).await;
     assert_eq!(answer.status, 200);
     let text = String::from_utf8(answer.body.to_vec()).unwrap();
     let info = text.lines().filter(|l| l.starts_with("cors_policy_info{")).map(str::to_owned);
-    let reloads = text.lines().filter(|l| l.starts_with("cors_policy_reload")).collect();
+    let reloads = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("cors_policy_reload") || l.starts_with("cors_gateway_config_reload")
+        })
+        .collect();
     (info.collect(), reloads)
 }
 
@@ -501,6 +507,38 @@ async fn a_folder_reload_updates_each_instance_policy_info() {
     })
     .await;
     assert_eq!(third, second, "a failed reload keeps the policies in force");
+}
+
+/// A reload that changes only a folder's routes is counted in
+/// `cors_gateway_config_reloads_total`, not in `cors_policy_reloads_total`, whose policies are the
+/// same; one that changes a policy counts in both. Before, a routes change counted nowhere, and
+/// an operator watching the metrics could not see it take.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_of_routes_alone_counts_as_a_configuration_reload() {
+    let Inline { folder, port, orders_v2, .. } = Inline::start().await;
+    let gateway = serve(&folder.dir, 1, &["--admin-listen", "127.0.0.1:0"]);
+    let admin = gateway.admin_address();
+    let (_, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_gateway_config_reloads_total 0"), "{reloads}");
+    let text = std::fs::read_to_string(folder.dir.join("apis.yaml")).unwrap();
+    folder.write("apis.yaml", &text.replace("destinationPath: /api/v2", "destinationPath: /v3"));
+    policy_metrics_when(admin, |_, reloads| {
+        reloads.contains("cors_gateway_config_reloads_total 1")
+    })
+    .await;
+    let (_, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_policy_reloads_total 0"), "{reloads}");
+    get(&format!("http://127.0.0.1:{port}/orders/v2/items"), "GET", Some(SHOP)).await;
+    assert_eq!(last(&orders_v2, 1).path, "/v3/items", "the new route is in force");
+
+    let grown = "origins: [https://shop.example.com, https://admin.example.com]";
+    let text = std::fs::read_to_string(folder.dir.join("apis.yaml")).unwrap();
+    folder.write("apis.yaml", &text.replace("origins: [https://shop.example.com]", grown));
+    policy_metrics_when(admin, |_, reloads| {
+        reloads.contains("cors_gateway_config_reloads_total 2")
+            && reloads.contains("cors_policy_reloads_total 1")
+    })
+    .await;
 }
 
 /// Findings F-L, F-T and F-V: nested base paths, `/api` granting a partner with credentials and

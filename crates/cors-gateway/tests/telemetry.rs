@@ -286,6 +286,7 @@ async fn reloads_that_change_the_policy_are_counted_and_change_its_hash() {
     gateway.wait_for_log("policy reloaded");
     let samples = metrics(admin).await;
     assert_eq!(value(&samples, "cors_policy_reloads_total"), 0.0, "nothing changed");
+    assert_eq!(value(&samples, "cors_gateway_config_reloads_total"), 0.0, "nothing changed");
     assert_eq!(value(&samples, "cors_policy_loaded_timestamp_seconds"), loaded);
 
     scratch.write(
@@ -296,6 +297,7 @@ async fn reloads_that_change_the_policy_are_counted_and_change_its_hash() {
     assert_ne!(first, second);
     gateway.signal("HUP");
     let samples = metrics_when(admin, |s| s.get("cors_policy_reloads_total") == Some(&1.0)).await;
+    assert_eq!(value(&samples, "cors_gateway_config_reloads_total"), 1.0);
     assert_eq!(
         family(&samples, "cors_policy_info"),
         [(format!("cors_policy_info{{hash=\"{second}\"}}").as_str(), 1.0)]
