@@ -102,6 +102,16 @@ impl Upstream {
         if uri.query().is_some() {
             return Err(format!("invalid upstream URL \"{text}\": a query is not supported"));
         }
+        // The `http` crate reads a port past 65 535 as none, and the scheme's port was used:
+        // `:99999` sent every request to port 80 (finding F-CQ). An empty port (`host:`) is the
+        // scheme's, as URLs have it.
+        let port = authority.as_str().get(authority.host().len() + 1..).unwrap_or_default();
+        if !port.is_empty() && authority.port_u16().is_none() {
+            return Err(format!(
+                "invalid upstream URL \"{text}\": the port {port} is past 65535 (a port is 1 to \
+                 65535; write http://HOST:PORT)"
+            ));
+        }
         let prefix = uri.path().trim_end_matches('/').to_owned();
         Ok(Self { scheme, authority, prefix, text: Arc::from(trimmed) })
     }
@@ -1492,6 +1502,12 @@ mod tests {
     #[case::query_is_refused("http://a.test/?x=1", Err("query"))]
     #[case::userinfo_is_refused("http://u:p@a.test", Err("user information"))]
     #[case::garbage_is_refused("http://a b", Err("invalid upstream URL"))]
+    #[case::ipv6("http://[::1]:8080/api", Ok(("[::1]:8080", "/api")))]
+    #[case::ipv6_without_a_port("http://[::1]/api", Ok(("[::1]", "/api")))]
+    #[case::an_empty_port_is_the_schemes("http://a.test:/api", Ok(("a.test:", "/api")))]
+    // Finding F-CQ: before, taken, and every request went to port 80.
+    #[case::a_port_past_65535_is_refused("http://127.0.0.1:99999", Err("the port 99999 is past"))]
+    #[case::a_port_of_65536_is_refused("https://[::1]:65536/api", Err("the port 65536 is past"))]
     fn upstream_urls(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
         check_upstream(text, expected);
     }

@@ -460,6 +460,12 @@ fn check_reports_every_file_of_several_at_once() {
     "invalid value '0' for '--header-read-timeout <DURATION>': \"0\" would close every \
      connection before its client could send a request: give a duration above 0"
 )]
+// Finding F-CQ: taken before, and every request went to port 80.
+#[case::upstream_port_past_65535(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:99999"],
+    2,
+    "invalid upstream URL \"http://127.0.0.1:99999\": the port 99999 is past 65535"
+)]
 #[case::listen_without_a_host(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--listen", ":8080"],
     2,
