@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -183,7 +183,57 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
     }
 }
 
-write_through!(Prefixed);
+/// Writes pass through, and tell the connection's [`Activity`] whether the client takes them up
+/// (see [`WriteWatch`]).
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Prefixed<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.activity.wrote(taken(&written, |&n| n > 0));
+        written
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.activity.wrote(taken(&written, |&n| n > 0));
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        // A TLS stream's flush writes the records its writes left: done, they were taken up.
+        this.activity.wrote(taken(&flushed, |()| true));
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// What a write (or flush) to the client tells [`Activity::wrote`]: `Pending` when the socket
+/// was full, else whether the client's socket took something (`took` of the result).
+#[inline]
+fn taken<T>(poll: &Poll<io::Result<T>>, took: impl FnOnce(&T) -> bool) -> Poll<bool> {
+    match poll {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(result) => Poll::Ready(result.as_ref().is_ok_and(took)),
+    }
+}
 
 /// Reads from `io` into `buf`, and calls `brought` when the read brought bytes: how
 /// [`Prefixed`] and the upstream connections (`pool.rs`, `Heard`) notice that their peer sent
@@ -263,6 +313,11 @@ pub(crate) struct Activity {
     /// they handed it in, modulo [`EPOCHS`]. Per response, not per connection (finding F-BW):
     /// on HTTP/2 one stream may wait on its window while the others move.
     waiting: [AtomicUsize; EPOCHS],
+    /// Writes to the client that it took up (some bytes, or a flush), counted by the
+    /// connection's task alone (see [`Prefixed`] and [`WriteWatch`]).
+    written: AtomicU64,
+    /// Whether the last write to the client found its socket full.
+    write_waits: AtomicBool,
     /// Requests dropped before their response ended: the client reset the stream (HTTP/2) or
     /// went away (see [`InFlight`] and [`MAX_ABANDONED`]).
     abandoned: AtomicU64,
@@ -305,6 +360,8 @@ impl Activity {
             received: AtomicU64::new(0),
             epoch: AtomicUsize::new(0),
             waiting: std::array::from_fn(|_| AtomicUsize::new(0)),
+            written: AtomicU64::new(0),
+            write_waits: AtomicBool::new(false),
             abandoned: AtomicU64::new(0),
             local: AtomicU64::new(0),
         })
@@ -355,6 +412,24 @@ impl Activity {
     /// connection: past it, a connection closing for abandoning is dropped at once.
     fn goes_on_abandoning(&self) -> bool {
         self.abandoned.load(Ordering::Relaxed) > MAX_ABANDONED_WHILE_CLOSING
+    }
+
+    /// Notes a write (or flush) to the client: `Ready(true)` when the client's socket took it,
+    /// `Pending` when it was full; one load, and a store or two. Called by the connection's task
+    /// alone, so the count needs no atomic addition.
+    #[inline]
+    fn wrote(&self, taken: Poll<bool>) {
+        match taken {
+            Poll::Ready(true) => {
+                let written = self.written.load(Ordering::Relaxed);
+                self.written.store(written.wrapping_add(1), Ordering::Relaxed);
+                if self.write_waits.load(Ordering::Relaxed) {
+                    self.write_waits.store(false, Ordering::Relaxed);
+                }
+            }
+            Poll::Pending => self.write_waits.store(true, Ordering::Relaxed),
+            Poll::Ready(false) => {}
+        }
     }
 
     /// For the send watch (see [`drive`]), at each of its ticks: begins the next epoch, and
@@ -665,6 +740,37 @@ impl Closed {
     }
 }
 
+/// The send watch's view of the client's socket (finding F-CP): fires once the last write to
+/// the client found its socket full and none was taken up since, at [`TICKS`] ticks in a row
+/// after the one that last saw a write taken up, that is for between `--send-timeout` and 1.25
+/// times it, as [`Activity::next_epoch`] times a response. A response body ends when the last of it is handed to hyper, and on
+/// HTTP/2, whose windows a client grants as it likes, that can be long before it is written:
+/// a client that grants large windows and reads nothing of its connection had every response
+/// that fit h2's send buffers (400 KiB a stream, 32 upstream responses a connection) end in
+/// them, out of the per-response watch, and held them, its upstream responses read whole, until
+/// `--idle-timeout`. A client that takes up anything between two ticks is not stalled.
+#[derive(Debug, Default)]
+struct WriteWatch {
+    /// [`Activity::written`] at the last tick.
+    written: u64,
+    /// The ticks in a row at which the last write waited and none was taken up since.
+    stalled_ticks: u32,
+}
+
+impl WriteWatch {
+    /// At a tick of the send watch: whether the client's socket has taken up nothing for
+    /// [`TICKS`] ticks while the gateway had something to write.
+    fn is_stalled(&mut self, activity: &Activity) -> bool {
+        let written = activity.written.load(Ordering::Relaxed);
+        if written == self.written && activity.write_waits.load(Ordering::Relaxed) {
+            self.stalled_ticks += 1;
+        } else {
+            (self.written, self.stalled_ticks) = (written, 0);
+        }
+        self.stalled_ticks >= TICKS
+    }
+}
+
 /// A timer that samples something [`TICKS`] times per period: reset after each sample rather
 /// than a `tokio::time::Interval`, so that [`drive`] can tell whether it is due without polling
 /// it (see [`Ticker::is_due`]). Never fires when the period is zero.
@@ -867,6 +973,7 @@ pub(crate) async fn drive<C: Graceful>(
     // Each tick begins an epoch, and fires once a frame handed `TICKS` ticks before is still
     // waiting on the client: between `send` and 1.25 times `send` after it was handed.
     let mut send_watch = Ticker::new(send);
+    let mut write_watch = WriteWatch::default();
     let head_timer = std::pin::pin!(tokio::time::sleep_until(deadline.at));
     let mut heads = HeadWatch::new(head_timer, deadline, C::EVERY_HEAD);
     // `changed` borrows `shutdown`; the probe, a clone that never marks a value seen, tells
@@ -909,7 +1016,10 @@ pub(crate) async fn drive<C: Graceful>(
         if idle_watch.poll_idle(cx, &mut sample).is_ready() {
             return Poll::Ready(Ok(Closed::Idle));
         }
-        if send_watch.poll_sample(cx, || activity.next_epoch()).is_ready() {
+        if send_watch
+            .poll_sample(cx, || activity.next_epoch() | write_watch.is_stalled(activity))
+            .is_ready()
+        {
             return Poll::Ready(Ok(Closed::Stalled));
         }
         if changed.as_mut().poll(cx).is_ready() {
@@ -1017,6 +1127,32 @@ mod tests {
         drop(moving);
         drop(stalled);
         assert!(activity.waiting.iter().all(|count| count.load(Ordering::Relaxed) == 0));
+    }
+
+    /// Finding F-CP: a client's socket that took up nothing while the gateway had something to
+    /// write is found [`TICKS`] ticks after the tick that saw its last write, and only then; a socket that takes up
+    /// something between ticks, or with nothing waiting to be written, is never found.
+    #[test]
+    fn a_socket_that_takes_up_nothing_is_found_and_one_that_moves_is_not() {
+        let activity = Activity::new();
+        let mut watch = WriteWatch::default();
+        activity.wrote(Poll::Ready(true));
+        activity.wrote(Poll::Pending);
+        for tick in 1..=TICKS {
+            assert!(!watch.is_stalled(&activity), "found after {tick} ticks");
+        }
+        assert!(watch.is_stalled(&activity), "not found after {} ticks", TICKS + 1);
+        let mut watch = WriteWatch::default();
+        for tick in 1..=3 * TICKS {
+            activity.wrote(Poll::Ready(true));
+            activity.wrote(Poll::Pending);
+            assert!(!watch.is_stalled(&activity), "a moving socket found at tick {tick}");
+        }
+        activity.wrote(Poll::Ready(true));
+        activity.wrote(Poll::Ready(false));
+        for tick in 1..=3 * TICKS {
+            assert!(!watch.is_stalled(&activity), "an idle socket found at tick {tick}");
+        }
     }
 
     /// Finding F-BY: a request counts as abandoned when it is dropped before its response

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::upstream::{Upstream, download_byte};
 use common::{
-    Answer, Gateway, PATIENCE, client, closed_port, empty, example_policy, raw_exchange, request,
-    send,
+    Answer, Gateway, H2_PREFACE, PATIENCE, client, closed_port, empty, example_policy, h2_frame,
+    h2_get_block, raw_exchange, request, send,
 };
 use http_body_util::{BodyExt, Channel};
 use rstest::rstest;
@@ -565,6 +565,38 @@ async fn an_http2_response_whose_end_is_never_taken_up_is_cut_after_the_send_tim
     let read = tokio::time::timeout(PATIENCE, response.into_body().collect()).await.unwrap();
     assert!(read.is_err(), "the whole body arrived");
     drop(gateway);
+}
+
+/// Finding F-CP: an HTTP/2 client that grants the largest windows and then reads nothing of its
+/// connection is cut after `--send-timeout`, though each of its responses was handed whole to
+/// the gateway's HTTP/2 layer, which queues them for the socket. Before the fix every response
+/// here ended in those queues (64 KiB each, 20 streams: 1.25 MiB held), out of the watch, and the
+/// connection stayed open until `--idle-timeout` (300 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_reads_nothing_of_its_connection_is_cut_after_the_send_timeout() {
+    let flags = ["--send-timeout", "1s", "--idle-timeout", "300s"];
+    let (_upstream, gateway) =
+        strict_gateway(&[&flags[..], &["--http2-keep-alive-interval", "0"]].concat()).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(gateway.address).await.unwrap().into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let mut opening = H2_PREFACE.to_vec();
+    // SETTINGS_INITIAL_WINDOW_SIZE, and the connection's window, at their largest.
+    let largest = 0x7fff_ffff_u32;
+    opening.extend(h2_frame(0x4, 0, 0, &[&[0, 4][..], &largest.to_be_bytes()].concat()));
+    opening.extend(h2_frame(0x8, 0, 0, &(largest - 65_535).to_be_bytes()));
+    for stream_id in (1..40).step_by(2) {
+        // END_STREAM | END_HEADERS.
+        opening.extend(h2_frame(0x1, 0x5, stream_id, &h2_get_block("/download?bytes=65536")));
+    }
+    stream.write_all(&opening).unwrap();
+    tokio::task::spawn_blocking(move || {
+        gateway.wait_for_log("took up no response for --send-timeout");
+        drop(stream);
+    })
+    .await
+    .unwrap();
 }
 
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a

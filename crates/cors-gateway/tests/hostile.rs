@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::Scratch;
+use common::{H2_PREFACE, Scratch, h2_frame, h2_get_block};
 use rstest::rstest;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -2285,18 +2285,6 @@ fn a_reload_under_load_fails_no_request_and_never_mixes_two_policies() {
 // ---------------------------------------------------------------------------------------------
 // HTTP/2 with a real client (the h2 crate), and raw frames where a real client would not misbehave.
 
-/// The HTTP/2 client connection preface (RFC 9113 section 3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// One HTTP/2 frame: its 9-byte header (RFC 9113 section 4.1) and `payload`.
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
-    let mut frame = vec![length[1], length[2], length[3], kind, flags];
-    frame.extend_from_slice(&stream.to_be_bytes());
-    frame.extend_from_slice(payload);
-    frame
-}
-
 const H2_SETTINGS: u8 = 0x4;
 const H2_PING: u8 = 0x6;
 const H2_GOAWAY: u8 = 0x7;
@@ -2318,17 +2306,6 @@ fn h2_frames(bytes: &[u8]) -> Vec<(u8, &[u8])> {
 /// The types of the frames in `bytes` ([`h2_frames`]).
 fn h2_frame_types(bytes: &[u8]) -> Vec<u8> {
     h2_frames(bytes).into_iter().map(|(kind, _)| kind).collect()
-}
-
-/// The header block of a `GET path`, its fields encoded as HPACK literals without Huffman coding
-/// (RFC 7541): `:method GET` and `:scheme http` from the static table, `:path` and `:authority`
-/// as literals with indexed names.
-fn h2_get_block(path: &str) -> Vec<u8> {
-    let mut block = vec![0x82, 0x86, 0x04, u8::try_from(path.len()).unwrap()];
-    block.extend_from_slice(path.as_bytes());
-    block.extend_from_slice(&[0x01, 12]);
-    block.extend_from_slice(b"gateway.test");
-    block
 }
 
 /// A `GET path` HEADERS frame on stream 1 that ends the stream ([`h2_get_block`]).
