@@ -472,9 +472,9 @@ impl InFlight {
         self.bodiless = true;
     }
 
-    /// Its response body hands its last byte apart (finding F-CP, see [`Tracked`]): HTTP/2,
-    /// where hyper hands a frame on to h2 once the stream's window covers the frame before it,
-    /// so that the frame after the last data tells the send watch the data was taken up.
+    /// Its response body hands each chunk's last byte apart (finding F-CP, see [`Tracked`]):
+    /// HTTP/2, where hyper hands a frame on to h2 once the stream's window covers the frame
+    /// before it, so that a frame after the last data tells the send watch it was taken up.
     pub(crate) fn end_apart(&mut self) {
         self.ends_apart = true;
     }
@@ -533,17 +533,18 @@ pin_project! {
     /// the whole chunk before it, so the chunk is the step in which the send watch sees an
     /// HTTP/2 client move, and a chunk is what one read of the upstream brought, up to 408 KiB.
     ///
-    /// On HTTP/2 ([`InFlight::end_apart`]) the body's last byte is handed as a frame of its own
-    /// (finding F-CP). hyper (1.12) asks the body for its next frame as soon as it has handed the
-    /// previous one to h2, and hands a frame to h2 only once the stream's window covers the frame
-    /// before it: the send watch sees a frame taken up when the frame after it is handed on. The
-    /// last frame has none after it: handed to h2, it waited there for the stream's window while
-    /// the body was dropped, out of the watch's sight, and a client that gave no window held it
-    /// (up to [`MAX_CHUNK`] per stream) and its stream until `--idle-timeout`, or for good while
-    /// it made a request now and then. Its last byte, split off without a copy, now follows it,
-    /// and is handed on once the window covers the rest; it is queued for the window there
-    /// with nothing else. Trailers still follow the last data frame at once (a response that
-    /// ends in trailers leaves its last data frame out of the watch: docs/robustness.md, F-CP).
+    /// On HTTP/2 ([`InFlight::end_apart`]) each chunk's last byte is handed as a frame of its
+    /// own (finding F-CP). hyper (1.12) asks the body for its next frame as soon as it has handed
+    /// the previous one to h2, and hands a frame to h2 only once the stream's window covers the
+    /// frame before it: the send watch sees a frame taken up when the frame after it is handed
+    /// on. The last data frame had none after it: handed on to h2, it waited there for the
+    /// stream's window while the body was dropped (at its end, or after its trailers, which
+    /// follow at once), out of the watch's sight, and a client that gave no window held it (up
+    /// to [`MAX_CHUNK`] per stream) and its stream until `--idle-timeout`, or for good while it
+    /// made a request now and then. A body does not always know a chunk is its last (an
+    /// upstream's chunked body learns it when asked once more), so every chunk's last byte,
+    /// split off without a copy, follows it, and is handed on once the window covers the rest:
+    /// all a client that takes up nothing more can hold past the watch is that byte.
     pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
@@ -559,8 +560,8 @@ pin_project! {
 /// (`Bytes::split_to`), and h2 sends DATA frames of 16 KiB whatever it is handed.
 const MAX_CHUNK: usize = crate::server::NOT_SENT_LOW_WATER as usize;
 
-/// The next part of `rest` to hand: at most [`MAX_CHUNK`] bytes, and when `hold_last` (the
-/// body's end on HTTP/2, see [`Tracked`]) never its last byte with others. Splits without a copy.
+/// The next part of `rest` to hand: at most [`MAX_CHUNK`] bytes, and when `hold_last` (HTTP/2,
+/// see [`Tracked`]) never its last byte with others. Splits without a copy.
 fn next_part(rest: &mut Bytes, hold_last: bool) -> Bytes {
     let mut take = rest.len().min(MAX_CHUNK);
     if hold_last && take == rest.len() && take > 1 {
@@ -596,12 +597,12 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
             body.as_mut().poll_frame(cx).map_ok(|frame| match frame.into_data() {
                 Ok(data) => {
                     *this.rest = data;
-                    Frame::data(next_part(this.rest, hold_last && body.is_end_stream()))
+                    Frame::data(next_part(this.rest, hold_last))
                 }
                 Err(frame) => frame,
             })
         } else {
-            let part = next_part(this.rest, hold_last && body.is_end_stream());
+            let part = next_part(this.rest, hold_last);
             Poll::Ready(Some(Ok(Frame::data(part))))
         };
         match &polled {
@@ -1176,20 +1177,27 @@ mod tests {
         assert_eq!(abandoned(), 2);
     }
 
+    /// A body of `chunks` then trailers, telling its end only when asked once more, as an
+    /// upstream's chunked body with trailers does, counted by `in_flight`.
+    fn with_trailers(
+        chunks: &[&'static [u8]],
+        in_flight: InFlight,
+    ) -> Tracked<impl Body<Data = Bytes, Error = std::convert::Infallible>> {
+        let data = chunks.iter().map(|chunk| Frame::data(Bytes::from_static(chunk)));
+        let frames: Vec<Result<_, std::convert::Infallible>> =
+            data.chain([Frame::trailers(http::HeaderMap::new())]).map(Ok).collect();
+        Tracked::new(http_body_util::StreamBody::new(futures_util::stream::iter(frames)), in_flight)
+    }
+
     /// Finding F-CK: a response whose body ends with trailers ends with them, though the body
     /// does not say it has ended (an HTTP/1.1 upstream's chunked body says so only when asked
     /// once more, which hyper's HTTP/2 server never does after trailers).
     #[test]
     fn a_response_ends_with_its_trailers() {
-        use http_body_util::{BodyExt as _, StreamBody};
+        use http_body_util::BodyExt as _;
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let activity = Activity::new();
-        let frames: [Result<Frame<Bytes>, std::convert::Infallible>; 2] = [
-            Ok(Frame::data(Bytes::from_static(b"hello"))),
-            Ok(Frame::trailers(http::HeaderMap::new())),
-        ];
-        let mut body =
-            Tracked::new(StreamBody::new(futures_util::stream::iter(frames)), activity.begin());
+        let mut body = with_trailers(&[b"hello"], activity.begin());
         runtime.block_on(async {
             assert!(body.frame().await.unwrap().unwrap().is_data());
             assert!(body.frame().await.unwrap().unwrap().is_trailers());
@@ -1255,6 +1263,28 @@ mod tests {
         assert_eq!(hand(&whole, http2), expected);
         let http1: Vec<usize> = whole.chunks(MAX_CHUNK).map(<[u8]>::len).collect();
         assert_eq!(hand(&whole, activity.begin()), http1);
+        assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
+    }
+
+    /// Finding F-CP: a body that tells its end only when asked once more (an upstream's chunked
+    /// body), or ends in trailers, has each chunk's last byte handed apart on HTTP/2 too, so
+    /// that its last data is followed by a frame whichever way it ends.
+    #[test]
+    fn on_http2_each_chunks_last_byte_is_handed_apart() {
+        use http_body_util::BodyExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let activity = Activity::new();
+        let mut in_flight = activity.begin();
+        in_flight.end_apart();
+        let mut body = with_trailers(&[b"abc", b"de"], in_flight);
+        let mut handed = Vec::new();
+        runtime.block_on(async {
+            while let Some(frame) = body.frame().await {
+                handed.push(frame.unwrap().into_data().map_or(Bytes::from_static(b"|"), |d| d));
+            }
+        });
+        assert_eq!(handed, ["ab", "c", "d", "e", "|"]);
+        drop(body);
         assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
     }
 
