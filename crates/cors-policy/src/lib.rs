@@ -120,9 +120,10 @@
 //!   `ApiInstance` with `PolicyBinding`s; exactly one `cors-flex` policy is required.
 //! - **C3** errors, all at once, `FILE:LINE:COLUMN: error: KEY.PATH: message` ([`Diagnostic`]).
 //!   Scalars are typed by our rules, not YAML's: plain `true`/`false` are booleans, plain digits
-//!   are integers (a leading `+` allowed: `+5` is 5, as in YAML's core schema), a quoted
-//!   `"true"` or `"30"` is a string and a wrong-type error where a boolean or integer is
-//!   expected. A key whose value is empty or `null` counts as absent (its default applies), as
+//!   are integers (a leading `+` allowed: `+5` is 5, as in YAML's core schema; `-0` is 0), a
+//!   leading zero (`010`, `-00`) is a wrong-type error, since YAML readers disagree on what it
+//!   means, and a quoted `"true"` or `"30"` is a string and a wrong-type error where a boolean
+//!   or integer is expected. A key whose value is empty or `null` counts as absent (its default applies), as
 //!   serde does for optional fields. Only the first YAML syntax error is reported (the parser
 //!   cannot continue past it).
 //! - **Tags.** Only the YAML 1.2 core schema's tags are read, in any spelling that resolves to
@@ -133,8 +134,9 @@
 //!   already reads as their type, quoted or not (`!!int "600"` is 600), and change nothing else.
 //!   Any other tag (`!foo`, the non-specific `!`, YAML 1.1's `!!binary` or `!!timestamp`, a
 //!   `!!` handle redefined elsewhere), and a core tag on a value of another type (`!!int true`,
-//!   `!!float 30`, `!!map [a]`), is a [`Code::Tag`] error at the tag, naming it; every such
-//!   error is reported, before the file's other problems are looked for.
+//!   `!!float 30`, `!!map [a]`), is a [`Code::Tag`] error at the tag, naming it. Every such
+//!   error is reported with the file's other problems: the tagged value is read as written,
+//!   without its tag, so `supportCredentials: !str x` is a tag error and a wrong type.
 //! - **C4** origins canonicalized by `cors-origin` (a trailing `/` is tolerated and linted);
 //!   method names equal ignoring case to DELETE, GET, HEAD, OPTIONS, POST or PUT upper-cased,
 //!   others kept byte-exact; header names lower-cased; duplicates dropped (first kept); `*`
