@@ -228,7 +228,7 @@ pub enum HeaderError {
     Path,
     /// A single `/` follows the authority.
     TrailingSlash,
-    /// The scheme, host or `null` is not lowercase.
+    /// The scheme, a special scheme's host or `null` is not lowercase.
     Uppercase,
     /// The host is empty.
     EmptyHost,

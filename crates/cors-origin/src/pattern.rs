@@ -124,7 +124,8 @@ impl SubdomainPattern {
         self.base.scheme()
     }
 
-    /// The domain the subdomains are under, canonical (lowercase, Punycode), without `*.`.
+    /// The domain the subdomains are under, canonical (for a special scheme lowercase and
+    /// Punycode; a non-special scheme's opaque host as written), without `*.`.
     #[must_use]
     pub fn domain(&self) -> &str {
         self.base.host()
