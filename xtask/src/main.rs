@@ -18,6 +18,7 @@ mod peers;
 mod process;
 mod soak;
 mod tidy;
+mod tidy_links;
 mod util;
 
 use std::process::ExitCode;
@@ -57,7 +58,7 @@ enum Command {
     /// cors-gateway under steady mixed traffic (HTTP/1.1, HTTP/2, slow clients); fails on a
     /// failed request or more than 10 % growth of its memory or open descriptors; outside CI
     Soak(soak::Args),
-    /// Repository rules: dependency direction, module docs, no ignored tests
+    /// Repository rules: dependency direction, module docs, no ignored tests, doc links
     Tidy,
     /// Build the proxy-wasm modules (cors-proxy-wasm and its no-op baseline) with the
     /// wasm-release profile, wasm-opt them and drop the proxy-wasm exports the filter does not

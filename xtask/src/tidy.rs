@@ -11,6 +11,8 @@
 //!   cors-engine's `Rule` enum has exactly those ids, and nothing points outside the repository
 //!   for the rules.
 //! - No test is ignored or expected to panic; known-wrong behaviour is data, with a reason.
+//! - Every relative link of the Markdown files reaches a file, and its `#anchor` a heading
+//!   (`tidy_links.rs`).
 //! - What the library packages publish builds and runs from the package alone: no packaged file
 //!   reads a path outside its package, or uses a dev-dependency that publishing strips (a path
 //!   dependency without a version). Distributions run `cargo test` on the crates.io sources.
@@ -66,6 +68,14 @@ pub(crate) fn run() -> Result<(), String> {
     problems.extend(source_problems(&root()));
     problems.extend(rule_problems(&root()));
     problems.extend(package_problems()?);
+    let mut markdown = Vec::new();
+    project_files(
+        &root(),
+        &|name| Path::new(name).extension().is_some_and(|e| e == "md"),
+        &mut markdown,
+    );
+    markdown.sort();
+    problems.extend(crate::tidy_links::link_problems(&root(), &markdown));
     if problems.is_empty() {
         eprintln!("tidy: ok");
         Ok(())
