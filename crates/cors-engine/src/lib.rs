@@ -92,11 +92,14 @@
 //! on the [Fetch standard's CORS protocol](https://fetch.spec.whatwg.org/#http-cors-protocol)
 //! and the Flex `cors-flex` policy:
 //!
-//! - R1 to R5: classification. No `Origin`: not CORS (R1). Same-origin (scheme + `Host`,
-//!   checked with [`cors_origin::OriginRef::is_same_origin_as`] before R3): not CORS (R2).
-//!   `OPTIONS` + `Origin`: a preflight, never forwarded (R3); any other method: an actual request
-//!   (R4). Several `Origin` lines, an empty, non-ASCII, over-long or non-canonical value match
-//!   nothing and are never echoed; two `Access-Control-Request-Method` lines reject (R5).
+//! - R1 to R5: classification. No `Origin`: not CORS (R1). Same-origin (the listener's scheme
+//!   and the authority the request was addressed to, checked with
+//!   [`cors_origin::OriginRef::is_same_origin_as`], and on a value the parse refused with
+//!   [`cors_origin::is_same_origin_value`] on its bytes as sent, before R3 and R5): not CORS
+//!   (R2). `OPTIONS` + `Origin`: a preflight, never forwarded (R3); any other method: an actual
+//!   request (R4). Several `Origin` lines, an empty, non-ASCII, over-long or non-canonical value
+//!   (other than the request's own origin, R2) match nothing and are never echoed; two
+//!   `Access-Control-Request-Method` lines reject (R5).
 //! - M1 to M5: matching through [`cors_origin::OriginSet::parse_and_find`] (byte-exact canonical
 //!   serializations, exact before subdomain before `*`, `null` only by `"null"` or `*`). Public
 //!   resources ignore the groups (M2).
