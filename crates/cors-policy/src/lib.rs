@@ -113,7 +113,8 @@
 //! - **C2** shapes ([`FileShape`]): the bare `config:` body or a top-level `config:` key; a
 //!   `- policyRef: {name: cors-flex}` list entry with `config:` next to `policyRef` (settings
 //!   written under `policyRef`, as the Flex documentation's broken example does, are refused with
-//!   a hint); an `ApiInstance` (`spec.address` is [`LoadedPolicy::listen`], the first
+//!   a hint); an `ApiInstance` (`spec.address` is [`LoadedPolicy::listen`], whose `https`
+//!   scheme [`LoadedPolicy::listens_on_https`] tells the adapters for R2, the first
 //!   `spec.services.<name>.address` is [`LoadedPolicy::upstream`], other policies are listed in
 //!   [`LoadedPolicy::ignored_policies`] with a warning); a `PolicyBinding`
 //!   (`spec.policyRef`, `spec.config`). A file with several `---` documents may pair an
@@ -212,6 +213,7 @@
 #![cfg_attr(not(feature = "yaml"), doc = "[`LoadedPolicy`]: #crate-features")]
 #![cfg_attr(not(feature = "yaml"), doc = "[`LoadedPolicy::ignored_policies`]: #crate-features")]
 #![cfg_attr(not(feature = "yaml"), doc = "[`LoadedPolicy::listen`]: #crate-features")]
+#![cfg_attr(not(feature = "yaml"), doc = "[`LoadedPolicy::listens_on_https`]: #crate-features")]
 #![cfg_attr(not(feature = "yaml"), doc = "[`LoadedPolicy::upstream`]: #crate-features")]
 #![cfg_attr(not(feature = "yaml"), doc = "[`MAX_FILE_SIZE`]: #crate-features")]
 #![cfg_attr(not(feature = "yaml"), doc = "[`Policy::from_yaml_file`]: #crate-features")]
