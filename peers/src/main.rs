@@ -157,9 +157,8 @@ fn execute(command: Command) -> Result<ExitCode, PeerError> {
             };
             let mut merged = Report::empty(&name);
             for path in &reports {
-                let text = std::fs::read_to_string(path).map_err(|e| PeerError::Io {
-                    context: format!("cannot read {}", path.display()),
-                    source: e,
+                let text = cors_conformance::input::read_text(path).map_err(|e| {
+                    PeerError::Data { file: e.path.display().to_string(), message: e.reason }
                 })?;
                 let report = cors_conformance::report::from_json(&text).map_err(|message| {
                     PeerError::Data { file: path.display().to_string(), message }

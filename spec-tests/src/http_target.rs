@@ -916,9 +916,8 @@ impl Target for HttpTarget {
                 !String::from_utf8_lossy(&body.kept).contains("\"seen\":0")
             }
             UpstreamLog::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    TargetError::new(format!("cannot read upstream log {}: {e}", path.display()))
-                })?;
+                let text = crate::input::read_text(path)
+                    .map_err(|e| TargetError::new(format!("the upstream log: {e}")))?;
                 let needle = format!("\"marker\":\"{}\"", request.marker);
                 text.lines().any(|line| line.contains(&needle))
             }

@@ -47,6 +47,7 @@ pub mod error;
 mod explain_check;
 pub mod http_target;
 pub mod in_process;
+pub mod input;
 pub mod known;
 pub mod peer;
 pub mod profile;

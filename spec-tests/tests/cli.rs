@@ -505,6 +505,61 @@ fn merge_reads_reports_back_and_refuses_other_json() {
     );
 }
 
+/// `cli(args)`, failing when it has not exited within 10 s (a reader of a fifo waits for a
+/// writer; `fifo` is opened for writing then, so that the reader goes).
+#[track_caller]
+fn cli_within_10_s(args: &[&str], fifo: &Path) -> Output {
+    let owned: Vec<String> = args.iter().map(|&arg| arg.to_owned()).collect();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(Command::new(BIN).args(owned).output()));
+    let outcome = receiver.recv_timeout(Duration::from_secs(10));
+    if outcome.is_err() {
+        drop(std::fs::OpenOptions::new().write(true).open(fifo));
+    }
+    outcome.expect("still reading after 10 s").expect("cors-conformance runs")
+}
+
+/// The files a user names are read only when they are regular files of at most 64 MiB, and
+/// otherwise refused unread with exit 2 (finding F-CV): `merge /dev/zero` grew to 2.7 GB in
+/// 4 s, a fifo waited for a writer for ever, and a report, known-failures file or upstream log
+/// of any size was read whole.
+#[cfg(unix)]
+#[test]
+fn named_files_that_are_not_regular_or_too_large_are_refused_unread() {
+    let scratch_dir = scratch("inputs");
+    let dir = scratch_dir.path();
+    let large = dir.join("large.json");
+    // Sparse: no disk space taken.
+    std::fs::File::create(&large)
+        .and_then(|file| file.set_len(cors_conformance::input::MAX_INPUT_FILE + 1))
+        .unwrap();
+    let fifo = dir.join("fifo.json");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success(), "mkfifo failed");
+    let (large, fifo_path) = (large.to_str().unwrap(), fifo.to_str().unwrap());
+    let url = format!("http://{}", closed_port());
+    let run_with = |flag: &str, file: &str| {
+        cli_within_10_s(&["run", "--target", &url, "--profile", "strict", flag, file], &fifo)
+    };
+    // A device last: without the checks it is read until memory runs out.
+    for (file, reason) in [
+        (large, "the file is 67108865 bytes, more than the 67108864-byte limit"),
+        (fifo_path, "not a regular file but a fifo"),
+        ("/dev/zero", "not a regular file but a character device"),
+    ] {
+        let said = format!("cannot read {file}: {reason}");
+        for output in [
+            cli_within_10_s(&["merge", file], &fifo),
+            run_with("--known-failures", file),
+            run_with("--upstream-log", file),
+        ] {
+            check_exit(&output, 2);
+            let text = stderr(&output);
+            assert!(text.contains(&said), "{file}: {text}");
+            assert_eq!(text.lines().count(), 1, "{file}: {text}");
+        }
+    }
+}
+
 #[test]
 fn export_writes_the_configuration_file() {
     let scratch_dir = scratch("export");

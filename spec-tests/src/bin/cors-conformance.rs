@@ -22,7 +22,7 @@ use cors_conformance::settle::{Settled, Settler};
 use cors_conformance::setup::Setup;
 use cors_conformance::{
     Corpus, HttpOptions, HttpTarget, Level, Target, TargetError, TargetErrorKind, Tls, UpstreamLog,
-    profile, report, upstream,
+    input, profile, report, upstream,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -550,8 +550,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     let known = match &args.known_failures {
         None => KnownFailures::none(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+            let text = input::read_text(path).map_err(Failure::usage)?;
             KnownFailures::parse(&text, &path.display().to_string()).map_err(Failure::usage)?
         }
     };
@@ -560,6 +559,12 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         Some(value) => UpstreamLog::parse(value)
             .map_err(|e| Failure::usage(format!("invalid --upstream-log: {e}")))?,
     };
+    if let UpstreamLog::File(path) = &log {
+        // Read once before any case, so that a fifo, a device or a file past the cap is said
+        // once, as a usage error, rather than as every case's error.
+        input::read_text(path)
+            .map_err(|e| Failure::usage(format!("invalid --upstream-log: {e}")))?;
+    }
     let levels: Vec<Level> = args.level.iter().copied().map(Level::from).collect();
     let selection = |profile: &str| {
         Selection::all().profile(profile).filter(args.filter.as_deref()).levels(levels.clone())
@@ -907,8 +912,7 @@ impl Progress {
 fn merge(reports: &[PathBuf], target_name: &str, outputs: &Outputs) -> Result<ExitCode, Failure> {
     let mut merged = Report::empty(target_name);
     for path in reports {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        let text = input::read_text(path).map_err(Failure::usage)?;
         let report = report::from_json(&text).map_err(|e| {
             Failure::usage(format!("{} is not a cors-conformance JSON report: {e}", path.display()))
         })?;
