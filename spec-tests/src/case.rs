@@ -312,6 +312,38 @@ pub struct HeaderExpect {
     /// No list item appears twice.
     #[serde(default, skip_serializing_if = "is_false")]
     pub unique: bool,
+    /// With `exact` or `one-of`: the case's source leaves the order of this list free (it
+    /// cites a Fetch section, where these lists are sets, and no rule that fixes the order;
+    /// see [`ORDER_FIXED_BY`]). The value must still be exact; an answer with the same items
+    /// in another order is a mismatch marked [`Mismatch::order_only`](crate::Mismatch), which
+    /// the peers' matrix counts apart from failures.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub order_free: bool,
+}
+
+/// The behaviour rules that fix the order of a list header, as `(rule, headers)`: an
+/// expectation on such a header of a case citing the rule cannot be `order-free`.
+/// P4: ACAM and ACAH in file order (or the request's, mirrored); P5: ACAM and ACAH repeat
+/// ACRM and ACRH; C1: the default methods in their order; A1: ACEH, the group's
+/// `exposedHeaders` joined.
+pub const ORDER_FIXED_BY: &[(&str, &[&str])] = &[
+    ("P4", &["access-control-allow-methods", "access-control-allow-headers"]),
+    ("P5", &["access-control-allow-methods", "access-control-allow-headers"]),
+    ("C1", &["access-control-allow-methods"]),
+    ("A1", &["access-control-expose-headers"]),
+];
+
+/// Why a case may not say the order of `name`'s list is free, if it may not.
+fn order_free_problem(case: &Case, name: &str) -> Option<String> {
+    if !case.spec.iter().any(|url| url.starts_with("https://fetch.spec.whatwg.org/")) {
+        return Some(format!(
+            "`order-free` on {name} needs a Fetch `spec` source (where the list is a set)"
+        ));
+    }
+    let fixing = ORDER_FIXED_BY
+        .iter()
+        .find(|(rule, names)| names.contains(&name) && case.rules.iter().any(|r| r == rule))?;
+    Some(format!("`order-free` on {name}, whose order rule {} fixes", fixing.0))
 }
 
 impl HeaderExpect {
@@ -333,6 +365,9 @@ impl HeaderExpect {
             && !self.unique;
         if empty {
             return Err("empty header expectation".to_owned());
+        }
+        if self.order_free && self.exact.is_none() && self.one_of.is_empty() {
+            return Err("`order-free` qualifies `exact` or `one-of` only".to_owned());
         }
         Ok(())
     }
@@ -511,6 +546,9 @@ fn validate_case(case: &Case) -> Vec<String> {
         if let Err(problem) = header.validate() {
             problems.push(format!("expectation on {name}: {problem}"));
         }
+        if header.order_free {
+            problems.extend(order_free_problem(case, name));
+        }
     }
     for name in expect.headers.keys() {
         if NAMED.contains(&name.as_str()) {
@@ -584,5 +622,41 @@ expect = { status = 200 }
         let shown = error.to_string();
         assert!(shown.contains("duplicate case id"), "{shown}");
         assert!(shown.contains("unknown profile"), "{shown}");
+    }
+
+    /// A case says a list's order is free only where its source does: it cites a Fetch
+    /// section, and no rule that fixes the order of that header (P4: file order).
+    #[test]
+    fn order_free_needs_a_fetch_source_and_no_rule_fixing_the_order() {
+        let case = |spec: &str, rules: &str, acah: &str| {
+            format!(
+                r#"
+[[case]]
+id = "x.y"
+title = "t"
+level = "ours"
+profile = "strict"
+spec = [{spec}]
+rules = [{rules}]
+request = {{}}
+expect = {{ acah = {acah} }}
+"#
+            )
+        };
+        let fetch = r#""https://fetch.spec.whatwg.org/#cors-check""#;
+        let free = r#"{ exact = "a, b", order-free = true }"#;
+        let load = |text: String| Corpus::from_files([("x", text.as_str())]).map(|_| ());
+        assert_eq!(load(case(fetch, r#""P6""#, free)), Ok(()));
+        for (text, problem) in [
+            (case(fetch, r#""P6", "P4""#, free), "whose order rule P4 fixes"),
+            (case("", r#""P6""#, free), "needs a Fetch `spec` source"),
+            (
+                case(fetch, r#""P6""#, r#"{ set = ["a"], order-free = true }"#),
+                "`exact` or `one-of`",
+            ),
+        ] {
+            let shown = load(text).unwrap_err().to_string();
+            assert!(shown.contains(problem), "{shown}");
+        }
     }
 }

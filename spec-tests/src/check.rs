@@ -96,11 +96,24 @@ pub struct Mismatch {
     pub expected: String,
     /// What came back.
     pub got: String,
+    /// The answer has the expected list's items in another order, and the case says that order
+    /// is free (`order-free`): a mismatch of the exact value, not of what the list grants.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub order_only: bool,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if signature")]
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: expected {}, got {}", self.subject, self.expected, self.got)
+        write!(f, "{}: expected {}, got {}", self.subject, self.expected, self.got)?;
+        if self.order_only {
+            f.write_str(" (the same items in another order, which the case leaves free)")?;
+        }
+        Ok(())
     }
 }
 
@@ -110,7 +123,12 @@ pub fn check(expect: &Expect, observed: &Observed) -> Vec<Mismatch> {
     expectations(expect, observed)
         .into_iter()
         .filter(|e| !e.holds)
-        .map(|e| Mismatch { subject: e.subject, expected: e.expected, got: e.got })
+        .map(|e| Mismatch {
+            subject: e.subject,
+            expected: e.expected,
+            got: e.got,
+            order_only: e.order_only,
+        })
         .collect()
 }
 
@@ -130,12 +148,14 @@ struct Expectation {
     expected: String,
     got: String,
     holds: bool,
+    order_only: bool,
 }
 
 fn expectations(expect: &Expect, observed: &Observed) -> Vec<Expectation> {
     let mut out = Vec::new();
     let mut push = |subject: &str, expected: String, got: String, holds: bool| {
-        out.push(Expectation { subject: subject.to_owned(), expected, got, holds });
+        let order_only = false;
+        out.push(Expectation { subject: subject.to_owned(), expected, got, holds, order_only });
     };
     if let Some(status) = &expect.status {
         let holds = status.allows(observed.status);
@@ -164,11 +184,39 @@ fn expectations(expect: &Expect, observed: &Observed) -> Vec<Expectation> {
     }
     for (name, header) in expect.header_expectations() {
         let values: Vec<&[u8]> = observed.values(name).collect();
+        let reordered = header.order_free && is_reordered(name, header, &values);
         for (expected, holds) in header_expectations(name, header, &values) {
-            push(name, expected, show_lines(&values), holds);
+            out.push(Expectation {
+                subject: name.to_owned(),
+                expected,
+                got: show_lines(&values),
+                holds,
+                order_only: reordered && !holds,
+            });
         }
     }
     out
+}
+
+/// Whether `values` is one field line whose list items are those of the expectation's `exact`
+/// value, or of one of its `one-of` values, byte for byte, in another order. Only the
+/// `exact`/`one-of` expectations are concerned: any other on the header must hold as well.
+fn is_reordered(name: &str, expect: &HeaderExpect, values: &[&[u8]]) -> bool {
+    let [value] = values else { return false };
+    let sorted = |value: &[u8]| {
+        let mut items: Vec<Vec<u8>> =
+            list_items(&[value]).into_iter().map(<[u8]>::to_vec).collect();
+        items.sort();
+        items
+    };
+    let got = sorted(value);
+    let rest = HeaderExpect { exact: None, one_of: Vec::new(), ..expect.clone() };
+    let others_hold = header_expectations(name, &rest, values).iter().all(|(_, holds)| *holds);
+    others_hold
+        && expect.exact.iter().chain(&expect.one_of).any(|want| {
+            // Items as the expectation writes them, joined as it joins them.
+            sorted(want.as_bytes()) == got && value.len() == want.len()
+        })
 }
 
 /// Whether list items of the header `name` compare case-sensitively (methods) or not (names).
@@ -297,6 +345,30 @@ mod tests {
         assert_eq!(mismatches.len(), 1, "{mismatches:?}");
         assert_eq!(mismatches[0].got, r#""GET\teh\xff \"q\" \\""#);
         assert_eq!(observed.cors_lines(), [format!("{ACAM}: {}", r#"GET\teh\xff \"q\" \\"#)]);
+    }
+
+    /// An exact list in another order is an order-only mismatch when the case says the order
+    /// is free, and then only: other items, another spelling of the list, two lines, or another
+    /// expectation on the header that fails too make it a mismatch like any other.
+    #[rstest]
+    #[case::reordered(r#"{ exact = "a, B", order-free = true }"#, &["B, a"], true)]
+    #[case::reordered_one_of(r#"{ one-of = ["x", "a, B"], order-free = true }"#, &["B, a"], true)]
+    #[case::order_not_free(r#"{ exact = "a, B" }"#, &["B, a"], false)]
+    #[case::other_items(r#"{ exact = "a, B", order-free = true }"#, &["b, a"], false)]
+    #[case::other_spelling(r#"{ exact = "a, B", order-free = true }"#, &["B,a"], false)]
+    #[case::two_lines(r#"{ exact = "a, B", order-free = true }"#, &["B", "a"], false)]
+    #[case::another_fails(r#"{ exact = "a, B", order-free = true, unique = true }"#, &["B, a, a"], false)]
+    fn order_only_mismatches(
+        #[case] expect: &str,
+        #[case] lines: &[&str],
+        #[case] order_only: bool,
+    ) {
+        let expect = toml::from_str::<Expect>(&format!("acah = {expect}")).unwrap();
+        let headers = lines.iter().map(|v| (ACAH.to_owned(), v.as_bytes().to_vec())).collect();
+        let observed = Observed { status: 200, headers, ..Observed::default() };
+        let mismatches = super::check(&expect, &observed);
+        assert!(!mismatches.is_empty());
+        assert_eq!(mismatches.iter().all(|m| m.order_only), order_only, "{mismatches:?}");
     }
 
     const ACAM: &str = "access-control-allow-methods";

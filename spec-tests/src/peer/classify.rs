@@ -166,6 +166,11 @@ pub enum Class {
     Failed,
     /// Failed, and the peer cannot express what the case needs.
     Unsupported,
+    /// Failed only by the order of lists whose order the case says is free
+    /// ([`Mismatch::order_only`](crate::Mismatch)): the same items were granted. The matrix
+    /// counts these with the passed cases, so that an implementation listing in hash order
+    /// gets the same counts in every run.
+    OrderOnly,
 }
 
 /// One classified case.
@@ -222,6 +227,11 @@ pub fn classify(peer: &str, report: &Report, data: &PeerData, corpus: &Corpus) -
         let case_rules = rules.get(result.id.as_str()).copied().unwrap_or_default();
         let (class, detail) = match &result.outcome {
             Outcome::Pass => (Class::Passed, None),
+            Outcome::Fail { mismatches }
+                if !mismatches.is_empty() && mismatches.iter().all(|m| m.order_only) =>
+            {
+                (Class::OrderOnly, Some(first_problem(&result.outcome)))
+            }
             other => {
                 let covering = data
                     .unsupported
@@ -287,8 +297,11 @@ impl Classification {
     /// failed.
     #[must_use]
     pub fn failures_in_words(&self) -> String {
-        let failed: Vec<&Classified> =
-            self.cases.iter().filter(|case| case.class != Class::Passed).collect();
+        let failed: Vec<&Classified> = self
+            .cases
+            .iter()
+            .filter(|case| matches!(case.class, Class::Failed | Class::Unsupported))
+            .collect();
         if failed.is_empty() {
             return String::new();
         }
@@ -450,6 +463,70 @@ mod tests {
         );
         found.cases.retain(|case| case.class == Class::Passed);
         assert_eq!(found.failures_in_words(), "");
+    }
+
+    /// The engine, answering with every list header's items reversed (`a, b` as `b, a`), as
+    /// an implementation that lists in hash order may.
+    struct Reversing(crate::EngineTarget);
+
+    impl crate::Target for Reversing {
+        fn name(&self) -> &'static str {
+            "reversing"
+        }
+
+        fn send(
+            &mut self,
+            profile: &str,
+            request: &crate::OutgoingRequest,
+        ) -> Result<crate::Observed, crate::TargetError> {
+            let mut answer = self.0.send(profile, request)?;
+            for (name, value) in &mut answer.headers {
+                if name == "access-control-allow-methods" || name == "access-control-allow-headers"
+                {
+                    let mut items: Vec<&[u8]> =
+                        value.split(|b| *b == b',').map(<[u8]>::trim_ascii).collect();
+                    items.reverse();
+                    *value = items.join(&b", "[..]);
+                }
+            }
+            Ok(answer)
+        }
+    }
+
+    /// Lists in another order are counted apart from failures where the case says the order is
+    /// free (`acrh-syntax.spaces-around-names`, from Fetch's header-list split, P6), and are
+    /// failures where a rule fixes it (`preflight.post-acrm`, P4: file order).
+    #[test]
+    fn another_order_is_order_only_where_the_case_leaves_it_free() {
+        let corpus = Corpus::builtin().expect("the corpus loads");
+        let mut target = Reversing(crate::EngineTarget::new().expect("the engine target"));
+        let mut report = Report::empty("reversing");
+        for id in ["acrh-syntax.spaces-around-names", "preflight.post-acrm"] {
+            let selection = crate::Selection::all().profile("strict").filter(Some(id));
+            let known = crate::KnownFailures::none();
+            report.merge(crate::runner::run(
+                &corpus,
+                &selection,
+                &mut target,
+                &known,
+                &mut |_, _| {},
+            ));
+        }
+        let found = classify("reversing", &report, &PeerData::default(), &corpus);
+        let classes: Vec<(&str, Class)> =
+            found.cases.iter().map(|case| (case.id.as_str(), case.class)).collect();
+        assert_eq!(
+            classes,
+            [
+                ("acrh-syntax.spaces-around-names", Class::OrderOnly),
+                ("preflight.post-acrm", Class::Failed)
+            ]
+        );
+        assert!(
+            found.failures_in_words().contains("of the 1 failures"),
+            "{}",
+            found.failures_in_words()
+        );
     }
 
     #[test]

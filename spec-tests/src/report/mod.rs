@@ -327,6 +327,7 @@ mod tests {
                     subject: "access-control-allow-methods".to_owned(),
                     expected: "no header".to_owned(),
                     got: "\"DELETE\"".to_owned(),
+                    order_only: false,
                 }],
             },
             observed: Some(Observed::new(200)),
