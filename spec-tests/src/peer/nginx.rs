@@ -156,7 +156,7 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
         }
         out
     };
-    let mut out = String::new();
+    let mut out = map_bucket_directive(&origins.exact);
     let _ = writeln!(
         out,
         "\n# The origin allowlist: the value of Access-Control-Allow-Origin per Origin."
@@ -194,6 +194,29 @@ pub(super) fn render(flat: &Flat, endpoints: &Endpoints) -> Result<String, DataE
     Ok(out)
 }
 
+/// The `map_hash_bucket_size` the exact keys of these lengths need, when nginx's default (64,
+/// a cache line on x86-64) is too small: one hash element is a pointer and the key with two
+/// bytes, aligned to a pointer, and a bucket ends with a pointer (`NGX_HASH_ELT_SIZE`); nginx
+/// rounds the size to a cache line, so the next power of two is written. Keys of up to 46
+/// bytes fit the default, and then nothing is written: a `map_hash_bucket_size` already in the
+/// `http` block would be a duplicate.
+fn map_bucket_size(lengths: impl Iterator<Item = usize>) -> Option<usize> {
+    let pointer = 8;
+    let needed =
+        lengths.map(|len| pointer + (len + 2).next_multiple_of(pointer) + pointer).max()?;
+    (needed > 64).then(|| needed.next_power_of_two())
+}
+
+/// The `map_hash_bucket_size` line, with why, when an exact origin needs it (else nothing).
+fn map_bucket_directive(exact: &[String]) -> String {
+    let Some(size) = map_bucket_size(exact.iter().map(String::len)) else { return String::new() };
+    format!(
+        "\n# A listed origin is too long for the default bucket of a `map`'s hash (64 bytes on\n\
+         # x86-64): nginx would refuse to start (\"could not build map_hash\").\n\
+         map_hash_bucket_size {size};\n"
+    )
+}
+
 /// A `map` key: a double-quoted string that nginx compares (or matches, after `~`) as it is,
 /// without reading variables.
 fn key(text: &str) -> String {
@@ -222,10 +245,21 @@ mod tests {
     use super::super::tests::check_export;
     use super::*;
 
+    /// nginx refused to start with a 60-byte listed origin (the strict profile's Safari
+    /// extension) under the default bucket of 64 bytes: "could not build `map_hash`".
+    #[test]
+    fn long_origins_get_a_larger_map_bucket() {
+        assert_eq!(map_bucket_size([24, 46].into_iter()), None);
+        assert_eq!(map_bucket_size([47].into_iter()), Some(128));
+        assert_eq!(map_bucket_size([60, 10].into_iter()), Some(128));
+        assert_eq!(map_bucket_size([200].into_iter()), Some(256));
+        assert_eq!(map_bucket_size(std::iter::empty()), None);
+    }
+
     #[rstest]
     #[case::strict_lists_its_origins_and_lists(
         "strict",
-        &["\"https://app.example.test\" $http_origin;", "default \"\";", "Access-Control-Allow-Methods \"GET, POST, PUT\" always;", "Access-Control-Max-Age \"600\" always;", "return 204;", "listen 127.0.0.1:8080;", "proxy_pass http://127.0.0.1:9000;"],
+        &["map_hash_bucket_size 128;", "\"https://app.example.test\" $http_origin;", "default \"\";", "Access-Control-Allow-Methods \"GET, POST, PUT\" always;", "Access-Control-Max-Age \"600\" always;", "return 204;", "listen 127.0.0.1:8080;", "proxy_pass http://127.0.0.1:9000;"],
         &["            add_header Access-Control-Allow-Credentials", "default \"true\";"]
     )]
     #[case::credentials_are_sent("strict-credentials", &["Access-Control-Allow-Credentials \"true\" always;"], &[])]
