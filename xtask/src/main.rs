@@ -8,6 +8,7 @@
 //! [`Command`] with its module's `Args`, and one arm of [`Command::run`].
 
 mod bench;
+mod case_counts;
 mod ci;
 mod conformance;
 mod envoy;

@@ -13,6 +13,7 @@
 //! - No test is ignored or expected to panic; known-wrong behaviour is data, with a reason.
 //! - Every relative link of the Markdown files reaches a file, and its `#anchor` a heading
 //!   (`tidy_links.rs`).
+//! - The conformance case counts the docs state are the corpus's (`case_counts`).
 //! - What the library packages publish builds and runs from the package alone: no packaged file
 //!   reads a path outside its package, or uses a dev-dependency that publishing strips (a path
 //!   dependency without a version). Distributions run `cargo test` on the crates.io sources.
@@ -76,6 +77,7 @@ pub(crate) fn run() -> Result<(), String> {
     );
     markdown.sort();
     problems.extend(crate::tidy_links::link_problems(&root(), &markdown));
+    problems.extend(crate::case_counts::problems(&root()));
     if problems.is_empty() {
         eprintln!("tidy: ok");
         Ok(())
