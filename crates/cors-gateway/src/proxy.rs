@@ -334,6 +334,16 @@ pub(crate) struct Kept {
     pub(crate) counted: ConnectionGuard,
 }
 
+/// The client of one connection, as the gateway takes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer {
+    /// Its address: the TCP peer's, or the one a PROXY protocol header named.
+    pub(crate) address: SocketAddr,
+    /// Whether it is a proxy in `--trusted-proxies`, whose forwarding fields are kept: never a
+    /// client a balancer could not name, at the balancer's address (finding F-DB).
+    pub(crate) trusted: bool,
+}
+
 /// The proxy of one client connection: cloning it (per request) clones one reference count.
 #[derive(Clone, Debug)]
 pub(crate) struct Proxy(Arc<Connection>);
@@ -342,7 +352,7 @@ impl Proxy {
     pub(crate) fn new(
         clients: UpstreamClients,
         settings: Arc<ProxySettings>,
-        peer: SocketAddr,
+        peer: Peer,
         scheme: &'static str,
         kept: Kept,
         closing: watch::Receiver<bool>,
@@ -350,12 +360,11 @@ impl Proxy {
     ) -> Self {
         let share = SlotPool::new(settings.max_per_connection);
         // The peer is the connection's: whether its fields are kept is decided once.
-        let trusted = settings.trusts(peer.ip());
-        let forwarded = ForwardedFor::new(peer, scheme, trusted);
+        let forwarded = ForwardedFor::new(peer.address, scheme, peer.trusted);
         Self(Arc::new(Connection {
             clients,
             settings,
-            peer,
+            peer: peer.address,
             forwarded,
             share,
             kept,

@@ -27,7 +27,7 @@ use tower_service::Service;
 use crate::connection::{self, Activity, Closed, Deadline, InFlight, Protocol, Stage, Tracked};
 use crate::per_client::{self, PerClient};
 use crate::pool::UpstreamClients;
-use crate::proxy::{self, Kept, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
+use crate::proxy::{self, Kept, Peer, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
 use crate::proxy_protocol::{self, Client};
 use crate::telemetry::{ConnectionGuard, Observed, Observing, Telemetry};
 use crate::{checks, folder};
@@ -290,6 +290,9 @@ struct Accepted {
     /// Its slot of `--max-connections`, and its count against its client's
     /// `--max-connections-per-client` once [`Accepted::admit`] counted it.
     slot: per_client::Slot,
+    /// Whether its client is a peer in `--trusted-proxies`: one that carries many clients, is
+    /// not counted against its own share, and has its forwarding fields kept.
+    trusted: bool,
     closing: watch::Receiver<bool>,
     deadline: Deadline,
     /// Counts the connection in the metrics until it closes.
@@ -314,18 +317,18 @@ impl Accepted {
         // under it.
         let deadline = Deadline::after(shared.limits.header_read_timeout);
         let slot = shared.per_client.slot(slot);
-        Self { peer, shared, endpoint, slot, closing, deadline, counted }
+        let trusted = shared.settings.trusts(peer.ip());
+        Self { peer, shared, endpoint, slot, trusted, closing, deadline, counted }
     }
 
     /// Counts the connection against its client's `--max-connections-per-client` (finding F-AW),
     /// or closes it: `false` when the client already holds its share while the gateway is more
     /// than half full. A peer in `--trusted-proxies` carries many clients and is not counted.
     fn admit(&mut self) -> bool {
-        let client = self.peer.ip();
-        if self.shared.settings.trusts(client) {
+        if self.trusted {
             return true;
         }
-        if self.shared.per_client.admit(&mut self.slot, client) {
+        if self.shared.per_client.admit(&mut self.slot, self.peer.ip()) {
             return true;
         }
         tracing::debug!(peer = %self.peer, "closed a connection past --max-connections-per-client");
@@ -338,12 +341,15 @@ impl Accepted {
     /// [`Accepted::serve_tls`] would: the header's source address is the connection's client for
     /// everything that names it (the forwarding fields and whether they are kept, the access log,
     /// the logs). The header is read under the connection's deadline, before the TLS handshake.
+    /// A client the header does not name (v1 `UNKNOWN`, v2 `AF_UNSPEC` or `AF_UNIX`) keeps the
+    /// balancer's address, untrusted: its forwarding fields are replaced, and all such clients
+    /// share one count against `--max-connections-per-client` (finding F-DB).
     /// A peer outside `--trusted-proxies`, and a header missing, malformed or over 4 KiB, get the
     /// connection closed without an answer: anything but a header from the balancer would be a
     /// client choosing the address it is taken for.
     async fn serve_proxied(mut self, tls: Option<TlsAcceptor>, stream: TcpStream) {
         let peer = self.peer;
-        if !self.shared.settings.trusts(peer.ip()) {
+        if !self.trusted {
             tracing::debug!(%peer, "closed a connection from a peer outside --trusted-proxies");
             self.counted.closed(Closed::ProxyProtocol);
             return;
@@ -351,8 +357,13 @@ impl Accepted {
         let deadline = self.deadline;
         let header = proxy_protocol::read_header(&stream);
         match deadline.run_unless_closing(&mut self.closing, header).await {
-            Stage::Done(Ok(Client::At(client))) => self.peer = client,
+            Stage::Done(Ok(Client::At(client))) => {
+                self.peer = client;
+                self.trusted = self.shared.settings.trusts(client.ip());
+            }
             Stage::Done(Ok(Client::Peer)) => {}
+            // The balancer's address, for want of the client's, but not its trust (finding F-DB).
+            Stage::Done(Ok(Client::Unnamed)) => self.trusted = false,
             Stage::Done(Err(error)) => {
                 tracing::debug!(%peer, %error, "closed a connection without a valid PROXY protocol header");
                 self.counted.closed(Closed::ProxyProtocol);
@@ -412,7 +423,7 @@ impl Accepted {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Self { peer, shared, endpoint, slot, mut closing, deadline, counted } = self;
+        let Self { peer, shared, endpoint, slot, trusted, mut closing, deadline, counted } = self;
         let activity = Activity::new();
         let detection = connection::detect_protocol(stream, &activity);
         let (protocol, io) = match deadline.run_unless_closing(&mut closing, detection).await {
@@ -433,7 +444,7 @@ impl Accepted {
         let proxy = Proxy::new(
             shared.clients.clone(),
             Arc::clone(&shared.settings),
-            peer,
+            Peer { address: peer, trusted },
             scheme,
             Kept { _slot: slot, counted },
             closing.clone(),

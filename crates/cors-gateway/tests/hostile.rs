@@ -3915,6 +3915,34 @@ fn a_header_that_names_no_client_keeps_the_peer(#[case] header: Vec<u8>) {
     assert_eq!(forwarding_fields(gateway.address, &header, &[]), gateways_own());
 }
 
+/// A version 2 `PROXY` header of address `family` (`AF_UNSPEC` 0x00, `AF_UNIX` 0x31) and an
+/// address block of `block` zero bytes: a proxied client the balancer cannot name.
+fn proxy_v2_unnamed(family: u8, block: u16) -> Vec<u8> {
+    let mut header = common::proxy_v2(None)[..12].to_vec();
+    header.extend([0x21, family]);
+    header.extend(block.to_be_bytes());
+    header.extend(vec![0; usize::from(block)]);
+    header
+}
+
+/// The headers of a proxied client the balancer cannot name (finding F-DB).
+fn unnamed_clients() -> [Vec<u8>; 3] {
+    [b"PROXY UNKNOWN\r\n".to_vec(), proxy_v2_unnamed(0x00, 0), proxy_v2_unnamed(0x31, 216)]
+}
+
+/// Finding F-DB: a client the balancer cannot name (v1 `UNKNOWN`, v2 `PROXY` over `AF_UNSPEC`
+/// or `AF_UNIX`) is taken at the balancer's address but is not the balancer: the forwarding
+/// fields it forged are replaced. Before the fix they were kept, the balancer being trusted: a
+/// client reaching the gateway so chose the address the upstream took it for.
+#[test]
+fn a_client_the_balancer_cannot_name_forges_no_forwarding_field() {
+    let gateway = behind_a_balancer(&[]);
+    for header in unnamed_clients() {
+        let fields = forwarding_fields(gateway.address, &header, &FORGED);
+        assert_eq!(fields, gateways_own(), "{:?}", String::from_utf8_lossy(&header));
+    }
+}
+
 /// Finding F-AI: with `--proxy-protocol`, a connection from a peer outside `--trusted-proxies`
 /// (even with a valid header), or without a valid header (none, a malformed one, one over
 /// 4 KiB) is closed without a byte of answer, and counted. The admin listener, which
@@ -4321,6 +4349,29 @@ fn behind_a_balancer_each_client_the_header_names_has_its_own_share() {
     assert_eq!(still_open(&mut held[..2]), [true, true]);
     let other = common::proxy_v1("192.0.2.8:51000".parse().unwrap());
     assert_eq!(forwarding_fields(gateway.address, &other, &[]), fields_naming("192.0.2.8"));
+}
+
+/// Finding F-DB: the clients a balancer cannot name share one share, at the balancer's address:
+/// with two kept-alive connections of such clients open (each a different kind of header), a
+/// third is closed, while a client the header names is answered. Before the fix they were not
+/// counted, the balancer being trusted, and could hold every slot.
+#[test]
+fn behind_a_balancer_the_clients_it_cannot_name_share_one_share() {
+    let flags = ["--max-connections", "4", "--max-connections-per-client", "1"];
+    let gateway = behind_a_balancer(&[&flags[..], &["--header-read-timeout", "60s"]].concat());
+    let [unknown, unspecified, unix] = unnamed_clients();
+    let served = |header: &Vec<u8>| {
+        let mut stream = TcpStream::connect(gateway.address).unwrap();
+        stream.write_all(&[&header[..], &allowed_get(true)].concat()).unwrap();
+        assert_eq!(read_reply(&mut stream).status, 200);
+        stream
+    };
+    let mut held = vec![served(&unknown), served(&unspecified)];
+    held.extend(open_with(gateway.address, &[&unix]));
+    assert_eq!(wait_until_closed(&mut held[2..]), 0, "the third was not closed");
+    assert_eq!(still_open(&mut held[..2]), [true, true]);
+    let named = common::proxy_v1("192.0.2.8:51000".parse().unwrap());
+    assert_eq!(forwarding_fields(gateway.address, &named, &[]), fields_naming("192.0.2.8"));
 }
 
 /// Finding F-AW: a peer in `--trusted-proxies` carries many clients and is never refused by the

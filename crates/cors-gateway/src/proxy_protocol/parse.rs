@@ -21,10 +21,14 @@ pub(crate) enum Client {
     /// The source address of a proxied connection (version 1 `TCP4` or `TCP6`, version 2
     /// `PROXY` over IPv4 or IPv6).
     At(SocketAddr),
-    /// The balancer's own connection (version 2 `LOCAL`: its health checks), or one whose
-    /// client it does not name (version 1 `UNKNOWN`, version 2 `AF_UNSPEC` or `AF_UNIX`): the
-    /// specification has the receiver use the TCP peer's address.
+    /// The balancer's own connection (version 2 `LOCAL`: its health checks): the specification
+    /// has the receiver use the TCP peer's address, and the peer is the client.
     Peer,
+    /// A proxied connection whose client the balancer does not name (version 1 `UNKNOWN`,
+    /// version 2 `PROXY` over `AF_UNSPEC` or `AF_UNIX`): the specification has the receiver use
+    /// the TCP peer's address, but the client is not the balancer, and is trusted with nothing
+    /// the balancer is (finding F-DB in docs/robustness.md).
+    Unnamed,
 }
 
 /// How the first bytes of a connection read as a header.
@@ -77,7 +81,7 @@ fn parse_v1(bytes: &[u8]) -> Parsed {
             let client = match header.addresses {
                 v1::Addresses::Tcp4(ip) => Client::At((ip.source_address, ip.source_port).into()),
                 v1::Addresses::Tcp6(ip) => Client::At((ip.source_address, ip.source_port).into()),
-                v1::Addresses::Unknown => Client::Peer,
+                v1::Addresses::Unknown => Client::Unnamed,
             };
             Parsed::Header { length: header.header.len(), client }
         }
@@ -104,7 +108,8 @@ fn parse_v2(bytes: &[u8]) -> Parsed {
                 (v2::Command::Proxy, v2::Addresses::IPv6(ip)) => {
                     Client::At((ip.source_address, ip.source_port).into())
                 }
-                _ => Client::Peer,
+                // `LOCAL` is parsed apart, by `parse_v2_local`.
+                _ => Client::Unnamed,
             };
             Parsed::Header { length: header.len(), client }
         }
@@ -183,8 +188,8 @@ mod tests {
                 b"PROXY TCP6 2001:db8::7 2001:db8::1 51000 443\r\n".to_vec(),
                 at("[2001:db8::7]:51000"),
             ),
-            (b"PROXY UNKNOWN\r\n".to_vec(), Client::Peer),
-            (b"PROXY UNKNOWN 192.0.2.7 10.0.0.1 51000 443\r\n".to_vec(), Client::Peer),
+            (b"PROXY UNKNOWN\r\n".to_vec(), Client::Unnamed),
+            (b"PROXY UNKNOWN 192.0.2.7 10.0.0.1 51000 443\r\n".to_vec(), Client::Unnamed),
             (v2(0x21, 0x11, &V4_BLOCK), at("192.0.2.7:51000")),
             (v2(0x21, 0x21, &v6_block()), at("[2001:db8::7]:51000")),
             (v2(0x21, 0x11, &[&V4_BLOCK[..], &tlv].concat()), at("192.0.2.7:51000")),
@@ -201,8 +206,9 @@ mod tests {
             (v2(0x20, 0x41, &V4_BLOCK), Client::Peer),
             (v2(0x20, 0x21, &V4_BLOCK), Client::Peer),
             (v2(0x20, 0x11, &[]), Client::Peer),
-            (v2(0x21, 0x00, &[]), Client::Peer),
-            (v2(0x21, 0x31, &[0; 216]), Client::Peer),
+            // `PROXY` for a client of no address the gateway knows (finding F-DB).
+            (v2(0x21, 0x00, &[]), Client::Unnamed),
+            (v2(0x21, 0x31, &[0; 216]), Client::Unnamed),
         ]
     }
 
