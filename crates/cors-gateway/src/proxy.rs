@@ -53,7 +53,10 @@ impl Upstream {
     /// forwards to: `http[s]://host[:port][/prefix]`. The rule of a Local Mode folder's service
     /// address: an `http://` or `https://` URL, without user information, query or fragment,
     /// which no forwarded request could use. A missing scheme is refused rather than taken for
-    /// `http://`, saying what to write.
+    /// `http://`, saying what to write. The path prefix is the folder's reading of it, by the
+    /// folder's own rule ([`cors_policy::Upstream::parse`]): a dot segment is refused (the
+    /// upstream would resolve it, `http://up/api/../admin` reaching `/admin`), `\` is `/`, and
+    /// what a request target cannot carry as written is escaped (finding F-DC).
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
         let scheme = trimmed.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
@@ -112,7 +115,9 @@ impl Upstream {
                  65535; write http://HOST:PORT)"
             ));
         }
-        let prefix = uri.path().trim_end_matches('/').to_owned();
+        let service = cors_policy::Upstream::parse("upstream", trimmed)
+            .map_err(|message| format!("invalid upstream URL: {message}"))?;
+        let prefix = service.path().to_owned();
         Ok(Self { scheme, authority, prefix, text: Arc::from(trimmed) })
     }
 
@@ -1517,6 +1522,15 @@ mod tests {
     // Finding F-CQ: before, taken, and every request went to port 80.
     #[case::a_port_past_65535_is_refused("http://127.0.0.1:99999", Err("the port 99999 is past"))]
     #[case::a_port_of_65536_is_refused("https://[::1]:65536/api", Err("the port 65536 is past"))]
+    // Finding F-DC: the prefix by the rule of a folder's service address.
+    #[case::a_parent_segment_is_refused("http://a.test/api/../admin", Err("has a dot segment"))]
+    #[case::an_escaped_parent_is_refused("http://a.test/api/%2e%2e/x", Err("has a dot segment"))]
+    #[case::a_current_segment_is_refused("http://a.test/./api", Err("has a dot segment"))]
+    #[case::a_backslashed_parent_is_refused("http://a.test/a\\..\\b", Err("has a dot segment"))]
+    #[case::a_backslash_is_a_slash("http://a.test/a\\b", Ok(("a.test", "/a/b")))]
+    #[case::non_ascii_is_escaped("http://a.test/caf\u{e9}", Ok(("a.test", "/caf%C3%A9")))]
+    #[case::a_short_escape_is_kept("http://a.test/a%2", Ok(("a.test", "/a%2")))]
+    #[case::dots_in_a_name_are_kept("http://a.test/v1.2/..x", Ok(("a.test", "/v1.2/..x")))]
     fn upstream_urls(#[case] text: &str, #[case] expected: Result<(&str, &str), &str>) {
         check_upstream(text, expected);
     }

@@ -466,6 +466,13 @@ fn check_reports_every_file_of_several_at_once() {
     2,
     "invalid upstream URL \"http://127.0.0.1:99999\": the port 99999 is past 65535"
 )]
+// Finding F-DC: taken before, and `GET /x` went upstream as `GET /api/../admin/x`, which a
+// Local Mode folder's service address refuses.
+#[case::upstream_with_a_dot_segment(
+    &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1/api/../admin"],
+    2,
+    "invalid upstream URL: \"http://127.0.0.1:1/api/../admin\" has a dot segment (. or ..)"
+)]
 #[case::listen_without_a_host(
     &["serve", "--config", "FILE", "--upstream", "http://127.0.0.1:1", "--listen", ":8080"],
     2,
@@ -551,6 +558,13 @@ fn serve_refuses_command_lines_that_cannot_work(
     "http://127.0.0.1:0",
     "http://127.0.0.1:1/#top",
     "spec.services: invalid upstream URL \"http://127.0.0.1:1/#top\": a fragment is never sent"
+)]
+// Finding F-DC: `check DIR` refused it, `check FILE` and `serve --config FILE` took it.
+#[case::upstream_with_a_dot_segment(
+    "http://127.0.0.1:0",
+    "http://127.0.0.1:1/api/%2e%2e/admin",
+    "spec.services: invalid upstream URL: \"http://127.0.0.1:1/api/%2e%2e/admin\" has a dot \
+     segment (. or ..)"
 )]
 #[case::listener_past_the_last_port(
     "http://127.0.0.1:99999",

@@ -119,6 +119,23 @@ impl Upstream {
     pub fn path(&self) -> &str {
         &self.path
     }
+
+    /// Reads `text` as the address of the service `name`, by the rule of a Local Mode folder's
+    /// services: an `http` or `https` URL without user information, query or fragment, whose
+    /// path (read as the WHATWG URL parser reads it: `\` is `/`, characters outside a path
+    /// escaped) has no dot segment, written or read, in any spelling a request path is refused
+    /// for (findings F-BR and F-BT in docs/robustness.md). cors-gateway's `--upstream` takes
+    /// its path prefix by this rule too, so that both forward to the same paths.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with `text`, and what to write instead, in one message.
+    pub fn parse(name: &str, text: &str) -> Result<Self, String> {
+        upstream(name, text).map_err(|refused| match refused.hint {
+            Some(hint) => format!("{}; {hint}", refused.message),
+            None => refused.message,
+        })
+    }
 }
 
 /// `scheme://host:port/path`, the address in normal form.
@@ -287,6 +304,16 @@ mod tests {
             }
             found => assert_eq!(found.is_err(), refused, "{text}: {found:?}"),
         }
+    }
+
+    #[test]
+    fn a_public_reading_says_the_hint_with_the_message() {
+        let refused = Upstream::parse("svc", "http://up:1/a/../b").unwrap_err();
+        assert!(
+            refused.contains("has a dot segment") && refused.ends_with("without . or .. segments")
+        );
+        let read = Upstream::parse("svc", "http://up:1/a\\b/").unwrap();
+        assert_eq!((read.name(), read.path()), ("svc", "/a/b"));
     }
 
     #[test]
