@@ -601,9 +601,14 @@ async fn an_http2_client_that_reads_nothing_of_its_connection_is_cut_after_the_s
 
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
 /// server-sent events stream between events, here an echo of a request body that pauses) is not
-/// waiting on the client, and is not cut.
+/// waiting on the client, and is not cut. On HTTP/2 too, where each chunk's last byte is handed
+/// apart and the client's socket is watched (F-CP): the byte held after each event is handed on
+/// while the upstream pauses, and a socket with nothing to write is not stalled.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_response_the_upstream_pauses_outlives_the_send_timeout() {
+async fn a_response_the_upstream_pauses_outlives_the_send_timeout(#[case] http2: bool) {
     let (_upstream, gateway) = strict_gateway(&["--send-timeout", "300ms"]).await;
     let (mut sender, body) = Channel::<Bytes>::new(1);
     let post = request("POST", &gateway.url("/echo"), &[("origin", APP)], body.boxed_unsync());
@@ -613,7 +618,7 @@ async fn a_response_the_upstream_pauses_outlives_the_send_timeout() {
             tokio::time::sleep(Duration::from_millis(900)).await;
         }
     });
-    let answer = send(&client(false), post).await;
+    let answer = send(&client(http2), post).await;
     pauses.await.unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "onetwothree");
