@@ -4335,8 +4335,9 @@ fn one_client_cannot_take_every_connection_slot() {
 #[test]
 fn behind_a_balancer_each_client_the_header_names_has_its_own_share() {
     let header = common::proxy_v1("192.0.2.7:51000".parse().unwrap());
-    let gateway =
-        behind_a_balancer(&["--max-connections", "4", "--max-connections-per-client", "1"]);
+    // Long enough that only the cap can close the third connection, which sends no request.
+    let flags = ["--max-connections", "4", "--max-connections-per-client", "1"];
+    let gateway = behind_a_balancer(&[&flags[..], &["--header-read-timeout", "60s"]].concat());
     let served = |_| {
         let mut stream = TcpStream::connect(gateway.address).unwrap();
         stream.write_all(&[&header[..], &allowed_get(true)].concat()).unwrap();
