@@ -49,7 +49,9 @@ pub struct Request<'r, H: ?Sized, A = Option<&'r [u8]>, M = &'r [u8]> {
     pub method: M,
     /// The request's header field lines.
     pub headers: &'r H,
-    /// `http` or `https`: the scheme of the listener that received the request.
+    /// `http` or `https`: the scheme the client used, which is the listener's unless TLS ends in
+    /// front of it (a load balancer terminating TLS for a plain-HTTP listener: `https`). Browsers
+    /// put that scheme in a site's own `Origin`, so with `http` there R2 never applies.
     pub scheme: &'r str,
     /// The `Host` header (HTTP/1.1) or `:authority` (HTTP/2) bytes, if known, or how to find
     /// them ([`Authority`]).
@@ -174,8 +176,9 @@ impl<'r, H: ?Sized> Request<'r, H> {
 }
 
 impl<'r> Request<'r, http::HeaderMap> {
-    /// What the engine reads of an [`http::Request`] received on a listener of `scheme`
-    /// (`http` or `https`): its [`http::Method`], its header map, and, for R2, the authority it
+    /// What the engine reads of an [`http::Request`] the client sent with `scheme` (`http` or
+    /// `https`: `https` behind TLS, also when a proxy in front ends it, see
+    /// [`scheme`](Request::scheme)): its [`http::Method`], its header map, and, for R2, the authority it
     /// was addressed to, looked for only when R2 needs it.
     ///
     /// That authority is the request target's when it has one (HTTP/2 `:authority`, which hyper
@@ -253,6 +256,37 @@ impl<'r, H: ?Sized + fmt::Debug, A: Authority<'r>, M: RequestMethod> fmt::Debug
 ///
 /// Built once, immutable, `Send + Sync`; [`decide`](Self::decide) allocates nothing.
 /// Cloning copies the policy; share one behind an `Arc` instead.
+///
+/// Deciding never fails: the errors are the policy's (`cors_policy::LoadError`,
+/// `cors_policy::BuildError`), met when it is loaded or built.
+///
+/// To change the policy while requests run, build a new engine and swap the `Arc` (behind a
+/// `RwLock`, or the `arc-swap` crate): each request clones the current `Arc` once and decides on
+/// it, so a request in flight ends on the policy it started with. A [`Decision`] borrows the
+/// engine; the [`OwnedDecision`](crate::OwnedDecision) an adapter keeps while it forwards the
+/// request does not, and is `Send + Sync + 'static`.
+///
+/// ```
+/// use std::sync::{Arc, PoisonError, RwLock};
+///
+/// use cors_engine::{Engine, Outcome, Request};
+/// use cors_policy::{OriginGroup, Policy};
+///
+/// let closed = Policy::builder().group(OriginGroup::new(["https://app.test"])).build()?;
+/// let current = RwLock::new(Arc::new(Engine::new(closed)));
+/// let headers: &[(&str, &str)] = &[("origin", "https://other.test")];
+/// let request = Request::new(b"GET", headers);
+///
+/// // Per request: the engine in force when it arrived.
+/// let engine = Arc::clone(&current.read().unwrap_or_else(PoisonError::into_inner));
+/// // A reload, from another thread: later requests see the new policy.
+/// let reloaded = Arc::new(Engine::new(Policy::public()));
+/// *current.write().unwrap_or_else(PoisonError::into_inner) = reloaded;
+/// assert_eq!(engine.decide(&request).outcome(), Outcome::Blocked);
+/// let engine = Arc::clone(&current.read().unwrap_or_else(PoisonError::into_inner));
+/// assert_eq!(engine.decide(&request).outcome(), Outcome::Allowed);
+/// # Ok::<(), cors_policy::BuildError>(())
+/// ```
 #[derive(Clone)]
 pub struct Engine {
     policy: Policy,

@@ -40,6 +40,30 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, Value
 /// let origins: Vec<&str> = lines.field_lines("origin").collect();
 /// assert_eq!(origins, ["https://a.test", "https://b.test"]);
 /// ```
+///
+/// Another header store (a framework on `http` 0.2, such as actix-web 4, or a C API) implements
+/// it in a wrapper, with the values' bytes as [`Value`](Self::Value) (no copy while deciding;
+/// a reflected `Origin` is copied into an [`http::HeaderValue`] when the answer is built):
+///
+/// ```
+/// use cors_engine::{Engine, Outcome, Request, RequestHeaders};
+///
+/// /// The framework's own store: names and values as it received them.
+/// struct Fields(Vec<(String, Vec<u8>)>);
+///
+/// impl RequestHeaders for Fields {
+///     type Value = [u8];
+///     fn field_lines<'a>(&'a self, name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+///         let lines = self.0.iter().filter(move |(field, _)| field.eq_ignore_ascii_case(name));
+///         lines.map(|(_, value)| value.as_slice())
+///     }
+/// }
+///
+/// let fields = Fields(vec![("Origin".into(), b"https://app.test".to_vec())]);
+/// let engine = Engine::new(cors_policy::Policy::public());
+/// let decision = engine.decide(&Request::new(b"GET", &fields).addressed_to("https", b"api.test"));
+/// assert_eq!(decision.outcome(), Outcome::Allowed);
+/// ```
 pub trait RequestHeaders {
     /// The adapter's type of one field value.
     type Value: FieldValue + ?Sized;

@@ -24,6 +24,15 @@
 //! field; implemented for [`http::HeaderMap`]). An adapter that forwards the request before the
 //! response arrives keeps [`Decision::into_owned`], an [`OwnedDecision`] that writes the same.
 //!
+//! So an adapter has two paths. When the decision is not [forwarded](Outcome::is_forwarded) (a
+//! preflight, accepted or rejected, and a refused actual request, A2), it answers locally:
+//! status 200, an empty body, [`Decision::apply`]. Otherwise (not CORS, or allowed) it keeps
+//! [`Decision::into_owned`], forwards the request, and applies that to the response, which then
+//! carries the `Vary` tokens of every answer (V1). [`Request::scheme`] is the scheme the client
+//! used (`https` also when TLS ends in a proxy in front). `docs/using-the-crates.md` in the
+//! repository, "Writing your own adapter", has one for actix-web and one for a hyper
+//! `service_fn`, and says how to reload a policy while requests run (see also [`Engine`]).
+//!
 //! # Example
 //!
 //! The example reads the policy from YAML with cors-policy (its default `yaml` feature) and

@@ -44,7 +44,9 @@ pub enum Decision<'e, 'r, H: RequestHeaders + ?Sized> {
         rule: Rule,
     },
     /// An actual request that is not allowed (A2): answer it locally with status 200, an empty
-    /// body and no Access-Control-* header; append `vary`.
+    /// body and no Access-Control-* header; append `vary`. It is never forwarded (Flex does the
+    /// same), so the application never acts on a request the policy refused; middleware that
+    /// forward it and only leave the CORS headers out let a cross-origin form `POST` through.
     #[non_exhaustive]
     Blocked {
         /// Tokens for the answer's `Vary`.
