@@ -41,9 +41,13 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, Value
 /// assert_eq!(origins, ["https://a.test", "https://b.test"]);
 /// ```
 ///
-/// Another header store (a framework on `http` 0.2, such as actix-web 4, or a C API) implements
-/// it in a wrapper, with the values' bytes as [`Value`](Self::Value) (no copy while deciding;
-/// a reflected `Origin` is copied into an [`http::HeaderValue`] when the answer is built):
+/// The engine walks the lines once per name it reads, so it takes a store, not an iterator: a
+/// one-pass iterator of `(&str, &[u8])` pairs is collected into a slice of `(&[u8], &[u8])`
+/// first, or, without that copy, the store it came from is wrapped. Another header store (a
+/// framework on `http` 0.2, such as actix-web 4; `httparse`'s `&[Header]`; a C API) implements
+/// this trait in a wrapper, with the values' bytes as [`Value`](Self::Value) (no copy while
+/// deciding; a reflected `Origin` is copied into an [`http::HeaderValue`] when the answer is
+/// built):
 ///
 /// ```
 /// use cors_engine::{Engine, Outcome, Request, RequestHeaders};
