@@ -465,6 +465,7 @@ async fn a_client_that_takes_up_no_response_is_closed_after_the_send_timeout(#[c
     };
     let took = until_answered(&gateway).await;
     eprintln!("another client was answered after {took:?}");
+    common::assert_due(took, Duration::from_secs(1), "the stalled response's slot was freed");
     if let Some(mut stream) = stalled {
         // Closed by the gateway: what it had sent is read, then the end, well short of 256 MiB.
         let read = tokio::task::spawn_blocking(move || {
@@ -525,6 +526,7 @@ async fn a_stalled_http2_stream_is_cut_while_another_on_its_connection_moves() {
     }
     let took = until_answered(&gateway).await;
     eprintln!("another client was answered after {took:?}");
+    common::assert_due(took, Duration::from_secs(1), "the stalled stream's slot was freed");
     for reader in readers {
         let read = reader.await.unwrap();
         assert!(read > 0 && read < 64 << 20, "a moving stream read {read} bytes");
@@ -555,12 +557,14 @@ async fn an_http2_response_whose_end_is_never_taken_up_is_cut_after_the_send_tim
     let get = request("GET", &gateway.url("/download?bytes=4096"), &[("origin", APP)], empty());
     let response = client.request(get).await.unwrap();
     assert_eq!(response.status(), 200);
+    let started = Instant::now();
     let gateway = tokio::task::spawn_blocking(move || {
         gateway.wait_for_log("took up no response for --send-timeout");
         gateway
     })
     .await
     .unwrap();
+    common::assert_due(started.elapsed(), Duration::from_secs(1), "cut");
     // The connection is gone: the body ends short, in an error.
     let read = tokio::time::timeout(PATIENCE, response.into_body().collect()).await.unwrap();
     assert!(read.is_err(), "the whole body arrived");
@@ -591,12 +595,14 @@ async fn an_http2_client_that_reads_nothing_of_its_connection_is_cut_after_the_s
         opening.extend(h2_frame(0x1, 0x5, stream_id, &h2_get_block("/download?bytes=65536")));
     }
     stream.write_all(&opening).unwrap();
+    let started = Instant::now();
     tokio::task::spawn_blocking(move || {
         gateway.wait_for_log("took up no response for --send-timeout");
         drop(stream);
     })
     .await
     .unwrap();
+    common::assert_due(started.elapsed(), Duration::from_secs(1), "cut");
 }
 
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
@@ -745,9 +751,11 @@ async fn unreachable_upstream_gets_502_without_ungranted_cors_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_upstream_gets_504() {
     let (_upstream, gateway) = strict_gateway(&["--upstream-timeout", "300ms"]).await;
+    let started = Instant::now();
     let answer =
         send(&client(false), request("GET", &gateway.url("/slow?ms=10000"), &[], empty())).await;
     assert_eq!(answer.status, 504);
+    common::assert_due(started.elapsed(), Duration::from_millis(300), "504");
     assert!(String::from_utf8_lossy(&answer.body).starts_with("gateway timeout"));
     assert!(answer.access_control().is_empty());
 }
@@ -867,12 +875,14 @@ async fn malformed_requests_get_400_and_the_gateway_keeps_serving(#[case] bytes:
 async fn a_client_too_slow_to_send_headers_is_disconnected() {
     let (_upstream, gateway) = strict_gateway(&["--header-read-timeout", "300ms"]).await;
     let address = gateway.address;
+    let started = Instant::now();
     let raw = tokio::task::spawn_blocking(move || {
         raw_exchange(address, b"GET / HTTP/1.1\r\nHost: a\r\n", PATIENCE)
     })
     .await
     .unwrap();
     assert!(raw.closed, "the gateway closed the connection; got {:?}", raw.text);
+    common::assert_due(started.elapsed(), Duration::from_millis(300), "closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

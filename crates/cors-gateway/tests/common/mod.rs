@@ -31,6 +31,21 @@ use hyper_util::rt::TokioExecutor;
 /// The longest any single wait in these tests may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The longest a defence timed by `timeout` may take to act: four times it and a second more,
+/// room for a busy 2-core machine, and still short of ten times it. A test that only waits for
+/// "closed" within [`PATIENCE`] also passes when the bound is off by a factor, or when another,
+/// longer timeout does the closing.
+pub const fn due_within(timeout: Duration) -> Duration {
+    timeout.saturating_mul(4).saturating_add(Duration::from_secs(1))
+}
+
+/// Asserts that `what` took no longer than [`due_within`] `timeout`.
+#[track_caller]
+pub fn assert_due(took: Duration, timeout: Duration, what: &str) {
+    let bound = due_within(timeout);
+    assert!(took < bound, "{what} after {took:?}: past {bound:?}, the bound for {timeout:?}");
+}
+
 pub const GATEWAY: &str = env!("CARGO_BIN_EXE_cors-gateway");
 
 /// The repository's example policies.
