@@ -2749,6 +2749,31 @@ fn a_shutdown_does_not_wait_for_an_http2_client_after_its_requests() {
     assert_eq!(wait_until_closed(&mut [done]), 0);
 }
 
+/// `--shutdown-timeout` bounds a shutdown's wait for the requests in flight: a request the
+/// upstream never answers (under `--upstream-timeout 60s`) holds it for the timeout, 1 s here,
+/// then its connection is closed, the close logged, and the gateway exits. No test saw the
+/// timeout expire before: with it ten times longer every test passed.
+#[test]
+fn a_shutdown_waits_for_a_request_in_flight_at_most_the_shutdown_timeout() {
+    let mut gateway = Gateway::start(&["--shutdown-timeout", "1s", "--upstream-timeout", "60s"]);
+    let mut hanging = TcpStream::connect(gateway.address).unwrap();
+    hanging.write_all(&raw_request("GET", "/hang", &[("origin", APP.as_bytes())], false)).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while gateway.upstream_requests() == 0 {
+        assert!(Instant::now() < deadline, "the request never reached the upstream");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    let status = gateway.terminate();
+    let took = started.elapsed();
+    let stderr = gateway.stderr.lock().unwrap().clone();
+    assert!(status.success(), "{status}; stderr:\n{stderr}");
+    assert!(stderr.contains("shutdown timed out"), "no timeout logged; stderr:\n{stderr}");
+    assert!(took >= Duration::from_millis(900), "exited after {took:?}, before the timeout");
+    common::assert_due(took, Duration::from_secs(1), "exited");
+    assert_eq!(wait_until_closed(&mut [hanging]), 0, "the request's connection stayed open");
+}
+
 /// The first flight of a TLS client that trusts `ca`: a whole `ClientHello` record.
 fn client_hello(ca: &common::tls::TestCa) -> Vec<u8> {
     let mut hello = Vec::new();
