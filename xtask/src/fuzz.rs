@@ -16,11 +16,27 @@ pub(crate) struct Args {
     /// Run only this target (a `[[bin]]` of fuzz/Cargo.toml); default: every target
     #[arg(long, value_name = "T")]
     target: Option<String>,
+    /// Targets run at once; default: as many as the machine has cores (1 for a soak on a
+    /// shared machine)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// libFuzzer's `-max_len`: the longest input tried, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LEN)]
+    max_len: u32,
 }
+
+/// Inputs past the 2048-byte Origin cap and the 8192-byte ACRH budget must be reachable.
+const DEFAULT_MAX_LEN: u32 = 16_384;
+/// An input that takes longer than this many seconds is a finding (libFuzzer's `-timeout`;
+/// its default is 1200): the slowest input of the 420-second soak of every target took well
+/// under a second (docs/robustness.md).
+const TIMEOUT_SECS: u32 = 2;
+/// A run whose memory grows past this many MB is a finding (libFuzzer's `-rss_limit_mb`; its
+/// default is 2048): the soak's peak was about half of it, corpus and tracing included.
+const RSS_LIMIT_MB: u32 = 1024;
 
 /// Entry point for `cargo xtask fuzz`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
-    let secs = args.secs;
     let all = targets()?;
     let chosen: Vec<String> = match args.target.as_deref() {
         Some(target) if all.iter().any(|known| known == target) => vec![target.to_owned()],
@@ -40,7 +56,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         build.arg(target);
     }
     exec(build)?;
-    let failed = run_side_by_side(&chosen, secs);
+    let failed = run_side_by_side(&chosen, args);
     if failed.is_empty() {
         Ok(())
     } else {
@@ -49,13 +65,17 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Runs the targets as many at a time as the machine has cores (each libFuzzer process uses
-/// one), so that CI's smoke run of every target takes the time of a few: 8 targets of 10 s
-/// took 80 s one after another on CI's 2 cores. Each run's output goes to
+/// one) unless `--jobs` says otherwise, so that CI's smoke run of every target takes the time
+/// of a few: 8 targets of 10 s took 80 s one after another on CI's 2 cores. Each run's output
+/// goes to
 /// `target/fuzz-logs/TARGET.log`, and is printed whole when it fails; a passing run prints its
 /// last line (libFuzzer's final stats). Returns the targets that failed.
-fn run_side_by_side(targets: &[String], secs: u32) -> Vec<String> {
+fn run_side_by_side(targets: &[String], args: &Args) -> Vec<String> {
     let logs = root().join("target").join("fuzz-logs");
-    let lanes = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let lanes = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        usize::from,
+    );
     let queue = std::sync::Mutex::new(targets.iter());
     let failed = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -64,9 +84,9 @@ fn run_side_by_side(targets: &[String], secs: u32) -> Vec<String> {
                 loop {
                     let next = queue.lock().map(|mut queue| queue.next()).ok().flatten();
                     let Some(target) = next else { break };
-                    eprintln!("==> fuzz {target} for {secs} s");
+                    eprintln!("==> fuzz {target} for {} s", args.secs);
                     let log = logs.join(format!("{target}.log"));
-                    if let Err(message) = run_target(target, secs, &log) {
+                    if let Err(message) = run_target(target, args, &log) {
                         let output = fs::read_to_string(&log).unwrap_or_default();
                         eprintln!("{output}\nfuzz {target} FAILED: {message}");
                         if let Ok(mut failed) = failed.lock() {
@@ -107,8 +127,8 @@ fn targets() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Runs one target for `secs` seconds, its output (stdout and stderr) into `log`.
-fn run_target(target: &str, secs: u32, log: &std::path::Path) -> Result<(), String> {
+/// Runs one target for `--secs` seconds, its output (stdout and stderr) into `log`.
+fn run_target(target: &str, args: &Args, log: &std::path::Path) -> Result<(), String> {
     let fuzz_dir = root().join("fuzz");
     // New inputs go to the (ignored) corpus directory; the committed seeds are read only.
     let corpus = fuzz_dir.join("corpus").join(target);
@@ -124,11 +144,12 @@ fn run_target(target: &str, secs: u32, log: &std::path::Path) -> Result<(), Stri
     if seeds.is_dir() {
         command.arg(&seeds);
     }
-    // Inputs past the 2048-byte Origin cap and the 8192-byte ACRH budget must be reachable.
     command.args([
         "--",
-        &format!("-max_total_time={secs}"),
-        "-max_len=16384",
+        &format!("-max_total_time={}", args.secs),
+        &format!("-max_len={}", args.max_len),
+        &format!("-timeout={TIMEOUT_SECS}"),
+        &format!("-rss_limit_mb={RSS_LIMIT_MB}"),
         "-print_final_stats=1",
     ]);
     let file = fs::File::create(log)
