@@ -1,5 +1,7 @@
 //! Arbitrary bytes loaded as a cors-flex policy file: never a panic, errors always carry
-//! diagnostics, and a policy that loads survives `to_yaml` then loading again unchanged.
+//! diagnostics, and a policy that loads survives `to_yaml` then loading again unchanged, and
+//! compiling its normalized configuration (`to_config`) unchanged too. A loaded policy's
+//! warnings are warnings, each with its position, in file order.
 
 #![no_main]
 
@@ -20,6 +22,11 @@ fuzz_target!(|bytes: &[u8]| {
             return;
         }
     };
+    assert!(loaded.warnings.iter().all(|d| !d.is_error() && d.line().is_some()));
+    assert!(loaded.warnings.is_sorted_by_key(|d| (d.line(), d.column())));
+    let compiled = Policy::from_config(&loaded.policy.to_config())
+        .unwrap_or_else(|e| panic!("normalized configuration does not compile:\n{e}"));
+    assert_eq!(compiled, loaded.policy);
     let yaml = loaded.policy.to_yaml();
     let again = Policy::from_yaml_str(&yaml, "normalized.yaml")
         .unwrap_or_else(|e| panic!("normalized policy does not load:\n{e}\n---\n{yaml}"));
