@@ -3082,6 +3082,15 @@ fn http2_floods_get_goaway_with_enhance_your_calm(#[case] flood: H2Flood) {
     let Some((_, payload)) = goaway else { panic!("{flood:?}: no GOAWAY among {frames:?}") };
     let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
     assert_eq!(code, H2_ENHANCE_YOUR_CALM, "{flood:?}: GOAWAY {payload:?}");
+    // The GOAWAY's last stream id is the last stream the gateway read: the flood's streams up to
+    // it are those it took before calling the flood one.
+    let read = (u32::from_be_bytes(payload[..4].try_into().unwrap()) & 0x7fff_ffff).div_ceil(2);
+    eprintln!("{flood:?}: GOAWAY after {read} streams");
+    if let H2Flood::RapidReset { .. } = flood {
+        // `MAX_PENDING_ACCEPT_RESETS` (20) reset streams and the one past it (21 measured), with
+        // room for a few taken up between resets; 10 times the limit reads 201.
+        assert!(read <= 3 * 20, "{flood:?}: GOAWAY only after {read} reset streams");
+    }
     // No stream of the flood was answered: none got a HEADERS frame.
     assert!(!frames.iter().any(|(kind, _)| *kind == H2_HEADERS), "{flood:?}: {frames:?}");
     let upstream = gateway.upstream_connections() - upstream_before;
