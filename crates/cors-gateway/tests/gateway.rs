@@ -26,13 +26,18 @@ async fn strict_gateway(extra: &[&str]) -> (Upstream, Gateway) {
 /// [`strict_gateway`] listening on `listen`.
 async fn strict_gateway_on(listen: &str, extra: &[&str]) -> (Upstream, Gateway) {
     let upstream = Upstream::start().await;
-    let policy = example_policy("strict.yaml");
-    let upstream_url = upstream.url();
-    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", listen];
-    args.extend(["--upstream", &upstream_url, "--watch-interval", "0"]);
-    args.extend(extra);
-    let gateway = Gateway::start(&args);
+    let gateway =
+        strict_gateway_to(listen, &upstream.url(), &[&["--watch-interval", "0"], extra].concat());
     (upstream, gateway)
+}
+
+/// A gateway with the strict example policy listening on `listen`, in front of `upstream`.
+fn strict_gateway_to(listen: &str, upstream: &str, extra: &[&str]) -> Gateway {
+    let policy = example_policy("strict.yaml");
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", listen];
+    args.extend(["--upstream", upstream]);
+    args.extend(extra);
+    Gateway::start(&args)
 }
 
 /// Every `access-control-*` field as `name: value`, sorted.
@@ -710,17 +715,8 @@ async fn bodies_within_the_limit_stream_through_unchanged(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_upstream_gets_502_without_ungranted_cors_fields() {
-    let policy = example_policy("strict.yaml");
     let upstream = format!("http://127.0.0.1:{}", closed_port());
-    let gateway = Gateway::start(&[
-        "serve",
-        "--config",
-        policy.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-    ]);
+    let gateway = strict_gateway_to("127.0.0.1:0", &upstream, &[]);
     let client = client(false);
     let plain = send(&client, request("GET", &gateway.url("/"), &[], empty())).await;
     assert_eq!(plain.status, 502);
@@ -746,6 +742,52 @@ async fn unreachable_upstream_gets_502_without_ungranted_cors_fields() {
     assert_eq!((blocked.status.as_u16(), blocked.access_control().len()), (200, 0));
     // Written by the gateway's own thread: it may reach the log after the answer.
     gateway.wait_for_log("upstream request failed");
+}
+
+/// A listener whose accept queue is full and never taken from: with a backlog of 0 Linux queues
+/// one connection, made here, and drops the SYNs of every later one, so a connection to it is
+/// never made and never refused (the client's SYN retries run for minutes).
+fn unanswering_listener() -> (socket2::Socket, TcpStream) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let address = listener.local_addr().unwrap().as_socket().unwrap();
+    let queued = TcpStream::connect(address).unwrap();
+    (listener, queued)
+}
+
+/// `--connect-timeout` fires: an upstream that never completes the TCP handshake costs a request
+/// `502` once the timeout has passed, counted as `kind="connect"` and logged, where without it the
+/// request would wait for the kernel's SYN retries or `--upstream-timeout` (60 s, `504`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_never_accepts_gets_502_after_the_connect_timeout() {
+    let (listener, _queued) = unanswering_listener();
+    let address = listener.local_addr().unwrap().as_socket().unwrap();
+    let timeout = Duration::from_millis(300);
+    let extra = ["--connect-timeout", "300ms", "--admin-listen", "127.0.0.1:0"];
+    let gateway = strict_gateway_to("127.0.0.1:0", &format!("http://{address}"), &extra);
+    let started = Instant::now();
+    let answer = send(&client(false), request("GET", &gateway.url("/"), &[], empty())).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 502, "after {took:?}");
+    assert!(String::from_utf8_lossy(&answer.body).starts_with("bad gateway"));
+    assert!(took >= timeout, "502 after only {took:?}");
+    common::assert_due(took, timeout, "502");
+    let metrics = format!("http://{}/metrics", gateway.admin_address());
+    let scraped = send(&client(false), request("GET", &metrics, &[], empty())).await;
+    let text = String::from_utf8(scraped.body.to_vec()).unwrap();
+    let connect = "cors_gateway_upstream_errors_total{kind=\"connect\"} 1";
+    assert!(text.lines().any(|line| line == connect), "no {connect:?} in:\n{text}");
+    // Written by the gateway's own thread: it may reach the log after the answer.
+    tokio::task::spawn_blocking(move || {
+        gateway.wait_for_log("upstream request failed");
+        gateway.wait_for_log(
+            "cannot connect to the upstream: tcp connect error: deadline has elapsed",
+        );
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
