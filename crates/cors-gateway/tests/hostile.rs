@@ -34,6 +34,10 @@ const APP: &str = "https://app.example.com";
 /// Resident memory the gateway may gain during one attack before the test fails.
 const RSS_BUDGET_KIB: u64 = 256 * 1024;
 
+/// The connections closed for want of a complete request head in time (`--header-read-timeout`,
+/// or a PROXY protocol header's deadline).
+const NO_REQUEST_HEAD: &str = "cors_gateway_connections_closed_total{reason=\"no_request_head\"}";
+
 fn slow_tests() -> bool {
     std::env::var_os("RUN_SLOW_TESTS").is_some_and(|value| value == "1")
 }
@@ -897,7 +901,8 @@ fn dribble_on(mut stream: TcpStream, start: &[u8], drip: &[u8], pause: Duration)
 
 #[test]
 fn slowloris_headers_are_cut_off_by_the_header_read_timeout() {
-    let mut gateway = Gateway::start(&["--header-read-timeout", "1s"]);
+    let mut gateway =
+        Gateway::start(&["--header-read-timeout", "1s", "--admin-listen", "127.0.0.1:0"]);
     let bystander = Bystander::start(gateway.address);
     let before = gateway.rss_kib();
     let address = gateway.address;
@@ -934,6 +939,7 @@ fn slowloris_headers_are_cut_off_by_the_header_read_timeout() {
         assert!(outcome.sent < drip.len());
     }
     common::assert_due(started.elapsed(), Duration::from_secs(1), "the slowloris were cut off");
+    gateway.wait_for_metric(NO_REQUEST_HEAD, connections);
     assert_rss_bounded(&gateway, before, "slowloris");
     gateway.assert_alive();
     bystander.finish(4);
@@ -1214,7 +1220,7 @@ fn wait_until_closed(streams: &mut [TcpStream]) -> usize {
 #[case::half_sent_request_line(b"GET /ok HTTP/1.1\r\n")]
 #[case::half_sent_header_section(b"GET /ok HTTP/1.1\r\nhost: a\r\norigin: https://app.")]
 fn idle_connections_are_closed_by_the_header_read_timeout(#[case] sent: &[u8]) {
-    let gateway = Gateway::start(&["--header-read-timeout", "1s"]);
+    let gateway = Gateway::start(&["--header-read-timeout", "1s", "--admin-listen", "127.0.0.1:0"]);
     let count = 100;
     let mut idle: Vec<TcpStream> =
         (0..count).map(|_| TcpStream::connect(gateway.address).unwrap()).collect();
@@ -1225,6 +1231,7 @@ fn idle_connections_are_closed_by_the_header_read_timeout(#[case] sent: &[u8]) {
     let open = wait_until_closed(&mut idle);
     assert_eq!(open, 0, "{open} of {count} idle connections still open");
     common::assert_due(started.elapsed(), Duration::from_secs(1), "closed");
+    gateway.wait_for_metric(NO_REQUEST_HEAD, count.try_into().unwrap());
 }
 
 /// Reads one whole reply from a kept-alive `stream` (bounded by [`PATIENCE`]).
@@ -1260,15 +1267,17 @@ enum AfterResponse {
 /// see `HeadWatch` in `connection.rs`); one that sends nothing is closed by `--idle-timeout`.
 /// A well-behaved client, connecting all along, keeps getting correct answers.
 #[rstest]
-#[case::stalls_its_next_head(AfterResponse::StallsItsNextHead, &[], 300)]
-#[case::dribbles_its_next_head(AfterResponse::DribblesItsNextHead, &[], 300)]
-#[case::sends_nothing(AfterResponse::SendsNothing, &["--idle-timeout", "1s"], 1000)]
+#[case::stalls_its_next_head(AfterResponse::StallsItsNextHead, &[], 300, "no_request_head")]
+#[case::dribbles_its_next_head(AfterResponse::DribblesItsNextHead, &[], 300, "no_request_head")]
+#[case::sends_nothing(AfterResponse::SendsNothing, &["--idle-timeout", "1s"], 1000, "idle")]
 fn kept_alive_connections_are_closed_after_a_response(
     #[case] after: AfterResponse,
     #[case] flags: &[&str],
     #[case] at_least_ms: u64,
+    #[case] reason: &str,
 ) {
-    let mut gateway = Gateway::start(&[&["--header-read-timeout", "300ms"], flags].concat());
+    let timeouts = ["--header-read-timeout", "300ms", "--admin-listen", "127.0.0.1:0"];
+    let mut gateway = Gateway::start(&[&timeouts[..], flags].concat());
     let bystander = Bystander::start(gateway.address);
     let mut stream = TcpStream::connect(gateway.address).unwrap();
     stream.write_all(&allowed_get(true)).unwrap();
@@ -1294,6 +1303,10 @@ fn kept_alive_connections_are_closed_after_a_response(
     assert!(answer.is_empty(), "{after:?}: answered {:?}", String::from_utf8_lossy(&answer));
     assert!(took >= Duration::from_millis(at_least_ms), "{after:?}: closed after only {took:?}");
     common::assert_due(took, Duration::from_millis(at_least_ms), &format!("{after:?}: closed"));
+    gateway.wait_for_metric(
+        &format!("cors_gateway_connections_closed_total{{reason=\"{reason}\"}}"),
+        1,
+    );
     gateway.assert_alive();
     bystander.finish(4);
 }
@@ -1304,7 +1317,7 @@ fn kept_alive_connections_are_closed_after_a_response(
 /// silence itself.
 #[test]
 fn silent_connections_are_closed_by_the_header_read_timeout() {
-    let gateway = Gateway::start(&["--header-read-timeout", "1s"]);
+    let gateway = Gateway::start(&["--header-read-timeout", "1s", "--admin-listen", "127.0.0.1:0"]);
     let count = 100;
     let mut idle: Vec<TcpStream> =
         (0..count).map(|_| TcpStream::connect(gateway.address).unwrap()).collect();
@@ -1312,6 +1325,7 @@ fn silent_connections_are_closed_by_the_header_read_timeout() {
     let open = wait_until_closed(&mut idle);
     assert_eq!(open, 0, "{open} of {count} silent connections still open");
     common::assert_due(started.elapsed(), Duration::from_secs(1), "closed");
+    gateway.wait_for_metric(NO_REQUEST_HEAD, count.try_into().unwrap());
 }
 
 /// Sends `requests` pipelined on one connection (from a writer thread, so that neither side
@@ -2612,7 +2626,7 @@ fn head_answers_carry_no_content_on_either_protocol(#[case] answer: HeadAnswer) 
 /// held every slot of `--max-connections 3` and a fourth client was never answered.
 #[test]
 fn slow_prefaces_are_closed_by_the_header_read_timeout() {
-    let gateway = Gateway::start(&["--max-connections", "3", "--header-read-timeout", "1s"]);
+    let gateway = Gateway::start(&THREE_SLOW_OPENINGS_FLAGS);
     let mut settings = H2_PREFACE.to_vec();
     settings.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
     let openings: [&[u8]; 3] = [b"P", &H2_PREFACE[..23], &settings];
@@ -2625,7 +2639,12 @@ fn slow_prefaces_are_closed_by_the_header_read_timeout() {
     let open = wait_until_closed(&mut slow);
     assert_eq!(open, 0, "{open} of 3 slow prefaces still open");
     common::assert_due(started.elapsed(), Duration::from_secs(1), "closed");
+    gateway.wait_for_metric(NO_REQUEST_HEAD, 3);
 }
+
+/// The flags of the tests of three slow openings: three slots, a 1 s header deadline, metrics.
+const THREE_SLOW_OPENINGS_FLAGS: [&str; 6] =
+    ["--max-connections", "3", "--header-read-timeout", "1s", "--admin-listen", "127.0.0.1:0"];
 
 /// A connection for each of `openings`, which it sends and then stops.
 fn open_with(address: SocketAddr, openings: &[&[u8]]) -> Vec<TcpStream> {
@@ -2646,7 +2665,7 @@ fn tls_handshakes_that_never_finish_are_closed_by_the_header_read_timeout() {
     let scratch = Scratch::new();
     let ca = common::tls::TestCa::new("hostile");
     let flags = ca.issue(&scratch, "gateway").flags();
-    let mut extra = vec!["--max-connections", "3", "--header-read-timeout", "1s"];
+    let mut extra = THREE_SLOW_OPENINGS_FLAGS.to_vec();
     extra.extend(flags.iter().map(String::as_str));
     let gateway = Gateway::start(&extra);
     let hello = client_hello(&ca);
@@ -2664,6 +2683,7 @@ fn tls_handshakes_that_never_finish_are_closed_by_the_header_read_timeout() {
     let open = wait_until_closed(&mut slow);
     assert_eq!(open, 0, "{open} of 3 unfinished handshakes still open");
     common::assert_due(started.elapsed(), Duration::from_secs(1), "closed");
+    gateway.wait_for_metric(NO_REQUEST_HEAD, 3);
 }
 
 /// What a client sent before the gateway was told to shut down, on which listener.
@@ -4057,8 +4077,7 @@ fn a_trickled_header_is_read_within_the_deadline_and_cut_past_it() {
     let slow = dribble(gateway.address, b"", &header, Duration::from_millis(100));
     assert!(slow.cut_off && slow.answer.is_empty(), "{:?} after {} bytes", slow.answer, slow.sent);
     assert!(started.elapsed() < Duration::from_secs(4), "cut after {:?}", started.elapsed());
-    let slow_clients = "cors_gateway_connections_closed_total{reason=\"no_request_head\"}";
-    gateway.wait_for_metric(slow_clients, 1);
+    gateway.wait_for_metric(NO_REQUEST_HEAD, 1);
 }
 
 /// Finding F-AI: an HTTP/2 connection (prior knowledge) starts with the header too, and its
