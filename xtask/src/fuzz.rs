@@ -23,6 +23,11 @@ pub(crate) struct Args {
     /// libFuzzer's `-max_len`: the longest input tried, in bytes
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LEN)]
     max_len: u32,
+    /// libFuzzer's `-len_control`: how long it keeps inputs short before growing them towards
+    /// `--max-len`; 0 tries inputs of any length up to it at once (long policy files); default:
+    /// libFuzzer's own (100)
+    #[arg(long, value_name = "N")]
+    len_control: Option<u32>,
 }
 
 /// Inputs past the 2048-byte Origin cap and the 8192-byte ACRH budget must be reachable.
@@ -127,6 +132,21 @@ fn targets() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// The libFuzzer options every run of a target gets, from the command line's.
+fn libfuzzer_args(args: &Args) -> Vec<String> {
+    let mut options =
+        vec![format!("-max_total_time={}", args.secs), format!("-max_len={}", args.max_len)];
+    if let Some(len_control) = args.len_control {
+        options.push(format!("-len_control={len_control}"));
+    }
+    options.extend([
+        format!("-timeout={TIMEOUT_SECS}"),
+        format!("-rss_limit_mb={RSS_LIMIT_MB}"),
+        "-print_final_stats=1".to_owned(),
+    ]);
+    options
+}
+
 /// Runs one target for `--secs` seconds, its output (stdout and stderr) into `log`.
 fn run_target(target: &str, args: &Args, log: &std::path::Path) -> Result<(), String> {
     let fuzz_dir = root().join("fuzz");
@@ -144,14 +164,7 @@ fn run_target(target: &str, args: &Args, log: &std::path::Path) -> Result<(), St
     if seeds.is_dir() {
         command.arg(&seeds);
     }
-    command.args([
-        "--",
-        &format!("-max_total_time={}", args.secs),
-        &format!("-max_len={}", args.max_len),
-        &format!("-timeout={TIMEOUT_SECS}"),
-        &format!("-rss_limit_mb={RSS_LIMIT_MB}"),
-        "-print_final_stats=1",
-    ]);
+    command.arg("--").args(libfuzzer_args(args));
     let file = fs::File::create(log)
         .map_err(|error| format!("cannot create {}: {error}", log.display()))?;
     let copy = file.try_clone().map_err(|error| format!("{}: {error}", log.display()))?;
@@ -164,5 +177,58 @@ fn run_target(target: &str, args: &Args, log: &std::path::Path) -> Result<(), St
         Ok(())
     } else {
         Err(format!("cargo fuzz run {target} exited with {status} (log: {})", log.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// The libFuzzer options of `cargo xtask fuzz ARGS`.
+    fn options(line: &[&str]) -> Vec<String> {
+        let cli = crate::Cli::try_parse_from(["cargo xtask", "fuzz"].iter().chain(line))
+            .unwrap_or_else(|error| panic!("{error}"));
+        let crate::Command::Fuzz(args) = cli.command else {
+            panic!("not the fuzz command: {cli:?}");
+        };
+        libfuzzer_args(&args)
+    }
+
+    #[test]
+    fn len_control_is_passed_to_libfuzzer_only_when_given() {
+        let default = options(&[]);
+        assert_eq!(
+            default,
+            [
+                "-max_total_time=10",
+                "-max_len=16384",
+                "-timeout=2",
+                "-rss_limit_mb=1024",
+                "-print_final_stats=1"
+            ]
+        );
+        let long = options(&["--secs", "180", "--max-len", "65536", "--len-control", "0"]);
+        assert_eq!(
+            long,
+            [
+                "-max_total_time=180",
+                "-max_len=65536",
+                "-len_control=0",
+                "-timeout=2",
+                "-rss_limit_mb=1024",
+                "-print_final_stats=1"
+            ]
+        );
+        assert!(options(&["--len-control", "250"]).contains(&"-len_control=250".to_owned()));
+    }
+
+    #[test]
+    fn a_len_control_that_is_not_a_number_is_refused() {
+        let error = crate::Cli::try_parse_from(["cargo xtask", "fuzz", "--len-control", "all"])
+            .unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation, "{error}");
+        assert!(error.to_string().contains("--len-control"), "{error}");
     }
 }
