@@ -129,16 +129,51 @@ pub(crate) fn check_canonical_host(host: &[u8], special: bool) -> Result<(), Hea
         if labels > MAX_IDN_LABELS {
             return Err(HeaderError::TooManyIdnLabels);
         }
-        // Lowercase ASCII without `xn--` labels always passes UTS 46 unchanged with the URL
-        // deny list and `CheckHyphens=false`; labels with the ACE prefix must decode to valid
-        // labels, and the result must be the input itself.
-        return match idna::domain_to_ascii_cow(host, idna::AsciiDenyList::URL) {
-            Ok(ascii) if ascii.as_bytes() == host => Ok(()),
-            Ok(_) => Err(HeaderError::NonCanonicalHost),
-            Err(_) => Err(HeaderError::InvalidHost),
-        };
+        return check_idna(host);
     }
     Ok(())
+}
+
+/// The URL Standard's [domain to ASCII](https://url.spec.whatwg.org/#concept-domain-to-ascii)
+/// on a lower-case ASCII `host` with an `xn--` label: it must give back `host` itself.
+///
+/// Lowercase ASCII without `xn--` labels always passes UTS 46 unchanged with the URL deny list
+/// and `CheckHyphens=false`; labels with the ACE prefix must decode to valid labels (not empty,
+/// not ASCII, NFC, each code point valid, the joiner and bidi rules across the whole host), and
+/// the result must be the input itself. The caller keeps `host` within `idna`'s inline buffers
+/// ([`MAX_HOST_LEN`] bytes, labels of at most [`MAX_LABEL_LEN`], at most [`MAX_IDN_LABELS`]
+/// labels), so that this never allocates.
+fn check_idna(host: &[u8]) -> Result<(), HeaderError> {
+    match idna::domain_to_ascii_cow(host, idna::AsciiDenyList::URL) {
+        Ok(ascii) if ascii.as_bytes() == host => Ok(()),
+        Ok(_) => Err(HeaderError::NonCanonicalHost),
+        Err(_) => Err(HeaderError::InvalidHost),
+    }
+}
+
+/// Whether a special scheme's `host`, as an `Origin` value may carry it (lower-case printable
+/// ASCII, perhaps with empty labels or past DNS's limits), is the URL Standard's domain to ASCII
+/// of itself: true without an `xn--` label, and otherwise only if every such label is valid
+/// IDNA (finding F-DF: `xn--a`, `xn--` or `xn--abc-`, which decodes to ASCII, are no URL's
+/// host).
+///
+/// A host with an `xn--` label past the bounds that keep `idna` from allocating (more than
+/// [`MAX_HOST_LEN`] bytes, a label over [`MAX_LABEL_LEN`], more than [`MAX_IDN_LABELS`] labels)
+/// is not checked and counts as no host's serialization: the request parser refuses such a
+/// host too (`HostTooLong`, `LabelTooLong`, `TooManyIdnLabels`).
+pub(crate) fn is_idna_unchanged(host: &[u8]) -> bool {
+    let mut labels = 0usize;
+    let mut punycode = false;
+    let mut within = host.len() <= MAX_HOST_LEN;
+    for label in host.split(|&b| b == b'.') {
+        labels += 1;
+        punycode |= label.starts_with(b"xn--");
+        within &= label.len() <= MAX_LABEL_LEN;
+    }
+    if !punycode {
+        return true;
+    }
+    within && labels <= MAX_IDN_LABELS && check_idna(host).is_ok()
 }
 
 /// Checks that `inner` (an IPv6 address without its brackets) is the URL Standard's

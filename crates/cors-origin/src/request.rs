@@ -7,7 +7,7 @@ use core::net::Ipv4Addr;
 use crate::ascii::host_class;
 use crate::host::{
     MAX_HOST_LEN, MAX_LABEL_LEN, check_canonical_host, check_canonical_ipv6, default_port,
-    ends_in_a_number, is_non_origin_scheme, is_scheme_syntax, is_special,
+    ends_in_a_number, is_idna_unchanged, is_non_origin_scheme, is_scheme_syntax, is_special,
 };
 use crate::{HeaderError, eq_lowercase};
 
@@ -131,7 +131,11 @@ impl<'a> OriginRef<'a> {
 /// scheme or host (`HTTPS://API.example.`), a default port (`https://api.example.:443`) or a
 /// leading zero are not what a browser sends, and never match; nor does an IP address in
 /// another form than the URL Standard's serialization (`http://0x7f.1`, `http://127.0.0.1.`,
-/// `https://[0::1]`), whatever the `authority`. Nor does a host with a byte that no serialized
+/// `https://[0::1]`), whatever the `authority`; nor, for a special scheme, a host with an `xn--`
+/// label that is not valid IDNA (`http://xn--a.example`, `http://xn--`, `http://xn--abc-.example`
+/// which decodes to ASCII), which is no URL's host, or one past the bounds within which IDNA is
+/// checked without allocating (more than 8 labels, or over 253 bytes, or a label over 63),
+/// which [`RequestOrigin::parse`] refuses as well. Nor does a host with a byte that no serialized
 /// host has (outside printable ASCII, or one of the URL Standard's forbidden domain code points
 /// other than an IPv6 address's brackets and colons), nor a value over [`MAX_ORIGIN_LEN`] bytes
 /// (R5), which is not looked at.
@@ -163,7 +167,8 @@ pub fn is_same_origin_value(origin: &[u8], scheme: &str, authority: &[u8]) -> bo
         after.iter().position(|&b| b == b':').unwrap_or(after.len())
     };
     let (host, port) = after.split_at(host_end);
-    if !is_serialized_host(host, is_special(value_scheme)) {
+    let special = is_special(value_scheme);
+    if !is_serialized_host(host, special) {
         return false;
     }
     let port = match port.split_first() {
@@ -179,7 +184,9 @@ pub fn is_same_origin_value(origin: &[u8], scheme: &str, authority: &[u8]) -> bo
         }
         Some(_) => return false,
     };
+    // IDNA last, and only on the host of the request's own address (F-DF).
     same_origin(value_scheme, host, port, scheme, authority)
+        && (!special || is_idna_unchanged(host))
 }
 
 /// Whether `host` may be a serialized host: not empty, printable ASCII without the URL

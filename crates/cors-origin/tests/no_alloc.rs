@@ -47,6 +47,26 @@ fn inputs() -> Vec<Vec<u8>> {
         .expect("some label length fits");
     assert!(long_idn.host().len() > 190, "{long_idn}");
     inputs.push(long_idn.as_str().as_bytes().to_vec());
+    // The longest IDN host R2 on the value as sent validates: seven labels and the root's.
+    let long_idn_dot = (0..60)
+        .rev()
+        .map(|k| {
+            let label = format!("ü{}", "a".repeat(k));
+            format!("https://{label}.{label}.{label}.b.c.xn--mgbh0fb.example.")
+        })
+        .map(|value| url::Url::parse(&value).map(|url| url.origin().ascii_serialization()))
+        .find_map(|origin| {
+            origin.ok().filter(|origin| {
+                origin.len() <= 8 + 253 && origin.split('.').all(|label| label.len() <= 63)
+            })
+        })
+        .expect("some label length fits");
+    assert!(long_idn_dot.len() > 8 + 190, "{long_idn_dot}");
+    inputs.push(long_idn_dot.into_bytes());
+    // Past the bounds that keep IDNA from allocating: not looked at.
+    inputs.push(format!("https://{}xn--bcher-kva.example.", "a.".repeat(30)).into_bytes());
+    inputs.push(format!("https://xn--bcher-kva.{}example.", "a.".repeat(30)).into_bytes());
+    inputs.push(format!("https://xn--{}.example", "a".repeat(300)).into_bytes());
     // Many labels, so the subdomain lookup walks its whole bound.
     inputs.push(format!("https://{}example.com", "a.".repeat(120)).into_bytes());
     inputs.push(format!("https://{}", "a".repeat(10 * 1024)).into_bytes());
@@ -75,9 +95,16 @@ fn request_time_parsing_and_lookup_allocate_nothing() {
     let set = set();
     // Reserved up front: pushing must not allocate inside the measurement.
     let mut accepted = Vec::with_capacity(inputs.len());
+    let mut own = Vec::with_capacity(inputs.len());
     let info = allocation_counter::measure(|| {
         for (index, input) in inputs.iter().enumerate() {
             let _ = is_same_origin_value(input, "https", b"App.Example.:443");
+            // Each value against its own address, so that R2 on the value as sent goes as far
+            // as it can (IDNA on an `xn--` host, F-DF).
+            let authority = input.strip_prefix(b"https://").unwrap_or_default();
+            if is_same_origin_value(input, "https", authority) {
+                own.push(index);
+            }
             let Ok(origin) = RequestOrigin::parse(input) else { continue };
             accepted.push(index);
             let _ = set.find(&origin);
@@ -93,8 +120,11 @@ fn request_time_parsing_and_lookup_allocate_nothing() {
     for idn in ["https://a.xn--bcher-kva.xn--mgbh0fb.example", "https://xn--bcher-kva.example"] {
         assert!(accepted.iter().any(|&i| inputs[i] == idn.as_bytes()), "{idn} refused");
     }
-    let long_idn = inputs.len() - 4;
+    let long_idn = inputs.len() - 8;
     assert!(accepted.contains(&long_idn), "the longest IDN host was refused");
+    assert!(own.contains(&long_idn), "the longest IDN host is not its own origin");
+    let long_idn_dot = inputs.len() - 7;
+    assert!(own.contains(&long_idn_dot), "the longest IDN host with a dot is not its own origin");
 }
 
 #[test]

@@ -248,6 +248,35 @@ fn same_origin(
 #[case::ipv6_dotted(b"https://[::ffff:1.2.3.4]", "https", b"[::ffff:1.2.3.4]", false)]
 #[case::number_label_not_last(b"https://1.example.", "https", b"1.example.", true)]
 #[case::custom_scheme_host_is_opaque(b"x-app://0x7f.1", "x-app", b"0x7f.1", true)]
+// An `xn--` label must be valid IDNA, as the URL Standard's host parser checks it (F-DF): each
+// refusal here was same-origin before, and `url::Url::parse` refuses every one of them.
+#[case::punycode_invalid(b"http://xn--a.example", "http", b"xn--a.example", false)]
+#[case::punycode_empty(b"http://xn--", "http", b"xn--", false)]
+#[case::punycode_empty_label(b"https://xn--.example.", "https", b"xn--.example.", false)]
+#[case::punycode_decodes_to_ascii(b"http://xn--abc-.example", "http", b"xn--abc-.example", false)]
+#[case::punycode_not_nfc(b"http://xn--u-ccb.com", "http", b"xn--u-ccb.com", false)]
+#[case::punycode_bidi_across_labels(b"http://1abc.xn--mgbh0fb", "http", b"1abc.xn--mgbh0fb", false)]
+#[case::punycode_past_the_idna_bounds(
+    b"https://a.b.c.d.e.f.g.h.xn--bcher-kva.example.",
+    "https",
+    b"a.b.c.d.e.f.g.h.xn--bcher-kva.example.",
+    false
+)]
+// Valid Punycode stays the request's own origin, trailing dot and empty label included.
+#[case::punycode_trailing_dot(
+    b"https://xn--bcher-kva.example.",
+    "https",
+    b"xn--bcher-kva.example.",
+    true
+)]
+#[case::punycode_empty_label_elsewhere(
+    b"http://a..xn--bcher-kva.example",
+    "http",
+    b"a..xn--bcher-kva.example",
+    true
+)]
+#[case::punycode_rtl(b"https://xn--mgbh0fb.example.", "https", b"XN--MGBH0FB.example.", true)]
+#[case::custom_scheme_punycode_is_opaque(b"x-app://xn--a", "x-app", b"xn--a", true)]
 #[case::over_the_cap(format!("https://{}", "a".repeat(MAX_ORIGIN_LEN - 7)).leak().as_bytes(), "https", "a".repeat(MAX_ORIGIN_LEN - 7).leak().as_bytes(), false)]
 fn same_origin_value_as_sent(
     #[case] origin: &[u8],

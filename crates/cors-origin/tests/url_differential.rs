@@ -193,4 +193,30 @@ proptest! {
         let upper = authority.to_ascii_uppercase();
         prop_assert!(is_same_origin_value(origin.as_bytes(), url.scheme(), upper.as_bytes()));
     }
+
+    /// R2 the other way (finding F-DF): a value that is the request's own origin as sent, for
+    /// a request to the very address it names, is what `url` serializes for that value parsed
+    /// as a URL: the origin for a special scheme, `scheme://host[:port]` of the opaque host
+    /// for another. An `xn--` label that is not valid IDNA, an IP address in another form, a
+    /// percent-escape or userinfo is no URL's origin, and never the request's own.
+    #[test]
+    fn a_value_same_origin_as_sent_is_a_urls_origin(input in input()) {
+        let Some((scheme, authority)) = input.split_once("://") else { return Ok(()) };
+        if !is_same_origin_value(input.as_bytes(), scheme, authority.as_bytes()) {
+            return Ok(());
+        }
+        let url = url::Url::parse(&input);
+        let serialized = url.as_ref().ok().map(|url| {
+            if is_special(url.scheme()) {
+                url.origin().ascii_serialization()
+            } else {
+                let host = url.host_str().unwrap_or_default();
+                match url.port() {
+                    Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                    None => format!("{}://{host}", url.scheme()),
+                }
+            }
+        });
+        prop_assert_eq!(serialized.as_deref(), Some(input.as_str()), "{:?}", url);
+    }
 }
