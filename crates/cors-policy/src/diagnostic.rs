@@ -328,14 +328,23 @@ impl fmt::Display for Diagnostic {
 
 /// Text from a folder or a file (a file name, a key, a resource name) written with its control
 /// characters escaped (`\n`, `\u{1b}`): a diagnostic goes to a log, where a newline in a file
-/// name would start a line of the name's choosing (finding F-AD). Values that messages quote
-/// are escaped already, by `{:?}`.
+/// name would start a line of the name's choosing (finding F-AD). So is every other character
+/// that `{:?}` escapes, by which the values that messages quote are escaped already: Unicode's
+/// line and paragraph separators, bidi controls that reorder the rest of the line where the
+/// text is shown by the bidi algorithm, invisible and unassigned characters (`\u{2028}`,
+/// `\u{202e}`; finding F-DG).
 struct Escaped<'t>(&'t str);
+
+/// Whether `Escaped` writes `c` escaped: a control character, or one `{:?}` escapes, other than
+/// the quotes and the backslash it escapes inside quotes only.
+fn is_hidden(c: char) -> bool {
+    c.is_control() || !matches!(c, '"' | '\'' | '\\') && c.escape_debug().len() > 1
+}
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.0;
-        while let Some(at) = rest.find(char::is_control) {
+        while let Some(at) = rest.find(is_hidden) {
             f.write_str(&rest[..at])?;
             let control = rest[at..].chars().next().unwrap_or_default();
             write!(f, "{}", control.escape_default())?;

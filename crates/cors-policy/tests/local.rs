@@ -853,3 +853,36 @@ fn a_diagnostic_is_one_line_whatever_the_names_hold() {
     // The accessors keep the names as they are.
     assert!(error.diagnostics()[0].file().is_some_and(|file| file.contains(forged)));
 }
+
+/// Nor do Unicode's line and paragraph separators, bidi controls or other invisible characters
+/// in a file name or key reach a diagnostic as they are: a key path and a file name escape what
+/// the message's quoted value escapes (`\u{2028}`, `\u{202e}`). Written as they came, U+2028
+/// broke the diagnostic's line where a viewer breaks lines at it, and an override reversed the
+/// rest of the line where the text is shown by the Unicode bidi algorithm, a web log viewer's
+/// (finding F-DG).
+#[test]
+fn a_diagnostic_writes_separators_and_bidi_controls_escaped() {
+    let dir = TempDir::new("invisible-names");
+    dir.write("a\u{2028}b\u{202e}lmay.yaml", "kind: [\n");
+    // The key in YAML's escapes: LS, PS, RLO, LRI, a zero-width space, a byte order mark.
+    let service = format!(
+        "{HEAD}kind: ApiInstance\nmetadata: {{name: a}}\nspec:\n  address: http://0.0.0.0:1\n  \
+         services:\n    \"up\\Lx\\P\\u202ey\\u2066\\u200b\\ufeff\": {{address: ftp://up}}\n"
+    );
+    dir.write("c.yaml", &service);
+    let error = LocalConfig::from_dir(&dir.0).unwrap_err();
+    let shown: Vec<String> = error.diagnostics().iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(shown[0].contains(r"a\u{2028}b\u{202e}lmay.yaml:2:1: error: "), "{}", shown[0]);
+    assert!(
+        shown[1].contains(
+            r"spec.services.up\u{2028}x\u{2029}\u{202e}y\u{2066}\u{200b}\u{feff}.address: "
+        ),
+        "{}",
+        shown[1]
+    );
+    for line in &shown {
+        let hidden = line.chars().find(|&c| c != '"' && c != '\\' && c.escape_debug().len() > 1);
+        assert_eq!(hidden, None, "{line:?}");
+    }
+}
