@@ -113,6 +113,25 @@ fn non_utf8_is_reported_at_the_bad_byte(
     assert_eq!(d.message(), format!("invalid UTF-8 byte 0xe9 (byte {offset})"));
 }
 
+/// A file in one of the other encodings YAML 1.2 names (section 5.2), detected as YAML detects
+/// them, is refused with the encoding named: it was "invalid UTF-8 byte 0xff (byte 0)", or with
+/// no byte order mark a NUL at 1:2. Windows PowerShell 5's `>` writes UTF-16LE with a mark.
+#[rstest]
+#[case::utf16le_mark(b"\xff\xfep\0u\0b\0", "UTF-16LE (by its byte order mark)")]
+#[case::utf16be_mark(b"\xfe\xff\0p\0u\0b", "UTF-16BE (by its byte order mark)")]
+#[case::utf32le_mark(b"\xff\xfe\0\0p\0\0\0", "UTF-32LE (by its byte order mark)")]
+#[case::utf32be_mark(b"\0\0\xfe\xff\0\0\0p", "UTF-32BE (by its byte order mark)")]
+#[case::utf16le(b"p\0u\0b\0", "UTF-16LE (by the zero bytes of its first character)")]
+#[case::utf16be(b"\0p\0u\0b", "UTF-16BE (by the zero bytes of its first character)")]
+#[case::utf32le(b"p\0\0\0u\0\0\0", "UTF-32LE (by the zero bytes of its first character)")]
+#[case::utf32be(b"\0\0\0p\0\0\0u", "UTF-32BE (by the zero bytes of its first character)")]
+fn a_file_in_another_encoding_is_refused_naming_it(#[case] bytes: &[u8], #[case] named: &str) {
+    let d = only_error(Policy::from_yaml_bytes(bytes, "utf16.yaml"));
+    assert_eq!((d.code(), d.line(), d.column()), (Code::NotUtf8, Some(1), Some(1)), "{d}");
+    assert_eq!(d.message(), format!("the file is in {named}, not in UTF-8"));
+    assert_eq!(d.hint(), Some("save the file as UTF-8"));
+}
+
 /// YAML allows no C0 control character but tab and line breaks (YAML 1.2.2 section 5.1). A NUL
 /// ended the text for `yaml-rust2`: what followed it was dropped without a word, so a
 /// `supportCredentials: true`, a group or a misspelt key after it went unread (finding F-CA).

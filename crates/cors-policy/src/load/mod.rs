@@ -165,10 +165,22 @@ fn special_kind(_kind: std::fs::FileType) -> &'static str {
     "a special file"
 }
 
-/// The bytes as text: the size cap, then UTF-8 (an error points at the first bad byte).
+/// The bytes as text: the size cap, then UTF-8 (an error points at the first bad byte, or names
+/// the file's encoding when it is one of YAML's others, [`other_encoding`]).
 pub(crate) fn text<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, LoadError> {
     if bytes.len() > MAX_FILE_SIZE {
         return Err(too_large(file, bytes.len() as u64));
+    }
+    if let Some((encoding, by)) = other_encoding(bytes) {
+        return Err(LoadError::new(vec![
+            Diagnostic::new(
+                Code::NotUtf8,
+                "",
+                format!("the file is in {encoding} (by {by}), not in UTF-8"),
+            )
+            .with_hint("save the file as UTF-8")
+            .at(file, 1, 1),
+        ]));
     }
     std::str::from_utf8(bytes).map_err(|error| {
         // The prefix is valid UTF-8. A byte order mark opening the file is no character of its
@@ -186,6 +198,27 @@ pub(crate) fn text<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, LoadError
             .at(file, line, column),
         ])
     })
+}
+
+/// The encoding of `bytes` if it is one of the four besides UTF-8 that YAML 1.2 names, as its
+/// section 5.2 detects them: a byte order mark, or the zero bytes around an ASCII first
+/// character; and what said so. Only UTF-8 is read (docs/decisions.md, "Encoding"): without
+/// this, a UTF-16 file, as Windows PowerShell 5's `>` writes one, was "invalid UTF-8 byte 0xff",
+/// and one without a byte order mark a NUL at 1:2.
+fn other_encoding(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    const MARK: &str = "its byte order mark";
+    const ZEROS: &str = "the zero bytes of its first character";
+    match bytes {
+        [0, 0, 0xfe, 0xff, ..] => Some(("UTF-32BE", MARK)),
+        [0, 0, 0, 1..=0x7f, ..] => Some(("UTF-32BE", ZEROS)),
+        [0xff, 0xfe, 0, 0, ..] => Some(("UTF-32LE", MARK)),
+        [1..=0x7f, 0, 0, 0, ..] => Some(("UTF-32LE", ZEROS)),
+        [0xfe, 0xff, ..] => Some(("UTF-16BE", MARK)),
+        [0, 1..=0x7f, ..] => Some(("UTF-16BE", ZEROS)),
+        [0xff, 0xfe, ..] => Some(("UTF-16LE", MARK)),
+        [1..=0x7f, 0, ..] => Some(("UTF-16LE", ZEROS)),
+        _ => None,
+    }
 }
 
 /// Every YAML document of the text, as spanned trees: the size cap, then [`yaml::read`].
