@@ -150,6 +150,22 @@ const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https
     Code::NonIntegerMaxAge, "originGroups[0].accessControlMaxAge", 4, 26,
     "max-age \"2.5\" is not a whole number of seconds"
 )]
+// A float with a whole value is no fraction: the hint gives the integer it stands for.
+#[case::exponent_max_age(
+    &format!("{GROUP}    accessControlMaxAge: 1e3\n"),
+    Code::NonIntegerMaxAge, "originGroups[0].accessControlMaxAge", 4, 26,
+    "max-age \"1e3\" is a floating-point number, not an integer"
+)]
+#[case::whole_float_max_age(
+    &format!("{GROUP}    accessControlMaxAge: 10.0\n"),
+    Code::NonIntegerMaxAge, "originGroups[0].accessControlMaxAge", 4, 26,
+    "max-age \"10.0\" is a floating-point number, not an integer"
+)]
+#[case::infinite_max_age(
+    &format!("{GROUP}    accessControlMaxAge: .inf\n"),
+    Code::NonIntegerMaxAge, "originGroups[0].accessControlMaxAge", 4, 26,
+    "max-age \".inf\" is not a whole number of seconds"
+)]
 #[case::huge_max_age(
     &format!("{GROUP}    accessControlMaxAge: 18446744073709551616\n"),
     Code::MaxAgeTooLarge, "originGroups[0].accessControlMaxAge", 4, 26,
@@ -478,6 +494,29 @@ fn a_max_age_with_a_leading_zero_is_refused(#[case] written: &str, #[case] plain
          other readers for a string"
     );
     assert_eq!(d.hint(), Some(hint.as_str()));
+}
+
+/// A max-age written as a float with a whole value (`1e3`, as the core schema and `serde_yaml`
+/// read it; a string to YAML 1.1 readers) is refused, with the integer to write: it was "not a
+/// whole number of seconds", which 1000 is.
+#[rstest]
+#[case::exponent("1e3", "1000")]
+#[case::signed_exponent("+1.5E+1", "15")]
+#[case::point_zero("10.0", "10")]
+#[case::zero("0.0", "0")]
+#[case::minus_zero("-0.0", "0")]
+fn a_max_age_written_as_a_whole_float_says_the_integer(#[case] written: &str, #[case] plain: &str) {
+    let error = load_err(&format!("{GROUP}    accessControlMaxAge: {written}\n"));
+    let [d] = error.diagnostics() else { panic!("{error}") };
+    check_diagnostic(
+        d,
+        Code::NonIntegerMaxAge,
+        "originGroups[0].accessControlMaxAge",
+        4,
+        26,
+        &format!("max-age {written:?} is a floating-point number, not an integer"),
+    );
+    assert_eq!(d.hint(), Some(format!("write {plain}").as_str()));
 }
 
 /// `origins: [null]` is YAML's null, not the origin `null` (M4), which must be quoted: the error

@@ -235,14 +235,35 @@ impl Loader<'_> {
                     .with_hint("use 0 or more seconds"),
                 node,
             ),
-            Style::Plain if Core::of_plain(text) == Core::Float => self.report(
-                Diagnostic::new(
-                    Code::NonIntegerMaxAge,
-                    path,
-                    format!("max-age {text:?} is not a whole number of seconds"),
-                ),
-                node,
-            ),
+            Style::Plain if Core::of_plain(text) == Core::Float => {
+                // A float with a whole value (`1e3`, `10.0`) is a float to the core schema and
+                // to `serde_yaml`, and a string to YAML 1.1 readers (`1e3`): the integer it
+                // stands for is the fix, and "not a whole number" would be wrong.
+                // Within 2^53, where every integer is a float; `-0.0` is 0, written so by `abs`.
+                let whole = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|value| {
+                        (*value == 0.0 || value.is_sign_positive())
+                            && value.fract() == 0.0
+                            && *value <= 9_007_199_254_740_992.0
+                    })
+                    .map(f64::abs);
+                let diagnostic = match whole {
+                    Some(value) => Diagnostic::new(
+                        Code::NonIntegerMaxAge,
+                        path,
+                        format!("max-age {text:?} is a floating-point number, not an integer"),
+                    )
+                    .with_hint(format!("write {value}")),
+                    None => Diagnostic::new(
+                        Code::NonIntegerMaxAge,
+                        path,
+                        format!("max-age {text:?} is not a whole number of seconds"),
+                    ),
+                };
+                self.report(diagnostic, node);
+            }
             _ => self.wrong_type(node, path, expected, None),
         }
         None
