@@ -179,9 +179,11 @@
 //!
 //! Policy files may come from anywhere; loading one is bounded and never panics:
 //! - at most [`MAX_FILE_SIZE`] (1 MiB), checked before reading a file;
-//! - invalid UTF-8 is reported at the line and column of the first bad byte;
+//! - invalid UTF-8 is reported at the line and column of the first bad byte, and a file in
+//!   UTF-16 or UTF-32 with its encoding named;
 //! - a control character other than tab and line breaks (a NUL would end the text for the
-//!   parser), nesting deeper than 64 levels, more than 100 000 nodes or more text than four
+//!   parser), nesting deeper than 64 levels (aliases' expansions included), more than 100 000
+//!   nodes or more text than four
 //!   times the file's size (at least 1 MiB), counting alias expansions and the copies anchors
 //!   keep (so "billion laughs" fails fast, of many nodes or of long texts), and more than 16
 //!   documents are errors;

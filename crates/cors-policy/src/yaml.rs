@@ -305,24 +305,29 @@ impl Node {
         Node { value, line: mark.line(), column: mark.col() + 1 }
     }
 
-    /// The nodes and bytes of text of this subtree (depth is bounded by [`MAX_DEPTH`]).
+    /// The nodes, bytes of text and depth of this subtree (the depth is bounded by
+    /// [`MAX_DEPTH`], aliases' expansions included).
     fn weight(&self) -> Weight {
-        let own = Weight { nodes: 1, bytes: 0 };
-        match &self.value {
-            Value::Scalar(text, _) => Weight { bytes: text.len(), ..own },
+        let own = Weight { nodes: 1, bytes: 0, depth: 0 };
+        let children = match &self.value {
+            Value::Scalar(text, _) => return Weight { bytes: text.len(), ..own },
             Value::Seq(items) => items.iter().map(Node::weight).fold(own, Weight::plus),
             Value::Map(entries) => {
                 entries.iter().map(|(k, v)| k.weight().plus(v.weight())).fold(own, Weight::plus)
             }
-        }
+        };
+        Weight { depth: children.depth + 1, ..children }
     }
 }
 
-/// How much of the reader's budgets a node takes: its nodes and its bytes of scalar text.
+/// How much of the reader's budgets a node takes: its nodes and its bytes of scalar text; and
+/// how deep its sequences and mappings nest (0 for a scalar), which an alias adds to the
+/// nesting where it stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Weight {
     nodes: usize,
     bytes: usize,
+    depth: usize,
 }
 
 /// What a file's reader has used of its budgets, and its budget of text.
@@ -357,6 +362,7 @@ impl Weight {
         Weight {
             nodes: self.nodes.saturating_add(other.nodes),
             bytes: self.bytes.saturating_add(other.bytes),
+            depth: self.depth.max(other.depth),
         }
     }
 }
@@ -428,15 +434,21 @@ impl Builder {
         self.read.count(weight, mark)
     }
 
-    fn open(&mut self, frame: Frame, mark: Marker) -> Result<(), ReadError> {
-        if self.stack.len() >= MAX_DEPTH {
+    /// Refuses nesting of `depth` more levels where the reader stands, past [`MAX_DEPTH`].
+    fn nest(&self, depth: usize, mark: Marker) -> Result<(), ReadError> {
+        if self.stack.len().saturating_add(depth) > MAX_DEPTH {
             return Err(ReadError::new(
                 ReadErrorKind::TooDeep,
                 format!("nesting deeper than {MAX_DEPTH} levels"),
                 mark,
             ));
         }
-        self.count(Weight { nodes: 1, bytes: 0 }, mark)?;
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame, mark: Marker) -> Result<(), ReadError> {
+        self.nest(1, mark)?;
+        self.count(Weight { nodes: 1, bytes: 0, depth: 0 }, mark)?;
         self.stack.push(frame);
         Ok(())
     }
@@ -496,7 +508,10 @@ pub(crate) fn read(text: &str) -> Result<Read, Vec<ReadError>> {
         stack: Vec::new(),
         documents: Vec::new(),
         anchors: HashMap::new(),
-        read: Tally { used: Weight { nodes: 0, bytes: 0 }, max_text: text_budget(text.len()) },
+        read: Tally {
+            used: Weight { nodes: 0, bytes: 0, depth: 0 },
+            max_text: text_budget(text.len()),
+        },
         tag_errors: Vec::new(),
     };
     let stopped = b.events(text).err();
@@ -530,7 +545,7 @@ impl Builder {
                 Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {
                 }
                 Event::Scalar(text, style, anchor, tag) => {
-                    self.count(Weight { nodes: 1, bytes: text.len() }, mark)?;
+                    self.count(Weight { nodes: 1, bytes: text.len(), depth: 0 }, mark)?;
                     let quoted = style != TScalarStyle::Plain;
                     let style = match self.settle(tag.as_ref(), On::Scalar(&text), mark) {
                         Tagged::String => Style::Quoted,
@@ -582,8 +597,12 @@ impl Builder {
                             mark,
                         ));
                     };
-                    // Counted before the copy is made.
-                    self.read.count(*weight, mark)?;
+                    // Counted before the copy is made, and its nesting where it stands: the
+                    // copies of copies would otherwise nest as deep as the node budget lets
+                    // them (316 levels), each a level of recursion for what walks the tree.
+                    let weight = *weight;
+                    self.nest(weight.depth, mark)?;
+                    self.read.count(weight, mark)?;
                     let mut node = node.clone();
                     // The copy keeps the anchor's content but points at the alias.
                     node.line = mark.line();

@@ -52,6 +52,26 @@ fn deep_block_nesting_is_refused() {
     assert_eq!(d.code(), Code::TooDeep);
 }
 
+/// Nesting built of aliases counts as written nesting: each anchor holds the one before it in
+/// one more list, so the copies nested as deep as the node budget let them (316 levels, each a
+/// level of recursion for what walks the tree) where 65 written levels are refused. The 63rd
+/// anchor, on line 65, is the 65th level (the top mapping and its list are the first two).
+#[test]
+fn nesting_through_aliases_is_refused_at_the_cap() {
+    let mut text = String::from("publicResource: false\na0: &a0 [x]\n");
+    for k in 1..100 {
+        writeln!(text, "a{k}: &a{k} [*a{}]", k - 1).unwrap();
+        if k == 62 {
+            // 64 levels: read, and refused only for its unknown keys.
+            let error = Policy::from_yaml_str(&text, "deep.yaml").unwrap_err();
+            assert!(error.diagnostics().iter().all(|d| d.code() == Code::UnknownKey), "{error}");
+        }
+    }
+    let d = only_error(Policy::from_yaml_str(&text, "deep.yaml"));
+    assert_eq!((d.code(), d.line()), (Code::TooDeep, Some(65)), "{d}");
+    assert_eq!(d.message(), "nesting deeper than 64 levels");
+}
+
 #[test]
 fn billion_laughs_fails_fast() {
     let mut text = String::from(
