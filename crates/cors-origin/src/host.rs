@@ -157,23 +157,45 @@ fn check_idna(host: &[u8]) -> Result<(), HeaderError> {
 /// IDNA (finding F-DF: `xn--a`, `xn--` or `xn--abc-`, which decodes to ASCII, are no URL's
 /// host).
 ///
-/// A host with an `xn--` label past the bounds that keep `idna` from allocating (more than
-/// [`MAX_HOST_LEN`] bytes, a label over [`MAX_LABEL_LEN`], more than [`MAX_IDN_LABELS`] labels)
-/// is not checked and counts as no host's serialization: the request parser refuses such a
-/// host too (`HostTooLong`, `LabelTooLong`, `TooManyIdnLabels`).
+/// The labels before the first one that is not [plain](is_plain_label) pass IDNA unchanged,
+/// and are valid beside any other label (the bidi rule's included), so only the rest is
+/// checked, as `idna` itself does. A rest past the bounds that keep `idna` from allocating
+/// (more than [`MAX_HOST_LEN`] bytes, a label over [`MAX_LABEL_LEN`], more than
+/// [`MAX_IDN_LABELS`] labels) is not checked and counts as no host's serialization: the request
+/// parser refuses such a host too (`HostTooLong`, `LabelTooLong`, `TooManyIdnLabels`).
 pub(crate) fn is_idna_unchanged(host: &[u8]) -> bool {
-    let mut labels = 0usize;
-    let mut punycode = false;
-    let mut within = host.len() <= MAX_HOST_LEN;
-    for label in host.split(|&b| b == b'.') {
-        labels += 1;
-        punycode |= label.starts_with(b"xn--");
-        within &= label.len() <= MAX_LABEL_LEN;
-    }
-    if !punycode {
+    if !host.split(|&b| b == b'.').any(|label| label.starts_with(b"xn--")) {
         return true;
     }
-    within && labels <= MAX_IDN_LABELS && check_idna(host).is_ok()
+    let plain: usize = host
+        .split(|&b| b == b'.')
+        .take_while(|label| is_plain_label(label))
+        .map(|l| l.len() + 1)
+        .sum();
+    let rest = host.get(plain..).unwrap_or_default();
+    let mut labels = 0usize;
+    let mut within = rest.len() <= MAX_HOST_LEN;
+    for label in rest.split(|&b| b == b'.') {
+        labels += 1;
+        within &= label.len() <= MAX_LABEL_LEN;
+    }
+    within && labels <= MAX_IDN_LABELS && check_idna(rest).is_ok()
+}
+
+/// A label IDNA leaves as it is in any domain: empty, or lower-case letters, digits and hyphens,
+/// starting with a letter, ending with a letter or a digit, without hyphens as its third and
+/// fourth characters (`xn--`). Such a label also keeps the bidi rule beside a right-to-left
+/// one (RFC 5893 section 2: it starts with an L character and ends with one or a digit).
+fn is_plain_label(label: &[u8]) -> bool {
+    match label {
+        [] => true,
+        [first, .., last] | [first @ last] => {
+            first.is_ascii_lowercase()
+                && (last.is_ascii_lowercase() || last.is_ascii_digit())
+                && label.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label.get(2..4) != Some(b"--")
+        }
+    }
 }
 
 /// Checks that `inner` (an IPv6 address without its brackets) is the URL Standard's

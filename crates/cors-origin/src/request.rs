@@ -134,8 +134,9 @@ impl<'a> OriginRef<'a> {
 /// `https://[0::1]`), whatever the `authority`; nor, for a special scheme, a host with an `xn--`
 /// label that is not valid IDNA (`http://xn--a.example`, `http://xn--`, `http://xn--abc-.example`
 /// which decodes to ASCII), which is no URL's host, or one past the bounds within which IDNA is
-/// checked without allocating (more than 8 labels, or over 253 bytes, or a label over 63),
-/// which [`RequestOrigin::parse`] refuses as well. Nor does a host with a byte that no serialized
+/// checked without allocating (from its first label that is not lower-case letters, digits and
+/// hyphens: more than 8 labels, over 253 bytes, or a label over 63), which
+/// [`RequestOrigin::parse`] refuses as well. Nor does a host with a byte that no serialized
 /// host has (outside printable ASCII, or one of the URL Standard's forbidden domain code points
 /// other than an IPv6 address's brackets and colons), nor a value over [`MAX_ORIGIN_LEN`] bytes
 /// (R5), which is not looked at.

@@ -63,8 +63,9 @@ fn inputs() -> Vec<Vec<u8>> {
         .expect("some label length fits");
     assert!(long_idn_dot.len() > 8 + 190, "{long_idn_dot}");
     inputs.push(long_idn_dot.into_bytes());
-    // Past the bounds that keep IDNA from allocating: not looked at.
+    // Many plain labels before an IDN: only the IDN's part is checked, within the bounds.
     inputs.push(format!("https://{}xn--bcher-kva.example.", "a.".repeat(30)).into_bytes());
+    // Past the bounds that keep IDNA from allocating: not looked at.
     inputs.push(format!("https://xn--bcher-kva.{}example.", "a.".repeat(30)).into_bytes());
     inputs.push(format!("https://xn--{}.example", "a".repeat(300)).into_bytes());
     // Many labels, so the subdomain lookup walks its whole bound.
@@ -125,6 +126,8 @@ fn request_time_parsing_and_lookup_allocate_nothing() {
     assert!(own.contains(&long_idn), "the longest IDN host is not its own origin");
     let long_idn_dot = inputs.len() - 7;
     assert!(own.contains(&long_idn_dot), "the longest IDN host with a dot is not its own origin");
+    assert!(own.contains(&(long_idn_dot + 1)), "an IDN after many labels is not its own origin");
+    assert!(!own.contains(&(long_idn_dot + 2)), "an IDN before many labels is its own origin");
 }
 
 #[test]

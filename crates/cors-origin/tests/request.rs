@@ -257,9 +257,22 @@ fn same_origin(
 #[case::punycode_not_nfc(b"http://xn--u-ccb.com", "http", b"xn--u-ccb.com", false)]
 #[case::punycode_bidi_across_labels(b"http://1abc.xn--mgbh0fb", "http", b"1abc.xn--mgbh0fb", false)]
 #[case::punycode_past_the_idna_bounds(
+    b"https://xn--bcher-kva.a.b.c.d.e.f.g.h.",
+    "https",
+    b"xn--bcher-kva.a.b.c.d.e.f.g.h.",
+    false
+)]
+// Plain labels before the first `xn--` one are not counted against those bounds.
+#[case::punycode_after_many_plain_labels(
     b"https://a.b.c.d.e.f.g.h.xn--bcher-kva.example.",
     "https",
     b"a.b.c.d.e.f.g.h.xn--bcher-kva.example.",
+    true
+)]
+#[case::punycode_bidi_after_many_plain_labels(
+    b"http://a.b.c.d.e.f.g.h.1abc.xn--mgbh0fb",
+    "http",
+    b"a.b.c.d.e.f.g.h.1abc.xn--mgbh0fb",
     false
 )]
 // Valid Punycode stays the request's own origin, trailing dot and empty label included.
