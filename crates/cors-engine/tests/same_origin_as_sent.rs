@@ -78,6 +78,10 @@ fn check(
 #[case::path(CREDENTIALS, "POST", &[("origin", "https://api.example.test./")], ("https", &b"api.example.test./"[..]), (Outcome::Blocked, Rule::R5))]
 #[case::two_lines(CREDENTIALS, "POST", &[("origin", OWN), ("origin", OWN)], ("https", HOST), (Outcome::Blocked, Rule::R5))]
 #[case::two_lines_options(CREDENTIALS, "OPTIONS", &[("origin", OWN), ("origin", OWN), ACRM_PUT], ("https", HOST), (Outcome::PreflightRejected, Rule::R5))]
+// An `xn--` label must be valid IDNA, as the URL Standard's host parser checks it (F-DF):
+// `xn--a` is no URL's host, whatever `Host` says; valid Punycode stays the site's own.
+#[case::invalid_punycode(CREDENTIALS, "POST", &[("origin", "https://xn--a.example.test.")], ("https", &b"xn--a.example.test."[..]), (Outcome::Blocked, Rule::R5))]
+#[case::punycode(CREDENTIALS, "POST", &[("origin", "https://xn--bcher-kva.example.test.")], ("https", &b"xn--bcher-kva.example.test."[..]), (Outcome::NotCors, Rule::R2))]
 // M2 unchanged: a public resource answers `*` to every other value, malformed or not.
 #[case::public_other_host(PUBLIC, "POST", &[("origin", "https://app.example.test.")], ("https", HOST), (Outcome::Allowed, Rule::A3))]
 #[case::public_two_lines(PUBLIC, "POST", &[("origin", OWN), ("origin", OWN)], ("https", HOST), (Outcome::Allowed, Rule::A3))]
