@@ -183,10 +183,9 @@
 //!   UTF-16 or UTF-32 with its encoding named;
 //! - a control character other than tab and line breaks (a NUL would end the text for the
 //!   parser), nesting deeper than 64 levels (aliases' expansions included), more than 100 000
-//!   nodes or more text than four
-//!   times the file's size (at least 1 MiB), counting alias expansions and the copies anchors
-//!   keep (so "billion laughs" fails fast, of many nodes or of long texts), and more than 16
-//!   documents are errors;
+//!   nodes or more text than four times the file's size (at least 1 MiB), counting alias
+//!   expansions and the copies anchors keep (so "billion laughs" fails fast, of many nodes or
+//!   of long texts), and more than 16 documents are errors;
 //! - positions count lines and characters (not bytes) from 1.
 //!
 //! A Local Mode folder (`local-mode` feature) is bounded too: at most `MAX_FILES` files and `MAX_FOLDER_SIZE`

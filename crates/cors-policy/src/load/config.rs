@@ -238,8 +238,8 @@ impl Loader<'_> {
             Style::Plain if Core::of_plain(text) == Core::Float => {
                 // A float with a whole value (`1e3`, `10.0`) is a float to the core schema and
                 // to `serde_yaml`, and a string to YAML 1.1 readers (`1e3`): the integer it
-                // stands for is the fix, and "not a whole number" would be wrong.
-                // Within 2^53, where every integer is a float; `-0.0` is 0, written so by `abs`.
+                // stands for is the fix, and "not a whole number" would be wrong. Within 2^53,
+                // where every integer is a float; `-0.0` is 0, written so by `abs`.
                 let whole = text
                     .parse::<f64>()
                     .ok()
