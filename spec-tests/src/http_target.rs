@@ -476,7 +476,7 @@ impl Progress {
             Stage::Head => match self.received.load(Ordering::Relaxed) {
                 0 => format!(
                     "connected, but no complete answer within {within} (is the target's own \
-                     upstream answering?)"
+                     upstream answering? a target that is only slow needs a longer --timeout)"
                 ),
                 received => format!(
                     "connected, and {received} bytes came, but no complete answer's head within \
@@ -1037,7 +1037,8 @@ mod tests {
     /// (see [`past_the_deadline_no_more_is_read_of_an_endless_flood`]).
     /// A target that takes the connection and never answers is told apart from one that
     /// cannot be reached: a new user pointing the suite at a gateway whose upstream was down
-    /// was told to check the URL.
+    /// was told to check the URL, and one whose gateway was only slow was not told of
+    /// `--timeout`.
     #[test]
     fn a_silent_target_is_said_to_have_connected() {
         let (address, holder) = serve_once(holding);
@@ -1050,6 +1051,8 @@ mod tests {
         assert!(error.message.contains("connected, but no complete answer within"), "{error}");
         assert!(error.message.contains("upstream"), "{error}");
         assert!(!error.message.contains("URL"), "{error}");
+        // A slow target is the other cause, and the one option that lets it answer is named.
+        assert!(error.message.contains("a longer --timeout"), "{error}");
         holder.join().unwrap();
     }
 

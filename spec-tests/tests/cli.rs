@@ -12,7 +12,7 @@ mod common;
 use common::{
     ca_as_own_certificate, certificates, certificates_for, closed_port, gateway_binary, scratch,
     start_closer, start_garbage, start_head_too_large, start_not_found, start_tls_upstream,
-    start_tls_upstream_offering, start_upstream,
+    start_tls_upstream_offering, start_unauthorized, start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -658,6 +658,20 @@ fn a_target_that_forwards_nothing_at_this_path_is_told_once() {
     assert!(text.contains(" failing cases with 404)"), "{text}");
     assert!(text.contains("--target http://HOST:PORT/PREFIX"), "{text}");
     assert!(text.contains("give --upstream-log"), "without --upstream-log:\n{text}");
+    assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
+}
+
+#[test]
+fn a_target_that_wants_credentials_is_told_to_send_them_not_to_change_the_path() {
+    // A gateway that answers 401 to every request without its `Authorization` header: another
+    // path would change nothing, `--header` would.
+    let url = format!("http://{}", start_unauthorized());
+    let output = run(&url, Some("strict"), &[("--level", "fetch")]);
+    check_exit(&output, 1);
+    let text = stderr(&output);
+    assert!(text.contains(" failing cases with 401), refusing them as unauthenticated"), "{text}");
+    assert!(text.contains("--header 'Authorization: Bearer TOKEN'"), "{text}");
+    assert!(!text.contains("PREFIX"), "the path is not the problem:\n{text}");
     assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
 }
 

@@ -652,7 +652,8 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
 
 /// A warning when no request of the run reached the upstream and cases failed: answered `502`,
 /// `503` or `504` by the target itself, its upstream is down, or not where it forwards; answered
-/// otherwise (`404` most often), the target URL's path is not the one the gateway forwards.
+/// `401`, `403` or `407`, it wants credentials (`--header`); answered otherwise (`404` most
+/// often), the target URL's path is not the one the gateway forwards.
 /// Each such case says only "expected forwarded to the upstream, got answered by the gateway"
 /// and the status, which reads as a CORS failure.
 fn upstream_down(report: &Report, log: &UpstreamLog) -> Option<String> {
@@ -683,6 +684,18 @@ fn upstream_down(report: &Report, log: &UpstreamLog) -> Option<String> {
         *counts.entry(*status).or_default() += 1;
     }
     let (status, count) = counts.into_iter().max_by_key(|&(status, count)| (count, !status))?;
+    if matches!(status, 401 | 403 | 407) {
+        // Refused before the path mattered: a target that wants credentials, whose answer no
+        // other path would change.
+        return Some(format!(
+            "cors-conformance: warning: no request reached the upstream: the target answered \
+             every case itself ({count} of {} failing cases with {status}), refusing them as \
+             unauthenticated. Give it the credentials it needs on every request with --header \
+             'Authorization: Bearer TOKEN' (or the header it reads: --header 'X-Api-Key: KEY'); \
+             a case that sends that header itself keeps its own",
+            failing.len()
+        ));
+    }
     let stamp = if matches!(log, UpstreamLog::Stamp) {
         "; if it does, give --upstream-log http://HOST:PORT of that upstream (the target may \
          drop the upstream's `x-conformance-upstream` field, which tells forwarded answers \

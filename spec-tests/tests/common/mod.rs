@@ -55,6 +55,12 @@ pub(crate) fn start_not_found() -> SocketAddr {
     start_answering(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
 }
 
+/// A server that answers every request `401 Unauthorized` itself, as a gateway that wants an
+/// `Authorization` header does.
+pub(crate) fn start_unauthorized() -> SocketAddr {
+    start_answering(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
 /// A server that reads the start of each connection, answers `bytes` and closes it.
 fn start_answering(bytes: &'static [u8]) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
