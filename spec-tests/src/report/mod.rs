@@ -162,12 +162,18 @@ pub fn text(report: &Report) -> String {
 const SUMMARY_FAILURES: usize = 10;
 
 /// The one-screen summary: the table, the first failures on one line each, and the verdict.
+///
+/// The failures are listed by level, `fetch` first, then `flex`, then `ours` (in case order
+/// within a level): the summary shows ten, and listed in case order they were this project's
+/// choices (`ours`, most of the corpus) while a failure browsers act on, an unlisted origin
+/// granted with credentials, was among the "... and 28 more".
 #[must_use]
 pub fn summary(report: &Report) -> String {
     let mut out = table(report);
-    let failures: Vec<&CaseResult> = report.failures().collect();
+    let mut failures: Vec<&CaseResult> = report.failures().collect();
+    failures.sort_by_key(|result| result.level);
     if !failures.is_empty() {
-        let _ = writeln!(out, "\nfailures:");
+        let _ = writeln!(out, "\nfailures, the level browsers need (fetch) first:");
         for result in failures.iter().take(SUMMARY_FAILURES) {
             let _ = writeln!(out, "  {}", one_line(result));
         }
@@ -334,6 +340,30 @@ mod tests {
             micros: 1,
         });
         report
+    }
+
+    /// The summary lists a `fetch` failure before `ours` ones that come first in case order,
+    /// so that the ten it shows start with what breaks browsers.
+    #[test]
+    fn the_summary_lists_fetch_failures_first() {
+        let mut report = Report::empty("gw");
+        let fetch = failed().results.remove(0);
+        for n in 0..super::SUMMARY_FAILURES {
+            let mut ours = fetch.clone();
+            ours.id = format!("vary.ours-{n}");
+            ours.level = Level::Ours;
+            report.results.push(ours);
+        }
+        report.results.push(fetch);
+        let summary = super::summary(&report);
+        let listed: Vec<&str> = summary
+            .lines()
+            .filter_map(|line| line.strip_prefix("  FAIL "))
+            .map(|line| line.split(' ').next().unwrap_or_default())
+            .collect();
+        assert_eq!(listed.first(), Some(&"preflight.method-refused"), "{summary}");
+        assert_eq!(listed.len(), super::SUMMARY_FAILURES, "{summary}");
+        assert_eq!(listed[1], "vary.ours-0", "case order within a level:\n{summary}");
     }
 
     const SOURCES: &str = "rules P2, P3 (docs/behaviour.md); \
