@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use cors_benches::{
-    DerivedRequest, LayerScenario, UserPolicy, count_engine_allocations, count_layer_allocations,
+    LayerScenario, UserPolicy, count_engine_allocations, count_layer_allocations,
     count_user_allocations,
 };
 use serde_json::json;
@@ -38,40 +38,10 @@ fn write(name: &str, value: &serde_json::Value) {
     eprintln!("wrote {}", path.display());
 }
 
-/// The peers measured on `request`, as `policy-requests.json` lists them.
-fn peers(request: &DerivedRequest) -> Vec<&'static str> {
-    [(request.tower_http, "tower-http"), (request.actix_cors, "actix-cors")]
-        .into_iter()
-        .filter_map(|(measured, peer)| measured.then_some(peer))
-        .collect()
-}
-
 fn main() {
     let quick = std::env::var_os("CORS_BENCH_QUICK").is_some_and(|value| value != "0");
     let rows = if let Some(user) = UserPolicy::from_env_or_exit() {
-        let requests: Vec<_> = user
-            .requests
-            .iter()
-            .map(|r| {
-                json!({
-                    "name": r.name, "method": r.method, "fields": r.fields,
-                    "outcome": format!("{:?}", r.outcome), "derivation": r.derivation,
-                    "peers": peers(r),
-                })
-            })
-            .collect();
-        write(
-            "policy-requests.json",
-            &json!({
-                "file": user.file.display().to_string(),
-                "instance": user.instance.as_ref().map(|instance| {
-                    json!({ "name": instance.name, "of": instance.of, "named": instance.named })
-                }),
-                "warnings": user.warnings,
-                "requests": requests,
-                "left_out": user.left_out,
-            }),
-        );
+        write("policy-requests.json", &user.to_json());
         count_user_allocations(&user, &mut measure)
     } else {
         let mut rows = count_engine_allocations(quick, &mut measure);

@@ -262,6 +262,39 @@ impl UserPolicy {
         Ok(user)
     }
 
+    /// The policy, its instance, warnings, requests and those left out as JSON: what the
+    /// `allocations` bench writes to `policy-requests.json`, which `cargo xtask bench` puts in
+    /// `target/bench/summary.json` as `run.policy` (docs/bench-summary-schema.md). Each request
+    /// has `name`, `method`, `fields` (`[name, value]` pairs), `outcome` (the engine's decision),
+    /// `derivation` and `peers` (those measured on it: `tower-http`, `actix-cors`).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        let requests: Vec<_> = self
+            .requests
+            .iter()
+            .map(|r| {
+                let peers: Vec<&str> = [(r.tower_http, "tower-http"), (r.actix_cors, "actix-cors")]
+                    .into_iter()
+                    .filter_map(|(measured, peer)| measured.then_some(peer))
+                    .collect();
+                serde_json::json!({
+                    "name": r.name, "method": r.method, "fields": r.fields,
+                    "outcome": format!("{:?}", r.outcome), "derivation": r.derivation,
+                    "peers": peers,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "file": self.file.display().to_string(),
+            "instance": self.instance.as_ref().map(|instance| {
+                serde_json::json!({ "name": instance.name, "of": instance.of, "named": instance.named })
+            }),
+            "warnings": self.warnings,
+            "requests": requests,
+            "left_out": self.left_out,
+        })
+    }
+
     /// tower-http's `CorsLayer` over the handler, configured as the policy where it can express
     /// it: one origin group of exact origins (no public resource, subdomain pattern, `null` or
     /// `*`, which it would match otherwise), its methods, headers (`*` as mirroring the
@@ -1057,6 +1090,85 @@ mod tests {
             "{:?}",
             user.warnings
         );
+    }
+
+    /// `run.policy` of `summary.json` as written, against docs/bench-summary-schema.md: every
+    /// key, with its type, is there, none else, and the schema's `policy` row names each. The
+    /// schema's own test (xtask `a_written_summary_has_every_field_the_schema_documents_with_its_type`)
+    /// gives `run.policy` as an object it writes itself, so nothing checked what the benches
+    /// write there.
+    #[test]
+    fn the_policy_json_has_the_fields_the_bench_summary_schema_documents() {
+        use serde_json::Value;
+        /// A documented key and the test of its type.
+        type Field<'a> = (&'a str, fn(&Value) -> bool);
+        let schema = include_str!("../../docs/bench-summary-schema.md");
+        let row = schema
+            .lines()
+            .find(|line| line.starts_with("| `policy` |"))
+            .expect("the schema documents `run.policy`");
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/local-mode/resources");
+        let json = UserPolicy::load(&folder, None).unwrap().to_json();
+        // A policy file (no instance) that the peers can express (requests with `peers`).
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/strict.yaml");
+        let file_json = UserPolicy::load(&file, None).unwrap().to_json();
+        let is_strings =
+            |value: &Value| value.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+        let check = |what: &str, object: &Value, fields: &[Field<'_>]| {
+            let object = object.as_object().unwrap_or_else(|| panic!("{what}: {object}"));
+            for (name, of_type) in fields {
+                let value = object.get(*name).unwrap_or_else(|| panic!("{what}: no `{name}`"));
+                assert!(of_type(value), "{what}: `{name}` is {value}");
+                assert!(row.contains(&format!("`{name}`")), "{what}: `{name}` undocumented");
+            }
+            let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+            for name in object.keys() {
+                assert!(names.contains(&name.as_str()), "{what}: `{name}` undocumented");
+            }
+        };
+        for (what, json) in [("folder", &json), ("file", &file_json)] {
+            check(
+                what,
+                json,
+                &[
+                    ("file", Value::is_string),
+                    ("instance", |v| v.is_null() || v.is_object()),
+                    ("warnings", is_strings),
+                    ("requests", |v| v.as_array().is_some_and(|a| !a.is_empty())),
+                    ("left_out", is_strings),
+                ],
+            );
+            for request in json["requests"].as_array().into_iter().flatten() {
+                let pairs = |v: &Value| {
+                    v.as_array().is_some_and(|a| {
+                        a.iter().all(|pair| {
+                            pair.as_array()
+                                .is_some_and(|p| p.len() == 2 && p.iter().all(Value::is_string))
+                        })
+                    })
+                };
+                check(
+                    &format!("{what} request {}", request["name"]),
+                    request,
+                    &[
+                        ("name", Value::is_string),
+                        ("method", Value::is_string),
+                        ("fields", pairs),
+                        ("outcome", Value::is_string),
+                        ("derivation", Value::is_string),
+                        ("peers", is_strings),
+                    ],
+                );
+            }
+        }
+        check(
+            "instance",
+            &json["instance"],
+            &[("name", Value::is_string), ("of", Value::is_u64), ("named", Value::is_boolean)],
+        );
+        assert!(file_json["instance"].is_null(), "{file_json}");
+        let peers = &file_json["requests"][0]["peers"];
+        assert!(peers.as_array().is_some_and(|p| !p.is_empty()), "{file_json}");
     }
 
     #[test]
