@@ -675,6 +675,36 @@ fn a_target_that_wants_credentials_is_told_to_send_them_not_to_change_the_path()
     assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
 }
 
+/// A subset of cases that expect no grant passed whole, exit 0, against a gateway that answered
+/// every request 401 itself (F-DI): no answer came from its CORS handling. The passes are
+/// errors now, in the `JUnit` report as in the exit status; against cors-gateway the same subset
+/// still passes.
+#[test]
+fn cases_that_expect_no_grant_do_not_pass_on_a_target_that_answers_everything_itself() {
+    let scratch_dir = scratch("refusals");
+    let junit = scratch_dir.path().join("junit.xml");
+    let junit_option = ("--junit-report", junit.to_str().unwrap());
+    let subset = ("--filter", "not-granted");
+    for url in [format!("http://{}", start_unauthorized()), format!("http://{}", start_not_found())]
+    {
+        let output = run(&url, Some("strict"), &[subset, junit_option]);
+        check_exit(&output, 1);
+        let text = stdout(&output);
+        assert!(text.contains(" 0 passed, 0 failed, 1 errors"), "{text}");
+        assert!(text.contains("not a pass: the target answered 40"), "{text}");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((parsed.tests, parsed.errors), (1, 1), "{xml}");
+    }
+
+    let upstream = format!("http://{}", start_upstream(None));
+    let (mut gateway, url) = start_gateway(&workspace_profile("strict"), &upstream);
+    let output = run(&url, Some("strict"), &[subset]);
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    check_exit(&output, 0);
+}
+
 #[test]
 fn all_profiles_with_setup_wait_for_the_gateway_to_serve_each_profile() {
     let scratch_dir = scratch("all-profiles");

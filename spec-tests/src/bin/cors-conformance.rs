@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use cors_conformance::known::KnownFailures;
 use cors_conformance::peer::classify::classify;
 use cors_conformance::peer::{Endpoints, Peer, Subject};
-use cors_conformance::runner::{self, Report, Selection};
+use cors_conformance::runner::{self, Outcome, Report, Selection};
 use cors_conformance::settle::{Settled, Settler};
 use cors_conformance::setup::Setup;
 use cors_conformance::{
@@ -615,21 +615,13 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     progress.finish();
     drop(setup);
+    discount_refusals(&mut combined);
     args.outputs.write(&combined)?;
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
     }
     let upstream_down = upstream_down(&combined, &log);
-    // What the peer's export says of the failures, after the verdict.
-    let mut words = String::new();
-    if let Some(peer) = &args.peer {
-        let peer = Peer::from_name(peer).map_err(Failure::usage)?;
-        let data = peer.data().map_err(|e| Failure::usage(e.to_string()))?;
-        let found = classify(peer.name(), &combined, &data, &corpus).failures_in_words();
-        if !found.is_empty() {
-            words = format!("\n{found}");
-        }
-    }
+    let words = peer_words(args.peer.as_deref(), &combined, &corpus)?;
     let summary = report::summary(&combined) + &words;
     match args.format {
         Format::Text => out(&summary),
@@ -648,6 +640,53 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         eprintln!("{warning}");
     }
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// What the export of `--peer` says of the report's failures, for after the verdict (empty
+/// without `--peer`, or when it says nothing).
+fn peer_words(peer: Option<&str>, report: &Report, corpus: &Corpus) -> Result<String, Failure> {
+    let Some(peer) = peer else { return Ok(String::new()) };
+    let peer = Peer::from_name(peer).map_err(Failure::usage)?;
+    let data = peer.data().map_err(|e| Failure::usage(e.to_string()))?;
+    let found = classify(peer.name(), report, &data, corpus).failures_in_words();
+    Ok(if found.is_empty() { String::new() } else { format!("\n{found}") })
+}
+
+/// Statuses a target answers itself before any CORS handling: a credential wall (`401`, `407`),
+/// a path it does not serve (`404`), an upstream it cannot reach (`502` to `504`). Not `403`,
+/// which some CORS implementations answer a refused origin with.
+const REFUSALS: [u16; 6] = [401, 404, 407, 502, 503, 504];
+
+/// When no request of the run reached the upstream and the target answered every case itself,
+/// with one of [`REFUSALS`] and no `Access-Control-*` field, its answers show nothing of its
+/// CORS handling; yet a case that expects no grant passed on them, so that a subset of such
+/// cases (`--filter not-granted`) passed whole, exit status 0, against a gateway that wanted
+/// credentials, served another path or had no upstream (F-DI). Each such pass becomes an error
+/// saying so, in every report and in the exit status; the warning of [`upstream_down`] follows.
+fn discount_refusals(report: &mut Report) {
+    let mut answers =
+        report.results.iter().filter_map(|result| result.observed.as_ref()).peekable();
+    let refused = answers.peek().is_some()
+        && answers.all(|answer| {
+            !answer.forwarded
+                && REFUSALS.contains(&answer.status)
+                && !answer.headers.iter().any(|(name, _)| name.starts_with("access-control-"))
+        });
+    if !refused {
+        return;
+    }
+    for result in &mut report.results {
+        if let (Outcome::Pass, Some(answer)) = (&result.outcome, &result.observed) {
+            result.outcome = Outcome::Error {
+                message: format!(
+                    "not a pass: the target answered {} itself, with no Access-Control-* field, \
+                     as it answered every case of the run, none reaching the upstream; this \
+                     answer shows nothing of its CORS handling",
+                    answer.status
+                ),
+            };
+        }
+    }
 }
 
 /// A warning when no request of the run reached the upstream and cases failed: answered `502`,

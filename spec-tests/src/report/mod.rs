@@ -203,6 +203,8 @@ fn one_line(result: &CaseResult) -> String {
             };
             mismatches.first().map(|m| format!("{m}{more}")).unwrap_or_default()
         }
+        // An answer that shows nothing of the target's CORS handling is an error with it.
+        Outcome::Error { message } if result.observed.is_some() => message.clone(),
         Outcome::Error { message } => format!("no answer: {message}"),
         _ => String::new(),
     };
