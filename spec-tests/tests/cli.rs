@@ -127,8 +127,8 @@ fn a_run_that_selects_no_case_exits_2_before_reaching_the_target() {
         &["--profile", "strict", "--filter", "no-such-case"],
         // These ids exist, but under another profile.
         &["--profile", "public", "--filter", "origins.exact-match"],
-        // The closed profile's cases are all of level `ours`.
-        &["--profile", "closed", "--level", "fetch"],
+        // The closed profile has no case of level `flex`.
+        &["--profile", "closed", "--level", "flex"],
     ];
     for selection in selections {
         let mut args = vec!["run", "--target", &url];

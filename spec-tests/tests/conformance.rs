@@ -88,3 +88,102 @@ fn a_gateway_reflecting_every_origin_with_credentials_fails_the_fetch_level() {
         );
     }
 }
+
+/// A gateway that grants everything, whatever the profile: every request with `Origin` gets
+/// that origin in `Access-Control-Allow-Origin` (with `Access-Control-Allow-Credentials: true`
+/// when `credentials`), and every preflight is answered `204` by the gateway itself with the
+/// requested method and header lines, whatever they are; every other request reaches the upstream.
+/// It is the nginx snippet copied everywhere (`add_header Access-Control-Allow-Origin
+/// $http_origin always;`, with or without `Access-Control-Allow-Credentials true`, ACAM and
+/// ACAH from the request's ACRM and ACRH).
+fn grants_everything(credentials: bool) -> impl Target {
+    use bytes::Bytes;
+    use cors_conformance::{EchoUpstream, ServiceTarget};
+    use http::header::{
+        ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS,
+        ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_HEADERS,
+        ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
+    };
+    use http::{HeaderValue, Method, Response, StatusCode};
+    use http_body_util::Full;
+    use tower::ServiceExt as _;
+
+    let name = if credentials { "grants everything with credentials" } else { "grants everything" };
+    ServiceTarget::new(name, move |_profile: &str, upstream: EchoUpstream| {
+        Some(tower::service_fn(move |request: http::Request<Full<Bytes>>| async move {
+            let headers = request.headers();
+            let origin = headers.get(ORIGIN).cloned();
+            let method = headers.get(ACCESS_CONTROL_REQUEST_METHOD).cloned();
+            let requested: Vec<HeaderValue> =
+                headers.get_all(ACCESS_CONTROL_REQUEST_HEADERS).iter().cloned().collect();
+            let mut response = match (&origin, method) {
+                (Some(_), Some(method)) if request.method() == Method::OPTIONS => {
+                    let mut preflight = Response::new(Full::new(Bytes::new()));
+                    *preflight.status_mut() = StatusCode::NO_CONTENT;
+                    preflight.headers_mut().insert(ACCESS_CONTROL_ALLOW_METHODS, method);
+                    for line in requested {
+                        preflight.headers_mut().append(ACCESS_CONTROL_ALLOW_HEADERS, line);
+                    }
+                    preflight
+                }
+                _ => upstream.oneshot(request).await?,
+            };
+            if let Some(origin) = origin {
+                response.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                if credentials {
+                    response
+                        .headers_mut()
+                        .insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+                }
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }))
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The level browsers need must catch a gateway that grants everything, under every profile
+/// (finding F-DN): `--level fetch` did not. `closed`, `no-methods` and `public-credentials` had
+/// no `fetch` case (under `closed` the run selected nothing and exited 2); under
+/// `default-methods`, `groups`, `wildcard-origin` and others, every `fetch` case checked a grant
+/// the gateway also makes, none a refusal. Each profile's `fetch` cases now fail it, with and without credentials, except
+/// where that grant is the profile's own policy as browsers see it: `public` without credentials
+/// (any origin, method and header; a reflected origin without credentials reads as `*` to a
+/// browser) and `public-credentials` with them (any origin reflected with credentials). Those
+/// two runs must pass, as every answer browsers accept must.
+#[test]
+fn a_gateway_granting_everything_fails_the_fetch_level_of_every_profile() {
+    use cors_conformance::{Level, profile};
+
+    let corpus = Corpus::builtin().unwrap();
+    let mut caught = Vec::new();
+    let mut missed = Vec::new();
+    let mut refused = Vec::new();
+    for credentials in [false, true] {
+        let mut target = grants_everything(credentials);
+        for name in profile::names() {
+            let selection = Selection::all().profile(name).levels(vec![Level::Fetch]);
+            let report = runner::run(
+                &corpus,
+                &selection,
+                &mut target,
+                &KnownFailures::default(),
+                &mut |_, _| {},
+            );
+            let failed: Vec<&str> = report.failures().map(|r| r.id.as_str()).collect();
+            let its_policy =
+                matches!((name, credentials), ("public", false) | ("public-credentials", true));
+            if its_policy {
+                if report.results.is_empty() || !report.is_success() {
+                    refused.push(format!("{name}:\n{}", report::text(&report)));
+                }
+            } else if failed.is_empty() {
+                missed.push(format!("{name} (credentials: {credentials})"));
+            } else {
+                caught.push(format!("{name} (credentials: {credentials}): {failed:?}"));
+            }
+        }
+    }
+    assert!(missed.is_empty(), "not caught under {missed:?}\ncaught:\n{}", caught.join("\n"));
+    assert!(refused.is_empty(), "its own policy, refused or untested:\n{}", refused.join("\n"));
+}
