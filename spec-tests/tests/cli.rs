@@ -11,8 +11,9 @@ mod common;
 
 use common::{
     ca_as_own_certificate, certificates, certificates_for, closed_port, gateway_binary, scratch,
-    start_closer, start_garbage, start_head_too_large, start_not_found, start_tls_upstream,
-    start_tls_upstream_offering, start_unauthorized, start_upstream,
+    start_closer, start_forbidden, start_forbidding_origins, start_garbage, start_head_too_large,
+    start_not_found, start_tls_upstream, start_tls_upstream_offering, start_unauthorized,
+    start_upstream,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cors-conformance");
@@ -703,6 +704,28 @@ fn cases_that_expect_no_grant_do_not_pass_on_a_target_that_answers_everything_it
     let _ = gateway.kill();
     let _ = gateway.wait();
     check_exit(&output, 0);
+}
+
+/// A 403 is a refused origin's answer in some CORS implementations, and an authorization
+/// wall's in front of others; the cases that expect no grant passed on a wall's 403 as on a
+/// refusal. The target's answer to a request without `Origin`, which no CORS handling refuses,
+/// tells them apart: the wall gives it the same 403, and the passes are errors; a target that
+/// refuses only origins forwards it, and they stay passes.
+#[test]
+fn a_403_is_a_refusal_only_when_a_request_without_origin_is_not_refused() {
+    let subset = ("--filter", "not-granted");
+    let wall = format!("http://{}", start_forbidden());
+    let output = run(&wall, Some("strict"), &[subset]);
+    check_exit(&output, 1);
+    let text = stdout(&output);
+    assert!(text.contains(" 0 passed, 0 failed, 1 errors"), "{text}");
+    assert!(text.contains("not a pass: the target answered 403 itself"), "{text}");
+    assert!(text.contains("a request without Origin, which no CORS handling refuses"), "{text}");
+
+    let refusing = format!("http://{}", start_forbidding_origins());
+    let output = run(&refusing, Some("strict"), &[subset]);
+    check_exit(&output, 0);
+    assert!(stdout(&output).contains("1 passed"), "{}", stdout(&output));
 }
 
 #[test]

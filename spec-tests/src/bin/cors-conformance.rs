@@ -21,8 +21,8 @@ use cors_conformance::runner::{self, Outcome, Report, Selection};
 use cors_conformance::settle::{Settled, Settler};
 use cors_conformance::setup::Setup;
 use cors_conformance::{
-    Corpus, HttpOptions, HttpTarget, Level, Target, TargetError, TargetErrorKind, Tls, UpstreamLog,
-    input, profile, report, upstream,
+    Corpus, HttpOptions, HttpTarget, Level, Observed, OutgoingRequest, Target, TargetError,
+    TargetErrorKind, Tls, UpstreamLog, input, profile, report, upstream,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -614,8 +614,12 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         previous = Some(profile);
     }
     progress.finish();
+    // Before the setup ends: a gateway it started still answers the request without Origin.
+    if combined.unreachable.is_none() {
+        let last = profiles.last().copied().unwrap_or_default();
+        discount_refusals(&mut combined, || answer_without_origin(args, last, &log));
+    }
     drop(setup);
-    discount_refusals(&mut combined);
     args.outputs.write(&combined)?;
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
@@ -654,8 +658,20 @@ fn peer_words(peer: Option<&str>, report: &Report, corpus: &Corpus) -> Result<St
 
 /// Statuses a target answers itself before any CORS handling: a credential wall (`401`, `407`),
 /// a path it does not serve (`404`), an upstream it cannot reach (`502` to `504`). Not `403`,
-/// which some CORS implementations answer a refused origin with.
+/// which some CORS implementations answer a refused origin with: see [`FORBIDDEN`].
 const REFUSALS: [u16; 6] = [401, 404, 407, 502, 503, 504];
+
+/// `403`, a refused origin's answer in some CORS implementations, and an authorization wall's
+/// in front of others. It counts with [`REFUSALS`] only when the target also answers it to a
+/// request without `Origin`, which is not a CORS request (Fetch, R1) and which no CORS handling
+/// refuses: then it came from something in front of the CORS handling.
+const FORBIDDEN: u16 = 403;
+
+/// Whether the target gave this answer itself, before any CORS handling: it did not reach the
+/// upstream and carries no `Access-Control-*` field.
+fn its_own(answer: &Observed) -> bool {
+    !answer.forwarded && !answer.headers.iter().any(|(name, _)| name.starts_with("access-control-"))
+}
 
 /// When no request of the run reached the upstream and the target answered every case itself,
 /// with one of [`REFUSALS`] and no `Access-Control-*` field, its answers show nothing of its
@@ -663,30 +679,48 @@ const REFUSALS: [u16; 6] = [401, 404, 407, 502, 503, 504];
 /// cases (`--filter not-granted`) passed whole, exit status 0, against a gateway that wanted
 /// credentials, served another path or had no upstream (F-DI). Each such pass becomes an error
 /// saying so, in every report and in the exit status; the warning of [`upstream_down`] follows.
-fn discount_refusals(report: &mut Report) {
-    let mut answers =
-        report.results.iter().filter_map(|result| result.observed.as_ref()).peekable();
-    let refused = answers.peek().is_some()
-        && answers.all(|answer| {
-            !answer.forwarded
-                && REFUSALS.contains(&answer.status)
-                && !answer.headers.iter().any(|(name, _)| name.starts_with("access-control-"))
-        });
-    if !refused {
+///
+/// Answers of [`FORBIDDEN`] count too when `without_origin`, the target's answer to a request
+/// without `Origin` (asked only then), is that same `403` of its own: an authorization wall,
+/// not a CORS refusal.
+fn discount_refusals(report: &mut Report, without_origin: impl FnOnce() -> Option<Observed>) {
+    let answers: Vec<&Observed> =
+        report.results.iter().filter_map(|result| result.observed.as_ref()).collect();
+    let own = |answer: &&Observed| {
+        its_own(answer) && (REFUSALS.contains(&answer.status) || answer.status == FORBIDDEN)
+    };
+    if answers.is_empty() || !answers.iter().all(own) {
         return;
     }
+    let walled = answers.iter().any(|answer| answer.status == FORBIDDEN);
+    if walled
+        && !without_origin().is_some_and(|answer| its_own(&answer) && answer.status == FORBIDDEN)
+    {
+        return;
+    }
+    let also =
+        if walled { " and a request without Origin, which no CORS handling refuses" } else { "" };
     for result in &mut report.results {
         if let (Outcome::Pass, Some(answer)) = (&result.outcome, &result.observed) {
             result.outcome = Outcome::Error {
                 message: format!(
                     "not a pass: the target answered {} itself, with no Access-Control-* field, \
-                     as it answered every case of the run, none reaching the upstream; this \
-                     answer shows nothing of its CORS handling",
+                     as it answered every case of the run, none reaching the upstream{also}; \
+                     this answer shows nothing of its CORS handling",
                     answer.status
                 ),
             };
         }
     }
+}
+
+/// The target's answer to `GET /` without `Origin` (with the `--header` lines), under `profile`;
+/// `None` when none came.
+fn answer_without_origin(args: &RunArgs, profile: &str, log: &UpstreamLog) -> Option<Observed> {
+    let url = args.target.url(profile);
+    let mut target = HttpTarget::with_options(&url, log.clone(), args.target.options()).ok()?;
+    let marker = format!("without-origin~{}", runner::run_nonce());
+    target.send(profile, &OutgoingRequest::new("GET", "/", Vec::new(), &marker)).ok()
 }
 
 /// A warning when no request of the run reached the upstream and cases failed: answered `502`,

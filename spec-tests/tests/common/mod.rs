@@ -61,16 +61,49 @@ pub(crate) fn start_unauthorized() -> SocketAddr {
     start_answering(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
 }
 
+/// A server that answers every request `403 Forbidden` itself, with or without `Origin`, as a
+/// gateway that wants an authorization it did not get does.
+pub(crate) fn start_forbidden() -> SocketAddr {
+    start_answering(FORBIDDEN)
+}
+
+/// A server that answers `403 Forbidden` with no Access-Control-* field to every request with
+/// `Origin`, as CORS implementations refuse an origin, and forwards the others: each gets the
+/// echo upstream's stamp.
+pub(crate) fn start_forbidding_origins() -> SocketAddr {
+    let forwarded: &[u8] = format!(
+        "HTTP/1.1 200 OK\r\n{}: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        upstream::STAMP
+    )
+    .leak()
+    .as_bytes();
+    start_answering_by(move |request| {
+        let origin = request
+            .split(|&byte| byte == b'\n')
+            .any(|line| line.len() > 7 && line[..7].eq_ignore_ascii_case(b"origin:"));
+        if origin { FORBIDDEN } else { forwarded }
+    })
+}
+
+const FORBIDDEN: &[u8] =
+    b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
 /// A server that reads the start of each connection, answers `bytes` and closes it.
 fn start_answering(bytes: &'static [u8]) -> SocketAddr {
+    start_answering_by(move |_| bytes)
+}
+
+/// A server that reads the start of each connection, answers what `answer` gives for it, and
+/// closes it.
+fn start_answering_by(answer: impl Fn(&[u8]) -> &'static [u8] + Send + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut buffer = [0; 4096];
-            let _ = stream.read(&mut buffer);
-            let _ = stream.write_all(bytes);
+            let read = stream.read(&mut buffer).unwrap_or(0);
+            let _ = stream.write_all(answer(&buffer[..read]));
         }
     });
     addr
