@@ -936,6 +936,89 @@ mod tests {
         check_fields("measurement engine-x/decide", measurement, &criterion_keys, true);
     }
 
+    /// The names a piece of the schema's prose gives in backquotes, in order.
+    fn backquoted(text: &str) -> Vec<String> {
+        text.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    /// The load entries of `measurements` are described in prose, not in a table: `rounds`, each
+    /// with the wrk figures of one round, and `instructions`. Nothing checked what `LoadRuns`
+    /// writes against it, so that a renamed or added key of a round went unnoticed.
+    #[test]
+    fn the_load_measurements_have_the_fields_the_bench_summary_schema_documents() {
+        use super::super::load::{LoadResult, LoadRuns};
+
+        let doc = include_str!("../../../docs/bench-summary-schema.md");
+        // "- load ids ...: `rounds`, each with `rps`, ... and `cpu_us` (null where not
+        // measured); and `instructions`, ... else null."
+        let item = doc
+            .split_once("\n- load ids ")
+            .and_then(|(_, rest)| rest.split_once("\n\n"))
+            .map(|(item, _)| item.replace("\n  ", " "))
+            .unwrap();
+        let (round_words, instruction_words) = item
+            .split_once(": `rounds`, each with ")
+            .and_then(|(_, rest)| rest.split_once("; and "))
+            .unwrap();
+        let figures = documented_fields(doc, "### Figures");
+        // A round's figure has its type in the Figures table (`requests` is not there: a count).
+        let round_fields: Vec<(String, String)> = backquoted(round_words)
+            .into_iter()
+            .map(|name| {
+                let kind = figures.iter().find(|(known, _)| *known == name);
+                let kind = kind.map_or_else(|| "integer".to_owned(), |(_, kind)| kind.clone());
+                let nullable = round_words
+                    .split_once(&format!("`{name}` ("))
+                    .is_some_and(|(_, after)| after.starts_with("null where not measured"));
+                let kind = if nullable { format!("{kind} or null") } else { kind };
+                (name, kind)
+            })
+            .collect();
+        assert_eq!(round_fields.len(), 6, "{round_fields:?}");
+        let instructions = backquoted(instruction_words).into_iter().next().unwrap();
+        assert!(instruction_words.ends_with("else null."), "{instruction_words}");
+        let entry_fields =
+            [("rounds".to_owned(), "array".to_owned()), (instructions, "integer or null".into())];
+
+        let round = |cpu_us| LoadResult {
+            rps: 9000.5,
+            p50_ms: 0.4,
+            p99_ms: 1.5,
+            non_2xx: 0,
+            requests: 27_000,
+            cpu_us,
+        };
+        let load = LoadRuns {
+            runs: vec![
+                ("load-preflight/gateway".to_owned(), vec![round(Some(40.5)), round(Some(41.0))]),
+                ("load-preflight/upstream".to_owned(), vec![round(None)]),
+            ],
+            envoy: Err("skipped".to_owned()),
+            instructions: vec![("load-preflight/gateway".to_owned(), 21_000)],
+        };
+        let out = std::env::temp_dir().join(format!("xtask-bench-load-{}", std::process::id()));
+        fs::create_dir_all(&out).unwrap();
+        let row = Row::new("r".into(), Kind::Load, "t".into(), Figures::default(), None);
+        let info = RunInfo::now(true, None);
+        write_summary(&out, &info, &[row], &load.measurements().collect()).unwrap();
+        let summary = read_json(&out.join("summary.json")).unwrap();
+        fs::remove_dir_all(&out).unwrap();
+
+        for id in ["load-preflight/gateway", "load-preflight/upstream"] {
+            let entry = &summary["measurements"][id];
+            check_fields(id, entry, &entry_fields, false);
+            let rounds = entry["rounds"].as_array().unwrap();
+            assert!(!rounds.is_empty(), "{id}");
+            for (n, round) in rounds.iter().enumerate() {
+                check_fields(&format!("{id} round {n}"), round, &round_fields, false);
+            }
+        }
+        assert_eq!(summary["measurements"]["load-preflight/gateway"]["instructions"], 21_000);
+        assert!(
+            summary["measurements"]["load-preflight/upstream"]["rounds"][0]["cpu_us"].is_null()
+        );
+    }
+
     #[test]
     fn intervals_apart_and_overlapping() {
         let e = |low, high| Estimate { value: f64::midpoint(low, high), low, high };
