@@ -234,6 +234,16 @@ fn answer<B>(prepared: &Prepared, request: &Request<B>, scheme: ListenerScheme) 
         return Answer::Forward(Kept::Decision(decision.into_owned()));
     }
     let decided = (decision.outcome(), decision.rule());
+    // A blocked request's answer is its `Vary` alone (A2), written here as `Decision::apply`
+    // writes it, without `kept_answer`'s look at the decision or a copy of it for
+    // `write_answer`: measured (callgrind, the `profile` example, own cost), a disallowed origin
+    // 503 -> 422 instructions (538 with `write_answer` and without this arm).
+    if let Decision::Blocked { vary, .. } = decision {
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::OK;
+        apply_vary(vary, response.headers_mut());
+        return Answer::Local(response, decided);
+    }
     let unfilled = match prepared.kept_answer(&decision) {
         // Cloned here, into the answer: measured, 59 instructions less per preflight than a clone
         // returned from `kept_answer` (`answers`' module documentation).
@@ -243,11 +253,25 @@ fn answer<B>(prepared: &Prepared, request: &Request<B>, scheme: ListenerScheme) 
     };
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::OK;
-    decision.apply(response.headers_mut());
+    write_answer(decision, response.headers_mut());
     if let Some(unfilled) = unfilled {
         unfilled.fill(&response);
     }
     Answer::Local(response, decided)
+}
+
+/// Writes a local answer that no kept answer gives (a rejected preflight, a public resource's,
+/// a group's first): [`Decision::apply`] on a copy of the decision.
+///
+/// Out of line and given the decision by value: `apply`, out of line itself, takes it by
+/// reference, and called on `answer`'s own decision it kept that decision in memory on every
+/// path, so that an accepted preflight answered from its kept answer wrote it to the stack and
+/// read it back. Measured (callgrind, own cost, with the blocked arm of `answer` in place): a
+/// preflight 1 105 -> 1 092 instructions, the mirrored one 1 969 -> 1 946, an allowed request
+/// 1 381 -> 1 372, no `Origin` 488 -> 493 (`answer`'s frame).
+#[inline(never)]
+fn write_answer(decision: Decision<'_, '_, HeaderMap>, response: &mut HeaderMap) {
+    decision.apply(response);
 }
 
 /// Writes a not-CORS decision's `Vary` tokens into the upstream's response (V1).
