@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use crate::Quoted;
+
 /// What went wrong while parsing a configured origin or origin pattern.
 ///
 /// Each variant names one violation; [`ParseError::offset`] says where it is.
@@ -140,6 +142,9 @@ pub(crate) enum Subject {
 ///
 /// `Display` names the input, the violation and its byte offset, and nothing more:
 /// `invalid origin "https://a.test/x": path is not allowed in an origin (byte 14)`.
+/// A long input is quoted cut short ([`Quoted`]), about its first 200 bytes followed by `…` and
+/// its length: `invalid origin "https://aaaa[190 more]"… (100013 bytes): origin is longer than
+/// 2048 bytes (byte 0)`; [`input`](Self::input) still gives it whole.
 /// The fix, when there is a cheap one, is [`hint`](Self::hint), kept apart so that a caller
 /// shows it in its own place (cors-policy puts it in the diagnostic's hint).
 ///
@@ -198,7 +203,7 @@ impl fmt::Display for ParseError {
             Subject::Origin => "origin",
             Subject::Pattern => "origin pattern",
         };
-        write!(f, "invalid {what} {:?}: {} (byte {})", self.input, self.kind, self.offset)
+        write!(f, "invalid {what} {}: {} (byte {})", Quoted(&self.input), self.kind, self.offset)
     }
 }
 

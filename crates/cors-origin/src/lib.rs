@@ -95,7 +95,7 @@
 //! domain has labels, and hash tables use per-process random seeds (`foldhash`).
 //! Errors are `Copy` kinds that do not echo the input.
 //! [`Origin::parse`] and [`OriginPattern::parse`] are meant for configuration: they allocate,
-//! and their errors quote the input.
+//! and their errors quote the input, cut short when it is long ([`Quoted`]).
 //!
 //! # Crate features
 //!
@@ -107,6 +107,7 @@ mod error;
 mod host;
 mod origin;
 mod pattern;
+mod quoted;
 mod request;
 mod set;
 
@@ -114,6 +115,7 @@ pub use ascii::{eq_lowercase, eq_lowercase_name, host_alphabet_prefix, position_
 pub use error::{HeaderError, ParseError, ParseErrorKind};
 pub use origin::{Origin, ParseNotes};
 pub use pattern::{OriginPattern, SubdomainPattern};
+pub use quoted::Quoted;
 pub use request::{MAX_ORIGIN_LEN, OriginRef, RequestOrigin, is_same_origin_value};
 pub use set::{Match, MatchKind, OriginSet};
 

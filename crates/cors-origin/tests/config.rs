@@ -1,7 +1,7 @@
 //! Configuration-time parsing: [`Origin::parse`] canonicalizes or explains (behaviour rules C3,
 //! C4; RFC 6454 §6.2; URL Standard host parsing).
 
-use cors_origin::{Origin, ParseErrorKind};
+use cors_origin::{Origin, OriginPattern, ParseErrorKind};
 use rstest::rstest;
 
 use ParseErrorKind as K;
@@ -241,7 +241,8 @@ fn check_error(input: &str, kind: ParseErrorKind, offset: usize, display: &str) 
     &format!("https://{}", vec!["a".repeat(63); 4].join(".")),
     K::HostTooLong,
     8,
-    &format!("invalid origin \"https://{}\": host is longer than 253 bytes (byte 8)", vec!["a".repeat(63); 4].join("."))
+    // 263 bytes: quoted cut short, with its length.
+    &format!("invalid origin \"https://{}\"… (263 bytes): host is longer than 253 bytes (byte 8)", &vec!["a".repeat(63); 4].join(".")[..190])
 )]
 #[case::label_of_64_says_the_limit(
     &format!("https://{}.example", "a".repeat(64)),
@@ -269,6 +270,30 @@ fn config_error_report(
     #[case] display: &str,
 ) {
     check_error(input, kind, offset, display);
+}
+
+/// A long input is quoted cut short, with its length (`cors_origin::Quoted`): a 100 KB origin
+/// gave an error line of 100 KB, and a policy file aliasing it a log of megabytes (F-DM).
+/// The error still holds the input whole.
+#[rstest]
+#[case::too_long(format!("https://{}.test", "a".repeat(100_000)), K::TooLong)]
+#[case::scheme_too_long(format!("{}://a.test", "s".repeat(100_000)), K::TooLong)]
+#[case::host_too_long(format!("https://{}.test", "a".repeat(1_000)), K::HostTooLong)]
+#[case::control_characters(format!("https://a.test/{}", "\u{1}é".repeat(1_000)), K::ControlCharacter)]
+fn a_long_input_is_quoted_cut_short_with_its_length(
+    #[case] input: String,
+    #[case] kind: ParseErrorKind,
+) {
+    for error in [Origin::parse(&input).unwrap_err(), OriginPattern::parse(&input).unwrap_err()] {
+        assert_eq!(error.kind(), kind, "{error}");
+        let shown = error.to_string();
+        assert!(shown.len() < 400, "{} bytes: {shown}", shown.len());
+        let start = format!("{:?}", &input[..12]);
+        let start = start.trim_end_matches('"');
+        assert!(shown.contains(start), "{shown}");
+        assert!(shown.contains(&format!("\"… ({} bytes): {kind} (byte ", input.len())), "{shown}");
+        assert_eq!(error.input(), input);
+    }
 }
 
 #[track_caller]

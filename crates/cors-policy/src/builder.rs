@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use cors_origin::Quoted;
+
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::policy::Policy;
@@ -405,7 +407,7 @@ impl BuildProblem {
         match located {
             Some((group, method, value)) => {
                 // The message quotes the value (`invalid origin "…": why`); keep only the why.
-                let quoted = format!("{value:?}: ");
+                let quoted = format!("{}: ", Quoted(&value));
                 let reason = message.split_once(&quoted).map_or(message, |(_, why)| why).to_owned();
                 BuildProblem { group, method, value, reason, hint, code }
             }
@@ -426,7 +428,7 @@ impl BuildProblem {
 /// `; hint: …` when there is one.
 impl fmt::Display for BuildProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {:?}: {}", self.method, self.value, self.reason)?;
+        write!(f, "{}: {}: {}", self.method, Quoted(&self.value), self.reason)?;
         if let Some(hint) = &self.hint {
             write!(f, "; hint: {hint}")?;
         }

@@ -288,7 +288,8 @@ impl Diagnostic {
         &self.path
     }
 
-    /// The message, quoting the offending value.
+    /// The message, quoting the offending value (cut short when it is long, with its length:
+    /// `cors_origin::Quoted`).
     #[must_use]
     pub fn message(&self) -> &str {
         &self.message

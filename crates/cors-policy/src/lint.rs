@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use cors_origin::OriginPattern;
+use cors_origin::{OriginPattern, Quoted};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::policy::{Group, Policy};
@@ -152,6 +152,47 @@ impl Policy {
     }
 }
 
+/// C4: an origin written with a trailing `/`, which is tolerated and removed.
+fn lint_trailing_slash(pattern: &OriginPattern, site: Site, out: &mut Vec<Diagnostic>) {
+    out.push(
+        Diagnostic::in_config(
+            Code::OriginTrailingSlash,
+            site,
+            format!("origin {} written with a trailing \"/\"", Quoted(&format!("{pattern}/"))),
+        )
+        .with_hint(format!("write {}, as browsers send it", Quoted(&pattern.to_string()))),
+    );
+}
+
+/// An origin listed before, at `origins[j]` of group `g`, seen again in group `group`.
+fn lint_repeated_origin(
+    pattern: &OriginPattern,
+    site: Site,
+    (group, g, j): (usize, usize, usize),
+    out: &mut Vec<Diagnostic>,
+) {
+    let shown = pattern.to_string();
+    if g == group {
+        out.push(Diagnostic::in_config(
+            Code::DuplicateOrigin,
+            site,
+            format!("origin {} is already listed at origins[{j}]", Quoted(&shown)),
+        ));
+    } else {
+        out.push(
+            Diagnostic::in_config(
+                Code::OriginInTwoGroups,
+                site,
+                format!(
+                    "origin {} is also listed in originGroups[{g}], which wins",
+                    Quoted(&shown)
+                ),
+            )
+            .with_hint("list each origin in one group only"),
+        );
+    }
+}
+
 fn lint_group<'p>(
     group: &'p Group,
     credentials: bool,
@@ -172,34 +213,10 @@ fn lint_group<'p>(
     for (i, pattern) in group.origins().iter().enumerate() {
         let site = Site::Entry(index, "origins", i);
         if group.trailing_slash().contains(&i) {
-            out.push(
-                Diagnostic::in_config(
-                    Code::OriginTrailingSlash,
-                    site,
-                    format!("origin {:?} written with a trailing \"/\"", format!("{pattern}/")),
-                )
-                .with_hint(format!("write {:?}, as browsers send it", pattern.to_string())),
-            );
+            lint_trailing_slash(pattern, site, out);
         }
         if let Some(&(g, j)) = seen.get(pattern) {
-            if g == group.index() {
-                out.push(Diagnostic::in_config(
-                    Code::DuplicateOrigin,
-                    site,
-                    format!("origin \"{pattern}\" is already listed at origins[{j}]"),
-                ));
-            } else {
-                out.push(
-                    Diagnostic::in_config(
-                        Code::OriginInTwoGroups,
-                        site,
-                        format!(
-                            "origin \"{pattern}\" is also listed in originGroups[{g}], which wins"
-                        ),
-                    )
-                    .with_hint("list each origin in one group only"),
-                );
-            }
+            lint_repeated_origin(pattern, site, (index, g, j), out);
         } else {
             seen.insert(pattern, (group.index(), i));
         }
@@ -215,9 +232,9 @@ fn lint_group<'p>(
                     Code::PublicSuffixWildcard,
                     site,
                     format!(
-                        "origin pattern \"{pattern}\" matches every site under the public suffix \
-                         \"{}\"",
-                        sub.domain()
+                        "origin pattern {} matches every site under the public suffix {}",
+                        Quoted(&pattern.to_string()),
+                        Quoted(sub.domain())
                     ),
                 )
                 .with_hint("name your own domain, e.g. \"https://*.example.com\""),
@@ -289,11 +306,12 @@ fn lint_extension_case(pattern: &OriginPattern, site: Site, out: &mut Vec<Diagno
                 Code::ExtensionOriginCase,
                 site,
                 format!(
-                    "origin {written:?}: {browser} sends its extensions' hosts in {case} case, \
-                     and this host is compared as written, so it matches no request"
+                    "origin {}: {browser} sends its extensions' hosts in {case} case, and this \
+                     host is compared as written, so it matches no request",
+                    Quoted(&written)
                 ),
             )
-            .with_hint(format!("write {suggested:?}")),
+            .with_hint(format!("write {}", Quoted(&suggested))),
         );
     }
 }
@@ -358,11 +376,13 @@ fn lint_methods(group: &Group, out: &mut Vec<Diagnostic>) {
                     Code::MethodCase,
                     site,
                     format!(
-                        "method {method:?} is matched byte-exactly; browsers send it only when a \
-                         page writes it so, and send {upper:?} otherwise"
+                        "method {} is matched byte-exactly; browsers send it only when a page \
+                         writes it so, and send {} otherwise",
+                        Quoted(method),
+                        Quoted(&upper)
                     ),
                 )
-                .with_hint(format!("write {upper:?}")),
+                .with_hint(format!("write {}", Quoted(&upper))),
             );
         }
         // C5: only when written explicitly; the C1 defaults include CONNECT and TRACE.
@@ -371,7 +391,10 @@ fn lint_methods(group: &Group, out: &mut Vec<Diagnostic>) {
                 Diagnostic::in_config(
                     Code::ForbiddenMethod,
                     site,
-                    format!("method {method:?} is forbidden by Fetch; browsers never send it"),
+                    format!(
+                        "method {} is forbidden by Fetch; browsers never send it",
+                        Quoted(method)
+                    ),
                 )
                 .with_hint("remove it, or set isAllowed: false"),
             );

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use bytes::BytesMut;
-use cors_origin::{Match, OriginPattern, OriginSet, ParseError, eq_lowercase_name};
+use cors_origin::{Match, OriginPattern, OriginSet, ParseError, Quoted, eq_lowercase_name};
 use http::HeaderValue;
 
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
@@ -347,7 +347,7 @@ fn header_names(
             errors.push(Diagnostic::in_config(
                 Code::InvalidHeader,
                 Site::Entry(group, key, i),
-                format!("invalid header name {name:?}: {problem}"),
+                format!("invalid header name {}: {problem}", Quoted(name)),
             ));
             ok = false;
         } else {
@@ -389,7 +389,7 @@ impl Group {
                         errors.push(Diagnostic::in_config(
                             Code::InvalidMethod,
                             Site::MethodKey(index, i, "methodName"),
-                            format!("invalid method {method_name:?}: {problem}"),
+                            format!("invalid method {}: {problem}", Quoted(method_name)),
                         ));
                     } else if *is_allowed && allowed.push(normalize_method(method_name)) {
                         method_sources.push(i);

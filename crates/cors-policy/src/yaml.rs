@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 
+use cors_origin::Quoted;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, Scanner, TScalarStyle, Token, TokenType};
 use yaml_rust2::{Yaml, YamlEmitter};
@@ -218,7 +219,7 @@ fn settle(tag: &Tag, on: On<'_>) -> Result<Tagged, String> {
         On::Scalar(_) if said == Core::Str => Ok(Tagged::String),
         On::Scalar(text) if Core::of_plain(text) == said => Ok(Tagged::Agrees),
         On::Scalar(text) => {
-            Err(format!("tag {} on {text:?}, which is not {}", shown(tag), said.describe()))
+            Err(format!("tag {} on {}, which is not {}", shown(tag), Quoted(text), said.describe()))
         }
         On::Collection(found) if said == found => Ok(Tagged::Agrees),
         On::Collection(found) => Err(format!("tag {} on {}", shown(tag), found.describe())),

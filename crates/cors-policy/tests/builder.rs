@@ -163,6 +163,27 @@ fn a_bad_value_is_named_with_its_method_and_reason(
     assert_eq!(text.split("; hint: ").next(), Some(shown), "{text}");
 }
 
+/// A long value is named cut short, with its length, and its reason is still found apart from
+/// it (F-DM); `value()` gives it whole.
+#[test]
+fn a_long_value_is_named_cut_short_with_its_reason() {
+    let origin = format!("https://a.example/{}", "x".repeat(100_000));
+    let error = refused(OriginGroup::new([origin.as_str()]));
+    let [problem] = error.problems() else { panic!("one problem: {error}") };
+    assert_eq!(problem.value(), origin);
+    assert_eq!(problem.reason(), "path is not allowed in an origin (byte 17)");
+    assert_eq!(
+        problem.to_string().split("; hint: ").next(),
+        Some(
+            format!(
+                "allow_origins: \"{}\"… (100018 bytes): path is not allowed in an origin (byte 17)",
+                &origin[..198]
+            )
+            .as_str()
+        )
+    );
+}
+
 #[test]
 fn every_problem_is_reported_at_once_group_by_group() {
     let error = Policy::builder()

@@ -339,3 +339,121 @@ fn many_entries_are_handled_without_quadratic_work() {
     let error = Policy::from_yaml_str(&keys, "keys.yaml").unwrap_err();
     assert_eq!(error.diagnostics().len(), 40_000);
 }
+
+/// A diagnostic quotes the value it is about cut short, with its length (`cors_origin::Quoted`):
+/// a 100 KB origin gave a 100 KB error line (F-DM). Its place and key path are as before.
+#[test]
+fn a_long_origin_is_quoted_cut_short_with_its_length() {
+    let origin = format!("https://{}.test", "a".repeat(100_000));
+    let text = format!("publicResource: false\noriginGroups:\n  - origins:\n    - {origin}\n");
+    let d = only_error(Policy::from_yaml_str(&text, "long.yaml"));
+    assert_eq!(
+        (d.code(), d.path(), d.line(), d.column()),
+        (Code::InvalidOrigin, "originGroups[0].origins[0]", Some(4), Some(7))
+    );
+    assert_eq!(
+        d.message(),
+        format!(
+            "invalid origin pattern \"{}\"… (100013 bytes): origin is longer than 2048 bytes \
+             (byte 0)",
+            &origin[..198]
+        )
+    );
+    let line = d.to_string();
+    assert!(line.len() < 400, "{} bytes: {line}", line.len());
+}
+
+/// Aliases made a long value's error lines many: a 1 MiB file aliasing a 200 KB origin 18 times
+/// (within the text budget, four times the file's size) wrote 3.6 MB of errors. There are as
+/// many lines, each of a few hundred bytes.
+#[test]
+fn aliases_of_a_long_value_give_as_many_short_lines() {
+    let origin = format!("https://{}.test", "a".repeat(200_000));
+    let aliases = vec!["*o"; 18].join(", ");
+    let text = format!(
+        "publicResource: false\nx: &o \"{origin}\"\noriginGroups:\n  - origins: [{aliases}]\n"
+    );
+    let padding = "#".repeat(MAX_FILE_SIZE - text.len() - 1);
+    let text = format!("{text}{padding}\n");
+    assert_eq!(text.len(), MAX_FILE_SIZE);
+    let error = Policy::from_yaml_str(&text, "aliases.yaml").unwrap_err();
+    let codes: Vec<Code> = error.diagnostics().iter().map(cors_policy::Diagnostic::code).collect();
+    // The anchor's key `x` is unknown; each alias is an origin too long.
+    assert_eq!(codes, [[Code::UnknownKey].as_slice(), &[Code::InvalidOrigin; 18]].concat());
+    let stated = format!("… ({} bytes): ", origin.len());
+    for d in &error.diagnostics()[1..] {
+        let line = d.to_string();
+        assert!(line.len() < 400, "{} bytes: {line}", line.len());
+        assert!(line.contains(&stated), "{line}");
+    }
+    let shown = error.to_string();
+    assert!(shown.len() < 19 * 400, "{} bytes", shown.len());
+}
+
+/// Every kind of message that quotes a value cuts a long one, and a value that fits is quoted
+/// whole, as before: the same messages, word for word. `{V}` is a value of `x` (of digits for
+/// a max-age) in the file, `{Q}` where the message quotes it, as part of `quoted`.
+#[rstest]
+#[case::wrong_type("publicResource: {V}\n", "{V}", "expected a boolean, found {Q}")]
+#[case::list_hint(
+    "publicResource: false\noriginGroups:\n  - origins: {V}\n",
+    "{V}",
+    "write it as a list: [{Q}]"
+)]
+#[case::method(
+    "publicResource: false\noriginGroups:\n  - allowedMethods:\n    - {methodName: \"G T{V}\", isAllowed: true}\n",
+    "G T{V}",
+    "invalid method {Q}: ' ' is not allowed in an RFC 9110 token (byte 1)"
+)]
+#[case::method_hint(
+    "publicResource: false\noriginGroups:\n  - allowedMethods: [{V}]\n",
+    "{V}",
+    "write {methodName: {Q}, isAllowed: true}"
+)]
+#[case::header(
+    "publicResource: false\noriginGroups:\n  - headers: [\"x y{V}\"]\n",
+    "x y{V}",
+    "invalid header name {Q}: ' ' is not allowed in an RFC 9110 token (byte 1)"
+)]
+#[case::max_age(
+    "publicResource: false\noriginGroups:\n  - accessControlMaxAge: 1{V}\n",
+    "1{V}",
+    "max-age {Q} does not fit in 64 bits"
+)]
+#[case::origin(
+    "publicResource: false\noriginGroups:\n  - origins: [\"https://a.test/{V}\"]\n",
+    "https://a.test/{V}",
+    "invalid origin pattern {Q}: path is not allowed in an origin (byte 14)"
+)]
+#[case::kind(
+    "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: {V}\n",
+    "{V}",
+    "unsupported kind {Q}"
+)]
+fn a_quoted_value_is_cut_when_long_and_whole_otherwise(
+    #[case] yaml: &str,
+    #[case] quoted: &str,
+    #[case] expected: &str,
+) {
+    let digit = if yaml.contains("MaxAge") { "9" } else { "x" };
+    for length in [150, 100_000] {
+        let value = digit.repeat(length);
+        let text = yaml.replace("{V}", &value);
+        let error = Policy::from_yaml_str(&text, "q.yaml").unwrap_err();
+        let whole = quoted.replace("{V}", &value);
+        let shown = if whole.len() > 198 {
+            format!("{:?}… ({} bytes)", &whole[..198], whole.len())
+        } else {
+            format!("{whole:?}")
+        };
+        let expected = expected.replace("{Q}", &shown);
+        let found = error
+            .diagnostics()
+            .iter()
+            .find(|d| d.message() == expected || d.hint() == Some(&expected));
+        assert!(found.is_some(), "{expected}\nnot in\n{error}");
+        for line in error.to_string().lines() {
+            assert!(line.len() < 600, "{} bytes: {line}", line.len());
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Walking a `cors-flex` `config:` block into the raw [`CorsConfig`], and placing the value
 //! errors and lints of the compiled [`Policy`] at the nodes their sites name.
 
+use cors_origin::Quoted;
+
 use super::walk::{Loader, child, is_null, scalar};
 use crate::config::{CorsConfig, MethodConfig, OriginGroupConfig};
 use crate::diagnostic::{Code, Diagnostic};
@@ -158,7 +160,7 @@ impl Loader<'_> {
     /// The strings of the group's list `key` (`origins`, `headers`, `exposedHeaders`).
     fn strings(&mut self, node: &Node, group: usize, key: &'static str) -> Option<Vec<String>> {
         let Value::Seq(items) = &node.value else {
-            let hint = scalar(node).map(|text| format!("write it as a list: [{text:?}]"));
+            let hint = scalar(node).map(|text| format!("write it as a list: [{}]", Quoted(text)));
             let path = Site::GroupKey(group, key).to_string();
             self.wrong_type(node, &path, "a list of strings", hint);
             return None;
@@ -224,15 +226,19 @@ impl Loader<'_> {
                     Diagnostic::new(
                         Code::MaxAgeTooLarge,
                         path,
-                        format!("max-age {text:?} does not fit in 64 bits"),
+                        format!("max-age {} does not fit in 64 bits", Quoted(text)),
                     )
                     .with_hint("browsers cap it at 7200 (Chromium) or 86400 (Firefox)"),
                     node,
                 ),
             },
             Style::Plain if text.starts_with('-') && digits(&text[1..]) => self.report(
-                Diagnostic::new(Code::NegativeMaxAge, path, format!("negative max-age {text:?}"))
-                    .with_hint("use 0 or more seconds"),
+                Diagnostic::new(
+                    Code::NegativeMaxAge,
+                    path,
+                    format!("negative max-age {}", Quoted(text)),
+                )
+                .with_hint("use 0 or more seconds"),
                 node,
             ),
             Style::Plain if Core::of_plain(text) == Core::Float => {
@@ -253,13 +259,16 @@ impl Loader<'_> {
                     Some(value) => Diagnostic::new(
                         Code::NonIntegerMaxAge,
                         path,
-                        format!("max-age {text:?} is a floating-point number, not an integer"),
+                        format!(
+                            "max-age {} is a floating-point number, not an integer",
+                            Quoted(text)
+                        ),
                     )
                     .with_hint(format!("write {value}")),
                     None => Diagnostic::new(
                         Code::NonIntegerMaxAge,
                         path,
-                        format!("max-age {text:?} is not a whole number of seconds"),
+                        format!("max-age {} is not a whole number of seconds", Quoted(text)),
                     ),
                 };
                 self.report(diagnostic, node);
@@ -292,7 +301,8 @@ impl Loader<'_> {
         let name_site = Site::MethodKey(group, index, "methodName");
         let mut method = MethodConfig { method_name: String::new(), is_allowed: false };
         let Value::Map(entries) = &node.value else {
-            let hint = scalar(node).map(|m| format!("write {{methodName: {m}, isAllowed: true}}"));
+            let hint = scalar(node)
+                .map(|m| format!("write {{methodName: {}, isAllowed: true}}", Quoted(m)));
             self.wrong_type(node, &path, "a {methodName, isAllowed} mapping", hint);
             self.placeholders.push(name_site);
             return method;

@@ -1,6 +1,8 @@
 //! The C2 file shapes: a bare config, a `policyRef` list, and the Local Mode `ApiInstance` and
 //! `PolicyBinding` documents, alone or together; finding the one `cors-flex` policy in them.
 
+use cors_origin::Quoted;
+
 use super::config::CONFIG_KEYS;
 use super::walk::{
     Entry, Loader, child, describe, describe_document, is_null, item, peek_entries, scalar,
@@ -114,7 +116,7 @@ impl Loader<'_> {
             Diagnostic::new(
                 Code::IgnoredPolicy,
                 path,
-                format!("policy {name:?} is not cors-flex and is ignored"),
+                format!("policy {} is not cors-flex and is ignored", Quoted(name)),
             ),
             node,
         );
@@ -140,7 +142,7 @@ impl Loader<'_> {
                 self.shape_error(
                     Code::UnknownKey,
                     &child(ref_path, key),
-                    format!("unknown key {key:?} under policyRef"),
+                    format!("unknown key {} under policyRef", Quoted(key)),
                     "cors-flex settings go under config:, next to policyRef",
                     key_node,
                 );
@@ -152,11 +154,14 @@ impl Loader<'_> {
             }
             let key_path = child(path, key);
             let d = if CONFIG_KEYS.contains(key) {
-                Diagnostic::new(Code::UnknownKey, key_path, format!("unknown key {key:?}"))
+                Diagnostic::new(Code::UnknownKey, key_path, format!("unknown key {}", Quoted(key)))
                     .with_hint("cors-flex settings go under config:")
             } else {
-                let d =
-                    Diagnostic::new(Code::IgnoredKey, key_path, format!("key {key:?} is ignored"));
+                let d = Diagnostic::new(
+                    Code::IgnoredKey,
+                    key_path,
+                    format!("key {} is ignored", Quoted(key)),
+                );
                 if *key == "rules" {
                     d.with_hint(
                         "Flex applies cors-flex to every request of the API instance, never per \
@@ -217,7 +222,10 @@ impl Loader<'_> {
                         Diagnostic::new(
                             Code::ExtraService,
                             &path,
-                            format!("service {name:?} is ignored: only the first is the upstream"),
+                            format!(
+                                "service {} is ignored: only the first is the upstream",
+                                Quoted(name)
+                            ),
                         ),
                         key_node,
                     );
@@ -399,8 +407,9 @@ impl Loader<'_> {
                             Code::UnmatchedTarget,
                             "spec.targetRef",
                             format!(
-                                "PolicyBinding targets {target:?}, not the ApiInstance \
-                                 {instance:?} of this file"
+                                "PolicyBinding targets {}, not the ApiInstance {} of this file",
+                                Quoted(target),
+                                Quoted(instance),
                             ),
                         )
                         .at(self.file, *line, *column),

@@ -1,5 +1,7 @@
 //! Suggestions for unknown keys: "did you mean", and where a misplaced key belongs.
 
+use cors_origin::Quoted;
+
 use super::config::{CONFIG_KEYS, GROUP_KEYS, METHOD_KEYS};
 
 /// Levenshtein distance over ASCII-lower-cased characters.
@@ -48,5 +50,5 @@ pub(crate) fn unknown_key_hint(key: &str, known: &[&str]) -> Option<String> {
     } else {
         return None;
     };
-    (!known.contains(&key)).then(|| format!("{key:?} belongs {home}"))
+    (!known.contains(&key)).then(|| format!("{} belongs {home}", Quoted(key)))
 }

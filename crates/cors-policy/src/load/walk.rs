@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use cors_origin::Quoted;
+
 use super::sort;
 use super::suggest::unknown_key_hint;
 use crate::diagnostic::{Code, Diagnostic, LoadError};
@@ -89,7 +91,11 @@ impl<'f> Loader<'f> {
             let key_path = child(path, key);
             if !seen.insert(key.as_str()) {
                 self.report(
-                    Diagnostic::new(Code::DuplicateKey, key_path, format!("duplicate key {key:?}")),
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        key_path,
+                        format!("duplicate key {}", Quoted(key)),
+                    ),
                     key_node,
                 );
                 continue;
@@ -97,8 +103,11 @@ impl<'f> Loader<'f> {
             if let Some(known) = known
                 && !known.contains(&key.as_str())
             {
-                let mut d =
-                    Diagnostic::new(Code::UnknownKey, key_path, format!("unknown key {key:?}"));
+                let mut d = Diagnostic::new(
+                    Code::UnknownKey,
+                    key_path,
+                    format!("unknown key {}", Quoted(key)),
+                );
                 if let Some(hint) = unknown_key_hint(key, known) {
                     d = d.with_hint(hint);
                 }
@@ -229,8 +238,8 @@ pub(crate) fn scalar(node: &Node) -> Option<&str> {
 pub(crate) fn describe(node: &Node) -> String {
     match &node.value {
         _ if is_null(node) => "nothing (null)".to_owned(),
-        Value::Scalar(text, Style::Quoted) => format!("string {text:?}"),
-        Value::Scalar(text, Style::Plain) => format!("{text:?}"),
+        Value::Scalar(text, Style::Quoted) => format!("string {}", Quoted(text)),
+        Value::Scalar(text, Style::Plain) => Quoted(text).to_string(),
         Value::Seq(_) => "a list".to_owned(),
         Value::Map(_) => "a mapping".to_owned(),
     }

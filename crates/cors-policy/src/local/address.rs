@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+use cors_origin::Quoted;
 use url::Url;
 
 /// The scheme of a listener or an upstream service.
@@ -147,21 +148,27 @@ impl fmt::Display for Upstream {
 
 /// An `http`/`https` address and its path, or why it is not one.
 fn parse(text: &str) -> Result<(HttpAddress, String), String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let url = Url::parse(text).map_err(|e| format!("{} is not a URL: {e}", Quoted(text)))?;
     let scheme = match url.scheme() {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
-        other => return Err(format!("{text:?} has the scheme {other:?}, not http or https")),
+        other => {
+            return Err(format!(
+                "{} has the scheme {}, not http or https",
+                Quoted(text),
+                Quoted(other)
+            ));
+        }
     };
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{text:?} has a user name or password"));
+        return Err(format!("{} has a user name or password", Quoted(text)));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?} has a query or fragment"));
+        return Err(format!("{} has a query or fragment", Quoted(text)));
     }
     // `http` and `https` URLs always have a host and a known default port.
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        return Err(format!("{text:?} has no host"));
+        return Err(format!("{} has no host", Quoted(text)));
     };
     let path = url.path().trim_end_matches('/').to_owned();
     Ok((HttpAddress { scheme, host: host.to_owned(), port }, path))
@@ -180,9 +187,10 @@ pub(crate) fn listen_address(text: &str) -> Result<(HttpAddress, String), String
     let unreachable = ["//", ";", "%3b", "%2f", "%5c"].iter().find(|part| lower.contains(*part));
     if let Some(part) = unreachable {
         return Err(format!(
-            "{text:?} has `{part}` in its base path, which no request can reach (the gateway \
+            "{} has `{part}` in its base path, which no request can reach (the gateway \
              refuses paths that read as another instance's); write the base path with single \
-             slashes, without path parameters or escaped slashes"
+             slashes, without path parameters or escaped slashes",
+            Quoted(text)
         ));
     }
     Ok((address, path))
@@ -224,8 +232,9 @@ pub(crate) fn upstream(name: &str, text: &str) -> Result<Upstream, Refused> {
     {
         return Err(Refused {
             message: format!(
-                "{text:?} has a dot segment (. or ..) in its path, and the gateway refuses a \
-                 request whose upstream path has one"
+                "{} has a dot segment (. or ..) in its path, and the gateway refuses a request \
+                 whose upstream path has one",
+                Quoted(text)
             ),
             hint: Some("write the path as the upstream should get it, without . or .. segments"),
         });

@@ -20,6 +20,8 @@
 
 use std::collections::HashMap;
 
+use cors_origin::Quoted;
+
 use super::resource::{BindingDoc, BoundPolicy, Destination, InstanceDoc, Place, RouteDoc, Walked};
 use super::route::Route;
 use super::{ApiInstance, Listener, LocalConfig};
@@ -29,9 +31,9 @@ use crate::load::suggest::did_you_mean;
 /// `"name"`, or `"name" (namespace "ns")` outside the default namespace.
 fn named(name: &str, namespace: &str) -> String {
     if namespace == "default" {
-        format!("{name:?}")
+        Quoted(name).to_string()
     } else {
-        format!("{name:?} (namespace {namespace:?})")
+        format!("{} (namespace {})", Quoted(name), Quoted(namespace))
     }
 }
 
@@ -68,7 +70,7 @@ impl Report {
 /// A hint naming the closest of `names` to `name`, if one is close.
 fn suggestion<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
     let names: Vec<&str> = names.collect();
-    did_you_mean(name, &names).map(|close| format!("did you mean {close:?}?"))
+    did_you_mean(name, &names).map(|close| format!("did you mean {}?", Quoted(close)))
 }
 
 /// Links the resources `walked` from `files` (in order); `errors` and `warnings` hold what came
@@ -331,10 +333,10 @@ fn warn_unreachable(report: &mut Report, routes: &[(Route, Place)]) {
             Code::UnreachableRoute,
             "",
             format!(
-                "this route to {:?} is never taken: the route to {:?} at {catch_all_at} takes every \
+                "this route to {} is never taken: the route to {} at {catch_all_at} takes every \
                  request",
-                route.upstream.name(),
-                catch_all.upstream.name()
+                Quoted(route.upstream.name()),
+                Quoted(catch_all.upstream.name())
             ),
             Some("give the earlier route rules, or move this one before it".to_owned()),
         );
@@ -359,9 +361,9 @@ fn listen(
         if other.host() == address.host() {
             if other.scheme() != address.scheme() {
                 let message = format!(
-                    "{address} and {other} (ApiInstance {:?} at {first_at}) use one host and port \
+                    "{address} and {other} (ApiInstance {} at {first_at}) use one host and port \
                      with two schemes",
-                    first.name
+                    Quoted(&first.name)
                 );
                 report.at(&at, Code::ListenerConflict, "spec.address", message, None);
                 return;
@@ -370,8 +372,10 @@ fn listen(
                 listener.instances.iter().position(|i| i.base_path == instance.base_path)
             {
                 let message = format!(
-                    "ApiInstance {:?} has the same listener and base path as {:?} at {}",
-                    instance.name, listener.instances[i].name, places[i]
+                    "ApiInstance {} has the same listener and base path as {} at {}",
+                    Quoted(&instance.name),
+                    Quoted(&listener.instances[i].name),
+                    places[i]
                 );
                 let hint = format!("give one a base path, e.g. {address}/{}", instance.name);
                 report.at(&at, Code::ListenerConflict, "spec.address", message, Some(hint));
@@ -388,9 +392,9 @@ fn listen(
         }
         if other.is_unspecified() || address.is_unspecified() {
             let message = format!(
-                "{address} overlaps {other} (ApiInstance {:?} at {first_at}): an all-interfaces \
+                "{address} overlaps {other} (ApiInstance {} at {first_at}): an all-interfaces \
                  host takes the port on every address",
-                first.name
+                Quoted(&first.name)
             );
             let hint = "use the same host for both, or different ports".to_owned();
             report.at(&at, Code::ListenerConflict, "spec.address", message, Some(hint));

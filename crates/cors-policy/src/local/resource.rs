@@ -26,6 +26,8 @@
 
 use std::fmt;
 
+use cors_origin::Quoted;
+
 use super::address::{self, HttpAddress, Upstream};
 use super::route::{MAX_PATTERNS, Pattern, RouteRule};
 use crate::diagnostic::{Code, Diagnostic};
@@ -207,7 +209,7 @@ impl Loader<'_> {
             _ => self.shape_error(
                 Code::IgnoredResource,
                 "kind",
-                format!("resource kind {kind:?} is not implemented and is ignored"),
+                format!("resource kind {} is not implemented and is ignored", Quoted(&kind)),
                 if kind == "Configuration" {
                     "Flex's gateway settings (logging, shared storage, TLS contexts) do not \
                      apply here; see the cors-gateway flags instead"
@@ -397,7 +399,7 @@ impl Loader<'_> {
                 let mut d = Diagnostic::new(
                     Code::UnknownKey,
                     child(path, key),
-                    format!("unknown key {key:?}"),
+                    format!("unknown key {}", Quoted(key)),
                 );
                 if let Some(hint) = crate::load::suggest::unknown_key_hint(key, known) {
                     d = d.with_hint(hint);
@@ -452,7 +454,7 @@ impl Loader<'_> {
                 let d = Diagnostic::new(
                     Code::IgnoredKey,
                     child(path, key),
-                    format!("key {key:?} is ignored"),
+                    format!("key {} is ignored", Quoted(key)),
                 );
                 self.report(d, key_node);
             }
@@ -510,7 +512,7 @@ impl Loader<'_> {
                 self.shape_error(
                     Code::UnknownReference,
                     &kind_path,
-                    format!("a route to a {kind_text:?} is not supported"),
+                    format!("a route to a {} is not supported", Quoted(&kind_text)),
                     "route to a Service resource",
                     kind,
                 );
@@ -533,7 +535,7 @@ impl Loader<'_> {
             self.shape_error(
                 Code::InvalidAddress,
                 &key_path,
-                format!("destinationPath {text:?} is not a path"),
+                format!("destinationPath {} is not a path", Quoted(&text)),
                 "start it with /, e.g. /api/v1",
                 node,
             );
@@ -546,7 +548,7 @@ impl Loader<'_> {
             self.shape_error(
                 Code::InvalidAddress,
                 &key_path,
-                format!("destinationPath {text:?} cannot be sent in a request"),
+                format!("destinationPath {} cannot be sent in a request", Quoted(&text)),
                 "percent-encode what a request target cannot carry, e.g. a space as %20",
                 node,
             );
@@ -559,8 +561,9 @@ impl Loader<'_> {
                 Code::InvalidAddress,
                 &key_path,
                 format!(
-                    "destinationPath {text:?} has a dot segment (. or ..), and the gateway \
-                     refuses a request whose upstream path has one"
+                    "destinationPath {} has a dot segment (. or ..), and the gateway refuses a \
+                     request whose upstream path has one",
+                    Quoted(&text)
                 ),
                 "write the path as the upstream should get it, without . or .. segments",
                 node,
@@ -659,7 +662,7 @@ impl Loader<'_> {
                 let d = Diagnostic::new(
                     Code::InvalidMethod,
                     entry_path,
-                    format!("invalid method {name:?}"),
+                    format!("invalid method {}", Quoted(&name)),
                 );
                 self.report(d, entry);
                 return None;
@@ -680,7 +683,7 @@ impl Loader<'_> {
                 let d = Diagnostic::new(
                     Code::InvalidHeader,
                     &key_path,
-                    format!("invalid header name {name:?}"),
+                    format!("invalid header name {}", Quoted(name)),
                 );
                 self.report(d, key_node);
                 complete = false;

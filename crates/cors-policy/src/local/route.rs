@@ -31,6 +31,7 @@
 
 use std::fmt;
 
+use cors_origin::Quoted;
 use regex::{Regex, RegexBuilder};
 
 use super::address::Upstream;
@@ -105,13 +106,14 @@ fn regex_problem(source: &str, error: &regex::Error) -> String {
         regex::Error::Syntax(text) => {
             let reason = text.lines().last().unwrap_or_default();
             let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-            format!("invalid regular expression {source:?}: {reason}")
+            format!("invalid regular expression {}: {reason}", Quoted(source))
         }
         regex::Error::CompiledTooBig(limit) => format!(
-            "the regular expression {source:?} compiles to more than {limit} bytes; simplify it \
-             (Unicode classes are large: (?-u:\\w) or [A-Za-z0-9_] is smaller than \\w)"
+            "the regular expression {} compiles to more than {limit} bytes; simplify it \
+             (Unicode classes are large: (?-u:\\w) or [A-Za-z0-9_] is smaller than \\w)",
+            Quoted(source)
         ),
-        other => format!("invalid regular expression {source:?}: {other}"),
+        other => format!("invalid regular expression {}: {other}", Quoted(source)),
     }
 }
 
