@@ -390,6 +390,46 @@ fn aliases_of_a_long_value_give_as_many_short_lines() {
     assert!(shown.len() < 19 * 400, "{} bytes", shown.len());
 }
 
+/// "No cors-flex policy" lists the policies the file has: it wrote their names whole, once per
+/// mention, so a 1 MiB file naming a 200 KB policy 18 times by alias gave a 3.6 MB hint. Each
+/// name is now quoted (cut short when long) and listed once, at most eight of them.
+#[test]
+fn the_policies_a_file_has_are_named_each_once_and_cut_short() {
+    let name = "p".repeat(200_000);
+    let refs: String = (0..18).fold(String::new(), |mut text, i| {
+        let named = if i == 0 { format!("&n \"{name}\"") } else { "*n".to_owned() };
+        writeln!(text, "    - policyRef: {{name: {named}}}").unwrap();
+        text
+    });
+    let text = format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: a}}\n\
+         spec:\n  address: http://0.0.0.0:8081\n  policies:\n{refs}"
+    );
+    let text = format!("{text}{}\n", "#".repeat(MAX_FILE_SIZE - text.len() - 1));
+    let d = only_error(Policy::from_yaml_str(&text, "policies.yaml"));
+    assert_eq!(d.code(), Code::NoCorsPolicy);
+    let hint = format!("the file only has {:?}… (200000 bytes)", &name[..198]);
+    assert_eq!(d.hint(), Some(hint.as_str()));
+    assert!(d.to_string().len() < 400, "{d}");
+
+    let refs: String = (0..10).fold(String::new(), |mut text, i| {
+        writeln!(text, "    - policyRef: {{name: p{}}}", i % 9).unwrap();
+        text
+    });
+    let text = format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: a}}\n\
+         spec:\n  address: http://0.0.0.0:8081\n  policies:\n{refs}"
+    );
+    let d = only_error(Policy::from_yaml_str(&text, "policies.yaml"));
+    assert_eq!(
+        d.hint(),
+        Some(
+            "the file only has \"p0\", \"p1\", \"p2\", \"p3\", \"p4\", \"p5\", \"p6\", \"p7\" and 1 \
+             more"
+        )
+    );
+}
+
 /// Every kind of message that quotes a value cuts a long one, and a value that fits is quoted
 /// whole, as before: the same messages, word for word. `{V}` is a value of `x` (of digits for
 /// a max-age) in the file, `{Q}` where the message quotes it, as part of `quoted`.

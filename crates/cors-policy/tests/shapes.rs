@@ -174,7 +174,7 @@ fn a_policy_binding_for_another_policy_is_not_a_cors_policy() {
     let error = Policy::from_yaml_str(yaml, "cors.yaml").unwrap_err();
     let d = &error.diagnostics()[0];
     assert_eq!((d.code(), d.line(), d.column()), (Code::NoCorsPolicy, Some(1), Some(1)));
-    assert_eq!(d.hint(), Some("the file only has jwt-validation-flex"));
+    assert_eq!(d.hint(), Some("the file only has \"jwt-validation-flex\""));
 }
 
 #[test]

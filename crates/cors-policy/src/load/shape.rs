@@ -1,6 +1,8 @@
 //! The C2 file shapes: a bare config, a `policyRef` list, and the Local Mode `ApiInstance` and
 //! `PolicyBinding` documents, alone or together; finding the one `cors-flex` policy in them.
 
+use std::collections::HashSet;
+
 use cors_origin::Quoted;
 
 use super::config::CONFIG_KEYS;
@@ -440,7 +442,7 @@ impl Loader<'_> {
                     message,
                 );
                 if !cx.ignored.is_empty() {
-                    d = d.with_hint(format!("the file only has {}", cx.ignored.join(", ")));
+                    d = d.with_hint(format!("the file only has {}", named(&cx.ignored)));
                 }
                 self.errors.push(d.at(self.file, line, column));
             }
@@ -462,5 +464,22 @@ impl Loader<'_> {
             }
             _ => Err(self.finish_errors()),
         }
+    }
+}
+
+/// The most policy names [`named`] lists.
+const MAX_NAMED: usize = 8;
+
+/// `names` quoted, each once, in file order: at most [`MAX_NAMED`], then how many more. Aliases
+/// repeat a name as often as the text budget lets them, and a name may be long.
+fn named(names: &[String]) -> String {
+    let mut seen = HashSet::with_capacity(names.len());
+    let unique: Vec<&str> =
+        names.iter().map(String::as_str).filter(|name| seen.insert(*name)).collect();
+    let shown: Vec<String> =
+        unique.iter().take(MAX_NAMED).map(|name| Quoted(name).to_string()).collect();
+    match unique.len().saturating_sub(MAX_NAMED) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
