@@ -253,6 +253,11 @@ pub(crate) struct ReadError {
 const TAB_AFTER_SCALAR: &str = "while scanning a plain scalar, found a tab";
 /// `yaml-rust2`'s error for a tab in a block's indentation, placed just after the tab.
 const TAB_IN_BLOCK: &str = "tabs disallowed within this context (block indentation)";
+/// `yaml-rust2`'s error for a tab, and no space, between a mapping's `:` and a value that starts
+/// with a letter, a digit or `-` (`key:\ttrue`), placed just after the tab.
+const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
+/// What to do about it.
+const TAB_AFTER_COLON_HINT: &str = "use a space after ':', not a tab";
 /// What to do about a tag error.
 const TAG_HINT: &str = "remove the tag: a file may use only the YAML core schema's tags, each on \
                         a value of its type (!!str, !!bool, !!int, !!float, !!null, !!seq, !!map); \
@@ -272,8 +277,17 @@ impl ReadError {
         match message {
             TAB_AFTER_SCALAR => error.at_indenting_tab(text),
             TAB_IN_BLOCK => ReadError { hint: Some(TAB_HINT), ..error },
+            TAB_AFTER_COLON if error.follows_a_tab(text) => {
+                ReadError { hint: Some(TAB_AFTER_COLON_HINT), ..error }
+            }
             _ => error,
         }
+    }
+
+    /// Whether the character just before the error's place, on its line, is a tab.
+    fn follows_a_tab(&self, text: &str) -> bool {
+        let line = lines(text).nth(self.line.saturating_sub(1)).unwrap_or_default();
+        self.column.checked_sub(2).and_then(|before| line.chars().nth(before)) == Some('\t')
     }
 
     /// [`TAB_AFTER_SCALAR`] at its tab: the first tab among the blanks that start a later line

@@ -602,22 +602,40 @@ fn invalid_origin_keeps_cors_origin_reason_and_hint() {
     assert!(d.hint().is_some());
 }
 
-/// Both scanner errors about a tab in the indentation say what to do (F-AV).
+const INDENT_WITH_SPACES: &str = "indent with spaces: YAML does not allow tabs there";
+const SPACE_AFTER_COLON: &str = "use a space after ':', not a tab";
+
+/// The scanner's errors about a tab say what to write instead: both about a tab in the
+/// indentation (F-AV), and the one about a tab, and no space, after a mapping's `:`, placed
+/// where the reader places it, after the tab.
 #[rstest]
-#[case::after_a_value(
+#[case::indenting_after_a_value(
     "publicResource: false\n\toriginGroups: []\n",
-    "cors.yaml:2:1: error: a tab indents this line"
+    "cors.yaml:2:1: error: a tab indents this line",
+    INDENT_WITH_SPACES
 )]
-#[case::in_a_block(
+#[case::indenting_in_a_block(
     "originGroups:\n\t- origins: []\n",
-    "cors.yaml:2:2: error: tabs disallowed within this context (block indentation)"
+    "cors.yaml:2:2: error: tabs disallowed within this context (block indentation)",
+    INDENT_WITH_SPACES
 )]
-fn a_tab_in_the_indentation_says_to_indent_with_spaces(#[case] yaml: &str, #[case] start: &str) {
-    let error = load_err(yaml);
-    assert_eq!(
-        error.to_string(),
-        format!("{start}, indent with spaces: YAML does not allow tabs there")
-    );
+#[case::after_a_colon(
+    "publicResource:\ttrue\n",
+    "cors.yaml:1:17: error: ':' must be followed by a valid YAML whitespace",
+    SPACE_AFTER_COLON
+)]
+#[case::two_after_a_colon(
+    "publicResource:\t\tfalse\n",
+    "cors.yaml:1:18: error: ':' must be followed by a valid YAML whitespace",
+    SPACE_AFTER_COLON
+)]
+#[case::after_a_nested_colon(
+    "publicResource: false\noriginGroups:\n  - origins: [\"https://a.test\"]\n    accessControlMaxAge:\t600\n",
+    "cors.yaml:4:26: error: ':' must be followed by a valid YAML whitespace",
+    SPACE_AFTER_COLON
+)]
+fn a_tab_says_what_to_write_instead(#[case] yaml: &str, #[case] start: &str, #[case] hint: &str) {
+    assert_eq!(load_err(yaml).to_string(), format!("{start}, {hint}"));
 }
 
 #[test]
