@@ -215,8 +215,14 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Prefixed<I> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut this.io).poll_flush(cx);
-        // A TLS stream's flush writes the records its writes left: done, they were taken up.
-        this.activity.wrote(taken(&flushed, |()| true));
+        // A flush done after a write that found the socket full was taken up (a TLS stream's
+        // flush writes the records its writes left). Any other wrote nothing the client took:
+        // hyper and h2 flush at each poll of the connection, the send watch's ticks included,
+        // and a plain socket's flush is a no-op. Counted, such flushes made every connection
+        // look moving at each tick; not counted, an idle connection is told from a stalled one
+        // by `write_waits` (see [`WriteWatch`]).
+        let waited = this.activity.write_waits.load(Ordering::Relaxed);
+        this.activity.wrote(taken(&flushed, |()| waited));
         flushed
     }
 
@@ -313,8 +319,9 @@ pub(crate) struct Activity {
     /// they handed it in, modulo [`EPOCHS`]. Per response, not per connection (finding F-BW):
     /// on HTTP/2 one stream may wait on its window while the others move.
     waiting: [AtomicUsize; EPOCHS],
-    /// Writes to the client that it took up (some bytes, or a flush), counted by the
-    /// connection's task alone (see [`Prefixed`] and [`WriteWatch`]).
+    /// Writes to the client that it took up (some bytes, or a flush after a write that found
+    /// its socket full), counted by the connection's task alone (see [`Prefixed`] and
+    /// [`WriteWatch`]).
     written: AtomicU64,
     /// Whether the last write to the client found its socket full.
     write_waits: AtomicBool,

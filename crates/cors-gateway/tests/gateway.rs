@@ -635,6 +635,29 @@ async fn a_response_the_upstream_pauses_outlives_the_send_timeout(#[case] http2:
     assert_eq!(answer.body, "onetwothree");
 }
 
+/// Finding F-CP: a connection with nothing to write is not stalled, however long it waits for
+/// its next request: the socket watch counts a client as taking nothing up only once a write
+/// found its socket full. hyper and h2 flush the socket at each poll of the connection, which
+/// the watch's ticks cause, and a flush that wrote nothing is not taken for the client moving;
+/// so without that condition every connection quiet for `--send-timeout` was cut as stalled.
+#[rstest]
+#[case::http1(false)]
+#[case::http2(true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_with_nothing_to_write_outlives_the_send_timeout(#[case] http2: bool) {
+    let flags = ["--send-timeout", "200ms", "--idle-timeout", "300s"];
+    let (_upstream, gateway) =
+        strict_gateway(&[&flags[..], &["--http2-keep-alive-interval", "0"]].concat()).await;
+    let client = client(http2);
+    let get = || request("GET", &gateway.url("/hello"), &[("origin", APP)], empty());
+    assert_eq!(send(&client, get()).await.status, 200);
+    // Four times the send timeout with nothing to write, the connection kept by the client.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(send(&client, get()).await.status, 200);
+    let log = gateway.stderr();
+    assert!(!log.contains("took up no response for --send-timeout"), "cut as stalled:\n{log}");
+}
+
 /// Sends a chunk only after the previous one came back through the gateway: this completes only
 /// if neither direction waits for the whole body (8 MiB in 128 round trips).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
