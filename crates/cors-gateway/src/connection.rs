@@ -754,7 +754,7 @@ impl Closed {
 /// times it, as [`Activity::next_epoch`] times a response. A response body ends when the last of it is handed to hyper, and on
 /// HTTP/2, whose windows a client grants as it likes, that can be long before it is written:
 /// a client that grants large windows and reads nothing of its connection had every response
-/// that fit h2's send buffers (400 KiB a stream, 32 upstream responses a connection) end in
+/// that fit h2's send buffers (400 KiB a stream then, see `server.rs`, `MAX_SEND_BUFFER`) end in
 /// them, out of the per-response watch, and held them, its upstream responses read whole, until
 /// `--idle-timeout`. A client that takes up anything between two ticks is not stalled.
 #[derive(Debug, Default)]

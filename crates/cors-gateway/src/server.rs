@@ -100,6 +100,18 @@ const MAX_PENDING_ACCEPT_RESETS: usize = 20;
 /// client gets a GOAWAY (hyper's default).
 const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
+/// The most bytes of a response an HTTP/2 stream queues in h2 before hyper waits to hand it the
+/// next part (hyper's `max_send_buf_size`; its default is 400 KiB): as much as a client socket
+/// keeps queued in the kernel ([`NOT_SENT_LOW_WATER`]). A stream queues at most this and one
+/// part more (128 KiB, see `connection.rs`, `MAX_CHUNK`), whatever windows its client grants. A
+/// response that fits ends there, its upstream read whole and its slot freed, and only the
+/// socket watch of `--send-timeout` bounds how long the stream holds it: with 400 KiB, a
+/// client that granted the largest windows and read nothing held up to
+/// `--max-concurrent-streams` such responses, about 57 MiB a connection (finding F-DD in
+/// docs/robustness.md). A fast client is not slowed: the kernel's queue is refilled from h2's
+/// at each write; no difference was measured (docs/robustness.md, F-DD).
+const MAX_SEND_BUFFER: usize = NOT_SENT_LOW_WATER as usize;
+
 /// The two protocol servers, configured once.
 struct Protocols {
     http1: http1::Builder,
@@ -127,7 +139,8 @@ impl Protocols {
             // ("MadeYouReset", CVE-2025-8671). These are h2's and hyper's defaults, named so that
             // a dependency update cannot loosen them unseen.
             .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESETS)
-            .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
+            .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS)
+            .max_send_buf_size(MAX_SEND_BUFFER);
         if !limits.keep_alive_interval.is_zero() {
             http2
                 .keep_alive_interval(limits.keep_alive_interval)

@@ -610,6 +610,58 @@ async fn an_http2_client_that_reads_nothing_of_its_connection_is_cut_after_the_s
     common::assert_due(started.elapsed(), Duration::from_secs(1), "cut");
 }
 
+/// Finding F-DD: what an HTTP/2 client that reads nothing of its connection makes the gateway
+/// queue for it is bounded per stream by h2's send buffer (`MAX_SEND_BUFFER`, 128 KiB) and one
+/// part, so a response of 300 000 bytes does not end in the gateway's queues: it stays in
+/// flight, watched, its upstream read no further. Before the fix the buffer was hyper's 400 KiB,
+/// so each such response was read whole from the upstream and ended there, and a client held
+/// `--max-concurrent-streams` of them (about 57 MiB a connection, measured) until
+/// `--send-timeout`. The responses are counted as they end (`request_duration_seconds`); the
+/// check is a bounded look for ends that must not come, once every request reached the upstream
+/// (before the fix they came within milliseconds of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_reads_nothing_has_no_response_end_in_the_gateways_queues() {
+    let flags =
+        ["--send-timeout", "60s", "--idle-timeout", "300s", "--admin-listen", "127.0.0.1:0"];
+    let (upstream, gateway) =
+        strict_gateway(&[&flags[..], &["--http2-keep-alive-interval", "0"]].concat()).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(gateway.address).await.unwrap();
+    let mut opening = H2_PREFACE.to_vec();
+    // SETTINGS_INITIAL_WINDOW_SIZE, and the connection's window, at their largest.
+    let largest = 0x7fff_ffff_u32;
+    opening.extend(h2_frame(0x4, 0, 0, &[&[0, 4][..], &largest.to_be_bytes()].concat()));
+    opening.extend(h2_frame(0x8, 0, 0, &(largest - 65_535).to_be_bytes()));
+    let requests = 20;
+    for stream_id in (1..).step_by(2).take(requests) {
+        // END_STREAM | END_HEADERS.
+        opening.extend(h2_frame(0x1, 0x5, stream_id, &h2_get_block("/download?bytes=300000")));
+    }
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &opening).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while upstream.seen().len() < requests {
+        assert!(
+            Instant::now() < deadline,
+            "{} requests reached the upstream",
+            upstream.seen().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let metrics = format!("http://{}/metrics", gateway.admin_address());
+    let series = "cors_gateway_request_duration_seconds_count ";
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let scraped = send(&client(false), request("GET", &metrics, &[], empty())).await;
+        let text = String::from_utf8(scraped.body.to_vec()).unwrap();
+        let ended: u64 =
+            text.lines().find_map(|line| line.strip_prefix(series)?.parse().ok()).unwrap();
+        // What the client's socket takes (its kernel's queue) may let a response or two end.
+        assert!(ended <= 2, "{ended} of {requests} responses ended, none read");
+    }
+    drop(stream);
+}
+
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
 /// server-sent events stream between events, here an echo of a request body that pauses) is not
 /// waiting on the client, and is not cut. On HTTP/2 too, where each chunk's last byte is handed
