@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::upstream::{Upstream, download_byte};
 use common::{
-    Answer, Gateway, H2_PREFACE, PATIENCE, client, closed_port, empty, example_policy, h2_frame,
-    h2_get_block, raw_exchange, request, send,
+    Answer, Gateway, PATIENCE, client, closed_port, empty, example_policy,
+    h2_opening_with_the_largest_windows, raw_exchange, request, send,
 };
 use http_body_util::{BodyExt, Channel};
 use rstest::rstest;
@@ -562,14 +562,7 @@ async fn an_http2_response_whose_end_is_never_taken_up_is_cut_after_the_send_tim
     let get = request("GET", &gateway.url("/download?bytes=4096"), &[("origin", APP)], empty());
     let response = client.request(get).await.unwrap();
     assert_eq!(response.status(), 200);
-    let started = Instant::now();
-    let gateway = tokio::task::spawn_blocking(move || {
-        gateway.wait_for_log("took up no response for --send-timeout");
-        gateway
-    })
-    .await
-    .unwrap();
-    common::assert_due(started.elapsed(), Duration::from_secs(1), "cut");
+    let gateway = gateway.wait_for_a_stall(Instant::now(), Duration::from_secs(1)).await;
     // The connection is gone: the body ends short, in an error.
     let read = tokio::time::timeout(PATIENCE, response.into_body().collect()).await.unwrap();
     assert!(read.is_err(), "the whole body arrived");
@@ -590,24 +583,9 @@ async fn an_http2_client_that_reads_nothing_of_its_connection_is_cut_after_the_s
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(gateway.address).await.unwrap().into_std().unwrap();
     stream.set_nonblocking(false).unwrap();
-    let mut opening = H2_PREFACE.to_vec();
-    // SETTINGS_INITIAL_WINDOW_SIZE, and the connection's window, at their largest.
-    let largest = 0x7fff_ffff_u32;
-    opening.extend(h2_frame(0x4, 0, 0, &[&[0, 4][..], &largest.to_be_bytes()].concat()));
-    opening.extend(h2_frame(0x8, 0, 0, &(largest - 65_535).to_be_bytes()));
-    for stream_id in (1..40).step_by(2) {
-        // END_STREAM | END_HEADERS.
-        opening.extend(h2_frame(0x1, 0x5, stream_id, &h2_get_block("/download?bytes=65536")));
-    }
-    stream.write_all(&opening).unwrap();
-    let started = Instant::now();
-    tokio::task::spawn_blocking(move || {
-        gateway.wait_for_log("took up no response for --send-timeout");
-        drop(stream);
-    })
-    .await
-    .unwrap();
-    common::assert_due(started.elapsed(), Duration::from_secs(1), "cut");
+    stream.write_all(&h2_opening_with_the_largest_windows("/download?bytes=65536", 20)).unwrap();
+    gateway.wait_for_a_stall(Instant::now(), Duration::from_secs(1)).await;
+    drop(stream);
 }
 
 /// Finding F-DD: what an HTTP/2 client that reads nothing of its connection makes the gateway
@@ -628,16 +606,8 @@ async fn an_http2_client_that_reads_nothing_has_no_response_end_in_the_gateways_
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(gateway.address).await.unwrap();
-    let mut opening = H2_PREFACE.to_vec();
-    // SETTINGS_INITIAL_WINDOW_SIZE, and the connection's window, at their largest.
-    let largest = 0x7fff_ffff_u32;
-    opening.extend(h2_frame(0x4, 0, 0, &[&[0, 4][..], &largest.to_be_bytes()].concat()));
-    opening.extend(h2_frame(0x8, 0, 0, &(largest - 65_535).to_be_bytes()));
     let requests = 20;
-    for stream_id in (1..).step_by(2).take(requests) {
-        // END_STREAM | END_HEADERS.
-        opening.extend(h2_frame(0x1, 0x5, stream_id, &h2_get_block("/download?bytes=300000")));
-    }
+    let opening = h2_opening_with_the_largest_windows("/download?bytes=300000", requests);
     tokio::io::AsyncWriteExt::write_all(&mut stream, &opening).await.unwrap();
     let deadline = Instant::now() + PATIENCE;
     while upstream.seen().len() < requests {

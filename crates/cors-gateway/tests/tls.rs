@@ -80,6 +80,52 @@ async fn a_client_that_checks_the_certificate_is_served_in_http2_and_http11() {
     assert!(forwarded.ends_with(";proto=https"), "{forwarded}");
 }
 
+/// Finding F-CP over TLS: the socket watch sees a full socket through rustls. An HTTP/2 client
+/// that grants the largest windows and reads nothing of its connection is cut after
+/// `--send-timeout`, while a quiet connection beside it, with nothing to write, is kept (it
+/// answers a PING after four times the timeout): rustls takes writes into its buffer until it
+/// is full, then a write or flush waits; a flush counts as taken up only after one waited, as
+/// its flush with nothing left to write tells nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_client_that_reads_nothing_is_cut_and_a_quiet_one_is_kept() {
+    use common::{H2_PREFACE, h2_frame};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let timeout = Duration::from_millis(500);
+    let flags = ["--send-timeout", "500ms", "--idle-timeout", "300s"];
+    let flags = [&flags[..], &["--http2-keep-alive-interval", "0"]].concat();
+    let OverTls { ca, upstream: _upstream, gateway, _scratch, .. } =
+        OverTls::start_with(&flags).await;
+    let mut quiet = tls::connect(gateway.address, ca.client_config(&[b"h2"])).await.unwrap();
+    quiet.write_all(&[H2_PREFACE, &h2_frame(0x4, 0, 0, &[])].concat()).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(gateway.address).await.unwrap();
+    let mut reader = tls::handshake(tcp, ca.client_config(&[b"h2"])).await.unwrap();
+    let opening = common::h2_opening_with_the_largest_windows("/download?bytes=65536", 20);
+    reader.write_all(&opening).await.unwrap();
+    let started = Instant::now();
+    let gateway = gateway.wait_for_a_stall(started, timeout).await;
+    tokio::time::sleep_until((started + 4 * timeout).into()).await;
+    quiet.write_all(&h2_frame(0x6, 0, 0, b"ping-ack")).await.unwrap();
+    let acknowledged = async {
+        loop {
+            let mut head = [0u8; 9];
+            quiet.read_exact(&mut head).await.expect("the quiet connection is open");
+            let length = usize::from(head[1]) << 8 | usize::from(head[2]);
+            let mut payload = vec![0u8; length];
+            quiet.read_exact(&mut payload).await.unwrap();
+            // PING with ACK.
+            if head[3] == 0x6 && head[4] & 0x1 == 1 {
+                return payload;
+            }
+        }
+    };
+    let payload = tokio::time::timeout(PATIENCE, acknowledged).await.unwrap();
+    assert_eq!(payload, b"ping-ack");
+    assert_eq!(gateway.stderr().matches("took up no response").count(), 1, "{}", gateway.stderr());
+    drop(reader);
+}
+
 /// Finding F-AI: with `--proxy-protocol`, the header comes before the TLS handshake; the client
 /// it names is the one the forwarding fields name, in HTTP/2 and HTTP/1.1, with `proto=https`.
 #[tokio::test(flavor = "multi_thread")]

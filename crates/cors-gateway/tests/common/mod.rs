@@ -213,6 +213,19 @@ impl Gateway {
         }
     }
 
+    /// Waits (bounded, off the runtime's threads) until the gateway logged a connection closed
+    /// by `--send-timeout`, and asserts that it came within that timeout's bound of `started`.
+    pub async fn wait_for_a_stall(self, started: Instant, timeout: Duration) -> Self {
+        let gateway = tokio::task::spawn_blocking(move || {
+            self.wait_for_log("took up no response for --send-timeout");
+            self
+        })
+        .await
+        .unwrap();
+        assert_due(started.elapsed(), timeout, "cut");
+        gateway
+    }
+
     /// Waits (bounded) for the process to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
         wait_exit(&mut self.child, &self.stderr)
@@ -441,6 +454,21 @@ pub fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(&stream.to_be_bytes());
     frame.extend_from_slice(payload);
     frame
+}
+
+/// The opening of an HTTP/2 client that grants the largest windows (findings F-CP and F-DD):
+/// the preface, `SETTINGS_INITIAL_WINDOW_SIZE` and the connection's window at 2^31 - 1, then
+/// `requests` `GET`s of `path` on streams 1, 3, 5 and on.
+pub fn h2_opening_with_the_largest_windows(path: &str, requests: usize) -> Vec<u8> {
+    let mut opening = H2_PREFACE.to_vec();
+    let largest = 0x7fff_ffff_u32;
+    opening.extend(h2_frame(0x4, 0, 0, &[&[0, 4][..], &largest.to_be_bytes()].concat()));
+    opening.extend(h2_frame(0x8, 0, 0, &(largest - 65_535).to_be_bytes()));
+    for stream_id in (1..).step_by(2).take(requests) {
+        // END_STREAM | END_HEADERS.
+        opening.extend(h2_frame(0x1, 0x5, stream_id, &h2_get_block(path)));
+    }
+    opening
 }
 
 /// The header block of a `GET path`, its fields encoded as HPACK literals without Huffman coding

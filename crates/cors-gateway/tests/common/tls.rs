@@ -168,6 +168,15 @@ pub async fn connect_after(
     use tokio::io::AsyncWriteExt as _;
     let mut tcp = TcpStream::connect(address).await?;
     tcp.write_all(header).await?;
+    handshake(tcp, config).await
+}
+
+/// The TLS handshake as `localhost` on `tcp`, a connection already open, checking the
+/// certificate against `config`.
+pub async fn handshake(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let name = ServerName::try_from("localhost").unwrap();
     let connecting = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
     tokio::time::timeout(PATIENCE, connecting).await?
