@@ -101,16 +101,19 @@ const MAX_PENDING_ACCEPT_RESETS: usize = 20;
 const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 /// The most bytes of a response an HTTP/2 stream queues in h2 before hyper waits to hand it the
-/// next part (hyper's `max_send_buf_size`; its default is 400 KiB): as much as a client socket
-/// keeps queued in the kernel ([`NOT_SENT_LOW_WATER`]). A stream queues at most this and one
-/// part more (128 KiB, see `connection.rs`, `MAX_CHUNK`), whatever windows its client grants. A
-/// response that fits ends there, its upstream read whole and its slot freed, and only the
-/// socket watch of `--send-timeout` bounds how long the stream holds it: with 400 KiB, a
-/// client that granted the largest windows and read nothing held up to
-/// `--max-concurrent-streams` such responses, about 57 MiB a connection (finding F-DD in
-/// docs/robustness.md). A fast client is not slowed: the kernel's queue is refilled from h2's
-/// at each write; no difference was measured (docs/robustness.md, F-DD).
-const MAX_SEND_BUFFER: usize = NOT_SENT_LOW_WATER as usize;
+/// next part (hyper's `max_send_buf_size`; its default is 400 KiB): one DATA frame of h2's
+/// default size. A stream queues at most this and one part more (128 KiB, see
+/// `connection.rs`, `MAX_CHUNK`), whatever windows its client grants, and a response whose
+/// bytes but the last fit this ends there, its upstream read whole and its slot freed, held
+/// only by the socket watch of `--send-timeout`. With 400 KiB, a client that granted the
+/// largest windows and read nothing held up to `--max-concurrent-streams` such responses,
+/// about 57 MiB a connection (finding F-DD in docs/robustness.md); and h2 counts the queue in
+/// bytes, not frames, so behind an upstream of 1-byte chunks a stream queued a frame per byte,
+/// hundreds of bytes of memory each: 66 MB a stream at 128 KiB (finding F-DE). A fast client
+/// is not slowed: the part handed past the queue and the kernel's 128 KiB
+/// ([`NOT_SENT_LOW_WATER`]) keep the socket fed; no difference was measured (docs/robustness.md,
+/// F-DE).
+const MAX_SEND_BUFFER: usize = 16 * 1024;
 
 /// The two protocol servers, configured once.
 struct Protocols {
