@@ -50,7 +50,7 @@ pub use allocations::{
 pub use engine_cases::{
     EngineCase, engine_cases, engine_cases_in, origin_inputs, policy_file_1000_origins,
 };
-pub use listen::listen_announced;
+pub use listen::{announce, listen_announced};
 pub use policies::{
     ALLOWED_ORIGIN, DISALLOWED_ORIGIN, HOST, SECOND_ORIGIN, filler_origins, reference_policy,
     reference_policy_yaml,

@@ -1,6 +1,7 @@
 //! The load test's servers' listening convention.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
@@ -12,8 +13,17 @@ use tokio::net::TcpListener;
 /// When `addr` cannot be bound, or standard output cannot be written.
 pub async fn listen_announced(addr: &str) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind(addr).await?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on http://{}", listener.local_addr()?)?;
-    stdout.flush()?;
+    announce(listener.local_addr()?)?;
     Ok(listener)
+}
+
+/// Prints `listening on http://ADDR`, the line `cargo xtask` waits for, for a server that bound
+/// `addr` by other means ([`listen_announced`] binds and prints).
+///
+/// # Errors
+/// When standard output cannot be written.
+pub fn announce(addr: SocketAddr) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()
 }

@@ -98,9 +98,10 @@ fn nginx_conf(
         .map_err(|e| format!("xtask/templates/nginx-bench.conf.in: {e}"))
 }
 
-/// The load-test targets by name (`upstream`, `gateway`, `nginx`, `floor`), with their address
-/// and the process id whose CPU time is measured.
-type Targets = [(&'static str, SocketAddr, u32); 4];
+/// The load-test targets by name (`upstream`, `gateway`, `nginx`, `floor`, and with
+/// `--floor-per-core` `floor-per-core`), with their address and the process id whose CPU time is
+/// measured.
+type Targets = Vec<(&'static str, SocketAddr, u32)>;
 
 /// A loopback address to tell a server to listen on.
 pub(super) fn free_port() -> Result<SocketAddr, String> {
@@ -154,7 +155,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
     let nginx = prepare(&options.gateway_profile, options.instructions)?;
     let gateway = gateway_binary(&options.gateway_profile);
     let dir = out.join("load");
-    let (servers, targets) = start_servers(&dir, &nginx, &gateway)?;
+    let (servers, targets) = start_servers(&dir, &nginx, &gateway, options.floor_per_core)?;
     let envoys = if envoy_scenarios.is_empty() {
         Err("--filter selects none of its scenarios".to_owned())
     } else {
@@ -205,7 +206,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
                 Ok(())
             };
             if gateway_scenarios.contains(scenario) {
-                for (target, addr, pid) in targets {
+                for &(target, addr, pid) in &targets {
                     measure(target, addr, gateway_script, Some(pid))?;
                 }
             }
@@ -231,7 +232,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
             .filter(|(scenario, ..)| gateway_scenarios.contains(scenario))
             .map(|(scenario, gateway, _)| (*scenario, gateway.clone()))
             .collect();
-        instructions = count_proxies(&dir, &nginx, &gateway, targets[0].1, &scripts)?;
+        instructions = count_proxies(&dir, &nginx, &gateway, &targets, &scripts)?;
     }
     let envoy = match envoys {
         Ok(Envoys { info, modules, _processes: processes, .. }) => {
@@ -443,10 +444,15 @@ fn gateway_binary(profile: &str) -> PathBuf {
     target_dir().join(folder).join(exe("cors-gateway"))
 }
 
-/// Starts the upstream, and the gateway (the executable `binary`), nginx and the hyper floor in
-/// front of it, and checks that the three proxies answer the allowed origin with CORS; returns
-/// them with their addresses.
-fn start_servers(dir: &Path, nginx: &Path, binary: &Path) -> Result<(Servers, Targets), String> {
+/// Starts the upstream, and the gateway (the executable `binary`), nginx and the hyper floor (and
+/// with `floor_per_core` the floor with a runtime per core) in front of it, and checks that the
+/// proxies answer the allowed origin with CORS; returns them with their addresses.
+fn start_servers(
+    dir: &Path,
+    nginx: &Path,
+    binary: &Path,
+    floor_per_core: bool,
+) -> Result<(Servers, Targets), String> {
     for sub in ["", "nginx", "scripts"] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -483,14 +489,17 @@ fn start_servers(dir: &Path, nginx: &Path, binary: &Path) -> Result<(Servers, Ta
         process: Some(process),
     };
 
-    let floor_addr = free_port()?;
-    let floor = Process::start(
-        proxy_command("floor", binary, floor_addr, upstream_addr),
-        &dir.join("floor.log"),
-        None,
-    )?;
+    let start_floor = |target: &'static str| -> Result<(Process, SocketAddr), String> {
+        let addr = free_port()?;
+        let command = proxy_command(target, binary, addr, upstream_addr);
+        Ok((Process::start(command, &dir.join(format!("{target}.log")), None)?, addr))
+    };
+    let (floor, floor_addr) = start_floor("floor")?;
+    let per_core = if floor_per_core { Some(start_floor(PER_CORE)?) } else { None };
 
-    let proxies = [("cors-gateway", gateway_addr), ("nginx", nginx_addr), ("floor", floor_addr)];
+    let mut proxies =
+        vec![("cors-gateway", gateway_addr), ("nginx", nginx_addr), ("floor", floor_addr)];
+    proxies.extend(per_core.as_ref().map(|(_, addr)| ("floor-per-core", *addr)));
     for (name, addr) in proxies {
         let origin = GATEWAY_TRAFFIC.origin;
         let head = probe(addr, &format!("Origin: {origin}\r\n"), "GET")?;
@@ -500,22 +509,34 @@ fn start_servers(dir: &Path, nginx: &Path, binary: &Path) -> Result<(Servers, Ta
     }
     let pid = |process: &Process| process.child.id();
     let nginx_pid = nginx.process.as_ref().map_or(0, pid);
-    let targets = [
+    let mut targets = vec![
         ("upstream", upstream_addr, pid(&upstream)),
         ("gateway", gateway_addr, pid(&gateway)),
         ("nginx", nginx_addr, nginx_pid),
         ("floor", floor_addr, pid(&floor)),
     ];
-    let servers = Servers { _floor: floor, _nginx: nginx, _gateway: gateway, _upstream: upstream };
+    targets
+        .extend(per_core.as_ref().map(|(process, addr)| ("floor-per-core", *addr, pid(process))));
+    let servers = Servers {
+        _floor_per_core: per_core.map(|(process, _)| process),
+        _floor: floor,
+        _nginx: nginx,
+        _gateway: gateway,
+        _upstream: upstream,
+    };
     Ok((servers, targets))
 }
 
 /// The command of the load test's proxy `target` built here (`gateway`, the binary `gateway`
-/// with the policy [`POLICY`], or `floor`), listening on `addr` in front of `upstream`.
+/// with the policy [`POLICY`]; `floor`, or `floor-per-core`, the floor with a runtime per core),
+/// listening on `addr` in front of `upstream`.
 fn proxy_command(target: &str, gateway: &Path, addr: SocketAddr, upstream: SocketAddr) -> Command {
     let release = target_dir().join("release");
-    if target == "floor" {
+    if let Some(variant) = target.strip_prefix("floor") {
         let mut floor = Command::new(release.join(exe("bench-hyper-proxy")));
+        if variant == "-per-core" {
+            floor.arg("--per-core");
+        }
         floor.arg(upstream.to_string()).arg(addr.to_string());
         return floor;
     }
@@ -549,19 +570,20 @@ fn nginx_command(
 }
 
 /// The proxies' instructions per request under callgrind ([`callgrind::count_requests`]), by
-/// `load-<scenario>/<target>`: the gateway, nginx (one process that serves, as callgrind counts
-/// the process it starts) and the hyper floor, each alone on a port of its own after the load
-/// rounds, in front of the same upstream.
+/// `load-<scenario>/<target>`: each proxy of `targets` (the gateway, nginx as one process that
+/// serves, as callgrind counts the process it starts, and the hyper floors), alone on a port of
+/// its own after the load rounds, in front of the same upstream (the first target).
 fn count_proxies(
     dir: &Path,
     nginx: &Path,
     gateway: &Path,
-    upstream: SocketAddr,
+    targets: &Targets,
     scripts: &[(&'static str, PathBuf)],
 ) -> Result<Vec<(String, u64)>, String> {
     let valgrind = callgrind::valgrind()?;
     let mut counts = Vec::new();
-    for target in ["gateway", "nginx", "floor"] {
+    let Some((&(_, upstream, _), proxies)) = targets.split_first() else { return Ok(counts) };
+    for &(target, ..) in proxies {
         let addr = free_port()?;
         let server = if target == "nginx" {
             nginx_command(nginx, &dir.join("nginx-callgrind"), addr, upstream, true)?.0
@@ -578,6 +600,7 @@ fn count_proxies(
 
 /// The servers of the load test, stopped when dropped (the proxies first, the upstream last).
 struct Servers {
+    _floor_per_core: Option<Process>,
     _floor: Process,
     _nginx: Nginx,
     _gateway: Process,
@@ -670,13 +693,34 @@ pub(super) fn wrk(
     Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx, requests, cpu_us: None })
 }
 
-/// The comparisons of [`load_rows`]; the one target is the issue's, ≥ 1.0x nginx.
-const LOAD_COMPARISONS: [Comparison; 4] = [
+/// The comparisons of [`load_rows`]; the one target is the issue's, ≥ 1.0x nginx. The last two
+/// only with `--floor-per-core`.
+const LOAD_COMPARISONS: [Comparison; 6] = [
     ("vs-nginx", Kind::Load, ("gateway", "gateway"), ("nginx", "nginx"), Some(1.0)),
     ("vs-upstream", Kind::Load, ("gateway", "gateway"), ("upstream", "upstream"), None),
     ("vs-floor", Kind::Load, ("gateway", "gateway"), ("floor", "hyper floor"), None),
     ("floor-vs-nginx", Kind::LoadLimit, ("floor", "hyper floor"), ("nginx", "nginx"), None),
+    (
+        "floor-per-core-vs-nginx",
+        Kind::LoadLimit,
+        (PER_CORE, PER_CORE_NAME),
+        ("nginx", "nginx"),
+        None,
+    ),
+    (
+        "floor-per-core-vs-floor",
+        Kind::LoadLimit,
+        (PER_CORE, PER_CORE_NAME),
+        ("floor", "hyper floor"),
+        None,
+    ),
 ];
+
+/// The target name of the hyper floor with a runtime per core (`--floor-per-core`).
+const PER_CORE: &str = "floor-per-core";
+
+/// Its name in the summary.
+const PER_CORE_NAME: &str = "hyper floor, a runtime per core";
 
 /// Per scenario:
 ///
@@ -687,7 +731,11 @@ const LOAD_COMPARISONS: [Comparison; 4] = [
 ///   and tokio and nothing more (no decision, pool, deadline, cap or log): what the gateway's
 ///   own work costs on top of its stack;
 /// - `load-<scenario>/floor-vs-nginx` (kind `load-limit`): that floor against nginx, the best
-///   ratio a proxy on hyper and tokio reaches on this machine, as the no-op module is for Envoy.
+///   ratio a proxy on hyper and tokio reaches on this machine, as the no-op module is for Envoy;
+/// - with `--floor-per-core`, `load-<scenario>/floor-per-core-vs-nginx` and
+///   `load-<scenario>/floor-per-core-vs-floor` (kind `load-limit`): the floor with a
+///   current-thread runtime and a `SO_REUSEPORT` listener per core against nginx and against the
+///   floor, what that design of the server alone gives.
 pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
     let mut rows = Vec::new();
     let no_origin = load.rounds("no-origin", "gateway").map(figures);
@@ -719,6 +767,11 @@ pub(super) fn load_rows(load: &LoadRuns) -> Vec<Row> {
                 "floor-vs-nginx" => notes.push(
                     "the limit: the best a proxy on hyper and tokio reaches here; the gateway \
                      is not in it"
+                        .to_owned(),
+                ),
+                "floor-per-core-vs-nginx" | "floor-per-core-vs-floor" => notes.push(
+                    "the floor's work on a current-thread runtime and a SO_REUSEPORT listener \
+                     per core; the gateway is not in it"
                         .to_owned(),
                 ),
                 _ => {}
@@ -887,6 +940,55 @@ pub(super) mod tests {
         assert!(limit.note.contains("the limit"), "{}", limit.note);
         assert!(limit.targets.is_empty());
         assert!(row("load-preflight/vs-upstream").targets.is_empty());
+    }
+
+    /// `--floor-per-core` adds its two rows per scenario, both limits, against nginx and against
+    /// the floor of the same rounds; a run without it has none.
+    #[test]
+    fn load_rows_compare_the_per_core_floor_with_nginx_and_the_floor_when_it_ran() {
+        let mut runs = Vec::new();
+        for (target, rps) in [("nginx", 100.0), ("floor", 80.0), (PER_CORE, 96.0)] {
+            runs.push((format!("load-actual-allowed/{target}"), rounds(&[rps; 3], 10.0)));
+        }
+        let with = LoadRuns { runs, envoy: Err("skipped".to_owned()), instructions: Vec::new() };
+        let rows = load_rows(&with);
+        let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "load-actual-allowed/floor-vs-nginx",
+                "load-actual-allowed/floor-per-core-vs-nginx",
+                "load-actual-allowed/floor-per-core-vs-floor",
+            ]
+        );
+        for (row, speedup) in rows[1..].iter().zip([0.96, 1.2]) {
+            assert_eq!(row.kind, Kind::LoadLimit);
+            assert!((row.speedup.unwrap() - speedup).abs() < 1e-9, "{}", row.id);
+            assert!(row.title.starts_with(PER_CORE_NAME), "{}", row.title);
+            assert!(row.note.contains("SO_REUSEPORT"), "{}", row.note);
+            assert!(row.targets.is_empty());
+        }
+
+        let mut without = with;
+        without.runs.retain(|(id, _)| !id.ends_with(PER_CORE));
+        assert_eq!(load_rows(&without).len(), 1);
+    }
+
+    #[test]
+    fn the_per_core_floor_runs_the_floor_with_its_flag() {
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let args = |target| {
+            let command = proxy_command(target, Path::new("gw"), addr(1), addr(2));
+            let args: Vec<String> =
+                command.get_args().map(|arg| arg.to_string_lossy().into_owned()).collect();
+            (command.get_program().to_string_lossy().into_owned(), args)
+        };
+        let (floor, floor_args) = args("floor");
+        let (per_core, per_core_args) = args(PER_CORE);
+        assert!(floor.ends_with(&exe("bench-hyper-proxy")), "{floor}");
+        assert_eq!(per_core, floor);
+        assert_eq!(floor_args, ["127.0.0.1:2", "127.0.0.1:1"]);
+        assert_eq!(per_core_args, ["--per-core", "127.0.0.1:2", "127.0.0.1:1"]);
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub(crate) struct Args {
     /// request on the Envoy rows (with --load or --load-only; each Envoy runs alone)
     #[arg(long)]
     instructions: bool,
+    /// With --load or --load-only, also run the hyper floor with a current-thread runtime and a
+    /// `SO_REUSEPORT` listener per core (`bench-hyper-proxy --per-core`) in the same rounds:
+    /// rows load-SCENARIO/floor-per-core-vs-nginx and load-SCENARIO/floor-per-core-vs-floor
+    #[arg(long)]
+    floor_per_core: bool,
     /// The cargo profile the load test builds cors-gateway with, e.g. `production` (fat LTO,
     /// one codegen unit: slower to build); the other servers are built as always
     #[arg(long, value_name = "PROFILE", default_value = "release")]
@@ -143,6 +148,8 @@ struct Options {
     load: bool,
     load_secs: u32,
     load_rounds: u32,
+    /// Also load the hyper floor with a runtime per core (`--floor-per-core`).
+    floor_per_core: bool,
     /// The cargo profile of the gateway under load.
     gateway_profile: String,
     filter: Option<String>,
@@ -175,6 +182,9 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         Some(path) => Some(std::path::absolute(path).map_err(|e| format!("--policy: {e}"))?),
         None => None,
     };
+    if args.floor_per_core && !(args.load || args.load_only) {
+        return Err("--floor-per-core: only with --load or --load-only".to_owned());
+    }
     let options = Options {
         quick: args.quick,
         report_only: args.report_only,
@@ -183,6 +193,7 @@ fn run_in(args: &Args, target: &Path) -> Result<(), String> {
         load: args.load_only || args.load,
         load_secs: args.load_secs.unwrap_or(if args.quick { 3 } else { 5 }),
         load_rounds: args.load_rounds.unwrap_or(if args.quick { 1 } else { 3 }),
+        floor_per_core: args.floor_per_core,
         gateway_profile: args.gateway_profile.clone(),
         filter: args.filter.clone(),
         policy,
@@ -662,6 +673,14 @@ mod tests {
             let error = run_in(&args(&["--policy", policy]), &target).unwrap_err();
             assert_eq!(error, expected);
         }
+        fs::remove_dir_all(&target).unwrap();
+    }
+
+    #[test]
+    fn the_per_core_floor_is_a_load_test_target() {
+        let target = empty_target("floor-per-core-alone");
+        let error = run_in(&args(&["--floor-per-core"]), &target).unwrap_err();
+        assert_eq!(error, "--floor-per-core: only with --load or --load-only");
         fs::remove_dir_all(&target).unwrap();
     }
 
