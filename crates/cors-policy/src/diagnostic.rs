@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use cors_origin::Quoted;
+
 use crate::site::Site;
 
 /// How serious a [`Diagnostic`] is.
@@ -282,7 +284,8 @@ impl Diagnostic {
         self.position.map(|(_, column)| column)
     }
 
-    /// The key path, e.g. `originGroups[1].origins[0]`; empty for the whole document.
+    /// The key path, e.g. `originGroups[1].origins[0]`; empty for the whole document. Whole,
+    /// however long its keys are: `Display` cuts a long one short.
     #[must_use]
     pub fn path(&self) -> &str {
         &self.path
@@ -303,7 +306,7 @@ impl Diagnostic {
 }
 
 /// `FILE:LINE:COLUMN: error: KEY.PATH: message, hint` (parts that are unknown are left out), on
-/// one line: control characters are escaped.
+/// one line: control characters are escaped. A long key path is cut short ([`ShownPath`]).
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {
@@ -317,7 +320,7 @@ impl fmt::Display for Diagnostic {
         }
         write!(f, "{}: ", self.severity())?;
         if !self.path.is_empty() {
-            write!(f, "{}: ", Escaped(&self.path))?;
+            write!(f, "{}: ", ShownPath(&self.path))?;
         }
         write!(f, "{}", Escaped(&self.message))?;
         if let Some(hint) = &self.hint {
@@ -352,6 +355,33 @@ impl fmt::Display for Escaped<'_> {
             rest = &rest[at + control.len_utf8()..];
         }
         f.write_str(rest)
+    }
+}
+
+/// A key path as a diagnostic line writes it: whole (its control characters escaped, as
+/// [`Escaped`] writes them) while it fits in [`Quoted::MAX_LEN`] bytes; otherwise whole up to
+/// the `.`-separated segment at which it passes them, and that segment and the rest quoted by
+/// [`Quoted`], which cuts them short with their length: `originGroups[0]."kkk[190 more]"… (200000
+/// bytes)`. A path is as long as its keys, and an explicit YAML key (`? "..."`) has no length
+/// limit: aliased as a key 18 times in a 1 MiB file, its `duplicate key` lines made 3.8 MB of
+/// output (F-DM). Counting the whole path, not each segment, also bounds a long key made of
+/// many short segments (`k.k.k...`), which a key with dots reads as.
+struct ShownPath<'t>(&'t str);
+
+impl fmt::Display for ShownPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.0;
+        let (mut len, mut segment) = (0, 0);
+        for (at, c) in path.char_indices() {
+            len += if is_hidden(c) { c.escape_default().len() } else { c.len_utf8() };
+            if len > Quoted::MAX_LEN {
+                return write!(f, "{}{}", Escaped(&path[..segment]), Quoted(&path[segment..]));
+            }
+            if c == '.' {
+                segment = at + 1;
+            }
+        }
+        write!(f, "{}", Escaped(path))
     }
 }
 

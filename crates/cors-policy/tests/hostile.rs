@@ -390,6 +390,56 @@ fn aliases_of_a_long_value_give_as_many_short_lines() {
     assert!(shown.len() < 19 * 400, "{} bytes", shown.len());
 }
 
+/// A long key made a long key path, written whole in each of its lines: an explicit YAML key
+/// (`? "..."`) has no length limit, and a 1 MiB file aliasing a 200 KB key 18 times as keys of
+/// one mapping gave 3.8 MB of output, all in the paths of its `duplicate key` errors. The path
+/// is now cut short from the segment at which it passes 200 bytes, with the rest's length, as
+/// a quoted value is (`cors_origin::Quoted`); `path()` still gives it whole. A key with dots,
+/// read as many short segments, is cut as well; a short path is written as before.
+#[rstest]
+#[case::one_long_key("k".repeat(200_000))]
+#[case::a_long_key_of_short_segments("k.".repeat(100_000))]
+fn aliases_of_a_long_key_give_as_many_short_lines(#[case] key: String) {
+    let keys = "    ? *k\n    : 1\n".repeat(18);
+    let text = format!(
+        "publicResource: false\nx: &k \"{key}\"\noriginGroups:\n  - origins: [\"https://a.test\"]\n\
+         {keys}"
+    );
+    let text = format!("{text}{}\n", "#".repeat(MAX_FILE_SIZE - text.len() - 1));
+    let error = Policy::from_yaml_str(&text, "keys.yaml").unwrap_err();
+    let codes: Vec<Code> = error.diagnostics().iter().map(cors_policy::Diagnostic::code).collect();
+    // The anchor's key `x` is unknown, so is the first alias; the others are duplicates.
+    let expected = [[Code::UnknownKey; 2].as_slice(), &[Code::DuplicateKey; 17]].concat();
+    assert_eq!(codes, expected);
+    let path = format!("originGroups[0].{key}");
+    // From the segment where the path passes 200 bytes: the key's first, or one of its own.
+    let from = if key.contains('.') { String::new() } else { format!("{:?}", &key[..198]) };
+    for d in &error.diagnostics()[1..] {
+        assert_eq!(d.path(), path);
+        let line = d.to_string();
+        assert!(line.len() < 700, "{} bytes: {line}", line.len());
+        assert!(line.contains(&format!(" error: originGroups[0].{from}")), "{line}");
+        assert!(line.contains(" bytes): "), "{line}");
+    }
+    let shown = error.to_string();
+    assert!(shown.len() < 19 * 700, "{} bytes", shown.len());
+}
+
+/// A key path of up to 200 bytes, as written, is written whole: the same lines as before.
+#[test]
+fn a_short_key_path_is_written_whole() {
+    let key = "k".repeat(200 - "originGroups[0].".len());
+    let text = format!("originGroups:\n  - origins: [\"https://a.test\"]\n    {key}: 1\n");
+    let d = only_error(Policy::from_yaml_str(&text, "keys.yaml"));
+    assert_eq!(d.code(), Code::UnknownKey);
+    assert!(d.to_string().contains(&format!(" error: originGroups[0].{key}: unknown key ")), "{d}");
+    let long = "k".repeat(300);
+    let text = text.replace(&format!(" {key}:"), &format!(" {long}:"));
+    let d = only_error(Policy::from_yaml_str(&text, "keys.yaml"));
+    let shown = format!(" error: originGroups[0].{:?}… (300 bytes): unknown key ", &long[..198]);
+    assert!(d.to_string().contains(&shown), "{d}");
+}
+
 /// "No cors-flex policy" lists the policies the file has: it wrote their names whole, once per
 /// mention, so a 1 MiB file naming a 200 KB policy 18 times by alias gave a 3.6 MB hint. Each
 /// name is now quoted (cut short when long) and listed once, at most eight of them.
