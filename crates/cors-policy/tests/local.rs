@@ -408,25 +408,54 @@ fn a_regex_that_does_not_compile_is_an_error_at_its_value() {
 #[rstest]
 #[case::same_address_and_base_path(
     "http://0.0.0.0:8080/",
-    "ApiInstance \"b\" has the same listener and base path as \"a\" at a.yaml:5:12"
+    "ApiInstance \"b\" has the same listener and base path as \"a\" at a.yaml:5:12",
+    Some("give one a base path, e.g. \"http://0.0.0.0:8080/b\"")
 )]
 #[case::two_schemes_on_one_port(
     "https://0.0.0.0:8080",
-    "https://0.0.0.0:8080 and http://0.0.0.0:8080 (ApiInstance \"a\" at a.yaml:5:12) use one host \
-     and port with two schemes"
+    "\"https://0.0.0.0:8080\" and \"http://0.0.0.0:8080\" (ApiInstance \"a\" at a.yaml:5:12) use \
+     one host and port with two schemes",
+    None
 )]
 #[case::all_interfaces_next_to_a_host(
     "http://127.0.0.1:8080/b",
-    "http://127.0.0.1:8080 overlaps http://0.0.0.0:8080 (ApiInstance \"a\" at a.yaml:5:12): an \
-     all-interfaces host takes the port on every address"
+    "\"http://127.0.0.1:8080\" overlaps \"http://0.0.0.0:8080\" (ApiInstance \"a\" at \
+     a.yaml:5:12): an all-interfaces host takes the port on every address",
+    Some("use the same host for both, or different ports")
 )]
-fn listener_conflicts(#[case] second: &str, #[case] message: &str) {
+fn listener_conflicts(#[case] second: &str, #[case] message: &str, #[case] hint: Option<&str>) {
     let found = errors(&[
         ("a.yaml", &instance("a", "http://0.0.0.0:8080")),
         ("b.yaml", &instance("b", second)),
     ]);
     let [d] = &found[..] else { panic!("{found:#?}") };
     check(d, Code::ListenerConflict, ("b.yaml", 5, 12), "spec.address", message);
+    assert_eq!(d.hint(), hint, "{d}");
+}
+
+/// The addresses and the instance's name that a listener conflict writes are quoted cut short
+/// when long, as every value a diagnostic quotes is (`cors_origin::Quoted`, F-DM): a 100 KB host
+/// or name made as long a line.
+#[rstest]
+#[case::two_schemes_on_one_port("https://{H}:8080", "http://{H}:8080", "b")]
+#[case::all_interfaces_next_to_a_host("http://0.0.0.0:8080", "http://{H}:8080", "b")]
+#[case::same_address_and_base_path("http://0.0.0.0:8080", "http://0.0.0.0:8080", "{N}")]
+fn a_listener_conflict_quotes_a_long_host_or_name_cut_short(
+    #[case] first: &str,
+    #[case] second: &str,
+    #[case] name: &str,
+) {
+    let host = format!("{}.test", "h".repeat(100_000));
+    let long = |text: &str| text.replace("{H}", &host).replace("{N}", &"n".repeat(100_000));
+    let found = errors(&[
+        ("a.yaml", &instance("a", &long(first))),
+        ("b.yaml", &instance(&long(name), &long(second))),
+    ]);
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    assert_eq!(d.code(), Code::ListenerConflict, "{d}");
+    let line = d.to_string();
+    assert!(line.len() < 1_000, "{} bytes: {line}", line.len());
+    assert!(line.contains("\"… (1000"), "{line}");
 }
 
 #[test]

@@ -361,8 +361,10 @@ fn listen(
         if other.host() == address.host() {
             if other.scheme() != address.scheme() {
                 let message = format!(
-                    "{address} and {other} (ApiInstance {} at {first_at}) use one host and port \
-                     with two schemes",
+                    "{} and {} (ApiInstance {} at {first_at}) use one host and port with two \
+                     schemes",
+                    Quoted(&address.to_string()),
+                    Quoted(&other.to_string()),
                     Quoted(&first.name)
                 );
                 report.at(&at, Code::ListenerConflict, "spec.address", message, None);
@@ -377,7 +379,8 @@ fn listen(
                     Quoted(&listener.instances[i].name),
                     places[i]
                 );
-                let hint = format!("give one a base path, e.g. {address}/{}", instance.name);
+                let example = format!("{address}/{}", instance.name);
+                let hint = format!("give one a base path, e.g. {}", Quoted(&example));
                 report.at(&at, Code::ListenerConflict, "spec.address", message, Some(hint));
                 return;
             }
@@ -392,8 +395,10 @@ fn listen(
         }
         if other.is_unspecified() || address.is_unspecified() {
             let message = format!(
-                "{address} overlaps {other} (ApiInstance {} at {first_at}): an all-interfaces \
-                 host takes the port on every address",
+                "{} overlaps {} (ApiInstance {} at {first_at}): an all-interfaces host takes the \
+                 port on every address",
+                Quoted(&address.to_string()),
+                Quoted(&other.to_string()),
                 Quoted(&first.name)
             );
             let hint = "use the same host for both, or different ports".to_owned();
