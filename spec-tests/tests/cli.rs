@@ -645,13 +645,19 @@ fn a_gateway_whose_upstream_is_down_is_told_once() {
     assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
 }
 
+/// What `run --profile strict --level fetch` against `url` writes to stderr, its exit status
+/// checked to be 1 (cases failed).
+fn failing_fetch_warnings(url: &str) -> String {
+    let output = run(url, Some("strict"), &[("--level", "fetch")]);
+    check_exit(&output, 1);
+    stderr(&output)
+}
+
 #[test]
 fn a_target_that_forwards_nothing_at_this_path_is_told_once() {
     // A gateway asked outside the path it forwards: it answers 404 itself.
     let url = format!("http://{}", start_not_found());
-    let output = run(&url, Some("strict"), &[("--level", "fetch")]);
-    check_exit(&output, 1);
-    let text = stderr(&output);
+    let text = failing_fetch_warnings(&url);
     assert!(
         text.contains("warning: no request reached the upstream: the target answered"),
         "{text}"
@@ -667,13 +673,34 @@ fn a_target_that_wants_credentials_is_told_to_send_them_not_to_change_the_path()
     // A gateway that answers 401 to every request without its `Authorization` header: another
     // path would change nothing, `--header` would.
     let url = format!("http://{}", start_unauthorized());
-    let output = run(&url, Some("strict"), &[("--level", "fetch")]);
-    check_exit(&output, 1);
-    let text = stderr(&output);
+    let text = failing_fetch_warnings(&url);
     assert!(text.contains(" failing cases with 401), refusing them as unauthenticated"), "{text}");
     assert!(text.contains("--header 'Authorization: Bearer TOKEN'"), "{text}");
     assert!(!text.contains("PREFIX"), "the path is not the problem:\n{text}");
     assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
+}
+
+/// A target that answers 403 to every request with `Origin` and forwards one without it refuses
+/// the origins as a CORS handling does (9e35e03): the warning said it wanted credentials, and to
+/// send them with --header. It says what the request without `Origin` found instead; a target
+/// that answers that request the same 403 is still told to send credentials.
+#[test]
+fn a_target_whose_403s_are_cors_refusals_is_not_told_to_send_credentials() {
+    let refusing = format!("http://{}", start_forbidding_origins());
+    let text = failing_fetch_warnings(&refusing);
+    assert!(text.contains(" failing cases with 403), and the 403s are CORS refusals"), "{text}");
+    assert!(
+        text.contains("it answered a request without Origin otherwise (200, forwarded)"),
+        "{text}"
+    );
+    assert!(text.contains("`cors-conformance profiles --show strict`"), "{text}");
+    assert!(!text.contains("unauthenticated") && !text.contains("--header"), "{text}");
+    assert_eq!(text.matches("warning:").count(), 1, "said once:\n{text}");
+
+    let wall = format!("http://{}", start_forbidden());
+    let text = failing_fetch_warnings(&wall);
+    assert!(text.contains(" failing cases with 403), refusing them as unauthenticated"), "{text}");
+    assert!(text.contains("--header 'Authorization: Bearer TOKEN'"), "{text}");
 }
 
 /// A subset of cases that expect no grant passed whole, exit 0, against a gateway that answered

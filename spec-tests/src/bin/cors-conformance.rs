@@ -615,16 +615,18 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     progress.finish();
     // Before the setup ends: a gateway it started still answers the request without Origin.
+    let mut refusals = None;
     if combined.unreachable.is_none() {
         let last = profiles.last().copied().unwrap_or_default();
-        discount_refusals(&mut combined, || answer_without_origin(args, last, &log));
+        refusals = discount_refusals(&mut combined, || answer_without_origin(args, last, &log));
     }
     drop(setup);
     args.outputs.write(&combined)?;
     if let Some(why) = &combined.unreachable {
         return Err(Failure::Unreachable(format!("the target became unreachable: {why}")));
     }
-    let upstream_down = upstream_down(&combined, &log);
+    let profile = if profiles.len() == 1 { profiles[0] } else { "P" };
+    let upstream_down = upstream_down(&combined, &log, refusals.as_ref().map(|r| (r, profile)));
     let words = peer_words(args.peer.as_deref(), &combined, &corpus)?;
     let summary = report::summary(&combined) + &words;
     match args.format {
@@ -682,21 +684,26 @@ fn its_own(answer: &Observed) -> bool {
 ///
 /// Answers of [`FORBIDDEN`] count too when `without_origin`, the target's answer to a request
 /// without `Origin` (asked only then), is that same `403` of its own: an authorization wall,
-/// not a CORS refusal.
-fn discount_refusals(report: &mut Report, without_origin: impl FnOnce() -> Option<Observed>) {
+/// not a CORS refusal. Answered otherwise, the `403`s were CORS refusals: that answer is
+/// returned, for the warning of [`upstream_down`] to say so.
+fn discount_refusals(
+    report: &mut Report,
+    without_origin: impl FnOnce() -> Option<Observed>,
+) -> Option<Observed> {
     let answers: Vec<&Observed> =
         report.results.iter().filter_map(|result| result.observed.as_ref()).collect();
     let own = |answer: &&Observed| {
         its_own(answer) && (REFUSALS.contains(&answer.status) || answer.status == FORBIDDEN)
     };
     if answers.is_empty() || !answers.iter().all(own) {
-        return;
+        return None;
     }
     let walled = answers.iter().any(|answer| answer.status == FORBIDDEN);
-    if walled
-        && !without_origin().is_some_and(|answer| its_own(&answer) && answer.status == FORBIDDEN)
-    {
-        return;
+    if walled {
+        match without_origin() {
+            Some(answer) if its_own(&answer) && answer.status == FORBIDDEN => {}
+            answered => return answered,
+        }
     }
     let also =
         if walled { " and a request without Origin, which no CORS handling refuses" } else { "" };
@@ -712,6 +719,7 @@ fn discount_refusals(report: &mut Report, without_origin: impl FnOnce() -> Optio
             };
         }
     }
+    None
 }
 
 /// The target's answer to `GET /` without `Origin` (with the `--header` lines), under `profile`;
@@ -725,11 +733,18 @@ fn answer_without_origin(args: &RunArgs, profile: &str, log: &UpstreamLog) -> Op
 
 /// A warning when no request of the run reached the upstream and cases failed: answered `502`,
 /// `503` or `504` by the target itself, its upstream is down, or not where it forwards; answered
-/// `401`, `403` or `407`, it wants credentials (`--header`); answered otherwise (`404` most
-/// often), the target URL's path is not the one the gateway forwards.
+/// `401`, `403` or `407`, it wants credentials (`--header`), unless `refusals` holds the answer
+/// to a request without `Origin` that told its `403`s are CORS refusals ([`discount_refusals`])
+/// and the run's `profile`: then it refuses the cases' origins, and is asked whether it runs that
+/// profile; answered otherwise (`404` most often), the target URL's path is not the one the
+/// gateway forwards.
 /// Each such case says only "expected forwarded to the upstream, got answered by the gateway"
 /// and the status, which reads as a CORS failure.
-fn upstream_down(report: &Report, log: &UpstreamLog) -> Option<String> {
+fn upstream_down(
+    report: &Report,
+    log: &UpstreamLog,
+    refusals: Option<(&Observed, &str)>,
+) -> Option<String> {
     let observed = || report.results.iter().filter_map(|result| result.observed.as_ref());
     if observed().any(|answer| answer.forwarded) {
         return None;
@@ -757,6 +772,19 @@ fn upstream_down(report: &Report, log: &UpstreamLog) -> Option<String> {
         *counts.entry(*status).or_default() += 1;
     }
     let (status, count) = counts.into_iter().max_by_key(|&(status, count)| (count, !status))?;
+    if let (FORBIDDEN, Some((answer, profile))) = (status, refusals) {
+        let how = if answer.forwarded { "forwarded" } else { "not forwarded" };
+        return Some(format!(
+            "cors-conformance: warning: no request reached the upstream: the target answered \
+             every case itself ({count} of {} failing cases with 403), and the 403s are CORS \
+             refusals: it answered a request without Origin otherwise ({}, {how}). It refuses \
+             the origins the cases send: is it configured with the profile the run tests? \
+             `cors-conformance profiles --show {profile}` prints its cors-flex policy, `export \
+             --profile {profile} --to nginx` (apache, envoy...) a peer's configuration",
+            failing.len(),
+            answer.status
+        ));
+    }
     if matches!(status, 401 | 403 | 407) {
         // Refused before the path mattered: a target that wants credentials, whose answer no
         // other path would change.
