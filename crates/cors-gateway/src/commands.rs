@@ -342,8 +342,14 @@ fn plan_file(
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    // A value taken from the file is refused as `check FILE` refuses it, naming the file.
+    let from_file = |flag: &Option<String>, key: &str, message: String| match flag {
+        Some(_) => message,
+        None => file_error(file, &format!("{key}: {message}")),
+    };
     let text = args.listen.as_deref().or(loaded.listen.as_deref()).unwrap_or(DEFAULT_LISTEN);
-    let (address, scheme) = listen_address(text)?;
+    let (address, scheme) =
+        listen_address(text).map_err(|message| from_file(&args.listen, "spec.address", message))?;
     let tls = match (scheme, certificate) {
         (Some(SchemeArg::Https), None) => {
             return Err(format!(
@@ -364,7 +370,8 @@ fn plan_file(
                     or use an ApiInstance file whose spec.services names one"
             .to_owned());
     };
-    let upstream = Upstream::parse(upstream_text)?;
+    let upstream = Upstream::parse(upstream_text)
+        .map_err(|message| from_file(&args.upstream, "spec.services", message))?;
     let trust =
         (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
             .then(|| upstream_trust(args));
@@ -516,6 +523,15 @@ fn instance_addresses(loaded: &LoadedPolicy) -> Result<Option<String>, String> {
     Ok(note)
 }
 
+/// Prints `FILE: error: MESSAGE`, the line of an error in a policy file, for an error found in
+/// `file` after it loaded (an `ApiInstance`'s listener or upstream), and returns the summary that
+/// follows it, `FILE has 1 error and was not loaded`: `check FILE` and `serve --config FILE` say
+/// both alike.
+fn file_error(file: &Path, message: &str) -> String {
+    eprintln!("{}: error: {message}", file.display());
+    format!("{} has 1 error and was not loaded", file.display())
+}
+
 /// `cors-gateway check`: one file as `serve --config` reads it; a folder or several files as a
 /// Flex Local Mode configuration.
 pub(crate) fn check(args: &CheckArgs) -> ExitCode {
@@ -526,8 +542,7 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
                 Ok(Some(note)) => eprintln!("note: {}: {note}", file.display()),
                 Ok(None) => {}
                 Err(message) => {
-                    eprintln!("{}: error: {message}", file.display());
-                    eprintln!("error: {} has 1 error and was not loaded", file.display());
+                    eprintln!("error: {}", file_error(file, &message));
                     return ExitCode::FAILURE;
                 }
             }
