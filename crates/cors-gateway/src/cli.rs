@@ -145,9 +145,10 @@ pub(crate) struct ServeArgs {
     /// as HAProxy, AWS NLB and GCP TCP load balancers send it; before the TLS handshake on an
     /// https listener): its source address is taken as the client's, in X-Forwarded-For,
     /// Forwarded and X-Real-IP, in the access log, and to judge whether the client's own
-    /// forwarding fields are kept. A connection from a peer outside --trusted-proxies, or
-    /// without a valid header within --header-read-timeout, is closed unanswered. The admin
-    /// listener never reads one.
+    /// forwarding fields are kept. Needs --trusted-proxies, the balancer's addresses: a
+    /// connection from a peer outside it, or without a valid header within
+    /// --header-read-timeout, is closed unanswered (counted in /metrics, logged with -v). The
+    /// admin listener never reads one.
     #[arg(long, requires = "trusted_proxies")]
     pub(crate) proxy_protocol: bool,
     /// How often to check the policy, folder and certificate files for changes; a change is read
@@ -258,7 +259,7 @@ pub(crate) struct LimitArgs {
     /// of --max-connections is in use; past it a new connection of that client is closed at
     /// once, so that no client can take the slots all clients share. A peer in
     /// --trusted-proxies is not counted; behind --proxy-protocol the client is the one the
-    /// header names. 0 turns this off.
+    /// header names (the clients it cannot name count as one, the balancer). 0 turns this off.
     #[arg(long, default_value_t = 1000, value_name = "COUNT")]
     pub(crate) max_connections_per_client: usize,
     /// Most streams one HTTP/2 client connection may have open at once, announced to it as
@@ -277,7 +278,9 @@ pub(crate) struct LimitArgs {
     /// Time an upstream connection may wait in the gateway's pool for its next request before
     /// the gateway closes it (0 keeps none: a connection per request). Set it below the
     /// upstream's own keep-alive timeout (Node.js and Apache 5 s, gunicorn 2 s): a request sent
-    /// just as the upstream closes an idle connection gets 502.
+    /// just as the upstream closes an idle connection is sent again on a new connection only
+    /// when that is safe (nothing of it written yet, or an idempotent request without a body),
+    /// and otherwise gets 502.
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub(crate) upstream_idle_timeout: Duration,
     /// Time a request may wait in the queue for the upstream; past it the answer is 503 (0: no
