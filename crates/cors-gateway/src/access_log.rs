@@ -191,7 +191,9 @@ impl Lines {
         };
         let fields = RequestFields {
             time: humantime::format_rfc3339_millis(side.time),
-            client: side.client,
+            // A dual-stack listener's IPv4 client as its IPv4 address, as the forwarding fields
+            // name it (finding F-DO), not `[::ffff:203.0.113.7]`.
+            client: SocketAddr::new(side.client.ip().to_canonical(), side.client.port()),
             method: Escaped::all(side.request.method().as_str().as_bytes()),
             path: Escaped::bounded(target.as_bytes(), MAX_PATH_BYTES),
             proto: Proto(side.request.version()),
@@ -609,10 +611,15 @@ mod tests {
 
     /// The complete line for `request`, answered 200 after an A1 decision.
     fn line(format: LogFormat, query: bool, request: &Request<()>) -> String {
+        line_of(format, query, request, "192.0.2.7:5000")
+    }
+
+    /// [`line`], for a request from `client`.
+    fn line_of(format: LogFormat, query: bool, request: &Request<()>, client: &str) -> String {
         let lines = Lines { format, query };
         let side = RequestSide {
             request,
-            client: "192.0.2.7:5000".parse().unwrap(),
+            client: client.parse().unwrap(),
             time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_765_000_000_123),
         };
         let mut line = lines.begin(&side);
@@ -662,6 +669,26 @@ mod tests {
                 "rule": "A1", "upstream_ms": 12.345, "total_ms": 13.0, "bytes": 42
             })
         );
+    }
+
+    /// An IPv4 client of a dual-stack listener (`[::]:PORT`) is logged as the IPv4 address the
+    /// upstream is told in `X-Forwarded-For`; it was logged as `[::ffff:203.0.113.7]:5000`
+    /// (finding F-DO). An IPv6 client stays as it is.
+    #[rstest]
+    #[case::ipv4_mapped("[::ffff:203.0.113.7]:5000", "203.0.113.7:5000")]
+    #[case::ipv4("203.0.113.7:5000", "203.0.113.7:5000")]
+    #[case::ipv6("[2001:db8::7]:5000", "[2001:db8::7]:5000")]
+    #[case::nat64_stays_ipv6("[64:ff9b::cb00:7107]:5000", "[64:ff9b::cb00:7107]:5000")]
+    fn the_client_is_logged_as_the_forwarding_fields_name_it(
+        #[case] client: &str,
+        #[case] logged: &str,
+    ) {
+        let request = request("GET", "/", None);
+        let text = line_of(LogFormat::Text, false, &request, client);
+        assert!(text.contains(&format!(" client={logged} ")), "{text}");
+        let json = line_of(LogFormat::Json, false, &request, client);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["client"], logged, "{json}");
     }
 
     #[rstest]
