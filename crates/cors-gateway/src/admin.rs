@@ -121,14 +121,16 @@ async fn connect(target: &str, timeout: Duration) -> Result<(), String> {
 /// Checks each of `targets` once, as `/readyz` does, and logs a warning for each that does not
 /// accept a connection: the gateway starts all the same (an upstream may come up later), but
 /// the operator learns at start, not at the first `502`. Run beside the gateway, so that a
-/// silent upstream does not hold up the start for `timeout`.
-pub(crate) fn warn_of_unreachable_upstreams(targets: Vec<String>, timeout: Duration) {
+/// silent upstream does not hold up the start for `--connect-timeout`. `readyz` tells whether
+/// there is a `/readyz` to mention (`--admin-listen`).
+pub(crate) fn warn_of_unreachable_upstreams(targets: Vec<String>, limits: &Limits, readyz: bool) {
+    let timeout = limits.connect_timeout;
+    let meanwhile = if readyz { " (/readyz says 503 meanwhile)" } else { "" };
     for target in targets {
         tokio::spawn(async move {
             if let Err(message) = connect(&target, timeout).await {
                 tracing::warn!(
-                    "{message}; requests to it get 502 until it accepts connections \
-                     (/readyz says 503 meanwhile)"
+                    "{message}; requests to it get 502 until it accepts connections{meanwhile}"
                 );
             }
         });

@@ -238,7 +238,8 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             }
             let telemetry = plan.telemetry;
             let proxies: Vec<SocketAddr> = announced.iter().map(|(address, _)| *address).collect();
-            admin::warn_of_unreachable_upstreams(plan.probes.clone(), limits.connect_timeout);
+            let readyz = args.telemetry.admin_listen.is_some();
+            admin::warn_of_unreachable_upstreams(plan.probes.clone(), &limits, readyz);
             let admin = start_admin(args, telemetry, &proxies, plan.probes, &limits).await?;
             let shutdown = server::shutdown_signal()?;
             let mut reloaders = Vec::new();

@@ -640,18 +640,30 @@ fn check_says_what_serve_needs_for_an_https_listener() {
 
 /// An upstream that refuses connections is named in a warning at start: the gateway starts
 /// (the upstream may come up later), but the operator learns it then, not at the first 502.
-#[test]
-fn serve_warns_at_start_of_an_upstream_that_refuses_connections() {
+/// The warning points at `/readyz` only when there is one (`--admin-listen`); it pointed at it
+/// without.
+#[rstest]
+#[case::without_an_admin_listener(&[], "until it accepts connections\n")]
+#[case::with_an_admin_listener(
+    &["--admin-listen", "127.0.0.1:0"],
+    "until it accepts connections (/readyz says 503 meanwhile)\n"
+)]
+fn serve_warns_at_start_of_an_upstream_that_refuses_connections(
+    #[case] admin: &[&str],
+    #[case] ending: &str,
+) {
     let port = common::closed_port();
     let upstream = format!("http://127.0.0.1:{port}");
     let policy = path("strict.yaml");
     let args = ["serve", "--config", &policy, "--listen", "127.0.0.1:0", "--upstream", &upstream];
-    let gateway = Gateway::start(&args);
+    let gateway = Gateway::start(&[&args[..], admin].concat());
     let warning = format!("upstream 127.0.0.1:{port} unreachable: ");
     gateway.wait_for_log(&warning);
     let said = gateway.stderr();
-    assert!(said.contains("requests to it get 502 until it accepts connections"), "{said}");
-    assert!(said.contains("WARN"), "{said}");
+    let line = said.lines().find(|line| line.contains(&warning)).unwrap();
+    assert!(format!("{line}\n").ends_with(ending), "{ending:?} ends {line:?}");
+    assert!(line.contains("requests to it get 502 until it accepts connections"), "{said}");
+    assert!(line.contains("WARN"), "{said}");
 }
 
 /// A port another process holds: one line saying so, and what to do, exit 1.
