@@ -21,7 +21,7 @@ use crate::proxy::{ProxySettings, TrustedProxies, Upstream};
 use crate::reload::{Baseline, PolicyFile, Reload};
 use crate::server::{self, Endpoint, Limits, Site};
 use crate::telemetry::Telemetry;
-use crate::tls::{CertificateFiles, ListenerCertificate, UpstreamTrust};
+use crate::tls::{CertificateFiles, CertificateReload, ListenerCertificate, UpstreamTrust};
 use crate::{budget, reload};
 
 /// Where the gateway listens when neither `--listen` nor the policy file says.
@@ -193,7 +193,8 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                     );
                 }
                 let config = certificate.server_config()?;
-                plan.reloads.push((Box::new(certificate), read));
+                let telemetry = plan.telemetry;
+                plan.reloads.push((Box::new(CertificateReload { certificate, telemetry }), read));
                 Some(config)
             }
             None => None,

@@ -170,6 +170,7 @@ pub(crate) struct Metrics {
     reloads: Counter,
     config_reloads: Counter,
     failed_reloads: Counter,
+    failed_certificate_reloads: Counter,
     policy: Arc<PolicyInfo>,
     dropped: DroppedLines,
 }
@@ -223,6 +224,13 @@ impl Metrics {
             "Policy reloads refused because the file had errors; the previous policy stays",
             failed_reloads.clone(),
         );
+        let failed_certificate_reloads = Counter::default();
+        registry.register(
+            "cors_gateway_certificate_reload_failures",
+            "Certificate reloads refused because the files had errors (finding F-DP); the \
+             previous certificate stays, until it expires",
+            failed_certificate_reloads.clone(),
+        );
         let policy = Arc::new(PolicyInfo::new(in_force));
         registry.register_collector(Box::new(Arc::clone(&policy)));
         let [queue_full, write_error] = labelled(
@@ -253,6 +261,7 @@ impl Metrics {
             reloads,
             config_reloads,
             failed_reloads,
+            failed_certificate_reloads,
             policy,
             dropped: DroppedLines { queue_full, write_error },
         }
@@ -344,6 +353,11 @@ impl Metrics {
     /// Records a reload refused for errors in the file.
     pub(crate) fn reload_failed(&self) {
         self.failed_reloads.inc();
+    }
+
+    /// Records a certificate reload refused for errors in its files.
+    pub(crate) fn certificate_reload_failed(&self) {
+        self.failed_certificate_reloads.inc();
     }
 
     /// The policies in force and their hashes (see [`policy_hash`]), for `/readyz`:

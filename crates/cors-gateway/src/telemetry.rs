@@ -171,6 +171,13 @@ impl Telemetry {
         }
     }
 
+    /// Records that a certificate reload was refused for errors.
+    pub(crate) fn certificate_reload_failed(self) {
+        if let Some(metrics) = self.metrics() {
+            metrics.certificate_reload_failed();
+        }
+    }
+
     /// Reopens the access log file on every SIGHUP (logrotate), when the log goes to a file.
     /// The handler is installed now, before the listener is announced.
     ///

@@ -24,6 +24,7 @@ use rustls::{
 };
 
 use crate::proxy::{causes, find_cause};
+use crate::telemetry::Telemetry;
 
 /// The protocols a TLS listener offers by ALPN, in order of preference. `http/1.0` is served
 /// like `http/1.1` (hyper's HTTP/1 server speaks both), as on a plain listener: without it, a
@@ -470,13 +471,25 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-impl crate::reload::Reload for Arc<ListenerCertificate> {
+/// The listener's certificate as the reloader sees it: a reload refused for errors is counted in
+/// `cors_gateway_certificate_reload_failures_total`, not only logged (finding F-DP: a failed
+/// renewal showed nowhere in the metrics, and the old certificate served on until it expired).
+pub(crate) struct CertificateReload {
+    /// The certificate reloaded.
+    pub(crate) certificate: Arc<ListenerCertificate>,
+    /// Where a refused reload is counted.
+    pub(crate) telemetry: Telemetry,
+}
+
+impl crate::reload::Reload for CertificateReload {
     fn watched(&self) -> Vec<PathBuf> {
-        self.files.paths().iter().map(|path| path.to_path_buf()).collect()
+        self.certificate.files.paths().iter().map(|path| path.to_path_buf()).collect()
     }
 
     fn reload(&mut self, cause: &'static str) {
-        ListenerCertificate::reload(self, cause);
+        if !self.certificate.reload(cause) {
+            self.telemetry.certificate_reload_failed();
+        }
     }
 }
 

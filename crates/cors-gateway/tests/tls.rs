@@ -390,6 +390,46 @@ async fn the_certificate_reloads_and_a_bad_one_keeps_the_previous() {
     gateway.wait_for_log("cause=\"file changed\"");
 }
 
+/// The value of the unlabelled counter `name` on the admin listener at `admin`.
+fn metric(admin: std::net::SocketAddr, name: &str) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(admin).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let line = text.lines().find_map(|line| line.strip_prefix(&format!("{name} ")));
+    line.unwrap_or_else(|| panic!("no {name} in:\n{text}")).parse().unwrap()
+}
+
+/// Finding F-DP: a certificate reload refused for errors is counted in `/metrics`, as a policy
+/// reload refused is; it was only logged, so that a failed renewal showed in no metric while the
+/// previous certificate served on until it expired.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_reload_refused_is_counted_in_the_metrics() {
+    const FAILURES: &str = "cors_gateway_certificate_reload_failures_total";
+    let scratch = Scratch::new();
+    let (first, second) = (TestCa::new("first"), TestCa::new("second"));
+    let serving = first.issue(&scratch, "serving");
+    let upstream = Upstream::start().await;
+    let flags = ["--watch-interval", "0", "--admin-listen", "127.0.0.1:0"];
+    let gateway = start(&upstream, &serving, &flags);
+    let admin = gateway.admin_address();
+    assert_eq!(metric(admin, FAILURES), 0);
+
+    std::fs::write(&serving.chain, "not a certificate\n").unwrap();
+    gateway.signal("HUP");
+    gateway.wait_for_log("holds no CERTIFICATE block");
+    assert_eq!(metric(admin, FAILURES), 1);
+    assert_eq!(metric(admin, "cors_policy_reload_failures_total"), 0);
+    tls::connect(gateway.address, first.client_config(&[])).await.unwrap();
+
+    // A good pair: served, and the failure stays counted.
+    replace(&second.issue(&scratch, "next"), &serving.chain, &serving.key);
+    gateway.signal("HUP");
+    wait_until_trusted(gateway.address, &second).await;
+    assert_eq!(metric(admin, FAILURES), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn https_upstreams_are_verified_with_the_upstream_host_as_sni() {
     let scratch = Scratch::new();
