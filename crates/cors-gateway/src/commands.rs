@@ -224,7 +224,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     };
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
     let result = runtime().and_then(|runtime| {
-        runtime.block_on(async {
+        let served = runtime.block_on(async {
             let mut endpoints = Vec::with_capacity(plan.listeners.len());
             let mut announced = Vec::with_capacity(plan.listeners.len());
             for Planned { address, tls, site, scheme } in plan.listeners {
@@ -266,9 +266,9 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             if let Some((_, task)) = admin {
                 task.abort();
             }
-            telemetry.close();
-            Ok(())
-        })
+            Ok(telemetry)
+        });
+        close_after(runtime, served)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -277,6 +277,14 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ends `serve`: drops `runtime`, whose connections `--shutdown-timeout` left write their access
+/// log lines as they are dropped, then closes the access log of `served`, which lost them when
+/// closed first.
+fn close_after(runtime: tokio::runtime::Runtime, served: io::Result<Telemetry>) -> io::Result<()> {
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served.map(Telemetry::close)
 }
 
 /// Binds and starts the admin listener when `--admin-listen` is given, announcing it before the

@@ -734,6 +734,29 @@ async fn the_access_log_file_is_reopened_on_sighup() {
     }
 }
 
+/// A request that `--shutdown-timeout` cuts gets its access log line, `499` as for a client
+/// gone, before the gateway exits: the log was closed before the connections the timeout left
+/// were dropped, and their lines were lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_cut_by_the_shutdown_timeout_is_logged() {
+    let upstream = Upstream::start().await;
+    let scratch = Scratch::new();
+    let log = scratch.dir.join("access.log");
+    let extra = ["--access-log", "text", "--access-log-file", log.to_str().unwrap()];
+    let mut gateway =
+        gateway(&strict(), &upstream.url(), &[&extra[..], &["--shutdown-timeout", "1s"]].concat());
+    let mut hanging = TcpStream::connect(gateway.address).unwrap();
+    hanging.write_all(b"GET /slow?ms=60000 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    upstream.wait_for_a_request().await;
+    gateway.signal("TERM");
+    let status = gateway.wait_exit();
+    assert!(status.success(), "{status}: {}", gateway.stderr());
+    assert!(gateway.stderr().contains("shutdown timed out"), "{}", gateway.stderr());
+    let written = std::fs::read_to_string(&log).unwrap();
+    let line = written.lines().find(|line| line.contains(" path=\"/slow\" "));
+    assert!(line.is_some_and(|line| line.contains(" status=499 ")), "{written:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_access_log_nothing_is_written_to_stdout() {
     let upstream = Upstream::start().await;
