@@ -514,10 +514,43 @@ fn the_filter_is_configured_to_replace_a_vm_that_traps() {
     assert!(policies.iter().all(|p| *p == "\"failure_policy\": \"FAIL_RELOAD\""), "{policies:?}");
 }
 
-/// The listener of [`reloaded_listener`]: the module with `policy` (a YAML flow mapping) on a
-/// route that answers `200` itself, on `port`.
-fn listener_with(port: u16, policy: &str) -> String {
-    let module = module();
+/// A free loopback port, for a bootstrap that names its listener's.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// An empty folder of this test process under cargo's scratch directory, named after `what`.
+fn scratch(what: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{what}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("a directory for the bootstrap");
+    dir
+}
+
+impl Proxy {
+    /// Envoy with the bootstrap `bootstrap` (written by hand, its listener on loopback `port`),
+    /// one worker, its log in `envoy.log` beside the bootstrap, whose path comes back too.
+    fn envoy_with(bootstrap: &Path, port: u16) -> (Proxy, PathBuf) {
+        let envoy =
+            cors_devtools::find_program(Some("ENVOY"), &["envoy"]).expect("Envoy is installed");
+        let mut command = Command::new(envoy);
+        command.args(["--concurrency", "1", "--log-level", "warning", "-c"]).arg(bootstrap);
+        command.args(["--base-id", &std::process::id().to_string()]);
+        let log = bootstrap.with_file_name("envoy.log");
+        let stderr = fs::File::create(&log).expect("Envoy's log file");
+        let child = command.stdin(Stdio::null()).stderr(stderr).process_group(0).spawn();
+        let child = child.expect("Envoy starts");
+        let url = format!("http://127.0.0.1:{port}");
+        (Proxy { child, url, admin: String::new() }, log)
+    }
+}
+
+/// The listener of the reload tests: `http_filter` (a YAML flow mapping, the entry of
+/// `http_filters` that runs the module) on a route that answers `200` itself, on `port`.
+fn listener_with(port: u16, http_filter: &str) -> String {
     format!(
         r#"resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
@@ -537,24 +570,45 @@ fn listener_with(port: u16, policy: &str) -> String {
             - match: {{ prefix: "/" }}
               direct_response: {{ status: 200, body: {{ inline_string: "ok" }} }}
         http_filters:
-        - name: envoy.filters.http.wasm
-          typed_config:
-            "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-            config:
-              name: policy.yaml
-              root_id: cors-flex
-              configuration:
-                "@type": type.googleapis.com/google.protobuf.StringValue
-                value: "{policy}"
-              vm_config:
-                vm_id: cors-flex
-                runtime: envoy.wasm.runtime.v8
-                code: {{ local: {{ filename: "{module}" }} }}
+        - {http_filter}
         - name: envoy.filters.http.router
           typed_config:
             "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
 "#
     )
+}
+
+/// The filter's configuration (an `envoy.extensions.filters.http.wasm.v3.Wasm`, as a YAML flow
+/// mapping): the module with `policy` (a YAML flow mapping, in a double-quoted string).
+fn wasm_config(policy: &str) -> String {
+    let module = module();
+    format!(
+        r#"{{ "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm, config: {{ name: policy.yaml, root_id: cors-flex, configuration: {{ "@type": type.googleapis.com/google.protobuf.StringValue, value: "{policy}" }}, vm_config: {{ vm_id: cors-flex, runtime: envoy.wasm.runtime.v8, code: {{ local: {{ filename: "{module}" }} }} }} }} }}"#
+    )
+}
+
+/// The `http_filters` entry that runs the module with `policy`, configured in the listener.
+fn inline_filter(policy: &str) -> String {
+    format!("{{ name: envoy.filters.http.wasm, typed_config: {} }}", wasm_config(policy))
+}
+
+/// A bootstrap in `dir` whose listener Envoy reads from the file `lds`, watched in its folder.
+fn lds_bootstrap(dir: &Path, lds: &Path) -> PathBuf {
+    let bootstrap = dir.join("bootstrap.yaml");
+    let source = format!(
+        "node: {{ id: reload, cluster: reload }}\ndynamic_resources:\n  lds_config:\n    \
+         resource_api_version: V3\n    path_config_source:\n      path: {}\n      \
+         watched_directory: {{ path: {} }}\n",
+        lds.display(),
+        dir.display(),
+    );
+    fs::write(&bootstrap, source).expect("the bootstrap is written");
+    bootstrap
+}
+
+/// A policy of one origin group: `origin`, and no other, is allowed.
+fn policy_of(origin: &str) -> String {
+    format!(r"publicResource: false\noriginGroups: [{{origins: ['{origin}']}}]\n")
 }
 
 /// Writes `text` to `path` as Envoy's file watcher needs it: whole, by a rename.
@@ -592,33 +646,11 @@ fn eventually(mut check: impl FnMut() -> bool) -> bool {
 /// callbacks a reload calls (a new root context, `proxy_on_configure`) are exported.
 #[test]
 fn the_stripped_module_reloads_its_configuration() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reload-{}", std::process::id()));
-    fs::create_dir_all(&dir).expect("a directory for the bootstrap");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let dir = scratch("reload");
+    let port = free_port();
     let lds = dir.join("lds.yaml");
-    let first = r"publicResource: false\noriginGroups: [{origins: ['https://a.test']}]\n";
-    replace(&lds, &listener_with(port, first));
-    let bootstrap = dir.join("bootstrap.yaml");
-    let watched = dir.display();
-    let source = format!(
-        "node: {{ id: reload, cluster: reload }}\ndynamic_resources:\n  lds_config:\n    \
-         resource_api_version: V3\n    path_config_source:\n      path: {}\n      \
-         watched_directory: {{ path: {watched} }}\n",
-        lds.display()
-    );
-    fs::write(&bootstrap, source).expect("the bootstrap is written");
-    let envoy = cors_devtools::find_program(Some("ENVOY"), &["envoy"]).expect("Envoy is installed");
-    let mut command = Command::new(envoy);
-    command.args(["--concurrency", "1", "--log-level", "warning", "-c"]).arg(&bootstrap);
-    command.args(["--base-id", &std::process::id().to_string()]);
-    let log = dir.join("envoy.log");
-    let stderr = fs::File::create(&log).expect("Envoy's log file");
-    let child = command.stdin(Stdio::null()).stderr(stderr).process_group(0).spawn();
-    let child = child.expect("Envoy starts");
-    let proxy = Proxy { child, url: format!("http://127.0.0.1:{port}"), admin: String::new() };
+    replace(&lds, &listener_with(port, &inline_filter(&policy_of("https://a.test"))));
+    let (proxy, log) = Proxy::envoy_with(&lds_bootstrap(&dir, &lds), port);
     let address = proxy.address();
     let answers = |origin| {
         eventually(|| TcpStream::connect(address).is_ok());
@@ -627,17 +659,106 @@ fn the_stripped_module_reloads_its_configuration() {
     assert_eq!(answers("https://a.test").as_deref(), Some("https://a.test"));
     assert_eq!(answers("https://b.test"), None);
 
-    let second = r"publicResource: false\noriginGroups: [{origins: ['https://b.test']}]\n";
-    replace(&lds, &listener_with(port, second));
+    replace(&lds, &listener_with(port, &inline_filter(&policy_of("https://b.test"))));
     assert!(
         eventually(|| granted(address, "https://b.test").as_deref() == Some("https://b.test")),
         "the new configuration was never applied"
     );
     assert_eq!(granted(address, "https://a.test"), None);
 
-    replace(&lds, &listener_with(port, r"publicResource: nope\n"));
+    replace(&lds, &listener_with(port, &inline_filter(r"publicResource: nope\n")));
     let rejected = || fs::read_to_string(&log).is_ok_and(|text| text.contains("config rejected"));
     assert!(eventually(rejected), "Envoy took the invalid configuration: see {}", log.display());
+    assert_eq!(granted(address, "https://b.test").as_deref(), Some("https://b.test"));
+    drop(proxy);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A connection kept open across requests.
+struct Connection(BufReader<TcpStream>);
+
+impl Connection {
+    fn open(address: &str) -> Connection {
+        let stream = TcpStream::connect(address).expect("the proxy accepts");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("a timeout");
+        Connection(BufReader::new(stream))
+    }
+
+    /// The `Access-Control-Allow-Origin` of the answer to `GET /` from `origin`, sent on this
+    /// connection, which the answer must leave open.
+    fn granted(&mut self, origin: &str) -> Option<String> {
+        let head = format!("GET / HTTP/1.1\r\nHost: api.example.test\r\nOrigin: {origin}\r\n\r\n");
+        self.0.get_mut().write_all(head.as_bytes()).expect("the request is sent");
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.0.read_line(&mut line).expect("an answer");
+            assert!(!line.is_empty(), "the connection was closed after {lines:?}");
+            if line == "\r\n" {
+                break;
+            }
+            lines.push(line.trim_end().to_ascii_lowercase());
+        }
+        let field = |name: &str| lines.iter().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
+        assert_eq!(field("connection: "), None, "the connection is to stay open: {lines:?}");
+        let length = field("content-length: ").and_then(|n| n.parse().ok());
+        let mut body = vec![0; length.unwrap_or_else(|| panic!("no length in {lines:?}"))];
+        self.0.read_exact(&mut body).expect("the body");
+        field("access-control-allow-origin: ")
+    }
+}
+
+/// F-DQ: a policy given to the filter by ECDS (the HTTP filter's `config_discovery`, as
+/// docs/envoy.md shows) decides the next request of every connection, open ones included, as
+/// soon as Envoy takes it: an origin the new policy drops is refused there at once. One given in
+/// the listener (LDS, [`the_stripped_module_reloads_its_configuration`]) decides new connections
+/// only; an open one keeps the policy it was opened with until Envoy drains it. An invalid
+/// update is refused, and the previous policy keeps deciding.
+#[test]
+fn a_policy_given_by_ecds_decides_the_next_request_of_an_open_connection() {
+    let dir = scratch("ecds");
+    let port = free_port();
+    // The filter's configuration in a folder of its own: a change to it is no listener update.
+    let filters = dir.join("filters");
+    fs::create_dir_all(&filters).expect("a folder for the filter's configuration");
+    let ecds = filters.join("ecds.yaml");
+    let resource = |policy: &str| {
+        format!(
+            "resources:\n- \"@type\": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig\n  \
+             name: cors-flex\n  typed_config: {}\n",
+            wasm_config(policy)
+        )
+    };
+    replace(&ecds, &resource(&policy_of("https://a.test")));
+    let discovered = format!(
+        "{{ name: cors-flex, config_discovery: {{ config_source: {{ resource_api_version: V3, \
+         path_config_source: {{ path: {}, watched_directory: {{ path: {} }} }} }}, \
+         type_urls: [type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm] }} }}",
+        ecds.display(),
+        filters.display(),
+    );
+    let lds = dir.join("lds.yaml");
+    replace(&lds, &listener_with(port, &discovered));
+    let (proxy, log) = Proxy::envoy_with(&lds_bootstrap(&dir, &lds), port);
+    let address = proxy.address();
+    assert!(eventually(|| TcpStream::connect(address).is_ok()), "see {}", log.display());
+    let mut open = Connection::open(address);
+    assert_eq!(open.granted("https://a.test").as_deref(), Some("https://a.test"));
+
+    replace(&ecds, &resource(&policy_of("https://b.test")));
+    assert!(
+        eventually(|| granted(address, "https://b.test").as_deref() == Some("https://b.test")),
+        "the new configuration was never applied: see {}",
+        log.display()
+    );
+    assert_eq!(open.granted("https://a.test"), None, "the open connection kept the old policy");
+    assert_eq!(open.granted("https://b.test").as_deref(), Some("https://b.test"));
+
+    replace(&ecds, &resource(r"publicResource: nope\n"));
+    let rejected =
+        || fs::read_to_string(&log).is_ok_and(|text| text.contains("config update rejected"));
+    assert!(eventually(rejected), "Envoy took the invalid configuration: see {}", log.display());
+    assert_eq!(open.granted("https://b.test").as_deref(), Some("https://b.test"));
     assert_eq!(granted(address, "https://b.test").as_deref(), Some("https://b.test"));
     drop(proxy);
     let _ = fs::remove_dir_all(&dir);
