@@ -763,3 +763,50 @@ fn a_policy_given_by_ecds_decides_the_next_request_of_an_open_connection() {
     drop(proxy);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// F-DR: two filters of the module in one filter chain (two `WasmPlugin`s selecting one Istio
+/// workload, say) are no union or intersection of their policies, and docs/envoy.md says what
+/// they are: the first answers every preflight alone, an actual request must be allowed by both
+/// to be forwarded, and a refusal of the second goes back through the first, which writes its
+/// grant into it. So an origin only the first allows passes its preflight, then gets an empty
+/// `200` that its page can read, instead of a CORS failure.
+#[test]
+fn two_filters_in_one_chain_are_documented_as_they_decide() {
+    let dir = scratch("two-filters");
+    let port = free_port();
+    let both = "https://both.test";
+    let policy = |origin: &str| {
+        let methods = "allowedMethods: [{methodName: PUT, isAllowed: true}]";
+        format!(
+            r"publicResource: false\noriginGroups: [{{origins: ['{origin}', '{both}'], {methods}}}]\n"
+        )
+    };
+    let first = inline_filter(&policy("https://first.test"));
+    let second = inline_filter(&policy("https://second.test")).replace("policy.yaml", "second");
+    let lds = dir.join("lds.yaml");
+    replace(&lds, &listener_with(port, &format!("{first}\n        - {second}")));
+    let (proxy, log) = Proxy::envoy_with(&lds_bootstrap(&dir, &lds), port);
+    let address = proxy.address();
+    assert!(eventually(|| TcpStream::connect(address).is_ok()), "see {}", log.display());
+    let answer = |method, origin: &str| {
+        let fields = format!("Origin: {origin}\r\nAccess-Control-Request-Method: PUT\r\n");
+        let (_, head, body) = request(address, method, "/", &fields);
+        let grant = head
+            .lines()
+            .find_map(|line| line.strip_prefix("access-control-allow-origin: "))
+            .map(str::to_owned);
+        (grant, body)
+    };
+    let granted = |origin: &str| Some(origin.to_owned());
+
+    // Allowed by both: forwarded, and granted.
+    assert_eq!(answer("PUT", both), (granted(both), "ok".to_owned()));
+    // Preflights are the first filter's alone.
+    assert_eq!(answer("OPTIONS", "https://first.test").0, granted("https://first.test"));
+    assert_eq!(answer("OPTIONS", "https://second.test").0, None);
+    // The second refuses what only the first allows, and the first grants the refusal.
+    assert_eq!(answer("PUT", "https://first.test"), (granted("https://first.test"), String::new()));
+    assert_eq!(answer("PUT", "https://second.test"), (None, String::new()));
+    drop(proxy);
+    let _ = fs::remove_dir_all(&dir);
+}
