@@ -69,13 +69,16 @@
 //!   configuration must be such a file, or the site's own `POST`s are refused
 //!   (`docs/envoy.md`, "The Envoy configuration").
 //!
-//! One difference comes from the host, and changes no decision (the conformance suite against
-//! real Envoy, `tests/envoy.rs`, checks this): Envoy joins repeated lines of `Origin`,
-//! `Access-Control-Request-Method` and `Access-Control-Request-Headers` into one value with `,`
-//! before any filter runs. A joined `Origin` or method is malformed (R5) exactly as two lines
-//! are, and a joined header list is the same list (P6). The filter relies on it: it looks
-//! `Origin` up alone on every request but an `OPTIONS`, and the one value Envoy answers is every
-//! line.
+//! One difference comes from the host (the conformance suite against real Envoy,
+//! `tests/envoy.rs`, checks that it changes no case's decision): Envoy joins repeated lines of
+//! `Origin`, `Access-Control-Request-Method` and `Access-Control-Request-Headers` into one value
+//! with `,` before any filter runs. A joined `Origin` or method is malformed (R5) exactly as two
+//! lines are, and a joined header list is the same list, of the same length (P6 counts lines as
+//! joined with `,`). The one exception: Envoy drops an empty line when it joins, so an empty
+//! line beside a valid one is decided on the valid one alone here and refused by cors-gateway
+//! (docs/envoy.md, "What differs from cors-gateway, and what does not"). The filter relies on
+//! the join: it looks `Origin` up alone on every request but an `OPTIONS`, and the one value
+//! Envoy answers is every line.
 //!
 //! # Untrusted input
 //!
