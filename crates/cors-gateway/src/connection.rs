@@ -16,14 +16,14 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncReadExt as _, ReadBuf};
-use tokio::sync::watch;
+use tokio::sync::{Notify, futures::OwnedNotified, watch};
 use tokio::time::Instant;
 
 use crate::body::UpstreamBodyError;
@@ -325,6 +325,10 @@ pub(crate) struct Activity {
     written: AtomicU64,
     /// Whether the last write to the client found its socket full.
     write_waits: AtomicBool,
+    /// Told when a write to the client is taken up after one found its socket full: wakes the
+    /// HTTP/2 response bodies that gather small chunks while it is full (finding F-DE, see
+    /// [`Gathering`]).
+    socket_moves: Arc<Notify>,
     /// Requests dropped before their response ended: the client reset the stream (HTTP/2) or
     /// went away (see [`InFlight`] and [`MAX_ABANDONED`]).
     abandoned: AtomicU64,
@@ -369,6 +373,7 @@ impl Activity {
             waiting: std::array::from_fn(|_| AtomicUsize::new(0)),
             written: AtomicU64::new(0),
             write_waits: AtomicBool::new(false),
+            socket_moves: Arc::new(Notify::new()),
             abandoned: AtomicU64::new(0),
             local: AtomicU64::new(0),
         })
@@ -423,7 +428,8 @@ impl Activity {
 
     /// Notes a write (or flush) to the client: `Ready(true)` when the client's socket took it,
     /// `Pending` when it was full; one load, and a store or two. Called by the connection's task
-    /// alone, so the count needs no atomic addition.
+    /// alone, so the count needs no atomic addition. The first write taken up after one that
+    /// found the socket full wakes the bodies that gather while it is full (see [`Gathering`]).
     #[inline]
     fn wrote(&self, taken: Poll<bool>) {
         match taken {
@@ -432,11 +438,17 @@ impl Activity {
                 self.written.store(written.wrapping_add(1), Ordering::Relaxed);
                 if self.write_waits.load(Ordering::Relaxed) {
                     self.write_waits.store(false, Ordering::Relaxed);
+                    self.socket_moves.notify_waiters();
                 }
             }
             Poll::Pending => self.write_waits.store(true, Ordering::Relaxed),
             Poll::Ready(false) => {}
         }
+    }
+
+    /// Whether the last write to the client found its socket full (see [`Gathering`]).
+    fn socket_is_full(&self) -> bool {
+        self.write_waits.load(Ordering::Relaxed)
     }
 
     /// For the send watch (see [`drive`]), at each of its ticks: begins the next epoch, and
@@ -552,12 +564,178 @@ pin_project! {
     /// upstream's chunked body learns it when asked once more), so every chunk's last byte,
     /// split off without a copy, follows it, and is handed on once the window covers the rest:
     /// all a client that takes up nothing more can hold past the watch is that byte.
+    ///
+    /// On HTTP/2 too, small chunks are gathered while the client's socket is full (finding
+    /// F-DE, see [`Gathering`]).
     pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
         in_flight: InFlight,
         // What is left of a chunk the body gave, to hand before asking it for more.
         rest: Bytes,
+        // On HTTP/2, the small chunks gathered while the client's socket is full: boxed once a
+        // response first gathers, so that other responses carry a pointer, not the state.
+        gathering: Option<Box<Gathering>>,
+    }
+}
+
+/// The size to which [`Gathering`] gathers small chunks: one DATA frame of h2's default size,
+/// what h2 queues of a stream (`server::MAX_SEND_BUFFER`).
+const GATHER: usize = crate::server::MAX_SEND_BUFFER;
+
+/// An HTTP/2 response body's small chunks, gathered into one frame while the client's socket is
+/// full (finding F-DE). h2 bounds what a stream queues in bytes, not frames, and hyper hands it
+/// each chunk as a frame: behind an upstream that streams tiny chunks (server-sent events,
+/// token streaming), a client that granted the largest windows and read nothing made the
+/// gateway queue a frame per byte, about 13 MB a stream, until `--send-timeout`. A chunk under
+/// [`GATHER`] that the body gives while the last write to the client found its socket full
+/// (`Activity::write_waits`, the socket watch's state, finding F-CP) is copied into one buffer,
+/// and the body is asked for more; the buffer is handed on as one chunk when it reaches
+/// [`GATHER`], when the body ends or gives trailers or a larger chunk (handed after it), or
+/// when the socket takes bytes again ([`Activity::socket_moves`]). While the socket is full its
+/// bytes could not go out anyway, so holding them costs no latency; a client whose socket is
+/// not full gets each chunk handed on at once, uncopied, as before (a server-sent event is
+/// never held for the next).
+///
+/// Hand-written: no crate gathers a body's frames on a condition outside it.
+#[derive(Debug, Default)]
+struct Gathering {
+    /// The chunks gathered, not handed yet.
+    buffer: BytesMut,
+    /// A frame the body gave after the gathered chunks, handed after them.
+    after: Option<Frame<Bytes>>,
+    /// Whether the body ended after the gathered chunks.
+    finished: bool,
+    /// Registered for the socket's next move while chunks are gathered.
+    socket_moves: Option<Pin<Box<OwnedNotified>>>,
+}
+
+impl Gathering {
+    /// The next frame to hand, for a response whose gathering is `state`: the body's, unless it
+    /// is a small chunk while the client's socket is full, which starts gathering (see
+    /// [`Gathering::poll_gathered`]).
+    fn poll_next<B: Body<Data = Bytes>>(
+        state: &mut Option<Box<Self>>,
+        mut body: Pin<&mut B>,
+        activity: &Activity,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if let Some(gathering) = state {
+            return gathering.poll_gathered(body, activity, cx);
+        }
+        match ready!(body.as_mut().poll_frame(cx)) {
+            Some(Ok(frame))
+                if frame.data_ref().is_some_and(|data| data.len() < GATHER)
+                    && activity.socket_is_full() =>
+            {
+                let gathering = state.insert(Box::default());
+                gathering.buffer.reserve(GATHER);
+                if let Some(data) = frame.data_ref() {
+                    gathering.buffer.extend_from_slice(data);
+                }
+                gathering.poll_gathered(body, activity, cx)
+            }
+            other => Poll::Ready(other),
+        }
+    }
+
+    /// The next frame to hand: the gathered chunks once they are due, else from `body`,
+    /// gathering its small chunks while the client's socket is full.
+    fn poll_gathered<B: Body<Data = Bytes>>(
+        &mut self,
+        mut body: Pin<&mut B>,
+        activity: &Activity,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if let Some(frame) = self.after.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        // Each round gathers a chunk or returns, so at most this many (empty chunks included)
+        // before the buffer is handed.
+        for _ in 0..GATHER {
+            let frame = match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return self.poll_socket_moves(activity, cx),
+                Poll::Ready(None) if self.buffer.is_empty() => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Ok(self.take())));
+                }
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            let frame = match frame.into_data() {
+                Ok(data)
+                    if data.len() < GATHER
+                        && (!self.buffer.is_empty() || activity.socket_is_full()) =>
+                {
+                    if self.buffer.is_empty() {
+                        self.buffer.reserve(GATHER);
+                    }
+                    self.buffer.extend_from_slice(&data);
+                    if self.buffer.len() < GATHER {
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(self.take())));
+                }
+                Ok(data) => Frame::data(data),
+                Err(frame) => frame,
+            };
+            if self.buffer.is_empty() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            self.after = Some(frame);
+            return Poll::Ready(Some(Ok(self.take())));
+        }
+        Poll::Ready(Some(Ok(self.take())))
+    }
+
+    /// With the body waiting: the gathered chunks once the client's socket takes bytes again,
+    /// else `Pending`, woken by the body or by the socket's next move. Registered for that move
+    /// before looking at the socket, so that none is missed.
+    fn poll_socket_moves<E>(
+        &mut self,
+        activity: &Activity,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        if self.buffer.is_empty() {
+            return Poll::Pending;
+        }
+        let moves = self
+            .socket_moves
+            .get_or_insert_with(|| Box::pin(Arc::clone(&activity.socket_moves).notified_owned()));
+        if moves.as_mut().poll(cx).is_pending() && activity.socket_is_full() {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Ok(self.take())))
+    }
+
+    /// The gathered chunks, as one frame.
+    fn take(&mut self) -> Frame<Bytes> {
+        self.socket_moves = None;
+        Frame::data(self.buffer.split().freeze())
+    }
+
+    /// The bytes held by `state`: gathered, and of a data frame after them.
+    fn held(state: Option<&Self>) -> u64 {
+        state.map_or(0, |gathering| {
+            let after = gathering.after.as_ref().and_then(Frame::data_ref).map_or(0, Bytes::len);
+            (gathering.buffer.len() + after) as u64
+        })
+    }
+
+    /// Whether `state` holds nothing, and `body` ended (or ended after what it held).
+    fn is_done<B: Body>(state: Option<&Self>, body: &B) -> bool {
+        state.map_or_else(
+            || body.is_end_stream(),
+            |gathering| {
+                gathering.buffer.is_empty()
+                    && gathering.after.is_none()
+                    && (gathering.finished || body.is_end_stream())
+            },
+        )
     }
 }
 
@@ -581,7 +759,7 @@ impl<B: Body> Tracked<B> {
     pub(crate) fn new(body: B, mut in_flight: InFlight) -> Self {
         // An empty body, or one not sent, is never polled: its response ends with its head.
         in_flight.ended = in_flight.bodiless || body.is_end_stream();
-        Self { body, in_flight, rest: Bytes::new() }
+        Self { body, in_flight, rest: Bytes::new(), gathering: None }
     }
 }
 
@@ -601,7 +779,12 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
         let mut body = this.body;
         let hold_last = this.in_flight.ends_apart;
         let polled = if this.rest.is_empty() {
-            body.as_mut().poll_frame(cx).map_ok(|frame| match frame.into_data() {
+            let next = if hold_last {
+                Gathering::poll_next(this.gathering, body.as_mut(), &this.in_flight.activity, cx)
+            } else {
+                body.as_mut().poll_frame(cx)
+            };
+            next.map_ok(|frame| match frame.into_data() {
                 Ok(data) => {
                     *this.rest = data;
                     Frame::data(next_part(this.rest, hold_last))
@@ -617,8 +800,9 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
                 this.in_flight.handed();
                 // hyper does not ask for more once the body says it has ended, nor after
                 // trailers, which end a body whatever it says (on HTTP/2, finding F-CK).
-                this.in_flight.ended =
-                    frame.is_trailers() || (this.rest.is_empty() && body.is_end_stream());
+                this.in_flight.ended = frame.is_trailers()
+                    || (this.rest.is_empty()
+                        && Gathering::is_done(this.gathering.as_deref(), &*body));
             }
             Poll::Ready(None | Some(Err(_))) => this.in_flight.ended = true,
             Poll::Pending => {}
@@ -627,7 +811,8 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.in_flight.bodiless || (self.rest.is_empty() && self.body.is_end_stream())
+        self.in_flight.bodiless
+            || (self.rest.is_empty() && Gathering::is_done(self.gathering.as_deref(), &self.body))
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -635,7 +820,7 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
             return SizeHint::with_exact(0);
         }
         let hint = self.body.size_hint();
-        let rest = self.rest.len() as u64;
+        let rest = self.rest.len() as u64 + Gathering::held(self.gathering.as_deref());
         let mut sum = SizeHint::new();
         sum.set_lower(hint.lower().saturating_add(rest));
         if let Some(upper) = hint.upper() {
@@ -1187,10 +1372,10 @@ mod tests {
     /// A body of `chunks` then trailers, telling its end only when asked once more, as an
     /// upstream's chunked body with trailers does, counted by `in_flight`.
     fn with_trailers(
-        chunks: &[&'static [u8]],
+        chunks: impl IntoIterator<Item = &'static [u8]>,
         in_flight: InFlight,
     ) -> Tracked<impl Body<Data = Bytes, Error = std::convert::Infallible>> {
-        let data = chunks.iter().map(|chunk| Frame::data(Bytes::from_static(chunk)));
+        let data = chunks.into_iter().map(|chunk| Frame::data(Bytes::from_static(chunk)));
         let frames: Vec<Result<_, std::convert::Infallible>> =
             data.chain([Frame::trailers(http::HeaderMap::new())]).map(Ok).collect();
         Tracked::new(http_body_util::StreamBody::new(futures_util::stream::iter(frames)), in_flight)
@@ -1204,7 +1389,7 @@ mod tests {
         use http_body_util::BodyExt as _;
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let activity = Activity::new();
-        let mut body = with_trailers(&[b"hello"], activity.begin());
+        let mut body = with_trailers([&b"hello"[..]], activity.begin());
         runtime.block_on(async {
             assert!(body.frame().await.unwrap().unwrap().is_data());
             assert!(body.frame().await.unwrap().unwrap().is_trailers());
@@ -1283,7 +1468,7 @@ mod tests {
         let activity = Activity::new();
         let mut in_flight = activity.begin();
         in_flight.end_apart();
-        let mut body = with_trailers(&[b"abc", b"de"], in_flight);
+        let mut body = with_trailers([&b"abc"[..], b"de"], in_flight);
         let mut handed = Vec::new();
         runtime.block_on(async {
             while let Some(frame) = body.frame().await {
@@ -1291,6 +1476,110 @@ mod tests {
             }
         });
         assert_eq!(handed, ["ab", "c", "d", "e", "|"]);
+        drop(body);
+        assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
+    }
+
+    /// The lengths of the data frames a body hands, and `usize::MAX` for its trailers, to its
+    /// end.
+    fn handed_lengths<B: Body<Data = Bytes> + Unpin>(mut body: Tracked<B>) -> Vec<usize>
+    where
+        B::Error: std::fmt::Debug,
+    {
+        use http_body_util::BodyExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut handed = Vec::new();
+        runtime.block_on(async {
+            while let Some(frame) = body.frame().await {
+                handed.push(frame.unwrap().into_data().map_or(usize::MAX, |data| data.len()));
+            }
+        });
+        handed
+    }
+
+    /// A body of `count` chunks of one byte, then trailers, counted by `in_flight`.
+    fn one_byte_chunks(
+        count: usize,
+        in_flight: InFlight,
+    ) -> Tracked<impl Body<Data = Bytes, Error = std::convert::Infallible>> {
+        with_trailers(std::iter::repeat_n(&b"a"[..], count), in_flight)
+    }
+
+    /// Finding F-DE: on HTTP/2, while the client's socket is full, a body's small chunks are
+    /// gathered into frames of [`GATHER`] (each with its last byte apart, F-CP), so that what
+    /// h2 queues is bounded in frames as in bytes; gathered bytes are handed before the
+    /// trailers. With the socket not full, or on HTTP/1.1, each chunk is handed as it comes.
+    #[test]
+    fn on_http2_small_chunks_are_gathered_while_the_socket_is_full() {
+        let count = 2 * GATHER + 100;
+        let activity = Activity::new();
+        let mut http2 = activity.begin();
+        http2.end_apart();
+        activity.wrote(Poll::Pending);
+        let trailers = usize::MAX;
+        let gathered = [GATHER - 1, 1, GATHER - 1, 1, 99, 1, trailers];
+        let handed = handed_lengths(one_byte_chunks(count, http2));
+        let first = &handed[..handed.len().min(8)];
+        assert!(handed == gathered, "{} frames handed, the first {first:?}", handed.len());
+        let http1 = activity.begin();
+        let each: Vec<usize> = [1].repeat(count).into_iter().chain([trailers]).collect();
+        assert_eq!(handed_lengths(one_byte_chunks(count, http1)), each);
+        activity.wrote(Poll::Ready(true));
+        let mut http2 = activity.begin();
+        http2.end_apart();
+        assert_eq!(handed_lengths(one_byte_chunks(3, http2)), [1, 1, 1, trailers]);
+        assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
+    }
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Finding F-DE: chunks gathered while the client's socket is full, the upstream waiting,
+    /// are held until the socket takes bytes again, which wakes the body; then they are handed
+    /// at once, as one frame and its last byte, and the body ends with its upstream's end.
+    #[test]
+    fn gathered_chunks_go_on_when_the_socket_takes_bytes_again() {
+        let activity = Activity::new();
+        let mut in_flight = activity.begin();
+        in_flight.end_apart();
+        let (mut sender, channel) = http_body_util::channel::Channel::<Bytes>::new(8);
+        let mut body = Tracked::new(channel, in_flight);
+        let woken = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        let mut poll = |body: &mut Tracked<_>| {
+            Pin::new(body)
+                .poll_frame(&mut cx)
+                .map(|frame| frame.map(|frame| frame.unwrap().into_data().unwrap()))
+        };
+        activity.wrote(Poll::Pending);
+        for chunk in ["ab", "c"] {
+            sender.try_send(Frame::data(Bytes::from(chunk))).unwrap();
+        }
+        assert!(poll(&mut body).is_pending(), "handed while the socket is full");
+        activity.wrote(Poll::Pending);
+        assert!(poll(&mut body).is_pending(), "handed while the socket is full");
+        let before = woken.0.load(Ordering::Relaxed);
+        activity.wrote(Poll::Ready(true));
+        assert!(woken.0.load(Ordering::Relaxed) > before, "not woken when the socket moved");
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from("ab"))));
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from("c"))));
+        activity.wrote(Poll::Pending);
+        sender.try_send(Frame::data(Bytes::from("de"))).unwrap();
+        assert!(poll(&mut body).is_pending(), "handed while the socket is full");
+        drop(sender);
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from("d"))));
+        assert!(!body.is_end_stream());
+        assert_eq!(poll(&mut body), Poll::Ready(Some(Bytes::from("e"))));
+        assert!(body.is_end_stream(), "the body ended with the upstream's");
+        assert!(body.in_flight.ended);
         drop(body);
         assert_eq!(activity.abandoned.load(Ordering::Relaxed), 0);
     }

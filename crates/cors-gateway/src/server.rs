@@ -109,11 +109,13 @@ const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 /// largest windows and read nothing held up to `--max-concurrent-streams` such responses,
 /// about 57 MiB a connection (finding F-DD in docs/robustness.md); and h2 counts the queue in
 /// bytes, not frames, so behind an upstream of 1-byte chunks a stream queued a frame per byte,
-/// hundreds of bytes of memory each: 66 MB a stream at 128 KiB (finding F-DE). A fast client
+/// hundreds of bytes of memory each: 66 MB a stream at 128 KiB, 13 MB at this size, until
+/// `connection.rs` gathered small chunks into frames of this size while the client's socket is
+/// full (finding F-DE, `Gathering`). A fast client
 /// is not slowed: the part handed past the queue and the kernel's 128 KiB
 /// ([`NOT_SENT_LOW_WATER`]) keep the socket fed; no difference was measured (docs/robustness.md,
 /// F-DE).
-const MAX_SEND_BUFFER: usize = 16 * 1024;
+pub(crate) const MAX_SEND_BUFFER: usize = 16 * 1024;
 
 /// The two protocol servers, configured once.
 struct Protocols {

@@ -632,6 +632,112 @@ async fn an_http2_client_that_reads_nothing_has_no_response_end_in_the_gateways_
     drop(stream);
 }
 
+/// Finding F-DE: behind an upstream that streams tiny chunks, an HTTP/2 client whose socket is
+/// full gets them gathered into frames of 16 KiB, so that what h2 queues for it is bounded in
+/// frames as in bytes: before, each 1-byte chunk was a DATA frame of its own, up to 16 384 of them
+/// queued a stream (about 13 MB). The client grants the largest windows and reads slowly, its
+/// socket full most of the time; the frames it gets are counted against the chunks sent
+/// (200 000 of one byte: as many frames before the fix).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_chunks_are_gathered_for_an_http2_client_whose_socket_is_full() {
+    const CHUNKS: usize = 200_000;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}", upstream.local_addr().unwrap());
+    let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    answer.extend(b"1\r\na\r\n".repeat(CHUNKS));
+    answer.extend(b"0\r\n\r\n");
+    let answer = Bytes::from(answer);
+    tokio::spawn(async move {
+        // The gateway's check of the upstream at its start connects too.
+        loop {
+            let (mut connection, _) = upstream.accept().await.unwrap();
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tokio::io::AsyncReadExt::read(&mut connection, &mut byte).await.unwrap() == 0
+                    {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                tokio::io::AsyncWriteExt::write_all(&mut connection, &answer).await.unwrap();
+                // Kept open until the test ends.
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    let flags = ["--watch-interval", "0", "--http2-keep-alive-interval", "0"];
+    let gateway = strict_gateway_to("127.0.0.1:0", &upstream_url, &flags);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(gateway.address).await.unwrap().into_std().unwrap();
+    let (frames, bytes) = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(&h2_opening_with_the_largest_windows("/stream", 1)).unwrap();
+        let (mut frames, mut bytes) = (0, 0);
+        let mut buffer = Vec::new();
+        let mut read = [0u8; 4096];
+        loop {
+            while buffer.len() >= 9 {
+                let length = usize::from(buffer[0]) << 16
+                    | usize::from(buffer[1]) << 8
+                    | usize::from(buffer[2]);
+                if buffer.len() < 9 + length {
+                    break;
+                }
+                let (kind, flags, stream_id) = (buffer[3], buffer[4], buffer[8]);
+                buffer.drain(..9 + length);
+                if kind == 0x0 && stream_id == 1 {
+                    frames += 1;
+                    bytes += length;
+                }
+                if stream_id == 1 && flags & 0x1 != 0 {
+                    return (frames, bytes);
+                }
+            }
+            let n = stream.read(&mut read).unwrap();
+            assert!(n > 0, "closed after {bytes} bytes in {frames} frames");
+            buffer.extend_from_slice(&read[..n]);
+            // A slow reader: its socket stays full most of the time.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    eprintln!("{bytes} bytes in {frames} DATA frames");
+    assert_eq!(bytes, CHUNKS);
+    assert!(frames < CHUNKS / 2, "{bytes} bytes came in {frames} DATA frames");
+}
+
+/// Finding F-DE: an HTTP/2 client that reads gets each small chunk as it comes, never held for
+/// the next (server-sent events, token streaming): gathering is only while its socket is full.
+/// Each event is sent only once the one before it arrived, so held events never come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_events_arrive_one_by_one_for_an_http2_client_that_reads() {
+    let (_upstream, gateway) = strict_gateway(&[]).await;
+    let (mut sender, body) = Channel::<Bytes>::new(1);
+    let post = request("POST", &gateway.url("/echo"), &[("origin", APP)], body.boxed_unsync());
+    let response = client(true).request(post).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = response.into_body();
+    for n in 0..20 {
+        let event = format!("data: {n}\n\n");
+        sender.send_data(Bytes::from(event.clone())).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < event.len() {
+            let frame = tokio::time::timeout(PATIENCE, events.frame())
+                .await
+                .unwrap_or_else(|_| panic!("event {n} held: {got:?} of it came"));
+            got.extend_from_slice(&frame.unwrap().unwrap().into_data().unwrap());
+        }
+        assert_eq!(got, event.as_bytes());
+    }
+}
+
 /// Finding F-AX: a response the upstream sends nothing of for longer than `--send-timeout` (a
 /// server-sent events stream between events, here an echo of a request body that pauses) is not
 /// waiting on the client, and is not cut. On HTTP/2 too, where each chunk's last byte is handed
