@@ -241,7 +241,7 @@ pub use config::{CorsConfig, MethodConfig, OriginGroupConfig};
 pub use diagnostic::{Code, Diagnostic, LoadError, Severity};
 pub use lint::{PUBLIC_SUFFIXES, is_public_suffix};
 #[cfg(feature = "yaml")]
-pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME};
+pub use load::{API_VERSION, FileShape, LoadedPolicy, MAX_FILE_SIZE, POLICY_NAME, WrittenAddress};
 #[cfg(feature = "local-mode")]
 pub use local::{
     ApiInstance, HttpAddress, Listener, LocalConfig, MAX_FILES, MAX_FOLDER_SIZE, MAX_PATTERN_LEN,

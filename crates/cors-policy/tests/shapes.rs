@@ -106,6 +106,33 @@ fn instance_and_binding_pair_reports_addresses_and_ignored_policies() {
     assert_eq!(loaded.ignored_policies, ["rate-limiting-flex"]);
 }
 
+/// An `ApiInstance`'s listener and its service's address come with their key path, service and
+/// place, so that an adapter refusing them says where, as the Local Mode folder loader does.
+#[test]
+fn an_api_instance_says_where_its_addresses_are() {
+    let loaded = Policy::from_yaml_str(&api_instance(), "a.yaml").unwrap();
+    let listener = loaded.listen_at.as_ref().unwrap();
+    assert_eq!(
+        (listener.text(), listener.key(), listener.service()),
+        ("http://0.0.0.0:8080", "spec.address", None)
+    );
+    assert_eq!((listener.line(), listener.column()), (5, 12));
+    let service = loaded.upstream_at.as_ref().unwrap();
+    assert_eq!(
+        (service.text(), service.key(), service.service()),
+        ("http://127.0.0.1:9", "spec.services.up.address", Some("up"))
+    );
+    assert_eq!((service.line(), service.column()), (7, 19));
+    let refused = service.refuse("the port is closed");
+    assert_eq!((refused.code(), refused.is_error()), (Code::InvalidAddress, true));
+    assert_eq!(
+        refused.to_string(),
+        "a.yaml:7:19: error: spec.services.up.address: the port is closed"
+    );
+    let bare = Policy::from_yaml_str(&bare(), "a.yaml").unwrap();
+    assert_eq!((bare.listen_at, bare.upstream_at), (None, None));
+}
+
 #[rstest]
 #[case::empty_config_key("config:\n")]
 #[case::empty_mapping("{}\n")]

@@ -65,6 +65,93 @@ pub struct LoadedPolicy {
     pub upstream: Option<String>,
     /// The names of the other policies in the file, which are not applied.
     pub ignored_policies: Vec<String>,
+    /// [`LoadedPolicy::listen`] with where the file wrote it, to report a problem with it.
+    pub listen_at: Option<WrittenAddress>,
+    /// [`LoadedPolicy::upstream`] with where the file wrote it and the service it is of.
+    pub upstream_at: Option<WrittenAddress>,
+}
+
+/// An address an `ApiInstance` file wrote (`spec.address`, or a service's
+/// `spec.services.<name>.address`), with its place: an adapter that refuses it says where, as
+/// the Local Mode folder loader does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenAddress {
+    text: String,
+    key: String,
+    service: Option<String>,
+    file: String,
+    line: usize,
+    column: usize,
+}
+
+impl WrittenAddress {
+    /// `text` at `key` (of the service `service`), written at `node` of `file`.
+    pub(crate) fn new(
+        text: String,
+        key: &str,
+        service: Option<&str>,
+        file: &str,
+        node: &Node,
+    ) -> Self {
+        let (key, service, file) = (key.to_owned(), service.map(str::to_owned), file.to_owned());
+        Self { text, key, service, file, line: node.line, column: node.column }
+    }
+
+    /// The address as written.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its key path: `spec.address`, `spec.services.orders.address`.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The name of the service it is the address of (`None` for the listener).
+    #[must_use]
+    pub fn service(&self) -> Option<&str> {
+        self.service.as_deref()
+    }
+
+    /// The 1-based line of its value.
+    #[must_use]
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The 1-based column (in characters) of its value.
+    #[must_use]
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// The error `FILE:LINE:COLUMN: error: KEY.PATH: message` refusing the address, with the
+    /// code [`Code::InvalidAddress`](crate::Code::InvalidAddress) of the folder loader.
+    ///
+    /// ```
+    /// # #[cfg(feature = "yaml")] {
+    /// let file = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n\
+    ///             metadata: {name: api}\nspec:\n  address: http://0.0.0.0:8080\n  \
+    ///             policies:\n  - policyRef: {name: cors-flex}\n    config: {}\n";
+    /// let loaded = cors_policy::Policy::from_yaml_str(file, "api.yaml")?;
+    /// let listener = loaded.listen_at.expect("spec.address is given");
+    /// assert_eq!(
+    ///     listener.refuse("port 8080 is taken").to_string(),
+    ///     "api.yaml:5:12: error: spec.address: port 8080 is taken"
+    /// );
+    /// # }
+    /// # Ok::<(), cors_policy::LoadError>(())
+    /// ```
+    #[must_use]
+    pub fn refuse(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Code::InvalidAddress, &self.key, message).at(
+            &self.file,
+            self.line,
+            self.column,
+        )
+    }
 }
 
 impl LoadedPolicy {

@@ -9,7 +9,7 @@ use super::config::CONFIG_KEYS;
 use super::walk::{
     Entry, Loader, child, describe, describe_document, is_null, item, peek_entries, scalar,
 };
-use super::{API_VERSION, FileShape, LoadedPolicy, POLICY_NAME, sort};
+use super::{API_VERSION, FileShape, LoadedPolicy, POLICY_NAME, WrittenAddress, sort};
 use crate::diagnostic::{Code, Diagnostic, LoadError};
 use crate::yaml::{Node, Value};
 
@@ -36,8 +36,8 @@ pub(crate) struct PolicyEntry<'n> {
 /// What the document walk found besides the policy.
 #[derive(Default)]
 struct Context {
-    listen: Option<String>,
-    upstream: Option<String>,
+    listen: Option<WrittenAddress>,
+    upstream: Option<WrittenAddress>,
     ignored: Vec<String>,
     instance_name: Option<String>,
     binding_targets: Vec<(String, usize, usize)>,
@@ -198,6 +198,17 @@ impl Loader<'_> {
         }
     }
 
+    /// The address string at `key` (of the service `service`), with its place.
+    fn written_address(
+        &mut self,
+        node: &Node,
+        key: &str,
+        service: Option<&str>,
+    ) -> Option<WrittenAddress> {
+        let text = self.wrapper_string(node, key)?;
+        Some(WrittenAddress::new(text, key, service, self.file, node))
+    }
+
     /// An `ApiInstance` (its `apiVersion` already checked): listener, upstream and policies.
     fn api_instance<'n>(
         &mut self,
@@ -213,7 +224,7 @@ impl Loader<'_> {
         }
         let Some((_, spec)) = self.spec(entries, node) else { return };
         if let Some(address) = Self::get(&spec, "address") {
-            cx.listen = self.wrapper_string(address, "spec.address");
+            cx.listen = self.written_address(address, "spec.address", None);
         }
         if let Some(services) = Self::get(&spec, "services") {
             let services = self.wrapper_map(services, "spec.services", "a mapping of services");
@@ -236,7 +247,8 @@ impl Loader<'_> {
                 let service = self.wrapper_map(service, &path, "a mapping with address");
                 match Self::get(&service, "address") {
                     Some(address) => {
-                        cx.upstream = self.wrapper_string(address, &child(&path, "address"));
+                        let key = child(&path, "address");
+                        cx.upstream = self.written_address(address, &key, Some(name));
                     }
                     None => self.missing(&child(&path, "address"), key_node, ""),
                 }
@@ -457,9 +469,11 @@ impl Loader<'_> {
                     policy,
                     warnings,
                     shape: found.shape,
-                    listen: cx.listen,
-                    upstream: cx.upstream,
+                    listen: cx.listen.as_ref().map(|at| at.text().to_owned()),
+                    upstream: cx.upstream.as_ref().map(|at| at.text().to_owned()),
                     ignored_policies: cx.ignored,
+                    listen_at: cx.listen,
+                    upstream_at: cx.upstream,
                 })
             }
             _ => Err(self.finish_errors()),
