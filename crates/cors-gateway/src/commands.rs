@@ -352,14 +352,13 @@ fn plan_file(
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    // A value taken from the file is refused as `check FILE` refuses it, naming the file.
-    let from_file = |flag: &Option<String>, key: &str, message: String| match flag {
-        Some(_) => message,
-        None => file_error(file, &format!("{key}: {message}")),
-    };
+    // The values taken from the file are refused as `check FILE` refuses them, each at its place.
+    let refused = address_errors(&loaded, args.listen.is_some(), args.upstream.is_some());
+    if !refused.is_empty() {
+        return Err(refuse_file(file, &refused));
+    }
     let text = args.listen.as_deref().or(loaded.listen.as_deref()).unwrap_or(DEFAULT_LISTEN);
-    let (address, scheme) =
-        listen_address(text).map_err(|message| from_file(&args.listen, "spec.address", message))?;
+    let (address, scheme) = listen_address(text)?;
     let tls = match (scheme, certificate) {
         (Some(SchemeArg::Https), None) => {
             return Err(format!(
@@ -380,8 +379,7 @@ fn plan_file(
                     or use an ApiInstance file whose spec.services names one"
             .to_owned());
     };
-    let upstream = Upstream::parse(upstream_text)
-        .map_err(|message| from_file(&args.upstream, "spec.services", message))?;
+    let upstream = Upstream::parse(upstream_text)?;
     let trust =
         (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
             .then(|| upstream_trust(args));
@@ -511,35 +509,41 @@ pub(crate) fn announce(address: SocketAddr, tls: bool) {
     say(format_args!("listening on {scheme}://{address}"));
 }
 
-/// Refuses an `ApiInstance` file's listener and upstream as `serve --config FILE` would, so
-/// that `check FILE` passes no file that `serve` refuses at start. Returns what `serve` will
-/// need that `check` cannot see: the certificate of an https listener, a flag of `serve`.
-fn instance_addresses(loaded: &LoadedPolicy) -> Result<Option<String>, String> {
-    let mut note = None;
-    if let Some(listen) = &loaded.listen {
-        let (_, scheme) =
-            listen_address(listen).map_err(|message| format!("spec.address: {message}"))?;
-        if scheme == Some(SchemeArg::Https) {
-            note = Some(format!(
-                "spec.address {listen} is https: serve it with --tls-cert FILE and --tls-key \
-                 FILE (or put a TLS terminator in front, write http:// and pass --public-scheme \
-                 https)"
-            ));
-        }
-    }
-    if let Some(upstream) = &loaded.upstream {
-        Upstream::parse(upstream).map_err(|message| format!("spec.services: {message}"))?;
-    }
-    Ok(note)
+/// Refuses an `ApiInstance` file's listener and upstream as `serve --config FILE` does, each
+/// problem at its place (`FILE:LINE:COLUMN: error: KEY.PATH: message`), so that `check FILE`
+/// passes no file that `serve` refuses at start. A value that a flag of `serve` replaces
+/// (`listen_flag`, `upstream_flag`) is not read, so not refused.
+fn address_errors(
+    loaded: &LoadedPolicy,
+    listen_flag: bool,
+    upstream_flag: bool,
+) -> Vec<Diagnostic> {
+    let listener = loaded.listen_at.as_ref().filter(|_| !listen_flag);
+    let listener = listener.and_then(|at| listen_address(at.text()).err().map(|e| at.refuse(e)));
+    let service = loaded.upstream_at.as_ref().filter(|_| !upstream_flag);
+    let service = service.and_then(|at| Upstream::parse(at.text()).err().map(|e| at.refuse(e)));
+    listener.into_iter().chain(service).collect()
 }
 
-/// Prints `FILE: error: MESSAGE`, the line of an error in a policy file, for an error found in
-/// `file` after it loaded (an `ApiInstance`'s listener or upstream), and returns the summary that
-/// follows it, `FILE has 1 error and was not loaded`: `check FILE` and `serve --config FILE` say
-/// both alike.
-fn file_error(file: &Path, message: &str) -> String {
-    eprintln!("{}: error: {message}", file.display());
-    format!("{} has 1 error and was not loaded", file.display())
+/// What `check` notes of a valid `ApiInstance` file: what `serve` will need that `check` cannot
+/// see, the certificate of an https listener, a flag of `serve`.
+fn https_note(loaded: &LoadedPolicy) -> Option<String> {
+    let listen = loaded.listen.as_deref()?;
+    let (_, scheme) = listen_address(listen).ok()?;
+    (scheme == Some(SchemeArg::Https)).then(|| {
+        format!(
+            "spec.address {listen} is https: serve it with --tls-cert FILE and --tls-key FILE (or \
+             put a TLS terminator in front, write http:// and pass --public-scheme https)"
+        )
+    })
+}
+
+/// Prints the `errors` found in `file` after it loaded (an `ApiInstance`'s listener or
+/// upstream), and returns the summary that follows them, `FILE has 2 errors and was not
+/// loaded`: `check FILE` and `serve --config FILE` say both alike.
+fn refuse_file(file: &Path, errors: &[Diagnostic]) -> String {
+    print_diagnostics(errors);
+    format!("{} has {} and was not loaded", file.display(), count(errors.len(), "error"))
 }
 
 /// `cors-gateway check`: one file as `serve --config` reads it; a folder or several files as a
@@ -548,13 +552,13 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
     let (what, warnings) = match &args.files[..] {
         [file] if !file.is_dir() => {
             let Some(loaded) = load(file) else { return ExitCode::FAILURE };
-            match instance_addresses(&loaded) {
-                Ok(Some(note)) => eprintln!("note: {}: {note}", file.display()),
-                Ok(None) => {}
-                Err(message) => {
-                    eprintln!("error: {}", file_error(file, &message));
-                    return ExitCode::FAILURE;
-                }
+            let refused = address_errors(&loaded, false, false);
+            if !refused.is_empty() {
+                eprintln!("error: {}", refuse_file(file, &refused));
+                return ExitCode::FAILURE;
+            }
+            if let Some(note) = https_note(&loaded) {
+                eprintln!("note: {}: {note}", file.display());
             }
             if args.print {
                 say(format_args!("{}", loaded.policy.to_yaml().trim_end()));

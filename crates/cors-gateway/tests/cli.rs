@@ -538,33 +538,33 @@ fn serve_refuses_command_lines_that_cannot_work(
 
 /// `check FILE` refuses an `ApiInstance` file whose listener or upstream `serve --config FILE`
 /// refuses at start, with the same lines (it called such files valid; `serve` said the reason
-/// without the file or the key it came from).
+/// without the file or the key it came from), each at its place.
 #[rstest]
 #[case::upstream_with_a_query(
     "http://127.0.0.1:0",
     "http://127.0.0.1:1?x=1",
-    "spec.services: invalid upstream URL \"http://127.0.0.1:1?x=1\": a query is not supported"
+    "spec.services.s.address: invalid upstream URL \"http://127.0.0.1:1?x=1\": a query is not supported"
 )]
 #[case::upstream_not_http(
     "http://127.0.0.1:0",
     "ftp://127.0.0.1:1",
-    "only http:// and https:// upstreams are supported"
+    "spec.services.s.address: unsupported upstream URL \"ftp://127.0.0.1:1\": only http:// and https://"
 )]
 #[case::upstream_without_a_scheme(
     "http://127.0.0.1:0",
     "127.0.0.1:1",
-    "spec.services: invalid upstream URL \"127.0.0.1:1\": no scheme; write http://127.0.0.1:1"
+    "spec.services.s.address: invalid upstream URL \"127.0.0.1:1\": no scheme; write http://127.0.0.1:1"
 )]
 #[case::upstream_with_a_fragment(
     "http://127.0.0.1:0",
     "http://127.0.0.1:1/#top",
-    "spec.services: invalid upstream URL \"http://127.0.0.1:1/#top\": a fragment is never sent"
+    "spec.services.s.address: invalid upstream URL \"http://127.0.0.1:1/#top\": a fragment is never sent"
 )]
 // Finding F-DC: `check DIR` refused it, `check FILE` and `serve --config FILE` took it.
 #[case::upstream_with_a_dot_segment(
     "http://127.0.0.1:0",
     "http://127.0.0.1:1/api/%2e%2e/admin",
-    "spec.services: invalid upstream URL: \"http://127.0.0.1:1/api/%2e%2e/admin\" has a dot \
+    "spec.services.s.address: invalid upstream URL: \"http://127.0.0.1:1/api/%2e%2e/admin\" has a dot \
      segment (. or ..)"
 )]
 #[case::listener_past_the_last_port(
@@ -575,7 +575,8 @@ fn serve_refuses_command_lines_that_cannot_work(
 #[case::listener_with_a_base_path(
     "http://127.0.0.1:0/shop",
     "http://127.0.0.1:1",
-    "a base path needs a Flex Local Mode folder (--config-dir DIR)"
+    "spec.address: cannot listen on \"http://127.0.0.1:0/shop\": a base path needs a Flex Local \
+     Mode folder (--config-dir DIR)"
 )]
 fn check_refuses_an_api_instance_that_serve_refuses(
     #[case] address: &str,
@@ -595,10 +596,48 @@ fn check_refuses_an_api_instance_that_serve_refuses(
     for command in [&["check", file][..], &["serve", "--config", file]] {
         let (code, _, stderr) = run(command);
         assert_eq!(code, 1, "{command:?}:\n{stderr}");
-        let error = stderr.lines().find(|line| line.starts_with(&format!("{file}: error: spec.")));
-        assert!(error.is_some_and(|line| line.contains(expected)), "{expected:?} in:\n{stderr}");
+        // The listener's value is at 5:12, the service's at 7:18.
+        let place = if expected.starts_with("spec.address") { "5:12" } else { "7:18" };
+        let error = format!("{file}:{place}: error: {expected}");
+        assert!(stderr.lines().any(|line| line.starts_with(&error)), "{error:?} in:\n{stderr}");
         let summary = format!("error: {file} has 1 error and was not loaded");
         assert!(stderr.lines().any(|line| line == summary), "{command:?}:\n{stderr}");
+    }
+}
+
+/// `check FILE` and `serve --config FILE` report every problem of an `ApiInstance` file's
+/// listener and service, each with its line, column and key path (naming the service), as the
+/// Local Mode folder loader does: they said the listener's alone, with neither.
+#[test]
+fn every_address_problem_of_an_api_instance_is_reported_at_its_place() {
+    let scratch = Scratch::new();
+    let file = scratch.write(
+        "a.yaml",
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {name: a}\n\
+         spec:\n  address: http://0.0.0.0:8080/a/../b\n  services:\n    up:\n      \
+         address: http://127.0.0.1:99999\n  policies:\n    - policyRef: {name: cors-flex}\n      \
+         config: {publicResource: true}\n",
+    );
+    let file = file.to_str().unwrap();
+    for command in [&["check", file][..], &["serve", "--config", file]] {
+        let (code, _, stderr) = run(command);
+        assert_eq!(code, 1, "{command:?}:\n{stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|line| line.contains("error: ")).collect();
+        let expected = [
+            format!(
+                "{file}:5:12: error: spec.address: cannot listen on \"http://0.0.0.0:8080/a/../b\": \
+                 a base path needs a Flex Local Mode folder"
+            ),
+            format!(
+                "{file}:8:16: error: spec.services.up.address: invalid upstream URL \
+                 \"http://127.0.0.1:99999\": the port 99999 is past 65535"
+            ),
+            format!("error: {file} has 2 errors and was not loaded"),
+        ];
+        assert_eq!(errors.len(), expected.len(), "{command:?}:\n{stderr}");
+        for (line, expected) in errors.iter().zip(&expected) {
+            assert!(line.starts_with(expected.as_str()), "{expected:?} in:\n{stderr}");
+        }
     }
 }
 
