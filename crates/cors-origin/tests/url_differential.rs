@@ -13,6 +13,11 @@
 use cors_origin::{Origin, RequestOrigin, is_same_origin_value};
 use proptest::prelude::*;
 
+// Shared with the `same_origin_value` fuzz target, which includes the file by its path.
+#[path = "support/url_origin.rs"]
+mod url_origin;
+use url_origin::{deviates, is_special, opaque_deviates, origin_as_sent};
+
 /// Pieces of hosts, each a form some parser reads differently from another.
 const PIECES: &[&str] = &[
     "a",
@@ -129,10 +134,6 @@ fn input() -> impl Strategy<Value = String> {
         })
 }
 
-fn is_special(scheme: &str) -> bool {
-    matches!(scheme, "http" | "https" | "ws" | "wss" | "ftp")
-}
-
 /// The documented deviation of R2 on a value as sent (docs/decisions.md, "Origins"; F-DF): a
 /// host with an `xn--` label whose part from its first label that is not plain (lower-case
 /// letters, digits and hyphens, starting with a letter, ending with no hyphen) is past the
@@ -151,29 +152,6 @@ fn idna_unchecked(host: &str) -> bool {
         && (rest.join(".").len() > 253
             || rest.len() > 8
             || rest.iter().any(|label| label.len() > 63))
-}
-
-/// The documented deviations (docs/decisions.md, "Origins") that make a host `url` serializes
-/// one that neither parser accepts.
-fn deviates(host: &str) -> bool {
-    let labels: Vec<&str> = host.split('.').collect();
-    host.len() > 253
-        || labels.iter().any(|label| label.is_empty() || label.len() > 63)
-        || host
-            .bytes()
-            .any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)))
-            && !host.starts_with('[')
-        || labels.iter().any(|label| label.starts_with("xn--")) && labels.len() > 8
-}
-
-/// The documented deviations for a non-special scheme's opaque host (docs/decisions.md,
-/// "Custom schemes"): the host alphabet with upper case, empty labels and the DNS limits.
-fn opaque_deviates(host: &str) -> bool {
-    let labels: Vec<&str> = host.split('.').collect();
-    !host.starts_with('[')
-        && (host.len() > 253
-            || labels.iter().any(|label| label.is_empty() || label.len() > 63)
-            || host.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"-_.".contains(&b))))
 }
 
 proptest! {
@@ -285,17 +263,7 @@ proptest! {
             return Ok(());
         }
         let url = url::Url::parse(&input);
-        let serialized = url.as_ref().ok().map(|url| {
-            if is_special(url.scheme()) {
-                url.origin().ascii_serialization()
-            } else {
-                let host = url.host_str().unwrap_or_default();
-                match url.port() {
-                    Some(port) => format!("{}://{host}:{port}", url.scheme()),
-                    None => format!("{}://{host}", url.scheme()),
-                }
-            }
-        });
+        let serialized = url.as_ref().ok().map(origin_as_sent);
         prop_assert_eq!(serialized.as_deref(), Some(input.as_str()), "{:?}", url);
     }
 }
