@@ -194,7 +194,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                 }
                 let config = certificate.server_config()?;
                 let telemetry = plan.telemetry;
-                plan.reloads.push((Box::new(CertificateReload { certificate, telemetry }), read));
+                plan.reloads.push((Box::new(CertificateReload::new(certificate, telemetry)), read));
                 Some(config)
             }
             None => None,

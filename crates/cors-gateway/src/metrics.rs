@@ -8,6 +8,7 @@
 //! by [`DecisionCounts`], so that only the pairs that occurred are exported.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -171,6 +172,7 @@ pub(crate) struct Metrics {
     config_reloads: Counter,
     failed_reloads: Counter,
     failed_certificate_reloads: Counter,
+    certificate_expiry: Family<[(&'static str, String); 1], Gauge>,
     policy: Arc<PolicyInfo>,
     dropped: DroppedLines,
 }
@@ -231,6 +233,13 @@ impl Metrics {
              previous certificate stays, until it expires",
             failed_certificate_reloads.clone(),
         );
+        let certificate_expiry = Family::default();
+        registry.register(
+            "cors_gateway_certificate_expiry_timestamp_seconds",
+            "When the certificate served (its notAfter) expires, in seconds since the Unix epoch, \
+             by its --tls-cert file; set at start and on each certificate reload",
+            certificate_expiry.clone(),
+        );
         let policy = Arc::new(PolicyInfo::new(in_force));
         registry.register_collector(Box::new(Arc::clone(&policy)));
         let [queue_full, write_error] = labelled(
@@ -262,6 +271,7 @@ impl Metrics {
             config_reloads,
             failed_reloads,
             failed_certificate_reloads,
+            certificate_expiry,
             policy,
             dropped: DroppedLines { queue_full, write_error },
         }
@@ -358,6 +368,21 @@ impl Metrics {
     /// Records a certificate reload refused for errors in its files.
     pub(crate) fn certificate_reload_failed(&self) {
         self.failed_certificate_reloads.inc();
+    }
+
+    /// Records that the certificate of `file` now served expires at `not_after` (Unix seconds);
+    /// `None` (a notAfter that could not be read) removes the series rather than keep the
+    /// previous certificate's.
+    pub(crate) fn certificate_served(&self, file: &Path, not_after: Option<i64>) {
+        let labels = [("file", file.display().to_string())];
+        match not_after {
+            Some(seconds) => {
+                self.certificate_expiry.get_or_create(&labels).set(seconds);
+            }
+            None => {
+                self.certificate_expiry.remove(&labels);
+            }
+        }
     }
 
     /// The policies in force and their hashes (see [`policy_hash`]), for `/readyz`:

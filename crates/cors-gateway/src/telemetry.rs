@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -175,6 +175,14 @@ impl Telemetry {
     pub(crate) fn certificate_reload_failed(self) {
         if let Some(metrics) = self.metrics() {
             metrics.certificate_reload_failed();
+        }
+    }
+
+    /// Records that the certificate of `file` now served expires at `not_after` (Unix seconds),
+    /// at start and on each reload that took.
+    pub(crate) fn certificate_served(self, file: &Path, not_after: Option<i64>) {
+        if let Some(metrics) = self.metrics() {
+            metrics.certificate_served(file, not_after);
         }
     }
 

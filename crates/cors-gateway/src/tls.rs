@@ -149,27 +149,42 @@ impl ListenerCertificate {
         Ok(Arc::new(Self { files, current }))
     }
 
-    /// Reads the files again and swaps the new certificate in; on any error keeps the current
-    /// one and logs why. Returns whether it was replaced.
-    pub(crate) fn reload(&self, cause: &str) -> bool {
+    /// Reads the files again and swaps the new certificate in, its expiry recorded in
+    /// `telemetry` first (so that `/metrics` says it by the time a handshake gets it); on any
+    /// error keeps the current one, logs why and counts it (finding F-DP).
+    fn reload(&self, cause: &str, telemetry: Telemetry) {
         match self.files.load() {
             Ok(loaded) => {
+                self.served(&loaded, telemetry);
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded;
                 tracing::info!(
                     certificate = %self.files.chain.display(),
                     cause,
                     "TLS certificate reloaded"
                 );
-                true
             }
             Err(error) => {
                 tracing::error!(
                     cause,
                     "TLS certificate reload failed, keeping the previous certificate: {error}"
                 );
-                false
+                telemetry.certificate_reload_failed();
             }
         }
+    }
+
+    /// Records in `telemetry` when `served`, the certificate served from now, expires (its
+    /// notAfter).
+    fn served(&self, served: &CertifiedKey, telemetry: Telemetry) {
+        let expiry = served.end_entity_cert().ok().and_then(not_after);
+        if expiry.is_none() {
+            tracing::warn!(
+                certificate = %self.files.chain.display(),
+                "cannot read the TLS certificate's expiry (notAfter); \
+                 cors_gateway_certificate_expiry_timestamp_seconds has no value for it"
+            );
+        }
+        telemetry.certificate_served(&self.files.chain, expiry);
     }
 
     /// The rustls configuration of a listener serving this certificate, offering `h2`,
@@ -471,14 +486,35 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// The notAfter of `certificate`, in seconds since the Unix epoch; `None` if it does not parse.
+/// x509-parser, because rustls and webpki read the validity only to check it and expose no
+/// field of it.
+fn not_after(certificate: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
 /// The listener's certificate as the reloader sees it: a reload refused for errors is counted in
 /// `cors_gateway_certificate_reload_failures_total`, not only logged (finding F-DP: a failed
-/// renewal showed nowhere in the metrics, and the old certificate served on until it expired).
+/// renewal showed nowhere in the metrics, and the old certificate served on until it expired),
+/// and the expiry of the certificate served is kept in
+/// `cors_gateway_certificate_expiry_timestamp_seconds`, for alerts before it expires whatever the
+/// cause.
 pub(crate) struct CertificateReload {
     /// The certificate reloaded.
-    pub(crate) certificate: Arc<ListenerCertificate>,
-    /// Where a refused reload is counted.
-    pub(crate) telemetry: Telemetry,
+    certificate: Arc<ListenerCertificate>,
+    /// Where a refused reload is counted and the expiry recorded.
+    telemetry: Telemetry,
+}
+
+impl CertificateReload {
+    /// Reloads `certificate`, recording in `telemetry` the expiry of the one served now.
+    pub(crate) fn new(certificate: Arc<ListenerCertificate>, telemetry: Telemetry) -> Self {
+        let current =
+            Arc::clone(&certificate.current.read().unwrap_or_else(PoisonError::into_inner));
+        certificate.served(&current, telemetry);
+        Self { certificate, telemetry }
+    }
 }
 
 impl crate::reload::Reload for CertificateReload {
@@ -487,9 +523,7 @@ impl crate::reload::Reload for CertificateReload {
     }
 
     fn reload(&mut self, cause: &'static str) {
-        if !self.certificate.reload(cause) {
-            self.telemetry.certificate_reload_failed();
-        }
+        self.certificate.reload(cause, self.telemetry);
     }
 }
 

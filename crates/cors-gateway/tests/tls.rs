@@ -390,8 +390,9 @@ async fn the_certificate_reloads_and_a_bad_one_keeps_the_previous() {
     gateway.wait_for_log("cause=\"file changed\"");
 }
 
-/// The value of the unlabelled counter `name` on the admin listener at `admin`.
-fn metric(admin: std::net::SocketAddr, name: &str) -> u64 {
+/// The value of the series `name` (with its labels, if any: `name{label="value"}`) on the admin
+/// listener at `admin`.
+fn metric(admin: std::net::SocketAddr, name: &str) -> i64 {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(admin).unwrap();
     stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
@@ -428,6 +429,45 @@ async fn a_certificate_reload_refused_is_counted_in_the_metrics() {
     gateway.signal("HUP");
     wait_until_trusted(gateway.address, &second).await;
     assert_eq!(metric(admin, FAILURES), 1);
+}
+
+/// The expiry (notAfter) of the certificate served is in `/metrics` from the start, in Unix
+/// seconds under the `--tls-cert` file's name, and follows a reload to another certificate, so
+/// that an alert can fire before it expires whatever the cause (a renewal refused, or never run).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_certificate_expiry_is_in_the_metrics_and_follows_a_reload() {
+    let scratch = Scratch::new();
+    let (first, second) = (TestCa::new("first"), TestCa::new("second"));
+    let expiring = |year, month, day| {
+        move |params: &mut rcgen::CertificateParams| {
+            params.not_after = rcgen::date_time_ymd(year, month, day);
+        }
+    };
+    let serving = first.issue_with(&scratch, "serving", expiring(2031, 1, 2));
+    let upstream = Upstream::start().await;
+    let flags = ["--watch-interval", "0", "--admin-listen", "127.0.0.1:0"];
+    let gateway = start(&upstream, &serving, &flags);
+    let admin = gateway.admin_address();
+    let expiry = format!(
+        "cors_gateway_certificate_expiry_timestamp_seconds{{file=\"{}\"}}",
+        serving.chain.display()
+    );
+    assert_eq!(metric(admin, &expiry), 1_925_078_400, "2031-01-02T00:00:00Z");
+
+    replace(
+        &second.issue_with(&scratch, "next", expiring(2032, 3, 4)),
+        &serving.chain,
+        &serving.key,
+    );
+    gateway.signal("HUP");
+    wait_until_trusted(gateway.address, &second).await;
+    assert_eq!(metric(admin, &expiry), 1_961_971_200, "2032-03-04T00:00:00Z");
+
+    // A reload refused keeps the certificate served, and its expiry.
+    std::fs::write(&serving.chain, "not a certificate\n").unwrap();
+    gateway.signal("HUP");
+    gateway.wait_for_log("holds no CERTIFICATE block");
+    assert_eq!(metric(admin, &expiry), 1_961_971_200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
