@@ -34,6 +34,7 @@ use http::{Request, StatusCode, Version, header};
 use serde::{Serialize, Serializer};
 
 use crate::metrics::DroppedLines;
+use crate::proxy::client_address;
 
 /// The format of access log lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -193,7 +194,7 @@ impl Lines {
             time: humantime::format_rfc3339_millis(side.time),
             // A dual-stack listener's IPv4 client as its IPv4 address, as the forwarding fields
             // name it (finding F-DO), not `[::ffff:203.0.113.7]`.
-            client: SocketAddr::new(side.client.ip().to_canonical(), side.client.port()),
+            client: client_address(side.client),
             method: Escaped::all(side.request.method().as_str().as_bytes()),
             path: Escaped::bounded(target.as_bytes(), MAX_PATH_BYTES),
             proto: Proto(side.request.version()),

@@ -1298,9 +1298,17 @@ struct Element {
     names_host: bool,
 }
 
+/// `peer` as the gateway names a client, in the forwarding fields, the access log and its own
+/// log lines: an IPv4-mapped address (an IPv4 client of a dual-stack `[::]:PORT` listener, or
+/// of a PROXY protocol header that names it so) as the IPv4 address it maps (finding F-DO). An
+/// IPv6 address, NAT64's `64:ff9b::/96` included, stays as it is.
+pub(crate) fn client_address(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
+}
+
 impl ForwardedFor {
     fn new(peer: SocketAddr, scheme: &'static str, trusted: bool) -> Self {
-        let ip = peer.ip().to_canonical();
+        let ip = client_address(peer).ip();
         let node = if ip.is_ipv6() { format!("for=\"[{ip}]\"") } else { format!("for={ip}") };
         let ip = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
             .expect("invariant: an IP address is a valid header value");

@@ -335,7 +335,7 @@ impl Accepted {
         // under it.
         let deadline = Deadline::after(shared.limits.header_read_timeout);
         let slot = shared.per_client.slot(slot);
-        let trusted = shared.settings.trusts(peer.ip());
+        let (peer, trusted) = (proxy::client_address(peer), shared.settings.trusts(peer.ip()));
         Self { peer, shared, endpoint, slot, trusted, closing, deadline, counted }
     }
 
@@ -376,7 +376,7 @@ impl Accepted {
         let header = proxy_protocol::read_header(&stream);
         match deadline.run_unless_closing(&mut self.closing, header).await {
             Stage::Done(Ok(Client::At(client))) => {
-                self.peer = client;
+                self.peer = proxy::client_address(client);
                 self.trusted = self.shared.settings.trusts(client.ip());
             }
             Stage::Done(Ok(Client::Peer)) => {}

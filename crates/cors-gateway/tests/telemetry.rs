@@ -1057,3 +1057,41 @@ async fn tunnels_are_open_connections_until_they_close() {
     assert_eq!(connection_counts(&samples), (0.0, 0.0, closed));
     assert_eq!(value(&samples, "cors_gateway_connections_total"), 2.0);
 }
+
+/// Finding F-DO, in the gateway's own log lines: on a dual-stack listener (`[::]:PORT`) an IPv4
+/// client, and a client a PROXY protocol header names IPv4-mapped, are written by their IPv4
+/// address (`peer=127.0.0.1:PORT`) in the debug lines, as the access log and `X-Forwarded-For`
+/// name them; the gateway's lines wrote `peer=[::ffff:127.0.0.1]:PORT`.
+#[test]
+fn the_log_lines_name_an_ipv4_client_of_a_dual_stack_listener_by_its_ipv4_address() {
+    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let gateway = Gateway::start(&[
+        "serve",
+        "--config",
+        &strict(),
+        "--listen",
+        "[::]:0",
+        "--upstream",
+        &upstream,
+        "--watch-interval",
+        "0",
+        "--proxy-protocol",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]);
+    let port = gateway.address.port();
+
+    // The balancer's own address, without a header: refused, and named as it connected.
+    let mut refused = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let balancer = refused.local_addr().unwrap();
+    refused.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    gateway.wait_for_log(&format!("peer={balancer} error="));
+
+    // A client the header names IPv4-mapped, which then closes without a request.
+    let mut proxied = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    proxied.write_all(b"PROXY TCP6 ::ffff:198.51.100.9 ::1 51000 80\r\n").unwrap();
+    proxied.shutdown(std::net::Shutdown::Write).unwrap();
+    gateway
+        .wait_for_log("closed a connection that sent no request in time peer=198.51.100.9:51000");
+    assert!(!gateway.stderr().contains("::ffff:"), "{}", gateway.stderr());
+}
