@@ -25,6 +25,7 @@ mod readings;
 mod reload;
 mod server;
 mod telemetry;
+mod throttle;
 mod tls;
 mod tunnel;
 

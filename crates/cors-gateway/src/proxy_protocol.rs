@@ -5,11 +5,16 @@
 //! reads the header off the socket, exactly its bytes, and says what it means for the gateway
 //! (finding F-AI in docs/robustness.md).
 
-use std::io;
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use std::{fmt, io};
 
 use rustix::net::RecvFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+
+use crate::throttle::Throttle;
 
 // The parser has no I/O and no dependency of the gateway's but `ppp`: the `proxy_protocol` fuzz
 // target (`fuzz/fuzz_targets/proxy_protocol.rs`) includes its file as it is.
@@ -81,4 +86,33 @@ fn take_header(stream: &TcpStream, seen: &mut usize) -> io::Result<Client> {
 
 fn closed_early() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "closed before a whole PROXY protocol header")
+}
+
+/// The least time between two warnings of [`refused`].
+const WARNING_INTERVAL: Duration = Duration::from_mins(1);
+
+/// The refusals of the process, warned of by [`refused`].
+static REFUSALS: Mutex<Throttle> = Mutex::new(Throttle::new(WARNING_INTERVAL));
+
+/// Logs that the connection from `peer` was closed for its PROXY protocol header, for `reason`
+/// (a peer outside `--trusted-proxies`, a header missing, malformed or over 4 KiB): at debug
+/// level each, and as a warning at most once per [`WARNING_INTERVAL`], with the count of
+/// refusals since the previous warning. A balancer left out of `--trusted-proxies`, or one that
+/// sends no header, so shows at the default level, while a client that could write thousands
+/// of such lines writes one a minute.
+pub(crate) fn refused(peer: SocketAddr, reason: &dyn fmt::Display) {
+    tracing::debug!(%peer, %reason, "closed a connection for its PROXY protocol header");
+    let due = REFUSALS.lock().unwrap_or_else(PoisonError::into_inner).count(Instant::now());
+    if let Some(refused) = due {
+        tracing::warn!(
+            refused,
+            last_peer = %peer,
+            last_reason = %reason,
+            "closed {refused} connection(s) for their PROXY protocol header since the last such \
+             line (at most one a minute; all counted in \
+             cors_gateway_connections_closed_total{{reason=\"proxy_protocol\"}}); hint: the \
+             load balancer must send a header (HAProxy send-proxy, nginx proxy_protocol on) \
+             and its address be in --trusted-proxies"
+        );
+    }
 }

@@ -30,6 +30,7 @@ use crate::pool::UpstreamClients;
 use crate::proxy::{self, Kept, Peer, Proxy, ProxyBody, ProxySettings, ToUpstream, Upstream};
 use crate::proxy_protocol::{self, Client};
 use crate::telemetry::{ConnectionGuard, Observed, Observing, Telemetry};
+use crate::throttle::Throttle;
 use crate::{checks, folder};
 
 /// Connection-level limits and timeouts.
@@ -368,7 +369,7 @@ impl Accepted {
     async fn serve_proxied(mut self, tls: Option<TlsAcceptor>, stream: TcpStream) {
         let peer = self.peer;
         if !self.trusted {
-            tracing::debug!(%peer, "closed a connection from a peer outside --trusted-proxies");
+            proxy_protocol::refused(peer, &"a peer outside --trusted-proxies");
             self.counted.closed(Closed::ProxyProtocol);
             return;
         }
@@ -383,7 +384,7 @@ impl Accepted {
             // The balancer's address, for want of the client's, but not its trust (finding F-DB).
             Stage::Done(Ok(Client::Unnamed)) => self.trusted = false,
             Stage::Done(Err(error)) => {
-                tracing::debug!(%peer, %error, "closed a connection without a valid PROXY protocol header");
+                proxy_protocol::refused(peer, &error);
                 self.counted.closed(Closed::ProxyProtocol);
                 return;
             }
@@ -720,11 +721,16 @@ impl Acceptor {
 
 /// How the accept loop backs off after failures: 10 ms, doubling up to 1 s while they last, and
 /// one log line per 5 s at most, counting the failures since the previous line.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct AcceptBackoff {
     pause: Duration,
-    failures: u64,
-    reported: Option<Instant>,
+    reports: Throttle,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        Self { pause: Duration::ZERO, reports: Throttle::new(Self::REPORT_EVERY) }
+    }
 }
 
 impl AcceptBackoff {
@@ -735,13 +741,7 @@ impl AcceptBackoff {
     /// Records a failure at `now`: how long to pause, and the failures to report, if it is time.
     fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
         self.pause = (self.pause * 2).clamp(Self::FIRST, Self::LONGEST);
-        self.failures += 1;
-        let due = self.reported.is_none_or(|at| now.duration_since(at) >= Self::REPORT_EVERY);
-        if !due {
-            return (self.pause, None);
-        }
-        self.reported = Some(now);
-        (self.pause, Some(std::mem::take(&mut self.failures)))
+        (self.pause, self.reports.count(now))
     }
 
     /// Records a success: the next failure starts from the shortest pause.

@@ -4025,8 +4025,8 @@ fn a_client_the_balancer_cannot_name_forges_no_forwarding_field() {
 
 /// Finding F-AI: with `--proxy-protocol`, a connection from a peer outside `--trusted-proxies`
 /// (even with a valid header), or without a valid header (none, a malformed one, one over
-/// 4 KiB) is closed without a byte of answer, and counted. The admin listener, which
-/// `metric` asks, reads no header.
+/// 4 KiB) is closed without a byte of answer, counted, and warned of (at most once a minute:
+/// `throttle.rs` tests the limit). The admin listener, which `metric` asks, reads no header.
 #[rstest]
 #[case::an_untrusted_peer("10.0.0.0/8", common::proxy_v1("192.0.2.7:51000".parse().unwrap()))]
 #[case::no_header("127.0.0.1", Vec::new())]
@@ -4051,6 +4051,9 @@ fn connections_without_a_trusted_header_are_closed_unanswered(
     let refused = "cors_gateway_connections_closed_total{reason=\"proxy_protocol\"}";
     gateway.wait_for_metric(refused, 1);
     assert_eq!(gateway.upstream_requests(), 0);
+    // A warning the default level shows (here `--quiet`, warnings only): a balancer left out of
+    // `--trusted-proxies`, or one sending no header, showed only at debug level.
+    gateway.wait_for_log("closed 1 connection(s) for their PROXY protocol header since the last");
 }
 
 /// Finding F-AI: a header sent a byte at a time is read whole, and the request after it

@@ -1060,8 +1060,8 @@ async fn tunnels_are_open_connections_until_they_close() {
 
 /// Finding F-DO, in the gateway's own log lines: on a dual-stack listener (`[::]:PORT`) an IPv4
 /// client, and a client a PROXY protocol header names IPv4-mapped, are written by their IPv4
-/// address (`peer=127.0.0.1:PORT`) in the debug lines, as the access log and `X-Forwarded-For`
-/// name them; the gateway's lines wrote `peer=[::ffff:127.0.0.1]:PORT`.
+/// address (`peer=127.0.0.1:PORT`) in the debug lines and in the warning of a refused PROXY
+/// header, as the access log and `X-Forwarded-For` name them; the gateway's lines wrote `peer=[::ffff:127.0.0.1]:PORT`.
 #[test]
 fn the_log_lines_name_an_ipv4_client_of_a_dual_stack_listener_by_its_ipv4_address() {
     let upstream = format!("http://127.0.0.1:{}", closed_port());
@@ -1085,7 +1085,8 @@ fn the_log_lines_name_an_ipv4_client_of_a_dual_stack_listener_by_its_ipv4_addres
     let mut refused = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let balancer = refused.local_addr().unwrap();
     refused.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-    gateway.wait_for_log(&format!("peer={balancer} error="));
+    gateway.wait_for_log(&format!("peer={balancer} reason="));
+    gateway.wait_for_log(&format!("last_peer={balancer} "));
 
     // A client the header names IPv4-mapped, which then closes without a request.
     let mut proxied = TcpStream::connect(("127.0.0.1", port)).unwrap();
