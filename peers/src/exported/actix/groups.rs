@@ -9,7 +9,7 @@
 //!   Checked by wildcards-groups.explicit-beats-wildcard,
 //!   wildcards-groups.explicit-beats-wildcard-fetch,
 //!   wildcards-groups.explicit-no-wildcard-headers, wildcards-groups.explicit-gets-own-origin,
-//!   wildcards-groups.fallback-star, wildcards-groups.fallback-fetch and 38 more.
+//!   wildcards-groups.fallback-star, wildcards-groups.fallback-fetch and 39 more.
 //! - the allowed methods only feed preflight answers: an actual request from an allowed origin
 //!   is never refused for its method (cors-flex blocks it, A1/A2)
 //!
