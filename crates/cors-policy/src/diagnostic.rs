@@ -306,7 +306,9 @@ impl Diagnostic {
 }
 
 /// `FILE:LINE:COLUMN: error: KEY.PATH: message, hint` (parts that are unknown are left out), on
-/// one line: control characters are escaped. A long key path is cut short ([`ShownPath`]).
+/// one line: control characters are escaped. A key path longer than
+/// [`Quoted::MAX_LEN`](cors_origin::Quoted::MAX_LEN) bytes is cut short as a quoted value is,
+/// [`Diagnostic::path`] keeping it whole.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {
