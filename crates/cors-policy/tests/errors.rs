@@ -505,6 +505,9 @@ fn a_max_age_with_a_leading_zero_is_refused(#[case] written: &str, #[case] plain
 #[case::point_zero("10.0", "10")]
 #[case::zero("0.0", "0")]
 #[case::minus_zero("-0.0", "0")]
+// The largest written so, where every integer is a float: all its digits, no exponent.
+#[case::two_to_the_53("9007199254740992.0", "9007199254740992")]
+#[case::large_exponent("1e15", "1000000000000000")]
 fn a_max_age_written_as_a_whole_float_says_the_integer(#[case] written: &str, #[case] plain: &str) {
     let error = load_err(&format!("{GROUP}    accessControlMaxAge: {written}\n"));
     let [d] = error.diagnostics() else { panic!("{error}") };

@@ -214,6 +214,19 @@ fn the_module_exports_no_callback_the_filter_does_not_implement() {
     assert!(left.is_empty(), "Envoy would call {left:?} on every stream: {exports:?}");
 }
 
+/// The module links no float formatting (`{}` of an `f64`: core's Grisu and Dragon and their
+/// tables, 22 KB of the optimised module, which cors-policy's max-age hint once brought in to
+/// write a whole float). Read from the function names cargo's module keeps beside the optimised
+/// one (wasm-opt strips them).
+#[test]
+fn the_module_links_no_float_formatting() {
+    let built = Path::new(module()).with_file_name("cors_proxy_wasm.wasm");
+    let bytes = fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+    let has = |name: &[u8]| bytes.windows(name.len()).any(|window| window == name);
+    assert!(has(b"cors_policy"), "{}: no function names to read", built.display());
+    assert!(!has(b"flt2dec"), "{} links core's float formatting", built.display());
+}
+
 #[test]
 fn conformance_through_envoy_equals_cors_gateway_level_by_level() {
     let corpus = Corpus::builtin().expect("the built-in conformance cases load");
