@@ -1229,7 +1229,17 @@ fn idle_connections_are_closed_by_the_header_read_timeout(#[case] sent: &[u8]) {
     }
     let started = Instant::now();
     let open = wait_until_closed(&mut idle);
-    assert_eq!(open, 0, "{open} of {count} idle connections still open");
+    // On failure, what tells a connection the gateway never accepted from one it kept past its
+    // deadline: its counts of connections accepted and closed, and its log.
+    assert_eq!(
+        open,
+        0,
+        "{open} of {count} idle connections still open; the gateway accepted {} and closed {} \
+         for no_request_head; its log:\n{}",
+        gateway.metric("cors_gateway_connections_total"),
+        gateway.metric(NO_REQUEST_HEAD),
+        gateway.stderr.lock().unwrap(),
+    );
     common::assert_due(started.elapsed(), Duration::from_secs(1), "closed");
     gateway.wait_for_metric(NO_REQUEST_HEAD, count.try_into().unwrap());
 }
