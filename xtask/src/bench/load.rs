@@ -499,7 +499,7 @@ fn start_servers(
 
     let mut proxies =
         vec![("cors-gateway", gateway_addr), ("nginx", nginx_addr), ("floor", floor_addr)];
-    proxies.extend(per_core.as_ref().map(|(_, addr)| ("floor-per-core", *addr)));
+    proxies.extend(per_core.as_ref().map(|(_, addr)| (PER_CORE, *addr)));
     for (name, addr) in proxies {
         let origin = GATEWAY_TRAFFIC.origin;
         let head = probe(addr, &format!("Origin: {origin}\r\n"), "GET")?;
@@ -515,8 +515,7 @@ fn start_servers(
         ("nginx", nginx_addr, nginx_pid),
         ("floor", floor_addr, pid(&floor)),
     ];
-    targets
-        .extend(per_core.as_ref().map(|(process, addr)| ("floor-per-core", *addr, pid(process))));
+    targets.extend(per_core.as_ref().map(|(process, addr)| (PER_CORE, *addr, pid(process))));
     let servers = Servers {
         _floor_per_core: per_core.map(|(process, _)| process),
         _floor: floor,
@@ -532,9 +531,9 @@ fn start_servers(
 /// listening on `addr` in front of `upstream`.
 fn proxy_command(target: &str, gateway: &Path, addr: SocketAddr, upstream: SocketAddr) -> Command {
     let release = target_dir().join("release");
-    if let Some(variant) = target.strip_prefix("floor") {
+    if target == "floor" || target == PER_CORE {
         let mut floor = Command::new(release.join(exe("bench-hyper-proxy")));
-        if variant == "-per-core" {
+        if target == PER_CORE {
             floor.arg("--per-core");
         }
         floor.arg(upstream.to_string()).arg(addr.to_string());
