@@ -308,50 +308,40 @@ impl UpstreamClients {
     ///
     /// See [`SendError`].
     ///
-    /// The future is part of the proxy's, boxed for every forwarded request: so the request's
-    /// URI and its upstream's pool are settled before it is made ([`UpstreamClients::pool_of`]),
-    /// and it is an `async` block rather than an `async fn`, which keeps its argument twice.
+    /// The future is part of the proxy's, boxed for every forwarded request, and written by hand
+    /// ([`Outgoing`]) so that it is small: the request's URI and its upstream's pool are settled
+    /// before it is made ([`UpstreamClients::pool_of`]), and so is the send on an idle connection
+    /// that is ready, the common case.
     pub(crate) fn send(
         &self,
         mut request: Request<RequestBody>,
         now: Instant,
     ) -> impl Future<Output = Result<(Response<Incoming>, Pooled), SendError>> + Send + '_ {
-        let host = self.pool_of(&mut request);
-        async move {
-            let host = host?;
-            // A reused connection may have been closed by the upstream just as the request went
-            // out; such a request, not written at all, is sent once more on a new connection,
-            // and so is one written that may be sent twice (`Resend`).
-            let mut fresh_only = false;
-            loop {
-                let idle = if fresh_only { None } else { host.checkout(now) };
-                let (mut connection, idle_for) = match idle {
-                    Some((connection, idle_for)) => (connection, Some(idle_for)),
-                    None => (self.connect(&host).await?, None),
-                };
-                // A returned connection is ready as soon as hyper has seen the end of its last
-                // exchange; one that closed meanwhile is dropped for the next.
-                if connection.sender.ready().await.is_err() {
-                    if idle_for.is_some() {
-                        continue;
-                    }
-                    return Err(SendError::Connect("the new upstream connection closed".into()));
-                }
-                let resend = match idle_for {
-                    Some(idle_for) if idle_for >= RESEND_AFTER_IDLE => Resend::of(&request),
-                    _ => None,
-                };
-                if resend.is_some() {
-                    connection.heard.store(false, Ordering::Relaxed);
-                }
-                match connection.sender.try_send_request(request).await {
-                    Ok(response) => return Ok((response, Pooled { connection, host })),
-                    Err(error) => {
-                        request = again(error, idle_for.is_some(), resend, &connection.heard)?;
-                        fresh_only = true;
-                    }
-                }
+        let step = match self.pool_of(&mut request) {
+            Ok(host) => self.start(host, now, request, false, SendRequest::try_send_request),
+            Err(error) => Step::Failed { error },
+        };
+        Outgoing { clients: self, now, try_send: SendRequest::try_send_request, step }
+    }
+
+    /// The first step of sending `request` to `host`: on the most recently returned idle
+    /// connection unless `fresh_only`, else on a new one.
+    fn start<S, F>(
+        &self,
+        host: Arc<Host>,
+        now: Instant,
+        request: Request<RequestBody>,
+        fresh_only: bool,
+        try_send: S,
+    ) -> Step<F>
+    where
+        S: FnOnce(&mut SendRequest<RequestBody>, Request<RequestBody>) -> F,
+    {
+        match if fresh_only { None } else { host.checkout(now) } {
+            Some((connection, idle_for)) => {
+                send_on(host, connection, Some(idle_for), request, try_send)
             }
+            None => Step::Connecting { connecting: self.connect(&host), host, request },
         }
     }
 
@@ -444,6 +434,172 @@ impl UpstreamClients {
             })
         } else {
             Box::pin(handshake(self.0.plain.clone(), uri, TokioIo::into_inner))
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`UpstreamClients::send`].
+    ///
+    /// Written by hand, because an `async` block keeps what it captures for as long as it runs:
+    /// as one, it held the request (336 bytes) beside hyper's send (352 bytes, which holds room
+    /// for the request should the connection not take it), 856 bytes in all. Here the request
+    /// waits for its connection in the same place as the send that takes it.
+    struct Outgoing<'c, S, F> {
+        clients: &'c UpstreamClients,
+        // A reading of the clock as the request was sent (see [`UpstreamClients::send`]).
+        now: Instant,
+        // hyper's `SendRequest::try_send_request`, whose future has no name to write here.
+        try_send: S,
+        #[pin]
+        step: Step<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Where an [`Outgoing`] request is; `F` is hyper's send.
+    #[project = StepProjection]
+    #[project_replace = StepTaken]
+    enum Step<F> {
+        // A new connection being made for `request`.
+        Connecting { host: Arc<Host>, request: Request<RequestBody>, connecting: Connecting },
+        // `request` waiting for `connection` to be ready, `idle_for` as long as it was idle
+        // when reused (none when new).
+        Readying {
+            host: Arc<Host>,
+            request: Request<RequestBody>,
+            connection: Connection,
+            idle_for: Option<Duration>,
+        },
+        // The request sent on `connection`, `resend` its copy if it may be sent once more.
+        Sent {
+            host: Arc<Host>,
+            #[pin]
+            response: F,
+            connection: Connection,
+            reused: bool,
+            resend: Option<Box<Resend>>,
+        },
+        // Failed before any connection was taken.
+        Failed { error: SendError },
+        // Done: the answer was given.
+        Done,
+    }
+}
+
+/// Sends `request` on `connection` if it is ready (`SendRequest::is_ready`, as a connection
+/// back in the pool is once hyper has seen the end of its last exchange), else waits for it.
+fn send_on<S, F>(
+    host: Arc<Host>,
+    mut connection: Connection,
+    idle_for: Option<Duration>,
+    request: Request<RequestBody>,
+    try_send: S,
+) -> Step<F>
+where
+    S: FnOnce(&mut SendRequest<RequestBody>, Request<RequestBody>) -> F,
+{
+    if !connection.sender.is_ready() {
+        return Step::Readying { host, request, connection, idle_for };
+    }
+    let resend = match idle_for {
+        Some(idle_for) if idle_for >= RESEND_AFTER_IDLE => Resend::of(&request),
+        _ => None,
+    };
+    if resend.is_some() {
+        connection.heard.store(false, Ordering::Relaxed);
+    }
+    let response = try_send(&mut connection.sender, request);
+    Step::Sent { host, response, connection, reused: idle_for.is_some(), resend }
+}
+
+impl<S, F> Future for Outgoing<'_, S, F>
+where
+    S: FnMut(&mut SendRequest<RequestBody>, Request<RequestBody>) -> F,
+    F: Future<Output = Result<Response<Incoming>, TrySendError<Request<RequestBody>>>>,
+{
+    type Output = Result<(Response<Incoming>, Pooled), SendError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // A reused connection may have been closed by the upstream just as the request went
+        // out; such a request, not written at all, is sent once more on a new connection, and
+        // so is one written that may be sent twice (`Resend`).
+        loop {
+            // Each step is taken out (`project_replace`) once it is done with, to move its parts
+            // on; the `else` arms, a step other than the one just matched, never run.
+            let next = match this.step.as_mut().project() {
+                StepProjection::Connecting { connecting, .. } => {
+                    let connected = std::task::ready!(connecting.as_mut().poll(cx));
+                    let StepTaken::Connecting { host, request, .. } =
+                        this.step.as_mut().project_replace(Step::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    match connected {
+                        Ok(connection) => {
+                            Step::Readying { host, request, connection, idle_for: None }
+                        }
+                        Err(error) => return Poll::Ready(Err(error)),
+                    }
+                }
+                StepProjection::Readying { connection, .. } => {
+                    let ready = std::task::ready!(connection.sender.poll_ready(cx));
+                    let StepTaken::Readying { host, request, connection, idle_for } =
+                        this.step.as_mut().project_replace(Step::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    match (ready, idle_for) {
+                        (Ok(()), _) => {
+                            send_on(host, connection, idle_for, request, &mut *this.try_send)
+                        }
+                        // A returned connection that closed meanwhile is dropped for the next.
+                        (Err(_), Some(_)) => {
+                            this.clients.start(host, *this.now, request, false, &mut *this.try_send)
+                        }
+                        (Err(_), None) => {
+                            return Poll::Ready(Err(SendError::Connect(
+                                "the new upstream connection closed".into(),
+                            )));
+                        }
+                    }
+                }
+                StepProjection::Sent { response, .. } => {
+                    let response = std::task::ready!(response.poll(cx));
+                    let StepTaken::Sent { host, connection, reused, resend, .. } =
+                        this.step.as_mut().project_replace(Step::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    match response {
+                        Ok(response) => {
+                            return Poll::Ready(Ok((response, Pooled { connection, host })));
+                        }
+                        Err(error) => match again(error, reused, resend, &connection.heard) {
+                            Ok(request) => this.clients.start(
+                                host,
+                                *this.now,
+                                request,
+                                true,
+                                &mut *this.try_send,
+                            ),
+                            Err(error) => return Poll::Ready(Err(error)),
+                        },
+                    }
+                }
+                StepProjection::Failed { .. } => {
+                    let StepTaken::Failed { error } =
+                        this.step.as_mut().project_replace(Step::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    return Poll::Ready(Err(error));
+                }
+                // Polled again after its answer.
+                StepProjection::Done => return Poll::Pending,
+            };
+            this.step.set(next);
         }
     }
 }

@@ -1426,6 +1426,22 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
+    /// The size of what `function` returns: of an `async` block's future, whose type has no
+    /// name.
+    fn returned_size<A, B, C, R>(_function: impl FnOnce(A, B, C) -> R) -> usize {
+        size_of::<R>()
+    }
+
+    /// The proxy's future, boxed for every forwarded request, fits in one of mimalloc's small
+    /// blocks (1 KiB at most): a larger one is allocated on mimalloc's slower path, and its
+    /// copy into the box costs more (docs/performance.md, "What would move the rest").
+    #[test]
+    fn a_forwarded_requests_future_fits_in_a_small_block() {
+        let size = returned_size(Proxy::send);
+        println!("the proxy's future: {size} bytes");
+        assert!(size <= 1024, "the proxy's future takes {size} bytes");
+    }
+
     #[track_caller]
     fn check_upstream(text: &str, expected: Result<(&str, &str), &str>) {
         let got = Upstream::parse(text);
