@@ -629,9 +629,8 @@ impl Gathering {
                     && activity.socket_is_full() =>
             {
                 let gathering = state.insert(Box::default());
-                gathering.buffer.reserve(GATHER);
                 if let Some(data) = frame.data_ref() {
-                    gathering.buffer.extend_from_slice(data);
+                    gathering.push(data);
                 }
                 gathering.poll_gathered(body, activity, cx)
             }
@@ -671,10 +670,7 @@ impl Gathering {
                     if data.len() < GATHER
                         && (!self.buffer.is_empty() || activity.socket_is_full()) =>
                 {
-                    if self.buffer.is_empty() {
-                        self.buffer.reserve(GATHER);
-                    }
-                    self.buffer.extend_from_slice(&data);
+                    self.push(&data);
                     if self.buffer.len() < GATHER {
                         continue;
                     }
@@ -690,6 +686,14 @@ impl Gathering {
             return Poll::Ready(Some(Ok(self.take())));
         }
         Poll::Ready(Some(Ok(self.take())))
+    }
+
+    /// Gathers `data`, reserving room for [`GATHER`] bytes at the first chunk of a frame.
+    fn push(&mut self, data: &[u8]) {
+        if self.buffer.is_empty() {
+            self.buffer.reserve(GATHER);
+        }
+        self.buffer.extend_from_slice(data);
     }
 
     /// With the body waiting: the gathered chunks once the client's socket takes bytes again,
