@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cors_engine::Engine;
 use cors_hyper::{CorsLayer, ListenerScheme, SharedEngine};
-use cors_policy::{Diagnostic, LoadedPolicy, LocalConfig, Policy};
+use cors_policy::{Diagnostic, LoadedPolicy, LocalConfig, Policy, WrittenAddress};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -352,8 +352,17 @@ fn plan_file(
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    // The values taken from the file are refused as `check FILE` refuses them, each at its place.
-    let refused = address_errors(&loaded, args.listen.is_some(), args.upstream.is_some());
+    // The values taken from the file are refused as `check FILE` refuses them, each at its
+    // place, and so is its https listener without a certificate.
+    let (mut refused, https) =
+        read_addresses(&loaded, args.listen.is_some(), args.upstream.is_some());
+    if let Some(listener) = https.filter(|_| certificate.is_none()) {
+        // Before the service's problem, if any: the listener is written first.
+        let text = listener.text();
+        let message =
+            format!("cannot listen on \"{text}\" without a certificate: pass {TLS_FLAGS}");
+        refused.insert(0, listener.refuse(message));
+    }
     if !refused.is_empty() {
         return Err(refuse_file(file, &refused));
     }
@@ -509,33 +518,33 @@ pub(crate) fn announce(address: SocketAddr, tls: bool) {
     say(format_args!("listening on {scheme}://{address}"));
 }
 
-/// Refuses an `ApiInstance` file's listener and upstream as `serve --config FILE` does, each
-/// problem at its place (`FILE:LINE:COLUMN: error: KEY.PATH: message`), so that `check FILE`
-/// passes no file that `serve` refuses at start. A value that a flag of `serve` replaces
-/// (`listen_flag`, `upstream_flag`) is not read, so not refused.
-fn address_errors(
+/// What an https listener of an `ApiInstance` file needs of `serve`: `check FILE` notes it
+/// (the flags of `serve` are not its own), `serve --config FILE` without them refuses the file.
+const TLS_FLAGS: &str = "--tls-cert FILE and --tls-key FILE (or put a TLS terminator in front, \
+    write http:// and pass --public-scheme https)";
+
+/// Reads an `ApiInstance` file's listener and upstream as `serve --config FILE` does, each
+/// parsed once: the problems `serve` refuses, each at its place (`FILE:LINE:COLUMN: error:
+/// KEY.PATH: message`), so that `check FILE` passes no file that `serve` refuses at start; and
+/// the listener when it is https, which `serve` serves only with a certificate. A value that a
+/// flag of `serve` replaces (`listen_flag`, `upstream_flag`) is not read, so not refused.
+fn read_addresses(
     loaded: &LoadedPolicy,
     listen_flag: bool,
     upstream_flag: bool,
-) -> Vec<Diagnostic> {
-    let listener = loaded.listen_at.as_ref().filter(|_| !listen_flag);
-    let listener = listener.and_then(|at| listen_address(at.text()).err().map(|e| at.refuse(e)));
+) -> (Vec<Diagnostic>, Option<&WrittenAddress>) {
+    let mut refused = Vec::new();
+    let mut https = None;
+    if let Some(at) = loaded.listen_at.as_ref().filter(|_| !listen_flag) {
+        match listen_address(at.text()) {
+            Ok((_, scheme)) => https = (scheme == Some(SchemeArg::Https)).then_some(at),
+            Err(message) => refused.push(at.refuse(message)),
+        }
+    }
     let service = loaded.upstream_at.as_ref().filter(|_| !upstream_flag);
     let service = service.and_then(|at| Upstream::parse(at.text()).err().map(|e| at.refuse(e)));
-    listener.into_iter().chain(service).collect()
-}
-
-/// What `check` notes of a valid `ApiInstance` file: what `serve` will need that `check` cannot
-/// see, the certificate of an https listener, a flag of `serve`.
-fn https_note(loaded: &LoadedPolicy) -> Option<String> {
-    let listen = loaded.listen.as_deref()?;
-    let (_, scheme) = listen_address(listen).ok()?;
-    (scheme == Some(SchemeArg::Https)).then(|| {
-        format!(
-            "spec.address {listen} is https: serve it with --tls-cert FILE and --tls-key FILE (or \
-             put a TLS terminator in front, write http:// and pass --public-scheme https)"
-        )
-    })
+    refused.extend(service);
+    (refused, https)
 }
 
 /// Prints the `errors` found in `file` after it loaded (an `ApiInstance`'s listener or
@@ -552,13 +561,14 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
     let (what, warnings) = match &args.files[..] {
         [file] if !file.is_dir() => {
             let Some(loaded) = load(file) else { return ExitCode::FAILURE };
-            let refused = address_errors(&loaded, false, false);
+            let (refused, https) = read_addresses(&loaded, false, false);
             if !refused.is_empty() {
                 eprintln!("error: {}", refuse_file(file, &refused));
                 return ExitCode::FAILURE;
             }
-            if let Some(note) = https_note(&loaded) {
-                eprintln!("note: {}: {note}", file.display());
+            if let Some(listener) = https {
+                let (file, text) = (file.display(), listener.text());
+                eprintln!("note: {file}: spec.address {text} is https: serve it with {TLS_FLAGS}");
             }
             if args.print {
                 say(format_args!("{}", loaded.policy.to_yaml().trim_end()));

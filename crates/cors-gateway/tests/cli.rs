@@ -643,7 +643,8 @@ fn every_address_problem_of_an_api_instance_is_reported_at_its_place() {
 
 /// `check FILE` of an `ApiInstance` whose listener is https passes it (the certificate is a
 /// flag of `serve`, which `check` cannot see) and says what `serve` will need; `serve` without
-/// the flags refuses it saying the same.
+/// the flags refuses it saying the same, at the listener's place in the file, as it refuses the
+/// file's other listener problems (it said neither line nor column).
 #[test]
 fn check_says_what_serve_needs_for_an_https_listener() {
     let scratch = Scratch::new();
@@ -663,7 +664,13 @@ fn check_says_what_serve_needs_for_an_https_listener() {
     assert!(stderr.contains(&note), "{note:?} in:\n{stderr}");
     let (code, _, stderr) = run(&["serve", "--config", file]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("pass --tls-cert FILE and --tls-key FILE"), "{stderr}");
+    let error = format!(
+        "{file}:5:12: error: spec.address: cannot listen on \"https://127.0.0.1:0\" without a \
+         certificate: pass --tls-cert FILE and --tls-key FILE"
+    );
+    assert!(stderr.lines().any(|line| line.starts_with(&error)), "{error:?} in:\n{stderr}");
+    let summary = format!("error: {file} has 1 error and was not loaded");
+    assert!(stderr.lines().any(|line| line == summary), "{summary:?} in:\n{stderr}");
     let (_, _, stderr) = run(&["check", &path("strict.yaml")]);
     assert!(!stderr.contains("note:"), "no note for a file without a listener:\n{stderr}");
 
