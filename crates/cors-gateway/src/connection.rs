@@ -1154,8 +1154,9 @@ impl<'t> HeadWatch<'t> {
 ///
 /// Hand-written rather than a `tokio::select!`, which polls every branch on every wake of the
 /// connection's task, that is several times per request: here the timers and the shutdown watch
-/// are polled only when one of them is due or the task's waker changed, and otherwise checked
-/// with a load each (they hold the waker of their last poll, which wakes this same task).
+/// are polled only when one of them is due, the task's waker changed or the last poll spent the
+/// task's coop budget (finding F-DS), and otherwise checked with a load each (they hold the
+/// waker of their last poll, which wakes this same task).
 pub(crate) async fn drive<C: Graceful>(
     connection: C,
     activity: &Activity,
@@ -1221,6 +1222,14 @@ pub(crate) async fn drive<C: Graceful>(
         }
         if changed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Ok(Closed::Shutdown));
+        }
+        // With the task's coop budget spent, a tokio timer returns `Pending` before it registers
+        // the waker (and has the task polled again): the next poll polls them all again, rather
+        // than take them for armed (finding F-DS). A connection task run from a worker's LIFO
+        // slot inherits what the accept loop left of the budget: a connection accepted last of
+        // a burst, its bytes already in, never had its head timer armed and stayed open.
+        if !tokio::task::coop::has_budget_remaining() {
+            registered = None;
         }
         Poll::Pending
     })
@@ -1625,6 +1634,54 @@ mod tests {
             }
         }
         assert!(activity.is_abandoning(), "101 abandoned, 202 answered by the gateway");
+    }
+
+    /// A served connection that never ends: hyper's, while its client's head is half sent.
+    struct Silent;
+
+    impl Future for Silent {
+        type Output = Result<(), hyper::Error>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            Poll::Pending
+        }
+    }
+
+    impl Graceful for Silent {
+        const EVERY_HEAD: bool = true;
+        const CLOSE_WAITS_FOR_THE_CLIENT: bool = false;
+
+        fn close_gracefully(self: Pin<&mut Self>) {}
+    }
+
+    /// Finding F-DS: the driver's timers are armed even when its first poll finds the task's
+    /// coop budget spent, as a connection task run from a worker's LIFO slot after the accept
+    /// loop took a burst of connections does; then tokio's timers return `Pending` unarmed, and
+    /// a connection that had sent half a head stayed open past `--header-read-timeout` (and
+    /// `--idle-timeout`) for good.
+    #[rstest]
+    #[case::the_first_head(Duration::from_secs(1), Duration::ZERO, Closed::NoRequestHead)]
+    #[case::idle(Duration::from_mins(10), Duration::from_secs(1), Closed::Idle)]
+    #[tokio::test(start_paused = true)]
+    async fn timers_are_armed_when_the_first_poll_has_no_budget(
+        #[case] head: Duration,
+        #[case] idle: Duration,
+        #[case] expected: Closed,
+    ) {
+        let activity = Activity::new();
+        let (_shutdown, mut closing) = watch::channel(false);
+        let deadline = Deadline::after(head);
+        let driven = drive(Silent, &activity, deadline, idle, Duration::ZERO, &mut closing);
+        let mut driven = std::pin::pin!(driven);
+        std::future::poll_fn(|cx| {
+            // Spends the budget, as the accept loop did.
+            while std::pin::pin!(tokio::task::coop::consume_budget()).poll(cx).is_ready() {}
+            assert!(driven.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        let closed = tokio::time::timeout(Duration::from_mins(5), driven).await;
+        assert_eq!(closed.map(|(closed, _)| closed).ok(), Some(expected), "closed by its timer");
     }
 
     #[rstest]
