@@ -1673,15 +1673,37 @@ mod tests {
         let deadline = Deadline::after(head);
         let driven = drive(Silent, &activity, deadline, idle, Duration::ZERO, &mut closing);
         let mut driven = std::pin::pin!(driven);
+        poll_once_without_budget(driven.as_mut()).await;
+        let closed = tokio::time::timeout(Duration::from_mins(5), driven).await;
+        assert_eq!(closed.map(|(closed, _)| closed).ok(), Some(expected), "closed by its timer");
+    }
+
+    /// Polls `future` once, pending, with the task's coop budget spent, as the accept loop
+    /// leaves it to a connection task run from a worker's LIFO slot after a burst (finding F-DS):
+    /// tokio's timers and channels then return `Pending` without registering the task's waker.
+    async fn poll_once_without_budget<F: Future>(mut future: Pin<&mut F>) {
         std::future::poll_fn(|cx| {
-            // Spends the budget, as the accept loop did.
             while std::pin::pin!(tokio::task::coop::consume_budget()).poll(cx).is_ready() {}
-            assert!(driven.as_mut().poll(cx).is_pending());
+            assert!(future.as_mut().poll(cx).is_pending());
             Poll::Ready(())
         })
         .await;
-        let closed = tokio::time::timeout(Duration::from_mins(5), driven).await;
-        assert_eq!(closed.map(|(closed, _)| closed).ok(), Some(expected), "closed by its timer");
+    }
+
+    /// The idle watch of a tunnel (`--tunnel-idle-timeout`, `tunnel.rs`) fires even when its
+    /// first poll finds the task's coop budget spent: it polls its timer at each poll, so the
+    /// poll coop asks for arms it. Kept against F-DS's class of bug (a timer polled once and
+    /// then taken for armed), which an idle watch that polled only when due would have.
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_watch_is_armed_when_its_first_poll_has_no_budget() {
+        let idle = Duration::from_secs(1);
+        let started = Instant::now();
+        let mut watch = std::pin::pin!(until_idle(idle, || (false, 0)));
+        poll_once_without_budget(watch.as_mut()).await;
+        let fired = tokio::time::timeout(Duration::from_mins(5), watch).await;
+        assert!(fired.is_ok(), "the idle watch never fired");
+        let after = started.elapsed();
+        assert!((idle..=idle + idle / TICKS).contains(&after), "fired after {after:?}");
     }
 
     #[rstest]
