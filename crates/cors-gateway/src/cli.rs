@@ -155,6 +155,12 @@ pub(crate) struct ServeArgs {
     /// once it has held still for one more check (0 turns polling off; SIGHUP still works).
     #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DURATION")]
     pub(crate) watch_interval: Duration,
+    /// Worker threads serving the clients, each with its own listening socket on every address
+    /// (SO_REUSEPORT on Linux: the kernel spreads new connections between them; elsewhere they
+    /// share one) and serving every connection it accepts, with its upstream connections, to
+    /// the end. At least 1 [default: the number of cores the gateway may run on].
+    #[arg(long, value_parser = parse_workers, value_name = "COUNT")]
+    pub(crate) workers: Option<NonZeroUsize>,
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
     #[command(flatten)]
@@ -391,6 +397,17 @@ pub(crate) fn parse_upstream(text: &str) -> Result<String, String> {
 }
 
 /// Parses a header-section size limit; hyper needs room for at least 8192 bytes.
+/// `--workers`: a count of 1 or more.
+pub(crate) fn parse_workers(text: &str) -> Result<NonZeroUsize, String> {
+    let count: usize =
+        text.parse().map_err(|_| "expected a whole number of worker threads, e.g. 4".to_owned())?;
+    NonZeroUsize::new(count).ok_or_else(|| {
+        "0 worker threads would serve no client: give 1 or more, or leave --workers out for \
+         one per core"
+            .to_owned()
+    })
+}
+
 pub(crate) fn parse_header_bytes(text: &str) -> Result<usize, String> {
     let bytes: usize = text.trim().parse().map_err(|_| format!("invalid byte count \"{text}\""))?;
     if bytes < 8192 {

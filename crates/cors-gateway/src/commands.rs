@@ -2,6 +2,7 @@
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::metrics::InForce;
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream};
 use crate::reload::{Baseline, PolicyFile, Reload};
-use crate::server::{self, Endpoint, Limits, Site};
+use crate::server::{self, Endpoint, Limits, Listeners, Site};
 use crate::telemetry::Telemetry;
 use crate::tls::{CertificateFiles, CertificateReload, ListenerCertificate, UpstreamTrust};
 use crate::{budget, reload};
@@ -149,8 +150,17 @@ pub(crate) fn listen_address(text: &str) -> Result<(String, Option<SchemeArg>), 
     }
 }
 
+/// The control runtime, on the main thread: the signals, the reloaders, the admin listener and
+/// the coordination of the shutdown. The proxy's connections are served by the worker threads
+/// of [`server::serve`], each with a runtime of its own.
 pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// The worker threads of `--workers`, by default one per core the gateway may run on.
+fn workers(args: &ServeArgs) -> NonZeroUsize {
+    args.workers
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
 }
 
 /// One listener `serve` binds, and what it serves there.
@@ -225,18 +235,9 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
     let result = runtime().and_then(|runtime| {
         let served = runtime.block_on(async {
-            let mut endpoints = Vec::with_capacity(plan.listeners.len());
-            let mut announced = Vec::with_capacity(plan.listeners.len());
-            for Planned { address, tls, site, scheme } in plan.listeners {
-                let listener = bind(&address).await?;
-                announced.push((listener.local_addr()?, tls));
-                let tls = match (&tls_config, tls) {
-                    (Some(config), true) => Some(TlsAcceptor::from(Arc::clone(config))),
-                    _ => None,
-                };
-                let proxy_protocol = args.proxy_protocol;
-                endpoints.push(Endpoint { listener, tls, site, scheme, proxy_protocol });
-            }
+            let workers = workers(args);
+            let (endpoints, announced) =
+                bind_all(plan.listeners, workers, tls_config.as_ref(), args.proxy_protocol)?;
             let telemetry = plan.telemetry;
             let proxies: Vec<SocketAddr> = announced.iter().map(|(address, _)| *address).collect();
             let readyz = args.telemetry.admin_listen.is_some();
@@ -248,7 +249,12 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                 reloaders.push(reload::spawn(target, read, poll)?);
             }
             telemetry.reopen_log_on_hangup()?;
-            tracing::info!(config = plan.source, listeners = announced.len(), "cors-gateway ready");
+            tracing::info!(
+                config = plan.source,
+                listeners = announced.len(),
+                workers,
+                "cors-gateway ready"
+            );
             for (address, tls) in announced {
                 announce(address, tls);
             }
@@ -259,7 +265,10 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                     admin.drain();
                 }
             };
-            server::serve(endpoints, plan.clients, settings, &limits, telemetry, shutdown).await;
+            let clients = &plan.clients;
+            let served =
+                server::serve(endpoints, workers, clients, settings, &limits, telemetry, shutdown);
+            served.await?;
             for reloader in reloaders {
                 reloader.abort();
             }
@@ -279,9 +288,35 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     }
 }
 
-/// Ends `serve`: drops `runtime`, whose connections `--shutdown-timeout` left write their access
-/// log lines as they are dropped, then closes the access log of `served`, which lost them when
-/// closed first.
+/// The addresses of the listeners, each with whether it serves TLS.
+type Announced = Vec<(SocketAddr, bool)>;
+
+/// Binds every `planned` listener for `workers` workers; returns the endpoints with the
+/// addresses to announce, each with whether it serves TLS (with `tls_config`).
+fn bind_all(
+    planned: Vec<Planned>,
+    workers: NonZeroUsize,
+    tls_config: Option<&Arc<rustls::ServerConfig>>,
+    proxy_protocol: bool,
+) -> io::Result<(Vec<Endpoint>, Announced)> {
+    let mut endpoints = Vec::with_capacity(planned.len());
+    let mut announced = Vec::with_capacity(planned.len());
+    for Planned { address, tls, site, scheme } in planned {
+        let listeners = Listeners::bind(&address, workers)?;
+        announced.push((listeners.local_addr()?, tls));
+        let tls = match (tls_config, tls) {
+            (Some(config), true) => Some(TlsAcceptor::from(Arc::clone(config))),
+            _ => None,
+        };
+        endpoints.push(Endpoint { listeners, tls, site, scheme, proxy_protocol });
+    }
+    Ok((endpoints, announced))
+}
+
+/// Ends `serve`: drops the control `runtime` (the worker runtimes, whose connections
+/// `--shutdown-timeout` left write their access log lines as they are dropped, are shut down
+/// when [`server::serve`] returns), then closes the access log of `served`, which lost those
+/// lines when closed first.
 fn close_after(runtime: tokio::runtime::Runtime, served: io::Result<Telemetry>) -> io::Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served.map(Telemetry::close)

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use crate::cli::{DemoArgs, SchemeArg};
 use crate::commands::{announce, bind, listen_address, runtime, say};
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream, VIA_PSEUDONYM};
-use crate::server::{self, Endpoint, Site};
+use crate::server::{self, Endpoint, Listeners, Site};
 use crate::telemetry::Telemetry;
 
 /// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
@@ -88,10 +89,15 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let clients = UpstreamClients::new(&limits, None).map_err(std::io::Error::other)?;
             let site = Site::Single { layer: CorsLayer::new(policy), upstream: Arc::new(upstream) };
             let scheme = ListenerScheme::Http;
-            let endpoint = Endpoint { listener, tls: None, site, scheme, proxy_protocol: false };
+            let listeners = Listeners::of(listener)?;
+            let endpoint = Endpoint { listeners, tls: None, site, scheme, proxy_protocol: false };
             let settings = Arc::new(settings);
             let telemetry = Telemetry::off();
-            server::serve(vec![endpoint], clients, settings, &limits, telemetry, shutdown).await;
+            // One worker: the demo serves one person trying it.
+            let workers = NonZeroUsize::MIN;
+            let endpoints = vec![endpoint];
+            server::serve(endpoints, workers, &clients, settings, &limits, telemetry, shutdown)
+                .await?;
             echo.abort();
             Ok::<(), std::io::Error>(())
         })

@@ -18,7 +18,9 @@
 //!   also closes the connection of a response without a body whose head declares one (`HEAD`,
 //!   `204`, `304`; `proxy.rs`, finding F-R);
 //! - idle connections are closed after `--upstream-idle-timeout` (none is kept when it is
-//!   zero), and at most `--upstream-max-connections` are kept per upstream;
+//!   zero), and at most `--upstream-max-connections` are kept per upstream (each worker thread
+//!   of the server has pools of its own, [`UpstreamClients::for_worker`], and all share that
+//!   limit's slots);
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
@@ -292,6 +294,23 @@ impl UpstreamClients {
             max_idle: limits.upstream_max_connections,
             idle_timeout: limits.upstream_idle_timeout,
         })))
+    }
+
+    /// The same connectors, with pools of their own, for one worker thread of the server: an
+    /// upstream connection is made, driven and reused on the thread of the requests it serves,
+    /// and each worker reaps its own idle connections. The requests of all workers still share
+    /// the slots of `--upstream-max-connections`, so all pools together never hold more
+    /// connections than that.
+    pub(crate) fn for_worker(&self) -> Self {
+        let Clients { plain, tls, connect_timeout, max_idle, idle_timeout, .. } = &*self.0;
+        Self(Arc::new(Clients {
+            plain: plain.clone(),
+            tls: tls.clone(),
+            connect_timeout: *connect_timeout,
+            hosts: RwLock::new(Vec::new()),
+            max_idle: *max_idle,
+            idle_timeout: *idle_timeout,
+        }))
     }
 
     /// Sends `request`, whose URI is absolute (`scheme://authority/path`), on an idle

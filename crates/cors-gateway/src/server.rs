@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
@@ -19,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -31,7 +32,7 @@ use crate::proxy::{self, Kept, Peer, Proxy, ProxyBody, ProxySettings, ToUpstream
 use crate::proxy_protocol::{self, Client};
 use crate::telemetry::{ConnectionGuard, Observed, Observing, Telemetry};
 use crate::throttle::Throttle;
-use crate::{checks, folder};
+use crate::{checks, commands, folder};
 
 /// Connection-level limits and timeouts.
 #[derive(Clone, Copy, Debug)]
@@ -167,9 +168,9 @@ pub(crate) enum Site {
     Folder(folder::Routes),
 }
 
-/// One listening socket: how it is reached and what it serves.
+/// One listening address: its sockets, how it is reached and what it serves.
 pub(crate) struct Endpoint {
-    pub(crate) listener: TcpListener,
+    pub(crate) listeners: Listeners,
     /// The TLS configuration of an `https` listener.
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) site: Site,
@@ -180,6 +181,114 @@ pub(crate) struct Endpoint {
     pub(crate) proxy_protocol: bool,
 }
 
+/// Whether the listening sockets of one address can be one per worker, the kernel spreading new
+/// connections between them (`SO_REUSEPORT`). Linux only: other systems either hand every
+/// connection to the last socket bound (macOS, the BSDs without `SO_REUSEPORT_LB`) or lack the
+/// option, and their workers share one socket.
+const SOCKET_PER_WORKER: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// The listening sockets of one address: one per worker (see [`SOCKET_PER_WORKER`]), or one
+/// that every worker accepts from.
+pub(crate) struct Listeners(Vec<std::net::TcpListener>);
+
+impl Listeners {
+    /// Binds `address` (`HOST:PORT`; the first of its resolved addresses that binds) for
+    /// `workers` workers: the first socket, then, at the port it was given (so that port 0
+    /// works), one more per worker.
+    ///
+    /// # Errors
+    ///
+    /// The address does not resolve or cannot be bound (see [`commands::cannot_listen`]).
+    pub(crate) fn bind(address: &str, workers: NonZeroUsize) -> io::Result<Self> {
+        let cannot = |error: io::Error| commands::cannot_listen(address, "", &error);
+        let mut failed = None;
+        for resolved in std::net::ToSocketAddrs::to_socket_addrs(address).map_err(cannot)? {
+            match Self::bind_at(resolved, workers.get()) {
+                Ok(listeners) => return Ok(listeners),
+                Err(error) => failed = Some(error),
+            }
+        }
+        Err(cannot(failed.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address")
+        })))
+    }
+
+    fn bind_at(address: SocketAddr, workers: usize) -> io::Result<Self> {
+        if workers == 1 || !SOCKET_PER_WORKER {
+            return Ok(Self(vec![listen(address, false)?]));
+        }
+        // Where any socket listens already, one bound without SO_REUSEPORT fails: without this
+        // probe, a second gateway of the same user started on the port would join the first
+        // one's sockets and take a share of its connections, where it is told the port is
+        // taken.
+        if address.port() != 0 {
+            drop(socket(address, false)?);
+        }
+        let first = listen(address, true)?;
+        let address = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers {
+            listeners.push(listen(address, true)?);
+        }
+        Ok(Self(listeners))
+    }
+
+    /// The one listening socket of a listener bound elsewhere (the demo's).
+    ///
+    /// # Errors
+    ///
+    /// It cannot be taken out of its runtime.
+    pub(crate) fn of(listener: TcpListener) -> io::Result<Self> {
+        Ok(Self(vec![listener.into_std()?]))
+    }
+
+    /// The address the sockets listen on.
+    ///
+    /// # Errors
+    ///
+    /// The system cannot tell.
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.first().ok_or_else(|| io::Error::other("no listening socket"))?.local_addr()
+    }
+
+    /// One socket for each of `workers` workers: its own, or a descriptor of the one socket.
+    fn per_worker(self, workers: usize) -> io::Result<Vec<std::net::TcpListener>> {
+        let Self(mut listeners) = self;
+        while listeners.len() < workers {
+            let shared =
+                listeners.first().ok_or_else(|| io::Error::other("no listening socket"))?;
+            let clone = shared.try_clone()?;
+            listeners.push(clone);
+        }
+        Ok(listeners)
+    }
+}
+
+/// A TCP socket for `address`, bound, with `SO_REUSEADDR` as tokio's `TcpListener::bind` sets it
+/// (Unix), and `SO_REUSEPORT` when `reuse_port` (see [`SOCKET_PER_WORKER`]).
+fn socket(address: SocketAddr, reuse_port: bool) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = reuse_port;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket)
+}
+
+/// A listening socket on `address` (see [`socket`]), with tokio's backlog of 1 024.
+fn listen(address: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+    let socket = socket(address, reuse_port)?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
 /// What the connection tasks of one endpoint need.
 struct EndpointShared {
     tls: Option<TlsAcceptor>,
@@ -188,7 +297,8 @@ struct EndpointShared {
     proxy_protocol: bool,
 }
 
-/// Everything a connection task needs, shared by all of them.
+/// Everything the connection tasks of one worker need: its own upstream pools, and what all
+/// workers share.
 struct Shared {
     protocols: Protocols,
     clients: UpstreamClients,
@@ -198,43 +308,102 @@ struct Shared {
     per_client: Arc<PerClient>,
 }
 
-/// Serves every endpoint until `shutdown` completes, then stops accepting and waits (at most
-/// `limits.shutdown_timeout`) for the requests in flight. `--max-connections` bounds the client
-/// connections of all endpoints together.
+/// Serves every endpoint on `workers` threads until `shutdown` completes, then stops accepting
+/// and waits (at most `limits.shutdown_timeout`) for the requests in flight; returns once every
+/// worker's runtime is shut down, so that the connections the timeout cut have written their
+/// access log lines. `--max-connections` bounds the client connections of all endpoints and all
+/// workers together.
+///
+/// Each worker is an OS thread with a current-thread runtime and a listening socket of its own
+/// for every endpoint (see [`Listeners`]); a connection is served, with its upstream
+/// connections, on the thread that accepted it. What connections must share is shared across
+/// threads: the connection slots, the per-client counts, the upstream slots of `settings`, the
+/// telemetry, the policies and certificates reloads replace (held by `endpoints`' sites and TLS
+/// configurations), and the shutdown. `serve` itself runs on the caller's runtime, which also
+/// runs the signals, the reloaders and the admin listener.
+///
+/// # Errors
+///
+/// A worker's runtime, listener or thread cannot be made (the workers already started are
+/// stopped).
 pub(crate) async fn serve(
     endpoints: Vec<Endpoint>,
-    clients: UpstreamClients,
+    workers: NonZeroUsize,
+    clients: &UpstreamClients,
     settings: Arc<ProxySettings>,
     limits: &Limits,
     telemetry: Telemetry,
     shutdown: impl Future<Output = ()>,
-) {
+) -> io::Result<()> {
     let limits = *limits;
-    let protocols = Protocols::new(&limits);
     let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_client =
         Arc::new(PerClient::new(limits.max_connections_per_client, limits.max_connections));
-    let shared = Arc::new(Shared { protocols, clients, settings, limits, telemetry, per_client });
     // Every connection task and tunnel holds a receiver: sending tells them all to close.
     let (close_all, connections) = watch::channel(false);
     let (stop_accepting, stopped) = watch::channel(false);
-    let mut accepting = tokio::task::JoinSet::new();
-    for endpoint in endpoints {
-        let Endpoint { listener, tls, site, scheme, proxy_protocol } = endpoint;
+    // Tells the workers to shut their runtimes down, cutting the connections left.
+    let (cut, cut_off) = watch::channel(false);
+    // Each worker holds a sender of `accepting` while it accepts, and one of `running` until its
+    // runtime is shut down: each receiver reads the end once every worker is past that point.
+    let (accepting_held, mut accepting) = mpsc::channel::<Infallible>(1);
+    let (running_held, mut running) = mpsc::channel::<Infallible>(1);
+    let mut sockets = Vec::with_capacity(endpoints.len());
+    for Endpoint { listeners, tls, site, scheme, proxy_protocol } in endpoints {
         let endpoint = Arc::new(EndpointShared { tls, site, scheme, proxy_protocol });
-        let acceptor = Acceptor::sharing(listener, Arc::clone(&connection_slots));
-        accepting.spawn(accept_loop(
-            acceptor,
-            endpoint,
-            Arc::clone(&shared),
-            connections.clone(),
-            stopped.clone(),
-        ));
+        sockets.push((listeners.per_worker(workers.get())?, endpoint));
     }
-    drop(connections);
+    let mut ready = Vec::with_capacity(workers.get());
+    for worker in 0..workers.get() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let mut acceptors = Vec::with_capacity(sockets.len());
+        for (listeners, endpoint) in &mut sockets {
+            let listener = listeners.pop().ok_or_else(|| io::Error::other("no listener left"))?;
+            // Registered with the worker's runtime, whose thread alone polls it.
+            let listener = {
+                let _entered = runtime.enter();
+                TcpListener::from_std(listener)?
+            };
+            let acceptor = Acceptor::sharing(listener, Arc::clone(&connection_slots));
+            acceptors.push((acceptor, Arc::clone(endpoint)));
+        }
+        let shared = Arc::new(Shared {
+            protocols: Protocols::new(&limits),
+            clients: clients.for_worker(),
+            settings: Arc::clone(&settings),
+            limits,
+            telemetry,
+            per_client: Arc::clone(&per_client),
+        });
+        let work = Worker {
+            index: worker,
+            acceptors,
+            shared,
+            connections: connections.clone(),
+            stopped: stopped.clone(),
+            accepting: accepting_held.clone(),
+            cut: cut_off.clone(),
+        };
+        ready.push((runtime, work));
+    }
+    drop((connections, stopped, cut_off, accepting_held));
+    for (runtime, work) in ready {
+        let running = running_held.clone();
+        let thread =
+            std::thread::Builder::new().name(format!("cors-gateway-worker-{}", work.index));
+        // On an error, dropping the senders above stops the workers already started.
+        thread.spawn(move || {
+            runtime.block_on(work.run());
+            // Drops the connections `--shutdown-timeout` left, on their own thread: each writes
+            // its access log line as it is dropped.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            drop(running);
+        })?;
+    }
+    drop(running_held);
     shutdown.await;
     let _ = stop_accepting.send(true);
-    while accepting.join_next().await.is_some() {}
+    while accepting.recv().await.is_some() {}
     let open_connections = limits.max_connections - connection_slots.available_permits();
     tracing::info!(
         open_connections,
@@ -247,15 +416,58 @@ pub(crate) async fn serve(
             tracing::warn!(timeout = ?limits.shutdown_timeout, "shutdown timed out; closing the remaining connections");
         }
     }
+    let _ = cut.send(true);
+    while running.recv().await.is_some() {}
+    Ok(())
 }
 
-/// Accepts the connections of one listener until `stop` changes.
+/// One worker thread's part of [`serve`]: its acceptors, one per endpoint, and what its
+/// connections share.
+struct Worker {
+    /// Its number, from 0, named in the debug log of each connection it accepts.
+    index: usize,
+    acceptors: Vec<(Acceptor, Arc<EndpointShared>)>,
+    shared: Arc<Shared>,
+    connections: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
+    /// Dropped once the worker no longer accepts.
+    accepting: mpsc::Sender<Infallible>,
+    cut: watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// Accepts on every endpoint until told to stop, then waits until told to cut the
+    /// connections left (or until `serve` is gone).
+    async fn run(self) {
+        let Self { index, acceptors, shared, connections, stopped, accepting, mut cut } = self;
+        let mut accept_loops = tokio::task::JoinSet::new();
+        for (acceptor, endpoint) in acceptors {
+            let (shared, connections, stopped) =
+                (Arc::clone(&shared), connections.clone(), stopped.clone());
+            accept_loops.spawn(accept_loop(
+                acceptor,
+                endpoint,
+                shared,
+                connections,
+                stopped,
+                index,
+            ));
+        }
+        drop(connections);
+        while accept_loops.join_next().await.is_some() {}
+        drop(accepting);
+        let _ = cut.wait_for(|cut| *cut).await;
+    }
+}
+
+/// Accepts the connections of one listener of worker `worker` until `stop` changes.
 async fn accept_loop(
     mut acceptor: Acceptor,
     endpoint: Arc<EndpointShared>,
     shared: Arc<Shared>,
     connections: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
+    worker: usize,
 ) {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
@@ -270,6 +482,7 @@ async fn accept_loop(
             slot,
             connections.clone(),
         );
+        tracing::debug!(peer = %connection.peer, worker, "accepted a connection");
         // Behind `--proxy-protocol`, the client is known once the header is read.
         if !connection.endpoint.proxy_protocol && !connection.admit() {
             continue;
@@ -684,17 +897,11 @@ impl Acceptor {
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
         loop {
-            // Accept only with a free slot: past the limit, new connections wait in the
-            // kernel's listen backlog instead of taking descriptors and memory here.
-            let slot = tokio::select! {
-                slot = Arc::clone(&self.slots).acquire_owned() => slot.ok()?,
-                () = &mut shutdown => return None,
-            };
-            tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
+                    Ok(accepted) => {
                         self.backoff.succeeded();
-                        return Some((stream, peer, slot));
+                        accepted
                     }
                     Err(error) => {
                         // Typically out of file descriptors (EMFILE, ENFILE): the pending
@@ -711,10 +918,26 @@ impl Acceptor {
                             );
                         }
                         tokio::time::sleep(pause).await;
+                        continue;
                     }
                 },
                 () = &mut shutdown => return None,
-            }
+            };
+            // Past the limit, the connection waits here, unserved, for a slot, and the next ones
+            // in the kernel's listen backlog, not taking descriptors and memory here. Accepted
+            // before its slot is taken, so that a slot freed goes to a listener with a
+            // connection waiting: each worker has a listening socket, and a backlog, of its own
+            // (`Listeners`), and a worker holding a slot while it waited for a connection of its
+            // own would keep it from another's waiting in its backlog.
+            let slot = match Arc::clone(&self.slots).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(TryAcquireError::Closed) => return None,
+                Err(TryAcquireError::NoPermits) => tokio::select! {
+                    slot = Arc::clone(&self.slots).acquire_owned() => slot.ok()?,
+                    () = &mut shutdown => return None,
+                },
+            };
+            return Some((stream, peer, slot));
         }
     }
 }

@@ -1789,7 +1789,7 @@ fn a_response_bodys_read_timer_never_delays_the_next_requests_upstream_timeout(
 /// hyper's client connections), and replaces one the upstream closed while it was idle.
 #[test]
 fn upstream_connections_are_reused_and_one_closed_while_idle_is_replaced() {
-    let mut gateway = Gateway::start(&[]);
+    let mut gateway = Gateway::start(&["--workers", "1"]);
     for round in 0..5 {
         let reply = exchange(gateway.address, &allowed_get(false)).unwrap();
         assert_eq!(reply.status, 200, "request {round}: {reply:?}");
@@ -1820,7 +1820,7 @@ fn upstream_connections_are_not_reused_past_the_idle_timeout(
     #[case] timeout: &str,
     #[case] connections: usize,
 ) {
-    let mut gateway = Gateway::start(&["--upstream-idle-timeout", timeout]);
+    let mut gateway = Gateway::start(&["--upstream-idle-timeout", timeout, "--workers", "1"]);
     for round in 0..4 {
         if round == 3 {
             thread::sleep(Duration::from_millis(700));
@@ -2094,7 +2094,7 @@ fn a_request_on_a_pooled_connection_closed_under_it_is_resent_only_when_idempote
     #[case] connections: usize,
     #[case] requests: usize,
 ) {
-    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0"]);
+    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0", "--workers", "1"]);
     let reply = exchange(gateway.address, &raw_request("GET", first, &[], false)).unwrap();
     assert_eq!(reply.status, 200, "{reply:?}");
     thread::sleep(Duration::from_millis(300));
@@ -2124,7 +2124,9 @@ fn a_request_on_a_pooled_connection_closed_under_it_is_resent_only_when_idempote
 /// request on a reused connection, then on one new connection, and the answer is `502`.
 #[test]
 fn a_request_is_resent_once_and_not_after_a_new_connection_failed() {
-    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0"]);
+    // One worker: the requests of every client connection share its pool of upstream
+    // connections (each worker has its own), here and in the tests of the pool below.
+    let mut gateway = Gateway::start(&["--admin-listen", "127.0.0.1:0", "--workers", "1"]);
     let reply = exchange(gateway.address, &raw_request("GET", "/ok", &[], false)).unwrap();
     assert_eq!(reply.status, 200, "{reply:?}");
     thread::sleep(Duration::from_millis(300));
@@ -4443,8 +4445,11 @@ fn still_open(streams: &mut [TcpStream]) -> Vec<bool> {
 #[test]
 fn one_client_cannot_take_every_connection_slot() {
     let flags = ["--max-connections", "4", "--max-connections-per-client", "1"];
+    // One worker, which takes the connections in the order they were opened: with several,
+    // which two are closed depends on the order the workers take them in (see
+    // `the_connection_caps_hold_across_workers`).
     let extra = [&flags[..], &["--header-read-timeout", "60s", "--admin-listen", "127.0.0.1:0"]];
-    let gateway = Gateway::start(&extra.concat());
+    let gateway = Gateway::start(&[&extra.concat()[..], &["--workers", "1"]].concat());
     let mut silent = open_with(gateway.address, &[b"", b"", b"", b""]);
     assert_eq!(wait_until_closed(&mut silent[2..]), 0, "the third and fourth were not closed");
     assert_eq!(still_open(&mut silent[..2]), [true, true]);

@@ -69,20 +69,22 @@ fn shape(answer: &Answer) -> Shape {
 }
 
 async fn start(scratch: &Scratch, watch: &str) -> (Upstream, Gateway, std::path::PathBuf) {
+    start_with(scratch, watch, &[]).await
+}
+
+/// [`start`], with `extra` flags.
+async fn start_with(
+    scratch: &Scratch,
+    watch: &str,
+    extra: &[&str],
+) -> (Upstream, Gateway, std::path::PathBuf) {
     let upstream = Upstream::start().await;
     let path = scratch.write("policy.yaml", POLICY_A);
     let upstream_url = upstream.url();
-    let gateway = Gateway::start(&[
-        "serve",
-        "--config",
-        path.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream_url,
-        "--watch-interval",
-        watch,
-    ]);
+    let mut args = vec!["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    args.extend(["--upstream", &upstream_url, "--watch-interval", watch]);
+    args.extend(extra);
+    let gateway = Gateway::start(&args);
     (upstream, gateway, path)
 }
 
@@ -153,6 +155,36 @@ async fn sighup_in_the_middle_of_traffic_swaps_policies_atomically() {
     wait_for_shape(&gateway, Shape::A).await;
     let reloads = gateway.stderr().matches("policy reloaded").count();
     assert!(reloads >= 1, "reloads were logged");
+}
+
+/// A reload reaches every worker: after SIGHUP, each of 32 new connections (spread over both
+/// workers, which each serve with the policy they share) is answered with the new policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_reaches_every_worker() {
+    let scratch = Scratch::new();
+    let (_upstream, gateway, _path) = start_with(&scratch, "0", &["--workers", "2"]).await;
+    for _ in 0..8 {
+        assert_eq!(current_shape(&gateway).await, Shape::A);
+    }
+    scratch.write("policy.yaml", POLICY_B);
+    gateway.signal("HUP");
+    std::thread::scope(|scope| scope.spawn(|| gateway.wait_for_log("policy reloaded")).join())
+        .unwrap();
+    let accepted_before = gateway.stderr().matches("accepted a connection").count();
+    // `current_shape` opens a new connection for each request.
+    for _ in 0..32 {
+        assert_eq!(current_shape(&gateway).await, Shape::B);
+    }
+    let log = gateway.stderr();
+    let after = log.split("policy reloaded").nth(1).unwrap();
+    let workers: std::collections::BTreeSet<&str> = after
+        .lines()
+        .filter(|line| line.contains("accepted a connection"))
+        .filter_map(|line| line.split(" worker=").nth(1))
+        .collect();
+    assert!(log.matches("accepted a connection").count() >= accepted_before + 32, "{log}");
+    #[cfg(target_os = "linux")]
+    assert_eq!(workers.into_iter().collect::<Vec<_>>(), ["0", "1"], "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

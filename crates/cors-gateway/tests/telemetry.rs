@@ -757,6 +757,41 @@ async fn a_request_cut_by_the_shutdown_timeout_is_logged() {
     assert!(line.is_some_and(|line| line.contains(" status=499 ")), "{written:?}");
 }
 
+/// The requests the shutdown timeout cuts on every worker are all logged: each worker's runtime
+/// is shut down, its connections writing their lines, before the access log closes.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_cut_by_the_shutdown_timeout_on_every_worker_are_logged() {
+    let upstream = Upstream::start().await;
+    let scratch = Scratch::new();
+    let log = scratch.dir.join("access.log");
+    let extra = ["--access-log", "text", "--access-log-file", log.to_str().unwrap()];
+    let more = ["--shutdown-timeout", "1s", "--workers", "2"];
+    let mut gateway = gateway(&strict(), &upstream.url(), &[&extra[..], &more].concat());
+    let hanging: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut stream = TcpStream::connect(gateway.address).unwrap();
+            stream.write_all(b"GET /slow?ms=60000 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while upstream.seen().len() < hanging.len() {
+        assert!(Instant::now() < deadline, "not every request reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stderr = gateway.stderr();
+    #[cfg(target_os = "linux")]
+    for worker in ["worker=0", "worker=1"] {
+        assert!(stderr.contains(worker), "no connection on {worker}:\n{stderr}");
+    }
+    gateway.signal("TERM");
+    let status = gateway.wait_exit();
+    assert!(status.success(), "{status}: {}", gateway.stderr());
+    let written = std::fs::read_to_string(&log).unwrap();
+    let cut = written.lines().filter(|line| line.contains(" path=\"/slow\" "));
+    assert_eq!(cut.filter(|line| line.contains(" status=499 ")).count(), 16, "{written:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_access_log_nothing_is_written_to_stdout() {
     let upstream = Upstream::start().await;

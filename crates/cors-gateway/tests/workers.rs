@@ -1,0 +1,276 @@
+//! The worker threads of `--workers`: connections spread over them, and what bounds the gateway
+//! (its connection caps, its upstream slots, its shutdown) bounds all of them together.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed unwrap is a failed test")]
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::upstream::Upstream;
+use common::{Gateway, PATIENCE, client, empty, example_policy, raw_exchange, request, send};
+
+const APP: &str = "https://app.example.com";
+
+/// An allowed GET of the strict policy, kept alive.
+const ALLOWED_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n\r\n";
+
+/// The strict example policy in front of `upstream`, with `extra` flags.
+fn gateway(upstream: &str, extra: &[&str]) -> Gateway {
+    let policy = example_policy("strict.yaml");
+    let mut args = vec!["serve", "--config", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    args.extend(["--upstream", upstream, "--watch-interval", "0"]);
+    args.extend(extra);
+    Gateway::start(&args)
+}
+
+/// The workers named by the gateway's `accepted a connection` debug lines, sorted, each once.
+fn workers_that_accepted(gateway: &Gateway) -> Vec<String> {
+    let log = gateway.stderr();
+    let mut workers: Vec<String> = log
+        .lines()
+        .filter(|line| line.contains("accepted a connection"))
+        .filter_map(|line| line.split(" worker=").nth(1))
+        .map(|worker| worker.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect();
+    workers.sort();
+    workers.dedup();
+    workers
+}
+
+/// Waits (bounded) until the gateway logged `count` accepted connections.
+fn wait_for_accepts(gateway: &Gateway, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    while gateway.stderr().matches("accepted a connection").count() < count {
+        assert!(Instant::now() < deadline, "fewer than {count} accepts:\n{}", gateway.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The status line of the response that comes back on `stream` within `wait`, or `None`.
+fn status_line(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let deadline = Instant::now() + wait;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while Instant::now() < deadline && !received.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&received).into_owned();
+    text.lines().next().filter(|line| !line.is_empty()).map(str::to_owned)
+}
+
+/// Whether the gateway closed `stream` (end of stream or reset) within `wait`.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match stream.read(&mut [0u8; 64]) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// A connection to `to` from the loopback address `source`.
+fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source = SocketAddr::new(source.parse().unwrap(), 0);
+    socket.bind(&source.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+/// With two workers, the connections of one client land on both (`SO_REUSEPORT` spreads them by
+/// their ports), each says which worker took it, and every one is answered.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_spread_over_the_workers() {
+    let upstream = Upstream::start().await;
+    let gateway = gateway(&upstream.url(), &["--workers", "2"]);
+    // The ready line names the worker count.
+    gateway.wait_for_log(" workers=2");
+    let address = gateway.address;
+    let answers = tokio::task::spawn_blocking(move || {
+        let closing = b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\nConnection: close\r\n\r\n";
+        (0..32).map(|_| raw_exchange(address, closing, PATIENCE)).collect()
+    });
+    let answers: Vec<common::Raw> = answers.await.unwrap();
+    for answer in answers {
+        assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
+    }
+    wait_for_accepts(&gateway, 32);
+    assert_eq!(workers_that_accepted(&gateway), ["0", "1"], "{}", gateway.stderr());
+}
+
+/// `--workers 1`: one worker takes every connection, and the ready line says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_serves_every_connection() {
+    let upstream = Upstream::start().await;
+    let gateway = gateway(&upstream.url(), &["--workers", "1"]);
+    // The ready line names the worker count.
+    gateway.wait_for_log(" workers=1");
+    let client = client(false);
+    for _ in 0..8 {
+        let answer = send(&client, request("GET", &gateway.url("/"), &[("origin", APP)], empty()));
+        assert_eq!(answer.await.status, 200);
+        // A new connection for each request.
+        let answer = raw_exchange(gateway.address, ALLOWED_GET, Duration::from_millis(200));
+        assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
+    }
+    wait_for_accepts(&gateway, 9);
+    assert_eq!(workers_that_accepted(&gateway), ["0"], "{}", gateway.stderr());
+}
+
+/// `--workers 0` would serve nothing: a usage error (exit 2) saying what to give.
+#[test]
+fn zero_workers_are_refused() {
+    let policy = example_policy("strict.yaml");
+    let args = ["serve", "--config", policy.to_str().unwrap(), "--upstream", "http://127.0.0.1:1"];
+    let (code, stdout, stderr) = common::run(&[&args[..], &["--workers", "0"]].concat());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("invalid value '0' for '--workers <COUNT>'"), "{stderr}");
+    assert!(stderr.contains("0 worker threads would serve no client: give 1 or more"), "{stderr}");
+}
+
+/// Finding F2 across workers: `--max-connections` bounds the connections of all workers
+/// together, and a slot freed goes to a waiting connection whichever worker's socket it waits
+/// on. With four workers and two slots, each round opens a connection: past the limit it is not
+/// served while two are held, and is as soon as the oldest held one closes. Before the acceptors
+/// took a connection before its slot, an idle worker held a slot while it waited for a
+/// connection of its own, and a connection that came to another worker waited unserved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_holds_across_workers() {
+    let upstream = Upstream::start().await;
+    let flags = ["--workers", "4", "--max-connections", "2", "--header-read-timeout", "30s"];
+    let gateway = gateway(&upstream.url(), &flags);
+    let address = gateway.address;
+    tokio::task::spawn_blocking(move || {
+        let mut held = VecDeque::new();
+        for round in 0..12 {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(ALLOWED_GET).unwrap();
+            if held.len() == 2 {
+                let early = status_line(&mut stream, Duration::from_millis(300));
+                assert_eq!(early, None, "round {round}: served past the limit");
+                drop(held.pop_front());
+            }
+            let status = status_line(&mut stream, PATIENCE);
+            assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"), "round {round}");
+            held.push_back(stream);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Finding F-AW across workers: with `--max-connections 4 --max-connections-per-client 1`, four
+/// silent connections of one client spread over four workers: two are served (at most half of
+/// the slots in use), two are closed at once, whichever workers took them, and another client is
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_client_cap_holds_across_workers() {
+    let upstream = Upstream::start().await;
+    let flags = ["--max-connections", "4", "--max-connections-per-client", "1"];
+    let more = ["--workers", "4", "--header-read-timeout", "60s"];
+    let gateway = gateway(&upstream.url(), &[&flags[..], &more].concat());
+    let address = gateway.address;
+    tokio::task::spawn_blocking(move || {
+        let mut silent: Vec<TcpStream> =
+            (0..4).map(|_| TcpStream::connect(address).unwrap()).collect();
+        let deadline = Instant::now() + PATIENCE;
+        let mut closed = vec![false; silent.len()];
+        while closed.iter().filter(|c| **c).count() < 2 && Instant::now() < deadline {
+            for (stream, closed) in silent.iter_mut().zip(&mut closed).filter(|(_, c)| !**c) {
+                *closed = closed_within(stream, Duration::from_millis(20));
+            }
+        }
+        assert_eq!(closed.iter().filter(|c| **c).count(), 2, "{closed:?}");
+        for (stream, _) in silent.iter_mut().zip(&closed).filter(|(_, c)| !**c) {
+            assert!(!closed_within(stream, Duration::from_millis(300)), "{closed:?}");
+        }
+        let mut other = connect_from("127.0.0.2", address);
+        other.write_all(ALLOWED_GET).unwrap();
+        let status = status_line(&mut other, PATIENCE);
+        assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+    })
+    .await
+    .unwrap();
+}
+
+/// `--upstream-max-connections` bounds the upstream requests of all workers together: with one
+/// slot and no queue, of 16 slow requests at once on 16 connections (both workers took some),
+/// one is forwarded and the others get `503` at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_slots_are_shared_by_the_workers() {
+    let upstream = Upstream::start().await;
+    let flags = ["--workers", "2", "--upstream-max-connections", "1"];
+    let gateway =
+        gateway(&upstream.url(), &[&flags[..], &["--upstream-queue-timeout", "0"]].concat());
+    let address = gateway.address;
+    let slow = b"GET /slow?ms=1500 HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n\r\n";
+    let streams = (0..16).map(|_| {
+        std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(slow).unwrap();
+            status_line(&mut stream, PATIENCE)
+        })
+    });
+    let statuses: Vec<Option<String>> =
+        streams.collect::<Vec<_>>().into_iter().map(|t| t.join().unwrap()).collect();
+    let count = |status: &str| statuses.iter().filter(|s| s.as_deref() == Some(status)).count();
+    assert_eq!(count("HTTP/1.1 200 OK"), 1, "{statuses:?}");
+    assert_eq!(count("HTTP/1.1 503 Service Unavailable"), 15, "{statuses:?}");
+    assert_eq!(upstream.seen().len(), 1);
+    #[cfg(target_os = "linux")]
+    assert_eq!(workers_that_accepted(&gateway), ["0", "1"], "{}", gateway.stderr());
+}
+
+/// SIGTERM with requests in flight on both workers: every worker stops accepting, each request
+/// is answered, and the gateway exits cleanly once all are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_requests_in_flight_on_every_worker() {
+    let upstream = Upstream::start().await;
+    let mut gateway = gateway(&upstream.url(), &["--workers", "2"]);
+    let client = client(false);
+    let in_flight: Vec<_> = (0..16)
+        .map(|n| {
+            let (client, url) = (client.clone(), gateway.url("/slow?ms=1000"));
+            tokio::spawn(async move {
+                let id = format!("flight-{n}");
+                send(&client, request("GET", &url, &[("x-test-id", &id)], empty())).await
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while upstream.seen().len() < 16 {
+        assert!(Instant::now() < deadline, "not every request reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    #[cfg(target_os = "linux")]
+    assert_eq!(workers_that_accepted(&gateway), ["0", "1"], "{}", gateway.stderr());
+    gateway.signal("TERM");
+    for answer in in_flight {
+        let answer = tokio::time::timeout(PATIENCE, answer).await.unwrap().unwrap();
+        assert_eq!((answer.status.as_u16(), answer.body.as_ref()), (200, b"slow".as_ref()));
+    }
+    let (status, stderr) = tokio::task::spawn_blocking(move || {
+        let status = gateway.wait_exit();
+        (status, gateway.stderr())
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "exit status {status:?}; stderr:\n{stderr}");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+}
