@@ -274,3 +274,31 @@ async fn sigterm_finishes_the_requests_in_flight_on_every_worker() {
     assert!(status.success(), "exit status {status:?}; stderr:\n{stderr}");
     assert!(stderr.contains("shut down cleanly"), "{stderr}");
 }
+
+/// A second gateway started on the port of a running one is refused as taken, as any process
+/// holding the port is, though both would bind with `SO_REUSEPORT`: without the check, it would
+/// join the first one's sockets and take a share of its connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_on_the_same_port_is_refused() {
+    let upstream = Upstream::start().await;
+    let first = gateway(&upstream.url(), &["--workers", "2"]);
+    let address = first.address.to_string();
+    let policy = example_policy("strict.yaml");
+    let args = ["serve", "--config", policy.to_str().unwrap(), "--upstream", &upstream.url()];
+    let second: Vec<String> = [&args[..], &["--listen", &address, "--workers", "2"]]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        common::run(&second.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let said = format!("error: cannot listen on {address}: ");
+    assert!(stderr.contains(&said), "{stderr}");
+    assert!(stderr.contains("; another process listens there"), "{stderr}");
+    let answer = raw_exchange(first.address, ALLOWED_GET, Duration::from_millis(200));
+    assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
+}
