@@ -6,15 +6,30 @@
 //! limit, accepting fails with `EMFILE` and connecting to the upstream fails too, so the limits
 //! are lowered to fit, with a warning that names the numbers.
 
+use std::num::NonZeroUsize;
+
 use crate::server::Limits;
 
 /// Descriptors kept for the gateway itself: standard streams, the runtime's event queue and
 /// wakers, the listener, signal handling, reading the policy file, the logs.
 pub(crate) const RESERVED_DESCRIPTORS: u64 = 32;
 
-/// The smallest open-file limit the gateway starts with: the reserve, and room for at least 16
-/// client and 16 upstream connections.
-pub(crate) const MIN_OPEN_FILES: u64 = RESERVED_DESCRIPTORS + 32;
+/// Descriptors each worker thread after the first (`--workers`) takes beyond
+/// [`RESERVED_DESCRIPTORS`], which counts one runtime and one listener: its runtime's event queue
+/// and waker, its own listening socket, and the connection it may hold accepted while it waits
+/// for a slot of `--max-connections` (`server.rs`, `Acceptor`). A folder's further listeners
+/// add two per worker each, within the reserve's slack for a few.
+pub(crate) const PER_WORKER_DESCRIPTORS: u64 = 4;
+
+/// Room for at least 16 client and 16 upstream connections, which the open-file limit must
+/// leave beyond the reserve.
+const MIN_CONNECTION_DESCRIPTORS: u64 = 32;
+
+/// The descriptors kept for the gateway itself with `workers` worker threads.
+fn reserved(workers: NonZeroUsize) -> u64 {
+    let further = u64::try_from(workers.get() - 1).unwrap_or(u64::MAX);
+    RESERVED_DESCRIPTORS.saturating_add(further.saturating_mul(PER_WORKER_DESCRIPTORS))
+}
 
 /// The open-file limit (`RLIMIT_NOFILE`), after raising the soft limit to the hard one when it
 /// is lower, as most servers do; `None` when there is no limit.
@@ -48,23 +63,31 @@ pub(crate) fn open_file_limit() -> Option<u64> {
 /// connection's share of the upstream at most half of it; returns a warning for each change.
 ///
 /// When `--max-connections` and `--upstream-max-connections` together exceed the descriptors
-/// left after [`RESERVED_DESCRIPTORS`], the upstream keeps what the clients leave, but at least
-/// half (if it asked for that much), and the clients get the rest.
+/// left after those the gateway keeps for itself with `workers` worker threads
+/// ([`RESERVED_DESCRIPTORS`], and [`PER_WORKER_DESCRIPTORS`] for each worker after the first),
+/// the upstream keeps what the clients leave, but at least half (if it asked for that much),
+/// and the clients get the rest.
 ///
 /// # Errors
 ///
-/// `open_files` is below [`MIN_OPEN_FILES`].
-pub(crate) fn fit(limits: &mut Limits, open_files: Option<u64>) -> Result<Vec<String>, String> {
+/// `open_files` leaves less than room for 32 connections beyond the reserve.
+pub(crate) fn fit(
+    limits: &mut Limits,
+    open_files: Option<u64>,
+    workers: NonZeroUsize,
+) -> Result<Vec<String>, String> {
     let mut warnings = Vec::new();
     if let Some(open_files) = open_files {
-        if open_files < MIN_OPEN_FILES {
+        let reserved = reserved(workers);
+        let minimum = reserved.saturating_add(MIN_CONNECTION_DESCRIPTORS);
+        if open_files < minimum {
             return Err(format!(
-                "the open-file limit (ulimit -n) is {open_files}, below the {MIN_OPEN_FILES} \
-                 cors-gateway needs ({RESERVED_DESCRIPTORS} for itself, 32 for connections); \
-                 raise it with `ulimit -n`"
+                "the open-file limit (ulimit -n) is {open_files}, below the {minimum} \
+                 cors-gateway needs ({reserved} for itself, {MIN_CONNECTION_DESCRIPTORS} for \
+                 connections); raise it with `ulimit -n`"
             ));
         }
-        let available = usize::try_from(open_files - RESERVED_DESCRIPTORS).unwrap_or(usize::MAX);
+        let available = usize::try_from(open_files - reserved).unwrap_or(usize::MAX);
         let (clients, upstream) = (limits.max_connections, limits.upstream_max_connections);
         if clients.saturating_add(upstream) > available {
             let upstream_fit = upstream.min((available / 2).max(available.saturating_sub(clients)));
@@ -79,8 +102,7 @@ pub(crate) fn fit(limits: &mut Limits, open_files: Option<u64>) -> Result<Vec<St
             }
             warnings.push(format!(
                 "the open-file limit (ulimit -n) is {open_files}: lowered {}, keeping \
-                 {RESERVED_DESCRIPTORS} descriptors for the gateway itself (raise the limit to \
-                 serve more)",
+                 {reserved} descriptors for the gateway itself (raise the limit to serve more)",
                 lowered.join(" and ")
             ));
             limits.max_connections = clients_fit;
@@ -140,8 +162,20 @@ mod tests {
         configured: (usize, usize, usize),
         expected: Result<((usize, usize, usize), usize), ()>,
     ) {
+        check_with(open_files, 1, configured, expected);
+    }
+
+    /// [`check`] with `workers` worker threads.
+    #[track_caller]
+    fn check_with(
+        open_files: Option<u64>,
+        workers: usize,
+        configured: (usize, usize, usize),
+        expected: Result<((usize, usize, usize), usize), ()>,
+    ) {
         let mut limits = limits(configured.0, configured.1, configured.2);
-        let got = fit(&mut limits, open_files).map(|warnings| {
+        let workers = NonZeroUsize::new(workers).unwrap();
+        let got = fit(&mut limits, open_files, workers).map(|warnings| {
             let fitted = (
                 limits.max_connections,
                 limits.upstream_max_connections,
@@ -173,10 +207,26 @@ mod tests {
         check(open_files, configured, expected);
     }
 
+    /// Each worker after the first keeps four more descriptors for the gateway: with four
+    /// workers, 44 of 256, and the minimum is 76.
+    #[rstest]
+    #[case::four_workers_split_what_is_left(Some(256), 4, Ok(((106, 106, 32), 1)))]
+    #[case::four_workers_fit_exactly(Some(11_044), 4, Ok(((10_000, 1000, 32), 0)))]
+    #[case::the_minimum_of_four_workers(Some(76), 4, Ok(((16, 16, 8), 2)))]
+    #[case::below_the_minimum_of_four_workers(Some(75), 4, Err(()))]
+    #[case::no_limit_whatever_the_workers(None, 64, Ok(((10_000, 1000, 32), 0)))]
+    fn workers_keep_descriptors_of_their_own(
+        #[case] open_files: Option<u64>,
+        #[case] workers: usize,
+        #[case] expected: Result<((usize, usize, usize), usize), ()>,
+    ) {
+        check_with(open_files, workers, (10_000, 1000, 32), expected);
+    }
+
     #[test]
     fn the_warning_names_the_numbers() {
         let mut limits = limits(10_000, 1000, 32);
-        let warnings = fit(&mut limits, Some(256)).unwrap();
+        let warnings = fit(&mut limits, Some(256), NonZeroUsize::MIN).unwrap();
         assert_eq!(
             warnings,
             [

@@ -73,15 +73,15 @@ impl LimitArgs {
         }
     }
 
-    /// The limits, lowered to fit the open-file limit and the fair-share rule (each change is
-    /// logged as a warning).
+    /// The limits, lowered to fit the open-file limit, with `workers` worker threads, and the
+    /// fair-share rule (each change is logged as a warning).
     ///
     /// # Errors
     ///
     /// The open-file limit is below the minimum the gateway needs.
-    pub(crate) fn fitted(&self) -> Result<Limits, String> {
+    pub(crate) fn fitted(&self, workers: NonZeroUsize) -> Result<Limits, String> {
         let mut limits = self.limits();
-        for warning in budget::fit(&mut limits, budget::open_file_limit())? {
+        for warning in budget::fit(&mut limits, budget::open_file_limit(), workers)? {
             tracing::warn!("{warning}");
         }
         Ok(limits)
@@ -187,7 +187,8 @@ struct Plan {
 
 /// `cors-gateway serve`.
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
-    let planned = args.limits.fitted().and_then(|limits| {
+    let workers = workers(args);
+    let planned = args.limits.fitted(workers).and_then(|limits| {
         let certificate = certificate(args)?;
         let listener_certificate = certificate.as_ref().map(|(certificate, _)| certificate);
         let mut plan = match (&args.config_dir, &args.config) {
@@ -235,7 +236,6 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let poll = (!args.watch_interval.is_zero()).then_some(args.watch_interval);
     let result = runtime().and_then(|runtime| {
         let served = runtime.block_on(async {
-            let workers = workers(args);
             let (endpoints, announced) =
                 bind_all(plan.listeners, workers, tls_config.as_ref(), args.proxy_protocol)?;
             let telemetry = plan.telemetry;

@@ -82,7 +82,9 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let upstream = Upstream::parse(&format!("http://{upstream_address}"))
                 .map_err(std::io::Error::other)?;
             print_intro(address, upstream_address, &policy);
-            let limits = args.limits.fitted().map_err(std::io::Error::other)?;
+            // One worker: the demo serves one person trying it.
+            let workers = NonZeroUsize::MIN;
+            let limits = args.limits.fitted(workers).map_err(std::io::Error::other)?;
             let settings =
                 ProxySettings::new(false, VIA_PSEUDONYM, TrustedProxies::default(), &limits)
                     .map_err(std::io::Error::other)?;
@@ -93,8 +95,6 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let endpoint = Endpoint { listeners, tls: None, site, scheme, proxy_protocol: false };
             let settings = Arc::new(settings);
             let telemetry = Telemetry::off();
-            // One worker: the demo serves one person trying it.
-            let workers = NonZeroUsize::MIN;
             let endpoints = vec![endpoint];
             server::serve(endpoints, workers, &clients, settings, &limits, telemetry, shutdown)
                 .await?;

@@ -238,6 +238,9 @@ fn serve_refuses_an_open_file_limit_below_the_minimum() {
             "127.0.0.1:0",
             "--upstream",
             "http://127.0.0.1:9",
+            // One worker: each further one keeps 4 more descriptors (see `budget.rs`).
+            "--workers",
+            "1",
         ],
     );
     assert_eq!(code, 1, "{stderr}");

@@ -3536,13 +3536,21 @@ fn one_client_connection_cannot_take_every_upstream_slot() {
 
 /// Finding F-B (issue 16): with `ulimit -n 256` the default limits (10 000 client connections,
 /// 1 000 upstream ones) do not fit; they are lowered to fit, with a warning naming the numbers.
-#[test]
-fn limits_that_do_not_fit_the_open_file_limit_are_lowered_with_a_warning() {
-    let gateway = Gateway::launch(&example_policy("strict.yaml"), &[], Some(256));
-    gateway.wait_for_log(
-        "the open-file limit (ulimit -n) is 256: lowered --max-connections from 10000 to 112 \
-         and --upstream-max-connections from 1000 to 112",
-    );
+/// Each worker after the first keeps 4 descriptors more for the gateway.
+#[rstest]
+#[case::one_worker("1", 112, 32)]
+#[case::four_workers("4", 106, 44)]
+fn limits_that_do_not_fit_the_open_file_limit_are_lowered_with_a_warning(
+    #[case] workers: &str,
+    #[case] each: usize,
+    #[case] kept: usize,
+) {
+    let flags = ["--workers", workers];
+    let gateway = Gateway::launch(&example_policy("strict.yaml"), &flags, Some(256));
+    gateway.wait_for_log(&format!(
+        "the open-file limit (ulimit -n) is 256: lowered --max-connections from 10000 to {each} \
+         and --upstream-max-connections from 1000 to {each}, keeping {kept} descriptors"
+    ));
     check_preflight(&exchange(gateway.address, &preflight()).unwrap()).unwrap();
 }
 
