@@ -318,7 +318,8 @@ impl UpstreamClients {
     /// to be given back when the response body ends.
     ///
     /// The request goes out in origin form (the path and query), with a `Host` field of the
-    /// upstream's authority when it has none.
+    /// upstream's authority when it has none; `has_host` says it has one, which spares a look-up
+    /// (the proxy knows from its own walk over the request's fields).
     ///
     /// `now` is a reading of the clock taken as the request is sent, to tell how long the
     /// connection it takes was idle: the proxy reads it anyway for the response's deadline.
@@ -334,9 +335,10 @@ impl UpstreamClients {
     pub(crate) fn send(
         &self,
         mut request: Request<RequestBody>,
+        has_host: bool,
         now: Instant,
     ) -> impl Future<Output = Result<(Response<Incoming>, Pooled), SendError>> + Send + '_ {
-        let step = match self.pool_of(&mut request) {
+        let step = match self.pool_of(&mut request, has_host) {
             Ok(host) => self.start(host, now, request, false, SendRequest::try_send_request),
             Err(error) => Step::Failed { error },
         };
@@ -365,8 +367,13 @@ impl UpstreamClients {
     }
 
     /// The pool of `request`'s upstream, its URI made the origin form it goes out in (RFC
-    /// 9112 section 3.2.1), and its `Host` the upstream's authority when it has none.
-    fn pool_of(&self, request: &mut Request<RequestBody>) -> Result<Arc<Host>, SendError> {
+    /// 9112 section 3.2.1), and its `Host` the upstream's authority when it has none (looked
+    /// for unless `has_host`).
+    fn pool_of(
+        &self,
+        request: &mut Request<RequestBody>,
+        has_host: bool,
+    ) -> Result<Arc<Host>, SendError> {
         let uri = std::mem::take(request.uri_mut());
         let https = uri.scheme() == Some(&Scheme::HTTPS);
         if https && self.0.tls.is_none() {
@@ -376,7 +383,8 @@ impl UpstreamClients {
             return Err(SendError::Connect("the upstream URI has no authority".into()));
         };
         let host = self.host(https, authority);
-        if !request.headers().contains_key(http::header::HOST)
+        if !has_host
+            && !request.headers().contains_key(http::header::HOST)
             && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
         {
             request.headers_mut().insert(http::header::HOST, value);

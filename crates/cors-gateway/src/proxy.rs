@@ -433,6 +433,9 @@ impl Service<Request<Incoming>> for ToUpstream {
 /// A request made ready for the upstream by [`Proxy::prepare`].
 struct Prepared {
     request: Request<Incoming>,
+    /// Whether `request` is known to carry a `Host` line, which spares the pool a look-up of
+    /// its own (see [`UpstreamClients::send`]); `false` when it may have none.
+    has_host: bool,
     /// What the client offered to upgrade to, and its side of the upgrade.
     upgrade: Option<(tunnel::Offer, hyper::upgrade::OnUpgrade)>,
 }
@@ -500,16 +503,21 @@ impl Proxy {
         }
         settings.via.append_to(headers, version, listed.lists.via);
         forwarded.write_to(headers, client_host.as_ref(), &listed);
+        // Whether a `Host` line is there: `listed` is of the fields as they are now (walked
+        // again after the hop-by-hop ones were removed, as `Connection` may name `Host`).
+        let mut has_host = listed.host.is_some();
         if settings.rewrite_host {
             if let Some(host) = uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
                 headers.insert(header::HOST, host);
+                has_host = true;
             }
         } else if let Some(host) = client_host
             && (from_target || removed)
         {
             // Otherwise the request's one `Host` line is still there, as it came.
             headers.insert(header::HOST, host);
+            has_host = true;
         }
         *request.uri_mut() = uri;
         // The upstream connection is HTTP/1.1 whatever the client spoke.
@@ -533,7 +541,7 @@ impl Proxy {
                 .headers_mut()
                 .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         }
-        Ok(Prepared { request, upgrade })
+        Ok(Prepared { request, has_host, upgrade })
     }
 
     /// Sends a request [`Proxy::prepare`]d to its upstream, within the upstream slots and the
@@ -549,7 +557,7 @@ impl Proxy {
         prepared: Prepared,
         upstream: Arc<str>,
     ) -> impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static {
-        let Prepared { request, upgrade } = prepared;
+        let Prepared { request, has_host, upgrade } = prepared;
         let is_head = request.method() == Method::HEAD;
         async move {
             let Connection { clients, settings, peer, share, timer, .. } = &*self.0;
@@ -566,7 +574,7 @@ impl Proxy {
             // each move copied all of it.
             let now = Instant::now();
             let mut timer = ResponseTimer::start(timer, now + settings.response_timeout);
-            let mut sent = std::pin::pin!(clients.send(request, now));
+            let mut sent = std::pin::pin!(clients.send(request, has_host, now));
             let answered = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
                 Poll::Ready(result) => Poll::Ready(Some(result)),
                 Poll::Pending => timer.poll_expired(cx).map(|()| None),
