@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Request;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -271,43 +270,38 @@ pub(crate) struct RequestBody {
 }
 
 impl RequestBody {
-    /// Wraps the client's `body`, and returns it with the response body's share of `slots`.
-    pub(crate) fn new(body: Incoming, limits: BodyLimits, slots: Slots) -> (Self, Held) {
-        let (shared, held) = if body.is_end_stream() {
-            (None, Held::Alone { _slots: slots })
-        } else {
-            let shared = Arc::new(BothBodies {
-                _slots: slots,
-                request_failed: AtomicBool::new(false),
-                request_moved: AtomicU64::new(0),
-                request_waits_on_client: AtomicBool::new(false),
-            });
-            (Some(Arc::clone(&shared)), Held::Shared { shared })
-        };
-        let deadline = shared.is_some().then(|| Instant::now() + limits.timeout);
-        let body = Self {
+    /// Wraps the client's `body`, which holds no slot until [`RequestBody::hold`].
+    ///
+    /// Made as the proxy prepares the request, before its future is built, so that the request
+    /// goes into the future with its body wrapped, rather than being taken apart and put back
+    /// together inside it (each a copy of the request).
+    pub(crate) fn new(body: Incoming, limits: BodyLimits) -> Self {
+        Self {
             body: Some(body),
             timer: None,
-            deadline,
+            deadline: None,
             limits,
             received: 0,
             failed: false,
-            shared,
-        };
-        (body, held)
+            shared: None,
+        }
     }
 
-    /// `request` with its body wrapped (see [`RequestBody::new`]), and the response body's share
-    /// of `slots`. A function of its own so that the request's parts are none of the proxy's
-    /// future's locals.
-    pub(crate) fn for_request(
-        request: Request<Incoming>,
-        limits: BodyLimits,
-        slots: Slots,
-    ) -> (Request<Self>, Held) {
-        let (parts, body) = request.into_parts();
-        let (body, held) = Self::new(body, limits, slots);
-        (Request::from_parts(parts, body), held)
+    /// Gives the body its share of `slots` as the request is forwarded (its `--body-read-timeout`
+    /// runs from now), and returns the response body's: all of them for a bodiless request.
+    pub(crate) fn hold(&mut self, slots: Slots) -> Held {
+        if self.body.as_ref().is_none_or(Incoming::is_end_stream) {
+            return Held::Alone { _slots: slots };
+        }
+        let shared = Arc::new(BothBodies {
+            _slots: slots,
+            request_failed: AtomicBool::new(false),
+            request_moved: AtomicU64::new(0),
+            request_waits_on_client: AtomicBool::new(false),
+        });
+        self.shared = Some(Arc::clone(&shared));
+        self.deadline = Some(Instant::now() + self.limits.timeout);
+        Held::Shared { shared }
     }
 
     /// No body, for a bodiless request sent once more on a new connection: the client's body

@@ -432,7 +432,8 @@ impl Service<Request<Incoming>> for ToUpstream {
 
 /// A request made ready for the upstream by [`Proxy::prepare`].
 struct Prepared {
-    request: Request<Incoming>,
+    /// Its body wrapped, holding no slot yet (see [`RequestBody::hold`]).
+    request: Request<RequestBody>,
     /// Whether `request` is known to carry a `Host` line, which spares the pool a look-up of
     /// its own (see [`UpstreamClients::send`]); `false` when it may have none.
     has_host: bool,
@@ -541,6 +542,7 @@ impl Proxy {
                 .headers_mut()
                 .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         }
+        let request = request.map(|body| RequestBody::new(body, settings.body_limits));
         Ok(Prepared { request, has_host, upgrade })
     }
 
@@ -557,7 +559,7 @@ impl Proxy {
         prepared: Prepared,
         upstream: Arc<str>,
     ) -> impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send + 'static {
-        let Prepared { request, has_host, upgrade } = prepared;
+        let Prepared { mut request, has_host, upgrade } = prepared;
         let is_head = request.method() == Method::HEAD;
         async move {
             let Connection { clients, settings, peer, share, timer, .. } = &*self.0;
@@ -567,7 +569,7 @@ impl Proxy {
                 telemetry::upstream_queue_timed_out();
                 return Ok(queue_timed_out());
             };
-            let (request, held) = RequestBody::for_request(request, settings.body_limits, slots);
+            let held = request.body_mut().hold(slots);
             let started = telemetry::upstream_started();
             // The send, pinned where it is made, rather than moved into a `tokio::time::Timeout`
             // and on into this future's state: the send is the larger part of this future, and
@@ -587,7 +589,7 @@ impl Proxy {
 
     /// The answer to the client for what its request `answered` (`None`: nothing within
     /// `--upstream-timeout`); `is_head`, `upgrade` and `held` are the request's (see
-    /// [`Prepared`] and [`RequestBody::for_request`]), `started` when it was sent.
+    /// [`Prepared`] and [`RequestBody::hold`]), `started` when it was sent.
     fn answer(
         &self,
         answered: Option<Result<(Response<Incoming>, Pooled), SendError>>,
