@@ -406,12 +406,19 @@ where
             return this.work.poll(cx);
         };
         let mut work = this.work;
-        let (polled, upstream) = UPSTREAM.sync_scope(Cell::new(observed.upstream), || {
-            let polled = work.as_mut().poll(cx);
-            (polled, UPSTREAM.with(Cell::get))
+        // The poll's output is put in `ready` rather than returned through the scope: returned,
+        // the output (the response, a few hundred bytes, or room for it while pending) was
+        // copied out of tokio's scope, then out of a tuple, on every poll (measured: about 700
+        // instructions per forwarded request, its four polls, with the admin listener on).
+        let mut ready = None;
+        let upstream = UPSTREAM.sync_scope(Cell::new(observed.upstream), || {
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                ready = Some(output);
+            }
+            UPSTREAM.with(Cell::get)
         });
         observed.upstream = upstream;
-        let Poll::Ready(response) = polled else { return Poll::Pending };
+        let Some(response) = ready else { return Poll::Pending };
         let response = response?;
         let status = response.status();
         observed.status = Some(status);
