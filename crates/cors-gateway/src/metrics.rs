@@ -3,13 +3,15 @@
 //!
 //! The text is written by `prometheus-client`. Every counter a request touches is created at start
 //! and kept as a handle, so a request costs a few relaxed atomic additions and two histogram
-//! observations (a short lock each, `prometheus-client`'s `Histogram`), and never a label lookup.
+//! observations (a few more, in the worker thread's own shard: [`Latency`]), and never a label
+//! lookup.
 //! Decisions are counted per (decision, rule) in a fixed table of atomics, encoded at scrape time
 //! by [`DecisionCounts`], so that only the pairs that occurred are exported.
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,12 +19,11 @@ use cors_engine::{Outcome, Rule};
 use cors_policy::{LocalConfig, Policy};
 use http::StatusCode;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use sha2::{Digest as _, Sha256};
@@ -162,8 +163,8 @@ pub(crate) struct Metrics {
     status_classes: [Counter; 5],
     upstream_errors: [Counter; UPSTREAM_FAILURES.len()],
     upstream_retries: [Counter; 2],
-    request_seconds: Histogram,
-    upstream_seconds: Histogram,
+    request_seconds: Latency,
+    upstream_seconds: Latency,
     open_connections: Gauge,
     open_tunnels: Gauge,
     connections: Counter,
@@ -191,14 +192,14 @@ impl Metrics {
             STATUS_CLASSES,
         );
         let (upstream_errors, upstream_retries) = upstream_counters(&mut registry);
-        let request_seconds = Histogram::new(LATENCY_BUCKETS);
+        let request_seconds = Latency::default();
         registry.register(
             "cors_gateway_request_duration_seconds",
             "Time from a request head's arrival until its response body was sent, local answers \
              included",
             request_seconds.clone(),
         );
-        let upstream_seconds = Histogram::new(LATENCY_BUCKETS);
+        let upstream_seconds = Latency::default();
         registry.register(
             "cors_gateway_upstream_duration_seconds",
             "Time from sending a request upstream until the upstream's response head (or its \
@@ -300,7 +301,7 @@ impl Metrics {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5);
         self.status_classes[class - 1].inc();
         if let Some(elapsed) = upstream {
-            self.upstream_seconds.observe(elapsed.as_secs_f64());
+            self.upstream_seconds.observe(elapsed);
         }
         if let Some(failure) = failure {
             self.upstream_errors[failure as usize].inc();
@@ -318,7 +319,7 @@ impl Metrics {
 
     /// Records a request's total time, when its response body is done.
     pub(crate) fn finished(&self, total: Duration) {
-        self.request_seconds.observe(total.as_secs_f64());
+        self.request_seconds.observe(total);
     }
 
     /// Counts a client connection in.
@@ -436,6 +437,99 @@ pub(crate) const fn closed_index(reason: Closed) -> usize {
         Closed::Abandoning => 9,
         Closed::TunnelEnded => 10,
         Closed::TunnelIdle => 11,
+    }
+}
+
+/// How many shards each [`Latency`] histogram has: the worker threads beyond it share shards.
+const LATENCY_SHARDS: usize = 16;
+
+/// The next shard a thread that observes a latency for the first time takes.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard of every [`Latency`] histogram, taken at its first observation.
+    static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// A latency histogram with [`LATENCY_BUCKETS`], exported as `prometheus-client`'s `Histogram`
+/// is, counted in a shard per thread and summed when `/metrics` is encoded.
+///
+/// Hand-written rather than `prometheus-client`'s `Histogram`, which takes one `Mutex`, shared
+/// by all the server's worker threads, for every observation: here each worker counts with
+/// relaxed atomic additions in a shard of its own, a cache line apart from the others', so
+/// that the workers never wait for each other nor pass the line between cores. The count is
+/// the sum of the buckets, so that `_count` always equals the `+Inf` bucket.
+#[derive(Clone, Debug)]
+struct Latency(Arc<[Shard; LATENCY_SHARDS]>);
+
+/// One shard of a [`Latency`] histogram.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    /// Observations per bucket (not cumulative): one per bound of [`LATENCY_BUCKETS`], then
+    /// the `+Inf` bucket.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// The sum of the observations in seconds, as the bits of an `f64`.
+    sum: AtomicU64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self(Arc::new(std::array::from_fn(|_| Shard::default())))
+    }
+}
+
+impl Latency {
+    /// Counts one request that took `elapsed`.
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        let shard = SHARD.with(|shard| {
+            *shard.get().get_or_insert_with(|| {
+                let taken = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % LATENCY_SHARDS;
+                shard.set(Some(taken));
+                taken
+            })
+        });
+        let Some(shard) = self.0.get(shard) else { return };
+        if let Some(count) = shard.buckets.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        // Only this thread adds to its shard (or a few, past `LATENCY_SHARDS` threads): the
+        // exchange succeeds at once.
+        let _ = shard.sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            Some((f64::from_bits(bits) + seconds).to_bits())
+        });
+    }
+
+    /// The sum of the observations and the count per bucket, over every shard, as
+    /// `prometheus-client` encodes a histogram: each bucket's upper bound with its own count.
+    fn totals(&self) -> (f64, Vec<(f64, u64)>) {
+        let mut sum = 0.0;
+        let mut buckets: Vec<(f64, u64)> =
+            LATENCY_BUCKETS.iter().chain([&f64::INFINITY]).map(|&bound| (bound, 0)).collect();
+        for shard in self.0.iter() {
+            sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
+            for ((_, total), count) in buckets.iter_mut().zip(&shard.buckets) {
+                *total += count.load(Ordering::Relaxed);
+            }
+        }
+        (sum, buckets)
+    }
+}
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
+        let (sum, buckets) = self.totals();
+        let count = buckets.iter().map(|(_, count)| count).sum();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
@@ -640,6 +734,45 @@ pub(crate) fn policy_hash(policy: &Policy) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text of a registry holding only `metric`, as `name`, in both formats.
+    fn exported(metric: impl prometheus_client::registry::Metric) -> [String; 2] {
+        let mut registry = Registry::default();
+        registry.register("latency_seconds", "A latency", metric);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let mut prometheus = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut prometheus, &registry).unwrap();
+        [text, prometheus]
+    }
+
+    #[test]
+    fn latencies_observed_on_many_threads_export_as_prometheus_clients_histogram_does() {
+        let latency = Latency::default();
+        let reference = prometheus_client::metrics::histogram::Histogram::new(LATENCY_BUCKETS);
+        // Values across the buckets, some on a bound (0.25, 0.5, 1, 2.5, 60), some past the
+        // last; in quarter seconds, so that their sum is exact whatever the order of the
+        // additions.
+        let mut values: Vec<Duration> =
+            (0..20).map(|quarters| Duration::from_millis(250 * quarters)).collect();
+        values.extend([0.5, 60.0, 61.0, 3600.0].map(Duration::from_secs_f64));
+        // More threads than shards, so that some share one.
+        std::thread::scope(|threads| {
+            for _ in 0..(LATENCY_SHARDS + 3) {
+                threads.spawn(|| {
+                    for &value in &values {
+                        latency.observe(value);
+                    }
+                });
+            }
+        });
+        for _ in 0..(LATENCY_SHARDS + 3) {
+            for &value in &values {
+                reference.observe(value.as_secs_f64());
+            }
+        }
+        assert_eq!(exported(latency), exported(reference));
+    }
 
     #[test]
     fn a_status_past_599_counts_as_a_server_error() {
