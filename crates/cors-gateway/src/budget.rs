@@ -15,20 +15,32 @@ use crate::server::Limits;
 pub(crate) const RESERVED_DESCRIPTORS: u64 = 32;
 
 /// Descriptors each worker thread after the first (`--workers`) takes beyond
-/// [`RESERVED_DESCRIPTORS`], which counts one runtime and one listener: its runtime's event queue
-/// and waker, its own listening socket, and the connection it may hold accepted while it waits
-/// for a slot of `--max-connections` (`server.rs`, `Acceptor`). A folder's further listeners
-/// add two per worker each, within the reserve's slack for a few.
-pub(crate) const PER_WORKER_DESCRIPTORS: u64 = 4;
+/// [`RESERVED_DESCRIPTORS`], which counts one runtime and one listener: its runtime's four (two
+/// event queues, the waker, and its copy of the signal socket, which tokio makes for every
+/// runtime with I/O; measured with `ls /proc/PID/fd`: 16 descriptors with one worker, 91 with
+/// sixteen), its own listening socket, and the connection it may hold accepted while it waits
+/// for a slot of `--max-connections` (`server.rs`, `Acceptor`). Finding F-DT: 4 had left the
+/// runtime's second event queue and signal socket out.
+pub(crate) const PER_WORKER_DESCRIPTORS: u64 = 6;
+
+/// Descriptors each listener of a folder after the first takes on every worker (finding F-DT):
+/// its listening socket there, and the connection that worker may hold accepted on it while it
+/// waits for a slot of `--max-connections`.
+pub(crate) const PER_LISTENER_DESCRIPTORS: u64 = 2;
 
 /// Room for at least 16 client and 16 upstream connections, which the open-file limit must
 /// leave beyond the reserve.
 const MIN_CONNECTION_DESCRIPTORS: u64 = 32;
 
-/// The descriptors kept for the gateway itself with `workers` worker threads.
-fn reserved(workers: NonZeroUsize) -> u64 {
-    let further = u64::try_from(workers.get() - 1).unwrap_or(u64::MAX);
-    RESERVED_DESCRIPTORS.saturating_add(further.saturating_mul(PER_WORKER_DESCRIPTORS))
+/// The descriptors kept for the gateway itself with `workers` worker threads, each accepting on
+/// `listeners` listeners.
+fn reserved(workers: NonZeroUsize, listeners: NonZeroUsize) -> u64 {
+    let count = |n: NonZeroUsize| u64::try_from(n.get()).unwrap_or(u64::MAX);
+    let (workers, listeners) = (count(workers), count(listeners));
+    let further_workers = (workers - 1).saturating_mul(PER_WORKER_DESCRIPTORS);
+    let further_listeners =
+        (listeners - 1).saturating_mul(workers).saturating_mul(PER_LISTENER_DESCRIPTORS);
+    RESERVED_DESCRIPTORS.saturating_add(further_workers).saturating_add(further_listeners)
 }
 
 /// The open-file limit (`RLIMIT_NOFILE`), after raising the soft limit to the hard one when it
@@ -63,8 +75,10 @@ pub(crate) fn open_file_limit() -> Option<u64> {
 /// connection's share of the upstream at most half of it; returns a warning for each change.
 ///
 /// When `--max-connections` and `--upstream-max-connections` together exceed the descriptors
-/// left after those the gateway keeps for itself with `workers` worker threads
-/// ([`RESERVED_DESCRIPTORS`], and [`PER_WORKER_DESCRIPTORS`] for each worker after the first),
+/// left after those the gateway keeps for itself with `workers` worker threads accepting on
+/// `listeners` listeners ([`RESERVED_DESCRIPTORS`], [`PER_WORKER_DESCRIPTORS`] for each worker
+/// after the first, and [`PER_LISTENER_DESCRIPTORS`] on every worker for each listener after the
+/// first),
 /// the upstream keeps what the clients leave, but at least half (if it asked for that much),
 /// and the clients get the rest.
 ///
@@ -75,10 +89,11 @@ pub(crate) fn fit(
     limits: &mut Limits,
     open_files: Option<u64>,
     workers: NonZeroUsize,
+    listeners: NonZeroUsize,
 ) -> Result<Vec<String>, String> {
     let mut warnings = Vec::new();
     if let Some(open_files) = open_files {
-        let reserved = reserved(workers);
+        let reserved = reserved(workers, listeners);
         let minimum = reserved.saturating_add(MIN_CONNECTION_DESCRIPTORS);
         if open_files < minimum {
             return Err(format!(
@@ -162,20 +177,22 @@ mod tests {
         configured: (usize, usize, usize),
         expected: Result<((usize, usize, usize), usize), ()>,
     ) {
-        check_with(open_files, 1, configured, expected);
+        check_with(open_files, (1, 1), configured, expected);
     }
 
-    /// [`check`] with `workers` worker threads.
+    /// [`check`] with `(workers, listeners)`: worker threads, each accepting on that many
+    /// listeners.
     #[track_caller]
     fn check_with(
         open_files: Option<u64>,
-        workers: usize,
+        (workers, listeners): (usize, usize),
         configured: (usize, usize, usize),
         expected: Result<((usize, usize, usize), usize), ()>,
     ) {
         let mut limits = limits(configured.0, configured.1, configured.2);
         let workers = NonZeroUsize::new(workers).unwrap();
-        let got = fit(&mut limits, open_files, workers).map(|warnings| {
+        let listeners = NonZeroUsize::new(listeners).unwrap();
+        let got = fit(&mut limits, open_files, workers, listeners).map(|warnings| {
             let fitted = (
                 limits.max_connections,
                 limits.upstream_max_connections,
@@ -207,26 +224,45 @@ mod tests {
         check(open_files, configured, expected);
     }
 
-    /// Each worker after the first keeps four more descriptors for the gateway: with four
-    /// workers, 44 of 256, and the minimum is 76.
+    /// Each worker after the first keeps six more descriptors for the gateway: with four
+    /// workers, 50 of 256, and the minimum is 82.
     #[rstest]
-    #[case::four_workers_split_what_is_left(Some(256), 4, Ok(((106, 106, 32), 1)))]
-    #[case::four_workers_fit_exactly(Some(11_044), 4, Ok(((10_000, 1000, 32), 0)))]
-    #[case::the_minimum_of_four_workers(Some(76), 4, Ok(((16, 16, 8), 2)))]
-    #[case::below_the_minimum_of_four_workers(Some(75), 4, Err(()))]
+    #[case::four_workers_split_what_is_left(Some(256), 4, Ok(((103, 103, 32), 1)))]
+    #[case::four_workers_fit_exactly(Some(11_050), 4, Ok(((10_000, 1000, 32), 0)))]
+    #[case::the_minimum_of_four_workers(Some(82), 4, Ok(((16, 16, 8), 2)))]
+    #[case::below_the_minimum_of_four_workers(Some(81), 4, Err(()))]
     #[case::no_limit_whatever_the_workers(None, 64, Ok(((10_000, 1000, 32), 0)))]
     fn workers_keep_descriptors_of_their_own(
         #[case] open_files: Option<u64>,
         #[case] workers: usize,
         #[case] expected: Result<((usize, usize, usize), usize), ()>,
     ) {
-        check_with(open_files, workers, (10_000, 1000, 32), expected);
+        check_with(open_files, (workers, 1), (10_000, 1000, 32), expected);
+    }
+
+    /// Finding F-DT: each listener of a folder after the first keeps two descriptors on every
+    /// worker (its socket there, and the connection held while it waits for a slot). Sixteen
+    /// workers on eight listeners kept 92 of 256 where they took 203 idle, and accept failed
+    /// with EMFILE below the fitted --max-connections.
+    #[rstest]
+    #[case::one_worker_eight_listeners(Some(256), (1, 8), Ok(((105, 105, 32), 1)))]
+    #[case::sixteen_workers_one_listener(Some(256), (16, 1), Ok(((67, 67, 32), 1)))]
+    #[case::sixteen_workers_eight_listeners(Some(512), (16, 8), Ok(((83, 83, 32), 1)))]
+    #[case::too_few_for_sixteen_workers_on_eight_listeners(Some(256), (16, 8), Err(()))]
+    #[case::the_minimum_of_four_workers_on_two_listeners(Some(90), (4, 2), Ok(((16, 16, 8), 2)))]
+    #[case::below_it(Some(89), (4, 2), Err(()))]
+    fn listeners_keep_descriptors_on_every_worker(
+        #[case] open_files: Option<u64>,
+        #[case] serving: (usize, usize),
+        #[case] expected: Result<((usize, usize, usize), usize), ()>,
+    ) {
+        check_with(open_files, serving, (10_000, 1000, 32), expected);
     }
 
     #[test]
     fn the_warning_names_the_numbers() {
         let mut limits = limits(10_000, 1000, 32);
-        let warnings = fit(&mut limits, Some(256), NonZeroUsize::MIN).unwrap();
+        let warnings = fit(&mut limits, Some(256), NonZeroUsize::MIN, NonZeroUsize::MIN).unwrap();
         assert_eq!(
             warnings,
             [

@@ -258,8 +258,9 @@ pub(crate) struct LimitArgs {
     /// closes, so descriptors stay available for the upstream. This and --upstream-max-connections
     /// are lowered, with a warning, when together they do not fit in the open-file limit
     /// (ulimit -n, raised to its hard limit at start; 32 descriptors are kept for the gateway
-    /// itself, and 4 more for each worker after the first); below 64 open files (with one
-    /// worker) the gateway refuses to start.
+    /// itself, 6 more for each worker after the first, and 2 more on every worker for each
+    /// listener of a folder after the first); below 64 open files (with one worker and one
+    /// listener) the gateway refuses to start.
     #[arg(long, default_value = "10000", value_name = "COUNT")]
     pub(crate) max_connections: NonZeroUsize,
     /// Most connections one client (an IPv4 address, an IPv6 /64) may hold while more than half

@@ -73,15 +73,21 @@ impl LimitArgs {
         }
     }
 
-    /// The limits, lowered to fit the open-file limit, with `workers` worker threads, and the
-    /// fair-share rule (each change is logged as a warning).
+    /// The limits, lowered to fit the open-file limit, with `workers` worker threads each
+    /// accepting on `listeners` listeners, and the fair-share rule (each change is logged as a
+    /// warning).
     ///
     /// # Errors
     ///
     /// The open-file limit is below the minimum the gateway needs.
-    pub(crate) fn fitted(&self, workers: NonZeroUsize) -> Result<Limits, String> {
+    pub(crate) fn fitted(
+        &self,
+        workers: NonZeroUsize,
+        listeners: NonZeroUsize,
+    ) -> Result<Limits, String> {
         let mut limits = self.limits();
-        for warning in budget::fit(&mut limits, budget::open_file_limit(), workers)? {
+        let open_files = budget::open_file_limit();
+        for warning in budget::fit(&mut limits, open_files, workers, listeners)? {
             tracing::warn!("{warning}");
         }
         Ok(limits)
@@ -174,6 +180,8 @@ struct Planned {
 /// Everything `serve` needs, checked before anything is bound.
 struct Plan {
     listeners: Vec<Planned>,
+    /// The limits, fitted to the open-file limit for the listeners and the workers.
+    limits: Limits,
     clients: UpstreamClients,
     /// What to reload, with the stamps of its files taken before they were read.
     reloads: Vec<(Box<dyn Reload>, Baseline)>,
@@ -188,12 +196,11 @@ struct Plan {
 /// `cors-gateway serve`.
 pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     let workers = workers(args);
-    let planned = args.limits.fitted(workers).and_then(|limits| {
-        let certificate = certificate(args)?;
+    let planned = certificate(args).and_then(|certificate| {
         let listener_certificate = certificate.as_ref().map(|(certificate, _)| certificate);
         let mut plan = match (&args.config_dir, &args.config) {
-            (Some(dir), _) => plan_folder(args, dir, listener_certificate, &limits)?,
-            (None, Some(file)) => plan_file(args, file, listener_certificate, &limits)?,
+            (Some(dir), _) => plan_folder(args, dir, listener_certificate, workers)?,
+            (None, Some(file)) => plan_file(args, file, listener_certificate, workers)?,
             (None, None) => return Err("pass --config FILE or --config-dir DIR".to_owned()),
         };
         let tls_config = match certificate {
@@ -210,6 +217,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             }
             None => None,
         };
+        let limits = plan.limits;
         Ok((plan, limits, tls_config))
     });
     let (plan, limits, tls_config) = match planned {
@@ -379,8 +387,9 @@ fn plan_file(
     args: &ServeArgs,
     file: &Path,
     certificate: Option<&Arc<ListenerCertificate>>,
-    limits: &Limits,
+    workers: NonZeroUsize,
 ) -> Result<Plan, String> {
+    let limits = args.limits.fitted(workers, NonZeroUsize::MIN)?;
     let read = Baseline::before_reading(&[file.to_path_buf()]);
     // `load` printed the diagnostics: nothing more to say.
     let loaded = load(file).ok_or_else(String::new)?;
@@ -427,7 +436,7 @@ fn plan_file(
     let trust =
         (upstream.is_https() || args.tls.upstream_ca.is_some() || args.tls.upstream_insecure)
             .then(|| upstream_trust(args));
-    let clients = UpstreamClients::new(limits, trust.as_ref())?;
+    let clients = UpstreamClients::new(&limits, trust.as_ref())?;
     let telemetry = Telemetry::start(&args.telemetry, || InForce::single(&loaded.policy))
         .map_err(|error| error.to_string())?;
     let shared = SharedEngine::new(Engine::new(loaded.policy));
@@ -438,6 +447,7 @@ fn plan_file(
     let site = Site::Single { layer, upstream: Arc::new(upstream) };
     Ok(Plan {
         listeners: vec![Planned { address, tls, site, scheme }],
+        limits,
         clients,
         reloads: vec![(Box::new(PolicyFile { path: file.to_path_buf(), shared, telemetry }), read)],
         source: file.display().to_string(),
@@ -459,7 +469,7 @@ fn plan_folder(
     args: &ServeArgs,
     dir: &Path,
     certificate: Option<&Arc<ListenerCertificate>>,
-    limits: &Limits,
+    workers: NonZeroUsize,
 ) -> Result<Plan, String> {
     let read = Baseline::before_reading(&[dir.to_path_buf()]);
     let config = LocalConfig::from_dir(dir).map_err(|error| {
@@ -470,6 +480,9 @@ fn plan_folder(
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
+    // Each listener takes descriptors on every worker (finding F-DT).
+    let listeners = NonZeroUsize::new(config.listeners().len()).unwrap_or(NonZeroUsize::MIN);
+    let limits = args.limits.fitted(workers, listeners)?;
     let has_https_upstream = config
         .instances()
         .flat_map(cors_policy::ApiInstance::routes)
@@ -500,11 +513,11 @@ fn plan_folder(
     }
     // Built even without an https upstream now: a reload may bring one.
     let trust = upstream_trust(args);
-    let clients = match UpstreamClients::new(limits, Some(&trust)) {
+    let clients = match UpstreamClients::new(&limits, Some(&trust)) {
         Ok(clients) => clients,
         Err(message) if !has_https_upstream => {
             tracing::warn!("{message}; https upstreams added by a reload will fail");
-            UpstreamClients::new(limits, None)?
+            UpstreamClients::new(&limits, None)?
         }
         Err(message) => return Err(message),
     };
@@ -516,6 +529,7 @@ fn plan_folder(
     };
     Ok(Plan {
         listeners,
+        limits,
         clients,
         reloads: vec![(Box::new(reload), read)],
         source: dir.display().to_string(),

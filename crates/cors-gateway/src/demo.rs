@@ -84,7 +84,8 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             print_intro(address, upstream_address, &policy);
             // One worker: the demo serves one person trying it.
             let workers = NonZeroUsize::MIN;
-            let limits = args.limits.fitted(workers).map_err(std::io::Error::other)?;
+            let limits =
+                args.limits.fitted(workers, NonZeroUsize::MIN).map_err(std::io::Error::other)?;
             let settings =
                 ProxySettings::new(false, VIA_PSEUDONYM, TrustedProxies::default(), &limits)
                     .map_err(std::io::Error::other)?;

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::tls::TestCa;
 use common::upstream::{Seen, Upstream};
-use common::{Answer, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, run, send};
+use common::{
+    Answer, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, run,
+    run_with_open_files, send,
+};
 
 const SHOP: &str = "https://shop.example.com";
 const EVIL: &str = "https://evil.example";
@@ -644,4 +647,45 @@ async fn a_path_is_served_by_the_instance_the_upstream_reads_it_under() {
         assert_eq!(grant(&answer).as_deref(), Some(PARTNER), "{kept}");
         assert_eq!(last(&upstream, forwarded).path, kept);
     }
+}
+
+/// A folder of API instances, each on a listener of its own at `127.0.0.1:PORT` for each of
+/// `ports`, all in front of `upstream`.
+fn folder_of_listeners(ports: &[u16], upstream: &str) -> Scratch {
+    let scratch = Scratch::new();
+    for (n, port) in ports.iter().enumerate() {
+        scratch.write(
+            &format!("api{n}.yaml"),
+            &format!(
+                "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata:\n  \
+                 name: api-{n}\nspec:\n  address: http://127.0.0.1:{port}\n  services:\n    \
+                 up:\n      address: {upstream}\n  policies:\n    - policyRef:\n        \
+                 name: cors-flex\n      config:\n        publicResource: true\n"
+            ),
+        );
+    }
+    scratch
+}
+
+/// Finding F-DT: each listener of a folder takes descriptors on every worker (its listening
+/// socket there, and the connection the worker may hold accepted while it waits for a slot),
+/// and each worker's runtime six in all. Sixteen workers on eight listeners take 203
+/// descriptors idle; the budget kept 92 for them, so with `ulimit -n 256` the gateway started
+/// with --max-connections lowered to 82 and accept failed with EMFILE from the 54th client
+/// connection. It now counts them (346) and refuses that limit, naming what it needs.
+#[test]
+fn a_folder_of_many_listeners_on_many_workers_counts_their_descriptors() {
+    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let ports: Vec<u16> = (0..8).map(|_| closed_port()).collect();
+    let folder = folder_of_listeners(&ports, &upstream);
+    let dir = folder.dir.to_str().unwrap();
+    let (code, _, stderr) = run_with_open_files(
+        Some(256),
+        &["serve", "--config-dir", dir, "--workers", "16", "--watch-interval", "0"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("is 256, below the 378 cors-gateway needs (346 for itself, 32 for"),
+        "{stderr}"
+    );
 }
