@@ -20,7 +20,8 @@
 //! - idle connections are closed after `--upstream-idle-timeout` (none is kept when it is
 //!   zero), and at most `--upstream-max-connections` are kept per upstream (each worker thread
 //!   of the server has pools of its own, [`UpstreamClients::for_worker`], and all share that
-//!   limit's slots);
+//!   limit's slots; a worker whose pool is empty takes another's idle connection before it
+//!   opens one, so that all pools together open no more connections than one would);
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
@@ -169,12 +170,38 @@ struct Host {
     max_idle: usize,
     /// `--upstream-idle-timeout`; zero keeps no connection.
     idle_timeout: Duration,
+    /// The pools of every worker thread, this one's among them.
+    workers: Arc<Workers>,
 }
+
+/// The pools of every worker thread's [`UpstreamClients`] (finding F-DV): a worker whose own
+/// pool for an upstream is empty takes another worker's idle connection to it before it opens
+/// one, so that idle connections on one worker never add to those another opens, and all
+/// workers together hold no more connections to an upstream than `--upstream-max-connections`
+/// lets requests be in flight, as one shared pool did.
+#[derive(Debug, Default)]
+struct Workers(Mutex<Vec<Weak<Host>>>);
 
 impl Host {
     /// The most recently returned connection that is still open and not idle for too long, with
-    /// how long it was idle at `now`.
+    /// how long it was idle at `now`: this worker's own, else another worker's.
     fn checkout(&self, now: Instant) -> Option<(Connection, Duration)> {
+        self.checkout_own(now).or_else(|| {
+            let workers = self.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
+            workers
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|other| {
+                    !std::ptr::eq(Arc::as_ptr(other), self)
+                        && other.https == self.https
+                        && other.authority == self.authority
+                })
+                .find_map(|other| other.checkout_own(now))
+        })
+    }
+
+    /// [`Host::checkout`] from this pool alone.
+    fn checkout_own(&self, now: Instant) -> Option<(Connection, Duration)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some((connection, since)) = idle.pop() {
             let idle_for = now.saturating_duration_since(since);
@@ -243,6 +270,8 @@ struct Clients {
     /// One entry per upstream seen so far, found by a linear scan: a gateway has a handful of
     /// upstreams, and comparing a few short authorities costs less than hashing one.
     hosts: RwLock<Vec<Arc<Host>>>,
+    /// The pools of every worker, shared by [`UpstreamClients::for_worker`]'s copies.
+    workers: Arc<Workers>,
     max_idle: usize,
     /// `--upstream-idle-timeout`.
     idle_timeout: Duration,
@@ -291,6 +320,7 @@ impl UpstreamClients {
             tls,
             connect_timeout: limits.connect_timeout,
             hosts: RwLock::new(Vec::new()),
+            workers: Arc::default(),
             max_idle: limits.upstream_max_connections,
             idle_timeout: limits.upstream_idle_timeout,
         })))
@@ -299,15 +329,17 @@ impl UpstreamClients {
     /// The same connectors, with pools of their own, for one worker thread of the server: an
     /// upstream connection is made, driven and reused on the thread of the requests it serves,
     /// and each worker reaps its own idle connections. The requests of all workers still share
-    /// the slots of `--upstream-max-connections`, so all pools together never hold more
-    /// connections than that.
+    /// the slots of `--upstream-max-connections`, and a worker whose pool is empty takes
+    /// another's idle connection before it opens one ([`Workers`]), so all pools together never
+    /// hold more connections than that.
     pub(crate) fn for_worker(&self) -> Self {
-        let Clients { plain, tls, connect_timeout, max_idle, idle_timeout, .. } = &*self.0;
+        let Clients { plain, tls, connect_timeout, workers, max_idle, idle_timeout, .. } = &*self.0;
         Self(Arc::new(Clients {
             plain: plain.clone(),
             tls: tls.clone(),
             connect_timeout: *connect_timeout,
             hosts: RwLock::new(Vec::new()),
+            workers: Arc::clone(workers),
             max_idle: *max_idle,
             idle_timeout: *idle_timeout,
         }))
@@ -417,8 +449,13 @@ impl UpstreamClients {
             idle: Mutex::new(Vec::new()),
             max_idle: self.0.max_idle,
             idle_timeout: self.0.idle_timeout,
+            workers: Arc::clone(&self.0.workers),
         });
         Host::start_reaper(&host);
+        let mut workers = self.0.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
+        workers.retain(|pool| pool.strong_count() > 0);
+        workers.push(Arc::downgrade(&host));
+        drop(workers);
         hosts.push(Arc::clone(&host));
         host
     }

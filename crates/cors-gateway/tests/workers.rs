@@ -7,6 +7,8 @@ mod common;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::upstream::Upstream;
@@ -301,4 +303,86 @@ async fn a_second_gateway_on_the_same_port_is_refused() {
     assert!(stderr.contains("; another process listens there"), "{stderr}");
     let answer = raw_exchange(first.address, ALLOWED_GET, Duration::from_millis(200));
     assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
+}
+
+/// A raw upstream that answers each request on a connection 300 ms after its head, keeping the
+/// connection alive; returns its address and the count of connections it accepted.
+fn counting_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    head.clear();
+                    std::thread::sleep(Duration::from_millis(300));
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, accepted)
+}
+
+/// The worker that accepted the connection from local port `port`, from the gateway's debug log.
+fn worker_of(gateway: &Gateway, port: u16) -> usize {
+    let peer = format!("peer=127.0.0.1:{port} worker=");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = gateway.stderr();
+        if let Some(worker) = log.split(&peer).nth(1) {
+            return worker.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no accept of port {port}:\n{log}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Finding F-DV: each worker kept its own idle upstream connections, so after three requests at
+/// once on one worker and then three on the other, the upstream had six connections where
+/// `--upstream-max-connections 4` should allow four. A worker whose pool is empty now takes
+/// another worker's idle connection before it opens one: three connections serve both bursts
+/// (four at most, should a connection of the first burst come back late).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_workers_hold_no_more_upstream_connections_than_the_limit() {
+    let (upstream, accepted) = counting_upstream();
+    let flags = ["--workers", "2", "--upstream-max-connections", "4"];
+    let gateway = gateway(&format!("http://{upstream}"), &flags);
+    let mut by_worker: [Vec<TcpStream>; 2] = Default::default();
+    let deadline = Instant::now() + PATIENCE;
+    while by_worker.iter().any(|streams| streams.len() < 3) {
+        assert!(Instant::now() < deadline, "connections all on one worker");
+        let stream = TcpStream::connect(gateway.address).unwrap();
+        let worker = worker_of(&gateway, stream.local_addr().unwrap().port());
+        by_worker[worker].push(stream);
+    }
+    for streams in &mut by_worker {
+        std::thread::scope(|scope| {
+            for stream in streams.iter_mut().take(3) {
+                scope.spawn(move || {
+                    stream.write_all(ALLOWED_GET).unwrap();
+                    let status = status_line(stream, PATIENCE);
+                    assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+                });
+            }
+        });
+    }
+    let connections = accepted.load(Ordering::SeqCst);
+    assert!((3..=4).contains(&connections), "{connections} upstream connections");
 }
