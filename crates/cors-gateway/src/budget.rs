@@ -140,34 +140,6 @@ pub(crate) fn fit(
 mod tests {
     use super::*;
     use rstest::rstest;
-    use std::time::Duration;
-
-    fn limits(clients: usize, upstream: usize, share: usize) -> Limits {
-        let second = Duration::from_secs(1);
-        Limits {
-            header_read_timeout: second,
-            idle_timeout: second,
-            send_timeout: second,
-            keep_alive_interval: second,
-            keep_alive_timeout: second,
-            max_header_bytes: 8192,
-            max_headers: 100,
-            max_connections: clients,
-            max_connections_per_client: 0,
-            shutdown_timeout: second,
-            connect_timeout: second,
-            max_concurrent_streams: 100,
-            upstream_timeout: second,
-            upstream_read_timeout: second,
-            upstream_max_connections: upstream,
-            upstream_max_per_connection: share,
-            upstream_idle_timeout: second,
-            upstream_queue_timeout: second,
-            max_request_body: 1024,
-            body_read_timeout: second,
-            tunnel_idle_timeout: second,
-        }
-    }
 
     /// `(open files, configured (clients, upstream, share))` -> fitted (clients, upstream,
     /// share) and the number of warnings, or the start refused.
@@ -189,7 +161,7 @@ mod tests {
         configured: (usize, usize, usize),
         expected: Result<((usize, usize, usize), usize), ()>,
     ) {
-        let mut limits = limits(configured.0, configured.1, configured.2);
+        let mut limits = Limits::for_tests(configured.0, configured.1, configured.2);
         let workers = NonZeroUsize::new(workers).unwrap();
         let listeners = NonZeroUsize::new(listeners).unwrap();
         let got = fit(&mut limits, open_files, workers, listeners).map(|warnings| {
@@ -261,7 +233,7 @@ mod tests {
 
     #[test]
     fn the_warning_names_the_numbers() {
-        let mut limits = limits(10_000, 1000, 32);
+        let mut limits = Limits::for_tests(10_000, 1000, 32);
         let warnings = fit(&mut limits, Some(256), NonZeroUsize::MIN, NonZeroUsize::MIN).unwrap();
         assert_eq!(
             warnings,

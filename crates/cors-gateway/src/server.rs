@@ -85,6 +85,38 @@ pub(crate) struct Limits {
     pub(crate) tunnel_idle_timeout: Duration,
 }
 
+#[cfg(test)]
+impl Limits {
+    /// Limits for unit tests: `clients` connections, `upstream` upstream slots (and
+    /// connections), `share` of them per client connection, one second for every timeout.
+    pub(crate) fn for_tests(clients: usize, upstream: usize, share: usize) -> Self {
+        let second = Duration::from_secs(1);
+        Self {
+            header_read_timeout: second,
+            idle_timeout: second,
+            send_timeout: second,
+            keep_alive_interval: second,
+            keep_alive_timeout: second,
+            max_header_bytes: 8192,
+            max_headers: 100,
+            max_connections: clients,
+            max_connections_per_client: 0,
+            shutdown_timeout: second,
+            connect_timeout: second,
+            max_concurrent_streams: 100,
+            upstream_timeout: second,
+            upstream_read_timeout: second,
+            upstream_max_connections: upstream,
+            upstream_max_per_connection: share,
+            upstream_idle_timeout: second,
+            upstream_queue_timeout: second,
+            max_request_body: 1024,
+            body_read_timeout: second,
+            tunnel_idle_timeout: second,
+        }
+    }
+}
+
 /// The smallest header buffer hyper accepts (the command line refuses less).
 const MIN_HEADER_BYTES: usize = 8192;
 
