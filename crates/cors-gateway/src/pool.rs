@@ -20,8 +20,9 @@
 //! - idle connections are closed after `--upstream-idle-timeout` (none is kept when it is
 //!   zero), and at most `--upstream-max-connections` are kept per upstream (each worker thread
 //!   of the server has pools of its own, [`UpstreamClients::for_worker`], and all share that
-//!   limit's slots; a worker whose pool is empty takes another's idle connection before it
-//!   opens one, so that all pools together open no more connections than one would);
+//!   limit's slots; a worker whose pool is empty opens a connection of its own while all
+//!   workers together have fewer open to the upstream than the limit, and only at the limit
+//!   borrows another's idle one for a request, [`Workers`]);
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
@@ -49,7 +50,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -143,6 +144,11 @@ impl std::error::Error for ConnectTimedOut {}
 struct Connection {
     sender: SendRequest<RequestBody>,
     heard: Arc<AtomicBool>,
+    /// The pool of the worker whose runtime drives the connection, and when the connection was
+    /// returned to it, while another worker borrows it for a request ([`Workers`]); `None` in
+    /// its home pool and on its home worker. Boxed: every request's future holds a connection,
+    /// few borrow one, and the proxy's future must stay in a small block (`proxy.rs`).
+    lent_by: Option<Box<(Arc<Host>, Instant)>>,
 }
 
 /// A connection that sent a request, on its way back to its upstream's pool.
@@ -155,8 +161,14 @@ pub(crate) struct Pooled {
 impl Pooled {
     /// Puts the connection back in its pool, for a request whose request and response are both
     /// complete.
-    pub(crate) fn give_back(self) {
-        self.host.put(self.connection);
+    ///
+    /// A connection borrowed from another worker goes back to that worker's pool, whose runtime
+    /// drives its I/O, never to the borrower's (finding F-DV).
+    pub(crate) fn give_back(mut self) {
+        match self.connection.lent_by.take().map(|lent| *lent) {
+            Some((home, since)) => home.put_back(self.connection, since),
+            None => self.host.put(self.connection),
+        }
     }
 }
 
@@ -170,46 +182,126 @@ struct Host {
     max_idle: usize,
     /// `--upstream-idle-timeout`; zero keeps no connection.
     idle_timeout: Duration,
+    /// The connections open to this upstream, of all workers (`--upstream-max-connections` at
+    /// most, but for the few opened at the limit with none idle, see [`Checkout`]).
+    open: Arc<AtomicUsize>,
     /// The pools of every worker thread, this one's among them.
     workers: Arc<Workers>,
 }
 
-/// The pools of every worker thread's [`UpstreamClients`] (finding F-DV): a worker whose own
-/// pool for an upstream is empty takes another worker's idle connection to it before it opens
-/// one, so that idle connections on one worker never add to those another opens, and all
-/// workers together hold no more connections to an upstream than `--upstream-max-connections`
-/// lets requests be in flight, as one shared pool did.
+/// The pools of every worker thread's [`UpstreamClients`] (finding F-DV), so that all workers
+/// together hold no more connections to an upstream than `--upstream-max-connections` lets
+/// requests be in flight, as one shared pool did.
+///
+/// A connection's I/O runs on the runtime of the worker that opened it (its home), and it goes
+/// back to that worker's pool only: a request on another worker would cross threads (a channel
+/// send and a wake of the home runtime each way), which cost about 4 000 instructions per
+/// request when borrowed connections stayed with their borrowers (docs/robustness.md). So a
+/// worker whose pool is empty opens a connection of its own while all workers together have
+/// fewer than the limit open ([`Host::open`]), and only at the limit looks here, under this
+/// lock, for a sibling's idle connection to borrow for that one request.
+///
+/// Borrowing rather than closing the sibling's idle connection to open one of its own: a new
+/// connection costs the request a round trip to the upstream (and a TLS handshake to an https
+/// one) and the upstream an accept, and the closed one's socket ends later on its own thread,
+/// so the upstream would briefly see one more than the limit; a borrowed one costs the thread
+/// crossing for one request. A borrowed connection goes back with the time it was last
+/// returned home, so that one only borrowers use still expires after `--upstream-idle-timeout`
+/// and leaves room for the busy worker's own.
 #[derive(Debug, Default)]
 struct Workers(Mutex<Vec<Weak<Host>>>);
 
+/// One connection counted in its upstream's open connections ([`Host::open`]), uncounted when
+/// dropped: with the connection's task when it ends, or with a connection that failed to open.
+#[derive(Debug)]
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a request gets a connection to its upstream ([`Host::checkout`]).
+enum Checkout {
+    /// An idle connection, and how long it was idle.
+    Idle(Connection, Duration),
+    /// None: a new one, already counted.
+    Open(Counted),
+}
+
 impl Host {
-    /// The most recently returned connection that is still open and not idle for too long, with
-    /// how long it was idle at `now`: this worker's own, else another worker's.
-    fn checkout(&self, now: Instant) -> Option<(Connection, Duration)> {
-        self.checkout_own(now).or_else(|| {
-            let workers = self.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
-            workers
-                .iter()
-                .filter_map(Weak::upgrade)
-                .filter(|other| {
-                    !std::ptr::eq(Arc::as_ptr(other), self)
-                        && other.https == self.https
-                        && other.authority == self.authority
-                })
-                .find_map(|other| other.checkout_own(now))
-        })
+    /// This worker's most recently returned connection that is still open and not idle for too
+    /// long; else, while fewer than the limit are open to the upstream, a new one; else another
+    /// worker's idle connection, lent for one request; else (the open ones all busy or closing)
+    /// a new one all the same.
+    fn checkout(&self, now: Instant) -> Checkout {
+        if let Some((connection, since)) = self.checkout_own(now) {
+            return Checkout::Idle(connection, now.saturating_duration_since(since));
+        }
+        let under_limit = |open: usize| (open < self.max_idle).then_some(open + 1);
+        if self.open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, under_limit).is_ok() {
+            return Checkout::Open(Counted(Arc::clone(&self.open)));
+        }
+        match self.borrow(now) {
+            Some((connection, since)) => {
+                Checkout::Idle(connection, now.saturating_duration_since(since))
+            }
+            None => Checkout::Open(self.opening()),
+        }
     }
 
-    /// [`Host::checkout`] from this pool alone.
-    fn checkout_own(&self, now: Instant) -> Option<(Connection, Duration)> {
+    /// Counts a new connection, whatever the limit.
+    fn opening(&self) -> Counted {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Counted(Arc::clone(&self.open))
+    }
+
+    /// Another worker's most recently returned idle connection to the same upstream, lent for
+    /// one request, with when it was returned.
+    #[cold]
+    fn borrow(&self, now: Instant) -> Option<(Connection, Instant)> {
+        let workers = self.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
+        workers.iter().filter_map(Weak::upgrade).filter(|other| self.is_sibling(other)).find_map(
+            |other| {
+                let (mut connection, since) = other.checkout_own(now)?;
+                connection.lent_by = Some(Box::new((other, since)));
+                Some((connection, since))
+            },
+        )
+    }
+
+    /// Whether `other` is another worker's pool for the same upstream.
+    fn is_sibling(&self, other: &Arc<Self>) -> bool {
+        !std::ptr::eq(Arc::as_ptr(other), self)
+            && other.https == self.https
+            && other.authority == self.authority
+    }
+
+    /// This pool's most recently returned connection that is still open and not idle for too
+    /// long at `now`, with when it was returned.
+    fn checkout_own(&self, now: Instant) -> Option<(Connection, Instant)> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some((connection, since)) = idle.pop() {
-            let idle_for = now.saturating_duration_since(since);
-            if !connection.sender.is_closed() && idle_for < self.idle_timeout {
-                return Some((connection, idle_for));
+            if !connection.sender.is_closed()
+                && now.saturating_duration_since(since) < self.idle_timeout
+            {
+                return Some((connection, since));
             }
         }
         None
+    }
+
+    /// Takes back a connection of this pool that another worker borrowed, returned here `since`:
+    /// at the least recently used end, with that time, so that it expires as if not lent.
+    fn put_back(&self, connection: Connection, since: Instant) {
+        if connection.sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.insert(0, (connection, since));
+        }
     }
 
     /// Keeps `connection` for the next request, unless it is closed, the pool is full, or no
@@ -330,8 +422,8 @@ impl UpstreamClients {
     /// upstream connection is made, driven and reused on the thread of the requests it serves,
     /// and each worker reaps its own idle connections. The requests of all workers still share
     /// the slots of `--upstream-max-connections`, and a worker whose pool is empty takes
-    /// another's idle connection before it opens one ([`Workers`]), so all pools together never
-    /// hold more connections than that.
+    /// another's idle connection only when all workers together have as many open as that
+    /// ([`Workers`]), so all pools together never hold more connections than that.
     pub(crate) fn for_worker(&self) -> Self {
         let Clients { plain, tls, connect_timeout, workers, max_idle, idle_timeout, .. } = &*self.0;
         Self(Arc::new(Clients {
@@ -390,11 +482,13 @@ impl UpstreamClients {
     where
         S: FnOnce(&mut SendRequest<RequestBody>, Request<RequestBody>) -> F,
     {
-        match if fresh_only { None } else { host.checkout(now) } {
-            Some((connection, idle_for)) => {
+        match if fresh_only { Checkout::Open(host.opening()) } else { host.checkout(now) } {
+            Checkout::Idle(connection, idle_for) => {
                 send_on(host, connection, Some(idle_for), request, try_send)
             }
-            None => Step::Connecting { connecting: self.connect(&host), host, request },
+            Checkout::Open(counted) => {
+                Step::Connecting { connecting: self.connect(&host, counted), host, request }
+            }
         }
     }
 
@@ -443,30 +537,37 @@ impl UpstreamClients {
         if let Some(host) = hosts.iter().find(same) {
             return Arc::clone(host);
         }
+        let mut workers = self.0.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
+        workers.retain(|pool| pool.strong_count() > 0);
+        // The count of open connections is the upstream's, shared by every worker's pool.
+        let open = workers
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|other| other.https == https && other.authority == *authority)
+            .map_or_else(Arc::default, |other| Arc::clone(&other.open));
         let host = Arc::new(Host {
             https,
             authority: authority.clone(),
             idle: Mutex::new(Vec::new()),
             max_idle: self.0.max_idle,
             idle_timeout: self.0.idle_timeout,
+            open,
             workers: Arc::clone(&self.0.workers),
         });
         Host::start_reaper(&host);
-        let mut workers = self.0.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
-        workers.retain(|pool| pool.strong_count() > 0);
         workers.push(Arc::downgrade(&host));
         drop(workers);
         hosts.push(Arc::clone(&host));
         host
     }
 
-    /// A new connection to `host`, its connection task spawned.
+    /// A new connection to `host`, its connection task spawned, `counted` until it ends.
     ///
     /// Boxed: the connectors' futures (DNS, TCP, the TLS handshake) take some kilobytes, which
     /// every request's future would otherwise carry, and move, though few requests connect.
     /// The connectors read the scheme and authority of the URI they are given, made here so
     /// that the send's future does not carry the request's.
-    fn connect(&self, host: &Host) -> Connecting {
+    fn connect(&self, host: &Host, counted: Counted) -> Connecting {
         let scheme = if host.https { Scheme::HTTPS } else { Scheme::HTTP };
         let uri = Uri::builder()
             .scheme(scheme)
@@ -483,7 +584,7 @@ impl UpstreamClients {
                 return Box::pin(std::future::ready(Err(SendError::NoTlsClient)));
             };
             let (connecting, timeout) =
-                (handshake(tls.clone(), uri, TokioIo::new), self.0.connect_timeout);
+                (handshake(tls.clone(), uri, TokioIo::new, counted), self.0.connect_timeout);
             let trust = Arc::clone(trust);
             Box::pin(async move {
                 match tokio::time::timeout(timeout, connecting).await {
@@ -497,7 +598,7 @@ impl UpstreamClients {
                 }
             })
         } else {
-            Box::pin(handshake(self.0.plain.clone(), uri, TokioIo::into_inner))
+            Box::pin(handshake(self.0.plain.clone(), uri, TokioIo::into_inner, counted))
         }
     }
 }
@@ -708,7 +809,8 @@ fn again(
 type Connecting = Pin<Box<dyn Future<Output = Result<Connection, SendError>> + Send>>;
 
 /// Connects with `connector` to `uri`'s upstream and starts an HTTP/1.1 connection on it, whose
-/// task runs until the connection closes (upgrades allowed, for tunnels).
+/// task runs until the connection closes (upgrades allowed, for tunnels), and holds `counted`
+/// until then.
 ///
 /// `tokio` turns the connector's stream into tokio's I/O for [`Heard`]: a TCP stream is taken
 /// out of hyper-util's adapter (`TokioIo::into_inner`), so that plain connections go through
@@ -717,6 +819,7 @@ async fn handshake<C, T>(
     mut connector: C,
     uri: Uri,
     tokio: fn(C::Response) -> T,
+    counted: Counted,
 ) -> Result<Connection, SendError>
 where
     C: Service<Uri>,
@@ -732,6 +835,7 @@ where
         .map_err(|error| SendError::Connect(Box::new(error)))?;
     let answered = Arc::clone(&heard);
     tokio::spawn(async move {
+        let _counted = counted;
         if let Err(error) = connection.with_upgrades().await {
             if let Some(why) = refusal(&error, answered.load(Ordering::Relaxed)) {
                 tracing::warn!("the upstream closed the connection: {why}");
@@ -740,7 +844,7 @@ where
             }
         }
     });
-    Ok(Connection { sender, heard })
+    Ok(Connection { sender, heard, lent_by: None })
 }
 
 /// What to tell at warn level of an upstream connection that `error` ended: an https upstream
@@ -875,6 +979,86 @@ fn origin_form(uri: &Uri) -> Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Limits;
+    use http_body_util::BodyExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// An upstream that answers every request at once, keeping its connections alive; returns
+    /// its authority and the count of connections it accepted.
+    async fn counting_upstream() -> (Authority, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    loop {
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buffer).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buffer[..n]),
+                            }
+                        }
+                        head.clear();
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (authority, accepted)
+    }
+
+    /// A GET to `upstream` through `clients`, its connection given back once its body is read.
+    async fn get(clients: &UpstreamClients, upstream: &Authority) {
+        let request =
+            Request::get(format!("http://{upstream}/")).body(RequestBody::empty()).unwrap();
+        let (response, pooled) = clients.send(request, false, Instant::now()).await.unwrap();
+        assert_eq!(response.into_body().collect().await.unwrap().to_bytes().as_ref(), b"ok");
+        pooled.give_back();
+    }
+
+    /// How many idle connections to `upstream` the pool of `clients` holds.
+    fn idle(clients: &UpstreamClients, upstream: &Authority) -> usize {
+        clients.host(false, upstream).idle.lock().unwrap().len()
+    }
+
+    /// One request by worker A, then `on_b` by worker B, one at a time, to one upstream with
+    /// `--upstream-max-connections` at `limit`: the connections the upstream accepted, and the
+    /// idle ones in A's pool and in B's.
+    async fn a_then_b(limit: usize, on_b: usize) -> (usize, usize, usize) {
+        let (upstream, accepted) = counting_upstream().await;
+        let clients = UpstreamClients::new(&Limits::for_tests(10, limit, limit), None).unwrap();
+        let (a, b) = (clients.for_worker(), clients.for_worker());
+        get(&a, &upstream).await;
+        for _ in 0..on_b {
+            get(&b, &upstream).await;
+        }
+        (accepted.load(Ordering::SeqCst), idle(&a, &upstream), idle(&b, &upstream))
+    }
+
+    /// Finding F-DV: a worker whose pool is empty, while fewer connections than
+    /// `--upstream-max-connections` are open to the upstream, opens one of its own, driven on
+    /// its thread, rather than borrowing another worker's (whose every request would then cross
+    /// threads).
+    #[tokio::test]
+    async fn a_worker_under_the_limit_opens_its_own_upstream_connection() {
+        assert_eq!(a_then_b(2, 2).await, (2, 1, 1));
+    }
+
+    /// Finding F-DV: at the limit, a worker whose pool is empty borrows another worker's idle
+    /// connection for one request, and gives it back to that worker's pool, whose runtime drives
+    /// it, not to its own.
+    #[tokio::test]
+    async fn a_borrowed_upstream_connection_goes_back_to_its_home_pool() {
+        assert_eq!(a_then_b(1, 1).await, (1, 1, 0));
+    }
 
     /// Finding F-BV: an alert that ends a connection on which the upstream answered is no
     /// refusal of the gateway, and is not told at warn level; one before any answer is.
