@@ -177,7 +177,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
             return Poll::Ready(Ok(()));
         }
         let activity = &this.activity;
-        read_noticing(&mut this.io, cx, buf, || {
+        read_noticing(&mut this.io, cx, buf, |_| {
             activity.received.fetch_add(1, Ordering::Relaxed);
         })
     }
@@ -241,20 +241,21 @@ fn taken<T>(poll: &Poll<io::Result<T>>, took: impl FnOnce(&T) -> bool) -> Poll<b
     }
 }
 
-/// Reads from `io` into `buf`, and calls `brought` when the read brought bytes: how
-/// [`Prefixed`] and the upstream connections (`pool.rs`, `Heard`) notice that their peer sent
-/// something.
+/// Reads from `io` into `buf`, and calls `brought` with the count of bytes when the read
+/// brought some: how [`Prefixed`] and the upstream connections (`pool.rs`, `Heard`) notice that
+/// their peer sent something.
 #[inline]
 pub(crate) fn read_noticing<I: AsyncRead + Unpin>(
     io: &mut I,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
-    brought: impl FnOnce(),
+    brought: impl FnOnce(usize),
 ) -> Poll<io::Result<()>> {
     let before = buf.filled().len();
     let read = Pin::new(io).poll_read(cx, buf);
-    if buf.filled().len() > before {
-        brought();
+    let after = buf.filled().len();
+    if after > before {
+        brought(after - before);
     }
     read
 }

@@ -828,7 +828,7 @@ where
 {
     let io = connector.call(uri).await.map_err(|error| SendError::Connect(error.into()))?;
     let heard = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(Heard { io: tokio(io), heard: Arc::clone(&heard) });
+    let io = TokioIo::new(Heard { io: tokio(io), answered: Arc::clone(&heard), unyielded: 0 });
     let (sender, connection) = http1::Builder::new()
         .handshake(io)
         .await
@@ -933,19 +933,39 @@ fn closed_under(error: &hyper::Error) -> bool {
     })
 }
 
-/// An upstream connection's I/O, which notes in `heard` that its upstream sent something: a
+/// How many bytes an upstream connection's task reads before it goes back to the runtime
+/// (finding F-DU): once a run of reads without a `Pending` brought this much, the next read of
+/// [`Heard`] returns `Pending` (and has the task polled again).
+///
+/// hyper's client parses every head a read brought before it reads again, and skips `100`
+/// heads without end; tokio lets a task make 128 reads a poll. An upstream that sends `100`
+/// heads without end then kept one poll of its connection's task, which hyper offers up to
+/// about 400 KiB a read, running for hundreds of milliseconds, and every other connection of
+/// the worker (a current-thread runtime) waited. A poll now reads this much and at most one
+/// read more (what hyper offers, up to its ~400 KiB): a few milliseconds of such heads.
+/// Reads are not cut to the allowance: a cut read's buffer must be zeroed first without
+/// `unsafe` (hyper's never is), which cost a large download a tenth to a half more of the
+/// gateway's CPU (measured at 256 KiB and 64 KiB, F-DU in docs/robustness.md).
+const READ_ALLOWANCE: usize = 64 * 1024;
+
+/// An upstream connection's I/O, which notes in `answered` that its upstream sent something: a
 /// request is resent only when no byte of its response came back ([`Resend`]), which hyper's
 /// errors do not tell (a connection closed after part of a response head fails as one closed
-/// before any).
+/// before any). It also bounds what the connection's task reads before it goes back to the
+/// runtime: once reads brought [`READ_ALLOWANCE`] since the last `Pending`, the next read wakes
+/// the task and returns `Pending`; a `Pending` of the stream itself starts the count again.
 ///
 /// Hand-written, as no crate observes reads; at tokio's level, inside hyper-util's adapter,
 /// because tokio's `ReadBuf` tells how much a read filled without `unsafe`, which hyper's
 /// `ReadBufCursor` does not. Above TLS, so that the TLS records of a connection's close
-/// (`close_notify`) do not count. Per read, one comparison and, when bytes came, one store.
+/// (`close_notify`) do not count. Per read, two comparisons and, when bytes came, one store
+/// and one addition.
 #[derive(Debug)]
 struct Heard<I> {
     io: I,
-    heard: Arc<AtomicBool>,
+    answered: Arc<AtomicBool>,
+    /// Bytes read since a read last returned `Pending`.
+    unyielded: usize,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Heard<I> {
@@ -956,9 +976,35 @@ impl<I: AsyncRead + Unpin> AsyncRead for Heard<I> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let heard = &this.heard;
-        read_noticing(&mut this.io, cx, buf, || heard.store(true, Ordering::Relaxed))
+        if this.unyielded >= READ_ALLOWANCE {
+            this.unyielded = 0;
+            return yield_to_runtime(cx);
+        }
+        let (answered, unyielded) = (&this.answered, &mut this.unyielded);
+        let read = read_noticing(&mut this.io, cx, buf, |n| {
+            answered.store(true, Ordering::Relaxed);
+            *unyielded = unyielded.saturating_add(n);
+        });
+        if read.is_pending() {
+            this.unyielded = 0;
+        }
+        read
     }
+}
+
+/// `Pending`, with the task to be woken once the runtime has polled its I/O driver:
+/// `tokio::task::yield_now`'s first poll (outside a runtime, the task is woken at once).
+///
+/// Not `cx.waker().wake_by_ref()`: a task woken so goes back to the run queue, and a
+/// current-thread runtime (a worker's) polls its I/O driver only when the queue is empty or
+/// every 61 tasks: an upstream flooding `100` heads, always ready, then had the worker's other
+/// connections wait for 61 of its polls (14 ms a request measured, against 0.3 ms).
+#[cold]
+fn yield_to_runtime(cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    // The first poll of `yield_now` hands the waker to the runtime and is always `Pending`;
+    // the future may go then, as the runtime holds the waker.
+    let _first = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+    Poll::Pending
 }
 
 write_through!(Heard);
@@ -1069,6 +1115,144 @@ mod tests {
         assert_eq!(refusal(&error, true), None);
         let why = refusal(&error, false).unwrap();
         assert!(why.starts_with("the upstream refused the TLS handshake"), "{why}");
+    }
+
+    /// A stream that fills every read with all it is offered, without end, but returns
+    /// `Pending` (without waking: it would when ready) when told to; notes what each read was
+    /// offered.
+    #[derive(Default)]
+    struct Endless {
+        pending_next: bool,
+        offered: Vec<usize>,
+    }
+
+    impl AsyncRead for Endless {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if std::mem::take(&mut this.pending_next) {
+                return Poll::Pending;
+            }
+            this.offered.push(buf.remaining());
+            buf.put_slice(&vec![b'1'; buf.remaining()]);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads through [`Heard`], each into a buffer of its own of `size` bytes: how many bytes
+    /// it brought, or `None` for `Pending`.
+    fn read(heard: &mut Heard<Endless>, wakes: &Arc<Wakes>, size: usize) -> Option<usize> {
+        let task = std::task::Waker::from(Arc::clone(wakes));
+        let mut storage = vec![0; size];
+        let mut buf = ReadBuf::new(&mut storage);
+        match Pin::new(heard).poll_read(&mut Context::from_waker(&task), &mut buf) {
+            Poll::Ready(result) => {
+                result.unwrap();
+                Some(buf.filled().len())
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    fn heard() -> (Heard<Endless>, Arc<Wakes>) {
+        let heard = Heard { io: Endless::default(), answered: Arc::default(), unyielded: 0 };
+        (heard, Arc::default())
+    }
+
+    /// Finding F-DU: past [`READ_ALLOWANCE`] bytes, a read returns `Pending` having woken the
+    /// task, so that the task goes back to the runtime and is polled again; the next poll
+    /// reads on.
+    #[test]
+    fn reads_past_the_allowance_yield_to_the_runtime() {
+        let (mut heard, wakes) = heard();
+        let quarter = READ_ALLOWANCE / 4;
+        for _ in 0..4 {
+            assert_eq!(read(&mut heard, &wakes, quarter), Some(quarter));
+        }
+        assert!(heard.answered.load(Ordering::Relaxed));
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+        assert_eq!(read(&mut heard, &wakes, quarter), None);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "woken to be polled again");
+        assert_eq!(heard.io.offered.len(), 4, "the stream was not read");
+        for _ in 0..4 {
+            assert_eq!(read(&mut heard, &wakes, quarter), Some(quarter));
+        }
+        assert_eq!(read(&mut heard, &wakes, quarter), None);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 2);
+    }
+
+    /// Finding F-DU: a read is offered all that hyper offers (it is not cut to the allowance,
+    /// which would zero the buffer first), and the read after it yields.
+    #[test]
+    fn a_read_past_the_allowance_is_whole_and_the_next_yields() {
+        let (mut heard, wakes) = heard();
+        assert_eq!(read(&mut heard, &wakes, 1000), Some(1000));
+        assert_eq!(read(&mut heard, &wakes, 4 * READ_ALLOWANCE), Some(4 * READ_ALLOWANCE));
+        assert_eq!(read(&mut heard, &wakes, 4 * READ_ALLOWANCE), None);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "woken to be polled again");
+        assert_eq!(heard.io.offered, [1000, 4 * READ_ALLOWANCE]);
+    }
+
+    /// Finding F-DU: the task that spent its allowance runs again only once the worker's
+    /// runtime has polled its I/O driver, so that the worker's other connections are heard
+    /// after one poll of it, not after the 61 a current-thread runtime makes between two
+    /// polls of its driver when tasks are always ready. Counted in polls, not time.
+    #[test]
+    fn a_yield_lets_the_runtime_hear_other_connections_first() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+        let yields = runtime.block_on(async {
+            let (other, peer) = tokio::net::UnixStream::pair().unwrap();
+            peer.try_write(b"x").unwrap();
+            let yields = Arc::new(AtomicUsize::new(0));
+            let flood = tokio::spawn({
+                let yields = Arc::clone(&yields);
+                let (mut heard, _) = heard();
+                let mut storage = vec![0; READ_ALLOWANCE];
+                std::future::poll_fn(move |cx| {
+                    loop {
+                        let mut buf = ReadBuf::new(&mut storage);
+                        if Pin::new(&mut heard).poll_read(cx, &mut buf).is_pending() {
+                            yields.fetch_add(1, Ordering::Relaxed);
+                            return Poll::<()>::Pending;
+                        }
+                    }
+                })
+            });
+            tokio::spawn(async move { other.readable().await.unwrap() }).await.unwrap();
+            flood.abort();
+            yields.load(Ordering::Relaxed)
+        });
+        assert!(yields <= 3, "the other connection was heard after {yields} polls of the flood");
+    }
+
+    /// A `Pending` of the stream itself is a return to the runtime: the allowance starts
+    /// again, and the read that comes next is not made to yield once more.
+    #[test]
+    fn a_pending_read_of_the_stream_starts_the_allowance_again() {
+        let (mut heard, wakes) = heard();
+        assert_eq!(read(&mut heard, &wakes, READ_ALLOWANCE - 1), Some(READ_ALLOWANCE - 1));
+        heard.io.pending_next = true;
+        assert_eq!(read(&mut heard, &wakes, 100), None);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0, "the stream wakes the task, not Heard");
+        assert_eq!(read(&mut heard, &wakes, READ_ALLOWANCE), Some(READ_ALLOWANCE));
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
     }
 
     #[test]
