@@ -273,9 +273,18 @@ impl Host {
 
     /// Whether `other` is another worker's pool for the same upstream.
     fn is_sibling(&self, other: &Arc<Self>) -> bool {
-        !std::ptr::eq(Arc::as_ptr(other), self)
-            && other.https == self.https
-            && other.authority == self.authority
+        !std::ptr::eq(Arc::as_ptr(other), self) && other.is_for(self.https, &self.authority)
+    }
+
+    /// Whether this is a pool of `scheme://authority` (`https` or not).
+    ///
+    /// The authority of a configured upstream is a clone of the same bytes for every request:
+    /// comparing the pointers first skips the case-insensitive comparison.
+    #[inline]
+    fn is_for(&self, https: bool, authority: &Authority) -> bool {
+        self.https == https
+            && (std::ptr::eq(self.authority.as_str(), authority.as_str())
+                || self.authority == *authority)
     }
 
     /// This pool's most recently returned connection that is still open and not idle for too
@@ -521,13 +530,7 @@ impl UpstreamClients {
 
     /// The pool of `scheme://authority`, made on first use.
     fn host(&self, https: bool, authority: &Authority) -> Arc<Host> {
-        // The authority of a configured upstream is a clone of the same bytes for every request:
-        // comparing the pointers first skips the case-insensitive comparison.
-        let same = |host: &&Arc<Host>| {
-            host.https == https
-                && (std::ptr::eq(host.authority.as_str(), authority.as_str())
-                    || host.authority == *authority)
-        };
+        let same = |host: &&Arc<Host>| host.is_for(https, authority);
         if let Some(host) =
             self.0.hosts.read().unwrap_or_else(PoisonError::into_inner).iter().find(same)
         {
@@ -543,7 +546,7 @@ impl UpstreamClients {
         let open = workers
             .iter()
             .filter_map(Weak::upgrade)
-            .find(|other| other.https == https && other.authority == *authority)
+            .find(|other| other.is_for(https, authority))
             .map_or_else(Arc::default, |other| Arc::clone(&other.open));
         let host = Arc::new(Host {
             https,
