@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{H2_PREFACE, Scratch, h2_frame, h2_get_block};
+use common::{H2_PREFACE, Scratch, connect_from, h2_frame, h2_get_block};
 use rstest::rstest;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -4421,18 +4421,6 @@ fn a_slow_body_after_the_response_started_closes_the_connection() {
 
 // ---------------------------------------------------------------------------------------------
 // Finding F-AW: `--max-connections-per-client`.
-
-/// A connection to `to` from the local address `source` (any of 127.0.0.0/8 on Linux).
-fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
-    let source = SocketAddr::new(source.parse().unwrap(), 0);
-    let stream = runtime().block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(source).unwrap();
-        socket.connect(to).await.unwrap().into_std().unwrap()
-    });
-    stream.set_nonblocking(false).unwrap();
-    stream
-}
 
 /// Whether each of `streams` is still open after 300 ms: no byte, no close.
 fn still_open(streams: &mut [TcpStream]) -> Vec<bool> {

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::upstream::Upstream;
-use common::{Gateway, PATIENCE, client, empty, example_policy, raw_exchange, request, send};
+use common::{
+    Gateway, PATIENCE, client, connect_from, empty, example_policy, raw_exchange, request, send,
+};
 
 const APP: &str = "https://app.example.com";
 
@@ -82,15 +84,6 @@ fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
         }
     }
     false
-}
-
-/// A connection to `to` from the loopback address `source`.
-fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let source = SocketAddr::new(source.parse().unwrap(), 0);
-    socket.bind(&source.into()).unwrap();
-    socket.connect(&to.into()).unwrap();
-    socket.into()
 }
 
 /// With two workers, the connections of one client land on both (`SO_REUSEPORT` spreads them by

@@ -481,3 +481,13 @@ pub fn h2_get_block(path: &str) -> Vec<u8> {
     block.extend_from_slice(b"gateway.test");
     block
 }
+
+/// A blocking connection to `to` from the local address `source` (any of 127.0.0.0/8 on
+/// Linux), so that the gateway sees another client.
+pub fn connect_from(source: &str, to: SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source = SocketAddr::new(source.parse().unwrap(), 0);
+    socket.bind(&source.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
