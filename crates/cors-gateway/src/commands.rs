@@ -217,10 +217,9 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             }
             None => None,
         };
-        let limits = plan.limits;
-        Ok((plan, limits, tls_config))
+        Ok((plan, tls_config))
     });
-    let (plan, limits, tls_config) = match planned {
+    let (plan, tls_config) = match planned {
         Ok(planned) => planned,
         Err(message) => {
             if !message.is_empty() {
@@ -229,6 +228,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let limits = plan.limits;
     let settings = match ProxySettings::new(
         args.rewrite_host,
         &args.via_pseudonym,
