@@ -488,7 +488,7 @@ impl Latency {
             .position(|&bound| seconds <= bound)
             .unwrap_or(LATENCY_BUCKETS.len());
         let shard = SHARD.with(|shard| {
-            *shard.get().get_or_insert_with(|| {
+            shard.get().unwrap_or_else(|| {
                 let taken = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % LATENCY_SHARDS;
                 shard.set(Some(taken));
                 taken
