@@ -33,6 +33,29 @@ pub(super) struct LoadResult {
     /// load from elsewhere on the machine moves much less than its rate. `None` where
     /// `/proc` cannot be read.
     pub(super) cpu_us: Option<f64>,
+    /// The times the server's threads (all of them, with its child processes') gave up the CPU
+    /// to wait, per request (`voluntary_ctxt_switches`): on a server that blocks only in its
+    /// event loop (epoll), how often it found nothing to do. Each costs a switch and a wake-up in
+    /// the kernel, and on a machine whose cores wrk shares, a turn at the CPU. `None` where
+    /// `/proc` cannot be read.
+    pub(super) waits: Option<f64>,
+}
+
+impl std::fmt::Display for LoadResult {
+    /// One round's figures as the load test logs them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0} req/s, p50 {:.3} ms, p99 {:.3} ms", self.rps, self.p50_ms, self.p99_ms)?;
+        if let Some(us) = self.cpu_us {
+            write!(f, ", {us:.1} µs CPU")?;
+        }
+        if let Some(waits) = self.waits {
+            write!(f, ", {waits:.2} waits")?;
+        }
+        if self.non_2xx > 0 {
+            write!(f, ", {} non-2xx", self.non_2xx)?;
+        }
+        Ok(())
+    }
 }
 
 /// The gateway's policy: the reference policy of the performance documents.
@@ -185,19 +208,7 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
         for (scenario, gateway_script, envoy_script) in &scripts {
             let mut measure = |target: &str, addr, script, pid| -> Result<(), String> {
                 let result = measure_once(script, addr, options.load_secs, pid)?;
-                eprintln!(
-                    "load round {round}/{rounds} {target}/{scenario}: {:.0} req/s, p50 {:.3} ms, \
-                     p99 {:.3} ms{}{}",
-                    result.rps,
-                    result.p50_ms,
-                    result.p99_ms,
-                    result.cpu_us.map_or_else(String::new, |us| format!(", {us:.1} µs CPU")),
-                    if result.non_2xx > 0 {
-                        format!(", {} non-2xx", result.non_2xx)
-                    } else {
-                        String::new()
-                    }
-                );
+                eprintln!("load round {round}/{rounds} {target}/{scenario}: {result}");
                 let id = format!("load-{scenario}/{target}");
                 match runs.iter_mut().find(|(known, _)| *known == id) {
                     Some((_, list)) => list.push(result),
@@ -253,8 +264,8 @@ pub(super) fn run_load(options: &Options, out: &Path) -> Result<Option<LoadRuns>
     Ok(Some(LoadRuns { runs, envoy, instructions }))
 }
 
-/// One second of wrk warm-up against `addr`, then `secs` measured, with the CPU time of the
-/// server `pid` (when given) over the measured run.
+/// One second of wrk warm-up against `addr`, then `secs` measured, with the CPU time and the
+/// waits of the server `pid` (when given) over the measured run.
 fn measure_once(
     script: &Path,
     addr: SocketAddr,
@@ -262,32 +273,65 @@ fn measure_once(
     pid: Option<u32>,
 ) -> Result<LoadResult, String> {
     wrk(script, addr, 1, CONNECTIONS)?;
-    let before = pid.and_then(cpu_seconds);
+    let before = pid.and_then(usage);
     let mut result = wrk(script, addr, secs, CONNECTIONS)?;
-    if let (Some(before), Some(after)) = (before, pid.and_then(cpu_seconds))
+    if let (Some(before), Some(after)) = (before, pid.and_then(usage))
         && result.requests > 0
     {
         #[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^52")]
         let requests = result.requests as f64;
-        result.cpu_us = Some((after - before) * 1e6 / requests);
+        result.cpu_us = Some((after.cpu_seconds - before.cpu_seconds) * 1e6 / requests);
+        #[expect(clippy::cast_precision_loss, reason = "switch counts are far below 2^52")]
+        let waits = after.waits.saturating_sub(before.waits) as f64;
+        result.waits = Some(waits / requests);
     }
     Ok(result)
 }
 
-/// The CPU time process `pid` and its running child processes (nginx's workers) have used so
-/// far, user and system, all threads, in seconds (`/proc/PID/stat`); `None` where `pid`'s
-/// cannot be read.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+/// What a server has used so far: [`usage`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Usage {
+    /// CPU time, user and system, in seconds.
+    cpu_seconds: f64,
+    /// Voluntary context switches.
+    waits: u64,
+}
+
+/// What process `pid` and its running child processes (nginx's workers) have used so far, all
+/// threads: CPU time (`/proc/PID/stat`) and voluntary context switches (each thread's
+/// `/proc/PID/task/TID/status`); `None` where `pid`'s cannot be read.
+fn usage(pid: u32) -> Option<Usage> {
     let (own, _) = stat_times(pid)?;
-    let children: f64 = fs::read_dir("/proc")
+    let children: Vec<(u32, f64)> = fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(stat_times)
-        .filter(|&(_, parent)| parent == pid)
-        .map(|(seconds, _)| seconds)
-        .sum();
-    Some(own + children)
+        .filter_map(|child| stat_times(child).map(|times| (child, times)))
+        .filter(|&(_, (_, parent))| parent == pid)
+        .map(|(child, (seconds, _))| (child, seconds))
+        .collect();
+    let cpu_seconds = own + children.iter().map(|&(_, seconds)| seconds).sum::<f64>();
+    let waits =
+        std::iter::once(pid).chain(children.iter().map(|&(child, _)| child)).map(waits).sum();
+    Some(Usage { cpu_seconds, waits })
+}
+
+/// The voluntary context switches of every thread of process `pid` so far (0 for a thread whose
+/// status cannot be read: one that ended meanwhile).
+fn waits(pid: u32) -> u64 {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter_map(|status| voluntary_switches(&status))
+        .sum()
+}
+
+/// The `voluntary_ctxt_switches` of one `/proc/PID/task/TID/status`.
+fn voluntary_switches(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:")?.trim().parse().ok())
 }
 
 /// Process `pid`'s own CPU time in seconds (user and system, all threads) and its parent's id,
@@ -356,23 +400,21 @@ pub(super) fn median_of(mut values: Vec<f64>) -> f64 {
 
 /// The figures of the rounds `runs`: each the median, with the lowest and highest round.
 pub(super) fn figures(runs: &[LoadResult]) -> Figures {
-    let estimate = |f: fn(&LoadResult) -> f64| {
-        let values: Vec<f64> = runs.iter().map(f).collect();
-        Estimate {
-            value: median_of(values.clone()),
-            low: values.iter().copied().fold(f64::INFINITY, f64::min),
-            high: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        }
+    let spread = |values: Vec<f64>| Estimate {
+        value: median_of(values.clone()),
+        low: values.iter().copied().fold(f64::INFINITY, f64::min),
+        high: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     };
-    let cpu: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us).collect();
-    let cpu_us = (!cpu.is_empty()).then(|| Estimate {
-        value: median_of(cpu.clone()),
-        low: cpu.iter().copied().fold(f64::INFINITY, f64::min),
-        high: cpu.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    });
+    let estimate = |f: fn(&LoadResult) -> f64| spread(runs.iter().map(f).collect());
+    // Over the rounds that measured it, if any.
+    let measured = |f: fn(&LoadResult) -> Option<f64>| {
+        let values: Vec<f64> = runs.iter().filter_map(f).collect();
+        (!values.is_empty()).then(|| spread(values))
+    };
     Figures {
         rps: Some(estimate(|r| r.rps)),
-        cpu_us,
+        cpu_us: measured(|r| r.cpu_us),
+        waits: measured(|r| r.waits),
         p50_ms: Some(median_of(runs.iter().map(|r| r.p50_ms).collect())),
         p99_ms: Some(estimate(|r| r.p99_ms)),
         non_2xx: Some(runs.iter().map(|r| r.non_2xx).sum()),
@@ -423,7 +465,7 @@ impl LoadRuns {
                 .map(|r| {
                     json!({ "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                                  "non_2xx": r.non_2xx, "requests": r.requests,
-                                 "cpu_us": r.cpu_us })
+                                 "cpu_us": r.cpu_us, "waits": r.waits })
                 })
                 .collect();
             let instructions = self.instructions.iter().find(|(known, _)| known == id);
@@ -689,7 +731,7 @@ pub(super) fn wrk(
         .find(|line| line.contains(" requests in "))
         .and_then(|line| line.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx, requests, cpu_us: None })
+    Ok(LoadResult { rps, p50_ms, p99_ms, non_2xx, requests, cpu_us: None, waits: None })
 }
 
 /// The comparisons of [`load_rows`]; the one target is the issue's, ≥ 1.0x nginx. The last two
@@ -887,6 +929,7 @@ pub(super) mod tests {
             non_2xx: 0,
             requests: 1000,
             cpu_us: Some(cpu_us),
+            waits: Some(0.5),
         };
         rps.iter().copied().map(result).collect()
     }
@@ -1002,6 +1045,36 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn voluntary_switches_are_read_from_a_task_status() {
+        let status = "Name:\tcors-gateway-wo\nState:\tS (sleeping)\n\
+                      voluntary_ctxt_switches:\t87143\nnonvoluntary_ctxt_switches:\t74\n";
+        assert_eq!(voluntary_switches(status), Some(87_143));
+        assert_eq!(voluntary_switches("Name:\tx\nnonvoluntary_ctxt_switches:\t74\n"), None);
+    }
+
+    /// A thread of this process that sleeps gives up the CPU: `usage` counts it, with the other
+    /// threads', where `/proc` can be read.
+    #[test]
+    fn usage_counts_the_waits_of_every_thread() {
+        let pid = std::process::id();
+        let Some(before) = usage(pid) else { return };
+        // A thread's switches go with it when it ends: this one sleeps on until it is read.
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = stopped.recv();
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let after = usage(pid).expect("read before, read after");
+        drop(stop);
+        sleeper.join().expect("the sleeper ends");
+        assert!(after.waits >= before.waits + 5, "{before:?} -> {after:?}");
+        assert!(after.cpu_seconds >= before.cpu_seconds, "{before:?} -> {after:?}");
+    }
+
+    #[test]
     fn cpu_ratio_is_the_median_of_the_rounds_that_measured_both() {
         let round = |cpu_us| LoadResult {
             rps: 1.0,
@@ -1010,6 +1083,7 @@ pub(super) mod tests {
             non_2xx: 0,
             requests: 1,
             cpu_us,
+            waits: None,
         };
         let ours = [round(Some(10.0)), round(Some(20.0)), round(None)];
         let theirs = [round(Some(15.0)), round(Some(20.0)), round(Some(5.0))];

@@ -95,8 +95,11 @@ pub(super) struct Figures {
     pub(super) non_2xx: Option<u64>,
     /// How many wrk rounds the load figures are the median of.
     pub(super) rounds: Option<u64>,
-    /// The server's CPU time per request, in microseconds (Envoy rows).
+    /// The server's CPU time per request, in microseconds (load and Envoy rows).
     pub(super) cpu_us: Option<Estimate>,
+    /// The times the server's threads waited (voluntary context switches) per request (load and
+    /// Envoy rows).
+    pub(super) waits: Option<Estimate>,
 }
 
 impl Figures {
@@ -107,6 +110,7 @@ impl Figures {
         let (rps, rps_low, rps_high) = estimate(self.rps);
         let (p99, p99_low, p99_high) = estimate(self.p99_ms);
         let (cpu, cpu_low, cpu_high) = estimate(self.cpu_us);
+        let (waits, waits_low, waits_high) = estimate(self.waits);
         json!({
             "ns": ns, "ns_low": ns_low, "ns_high": ns_high,
             "instructions": self.instructions, "allocations": self.allocations,
@@ -114,6 +118,7 @@ impl Figures {
             "p50_ms": self.p50_ms, "p99_ms": p99, "p99_ms_low": p99_low, "p99_ms_high": p99_high,
             "non_2xx": self.non_2xx, "rounds": self.rounds,
             "cpu_us": cpu, "cpu_us_low": cpu_low, "cpu_us_high": cpu_high,
+            "waits": waits, "waits_low": waits_low, "waits_high": waits_high,
         })
     }
 
@@ -136,6 +141,7 @@ impl Figures {
             non_2xx: value["non_2xx"].as_u64(),
             rounds: value["rounds"].as_u64(),
             cpu_us: estimate("cpu_us"),
+            waits: estimate("waits"),
         }
     }
 }
@@ -458,6 +464,10 @@ fn cell(kind: Kind, figures: &Figures) -> String {
                     let cpu = figures.cpu_us.map_or_else(String::new, |cpu| {
                         format!(", {:.1} µs CPU/request", cpu.value)
                     });
+                    let waits = figures
+                        .waits
+                        .map_or_else(String::new, |waits| format!(", {:.2} waits", waits.value));
+                    let cpu = format!("{cpu}{waits}");
                     format!("{:.0} req/s, p99 {:.2} ms{cpu}", rps.value, p99.value)
                 }
                 _ => String::new(),
@@ -636,6 +646,7 @@ mod tests {
             non_2xx: Some(0),
             rounds: Some(3),
             cpu_us: Some(Estimate { value: 40.0, low: 38.5, high: 41.0 }),
+            waits: Some(Estimate { value: 0.5, low: 0.25, high: 0.75 }),
         };
         assert_eq!(Figures::from_json(&figures.to_json()), figures);
         assert_eq!(Figures::from_json(&Figures::default().to_json()), Figures::default());
@@ -860,6 +871,7 @@ mod tests {
             non_2xx: Some(0),
             rounds: Some(3),
             cpu_us: e(40.0),
+            waits: e(0.5),
         };
         let kinds =
             [Kind::Engine, Kind::Layer, Kind::Load, Kind::LoadLimit, Kind::Envoy, Kind::EnvoyLimit];
@@ -949,7 +961,7 @@ mod tests {
         use super::super::load::{LoadResult, LoadRuns};
 
         let doc = include_str!("../../../docs/bench-summary-schema.md");
-        // "- load ids ...: `rounds`, each with `rps`, ... and `cpu_us` (null where not
+        // "- load ids ...: `rounds`, each with `rps`, ..., `cpu_us` and `waits` (null where not
         // measured); and `instructions`, ... else null."
         let item = doc
             .split_once("\n- load ids ")
@@ -961,32 +973,37 @@ mod tests {
             .and_then(|(_, rest)| rest.split_once("; and "))
             .unwrap();
         let figures = documented_fields(doc, "### Figures");
+        // "..., `cpu_us` and `waits` (null where not measured)": the names of that last clause.
+        let nullable = round_words
+            .split_once(" (null where not measured)")
+            .and_then(|(before, _)| before.rsplit(", ").next())
+            .map(backquoted)
+            .unwrap_or_default();
         // A round's figure has its type in the Figures table (`requests` is not there: a count).
         let round_fields: Vec<(String, String)> = backquoted(round_words)
             .into_iter()
             .map(|name| {
                 let kind = figures.iter().find(|(known, _)| *known == name);
                 let kind = kind.map_or_else(|| "integer".to_owned(), |(_, kind)| kind.clone());
-                let nullable = round_words
-                    .split_once(&format!("`{name}` ("))
-                    .is_some_and(|(_, after)| after.starts_with("null where not measured"));
+                let nullable = nullable.contains(&name);
                 let kind = if nullable { format!("{kind} or null") } else { kind };
                 (name, kind)
             })
             .collect();
-        assert_eq!(round_fields.len(), 6, "{round_fields:?}");
+        assert_eq!(round_fields.len(), 7, "{round_fields:?}");
         let instructions = backquoted(instruction_words).into_iter().next().unwrap();
         assert!(instruction_words.ends_with("else null."), "{instruction_words}");
         let entry_fields =
             [("rounds".to_owned(), "array".to_owned()), (instructions, "integer or null".into())];
 
-        let round = |cpu_us| LoadResult {
+        let round = |cpu_us: Option<f64>| LoadResult {
             rps: 9000.5,
             p50_ms: 0.4,
             p99_ms: 1.5,
             non_2xx: 0,
             requests: 27_000,
             cpu_us,
+            waits: cpu_us.map(|_| 0.5),
         };
         let load = LoadRuns {
             runs: vec![
