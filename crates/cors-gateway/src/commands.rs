@@ -228,6 +228,8 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the workers start, with the metrics (when on) that count the panics.
+    plan.telemetry.report_panics();
     let limits = plan.limits;
     let settings = match ProxySettings::new(
         args.rewrite_host,

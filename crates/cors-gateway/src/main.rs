@@ -52,6 +52,31 @@ fn header_map(fields: &[(&str, &str)]) -> http::HeaderMap {
     map
 }
 
+/// What a `tracing` subscriber of a unit test wrote, to read back: give the subscriber
+/// `move || buffer.clone()` as its writer.
+#[cfg(test)]
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl LogBuffer {
+    /// Everything written so far.
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("the log buffer").clone()).expect("UTF-8")
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("the log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_checked();
     init_logging(cli.verbose, cli.quiet);
@@ -122,23 +147,10 @@ fn log_filter(verbose: u8, quiet: bool, rust_log: Option<&str>) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     /// What a subscriber with `filter` writes of a rustls and an h2 warning and a gateway line.
     fn logged(filter: &str) -> String {
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buffer {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("the buffer").extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
+        let buffer = LogBuffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(EnvFilter::new(filter))
@@ -150,8 +162,7 @@ mod tests {
             tracing::warn!(target: "h2::proto::ping_pong", "recv_pong: unexpected PONG");
             tracing::info!(target: "cors_gateway::commands", "cors-gateway ready");
         });
-        let text = buffer.0.lock().expect("the buffer").clone();
-        String::from_utf8(text).expect("UTF-8")
+        buffer.text()
     }
 
     /// Finding F-CM: `RUST_LOG` that does not name rustls or h2 keeps them to their errors, as

@@ -173,6 +173,7 @@ pub(crate) struct Metrics {
     config_reloads: Counter,
     failed_reloads: Counter,
     failed_certificate_reloads: Counter,
+    panics: Counter,
     certificate_expiry: Family<[(&'static str, String); 1], Gauge>,
     policy: Arc<PolicyInfo>,
     dropped: DroppedLines,
@@ -208,31 +209,32 @@ impl Metrics {
         );
         let (open_connections, open_tunnels, connections, closed) =
             connection_metrics(&mut registry);
-        let reloads = Counter::default();
-        registry.register(
+        let reloads = counter(
+            &mut registry,
             "cors_policy_reloads",
             "Policy reloads that swapped in a new policy (SIGHUP or a file change)",
-            reloads.clone(),
         );
-        let config_reloads = Counter::default();
-        registry.register(
+        let config_reloads = counter(
+            &mut registry,
             "cors_gateway_config_reloads",
             "Reloads that swapped in another configuration (SIGHUP or a file change): other \
              policies or, with --config-dir, other routes, upstreams or base paths",
-            config_reloads.clone(),
         );
-        let failed_reloads = Counter::default();
-        registry.register(
+        let failed_reloads = counter(
+            &mut registry,
             "cors_policy_reload_failures",
             "Policy reloads refused because the file had errors; the previous policy stays",
-            failed_reloads.clone(),
         );
-        let failed_certificate_reloads = Counter::default();
-        registry.register(
+        let failed_certificate_reloads = counter(
+            &mut registry,
             "cors_gateway_certificate_reload_failures",
             "Certificate reloads refused because the files had errors (finding F-DP); the \
              previous certificate stays, until it expires",
-            failed_certificate_reloads.clone(),
+        );
+        let panics = counter(
+            &mut registry,
+            "cors_gateway_panics",
+            "Panics in the gateway, on any thread, each logged at error level",
         );
         let certificate_expiry = Family::default();
         registry.register(
@@ -272,6 +274,7 @@ impl Metrics {
             config_reloads,
             failed_reloads,
             failed_certificate_reloads,
+            panics,
             certificate_expiry,
             policy,
             dropped: DroppedLines { queue_full, write_error },
@@ -371,6 +374,11 @@ impl Metrics {
         self.failed_certificate_reloads.inc();
     }
 
+    /// Records a panic (the panic hook, `telemetry.rs`).
+    pub(crate) fn panicked(&self) {
+        self.panics.inc();
+    }
+
     /// Records that the certificate of `file` now served expires at `not_after` (Unix seconds);
     /// `None` (a notAfter that could not be read) removes the series rather than keep the
     /// previous certificate's.
@@ -406,6 +414,13 @@ impl Metrics {
         }
         text
     }
+}
+
+/// Registers a counter under `name` and returns its handle.
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
+    let counter = Counter::default();
+    registry.register(name, help, counter.clone());
+    counter
 }
 
 /// Registers one counter per label value under `name` and returns their handles.

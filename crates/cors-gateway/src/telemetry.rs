@@ -212,6 +212,33 @@ impl Telemetry {
             log.close(Duration::from_secs(5));
         }
     }
+
+    /// Replaces Rust's panic hook, which writes to stderr outside the log's format, with one
+    /// that logs each panic at error level (the thread's name, the location and the message,
+    /// the message escaped so that the line stays one line; a backtrace when
+    /// `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` asks for one, as Rust's hook does) and counts it
+    /// in `cors_gateway_panics_total`. Replaced, not chained: the panic is written once. The
+    /// hook holds this `Telemetry`, so the counter needs no global of its own. Called once by
+    /// `serve`, before the workers start.
+    pub(crate) fn report_panics(self) {
+        std::panic::set_hook(Box::new(move |panic| {
+            if let Some(metrics) = self.metrics() {
+                metrics.panicked();
+            }
+            let thread = std::thread::current();
+            let thread = thread.name().unwrap_or("<unnamed>");
+            let location = panic.location().map(ToString::to_string).unwrap_or_default();
+            let location = location.as_str();
+            // A `&str` field is written quoted and escaped, as `{:?}` does.
+            let message = panic.payload_as_str().unwrap_or("a panic without a message");
+            let backtrace = std::backtrace::Backtrace::capture();
+            if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+                tracing::error!(thread, location, panic = message, %backtrace, "panicked");
+            } else {
+                tracing::error!(thread, location, panic = message, "panicked");
+            }
+        }));
+    }
 }
 
 /// One client connection, counted in the metrics until dropped: when the connection, and the
@@ -556,5 +583,53 @@ impl<B: Body> Body for Observed<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LogBuffer;
+
+    /// A panic on a named thread is logged at error level with the thread's name, the location
+    /// and the message, escaped to one line, and counted in `cors_gateway_panics_total`.
+    ///
+    /// The hook is process-global: nextest runs each test in a process of its own, and the
+    /// previous hook is put back at once for a run that shares one (`cargo test`). The log is
+    /// the panicking thread's own subscriber, so no other test's line can mix in.
+    #[test]
+    fn a_panic_is_logged_and_counted() {
+        let policy = cors_hyper::Policy::builder()
+            .group(cors_hyper::OriginGroup::new(["https://app.example.com"]))
+            .build()
+            .unwrap();
+        let metrics = Some(Metrics::new(InForce::single(&policy)));
+        let telemetry = Telemetry(Some(Box::leak(Box::new(Sinks { metrics, log: None }))));
+        let log = LogBuffer::default();
+        let writer = log.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let previous = std::panic::take_hook();
+        telemetry.report_panics();
+        let thread = std::thread::Builder::new().name("cors-gateway-worker-7".to_owned());
+        let panicked = thread
+            .spawn(|| {
+                tracing::subscriber::with_default(subscriber, || {
+                    panic!("an accept loop broke\nnext line");
+                });
+            })
+            .unwrap()
+            .join();
+        std::panic::set_hook(previous);
+        assert!(panicked.is_err());
+        let log = log.text();
+        // The first line; a backtrace follows when `RUST_BACKTRACE` asks for one.
+        let log = log.lines().next().unwrap_or_default();
+        assert!(log.contains("ERROR"), "{log}");
+        assert!(log.contains("thread=\"cors-gateway-worker-7\""), "{log}");
+        assert!(log.contains("location=\"crates/cors-gateway/src/telemetry.rs:"), "{log}");
+        assert!(log.contains("panic=\"an accept loop broke\\nnext line\""), "{log}");
+        let metrics = telemetry.metrics().unwrap().encode(false);
+        assert!(metrics.contains("\ncors_gateway_panics_total 1\n"), "{metrics}");
     }
 }

@@ -224,6 +224,8 @@ async fn metrics_count_the_traffic_sent() {
     assert_eq!(value(&samples, &format!("cors_policy_info{{hash=\"{hash}\"}}")), 1.0);
     assert_eq!(family(&samples, "cors_policy_info").len(), 1);
     assert_eq!(value(&samples, "cors_policy_reloads_total"), 0.0);
+    // Exported from the start, so that an alert on its increase has a series to watch.
+    assert_eq!(value(&samples, "cors_gateway_panics_total"), 0.0);
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(value(&samples, &format!("cors_gateway_build_info{{version=\"{version}\"}}")), 1.0);
     for reason in ["queue_full", "write_error"] {
