@@ -20,7 +20,7 @@ use crate::metrics::InForce;
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream};
 use crate::reload::{Baseline, PolicyFile, Reload};
-use crate::server::{self, Endpoint, Limits, Listeners, Site};
+use crate::server::{self, Ending, Endpoint, Limits, Listeners, Site};
 use crate::telemetry::Telemetry;
 use crate::tls::{CertificateFiles, CertificateReload, ListenerCertificate, UpstreamTrust};
 use crate::{budget, reload};
@@ -269,23 +269,26 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
                 announce(address, tls);
             }
             let draining = admin.as_ref().map(|(admin, _)| Arc::clone(admin));
-            let shutdown = async move {
-                shutdown.await;
+            // On the signal or on a worker's failure alike (`server::serve`).
+            let draining = move || {
                 if let Some(admin) = draining {
                     admin.drain();
                 }
             };
+            let ending = Ending { signal: shutdown, draining };
             let clients = &plan.clients;
             let served =
-                server::serve(endpoints, workers, clients, settings, &limits, telemetry, shutdown);
-            served.await?;
+                server::serve(endpoints, workers, clients, settings, &limits, telemetry, ending);
+            // A worker's failure is returned once the shutdown it caused is done: the access
+            // log is closed after it as after a signal.
+            let served = served.await;
             for reloader in reloaders {
                 reloader.abort();
             }
             if let Some((_, task)) = admin {
                 task.abort();
             }
-            Ok(telemetry)
+            Ok((telemetry, served))
         });
         close_after(runtime, served)
     });
@@ -326,10 +329,15 @@ fn bind_all(
 /// Ends `serve`: drops the control `runtime` (the worker runtimes, whose connections
 /// `--shutdown-timeout` left write their access log lines as they are dropped, are shut down
 /// when [`server::serve`] returns), then closes the access log of `served`, which lost those
-/// lines when closed first.
-fn close_after(runtime: tokio::runtime::Runtime, served: io::Result<Telemetry>) -> io::Result<()> {
+/// lines when closed first; returns what serving returned (a worker's failure).
+fn close_after(
+    runtime: tokio::runtime::Runtime,
+    served: io::Result<(Telemetry, io::Result<()>)>,
+) -> io::Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    served.map(Telemetry::close)
+    let (telemetry, served) = served?;
+    telemetry.close();
+    served
 }
 
 /// Binds and starts the admin listener when `--admin-listen` is given, announcing it before the

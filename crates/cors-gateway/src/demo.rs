@@ -21,7 +21,7 @@ use crate::cli::{DemoArgs, SchemeArg};
 use crate::commands::{announce, bind, listen_address, runtime, say};
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream, VIA_PSEUDONYM};
-use crate::server::{self, Endpoint, Listeners, Site};
+use crate::server::{self, Ending, Endpoint, Listeners, Site};
 use crate::telemetry::Telemetry;
 
 /// The demo's gateway address when `--listen` is not given (a free port is used if it is busy).
@@ -97,7 +97,8 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
             let settings = Arc::new(settings);
             let telemetry = Telemetry::off();
             let endpoints = vec![endpoint];
-            server::serve(endpoints, workers, &clients, settings, &limits, telemetry, shutdown)
+            let ending = Ending { signal: shutdown, draining: || () };
+            server::serve(endpoints, workers, &clients, settings, &limits, telemetry, ending)
                 .await?;
             echo.abort();
             Ok::<(), std::io::Error>(())

@@ -340,11 +340,20 @@ struct Shared {
     per_client: Arc<PerClient>,
 }
 
-/// Serves every endpoint on `workers` threads until `shutdown` completes, then stops accepting
-/// and waits (at most `limits.shutdown_timeout`) for the requests in flight; returns once every
-/// worker's runtime is shut down, so that the connections the timeout cut have written their
-/// access log lines. `--max-connections` bounds the client connections of all endpoints and all
-/// workers together.
+/// How serving ends: on `signal` (SIGTERM, Ctrl-C), or on the failure of a worker (see
+/// [`serve`]). `draining` is called once, when the gateway stops accepting, for either.
+pub(crate) struct Ending<F, D> {
+    /// Completes when the gateway is told to shut down.
+    pub(crate) signal: F,
+    /// Called when the gateway stops accepting (the admin listener's `/readyz` turns `503`).
+    pub(crate) draining: D,
+}
+
+/// Serves every endpoint on `workers` threads until `ending`'s signal completes or a worker
+/// fails, then stops accepting and waits (at most `limits.shutdown_timeout`) for the requests in
+/// flight; returns once every worker's runtime is shut down, so that the connections the
+/// timeout cut have written their access log lines. `--max-connections` bounds the client
+/// connections of all endpoints and all workers together.
 ///
 /// Each worker is an OS thread with a current-thread runtime and a listening socket of its own
 /// for every endpoint (see [`Listeners`]); a connection is served, with its upstream
@@ -354,10 +363,15 @@ struct Shared {
 /// configurations), and the shutdown. `serve` itself runs on the caller's runtime, which also
 /// runs the signals, the reloaders and the admin listener.
 ///
+/// A worker fails when one of its accept loops panics or ends before the shutdown, or when its
+/// thread panics: a worker that no longer accepts must not leave a gateway that looks alive and
+/// serves less, or nothing (see [`supervise`]). The gateway then shuts down as on the
+/// signal, and `serve` returns the failure as its error, for a non-zero exit status.
+///
 /// # Errors
 ///
 /// A worker's runtime, listener or thread cannot be made (the workers already started are
-/// stopped).
+/// stopped), or a worker failed.
 pub(crate) async fn serve(
     endpoints: Vec<Endpoint>,
     workers: NonZeroUsize,
@@ -365,97 +379,219 @@ pub(crate) async fn serve(
     settings: Arc<ProxySettings>,
     limits: &Limits,
     telemetry: Telemetry,
-    shutdown: impl Future<Output = ()>,
+    ending: Ending<impl Future<Output = ()>, impl FnOnce()>,
 ) -> io::Result<()> {
-    let limits = *limits;
-    let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
-    let per_client =
-        Arc::new(PerClient::new(limits.max_connections_per_client, limits.max_connections));
-    // Every connection task and tunnel holds a receiver: sending tells them all to close.
-    let (close_all, connections) = watch::channel(false);
-    let (stop_accepting, stopped) = watch::channel(false);
-    // Tells the workers to shut their runtimes down, cutting the connections left.
-    let (cut, cut_off) = watch::channel(false);
-    // Each worker holds a sender of `accepting` while it accepts, and one of `running` until its
-    // runtime is shut down: each receiver reads the end once every worker is past that point.
-    let (accepting_held, mut accepting) = mpsc::channel::<Infallible>(1);
-    let (running_held, mut running) = mpsc::channel::<Infallible>(1);
-    let mut sockets = Vec::with_capacity(endpoints.len());
-    for Endpoint { listeners, tls, site, scheme, proxy_protocol } in endpoints {
-        let endpoint = Arc::new(EndpointShared { tls, site, scheme, proxy_protocol });
-        sockets.push((listeners.per_worker(workers.get())?, endpoint));
-    }
-    let mut ready = Vec::with_capacity(workers.get());
-    for worker in 0..workers.get() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let mut acceptors = Vec::with_capacity(sockets.len());
-        for (listeners, endpoint) in &mut sockets {
-            let listener = listeners.pop().ok_or_else(|| io::Error::other("no listener left"))?;
-            // Registered with the worker's runtime, whose thread alone polls it.
-            let listener = {
-                let _entered = runtime.enter();
-                TcpListener::from_std(listener)?
-            };
-            let acceptor = Acceptor::sharing(listener, Arc::clone(&connection_slots));
-            acceptors.push((acceptor, Arc::clone(endpoint)));
+    let common = Common { settings, limits: *limits, telemetry };
+    Serving::start(endpoints, workers, clients, common, accept_loop)?.until(ending).await
+}
+
+/// What every worker of [`serve`] shares, apart from the listeners and the upstream pools.
+struct Common {
+    settings: Arc<ProxySettings>,
+    limits: Limits,
+    telemetry: Telemetry,
+}
+
+/// Why a worker stopped accepting before the shutdown.
+#[derive(Debug)]
+struct Failure {
+    worker: usize,
+    /// The address of the listener whose accept loop ended; `None` when the worker's thread
+    /// panicked, which ends all of them.
+    listener: Option<SocketAddr>,
+    what: &'static str,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { worker, listener, what } = self;
+        match listener {
+            Some(listener) => write!(f, "worker {worker} stopped accepting on {listener}: {what}"),
+            None => write!(f, "worker {worker} stopped accepting on every listener: {what}"),
         }
-        let shared = Arc::new(Shared {
-            protocols: Protocols::new(&limits),
-            clients: clients.for_worker(),
-            settings: Arc::clone(&settings),
-            limits,
-            telemetry,
-            per_client: Arc::clone(&per_client),
-        });
-        let work = Worker {
-            index: worker,
-            acceptors,
-            shared,
-            connections: connections.clone(),
-            stopped: stopped.clone(),
-            accepting: accepting_held.clone(),
-            cut: cut_off.clone(),
-        };
-        ready.push((runtime, work));
     }
-    drop((connections, stopped, cut_off, accepting_held));
-    for (runtime, work) in ready {
-        let running = running_held.clone();
-        let thread =
-            std::thread::Builder::new().name(format!("cors-gateway-worker-{}", work.index));
-        // On an error, dropping the senders above stops the workers already started.
-        thread.spawn(move || {
-            runtime.block_on(work.run());
-            // Drops the connections `--shutdown-timeout` left, on their own thread: each writes
-            // its access log line as it is dropped.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-            drop(running);
-        })?;
-    }
-    drop(running_held);
-    shutdown.await;
-    let _ = stop_accepting.send(true);
-    while accepting.recv().await.is_some() {}
-    let open_connections = limits.max_connections - connection_slots.available_permits();
-    tracing::info!(
-        open_connections,
-        "shutting down: no new connections, finishing requests in flight"
+}
+
+/// Reports a worker's `failure`: logs it and tells [`Serving::until`].
+fn report(failures: &mpsc::UnboundedSender<Failure>, failure: Failure) {
+    tracing::error!(
+        worker = failure.worker,
+        listener = failure.listener.map(tracing::field::display),
+        "{failure}; the gateway stops accepting, finishes the requests in flight and exits"
     );
-    let _ = close_all.send(true);
-    tokio::select! {
-        () = close_all.closed() => tracing::info!("shut down cleanly"),
-        () = tokio::time::sleep(limits.shutdown_timeout) => {
-            tracing::warn!(timeout = ?limits.shutdown_timeout, "shutdown timed out; closing the remaining connections");
+    let _ = failures.send(failure);
+}
+
+/// Reports its worker's failure if its thread unwinds (a panic outside the accept loops, which
+/// tokio does not catch), on the way out.
+struct ThreadWatch {
+    worker: usize,
+    failures: mpsc::UnboundedSender<Failure>,
+}
+
+impl Drop for ThreadWatch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let failure =
+                Failure { worker: self.worker, listener: None, what: "its thread panicked" };
+            report(&self.failures, failure);
         }
     }
-    let _ = cut.send(true);
-    while running.recv().await.is_some() {}
-    Ok(())
+}
+
+/// The workers of [`serve`], started, and what it holds to stop them.
+struct Serving {
+    limits: Limits,
+    connection_slots: Arc<Semaphore>,
+    /// Sending tells every connection task and tunnel to close.
+    close_all: watch::Sender<bool>,
+    stop_accepting: watch::Sender<bool>,
+    /// Tells the workers to shut their runtimes down, cutting the connections left.
+    cut: watch::Sender<bool>,
+    /// Each worker holds a sender of `accepting` while it accepts, and one of `running` until
+    /// its runtime is shut down: each receiver reads the end once every worker is past that
+    /// point.
+    accepting: mpsc::Receiver<Infallible>,
+    running: mpsc::Receiver<Infallible>,
+    failures: mpsc::UnboundedReceiver<Failure>,
+}
+
+impl Serving {
+    /// Starts `workers` workers serving `endpoints`, each listener's connections accepted by
+    /// `accept` ([`accept_loop`], or in a unit test one that fails).
+    fn start<A, F>(
+        endpoints: Vec<Endpoint>,
+        workers: NonZeroUsize,
+        clients: &UpstreamClients,
+        common: Common,
+        accept: A,
+    ) -> io::Result<Self>
+    where
+        A: Fn(Listening) -> F + Clone + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Common { settings, limits, telemetry } = common;
+        let connection_slots = Arc::new(Semaphore::new(limits.max_connections));
+        let per_client =
+            Arc::new(PerClient::new(limits.max_connections_per_client, limits.max_connections));
+        let (close_all, connections) = watch::channel(false);
+        let (stop_accepting, stopped) = watch::channel(false);
+        let (cut, cut_off) = watch::channel(false);
+        let (accepting_held, accepting) = mpsc::channel::<Infallible>(1);
+        let (running_held, running) = mpsc::channel::<Infallible>(1);
+        let (failed, failures) = mpsc::unbounded_channel();
+        let mut sockets = Vec::with_capacity(endpoints.len());
+        for Endpoint { listeners, tls, site, scheme, proxy_protocol } in endpoints {
+            let endpoint = Arc::new(EndpointShared { tls, site, scheme, proxy_protocol });
+            sockets.push((listeners.per_worker(workers.get())?, endpoint));
+        }
+        let mut ready = Vec::with_capacity(workers.get());
+        for worker in 0..workers.get() {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let mut acceptors = Vec::with_capacity(sockets.len());
+            for (listeners, endpoint) in &mut sockets {
+                let listener =
+                    listeners.pop().ok_or_else(|| io::Error::other("no listener left"))?;
+                // Registered with the worker's runtime, whose thread alone polls it.
+                let listener = {
+                    let _entered = runtime.enter();
+                    TcpListener::from_std(listener)?
+                };
+                let acceptor = Acceptor::sharing(listener, Arc::clone(&connection_slots));
+                acceptors.push((acceptor, Arc::clone(endpoint)));
+            }
+            let shared = Arc::new(Shared {
+                protocols: Protocols::new(&limits),
+                clients: clients.for_worker(),
+                settings: Arc::clone(&settings),
+                limits,
+                telemetry,
+                per_client: Arc::clone(&per_client),
+            });
+            let work = Worker {
+                index: worker,
+                acceptors,
+                shared,
+                connections: connections.clone(),
+                stopped: stopped.clone(),
+                accepting: accepting_held.clone(),
+                cut: cut_off.clone(),
+                failures: failed.clone(),
+                accept: accept.clone(),
+            };
+            ready.push((runtime, work));
+        }
+        drop((connections, stopped, cut_off, accepting_held));
+        for (runtime, work) in ready {
+            let running = running_held.clone();
+            let watch = ThreadWatch { worker: work.index, failures: failed.clone() };
+            let thread =
+                std::thread::Builder::new().name(format!("cors-gateway-worker-{}", work.index));
+            // On an error, dropping the senders above stops the workers already started.
+            thread.spawn(move || {
+                let _watch = watch;
+                runtime.block_on(work.run());
+                // Drops the connections `--shutdown-timeout` left, on their own thread: each
+                // writes its access log line as it is dropped.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                drop(running);
+            })?;
+        }
+        Ok(Self {
+            limits,
+            connection_slots,
+            close_all,
+            stop_accepting,
+            cut,
+            accepting,
+            running,
+            failures,
+        })
+    }
+
+    /// Serves until `ending`'s signal or a worker's failure, then shuts down: stops accepting,
+    /// finishes the requests in flight for at most `--shutdown-timeout`, cuts the rest and waits
+    /// for every worker's runtime to be shut down.
+    async fn until(
+        mut self,
+        ending: Ending<impl Future<Output = ()>, impl FnOnce()>,
+    ) -> io::Result<()> {
+        let Ending { signal, draining } = ending;
+        // A failure is sent before its worker's senders are dropped: `None` comes only once
+        // every worker has ended, after the shutdown began.
+        let failure = tokio::select! {
+            () = signal => None,
+            Some(failure) = self.failures.recv() => Some(failure),
+        };
+        draining();
+        let _ = self.stop_accepting.send(true);
+        while self.accepting.recv().await.is_some() {}
+        let limits = self.limits;
+        let open_connections = limits.max_connections - self.connection_slots.available_permits();
+        tracing::info!(
+            open_connections,
+            "shutting down: no new connections, finishing requests in flight"
+        );
+        let _ = self.close_all.send(true);
+        tokio::select! {
+            () = self.close_all.closed() => tracing::info!("shut down cleanly"),
+            () = tokio::time::sleep(limits.shutdown_timeout) => {
+                tracing::warn!(timeout = ?limits.shutdown_timeout, "shutdown timed out; closing the remaining connections");
+            }
+        }
+        let _ = self.cut.send(true);
+        while self.running.recv().await.is_some() {}
+        // A worker may also fail during the shutdown (a panic): the exit status says so too.
+        match failure.or_else(|| self.failures.try_recv().ok()) {
+            Some(failure) => Err(io::Error::other(failure.to_string())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// One worker thread's part of [`serve`]: its acceptors, one per endpoint, and what its
-/// connections share.
-struct Worker {
+/// connections share; `accept` runs each acceptor's loop.
+struct Worker<A> {
     /// Its number, from 0, named in the debug log of each connection it accepts.
     index: usize,
     acceptors: Vec<(Acceptor, Arc<EndpointShared>)>,
@@ -465,42 +601,88 @@ struct Worker {
     /// Dropped once the worker no longer accepts.
     accepting: mpsc::Sender<Infallible>,
     cut: watch::Receiver<bool>,
+    failures: mpsc::UnboundedSender<Failure>,
+    accept: A,
 }
 
-impl Worker {
+impl<A, F> Worker<A>
+where
+    A: Fn(Listening) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     /// Accepts on every endpoint until told to stop, then waits until told to cut the
     /// connections left (or until `serve` is gone).
     async fn run(self) {
-        let Self { index, acceptors, shared, connections, stopped, accepting, mut cut } = self;
+        let Self {
+            index,
+            acceptors,
+            shared,
+            connections,
+            stopped,
+            accepting,
+            mut cut,
+            failures,
+            accept,
+        } = self;
         let mut accept_loops = tokio::task::JoinSet::new();
+        let mut listeners = Vec::with_capacity(acceptors.len());
         for (acceptor, endpoint) in acceptors {
-            let (shared, connections, stopped) =
-                (Arc::clone(&shared), connections.clone(), stopped.clone());
-            accept_loops.spawn(accept_loop(
+            let address = acceptor.listener.local_addr().ok();
+            let listening = Listening {
                 acceptor,
                 endpoint,
-                shared,
-                connections,
-                stopped,
-                index,
-            ));
+                shared: Arc::clone(&shared),
+                connections: connections.clone(),
+                stop: stopped.clone(),
+                worker: index,
+            };
+            let task = accept_loops.spawn(accept(listening));
+            listeners.push((task.id(), address));
         }
         drop(connections);
-        while accept_loops.join_next().await.is_some() {}
+        supervise(index, accept_loops, &listeners, &stopped, &failures).await;
         drop(accepting);
         let _ = cut.wait_for(|cut| *cut).await;
     }
 }
 
-/// Accepts the connections of one listener of worker `worker` until `stop` changes.
-async fn accept_loop(
-    mut acceptor: Acceptor,
+/// Waits for the accept loops of worker `worker` to end, each known by its task's id in
+/// `listeners` with its listener's address, and reports to `failures` each that panics or
+/// ends before `stopped` turns true (or its sender, `serve`, is gone): tokio catches a task's
+/// panic, and would otherwise leave the listener dropped and the gateway running without it.
+async fn supervise(
+    worker: usize,
+    mut accept_loops: tokio::task::JoinSet<()>,
+    listeners: &[(tokio::task::Id, Option<SocketAddr>)],
+    stopped: &watch::Receiver<bool>,
+    failures: &mpsc::UnboundedSender<Failure>,
+) {
+    while let Some(ended) = accept_loops.join_next_with_id().await {
+        let (task, what) = match ended {
+            Ok(_) if *stopped.borrow() || stopped.has_changed().is_err() => continue,
+            Ok((task, ())) => (task, "its accept loop ended before the shutdown"),
+            Err(error) if error.is_panic() => (error.id(), "its accept loop panicked"),
+            Err(error) => (error.id(), "its accept loop was cancelled"),
+        };
+        let listener =
+            listeners.iter().find(|(id, _)| *id == task).and_then(|(_, address)| *address);
+        report(failures, Failure { worker, listener, what });
+    }
+}
+
+/// One listener of one worker, as its accept loop takes it.
+struct Listening {
+    acceptor: Acceptor,
     endpoint: Arc<EndpointShared>,
     shared: Arc<Shared>,
     connections: watch::Receiver<bool>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     worker: usize,
-) {
+}
+
+/// Accepts the connections of one listener of worker `worker` until `stop` changes.
+async fn accept_loop(listening: Listening) {
+    let Listening { mut acceptor, endpoint, shared, connections, mut stop, worker } = listening;
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
@@ -1207,6 +1389,152 @@ pub(crate) fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::sync::{Notify, oneshot};
+
+    /// An upstream that takes one request, says so on the first channel, and answers `200 ok`
+    /// once told on the second.
+    async fn held_upstream() -> (SocketAddr, oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (arrived, arrival) = oneshot::channel();
+        let (answer, answering) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                stream.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            arrived.send(()).unwrap();
+            answering.await.unwrap();
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+            // Held open, as an upstream keeps its connection.
+            let _ = stream.read(&mut [0u8; 1]).await;
+        });
+        (address, arrival, answer)
+    }
+
+    /// A gateway's plain listener in front of `upstream`, for one worker.
+    fn endpoint(upstream: SocketAddr) -> Endpoint {
+        let policy = cors_hyper::Policy::builder()
+            .group(cors_hyper::OriginGroup::new(["https://app.example.com"]))
+            .build()
+            .unwrap();
+        let upstream = Arc::new(Upstream::parse(&format!("http://{upstream}")).unwrap());
+        Endpoint {
+            listeners: Listeners::bind("127.0.0.1:0", NonZeroUsize::MIN).unwrap(),
+            tls: None,
+            site: Site::Single { layer: CorsLayer::new(policy), upstream },
+            scheme: ListenerScheme::Http,
+            proxy_protocol: false,
+        }
+    }
+
+    /// An accept loop that ends before the shutdown (it panics, or returns) makes the gateway
+    /// fail, with one worker and two listeners: `/readyz` is told at once, the other listener
+    /// stops accepting too, the request in flight there is answered, and `serve` returns the
+    /// error naming the worker and the listener (`serve --workers 1` exits 1). Before, the
+    /// failure was ignored and the gateway went on serving one listener and nothing on the
+    /// other, until a signal.
+    #[rstest::rstest]
+    #[case::panics(true)]
+    #[case::returns(false)]
+    #[tokio::test]
+    async fn an_accept_loop_that_ends_before_the_shutdown_shuts_the_gateway_down(
+        #[case] panics: bool,
+    ) {
+        let (upstream, arrival, answer) = held_upstream().await;
+        let mut limits = Limits::for_tests(10, 10, 10);
+        // None of them is reached: the test waits for the events themselves.
+        let long = Duration::from_mins(1);
+        limits.header_read_timeout = long;
+        limits.idle_timeout = long;
+        limits.upstream_timeout = long;
+        limits.shutdown_timeout = long;
+        let clients = UpstreamClients::new(&limits, None).unwrap();
+        let settings = ProxySettings::new(
+            false,
+            proxy::VIA_PSEUDONYM,
+            proxy::TrustedProxies::default(),
+            &limits,
+        )
+        .unwrap();
+        let common = Common { settings: Arc::new(settings), limits, telemetry: Telemetry::off() };
+        let (serving, failing) = (endpoint(upstream), endpoint(upstream));
+        let serving_address = serving.listeners.local_addr().unwrap();
+        let failing_address = failing.listeners.local_addr().unwrap();
+        let fail = Arc::new(Notify::new());
+        let failure = Arc::clone(&fail);
+        let accept = move |listening: Listening| -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            if listening.acceptor.listener.local_addr().ok() != Some(failing_address) {
+                return Box::pin(accept_loop(listening));
+            }
+            let failure = Arc::clone(&failure);
+            Box::pin(async move {
+                let _listening = listening;
+                failure.notified().await;
+                assert!(!panics, "an accept loop broke");
+            })
+        };
+        let (drained, draining_seen) = oneshot::channel();
+        let draining = move || drained.send(()).unwrap();
+        let ending = Ending { signal: std::future::pending(), draining };
+        let serving =
+            Serving::start(vec![serving, failing], NonZeroUsize::MIN, &clients, common, accept);
+        let mut served = std::pin::pin!(serving.unwrap().until(ending));
+        let scenario = async {
+            let mut client = TcpStream::connect(serving_address).await.unwrap();
+            client.write_all(b"GET /x HTTP/1.1\r\nhost: api.example\r\n\r\n").await.unwrap();
+            arrival.await.unwrap();
+            fail.notify_one();
+            // Bounded, so that a failure never seen fails the test rather than hang it.
+            let seen = tokio::time::timeout(Duration::from_secs(10), draining_seen).await;
+            seen.expect("the failure was not seen within 10 s").unwrap();
+            answer.send(()).unwrap();
+            let mut response = Vec::new();
+            while !response.ends_with(b"\r\n\r\nok") {
+                let mut part = [0u8; 1024];
+                let read = client.read(&mut part).await.unwrap();
+                assert!(read > 0, "{}", String::from_utf8_lossy(&response));
+                response.extend_from_slice(&part[..read]);
+            }
+            String::from_utf8(response).unwrap()
+        };
+        let response = tokio::select! {
+            result = &mut served => panic!("serve returned before the request in flight was answered: {result:?}"),
+            response = scenario => response,
+        };
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        let error = served.await.expect_err("a failure").to_string();
+        let what = if panics { "panicked" } else { "ended before the shutdown" };
+        assert_eq!(
+            error,
+            format!("worker 0 stopped accepting on {failing_address}: its accept loop {what}")
+        );
+        for address in [serving_address, failing_address] {
+            assert!(TcpStream::connect(address).await.is_err(), "{address} still accepts");
+        }
+    }
+
+    /// A worker's thread that panics (outside its accept loops, which tokio catches) is
+    /// reported as it unwinds; one that ends is not.
+    #[rstest::rstest]
+    #[case::panics(true)]
+    #[case::ends(false)]
+    fn a_worker_thread_that_panics_is_reported(#[case] panics: bool) {
+        let (failures, mut failed) = mpsc::unbounded_channel();
+        let watch = ThreadWatch { worker: 3, failures };
+        let thread = std::thread::spawn(move || {
+            let _watch = watch;
+            assert!(!panics, "a worker broke");
+        });
+        assert_eq!(thread.join().is_err(), panics);
+        let reported = failed.try_recv().ok().map(|failure| failure.to_string());
+        let expected = "worker 3 stopped accepting on every listener: its thread panicked";
+        assert_eq!(reported.as_deref(), panics.then_some(expected));
+    }
 
     /// Finding F-BB: an accepted client socket keeps at most 128 KiB queued and not sent, and
     /// sends without Nagle's delay.
