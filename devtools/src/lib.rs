@@ -38,16 +38,58 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
 /// A loopback address whose port was free a moment ago, for programs that must be told their
-/// port (nginx, Envoy, `chromedriver`) rather than report the one they bound.
+/// port (nginx, Envoy, `chromedriver`, a gateway's Flex Local Mode listener) rather than report
+/// the one they bound, and for addresses where nothing should listen.
 ///
-/// Another process may take the port before the program binds it; callers that can should
-/// instead bind port 0 themselves and read the address back.
+/// The port is chosen below the range the kernel hands out by itself (Linux's
+/// `/proc/sys/net/ipv4/ip_local_port_range`, 32768 to 60999 by default), at a random place:
+/// a port of that range, released, could be taken at once as the local port of any outgoing
+/// connection of another process (a test's client, say), and a program then told to listen on
+/// it fails to bind (`EADDRINUSE`: the connection's socket holds the port without
+/// `SO_REUSEADDR`), or a client told that nothing listens there reaches someone. Below the
+/// range, only a program given this very port binds it. Where the range cannot be read, or
+/// nothing below it is free, the kernel picks (port 0), as before.
+///
+/// Another program told a port outside the range may still take it first; callers that can
+/// should instead bind port 0 themselves and read the address back.
 ///
 /// # Errors
 ///
 /// Binding `127.0.0.1:0` fails (no loopback interface, or no free port).
 pub fn free_loopback_port() -> std::io::Result<SocketAddr> {
+    let below = ephemeral_ports().map_or(0, |(low, _)| low);
+    // At least 4 096 ports to choose from, above the well-known and common service ports.
+    if below >= 16_384 {
+        let span = u64::from(below - 8_192);
+        let mut pick = random_seed();
+        for _ in 0..64 {
+            let offset = u16::try_from(pick % span).unwrap_or(0);
+            if let Ok(listener) = TcpListener::bind(("127.0.0.1", 8_192 + offset)) {
+                return listener.local_addr();
+            }
+            pick = pick.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        }
+    }
     TcpListener::bind(("127.0.0.1", 0))?.local_addr()
+}
+
+/// The first and last port the kernel picks for an outgoing connection or a bind of port 0
+/// (Linux); `None` where that cannot be read.
+fn ephemeral_ports() -> Option<(u16, u16)> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut bounds = range.split_whitespace().map(str::parse::<u16>);
+    Some((bounds.next()?.ok()?, bounds.next()?.ok()?))
+}
+
+/// A seed that differs between processes and calls (std's per-process random hash keys, the
+/// process id and the clock): enough to spread concurrent test processes over the ports.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    hasher.write_u128(now.map_or(0, |now| now.as_nanos()));
+    hasher.finish()
 }
 
 /// The workspace root: the parent of this crate's directory.
@@ -85,6 +127,18 @@ mod tests {
         assert!(addr.ip().is_loopback());
         assert_ne!(addr.port(), 0);
         TcpListener::bind(addr).unwrap();
+    }
+
+    /// Where the kernel says which ports it picks by itself, the port is outside that range (no
+    /// connection of another process can take it meanwhile), and calls spread over the ports.
+    #[test]
+    fn a_free_port_is_below_the_ports_the_kernel_picks() {
+        let Some((low, high)) = ephemeral_ports() else { return };
+        assert!(low <= high, "{low} {high}");
+        let ports: std::collections::BTreeSet<u16> =
+            (0..20).map(|_| free_loopback_port().unwrap().port()).collect();
+        assert!(ports.iter().all(|&port| (8_192..low).contains(&port)), "{ports:?} {low}");
+        assert!(ports.len() >= 15, "{ports:?}");
     }
 
     #[test]

@@ -28,9 +28,10 @@ pub(crate) fn start_upstream(log: Option<PathBuf>) -> SocketAddr {
     receive.recv().expect("the upstream reports its address")
 }
 
-/// A port nothing listens on (it was free a moment ago).
+/// A port nothing listens on (it was free a moment ago, and is outside the range the kernel
+/// hands to other tests' connections: `cors_devtools::free_loopback_port`).
 pub(crate) fn closed_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    cors_devtools::free_loopback_port().unwrap()
 }
 
 /// A server that answers every connection with bytes that are not HTTP, then closes it.

@@ -438,10 +438,12 @@ pub fn proxy_v2(client: Option<SocketAddr>) -> Vec<u8> {
     header
 }
 
-/// A port nothing listens on (bound, then released).
+/// A port nothing listens on (bound, then released), outside the range the kernel hands to
+/// other tests' connections (`cors_devtools::free_loopback_port`): a test that tells the gateway
+/// to listen on it (a Flex Local Mode folder names its listeners' ports) is not refused
+/// `EADDRINUSE` by a connection that took it meanwhile.
 pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    cors_devtools::free_loopback_port().unwrap().port()
 }
 
 /// The HTTP/2 client connection preface (RFC 9113 section 3.4).
