@@ -182,8 +182,9 @@ struct Host {
     max_idle: usize,
     /// `--upstream-idle-timeout`; zero keeps no connection.
     idle_timeout: Duration,
-    /// The connections open to this upstream, of all workers (`--upstream-max-connections` at
-    /// most, but for the few opened at the limit with none idle, see [`Checkout`]).
+    /// The connections open to this upstream, of all workers, tunnels included
+    /// (`--upstream-max-connections` at most, but for the few opened at the limit with none
+    /// idle, see [`Checkout`]).
     open: Arc<AtomicUsize>,
     /// The pools of every worker thread, this one's among them.
     workers: Arc<Workers>,
@@ -212,7 +213,13 @@ struct Host {
 struct Workers(Mutex<Vec<Weak<Host>>>);
 
 /// One connection counted in its upstream's open connections ([`Host::open`]), uncounted when
-/// dropped: with the connection's task when it ends, or with a connection that failed to open.
+/// dropped: with the connection's socket ([`Heard`]), when its task ends or, after an upgrade,
+/// when the tunnel that took the socket over closes; or with a connection that failed to open.
+///
+/// Held by the socket rather than by the connection's task: hyper ends the task when it hands
+/// the socket of an upgrade over, and a tunnel then kept a connection open to the upstream that
+/// no worker counted, so that workers opened past `--upstream-max-connections` while tunnels
+/// were open (finding F-DW).
 #[derive(Debug)]
 struct Counted(Arc<AtomicUsize>);
 
@@ -233,8 +240,8 @@ enum Checkout {
 impl Host {
     /// This worker's most recently returned connection that is still open and not idle for too
     /// long; else, while fewer than the limit are open to the upstream, a new one; else another
-    /// worker's idle connection, lent for one request; else (the open ones all busy or closing)
-    /// a new one all the same.
+    /// worker's idle connection, lent for one request; else (the open ones all busy, tunnels or
+    /// closing) a new one all the same.
     fn checkout(&self, now: Instant) -> Checkout {
         if let Some((connection, since)) = self.checkout_own(now) {
             return Checkout::Idle(connection, now.saturating_duration_since(since));
@@ -812,8 +819,8 @@ fn again(
 type Connecting = Pin<Box<dyn Future<Output = Result<Connection, SendError>> + Send>>;
 
 /// Connects with `connector` to `uri`'s upstream and starts an HTTP/1.1 connection on it, whose
-/// task runs until the connection closes (upgrades allowed, for tunnels), and holds `counted`
-/// until then.
+/// task runs until the connection closes (upgrades allowed, for tunnels); its socket holds
+/// `counted` until it closes, after the task for a tunnel.
 ///
 /// `tokio` turns the connector's stream into tokio's I/O for [`Heard`]: a TCP stream is taken
 /// out of hyper-util's adapter (`TokioIo::into_inner`), so that plain connections go through
@@ -831,14 +838,14 @@ where
 {
     let io = connector.call(uri).await.map_err(|error| SendError::Connect(error.into()))?;
     let heard = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(Heard { io: tokio(io), answered: Arc::clone(&heard), unyielded: 0 });
+    let io = Heard { io: tokio(io), answered: Arc::clone(&heard), unyielded: 0, _counted: counted };
+    let io = TokioIo::new(io);
     let (sender, connection) = http1::Builder::new()
         .handshake(io)
         .await
         .map_err(|error| SendError::Connect(Box::new(error)))?;
     let answered = Arc::clone(&heard);
     tokio::spawn(async move {
-        let _counted = counted;
         if let Err(error) = connection.with_upgrades().await {
             if let Some(why) = refusal(&error, answered.load(Ordering::Relaxed)) {
                 tracing::warn!("the upstream closed the connection: {why}");
@@ -969,6 +976,8 @@ struct Heard<I> {
     answered: Arc<AtomicBool>,
     /// Bytes read since a read last returned `Pending`.
     unyielded: usize,
+    /// The socket's place in its upstream's open connections, given up when it closes.
+    _counted: Counted,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Heard<I> {
@@ -1109,6 +1118,63 @@ mod tests {
         assert_eq!(a_then_b(1, 1).await, (1, 1, 0));
     }
 
+    /// An upstream that switches every request to the protocol `echo` (`101`) and then sends
+    /// back what it reads until the gateway closes; returns its authority.
+    async fn upgrading_upstream() -> Authority {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let switch = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\
+                                   upgrade: echo\r\n\r\n";
+                    if stream.write_all(switch).await.is_err() {
+                        return;
+                    }
+                    let (mut reads, mut writes) = stream.split();
+                    let _ended = tokio::io::copy(&mut reads, &mut writes).await;
+                });
+            }
+        });
+        authority
+    }
+
+    /// Finding F-DW: an upstream connection that became a tunnel (an HTTP/1.1 upgrade) is still
+    /// open to the upstream, and counted in its open connections until the tunnel closes; it
+    /// was uncounted as soon as hyper handed it over, so workers opened past
+    /// `--upstream-max-connections` while tunnels were open.
+    #[tokio::test]
+    async fn a_tunnel_is_counted_as_open_until_it_closes() {
+        let upstream = upgrading_upstream().await;
+        let clients = UpstreamClients::new(&Limits::for_tests(10, 2, 2), None).unwrap();
+        let request = Request::get(format!("http://{upstream}/"))
+            .header(http::header::CONNECTION, "upgrade")
+            .header(http::header::UPGRADE, "echo")
+            .body(RequestBody::empty())
+            .unwrap();
+        let (mut response, pooled) = clients.send(request, false, Instant::now()).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+        let mut tunnel = TokioIo::new(hyper::upgrade::on(&mut response).await.unwrap());
+        drop((response, pooled));
+        // A round trip through the tunnel, which lets the connection's task end meanwhile.
+        tunnel.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        tunnel.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, b"ping");
+        let open = &clients.host(false, &upstream).open;
+        assert_eq!(open.load(Ordering::Relaxed), 1, "the tunnel's connection is open");
+        drop(tunnel);
+        assert_eq!(open.load(Ordering::Relaxed), 0, "the tunnel closed");
+    }
+
     /// Finding F-BV: an alert that ends a connection on which the upstream answered is no
     /// refusal of the gateway, and is not told at warn level; one before any answer is.
     #[test]
@@ -1175,7 +1241,13 @@ mod tests {
     }
 
     fn heard() -> (Heard<Endless>, Arc<Wakes>) {
-        let heard = Heard { io: Endless::default(), answered: Arc::default(), unyielded: 0 };
+        let counted = Counted(Arc::new(AtomicUsize::new(1)));
+        let heard = Heard {
+            io: Endless::default(),
+            answered: Arc::default(),
+            unyielded: 0,
+            _counted: counted,
+        };
         (heard, Arc::default())
     }
 

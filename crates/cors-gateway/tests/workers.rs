@@ -298,11 +298,33 @@ async fn a_second_gateway_on_the_same_port_is_refused() {
     assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
 }
 
-/// The connections an upstream has open, and the most it had open at once.
+/// The connections an upstream has open, the most it had open at once, and how many it
+/// accepted.
 #[derive(Debug, Default)]
 struct OpenCount {
     now: AtomicUsize,
     most: AtomicUsize,
+    accepted: AtomicUsize,
+}
+
+impl OpenCount {
+    /// Waits (bounded) for the connection of the gateway's probe at start to come and go, then
+    /// counts from 0 again: the proxied requests' connections alone.
+    fn forget_the_start_probe(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.accepted.load(Ordering::SeqCst) == 0 || self.now.load(Ordering::SeqCst) > 0 {
+            assert!(Instant::now() < deadline, "the probe at start never came or never closed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.most.store(0, Ordering::SeqCst);
+        self.accepted.store(0, Ordering::SeqCst);
+    }
+
+    /// (open now, most open at once, accepted).
+    fn counts(&self) -> (usize, usize, usize) {
+        let load = |count: &AtomicUsize| count.load(Ordering::SeqCst);
+        (load(&self.now), load(&self.most), load(&self.accepted))
+    }
 }
 
 /// A connection counted in an [`OpenCount`] until dropped.
@@ -310,6 +332,7 @@ struct Counted(Arc<OpenCount>);
 
 impl Counted {
     fn new(count: &Arc<OpenCount>) -> Self {
+        count.accepted.fetch_add(1, Ordering::SeqCst);
         let open = count.now.fetch_add(1, Ordering::SeqCst) + 1;
         count.most.fetch_max(open, Ordering::SeqCst);
         Self(Arc::clone(count))
@@ -322,11 +345,11 @@ impl Drop for Counted {
     }
 }
 
-/// A raw upstream that answers each request on a connection 300 ms after its head, keeping the
-/// connection alive until the gateway closes it; returns its address and the count of its open
-/// connections (the gateway's probe at start, `admin::warn_of_unreachable_upstreams`, among them
-/// while it lasts).
-fn counting_upstream() -> (SocketAddr, Arc<OpenCount>) {
+/// A raw upstream that answers each request on a connection `delay` after its head (see
+/// [`answer_counted`] for the paths answered otherwise), keeping the connection alive until the
+/// gateway closes it; returns its address and the count of its open connections (the gateway's
+/// probe at start, `admin::warn_of_unreachable_upstreams`, among them while it lasts).
+fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<OpenCount>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let open = Arc::new(OpenCount::default());
@@ -346,10 +369,9 @@ fn counting_upstream() -> (SocketAddr, Arc<OpenCount>) {
                             Ok(n) => head.extend_from_slice(&buffer[..n]),
                         }
                     }
+                    let text = String::from_utf8_lossy(&head).into_owned();
                     head.clear();
-                    std::thread::sleep(Duration::from_millis(300));
-                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if stream.write_all(answer).is_err() {
+                    if !answer_counted(&mut stream, &text, delay) {
                         return;
                     }
                 }
@@ -357,6 +379,25 @@ fn counting_upstream() -> (SocketAddr, Arc<OpenCount>) {
         }
     });
     (address, open)
+}
+
+/// How [`counting_upstream`] answers the request `head` on `stream`: whether the connection
+/// goes on. A request asking to upgrade to `echo` is switched to it (what the gateway sends
+/// comes back, until it closes); any other is answered after `delay`, its path in `x-path`.
+fn answer_counted(stream: &mut TcpStream, head: &str, delay: Duration) -> bool {
+    let path = head.split(' ').nth(1).unwrap_or("/");
+    if head.to_ascii_lowercase().contains("\r\nupgrade: echo\r\n") {
+        let switch =
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n";
+        let Ok(mut reads) = stream.try_clone() else { return false };
+        if stream.write_all(switch).is_ok() {
+            let _ended = std::io::copy(&mut reads, stream);
+        }
+        return false;
+    }
+    std::thread::sleep(delay);
+    let answer = format!("HTTP/1.1 200 OK\r\nx-path: {path}\r\ncontent-length: 2\r\n\r\nok");
+    stream.write_all(answer.as_bytes()).is_ok()
 }
 
 /// The worker that accepted the connection from local port `port`, from the gateway's debug log.
@@ -373,6 +414,20 @@ fn worker_of(gateway: &Gateway, port: u16) -> usize {
     }
 }
 
+/// At least `count` client connections to `gateway` (`--workers 2`) on each of its workers,
+/// by worker.
+fn connections_on_each_worker(gateway: &Gateway, count: usize) -> [Vec<TcpStream>; 2] {
+    let mut by_worker: [Vec<TcpStream>; 2] = Default::default();
+    let deadline = Instant::now() + PATIENCE;
+    while by_worker.iter().any(|streams| streams.len() < count) {
+        assert!(Instant::now() < deadline, "connections all on one worker");
+        let stream = TcpStream::connect(gateway.address).unwrap();
+        let worker = worker_of(gateway, stream.local_addr().unwrap().port());
+        by_worker[worker].push(stream);
+    }
+    by_worker
+}
+
 /// Finding F-DV: each worker kept its own idle upstream connections, so after three requests at
 /// once on one worker and then three on the other, the upstream had six connections where
 /// `--upstream-max-connections 4` should allow four. A worker whose pool is empty opens one of its
@@ -382,17 +437,10 @@ fn worker_of(gateway: &Gateway, port: u16) -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_workers_hold_no_more_upstream_connections_than_the_limit() {
-    let (upstream, open) = counting_upstream();
+    let (upstream, open) = counting_upstream(Duration::from_millis(300));
     let flags = ["--workers", "2", "--upstream-max-connections", "4"];
     let gateway = gateway(&format!("http://{upstream}"), &flags);
-    let mut by_worker: [Vec<TcpStream>; 2] = Default::default();
-    let deadline = Instant::now() + PATIENCE;
-    while by_worker.iter().any(|streams| streams.len() < 3) {
-        assert!(Instant::now() < deadline, "connections all on one worker");
-        let stream = TcpStream::connect(gateway.address).unwrap();
-        let worker = worker_of(&gateway, stream.local_addr().unwrap().port());
-        by_worker[worker].push(stream);
-    }
+    let mut by_worker = connections_on_each_worker(&gateway, 3);
     for streams in &mut by_worker {
         std::thread::scope(|scope| {
             for stream in streams.iter_mut().take(3) {
@@ -406,4 +454,48 @@ fn the_workers_hold_no_more_upstream_connections_than_the_limit() {
     }
     let connections = open.most.load(Ordering::SeqCst);
     assert!((3..=4).contains(&connections), "{connections} upstream connections at once");
+}
+
+/// An allowed GET of the strict policy that asks to upgrade to `echo` (a protocol without
+/// WebSocket's key to answer).
+const ALLOWED_UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n";
+
+/// Sends `request` on `stream` and checks the status line of its answer.
+fn exchange(stream: &mut TcpStream, request: &[u8], expected: &str) {
+    stream.write_all(request).unwrap();
+    assert_eq!(status_line(stream, PATIENCE).as_deref(), Some(expected));
+}
+
+/// Finding F-DW: an upstream connection that became a tunnel stayed open to the upstream but was
+/// no longer counted among the workers' open connections, so that with a tunnel open on worker
+/// 0, a request on worker 1 and then one on worker 0 each opened a connection of their own: three
+/// open to the upstream with `--upstream-max-connections 2`. Counted until it closes, the
+/// tunnel leaves room for worker 1's connection alone, which worker 0 then borrows; once the
+/// tunnel closed, worker 0 opens a connection of its own again (the tunnel is uncounted, not
+/// counted for good).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_tunnel_counts_against_the_upstream_connection_limit_until_it_closes() {
+    let (upstream, open) = counting_upstream(Duration::ZERO);
+    let flags = ["--workers", "2", "--upstream-max-connections", "2"];
+    let gateway = gateway(&format!("http://{upstream}"), &flags);
+    open.forget_the_start_probe();
+    // A connection for each exchange: a status line is read, not the body after it.
+    let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
+    exchange(&mut first[0], ALLOWED_UPGRADE, "HTTP/1.1 101 Switching Protocols");
+    first[0].write_all(b"ping").unwrap();
+    let mut echoed = [0u8; 4];
+    first[0].set_read_timeout(Some(PATIENCE)).unwrap();
+    first[0].read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping");
+    exchange(&mut second[0], ALLOWED_GET, "HTTP/1.1 200 OK");
+    exchange(&mut first[1], ALLOWED_GET, "HTTP/1.1 200 OK");
+    assert_eq!(open.counts(), (2, 2, 2), "(open, most at once, accepted) with the tunnel open");
+    // The tunnel closes: the gateway ends the client's side once the upstream ended its own,
+    // and drops the upstream connection in the same poll of worker 0, before it reads on.
+    first[0].shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(closed_within(&mut first[0], PATIENCE), "the tunnel did not close");
+    exchange(&mut first[2], ALLOWED_GET, "HTTP/1.1 200 OK");
+    let (_, most, accepted) = open.counts();
+    assert_eq!((most, accepted), (2, 3), "(most at once, accepted) after the tunnel closed");
 }
