@@ -382,8 +382,13 @@ fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<OpenCount>) {
 }
 
 /// How [`counting_upstream`] answers the request `head` on `stream`: whether the connection
-/// goes on. A request asking to upgrade to `echo` is switched to it (what the gateway sends
-/// comes back, until it closes); any other is answered after `delay`, its path in `x-path`.
+/// goes on. Every answer names the request's path in `x-path`. A request asking to upgrade to
+/// `echo` is switched to it (what the gateway sends comes back, until it closes); `/close` is
+/// answered with `Connection: close`, `/cut` with a body cut short (the upstream closes its
+/// side), both then waiting for the gateway to close its side, so that an upstream connection
+/// is counted closed only once the gateway closed it; `/slow-body` gets its body 200 ms after
+/// its head and first bytes, `/slow` its answer after 300 ms (both end at once should the
+/// gateway close meanwhile), any other path after `delay`.
 fn answer_counted(stream: &mut TcpStream, head: &str, delay: Duration) -> bool {
     let path = head.split(' ').nth(1).unwrap_or("/");
     if head.to_ascii_lowercase().contains("\r\nupgrade: echo\r\n") {
@@ -395,9 +400,43 @@ fn answer_counted(stream: &mut TcpStream, head: &str, delay: Duration) -> bool {
         }
         return false;
     }
-    std::thread::sleep(delay);
-    let answer = format!("HTTP/1.1 200 OK\r\nx-path: {path}\r\ncontent-length: 2\r\n\r\nok");
-    stream.write_all(answer.as_bytes()).is_ok()
+    // Whether the gateway closed the connection within `wait` (reads are then blocking again).
+    let left = |stream: &mut TcpStream, wait: Duration| {
+        let closed = closed_within(stream, wait);
+        stream.set_read_timeout(None).is_err() || closed
+    };
+    let wait_for_the_gateway = |stream: &mut TcpStream| {
+        let _closed = stream.read_to_end(&mut Vec::new());
+        false
+    };
+    let head = |fields: &str, length: usize| {
+        format!("HTTP/1.1 200 OK\r\nx-path: {path}\r\n{fields}content-length: {length}\r\n\r\n")
+    };
+    match path {
+        "/close" => {
+            let answer = head("connection: close\r\n", 2) + "ok";
+            stream.write_all(answer.as_bytes()).is_ok() && wait_for_the_gateway(stream)
+        }
+        "/cut" => {
+            let answer = head("", 100) + "ok";
+            let cut = stream.write_all(answer.as_bytes()).is_ok()
+                && stream.shutdown(std::net::Shutdown::Write).is_ok();
+            cut && wait_for_the_gateway(stream)
+        }
+        "/slow-body" => {
+            let first = head("", 4) + "ok";
+            let sent = stream.write_all(first.as_bytes()).is_ok();
+            sent && !left(stream, Duration::from_millis(200)) && stream.write_all(b"ok").is_ok()
+        }
+        "/slow" => {
+            !left(stream, Duration::from_millis(300))
+                && stream.write_all((head("", 2) + "ok").as_bytes()).is_ok()
+        }
+        _ => {
+            std::thread::sleep(delay);
+            stream.write_all((head("", 2) + "ok").as_bytes()).is_ok()
+        }
+    }
 }
 
 /// The worker that accepted the connection from local port `port`, from the gateway's debug log.
@@ -498,4 +537,120 @@ fn a_tunnel_counts_against_the_upstream_connection_limit_until_it_closes() {
     exchange(&mut first[2], ALLOWED_GET, "HTTP/1.1 200 OK");
     let (_, most, accepted) = open.counts();
     assert_eq!((most, accepted), (2, 3), "(most at once, accepted) after the tunnel closed");
+}
+
+/// Sends a kept-alive allowed GET of `path` on `stream` and reads the whole answer, which must
+/// be the upstream's `200` to that request (never another's).
+fn fetch(stream: &mut TcpStream, path: &str) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\nOrigin: {APP}\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let end = loop {
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "closed before the answer to {path}");
+        received.extend_from_slice(&buffer[..n]);
+    };
+    let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{path}: {head}");
+    assert!(head.contains(&format!("\r\nx-path: {path}\r\n")), "{path}: {head}");
+    let length: usize = head
+        .split("\r\ncontent-length: ")
+        .nth(1)
+        .unwrap()
+        .split("\r\n")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut body = received.split_off(end);
+    while body.len() < length {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "closed in the body of {path}");
+        body.extend_from_slice(&buffer[..n]);
+    }
+    assert_eq!(body, b"ok", "{path}");
+}
+
+/// One hostile exchange through a new connection to `address`, by `kind`: the upstream answers
+/// `Connection: close`; the upstream cuts its body short; the client leaves after the head,
+/// before the body ends; the client leaves as soon as it sent its request (while it waits for
+/// a slot, for a connection, or for the upstream, borrowed or not); a tunnel, used and closed;
+/// a plain GET.
+fn storm_exchange(address: SocketAddr, kind: usize) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: a\r\nOrigin: {APP}\r\n\r\n");
+    match kind % 6 {
+        0 => fetch(&mut stream, "/close"),
+        1 => {
+            stream.write_all(get("/cut").as_bytes()).unwrap();
+            assert!(closed_within(&mut stream, PATIENCE), "a cut body did not end its connection");
+        }
+        2 => {
+            exchange(&mut stream, get("/slow-body").as_bytes(), "HTTP/1.1 200 OK");
+        }
+        3 => stream.write_all(get("/slow").as_bytes()).unwrap(),
+        4 => {
+            exchange(&mut stream, ALLOWED_UPGRADE, "HTTP/1.1 101 Switching Protocols");
+            stream.write_all(b"ping").unwrap();
+            let mut echoed = [0u8; 4];
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            stream.read_exact(&mut echoed).unwrap();
+            assert_eq!(&echoed, b"ping");
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            assert!(closed_within(&mut stream, PATIENCE), "the tunnel did not close");
+        }
+        _ => fetch(&mut stream, "/"),
+    }
+}
+
+/// After a storm on both workers of upstream connections closed by the upstream (`Connection:
+/// close`, a body cut short), by clients that leave at every step (waiting for a slot or a
+/// connection, on a borrowed connection, after the response head), and of tunnels, with
+/// `--upstream-max-connections 2`, and once the idle connections expired: the workers' count of
+/// open upstream connections is back to none, exactly. A worker with none of its own opens one
+/// while the other holds the only one (were closed connections still counted, it would borrow
+/// that one), and two requests at once on the first then borrow the second's rather than open
+/// a third (were connections uncounted, the upstream would see three).
+#[cfg(target_os = "linux")]
+#[test]
+fn after_a_storm_the_workers_count_exactly_the_upstream_connections_open() {
+    let (upstream, open) = counting_upstream(Duration::ZERO);
+    let flags =
+        ["--workers", "2", "--upstream-max-connections", "2", "--upstream-idle-timeout", "300ms"];
+    let gateway = gateway(&format!("http://{upstream}"), &flags);
+    open.forget_the_start_probe();
+    // Opened first, so that no connection of the storm leaves its port to one of these.
+    let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let address = gateway.address;
+            scope.spawn(move || {
+                for kind in thread..thread + 6 {
+                    storm_exchange(address, kind);
+                }
+            });
+        }
+    });
+    // Every upstream connection closes: those of clients that left, and the idle ones after
+    // `--upstream-idle-timeout`. The upstream counts one closed once the gateway closed it.
+    let deadline = Instant::now() + PATIENCE;
+    while open.counts().0 > 0 {
+        assert!(Instant::now() < deadline, "{:?} (open, most, accepted)", open.counts());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    open.forget_the_start_probe();
+    fetch(&mut first[0], "/");
+    fetch(&mut second[0], "/");
+    assert_eq!(open.counts(), (2, 2, 2), "(open, most, accepted): worker 1 opened its own");
+    std::thread::scope(|scope| {
+        let (one, other) = first.split_at_mut(2);
+        scope.spawn(|| fetch(&mut one[1], "/slow"));
+        scope.spawn(|| fetch(&mut other[0], "/slow"));
+    });
+    assert_eq!(open.counts(), (2, 2, 2), "(open, most, accepted): worker 0 borrowed");
 }
