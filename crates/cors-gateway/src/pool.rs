@@ -18,11 +18,12 @@
 //!   also closes the connection of a response without a body whose head declares one (`HEAD`,
 //!   `204`, `304`; `proxy.rs`, finding F-R);
 //! - idle connections are closed after `--upstream-idle-timeout` (none is kept when it is
-//!   zero), and at most `--upstream-max-connections` are kept per upstream (each worker thread
-//!   of the server has pools of its own, [`UpstreamClients::for_worker`], and all share that
-//!   limit's slots; a worker whose pool is empty opens a connection of its own while all
-//!   workers together have fewer open to the upstream than the limit, and only at the limit
-//!   borrows another's idle one for a request, [`Workers`]);
+//!   zero), and at most `--upstream-max-connections` are open to all upstreams together (each
+//!   worker thread of the server has pools of its own, [`UpstreamClients::for_worker`], and all
+//!   share that limit's slots; a worker whose pool is empty opens a connection of its own while
+//!   all workers together have fewer open than the limit, and only at the limit borrows
+//!   another's idle one to the same upstream for a request, [`Workers`], or else closes an idle
+//!   one to another upstream before it opens its own, [`Host::evict`]);
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
@@ -182,17 +183,17 @@ struct Host {
     max_idle: usize,
     /// `--upstream-idle-timeout`; zero keeps no connection.
     idle_timeout: Duration,
-    /// The connections open to this upstream, of all workers, tunnels included
+    /// The connections open to every upstream, of all workers, tunnels included
     /// (`--upstream-max-connections` at most, but for the few opened at the limit with none
-    /// idle, see [`Checkout`]).
+    /// idle, see [`Checkout`]): the same count in every pool of the gateway (finding F-DX).
     open: Arc<AtomicUsize>,
     /// The pools of every worker thread, this one's among them.
     workers: Arc<Workers>,
 }
 
 /// The pools of every worker thread's [`UpstreamClients`] (finding F-DV), so that all workers
-/// together hold no more connections to an upstream than `--upstream-max-connections` lets
-/// requests be in flight, as one shared pool did.
+/// together hold no more upstream connections than `--upstream-max-connections` lets requests
+/// be in flight, as one shared pool did.
 ///
 /// A connection's I/O runs on the runtime of the worker that opened it (its home), and it goes
 /// back to that worker's pool only: a request on another worker would cross threads (a channel
@@ -239,9 +240,12 @@ enum Checkout {
 
 impl Host {
     /// This worker's most recently returned connection that is still open and not idle for too
-    /// long; else, while fewer than the limit are open to the upstream, a new one; else another
+    /// long; else, while fewer than the limit are open to all upstreams, a new one; else another
     /// worker's idle connection, lent for one request; else (the open ones all busy, tunnels or
     /// closing) a new one all the same.
+    ///
+    /// The limit counts the connections to every upstream: a new one opened at the limit first
+    /// closes an idle connection to another upstream, when a worker has one ([`Host::evict`]).
     fn checkout(&self, now: Instant) -> Checkout {
         if let Some((connection, since)) = self.checkout_own(now) {
             return Checkout::Idle(connection, now.saturating_duration_since(since));
@@ -250,12 +254,35 @@ impl Host {
         if self.open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, under_limit).is_ok() {
             return Checkout::Open(Counted(Arc::clone(&self.open)));
         }
-        match self.borrow(now) {
-            Some((connection, since)) => {
-                Checkout::Idle(connection, now.saturating_duration_since(since))
-            }
-            None => Checkout::Open(self.opening()),
+        if let Some((connection, since)) = self.borrow(now) {
+            return Checkout::Idle(connection, now.saturating_duration_since(since));
         }
+        self.evict();
+        Checkout::Open(self.opening())
+    }
+
+    /// Closes the least recently returned idle connection to another upstream, of any worker,
+    /// to make room for one to this upstream at `--upstream-max-connections` (finding F-DX).
+    ///
+    /// The limit bounds the requests in flight to all upstreams together, and the open-file
+    /// budget counts that many upstream descriptors (F-B, F-DT); each upstream kept up to the
+    /// limit idle, so that a folder of several upstreams held several times the limit. The
+    /// connection closes on its home worker's next turn, where its count goes down.
+    #[cold]
+    fn evict(&self) {
+        let workers = self.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let closed = workers
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|other| !other.is_for(self.https, &self.authority))
+            .find_map(|other| {
+                let mut idle = other.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                // One the upstream closed is no longer counted: closing it makes no room.
+                idle.retain(|(connection, _)| !connection.sender.is_closed());
+                (!idle.is_empty()).then(|| idle.remove(0))
+            });
+        drop(workers);
+        drop(closed);
     }
 
     /// Counts a new connection, whatever the limit.
@@ -380,6 +407,8 @@ struct Clients {
     hosts: RwLock<Vec<Arc<Host>>>,
     /// The pools of every worker, shared by [`UpstreamClients::for_worker`]'s copies.
     workers: Arc<Workers>,
+    /// The connections open to every upstream ([`Host::open`]), shared likewise.
+    open: Arc<AtomicUsize>,
     max_idle: usize,
     /// `--upstream-idle-timeout`.
     idle_timeout: Duration,
@@ -429,6 +458,7 @@ impl UpstreamClients {
             connect_timeout: limits.connect_timeout,
             hosts: RwLock::new(Vec::new()),
             workers: Arc::default(),
+            open: Arc::default(),
             max_idle: limits.upstream_max_connections,
             idle_timeout: limits.upstream_idle_timeout,
         })))
@@ -441,13 +471,15 @@ impl UpstreamClients {
     /// another's idle connection only when all workers together have as many open as that
     /// ([`Workers`]), so all pools together never hold more connections than that.
     pub(crate) fn for_worker(&self) -> Self {
-        let Clients { plain, tls, connect_timeout, workers, max_idle, idle_timeout, .. } = &*self.0;
+        let Clients { plain, tls, connect_timeout, workers, open, max_idle, idle_timeout, .. } =
+            &*self.0;
         Self(Arc::new(Clients {
             plain: plain.clone(),
             tls: tls.clone(),
             connect_timeout: *connect_timeout,
             hosts: RwLock::new(Vec::new()),
             workers: Arc::clone(workers),
+            open: Arc::clone(open),
             max_idle: *max_idle,
             idle_timeout: *idle_timeout,
         }))
@@ -549,19 +581,13 @@ impl UpstreamClients {
         }
         let mut workers = self.0.workers.0.lock().unwrap_or_else(PoisonError::into_inner);
         workers.retain(|pool| pool.strong_count() > 0);
-        // The count of open connections is the upstream's, shared by every worker's pool.
-        let open = workers
-            .iter()
-            .filter_map(Weak::upgrade)
-            .find(|other| other.is_for(https, authority))
-            .map_or_else(Arc::default, |other| Arc::clone(&other.open));
         let host = Arc::new(Host {
             https,
             authority: authority.clone(),
             idle: Mutex::new(Vec::new()),
             max_idle: self.0.max_idle,
             idle_timeout: self.0.idle_timeout,
-            open,
+            open: Arc::clone(&self.0.open),
             workers: Arc::clone(&self.0.workers),
         });
         Host::start_reaper(&host);
@@ -1099,6 +1125,48 @@ mod tests {
             get(&b, &upstream).await;
         }
         (accepted.load(Ordering::SeqCst), idle(&a, &upstream), idle(&b, &upstream))
+    }
+
+    /// Two GETs at once to `upstream` through `clients` (each takes its connection as it is
+    /// sent), their connections given back once both bodies are read.
+    async fn two_at_once(clients: &UpstreamClients, upstream: &Authority) {
+        let request =
+            || Request::get(format!("http://{upstream}/")).body(RequestBody::empty()).unwrap();
+        let one = clients.send(request(), false, Instant::now());
+        let two = clients.send(request(), false, Instant::now());
+        let (one, two) = tokio::join!(one, two);
+        for answer in [one, two] {
+            let (response, pooled) = answer.unwrap();
+            assert_eq!(response.into_body().collect().await.unwrap().to_bytes().as_ref(), b"ok");
+            pooled.give_back();
+        }
+    }
+
+    /// Finding F-DX: `--upstream-max-connections` bounds the connections to all upstreams
+    /// together, as it bounds the requests in flight to all of them and as the open-file
+    /// budget counts them: two requests at once to one upstream on worker A, then two to
+    /// another on worker B, left four connections open with a limit of two (each upstream kept
+    /// its two idle). At the limit, a worker that must open one closes an idle connection to
+    /// another upstream first, another worker's among them.
+    #[tokio::test]
+    async fn the_limit_bounds_the_connections_to_all_upstreams_together() {
+        let ((first, _), (second, _)) = (counting_upstream().await, counting_upstream().await);
+        let clients = UpstreamClients::new(&Limits::for_tests(10, 2, 2), None).unwrap();
+        let (a, b) = (clients.for_worker(), clients.for_worker());
+        two_at_once(&a, &first).await;
+        assert_eq!(idle(&a, &first), 2);
+        two_at_once(&b, &second).await;
+        assert_eq!((idle(&a, &first), idle(&b, &second)), (0, 2), "idle to each upstream");
+        // The closed connections' tasks end on their next turn.
+        let open = Arc::clone(&b.host(false, &second).open);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while open.load(Ordering::Relaxed) > 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(open.load(Ordering::Relaxed), 2, "connections open to both upstreams");
     }
 
     /// Finding F-DV: a worker whose pool is empty, while fewer connections than
