@@ -1169,6 +1169,43 @@ mod tests {
         assert_eq!(open.load(Ordering::Relaxed), 2, "connections open to both upstreams");
     }
 
+    /// A connection that could not be made, or whose request was dropped while it was made,
+    /// is no longer counted among the open ones: an upstream that refuses connections (down),
+    /// then one that accepts them and never answers the TLS handshake, whose requests' clients
+    /// leave once the upstream has their connections; each on two workers. A count left up
+    /// would have the workers borrow, or open past the limit, for good.
+    #[tokio::test]
+    async fn a_connection_refused_or_abandoned_while_made_is_uncounted() {
+        let trust = UpstreamTrust::DangerouslyAcceptAny;
+        let clients = UpstreamClients::new(&Limits::for_tests(10, 2, 2), Some(&trust)).unwrap();
+        let workers = [clients.for_worker(), clients.for_worker()];
+        let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_address = silent.local_addr().unwrap();
+        let (accepted, mut accepts) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = silent.accept().await {
+                let _held = accepted.send(stream);
+            }
+        });
+        let request = |url: String| Request::get(url).body(RequestBody::empty()).unwrap();
+        for worker in &workers {
+            for _ in 0..3 {
+                let sent = worker.send(request(format!("http://{down}/")), false, Instant::now());
+                assert!(sent.await.unwrap_err().is_connect());
+            }
+            let url = format!("https://{silent_address}/");
+            let sent = worker.send(request(url.clone()), false, Instant::now());
+            let also = worker.send(request(url), false, Instant::now());
+            tokio::select! {
+                _ = async { tokio::join!(sent, also) } => panic!("the silent upstream answered"),
+                _ = async { (accepts.recv().await, accepts.recv().await) } => {}
+            }
+        }
+        let open = &clients.host(false, &down.to_string().parse().unwrap()).open;
+        assert_eq!(open.load(Ordering::Relaxed), 0, "connections counted open");
+    }
+
     /// Finding F-DV: a worker whose pool is empty, while fewer connections than
     /// `--upstream-max-connections` are open to the upstream, opens one of its own, driven on
     /// its thread, rather than borrowing another worker's (whose every request would then cross
