@@ -305,6 +305,8 @@ struct OpenCount {
     now: AtomicUsize,
     most: AtomicUsize,
     accepted: AtomicUsize,
+    /// The request heads read, on all connections.
+    requests: AtomicUsize,
 }
 
 impl OpenCount {
@@ -358,6 +360,7 @@ fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<OpenCount>) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let counted = Counted::new(&count);
+            let seen = Arc::clone(&count);
             std::thread::spawn(move || {
                 let _counted = counted;
                 let mut head = Vec::new();
@@ -371,6 +374,7 @@ fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<OpenCount>) {
                     }
                     let text = String::from_utf8_lossy(&head).into_owned();
                     head.clear();
+                    seen.requests.fetch_add(1, Ordering::SeqCst);
                     if !answer_counted(&mut stream, &text, delay) {
                         return;
                     }
@@ -542,8 +546,19 @@ fn a_tunnel_counts_against_the_upstream_connection_limit_until_it_closes() {
 /// Sends a kept-alive allowed GET of `path` on `stream` and reads the whole answer, which must
 /// be the upstream's `200` to that request (never another's).
 fn fetch(stream: &mut TcpStream, path: &str) {
+    ask(stream, path);
+    read_answer(stream, path);
+}
+
+/// Sends a kept-alive allowed GET of `path` on `stream`.
+fn ask(stream: &mut TcpStream, path: &str) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\nOrigin: {APP}\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
+}
+
+/// Reads the whole answer to a GET of `path` on `stream`, which must be the upstream's `200` to
+/// that request.
+fn read_answer(stream: &mut TcpStream, path: &str) {
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut received = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -653,4 +668,33 @@ fn after_a_storm_the_workers_count_exactly_the_upstream_connections_open() {
         scope.spawn(|| fetch(&mut other[0], "/slow"));
     });
     assert_eq!(open.counts(), (2, 2, 2), "(open, most, accepted): worker 0 borrowed");
+}
+
+/// SIGTERM while worker 1 has worker 0's only upstream connection (`--upstream-max-connections
+/// 1`) on loan for a request: the request is answered on it, and the gateway exits cleanly once
+/// it is; worker 0's runtime, which drives the connection, is shut down only after every
+/// worker's connections are done.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_while_a_connection_is_lent_finishes_its_request() {
+    let (upstream, open) = counting_upstream(Duration::ZERO);
+    let flags = ["--workers", "2", "--upstream-max-connections", "1"];
+    let mut gateway = gateway(&format!("http://{upstream}"), &flags);
+    open.forget_the_start_probe();
+    let [mut first, mut second] = connections_on_each_worker(&gateway, 1);
+    fetch(&mut first[0], "/");
+    ask(&mut second[0], "/slow");
+    let deadline = Instant::now() + PATIENCE;
+    while open.requests.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the lent request never reached the upstream");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gateway.signal("TERM");
+    read_answer(&mut second[0], "/slow");
+    let (_, most, accepted) = open.counts();
+    assert_eq!((most, accepted), (1, 1), "(most at once, accepted): the request borrowed");
+    drop((first, second));
+    let status = gateway.wait_exit();
+    assert!(status.success(), "exit status {status:?}; stderr:\n{}", gateway.stderr());
+    assert!(gateway.stderr().contains("shut down cleanly"), "{}", gateway.stderr());
 }
