@@ -274,8 +274,9 @@ pub(crate) struct LimitArgs {
     /// SETTINGS_MAX_CONCURRENT_STREAMS.
     #[arg(long, default_value = "100", value_name = "COUNT")]
     pub(crate) max_concurrent_streams: NonZeroU32,
-    /// Most requests in flight to the upstream at once, and so most connections to it; further
-    /// requests wait in line for a free one.
+    /// Most requests in flight to the upstreams at once, and so most connections open to them,
+    /// idle ones included (one count for all the upstreams of a folder, and for all workers);
+    /// further requests wait in line for a free one.
     #[arg(long, default_value = "1000", value_name = "COUNT")]
     pub(crate) upstream_max_connections: NonZeroUsize,
     /// Most of those one client connection may hold, so that no client can take every upstream

@@ -69,7 +69,7 @@ pub(crate) struct Limits {
     /// How long the upstream may send nothing of a response body being waited for (zero: no
     /// limit; finding F-BK).
     pub(crate) upstream_read_timeout: Duration,
-    /// Most requests in flight to the upstream, and so most upstream connections.
+    /// Most requests in flight to all upstreams together, and so most upstream connections.
     pub(crate) upstream_max_connections: usize,
     /// Most of those one client connection may hold (fairness between clients).
     pub(crate) upstream_max_per_connection: usize,
