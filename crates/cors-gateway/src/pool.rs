@@ -250,7 +250,9 @@ impl Host {
         if let Some((connection, since)) = self.checkout_own(now) {
             return Checkout::Idle(connection, now.saturating_duration_since(since));
         }
-        let under_limit = |open: usize| (open < self.max_idle).then_some(open + 1);
+        // Lazily: a count at `usize::MAX` (only another bug could leave one) is at the limit,
+        // where `open + 1` computed first would panic in a debug build.
+        let under_limit = |open: usize| (open < self.max_idle).then(|| open + 1);
         if self.open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, under_limit).is_ok() {
             return Checkout::Open(Counted(Arc::clone(&self.open)));
         }
@@ -1125,6 +1127,20 @@ mod tests {
             get(&b, &upstream).await;
         }
         (accepted.load(Ordering::SeqCst), idle(&a, &upstream), idle(&b, &upstream))
+    }
+
+    /// A count of open connections at its type's largest value is taken for the limit, not
+    /// overflowed: only another counting bug could leave one there, and the checkout must still
+    /// answer rather than panic (a debug build's overflow check did).
+    #[tokio::test]
+    async fn a_count_at_its_largest_is_at_the_limit() {
+        let clients = UpstreamClients::new(&Limits::for_tests(10, 2, 2), None).unwrap();
+        let host = clients.host(false, &"127.0.0.1:9".parse().unwrap());
+        host.open.store(usize::MAX, Ordering::Relaxed);
+        let checkout = host.checkout(Instant::now());
+        assert!(matches!(checkout, Checkout::Open(_)), "no idle connection to take");
+        drop(checkout);
+        assert_eq!(host.open.load(Ordering::Relaxed), usize::MAX, "counted, then uncounted");
     }
 
     /// Two GETs at once to `upstream` through `clients` (each takes its connection as it is
