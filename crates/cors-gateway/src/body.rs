@@ -442,6 +442,9 @@ pub(crate) struct UpstreamBody {
     read: Option<ReadTimer>,
     /// Whether the body was cut for `--upstream-read-timeout`: it ends there.
     cut: bool,
+    /// The upstream's failure mid-body, given on the poll after the one that found it (see
+    /// [`UpstreamBody::poll_frame`]).
+    failure: Option<UpstreamBodyError>,
     /// Where a body the upstream fails mid-way is counted.
     telemetry: Telemetry,
 }
@@ -456,7 +459,7 @@ impl UpstreamBody {
         read: Option<ReadTimer>,
         telemetry: Telemetry,
     ) -> Self {
-        let mut this = Self { body, connection, slots, read, cut: false, telemetry };
+        let mut this = Self { body, connection, slots, read, cut: false, failure: None, telemetry };
         // A body that is empty from the start (`HEAD`, `204`, `Content-Length: 0`) may never
         // be polled.
         if this.body.is_end_stream() {
@@ -508,6 +511,9 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, UpstreamBodyError>>> {
         let this = self.get_mut();
+        if let Some(failure) = this.failure.take() {
+            return Poll::Ready(Some(Err(failure)));
+        }
         if this.cut {
             return Poll::Ready(None);
         }
@@ -538,6 +544,15 @@ impl Body for UpstreamBody {
             Some(Ok(_)) if this.body.is_end_stream() => this.ended(),
             Some(Err(_)) => this.connection = None,
             Some(Ok(_)) => {}
+        }
+        // An error ends hyper's HTTP/1.1 connection without writing what it holds: the response
+        // head and the body's first bytes, when the upstream failed within one poll of the
+        // client's connection (finding F-DY). Pending once first, woken at once, has hyper
+        // write them out; the error comes on the next poll. Cold: only a failing body.
+        if let Some(Err(failure)) = frame {
+            this.failure = Some(failure);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         Poll::Ready(frame)
     }

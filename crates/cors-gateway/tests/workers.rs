@@ -392,7 +392,12 @@ fn counting_upstream(delay: Duration) -> (SocketAddr, Arc<OpenCount>) {
 /// side), both then waiting for the gateway to close its side, so that an upstream connection
 /// is counted closed only once the gateway closed it; `/slow-body` gets its body 200 ms after
 /// its head and first bytes, `/slow` its answer after 300 ms (both end at once should the
-/// gateway close meanwhile), any other path after `delay`.
+/// gateway close meanwhile). `/short-keep-alive` is answered and its connection closed by the
+/// upstream when no request follows within 150 ms (an upstream's keep-alive timeout), and
+/// `/then-drop` likewise as soon as the next request arrives, unanswered (a close that crossed
+/// that request), both then waiting for the gateway's close; `/reset` resets the connection
+/// (`SO_LINGER` 0, then close) before any byte of an answer, `/reset-head` after the head and
+/// the first bytes of the body. Any other path is answered after `delay`.
 fn answer_counted(stream: &mut TcpStream, head: &str, delay: Duration) -> bool {
     let path = head.split(' ').nth(1).unwrap_or("/");
     if head.to_ascii_lowercase().contains("\r\nupgrade: echo\r\n") {
@@ -436,11 +441,42 @@ fn answer_counted(stream: &mut TcpStream, head: &str, delay: Duration) -> bool {
             !left(stream, Duration::from_millis(300))
                 && stream.write_all((head("", 2) + "ok").as_bytes()).is_ok()
         }
+        "/short-keep-alive" => {
+            let kept = stream.write_all((head("", 2) + "ok").as_bytes()).is_ok()
+                && stream.set_read_timeout(Some(Duration::from_millis(150))).is_ok();
+            match stream.peek(&mut [0u8; 1]) {
+                Ok(n) if kept && n > 0 => stream.set_read_timeout(None).is_ok(),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    let closed = stream.shutdown(std::net::Shutdown::Write).is_ok()
+                        && stream.set_read_timeout(None).is_ok();
+                    closed && wait_for_the_gateway(stream)
+                }
+                _ => false,
+            }
+        }
+        "/then-drop" => {
+            let answered = stream.write_all((head("", 2) + "ok").as_bytes()).is_ok();
+            let next = answered && stream.read(&mut [0u8; 4096]).is_ok_and(|n| n > 0);
+            next && stream.shutdown(std::net::Shutdown::Write).is_ok()
+                && wait_for_the_gateway(stream)
+        }
+        "/reset" => reset(stream),
+        "/reset-head" => {
+            let first = head("", 100) + "ok";
+            let _sent = stream.write_all(first.as_bytes());
+            reset(stream)
+        }
         _ => {
             std::thread::sleep(delay);
             stream.write_all((head("", 2) + "ok").as_bytes()).is_ok()
         }
     }
+}
+
+/// Resets `stream` (`SO_LINGER` 0: its close sends a reset); the connection does not go on.
+fn reset(stream: &TcpStream) -> bool {
+    let _set = rustix::net::sockopt::set_socket_linger(stream, Some(Duration::ZERO));
+    false
 }
 
 /// The worker that accepted the connection from local port `port`, from the gateway's debug log.
@@ -697,4 +733,40 @@ fn sigterm_while_a_connection_is_lent_finishes_its_request() {
     let status = gateway.wait_exit();
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", gateway.stderr());
     assert!(gateway.stderr().contains("shut down cleanly"), "{}", gateway.stderr());
+}
+
+/// The answer to a request for `path` on `stream` whose upstream resets its connection after
+/// it: `502`, or the head of a `200` and then the connection closed before the end of the body
+/// (docs/operations.md, "An upstream that fails mid-body"); never a close without a byte.
+fn assert_refused_or_cut(stream: &mut TcpStream, path: &str) {
+    match status_line(stream, PATIENCE).as_deref() {
+        Some("HTTP/1.1 502 Bad Gateway") => {}
+        Some("HTTP/1.1 200 OK") => {
+            assert!(closed_within(stream, PATIENCE), "{path}: a cut body did not end it");
+        }
+        status => panic!("{path}: {status:?}"),
+    }
+}
+
+/// Finding F-DY: an upstream that resets its connection just after a response head and the
+/// first bytes of its body had the client's connection closed without a byte, when the body's
+/// failure came within the poll that wrote the head (hyper ends the connection on a body's error
+/// without writing what it holds), as when the upstream connection, lent by the other worker,
+/// is driven on the other thread: the client could not tell the gateway had an answer. With
+/// `--upstream-max-connections 1`, 20 rounds of a GET on worker 0 (its connection kept) and
+/// then such a request on worker 1 (on worker 0's connection, lent): each gets `502` (the
+/// reset lost the upstream's bytes before the gateway read them) or the head, and then its
+/// connection closed mid-body.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_response_head_reaches_the_client_when_the_upstream_resets_after_it() {
+    let (upstream, _open) = counting_upstream(Duration::ZERO);
+    let flags = ["--workers", "2", "--upstream-max-connections", "1"];
+    let gateway = gateway(&format!("http://{upstream}"), &flags);
+    let [mut first, second] = connections_on_each_worker(&gateway, 20);
+    for (own, mut lent) in first.iter_mut().zip(second).take(20) {
+        fetch(own, "/");
+        ask(&mut lent, "/reset-head");
+        assert_refused_or_cut(&mut lent, "/reset-head");
+    }
 }
