@@ -670,6 +670,15 @@ fn storm_exchange(address: SocketAddr, kind: usize) {
 #[cfg(target_os = "linux")]
 #[test]
 fn after_a_storm_the_workers_count_exactly_the_upstream_connections_open() {
+    storm_then_count_exactly(storm_exchange);
+}
+
+/// A storm on a gateway with `--workers 2 --upstream-max-connections 2 --upstream-idle-timeout
+/// 300ms` in front of a [`counting_upstream`]: 4 client threads at once, each with the
+/// exchanges `exchange(address, kind)` of kinds `thread..thread + 6`; then every upstream
+/// connection closes (those of clients that left, those the upstream ended, and the idle ones
+/// after `--upstream-idle-timeout`), and the workers must count none open, exactly.
+fn storm_then_count_exactly(exchange: fn(SocketAddr, usize)) {
     let (upstream, open) = counting_upstream(Duration::ZERO);
     let flags =
         ["--workers", "2", "--upstream-max-connections", "2", "--upstream-idle-timeout", "300ms"];
@@ -682,13 +691,27 @@ fn after_a_storm_the_workers_count_exactly_the_upstream_connections_open() {
             let address = gateway.address;
             scope.spawn(move || {
                 for kind in thread..thread + 6 {
-                    storm_exchange(address, kind);
+                    exchange(address, kind);
                 }
             });
         }
     });
-    // Every upstream connection closes: those of clients that left, and the idle ones after
-    // `--upstream-idle-timeout`. The upstream counts one closed once the gateway closed it.
+    // The upstream counts one closed once the gateway closed it.
+    the_workers_count_exactly_none_once_all_closed(&open, &mut first, &mut second);
+}
+
+/// Waits (bounded) until the upstream saw every connection closed (by the gateway, as
+/// [`counting_upstream`] counts them), then checks that the workers of a gateway with
+/// `--workers 2 --upstream-max-connections 2` count none open, exactly, with 3 client
+/// connections on worker 0 (`first`) and 1 on worker 1 (`second`): a GET on each worker opens a
+/// connection each (were closed connections still counted, worker 1 would borrow worker 0's),
+/// and two at once on worker 0 then borrow worker 1's rather than open a third (were
+/// connections uncounted, the upstream would see three).
+fn the_workers_count_exactly_none_once_all_closed(
+    open: &OpenCount,
+    first: &mut [TcpStream],
+    second: &mut [TcpStream],
+) {
     let deadline = Instant::now() + PATIENCE;
     while open.counts().0 > 0 {
         assert!(Instant::now() < deadline, "{:?} (open, most, accepted)", open.counts());
@@ -704,6 +727,80 @@ fn after_a_storm_the_workers_count_exactly_the_upstream_connections_open() {
         scope.spawn(|| fetch(&mut other[0], "/slow"));
     });
     assert_eq!(open.counts(), (2, 2, 2), "(open, most, accepted): worker 0 borrowed");
+}
+
+/// An upstream that closes its idle keep-alive connections itself, after 150 ms (its own
+/// keep-alive timeout, shorter than `--upstream-idle-timeout`), on both workers of a gateway
+/// with `--upstream-max-connections 2`: once the gateway saw them closed, the workers count
+/// none of them, and open up to the limit again and no more. A request sent on a connection
+/// the upstream closes as the request arrives is sent once more on a new connection, as
+/// docs/operations.md says, when the connection had waited 100 ms at least (the client gets
+/// its own answer), and gets `502` when it had not (never a hang, never another request's
+/// answer); the workers then count exactly the connections open again.
+#[cfg(target_os = "linux")]
+#[test]
+fn when_the_upstream_closes_idle_connections_the_workers_count_exactly_the_ones_open() {
+    let (upstream, open) = counting_upstream(Duration::ZERO);
+    let flags =
+        ["--workers", "2", "--upstream-max-connections", "2", "--upstream-idle-timeout", "1s"];
+    let gateway = gateway(&format!("http://{upstream}"), &flags);
+    open.forget_the_start_probe();
+    let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
+    fetch(&mut first[0], "/short-keep-alive");
+    fetch(&mut second[0], "/short-keep-alive");
+    assert_eq!(open.counts(), (2, 2, 2), "(open, most, accepted): one on each worker");
+    // The upstream closes both after 150 ms idle, and counts each closed once the gateway closed
+    // its side too.
+    the_workers_count_exactly_none_once_all_closed(&open, &mut first, &mut second);
+    // Worker 0's connection closes under its next request, which it sent after 150 ms idle: sent
+    // again on a new connection (or on worker 1's, lent), it gets its own answer.
+    fetch(&mut first[0], "/then-drop");
+    std::thread::sleep(Duration::from_millis(150));
+    fetch(&mut first[0], "/");
+    // Worker 1's closes under a request sent at once: not sent again, `502`.
+    fetch(&mut second[0], "/then-drop");
+    second[0].write_all(ALLOWED_GET).unwrap();
+    let status = status_line(&mut second[0], PATIENCE);
+    assert_eq!(status.as_deref(), Some("HTTP/1.1 502 Bad Gateway"));
+    // The idle connections expire after `--upstream-idle-timeout`; the workers count none.
+    the_workers_count_exactly_none_once_all_closed(&open, &mut first, &mut second[1..]);
+}
+
+/// The answer to a request for `path` on `stream` whose upstream resets its connection after
+/// it: `502`, or the head of a `200` and then the connection closed before the end of the body
+/// (docs/operations.md, "An upstream that fails mid-body"); never a close without a byte.
+fn assert_refused_or_cut(stream: &mut TcpStream, path: &str) {
+    match status_line(stream, PATIENCE).as_deref() {
+        Some("HTTP/1.1 502 Bad Gateway") => {}
+        Some("HTTP/1.1 200 OK") => {
+            assert!(closed_within(stream, PATIENCE), "{path}: a cut body did not end it");
+        }
+        status => panic!("{path}: {status:?}"),
+    }
+}
+
+/// One exchange of the reset storm through a new connection to `address`, by `kind`: the
+/// upstream resets its connection before any answer; after the head of one; a plain GET.
+fn reset_exchange(address: SocketAddr, kind: usize) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let path = ["/reset", "/reset-head", "/"][kind % 3];
+    ask(&mut stream, path);
+    if path == "/" {
+        read_answer(&mut stream, path);
+    } else {
+        assert_refused_or_cut(&mut stream, path);
+    }
+}
+
+/// An upstream that resets its connections (`SO_LINGER` 0, then close) before an answer or
+/// after the head of one, in a storm on both workers with `--upstream-max-connections 2` and
+/// kept-alive GETs between: each client gets `502`, or the head and its connection closed
+/// mid-body, the gateway stays up, and once the idle connections expired the workers count none
+/// open, exactly.
+#[cfg(target_os = "linux")]
+#[test]
+fn after_upstream_resets_the_workers_count_exactly_the_upstream_connections_open() {
+    storm_then_count_exactly(reset_exchange);
 }
 
 /// SIGTERM while worker 1 has worker 0's only upstream connection (`--upstream-max-connections
@@ -733,19 +830,6 @@ fn sigterm_while_a_connection_is_lent_finishes_its_request() {
     let status = gateway.wait_exit();
     assert!(status.success(), "exit status {status:?}; stderr:\n{}", gateway.stderr());
     assert!(gateway.stderr().contains("shut down cleanly"), "{}", gateway.stderr());
-}
-
-/// The answer to a request for `path` on `stream` whose upstream resets its connection after
-/// it: `502`, or the head of a `200` and then the connection closed before the end of the body
-/// (docs/operations.md, "An upstream that fails mid-body"); never a close without a byte.
-fn assert_refused_or_cut(stream: &mut TcpStream, path: &str) {
-    match status_line(stream, PATIENCE).as_deref() {
-        Some("HTTP/1.1 502 Bad Gateway") => {}
-        Some("HTTP/1.1 200 OK") => {
-            assert!(closed_within(stream, PATIENCE), "{path}: a cut body did not end it");
-        }
-        status => panic!("{path}: {status:?}"),
-    }
 }
 
 /// Finding F-DY: an upstream that resets its connection just after a response head and the
