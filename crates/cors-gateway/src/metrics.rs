@@ -25,7 +25,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use sha2::{Digest as _, Sha256};
 
 use crate::connection::Closed;
@@ -107,26 +107,20 @@ fn upstream_counters(registry: &mut Registry) -> ([Counter; 6], [Counter; 2]) {
 fn connection_metrics(
     registry: &mut Registry,
 ) -> (Gauge, Gauge, Counter, [Counter; CLOSE_REASONS.len()]) {
-    let open_connections = Gauge::default();
-    registry.register(
+    let open_connections: Gauge = registered(
+        registry,
         "cors_gateway_open_connections",
         "Client connections open now (the proxy listener), those that became tunnels included: \
          each holds a slot of --max-connections",
-        open_connections.clone(),
     );
-    let open_tunnels = Gauge::default();
-    registry.register(
+    let open_tunnels: Gauge = registered(
+        registry,
         "cors_gateway_open_tunnels",
         "Client connections open now that became tunnels (WebSocket and other HTTP/1.1 \
          upgrades); each is one of cors_gateway_open_connections",
-        open_tunnels.clone(),
     );
-    let connections = Counter::default();
-    registry.register(
-        "cors_gateway_connections",
-        "Client connections accepted",
-        connections.clone(),
-    );
+    let connections: Counter =
+        registered(registry, "cors_gateway_connections", "Client connections accepted");
     let closed = labelled(
         registry,
         "cors_gateway_connections_closed",
@@ -193,55 +187,52 @@ impl Metrics {
             STATUS_CLASSES,
         );
         let (upstream_errors, upstream_retries) = upstream_counters(&mut registry);
-        let request_seconds = Latency::default();
-        registry.register(
+        let request_seconds: Latency = registered(
+            &mut registry,
             "cors_gateway_request_duration_seconds",
             "Time from a request head's arrival until its response body was sent, local answers \
              included",
-            request_seconds.clone(),
         );
-        let upstream_seconds = Latency::default();
-        registry.register(
+        let upstream_seconds: Latency = registered(
+            &mut registry,
             "cors_gateway_upstream_duration_seconds",
             "Time from sending a request upstream until the upstream's response head (or its \
              failure), after any wait for an upstream slot",
-            upstream_seconds.clone(),
         );
         let (open_connections, open_tunnels, connections, closed) =
             connection_metrics(&mut registry);
-        let reloads = counter(
+        let reloads: Counter = registered(
             &mut registry,
             "cors_policy_reloads",
             "Policy reloads that swapped in a new policy (SIGHUP or a file change)",
         );
-        let config_reloads = counter(
+        let config_reloads: Counter = registered(
             &mut registry,
             "cors_gateway_config_reloads",
             "Reloads that swapped in another configuration (SIGHUP or a file change): other \
              policies or, with --config-dir, other routes, upstreams or base paths",
         );
-        let failed_reloads = counter(
+        let failed_reloads: Counter = registered(
             &mut registry,
             "cors_policy_reload_failures",
             "Policy reloads refused because the file had errors; the previous policy stays",
         );
-        let failed_certificate_reloads = counter(
+        let failed_certificate_reloads: Counter = registered(
             &mut registry,
             "cors_gateway_certificate_reload_failures",
             "Certificate reloads refused because the files had errors (finding F-DP); the \
              previous certificate stays, until it expires",
         );
-        let panics = counter(
+        let panics: Counter = registered(
             &mut registry,
             "cors_gateway_panics",
             "Panics in the gateway, on any thread, each logged at error level",
         );
-        let certificate_expiry = Family::default();
-        registry.register(
+        let certificate_expiry = registered(
+            &mut registry,
             "cors_gateway_certificate_expiry_timestamp_seconds",
             "When the certificate served (its notAfter) expires, in seconds since the Unix epoch, \
              by its --tls-cert file; set at start and on each certificate reload",
-            certificate_expiry.clone(),
         );
         let policy = Arc::new(PolicyInfo::new(in_force));
         registry.register_collector(Box::new(Arc::clone(&policy)));
@@ -416,11 +407,12 @@ impl Metrics {
     }
 }
 
-/// Registers a counter under `name` and returns its handle.
-fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
-    let counter = Counter::default();
-    registry.register(name, help, counter.clone());
-    counter
+/// Registers a new metric (a counter, a gauge, a histogram, a family) under `name` and returns
+/// its handle, which shares its values.
+fn registered<M: Metric + Default + Clone>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// Registers one counter per label value under `name` and returns their handles.
@@ -431,10 +423,9 @@ fn labelled<const N: usize>(
     label: &'static str,
     values: [&'static str; N],
 ) -> [Counter; N] {
-    let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
-    let counters = values.map(|value| family.get_or_create_owned(&[(label, value)]));
-    registry.register(name, help, family);
-    counters
+    let family: Family<[(&'static str, &'static str); 1], Counter> =
+        registered(registry, name, help);
+    values.map(|value| family.get_or_create_owned(&[(label, value)]))
 }
 
 /// The index of `reason` in [`CLOSE_REASONS`].
@@ -751,7 +742,7 @@ mod tests {
     use super::*;
 
     /// The text of a registry holding only `metric`, as `name`, in both formats.
-    fn exported(metric: impl prometheus_client::registry::Metric) -> [String; 2] {
+    fn exported(metric: impl Metric) -> [String; 2] {
         let mut registry = Registry::default();
         registry.register("latency_seconds", "A latency", metric);
         let mut text = String::new();
