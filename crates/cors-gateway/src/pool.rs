@@ -1069,6 +1069,20 @@ mod tests {
     use http_body_util::BodyExt as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+    /// Reads a request head from `stream` (a GET's: nothing follows it); `false` when the
+    /// stream ended or failed first.
+    async fn read_head(stream: &mut tokio::net::TcpStream) -> bool {
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+        true
+    }
+
     /// An upstream that answers every request at once, keeping its connections alive; returns
     /// its authority and the count of connections it accepted.
     async fn counting_upstream() -> (Authority, Arc<AtomicUsize>) {
@@ -1080,16 +1094,7 @@ mod tests {
             while let Ok((mut stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    loop {
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match stream.read(&mut buffer).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&buffer[..n]),
-                            }
-                        }
-                        head.clear();
+                    while read_head(&mut stream).await {
                         let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                         if stream.write_all(answer).await.is_err() {
                             return;
@@ -1143,19 +1148,10 @@ mod tests {
         assert_eq!(host.open.load(Ordering::Relaxed), usize::MAX, "counted, then uncounted");
     }
 
-    /// Two GETs at once to `upstream` through `clients` (each takes its connection as it is
-    /// sent), their connections given back once both bodies are read.
+    /// Two GETs at once to `upstream` through `clients`: each takes its connection as it is
+    /// sent, in the first poll of both, before either answer came back.
     async fn two_at_once(clients: &UpstreamClients, upstream: &Authority) {
-        let request =
-            || Request::get(format!("http://{upstream}/")).body(RequestBody::empty()).unwrap();
-        let one = clients.send(request(), false, Instant::now());
-        let two = clients.send(request(), false, Instant::now());
-        let (one, two) = tokio::join!(one, two);
-        for answer in [one, two] {
-            let (response, pooled) = answer.unwrap();
-            assert_eq!(response.into_body().collect().await.unwrap().to_bytes().as_ref(), b"ok");
-            pooled.give_back();
-        }
+        tokio::join!(get(clients, upstream), get(clients, upstream));
     }
 
     /// Finding F-DX: `--upstream-max-connections` bounds the connections to all upstreams
@@ -1247,13 +1243,8 @@ mod tests {
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
+                    if !read_head(&mut stream).await {
+                        return;
                     }
                     let switch = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\
                                    upgrade: echo\r\n\r\n";
