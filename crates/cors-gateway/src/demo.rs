@@ -28,8 +28,9 @@ use crate::telemetry::Telemetry;
 const DEMO_LISTEN: &str = "127.0.0.1:8787";
 
 /// The demo policy: one credentialed origin, three methods, two request headers (the policy of
-/// `examples/policies/strict.yaml`, which a published package cannot embed, written in code).
-fn demo_policy() -> Result<Policy, BuildError> {
+/// `examples/policies/strict.yaml`, which a published package cannot embed, written in code);
+/// also the unit tests' policy where any valid one will do.
+pub(crate) fn demo_policy() -> Result<Policy, BuildError> {
     Policy::builder()
         .credentials(true)
         .group(

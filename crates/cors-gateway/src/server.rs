@@ -1418,10 +1418,7 @@ mod tests {
 
     /// A gateway's plain listener in front of `upstream`, for one worker.
     fn endpoint(upstream: SocketAddr) -> Endpoint {
-        let policy = cors_hyper::Policy::builder()
-            .group(cors_hyper::OriginGroup::new(["https://app.example.com"]))
-            .build()
-            .unwrap();
+        let policy = crate::demo::demo_policy().unwrap();
         let upstream = Arc::new(Upstream::parse(&format!("http://{upstream}")).unwrap());
         Endpoint {
             listeners: Listeners::bind("127.0.0.1:0", NonZeroUsize::MIN).unwrap(),

@@ -599,10 +599,7 @@ mod tests {
     /// the panicking thread's own subscriber, so no other test's line can mix in.
     #[test]
     fn a_panic_is_logged_and_counted() {
-        let policy = cors_hyper::Policy::builder()
-            .group(cors_hyper::OriginGroup::new(["https://app.example.com"]))
-            .build()
-            .unwrap();
+        let policy = crate::demo::demo_policy().unwrap();
         let metrics = Some(Metrics::new(InForce::single(&policy)));
         let telemetry = Telemetry(Some(Box::leak(Box::new(Sinks { metrics, log: None }))));
         let log = LogBuffer::default();
