@@ -561,22 +561,34 @@ fn a_tunnel_counts_against_the_upstream_connection_limit_until_it_closes() {
     open.forget_the_start_probe();
     // A connection for each exchange: a status line is read, not the body after it.
     let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
-    exchange(&mut first[0], ALLOWED_UPGRADE, "HTTP/1.1 101 Switching Protocols");
-    first[0].write_all(b"ping").unwrap();
-    let mut echoed = [0u8; 4];
-    first[0].set_read_timeout(Some(PATIENCE)).unwrap();
-    first[0].read_exact(&mut echoed).unwrap();
-    assert_eq!(&echoed, b"ping");
+    open_tunnel(&mut first[0]);
     exchange(&mut second[0], ALLOWED_GET, "HTTP/1.1 200 OK");
     exchange(&mut first[1], ALLOWED_GET, "HTTP/1.1 200 OK");
     assert_eq!(open.counts(), (2, 2, 2), "(open, most at once, accepted) with the tunnel open");
     // The tunnel closes: the gateway ends the client's side once the upstream ended its own,
     // and drops the upstream connection in the same poll of worker 0, before it reads on.
-    first[0].shutdown(std::net::Shutdown::Write).unwrap();
-    assert!(closed_within(&mut first[0], PATIENCE), "the tunnel did not close");
+    close_tunnel(&mut first[0]);
     exchange(&mut first[2], ALLOWED_GET, "HTTP/1.1 200 OK");
     let (_, most, accepted) = open.counts();
     assert_eq!((most, accepted), (2, 3), "(most at once, accepted) after the tunnel closed");
+}
+
+/// Upgrades `stream` to a tunnel ([`ALLOWED_UPGRADE`]) and checks that it carries bytes both
+/// ways: the upstream echoes a `ping`.
+fn open_tunnel(stream: &mut TcpStream) {
+    exchange(stream, ALLOWED_UPGRADE, "HTTP/1.1 101 Switching Protocols");
+    stream.write_all(b"ping").unwrap();
+    let mut echoed = [0u8; 4];
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping");
+}
+
+/// Ends the client's side of the tunnel on `stream`: the gateway closes it once the upstream
+/// ended its own.
+fn close_tunnel(stream: &mut TcpStream) {
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(closed_within(stream, PATIENCE), "the tunnel did not close");
 }
 
 /// Sends a kept-alive allowed GET of `path` on `stream` and reads the whole answer, which must
@@ -634,26 +646,20 @@ fn read_answer(stream: &mut TcpStream, path: &str) {
 /// a plain GET.
 fn storm_exchange(address: SocketAddr, kind: usize) {
     let mut stream = TcpStream::connect(address).unwrap();
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: a\r\nOrigin: {APP}\r\n\r\n");
     match kind % 6 {
         0 => fetch(&mut stream, "/close"),
         1 => {
-            stream.write_all(get("/cut").as_bytes()).unwrap();
+            ask(&mut stream, "/cut");
             assert!(closed_within(&mut stream, PATIENCE), "a cut body did not end its connection");
         }
         2 => {
-            exchange(&mut stream, get("/slow-body").as_bytes(), "HTTP/1.1 200 OK");
+            ask(&mut stream, "/slow-body");
+            assert_eq!(status_line(&mut stream, PATIENCE).as_deref(), Some("HTTP/1.1 200 OK"));
         }
-        3 => stream.write_all(get("/slow").as_bytes()).unwrap(),
+        3 => ask(&mut stream, "/slow"),
         4 => {
-            exchange(&mut stream, ALLOWED_UPGRADE, "HTTP/1.1 101 Switching Protocols");
-            stream.write_all(b"ping").unwrap();
-            let mut echoed = [0u8; 4];
-            stream.set_read_timeout(Some(PATIENCE)).unwrap();
-            stream.read_exact(&mut echoed).unwrap();
-            assert_eq!(&echoed, b"ping");
-            stream.shutdown(std::net::Shutdown::Write).unwrap();
-            assert!(closed_within(&mut stream, PATIENCE), "the tunnel did not close");
+            open_tunnel(&mut stream);
+            close_tunnel(&mut stream);
         }
         _ => fetch(&mut stream, "/"),
     }
