@@ -23,7 +23,8 @@
 //!   share that limit's slots; a worker whose pool is empty opens a connection of its own while
 //!   all workers together have fewer open than the limit, and only at the limit borrows
 //!   another's idle one to the same upstream for a request, [`Workers`], or else closes an idle
-//!   one to another upstream before it opens its own, [`Host::evict`]);
+//!   one to another upstream, [`Host::evict`], and waits for a connection to close before it
+//!   opens its own, [`wait_for_room`]);
 //! - a connection the upstream closed while idle is noticed and dropped before reuse;
 //! - a request that failed on a reused connection before any of it was written (the upstream
 //!   closed it just then) is sent once more, on a new connection.
@@ -66,6 +67,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -184,9 +186,9 @@ struct Host {
     /// `--upstream-idle-timeout`; zero keeps no connection.
     idle_timeout: Duration,
     /// The connections open to every upstream, of all workers, tunnels included
-    /// (`--upstream-max-connections` at most, but for the few opened at the limit with none
-    /// idle, see [`Checkout`]): the same count in every pool of the gateway (finding F-DX).
-    open: Arc<AtomicUsize>,
+    /// (`--upstream-max-connections` at most): the same count in every pool of the gateway
+    /// (finding F-DX).
+    open: Arc<Open>,
     /// The pools of every worker thread, this one's among them.
     workers: Arc<Workers>,
 }
@@ -222,11 +224,53 @@ struct Workers(Mutex<Vec<Weak<Host>>>);
 /// no worker counted, so that workers opened past `--upstream-max-connections` while tunnels
 /// were open (finding F-DW).
 #[derive(Debug)]
-struct Counted(Arc<AtomicUsize>);
+struct Counted(Arc<Open>);
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+        self.0.made_room();
+    }
+}
+
+/// The connections open to every upstream, of all workers, tunnels included, and the requests
+/// waiting for one of them to close or go back to a pool ([`wait_for_room`]).
+///
+/// A request holds a slot of `--upstream-max-connections` before it looks for a connection, so
+/// it finds fewer open than the limit, or one idle, but for a connection that gave its slot up
+/// and is still closing: one the gateway stopped waiting for (`--upstream-timeout`, a client
+/// that left, a cut response), whose task closes its socket on its worker's next turn, or an
+/// idle one closed to make room ([`Host::evict`]), or the connection a resent request leaves.
+/// Such a request opened one all the same, and the gateway had more connections open to its
+/// upstreams than the limit (finding F-DZ); it now waits for that one to close.
+#[derive(Debug, Default)]
+struct Open {
+    /// How many connections are open.
+    count: AtomicUsize,
+    /// How many requests wait in [`wait_for_room`].
+    waiting: AtomicUsize,
+    /// Wakes them when a connection closed or went back to a pool.
+    room: Notify,
+}
+
+impl Open {
+    /// Wakes the requests waiting for room, if any: a connection closed or went back to a pool.
+    /// Costs a load when none waits.
+    fn made_room(&self) {
+        // SeqCst here and in `wait_for_room` orders this load with the waiter's count: a waiter
+        // that found no room is always seen by the close or return that makes some.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
+        }
+    }
+}
+
+/// One request in [`Open::waiting`], until dropped.
+struct Waiting(Arc<Open>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -236,31 +280,74 @@ enum Checkout {
     Idle(Connection, Duration),
     /// None: a new one, already counted.
     Open(Counted),
+    /// None, and as many open as the limit: the request waits ([`wait_for_room`]).
+    Full,
+}
+
+/// Waits until `host` has room for a request that found it [`Checkout::Full`] (a new connection,
+/// only, when `fresh_only`): looks again each time a connection closes or goes back to a pool,
+/// and returns the checkout that found some. Bounded by `--upstream-timeout`, which the proxy
+/// sets around the whole send.
+async fn wait_for_room(host: Arc<Host>, fresh_only: bool) -> (Arc<Host>, Checkout) {
+    let open = Arc::clone(&host.open);
+    open.waiting.fetch_add(1, Ordering::SeqCst);
+    let _waiting = Waiting(Arc::clone(&open));
+    loop {
+        let room = open.room.notified();
+        let mut room = std::pin::pin!(room);
+        // Registered before the look, so that room made between the two wakes it.
+        room.as_mut().enable();
+        match host.try_checkout(Instant::now(), fresh_only) {
+            Checkout::Full => room.await,
+            checkout => return (host, checkout),
+        }
+    }
 }
 
 impl Host {
+    /// [`Host::checkout`], or [`Host::fresh`] when `fresh_only`.
+    fn try_checkout(&self, now: Instant, fresh_only: bool) -> Checkout {
+        if fresh_only { self.fresh() } else { self.checkout(now) }
+    }
+
     /// This worker's most recently returned connection that is still open and not idle for too
     /// long; else, while fewer than the limit are open to all upstreams, a new one; else another
     /// worker's idle connection, lent for one request; else (the open ones all busy, tunnels or
-    /// closing) a new one all the same.
+    /// closing) [`Checkout::Full`].
     ///
-    /// The limit counts the connections to every upstream: a new one opened at the limit first
-    /// closes an idle connection to another upstream, when a worker has one ([`Host::evict`]).
+    /// The limit counts the connections to every upstream: at the limit, an idle connection to
+    /// another upstream is closed to make room, when a worker has one ([`Host::evict`]).
     fn checkout(&self, now: Instant) -> Checkout {
         if let Some((connection, since)) = self.checkout_own(now) {
             return Checkout::Idle(connection, now.saturating_duration_since(since));
         }
-        // Lazily: a count at `usize::MAX` (only another bug could leave one) is at the limit,
-        // where `open + 1` computed first would panic in a debug build.
-        let under_limit = |open: usize| (open < self.max_idle).then(|| open + 1);
-        if self.open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, under_limit).is_ok() {
-            return Checkout::Open(Counted(Arc::clone(&self.open)));
+        if let Some(counted) = self.count_new() {
+            return Checkout::Open(counted);
         }
         if let Some((connection, since)) = self.borrow(now) {
             return Checkout::Idle(connection, now.saturating_duration_since(since));
         }
         self.evict();
-        Checkout::Open(self.opening())
+        Checkout::Full
+    }
+
+    /// A new connection, for a request sent once more: while fewer than the limit are open,
+    /// else [`Checkout::Full`] (the connection it failed on is still closing).
+    fn fresh(&self) -> Checkout {
+        if let Some(counted) = self.count_new() {
+            return Checkout::Open(counted);
+        }
+        self.evict();
+        Checkout::Full
+    }
+
+    /// A new connection counted, while fewer than the limit are open.
+    fn count_new(&self) -> Option<Counted> {
+        // Lazily: a count at `usize::MAX` (only another bug could leave one) is at the limit,
+        // where `open + 1` computed first would panic in a debug build.
+        let under_limit = |open: usize| (open < self.max_idle).then(|| open + 1);
+        let counted = self.open.count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, under_limit);
+        counted.is_ok().then(|| Counted(Arc::clone(&self.open)))
     }
 
     /// Closes the least recently returned idle connection to another upstream, of any worker,
@@ -285,12 +372,6 @@ impl Host {
             });
         drop(workers);
         drop(closed);
-    }
-
-    /// Counts a new connection, whatever the limit.
-    fn opening(&self) -> Counted {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Counted(Arc::clone(&self.open))
     }
 
     /// Another worker's most recently returned idle connection to the same upstream, lent for
@@ -346,6 +427,8 @@ impl Host {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.max_idle {
             idle.insert(0, (connection, since));
+            drop(idle);
+            self.open.made_room();
         }
     }
 
@@ -358,6 +441,8 @@ impl Host {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.max_idle {
             idle.push((connection, Instant::now()));
+            drop(idle);
+            self.open.made_room();
         }
     }
 
@@ -410,7 +495,7 @@ struct Clients {
     /// The pools of every worker, shared by [`UpstreamClients::for_worker`]'s copies.
     workers: Arc<Workers>,
     /// The connections open to every upstream ([`Host::open`]), shared likewise.
-    open: Arc<AtomicUsize>,
+    open: Arc<Open>,
     max_idle: usize,
     /// `--upstream-idle-timeout`.
     idle_timeout: Duration,
@@ -532,12 +617,31 @@ impl UpstreamClients {
     where
         S: FnOnce(&mut SendRequest<RequestBody>, Request<RequestBody>) -> F,
     {
-        match if fresh_only { Checkout::Open(host.opening()) } else { host.checkout(now) } {
+        let checkout = host.try_checkout(now, fresh_only);
+        self.proceed(host, checkout, request, fresh_only, try_send)
+    }
+
+    /// The step after `checkout` found `host` a connection for `request`, or none.
+    fn proceed<S, F>(
+        &self,
+        host: Arc<Host>,
+        checkout: Checkout,
+        request: Request<RequestBody>,
+        fresh_only: bool,
+        try_send: S,
+    ) -> Step<F>
+    where
+        S: FnOnce(&mut SendRequest<RequestBody>, Request<RequestBody>) -> F,
+    {
+        match checkout {
             Checkout::Idle(connection, idle_for) => {
                 send_on(host, connection, Some(idle_for), request, try_send)
             }
             Checkout::Open(counted) => {
                 Step::Connecting { connecting: self.connect(&host, counted), host, request }
+            }
+            Checkout::Full => {
+                Step::Waiting { room: Box::pin(wait_for_room(host, fresh_only)), request }
             }
         }
     }
@@ -664,6 +768,8 @@ pin_project_lite::pin_project! {
     #[project = StepProjection]
     #[project_replace = StepTaken]
     enum Step<F> {
+        // `request` waiting for room at `--upstream-max-connections` (finding F-DZ).
+        Waiting { request: Request<RequestBody>, room: Room },
         // A new connection being made for `request`.
         Connecting { host: Arc<Host>, request: Request<RequestBody>, connecting: Connecting },
         // `request` waiting for `connection` to be ready, `idle_for` as long as it was idle
@@ -732,6 +838,16 @@ where
             // Each step is taken out (`project_replace`) once it is done with, to move its parts
             // on; the `else` arms, a step other than the one just matched, never run.
             let next = match this.step.as_mut().project() {
+                StepProjection::Waiting { room, .. } => {
+                    let (host, checkout) = std::task::ready!(room.as_mut().poll(cx));
+                    let StepTaken::Waiting { request, .. } =
+                        this.step.as_mut().project_replace(Step::Done)
+                    else {
+                        return Poll::Pending;
+                    };
+                    // Never `Full`: `fresh_only` (which only a `Full` checkout passes on) is moot.
+                    this.clients.proceed(host, checkout, request, false, &mut *this.try_send)
+                }
                 StepProjection::Connecting { connecting, .. } => {
                     let connected = std::task::ready!(connecting.as_mut().poll(cx));
                     let StepTaken::Connecting { host, request, .. } =
@@ -842,6 +958,10 @@ fn again(
         _ => Err(SendError::Request(error.into_error())),
     }
 }
+
+/// A request's wait for room at the limit ([`wait_for_room`]), which gives back the request's
+/// upstream with the checkout that found room; boxed, as few requests wait.
+type Room = Pin<Box<dyn Future<Output = (Arc<Host>, Checkout)> + Send>>;
 
 /// A connection being made.
 type Connecting = Pin<Box<dyn Future<Output = Result<Connection, SendError>> + Send>>;
@@ -1141,11 +1261,11 @@ mod tests {
     async fn a_count_at_its_largest_is_at_the_limit() {
         let clients = UpstreamClients::new(&Limits::for_tests(10, 2, 2), None).unwrap();
         let host = clients.host(false, &"127.0.0.1:9".parse().unwrap());
-        host.open.store(usize::MAX, Ordering::Relaxed);
+        host.open.count.store(usize::MAX, Ordering::Relaxed);
         let checkout = host.checkout(Instant::now());
-        assert!(matches!(checkout, Checkout::Open(_)), "no idle connection to take");
+        assert!(matches!(checkout, Checkout::Full), "no idle connection to take, no room");
         drop(checkout);
-        assert_eq!(host.open.load(Ordering::Relaxed), usize::MAX, "counted, then uncounted");
+        assert_eq!(host.open.count.load(Ordering::Relaxed), usize::MAX, "not counted");
     }
 
     /// Two GETs at once to `upstream` through `clients`: each takes its connection as it is
@@ -1172,13 +1292,13 @@ mod tests {
         // The closed connections' tasks end on their next turn.
         let open = Arc::clone(&b.host(false, &second).open);
         tokio::time::timeout(Duration::from_secs(5), async {
-            while open.load(Ordering::Relaxed) > 2 {
+            while open.count.load(Ordering::Relaxed) > 2 {
                 tokio::task::yield_now().await;
             }
         })
         .await
         .unwrap();
-        assert_eq!(open.load(Ordering::Relaxed), 2, "connections open to both upstreams");
+        assert_eq!(open.count.load(Ordering::Relaxed), 2, "connections open to both upstreams");
     }
 
     /// A connection that could not be made, or whose request was dropped while it was made,
@@ -1215,7 +1335,7 @@ mod tests {
             }
         }
         let open = &clients.host(false, &down.to_string().parse().unwrap()).open;
-        assert_eq!(open.load(Ordering::Relaxed), 0, "connections counted open");
+        assert_eq!(open.count.load(Ordering::Relaxed), 0, "connections counted open");
     }
 
     /// Finding F-DV: a worker whose pool is empty, while fewer connections than
@@ -1282,9 +1402,56 @@ mod tests {
         tunnel.read_exact(&mut echoed).await.unwrap();
         assert_eq!(&echoed, b"ping");
         let open = &clients.host(false, &upstream).open;
-        assert_eq!(open.load(Ordering::Relaxed), 1, "the tunnel's connection is open");
+        assert_eq!(open.count.load(Ordering::Relaxed), 1, "the tunnel's connection is open");
         drop(tunnel);
-        assert_eq!(open.load(Ordering::Relaxed), 0, "the tunnel closed");
+        assert_eq!(open.count.load(Ordering::Relaxed), 0, "the tunnel closed");
+    }
+
+    /// Finding F-DZ: a request that finds as many connections open as
+    /// `--upstream-max-connections`, one of them still closing (its request dropped, as at
+    /// `--upstream-timeout`), waits for that one to close rather than open one past the limit;
+    /// it opened one at once, and the upstream saw more connections than the limit (the chaos
+    /// soak, `cargo xtask soak --chaos`). Then its answer comes on the new connection.
+    #[tokio::test]
+    async fn a_request_at_the_limit_waits_for_a_closing_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream: Authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        let (heard, mut heads) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            // The first connection's request is never answered; the others' are.
+            for answers in 0.. {
+                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let heard = heard.clone();
+                tokio::spawn(async move {
+                    while read_head(&mut stream).await {
+                        let _sent = heard.send(());
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if answers > 0 && stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let clients = UpstreamClients::new(&Limits::for_tests(10, 1, 1), None).unwrap();
+        let get = || Request::get(format!("http://{upstream}/")).body(RequestBody::empty());
+        let mut unanswered = Box::pin(clients.send(get().unwrap(), false, Instant::now()));
+        tokio::select! {
+            _ = &mut unanswered => panic!("the first request was answered"),
+            _ = heads.recv() => {}
+        }
+        drop(unanswered);
+        let open = Arc::clone(&clients.host(false, &upstream).open);
+        assert_eq!(open.count.load(Ordering::SeqCst), 1, "the dropped one is still closing");
+        let mut next = Box::pin(clients.send(get().unwrap(), false, Instant::now()));
+        // Its first poll, before the closing connection's task has had a turn.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(open.count.load(Ordering::SeqCst), 1, "no connection opened past the limit");
+        let (response, _pooled) =
+            tokio::time::timeout(Duration::from_secs(5), next).await.unwrap().unwrap();
+        assert_eq!(response.into_body().collect().await.unwrap().to_bytes().as_ref(), b"ok");
+        assert_eq!(open.count.load(Ordering::SeqCst), 1, "the new connection, alone");
     }
 
     /// Finding F-BV: an alert that ends a connection on which the upstream answered is no
@@ -1353,7 +1520,7 @@ mod tests {
     }
 
     fn heard() -> (Heard<Endless>, Arc<Wakes>) {
-        let counted = Counted(Arc::new(AtomicUsize::new(1)));
+        let counted = Counted(Arc::new(Open { count: AtomicUsize::new(1), ..Open::default() }));
         let heard = Heard {
             io: Endless::default(),
             answered: Arc::default(),
