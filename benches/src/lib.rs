@@ -38,6 +38,7 @@ mod engine_cases;
 mod listen;
 mod policies;
 mod scenario;
+pub mod soak;
 mod tower_side;
 mod user_policy;
 

@@ -17,69 +17,24 @@
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
+use cors_benches::soak::{APP, Failures, Kind, parse_head, run_clients};
+use http::Method;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
-/// The origin `strict.yaml` grants, with credentials.
-const APP: &str = "https://app.example.com";
-/// An origin it does not.
-const EVIL: &str = "https://evil.example";
 /// How long any single exchange may take before it counts as a failure.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The three requests every fast client cycles through.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Allowed,
-    Refused,
-    Preflight,
-}
-
-impl Kind {
-    const ALL: [Self; 3] = [Self::Allowed, Self::Refused, Self::Preflight];
-
-    fn request(self, authority: &str) -> Result<Request<Empty<Bytes>>, http::Error> {
-        let builder = Request::builder().uri(format!("http://{authority}/soak"));
-        let builder = match self {
-            Self::Allowed => builder.method(Method::GET).header("origin", APP),
-            Self::Refused => builder.method(Method::GET).header("origin", EVIL),
-            Self::Preflight => builder
-                .method(Method::OPTIONS)
-                .header("origin", APP)
-                .header("access-control-request-method", "PUT")
-                .header("access-control-request-headers", "content-type"),
-        };
-        builder.body(Empty::new())
-    }
-
-    /// Whether `status` and `headers` are what strict.yaml answers to this request.
-    fn check(self, status: StatusCode, headers: &HeaderMap) -> Result<(), String> {
-        let field = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let granted = field("access-control-allow-origin");
-        let fine = status == StatusCode::OK
-            && match self {
-                Self::Allowed => {
-                    granted == Some(APP)
-                        && field("access-control-allow-credentials") == Some("true")
-                }
-                Self::Refused => !headers.keys().any(|n| n.as_str().starts_with("access-control-")),
-                Self::Preflight => {
-                    granted == Some(APP)
-                        && field("access-control-allow-methods") == Some("GET, POST, PUT")
-                }
-            };
-        if fine { Ok(()) } else { Err(format!("{self:?}: {status} {headers:?}")) }
-    }
-}
+/// The path every request asks for.
+const TARGET: &str = "/soak";
+/// The end of a request head that asks for the connection to close after its answer.
+const CLOSE: &str = "connection: close\r\n";
 
 /// What the run saw.
 #[derive(Default)]
@@ -89,18 +44,7 @@ struct Tally {
     http2: AtomicU64,
     slow_heads: AtomicU64,
     slow_bodies: AtomicU64,
-    failures: AtomicU64,
-    first_failures: Mutex<Vec<String>>,
-}
-
-impl Tally {
-    async fn fail(&self, what: String) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        let mut first = self.first_failures.lock().await;
-        if first.len() < 10 {
-            first.push(what);
-        }
-    }
+    failures: Failures,
 }
 
 /// Sends `kind` through `client` and checks the answer.
@@ -109,7 +53,7 @@ async fn exchange(
     authority: &str,
     kind: Kind,
 ) -> Result<(), String> {
-    let request = kind.request(authority).map_err(|e| e.to_string())?;
+    let request = kind.request(authority, TARGET, Method::GET).map_err(|e| e.to_string())?;
     let work = async {
         let response = client.request(request).await.map_err(|e| format!("{kind:?}: {e}"))?;
         let (parts, body) = response.into_parts();
@@ -133,23 +77,9 @@ async fn cycle(
         }
         match exchange(&client, &authority, *kind).await {
             Ok(()) => _ = count(&tally).fetch_add(1, Ordering::Relaxed),
-            Err(failure) => tally.fail(failure).await,
+            Err(failure) => tally.failures.fail(failure),
         }
     }
-}
-
-/// A raw HTTP/1.1 request with `Connection: close`.
-fn raw_request(authority: &str, kind: Kind) -> String {
-    let fields = match kind {
-        Kind::Allowed => format!("origin: {APP}\r\n"),
-        Kind::Refused => format!("origin: {EVIL}\r\n"),
-        Kind::Preflight => format!(
-            "origin: {APP}\r\naccess-control-request-method: PUT\r\n\
-             access-control-request-headers: content-type\r\n"
-        ),
-    };
-    let method = if matches!(kind, Kind::Preflight) { "OPTIONS" } else { "GET" };
-    format!("{method} /soak HTTP/1.1\r\nhost: {authority}\r\n{fields}connection: close\r\n\r\n")
 }
 
 /// A client opening a new connection for each request, until `stop`.
@@ -161,34 +91,18 @@ async fn churn(authority: Arc<str>, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
         let work = async {
             let mut stream = TcpStream::connect(&*authority).await.map_err(|e| e.to_string())?;
             stream
-                .write_all(raw_request(&authority, *kind).as_bytes())
+                .write_all(kind.raw_request(&authority, TARGET, &Method::GET, CLOSE).as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;
             let mut answer = Vec::new();
             stream.read_to_end(&mut answer).await.map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&answer);
-            let (head, _) = text.split_once("\r\n\r\n").ok_or("no complete head")?;
-            let mut lines = head.lines();
-            let status = lines
-                .next()
-                .and_then(|line| line.split(' ').nth(1))
-                .and_then(|code| code.parse::<u16>().ok())
-                .and_then(|code| StatusCode::from_u16(code).ok())
-                .ok_or("no status")?;
-            let mut headers = HeaderMap::new();
-            for (name, value) in lines.filter_map(|line| line.split_once(':')) {
-                let name = http::HeaderName::from_bytes(name.trim().as_bytes());
-                let value = http::HeaderValue::from_str(value.trim());
-                if let (Ok(name), Ok(value)) = (name, value) {
-                    headers.append(name, value);
-                }
-            }
-            kind.check(status, &headers)
+            let head = parse_head(&answer)?.ok_or("no complete head")?;
+            kind.check(head.status, &head.headers)
         };
         match tokio::time::timeout(PATIENCE, work).await {
             Ok(Ok(())) => _ = tally.http1_new_connection.fetch_add(1, Ordering::Relaxed),
-            Ok(Err(failure)) => tally.fail(format!("new connection: {failure}")).await,
-            Err(_) => tally.fail("new connection: timed out".to_owned()).await,
+            Ok(Err(failure)) => tally.failures.fail(format!("new connection: {failure}")),
+            Err(_) => tally.failures.fail("new connection: timed out".to_owned()),
         }
     }
 }
@@ -233,18 +147,22 @@ async fn slow(
                 {
                     count(&tally).fetch_add(1, Ordering::Relaxed);
                 } else {
-                    tally.fail(format!("slow client got {text:?}")).await;
+                    tally.failures.fail(format!("slow client got {text:?}"));
                 }
             }
-            Ok(Err(failure)) => tally.fail(format!("slow client: {failure}")).await,
-            Err(_) => tally.fail("slow client: timed out".to_owned()).await,
+            Ok(Err(failure)) => tally.failures.fail(format!("slow client: {failure}")),
+            Err(_) => tally.failures.fail("slow client: timed out".to_owned()),
         }
     }
 }
 
-/// Runs every client for `secs`, then stops them and waits for them to finish.
-async fn traffic(authority: &Arc<str>, secs: u64, stop: &Arc<AtomicBool>, tally: &Arc<Tally>) {
-    let mut tasks = tokio::task::JoinSet::new();
+/// Starts every client in `tasks`.
+fn traffic(
+    tasks: &mut tokio::task::JoinSet<()>,
+    authority: &Arc<str>,
+    stop: &Arc<AtomicBool>,
+    tally: &Arc<Tally>,
+) {
     let http1 = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     for _ in 0..4 {
         let (client, authority) = (http1.clone(), Arc::clone(authority));
@@ -279,9 +197,6 @@ async fn traffic(authority: &Arc<str>, secs: u64, stop: &Arc<AtomicBool>, tally:
     tasks.spawn(slow(Arc::clone(authority), slow_body, drip, stop_slow, tally_slow, |t| {
         &t.slow_bodies
     }));
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    while tasks.join_next().await.is_some() {}
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -289,32 +204,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let usage = "usage: soak-traffic ADDR SECS";
     let authority: Arc<str> = args.next().ok_or(usage)?.into();
     let secs: u64 = args.next().ok_or(usage)?.parse().map_err(|_| usage)?;
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    runtime.block_on(traffic(&authority, secs, &stop, &tally));
+    let took = run_clients(secs, &stop, |tasks| traffic(tasks, &authority, &stop, &tally))?;
     let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let failures = count(&tally.failures);
+    let failures = tally.failures.count();
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
         "soak-traffic: {:.0} s: {} HTTP/1.1 keep-alive, {} HTTP/1.1 new-connection and {} HTTP/2 \
          answers checked; {} slow header sections and {} slow bodies cut off; {failures} failures",
-        started.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
         count(&tally.http1),
         count(&tally.http1_new_connection),
         count(&tally.http2),
         count(&tally.slow_heads),
         count(&tally.slow_bodies),
     )?;
-    for failure in tally.first_failures.try_lock().map(|f| f.clone()).unwrap_or_default() {
-        writeln!(stdout, "  failure: {failure}")?;
-    }
-    stdout.flush()?;
-    if failures > 0 {
-        std::process::exit(1);
-    }
+    tally.failures.end_run(&mut stdout)?;
     Ok(())
 }
