@@ -34,6 +34,7 @@
 
 mod actix_side;
 mod allocations;
+pub mod chaos;
 mod engine_cases;
 mod listen;
 mod policies;

@@ -57,7 +57,9 @@ enum Command {
     /// license deny.toml's allow list allows, by its SPDX expression
     Licenses,
     /// cors-gateway under steady mixed traffic (HTTP/1.1, HTTP/2, slow clients); fails on a
-    /// failed request or more than 10 % growth of its memory or open descriptors; outside CI
+    /// failed request or more than 10 % growth of its memory or open descriptors; with --chaos,
+    /// against a misbehaving upstream and leaving clients, with small limits, and also checks
+    /// the upstream connection count, /metrics and a last request at the end; outside CI
     Soak(soak::Args),
     /// Repository rules: dependency direction, module docs, no ignored tests, doc links
     Tidy,

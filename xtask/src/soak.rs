@@ -5,17 +5,29 @@
 //! more than 10 % between the start and the end of the run. Outside CI; figures in
 //! docs/robustness.md.
 //!
+//! `cargo xtask soak --chaos [--secs N]`: the same measure, with `cors-gateway` in front of
+//! `chaos-upstream` (an upstream that answers late, resets, stalls, breaks its framing, closes
+//! kept-alive connections, upgrades) under `chaos-traffic` (which also leaves mid-request and
+//! reads slowly), with the small limits `chaos-traffic --gateway-flags` names. It also fails
+//! unless, at the end, the upstream never had more connections open than
+//! `--upstream-max-connections`, has none left once the gateway's idle pool expired, the
+//! gateway's `/metrics` show no open connection, tunnel or panic, and a normal request still
+//! gets its right answer.
+//!
 //! "Start" is measured after a warm-up (a fifth of the run, between 10 and 60 s), so that
 //! buffers, pools and the allocator's arenas have reached their working size; "end" is measured
 //! in the last seconds of the traffic. Each is the median of five samples a second apart, read
 //! from `/proc/PID/status` (`VmRSS`) and `/proc/PID/fd`.
 
-use std::path::Path;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cors_devtools::{exe, target_dir};
 
+use crate::http;
 use crate::process::Process;
 use crate::util::{cargo, exec, root};
 
@@ -30,6 +42,11 @@ pub(crate) struct Args {
     /// Seconds of traffic (at least 30)
     #[arg(long, value_name = "N", default_value_t = 300)]
     secs: u64,
+    /// Against a misbehaving upstream (`chaos-upstream`: late, reset, stalled, broken and
+    /// closed answers, upgrades) with clients that leave mid-request and small gateway limits;
+    /// also checks the upstream connection count, /metrics and a last normal request
+    #[arg(long)]
+    chaos: bool,
 }
 
 /// Entry point for `cargo xtask soak`.
@@ -38,39 +55,285 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     if secs < MIN_SECS {
         return Err(format!("--secs {secs}: a soak needs at least {MIN_SECS} s"));
     }
-    let mut build = cargo();
-    build.args(["build", "--release", "-p", "cors-gateway", "-p", "cors-benches"]);
-    build.args(["--bin", "cors-gateway", "--bin", "bench-upstream", "--bin", "soak-traffic"]);
-    exec(build)?;
-    let root = root();
-    let release = target_dir().join("release");
-    let dir = target_dir().join("soak");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if args.chaos { chaos(secs) } else { plain(secs) }
+}
 
+/// `cargo xtask soak`: against `bench-upstream`, under `soak-traffic`.
+fn plain(secs: u64) -> Result<(), String> {
+    build(&["bench-upstream", "soak-traffic"])?;
+    let release = target_dir().join("release");
+    let dir = soak_dir()?;
     let mut upstream = Command::new(release.join(exe("bench-upstream")));
     upstream.arg("127.0.0.1:0");
     let upstream = Process::start(upstream, &dir.join("upstream.log"), None)?;
-    let mut gateway = Command::new(release.join(exe("cors-gateway")));
+    // Short client deadlines, so that the slow clients are cut off many times per run.
+    let flags = ["--header-read-timeout", "2s", "--body-read-timeout", "2s"].map(str::to_owned);
+    let gateway = start_gateway(&upstream.url, &flags, &dir.join("gateway.log"))?;
+    let run = drive(&gateway, "soak-traffic", "mixed traffic", secs)?;
+    drop(gateway);
+    drop(upstream);
+    let report = format!("## cargo xtask soak --secs {secs}\n\n{}\n{}", run.summary, run.table());
+    finish(&report, &dir.join("report.md"), &run.problems(), &dir)
+}
+
+/// `cargo xtask soak --chaos`: against `chaos-upstream`, under `chaos-traffic`, then the end
+/// checks.
+fn chaos(secs: u64) -> Result<(), String> {
+    build(&["chaos-upstream", "chaos-traffic"])?;
+    let release = target_dir().join("release");
+    let dir = soak_dir()?;
+    let flags = Command::new(release.join(exe("chaos-traffic")))
+        .arg("--gateway-flags")
+        .output()
+        .map_err(|e| format!("cannot run chaos-traffic --gateway-flags: {e}"))?;
+    let mut flags: Vec<String> =
+        String::from_utf8_lossy(&flags.stdout).lines().map(str::to_owned).collect();
+    let flag = |name: &str| {
+        let at = flags.iter().position(|f| f == name);
+        at.and_then(|at| flags.get(at + 1)).cloned().ok_or(format!("chaos-traffic names no {name}"))
+    };
+    let limit: u64 = flag("--upstream-max-connections")?.parse().map_err(|e| format!("{e}"))?;
+    let idle_timeout =
+        humantime::parse_duration(&flag("--upstream-idle-timeout")?).map_err(|e| e.to_string())?;
+    let admin = free_address()?;
+    flags.extend(["--admin-listen".to_owned(), admin.to_string()]);
+    // Each request's outcome, as the gateway saw it, to read beside a failure.
+    let access_log = dir.join("chaos-access.log");
+    let _ = std::fs::remove_file(&access_log);
+    flags.extend(["--access-log", "text", "--access-log-file"].map(str::to_owned));
+    flags.push(access_log.display().to_string());
+
+    let stats = dir.join("chaos-upstream.stats");
+    // A previous run's counts must not pass for this one's.
+    let _ = std::fs::remove_file(&stats);
+    let mut upstream = Command::new(release.join(exe("chaos-upstream")));
+    upstream.arg("127.0.0.1:0").arg(&stats);
+    let upstream = Process::start(upstream, &dir.join("chaos-upstream.log"), None)?;
+    let gateway = start_gateway(&upstream.url, &flags, &dir.join("chaos-gateway.log"))?;
+    let run = drive(&gateway, "chaos-traffic", "chaos", secs)?;
+
+    let mut problems = run.problems();
+    let ends = end_checks(&stats, limit, idle_timeout, admin, &gateway)?;
+    problems.extend(ends.problems);
+    drop(gateway);
+    drop(upstream);
+
+    // What the gateway counted of the upstream's failures and of its resends, for the report.
+    let counted: Vec<&str> = ends
+        .metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("cors_gateway_upstream_errors_total")
+                || line.starts_with("cors_gateway_upstream_retries_total")
+        })
+        .collect();
+    let report = format!(
+        "## cargo xtask soak --chaos --secs {secs}\n\n{}\n{}\n{}\n\
+         The upstream accepted {} connections. The gateway's counts:\n\n```\n{}\n```\n",
+        run.summary,
+        run.table(),
+        ends.table,
+        ends.accepted,
+        counted.join("\n"),
+    );
+    finish(&report, &dir.join("chaos-report.md"), &problems, &dir)
+}
+
+/// What the end checks of a chaos soak found.
+struct Ends {
+    /// Their table, for the report.
+    table: String,
+    problems: Vec<String>,
+    /// The gateway's `/metrics` at the end.
+    metrics: String,
+    /// The connections the upstream accepted.
+    accepted: u64,
+}
+
+/// The end checks of a chaos soak, once the traffic stopped: the upstream's connections (read
+/// from its `stats` file) before and after the gateway's idle pool expired, the most it had
+/// open against `limit`, the gateway's open connections, tunnels and panics (from `admin`), and
+/// a last normal request through `gateway`.
+fn end_checks(
+    stats: &Path,
+    limit: u64,
+    idle_timeout: Duration,
+    admin: SocketAddr,
+    gateway: &Process,
+) -> Result<Ends, String> {
+    let mut problems = Vec::new();
+    let mut table = String::from("| end check | seen | required |\n| --- | --- | --- |\n");
+    let mut check = |what: &str, seen: String, required: &str, fine: bool| {
+        let _ = writeln!(table, "| {what} | {seen} | {required} |");
+        if !fine {
+            problems.push(format!("{what}: {seen}, not {required}"));
+        }
+    };
+    let after = read_stats(stats)?;
+    check(
+        "upstream connections open after the traffic",
+        after.open.to_string(),
+        &format!("<= {limit}"),
+        after.open <= limit,
+    );
+    // The reaper runs every --upstream-idle-timeout: an idle connection is closed within two.
+    std::thread::sleep(idle_timeout * 2 + Duration::from_secs(1));
+    let expired = read_stats(stats)?;
+    check(
+        "upstream connections open after the idle expiry",
+        expired.open.to_string(),
+        "0",
+        expired.open == 0,
+    );
+    check(
+        "most upstream connections open at once",
+        expired.max.to_string(),
+        &format!("<= {limit} (--upstream-max-connections)"),
+        expired.max <= limit,
+    );
+    let metrics = http::request(admin, "GET", "/metrics", &admin.to_string(), "")?;
+    for name in
+        ["cors_gateway_open_connections", "cors_gateway_open_tunnels", "cors_gateway_panics_total"]
+    {
+        let value = metric(&metrics.body, name);
+        let seen = value.map_or_else(|| "missing".to_owned(), |v| v.to_string());
+        check(name, seen, "0", value == Some(0.0));
+    }
+    let address: SocketAddr = gateway
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .map_err(|e| format!("{}: {e}", gateway.url))?;
+    let last = http::request(
+        address,
+        "GET",
+        "/chaos/normal",
+        &address.to_string(),
+        "Origin: https://app.example.com\r\n",
+    );
+    // `chaos-upstream`'s normal body (`cors_benches::chaos::NORMAL_BODY`; xtask builds without
+    // the benches' dependencies).
+    let fine = last.as_ref().is_ok_and(|answer| {
+        answer.status == 200
+            && answer.body == "chaos: ok\n"
+            && answer
+                .head
+                .to_ascii_lowercase()
+                .contains("\r\naccess-control-allow-origin: https://app.example.com")
+    });
+    let seen = match &last {
+        Ok(answer) => format!("{} with {} body bytes", answer.status, answer.body.len()),
+        Err(e) => e.clone(),
+    };
+    check("a last normal request", seen, "200, its body and its grant", fine);
+    Ok(Ends { table, problems, metrics: metrics.body, accepted: expired.accepted })
+}
+
+/// Builds the gateway and `bins` of cors-benches, in release.
+fn build(bins: &[&str]) -> Result<(), String> {
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "cors-gateway", "-p", "cors-benches"]);
+    build.args(["--bin", "cors-gateway"]);
+    for bin in bins {
+        build.args(["--bin", bin]);
+    }
+    exec(build)
+}
+
+/// `target/soak`, created.
+fn soak_dir() -> Result<PathBuf, String> {
+    let dir = target_dir().join("soak");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Starts the release gateway with strict.yaml in front of `upstream`, with `flags`.
+fn start_gateway(upstream: &str, flags: &[String], log: &Path) -> Result<Process, String> {
+    let mut gateway = Command::new(target_dir().join("release").join(exe("cors-gateway")));
     gateway
         .arg("serve")
         .arg("--config")
-        .arg(root.join("examples/policies/strict.yaml"))
-        .args(["--listen", "127.0.0.1:0", "--upstream", &upstream.url, "--watch-interval", "0"])
-        // Short client deadlines, so that the slow clients are cut off many times per run.
-        .args(["--header-read-timeout", "2s", "--body-read-timeout", "2s"]);
-    let gateway = Process::start(gateway, &dir.join("gateway.log"), None)?;
+        .arg(root().join("examples/policies/strict.yaml"))
+        .args(["--listen", "127.0.0.1:0", "--upstream", upstream, "--watch-interval", "0"])
+        .args(flags);
+    Process::start(gateway, log, None)
+}
+
+/// A loopback address no one listens on, for the admin listener.
+fn free_address() -> Result<SocketAddr, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+/// A run of traffic against the gateway, and its resources around it.
+struct Run {
+    idle: Sample,
+    start: Sample,
+    end: Sample,
+    warm_up: Duration,
+    summary: String,
+    traffic_passed: bool,
+    traffic: &'static str,
+}
+
+impl Run {
+    /// The table of resources.
+    fn table(&self) -> String {
+        let (idle, start, end) = (self.idle, self.start, self.end);
+        format!(
+            "| | idle, before the traffic | start (after {} s) | end | growth |\n\
+             | --- | --- | --- | --- | --- |\n\
+             | resident memory (KiB) | {} | {} | {} | {:+.1} % |\n\
+             | open file descriptors | {} | {} | {} | {:+.1} % |\n",
+            self.warm_up.as_secs(),
+            idle.rss_kib,
+            start.rss_kib,
+            end.rss_kib,
+            growth(start.rss_kib, end.rss_kib) * 100.0,
+            idle.fds,
+            start.fds,
+            end.fds,
+            growth(start.fds, end.fds) * 100.0,
+        )
+    }
+
+    /// What failed: the traffic, or the growth of a resource.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.traffic_passed {
+            problems.push(format!("{} saw failed requests (see above)", self.traffic));
+        }
+        let grown = [
+            ("resident memory", growth(self.start.rss_kib, self.end.rss_kib)),
+            ("open file descriptors", growth(self.start.fds, self.end.fds)),
+        ];
+        for (what, grown) in grown {
+            if grown > MAX_GROWTH {
+                problems.push(format!(
+                    "{what} grew by {:.1} % (limit {:.0} %)",
+                    grown * 100.0,
+                    MAX_GROWTH * 100.0
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Runs `traffic ADDR SECS` against `gateway` and samples the gateway's resources: idle, after
+/// the warm-up, and in the last seconds.
+fn drive(gateway: &Process, traffic: &'static str, what: &str, secs: u64) -> Result<Run, String> {
     let pid = gateway.child.id();
     let address = gateway.url.trim_start_matches("http://").to_owned();
-
-    eprintln!("soak: {secs} s of mixed traffic against cors-gateway (pid {pid}) on {address}");
+    eprintln!("soak: {secs} s of {what} against cors-gateway (pid {pid}) on {address}");
     let idle = sample(pid)?;
     let started = Instant::now();
-    let mut traffic = Command::new(release.join(exe("soak-traffic")))
+    let mut child = Command::new(target_dir().join("release").join(exe(traffic)))
         .args([address.as_str(), &secs.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start soak-traffic: {e}"))?;
+        .map_err(|e| format!("cannot start {traffic}: {e}"))?;
     let warm_up = Duration::from_secs((secs / 5).clamp(10, 60));
     sleep_until(started + warm_up);
     let start = median_sample(pid)?;
@@ -78,54 +341,51 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     sleep_until(started + Duration::from_secs(secs - 6));
     let end = median_sample(pid)?;
     eprintln!("soak: end: {end}");
-    let output = wait_bounded(&mut traffic, started + Duration::from_secs(secs + 60))?;
-    let summary = String::from_utf8_lossy(&output.0).into_owned();
-    drop(gateway);
-    drop(upstream);
+    let (output, traffic_passed) =
+        wait_bounded(&mut child, traffic, started + Duration::from_secs(secs + 60))?;
+    let summary = String::from_utf8_lossy(&output).into_owned();
+    Ok(Run { idle, start, end, warm_up, summary, traffic_passed, traffic })
+}
 
-    let rss_growth = growth(start.rss_kib, end.rss_kib);
-    let fd_growth = growth(start.fds, end.fds);
-    let report = format!(
-        "## cargo xtask soak --secs {secs}\n\n\
-         {summary}\n\
-         | | idle, before the traffic | start (after {warm}) | end | growth |\n\
-         | --- | --- | --- | --- | --- |\n\
-         | resident memory (KiB) | {} | {} | {} | {:+.1} % |\n\
-         | open file descriptors | {} | {} | {} | {:+.1} % |\n",
-        idle.rss_kib,
-        start.rss_kib,
-        end.rss_kib,
-        rss_growth * 100.0,
-        idle.fds,
-        start.fds,
-        end.fds,
-        fd_growth * 100.0,
-        warm = format_args!("{} s", warm_up.as_secs()),
-    );
+/// Prints and writes `report`, and fails with `problems`, if any.
+fn finish(report: &str, file: &Path, problems: &[String], dir: &Path) -> Result<(), String> {
     eprintln!("\n{report}");
-    let report_file = dir.join("report.md");
-    std::fs::write(&report_file, &report)
-        .map_err(|e| format!("cannot write {}: {e}", report_file.display()))?;
-
-    let mut problems = Vec::new();
-    if !output.1 {
-        problems.push("soak-traffic saw failed requests (see above)".to_owned());
-    }
-    for (what, grown) in [("resident memory", rss_growth), ("open file descriptors", fd_growth)] {
-        if grown > MAX_GROWTH {
-            problems.push(format!(
-                "{what} grew by {:.1} % (limit {:.0} %)",
-                grown * 100.0,
-                MAX_GROWTH * 100.0
-            ));
-        }
-    }
+    std::fs::write(file, report).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     if problems.is_empty() {
-        eprintln!("soak: passed; report in {}", report_file.display());
+        eprintln!("soak: passed; report in {}", file.display());
         Ok(())
     } else {
         Err(format!("soak failed: {}; logs in {}", problems.join("; "), dir.display()))
     }
+}
+
+/// `chaos-upstream`'s counts of its connections.
+#[derive(Debug, PartialEq, Eq)]
+struct UpstreamStats {
+    open: u64,
+    max: u64,
+    accepted: u64,
+}
+
+fn read_stats(file: &Path) -> Result<UpstreamStats, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    parse_stats(&text)
+        .ok_or_else(|| format!("{}: not chaos-upstream's counts: {text:?}", file.display()))
+}
+
+fn parse_stats(text: &str) -> Option<UpstreamStats> {
+    let value = |name: &str| {
+        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    Some(UpstreamStats { open: value("open")?, max: value("max")?, accepted: value("accepted")? })
+}
+
+/// The value of the metric `name` (without labels) in a Prometheus text exposition.
+fn metric(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// One reading of the gateway's resources.
@@ -192,6 +452,7 @@ fn sleep_until(instant: Instant) {
 /// succeeded.
 fn wait_bounded(
     child: &mut std::process::Child,
+    what: &str,
     deadline: Instant,
 ) -> Result<(Vec<u8>, bool), String> {
     let mut stdout = child.stdout.take();
@@ -209,11 +470,11 @@ fn wait_bounded(
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err("soak-traffic did not stop by itself".to_owned());
+            return Err(format!("{what} did not stop by itself"));
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let bytes = reader.join().map_err(|_| "reading soak-traffic's output failed".to_owned())?;
+    let bytes = reader.join().map_err(|_| format!("reading {what}'s output failed"))?;
     Ok((bytes, status.success()))
 }
 
@@ -230,6 +491,21 @@ mod tests {
 
     #[test]
     fn a_soak_shorter_than_the_minimum_is_refused() {
-        assert!(run(&Args { secs: 5 }).unwrap_err().contains("at least 30 s"));
+        assert!(run(&Args { secs: 5, chaos: false }).unwrap_err().contains("at least 30 s"));
+        assert!(run(&Args { secs: 5, chaos: true }).unwrap_err().contains("at least 30 s"));
+    }
+
+    #[test]
+    fn the_upstream_counts_and_the_metrics_are_read() {
+        let stats = parse_stats("open 2\nmax 4\naccepted 1234\n");
+        assert_eq!(stats, Some(UpstreamStats { open: 2, max: 4, accepted: 1234 }));
+        assert_eq!(parse_stats("open 2\n"), None);
+        let exposition = "# HELP cors_gateway_open_connections x\n\
+                          cors_gateway_open_connections 0\n\
+                          cors_gateway_open_connections_total 7\n\
+                          cors_gateway_panics_total 1\n";
+        assert_eq!(metric(exposition, "cors_gateway_open_connections"), Some(0.0));
+        assert_eq!(metric(exposition, "cors_gateway_panics_total"), Some(1.0));
+        assert_eq!(metric(exposition, "cors_gateway_open_tunnels"), None);
     }
 }
