@@ -286,8 +286,10 @@ async fn serve(mut connection: Connection, open: &Open) -> Result<(), Closed> {
     }
 }
 
-/// Rewrites `file` with the counts every 50 ms.
-async fn report(counts: Arc<Counts>, file: std::path::PathBuf) {
+/// Rewrites `file` with the counts every 50 ms, on a thread of its own: a write held up by a
+/// busy disk must not hold up the answers (a stall of the upstream's one thread past
+/// `--upstream-read-timeout` would cut a trickling answer before its first piece).
+fn report(counts: &Counts, file: &std::path::Path) {
     let partial = file.with_extension("partial");
     loop {
         let text = format!(
@@ -297,9 +299,9 @@ async fn report(counts: Arc<Counts>, file: std::path::PathBuf) {
             counts.accepted.load(Ordering::Relaxed),
         );
         if std::fs::write(&partial, text).is_ok() {
-            let _ = std::fs::rename(&partial, &file);
+            let _ = std::fs::rename(&partial, file);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -312,7 +314,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         let listener = cors_benches::listen_announced(&addr).await?;
         let counts = Arc::new(Counts::default());
-        tokio::spawn(report(Arc::clone(&counts), stats));
+        let reported = Arc::clone(&counts);
+        std::thread::spawn(move || report(&reported, &stats));
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
