@@ -9,7 +9,7 @@ use http::HeaderValue;
 use crate::acrh::{AcrhError, AcrhSummary, is_token, scan_acrh, trim_ows};
 use crate::explain::{Collect, Explanation, Listed, Quoted, Reasons, Rule, Silent};
 use crate::headers::{FirstLines, RequestHeaders};
-use crate::response::{CREDENTIALS, Decision, MirroredList, ResponseHeaders, Value};
+use crate::response::{Decision, MirroredList, ResponseHeaders, Value};
 use crate::{ACRH, ACRM, ORIGIN, Vary};
 
 /// What the engine reads of a request.
@@ -667,7 +667,7 @@ impl Engine {
         };
         let mut headers = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),
-            allow_credentials: self.policy.supports_credentials().then_some(&CREDENTIALS),
+            allow_credentials: self.policy.supports_credentials(),
             vary,
             ..ResponseHeaders::default()
         };
@@ -869,7 +869,7 @@ impl Engine {
 
         let mut response = ResponseHeaders {
             allow_origin: Some(grant.allow_origin),
-            allow_credentials: self.policy.supports_credentials().then_some(&CREDENTIALS),
+            allow_credentials: self.policy.supports_credentials(),
             vary: self.preflight_vary,
             ..ResponseHeaders::default()
         };
@@ -895,7 +895,6 @@ impl Engine {
             }
             Some(group) => {
                 response.preflight_group = Some(group);
-                response.allow_methods = group.allow_methods_value().map(Value::Static);
                 if mirror_headers {
                     why.note(
                         Rule::P4,
@@ -916,9 +915,7 @@ impl Engine {
                             GroupName(group)
                         ),
                     );
-                    response.allow_headers = group.allow_headers_value().map(Value::Static);
                 }
-                response.max_age = Some(group.max_age_value());
             }
         }
         why.note(Rule::P1, format_args!("accepted: answered 200 with an empty body"));

@@ -220,15 +220,27 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> Decision<'e, 'r, H> {
 ///
 /// Each value is either prebuilt (by the compiled [`Policy`](cors_policy::Policy)) or borrowed from the
 /// request; nothing was allocated to make it.
+///
+/// A group's accepted preflight keeps the group, not its values: its
+/// `Access-Control-Allow-Methods`, `Access-Control-Max-Age` and listed
+/// `Access-Control-Allow-Headers` are read from the group when asked for
+/// ([`allow_methods`](Self::allow_methods), [`max_age`](Self::max_age),
+/// [`allow_headers`](Self::allow_headers)), and `Access-Control-Allow-Credentials` is a flag. An
+/// adapter that answers from the group's kept answer asks for none of them. Measured (callgrind,
+/// the `profile` example, `layer-preflight` own cost): the tower layer's preflight 1 092 -> 1 071
+/// instructions, its mirrored preflight 1 946 -> 1 933, the engine's rows the same.
 pub struct ResponseHeaders<'e, 'r, H: RequestHeaders + ?Sized> {
     pub(crate) allow_origin: Option<Value<'e, 'r, H>>,
-    pub(crate) allow_credentials: Option<&'e HeaderValue>,
+    /// Whether `Access-Control-Allow-Credentials: true` is set ([`CREDENTIALS`]).
+    pub(crate) allow_credentials: bool,
+    /// A public resource's mirrored method (P5); a group's is read from the group.
     pub(crate) allow_methods: Option<Value<'e, 'r, H>>,
+    /// A mirrored list (P4, P5); a group's listed value is read from the group.
     pub(crate) allow_headers: Option<Value<'e, 'r, H>>,
     pub(crate) expose_headers: Option<&'e HeaderValue>,
-    pub(crate) max_age: Option<&'e HeaderValue>,
     pub(crate) vary: Vary,
-    /// The group that accepted the preflight (P1), for [`ResponseHeaders::preflight_group`].
+    /// The group that accepted the preflight (P1), for [`ResponseHeaders::preflight_group`], and
+    /// whose values the preflight's answer holds.
     pub(crate) preflight_group: Option<&'e Group>,
 }
 
@@ -244,11 +256,10 @@ impl<H: RequestHeaders + ?Sized> Default for ResponseHeaders<'_, '_, H> {
     fn default() -> Self {
         ResponseHeaders {
             allow_origin: None,
-            allow_credentials: None,
+            allow_credentials: false,
             allow_methods: None,
             allow_headers: None,
             expose_headers: None,
-            max_age: None,
             vary: Vary::NONE,
             preflight_group: None,
         }
@@ -281,19 +292,25 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     /// `Access-Control-Allow-Credentials: true` when the policy supports credentials (O3).
     #[must_use]
     pub fn allow_credentials(&self) -> Option<Value<'e, 'r, H>> {
-        self.allow_credentials.map(Value::Static)
+        self.allow_credentials.then_some(Value::Static(&CREDENTIALS))
     }
 
     /// `Access-Control-Allow-Methods` of an accepted preflight (P4, P5).
     #[must_use]
     pub fn allow_methods(&self) -> Option<Value<'e, 'r, H>> {
-        self.allow_methods
+        match self.preflight_group {
+            Some(group) => group.allow_methods_value().map(Value::Static),
+            None => self.allow_methods,
+        }
     }
 
     /// `Access-Control-Allow-Headers` of an accepted preflight (P4, P5).
     #[must_use]
     pub fn allow_headers(&self) -> Option<Value<'e, 'r, H>> {
-        self.allow_headers
+        match (self.allow_headers, self.preflight_group) {
+            (None, Some(group)) => group.allow_headers_value().map(Value::Static),
+            (headers, _) => headers,
+        }
     }
 
     /// `Access-Control-Expose-Headers` of an allowed actual response (A1).
@@ -305,7 +322,7 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
     /// `Access-Control-Max-Age` of an accepted preflight (P1).
     #[must_use]
     pub fn max_age(&self) -> Option<Value<'e, 'r, H>> {
-        self.max_age.map(Value::Static)
+        self.preflight_group.map(|group| Value::Static(group.max_age_value()))
     }
 
     /// The tokens to append to `Vary` (V1).
@@ -345,8 +362,8 @@ impl<'e, 'r, H: RequestHeaders + ?Sized> ResponseHeaders<'e, 'r, H> {
         match slot {
             0 => self.allow_origin,
             1 => self.allow_credentials(),
-            2 => self.allow_methods,
-            3 => self.allow_headers,
+            2 => self.allow_methods(),
+            3 => self.allow_headers(),
             4 => self.expose_headers(),
             _ => self.max_age(),
         }
