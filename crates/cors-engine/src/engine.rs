@@ -207,9 +207,33 @@ impl<'r> Request<'r, http::HeaderMap> {
         request: &'r http::Request<B>,
         scheme: &'r str,
     ) -> Request<'r, http::HeaderMap, impl Authority<'r> + Copy, &'r http::Method> {
+        Request::from_http_with(request, scheme, request.headers())
+    }
+}
+
+impl<'r, H: ?Sized> Request<'r, H> {
+    /// [`Request::from_http`], with the request's header fields read through `headers`: an
+    /// adapter's own view of `request.headers()` (one that found the lines the engine reads
+    /// before the decision, say), which must yield the same lines as the map itself.
+    ///
+    /// ```
+    /// use cors_engine::{Engine, Outcome, Request};
+    /// use cors_policy::Policy;
+    ///
+    /// let request = http::Request::get("/").header("origin", "https://app.test").body(())?;
+    /// let view = Request::from_http_with(&request, "https", request.headers());
+    /// let engine = Engine::new(Policy::public());
+    /// assert_eq!(engine.decide(&view).outcome(), Outcome::Allowed);
+    /// # Ok::<(), http::Error>(())
+    /// ```
+    pub fn from_http_with<B>(
+        request: &'r http::Request<B>,
+        scheme: &'r str,
+        headers: &'r H,
+    ) -> Request<'r, H, impl Authority<'r> + Copy, &'r http::Method> {
         Request {
             method: request.method(),
-            headers: request.headers(),
+            headers,
             scheme,
             host: move || target_authority(request),
         }

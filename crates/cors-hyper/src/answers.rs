@@ -46,11 +46,9 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use cors_engine::{Decision, Engine, Value};
+use cors_engine::{Decision, Engine, RequestHeaders, Value};
 use http::Response;
-use http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_ORIGIN, HeaderMap, HeaderValue,
-};
+use http::header::{ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue};
 
 /// An engine, and the accepted preflights' answers kept for it, two per group.
 pub(crate) struct Prepared {
@@ -112,9 +110,9 @@ impl Prepared {
     /// The replaced values are built as [`Decision::apply`] builds them: a request's values
     /// held in an [`http::HeaderMap`] are always valid, so none is left out there.
     #[inline]
-    pub(crate) fn kept_answer<'p>(
+    pub(crate) fn kept_answer<'p, H: RequestHeaders<Value = HeaderValue> + ?Sized>(
         &'p self,
-        decision: &Decision<'p, '_, HeaderMap>,
+        decision: &Decision<'p, '_, H>,
     ) -> Result<Hit<'p>, Option<Unfilled<'p>>> {
         let Decision::Preflight { accepted: true, headers, .. } = decision else {
             return Err(None);

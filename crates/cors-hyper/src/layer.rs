@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use cors_engine::{Decision, Engine, Outcome, OwnedDecision, Rule, Vary};
+use cors_engine::{Decision, Engine, Outcome, OwnedDecision, RequestHeaders, Rule, Vary};
 use cors_policy::Policy;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -16,6 +16,7 @@ use tower_service::Service;
 use crate::answers::{Hit, Prepared};
 use crate::body::CorsBody;
 use crate::shared::SharedEngine;
+use crate::walked::Walked;
 
 /// The scheme of the listener the requests arrive on, used for the same-origin check (R2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -225,7 +226,12 @@ fn answer<B>(prepared: &Prepared, request: &Request<B>, scheme: ListenerScheme) 
     // The engine's own view of an `http::Request`: the `http::Method` told apart by its variant
     // (measured: 20 instructions less per allowed request, 21 per preflight, than its text), and
     // R2's authority looked for only when R2 needs it (45 instructions per request otherwise).
-    let decision = engine.decide(&cors_engine::Request::from_http(request, scheme.as_str()));
+    // Its header fields are read through `Walked`: an `OPTIONS` request's three fields in one
+    // walk of a small map (measured: a preflight 1 068 -> 1 060 instructions, the mirrored one
+    // 1 929 -> 1 840, the other rows 5 to 9 more; the `walked` module has the figures).
+    let walked = Walked::new(request.headers(), *request.method() == http::Method::OPTIONS);
+    let view = cors_engine::Request::from_http_with(request, scheme.as_str(), &walked);
+    let decision = engine.decide(&view);
     log_decision(request, &decision);
     if let Decision::NotCors { vary, rule, .. } = decision {
         return Answer::Forward(Kept::Vary(vary, rule));
@@ -270,7 +276,10 @@ fn answer<B>(prepared: &Prepared, request: &Request<B>, scheme: ListenerScheme) 
 /// preflight 1 105 -> 1 092 instructions, the mirrored one 1 969 -> 1 946, an allowed request
 /// 1 381 -> 1 372, no `Origin` 488 -> 493 (`answer`'s frame).
 #[inline(never)]
-fn write_answer(decision: Decision<'_, '_, HeaderMap>, response: &mut HeaderMap) {
+fn write_answer<H: RequestHeaders<Value = HeaderValue> + ?Sized>(
+    decision: Decision<'_, '_, H>,
+    response: &mut HeaderMap,
+) {
     decision.apply(response);
 }
 
@@ -284,7 +293,10 @@ fn apply_vary(vary: Vary, response: &mut HeaderMap) {
     vary.apply(response);
 }
 
-fn log_decision<B>(request: &Request<B>, decision: &Decision<'_, '_, HeaderMap>) {
+fn log_decision<B, H: RequestHeaders + ?Sized>(
+    request: &Request<B>,
+    decision: &Decision<'_, '_, H>,
+) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }

@@ -209,6 +209,7 @@ mod answers;
 mod body;
 mod layer;
 mod shared;
+mod walked;
 
 pub use body::CorsBody;
 pub use cors_engine::{Engine, Outcome, Rule};
