@@ -415,7 +415,7 @@ struct Gateway {
     child: Child,
     address: SocketAddr,
     /// The last 64 KiB of its stderr, for failure messages.
-    stderr: Arc<Mutex<String>>,
+    stderr: common::Stderr,
     /// Kept alive as long as the gateway runs.
     upstream: Upstream,
     /// The admin listener, with `--admin-listen`.
@@ -448,24 +448,7 @@ impl Gateway {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                let mut text = sink.lock().unwrap();
-                text.push_str(&String::from_utf8_lossy(&buffer[..n]));
-                if text.len() > 64 * 1024 {
-                    let cut = text.len() - 32 * 1024;
-                    let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap();
-                    text.drain(..cut);
-                }
-            }
-        });
+        let stderr = common::Stderr::read(child.stderr.take().unwrap(), 64 * 1024);
         let stdout = child.stdout.take().unwrap();
         let (lines, receive) = mpsc::channel();
         thread::spawn(move || {
@@ -483,7 +466,7 @@ impl Gateway {
             let Ok(line) = receive.recv_timeout(left) else {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("cors-gateway did not start; stderr:\n{}", stderr.lock().unwrap());
+                panic!("cors-gateway did not start; stderr:\n{}", stderr.text());
             };
             if let Some(address) = line.strip_prefix("admin listening on http://") {
                 admin = Some(address.trim().parse().unwrap());
@@ -517,19 +500,15 @@ impl Gateway {
         assert!(
             self.child.try_wait().unwrap().is_none(),
             "cors-gateway died; stderr:\n{}",
-            self.stderr.lock().unwrap()
+            self.stderr.text()
         );
     }
 
     /// Waits (bounded) until stderr contains `needle`.
     fn wait_for_log(&self, needle: &str) {
         let deadline = Instant::now() + PATIENCE;
-        while !self.stderr.lock().unwrap().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the log:\n{}",
-                self.stderr.lock().unwrap()
-            );
+        while !self.stderr.text().contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{}", self.stderr.text());
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -1245,7 +1224,7 @@ fn idle_connections_are_closed_by_the_header_read_timeout(#[case] sent: &[u8]) {
          for no_request_head; its log:\n{}",
         gateway.metric("cors_gateway_connections_total"),
         gateway.metric(NO_REQUEST_HEAD),
-        gateway.stderr.lock().unwrap(),
+        gateway.stderr.text(),
     );
     common::assert_due(started.elapsed(), Duration::from_secs(1), "closed");
     gateway.wait_for_metric(NO_REQUEST_HEAD, count.try_into().unwrap());
@@ -2780,8 +2759,8 @@ fn a_shutdown_does_not_wait_for_connections_without_a_request(
     // The gateway has accepted the connection and read what was sent.
     thread::sleep(Duration::from_millis(300));
     let status = gateway.terminate();
-    assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.lock().unwrap());
-    assert!(!gateway.stderr.lock().unwrap().contains("shutdown timed out"));
+    assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.text());
+    assert!(!gateway.stderr.text().contains("shutdown timed out"));
     assert_eq!(wait_until_closed(&mut waiting), 0);
 }
 
@@ -2809,8 +2788,8 @@ fn a_shutdown_does_not_wait_for_an_http2_client_after_its_requests() {
     in_flight.write_all(&opening("/late-body")).unwrap();
     thread::sleep(Duration::from_millis(50));
     let status = gateway.terminate();
-    assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.lock().unwrap());
-    assert!(!gateway.stderr.lock().unwrap().contains("shutdown timed out"));
+    assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.text());
+    assert!(!gateway.stderr.text().contains("shutdown timed out"));
     let (finished, closed) = read_all(&mut in_flight, PATIENCE);
     assert!(closed && find(&finished, b"x-smuggled: 1").is_some(), "{finished:?}");
     assert_eq!(wait_until_closed(&mut [done]), 0);
@@ -2833,7 +2812,7 @@ fn a_shutdown_waits_for_a_request_in_flight_at_most_the_shutdown_timeout() {
     let started = Instant::now();
     let status = gateway.terminate();
     let took = started.elapsed();
-    let stderr = gateway.stderr.lock().unwrap().clone();
+    let stderr = gateway.stderr.text().clone();
     assert!(status.success(), "{status}; stderr:\n{stderr}");
     assert!(stderr.contains("shutdown timed out"), "no timeout logged; stderr:\n{stderr}");
     assert!(took >= Duration::from_millis(900), "exited after {took:?}, before the timeout");
@@ -2882,7 +2861,7 @@ fn a_clients_handshake_mistakes_write_nothing_to_the_log() {
     let hangup = Command::new("kill").arg("-HUP").arg(gateway.child.id().to_string()).status();
     assert!(hangup.unwrap().success());
     gateway.wait_for_log("TLS certificate reload failed");
-    let log = gateway.stderr.lock().unwrap().clone();
+    let log = gateway.stderr.text().clone();
     // rustls logs under its module path (`WARN rustls::msgs::handshake: ...`).
     assert!(!log.contains(" rustls::"), "a client's handshake wrote to the log:\n{log}");
 }
@@ -2912,7 +2891,7 @@ fn an_http2_clients_frames_write_nothing_to_the_log() {
         assert!(n > 0, "closed before the last PING was acknowledged");
         received.extend_from_slice(&buffer[..n]);
     }
-    let log = gateway.stderr.lock().unwrap().clone();
+    let log = gateway.stderr.text().clone();
     assert!(!log.contains(" h2::"), "a client's frames wrote to the log:\n{log}");
 }
 
@@ -3587,9 +3566,9 @@ fn running_out_of_descriptors_backs_off_and_logs_one_line() {
     let failing = Duration::from_secs(3);
     thread::sleep(failing);
     let cpu = cpu_ticks(id) - cpu_before;
-    let lines = gateway.stderr.lock().unwrap().matches("accept failed").count();
+    let lines = gateway.stderr.text().matches("accept failed").count();
     eprintln!("{failing:?} out of descriptors: {lines} log line(s), {cpu} CPU ticks");
-    assert_eq!(lines, 1, "{}", gateway.stderr.lock().unwrap());
+    assert_eq!(lines, 1, "{}", gateway.stderr.text());
     // A busy loop would take about one tick per 10 ms of a core.
     assert!(cpu < 100, "the accept loop used {cpu} CPU ticks in {failing:?}");
     prlimit(Some(pid), Resource::Nofile, original).unwrap();

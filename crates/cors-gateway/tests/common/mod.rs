@@ -95,7 +95,7 @@ pub struct Gateway {
     pub listeners: Vec<(String, SocketAddr)>,
     /// Everything printed on stdout before the `listening on` line, that line included.
     pub banner: String,
-    stderr: Arc<Mutex<String>>,
+    stderr: Stderr,
     /// Everything printed on stdout after the banner (the access log, when it goes there).
     stdout: Arc<Mutex<String>>,
 }
@@ -116,18 +116,7 @@ impl Gateway {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = err_pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
+        let stderr = Stderr::read(child.stderr.take().unwrap(), usize::MAX);
         let stdout = child.stdout.take().unwrap();
         let (lines, receive) = mpsc::channel();
         std::thread::spawn(move || {
@@ -148,7 +137,7 @@ impl Gateway {
                 let _ = child.wait();
                 panic!(
                     "cors-gateway {args:?} did not announce its listener; stdout:\n{banner}\nstderr:\n{}",
-                    stderr.lock().unwrap()
+                    stderr.text()
                 );
             };
             banner.push_str(&line);
@@ -179,7 +168,7 @@ impl Gateway {
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.text().clone()
     }
 
     /// What the gateway printed on stdout after its banner, line by line.
@@ -232,19 +221,69 @@ impl Gateway {
     }
 }
 
-/// Waits, at most [`PATIENCE`], for the gateway `child` to exit; fails with its `stderr`.
-pub fn wait_exit(child: &mut Child, stderr: &Mutex<String>) -> ExitStatus {
+/// Waits, at most [`PATIENCE`], for the gateway `child` to exit and for all it wrote on its
+/// `stderr` to be read; fails with that.
+///
+/// The exit alone is not enough: the last lines (`shutdown timed out`, `shut down cleanly`) are
+/// written just before it, and the thread that reads the pipe may not have been scheduled since
+/// on a busy machine, so that a test reading the log then would miss them.
+pub fn wait_exit(child: &mut Child, stderr: &Stderr) -> ExitStatus {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait().unwrap()
+            && stderr.is_complete()
+        {
             return status;
         }
         assert!(
             Instant::now() < deadline,
-            "cors-gateway did not exit; stderr:\n{}",
-            stderr.lock().unwrap()
+            "cors-gateway did not exit, or its stderr stayed open; stderr:\n{}",
+            stderr.text()
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a child process writes on its stderr, read as it comes on a thread of its own (so that
+/// the child never blocks on a full pipe).
+pub struct Stderr {
+    text: Arc<Mutex<String>>,
+    /// Ends once the pipe is closed (the child exited): then `text` holds all it wrote.
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Stderr {
+    /// Reads `pipe` until it is closed, keeping about the last `keep` bytes (half of them once
+    /// past `keep`).
+    pub fn read(mut pipe: std::process::ChildStderr, keep: usize) -> Self {
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&text);
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let mut text = sink.lock().unwrap();
+                text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                if text.len() > keep {
+                    let cut = text.len() - keep / 2;
+                    let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap();
+                    text.drain(..cut);
+                }
+            }
+        });
+        Self { text, reader }
+    }
+
+    /// What was read so far.
+    pub fn text(&self) -> std::sync::MutexGuard<'_, String> {
+        self.text.lock().unwrap()
+    }
+
+    /// Whether the pipe was read to its end.
+    pub fn is_complete(&self) -> bool {
+        self.reader.is_finished()
     }
 }
 
