@@ -30,29 +30,6 @@ fn gateway(upstream: &str, extra: &[&str]) -> Gateway {
     Gateway::start(&args)
 }
 
-/// The workers named by the gateway's `accepted a connection` debug lines, sorted, each once.
-fn workers_that_accepted(gateway: &Gateway) -> Vec<String> {
-    let log = gateway.stderr();
-    let mut workers: Vec<String> = log
-        .lines()
-        .filter(|line| line.contains("accepted a connection"))
-        .filter_map(|line| line.split(" worker=").nth(1))
-        .map(|worker| worker.split_whitespace().next().unwrap_or_default().to_owned())
-        .collect();
-    workers.sort();
-    workers.dedup();
-    workers
-}
-
-/// Waits (bounded) until the gateway logged `count` accepted connections.
-fn wait_for_accepts(gateway: &Gateway, count: usize) {
-    let deadline = Instant::now() + PATIENCE;
-    while gateway.stderr().matches("accepted a connection").count() < count {
-        assert!(Instant::now() < deadline, "fewer than {count} accepts:\n{}", gateway.stderr());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The status line of the response that comes back on `stream` within `wait`, or `None`.
 fn status_line(stream: &mut TcpStream, wait: Duration) -> Option<String> {
     stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
@@ -104,8 +81,7 @@ async fn connections_spread_over_the_workers() {
     for answer in answers {
         assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
     }
-    wait_for_accepts(&gateway, 32);
-    assert_eq!(workers_that_accepted(&gateway), ["0", "1"], "{}", gateway.stderr());
+    assert_eq!(gateway.workers_that_accepted(32), ["0", "1"], "{}", gateway.stderr());
 }
 
 /// `--workers 1`: one worker takes every connection, and the ready line says so.
@@ -123,8 +99,7 @@ async fn one_worker_serves_every_connection() {
         let answer = raw_exchange(gateway.address, ALLOWED_GET, Duration::from_millis(200));
         assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
     }
-    wait_for_accepts(&gateway, 9);
-    assert_eq!(workers_that_accepted(&gateway), ["0"], "{}", gateway.stderr());
+    assert_eq!(gateway.workers_that_accepted(9), ["0"], "{}", gateway.stderr());
 }
 
 /// `--workers 0` would serve nothing: a usage error (exit 2) saying what to give.
@@ -229,7 +204,7 @@ async fn the_upstream_slots_are_shared_by_the_workers() {
     assert_eq!(count("HTTP/1.1 503 Service Unavailable"), 15, "{statuses:?}");
     assert_eq!(upstream.seen().len(), 1);
     #[cfg(target_os = "linux")]
-    assert_eq!(workers_that_accepted(&gateway), ["0", "1"], "{}", gateway.stderr());
+    assert_eq!(gateway.workers_that_accepted(16), ["0", "1"], "{}", gateway.stderr());
 }
 
 /// SIGTERM with requests in flight on both workers: every worker stops accepting, each request
@@ -254,7 +229,7 @@ async fn sigterm_finishes_the_requests_in_flight_on_every_worker() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     #[cfg(target_os = "linux")]
-    assert_eq!(workers_that_accepted(&gateway), ["0", "1"], "{}", gateway.stderr());
+    assert_eq!(gateway.workers_that_accepted(16), ["0", "1"], "{}", gateway.stderr());
     gateway.signal("TERM");
     for answer in in_flight {
         let answer = tokio::time::timeout(PATIENCE, answer).await.unwrap().unwrap();
