@@ -626,8 +626,11 @@ async fn an_http2_client_that_reads_nothing_has_no_response_end_in_the_gateways_
         let text = String::from_utf8(scraped.body.to_vec()).unwrap();
         let ended: u64 =
             text.lines().find_map(|line| line.strip_prefix(series)?.parse().ok()).unwrap();
-        // What the client's socket takes (its kernel's queue) may let a response or two end.
-        assert!(ended <= 2, "{ended} of {requests} responses ended, none read");
+        // What the client's socket takes (its kernel's queue) may let up to three end: the
+        // gateway's side holds `NOT_SENT_LOW_WATER` (128 KiB) and one write past it (an h2
+        // frame, 16 KiB), the client's about 8 KiB; a response ends once all but h2's 16 KiB
+        // of it is there, 48 KiB. With 16 tests at once on 2 cores, 4 runs in 50 had three.
+        assert!(ended <= 3, "{ended} of {requests} responses ended, none read");
     }
     drop(stream);
 }
