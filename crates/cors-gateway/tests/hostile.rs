@@ -2847,12 +2847,19 @@ fn a_clients_handshake_mistakes_write_nothing_to_the_log() {
     let at = hello.windows(9).position(|name| name == b"localhost").unwrap();
     // Each name as long as `localhost`, so that every length in the record stays right; the
     // server's first byte is a handshake record (22) for the first, an alert (21) for the second.
-    for (name, answer) in [(b"127.0.0.1", '\u{16}'), (b"caf\xc3\xa9.exa", '\u{15}')] {
+    // That byte is waited for (bounded), not read within a fixed wait: the first name's
+    // handshake goes on, its connection open, and with 16 tests at once on 2 cores its answer
+    // once took longer than the 300 ms that were given.
+    for (name, answer) in [(b"127.0.0.1", 0x16), (b"caf\xc3\xa9.exa", 0x15)] {
         let mut forged = hello.clone();
         forged[at..at + name.len()].copy_from_slice(name);
         for _ in 0..3 {
-            let raw = common::raw_exchange(gateway.address, &forged, Duration::from_millis(300));
-            assert!(raw.text.starts_with(answer), "{name:?}: {:?}", raw.text);
+            let mut stream = TcpStream::connect(gateway.address).unwrap();
+            stream.write_all(&forged).unwrap();
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            let mut first = [0u8; 1];
+            let read = stream.read(&mut first).map_err(|error| error.kind());
+            assert_eq!(read.map(|n| first[..n].to_vec()), Ok(vec![answer]), "{name:?}");
         }
     }
     // An error logged after the handshakes (a reload of a broken key): everything they logged
