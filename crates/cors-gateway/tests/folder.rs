@@ -318,7 +318,8 @@ async fn routes_choose_by_host_and_header_and_each_listener_has_its_policy() {
     let gateway = serve(&scratch.dir, 2, &flags);
     assert_eq!(gateway.listeners[0].0, "http");
     assert_eq!(gateway.listeners[1].0, "https");
-    assert!(gateway.stderr().contains("ApiInstance \"open\" has no cors-flex policy"));
+    // Logged before the listeners are announced, but on stderr, which may be read later.
+    gateway.wait_for_log("ApiInstance \"open\" has no cors-flex policy");
     let url = format!("http://127.0.0.1:{plain}/api/x");
 
     // The header rule takes the canary, with its destinationPath.

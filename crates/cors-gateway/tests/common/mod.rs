@@ -193,29 +193,31 @@ impl Gateway {
         assert!(status.success(), "kill -{name} failed");
     }
 
-    /// The workers named by the gateway's `accepted a connection` debug lines, sorted, each once,
-    /// once it has logged `count` of them (waiting, bounded): a line the gateway wrote may not
-    /// have been read from its pipe yet when the request it accepted has reached the upstream, or
-    /// been answered.
-    pub fn workers_that_accepted(&self, count: usize) -> Vec<String> {
+    /// Waits (bounded) until the log holds `count` `accepted a connection` debug lines: a line
+    /// the gateway wrote may not have been read from its pipe yet when the request it accepted
+    /// has reached the upstream, or been answered.
+    pub fn wait_for_accepts(&self, count: usize) {
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            let log = self.stderr();
-            let accepted: Vec<&str> =
-                log.lines().filter(|line| line.contains("accepted a connection")).collect();
-            if accepted.len() >= count {
-                let mut workers: Vec<String> = accepted
-                    .iter()
-                    .filter_map(|line| line.split(" worker=").nth(1))
-                    .map(|worker| worker.split_whitespace().next().unwrap_or_default().to_owned())
-                    .collect();
-                workers.sort();
-                workers.dedup();
-                return workers;
-            }
-            assert!(Instant::now() < deadline, "fewer than {count} accepts:\n{log}");
+        while self.stderr().matches("accepted a connection").count() < count {
+            assert!(Instant::now() < deadline, "fewer than {count} accepts:\n{}", self.stderr());
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The workers named by the gateway's `accepted a connection` debug lines, sorted, each once,
+    /// once it has logged `count` of them (see [`Gateway::wait_for_accepts`]).
+    pub fn workers_that_accepted(&self, count: usize) -> Vec<String> {
+        self.wait_for_accepts(count);
+        let mut workers: Vec<String> = self
+            .stderr()
+            .lines()
+            .filter(|line| line.contains("accepted a connection"))
+            .filter_map(|line| line.split(" worker=").nth(1))
+            .map(|worker| worker.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect();
+        workers.sort();
+        workers.dedup();
+        workers
     }
 
     /// Waits (bounded) until stderr contains `needle`.
