@@ -153,8 +153,8 @@ async fn sighup_in_the_middle_of_traffic_swaps_policies_atomically() {
     assert!(seen.contains(&Shape::A) && seen.contains(&Shape::B), "both policies served");
     // The last file written is A (rounds 0..6 end on an odd round).
     wait_for_shape(&gateway, Shape::A).await;
-    let reloads = gateway.stderr().matches("policy reloaded").count();
-    assert!(reloads >= 1, "reloads were logged");
+    // Reloads were logged (waited for: the log may be read after the answers came).
+    gateway.wait_for_log("policy reloaded");
 }
 
 /// A reload reaches every worker: after SIGHUP, each of 32 new connections (spread over both
