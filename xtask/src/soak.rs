@@ -29,7 +29,7 @@ use cors_devtools::{exe, target_dir};
 
 use crate::http;
 use crate::process::Process;
-use crate::util::{cargo, exec, root};
+use crate::util::{cargo, exec, free_port, root};
 
 /// The shortest run that leaves room for the warm-up and both measurements.
 const MIN_SECS: u64 = 30;
@@ -95,7 +95,7 @@ fn chaos(secs: u64) -> Result<(), String> {
     let limit: u64 = flag("--upstream-max-connections")?.parse().map_err(|e| format!("{e}"))?;
     let idle_timeout =
         humantime::parse_duration(&flag("--upstream-idle-timeout")?).map_err(|e| e.to_string())?;
-    let admin = free_address()?;
+    let admin = free_port()?;
     flags.extend(["--admin-listen".to_owned(), admin.to_string()]);
     // Each request's outcome, as the gateway saw it, to read beside a failure.
     let access_log = dir.join("chaos-access.log");
@@ -257,12 +257,6 @@ fn start_gateway(upstream: &str, flags: &[String], log: &Path) -> Result<Process
         .args(["--listen", "127.0.0.1:0", "--upstream", upstream, "--watch-interval", "0"])
         .args(flags);
     Process::start(gateway, log, None)
-}
-
-/// A loopback address no one listens on, for the admin listener.
-fn free_address() -> Result<SocketAddr, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map_err(|e| e.to_string())
 }
 
 /// A run of traffic against the gateway, and its resources around it.

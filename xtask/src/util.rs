@@ -53,3 +53,9 @@ pub(crate) fn read_json(path: &std::path::Path) -> Result<serde_json::Value, Str
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// A loopback address to tell a server to listen on, below the kernel's ephemeral ports
+/// ([`cors_devtools::free_loopback_port`]), so that no outgoing connection takes it meanwhile.
+pub(crate) fn free_port() -> Result<std::net::SocketAddr, String> {
+    cors_devtools::free_loopback_port().map_err(|e| format!("no free loopback port: {e}"))
+}

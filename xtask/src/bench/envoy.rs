@@ -12,13 +12,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::callgrind;
-use super::load::{
-    LOAD_SCENARIOS, LoadRuns, Traffic, cpu_ratio, figures, free_port, median_of, probe,
-};
+use super::load::{LOAD_SCENARIOS, LoadRuns, Traffic, cpu_ratio, figures, median_of, probe};
 use super::report::{Kind, Row};
 use crate::envoy::{self, Module};
 use crate::process::Process;
-use crate::util::root;
+use crate::util::{free_port, root};
 
 /// The Envoy pair's traffic: `crates/cors-proxy-wasm/envoy/bench-policy.yaml` (and
 /// `native-cors.yaml`, which states the same policy) allow this origin, method and headers.

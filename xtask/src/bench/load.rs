@@ -17,7 +17,7 @@ use super::report::{Estimate, Figures, Kind, Row};
 use cors_devtools::{exe, find_program, target_dir};
 
 use crate::process::Process;
-use crate::util::{cargo, exec, root};
+use crate::util::{cargo, exec, free_port, root};
 
 /// What wrk measured for one target and scenario.
 #[derive(Debug, Clone, Copy)]
@@ -125,11 +125,6 @@ fn nginx_conf(
 /// `--floor-per-core` `floor-per-core`), with their address and the process id whose CPU time is
 /// measured.
 type Targets = Vec<(&'static str, SocketAddr, u32)>;
-
-/// A loopback address to tell a server to listen on.
-pub(super) fn free_port() -> Result<SocketAddr, String> {
-    cors_devtools::free_loopback_port().map_err(|e| format!("no free loopback port: {e}"))
-}
 
 /// `METHOD /` with the header lines `fields`, addressed to `api.example.com`: the answer's
 /// head, lower-cased.
