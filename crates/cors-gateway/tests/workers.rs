@@ -468,6 +468,22 @@ fn worker_of(gateway: &Gateway, port: u16) -> usize {
     }
 }
 
+/// A gateway with `--workers 2` and `flags` in front of a [`counting_upstream`] answering at
+/// once, the count past the gateway's probe at start, with at least `per_worker` client
+/// connections on each worker, by worker.
+fn counted_gateway(
+    flags: &[&str],
+    per_worker: usize,
+) -> (Gateway, Arc<OpenCount>, [Vec<TcpStream>; 2]) {
+    let (upstream, open) = counting_upstream(Duration::ZERO);
+    let mut args = vec!["--workers", "2"];
+    args.extend(flags);
+    let gateway = gateway(&format!("http://{upstream}"), &args);
+    open.forget_the_start_probe();
+    let connections = connections_on_each_worker(&gateway, per_worker);
+    (gateway, open, connections)
+}
+
 /// At least `count` client connections to `gateway` (`--workers 2`) on each of its workers,
 /// by worker.
 fn connections_on_each_worker(gateway: &Gateway, count: usize) -> [Vec<TcpStream>; 2] {
@@ -530,12 +546,9 @@ fn exchange(stream: &mut TcpStream, request: &[u8], expected: &str) {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_tunnel_counts_against_the_upstream_connection_limit_until_it_closes() {
-    let (upstream, open) = counting_upstream(Duration::ZERO);
-    let flags = ["--workers", "2", "--upstream-max-connections", "2"];
-    let gateway = gateway(&format!("http://{upstream}"), &flags);
-    open.forget_the_start_probe();
     // A connection for each exchange: a status line is read, not the body after it.
-    let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
+    let (_gateway, open, [mut first, mut second]) =
+        counted_gateway(&["--upstream-max-connections", "2"], 3);
     open_tunnel(&mut first[0]);
     exchange(&mut second[0], ALLOWED_GET, "HTTP/1.1 200 OK");
     exchange(&mut first[1], ALLOWED_GET, "HTTP/1.1 200 OK");
@@ -660,13 +673,10 @@ fn after_a_storm_the_workers_count_exactly_the_upstream_connections_open() {
 /// connection closes (those of clients that left, those the upstream ended, and the idle ones
 /// after `--upstream-idle-timeout`), and the workers must count none open, exactly.
 fn storm_then_count_exactly(exchange: fn(SocketAddr, usize)) {
-    let (upstream, open) = counting_upstream(Duration::ZERO);
-    let flags =
-        ["--workers", "2", "--upstream-max-connections", "2", "--upstream-idle-timeout", "300ms"];
-    let gateway = gateway(&format!("http://{upstream}"), &flags);
-    open.forget_the_start_probe();
-    // Opened first, so that no connection of the storm leaves its port to one of these.
-    let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
+    // Client connections opened first, so that no connection of the storm leaves its port to
+    // one of these.
+    let flags = ["--upstream-max-connections", "2", "--upstream-idle-timeout", "300ms"];
+    let (gateway, open, [mut first, mut second]) = counted_gateway(&flags, 3);
     std::thread::scope(|scope| {
         for thread in 0..4 {
             let address = gateway.address;
@@ -728,12 +738,8 @@ fn the_workers_count_exactly_none_once_all_closed(
 #[cfg(target_os = "linux")]
 #[test]
 fn when_the_upstream_closes_idle_connections_the_workers_count_exactly_the_ones_open() {
-    let (upstream, open) = counting_upstream(Duration::ZERO);
-    let flags =
-        ["--workers", "2", "--upstream-max-connections", "2", "--upstream-idle-timeout", "1s"];
-    let gateway = gateway(&format!("http://{upstream}"), &flags);
-    open.forget_the_start_probe();
-    let [mut first, mut second] = connections_on_each_worker(&gateway, 3);
+    let flags = ["--upstream-max-connections", "2", "--upstream-idle-timeout", "1s"];
+    let (_gateway, open, [mut first, mut second]) = counted_gateway(&flags, 3);
     fetch(&mut first[0], "/short-keep-alive");
     fetch(&mut second[0], "/short-keep-alive");
     assert_eq!(open.counts(), (2, 2, 2), "(open, most, accepted): one on each worker");
@@ -798,11 +804,8 @@ fn after_upstream_resets_the_workers_count_exactly_the_upstream_connections_open
 #[cfg(target_os = "linux")]
 #[test]
 fn sigterm_while_a_connection_is_lent_finishes_its_request() {
-    let (upstream, open) = counting_upstream(Duration::ZERO);
-    let flags = ["--workers", "2", "--upstream-max-connections", "1"];
-    let mut gateway = gateway(&format!("http://{upstream}"), &flags);
-    open.forget_the_start_probe();
-    let [mut first, mut second] = connections_on_each_worker(&gateway, 1);
+    let (mut gateway, open, [mut first, mut second]) =
+        counted_gateway(&["--upstream-max-connections", "1"], 1);
     fetch(&mut first[0], "/");
     ask(&mut second[0], "/slow");
     let deadline = Instant::now() + PATIENCE;
@@ -832,10 +835,8 @@ fn sigterm_while_a_connection_is_lent_finishes_its_request() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_response_head_reaches_the_client_when_the_upstream_resets_after_it() {
-    let (upstream, _open) = counting_upstream(Duration::ZERO);
-    let flags = ["--workers", "2", "--upstream-max-connections", "1"];
-    let gateway = gateway(&format!("http://{upstream}"), &flags);
-    let [mut first, second] = connections_on_each_worker(&gateway, 20);
+    let (_gateway, _open, [mut first, second]) =
+        counted_gateway(&["--upstream-max-connections", "1"], 20);
     for (own, mut lent) in first.iter_mut().zip(second).take(20) {
         fetch(own, "/");
         ask(&mut lent, "/reset-head");
