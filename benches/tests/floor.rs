@@ -2,38 +2,13 @@
 //! forwards a GET to the upstream with nginx's four headers and answers a preflight with its six,
 //! on every connection, whichever listener (`--per-core`) or worker accepted it.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+mod common;
+
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-/// A server of this package, killed when dropped, and the address it announced.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(binary: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(binary)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        BufReader::new(stdout).read_line(&mut line).expect("an announced address");
-        let addr = line.trim().strip_prefix("listening on http://").expect(&line).to_owned();
-        Self { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 /// One request on a connection of its own (closed by the request); the answer, lower-cased.
 fn exchange(addr: &str, method: &str) -> String {
