@@ -14,10 +14,12 @@
 //! gateway's `/metrics` show no open connection, tunnel or panic, and a normal request still
 //! gets its right answer.
 //!
-//! "Start" is measured after a warm-up (a fifth of the run, between 10 and 60 s), so that
-//! buffers, pools and the allocator's arenas have reached their working size; "end" is measured
-//! in the last seconds of the traffic. Each is the median of five samples a second apart, read
-//! from `/proc/PID/status` (`VmRSS`) and `/proc/PID/fd`.
+//! The gateway's resident memory (`/proc/PID/status`, `VmRSS`) and open file descriptors
+//! (`/proc/PID/fd`) are read once a second from the end of a warm-up (a fifth of the run,
+//! between 10 and 60 s; at least 30 s with `--chaos`, whose memory climbs for about 20 s) to the
+//! end of the traffic, and written to `target/soak/samples.tsv` (`chaos-samples.tsv`). "Start"
+//! and "end" are the medians of the first and of the last third of those samples ([`ends`]
+//! says why thirds); the run fails when either grew by more than 10 %.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -33,13 +35,16 @@ use crate::util::{cargo, exec, free_port, root};
 
 /// The shortest run that leaves room for the warm-up and both measurements.
 const MIN_SECS: u64 = 30;
+/// The shortest chaos run: its memory's steps last up to 30 s (see [`ends`]), and each third
+/// of its samples must span several.
+const MIN_CHAOS_SECS: u64 = 180;
 /// Growth between start and end that fails the run.
 const MAX_GROWTH: f64 = 0.10;
 
 /// The options of `cargo xtask soak`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Seconds of traffic (at least 30)
+    /// Seconds of traffic (at least 30; at least 180 with --chaos)
     #[arg(long, value_name = "N", default_value_t = 300)]
     secs: u64,
     /// Against a misbehaving upstream (`chaos-upstream`: late, reset, stalled, broken and
@@ -52,8 +57,10 @@ pub(crate) struct Args {
 /// Entry point for `cargo xtask soak`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
     let secs = args.secs;
-    if secs < MIN_SECS {
-        return Err(format!("--secs {secs}: a soak needs at least {MIN_SECS} s"));
+    let (least, what) =
+        if args.chaos { (MIN_CHAOS_SECS, "chaos soak") } else { (MIN_SECS, "soak") };
+    if secs < least {
+        return Err(format!("--secs {secs}: a {what} needs at least {least} s"));
     }
     if args.chaos { chaos(secs) } else { plain(secs) }
 }
@@ -69,7 +76,8 @@ fn plain(secs: u64) -> Result<(), String> {
     // Short client deadlines, so that the slow clients are cut off many times per run.
     let flags = ["--header-read-timeout", "2s", "--body-read-timeout", "2s"].map(str::to_owned);
     let gateway = start_gateway(&upstream.url, &flags, &dir.join("gateway.log"))?;
-    let run = drive(&gateway, "soak-traffic", "mixed traffic", secs)?;
+    let samples = dir.join("samples.tsv");
+    let run = drive(&gateway, "soak-traffic", "mixed traffic", secs, 10, &samples)?;
     drop(gateway);
     drop(upstream);
     let report = format!("## cargo xtask soak --secs {secs}\n\n{}\n{}", run.summary, run.table());
@@ -110,7 +118,8 @@ fn chaos(secs: u64) -> Result<(), String> {
     upstream.arg("127.0.0.1:0").arg(&stats);
     let upstream = Process::start(upstream, &dir.join("chaos-upstream.log"), None)?;
     let gateway = start_gateway(&upstream.url, &flags, &dir.join("chaos-gateway.log"))?;
-    let run = drive(&gateway, "chaos-traffic", "chaos", secs)?;
+    let samples = dir.join("chaos-samples.tsv");
+    let run = drive(&gateway, "chaos-traffic", "chaos", secs, 30, &samples)?;
 
     let mut problems = run.problems();
     let ends = end_checks(&stats, limit, idle_timeout, admin, &gateway)?;
@@ -314,9 +323,19 @@ impl Run {
     }
 }
 
-/// Runs `traffic ADDR SECS` against `gateway` and samples the gateway's resources: idle, after
-/// the warm-up, and in the last seconds.
-fn drive(gateway: &Process, traffic: &'static str, what: &str, secs: u64) -> Result<Run, String> {
+/// Runs `traffic ADDR SECS` against `gateway` for `secs` and samples the gateway's resources:
+/// idle, then once a second from the end of a warm-up (a fifth of the run, at least
+/// `least_warm_up` seconds and at most 60) to the end of the traffic; the samples are written
+/// to `samples` and summed up by [`ends`].
+fn drive(
+    gateway: &Process,
+    traffic: &'static str,
+    what: &str,
+    secs: u64,
+    least_warm_up: u64,
+    samples_file: &Path,
+) -> Result<Run, String> {
+    let warm_up = Duration::from_secs((secs / 5).clamp(least_warm_up, 60));
     let pid = gateway.child.id();
     let address = gateway.url.trim_start_matches("http://").to_owned();
     eprintln!("soak: {secs} s of {what} against cors-gateway (pid {pid}) on {address}");
@@ -328,17 +347,47 @@ fn drive(gateway: &Process, traffic: &'static str, what: &str, secs: u64) -> Res
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {traffic}: {e}"))?;
-    let warm_up = Duration::from_secs((secs / 5).clamp(10, 60));
-    sleep_until(started + warm_up);
-    let start = median_sample(pid)?;
-    eprintln!("soak: start (after {} s): {start}", warm_up.as_secs());
-    sleep_until(started + Duration::from_secs(secs - 6));
-    let end = median_sample(pid)?;
-    eprintln!("soak: end: {end}");
+    let mut samples = Vec::new();
+    let mut table = String::from("seconds\tresident memory (KiB)\topen file descriptors\n");
+    let mut next = started + warm_up;
+    while next < started + Duration::from_secs(secs) {
+        sleep_until(next);
+        let seen = sample(pid)?;
+        let _ = writeln!(table, "{}\t{}\t{}", (next - started).as_secs(), seen.rss_kib, seen.fds);
+        samples.push(seen);
+        next += Duration::from_secs(1);
+    }
+    std::fs::write(samples_file, table)
+        .map_err(|e| format!("cannot write {}: {e}", samples_file.display()))?;
+    let (start, end) = ends(&samples);
+    eprintln!("soak: start (after {} s): {start}; end: {end}", warm_up.as_secs());
     let (output, traffic_passed) =
         wait_bounded(&mut child, traffic, started + Duration::from_secs(secs + 60))?;
     let summary = String::from_utf8_lossy(&output).into_owned();
     Ok(Run { idle, start, end, warm_up, summary, traffic_passed, traffic })
+}
+
+/// The start and the end of a run's `samples`, taken a second apart after its warm-up: the
+/// medians of their first and of their last third. Under the chaos traffic the resident memory
+/// moves by 2 to 4 MiB steps that last 10 to 30 s (256 KiB bodies, slow readers, clients that
+/// leave), about 10 % of it: a few samples at each end could land on two such steps and fail a
+/// run that grows nothing, as five at each end did (+10.0 % in a 30 s run, +12.6 % in 90 s),
+/// where a third of the samples spans several steps once the run is long enough
+/// (`MIN_CHAOS_SECS`). A leak still shows: it lifts the last third above the first.
+fn ends(samples: &[Sample]) -> (Sample, Sample) {
+    let third = (samples.len() / 3).max(1);
+    let median = |part: &[Sample], field: fn(&Sample) -> u64| {
+        let mut values: Vec<u64> = part.iter().map(field).collect();
+        values.sort_unstable();
+        values.get(values.len() / 2).copied().unwrap_or(0)
+    };
+    let summed = |part: &[Sample]| Sample {
+        rss_kib: median(part, |s| s.rss_kib),
+        fds: median(part, |s| s.fds),
+    };
+    let first = samples.get(..third).unwrap_or(samples);
+    let last = samples.get(samples.len().saturating_sub(third)..).unwrap_or(samples);
+    (summed(first), summed(last))
 }
 
 /// Prints and writes `report`, and fails with `problems`, if any.
@@ -412,23 +461,6 @@ fn sample(pid: u32) -> Result<Sample, String> {
     Ok(Sample { rss_kib, fds })
 }
 
-/// The median of five samples, one a second.
-fn median_sample(pid: u32) -> Result<Sample, String> {
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        samples.push(sample(pid)?);
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let median = |mut values: Vec<u64>| {
-        values.sort_unstable();
-        values[values.len() / 2]
-    };
-    Ok(Sample {
-        rss_kib: median(samples.iter().map(|s| s.rss_kib).collect()),
-        fds: median(samples.iter().map(|s| s.fds).collect()),
-    })
-}
-
 /// `(end - start) / start`.
 #[expect(
     clippy::cast_precision_loss,
@@ -486,7 +518,27 @@ mod tests {
     #[test]
     fn a_soak_shorter_than_the_minimum_is_refused() {
         assert!(run(&Args { secs: 5, chaos: false }).unwrap_err().contains("at least 30 s"));
-        assert!(run(&Args { secs: 5, chaos: true }).unwrap_err().contains("at least 30 s"));
+        assert!(run(&Args { secs: 30, chaos: true }).unwrap_err().contains("at least 180 s"));
+    }
+
+    #[test]
+    fn the_ends_are_the_medians_of_the_first_and_last_thirds() {
+        let at = |rss_kib: u64| Sample { rss_kib, fds: 40 };
+        // A step up at the end, shorter than half a third, as the chaos traffic's memory makes
+        // (20 to 30 s of the 144 s a 180 s run samples): no growth.
+        let mut samples: Vec<Sample> = (0..85).map(|i| at(40_000 + i % 7 * 100)).collect();
+        samples.extend((0..15).map(|_| at(46_000)));
+        let (start, end) = ends(&samples);
+        assert!(growth(start.rss_kib, end.rss_kib) <= MAX_GROWTH, "{start} {end}");
+        // A leak of 20 % across the run: growth.
+        let leaking: Vec<Sample> = (0..100).map(|i| at(40_000 + i * 80)).collect();
+        let (start, end) = ends(&leaking);
+        assert!(growth(start.rss_kib, end.rss_kib) > MAX_GROWTH, "{start} {end}");
+        assert_eq!((start.fds, end.fds), (40, 40));
+        // Too few samples to split: every sample is each end.
+        let (start, end) = ends(&[at(1), at(2)]);
+        assert_eq!((start.rss_kib, end.rss_kib), (1, 2));
+        assert_eq!(ends(&[]).0.rss_kib, 0);
     }
 
     #[test]
