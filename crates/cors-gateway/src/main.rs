@@ -99,6 +99,11 @@ fn init_logging(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A line that cannot be written is lost, and nothing more: the builder's default reports
+        // the failure with `eprintln!`, which panics when stderr is what failed (a closed pipe:
+        // a log shipper that died, `serve ... 2>&1 | head`), and the panic hook's own log line
+        // then panicked again, aborting the whole process at its next log line.
+        .log_internal_errors(false)
         .init();
 }
 
