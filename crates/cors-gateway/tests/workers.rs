@@ -21,6 +21,12 @@ const APP: &str = "https://app.example.com";
 /// An allowed GET of the strict policy, kept alive.
 const ALLOWED_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\n\r\n";
 
+/// [`ALLOWED_GET`] with `Connection: close`: [`raw_exchange`] returns once the gateway closed
+/// the connection after its answer, not at the end of a fixed wait that a busy machine can
+/// outlast.
+const CLOSING_GET: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\nConnection: close\r\n\r\n";
+
 /// The strict example policy in front of `upstream`, with `extra` flags.
 fn gateway(upstream: &str, extra: &[&str]) -> Gateway {
     let policy = example_policy("strict.yaml");
@@ -74,8 +80,7 @@ async fn connections_spread_over_the_workers() {
     gateway.wait_for_log(" workers=2");
     let address = gateway.address;
     let answers = tokio::task::spawn_blocking(move || {
-        let closing = b"GET / HTTP/1.1\r\nHost: a\r\nOrigin: https://app.example.com\r\nConnection: close\r\n\r\n";
-        (0..32).map(|_| raw_exchange(address, closing, PATIENCE)).collect()
+        (0..32).map(|_| raw_exchange(address, CLOSING_GET, PATIENCE)).collect()
     });
     let answers: Vec<common::Raw> = answers.await.unwrap();
     for answer in answers {
@@ -96,7 +101,7 @@ async fn one_worker_serves_every_connection() {
         let answer = send(&client, request("GET", &gateway.url("/"), &[("origin", APP)], empty()));
         assert_eq!(answer.await.status, 200);
         // A new connection for each request.
-        let answer = raw_exchange(gateway.address, ALLOWED_GET, Duration::from_millis(200));
+        let answer = raw_exchange(gateway.address, CLOSING_GET, PATIENCE);
         assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
     }
     assert_eq!(gateway.workers_that_accepted(9), ["0"], "{}", gateway.stderr());
@@ -269,7 +274,7 @@ async fn a_second_gateway_on_the_same_port_is_refused() {
     let said = format!("error: cannot listen on {address}: ");
     assert!(stderr.contains(&said), "{stderr}");
     assert!(stderr.contains("; another process listens there"), "{stderr}");
-    let answer = raw_exchange(first.address, ALLOWED_GET, Duration::from_millis(200));
+    let answer = raw_exchange(first.address, CLOSING_GET, PATIENCE);
     assert!(answer.text.starts_with("HTTP/1.1 200 "), "{}", answer.text);
 }
 
