@@ -544,6 +544,19 @@ impl Gateway {
         }
     }
 
+    /// Waits (bounded) until the upstream has read `count` request heads.
+    fn wait_for_upstream_requests(&self, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.upstream_requests() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{} requests reached the upstream, not {count}",
+                self.upstream_requests()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The value of the sample `series` (name and labels) in the admin listener's `/metrics`
     /// (the gateway was started with `--admin-listen`).
     fn metric(&self, series: &str) -> u64 {
@@ -2571,11 +2584,7 @@ fn head_answers_carry_no_content_on_either_protocol(#[case] answer: HeadAnswer) 
         let address = gateway.address;
         let holder =
             thread::spawn(move || exchange(address, &raw_request("GET", "/hang", &[], false)));
-        let deadline = Instant::now() + PATIENCE;
-        while gateway.upstream_requests() == 0 {
-            assert!(Instant::now() < deadline, "the holding request never reached the upstream");
-            thread::sleep(Duration::from_millis(10));
-        }
+        gateway.wait_for_upstream_requests(1);
         holder
     });
     // HTTP/1.1: the head alone, then the connection closes (`connection: close`).
@@ -2802,11 +2811,7 @@ fn a_shutdown_waits_for_a_request_in_flight_at_most_the_shutdown_timeout() {
     let mut gateway = Gateway::start(&["--shutdown-timeout", "1s", "--upstream-timeout", "60s"]);
     let mut hanging = TcpStream::connect(gateway.address).unwrap();
     hanging.write_all(&raw_request("GET", "/hang", &[("origin", APP.as_bytes())], false)).unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while gateway.upstream_requests() == 0 {
-        assert!(Instant::now() < deadline, "the request never reached the upstream");
-        thread::sleep(Duration::from_millis(10));
-    }
+    gateway.wait_for_upstream_requests(1);
     let started = Instant::now();
     let status = gateway.terminate();
     let took = started.elapsed();
