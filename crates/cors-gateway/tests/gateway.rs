@@ -648,11 +648,19 @@ async fn an_http2_client_that_reads_nothing_has_no_response_end_in_the_gateways_
 /// read it hands chunks one by one until the socket is full again, and gathers those it takes
 /// in the rest of the pause. Alone on 2 cores, 36 181 frames came (the same each run, ten of
 /// them gathered). Beside 16 tests at once and two busy loops (load 18 to 20), 15 runs had from
-/// 0.29 to 0.94 of a frame a chunk: 7 failed the former bound on that share, a half, and 14 had
-/// a frame of 16 383 bytes, which is what this test asks.
+/// 0.29 to 0.94 of a frame a chunk: 7 failed the former bound on that share, a half, and one had
+/// no frame of 16 383 bytes, which is what this test asks. So the client also stops reading for
+/// a while, its socket full, and the gateway gathers until it reads again: a quarter of a second
+/// at first, then, while no whole frame came once it read on past all the gateway's socket
+/// held before it stopped (`BACKLOG`), twice as long each time, at most [`PATIENCE`] in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_chunks_are_gathered_for_an_http2_client_whose_socket_is_full() {
     const CHUNKS: usize = 200_000;
+    // A frame of gathered chunks: 16 KiB, but for its last byte, which follows on its own.
+    const GATHERED: usize = 16 * 1024 - 1;
+    // More than the gateway's socket holds unsent (`NOT_SENT_LOW_WATER`, 128 KiB), with room
+    // for what the client's socket and h2 hold: the frames gathered in a stop come after it.
+    const BACKLOG: usize = 256 * 1024;
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_url = format!("http://{}", upstream.local_addr().unwrap());
     let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
@@ -693,6 +701,9 @@ async fn tiny_chunks_are_gathered_for_an_http2_client_whose_socket_is_full() {
         let (mut frames, mut bytes, mut largest) = (0, 0, 0);
         let mut buffer = Vec::new();
         let mut read = [0u8; 4096];
+        let pace = Duration::from_millis(20);
+        // The next stop, the stops so far, and what was read since the last one.
+        let (mut stop, mut stopped, mut since) = (Duration::from_millis(250), Duration::ZERO, 0);
         loop {
             while buffer.len() >= 9 {
                 let length = usize::from(buffer[0]) << 16
@@ -715,15 +726,25 @@ async fn tiny_chunks_are_gathered_for_an_http2_client_whose_socket_is_full() {
             let n = stream.read(&mut read).unwrap();
             assert!(n > 0, "closed after {bytes} bytes in {frames} frames");
             buffer.extend_from_slice(&read[..n]);
-            // A slow reader: its socket stays full most of the time.
-            std::thread::sleep(Duration::from_millis(20));
+            since += n;
+            // A slow reader: its socket stays full most of the time. Until a whole frame came, it
+            // also stops: at first, then once past the backlog, longer each time.
+            if largest < GATHERED && (stopped.is_zero() || since >= BACKLOG) {
+                let got = format!("{bytes} bytes in {frames} frames, the largest of {largest}");
+                assert!(stopped < PATIENCE, "none whole after {stopped:?} of stops: {got}");
+                let this = stop.min(PATIENCE.saturating_sub(stopped));
+                std::thread::sleep(this);
+                (stopped, since, stop) = (stopped + this, 0, stop * 2);
+            } else {
+                std::thread::sleep(pace);
+            }
         }
     })
     .await
     .unwrap();
     eprintln!("{bytes} bytes in {frames} DATA frames, the largest of {largest}");
     assert_eq!(bytes, CHUNKS);
-    assert_eq!(largest, 16 * 1024 - 1, "{bytes} bytes came in {frames} DATA frames");
+    assert_eq!(largest, GATHERED, "{bytes} bytes came in {frames} DATA frames");
 }
 
 /// Finding F-DE: an HTTP/2 client that reads gets each small chunk as it comes, never held for
