@@ -74,19 +74,23 @@ impl PerClient {
     /// The slot of a connection just accepted, `connection` of `--max-connections`, counted
     /// against no client yet.
     pub(crate) fn slot(self: &Arc<Self>, connection: OwnedSemaphorePermit) -> Slot {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Slot { _connection: connection, per_client: Arc::clone(self), client: None }
+        let arrived_with = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        Slot { _connection: connection, per_client: Arc::clone(self), client: None, arrived_with }
     }
 
     /// Counts the connection of `slot` against `client`, or refuses it: `false` when `client`
-    /// already holds the cap while more than half of `--max-connections` is open. The count
-    /// ends when `slot` is dropped.
+    /// already holds the cap while more than half of `--max-connections` is open, as the
+    /// connection found it when accepted (or fewer, if some closed since). The count ends when
+    /// `slot` is dropped.
     pub(crate) fn admit(&self, slot: &mut Slot, client: IpAddr) -> bool {
         if self.cap == 0 {
             return true;
         }
         let key = ClientKey::of(client);
-        let open = self.open.load(Ordering::Relaxed);
+        // As the connection found the gateway, or fewer if some closed since: connections taken
+        // after it, by other workers before it is admitted here, are not in use before it
+        // (finding F-EC).
+        let open = self.open.load(Ordering::Relaxed).min(slot.arrived_with);
         // A poisoned lock only means a thread panicked while holding it; the counts stay whole
         // (each change is one statement).
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
@@ -130,6 +134,8 @@ pub(crate) struct Slot {
     _connection: OwnedSemaphorePermit,
     per_client: Arc<PerClient>,
     client: Option<ClientKey>,
+    /// The connections open when it was accepted, itself included.
+    arrived_with: usize,
 }
 
 impl Drop for Slot {
@@ -219,6 +225,21 @@ mod tests {
         let many: Vec<_> = (0..50).map(|_| open(&off, "10.0.0.1")).collect();
         assert!(many.iter().all(Option::is_some));
         assert_eq!(off.clients(), 0);
+    }
+
+    /// Finding F-EC: connections taken at once (by several workers, each taking a slot and then
+    /// admitting it) are admitted as if they had come one by one: up to half of the 10, a
+    /// client's connections are served past its cap of 1, and only the later ones refused.
+    /// Each admission read the count of all the slots taken, its own and the later ones, so
+    /// that all but the first were refused.
+    #[test]
+    fn connections_taken_at_once_are_admitted_as_if_one_by_one() {
+        let (per_client, _others) = gateway(0, 1);
+        let mut slots: Vec<Slot> = (0..8).map(|_| per_client.slot(permit())).collect();
+        let client = "192.0.2.1".parse().unwrap();
+        let admitted: Vec<bool> =
+            slots.iter_mut().map(|slot| per_client.admit(slot, client)).collect();
+        assert_eq!(admitted, [true, true, true, true, true, false, false, false]);
     }
 
     #[test]
