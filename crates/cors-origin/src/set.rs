@@ -471,6 +471,34 @@ mod tests {
         }
     }
 
+    /// The tables' hashes read every byte of a key, and a subdomain pattern's port, so that
+    /// distinct keys spread over the table and a lookup stays one probe however many patterns
+    /// there are (an `OriginSet` looks up in time independent of their number): one changed bit
+    /// at any position of a key of any length up to 64 bytes changes the hash.
+    #[test]
+    fn hashes_tell_apart_keys_that_differ_in_one_bit() {
+        let hasher = RandomState::default();
+        for len in 1..=64 {
+            let key: Vec<u8> = (b'a'..=b'z').cycle().take(len).collect();
+            let hash = hash_bytes(&hasher, &key);
+            let subdomain = hash_subdomain(&hasher, b"https", &key, None);
+            for at in 0..len {
+                for bit in 0..8 {
+                    let mut other = key.clone();
+                    other[at] ^= 1 << bit;
+                    let shown = format!("length {len}, byte {at}, bit {bit}");
+                    assert_ne!(hash_bytes(&hasher, &other), hash, "{shown}");
+                    let other = hash_subdomain(&hasher, b"https", &other, None);
+                    assert_ne!(other, subdomain, "{shown}");
+                }
+            }
+            for port in [Some(0), Some(443), Some(8443)] {
+                assert_ne!(hash_subdomain(&hasher, b"https", &key, port), subdomain, "{port:?}");
+            }
+            assert_ne!(hash_subdomain(&hasher, b"http", &key, None), subdomain);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
 

@@ -1,6 +1,8 @@
 //! Configuration-time parsing: [`Origin::parse`] canonicalizes or explains (behaviour rules C3,
 //! C4; RFC 6454 §6.2; URL Standard host parsing).
 
+use std::hash::BuildHasher as _;
+
 use cors_origin::{Origin, OriginPattern, ParseErrorKind};
 use rstest::rstest;
 
@@ -69,6 +71,10 @@ fn check(input: &str, expected: Result<&str, ParseErrorKind>) {
 #[case::port_65536_is_refused("https://a.example:65536", Err(K::InvalidPort))]
 #[case::port_080_on_http_is_default("http://a.example:080", Ok("http://a.example"))]
 #[case::port_080_on_https_is_80("https://a.example:080", Ok("https://a.example:80"))]
+#[case::port_0_with_more_zeros_than_a_port_has_digits(
+    "http://a.example:000000",
+    Ok("http://a.example:0")
+)]
 #[case::port_many_leading_zeros("https://a.example:0000008443", Ok("https://a.example:8443"))]
 #[case::port_all_zeros_is_0("https://a.example:000", Ok("https://a.example:0"))]
 #[case::empty_port_is_refused("https://a.example:", Err(K::InvalidPort))]
@@ -169,6 +175,7 @@ fn check(input: &str, expected: Result<&str, ParseErrorKind>) {
 #[case::host_and_port_without_scheme("localhost:8080", Err(K::MissingScheme))]
 #[case::missing_slashes_is_refused("https:a.example", Err(K::MissingSlashes))]
 #[case::single_slash_is_refused("https:/a.example", Err(K::MissingSlashes))]
+#[case::wildcard_host_and_port_without_scheme("*.a.example:8080", Err(K::MissingScheme))]
 #[case::invalid_scheme_is_refused("h%tp://a.example", Err(K::InvalidScheme))]
 #[case::file_scheme_is_refused("file:///etc/passwd", Err(K::UnsupportedScheme))]
 #[case::data_scheme_is_refused("data:text/plain,x", Err(K::UnsupportedScheme))]
@@ -206,6 +213,24 @@ fn check_error(input: &str, kind: ParseErrorKind, offset: usize, display: &str) 
     K::Query,
     14,
     "invalid origin \"https://a.test?q\": query is not allowed in an origin (byte 14)"
+)]
+#[case::query_after_slash_offset(
+    "https://a.test/?q",
+    K::Query,
+    15,
+    "invalid origin \"https://a.test/?q\": query is not allowed in an origin (byte 15)"
+)]
+#[case::fragment_after_slash_offset(
+    "https://a.test/#f",
+    K::Fragment,
+    15,
+    "invalid origin \"https://a.test/#f\": fragment is not allowed in an origin (byte 15)"
+)]
+#[case::zone_id_offset_points_at_percent(
+    "https://[fe80::1%eth0]",
+    K::ZoneId,
+    16,
+    "invalid origin \"https://[fe80::1%eth0]\": IPv6 zone identifier is not allowed in an origin (byte 16)"
 )]
 #[case::port_offset_points_at_digits(
     "https://a.test:99999",
@@ -354,6 +379,16 @@ fn origins_compare_by_serialization() {
     let b = Origin::parse("https://a.example").expect("valid");
     assert_eq!(a, b);
     assert_eq!(a.cmp(&b), core::cmp::Ordering::Equal);
-    assert_ne!(a, Origin::parse("http://a.example").expect("valid"));
+    assert_eq!(a.partial_cmp(&b), Some(core::cmp::Ordering::Equal));
+    let http = Origin::parse("http://a.example").expect("valid");
+    assert_ne!(a, http);
+    assert!(http < a, "ordered as their serializations");
     assert_eq!(format!("{a:?}"), "Origin(\"https://a.example\")");
+    // A borrowed view compares as the serialization too.
+    assert!(a == b.as_ref());
+    assert!(a != http.as_ref());
+    // `Hash` agrees with `Eq`, and is the serialization's.
+    let state = std::hash::RandomState::new();
+    assert_eq!(state.hash_one(&a), state.hash_one(&b));
+    assert_eq!(state.hash_one(&a), state.hash_one("https://a.example"));
 }

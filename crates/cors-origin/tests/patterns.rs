@@ -155,6 +155,16 @@ fn subdomain_pattern_accessors() {
         ("http", "a.example", Some(8080))
     );
     assert_eq!(pattern.domain_labels(), 2);
+    assert_eq!(format!("{pattern:?}"), "SubdomainPattern(http://*.a.example:8080)");
+}
+
+/// A subdomain pattern on an IP address is refused at its domain, the byte after `*.`.
+#[rstest]
+#[case::ipv4("https://*.127.0.0.1", 10)]
+#[case::ipv6("http://*.[::1]", 9)]
+fn wildcard_on_an_ip_address_points_at_the_address(#[case] input: &str, #[case] offset: usize) {
+    let error = OriginPattern::parse(input).expect_err("refused");
+    assert_eq!((error.kind(), error.offset()), (ParseErrorKind::WildcardOnIpAddress, offset));
 }
 
 #[test]
@@ -165,4 +175,10 @@ fn set_keeps_patterns_in_order() {
     assert_eq!(set.patterns(), &patterns[..]);
     assert_eq!(set.len(), 3);
     assert!(!set.is_empty());
+    assert_eq!(
+        format!("{set:?}"),
+        "OriginSet { patterns: [Null, Any, Exact(Origin(\"https://a.example\"))], .. }"
+    );
+    let empty = OriginSet::default();
+    assert_eq!((empty.len(), empty.is_empty()), (0, true));
 }

@@ -18,12 +18,16 @@ fn check(input: &[u8], expected: Result<(), HeaderError>) {
     match (RequestOrigin::parse(input), expected) {
         (Ok(origin), Ok(())) => {
             assert_eq!(origin.as_bytes(), input, "input {shown:?}");
+            assert_eq!(origin.to_string().as_bytes(), input, "input {shown:?}");
             // Accepted means canonical: the configuration-time parser agrees byte for byte.
             if let RequestOrigin::Tuple(tuple) = origin {
+                assert_eq!(origin.tuple(), Some(tuple));
                 let text = core::str::from_utf8(input).expect("accepted input is ASCII");
                 let config = Origin::parse(text).expect("accepted input parses as configuration");
                 assert_eq!(config.as_str(), text);
                 assert_eq!(config, tuple);
+            } else {
+                assert_eq!(origin.tuple(), None);
             }
         }
         (Err(error), Err(kind)) => assert_eq!(error, kind, "input {shown:?}"),
@@ -129,6 +133,7 @@ fn check(input: &[u8], expected: Result<(), HeaderError>) {
 #[case::file_scheme(b"file:///etc/passwd", Err(E::UnsupportedScheme))]
 #[case::data_scheme(b"data:text/plain,x", Err(E::UnsupportedScheme))]
 #[case::value_of_10_kib(format!("https://{}", "a".repeat(10 * 1024)).leak().as_bytes(), Err(E::TooLong))]
+#[case::at_the_cap(format!("{}://a", "s".repeat(MAX_ORIGIN_LEN - 4)).leak().as_bytes(), Ok(()))]
 #[case::one_byte_over_the_cap(format!("https://{}", "a".repeat(MAX_ORIGIN_LEN - 7)).leak().as_bytes(), Err(E::TooLong))]
 fn request_origin(#[case] input: &[u8], #[case] expected: Result<(), HeaderError>) {
     check(input, expected);
@@ -142,6 +147,7 @@ fn check_parts(input: &str, scheme: &str, host: &str, port: Option<u16>) {
     };
     assert_eq!((origin.scheme(), origin.host(), origin.port()), (scheme, host, port));
     assert_eq!((origin.as_str(), origin.to_string()), (input, input.to_owned()));
+    assert_eq!(format!("{origin:?}"), format!("OriginRef({input:?})"));
 }
 
 #[rstest]
@@ -269,6 +275,12 @@ fn same_origin(
     b"a.b.c.d.e.f.g.h.xn--bcher-kva.example.",
     true
 )]
+#[case::punycode_after_plain_labels_with_digits_and_hyphens(
+    b"https://a-1.b2.c.d.e.f.g.h.xn--bcher-kva.example.",
+    "https",
+    b"a-1.b2.c.d.e.f.g.h.xn--bcher-kva.example.",
+    true
+)]
 #[case::punycode_bidi_after_many_plain_labels(
     b"http://a.b.c.d.e.f.g.h.1abc.xn--mgbh0fb",
     "http",
@@ -290,6 +302,7 @@ fn same_origin(
 )]
 #[case::punycode_rtl(b"https://xn--mgbh0fb.example.", "https", b"XN--MGBH0FB.example.", true)]
 #[case::custom_scheme_punycode_is_opaque(b"x-app://xn--a", "x-app", b"xn--a", true)]
+#[case::at_the_cap(format!("https://{}", "a".repeat(MAX_ORIGIN_LEN - 8)).leak().as_bytes(), "https", "a".repeat(MAX_ORIGIN_LEN - 8).leak().as_bytes(), true)]
 #[case::over_the_cap(format!("https://{}", "a".repeat(MAX_ORIGIN_LEN - 7)).leak().as_bytes(), "https", "a".repeat(MAX_ORIGIN_LEN - 7).leak().as_bytes(), false)]
 fn same_origin_value_as_sent(
     #[case] origin: &[u8],
