@@ -581,6 +581,14 @@ mod tests {
                 let summary = got.expect("accepted");
                 assert_eq!(seen, names);
                 assert_eq!(summary.names(), names.len());
+                // Every element that is empty once trimmed, an empty line's included.
+                let empty = lines
+                    .iter()
+                    .flat_map(|line| line.split(|&b| b == b','))
+                    .filter(|element| element.iter().all(|&b| b == b' ' || b == b'\t'))
+                    .count();
+                assert_eq!(summary.empty_elements(), empty);
+                assert_eq!(summary.lines(), lines.len());
                 assert_eq!(summary.is_canonical_single_line(), canonical);
                 let joined_len = names.iter().map(|n| n.len()).sum::<usize>()
                     + 2 * names.len().saturating_sub(1);

@@ -1219,11 +1219,15 @@ mod tests {
             origin in proptest::sample::select(vec!["https://app.example", "https://evil.example"]),
             requested in proptest::sample::select(vec!["PUT", "PURGE"]),
         ) {
-            let yaml = "originGroups: [{ origins: [https://app.example], allowedMethods: [\
+            // Not a public resource (C1's default), whose groups, and so their methods, would
+            // be ignored (M2).
+            let yaml = "publicResource: false\n\
+                        originGroups: [{ origins: [https://app.example], allowedMethods: [\
                         { methodName: GET, isAllowed: true }, { methodName: PUT, isAllowed: true },\
                         { methodName: PURGE, isAllowed: true }] }]";
             let engine =
                 Engine::new(Policy::from_yaml_str(yaml, "cors.yaml").expect("valid").policy);
+            proptest::prop_assert!(!engine.policy().is_public_resource());
             let headers: &[(&str, &str)] =
                 &[("origin", origin), ("access-control-request-method", requested)];
             let parsed = http::Method::from_bytes(method.as_bytes()).expect("a token");
@@ -1261,6 +1265,23 @@ mod tests {
                 !same || may_be_addressed(origin.as_bytes(), scheme, &Some(authority.as_bytes()))
             );
         }
+    }
+
+    /// `Debug` shows what a request holds, its method and authority as text, and an engine's
+    /// policy.
+    #[test]
+    fn debug_shows_the_request_and_the_policy() {
+        let headers: &[(&str, &str)] = &[("origin", "https://app.example")];
+        let request = Request::new(b"GET", headers).addressed_to("https", b"api.example");
+        assert_eq!(
+            format!("{request:?}"),
+            r#"Request { method: "GET", headers: [("origin", "https://app.example")], scheme: "https", host: Some("api.example") }"#
+        );
+        let engine = Engine::new(Policy::public());
+        assert_eq!(
+            format!("{engine:?}"),
+            format!("Engine {{ policy: {:?}, .. }}", engine.policy())
+        );
     }
 
     #[test]

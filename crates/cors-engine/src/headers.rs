@@ -436,6 +436,26 @@ mod tests {
         );
     }
 
+    /// A copy of what a walk found holds the same lines, and `Debug` shows them.
+    #[test]
+    fn found_lines_copy_and_show_what_they_hold() {
+        let mut map = HeaderMap::new();
+        map.append(
+            HeaderName::from_static("access-control-request-method"),
+            HeaderValue::from_static("PUT"),
+        );
+        let lines = map.preflight_lines().expect("a small map is walked once");
+        let copy = Clone::clone(&lines);
+        assert_eq!(copy.request_method.first.map(HeaderValue::as_bytes), Some(&b"PUT"[..]));
+        let method = Clone::clone(&lines.request_method);
+        assert_eq!(method.first.map(HeaderValue::as_bytes), Some(&b"PUT"[..]));
+        assert_eq!(
+            format!("{lines:?}"),
+            "PreflightLines { request_method: FirstLines { first: Some(\"PUT\"), more: false }, \
+             request_headers: FirstLines { first: None, more: false } }"
+        );
+    }
+
     proptest::proptest! {
         /// R5, P6: whether the map is walked (small) or hashed (large), and whether a name has
         /// one line or several, the lines of each name are `get_all`'s, in order; the same for

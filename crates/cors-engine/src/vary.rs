@@ -194,6 +194,16 @@ mod tests {
         check_vary(upstream, wanted, expected);
     }
 
+    /// V1: `with` is the union: a token already there stays, once.
+    #[test]
+    fn with_keeps_a_token_already_there() {
+        let both = Vary::ORIGIN.with(Vary::REQUEST_HEADERS);
+        assert_eq!(both.with(Vary::ORIGIN), both);
+        assert_eq!(Vary::ORIGIN.with(Vary::ORIGIN), Vary::ORIGIN);
+        assert!(both.contains(Vary::ORIGIN) && both.contains(Vary::REQUEST_HEADERS));
+        assert_eq!(format!("{both:?}"), r#"{"Origin", "Access-Control-Request-Headers"}"#);
+    }
+
     #[test]
     fn v1_every_prebuilt_value_joins_the_tokens() {
         for bits in 1u8..8 {

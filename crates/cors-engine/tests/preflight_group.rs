@@ -45,6 +45,11 @@ fn p1_an_accepted_preflight_names_its_group(
     assert_eq!(decision.outcome(), outcome);
     let named = decision.headers().and_then(ResponseHeaders::preflight_group);
     assert_eq!(named.map(cors_policy::Group::index), group);
+    // P1: the accepted preflight carries its group's max-age (C1's default here), and no other
+    // answer does.
+    let max_age = decision.headers().and_then(ResponseHeaders::max_age);
+    let expected = group.map(|_| cors_policy::DEFAULT_MAX_AGE.to_string());
+    assert_eq!(max_age.map(|value| value.to_string()), expected);
 }
 
 #[test]

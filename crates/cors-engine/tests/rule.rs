@@ -33,6 +33,9 @@ const APP: (&str, &str) = ("origin", "https://app.example.test");
 #[case::r5_malformed_origin_public_credentials(PUBLIC_CREDENTIALS, "GET", &[("origin", "HTTPS://a")], (Outcome::Blocked, Rule::R5))]
 #[case::a2_method_not_allowed(CREDENTIALS, "DELETE", &[APP], (Outcome::Blocked, Rule::A2))]
 #[case::a2_no_method_allowed(NO_METHODS, "GET", &[APP], (Outcome::Blocked, Rule::A2))]
+// R3: only `OPTIONS`, byte for byte, is a preflight; a method of its length or its ending is not.
+#[case::r4_a_method_ending_as_options(CREDENTIALS, "ACTIONS", &[APP, ACRM_PUT], (Outcome::Blocked, Rule::A2))]
+#[case::r4_a_method_of_the_length_of_options(CREDENTIALS, "CONNECT", &[APP, ACRM_PUT], (Outcome::Blocked, Rule::A2))]
 fn actual_requests_name_their_rule(
     #[case] profile: &'static str,
     #[case] method: &str,
@@ -65,6 +68,15 @@ fn preflights_name_their_rule(#[case] lines: &[(&str, &str)], #[case] expected: 
 fn p5_a_public_preflight_is_accepted_under_p5() {
     let lines = [APP, ("access-control-request-method", "PATCH")];
     check(PUBLIC, "OPTIONS", &lines, (Outcome::PreflightAccepted, Rule::P5));
+}
+
+/// R1, R2, A1 forward the request; a preflight (R3, P1, P3) and a blocked request (A2) are
+/// answered without it.
+#[test]
+fn only_not_cors_and_allowed_requests_are_forwarded() {
+    let forwarded: Vec<Outcome> =
+        Outcome::ALL.into_iter().filter(|outcome| outcome.is_forwarded()).collect();
+    assert_eq!(forwarded, [Outcome::NotCors, Outcome::Allowed]);
 }
 
 /// `Outcome::ALL` has every kind once, and `as_str` gives each the label metrics and access

@@ -6,7 +6,7 @@
 
 #![allow(dead_code, reason = "each user calls a different subset")]
 
-use cors_engine::{Decision, Engine, Outcome, Request, RequestHeaders, Vary};
+use cors_engine::{Decision, Engine, Outcome, Request, RequestHeaders, Value, Vary};
 use cors_origin::RequestOrigin;
 use cors_policy::{Group, Policy};
 use http::{HeaderMap, HeaderValue};
@@ -136,6 +136,61 @@ pub(crate) fn check_acam_lists_only_allowed_methods(
     }
 }
 
+/// A1, A3, P1, P5: an allowed actual request gets its group's `exposedHeaders` as ACEH, and an
+/// accepted preflight its group's max-age as ACMA; a public resource sends neither, nor does any
+/// other answer.
+pub(crate) fn check_group_values(policy: &Policy, s: &Snapshot, lines: &Lines<'_>) {
+    let group = model_group(policy, lines);
+    let expected = match (s.outcome, group) {
+        (Outcome::Allowed, Some(group)) => (group.expose_headers_value(), None),
+        (Outcome::PreflightAccepted, Some(group)) => (None, Some(group.max_age_value())),
+        _ => (None, None),
+    };
+    let expected = (expected.0.map(HeaderValue::as_bytes), expected.1.map(HeaderValue::as_bytes));
+    let got = (header(s, "access-control-expose-headers"), header(s, "access-control-max-age"));
+    assert_eq!(got, expected, "ACEH and ACMA: {s:?}");
+}
+
+/// P3, O3: an answer's headers are empty exactly when it is a rejected preflight (every other
+/// answer with headers has ACAO); a copy of them, and their `Debug` form, hold the same.
+pub(crate) fn check_headers_and_their_copy<H: RequestHeaders + ?Sized>(
+    decision: &Decision<'_, '_, H>,
+) {
+    let shown = format!("{decision:?}");
+    let variant = match decision.outcome() {
+        Outcome::NotCors => "NotCors",
+        Outcome::PreflightAccepted | Outcome::PreflightRejected => "Preflight",
+        Outcome::Blocked => "Blocked",
+        _ => "Allowed",
+    };
+    assert!(shown.starts_with(variant), "{shown}");
+    let Some(headers) = decision.headers() else { return };
+    assert_eq!(headers.is_empty(), decision.outcome() == Outcome::PreflightRejected);
+    let copy = Clone::clone(headers);
+    assert!(copy.iter().map(|(n, _)| n).eq(headers.iter().map(|(n, _)| n)));
+    // P4, P5: a mirrored list is never empty, and counts the names it joins.
+    if let Some(Value::Mirrored(list)) = headers.allow_headers() {
+        assert!(!list.is_empty());
+        assert_eq!(list.len(), list.names().count());
+        let joined = list.to_header_value();
+        assert_eq!(list.joined_len(), joined.len());
+        assert!(list.eq_bytes(joined.as_bytes()));
+        assert!(!list.eq_bytes(&[joined.as_bytes(), b"x"].concat()));
+        assert_eq!(format!("{list:?}"), format!("MirroredList({list})"));
+    }
+    // Each value compares, shows and builds as the same bytes.
+    for (_, value) in headers.iter() {
+        let built = value.to_header_value();
+        assert!(value.eq_bytes(built.as_bytes()), "{value:?}");
+        assert!(!value.eq_bytes(&[built.as_bytes(), b"x"].concat()), "{value:?}");
+        assert_eq!(value.to_string(), built.as_bytes().escape_ascii().to_string());
+        assert!(format!("{value:?}").ends_with(&format!("(\"{value}\")")), "{value:?}");
+    }
+    let listed = format!("{headers:?}");
+    assert!(listed.contains("\"vary\""), "{listed}");
+    assert_eq!(format!("{copy:?}"), listed);
+}
+
 /// M1 to M5: an origin no pattern matches never gets ACAO (outside public resources, where M2
 /// makes every origin match).
 pub(crate) fn check_unmatched_origin_gets_no_acao(
@@ -187,6 +242,9 @@ pub(crate) fn check_owned_apply_agrees(engine: &Engine, request: &Request<'_, Li
     let owned = decision.into_owned();
     assert_eq!(owned.outcome(), decision.outcome());
     assert_eq!(owned.vary(), decision.vary());
+    let kept: Vec<(String, Vec<u8>)> =
+        owned.headers().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect();
+    assert_eq!(kept, snapshot(&decision).headers, "the owned decision lists other headers");
     let mut upstream = HeaderMap::new();
     upstream.append("access-control-allow-origin", HeaderValue::from_static("*"));
     upstream.append("vary", HeaderValue::from_static("accept-encoding"));
@@ -207,6 +265,8 @@ pub(crate) fn check_all(engine: &Engine, request: &Request<'_, Lines<'_>>) -> Sn
     check_acao_is_star_or_request_origin(&s, request.headers);
     check_acam_lists_only_allowed_methods(policy, &s, request.headers);
     check_unmatched_origin_gets_no_acao(policy, &s, request.headers);
+    check_group_values(policy, &s, request.headers);
+    check_headers_and_their_copy(&engine.decide(request));
     check_vary_origin(policy, &s);
     check_deterministic_and_explained(engine, request, &s);
     check_owned_apply_agrees(engine, request);
