@@ -2751,6 +2751,7 @@ fn a_shutdown_does_not_wait_for_connections_without_a_request(
     let ca = common::tls::TestCa::new("shutdown");
     let tls_flags = ca.issue(&scratch, "gateway").flags();
     let mut flags = vec!["--header-read-timeout", budget, "--shutdown-timeout", "120s"];
+    flags.extend(["--admin-listen", "127.0.0.1:0"]);
     let bytes = match opening {
         Opening::Plain(bytes) => bytes.to_vec(),
         Opening::Tls(first_flight) => {
@@ -2764,7 +2765,11 @@ fn a_shutdown_does_not_wait_for_connections_without_a_request(
     };
     let mut gateway = Gateway::start(&flags);
     let mut waiting = open_with(gateway.address, &[&bytes]);
-    // The gateway has accepted the connection and read what was sent.
+    // The gateway has accepted the connection (counted as it is accepted, before any byte is
+    // read: a gateway stopped for a while would otherwise get the signal with the connection
+    // still in its listen queue, and the test pass without testing what it names), and, in the
+    // time a running gateway takes, read what was sent.
+    gateway.wait_for_metric("cors_gateway_open_connections", 1);
     thread::sleep(Duration::from_millis(300));
     let status = gateway.terminate();
     assert!(status.success(), "{status}; stderr:\n{}", gateway.stderr.text());
