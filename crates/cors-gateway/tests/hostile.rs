@@ -561,20 +561,14 @@ impl Gateway {
     /// (the gateway was started with `--admin-listen`).
     fn metric(&self, series: &str) -> u64 {
         let admin = self.admin.expect("started with --admin-listen");
-        let reply = exchange(admin, &raw_request("GET", "/metrics", &[], false)).unwrap();
-        let text = String::from_utf8(reply.body).unwrap();
-        let value = text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
-        value.unwrap_or_else(|| panic!("no {series} in:\n{text}")).trim().parse().unwrap()
+        u64::try_from(common::metric(admin, series)).unwrap()
     }
 
     /// Waits (bounded) until [`Gateway::metric`] of `series` is `value`: a connection is
     /// counted out as its task ends, which may be just after its client saw it close.
     fn wait_for_metric(&self, series: &str, value: u64) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.metric(series) != value {
-            assert!(Instant::now() < deadline, "{series} is {}, not {value}", self.metric(series));
-            thread::sleep(Duration::from_millis(20));
-        }
+        let admin = self.admin.expect("started with --admin-listen");
+        common::wait_for_metric(admin, series, i64::try_from(value).unwrap());
     }
 
     fn hangup(&self) {

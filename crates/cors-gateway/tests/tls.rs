@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::tls::{self, TestCa};
 use common::upstream::Upstream;
-use common::{Gateway, PATIENCE, Scratch, empty, example_policy, request};
+use common::{Gateway, PATIENCE, Scratch, empty, example_policy, metric, request, wait_for_metric};
 use rstest::rstest;
 
 const APP: &str = "https://app.example.com";
@@ -388,28 +388,6 @@ async fn the_certificate_reloads_and_a_bad_one_keeps_the_previous() {
     replace(&third.issue(&scratch, "polled"), &serving.chain, &serving.key);
     wait_until_trusted(gateway.address, &third).await;
     gateway.wait_for_log("cause=\"file changed\"");
-}
-
-/// The value of the series `name` (with its labels, if any: `name{label="value"}`) on the admin
-/// listener at `admin`.
-fn metric(admin: std::net::SocketAddr, name: &str) -> i64 {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(admin).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let line = text.lines().find_map(|line| line.strip_prefix(&format!("{name} ")));
-    line.unwrap_or_else(|| panic!("no {name} in:\n{text}")).parse().unwrap()
-}
-
-/// Waits (bounded) until `metric(admin, name)` is `value`: a certificate reload refused is
-/// logged, then counted, so the log line comes a moment before the count.
-fn wait_for_metric(admin: std::net::SocketAddr, name: &str, value: i64) {
-    let deadline = Instant::now() + PATIENCE;
-    while metric(admin, name) != value {
-        assert!(Instant::now() < deadline, "{name} is {}, not {value}", metric(admin, name));
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Finding F-DP: a certificate reload refused for errors is counted in `/metrics`, as a policy

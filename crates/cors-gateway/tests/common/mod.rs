@@ -441,6 +441,25 @@ pub struct Raw {
     pub closed: bool,
 }
 
+/// The value of the sample `series` (its name, with its labels if any: `name{label="value"}`) in
+/// the `/metrics` of the admin listener at `admin`.
+pub fn metric(admin: SocketAddr, series: &str) -> i64 {
+    let request = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let text = raw_exchange(admin, request, PATIENCE).text;
+    let value = text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
+    value.unwrap_or_else(|| panic!("no {series} in:\n{text}")).trim().parse().unwrap()
+}
+
+/// Waits (bounded) until [`metric`] of `series` is `value`: a count can come a moment after
+/// what the test saw (a log line, a closed connection).
+pub fn wait_for_metric(admin: SocketAddr, series: &str, value: i64) {
+    let deadline = Instant::now() + PATIENCE;
+    while metric(admin, series) != value {
+        assert!(Instant::now() < deadline, "{series} is {}, not {value}", metric(admin, series));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sends raw bytes on a new connection and returns what comes back until the peer closes or
 /// `wait` passes.
 pub fn raw_exchange(address: SocketAddr, bytes: &[u8], wait: Duration) -> Raw {
