@@ -386,7 +386,8 @@ where
 /// `MIRRORED` says whether the list may be mirrored: without it (a group that lists its headers
 /// answers with its own value) the summary's [`joined_len`](AcrhSummary::joined_len) and
 /// canonical flag, which serve only the mirror, are not kept (0 and false), a few instructions
-/// less per name.
+/// less per name. A mirrored scan has no known names to stop at (a group that mirrors allows
+/// every name), so it never stops at an unknown one: `stop_at_unknown` is ignored there.
 ///
 /// Inlined into the engine, where the lines are usually the one line a walk found: out of line,
 /// taking over the lines' iterator and building the summary cost about 120 instructions a
@@ -458,7 +459,7 @@ where
                 // ends not at all. `on_name` gets it unsearched, from its first byte to the end
                 // of the line: the engine deciding refuses it whatever it holds (P2), and does not
                 // look at it.
-                None if stop_at_unknown => {
+                None if stop_at_unknown && !MIRRORED => {
                     if left == 0 {
                         let name = unknown_element(tail).name;
                         return Err(if is_token(name) {
@@ -468,11 +469,6 @@ where
                         });
                     }
                     left -= 1;
-                    if MIRRORED {
-                        let Element { name, bare_end, .. } = unknown_element(tail);
-                        canonical &= bare_start(rest, lead, element_index) && bare_end;
-                        joined_len += name.len() + if left < MAX_ACRH_NAMES - 1 { 2 } else { 0 };
-                    }
                     stopped = !on_name(tail, false);
                     break 'lines;
                 }
