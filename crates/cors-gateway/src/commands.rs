@@ -1,6 +1,6 @@
 //! The `serve`, `check` and `explain` commands.
 
-use std::io::{self, Write as _};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -28,9 +28,22 @@ use crate::{budget, reload};
 /// Where the gateway listens when neither `--listen` nor the policy file says.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// Writes one line to stdout; a closed stdout (e.g. `| head`) is not an error worth a panic.
+/// Writes one line of the commands' own output to stdout (see [`write_line`]).
 pub(crate) fn say(text: std::fmt::Arguments<'_>) {
-    let mut out = io::stdout().lock();
+    write_line(io::stdout().lock(), text);
+}
+
+/// Writes one line of the commands' own output to stderr: their diagnostics, `error:`, `note:`
+/// and `ok:` lines (see [`write_line`]).
+pub(crate) fn say_err(text: std::fmt::Arguments<'_>) {
+    write_line(io::stderr().lock(), text);
+}
+
+/// Writes `text` and a line end to `out`, ignoring a failed write: a closed stdout or stderr
+/// (`check FILE 2>&1 | head -1`, a log shipper that died) loses the line, never the exit code
+/// docs/operations.md gives (`println!` and `eprintln!` panic there, exiting 101; finding F-EG
+/// in docs/robustness.md). The commands' only way to write a line of their own.
+fn write_line(mut out: impl Write, text: std::fmt::Arguments<'_>) {
     let _ = out.write_fmt(text);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
@@ -100,11 +113,11 @@ fn load(path: &Path) -> Option<LoadedPolicy> {
         Ok(loaded) => Some(loaded),
         Err(error) => {
             print_diagnostics(error.diagnostics());
-            eprintln!(
+            say_err(format_args!(
                 "error: {} has {} and was not loaded",
                 path.display(),
                 count(error.diagnostics().iter().filter(|d| d.is_error()).count(), "error")
-            );
+            ));
             None
         }
     }
@@ -112,7 +125,7 @@ fn load(path: &Path) -> Option<LoadedPolicy> {
 
 fn print_diagnostics(diagnostics: &[Diagnostic]) {
     for diagnostic in diagnostics {
-        eprintln!("{diagnostic}");
+        say_err(format_args!("{diagnostic}"));
     }
 }
 
@@ -223,7 +236,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
         Ok(planned) => planned,
         Err(message) => {
             if !message.is_empty() {
-                eprintln!("error: {message}");
+                say_err(format_args!("error: {message}"));
             }
             return ExitCode::FAILURE;
         }
@@ -239,7 +252,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     ) {
         Ok(settings) => Arc::new(settings),
         Err(message) => {
-            eprintln!("error: {message}");
+            say_err(format_args!("error: {message}"));
             return ExitCode::FAILURE;
         }
     };
@@ -295,7 +308,7 @@ pub(crate) fn serve(args: &ServeArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            say_err(format_args!("error: {error}"));
             ExitCode::FAILURE
         }
     }
@@ -622,12 +635,14 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
             let Some(loaded) = load(file) else { return ExitCode::FAILURE };
             let (refused, https) = read_addresses(&loaded, false, false);
             if !refused.is_empty() {
-                eprintln!("error: {}", refuse_file(file, &refused));
+                say_err(format_args!("error: {}", refuse_file(file, &refused)));
                 return ExitCode::FAILURE;
             }
             if let Some(listener) = https {
                 let (file, text) = (file.display(), listener.text());
-                eprintln!("note: {file}: spec.address {text} is https: serve it with {TLS_FLAGS}");
+                say_err(format_args!(
+                    "note: {file}: spec.address {text} is https: serve it with {TLS_FLAGS}"
+                ));
             }
             if args.print {
                 say(format_args!("{}", loaded.policy.to_yaml().trim_end()));
@@ -642,7 +657,10 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
                 Err(error) => {
                     print_diagnostics(error.diagnostics());
                     let errors = error.diagnostics().len();
-                    eprintln!("error: {shown} has {} and was not loaded", count(errors, "error"));
+                    say_err(format_args!(
+                        "error: {shown} has {} and was not loaded",
+                        count(errors, "error")
+                    ));
                     return ExitCode::FAILURE;
                 }
             };
@@ -656,10 +674,10 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
             }
             let https = config.listeners().iter().map(cors_policy::Listener::address);
             for address in https.filter(|a| a.scheme() == cors_policy::Scheme::Https) {
-                eprintln!(
+                say_err(format_args!(
                     "note: {shown}: the listener {address} is https: serve it with --tls-cert FILE \
                      and --tls-key FILE (they serve every https listener of the folder)"
-                );
+                ));
             }
             let instances = config.instances().count();
             let what = format!(
@@ -673,10 +691,10 @@ pub(crate) fn check(args: &CheckArgs) -> ExitCode {
     print_diagnostics(&warnings);
     let counted = count(warnings.len(), "warning");
     if args.deny_warnings && !warnings.is_empty() {
-        eprintln!("error: {what} but has {counted} (denied by --deny-warnings)");
+        say_err(format_args!("error: {what} but has {counted} (denied by --deny-warnings)"));
         return ExitCode::FAILURE;
     }
-    eprintln!("ok: {what} ({counted})");
+    say_err(format_args!("ok: {what} ({counted})"));
     ExitCode::SUCCESS
 }
 

@@ -18,7 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, SchemeArg};
-use crate::commands::{announce, bind, listen_address, runtime, say};
+use crate::commands::{announce, bind, listen_address, runtime, say, say_err};
 use crate::pool::UpstreamClients;
 use crate::proxy::{ProxySettings, TrustedProxies, Upstream, VIA_PSEUDONYM};
 use crate::server::{self, Ending, Endpoint, Listeners, Site};
@@ -50,7 +50,7 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
         Ok(policy) => policy,
         Err(error) => {
             // INVARIANT-like: the built-in policy is valid; say so loudly if it ever is not.
-            eprintln!("error: the built-in demo policy is invalid:\n{error}");
+            say_err(format_args!("error: the built-in demo policy is invalid:\n{error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -108,7 +108,7 @@ pub(crate) fn run(args: &DemoArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            say_err(format_args!("error: {error}"));
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,12 @@
 //! `cors-gateway check FILE` validates a policy, `cors-gateway explain FILE --origin O` shows a
 //! decision and its rule ids, and `cors-gateway` alone runs a self-contained demo.
 //! Run `cors-gateway --help` for everything else.
+#![deny(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "`println!` and `eprintln!` panic on a closed pipe: lines go through `commands::say` \
+              and `say_err` (finding F-EG)"
+)]
 
 mod access_log;
 mod admin;
