@@ -443,10 +443,10 @@ impl Reload for FolderReload {
         let config = match LocalConfig::from_dir(&self.dir) {
             Ok(config) => config,
             Err(error) => {
+                self.telemetry.reload_failed();
                 for diagnostic in error.diagnostics() {
                     tracing::error!("{diagnostic}");
                 }
-                self.telemetry.reload_failed();
                 tracing::error!(
                     %folder,
                     cause,
@@ -459,12 +459,12 @@ impl Reload for FolderReload {
         let hashes = self.telemetry.metrics().map(|_| InForce::folder(&config));
         match Loaded::new(config, &self.addresses) {
             Ok(loaded) => {
-                for warning in &warnings {
-                    tracing::warn!("{warning}");
-                }
                 *self.shared.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(loaded);
                 if let Some(hashes) = hashes {
                     self.telemetry.reloaded(|| hashes);
+                }
+                for warning in &warnings {
+                    tracing::warn!("{warning}");
                 }
                 tracing::info!(%folder, cause, "configuration reloaded");
             }

@@ -83,6 +83,36 @@ impl std::io::Write for LogBuffer {
     }
 }
 
+/// The lines a `tracing` subscriber wrote while `run` ran, each with the text of `telemetry`'s
+/// metrics (which must be on) read at the moment the line was written: what an operator who
+/// scrapes `/metrics` on seeing the line finds.
+#[cfg(test)]
+fn lines_with_metrics(
+    telemetry: telemetry::Telemetry,
+    run: impl FnOnce(),
+) -> Vec<(String, String)> {
+    /// Takes each line, as the formatter writes it whole, with the metrics as they are.
+    #[derive(Clone)]
+    struct Seen(telemetry::Telemetry, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+    impl std::io::Write for Seen {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let metrics = self.0.metrics().expect("the metrics are on").encode(false);
+            let line = String::from_utf8_lossy(bytes).into_owned();
+            self.1.lock().expect("the lines").push((line, metrics));
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let seen = Seen(telemetry, std::sync::Arc::default());
+    let writer = seen.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    tracing::subscriber::with_default(subscriber, run);
+    seen.1.lock().expect("the lines").clone()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_checked();
     init_logging(cli.verbose, cli.quiet);

@@ -21,7 +21,8 @@ pub(crate) trait Reload: Send + 'static {
     fn watched(&self) -> Vec<PathBuf>;
 
     /// Reads the files again and swaps the result in, or keeps what is in use when they are
-    /// invalid; logs either outcome.
+    /// invalid; counts either outcome in the metrics, then logs it: whoever reads a reload's log
+    /// line (an operator, a test) finds its metric moved.
     fn reload(&mut self, cause: &'static str);
 }
 
@@ -154,7 +155,8 @@ impl Reload for PolicyFile {
 }
 
 /// Reads `path` again and swaps the new policy in; on any error keeps the current policy and
-/// logs every diagnostic. Returns whether the policy was replaced. `telemetry` counts it.
+/// logs every diagnostic. Returns whether the policy was replaced. `telemetry` counts it, before
+/// any line is logged: whoever reads the line finds the metric moved.
 pub(crate) fn reload(
     path: &Path,
     shared: &SharedEngine,
@@ -163,19 +165,19 @@ pub(crate) fn reload(
 ) -> bool {
     match Policy::from_yaml_file(path) {
         Ok(loaded) => {
+            telemetry.reloaded(|| InForce::single(&loaded.policy));
+            shared.replace(Engine::new(loaded.policy));
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            telemetry.reloaded(|| InForce::single(&loaded.policy));
-            shared.replace(Engine::new(loaded.policy));
             tracing::info!(file = %path.display(), cause, "policy reloaded");
             true
         }
         Err(error) => {
+            telemetry.reload_failed();
             for diagnostic in error.diagnostics() {
                 tracing::error!("{diagnostic}");
             }
-            telemetry.reload_failed();
             tracing::error!(
                 file = %path.display(),
                 cause,
@@ -333,6 +335,48 @@ mod tests {
             names.sort();
             self.reads.push(names);
         }
+    }
+
+    /// Every line a reload logs, to an operator or a test that then scrapes `/metrics`.
+    #[track_caller]
+    fn assert_counted_first(lines: &[(String, String)], counted: &str) {
+        assert!(lines.len() >= 2, "a warning or diagnostic, then the outcome: {lines:?}");
+        for (line, metrics) in lines {
+            assert!(metrics.contains(counted), "{counted:?} not yet counted at {line}{metrics}");
+        }
+    }
+
+    /// A policy reload, accepted with a warning or refused with a diagnostic, is counted before
+    /// its first log line.
+    #[rstest::rstest]
+    #[case::accepted("public-credentials.yaml", "\ncors_policy_reloads_total 1\n")]
+    #[case::refused("seed-broken.yaml", "\ncors_policy_reload_failures_total 1\n")]
+    fn a_policy_reload_is_counted_before_it_is_logged(#[case] file: &str, #[case] counted: &str) {
+        let policy = crate::demo::demo_policy().unwrap();
+        let telemetry = Telemetry::with_metrics(InForce::single(&policy));
+        let shared = SharedEngine::new(Engine::new(policy));
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+        let lines = crate::lines_with_metrics(telemetry, || {
+            reload(&examples.join(file), &shared, "SIGHUP", telemetry);
+        });
+        assert_counted_first(&lines, counted);
+    }
+
+    /// A folder reload refused is counted before its first log line.
+    #[test]
+    fn a_refused_folder_reload_is_counted_before_it_is_logged() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/local-mode/inline");
+        let config = LocalConfig::from_dir(&dir).unwrap();
+        let telemetry = Telemetry::with_metrics(InForce::folder(&config));
+        let folder = crate::folder::Folder::new(config);
+        let mut target = crate::folder::FolderReload {
+            dir: dir.join("not-there"),
+            shared: folder.shared,
+            addresses: folder.addresses,
+            telemetry,
+        };
+        let lines = crate::lines_with_metrics(telemetry, || target.reload("SIGHUP"));
+        assert_counted_first(&lines, "\ncors_policy_reload_failures_total 1\n");
     }
 
     /// One check of `target`, as the watcher's ticker runs it.

@@ -104,6 +104,13 @@ impl Telemetry {
         Ok(Self(Some(Box::leak(Box::new(Sinks { metrics, log })))))
     }
 
+    /// The metrics alone, on from `in_force`, for the unit tests.
+    #[cfg(test)]
+    pub(crate) fn with_metrics(in_force: InForce) -> Self {
+        let metrics = Some(Metrics::new(in_force));
+        Self(Some(Box::leak(Box::new(Sinks { metrics, log: None }))))
+    }
+
     /// The metrics, when the admin listener is on.
     pub(crate) fn metrics(self) -> Option<&'static Metrics> {
         self.0.and_then(|sinks| sinks.metrics.as_ref())
@@ -600,8 +607,7 @@ mod tests {
     #[test]
     fn a_panic_is_logged_and_counted() {
         let policy = crate::demo::demo_policy().unwrap();
-        let metrics = Some(Metrics::new(InForce::single(&policy)));
-        let telemetry = Telemetry(Some(Box::leak(Box::new(Sinks { metrics, log: None }))));
+        let telemetry = Telemetry::with_metrics(InForce::single(&policy));
         let log = LogBuffer::default();
         let writer = log.clone();
         let subscriber =

@@ -151,7 +151,8 @@ impl ListenerCertificate {
 
     /// Reads the files again and swaps the new certificate in, its expiry recorded in
     /// `telemetry` first (so that `/metrics` says it by the time a handshake gets it); on any
-    /// error keeps the current one, logs why and counts it (finding F-DP).
+    /// error keeps the current one, counts it (finding F-DP) and logs why. Counted before any
+    /// line is logged: whoever reads the line finds the metric moved.
     fn reload(&self, cause: &str, telemetry: Telemetry) {
         match self.files.load() {
             Ok(loaded) => {
@@ -164,19 +165,20 @@ impl ListenerCertificate {
                 );
             }
             Err(error) => {
+                telemetry.certificate_reload_failed();
                 tracing::error!(
                     cause,
                     "TLS certificate reload failed, keeping the previous certificate: {error}"
                 );
-                telemetry.certificate_reload_failed();
             }
         }
     }
 
     /// Records in `telemetry` when `served`, the certificate served from now, expires (its
-    /// notAfter).
+    /// notAfter), then warns when it cannot say.
     fn served(&self, served: &CertifiedKey, telemetry: Telemetry) {
         let expiry = served.end_entity_cert().ok().and_then(not_after);
+        telemetry.certificate_served(&self.files.chain, expiry);
         if expiry.is_none() {
             tracing::warn!(
                 certificate = %self.files.chain.display(),
@@ -184,7 +186,6 @@ impl ListenerCertificate {
                  cors_gateway_certificate_expiry_timestamp_seconds has no value for it"
             );
         }
-        telemetry.certificate_served(&self.files.chain, expiry);
     }
 
     /// The rustls configuration of a listener serving this certificate, offering `h2`,
@@ -560,6 +561,29 @@ mod tests {
         let why = explain_handshake(&error, &UpstreamTrust::SystemRoots).unwrap();
         assert!(why.starts_with(says) && why.contains("; hint: "), "{why}");
         assert_eq!(explain_closed_connection(&error), Some(why));
+    }
+
+    /// A certificate reload refused is counted (finding F-DP) before it is logged.
+    #[test]
+    fn a_refused_certificate_reload_is_counted_before_it_is_logged() {
+        let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("cors-gateway-refused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = CertificateFiles { chain: dir.join("chain.pem"), key: dir.join("key.pem") };
+        std::fs::write(&files.chain, issued.cert.pem()).unwrap();
+        std::fs::write(&files.key, issued.signing_key.serialize_pem()).unwrap();
+        let certificate = ListenerCertificate::load(files.clone()).unwrap();
+        std::fs::write(&files.key, "not a key").unwrap();
+        let policy = crate::demo::demo_policy().unwrap();
+        let telemetry = Telemetry::with_metrics(crate::metrics::InForce::single(&policy));
+        let lines =
+            crate::lines_with_metrics(telemetry, || certificate.reload("SIGHUP", telemetry));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!lines.is_empty(), "the refusal is logged");
+        for (line, metrics) in &lines {
+            let counted = "\ncors_gateway_certificate_reload_failures_total 1\n";
+            assert!(metrics.contains(counted), "not yet counted at {line}{metrics}");
+        }
     }
 
     #[test]

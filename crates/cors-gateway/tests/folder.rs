@@ -440,22 +440,6 @@ async fn policy_metrics(admin: SocketAddr) -> (Vec<String>, String) {
     (info.collect(), reloads)
 }
 
-/// Waits (bounded) until the policy metrics at `admin` satisfy `check`.
-async fn policy_metrics_when(
-    admin: SocketAddr,
-    check: impl Fn(&[String], &str) -> bool,
-) -> Vec<String> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (info, reloads) = policy_metrics(admin).await;
-        if check(&info, &reloads) {
-            return info;
-        }
-        assert!(Instant::now() < deadline, "never got there: {info:?} {reloads}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// With the admin listener, each API instance's policy is one `cors_policy_info` series named by
 /// the instance, and a reload of the folder swaps them (only the changed instance's hash
 /// changes) and is counted; a folder with errors is counted as a failed reload and keeps them.
@@ -492,9 +476,10 @@ async fn a_folder_reload_updates_each_instance_policy_info() {
     // it, held still for one interval on a busy machine, would read a folder without an
     // ApiInstance and count a failed reload the test does not expect.
     folder.write("apis.yaml", &text.replace("origins: [https://shop.example.com]", grown));
-    let second =
-        policy_metrics_when(admin, |_, reloads| reloads.contains("cors_policy_reloads_total 1"))
-            .await;
+    // Each reload is counted before it is logged: read once the line is.
+    gateway.wait_for_log("configuration reloaded");
+    let (second, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_policy_reloads_total 1"), "{reloads}");
     assert_eq!(second.len(), 2, "{second:?}");
     assert_ne!(hash_of(&second, "orders-api"), orders_hash, "the changed policy");
     assert_eq!(hash_of(&second, "catalog-api"), catalog_hash, "the unchanged one");
@@ -506,10 +491,9 @@ async fn a_folder_reload_updates_each_instance_policy_info() {
     );
 
     folder.write("broken.yaml", "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: [\n");
-    let third = policy_metrics_when(admin, |_, reloads| {
-        reloads.contains("cors_policy_reload_failures_total 1")
-    })
-    .await;
+    gateway.wait_for_log("reload failed; keeping the previous configuration");
+    let (third, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_policy_reload_failures_total 1"), "{reloads}");
     assert_eq!(third, second, "a failed reload keeps the policies in force");
 }
 
@@ -526,11 +510,10 @@ async fn a_reload_of_routes_alone_counts_as_a_configuration_reload() {
     assert!(reloads.contains("cors_gateway_config_reloads_total 0"), "{reloads}");
     let text = std::fs::read_to_string(folder.dir.join("apis.yaml")).unwrap();
     folder.write("apis.yaml", &text.replace("destinationPath: /api/v2", "destinationPath: /v3"));
-    policy_metrics_when(admin, |_, reloads| {
-        reloads.contains("cors_gateway_config_reloads_total 1")
-    })
-    .await;
+    // Each reload is counted before it is logged: read once the line is.
+    gateway.wait_for_log("configuration reloaded");
     let (_, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_gateway_config_reloads_total 1"), "{reloads}");
     assert!(reloads.contains("cors_policy_reloads_total 0"), "{reloads}");
     get(&format!("http://127.0.0.1:{port}/orders/v2/items"), "GET", Some(SHOP)).await;
     assert_eq!(last(&orders_v2, 1).path, "/v3/items", "the new route is in force");
@@ -538,11 +521,10 @@ async fn a_reload_of_routes_alone_counts_as_a_configuration_reload() {
     let grown = "origins: [https://shop.example.com, https://admin.example.com]";
     let text = std::fs::read_to_string(folder.dir.join("apis.yaml")).unwrap();
     folder.write("apis.yaml", &text.replace("origins: [https://shop.example.com]", grown));
-    policy_metrics_when(admin, |_, reloads| {
-        reloads.contains("cors_gateway_config_reloads_total 2")
-            && reloads.contains("cors_policy_reloads_total 1")
-    })
-    .await;
+    gateway.wait_for_log_lines("configuration reloaded", 2);
+    let (_, reloads) = policy_metrics(admin).await;
+    assert!(reloads.contains("cors_gateway_config_reloads_total 2"), "{reloads}");
+    assert!(reloads.contains("cors_policy_reloads_total 1"), "{reloads}");
 }
 
 /// Findings F-L, F-T and F-V: nested base paths, `/api` granting a partner with credentials and

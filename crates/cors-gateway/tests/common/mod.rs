@@ -197,11 +197,7 @@ impl Gateway {
     /// the gateway wrote may not have been read from its pipe yet when the request it accepted
     /// has reached the upstream, or been answered.
     pub fn wait_for_accepts(&self, count: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.stderr().matches("accepted a connection").count() < count {
-            assert!(Instant::now() < deadline, "fewer than {count} accepts:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.wait_for_log_lines("accepted a connection", count);
     }
 
     /// The workers named by the gateway's `accepted a connection` debug lines, sorted, each once,
@@ -222,10 +218,18 @@ impl Gateway {
 
     /// Waits (bounded) until stderr contains `needle`.
     pub fn wait_for_log(&self, needle: &str) {
+        self.wait_for_log_lines(needle, 1);
+    }
+
+    /// Waits (bounded) until stderr contains `needle` `count` times: the `count`th reload
+    /// logged, say, whose metrics a test can then read once (a reload is counted before it is
+    /// logged).
+    pub fn wait_for_log_lines(&self, needle: &str, count: usize) {
         let deadline = Instant::now() + PATIENCE;
-        while !self.stderr().contains(needle) {
-            assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(20));
+        while self.stderr().matches(needle).count() < count {
+            let log = self.stderr();
+            assert!(Instant::now() < deadline, "fewer than {count} {needle:?} in the log:\n{log}");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
