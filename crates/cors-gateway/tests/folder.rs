@@ -427,9 +427,7 @@ async fn a_change_reloads_the_folder_and_an_invalid_one_keeps_the_previous() {
 /// policy), and `cors_policy_reloads_total`, `cors_policy_reload_failures_total` and
 /// `cors_gateway_config_reloads_total`.
 async fn policy_metrics(admin: SocketAddr) -> (Vec<String>, String) {
-    let answer = get(&format!("http://{admin}/metrics"), "GET", None).await;
-    assert_eq!(answer.status, 200);
-    let text = String::from_utf8(answer.body.to_vec()).unwrap();
+    let text = tokio::task::spawn_blocking(move || common::metrics_text(admin)).await.unwrap();
     let info = text.lines().filter(|l| l.starts_with("cors_policy_info{")).map(str::to_owned);
     let reloads = text
         .lines()

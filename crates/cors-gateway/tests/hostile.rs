@@ -506,11 +506,7 @@ impl Gateway {
 
     /// Waits (bounded) until stderr contains `needle`.
     fn wait_for_log(&self, needle: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.stderr.text().contains(needle) {
-            assert!(Instant::now() < deadline, "no {needle:?} in the log:\n{}", self.stderr.text());
-            thread::sleep(Duration::from_millis(20));
-        }
+        self.stderr.wait_for(needle, 1);
     }
 
     /// Waits (bounded) for the connection the gateway opens to the upstream at start to see

@@ -108,12 +108,11 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     samples
 }
 
-/// The metrics of the gateway whose admin listener is at `admin`.
+/// The metrics of the gateway whose admin listener is at `admin` (common's reader, off the
+/// runtime's threads).
 async fn metrics(admin: SocketAddr) -> BTreeMap<String, f64> {
-    let answer = get(admin, "GET", "/metrics", &[]).await;
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.one("content-type").unwrap(), "text/plain; version=0.0.4; charset=utf-8");
-    parse_metrics(std::str::from_utf8(&answer.body).unwrap())
+    let text = tokio::task::spawn_blocking(move || common::metrics_text(admin)).await.unwrap();
+    parse_metrics(&text)
 }
 
 /// The metrics once `ready` holds for them (totals of a request are counted when its response

@@ -225,12 +225,7 @@ impl Gateway {
     /// logged, say, whose metrics a test can then read once (a reload is counted before it is
     /// logged).
     pub fn wait_for_log_lines(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.stderr().matches(needle).count() < count {
-            let log = self.stderr();
-            assert!(Instant::now() < deadline, "fewer than {count} {needle:?} in the log:\n{log}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.stderr.wait_for(needle, count);
     }
 
     /// Waits (bounded, off the runtime's threads) until the gateway logged a connection closed
@@ -315,6 +310,16 @@ impl Stderr {
     /// Whether the pipe was read to its end.
     pub fn is_complete(&self) -> bool {
         self.reader.is_finished()
+    }
+
+    /// Waits (bounded) until what was read holds `needle` `count` times.
+    pub fn wait_for(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.text().matches(needle).count() < count {
+            let log = self.text().clone();
+            assert!(Instant::now() < deadline, "fewer than {count} {needle:?} in the log:\n{log}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -445,11 +450,29 @@ pub struct Raw {
     pub closed: bool,
 }
 
+/// The `/metrics` of the admin listener at `admin`, whole: the Prometheus text exposition, once
+/// its answer is checked (`200`, format 0.0.4, the whole body).
+pub fn metrics_text(admin: SocketAddr) -> String {
+    let request = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let answer = raw_exchange(admin, request, PATIENCE);
+    assert!(answer.closed, "/metrics did not end: {}", answer.text);
+    let (head, body) = answer.text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let field = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(": ")?;
+            key.eq_ignore_ascii_case(name).then_some(value)
+        })
+    };
+    assert_eq!(field("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"), "{head}");
+    assert_eq!(field("content-length"), Some(body.len().to_string().as_str()), "{head}");
+    body.to_owned()
+}
+
 /// The value of the sample `series` (its name, with its labels if any: `name{label="value"}`) in
 /// the `/metrics` of the admin listener at `admin`.
 pub fn metric(admin: SocketAddr, series: &str) -> i64 {
-    let request = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
-    let text = raw_exchange(admin, request, PATIENCE).text;
+    let text = metrics_text(admin);
     let value = text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
     value.unwrap_or_else(|| panic!("no {series} in:\n{text}")).trim().parse().unwrap()
 }
