@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::tls::TestCa;
 use common::upstream::{Seen, Upstream};
 use common::{
-    Answer, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, run,
+    Answer, ClosedPort, Gateway, PATIENCE, Scratch, client, closed_port, empty, request, run,
     run_with_open_files, send,
 };
 
@@ -59,7 +59,7 @@ fn last(upstream: &Upstream, count: usize) -> Seen {
 /// on spy upstreams.
 struct Inline {
     folder: Scratch,
-    port: u16,
+    port: ClosedPort,
     orders: Upstream,
     catalog: Upstream,
     orders_v2: Upstream,
@@ -271,6 +271,33 @@ async fn a_path_its_route_rewrites_into_a_dot_segment_is_refused() {
     assert_eq!(upstream.seen().len(), 2, "a rewritten dot segment was forwarded");
 }
 
+/// The port a test names for a listener (or an unreachable upstream) is held while the test
+/// runs: a connection to it is refused, a bind of it without `SO_REUSEADDR` (any program's
+/// that was handed it: a bind of port 0, an outgoing connection) fails, and the gateway, whose
+/// listeners have `SO_REUSEADDR`, binds and listens on it. Before, the port was released at
+/// once, and another test could take it before the gateway bound it: `EADDRINUSE`, seen once in
+/// `a_path_its_route_rewrites_into_a_dot_segment_is_refused`.
+#[test]
+fn a_closed_port_is_refused_and_held_until_the_gateway_listens_on_it() {
+    use socket2::{Domain, Socket, Type};
+    let closed = closed_port();
+    let address = SocketAddr::from(([127, 0, 0, 1], closed.port()));
+    let refused = std::net::TcpStream::connect(address).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    let other = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let taken = other.bind(&address.into()).unwrap_err();
+    assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{taken}");
+    let policy = common::example_policy("strict.yaml");
+    let policy = policy.to_str().unwrap();
+    let listen = address.to_string();
+    // One socket without `SO_REUSEPORT`, then one per worker with it.
+    for workers in ["1", "2"] {
+        let mut args = vec!["serve", "--config", policy, "--listen", &listen];
+        args.extend(["--upstream", "http://127.0.0.1:1", "--workers", workers]);
+        assert_eq!(Gateway::start(&args).address, address);
+    }
+}
+
 /// Finding F-BR: a `destinationPath` (or a service's path) with a dot segment made every request
 /// of its route `400` (F-BQ's check of the path sent upstream). `check` refuses such a folder
 /// with the place of the path, and a reload to it fails, logged with that place, and keeps the
@@ -311,7 +338,7 @@ async fn routes_choose_by_host_and_header_and_each_listener_has_its_policy() {
         (Upstream::start().await, Upstream::start().await, Upstream::start().await);
     let scratch = Scratch::new();
     let (plain, secure) = (closed_port(), closed_port());
-    routed_folder(&scratch, (plain, secure), (&main, &canary, &open), "/v9");
+    routed_folder(&scratch, (plain.port(), secure.port()), (&main, &canary, &open), "/v9");
     let ca = TestCa::new("folder");
     let flags = ca.issue(&scratch, "gateway").flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -373,7 +400,7 @@ async fn a_change_reloads_the_folder_and_an_invalid_one_keeps_the_previous() {
         (Upstream::start().await, Upstream::start().await, Upstream::start().await);
     let scratch = Scratch::new();
     let (plain, secure) = (closed_port(), closed_port());
-    routed_folder(&scratch, (plain, secure), (&main, &canary, &open), "/v1");
+    routed_folder(&scratch, (plain.port(), secure.port()), (&main, &canary, &open), "/v1");
     let ca = TestCa::new("folder");
     let flags = ca.issue(&scratch, "gateway").flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -384,7 +411,7 @@ async fn a_change_reloads_the_folder_and_an_invalid_one_keeps_the_previous() {
     assert_eq!(last(&canary, 1).path, "/v1/x");
 
     // A new destinationPath, seen by polling.
-    routed_folder(&scratch, (plain, secure), (&main, &canary, &open), "/v2");
+    routed_folder(&scratch, (plain.port(), secure.port()), (&main, &canary, &open), "/v2");
     wait_until(&url, &canary_request, |_| canary.seen().last().unwrap().path == "/v2/x").await;
     gateway.wait_for_log("configuration reloaded");
 
@@ -656,9 +683,11 @@ fn folder_of_listeners(ports: &[u16], upstream: &str) -> Scratch {
 /// connection. It now counts them (346) and refuses that limit, naming what it needs.
 #[test]
 fn a_folder_of_many_listeners_on_many_workers_counts_their_descriptors() {
-    let upstream = format!("http://127.0.0.1:{}", closed_port());
-    let ports: Vec<u16> = (0..8).map(|_| closed_port()).collect();
-    let folder = folder_of_listeners(&ports, &upstream);
+    let unreachable = closed_port();
+    let upstream = format!("http://127.0.0.1:{unreachable}");
+    let ports: Vec<ClosedPort> = (0..8).map(|_| closed_port()).collect();
+    let folder =
+        folder_of_listeners(&ports.iter().map(ClosedPort::port).collect::<Vec<_>>(), &upstream);
     let dir = folder.dir.to_str().unwrap();
     let (code, _, stderr) = run_with_open_files(
         Some(256),

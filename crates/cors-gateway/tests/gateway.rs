@@ -900,7 +900,8 @@ async fn bodies_within_the_limit_stream_through_unchanged(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_upstream_gets_502_without_ungranted_cors_fields() {
-    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let closed = closed_port();
+    let upstream = format!("http://127.0.0.1:{closed}");
     let gateway = strict_gateway_to("127.0.0.1:0", &upstream, &[]);
     let client = client(false);
     let plain = send(&client, request("GET", &gateway.url("/"), &[], empty())).await;

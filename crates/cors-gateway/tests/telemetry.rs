@@ -241,7 +241,8 @@ async fn metrics_count_the_traffic_sent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_failures_are_counted_by_kind() {
-    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    let closed = closed_port();
+    let unreachable = format!("http://127.0.0.1:{closed}");
     let gateway = gateway(&strict(), &unreachable, &["--admin-listen", "127.0.0.1:0"]);
     assert_eq!(get(gateway.address, "GET", "/", &[("origin", APP)]).await.status, 502);
     let samples = metrics_when(gateway.admin_address(), |s| {
@@ -400,7 +401,8 @@ async fn the_admin_listener_answers_only_its_paths_and_methods(
     #[case] path: &str,
     #[case] status: u16,
 ) {
-    let unreachable = format!("http://127.0.0.1:{}", closed_port());
+    let closed = closed_port();
+    let unreachable = format!("http://127.0.0.1:{closed}");
     let gateway = gateway(&strict(), &unreachable, &["--admin-listen", "127.0.0.1:0"]);
     let answer = get(gateway.admin_address(), method, path, &[]).await;
     assert_eq!(answer.status, status);
@@ -1104,7 +1106,8 @@ async fn tunnels_are_open_connections_until_they_close() {
 /// header, as the access log and `X-Forwarded-For` name them; the gateway's lines wrote `peer=[::ffff:127.0.0.1]:PORT`.
 #[test]
 fn the_log_lines_name_an_ipv4_client_of_a_dual_stack_listener_by_its_ipv4_address() {
-    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let closed = closed_port();
+    let upstream = format!("http://127.0.0.1:{closed}");
     let gateway = Gateway::start(&[
         "serve",
         "--config",

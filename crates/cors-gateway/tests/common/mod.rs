@@ -550,12 +550,38 @@ pub fn proxy_v2(client: Option<SocketAddr>) -> Vec<u8> {
     header
 }
 
-/// A port nothing listens on (bound, then released), outside the range the kernel hands to
-/// other tests' connections (`cors_devtools::free_loopback_port`): a test that tells the gateway
-/// to listen on it (a Flex Local Mode folder names its listeners' ports) is not refused
-/// `EADDRINUSE` by a connection that took it meanwhile.
-pub fn closed_port() -> u16 {
-    cors_devtools::free_loopback_port().unwrap().port()
+/// A loopback port nothing listens on, held by a socket bound to `127.0.0.1` that never
+/// listens, for as long as this lives: a connection to it is refused (`ECONNREFUSED`), and no
+/// other program takes it meanwhile, since the kernel hands a bound port to no other bind of
+/// port 0 nor to any outgoing connection. The socket has `SO_REUSEADDR`, as the gateway's
+/// listeners have: a gateway told to listen on the port (a Flex Local Mode folder names its
+/// listeners' ports) binds it over this one, which is not listening. Before, the port was
+/// bound, then released, and another test could bind it before the gateway did (`EADDRINUSE`).
+///
+/// Shown by `{}` as its number; keep it (not just its number) as long as the test needs it.
+#[must_use = "the port is held only while this lives"]
+pub struct ClosedPort(socket2::Socket, u16);
+
+impl ClosedPort {
+    pub fn port(&self) -> u16 {
+        self.1
+    }
+}
+
+impl std::fmt::Display for ClosedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.1.fmt(f)
+    }
+}
+
+/// See [`ClosedPort`].
+pub fn closed_port() -> ClosedPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    ClosedPort(socket, port)
 }
 
 /// The HTTP/2 client connection preface (RFC 9113 section 3.4).
