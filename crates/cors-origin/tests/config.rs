@@ -297,6 +297,52 @@ fn config_error_report(
     check_error(input, kind, offset, display);
 }
 
+/// The hint says how to fix what each kind refuses (cors-policy shows it as the diagnostic's
+/// hint); a kind without a cheap fix has none. Each case's hint is given by a phrase of it.
+#[rstest]
+#[case::whitespace("https://a .test", K::Whitespace, Some("as separate entries"))]
+#[case::missing_scheme("a.test", K::MissingScheme, Some("scheme://host[:port]"))]
+#[case::missing_slashes("https:a.test", K::MissingSlashes, Some("scheme://host[:port]"))]
+#[case::unsupported_scheme("file:///x", K::UnsupportedScheme, Some("use \"null\""))]
+#[case::userinfo("https://u@a.test", K::Userinfo, Some("remove the `user@` part"))]
+#[case::path("https://a.test/x", K::Path, Some("remove everything after the host"))]
+#[case::query("https://a.test?q", K::Query, Some("remove everything after the host"))]
+#[case::fragment("https://a.test#f", K::Fragment, Some("remove everything after the host"))]
+#[case::empty_label("https://a..test", K::EmptyLabel, Some("remove the empty label"))]
+#[case::zone_id("https://[fe80::1%eth0]", K::ZoneId, Some("remove the `%...` part"))]
+#[case::invalid_port("https://a.test:x", K::InvalidPort, Some("from 0 to 65535"))]
+#[case::invalid_wildcard("https://a.*.test", K::InvalidWildcard, Some("`*` as the whole first"))]
+#[case::wildcard_on_ip("https://*.127.0.0.1", K::WildcardOnIpAddress, Some("need a domain name"))]
+#[case::null_not_lowercase("NULL", K::NullNotLowercase, Some("write \"null\" in lowercase"))]
+#[case::invalid_host("https://a.te$t", K::InvalidHost, Some("letters, digits, `-`, `_` and `.`"))]
+#[case::too_many_idn_labels(
+    "https://xn--bcher-kva.a.b.c.d.e.f.g.h",
+    K::TooManyIdnLabels,
+    Some("at most 8 labels")
+)]
+#[case::empty("", K::Empty, None)]
+#[case::control_character("https://a\u{7}", K::ControlCharacter, None)]
+#[case::too_long(&format!("https://{}", "a".repeat(3000)), K::TooLong, None)]
+#[case::invalid_scheme("h%tp://a.test", K::InvalidScheme, None)]
+#[case::empty_host("https://", K::EmptyHost, None)]
+#[case::host_too_long(&format!("https://{}", vec!["a".repeat(63); 4].join(".")), K::HostTooLong, None)]
+#[case::label_too_long(&format!("https://{}.test", "a".repeat(64)), K::LabelTooLong, None)]
+#[case::invalid_ip_address("http://256.0.0.1", K::InvalidIpAddress, None)]
+fn the_hint_says_how_to_fix_the_input(
+    #[case] input: &str,
+    #[case] kind: ParseErrorKind,
+    #[case] phrase: Option<&str>,
+) {
+    let error = OriginPattern::parse(input).expect_err("input is invalid");
+    assert_eq!(error.kind(), kind, "{error}");
+    assert_eq!(error.hint(), kind.hint());
+    match (error.hint(), phrase) {
+        (Some(hint), Some(phrase)) => assert!(hint.contains(phrase), "{kind:?}: {hint}"),
+        (None, None) => {}
+        (hint, _) => panic!("{kind:?}: expected a hint with {phrase:?}, got {hint:?}"),
+    }
+}
+
 /// A long input is quoted cut short, with its length (`cors_origin::Quoted`): a 100 KB origin
 /// gave an error line of 100 KB, and a policy file aliasing it a log of megabytes (F-DM).
 /// The error still holds the input whole.
