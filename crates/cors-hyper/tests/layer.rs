@@ -423,14 +423,22 @@ async fn p1_a_preflight_waits_for_the_inner_service_and_holds_no_slot() {
     assert_eq!(after.unwrap().into_body().collect().await.unwrap().to_bytes(), "inner");
 }
 
+/// A local answer's body is empty and ends at once; a forwarded one is the inner service's body,
+/// which ends when it does (a body said to end before its data would be cut short) and is handed
+/// back whole by `into_inner`.
 #[test]
 fn a_local_answer_body_is_empty_and_ends_at_once() {
     let body: CorsBody<Full<bytes::Bytes>> = CorsBody::empty();
     assert!(body.is_end_stream() && body.is_local());
     assert_eq!(body.size_hint().exact(), Some(0));
+    assert!(body.into_inner().is_none());
     let forwarded = CorsBody::new(Full::new(bytes::Bytes::from_static(b"abc")));
     assert_eq!(forwarded.size_hint().exact(), Some(3));
     assert!(!forwarded.is_local());
+    assert!(!forwarded.is_end_stream(), "three bytes still to come");
+    let inner = forwarded.into_inner().expect("the inner service's body");
+    assert_eq!(inner.size_hint().exact(), Some(3));
+    assert!(CorsBody::new(Full::new(bytes::Bytes::new())).is_end_stream());
 }
 
 /// Allocations of one `call` and the first poll of its future.
@@ -499,6 +507,58 @@ async fn the_body_tells_what_was_decided(
     let service = CorsLayer::from_engine(engine(STRICT)).layer(Spy::new(None));
     let response = service.oneshot(request(method, headers)).await.unwrap();
     assert_eq!((response.body().outcome(), response.body().rule()), (Some(outcome), Some(rule)));
+}
+
+/// What a `tracing` subscriber at `level` is given while the layer decides `request`.
+#[derive(Clone, Default)]
+struct Logged(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logged(level: tracing::Level, request: Request<()>) -> String {
+    let out = Logged::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let mut service = CorsLayer::from_engine(engine(STRICT)).layer(Spy::new(None));
+    // The decision is made in `call`; its future is not needed.
+    tracing::subscriber::with_default(subscriber, || drop(service.call(request)));
+    String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+}
+
+/// Each request's decision is one debug event with its outcome and rule (what `cors-gateway -v`
+/// shows per request, docs/operations.md), and nothing is logged above debug level.
+#[rstest]
+#[case::r1_no_origin("GET", &[], "not-cors", "R1")]
+#[case::a1_allowed("GET", &[("origin", "https://app.example.com")], "actual-allowed", "A1")]
+#[case::m3_blocked("GET", &[("origin", "https://evil.example")], "actual-blocked", "M3")]
+#[case::p1_preflight("OPTIONS", &[("origin", "https://app.example.com"), ("access-control-request-method", "PUT")], "preflight-accepted", "P1")]
+fn each_decision_is_logged_once_at_debug_level(
+    #[case] method: &str,
+    #[case] headers: &[(&'static str, &'static str)],
+    #[case] outcome: &str,
+    #[case] rule: &str,
+) {
+    let debug = logged(tracing::Level::DEBUG, request(method, headers));
+    let lines: Vec<&str> = debug.lines().filter(|line| line.contains("cors decision")).collect();
+    assert_eq!(lines.len(), 1, "{debug}");
+    assert!(lines[0].contains(&format!("outcome=\"{outcome}\"")), "{debug}");
+    assert!(lines[0].contains(&format!("rule={rule}")), "{debug}");
+    assert!(lines[0].contains(&format!("method={method}")), "{debug}");
+    assert_eq!(logged(tracing::Level::INFO, request(method, headers)), "");
 }
 
 #[test]
