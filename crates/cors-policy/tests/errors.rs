@@ -136,6 +136,15 @@ const GROUP: &str = "publicResource: false\noriginGroups:\n  - origins: [\"https
     Code::WrongType, "originGroups[0].allowedMethods[0]", 4, 22,
     "expected a {methodName, isAllowed} mapping, found \"GET\""
 )]
+#[case::null_header_name(
+    &format!("{GROUP}    headers: [x-a, ~]\n"),
+    Code::WrongType, "originGroups[0].headers[1]", 4, 20, "expected a string, found nothing (null)"
+)]
+#[case::null_method_name(
+    &format!("{GROUP}    allowedMethods:\n      - {{methodName: null, isAllowed: true}}\n"),
+    Code::WrongType, "originGroups[0].allowedMethods[0].methodName", 5, 22,
+    "expected a string, found nothing (null)"
+)]
 #[case::quoted_max_age(
     &format!("{GROUP}    accessControlMaxAge: \"30\"\n"),
     Code::WrongType, "originGroups[0].accessControlMaxAge", 4, 26,
@@ -322,6 +331,27 @@ fn a_boolean_tagged_str_is_a_string_in_every_spelling(
         error.diagnostics()[0].hint(),
         Some("write it plain, without quotes or a !!str tag")
     );
+}
+
+// A quoted value is told to be written plain only when, plain, it would be what the key takes;
+// any other quoted value is told what to write, or nothing.
+#[rstest]
+#[case::quoted_false(
+    "publicResource: \"false\"\n",
+    Some("write it plain, without quotes or a !!str tag")
+)]
+#[case::quoted_yes("publicResource: \"yes\"\n", Some("write true or false"))]
+#[case::quoted_capital_true("supportCredentials: \"True\"\n", Some("write true or false"))]
+#[case::quoted_max_age(&format!("{GROUP}    accessControlMaxAge: \"30\"\n"), Some("write it plain, without quotes or a !!str tag"))]
+#[case::quoted_word_max_age(&format!("{GROUP}    accessControlMaxAge: \"ten\"\n"), None)]
+fn a_quoted_value_is_told_to_be_unquoted_only_when_plain_it_would_do(
+    #[case] yaml: &str,
+    #[case] hint: Option<&str>,
+) {
+    let error = load_err(yaml);
+    let d = &error.diagnostics()[0];
+    assert_eq!((d.code(), error.diagnostics().len()), (Code::WrongType, 1), "{error}");
+    assert_eq!(d.hint(), hint, "{d}");
 }
 
 // Any tag outside the core schema, and a core tag that is not its value's type, is an error at

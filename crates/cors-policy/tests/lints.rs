@@ -299,8 +299,10 @@ fn lint_without_a_file_has_paths_but_no_positions() {
     );
 }
 
+/// Each code has its own stable name, which is also how it displays.
 #[test]
 fn every_code_has_a_distinct_name() {
+    assert!(Code::ALL.iter().all(|c| c.to_string() == c.as_str()));
     let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
     names.sort_unstable();
     names.dedup();

@@ -159,6 +159,66 @@ fn clone_rebuilds_an_equal_origin_set() {
     assert_eq!(copy.origins().patterns(), expected.patterns());
 }
 
+/// A group with every key set, for the equality tests.
+fn full_group() -> OriginGroupConfig {
+    OriginGroupConfig {
+        name: Some("app".into()),
+        origins: vec!["https://a.test".into()],
+        access_control_max_age: Some(600),
+        allowed_methods: Some(methods(&[("GET", true)])),
+        headers: Some(vec!["x-a".into()]),
+        exposed_headers: Some(vec!["x-b".into()]),
+    }
+}
+
+/// Two policies are equal when their settings and groups are; two groups when they behave the
+/// same and write back the same configuration (`Policy`'s and `Group`'s `PartialEq`): a change
+/// of any one of them makes them differ, the notes kept for the lints (a trailing `/`) do not.
+#[rstest]
+#[case::public_resource(false, |c: &mut CorsConfig| c.public_resource = Some(true))]
+#[case::credentials(false, |c: &mut CorsConfig| c.support_credentials = Some(true))]
+#[case::one_more_group(false, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap().push(full_group()))]
+#[case::name(true, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap()[0].name = None)]
+#[case::origins(true, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap()[0].origins[0] = "https://b.test".into())]
+#[case::max_age(true, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap()[0].access_control_max_age = Some(60))]
+#[case::methods(true, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap()[0].allowed_methods = Some(methods(&[("PUT", true)])))]
+#[case::headers(true, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap()[0].headers = Some(vec!["*".into()]))]
+#[case::exposed(true, |c: &mut CorsConfig| c.origin_groups.as_mut().unwrap()[0].exposed_headers = None)]
+fn policies_differing_in_one_setting_are_not_equal(
+    #[case] in_the_group: bool,
+    #[case] change: fn(&mut CorsConfig),
+) {
+    let config = CorsConfig {
+        public_resource: Some(false),
+        support_credentials: Some(false),
+        origin_groups: Some(vec![full_group()]),
+    };
+    let policy = Policy::from_config(&config).unwrap();
+    assert_eq!(Policy::from_config(&config).unwrap(), policy);
+    let mut changed = config.clone();
+    change(&mut changed);
+    let other = Policy::from_config(&changed).unwrap();
+    assert_ne!(other, policy);
+    assert_eq!(other.groups()[0] != policy.groups()[0], in_the_group);
+}
+
+#[test]
+fn groups_differ_by_place_and_by_default_methods_not_by_lint_notes() {
+    let mut slash = full_group();
+    slash.origins = vec!["https://a.test/".into()];
+    assert_eq!(private(vec![slash]).groups()[0], private(vec![full_group()]).groups()[0]);
+    // The same group, second: it is another `originGroups` entry.
+    let second = private(vec![group(&["https://z.test"]), full_group()]);
+    assert_ne!(second.groups()[1], private(vec![full_group()]).groups()[0]);
+    // The C1 default methods written out: the same methods, another configuration.
+    let defaults = ["CONNECT", "DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"];
+    let mut written = group(&["https://a.test"]);
+    written.allowed_methods = Some(methods(&defaults.map(|m| (m, true))));
+    let (written, implicit) = (private(vec![written]), private(vec![group(&["https://a.test"])]));
+    assert_eq!(written.groups()[0].methods(), implicit.groups()[0].methods());
+    assert_ne!(written.groups()[0], implicit.groups()[0]);
+}
+
 #[test]
 fn policy_is_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
