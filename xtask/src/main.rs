@@ -15,6 +15,7 @@ mod envoy;
 mod fuzz;
 mod http;
 mod licenses;
+mod mutants;
 mod peers;
 mod process;
 mod soak;
@@ -56,6 +57,10 @@ enum Command {
     /// Every package of the dependency graph (deny.toml's platforms and features) is under a
     /// license deny.toml's allow list allows, by its SPDX expression
     Licenses,
+    /// cargo-mutants over the library crates (or --crate C, --file F), each against its own
+    /// tests, with docs/robustness.md's flags; output under target/mutants/, the counts printed,
+    /// proptest regression files removed; outside CI (needs cargo-mutants installed)
+    Mutants(mutants::Args),
     /// cors-gateway under steady mixed traffic (HTTP/1.1, HTTP/2, slow clients); fails on a
     /// failed request or more than 10 % growth of its memory or open descriptors; with --chaos,
     /// against a misbehaving upstream and leaving clients, with small limits, and also checks
@@ -78,6 +83,7 @@ impl Command {
             Command::Envoy(args) => envoy::run(&args),
             Command::Fuzz(args) => fuzz::run(&args),
             Command::Licenses => licenses::run(),
+            Command::Mutants(args) => mutants::run(&args),
             Command::Soak(args) => soak::run(&args),
             Command::Tidy => tidy::run(),
             Command::Wasm => envoy::build_and_print(),
