@@ -750,16 +750,17 @@ mod tests {
         assert!(line(LogFormat::Text, true, &request).contains(" path=\"/p?q=1\" "));
     }
 
-    #[test]
-    fn lines_reach_the_file_and_the_file_is_reopened() {
-        let path = std::env::temp_dir()
-            .join(format!("cors-gateway-access-log-reopen-{}.log", std::process::id()));
-        let moved = path.with_extension("log.1");
-        let log =
-            AccessLog::start(LogFormat::Text, false, Some(&path), DroppedLines::default()).unwrap();
-        let first = request("GET", "/first", None);
+    /// A log file under the temporary directory, for the test `name`.
+    fn temporary_file(name: &str) -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("cors-gateway-access-log-{name}-{}.log", std::process::id()))
+    }
+
+    /// A request's two sides, `/path` from `[::1]:1` answered 404 without a decision.
+    fn queue(log: &AccessLog, path: &str) {
+        let request = request("GET", path, None);
         let side = RequestSide {
-            request: &first,
+            request: &request,
             client: "[::1]:1".parse().unwrap(),
             time: SystemTime::now(),
         };
@@ -771,6 +772,15 @@ mod tests {
             bytes: 0,
         };
         log.finish(log.begin(&side), &response);
+    }
+
+    #[test]
+    fn lines_reach_the_file_and_the_file_is_reopened() {
+        let path = temporary_file("reopen");
+        let moved = path.with_extension("log.1");
+        let log =
+            AccessLog::start(LogFormat::Text, false, Some(&path), DroppedLines::default()).unwrap();
+        queue(&log, "/first");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::read_to_string(&path).unwrap_or_default().is_empty() {
             assert!(Instant::now() < deadline, "the line was never written");
@@ -778,9 +788,7 @@ mod tests {
         }
         std::fs::rename(&path, &moved).unwrap();
         log.reopen();
-        let second = request("GET", "/second", None);
-        let side = RequestSide { request: &second, ..side };
-        log.finish(log.begin(&side), &response);
+        queue(&log, "/second");
         log.close(Duration::from_secs(10));
         let first = std::fs::read_to_string(&moved).unwrap();
         let second = std::fs::read_to_string(&path).unwrap();
@@ -788,5 +796,47 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert!(first.contains("path=\"/first\"") && !first.contains("/second"), "{first}");
         assert!(second.contains("path=\"/second\" proto=HTTP/1.1 origin=- status=404 decision=- rule=- upstream_ms=-"), "{second}");
+    }
+
+    /// Closing (at shutdown) writes every queued line and stops the writer, and returns once it
+    /// has stopped, not at the end of its patience.
+    #[test]
+    fn closing_writes_every_queued_line_and_waits_for_the_writer_alone() {
+        let path = temporary_file("close");
+        let log =
+            AccessLog::start(LogFormat::Text, false, Some(&path), DroppedLines::default()).unwrap();
+        for _ in 0..1000 {
+            queue(&log, "/queued");
+        }
+        let patience = Duration::from_secs(20);
+        let started = Instant::now();
+        log.close(patience);
+        let waited = started.elapsed();
+        let stopped = log.writer.is_finished();
+        let written = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(stopped, "close returned before the writer stopped");
+        assert_eq!(written.lines().filter(|line| line.contains("path=\"/queued\"")).count(), 1000);
+        assert!(
+            waited < patience,
+            "close waited {waited:?}, all its patience, for a stopped writer"
+        );
+    }
+
+    /// Lines that cannot be written (the disk is full) are counted, each once
+    /// (`cors_gateway_access_log_dropped_total{reason="write_error"}`, docs/operations.md).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lines_that_cannot_be_written_are_counted() {
+        let dropped = DroppedLines::default();
+        let full = Path::new("/dev/full");
+        let log = AccessLog::start(LogFormat::Text, false, Some(full), dropped.clone()).unwrap();
+        for _ in 0..3 {
+            queue(&log, "/lost");
+        }
+        log.close(Duration::from_secs(10));
+        assert!(log.writer.is_finished());
+        assert_eq!(dropped.write_error.get(), 3);
+        assert_eq!(dropped.queue_full.get(), 0);
     }
 }

@@ -231,17 +231,23 @@ mod tests {
         check_with(open_files, serving, (10_000, 1000, 32), expected);
     }
 
-    #[test]
-    fn the_warning_names_the_numbers() {
-        let mut limits = Limits::for_tests(10_000, 1000, 32);
+    /// The warning names the numbers of each limit it lowered, and only of those.
+    #[rstest]
+    #[case::both(
+        (10_000, 1000),
+        "lowered --max-connections from 10000 to 112 and --upstream-max-connections from 1000 to 112"
+    )]
+    #[case::the_upstream_only((3, 1000), "lowered --upstream-max-connections from 1000 to 221")]
+    #[case::the_clients_only((10_000, 20), "lowered --max-connections from 10000 to 204")]
+    fn the_warning_names_the_numbers(#[case] configured: (usize, usize), #[case] lowered: &str) {
+        let mut limits = Limits::for_tests(configured.0, configured.1, 8);
         let warnings = fit(&mut limits, Some(256), NonZeroUsize::MIN, NonZeroUsize::MIN).unwrap();
         assert_eq!(
             warnings,
-            [
-                "the open-file limit (ulimit -n) is 256: lowered --max-connections from 10000 to 112 \
-              and --upstream-max-connections from 1000 to 112, keeping 32 descriptors for the \
-              gateway itself (raise the limit to serve more)"
-            ]
+            [format!(
+                "the open-file limit (ulimit -n) is 256: {lowered}, keeping 32 descriptors for \
+                 the gateway itself (raise the limit to serve more)"
+            )]
         );
     }
 }

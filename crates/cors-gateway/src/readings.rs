@@ -167,6 +167,16 @@ mod tests {
         assert_eq!(seen.len(), 58);
     }
 
+    /// A decoded `?`, `#`, whitespace or line break ends the path only in a reading that decodes
+    /// (F-BF, F-BN): the folder leaves the readings that end a path there out for a path without
+    /// such an escape, and so would leave out a reading that does not decode at all.
+    #[test]
+    fn only_a_reading_that_decodes_ends_the_path_at_a_decoded_query() {
+        for reading in Reading::ALL {
+            assert!(reading.decodes > 0 || !reading.ends_at_a_decoded_query(), "{reading:?}");
+        }
+    }
+
     /// Listed once means no two readings of [`Reading::ALL`] read every path alike: each
     /// leaves out none that reads some path otherwise (F-BE: with `\` taken for `/`, dropping
     /// parameters after it was left out as if it were dropping them before).

@@ -253,12 +253,18 @@ mod tests {
         assert!(matches!(parse(bytes), Parsed::Invalid(_)), "{:?}", parse(bytes));
     }
 
-    #[test]
-    fn a_v2_header_of_4_kib_is_taken() {
-        let header = v2(0x21, 0x11, &[&V4_BLOCK[..], &[0; MAX_HEADER_BYTES - 28]].concat());
+    /// A version 2 header of exactly [`MAX_HEADER_BYTES`], `PROXY` or `LOCAL`, is taken, and
+    /// every start of it is incomplete rather than refused: only a longer one is (F-AI).
+    #[rstest]
+    #[case::proxy(0x21, at("192.0.2.7:51000"))]
+    #[case::local(0x20, Client::Peer)]
+    fn a_v2_header_of_4_kib_is_taken(#[case] command: u8, #[case] client: Client) {
+        let header = v2(command, 0x11, &[&V4_BLOCK[..], &[0; MAX_HEADER_BYTES - 28]].concat());
         assert_eq!(header.len(), MAX_HEADER_BYTES);
-        let expected = Parsed::Header { length: header.len(), client: at("192.0.2.7:51000") };
-        assert_eq!(parse(&header), expected);
+        assert_eq!(parse(&header), Parsed::Header { length: header.len(), client });
+        for end in [1, 15, 16, 17, 28, 29, 256, 273, MAX_HEADER_BYTES - 1] {
+            assert_eq!(parse(&header[..end]), Parsed::Incomplete, "the first {end} bytes");
+        }
     }
 
     proptest! {
