@@ -414,6 +414,10 @@ fn a_tag_outside_the_core_schema_or_against_its_value_is_an_error_at_the_tag(
     #[case] message: &str,
 ) {
     check(yaml, Code::Tag, "", line, column, message);
+    // And says what to do: drop the tag, or quote the value for a string.
+    let error = load_err(yaml);
+    let hint = error.diagnostics()[0].hint().unwrap_or_default();
+    assert!(hint.starts_with("remove the tag: ") && hint.contains("quote a value"), "{hint:?}");
 }
 
 #[test]
