@@ -747,6 +747,22 @@ mod tests {
     }
 
     /// The core schema's resolution of plain scalars (YAML 1.2.2 section 10.3.2).
+    /// Each budget allows what it names and refuses one more: [`MAX_NODES`] nodes, and the
+    /// file's text budget in bytes, each counted across calls.
+    #[test]
+    fn a_budget_allows_its_limit_and_refuses_one_more() {
+        let weight = |nodes, bytes| Weight { nodes, bytes, depth: 0 };
+        let Some(Token(mark, _)) = Scanner::new("a".chars()).next() else { panic!("no token") };
+        let mut tally = Tally { used: weight(0, 0), max_text: 1000 };
+        assert!(tally.count(weight(MAX_NODES - 1, 999), mark).is_ok());
+        assert!(tally.count(weight(1, 1), mark).is_ok());
+        let nodes = tally.count(weight(1, 0), mark).unwrap_err();
+        assert!(nodes.message.starts_with("more than 100000 nodes"), "{}", nodes.message);
+        let mut tally = Tally { used: weight(0, 1000), max_text: 1000 };
+        let bytes = tally.count(weight(0, 1), mark).unwrap_err();
+        assert!(bytes.message.starts_with("more than 1000 bytes of text"), "{}", bytes.message);
+    }
+
     #[test]
     fn plain_scalars_resolve_as_the_core_schema_says() {
         let cases = [
@@ -758,7 +774,7 @@ mod tests {
                 Core::Str,
                 &[
                     "yes", "nULL", "tRUE", "+-5", "1e", "e5", ".", "0o8", "0x", "0X1F", "+.nan",
-                    "inf",
+                    "inf", "1.x", "x.5", "1.2.3",
                 ],
             ),
         ];

@@ -437,6 +437,27 @@ fn every_tag_error_is_reported_at_once() {
     );
 }
 
+/// A null where a value is wanted is said to be nothing, whatever spells it (`~`, `null`), and
+/// gets no hint made of its spelling (no `[\"~\"]`), nor is taken for a name.
+#[rstest]
+#[case::a_policy_name(
+    "- policyRef: {name: null}\n  config: {}\n",
+    "cors.yaml:1:21: error: [0].policyRef.name: expected a string, found nothing (null)"
+)]
+#[case::a_method_entry(
+    &format!("{GROUP}    allowedMethods: [~]\n"),
+    "cors.yaml:4:22: error: originGroups[0].allowedMethods[0]: expected a {methodName, \
+     isAllowed} mapping, found nothing (null)"
+)]
+#[case::a_list(
+    "publicResource: false\noriginGroups:\n  - origins: ~\n",
+    "cors.yaml:3:14: error: originGroups[0].origins: expected a list of strings, found nothing \
+     (null)"
+)]
+fn a_null_is_said_to_be_nothing_without_a_hint(#[case] yaml: &str, #[case] said: &str) {
+    assert_eq!(load_err(yaml).to_string(), said);
+}
+
 const INSTANCE: &str = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\n";
 const BINDING: &str = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: PolicyBinding\n";
 

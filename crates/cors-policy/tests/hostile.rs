@@ -100,6 +100,28 @@ fn text_over_the_size_cap_is_refused_before_parsing() {
     );
 }
 
+/// A file of exactly [`MAX_FILE_SIZE`] bytes is within the cap however it comes (text, bytes, a
+/// file), and is read whole: its last byte, the `e` of `false`, decides its last value.
+#[test]
+fn a_file_of_exactly_the_size_cap_is_read_whole() {
+    let head = "originGroups:\n  - origins: [\"https://a.test\"]\n";
+    let last = "publicResource: false";
+    let padding = "#".repeat(MAX_FILE_SIZE - head.len() - last.len() - 1);
+    let text = format!("{head}{padding}\n{last}");
+    assert_eq!(text.len(), MAX_FILE_SIZE);
+    let file = TempFile::new("exact.yaml");
+    std::fs::write(&file.0, &text).unwrap();
+    for loaded in [
+        Policy::from_yaml_str(&text, "exact.yaml"),
+        Policy::from_yaml_bytes(text.as_bytes(), "exact.yaml"),
+        Policy::from_yaml_file(&file.0),
+    ] {
+        let loaded = loaded.unwrap();
+        assert!(!loaded.policy.is_public_resource());
+        assert_eq!(loaded.policy.groups().len(), 1);
+    }
+}
+
 #[test]
 fn a_100_mb_file_is_refused_without_reading_it() {
     let file = TempFile::new("huge.yaml");

@@ -133,6 +133,22 @@ fn an_api_instance_says_where_its_addresses_are() {
     assert_eq!((bare.listen_at, bare.upstream_at), (None, None));
 }
 
+/// The listener's scheme, which the adapters take for R2's same-origin check, is HTTPS when the
+/// instance's address says so in any case; plain HTTP, a scheme alone or cut short, or no instance, is not.
+#[rstest]
+#[case::https("https://0.0.0.0:8443", true)]
+#[case::upper_case("HTTPS://0.0.0.0:8443", true)]
+#[case::http("http://0.0.0.0:8080", false)]
+#[case::scheme_alone("https", false)]
+#[case::one_slash("https:/a.test", false)]
+fn the_listener_is_https_as_its_address_says(#[case] address: &str, #[case] https: bool) {
+    let yaml = api_instance().replace("http://0.0.0.0:8080", address);
+    let loaded = Policy::from_yaml_str(&yaml, "a.yaml").unwrap();
+    assert_eq!(loaded.listen.as_deref(), Some(address));
+    assert_eq!(loaded.listens_on_https(), https);
+    assert!(!Policy::from_yaml_str(&bare(), "a.yaml").unwrap().listens_on_https());
+}
+
 #[rstest]
 #[case::empty_config_key("config:\n")]
 #[case::empty_mapping("{}\n")]
@@ -202,6 +218,55 @@ fn a_policy_binding_for_another_policy_is_not_a_cors_policy() {
     let d = &error.diagnostics()[0];
     assert_eq!((d.code(), d.line(), d.column()), (Code::NoCorsPolicy, Some(1), Some(1)));
     assert_eq!(d.hint(), Some("the file only has \"jwt-validation-flex\""));
+}
+
+/// In a file of several documents, every one must be an `ApiInstance` or a `PolicyBinding`: a
+/// policy list or a scalar after an instance is refused as such, at its document, not read as
+/// a policy or as a file of one document.
+#[rstest]
+#[case::a_policy_list("- policyRef: {name: cors-flex}\n  config: {}\n")]
+#[case::a_scalar("cors\n")]
+fn a_document_of_another_shape_beside_an_instance_is_refused(#[case] document: &str) {
+    let instance = "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nspec:\n  \
+                    policies:\n    - policyRef: {name: cors-flex}\n      config: {}\n";
+    let error = Policy::from_yaml_str(&format!("{instance}---\n{document}"), "cors.yaml");
+    assert_eq!(
+        error.unwrap_err().to_string(),
+        "cors.yaml:8:1: error: a file with several documents may hold only ApiInstance and \
+         PolicyBinding documents, put a bare config in a file of its own"
+    );
+}
+
+/// A policy list's entry without `policyRef` is reported once: a mapping (empty or not) as
+/// such, anything else as not a mapping.
+#[rstest]
+#[case::empty(
+    "- {}\n",
+    "policy entry without policyRef, write policyRef: {name: cors-flex} and config: next to it"
+)]
+#[case::config_alone(
+    "- {config: {}}\n",
+    "policy entry without policyRef, write policyRef: {name: cors-flex} and config: next to it"
+)]
+#[case::a_scalar("- 5\n", "expected a policy entry with policyRef and config, found \"5\"")]
+fn a_policy_entry_without_policy_ref_is_reported_once(#[case] yaml: &str, #[case] said: &str) {
+    let error = Policy::from_yaml_str(yaml, "cors.yaml").unwrap_err();
+    assert_eq!(error.to_string(), format!("cors.yaml:1:3: error: [0]: {said}"));
+}
+
+/// An `ApiInstance`'s `spec.policies` is a list, or nothing (no policy, so no cors-flex one);
+/// anything else is the wrong type.
+#[rstest]
+#[case::nothing("", "cors.yaml:1:1: error: no cors-flex policy found")]
+#[case::a_number(
+    " 5",
+    "cors.yaml:4:13: error: spec.policies: expected a list of policies, found \"5\""
+)]
+fn an_instances_policies_are_a_list_or_nothing(#[case] value: &str, #[case] said: &str) {
+    let yaml = format!(
+        "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nspec:\n  policies:{value}\n"
+    );
+    assert_eq!(Policy::from_yaml_str(&yaml, "cors.yaml").unwrap_err().to_string(), said);
 }
 
 #[test]

@@ -52,3 +52,43 @@ pub(crate) fn unknown_key_hint(key: &str, known: &[&str]) -> Option<String> {
     };
     (!known.contains(&key)).then(|| format!("{} belongs {home}", Quoted(key)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Levenshtein's distance: each insertion, deletion and substitution counts one, whatever
+    /// the letters' case.
+    #[test]
+    fn distance_counts_each_edit_once() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "", 3),
+            ("", "abc", 3),
+            ("kitten", "sitting", 3),
+            ("flaw", "lawn", 2),
+            ("origins", "orgins", 1),
+            ("allowedMethods", "allowedmethod", 1),
+            ("ABC", "abc", 0),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(distance(a, b), expected, "{a:?} {b:?}");
+            assert_eq!(distance(b, a), expected, "{b:?} {a:?}");
+        }
+    }
+
+    /// A key is a likely typo of a known one within a third of its length in edits (one at
+    /// least, three at most), and only up to 64 bytes long.
+    #[test]
+    fn a_suggestion_is_within_a_third_of_the_key() {
+        assert_eq!(did_you_mean("ab", &["ax"]), Some("ax"));
+        assert_eq!(did_you_mean("abcde", &["abcxy"]), None);
+        assert_eq!(did_you_mean("abcdef", &["abcdxy"]), Some("abcdxy"));
+        assert_eq!(did_you_mean("abcdefghijklmno", &["abcdefghijkxxxx"]), None);
+        assert_eq!(did_you_mean("origns", &["headers", "origins"]), Some("origins"));
+        let long = "a".repeat(64);
+        assert_eq!(did_you_mean(&long, &[&long[1..]]), Some(&long[1..]));
+        let longer = "a".repeat(65);
+        assert_eq!(did_you_mean(&longer, &[&longer[1..]]), None);
+    }
+}
