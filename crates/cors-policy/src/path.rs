@@ -191,3 +191,83 @@ pub fn hex_byte(hex: &[u8]) -> Option<u8> {
     let [high, low] = *hex else { return None };
     u8::try_from(digit(high)? << 4 | digit(low)?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    /// The spellings of a dot segment the check refuses, and the dots, escapes and parameters it
+    /// lets through (F-H, F-K, F-AL, F-BF, F-BN): the gateway refuses a request path, and the
+    /// Local Mode loader a configured one, on this answer.
+    #[rstest]
+    #[case::parent(b"/open/../secure/x", true)]
+    #[case::parent_at_the_end(b"/a/..", true)]
+    #[case::parent_first(b"/../a", true)]
+    #[case::current(b"/a/./b", true)]
+    #[case::current_at_the_end(b"/a/.", true)]
+    #[case::encoded_parent(b"/a/%2e%2e/b", true)]
+    #[case::encoded_parent_upper_case(b"/a/%2E%2E/b", true)]
+    #[case::half_encoded_parent(b"/a/.%2e/b", true)]
+    #[case::encoded_current(b"/a/%2e/b", true)]
+    #[case::parent_before_an_encoded_slash(b"/a/..%2fb", true)]
+    #[case::parent_before_an_encoded_upper_case_slash(b"/a/..%2Fb", true)]
+    #[case::parent_before_a_backslash(b"/a/..\\b", true)]
+    #[case::parent_before_an_encoded_backslash(b"/a/..%5cb", true)]
+    #[case::parent_after_an_empty_segment(b"/a//../b", true)]
+    #[case::root(b"/", false)]
+    #[case::no_dot(b"/orders/42", false)]
+    #[case::dots_in_names(b"/v1.2/file.tar.gz", false)]
+    #[case::three_dots(b"/a/.../b", false)]
+    #[case::dot_prefix(b"/.well-known/x", false)]
+    #[case::dots_before_a_name(b"/a/..b", false)]
+    #[case::dots_after_a_name(b"/a/b../c", false)]
+    #[case::three_encoded_dots(b"/a/%2e%2e%2e/b", false)]
+    #[case::other_escapes(b"/a%20b/%41", false)]
+    #[case::an_encoded_slash_alone(b"/a%2fb", false)]
+    #[case::a_lone_percent(b"/a/%", false)]
+    #[case::a_short_escape(b"/a/%2", false)]
+    #[case::parent_with_parameters(b"/open/..;/secure/x", true)]
+    #[case::parent_with_a_named_parameter(b"/open/..;jsessionid=1/secure", true)]
+    #[case::current_with_parameters(b"/a/.;x=1/b", true)]
+    #[case::parent_with_encoded_parameters(b"/a/%2e%2e%3bx/b", true)]
+    #[case::parent_with_dots_in_its_parameters(b"/a/..;v=1.2/b", true)]
+    #[case::parameters_with_dots_after_a_name(b"/a/b;v=../c", false)]
+    #[case::parameters_alone(b"/a/;../b", false)]
+    #[case::three_dots_with_parameters(b"/a/...;x/b", false)]
+    #[case::asterisk(b"*", false)]
+    #[case::double_encoded_parent(b"/open/%252e%252e/secure/x", true)]
+    #[case::double_encoded_slash_after_a_parent(b"/a/..%252fb", true)]
+    #[case::hex_digits_encoded(b"/a/%%32%65%%32%65/b", true)]
+    #[case::double_encoded_parameters(b"/a/..%253bx/b", true)]
+    #[case::an_encoded_percent_in_a_name(b"/100%25/x", false)]
+    #[case::parent_before_an_encoded_question_mark(b"/a/..%3F/b", true)]
+    #[case::parent_before_an_encoded_lower_case_question_mark(b"/a/..%3fb", true)]
+    #[case::current_before_an_encoded_hash(b"/a/.%23x", true)]
+    #[case::parent_with_parameters_before_an_encoded_question_mark(b"/a/..;x%3F/b", true)]
+    #[case::parent_before_a_double_encoded_question_mark(b"/a/%252e%252e%253F/b", true)]
+    #[case::an_encoded_question_mark_in_a_name(b"/a/x%3F../b", false)]
+    #[case::dots_after_an_encoded_question_mark(b"/a/%3F../b", false)]
+    #[case::parent_before_an_encoded_space(b"/a/..%20HTTP/1.1", true)]
+    #[case::parent_before_an_encoded_line_break(b"/a/..%0D%0Ax:/b", true)]
+    #[case::current_before_an_encoded_line_feed(b"/a/.%0a", true)]
+    #[case::parent_before_an_encoded_tab(b"/a/..%09/b", true)]
+    #[case::parent_before_a_double_encoded_space(b"/a/..%2520/b", true)]
+    #[case::an_encoded_space_in_a_name(b"/a/x%20../b", false)]
+    fn dot_segments(#[case] path: &[u8], #[case] expected: bool) {
+        assert_eq!(has_dot_segment(path), expected, "{}", path.escape_ascii());
+    }
+
+    /// Only an escape of a byte `takes` accepts is decoded, from the first one on, the bytes
+    /// before it kept; a `%` without two hex digits, or hex digits without a `%`, stay.
+    #[test]
+    fn decoded_decodes_only_the_escapes_asked_for() {
+        assert_eq!(decoded(b"/ab%2e", |_| true).as_deref(), Some(&b"/ab."[..]));
+        assert_eq!(decoded(b"/x/a2e%2F", |_| true).as_deref(), Some(&b"/x/a2e/"[..]));
+        assert_eq!(decoded(b"/a2e/%zz/%2", |_| true), None);
+        assert_eq!(decoded(b"/%41%2e", |byte| byte == b'.').as_deref(), Some(&b"/%41."[..]));
+        assert_eq!(hex_byte(b"fF"), Some(0xff));
+        assert_eq!(hex_byte(b"2"), None);
+    }
+}
