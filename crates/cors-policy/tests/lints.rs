@@ -141,6 +141,14 @@ fn group(credentials: bool, lines: &str) -> String {
     26,
     "max-age 7201 is above 7200 seconds (2 hours); Chromium caps it there"
 )]
+#[case::max_age_at_firefox_cap(
+    group(false, "    origins: [\"https://a.test\"]\n    accessControlMaxAge: 86400\n"),
+    Code::MaxAgeAboveChromiumCap,
+    "originGroups[0].accessControlMaxAge",
+    6,
+    26,
+    "max-age 86400 is above 7200 seconds (2 hours); Chromium caps it there"
+)]
 #[case::max_age_above_firefox_cap(
     group(false, "    origins: [\"https://a.test\"]\n    accessControlMaxAge: 100000\n"),
     Code::MaxAgeAboveFirefoxCap,
@@ -235,6 +243,10 @@ fn lint(
 #[case::chrome("chrome-extension://Abc:8", "chrome-extension://abc:8")]
 #[case::safari_pattern("safari-web-extension://*.safari", "safari-web-extension://*.SAFARI")]
 #[case::firefox_named_like_its_scheme("moz-extension://MOZ", "moz-extension://moz")]
+#[case::safari_named_like_its_schemes_end(
+    "safari-web-extension://ion",
+    "safari-web-extension://ION"
+)]
 fn an_extension_origins_hint_writes_its_host_in_its_browsers_case(
     #[case] origin: &str,
     #[case] fixed: &str,

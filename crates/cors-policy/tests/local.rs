@@ -161,6 +161,19 @@ fn longest_base_path_wins_on_a_shared_listener() {
     assert_eq!(second.address().scheme(), Scheme::Https);
 }
 
+/// Two hosts on one port are two listeners: only an all-interfaces host (`0.0.0.0`, `[::]`)
+/// takes the port from the other ones (`listener_conflicts`).
+#[test]
+fn two_hosts_on_one_port_are_two_listeners() {
+    let config = loaded(&[
+        ("a.yaml", &instance("a", "http://127.0.0.1:8080")),
+        ("b.yaml", &instance("b", "http://127.0.0.2:8080")),
+        ("c.yaml", &instance("c", "http://[::1]:8080")),
+    ]);
+    let hosts: Vec<String> = config.listeners().iter().map(|l| l.address().authority()).collect();
+    assert_eq!(hosts, ["127.0.0.1:8080", "127.0.0.2:8080", "[::1]:8080"]);
+}
+
 #[test]
 fn rules_combine_path_methods_host_and_headers() {
     let yaml = format!(
@@ -176,18 +189,34 @@ fn rules_combine_path_methods_host_and_headers() {
     assert_eq!(route(a, "GET", "/x"), Some(to("beta", "/x")));
     let main = a.routes()[1].rules()[0].path();
     assert_eq!(main, Some("/(.*)"));
+    let [first, purges] = a.routes()[0].rules() else { panic!("{:#?}", a.routes()) };
+    assert_eq!((first.path(), first.host()), (None, Some("api\\.example\\.com")));
+    assert_eq!(first.headers().collect::<Vec<_>>(), [("x-env", "beta")]);
+    assert_eq!((purges.methods(), purges.host()), (Some("PURGE"), None));
     let headers: &[(&str, &str)] = &[];
     let without_header = RouteRequest { method: "GET", path: "/x", host: None, headers };
     let chosen = a.route(&without_header).expect("the main route");
     assert_eq!((chosen.upstream().name(), chosen.upstream_path()), ("main", "/v1/x"));
     let purge = RouteRequest { method: "PURGE", path: "/x", host: None, headers };
     assert_eq!(a.route(&purge).map(|m| m.upstream().name().to_owned()), Some("beta".to_owned()));
+    // The host alone is not enough: the header must hold too.
+    let host = Some("api.example.com");
+    let host_alone = RouteRequest { method: "GET", path: "/x", host, headers };
+    assert_eq!(a.route(&host_alone).map(|m| m.upstream().name().to_owned()), Some("main".into()));
 }
 
 #[rstest]
 #[case::listener_not_http(
     "tcp://0.0.0.0:1", Code::InvalidAddress, (5, 12), "spec.address",
     "\"tcp://0.0.0.0:1\" has the scheme \"tcp\", not http or https"
+)]
+#[case::listener_with_a_user_name(
+    "http://ops@0.0.0.0:8080", Code::InvalidAddress, (5, 12), "spec.address",
+    "\"http://ops@0.0.0.0:8080\" has a user name or password"
+)]
+#[case::listener_with_a_password_alone(
+    "http://:secret@0.0.0.0:8080", Code::InvalidAddress, (5, 12), "spec.address",
+    "\"http://:secret@0.0.0.0:8080\" has a user name or password"
 )]
 #[case::listener_not_a_url(
     "0.0.0.0:8080", Code::InvalidAddress, (5, 12), "spec.address",
@@ -295,6 +324,59 @@ fn a_destination_path_no_request_can_carry_is_an_error_at_its_place() {
         assert_eq!(route.path(), "spec.services.up.routes[0].config.destinationPath");
         assert!(route.message().contains("cannot be sent in a request"), "{route:?}");
     }
+}
+
+/// A route's `destinationPath` is a path: it starts with `/` and has no query or fragment.
+#[rstest]
+#[case::relative("v1")]
+#[case::with_a_query("/v1?x=1")]
+#[case::with_a_fragment("/v1#top")]
+fn a_destination_path_is_a_path(#[case] path: &str) {
+    let found = folder_errors(&route_binding("orders-api", "orders", "").replace(
+        "    destinationRef:",
+        &format!("    destinationPath: \"{path}\"\n    destinationRef:"),
+    ));
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    assert_eq!((d.code(), d.path()), (Code::InvalidAddress, "spec.config.destinationPath"));
+    assert_eq!(d.message(), format!("destinationPath \"{path}\" is not a path"));
+    assert_eq!(d.hint(), Some("start it with /, e.g. /api/v1"));
+}
+
+/// A route's `destinationRef` names a Service, with or without saying its kind; another kind
+/// is refused.
+#[test]
+fn a_destination_ref_is_a_service() {
+    let binding = route_binding("orders-api", "orders", "");
+    let named = |kind: &str| {
+        binding.replace(
+            "destinationRef: {name: orders}",
+            &format!("destinationRef: {{name: orders, kind: {kind}}}"),
+        )
+    };
+    let files = resources(&named("Service"));
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let config = loaded(&files);
+    let instance = config.instances().next().expect("one instance");
+    assert_eq!(route(instance, "GET", "/x").map(|(service, _)| service), Some("orders".into()));
+    let found = folder_errors(&named("Backend"));
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    assert_eq!((d.code(), d.path()), (Code::UnknownReference, "spec.config.destinationRef.kind"));
+    assert_eq!(d.message(), "a route to a \"Backend\" is not supported");
+}
+
+/// A key a route binding does not read is a warning at its place, not silently dropped.
+#[test]
+fn a_route_bindings_unread_key_is_a_warning() {
+    let files = resources(&format!("{}  order: 1\n", route_binding("orders-api", "orders", "")));
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let config = loaded(&files);
+    let ignored: Vec<(&str, &str)> = config
+        .warnings()
+        .iter()
+        .filter(|d| d.code() == Code::IgnoredKey)
+        .map(|d| (d.path(), d.message()))
+        .collect();
+    assert_eq!(ignored, [("spec.order", "key \"order\" is ignored")]);
 }
 
 /// A resource-based folder: an instance, a Service, and `extra` (more documents).
@@ -466,6 +548,11 @@ fn resources_are_unique_by_kind_namespace_and_name() {
         loaded(&[("a.yaml", &instance("a", "http://0.0.0.0:8080")), ("b.yaml", &other_namespace)]);
     let namespaces: Vec<&str> = config.instances().map(ApiInstance::namespace).collect();
     assert_eq!(namespaces, ["default", "team"]);
+    // A namespace written as null is the default one.
+    let null_namespace = instance("a", "http://0.0.0.0:8080")
+        .replace("metadata: {name: a}", "metadata: {name: a, namespace: ~}");
+    let config = loaded(&[("a.yaml", &null_namespace)]);
+    assert_eq!(config.instances().map(ApiInstance::namespace).collect::<Vec<_>>(), ["default"]);
 
     let found = errors(&[
         ("a.yaml", &instance("a", "http://0.0.0.0:8080")),
@@ -480,6 +567,18 @@ fn resources_are_unique_by_kind_namespace_and_name() {
         "ApiInstance \"a\" is defined twice",
     );
     assert_eq!(d.hint(), Some("the first definition is at a.yaml:3:18"));
+
+    let routes = route_binding("orders-api", "orders", "");
+    let found = folder_errors(&format!("{routes}---\n{routes}"));
+    let [d] = &found[..] else { panic!("{found:#?}") };
+    check(
+        d,
+        Code::DuplicateResource,
+        ("extra.yaml", 12, 18),
+        "metadata.name",
+        "PolicyBinding \"b-route\" is defined twice",
+    );
+    assert_eq!(d.hint(), Some("the first definition is at extra.yaml:3:18"));
 }
 
 #[test]
@@ -550,17 +649,32 @@ fn a_tag_error_is_listed_with_the_other_problems_of_its_file() {
     assert_eq!(found, [(Code::Tag, Some(2)), (Code::InvalidAddress, Some(5))]);
 }
 
+/// A kind this loader does not implement is a warning naming it; Flex's `Configuration` also
+/// says where its settings went.
 #[rstest]
 #[case::configuration(
     "Configuration",
-    "resource kind \"Configuration\" is not implemented and is ignored"
+    "resource kind \"Configuration\" is not implemented and is ignored",
+    Some(
+        "Flex's gateway settings (logging, shared storage, TLS contexts) do not apply here; see \
+          the cors-gateway flags instead"
+    )
 )]
-#[case::unknown_kind("Gateway", "resource kind \"Gateway\" is not implemented and is ignored")]
-fn unimplemented_kinds_are_warnings_that_name_them(#[case] kind: &str, #[case] message: &str) {
+#[case::unknown_kind(
+    "Gateway",
+    "resource kind \"Gateway\" is not implemented and is ignored",
+    None
+)]
+fn unimplemented_kinds_are_warnings_that_name_them(
+    #[case] kind: &str,
+    #[case] message: &str,
+    #[case] hint: Option<&str>,
+) {
     let other = format!("{HEAD}kind: {kind}\nmetadata: {{name: x}}\nspec: {{}}\n");
     let config = loaded(&[("a.yaml", &instance("a", "http://0.0.0.0:1")), ("x.yaml", &other)]);
     let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
     check(d, Code::IgnoredResource, ("x.yaml", 2, 7), "kind", message);
+    assert_eq!(d.hint(), hint);
 }
 
 /// Flex says CORS is not a resource-level policy: `rules` on its binding is ignored, with a
@@ -577,18 +691,28 @@ fn rules_on_a_cors_flex_binding_are_ignored_with_a_warning() {
     assert!(d.hint().is_some_and(|h| h.contains("every request of the API instance")), "{d}");
 }
 
-#[test]
-fn a_route_after_a_catch_all_is_never_taken() {
+/// A route without rules, or with a rule of no condition among its rules, takes every request:
+/// a route after it is never taken.
+#[rstest]
+#[case::without_rules("up: {address: http://127.0.0.1:9000}", "a.yaml:7:5")]
+#[case::with_an_empty_rule(
+    "up: {address: http://127.0.0.1:9000, routes: [{rules: [{methods: [GET]}, {}]}]}",
+    "a.yaml:7:51"
+)]
+fn a_route_after_a_catch_all_is_never_taken(#[case] up: &str, #[case] first: &str) {
     let yaml = instance("a", "http://0.0.0.0:1").replace(
         "    up: {address: http://127.0.0.1:9000}\n",
-        "    up: {address: http://127.0.0.1:9000}\n    late: {address: http://127.0.0.1:9001}\n",
+        &format!("    {up}\n    late: {{address: http://127.0.0.1:9001}}\n"),
     );
     let config = loaded(&[("a.yaml", &yaml)]);
     let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
     assert_eq!((d.code(), d.line(), d.column()), (Code::UnreachableRoute, Some(8), Some(5)));
     assert_eq!(
         d.message(),
-        "this route to \"late\" is never taken: the route to \"up\" at a.yaml:7:5 takes every request"
+        format!(
+            "this route to \"late\" is never taken: the route to \"up\" at {first} takes every \
+             request"
+        )
     );
 }
 
@@ -707,22 +831,35 @@ fn a_folder_can_be_named_by_a_string() {
     assert!(d.message().starts_with("cannot read the folder: "), "{d}");
 }
 
+/// A folder may hold [`cors_policy::MAX_FILES`] files and [`cors_policy::MAX_FOLDER_SIZE`] bytes;
+/// one file or one byte more is refused, before anything is read (files) or parsed (bytes).
 #[test]
 fn a_folder_is_bounded_in_files_and_bytes() {
+    let within = |dir: &TempDir| match LocalConfig::from_dir(&dir.0) {
+        Ok(_) => {}
+        Err(error) => {
+            assert!(error.diagnostics().iter().all(|d| d.code() != Code::TooLarge), "{error}");
+        }
+    };
     let dir = TempDir::new("many");
-    for i in 0..=cors_policy::MAX_FILES {
+    for i in 0..cors_policy::MAX_FILES {
         dir.write(&format!("{i:04}.yaml"), "# empty\n");
     }
+    within(&dir);
+    dir.write("9999.yaml", "# empty\n");
     let error = LocalConfig::from_dir(&dir.0).unwrap_err();
     let [d] = error.diagnostics() else { panic!("{error}") };
     assert_eq!((d.code(), d.message()), (Code::TooLarge, "more than 256 YAML files"));
 
     let dir = TempDir::new("big");
-    let comment = format!("#{}\n", "x".repeat(1023));
+    let comment = format!("#{}\n", "x".repeat(1022));
     let file = comment.repeat(cors_policy::MAX_FILE_SIZE / comment.len());
-    for i in 0..=(cors_policy::MAX_FOLDER_SIZE / file.len()) {
+    assert_eq!(file.len(), cors_policy::MAX_FILE_SIZE);
+    for i in 0..(cors_policy::MAX_FOLDER_SIZE / file.len()) {
         dir.write(&format!("{i:02}.yaml"), &file);
     }
+    within(&dir);
+    dir.write("zz.yaml", "\n");
     let error = LocalConfig::from_dir(&dir.0).unwrap_err();
     let [d] = error.diagnostics() else { panic!("{error}") };
     assert_eq!(d.code(), Code::TooLarge);
