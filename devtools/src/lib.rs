@@ -2,7 +2,8 @@
 //! the browser suite start servers on loopback, look for installed programs (nginx, Envoy,
 //! valgrind, Chromium), find the cargo target directory and fill configuration templates; the
 //! iteration harnesses (cors-engine's `hotpath`, cors-hyper's `layer_cost`) read the same
-//! command line ([`harness`]). Each of those is written once, here.
+//! command line ([`harness`]); the tests of the command-line programs close a child's stderr
+//! ([`closed_pipe`]). Each of those is written once, here.
 //!
 //! ```
 //! use cors_devtools::{free_loopback_port, render};
@@ -111,6 +112,19 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// A pipe whose reader is gone, for a child's stdout or stderr: each write the child makes to
+/// it fails (`EPIPE`), from its first, with no race against a test closing it later. It stands
+/// for `command 2>&1 | head -1` or a log shipper that died.
+///
+/// # Errors
+///
+/// The pipe cannot be made (no file descriptors left).
+pub fn closed_pipe() -> std::io::Result<std::process::Stdio> {
+    let (reader, writer) = std::io::pipe()?;
+    drop(reader);
+    Ok(writer.into())
+}
+
 /// `name` with the platform's executable suffix (`cors-gateway`, `cors-gateway.exe`).
 #[must_use]
 pub fn exe(name: &str) -> String {
@@ -120,6 +134,17 @@ pub fn exe(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_pipe_refuses_every_write() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "echo one; echo two; echo three"])
+            .stdout(closed_pipe().unwrap())
+            .spawn()
+            .unwrap();
+        // The shell's first write fails; `echo`'s failure makes its status non-zero.
+        assert!(!child.wait().unwrap().success());
+    }
 
     #[test]
     fn a_free_port_is_on_loopback_and_can_be_bound() {

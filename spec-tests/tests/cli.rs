@@ -187,6 +187,33 @@ fn a_failing_case_exits_1() {
     assert!(text.lines().count() < 45, "the summary fits a screen:\n{text}");
 }
 
+/// A closed stderr (`run ... 2>&1 | head -1`, a log shipper gone) loses the lines written to
+/// it, never the exit code the help gives: `eprintln!` panicked there, exiting 101. A JSON run
+/// writes its summary to stderr and its report to stdout, which still gets it whole.
+#[test]
+fn a_closed_stderr_keeps_the_exit_codes() {
+    let closed = format!("http://{}", closed_port());
+    let upstream = format!("http://{}", start_upstream(None));
+    let json = ["--filter", "origins.", "--format", "json"];
+    let cases: [(Vec<&str>, i32); 3] = [
+        (vec!["run", "--target", &closed, "--profile", "nope"], 2),
+        (vec!["run", "--target", &closed, "--profile", "strict"], 3),
+        ([&["run", "--target", &upstream, "--profile", "strict"][..], &json].concat(), 1),
+    ];
+    for (args, code) in cases {
+        let output = Command::new(BIN)
+            .args(&args)
+            .stderr(cors_devtools::closed_pipe().unwrap())
+            .output()
+            .unwrap();
+        check_exit(&output, code);
+        if code == 1 {
+            let report = report::from_json(&stdout(&output)).unwrap();
+            assert!(!report.is_success(), "{args:?}");
+        }
+    }
+}
+
 /// Against a URL with a path, every case's path goes under it: the details show the request
 /// line as sent (`GET /api/`), not the case's own (`GET /`), which the target never saw.
 #[test]

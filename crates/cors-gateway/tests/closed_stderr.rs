@@ -72,12 +72,9 @@ fn a_closed_stderr_loses_the_log_lines_not_the_gateway() {
     assert!(gateway.0.try_wait().unwrap().is_none(), "the gateway exited");
 }
 
-/// A pipe whose reader is gone before the gateway starts: each write to it fails (`EPIPE`),
-/// whenever the gateway writes, with no race against the test closing it.
+/// A pipe whose reader is gone before the gateway starts ([`cors_devtools::closed_pipe`]).
 fn closed_pipe() -> Stdio {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    writer.into()
+    cors_devtools::closed_pipe().unwrap()
 }
 
 /// Finding F-EG: a command's own lines (diagnostics, `error:`, `ok:`) written to a closed stderr

@@ -2,6 +2,10 @@
 //!
 //! `list`, `profiles`, `export`, `upstream`, `run`, `merge` and `differential`; see
 //! `spec-tests/README.md` and `cors-conformance --help`.
+//!
+//! Every line it writes goes through [`out`] or [`err`], which ignore a closed pipe; the print
+//! macros, which panic there, are denied.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -356,18 +360,18 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
-            eprintln!("cors-conformance: error: {message}");
+            err(format_args!("cors-conformance: error: {message}"));
             ExitCode::from(2)
         }
         Err(Failure::Unreachable(message)) => {
-            eprintln!("cors-conformance: {message}");
+            err(format_args!("cors-conformance: {message}"));
             ExitCode::from(3)
         }
         Err(Failure::Setup { message, output }) => {
             if !output.trim().is_empty() {
-                eprintln!("{}", output.trim_end());
+                err(format_args!("{}", output.trim_end()));
             }
-            eprintln!("cors-conformance: {message}");
+            err(format_args!("cors-conformance: {message}"));
             ExitCode::from(3)
         }
     }
@@ -378,6 +382,15 @@ fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// Writes a line to standard error, ignoring a closed pipe (`run ... 2>&1 | head -1`): the line
+/// is lost, never the exit code the help gives (`eprintln!` panics there, exiting 101).
+fn err(line: std::fmt::Arguments<'_>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_fmt(line);
+    let _ = stderr.write_all(b"\n");
+    let _ = stderr.flush();
 }
 
 fn execute(command: Command) -> Result<ExitCode, Failure> {
@@ -635,15 +648,15 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         Format::Json => {
             out(&report::json(&combined));
             out("\n");
-            eprint!("{summary}");
+            err(format_args!("{}", summary.trim_end_matches('\n')));
         }
         Format::Junit => {
             out(&report::junit(&combined));
-            eprint!("{summary}");
+            err(format_args!("{}", summary.trim_end_matches('\n')));
         }
     }
     if let Some(warning) = upstream_down {
-        eprintln!("{warning}");
+        err(format_args!("{warning}"));
     }
     Ok(if combined.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -939,23 +952,23 @@ fn probe(mut target: HttpTarget, what: &str) -> Result<(), Failure> {
                 "; is it one that speaks HTTP/2 only (cors-conformance speaks HTTP/1.1), or \
                  another service's port?"
             };
-            eprintln!(
+            err(format_args!(
                 "cors-conformance: warning: {what} {} does not answer with HTTP ({}): every \
                  case will be an error{hint}",
                 target.url(),
                 error.message
-            );
+            ));
             Ok(())
         }
         // An HTTP answer, but one the suite cannot read (a head past its limit): no hint of
         // another protocol, which sent users looking for a TLS port.
         Err(error) if error.kind == TargetErrorKind::Answer => {
-            eprintln!(
+            err(format_args!(
                 "cors-conformance: warning: {what} {} answers, but not so that its answer can \
                  be read ({}): cases answered alike will be errors",
                 target.url(),
                 error.message
-            );
+            ));
             Ok(())
         }
         Ok(()) | Err(_) => Ok(()),
@@ -1012,9 +1025,9 @@ impl Progress {
     /// A line on standard error, above the bar when it shows.
     fn println(&self, text: &str) {
         if self.shown.load(Ordering::Relaxed) {
-            self.bar.suspend(|| eprintln!("{text}"));
+            self.bar.suspend(|| err(format_args!("{text}")));
         } else {
-            eprintln!("{text}");
+            err(format_args!("{text}"));
         }
     }
 
@@ -1045,7 +1058,7 @@ fn differential(args: &DifferentialArgs) -> Result<ExitCode, Failure> {
             // origin groups without `publicResource: false` is a public resource that ignores
             // them, and every divergence would come from that, unsaid.
             for warning in &loaded.warnings {
-                eprintln!("{warning}");
+                err(format_args!("{warning}"));
             }
             loaded.policy
         }
@@ -1063,7 +1076,7 @@ fn differential(args: &DifferentialArgs) -> Result<ExitCode, Failure> {
     let mut http = HttpTarget::with_options(&url, UpstreamLog::Stamp, args.target.options())
         .map_err(target_failure)?;
     probe(http.try_clone().map_err(target_failure)?, "the target")?;
-    eprintln!("differential: seed {seed} ({} requests against {url})", args.requests);
+    err(format_args!("differential: seed {seed} ({} requests against {url})", args.requests));
     let progress = Progress::new(usize::try_from(args.requests).unwrap_or(usize::MAX));
     let mut tick = |done: u32, _: u32| progress.set(usize::try_from(done).unwrap_or(0));
     let found = cors_conformance::differential::run(
