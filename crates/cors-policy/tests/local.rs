@@ -353,9 +353,7 @@ fn a_destination_ref_is_a_service() {
             &format!("destinationRef: {{name: orders, kind: {kind}}}"),
         )
     };
-    let files = resources(&named("Service"));
-    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    let config = loaded(&files);
+    let config = folder_loaded(&named("Service"));
     let instance = config.instances().next().expect("one instance");
     assert_eq!(route(instance, "GET", "/x").map(|(service, _)| service), Some("orders".into()));
     let found = folder_errors(&named("Backend"));
@@ -367,9 +365,8 @@ fn a_destination_ref_is_a_service() {
 /// A key a route binding does not read is a warning at its place, not silently dropped.
 #[test]
 fn a_route_bindings_unread_key_is_a_warning() {
-    let files = resources(&format!("{}  order: 1\n", route_binding("orders-api", "orders", "")));
-    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    let config = loaded(&files);
+    let config =
+        folder_loaded(&format!("{}  order: 1\n", route_binding("orders-api", "orders", "")));
     let ignored: Vec<(&str, &str)> = config
         .warnings()
         .iter()
@@ -409,10 +406,19 @@ fn cors_binding(target: &str) -> String {
     binding(target, "cors-flex", "  config: {publicResource: true}\n")
 }
 
-fn folder_errors(extra: &str) -> Vec<Diagnostic> {
+/// `then` (`loaded` or `errors`) of the files of [`resources`] with `extra`.
+fn with_resources<T>(extra: &str, then: fn(&[(&str, &str)]) -> T) -> T {
     let files = resources(extra);
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    errors(&files)
+    then(&files)
+}
+
+fn folder_errors(extra: &str) -> Vec<Diagnostic> {
+    with_resources(extra, errors)
+}
+
+fn folder_loaded(extra: &str) -> LocalConfig {
+    with_resources(extra, loaded)
 }
 
 #[test]
@@ -456,9 +462,7 @@ fn a_dangling_target_ref_is_an_error_for_cors_and_route_a_warning_otherwise() {
         cors_binding("orders-api"),
         binding("nowhere", "rate-limiting-flex", "")
     );
-    let files = resources(&extra);
-    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    let config = loaded(&files);
+    let config = folder_loaded(&extra);
     let codes: Vec<Code> = config.warnings().iter().map(Diagnostic::code).collect();
     // The binding's targetRef comes before its policyRef.
     assert_eq!(codes, [Code::UnmatchedTarget, Code::IgnoredPolicy]);
@@ -683,9 +687,7 @@ fn unimplemented_kinds_are_warnings_that_name_them(
 fn rules_on_a_cors_flex_binding_are_ignored_with_a_warning() {
     let bound = binding("orders-api", "cors-flex", "  rules:\n    - path: /a\n");
     let extra = format!("{}---\n{bound}", route_binding("orders-api", "orders", ""));
-    let files = resources(&extra);
-    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    let config = loaded(&files);
+    let config = folder_loaded(&extra);
     let [d] = config.warnings() else { panic!("{:#?}", config.warnings()) };
     check(d, Code::IgnoredKey, ("extra.yaml", 16, 3), "spec.rules", "key \"rules\" is ignored");
     assert!(d.hint().is_some_and(|h| h.contains("every request of the API instance")), "{d}");
