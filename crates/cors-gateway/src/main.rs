@@ -113,6 +113,18 @@ fn lines_with_metrics(
     seen.1.lock().expect("the lines").clone()
 }
 
+/// Asserts that each of `lines` ([`lines_with_metrics`]), at least `at_least` of them, found
+/// `counted` (a sample line, `\nname value\n`) in the metrics when it was written: the event
+/// was counted before its first log line.
+#[cfg(test)]
+#[track_caller]
+fn assert_counted_before_logged(lines: &[(String, String)], at_least: usize, counted: &str) {
+    assert!(lines.len() >= at_least, "fewer than {at_least} lines: {lines:?}");
+    for (line, metrics) in lines {
+        assert!(metrics.contains(counted), "{counted:?} not yet counted at {line}{metrics}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_checked();
     init_logging(cli.verbose, cli.quiet);

@@ -337,13 +337,11 @@ mod tests {
         }
     }
 
-    /// Every line a reload logs, to an operator or a test that then scrapes `/metrics`.
+    /// Every line a reload logs, at least a warning or diagnostic and then the outcome, to an
+    /// operator or a test that then scrapes `/metrics`.
     #[track_caller]
     fn assert_counted_first(lines: &[(String, String)], counted: &str) {
-        assert!(lines.len() >= 2, "a warning or diagnostic, then the outcome: {lines:?}");
-        for (line, metrics) in lines {
-            assert!(metrics.contains(counted), "{counted:?} not yet counted at {line}{metrics}");
-        }
+        crate::assert_counted_before_logged(lines, 2, counted);
     }
 
     /// A policy reload, accepted with a warning or refused with a diagnostic, is counted before
