@@ -3,13 +3,13 @@
 //! `list`, `profiles`, `export`, `upstream`, `run`, `merge` and `differential`; see
 //! `spec-tests/README.md` and `cors-conformance --help`.
 //!
-//! Every line it writes goes through [`out`] or [`err`], which ignore a closed pipe; the print
+//! Everything it writes goes through [`write_text`], which ignores a closed pipe; the print
 //! macros, which panic there, are denied.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -377,20 +377,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes to standard output, ignoring a closed pipe (`| head`).
-fn out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+/// Writes `text` to `to` as it is, ignoring a failed write: a closed pipe (`| head`, `run ...
+/// 2>&1 | head -1`) loses the text, never the exit code the help gives (`println!` and
+/// `eprintln!` panic there, exiting 101). The only way the command writes.
+fn write_text(mut to: impl Write, text: std::fmt::Arguments<'_>) {
+    let _ = to.write_fmt(text);
+    let _ = to.flush();
 }
 
-/// Writes a line to standard error, ignoring a closed pipe (`run ... 2>&1 | head -1`): the line
-/// is lost, never the exit code the help gives (`eprintln!` panics there, exiting 101).
+/// Writes to standard output ([`write_text`]).
+fn out(text: &str) {
+    write_text(std::io::stdout().lock(), format_args!("{text}"));
+}
+
+/// Writes a line to standard error ([`write_text`]).
 fn err(line: std::fmt::Arguments<'_>) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_fmt(line);
-    let _ = stderr.write_all(b"\n");
-    let _ = stderr.flush();
+    write_text(std::io::stderr().lock(), format_args!("{line}\n"));
 }
 
 fn execute(command: Command) -> Result<ExitCode, Failure> {
@@ -648,11 +650,11 @@ fn run(args: &RunArgs) -> Result<ExitCode, Failure> {
         Format::Json => {
             out(&report::json(&combined));
             out("\n");
-            err(format_args!("{}", summary.trim_end_matches('\n')));
+            write_text(std::io::stderr().lock(), format_args!("{summary}"));
         }
         Format::Junit => {
             out(&report::junit(&combined));
-            err(format_args!("{}", summary.trim_end_matches('\n')));
+            write_text(std::io::stderr().lock(), format_args!("{summary}"));
         }
     }
     if let Some(warning) = upstream_down {
