@@ -746,7 +746,6 @@ mod tests {
         assert_eq!(scalar(&docs[0]), ("true", Style::Quoted));
     }
 
-    /// The core schema's resolution of plain scalars (YAML 1.2.2 section 10.3.2).
     /// Each budget allows what it names and refuses one more: [`MAX_NODES`] nodes, and the
     /// file's text budget in bytes, each counted across calls.
     #[test]
@@ -763,6 +762,7 @@ mod tests {
         assert!(bytes.message.starts_with("more than 1000 bytes of text"), "{}", bytes.message);
     }
 
+    /// The core schema's resolution of plain scalars (YAML 1.2.2 section 10.3.2).
     #[test]
     fn plain_scalars_resolve_as_the_core_schema_says() {
         let cases = [
