@@ -142,10 +142,9 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
         let crates = root().join("crates");
         let before = regression_files(&crates)?;
-        let mut command = cargo();
-        command.args(run.cargo_args(&out));
-        eprintln!("$ cargo {}", run.cargo_args(&out).join(" "));
-        let status = command.status();
+        let args = run.cargo_args(&out);
+        eprintln!("$ cargo {}", args.join(" "));
+        let status = cargo().args(&args).status();
         // Whatever the run's end, the tree is left as it was found.
         let cleaned = restore_regression_files(&crates, &before)?;
         if cleaned > 0 {
