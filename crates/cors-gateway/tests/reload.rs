@@ -215,10 +215,17 @@ async fn a_changed_file_is_picked_up_without_a_signal() {
     let scratch = Scratch::new();
     let (_upstream, gateway, _path) = start(&scratch, "100ms").await;
     assert_eq!(current_shape(&gateway).await, Shape::A);
+    // An unchanged file is not read again, however many checks pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!gateway.stderr().contains("file changed"), "{}", gateway.stderr());
     // Modification times can be coarse: the new file differs in size too.
     scratch.write("policy.yaml", &format!("{POLICY_B}# changed\n"));
     wait_for_shape(&gateway, Shape::B).await;
     // The swap happens before the log line is written and read back from the child's stderr,
     // so wait for the line (bounded) instead of expecting it at the instant of the swap.
     gateway.wait_for_log("file changed");
+    // The file is still watched after a reload: a second change is picked up too.
+    scratch.write("policy.yaml", POLICY_A);
+    wait_for_shape(&gateway, Shape::A).await;
+    gateway.wait_for_log_lines("file changed", 2);
 }
