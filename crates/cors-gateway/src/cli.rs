@@ -399,7 +399,6 @@ pub(crate) fn parse_upstream(text: &str) -> Result<String, String> {
     Upstream::parse(text).map(|_| text.to_owned())
 }
 
-/// Parses a header-section size limit; hyper needs room for at least 8192 bytes.
 /// `--workers`: a count of 1 or more.
 pub(crate) fn parse_workers(text: &str) -> Result<NonZeroUsize, String> {
     let count: usize =
@@ -411,6 +410,7 @@ pub(crate) fn parse_workers(text: &str) -> Result<NonZeroUsize, String> {
     })
 }
 
+/// Parses a header-section size limit; hyper needs room for at least 8192 bytes.
 pub(crate) fn parse_header_bytes(text: &str) -> Result<usize, String> {
     let bytes: usize = text.trim().parse().map_err(|_| format!("invalid byte count \"{text}\""))?;
     if bytes < 8192 {
