@@ -563,6 +563,25 @@ mod tests {
         assert_eq!(explain_closed_connection(&error), Some(why));
     }
 
+    /// F-AB's limit is on what is over it: a PEM file of exactly [`MAX_PEM_FILE`] bytes is read
+    /// whole, one byte more is refused by name.
+    #[test]
+    fn a_pem_file_of_exactly_the_limit_is_read() {
+        let dir = std::env::temp_dir().join(format!("cors-gateway-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let at_limit = dir.join("at-limit.pem");
+        let over = dir.join("over.pem");
+        let limit = usize::try_from(MAX_PEM_FILE).unwrap();
+        std::fs::write(&at_limit, vec![b'a'; limit]).unwrap();
+        std::fs::write(&over, vec![b'a'; limit + 1]).unwrap();
+        let read = read_pem(&at_limit, "certificate file").map(|bytes| bytes.len());
+        let refused = read_pem(&over, "certificate file");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(read, Ok(limit));
+        let error = refused.unwrap_err();
+        assert!(error.contains("over.pem is over the limit of 1048576 bytes"), "{error}");
+    }
+
     /// A certificate reload refused is counted (finding F-DP) before it is logged.
     #[test]
     fn a_refused_certificate_reload_is_counted_before_it_is_logged() {
@@ -581,6 +600,30 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let counted = "\ncors_gateway_certificate_reload_failures_total 1\n";
         crate::assert_counted_before_logged(&lines, 1, counted);
+    }
+
+    /// Only webpki's `CaUsedAsEndEntity` is explained as a CA certificate served as the
+    /// upstream's own: another certificate error rustls carries as `Other` keeps its own text.
+    #[test]
+    fn other_certificate_errors_are_not_taken_for_a_ca_certificate() {
+        for other in [
+            rustls::OtherError(Arc::new(webpki::Error::UnsupportedCriticalExtension)),
+            rustls::OtherError(Arc::new(io::Error::other("not webpki's"))),
+        ] {
+            let certificate = rustls::CertificateError::Other(other);
+            let error = io::Error::new(
+                io::ErrorKind::InvalidData,
+                TlsError::InvalidCertificate(certificate),
+            );
+            assert_eq!(explain_handshake(&error, &UpstreamTrust::SystemRoots), None);
+        }
+        let ca = rustls::OtherError(Arc::new(webpki::Error::CaUsedAsEndEntity));
+        let error = io::Error::new(
+            io::ErrorKind::InvalidData,
+            TlsError::InvalidCertificate(rustls::CertificateError::Other(ca)),
+        );
+        let why = explain_handshake(&error, &UpstreamTrust::SystemRoots).unwrap();
+        assert!(why.starts_with("the upstream's certificate is a CA certificate"), "{why}");
     }
 
     #[test]
