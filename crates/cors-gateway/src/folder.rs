@@ -498,6 +498,24 @@ mod tests {
         assert_eq!(request.uri().to_string(), expected);
     }
 
+    /// A service is called with its own address's scheme (`https` over TLS), host and port, the
+    /// route's upstream path and the request's query.
+    #[rstest]
+    #[case::https("https://backend.test:8443", "https://backend.test:8443/base/x?q=1")]
+    #[case::http("http://backend.test:8080", "http://backend.test:8080/base/x?q=1")]
+    fn an_upstream_is_called_at_its_services_address(#[case] service: &str, #[case] uri: &str) {
+        let text = format!(
+            "apiVersion: gateway.mulesoft.com/v1alpha1\nkind: ApiInstance\nmetadata: {{name: a}}\n\
+             spec:\n  address: http://127.0.0.1:8080/\n  services:\n    main:\n      \
+             address: {service}/base\n"
+        );
+        let config = LocalConfig::from_sources([("apis.yaml", text.as_str())]).unwrap();
+        let route = &config.listeners()[0].instances()[0].routes()[0];
+        let original: Uri = "/x?q=1".parse().unwrap();
+        let built = upstream_uri(route.upstream().address(), "/base/x", &original).unwrap();
+        assert_eq!(built.to_string(), uri);
+    }
+
     /// Whatever a client sends, a path the gateway forwards to an instance lands under that same
     /// instance as every upstream reads it (findings F-L, F-T, F-V, F-W, F-AL, F-BF, F-BN): an
     /// upstream that drops path parameters, decodes every escape once or twice (ending the path
